@@ -1,0 +1,199 @@
+/**
+ * Contracts shared between pipeline stages. Each stage module owns its implementation; this file
+ * holds only the shapes that cross a stage boundary, so stages can be built and tested alone.
+ */
+
+/** Media type of an impression or a creative (OpenRTB 2.6 §3.2.4: exactly the imp's objects). */
+export type MediaType = 'banner' | 'video' | 'native' | 'audio';
+
+/** Campaign goal: what one unit of outcome is worth to the advertiser (USD). */
+export interface Goal {
+  type: 'cpc' | 'cpa' | 'cpm';
+  /** USD per click (cpc), per conversion (cpa) or per thousand impressions (cpm). */
+  valueUsd: number;
+}
+
+export interface Budget {
+  dailyUsd: number;
+  /** Whole-flight budget; absent = unlimited beyond the daily budget. */
+  lifetimeUsd?: number;
+  /** Flight dates, ISO yyyy-mm-dd, inclusive, in UTC. */
+  start?: string;
+  end?: string;
+}
+
+export interface Creative {
+  id: string;
+  campaignId: string;
+  format: MediaType;
+  w?: number;
+  h?: number;
+  /** Video/audio: duration in seconds and MIME types. */
+  durationSec?: number;
+  mimes?: string[];
+  /** OpenRTB creative attributes (List 5.3), checked against imp battr. */
+  attr: number[];
+  /** Text the CTR model reads (hashed n-grams). */
+  title: string;
+  keywords: string[];
+  /** Image embedding supplied with the creative in the catalog (fixed length, see FeatureSpec). */
+  imageEmbedding: number[];
+  landingUrl: string;
+  /** Markup template; `${CLICK_URL}` is replaced by the bidder's signed click URL. */
+  adm?: string;
+}
+
+export interface DealTarget {
+  id: string;
+}
+
+export interface Targeting {
+  siteIds?: string[];
+  appBundles?: string[];
+  domains?: string[];
+  /** IAB content categories (prefix match: `IAB17` covers `IAB17-1`). */
+  categories?: string[];
+  countries?: string[];
+  regions?: string[];
+  /** OpenRTB device types (List 5.21). */
+  deviceTypes?: number[];
+  /** Lower-cased OS names. */
+  os?: string[];
+  /** UTC hours 0..23. */
+  hours?: number[];
+  /** User segment ids (user.data[].segment[].id); needs user-level data, so not under COPPA/no consent. */
+  segments?: string[];
+  /** Deals the campaign buys; with `dealsOnly` it bids only through them. */
+  deals?: DealTarget[];
+  dealsOnly?: boolean;
+}
+
+export interface Campaign {
+  id: string;
+  advertiser: string;
+  adomain: string[];
+  /** IAB categories of the ads, checked against bcat. */
+  cat: string[];
+  goal: Goal;
+  budget: Budget;
+  /** Hard cap on any bid, CPM USD. */
+  maxBidCpmUsd: number;
+  targeting: Targeting;
+  /** What to do when the request forbids user-level data (COPPA, GDPR without consent). */
+  onNoConsent: 'contextual' | 'nobid';
+  /** Frequency cap: at most `count` impressions per user per `windowSec`. */
+  frequencyCap?: { count: number; windowSec: number };
+  paused?: boolean;
+  creatives: Creative[];
+}
+
+/**
+ * What the features stage reads about one impression, built once per imp from the request.
+ * User-level fields are empty when privacy forbids their use.
+ */
+export interface ImpContext {
+  requestId: string;
+  impId: string;
+  exchange: string;
+  isApp: boolean;
+  siteOrAppId: string;
+  publisherId: string;
+  domain: string;
+  /** Content categories of the site/app (IAB). */
+  categories: string[];
+  deviceType: number;
+  os: string;
+  country: string;
+  region: string;
+  /** Hour of day (UTC, 0..23) at which the request is handled. */
+  hour: number;
+  format: MediaType;
+  w: number;
+  h: number;
+  dealId: string;
+  /** Pseudonymous user key ('' when none or when user-level data may not be used). */
+  userKey: string;
+  segments: string[];
+  userDataAllowed: boolean;
+}
+
+/** User behaviour kept per user key (lru-cache locally, Redis in a fleet). */
+export interface UserProfile {
+  /** Recently seen and clicked categories, newest last, bounded. */
+  seenCategories: string[];
+  clickedCategories: string[];
+  /** Impressions per campaign id in the current frequency window. */
+  campaignImpressions: Record<string, number>;
+}
+
+/**
+ * A CTR model ready to score. `predict` is synchronous over a whole batch: row r's sparse ids are
+ * `sparse[r*spec.sparseFields .. ]`, dense values `dense[r*spec.denseDim ..]`.
+ */
+export interface CtrModel {
+  readonly version: string;
+  readonly kind: string;
+  readonly specHash: string;
+  readonly backend: string;
+  predict(sparse: Int32Array, dense: Float32Array, rows: number): Float32Array;
+  dispose(): void;
+}
+
+/** Scoring through the micro-batcher: resolves with one pCTR per row, or null if the deadline passed. */
+export interface Scorer {
+  score(sparse: Int32Array, dense: Float32Array, rows: number, deadlineMs: number): Promise<Float32Array | null>;
+  /** Expected wait before a new item would be scored, ms (admission control). */
+  expectedDelayMs(): number;
+}
+
+/** Result of a ledger reservation for one bid. */
+export interface Reservation {
+  bidId: string;
+  campaignId: string;
+  /** Worst-case cost of the bid, USD (CPM / 1000). */
+  amountUsd: number;
+  /** Epoch ms after which an unsettled reservation is released. */
+  expiresAtMs: number;
+}
+
+export type SettleOutcome = 'settled' | 'duplicate' | 'unknown' | 'over-reservation' | 'expired';
+
+/**
+ * Budget ledger: the hard guarantee that spend never exceeds a budget. Implemented in process
+ * (with a journal) and on Redis; one shared test suite. All money in USD.
+ */
+export interface Ledger {
+  /** Reserve each bid's worst case atomically per item; true where reserved. One round trip for all. */
+  reserve(items: Reservation[]): Promise<boolean[]>;
+  /** Settle a won bid at its clearing price; idempotent by bid id. */
+  settle(bidId: string, priceUsd: number): Promise<SettleOutcome>;
+  /** Release a reservation (loss notice); idempotent. */
+  release(bidId: string): Promise<void>;
+  /** Settled spend and outstanding reservations for a campaign. */
+  state(campaignId: string): Promise<{ spentUsd: number; reservedUsd: number; budgetUsd: number }>;
+  close(): Promise<void>;
+}
+
+/** Notice kinds the bidder serves (OpenRTB 2.6 §4.3 nurl/burl/lurl, plus click and conversion). */
+export type NoticeKind = 'win' | 'billing' | 'loss' | 'click' | 'conversion';
+
+/**
+ * Pacing per campaign (Thompson sampling). Called on the hot path, so synchronous: it decides from
+ * in-memory posteriors; feedback arrives through the on* calls from notices.
+ */
+export interface Pacer {
+  /** Bid multiplier for the campaign at `nowMs`; 0 means do not bid now. */
+  multiplier(campaignId: string, nowMs: number): number;
+  /** pCTR to price with for a creative: a posterior sample blending the model with observed clicks. */
+  explorePctr(creativeId: string, modelPctr: number): number;
+  onBid(campaignId: string, creativeId: string, bidCpmUsd: number, nowMs: number): void;
+  onWin(campaignId: string, creativeId: string, priceCpmUsd: number, nowMs: number): void;
+  onLoss(campaignId: string, creativeId: string, bidCpmUsd: number, minToWinCpmUsd: number | undefined, nowMs: number): void;
+  onClick(campaignId: string, creativeId: string, nowMs: number): void;
+}
+
+/** First-price bid shading: the bid that maximises expected surplus for a value, never below the floor. */
+export interface Shader {
+  shade(segment: string, valueCpmUsd: number, floorCpmUsd: number): number;
+  observe(segment: string, bidCpmUsd: number, won: boolean, minToWinCpmUsd?: number): void;
+}
