@@ -1,0 +1,314 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import type { Campaign } from '../types.js';
+import { DEFAULT_SETTINGS, SETTINGS_SCHEMA, type Settings } from './settings.js';
+
+/** Per-exchange behaviour (policies/exchanges.yaml). */
+export interface ExchangeSettings {
+  name: string;
+  /** Currency the bidder answers in for this exchange. */
+  currency: string;
+  /** Accept gzip-compressed request bodies. */
+  gzip: boolean;
+  /** 'empty' = HTTP 204; 'nbr' = 200 with `{"id":..,"nbr":N}` (OpenRTB 2.6 §4.2.2). */
+  noBid: 'empty' | 'nbr';
+  /** Time the exchange's network eats from tmax; the bidder's own deadline is tmax minus this. */
+  networkAllowanceMs: number;
+  /** Decimal places of prices in responses. */
+  priceDecimals: number;
+  /** Optional access control: allowed client IPs and/or a shared secret header value. */
+  allowIps: string[];
+  sharedSecret: string;
+}
+
+export interface Policies {
+  campaigns: Campaign[];
+  exchanges: Map<string, ExchangeSettings>;
+  /** Units of currency per 1 USD. USD is always 1. */
+  ratesPerUsd: Map<string, number>;
+  settings: Settings;
+}
+
+/** Every problem found in a policy set, reported together. */
+export class PolicyError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid policies (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`);
+    this.problems = problems;
+  }
+}
+
+const IMAGE_DIM = 8;
+
+const CREATIVE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'format', 'title', 'landingUrl'],
+  properties: {
+    id: { type: 'string', minLength: 1 },
+    format: { enum: ['banner', 'video', 'native', 'audio'] },
+    w: { type: 'integer', minimum: 1 },
+    h: { type: 'integer', minimum: 1 },
+    durationSec: { type: 'number', exclusiveMinimum: 0 },
+    mimes: { type: 'array', items: { type: 'string' } },
+    attr: { type: 'array', items: { type: 'integer' } },
+    title: { type: 'string' },
+    keywords: { type: 'array', items: { type: 'string' } },
+    imageEmbedding: { type: 'array', items: { type: 'number' }, minItems: IMAGE_DIM, maxItems: IMAGE_DIM },
+    landingUrl: { type: 'string', pattern: '^https?://' },
+    adm: { type: 'string' },
+  },
+} as const;
+
+const strings = { type: 'array', items: { type: 'string', minLength: 1 } } as const;
+
+const CAMPAIGN_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'advertiser', 'adomain', 'goal', 'budget', 'maxBidCpmUsd', 'creatives'],
+  properties: {
+    id: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' },
+    advertiser: { type: 'string', minLength: 1 },
+    adomain: { ...strings, minItems: 1 },
+    cat: strings,
+    goal: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'valueUsd'],
+      properties: { type: { enum: ['cpc', 'cpa', 'cpm'] }, valueUsd: { type: 'number', exclusiveMinimum: 0 } },
+    },
+    budget: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['dailyUsd'],
+      properties: {
+        dailyUsd: { type: 'number', exclusiveMinimum: 0 },
+        lifetimeUsd: { type: 'number', exclusiveMinimum: 0 },
+        start: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
+        end: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
+      },
+    },
+    maxBidCpmUsd: { type: 'number', exclusiveMinimum: 0 },
+    onNoConsent: { enum: ['contextual', 'nobid'] },
+    frequencyCap: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['count', 'windowSec'],
+      properties: { count: { type: 'integer', minimum: 1 }, windowSec: { type: 'integer', minimum: 1 } },
+    },
+    paused: { type: 'boolean' },
+    targeting: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        siteIds: strings,
+        appBundles: strings,
+        domains: strings,
+        categories: strings,
+        countries: strings,
+        regions: strings,
+        deviceTypes: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 8 } },
+        os: strings,
+        hours: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 23 } },
+        segments: strings,
+        deals: {
+          type: 'array',
+          items: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', minLength: 1 } } },
+        },
+        dealsOnly: { type: 'boolean' },
+      },
+    },
+    creatives: { type: 'array', minItems: 1, items: CREATIVE_SCHEMA },
+  },
+} as const;
+
+const CAMPAIGNS_FILE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['campaigns'],
+  properties: { campaigns: { type: 'array', items: CAMPAIGN_SCHEMA } },
+} as const;
+
+const EXCHANGE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    currency: { type: 'string', pattern: '^[A-Z]{3}$' },
+    gzip: { type: 'boolean' },
+    noBid: { enum: ['empty', 'nbr'] },
+    networkAllowanceMs: { type: 'integer', minimum: 0 },
+    priceDecimals: { type: 'integer', minimum: 0, maximum: 6 },
+    allowIps: strings,
+    sharedSecret: { type: 'string' },
+  },
+} as const;
+
+const EXCHANGES_FILE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['exchanges'],
+  properties: {
+    exchanges: {
+      type: 'object',
+      required: ['default'],
+      propertyNames: { pattern: '^[a-z0-9][a-z0-9_-]*$' },
+      additionalProperties: EXCHANGE_SCHEMA,
+    },
+  },
+} as const;
+
+const CURRENCY_FILE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ratesPerUsd'],
+  properties: {
+    ratesPerUsd: {
+      type: 'object',
+      propertyNames: { pattern: '^[A-Z]{3}$' },
+      additionalProperties: { type: 'number', exclusiveMinimum: 0 },
+    },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
+const validators = {
+  campaigns: ajv.compile(CAMPAIGNS_FILE_SCHEMA),
+  exchanges: ajv.compile(EXCHANGES_FILE_SCHEMA),
+  currency: ajv.compile(CURRENCY_FILE_SCHEMA),
+  settings: ajv.compile(SETTINGS_SCHEMA),
+};
+
+function describe(file: string, errors: ErrorObject[] | null | undefined): string[] {
+  return (errors ?? []).map((e) => {
+    const where = e.instancePath || '/';
+    const extra =
+      e.keyword === 'additionalProperties'
+        ? ` (${(e.params as { additionalProperty: string }).additionalProperty})`
+        : e.keyword === 'enum'
+          ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})`
+          : '';
+    return `${file}: ${where} ${e.message}${extra}`;
+  });
+}
+
+function readDoc(dir: string, name: string, problems: string[], required: boolean): unknown {
+  for (const ext of ['.yaml', '.yml', '.json']) {
+    const path = join(dir, name + ext);
+    if (!existsSync(path)) continue;
+    try {
+      return parseYaml(readFileSync(path, 'utf8'));
+    } catch (err) {
+      problems.push(`${name}${ext}: cannot parse: ${(err as Error).message.split('\n')[0]}`);
+      return undefined;
+    }
+  }
+  if (required) problems.push(`${name}.yaml: missing from ${dir}`);
+  return undefined;
+}
+
+function deepMerge<T>(base: T, over: Record<string, unknown>): T {
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object'
+        ? deepMerge(b, v as Record<string, unknown>)
+        : v;
+  }
+  return out as T;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as object)) deepFreeze(v);
+  }
+  return o;
+}
+
+/**
+ * Load and validate a policy directory: campaigns.yaml, exchanges.yaml, currency.yaml and the
+ * optional bidder.yaml (settings), overlaid with `overrides` (environment and flags). Throws one
+ * PolicyError listing every problem in every file.
+ */
+export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Policies {
+  const problems: string[] = [];
+  if (!existsSync(dir)) throw new PolicyError([`policy directory ${dir} does not exist`]);
+
+  const camDoc = readDoc(dir, 'campaigns', problems, true);
+  const exDoc = readDoc(dir, 'exchanges', problems, true);
+  const curDoc = readDoc(dir, 'currency', problems, true);
+  const setDoc = readDoc(dir, 'bidder', problems, false) ?? {};
+
+  if (camDoc !== undefined && !validators.campaigns(camDoc)) problems.push(...describe('campaigns.yaml', validators.campaigns.errors));
+  if (exDoc !== undefined && !validators.exchanges(exDoc)) problems.push(...describe('exchanges.yaml', validators.exchanges.errors));
+  if (curDoc !== undefined && !validators.currency(curDoc)) problems.push(...describe('currency.yaml', validators.currency.errors));
+  const merged = deepMerge(deepMerge(DEFAULT_SETTINGS, (setDoc ?? {}) as Record<string, unknown>), overrides as Record<string, unknown>);
+  if (!validators.settings(merged)) problems.push(...describe('bidder.yaml (with flags and environment)', validators.settings.errors));
+  if (problems.length) throw new PolicyError(problems);
+
+  const ratesPerUsd = new Map<string, number>(Object.entries((curDoc as { ratesPerUsd: Record<string, number> }).ratesPerUsd));
+  ratesPerUsd.set('USD', 1);
+
+  const exchanges = new Map<string, ExchangeSettings>();
+  const exDefs = (exDoc as { exchanges: Record<string, Partial<ExchangeSettings>> }).exchanges;
+  const base: ExchangeSettings = {
+    name: 'default',
+    currency: 'USD',
+    gzip: true,
+    noBid: 'empty',
+    networkAllowanceMs: 20,
+    priceDecimals: 4,
+    allowIps: [],
+    sharedSecret: '',
+    ...exDefs.default,
+  };
+  for (const [name, def] of Object.entries(exDefs)) {
+    const ex: ExchangeSettings = { ...base, ...def, name };
+    if (!ratesPerUsd.has(ex.currency)) problems.push(`exchanges.yaml: /exchanges/${name}/currency ${ex.currency} has no rate in currency.yaml`);
+    exchanges.set(name, ex);
+  }
+
+  const campaigns: Campaign[] = [];
+  const campaignIds = new Set<string>();
+  const creativeIds = new Set<string>();
+  const raw = (camDoc as { campaigns: Array<Record<string, unknown>> }).campaigns;
+  raw.forEach((c, i) => {
+    const where = `campaigns.yaml: /campaigns/${i} (${String(c.id)})`;
+    if (campaignIds.has(c.id as string)) problems.push(`${where}: duplicate campaign id`);
+    campaignIds.add(c.id as string);
+    const budget = c.budget as Campaign['budget'];
+    if (budget.start && budget.end && budget.start > budget.end) problems.push(`${where}: budget.start is after budget.end`);
+    if (budget.lifetimeUsd !== undefined && budget.lifetimeUsd < budget.dailyUsd) {
+      problems.push(`${where}: budget.lifetimeUsd is below budget.dailyUsd`);
+    }
+    const creatives = (c.creatives as Array<Record<string, unknown>>).map((cr, j) => {
+      const cw = `${where} /creatives/${j} (${String(cr.id)})`;
+      if (creativeIds.has(cr.id as string)) problems.push(`${cw}: duplicate creative id`);
+      creativeIds.add(cr.id as string);
+      if (cr.format === 'banner' && (cr.w === undefined || cr.h === undefined)) problems.push(`${cw}: banner creatives need w and h`);
+      if ((cr.format === 'video' || cr.format === 'audio') && (!cr.mimes || cr.durationSec === undefined)) {
+        problems.push(`${cw}: ${String(cr.format)} creatives need mimes and durationSec`);
+      }
+      return {
+        attr: [],
+        keywords: [],
+        imageEmbedding: new Array(IMAGE_DIM).fill(0),
+        ...cr,
+        campaignId: c.id,
+      };
+    });
+    campaigns.push({
+      cat: [],
+      targeting: {},
+      onNoConsent: 'contextual',
+      ...c,
+      creatives,
+    } as unknown as Campaign);
+  });
+  if (problems.length) throw new PolicyError(problems);
+
+  return deepFreeze({ campaigns, exchanges, ratesPerUsd, settings: merged as Settings });
+}

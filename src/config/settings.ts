@@ -1,0 +1,113 @@
+/**
+ * Runtime settings of one bidder process: one defaults object with units in the names, merged
+ * with `policies/bidder.yaml`, environment and flags, validated once with every problem reported
+ * together, then frozen (as fastify does with its options).
+ */
+export interface Settings {
+  host: string;
+  port: number;
+  /** Raw request body limit (413 past it). */
+  maxBodyBytes: number;
+  /** Limit after gzip inflation (a gzip bomb stops here). */
+  maxDecompressedBytes: number;
+  maxJsonDepth: number;
+  /** tmax used when the request has none (OpenRTB 2.6 §3.2.1). */
+  defaultTmaxMs: number;
+  /** Requests with tmax below this are not worth starting: immediate no-bid. */
+  minTmaxMs: number;
+  maxTmaxMs: number;
+  batcher: { maxBatchRows: number; maxQueueDelayUs: number };
+  /** How long an issued bid's notices stay valid and its reservation is held. */
+  noticeTtlMs: number;
+  /** Public base URL of this bidder, used in nurl/burl/lurl and click URLs. */
+  publicUrl: string;
+  /** HMAC key for notice URLs. */
+  noticeSecret: string;
+  /** Bearer token for admin routes; empty = admin routes off. */
+  adminToken: string;
+  eventLog: { dir: string; rotateBytes: number; enabled: boolean };
+  ledger: { journalPath: string; redisUrl: string };
+  modelsDir: string;
+  /** Model version to load; '' = the one named in `<modelsDir>/CURRENT`. */
+  modelVersion: string;
+  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Seed for the pacer's and explorer's random source ('' = from the clock). */
+  seed: string;
+  /** Grace period for in-flight requests on SIGTERM. */
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
+  host: '0.0.0.0',
+  port: 8080,
+  maxBodyBytes: 256 * 1024,
+  maxDecompressedBytes: 1024 * 1024,
+  maxJsonDepth: 32,
+  defaultTmaxMs: 200,
+  minTmaxMs: 10,
+  maxTmaxMs: 10_000,
+  batcher: Object.freeze({ maxBatchRows: 256, maxQueueDelayUs: 500 }),
+  noticeTtlMs: 10 * 60 * 1000,
+  publicUrl: 'http://127.0.0.1:8080',
+  noticeSecret: '',
+  adminToken: '',
+  eventLog: Object.freeze({ dir: 'var/events', rotateBytes: 64 * 1024 * 1024, enabled: true }),
+  ledger: Object.freeze({ journalPath: 'var/ledger.journal', redisUrl: '' }),
+  modelsDir: 'models',
+  modelVersion: '',
+  backend: 'auto',
+  logLevel: 'info',
+  seed: '',
+  shutdownGraceMs: 5_000,
+}) as Settings;
+
+export const SETTINGS_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    host: { type: 'string', minLength: 1 },
+    port: { type: 'integer', minimum: 0, maximum: 65535 },
+    maxBodyBytes: { type: 'integer', minimum: 1024 },
+    maxDecompressedBytes: { type: 'integer', minimum: 1024 },
+    maxJsonDepth: { type: 'integer', minimum: 4, maximum: 1000 },
+    defaultTmaxMs: { type: 'integer', minimum: 1 },
+    minTmaxMs: { type: 'integer', minimum: 0 },
+    maxTmaxMs: { type: 'integer', minimum: 1 },
+    batcher: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxBatchRows: { type: 'integer', minimum: 1, maximum: 65536 },
+        maxQueueDelayUs: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+      },
+    },
+    noticeTtlMs: { type: 'integer', minimum: 1000 },
+    publicUrl: { type: 'string', pattern: '^https?://' },
+    noticeSecret: { type: 'string' },
+    adminToken: { type: 'string' },
+    eventLog: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        dir: { type: 'string', minLength: 1 },
+        rotateBytes: { type: 'integer', minimum: 1024 },
+        enabled: { type: 'boolean' },
+      },
+    },
+    ledger: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        journalPath: { type: 'string', minLength: 1 },
+        redisUrl: { type: 'string' },
+      },
+    },
+    modelsDir: { type: 'string', minLength: 1 },
+    modelVersion: { type: 'string' },
+    backend: { enum: ['auto', 'tensorflow', 'wasm', 'cpu'] },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    seed: { type: 'string' },
+    shutdownGraceMs: { type: 'integer', minimum: 0 },
+  },
+} as const;
