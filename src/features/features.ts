@@ -1,0 +1,320 @@
+/**
+ * The feature pipeline shared by serving and training. One builder turns (impression context,
+ * prepared creative, user profile) into one row of hashed sparse ids and one row of dense floats,
+ * written into caller-owned typed arrays so the bid path allocates nothing per row.
+ *
+ * Sparse ids live in one shared hash space [0, hashBuckets); id 0 is the 'absent' value of every
+ * field (missing data, and all user-level fields when user data may not be used). Each field has
+ * its own hash seed, so equal strings in different fields land in different buckets.
+ */
+import { createHash } from 'node:crypto';
+import type { Campaign, Creative, ImpContext, UserProfile } from '../types.js';
+
+/** Sparse fields in row order. Changing this list changes the spec hash (old models are refused). */
+export const SPARSE_FIELDS = [
+  'exchange',
+  'siteOrApp',
+  'publisher',
+  'domain',
+  'category',
+  'deviceType',
+  'os',
+  'country',
+  'region',
+  'size',
+  'format',
+  'hour',
+  'deal',
+  'creative',
+  'campaign',
+  'adCategory',
+  'segment0',
+  'segment1',
+  'segment2',
+  'segment3',
+] as const;
+
+export type SparseField = (typeof SPARSE_FIELDS)[number];
+
+/** Fields that carry user-level data: written as absent (0) when `ctx.userDataAllowed` is false. */
+export const USER_SPARSE_FIELDS: readonly SparseField[] = ['segment0', 'segment1', 'segment2', 'segment3'];
+
+/** User behaviour dense features, in order. */
+export const USER_DENSE_FEATURES = [
+  'profileKnown',
+  'seenCategoryOverlap',
+  'clickedCategoryOverlap',
+  'campaignFrequency',
+  'seenCount',
+] as const;
+
+export interface FeatureSpec {
+  readonly name: string;
+  readonly sparseFields: number;
+  readonly sparseFieldNames: readonly string[];
+  readonly hashBuckets: number;
+  readonly textDim: number;
+  readonly imageDim: 8;
+  readonly segmentSlots: number;
+  /** Offsets of each dense block inside a dense row. */
+  readonly denseLayout: {
+    readonly text: number;
+    readonly image: number;
+    readonly user: number;
+    readonly bias: number;
+  };
+  readonly denseDim: number;
+  readonly hashAlgorithm: string;
+  /** sha256 over the JSON of every field above; a model built for another hash is refused. */
+  readonly hash: string;
+}
+
+export interface FeatureSpecOptions {
+  hashBuckets?: number;
+  textDim?: number;
+}
+
+const IMAGE_DIM = 8 as const;
+const SEGMENT_SLOTS = 4;
+
+export function makeFeatureSpec(opts: FeatureSpecOptions = {}): FeatureSpec {
+  const hashBuckets = opts.hashBuckets ?? 1 << 16;
+  const textDim = opts.textDim ?? 16;
+  if (!Number.isInteger(hashBuckets) || hashBuckets < 2) throw new Error(`hashBuckets must be an integer >= 2, got ${hashBuckets}`);
+  if (!Number.isInteger(textDim) || textDim < 1) throw new Error(`textDim must be a positive integer, got ${textDim}`);
+  const text = 0;
+  const image = text + textDim;
+  const user = image + IMAGE_DIM;
+  const bias = user + USER_DENSE_FEATURES.length;
+  const body = {
+    name: 'features-v1',
+    sparseFields: SPARSE_FIELDS.length,
+    sparseFieldNames: [...SPARSE_FIELDS],
+    hashBuckets,
+    textDim,
+    imageDim: IMAGE_DIM,
+    segmentSlots: SEGMENT_SLOTS,
+    denseLayout: { text, image, user, bias },
+    denseDim: bias + 1,
+    // Changing the hash function or the text tokeniser must change this string.
+    hashAlgorithm: 'fnv1a32-utf16-fmix32;text=word-uni-bi-signed-l2;user=toplevel-cat-overlap',
+  };
+  const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
+  return Object.freeze({ ...body, hash });
+}
+
+export const FEATURE_SPEC: FeatureSpec = makeFeatureSpec();
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+function fnvString(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, FNV_PRIME);
+  }
+  return h;
+}
+
+function fnvInt(h: number, n: number): number {
+  for (let k = 0; k < 4; k++) {
+    h ^= (n >>> (k * 8)) & 0xff;
+    h = Math.imul(h, FNV_PRIME);
+  }
+  return h;
+}
+
+// FNV-1a mixes its low bits poorly; the murmur3 finaliser spreads them before the modulo.
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function fieldSeed(field: string): number {
+  return fnvString(FNV_OFFSET, field);
+}
+
+/** Top-level IAB category of `cat` ('IAB17-1' -> 'IAB17'), compared without allocating. */
+function sameTopLevel(a: string, top: string): boolean {
+  if (a.length < top.length) return false;
+  for (let i = 0; i < top.length; i++) if (a.charCodeAt(i) !== top.charCodeAt(i)) return false;
+  return a.length === top.length || a.charCodeAt(top.length) === 45; /* '-' */
+}
+
+function topLevel(cat: string): string {
+  const dash = cat.indexOf('-');
+  return dash < 0 ? cat : cat.slice(0, dash);
+}
+
+/** Everything per-creative that the features read, computed once at catalog load. */
+export interface PreparedCreative {
+  readonly creative: Creative;
+  readonly creativeId: string;
+  readonly campaignId: string;
+  readonly creativeIdHash: number;
+  readonly campaignIdHash: number;
+  readonly adCategoryHash: number;
+  /** Top-level IAB categories of the campaign, matched against the user's history. */
+  readonly adTopCategories: readonly string[];
+  readonly text: Float32Array;
+  readonly image: Float32Array;
+}
+
+export interface FeatureBuilder {
+  readonly spec: FeatureSpec;
+  /** Throws if the creative's image embedding has the wrong length (catalog errors surface at load). */
+  prepareCreative(c: Creative, campaign: Pick<Campaign, 'cat'>): PreparedCreative;
+  /** Writes row `row` of `sparse` (spec.sparseFields ids per row) and `dense` (spec.denseDim per row). */
+  writeRow(
+    ctx: ImpContext,
+    creative: PreparedCreative,
+    profile: UserProfile | undefined,
+    sparse: Int32Array,
+    dense: Float32Array,
+    row: number,
+  ): void;
+  /** Typed arrays sized for `rows` rows. */
+  allocate(rows: number): { sparse: Int32Array; dense: Float32Array };
+  /** Lower-cased word unigrams and bigrams of title + keywords, signed-hashed, L2-normalised. */
+  textVector(title: string, keywords: readonly string[]): Float32Array;
+}
+
+export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureBuilder {
+  if (spec.sparseFields !== SPARSE_FIELDS.length || spec.sparseFieldNames.join() !== SPARSE_FIELDS.join()) {
+    throw new Error(`feature spec ${spec.hash} lists fields this builder does not write`);
+  }
+  const F = spec.sparseFields;
+  const D = spec.denseDim;
+  const mod = spec.hashBuckets - 1;
+  const S = Object.fromEntries(SPARSE_FIELDS.map((f) => [f, fieldSeed(f)])) as Record<SparseField, number>;
+  const segmentSeeds = [S.segment0, S.segment1, S.segment2, S.segment3];
+  const textSeed = fieldSeed('text');
+  const textSignSeed = fieldSeed('text-sign');
+  const { text: textOff, image: imageOff, user: userOff, bias: biasOff } = spec.denseLayout;
+
+  // 0 is reserved for 'absent', so present values map into 1..hashBuckets-1.
+  const bucket = (h: number) => 1 + (fmix32(h) % mod);
+  const str = (s: number, v: string) => (v.length === 0 ? 0 : bucket(fnvString(s, v)));
+  const int = (s: number, v: number) => bucket(fnvInt(s, v | 0));
+
+  function textVector(title: string, keywords: readonly string[]): Float32Array {
+    const v = new Float32Array(spec.textDim);
+    const words = [title, ...keywords]
+      .join(' ')
+      .toLowerCase()
+      .split(/[^\p{L}\p{N}]+/u)
+      .filter((w) => w.length > 0);
+    const add = (token: string) => {
+      const i = fmix32(fnvString(textSeed, token)) % spec.textDim;
+      const sign = fmix32(fnvString(textSignSeed, token)) & 1 ? 1 : -1;
+      v[i] += sign;
+    };
+    for (let i = 0; i < words.length; i++) {
+      add(words[i]);
+      if (i + 1 < words.length) add(`${words[i]} ${words[i + 1]}`);
+    }
+    let norm = 0;
+    for (const x of v) norm += x * x;
+    if (norm > 0) {
+      const k = 1 / Math.sqrt(norm);
+      for (let i = 0; i < v.length; i++) v[i] *= k;
+    }
+    return v;
+  }
+
+  function prepareCreative(c: Creative, campaign: Pick<Campaign, 'cat'>): PreparedCreative {
+    if (!Array.isArray(c.imageEmbedding) || c.imageEmbedding.length !== spec.imageDim || !c.imageEmbedding.every(Number.isFinite)) {
+      throw new Error(`creative ${c.id}: imageEmbedding must be ${spec.imageDim} finite numbers`);
+    }
+    const adTopCategories = [...new Set(campaign.cat.map(topLevel))];
+    return Object.freeze({
+      creative: c,
+      creativeId: c.id,
+      campaignId: c.campaignId,
+      creativeIdHash: str(S.creative, c.id),
+      campaignIdHash: str(S.campaign, c.campaignId),
+      adCategoryHash: campaign.cat.length > 0 ? str(S.adCategory, campaign.cat[0]) : 0,
+      adTopCategories,
+      text: textVector(c.title, c.keywords),
+      image: Float32Array.from(c.imageEmbedding),
+    });
+  }
+
+  function overlap(history: readonly string[], tops: readonly string[]): number {
+    if (history.length === 0) return 0;
+    let hits = 0;
+    for (let i = 0; i < history.length; i++) {
+      for (let j = 0; j < tops.length; j++) {
+        if (sameTopLevel(history[i], tops[j])) {
+          hits++;
+          break;
+        }
+      }
+    }
+    return hits / history.length;
+  }
+
+  function writeRow(
+    ctx: ImpContext,
+    pc: PreparedCreative,
+    profile: UserProfile | undefined,
+    sparse: Int32Array,
+    dense: Float32Array,
+    row: number,
+  ): void {
+    const s = row * F;
+    sparse[s + 0] = str(S.exchange, ctx.exchange);
+    // App and site ids share a namespace in OpenRTB; the isApp bit keeps them apart.
+    sparse[s + 1] = str(ctx.isApp ? S.siteOrApp ^ 0x5a5a5a5a : S.siteOrApp, ctx.siteOrAppId);
+    sparse[s + 2] = str(S.publisher, ctx.publisherId);
+    sparse[s + 3] = str(S.domain, ctx.domain);
+    sparse[s + 4] = ctx.categories.length > 0 ? str(S.category, ctx.categories[0]) : 0;
+    sparse[s + 5] = int(S.deviceType, ctx.deviceType);
+    sparse[s + 6] = str(S.os, ctx.os);
+    sparse[s + 7] = str(S.country, ctx.country);
+    sparse[s + 8] = str(S.region, ctx.region);
+    sparse[s + 9] = ctx.w > 0 && ctx.h > 0 ? bucket(fnvInt(fnvInt(S.size, ctx.w), ctx.h)) : 0;
+    sparse[s + 10] = str(S.format, ctx.format);
+    sparse[s + 11] = int(S.hour, ctx.hour);
+    sparse[s + 12] = str(S.deal, ctx.dealId);
+    sparse[s + 13] = pc.creativeIdHash;
+    sparse[s + 14] = pc.campaignIdHash;
+    sparse[s + 15] = pc.adCategoryHash;
+
+    const d = row * D;
+    dense.set(pc.text, d + textOff);
+    dense.set(pc.image, d + imageOff);
+    dense[d + biasOff] = 1;
+
+    const u = d + userOff;
+    if (!ctx.userDataAllowed) {
+      for (let k = 0; k < SEGMENT_SLOTS; k++) sparse[s + 16 + k] = 0;
+      for (let k = 0; k < USER_DENSE_FEATURES.length; k++) dense[u + k] = 0;
+      return;
+    }
+    const segs = ctx.segments;
+    for (let k = 0; k < SEGMENT_SLOTS; k++) {
+      sparse[s + 16 + k] = k < segs.length ? str(segmentSeeds[k], segs[k]) : 0;
+    }
+    if (profile === undefined) {
+      for (let k = 0; k < USER_DENSE_FEATURES.length; k++) dense[u + k] = 0;
+      return;
+    }
+    dense[u + 0] = 1;
+    dense[u + 1] = overlap(profile.seenCategories, pc.adTopCategories);
+    dense[u + 2] = overlap(profile.clickedCategories, pc.adTopCategories);
+    dense[u + 3] = Math.log1p(profile.campaignImpressions[pc.campaignId] ?? 0);
+    // Squashed so the long tail of heavy users does not dominate the dense input scale.
+    dense[u + 4] = Math.log1p(profile.seenCategories.length) / 4;
+  }
+
+  function allocate(rows: number) {
+    return { sparse: new Int32Array(rows * F), dense: new Float32Array(rows * D) };
+  }
+
+  return { spec, prepareCreative, writeRow, allocate, textVector };
+}

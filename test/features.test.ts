@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { FEATURE_SPEC, createFeatureBuilder, makeFeatureSpec, USER_SPARSE_FIELDS, SPARSE_FIELDS } from '../src/features/features.js';
+import type { Creative, ImpContext, UserProfile } from '../src/types.js';
+
+const creative: Creative = {
+  id: 'cr-1',
+  campaignId: 'camp-1',
+  format: 'banner',
+  w: 300,
+  h: 250,
+  attr: [],
+  title: 'Fast running shoes',
+  keywords: ['sport', 'running'],
+  imageEmbedding: [0.1, -0.2, 0.3, 0.4, 0, 0.5, -0.6, 0.7],
+  landingUrl: 'https://shoes.example/',
+};
+
+const ctx: ImpContext = {
+  requestId: 'r1',
+  impId: '1',
+  exchange: 'sim',
+  isApp: false,
+  siteOrAppId: 'site-9',
+  publisherId: 'pub-3',
+  domain: 'news.example',
+  categories: ['IAB17-1'],
+  deviceType: 2,
+  os: 'ios',
+  country: 'USA',
+  region: 'CA',
+  hour: 13,
+  format: 'banner',
+  w: 300,
+  h: 250,
+  dealId: '',
+  userKey: 'u-abc',
+  segments: ['s1', 's2'],
+  userDataAllowed: true,
+};
+
+const profile: UserProfile = {
+  seenCategories: ['IAB17-2', 'IAB1', 'IAB17'],
+  clickedCategories: ['IAB17-1'],
+  campaignImpressions: { 'camp-1': 3 },
+};
+
+describe('features', () => {
+  const fb = createFeatureBuilder();
+  const pc = fb.prepareCreative(creative, { cat: ['IAB17-3'] });
+
+  it('has a stable spec and hash', () => {
+    expect(FEATURE_SPEC.sparseFields).toBe(SPARSE_FIELDS.length);
+    expect(FEATURE_SPEC.imageDim).toBe(8);
+    expect(FEATURE_SPEC.hash).toBe(makeFeatureSpec().hash);
+    expect(makeFeatureSpec({ hashBuckets: 1024 }).hash).not.toBe(FEATURE_SPEC.hash);
+  });
+
+  it('is deterministic and writes only its own row', () => {
+    const a = fb.allocate(3);
+    const b = fb.allocate(3);
+    fb.writeRow(ctx, pc, profile, a.sparse, a.dense, 1);
+    fb.writeRow(ctx, pc, profile, b.sparse, b.dense, 1);
+    expect(a.sparse).toEqual(b.sparse);
+    expect(a.dense).toEqual(b.dense);
+    const F = FEATURE_SPEC.sparseFields;
+    const D = FEATURE_SPEC.denseDim;
+    expect([...a.sparse.subarray(0, F)].every((x) => x === 0)).toBe(true);
+    expect([...a.sparse.subarray(2 * F)].every((x) => x === 0)).toBe(true);
+    expect([...a.dense.subarray(2 * D)].every((x) => x === 0)).toBe(true);
+    const row = a.sparse.subarray(F, 2 * F);
+    for (const id of row) expect(id).toBeGreaterThanOrEqual(0), expect(id).toBeLessThan(FEATURE_SPEC.hashBuckets);
+    const dense = a.dense.subarray(D, 2 * D);
+    const u = FEATURE_SPEC.denseLayout.user;
+    expect(dense[u]).toBe(1);
+    expect(dense[u + 1]).toBeCloseTo(2 / 3);
+    expect(dense[u + 2]).toBeCloseTo(1);
+    expect(dense[u + 3]).toBeCloseTo(Math.log1p(3));
+    expect(dense[FEATURE_SPEC.denseLayout.bias]).toBe(1);
+    expect([...dense.subarray(FEATURE_SPEC.denseLayout.image, FEATURE_SPEC.denseLayout.image + 8)]).toEqual(
+      [...Float32Array.from(creative.imageEmbedding)],
+    );
+  });
+
+  it('separates equal strings in different fields', () => {
+    const a = fb.allocate(1);
+    fb.writeRow({ ...ctx, siteOrAppId: 'x', publisherId: 'x', domain: 'x' }, pc, undefined, a.sparse, a.dense, 0);
+    expect(new Set([a.sparse[1], a.sparse[2], a.sparse[3]]).size).toBe(3);
+  });
+
+  it('writes no user-level data when user data is not allowed (COPPA, GDPR without consent)', () => {
+    const a = fb.allocate(1);
+    a.sparse.fill(7);
+    a.dense.fill(7);
+    fb.writeRow({ ...ctx, userDataAllowed: false }, pc, profile, a.sparse, a.dense, 0);
+    for (const f of USER_SPARSE_FIELDS) expect(a.sparse[SPARSE_FIELDS.indexOf(f)]).toBe(0);
+    const u = FEATURE_SPEC.denseLayout.user;
+    expect([...a.dense.subarray(u, FEATURE_SPEC.denseLayout.bias)].every((x) => x === 0)).toBe(true);
+    // Identical to a user we know nothing about: nothing user-level leaks into the row.
+    const b = fb.allocate(1);
+    fb.writeRow({ ...ctx, userKey: '', segments: [], userDataAllowed: false }, pc, undefined, b.sparse, b.dense, 0);
+    expect(a.sparse).toEqual(b.sparse);
+    expect(a.dense).toEqual(b.dense);
+  });
+
+  it('refuses a creative with a wrong-sized image embedding', () => {
+    expect(() => fb.prepareCreative({ ...creative, imageEmbedding: [1, 2] }, { cat: [] })).toThrow(/imageEmbedding/);
+  });
+
+  it('text vectors are normalised and word-order aware', () => {
+    const v = fb.textVector('running shoes', []);
+    const n = Math.hypot(...v);
+    expect(n).toBeCloseTo(1);
+    expect(fb.textVector('shoes running', [])).not.toEqual(v);
+  });
+});
