@@ -174,6 +174,15 @@ export interface Ledger {
   close(): Promise<void>;
 }
 
+/**
+ * A ledger whose budgets can be (re)configured, e.g. on a policy reload. Spend already settled is
+ * kept; a lowered budget only stops new reservations.
+ */
+export interface BudgetLedger extends Ledger {
+  /** Replace the budget of every listed campaign; campaigns not listed keep theirs. Rejects (nothing changed) on an invalid budget. */
+  configure(budgets: Readonly<Record<string, Budget>>): Promise<void>;
+}
+
 /** Notice kinds the bidder serves (OpenRTB 2.6 §4.3 nurl/burl/lurl, plus click and conversion). */
 export type NoticeKind = 'win' | 'billing' | 'loss' | 'click' | 'conversion';
 

@@ -1,0 +1,4 @@
+/** The budget ledger: one interface (src/types.ts `Ledger`, `BudgetLedger`), in-process and Redis implementations. */
+export type { Ledger, BudgetLedger, Reservation, SettleOutcome } from '../types.js';
+export { createMemoryLedger, type MemoryLedger, type MemoryLedgerOptions } from './memory.js';
+export type { LedgerLogger } from './logger.js';

@@ -1,0 +1,145 @@
+import * as fs from 'node:fs';
+
+/**
+ * Journal records: one line each, `<crc32 hex> <json>\n`. The checksum covers the JSON bytes, so
+ * a torn write (kill -9 mid-line, a full disk) or a flipped bit ends the readable journal at the
+ * last good record instead of being replayed as money.
+ */
+
+export type JournalRecord =
+  /** reserve: bid, campaign, amount (micros), expiry (epoch ms), UTC day charged. */
+  | { t: 'r'; b: string; c: string; a: number; e: number; d: number }
+  /** settle: price (micros) charged to campaign `c` on day `d`, at epoch ms `at`. Self-contained. */
+  | { t: 's'; b: string; c: string; d: number; p: number; at: number }
+  /** release on loss. */
+  | { t: 'x'; b: string; at: number }
+  /** a late settle refused for lack of budget (so a repeat is a duplicate, not a second try). */
+  | { t: 'n'; b: string; at: number }
+  /** snapshot only: header naming the last journal generation the snapshot covers. */
+  | { t: 'h'; g: number }
+  /** snapshot only: settled spend of a campaign on a day. */
+  | { t: 'a'; c: string; d: number; s: number }
+  /** snapshot only: a finished bid kept for idempotency (state code, see ledger/state.ts). */
+  | { t: 'k'; b: string; c: string; d: number; a: number; st: number; at: number }
+  /** snapshot only: trailer with the record count, so a truncated snapshot is detected. */
+  | { t: 'z'; n: number };
+
+const CRC_TABLE = (() => {
+  const table = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
+  }
+  return table;
+})();
+
+export function crc32(buf: Uint8Array, start = 0, end = buf.length): number {
+  let c = -1;
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
+export function encodeRecord(rec: JournalRecord): string {
+  const json = JSON.stringify(rec);
+  const crc = crc32(Buffer.from(json, 'utf8'));
+  return `${crc.toString(16).padStart(8, '0')} ${json}\n`;
+}
+
+export interface DecodeResult {
+  records: JournalRecord[];
+  /** Byte length of the good prefix; less than the input length when the tail is bad. */
+  goodBytes: number;
+  /** Why decoding stopped early, when it did. */
+  error?: string;
+}
+
+/**
+ * Decodes complete lines from `buf`. With `final`, a trailing partial line is an error (a torn
+ * write); without, it is left for the next chunk.
+ */
+export function decodeRecords(buf: Buffer, final: boolean): DecodeResult {
+  const records: JournalRecord[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    const nl = buf.indexOf(10, pos);
+    if (nl < 0) {
+      return final ? { records, goodBytes: pos, error: `torn record at byte ${pos}` } : { records, goodBytes: pos };
+    }
+    const rec = decodeLine(buf, pos, nl);
+    if (rec === null) return { records, goodBytes: pos, error: `bad record at byte ${pos}` };
+    records.push(rec);
+    pos = nl + 1;
+  }
+  return { records, goodBytes: pos };
+}
+
+function decodeLine(buf: Buffer, start: number, end: number): JournalRecord | null {
+  if (end - start < 10 || buf[start + 8] !== 32) return null;
+  const want = Number.parseInt(buf.toString('latin1', start, start + 8), 16);
+  if (!Number.isFinite(want) || crc32(buf, start + 9, end) !== want) return null;
+  try {
+    const rec = JSON.parse(buf.toString('utf8', start + 9, end)) as JournalRecord;
+    return typeof rec === 'object' && rec !== null && typeof rec.t === 'string' ? rec : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Append-only writer with group commit. `append` writes through to the kernel at once (a
+ * `writeSync` of one small buffer: a few microseconds), so a killed process loses nothing it
+ * appended; `durable()` resolves once an fdatasync that started after the append has finished, so
+ * concurrent settlements share one disk flush. The fsync runs on libuv's thread pool, never on
+ * the event loop.
+ */
+export interface JournalWriter {
+  readonly bytes: number;
+  append(text: string): void;
+  durable(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function openJournalWriter(path: string, fsync: boolean): JournalWriter {
+  const fd = fs.openSync(path, 'a');
+  let bytes = fs.fstatSync(fd).size;
+  let dirty = false;
+  let inFlight: Promise<void> | null = null;
+  let next: Promise<void> | null = null;
+
+  const flush = (): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      dirty = false;
+      fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()));
+    });
+
+  return {
+    get bytes() {
+      return bytes;
+    },
+    append(text) {
+      bytes += fs.writeSync(fd, text);
+      dirty = true;
+    },
+    durable() {
+      if (!fsync) return Promise.resolve();
+      if (inFlight === null) {
+        inFlight = flush().finally(() => {
+          inFlight = null;
+        });
+        return inFlight;
+      }
+      // A flush already running may have started before our write: queue exactly one follower.
+      next ??= inFlight.then(() => {
+        next = null;
+        return flush();
+      });
+      return next;
+    },
+    async close() {
+      await (next ?? inFlight ?? Promise.resolve());
+      if (fsync && dirty) await flush();
+      fs.closeSync(fd);
+    },
+  };
+}

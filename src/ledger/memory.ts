@@ -1,0 +1,275 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import type { Budget, BudgetLedger, Reservation, SettleOutcome } from '../types.js';
+import { compileBudgets, dayBudgetMicros, toUsd, utcDay } from './budget.js';
+import { decodeRecords, encodeRecord, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
+import { LedgerCore } from './state.js';
+import { consoleLogger, type LedgerLogger } from './logger.js';
+
+export interface MemoryLedgerOptions {
+  /** Epoch ms; decides the UTC budget day and reservation expiry. */
+  clock: () => number;
+  budgets: Readonly<Record<string, Budget>>;
+  /** Longest a reservation may be held; a later `expiresAtMs` is cut to now + this. */
+  reservationTtlMs: number;
+  /**
+   * Directory for the journal (`journal.<generation>`) and its compacted `snapshot`. Absent: no
+   * persistence (tests, simulations).
+   */
+  journalDir?: string;
+  /** fdatasync settlements before they resolve (default true). Off, a kill -9 still loses nothing; a power cut may. */
+  fsync?: boolean;
+  /** How long finished bids are remembered for idempotency, ms (default 24 h). */
+  retentionMs?: number;
+  /** Compact once the live journal grows past this many bytes (default 64 MiB). */
+  compactAfterBytes?: number;
+  logger?: LedgerLogger;
+}
+
+export interface MemoryLedger extends BudgetLedger {
+  /** Folds the snapshot and finished journal generations into a new snapshot, in small steps off the event loop's critical path. */
+  compact(): Promise<void>;
+}
+
+const SNAPSHOT = 'snapshot';
+const JOURNAL = /^journal\.(\d+)$/;
+
+/**
+ * In-process budget ledger with an append-only journal.
+ *
+ * Durability: every reserve, settle and release is written to the kernel (`writeSync`) before the
+ * call returns, so a killed process loses nothing; a settlement additionally waits for an
+ * fdatasync shared by all settlements in flight (group commit), so a power cut loses no
+ * acknowledged spend. Reservations are not fsynced: if the machine (not the process) dies, an
+ * unsynced reservation may vanish, and a win for it arriving later is `unknown` and moves nothing;
+ * that cannot overspend, it under-counts one impression's cost, which is why the exchange's
+ * billing report stays the reference for invoicing.
+ */
+export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<MemoryLedger> {
+  const { clock, reservationTtlMs } = opts;
+  if (!(reservationTtlMs > 0)) throw new Error('reservationTtlMs must be > 0');
+  const logger = opts.logger ?? consoleLogger;
+  const retentionMs = opts.retentionMs ?? 86_400_000;
+  const compactAfterBytes = opts.compactAfterBytes ?? 64 * 1024 * 1024;
+  const fsync = opts.fsync ?? true;
+  const core = new LedgerCore(retentionMs);
+  const setBudgets = (budgets: Readonly<Record<string, Budget>>): void => {
+    for (const [id, rule] of compileBudgets(budgets)) core.account(id).rule = rule;
+  };
+  setBudgets(opts.budgets);
+
+  const dir = opts.journalDir;
+  let writer: JournalWriter | null = null;
+  let generation = 0;
+  let snapshotGeneration = 0;
+  let compacting: Promise<void> | null = null;
+
+  if (dir !== undefined) {
+    fs.mkdirSync(dir, { recursive: true });
+    snapshotGeneration = loadSnapshot(path.join(dir, SNAPSHOT), core);
+    generation = snapshotGeneration;
+    // Boot-time replay reads synchronously: nothing else runs before the ledger exists.
+    for (const g of journalGenerations(dir)) {
+      if (g <= snapshotGeneration) continue;
+      const file = path.join(dir, `journal.${g}`);
+      const buf = fs.readFileSync(file);
+      const res = decodeRecords(buf, true);
+      for (const rec of res.records) core.apply(rec);
+      if (res.error !== undefined) {
+        logger.warn(
+          { file, error: res.error, goodBytes: res.goodBytes, droppedBytes: buf.length - res.goodBytes },
+          'ledger journal tail is corrupt; recovered up to the last good record',
+        );
+        fs.truncateSync(file, res.goodBytes);
+      }
+      generation = g;
+    }
+    generation += 1;
+    writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync);
+  }
+  core.expire(clock());
+
+  const append = (text: string): void => {
+    if (writer === null) return;
+    writer.append(text);
+    if (writer.bytes > compactAfterBytes && compacting === null) {
+      compact().catch((err: unknown) => logger.warn({ err }, 'ledger compaction failed; the journal keeps growing'));
+    }
+  };
+
+  async function compact(): Promise<void> {
+    if (dir === undefined || writer === null) return;
+    if (compacting !== null) return compacting;
+    compacting = (async () => {
+      const upTo = generation;
+      const old = writer as JournalWriter;
+      generation += 1;
+      writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync);
+      await old.close();
+      const fold = new LedgerCore(retentionMs);
+      await foldFile(path.join(dir, SNAPSHOT), fold, logger);
+      const folded = journalGenerations(dir).filter((g) => g > snapshotGeneration && g <= upTo);
+      for (const g of folded) await foldFile(path.join(dir, `journal.${g}`), fold, logger);
+      fold.expire(clock());
+      await writeSnapshot(dir, upTo, fold);
+      snapshotGeneration = upTo;
+      for (const g of folded) await fs.promises.unlink(path.join(dir, `journal.${g}`));
+    })().finally(() => {
+      compacting = null;
+    });
+    return compacting;
+  }
+
+  return {
+    async reserve(items: Reservation[]): Promise<boolean[]> {
+      const now = clock();
+      core.expire(now);
+      const out = new Array<boolean>(items.length);
+      let text = '';
+      for (let i = 0; i < items.length; i++) {
+        const rec = core.reserve(items[i], now, reservationTtlMs);
+        out[i] = rec !== null;
+        if (rec !== null && writer !== null) text += encodeRecord(rec);
+      }
+      if (text !== '') append(text);
+      return out;
+    },
+
+    async settle(bidId: string, priceUsd: number): Promise<SettleOutcome> {
+      const now = clock();
+      core.expire(now);
+      const res = core.settle(bidId, priceUsd, now);
+      if (res.refusedLate !== undefined) {
+        logger.warn(
+          { bidId, campaignId: res.refusedLate.campaignId, priceUsd: toUsd(res.refusedLate.priceMicros) },
+          'win arrived after its reservation ended and the budget has no room left: not counted',
+        );
+      }
+      if (res.record !== undefined && writer !== null) {
+        append(encodeRecord(res.record));
+        await writer.durable();
+      }
+      return res.outcome;
+    },
+
+    async release(bidId: string): Promise<void> {
+      const now = clock();
+      const rec = core.release(bidId, now);
+      if (rec !== null) append(encodeRecord(rec));
+    },
+
+    async state(campaignId: string) {
+      const now = clock();
+      core.expire(now);
+      const acc = core.accounts.get(campaignId);
+      if (acc === undefined) return { spentUsd: 0, reservedUsd: 0, budgetUsd: 0 };
+      const d = utcDay(now);
+      const day = acc.days.get(d);
+      const spent = day?.spent ?? 0;
+      return {
+        spentUsd: toUsd(spent),
+        reservedUsd: toUsd(day?.reserved ?? 0),
+        budgetUsd: acc.rule === undefined ? 0 : toUsd(dayBudgetMicros(acc.rule, d, spent, acc.spent)),
+      };
+    },
+
+    async configure(budgets) {
+      setBudgets(budgets);
+    },
+
+    compact,
+
+    async close() {
+      if (compacting !== null) await compacting;
+      if (writer !== null) await writer.close();
+      writer = null;
+    },
+  };
+}
+
+function journalGenerations(dir: string): number[] {
+  const gens: number[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    const m = JOURNAL.exec(name);
+    if (m) gens.push(Number(m[1]));
+  }
+  return gens.sort((a, b) => a - b);
+}
+
+/** Loads the snapshot into `core`; returns the journal generation it covers (0 when none). */
+function loadSnapshot(file: string, core: LedgerCore): number {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  const res = decodeRecords(buf, true);
+  const head = res.records[0];
+  const tail = res.records[res.records.length - 1];
+  // The snapshot is renamed into place only after an fsync, so damage here is a disk fault, and
+  // the journals it replaced are gone: refuse to start rather than forget spend.
+  if (res.error !== undefined || head?.t !== 'h' || tail?.t !== 'z' || tail.n !== res.records.length) {
+    throw new Error(`ledger snapshot ${file} is damaged (${res.error ?? 'incomplete'}); restore it from backup`);
+  }
+  for (const rec of res.records) core.apply(rec);
+  return head.g;
+}
+
+/** Streams a journal or snapshot file into `core`, chunk by chunk, yielding to the event loop between chunks. */
+async function foldFile(file: string, core: LedgerCore, logger: LedgerLogger): Promise<void> {
+  let stream: fs.ReadStream;
+  try {
+    await fs.promises.access(file);
+    stream = fs.createReadStream(file, { highWaterMark: 64 * 1024 });
+  } catch {
+    return;
+  }
+  let carry: Buffer = Buffer.alloc(0);
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const buf = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
+    const res = decodeRecords(buf, false);
+    for (const rec of res.records) core.apply(rec);
+    if (res.error !== undefined) {
+      logger.warn({ file, error: res.error }, 'ledger compaction stopped at a bad record');
+      stream.destroy();
+      return;
+    }
+    carry = buf.subarray(res.goodBytes);
+  }
+  if (carry.length > 0) logger.warn({ file, bytes: carry.length }, 'ledger compaction ignored a torn final record');
+}
+
+async function writeSnapshot(dir: string, generation: number, core: LedgerCore): Promise<void> {
+  const tmp = path.join(dir, `${SNAPSHOT}.tmp`);
+  const fh = await fs.promises.open(tmp, 'w');
+  try {
+    let n = 1;
+    let text = encodeRecord({ t: 'h', g: generation });
+    let batch = 0;
+    for (const rec of core.snapshot()) {
+      text += encodeRecord(rec);
+      n++;
+      if (++batch === 512) {
+        await fh.write(text);
+        await yieldToLoop();
+        text = '';
+        batch = 0;
+      }
+    }
+    text += encodeRecord({ t: 'z', n: n + 1 } satisfies JournalRecord);
+    await fh.write(text);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await fs.promises.rename(tmp, path.join(dir, SNAPSHOT));
+  const dh = await fs.promises.open(dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}

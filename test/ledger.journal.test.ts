@@ -1,0 +1,204 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryLedger, type LedgerLogger, type MemoryLedger } from '../src/ledger/index.js';
+import type { Budget } from '../src/types.js';
+import { runLedgerSuite } from './ledger.suite.js';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-journal-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+let dirs = 0;
+const freshDir = () => path.join(root, `j${dirs++}`);
+
+runLedgerSuite('in-process with journal', (o) => createMemoryLedger({ ...o, journalDir: freshDir() }), {
+  propertyRuns: 60,
+});
+
+const T0 = Date.UTC(2026, 0, 10, 12);
+const budgets: Record<string, Budget> = { c1: { dailyUsd: 10 }, c2: { dailyUsd: 5, lifetimeUsd: 7 } };
+
+function capture(): LedgerLogger & { warnings: string[] } {
+  const warnings: string[] = [];
+  return { warnings, warn: (_o, msg) => warnings.push(msg) };
+}
+
+async function reopen(dir: string, now = T0, logger: LedgerLogger = capture()): Promise<MemoryLedger> {
+  return createMemoryLedger({ clock: () => now, budgets, reservationTtlMs: 60_000, journalDir: dir, logger });
+}
+
+const item = (bidId: string, campaignId: string, amountUsd: number) => ({
+  bidId,
+  campaignId,
+  amountUsd,
+  expiresAtMs: T0 + 60_000,
+});
+
+describe('in-process ledger journal', () => {
+  it('restores settled spend, open reservations and idempotency after a restart', async () => {
+    const dir = freshDir();
+    const a = await reopen(dir);
+    await a.reserve([item('b1', 'c1', 1), item('b2', 'c1', 2), item('b3', 'c2', 1)]);
+    expect(await a.settle('b1', 0.75)).toBe('settled');
+    await a.release('b3');
+    await a.close();
+
+    const b = await reopen(dir);
+    expect(await b.state('c1')).toEqual({ spentUsd: 0.75, reservedUsd: 2, budgetUsd: 10 });
+    expect(await b.state('c2')).toEqual({ spentUsd: 0, reservedUsd: 0, budgetUsd: 5 });
+    expect(await b.settle('b1', 0.75)).toBe('duplicate');
+    expect(await b.settle('b2', 2)).toBe('settled');
+    await b.close();
+
+    const c = await reopen(dir, T0 + 120_000);
+    expect(await c.state('c1')).toEqual({ spentUsd: 2.75, reservedUsd: 0, budgetUsd: 10 });
+    await c.close();
+  });
+
+  it('recovers a corrupted tail up to the last good record, with a warning, and appends after it', async () => {
+    const dir = freshDir();
+    const a = await reopen(dir);
+    await a.reserve([item('b1', 'c1', 1), item('b2', 'c1', 1), item('b3', 'c1', 1)]);
+    await a.settle('b1', 1);
+    await a.settle('b2', 1);
+    await a.close();
+    const file = path.join(dir, 'journal.1');
+    const text = fs.readFileSync(file, 'utf8');
+    // Flip a digit inside the last record (b2's settle) and leave a torn half record after it.
+    const last = text.lastIndexOf('"p":1000000');
+    fs.writeFileSync(file, `${text.slice(0, last)}"p":9000000${text.slice(last + 11)}0badc0de {"t":"s","b":"b3"`);
+
+    const log = capture();
+    const b = await reopen(dir, T0, log);
+    expect(log.warnings).toEqual([expect.stringMatching(/corrupt/)]);
+    expect(await b.state('c1')).toEqual({ spentUsd: 1, reservedUsd: 2, budgetUsd: 10 });
+    expect(await b.settle('b3', 0.5)).toBe('settled');
+    await b.close();
+
+    const log2 = capture();
+    const c = await reopen(dir, T0, log2);
+    expect(log2.warnings).toEqual([]);
+    expect(await c.state('c1')).toEqual({ spentUsd: 1.5, reservedUsd: 1, budgetUsd: 10 });
+    await c.close();
+  });
+
+  it('compacts into a snapshot that restores the same state, and keeps journaling after it', async () => {
+    const dir = freshDir();
+    let now = T0;
+    const a = await createMemoryLedger({
+      clock: () => now,
+      budgets,
+      reservationTtlMs: 60_000,
+      journalDir: dir,
+      compactAfterBytes: 4096,
+      logger: capture(),
+    });
+    for (let i = 0; i < 300; i++) {
+      const c = i % 3 === 0 ? 'c2' : 'c1';
+      await a.reserve([item(`b${i}`, c, 0.01)]);
+      if (i % 4 !== 3) expect(await a.settle(`b${i}`, 0.005 + (i % 5) / 1000)).toBe('settled');
+      if (i % 7 === 0) await a.release(`b${i}`);
+      now += 100;
+    }
+    await a.compact();
+    const before = [await a.state('c1'), await a.state('c2')];
+    await a.reserve([item('late', 'c1', 0.5)]);
+    await a.close();
+    const files = fs.readdirSync(dir).sort();
+    expect(files).toContain('snapshot');
+    expect(files.filter((f) => f.startsWith('journal.')).length).toBeLessThanOrEqual(2);
+
+    const b = await reopen(dir, now);
+    expect(await b.state('c2')).toEqual(before[1]);
+    const c1 = await b.state('c1');
+    expect(c1.spentUsd).toBe(before[0].spentUsd);
+    expect(c1.reservedUsd).toBeCloseTo(before[0].reservedUsd + 0.5, 9);
+    expect(await b.settle('b1', 0.001)).toBe('duplicate');
+    expect(await b.settle('late', 0.5)).toBe('settled');
+    await b.close();
+  });
+});
+
+/**
+ * kill -9: a child process settles wins and reports each one after `settle` resolved; the parent
+ * kills it mid-stream with SIGKILL, reopens the journal and checks that every acknowledged win is
+ * there. The child runs the ledger's own TypeScript, transpiled here with the TypeScript compiler
+ * (no type check) because Node 20 cannot run .ts files and no TS loader is installed.
+ */
+describe('in-process ledger under kill -9', () => {
+  const build = path.join(root, 'build');
+  const srcDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/ledger');
+
+  beforeAll(() => {
+    fs.mkdirSync(path.join(build, 'ledger'), { recursive: true });
+    for (const name of fs.readdirSync(srcDir)) {
+      if (!name.endsWith('.ts')) continue;
+      const out = ts.transpileModule(fs.readFileSync(path.join(srcDir, name), 'utf8'), {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      });
+      fs.writeFileSync(path.join(build, 'ledger', name.replace(/\.ts$/, '.js')), out.outputText);
+    }
+    fs.writeFileSync(
+      path.join(build, 'child.mjs'),
+      `import { createMemoryLedger } from './ledger/memory.js';
+const [dir] = process.argv.slice(2);
+const ledger = await createMemoryLedger({ clock: Date.now, budgets: { c1: { dailyUsd: 1e6 } },
+  reservationTtlMs: 600000, journalDir: dir });
+for (let i = 0; ; i++) {
+  const bid = 'k' + i;
+  await ledger.reserve([{ bidId: bid, campaignId: 'c1', amountUsd: 0.01, expiresAtMs: Date.now() + 600000 }]);
+  // Every 10th bid stays reserved only: its win arrives after the restart.
+  if (i % 10 === 9) { process.stdout.write('reserved ' + bid + '\\n'); continue; }
+  if (await ledger.settle(bid, 0.001 * (1 + (i % 7))) !== 'settled') throw new Error('not settled ' + bid);
+  process.stdout.write('settled ' + bid + ' ' + (1000 * (1 + (i % 7))) + '\\n');
+}
+`,
+    );
+  });
+
+  it('loses no acknowledged settlement and keeps reservations for late wins', async () => {
+    const dir = freshDir();
+    const acked = new Map<string, number>();
+    const reservedOnly: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(build, 'child.mjs'), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let buf = '';
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const [kind, bid, micros] = buf.slice(0, nl).split(' ');
+          buf = buf.slice(nl + 1);
+          if (kind === 'settled') acked.set(bid, Number(micros));
+          else reservedOnly.push(bid);
+        }
+        if (acked.size >= 400 && !child.killed) child.kill('SIGKILL');
+      });
+      child.on('exit', (_code, signal) =>
+        signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited without SIGKILL: ${stderr}`)),
+      );
+    });
+
+    const ledger = await createMemoryLedger({
+      clock: Date.now,
+      budgets: { c1: { dailyUsd: 1e6 } },
+      reservationTtlMs: 600_000,
+      journalDir: dir,
+      logger: capture(),
+    });
+    const spentMicros = Math.round((await ledger.state('c1')).spentUsd * 1e6);
+    const ackedMicros = [...acked.values()].reduce((a, b) => a + b, 0);
+    // The child may have settled one more win between its last report and the kill.
+    expect(spentMicros).toBeGreaterThanOrEqual(ackedMicros);
+    expect(spentMicros - ackedMicros).toBeLessThanOrEqual(7000);
+    for (const bid of acked.keys()) expect(await ledger.settle(bid, 0.001)).toBe('duplicate');
+    expect(reservedOnly.length).toBeGreaterThan(0);
+    for (const bid of reservedOnly) expect(await ledger.settle(bid, 0.002)).toBe('settled');
+    await ledger.close();
+  });
+});

@@ -1,0 +1,241 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { Budget, BudgetLedger, Reservation } from '../src/types.js';
+
+/**
+ * The ledger contract, run against every implementation (test/ledger.memory.test.ts,
+ * test/ledger.redis.test.ts). A factory gets a controllable clock; the suite closes what it opens.
+ */
+export interface LedgerFactoryOptions {
+  clock: () => number;
+  budgets: Record<string, Budget>;
+  reservationTtlMs: number;
+}
+export type LedgerFactory = (opts: LedgerFactoryOptions) => Promise<BudgetLedger>;
+
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 0, 10, 12);
+const TTL = 10_000;
+
+export function runLedgerSuite(name: string, factory: LedgerFactory, opts: { propertyRuns: number }): void {
+  describe(`ledger contract: ${name}`, () => {
+    const open: BudgetLedger[] = [];
+    let now = T0;
+    const clock = () => now;
+    const make = async (budgets: Record<string, Budget>) => {
+      const ledger = await factory({ clock, budgets, reservationTtlMs: TTL });
+      open.push(ledger);
+      return ledger;
+    };
+    afterEach(async () => {
+      now = T0;
+      await Promise.all(open.splice(0).map((l) => l.close()));
+    });
+    const res = (bidId: string, campaignId: string, amountUsd: number, ttl = TTL): Reservation => ({
+      bidId,
+      campaignId,
+      amountUsd,
+      expiresAtMs: now + ttl,
+    });
+
+    it('reserves while budget minus spend minus outstanding reservations covers the amount', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      expect(await l.reserve([res('b1', 'c1', 0.4), res('b2', 'c1', 0.4), res('b3', 'c1', 0.4)])).toEqual([
+        true,
+        true,
+        false,
+      ]);
+      expect(await l.state('c1')).toEqual({ spentUsd: 0, reservedUsd: 0.8, budgetUsd: 1 });
+      expect(await l.reserve([res('b4', 'c1', 0.2)])).toEqual([true]);
+      expect(await l.reserve([res('b5', 'c1', 0.000001)])).toEqual([false]);
+    });
+
+    it('refuses unknown campaigns, repeated bid ids, non-positive amounts and past expiries', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      expect(await l.reserve([res('b1', 'nope', 0.1)])).toEqual([false]);
+      expect(await l.reserve([res('b1', 'c1', 0.1), res('b1', 'c1', 0.1)])).toEqual([true, false]);
+      expect(await l.reserve([res('b2', 'c1', 0), res('b3', 'c1', -1), res('b4', 'c1', NaN)])).toEqual([
+        false,
+        false,
+        false,
+      ]);
+      expect(await l.reserve([{ bidId: 'b5', campaignId: 'c1', amountUsd: 0.1, expiresAtMs: now }])).toEqual([false]);
+      expect((await l.state('c1')).reservedUsd).toBe(0.1);
+    });
+
+    it('settles at the clearing price and frees the rest of the reservation', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      await l.reserve([res('b1', 'c1', 0.5)]);
+      expect(await l.settle('b1', 0.3)).toBe('settled');
+      expect(await l.state('c1')).toEqual({ spentUsd: 0.3, reservedUsd: 0, budgetUsd: 1 });
+      expect(await l.reserve([res('b2', 'c1', 0.7)])).toEqual([true]);
+      expect(await l.reserve([res('b3', 'c1', 0.01)])).toEqual([false]);
+    });
+
+    it('answers duplicate, unknown and over-reservation without moving money', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      await l.reserve([res('b1', 'c1', 0.5), res('b2', 'c1', 0.2)]);
+      expect(await l.settle('b2', 0.2000011)).toBe('over-reservation');
+      expect(await l.settle('forged', 0.1)).toBe('unknown');
+      expect(await l.state('c1')).toEqual({ spentUsd: 0, reservedUsd: 0.7, budgetUsd: 1 });
+      expect(await l.settle('b1', 0.5)).toBe('settled');
+      expect(await l.settle('b1', 0.5)).toBe('duplicate');
+      expect(await l.settle('b1', 0.1)).toBe('duplicate');
+      expect(await l.settle('b2', 0.2)).toBe('settled');
+      expect(await l.state('c1')).toEqual({ spentUsd: 0.7, reservedUsd: 0, budgetUsd: 1 });
+    });
+
+    it('releases on loss, idempotently, and ignores releases of unknown or settled bids', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      await l.reserve([res('b1', 'c1', 0.6), res('b2', 'c1', 0.4)]);
+      await l.release('b1');
+      await l.release('b1');
+      await l.release('nope');
+      await l.settle('b2', 0.4);
+      await l.release('b2');
+      expect(await l.state('c1')).toEqual({ spentUsd: 0.4, reservedUsd: 0, budgetUsd: 1 });
+    });
+
+    it('stops counting expired reservations; a late win counts only if the budget still has room', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      await l.reserve([res('b1', 'c1', 0.6), res('b2', 'c1', 0.4)]);
+      now += TTL;
+      expect((await l.state('c1')).reservedUsd).toBe(0);
+      expect(await l.reserve([res('b3', 'c1', 0.9)])).toEqual([true]);
+      expect(await l.settle('b2', 0.1)).toBe('settled');
+      expect(await l.settle('b1', 0.6)).toBe('expired');
+      expect(await l.settle('b1', 0.6)).toBe('duplicate');
+      expect(await l.state('c1')).toEqual({ spentUsd: 0.1, reservedUsd: 0.9, budgetUsd: 1 });
+    });
+
+    it('treats a win after a loss notice like a late win', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      await l.reserve([res('b1', 'c1', 0.5)]);
+      await l.release('b1');
+      expect(await l.settle('b1', 0.5)).toBe('settled');
+      expect((await l.state('c1')).spentUsd).toBe(0.5);
+    });
+
+    it('caps the reservation life at reservationTtlMs', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      await l.reserve([res('b1', 'c1', 1, 100 * TTL)]);
+      now += TTL;
+      expect(await l.reserve([res('b2', 'c1', 1)])).toEqual([true]);
+    });
+
+    it('resets the daily budget at UTC midnight and charges a win to the day it was reserved', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      now = Date.UTC(2026, 0, 10, 23, 59, 59, 995);
+      await l.reserve([res('b1', 'c1', 1)]);
+      now += 10;
+      expect(await l.state('c1')).toEqual({ spentUsd: 0, reservedUsd: 0, budgetUsd: 1 });
+      expect(await l.reserve([res('b2', 'c1', 1)])).toEqual([true]);
+      expect(await l.settle('b1', 0.8)).toBe('settled');
+      expect(await l.state('c1')).toEqual({ spentUsd: 0, reservedUsd: 1, budgetUsd: 1 });
+    });
+
+    it('honours the lifetime budget and the flight dates', async () => {
+      const l = await make({ c1: { dailyUsd: 1, lifetimeUsd: 1.5, start: '2026-01-10', end: '2026-01-11' } });
+      await l.reserve([res('b1', 'c1', 1)]);
+      await l.settle('b1', 1);
+      now += DAY;
+      expect(await l.state('c1')).toEqual({ spentUsd: 0, reservedUsd: 0, budgetUsd: 0.5 });
+      expect(await l.reserve([res('b2', 'c1', 0.6)])).toEqual([false]);
+      expect(await l.reserve([res('b3', 'c1', 0.5)])).toEqual([true]);
+      await l.release('b3');
+      now += DAY;
+      expect((await l.state('c1')).budgetUsd).toBe(0);
+      expect(await l.reserve([res('b4', 'c1', 0.1)])).toEqual([false]);
+      now -= 3 * DAY;
+      expect(await l.reserve([res('b5', 'c1', 0.1)])).toEqual([false]);
+    });
+
+    it('reconfigures budgets keeping spend, and rejects an invalid budget whole', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      await l.reserve([res('b1', 'c1', 1)]);
+      await l.settle('b1', 1);
+      await l.configure({ c1: { dailyUsd: 3 }, c2: { dailyUsd: 1 } });
+      expect(await l.state('c1')).toEqual({ spentUsd: 1, reservedUsd: 0, budgetUsd: 3 });
+      expect(await l.reserve([res('b2', 'c1', 2), res('b3', 'c2', 1)])).toEqual([true, true]);
+      await expect(l.configure({ c1: { dailyUsd: 0.5 }, c2: { dailyUsd: -1 } })).rejects.toThrow(/c2/);
+      expect((await l.state('c1')).budgetUsd).toBe(3);
+      await l.configure({ c1: { dailyUsd: 0.5 } });
+      expect(await l.reserve([res('b4', 'c1', 0.01)])).toEqual([false]);
+    });
+
+    it('keeps spend within budget and equal to the unique valid wins, whatever the notices do', async () => {
+      const campaigns = ['c1', 'c2'];
+      const op = fc.oneof(
+        fc.record({
+          k: fc.constant('reserve' as const),
+          n: fc.integer({ min: 1, max: 4 }),
+          c: fc.constantFrom(...campaigns),
+          cents: fc.integer({ min: 1, max: 40 }),
+        }),
+        fc.record({ k: fc.constant('settle' as const), bid: fc.nat(30), frac: fc.double({ min: 0, max: 1.2, noNaN: true }) }),
+        fc.record({ k: fc.constant('release' as const), bid: fc.nat(30) }),
+        fc.record({ k: fc.constant('forged' as const), bid: fc.nat(30) }),
+        fc.record({ k: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 2 * TTL }) }),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
+          now = T0;
+          const budgets = { c1: { dailyUsd: 1 }, c2: { dailyUsd: 0.5, lifetimeUsd: 0.8 } };
+          const l = await factory({ clock, budgets, reservationTtlMs: TTL });
+          try {
+            // What the test knows: reserved amounts, and which bids were settled at what price.
+            const reserved = new Map<
+              string,
+              { c: string; micros: number; exp: number; open: boolean; settled?: boolean; refused?: boolean }
+            >();
+            const settledMicros = new Map<string, number>(campaigns.map((c) => [c, 0]));
+            let next = 0;
+            for (const o of ops) {
+              if (o.k === 'reserve') {
+                const items: Reservation[] = [];
+                for (let i = 0; i < o.n; i++) items.push(res(`b${next++}`, o.c, o.cents / 100));
+                const ok = await l.reserve(items);
+                items.forEach((it, i) => {
+                  if (ok[i]) reserved.set(it.bidId, { c: o.c, micros: o.cents * 10_000, exp: it.expiresAtMs, open: true });
+                });
+              } else if (o.k === 'settle') {
+                const r = reserved.get(`b${o.bid}`);
+                const micros = Math.round((r?.micros ?? 10_000) * o.frac);
+                const outcome = await l.settle(`b${o.bid}`, micros / 1e6);
+                if (r === undefined) expect(outcome).toBe('unknown');
+                else if (r.settled || r.refused) expect(outcome).toBe('duplicate');
+                else if (micros > r.micros) expect(outcome).toBe('over-reservation');
+                else if (r.open && now < r.exp) expect(outcome).toBe('settled');
+                else expect(['settled', 'expired']).toContain(outcome);
+                if (r !== undefined && outcome === 'settled') {
+                  settledMicros.set(r.c, settledMicros.get(r.c)! + micros);
+                  r.settled = true;
+                } else if (r !== undefined && outcome === 'expired') {
+                  r.refused = true;
+                }
+              } else if (o.k === 'release') {
+                await l.release(`b${o.bid}`);
+                const r = reserved.get(`b${o.bid}`);
+                if (r) r.open = false;
+              } else if (o.k === 'forged') {
+                expect(await l.settle(`forged${o.bid}`, 0.01)).toBe('unknown');
+              } else {
+                now += o.ms;
+              }
+              // The whole run stays within one UTC day, so the day's spend is all the spend.
+              for (const c of campaigns) {
+                const s = await l.state(c);
+                expect(Math.round(s.spentUsd * 1e6)).toBe(settledMicros.get(c));
+                expect(s.spentUsd + s.reservedUsd).toBeLessThanOrEqual(s.budgetUsd + 1e-9);
+              }
+            }
+            expect(settledMicros.get('c2')!).toBeLessThanOrEqual(500_000);
+          } finally {
+            await l.close();
+          }
+        }),
+        { numRuns: opts.propertyRuns, seed: 20260110 },
+      );
+    });
+  });
+}
