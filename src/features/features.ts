@@ -97,7 +97,7 @@ export function makeFeatureSpec(opts: FeatureSpecOptions = {}): FeatureSpec {
     denseLayout: { text, image, user, bias },
     denseDim: bias + 1,
     // Changing the hash function or the text tokeniser must change this string.
-    hashAlgorithm: 'fnv1a32-utf16-fmix32;text=word-uni-bi-signed-l2;user=toplevel-cat-overlap',
+    hashAlgorithm: 'fnv1a32-utf16-fmix32;segments=shared-seed;text=word-uni-bi-signed-l2;user=toplevel-cat-overlap',
   };
   const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
   return Object.freeze({ ...body, hash });
@@ -138,16 +138,20 @@ function fieldSeed(field: string): number {
   return fnvString(FNV_OFFSET, field);
 }
 
-/** Top-level IAB category of `cat` ('IAB17-1' -> 'IAB17'), compared without allocating. */
-function sameTopLevel(a: string, top: string): boolean {
-  if (a.length < top.length) return false;
-  for (let i = 0; i < top.length; i++) if (a.charCodeAt(i) !== top.charCodeAt(i)) return false;
-  return a.length === top.length || a.charCodeAt(top.length) === 45; /* '-' */
+/**
+ * Whether `cat` is `top` or one of its subcategories ('IAB17-1' under 'iab17'), ignoring ASCII
+ * case (the bid path lower-cases categories, catalogs usually do not), without allocating.
+ * `top` must be lower-case.
+ */
+function sameTopLevel(cat: string, top: string): boolean {
+  if (cat.length < top.length) return false;
+  for (let i = 0; i < top.length; i++) if ((cat.charCodeAt(i) | 0x20) !== top.charCodeAt(i)) return false;
+  return cat.length === top.length || cat.charCodeAt(top.length) === 45; /* '-' */
 }
 
 function topLevel(cat: string): string {
   const dash = cat.indexOf('-');
-  return dash < 0 ? cat : cat.slice(0, dash);
+  return (dash < 0 ? cat : cat.slice(0, dash)).toLowerCase();
 }
 
 /** Everything per-creative that the features read, computed once at catalog load. */
@@ -158,7 +162,7 @@ export interface PreparedCreative {
   readonly creativeIdHash: number;
   readonly campaignIdHash: number;
   readonly adCategoryHash: number;
-  /** Top-level IAB categories of the campaign, matched against the user's history. */
+  /** Top-level IAB categories of the campaign, lower-cased, matched against the user's history. */
   readonly adTopCategories: readonly string[];
   readonly text: Float32Array;
   readonly image: Float32Array;
@@ -191,7 +195,8 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
   const D = spec.denseDim;
   const mod = spec.hashBuckets - 1;
   const S = Object.fromEntries(SPARSE_FIELDS.map((f) => [f, fieldSeed(f)])) as Record<SparseField, number>;
-  const segmentSeeds = [S.segment0, S.segment1, S.segment2, S.segment3];
+  // Segment slots share one seed: a segment gets the same id whichever slot it lands in.
+  const segmentSeed = fieldSeed('segment');
   const textSeed = fieldSeed('text');
   const textSignSeed = fieldSeed('text-sign');
   const { text: textOff, image: imageOff, user: userOff, bias: biasOff } = spec.denseLayout;
@@ -298,7 +303,7 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
     }
     const segs = ctx.segments;
     for (let k = 0; k < SEGMENT_SLOTS; k++) {
-      sparse[s + 16 + k] = k < segs.length ? str(segmentSeeds[k], segs[k]) : 0;
+      sparse[s + 16 + k] = k < segs.length ? str(segmentSeed, segs[k]) : 0;
     }
     if (profile === undefined) {
       for (let k = 0; k < USER_DENSE_FEATURES.length; k++) dense[u + k] = 0;

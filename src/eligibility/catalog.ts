@@ -1,0 +1,106 @@
+import type { Campaign, Creative, MediaType } from '../types.js';
+
+/** One biddable (campaign, creative) pair, with what eligibility checks precompiled into Sets. */
+export interface Candidate {
+  readonly idx: number;
+  readonly campaign: Campaign;
+  readonly creative: Creative;
+  readonly adomain: ReadonlySet<string>;
+  readonly attr: ReadonlySet<number>;
+  readonly mimes: ReadonlySet<string>;
+  readonly deals: ReadonlySet<string>;
+  readonly segments: ReadonlySet<string> | null;
+}
+
+/**
+ * Targeting dimensions that are indexed. For each, a posting list per value and a list of the
+ * candidates that do not restrict the dimension; a request is matched from the most selective
+ * dimension and then checked against the others, so the work is bounded by the smallest posting
+ * list rather than by the catalog size.
+ */
+export const DIMENSIONS = ['slot', 'country', 'region', 'deviceType', 'os', 'category', 'site', 'domain', 'hour', 'deal'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+export interface DimensionIndex {
+  readonly byValue: Map<string, number[]>;
+  readonly unrestricted: number[];
+}
+
+export interface Catalog {
+  readonly candidates: readonly Candidate[];
+  /** Indexed like DIMENSIONS. */
+  readonly index: readonly DimensionIndex[];
+  /** Per candidate, per dimension (indexed like DIMENSIONS): the accepted values (null = any). */
+  readonly accepts: ReadonlyArray<ReadonlyArray<ReadonlySet<string> | null>>;
+  readonly campaignsById: ReadonlyMap<string, Campaign>;
+}
+
+/** The slot keys a creative fits: `banner:WxH`, `video`, `audio`, `native`. */
+export function creativeSlot(c: Creative): string {
+  return c.format === 'banner' ? `banner:${c.w}x${c.h}` : c.format;
+}
+
+export function slotKey(format: MediaType, w?: number, h?: number): string {
+  return format === 'banner' ? `banner:${w}x${h}` : format;
+}
+
+function lowerSet(v: readonly string[] | undefined): Set<string> | null {
+  return v && v.length ? new Set(v.map((x) => x.toLowerCase())) : null;
+}
+
+/** Build the targeting index once per policy load (hot path only reads it). */
+export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
+  const candidates: Candidate[] = [];
+  const accepts: Array<Array<Set<string> | null>> = [];
+  const index = DIMENSIONS.map(() => ({ byValue: new Map<string, number[]>(), unrestricted: [] as number[] }));
+  for (const campaign of campaigns) {
+    const t = campaign.targeting;
+    const sites = t.siteIds || t.appBundles ? new Set([...(t.siteIds ?? []), ...(t.appBundles ?? [])]) : null;
+    const deals = t.deals?.length ? new Set(t.deals.map((d) => d.id)) : null;
+    for (const creative of campaign.creatives) {
+      const idx = candidates.length;
+      candidates.push({
+        idx,
+        campaign,
+        creative,
+        adomain: new Set(campaign.adomain.map((d) => d.toLowerCase())),
+        attr: new Set(creative.attr),
+        mimes: new Set(creative.mimes ?? []),
+        deals: deals ?? new Set(),
+        segments: t.segments?.length ? new Set(t.segments) : null,
+      });
+      // Same order as DIMENSIONS.
+      const acc: Array<Set<string> | null> = [
+        new Set([creativeSlot(creative)]),
+        lowerSet(t.countries),
+        lowerSet(t.regions),
+        t.deviceTypes?.length ? new Set(t.deviceTypes.map(String)) : null,
+        lowerSet(t.os),
+        // Categories match by prefix (IAB17 covers IAB17-1); requests are expanded to both forms.
+        lowerSet(t.categories),
+        sites,
+        lowerSet(t.domains),
+        t.hours?.length ? new Set(t.hours.map(String)) : null,
+        // Deals-only campaigns are indexed by deal; others are open to any request.
+        t.dealsOnly && deals ? deals : null,
+      ];
+      accepts.push(acc);
+      for (let d = 0; d < acc.length; d++) {
+        const set = acc[d];
+        const di = index[d];
+        if (!set) di.unrestricted.push(idx);
+        else for (const v of set) {
+          let list = di.byValue.get(v);
+          if (!list) di.byValue.set(v, (list = []));
+          list.push(idx);
+        }
+      }
+    }
+  }
+  return {
+    candidates,
+    index,
+    accepts,
+    campaignsById: new Map(campaigns.map((c) => [c.id, c])),
+  };
+}

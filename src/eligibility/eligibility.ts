@@ -1,0 +1,316 @@
+import type { BidRequest, Imp } from 'iab-openrtb/v26';
+import type { ImpContext, MediaType } from '../types.js';
+import type { NoBidReason } from '../errors/codes.js';
+import { DIMENSIONS, slotKey, type Candidate, type Catalog } from './catalog.js';
+import type { Privacy, PrivacyBlock } from './privacy.js';
+
+/** One candidate that may bid on an imp, with the floor it must beat (USD CPM). */
+export interface Eligible {
+  cand: Candidate;
+  dealId: string;
+  floorUsd: number;
+}
+
+export interface ImpPlan {
+  imp: Imp;
+  ctx: ImpContext;
+  eligible: Eligible[];
+  /** Why nothing is eligible (set when `eligible` is empty). */
+  reason: NoBidReason | '';
+}
+
+export interface RequestPlan {
+  imps: ImpPlan[];
+  privacy: PrivacyBlock;
+  /** Currency of the answer (one of the request's `cur`, or the exchange's). */
+  currency: string;
+  /** Request-level reason to not bid at all. */
+  reason: NoBidReason | '';
+}
+
+export interface EligibilityDeps {
+  catalog: Catalog;
+  ratesPerUsd: ReadonlyMap<string, number>;
+  privacy: Privacy;
+  clock: () => number;
+  /** Pseudonymous user key from raw ids (a keyed hash); '' when there is no id. */
+  userKey: (req: BidRequest) => string;
+  isPaused: (campaignId: string) => boolean;
+  /** Impressions this user already had from the campaign in its frequency window. */
+  frequency: (userKey: string, campaignId: string, windowSec: number) => number;
+}
+
+const DIM = Object.fromEntries(DIMENSIONS.map((d, i) => [d, i])) as Record<(typeof DIMENSIONS)[number], number>;
+const EMPTY: string[] = [];
+
+type Obj = Record<string, any>;
+
+function topCategory(c: string): string {
+  const dash = c.indexOf('-');
+  return dash > 0 ? c.slice(0, dash) : c;
+}
+
+/** Expand categories to themselves and their tier-1 parent, lower-cased, for prefix matching. */
+function expandCategories(cats: unknown): string[] {
+  if (!Array.isArray(cats) || cats.length === 0) return EMPTY;
+  const out: string[] = [];
+  for (const c of cats) {
+    if (typeof c !== 'string') continue;
+    const l = c.toLowerCase();
+    out.push(l);
+    const top = topCategory(l);
+    if (top !== l) out.push(top);
+  }
+  return out;
+}
+
+function isBlockedCategory(campaignCats: readonly string[], bcat: ReadonlySet<string>): boolean {
+  for (const c of campaignCats) {
+    const l = c.toLowerCase();
+    if (bcat.has(l) || bcat.has(topCategory(l))) return true;
+  }
+  return false;
+}
+
+function toUsd(amount: number, cur: unknown, rates: ReadonlyMap<string, number>): number {
+  if (cur === undefined || cur === null || cur === 'USD') return amount;
+  const rate = rates.get(cur as string);
+  return rate === undefined ? NaN : amount / rate;
+}
+
+function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/** Slot keys, media type and the size features read for an imp. */
+function impSlots(imp: Obj): { slots: string[]; format: MediaType; w: number; h: number } {
+  const slots: string[] = [];
+  let format: MediaType = 'banner';
+  let w = 0;
+  let h = 0;
+  if (imp.banner) {
+    const b = imp.banner;
+    if (Array.isArray(b.format)) for (const f of b.format) if (f && f.w && f.h) slots.push(slotKey('banner', f.w, f.h));
+    if (b.w && b.h) slots.push(slotKey('banner', b.w, b.h));
+    w = b.w ?? b.format?.[0]?.w ?? 0;
+    h = b.h ?? b.format?.[0]?.h ?? 0;
+  }
+  if (imp.video) {
+    slots.push('video');
+    if (!imp.banner) ((format = 'video'), (w = imp.video.w ?? 0), (h = imp.video.h ?? 0));
+  }
+  if (imp.audio) {
+    slots.push('audio');
+    if (!imp.banner && !imp.video) format = 'audio';
+  }
+  if (imp.native) {
+    slots.push('native');
+    if (!imp.banner && !imp.video && !imp.audio) format = 'native';
+  }
+  return { slots, format, w: typeof w === 'number' ? w : 0, h: typeof h === 'number' ? h : 0 };
+}
+
+function mediaFits(cand: Candidate, imp: Obj): boolean {
+  const cr = cand.creative;
+  const media = imp[cr.format] as Obj | undefined;
+  if (!media) return false;
+  if (Array.isArray(media.battr)) for (const a of media.battr) if (cand.attr.has(a)) return false;
+  if (cr.format === 'video' || cr.format === 'audio') {
+    if (Array.isArray(media.mimes) && media.mimes.length && !media.mimes.some((m: string) => cand.mimes.has(m))) return false;
+    const d = cr.durationSec ?? 0;
+    if (typeof media.minduration === 'number' && d < media.minduration) return false;
+    if (typeof media.maxduration === 'number' && media.maxduration > 0 && d > media.maxduration) return false;
+  }
+  return true;
+}
+
+/**
+ * Eligibility: which (campaign, creative) pairs may bid on each imp of a request, and at what
+ * floor. Request-wide facts (geo, device, categories, blocks, privacy) are read once; candidates
+ * come from the most selective targeting dimension of the catalog index, then are checked against
+ * every other rule.
+ */
+export function createEligibility(deps: EligibilityDeps) {
+  const { catalog, ratesPerUsd, privacy, clock } = deps;
+  // Dedupe marks reused across requests (a stamp per call, no per-request allocation).
+  const stamp = new Uint32Array(catalog.candidates.length);
+  let stampNo = 0;
+
+  function pickCurrency(req: BidRequest, preferred: string): string {
+    const cur = req.cur;
+    if (!cur || cur.length === 0) return preferred;
+    if (cur.includes(preferred)) return preferred;
+    for (const c of cur) if (ratesPerUsd.has(c)) return c;
+    return '';
+  }
+
+  return {
+    plan(req: BidRequest, exchange: string, exchangeCurrency: string): RequestPlan {
+      const r = req as unknown as Obj;
+      const now = clock();
+      const currency = pickCurrency(req, exchangeCurrency);
+      const block = privacy.check(req);
+      const userDataAllowed = block === '';
+      const site: Obj | undefined = r.site ?? undefined;
+      const app: Obj | undefined = r.app ?? undefined;
+      const inv = site ?? app ?? {};
+      const device: Obj = r.device ?? {};
+      const geo: Obj = device.geo ?? {};
+      const user: Obj = r.user ?? {};
+      const country = typeof geo.country === 'string' ? geo.country.toLowerCase() : '';
+      const region = typeof geo.region === 'string' ? geo.region.toLowerCase() : '';
+      const os = typeof device.os === 'string' ? device.os.toLowerCase() : '';
+      const deviceType = typeof device.devicetype === 'number' ? device.devicetype : 0;
+      const categories = expandCategories([...(inv.cat ?? []), ...(inv.sectioncat ?? []), ...(inv.pagecat ?? [])]);
+      const invId = String((app ? app.bundle ?? app.id : site?.id) ?? '');
+      const domain = typeof inv.domain === 'string' ? inv.domain.toLowerCase() : '';
+      const offsetMin = typeof geo.utcoffset === 'number' ? geo.utcoffset : 0;
+      const hour = Math.floor(((now / 60_000 + offsetMin) / 60) % 24 + 24) % 24;
+      const day = utcDay(now);
+      const bcat = new Set(((r.bcat as string[] | undefined) ?? EMPTY).map((c) => c.toLowerCase()));
+      const badv = new Set(((r.badv as string[] | undefined) ?? EMPTY).map((c) => c.toLowerCase()));
+      const bapp = new Set((r.bapp as string[] | undefined) ?? EMPTY);
+      const userKey = userDataAllowed ? deps.userKey(req) : '';
+      const segments: string[] = [];
+      if (userDataAllowed && Array.isArray(user.data)) {
+        for (const d of user.data) {
+          if (d && Array.isArray(d.segment)) for (const s of d.segment) if (s && typeof s.id === 'string') segments.push(s.id);
+          // The IAB spec examples name segments by data id; both count.
+          if (d && typeof d.id === 'string') segments.push(d.id);
+        }
+      }
+      const requestValues: string[][] = DIMENSIONS.map(() => EMPTY);
+      requestValues[DIM.country] = country ? [country] : EMPTY;
+      requestValues[DIM.region] = region ? [region] : EMPTY;
+      requestValues[DIM.deviceType] = deviceType ? [String(deviceType)] : EMPTY;
+      requestValues[DIM.os] = os ? [os] : EMPTY;
+      requestValues[DIM.category] = categories;
+      requestValues[DIM.site] = invId ? [invId] : EMPTY;
+      requestValues[DIM.domain] = domain ? [domain] : EMPTY;
+      requestValues[DIM.hour] = [String(hour)];
+
+      const plans: ImpPlan[] = [];
+      for (const imp of req.imp) {
+        const im = imp as unknown as Obj;
+        const { slots, format, w, h } = impSlots(im);
+        const deals: Obj[] = Array.isArray(im.pmp?.deals) ? im.pmp.deals : EMPTY;
+        const privateAuction = im.pmp?.private_auction === 1;
+        const dealIds = deals.map((d) => d.id as string);
+        const ctx: ImpContext = {
+          requestId: req.id,
+          impId: imp.id,
+          exchange,
+          isApp: !!app,
+          siteOrAppId: invId,
+          publisherId: String(inv.publisher?.id ?? ''),
+          domain,
+          categories,
+          deviceType,
+          os,
+          country,
+          region,
+          hour,
+          format,
+          w,
+          h,
+          dealId: dealIds[0] ?? '',
+          userKey,
+          segments,
+          userDataAllowed,
+        };
+        const plan: ImpPlan = { imp, ctx, eligible: [], reason: '' };
+        plans.push(plan);
+        const openFloorUsd = toUsd(typeof im.bidfloor === 'number' ? im.bidfloor : 0, im.bidfloorcur, ratesPerUsd);
+        if (Number.isNaN(openFloorUsd)) {
+          plan.reason = 'CURRENCY';
+          continue;
+        }
+        requestValues[DIM.slot] = slots;
+        requestValues[DIM.deal] = dealIds;
+
+        // Most selective dimension first: the union of its posting lists for the request's values.
+        let best = 0;
+        let bestSize = Infinity;
+        for (let d = 0; d < DIMENSIONS.length; d++) {
+          const di = catalog.index[d];
+          let size = di.unrestricted.length;
+          for (const v of requestValues[d]) size += di.byValue.get(v)?.length ?? 0;
+          if (size < bestSize) ((bestSize = size), (best = d));
+        }
+        if (bestSize === 0) {
+          plan.reason = 'NO_ELIGIBLE_CAMPAIGN';
+          continue;
+        }
+        if (++stampNo === 0xffffffff) (stamp.fill(0), (stampNo = 1));
+        const di = catalog.index[best];
+        const lists = [di.unrestricted, ...requestValues[best].map((v) => di.byValue.get(v) ?? EMPTY)] as number[][];
+        let blocked = false;
+        let privacyBlocked = false;
+        for (const list of lists) {
+          for (const idx of list) {
+            if (stamp[idx] === stampNo) continue;
+            stamp[idx] = stampNo;
+            if (!matchesAll(catalog.accepts[idx], requestValues, best)) continue;
+            const cand = catalog.candidates[idx];
+            const c = cand.campaign;
+            if (c.paused || deps.isPaused(c.id)) continue;
+            if ((c.budget.start && day < c.budget.start) || (c.budget.end && day > c.budget.end)) continue;
+            if (!mediaFits(cand, im)) continue;
+            if (isBlockedCategory(c.cat, bcat) || c.adomain.some((d) => badv.has(d.toLowerCase()))) {
+              blocked = true;
+              continue;
+            }
+            if (app && bapp.size && typeof app.bundle === 'string' && bapp.has(app.bundle)) {
+              blocked = true;
+              continue;
+            }
+            if (!userDataAllowed && c.onNoConsent === 'nobid') {
+              privacyBlocked = true;
+              continue;
+            }
+            if (cand.segments) {
+              if (!userDataAllowed) {
+                privacyBlocked = true;
+                continue;
+              }
+              if (!segments.some((s) => cand.segments!.has(s))) continue;
+            }
+            if (c.frequencyCap && userKey && deps.frequency(userKey, c.id, c.frequencyCap.windowSec) >= c.frequencyCap.count) continue;
+            // Deals: a matching deal is bid through (its floor); private auctions admit deal bids only.
+            let dealId = '';
+            let floorUsd = openFloorUsd;
+            for (const d of deals) {
+              if (!cand.deals.has(d.id)) continue;
+              const f = toUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
+              if (Number.isNaN(f)) continue;
+              dealId = d.id;
+              floorUsd = f;
+              break;
+            }
+            if (!dealId && (privateAuction || c.targeting.dealsOnly)) continue;
+            plan.eligible.push({ cand, dealId, floorUsd });
+          }
+        }
+        if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : 'NO_ELIGIBLE_CAMPAIGN';
+      }
+      return { imps: plans, privacy: block, currency, reason: currency ? '' : 'CURRENCY' };
+    },
+  };
+}
+
+function matchesAll(acc: ReadonlyArray<ReadonlySet<string> | null>, values: string[][], skip: number): boolean {
+  for (let d = 0; d < acc.length; d++) {
+    if (d === skip) continue;
+    const set = acc[d];
+    if (set === null) continue;
+    let hit = false;
+    for (const v of values[d]) if (set.has(v)) {
+      hit = true;
+      break;
+    }
+    if (!hit) return false;
+  }
+  return true;
+}
+
+export type Eligibility = ReturnType<typeof createEligibility>;

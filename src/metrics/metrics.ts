@@ -1,0 +1,163 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { NoticeKind } from '../types.js';
+import { NBR, type NoBidReason } from '../errors/codes.js';
+
+/** Outcome of one bid request, a bounded label set. */
+export type Outcome = 'bid' | 'nobid' | 'invalid' | 'rejected' | 'error';
+export type Stage = 'decode' | 'validate' | 'eligibility' | 'features' | 'score' | 'price' | 'reserve' | 'respond';
+export type NoticeResult = 'ok' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown';
+
+// Resolve 100 µs to 1 s (DESIGN: observability).
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+const STAGES: Stage[] = ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'];
+const OUTCOMES: Outcome[] = ['bid', 'nobid', 'invalid', 'rejected', 'error'];
+const NOTICE_KINDS: NoticeKind[] = ['win', 'billing', 'loss', 'click', 'conversion'];
+const NOTICE_RESULTS: NoticeResult[] = ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown'];
+
+export interface MetricsOptions {
+  exchanges: readonly string[];
+  campaigns: readonly string[];
+  /** Collect Node's default metrics (event-loop lag, GC, memory). Off in unit tests. */
+  defaults?: boolean;
+}
+
+/**
+ * The bidder's metrics behind a small interface, on a private registry (never prom-client's
+ * global one). Label values are bounded: exchanges and campaigns come from the policies, anything
+ * else is folded into "other"; label children are created once here so the hot path only
+ * increments.
+ */
+export function createMetrics(opts: MetricsOptions) {
+  const registry = new Registry();
+  if (opts.defaults !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  const exchanges = new Set(opts.exchanges);
+  const campaigns = new Set(opts.campaigns);
+  const ex = (e: string) => (exchanges.has(e) ? e : 'other');
+  const cp = (c: string) => (campaigns.has(c) ? c : 'other');
+
+  const requests = new Counter({ name: 'bidder_requests_total', help: 'Bid requests answered, by exchange and outcome.', labelNames: ['exchange', 'outcome'], registers: [registry] });
+  const nobids = new Counter({ name: 'bidder_nobid_total', help: 'No-bid answers by exchange and reason.', labelNames: ['exchange', 'reason'], registers: [registry] });
+  const errors = new Counter({ name: 'bidder_request_errors_total', help: 'Requests refused with a 4xx, by error code.', labelNames: ['code'], registers: [registry] });
+  const latency = new Histogram({ name: 'bidder_request_duration_seconds', help: 'Time from request end to answer, by exchange.', labelNames: ['exchange'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const stage = new Histogram({ name: 'bidder_stage_duration_seconds', help: 'Time spent per pipeline stage per request.', labelNames: ['stage'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const late = new Counter({ name: 'bidder_late_answers_total', help: 'Answers sent after the request deadline (tmax minus network allowance).', labelNames: ['exchange'], registers: [registry] });
+  const batchRows = new Histogram({ name: 'bidder_batch_rows', help: 'Rows per model call of the micro-batcher.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers: [registry] });
+  const queueDelay = new Histogram({ name: 'bidder_queue_delay_seconds', help: 'Wait of the oldest item of a batch before scoring.', buckets: LATENCY_BUCKETS, registers: [registry] });
+  const compute = new Histogram({ name: 'bidder_model_compute_seconds', help: 'Model call time per batch.', buckets: LATENCY_BUCKETS, registers: [registry] });
+  const dropped = new Counter({ name: 'bidder_scoring_dropped_rows_total', help: 'Candidate rows dropped unscored because their deadline would pass.', registers: [registry] });
+  const queueRows = new Gauge({ name: 'bidder_scoring_queue_rows', help: 'Rows waiting in the micro-batcher.', registers: [registry] });
+  const pctr = new Histogram({ name: 'bidder_pctr', help: 'Predicted CTR of candidates that bid.', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5], registers: [registry] });
+  const modelInfo = new Gauge({ name: 'bidder_model_info', help: 'Loaded model: 1 for the serving version.', labelNames: ['backend', 'version', 'kind'], registers: [registry] });
+  const ready = new Gauge({ name: 'bidder_ready', help: '1 when policies and model are loaded and the bidder answers bids.', registers: [registry] });
+  const bids = new Counter({ name: 'bidder_bids_total', help: 'Bids sent, by campaign.', labelNames: ['campaign'], registers: [registry] });
+  const wins = new Counter({ name: 'bidder_wins_total', help: 'Won impressions (first win or billing notice), by campaign.', labelNames: ['campaign'], registers: [registry] });
+  const clicks = new Counter({ name: 'bidder_clicks_total', help: 'Clicks, by campaign.', labelNames: ['campaign'], registers: [registry] });
+  const conversions = new Counter({ name: 'bidder_conversions_total', help: 'Conversions, by campaign.', labelNames: ['campaign'], registers: [registry] });
+  const predictedClicks = new Counter({ name: 'bidder_predicted_clicks_total', help: 'Sum of pCTR over won impressions (compare with clicks for calibration).', labelNames: ['campaign'], registers: [registry] });
+  const spend = new Counter({ name: 'bidder_spend_usd_total', help: 'Settled spend in USD, by campaign.', labelNames: ['campaign'], registers: [registry] });
+  const remaining = new Gauge({ name: 'bidder_budget_remaining_usd', help: 'Daily budget minus settled spend and reservations, USD.', labelNames: ['campaign'], registers: [registry] });
+  const target = new Gauge({ name: 'bidder_spend_target_usd', help: 'Spend the pacing target curve expects by now today, USD.', labelNames: ['campaign'], registers: [registry] });
+  const multiplier = new Gauge({ name: 'bidder_pacing_multiplier', help: 'Last pacing multiplier chosen, by campaign.', labelNames: ['campaign'], registers: [registry] });
+  const notices = new Counter({ name: 'bidder_notices_total', help: 'Notices received, by kind and result.', labelNames: ['kind', 'result'], registers: [registry] });
+  const ledgerLatency = new Histogram({ name: 'bidder_ledger_duration_seconds', help: 'Ledger round trip, by operation.', labelNames: ['op'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const ledgerErrors = new Counter({ name: 'bidder_ledger_errors_total', help: 'Ledger calls that failed, by operation.', labelNames: ['op'], registers: [registry] });
+  const eventlogErrors = new Counter({ name: 'bidder_eventlog_errors_total', help: 'Event-log write failures (records lost).', registers: [registry] });
+  const eventlogDropped = new Counter({ name: 'bidder_eventlog_dropped_total', help: 'Event-log records dropped because the writer was behind.', registers: [registry] });
+  const modelSwaps = new Counter({ name: 'bidder_model_swaps_total', help: 'Model load attempts, by result.', labelNames: ['result'], registers: [registry] });
+
+  // Children created up front: no label lookup on the hot path.
+  const reqChild = new Map<string, Map<Outcome, Counter.Internal>>();
+  const nobidChild = new Map<string, Map<NoBidReason, Counter.Internal>>();
+  const latChild = new Map<string, Histogram.Internal<string>>();
+  const lateChild = new Map<string, Counter.Internal>();
+  for (const e of [...exchanges, 'other']) {
+    reqChild.set(e, new Map(OUTCOMES.map((o) => [o, requests.labels(e, o)])));
+    nobidChild.set(e, new Map((Object.keys(NBR) as NoBidReason[]).map((r) => [r, nobids.labels(e, r)])));
+    latChild.set(e, latency.labels(e));
+    lateChild.set(e, late.labels(e));
+  }
+  const stageChild = new Map(STAGES.map((s) => [s, stage.labels(s)]));
+  const noticeChild = new Map(NOTICE_KINDS.flatMap((k) => NOTICE_RESULTS.map((r) => [`${k}:${r}`, notices.labels(k, r)] as const)));
+  for (const c of [...campaigns, 'other']) {
+    for (const m of [bids, wins, clicks, conversions, predictedClicks, spend]) m.labels(c).inc(0);
+  }
+
+  return {
+    registry,
+    request(exchange: string, outcome: Outcome, seconds: number): void {
+      const e = ex(exchange);
+      reqChild.get(e)!.get(outcome)!.inc();
+      latChild.get(e)!.observe(seconds);
+    },
+    noBid(exchange: string, reason: NoBidReason): void {
+      nobidChild.get(ex(exchange))!.get(reason)!.inc();
+    },
+    requestError(code: string): void {
+      errors.labels(code).inc();
+    },
+    late(exchange: string): void {
+      lateChild.get(ex(exchange))!.inc();
+    },
+    stage(s: Stage, seconds: number): void {
+      stageChild.get(s)!.observe(seconds);
+    },
+    batch(rows: number, queueDelayMs: number, computeMs: number): void {
+      batchRows.observe(rows);
+      queueDelay.observe(queueDelayMs / 1000);
+      compute.observe(computeMs / 1000);
+    },
+    dropped(rows: number): void {
+      dropped.inc(rows);
+    },
+    queueRows(rows: number): void {
+      queueRows.set(rows);
+    },
+    bid(campaign: string, p: number): void {
+      bids.labels(cp(campaign)).inc();
+      pctr.observe(p);
+    },
+    win(campaign: string, pctrOfBid: number, spendUsd: number): void {
+      const c = cp(campaign);
+      wins.labels(c).inc();
+      predictedClicks.labels(c).inc(pctrOfBid);
+      spend.labels(c).inc(spendUsd);
+    },
+    click(campaign: string): void {
+      clicks.labels(cp(campaign)).inc();
+    },
+    conversion(campaign: string): void {
+      conversions.labels(cp(campaign)).inc();
+    },
+    budget(campaign: string, remainingUsd: number, targetUsd: number, mult: number): void {
+      const c = cp(campaign);
+      remaining.labels(c).set(remainingUsd);
+      target.labels(c).set(targetUsd);
+      multiplier.labels(c).set(mult);
+    },
+    notice(kind: NoticeKind, result: NoticeResult): void {
+      noticeChild.get(`${kind}:${result}`)!.inc();
+    },
+    ledger(op: string, seconds: number, failed: boolean): void {
+      ledgerLatency.labels(op).observe(seconds);
+      if (failed) ledgerErrors.labels(op).inc();
+    },
+    eventlogError(): void {
+      eventlogErrors.inc();
+    },
+    eventlogDropped(): void {
+      eventlogDropped.inc();
+    },
+    model(backend: string, version: string, kind: string): void {
+      modelInfo.reset();
+      modelInfo.labels(backend, version, kind).set(1);
+    },
+    modelSwap(result: 'ok' | 'refused'): void {
+      modelSwaps.labels(result).inc();
+    },
+    ready(isReady: boolean): void {
+      ready.set(isReady ? 1 : 0);
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

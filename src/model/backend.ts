@@ -1,0 +1,69 @@
+/**
+ * TensorFlow.js backend selection. tfjs keeps one engine per process, so the backend is a process
+ * choice made once at start-up (by the bidder, `train`, `eval`, the bench) and reported.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+
+export interface BackendChoice {
+  backend: string;
+  notes: string[];
+}
+
+// Named through a variable so TypeScript does not require these optional packages to be installed.
+const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+
+async function tryNative(notes: string[]): Promise<boolean> {
+  for (const pkg of NATIVE_PACKAGES) {
+    try {
+      await import(pkg);
+      if (await tf.setBackend('tensorflow')) {
+        notes.push(`using ${pkg} (libtensorflow)`);
+        return true;
+      }
+      notes.push(`${pkg} loaded but the 'tensorflow' backend did not initialise`);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      notes.push(
+        code === 'ERR_MODULE_NOT_FOUND'
+          ? `${pkg} is not installed (its install step downloads libtensorflow, which needs the internet)`
+          : `${pkg} failed to load: ${(err as Error).message.split('\n')[0]}`,
+      );
+    }
+  }
+  return false;
+}
+
+async function tryWasm(notes: string[]): Promise<boolean> {
+  try {
+    await import('@tensorflow/tfjs-backend-wasm');
+    if (await tf.setBackend('wasm')) return true;
+    notes.push("the 'wasm' backend did not initialise");
+  } catch (err) {
+    notes.push(`@tensorflow/tfjs-backend-wasm failed to load: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return false;
+}
+
+/**
+ * Picks the fastest backend that loads: tensorflow (tfjs-node-gpu, then tfjs-node), else wasm,
+ * else cpu. A requested backend that cannot load throws, with the reasons, rather than silently
+ * running slower than the operator asked for.
+ */
+export async function selectBackend(requested?: BackendName): Promise<BackendChoice> {
+  const notes: string[] = [];
+  let ok = false;
+  if (requested === 'tensorflow') ok = await tryNative(notes);
+  else if (requested === 'wasm') ok = await tryWasm(notes);
+  else if (requested === 'cpu') ok = await tf.setBackend('cpu');
+  else {
+    ok = (await tryNative(notes)) || (await tryWasm(notes)) || (await tf.setBackend('cpu'));
+    if (ok && tf.getBackend() !== 'tensorflow') notes.push(`running on ${tf.getBackend()}`);
+  }
+  if (!ok) {
+    throw new Error(`backend '${requested ?? 'any'}' is not available: ${notes.join('; ') || 'it did not initialise'}`);
+  }
+  await tf.ready();
+  return { backend: tf.getBackend(), notes };
+}

@@ -1,0 +1,43 @@
+/**
+ * A trained LayersModel behind the synchronous CtrModel contract of src/types.ts.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { FeatureSpec } from '../features/features.js';
+import type { CtrModel } from '../types.js';
+
+export function wrapLayersModel(
+  model: tf.LayersModel,
+  spec: FeatureSpec,
+  info: { version: string; kind: string },
+): CtrModel {
+  const F = spec.sparseFields;
+  const D = spec.denseDim;
+  let disposed = false;
+  return {
+    version: info.version,
+    kind: info.kind,
+    specHash: spec.hash,
+    get backend() {
+      return tf.getBackend();
+    },
+    predict(sparse: Int32Array, dense: Float32Array, rows: number): Float32Array {
+      if (disposed) throw new Error(`model ${info.version} was disposed`);
+      if (rows === 0) return new Float32Array(0);
+      if (sparse.length < rows * F || dense.length < rows * D) {
+        throw new Error(`predict: ${rows} rows need ${rows * F} sparse and ${rows * D} dense values`);
+      }
+      return tf.tidy(() => {
+        // subarray views: tfjs copies them into the backend, the caller keeps its buffers.
+        const s = tf.tensor2d(sparse.subarray(0, rows * F), [rows, F], 'int32');
+        const d = tf.tensor2d(dense.subarray(0, rows * D), [rows, D], 'float32');
+        const out = model.predict([s, d]) as tf.Tensor;
+        return out.dataSync() as Float32Array;
+      });
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      model.dispose();
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/**
+ * What a notice URL carries about the bid it was issued for. The signature covers every field,
+ * so a notice cannot be forged, moved to another bid, repriced or kept alive past its expiry.
+ */
+export interface NoticeClaims {
+  bidId: string;
+  campaignId: string;
+  creativeId: string;
+  /** Bid price CPM in `cur` as sent in the response. */
+  bidPrice: number;
+  cur: string;
+  exchange: string;
+  /** Epoch ms after which the notice is refused. */
+  expiresAtMs: number;
+}
+
+const SIG_BYTES = 16;
+
+export function createSigner(secret: string) {
+  if (secret.length < 16) throw new Error('notice secret must be at least 16 characters');
+  const key = Buffer.from(secret, 'utf8');
+  const mac = (c: NoticeClaims) =>
+    createHmac('sha256', key)
+      .update(`${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.bidPrice}\n${c.cur}\n${c.exchange}\n${c.expiresAtMs}`)
+      .digest()
+      .subarray(0, SIG_BYTES);
+  return {
+    sign(c: NoticeClaims): string {
+      return mac(c).toString('base64url');
+    },
+    verify(c: NoticeClaims, sig: string): boolean {
+      const given = Buffer.from(sig, 'base64url');
+      return given.length === SIG_BYTES && timingSafeEqual(given, mac(c));
+    },
+  };
+}
+
+export type Signer = ReturnType<typeof createSigner>;
+
+/** Query string of a notice URL (without the price macros, which the caller appends). */
+export function claimsQuery(c: NoticeClaims, sig: string): string {
+  return (
+    `b=${encodeURIComponent(c.bidId)}&c=${encodeURIComponent(c.campaignId)}&k=${encodeURIComponent(c.creativeId)}` +
+    `&p=${c.bidPrice}&u=${c.cur}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}&s=${sig}`
+  );
+}
+
+/** Parse the claims back from a notice query; null when a field is missing or malformed. */
+export function parseClaims(q: URLSearchParams): { claims: NoticeClaims; sig: string } | null {
+  const bidId = q.get('b');
+  const campaignId = q.get('c');
+  const creativeId = q.get('k');
+  const p = q.get('p');
+  const cur = q.get('u');
+  const exchange = q.get('e');
+  const x = q.get('x');
+  const sig = q.get('s');
+  if (!bidId || !campaignId || !creativeId || !p || !cur || !exchange || !x || !sig) return null;
+  const bidPrice = Number(p);
+  const expiresAtMs = Number(x);
+  if (!Number.isFinite(bidPrice) || !Number.isInteger(expiresAtMs)) return null;
+  return { claims: { bidId, campaignId, creativeId, bidPrice, cur, exchange, expiresAtMs }, sig };
+}

@@ -1,0 +1,127 @@
+import type { CtrModel, Scorer } from '../types.js';
+
+export interface BatcherOptions {
+  /** Most rows scored in one model call. */
+  maxBatchRows: number;
+  /**
+   * How long the first queued item may wait for others. 0 (and anything under a millisecond)
+   * means "until the end of the current event-loop turn": every request that arrived in the same
+   * poll is scored together, without a timer. At 1000 µs or more a timer holds the batch open.
+   */
+  maxQueueDelayUs: number;
+  sparseFields: number;
+  denseDim: number;
+  /** Current model; read at each batch so a hot swap takes effect between batches. */
+  model: () => CtrModel | null;
+  clock: () => number;
+  onBatch?: (rows: number, queueDelayMs: number, computeMs: number) => void;
+  onDrop?: (rows: number) => void;
+}
+
+interface Item {
+  sparse: Int32Array;
+  dense: Float32Array;
+  rows: number;
+  deadlineMs: number;
+  enqueuedMs: number;
+  resolve: (v: Float32Array | null) => void;
+}
+
+/**
+ * Dynamic micro-batcher (after Triton's): candidates from all concurrent bid requests are queued
+ * and scored together in one model call, up to `maxBatchRows`. Each item carries the deadline of
+ * its request; an item whose deadline has passed (or would pass before it is scored) resolves to
+ * null and is never scored late.
+ */
+export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): number } {
+  const { maxBatchRows, sparseFields, denseDim, clock } = opts;
+  let queue: Item[] = [];
+  let queuedRows = 0;
+  let scheduled = false;
+  // Reused batch buffers: one allocation for the life of the batcher.
+  const sparseBuf = new Int32Array(maxBatchRows * sparseFields);
+  const denseBuf = new Float32Array(maxBatchRows * denseDim);
+  // Exponentially weighted compute time per row and per call, for admission control.
+  let msPerCall = 0.2;
+  let msPerRow = 0.005;
+
+  const schedule =
+    opts.maxQueueDelayUs >= 1000
+      ? () => setTimeout(flush, Math.floor(opts.maxQueueDelayUs / 1000))
+      : () => setImmediate(flush);
+
+  function runBatch(model: CtrModel, items: Item[], rows: number): void {
+    const t0 = clock();
+    let out: Float32Array;
+    try {
+      out = model.predict(sparseBuf.subarray(0, rows * sparseFields), denseBuf.subarray(0, rows * denseDim), rows);
+    } catch {
+      // A failing model call drops this batch to no-bids; the caller counts it as a scoring error.
+      for (const it of items) it.resolve(null);
+      opts.onDrop?.(rows);
+      return;
+    }
+    const computeMs = clock() - t0;
+    msPerCall = 0.9 * msPerCall + 0.1 * computeMs;
+    msPerRow = 0.9 * msPerRow + 0.1 * (computeMs / rows);
+    let offset = 0;
+    let oldest = Infinity;
+    for (const it of items) {
+      it.resolve(out.subarray(offset, offset + it.rows));
+      offset += it.rows;
+      if (it.enqueuedMs < oldest) oldest = it.enqueuedMs;
+    }
+    opts.onBatch?.(rows, t0 - oldest, computeMs);
+  }
+
+  function flush(): void {
+    scheduled = false;
+    const items = queue;
+    queue = [];
+    queuedRows = 0;
+    const model = opts.model();
+    let batch: Item[] = [];
+    let rows = 0;
+    for (const it of items) {
+      if (!model || clock() + msPerCall > it.deadlineMs) {
+        it.resolve(null);
+        opts.onDrop?.(it.rows);
+        continue;
+      }
+      if (rows + it.rows > maxBatchRows && rows > 0) {
+        runBatch(model, batch, rows);
+        batch = [];
+        rows = 0;
+      }
+      sparseBuf.set(it.sparse.subarray(0, it.rows * sparseFields), rows * sparseFields);
+      denseBuf.set(it.dense.subarray(0, it.rows * denseDim), rows * denseDim);
+      batch.push(it);
+      rows += it.rows;
+    }
+    if (rows > 0) runBatch(model!, batch, rows);
+  }
+
+  return {
+    score(sparse, dense, rows, deadlineMs) {
+      if (rows > maxBatchRows) rows = maxBatchRows;
+      return new Promise((resolve) => {
+        queue.push({ sparse, dense, rows, deadlineMs, enqueuedMs: clock(), resolve });
+        queuedRows += rows;
+        if (queuedRows >= maxBatchRows) {
+          // A full batch goes at once, but still after this turn so the caller's work completes.
+          if (!scheduled) ((scheduled = true), setImmediate(flush));
+        } else if (!scheduled) {
+          scheduled = true;
+          schedule();
+        }
+      });
+    },
+    expectedDelayMs() {
+      const batchesAhead = Math.floor(queuedRows / maxBatchRows) + 1;
+      return batchesAhead * msPerCall + queuedRows * msPerRow + (opts.maxQueueDelayUs >= 1000 ? opts.maxQueueDelayUs / 1000 : 0);
+    },
+    pendingRows() {
+      return queuedRows;
+    },
+  };
+}
