@@ -1,0 +1,247 @@
+import { Redis } from 'ioredis';
+import type { Budget, BudgetLedger, Reservation, SettleOutcome } from '../types.js';
+import { compileBudgets, dayBudgetMicros, toMicros, toUsd, utcDay } from './budget.js';
+import { consoleLogger, type LedgerLogger } from './logger.js';
+
+export interface RedisLedgerOptions {
+  /** A connected client (kept open on close), or a URL (the ledger owns that connection). */
+  client?: Redis;
+  url?: string;
+  /** Epoch ms; decides the UTC budget day and reservation expiry. Bidders in a fleet need synced clocks (NTP). */
+  clock: () => number;
+  budgets: Readonly<Record<string, Budget>>;
+  /** Longest a reservation may be held; a later `expiresAtMs` is cut to now + this. */
+  reservationTtlMs: number;
+  /** Prefix of every key, e.g. `bidder:ledger:`; one per deployment (and per test run). */
+  keyPrefix: string;
+  /** How long finished bids are remembered for idempotency, ms (default 24 h). */
+  retentionMs?: number;
+  logger?: LedgerLogger;
+}
+
+/*
+ * Keys (P = keyPrefix; money in integer micro-USD, see budget.ts):
+ *   P b:<campaign>        hash: daily life sday eday (the budget rule), spent res (flight totals)
+ *   P d:<campaign>:<day>  hash: spent res (one UTC day), kept 8 days
+ *   P z:<campaign>        zset: held reservations scored by expiry, member "<bid>|<micros>|<day>"
+ *   P r:<bid>             hash: c a e d st (st: h held, s settled, x released, e expired, n refused late)
+ * A zset member exists exactly while its amount is counted in `res`; it carries the amount and
+ * day itself so expiry stays exact even if the bid's hash has already been evicted.
+ * Keys are built inside the scripts, so this layout is for a single Redis (or one shard); a
+ * Redis Cluster would need all keys of a script under one hash tag.
+ */
+const LUA_COMMON = `
+local P = ARGV[1]
+local now = tonumber(ARGV[2])
+local RET = tonumber(ARGV[3])
+local DAYKEEP = 691200000
+local function fmt(n) return string.format('%.0f', n) end
+local function unhold(cid, bid, a, d)
+  redis.call('ZREM', P .. 'z:' .. cid, bid .. '|' .. fmt(a) .. '|' .. d)
+  redis.call('HINCRBY', P .. 'b:' .. cid, 'res', fmt(-a))
+  redis.call('HINCRBY', P .. 'd:' .. cid .. ':' .. d, 'res', fmt(-a))
+end
+local purged = {}
+local function purge(cid)
+  if purged[cid] then return end
+  purged[cid] = true
+  local z = P .. 'z:' .. cid
+  local due = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, 1000)
+  for i = 1, #due do
+    local bid, a, d = string.match(due[i], '^(.*)|(%d+)|(%-?%d+)$')
+    unhold(cid, bid, tonumber(a), d)
+    local rk = P .. 'r:' .. bid
+    if redis.call('HGET', rk, 'st') == 'h' then
+      redis.call('HSET', rk, 'st', 'e')
+      redis.call('PEXPIRE', rk, RET)
+    end
+  end
+end
+local function n(v) return tonumber(v) or 0 end
+local function headroom(cid, d)
+  local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'res')
+  if not b[1] then return 0 end
+  local dn = tonumber(d)
+  if dn < tonumber(b[3]) or dn > tonumber(b[4]) then return 0 end
+  local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. d, 'spent', 'res')
+  return math.min(tonumber(b[1]) - n(dd[1]) - n(dd[2]), tonumber(b[2]) - n(b[5]) - n(b[6]))
+end
+`;
+
+const LUA_RESERVE = `${LUA_COMMON}
+local day = ARGV[4]
+local out = {}
+local idx = 6
+for i = 1, tonumber(ARGV[5]) do
+  local bid, cid, a, e = ARGV[idx], ARGV[idx + 1], tonumber(ARGV[idx + 2]), tonumber(ARGV[idx + 3])
+  idx = idx + 4
+  out[i] = 0
+  local rk = P .. 'r:' .. bid
+  if a >= 1 and e > now and redis.call('EXISTS', rk) == 0 then
+    purge(cid)
+    if headroom(cid, day) >= a then
+      redis.call('HSET', rk, 'c', cid, 'a', fmt(a), 'e', fmt(e), 'd', day, 'st', 'h')
+      redis.call('PEXPIRE', rk, fmt(e - now + RET))
+      redis.call('HINCRBY', P .. 'b:' .. cid, 'res', fmt(a))
+      local dk = P .. 'd:' .. cid .. ':' .. day
+      redis.call('HINCRBY', dk, 'res', fmt(a))
+      redis.call('PEXPIRE', dk, DAYKEEP)
+      redis.call('ZADD', P .. 'z:' .. cid, fmt(e), bid .. '|' .. fmt(a) .. '|' .. day)
+      out[i] = 1
+    end
+  end
+end
+return out
+`;
+
+const LUA_SETTLE = `${LUA_COMMON}
+local bid = ARGV[4]
+local p = tonumber(ARGV[5])
+local rk = P .. 'r:' .. bid
+local h = redis.call('HMGET', rk, 'c', 'a', 'e', 'd', 'st')
+if not h[1] then return 'unknown' end
+if h[5] == 's' or h[5] == 'n' then return 'duplicate' end
+local cid, a, d = h[1], tonumber(h[2]), h[4]
+if p > a then return 'over-reservation' end
+purge(cid)
+local st = redis.call('HGET', rk, 'st')
+if st == 'h' and tonumber(h[3]) <= now then
+  unhold(cid, bid, a, d)
+  st = 'e'
+end
+if st == 'h' then
+  unhold(cid, bid, a, d)
+elseif headroom(cid, d) < p then
+  redis.call('HSET', rk, 'st', 'n')
+  redis.call('PEXPIRE', rk, RET)
+  return 'expired'
+end
+redis.call('HINCRBY', P .. 'b:' .. cid, 'spent', fmt(p))
+local dk = P .. 'd:' .. cid .. ':' .. d
+redis.call('HINCRBY', dk, 'spent', fmt(p))
+redis.call('PEXPIRE', dk, DAYKEEP)
+redis.call('HSET', rk, 'st', 's', 'a', fmt(p))
+redis.call('PEXPIRE', rk, RET)
+return 'settled'
+`;
+
+const LUA_RELEASE = `${LUA_COMMON}
+local bid = ARGV[4]
+local rk = P .. 'r:' .. bid
+local h = redis.call('HMGET', rk, 'c', 'a', 'd', 'st')
+if h[4] == 'h' then
+  unhold(h[1], bid, tonumber(h[2]), h[3])
+  redis.call('HSET', rk, 'st', 'x')
+  redis.call('PEXPIRE', rk, RET)
+end
+return 0
+`;
+
+const LUA_STATE = `${LUA_COMMON}
+local cid = ARGV[4]
+purge(cid)
+local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent')
+local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. ARGV[5], 'spent', 'res')
+return { b[1] or '', b[2] or '0', b[3] or '0', b[4] or '0', b[5] or '0', dd[1] or '0', dd[2] or '0' }
+`;
+
+interface LedgerCommands {
+  ledgerReserve(...args: (string | number)[]): Promise<number[]>;
+  ledgerSettle(...args: (string | number)[]): Promise<SettleOutcome>;
+  ledgerRelease(...args: (string | number)[]): Promise<number>;
+  ledgerState(...args: (string | number)[]): Promise<string[]>;
+}
+
+/**
+ * Fleet ledger on Redis: every operation is one atomic Lua script (EVALSHA, reloaded by ioredis
+ * on NOSCRIPT), and `reserve` sends all reservations of a bid request in one script call, so a
+ * bid costs one round trip. Same contract and same test suite as the in-process ledger.
+ * Durability is Redis's: run it with `appendonly yes` and `appendfsync everysec` (or `always`)
+ * so a Redis restart keeps settled spend.
+ */
+export async function createRedisLedger(opts: RedisLedgerOptions): Promise<BudgetLedger> {
+  const { clock, reservationTtlMs, keyPrefix: P } = opts;
+  if (!(reservationTtlMs > 0)) throw new Error('reservationTtlMs must be > 0');
+  if (opts.client === undefined && opts.url === undefined) throw new Error('createRedisLedger needs a client or a url');
+  const logger = opts.logger ?? consoleLogger;
+  const retention = String(opts.retentionMs ?? 86_400_000);
+  const owned = opts.client === undefined;
+  const client = opts.client ?? new Redis(opts.url as string, { maxRetriesPerRequest: 1, enableOfflineQueue: true });
+  client.defineCommand('ledgerReserve', { numberOfKeys: 0, lua: LUA_RESERVE });
+  client.defineCommand('ledgerSettle', { numberOfKeys: 0, lua: LUA_SETTLE });
+  client.defineCommand('ledgerRelease', { numberOfKeys: 0, lua: LUA_RELEASE });
+  client.defineCommand('ledgerState', { numberOfKeys: 0, lua: LUA_STATE });
+  const cmd = client as unknown as LedgerCommands;
+
+  const configure = async (budgets: Readonly<Record<string, Budget>>): Promise<void> => {
+    const rules = compileBudgets(budgets);
+    const tx = client.multi();
+    for (const [id, r] of rules) {
+      tx.hset(`${P}b:${id}`, 'daily', r.dailyMicros, 'life', r.lifetimeMicros, 'sday', r.startDay, 'eday', r.endDay);
+    }
+    await tx.exec();
+  };
+  await configure(opts.budgets);
+
+  return {
+    async reserve(items: Reservation[]): Promise<boolean[]> {
+      if (items.length === 0) return [];
+      const now = clock();
+      const args: (string | number)[] = [P, now, retention, utcDay(now), items.length];
+      for (const it of items) {
+        const amount = toMicros(it.amountUsd);
+        const expires = Math.min(it.expiresAtMs, now + reservationTtlMs);
+        // NaN and non-finite values cannot cross into Lua as numbers; send ones the script refuses.
+        args.push(it.bidId, it.campaignId, Number.isFinite(amount) ? amount : 0, Number.isFinite(expires) ? expires : 0);
+      }
+      const res = await cmd.ledgerReserve(...args);
+      return res.map((v) => v === 1);
+    },
+
+    async settle(bidId: string, priceUsd: number): Promise<SettleOutcome> {
+      const price = toMicros(priceUsd);
+      if (!(price >= 0)) return 'over-reservation';
+      const outcome = await cmd.ledgerSettle(P, clock(), retention, bidId, price);
+      if (outcome === 'expired') {
+        logger.warn(
+          { bidId, priceUsd: toUsd(price) },
+          'win arrived after its reservation ended and the budget has no room left: not counted',
+        );
+      }
+      return outcome;
+    },
+
+    async release(bidId: string): Promise<void> {
+      await cmd.ledgerRelease(P, clock(), retention, bidId);
+    },
+
+    async state(campaignId: string) {
+      const now = clock();
+      const day = utcDay(now);
+      const [daily, life, sday, eday, total, daySpent, dayRes] = await cmd.ledgerState(
+        P,
+        now,
+        retention,
+        campaignId,
+        day,
+      );
+      const spent = Number(daySpent);
+      const budget =
+        daily === ''
+          ? 0
+          : dayBudgetMicros(
+              { dailyMicros: Number(daily), lifetimeMicros: Number(life), startDay: Number(sday), endDay: Number(eday) },
+              day,
+              spent,
+              Number(total),
+            );
+      return { spentUsd: toUsd(spent), reservedUsd: toUsd(Number(dayRes)), budgetUsd: toUsd(budget) };
+    },
+
+    configure,
+
+    async close() {
+      if (owned) await client.quit();
+    },
+  };
+}

@@ -1,0 +1,97 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { createRedisLedger } from '../src/ledger/index.js';
+import { runLedgerSuite } from './ledger.suite.js';
+
+/**
+ * The shared ledger suite against a real Redis (REDIS_URL, default the machine's 127.0.0.1:6379).
+ * In CI (CI=true) an unreachable Redis fails the run; elsewhere the suite is skipped with a note.
+ */
+const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `test:ledger:${process.pid}:${Date.now().toString(36)}:`;
+
+async function connect(): Promise<Redis | null> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
+  try {
+    await client.connect();
+    await client.ping();
+    return client;
+  } catch {
+    client.disconnect();
+    return null;
+  }
+}
+
+const client = await connect();
+
+if (client === null) {
+  if (process.env.CI === 'true') {
+    describe('Redis ledger', () => {
+      it(`needs Redis at ${url} (CI=true: an absent Redis is a failure, not a skip)`, () => {
+        expect.fail(`Redis unreachable at ${url}`);
+      });
+    });
+  } else {
+    console.warn(`[ledger.redis] skipped: no Redis at ${url} (set REDIS_URL, or CI=true to make this a failure)`);
+    describe.skip(`Redis ledger (no Redis at ${url})`, () => {
+      it('skipped', () => {});
+    });
+  }
+} else {
+  let n = 0;
+  afterAll(async () => {
+    // Remove every key this run created, then close the shared connection.
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length > 0) await client.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    await client.quit();
+  });
+  runLedgerSuite('Redis', (o) => createRedisLedger({ ...o, client, keyPrefix: `${prefix}${n++}:` }), {
+    propertyRuns: 25,
+  });
+
+  describe('Redis ledger specifics', () => {
+    it('sends all reservations of a bid request in one round trip', async () => {
+      const now = Date.UTC(2026, 0, 10, 12);
+      const ledger = await createRedisLedger({
+        client,
+        clock: () => now,
+        budgets: { c1: { dailyUsd: 1 } },
+        reservationTtlMs: 10_000,
+        keyPrefix: `${prefix}${n++}:`,
+      });
+      const items = Array.from({ length: 20 }, (_, i) => ({
+        bidId: `b${i}`,
+        campaignId: 'c1',
+        amountUsd: 0.01,
+        expiresAtMs: now + 10_000,
+      }));
+      const sent = vi.spyOn(client, 'sendCommand');
+      expect((await ledger.reserve(items)).every(Boolean)).toBe(true);
+      // The first call on a connection sends the script body (EVAL), later ones its hash.
+      expect(await ledger.reserve(items.map((it) => ({ ...it, bidId: `again-${it.bidId}` })))).toHaveLength(20);
+      expect(sent.mock.calls.map(([c]) => c.name)).toEqual(['eval', 'evalsha']);
+      sent.mockRestore();
+      await ledger.close();
+    });
+
+    it('shares budgets between bidders: two ledgers on one prefix never overspend together', async () => {
+      const now = Date.UTC(2026, 0, 10, 12);
+      const keyPrefix = `${prefix}${n++}:`;
+      const opts = { client, clock: () => now, budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000, keyPrefix };
+      const [a, b] = await Promise.all([createRedisLedger(opts), createRedisLedger(opts)]);
+      const res = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          (i % 2 ? a : b).reserve([{ bidId: `b${i}`, campaignId: 'c1', amountUsd: 0.1, expiresAtMs: now + 10_000 }]),
+        ),
+      );
+      expect(res.flat().filter(Boolean)).toHaveLength(10);
+      await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? b : a).settle(`b${i}`, 0.1)));
+      expect(await a.state('c1')).toEqual({ spentUsd: 1, reservedUsd: 0, budgetUsd: 1 });
+      await Promise.all([a.close(), b.close()]);
+    });
+  });
+}
