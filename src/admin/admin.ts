@@ -1,0 +1,62 @@
+import { timingSafeEqual } from 'node:crypto';
+import { BidderError } from '../errors/codes.js';
+import { errorAnswer, type Answer } from '../pipeline/answer.js';
+
+export interface AdminDeps {
+  /** Bearer token; empty turns every admin route off. */
+  token: string;
+  reloadPolicies: () => Promise<{ ok: true } | { ok: false; problems: string[] }>;
+  reloadModel: (version?: string) => Promise<{ ok: true; version: string } | { ok: false; problems: string[] }>;
+  pause: (campaignId: string, paused: boolean) => boolean;
+  status: () => unknown;
+}
+
+function json(status: number, v: unknown): Answer {
+  return { status, body: JSON.stringify(v) };
+}
+
+/**
+ * Admin routes, all behind a bearer token:
+ *   GET  /admin/status
+ *   POST /admin/reload/policies
+ *   POST /admin/reload/model            body: {"version": "..."} (optional; default models/CURRENT)
+ *   POST /admin/campaigns/{id}/pause | /resume
+ * A refused reload answers 409 with every problem and leaves the running state as it was.
+ */
+export function createAdmin(deps: AdminDeps) {
+  const want = Buffer.from(`Bearer ${deps.token}`);
+  function authorized(header: string): boolean {
+    const got = Buffer.from(header);
+    return got.length === want.length && timingSafeEqual(got, want);
+  }
+  return async function handleAdmin(method: string, path: string, authorization: string, body: Buffer): Promise<Answer> {
+    if (!deps.token) return errorAnswer(new BidderError('ADMIN_DISABLED'));
+    if (!authorized(authorization)) return errorAnswer(new BidderError('ADMIN_UNAUTHORIZED'));
+    if (method === 'GET' && path === '/admin/status') return json(200, deps.status());
+    if (method !== 'POST') return errorAnswer(new BidderError('METHOD_NOT_ALLOWED'));
+    if (path === '/admin/reload/policies') {
+      const r = await deps.reloadPolicies();
+      return r.ok ? json(200, r) : json(409, { error: 'ADMIN_FAILED', reason: 'policies refused; the running policies stay', problems: r.problems });
+    }
+    if (path === '/admin/reload/model') {
+      let version: string | undefined;
+      if (body.length) {
+        try {
+          const v = JSON.parse(body.toString('utf8')) as { version?: unknown };
+          if (v.version !== undefined && typeof v.version !== 'string') throw new Error('version');
+          version = v.version as string | undefined;
+        } catch {
+          return errorAnswer(new BidderError('ADMIN_BAD_REQUEST', 'body must be {"version": "<name>"}'));
+        }
+      }
+      const r = await deps.reloadModel(version);
+      return r.ok ? json(200, r) : json(409, { error: 'ADMIN_FAILED', reason: 'model refused; the running model stays', problems: r.problems });
+    }
+    const m = /^\/admin\/campaigns\/([^/]+)\/(pause|resume)$/.exec(path);
+    if (m) {
+      const id = decodeURIComponent(m[1]);
+      return deps.pause(id, m[2] === 'pause') ? json(200, { ok: true, campaign: id, paused: m[2] === 'pause' }) : errorAnswer(new BidderError('NOT_FOUND', `campaign ${id}`));
+    }
+    return errorAnswer(new BidderError('NOT_FOUND'));
+  };
+}

@@ -1,0 +1,294 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync, unwatchFile, watchFile } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pino, { type Logger } from 'pino';
+import type { BidRequest } from 'iab-openrtb/v26';
+import type { Budget, Campaign, CtrModel, Shader } from './types.js';
+import { loadPolicies, type Policies } from './config/policies.js';
+import type { Settings } from './config/settings.js';
+import { buildCatalog } from './eligibility/catalog.js';
+import { createEligibility } from './eligibility/eligibility.js';
+import { createPrivacy } from './eligibility/privacy.js';
+import { createFeatureBuilder, type PreparedCreative } from './features/features.js';
+import { createProfileStore } from './features/profiles.js';
+import { selectBackend, type BackendName } from './model/backend.js';
+import { loadModel, resolveModelDir } from './model/store.js';
+import { createBatcher } from './score/batcher.js';
+import { createPricer } from './price/price.js';
+import { createSigner } from './notices/sign.js';
+import { createIssuedBids } from './notices/issued.js';
+import { createNoticeHandler } from './notices/notices.js';
+import { createEventLog } from './eventlog/eventlog.js';
+import { createMetrics } from './metrics/metrics.js';
+import { createBidPipeline, type LiveState } from './pipeline/bid.js';
+import { createAdmin } from './admin/admin.js';
+import { startHttpServer, type HttpServer } from './server/http.js';
+import { createMemoryLedger } from './ledger/memory.js';
+import { createThompsonPacer } from './pace/pacer.js';
+import { mulberry32 } from './pace/random.js';
+import type { BudgetLedger } from './types.js';
+
+export interface BidderOptions {
+  policiesDir: string;
+  /** Settings that win over policies/bidder.yaml (flags, environment, tests). */
+  overrides?: Partial<Settings>;
+  /** Epoch-ms clock (budgets, notices, hours). Injected for tests and the simulator. */
+  clock?: () => number;
+  logger?: Logger;
+  /** Start without the file watch on the models folder (tests). */
+  watchModels?: boolean;
+}
+
+export interface Bidder {
+  readonly port: number;
+  readonly url: string;
+  readonly settings: Settings;
+  readonly logger: Logger;
+  ready(): boolean;
+  reloadPolicies(): Promise<{ ok: true } | { ok: false; problems: string[] }>;
+  reloadModel(version?: string): Promise<{ ok: true; version: string } | { ok: false; problems: string[] }>;
+  metricsText(): Promise<string>;
+  /** Stop accepting, finish in-flight requests, flush the event log and ledger. */
+  close(): Promise<void>;
+}
+
+function budgetsOf(campaigns: readonly Campaign[]): Record<string, Budget> {
+  return Object.fromEntries(campaigns.map((c) => [c.id, c.budget]));
+}
+
+/**
+ * Wires every stage into one running bidder. The only place modules meet; each stage gets what
+ * it needs injected, so none of them holds global state.
+ */
+export async function createBidder(opts: BidderOptions): Promise<Bidder> {
+  const clock = opts.clock ?? Date.now;
+  const now = () => performance.now();
+  let policies: Policies = loadPolicies(opts.policiesDir, opts.overrides);
+  const settings = policies.settings;
+  const logger = opts.logger ?? pino({ level: settings.logLevel, base: { service: 'bidder' } });
+
+  const secret = settings.noticeSecret || process.env.NOTICE_SECRET || '';
+  const noticeSecret = secret || randomBytes(24).toString('base64url');
+  if (!secret) {
+    logger.warn('no noticeSecret configured: using a random one, so notices for bids of a previous run (or of other processes of a fleet) will be refused; set NOTICE_SECRET');
+  }
+  const adminToken = settings.adminToken || process.env.ADMIN_TOKEN || '';
+  const userKeyMac = Buffer.from(`user-key:${noticeSecret}`);
+
+  const backend = await selectBackend(settings.backend === 'auto' ? undefined : (settings.backend as BackendName));
+  for (const note of backend.notes) logger.info({ backend: backend.backend }, note);
+  logger.info({ backend: backend.backend }, 'tensorflow.js backend selected');
+
+  const features = createFeatureBuilder();
+  const metrics = createMetrics({ exchanges: [...policies.exchanges.keys()], campaigns: policies.campaigns.map((c) => c.id) });
+  const paused = new Set<string>();
+  const profiles = createProfileStore({ clock, maxUsers: 200_000 });
+  const privacy = createPrivacy();
+
+  function userKey(req: BidRequest): string {
+    const raw = req.user?.id || req.user?.buyeruid || (req.device as { ifa?: string } | undefined)?.ifa || '';
+    return raw ? createHmac('sha256', userKeyMac).update(raw).digest().subarray(0, 12).toString('base64url') : '';
+  }
+
+  function buildLive(p: Policies): Omit<LiveState, 'modelVersion' | 'ready'> {
+    const prepared = new Map<string, PreparedCreative>();
+    for (const c of p.campaigns) for (const cr of c.creatives) prepared.set(cr.id, features.prepareCreative(cr, c));
+    const catalog = buildCatalog(p.campaigns);
+    const eligibility = createEligibility({
+      catalog,
+      ratesPerUsd: p.ratesPerUsd,
+      privacy,
+      clock,
+      userKey,
+      isPaused: (id) => paused.has(id),
+      frequency: (key, campaignId) => profiles.get(key)?.campaignImpressions[campaignId] ?? 0,
+    });
+    return { prepared, eligibility };
+  }
+
+  let model: CtrModel | null = null;
+  let campaignsById = new Map(policies.campaigns.map((c) => [c.id, c]));
+  let live: LiveState = { ...buildLive(policies), modelVersion: () => model?.version ?? '', ready: () => model !== null };
+
+  async function swapModel(version?: string): Promise<{ ok: true; version: string } | { ok: false; problems: string[] }> {
+    try {
+      const dir = resolveModelDir(settings.modelsDir, version || settings.modelVersion || undefined);
+      const next = await loadModel(dir);
+      const old = model;
+      // Batches run synchronously, so no batch holds the old model once this assignment is made.
+      model = next;
+      old?.dispose();
+      metrics.model(backend.backend, next.version, next.kind);
+      metrics.modelSwap('ok');
+      metrics.ready(true);
+      logger.info({ version: next.version, kind: next.kind }, 'model loaded');
+      return { ok: true, version: next.version };
+    } catch (err) {
+      metrics.modelSwap('refused');
+      const problems = (err as { problems?: string[] }).problems ?? [(err as Error).message];
+      logger.error({ problems, keeping: model?.version ?? null }, 'model refused');
+      return { ok: false, problems };
+    }
+  }
+  metrics.ready(false);
+  await swapModel();
+
+  const ledger: BudgetLedger = await createMemoryLedger({
+    clock,
+    budgets: budgetsOf(policies.campaigns),
+    reservationTtlMs: settings.noticeTtlMs,
+    journalDir: settings.ledger.journalPath,
+    logger,
+  });
+  const random = mulberry32(settings.seed ? Number.parseInt(createHmac('sha256', 'seed').update(settings.seed).digest('hex').slice(0, 8), 16) : clock() >>> 0);
+  const pacer = createThompsonPacer({ clock, random, campaigns: policies.campaigns });
+  const shader: Shader | null = null;
+  const scorer = createBatcher({
+    maxBatchRows: settings.batcher.maxBatchRows,
+    maxQueueDelayUs: settings.batcher.maxQueueDelayUs,
+    sparseFields: features.spec.sparseFields,
+    denseDim: features.spec.denseDim,
+    model: () => model,
+    clock: now,
+    onBatch: (rows, q, c) => metrics.batch(rows, q, c),
+    onDrop: (rows) => metrics.dropped(rows),
+  });
+  const signer = createSigner(noticeSecret);
+  const issued = createIssuedBids(500_000, settings.noticeTtlMs);
+  const eventLog = createEventLog({
+    ...settings.eventLog,
+    clock,
+    onError: (err) => {
+      metrics.eventlogError();
+      logger.error({ err: err.message }, 'event log write failed; records are being dropped until it recovers');
+    },
+    onDrop: () => metrics.eventlogDropped(),
+  });
+  let bidSeq = 0;
+  const bidPrefix = randomBytes(6).toString('base64url');
+
+  const handleBid = createBidPipeline({
+    settings,
+    live: () => live,
+    features,
+    profiles,
+    scorer,
+    pacer,
+    price: createPricer(shader),
+    ledger,
+    signer,
+    ratesPerUsd: () => policies.ratesPerUsd,
+    issued,
+    eventLog,
+    metrics,
+    clock,
+    now,
+    nextBidId: () => `${bidPrefix}-${(bidSeq++).toString(36)}`,
+  });
+  const handleNotice = createNoticeHandler({
+    signer,
+    secret: noticeSecret,
+    ledger,
+    pacer,
+    shader,
+    profiles,
+    issued,
+    eventLog,
+    metrics,
+    campaigns: () => campaignsById,
+    ratesPerUsd: () => policies.ratesPerUsd,
+    clock,
+    conversionWindowMs: 7 * 86_400_000,
+  });
+
+  async function reloadPolicies(): Promise<{ ok: true } | { ok: false; problems: string[] }> {
+    let next: Policies;
+    try {
+      next = loadPolicies(opts.policiesDir, opts.overrides);
+      await ledger.configure(budgetsOf(next.campaigns));
+    } catch (err) {
+      const problems = (err as { problems?: string[] }).problems ?? [(err as Error).message];
+      logger.error({ problems }, 'policy reload refused; the running policies stay');
+      return { ok: false, problems };
+    }
+    const built = buildLive(next);
+    policies = next;
+    campaignsById = new Map(next.campaigns.map((c) => [c.id, c]));
+    live = { ...built, modelVersion: live.modelVersion, ready: live.ready };
+    logger.info({ campaigns: next.campaigns.length }, 'policies reloaded');
+    return { ok: true };
+  }
+
+  const handleAdmin = createAdmin({
+    token: adminToken,
+    reloadPolicies,
+    reloadModel: (v) => swapModel(v),
+    pause: (id, p) => {
+      if (!campaignsById.has(id)) return false;
+      if (p) paused.add(id);
+      else paused.delete(id);
+      return true;
+    },
+    status: () => ({ model: model?.version ?? null, backend: backend.backend, campaigns: [...campaignsById.keys()], paused: [...paused] }),
+  });
+
+  // Budget gauges are refreshed on scrape, not per bid: one ledger read per campaign per scrape.
+  async function refreshBudgetGauges(): Promise<void> {
+    for (const c of policies.campaigns) {
+      const s = await ledger.state(c.id);
+      const dayFraction = (clock() % 86_400_000) / 86_400_000;
+      metrics.budget(c.id, Math.max(0, s.budgetUsd - s.spentUsd - s.reservedUsd), s.budgetUsd * dayFraction, pacer.multiplier(c.id, clock()));
+    }
+  }
+
+  const server: HttpServer = await startHttpServer(settings.host, settings.port, {
+    maxBodyBytes: () => settings.maxBodyBytes,
+    exchange: (name) => policies.exchanges.get(name),
+    bid: handleBid,
+    notice: handleNotice,
+    admin: handleAdmin,
+    healthz: () => ({ status: 200, body: '{"status":"ok"}' }),
+    readyz: () =>
+      model
+        ? { status: 200, body: JSON.stringify({ status: 'ready', model: model.version, backend: backend.backend }) }
+        : { status: 503, body: '{"error":"NOT_READY","reason":"no model loaded"}' },
+    metrics: async () => {
+      await refreshBudgetGauges();
+      metrics.queueRows(scorer.pendingRows());
+      return { status: 200, body: await metrics.registry.metrics(), headers: { 'content-type': metrics.registry.contentType } };
+    },
+    now,
+    onBug: (err) => logger.error({ err }, 'unhandled error in a request handler'),
+  });
+
+  const currentFile = join(settings.modelsDir, 'CURRENT');
+  const watching = opts.watchModels !== false && existsSync(currentFile);
+  if (watching) {
+    watchFile(currentFile, { interval: 2000 }, () => {
+      logger.info('models/CURRENT changed; loading the version it names');
+      void swapModel();
+    });
+  }
+  const url = `http://127.0.0.1:${server.port}`;
+  logger.info({ port: server.port, campaigns: policies.campaigns.length, model: model ? (model as CtrModel).version : null }, 'bidder listening');
+
+  return {
+    port: server.port,
+    url,
+    settings,
+    logger,
+    ready: () => model !== null,
+    reloadPolicies,
+    reloadModel: swapModel,
+    metricsText: () => metrics.registry.metrics(),
+    async close() {
+      if (watching) unwatchFile(currentFile);
+      await server.drain(settings.shutdownGraceMs);
+      await eventLog.close();
+      await ledger.close();
+      model?.dispose();
+      model = null;
+    },
+  };
+}

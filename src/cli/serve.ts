@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { createBidder } from '../bidder.js';
+import { PolicyError } from '../config/policies.js';
+import type { Settings } from '../config/settings.js';
+
+function intOption(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got '${v}'`);
+    return n;
+  };
+}
+
+/** `bidder serve`: run the bidder until SIGTERM/SIGINT, then drain and exit 0. */
+export function registerServe(program: Command): void {
+  program
+    .command('serve', { isDefault: true })
+    .description('serve OpenRTB bid requests and notices over HTTP')
+    .option('--policies <dir>', 'policy directory (campaigns, exchanges, currency, bidder settings)', 'policies')
+    .option('--port <n>', 'TCP port (env PORT; 0 picks a free one)', intOption('--port'))
+    .option('--host <addr>', 'address to listen on')
+    .option('--backend <name>', 'TensorFlow.js backend: auto, tensorflow, wasm or cpu')
+    .option('--models <dir>', 'models folder')
+    .option('--model <version>', 'model version (default: the one named in <models>/CURRENT)')
+    .option('--redis <url>', 'Redis URL for a fleet-shared ledger (env REDIS_URL)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .action(async (o: Record<string, string | number | undefined>) => {
+      const overrides: Partial<Settings> = {};
+      const port = o.port ?? (process.env.PORT !== undefined ? Number(process.env.PORT) : undefined);
+      if (port !== undefined) overrides.port = port as number;
+      if (o.host) overrides.host = o.host as string;
+      if (o.backend) overrides.backend = o.backend as Settings['backend'];
+      if (o.models) overrides.modelsDir = o.models as string;
+      if (o.model) overrides.modelVersion = o.model as string;
+      const redis = (o.redis as string | undefined) ?? process.env.REDIS_URL;
+      if (redis) overrides.ledger = { redisUrl: redis } as Settings['ledger'];
+      const level = (o.logLevel as string | undefined) ?? process.env.LOG_LEVEL;
+      if (level) overrides.logLevel = level as Settings['logLevel'];
+      let bidder;
+      try {
+        bidder = await createBidder({ policiesDir: o.policies as string, overrides });
+      } catch (err) {
+        if (err instanceof PolicyError) {
+          process.stderr.write(`bidder: ${err.message}\n`);
+          process.exit(2);
+        }
+        process.stderr.write(`bidder: cannot start: ${(err as Error).message}\n`);
+        process.exit(1);
+      }
+      if (!bidder.ready()) bidder.logger.error('no model could be loaded: /readyz answers 503 and every bid request gets a no-bid until one is');
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        bidder.logger.info({ signal }, 'draining in-flight requests');
+        bidder.close().then(
+          () => process.exit(0),
+          (err) => {
+            bidder.logger.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+}

@@ -1,0 +1,29 @@
+import { LRUCache } from 'lru-cache';
+
+/** What the bidder remembers about a bid it sent, for the feedback its notices carry. */
+export interface IssuedBid {
+  pctr: number;
+  userKey: string;
+  categories: readonly string[];
+  segment: string;
+  bidCpmUsd: number;
+}
+
+/**
+ * Bids issued by this process, kept until their notices expire (bounded: the oldest go first).
+ * Only feedback reads this; money never depends on it — the ledger and the signed notice do —
+ * so a notice that lands on another process of a fleet still settles correctly.
+ */
+export function createIssuedBids(max: number, ttlMs: number) {
+  const cache = new LRUCache<string, IssuedBid>({ max, ttl: ttlMs, ttlAutopurge: false });
+  return {
+    add(bidId: string, bid: IssuedBid): void {
+      cache.set(bidId, bid);
+    },
+    get(bidId: string): IssuedBid | undefined {
+      return cache.get(bidId);
+    },
+  };
+}
+
+export type IssuedBids = ReturnType<typeof createIssuedBids>;

@@ -1,0 +1,155 @@
+import { LRUCache } from 'lru-cache';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Campaign, Ledger, NoticeKind, Pacer, Shader } from '../types.js';
+import { BidderError } from '../errors/codes.js';
+import type { EventLog } from '../eventlog/eventlog.js';
+import type { ProfileStore } from '../features/profiles.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { errorAnswer, type Answer } from '../pipeline/answer.js';
+import type { IssuedBids } from './issued.js';
+import { parseClaims, type NoticeClaims, type Signer } from './sign.js';
+
+export interface NoticeDeps {
+  signer: Signer;
+  /** Key for click tokens handed to advertisers (conversion postbacks). */
+  secret: string;
+  ledger: Ledger;
+  pacer: Pacer;
+  shader: Shader | null;
+  profiles: ProfileStore;
+  issued: IssuedBids;
+  eventLog: EventLog;
+  metrics: Metrics;
+  campaigns: () => ReadonlyMap<string, Campaign>;
+  ratesPerUsd: () => ReadonlyMap<string, number>;
+  clock: () => number;
+  /** Longest a click stays eligible for a conversion postback. */
+  conversionWindowMs: number;
+}
+
+const OK: Answer = Object.freeze({ status: 200, body: '{"ok":true}' });
+// Prices come back as plain decimals; anything else (an unexpanded macro, "1e999", hex) is refused.
+const PRICE = /^\d+(\.\d+)?$/;
+
+/**
+ * Win, billing, loss, click and conversion notices. Money moves only through a valid signature,
+ * before expiry, at a clearing price no higher than the signed bid, and once per bid id (the
+ * ledger is idempotent); clicks and conversions are deduplicated here.
+ */
+export function createNoticeHandler(deps: NoticeDeps) {
+  const { metrics } = deps;
+  const seenClicks = new LRUCache<string, true>({ max: 200_000 });
+  const seenConversions = new LRUCache<string, true>({ max: 200_000 });
+  const tokenKey = Buffer.from(`click-token:${deps.secret}`);
+
+  function clickToken(c: NoticeClaims): string {
+    const payload = Buffer.from(JSON.stringify([c.bidId, c.campaignId, c.creativeId, deps.clock() + deps.conversionWindowMs])).toString('base64url');
+    const sig = createHmac('sha256', tokenKey).update(payload).digest().subarray(0, 16).toString('base64url');
+    return `${payload}.${sig}`;
+  }
+
+  function refuse(kind: NoticeKind, result: 'forged' | 'expired' | 'bad_price' | 'malformed', err: BidderError): Answer {
+    metrics.notice(kind, result);
+    return errorAnswer(err);
+  }
+
+  async function conversion(q: URLSearchParams): Promise<Answer> {
+    const token = q.get('clk') ?? '';
+    const [payload, sig] = token.split('.');
+    if (!payload || !sig) return refuse('conversion', 'malformed', new BidderError('NOTICE_MALFORMED', 'clk'));
+    const want = createHmac('sha256', tokenKey).update(payload).digest().subarray(0, 16);
+    const given = Buffer.from(sig, 'base64url');
+    if (given.length !== want.length || !timingSafeEqual(given, want)) return refuse('conversion', 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
+    let fields: [string, string, string, number];
+    try {
+      fields = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    } catch {
+      return refuse('conversion', 'malformed', new BidderError('NOTICE_MALFORMED', 'clk'));
+    }
+    const [bidId, campaignId, creativeId, until] = fields;
+    if (deps.clock() > until) return refuse('conversion', 'expired', new BidderError('NOTICE_EXPIRED'));
+    if (seenConversions.has(bidId)) {
+      metrics.notice('conversion', 'duplicate');
+      return OK;
+    }
+    seenConversions.set(bidId, true);
+    metrics.notice('conversion', 'ok');
+    metrics.conversion(campaignId);
+    deps.eventLog.append({ type: 'conversion', ts: deps.clock(), bidId, campaignId, creativeId });
+    return OK;
+  }
+
+  return async function handleNotice(kind: NoticeKind, query: string): Promise<Answer> {
+    const q = new URLSearchParams(query);
+    if (kind === 'conversion') return conversion(q);
+    const parsed = parseClaims(q);
+    if (!parsed) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED'));
+    const { claims, sig } = parsed;
+    if (!deps.signer.verify(claims, sig)) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
+    const now = deps.clock();
+    if (now > claims.expiresAtMs) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
+    const rate = deps.ratesPerUsd().get(claims.cur);
+    if (rate === undefined) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
+    const issued = deps.issued.get(claims.bidId);
+    const base = { ts: now, bidId: claims.bidId, campaignId: claims.campaignId, creativeId: claims.creativeId };
+
+    if (kind === 'win' || kind === 'billing') {
+      const raw = q.get('price') ?? '';
+      if (!PRICE.test(raw)) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', JSON.stringify(raw)));
+      const price = Number(raw);
+      if (price > claims.bidPrice * (1 + 1e-9)) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', `${price} above bid ${claims.bidPrice}`));
+      const priceUsd = price / rate;
+      let outcome;
+      try {
+        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000);
+      } catch {
+        metrics.ledger('settle', 0, true);
+        return { status: 503, body: JSON.stringify({ error: 'LEDGER_UNAVAILABLE', reason: 'ledger unavailable; retry the notice' }) };
+      }
+      if (outcome === 'over-reservation') return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', 'above the reserved amount'));
+      if (outcome !== 'settled') {
+        metrics.notice(kind, outcome === 'duplicate' ? 'duplicate' : 'unknown');
+        return OK;
+      }
+      metrics.notice(kind, 'ok');
+      metrics.win(claims.campaignId, issued?.pctr ?? 0, priceUsd / 1000);
+      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now);
+      if (issued) {
+        deps.shader?.observe(issued.segment, issued.bidCpmUsd, true);
+        deps.profiles.recordImpression(issued.userKey, claims.campaignId, issued.categories);
+      }
+      deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd });
+      return OK;
+    }
+
+    if (kind === 'loss') {
+      await deps.ledger.release(claims.bidId);
+      const mtwRaw = q.get('mtw') ?? '';
+      const mtw = PRICE.test(mtwRaw) ? Number(mtwRaw) / rate : undefined;
+      const lossReason = Number(q.get('loss'));
+      metrics.notice('loss', 'ok');
+      deps.pacer.onLoss(claims.campaignId, claims.creativeId, claims.bidPrice / rate, mtw, now);
+      if (issued) deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
+      deps.eventLog.append({ type: 'loss', ...base, lossReason: Number.isInteger(lossReason) ? lossReason : undefined });
+      return OK;
+    }
+
+    // Click: record once, then send the user on to the landing page with a conversion token.
+    const campaign = deps.campaigns().get(claims.campaignId);
+    const creative = campaign?.creatives.find((c) => c.id === claims.creativeId);
+    if (!creative) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'unknown creative'));
+    if (seenClicks.has(claims.bidId)) metrics.notice('click', 'duplicate');
+    else {
+      seenClicks.set(claims.bidId, true);
+      metrics.notice('click', 'ok');
+      metrics.click(claims.campaignId);
+      deps.pacer.onClick(claims.campaignId, claims.creativeId, now);
+      if (issued) deps.profiles.recordClick(issued.userKey, campaign!.cat);
+      deps.eventLog.append({ type: 'click', ...base });
+    }
+    const sep = creative.landingUrl.includes('?') ? '&' : '?';
+    return { status: 302, body: '', headers: { location: `${creative.landingUrl}${sep}rtbclk=${clickToken(claims)}` } };
+  };
+}
+
+export type NoticeHandler = ReturnType<typeof createNoticeHandler>;

@@ -1,0 +1,15 @@
+import { BidderError, errorBody } from '../errors/codes.js';
+
+/** What the server writes back; decided by the stages, written only by the server module. */
+export interface Answer {
+  status: number;
+  body: string;
+  /** Extra headers (content-type is JSON unless body is empty). */
+  headers?: Record<string, string>;
+}
+
+export const NO_CONTENT: Answer = Object.freeze({ status: 204, body: '' });
+
+export function errorAnswer(err: BidderError): Answer {
+  return { status: err.status, body: errorBody(err) };
+}

@@ -1,0 +1,261 @@
+import type { BidRequest } from 'iab-openrtb/v26';
+import type { Campaign, Ledger, Pacer, Reservation, Scorer } from '../types.js';
+import { BidderError, NBR, type NoBidReason } from '../errors/codes.js';
+import type { ExchangeSettings } from '../config/policies.js';
+import type { Settings } from '../config/settings.js';
+import { decodeBody } from '../decode/decode.js';
+import { validateRequest } from '../validate/validate.js';
+import type { Eligibility, Eligible } from '../eligibility/eligibility.js';
+import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
+import type { ProfileStore } from '../features/profiles.js';
+import { DEFAULT_PCVR, roundDown, type Pricer } from '../price/price.js';
+import { bidResponse, noBidBody, type OutBid } from '../respond/respond.js';
+import { claimsQuery, type NoticeClaims, type Signer } from '../notices/sign.js';
+import type { EventLog } from '../eventlog/eventlog.js';
+import type { Metrics, Stage } from '../metrics/metrics.js';
+import type { IssuedBids } from '../notices/issued.js';
+import { errorAnswer, NO_CONTENT, type Answer } from './answer.js';
+
+export interface BidInput {
+  body: Buffer;
+  contentType: string;
+  contentEncoding: string;
+  version: string;
+  exchange: ExchangeSettings;
+  /** Monotonic ms (performance.now) when the request body was complete. */
+  startedMs: number;
+}
+
+/** Everything a request reads that can be replaced at run time (policy and model reloads). */
+export interface LiveState {
+  eligibility: Eligibility;
+  prepared: ReadonlyMap<string, PreparedCreative>;
+  modelVersion: () => string;
+  ready: () => boolean;
+}
+
+export interface BidDeps {
+  settings: Settings;
+  live: () => LiveState;
+  features: FeatureBuilder;
+  profiles: ProfileStore;
+  scorer: Scorer;
+  pacer: Pacer;
+  price: Pricer;
+  ledger: Ledger;
+  signer: Signer;
+  ratesPerUsd: () => ReadonlyMap<string, number>;
+  issued: IssuedBids;
+  eventLog: EventLog;
+  metrics: Metrics;
+  /** Epoch ms (budgets, notices, event times). */
+  clock: () => number;
+  /** Monotonic ms for deadlines and stage timings. */
+  now: () => number;
+  /** Unique bid id. */
+  nextBidId: () => string;
+}
+
+/** Most candidates scored per imp; eligibility order is catalog order, so this bounds work, not choice. */
+const MAX_CANDIDATES_PER_IMP = 64;
+
+const VERSION = /^2\.[56](\.\d+)?$/;
+
+interface Chosen {
+  impid: string;
+  el: Eligible;
+  pctr: number;
+  bidUsd: number;
+  ctxIndex: number;
+}
+
+/**
+ * The bid request path: decode → validate → eligibility → features → score (micro-batched) →
+ * price and pace → reserve → respond. Every outcome is an Answer; nothing here throws to the
+ * server except a bug, which the server turns into a 500 and counts.
+ */
+export function createBidPipeline(deps: BidDeps) {
+  const { settings, metrics, now } = deps;
+
+  function noBid(requestId: string, ex: ExchangeSettings, reason: NoBidReason, started: number): Answer {
+    metrics.noBid(ex.name, reason);
+    metrics.request(ex.name, 'nobid', (now() - started) / 1000);
+    if (ex.noBid === 'nbr' && requestId) return { status: 200, body: noBidBody(requestId, NBR[reason]) };
+    return NO_CONTENT;
+  }
+
+  function timed(stage: Stage, since: number): number {
+    const t = now();
+    metrics.stage(stage, (t - since) / 1000);
+    return t;
+  }
+
+  return async function handleBid(input: BidInput): Promise<Answer> {
+    const ex = input.exchange;
+    const started = input.startedMs;
+    let req: BidRequest;
+    let t = started;
+    try {
+      if (input.contentType !== '' && !input.contentType.toLowerCase().startsWith('application/json')) {
+        throw new BidderError('UNSUPPORTED_MEDIA_TYPE', input.contentType);
+      }
+      if (input.version !== '' && !VERSION.test(input.version)) throw new BidderError('BAD_VERSION', input.version);
+      const json = decodeBody(input.body, input.contentEncoding, ex.gzip, settings);
+      t = timed('decode', t);
+      req = validateRequest(json, settings);
+      t = timed('validate', t);
+    } catch (err) {
+      if (!(err instanceof BidderError)) throw err;
+      metrics.requestError(err.code);
+      metrics.request(ex.name, 'invalid', (now() - started) / 1000);
+      return errorAnswer(err);
+    }
+
+    const live = deps.live();
+    if (!live.ready()) return noBid(req.id, ex, 'MODEL_NOT_READY', started);
+    const tmax = req.tmax ?? settings.defaultTmaxMs;
+    const budgetMs = tmax - ex.networkAllowanceMs;
+    if (budgetMs < settings.minTmaxMs) return noBid(req.id, ex, 'TMAX_TOO_SHORT', started);
+    const deadline = started + budgetMs;
+
+    const plan = live.eligibility.plan(req, ex.name, ex.currency);
+    t = timed('eligibility', t);
+    if (plan.reason) return noBid(req.id, ex, plan.reason, started);
+    let rows = 0;
+    for (const p of plan.imps) rows += Math.min(p.eligible.length, MAX_CANDIDATES_PER_IMP);
+    if (rows === 0) return noBid(req.id, ex, plan.imps.find((p) => p.reason)?.reason || 'NO_ELIGIBLE_CAMPAIGN', started);
+    // Admission control: a request the scoring queue cannot serve in time is answered now.
+    if (now() + deps.scorer.expectedDelayMs() > deadline) return noBid(req.id, ex, 'OVERLOADED', started);
+
+    const { sparse, dense } = deps.features.allocate(rows);
+    let row = 0;
+    for (const p of plan.imps) {
+      const profile = p.ctx.userDataAllowed ? deps.profiles.get(p.ctx.userKey) : undefined;
+      const n = Math.min(p.eligible.length, MAX_CANDIDATES_PER_IMP);
+      for (let i = 0; i < n; i++) {
+        deps.features.writeRow(p.ctx, live.prepared.get(p.eligible[i].cand.creative.id)!, profile, sparse, dense, row++);
+      }
+    }
+    t = timed('features', t);
+    const pctrs = await deps.scorer.score(sparse, dense, rows, deadline);
+    t = timed('score', t);
+    if (!pctrs) return noBid(req.id, ex, 'DEADLINE', started);
+
+    const wallNow = deps.clock();
+    const auctionType = req.at ?? 2;
+    const chosen: Chosen[] = [];
+    let belowFloor = false;
+    let paced = false;
+    row = 0;
+    for (let ci = 0; ci < plan.imps.length; ci++) {
+      const p = plan.imps[ci];
+      const n = Math.min(p.eligible.length, MAX_CANDIDATES_PER_IMP);
+      let best: Chosen | null = null;
+      for (let i = 0; i < n; i++) {
+        const el = p.eligible[i];
+        const c: Campaign = el.cand.campaign;
+        const modelPctr = pctrs[row++];
+        const multiplier = deps.pacer.multiplier(c.id, wallNow);
+        if (multiplier <= 0) {
+          paced = true;
+          continue;
+        }
+        const pctr = deps.pacer.explorePctr(el.cand.creative.id, modelPctr);
+        const segment = `${p.ctx.exchange}|${p.ctx.format}|${p.ctx.isApp ? 'app' : 'site'}`;
+        const bidUsd = deps.price({ campaign: c, pctr, pcvr: DEFAULT_PCVR, multiplier, floorUsd: el.floorUsd, auctionType, segment });
+        if (bidUsd <= 0) {
+          belowFloor = true;
+          continue;
+        }
+        if (!best || bidUsd > best.bidUsd) best = { impid: p.imp.id, el, pctr: modelPctr, bidUsd, ctxIndex: ci };
+      }
+      if (best) chosen.push(best);
+    }
+    t = timed('price', t);
+    if (chosen.length === 0) return noBid(req.id, ex, paced ? 'PACING' : belowFloor ? 'BELOW_FLOOR' : 'NO_ELIGIBLE_CAMPAIGN', started);
+
+    const rate = deps.ratesPerUsd().get(plan.currency)!;
+    const expiresAtMs = wallNow + settings.noticeTtlMs;
+    const priced: Array<{ ch: Chosen; price: number; bidId: string }> = [];
+    for (const ch of chosen) {
+      const bidCur = ch.bidUsd * rate;
+      const floorCur = ch.el.floorUsd * rate;
+      let price = roundDown(bidCur, ex.priceDecimals);
+      // Rounding must not take a bid under the floor it answers.
+      if (price < floorCur) price = Math.ceil(floorCur * 10 ** ex.priceDecimals - 1e-9) / 10 ** ex.priceDecimals;
+      if (price > bidCur + 1e-9 || price <= 0) continue;
+      priced.push({ ch, price, bidId: deps.nextBidId() });
+    }
+    if (priced.length === 0) return noBid(req.id, ex, 'BELOW_FLOOR', started);
+    const reservations: Reservation[] = priced.map((b) => ({
+      bidId: b.bidId,
+      campaignId: b.ch.el.cand.campaign.id,
+      amountUsd: b.price / rate / 1000,
+      expiresAtMs,
+    }));
+    let granted: boolean[];
+    const lt = now();
+    try {
+      granted = await deps.ledger.reserve(reservations);
+      metrics.ledger('reserve', (now() - lt) / 1000, false);
+    } catch {
+      // Never bid blind: without a reservation no bid goes out.
+      metrics.ledger('reserve', (now() - lt) / 1000, true);
+      return noBid(req.id, ex, 'BUDGET_EXHAUSTED', started);
+    }
+    t = timed('reserve', t);
+    if (now() > deadline) {
+      for (let i = 0; i < priced.length; i++) if (granted[i]) void deps.ledger.release(priced[i].bidId);
+      metrics.late(ex.name);
+      return noBid(req.id, ex, 'DEADLINE', started);
+    }
+
+    const out: OutBid[] = [];
+    for (let i = 0; i < priced.length; i++) {
+      if (!granted[i]) continue;
+      const { ch, price, bidId } = priced[i];
+      const c = ch.el.cand.campaign;
+      const cr = ch.el.cand.creative;
+      const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, exchange: ex.name, expiresAtMs };
+      const q = claimsQuery(claims, deps.signer.sign(claims));
+      const base = settings.publicUrl;
+      out.push({
+        id: bidId,
+        impid: ch.impid,
+        price,
+        creative: cr,
+        campaignId: c.id,
+        adomain: c.adomain,
+        cat: c.cat,
+        dealId: ch.el.dealId,
+        nurl: `${base}/notice/win?${q}&price=\${AUCTION_PRICE}`,
+        burl: `${base}/notice/billing?${q}&price=\${AUCTION_PRICE}`,
+        lurl: `${base}/notice/loss?${q}&loss=\${AUCTION_LOSS}&mtw=\${AUCTION_MIN_TO_WIN}`,
+        clickUrl: `${base}/notice/click?${q}`,
+      });
+      const ctx = plan.imps[ch.ctxIndex].ctx;
+      deps.issued.add(bidId, { pctr: ch.pctr, userKey: ctx.userKey, categories: ctx.categories, segment: `${ctx.exchange}|${ctx.format}|${ctx.isApp ? 'app' : 'site'}`, bidCpmUsd: price / rate });
+      deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
+      metrics.bid(c.id, ch.pctr);
+      deps.eventLog.append({
+        type: 'bid',
+        ts: wallNow,
+        bidId,
+        campaignId: c.id,
+        creativeId: cr.id,
+        priceCpmUsd: price / rate,
+        pctr: ch.pctr,
+        modelVersion: live.modelVersion(),
+        ctx,
+        profile: ctx.userDataAllowed ? deps.profiles.get(ctx.userKey) : undefined,
+      });
+    }
+    if (out.length === 0) return noBid(req.id, ex, 'BUDGET_EXHAUSTED', started);
+    const body = bidResponse(req.id, plan.currency, out);
+    timed('respond', t);
+    metrics.request(ex.name, 'bid', (now() - started) / 1000);
+    return { status: 200, body };
+  };
+}
+
+export type BidPipeline = ReturnType<typeof createBidPipeline>;

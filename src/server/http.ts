@@ -1,0 +1,191 @@
+import uWS from 'uWebSockets.js';
+import type { NoticeKind } from '../types.js';
+import { BidderError } from '../errors/codes.js';
+import type { ExchangeSettings } from '../config/policies.js';
+import { errorAnswer, type Answer } from '../pipeline/answer.js';
+
+/** What the server needs from the rest of the bidder; the only module that touches uWebSockets.js. */
+export interface HttpHandlers {
+  maxBodyBytes: () => number;
+  exchange: (name: string) => ExchangeSettings | undefined;
+  bid: (input: {
+    body: Buffer;
+    contentType: string;
+    contentEncoding: string;
+    version: string;
+    exchange: ExchangeSettings;
+    startedMs: number;
+  }) => Promise<Answer>;
+  notice: (kind: NoticeKind, query: string) => Promise<Answer>;
+  admin: (method: string, path: string, authorization: string, body: Buffer) => Promise<Answer>;
+  healthz: () => Answer;
+  readyz: () => Answer;
+  metrics: () => Promise<Answer>;
+  now: () => number;
+  /** A handler threw: a bug. Counted and logged; the client gets a 500. */
+  onBug: (err: unknown) => void;
+}
+
+export interface HttpServer {
+  readonly port: number;
+  /** Stop accepting; resolves when in-flight requests have been answered (or the grace period ends). */
+  drain(graceMs: number): Promise<void>;
+  inFlight(): number;
+}
+
+const NOTICE_KINDS = new Set<NoticeKind>(['win', 'billing', 'loss', 'click', 'conversion']);
+const OPENRTB_VERSION = '2.6';
+
+function statusLine(status: number): string {
+  switch (status) {
+    case 200: return '200 OK';
+    case 204: return '204 No Content';
+    case 302: return '302 Found';
+    case 400: return '400 Bad Request';
+    case 401: return '401 Unauthorized';
+    case 403: return '403 Forbidden';
+    case 404: return '404 Not Found';
+    case 405: return '405 Method Not Allowed';
+    case 409: return '409 Conflict';
+    case 410: return '410 Gone';
+    case 413: return '413 Payload Too Large';
+    case 415: return '415 Unsupported Media Type';
+    case 503: return '503 Service Unavailable';
+    default: return `${status} Internal Server Error`;
+  }
+}
+
+interface Aborted {
+  aborted: boolean;
+}
+
+function write(res: uWS.HttpResponse, state: Aborted, a: Answer, rtb: boolean, close = false): void {
+  if (state.aborted) return;
+  res.cork(() => {
+    res.writeStatus(statusLine(a.status));
+    if (rtb) res.writeHeader('x-openrtb-version', OPENRTB_VERSION);
+    if (a.headers) for (const k in a.headers) res.writeHeader(k, a.headers[k]);
+    if (a.body !== '' && !a.headers?.['content-type']) res.writeHeader('content-type', 'application/json');
+    res.end(a.body, close);
+  });
+}
+
+/**
+ * Read a body under a byte limit: the exact buffer is allocated once when Content-Length is given,
+ * chunks are copied in (uWS reuses their memory after the callback), and an over-limit body is
+ * answered 413 as soon as it is seen.
+ */
+function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentLength: number, done: (body: Buffer) => void): void {
+  if (contentLength > limit) {
+    write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', `${contentLength} > ${limit} bytes`)), true, true);
+    state.aborted = true;
+    return;
+  }
+  let buf: Buffer | null = contentLength > 0 ? Buffer.allocUnsafe(contentLength) : null;
+  let chunks: Buffer[] | null = contentLength > 0 ? null : [];
+  let size = 0;
+  res.onData((ab, isLast) => {
+    if (state.aborted) return;
+    const chunk = new Uint8Array(ab);
+    if (size + chunk.length > limit || (buf && size + chunk.length > buf.length)) {
+      write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', `over ${limit} bytes`)), true, true);
+      state.aborted = true;
+      buf = null;
+      chunks = null;
+      return;
+    }
+    if (buf) buf.set(chunk, size);
+    else chunks!.push(Buffer.from(chunk));
+    size += chunk.length;
+    if (isLast) done(buf ? buf.subarray(0, size) : chunks!.length === 1 ? chunks![0] : Buffer.concat(chunks!, size));
+  });
+}
+
+export function startHttpServer(host: string, port: number, h: HttpHandlers): Promise<HttpServer> {
+  let inFlight = 0;
+  let draining = false;
+  let listenSocket: uWS.us_listen_socket | null = null;
+  const app = uWS.App();
+
+  function guard(res: uWS.HttpResponse, state: Aborted, rtb: boolean, p: Promise<Answer>): void {
+    inFlight++;
+    p.then(
+      (a) => write(res, state, a, rtb),
+      (err) => {
+        h.onBug(err);
+        write(res, state, { status: 500, body: '{"error":"INTERNAL","reason":"internal error"}' }, rtb);
+      },
+    ).finally(() => inFlight--);
+  }
+
+  function bidRoute(res: uWS.HttpResponse, req: uWS.HttpRequest, exchangeName: string): void {
+    const state: Aborted = { aborted: false };
+    res.onAborted(() => (state.aborted = true));
+    const contentType = req.getHeader('content-type');
+    const contentEncoding = req.getHeader('content-encoding');
+    const version = req.getHeader('x-openrtb-version');
+    const secret = req.getHeader('x-exchange-secret');
+    const contentLength = Number(req.getHeader('content-length') || 0);
+    if (draining) return write(res, state, errorAnswer(new BidderError('SHUTTING_DOWN')), true, true);
+    const ex = h.exchange(exchangeName);
+    if (!ex) return write(res, state, errorAnswer(new BidderError('UNKNOWN_EXCHANGE', exchangeName)), true);
+    if (ex.sharedSecret && secret !== ex.sharedSecret) return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true);
+    if (ex.allowIps.length) {
+      const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+      if (!ex.allowIps.includes(ip) && !ex.allowIps.includes(ip.replace(/^::ffff:/, ''))) {
+        return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true);
+      }
+    }
+    readBody(res, state, h.maxBodyBytes(), Number.isFinite(contentLength) ? contentLength : 0, (body) => {
+      guard(res, state, true, h.bid({ body, contentType, contentEncoding, version, exchange: ex, startedMs: h.now() }));
+    });
+  }
+
+  app.post('/openrtb2/bid', (res, req) => bidRoute(res, req, 'default'));
+  app.post('/openrtb2/:exchange/bid', (res, req) => bidRoute(res, req, req.getParameter(0) ?? ''));
+
+  app.get('/notice/:kind', (res, req) => {
+    const state: Aborted = { aborted: false };
+    res.onAborted(() => (state.aborted = true));
+    const kind = req.getParameter(0) as NoticeKind;
+    if (!NOTICE_KINDS.has(kind)) return write(res, state, errorAnswer(new BidderError('NOT_FOUND')), false);
+    guard(res, state, false, h.notice(kind, req.getQuery() ?? ''));
+  });
+
+  app.any('/admin/*', (res, req) => {
+    const state: Aborted = { aborted: false };
+    res.onAborted(() => (state.aborted = true));
+    const method = req.getMethod().toUpperCase();
+    const path = req.getUrl();
+    const auth = req.getHeader('authorization');
+    readBody(res, state, 64 * 1024, Number(req.getHeader('content-length') || 0), (body) => guard(res, state, false, h.admin(method, path, auth, body)));
+  });
+
+  app.get('/healthz', (res) => write(res, { aborted: false }, h.healthz(), false));
+  app.get('/readyz', (res) => write(res, { aborted: false }, draining ? errorAnswer(new BidderError('SHUTTING_DOWN')) : h.readyz(), false));
+  app.get('/metrics', (res) => {
+    const state: Aborted = { aborted: false };
+    res.onAborted(() => (state.aborted = true));
+    guard(res, state, false, h.metrics());
+  });
+  app.any('/openrtb2/*', (res) => write(res, { aborted: false }, errorAnswer(new BidderError('METHOD_NOT_ALLOWED')), true));
+  app.any('/*', (res) => write(res, { aborted: false }, errorAnswer(new BidderError('NOT_FOUND')), false));
+
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (ls) => {
+      if (!ls) return reject(new Error(`cannot listen on ${host}:${port} (address in use or not permitted)`));
+      listenSocket = ls;
+      resolve({
+        port: uWS.us_socket_local_port(ls),
+        inFlight: () => inFlight,
+        async drain(graceMs) {
+          draining = true;
+          if (listenSocket) uWS.us_listen_socket_close(listenSocket);
+          listenSocket = null;
+          const until = h.now() + graceMs;
+          while (inFlight > 0 && h.now() < until) await new Promise((r) => setTimeout(r, 5));
+        },
+      });
+    });
+  });
+}
