@@ -3,6 +3,7 @@
  * choice made once at start-up (by the bidder, `train`, `eval`, the bench) and reported.
  */
 import * as tf from '@tensorflow/tfjs';
+import { installSegmentSum } from './kernels.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -65,5 +66,7 @@ export async function selectBackend(requested?: BackendName): Promise<BackendCho
     throw new Error(`backend '${requested ?? 'any'}' is not available: ${notes.join('; ') || 'it did not initialise'}`);
   }
   await tf.ready();
+  // libtensorflow has a native one; wasm has none and cpu's is unusable at our hash-space size.
+  if (tf.getBackend() !== 'tensorflow') installSegmentSum(tf.getBackend());
   return { backend: tf.getBackend(), notes };
 }

@@ -1,0 +1,145 @@
+/**
+ * Training loop shared by `bidder train` for both architectures: time-ordered validation split
+ * (the last rows, so validation is later than training, as in production), shuffled mini-batches,
+ * early stopping on validation log loss keeping the best weights, then Platt calibration of the
+ * model's logit on the validation rows.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { FeatureSpec } from '../features/features.js';
+import type { Dataset } from '../sim/dataset.js';
+import type { Rng } from '../sim/rng.js';
+import { buildDcn, buildLr, DEFAULT_DCN, DEFAULT_LR, type DcnParams, type LrParams } from './architectures.js';
+import { auc, ece, fitPlatt, logloss } from './metrics.js';
+import type { ModelKind } from './store.js';
+
+export interface TrainOptions {
+  kind: ModelKind;
+  spec: FeatureSpec;
+  data: Dataset;
+  rng: Rng;
+  validationFraction?: number;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  /** Epochs without validation improvement before stopping. */
+  patience?: number;
+  lr?: Partial<LrParams>;
+  dcn?: Partial<DcnParams>;
+  onBatch?: (epoch: number, batch: number, batches: number, loss: number) => void;
+  onEpoch?: (epoch: number, val: { logloss: number; auc: number }) => void;
+}
+
+export interface TrainResult {
+  model: tf.LayersModel;
+  params: Record<string, unknown>;
+  epochs: number;
+  trainRows: number;
+  validationRows: number;
+  validation: { auc: number; logloss: number; ece: number; eceBeforeCalibration: number };
+  calibration: [number, number];
+}
+
+/** Scores rows in batches (training-time helper; serving goes through CtrModel). */
+export function predictRows(model: tf.LayersModel, spec: FeatureSpec, sparse: Int32Array, dense: Float32Array, rows: number, batch = 4096): Float32Array {
+  const out = new Float32Array(rows);
+  const F = spec.sparseFields;
+  const D = spec.denseDim;
+  for (let r = 0; r < rows; r += batch) {
+    const n = Math.min(batch, rows - r);
+    const p = tf.tidy(() => {
+      const s = tf.tensor2d(sparse.subarray(r * F, (r + n) * F), [n, F], 'int32');
+      const d = tf.tensor2d(dense.subarray(r * D, (r + n) * D), [n, D], 'float32');
+      return (model.predict([s, d]) as tf.Tensor).dataSync();
+    });
+    out.set(p, r);
+  }
+  return out;
+}
+
+export async function trainModel(o: TrainOptions): Promise<TrainResult> {
+  const { spec, data, rng } = o;
+  const F = spec.sparseFields;
+  const D = spec.denseDim;
+  const valRows = Math.max(1, Math.floor(data.rows * (o.validationFraction ?? 0.1)));
+  const trainRows = data.rows - valRows;
+  if (trainRows < 1) throw new Error(`not enough rows to train: ${data.rows}`);
+  const batchSize = o.batchSize ?? 2048;
+  const epochs = o.epochs ?? 8;
+  const patience = o.patience ?? 2;
+  const lrParams = { ...DEFAULT_LR, ...o.lr };
+  const dcnParams = { ...DEFAULT_DCN, ...o.dcn };
+  const model = o.kind === 'lr' ? buildLr(spec, lrParams) : buildDcn(spec, dcnParams);
+  const learningRate = o.learningRate ?? (o.kind === 'lr' ? 0.02 : 0.003);
+  model.compile({ optimizer: tf.train.adam(learningRate), loss: 'binaryCrossentropy' });
+
+  const vs = data.sparse.subarray(trainRows * F);
+  const vd = data.dense.subarray(trainRows * D);
+  const vl = data.labels.subarray(trainRows);
+  const order = new Uint32Array(trainRows);
+  for (let i = 0; i < trainRows; i++) order[i] = i;
+  const bs = new Int32Array(batchSize * F);
+  const bd = new Float32Array(batchSize * D);
+  const bl = new Float32Array(batchSize);
+  const batches = Math.ceil(trainRows / batchSize);
+
+  let best = Infinity;
+  let bestWeights: tf.Tensor[] | null = null;
+  let since = 0;
+  let ran = 0;
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    for (let i = trainRows - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      const t = order[i];
+      order[i] = order[j];
+      order[j] = t;
+    }
+    for (let b = 0; b < batches; b++) {
+      const lo = b * batchSize;
+      const n = Math.min(batchSize, trainRows - lo);
+      for (let k = 0; k < n; k++) {
+        const r = order[lo + k];
+        bs.set(data.sparse.subarray(r * F, r * F + F), k * F);
+        bd.set(data.dense.subarray(r * D, r * D + D), k * D);
+        bl[k] = data.labels[r];
+      }
+      const xs = tf.tensor2d(bs.subarray(0, n * F), [n, F], 'int32');
+      const xd = tf.tensor2d(bd.subarray(0, n * D), [n, D], 'float32');
+      const y = tf.tensor2d(bl.subarray(0, n), [n, 1], 'float32');
+      const loss = (await model.trainOnBatch([xs, xd], y)) as number;
+      tf.dispose([xs, xd, y]);
+      o.onBatch?.(epoch, b, batches, loss);
+    }
+    ran = epoch + 1;
+    const vp = predictRows(model, spec, vs, vd, valRows);
+    const v = { logloss: logloss(vp, vl), auc: auc(vp, vl) };
+    o.onEpoch?.(epoch, v);
+    if (v.logloss < best - 1e-5) {
+      best = v.logloss;
+      since = 0;
+      bestWeights?.forEach((t) => t.dispose());
+      bestWeights = model.getWeights().map((t) => t.clone());
+    } else if (++since >= patience) break;
+  }
+  if (bestWeights) {
+    model.setWeights(bestWeights);
+    bestWeights.forEach((t) => t.dispose());
+  }
+
+  const raw = predictRows(model, spec, vs, vd, valRows);
+  const eceBefore = ece(raw, vl);
+  const [a, b] = fitPlatt(raw, vl);
+  const cal = model.getLayer('calibration');
+  const calWeights = [tf.tensor2d([[a]]), tf.tensor1d([b])];
+  cal.setWeights(calWeights);
+  tf.dispose(calWeights);
+  const vp = predictRows(model, spec, vs, vd, valRows);
+  return {
+    model,
+    params: { kind: o.kind, ...(o.kind === 'lr' ? lrParams : dcnParams), learningRate, batchSize, epochsMax: epochs, patience },
+    epochs: ran,
+    trainRows,
+    validationRows: valRows,
+    validation: { auc: auc(vp, vl), logloss: logloss(vp, vl), ece: ece(vp, vl), eceBeforeCalibration: eceBefore },
+    calibration: [a, b],
+  };
+}
