@@ -1,0 +1,76 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { createBidder, type Bidder } from '../../src/bidder.js';
+import type { Settings } from '../../src/config/settings.js';
+
+/** A settable epoch clock: tests move time to expire notices or cross a day. */
+export function testClock(startIso = '2026-06-01T12:00:00Z') {
+  let t = Date.parse(startIso);
+  const clock = () => t;
+  clock.advance = (ms: number) => (t += ms);
+  clock.set = (iso: string) => (t = Date.parse(iso));
+  return clock;
+}
+
+export interface TestBidder {
+  bidder: Bidder;
+  url: string;
+  dir: string;
+  clock: ReturnType<typeof testClock>;
+  post(path: string, body: string | Buffer, headers?: Record<string, string>): Promise<Response>;
+  bid(req: unknown, exchange?: string): Promise<Response>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  close(): Promise<void>;
+}
+
+export const TEST_SECRET = 'test-notice-secret-0123456789';
+
+/** Boot the real bidder (uWebSockets.js, wasm model, journal ledger) on 127.0.0.1:0 in a temp dir. */
+export async function startBidder(overrides: Partial<Settings> = {}, policiesDir = 'policies'): Promise<TestBidder> {
+  const dir = mkdtempSync(join(tmpdir(), 'bidder-test-'));
+  const clock = testClock();
+  const bidder = await createBidder({
+    policiesDir,
+    clock,
+    watchModels: false,
+    overrides: {
+      host: '127.0.0.1',
+      port: 0,
+      logLevel: 'silent',
+      noticeSecret: TEST_SECRET,
+      seed: 'test',
+      eventLog: { dir: join(dir, 'events'), rotateBytes: 1 << 20, enabled: true },
+      ledger: { journalPath: join(dir, 'ledger'), redisUrl: '' },
+      ...(process.env.TEST_MODELS_DIR ? { modelsDir: process.env.TEST_MODELS_DIR } : {}),
+      ...overrides,
+    },
+  });
+  const url = bidder.url;
+  const post = (path: string, body: string | Buffer, headers: Record<string, string> = {}) =>
+    fetch(url + path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  return {
+    bidder,
+    url,
+    dir,
+    clock,
+    post,
+    bid: (req, exchange) => post(exchange ? `/openrtb2/${exchange}/bid` : '/openrtb2/bid', JSON.stringify(req)),
+    async metric(name, labels = {}) {
+      const text = await (await fetch(url + '/metrics')).text();
+      let sum = 0;
+      for (const line of text.split('\n')) {
+        if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
+        if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+      return sum;
+    },
+    async close() {
+      await bidder.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const gzip = (s: string) => gzipSync(Buffer.from(s));

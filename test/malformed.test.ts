@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gzipSync } from 'node:zlib';
+import { gzip, startBidder, type TestBidder } from './helpers/bidder.js';
+
+const ok = { id: 'r1', imp: [{ id: '1', banner: { w: 300, h: 250 } }] };
+const j = (v: unknown) => JSON.stringify(v);
+const withImp = (imp: Record<string, unknown>) => j({ id: 'r1', imp: [{ id: '1', banner: { w: 300, h: 250 }, ...imp }] });
+
+interface Case {
+  name: string;
+  body: string | Buffer;
+  headers?: Record<string, string>;
+  path?: string;
+  status: number;
+  code?: string;
+}
+
+const CASES: Case[] = [
+  { name: 'truncated JSON', body: j(ok).slice(0, 20), status: 400, code: 'BAD_JSON' },
+  { name: 'empty body', body: '', status: 400, code: 'BAD_JSON' },
+  { name: 'array body', body: '[]', status: 400, code: 'NOT_OBJECT' },
+  { name: 'string body', body: '"bid"', status: 400, code: 'NOT_OBJECT' },
+  { name: 'number body', body: '42', status: 400, code: 'NOT_OBJECT' },
+  { name: 'null body', body: 'null', status: 400, code: 'NOT_OBJECT' },
+  { name: 'numeric id', body: j({ ...ok, id: 7 }), status: 400, code: 'MISSING_ID' },
+  { name: 'missing id', body: j({ imp: ok.imp }), status: 400, code: 'MISSING_ID' },
+  { name: 'empty imp array', body: j({ id: 'r1', imp: [] }), status: 400, code: 'MISSING_IMP' },
+  { name: 'imp not an array', body: j({ id: 'r1', imp: {} }), status: 400, code: 'MISSING_IMP' },
+  { name: 'imp item not an object', body: j({ id: 'r1', imp: ['x'] }), status: 400, code: 'BAD_IMP' },
+  { name: 'imp without id', body: j({ id: 'r1', imp: [{ banner: {} }] }), status: 400, code: 'BAD_IMP' },
+  { name: 'duplicate imp ids', body: j({ id: 'r1', imp: [ok.imp[0], ok.imp[0]] }), status: 400, code: 'DUPLICATE_IMP_ID' },
+  { name: 'imp without media', body: j({ id: 'r1', imp: [{ id: '1' }] }), status: 400, code: 'NO_MEDIA' },
+  { name: 'banner is a string', body: j({ id: 'r1', imp: [{ id: '1', banner: 'x' }] }), status: 400, code: 'BAD_MEDIA' },
+  { name: 'string floor', body: withImp({ bidfloor: '1.5' }), status: 400, code: 'BAD_FLOOR' },
+  { name: 'negative floor', body: withImp({ bidfloor: -1 }), status: 400, code: 'BAD_FLOOR' },
+  { name: 'infinite floor', body: '{"id":"r1","imp":[{"id":"1","banner":{},"bidfloor":1e999}]}', status: 400, code: 'BAD_FLOOR' },
+  { name: 'absurd but valid floor', body: withImp({ bidfloor: 1e6 }), status: 204 },
+  { name: 'unknown floor currency syntax', body: withImp({ bidfloor: 1, bidfloorcur: 'dollars' }), status: 400, code: 'BAD_CURRENCY' },
+  { name: 'floor currency without a rate', body: withImp({ bidfloor: 1, bidfloorcur: 'XYZ' }), status: 204 },
+  { name: 'bad cur list', body: j({ ...ok, cur: ['usd'] }), status: 400, code: 'BAD_CURRENCY' },
+  { name: 'cur list without a known currency', body: j({ ...ok, cur: ['TYR'] }), status: 204 },
+  { name: 'negative tmax', body: j({ ...ok, tmax: -5 }), status: 400, code: 'BAD_TMAX' },
+  { name: 'absurd tmax', body: j({ ...ok, tmax: 1e9 }), status: 400, code: 'BAD_TMAX' },
+  { name: 'string tmax', body: j({ ...ok, tmax: '100' }), status: 400, code: 'BAD_TMAX' },
+  { name: 'tmax too short to bid', body: j({ ...ok, tmax: 5 }), status: 204 },
+  { name: 'at zero', body: j({ ...ok, at: 0 }), status: 400, code: 'BAD_AUCTION_TYPE' },
+  { name: 'site is a string', body: j({ ...ok, site: 'example.com' }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'bcat of numbers', body: j({ ...ok, bcat: [1, 2] }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'device.geo is an array', body: j({ ...ok, device: { geo: [] } }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'user.data not an array', body: j({ ...ok, user: { data: 'x' } }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'huge body', body: j({ ...ok, pad: 'x'.repeat(400 * 1024) }), status: 413, code: 'BODY_TOO_LARGE' },
+  {
+    name: 'gzip bomb',
+    body: gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20)),
+    headers: { 'content-encoding': 'gzip' },
+    status: 413,
+    code: 'DECOMPRESSED_TOO_LARGE',
+  },
+  { name: 'invalid gzip', body: Buffer.from('not gzip at all'), headers: { 'content-encoding': 'gzip' }, status: 400, code: 'BAD_GZIP' },
+  { name: 'valid gzip', body: gzip(j(ok)), headers: { 'content-encoding': 'gzip' }, status: 200 },
+  { name: 'unsupported encoding', body: j(ok), headers: { 'content-encoding': 'br' }, status: 415, code: 'UNSUPPORTED_ENCODING' },
+  { name: 'invalid UTF-8', body: Buffer.concat([Buffer.from('{"id":"'), Buffer.from([0xff, 0xfe]), Buffer.from('","imp":[]}')]), status: 400, code: 'BAD_UTF8' },
+  { name: 'deep nesting', body: '{"id":"r1","x":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}', status: 400, code: 'TOO_DEEP' },
+  { name: 'wrong content type', body: j(ok), headers: { 'content-type': 'text/plain' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'unsupported OpenRTB version', body: j(ok), headers: { 'x-openrtb-version': '3.0' }, status: 400, code: 'BAD_VERSION' },
+  { name: 'unknown exchange', body: j(ok), path: '/openrtb2/nope/bid', status: 404, code: 'UNKNOWN_EXCHANGE' },
+  { name: 'shared secret missing', body: j(ok), path: '/openrtb2/demo-secure/bid', status: 403, code: 'FORBIDDEN' },
+];
+
+describe('malformed and hostile requests', () => {
+  let t: TestBidder;
+  beforeAll(async () => {
+    t = await startBidder();
+  });
+  afterAll(() => t.close());
+
+  for (const c of CASES) {
+    it(`${c.name} → ${c.status}${c.code ? ' ' + c.code : ''}`, async () => {
+      const r = await t.post(c.path ?? '/openrtb2/bid', c.body, c.headers);
+      const text = await r.text();
+      expect(r.status, text).toBe(c.status);
+      if (c.code) expect(JSON.parse(text)).toEqual({ error: c.code, reason: expect.any(String) });
+      expect(r.headers.get('x-openrtb-version')).toBe('2.6');
+    });
+  }
+
+  it('stays up and ready after all of them', async () => {
+    expect((await fetch(t.url + '/healthz')).status).toBe(200);
+    expect((await fetch(t.url + '/readyz')).status).toBe(200);
+    const r = await t.bid(ok);
+    expect(r.status).toBe(200);
+  });
+
+  it('answers a no-bid as 200 with nbr where the exchange asks for it', async () => {
+    const r = await t.bid({ id: 'r2', imp: [{ id: '1', banner: { w: 1, h: 1 } }] }, 'demo-eu');
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ id: 'r2', nbr: 500 });
+  });
+
+  it('counts refused requests by code', async () => {
+    expect(await t.metric('bidder_request_errors_total', { code: 'BAD_JSON' })).toBeGreaterThanOrEqual(2);
+  });
+});

@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
+
+const req = (id: string) => ({ id, at: 2, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
+
+async function winUrl(t: TestBidder, id: string): Promise<{ bid: any; url: (price: string) => string }> {
+  const r = await t.bid(req(id));
+  expect(r.status).toBe(200);
+  const bid = (await r.json()).seatbid[0].bid[0];
+  // Notices come back to the bidder's public URL, which is the test server here.
+  const path = bid.nurl.replace(/^https?:\/\/[^/]+/, '');
+  return { bid, url: (price: string) => t.url + path.replace('${AUCTION_PRICE}', price) };
+}
+
+describe('notices settle spend exactly once', () => {
+  let t: TestBidder;
+  beforeAll(async () => {
+    t = await startBidder();
+  });
+  afterAll(() => t.close());
+
+  it('settles a signed win notice once; duplicates move nothing', async () => {
+    const { bid, url } = await winUrl(t, 'n1');
+    const campaign = { campaign: bid.cid };
+    const before = await t.metric('bidder_spend_usd_total', campaign);
+    const price = (bid.price * 0.8).toFixed(4);
+    expect((await fetch(url(price))).status).toBe(200);
+    const after = await t.metric('bidder_spend_usd_total', campaign);
+    expect(after - before).toBeCloseTo(Number(price) / 1000, 9);
+    // The same win again, and its billing notice: counted as duplicates, spend unchanged.
+    expect((await fetch(url(price))).status).toBe(200);
+    const burl = t.url + bid.burl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', price);
+    expect((await fetch(burl)).status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total', campaign)).toBeCloseTo(after, 12);
+    expect(await t.metric('bidder_notices_total', { kind: 'win', result: 'duplicate' })).toBe(1);
+    expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'duplicate' })).toBe(1);
+  });
+
+  it('refuses a forged signature, a tampered price cap and an unexpanded macro', async () => {
+    const { bid, url } = await winUrl(t, 'n2');
+    const spend = await t.metric('bidder_spend_usd_total');
+    const good = url((bid.price / 2).toFixed(4));
+    const forged = good.replace(/s=[^&]+/, 's=AAAAAAAAAAAAAAAAAAAAAA');
+    expect((await fetch(forged)).status).toBe(403);
+    // Raising the signed bid price so a higher clearing price passes: the signature no longer fits.
+    const tampered = good.replace(/p=[^&]+/, 'p=999');
+    expect((await fetch(tampered)).status).toBe(403);
+    const raw = t.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '');
+    expect((await fetch(raw)).status).toBe(400);
+    expect(await t.metric('bidder_spend_usd_total')).toBe(spend);
+    expect(await t.metric('bidder_notices_total', { kind: 'win', result: 'forged' })).toBe(2);
+  });
+
+  it('refuses a clearing price above the bid', async () => {
+    const { bid, url } = await winUrl(t, 'n3');
+    const spend = await t.metric('bidder_spend_usd_total');
+    const r = await fetch(url((bid.price * 1.5).toFixed(4)));
+    expect(r.status).toBe(400);
+    expect((await r.json()).error).toBe('NOTICE_BAD_PRICE');
+    expect(await t.metric('bidder_spend_usd_total')).toBe(spend);
+    // The honest notice still settles afterwards.
+    expect((await fetch(url(bid.price.toFixed(4)))).status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total')).toBeGreaterThan(spend);
+  });
+
+  it('refuses an expired notice', async () => {
+    const { bid, url } = await winUrl(t, 'n4');
+    const spend = await t.metric('bidder_spend_usd_total');
+    t.clock.advance(t.bidder.settings.noticeTtlMs + 1000);
+    expect((await fetch(url(bid.price.toFixed(4)))).status).toBe(410);
+    expect(await t.metric('bidder_spend_usd_total')).toBe(spend);
+  });
+
+  it('a loss notice releases the reservation the bid held', async () => {
+    const remaining = async (c: string) => t.metric('bidder_budget_remaining_usd', { campaign: c });
+    const { bid } = await winUrl(t, 'n5');
+    const held = await remaining(bid.cid);
+    const lurl = t.url + bid.lurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_LOSS}', '102').replace('${AUCTION_MIN_TO_WIN}', (bid.price * 1.2).toFixed(4));
+    expect((await fetch(lurl)).status).toBe(200);
+    expect(await remaining(bid.cid)).toBeCloseTo(held + bid.price / 1000, 9);
+    expect(await t.metric('bidder_notices_total', { kind: 'loss', result: 'ok' })).toBe(1);
+  });
+
+  it('a click redirects to the landing page once-counted, and its conversion postback is recorded once', async () => {
+    const { bid } = await winUrl(t, 'n6');
+    const clickPath = /href="([^"]+)"/.exec(bid.adm)![1].replace(/&#38;/g, '&').replace(/^https?:\/\/[^/]+/, '');
+    const r = await fetch(t.url + clickPath, { redirect: 'manual' });
+    expect(r.status).toBe(302);
+    const location = r.headers.get('location')!;
+    expect(location.startsWith('https://')).toBe(true);
+    await fetch(t.url + clickPath, { redirect: 'manual' });
+    expect(await t.metric('bidder_clicks_total', { campaign: bid.cid })).toBe(1);
+    const token = new URL(location).searchParams.get('rtbclk')!;
+    expect((await fetch(`${t.url}/notice/conversion?clk=${token}`)).status).toBe(200);
+    expect((await fetch(`${t.url}/notice/conversion?clk=${token}`)).status).toBe(200);
+    expect(await t.metric('bidder_conversions_total', { campaign: bid.cid })).toBe(1);
+    expect((await fetch(`${t.url}/notice/conversion?clk=${token.slice(0, -2)}xx`)).status).toBe(403);
+  });
+});
