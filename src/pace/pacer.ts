@@ -1,0 +1,342 @@
+import { compileBudget, DAY_MS, utcDay, type BudgetRule } from '../ledger/budget.js';
+import type { Budget, Pacer } from '../types.js';
+import { sampleBeta, sampleGamma } from './random.js';
+
+/** What the pacer needs of a catalog campaign. */
+export interface PacedCampaign {
+  id: string;
+  budget: Budget;
+}
+
+export interface ThompsonPacerOptions {
+  /** Epoch ms at construction (the first slot starts then); later times come with each call. */
+  clock: () => number;
+  /** Uniform in [0, 1); seeded for reproducible runs (see mulberry32 in ./random.ts). */
+  random: () => number;
+  campaigns: readonly PacedCampaign[];
+  /** Length of one pacing decision, ms (default 60 s): posteriors are sampled once per slot. */
+  slotMs?: number;
+  /**
+   * Shape of the day's target spend: 'even' (default), 'traffic' (learned from the opportunities
+   * each campaign saw per UTC hour on earlier days), or 24 hourly weights.
+   */
+  targetCurve?: 'even' | 'traffic' | readonly number[];
+  /** Bid multipliers the pacer chooses between (default 0.1 .. 1, geometric). 0 is always available. */
+  arms?: readonly number[];
+  /** Weight kept per slot by the arm statistics, so they follow a changing market (default 0.97). */
+  decay?: number;
+  /** Pseudo-clicks of the prior that centres a creative's CTR on the model (default 3). */
+  explorePriorClicks?: number;
+}
+
+/** The pacer with the extras the bid path and the simulator use. */
+export interface ThompsonPacer extends Pacer {
+  /** Replace campaigns and budgets (policy reload); learned statistics of kept campaigns survive. */
+  configure(campaigns: readonly PacedCampaign[]): void;
+  /** Set today's spend from the ledger (after a restart, or to reconcile a fleet's shared budget). */
+  syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number): void;
+  /** For metrics and plots: the budget of the day, spend so far, where the target curve is now. */
+  inspect(campaignId: string, nowMs: number): PacingView | undefined;
+}
+
+export interface PacingView {
+  multiplier: number;
+  dayBudgetUsd: number;
+  spentTodayUsd: number;
+  /** Cumulative spend the target curve asks for by `nowMs`. */
+  targetSpentUsd: number;
+}
+
+const DEFAULT_ARMS = [0.1, 0.15, 0.22, 0.33, 0.47, 0.68, 1];
+const HOUR_MS = 3_600_000;
+
+class CampaignPace {
+  rule: BudgetRule;
+  day: number;
+  spentToday = 0;
+  spentBefore = 0;
+  multiplier = 0;
+  arm = -1;
+  slotStart: number;
+  slotEnd: number;
+  slotOpps = 0;
+  slotWins = 0;
+  slotSpend = 0;
+  // Decayed per-arm evidence: opportunities seen, wins, spend (USD) while the arm was in force.
+  readonly opps: Float64Array;
+  readonly wins: Float64Array;
+  readonly spend: Float64Array;
+  // Decayed opportunities per ms, campaign-wide.
+  rateOpps = 0;
+  rateMs = 0;
+  /** Running mean of bid CPM per unit of multiplier: the cost prior of arms not yet tried. */
+  bidPerMult = 0;
+  bids = 0;
+  readonly hourToday = new Float64Array(24);
+  readonly hourLearned = new Float64Array(24);
+  learnedDays = 0;
+  /** Cumulative target-curve weight at the start of each hour, 25 entries, [24] = whole day. */
+  readonly cum = new Float64Array(25);
+
+  constructor(rule: BudgetRule, now: number, arms: number) {
+    this.rule = rule;
+    this.day = utcDay(now);
+    this.slotStart = now;
+    this.slotEnd = now;
+    this.opps = new Float64Array(arms);
+    this.wins = new Float64Array(arms);
+    this.spend = new Float64Array(arms);
+  }
+}
+
+class CreativeStats {
+  imps = 0;
+  clicks = 0;
+  meanPctr = 0;
+  seen = 0;
+}
+
+/**
+ * Thompson-sampling pacer (docs/pacing.md). Per campaign, once per slot, it samples the posterior
+ * spend rate of every multiplier arm (opportunity rate x win rate x cost per win) and keeps the
+ * arm whose sample lands closest to the spend the target curve asks of this slot. Between slots
+ * `multiplier` is a map lookup and a compare.
+ */
+export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
+  const { random } = opts;
+  const slotMs = opts.slotMs ?? 60_000;
+  const arms = Float64Array.from(opts.arms ?? DEFAULT_ARMS);
+  const decay = opts.decay ?? 0.97;
+  const priorClicks = opts.explorePriorClicks ?? 3;
+  const curveMode = opts.targetCurve ?? 'even';
+  if (!(slotMs > 0)) throw new Error('slotMs must be > 0');
+  if (arms.length === 0 || arms.some((m, i) => !(m > 0) || (i > 0 && m <= arms[i - 1]))) {
+    throw new Error('arms must be positive and increasing');
+  }
+  if (!(decay > 0 && decay <= 1)) throw new Error('decay must be in (0, 1]');
+  let fixedCurve: Float64Array | null = null;
+  if (Array.isArray(curveMode)) {
+    if (curveMode.length !== 24 || curveMode.some((w) => !(w >= 0)) || !curveMode.some((w) => w > 0)) {
+      throw new Error('targetCurve must be 24 non-negative hourly weights, not all zero');
+    }
+    fixedCurve = Float64Array.from(curveMode);
+  } else if (curveMode !== 'even' && curveMode !== 'traffic') {
+    throw new Error(`targetCurve must be 'even', 'traffic' or 24 weights`);
+  }
+
+  const paces = new Map<string, CampaignPace>();
+  const creatives = new Map<string, CreativeStats>();
+
+  const configure = (campaigns: readonly PacedCampaign[]): void => {
+    const now = opts.clock();
+    const rules = campaigns.map((c) => [c.id, compileBudget(c.id, c.budget)] as const);
+    const keep = new Set<string>();
+    for (const [id, rule] of rules) {
+      keep.add(id);
+      const p = paces.get(id);
+      if (p) {
+        p.rule = rule;
+        p.slotEnd = now; // re-decide at once under the new budget
+      } else {
+        const np = new CampaignPace(rule, now, arms.length);
+        setCurve(np);
+        paces.set(id, np);
+      }
+    }
+    for (const id of paces.keys()) if (!keep.has(id)) paces.delete(id);
+  };
+
+  function setCurve(p: CampaignPace): void {
+    let acc = 0;
+    p.cum[0] = 0;
+    for (let h = 0; h < 24; h++) {
+      let w = 1;
+      if (fixedCurve !== null) w = fixedCurve[h];
+      else if (curveMode === 'traffic' && p.learnedDays > 0) {
+        // A floor keeps a little budget on hours that were empty so far, so new traffic is seen.
+        w = p.hourLearned[h] + 0.01 * (1 + meanOf(p.hourLearned));
+      }
+      acc += w;
+      p.cum[h + 1] = acc;
+    }
+  }
+
+  /** Target-curve weight from midnight to `msOfDay`. */
+  function curveAt(p: CampaignPace, msOfDay: number): number {
+    const h = Math.min(23, Math.floor(msOfDay / HOUR_MS));
+    return p.cum[h] + (p.cum[h + 1] - p.cum[h]) * ((msOfDay - h * HOUR_MS) / HOUR_MS);
+  }
+
+  function dayBudget(p: CampaignPace): number {
+    const r = p.rule;
+    if (p.day < r.startDay || p.day > r.endDay) return 0;
+    const daily = r.dailyMicros / 1e6;
+    if (r.lifetimeMicros >= 9e15) return daily;
+    // Spread what the flight has left evenly over its remaining days.
+    const daysLeft = r.endDay >= 9e15 ? 1 : r.endDay - p.day + 1;
+    return Math.max(0, Math.min(daily, (r.lifetimeMicros / 1e6 - p.spentBefore) / daysLeft));
+  }
+
+  function rollDay(p: CampaignPace, now: number): void {
+    const day = utcDay(now);
+    if (day === p.day) return;
+    p.spentBefore += p.spentToday;
+    p.spentToday = 0;
+    if (day === p.day + 1 || p.learnedDays === 0) {
+      for (let h = 0; h < 24; h++) {
+        p.hourLearned[h] = p.learnedDays === 0 ? p.hourToday[h] : 0.5 * p.hourLearned[h] + 0.5 * p.hourToday[h];
+      }
+      p.learnedDays++;
+    }
+    p.hourToday.fill(0);
+    p.day = day;
+    setCurve(p);
+  }
+
+  function decide(p: CampaignPace, now: number): void {
+    // Close the slot: its evidence goes to the arm that was in force.
+    const elapsed = Math.max(0, now - p.slotStart);
+    for (let k = 0; k < arms.length; k++) {
+      p.opps[k] *= decay;
+      p.wins[k] *= decay;
+      p.spend[k] *= decay;
+    }
+    if (p.arm >= 0) {
+      p.opps[p.arm] += p.slotOpps;
+      p.wins[p.arm] += Math.min(p.slotWins, p.slotOpps);
+      p.spend[p.arm] += p.slotSpend;
+    }
+    p.rateOpps = p.rateOpps * decay + p.slotOpps;
+    p.rateMs = p.rateMs * decay + elapsed;
+    p.slotOpps = 0;
+    p.slotWins = 0;
+    p.slotSpend = 0;
+    p.slotStart = now;
+    p.slotEnd = now + slotMs;
+    rollDay(p, now);
+
+    const remaining = dayBudget(p) - p.spentToday;
+    if (remaining <= 0) {
+      p.arm = -1;
+      p.multiplier = 0;
+      return;
+    }
+    const msOfDay = now - p.day * DAY_MS;
+    const total = p.cum[24];
+    const left = total - curveAt(p, msOfDay);
+    const slotMass = curveAt(p, Math.min(DAY_MS, msOfDay + slotMs)) - curveAt(p, msOfDay);
+    const target = left > 0 ? (remaining * slotMass) / left : remaining;
+    if (target <= 0) {
+      p.arm = -1;
+      p.multiplier = 0;
+      return;
+    }
+
+    // Opportunities in the coming slot: Gamma-Poisson posterior on the rate (prior: one per slot).
+    const oppsNext = (sampleGamma(random, 1 + p.rateOpps) / (slotMs + p.rateMs)) * slotMs;
+    const bidPerMult = p.bids > 0 ? p.bidPerMult / 1000 : 0.001;
+    let best = 0;
+    let bestErr = Infinity;
+    let winFloor = 0;
+    let costFloor = 0;
+    for (let k = 0; k < arms.length; k++) {
+      // Win rate per opportunity, Beta posterior; the prior grows with the multiplier.
+      const prior = 0.5 * (arms[k] / arms[arms.length - 1]);
+      const w = sampleBeta(random, 2 * prior + p.wins[k], 2 * (1 - prior) + Math.max(0, p.opps[k] - p.wins[k]));
+      // Mean cost per win, inverse-Gamma posterior (prior mean: 3/4 of the bid the arm would make, 2 pseudo-wins).
+      const priorCost = 0.75 * bidPerMult * arms[k];
+      const cost = (2 * priorCost + p.spend[k]) / sampleGamma(random, 3 + p.wins[k]);
+      // Paying more never wins less or costs less: samples are kept monotone in the multiplier.
+      winFloor = Math.max(winFloor, w);
+      costFloor = Math.max(costFloor, cost);
+      const err = Math.abs(oppsNext * winFloor * costFloor - target);
+      if (err < bestErr) {
+        bestErr = err;
+        best = k;
+      }
+    }
+    p.arm = best;
+    p.multiplier = arms[best];
+  }
+
+  configure(opts.campaigns);
+
+  return {
+    multiplier(campaignId, nowMs) {
+      const p = paces.get(campaignId);
+      if (p === undefined) return 0;
+      p.slotOpps++;
+      const h = Math.floor((nowMs % DAY_MS) / HOUR_MS);
+      if (nowMs >= p.slotEnd || utcDay(nowMs) !== p.day) decide(p, nowMs);
+      p.hourToday[h]++;
+      return p.multiplier;
+    },
+
+    explorePctr(creativeId, modelPctr) {
+      let s = creatives.get(creativeId);
+      if (s === undefined) {
+        s = new CreativeStats();
+        creatives.set(creativeId, s);
+      }
+      s.seen++;
+      s.meanPctr += (modelPctr - s.meanPctr) / Math.min(s.seen, 10_000);
+      // Observed clicks against those the model expected on the same impressions: a Gamma-Poisson
+      // posterior on the model's calibration for this creative, prior centred on 1.
+      const expected = s.imps * s.meanPctr;
+      const calib = sampleGamma(random, priorClicks + s.clicks) / (priorClicks + expected);
+      return Math.min(1, modelPctr * calib);
+    },
+
+    onBid(campaignId, _creativeId, bidCpmUsd) {
+      const p = paces.get(campaignId);
+      if (p === undefined || p.multiplier <= 0) return;
+      p.bids++;
+      p.bidPerMult += (bidCpmUsd / p.multiplier - p.bidPerMult) / Math.min(p.bids, 1000);
+    },
+
+    onWin(campaignId, creativeId, priceCpmUsd, nowMs) {
+      const s = creatives.get(creativeId);
+      if (s !== undefined) s.imps++;
+      const p = paces.get(campaignId);
+      if (p === undefined) return;
+      rollDay(p, nowMs);
+      const usd = priceCpmUsd / 1000;
+      p.spentToday += usd;
+      p.slotWins++;
+      p.slotSpend += usd;
+    },
+
+    // A loss needs no bookkeeping here: an opportunity without a win already lowers the arm's win
+    // rate, and what a loss says about prices is the shader's business.
+    onLoss() {},
+
+    onClick(_campaignId, creativeId) {
+      const s = creatives.get(creativeId);
+      if (s !== undefined) s.clicks++;
+    },
+
+    configure,
+
+    syncSpend(campaignId, spentTodayUsd, nowMs) {
+      const p = paces.get(campaignId);
+      if (p === undefined) return;
+      rollDay(p, nowMs);
+      p.spentToday = spentTodayUsd;
+      p.slotEnd = nowMs;
+    },
+
+    inspect(campaignId, nowMs) {
+      const p = paces.get(campaignId);
+      if (p === undefined) return undefined;
+      const budget = dayBudget(p);
+      const frac = curveAt(p, Math.min(DAY_MS, Math.max(0, nowMs - p.day * DAY_MS))) / p.cum[24];
+      return { multiplier: p.multiplier, dayBudgetUsd: budget, spentTodayUsd: p.spentToday, targetSpentUsd: budget * frac };
+    },
+  };
+}
+
+function meanOf(a: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i];
+  return s / a.length;
+}

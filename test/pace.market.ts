@@ -1,0 +1,81 @@
+import { createMemoryLedger } from '../src/ledger/index.js';
+import { createThompsonPacer, type ThompsonPacerOptions } from '../src/pace/pacer.js';
+import { mulberry32, sampleNormal } from '../src/pace/random.js';
+
+/**
+ * A small synthetic market for pacing tests: one opportunity every `gapMs` (thinned by an hourly
+ * traffic shape), a value and a highest competing bid per opportunity (log-normal), second price,
+ * every bid reserved in the in-process ledger first, wins settled and losses released at once.
+ */
+export interface MarketRun {
+  budgetUsd: number;
+  spentUsd: number;
+  /** Largest |cumulative spend - target curve| over the day, as a fraction of the budget. */
+  maxErrFrac: number;
+  maxLedgerSpentUsd: number;
+  multipliers: number[];
+}
+
+export async function runMarketDay(opts: {
+  seed: number;
+  budgetUsd: number;
+  gapMs?: number;
+  traffic?: readonly number[];
+  pacer?: Partial<ThompsonPacerOptions>;
+  days?: number;
+}): Promise<MarketRun> {
+  const day0 = Date.UTC(2026, 0, 10);
+  const gapMs = opts.gapMs ?? 1000;
+  const days = opts.days ?? 1;
+  const market = mulberry32(opts.seed ^ 0x5eed);
+  let now = day0;
+  const budgets = { c1: { dailyUsd: opts.budgetUsd } };
+  const ledger = await createMemoryLedger({ clock: () => now, budgets, reservationTtlMs: 60_000 });
+  const pacer = createThompsonPacer({
+    clock: () => now,
+    random: mulberry32(opts.seed),
+    campaigns: [{ id: 'c1', budget: budgets.c1 }],
+    ...opts.pacer,
+  });
+  const traffic = opts.traffic ?? new Array<number>(24).fill(1);
+  const peak = Math.max(...traffic);
+  let maxErrFrac = 0;
+  let maxLedgerSpentUsd = 0;
+  let spentUsd = 0;
+  const multipliers: number[] = [];
+  let nextCheck = day0;
+  let bidSeq = 0;
+  const end = day0 + days * 86_400_000;
+  for (; now < end; now += gapMs) {
+    const hour = Math.floor((now % 86_400_000) / 3_600_000);
+    if (market() * peak > traffic[hour]) continue;
+    const value = 2 * Math.exp(0.5 * sampleNormal(market));
+    const competing = 1.5 * Math.exp(0.6 * sampleNormal(market));
+    const m = pacer.multiplier('c1', now);
+    if (now >= nextCheck) {
+      const view = pacer.inspect('c1', now)!;
+      if (now >= end - 86_400_000) {
+        maxErrFrac = Math.max(maxErrFrac, Math.abs(view.spentTodayUsd - view.targetSpentUsd) / opts.budgetUsd);
+      }
+      multipliers.push(m);
+      nextCheck += 600_000;
+    }
+    if (m <= 0) continue;
+    const bid = value * m;
+    const bidId = `b${bidSeq++}`;
+    const [ok] = await ledger.reserve([{ bidId, campaignId: 'c1', amountUsd: bid / 1000, expiresAtMs: now + 60_000 }]);
+    if (!ok) continue;
+    pacer.onBid('c1', 'cr1', bid, now);
+    if (bid >= competing) {
+      await ledger.settle(bidId, competing / 1000);
+      pacer.onWin('c1', 'cr1', competing, now);
+      if (now >= end - 86_400_000) spentUsd += competing / 1000;
+    } else {
+      await ledger.release(bidId);
+      pacer.onLoss('c1', 'cr1', bid, competing, now);
+    }
+    maxLedgerSpentUsd = Math.max(maxLedgerSpentUsd, (await ledger.state('c1')).spentUsd);
+  }
+  await ledger.close();
+  return { budgetUsd: opts.budgetUsd, spentUsd, maxErrFrac, maxLedgerSpentUsd, multipliers };
+}

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { createThompsonPacer } from '../src/pace/pacer.js';
+import { mulberry32, sampleBeta, sampleGamma } from '../src/pace/random.js';
+import { runMarketDay } from './pace.market.js';
+
+const DAY0 = Date.UTC(2026, 0, 10);
+
+describe('seeded samplers', () => {
+  it('reproduce a sequence from a seed and have the right means', () => {
+    const a = mulberry32(42);
+    const b = mulberry32(42);
+    const seqA = Array.from({ length: 5 }, a);
+    expect(Array.from({ length: 5 }, b)).toEqual(seqA);
+    expect(Array.from({ length: 5 }, mulberry32(43))).not.toEqual(seqA);
+    const r = mulberry32(1);
+    let g = 0;
+    let g2 = 0;
+    let beta = 0;
+    const n = 20_000;
+    for (let i = 0; i < n; i++) {
+      g += sampleGamma(r, 2.5);
+      g2 += sampleGamma(r, 0.3);
+      beta += sampleBeta(r, 2, 6);
+    }
+    expect(g / n).toBeCloseTo(2.5, 1);
+    expect(g2 / n).toBeCloseTo(0.3, 1);
+    expect(beta / n).toBeCloseTo(0.25, 2);
+  });
+});
+
+describe('Thompson pacer in a synthetic market', () => {
+  it('is deterministic under a seed', async () => {
+    const a = await runMarketDay({ seed: 5, budgetUsd: 20 });
+    const b = await runMarketDay({ seed: 5, budgetUsd: 20 });
+    const c = await runMarketDay({ seed: 6, budgetUsd: 20 });
+    expect(b).toEqual(a);
+    expect(c.multipliers).not.toEqual(a.multipliers);
+  });
+
+  it.each([1, 2, 3])('follows the even target curve within 5 percent of budget and never overspends (seed %i)', async (seed) => {
+    const r = await runMarketDay({ seed, budgetUsd: 20 });
+    expect(r.maxErrFrac).toBeLessThan(0.05);
+    expect(r.spentUsd).toBeGreaterThan(0.97 * r.budgetUsd);
+    expect(r.maxLedgerSpentUsd).toBeLessThanOrEqual(r.budgetUsd);
+  });
+
+  it('learns the traffic shape on day one and follows it on day two', async () => {
+    const traffic = [1, 1, 1, 1, 1, 1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 4, 4, 3, 2, 1, 1];
+    const r = await runMarketDay({ seed: 7, budgetUsd: 20, traffic, days: 2, pacer: { targetCurve: 'traffic' } });
+    expect(r.maxErrFrac).toBeLessThan(0.05);
+    expect(r.spentUsd).toBeGreaterThan(0.97 * r.budgetUsd);
+    expect(r.maxLedgerSpentUsd).toBeLessThanOrEqual(r.budgetUsd);
+  });
+
+  it('bids full value when the market cannot absorb the budget, and holds back hard when it can', async () => {
+    const big = await runMarketDay({ seed: 1, budgetUsd: 200 });
+    // The market cannot absorb this budget: full value nearly always, a few exploratory samples below.
+    expect(big.multipliers.filter((m) => m === 1).length).toBeGreaterThan(0.9 * big.multipliers.length);
+    const small = await runMarketDay({ seed: 1, budgetUsd: 2 });
+    expect(small.multipliers.slice(1).every((m) => m <= 0.22)).toBe(true);
+    expect(small.maxErrFrac).toBeLessThan(0.05);
+  });
+});
+
+describe('Thompson pacer budgets', () => {
+  const make = (budget: { dailyUsd: number; lifetimeUsd?: number; start?: string; end?: string }) =>
+    createThompsonPacer({ clock: () => DAY0, random: mulberry32(1), campaigns: [{ id: 'c1', budget }] });
+
+  it('returns 0 for unknown campaigns, outside the flight and once the day budget is spent', () => {
+    const p = make({ dailyUsd: 1, start: '2026-01-11', end: '2026-01-12' });
+    expect(p.multiplier('nope', DAY0)).toBe(0);
+    expect(p.multiplier('c1', DAY0 + 1000)).toBe(0);
+    expect(p.multiplier('c1', DAY0 + 86_400_000)).toBeGreaterThan(0);
+    p.onWin('c1', 'cr', 1000, DAY0 + 86_400_000 + 1);
+    expect(p.multiplier('c1', DAY0 + 86_400_000 + 120_000)).toBe(0);
+    expect(p.inspect('c1', DAY0 + 86_400_000 + 120_000)).toMatchObject({ dayBudgetUsd: 1, spentTodayUsd: 1 });
+  });
+
+  it('spreads a lifetime budget over the days left in the flight', () => {
+    const p = make({ dailyUsd: 10, lifetimeUsd: 9, start: '2026-01-10', end: '2026-01-12' });
+    p.multiplier('c1', DAY0);
+    expect(p.inspect('c1', DAY0)?.dayBudgetUsd).toBe(3);
+    p.syncSpend('c1', 5, DAY0 + 1000);
+    expect(p.inspect('c1', DAY0 + 86_400_000 * 1.5)?.dayBudgetUsd).toBe(3);
+    p.multiplier('c1', DAY0 + 86_400_000 * 1.5);
+    expect(p.inspect('c1', DAY0 + 86_400_000 * 1.5)?.dayBudgetUsd).toBe(2);
+  });
+
+  it('rejects bad options and bad budgets with a clear message', () => {
+    expect(() => createThompsonPacer({ clock: () => 0, random: Math.random, campaigns: [], arms: [0.5, 0.2] })).toThrow(/arms/);
+    expect(() => createThompsonPacer({ clock: () => 0, random: Math.random, campaigns: [], targetCurve: [1, 2] })).toThrow(
+      /targetCurve/,
+    );
+    expect(() => make({ dailyUsd: -1 })).toThrow(/c1.*dailyUsd/);
+  });
+});
+
+describe('creative exploration', () => {
+  const make = () =>
+    createThompsonPacer({ clock: () => DAY0, random: mulberry32(9), campaigns: [{ id: 'c1', budget: { dailyUsd: 1 } }] });
+  const stats = (xs: number[]) => {
+    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+    return { mean: m, cv: Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length) / m };
+  };
+
+  it('samples a new creative widely around the model, and settles on the observed CTR', () => {
+    const p = make();
+    const fresh = stats(Array.from({ length: 4000 }, () => p.explorePctr('new', 0.01)));
+    expect(fresh.mean).toBeCloseTo(0.01, 3);
+    expect(fresh.cv).toBeGreaterThan(0.4);
+    // 100k impressions at twice the CTR the model predicts.
+    for (let i = 0; i < 100_000; i++) {
+      p.explorePctr('seen', 0.01);
+      p.onWin('c1', 'seen', 1, DAY0);
+      if (i % 50 === 0) p.onClick('c1', 'seen', DAY0);
+    }
+    const seen = stats(Array.from({ length: 4000 }, () => p.explorePctr('seen', 0.01)));
+    expect(seen.mean).toBeCloseTo(0.02, 3);
+    expect(seen.cv).toBeLessThan(0.1);
+  });
+
+  it('is reproducible under a seed', () => {
+    const a = make();
+    const b = make();
+    expect(Array.from({ length: 10 }, () => a.explorePctr('x', 0.02))).toEqual(
+      Array.from({ length: 10 }, () => b.explorePctr('x', 0.02)),
+    );
+  });
+});
