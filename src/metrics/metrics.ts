@@ -1,11 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { NoticeKind } from '../types.js';
-import { NBR, type NoBidReason } from '../errors/codes.js';
+import { ERRORS, NBR, type ErrorCode, type NoBidReason } from '../errors/codes.js';
 
 /** Outcome of one bid request, a bounded label set. */
 export type Outcome = 'bid' | 'nobid' | 'invalid' | 'rejected' | 'error';
 export type Stage = 'decode' | 'validate' | 'eligibility' | 'features' | 'score' | 'price' | 'reserve' | 'respond';
 export type NoticeResult = 'ok' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown';
+export type LedgerOp = 'reserve' | 'settle' | 'release' | 'state';
 
 // Resolve 100 µs to 1 s (DESIGN: observability).
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
@@ -13,6 +14,8 @@ const STAGES: Stage[] = ['decode', 'validate', 'eligibility', 'features', 'score
 const OUTCOMES: Outcome[] = ['bid', 'nobid', 'invalid', 'rejected', 'error'];
 const NOTICE_KINDS: NoticeKind[] = ['win', 'billing', 'loss', 'click', 'conversion'];
 const NOTICE_RESULTS: NoticeResult[] = ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown'];
+const LEDGER_OPS: LedgerOp[] = ['reserve', 'settle', 'release', 'state'];
+const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 
 export interface MetricsOptions {
   exchanges: readonly string[];
@@ -34,6 +37,10 @@ export function createMetrics(opts: MetricsOptions) {
   const campaigns = new Set(opts.campaigns);
   const ex = (e: string) => (exchanges.has(e) ? e : 'other');
   const cp = (c: string) => (campaigns.has(c) ? c : 'other');
+  // Callers pass typed values, but a label value is forever in Prometheus: anything outside the
+  // known set (a code added to the table without a release of this module, a typo) folds to 'other'.
+  const errorCodes = new Set<string>(ERROR_CODES);
+  const ledgerOps = new Set<string>(LEDGER_OPS);
 
   const requests = new Counter({ name: 'bidder_requests_total', help: 'Bid requests answered, by exchange and outcome.', labelNames: ['exchange', 'outcome'], registers: [registry] });
   const nobids = new Counter({ name: 'bidder_nobid_total', help: 'No-bid answers by exchange and reason.', labelNames: ['exchange', 'reason'], registers: [registry] });
@@ -64,6 +71,7 @@ export function createMetrics(opts: MetricsOptions) {
   const eventlogErrors = new Counter({ name: 'bidder_eventlog_errors_total', help: 'Event-log write failures (records lost).', registers: [registry] });
   const eventlogDropped = new Counter({ name: 'bidder_eventlog_dropped_total', help: 'Event-log records dropped because the writer was behind.', registers: [registry] });
   const modelSwaps = new Counter({ name: 'bidder_model_swaps_total', help: 'Model load attempts, by result.', labelNames: ['result'], registers: [registry] });
+  const internalErrors = new Counter({ name: 'bidder_internal_errors_total', help: 'Requests answered 500 because a handler threw (a bug).', registers: [registry] });
 
   // Children created up front: no label lookup on the hot path.
   const reqChild = new Map<string, Map<Outcome, Counter.Internal>>();
@@ -76,8 +84,20 @@ export function createMetrics(opts: MetricsOptions) {
     latChild.set(e, latency.labels(e));
     lateChild.set(e, late.labels(e));
   }
-  const stageChild = new Map(STAGES.map((s) => [s, stage.labels(s)]));
   const noticeChild = new Map(NOTICE_KINDS.flatMap((k) => NOTICE_RESULTS.map((r) => [`${k}:${r}`, notices.labels(k, r)] as const)));
+  const stageChild = new Map(STAGES.map((s) => [s, stage.labels(s)]));
+  const errorChild = new Map([...ERROR_CODES, 'other'].map((c) => [c, errors.labels(c)]));
+  const ledgerLatChild = new Map([...LEDGER_OPS, 'other'].map((o) => [o, ledgerLatency.labels(o)]));
+  const ledgerErrChild = new Map([...LEDGER_OPS, 'other'].map((o) => [o, ledgerErrors.labels(o)]));
+  // Every series exported from the first scrape at zero: dashboards show a flat line rather than
+  // "no data", and rate() sees a series' first increment (it cannot when the series starts at 1).
+  for (const m of reqChild.values()) for (const c of m.values()) c.inc(0);
+  for (const m of nobidChild.values()) for (const c of m.values()) c.inc(0);
+  for (const c of [...lateChild.values(), ...noticeChild.values(), ...errorChild.values(), ...ledgerErrChild.values()]) c.inc(0);
+  for (const r of ['ok', 'refused']) modelSwaps.labels(r).inc(0);
+  for (const e of latChild.keys()) latency.zero({ exchange: e });
+  for (const s of STAGES) stage.zero({ stage: s });
+  for (const o of ledgerLatChild.keys()) ledgerLatency.zero({ op: o });
   for (const c of [...campaigns, 'other']) {
     for (const m of [bids, wins, clicks, conversions, predictedClicks, spend]) m.labels(c).inc(0);
   }
@@ -93,7 +113,11 @@ export function createMetrics(opts: MetricsOptions) {
       nobidChild.get(ex(exchange))!.get(reason)!.inc();
     },
     requestError(code: string): void {
-      errors.labels(code).inc();
+      errorChild.get(errorCodes.has(code) ? code : 'other')!.inc();
+    },
+    /** A handler threw and the client got a 500. */
+    internalError(): void {
+      internalErrors.inc();
     },
     late(exchange: string): void {
       lateChild.get(ex(exchange))!.inc();
@@ -137,9 +161,10 @@ export function createMetrics(opts: MetricsOptions) {
     notice(kind: NoticeKind, result: NoticeResult): void {
       noticeChild.get(`${kind}:${result}`)!.inc();
     },
-    ledger(op: string, seconds: number, failed: boolean): void {
-      ledgerLatency.labels(op).observe(seconds);
-      if (failed) ledgerErrors.labels(op).inc();
+    ledger(op: LedgerOp, seconds: number, failed: boolean): void {
+      const o = ledgerOps.has(op) ? op : 'other';
+      ledgerLatChild.get(o)!.observe(seconds);
+      if (failed) ledgerErrChild.get(o)!.inc();
     },
     eventlogError(): void {
       eventlogErrors.inc();

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { ERRORS, NBR } from '../src/errors/codes.js';
+import { createMetrics, type Metrics } from '../src/metrics/metrics.js';
+
+/**
+ * Every metric carries help text, and no label can take a value outside a set known at start:
+ * a hostile or buggy caller (an exchange name from a URL, a campaign id from a forged notice, an
+ * error code not in the table) cannot grow the series count, which is what keeps Prometheus alive.
+ */
+const EXCHANGES = ['default', 'demo-eu'];
+const CAMPAIGNS = ['c1', 'c2'];
+const or = (xs: readonly string[]) => [...xs, 'other'];
+
+// The domain of every label name the bidder uses. A new label name fails the test until it is here.
+const DOMAINS: Record<string, readonly string[] | 'one-series'> = {
+  exchange: or(EXCHANGES),
+  campaign: or(CAMPAIGNS),
+  outcome: ['bid', 'nobid', 'invalid', 'rejected', 'error'],
+  reason: Object.keys(NBR),
+  code: or(Object.keys(ERRORS)),
+  stage: ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'],
+  kind: ['win', 'billing', 'loss', 'click', 'conversion'],
+  result: ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'refused'],
+  op: or(['reserve', 'settle', 'release', 'state']),
+  le: 'one-series',
+};
+// bidder_model_info's labels describe the one loaded model: unbounded values, one series at a time.
+const SINGLE_SERIES = new Set(['bidder_model_info']);
+
+const junk = (i: number) => `junk-${i}-${Math.random().toString(36).slice(2)}`;
+
+/** Calls every method of the interface, with hostile values where a string goes. */
+function exercise(m: Metrics, values: (i: number) => string, rounds: number): Set<string> {
+  const called = new Set<string>();
+  const call = <K extends keyof Metrics>(k: K, ...args: unknown[]) => {
+    called.add(k);
+    (m[k] as (...a: unknown[]) => void)(...args);
+  };
+  for (let i = 0; i < rounds; i++) {
+    const v = values(i);
+    call('request', v, 'bid', 0.001);
+    call('noBid', v, 'DEADLINE');
+    call('requestError', v);
+    call('internalError');
+    call('late', v);
+    call('stage', 'score', 0.0002);
+    call('batch', 17, 0.3, 0.8);
+    call('dropped', 2);
+    call('queueRows', 5);
+    call('bid', v, 0.01);
+    call('win', v, 0.01, 0.002);
+    call('click', v);
+    call('conversion', v);
+    call('budget', v, 10, 5, 1.1);
+    call('notice', 'win', 'ok');
+    call('ledger', v, 0.0001, true);
+    call('eventlogError');
+    call('eventlogDropped');
+    call('model', 'wasm', `v-${v}`, 'lr');
+    call('modelSwap', 'ok');
+    call('ready', true);
+  }
+  return called;
+}
+
+async function series(m: Metrics) {
+  const out: Array<{ metric: string; help: string; labels: Record<string, string | number> }> = [];
+  for (const metric of await m.registry.getMetricsAsJSON()) {
+    for (const v of metric.values) out.push({ metric: metric.name, help: metric.help, labels: v.labels as Record<string, string | number> });
+    if (metric.values.length === 0) out.push({ metric: metric.name, help: metric.help, labels: {} });
+  }
+  return out;
+}
+
+describe('metrics', () => {
+  it('exercises every method of the interface (a new method must be added here)', () => {
+    const m = createMetrics({ exchanges: EXCHANGES, campaigns: CAMPAIGNS, defaults: false });
+    const called = exercise(m, junk, 1);
+    const methods = Object.keys(m).filter((k) => typeof (m as Record<string, unknown>)[k] === 'function');
+    expect(methods.filter((k) => !called.has(k))).toEqual([]);
+  });
+
+  it('gives every metric, bidder and Node defaults alike, help text', async () => {
+    const m = createMetrics({ exchanges: EXCHANGES, campaigns: CAMPAIGNS });
+    for (const metric of await m.registry.getMetricsAsJSON()) {
+      expect(metric.help.trim().length, metric.name).toBeGreaterThan(10);
+      expect(metric.name, 'Prometheus naming').toMatch(/^[a-z_][a-z0-9_]*$/);
+    }
+  });
+
+  it('keeps every bidder label inside its start-time domain whatever callers pass', async () => {
+    const m = createMetrics({ exchanges: EXCHANGES, campaigns: CAMPAIGNS, defaults: false });
+    exercise(m, (i) => [...EXCHANGES, ...CAMPAIGNS, 'reserve', 'BAD_JSON'][i % 6], 6);
+    const before = (await series(m)).length;
+    exercise(m, junk, 500);
+    const after = await series(m);
+    // Junk folds into the 'other' children created at start: not one series more.
+    expect(after.length).toBe(before);
+    for (const s of after) {
+      if (SINGLE_SERIES.has(s.metric)) continue;
+      for (const [name, value] of Object.entries(s.labels)) {
+        const domain = DOMAINS[name];
+        expect(domain, `${s.metric}: label '${name}' has no declared domain`).toBeDefined();
+        if (domain !== 'one-series') expect(domain, `${s.metric}{${name}="${value}"}`).toContain(String(value));
+      }
+    }
+    expect(after.filter((s) => s.metric === 'bidder_model_info')).toHaveLength(1);
+  });
+
+  it('creates label children at start, so a dashboard sees every series before the first request', async () => {
+    const m = createMetrics({ exchanges: EXCHANGES, campaigns: CAMPAIGNS, defaults: false });
+    const s = await series(m);
+    const count = (name: string) => s.filter((x) => x.metric === name).length;
+    expect(count('bidder_requests_total')).toBe(or(EXCHANGES).length * DOMAINS.outcome.length);
+    expect(count('bidder_nobid_total')).toBe(or(EXCHANGES).length * Object.keys(NBR).length);
+    expect(count('bidder_request_errors_total')).toBe(or(Object.keys(ERRORS)).length);
+    expect(count('bidder_ledger_errors_total')).toBe(DOMAINS.op.length);
+    expect(count('bidder_wins_total')).toBe(or(CAMPAIGNS).length);
+  });
+});
