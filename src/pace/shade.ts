@@ -1,0 +1,162 @@
+import type { Shader } from '../types.js';
+
+export interface ShaderOptions {
+  /** Observations a segment needs before its own model is used; until then the pooled one is (default 50). */
+  minObservations?: number;
+  /** Step size of the online fit (default 0.02). */
+  learningRate?: number;
+  /** Most segments learned separately; beyond it new segments share the pooled model (default 10 000). */
+  maxSegments?: number;
+  /** Where every model starts: median highest competing bid (CPM USD) and log-space spread (default 1, 1). */
+  prior?: { medianCpmUsd: number; sigma: number };
+}
+
+/** The learned model of one segment, for metrics and tests. */
+export interface CompetitionModel {
+  /** Mean and standard deviation of ln(highest competing bid, CPM USD). */
+  mu: number;
+  sigma: number;
+  observations: number;
+}
+
+export interface BidShader extends Shader {
+  model(segment: string): CompetitionModel | undefined;
+}
+
+/** The segment key under which every observation is also pooled. */
+export const POOLED = '*';
+
+class Fit {
+  mu: number;
+  logSigma: number;
+  n = 0;
+  constructor(mu: number, logSigma: number) {
+    this.mu = mu;
+    this.logSigma = logSigma;
+  }
+}
+
+/**
+ * First-price bid shading. Per segment, the highest competing bid H is modelled as log-normal,
+ * fitted online by stochastic gradient on the likelihood of what notices reveal: H itself when the
+ * exchange sends min-to-win, otherwise only H <= bid (a win) or H > bid (a loss), i.e. censored
+ * observations. The bid maximises expected surplus (value - b) * P(H <= b) over floor <= b <= value.
+ * Until a segment has enough notices the pooled model is used, and until that has enough either,
+ * the value is bid unshaded (the safe choice: shading on no evidence only loses auctions).
+ */
+export function createShader(opts: ShaderOptions = {}): BidShader {
+  const minObs = opts.minObservations ?? 50;
+  const rate = opts.learningRate ?? 0.02;
+  const maxSegments = opts.maxSegments ?? 10_000;
+  const prior = opts.prior ?? { medianCpmUsd: 1, sigma: 1 };
+  if (!(prior.medianCpmUsd > 0 && prior.sigma > 0)) throw new Error('shader prior needs medianCpmUsd > 0 and sigma > 0');
+  const fits = new Map<string, Fit>();
+  const pooled = new Fit(Math.log(prior.medianCpmUsd), Math.log(prior.sigma));
+  fits.set(POOLED, pooled);
+
+  function update(f: Fit, bid: number, won: boolean, mtw: number | undefined): void {
+    const sigma = Math.exp(f.logSigma);
+    // Gradients scaled by sigma^2 (mu) and 1/2 (log sigma): steps comparable across segments.
+    let dMu: number;
+    let dLogSigma: number;
+    if (mtw !== undefined && mtw > 0) {
+      const x = (Math.log(mtw) - f.mu) / sigma;
+      dMu = x * sigma;
+      dLogSigma = 0.5 * (x * x - 1);
+    } else {
+      const z = (Math.log(bid) - f.mu) / sigma;
+      // d/dz of log P(observation): +phi/Phi for H <= bid, -phi/(1-Phi) for H > bid.
+      const g = won ? millsLower(z) : -millsLower(-z);
+      dMu = -g * sigma;
+      dLogSigma = -0.5 * g * z;
+    }
+    const eta = Math.max(rate, 1 / (f.n + 10));
+    f.mu += eta * dMu;
+    f.logSigma = Math.min(2, Math.max(-3, f.logSigma + eta * dLogSigma));
+    f.n++;
+  }
+
+  return {
+    shade(segment, valueCpmUsd, floorCpmUsd) {
+      if (!(valueCpmUsd > 0)) return valueCpmUsd;
+      let f = fits.get(segment);
+      if (f === undefined || f.n < minObs) f = pooled;
+      if (f.n < minObs) return Math.max(valueCpmUsd, 0);
+      const sigma = Math.exp(f.logSigma);
+      const lo = Math.max(floorCpmUsd, valueCpmUsd * 1e-3);
+      if (lo >= valueCpmUsd) return valueCpmUsd;
+      // Golden-section search: the surplus curve is unimodal in b for a log-normal H.
+      const surplus = (b: number) => (valueCpmUsd - b) * normCdf((Math.log(b) - f.mu) / sigma);
+      let a = lo;
+      let c = valueCpmUsd;
+      let x1 = c - GOLDEN * (c - a);
+      let x2 = a + GOLDEN * (c - a);
+      let f1 = surplus(x1);
+      let f2 = surplus(x2);
+      for (let i = 0; i < 40 && c - a > 1e-4 * valueCpmUsd; i++) {
+        if (f1 < f2) {
+          a = x1;
+          x1 = x2;
+          f1 = f2;
+          x2 = a + GOLDEN * (c - a);
+          f2 = surplus(x2);
+        } else {
+          c = x2;
+          x2 = x1;
+          f2 = f1;
+          x1 = c - GOLDEN * (c - a);
+          f1 = surplus(x1);
+        }
+      }
+      const best = (a + c) / 2;
+      // A floor above the optimum still beats not bidding while the bid stays under the value.
+      return Math.min(valueCpmUsd, Math.max(floorCpmUsd, best));
+    },
+
+    observe(segment, bidCpmUsd, won, minToWinCpmUsd) {
+      if (!(bidCpmUsd > 0)) return;
+      update(pooled, bidCpmUsd, won, minToWinCpmUsd);
+      if (segment === POOLED) return;
+      let f = fits.get(segment);
+      if (f === undefined) {
+        if (fits.size >= maxSegments) return;
+        // A new segment starts where the pooled model is.
+        f = new Fit(pooled.mu, pooled.logSigma);
+        fits.set(segment, f);
+      }
+      update(f, bidCpmUsd, won, minToWinCpmUsd);
+    },
+
+    model(segment) {
+      const f = fits.get(segment);
+      return f === undefined ? undefined : { mu: f.mu, sigma: Math.exp(f.logSigma), observations: f.n };
+    },
+  };
+}
+
+const GOLDEN = 0.6180339887498949;
+const INV_SQRT_2PI = 0.3989422804014327;
+
+/** Standard normal CDF (erfc by the Numerical Recipes Chebyshev fit, relative error < 1.2e-7). */
+export function normCdf(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.5 * x);
+  const erfc =
+    t *
+    Math.exp(
+      -x * x -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return z >= 0 ? 1 - 0.5 * erfc : 0.5 * erfc;
+}
+
+/** phi(z) / Phi(z), computed so that it stays finite far in the lower tail (where it tends to -z). */
+function millsLower(z: number): number {
+  if (z < -8) return -z;
+  return (INV_SQRT_2PI * Math.exp(-0.5 * z * z)) / normCdf(z);
+}

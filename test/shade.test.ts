@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { mulberry32, sampleNormal } from '../src/pace/random.js';
+import { createShader, normCdf } from '../src/pace/shade.js';
+
+/** Highest competing bid in the test market: log-normal, median 1.5 CPM, sigma 0.5. */
+const MU = Math.log(1.5);
+const SIGMA = 0.5;
+
+function optimalBid(value: number): number {
+  let best = 0;
+  let bestSurplus = 0;
+  for (let b = 0.001; b < value; b += 0.001) {
+    const s = (value - b) * normCdf((Math.log(b) - MU) / SIGMA);
+    if (s > bestSurplus) {
+      bestSurplus = s;
+      best = b;
+    }
+  }
+  return best;
+}
+
+/** Runs first-price auctions; returns realised surplus and spend of shaded bidding. */
+function run(withMinToWin: boolean, seed: number, n: number, truthful = false) {
+  const shader = createShader();
+  let low = Infinity;
+  let excess = -Infinity;
+  const r = mulberry32(seed);
+  let surplus = 0;
+  let spend = 0;
+  let wins = 0;
+  for (let i = 0; i < n; i++) {
+    const value = 2.5 * Math.exp(0.4 * sampleNormal(r));
+    const h = Math.exp(MU + SIGMA * sampleNormal(r));
+    const bid = truthful ? value : shader.shade('s1', value, 0.1);
+    low = Math.min(low, bid);
+    excess = Math.max(excess, bid - value);
+    const won = bid >= h;
+    if (won) {
+      surplus += value - bid;
+      spend += bid;
+      wins++;
+    }
+    shader.observe('s1', bid, won, withMinToWin ? h : undefined);
+  }
+  expect(low).toBeGreaterThanOrEqual(0.1);
+  expect(excess).toBeLessThanOrEqual(0);
+  return { shader, surplus, spend, wins };
+}
+
+describe('first-price bid shading', () => {
+  it('bids the value while it knows nothing, and never leaves [floor, value]', () => {
+    const s = createShader();
+    expect(s.shade('x', 3, 0.5)).toBe(3);
+    for (let i = 0; i < 200; i++) s.observe('x', 2, i % 2 === 0, 1.5);
+    expect(s.shade('x', 3, 0.5)).toBeLessThan(3);
+    expect(s.shade('x', 3, 2.9)).toBeGreaterThanOrEqual(2.9);
+    expect(s.shade('x', 3, 2.9)).toBeLessThanOrEqual(3);
+    expect(s.shade('x', 3, 5)).toBe(3);
+    expect(s.shade('x', 0, 0.5)).toBe(0);
+  });
+
+  it('learns the competing-bid distribution from min-to-win', () => {
+    const { shader } = run(true, 1, 20_000);
+    const m = shader.model('s1')!;
+    expect(m.mu).toBeCloseTo(MU, 1);
+    expect(m.sigma).toBeCloseTo(SIGMA, 1);
+  });
+
+  it('learns it from wins and losses alone (censored observations)', () => {
+    const { shader } = run(false, 2, 40_000);
+    const m = shader.model('s1')!;
+    expect(Math.abs(m.mu - MU)).toBeLessThan(0.1);
+    expect(Math.abs(m.sigma - SIGMA)).toBeLessThan(0.1);
+  });
+
+  it('converges to the surplus-maximising bid and beats truthful bidding on cost per win', () => {
+    const { shader, surplus, spend, wins } = run(true, 3, 20_000);
+    for (const value of [1.5, 2.5, 4]) {
+      const b = shader.shade('s1', value, 0);
+      expect(b).toBeLessThan(value);
+      expect(Math.abs(b - optimalBid(value))).toBeLessThan(0.05 * value);
+    }
+    // Truthful first-price bidding pays the whole value on every win: no surplus, dearer wins.
+    const truthful = run(true, 3, 20_000, true);
+    expect(truthful.surplus).toBe(0);
+    expect(surplus).toBeGreaterThan(0.2 * 20_000 * 0.5);
+    expect(spend / wins).toBeLessThan(0.85 * (truthful.spend / truthful.wins));
+  });
+
+  it('keeps segments apart and falls back to the pooled model for thin segments', () => {
+    const s = createShader({ minObservations: 20 });
+    for (let i = 0; i < 500; i++) s.observe('cheap', 1, true, 0.3);
+    for (let i = 0; i < 500; i++) s.observe('dear', 1, false, 3);
+    expect(s.shade('cheap', 4, 0)).toBeLessThan(s.shade('dear', 4, 0));
+    expect(s.model('thin')).toBeUndefined();
+    expect(s.shade('thin', 4, 0)).toBeCloseTo(s.shade('*', 4, 0), 9);
+  });
+});
