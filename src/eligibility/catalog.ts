@@ -5,7 +5,10 @@ export interface Candidate {
   readonly idx: number;
   readonly campaign: Campaign;
   readonly creative: Creative;
+  /** Lower-cased advertiser domains (badv). */
   readonly adomain: ReadonlySet<string>;
+  /** Lower-cased ad categories and their tier-1 parents (bcat blocks a parent and its children). */
+  readonly catKeys: ReadonlySet<string>;
   readonly attr: ReadonlySet<number>;
   readonly mimes: ReadonlySet<string>;
   readonly deals: ReadonlySet<string>;
@@ -64,6 +67,7 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
         campaign,
         creative,
         adomain: new Set(campaign.adomain.map((d) => d.toLowerCase())),
+        catKeys: new Set(campaign.cat.flatMap((c) => [c.toLowerCase(), c.toLowerCase().split('-')[0]])),
         attr: new Set(creative.attr),
         mimes: new Set(creative.mimes ?? []),
         deals: deals ?? new Set(),

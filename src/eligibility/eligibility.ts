@@ -42,6 +42,7 @@ export interface EligibilityDeps {
 
 const DIM = Object.fromEntries(DIMENSIONS.map((d, i) => [d, i])) as Record<(typeof DIMENSIONS)[number], number>;
 const EMPTY: string[] = [];
+const EMPTY_SET: ReadonlySet<string> = new Set();
 
 type Obj = Record<string, any>;
 
@@ -64,12 +65,8 @@ function expandCategories(cats: unknown): string[] {
   return out;
 }
 
-function isBlockedCategory(campaignCats: readonly string[], bcat: ReadonlySet<string>): boolean {
-  for (const c of campaignCats) {
-    const l = c.toLowerCase();
-    if (bcat.has(l) || bcat.has(topCategory(l))) return true;
-  }
-  return false;
+function lowerSetOf(v: unknown): ReadonlySet<string> {
+  return Array.isArray(v) && v.length ? new Set(v.map((c: string) => c.toLowerCase())) : EMPTY_SET;
 }
 
 function toUsd(amount: number, cur: unknown, rates: ReadonlyMap<string, number>): number {
@@ -78,9 +75,7 @@ function toUsd(amount: number, cur: unknown, rates: ReadonlyMap<string, number>)
   return rate === undefined ? NaN : amount / rate;
 }
 
-function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
-}
+const DAY_MS = 86_400_000;
 
 /** Slot keys, media type and the size features read for an imp. */
 function impSlots(imp: Obj): { slots: string[]; format: MediaType; w: number; h: number } {
@@ -135,6 +130,17 @@ export function createEligibility(deps: EligibilityDeps) {
   // Dedupe marks reused across requests (a stamp per call, no per-request allocation).
   const stamp = new Uint32Array(catalog.candidates.length);
   let stampNo = 0;
+  // Flight dates compare as yyyy-mm-dd; the string is rebuilt once a day, not per request.
+  let dayStart = -1;
+  let dayString = '';
+  function dayOf(ms: number): string {
+    if (ms < dayStart || ms >= dayStart + DAY_MS) {
+      dayStart = ms - (ms % DAY_MS);
+      dayString = new Date(dayStart).toISOString().slice(0, 10);
+    }
+    return dayString;
+  }
+  const requestValues: string[][] = DIMENSIONS.map(() => EMPTY);
 
   function pickCurrency(req: BidRequest, preferred: string): string {
     const cur = req.cur;
@@ -161,15 +167,16 @@ export function createEligibility(deps: EligibilityDeps) {
       const region = typeof geo.region === 'string' ? geo.region.toLowerCase() : '';
       const os = typeof device.os === 'string' ? device.os.toLowerCase() : '';
       const deviceType = typeof device.devicetype === 'number' ? device.devicetype : 0;
-      const categories = expandCategories([...(inv.cat ?? []), ...(inv.sectioncat ?? []), ...(inv.pagecat ?? [])]);
+      const categories =
+        inv.sectioncat || inv.pagecat ? expandCategories([...(inv.cat ?? []), ...(inv.sectioncat ?? []), ...(inv.pagecat ?? [])]) : expandCategories(inv.cat);
       const invId = String((app ? app.bundle ?? app.id : site?.id) ?? '');
       const domain = typeof inv.domain === 'string' ? inv.domain.toLowerCase() : '';
       const offsetMin = typeof geo.utcoffset === 'number' ? geo.utcoffset : 0;
       const hour = Math.floor(((now / 60_000 + offsetMin) / 60) % 24 + 24) % 24;
-      const day = utcDay(now);
-      const bcat = new Set(((r.bcat as string[] | undefined) ?? EMPTY).map((c) => c.toLowerCase()));
-      const badv = new Set(((r.badv as string[] | undefined) ?? EMPTY).map((c) => c.toLowerCase()));
-      const bapp = new Set((r.bapp as string[] | undefined) ?? EMPTY);
+      const day = dayOf(now);
+      const bcat = lowerSetOf(r.bcat);
+      const badv = lowerSetOf(r.badv);
+      const bapp = lowerSetOf(r.bapp);
       const userKey = userDataAllowed ? deps.userKey(req) : '';
       const segments: string[] = [];
       if (userDataAllowed && Array.isArray(user.data)) {
@@ -179,7 +186,6 @@ export function createEligibility(deps: EligibilityDeps) {
           if (d && typeof d.id === 'string') segments.push(d.id);
         }
       }
-      const requestValues: string[][] = DIMENSIONS.map(() => EMPTY);
       requestValues[DIM.country] = country ? [country] : EMPTY;
       requestValues[DIM.region] = region ? [region] : EMPTY;
       requestValues[DIM.deviceType] = deviceType ? [String(deviceType)] : EMPTY;
@@ -243,10 +249,11 @@ export function createEligibility(deps: EligibilityDeps) {
         }
         if (++stampNo === 0xffffffff) (stamp.fill(0), (stampNo = 1));
         const di = catalog.index[best];
-        const lists = [di.unrestricted, ...requestValues[best].map((v) => di.byValue.get(v) ?? EMPTY)] as number[][];
         let blocked = false;
         let privacyBlocked = false;
-        for (const list of lists) {
+        const values = requestValues[best];
+        for (let li = -1; li < values.length; li++) {
+          const list = li < 0 ? di.unrestricted : di.byValue.get(values[li]) ?? EMPTY_LIST;
           for (const idx of list) {
             if (stamp[idx] === stampNo) continue;
             stamp[idx] = stampNo;
@@ -256,11 +263,11 @@ export function createEligibility(deps: EligibilityDeps) {
             if (c.paused || deps.isPaused(c.id)) continue;
             if ((c.budget.start && day < c.budget.start) || (c.budget.end && day > c.budget.end)) continue;
             if (!mediaFits(cand, im)) continue;
-            if (isBlockedCategory(c.cat, bcat) || c.adomain.some((d) => badv.has(d.toLowerCase()))) {
+            if ((bcat.size && isBlocked(cand.catKeys, bcat)) || (badv.size && isBlocked(cand.adomain, badv))) {
               blocked = true;
               continue;
             }
-            if (app && bapp.size && typeof app.bundle === 'string' && bapp.has(app.bundle)) {
+            if (app && bapp.size && typeof app.bundle === 'string' && bapp.has(app.bundle.toLowerCase())) {
               blocked = true;
               continue;
             }
@@ -296,6 +303,14 @@ export function createEligibility(deps: EligibilityDeps) {
       return { imps: plans, privacy: block, currency, reason: currency ? '' : 'CURRENCY' };
     },
   };
+}
+
+const EMPTY_LIST: readonly number[] = [];
+
+/** Whether any of the candidate's keys (lower-cased at catalog build) is in a block list. */
+function isBlocked(keys: ReadonlySet<string>, blocked: ReadonlySet<string>): boolean {
+  for (const k of keys) if (blocked.has(k)) return true;
+  return false;
 }
 
 function matchesAll(acc: ReadonlyArray<ReadonlySet<string> | null>, values: string[][], skip: number): boolean {

@@ -1,0 +1,237 @@
+#!/usr/bin/env node
+// npm run bench [-- --duration S --connections N --base REF --campaigns N]
+//
+// Server CPU per bid request and latency under autocannon, for: the empty uWebSockets.js handler
+// (the floor), the head build (twice: the second run shows the noise), and optionally a base git
+// ref built in a worktree — all in the same run on the same machine. Also: the per-stage
+// breakdown from the head's own histograms, and the raw batched-inference cost of the same rows
+// measured alone. Prints figures; asserts nothing.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, copyFileSync, readFileSync, existsSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '32' },
+    base: { type: 'string' },
+    campaigns: { type: 'string', default: '1000' },
+    out: { type: 'string', default: 'bench/results/latest.json' },
+  },
+});
+const DURATION = Number(args.duration);
+const CONNECTIONS = Number(args.connections);
+const ROOT = resolve('.');
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** Bench catalog: 10 untargeted 300x250 campaigns answer every request (~10 candidates per imp); the rest target other countries, so the index, not a scan, must skip them. */
+function writePolicies(dir, total) {
+  for (const f of ['exchanges.yaml', 'currency.yaml']) copyFileSync(join(ROOT, 'policies', f), join(dir, f));
+  writeFileSync(join(dir, 'bidder.yaml'), 'logLevel: warn\neventLog:\n  dir: EVENTS\nledger:\n  journalPath: LEDGER\n'.replace('EVENTS', join(dir, 'events')).replace('LEDGER', join(dir, 'ledger')));
+  const countries = ['FRA', 'DEU', 'ITA', 'ESP', 'NLD', 'BEL', 'POL', 'SWE', 'NOR', 'DNK'];
+  const lines = ['campaigns:'];
+  for (let i = 0; i < total; i++) {
+    const hot = i < 10;
+    lines.push(
+      `  - id: c${i}`,
+      `    advertiser: adv${i}`,
+      `    adomain: [adv${i}.example]`,
+      `    cat: [IAB${(i % 20) + 1}]`,
+      `    goal: { type: cpc, valueUsd: ${(0.5 + (i % 7) * 0.2).toFixed(2)} }`,
+      `    budget: { dailyUsd: 1000000000 }`,
+      `    maxBidCpmUsd: 50`,
+      hot ? `    targeting: {}` : `    targeting: { countries: [${countries[i % countries.length]}] }`,
+      `    creatives:`,
+      `      - { id: c${i}-a, format: banner, w: 300, h: 250, title: "Offer number ${i}", keywords: [k${i % 13}, shoes], landingUrl: "https://adv${i}.example/" }`,
+    );
+  }
+  writeFileSync(join(dir, 'campaigns.yaml'), lines.join('\n') + '\n');
+}
+
+/** Corpus-like requests, each body different (sites, users, categories, auction types). */
+function requests(n) {
+  const cats = ['IAB1', 'IAB2', 'IAB3-1', 'IAB12', 'IAB17', 'IAB19-6', 'IAB20'];
+  const oses = ['iOS', 'Android', 'Windows', 'macOS'];
+  let s = 42;
+  const r = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const body = {
+      id: `bench-${i}`,
+      at: r() < 0.5 ? 1 : 2,
+      tmax: 200,
+      cur: ['USD'],
+      imp: [{ id: '1', bidfloor: 0.01, bidfloorcur: 'USD', banner: { w: 300, h: 250, format: [{ w: 300, h: 250 }] }, secure: 1 }],
+      site: { id: `site-${Math.floor(r() * 500)}`, domain: `pub${Math.floor(r() * 500)}.example`, cat: [cats[Math.floor(r() * cats.length)]], page: `https://pub.example/p/${i}`, publisher: { id: `pub-${Math.floor(r() * 100)}` } },
+      device: { ua: 'Mozilla/5.0', ip: '203.0.113.7', devicetype: 2, os: oses[Math.floor(r() * oses.length)], geo: { country: 'USA', region: 'CA' } },
+      user: { id: `user-${Math.floor(r() * 100000)}` },
+      regs: { coppa: 0 },
+    };
+    out.push(JSON.stringify(body));
+  }
+  return out;
+}
+
+function cpuTicks(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime
+}
+
+function startChild(cmd, argv, cwd, env, portFrom) {
+  return new Promise((resolvePort, reject) => {
+    const child = spawn(cmd, argv, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let buf = '';
+    const onData = (d) => {
+      buf += d;
+      const port = portFrom(buf);
+      if (port) {
+        child.stdout.off('data', onData);
+        resolvePort({ child, port });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (d) => (buf += d));
+    child.on('exit', (code) => reject(new Error(`${cmd} ${argv.join(' ')} exited ${code}: ${buf.slice(-2000)}`)));
+  });
+}
+
+const bidderPort = (buf) => {
+  const m = /"port":(\d+)[^\n]*bidder listening/.exec(buf);
+  return m && Number(m[1]);
+};
+
+async function measure(name, url, bodies) {
+  const warm = await autocannon({ url, connections: CONNECTIONS, duration: 2, method: 'POST', headers: { 'content-type': 'application/json' }, requests: bodies.map((b) => ({ body: b })) });
+  void warm;
+  return async (pid) => {
+    const t0 = cpuTicks(pid);
+    const res = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, method: 'POST', headers: { 'content-type': 'application/json' }, requests: bodies.map((b) => ({ body: b })) });
+    const ticks = cpuTicks(pid) - t0;
+    const total = res.requests.total;
+    const codes = res.statusCodeStats ?? {};
+    return {
+      name,
+      requests: total,
+      rps: Math.round(res.requests.average),
+      p50Ms: res.latency.p50,
+      p99Ms: res.latency.p99,
+      cpuUsPerReq: +(((ticks / CLK_TCK) * 1e6) / total).toFixed(1),
+      bidRate: total ? +((codes['200']?.count ?? 0) / total).toFixed(3) : 0,
+      errors: res.errors + res.non2xx - (codes['204']?.count ?? 0),
+    };
+  };
+}
+
+async function runBidder(name, cwd, policiesDir, bodies) {
+  const { child, port } = await startChild('node', ['dist/cli.js', 'serve', '--policies', policiesDir, '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'], cwd, { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, bidderPort);
+  try {
+    const url = `http://127.0.0.1:${port}/openrtb2/bid`;
+    const run = await measure(name, url, bodies);
+    const before = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const r = await run(child.pid);
+    const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    r.stagesUs = stageBreakdown(before, after);
+    r.meanBatchRows = ratio(after, before, 'bidder_batch_rows_sum', 'bidder_batch_rows_count');
+    return r;
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+function sample(text, name) {
+  const m = new RegExp(`^${name.replace(/[{}"=]/g, (c) => '\\' + c)} ([0-9.e+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+function ratio(after, before, sum, count) {
+  const c = sample(after, count) - sample(before, count);
+  return c ? +((sample(after, sum) - sample(before, sum)) / c).toFixed(2) : 0;
+}
+function stageBreakdown(before, after) {
+  const out = {};
+  for (const s of ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond']) {
+    const r = ratio(after, before, `bidder_stage_duration_seconds_sum{stage="${s}"}`, `bidder_stage_duration_seconds_count{stage="${s}"}`);
+    out[s] = +(r * 1e6).toFixed(1);
+  }
+  return out;
+}
+
+async function inferenceFloor(rowsPerBatch) {
+  const { selectBackend } = await import(join(ROOT, 'dist/model/backend.js'));
+  const { loadModel, resolveModelDir } = await import(join(ROOT, 'dist/model/store.js'));
+  const { FEATURE_SPEC } = await import(join(ROOT, 'dist/features/features.js'));
+  await selectBackend('wasm');
+  const model = await loadModel(resolveModelDir(join(ROOT, 'models')));
+  const rows = Math.max(1, Math.round(rowsPerBatch));
+  const sparse = new Int32Array(rows * FEATURE_SPEC.sparseFields).map((_, i) => (i * 7919) % FEATURE_SPEC.hashBuckets);
+  const dense = new Float32Array(rows * FEATURE_SPEC.denseDim).fill(0.1);
+  for (let i = 0; i < 50; i++) model.predict(sparse, dense, rows);
+  const cpu0 = process.cpuUsage();
+  let n = 0;
+  const until = performance.now() + 2000;
+  while (performance.now() < until) (model.predict(sparse, dense, rows), n++);
+  const cpu = process.cpuUsage(cpu0);
+  return { batchRows: rows, cpuUsPerRow: +((cpu.user + cpu.system) / (n * rows)).toFixed(2), model: model.version };
+}
+
+function buildBase(ref) {
+  const sha = execFileSync('git', ['rev-parse', '--short', ref]).toString().trim();
+  const dir = join(tmpdir(), `bidder-bench-base-${sha}`);
+  if (!existsSync(join(dir, 'dist/cli.js'))) {
+    rmSync(dir, { recursive: true, force: true });
+    execFileSync('git', ['worktree', 'add', '--detach', '--force', dir, ref], { stdio: 'ignore' });
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: dir, stdio: 'ignore' });
+  }
+  return { dir, sha };
+}
+
+const work = mkdtempSync(join(tmpdir(), 'bidder-bench-'));
+writePolicies(work, Number(args.campaigns));
+const bodies = requests(2000);
+const results = [];
+
+const empty = await startChild('node', [join(ROOT, 'bench/empty-server.mjs')], ROOT, {}, (b) => Number(b.trim().split('\n')[0]) || 0);
+try {
+  const run = await measure('empty uWS handler', `http://127.0.0.1:${empty.port}/`, bodies);
+  results.push(await run(empty.child.pid));
+} finally {
+  empty.child.kill('SIGKILL');
+}
+results.push(await runBidder('head', ROOT, work, bodies));
+results.push(await runBidder('head (again: noise)', ROOT, work, bodies));
+if (args.base) {
+  try {
+    const { dir, sha } = buildBase(args.base);
+    results.push(await runBidder(`base ${args.base} (${sha})`, dir, work, bodies));
+  } catch (err) {
+    console.error(`base ${args.base}: unavailable (${err.message.split('\n')[0]})`);
+  }
+}
+const head = results[1];
+const infer = await inferenceFloor(head.meanBatchRows || 10);
+const rowsPerReq = 10;
+const floorUs = results[0].cpuUsPerReq + infer.cpuUsPerRow * rowsPerReq;
+
+console.log(`\nbench: ${DURATION}s per run, ${CONNECTIONS} connections, ${args.campaigns} campaigns (10 eligible per imp), ${bodies.length} distinct bodies, node ${process.version}`);
+console.log('| run | req/s | p50 ms | p99 ms | server CPU µs/req | bid rate | errors |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+for (const r of results) console.log(`| ${r.name} | ${r.rps} | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuUsPerReq} | ${r.bidRate} | ${r.errors} |`);
+console.log(`\nraw batched inference alone (${infer.model}, wasm, batch ${infer.batchRows}): ${infer.cpuUsPerRow} µs CPU per row → ${(infer.cpuUsPerRow * rowsPerReq).toFixed(1)} µs per request of ${rowsPerReq} rows`);
+console.log(`floor = empty handler + inference = ${floorUs.toFixed(1)} µs; head = ${head.cpuUsPerReq} µs (${(head.cpuUsPerReq / floorUs).toFixed(2)} × floor)`);
+console.log(`head mean batch: ${head.meanBatchRows} rows; per-stage mean µs (wall, per request): ${JSON.stringify(head.stagesUs)}`);
+const prevFile = 'bench/baseline.json';
+if (existsSync(prevFile)) {
+  const prev = JSON.parse(readFileSync(prevFile, 'utf8'));
+  const p = prev.results.find((r) => r.name === 'head');
+  if (p) console.log(`saved baseline (${prev.commit}): ${p.cpuUsPerReq} µs/req, p99 ${p.p99Ms} ms → head ${((head.cpuUsPerReq / p.cpuUsPerReq - 1) * 100).toFixed(1)} % CPU`);
+}
+mkdirSync('bench/results', { recursive: true });
+const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim();
+writeFileSync(args.out, JSON.stringify({ commit, date: new Date().toISOString(), durationS: DURATION, connections: CONNECTIONS, results, inference: infer, floorUs }, null, 2) + '\n');
+console.log(`written ${args.out}`);
+rmSync(work, { recursive: true, force: true });
+process.exit(0);
