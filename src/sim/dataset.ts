@@ -32,17 +32,29 @@ export interface ShownImpression {
   /** Profile as the features saw it (undefined when user data is not allowed or unknown). */
   profile: UserProfile | undefined;
   pTrue: number;
+  /** Whether the impression was won (always, without a `bidCpm` policy). */
+  won: boolean;
   clicked: boolean;
   floorUsd: number;
   dealId: string;
+  /** The logging policy's bid, the highest competing bid and the price paid (CPM USD; 0 when unknown). */
+  bidCpm: number;
+  competingCpm: number;
+  clearingCpm: number;
 }
 
 export interface ShowOptions {
   market: Market;
   campaigns: readonly Campaign[];
   builder: FeatureBuilder;
-  /** Stop after this many shown impressions. */
+  /** Stop after this many impressions (won or lost). */
   maxImpressions?: number;
+  /**
+   * Bid of the logging policy for a pick (CPM USD). With it, each pick meets the market's highest
+   * competing bid under the request's auction type and only wins are shown and can be clicked;
+   * without it every pick is shown (the counterfactual rows training wants).
+   */
+  bidCpm?: (campaign: Campaign, floorUsd: number) => number;
 }
 
 /** Pseudonymous user key for the simulated bidder (the real bidder uses a keyed hash of its own). */
@@ -90,8 +102,24 @@ export function* showImpressions(opts: ShowOptions): Generator<ShownImpression> 
       const profile = ctx.userDataAllowed && ctx.userKey !== '' ? bidderProfiles.get(ctx.userKey) : undefined;
       const trueProfile = sr.userKnown ? trueProfiles.get(sr.user.id) : undefined;
       const pTrue = market.trueCtr(sr, creative, campaign, trueProfile);
-      const clicked = rng.next() < pTrue;
-      yield { sr, ctx, campaign, creative, prepared: prepared.get(creative.id)!, profile, pTrue, clicked, floorUsd: pick.floorUsd, dealId: pick.dealId };
+      let won = true;
+      let bidCpm = 0;
+      let competingCpm = 0;
+      let clearingCpm = 0;
+      if (opts.bidCpm) {
+        bidCpm = opts.bidCpm(campaign, pick.floorUsd);
+        competingCpm = market.competingBidCpm(sr);
+        won = bidCpm >= pick.floorUsd && bidCpm > competingCpm;
+        // First price pays the bid; second price the runner-up (competitor or floor).
+        clearingCpm = !won ? 0 : sr.request.at === 2 ? Math.max(competingCpm, pick.floorUsd) : bidCpm;
+      }
+      const clicked = won && rng.next() < pTrue;
+      yield {
+        sr, ctx, campaign, creative, prepared: prepared.get(creative.id)!, profile, pTrue, won, clicked,
+        floorUsd: pick.floorUsd, dealId: pick.dealId, bidCpm, competingCpm, clearingCpm,
+      };
+      shown++;
+      if (!won) continue;
       // After the consumer read the profile: the impression and click change the next request's.
       if (sr.userKnown) {
         trueProfiles.recordImpression(sr.user.id, campaign.id, ctx.categories);
@@ -101,7 +129,6 @@ export function* showImpressions(opts: ShowOptions): Generator<ShownImpression> 
         bidderProfiles.recordImpression(ctx.userKey, campaign.id, ctx.categories);
         if (clicked) bidderProfiles.recordClick(ctx.userKey, campaign.cat);
       }
-      shown++;
     }
   }
 }

@@ -1,0 +1,262 @@
+/**
+ * `bidder train`, `bidder eval` and `bidder simulate`: the learning side of the tool. Figures go to
+ * stdout (one JSON object, or NDJSON for simulate); progress and notes go to stderr.
+ */
+import { createWriteStream, writeFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { loadPolicies, PolicyError } from '../config/policies.js';
+import { createFeatureBuilder } from '../features/features.js';
+import { selectBackend, type BackendName } from '../model/backend.js';
+import { datasetFromEventLog } from '../model/eventlog-data.js';
+import { auc, ece, logloss, reliability, reliabilitySvg } from '../model/metrics.js';
+import { loadLayersModel, resolveModelDir, saveModelVersion, setCurrentVersion, type ModelKind } from '../model/store.js';
+import { predictRows, trainModel } from '../model/train.js';
+import { simulateDataset, type Dataset } from '../sim/dataset.js';
+import { simulateEventLog } from '../sim/events.js';
+import { createMarket } from '../sim/market.js';
+import { createRng } from '../sim/rng.js';
+import type { Campaign } from '../types.js';
+
+const int = (name: string, min = 0) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got '${v}'`);
+  return n;
+};
+const num = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got '${v}'`);
+  return n;
+};
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`bidder: ${message}\n`);
+  process.exit(code);
+}
+
+function campaignsFrom(dir: string): Campaign[] {
+  try {
+    return loadPolicies(dir).campaigns;
+  } catch (err) {
+    if (err instanceof PolicyError) fail(err.message, 2);
+    throw err;
+  }
+}
+
+async function backendFrom(name: string | undefined): Promise<string> {
+  const requested = name === undefined || name === 'auto' ? undefined : (name as BackendName);
+  const choice = await selectBackend(requested);
+  for (const n of choice.notes) process.stderr.write(`backend: ${n}\n`);
+  return choice.backend;
+}
+
+/** Writes a line, waiting when the stream's buffer is full (stdout piped into a slow reader). */
+async function writeLine(out: Writable, line: string): Promise<void> {
+  if (!out.write(`${line}\n`)) await new Promise<void>((resolve) => out.once('drain', resolve));
+}
+
+export interface SimDataOptions {
+  seed: number;
+  worldSeed: number;
+  rows: number;
+  campaigns: readonly Campaign[];
+}
+
+/** Rows of one simulated day; requests are sized so that `rows` impressions get an eligible creative. */
+export function simulatedRows(o: SimDataOptions): Dataset {
+  const builder = createFeatureBuilder();
+  // About 3 in 4 requests have an eligible creative in the demo catalog; the margin avoids a short day.
+  const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns: o.campaigns, requestsPerDay: Math.ceil(o.rows * 1.5) });
+  return simulateDataset({ market, campaigns: o.campaigns, builder, maxRows: o.rows });
+}
+
+function score(pred: Float32Array, data: Dataset) {
+  return { auc: auc(pred, data.labels), logloss: logloss(pred, data.labels), ece: ece(pred, data.labels) };
+}
+
+export function registerMlCommands(program: Command): void {
+  program
+    .command('train')
+    .description('train a CTR model from a simulated day or from event logs, and save it as a new model version')
+    .option('--model <kind>', "architecture: 'dcn' (deep & cross) or 'lr' (logistic regression)", 'dcn')
+    .option('--rows <n>', 'simulated rows to train on', int('--rows', 100), 1_000_000)
+    .option('--seed <n>', 'simulated day to train on', int('--seed'), 1)
+    .option('--world-seed <n>', 'simulated market (keep equal between train and eval)', int('--world-seed'), 1)
+    .option('--events <files...>', 'train from these NDJSON event logs instead of the simulator')
+    .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
+    .option('--models <dir>', 'models folder', 'models')
+    .option('--version <name>', 'version name (default: <kind>-<UTC timestamp>)')
+    .option('--epochs <n>', 'maximum epochs', int('--epochs', 1))
+    .option('--batch-size <n>', 'rows per training step', int('--batch-size', 1))
+    .option('--learning-rate <x>', 'Adam learning rate', num('--learning-rate'))
+    .option('--patience <n>', 'epochs without validation improvement before stopping', int('--patience', 1))
+    .option('--validation <fraction>', 'share of the (latest) rows held out for early stopping and calibration', num('--validation'), 0.1)
+    .option('--set-current', 'point <models>/CURRENT at the new version')
+    .option('--backend <name>', 'auto, tensorflow, wasm or cpu', 'wasm')
+    .action(async (o) => {
+      const kind = o.model as ModelKind;
+      if (kind !== 'lr' && kind !== 'dcn') fail(`--model must be 'lr' or 'dcn', got '${kind}'`, 2);
+      const backend = await backendFrom(o.backend);
+      const campaigns = campaignsFrom(o.policies);
+      const builder = createFeatureBuilder();
+      const t0 = Date.now();
+      let data: Dataset;
+      let dataInfo: Record<string, unknown>;
+      if (o.events) {
+        const { data: d, stats } = await datasetFromEventLog(o.events, campaigns, builder);
+        data = d;
+        dataInfo = { source: 'event-log', files: o.events, ...stats };
+      } else {
+        process.stderr.write(`simulating ${o.rows} rows (day seed ${o.seed}, world seed ${o.worldSeed})...\n`);
+        data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns });
+        dataInfo = { source: 'simulator', seed: o.seed, worldSeed: o.worldSeed, policies: o.policies };
+      }
+      const positives = data.labels.reduce((s, x) => s + x, 0);
+      dataInfo = { ...dataInfo, rows: data.rows, clicks: positives, simulateSeconds: (Date.now() - t0) / 1000 };
+      if (data.rows < 100 || positives === 0) fail(`not enough data to train: ${data.rows} rows, ${positives} clicks`);
+      const bar = new cliProgress.SingleBar(
+        { stream: process.stderr, format: 'epoch {epoch} [{bar}] {percentage}% | {value}/{total} batches | loss {loss} | val {val} | {duration_formatted}', hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      );
+      let val = '-';
+      const t1 = Date.now();
+      const result = await trainModel({
+        kind,
+        spec: builder.spec,
+        data,
+        rng: createRng(o.seed ^ 0x9e3779b9),
+        validationFraction: o.validation,
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        learningRate: o.learningRate,
+        patience: o.patience,
+        onBatch: (epoch, b, batches, loss) => {
+          if (b === 0) bar.start(batches, 0, { epoch: epoch + 1, loss: loss.toFixed(4), val });
+          bar.update(b + 1, { epoch: epoch + 1, loss: loss.toFixed(4), val });
+          if (b + 1 === batches) bar.stop();
+        },
+        onEpoch: (_e, v) => {
+          val = `logloss ${v.logloss.toFixed(4)} auc ${v.auc.toFixed(4)}`;
+          process.stderr.write(`  validation ${val}\n`);
+        },
+      });
+      const trainSeconds = (Date.now() - t1) / 1000;
+      const trainedAt = new Date().toISOString();
+      const version = o.version ?? `${kind}-${trainedAt.slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
+      const dir = await saveModelVersion(o.models, result.model, {
+        version,
+        kind,
+        featureSpecHash: builder.spec.hash,
+        trainedAt,
+        data: dataInfo,
+        metrics: { validation: result.validation, calibration: result.calibration, epochs: result.epochs, trainRows: result.trainRows, validationRows: result.validationRows, trainSeconds, backend },
+        command: `bidder ${process.argv.slice(2).join(' ')}`,
+        params: result.params,
+      });
+      if (o.setCurrent) setCurrentVersion(o.models, version);
+      process.stdout.write(`${JSON.stringify({ version, dir, kind, rows: data.rows, trainSeconds, epochs: result.epochs, validation: result.validation, current: !!o.setCurrent })}\n`);
+    });
+
+  program
+    .command('eval')
+    .description('evaluate a model on a freshly simulated day against the oracle (true probabilities) and the LR baseline')
+    .option('--json', 'print one JSON object (the default output; kept for scripts that pass it)')
+    .option('--seed <n>', 'simulated day (training uses 1 by default, so any other seed is unseen)', int('--seed'), 1001)
+    .option('--world-seed <n>', 'simulated market (as used in training)', int('--world-seed'), 1)
+    .option('--rows <n>', 'rows to evaluate', int('--rows', 100), 200_000)
+    .option('--model <ref>', 'version name or folder (default: <models>/CURRENT)')
+    .option('--baseline <ref>', 'LR baseline version name or folder', 'lr-v1')
+    .option('--plot <file>', 'write a reliability diagram (SVG)')
+    .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
+    .option('--models <dir>', 'models folder', 'models')
+    .option('--backend <name>', 'auto, tensorflow, wasm or cpu', 'wasm')
+    .action(async (o) => {
+      const backend = await backendFrom(o.backend);
+      const campaigns = campaignsFrom(o.policies);
+      const builder = createFeatureBuilder();
+      const main = await loadLayersModel(resolveModelDir(o.models, o.model), builder.spec);
+      const base = await loadLayersModel(resolveModelDir(o.models, o.baseline), builder.spec);
+      const data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns });
+      const t0 = Date.now();
+      const p = predictRows(main.layers, builder.spec, data.sparse, data.dense, data.rows);
+      const scoreSeconds = (Date.now() - t0) / 1000;
+      const pb = predictRows(base.layers, builder.spec, data.sparse, data.dense, data.rows);
+      const m = score(p, data);
+      const b = score(pb, data);
+      const oracle = score(data.truth, data);
+      const out = {
+        model: main.version,
+        kind: main.kind,
+        baseline: base.version,
+        rows: data.rows,
+        clicks: data.labels.reduce((s, x) => s + x, 0),
+        seed: o.seed,
+        worldSeed: o.worldSeed,
+        backend,
+        auc: m.auc,
+        logloss: m.logloss,
+        ece: m.ece,
+        oracleAuc: oracle.auc,
+        oracleLogloss: oracle.logloss,
+        oracleEce: oracle.ece,
+        baselineAuc: b.auc,
+        baselineLogloss: b.logloss,
+        baselineEce: b.ece,
+        scoreRowsPerSecond: Math.round(data.rows / scoreSeconds),
+        targets: {
+          aucWithin001OfOracle: m.auc >= oracle.auc - 0.01,
+          eceAtMost001: m.ece <= 0.01,
+          aucBeatsBaselineBy002: m.auc >= b.auc + 0.02,
+        },
+      };
+      if (o.plot) {
+        writeFileSync(
+          o.plot,
+          reliabilitySvg(
+            [
+              { name: `${main.version} (ECE ${m.ece.toFixed(4)})`, bins: reliability(p, data.labels), color: '#1f77b4' },
+              { name: `${base.version} (ECE ${b.ece.toFixed(4)})`, bins: reliability(pb, data.labels), color: '#ff7f0e' },
+              { name: `oracle (ECE ${oracle.ece.toFixed(4)})`, bins: reliability(data.truth, data.labels), color: '#2ca02c' },
+            ],
+            `Reliability, simulated day ${o.seed} (${data.rows} rows)`,
+          ),
+        );
+      }
+      main.layers.dispose();
+      base.layers.dispose();
+      process.stdout.write(`${JSON.stringify(out, null, o.json ? undefined : 2)}\n`);
+    });
+
+  program
+    .command('simulate')
+    .description('simulate a day of the market: OpenRTB 2.6 requests, or a bidder event log (--events), as NDJSON')
+    .option('--seed <n>', 'day seed', int('--seed'), 1)
+    .option('--world-seed <n>', 'market seed', int('--world-seed'), 1)
+    .option('--requests <n>', 'requests in the day', int('--requests', 1), 100_000)
+    .option('--limit <n>', 'stop after this many lines', int('--limit', 1))
+    .option('--events', 'emit the event log of a random-creative logging bidder (bid, win, loss, click, conversion records)')
+    .option('--out <file>', 'write to a file instead of stdout')
+    .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
+    .action(async (o) => {
+      const campaigns = campaignsFrom(o.policies);
+      const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns, requestsPerDay: o.requests });
+      const out: Writable = o.out ? createWriteStream(o.out) : process.stdout;
+      // A reader that stops early (`| head`) is not an error.
+      out.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(0) : fail(err.message)));
+      const limit: number = o.limit ?? Infinity;
+      let n = 0;
+      if (o.events) {
+        for (const rec of simulateEventLog({ market, campaigns, builder: createFeatureBuilder() })) {
+          if (n++ >= limit) break;
+          await writeLine(out, JSON.stringify(rec));
+        }
+      } else {
+        for (const sr of market.requests()) {
+          if (n++ >= limit) break;
+          await writeLine(out, JSON.stringify({ ts: sr.tsMs, exchange: sr.exchange, request: sr.request }));
+        }
+      }
+      if (out !== process.stdout) await new Promise<void>((resolve) => out.end(resolve));
+    });
+}

@@ -1,0 +1,101 @@
+/**
+ * A simulated bidder's event log: the same NDJSON records (src/eventlog/records.ts) the real bidder
+ * writes, for a logging policy that bids on a random eligible creative. Notices arrive after
+ * realistic delays and the log is written in arrival order, as a real log would be.
+ */
+import type { BidRecord, EventRecord, NoticeRecord } from '../eventlog/records.js';
+import type { FeatureBuilder } from '../features/features.js';
+import type { Campaign } from '../types.js';
+import { showImpressions } from './dataset.js';
+import type { Market } from './market.js';
+
+/** Min-heap of pending records by timestamp (ties keep insertion order, so output is deterministic). */
+function createQueue() {
+  const heap: { ts: number; seq: number; rec: EventRecord }[] = [];
+  let seq = 0;
+  const less = (a: number, b: number) => heap[a].ts < heap[b].ts || (heap[a].ts === heap[b].ts && heap[a].seq < heap[b].seq);
+  const swap = (a: number, b: number) => ([heap[a], heap[b]] = [heap[b], heap[a]]);
+  return {
+    push(rec: EventRecord) {
+      heap.push({ ts: rec.ts, seq: seq++, rec });
+      for (let i = heap.length - 1; i > 0; ) {
+        const p = (i - 1) >> 1;
+        if (!less(i, p)) break;
+        swap(i, p);
+        i = p;
+      }
+    },
+    peekTs: () => (heap.length > 0 ? heap[0].ts : Infinity),
+    pop(): EventRecord {
+      const top = heap[0].rec;
+      const last = heap.pop()!;
+      if (heap.length > 0) {
+        heap[0] = last;
+        for (let i = 0; ; ) {
+          const l = 2 * i + 1;
+          const r = l + 1;
+          let m = i;
+          if (l < heap.length && less(l, m)) m = l;
+          if (r < heap.length && less(r, m)) m = r;
+          if (m === i) break;
+          swap(i, m);
+          i = m;
+        }
+      }
+      return top;
+    },
+  };
+}
+
+export interface EventLogSimOptions {
+  market: Market;
+  campaigns: readonly Campaign[];
+  builder: FeatureBuilder;
+  maxImpressions?: number;
+  /** The logging policy's bid (CPM USD); default: just above the floor, at least 1.5, capped by maxBidCpmUsd. */
+  bidCpm?: (campaign: Campaign, floorUsd: number) => number;
+  modelVersion?: string;
+}
+
+export function defaultLoggingBid(campaign: Campaign, floorUsd: number): number {
+  return Math.min(campaign.maxBidCpmUsd, Math.max(1.5, floorUsd * 1.2));
+}
+
+/** Yields the day's event records in arrival order. */
+export function* simulateEventLog(o: EventLogSimOptions): Generator<EventRecord> {
+  const { market } = o;
+  const queue = createQueue();
+  const bidCpm = o.bidCpm ?? defaultLoggingBid;
+  for (const s of showImpressions({ market, campaigns: o.campaigns, builder: o.builder, maxImpressions: o.maxImpressions, bidCpm })) {
+    const ts = s.sr.tsMs;
+    while (queue.peekTs() <= ts) yield queue.pop();
+    const bidId = `${s.ctx.requestId}-${s.ctx.impId}`;
+    const base = { bidId, campaignId: s.campaign.id, creativeId: s.creative.id };
+    const bid: BidRecord = {
+      type: 'bid',
+      ts,
+      ...base,
+      priceCpmUsd: s.bidCpm,
+      pctr: 0,
+      modelVersion: o.modelVersion ?? 'sim-random-policy',
+      ctx: s.ctx,
+      ...(s.profile !== undefined ? { profile: structuredClone(s.profile) } : {}),
+    };
+    yield bid;
+    const winTs = ts + market.winNoticeDelayMs();
+    if (!s.won) {
+      // OpenRTB 2.6 List 5.25 loss reason 102: lost to a higher bid.
+      queue.push({ type: 'loss', ts: winTs, ...base, lossReason: s.bidCpm < s.floorUsd ? 100 : 102 } satisfies NoticeRecord);
+      continue;
+    }
+    queue.push({ type: 'win', ts: winTs, ...base, priceCpmUsd: s.clearingCpm } satisfies NoticeRecord);
+    if (s.clicked) {
+      const clickTs = winTs + market.clickDelayMs();
+      queue.push({ type: 'click', ts: clickTs, ...base } satisfies NoticeRecord);
+      if (market.rng.next() < market.conversionRate(s.campaign)) {
+        queue.push({ type: 'conversion', ts: clickTs + market.conversionDelayMs(), ...base } satisfies NoticeRecord);
+      }
+    }
+  }
+  while (queue.peekTs() < Infinity) yield queue.pop();
+}
