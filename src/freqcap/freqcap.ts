@@ -1,0 +1,165 @@
+import { LRUCache } from 'lru-cache';
+import type { Redis } from 'ioredis';
+
+/**
+ * Frequency caps: how many impressions of a campaign a user had in a sliding window. The check
+ * runs in eligibility, on the hot path, so `count` is synchronous over a local cache; the fleet
+ * store fills that cache from Redis in one round trip per bid request (`warm`) and writes each
+ * impression through to Redis, so every bidder sees the others' impressions.
+ */
+export interface FrequencyStore {
+  /** Impressions of `campaignId` for `userKey` in the last `windowSec` seconds, as known locally. */
+  count(userKey: string, campaignId: string, windowSec: number): number;
+  /** Count an impression (win notice). The fleet store resolves once Redis has it. */
+  record(userKey: string, campaignId: string): Promise<void>;
+  /** Load these users' counts before eligibility runs (fleet: one pipelined round trip; local: nothing to do). */
+  warm(userKeys: readonly string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface LocalFrequencyOptions {
+  clock: () => number;
+  /** Users kept (least recently used are dropped first; default 100 000). */
+  maxUsers?: number;
+  /** Longest cap window in the catalog, s: older impressions are forgotten (default 7 days). */
+  maxWindowSec?: number;
+  /** Impressions kept per user and campaign; caps above it cannot be enforced (default 32). */
+  maxPerCampaign?: number;
+}
+
+/** Per user: campaign -> impression times, oldest first. */
+type UserCaps = Map<string, number[]>;
+
+function countSince(times: number[] | undefined, since: number): number {
+  if (times === undefined) return 0;
+  let n = 0;
+  for (let i = times.length - 1; i >= 0 && times[i] > since; i--) n++;
+  return n;
+}
+
+function push(times: number[], now: number, keepSince: number, max: number): void {
+  times.push(now);
+  let drop = 0;
+  while (drop < times.length && (times[drop] <= keepSince || times.length - drop > max)) drop++;
+  if (drop > 0) times.splice(0, drop);
+}
+
+export function createLocalFrequencyStore(opts: LocalFrequencyOptions): FrequencyStore {
+  const { clock } = opts;
+  const windowMs = (opts.maxWindowSec ?? 7 * 86_400) * 1000;
+  const maxPer = opts.maxPerCampaign ?? 32;
+  const users = new LRUCache<string, UserCaps>({ max: opts.maxUsers ?? 100_000 });
+  return {
+    count(userKey, campaignId, windowSec) {
+      return countSince(users.get(userKey)?.get(campaignId), clock() - windowSec * 1000);
+    },
+    async record(userKey, campaignId) {
+      const now = clock();
+      let u = users.get(userKey);
+      if (u === undefined) {
+        u = new Map();
+        users.set(userKey, u);
+      }
+      let times = u.get(campaignId);
+      if (times === undefined) {
+        times = [];
+        u.set(campaignId, times);
+      }
+      push(times, now, now - windowMs, maxPer);
+    },
+    async warm() {},
+    async close() {
+      users.clear();
+    },
+  };
+}
+
+export interface RedisFrequencyOptions extends LocalFrequencyOptions {
+  client: Redis;
+  /** Prefix of every key, e.g. `bidder:fc:`. */
+  keyPrefix: string;
+  /** How long a warmed user is trusted locally before Redis is asked again, real-time ms (default 1 s). */
+  localTtlMs?: number;
+}
+
+/*
+ * One hash per user, `P<userKey>`: field = campaign id, value = impression times (epoch ms),
+ * comma-separated, oldest first, trimmed to the window and to maxPerCampaign; the key expires
+ * one window after the last impression.
+ */
+const LUA_RECORD = `
+local now = tonumber(ARGV[2])
+local since = now - tonumber(ARGV[3])
+local max = tonumber(ARGV[4])
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+local kept = {}
+if old then
+  for t in string.gmatch(old, '[^,]+') do
+    if tonumber(t) > since then kept[#kept + 1] = t end
+  end
+end
+kept[#kept + 1] = ARGV[2]
+local from = math.max(1, #kept - max + 1)
+redis.call('HSET', KEYS[1], ARGV[1], table.concat(kept, ',', from))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return #kept - from + 1
+`;
+
+interface FrequencyCommands {
+  freqRecord(key: string, campaignId: string, now: number, windowMs: number, max: number): Promise<number>;
+}
+
+/**
+ * Fleet store: Redis holds the truth, an lru-cache in front answers `count`. Between two warms
+ * of the same user (localTtlMs) a bidder may miss impressions other bidders served, so a cap can
+ * be exceeded by what the fleet serves that user in that interval; its own impressions it always
+ * counts at once.
+ */
+export function createRedisFrequencyStore(opts: RedisFrequencyOptions): FrequencyStore {
+  const { clock, client, keyPrefix } = opts;
+  const windowMs = (opts.maxWindowSec ?? 7 * 86_400) * 1000;
+  const maxPer = opts.maxPerCampaign ?? 32;
+  const users = new LRUCache<string, UserCaps>({
+    max: opts.maxUsers ?? 100_000,
+    // lru-cache reads 0 as "no expiry"; here 0 means "always ask Redis".
+    ttl: Math.max(1, opts.localTtlMs ?? 1000),
+  });
+  client.defineCommand('freqRecord', { numberOfKeys: 1, lua: LUA_RECORD });
+  const cmd = client as unknown as FrequencyCommands;
+  return {
+    count(userKey, campaignId, windowSec) {
+      return countSince(users.get(userKey)?.get(campaignId), clock() - windowSec * 1000);
+    },
+    async record(userKey, campaignId) {
+      const now = clock();
+      const u = users.get(userKey, { updateAgeOnGet: false });
+      if (u !== undefined) {
+        let times = u.get(campaignId);
+        if (times === undefined) {
+          times = [];
+          u.set(campaignId, times);
+        }
+        push(times, now, now - windowMs, maxPer);
+      }
+      await cmd.freqRecord(keyPrefix + userKey, campaignId, now, windowMs, maxPer);
+    },
+    async warm(userKeys) {
+      const missing = userKeys.filter((k) => k !== '' && !users.has(k));
+      if (missing.length === 0) return;
+      const pipe = client.pipeline();
+      for (const k of missing) pipe.hgetall(keyPrefix + k);
+      const replies = (await pipe.exec()) ?? [];
+      replies.forEach(([err, value], i) => {
+        if (err) throw err;
+        const u: UserCaps = new Map();
+        for (const [campaignId, list] of Object.entries(value as Record<string, string>)) {
+          u.set(campaignId, list.split(',').map(Number));
+        }
+        users.set(missing[i], u);
+      });
+    },
+    async close() {
+      users.clear();
+    },
+  };
+}

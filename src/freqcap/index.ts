@@ -1,0 +1,8 @@
+/** Frequency caps: lru-cache locally, Redis across a fleet. */
+export {
+  createLocalFrequencyStore,
+  createRedisFrequencyStore,
+  type FrequencyStore,
+  type LocalFrequencyOptions,
+  type RedisFrequencyOptions,
+} from './freqcap.js';
