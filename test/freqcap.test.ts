@@ -78,7 +78,7 @@ if (client === null) {
     await client.quit();
   });
   contract('Redis behind lru-cache', (clock) =>
-    createRedisFrequencyStore({ clock, client, keyPrefix: `${prefix}${n++}:`, localTtlMs: 0 }),
+    createRedisFrequencyStore({ clock, client, keyPrefix: `${prefix}${n++}:`, localTtlMs: 60_000 }),
   );
 
   it('shares impressions between bidders after a warm', async () => {
@@ -92,8 +92,12 @@ if (client === null) {
     expect(a.count('u1', 'c1', 60)).toBe(1);
     // b trusts its cached view until it expires: the documented staleness.
     expect(b.count('u1', 'c1', 60)).toBe(0);
-    const c = createRedisFrequencyStore({ clock: () => now, client, keyPrefix });
-    await c.warm(['u1']);
+    for (let i = 0; i < 40; i++) await a.record('u1', 'c2');
+    const c = createRedisFrequencyStore({ clock: () => now + 1000, client, keyPrefix });
+    await c.warm(['u1', 'u2']);
     expect(c.count('u1', 'c1', 60)).toBe(1);
+    expect(c.count('u1', 'c1', 1)).toBe(0);
+    expect(c.count('u1', 'c2', 60)).toBe(32);
+    expect(c.count('u2', 'c1', 60)).toBe(0);
   });
 }
