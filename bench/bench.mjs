@@ -20,6 +20,7 @@ const { values: args } = parseArgs({
     base: { type: 'string' },
     campaigns: { type: 'string', default: '1000' },
     out: { type: 'string', default: 'bench/results/latest.json' },
+    models: { type: 'string', default: 'models' },
   },
 });
 const DURATION = Number(args.duration);
@@ -127,7 +128,7 @@ async function measure(name, url, bodies) {
 }
 
 async function runBidder(name, cwd, policiesDir, bodies) {
-  const { child, port } = await startChild('node', ['dist/cli.js', 'serve', '--policies', policiesDir, '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'], cwd, { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, bidderPort);
+  const { child, port } = await startChild('node', ['dist/cli.js', 'serve', '--policies', policiesDir, '--models', resolve(args.models), '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'], cwd, { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, bidderPort);
   try {
     const url = `http://127.0.0.1:${port}/openrtb2/bid`;
     const run = await measure(name, url, bodies);
@@ -143,8 +144,8 @@ async function runBidder(name, cwd, policiesDir, bodies) {
 }
 
 function sample(text, name) {
-  const m = new RegExp(`^${name.replace(/[{}"=]/g, (c) => '\\' + c)} ([0-9.e+-]+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
+  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
+  return line ? Number(line.slice(name.length + 1)) : 0;
 }
 function ratio(after, before, sum, count) {
   const c = sample(after, count) - sample(before, count);
@@ -164,7 +165,7 @@ async function inferenceFloor(rowsPerBatch) {
   const { loadModel, resolveModelDir } = await import(join(ROOT, 'dist/model/store.js'));
   const { FEATURE_SPEC } = await import(join(ROOT, 'dist/features/features.js'));
   await selectBackend('wasm');
-  const model = await loadModel(resolveModelDir(join(ROOT, 'models')));
+  const model = await loadModel(resolveModelDir(resolve(args.models)));
   const rows = Math.max(1, Math.round(rowsPerBatch));
   const sparse = new Int32Array(rows * FEATURE_SPEC.sparseFields).map((_, i) => (i * 7919) % FEATURE_SPEC.hashBuckets);
   const dense = new Float32Array(rows * FEATURE_SPEC.denseDim).fill(0.1);

@@ -24,9 +24,9 @@ import { createMetrics } from './metrics/metrics.js';
 import { createBidPipeline, type LiveState } from './pipeline/bid.js';
 import { createAdmin } from './admin/admin.js';
 import { startHttpServer, type HttpServer } from './server/http.js';
-import { createMemoryLedger } from './ledger/memory.js';
-import { createThompsonPacer } from './pace/pacer.js';
-import { mulberry32 } from './pace/random.js';
+import { createMemoryLedger, createRedisLedger } from './ledger/index.js';
+import { createShader, createThompsonPacer, mulberry32 } from './pace/index.js';
+import { createLocalFrequencyStore } from './freqcap/index.js';
 import type { BudgetLedger } from './types.js';
 
 export interface BidderOptions {
@@ -84,6 +84,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const metrics = createMetrics({ exchanges: [...policies.exchanges.keys()], campaigns: policies.campaigns.map((c) => c.id) });
   const paused = new Set<string>();
   const profiles = createProfileStore({ clock, maxUsers: 200_000 });
+  const frequency = createLocalFrequencyStore({ clock, maxUsers: 200_000 });
   const privacy = createPrivacy();
 
   function userKey(req: BidRequest): string {
@@ -102,7 +103,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       clock,
       userKey,
       isPaused: (id) => paused.has(id),
-      frequency: (key, campaignId) => profiles.get(key)?.campaignImpressions[campaignId] ?? 0,
+      frequency: (key, campaignId, windowSec) => frequency.count(key, campaignId, windowSec),
     });
     return { prepared, eligibility };
   }
@@ -134,16 +135,28 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   metrics.ready(false);
   await swapModel();
 
-  const ledger: BudgetLedger = await createMemoryLedger({
-    clock,
-    budgets: budgetsOf(policies.campaigns),
-    reservationTtlMs: settings.noticeTtlMs,
-    journalDir: settings.ledger.journalPath,
-    logger,
-  });
+  // A fleet shares budgets through Redis; one process alone keeps them in memory with a journal.
+  const ledger: BudgetLedger = settings.ledger.redisUrl
+    ? await createRedisLedger({
+        url: settings.ledger.redisUrl,
+        clock,
+        budgets: budgetsOf(policies.campaigns),
+        reservationTtlMs: settings.noticeTtlMs,
+        keyPrefix: 'bidder:ledger:',
+        logger,
+      })
+    : await createMemoryLedger({
+        clock,
+        budgets: budgetsOf(policies.campaigns),
+        reservationTtlMs: settings.noticeTtlMs,
+        journalDir: settings.ledger.journalPath,
+        logger,
+      });
   const random = mulberry32(settings.seed ? Number.parseInt(createHmac('sha256', 'seed').update(settings.seed).digest('hex').slice(0, 8), 16) : clock() >>> 0);
   const pacer = createThompsonPacer({ clock, random, campaigns: policies.campaigns });
-  const shader: Shader | null = null;
+  // After a restart (or in a fleet) the pacer starts from what the ledger says was spent today.
+  for (const c of policies.campaigns) pacer.syncSpend(c.id, (await ledger.state(c.id)).spentUsd, clock());
+  const shader: Shader = createShader();
   const scorer = createBatcher({
     maxBatchRows: settings.batcher.maxBatchRows,
     maxQueueDelayUs: settings.batcher.maxQueueDelayUs,
@@ -193,6 +206,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     pacer,
     shader,
     profiles,
+    frequency,
     issued,
     eventLog,
     metrics,
@@ -213,6 +227,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       return { ok: false, problems };
     }
     const built = buildLive(next);
+    pacer.configure(next.campaigns);
     policies = next;
     campaignsById = new Map(next.campaigns.map((c) => [c.id, c]));
     live = { ...built, modelVersion: live.modelVersion, ready: live.ready };
@@ -237,8 +252,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   async function refreshBudgetGauges(): Promise<void> {
     for (const c of policies.campaigns) {
       const s = await ledger.state(c.id);
-      const dayFraction = (clock() % 86_400_000) / 86_400_000;
-      metrics.budget(c.id, Math.max(0, s.budgetUsd - s.spentUsd - s.reservedUsd), s.budgetUsd * dayFraction, pacer.multiplier(c.id, clock()));
+      const view = pacer.inspect(c.id, clock());
+      metrics.budget(c.id, Math.max(0, s.budgetUsd - s.spentUsd - s.reservedUsd), view?.targetSpentUsd ?? 0, view?.multiplier ?? 0);
     }
   }
 
@@ -287,6 +302,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       await server.drain(settings.shutdownGraceMs);
       await eventLog.close();
       await ledger.close();
+      await frequency.close();
       model?.dispose();
       model = null;
     },

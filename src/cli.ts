@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerServe } from './cli/serve.js';
+import { registerMlCommands } from './cli/ml.js';
 
 const program = new Command('bidder')
   .description('OpenRTB 2.5/2.6 bidder: serve bids, train and evaluate the CTR model, simulate a market')
   .showHelpAfterError();
 registerServe(program);
+registerMlCommands(program);
 
 await program.parseAsync(process.argv);

@@ -4,6 +4,7 @@ import type { Campaign, Ledger, NoticeKind, Pacer, Shader } from '../types.js';
 import { BidderError } from '../errors/codes.js';
 import type { EventLog } from '../eventlog/eventlog.js';
 import type { ProfileStore } from '../features/profiles.js';
+import type { FrequencyStore } from '../freqcap/index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { errorAnswer, type Answer } from '../pipeline/answer.js';
 import type { IssuedBids } from './issued.js';
@@ -17,6 +18,7 @@ export interface NoticeDeps {
   pacer: Pacer;
   shader: Shader | null;
   profiles: ProfileStore;
+  frequency: FrequencyStore;
   issued: IssuedBids;
   eventLog: EventLog;
   metrics: Metrics;
@@ -117,6 +119,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (issued) {
         deps.shader?.observe(issued.segment, issued.bidCpmUsd, true);
         deps.profiles.recordImpression(issued.userKey, claims.campaignId, issued.categories);
+        if (issued.userKey) await deps.frequency.record(issued.userKey, claims.campaignId);
       }
       deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd });
       return OK;
