@@ -1,0 +1,92 @@
+import { parseArgs } from 'node:util';
+import { DEFAULTS, loadtest, type LoadtestOptions } from './loadtest.js';
+
+const USAGE = `npm run loadtest -- [options]
+
+  --duration <s>        measured seconds, warm-up excluded (default ${DEFAULTS.durationS})
+  --rate <req/s>        fixed-rate mode: steps up to this rate; without it, max-throughput mode
+  --steps <n>           load steps for the latency-against-load plot (default ${DEFAULTS.steps})
+  --connections <n>     concurrent connections (default ${DEFAULTS.connections})
+  --warmup <s>          unmeasured warm-up (default ${DEFAULTS.warmupS})
+  --url <url>           drive a running bidder instead of spawning one
+  --pid <pid>           with --url: the bidder's pid, to measure its CPU per request
+  --models <dir>        models folder for the spawned bidder (default ${DEFAULTS.modelsDir})
+  --policies <dir>      policies folder (default ${DEFAULTS.policiesDir})
+  --seed <n>            request mix seed (default ${DEFAULTS.seed})
+  --baseline <file>     baseline report to compare with (default ${DEFAULTS.baselinePath})
+  --save-baseline       write this run's report as the baseline instead of comparing
+  --fail-on-regression  exit 1 when a figure regressed against the baseline
+  --no-progress         no live progress line`;
+
+function num(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}, got '${v}'`);
+  return n;
+}
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string' },
+    rate: { type: 'string' },
+    steps: { type: 'string' },
+    connections: { type: 'string' },
+    warmup: { type: 'string' },
+    url: { type: 'string' },
+    pid: { type: 'string' },
+    models: { type: 'string' },
+    policies: { type: 'string' },
+    seed: { type: 'string' },
+    baseline: { type: 'string' },
+    'save-baseline': { type: 'boolean' },
+    'fail-on-regression': { type: 'boolean' },
+    'no-progress': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+
+if (values.help) {
+  process.stdout.write(USAGE + '\n');
+  process.exit(0);
+}
+
+let opts: LoadtestOptions;
+try {
+  opts = {
+    ...DEFAULTS,
+    durationS: num('duration', values.duration, 1) ?? DEFAULTS.durationS,
+    rate: num('rate', values.rate, 1) ?? null,
+    steps: num('steps', values.steps, 0) ?? DEFAULTS.steps,
+    connections: num('connections', values.connections, 1) ?? DEFAULTS.connections,
+    warmupS: num('warmup', values.warmup, 0) ?? DEFAULTS.warmupS,
+    url: values.url ?? null,
+    pid: num('pid', values.pid, 1) ?? null,
+    modelsDir: values.models ?? DEFAULTS.modelsDir,
+    policiesDir: values.policies ?? DEFAULTS.policiesDir,
+    seed: num('seed', values.seed, 0) ?? DEFAULTS.seed,
+    baselinePath: values.baseline ?? DEFAULTS.baselinePath,
+    saveBaseline: values['save-baseline'] ?? false,
+    progress: !values['no-progress'],
+  };
+} catch (err) {
+  process.stderr.write(`loadtest: ${(err as Error).message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+
+const log = (line: string) => process.stderr.write(line + '\n');
+const { report, paths } = await loadtest(opts, log);
+const h = report.headline;
+log(
+  `\n${h.mode === 'max' ? 'max throughput' : `fixed rate ${h.rate} req/s`}: ${Math.round(h.reqPerSec)} req/s, ` +
+    `p50 ${h.latencyMs.p50.toFixed(2)} ms, p99 ${h.latencyMs.p99.toFixed(2)} ms, p99.9 ${h.latencyMs.p999.toFixed(2)} ms, ` +
+    `bid rate ${(100 * h.bidRate).toFixed(1)}%, errors ${(100 * h.errorRate).toFixed(2)}%, past tmax ${h.pastTmax}, ` +
+    `server CPU ${h.cpuUsPerRequest === null ? 'n/a' : `${h.cpuUsPerRequest.toFixed(0)} µs/request`}`,
+);
+log(`report: ${paths.md} (${paths.json}, ${paths.svg})`);
+const c = report.comparison;
+if (opts.saveBaseline) log(`baseline saved: ${opts.baselinePath}`);
+else if (!c) log(`no baseline at ${opts.baselinePath}: nothing compared (save one with --save-baseline)`);
+else if (!c.comparable) log(`baseline not comparable: ${c.note}`);
+else if (c.regressions.length) log(`REGRESSION against ${c.baseline}: ${c.regressions.join(', ')}`);
+else log(`no regression against ${c.baseline}`);
+if (values['fail-on-regression'] && c?.regressions.length) process.exit(1);

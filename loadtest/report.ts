@@ -1,0 +1,221 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StepResult } from './run.js';
+
+export interface Headline {
+  mode: 'max' | 'rate';
+  /** Fixed-rate mode: the rate asked for. */
+  rate: number | null;
+  reqPerSec: number;
+  latencyMs: { p50: number; p90: number; p99: number; p999: number };
+  bidRate: number;
+  /** Share of answers that were 5xx or transport errors. */
+  errorRate: number;
+  pastTmax: number;
+  cpuUsPerRequest: number | null;
+}
+
+export interface Report {
+  version: 1;
+  startedAt: string;
+  commit: string | null;
+  machine: { cpus: number; cpuModel: string; node: string; platform: string };
+  target: { origin: string; spawned: boolean; ready: unknown; rssBytes: number | null; logProblems: string[] };
+  options: Record<string, unknown>;
+  headline: Headline;
+  steps: StepResult[];
+  comparison: Comparison | null;
+}
+
+export interface ComparisonRow {
+  metric: string;
+  baseline: number;
+  current: number;
+  /** Relative change, current vs baseline (0.1 = 10% higher). */
+  change: number;
+  regression: boolean;
+}
+
+export interface Comparison {
+  baseline: string;
+  comparable: boolean;
+  note: string;
+  rows: ComparisonRow[];
+  regressions: string[];
+}
+
+/**
+ * How far a figure may move the wrong way before it is flagged. Runs of the same code on this
+ * 2-core machine differ by up to ~8% in throughput and ~20% in tail latency (three same-code runs,
+ * see loadtest/README.md), so the limits sit above that noise.
+ */
+export const REGRESSION_LIMITS = {
+  reqPerSec: -0.15,
+  p50: 0.3,
+  p99: 0.5,
+  cpuUsPerRequest: 0.15,
+  errorRate: 0.005,
+  pastTmaxShare: 0.001,
+} as const;
+
+export function headlineOf(steps: StepResult[], rate: number | null): Headline {
+  // Max mode: the unthrottled step; fixed-rate mode: the top step.
+  const s = rate === null ? steps[0] : steps[steps.length - 1];
+  const answers = s.requests + s.transportErrors;
+  return {
+    mode: rate === null ? 'max' : 'rate',
+    rate,
+    reqPerSec: s.reqPerSec,
+    latencyMs: { p50: s.latencyMs.p50, p90: s.latencyMs.p90, p99: s.latencyMs.p99, p999: s.latencyMs.p999 },
+    bidRate: s.bidRate,
+    errorRate: answers ? (s.status['5xx'] + s.transportErrors) / answers : 0,
+    pastTmax: s.pastTmax,
+    cpuUsPerRequest: s.cpuUsPerRequest,
+  };
+}
+
+export function compare(current: Report, baseline: Report, baselinePath: string): Comparison {
+  const a = baseline.headline;
+  const b = current.headline;
+  const notes: string[] = [];
+  let comparable = a.mode === b.mode && a.rate === b.rate;
+  if (!comparable) notes.push(`baseline ran in ${a.mode} mode${a.rate ? ` at ${a.rate} req/s` : ''}, this run in ${b.mode} mode${b.rate ? ` at ${b.rate} req/s` : ''}`);
+  if (baseline.machine.cpuModel !== current.machine.cpuModel || baseline.machine.cpus !== current.machine.cpus) {
+    comparable = false;
+    notes.push(`baseline machine: ${baseline.machine.cpus} x ${baseline.machine.cpuModel}`);
+  }
+  const rows: ComparisonRow[] = [];
+  const row = (metric: string, base: number | null, cur: number | null, limit: number, absolute = false) => {
+    if (base === null || cur === null) return;
+    const change = absolute ? cur - base : base === 0 ? 0 : (cur - base) / base;
+    const regression = comparable && (limit < 0 ? change < limit : change > limit);
+    rows.push({ metric, baseline: base, current: cur, change, regression });
+  };
+  // Throughput is only a figure of merit where the run was unthrottled.
+  if (b.mode === 'max') row('req/s', a.reqPerSec, b.reqPerSec, REGRESSION_LIMITS.reqPerSec);
+  row('latency p50 ms', a.latencyMs.p50, b.latencyMs.p50, REGRESSION_LIMITS.p50);
+  row('latency p99 ms', a.latencyMs.p99, b.latencyMs.p99, REGRESSION_LIMITS.p99);
+  row('server CPU µs/request', a.cpuUsPerRequest, b.cpuUsPerRequest, REGRESSION_LIMITS.cpuUsPerRequest);
+  row('error share', a.errorRate, b.errorRate, REGRESSION_LIMITS.errorRate, true);
+  const share = (h: Headline, r: Report) => h.pastTmax / Math.max(1, r.steps[h.mode === 'max' ? 0 : r.steps.length - 1].requests);
+  row('past-tmax share', share(a, baseline), share(b, current), REGRESSION_LIMITS.pastTmaxShare, true);
+  return {
+    baseline: baselinePath,
+    comparable,
+    note: notes.join('; '),
+    rows,
+    regressions: rows.filter((r) => r.regression).map((r) => r.metric),
+  };
+}
+
+const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+const int = (x: number) => Math.round(x).toLocaleString('en');
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+export function markdown(r: Report, svgName: string): string {
+  const h = r.headline;
+  const out: string[] = [];
+  out.push(`# Load test ${r.startedAt}`, '');
+  out.push(
+    `Commit \`${r.commit ?? 'unknown'}\`, ${r.machine.cpus} x ${r.machine.cpuModel}, Node ${r.machine.node}. ` +
+      `Target ${r.target.spawned ? 'spawned by the harness' : r.target.origin}, ${h.mode === 'max' ? 'max-throughput' : `fixed rate ${h.rate} req/s`} mode.`,
+    '',
+  );
+  out.push('## Headline', '');
+  out.push('| req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | bid rate | errors | past tmax | server CPU µs/req |');
+  out.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  out.push(
+    `| ${int(h.reqPerSec)} | ${fmt(h.latencyMs.p50)} | ${fmt(h.latencyMs.p90)} | ${fmt(h.latencyMs.p99)} | ${fmt(h.latencyMs.p999)} | ${pct(h.bidRate)} | ${pct(h.errorRate)} | ${h.pastTmax} | ${h.cpuUsPerRequest === null ? 'n/a' : fmt(h.cpuUsPerRequest, 0)} |`,
+    '',
+  );
+  out.push(`![latency against load](${svgName})`, '');
+  out.push('## Steps', '');
+  out.push('| step | asked req/s | req/s | p50 | p90 | p99 | p99.9 | max | bids | no-bids | 4xx | 5xx | past tmax | CPU µs/req | notices sent (win/billing/click/loss) | notices dropped |');
+  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+  for (const s of r.steps) {
+    const n = s.notices.sent;
+    out.push(
+      `| ${s.name} | ${s.targetRps === null ? 'max' : int(s.targetRps)} | ${int(s.reqPerSec)} | ${fmt(s.latencyMs.p50)} | ${fmt(s.latencyMs.p90)} | ${fmt(s.latencyMs.p99)} | ${fmt(s.latencyMs.p999)} | ${fmt(s.latencyMs.max)} | ` +
+        `${s.status.bid} | ${s.status.nobid} | ${s.status['4xx']} | ${s.status['5xx']} | ${s.pastTmax} | ${s.cpuUsPerRequest === null ? 'n/a' : fmt(s.cpuUsPerRequest, 0)} | ${n.win}/${n.billing}/${n.click}/${n.loss} | ${s.notices.dropped} |`,
+    );
+  }
+  out.push('', 'Latencies in ms, measured by the client per answer (204s and errors included).', '');
+  const head = r.steps[h.mode === 'max' ? 0 : r.steps.length - 1];
+  out.push('## No-bid reasons (headline step, from the bidder\'s metrics)', '');
+  out.push('| reason | count | share of answers |', '| --- | ---: | ---: |');
+  const answered = Math.max(1, head.requests);
+  for (const [reason, c] of Object.entries(head.server.noBidReasons).sort((a, b) => b[1] - a[1])) out.push(`| ${reason} | ${c} | ${pct(c / answered)} |`);
+  out.push('', `Server: late answers ${head.server.lateAnswers}, internal errors ${head.server.internalErrors}; outcomes ${JSON.stringify(head.server.outcomes)}.`, '');
+  if (r.target.logProblems.length) out.push('Bidder warnings/errors logged: ' + r.target.logProblems.map((p) => `\`${p}\``).join(', '), '');
+  if (r.comparison) {
+    const c = r.comparison;
+    out.push(`## Against the baseline (${c.baseline})`, '');
+    if (c.note) out.push(`${c.comparable ? 'Note' : 'Not comparable, nothing flagged'}: ${c.note}.`, '');
+    out.push('| figure | baseline | this run | change | |', '| --- | ---: | ---: | ---: | --- |');
+    for (const row of c.rows) {
+      const abs = row.metric.includes('share');
+      out.push(`| ${row.metric} | ${fmt(row.baseline, abs ? 4 : 2)} | ${fmt(row.current, abs ? 4 : 2)} | ${abs ? fmt(row.change, 4) : pct(row.change)} | ${row.regression ? '**REGRESSION**' : ''} |`);
+    }
+    out.push('', c.regressions.length ? `Regressions: ${c.regressions.join(', ')}.` : 'No regression flagged.', '');
+  }
+  return out.join('\n');
+}
+
+/** Latency percentiles (log scale) against the achieved request rate, one point per step. */
+export function svgPlot(steps: StepResult[], title: string): string {
+  const W = 720;
+  const H = 420;
+  const L = 70;
+  const R = 150;
+  const T = 40;
+  const B = 50;
+  const pts = [...steps].sort((a, b) => a.reqPerSec - b.reqPerSec);
+  const series: Array<{ key: 'p50' | 'p99' | 'p999'; label: string; color: string }> = [
+    { key: 'p50', label: 'p50', color: '#1f77b4' },
+    { key: 'p99', label: 'p99', color: '#ff7f0e' },
+    { key: 'p999', label: 'p99.9', color: '#d62728' },
+  ];
+  const xMax = Math.max(1, ...pts.map((p) => p.reqPerSec)) * 1.05;
+  const ys = pts.flatMap((p) => series.map((s) => Math.max(p.latencyMs[s.key], 0.01)));
+  const yLo = Math.pow(10, Math.floor(Math.log10(Math.min(...ys, 1))));
+  const yHi = Math.pow(10, Math.ceil(Math.log10(Math.max(...ys, 1) * 1.01)));
+  const x = (v: number) => L + (v / xMax) * (W - L - R);
+  const y = (v: number) => T + (1 - (Math.log10(Math.max(v, yLo)) - Math.log10(yLo)) / (Math.log10(yHi) - Math.log10(yLo))) * (H - T - B);
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const o: string[] = [];
+  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  o.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  o.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">${esc(title)}</text>`);
+  for (let d = yLo; d <= yHi * 1.0001; d *= 10) {
+    o.push(`<line x1="${L}" x2="${W - R}" y1="${y(d)}" y2="${y(d)}" stroke="#ddd"/>`);
+    o.push(`<text x="${L - 6}" y="${y(d) + 4}" text-anchor="end">${d >= 1 ? d : d.toPrecision(1)}</text>`);
+  }
+  for (let i = 0; i <= 5; i++) {
+    const v = (xMax * i) / 5;
+    o.push(`<line x1="${x(v)}" x2="${x(v)}" y1="${T}" y2="${H - B}" stroke="#eee"/>`);
+    o.push(`<text x="${x(v)}" y="${H - B + 16}" text-anchor="middle">${Math.round(v).toLocaleString('en')}</text>`);
+  }
+  o.push(`<line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="black"/><line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="black"/>`);
+  o.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">requests per second (achieved)</text>`);
+  o.push(`<text transform="translate(18 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">latency, ms (log scale)</text>`);
+  series.forEach((s, i) => {
+    const path = pts.map((p, j) => `${j ? 'L' : 'M'}${x(p.reqPerSec).toFixed(1)},${y(p.latencyMs[s.key]).toFixed(1)}`).join(' ');
+    o.push(`<path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
+    for (const p of pts) o.push(`<circle cx="${x(p.reqPerSec).toFixed(1)}" cy="${y(p.latencyMs[s.key]).toFixed(1)}" r="3" fill="${s.color}"><title>${esc(p.name)}: ${p.latencyMs[s.key].toFixed(2)} ms at ${Math.round(p.reqPerSec)} req/s</title></circle>`);
+    o.push(`<line x1="${W - R + 15}" x2="${W - R + 40}" y1="${T + 10 + i * 20}" y2="${T + 10 + i * 20}" stroke="${s.color}" stroke-width="2"/>`);
+    o.push(`<text x="${W - R + 46}" y="${T + 14 + i * 20}">${s.label}</text>`);
+  });
+  o.push('</svg>');
+  return o.join('\n');
+}
+
+/** Writes `<stamp>.json`, `<stamp>.md` and `<stamp>.svg` into `dir`; returns their paths. */
+export function writeReport(r: Report, dir: string): { json: string; md: string; svg: string } {
+  mkdirSync(dir, { recursive: true });
+  const stamp = r.startedAt.replace(/[:.]/g, '-');
+  const paths = { json: join(dir, `${stamp}.json`), md: join(dir, `${stamp}.md`), svg: join(dir, `${stamp}.svg`) };
+  writeFileSync(paths.json, JSON.stringify(r, null, 2) + '\n');
+  writeFileSync(paths.svg, svgPlot(r.steps, `Bidder latency against load (${r.startedAt.slice(0, 16)})`));
+  writeFileSync(paths.md, markdown(r, `${stamp}.svg`));
+  return paths;
+}

@@ -1,0 +1,252 @@
+import type { EventEmitter } from 'node:events';
+import autocannon from 'autocannon';
+import { createRng } from '../src/sim/rng.js';
+import { createRequestMix, type MixItem, type MixOptions } from './mix.js';
+import { createNoticeFirer, type NoticeCounts, type NoticePlan } from './notices.js';
+import { processCpuSeconds, type Target } from './target.js';
+
+export interface LoadOptions {
+  /** Total measured seconds, warm-up excluded. */
+  durationS: number;
+  /** Fixed-rate mode: the top request rate, reached in `steps` equal steps. Absent: max throughput. */
+  rate: number | null;
+  /** Load steps below the top, for the latency-against-load curve. */
+  steps: number;
+  connections: number;
+  warmupS: number;
+  seed: number;
+  mix: Omit<MixOptions, 'seed'>;
+  notices: NoticePlan;
+  /** Progress lines on stderr: one line rewritten in place on a terminal, one per second otherwise. */
+  progress: boolean;
+}
+
+export interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export interface StepResult {
+  name: string;
+  /** Requested rate; null for an unthrottled (max-throughput) step. */
+  targetRps: number | null;
+  durationS: number;
+  requests: number;
+  reqPerSec: number;
+  /** Client-side latency in ms, every answer counted (also 204s and errors). */
+  latencyMs: Percentiles;
+  status: { bid: number; nobid: number; '4xx': number; '5xx': number; other: number };
+  /** Connection errors and timeouts seen by autocannon. */
+  transportErrors: number;
+  bidRate: number;
+  /** Answers that reached the client after the request's tmax. */
+  pastTmax: number;
+  /** Server CPU (user + system) per request in µs; null when the bidder's pid is unknown. */
+  cpuUsPerRequest: number | null;
+  server: {
+    outcomes: Record<string, number>;
+    noBidReasons: Record<string, number>;
+    lateAnswers: number;
+    internalErrors: number;
+  };
+  notices: NoticeCounts;
+}
+
+type Scrape = Map<string, number>;
+
+async function scrape(origin: string): Promise<Scrape> {
+  const text = await (await fetch(origin + '/metrics')).text();
+  const out: Scrape = new Map();
+  for (const line of text.split('\n')) {
+    if (line === '' || line[0] === '#') continue;
+    const sp = line.lastIndexOf(' ');
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return out;
+}
+
+/** Per label value of `label`, the increase of counter `name` between two scrapes; zeros left out. */
+function delta(a: Scrape, b: Scrape, name: string, label?: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of b) {
+    if (!(k === name || k.startsWith(name + '{'))) continue;
+    const key = label ? (new RegExp(`${label}="([^"]*)"`).exec(k)?.[1] ?? '') : '';
+    const d = v - (a.get(k) ?? 0);
+    if (d !== 0) out[key] = (out[key] ?? 0) + d;
+  }
+  return out;
+}
+
+const total = (r: Record<string, number>) => Object.values(r).reduce((s, x) => s + x, 0);
+
+export function percentiles(samples: Float64Array): Percentiles {
+  if (samples.length === 0) return { p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
+  const s = samples.slice().sort();
+  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999), max: s[s.length - 1] };
+}
+
+/** A growable store of latency samples (ms); typed so a few million cost a few MB. */
+function sampleStore() {
+  let buf = new Float64Array(1 << 16);
+  let n = 0;
+  return {
+    add(v: number) {
+      if (n === buf.length) {
+        const next = new Float64Array(buf.length * 2);
+        next.set(buf);
+        buf = next;
+      }
+      buf[n++] = v;
+    },
+    get values() {
+      return buf.subarray(0, n);
+    },
+  };
+}
+
+interface Live {
+  requests: number;
+  bids: number;
+  errors: number;
+  pastTmax: number;
+}
+
+/**
+ * Drives the target with autocannon and returns one result per load step: in max-throughput mode
+ * an unthrottled step first, then `steps` fixed-rate steps at fractions of the rate it reached;
+ * in fixed-rate mode `steps` steps up to the given rate. Latency is taken from each response's own
+ * timing (autocannon's histogram rounds to whole milliseconds, too coarse for this server).
+ */
+export async function runLoad(target: Target, o: LoadOptions): Promise<StepResult[]> {
+  const mix = createRequestMix({ ...o.mix, seed: o.seed });
+  const firer = createNoticeFirer({ origin: target.origin, rng: createRng(o.seed + 1), plan: o.notices, maxInFlight: 64 });
+  const live: Live = { requests: 0, bids: 0, errors: 0, pastTmax: 0 };
+  let samples = sampleStore();
+  let status = { bid: 0, nobid: 0, '4xx': 0, '5xx': 0, other: 0 };
+  // onResponse and the 'response' event fire back to back for the same answer (autocannon's
+  // client), so the tmax read by one is handed to the other through this variable.
+  let answeredTmax = 0;
+
+  const request = {
+    method: 'POST' as const,
+    setupRequest(req: Record<string, unknown>, context: Record<string, unknown>) {
+      const item: MixItem = mix.next();
+      context.tmaxMs = item.tmaxMs;
+      return { ...req, path: item.path, body: item.body, headers: { 'content-type': 'application/json' } };
+    },
+    onResponse(code: number, body: string, context: Record<string, unknown>) {
+      answeredTmax = context.tmaxMs as number;
+      if (code === 200 && body.includes('"seatbid"')) {
+        status.bid++;
+        live.bids++;
+        firer.onBidResponse(body);
+      } else if (code === 200 || code === 204) status.nobid++;
+      else if (code >= 500) status['5xx']++;
+      else if (code >= 400) status['4xx']++;
+      else status.other++;
+    },
+  };
+
+  async function step(name: string, targetRps: number | null, durationS: number, record: boolean): Promise<StepResult> {
+    samples = sampleStore();
+    status = { bid: 0, nobid: 0, '4xx': 0, '5xx': 0, other: 0 };
+    const notices0 = structuredClone(firer.counts);
+    const pastTmax0 = live.pastTmax;
+    const before = await scrape(target.origin);
+    const cpu0 = target.pid ? processCpuSeconds(target.pid) : null;
+    const connections = targetRps ? Math.max(1, Math.min(o.connections, Math.ceil(targetRps / 200))) : o.connections;
+    const started = performance.now();
+    const instance = autocannon({
+      url: target.origin,
+      connections,
+      duration: durationS,
+      ...(targetRps ? { overallRate: Math.max(1, Math.round(targetRps)) } : {}),
+      requests: [request as unknown as autocannon.Request],
+      // The types give the promise form only; the returned object is also the run's event emitter.
+    }) as unknown as Promise<autocannon.Result> & EventEmitter;
+    instance.on('response', (_client: unknown, code: number, _bytes: number, ms: number) => {
+      live.requests++;
+      if (code >= 500) live.errors++;
+      samples.add(ms);
+      if (ms > answeredTmax) live.pastTmax++;
+    });
+    const ticker = record && o.progress ? progressTicker(name, live) : null;
+    const result = await instance;
+    const elapsedS = (performance.now() - started) / 1000;
+    ticker?.stop();
+    await firer.idle();
+    const cpu1 = target.pid ? processCpuSeconds(target.pid) : null;
+    const after = await scrape(target.origin);
+    const n = samples.values.length;
+    const served = status.bid + status.nobid;
+    const notices = structuredClone(firer.counts);
+    for (const k of Object.keys(notices.sent) as Array<keyof NoticeCounts['sent']>) notices.sent[k] -= notices0.sent[k];
+    notices.ok -= notices0.ok;
+    notices.refused -= notices0.refused;
+    notices.failed -= notices0.failed;
+    notices.dropped -= notices0.dropped;
+    const pastTmax = live.pastTmax - pastTmax0;
+    return {
+      name,
+      targetRps,
+      durationS: elapsedS,
+      requests: n,
+      reqPerSec: n / elapsedS,
+      latencyMs: percentiles(samples.values),
+      status: { ...status },
+      transportErrors: result.errors + result.timeouts,
+      bidRate: served ? status.bid / served : 0,
+      pastTmax,
+      cpuUsPerRequest: cpu0 !== null && cpu1 !== null && n > 0 ? ((cpu1 - cpu0) * 1e6) / n : null,
+      server: {
+        outcomes: delta(before, after, 'bidder_requests_total', 'outcome'),
+        noBidReasons: delta(before, after, 'bidder_nobid_total', 'reason'),
+        lateAnswers: total(delta(before, after, 'bidder_late_answers_total')),
+        internalErrors: total(delta(before, after, 'bidder_internal_errors_total')),
+      },
+      notices,
+    };
+  }
+
+  const results: StepResult[] = [];
+  if (o.warmupS > 0) await step('warm-up', null, o.warmupS, false);
+  if (o.rate === null) {
+    const maxS = o.steps > 0 ? o.durationS * 0.4 : o.durationS;
+    const max = await step('max', null, maxS, true);
+    results.push(max);
+    for (let i = 1; i <= o.steps; i++) {
+      const rps = (max.reqPerSec * i) / (o.steps + 1);
+      results.push(await step(`${Math.round((100 * i) / (o.steps + 1))}% of max`, rps, (o.durationS - maxS) / o.steps, true));
+    }
+  } else {
+    const n = Math.max(1, o.steps);
+    for (let i = 1; i <= n; i++) results.push(await step(`${Math.round((100 * i) / n)}% of rate`, (o.rate * i) / n, o.durationS / n, true));
+  }
+  if (o.progress) process.stderr.write('\n');
+  return results;
+}
+
+function progressTicker(name: string, live: Live) {
+  const tty = process.stderr.isTTY;
+  let last = { ...live };
+  let t = performance.now();
+  let seconds = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const dt = (now - t) / 1000;
+    const req = live.requests - last.requests;
+    const bids = live.bids - last.bids;
+    seconds++;
+    const line =
+      `[${name}] ${seconds}s  ${Math.round(req / dt).toLocaleString('en')} req/s  ` +
+      `bid ${req ? ((100 * bids) / req).toFixed(1) : '0.0'}%  5xx ${live.errors}  past tmax ${live.pastTmax}`;
+    process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
+    last = { ...live };
+    t = now;
+  }, 1000);
+  return { stop: () => clearInterval(timer) };
+}

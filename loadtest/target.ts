@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** The bidder under test: its origin, and its process id when this machine can read its CPU. */
+export interface Target {
+  origin: string;
+  pid: number | null;
+  /** Warnings and errors the spawned bidder logged (pino level >= 40), for the report. */
+  logProblems: string[];
+  close(): Promise<void>;
+}
+
+/** CPU seconds (user + system) of a process, from /proc; null where /proc is not there. */
+export function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which may hold spaces, so split after its closing ')'.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of proc(5); f[0] is field 3. Linux reports them in
+    // USER_HZ ticks, 100 per second on every architecture Node runs on.
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** Resident memory of a process in bytes, from /proc; null where it cannot be read. */
+export function processRssBytes(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+export function externalTarget(url: string, pid: number | null): Target {
+  return { origin: new URL(url).origin, pid, logProblems: [], close: async () => {} };
+}
+
+/** The built command-line tool beside this harness (dist/loadtest), else the project's dist/. */
+function bidderCli(): string {
+  const beside = new URL('../src/cli.js', import.meta.url);
+  if (beside.protocol === 'file:' && existsSync(beside)) return beside.pathname;
+  return resolve('dist/cli.js');
+}
+
+/**
+ * Starts `bidder serve` as a child process on a free port, in a temp working directory (its event
+ * log and ledger journal go there), and waits until it answers /readyz. A child, not an in-process
+ * server, so its CPU time is its own and the load generator's does not count.
+ */
+export async function spawnBidder(opts: { policiesDir: string; modelsDir: string; startTimeoutMs: number }): Promise<Target> {
+  const cwd = mkdtempSync(join(tmpdir(), 'bidder-loadtest-'));
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [bidderCli(), 'serve', '--host', '127.0.0.1', '--port', '0', '--policies', resolve(opts.policiesDir), '--models', resolve(opts.modelsDir), '--log-level', 'info'],
+    { cwd, env: { ...process.env, NOTICE_SECRET: randomBytes(24).toString('base64url') }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const logProblems: string[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const port = await new Promise<number>((resolvePort, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bidder did not start in ${opts.startTimeoutMs} ms: ${stderr}`)), opts.startTimeoutMs);
+    void exited.then((code) => reject(new Error(`bidder exited with ${code} before listening: ${stderr}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let rec: { level?: number; msg?: string; port?: number };
+      try {
+        rec = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (rec.msg === 'bidder listening' && rec.port) {
+        clearTimeout(timer);
+        resolvePort(rec.port);
+      }
+      if ((rec.level ?? 0) >= 40 && logProblems.length < 20) logProblems.push(rec.msg ?? line);
+    });
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    origin,
+    pid: child.pid ?? null,
+    logProblems,
+    async close() {
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(cwd, { recursive: true, force: true });
+    },
+  };
+}
