@@ -58,6 +58,19 @@ describe('in-process ledger journal', () => {
     await c.close();
   });
 
+  it('round-trips non-ASCII bid and campaign ids through the checksummed journal', async () => {
+    const dir = freshDir();
+    const log = capture();
+    const a = await createMemoryLedger({ clock: () => T0, budgets: { 'ç1': { dailyUsd: 1 } }, reservationTtlMs: 60_000, journalDir: dir, logger: log });
+    await a.reserve([{ bidId: 'bé-ü-😀', campaignId: 'ç1', amountUsd: 0.5, expiresAtMs: T0 + 60_000 }]);
+    expect(await a.settle('bé-ü-😀', 0.25)).toBe('settled');
+    await a.close();
+    const b = await createMemoryLedger({ clock: () => T0, budgets: { 'ç1': { dailyUsd: 1 } }, reservationTtlMs: 60_000, journalDir: dir, logger: log });
+    expect(await b.state('ç1')).toEqual({ spentUsd: 0.25, reservedUsd: 0, budgetUsd: 1 });
+    expect(log.warnings).toEqual([]);
+    await b.close();
+  });
+
   it('recovers a corrupted tail up to the last good record, with a warning, and appends after it', async () => {
     const dir = freshDir();
     const a = await reopen(dir);

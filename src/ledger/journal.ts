@@ -40,9 +40,20 @@ export function crc32(buf: Uint8Array, start = 0, end = buf.length): number {
   return (c ^ -1) >>> 0;
 }
 
+/** CRC-32 of a string's UTF-8 bytes; ASCII (the usual bid id) is read in place without a Buffer. */
+function crc32Text(s: string): number {
+  let c = -1;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch > 127) return crc32(Buffer.from(s, 'utf8'));
+    c = CRC_TABLE[(c ^ ch) & 0xff] ^ (c >>> 8);
+  }
+  return (c ^ -1) >>> 0;
+}
+
 export function encodeRecord(rec: JournalRecord): string {
   const json = JSON.stringify(rec);
-  const crc = crc32(Buffer.from(json, 'utf8'));
+  const crc = crc32Text(json);
   return `${crc.toString(16).padStart(8, '0')} ${json}\n`;
 }
 
