@@ -141,6 +141,8 @@ export function validateRequest(v: unknown, limits: ValidateLimits): BidRequest 
   if (device) {
     optNumber(device, 'devicetype', 'device');
     optString(device, 'os', 'device');
+    // The pseudonymous user key may be derived from the advertising id (§3.2.18).
+    optString(device, 'ifa', 'device');
     const geo = optObject(device, 'geo', 'device');
     if (geo) {
       optString(geo, 'country', 'device.geo');
