@@ -2,11 +2,13 @@
 import { Command } from 'commander';
 import { registerServe } from './cli/serve.js';
 import { registerMlCommands } from './cli/ml.js';
+import { registerReport } from './cli/report.js';
 
 const program = new Command('bidder')
   .description('OpenRTB 2.5/2.6 bidder: serve bids, train and evaluate the CTR model, simulate a market')
   .showHelpAfterError();
 registerServe(program);
 registerMlCommands(program);
+registerReport(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,69 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { loadPolicies } from '../config/policies.js';
+import type { EventRecord } from '../eventlog/records.js';
+import { lineChart } from '../plot/plot.js';
+import { eventFiles, readEvents } from '../report/events.js';
+import { buildReport, type Report } from '../report/report.js';
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const usd = (x: number) => `$${x.toFixed(2)}`;
+
+function table(r: Report): string {
+  const rows = [
+    '| campaign | impressions | clicks | conversions | spend | CTR | CVR | CPC | CPA | ROI | predicted clicks |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const c of r.campaigns) {
+    const t = c.totals;
+    rows.push(`| ${c.id} | ${t.impressions} | ${t.clicks} | ${t.conversions} | ${usd(t.spendUsd)} | ${pct(t.ctr)} | ${pct(t.cvr)} | ${usd(t.cpcUsd)} | ${usd(t.cpaUsd)} | ${t.roi.toFixed(2)} | ${t.predictedClicks.toFixed(1)} |`);
+  }
+  return rows.join('\n');
+}
+
+/** `bidder report`: the ad-effect report from the bidder's own event log. */
+export function registerReport(program: Command): void {
+  program
+    .command('report')
+    .description('ad-effect report (CTR, CVR, CPC, CPA, ROI, spend against target, predicted vs observed CTR) from event logs')
+    .option('--events <paths...>', 'event-log files or directories', ['var/events'])
+    .option('--policies <dir>', 'policy directory (goal values and budgets)', 'policies')
+    .option('--json', 'print one JSON object instead of a table')
+    .option('--plot <dir>', 'write spend-vs-target and predicted-vs-observed CTR charts (SVG) here')
+    .action(async (o: { events: string[]; policies: string; json?: boolean; plot?: string }) => {
+      const { campaigns } = loadPolicies(o.policies);
+      const records: EventRecord[] = [];
+      let bad = 0;
+      for await (const r of readEvents(eventFiles(o.events), () => bad++)) records.push(r);
+      const report = buildReport(records, campaigns, bad);
+      if (o.plot) {
+        mkdirSync(o.plot, { recursive: true });
+        const spend = report.campaigns.flatMap((c) =>
+          c.days.flatMap((d) =>
+            d.hours.flatMap((h) => [
+              { campaign: c.id, t: `${d.day}T${String(h.hour).padStart(2, '0')}:59:59Z`, usd: h.cumulativeSpendUsd, series: 'spend' },
+              { campaign: c.id, t: `${d.day}T${String(h.hour).padStart(2, '0')}:59:59Z`, usd: h.cumulativeTargetUsd, series: 'target' },
+            ]),
+          ),
+        );
+        writeFileSync(join(o.plot, 'spend-vs-target.svg'), await lineChart({ title: 'Cumulative spend against the pacing target (USD)', x: { field: 't', title: 'time (UTC)', type: 'temporal' }, y: { field: 'usd', title: 'USD' }, series: 'series', facet: 'campaign', rows: spend }));
+        const ctr = report.campaigns.flatMap((c) =>
+          c.days.flatMap((d) =>
+            d.hours
+              .filter((h) => h.effect.impressions > 0)
+              .flatMap((h) => [
+                { campaign: c.id, t: `${d.day}T${String(h.hour).padStart(2, '0')}:30:00Z`, ctr: h.effect.predictedClicks / h.effect.impressions, series: 'predicted' },
+                { campaign: c.id, t: `${d.day}T${String(h.hour).padStart(2, '0')}:30:00Z`, ctr: h.effect.ctr, series: 'observed' },
+              ]),
+          ),
+        );
+        writeFileSync(join(o.plot, 'ctr-predicted-vs-observed.svg'), await lineChart({ title: 'CTR: predicted against observed, per hour', x: { field: 't', title: 'time (UTC)', type: 'temporal' }, y: { field: 'ctr', title: 'CTR' }, series: 'series', facet: 'campaign', rows: ctr }));
+      }
+      if (o.json) process.stdout.write(JSON.stringify(report) + '\n');
+      else {
+        process.stdout.write(`${report.records} records${report.badLines ? `, ${report.badLines} unreadable lines skipped` : ''}\n\n${table(report)}\n`);
+        if (o.plot) process.stdout.write(`\ncharts written to ${o.plot}\n`);
+      }
+    });
+}

@@ -1,0 +1,45 @@
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+/**
+ * Charts as SVG files, rendered headless by Vega-Lite (no canvas, no browser): reports, the
+ * pacing simulation and the load test share this one renderer instead of hand-drawn SVG.
+ */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+export interface LineChart {
+  title: string;
+  x: { field: string; title: string; type?: 'quantitative' | 'temporal' };
+  y: { field: string; title: string };
+  /** Field naming the series (one line each). */
+  series: string;
+  rows: Array<Record<string, number | string>>;
+  /** Optional small multiples: one panel per value of this field. */
+  facet?: string;
+}
+
+export function lineChart(c: LineChart): Promise<string> {
+  const encoding = {
+    x: { field: c.x.field, type: c.x.type ?? 'quantitative', title: c.x.title },
+    y: { field: c.y.field, type: 'quantitative', title: c.y.title },
+    color: { field: c.series, type: 'nominal', title: null },
+  } as const;
+  const spec: TopLevelSpec = c.facet
+    ? {
+        title: c.title,
+        data: { values: c.rows },
+        facet: { field: c.facet, type: 'nominal', title: null },
+        columns: 2,
+        spec: { width: 320, height: 180, mark: { type: 'line', point: false }, encoding },
+        resolve: { scale: { y: 'independent' } },
+      }
+    : { title: c.title, width: 640, height: 320, data: { values: c.rows }, mark: { type: 'line', point: false }, encoding };
+  return renderSvg(spec);
+}

@@ -1,0 +1,35 @@
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { EventRecord } from '../eventlog/records.js';
+
+/** The event-log files under `paths` (files, or directories of `*.ndjson`), oldest first. */
+export function eventFiles(paths: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    if (!existsSync(p)) throw new Error(`${p} does not exist`);
+    if (statSync(p).isDirectory()) out.push(...readdirSync(p).filter((f) => f.endsWith('.ndjson')).sort().map((f) => join(p, f)));
+    else out.push(p);
+  }
+  return out;
+}
+
+/**
+ * Stream records from event logs. A line that does not parse (a torn last write after a crash) is
+ * counted and skipped, never fatal: the report says how many.
+ */
+export async function* readEvents(files: readonly string[], onBadLine: (file: string, line: number) => void): AsyncGenerator<EventRecord> {
+  for (const file of files) {
+    const rl = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    let n = 0;
+    for await (const line of rl) {
+      n++;
+      if (line === '') continue;
+      try {
+        yield JSON.parse(line) as EventRecord;
+      } catch {
+        onBadLine(file, n);
+      }
+    }
+  }
+}

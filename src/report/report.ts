@@ -1,0 +1,121 @@
+import type { Campaign } from '../types.js';
+import type { EventRecord } from '../eventlog/records.js';
+
+/** Ad-effect figures for one slice (campaign × day × hour, or wider). */
+export interface Effect {
+  bids: number;
+  impressions: number;
+  clicks: number;
+  conversions: number;
+  spendUsd: number;
+  /** Sum of the model's pCTR over won impressions: the clicks the model expected. */
+  predictedClicks: number;
+  ctr: number;
+  cvr: number;
+  cpcUsd: number;
+  cpaUsd: number;
+  /** Value of the outcomes at the campaign's goal price, over spend (0 when nothing was spent). */
+  roi: number;
+}
+
+export interface CampaignReport {
+  id: string;
+  totals: Effect;
+  days: Array<{ day: string; totals: Effect; targetSpendUsd: number; hours: Array<{ hour: number; effect: Effect; cumulativeSpendUsd: number; cumulativeTargetUsd: number }> }>;
+}
+
+export interface Report {
+  campaigns: CampaignReport[];
+  records: number;
+  badLines: number;
+}
+
+interface Acc {
+  bids: number;
+  impressions: number;
+  clicks: number;
+  conversions: number;
+  spendUsd: number;
+  predictedClicks: number;
+}
+
+const zero = (): Acc => ({ bids: 0, impressions: 0, clicks: 0, conversions: 0, spendUsd: 0, predictedClicks: 0 });
+
+function effect(a: Acc, c: Campaign | undefined): Effect {
+  const value = !c ? 0 : c.goal.type === 'cpc' ? a.clicks * c.goal.valueUsd : c.goal.type === 'cpa' ? a.conversions * c.goal.valueUsd : (a.impressions / 1000) * c.goal.valueUsd;
+  return {
+    ...a,
+    ctr: a.impressions ? a.clicks / a.impressions : 0,
+    cvr: a.clicks ? a.conversions / a.clicks : 0,
+    cpcUsd: a.clicks ? a.spendUsd / a.clicks : 0,
+    cpaUsd: a.conversions ? a.spendUsd / a.conversions : 0,
+    roi: a.spendUsd ? value / a.spendUsd : 0,
+  };
+}
+
+/**
+ * Aggregate an event log into the ad-effect report: per campaign, per UTC day and hour. A bid's
+ * later notices are attributed to the hour of the bid (when the impression was bought). Win and
+ * billing both mark the impression; it counts once, at the first clearing price seen.
+ */
+export function buildReport(records: Iterable<EventRecord>, campaigns: readonly Campaign[], badLines = 0): Report {
+  const byId = new Map(campaigns.map((c) => [c.id, c]));
+  const bidInfo = new Map<string, { campaignId: string; ts: number; pctr: number }>();
+  const won = new Set<string>();
+  const clicked = new Set<string>();
+  const converted = new Set<string>();
+  // campaign -> day -> hour -> acc
+  const cells = new Map<string, Map<string, Acc[]>>();
+  let n = 0;
+  const cell = (campaignId: string, ts: number): Acc => {
+    let days = cells.get(campaignId);
+    if (!days) cells.set(campaignId, (days = new Map()));
+    const day = new Date(ts).toISOString().slice(0, 10);
+    let hours = days.get(day);
+    if (!hours) days.set(day, (hours = Array.from({ length: 24 }, zero)));
+    return hours[new Date(ts).getUTCHours()];
+  };
+  for (const r of records) {
+    n++;
+    if (r.type === 'bid') {
+      bidInfo.set(r.bidId, { campaignId: r.campaignId, ts: r.ts, pctr: r.pctr });
+      cell(r.campaignId, r.ts).bids++;
+      continue;
+    }
+    const b = bidInfo.get(r.bidId);
+    const at = cell(r.campaignId, b?.ts ?? r.ts);
+    if ((r.type === 'win' || r.type === 'billing') && !won.has(r.bidId)) {
+      won.add(r.bidId);
+      at.impressions++;
+      at.spendUsd += (r.priceCpmUsd ?? 0) / 1000;
+      at.predictedClicks += b?.pctr ?? 0;
+    } else if (r.type === 'click' && !clicked.has(r.bidId)) {
+      clicked.add(r.bidId);
+      at.clicks++;
+    } else if (r.type === 'conversion' && !converted.has(r.bidId)) {
+      converted.add(r.bidId);
+      at.conversions++;
+    }
+  }
+  const out: CampaignReport[] = [];
+  for (const [id, days] of [...cells].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const c = byId.get(id);
+    const total = zero();
+    const dayRows: CampaignReport['days'] = [];
+    for (const [day, hours] of [...days].sort((a, b) => a[0].localeCompare(b[0]))) {
+      const dayAcc = zero();
+      const target = c?.budget.dailyUsd ?? 0;
+      let cum = 0;
+      const hourRows = hours.map((h, hour) => {
+        for (const k of Object.keys(dayAcc) as Array<keyof Acc>) dayAcc[k] += h[k];
+        cum += h.spendUsd;
+        // The target is the even curve the pacer follows by default: budget × fraction of the day.
+        return { hour, effect: effect(h, c), cumulativeSpendUsd: cum, cumulativeTargetUsd: (target * (hour + 1)) / 24 };
+      });
+      for (const k of Object.keys(total) as Array<keyof Acc>) total[k] += dayAcc[k];
+      dayRows.push({ day, totals: effect(dayAcc, c), targetSpendUsd: target, hours: hourRows });
+    }
+    out.push({ id, totals: effect(total, c), days: dayRows });
+  }
+  return { campaigns: out, records: n, badLines };
+}
