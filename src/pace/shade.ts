@@ -93,7 +93,7 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       let x2 = a + GOLDEN * (c - a);
       let f1 = surplus(x1);
       let f2 = surplus(x2);
-      for (let i = 0; i < 40 && c - a > 1e-4 * valueCpmUsd; i++) {
+      for (let i = 0; i < 40 && c - a > 1e-3 * valueCpmUsd; i++) {
         if (f1 < f2) {
           a = x1;
           x1 = x2;
