@@ -14,9 +14,14 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 const freshDir = () => path.join(root, `j${dirs++}`);
 
-runLedgerSuite('in-process with journal', (o) => createMemoryLedger({ ...o, journalDir: freshDir() }), {
-  propertyRuns: 60,
-});
+runLedgerSuite(
+  'in-process with journal',
+  () => {
+    const dir = freshDir();
+    return (o) => createMemoryLedger({ ...o, journalDir: dir, logger: capture() });
+  },
+  { propertyRuns: 60, durable: true },
+);
 
 const T0 = Date.UTC(2026, 0, 10, 12);
 const budgets: Record<string, Budget> = { c1: { dailyUsd: 10 }, c2: { dailyUsd: 5, lifetimeUsd: 7 } };

@@ -49,9 +49,14 @@ if (client === null) {
     } while (cursor !== '0');
     await client.quit();
   });
-  runLedgerSuite('Redis', (o) => createRedisLedger({ ...o, client, keyPrefix: `${prefix}${n++}:` }), {
-    propertyRuns: 25,
-  });
+  runLedgerSuite(
+    'Redis',
+    () => {
+      const keyPrefix = `${prefix}${n++}:`;
+      return (o) => createRedisLedger({ ...o, client, keyPrefix });
+    },
+    { propertyRuns: 25, durable: true },
+  );
 
   describe('Redis ledger specifics', () => {
     it('sends all reservations of a bid request in one round trip', async () => {

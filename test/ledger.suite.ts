@@ -4,7 +4,9 @@ import type { Budget, BudgetLedger, Reservation } from '../src/types.js';
 
 /**
  * The ledger contract, run against every implementation (test/ledger.memory.test.ts,
- * test/ledger.redis.test.ts). A factory gets a controllable clock; the suite closes what it opens.
+ * test/ledger.journal.test.ts, test/ledger.redis.test.ts). `storage()` gives a fresh, empty store
+ * (a journal directory, a Redis key prefix) and a factory that opens ledgers on it; opening a
+ * second ledger on the same store is a restart. The suite closes what it opens.
  */
 export interface LedgerFactoryOptions {
   clock: () => number;
@@ -17,13 +19,19 @@ const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 10, 12);
 const TTL = 10_000;
 
-export function runLedgerSuite(name: string, factory: LedgerFactory, opts: { propertyRuns: number }): void {
+export interface SuiteOptions {
+  propertyRuns: number;
+  /** The store survives a restart (journal, Redis): the property test then restarts at random. */
+  durable: boolean;
+}
+
+export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts: SuiteOptions): void {
   describe(`ledger contract: ${name}`, () => {
     const open: BudgetLedger[] = [];
     let now = T0;
     const clock = () => now;
     const make = async (budgets: Record<string, Budget>) => {
-      const ledger = await factory({ clock, budgets, reservationTtlMs: TTL });
+      const ledger = await storage()({ clock, budgets, reservationTtlMs: TTL });
       open.push(ledger);
       return ledger;
     };
@@ -163,7 +171,9 @@ export function runLedgerSuite(name: string, factory: LedgerFactory, opts: { pro
       expect(await l.reserve([res('b4', 'c1', 0.01)])).toEqual([false]);
     });
 
-    it('keeps spend within budget and equal to the unique valid wins, whatever the notices do', async () => {
+    it(`keeps spend within budget and equal to the unique valid wins, whatever the notices do${
+      opts.durable ? ', across restarts' : ''
+    }`, async () => {
       const campaigns = ['c1', 'c2'];
       const op = fc.oneof(
         fc.record({
@@ -176,12 +186,14 @@ export function runLedgerSuite(name: string, factory: LedgerFactory, opts: { pro
         fc.record({ k: fc.constant('release' as const), bid: fc.nat(30) }),
         fc.record({ k: fc.constant('forged' as const), bid: fc.nat(30) }),
         fc.record({ k: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 2 * TTL }) }),
+        ...(opts.durable ? [fc.record({ k: fc.constant('restart' as const) })] : []),
       );
       await fc.assert(
         fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
           now = T0;
           const budgets = { c1: { dailyUsd: 1 }, c2: { dailyUsd: 0.5, lifetimeUsd: 0.8 } };
-          const l = await factory({ clock, budgets, reservationTtlMs: TTL });
+          const open = storage();
+          let l = await open({ clock, budgets, reservationTtlMs: TTL });
           try {
             // What the test knows: reserved amounts, and which bids were settled at what price.
             const reserved = new Map<
@@ -217,6 +229,9 @@ export function runLedgerSuite(name: string, factory: LedgerFactory, opts: { pro
                 await l.release(`b${o.bid}`);
                 const r = reserved.get(`b${o.bid}`);
                 if (r) r.open = false;
+              } else if (o.k === 'restart') {
+                await l.close();
+                l = await open({ clock, budgets, reservationTtlMs: TTL });
               } else if (o.k === 'forged') {
                 expect(await l.settle(`forged${o.bid}`, 0.01)).toBe('unknown');
               } else {
