@@ -83,6 +83,39 @@ if (client === null) {
       await ledger.close();
     });
 
+    it('connects from a URL, and says plainly when it cannot', async () => {
+      const now = Date.UTC(2026, 0, 10, 12);
+      const base = { clock: () => now, budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000 };
+      const ledger = await createRedisLedger({ ...base, url, keyPrefix: `${prefix}${n++}:` });
+      expect(await ledger.reserve([{ bidId: 'b1', campaignId: 'c1', amountUsd: 0.5, expiresAtMs: now + 10_000 }])).toEqual([true]);
+      await ledger.close();
+      await expect(createRedisLedger({ ...base, url: 'redis://127.0.0.1:1', keyPrefix: 'x:' })).rejects.toThrow(
+        /cannot connect to redis:\/\/127.0.0.1:1/,
+      );
+    });
+
+    it('puts the budget rules back when Redis comes back without them', async () => {
+      const now = Date.UTC(2026, 0, 10, 12);
+      const keyPrefix = `${prefix}${n++}:`;
+      const own = new Redis(url);
+      const ledger = await createRedisLedger({
+        client: own,
+        clock: () => now,
+        budgets: { c1: { dailyUsd: 1 } },
+        reservationTtlMs: 10_000,
+        keyPrefix,
+      });
+      await own.del(`${keyPrefix}b:c1`);
+      expect(await ledger.reserve([{ bidId: 'b1', campaignId: 'c1', amountUsd: 0.5, expiresAtMs: now + 10_000 }])).toEqual([false]);
+      const ready = new Promise((resolve) => own.once('ready', resolve));
+      own.disconnect(true);
+      await ready;
+      await own.ping();
+      expect(await ledger.reserve([{ bidId: 'b2', campaignId: 'c1', amountUsd: 0.5, expiresAtMs: now + 10_000 }])).toEqual([true]);
+      await ledger.close();
+      await own.quit();
+    });
+
     it('shares budgets between bidders: two ledgers on one prefix never overspend together', async () => {
       const now = Date.UTC(2026, 0, 10, 12);
       const keyPrefix = `${prefix}${n++}:`;

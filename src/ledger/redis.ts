@@ -16,6 +16,8 @@ export interface RedisLedgerOptions {
   keyPrefix: string;
   /** How long finished bids are remembered for idempotency, ms (default 24 h). */
   retentionMs?: number;
+  /** Owned connection only: a command unanswered this long fails, ms (default 100). */
+  commandTimeoutMs?: number;
   logger?: LedgerLogger;
 }
 
@@ -166,7 +168,27 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   const logger = opts.logger ?? consoleLogger;
   const retention = String(opts.retentionMs ?? 86_400_000);
   const owned = opts.client === undefined;
-  const client = opts.client ?? new Redis(opts.url as string, { maxRetriesPerRequest: 1, enableOfflineQueue: true });
+  // An owned connection fails fast while Redis is away (no offline queue, a command timeout), so
+  // the bid path gets an error to no-bid on instead of a reservation that hangs past tmax.
+  const client =
+    opts.client ??
+    new Redis(opts.url as string, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: opts.commandTimeoutMs ?? 100,
+    });
+  if (owned) {
+    // While Redis is away ioredis reports every failed reconnect here; without a listener each
+    // would be an unhandled 'error' event.
+    client.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis ledger connection error'));
+    try {
+      await client.connect();
+    } catch (err) {
+      client.disconnect();
+      throw new Error(`Redis ledger: cannot connect to ${opts.url}: ${(err as Error).message}`);
+    }
+  }
   client.defineCommand('ledgerReserve', { numberOfKeys: 0, lua: LUA_RESERVE });
   client.defineCommand('ledgerSettle', { numberOfKeys: 0, lua: LUA_SETTLE });
   client.defineCommand('ledgerRelease', { numberOfKeys: 0, lua: LUA_RELEASE });
@@ -181,7 +203,14 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     }
     await tx.exec();
   };
-  await configure(opts.budgets);
+  let budgets = opts.budgets;
+  await configure(budgets);
+  // A Redis that restarted without its data has lost the budget rules too: put them back on every
+  // reconnect, so reservations resume as soon as it is back (lost spend needs AOF, see docs/pacing.md).
+  const onReady = () => {
+    configure(budgets).catch((err: unknown) => logger.warn({ err }, 'Redis ledger: could not restore budgets on reconnect'));
+  };
+  client.on('ready', onReady);
 
   return {
     async reserve(items: Reservation[]): Promise<boolean[]> {
@@ -238,9 +267,13 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       return { spentUsd: toUsd(spent), reservedUsd: toUsd(Number(dayRes)), budgetUsd: toUsd(budget) };
     },
 
-    configure,
+    async configure(next) {
+      await configure(next);
+      budgets = { ...budgets, ...next };
+    },
 
     async close() {
+      client.off('ready', onReady);
       if (owned) await client.quit();
     },
   };
