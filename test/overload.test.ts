@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
+
+/**
+ * Issue 6 §1: the bidder's deadline is tmax minus the exchange's network allowance; under a flood
+ * it answers OVERLOADED no-bids at once (admission control) or DEADLINE no-bids (work abandoned),
+ * and never sends a bid past the deadline. Tests do not assert on wall time: the client's elapsed
+ * times are printed, the assertions use the bidder's own accounting.
+ */
+const banner = (JSON.parse(readFileSync('openrtb/cases/banner-open-auction.json', 'utf8')) as { request: Record<string, unknown> }).request;
+const multiImp = (JSON.parse(readFileSync('openrtb/cases/multi-imp.json', 'utf8')) as { request: Record<string, unknown> }).request;
+
+function post(agent: Agent, url: string, body: string): Promise<{ status: number; text: string; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - t0 }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('cold start', () => {
+  let t: TestBidder;
+  beforeAll(async () => {
+    t = await startBidder();
+  });
+  afterAll(() => t.close());
+
+  // Fails while the model's first call (tfjs graph set-up, wasm kernels) is paid by the first
+  // bid request instead of at load: that request overruns its deadline and no-bids.
+  it('bids on the first request after start: the model is warmed before the bidder is ready', async () => {
+    expect((await fetch(t.url + '/readyz')).status).toBe(200);
+    // 80 ms is ample for a warm model (a few ms per call) and short of a cold first call.
+    const r = await t.bid({ ...banner, id: 'first', tmax: 100 });
+    expect(await t.metric('bidder_nobid_total', { reason: 'DEADLINE' })).toBe(0);
+    expect(r.status).toBe(200);
+  });
+});
+
+describe('flood with a short tmax', () => {
+  let t: TestBidder;
+  const TMAX = 50;
+  beforeAll(async () => {
+    // A 5 ms queue delay stands in for a slower model: with the default 20 ms network allowance
+    // the bidder has 30 ms per request, so a few hundred at once cannot all be scored in time.
+    t = await startBidder({ batcher: { maxBatchRows: 64, maxQueueDelayUs: 5000 } });
+    for (let i = 0; i < 5; i++) await t.bid({ ...banner, id: `warm-${i}` });
+  });
+  afterAll(() => t.close());
+
+  it('answers every request with a bid in time or a no-bid, refusing work it cannot finish (OVERLOADED / DEADLINE)', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+    const waves = 8;
+    const perWave = Number(process.env.PER_WAVE ?? 256);
+    const answeredBefore = await t.metric('bidder_requests_total');
+    const statuses = new Map<number, number>();
+    const bidMs: number[] = [];
+    for (let w = 0; w < waves; w++) {
+      const wave = Array.from({ length: perWave }, (_, i) => {
+        const req = i % 4 === 0 ? { ...multiImp, id: `m${w}-${i}`, tmax: TMAX } : { ...banner, id: `b${w}-${i}`, tmax: TMAX };
+        return post(agent, t.url + '/openrtb2/bid', JSON.stringify(req));
+      });
+      for (const r of await Promise.all(wave)) {
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        expect([200, 204], r.text).toContain(r.status);
+        if (r.status === 200) {
+          expect((JSON.parse(r.text) as { seatbid: unknown[] }).seatbid.length).toBeGreaterThan(0);
+          bidMs.push(r.ms);
+        }
+      }
+    }
+    agent.destroy();
+    const reasons = (await (await fetch(t.url + '/metrics')).text()).split('\n').filter((l) => l.startsWith('bidder_nobid_total') && !l.endsWith(' 0'));
+    const overloaded = await t.metric('bidder_nobid_total', { reason: 'OVERLOADED' });
+    const deadline = await t.metric('bidder_nobid_total', { reason: 'DEADLINE' });
+    const late = await t.metric('bidder_late_answers_total');
+    const dropped = await t.metric('bidder_scoring_dropped_rows_total');
+    bidMs.sort((a, b) => a - b);
+    console.log(
+      `flood: ${waves * perWave} requests, tmax ${TMAX} ms; statuses ${JSON.stringify(Object.fromEntries(statuses))}; ` +
+        `OVERLOADED ${overloaded}, DEADLINE ${deadline}, late ${late}, rows dropped unscored ${dropped}; ` +
+        `no-bids ${reasons.join(', ')}; client ms of bids p50 ${bidMs[bidMs.length >> 1]?.toFixed(1)} max ${bidMs[bidMs.length - 1]?.toFixed(1)}`,
+    );
+    // Admission control turned work away at the door rather than queueing it.
+    expect(overloaded).toBeGreaterThan(0);
+    // Every request is accounted for as a bid or a no-bid. Whether any bid fits in a flood, and
+    // whether work had to be abandoned after scoring (late), depends on the CPU the test gets:
+    // printed above, not asserted (a bid is never sent once the deadline has passed; the pipeline
+    // checks after reserving and counts that case in bidder_late_answers_total).
+    expect((await t.metric('bidder_requests_total')) - answeredBefore).toBe(waves * perWave);
+    // And it recovers at once.
+    const after = await t.bid({ ...banner, id: 'after-flood' });
+    expect(after.status).toBe(200);
+  });
+
+  it('answers a tmax below the network allowance plus the minimum with an immediate no-bid', async () => {
+    const before = await t.metric('bidder_nobid_total', { reason: 'TMAX_TOO_SHORT' });
+    const r = await t.bid({ ...banner, id: 'short', tmax: 25 });
+    expect(r.status).toBe(204);
+    expect(await t.metric('bidder_nobid_total', { reason: 'TMAX_TOO_SHORT' })).toBe(before + 1);
+  });
+});
