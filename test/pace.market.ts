@@ -6,6 +6,8 @@ import { mulberry32, sampleNormal } from '../src/pace/random.js';
  * A small synthetic market for pacing tests: one opportunity every `gapMs` (thinned by an hourly
  * traffic shape), a value and a highest competing bid per opportunity (log-normal), second price,
  * every bid reserved in the in-process ledger first, wins settled and losses released at once.
+ * With `bidders` > 1, opportunities are dealt round-robin to that many pacers, each pacing
+ * 1/bidders of the budget and syncing the shared ledger's spend every `syncEveryMs`.
  */
 export interface MarketRun {
   budgetUsd: number;
@@ -23,6 +25,8 @@ export async function runMarketDay(opts: {
   traffic?: readonly number[];
   pacer?: Partial<ThompsonPacerOptions>;
   days?: number;
+  bidders?: number;
+  syncEveryMs?: number;
 }): Promise<MarketRun> {
   const day0 = Date.UTC(2026, 0, 10);
   const gapMs = opts.gapMs ?? 1000;
@@ -31,12 +35,18 @@ export async function runMarketDay(opts: {
   let now = day0;
   const budgets = { c1: { dailyUsd: opts.budgetUsd } };
   const ledger = await createMemoryLedger({ clock: () => now, budgets, reservationTtlMs: 60_000 });
-  const pacer = createThompsonPacer({
-    clock: () => now,
-    random: mulberry32(opts.seed),
-    campaigns: [{ id: 'c1', budget: budgets.c1 }],
-    ...opts.pacer,
-  });
+  const bidders = opts.bidders ?? 1;
+  const pacers = Array.from({ length: bidders }, (_, i) =>
+    createThompsonPacer({
+      clock: () => now,
+      random: mulberry32(opts.seed + 1000 * i),
+      campaigns: [{ id: 'c1', budget: budgets.c1 }],
+      share: 1 / bidders,
+      ...opts.pacer,
+    }),
+  );
+  let nextSync = day0;
+  let opportunity = 0;
   const traffic = opts.traffic ?? new Array<number>(24).fill(1);
   const peak = Math.max(...traffic);
   let maxErrFrac = 0;
@@ -51,11 +61,18 @@ export async function runMarketDay(opts: {
     if (market() * peak > traffic[hour]) continue;
     const value = 2 * Math.exp(0.5 * sampleNormal(market));
     const competing = 1.5 * Math.exp(0.6 * sampleNormal(market));
+    if (bidders > 1 && now >= nextSync) {
+      const fleetSpent = (await ledger.state('c1')).spentUsd;
+      for (const p of pacers) p.syncSpend('c1', fleetSpent, now);
+      nextSync += opts.syncEveryMs ?? 10_000;
+    }
+    const pacer = pacers[opportunity++ % bidders];
     const m = pacer.multiplier('c1', now);
     if (now >= nextCheck) {
       const view = pacer.inspect('c1', now)!;
+      const spentToday = (await ledger.state('c1')).spentUsd;
       if (now >= end - 86_400_000) {
-        maxErrFrac = Math.max(maxErrFrac, Math.abs(view.spentTodayUsd - view.targetSpentUsd) / opts.budgetUsd);
+        maxErrFrac = Math.max(maxErrFrac, Math.abs(spentToday - view.targetSpentUsd) / opts.budgetUsd);
       }
       multipliers.push(m);
       nextCheck += 600_000;

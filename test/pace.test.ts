@@ -44,6 +44,13 @@ describe('Thompson pacer in a synthetic market', () => {
     expect(r.maxLedgerSpentUsd).toBeLessThanOrEqual(r.budgetUsd);
   });
 
+  it('paces a fleet: three bidders sharing one ledger, each with a third, syncing spend every 10 s', async () => {
+    const r = await runMarketDay({ seed: 4, budgetUsd: 20, bidders: 3 });
+    expect(r.maxErrFrac).toBeLessThan(0.05);
+    expect(r.spentUsd).toBeGreaterThan(0.97 * r.budgetUsd);
+    expect(r.maxLedgerSpentUsd).toBeLessThanOrEqual(r.budgetUsd);
+  });
+
   it('learns the traffic shape on day one and follows it on day two', async () => {
     const traffic = [1, 1, 1, 1, 1, 1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 4, 4, 3, 2, 1, 1];
     const r = await runMarketDay({ seed: 7, budgetUsd: 20, traffic, days: 2, pacer: { targetCurve: 'traffic' } });

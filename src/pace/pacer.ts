@@ -27,13 +27,19 @@ export interface ThompsonPacerOptions {
   decay?: number;
   /** Pseudo-clicks of the prior that centres a creative's CTR on the model (default 3). */
   explorePriorClicks?: number;
+  /**
+   * Share of each budget this process paces, in (0, 1] (default 1). In a fleet of N bidders set
+   * 1/N and call `syncSpend` with the ledger's (fleet-wide) spend every few seconds: each bidder
+   * then aims at its share of what the fleet still has to spend.
+   */
+  share?: number;
 }
 
 /** The pacer with the extras the bid path and the simulator use. */
 export interface ThompsonPacer extends Pacer {
   /** Replace campaigns and budgets (policy reload); learned statistics of kept campaigns survive. */
   configure(campaigns: readonly PacedCampaign[]): void;
-  /** Set today's spend from the ledger (after a restart, or to reconcile a fleet's shared budget). */
+  /** Set today's spend from the ledger (after a restart; in a fleet, periodically, with `share`). */
   syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number): void;
   /** For metrics and plots: the budget of the day, spend so far, where the target curve is now. */
   inspect(campaignId: string, nowMs: number): PacingView | undefined;
@@ -109,6 +115,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
   const decay = opts.decay ?? 0.97;
   const priorClicks = opts.explorePriorClicks ?? 3;
   const curveMode = opts.targetCurve ?? 'even';
+  const share = opts.share ?? 1;
+  if (!(share > 0 && share <= 1)) throw new Error('share must be in (0, 1]');
   if (!(slotMs > 0)) throw new Error('slotMs must be > 0');
   if (arms.length === 0 || arms.some((m, i) => !(m > 0) || (i > 0 && m <= arms[i - 1]))) {
     throw new Error('arms must be positive and increasing');
@@ -225,7 +233,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     const total = p.cum[24];
     const left = total - curveAt(p, msOfDay);
     const slotMass = curveAt(p, Math.min(DAY_MS, msOfDay + slotMs)) - curveAt(p, msOfDay);
-    const target = left > 0 ? (remaining * slotMass) / left : remaining;
+    const target = share * (left > 0 ? (remaining * slotMass) / left : remaining);
     if (target <= 0) {
       p.arm = -1;
       p.multiplier = 0;
