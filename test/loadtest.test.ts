@@ -14,6 +14,12 @@ describe('load-test harness', () => {
   beforeAll(async () => {
     t = await startBidder();
     dir = mkdtempSync(join(tmpdir(), 'loadtest-test-'));
+    // The model's first calls compile its kernels; a cold bidder no-bids on deadline meanwhile.
+    const mix = createRequestMix({ ...DEFAULT_MIX, seed: 9, malformedShare: 0 });
+    for (let bids = 0, i = 0; bids < 5 && i < 500; i++) {
+      const r = await t.post('/openrtb2/bid', mix.next().body);
+      if (r.status === 200 && (await r.text()).includes('seatbid')) bids++;
+    }
   });
   afterAll(async () => {
     await t?.close();
@@ -23,14 +29,15 @@ describe('load-test harness', () => {
   it('drives a bidder with notices and writes the JSON, Markdown and SVG report', async () => {
     const lines: string[] = [];
     const { report, paths } = await loadtest(
-      { ...DEFAULTS, url: t.url, durationS: 1.5, steps: 1, warmupS: 0, connections: 4, progress: false, reportsDir: dir, baselinePath: join(dir, 'none.json') },
+      { ...DEFAULTS, url: t.url, durationS: 1, steps: 1, warmupS: 0, connections: 4, progress: false, reportsDir: dir, baselinePath: join(dir, 'none.json') },
       (l) => lines.push(l),
     );
     expect(report.steps.map((s) => s.name)).toEqual(['max', '50% of max']);
     const max = report.steps[0];
     expect(max.requests).toBeGreaterThan(0);
     expect(max.status.bid).toBeGreaterThan(0);
-    expect(max.server.outcomes.bid).toBe(max.status.bid);
+    // The server also counts requests still in flight when autocannon stopped, which the client drops.
+    expect(max.server.outcomes.bid).toBeGreaterThanOrEqual(max.status.bid);
     expect(max.notices.sent.win).toBeGreaterThan(0);
     // In-process target without a pid: CPU per request is unknown rather than wrong.
     expect(max.cpuUsPerRequest).toBeNull();
