@@ -1,0 +1,141 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBidder } from '../src/bidder.js';
+import { PolicyError } from '../src/config/policies.js';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
+
+/**
+ * Issue 6 §5: a missing or corrupt model leaves the bidder up but not ready (503 on /readyz,
+ * no-bids); an unwritable event log degrades with a metric, never a crash; bad policies at start
+ * are refused with every problem in one message, by the factory and by the CLI.
+ */
+const banner = (JSON.parse(readFileSync('openrtb/cases/banner-open-auction.json', 'utf8')) as { request: Record<string, unknown> }).request;
+const modelsSource = process.env.TEST_MODELS_DIR ?? 'models';
+const temps: string[] = [];
+const temp = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  temps.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of temps) rmSync(d, { recursive: true, force: true });
+});
+
+async function expectNotReadyButAnswering(t: TestBidder): Promise<void> {
+  const ready = await fetch(t.url + '/readyz');
+  expect(ready.status).toBe(503);
+  expect(await ready.json()).toMatchObject({ error: 'NOT_READY' });
+  expect((await fetch(t.url + '/healthz')).status).toBe(200);
+  for (let i = 0; i < 5; i++) expect((await t.bid({ ...banner, id: `nr-${i}` })).status).toBe(204);
+  // An exchange that wants nbr gets the reason code for "model not ready".
+  const eu = await t.bid({ ...banner, id: 'nr-eu' }, 'demo-eu');
+  expect(eu.status).toBe(200);
+  expect(await eu.json()).toEqual({ id: 'nr-eu', nbr: 507 });
+  // Invalid requests are still refused as such, not hidden behind the readiness state.
+  expect((await t.post('/openrtb2/bid', '{')).status).toBe(400);
+  expect(await t.metric('bidder_nobid_total', { reason: 'MODEL_NOT_READY' })).toBe(6);
+  expect(await t.metric('bidder_ready')).toBe(0);
+}
+
+describe('model faults at start', () => {
+  it('a models folder without CURRENT: not ready, no-bids, never a 5xx', async () => {
+    const t = await startBidder({ modelsDir: temp('no-models-') });
+    try {
+      await expectNotReadyButAnswering(t);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a corrupt model (weights cut short, then unparsable model.json): not ready, no-bids', async () => {
+    const modelsDir = temp('bad-models-');
+    cpSync(modelsSource, modelsDir, { recursive: true });
+    const version = readFileSync(join(modelsDir, 'CURRENT'), 'utf8').trim();
+    const weights = join(modelsDir, version, 'weights.bin');
+    writeFileSync(weights, readFileSync(weights).subarray(0, 64));
+    let t = await startBidder({ modelsDir });
+    try {
+      await expectNotReadyButAnswering(t);
+    } finally {
+      await t.close();
+    }
+    writeFileSync(join(modelsDir, version, 'model.json'), '{"modelTopology": ');
+    t = await startBidder({ modelsDir });
+    try {
+      await expectNotReadyButAnswering(t);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('unwritable event log', () => {
+  let t: TestBidder;
+  beforeAll(async () => {
+    // A directory under a regular file can never be created: mkdir fails with ENOTDIR.
+    const file = join(temp('evlog-'), 'not-a-dir');
+    writeFileSync(file, 'x');
+    t = await startBidder({ eventLog: { dir: join(file, 'events'), rotateBytes: 1 << 20, enabled: true } });
+  });
+  afterAll(() => t.close());
+
+  it('keeps answering bids and counts the lost records', async () => {
+    let bids = 0;
+    for (let i = 0; i < 20; i++) {
+      const r = await t.bid({ ...banner, id: `ev-${i}` });
+      expect([200, 204]).toContain(r.status);
+      if (r.status === 200) bids++;
+    }
+    expect(bids).toBeGreaterThan(0);
+    const lost = (await t.metric('bidder_eventlog_errors_total')) + (await t.metric('bidder_eventlog_dropped_total'));
+    expect(lost).toBeGreaterThan(0);
+    expect((await fetch(t.url + '/readyz')).status).toBe(200);
+  });
+});
+
+function brokenPolicies(): string {
+  const dir = temp('bad-policies-');
+  cpSync('policies', dir, { recursive: true });
+  const cam = join(dir, 'campaigns.yaml');
+  writeFileSync(cam, readFileSync(cam, 'utf8').replace('maxBidCpmUsd: 25', 'maxBidCpmUsd: -3').replace('goal: { type: cpa, valueUsd: 40 }', 'goal: { type: cpx, valueUsd: 40 }'));
+  const ex = join(dir, 'exchanges.yaml');
+  writeFileSync(ex, readFileSync(ex, 'utf8').replace('networkAllowanceMs: 30', 'networkAllowanceMs: soon'));
+  return dir;
+}
+
+describe('bad policies at start', () => {
+  it('createBidder rejects with one PolicyError listing every problem', async () => {
+    const dir = brokenPolicies();
+    const err = await createBidder({ policiesDir: dir, overrides: { port: 0, host: '127.0.0.1', logLevel: 'silent' } }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(PolicyError);
+    const { problems, message } = err as PolicyError;
+    expect(problems.length).toBeGreaterThanOrEqual(3);
+    expect(message).toMatch(/maxBidCpmUsd/);
+    expect(message).toMatch(/cpx|goal\/type/);
+    expect(message).toMatch(/networkAllowanceMs/);
+  });
+
+  it('`bidder serve --policies <bad dir>` exits non-zero with one readable message, no stack trace', () => {
+    if (!existsSync('dist/cli.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
+    const run = spawnSync(process.execPath, ['dist/cli.js', 'serve', '--policies', brokenPolicies(), '--port', '0', '--log-level', 'silent'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.status).not.toBe(0);
+    expect(run.status).not.toBeNull();
+    expect(run.stderr).toMatch(/invalid policies \(\d+ problems\)/);
+    expect(run.stderr).toMatch(/maxBidCpmUsd/);
+    expect(run.stderr).toMatch(/networkAllowanceMs/);
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+    const missing = spawnSync(process.execPath, ['dist/cli.js', 'serve', '--policies', join(tmpdir(), 'no-such-policies-dir'), '--port', '0'], { encoding: 'utf8', timeout: 60_000 });
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toMatch(/does not exist/);
+    expect(missing.stderr).not.toMatch(/^\s+at /m);
+  });
+});
