@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryLedger, type LedgerLogger, type MemoryLedger } from '../src/ledger/index.js';
 import type { Budget } from '../src/types.js';
@@ -137,6 +138,56 @@ describe('in-process ledger journal', () => {
     expect(await b.settle('b1', 0.001)).toBe('duplicate');
     expect(await b.settle('late', 0.5)).toBe('settled');
     await b.close();
+  });
+});
+
+describe('in-process ledger journal, differential', () => {
+  it('restarts and compactions at random change no outcome and no state', async () => {
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('reserve' as const), bid: fc.nat(40), c: fc.constantFrom('c1', 'c2'), cents: fc.integer({ min: 1, max: 300 }) }),
+      fc.record({ k: fc.constant('settle' as const), bid: fc.nat(40), cents: fc.integer({ min: 0, max: 300 }) }),
+      fc.record({ k: fc.constant('release' as const), bid: fc.nat(40) }),
+      fc.record({ k: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 90_000 }) }),
+      fc.record({ k: fc.constant('restart' as const) }),
+      fc.record({ k: fc.constant('compact' as const) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
+        let now = T0;
+        const clock = () => now;
+        const dir = freshDir();
+        const opts = { clock, budgets, reservationTtlMs: 60_000, retentionMs: 120_000 };
+        // The reference keeps everything in memory and never restarts.
+        const ref = await createMemoryLedger(opts);
+        const open = () => createMemoryLedger({ ...opts, journalDir: dir, compactAfterBytes: 2048, logger: capture() });
+        let l = await open();
+        try {
+          for (const o of ops) {
+            if (o.k === 'reserve') {
+              const it = [{ bidId: `b${o.bid}`, campaignId: o.c, amountUsd: o.cents / 100, expiresAtMs: now + 60_000 }];
+              expect(await l.reserve(it)).toEqual(await ref.reserve(it));
+            } else if (o.k === 'settle') {
+              expect(await l.settle(`b${o.bid}`, o.cents / 100)).toBe(await ref.settle(`b${o.bid}`, o.cents / 100));
+            } else if (o.k === 'release') {
+              await l.release(`b${o.bid}`);
+              await ref.release(`b${o.bid}`);
+            } else if (o.k === 'wait') {
+              now += o.ms;
+            } else if (o.k === 'compact') {
+              await l.compact();
+            } else {
+              await l.close();
+              l = await open();
+            }
+            for (const c of ['c1', 'c2']) expect(await l.state(c)).toEqual(await ref.state(c));
+          }
+        } finally {
+          await l.close();
+          await ref.close();
+        }
+      }),
+      { numRuns: 60, seed: 7 },
+    );
   });
 });
 
