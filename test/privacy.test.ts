@@ -1,0 +1,191 @@
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { GVL, TCModel, TCString } from '@iabtechlabtcf/core';
+import type { BidRequest } from 'iab-openrtb/v26';
+import { describe, expect, it } from 'vitest';
+import { loadPolicies } from '../src/config/policies.js';
+import { buildCatalog } from '../src/eligibility/catalog.js';
+import { createEligibility } from '../src/eligibility/eligibility.js';
+import { createPrivacy } from '../src/eligibility/privacy.js';
+import { createFeatureBuilder, SPARSE_FIELDS, USER_DENSE_FEATURES, USER_SPARSE_FIELDS } from '../src/features/features.js';
+import type { ImpContext, UserProfile } from '../src/types.js';
+import { startBidder } from './helpers/bidder.js';
+
+/**
+ * Issue 6 §6: COPPA and GDPR-without-consent requests use no user-level data, checked where it
+ * matters, in the feature rows the model scores; a TCF v2 consent to purposes 1, 3 and 4 allows
+ * it; event-log records are pseudonymous (no raw user id, device id or IP).
+ */
+
+/** A TCF v2 TC string consenting to `purposes`, encoded offline against a minimal vendor list. */
+function tcString(purposes: number[]): string {
+  const purposeDefs = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [i + 1, { id: i + 1, name: `purpose ${i + 1}`, description: '', illustrations: [] }]));
+  const gvl = new GVL({
+    gvlSpecificationVersion: 3,
+    vendorListVersion: 100,
+    tcfPolicyVersion: 4,
+    lastUpdated: '2026-01-01T00:00:00Z',
+    purposes: purposeDefs,
+    specialPurposes: {},
+    features: {},
+    specialFeatures: {},
+    stacks: {},
+    vendors: {
+      5: { id: 5, name: 'test bidder', purposes: [1, 3, 4], legIntPurposes: [], flexiblePurposes: [], specialPurposes: [], features: [], specialFeatures: [], cookieMaxAgeSeconds: 0, usesCookies: false, cookieRefresh: false, usesNonCookieAccess: false, deviceStorageDisclosureUrl: '', urls: [] },
+    },
+  } as unknown as ConstructorParameters<typeof GVL>[0]);
+  const m = new TCModel(gvl);
+  m.cmpId = 10;
+  m.cmpVersion = 1;
+  m.consentScreen = 1;
+  m.isServiceSpecific = true;
+  m.purposeConsents.set(purposes);
+  m.vendorConsents.set(5);
+  return TCString.encode(m);
+}
+
+const CONSENT_OK = tcString([1, 3, 4]);
+const CONSENT_NO_PROFILING = tcString([1]);
+
+const richUser = {
+  id: 'user-rich-7741',
+  buyeruid: 'buyer-7741',
+  data: [{ id: 'dp', segment: [{ id: 'auto-intender' }, { id: 'runner' }, { id: 'traveller' }, { id: 'finance' }] }],
+};
+const base = {
+  id: 'priv-1',
+  imp: [{ id: '1', banner: { w: 300, h: 250 } }],
+  site: { id: 's-news', domain: 'news.example', cat: ['IAB12'], page: 'https://news.example/a', publisher: { id: 'pub-1' } },
+  device: { ip: '203.0.113.77', ifa: 'ifa-6b1d-44e2', os: 'iOS', devicetype: 4, geo: { country: 'USA', region: 'CA' } },
+  user: richUser,
+};
+const profile: UserProfile = {
+  seenCategories: ['IAB18-3', 'IAB13-7', 'IAB20', 'IAB18'],
+  clickedCategories: ['IAB18-3', 'IAB13'],
+  campaignImpressions: { 'acme-shoes': 4, 'volt-bank': 2 },
+};
+
+describe('privacy through the features', () => {
+  const policies = loadPolicies('policies');
+  const features = createFeatureBuilder();
+  const prepared = new Map(policies.campaigns.flatMap((c) => c.creatives.map((cr) => [cr.id, features.prepareCreative(cr, c)] as const)));
+  const eligibility = createEligibility({
+    catalog: buildCatalog(policies.campaigns),
+    ratesPerUsd: policies.ratesPerUsd,
+    privacy: createPrivacy(),
+    clock: () => Date.parse('2026-06-01T12:00:00Z'),
+    userKey: (req) => (req.user?.id ? `key-of-${req.user.id}` : ''),
+    isPaused: () => false,
+    frequency: () => 0,
+  });
+  const { sparseFields: F, denseDim: D } = features.spec;
+  const userSparse = USER_SPARSE_FIELDS.map((f) => SPARSE_FIELDS.indexOf(f));
+  const userDense = Array.from({ length: USER_DENSE_FEATURES.length }, (_, k) => features.spec.denseLayout.user + k);
+
+  function ctxOf(req: unknown): ImpContext {
+    const plan = eligibility.plan(req as BidRequest, 'default', 'USD');
+    return plan.imps[0].ctx;
+  }
+
+  /** The row the model would score for the first creative, given the profile even where the pipeline would withhold it. */
+  function row(ctx: ImpContext, p: UserProfile | undefined): { sparse: number[]; dense: number[] } {
+    const { sparse, dense } = features.allocate(1);
+    features.writeRow(ctx, prepared.get('acme-300x250')!, p, sparse, dense, 0);
+    return { sparse: [...sparse.subarray(0, F)], dense: [...dense.subarray(0, D)] };
+  }
+
+  const absent = row(ctxOf({ ...base, user: undefined }), undefined);
+  const allowed = row(ctxOf(base), profile);
+
+  it('a request with consent and a rich profile does fill the user fields (the check below is not vacuous)', () => {
+    expect(userSparse.some((i) => allowed.sparse[i] !== 0)).toBe(true);
+    expect(userDense.some((i) => allowed.dense[i] !== 0)).toBe(true);
+    expect(allowed).not.toEqual(absent);
+  });
+
+  const blocked: Array<[string, Record<string, unknown>]> = [
+    ['COPPA', { ...base, regs: { coppa: 1 } }],
+    ['GDPR without a consent string', { ...base, regs: { gdpr: 1 } }],
+    ['GDPR with an undecodable consent string', { ...base, regs: { gdpr: 1 }, user: { ...richUser, consent: 'not-a-tc-string' } }],
+    ['GDPR with consent to purpose 1 only', { ...base, regs: { gdpr: 1 }, user: { ...richUser, consent: CONSENT_NO_PROFILING } }],
+    ['GDPR (2.5 placement, regs.ext) without consent', { ...base, regs: { ext: { gdpr: 1 } } }],
+    ['COPPA even with a valid GDPR consent', { ...base, regs: { coppa: 1, gdpr: 1 }, user: { ...richUser, consent: CONSENT_OK } }],
+    ['US privacy opt-out of sale', { ...base, regs: { us_privacy: '1YYN' } }],
+  ];
+  for (const [name, req] of blocked) {
+    it(`${name}: no user key, no segments, and a feature row equal to that of a request without any user`, () => {
+      const ctx = ctxOf(req);
+      expect(ctx.userDataAllowed).toBe(false);
+      expect(ctx.userKey).toBe('');
+      expect(ctx.segments).toEqual([]);
+      // Even handed the profile, the builder writes the 'absent' encoding for every user field.
+      const r = row(ctx, profile);
+      for (const i of userSparse) expect(r.sparse[i], SPARSE_FIELDS[i]).toBe(0);
+      for (const i of userDense) expect(r.dense[i]).toBe(0);
+      expect(r).toEqual(absent);
+    });
+  }
+
+  it('GDPR with a TCF v2 consent to purposes 1, 3 and 4 allows user data', () => {
+    const ctx = ctxOf({ ...base, regs: { gdpr: 1 }, user: { ...richUser, consent: CONSENT_OK } });
+    expect(ctx.userDataAllowed).toBe(true);
+    expect(ctx.userKey).toBe('key-of-user-rich-7741');
+    expect(ctx.segments).toContain('auto-intender');
+    expect(row(ctx, profile)).toEqual(allowed);
+  });
+
+  it('the 2.5 placement of consent (user.ext.consent) counts as well', () => {
+    const ctx = ctxOf({ ...base, regs: { ext: { gdpr: 1 } }, user: { ...richUser, ext: { consent: CONSENT_OK } } });
+    expect(ctx.userDataAllowed).toBe(true);
+  });
+});
+
+async function bidsIn(r: Response): Promise<number> {
+  // A corpus request the bidder refuses (400) or passes on (204) writes no record.
+  if (r.status !== 200) return 0;
+  return ((await r.json()) as { seatbid: Array<{ bid: unknown[] }> }).seatbid.reduce((n, s) => n + s.bid.length, 0);
+}
+
+describe('event log is pseudonymous', () => {
+  it('records of bids for identified users carry a keyed hash, never a raw user id, device id or IP', async () => {
+    const t = await startBidder();
+    const raw: string[] = [];
+    const variants: Array<Record<string, unknown> | undefined> = [undefined, { coppa: 1 }, { gdpr: 1 }, { gdpr: 1 }];
+    let bids = 0;
+    try {
+      for (let i = 0; i < 40; i++) {
+        const user = { id: `uid-${i}-c0ffee`, buyeruid: `buid-${i}-beef`, consent: i % 4 === 3 ? CONSENT_OK : undefined };
+        const device = { ...base.device, ip: `198.51.100.${i + 10}`, ipv6: `2001:db8::${(i + 4096).toString(16)}`, ifa: `ifa-${i}-5a5a5a` };
+        raw.push(user.id, user.buyeruid, device.ip, device.ipv6, device.ifa);
+        bids += await bidsIn(await t.bid({ ...base, id: `ev-${i}`, user: { ...richUser, ...user }, device, regs: variants[i % 4] }));
+      }
+      // Corpus requests with their own ids and addresses, too.
+      for (const line of readFileSync('test/fixtures/corpus/openrtb-requests.iab-spec.ndjson', 'utf8').trim().split('\n')) {
+        const req = JSON.parse(line) as { user?: { id?: string; buyeruid?: string }; device?: { ip?: string; ifa?: string } };
+        for (const v of [req.user?.id, req.user?.buyeruid, req.device?.ip, req.device?.ifa]) if (typeof v === 'string' && v.length >= 6) raw.push(v);
+        bids += await bidsIn(await t.post('/openrtb2/bid', line));
+      }
+      await t.bidder.close();
+      const dir = join(t.dir, 'events');
+      const text = readdirSync(dir)
+        .map((f) => readFileSync(join(dir, f), 'utf8'))
+        .join('');
+      const records = text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; ctx?: ImpContext; profile?: unknown });
+      const bidRecords = records.filter((r) => r.type === 'bid');
+      expect(bids).toBeGreaterThan(0);
+      expect(bidRecords.length).toBe(bids);
+      for (const v of raw) expect(text.includes(v), `raw value ${v} in the event log`).toBe(false);
+      // Users whose data may be used are still joinable for training, by their keyed hash.
+      const keyed = bidRecords.filter((r) => r.ctx!.userDataAllowed && r.ctx!.userKey !== '');
+      expect(keyed.length).toBeGreaterThan(0);
+      for (const r of keyed) expect(r.ctx!.userKey).toMatch(/^[A-Za-z0-9_-]{16}$/);
+      for (const r of bidRecords.filter((b) => !b.ctx!.userDataAllowed)) {
+        expect(r.ctx!.userKey).toBe('');
+        expect(r.ctx!.segments).toEqual([]);
+        expect(r.profile).toBeUndefined();
+      }
+    } finally {
+      rmSync(t.dir, { recursive: true, force: true });
+    }
+  });
+});
