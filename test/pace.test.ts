@@ -126,6 +126,20 @@ describe('creative exploration', () => {
     expect(seen.cv).toBeLessThan(0.1);
   });
 
+  it('calibrates pCVR for CPA goals from conversions after clicks', () => {
+    const p = make();
+    // 20k clicks converting at half the rate the model predicts.
+    for (let i = 0; i < 20_000; i++) {
+      p.explorePcvr('cpa', 0.1);
+      p.onWin('c1', 'cpa', 1, DAY0);
+      p.onClick('c1', 'cpa', DAY0);
+      if (i % 20 === 0) p.onConversion('c1', 'cpa', DAY0);
+    }
+    const seen = stats(Array.from({ length: 4000 }, () => p.explorePcvr('cpa', 0.1)));
+    expect(seen.mean).toBeCloseTo(0.05, 2);
+    expect(seen.cv).toBeLessThan(0.1);
+  });
+
   it('is reproducible under a seed', () => {
     const a = make();
     const b = make();

@@ -41,6 +41,13 @@ export interface ThompsonPacer extends Pacer {
   configure(campaigns: readonly PacedCampaign[]): void;
   /** Set today's spend from the ledger (after a restart; in a fleet, periodically, with `share`). */
   syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number): void;
+  /**
+   * pCVR to price a CPA campaign with: like `explorePctr`, the model's prediction times a sampled
+   * calibration, here from the conversions observed after the creative's clicks.
+   */
+  explorePcvr(creativeId: string, modelPcvr: number): number;
+  /** A conversion (postback) for a bid of this creative. */
+  onConversion(campaignId: string, creativeId: string, nowMs: number): void;
   /** For metrics and plots: the budget of the day, spend so far, where the target curve is now. */
   inspect(campaignId: string, nowMs: number): PacingView | undefined;
 }
@@ -98,8 +105,11 @@ class CampaignPace {
 class CreativeStats {
   imps = 0;
   clicks = 0;
+  conversions = 0;
   meanPctr = 0;
-  seen = 0;
+  meanPcvr = 0;
+  seenPctr = 0;
+  seenPcvr = 0;
 }
 
 /**
@@ -267,6 +277,24 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     p.multiplier = arms[best];
   }
 
+  function creative(id: string): CreativeStats {
+    let s = creatives.get(id);
+    if (s === undefined) {
+      s = new CreativeStats();
+      creatives.set(id, s);
+    }
+    return s;
+  }
+
+  /**
+   * The model's probability times a draw of its calibration for this creative: observed events
+   * against those the model expected on the same trials, a Gamma-Poisson posterior with prior
+   * mean 1 worth `priorClicks` events. Few trials: a wide draw (the creative gets explored).
+   */
+  function calibrated(modelP: number, observed: number, expected: number): number {
+    return Math.min(1, (modelP * sampleGamma(random, priorClicks + observed)) / (priorClicks + expected));
+  }
+
   configure(opts.campaigns);
 
   return {
@@ -281,18 +309,17 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     },
 
     explorePctr(creativeId, modelPctr) {
-      let s = creatives.get(creativeId);
-      if (s === undefined) {
-        s = new CreativeStats();
-        creatives.set(creativeId, s);
-      }
-      s.seen++;
-      s.meanPctr += (modelPctr - s.meanPctr) / Math.min(s.seen, 10_000);
-      // Observed clicks against those the model expected on the same impressions: a Gamma-Poisson
-      // posterior on the model's calibration for this creative, prior centred on 1.
-      const expected = s.imps * s.meanPctr;
-      const calib = sampleGamma(random, priorClicks + s.clicks) / (priorClicks + expected);
-      return Math.min(1, modelPctr * calib);
+      const s = creative(creativeId);
+      s.seenPctr++;
+      s.meanPctr += (modelPctr - s.meanPctr) / Math.min(s.seenPctr, 10_000);
+      return calibrated(modelPctr, s.clicks, s.imps * s.meanPctr);
+    },
+
+    explorePcvr(creativeId, modelPcvr) {
+      const s = creative(creativeId);
+      s.seenPcvr++;
+      s.meanPcvr += (modelPcvr - s.meanPcvr) / Math.min(s.seenPcvr, 10_000);
+      return calibrated(modelPcvr, s.conversions, s.clicks * s.meanPcvr);
     },
 
     onBid(campaignId, _creativeId, bidCpmUsd) {
@@ -321,6 +348,11 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     onClick(_campaignId, creativeId) {
       const s = creatives.get(creativeId);
       if (s !== undefined) s.clicks++;
+    },
+
+    onConversion(_campaignId, creativeId) {
+      const s = creatives.get(creativeId);
+      if (s !== undefined) s.conversions++;
     },
 
     configure,
