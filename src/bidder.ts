@@ -6,7 +6,7 @@ import pino, { type Logger } from 'pino';
 import type { BidRequest } from 'iab-openrtb/v26';
 import type { Budget, Campaign, CtrModel, Shader } from './types.js';
 import { loadPolicies, type Policies } from './config/policies.js';
-import type { Settings } from './config/settings.js';
+import { DEFAULT_SETTINGS, type Settings } from './config/settings.js';
 import { buildCatalog } from './eligibility/catalog.js';
 import { createEligibility } from './eligibility/eligibility.js';
 import { createPrivacy } from './eligibility/privacy.js';
@@ -179,6 +179,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     onDrop: () => metrics.eventlogDropped(),
   });
   let bidSeq = 0;
+  let publicUrl = settings.publicUrl;
   const bidPrefix = randomBytes(6).toString('base64url');
 
   const handleBid = createBidPipeline({
@@ -198,6 +199,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     clock,
     now,
     nextBidId: () => `${bidPrefix}-${(bidSeq++).toString(36)}`,
+    publicUrl: () => publicUrl,
   });
   const handleNotice = createNoticeHandler({
     signer,
@@ -286,6 +288,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     });
   }
   const url = `http://127.0.0.1:${server.port}`;
+  // The default public URL names the default port; on another port (PORT=, --port 0) notices must
+  // still come back here, so it follows the port actually bound. A configured URL is kept as is.
+  if (settings.publicUrl === DEFAULT_SETTINGS.publicUrl && server.port !== DEFAULT_SETTINGS.port) publicUrl = url;
   logger.info({ port: server.port, campaigns: policies.campaigns.length, model: model ? (model as CtrModel).version : null }, 'bidder listening');
 
   return {

@@ -54,6 +54,8 @@ export interface BidDeps {
   now: () => number;
   /** Unique bid id. */
   nextBidId: () => string;
+  /** Base URL of the notice routes (known once the server listens). */
+  publicUrl: () => string;
 }
 
 /** Most candidates scored per imp; eligibility order is catalog order, so this bounds work, not choice. */
@@ -218,7 +220,7 @@ export function createBidPipeline(deps: BidDeps) {
       const cr = ch.el.cand.creative;
       const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, exchange: ex.name, expiresAtMs };
       const q = claimsQuery(claims, deps.signer.sign(claims));
-      const base = settings.publicUrl;
+      const base = deps.publicUrl();
       out.push({
         id: bidId,
         impid: ch.impid,
