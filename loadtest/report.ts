@@ -45,17 +45,18 @@ export interface Comparison {
 }
 
 /**
- * How far a figure may move the wrong way before it is flagged. Runs of the same code on this
- * 2-core machine differ by up to ~8% in throughput and ~20% in tail latency (three same-code runs,
- * see loadtest/README.md), so the limits sit above that noise.
+ * How far a figure may move the wrong way before it is flagged. Two same-code runs of 10 s on the
+ * shared 2-core development machine differed by 35% in throughput and 60% in p99, but only 12% in
+ * server CPU per request, the steadiest figure; so the limits flag large moves only, and a flag
+ * is a reason to rerun (longer, on a quiet machine) before it is a verdict.
  */
 export const REGRESSION_LIMITS = {
-  reqPerSec: -0.15,
-  p50: 0.3,
-  p99: 0.5,
-  cpuUsPerRequest: 0.15,
+  reqPerSec: -0.4,
+  p50: 0.75,
+  p99: 1,
+  cpuUsPerRequest: 0.25,
   errorRate: 0.005,
-  pastTmaxShare: 0.001,
+  pastTmaxShare: 0.25,
 } as const;
 
 export function headlineOf(steps: StepResult[], rate: number | null): Headline {

@@ -158,7 +158,8 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
     const pastTmax0 = live.pastTmax;
     const before = await scrape(target.origin);
     const cpu0 = target.pid ? processCpuSeconds(target.pid) : null;
-    const connections = targetRps ? Math.max(1, Math.min(o.connections, Math.ceil(targetRps / 200))) : o.connections;
+    // Fixed rate still needs every connection: one connection at 20 ms latency tops out at 50 req/s.
+    const connections = targetRps ? Math.max(1, Math.min(o.connections, Math.round(targetRps))) : o.connections;
     const started = performance.now();
     const instance = autocannon({
       url: target.origin,
