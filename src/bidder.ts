@@ -38,6 +38,15 @@ export interface BidderOptions {
   logger?: Logger;
   /** Start without the file watch on the models folder (tests). */
   watchModels?: boolean;
+  /**
+   * Where GET /metrics text comes from. Default: this process's registry. Worker threads pass
+   * one that asks the main thread for every worker's metrics, aggregated.
+   */
+  metricsSource?: () => Promise<string>;
+  /** Set on worker threads: each writes its own event-log folder (`<dir>/w<index>`). */
+  workerIndex?: number;
+  /** Worker threads of this process (each paces 1/workers of the process's share). */
+  workers?: number;
 }
 
 export interface Bidder {
@@ -49,6 +58,8 @@ export interface Bidder {
   reloadPolicies(): Promise<{ ok: true } | { ok: false; problems: string[] }>;
   reloadModel(version?: string): Promise<{ ok: true; version: string } | { ok: false; problems: string[] }>;
   metricsText(): Promise<string>;
+  /** This bidder's metrics as prom-client JSON, gauges refreshed (for aggregation across workers). */
+  metricsJson(): Promise<object[]>;
   /** Stop accepting, finish in-flight requests, flush the event log and ledger. */
   close(): Promise<void>;
 }
@@ -153,9 +164,18 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
         logger,
       });
   const random = mulberry32(settings.seed ? Number.parseInt(createHmac('sha256', 'seed').update(settings.seed).digest('hex').slice(0, 8), 16) : clock() >>> 0);
-  const pacer = createThompsonPacer({ clock, random, campaigns: policies.campaigns });
-  // After a restart (or in a fleet) the pacer starts from what the ledger says was spent today.
-  for (const c of policies.campaigns) pacer.syncSpend(c.id, (await ledger.state(c.id)).spentUsd, clock());
+  const share = 1 / (settings.fleetSize * (opts.workers ?? 1));
+  const pacer = createThompsonPacer({ clock, random, campaigns: policies.campaigns, share });
+  // After a restart, and in a fleet periodically, the pacer starts from what the ledger says the
+  // whole fleet has spent today; it sees only its own wins in between.
+  async function syncPacer(): Promise<void> {
+    for (const c of policies.campaigns) pacer.syncSpend(c.id, (await ledger.state(c.id)).spentUsd, clock());
+  }
+  await syncPacer();
+  const fleetSync =
+    share < 1
+      ? setInterval(() => syncPacer().catch((err) => logger.warn({ err: (err as Error).message }, 'fleet spend sync failed; pacing on local wins until it recovers')), settings.fleetSyncMs).unref()
+      : null;
   const shader: Shader = createShader();
   const scorer = createBatcher({
     maxBatchRows: settings.batcher.maxBatchRows,
@@ -171,6 +191,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const issued = createIssuedBids(500_000, settings.noticeTtlMs);
   const eventLog = createEventLog({
     ...settings.eventLog,
+    dir: opts.workerIndex === undefined ? settings.eventLog.dir : join(settings.eventLog.dir, `w${opts.workerIndex}`),
     clock,
     onError: (err) => {
       metrics.eventlogError();
@@ -259,6 +280,12 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     }
   }
 
+  async function localMetricsText(): Promise<string> {
+    await refreshBudgetGauges();
+    metrics.queueRows(scorer.pendingRows());
+    return metrics.registry.metrics();
+  }
+
   const server: HttpServer = await startHttpServer(settings.host, settings.port, {
     maxBodyBytes: () => settings.maxBodyBytes,
     exchange: (name) => policies.exchanges.get(name),
@@ -270,13 +297,16 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       model
         ? { status: 200, body: JSON.stringify({ status: 'ready', model: model.version, backend: backend.backend }) }
         : { status: 503, body: '{"error":"NOT_READY","reason":"no model loaded"}' },
-    metrics: async () => {
-      await refreshBudgetGauges();
-      metrics.queueRows(scorer.pendingRows());
-      return { status: 200, body: await metrics.registry.metrics(), headers: { 'content-type': metrics.registry.contentType } };
-    },
+    metrics: async () => ({
+      status: 200,
+      body: opts.metricsSource ? await opts.metricsSource() : await localMetricsText(),
+      headers: { 'content-type': metrics.registry.contentType },
+    }),
     now,
-    onBug: (err) => logger.error({ err }, 'unhandled error in a request handler'),
+    onBug: (err) => {
+      metrics.internalError();
+      logger.error({ err }, 'unhandled error in a request handler');
+    },
   });
 
   const currentFile = join(settings.modelsDir, 'CURRENT');
@@ -301,9 +331,15 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     ready: () => model !== null,
     reloadPolicies,
     reloadModel: swapModel,
-    metricsText: () => metrics.registry.metrics(),
+    metricsText: localMetricsText,
+    async metricsJson() {
+      await refreshBudgetGauges();
+      metrics.queueRows(scorer.pendingRows());
+      return metrics.registry.getMetricsAsJSON();
+    },
     async close() {
       if (watching) unwatchFile(currentFile);
+      if (fleetSync) clearInterval(fleetSync);
       await server.drain(settings.shutdownGraceMs);
       await eventLog.close();
       await ledger.close();

@@ -195,10 +195,13 @@ export interface Pacer {
   multiplier(campaignId: string, nowMs: number): number;
   /** pCTR to price with for a creative: a posterior sample blending the model with observed clicks. */
   explorePctr(creativeId: string, modelPctr: number): number;
+  /** The same for the conversion rate after a click (CPA goals). */
+  explorePcvr(creativeId: string, modelPcvr: number): number;
   onBid(campaignId: string, creativeId: string, bidCpmUsd: number, nowMs: number): void;
   onWin(campaignId: string, creativeId: string, priceCpmUsd: number, nowMs: number): void;
   onLoss(campaignId: string, creativeId: string, bidCpmUsd: number, minToWinCpmUsd: number | undefined, nowMs: number): void;
   onClick(campaignId: string, creativeId: string, nowMs: number): void;
+  onConversion(campaignId: string, creativeId: string, nowMs: number): void;
 }
 
 /** First-price bid shading: the bid that maximises expected surplus for a value, never below the floor. */

@@ -36,6 +36,12 @@ export interface Settings {
   seed: string;
   /** Grace period for in-flight requests on SIGTERM. */
   shutdownGraceMs: number;
+  /**
+   * Bidder processes sharing the Redis ledger. Each paces its share of every budget and
+   * re-reads the fleet's spend every `fleetSyncMs`, so the fleet follows the target curve.
+   */
+  fleetSize: number;
+  fleetSyncMs: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -60,6 +66,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   logLevel: 'info',
   seed: '',
   shutdownGraceMs: 5_000,
+  fleetSize: 1,
+  fleetSyncMs: 5_000,
 }) as Settings;
 
 export const SETTINGS_SCHEMA = {
@@ -109,5 +117,7 @@ export const SETTINGS_SCHEMA = {
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     seed: { type: 'string' },
     shutdownGraceMs: { type: 'integer', minimum: 0 },
+    fleetSize: { type: 'integer', minimum: 1 },
+    fleetSyncMs: { type: 'integer', minimum: 100 },
   },
 } as const;

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { performance } from 'node:perf_hooks';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Campaign, Ledger, NoticeKind, Pacer, Shader } from '../types.js';
 import { BidderError } from '../errors/codes.js';
@@ -77,6 +78,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
     seenConversions.set(bidId, true);
     metrics.notice('conversion', 'ok');
     metrics.conversion(campaignId);
+    deps.pacer.onConversion(campaignId, creativeId, deps.clock());
     deps.eventLog.append({ type: 'conversion', ts: deps.clock(), bidId, campaignId, creativeId });
     return OK;
   }
@@ -89,7 +91,9 @@ export function createNoticeHandler(deps: NoticeDeps) {
     const { claims, sig } = parsed;
     if (!deps.signer.verify(claims, sig)) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
     const now = deps.clock();
-    if (now > claims.expiresAtMs) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
+    // Past its expiry a notice still reaches the ledger, which settles a late win only while the
+    // budget has room (the exchange bills it either way); it never moves anything twice.
+    const late = now > claims.expiresAtMs;
     const rate = deps.ratesPerUsd().get(claims.cur);
     if (rate === undefined) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
     const issued = deps.issued.get(claims.bidId);
@@ -102,13 +106,16 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (price > claims.bidPrice * (1 + 1e-9)) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', `${price} above bid ${claims.bidPrice}`));
       const priceUsd = price / rate;
       let outcome;
+      const lt = performance.now();
       try {
         outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000);
+        metrics.ledger('settle', (performance.now() - lt) / 1000, false);
       } catch {
-        metrics.ledger('settle', 0, true);
+        metrics.ledger('settle', (performance.now() - lt) / 1000, true);
         return { status: 503, body: JSON.stringify({ error: 'LEDGER_UNAVAILABLE', reason: 'ledger unavailable; retry the notice' }) };
       }
       if (outcome === 'over-reservation') return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', 'above the reserved amount'));
+      if (outcome === 'expired' || (late && outcome === 'unknown')) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
       if (outcome !== 'settled') {
         metrics.notice(kind, outcome === 'duplicate' ? 'duplicate' : 'unknown');
         return OK;
@@ -126,7 +133,14 @@ export function createNoticeHandler(deps: NoticeDeps) {
     }
 
     if (kind === 'loss') {
-      await deps.ledger.release(claims.bidId);
+      const lt = performance.now();
+      try {
+        await deps.ledger.release(claims.bidId);
+        metrics.ledger('release', (performance.now() - lt) / 1000, false);
+      } catch {
+        // An unreleased reservation still expires on its own; the exchange need not retry.
+        metrics.ledger('release', (performance.now() - lt) / 1000, true);
+      }
       const mtwRaw = q.get('mtw') ?? '';
       const mtw = PRICE.test(mtwRaw) ? Number(mtwRaw) / rate : undefined;
       const lossReason = Number(q.get('loss'));
@@ -137,11 +151,13 @@ export function createNoticeHandler(deps: NoticeDeps) {
       return OK;
     }
 
-    // Click: record once, then send the user on to the landing page with a conversion token.
+    // Click: record once, then send the user on to the landing page with a conversion token. A
+    // click on an old ad still reaches the landing page; it is just not counted.
     const campaign = deps.campaigns().get(claims.campaignId);
     const creative = campaign?.creatives.find((c) => c.id === claims.creativeId);
     if (!creative) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'unknown creative'));
-    if (seenClicks.has(claims.bidId)) metrics.notice('click', 'duplicate');
+    if (late) metrics.notice('click', 'expired');
+    else if (seenClicks.has(claims.bidId)) metrics.notice('click', 'duplicate');
     else {
       seenClicks.set(claims.bidId, true);
       metrics.notice('click', 'ok');

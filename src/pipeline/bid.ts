@@ -164,7 +164,8 @@ export function createBidPipeline(deps: BidDeps) {
         }
         const pctr = deps.pacer.explorePctr(el.cand.creative.id, modelPctr);
         const segment = `${p.ctx.exchange}|${p.ctx.format}|${p.ctx.isApp ? 'app' : 'site'}`;
-        const bidUsd = deps.price({ campaign: c, pctr, pcvr: DEFAULT_PCVR, multiplier, floorUsd: el.floorUsd, auctionType, segment });
+        const pcvr = c.goal.type === 'cpa' ? deps.pacer.explorePcvr(el.cand.creative.id, DEFAULT_PCVR) : DEFAULT_PCVR;
+        const bidUsd = deps.price({ campaign: c, pctr, pcvr, multiplier, floorUsd: el.floorUsd, auctionType, segment });
         if (bidUsd <= 0) {
           belowFloor = true;
           continue;

@@ -3,13 +3,23 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { EventRecord } from '../eventlog/records.js';
 
-/** The event-log files under `paths` (files, or directories of `*.ndjson`), oldest first. */
+/**
+ * The event-log files under `paths`: files, or directories of `*.ndjson` searched recursively
+ * (worker threads write to `<dir>/w<i>/`), in name order within each directory.
+ */
 export function eventFiles(paths: readonly string[]): string[] {
   const out: string[] = [];
   for (const p of paths) {
     if (!existsSync(p)) throw new Error(`${p} does not exist`);
-    if (statSync(p).isDirectory()) out.push(...readdirSync(p).filter((f) => f.endsWith('.ndjson')).sort().map((f) => join(p, f)));
-    else out.push(p);
+    if (!statSync(p).isDirectory()) {
+      out.push(p);
+      continue;
+    }
+    for (const f of readdirSync(p).sort()) {
+      const full = join(p, f);
+      if (statSync(full).isDirectory()) out.push(...eventFiles([full]));
+      else if (f.endsWith('.ndjson')) out.push(full);
+    }
   }
   return out;
 }

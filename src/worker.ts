@@ -1,0 +1,44 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { createBidder } from './bidder.js';
+import type { Settings } from './config/settings.js';
+
+/**
+ * One bidder on a worker thread (`bidder serve --workers N`). uWebSockets.js apps on several
+ * threads share the listening port (SO_REUSEPORT), so the kernel spreads connections over them.
+ * Each worker has its own scorer and model; budgets are shared through the Redis ledger.
+ * Protocol with the main thread: 'metrics' → this worker's metrics JSON; 'stop' → drain and exit.
+ */
+interface WorkerInput {
+  policiesDir: string;
+  overrides: Partial<Settings>;
+  index: number;
+}
+
+const input = workerData as WorkerInput;
+const port = parentPort!;
+let pending = 0;
+const waiting = new Map<number, (text: string) => void>();
+
+const bidder = await createBidder({
+  policiesDir: input.policiesDir,
+  overrides: input.overrides,
+  workerIndex: input.index,
+  metricsSource: () =>
+    new Promise((resolve) => {
+      const id = ++pending;
+      waiting.set(id, resolve);
+      port.postMessage({ type: 'collect', id });
+    }),
+});
+
+port.on('message', async (m: { type: string; id?: number; text?: string }) => {
+  if (m.type === 'metrics') port.postMessage({ type: 'metrics', id: m.id, json: await bidder.metricsJson() });
+  else if (m.type === 'collected') {
+    waiting.get(m.id!)?.(m.text!);
+    waiting.delete(m.id!);
+  } else if (m.type === 'stop') {
+    await bidder.close();
+    port.postMessage({ type: 'stopped' });
+  }
+});
+port.postMessage({ type: 'listening', port: bidder.port, ready: bidder.ready() });
