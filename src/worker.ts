@@ -12,6 +12,7 @@ interface WorkerInput {
   policiesDir: string;
   overrides: Partial<Settings>;
   index: number;
+  workers: number;
 }
 
 const input = workerData as WorkerInput;
@@ -23,6 +24,7 @@ const bidder = await createBidder({
   policiesDir: input.policiesDir,
   overrides: input.overrides,
   workerIndex: input.index,
+  workers: input.workers,
   metricsSource: () =>
     new Promise((resolve) => {
       const id = ++pending;

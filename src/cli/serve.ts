@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { createBidder } from '../bidder.js';
+import { runWorkers } from './workers.js';
 import { PolicyError } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
 
@@ -24,6 +25,7 @@ export function registerServe(program: Command): void {
     .option('--model <version>', 'model version (default: the one named in <models>/CURRENT)')
     .option('--redis <url>', 'Redis URL for a fleet-shared ledger (env REDIS_URL)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--workers <n>', 'bidders on worker threads sharing the port (needs --redis: budgets are shared through it)', intOption('--workers'), 1)
     .action(async (o: Record<string, string | number | undefined>) => {
       const overrides: Partial<Settings> = {};
       const port = o.port ?? (process.env.PORT !== undefined ? Number(process.env.PORT) : undefined);
@@ -36,6 +38,26 @@ export function registerServe(program: Command): void {
       if (redis) overrides.ledger = { redisUrl: redis } as Settings['ledger'];
       const level = (o.logLevel as string | undefined) ?? process.env.LOG_LEVEL;
       if (level) overrides.logLevel = level as Settings['logLevel'];
+      const workers = o.workers as number;
+      if (workers > 1) {
+        if (!redis) {
+          process.stderr.write('bidder: --workers needs a shared ledger: start Redis and pass --redis redis://127.0.0.1:6379 (or set REDIS_URL)\n');
+          process.exit(2);
+        }
+        const stopAll = await runWorkers(workers, o.policies as string, overrides, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
+          process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
+          process.exit(1);
+        });
+        let stopping = false;
+        const stopWorkers = () => {
+          if (stopping) return;
+          stopping = true;
+          stopAll().then(() => process.exit(0));
+        };
+        process.on('SIGTERM', stopWorkers);
+        process.on('SIGINT', stopWorkers);
+        return;
+      }
       let bidder;
       try {
         bidder = await createBidder({ policiesDir: o.policies as string, overrides });

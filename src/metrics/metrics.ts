@@ -30,6 +30,8 @@ export interface MetricsOptions {
  * else is folded into "other"; label children are created once here so the hot path only
  * increments.
  */
+// Worker threads (`serve --workers N`) are summed by prom-client's AggregatorRegistry; the
+// gauges that describe shared state (budget, target, readiness, model) say how to combine instead.
 export function createMetrics(opts: MetricsOptions) {
   const registry = new Registry();
   if (opts.defaults !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
@@ -54,17 +56,17 @@ export function createMetrics(opts: MetricsOptions) {
   const dropped = new Counter({ name: 'bidder_scoring_dropped_rows_total', help: 'Candidate rows dropped unscored because their deadline would pass.', registers: [registry] });
   const queueRows = new Gauge({ name: 'bidder_scoring_queue_rows', help: 'Rows waiting in the micro-batcher.', registers: [registry] });
   const pctr = new Histogram({ name: 'bidder_pctr', help: 'Predicted CTR of candidates that bid.', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5], registers: [registry] });
-  const modelInfo = new Gauge({ name: 'bidder_model_info', help: 'Loaded model: 1 for the serving version.', labelNames: ['backend', 'version', 'kind'], registers: [registry] });
-  const ready = new Gauge({ name: 'bidder_ready', help: '1 when policies and model are loaded and the bidder answers bids.', registers: [registry] });
+  const modelInfo = new Gauge({ name: 'bidder_model_info', help: 'Loaded model: 1 for the serving version.', labelNames: ['backend', 'version', 'kind'], aggregator: 'max', registers: [registry] });
+  const ready = new Gauge({ name: 'bidder_ready', help: '1 when policies and model are loaded and the bidder answers bids.', aggregator: 'min', registers: [registry] });
   const bids = new Counter({ name: 'bidder_bids_total', help: 'Bids sent, by campaign.', labelNames: ['campaign'], registers: [registry] });
   const wins = new Counter({ name: 'bidder_wins_total', help: 'Won impressions (first win or billing notice), by campaign.', labelNames: ['campaign'], registers: [registry] });
   const clicks = new Counter({ name: 'bidder_clicks_total', help: 'Clicks, by campaign.', labelNames: ['campaign'], registers: [registry] });
   const conversions = new Counter({ name: 'bidder_conversions_total', help: 'Conversions, by campaign.', labelNames: ['campaign'], registers: [registry] });
   const predictedClicks = new Counter({ name: 'bidder_predicted_clicks_total', help: 'Sum of pCTR over won impressions (compare with clicks for calibration).', labelNames: ['campaign'], registers: [registry] });
   const spend = new Counter({ name: 'bidder_spend_usd_total', help: 'Settled spend in USD, by campaign.', labelNames: ['campaign'], registers: [registry] });
-  const remaining = new Gauge({ name: 'bidder_budget_remaining_usd', help: 'Daily budget minus settled spend and reservations, USD.', labelNames: ['campaign'], registers: [registry] });
-  const target = new Gauge({ name: 'bidder_spend_target_usd', help: 'Spend the pacing target curve expects by now today, USD.', labelNames: ['campaign'], registers: [registry] });
-  const multiplier = new Gauge({ name: 'bidder_pacing_multiplier', help: 'Last pacing multiplier chosen, by campaign.', labelNames: ['campaign'], registers: [registry] });
+  const remaining = new Gauge({ name: 'bidder_budget_remaining_usd', help: 'Daily budget minus settled spend and reservations, USD.', labelNames: ['campaign'], aggregator: 'min', registers: [registry] });
+  const target = new Gauge({ name: 'bidder_spend_target_usd', help: 'Spend the pacing target curve expects by now today, USD.', labelNames: ['campaign'], aggregator: 'max', registers: [registry] });
+  const multiplier = new Gauge({ name: 'bidder_pacing_multiplier', help: 'Last pacing multiplier chosen, by campaign.', labelNames: ['campaign'], aggregator: 'average', registers: [registry] });
   const notices = new Counter({ name: 'bidder_notices_total', help: 'Notices received, by kind and result.', labelNames: ['kind', 'result'], registers: [registry] });
   const ledgerLatency = new Histogram({ name: 'bidder_ledger_duration_seconds', help: 'Ledger round trip, by operation.', labelNames: ['op'], buckets: LATENCY_BUCKETS, registers: [registry] });
   const ledgerErrors = new Counter({ name: 'bidder_ledger_errors_total', help: 'Ledger calls that failed, by operation.', labelNames: ['op'], registers: [registry] });

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { AggregatorRegistry } from 'prom-client';
+import type { Settings } from '../config/settings.js';
+
+interface Msg {
+  type: string;
+  id?: number;
+  port?: number;
+  json?: object[];
+}
+
+/**
+ * `bidder serve --workers N`: N bidders on worker threads sharing one port. The main thread only
+ * starts them, aggregates their metrics for whichever worker is scraped, and stops them.
+ */
+export async function runWorkers(n: number, policiesDir: string, overrides: Partial<Settings>, log: (msg: string) => void): Promise<() => Promise<void>> {
+  const file = new URL('../worker.js', import.meta.url);
+  // A notice may come back to any worker, so all of them must sign with the same key.
+  const secret = overrides.noticeSecret || process.env.NOTICE_SECRET || randomBytes(24).toString('base64url');
+  overrides = { ...overrides, noticeSecret: secret };
+  const workers: Worker[] = [];
+  let nextId = 0;
+  const replies = new Map<number, (json: object[]) => void>();
+
+  async function collect(): Promise<string> {
+    const all = await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<object[]>((resolve) => {
+            const id = ++nextId;
+            replies.set(id, resolve);
+            w.postMessage({ type: 'metrics', id });
+          }),
+      ),
+    );
+    return AggregatorRegistry.aggregate(all as never).metrics();
+  }
+
+  function start(index: number, port: number): Promise<{ worker: Worker; port: number }> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(file, { workerData: { policiesDir, overrides: { ...overrides, port }, index, workers: n } });
+      worker.on('message', async (m: Msg) => {
+        if (m.type === 'listening') resolve({ worker, port: m.port! });
+        else if (m.type === 'metrics') {
+          replies.get(m.id!)?.(m.json!);
+          replies.delete(m.id!);
+        } else if (m.type === 'collect') worker.postMessage({ type: 'collected', id: m.id, text: await collect() });
+      });
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`worker ${index} exited with code ${code} before listening`)));
+    });
+  }
+
+  // The first worker picks the port (it may be 0); the others join it.
+  const first = await start(0, overrides.port ?? 8080);
+  workers.push(first.worker);
+  for (let i = 1; i < n; i++) workers.push((await start(i, first.port)).worker);
+  log(`${n} workers listening on port ${first.port}`);
+
+  return async function stop() {
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.once('exit', () => resolve());
+            w.on('message', (m: Msg) => m.type === 'stopped' && void w.terminate());
+            w.postMessage({ type: 'stop' });
+          }),
+      ),
+    );
+  };
+}
