@@ -17,6 +17,7 @@ export const SPARSE_FIELDS = [
   'publisher',
   'domain',
   'category',
+  'categoryTop',
   'deviceType',
   'os',
   'country',
@@ -76,6 +77,7 @@ export interface FeatureSpecOptions {
 
 const IMAGE_DIM = 8 as const;
 const SEGMENT_SLOTS = 4;
+const SEGMENT_OFFSET = SPARSE_FIELDS.indexOf('segment0');
 
 export function makeFeatureSpec(opts: FeatureSpecOptions = {}): FeatureSpec {
   const hashBuckets = opts.hashBuckets ?? 1 << 16;
@@ -111,6 +113,18 @@ const FNV_PRIME = 0x01000193;
 function fnvString(h: number, s: string): number {
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
+    h = Math.imul(h, FNV_PRIME);
+  }
+  return h;
+}
+
+/** FNV-1a over `s` up to its first '-', ASCII-lower-cased: the IAB tier-1 parent, without allocating. */
+function fnvTopLevel(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c === 45) break;
+    if (c >= 65 && c <= 90) c |= 0x20;
+    h ^= c;
     h = Math.imul(h, FNV_PRIME);
   }
   return h;
@@ -278,17 +292,19 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
     sparse[s + 2] = str(S.publisher, ctx.publisherId);
     sparse[s + 3] = str(S.domain, ctx.domain);
     sparse[s + 4] = ctx.categories.length > 0 ? str(S.category, ctx.categories[0]) : 0;
-    sparse[s + 5] = int(S.deviceType, ctx.deviceType);
-    sparse[s + 6] = str(S.os, ctx.os);
-    sparse[s + 7] = str(S.country, ctx.country);
-    sparse[s + 8] = str(S.region, ctx.region);
-    sparse[s + 9] = ctx.w > 0 && ctx.h > 0 ? bucket(fnvInt(fnvInt(S.size, ctx.w), ctx.h)) : 0;
-    sparse[s + 10] = str(S.format, ctx.format);
-    sparse[s + 11] = int(S.hour, ctx.hour);
-    sparse[s + 12] = str(S.deal, ctx.dealId);
-    sparse[s + 13] = pc.creativeIdHash;
-    sparse[s + 14] = pc.campaignIdHash;
-    sparse[s + 15] = pc.adCategoryHash;
+    // The IAB tier-1 parent as its own field: behaviour is shared across a parent's subcategories.
+    sparse[s + 5] = ctx.categories.length > 0 && ctx.categories[0].length > 0 ? bucket(fnvTopLevel(S.categoryTop, ctx.categories[0])) : 0;
+    sparse[s + 6] = int(S.deviceType, ctx.deviceType);
+    sparse[s + 7] = str(S.os, ctx.os);
+    sparse[s + 8] = str(S.country, ctx.country);
+    sparse[s + 9] = str(S.region, ctx.region);
+    sparse[s + 10] = ctx.w > 0 && ctx.h > 0 ? bucket(fnvInt(fnvInt(S.size, ctx.w), ctx.h)) : 0;
+    sparse[s + 11] = str(S.format, ctx.format);
+    sparse[s + 12] = int(S.hour, ctx.hour);
+    sparse[s + 13] = str(S.deal, ctx.dealId);
+    sparse[s + 14] = pc.creativeIdHash;
+    sparse[s + 15] = pc.campaignIdHash;
+    sparse[s + 16] = pc.adCategoryHash;
 
     const d = row * D;
     dense.set(pc.text, d + textOff);
@@ -297,13 +313,13 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
 
     const u = d + userOff;
     if (!ctx.userDataAllowed) {
-      for (let k = 0; k < SEGMENT_SLOTS; k++) sparse[s + 16 + k] = 0;
+      for (let k = 0; k < SEGMENT_SLOTS; k++) sparse[s + SEGMENT_OFFSET + k] = 0;
       for (let k = 0; k < USER_DENSE_FEATURES.length; k++) dense[u + k] = 0;
       return;
     }
     const segs = ctx.segments;
     for (let k = 0; k < SEGMENT_SLOTS; k++) {
-      sparse[s + 16 + k] = k < segs.length ? str(segmentSeed, segs[k]) : 0;
+      sparse[s + SEGMENT_OFFSET + k] = k < segs.length ? str(segmentSeed, segs[k]) : 0;
     }
     if (profile === undefined) {
       for (let k = 0; k < USER_DENSE_FEATURES.length; k++) dense[u + k] = 0;

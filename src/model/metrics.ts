@@ -75,15 +75,25 @@ export function ece(pred: ArrayLike<number>, labels: ArrayLike<number>, bins = 2
 /**
  * Platt scaling: fits p' = σ(a·logit(p) + b) by Newton's method on held-out rows. Returns [a, b].
  */
-export function fitPlatt(pred: ArrayLike<number>, labels: ArrayLike<number>, iterations = 25): [number, number] {
-  let a = 1;
-  let b = 0;
+export function fitPlatt(pred: ArrayLike<number>, labels: ArrayLike<number>, iterations = 50): [number, number] {
   const n = pred.length;
   const z = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const p = Math.min(Math.max(pred[i], 1e-7), 1 - 1e-7);
     z[i] = Math.log(p / (1 - p));
   }
+  const loss = (a: number, b: number) => {
+    let s = 0;
+    for (let i = 0; i < n; i++) {
+      const t = a * z[i] + b;
+      // log(1 + e^t) - y·t, computed without overflow.
+      s += (t > 0 ? t + Math.log1p(Math.exp(-t)) : Math.log1p(Math.exp(t))) - labels[i] * t;
+    }
+    return s;
+  };
+  let a = 1;
+  let b = 0;
+  let current = loss(a, b);
   for (let it = 0; it < iterations; it++) {
     let ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
     for (let i = 0; i < n; i++) {
@@ -103,9 +113,19 @@ export function fitPlatt(pred: ArrayLike<number>, labels: ArrayLike<number>, ite
     if (!(det > 0)) break;
     const da = (hbb * ga - hab * gb) / det;
     const db = (haa * gb - hab * ga) / det;
-    a -= da;
-    b -= db;
-    if (Math.abs(da) + Math.abs(db) < 1e-9) break;
+    // Newton overshoots from far away (confident predictions); halve the step until the loss drops.
+    let step = 1;
+    let next = loss(a - da, b - db);
+    while (!(next < current) && step > 1e-6) {
+      step /= 2;
+      next = loss(a - step * da, b - step * db);
+    }
+    if (!(next < current)) break;
+    a -= step * da;
+    b -= step * db;
+    const gain = current - next;
+    current = next;
+    if (gain < 1e-10 * n) break;
   }
   return [a, b];
 }

@@ -73,8 +73,8 @@ export function* showImpressions(opts: ShowOptions): Generator<ShownImpression> 
   const { market, builder } = opts;
   let now = market.startMs;
   const clock = () => now;
-  const bidderProfiles: ProfileStore = createProfileStore({ clock, maxUsers: 1_000_000 });
-  const trueProfiles: ProfileStore = createProfileStore({ clock, maxUsers: 1_000_000 });
+  const bidderProfiles: ProfileStore = createProfileStore({ clock, maxUsers: 100_000 });
+  const trueProfiles: ProfileStore = createProfileStore({ clock, maxUsers: 100_000 });
   const prepared = new Map<string, PreparedCreative>();
   for (const c of opts.campaigns) for (const cr of c.creatives) prepared.set(cr.id, builder.prepareCreative(cr, c));
   const eligibility = createEligibility({

@@ -157,8 +157,8 @@ export function createMarket(opts: MarketOptions): Market {
   const exchange = opts.exchange ?? 'sim';
   const requestsPerDay = opts.requestsPerDay ?? 200_000;
   const nUsers = opts.users ?? 50_000;
-  const nSites = opts.sites ?? 600;
-  const nApps = opts.apps ?? 300;
+  const nSites = opts.sites ?? 400;
+  const nApps = opts.apps ?? 200;
   const w = createRng(worldSeed);
   const rng = createRng(opts.seed ^ 0x5bd1e995);
 
@@ -167,7 +167,7 @@ export function createMarket(opts: MarketOptions): Market {
   const tops = Array.from({ length: 26 }, (_, i) => `IAB${i + 1}`);
   const contentCats = [...new Set([...tops.flatMap((t) => [t, `${t}-1`, `${t}-2`, `${t}-3`]), ...catalogCats])].sort();
   const catalogSegments = [...new Set(opts.campaigns.flatMap((c) => c.targeting.segments ?? []))].sort();
-  const segments = [...Array.from({ length: 40 }, (_, i) => `seg-${String(i + 1).padStart(2, '0')}`), ...catalogSegments];
+  const segments = [...Array.from({ length: 30 }, (_, i) => `seg-${String(i + 1).padStart(2, '0')}`), ...catalogSegments];
   const deals = [...new Set(opts.campaigns.flatMap((c) => (c.targeting.deals ?? []).map((d) => d.id)))].sort();
 
   const geoNames = Object.keys(GEO);
@@ -188,7 +188,7 @@ export function createMarket(opts: MarketOptions): Market {
       region: GEO[country].regions[w.int(GEO[country].regions.length)],
       deviceType: dev.type,
       os: dev.os[w.pickCumulative(cumulative(dev.os.map((o) => o[1])))][0],
-      consents: w.bernoulli(0.75),
+      consents: w.bernoulli(0.85),
     });
   }
   // Heavy-tailed activity: a few users make much of the traffic, as on real exchanges.
@@ -210,7 +210,7 @@ export function createMarket(opts: MarketOptions): Market {
       publisherId: `pub-${w.int(pubs)}`,
       name: isApp ? `com.sim.app${i - nSites}` : `site${i}.example`,
       cat,
-      quality: 0.35 * w.normal(),
+      quality: 0.3 * w.normal(),
       childDirected: w.bernoulli(0.03),
     });
   }
@@ -239,6 +239,9 @@ export function createMarket(opts: MarketOptions): Market {
     adTops: string[];
     keywords: string[];
     image: number[];
+    /** Memoised per segment and per page category: trueCtr runs once per simulated row. */
+    bySegment: Map<string, number>;
+    byPage: Map<string, number>;
   }
   const creativeTruth = new Map<string, CreativeTruth>();
   function truthOf(c: Creative, campaign: Campaign): CreativeTruth {
@@ -249,6 +252,8 @@ export function createMarket(opts: MarketOptions): Market {
         adTops: [...new Set(campaign.cat.map(topLevel))],
         keywords: c.keywords.map((k) => k.toLowerCase()),
         image: c.imageEmbedding,
+        bySegment: new Map(),
+        byPage: new Map(),
       };
       creativeTruth.set(c.id, t);
     }
@@ -262,15 +267,27 @@ export function createMarket(opts: MarketOptions): Market {
     let z = BASE + sr.contextLogit + t.effect;
     if (sr.userKnown && sr.user.segments.length > 0) {
       let s = 0;
-      for (const seg of sr.user.segments) for (const top of t.adTops) s += effect(`seg:${seg}:${top}`, 0.8);
+      for (const seg of sr.user.segments) {
+        let e = t.bySegment.get(seg);
+        if (e === undefined) {
+          e = 0;
+          for (const top of t.adTops) e += effect(`seg:${seg}:${top}`, 0.8);
+          t.bySegment.set(seg, e);
+        }
+        s += e;
+      }
       z += s / Math.sqrt(sr.user.segments.length);
     }
-    if (t.keywords.length > 0) {
-      const page = topLevel(sr.inventory.cat[0]);
-      let s = 0;
-      for (const k of t.keywords) s += effect(`text:${page}:${k}`, 0.6);
-      z += s / Math.sqrt(t.keywords.length);
+    const page = sr.inventory.cat[0];
+    let textPage = t.byPage.get(page);
+    if (textPage === undefined) {
+      textPage = 0;
+      const top = topLevel(page);
+      for (const k of t.keywords) textPage += effect(`text:${top}:${k}`, 0.6);
+      if (t.keywords.length > 0) textPage /= Math.sqrt(t.keywords.length);
+      t.byPage.set(page, textPage);
     }
+    z += textPage;
     const v = deviceImageVector.get(sr.user.deviceType)!;
     let dot = 0;
     for (let k = 0; k < 8; k++) dot += v[k] * t.image[k];
