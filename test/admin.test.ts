@@ -43,7 +43,7 @@ describe('admin routes without a configured token', () => {
 
   it('answers 404 ADMIN_DISABLED on every admin route, whatever the Authorization header', async () => {
     for (const [method, path] of [['GET', '/admin/status'], ['POST', '/admin/reload/policies'], ['POST', '/admin/reload/model'], ['POST', '/admin/campaigns/acme-shoes/pause']]) {
-      for (const headers of [{}, { authorization: 'Bearer ' }, { authorization: `Bearer ${TOKEN}` }]) {
+      for (const headers of [{}, { authorization: 'Bearer ' }, { authorization: `Bearer ${TOKEN}` }] as Record<string, string>[]) {
         const r = await fetch(t.url + path, { method, headers });
         expect(r.status, `${method} ${path}`).toBe(404);
         expect(((await r.json()) as { error: string }).error).toBe('ADMIN_DISABLED');
@@ -219,7 +219,7 @@ describe('per-exchange access control', () => {
   });
 
   it('answers 403 FORBIDDEN to a missing or wrong secret', async () => {
-    for (const headers of [{}, { 'x-exchange-secret': 'change-me!' }, { 'x-exchange-secret': '' }, { 'x-exchange-secret': 'CHANGE-ME' }]) {
+    for (const headers of [{}, { 'x-exchange-secret': 'change-me!' }, { 'x-exchange-secret': '' }, { 'x-exchange-secret': 'CHANGE-ME' }] as Record<string, string>[]) {
       const r = await secureBid(t, headers);
       expect(r.status, JSON.stringify(headers)).toBe(403);
       expect(await r.json()).toMatchObject({ error: 'FORBIDDEN' });

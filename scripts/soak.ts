@@ -1,0 +1,126 @@
+/**
+ * Soak: `npm run soak -- --minutes N [--fraction 0.5] [--connections 32] [--models DIR]`.
+ *
+ * Starts `bidder serve` as a child process (demo policies, event log and journal in a temp dir),
+ * measures its saturation rate with a short autocannon burst over varied corpus requests, then
+ * drives it at `fraction` of that rate for N minutes. Every 10 s it prints the child's RSS (from
+ * /proc) and the window's answered rate and latency percentiles; at the end, the memory trend.
+ * Exits 1 if the bidder died, answered a 5xx, or connections failed; it measures, it does not judge
+ * memory growth (read the figures).
+ */
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+const minutes = Number(arg('minutes', '2'));
+const fraction = Number(arg('fraction', '0.5'));
+const connections = Number(arg('connections', '32'));
+const models = arg('models', process.env.TEST_MODELS_DIR ?? 'models');
+const REPORT_EVERY_MS = 10_000;
+if (!(minutes > 0) || !(fraction > 0 && fraction <= 1) || !(connections > 0)) {
+  console.error('usage: npm run soak -- --minutes N [--fraction 0..1] [--connections N] [--models DIR]');
+  process.exit(2);
+}
+
+const corpus = ['openrtb-requests.prebid-go.ndjson', 'openrtb-requests.iab-spec.ndjson'].flatMap((f) =>
+  readFileSync(join('test/fixtures/corpus', f), 'utf8').trim().split('\n'),
+);
+// Each connection walks the corpus from its own offset (autocannon cycles `requests` per connection).
+const requests = corpus.map((body) => ({ method: 'POST' as const, path: '/openrtb2/bid', headers: { 'content-type': 'application/json' }, body }));
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function percentile(sorted: number[], p: number): string {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(1) : '-';
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'soak-'));
+cpSync('policies', join(dir, 'policies'), { recursive: true });
+writeFileSync(join(dir, 'policies', 'bidder.yaml'), `eventLog:\n  dir: ${join(dir, 'events')}\nledger:\n  journalPath: ${join(dir, 'ledger.journal')}\n`);
+const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--policies', join(dir, 'policies'), '--models', models, '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+  env: { ...process.env, NOTICE_SECRET: process.env.NOTICE_SECRET ?? 'soak-notice-secret' },
+});
+let childExited = false;
+child.on('exit', (code, signal) => {
+  childExited = true;
+  if (!stopping) console.error(`soak: the bidder exited during the run (code ${code}, signal ${signal})`);
+});
+let stopping = false;
+
+const port = await new Promise<number>((resolve, reject) => {
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (!line.includes('"bidder listening"')) return;
+    resolve((JSON.parse(line) as { port: number }).port);
+  });
+  child.on('exit', () => reject(new Error('the bidder exited before listening')));
+});
+const url = `http://127.0.0.1:${port}`;
+const launchRss = rssMiB(child.pid!);
+const ready = await fetch(`${url}/readyz`);
+console.log(`soak: bidder pid ${child.pid} on ${url}, /readyz ${ready.status}, ${corpus.length} corpus requests, RSS ${launchRss.toFixed(1)} MiB`);
+
+function run(opts: autocannon.Options, onResponse?: (status: number, ms: number) => void): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const inst = autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
+    if (onResponse) inst.on('response', (_client, status, _bytes, ms) => onResponse(status, ms));
+  });
+}
+
+// Saturation: as fast as `connections` connections go, 10 s including the model's warm-up.
+const sat = await run({ url, connections, duration: 10, requests });
+const satRate = sat.requests.average;
+const rate = Math.max(1, Math.round(satRate * fraction));
+console.log(`soak: saturation ${satRate.toFixed(0)} req/s (p50 ${sat.latency.p50} ms, p99 ${sat.latency.p99} ms); soaking at ${rate} req/s for ${minutes} min`);
+
+const started = Date.now();
+let window: number[] = [];
+let windowStatus5xx = 0;
+let total5xx = 0;
+const rss: number[] = [rssMiB(child.pid!)];
+const report = setInterval(() => {
+  const sorted = window.sort((a, b) => a - b);
+  const mem = childExited ? NaN : rssMiB(child.pid!);
+  rss.push(mem);
+  console.log(
+    `t=${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s  rss ${mem.toFixed(1)} MiB  ` +
+      `${(sorted.length / (REPORT_EVERY_MS / 1000)).toFixed(0)} req/s  latency p50 ${percentile(sorted, 0.5)} ms p99 ${percentile(sorted, 0.99)} ms max ${percentile(sorted, 1)} ms  5xx ${windowStatus5xx}`,
+  );
+  window = [];
+  windowStatus5xx = 0;
+}, REPORT_EVERY_MS);
+
+const soak = await run({ url, connections, duration: minutes * 60, overallRate: rate, requests }, (status, ms) => {
+  window.push(ms);
+  if (status >= 500) (windowStatus5xx++, total5xx++);
+});
+clearInterval(report);
+
+const firstHalf = rss.slice(1, 1 + Math.floor((rss.length - 1) / 2));
+const lastHalf = rss.slice(1 + Math.floor((rss.length - 1) / 2));
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+console.log(
+  `soak: ${soak.requests.total} requests in ${minutes} min, ${soak.errors} connection errors, ${soak.non2xx} non-2xx (${total5xx} 5xx); ` +
+    `latency p50 ${soak.latency.p50} ms p99 ${soak.latency.p99} ms max ${soak.latency.max} ms`,
+);
+console.log(
+  `soak: RSS at start ${rss[0].toFixed(1)} MiB, mean of first half ${mean(firstHalf).toFixed(1)} MiB, of second half ${mean(lastHalf).toFixed(1)} MiB, max ${Math.max(...rss).toFixed(1)} MiB`,
+);
+
+stopping = true;
+const died = childExited;
+child.kill('SIGTERM');
+await new Promise((r) => (childExited ? r(null) : child.on('exit', r)));
+rmSync(dir, { recursive: true, force: true });
+process.exit(died || total5xx > 0 || soak.errors > 0 ? 1 : 0);
