@@ -274,7 +274,16 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // Budget gauges are refreshed on scrape, not per bid: one ledger read per campaign per scrape.
   async function refreshBudgetGauges(): Promise<void> {
     for (const c of policies.campaigns) {
-      const s = await ledger.state(c.id);
+      const t0 = now();
+      let s;
+      try {
+        s = await ledger.state(c.id);
+        metrics.ledger('state', (now() - t0) / 1000, false);
+      } catch {
+        // Metrics must answer while the ledger is down: the budget gauges keep their last values.
+        metrics.ledger('state', (now() - t0) / 1000, true);
+        continue;
+      }
       const view = pacer.inspect(c.id, clock());
       metrics.budget(c.id, Math.max(0, s.budgetUsd - s.spentUsd - s.reservedUsd), view?.targetSpentUsd ?? 0, view?.multiplier ?? 0);
     }
@@ -293,10 +302,19 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     notice: handleNotice,
     admin: handleAdmin,
     healthz: () => ({ status: 200, body: '{"status":"ok"}' }),
-    readyz: () =>
-      model
-        ? { status: 200, body: JSON.stringify({ status: 'ready', model: model.version, backend: backend.backend }) }
-        : { status: 503, body: '{"error":"NOT_READY","reason":"no model loaded"}' },
+    readyz: async () => {
+      if (!model) return { status: 503, body: '{"error":"NOT_READY","reason":"no model loaded"}' };
+      // With a shared ledger, a bidder that cannot reserve cannot bid: it is not ready until the
+      // ledger answers again (checked on each probe, so recovery needs no traffic).
+      if (settings.ledger.redisUrl && policies.campaigns.length) {
+        try {
+          await ledger.state(policies.campaigns[0].id);
+        } catch (err) {
+          return { status: 503, body: JSON.stringify({ error: 'NOT_READY', reason: `ledger unavailable: ${(err as Error).message}` }) };
+        }
+      }
+      return { status: 200, body: JSON.stringify({ status: 'ready', model: model.version, backend: backend.backend }) };
+    },
     metrics: async () => ({
       status: 200,
       body: opts.metricsSource ? await opts.metricsSource() : await localMetricsText(),

@@ -204,7 +204,7 @@ export function createBidPipeline(deps: BidDeps) {
     } catch {
       // Never bid blind: without a reservation no bid goes out.
       metrics.ledger('reserve', (now() - lt) / 1000, true);
-      return noBid(req.id, ex, 'BUDGET_EXHAUSTED', started);
+      return noBid(req.id, ex, 'LEDGER_UNAVAILABLE', started);
     }
     t = timed('reserve', t);
     if (now() > deadline) {

@@ -19,7 +19,7 @@ export interface HttpHandlers {
   notice: (kind: NoticeKind, query: string) => Promise<Answer>;
   admin: (method: string, path: string, authorization: string, body: Buffer) => Promise<Answer>;
   healthz: () => Answer;
-  readyz: () => Answer;
+  readyz: () => Promise<Answer>;
   metrics: () => Promise<Answer>;
   now: () => number;
   /** A handler threw: a bug. Counted and logged; the client gets a 500. */
@@ -162,7 +162,12 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
   });
 
   app.get('/healthz', (res) => write(res, { aborted: false }, h.healthz(), false));
-  app.get('/readyz', (res) => write(res, { aborted: false }, draining ? errorAnswer(new BidderError('SHUTTING_DOWN')) : h.readyz(), false));
+  app.get('/readyz', (res) => {
+    const state: Aborted = { aborted: false };
+    res.onAborted(() => (state.aborted = true));
+    if (draining) return write(res, state, errorAnswer(new BidderError('SHUTTING_DOWN')), false);
+    guard(res, state, false, h.readyz());
+  });
   app.get('/metrics', (res) => {
     const state: Aborted = { aborted: false };
     res.onAborted(() => (state.aborted = true));
