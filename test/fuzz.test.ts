@@ -39,7 +39,35 @@ const NASTY_VALUES: unknown[] = [
 ];
 const HUGE_NUMBERS = ['1e999', '-1e999', '1e-999', '123456789012345678901234567890', '-0', '0e0', '1E+308', '18446744073709551616'];
 const GZIP_BOMB = gzipSync(Buffer.alloc(4 * 1024 * 1024, 0x20));
-const KEYS = ['id', 'imp', 'banner', 'video', 'native', 'audio', 'bidfloor', 'bidfloorcur', 'tmax', 'at', 'cur', 'bcat', 'badv', 'site', 'app', 'device', 'user', 'regs', 'geo', 'format', 'w', 'h', 'pmp', 'deals', 'ext', '__proto__', 'constructor', 'prototype'];
+const KEYS = ['id', 'imp', 'banner', 'video', 'native', 'audio', 'bidfloor', 'bidfloorcur', 'tmax', 'at', 'cur', 'bcat', 'badv', 'bapp', 'site', 'app', 'device', 'user', 'regs', 'geo', 'format', 'w', 'h', 'pmp', 'deals', 'ext', 'cat', 'sectioncat', 'pagecat', 'publisher', 'segment', 'data', 'consent', 'gdpr', 'coppa', 'ifa', 'buyeruid', 'utcoffset', '__proto__', 'constructor', 'prototype'];
+
+/** Fields of OpenRTB 2.6 that a bidder reads: set to hostile values whether or not the seed has them. */
+const READ_FIELDS = [
+  'id', 'tmax', 'at', 'cur', 'bcat', 'badv', 'bapp', 'wseat', 'bseat', 'source.schain', 'source.ext.schain',
+  'site.id', 'site.domain', 'site.cat', 'site.sectioncat', 'site.pagecat', 'site.page', 'site.publisher', 'site.publisher.id', 'site.content.cat',
+  'app.id', 'app.bundle', 'app.cat', 'app.sectioncat', 'app.pagecat', 'app.publisher.id',
+  'device.ua', 'device.ip', 'device.ipv6', 'device.ifa', 'device.os', 'device.devicetype', 'device.geo', 'device.geo.country', 'device.geo.region', 'device.geo.utcoffset', 'device.lmt', 'device.dnt',
+  'user.id', 'user.buyeruid', 'user.consent', 'user.data', 'user.data.0.segment', 'user.data.0.segment.0.id', 'user.ext.consent', 'user.eids',
+  'regs.coppa', 'regs.gdpr', 'regs.us_privacy', 'regs.gpp', 'regs.gpp_sid', 'regs.ext.gdpr', 'regs.ext.us_privacy',
+  'imp.0.id', 'imp.0.bidfloor', 'imp.0.bidfloorcur', 'imp.0.instl', 'imp.0.rwdd', 'imp.0.qty', 'imp.0.dt', 'imp.0.tagid',
+  'imp.0.banner.w', 'imp.0.banner.h', 'imp.0.banner.format', 'imp.0.banner.format.0.w', 'imp.0.banner.battr', 'imp.0.banner.mimes',
+  'imp.0.video.mimes', 'imp.0.video.minduration', 'imp.0.video.maxduration', 'imp.0.video.w', 'imp.0.video.protocols', 'imp.0.video.battr',
+  'imp.0.audio.mimes', 'imp.0.native.request', 'imp.0.native.battr',
+  'imp.0.pmp', 'imp.0.pmp.private_auction', 'imp.0.pmp.deals', 'imp.0.pmp.deals.0.id', 'imp.0.pmp.deals.0.bidfloor', 'imp.0.pmp.deals.0.bidfloorcur', 'imp.0.pmp.deals.0.wseat',
+];
+
+/** Sets `dotted` in `doc`, creating objects on the way; an existing non-object on the way is replaced. */
+function setField(doc: unknown, dotted: string, value: unknown): unknown {
+  if (!doc || typeof doc !== 'object') return doc;
+  const keys = dotted.split('.');
+  let o = doc as Record<string, unknown>;
+  for (const k of keys.slice(0, -1)) {
+    if (!o[k] || typeof o[k] !== 'object') o[k] = /^\d+$/.test(k) ? [] : {};
+    o = o[k] as Record<string, unknown>;
+  }
+  o[keys[keys.length - 1]] = value;
+  return doc;
+}
 
 /** Paths to every value inside a JSON document, so a mutation can pick any of them. */
 function paths(v: unknown, at: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
@@ -81,7 +109,7 @@ function mutate(r: Rng): FuzzInput {
   let text: string | null = null;
   const rounds = 1 + int(r, 3);
   for (let k = 0; k < rounds; k++) {
-    const op = int(r, 8);
+    const op = int(r, 9);
     const all = paths(doc);
     const p = pick(r, all);
     switch (op) {
@@ -124,12 +152,18 @@ function mutate(r: Rng): FuzzInput {
         text = JSON.stringify(doc).replace(/(?<=[:[,])-?\d+(\.\d+)?(?=[,\]}])/g, (m) => (r() < 0.3 ? pick(r, HUGE_NUMBERS) : m));
         break;
       case 6: {
-        const imps = (doc as { imp?: unknown }).imp;
+        const imps = doc && typeof doc === 'object' ? (doc as { imp?: unknown }).imp : undefined;
         if (Array.isArray(imps) && imps.length) {
           const n = int(r, 300);
           ops.push(`imp x${n}`);
           for (let i = 0; i < n; i++) imps.push({ ...(imps[0] as object), id: String(i % 50) });
         }
+        break;
+      }
+      case 7: {
+        const f = pick(r, READ_FIELDS);
+        ops.push(`field ${f}`);
+        doc = setField(doc, f, structuredClone(pick(r, NASTY_VALUES)));
         break;
       }
       default:

@@ -134,6 +134,9 @@ export function validateRequest(v: unknown, limits: ValidateLimits): BidRequest 
     optString(o, 'domain', name);
     optString(o, 'bundle', name);
     optStringArray(o, 'cat', name);
+    // Eligibility matches section and page categories with the site's own (§3.2.13, §3.2.14).
+    optStringArray(o, 'sectioncat', name);
+    optStringArray(o, 'pagecat', name);
     const pub = optObject(o, 'publisher', name);
     if (pub) optString(pub, 'id', `${name}.publisher`);
   }
