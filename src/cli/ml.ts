@@ -14,6 +14,7 @@ import { auc, ece, logloss, reliability, reliabilitySvg } from '../model/metrics
 import { loadLayersModel, resolveModelDir, saveModelVersion, setCurrentVersion, type ModelKind } from '../model/store.js';
 import { predictRows, trainModel } from '../model/train.js';
 import { simulateDataset, type Dataset } from '../sim/dataset.js';
+import { driveBidder } from '../sim/drive.js';
 import { simulateEventLog } from '../sim/events.js';
 import { createMarket } from '../sim/market.js';
 import { createRng } from '../sim/rng.js';
@@ -237,10 +238,18 @@ export function registerMlCommands(program: Command): void {
     .option('--limit <n>', 'stop after this many lines', int('--limit', 1))
     .option('--events', 'emit the event log of a random-creative logging bidder (bid, win, loss, click, conversion records)')
     .option('--out <file>', 'write to a file instead of stdout')
+    .option('--target <url>', 'drive a running bidder at this base URL (bids, win/loss notices, clicks) and print a JSON report')
+    .option('--bid-path <path>', 'bid endpoint path on the target', '/openrtb2/bid')
+    .option('--concurrency <n>', 'requests in flight when driving a bidder', int('--concurrency', 1), 16)
     .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
     .action(async (o) => {
       const campaigns = campaignsFrom(o.policies);
       const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns, requestsPerDay: o.requests });
+      if (o.target) {
+        const report = await driveBidder({ market, campaigns, target: o.target, bidPath: o.bidPath, concurrency: o.concurrency, maxRequests: o.limit });
+        process.stdout.write(`${JSON.stringify(report)}\n`);
+        return;
+      }
       const out: Writable = o.out ? createWriteStream(o.out) : process.stdout;
       // A reader that stops early (`| head`) is not an error.
       out.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(0) : fail(err.message)));

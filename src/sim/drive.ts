@@ -20,6 +20,8 @@ export interface DriveOptions {
   concurrency?: number;
   maxRequests?: number;
   fetchImpl?: typeof fetch;
+  /** Called for each notice that failed (network error or HTTP >= 400). */
+  onNoticeError?: (url: string, reason: string) => void;
   /** Called after each request's auction and notices settle. */
   onOutcome?: (o: DriveOutcome) => void;
 }
@@ -88,7 +90,7 @@ function expandCategories(cats: readonly string[]): string[] {
 export function clickUrlFrom(adm: string | undefined): string | undefined {
   if (!adm) return undefined;
   const m = /https?:\/\/[^"'<>\s\]]*\/notice\/click\?[^"'<>\s\]]*/.exec(adm);
-  return m?.[0].replace(/&amp;/g, '&');
+  return m?.[0].replace(/&(?:amp|#38|#x26);/gi, '&');
 }
 
 export async function driveBidder(o: DriveOptions): Promise<DriveReport> {
@@ -108,11 +110,16 @@ export async function driveBidder(o: DriveOptions): Promise<DriveReport> {
   async function notice(u: string | undefined) {
     if (!u) return;
     try {
-      const r = await doFetch(u);
+      // A click answers with a redirect to the advertiser's landing page, which is not ours to load.
+      const r = await doFetch(u, { redirect: 'manual' });
       await r.arrayBuffer();
-      if (r.status >= 400) report.noticeErrors++;
-    } catch {
+      if (r.status >= 400) {
+        report.noticeErrors++;
+        o.onNoticeError?.(u, `HTTP ${r.status}`);
+      }
+    } catch (err) {
       report.noticeErrors++;
+      o.onNoticeError?.(u, (err as Error).message);
     }
   }
 
