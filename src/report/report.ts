@@ -1,8 +1,8 @@
 import type { Campaign } from '../types.js';
 import type { EventRecord } from '../eventlog/records.js';
 
-/** Ad-effect figures for one slice (campaign × day × hour, or wider). */
-export interface Effect {
+/** Counts for one slice (campaign × day × hour, or wider). */
+interface Acc {
   bids: number;
   impressions: number;
   clicks: number;
@@ -10,6 +10,10 @@ export interface Effect {
   spendUsd: number;
   /** Sum of the model's pCTR over won impressions: the clicks the model expected. */
   predictedClicks: number;
+}
+
+/** Ad-effect figures for one slice: the counts and the rates derived from them. */
+export interface Effect extends Acc {
   ctr: number;
   cvr: number;
   cpcUsd: number;
@@ -28,15 +32,6 @@ export interface Report {
   campaigns: CampaignReport[];
   records: number;
   badLines: number;
-}
-
-interface Acc {
-  bids: number;
-  impressions: number;
-  clicks: number;
-  conversions: number;
-  spendUsd: number;
-  predictedClicks: number;
 }
 
 const zero = (): Acc => ({ bids: 0, impressions: 0, clicks: 0, conversions: 0, spendUsd: 0, predictedClicks: 0 });

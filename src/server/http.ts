@@ -3,19 +3,13 @@ import type { NoticeKind } from '../types.js';
 import { BidderError } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
 import { errorAnswer, type Answer } from '../pipeline/answer.js';
+import type { BidInput } from '../pipeline/bid.js';
 
 /** What the server needs from the rest of the bidder; the only module that touches uWebSockets.js. */
 export interface HttpHandlers {
   maxBodyBytes: () => number;
   exchange: (name: string) => ExchangeSettings | undefined;
-  bid: (input: {
-    body: Buffer;
-    contentType: string;
-    contentEncoding: string;
-    version: string;
-    exchange: ExchangeSettings;
-    startedMs: number;
-  }) => Promise<Answer>;
+  bid: (input: BidInput) => Promise<Answer>;
   notice: (kind: NoticeKind, query: string) => Promise<Answer>;
   admin: (method: string, path: string, authorization: string, body: Buffer) => Promise<Answer>;
   healthz: () => Answer;
