@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { createBatcher } from '../src/score/batcher.js';
+import type { CtrModel } from '../src/types.js';
+
+/**
+ * Admission control must not lock itself shut. The bid path refuses a request (OVERLOADED) when
+ * `expectedDelayMs()` would overrun its deadline; that estimate is learnt from model calls, so
+ * after one stalled call (GC, a cold model, a descheduled process) it must come back down even
+ * though, refusing everything, the batcher sees no new call to learn from. Time is a fake clock.
+ */
+describe('batcher admission estimate after a stall', () => {
+  function setup() {
+    let now = 0;
+    let stallMs = 0;
+    const model: CtrModel = {
+      version: 'fake',
+      kind: 'lr',
+      specHash: 'fake',
+      predict(_s, _d, rows) {
+        now += stallMs || 0.5;
+        stallMs = 0;
+        return new Float32Array(rows).fill(0.01);
+      },
+      dispose() {},
+    };
+    const batcher = createBatcher({ maxBatchRows: 64, maxQueueDelayUs: 0, sparseFields: 1, denseDim: 1, model: () => model, clock: () => now });
+    const score = (deadlineMs: number) => batcher.score(new Int32Array(1), new Float32Array(1), 1, deadlineMs);
+    return { batcher, score, advance: (ms: number) => (now += ms), stall: (ms: number) => (stallMs = ms), now: () => now };
+  }
+
+  it('a request with a 30 ms budget is admitted again within seconds of one 500 ms model call', async () => {
+    const b = setup();
+    for (let i = 0; i < 20; i++) await b.score(b.now() + 1000);
+    expect(b.batcher.expectedDelayMs()).toBeLessThan(5);
+    b.stall(500);
+    await b.score(b.now() + 10_000);
+    // Ten seconds of traffic with 30 ms budgets, each refused as the bid path would refuse it.
+    let admitted = 0;
+    for (let t = 0; t < 10_000; t += 10) {
+      b.advance(10);
+      if (b.batcher.expectedDelayMs() <= 30) {
+        admitted++;
+        await b.score(b.now() + 30);
+      }
+    }
+    expect(admitted).toBeGreaterThan(0);
+  });
+});
