@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerServe } from './cli/serve.js';
 import { registerMlCommands } from './cli/ml.js';
 import { registerReport } from './cli/report.js';
+import { registerReplay } from './cli/pacing.js';
 
 const program = new Command('bidder')
   .description('OpenRTB 2.5/2.6 bidder: serve bids, train and evaluate the CTR model, simulate a market')
@@ -10,5 +11,6 @@ const program = new Command('bidder')
 registerServe(program);
 registerMlCommands(program);
 registerReport(program);
+registerReplay(program);
 
 await program.parseAsync(process.argv);

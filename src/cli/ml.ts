@@ -18,6 +18,7 @@ import { driveBidder } from '../sim/drive.js';
 import { simulateEventLog } from '../sim/events.js';
 import { createMarket } from '../sim/market.js';
 import { createRng } from '../sim/rng.js';
+import { runPacingSimulate } from './pacing.js';
 import type { Campaign } from '../types.js';
 
 const int = (name: string, min = 0) => (v: string): number => {
@@ -242,7 +243,16 @@ export function registerMlCommands(program: Command): void {
     .option('--bid-path <path>', 'bid endpoint path on the target', '/openrtb2/bid')
     .option('--concurrency <n>', 'requests in flight when driving a bidder', int('--concurrency', 1), 16)
     .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
+    .option('--json', 'pacing evaluation: run the day through the pacer and its baselines, print one JSON object (src/cli/pacing.ts)')
+    .option('--plot <dir>', 'pacing evaluation: also write spend and multiplier SVGs here')
+    .option('--ctr <source>', "pacing evaluation: price on the 'model' pCTR or the 'oracle' true CTR", 'model')
+    .option('--curve <shape>', "pacing evaluation: target curve, 'traffic' (the market's daily shape) or 'even'", 'traffic')
+    .option('--budget-share <x>', 'pacing evaluation: daily budget as a share of what bidding full value would cost', num('--budget-share'))
+    .option('--ipinyou <file>', 'write the day as an iPinYou-style auction log for `bidder replay`')
+    .option('--models <dir>', 'models folder (pacing evaluation with --ctr model)', 'models')
+    .option('--model <version>', 'model version (default: CURRENT)')
     .action(async (o) => {
+      if (o.json || o.plot || o.ipinyou) return runPacingSimulate(o);
       const campaigns = campaignsFrom(o.policies);
       const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns, requestsPerDay: o.requests });
       if (o.target) {

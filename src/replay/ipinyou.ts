@@ -1,0 +1,91 @@
+/**
+ * The auction-log format of the iPinYou RTB benchmark as used by Zhang et al. (2014) and Cai et
+ * al. (2017): whitespace-separated lines `click marketPrice pctr`; a line holding a single number
+ * starts a new episode; an optional first line `dim T` is ignored. Prices are CPM in the log's
+ * own unit (iPinYou: RMB fen), so one impression costs marketPrice / 1000.
+ */
+import type { PacingDay } from '../sim/pacing-day.js';
+import { createRng } from '../sim/rng.js';
+
+export interface Episode {
+  click: Uint8Array;
+  price: Float64Array;
+  pctr: Float64Array;
+}
+
+export interface AuctionLog {
+  episodes: Episode[];
+}
+
+export function parseIpinyou(text: string): AuctionLog {
+  const episodes: Episode[] = [];
+  let click: number[] = [];
+  let price: number[] = [];
+  let pctr: number[] = [];
+  let open = false;
+  const close = () => {
+    if (open) episodes.push({ click: Uint8Array.from(click), price: Float64Array.from(price), pctr: Float64Array.from(pctr) });
+    click = [];
+    price = [];
+    pctr = [];
+  };
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const f = lines[i].trim().split(/\s+/).filter((x) => x !== '');
+    if (f.length === 0) continue;
+    if (i === 0 && f[0] === 'dim') continue;
+    if (f.length === 1) {
+      if (!Number.isFinite(Number(f[0]))) throw new Error(`line ${i + 1}: expected an episode number, got '${f[0]}'`);
+      close();
+      open = true;
+      continue;
+    }
+    const [c, p, q] = f.map(Number);
+    if (f.length !== 3 || !(c === 0 || c === 1) || !(p >= 0) || !(q >= 0 && q <= 1)) {
+      throw new Error(`line ${i + 1}: expected 'click marketPrice pctr' (click 0/1, price >= 0, 0 <= pctr <= 1), got '${lines[i].trim()}'`);
+    }
+    // Auctions before any episode line form the first episode.
+    open = true;
+    click.push(c);
+    price.push(p);
+    pctr.push(q);
+  }
+  close();
+  if (episodes.length === 0) throw new Error('no auctions in the log');
+  return { episodes };
+}
+
+export interface WriteOptions {
+  episodes: number;
+  /** Index of the campaign whose auctions are written (default 0). */
+  campaign?: number;
+  /** Noise of the written pCTR around the truth, on the logit scale (default 0.3): a realistic model, not the oracle. */
+  pctrNoise?: number;
+  seed?: number;
+}
+
+/**
+ * One campaign's auctions of a simulated day as an iPinYou log: the click actually drawn, the
+ * price that would have won (the higher of competing bid and floor, in CPM cents) and a noisy pCTR.
+ */
+export function writeIpinyou(day: PacingDay, o: WriteOptions): string {
+  const ci = o.campaign ?? 0;
+  const noise = o.pctrNoise ?? 0.3;
+  const rng = createRng((o.seed ?? day.seed) ^ 0x1b1b1b);
+  const rows: string[] = [];
+  for (const a of day.auctions) {
+    const cand = a.cands.find((c) => c.campaign === ci);
+    if (cand === undefined) continue;
+    const z = Math.log(cand.trueCtr / (1 - cand.trueCtr)) + noise * rng.normal();
+    const price = Math.round(100 * Math.max(a.competingCpm, cand.floorUsd));
+    rows.push(`${a.clickU < cand.trueCtr ? 1 : 0} ${price} ${(1 / (1 + Math.exp(-z))).toFixed(6)}`);
+  }
+  const per = Math.ceil(rows.length / o.episodes);
+  const out = ['dim 1'];
+  for (let e = 0; e < o.episodes; e++) {
+    const chunk = rows.slice(e * per, (e + 1) * per);
+    if (chunk.length === 0) break;
+    out.push(String(e + 1), ...chunk);
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,471 @@
+/**
+ * The pacing simulation: one prepared day (pacing-day.ts) run through a bidding strategy with the
+ * real ledger, pacer and shader on one simulated clock. Auctions happen at their request times;
+ * win, loss, billing, click and conversion notices are scheduled on an event queue at realistic
+ * delays, and the exchange's faults are injected there: notices duplicated, late (past the
+ * reservation's expiry), lost, and so reordered. The ledger is the only thing that decides
+ * whether spend counts, so `overspend` measures the guarantee, whatever the pacer does.
+ *
+ * Strategies, all on the same auctions:
+ * - `thompson`: the Thompson-sampling pacer (multiplier and creative exploration) with first-price shading;
+ * - `unshaded`: the same pacer, bidding its paced value in first-price auctions too;
+ * - `pidLinear`: value x a multiplier steered every minute by a PID controller on the spend error, shaded;
+ * - `fixedBid`: the full value (multiplier 1), shaded, until the ledger refuses (no pacing).
+ */
+import { createMemoryLedger } from '../ledger/index.js';
+import type { LedgerLogger } from '../ledger/logger.js';
+import { createShader, createThompsonPacer, mulberry32, type BidShader, type ThompsonPacer } from '../pace/index.js';
+import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
+import { createRng, type Rng } from './rng.js';
+import type { PacingDay } from './pacing-day.js';
+
+export type StrategyName = 'thompson' | 'unshaded' | 'pidLinear' | 'fixedBid';
+export const STRATEGIES: readonly StrategyName[] = ['thompson', 'fixedBid', 'pidLinear', 'unshaded'];
+
+/** What the exchange does to notices (probabilities per notice). */
+export interface NoticeFaults {
+  duplicate: number;
+  /** Delayed by 1 to 20 minutes, i.e. often past the reservation's expiry. */
+  late: number;
+  lost: number;
+  /** Share of notices that carry ${AUCTION_MIN_TO_WIN}. */
+  minToWin: number;
+}
+
+export const DEFAULT_FAULTS: Readonly<NoticeFaults> = Object.freeze({ duplicate: 0.05, late: 0.02, lost: 0.02, minToWin: 0.5 });
+
+export interface RunOptions {
+  day: PacingDay;
+  strategy: StrategyName;
+  /** Price on the true CTR (the oracle) or on the model's pCTR. */
+  ctr: 'oracle' | 'model';
+  /** Seeds the pacer's random source and the notice faults. */
+  seed: number;
+  /** Target curve of the pacer and of the pacing error: 'even' or the market's traffic shape. */
+  curve: 'even' | 'traffic';
+  faults?: NoticeFaults;
+  /** How long a reservation is held (the bidder's noticeTtlMs, default 10 min). */
+  reservationTtlMs?: number;
+  /** Pacer slot, ms (default 60 s, the pacer's own default). */
+  slotMs?: number;
+  /** The pacer's multiplier ladder (default SIM_ARMS). */
+  arms?: readonly number[];
+}
+
+/**
+ * The pacer's default ladder stops at 0.1, but the demo campaigns value a click at 10 to 50 times
+ * what the market charges for the impression, so their budgets bind at multipliers of a few
+ * hundredths: the ladder is extended down to 0.01 with the same ratio between steps (about 1.47).
+ */
+export const SIM_ARMS: readonly number[] = [0.01, 0.015, 0.022, 0.033, 0.047, 0.068, 0.1, 0.15, 0.22, 0.33, 0.47, 0.68, 1];
+
+export interface Figures {
+  budget: number;
+  spend: number;
+  overspend: number;
+  impressions: number;
+  clicks: number;
+  conversions: number;
+  ctr: number;
+  cvr: number;
+  cpc: number;
+  cpa: number;
+  roi: number;
+  pacingErrorPct: number;
+  hindsightClicks: number;
+  /** Sum of the true CTRs of the impressions won: clicks without the noise of the click draws. */
+  expectedClicks: number;
+  /** What the exchange charged: every won impression, including those whose notices never settled. */
+  billedUsd: number;
+}
+
+export interface CampaignFigures extends Figures {
+  id: string;
+  goal: string;
+}
+
+export interface NoticeCounts {
+  sent: number;
+  lost: number;
+  duplicated: number;
+  late: number;
+  /** Win notices the ledger settled after the reservation had expired or been released. */
+  lateWinsSettled: number;
+  /** Late wins the ledger refused because the budget no longer had room. */
+  lateWinsRefused: number;
+  /** Repeated win/billing notices the ledger answered `duplicate`. */
+  duplicateSettles: number;
+}
+
+export interface SeriesPoint {
+  hour: number;
+  campaign: string;
+  spend: number;
+  target: number;
+  multiplier: number;
+}
+
+export interface RunResult {
+  strategy: StrategyName;
+  totals: Figures;
+  campaigns: CampaignFigures[];
+  notices: NoticeCounts;
+  /** Sampled every simulated minute (for plots). */
+  series: SeriesPoint[];
+}
+
+const SAMPLE_MS = 60_000;
+const silent: LedgerLogger = { warn() {} };
+
+interface Issued {
+  campaign: number;
+  creativeId: string;
+  bidCpm: number;
+  segment: string;
+  mtw: number | undefined;
+  /** Whether feedback for the bid's outcome was given (duplicates give none). */
+  done: boolean;
+}
+
+type EventKind = 'win' | 'billing' | 'loss' | 'click' | 'conversion';
+interface QueuedEvent {
+  ts: number;
+  seq: number;
+  kind: EventKind;
+  bidId: string;
+  priceCpm: number;
+}
+
+/** Min-heap of events by time; ties keep insertion order, so a seed replays exactly. */
+class EventQueue {
+  private heap: QueuedEvent[] = [];
+  private seq = 0;
+  get size(): number {
+    return this.heap.length;
+  }
+  peekTs(): number {
+    return this.heap.length > 0 ? this.heap[0].ts : Infinity;
+  }
+  push(e: Omit<QueuedEvent, 'seq'>): void {
+    const h = this.heap;
+    h.push({ ...e, seq: this.seq++ });
+    for (let i = h.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (!this.less(h[i], h[p])) break;
+      [h[i], h[p]] = [h[p], h[i]];
+      i = p;
+    }
+  }
+  pop(): QueuedEvent {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.less(h[l], h[m])) m = l;
+        if (r < h.length && this.less(h[r], h[m])) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m], h[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+  private less(a: QueuedEvent, b: QueuedEvent): boolean {
+    return a.ts < b.ts || (a.ts === b.ts && a.seq < b.seq);
+  }
+}
+
+/** Cumulative share of the day's target spend reached `msOfDay` into the day, for hourly weights. */
+export function curveFraction(weights: readonly number[], msOfDay: number): number {
+  const total = weights.reduce((a, b) => a + b, 0);
+  const h = Math.min(23, Math.max(0, Math.floor(msOfDay / 3_600_000)));
+  let acc = 0;
+  for (let i = 0; i < h; i++) acc += weights[i];
+  acc += weights[h] * Math.min(1, (msOfDay - h * 3_600_000) / 3_600_000);
+  return Math.min(1, acc / total);
+}
+
+/**
+ * PID control of a bid multiplier on the spend error (Zhang et al. 2016, "Feedback control of
+ * real-time display advertising"): in log space, so one gain works for any scale of bids.
+ */
+class PidMultiplier {
+  private integral = 0;
+  private prevErr = 0;
+  multiplier = 0.5;
+  update(errFrac: number): void {
+    this.integral += errFrac;
+    const u = 30 * errFrac + 0.3 * this.integral + 10 * (errFrac - this.prevErr);
+    this.prevErr = errFrac;
+    this.multiplier = Math.min(4, Math.max(0.01, 0.5 * Math.exp(u)));
+  }
+}
+
+export async function runStrategy(o: RunOptions): Promise<RunResult> {
+  const { day, strategy } = o;
+  const faults = o.faults ?? DEFAULT_FAULTS;
+  const ttl = o.reservationTtlMs ?? 600_000;
+  const weights = o.curve === 'traffic' ? day.traffic : new Array<number>(24).fill(1);
+  const C = day.campaigns.length;
+  let now = day.startMs;
+  const clock = () => now;
+  const budgets = Object.fromEntries(day.campaigns.map((c) => [c.id, c.budget]));
+  const ledger = await createMemoryLedger({ clock, budgets, reservationTtlMs: ttl, logger: silent });
+  const paced = strategy === 'thompson' || strategy === 'unshaded';
+  const pacer: ThompsonPacer | null = paced
+    ? createThompsonPacer({ clock, random: mulberry32(o.seed ^ 0x7ac3), campaigns: day.campaigns, targetCurve: o.curve === 'traffic' ? day.traffic : 'even', slotMs: o.slotMs, arms: o.arms ?? SIM_ARMS })
+    : null;
+  const shader: BidShader | null = strategy === 'unshaded' ? null : createShader();
+  const pids = strategy === 'pidLinear' ? day.campaigns.map(() => new PidMultiplier()) : null;
+  const rng: Rng = createRng(o.seed ^ 0x6e0c1ce5);
+  const queue = new EventQueue();
+  const issued = new Map<string, Issued>();
+  const issuedAt = new Map<string, number>();
+  const seenEvents = new Set<string>();
+  const notices: NoticeCounts = { sent: 0, lost: 0, duplicated: 0, late: 0, lateWinsSettled: 0, lateWinsRefused: 0, duplicateSettles: 0 };
+
+  const impressions = new Float64Array(C);
+  const clicks = new Float64Array(C);
+  const conversions = new Float64Array(C);
+  const expected = new Float64Array(C);
+  const billed = new Float64Array(C);
+  const maxErr = new Float64Array(C);
+  let maxErrAll = 0;
+  const budgetAll = day.campaigns.reduce((t, c) => t + c.budget.dailyUsd, 0);
+  const multNow = new Float64Array(C).fill(strategy === 'fixedBid' ? 1 : strategy === 'pidLinear' ? 0.5 : 0);
+  const series: SeriesPoint[] = [];
+
+  /** Schedules one notice through the exchange's faults: lost, late, duplicated. */
+  function send(kind: EventKind, bidId: string, at: number, priceCpm = 0): void {
+    notices.sent++;
+    const copies = rng.next() < faults.duplicate ? 2 : 1;
+    if (copies === 2) notices.duplicated++;
+    for (let k = 0; k < copies; k++) {
+      if (rng.next() < faults.lost) {
+        notices.lost++;
+        continue;
+      }
+      // Log-normal delay around 150 ms (as the market's notice delays); a late one waits minutes.
+      let delay = Math.round(Math.exp(Math.log(150) + 0.8 * rng.normal()));
+      if (rng.next() < faults.late) {
+        notices.late++;
+        delay += 60_000 + Math.floor(rng.next() * 19 * 60_000);
+      }
+      queue.push({ ts: at + delay, kind, bidId, priceCpm });
+    }
+  }
+
+  async function handle(e: QueuedEvent): Promise<void> {
+    const b = issued.get(e.bidId)!;
+    const c = day.campaigns[b.campaign];
+    if (e.kind === 'win' || e.kind === 'billing') {
+      const outcome = await ledger.settle(e.bidId, e.priceCpm / 1000);
+      if (outcome === 'duplicate') notices.duplicateSettles++;
+      if (b.done) return;
+      b.done = true;
+      // A settlement after the reservation expired is a late win: counted only if it still fits.
+      if (e.ts - issuedAt.get(e.bidId)! > ttl) {
+        if (outcome === 'settled') notices.lateWinsSettled++;
+        else notices.lateWinsRefused++;
+      }
+      if (outcome !== 'settled') return;
+      pacer?.onWin(c.id, b.creativeId, e.priceCpm, now);
+      shader?.observe(b.segment, b.bidCpm, true, b.mtw);
+      return;
+    }
+    if (e.kind === 'loss') {
+      await ledger.release(e.bidId);
+      if (b.done) return;
+      b.done = true;
+      pacer?.onLoss(c.id, b.creativeId, b.bidCpm, b.mtw, now);
+      shader?.observe(b.segment, b.bidCpm, false, b.mtw);
+      return;
+    }
+    // Clicks and conversions are deduplicated by the bidder's notice layer; here by a suffix key.
+    const key = `${e.kind}:${e.bidId}`;
+    if (seenEvents.has(key)) return;
+    seenEvents.add(key);
+    if (e.kind === 'click') pacer?.onClick(c.id, b.creativeId, now);
+    else pacer?.onConversion(c.id, b.creativeId, now);
+  }
+  let nextSample = day.startMs;
+  async function sampleUpTo(t: number): Promise<void> {
+    while (nextSample <= t && nextSample < day.endMs) {
+      const msOfDay = nextSample - day.startMs;
+      const frac = curveFraction(weights, msOfDay);
+      let spentAll = 0;
+      let targetAll = 0;
+      for (let ci = 0; ci < C; ci++) {
+        const c = day.campaigns[ci];
+        const spent = (await ledger.state(c.id)).spentUsd;
+        const target = c.budget.dailyUsd * frac;
+        maxErr[ci] = Math.max(maxErr[ci], Math.abs(spent - target) / c.budget.dailyUsd);
+        spentAll += spent;
+        targetAll += target;
+        if (pids) {
+          pids[ci].update((target - spent) / c.budget.dailyUsd);
+          multNow[ci] = pids[ci].multiplier;
+        }
+        if (pacer) multNow[ci] = pacer.inspect(c.id, nextSample)!.multiplier;
+        series.push({ hour: msOfDay / 3_600_000, campaign: c.id, spend: spent, target, multiplier: multNow[ci] });
+      }
+      maxErrAll = Math.max(maxErrAll, Math.abs(spentAll - targetAll) / budgetAll);
+      nextSample += SAMPLE_MS;
+    }
+  }
+
+  async function drainUpTo(t: number): Promise<void> {
+    while (queue.size > 0 && queue.peekTs() <= t) {
+      const e = queue.pop();
+      await sampleUpTo(e.ts);
+      // Notices after midnight are handled on the day's last millisecond: the figures are the day's.
+      now = Math.max(now, Math.min(e.ts, day.endMs - 1));
+      await handle(e);
+    }
+  }
+
+  let bidSeq = 0;
+  for (const a of day.auctions) {
+    await drainUpTo(a.tsMs);
+    await sampleUpTo(a.tsMs);
+    now = a.tsMs;
+    let best = -1;
+    let bestBid = 0;
+    for (let i = 0; i < a.cands.length; i++) {
+      const cand = a.cands[i];
+      const c = day.campaigns[cand.campaign];
+      const m = pacer ? pacer.multiplier(c.id, now) : multNow[cand.campaign];
+      if (m <= 0) continue;
+      const base = o.ctr === 'oracle' ? cand.trueCtr : cand.modelPctr;
+      const baseCvr = o.ctr === 'oracle' ? day.conversionRate[cand.campaign] : DEFAULT_PCVR;
+      const pctr = pacer ? pacer.explorePctr(cand.creativeId, base) : base;
+      const pcvr = c.goal.type !== 'cpa' ? baseCvr : pacer ? pacer.explorePcvr(cand.creativeId, baseCvr) : baseCvr;
+      let bid = Math.min(c.maxBidCpmUsd, valueCpmUsd(c, pctr, pcvr) * m);
+      if (a.at === 1 && shader) bid = shader.shade(a.segment, bid, cand.floorUsd);
+      if (!(bid > 0) || bid < cand.floorUsd) continue;
+      if (bid > bestBid) {
+        best = i;
+        bestBid = bid;
+      }
+    }
+    if (best < 0) continue;
+    const cand = a.cands[best];
+    const c = day.campaigns[cand.campaign];
+    const bidId = `b${bidSeq++}`;
+    const [ok] = await ledger.reserve([{ bidId, campaignId: c.id, amountUsd: bestBid / 1000, expiresAtMs: now + ttl }]);
+    if (!ok) continue;
+    pacer?.onBid(c.id, cand.creativeId, bestBid, now);
+    const mtw = rng.next() < faults.minToWin ? a.competingCpm : undefined;
+    issued.set(bidId, { campaign: cand.campaign, creativeId: cand.creativeId, bidCpm: bestBid, segment: a.segment, mtw, done: false });
+    issuedAt.set(bidId, now);
+    const won = bestBid > a.competingCpm;
+    if (!won) {
+      send('loss', bidId, now);
+      continue;
+    }
+    const price = a.at === 2 ? Math.max(a.competingCpm, cand.floorUsd) : bestBid;
+    impressions[cand.campaign]++;
+    billed[cand.campaign] += price / 1000;
+    expected[cand.campaign] += cand.trueCtr;
+    send('win', bidId, now, price);
+    send('billing', bidId, now, price);
+    if (a.clickU < cand.trueCtr) {
+      clicks[cand.campaign]++;
+      const clickAt = now + 2_000 + Math.round(rng.exponential(20_000));
+      send('click', bidId, clickAt);
+      if (a.convU < day.conversionRate[cand.campaign]) {
+        conversions[cand.campaign]++;
+        send('conversion', bidId, clickAt + 60_000 + Math.round(rng.exponential(30 * 60_000)));
+      }
+    }
+  }
+  await drainUpTo(Infinity);
+  await sampleUpTo(day.endMs);
+
+  const rows: CampaignFigures[] = [];
+  for (let ci = 0; ci < C; ci++) {
+    const c = day.campaigns[ci];
+    const spent = (await ledger.state(c.id)).spentUsd;
+    rows.push({
+      id: c.id,
+      goal: c.goal.type,
+      ...figures({
+        budget: c.budget.dailyUsd,
+        spend: spent,
+        overspend: Math.max(0, spent - c.budget.dailyUsd),
+        impressions: impressions[ci],
+        clicks: clicks[ci],
+        conversions: conversions[ci],
+        value: advertiserValue(c.goal, impressions[ci], clicks[ci], conversions[ci]),
+        pacingErrorPct: 100 * maxErr[ci],
+        hindsightClicks: day.hindsight[ci],
+        expectedClicks: expected[ci],
+        billedUsd: billed[ci],
+      }),
+    });
+  }
+  await ledger.close();
+  const sum = (f: (r: CampaignFigures) => number) => rows.reduce((s, r) => s + f(r), 0);
+  const totals = figures({
+    budget: sum((r) => r.budget),
+    spend: sum((r) => r.spend),
+    overspend: Math.max(0, ...rows.map((r) => r.overspend)),
+    impressions: sum((r) => r.impressions),
+    clicks: sum((r) => r.clicks),
+    conversions: sum((r) => r.conversions),
+    value: day.campaigns.reduce((s, c, ci) => s + advertiserValue(c.goal, impressions[ci], clicks[ci], conversions[ci]), 0),
+    // The fleet of campaigns as one: summed spend against the summed target curve (rows have their own).
+    pacingErrorPct: 100 * maxErrAll,
+    hindsightClicks: sum((r) => r.hindsightClicks),
+    expectedClicks: sum((r) => r.expectedClicks),
+    billedUsd: sum((r) => r.billedUsd),
+  });
+  return { strategy, totals, campaigns: rows, notices, series };
+}
+
+/** What the impressions were worth to the advertiser, by the campaign's goal (USD). */
+function advertiserValue(goal: { type: string; valueUsd: number }, imps: number, clicks: number, conversions: number): number {
+  if (goal.type === 'cpc') return clicks * goal.valueUsd;
+  if (goal.type === 'cpa') return conversions * goal.valueUsd;
+  return (imps * goal.valueUsd) / 1000;
+}
+
+const round = (x: number, d = 4) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : 0);
+
+function figures(r: {
+  budget: number;
+  spend: number;
+  overspend: number;
+  impressions: number;
+  clicks: number;
+  conversions: number;
+  value: number;
+  pacingErrorPct: number;
+  hindsightClicks: number;
+  expectedClicks: number;
+  billedUsd: number;
+}): Figures {
+  return {
+    budget: round(r.budget, 2),
+    spend: round(r.spend, 6),
+    overspend: round(r.overspend, 6),
+    impressions: r.impressions,
+    clicks: r.clicks,
+    conversions: r.conversions,
+    ctr: round(r.impressions > 0 ? r.clicks / r.impressions : 0, 6),
+    cvr: round(r.clicks > 0 ? r.conversions / r.clicks : 0, 6),
+    cpc: round(r.clicks > 0 ? r.spend / r.clicks : 0),
+    cpa: round(r.conversions > 0 ? r.spend / r.conversions : 0),
+    // Return on spend: the advertiser's value of what was bought (by goal) per dollar spent.
+    roi: round(r.spend > 0 ? r.value / r.spend : 0),
+    pacingErrorPct: round(r.pacingErrorPct, 3),
+    hindsightClicks: round(r.hindsightClicks, 2),
+    expectedClicks: round(r.expectedClicks, 2),
+    billedUsd: round(r.billedUsd, 6),
+  };
+}
