@@ -64,15 +64,17 @@ export function runLin(episodes: readonly Episode[], b0: number, ctrPrior: numbe
   return { clicks, impressions: imps, spend: round(spend), budget: round(budget * episodes.length), overspend: 0, episodes: episodes.length };
 }
 
-/** b0 with the most clicks on these episodes, from a geometric grid over the observed prices (ties: the cheaper b0). */
+/**
+ * b0 with the most clicks on these episodes (ties: the one that spent less), over one fixed
+ * geometric grid (steps of 5 %, finer than the clicks' own noise), so a fit on the first episodes
+ * and the hindsight fit on all of them choose from the same candidates.
+ */
 export function fitB0(episodes: readonly Episode[], ctrPrior: number, budget: number): number {
-  let maxPrice = 1;
-  for (const e of episodes) for (let i = 0; i < e.price.length; i++) maxPrice = Math.max(maxPrice, e.price[i]);
   let best = 1;
   let bestClicks = -1;
   let bestSpend = Infinity;
-  // 1.05 steps from 1/100 of the top price to 10x it: finer than the clicks' own noise.
-  for (let b0 = maxPrice / 100; b0 <= maxPrice * 10; b0 *= 1.05) {
+  for (let k = -100; k <= 300; k++) {
+    const b0 = Math.pow(1.05, k);
     const r = runLin(episodes, b0, ctrPrior, budget);
     if (r.clicks > bestClicks || (r.clicks === bestClicks && r.spend < bestSpend)) {
       best = b0;
