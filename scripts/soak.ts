@@ -89,16 +89,31 @@ let window: number[] = [];
 let windowStatus5xx = 0;
 let total5xx = 0;
 const rss: number[] = [rssMiB(child.pid!)];
-const report = setInterval(() => {
+const heap: number[] = [];
+/** V8 heap in use, from the bidder's own /metrics: a leak shows here before RSS, which the allocator keeps. */
+async function heapMiB(): Promise<number> {
+  try {
+    const m = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(await (await fetch(`${url}/metrics`)).text());
+    return m ? Number(m[1]) / 2 ** 20 : NaN;
+  } catch {
+    // A failed scrape (bidder gone or timing out) is a gap in the series; the exit code reports a death.
+    return NaN;
+  }
+}
+const report = setInterval(async () => {
   const sorted = window.sort((a, b) => a - b);
-  const mem = childExited ? NaN : rssMiB(child.pid!);
-  rss.push(mem);
-  console.log(
-    `t=${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s  rss ${mem.toFixed(1)} MiB  ` +
-      `${(sorted.length / (REPORT_EVERY_MS / 1000)).toFixed(0)} req/s  latency p50 ${percentile(sorted, 0.5)} ms p99 ${percentile(sorted, 0.99)} ms max ${percentile(sorted, 1)} ms  5xx ${windowStatus5xx}`,
-  );
+  const n = sorted.length;
+  const failures = windowStatus5xx;
   window = [];
   windowStatus5xx = 0;
+  const mem = childExited ? NaN : rssMiB(child.pid!);
+  const h = await heapMiB();
+  rss.push(mem);
+  heap.push(h);
+  console.log(
+    `t=${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s  rss ${mem.toFixed(1)} MiB  heap ${h.toFixed(1)} MiB  ` +
+      `${(n / (REPORT_EVERY_MS / 1000)).toFixed(0)} req/s  latency p50 ${percentile(sorted, 0.5)} ms p99 ${percentile(sorted, 0.99)} ms max ${percentile(sorted, 1)} ms  5xx ${failures}`,
+  );
 }, REPORT_EVERY_MS);
 
 const soak = await run({ url, connections, duration: minutes * 60, overallRate: rate, requests }, (status, ms) => {
@@ -107,15 +122,18 @@ const soak = await run({ url, connections, duration: minutes * 60, overallRate: 
 });
 clearInterval(report);
 
-const firstHalf = rss.slice(1, 1 + Math.floor((rss.length - 1) / 2));
-const lastHalf = rss.slice(1 + Math.floor((rss.length - 1) / 2));
+const halves = (xs: number[]) => [xs.slice(0, Math.floor(xs.length / 2)), xs.slice(Math.floor(xs.length / 2))];
+const [firstHalf, lastHalf] = halves(rss.slice(1));
+const [heapFirst, heapLast] = halves(heap);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 console.log(
   `soak: ${soak.requests.total} requests in ${minutes} min, ${soak.errors} connection errors, ${soak.non2xx} non-2xx (${total5xx} 5xx); ` +
-    `latency p50 ${soak.latency.p50} ms p99 ${soak.latency.p99} ms max ${soak.latency.max} ms`,
+    // autocannon corrects for coordinated omission at a fixed rate: one stall adds many samples.
+    `autocannon latency (corrected) p50 ${soak.latency.p50} ms p99 ${soak.latency.p99} ms max ${soak.latency.max} ms`,
 );
 console.log(
-  `soak: RSS at start ${rss[0].toFixed(1)} MiB, mean of first half ${mean(firstHalf).toFixed(1)} MiB, of second half ${mean(lastHalf).toFixed(1)} MiB, max ${Math.max(...rss).toFixed(1)} MiB`,
+  `soak: RSS at launch ${launchRss.toFixed(1)} MiB, after the saturation burst ${rss[0].toFixed(1)} MiB, mean of first half ${mean(firstHalf).toFixed(1)} MiB, of second half ${mean(lastHalf).toFixed(1)} MiB, max ${Math.max(...rss).toFixed(1)} MiB; ` +
+    `V8 heap mean of first half ${mean(heapFirst).toFixed(1)} MiB, of second half ${mean(heapLast).toFixed(1)} MiB`,
 );
 
 stopping = true;
