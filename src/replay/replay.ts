@@ -31,6 +31,8 @@ export interface ReplayOptions {
   /** Leading episodes the lin baseline fits b0 on (and from which the pacer takes its value scale). */
   fitEpisodes: number;
   seed: number;
+  /** Sees every bid the pacer makes (episode, auction index, bid CPM; 0 when it held back), e.g. to check it used no future line. */
+  onBid?: (episode: number, index: number, bidCpm: number) => void;
 }
 
 export interface ReplayReport extends ReplayFigures {
@@ -106,9 +108,8 @@ export async function runPacer(log: AuctionLog, b0: number, ctrPrior: number, o:
     for (let i = 0; i < n; i++) {
       now = start + Math.floor((i * DAY_MS) / n);
       const m = pacer.multiplier('replay', now);
-      if (m <= 0) continue;
-      const pctr = pacer.explorePctr('replay', e.pctr[i]);
-      const bid = (b0 * pctr * m) / ctrPrior;
+      const bid = m > 0 ? (b0 * pacer.explorePctr('replay', e.pctr[i]) * m) / ctrPrior : 0;
+      o.onBid?.(k, i, bid);
       if (!(bid > 0)) continue;
       const bidId = `r${seq++}`;
       const [ok] = await ledger.reserve([{ bidId, campaignId: 'replay', amountUsd: bid / 1000, expiresAtMs: now + 60_000 }]);
