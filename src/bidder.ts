@@ -127,6 +127,11 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     try {
       const dir = resolveModelDir(settings.modelsDir, version || settings.modelVersion || undefined);
       const next = await loadModel(dir);
+      // A fresh model's first calls set up tfjs kernels (tens to hundreds of ms): pay that here,
+      // not inside the deadline of the first bid requests, nor in the batcher's cost estimate.
+      const warmSparse = new Int32Array(features.spec.sparseFields);
+      const warmDense = new Float32Array(features.spec.denseDim);
+      for (let i = 0; i < 3; i++) next.predict(warmSparse, warmDense, 1);
       const old = model;
       // Batches run synchronously, so no batch holds the old model once this assignment is made.
       model = next;

@@ -44,6 +44,7 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
   // Exponentially weighted compute time per row and per call, for admission control.
   let msPerCall = 0.2;
   let msPerRow = 0.005;
+  let lastCallAt = -Infinity;
 
   const schedule =
     opts.maxQueueDelayUs >= 1000
@@ -62,6 +63,7 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
       return;
     }
     const computeMs = clock() - t0;
+    lastCallAt = t0 + computeMs;
     msPerCall = 0.9 * msPerCall + 0.1 * computeMs;
     msPerRow = 0.9 * msPerRow + 0.1 * (computeMs / rows);
     let offset = 0;
@@ -74,31 +76,35 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
     opts.onBatch?.(rows, t0 - oldest, computeMs);
   }
 
+  /**
+   * Score one batch from the head of the queue. The rest waits for the next turn of the event
+   * loop, so the requests of this batch are answered before the next batch computes (running all
+   * batches back to back would hold every answer until the last one is done).
+   */
   function flush(): void {
     scheduled = false;
-    const items = queue;
-    queue = [];
-    queuedRows = 0;
     const model = opts.model();
-    let batch: Item[] = [];
     let rows = 0;
-    for (const it of items) {
+    let taken = 0;
+    const batch: Item[] = [];
+    for (; taken < queue.length; taken++) {
+      const it = queue[taken];
       if (!model || clock() + msPerCall > it.deadlineMs) {
         it.resolve(null);
         opts.onDrop?.(it.rows);
+        queuedRows -= it.rows;
         continue;
       }
-      if (rows + it.rows > maxBatchRows && rows > 0) {
-        runBatch(model, batch, rows);
-        batch = [];
-        rows = 0;
-      }
+      if (rows + it.rows > maxBatchRows && rows > 0) break;
       sparseBuf.set(it.sparse.subarray(0, it.rows * sparseFields), rows * sparseFields);
       denseBuf.set(it.dense.subarray(0, it.rows * denseDim), rows * denseDim);
       batch.push(it);
       rows += it.rows;
+      queuedRows -= it.rows;
     }
+    queue = taken === queue.length ? [] : queue.slice(taken);
     if (rows > 0) runBatch(model!, batch, rows);
+    if (queue.length > 0 && !scheduled) ((scheduled = true), setImmediate(flush));
   }
 
   return {
@@ -117,6 +123,9 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
       });
     },
     expectedDelayMs() {
+      // With admission shut nothing is scored, so nothing would correct an estimate inflated by one
+      // slow call (GC, a cold model): after an idle second one request goes through to measure.
+      if (queuedRows === 0 && clock() - lastCallAt > 1000) return 0;
       const batchesAhead = Math.floor(queuedRows / maxBatchRows) + 1;
       return batchesAhead * msPerCall + queuedRows * msPerRow + (opts.maxQueueDelayUs >= 1000 ? opts.maxQueueDelayUs / 1000 : 0);
     },

@@ -113,6 +113,8 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
   }
 
   function bidRoute(res: uWS.HttpResponse, req: uWS.HttpRequest, exchangeName: string): void {
+    // The deadline counts from the first byte handled, not from the end of the body.
+    const startedMs = h.now();
     const state: Aborted = { aborted: false };
     res.onAborted(() => (state.aborted = true));
     const contentType = req.getHeader('content-type');
@@ -131,7 +133,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
       }
     }
     readBody(res, state, h.maxBodyBytes(), Number.isFinite(contentLength) ? contentLength : 0, (body) => {
-      guard(res, state, true, h.bid({ body, contentType, contentEncoding, version, exchange: ex, startedMs: h.now() }));
+      guard(res, state, true, h.bid({ body, contentType, contentEncoding, version, exchange: ex, startedMs }));
     });
   }
 
