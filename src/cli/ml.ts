@@ -251,8 +251,12 @@ export function registerMlCommands(program: Command): void {
     .option('--ipinyou <file>', 'write the day as an iPinYou-style auction log for `bidder replay`')
     .option('--models <dir>', 'models folder (pacing evaluation with --ctr model)', 'models')
     .option('--model <version>', 'model version (default: CURRENT)')
+    .option('--http <url>', 'pacing evaluation against a running bidder: real requests and notices (duplicated, late, lost), JSON report')
+    .option('--bidders <n>', 'pacing evaluation on N bidder processes started here, sharing the Redis ledger of --redis', int('--bidders', 1))
+    .option('--redis <url>', 'Redis for --bidders, a database of its own (e.g. redis://127.0.0.1:6379/9: the run clears bidder:ledger:* there)')
+    .option('--fleet-budget <usd>', 'daily budget of every campaign with --bidders', num('--fleet-budget'))
     .action(async (o) => {
-      if (o.json || o.plot || o.ipinyou) return runPacingSimulate(o);
+      if (o.json || o.plot || o.ipinyou || o.http || o.bidders) return runPacingSimulate(o);
       const campaigns = campaignsFrom(o.policies);
       const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns, requestsPerDay: o.requests });
       if (o.target) {

@@ -36,6 +36,8 @@ export interface PacingSimulateOptions {
   bidders?: number;
   redis?: string;
   ipinyou?: string;
+  fleetBudget?: number;
+  concurrency?: number;
 }
 
 function fail(message: string, code = 1): never {
@@ -76,6 +78,16 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
   const curve = (o.curve ?? 'traffic') as 'even' | 'traffic';
   if (curve !== 'even' && curve !== 'traffic') fail(`--curve must be 'even' or 'traffic', got '${o.curve}'`, 2);
   const campaigns = campaignsFrom(o.policies);
+  if (o.http !== undefined || o.bidders !== undefined) {
+    const { runHttpSimulate } = await import('../sim/pacing-http.js');
+    try {
+      const report = await runHttpSimulate({ ...o, campaigns, fleetBudgetUsd: o.fleetBudget, log: (m) => process.stderr.write(`${m}\n`) });
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+    } catch (err) {
+      fail((err as Error).stack ?? (err as Error).message);
+    }
+    return;
+  }
   const score = ctr === 'model' ? await modelScorer(o.models ?? 'models', o.model) : undefined;
   const t0 = Date.now();
   const bar = progressBar('simulating the day');

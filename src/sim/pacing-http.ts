@@ -1,0 +1,386 @@
+/**
+ * `bidder simulate --http URL` and `bidder simulate --bidders N --redis URL`: the simulator's
+ * requests sent to real bidders over HTTP, with real notices (nurl, burl, lurl with the OpenRTB
+ * macros expanded; click URLs from the markup) passed through the same exchange faults as the
+ * in-process simulation: duplicated (the copy to a random bidder of the fleet), late, lost, and
+ * reordered by their random delays. The invariant is the same: no campaign's settled spend passes
+ * its budget.
+ *
+ * Fleet mode starts N `bidder serve` processes on free ports with one policy copy (small budgets,
+ * `fleetSize` N, a shared NOTICE_SECRET), reads each port from its 'bidder listening' log line,
+ * and reads the fleet's spend from the Redis ledger itself at the end.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { parse, stringify } from 'yaml';
+import { createRedisLedger } from '../ledger/index.js';
+import type { Campaign } from '../types.js';
+import { clickUrlFrom } from './drive.js';
+import { createMarket } from './market.js';
+import { createRng } from './rng.js';
+
+export interface HttpSimulateOptions {
+  campaigns: readonly Campaign[];
+  seed: number;
+  worldSeed: number;
+  requests: number;
+  policies: string;
+  /** A running bidder to drive (its own budgets, read back from its metrics). */
+  http?: string;
+  /** Start this many bidder processes sharing the Redis ledger at `redis`. */
+  bidders?: number;
+  redis?: string;
+  /** Daily budget of every campaign in fleet mode, USD: small, so that the run exhausts some. */
+  fleetBudgetUsd?: number;
+  concurrency?: number;
+  /** Path of the built CLI (fleet mode). */
+  cli?: string;
+  /** Models folder the fleet's bidders load (default: theirs, `models`). */
+  models?: string;
+  log?: (line: string) => void;
+}
+
+export interface CampaignSpend {
+  id: string;
+  budget: number;
+  spend: number;
+  overspend: number;
+}
+
+export interface HttpSimulateReport {
+  mode: 'http' | 'fleet';
+  bidders: number;
+  seed: number;
+  requests: number;
+  totals: {
+    budget: number;
+    spend: number;
+    overspend: number;
+    bids: number;
+    impressions: number;
+    clicks: number;
+    /** What the exchange would bill: every won impression at its clearing price. */
+    billedUsd: number;
+    latencyMsP50: number;
+    latencyMsP99: number;
+  };
+  campaigns: CampaignSpend[];
+  notices: { sent: number; duplicated: number; late: number; lost: number; failed: number };
+  /** From the bidders' metrics: ledger calls per bid, and the p99 of the reserve call (what the ledger adds to the bid path). */
+  ledger: { reservesPerBidRequest: number; roundTripsPerBid: number; reserveP99Ms: number };
+}
+
+interface Bid {
+  id: string;
+  impid: string;
+  price: number;
+  adid?: string;
+  crid?: string;
+  nurl?: string;
+  burl?: string;
+  lurl?: string;
+  adm?: string;
+}
+
+/** OpenRTB 2.6 §4.4 substitution macros. */
+function expand(url: string, m: Record<string, string>): string {
+  return url.replace(/\$\{(AUCTION_[A-Z_]+)\}/g, (all, name: string) => m[name] ?? all);
+}
+
+/** The ledger's key prefix in src/bidder.ts; fleet mode clears it in its own Redis database. */
+const LEDGER_PREFIX = 'bidder:ledger:';
+
+async function clearLedgerKeys(url: string): Promise<void> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${LEDGER_PREFIX}*`, 'COUNT', 1000);
+      if (keys.length > 0) await client.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    client.disconnect();
+  }
+}
+
+interface Fleet {
+  urls: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts `n` bidder processes and resolves once each listens and answers /readyz. */
+async function startFleet(o: HttpSimulateOptions, n: number, budgets: Record<string, { dailyUsd: number }>): Promise<Fleet> {
+  const dir = mkdtempSync(join(tmpdir(), 'bidder-fleet-'));
+  // The operator's file as written, only the budgets replaced (the loaded catalog carries derived fields).
+  const raw = parse(readFileSync(join(o.policies, 'campaigns.yaml'), 'utf8')) as { campaigns: Array<{ id: string }> };
+  const campaignsYaml = stringify({ ...raw, campaigns: raw.campaigns.map((c) => ({ ...c, budget: budgets[c.id] })) });
+  const children: ChildProcess[] = [];
+  const urls: string[] = [];
+  const secret = `simulated-fleet-${o.seed}-${process.pid}-${Date.now()}`;
+  const stop = async () => {
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < n; i++) {
+      // Each bidder has its own policy folder: same campaigns and exchanges, its own log and journal paths.
+      const own = join(dir, `b${i}`);
+      const policies = join(own, 'policies');
+      mkdirSync(policies, { recursive: true });
+      for (const f of readdirSync(o.policies)) if (f !== 'campaigns.yaml' && f !== 'bidder.yaml') copyFileSync(join(o.policies, f), join(policies, f));
+      writeFileSync(join(policies, 'campaigns.yaml'), campaignsYaml);
+      writeFileSync(
+        join(policies, 'bidder.yaml'),
+        stringify({ fleetSize: n, fleetSyncMs: 1000, logLevel: 'info', eventLog: { dir: join(own, 'events') }, ledger: { journalPath: join(own, 'ledger') } }),
+      );
+      const child = spawn(process.execPath, [o.cli ?? 'dist/cli.js', 'serve', '--port', '0', '--host', '127.0.0.1', '--redis', o.redis!, '--policies', policies, ...(o.models ? ['--models', o.models] : [])], {
+        env: { ...process.env, NOTICE_SECRET: secret },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(child);
+      const port = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`bidder ${i} did not report 'bidder listening' within 60 s`)), 60_000);
+        let stderr = '';
+        child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+        child.once('exit', (code) => reject(new Error(`bidder ${i} exited (${code}) before listening: ${stderr}`)));
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          if (!line.includes('bidder listening')) return;
+          clearTimeout(timer);
+          resolve((JSON.parse(line) as { port: number }).port);
+        });
+      });
+      child.stderr!.on('data', (d: Buffer) => o.log?.(`bidder ${i}: ${d.toString().trimEnd()}`));
+      child.once('exit', (code, signal) => o.log?.(`bidder ${i} exited (${code ?? signal})`));
+      urls.push(`http://127.0.0.1:${port}`);
+      o.log?.(`bidder ${i} listening on ${port}`);
+    }
+    for (const u of urls) {
+      for (let t = 0; ; t++) {
+        const ok = await fetch(`${u}/readyz`).then((r) => r.status === 200, () => false);
+        if (ok) break;
+        if (t > 600) throw new Error(`${u}/readyz never answered 200`);
+        await sleep(100);
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { urls, stop };
+}
+
+/** Metric samples from Prometheus text: name{labels} value. */
+function metricSum(text: string, name: string, labelFilter = ''): number {
+  let s = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== '{' && rest[0] !== ' ') continue;
+    if (labelFilter && !rest.includes(labelFilter)) continue;
+    s += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return s;
+}
+
+/** p99 of a histogram from its merged cumulative buckets, linear within the bucket. */
+function histogramP99(texts: string[], name: string, labelFilter: string): number {
+  const buckets = new Map<number, number>();
+  for (const t of texts) {
+    for (const line of t.split('\n')) {
+      if (!line.startsWith(`${name}_bucket{`) || !line.includes(labelFilter)) continue;
+      const le = /le="([^"]+)"/.exec(line)![1];
+      const bound = le === '+Inf' ? Infinity : Number(le);
+      buckets.set(bound, (buckets.get(bound) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+    }
+  }
+  const sorted = [...buckets.entries()].sort((a, b) => a[0] - b[0]);
+  const total = sorted.length > 0 ? sorted[sorted.length - 1][1] : 0;
+  if (total === 0) return 0;
+  let prevBound = 0;
+  let prevCount = 0;
+  for (const [bound, count] of sorted) {
+    if (count >= 0.99 * total) {
+      if (!Number.isFinite(bound)) return prevBound;
+      return prevBound + ((bound - prevBound) * (0.99 * total - prevCount)) / Math.max(1, count - prevCount);
+    }
+    prevBound = bound;
+    prevCount = count;
+  }
+  return prevBound;
+}
+
+export async function runHttpSimulate(o: HttpSimulateOptions): Promise<HttpSimulateReport> {
+  const fleetMode = o.bidders !== undefined;
+  if (fleetMode && !o.redis) throw new Error('--bidders needs --redis URL (a database of its own, e.g. redis://127.0.0.1:6379/9)');
+  if (fleetMode && !/\/([1-9]|1[0-5])$/.test(o.redis!)) {
+    throw new Error(`--redis must name a database other than 0 (e.g. redis://127.0.0.1:6379/9): the run clears ${LEDGER_PREFIX}* there`);
+  }
+  const n = o.bidders ?? 1;
+  const budgetUsd = o.fleetBudgetUsd ?? 0.2;
+  const budgets = Object.fromEntries(o.campaigns.map((c) => [c.id, fleetMode ? { dailyUsd: budgetUsd } : c.budget]));
+  if (fleetMode) await clearLedgerKeys(o.redis!);
+  const fleet: Fleet = fleetMode ? await startFleet(o, n, budgets) : { urls: [o.http!.replace(/\/$/, '')], stop: async () => {} };
+  try {
+    return await drive(o, fleet.urls, budgets, fleetMode);
+  } finally {
+    await fleet.stop();
+    if (fleetMode) await clearLedgerKeys(o.redis!);
+  }
+}
+
+async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<string, { dailyUsd: number }>, fleetMode: boolean): Promise<HttpSimulateReport> {
+  const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns: o.campaigns, requestsPerDay: o.requests });
+  const rng = createRng(o.seed ^ 0x4177);
+  const creatives = new Map(o.campaigns.flatMap((c) => c.creatives.map((cr) => [cr.id, { creative: cr, campaign: c }] as const)));
+  const notices = { sent: 0, duplicated: 0, late: 0, lost: 0, failed: 0 };
+  const pending: Promise<void>[] = [];
+  const latencies: number[] = [];
+  let bids = 0;
+  let impressions = 0;
+  let clicks = 0;
+  let billed = 0;
+
+  /** One notice through the faults: lost, duplicated to a random bidder, delayed (late: seconds). */
+  function notice(url: string | undefined): void {
+    if (!url) return;
+    notices.sent++;
+    const copies = rng.next() < 0.1 ? 2 : 1;
+    if (copies === 2) notices.duplicated++;
+    for (let k = 0; k < copies; k++) {
+      if (rng.next() < 0.02) {
+        notices.lost++;
+        continue;
+      }
+      const late = rng.next() < 0.05;
+      if (late) notices.late++;
+      const delay = late ? 1000 + rng.next() * 2000 : rng.next() * 50;
+      // A copy goes to any bidder of the fleet: every one shares the secret and the ledger.
+      const target = k === 0 ? url : url.replace(/^http:\/\/[^/]+/, urls[rng.int(urls.length)]);
+      pending.push(
+        sleep(delay).then(() =>
+          fetch(target).then(
+            (r) => (r.arrayBuffer(), r.status >= 400 && r.status !== 409 ? void notices.failed++ : undefined),
+            () => void notices.failed++,
+          ),
+        ),
+      );
+    }
+  }
+
+  const it = market.requests();
+  async function worker(): Promise<void> {
+    for (let next = it.next(); !next.done; next = it.next()) {
+      const sr = next.value;
+      // Draws for this request, taken before the answer, so the run does not depend on response order.
+      const competingCpm = market.competingBidCpm(sr);
+      const clickDraw = market.rng.next();
+      const bidder = urls[rng.int(urls.length)];
+      const started = performance.now();
+      let body: { seatbid?: { seat?: string; bid: Bid[] }[]; cur?: string } | undefined;
+      try {
+        const res = await fetch(`${bidder}/openrtb2/bid`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-openrtb-version': '2.6' }, body: JSON.stringify(sr.request) });
+        body = res.status === 200 ? ((await res.json()) as typeof body) : (await res.arrayBuffer(), undefined);
+      } catch {
+        body = undefined;
+      }
+      latencies.push(performance.now() - started);
+      const bid = body?.seatbid?.[0]?.bid?.[0];
+      if (!bid) continue;
+      bids++;
+      const floor = (sr.request.imp[0] as { bidfloor?: number }).bidfloor ?? 0;
+      const won = bid.price >= floor && bid.price > competingCpm;
+      const clearing = !won ? 0 : sr.request.at === 2 ? Math.max(competingCpm, floor) : bid.price;
+      const macros: Record<string, string> = {
+        AUCTION_ID: sr.request.id,
+        AUCTION_BID_ID: bid.id,
+        AUCTION_IMP_ID: bid.impid,
+        AUCTION_SEAT_ID: body?.seatbid?.[0]?.seat ?? '',
+        AUCTION_AD_ID: bid.adid ?? '',
+        AUCTION_CURRENCY: body?.cur ?? 'USD',
+        AUCTION_PRICE: clearing.toFixed(4),
+        AUCTION_MIN_TO_WIN: competingCpm.toFixed(4),
+        AUCTION_LOSS: bid.price < floor ? '100' : '102',
+      };
+      if (!won) {
+        notice(bid.lurl && expand(bid.lurl, macros));
+        continue;
+      }
+      impressions++;
+      billed += clearing / 1000;
+      notice(bid.nurl && expand(bid.nurl, macros));
+      notice(bid.burl && expand(bid.burl, macros));
+      const known = creatives.get(bid.crid ?? '');
+      if (known && clickDraw < market.trueCtr(sr, known.creative, known.campaign, undefined)) {
+        clicks++;
+        notice(clickUrlFrom(bid.adm));
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: o.concurrency ?? 8 }, worker));
+  await Promise.all(pending);
+
+  const texts = await Promise.all(urls.map((u) => fetch(`${u}/metrics`).then((r) => r.text())));
+  const rows: CampaignSpend[] = [];
+  if (fleetMode) {
+    const ledger = await createRedisLedger({ url: o.redis!, clock: Date.now, budgets, reservationTtlMs: 600_000, keyPrefix: LEDGER_PREFIX });
+    try {
+      for (const c of o.campaigns) {
+        const s = await ledger.state(c.id);
+        rows.push({ id: c.id, budget: budgets[c.id].dailyUsd, spend: s.spentUsd, overspend: Math.max(0, s.spentUsd - budgets[c.id].dailyUsd) });
+      }
+    } finally {
+      await ledger.close();
+    }
+  } else {
+    for (const c of o.campaigns) {
+      const spend = texts.reduce((s, t) => s + metricSum(t, 'bidder_spend_usd_total', `campaign="${c.id}"`), 0);
+      rows.push({ id: c.id, budget: budgets[c.id].dailyUsd, spend, overspend: Math.max(0, spend - budgets[c.id].dailyUsd) });
+    }
+  }
+  const sumAll = (name: string, filter = '') => texts.reduce((s, t) => s + metricSum(t, name, filter), 0);
+  const reserves = sumAll('bidder_ledger_duration_seconds_count', 'op="reserve"');
+  const settles = sumAll('bidder_ledger_duration_seconds_count', 'op="settle"');
+  const releases = sumAll('bidder_ledger_duration_seconds_count', 'op="release"');
+  const requests = sumAll('bidder_requests_total');
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0) * 1000) / 1000;
+  return {
+    mode: fleetMode ? 'fleet' : 'http',
+    bidders: urls.length,
+    seed: o.seed,
+    requests: latencies.length,
+    totals: {
+      budget: Math.round(rows.reduce((s, r) => s + r.budget, 0) * 100) / 100,
+      spend: Math.round(rows.reduce((s, r) => s + r.spend, 0) * 1e6) / 1e6,
+      overspend: Math.max(0, ...rows.map((r) => r.overspend)),
+      bids,
+      impressions,
+      clicks,
+      billedUsd: Math.round(billed * 1e6) / 1e6,
+      latencyMsP50: q(0.5),
+      latencyMsP99: q(0.99),
+    },
+    campaigns: rows,
+    notices,
+    ledger: {
+      reservesPerBidRequest: requests > 0 ? Math.round((reserves / requests) * 1000) / 1000 : 0,
+      roundTripsPerBid: bids > 0 ? Math.round(((reserves + settles + releases) / bids) * 1000) / 1000 : 0,
+      reserveP99Ms: Math.round(histogramP99(texts, 'bidder_ledger_duration_seconds', 'op="reserve"') * 1e6) / 1000,
+    },
+  };
+}
