@@ -4,7 +4,7 @@ import { BidderError, NBR, type NoBidReason } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
 import { decodeBody } from '../decode/decode.js';
-import { validateRequest } from '../validate/validate.js';
+import { createValidator } from '../validate/validate.js';
 import type { Eligibility, Eligible } from '../eligibility/eligibility.js';
 import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
 import type { ProfileStore } from '../features/profiles.js';
@@ -78,6 +78,7 @@ interface Chosen {
  */
 export function createBidPipeline(deps: BidDeps) {
   const { settings, metrics, now } = deps;
+  const validateRequest = createValidator(settings);
 
   function noBid(requestId: string, ex: ExchangeSettings, reason: NoBidReason, started: number): Answer {
     metrics.noBid(ex.name, reason);
@@ -104,7 +105,7 @@ export function createBidPipeline(deps: BidDeps) {
       if (input.version !== '' && !VERSION.test(input.version)) throw new BidderError('BAD_VERSION', input.version);
       const json = decodeBody(input.body, input.contentEncoding, ex.gzip, settings);
       t = timed('decode', t);
-      req = validateRequest(json, settings);
+      req = validateRequest(json);
       t = timed('validate', t);
     } catch (err) {
       if (!(err instanceof BidderError)) throw err;
