@@ -57,7 +57,7 @@ export function buildDcn(spec: FeatureSpec, p: DcnParams = DEFAULT_DCN): tf.Laye
   const { sparse, dense } = inputs(spec);
   const reg = () => tf.regularizers.l2({ l2: p.l2 });
   const emb = tf.layers
-    .embedding({ inputDim: spec.hashBuckets, outputDim: p.embeddingDim, name: 'embeddings', embeddingsRegularizer: reg(), embeddingsInitializer: tf.initializers.randomNormal({ stddev: 0.01 }) })
+    .embedding({ inputDim: spec.hashBuckets, outputDim: p.embeddingDim, name: 'embeddings', embeddingsRegularizer: reg(), embeddingsInitializer: tf.initializers.randomNormal({ stddev: 0.05 }) })
     .apply(sparse) as tf.SymbolicTensor;
   const flat = tf.layers.flatten().apply(emb) as tf.SymbolicTensor;
   const x0 = tf.layers.concatenate({ name: 'x0' }).apply([flat, dense]) as tf.SymbolicTensor;

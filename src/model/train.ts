@@ -1,8 +1,8 @@
 /**
  * Training loop shared by `bidder train` for both architectures: time-ordered validation split
  * (the last rows, so validation is later than training, as in production), shuffled mini-batches,
- * early stopping on validation log loss keeping the best weights, then Platt calibration of the
- * model's logit on the validation rows.
+ * on a validation plateau a restart from the best weights at half the learning rate, early stopping
+ * after `patience` such epochs, then Platt calibration of the model's logit on the validation rows.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { FeatureSpec } from '../features/features.js';
@@ -63,14 +63,15 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const valRows = Math.max(1, Math.floor(data.rows * (o.validationFraction ?? 0.1)));
   const trainRows = data.rows - valRows;
   if (trainRows < 1) throw new Error(`not enough rows to train: ${data.rows}`);
-  const batchSize = o.batchSize ?? 2048;
+  const batchSize = o.batchSize ?? 4096;
   const epochs = o.epochs ?? 8;
   const patience = o.patience ?? 2;
   const lrParams = { ...DEFAULT_LR, ...o.lr };
   const dcnParams = { ...DEFAULT_DCN, ...o.dcn };
   const model = o.kind === 'lr' ? buildLr(spec, lrParams) : buildDcn(spec, dcnParams);
-  const learningRate = o.learningRate ?? (o.kind === 'lr' ? 0.02 : 0.003);
-  model.compile({ optimizer: tf.train.adam(learningRate), loss: 'binaryCrossentropy' });
+  const learningRate = o.learningRate ?? (o.kind === 'lr' ? 0.02 : 0.01);
+  const optimizer = tf.train.adam(learningRate);
+  model.compile({ optimizer, loss: 'binaryCrossentropy' });
 
   const vs = data.sparse.subarray(trainRows * F);
   const vd = data.dense.subarray(trainRows * D);
@@ -118,7 +119,12 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
       since = 0;
       bestWeights?.forEach((t) => t.dispose());
       bestWeights = model.getWeights().map((t) => t.clone());
-    } else if (++since >= patience) break;
+    } else {
+      if (++since >= patience) break;
+      // Plateau: resume from the best weights with half the step size (Adam reads it every step).
+      if (bestWeights) model.setWeights(bestWeights);
+      (optimizer as unknown as { learningRate: number }).learningRate /= 2;
+    }
   }
   if (bestWeights) {
     model.setWeights(bestWeights);

@@ -8,7 +8,8 @@
  * True CTR, on the logit scale:
  *   base + site quality + size effect + hour × device (a daily cycle peaking at a different hour
  *   per device type) + per-creative effect + Σ user segment × ad category affinities
- *   + Σ creative keyword × page category affinities + image embedding × device type
+ *   + Σ creative keyword × page category affinities (both low-rank: dot products of latent
+ *   vectors) + image embedding × device type
  *   + user history (clicked / seen categories overlapping the ad's, fatigue from this campaign).
  * Everything in it is observable through the features, so a good model can approach the oracle;
  * the crosses are what a logistic regression cannot represent.
@@ -227,6 +228,25 @@ export function createMarket(opts: MarketOptions): Market {
     }
     return v * sd;
   };
+  // Affinities are low-rank, as real ones are (a few latent tastes explain most of them): each
+  // segment, ad category, page category and keyword has a LATENT_DIM-vector; an affinity is a dot product.
+  const LATENT_DIM = 2;
+  const latentCache = new Map<string, number[]>();
+  const latent = (key: string) => {
+    let v = latentCache.get(key);
+    if (v === undefined) {
+      v = Array.from({ length: LATENT_DIM }, (_, k) => keyedNormal(worldSeed, `${key}#${k}`));
+      latentCache.set(key, v);
+    }
+    return v;
+  };
+  const affinity = (a: string, b: string, sd: number) => {
+    const x = latent(a);
+    const y = latent(b);
+    let d = 0;
+    for (let k = 0; k < LATENT_DIM; k++) d += x[k] * y[k];
+    return (d * sd) / Math.sqrt(LATENT_DIM);
+  };
   const deviceImageVector = new Map(DEVICES.map((d) => [d.type, Array.from({ length: 8 }, (_, k) => keyedNormal(worldSeed, `img:${d.type}:${k}`))]));
   const hourDevice = (hour: number, deviceType: number) => {
     const peak = DEVICES.find((d) => d.type === deviceType)?.peakHour ?? 18;
@@ -271,7 +291,7 @@ export function createMarket(opts: MarketOptions): Market {
         let e = t.bySegment.get(seg);
         if (e === undefined) {
           e = 0;
-          for (const top of t.adTops) e += effect(`seg:${seg}:${top}`, 0.8);
+          for (const top of t.adTops) e += affinity(`seg:${seg}`, `ad:${top}`, 0.8);
           t.bySegment.set(seg, e);
         }
         s += e;
@@ -283,7 +303,7 @@ export function createMarket(opts: MarketOptions): Market {
     if (textPage === undefined) {
       textPage = 0;
       const top = topLevel(page);
-      for (const k of t.keywords) textPage += effect(`text:${top}:${k}`, 0.6);
+      for (const k of t.keywords) textPage += affinity(`page:${top}`, `kw:${k}`, 0.6);
       if (t.keywords.length > 0) textPage /= Math.sqrt(t.keywords.length);
       t.byPage.set(page, textPage);
     }
