@@ -37,6 +37,7 @@ export interface PacingSimulateOptions {
   redis?: string;
   ipinyou?: string;
   fleetBudget?: number;
+  restartRedis?: boolean;
   concurrency?: number;
 }
 

@@ -42,6 +42,12 @@ export interface HttpSimulateOptions {
   cli?: string;
   /** Models folder the fleet's bidders load (default: theirs, `models`). */
   models?: string;
+  /**
+   * Fleet mode on a private redis-server (a free port, a temporary directory, AOF with
+   * `appendfsync always`) that is killed with SIGKILL halfway through the traffic and started
+   * again on the same files; `redis` is then ignored.
+   */
+  restartRedis?: boolean;
   log?: (line: string) => void;
 }
 
@@ -72,7 +78,9 @@ export interface HttpSimulateReport {
   campaigns: CampaignSpend[];
   notices: { sent: number; duplicated: number; late: number; lost: number; refusedByStatus: Record<string, number> };
   /** From the bidders' metrics: ledger calls per bid, and the p99 of the reserve call (what the ledger adds to the bid path). */
-  ledger: { reservesPerBidRequest: number; roundTripsPerBid: number; reserveP99Ms: number };
+  ledger: { reservesPerBidRequest: number; roundTripsPerBid: number; reserveP99Ms: number; errors: number };
+  /** Whether Redis was killed and restarted mid-run (--restart-redis). */
+  redisRestarted: boolean;
 }
 
 interface Bid {
@@ -107,6 +115,65 @@ async function clearLedgerKeys(url: string): Promise<void> {
   } finally {
     client.disconnect();
   }
+}
+
+/** A redis-server of the run's own, restartable on the same AOF files. */
+interface PrivateRedis {
+  url: string;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startPrivateRedis(log: ((line: string) => void) | undefined): Promise<PrivateRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'bidder-redis-'));
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess;
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+    for (let t = 0; ; t++) {
+      const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      // Refused connections while the server boots are the expected answer; connect() reports them.
+      client.on('error', () => {});
+      const ok = await client.connect().then(() => client.ping().then(() => true), () => false);
+      client.disconnect();
+      if (ok) return;
+      if (t > 100) throw new Error(`redis-server on port ${port} did not answer`);
+      await sleep(50);
+    }
+  };
+  const kill = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+  await start();
+  log?.(`private redis-server on ${port} (AOF, appendfsync always)`);
+  return {
+    url,
+    async restart() {
+      await kill();
+      log?.('redis-server killed (SIGKILL); restarting on the same AOF');
+      await start();
+    },
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 interface Fleet {
@@ -224,10 +291,20 @@ function histogramP99(texts: string[], name: string, labelFilter: string): numbe
   return prevBound;
 }
 
-export async function runHttpSimulate(o: HttpSimulateOptions): Promise<HttpSimulateReport> {
+export async function runHttpSimulate(opts: HttpSimulateOptions): Promise<HttpSimulateReport> {
+  const fleetMode = opts.bidders !== undefined;
+  const own = fleetMode && opts.restartRedis ? await startPrivateRedis(opts.log) : null;
+  try {
+    return await simulateOn(own ? { ...opts, redis: own.url } : opts, own);
+  } finally {
+    await own?.stop();
+  }
+}
+
+async function simulateOn(o: HttpSimulateOptions, own: PrivateRedis | null): Promise<HttpSimulateReport> {
   const fleetMode = o.bidders !== undefined;
   if (fleetMode && !o.redis) throw new Error('--bidders needs --redis URL (a database of its own, e.g. redis://127.0.0.1:6379/9)');
-  if (fleetMode && !/\/([1-9]|1[0-5])$/.test(o.redis!)) {
+  if (fleetMode && own === null && !/\/([1-9]|1[0-5])$/.test(o.redis!)) {
     throw new Error(`--redis must name a database other than 0 (e.g. redis://127.0.0.1:6379/9): the run clears ${LEDGER_PREFIX}* there`);
   }
   const n = o.bidders ?? 1;
@@ -236,14 +313,14 @@ export async function runHttpSimulate(o: HttpSimulateOptions): Promise<HttpSimul
   if (fleetMode) await clearLedgerKeys(o.redis!);
   const fleet: Fleet = fleetMode ? await startFleet(o, n, budgets) : { urls: [o.http!.replace(/\/$/, '')], stop: async () => {} };
   try {
-    return await drive(o, fleet.urls, budgets, fleetMode);
+    return await drive(o, fleet.urls, budgets, fleetMode, own);
   } finally {
     await fleet.stop();
     if (fleetMode) await clearLedgerKeys(o.redis!);
   }
 }
 
-async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<string, { dailyUsd: number }>, fleetMode: boolean): Promise<HttpSimulateReport> {
+async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<string, { dailyUsd: number }>, fleetMode: boolean, own: PrivateRedis | null): Promise<HttpSimulateReport> {
   const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns: o.campaigns, requestsPerDay: o.requests });
   const rng = createRng(o.seed ^ 0x4177);
   const creatives = new Map(o.campaigns.flatMap((c) => c.creatives.map((cr) => [cr.id, { creative: cr, campaign: c }] as const)));
@@ -288,9 +365,13 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   }
 
   const it = market.requests();
+  let sentRequests = 0;
+  // Traffic keeps flowing while Redis is down: the bidders must answer no-bid, never bid blind.
+  let restarted: Promise<void> = Promise.resolve();
   async function worker(): Promise<void> {
     for (let next = it.next(); !next.done; next = it.next()) {
       const sr = next.value;
+      if (own !== null && ++sentRequests === Math.floor(o.requests / 2)) restarted = own.restart();
       // Draws for this request, taken before the answer, so the run does not depend on response order.
       const competingCpm = market.competingBidCpm(sr);
       const clickDraw = market.rng.next();
@@ -338,6 +419,7 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   }
   await Promise.all(Array.from({ length: o.concurrency ?? 8 }, worker));
   await Promise.all(pending);
+  await restarted;
 
   const texts = await Promise.all(urls.map((u) => fetch(`${u}/metrics`).then((r) => r.text())));
   const rows: CampaignSpend[] = [];
@@ -386,6 +468,8 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       reservesPerBidRequest: requests > 0 ? Math.round((reserves / requests) * 1000) / 1000 : 0,
       roundTripsPerBid: bids > 0 ? Math.round(((reserves + settles + releases) / bids) * 1000) / 1000 : 0,
       reserveP99Ms: Math.round(histogramP99(texts, 'bidder_ledger_duration_seconds', 'op="reserve"') * 1e6) / 1000,
+      errors: sumAll('bidder_ledger_errors_total'),
     },
+    redisRestarted: own !== null,
   };
 }
