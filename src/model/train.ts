@@ -49,7 +49,7 @@ export function predictRows(model: tf.LayersModel, spec: FeatureSpec, sparse: In
     const p = tf.tidy(() => {
       const s = tf.tensor2d(sparse.subarray(r * F, (r + n) * F), [n, F], 'int32');
       const d = tf.tensor2d(dense.subarray(r * D, (r + n) * D), [n, D], 'float32');
-      return (model.predict([s, d]) as tf.Tensor).dataSync();
+      return (model.predict([s, d], { batchSize: n }) as tf.Tensor).dataSync();
     });
     out.set(p, r);
   }
