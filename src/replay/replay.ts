@@ -95,7 +95,11 @@ export async function runPacer(log: AuctionLog, b0: number, ctrPrior: number, o:
   const clock = () => now;
   const budgets = { replay: { dailyUsd: o.budgetPerEpisode } };
   const ledger = await createMemoryLedger({ clock, budgets, reservationTtlMs: 60_000 });
-  const pacer = createThompsonPacer({ clock, random: mulberry32(o.seed ^ 0x5eed), campaigns: [{ id: 'replay', budget: budgets.replay }], arms: REPLAY_ARMS, slotMs: 15 * 60_000 });
+  // About 50 auctions per pacing slot: fewer and the per-slot win counts are too noisy to steer by,
+  // many more and the pacer reacts too slowly to spend drifting off the curve (measured on
+  // simulator logs: 5-minute slots of 50 auctions beat 2, 15 and 60 minutes, docs/pacing-results.md).
+  const slotMs = Math.min(3_600_000, Math.max(60_000, Math.round((DAY_MS * 50) / Math.max(1, log.episodes[0].price.length))));
+  const pacer = createThompsonPacer({ clock, random: mulberry32(o.seed ^ 0x5eed), campaigns: [{ id: 'replay', budget: budgets.replay }], arms: REPLAY_ARMS, slotMs });
   let clicks = 0;
   let imps = 0;
   let overspend = 0;
