@@ -85,7 +85,7 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
       const report = await runHttpSimulate({ ...o, campaigns, fleetBudgetUsd: o.fleetBudget, log: (m) => process.stderr.write(`${m}\n`) });
       process.stdout.write(`${JSON.stringify(report)}\n`);
     } catch (err) {
-      fail((err as Error).stack ?? (err as Error).message);
+      fail((err as Error).message);
     }
     return;
   }
