@@ -58,8 +58,6 @@ export interface PacingDay {
   conversionRate: number[];
   /** LP-relaxation bound on clicks per campaign index (see hindsightClicks). */
   hindsight: number[];
-  /** Market cost of everything each campaign could have won by bidding its full true value. */
-  fullValueCostUsd: number[];
   /** Relative traffic per UTC hour (the market's daily curve). */
   traffic: number[];
 }
@@ -158,7 +156,6 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
 
   const campaigns: Campaign[] = [];
   const hindsight: number[] = [];
-  const fullValueCostUsd: number[] = [];
   for (let ci = 0; ci < base.length; ci++) {
     const c = base[ci];
     const items: Array<{ clicks: number; costUsd: number }> = [];
@@ -173,7 +170,6 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
         items.push({ clicks: cand.trueCtr, costUsd: price / 1000 });
       }
     }
-    fullValueCostUsd.push(full);
     const budget = Math.max(0.01, Math.round(full * o.budgetShare * 100) / 100);
     campaigns.push({ ...o.campaigns[ci], budget: { dailyUsd: budget } });
     hindsight.push(hindsightClicks(items, budget));
@@ -189,7 +185,6 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
     auctions,
     conversionRate: base.map((c) => market.conversionRate(c)),
     hindsight,
-    fullValueCostUsd,
     traffic: Array.from({ length: 24 }, (_, h) => trafficWeight(h)),
   };
 }
