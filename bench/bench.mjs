@@ -136,7 +136,7 @@ async function runBidder(name, cwd, policiesDir, bodies) {
     const r = await run(child.pid);
     const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     r.stagesUs = stageBreakdown(before, after);
-    r.meanBatchRows = ratio(after, before, 'bidder_batch_rows_sum', 'bidder_batch_rows_count');
+    r.meanBatchRows = +ratio(after, before, 'bidder_batch_rows_sum', 'bidder_batch_rows_count').toFixed(1);
     return r;
   } finally {
     child.kill('SIGKILL');
@@ -149,7 +149,7 @@ function sample(text, name) {
 }
 function ratio(after, before, sum, count) {
   const c = sample(after, count) - sample(before, count);
-  return c ? +((sample(after, sum) - sample(before, sum)) / c).toFixed(2) : 0;
+  return c ? (sample(after, sum) - sample(before, sum)) / c : 0;
 }
 function stageBreakdown(before, after) {
   const out = {};

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { createMac } from './crypto/mac.js';
 import { existsSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -85,7 +86,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     logger.warn('no noticeSecret configured: using a random one, so notices for bids of a previous run (or of other processes of a fleet) will be refused; set NOTICE_SECRET');
   }
   const adminToken = settings.adminToken || process.env.ADMIN_TOKEN || '';
-  const userKeyMac = Buffer.from(`user-key:${noticeSecret}`);
+  const userKeyMac = createMac(Buffer.from(`user-key:${noticeSecret}`));
 
   const backend = await selectBackend(settings.backend === 'auto' ? undefined : (settings.backend as BackendName));
   for (const note of backend.notes) logger.info({ backend: backend.backend }, note);
@@ -100,7 +101,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
 
   function userKey(req: BidRequest): string {
     const raw = req.user?.id || req.user?.buyeruid || (req.device as { ifa?: string } | undefined)?.ifa || '';
-    return raw ? createHmac('sha256', userKeyMac).update(raw).digest().subarray(0, 12).toString('base64url') : '';
+    return raw ? userKeyMac(raw).subarray(0, 12).toString('base64url') : '';
   }
 
   function buildLive(p: Policies): Omit<LiveState, 'modelVersion' | 'ready'> {

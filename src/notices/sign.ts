@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { createMac } from '../crypto/mac.js';
 
 /**
  * What a notice URL carries about the bid it was issued for. The signature covers every field,
@@ -20,12 +21,9 @@ const SIG_BYTES = 16;
 
 export function createSigner(secret: string) {
   if (secret.length < 16) throw new Error('notice secret must be at least 16 characters');
-  const key = Buffer.from(secret, 'utf8');
+  const hmac = createMac(Buffer.from(secret, 'utf8'));
   const mac = (c: NoticeClaims) =>
-    createHmac('sha256', key)
-      .update(`${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.bidPrice}\n${c.cur}\n${c.exchange}\n${c.expiresAtMs}`)
-      .digest()
-      .subarray(0, SIG_BYTES);
+    hmac(`${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.bidPrice}\n${c.cur}\n${c.exchange}\n${c.expiresAtMs}`).subarray(0, SIG_BYTES);
   return {
     sign(c: NoticeClaims): string {
       return mac(c).toString('base64url');
