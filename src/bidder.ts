@@ -159,7 +159,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
         clock,
         budgets: budgetsOf(policies.campaigns),
         reservationTtlMs: settings.noticeTtlMs,
-        keyPrefix: 'bidder:ledger:',
+        keyPrefix: settings.ledger.keyPrefix,
         logger,
       })
     : await createMemoryLedger({

@@ -26,7 +26,8 @@ export interface Settings {
   /** Bearer token for admin routes; empty = admin routes off. */
   adminToken: string;
   eventLog: { dir: string; rotateBytes: number; enabled: boolean };
-  ledger: { journalPath: string; redisUrl: string };
+  /** Journal folder (one process) or Redis URL and key prefix (a fleet; one prefix per deployment). */
+  ledger: { journalPath: string; redisUrl: string; keyPrefix: string };
   modelsDir: string;
   /** Model version to load; '' = the one named in `<modelsDir>/CURRENT`. */
   modelVersion: string;
@@ -59,7 +60,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   noticeSecret: '',
   adminToken: '',
   eventLog: Object.freeze({ dir: 'var/events', rotateBytes: 64 * 1024 * 1024, enabled: true }),
-  ledger: Object.freeze({ journalPath: 'var/ledger.journal', redisUrl: '' }),
+  ledger: Object.freeze({ journalPath: 'var/ledger.journal', redisUrl: '', keyPrefix: 'bidder:ledger:' }),
   modelsDir: 'models',
   modelVersion: '',
   backend: 'auto',
@@ -109,6 +110,7 @@ export const SETTINGS_SCHEMA = {
       properties: {
         journalPath: { type: 'string', minLength: 1 },
         redisUrl: { type: 'string' },
+        keyPrefix: { type: 'string', minLength: 1 },
       },
     },
     modelsDir: { type: 'string', minLength: 1 },
