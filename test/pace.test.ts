@@ -64,7 +64,9 @@ describe('Thompson pacer in a synthetic market', () => {
     // The market cannot absorb this budget: full value nearly always, a few exploratory samples below.
     expect(big.multipliers.filter((m) => m === 1).length).toBeGreaterThan(0.9 * big.multipliers.length);
     const small = await runMarketDay({ seed: 1, budgetUsd: 2 });
-    expect(small.multipliers.slice(1).every((m) => m <= 0.22)).toBe(true);
+    // Held back nearly always; Thompson sampling still tries a higher arm now and then.
+    const held = small.multipliers.slice(1);
+    expect(held.filter((m) => m <= 0.22).length).toBeGreaterThan(0.95 * held.length);
     expect(small.maxErrFrac).toBeLessThan(0.05);
   });
 });

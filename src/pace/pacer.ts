@@ -60,7 +60,9 @@ export interface PacingView {
   targetSpentUsd: number;
 }
 
-const DEFAULT_ARMS = [0.1, 0.15, 0.22, 0.33, 0.47, 0.68, 1];
+// Geometric from 0.01: campaigns that value a click far above the market price of an impression
+// need multipliers well under 0.1 to follow the curve (docs/pacing-results.md).
+export const DEFAULT_ARMS: readonly number[] = [0.01, 0.015, 0.022, 0.033, 0.047, 0.068, 0.1, 0.15, 0.22, 0.33, 0.47, 0.68, 1];
 const HOUR_MS = 3_600_000;
 
 class CampaignPace {

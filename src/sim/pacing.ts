@@ -48,16 +48,9 @@ export interface RunOptions {
   reservationTtlMs?: number;
   /** Pacer slot, ms (default 60 s, the pacer's own default). */
   slotMs?: number;
-  /** The pacer's multiplier ladder (default SIM_ARMS). */
+  /** The pacer's multiplier ladder (default: the pacer's own). */
   arms?: readonly number[];
 }
-
-/**
- * The pacer's default ladder stops at 0.1, but the demo campaigns value a click at 10 to 50 times
- * what the market charges for the impression, so their budgets bind at multipliers of a few
- * hundredths: the ladder is extended down to 0.01 with the same ratio between steps (about 1.47).
- */
-export const SIM_ARMS: readonly number[] = [0.01, 0.015, 0.022, 0.033, 0.047, 0.068, 0.1, 0.15, 0.22, 0.33, 0.47, 0.68, 1];
 
 export interface Figures {
   budget: number;
@@ -218,7 +211,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const ledger = await createMemoryLedger({ clock, budgets, reservationTtlMs: ttl, logger: silent });
   const paced = strategy === 'thompson' || strategy === 'unshaded';
   const pacer: ThompsonPacer | null = paced
-    ? createThompsonPacer({ clock, random: mulberry32(o.seed ^ 0x7ac3), campaigns: day.campaigns, targetCurve: o.curve === 'traffic' ? day.traffic : 'even', slotMs: o.slotMs, arms: o.arms ?? SIM_ARMS })
+    ? createThompsonPacer({ clock, random: mulberry32(o.seed ^ 0x7ac3), campaigns: day.campaigns, targetCurve: o.curve === 'traffic' ? day.traffic : 'even', slotMs: o.slotMs, arms: o.arms })
     : null;
   const shader: BidShader | null = strategy === 'unshaded' ? null : createShader();
   const pids = strategy === 'pidLinear' ? day.campaigns.map(() => new PidMultiplier()) : null;
