@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { BidderError, type ErrorCode } from '../errors/codes.js';
@@ -9,8 +11,21 @@ export interface ValidateLimits {
 
 type Schema = Record<string, unknown>;
 
-/** The JSON Schema of what the bidder reads (openrtb/schema), shipped with the package. */
-const SCHEMA: Schema = JSON.parse(readFileSync(new URL('../../openrtb/schema/bid-request.schema.json', import.meta.url), 'utf8'));
+const SCHEMA_FILE = 'openrtb/schema/bid-request.schema.json';
+
+/**
+ * The JSON Schema of what the bidder reads, shipped with the package: found by walking up from
+ * this module, since builds place it at different depths (dist/, and the load test's own build).
+ */
+function readSchema(): Schema {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const path = join(dir, SCHEMA_FILE);
+    if (existsSync(path)) return JSON.parse(readFileSync(path, 'utf8'));
+    if (dirname(dir) === dir) throw new Error(`${SCHEMA_FILE} not found above ${fileURLToPath(import.meta.url)}`);
+  }
+}
+
+const SCHEMA = readSchema();
 
 // When several fields are wrong the answer names the most basic problem first.
 const PRIORITY: ErrorCode[] = [
