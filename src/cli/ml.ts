@@ -6,7 +6,6 @@ import { createWriteStream, writeFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { loadPolicies, PolicyError } from '../config/policies.js';
 import { createFeatureBuilder } from '../features/features.js';
 import { selectBackend, type BackendName } from '../model/backend.js';
 import { datasetFromEventLog } from '../model/eventlog-data.js';
@@ -20,6 +19,7 @@ import { createMarket } from '../sim/market.js';
 import { createRng } from '../sim/rng.js';
 import { runPacingSimulate } from './pacing.js';
 import type { Campaign } from '../types.js';
+import { campaignsFrom, fail } from './common.js';
 
 const int = (name: string, min = 0) => (v: string): number => {
   const n = Number(v);
@@ -32,19 +32,6 @@ const num = (name: string) => (v: string): number => {
   return n;
 };
 
-function fail(message: string, code = 1): never {
-  process.stderr.write(`bidder: ${message}\n`);
-  process.exit(code);
-}
-
-function campaignsFrom(dir: string): Campaign[] {
-  try {
-    return loadPolicies(dir).campaigns;
-  } catch (err) {
-    if (err instanceof PolicyError) fail(err.message, 2);
-    throw err;
-  }
-}
 
 async function backendFrom(name: string | undefined): Promise<string> {
   const requested = name === undefined || name === 'auto' ? undefined : (name as BackendName);

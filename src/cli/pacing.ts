@@ -6,7 +6,6 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { loadPolicies, PolicyError } from '../config/policies.js';
 import { createFeatureBuilder } from '../features/features.js';
 import { selectBackend } from '../model/backend.js';
 import { loadLayersModel, resolveModelDir } from '../model/store.js';
@@ -17,7 +16,7 @@ import { replayReport } from '../replay/replay.js';
 import { buildPacingDay, type RowScorer } from '../sim/pacing-day.js';
 import { pacingReport } from '../sim/pacing-report.js';
 import type { RunResult } from '../sim/pacing.js';
-import type { Campaign } from '../types.js';
+import { campaignsFrom, fail } from './common.js';
 
 /** Options of `bidder simulate` this handler reads (commander's camel-cased names). */
 export interface PacingSimulateOptions {
@@ -41,19 +40,6 @@ export interface PacingSimulateOptions {
   concurrency?: number;
 }
 
-function fail(message: string, code = 1): never {
-  process.stderr.write(`bidder: ${message}\n`);
-  process.exit(code);
-}
-
-function campaignsFrom(dir: string): Campaign[] {
-  try {
-    return loadPolicies(dir).campaigns;
-  } catch (err) {
-    if (err instanceof PolicyError) fail(err.message, 2);
-    throw err;
-  }
-}
 
 function progressBar(label: string) {
   const bar = new cliProgress.SingleBar(

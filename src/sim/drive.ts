@@ -67,8 +67,37 @@ interface Bid {
 }
 
 /** OpenRTB 2.6 §4.4 substitution macros. */
-function expand(url: string, m: Record<string, string>): string {
+export function expand(url: string, m: Record<string, string>): string {
   return url.replace(/\$\{(AUCTION_[A-Z_]+)\}/g, (all, name: string) => m[name] ?? all);
+}
+
+/**
+ * The simulated exchange's auction for one bid: it wins above the floor and the competing bid,
+ * clears at the bid (first price) or at the larger of floor and competing bid (second price), and
+ * the notice macros are filled as an exchange would.
+ */
+export function resolveAuction(
+  sr: SimRequest,
+  bid: { id: string; impid: string; price: number; adid?: string },
+  body: { cur?: string; seatbid?: Array<{ seat?: string }> } | undefined,
+  competingCpm: number,
+): { won: boolean; clearing: number; macros: Record<string, string> } {
+  const floor = (sr.request.imp[0] as { bidfloor?: number } | undefined)?.bidfloor ?? 0;
+  const won = bid.price >= floor && bid.price > competingCpm;
+  const clearing = !won ? 0 : sr.request.at === 2 ? Math.max(competingCpm, floor) : bid.price;
+  const macros: Record<string, string> = {
+    AUCTION_ID: sr.request.id,
+    AUCTION_BID_ID: bid.id,
+    AUCTION_IMP_ID: bid.impid,
+    AUCTION_SEAT_ID: body?.seatbid?.[0]?.seat ?? '',
+    AUCTION_AD_ID: bid.adid ?? '',
+    AUCTION_CURRENCY: body?.cur ?? 'USD',
+    AUCTION_PRICE: clearing.toFixed(4),
+    AUCTION_MIN_TO_WIN: competingCpm.toFixed(4),
+    // List 5.25: 102 = lost to a higher bid, 100 = below floor.
+    AUCTION_LOSS: bid.price < floor ? '100' : '102',
+  };
+  return { won, clearing, macros };
 }
 
 /**
@@ -155,22 +184,7 @@ export async function driveBidder(o: DriveOptions): Promise<DriveReport> {
         continue;
       }
       report.bids++;
-      const imp = (sr.request.imp[0] ?? {}) as { bidfloor?: number };
-      const floor = imp.bidfloor ?? 0;
-      const won = bid.price >= floor && bid.price > competingCpm;
-      const clearing = !won ? 0 : sr.request.at === 2 ? Math.max(competingCpm, floor) : bid.price;
-      const macros: Record<string, string> = {
-        AUCTION_ID: sr.request.id,
-        AUCTION_BID_ID: bid.id,
-        AUCTION_IMP_ID: bid.impid,
-        AUCTION_SEAT_ID: body?.seatbid?.[0]?.seat ?? '',
-        AUCTION_AD_ID: bid.adid ?? '',
-        AUCTION_CURRENCY: body?.cur ?? 'USD',
-        AUCTION_PRICE: clearing.toFixed(4),
-        AUCTION_MIN_TO_WIN: competingCpm.toFixed(4),
-        // List 5.25: 102 = lost to a higher bid, 100 = below floor.
-        AUCTION_LOSS: bid.price < floor ? '100' : '102',
-      };
+      const { won, clearing, macros } = resolveAuction(sr, bid, body, competingCpm);
       outcome.bidCpm = bid.price;
       outcome.won = won;
       outcome.clearingCpm = clearing;

@@ -20,7 +20,7 @@ import { Redis } from 'ioredis';
 import { parse, stringify } from 'yaml';
 import { createRedisLedger } from '../ledger/index.js';
 import type { Campaign } from '../types.js';
-import { clickUrlFrom } from './drive.js';
+import { clickUrlFrom, expand, resolveAuction } from './drive.js';
 import { createMarket } from './market.js';
 import { createRng } from './rng.js';
 
@@ -93,11 +93,6 @@ interface Bid {
   burl?: string;
   lurl?: string;
   adm?: string;
-}
-
-/** OpenRTB 2.6 §4.4 substitution macros. */
-function expand(url: string, m: Record<string, string>): string {
-  return url.replace(/\$\{(AUCTION_[A-Z_]+)\}/g, (all, name: string) => m[name] ?? all);
 }
 
 /** The ledger's key prefix in src/bidder.ts; fleet mode clears it in its own Redis database. */
@@ -388,20 +383,7 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       const bid = body?.seatbid?.[0]?.bid?.[0];
       if (!bid) continue;
       bids++;
-      const floor = (sr.request.imp[0] as { bidfloor?: number }).bidfloor ?? 0;
-      const won = bid.price >= floor && bid.price > competingCpm;
-      const clearing = !won ? 0 : sr.request.at === 2 ? Math.max(competingCpm, floor) : bid.price;
-      const macros: Record<string, string> = {
-        AUCTION_ID: sr.request.id,
-        AUCTION_BID_ID: bid.id,
-        AUCTION_IMP_ID: bid.impid,
-        AUCTION_SEAT_ID: body?.seatbid?.[0]?.seat ?? '',
-        AUCTION_AD_ID: bid.adid ?? '',
-        AUCTION_CURRENCY: body?.cur ?? 'USD',
-        AUCTION_PRICE: clearing.toFixed(4),
-        AUCTION_MIN_TO_WIN: competingCpm.toFixed(4),
-        AUCTION_LOSS: bid.price < floor ? '100' : '102',
-      };
+      const { won, clearing, macros } = resolveAuction(sr, bid, body, competingCpm);
       if (!won) {
         notice(bid.lurl && expand(bid.lurl, macros));
         continue;

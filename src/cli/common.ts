@@ -1,0 +1,18 @@
+import type { Campaign } from '../types.js';
+import { loadPolicies, PolicyError } from '../config/policies.js';
+
+/** End a command with one readable line on stderr (no stack): exit 2 for bad input, 1 otherwise. */
+export function fail(message: string, code = 1): never {
+  process.stderr.write(`bidder: ${message}\n`);
+  process.exit(code);
+}
+
+/** The campaign catalog of a policy directory, or every problem with it and exit 2. */
+export function campaignsFrom(dir: string): Campaign[] {
+  try {
+    return loadPolicies(dir).campaigns;
+  } catch (err) {
+    if (err instanceof PolicyError) fail(err.message, 2);
+    throw err;
+  }
+}
