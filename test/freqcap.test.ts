@@ -1,23 +1,12 @@
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLocalFrequencyStore, createRedisFrequencyStore, type FrequencyStore } from '../src/freqcap/index.js';
+import { connectRedis, REDIS_URL } from './helpers/redis.js';
 
 const T0 = Date.UTC(2026, 0, 10, 12);
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const url = REDIS_URL;
 const prefix = `test:fc:${process.pid}:${Date.now().toString(36)}:`;
 
-async function connect(): Promise<Redis | null> {
-  const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
-  try {
-    await c.connect();
-    await c.ping();
-    return c;
-  } catch {
-    c.disconnect();
-    return null;
-  }
-}
-const client = await connect();
+const client = await connectRedis(url);
 
 function contract(name: string, make: (clock: () => number) => FrequencyStore) {
   describe(`frequency store contract: ${name}`, () => {

@@ -2,27 +2,16 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createRedisLedger } from '../src/ledger/index.js';
 import { runLedgerSuite } from './ledger.suite.js';
+import { connectRedis, REDIS_URL } from './helpers/redis.js';
 
 /**
  * The shared ledger suite against a real Redis (REDIS_URL, default the machine's 127.0.0.1:6379).
  * In CI (CI=true) an unreachable Redis fails the run; elsewhere the suite is skipped with a note.
  */
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const url = REDIS_URL;
 const prefix = `test:ledger:${process.pid}:${Date.now().toString(36)}:`;
 
-async function connect(): Promise<Redis | null> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
-  try {
-    await client.connect();
-    await client.ping();
-    return client;
-  } catch {
-    client.disconnect();
-    return null;
-  }
-}
-
-const client = await connect();
+const client = await connectRedis(url);
 
 if (client === null) {
   if (process.env.CI === 'true') {
