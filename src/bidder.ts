@@ -27,7 +27,8 @@ import { createAdmin } from './admin/admin.js';
 import { startHttpServer, type HttpServer } from './server/http.js';
 import { createMemoryLedger, createRedisLedger } from './ledger/index.js';
 import { createShader, createThompsonPacer, mulberry32 } from './pace/index.js';
-import { createLocalFrequencyStore } from './freqcap/index.js';
+import { createLocalFrequencyStore, createRedisFrequencyStore, type FrequencyStore } from './freqcap/index.js';
+import { Redis } from 'ioredis';
 import type { BudgetLedger } from './types.js';
 
 export interface BidderOptions {
@@ -96,7 +97,15 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const metrics = createMetrics({ exchanges: [...policies.exchanges.keys()], campaigns: policies.campaigns.map((c) => c.id) });
   const paused = new Set<string>();
   const profiles = createProfileStore({ clock, maxUsers: 200_000 });
-  const frequency = createLocalFrequencyStore({ clock, maxUsers: 200_000 });
+  // In a fleet the caps count every bidder's impressions (Redis, an lru-cache in front); alone,
+  // the local cache is the whole truth.
+  const capsClient = settings.ledger.redisUrl
+    ? new Redis(settings.ledger.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 100 })
+    : null;
+  capsClient?.on('error', (err: Error) => logger.warn({ err: err.message }, 'frequency-cap Redis connection error'));
+  const frequency: FrequencyStore = capsClient
+    ? createRedisFrequencyStore({ client: capsClient, keyPrefix: `${settings.ledger.keyPrefix}fc:`, clock, maxUsers: 200_000 })
+    : createLocalFrequencyStore({ clock, maxUsers: 200_000 });
   const privacy = createPrivacy();
 
   function userKey(req: BidRequest): string {
@@ -205,6 +214,25 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     },
     onDrop: () => metrics.eventlogDropped(),
   });
+  /**
+   * Fleet: load the user's impression counts from Redis before eligibility checks the caps (one
+   * pipelined read, skipped while the user is fresh in the local cache, and only when some
+   * campaign has a cap). Without Redis the caps fall back to this process's own counts.
+   */
+  async function warmUser(req: BidRequest): Promise<void> {
+    if (!policies.campaigns.some((c) => c.frequencyCap) || privacy.check(req) !== '') return;
+    const key = userKey(req);
+    if (!key) return;
+    const t0 = now();
+    try {
+      await frequency.warm([key]);
+      metrics.ledger('frequency', (now() - t0) / 1000, false);
+    } catch {
+      // Redis is away: the caps count this process's impressions until it is back.
+      metrics.ledger('frequency', (now() - t0) / 1000, true);
+    }
+  }
+
   let bidSeq = 0;
   let publicUrl = settings.publicUrl;
   const bidPrefix = randomBytes(6).toString('base64url');
@@ -227,6 +255,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     now,
     nextBidId: () => `${bidPrefix}-${(bidSeq++).toString(36)}`,
     publicUrl: () => publicUrl,
+    warmUser: capsClient ? warmUser : undefined,
   });
   const handleNotice = createNoticeHandler({
     signer,
@@ -368,6 +397,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       await eventLog.close();
       await ledger.close();
       await frequency.close();
+      capsClient?.disconnect();
       model?.dispose();
       model = null;
     },

@@ -21,7 +21,7 @@ const DOMAINS: Record<string, readonly string[] | 'one-series'> = {
   stage: ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'],
   kind: ['win', 'billing', 'loss', 'click', 'conversion'],
   result: ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'refused'],
-  op: or(['reserve', 'settle', 'release', 'state']),
+  op: or(['reserve', 'settle', 'release', 'state', 'frequency']),
   le: 'one-series',
 };
 // bidder_model_info's labels describe the one loaded model: unbounded values, one series at a time.

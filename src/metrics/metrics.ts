@@ -6,7 +6,8 @@ import { ERRORS, NBR, type ErrorCode, type NoBidReason } from '../errors/codes.j
 export type Outcome = 'bid' | 'nobid' | 'invalid' | 'rejected' | 'error';
 export type Stage = 'decode' | 'validate' | 'eligibility' | 'features' | 'score' | 'price' | 'reserve' | 'respond';
 export type NoticeResult = 'ok' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown';
-export type LedgerOp = 'reserve' | 'settle' | 'release' | 'state';
+/** Shared-store operations: the ledger's, and the fleet's frequency-cap reads and writes. */
+export type LedgerOp = 'reserve' | 'settle' | 'release' | 'state' | 'frequency';
 
 // Resolve 100 µs to 1 s (DESIGN: observability).
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
@@ -14,7 +15,7 @@ const STAGES: Stage[] = ['decode', 'validate', 'eligibility', 'features', 'score
 const OUTCOMES: Outcome[] = ['bid', 'nobid', 'invalid', 'rejected', 'error'];
 const NOTICE_KINDS: NoticeKind[] = ['win', 'billing', 'loss', 'click', 'conversion'];
 const NOTICE_RESULTS: NoticeResult[] = ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown'];
-const LEDGER_OPS: LedgerOp[] = ['reserve', 'settle', 'release', 'state'];
+const LEDGER_OPS: LedgerOp[] = ['reserve', 'settle', 'release', 'state', 'frequency'];
 const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 
 export interface MetricsOptions {

@@ -126,7 +126,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (issued) {
         deps.shader?.observe(issued.segment, issued.bidCpmUsd, true);
         deps.profiles.recordImpression(issued.userKey, claims.campaignId, issued.categories);
-        if (issued.userKey) await deps.frequency.record(issued.userKey, claims.campaignId);
+        if (issued.userKey) {
+          // The spend is settled; a cap count lost to a Redis outage must not fail the notice.
+          await deps.frequency.record(issued.userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
+        }
       }
       deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd });
       return OK;

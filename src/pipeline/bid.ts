@@ -56,6 +56,8 @@ export interface BidDeps {
   nextBidId: () => string;
   /** Base URL of the notice routes (known once the server listens). */
   publicUrl: () => string;
+  /** Fleet only: fetch what eligibility reads about the user from the shared store first. */
+  warmUser?: (req: BidRequest) => Promise<void>;
 }
 
 /** Most candidates scored per imp; eligibility order is catalog order, so this bounds work, not choice. */
@@ -121,6 +123,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (budgetMs < settings.minTmaxMs) return noBid(req.id, ex, 'TMAX_TOO_SHORT', started);
     const deadline = started + budgetMs;
 
+    if (deps.warmUser) await deps.warmUser(req);
     const plan = live.eligibility.plan(req, ex.name, ex.currency);
     t = timed('eligibility', t);
     if (plan.reason) return noBid(req.id, ex, plan.reason, started);

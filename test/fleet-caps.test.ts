@@ -1,0 +1,54 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
+import { connectRedis, REDIS_URL } from './helpers/redis.js';
+
+/**
+ * A frequency cap holds across a fleet: an impression served by one bidder counts against the
+ * cap when the same user reaches another bidder sharing the Redis store.
+ */
+const client = await connectRedis();
+if (!client && process.env.CI === 'true') throw new Error(`Redis unreachable at ${REDIS_URL}: the fleet suites need it in CI`);
+
+describe.skipIf(!client)('frequency caps across bidders sharing Redis', () => {
+  const prefix = `test:fleetcaps:${process.pid}:${Date.now().toString(36)}:`;
+  let dir: string;
+  let a: TestBidder;
+  let b: TestBidder;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'fleet-caps-'));
+    cpSync('policies', dir, { recursive: true });
+    const doc = parse(readFileSync(join(dir, 'campaigns.yaml'), 'utf8'));
+    for (const c of doc.campaigns) if (c.id === 'acme-shoes') c.frequencyCap = { count: 1, windowSec: 3600 };
+    writeFileSync(join(dir, 'campaigns.yaml'), stringify(doc));
+    const ledger = { journalPath: join(dir, 'ledger'), redisUrl: REDIS_URL, keyPrefix: prefix };
+    a = await startBidder({ ledger }, dir);
+    b = await startBidder({ ledger }, dir);
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    const keys = await client!.keys(`${prefix}*`);
+    if (keys.length) await client!.del(...keys);
+    client!.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const req = (id: string, user: string) => ({ id, imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's1', cat: ['IAB12'] }, user: { id: user } });
+
+  it('an impression won through bidder A caps the user on bidder B', async () => {
+    const first = await a.bid(req('c1', 'capped-user'));
+    expect(first.status).toBe(200);
+    const bid = (await first.json()).seatbid[0].bid[0];
+    expect(bid.cid).toBe('acme-shoes');
+    expect((await fetch(a.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(bid.price)))).status).toBe(200);
+
+    // acme-shoes is the only campaign for this request: capped, the user gets no bid anywhere.
+    expect((await b.bid(req('c2', 'capped-user'))).status).toBe(204);
+    expect((await b.bid(req('c3', 'another-user'))).status).toBe(200);
+    expect(await b.metric('bidder_ledger_errors_total', { op: 'frequency' })).toBe(0);
+  });
+});
