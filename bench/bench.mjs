@@ -137,10 +137,32 @@ async function runBidder(name, cwd, policiesDir, bodies) {
     const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     r.stagesUs = stageBreakdown(before, after);
     r.meanBatchRows = +ratio(after, before, 'bidder_batch_rows_sum', 'bidder_batch_rows_count').toFixed(1);
+    // Tail latency where a bidder should run: a fixed offered rate at 70 % of the throughput just
+    // reached (the issue's p99 target is stated there, not at saturation).
+    // The server's own latency histogram gives its p99 (arrival to answer); the client's figure
+    // also holds autocannon's rate-limiter queueing.
+    const rate = Math.max(1, Math.round(r.rps * 0.7));
+    const h0 = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const fixed = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, overallRate: rate, method: 'POST', headers: { 'content-type': 'application/json' }, requests: bodies.map((b) => ({ body: b })) });
+    const h1 = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    r.at70 = { offeredRps: rate, rps: Math.round(fixed.requests.average), clientP99Ms: fixed.latency.p99, serverP50Ms: serverQuantile(h0, h1, 0.5), serverP99Ms: serverQuantile(h0, h1, 0.99) };
     return r;
   } finally {
     child.kill('SIGKILL');
   }
+}
+
+/** Upper bound (ms) of the histogram bucket holding quantile q of the requests between two scrapes. */
+function serverQuantile(before, after, q) {
+  const buckets = [];
+  for (const line of after.split('\n')) {
+    if (!line.startsWith('bidder_request_duration_seconds_bucket{') || !line.includes('exchange="default"')) continue;
+    const key = line.slice(0, line.lastIndexOf(' '));
+    buckets.push({ le: /le="([^"]+)"/.exec(line)[1], n: Number(line.slice(key.length + 1)) - sample(before, key) });
+  }
+  const total = buckets.at(-1)?.n ?? 0;
+  const hit = buckets.find((b) => b.n >= q * total);
+  return hit ? (hit.le === '+Inf' ? Infinity : Number(hit.le) * 1000) : 0;
 }
 
 function sample(text, name) {
@@ -224,6 +246,9 @@ for (const r of results) console.log(`| ${r.name} | ${r.rps} | ${r.p50Ms} | ${r.
 console.log(`\nraw batched inference alone (${infer.model}, wasm, batch ${infer.batchRows}): ${infer.cpuUsPerRow} µs CPU per row → ${(infer.cpuUsPerRow * rowsPerReq).toFixed(1)} µs per request of ${rowsPerReq} rows`);
 console.log(`floor = empty handler + inference = ${floorUs.toFixed(1)} µs; head = ${head.cpuUsPerReq} µs (${(head.cpuUsPerReq / floorUs).toFixed(2)} × floor)`);
 console.log(`head mean batch: ${head.meanBatchRows} rows; per-stage mean µs (wall, per request): ${JSON.stringify(head.stagesUs)}`);
+for (const r of results.filter((x) => x.at70)) {
+  console.log(`${r.name} at 70 % of its throughput (${r.at70.offeredRps} req/s offered): ${r.at70.rps} req/s, server p50 ≤ ${r.at70.serverP50Ms} ms, server p99 ≤ ${r.at70.serverP99Ms} ms (histogram bucket bounds), client p99 ${r.at70.clientP99Ms} ms`);
+}
 const prevFile = 'bench/baseline.json';
 if (existsSync(prevFile)) {
   const prev = JSON.parse(readFileSync(prevFile, 'utf8'));
