@@ -242,18 +242,22 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
   const curDoc = readDoc(dir, 'currency', problems, true);
   const setDoc = readDoc(dir, 'bidder', problems, false) ?? {};
 
-  if (camDoc !== undefined && !validators.campaigns(camDoc)) problems.push(...describe('campaigns.yaml', validators.campaigns.errors));
-  if (exDoc !== undefined && !validators.exchanges(exDoc)) problems.push(...describe('exchanges.yaml', validators.exchanges.errors));
-  if (curDoc !== undefined && !validators.currency(curDoc)) problems.push(...describe('currency.yaml', validators.currency.errors));
+  // Each file that passes its schema also gets its cross checks, so one run lists every problem
+  // that can be found, not only those of the first failing pass.
+  const camOk = camDoc !== undefined && validators.campaigns(camDoc);
+  const exOk = exDoc !== undefined && validators.exchanges(exDoc);
+  const curOk = curDoc !== undefined && validators.currency(curDoc);
+  if (camDoc !== undefined && !camOk) problems.push(...describe('campaigns.yaml', validators.campaigns.errors));
+  if (exDoc !== undefined && !exOk) problems.push(...describe('exchanges.yaml', validators.exchanges.errors));
+  if (curDoc !== undefined && !curOk) problems.push(...describe('currency.yaml', validators.currency.errors));
   const merged = deepMerge(deepMerge(DEFAULT_SETTINGS, (setDoc ?? {}) as Record<string, unknown>), overrides as Record<string, unknown>);
   if (!validators.settings(merged)) problems.push(...describe('bidder.yaml (with flags and environment)', validators.settings.errors));
-  if (problems.length) throw new PolicyError(problems);
 
-  const ratesPerUsd = new Map<string, number>(Object.entries((curDoc as { ratesPerUsd: Record<string, number> }).ratesPerUsd));
+  const ratesPerUsd = new Map<string, number>(curOk ? Object.entries((curDoc as { ratesPerUsd: Record<string, number> }).ratesPerUsd) : []);
   ratesPerUsd.set('USD', 1);
 
   const exchanges = new Map<string, ExchangeSettings>();
-  const exDefs = (exDoc as { exchanges: Record<string, Partial<ExchangeSettings>> }).exchanges;
+  const exDefs = exOk ? (exDoc as { exchanges: Record<string, Partial<ExchangeSettings>> }).exchanges : {};
   const base: ExchangeSettings = {
     name: 'default',
     currency: 'USD',
@@ -267,14 +271,14 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
   };
   for (const [name, def] of Object.entries(exDefs)) {
     const ex: ExchangeSettings = { ...base, ...def, name };
-    if (!ratesPerUsd.has(ex.currency)) problems.push(`exchanges.yaml: /exchanges/${name}/currency ${ex.currency} has no rate in currency.yaml`);
+    if (curOk && !ratesPerUsd.has(ex.currency)) problems.push(`exchanges.yaml: /exchanges/${name}/currency ${ex.currency} has no rate in currency.yaml`);
     exchanges.set(name, ex);
   }
 
   const campaigns: Campaign[] = [];
   const campaignIds = new Set<string>();
   const creativeIds = new Set<string>();
-  const raw = (camDoc as { campaigns: Array<Record<string, unknown>> }).campaigns;
+  const raw = camOk ? (camDoc as { campaigns: Array<Record<string, unknown>> }).campaigns : [];
   raw.forEach((c, i) => {
     const where = `campaigns.yaml: /campaigns/${i} (${String(c.id)})`;
     if (campaignIds.has(c.id as string)) problems.push(`${where}: duplicate campaign id`);
