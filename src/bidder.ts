@@ -3,6 +3,7 @@ import { createMac } from './crypto/mac.js';
 import { existsSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
 import type { BidRequest } from 'iab-openrtb/v26';
 import type { Budget, Campaign, CtrModel, Shader } from './types.js';
@@ -141,7 +142,10 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       // not inside the deadline of the first bid requests, nor in the batcher's cost estimate.
       const warmSparse = new Int32Array(features.spec.sparseFields);
       const warmDense = new Float32Array(features.spec.denseDim);
-      for (let i = 0; i < 3; i++) next.predict(warmSparse, warmDense, 1);
+      for (let i = 0; i < 3; i++) {
+        next.predict(warmSparse, warmDense, 1);
+        await yieldToLoop();
+      }
       const old = model;
       // Batches run synchronously, so no batch holds the old model once this assignment is made.
       model = next;

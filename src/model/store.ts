@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, basename, resolve } from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs';
 import { FEATURE_SPEC, type FeatureSpec } from '../features/features.js';
 import type { CtrModel } from '../types.js';
@@ -195,12 +196,15 @@ export interface LoadModelOptions {
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<CtrModel & { meta: ModelMeta }> {
   const spec = opts.spec ?? FEATURE_SPEC;
   const { layers, meta, version, kind } = await loadLayersModel(dir, spec);
+  // A serving bidder loads models between requests: each synchronous step gets its own turn.
+  await yieldToLoop();
   return Object.assign(wrapLayersModel(layers, spec, { version, kind }), { meta });
 }
 
 /** As loadModel, but returns the raw LayersModel (for training continuation and evaluation). */
 export async function loadLayersModel(dir: string, spec: FeatureSpec = FEATURE_SPEC) {
   const art = readModelVersion(dir, spec);
+  await yieldToLoop();
   let layers: tf.LayersModel;
   try {
     layers = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: art.modelTopology, weightSpecs: art.weightSpecs, weightData: art.weightData }));
