@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
+import { postRaw } from './helpers/http.js';
 
 /**
  * Hostile-input fuzz (issue 6 §2): a seeded mutation fuzzer over the shared OpenRTB corpus sends
@@ -242,20 +243,6 @@ function judge(status: number, text: string): string {
   return `unexpected status ${status}`;
 }
 
-/** node:http with a keep-alive agent: a lighter client than fetch, so the bidder gets the CPU. */
-function send(agent: Agent, url: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 describe('mutation fuzz over HTTP', () => {
   let t: TestBidder;
   beforeAll(async () => {
@@ -277,7 +264,7 @@ describe('mutation fuzz over HTTP', () => {
         const input = mutate(r);
         let out: Outcome;
         try {
-          const res = await send(agent, t.url + input.path, input.body, input.headers);
+          const res = await postRaw(agent, t.url + input.path, input.body, input.headers);
           out = { status: res.status, problem: judge(res.status, res.text) };
           if (out.problem) out.problem += `: ${res.text.slice(0, 200)}`;
         } catch (err) {

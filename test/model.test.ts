@@ -146,7 +146,7 @@ describe('metrics', () => {
 
 describe('training', () => {
   it('learns a planted signal and is calibrated on held-out rows', async () => {
-    const rows = 6000;
+    const rows = 20000;
     const { sparse, dense } = randomRows(rows, 2);
     const rng = createRng(3);
     const labels = new Float32Array(rows);

@@ -1,10 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postRaw } from './helpers/http.js';
 
 /**
  * SIGTERM (issue 6 §5, "lose nothing"): `bidder serve` stops accepting, answers every request
@@ -12,18 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  */
 const banner = { id: 'sd', imp: [{ id: '1', bidfloor: 0.05, banner: { w: 300, h: 250 } }], site: { id: 's-news', domain: 'news.example', cat: ['IAB12'], publisher: { id: 'pub-1' } } };
 
-function post(agent: Agent, port: number, body: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/openrtb2/bid', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const post = (agent: Agent, port: number, body: string) => postRaw(agent, `http://127.0.0.1:${port}/openrtb2/bid`, body);
 
 describe('bidder serve on SIGTERM', () => {
   let dir: string;

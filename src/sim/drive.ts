@@ -53,7 +53,8 @@ export interface DriveReport {
   seconds: number;
 }
 
-interface Bid {
+/** The parts of an OpenRTB bid the simulator's exchange reads. */
+export interface Bid {
   id: string;
   impid: string;
   price: number;

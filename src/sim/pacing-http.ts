@@ -20,7 +20,7 @@ import { Redis } from 'ioredis';
 import { parse, stringify } from 'yaml';
 import { createRedisLedger } from '../ledger/index.js';
 import type { Campaign } from '../types.js';
-import { clickUrlFrom, expand, resolveAuction } from './drive.js';
+import { clickUrlFrom, expand, resolveAuction, type Bid } from './drive.js';
 import { createMarket } from './market.js';
 import { createRng } from './rng.js';
 
@@ -81,18 +81,6 @@ export interface HttpSimulateReport {
   ledger: { reservesPerBidRequest: number; roundTripsPerBid: number; reserveP99Ms: number; errors: number };
   /** Whether Redis was killed and restarted mid-run (--restart-redis). */
   redisRestarted: boolean;
-}
-
-interface Bid {
-  id: string;
-  impid: string;
-  price: number;
-  adid?: string;
-  crid?: string;
-  nurl?: string;
-  burl?: string;
-  lurl?: string;
-  adm?: string;
 }
 
 /** The ledger's key prefix in src/bidder.ts; fleet mode clears it in its own Redis database. */
