@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLocalFrequencyStore, createRedisFrequencyStore, type FrequencyStore } from '../src/freqcap/index.js';
-import { connectRedis, REDIS_URL } from './helpers/redis.js';
+import { connectRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
 
 const T0 = Date.UTC(2026, 0, 10, 12);
 const url = REDIS_URL;
@@ -57,15 +57,7 @@ if (client === null) {
   }
 } else {
   let n = 0;
-  afterAll(async () => {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) await client.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    await client.quit();
-  });
+  afterAll(() => dropKeysAndQuit(client, prefix));
   contract('Redis behind lru-cache', (clock) =>
     createRedisFrequencyStore({ clock, client, keyPrefix: `${prefix}${n++}:`, localTtlMs: 60_000 }),
   );

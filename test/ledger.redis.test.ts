@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createRedisLedger } from '../src/ledger/index.js';
 import { runLedgerSuite } from './ledger.suite.js';
-import { connectRedis, REDIS_URL } from './helpers/redis.js';
+import { connectRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
 
 /**
  * The shared ledger suite against a real Redis (REDIS_URL, default the machine's 127.0.0.1:6379).
@@ -28,16 +28,7 @@ if (client === null) {
   }
 } else {
   let n = 0;
-  afterAll(async () => {
-    // Remove every key this run created, then close the shared connection.
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) await client.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    await client.quit();
-  });
+  afterAll(() => dropKeysAndQuit(client, prefix));
   runLedgerSuite(
     'Redis',
     () => {

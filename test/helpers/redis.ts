@@ -15,3 +15,14 @@ export async function connectRedis(url = REDIS_URL): Promise<Redis | null> {
     return null;
   }
 }
+
+/** Remove every key under `prefix` (what one test run created), then close the connection. */
+export async function dropKeysAndQuit(client: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) await client.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await client.quit();
+}
