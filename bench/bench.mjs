@@ -6,8 +6,10 @@
 // ref built in a worktree — all in the same run on the same machine. Also: the per-stage
 // breakdown from the head's own histograms, and the raw batched-inference cost of the same rows
 // measured alone. Prints figures; asserts nothing.
+// --profile: instead, run head once under `node --cpu-prof` and print where its CPU goes (self time
+// by function and by source file); the .cpuprofile is kept for Chrome DevTools.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, copyFileSync, readFileSync, existsSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, copyFileSync, readFileSync, readdirSync, existsSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +23,7 @@ const { values: args } = parseArgs({
     campaigns: { type: 'string', default: '1000' },
     out: { type: 'string', default: 'bench/results/latest.json' },
     models: { type: 'string', default: 'models' },
+    profile: { type: 'boolean', default: false },
   },
 });
 const DURATION = Number(args.duration);
@@ -200,6 +203,51 @@ async function inferenceFloor(rowsPerBatch) {
   return { batchRows: rows, cpuUsPerRow: +((cpu.user + cpu.system) / (n * rows)).toFixed(2), model: model.version };
 }
 
+/** Head under load with `--cpu-prof`: self time per function and per source file, top first. */
+async function profileHead(policiesDir, bodies) {
+  const profDir = resolve('bench/results/profile');
+  rmSync(profDir, { recursive: true, force: true });
+  const argv = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, 'dist/cli.js', 'serve', '--policies', policiesDir, '--models', resolve(args.models), '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'];
+  const spawnedAt = Date.now();
+  const { child, port } = await startChild('node', argv, ROOT, { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, bidderPort);
+  const exited = new Promise((done) => child.once('exit', done));
+  const run = await measure('head (profiled)', `http://127.0.0.1:${port}/openrtb2/bid`, bodies);
+  // Only samples of the measured run count: start-up (policy YAML, module loading) and warm-up are cut.
+  const fromUs = (Date.now() - spawnedAt) * 1000;
+  const r = await run(child.pid);
+  const toUs = (Date.now() - spawnedAt) * 1000;
+  child.kill('SIGTERM'); // a clean exit writes the profile
+  await exited;
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  const prof = JSON.parse(readFileSync(join(profDir, file), 'utf8'));
+  const dt = new Map();
+  let t = 0;
+  for (let i = 0; i < prof.samples.length; i++) {
+    t += prof.timeDeltas[i] ?? 0;
+    if (t >= fromUs && t <= toUs) dt.set(prof.samples[i], (dt.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  }
+  const total = [...dt.values()].reduce((a, b) => a + b, 0);
+  const byFn = new Map();
+  const byFile = new Map();
+  for (const node of prof.nodes) {
+    const us = dt.get(node.id) ?? 0;
+    if (!us) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const src = url ? url.replace(/^file:\/\//, '').replace(ROOT + '/', '').replace(/^.*node_modules\//, 'node_modules/') : '';
+    const fn = `${functionName || '(anonymous)'} ${src ? `${src}:${lineNumber + 1}` : ''}`.trim();
+    byFn.set(fn, (byFn.get(fn) ?? 0) + us);
+    const area = src ? src.split('/').slice(0, src.startsWith('node_modules/@') ? 3 : 2).join('/') : functionName;
+    byFile.set(area, (byFile.get(area) ?? 0) + us);
+  }
+  const top = (m, n) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${((us / total) * 100).toFixed(1).padStart(5)} %  ${((us / r.requests)).toFixed(1).padStart(6)} µs/req  ${k}`);
+  console.log(`\nprofile of head: ${r.requests} requests, ${r.rps} req/s, ${r.cpuUsPerReq} µs CPU/req; sampled ${(total / 1e6).toFixed(1)} s of the measured run (the profiler adds its own overhead)`);
+  console.log('\nby area:');
+  for (const l of top(byFile, 20)) console.log(l);
+  console.log('\nby function (self time):');
+  for (const l of top(byFn, 40)) console.log(l);
+  console.log(`\nprofile: ${join(profDir, file)}`);
+}
+
 function buildBase(ref) {
   const sha = execFileSync('git', ['rev-parse', '--short', ref]).toString().trim();
   const dir = join(tmpdir(), `bidder-bench-base-${sha}`);
@@ -216,6 +264,11 @@ const work = mkdtempSync(join(tmpdir(), 'bidder-bench-'));
 writePolicies(work, Number(args.campaigns));
 const bodies = requests(2000);
 const results = [];
+if (args.profile) {
+  await profileHead(work, bodies);
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
 
 const empty = await startChild('node', [join(ROOT, 'bench/empty-server.mjs')], ROOT, {}, (b) => Number(b.trim().split('\n')[0]) || 0);
 try {
