@@ -13,7 +13,7 @@ import { buildCatalog } from './eligibility/catalog.js';
 import { createEligibility } from './eligibility/eligibility.js';
 import { createPrivacy } from './eligibility/privacy.js';
 import { createFeatureBuilder, type PreparedCreative } from './features/features.js';
-import { createProfileStore } from './features/profiles.js';
+import { createProfileStore, createRedisProfileStore, type ProfileStore } from './features/profiles.js';
 import { selectBackend, type BackendName } from './model/backend.js';
 import { loadModel, resolveModelDir } from './model/store.js';
 import { createBatcher } from './score/batcher.js';
@@ -97,16 +97,39 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const features = createFeatureBuilder();
   const metrics = createMetrics({ exchanges: [...policies.exchanges.keys()], campaigns: policies.campaigns.map((c) => c.id) });
   const paused = new Set<string>();
-  const profiles = createProfileStore({ clock, maxUsers: 200_000 });
-  // In a fleet the caps count every bidder's impressions (Redis, an lru-cache in front); alone,
-  // the local cache is the whole truth.
-  const capsClient = settings.ledger.redisUrl
-    ? new Redis(settings.ledger.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 100 })
+  // A fleet shares one Redis connection per process for the ledger, the caps and the profiles.
+  // It fails fast while Redis is away (no offline queue, a command timeout), so the bid path gets
+  // an error to no-bid on rather than a reservation that hangs past tmax; auto-pipelining sends
+  // every command issued in one tick (this request's warms, other requests' reservations and
+  // notices) in one write.
+  const redis = settings.ledger.redisUrl
+    ? new Redis(settings.ledger.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 100, enableAutoPipelining: true })
     : null;
-  capsClient?.on('error', (err: Error) => logger.warn({ err: err.message }, 'frequency-cap Redis connection error'));
-  const frequency: FrequencyStore = capsClient
-    ? createRedisFrequencyStore({ client: capsClient, keyPrefix: `${settings.ledger.keyPrefix}fc:`, clock, maxUsers: 200_000 })
+  if (redis) {
+    // While Redis is away ioredis reports every failed reconnect here.
+    redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
+    try {
+      await redis.connect();
+    } catch (err) {
+      redis.disconnect();
+      throw new Error(`Redis ledger: cannot connect to ${settings.ledger.redisUrl}: ${(err as Error).message}`);
+    }
+  }
+  // In a fleet caps and profiles hold every bidder's impressions and clicks (Redis, an lru-cache
+  // in front); alone, the local cache is the whole truth.
+  const userCache = { clock, maxUsers: 200_000, localTtlMs: settings.userCacheTtlMs };
+  const frequency: FrequencyStore = redis
+    ? createRedisFrequencyStore({ client: redis, keyPrefix: `${settings.ledger.keyPrefix}fc:`, ...userCache })
     : createLocalFrequencyStore({ clock, maxUsers: 200_000 });
+  const profiles: ProfileStore = redis
+    ? createRedisProfileStore({
+        client: redis,
+        keyPrefix: `${settings.ledger.keyPrefix}up:`,
+        ...userCache,
+        // The notice already succeeded (spend settled); the profile keeps the local update.
+        onWriteError: () => metrics.ledger('frequency', 0, true),
+      })
+    : createProfileStore({ clock, maxUsers: 200_000 });
   const privacy = createPrivacy();
 
   function userKey(req: BidRequest): string {
@@ -166,9 +189,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   await swapModel();
 
   // A fleet shares budgets through Redis; one process alone keeps them in memory with a journal.
-  const ledger: BudgetLedger = settings.ledger.redisUrl
+  const ledger: BudgetLedger = redis
     ? await createRedisLedger({
-        url: settings.ledger.redisUrl,
+        client: redis,
         clock,
         budgets: budgetsOf(policies.campaigns),
         reservationTtlMs: settings.noticeTtlMs,
@@ -219,20 +242,22 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     onDrop: () => metrics.eventlogDropped(),
   });
   /**
-   * Fleet: load the user's impression counts from Redis before eligibility checks the caps (one
-   * pipelined read, skipped while the user is fresh in the local cache, and only when some
-   * campaign has a cap). Without Redis the caps fall back to this process's own counts.
+   * Fleet: load the user's impression counts (only when some campaign has a cap) and profile from
+   * Redis before eligibility and features read them, whenever user data may be used. Both reads
+   * are issued in this tick, so auto-pipelining sends them in one write: one round trip, skipped
+   * while the user is fresh in the local caches. Timed as ledger op "frequency" (the user warm).
    */
   async function warmUser(req: BidRequest): Promise<void> {
-    if (!policies.campaigns.some((c) => c.frequencyCap) || privacy.check(req) !== '') return;
+    if (privacy.check(req) !== '') return;
     const key = userKey(req);
     if (!key) return;
     const t0 = now();
+    const keys = [key];
     try {
-      await frequency.warm([key]);
+      await Promise.all([policies.campaigns.some((c) => c.frequencyCap) ? frequency.warm(keys) : undefined, profiles.warm(keys)]);
       metrics.ledger('frequency', (now() - t0) / 1000, false);
     } catch {
-      // Redis is away: the caps count this process's impressions until it is back.
+      // Redis is away: caps count this process's impressions, profiles are what it holds.
       metrics.ledger('frequency', (now() - t0) / 1000, true);
     }
   }
@@ -259,7 +284,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     now,
     nextBidId: () => `${bidPrefix}-${(bidSeq++).toString(36)}`,
     publicUrl: () => publicUrl,
-    warmUser: capsClient ? warmUser : undefined,
+    warmUser: redis ? warmUser : undefined,
   });
   const handleNotice = createNoticeHandler({
     signer,
@@ -401,7 +426,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       await eventLog.close();
       await ledger.close();
       await frequency.close();
-      capsClient?.disconnect();
+      await profiles.close();
+      await redis?.quit().catch(() => redis.disconnect());
       model?.dispose();
       model = null;
     },

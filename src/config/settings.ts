@@ -43,6 +43,11 @@ export interface Settings {
    */
   fleetSize: number;
   fleetSyncMs: number;
+  /**
+   * Fleet: how long a user's frequency-cap counts and profile loaded from Redis are trusted
+   * locally; within it this bidder does not see what other bidders recorded for that user.
+   */
+  userCacheTtlMs: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -69,6 +74,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   shutdownGraceMs: 5_000,
   fleetSize: 1,
   fleetSyncMs: 5_000,
+  userCacheTtlMs: 1_000,
 }) as Settings;
 
 export const SETTINGS_SCHEMA = {
@@ -121,5 +127,6 @@ export const SETTINGS_SCHEMA = {
     shutdownGraceMs: { type: 'integer', minimum: 0 },
     fleetSize: { type: 'integer', minimum: 1 },
     fleetSyncMs: { type: 'integer', minimum: 100 },
+    userCacheTtlMs: { type: 'integer', minimum: 0, maximum: 3_600_000 },
   },
 } as const;

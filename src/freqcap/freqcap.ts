@@ -12,7 +12,7 @@ export interface FrequencyStore {
   count(userKey: string, campaignId: string, windowSec: number): number;
   /** Count an impression (win notice). The fleet store resolves once Redis has it. */
   record(userKey: string, campaignId: string): Promise<void>;
-  /** Load these users' counts before eligibility runs (fleet: one pipelined round trip; local: nothing to do). */
+  /** Load these users' counts before eligibility runs (fleet: one round trip, auto-pipelined; local: nothing to do). */
   warm(userKeys: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
@@ -146,13 +146,12 @@ export function createRedisFrequencyStore(opts: RedisFrequencyOptions): Frequenc
     async warm(userKeys) {
       const missing = userKeys.filter((k) => k !== '' && !users.has(k));
       if (missing.length === 0) return;
-      const pipe = client.pipeline();
-      for (const k of missing) pipe.hgetall(keyPrefix + k);
-      const replies = (await pipe.exec()) ?? [];
-      replies.forEach(([err, value], i) => {
-        if (err) throw err;
+      // Issued in the caller's tick: on a client with enableAutoPipelining these reads share one
+      // write with whatever else this tick sends (the profile warm, other requests' commands).
+      const replies = await Promise.all(missing.map((k) => client.hgetall(keyPrefix + k)));
+      replies.forEach((value, i) => {
         const u: UserCaps = new Map();
-        for (const [campaignId, list] of Object.entries(value as Record<string, string>)) {
+        for (const [campaignId, list] of Object.entries(value)) {
           u.set(campaignId, list.split(',').map(Number));
         }
         users.set(missing[i], u);

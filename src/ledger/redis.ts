@@ -177,6 +177,8 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: opts.commandTimeoutMs ?? 100,
+      // Concurrent bids' scripts issued in one tick leave in one write (fewer round trips).
+      enableAutoPipelining: true,
     });
   if (owned) {
     // While Redis is away ioredis reports every failed reconnect here; without a listener each
