@@ -101,4 +101,23 @@ describe('notices settle spend exactly once', () => {
     expect(await t.metric('bidder_conversions_total', { campaign: bid.cid })).toBe(1);
     expect((await fetch(`${t.url}/notice/conversion?clk=${token.slice(0, -2)}xx`)).status).toBe(403);
   });
+
+  it('the click URL, public in the ad markup, cannot be replayed as a win or billing notice', async () => {
+    const { bid } = await winUrl(t, 'n7');
+    const spend = await t.metric('bidder_spend_usd_total');
+    const clicks = await t.metric('bidder_clicks_total', { campaign: bid.cid });
+    const clickQuery = /href="[^"?]+\?([^"]+)"/.exec(bid.adm)![1].replace(/&#38;/g, '&');
+    const price = (bid.price / 2).toFixed(4);
+    expect((await fetch(`${t.url}/notice/win?${clickQuery}&price=${price}`)).status).toBe(403);
+    expect((await fetch(`${t.url}/notice/billing?${clickQuery}&price=${price}`)).status).toBe(403);
+    expect(await t.metric('bidder_spend_usd_total')).toBe(spend);
+    // And the other way round: the exchange's win URL is not a click.
+    const winQuery = bid.nurl.slice(bid.nurl.indexOf('?') + 1).replace(/&price=.*$/, '');
+    expect((await fetch(`${t.url}/notice/click?${winQuery}`, { redirect: 'manual' })).status).toBe(403);
+    expect(await t.metric('bidder_clicks_total', { campaign: bid.cid })).toBe(clicks);
+    // The genuine notices still work.
+    const win = t.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', price);
+    expect((await fetch(win)).status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total')).toBeGreaterThan(spend);
+  });
 });

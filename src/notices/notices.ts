@@ -89,7 +89,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
     const parsed = parseClaims(q);
     if (!parsed) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED'));
     const { claims, sig } = parsed;
-    if (!deps.signer.verify(claims, sig)) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
+    if (!deps.signer.verify(claims, sig, kind === 'click' ? 'click' : 'exchange')) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
     const now = deps.clock();
     // Past its expiry a notice still reaches the ledger, which settles a late win only while the
     // budget has room (the exchange bills it either way); it never moves anything twice.
