@@ -211,7 +211,11 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // After a restart, and in a fleet periodically, the pacer starts from what the ledger says the
   // whole fleet has spent today; it sees only its own wins in between.
   async function syncPacer(): Promise<void> {
-    for (const c of policies.campaigns) pacer.syncSpend(c.id, (await ledger.state(c.id)).spentUsd, clock());
+    const campaigns = policies.campaigns;
+    // Issued together: on the auto-pipelined fleet connection, one round trip for all campaigns.
+    const states = await Promise.all(campaigns.map((c) => ledger.state(c.id)));
+    const t = clock();
+    campaigns.forEach((c, i) => pacer.syncSpend(c.id, states[i].spentUsd, t));
   }
   await syncPacer();
   const fleetSync =

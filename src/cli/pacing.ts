@@ -37,6 +37,7 @@ export interface PacingSimulateOptions {
   ipinyou?: string;
   fleetBudget?: number;
   restartRedis?: boolean;
+  privateRedis?: boolean;
   concurrency?: number;
 }
 

@@ -48,6 +48,8 @@ export interface HttpSimulateOptions {
    * again on the same files; `redis` is then ignored.
    */
   restartRedis?: boolean;
+  /** Fleet mode on a private redis-server (as `restartRedis`, without the restart): server counters see only this run. */
+  privateRedis?: boolean;
   log?: (line: string) => void;
 }
 
@@ -77,8 +79,37 @@ export interface HttpSimulateReport {
   };
   campaigns: CampaignSpend[];
   notices: { sent: number; duplicated: number; late: number; lost: number; refusedByStatus: Record<string, number> };
-  /** From the bidders' metrics: ledger calls per bid, and the p99 of the reserve call (what the ledger adds to the bid path). */
-  ledger: { reservesPerBidRequest: number; roundTripsPerBid: number; reserveP99Ms: number; errors: number };
+  /**
+   * From the bidders' metrics: ledger calls per bid (reserve + settle + release, each one script
+   * call), user warms (frequency caps and profile, one round trip) per bid request, and the p99
+   * of the two calls the bid path waits for: the reserve and the user warm.
+   */
+  ledger: {
+    reservesPerBidRequest: number;
+    roundTripsPerBid: number;
+    warmsPerBidRequest: number;
+    reserveP99Ms: number;
+    warmP99Ms: number;
+    settleP99Ms: number;
+    errors: number;
+  };
+  /**
+   * From Redis's own INFO stats over the traffic (start to last notice, summed across a restart):
+   * `reads` counts the server's socket reads (a network round trip from a client; a pipelined or
+   * auto-pipelined batch is one), `commands` every command run. Everything the fleet sends counts,
+   * including the pacers' spend syncs. On a shared Redis other clients' traffic counts too
+   * (`exclusive` false): use --private-redis or --restart-redis for a clean figure.
+   */
+  redisServer: {
+    exclusive: boolean;
+    seconds: number;
+    reads: number;
+    commands: number;
+    readsPerBid: number;
+    readsPerBidRequest: number;
+    commandsPerBid: number;
+    commandsPerBidRequest: number;
+  };
   /** Whether Redis was killed and restarted mid-run (--restart-redis). */
   redisRestarted: boolean;
 }
@@ -103,8 +134,28 @@ async function clearLedgerKeys(url: string): Promise<void> {
 /** A redis-server of the run's own, restartable on the same AOF files. */
 interface PrivateRedis {
   url: string;
+  /** Server counters read just before each kill (a restarted server counts from 0 again). */
+  readonly beforeRestarts: RedisCounters[];
   restart(): Promise<void>;
   stop(): Promise<void>;
+}
+
+interface RedisCounters {
+  reads: number;
+  commands: number;
+}
+
+/** total_reads_processed and total_commands_processed from INFO stats (on a connection of its own). */
+async function redisCounters(url: string): Promise<RedisCounters> {
+  const client = new Redis(url, { lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  try {
+    await client.connect();
+    const info = await client.info('stats');
+    const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+    return { reads: field('total_reads_processed'), commands: field('total_commands_processed') };
+  } finally {
+    client.disconnect();
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -145,9 +196,13 @@ async function startPrivateRedis(log: ((line: string) => void) | undefined): Pro
     });
   await start();
   log?.(`private redis-server on ${port} (AOF, appendfsync always)`);
+  const beforeRestarts: RedisCounters[] = [];
   return {
     url,
+    beforeRestarts,
     async restart() {
+      // What the server processed after this sample and before the kill is not counted (a few ms).
+      beforeRestarts.push(await redisCounters(url));
       await kill();
       log?.('redis-server killed (SIGKILL); restarting on the same AOF');
       await start();
@@ -276,7 +331,7 @@ function histogramP99(texts: string[], name: string, labelFilter: string): numbe
 
 export async function runHttpSimulate(opts: HttpSimulateOptions): Promise<HttpSimulateReport> {
   const fleetMode = opts.bidders !== undefined;
-  const own = fleetMode && opts.restartRedis ? await startPrivateRedis(opts.log) : null;
+  const own = fleetMode && (opts.restartRedis || opts.privateRedis) ? await startPrivateRedis(opts.log) : null;
   try {
     return await simulateOn(own ? { ...opts, redis: own.url } : opts, own);
   } finally {
@@ -349,12 +404,15 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
 
   const it = market.requests();
   let sentRequests = 0;
+  const redisUrl = fleetMode ? o.redis! : undefined;
+  const counters0 = redisUrl ? await redisCounters(redisUrl) : undefined;
+  const t0 = performance.now();
   // Traffic keeps flowing while Redis is down: the bidders must answer no-bid, never bid blind.
   let restarted: Promise<void> = Promise.resolve();
   async function worker(): Promise<void> {
     for (let next = it.next(); !next.done; next = it.next()) {
       const sr = next.value;
-      if (own !== null && ++sentRequests === Math.floor(o.requests / 2)) restarted = own.restart();
+      if (own !== null && o.restartRedis && ++sentRequests === Math.floor(o.requests / 2)) restarted = own.restart();
       // Draws for this request, taken before the answer, so the run does not depend on response order.
       const competingCpm = market.competingBidCpm(sr);
       const clickDraw = market.rng.next();
@@ -390,6 +448,18 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   await Promise.all(Array.from({ length: o.concurrency ?? 8 }, worker));
   await Promise.all(pending);
   await restarted;
+  // Before the metrics scrape below, which reads the ledger itself.
+  const counters1 = redisUrl ? await redisCounters(redisUrl) : undefined;
+  const seconds = (performance.now() - t0) / 1000;
+  let server = { reads: 0, commands: 0 };
+  if (counters0 && counters1) {
+    // A restarted server counts from 0: the run's total is the first life's share plus each later one.
+    const lives = [...(own?.beforeRestarts ?? []), counters1];
+    server = {
+      reads: lives.reduce((s, c) => s + c.reads, 0) - counters0.reads,
+      commands: lives.reduce((s, c) => s + c.commands, 0) - counters0.commands,
+    };
+  }
 
   const texts = await Promise.all(urls.map((u) => fetch(`${u}/metrics`).then((r) => r.text())));
   const rows: CampaignSpend[] = [];
@@ -413,7 +483,10 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   const reserves = sumAll('bidder_ledger_duration_seconds_count', 'op="reserve"');
   const settles = sumAll('bidder_ledger_duration_seconds_count', 'op="settle"');
   const releases = sumAll('bidder_ledger_duration_seconds_count', 'op="release"');
+  const warms = sumAll('bidder_ledger_duration_seconds_count', 'op="frequency"');
   const requests = sumAll('bidder_requests_total');
+  const per = (x: number, y: number) => (y > 0 ? Math.round((x / y) * 1000) / 1000 : 0);
+  const p99Ms = (op: string) => Math.round(histogramP99(texts, 'bidder_ledger_duration_seconds', `op="${op}"`) * 1e6) / 1000;
   latencies.sort((a, b) => a - b);
   const q = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0) * 1000) / 1000;
   return {
@@ -435,10 +508,22 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
     campaigns: rows,
     notices,
     ledger: {
-      reservesPerBidRequest: requests > 0 ? Math.round((reserves / requests) * 1000) / 1000 : 0,
-      roundTripsPerBid: bids > 0 ? Math.round(((reserves + settles + releases) / bids) * 1000) / 1000 : 0,
-      reserveP99Ms: Math.round(histogramP99(texts, 'bidder_ledger_duration_seconds', 'op="reserve"') * 1e6) / 1000,
+      reservesPerBidRequest: per(reserves, requests),
+      roundTripsPerBid: per(reserves + settles + releases, bids),
+      warmsPerBidRequest: per(warms, requests),
+      reserveP99Ms: p99Ms('reserve'),
+      warmP99Ms: p99Ms('frequency'),
+      settleP99Ms: p99Ms('settle'),
       errors: sumAll('bidder_ledger_errors_total'),
+    },
+    redisServer: {
+      exclusive: own !== null,
+      seconds: Math.round(seconds * 10) / 10,
+      ...server,
+      readsPerBid: per(server.reads, bids),
+      readsPerBidRequest: per(server.reads, latencies.length),
+      commandsPerBid: per(server.commands, bids),
+      commandsPerBidRequest: per(server.commands, latencies.length),
     },
     redisRestarted: own !== null,
   };
