@@ -22,26 +22,28 @@ const SIG_BYTES = 16;
 /**
  * Who a notice URL is handed to. `exchange` URLs (nurl, burl, lurl) travel only in the bid
  * response; the `click` URL is written into the ad markup, so every browser that renders the ad
- * can read it. Its signature therefore covers its scope too: a click URL turned into a win or
- * billing notice does not verify, and cannot move a budget.
+ * can read it. The two get different halves of one HMAC-SHA256 over the claims: a MAC's output
+ * bits are independent, so the public half tells nothing about the other, and a click URL turned
+ * into a win or billing notice does not verify. One MAC per bid instead of two, and the exchange
+ * half is the signature notices carried before scopes existed, so those still verify.
  */
 export type NoticeScope = 'exchange' | 'click';
 
 export function createSigner(secret: string) {
   if (secret.length < 16) throw new Error('notice secret must be at least 16 characters');
   const hmac = createMac(Buffer.from(secret, 'utf8'));
-  // The exchange message has no scope prefix, so notices signed before scopes existed still verify.
-  const mac = (c: NoticeClaims, scope: NoticeScope) =>
-    hmac(
-      `${scope === 'click' ? 'click\n' : ''}${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.bidPrice}\n${c.cur}\n${c.exchange}\n${c.expiresAtMs}`,
-    ).subarray(0, SIG_BYTES);
+  const mac = (c: NoticeClaims) =>
+    hmac(`${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.bidPrice}\n${c.cur}\n${c.exchange}\n${c.expiresAtMs}`);
+  const half = (full: Buffer, scope: NoticeScope) => (scope === 'exchange' ? full.subarray(0, SIG_BYTES) : full.subarray(SIG_BYTES, 2 * SIG_BYTES));
   return {
-    sign(c: NoticeClaims, scope: NoticeScope): string {
-      return mac(c, scope).toString('base64url');
+    /** Both signatures of a bid from one MAC. */
+    sign(c: NoticeClaims): Record<NoticeScope, string> {
+      const full = mac(c);
+      return { exchange: half(full, 'exchange').toString('base64url'), click: half(full, 'click').toString('base64url') };
     },
     verify(c: NoticeClaims, sig: string, scope: NoticeScope): boolean {
       const given = Buffer.from(sig, 'base64url');
-      return given.length === SIG_BYTES && timingSafeEqual(given, mac(c, scope));
+      return given.length === SIG_BYTES && timingSafeEqual(given, half(mac(c), scope));
     },
   };
 }

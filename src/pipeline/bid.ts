@@ -224,7 +224,8 @@ export function createBidPipeline(deps: BidDeps) {
       const c = ch.el.cand.campaign;
       const cr = ch.el.cand.creative;
       const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, exchange: ex.name, expiresAtMs };
-      const q = claimsQuery(claims, deps.signer.sign(claims, 'exchange'));
+      const sig = deps.signer.sign(claims);
+      const q = claimsQuery(claims, sig.exchange);
       const base = deps.publicUrl();
       out.push({
         id: bidId,
@@ -238,7 +239,7 @@ export function createBidPipeline(deps: BidDeps) {
         nurl: `${base}/notice/win?${q}&price=\${AUCTION_PRICE}`,
         burl: `${base}/notice/billing?${q}&price=\${AUCTION_PRICE}`,
         lurl: `${base}/notice/loss?${q}&loss=\${AUCTION_LOSS}&mtw=\${AUCTION_MIN_TO_WIN}`,
-        clickUrl: `${base}/notice/click?${claimsQuery(claims, deps.signer.sign(claims, 'click'))}`,
+        clickUrl: `${base}/notice/click?${claimsQuery(claims, sig.click)}`,
       });
       const ctx = plan.imps[ch.ctxIndex].ctx;
       deps.issued.add(bidId, { pctr: ch.pctr, userKey: ctx.userKey, categories: ctx.categories, segment: `${ctx.exchange}|${ctx.format}|${ctx.isApp ? 'app' : 'site'}`, bidCpmUsd: price / rate });
