@@ -525,6 +525,6 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       commandsPerBid: per(server.commands, bids),
       commandsPerBidRequest: per(server.commands, latencies.length),
     },
-    redisRestarted: own !== null,
+    redisRestarted: own !== null && o.restartRedis === true,
   };
 }
