@@ -118,3 +118,48 @@ describe('metrics', () => {
     expect(count('bidder_wins_total')).toBe(or(CAMPAIGNS).length);
   });
 });
+
+describe('hot-path metric classes', () => {
+  // The same observations through prom-client's classes and ours must scrape (and aggregate across
+  // worker threads) identically, or dashboards and alerts would change meaning.
+  it('expose and aggregate exactly as prom-client does', async () => {
+    const { Counter, Histogram, Registry, AggregatorRegistry } = await import('prom-client');
+    const { FastCounter, FastHistogram } = await import('../src/metrics/fast.js');
+    const buckets = [0.001, 0.01, 0.1, 1];
+    const observations = [0, 0.0005, 0.001, 0.002, 0.05, 0.5, 1, 2, 1e9, 0.01];
+    const build = (fast: boolean) => {
+      const registry = new Registry();
+      const h = fast
+        ? new FastHistogram('t_seconds', 'help "quoted"\nline', ['stage', 'exchange'], buckets, registry)
+        : new Histogram({ name: 't_seconds', help: 'help "quoted"\nline', labelNames: ['stage', 'exchange'], buckets, registers: [registry] });
+      const plain = fast ? new FastHistogram('t_rows', 'rows', [], [1, 10], registry) : new Histogram({ name: 't_rows', help: 'rows', buckets: [1, 10], registers: [registry] });
+      const c = fast
+        ? new FastCounter('t_total', 'count', ['campaign'], registry)
+        : new Counter({ name: 't_total', help: 'count', labelNames: ['campaign'], registers: [registry] });
+      // prom-client lists a series from its first observation, ours from labels(): same order here.
+      const b = h.labels('score', 'default');
+      const a = h.labels('decode', 'x"y\\z');
+      observations.forEach((v, i) => (i % 3 === 0 ? b : a).observe(v));
+      plain.labels().observe(3);
+      c.labels('c1').inc();
+      c.labels('c1').inc(2.5);
+      c.labels('c2').inc(0);
+      return registry;
+    };
+    const ours = build(true);
+    const theirs = build(false);
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+    const agg = async (r: InstanceType<typeof Registry>) => AggregatorRegistry.aggregate([await r.getMetricsAsJSON(), await r.getMetricsAsJSON()]).metrics();
+    expect(await agg(ours)).toBe(await agg(theirs));
+  });
+
+  it('refuse what prom-client refuses', async () => {
+    const { Registry } = await import('prom-client');
+    const { FastCounter, FastHistogram } = await import('../src/metrics/fast.js');
+    const registry = new Registry();
+    expect(() => new FastHistogram('x', 'x', ['a'], [1], registry).labels('v').observe(NaN)).toThrow(TypeError);
+    expect(() => new FastCounter('y', 'y', ['a'], registry).labels('v').inc(-1)).toThrow();
+    expect(() => new FastCounter('z', 'z', ['a'], registry).labels()).toThrow();
+    expect(() => new FastCounter('x', 'x', [], registry)).toThrow(/already been registered/);
+  });
+});

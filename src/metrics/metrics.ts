@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FastCounter, FastHistogram, type FastCounterChild, type FastHistogramChild } from './fast.js';
 import type { NoticeKind } from '../types.js';
 import { ERRORS, NBR, type ErrorCode, type NoBidReason } from '../errors/codes.js';
 
@@ -45,21 +46,22 @@ export function createMetrics(opts: MetricsOptions) {
   const errorCodes = new Set<string>(ERROR_CODES);
   const ledgerOps = new Set<string>(LEDGER_OPS);
 
-  const requests = new Counter({ name: 'bidder_requests_total', help: 'Bid requests answered, by exchange and outcome.', labelNames: ['exchange', 'outcome'], registers: [registry] });
-  const nobids = new Counter({ name: 'bidder_nobid_total', help: 'No-bid answers by exchange and reason.', labelNames: ['exchange', 'reason'], registers: [registry] });
+  // Recorded on every bid request: the hot path's own classes (./fast.ts); the rest is prom-client.
+  const requests = new FastCounter('bidder_requests_total', 'Bid requests answered, by exchange and outcome.', ['exchange', 'outcome'], registry);
+  const nobids = new FastCounter('bidder_nobid_total', 'No-bid answers by exchange and reason.', ['exchange', 'reason'], registry);
   const errors = new Counter({ name: 'bidder_request_errors_total', help: 'Requests refused with a 4xx, by error code.', labelNames: ['code'], registers: [registry] });
-  const latency = new Histogram({ name: 'bidder_request_duration_seconds', help: 'Time from request end to answer, by exchange.', labelNames: ['exchange'], buckets: LATENCY_BUCKETS, registers: [registry] });
-  const stage = new Histogram({ name: 'bidder_stage_duration_seconds', help: 'Time spent per pipeline stage per request.', labelNames: ['stage'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const latency = new FastHistogram('bidder_request_duration_seconds', 'Time from request end to answer, by exchange.', ['exchange'], LATENCY_BUCKETS, registry);
+  const stage = new FastHistogram('bidder_stage_duration_seconds', 'Time spent per pipeline stage per request.', ['stage'], LATENCY_BUCKETS, registry);
   const late = new Counter({ name: 'bidder_late_answers_total', help: 'Answers sent after the request deadline (tmax minus network allowance).', labelNames: ['exchange'], registers: [registry] });
-  const batchRows = new Histogram({ name: 'bidder_batch_rows', help: 'Rows per model call of the micro-batcher.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers: [registry] });
-  const queueDelay = new Histogram({ name: 'bidder_queue_delay_seconds', help: 'Wait of the oldest item of a batch before scoring.', buckets: LATENCY_BUCKETS, registers: [registry] });
-  const compute = new Histogram({ name: 'bidder_model_compute_seconds', help: 'Model call time per batch.', buckets: LATENCY_BUCKETS, registers: [registry] });
+  const batchRows = new FastHistogram('bidder_batch_rows', 'Rows per model call of the micro-batcher.', [], [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registry).labels();
+  const queueDelay = new FastHistogram('bidder_queue_delay_seconds', 'Wait of the oldest item of a batch before scoring.', [], LATENCY_BUCKETS, registry).labels();
+  const compute = new FastHistogram('bidder_model_compute_seconds', 'Model call time per batch.', [], LATENCY_BUCKETS, registry).labels();
   const dropped = new Counter({ name: 'bidder_scoring_dropped_rows_total', help: 'Candidate rows dropped unscored because their deadline would pass.', registers: [registry] });
   const queueRows = new Gauge({ name: 'bidder_scoring_queue_rows', help: 'Rows waiting in the micro-batcher.', registers: [registry] });
-  const pctr = new Histogram({ name: 'bidder_pctr', help: 'Predicted CTR of candidates that bid.', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5], registers: [registry] });
+  const pctr = new FastHistogram('bidder_pctr', 'Predicted CTR of candidates that bid.', [], [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5], registry).labels();
   const modelInfo = new Gauge({ name: 'bidder_model_info', help: 'Loaded model: 1 for the serving version.', labelNames: ['backend', 'version', 'kind'], aggregator: 'max', registers: [registry] });
   const ready = new Gauge({ name: 'bidder_ready', help: '1 when policies and model are loaded and the bidder answers bids.', aggregator: 'min', registers: [registry] });
-  const bids = new Counter({ name: 'bidder_bids_total', help: 'Bids sent, by campaign.', labelNames: ['campaign'], registers: [registry] });
+  const bids = new FastCounter('bidder_bids_total', 'Bids sent, by campaign.', ['campaign'], registry);
   const wins = new Counter({ name: 'bidder_wins_total', help: 'Won impressions (first win or billing notice), by campaign.', labelNames: ['campaign'], registers: [registry] });
   const clicks = new Counter({ name: 'bidder_clicks_total', help: 'Clicks, by campaign.', labelNames: ['campaign'], registers: [registry] });
   const conversions = new Counter({ name: 'bidder_conversions_total', help: 'Conversions, by campaign.', labelNames: ['campaign'], registers: [registry] });
@@ -69,7 +71,7 @@ export function createMetrics(opts: MetricsOptions) {
   const target = new Gauge({ name: 'bidder_spend_target_usd', help: 'Spend the pacing target curve expects by now today, USD.', labelNames: ['campaign'], aggregator: 'max', registers: [registry] });
   const multiplier = new Gauge({ name: 'bidder_pacing_multiplier', help: 'Last pacing multiplier chosen, by campaign.', labelNames: ['campaign'], aggregator: 'average', registers: [registry] });
   const notices = new Counter({ name: 'bidder_notices_total', help: 'Notices received, by kind and result.', labelNames: ['kind', 'result'], registers: [registry] });
-  const ledgerLatency = new Histogram({ name: 'bidder_ledger_duration_seconds', help: 'Ledger round trip, by operation.', labelNames: ['op'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const ledgerLatency = new FastHistogram('bidder_ledger_duration_seconds', 'Ledger round trip, by operation.', ['op'], LATENCY_BUCKETS, registry);
   const ledgerErrors = new Counter({ name: 'bidder_ledger_errors_total', help: 'Ledger calls that failed, by operation.', labelNames: ['op'], registers: [registry] });
   const eventlogErrors = new Counter({ name: 'bidder_eventlog_errors_total', help: 'Event-log write failures (records lost).', registers: [registry] });
   const eventlogDropped = new Counter({ name: 'bidder_eventlog_dropped_total', help: 'Event-log records dropped because the writer was behind.', registers: [registry] });
@@ -77,9 +79,9 @@ export function createMetrics(opts: MetricsOptions) {
   const internalErrors = new Counter({ name: 'bidder_internal_errors_total', help: 'Requests answered 500 because a handler threw (a bug).', registers: [registry] });
 
   // Children created up front: no label lookup on the hot path.
-  const reqChild = new Map<string, Map<Outcome, Counter.Internal>>();
-  const nobidChild = new Map<string, Map<NoBidReason, Counter.Internal>>();
-  const latChild = new Map<string, Histogram.Internal<string>>();
+  const reqChild = new Map<string, Map<Outcome, FastCounterChild>>();
+  const nobidChild = new Map<string, Map<NoBidReason, FastCounterChild>>();
+  const latChild = new Map<string, FastHistogramChild>();
   const lateChild = new Map<string, Counter.Internal>();
   for (const e of [...exchanges, 'other']) {
     reqChild.set(e, new Map(OUTCOMES.map((o) => [o, requests.labels(e, o)])));
@@ -98,11 +100,9 @@ export function createMetrics(opts: MetricsOptions) {
   for (const m of nobidChild.values()) for (const c of m.values()) c.inc(0);
   for (const c of [...lateChild.values(), ...noticeChild.values(), ...errorChild.values(), ...ledgerErrChild.values()]) c.inc(0);
   for (const r of ['ok', 'refused']) modelSwaps.labels(r).inc(0);
-  for (const e of latChild.keys()) latency.zero({ exchange: e });
-  for (const s of STAGES) stage.zero({ stage: s });
-  for (const o of ledgerLatChild.keys()) ledgerLatency.zero({ op: o });
+  const bidChild = new Map([...campaigns, 'other'].map((c) => [c, bids.labels(c)]));
   for (const c of [...campaigns, 'other']) {
-    for (const m of [bids, wins, clicks, conversions, predictedClicks, spend]) m.labels(c).inc(0);
+    for (const m of [wins, clicks, conversions, predictedClicks, spend]) m.labels(c).inc(0);
   }
 
   return {
@@ -140,7 +140,7 @@ export function createMetrics(opts: MetricsOptions) {
       queueRows.set(rows);
     },
     bid(campaign: string, p: number): void {
-      bids.labels(cp(campaign)).inc();
+      bidChild.get(cp(campaign))!.inc();
       pctr.observe(p);
     },
     win(campaign: string, pctrOfBid: number, spendUsd: number): void {
