@@ -2,11 +2,100 @@ import * as tf from '@tensorflow/tfjs';
 
 type Run = (inputs: tf.Tensor[]) => tf.Tensor;
 
-interface Node {
+/** One weight of a layer: its values as a typed array (read in JS) or as a tensor (for ops). */
+interface Weight {
+  shape: number[];
+  values(): Float32Array;
+  tensor(): tf.Tensor;
+}
+
+/** A layer as the op list needs it, from a LayersModel or straight from model.json. */
+interface LayerDef {
   name: string;
   className: string;
   inputs: string[];
+  config: Record<string, unknown>;
+  weights: Weight[];
+}
+
+interface Node {
+  name: string;
   op: (xs: tf.Tensor[]) => tf.Tensor;
+}
+
+/** The scoring function of a model built without a LayersModel, and what it holds. */
+export interface CompiledModel {
+  run: Run;
+  /** Shapes of the inputs as model.json declares them (null for the batch dimension). */
+  inputShapes: (number | null)[][];
+  /** Shape of the single output. */
+  outputShape: (number | null)[];
+  /** Frees the tensors created for the weights. */
+  dispose(): void;
+}
+
+/** Layer classes the op list knows; any other makes both builders return null (score through tfjs). */
+const KNOWN = new Set(['InputLayer', 'Embedding', 'Flatten', 'Concatenate', 'Dense', 'Multiply', 'Add', 'Dropout']);
+
+function layerOp(l: LayerDef): Node['op'] | null {
+  switch (l.className) {
+    case 'Embedding': {
+      // The lookup is done in JS: the wasm GatherV2 kernel costs ~0.3 us per id, which was most of
+      // a DCN's scoring time (1.8 ms of ~2.5 ms per 256 rows); copying rows out of a typed array
+      // costs a few nanoseconds each.
+      const table = l.weights[0].values();
+      const [buckets, dim] = l.weights[0].shape;
+      return ([x]) => {
+        const ids = x.dataSync();
+        const out = new Float32Array(ids.length * dim);
+        for (let i = 0; i < ids.length; i++) {
+          const id = ids[i];
+          if (!(id >= 0 && id < buckets)) throw new Error(`embedding ${l.name}: id ${id} outside [0, ${buckets})`);
+          out.set(table.subarray(id * dim, id * dim + dim), i * dim);
+        }
+        return tf.tensor(out, [...x.shape, dim], 'float32');
+      };
+    }
+    case 'Flatten':
+      return ([x]) => tf.reshape(x, [x.shape[0], -1]);
+    case 'Concatenate': {
+      const axis = (l.config.axis as number) ?? -1;
+      return (xs) => tf.concat(xs, axis);
+    }
+    case 'Dense': {
+      const activation = (l.config.activation as string) ?? 'linear';
+      if (!['linear', 'relu', 'sigmoid'].includes(activation)) return null;
+      const kernel = l.weights[0].tensor() as tf.Tensor2D;
+      const bias = l.weights[1]?.tensor() as tf.Tensor1D | undefined;
+      return ([x]) => tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel, bias, activation: activation as 'linear' | 'relu' | 'sigmoid' });
+    }
+    case 'Multiply':
+      return (xs) => xs.reduce((a, b) => tf.mul(a, b));
+    case 'Add':
+      return (xs) => (xs.length === 2 ? tf.add(xs[0], xs[1]) : tf.addN(xs));
+    case 'Dropout':
+      return ([x]) => x;
+    default:
+      return null;
+  }
+}
+
+function compileLayers(inputNames: string[], layers: LayerDef[], outputName: string): Run | null {
+  const nodes: Node[] = [];
+  const inputsOf = new Map<string, string[]>();
+  for (const l of layers) {
+    if (l.className === 'InputLayer') continue;
+    const op = layerOp(l);
+    if (op === null) return null;
+    nodes.push({ name: l.name, op });
+    inputsOf.set(l.name, l.inputs);
+  }
+  return (feeds) => {
+    const values = new Map<string, tf.Tensor>();
+    inputNames.forEach((n, i) => values.set(n, feeds[i]));
+    for (const n of nodes) values.set(n.name, n.op(inputsOf.get(n.name)!.map((i) => values.get(i)!)));
+    return values.get(outputName)!;
+  };
 }
 
 /**
@@ -18,71 +107,187 @@ interface Node {
  * layer this does not know, so the caller can fall back to `predict`.
  */
 export function compileForInference(model: tf.LayersModel): Run | null {
-  const inputNames = model.inputLayers.map((l) => l.name);
-  const nodes: Node[] = [];
+  const layers: LayerDef[] = [];
   for (const layer of model.layers) {
     const className = layer.getClassName();
+    if (!KNOWN.has(className)) return null;
     if (className === 'InputLayer') continue;
     if (layer.inboundNodes.length !== 1) return null;
-    const inputs = layer.inboundNodes[0].inboundLayers.map((l) => l.name);
-    const weights = layer.getWeights();
-    const config = layer.getConfig() as Record<string, unknown>;
-    let op: Node['op'];
+    layers.push({
+      name: layer.name,
+      className,
+      inputs: layer.inboundNodes[0].inboundLayers.map((l) => l.name),
+      config: layer.getConfig() as Record<string, unknown>,
+      weights: layer.getWeights().map((t) => ({ shape: t.shape, values: () => t.dataSync() as Float32Array, tensor: () => t })),
+    });
+  }
+  if (model.outputLayers.length !== 1) return null;
+  return compileLayers(
+    model.inputLayers.map((l) => l.name),
+    layers,
+    model.outputLayers[0].name,
+  );
+}
+
+/** A model.json problem that tfjs would also refuse; the message names the layer. */
+export class TopologyError extends Error {}
+
+type Shape = (number | null)[];
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const same = (a: Shape, b: Shape) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * The same op list built straight from a saved version (model.json topology, weight manifest and
+ * weights.bin bytes), without a LayersModel. Building a LayersModel costs the event loop several
+ * milliseconds in one synchronous stretch (layer objects, weight variables, initialisers later
+ * overwritten); this reads the layer list, checks every shape, and creates only the tensors the
+ * Dense ops use (embedding tables stay typed-array views into `weightData`), well under a
+ * millisecond for our models.
+ *
+ * Returns null when the topology uses anything this does not know (another layer class, shared
+ * layers, a broadcasting merge, an activation other than linear/relu/sigmoid): the caller then
+ * builds a LayersModel as before. Throws TopologyError for a topology or weights tfjs would refuse.
+ */
+export function compileArtifacts(modelTopology: object, weightSpecs: { name: string; shape: number[]; dtype: string }[], weightData: ArrayBuffer): CompiledModel | null {
+  const top = modelTopology as Record<string, unknown>;
+  const cfg = isObj(top.config) ? top.config : undefined;
+  if (!cfg || !Array.isArray(cfg.layers) || !Array.isArray(cfg.input_layers) || !Array.isArray(cfg.output_layers)) {
+    throw new TopologyError('model.json modelTopology has no config with layers, input_layers and output_layers');
+  }
+  if (top.class_name !== 'Model' && top.class_name !== 'Functional') return null;
+
+  // Weights in manifest order, each a view into weightData (4-byte aligned: float32/int32 only).
+  const byName = new Map<string, { shape: number[]; offset: number; size: number }>();
+  let offset = 0;
+  for (const w of weightSpecs) {
+    if (w.dtype !== 'float32') return null;
+    const size = w.shape.reduce((a, b) => a * b, 1);
+    byName.set(w.name, { shape: w.shape, offset, size });
+    offset += 4 * size;
+  }
+  const created: tf.Tensor[] = [];
+  const weight = (layer: string, name: string): Weight | undefined => {
+    const w = byName.get(`${layer}/${name}`);
+    if (w === undefined) return undefined;
+    byName.delete(`${layer}/${name}`);
+    const view = new Float32Array(weightData, w.offset, w.size);
+    let t: tf.Tensor | undefined;
+    return {
+      shape: w.shape,
+      values: () => view,
+      tensor: () => {
+        if (t === undefined) created.push((t = tf.tensor(view, w.shape, 'float32')));
+        return t;
+      },
+    };
+  };
+
+  const shapes = new Map<string, Shape>();
+  const layers: LayerDef[] = [];
+  const inputShapes: Shape[] = [];
+  const inputNames: string[] = [];
+  const fail = (msg: string): never => {
+    for (const t of created) t.dispose();
+    throw new TopologyError(msg);
+  };
+  for (const raw of cfg.layers as unknown[]) {
+    if (!isObj(raw) || typeof raw.class_name !== 'string' || typeof raw.name !== 'string' || !isObj(raw.config)) {
+      return fail('model.json: every layer needs class_name, name and config');
+    }
+    const className = raw.class_name;
+    const name = raw.name;
+    const config = raw.config;
+    if (!KNOWN.has(className)) return null;
+    if (shapes.has(name)) return fail(`model.json: layer name ${name} is used twice`);
+    if (className === 'InputLayer') {
+      const s = config.batch_input_shape;
+      if (!Array.isArray(s) || s.length < 2 || s[0] !== null || !s.slice(1).every((d) => Number.isInteger(d) && d > 0)) {
+        return fail(`model.json: input ${name} has no batch_input_shape [null, ...]`);
+      }
+      shapes.set(name, s as Shape);
+      continue;
+    }
+    const nodes = raw.inbound_nodes;
+    // One call per layer (no shared layers), each inbound tensor the first output of its layer.
+    if (!Array.isArray(nodes) || nodes.length !== 1 || !Array.isArray(nodes[0]) || nodes[0].length === 0) return null;
+    const inputs: string[] = [];
+    for (const ref of nodes[0] as unknown[]) {
+      if (!Array.isArray(ref) || typeof ref[0] !== 'string' || ref[1] !== 0 || ref[2] !== 0) return null;
+      if (!shapes.has(ref[0])) return fail(`model.json: layer ${name} reads ${ref[0]}, which no earlier layer defines`);
+      inputs.push(ref[0]);
+    }
+    const ins = inputs.map((i) => shapes.get(i)!);
+    const x = ins[0];
+    const weights: Weight[] = [];
+    const need = (w: string, shape: number[]) => {
+      const got = weight(name, w);
+      if (got === undefined) return fail(`model.json: layer ${name} has no weight ${name}/${w} in the manifest`);
+      if (!same(got.shape, shape)) return fail(`layer ${name}: weight ${w} has shape [${got.shape}], the layer needs [${shape}]`);
+      weights.push(got);
+    };
+    let out: Shape;
     switch (className) {
       case 'Embedding': {
-        // The lookup is done in JS: the wasm GatherV2 kernel costs ~0.3 us per id, which was most of
-        // a DCN's scoring time (1.8 ms of ~2.5 ms per 256 rows); copying rows out of a typed array
-        // costs a few nanoseconds each. An element loop, not `set(subarray())`: a view per id was
-        // the largest self-time line of a bid in a CPU profile.
-        const table = weights[0].dataSync() as Float32Array;
-        const [buckets, dim] = weights[0].shape;
-        op = ([x]) => {
-          const ids = x.dataSync();
-          const out = new Float32Array(ids.length * dim);
-          for (let i = 0, o = 0; i < ids.length; i++) {
-            const id = ids[i];
-            if (!(id >= 0 && id < buckets)) throw new Error(`embedding ${layer.name}: id ${id} outside [0, ${buckets})`);
-            for (let j = id * dim, end = j + dim; j < end; j++) out[o++] = table[j];
-          }
-          return tf.tensor(out, [...x.shape, dim], 'float32');
-        };
+        const inputDim = config.input_dim as number;
+        const outputDim = config.output_dim as number;
+        if (!(Number.isInteger(inputDim) && inputDim > 0 && Number.isInteger(outputDim) && outputDim > 0) || ins.length !== 1) {
+          return fail(`layer ${name}: Embedding needs integer input_dim and output_dim and one input`);
+        }
+        need('embeddings', [inputDim, outputDim]);
+        out = [...x, outputDim];
         break;
       }
       case 'Flatten':
-        op = ([x]) => tf.reshape(x, [x.shape[0], -1]);
+        if (ins.length !== 1 || x.slice(1).some((d) => d === null)) return null;
+        out = [null, x.slice(1).reduce((a, b) => a! * b!, 1)];
         break;
       case 'Concatenate': {
         const axis = (config.axis as number) ?? -1;
-        op = (xs) => tf.concat(xs, axis);
+        if (axis !== -1 || ins.some((s) => s.length !== 2)) return null;
+        out = [null, ins.reduce((n, s) => n + (s[1] as number), 0)];
         break;
       }
       case 'Dense': {
-        const activation = (config.activation as string) ?? 'linear';
-        if (!['linear', 'relu', 'sigmoid'].includes(activation)) return null;
-        const [kernel, bias] = weights as [tf.Tensor2D, tf.Tensor1D | undefined];
-        op = ([x]) => tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel, bias, activation: activation as 'linear' | 'relu' | 'sigmoid' });
+        const units = config.units as number;
+        if (!(Number.isInteger(units) && units > 0) || ins.length !== 1 || x.length !== 2) return null;
+        need('kernel', [x[1] as number, units]);
+        if (config.use_bias !== false) need('bias', [units]);
+        out = [null, units];
         break;
       }
       case 'Multiply':
-        op = (xs) => xs.reduce((a, b) => tf.mul(a, b));
-        break;
       case 'Add':
-        op = (xs) => (xs.length === 2 ? tf.add(xs[0], xs[1]) : tf.addN(xs));
-        break;
-      case 'Dropout':
-        op = ([x]) => x;
+        if (ins.length < 2 || !ins.every((s) => same(s, x))) return null;
+        out = x;
         break;
       default:
-        return null;
+        out = x;
     }
-    nodes.push({ name: layer.name, className, inputs, op });
+    shapes.set(name, out);
+    layers.push({ name, className, inputs, config, weights });
   }
-  const outputName = model.outputLayers.length === 1 ? model.outputLayers[0].name : null;
-  if (!outputName) return null;
-  return (feeds) => {
-    const values = new Map<string, tf.Tensor>();
-    inputNames.forEach((n, i) => values.set(n, feeds[i]));
-    for (const n of nodes) values.set(n.name, n.op(n.inputs.map((i) => values.get(i)!)));
-    return values.get(outputName)!;
+  for (const ref of cfg.input_layers as unknown[]) {
+    if (!Array.isArray(ref) || typeof ref[0] !== 'string' || !shapes.has(ref[0])) return fail('model.json: input_layers names an unknown layer');
+    inputNames.push(ref[0]);
+    inputShapes.push(shapes.get(ref[0])!);
+  }
+  const outs = cfg.output_layers as unknown[];
+  if (outs.length !== 1 || !Array.isArray(outs[0]) || typeof outs[0][0] !== 'string' || !shapes.has(outs[0][0])) {
+    return fail('model must have one output of shape [null,1]');
+  }
+  const outputName = outs[0][0] as string;
+  if (byName.size > 0) return fail(`model.json: weights ${[...byName.keys()].join(', ')} belong to no layer`);
+  const run = compileLayers(inputNames, layers, outputName);
+  if (run === null) {
+    for (const t of created) t.dispose();
+    return null;
+  }
+  return {
+    run,
+    inputShapes,
+    outputShape: shapes.get(outputName)!,
+    dispose() {
+      for (const t of created) t.dispose();
+    },
   };
 }

@@ -4,20 +4,31 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FeatureSpec } from '../features/features.js';
 import type { CtrModel } from '../types.js';
-import { compileForInference } from './compile.js';
+import { compileForInference, type CompiledModel } from './compile.js';
+
+type Run = (inputs: tf.Tensor[]) => tf.Tensor;
 
 export function wrapLayersModel(
   model: tf.LayersModel,
   spec: FeatureSpec,
   info: { version: string; kind: string },
 ): CtrModel {
-  const F = spec.sparseFields;
-  const D = spec.denseDim;
-  let disposed = false;
   // The compiled op list scores the same as predict (test/model-compile.test.ts) at a fraction of
   // the per-call cost; an architecture it does not know still scores through predict.
   const compiled = compileForInference(model);
   const run = compiled ?? ((xs: tf.Tensor[]) => model.predict(xs) as tf.Tensor);
+  return wrapRun(run, () => model.dispose(), spec, info);
+}
+
+/** A model built straight from its saved files (compileArtifacts), behind the same contract. */
+export function wrapCompiled(model: CompiledModel, spec: FeatureSpec, info: { version: string; kind: string }): CtrModel {
+  return wrapRun(model.run, () => model.dispose(), spec, info);
+}
+
+function wrapRun(run: Run, free: () => void, spec: FeatureSpec, info: { version: string; kind: string }): CtrModel {
+  const F = spec.sparseFields;
+  const D = spec.denseDim;
+  let disposed = false;
   return {
     version: info.version,
     kind: info.kind,
@@ -41,7 +52,7 @@ export function wrapLayersModel(
     dispose() {
       if (disposed) return;
       disposed = true;
-      model.dispose();
+      free();
     },
   };
 }

@@ -10,7 +10,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs';
 import { FEATURE_SPEC, type FeatureSpec } from '../features/features.js';
 import type { CtrModel } from '../types.js';
-import { wrapLayersModel } from './ctr-model.js';
+import { compileArtifacts, TopologyError, type CompiledModel } from './compile.js';
+import { wrapCompiled, wrapLayersModel } from './ctr-model.js';
 
 export type ModelKind = 'lr' | 'dcn';
 
@@ -192,31 +193,67 @@ export interface LoadModelOptions {
   spec?: FeatureSpec;
 }
 
-/** Loads a version folder as a ready CtrModel on the current tfjs backend (see selectBackend). */
+/**
+ * Loads a version folder as a ready CtrModel on the current tfjs backend (see selectBackend).
+ * Our architectures are built straight from the saved files (compileArtifacts), without a
+ * LayersModel: a serving bidder loads models between requests, and building a LayersModel blocks
+ * the event loop for several milliseconds at a stretch. Any other architecture still goes through
+ * tf.loadLayersModel.
+ */
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<CtrModel & { meta: ModelMeta }> {
   const spec = opts.spec ?? FEATURE_SPEC;
-  const { layers, meta, version, kind } = await loadLayersModel(dir, spec);
-  // A serving bidder loads models between requests: each synchronous step gets its own turn.
+  const art = readModelVersion(dir, spec);
+  // Each synchronous step gets its own turn of the event loop.
+  await yieldToLoop();
+  let compiled: CompiledModel | null;
+  try {
+    compiled = compileArtifacts(art.modelTopology, art.weightSpecs, art.weightData);
+  } catch (err) {
+    if (!(err instanceof TopologyError)) throw err;
+    throw new ModelLoadError(dir, [`tfjs could not build the model: ${err.message}`]);
+  }
+  if (compiled !== null) {
+    const problems = shapeProblems(compiled.inputShapes, [compiled.outputShape], spec);
+    if (problems.length > 0) {
+      compiled.dispose();
+      throw new ModelLoadError(dir, problems);
+    }
+    await yieldToLoop();
+    return Object.assign(wrapCompiled(compiled, spec, { version: art.version, kind: art.kind }), { meta: art.meta });
+  }
+  const { layers, meta, version, kind } = await buildLayersModel(dir, art, spec);
   await yieldToLoop();
   return Object.assign(wrapLayersModel(layers, spec, { version, kind }), { meta });
+}
+
+function shapeProblems(inputs: (number | null)[][], outputs: (number | null)[][], spec: FeatureSpec): string[] {
+  const problems: string[] = [];
+  if (inputs.length !== 2 || inputs[0][1] !== spec.sparseFields || inputs[1][1] !== spec.denseDim) {
+    problems.push(`model inputs ${JSON.stringify(inputs)} do not match the feature spec ([null,${spec.sparseFields}], [null,${spec.denseDim}])`);
+  }
+  if (outputs.length !== 1 || outputs[0].length !== 2 || outputs[0][1] !== 1) problems.push('model must have one output of shape [null,1]');
+  return problems;
 }
 
 /** As loadModel, but returns the raw LayersModel (for training continuation and evaluation). */
 export async function loadLayersModel(dir: string, spec: FeatureSpec = FEATURE_SPEC) {
   const art = readModelVersion(dir, spec);
   await yieldToLoop();
+  return buildLayersModel(dir, art, spec);
+}
+
+async function buildLayersModel(dir: string, art: ReturnType<typeof readModelVersion>, spec: FeatureSpec) {
   let layers: tf.LayersModel;
   try {
     layers = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: art.modelTopology, weightSpecs: art.weightSpecs, weightData: art.weightData }));
   } catch (err) {
     throw new ModelLoadError(dir, [`tfjs could not build the model: ${(err as Error).message}`]);
   }
-  const problems: string[] = [];
-  const shapes = layers.inputs.map((t) => t.shape);
-  if (shapes.length !== 2 || shapes[0][1] !== spec.sparseFields || shapes[1][1] !== spec.denseDim) {
-    problems.push(`model inputs ${JSON.stringify(shapes)} do not match the feature spec ([null,${spec.sparseFields}], [null,${spec.denseDim}])`);
-  }
-  if (layers.outputs.length !== 1 || layers.outputs[0].shape[1] !== 1) problems.push('model must have one output of shape [null,1]');
+  const problems = shapeProblems(
+    layers.inputs.map((t) => t.shape),
+    layers.outputs.map((t) => t.shape),
+    spec,
+  );
   if (problems.length > 0) {
     layers.dispose();
     throw new ModelLoadError(dir, problems);
