@@ -212,7 +212,8 @@ export function createBidPipeline(deps: BidDeps) {
     }
     t = timed('reserve', t);
     if (now() > deadline) {
-      for (let i = 0; i < priced.length; i++) if (granted[i]) void deps.ledger.release(priced[i].bidId);
+      // A failed release is only a reservation held until it expires; it must not become an unhandled rejection.
+      for (let i = 0; i < priced.length; i++) if (granted[i]) deps.ledger.release(priced[i].bidId).catch(() => metrics.ledger('release', 0, true));
       metrics.late(ex.name);
       return noBid(req.id, ex, 'DEADLINE', started);
     }
