@@ -55,6 +55,33 @@ describe('features', () => {
     expect(makeFeatureSpec({ hashBuckets: 1024 }).hash).not.toBe(FEATURE_SPEC.hash);
   });
 
+  it('writeRows gives what writeRow gives per creative, into buffers holding stale values', () => {
+    const creatives = [
+      pc,
+      fb.prepareCreative({ ...creative, id: 'cr-2', campaignId: 'camp-2', title: 'Cheap flights', keywords: ['travel'], imageEmbedding: [1, 0, 0, 0, 0, 0, 0, 0] }, { cat: ['IAB20'] }),
+      fb.prepareCreative({ ...creative, id: 'cr-3', campaignId: 'camp-1', title: 'Trail shoes' }, { cat: ['IAB17-1', 'IAB1'] }),
+    ];
+    const cases: Array<[ImpContext, UserProfile | undefined]> = [
+      [ctx, profile],
+      [ctx, undefined],
+      [{ ...ctx, userDataAllowed: false }, profile],
+      [{ ...ctx, isApp: true, categories: [], segments: [], dealId: 'd1', w: 0, h: 0 }, profile],
+    ];
+    for (const [c, p] of cases) {
+      const one = fb.allocate(5);
+      const many = fb.allocate(5);
+      // Stale values from an earlier use of the same buffers must all be overwritten.
+      one.sparse.fill(7);
+      one.dense.fill(7);
+      many.sparse.fill(7);
+      many.dense.fill(7);
+      creatives.forEach((cr, i) => fb.writeRow(c, cr, p, one.sparse, one.dense, 1 + i));
+      fb.writeRows(c, creatives, p, many.sparse, many.dense, 1);
+      expect(many.sparse).toEqual(one.sparse);
+      expect(many.dense).toEqual(one.dense);
+    }
+  });
+
   it('is deterministic and writes only its own row', () => {
     const a = fb.allocate(3);
     const b = fb.allocate(3);

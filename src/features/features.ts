@@ -195,6 +195,18 @@ export interface FeatureBuilder {
     dense: Float32Array,
     row: number,
   ): void;
+  /**
+   * Rows `firstRow`, `firstRow + 1`, … for one imp and several creatives: the same values as
+   * writeRow per creative (test/features.test.ts), with the imp's fields hashed once.
+   */
+  writeRows(
+    ctx: ImpContext,
+    creatives: readonly PreparedCreative[],
+    profile: UserProfile | undefined,
+    sparse: Int32Array,
+    dense: Float32Array,
+    firstRow: number,
+  ): void;
   /** Typed arrays sized for `rows` rows. */
   allocate(rows: number): { sparse: Int32Array; dense: Float32Array };
   /** Lower-cased word unigrams and bigrams of title + keywords, signed-hashed, L2-normalised. */
@@ -277,14 +289,8 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
     return hits / history.length;
   }
 
-  function writeRow(
-    ctx: ImpContext,
-    pc: PreparedCreative,
-    profile: UserProfile | undefined,
-    sparse: Int32Array,
-    dense: Float32Array,
-    row: number,
-  ): void {
+  /** Every field that depends on the imp and the user only. */
+  function writeContext(ctx: ImpContext, profile: UserProfile | undefined, sparse: Int32Array, dense: Float32Array, row: number): void {
     const s = row * F;
     sparse[s + 0] = str(S.exchange, ctx.exchange);
     // App and site ids share a namespace in OpenRTB; the isApp bit keeps them apart.
@@ -302,15 +308,9 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
     sparse[s + 11] = str(S.format, ctx.format);
     sparse[s + 12] = int(S.hour, ctx.hour);
     sparse[s + 13] = str(S.deal, ctx.dealId);
-    sparse[s + 14] = pc.creativeIdHash;
-    sparse[s + 15] = pc.campaignIdHash;
-    sparse[s + 16] = pc.adCategoryHash;
 
     const d = row * D;
-    dense.set(pc.text, d + textOff);
-    dense.set(pc.image, d + imageOff);
     dense[d + biasOff] = 1;
-
     const u = d + userOff;
     if (!ctx.userDataAllowed) {
       for (let k = 0; k < SEGMENT_SLOTS; k++) sparse[s + SEGMENT_OFFSET + k] = 0;
@@ -326,16 +326,45 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
       return;
     }
     dense[u + 0] = 1;
+    // Squashed so the long tail of heavy users does not dominate the dense input scale.
+    dense[u + 4] = Math.log1p(profile.seenCategories.length) / 4;
+  }
+
+  /** Every field that depends on the creative (and, for the user block, on the user too). */
+  function writeCreative(ctx: ImpContext, pc: PreparedCreative, profile: UserProfile | undefined, sparse: Int32Array, dense: Float32Array, row: number): void {
+    const s = row * F;
+    sparse[s + 14] = pc.creativeIdHash;
+    sparse[s + 15] = pc.campaignIdHash;
+    sparse[s + 16] = pc.adCategoryHash;
+    const d = row * D;
+    dense.set(pc.text, d + textOff);
+    dense.set(pc.image, d + imageOff);
+    if (!ctx.userDataAllowed || profile === undefined) return;
+    const u = d + userOff;
     dense[u + 1] = overlap(profile.seenCategories, pc.adTopCategories);
     dense[u + 2] = overlap(profile.clickedCategories, pc.adTopCategories);
     dense[u + 3] = Math.log1p(profile.campaignImpressions[pc.campaignId] ?? 0);
-    // Squashed so the long tail of heavy users does not dominate the dense input scale.
-    dense[u + 4] = Math.log1p(profile.seenCategories.length) / 4;
+  }
+
+  function writeRow(ctx: ImpContext, pc: PreparedCreative, profile: UserProfile | undefined, sparse: Int32Array, dense: Float32Array, row: number): void {
+    writeContext(ctx, profile, sparse, dense, row);
+    writeCreative(ctx, pc, profile, sparse, dense, row);
+  }
+
+  function writeRows(ctx: ImpContext, pcs: readonly PreparedCreative[], profile: UserProfile | undefined, sparse: Int32Array, dense: Float32Array, firstRow: number): void {
+    if (pcs.length === 0) return;
+    writeContext(ctx, profile, sparse, dense, firstRow);
+    // The context's hashes once, copied to the imp's other rows; each row then gets its creative.
+    for (let i = 1; i < pcs.length; i++) {
+      sparse.copyWithin((firstRow + i) * F, firstRow * F, (firstRow + 1) * F);
+      dense.copyWithin((firstRow + i) * D, firstRow * D, (firstRow + 1) * D);
+    }
+    for (let i = 0; i < pcs.length; i++) writeCreative(ctx, pcs[i], profile, sparse, dense, firstRow + i);
   }
 
   function allocate(rows: number) {
     return { sparse: new Int32Array(rows * F), dense: new Float32Array(rows * D) };
   }
 
-  return { spec, prepareCreative, writeRow, allocate, textVector };
+  return { spec, prepareCreative, writeRow, writeRows, allocate, textVector };
 }

@@ -138,9 +138,10 @@ export function createBidPipeline(deps: BidDeps) {
     for (const p of plan.imps) {
       const profile = p.ctx.userDataAllowed ? deps.profiles.get(p.ctx.userKey) : undefined;
       const n = Math.min(p.eligible.length, MAX_CANDIDATES_PER_IMP);
-      for (let i = 0; i < n; i++) {
-        deps.features.writeRow(p.ctx, live.prepared.get(p.eligible[i].cand.creative.id)!, profile, sparse, dense, row++);
-      }
+      const creatives = new Array<PreparedCreative>(n);
+      for (let i = 0; i < n; i++) creatives[i] = live.prepared.get(p.eligible[i].cand.creative.id)!;
+      deps.features.writeRows(p.ctx, creatives, profile, sparse, dense, row);
+      row += n;
     }
     t = timed('features', t);
     const pctrs = await deps.scorer.score(sparse, dense, rows, deadline);
@@ -156,6 +157,7 @@ export function createBidPipeline(deps: BidDeps) {
     for (let ci = 0; ci < plan.imps.length; ci++) {
       const p = plan.imps[ci];
       const n = Math.min(p.eligible.length, MAX_CANDIDATES_PER_IMP);
+      const segment = `${p.ctx.exchange}|${p.ctx.format}|${p.ctx.isApp ? 'app' : 'site'}`;
       let best: Chosen | null = null;
       for (let i = 0; i < n; i++) {
         const el = p.eligible[i];
@@ -167,7 +169,6 @@ export function createBidPipeline(deps: BidDeps) {
           continue;
         }
         const pctr = deps.pacer.explorePctr(el.cand.creative.id, modelPctr);
-        const segment = `${p.ctx.exchange}|${p.ctx.format}|${p.ctx.isApp ? 'app' : 'site'}`;
         const pcvr = c.goal.type === 'cpa' ? deps.pacer.explorePcvr(el.cand.creative.id, DEFAULT_PCVR) : DEFAULT_PCVR;
         const bidUsd = deps.price({ campaign: c, pctr, pcvr, multiplier, floorUsd: el.floorUsd, auctionType, segment });
         if (bidUsd <= 0) {
