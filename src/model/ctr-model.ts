@@ -42,12 +42,16 @@ function wrapRun(run: Run, free: () => void, spec: FeatureSpec, info: { version:
       if (sparse.length < rows * F || dense.length < rows * D) {
         throw new Error(`predict: ${rows} rows need ${rows * F} sparse and ${rows * D} dense values`);
       }
-      return tf.tidy(() => {
+      let out!: Float32Array;
+      // The scores leave through the closure, not as tidy's result: tidy walks whatever it returns
+      // looking for tensors, element by element for a typed array (~70 µs for 174 rows).
+      tf.tidy(() => {
         // subarray views: tfjs copies them into the backend, the caller keeps its buffers.
         const s = tf.tensor2d(sparse.subarray(0, rows * F), [rows, F], 'int32');
         const d = tf.tensor2d(dense.subarray(0, rows * D), [rows, D], 'float32');
-        return run([s, d]).dataSync() as Float32Array;
+        out = run([s, d]).dataSync() as Float32Array;
       });
+      return out;
     },
     dispose() {
       if (disposed) return;

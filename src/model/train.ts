@@ -46,12 +46,12 @@ export function predictRows(model: tf.LayersModel, spec: FeatureSpec, sparse: In
   const D = spec.denseDim;
   for (let r = 0; r < rows; r += batch) {
     const n = Math.min(batch, rows - r);
-    const p = tf.tidy(() => {
+    // Copied out inside tidy rather than returned: tidy walks a returned typed array element by element.
+    tf.tidy(() => {
       const s = tf.tensor2d(sparse.subarray(r * F, (r + n) * F), [n, F], 'int32');
       const d = tf.tensor2d(dense.subarray(r * D, (r + n) * D), [n, D], 'float32');
-      return (model.predict([s, d], { batchSize: n }) as tf.Tensor).dataSync();
+      out.set((model.predict([s, d], { batchSize: n }) as tf.Tensor).dataSync(), r);
     });
-    out.set(p, r);
   }
   return out;
 }
