@@ -21,7 +21,7 @@ runLedgerSuite(
     const dir = freshDir();
     return (o) => createMemoryLedger({ ...o, journalDir: dir, logger: capture() });
   },
-  { propertyRuns: 60, durable: true },
+  { propertyRuns: 60, durable: true, forgetsAfterMs: 20_000 },
 );
 
 const T0 = Date.UTC(2026, 0, 10, 12);

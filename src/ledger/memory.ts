@@ -1,9 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { Budget, BudgetLedger, Reservation, SettleOutcome } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toUsd, utcDay } from './budget.js';
-import { decodeRecords, encodeRecord, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
+import { decodeRecords, encodeRecord, openJournalWriter, type JournalWriter } from './journal.js';
+import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
 import { LedgerCore } from './state.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
 
@@ -20,20 +22,37 @@ export interface MemoryLedgerOptions {
   journalDir?: string;
   /** fdatasync settlements before they resolve (default true). Off, a kill -9 still loses nothing; a power cut may. */
   fsync?: boolean;
-  /** How long finished bids are remembered for idempotency, ms (default 24 h). */
+  /**
+   * How long finished bids are remembered, ms (default 2 x reservationTtlMs; at least
+   * reservationTtlMs). Within it a repeated notice is a duplicate and a late win settles while the
+   * budget has room. A bid forgotten after it is `unknown` to settle, which moves nothing, and its
+   * notice, whose signed expiry equals the reservation TTL, is then past that expiry and refused:
+   * so forgetting can lose a very late win (the exchange's billing report stays the reference) but
+   * never count one twice. Memory is bounded by bid rate x (TTL + retention), about 280 bytes a bid.
+   */
   retentionMs?: number;
   /** Compact once the live journal grows past this many bytes (default 64 MiB). */
   compactAfterBytes?: number;
+  /**
+   * Where compactions run. Default: 'worker' when compact-worker.js sits beside this module (the
+   * built bidder), else 'inline' (running from TypeScript sources, as the test runner does).
+   */
+  compactor?: Compactor;
+  /** The worker script (tests point it at a build of src/ledger/compact-worker.ts). */
+  compactWorkerUrl?: URL;
   logger?: LedgerLogger;
 }
 
 export interface MemoryLedger extends BudgetLedger {
-  /** Folds the snapshot and finished journal generations into a new snapshot, in small steps off the event loop's critical path. */
+  /** Folds the snapshot and finished journal generations into a new snapshot, in a worker thread (or inline in small steps). */
   compact(): Promise<void>;
+  readonly compactor: Compactor;
 }
 
-const SNAPSHOT = 'snapshot';
-const JOURNAL = /^journal\.(\d+)$/;
+/** Where compactions run: a worker thread (the default where its script exists) or, in steps, on this thread. */
+export type Compactor = 'worker' | 'inline';
+
+const WORKER = new URL('./compact-worker.js', import.meta.url);
 
 /**
  * In-process budget ledger with an append-only journal.
@@ -50,9 +69,12 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   const { clock, reservationTtlMs } = opts;
   if (!(reservationTtlMs > 0)) throw new Error('reservationTtlMs must be > 0');
   const logger = opts.logger ?? consoleLogger;
-  const retentionMs = opts.retentionMs ?? 86_400_000;
+  const retentionMs = opts.retentionMs ?? 2 * reservationTtlMs;
+  if (!(retentionMs >= reservationTtlMs)) throw new Error('retentionMs must be >= reservationTtlMs (a forgotten bid must be past its notice expiry)');
   const compactAfterBytes = opts.compactAfterBytes ?? 64 * 1024 * 1024;
   const fsync = opts.fsync ?? true;
+  const workerUrl = opts.compactWorkerUrl ?? WORKER;
+  const compactor: Compactor = opts.compactor ?? (opts.compactWorkerUrl !== undefined || fs.existsSync(fileURLToPath(WORKER)) ? 'worker' : 'inline');
   const core = new LedgerCore(retentionMs);
   const setBudgets = (budgets: Readonly<Record<string, Budget>>): void => {
     for (const [id, rule] of compileBudgets(budgets)) core.account(id).rule = rule;
@@ -107,12 +129,8 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       generation += 1;
       writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync);
       await old.close();
-      const fold = new LedgerCore(retentionMs);
-      await foldFile(path.join(dir, SNAPSHOT), fold, logger);
-      const folded = journalGenerations(dir).filter((g) => g > snapshotGeneration && g <= upTo);
-      for (const g of folded) await foldFile(path.join(dir, `journal.${g}`), fold, logger);
-      fold.expire(clock());
-      await writeSnapshot(dir, upTo, fold);
+      const job: CompactionJob = { dir, upTo, snapshotGeneration, now: clock(), retentionMs };
+      const folded = compactor === 'worker' ? await compactInWorker(workerUrl, job, logger) : await foldAndWriteSnapshot(job, logger);
       snapshotGeneration = upTo;
       for (const g of folded) await fs.promises.unlink(path.join(dir, `journal.${g}`));
     })().finally(() => {
@@ -179,6 +197,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     },
 
     compact,
+    compactor,
 
     async close() {
       if (compacting !== null) await compacting;
@@ -186,15 +205,6 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       writer = null;
     },
   };
-}
-
-function journalGenerations(dir: string): number[] {
-  const gens: number[] = [];
-  for (const name of fs.readdirSync(dir)) {
-    const m = JOURNAL.exec(name);
-    if (m) gens.push(Number(m[1]));
-  }
-  return gens.sort((a, b) => a - b);
 }
 
 /** Loads the snapshot into `core`; returns the journal generation it covers (0 when none). */
@@ -218,58 +228,27 @@ function loadSnapshot(file: string, core: LedgerCore): number {
   return head.g;
 }
 
-/** Streams a journal or snapshot file into `core` in 16 KiB chunks (about 200 records, well under a millisecond each), yielding to the event loop between chunks. */
-async function foldFile(file: string, core: LedgerCore, logger: LedgerLogger): Promise<void> {
-  let stream: fs.ReadStream;
-  try {
-    await fs.promises.access(file);
-    stream = fs.createReadStream(file, { highWaterMark: 16 * 1024 });
-  } catch {
-    return;
-  }
-  let carry: Buffer = Buffer.alloc(0);
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const buf = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
-    const res = decodeRecords(buf, false);
-    for (const rec of res.records) core.apply(rec);
-    if (res.error !== undefined) {
-      logger.warn({ file, error: res.error }, 'ledger compaction stopped at a bad record');
-      stream.destroy();
-      return;
-    }
-    carry = buf.subarray(res.goodBytes);
-  }
-  if (carry.length > 0) logger.warn({ file, bytes: carry.length }, 'ledger compaction ignored a torn final record');
-}
-
-async function writeSnapshot(dir: string, generation: number, core: LedgerCore): Promise<void> {
-  const tmp = path.join(dir, `${SNAPSHOT}.tmp`);
-  const fh = await fs.promises.open(tmp, 'w');
-  try {
-    let n = 1;
-    let text = encodeRecord({ t: 'h', g: generation });
-    let batch = 0;
-    for (const rec of core.snapshot()) {
-      text += encodeRecord(rec);
-      n++;
-      if (++batch === 128) {
-        await fh.write(text);
-        await yieldToLoop();
-        text = '';
-        batch = 0;
-      }
-    }
-    text += encodeRecord({ t: 'z', n: n + 1 } satisfies JournalRecord);
-    await fh.write(text);
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-  await fs.promises.rename(tmp, path.join(dir, SNAPSHOT));
-  const dh = await fs.promises.open(dir, 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
+/**
+ * Runs one compaction in a fresh worker thread (compactions are rare: one per compactAfterBytes
+ * of journal, so a worker is not kept between them). Its warnings are logged here; it resolves
+ * with the generations folded once the new snapshot is renamed into place and synced.
+ */
+function compactInWorker(url: URL, job: CompactionJob, logger: LedgerLogger): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(url, { workerData: job });
+    let settled = false;
+    const end = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      fn();
+      void worker.terminate();
+    };
+    worker.on('message', (m: { warn?: { obj: object; msg: string }; done?: number[]; error?: string }) => {
+      if (m.warn !== undefined) logger.warn(m.warn.obj, m.warn.msg);
+      else if (m.done !== undefined) end(() => resolve(m.done!));
+      else end(() => reject(new Error(`ledger compaction worker: ${m.error}`)));
+    });
+    worker.on('error', (err) => end(() => reject(err)));
+    worker.on('exit', (code) => end(() => reject(new Error(`ledger compaction worker exited (code ${code}) before finishing`))));
+  });
 }

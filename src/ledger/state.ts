@@ -58,6 +58,11 @@ export class LedgerCore {
 
   constructor(private readonly retentionMs: number) {}
 
+  /** Bids remembered: held, or finished within the retention. */
+  get remembered(): number {
+    return this.holds.size;
+  }
+
   account(campaignId: string): Account {
     let acc = this.accounts.get(campaignId);
     if (acc === undefined) {
