@@ -1,5 +1,5 @@
 /**
- * Soak: `npm run soak -- --minutes N [--fraction 0.5] [--connections 32] [--models DIR]`.
+ * Soak: `npm run soak -- --minutes N [--fraction 0.5] [--connections 32] [--models DIR] [--notice-ttl-s 60]`.
  *
  * Starts `bidder serve` as a child process (demo policies, event log and journal in a temp dir),
  * measures its saturation rate with a short autocannon burst over varied corpus requests, then
@@ -7,6 +7,11 @@
  * /proc) and the window's answered rate and latency percentiles; at the end, the memory trend.
  * Exits 1 if the bidder died, answered a 5xx, or connections failed; it measures, it does not judge
  * memory growth (read the figures).
+ *
+ * The bidder remembers each bid for its notice TTL plus the ledger's retention (2 x TTL), so its
+ * memory levels off after 3 x TTL: 30 minutes with the default 10-minute TTL. The soak sends no
+ * notices and sets a 60 s TTL by default, so that steady state is reached after 3 minutes of the
+ * run; `--notice-ttl-s 600` soaks with the production default.
  */
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,9 +29,10 @@ const minutes = Number(arg('minutes', '2'));
 const fraction = Number(arg('fraction', '0.5'));
 const connections = Number(arg('connections', '32'));
 const models = arg('models', process.env.TEST_MODELS_DIR ?? 'models');
+const noticeTtlS = Number(arg('notice-ttl-s', '60'));
 const REPORT_EVERY_MS = 10_000;
-if (!(minutes > 0) || !(fraction > 0 && fraction <= 1) || !(connections > 0)) {
-  console.error('usage: npm run soak -- --minutes N [--fraction 0..1] [--connections N] [--models DIR]');
+if (!(minutes > 0) || !(fraction > 0 && fraction <= 1) || !(connections > 0) || !(noticeTtlS >= 1)) {
+  console.error('usage: npm run soak -- --minutes N [--fraction 0..1] [--connections N] [--models DIR] [--notice-ttl-s S]');
   process.exit(2);
 }
 
@@ -47,7 +53,10 @@ function percentile(sorted: number[], p: number): string {
 
 const dir = mkdtempSync(join(tmpdir(), 'soak-'));
 cpSync('policies', join(dir, 'policies'), { recursive: true });
-writeFileSync(join(dir, 'policies', 'bidder.yaml'), `eventLog:\n  dir: ${join(dir, 'events')}\nledger:\n  journalPath: ${join(dir, 'ledger.journal')}\n`);
+writeFileSync(
+  join(dir, 'policies', 'bidder.yaml'),
+  `noticeTtlMs: ${noticeTtlS * 1000}\neventLog:\n  dir: ${join(dir, 'events')}\nledger:\n  journalPath: ${join(dir, 'ledger.journal')}\n`,
+);
 const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--policies', join(dir, 'policies'), '--models', models, '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'], {
   stdio: ['ignore', 'pipe', 'inherit'],
   env: { ...process.env, NOTICE_SECRET: process.env.NOTICE_SECRET ?? 'soak-notice-secret' },
@@ -69,7 +78,7 @@ const port = await new Promise<number>((resolve, reject) => {
 const url = `http://127.0.0.1:${port}`;
 const launchRss = rssMiB(child.pid!);
 const ready = await fetch(`${url}/readyz`);
-console.log(`soak: bidder pid ${child.pid} on ${url}, /readyz ${ready.status}, ${corpus.length} corpus requests, RSS ${launchRss.toFixed(1)} MiB`);
+console.log(`soak: bidder pid ${child.pid} on ${url}, /readyz ${ready.status}, ${corpus.length} corpus requests, notice TTL ${noticeTtlS} s, RSS ${launchRss.toFixed(1)} MiB`);
 
 function run(opts: autocannon.Options, onResponse?: (status: number, ms: number) => void): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
