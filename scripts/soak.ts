@@ -1,5 +1,5 @@
 /**
- * Soak: `npm run soak -- --minutes N [--fraction 0.5] [--connections 32] [--models DIR] [--notice-ttl-s 60]`.
+ * Soak: `npm run soak -- --minutes N [--fraction 0.5 | --rate R] [--connections 32] [--models DIR] [--notice-ttl-s 60]`.
  *
  * Starts `bidder serve` as a child process (demo policies, event log and journal in a temp dir),
  * measures its saturation rate with a short autocannon burst over varied corpus requests, then
@@ -30,9 +30,11 @@ const fraction = Number(arg('fraction', '0.5'));
 const connections = Number(arg('connections', '32'));
 const models = arg('models', process.env.TEST_MODELS_DIR ?? 'models');
 const noticeTtlS = Number(arg('notice-ttl-s', '60'));
+// A fixed rate makes runs comparable on a machine whose other load moves the measured saturation.
+const fixedRate = arg('rate', '') === '' ? null : Number(arg('rate', ''));
 const REPORT_EVERY_MS = 10_000;
-if (!(minutes > 0) || !(fraction > 0 && fraction <= 1) || !(connections > 0) || !(noticeTtlS >= 1)) {
-  console.error('usage: npm run soak -- --minutes N [--fraction 0..1] [--connections N] [--models DIR] [--notice-ttl-s S]');
+if (!(minutes > 0) || !(fraction > 0 && fraction <= 1) || !(connections > 0) || !(noticeTtlS >= 1) || (fixedRate !== null && !(fixedRate >= 1))) {
+  console.error('usage: npm run soak -- --minutes N [--fraction 0..1] [--connections N] [--models DIR] [--notice-ttl-s S] [--rate R]');
   process.exit(2);
 }
 
@@ -90,7 +92,7 @@ function run(opts: autocannon.Options, onResponse?: (status: number, ms: number)
 // Saturation: as fast as `connections` connections go, 10 s including the model's warm-up.
 const sat = await run({ url, connections, duration: 10, requests });
 const satRate = sat.requests.average;
-const rate = Math.max(1, Math.round(satRate * fraction));
+const rate = fixedRate ?? Math.max(1, Math.round(satRate * fraction));
 console.log(`soak: saturation ${satRate.toFixed(0)} req/s (p50 ${sat.latency.p50} ms, p99 ${sat.latency.p99} ms); soaking at ${rate} req/s for ${minutes} min`);
 
 const started = Date.now();
