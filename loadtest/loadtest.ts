@@ -13,6 +13,8 @@ export interface LoadtestOptions {
   url: string | null;
   /** With `url`: the bidder's pid, to measure its CPU (same machine only). */
   pid: number | null;
+  /** Pin the spawned bidder to these CPUs (`taskset -c` list, e.g. "0"); run the harness pinned elsewhere. */
+  bidderCpus: string | null;
   durationS: number;
   rate: number | null;
   steps: number;
@@ -31,6 +33,7 @@ export interface LoadtestOptions {
 export const DEFAULTS: LoadtestOptions = {
   url: null,
   pid: null,
+  bidderCpus: null,
   durationS: 30,
   rate: null,
   steps: 4,
@@ -45,6 +48,15 @@ export const DEFAULTS: LoadtestOptions = {
   progress: true,
   notices: DEFAULT_NOTICES,
 };
+
+/** The CPUs this harness may run on (Cpus_allowed_list), to record how generator and bidder shared the machine. */
+function harnessCpus(): string | null {
+  try {
+    return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
 
 function gitCommit(): string | null {
   try {
@@ -63,7 +75,7 @@ export async function loadtest(o: LoadtestOptions, log: (line: string) => void):
     log(`warning: ${o.modelsDir}/CURRENT does not exist, so the bidder has no model and answers every request with a no-bid (MODEL_NOT_READY); pass --models <dir>`);
   }
   const startedAt = new Date().toISOString();
-  const target: Target = o.url ? externalTarget(o.url, o.pid) : await spawnBidder({ policiesDir: o.policiesDir, modelsDir: o.modelsDir, startTimeoutMs: 60_000 });
+  const target: Target = o.url ? externalTarget(o.url, o.pid) : await spawnBidder({ policiesDir: o.policiesDir, modelsDir: o.modelsDir, startTimeoutMs: 60_000, cpus: o.bidderCpus });
   try {
     const ready = await (await fetch(target.origin + '/readyz')).json().catch(() => null);
     log(`target ${target.origin}${target.pid ? ` (pid ${target.pid})` : ''}: ${JSON.stringify(ready)}`);
@@ -85,7 +97,7 @@ export async function loadtest(o: LoadtestOptions, log: (line: string) => void):
       startedAt,
       commit: gitCommit(),
       machine: { cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', node: process.version, platform: process.platform },
-      target: { origin: target.origin, spawned: !o.url, ready, rssBytes: target.pid ? processRssBytes(target.pid) : null, logProblems: target.logProblems },
+      target: { origin: target.origin, spawned: !o.url, cpus: o.bidderCpus, harnessCpus: harnessCpus(), ready, rssBytes: target.pid ? processRssBytes(target.pid) : null, logProblems: target.logProblems },
       options: { ...load, mix: { simShare: load.mix.simShare, malformedShare: load.mix.malformedShare, routes: load.mix.routes } },
       headline: headlineOf(steps, o.rate),
       steps,

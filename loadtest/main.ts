@@ -10,6 +10,8 @@ const USAGE = `npm run loadtest -- [options]
   --warmup <s>          unmeasured warm-up (default ${DEFAULTS.warmupS})
   --url <url>           drive a running bidder instead of spawning one
   --pid <pid>           with --url: the bidder's pid, to measure its CPU per request
+  --bidder-cpus <list>  pin the spawned bidder (taskset -c <list>); pin the harness apart:
+                        taskset -c 1 npm run loadtest -- --bidder-cpus 0
   --models <dir>        models folder for the spawned bidder (default ${DEFAULTS.modelsDir})
   --policies <dir>      policies folder (default ${DEFAULTS.policiesDir})
   --seed <n>            request mix seed (default ${DEFAULTS.seed})
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     warmup: { type: 'string' },
     url: { type: 'string' },
     pid: { type: 'string' },
+    'bidder-cpus': { type: 'string' },
     models: { type: 'string' },
     policies: { type: 'string' },
     seed: { type: 'string' },
@@ -61,6 +64,7 @@ try {
     warmupS: num('warmup', values.warmup, 0) ?? DEFAULTS.warmupS,
     url: values.url ?? null,
     pid: num('pid', values.pid, 1) ?? null,
+    bidderCpus: values['bidder-cpus'] ?? null,
     modelsDir: values.models ?? DEFAULTS.modelsDir,
     policiesDir: values.policies ?? DEFAULTS.policiesDir,
     seed: num('seed', values.seed, 0) ?? DEFAULTS.seed,

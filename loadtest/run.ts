@@ -3,7 +3,7 @@ import autocannon from 'autocannon';
 import { createRng } from '../src/sim/rng.js';
 import { createRequestMix, type MixItem, type MixOptions } from './mix.js';
 import { createNoticeFirer, type NoticeCounts, type NoticePlan } from './notices.js';
-import { processCpuSeconds, type Target } from './target.js';
+import { processCpuSeconds, processRssBytes, type Target } from './target.js';
 
 export interface LoadOptions {
   /** Total measured seconds, warm-up excluded. */
@@ -36,6 +36,8 @@ export interface StepResult {
   durationS: number;
   requests: number;
   reqPerSec: number;
+  /** Requests the generator sent per second; below targetRps when its connections were all waiting. */
+  sentPerSec: number;
   /** Client-side latency in ms, every answer counted (also 204s and errors). */
   latencyMs: Percentiles;
   status: { bid: number; nobid: number; '4xx': number; '5xx': number; other: number };
@@ -46,6 +48,10 @@ export interface StepResult {
   pastTmax: number;
   /** Server CPU (user + system) per request in µs; null when the bidder's pid is unknown. */
   cpuUsPerRequest: number | null;
+  /** Server CPU used over the step, in cores (1 = one core busy throughout); null without a pid. */
+  cpuCores: number | null;
+  /** The bidder's resident memory at the end of the step, bytes; null without a pid. */
+  rssBytes: number | null;
   server: {
     outcomes: Record<string, number>;
     noBidReasons: Record<string, number>;
@@ -197,12 +203,15 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
       durationS: elapsedS,
       requests: n,
       reqPerSec: n / elapsedS,
+      sentPerSec: result.requests.sent / elapsedS,
       latencyMs: percentiles(samples.values),
       status: { ...status },
       transportErrors: result.errors + result.timeouts,
       bidRate: served ? status.bid / served : 0,
       pastTmax,
       cpuUsPerRequest: cpu0 !== null && cpu1 !== null && n > 0 ? ((cpu1 - cpu0) * 1e6) / n : null,
+      cpuCores: cpu0 !== null && cpu1 !== null ? (cpu1 - cpu0) / elapsedS : null,
+      rssBytes: target.pid ? processRssBytes(target.pid) : null,
       server: {
         outcomes: delta(before, after, 'bidder_requests_total', 'outcome'),
         noBidReasons: delta(before, after, 'bidder_nobid_total', 'reason'),

@@ -54,11 +54,13 @@ function bidderCli(): string {
  * log and ledger journal go there), and waits until it answers /readyz. A child, not an in-process
  * server, so its CPU time is its own and the load generator's does not count.
  */
-export async function spawnBidder(opts: { policiesDir: string; modelsDir: string; startTimeoutMs: number }): Promise<Target> {
+export async function spawnBidder(opts: { policiesDir: string; modelsDir: string; startTimeoutMs: number; cpus?: string | null }): Promise<Target> {
   const cwd = mkdtempSync(join(tmpdir(), 'bidder-loadtest-'));
+  // taskset execs the bidder in its own process, so the pid (and the CPU read from /proc) stays the bidder's.
+  const [cmd, pre] = opts.cpus ? ['taskset', ['-c', opts.cpus, process.execPath]] : [process.execPath, []];
   const child: ChildProcess = spawn(
-    process.execPath,
-    [bidderCli(), 'serve', '--host', '127.0.0.1', '--port', '0', '--policies', resolve(opts.policiesDir), '--models', resolve(opts.modelsDir), '--log-level', 'info'],
+    cmd,
+    [...pre, bidderCli(), 'serve', '--host', '127.0.0.1', '--port', '0', '--policies', resolve(opts.policiesDir), '--models', resolve(opts.modelsDir), '--log-level', 'info'],
     { cwd, env: { ...process.env, NOTICE_SECRET: randomBytes(24).toString('base64url') }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const logProblems: string[] = [];
