@@ -103,7 +103,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // every command issued in one tick (this request's warms, other requests' reservations and
   // notices) in one write.
   const redis = settings.ledger.redisUrl
-    ? new Redis(settings.ledger.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 100, enableAutoPipelining: true })
+    ? new Redis(settings.ledger.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 100, enableAutoPipelining: settings.ledger.autoPipelining })
     : null;
   if (redis) {
     // While Redis is away ioredis reports every failed reconnect here.

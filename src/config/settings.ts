@@ -26,8 +26,12 @@ export interface Settings {
   /** Bearer token for admin routes; empty = admin routes off. */
   adminToken: string;
   eventLog: { dir: string; rotateBytes: number; enabled: boolean };
-  /** Journal folder (one process) or Redis URL and key prefix (a fleet; one prefix per deployment). */
-  ledger: { journalPath: string; redisUrl: string; keyPrefix: string };
+  /**
+   * Journal folder (one process) or Redis URL and key prefix (a fleet; one prefix per deployment).
+   * autoPipelining: commands issued in one event-loop tick leave in one write (fewer Redis round
+   * trips; a batch waits for the one in flight, which can lengthen the tail under load).
+   */
+  ledger: { journalPath: string; redisUrl: string; keyPrefix: string; autoPipelining: boolean };
   modelsDir: string;
   /** Model version to load; '' = the one named in `<modelsDir>/CURRENT`. */
   modelVersion: string;
@@ -65,7 +69,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   noticeSecret: '',
   adminToken: '',
   eventLog: Object.freeze({ dir: 'var/events', rotateBytes: 64 * 1024 * 1024, enabled: true }),
-  ledger: Object.freeze({ journalPath: 'var/ledger.journal', redisUrl: '', keyPrefix: 'bidder:ledger:' }),
+  ledger: Object.freeze({ journalPath: 'var/ledger.journal', redisUrl: '', keyPrefix: 'bidder:ledger:', autoPipelining: true }),
   modelsDir: 'models',
   modelVersion: '',
   backend: 'auto',
@@ -117,6 +121,7 @@ export const SETTINGS_SCHEMA = {
         journalPath: { type: 'string', minLength: 1 },
         redisUrl: { type: 'string' },
         keyPrefix: { type: 'string', minLength: 1 },
+        autoPipelining: { type: 'boolean' },
       },
     },
     modelsDir: { type: 'string', minLength: 1 },
