@@ -243,6 +243,7 @@ export function registerMlCommands(program: Command): void {
     .option('--redis <url>', 'Redis for --bidders, a database of its own (e.g. redis://127.0.0.1:6379/9: the run clears bidder:ledger:* there)')
     .option('--fleet-budget <usd>', 'daily budget of every campaign with --bidders', num('--fleet-budget'))
     .option('--restart-redis', 'with --bidders: run on a private redis-server (AOF) and kill -9 / restart it halfway through')
+    .option('--no-auto-pipelining', "with --bidders: the bidders' Redis connection without ioredis auto-pipelining (setting ledger.autoPipelining)")
     .option('--private-redis', "with --bidders: run on a private redis-server (AOF) so the report's Redis server counters see only this run")
     .action(async (o) => {
       if (o.json || o.plot || o.ipinyou || o.http || o.bidders) return runPacingSimulate(o);

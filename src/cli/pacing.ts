@@ -38,6 +38,7 @@ export interface PacingSimulateOptions {
   fleetBudget?: number;
   restartRedis?: boolean;
   privateRedis?: boolean;
+  autoPipelining?: boolean;
   concurrency?: number;
 }
 

@@ -50,6 +50,8 @@ export interface HttpSimulateOptions {
   restartRedis?: boolean;
   /** Fleet mode on a private redis-server (as `restartRedis`, without the restart): server counters see only this run. */
   privateRedis?: boolean;
+  /** The fleet bidders' `ledger.autoPipelining` (default true). */
+  autoPipelining?: boolean;
   log?: (line: string) => void;
 }
 
@@ -251,7 +253,7 @@ async function startFleet(o: HttpSimulateOptions, n: number, budgets: Record<str
       writeFileSync(join(policies, 'campaigns.yaml'), campaignsYaml);
       writeFileSync(
         join(policies, 'bidder.yaml'),
-        stringify({ fleetSize: n, fleetSyncMs: 1000, logLevel: 'info', eventLog: { dir: join(own, 'events') }, ledger: { journalPath: join(own, 'ledger') } }),
+        stringify({ fleetSize: n, fleetSyncMs: 1000, logLevel: 'info', eventLog: { dir: join(own, 'events') }, ledger: { journalPath: join(own, 'ledger'), autoPipelining: o.autoPipelining ?? true } }),
       );
       const child = spawn(process.execPath, [o.cli ?? 'dist/cli.js', 'serve', '--port', '0', '--host', '127.0.0.1', '--redis', o.redis!, '--policies', policies, ...(o.models ? ['--models', o.models] : [])], {
         env: { ...process.env, NOTICE_SECRET: secret },
