@@ -34,7 +34,7 @@ describe('compiled inference', () => {
       const s = tf.tensor2d(sparse, [rows, F], 'int32');
       const d = tf.tensor2d(dense, [rows, D]);
       const want = (model.predict([s, d]) as tf.Tensor).dataSync();
-      const got = run!([s, d]).dataSync();
+      const got = run!([sparse, dense], rows).dataSync();
       expect(got.length).toBe(rows);
       for (let i = 0; i < rows; i++) expect(got[i]).toBeCloseTo(want[i], 5);
       expect(new Set(Array.from(got).map((x) => x.toFixed(4))).size).toBeGreaterThan(1);

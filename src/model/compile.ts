@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
-type Run = (inputs: tf.Tensor[]) => tf.Tensor;
+/** Scores `rows` rows from the model inputs as typed arrays (row-major, in input order). */
+export type Run = (feeds: ReadonlyArray<Int32Array | Float32Array>, rows: number) => tf.Tensor;
 
 /** One weight of a layer: its values as a typed array (read in JS) or as a tensor (for ops). */
 interface Weight {
@@ -81,21 +82,96 @@ function layerOp(l: LayerDef): Node['op'] | null {
   }
 }
 
+/** One part of a fused concatenation: a model input as is, or the embedding rows of an id input. */
+type ConcatPart = { input: number; table?: undefined } | { input: number; table: Float32Array; buckets: number; dim: number; layer: string };
+
+/**
+ * Embedding → Flatten → Concatenate with model inputs is how both of our architectures build their
+ * first dense row. As tfjs ops that is an id tensor, its copy back to JS, an embedding tensor, a
+ * reshape, a dense tensor and a concat: six trips through the engine at ~25 µs each, every batch,
+ * whatever its size. Fused, the concatenated rows are written straight from the caller's id and
+ * dense arrays and enter the backend as one tensor.
+ */
+function findFusion(inputNames: string[], layers: LayerDef[]): { concat: LayerDef; parts: ConcatPart[]; skip: Set<string> } | null {
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  const uses = new Map<string, number>();
+  for (const l of layers) for (const i of l.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+  for (const concat of layers) {
+    if (concat.className !== 'Concatenate' || ((concat.config.axis as number) ?? -1) !== -1) continue;
+    const parts: ConcatPart[] = [];
+    const skip = new Set<string>();
+    for (const name of concat.inputs) {
+      const input = inputNames.indexOf(name);
+      if (input >= 0) {
+        parts.push({ input });
+        continue;
+      }
+      const flatten = byName.get(name);
+      const embedding = flatten && byName.get(flatten.inputs[0]);
+      const ids = embedding ? inputNames.indexOf(embedding.inputs[0]) : -1;
+      if (flatten?.className !== 'Flatten' || embedding?.className !== 'Embedding' || ids < 0) break;
+      if (uses.get(flatten.name) !== 1 || uses.get(embedding.name) !== 1) break;
+      const [buckets, dim] = embedding.weights[0].shape;
+      parts.push({ input: ids, table: embedding.weights[0].values(), buckets, dim, layer: embedding.name });
+      skip.add(flatten.name).add(embedding.name);
+    }
+    if (parts.length === concat.inputs.length && skip.size > 0) return { concat, parts, skip: skip.add(concat.name) };
+  }
+  return null;
+}
+
+function concatRows(parts: ConcatPart[], feeds: ReadonlyArray<Int32Array | Float32Array>, rows: number): tf.Tensor2D {
+  let width = 0;
+  for (const p of parts) width += (feeds[p.input].length / rows) * (p.table ? p.dim : 1);
+  const x = new Float32Array(rows * width);
+  let col = 0;
+  for (const p of parts) {
+    const src = feeds[p.input];
+    const per = src.length / rows;
+    if (p.table === undefined) {
+      for (let r = 0; r < rows; r++) for (let k = 0, o = r * width + col, i = r * per; k < per; k++) x[o + k] = src[i + k];
+      col += per;
+      continue;
+    }
+    const { table, buckets, dim } = p;
+    for (let r = 0; r < rows; r++) {
+      for (let f = 0, o = r * width + col; f < per; f++) {
+        const id = src[r * per + f];
+        if (!(id >= 0 && id < buckets && Number.isInteger(id))) throw new Error(`embedding ${p.layer}: id ${id} outside [0, ${buckets})`);
+        for (let j = id * dim, end = j + dim; j < end; j++) x[o++] = table[j];
+      }
+    }
+    col += per * dim;
+  }
+  return tf.tensor2d(x, [rows, width], 'float32');
+}
+
 function compileLayers(inputNames: string[], layers: LayerDef[], outputName: string): Run | null {
+  const fusion = findFusion(inputNames, layers);
   const nodes: Node[] = [];
   const inputsOf = new Map<string, string[]>();
   for (const l of layers) {
-    if (l.className === 'InputLayer') continue;
+    if (l.className === 'InputLayer' || fusion?.skip.has(l.name)) continue;
     const op = layerOp(l);
     if (op === null) return null;
     nodes.push({ name: l.name, op });
     inputsOf.set(l.name, l.inputs);
   }
-  return (feeds) => {
+  return (feeds, rows) => {
     const values = new Map<string, tf.Tensor>();
-    inputNames.forEach((n, i) => values.set(n, feeds[i]));
-    for (const n of nodes) values.set(n.name, n.op(inputsOf.get(n.name)!.map((i) => values.get(i)!)));
-    return values.get(outputName)!;
+    // A model input still read by an op (not only by the fusion) becomes a tensor when first needed.
+    const value = (name: string): tf.Tensor => {
+      let t = values.get(name);
+      if (t === undefined) {
+        const a = feeds[inputNames.indexOf(name)];
+        t = tf.tensor2d(a, [rows, a.length / rows], a instanceof Int32Array ? 'int32' : 'float32');
+        values.set(name, t);
+      }
+      return t;
+    };
+    if (fusion) values.set(fusion.concat.name, concatRows(fusion.parts, feeds, rows));
+    for (const n of nodes) values.set(n.name, n.op(inputsOf.get(n.name)!.map(value)));
+    return value(outputName);
   };
 }
 

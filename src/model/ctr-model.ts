@@ -4,9 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FeatureSpec } from '../features/features.js';
 import type { CtrModel } from '../types.js';
-import { compileForInference, type CompiledModel } from './compile.js';
-
-type Run = (inputs: tf.Tensor[]) => tf.Tensor;
+import { compileForInference, type CompiledModel, type Run } from './compile.js';
 
 export function wrapLayersModel(
   model: tf.LayersModel,
@@ -16,7 +14,9 @@ export function wrapLayersModel(
   // The compiled op list scores the same as predict (test/model-compile.test.ts) at a fraction of
   // the per-call cost; an architecture it does not know still scores through predict.
   const compiled = compileForInference(model);
-  const run = compiled ?? ((xs: tf.Tensor[]) => model.predict(xs) as tf.Tensor);
+  const run: Run =
+    compiled ??
+    ((feeds, rows) => model.predict(feeds.map((a) => tf.tensor2d(a, [rows, a.length / rows], a instanceof Int32Array ? 'int32' : 'float32'))) as tf.Tensor);
   return wrapRun(run, () => model.dispose(), spec, info);
 }
 
@@ -46,10 +46,8 @@ function wrapRun(run: Run, free: () => void, spec: FeatureSpec, info: { version:
       // The scores leave through the closure, not as tidy's result: tidy walks whatever it returns
       // looking for tensors, element by element for a typed array (~70 µs for 174 rows).
       tf.tidy(() => {
-        // subarray views: tfjs copies them into the backend, the caller keeps its buffers.
-        const s = tf.tensor2d(sparse.subarray(0, rows * F), [rows, F], 'int32');
-        const d = tf.tensor2d(dense.subarray(0, rows * D), [rows, D], 'float32');
-        out = run([s, d]).dataSync() as Float32Array;
+        // subarray views: whatever becomes a tensor is copied into the backend; the caller keeps its buffers.
+        out = run([sparse.subarray(0, rows * F), dense.subarray(0, rows * D)], rows).dataSync() as Float32Array;
       });
       return out;
     },
