@@ -46,3 +46,34 @@ describe('batcher admission estimate after a stall', () => {
     expect(admitted).toBeGreaterThan(0);
   });
 });
+
+describe('batcher order', () => {
+  it('scores the earliest deadline first when the queue holds more than one batch, FIFO otherwise', async () => {
+    const now = 0;
+    const seen: number[][] = [];
+    const model: CtrModel = {
+      version: 'fake',
+      kind: 'lr',
+      specHash: 'fake',
+      predict(sparse, _d, rows) {
+        seen.push(Array.from(sparse.subarray(0, rows)));
+        return new Float32Array(rows).fill(0.01);
+      },
+      dispose() {},
+    };
+    const batcher = createBatcher({ maxBatchRows: 4, maxQueueDelayUs: 0, sparseFields: 1, denseDim: 1, model: () => model, clock: () => now });
+    const score = (tag: number, deadlineMs: number) => batcher.score(Int32Array.of(tag), new Float32Array(1), 1, deadlineMs);
+    // Six requests with long deadlines, then one whose deadline is short: it must not wait a batch.
+    const long = [1, 2, 3, 4, 5, 6].map((tag) => score(tag, 1000));
+    const short = score(99, 100);
+    await Promise.all([...long, short]);
+    expect(seen).toEqual([
+      [99, 1, 2, 3],
+      [4, 5, 6],
+    ]);
+    // Under one batch: arrival order.
+    seen.length = 0;
+    await Promise.all([score(7, 1000), score(8, 10)]);
+    expect(seen).toEqual([[7, 8]]);
+  });
+});

@@ -83,6 +83,9 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
    */
   function flush(): void {
     scheduled = false;
+    // More queued than one batch holds: earliest deadline first, so a request with a short tmax is
+    // not held behind a turn's worth of long ones (the sort is stable: FIFO among equal deadlines).
+    if (queuedRows > maxBatchRows) queue.sort((a, b) => a.deadlineMs - b.deadlineMs);
     const model = opts.model();
     let rows = 0;
     let taken = 0;
