@@ -125,7 +125,8 @@ async function measure(name, url, bodies) {
       p99Ms: res.latency.p99,
       cpuUsPerReq: +(((ticks / CLK_TCK) * 1e6) / total).toFixed(1),
       bidRate: total ? +((codes['200']?.count ?? 0) / total).toFixed(3) : 0,
-      errors: res.errors + res.non2xx - (codes['204']?.count ?? 0),
+      // non2xx counts statuses outside 200-299, so a 204 no-bid is not an error here.
+      errors: res.errors + res.timeouts + res.non2xx,
     };
   };
 }
