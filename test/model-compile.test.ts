@@ -38,6 +38,10 @@ describe('compiled inference', () => {
       expect(got.length).toBe(rows);
       for (let i = 0; i < rows; i++) expect(got[i]).toBeCloseTo(want[i], 5);
       expect(new Set(Array.from(got).map((x) => x.toFixed(4))).size).toBeGreaterThan(1);
+      // A smaller batch after a larger one (buffers kept between calls must not leak old rows).
+      const few = 3;
+      const again = run!([sparse.subarray(F * 5, F * (5 + few)), dense.subarray(D * 5, D * (5 + few))], few).dataSync();
+      for (let i = 0; i < few; i++) expect(again[i]).toBeCloseTo(want[5 + i], 5);
     });
   }
 });
