@@ -3,7 +3,7 @@ import { createMac } from './crypto/mac.js';
 import { existsSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
 import type { BidRequest } from 'iab-openrtb/v26';
 import type { Budget, Campaign, CtrModel, Shader } from './types.js';
@@ -217,7 +217,18 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     const t = clock();
     campaigns.forEach((c, i) => pacer.syncSpend(c.id, states[i].spentUsd, t));
   }
-  await syncPacer();
+  // A loaded host can miss the fleet connection's 100 ms command timeout while everything starts:
+  // retry a few times before refusing to start.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await syncPacer();
+      break;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      logger.warn({ err: (err as Error).message, attempt }, 'reading the fleet spend at start-up failed; retrying');
+      await sleep(200 * attempt);
+    }
+  }
   const fleetSync =
     share < 1
       ? setInterval(() => syncPacer().catch((err) => logger.warn({ err: (err as Error).message }, 'fleet spend sync failed; pacing on local wins until it recovers')), settings.fleetSyncMs).unref()

@@ -206,7 +206,20 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     await tx.exec();
   };
   let budgets = opts.budgets;
-  await configure(budgets);
+  // A loaded host can miss the command timeout at start-up: retry a few times before giving up.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await configure(budgets);
+      break;
+    } catch (err) {
+      if (attempt >= 5) {
+        if (owned) client.disconnect();
+        throw err;
+      }
+      logger.warn({ err: (err as Error).message, attempt }, 'Redis ledger: writing the budget rules failed; retrying');
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
   // A Redis that restarted without its data has lost the budget rules too: put them back on every
   // reconnect, so reservations resume as soon as it is back (lost spend needs AOF, see docs/pacing.md).
   const onReady = () => {
