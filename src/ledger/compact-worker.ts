@@ -1,20 +1,20 @@
 /**
- * Worker-thread entry of a ledger compaction. Folding a journal builds a second copy of the
+ * Worker-thread side of ledger compactions. Folding a journal builds a second copy of the
  * ledger's state; on the serving thread its allocations cost garbage-collection pauses of tens of
  * milliseconds (young-generation copies of objects that all survive, then a full mark-compact of
  * the larger heap) however small the steps between yields. Here the fold has its own heap and its
- * own event loop. It posts `{ warn }` for each warning and ends with `{ done: folded }` or
- * `{ error }`.
+ * own event loop. The ledger starts this worker once, with itself, and sends it one CompactionJob
+ * per compaction; for each it posts `{ warn }` per warning, then `{ done: folded }` or `{ error }`.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { foldAndWriteSnapshot, type CompactionJob } from './compact.js';
 
 const port = parentPort;
-if (port !== null) {
-  foldAndWriteSnapshot(workerData as CompactionJob, {
+port?.on('message', (job: CompactionJob) => {
+  foldAndWriteSnapshot(job, {
     warn: (obj, msg) => port.postMessage({ warn: { obj: JSON.parse(JSON.stringify(obj)), msg } }),
   }).then(
     (folded) => port.postMessage({ done: folded }),
     (err: Error) => port.postMessage({ error: err.message }),
   );
-}
+});

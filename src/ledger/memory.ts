@@ -86,6 +86,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   let generation = 0;
   let snapshotGeneration = 0;
   let compacting: Promise<void> | null = null;
+  const worker = dir !== undefined && compactor === 'worker' ? compactionWorker(workerUrl, logger) : null;
 
   if (dir !== undefined) {
     fs.mkdirSync(dir, { recursive: true });
@@ -130,7 +131,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync);
       await old.close();
       const job: CompactionJob = { dir, upTo, snapshotGeneration, now: clock(), retentionMs };
-      const folded = compactor === 'worker' ? await compactInWorker(workerUrl, job, logger) : await foldAndWriteSnapshot(job, logger);
+      const folded = worker !== null ? await worker.run(job) : await foldAndWriteSnapshot(job, logger);
       snapshotGeneration = upTo;
       for (const g of folded) await fs.promises.unlink(path.join(dir, `journal.${g}`));
     })().finally(() => {
@@ -200,7 +201,8 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     compactor,
 
     async close() {
-      if (compacting !== null) await compacting;
+      if (compacting !== null) await compacting.catch(() => {});
+      await worker?.close();
       if (writer !== null) await writer.close();
       writer = null;
     },
@@ -229,26 +231,54 @@ function loadSnapshot(file: string, core: LedgerCore): number {
 }
 
 /**
- * Runs one compaction in a fresh worker thread (compactions are rare: one per compactAfterBytes
- * of journal, so a worker is not kept between them). Its warnings are logged here; it resolves
- * with the generations folded once the new snapshot is renamed into place and synced.
+ * The compaction worker thread, started with the ledger (starting a worker costs the starting
+ * thread several milliseconds, so not at each compaction) and unref'd, so an idle one never keeps
+ * the process alive. One job at a time (the ledger runs one compaction at a time). A worker that
+ * dies fails the job in hand; the next job starts a new one.
  */
-function compactInWorker(url: URL, job: CompactionJob, logger: LedgerLogger): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(url, { workerData: job });
-    let settled = false;
-    const end = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      fn();
-      void worker.terminate();
-    };
-    worker.on('message', (m: { warn?: { obj: object; msg: string }; done?: number[]; error?: string }) => {
-      if (m.warn !== undefined) logger.warn(m.warn.obj, m.warn.msg);
-      else if (m.done !== undefined) end(() => resolve(m.done!));
-      else end(() => reject(new Error(`ledger compaction worker: ${m.error}`)));
+function compactionWorker(url: URL, logger: LedgerLogger) {
+  let worker: Worker | null = null;
+  let pending: { resolve: (folded: number[]) => void; reject: (err: Error) => void } | null = null;
+  const fail = (err: Error) => {
+    const p = pending;
+    pending = null;
+    if (p) p.reject(err);
+    else logger.warn({ err: err.message }, 'ledger compaction worker failed; the next compaction starts another');
+  };
+  const start = (): Worker => {
+    const w = new Worker(url);
+    w.unref();
+    w.on('message', (m: { warn?: { obj: object; msg: string }; done?: number[]; error?: string }) => {
+      if (m.warn !== undefined) return logger.warn(m.warn.obj, m.warn.msg);
+      const p = pending;
+      pending = null;
+      if (m.done !== undefined) p?.resolve(m.done);
+      else p?.reject(new Error(`ledger compaction worker: ${m.error}`));
     });
-    worker.on('error', (err) => end(() => reject(err)));
-    worker.on('exit', (code) => end(() => reject(new Error(`ledger compaction worker exited (code ${code}) before finishing`))));
-  });
+    w.on('error', (err) => {
+      if (worker === w) worker = null;
+      fail(err);
+    });
+    w.on('exit', (code) => {
+      if (worker !== w) return;
+      worker = null;
+      fail(new Error(`ledger compaction worker exited (code ${code})`));
+    });
+    return w;
+  };
+  worker = start();
+  return {
+    run(job: CompactionJob): Promise<number[]> {
+      const w = (worker ??= start());
+      return new Promise((resolve, reject) => {
+        pending = { resolve, reject };
+        w.postMessage(job);
+      });
+    },
+    async close(): Promise<void> {
+      const w = worker;
+      worker = null;
+      if (w) await w.terminate();
+    },
+  };
 }
