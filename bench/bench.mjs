@@ -289,8 +289,10 @@ if (args.base) {
   }
 }
 const head = results[1];
-const infer = await inferenceFloor(head.meanBatchRows || 10);
 const rowsPerReq = 10;
+const infer = await inferenceFloor(head.meanBatchRows || rowsPerReq);
+// Micro-batching against scoring each request alone (its 10 candidates in one call), same model and backend.
+const alone = await inferenceFloor(rowsPerReq);
 const floorUs = results[0].cpuUsPerReq + infer.cpuUsPerRow * rowsPerReq;
 
 console.log(`\nbench: ${DURATION}s per run, ${CONNECTIONS} connections, ${args.campaigns} campaigns (10 eligible per imp), ${bodies.length} distinct bodies, node ${process.version}`);
@@ -298,10 +300,21 @@ console.log('| run | req/s | p50 ms | p99 ms | server CPU µs/req | bid rate | e
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of results) console.log(`| ${r.name} | ${r.rps} | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuUsPerReq} | ${r.bidRate} | ${r.errors} |`);
 console.log(`\nraw batched inference alone (${infer.model}, wasm, batch ${infer.batchRows}): ${infer.cpuUsPerRow} µs CPU per row → ${(infer.cpuUsPerRow * rowsPerReq).toFixed(1)} µs per request of ${rowsPerReq} rows`);
+console.log(`scoring each request alone (batch ${alone.batchRows}): ${alone.cpuUsPerRow} µs CPU per row → micro-batching gain ${(alone.cpuUsPerRow / infer.cpuUsPerRow).toFixed(1)} × throughput per core`);
 console.log(`floor = empty handler + inference = ${floorUs.toFixed(1)} µs; head = ${head.cpuUsPerReq} µs (${(head.cpuUsPerReq / floorUs).toFixed(2)} × floor)`);
 console.log(`head mean batch: ${head.meanBatchRows} rows; per-stage mean µs (wall, per request): ${JSON.stringify(head.stagesUs)}`);
 for (const r of results.filter((x) => x.at70)) {
   console.log(`${r.name} at 70 % of its throughput (${r.at70.offeredRps} req/s offered): ${r.at70.rps} req/s, server p50 ≤ ${r.at70.serverP50Ms} ms, server p99 ≤ ${r.at70.serverP99Ms} ms (histogram bucket bounds), client p99 ${r.at70.clientP99Ms} ms`);
+}
+{
+  const ratio = head.cpuUsPerReq / floorUs;
+  const gain = alone.cpuUsPerRow / infer.cpuUsPerRow;
+  const p99 = head.at70?.serverP99Ms ?? Infinity;
+  const mark = (ok) => (ok ? 'met' : 'NOT met');
+  console.log(
+    `targets (issue 8): ≤ 50 µs/request: ${mark(head.cpuUsPerReq <= 50)} (${head.cpuUsPerReq}); ≤ 1.5 × floor: ${mark(ratio <= 1.5)} (${ratio.toFixed(2)} ×); ` +
+      `server p99 ≤ 5 ms at 70 %: ${mark(p99 <= 5)} (≤ ${p99} ms bucket bound); batching ≥ 20 ×: ${mark(gain >= 20)} (${gain.toFixed(1)} ×)`,
+  );
 }
 const prevFile = 'bench/baseline.json';
 if (existsSync(prevFile)) {
@@ -311,7 +324,7 @@ if (existsSync(prevFile)) {
 }
 mkdirSync('bench/results', { recursive: true });
 const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim();
-writeFileSync(args.out, JSON.stringify({ commit, date: new Date().toISOString(), durationS: DURATION, connections: CONNECTIONS, results, inference: infer, floorUs }, null, 2) + '\n');
+writeFileSync(args.out, JSON.stringify({ commit, date: new Date().toISOString(), durationS: DURATION, connections: CONNECTIONS, results, inference: infer, inferenceAlone: alone, floorUs }, null, 2) + '\n');
 console.log(`written ${args.out}`);
 rmSync(work, { recursive: true, force: true });
 process.exit(0);
