@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createProfileStore, createRedisProfileStore, type ProfileStore } from '../src/features/profiles.js';
+import { createRedisFrequencyStore } from '../src/freqcap/freqcap.js';
 import { connectRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
 
 /**
@@ -125,6 +126,19 @@ describe.skipIf(!client)('Redis profile store', () => {
     const p = reader.store.get('hot')!;
     expect(p.campaignImpressions).toEqual({ c0: 100, c1: 100 });
     expect(p.seenCategories).toHaveLength(200);
+  });
+
+  it("warms a user's caps and profile in one write on an auto-pipelined connection (one round trip)", async () => {
+    const f = fleet({ localTtlMs: 60_000 });
+    const a = f.open();
+    await a.client.ping();
+    const caps = createRedisFrequencyStore({ client: a.client, keyPrefix: `${f.keyPrefix}fc:`, clock: f.clock });
+    const stream = (a.client as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream;
+    const write = vi.spyOn(stream, 'write');
+    // What the bidder's user warm does: both reads issued in one tick.
+    await Promise.all([caps.warm(['w1']), a.store.warm(['w1'])]);
+    expect(write).toHaveBeenCalledTimes(1);
+    write.mockRestore();
   });
 
   it('never throws from a notice while Redis is away; warm rejects and the cached profile stays', async () => {
