@@ -25,6 +25,7 @@ describe.skipIf(!client)('user profiles across bidders sharing Redis', () => {
   let dir: string;
   let a: TestBidder;
   let b: TestBidder;
+  let bClosed = false;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fleet-profiles-'));
     cpSync('policies', dir, { recursive: true });
@@ -34,6 +35,7 @@ describe.skipIf(!client)('user profiles across bidders sharing Redis', () => {
   });
   afterAll(async () => {
     await a?.close();
+    if (b && !bClosed) await b.close();
     rmSync(b?.dir ?? '', { recursive: true, force: true });
     await dropKeysAndQuit(client!, prefix);
     rmSync(dir, { recursive: true, force: true });
@@ -57,7 +59,9 @@ describe.skipIf(!client)('user profiles across bidders sharing Redis', () => {
     const afterId = (await after.json()).seatbid[0].bid[0].id as string;
     expect(await b.metric('bidder_ledger_errors_total', { op: 'frequency' })).toBe(0);
 
+    // Closing flushes B's event log, where each bid records the profile its features used.
     await b.bidder.close();
+    bClosed = true;
     const events = join(b.dir, 'events');
     const records = readdirSync(events)
       .map((f) => readFileSync(join(events, f), 'utf8'))
