@@ -40,7 +40,8 @@ describe.skipIf(!client)('Redis profile store', () => {
   const flushed = (c: Redis) => c.ping();
 
   it('a notice recorded through one store shapes the profile another store warms', async () => {
-    const f = fleet({ historyLength: 3 });
+    // A TTL long enough that a loaded machine does not run past it between the two checks below.
+    const f = fleet({ historyLength: 3, localTtlMs: 1000 });
     const a = f.open();
     const b = f.open();
     await b.store.warm(['u1']);
@@ -54,7 +55,7 @@ describe.skipIf(!client)('Redis profile store', () => {
     // Within its TTL b keeps answering from what it loaded: the documented staleness.
     await b.store.warm(['u1']);
     expect(b.store.get('u1')).toBeUndefined();
-    await sleep(40);
+    await sleep(1050);
     expect(b.store.get('u1')).toBeUndefined(); // stale entries still answer until a warm replaces them
     await b.store.warm(['u1']);
     expect(b.store.get('u1')).toEqual(expected);
