@@ -63,6 +63,33 @@ if (client === null) {
       await ledger.close();
     });
 
+    it('answers a second settle or release of a bid it finished without a round trip', async () => {
+      const now = Date.UTC(2026, 0, 10, 12);
+      const base = { client, clock: () => now, budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000 };
+      const keyPrefix = `${prefix}${n++}:`;
+      const a = await createRedisLedger({ ...base, keyPrefix });
+      const b = await createRedisLedger({ ...base, keyPrefix });
+      const hold = (bidId: string) => ({ bidId, campaignId: 'c1', amountUsd: 0.2, expiresAtMs: now + 10_000 });
+      expect(await a.reserve([hold('w'), hold('l'), hold('lw')])).toEqual([true, true, true]);
+      expect(await a.settle('w', 0.1)).toBe('settled');
+      await a.release('l');
+      await a.release('lw');
+      const sent = vi.spyOn(client, 'sendCommand');
+      expect(await a.settle('w', 0.1)).toBe('duplicate'); // the billing notice after the win
+      expect(await a.settle('w', 0.05)).toBe('duplicate');
+      await a.release('w');
+      await a.release('l');
+      expect(sent).not.toHaveBeenCalled();
+      // A win after a loss notice still reaches Redis (it may settle); another process asks Redis too.
+      expect(await a.settle('lw', 0.1)).toBe('settled');
+      expect(await b.settle('w', 0.1)).toBe('duplicate');
+      expect(sent).toHaveBeenCalledTimes(2);
+      sent.mockRestore();
+      expect((await a.state('c1')).spentUsd).toBeCloseTo(0.2, 9);
+      await a.close();
+      await b.close();
+    });
+
     it('connects from a URL, and says plainly when it cannot', async () => {
       const now = Date.UTC(2026, 0, 10, 12);
       const base = { clock: () => now, budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000 };

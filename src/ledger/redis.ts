@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { Budget, BudgetLedger, Reservation, SettleOutcome } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toMicros, toUsd, utcDay } from './budget.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
@@ -227,6 +228,13 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   };
   client.on('ready', onReady);
 
+  // Bids whose fate this process already heard from Redis. 'final': settled, or refused as late;
+  // any further settle can only be a duplicate (a win and its billing notice, an exchange's
+  // retry), so it is answered without a round trip; a release of it moves nothing either.
+  // 'released': a further release moves nothing (a settle still goes to Redis: a win may follow
+  // a loss notice). Per process and bounded; kept as long as Redis keeps the bid's record.
+  const known = new LRUCache<string, 'final' | 'released'>({ max: 200_000, ttl: Number(retention) });
+
   return {
     async reserve(items: Reservation[]): Promise<boolean[]> {
       if (items.length === 0) return [];
@@ -245,7 +253,9 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     async settle(bidId: string, priceUsd: number): Promise<SettleOutcome> {
       const price = toMicros(priceUsd);
       if (!(price >= 0)) return 'over-reservation';
+      if (known.get(bidId) === 'final') return 'duplicate';
       const outcome = await cmd.ledgerSettle(P, clock(), retention, bidId, price);
+      if (outcome === 'settled' || outcome === 'duplicate' || outcome === 'expired') known.set(bidId, 'final');
       if (outcome === 'expired') {
         logger.warn(
           { bidId, priceUsd: toUsd(price) },
@@ -256,7 +266,9 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     },
 
     async release(bidId: string): Promise<void> {
+      if (known.has(bidId)) return;
       await cmd.ledgerRelease(P, clock(), retention, bidId);
+      known.set(bidId, 'released');
     },
 
     async state(campaignId: string) {
