@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
-const req = (id: string) => ({ id, at: 2, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
+// A generous tmax: these tests are about money, and a loaded CI machine must not turn a bid into a DEADLINE no-bid.
+const req = (id: string) => ({ id, at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
 
 async function winUrl(t: TestBidder, id: string): Promise<{ bid: any; url: (price: string) => string }> {
   const r = await t.bid(req(id));
