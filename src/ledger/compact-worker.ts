@@ -6,8 +6,18 @@
  * own event loop. The ledger starts this worker once, with itself, and sends it one CompactionJob
  * per compaction; for each it posts `{ warn }` per warning, then `{ done: folded }` or `{ error }`.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { foldAndWriteSnapshot, type CompactionJob } from './compact.js';
+
+// Lowest CPU priority for this thread only (Linux: setpriority on the thread id), so that on a
+// machine with few cores the serving thread wins the CPU whenever both want it.
+try {
+  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), 19);
+} catch {
+  // No /proc/thread-self (not Linux) or not permitted: the worker runs at the process's priority.
+}
 
 const port = parentPort;
 port?.on('message', (job: CompactionJob) => {
