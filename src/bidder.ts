@@ -98,12 +98,12 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const metrics = createMetrics({ exchanges: [...policies.exchanges.keys()], campaigns: policies.campaigns.map((c) => c.id) });
   const paused = new Set<string>();
   // A fleet shares one Redis connection per process for the ledger, the caps and the profiles.
-  // It fails fast while Redis is away (no offline queue, a command timeout), so the bid path gets
+  // It fails fast while Redis is away (no offline queue, ledger.commandTimeoutMs), so the bid path gets
   // an error to no-bid on rather than a reservation that hangs past tmax; auto-pipelining sends
   // every command issued in one tick (this request's warms, other requests' reservations and
   // notices) in one write.
   const redis = settings.ledger.redisUrl
-    ? new Redis(settings.ledger.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 100, enableAutoPipelining: settings.ledger.autoPipelining })
+    ? new Redis(settings.ledger.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: settings.ledger.commandTimeoutMs, enableAutoPipelining: settings.ledger.autoPipelining })
     : null;
   if (redis) {
     // While Redis is away ioredis reports every failed reconnect here.
@@ -217,7 +217,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     const t = clock();
     campaigns.forEach((c, i) => pacer.syncSpend(c.id, states[i].spentUsd, t));
   }
-  // A loaded host can miss the fleet connection's 100 ms command timeout while everything starts:
+  // A loaded host can miss the fleet connection's command timeout while everything starts:
   // retry a few times before refusing to start.
   for (let attempt = 1; ; attempt++) {
     try {

@@ -24,7 +24,8 @@ describe.skipIf(!client)('frequency caps across bidders sharing Redis', () => {
     const doc = parse(readFileSync(join(dir, 'campaigns.yaml'), 'utf8'));
     for (const c of doc.campaigns) if (c.id === 'acme-shoes') c.frequencyCap = { count: 1, windowSec: 3600 };
     writeFileSync(join(dir, 'campaigns.yaml'), stringify(doc));
-    const ledger = { journalPath: join(dir, 'ledger'), redisUrl: REDIS_URL, keyPrefix: prefix };
+    // A command timeout a loaded CI machine does not run past (the default 100 ms is for serving).
+    const ledger = { journalPath: join(dir, 'ledger'), redisUrl: REDIS_URL, keyPrefix: prefix, commandTimeoutMs: 2000 };
     a = await startBidder({ ledger }, dir);
     b = await startBidder({ ledger }, dir);
   });

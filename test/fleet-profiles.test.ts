@@ -29,7 +29,8 @@ describe.skipIf(!client)('user profiles across bidders sharing Redis', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fleet-profiles-'));
     cpSync('policies', dir, { recursive: true });
-    const ledger = { journalPath: join(dir, 'ledger'), redisUrl: REDIS_URL, keyPrefix: prefix };
+    // A command timeout a loaded CI machine does not run past (the default 100 ms is for serving).
+    const ledger = { journalPath: join(dir, 'ledger'), redisUrl: REDIS_URL, keyPrefix: prefix, commandTimeoutMs: 2000 };
     a = await startBidder({ ledger, userCacheTtlMs: 50 }, dir);
     b = await startBidder({ ledger, userCacheTtlMs: 50 }, dir);
   });

@@ -30,8 +30,9 @@ export interface Settings {
    * Journal folder (one process) or Redis URL and key prefix (a fleet; one prefix per deployment).
    * autoPipelining: commands issued in one event-loop tick leave in one write (fewer Redis round
    * trips; a batch waits for the one in flight, which can lengthen the tail under load).
+   * commandTimeoutMs: a Redis command unanswered this long fails (the bid becomes a no-bid).
    */
-  ledger: { journalPath: string; redisUrl: string; keyPrefix: string; autoPipelining: boolean };
+  ledger: { journalPath: string; redisUrl: string; keyPrefix: string; autoPipelining: boolean; commandTimeoutMs: number };
   modelsDir: string;
   /** Model version to load; '' = the one named in `<modelsDir>/CURRENT`. */
   modelVersion: string;
@@ -69,7 +70,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   noticeSecret: '',
   adminToken: '',
   eventLog: Object.freeze({ dir: 'var/events', rotateBytes: 64 * 1024 * 1024, enabled: true }),
-  ledger: Object.freeze({ journalPath: 'var/ledger.journal', redisUrl: '', keyPrefix: 'bidder:ledger:', autoPipelining: true }),
+  ledger: Object.freeze({ journalPath: 'var/ledger.journal', redisUrl: '', keyPrefix: 'bidder:ledger:', autoPipelining: true, commandTimeoutMs: 100 }),
   modelsDir: 'models',
   modelVersion: '',
   backend: 'auto',
@@ -122,6 +123,7 @@ export const SETTINGS_SCHEMA = {
         redisUrl: { type: 'string' },
         keyPrefix: { type: 'string', minLength: 1 },
         autoPipelining: { type: 'boolean' },
+        commandTimeoutMs: { type: 'integer', minimum: 1, maximum: 60_000 },
       },
     },
     modelsDir: { type: 'string', minLength: 1 },
