@@ -18,6 +18,8 @@ export interface LoadtestOptions {
   durationS: number;
   rate: number | null;
   steps: number;
+  /** Max-throughput mode: a last step at this multiple of the max rate (2 = twice saturation). */
+  overload: number | null;
   connections: number;
   warmupS: number;
   seed: number;
@@ -37,6 +39,7 @@ export const DEFAULTS: LoadtestOptions = {
   durationS: 30,
   rate: null,
   steps: 4,
+  overload: null,
   connections: 16,
   warmupS: 2,
   seed: 1,
@@ -83,6 +86,7 @@ export async function loadtest(o: LoadtestOptions, log: (line: string) => void):
       durationS: o.durationS,
       rate: o.rate,
       steps: o.steps,
+      overload: o.overload,
       connections: o.connections,
       warmupS: o.warmupS,
       seed: o.seed,

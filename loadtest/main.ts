@@ -6,6 +6,7 @@ const USAGE = `npm run loadtest -- [options]
   --duration <s>        measured seconds, warm-up excluded (default ${DEFAULTS.durationS})
   --rate <req/s>        fixed-rate mode: steps up to this rate; without it, max-throughput mode
   --steps <n>           load steps for the latency-against-load plot (default ${DEFAULTS.steps})
+  --overload <x>        max-throughput mode: a last step at x times the max rate (2: twice saturation)
   --connections <n>     concurrent connections (default ${DEFAULTS.connections})
   --warmup <s>          unmeasured warm-up (default ${DEFAULTS.warmupS})
   --url <url>           drive a running bidder instead of spawning one
@@ -18,7 +19,8 @@ const USAGE = `npm run loadtest -- [options]
   --baseline <file>     baseline report to compare with (default ${DEFAULTS.baselinePath})
   --save-baseline       write this run's report as the baseline instead of comparing
   --fail-on-regression  exit 1 when a figure regressed against the baseline
-  --no-progress         no live progress line`;
+  --no-progress         no live progress line
+  --no-notices          send no win/billing/click/loss notices (a cheaper generator, for overload runs)`;
 
 function num(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     rate: { type: 'string' },
     steps: { type: 'string' },
+    overload: { type: 'string' },
     connections: { type: 'string' },
     warmup: { type: 'string' },
     url: { type: 'string' },
@@ -44,6 +47,7 @@ const { values } = parseArgs({
     'save-baseline': { type: 'boolean' },
     'fail-on-regression': { type: 'boolean' },
     'no-progress': { type: 'boolean' },
+    'no-notices': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -60,6 +64,7 @@ try {
     durationS: num('duration', values.duration, 1) ?? DEFAULTS.durationS,
     rate: num('rate', values.rate, 1) ?? null,
     steps: num('steps', values.steps, 0) ?? DEFAULTS.steps,
+    overload: num('overload', values.overload, 1) ?? null,
     connections: num('connections', values.connections, 1) ?? DEFAULTS.connections,
     warmupS: num('warmup', values.warmup, 0) ?? DEFAULTS.warmupS,
     url: values.url ?? null,
@@ -71,6 +76,7 @@ try {
     baselinePath: values.baseline ?? DEFAULTS.baselinePath,
     saveBaseline: values['save-baseline'] ?? false,
     progress: !values['no-progress'],
+    notices: values['no-notices'] ? { winShare: 0, billingShare: 0, clickShare: 0, lossShare: 0 } : DEFAULTS.notices,
   };
 } catch (err) {
   process.stderr.write(`loadtest: ${(err as Error).message}\n\n${USAGE}\n`);
@@ -86,6 +92,14 @@ log(
     `bid rate ${(100 * h.bidRate).toFixed(1)}%, errors ${(100 * h.errorRate).toFixed(2)}%, past tmax ${h.pastTmax}, ` +
     `server CPU ${h.cpuUsPerRequest === null ? 'n/a' : `${h.cpuUsPerRequest.toFixed(0)} µs/request`}`,
 );
+for (const s of report.steps) {
+  log(
+    `  ${s.name}: asked ${s.targetRps === null ? 'max' : Math.round(s.targetRps)}, sent ${Math.round(s.sentPerSec)}, answered ${Math.round(s.reqPerSec)} req/s; ` +
+      `p99 ${s.latencyMs.p99.toFixed(1)} ms, max ${s.latencyMs.max.toFixed(1)} ms, past tmax ${s.pastTmax} (server: late ${s.server.lateAnswers}); 5xx ${s.status['5xx']}; ` +
+      `no-bids ${JSON.stringify(s.server.noBidReasons)}; server ${s.cpuCores === null ? 'n/a' : s.cpuCores.toFixed(2)} cores, harness ${s.harnessCores.toFixed(2)} cores; ` +
+      `RSS ${s.rssBytes === null ? 'n/a' : (s.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+  );
+}
 log(`report: ${paths.md} (${paths.json}, ${paths.svg})`);
 const c = report.comparison;
 if (opts.saveBaseline) log(`baseline saved: ${opts.baselinePath}`);

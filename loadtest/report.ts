@@ -134,13 +134,13 @@ export function markdown(r: Report, svgName: string): string {
   );
   out.push(`![latency against load](${svgName})`, '');
   out.push('## Steps', '');
-  out.push('| step | asked req/s | sent req/s | answered req/s | p50 | p90 | p99 | p99.9 | max | bids | no-bids | 4xx | 5xx | past tmax | CPU µs/req | server cores | RSS MiB | notices sent (win/billing/click/loss) | notices dropped |');
-  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+  out.push('| step | asked req/s | sent req/s | answered req/s | p50 | p90 | p99 | p99.9 | max | bids | no-bids | 4xx | 5xx | past tmax | CPU µs/req | server cores | harness cores | RSS MiB | notices sent (win/billing/click/loss) | notices dropped |');
+  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
   for (const s of r.steps) {
     const n = s.notices.sent;
     out.push(
       `| ${s.name} | ${s.targetRps === null ? 'max' : int(s.targetRps)} | ${s.sentPerSec === undefined ? 'n/a' : int(s.sentPerSec)} | ${int(s.reqPerSec)} | ${fmt(s.latencyMs.p50)} | ${fmt(s.latencyMs.p90)} | ${fmt(s.latencyMs.p99)} | ${fmt(s.latencyMs.p999)} | ${fmt(s.latencyMs.max)} | ` +
-        `${s.status.bid} | ${s.status.nobid} | ${s.status['4xx']} | ${s.status['5xx']} | ${s.pastTmax} | ${s.cpuUsPerRequest === null ? 'n/a' : fmt(s.cpuUsPerRequest, 0)} | ${s.cpuCores == null ? 'n/a' : fmt(s.cpuCores)} | ${s.rssBytes == null ? 'n/a' : fmt(s.rssBytes / 2 ** 20, 0)} | ${n.win}/${n.billing}/${n.click}/${n.loss} | ${s.notices.dropped} |`,
+        `${s.status.bid} | ${s.status.nobid} | ${s.status['4xx']} | ${s.status['5xx']} | ${s.pastTmax} | ${s.cpuUsPerRequest === null ? 'n/a' : fmt(s.cpuUsPerRequest, 0)} | ${s.cpuCores == null ? 'n/a' : fmt(s.cpuCores)} | ${s.harnessCores == null ? 'n/a' : fmt(s.harnessCores)} | ${s.rssBytes == null ? 'n/a' : fmt(s.rssBytes / 2 ** 20, 0)} | ${n.win}/${n.billing}/${n.click}/${n.loss} | ${s.notices.dropped} |`,
     );
   }
   out.push('', 'Latencies in ms, measured by the client per answer (204s and errors included).', '');

@@ -12,6 +12,11 @@ export interface LoadOptions {
   rate: number | null;
   /** Load steps below the top, for the latency-against-load curve. */
   steps: number;
+  /**
+   * Max-throughput mode: after the other steps, one more at this multiple of the rate the max
+   * step reached (2 = twice saturation), as long as the max step; null for none.
+   */
+  overload?: number | null;
   connections: number;
   warmupS: number;
   seed: number;
@@ -52,6 +57,11 @@ export interface StepResult {
   cpuCores: number | null;
   /** The bidder's resident memory at the end of the step, bytes; null without a pid. */
   rssBytes: number | null;
+  /**
+   * CPU this harness used over the step, in cores. Near 1 the generator, not the bidder, set the
+   * pace, and its own event-loop delays are inside the client latencies (and "past tmax").
+   */
+  harnessCores: number;
   server: {
     outcomes: Record<string, number>;
     noBidReasons: Record<string, number>;
@@ -164,6 +174,7 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
     const pastTmax0 = live.pastTmax;
     const before = await scrape(target.origin);
     const cpu0 = target.pid ? processCpuSeconds(target.pid) : null;
+    const own0 = process.cpuUsage();
     // Fixed rate still needs every connection: one connection at 20 ms latency tops out at 50 req/s.
     const connections = targetRps ? Math.max(1, Math.min(o.connections, Math.round(targetRps))) : o.connections;
     const started = performance.now();
@@ -187,6 +198,7 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
     ticker?.stop();
     await firer.idle();
     const cpu1 = target.pid ? processCpuSeconds(target.pid) : null;
+    const own = process.cpuUsage(own0);
     const after = await scrape(target.origin);
     const n = samples.values.length;
     const served = status.bid + status.nobid;
@@ -212,6 +224,7 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
       cpuUsPerRequest: cpu0 !== null && cpu1 !== null && n > 0 ? ((cpu1 - cpu0) * 1e6) / n : null,
       cpuCores: cpu0 !== null && cpu1 !== null ? (cpu1 - cpu0) / elapsedS : null,
       rssBytes: target.pid ? processRssBytes(target.pid) : null,
+      harnessCores: (own.user + own.system) / 1e6 / elapsedS,
       server: {
         outcomes: delta(before, after, 'bidder_requests_total', 'outcome'),
         noBidReasons: delta(before, after, 'bidder_nobid_total', 'reason'),
@@ -232,6 +245,7 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
       const rps = (max.reqPerSec * i) / (o.steps + 1);
       results.push(await step(`${Math.round((100 * i) / (o.steps + 1))}% of max`, rps, (o.durationS - maxS) / o.steps, true));
     }
+    if (o.overload) results.push(await step(`${o.overload}x max`, max.reqPerSec * o.overload, maxS, true));
   } else {
     const n = Math.max(1, o.steps);
     for (let i = 1; i <= n; i++) results.push(await step(`${Math.round((100 * i) / n)}% of rate`, (o.rate * i) / n, o.durationS / n, true));
