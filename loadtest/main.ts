@@ -95,7 +95,7 @@ log(
 for (const s of report.steps) {
   log(
     `  ${s.name}: asked ${s.targetRps === null ? 'max' : Math.round(s.targetRps)}, sent ${Math.round(s.sentPerSec)}, answered ${Math.round(s.reqPerSec)} req/s; ` +
-      `p99 ${s.latencyMs.p99.toFixed(1)} ms, max ${s.latencyMs.max.toFixed(1)} ms, past tmax ${s.pastTmax} (server: late ${s.server.lateAnswers}); 5xx ${s.status['5xx']}; ` +
+      `p99 ${s.latencyMs.p99.toFixed(1)} ms, max ${s.latencyMs.max.toFixed(1)} ms, past tmax ${s.pastTmax} (client clock); past the bidder's own deadline ${s.server.lateAnswers}; 5xx ${s.status['5xx']}; ` +
       `no-bids ${JSON.stringify(s.server.noBidReasons)}; server ${s.cpuCores === null ? 'n/a' : s.cpuCores.toFixed(2)} cores, harness ${s.harnessCores.toFixed(2)} cores; ` +
       `RSS ${s.rssBytes === null ? 'n/a' : (s.rssBytes / 2 ** 20).toFixed(0)} MiB`,
   );
