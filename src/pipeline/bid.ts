@@ -22,8 +22,14 @@ export interface BidInput {
   contentEncoding: string;
   version: string;
   exchange: ExchangeSettings;
-  /** Monotonic ms (performance.now) when the request body was complete. */
+  /** Monotonic ms (performance.now) when the server read the request: latency and stage timings count from here. */
   startedMs: number;
+  /**
+   * Monotonic ms: the earliest the request can have arrived, the event loop's lag before the read
+   * (src/server/arrival.ts). The deadline counts from here, so time the request spent waiting in
+   * the kernel while the loop was busy is not spent twice.
+   */
+  arrivedMs: number;
 }
 
 /** Everything a request reads that can be replaced at run time (policy and model reloads). */
@@ -121,7 +127,7 @@ export function createBidPipeline(deps: BidDeps) {
     const tmax = req.tmax ?? settings.defaultTmaxMs;
     const budgetMs = tmax - ex.networkAllowanceMs;
     if (budgetMs < settings.minTmaxMs) return noBid(req.id, ex, 'TMAX_TOO_SHORT', started);
-    const deadline = started + budgetMs;
+    const deadline = input.arrivedMs + budgetMs;
 
     if (deps.warmUser) await deps.warmUser(req);
     const plan = live.eligibility.plan(req, ex.name, ex.currency);

@@ -4,6 +4,7 @@ import { BidderError } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
 import { errorAnswer, type Answer } from '../pipeline/answer.js';
 import type { BidInput } from '../pipeline/bid.js';
+import { createLagClock } from './arrival.js';
 
 /** What the server needs from the rest of the bidder; the only module that touches uWebSockets.js. */
 export interface HttpHandlers {
@@ -100,6 +101,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
   let draining = false;
   let listenSocket: uWS.us_listen_socket | null = null;
   const app = uWS.App();
+  const lag = createLagClock({ now: h.now });
 
   function guard(res: uWS.HttpResponse, state: Aborted, rtb: boolean, p: Promise<Answer>): void {
     inFlight++;
@@ -113,8 +115,10 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
   }
 
   function bidRoute(res: uWS.HttpResponse, req: uWS.HttpRequest, exchangeName: string): void {
-    // The deadline counts from the first byte handled, not from the end of the body.
+    // Timings count from the read; the deadline from the earliest moment the request can have
+    // arrived: the read less the time the loop was just held busy while its bytes waited (./arrival.ts).
     const startedMs = h.now();
+    const arrivedMs = Math.min(startedMs, lag.arrival());
     const state: Aborted = { aborted: false };
     res.onAborted(() => (state.aborted = true));
     const contentType = req.getHeader('content-type');
@@ -133,7 +137,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
       }
     }
     readBody(res, state, h.maxBodyBytes(), Number.isFinite(contentLength) ? contentLength : 0, (body) => {
-      guard(res, state, true, h.bid({ body, contentType, contentEncoding, version, exchange: ex, startedMs }));
+      guard(res, state, true, h.bid({ body, contentType, contentEncoding, version, exchange: ex, startedMs, arrivedMs }));
     });
   }
 
@@ -174,7 +178,10 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
 
   return new Promise((resolve, reject) => {
     app.listen(host, port, (ls) => {
-      if (!ls) return reject(new Error(`cannot listen on ${host}:${port} (address in use or not permitted)`));
+      if (!ls) {
+        lag.stop();
+        return reject(new Error(`cannot listen on ${host}:${port} (address in use or not permitted)`));
+      }
       listenSocket = ls;
       resolve({
         port: uWS.us_socket_local_port(ls),
@@ -185,6 +192,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
           listenSocket = null;
           const until = h.now() + graceMs;
           while (inFlight > 0 && h.now() < until) await new Promise((r) => setTimeout(r, 5));
+          lag.stop();
         },
       });
     });

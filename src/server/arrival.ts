@@ -1,0 +1,46 @@
+/**
+ * When did a request that is being read now arrive? No earlier, as far as this process can tell,
+ * than the event loop's current lag: the time the loop has just spent busy instead of reading its
+ * sockets.
+ *
+ * A bidder's deadline must count from the request's arrival, but the server only sees a request
+ * when the loop reads its socket. Bytes that arrive while the loop scores a batch, answers, or
+ * collects garbage wait in the kernel until the next poll. Counted from the read, such a request
+ * spends its budget twice and is answered after tmax, exactly when an overloaded bidder should
+ * be shedding work instead. A timer that should fire every `intervalMs` measures that wait: how
+ * late it fired is how long the loop was held (the same measure as Node's event-loop delay), and
+ * while it is overdue, how long the loop has been held so far.
+ */
+export interface LagClockOptions {
+  /** Monotonic ms. */
+  now: () => number;
+  intervalMs?: number;
+}
+
+export interface LagClock {
+  /** The earliest moment a request being read now can have arrived (monotonic ms). */
+  arrival(): number;
+  stop(): void;
+}
+
+export function createLagClock(opts: LagClockOptions, schedule = setInterval, cancel = clearInterval): LagClock {
+  const interval = opts.intervalMs ?? 5;
+  let lastTick = opts.now();
+  let lastLag = 0;
+  const timer = schedule(() => {
+    const t = opts.now();
+    lastLag = Math.max(0, t - lastTick - interval);
+    lastTick = t;
+  }, interval);
+  (timer as { unref?: () => void }).unref?.();
+  return {
+    arrival() {
+      const t = opts.now();
+      // The lag the last tick measured, or, while the next tick is overdue, the wait so far.
+      return t - Math.max(lastLag, t - lastTick - interval);
+    },
+    stop() {
+      cancel(timer);
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { createLagClock } from '../src/server/arrival.js';
+
+/** A fake loop: the lag timer fires when the loop is free, late by however long it was held. */
+function loop() {
+  let now = 0;
+  let tick: (() => void) | null = null;
+  const clock = createLagClock(
+    { now: () => now, intervalMs: 5 },
+    ((fn: () => void) => ((tick = fn), { unref() {} })) as never,
+    (() => (tick = null)) as never,
+  );
+  return {
+    arrival: () => clock.arrival(),
+    /** The loop runs for `ms` without reaching its timers, then the timer fires if due. */
+    hold: (ms: number) => {
+      now += ms;
+    },
+    fire: () => tick?.(),
+    stop: () => clock.stop(),
+    ticking: () => tick !== null,
+  };
+}
+
+describe('arrival of a request read now (event-loop lag)', () => {
+  it('on a free loop: now', () => {
+    const l = loop();
+    l.hold(5);
+    l.fire();
+    expect(l.arrival()).toBe(5);
+  });
+
+  it('after the loop was held: now less the hold, until the next tick finds it free again', () => {
+    const l = loop();
+    l.hold(45); // a 40 ms batch past the 5 ms interval
+    l.fire();
+    expect(l.arrival()).toBe(5); // bytes read now may have waited since the loop was held
+    l.hold(5);
+    l.fire(); // on time again
+    expect(l.arrival()).toBe(50);
+  });
+
+  it('while the tick is overdue (a long poll reading a flood): the wait so far', () => {
+    const l = loop();
+    l.hold(5);
+    l.fire();
+    l.hold(25); // still reading, the tick due at 10 has not run
+    expect(l.arrival()).toBe(10);
+    expect(l.arrival()).toBeLessThanOrEqual(30);
+  });
+
+  it('stops its timer', () => {
+    const l = loop();
+    expect(l.ticking()).toBe(true);
+    l.stop();
+    expect(l.ticking()).toBe(false);
+  });
+});
