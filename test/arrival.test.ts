@@ -4,9 +4,10 @@ import { createLagClock } from '../src/server/arrival.js';
 /** A fake loop: the lag timer fires when the loop is free, late by however long it was held. */
 function loop() {
   let now = 0;
+  let idle = 0;
   let tick: (() => void) | null = null;
   const clock = createLagClock(
-    { now: () => now, intervalMs: 5 },
+    { now: () => now, intervalMs: 5, idleMs: () => idle },
     ((fn: () => void) => ((tick = fn), { unref() {} })) as never,
     (() => (tick = null)) as never,
   );
@@ -17,6 +18,8 @@ function loop() {
       now += ms;
     },
     fire: () => tick?.(),
+    /** The loop blocks waiting for I/O. */
+    wait: (ms: number) => ((now += ms), (idle += ms)),
     stop: () => clock.stop(),
     ticking: () => tick !== null,
   };
@@ -54,5 +57,14 @@ describe('arrival of a request read now (event-loop lag)', () => {
     expect(l.ticking()).toBe(true);
     l.stop();
     expect(l.ticking()).toBe(false);
+  });
+
+  it('a request read after the loop waited for I/O arrived during the wait: the earlier hold is not its own', () => {
+    const l = loop();
+    l.hold(105); // start-up work holds the loop 100 ms past the interval
+    l.fire();
+    expect(l.arrival()).toBe(5);
+    l.wait(2); // then it blocks until the next request comes
+    expect(l.arrival()).toBe(107);
   });
 });

@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+
 /**
  * When did a request that is being read now arrive? No earlier, as far as this process can tell,
  * than the event loop's current lag: the time the loop has just spent busy instead of reading its
@@ -9,13 +11,20 @@
  * spends its budget twice and is answered after tmax, exactly when an overloaded bidder should
  * be shedding work instead. A timer that should fire every `intervalMs` measures that wait: how
  * late it fired is how long the loop was held (the same measure as Node's event-loop delay), and
- * while it is overdue, how long the loop has been held so far.
+ * while it is overdue, how long the loop has been held so far. If the loop has waited for I/O
+ * since the tick (libuv's idle time grew), a request read now arrived during that wait, after the
+ * hold: the lag the tick measured is not its own.
  */
 export interface LagClockOptions {
   /** Monotonic ms. */
   now: () => number;
   intervalMs?: number;
+  /** Cumulative ms the event loop spent waiting for I/O (default: performance.eventLoopUtilization().idle). */
+  idleMs?: () => number;
 }
+
+/** A poll that returns at once still counts a few microseconds of idle time. */
+const MIN_WAIT_MS = 0.1;
 
 export interface LagClock {
   /** The earliest moment a request being read now can have arrived (monotonic ms). */
@@ -25,19 +34,24 @@ export interface LagClock {
 
 export function createLagClock(opts: LagClockOptions, schedule = setInterval, cancel = clearInterval): LagClock {
   const interval = opts.intervalMs ?? 5;
+  const idleMs = opts.idleMs ?? (() => performance.eventLoopUtilization().idle);
   let lastTick = opts.now();
   let lastLag = 0;
+  let idleAtTick = idleMs();
   const timer = schedule(() => {
     const t = opts.now();
     lastLag = Math.max(0, t - lastTick - interval);
     lastTick = t;
+    idleAtTick = idleMs();
   }, interval);
   (timer as { unref?: () => void }).unref?.();
   return {
     arrival() {
       const t = opts.now();
-      // The lag the last tick measured, or, while the next tick is overdue, the wait so far.
-      return t - Math.max(lastLag, t - lastTick - interval);
+      // The lag the last tick measured (unless the loop has waited for I/O since), or, while the
+      // next tick is overdue, the wait so far.
+      const held = idleMs() - idleAtTick >= MIN_WAIT_MS ? 0 : lastLag;
+      return t - Math.max(held, t - lastTick - interval);
     },
     stop() {
       cancel(timer);

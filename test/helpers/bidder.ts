@@ -47,6 +47,11 @@ export async function startBidder(overrides: Partial<Settings> = {}, policiesDir
       ...overrides,
     },
   });
+  // Client and server share this process, so the loop is held by start-up for the test as much as
+  // for the server; a request sent right after would be read as having queued through that hold
+  // (the deadline counts from the loop's lag, src/server/arrival.ts). A few lag-timer ticks on a
+  // free loop settle it; a real exchange's requests do queue during such a hold.
+  await new Promise((r) => setTimeout(r, 15));
   const url = bidder.url;
   const post = (path: string, body: string | Buffer, headers: Record<string, string> = {}) =>
     fetch(url + path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
