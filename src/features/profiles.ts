@@ -55,6 +55,20 @@ function rollWindow(e: Entry, now: number, windowMs: number): void {
   }
 }
 
+/** `get` of both stores: the cached profile, its window rolled; undefined for an unknown user. */
+function readCached(cache: LRUCache<string, Entry>, userKey: string, now: () => number, windowMs: number): UserProfile | undefined {
+  if (userKey === '') return undefined;
+  const e = cache.get(userKey);
+  if (e === undefined) return undefined;
+  rollWindow(e, now(), windowMs);
+  return e.profile;
+}
+
+function addImpression(p: UserProfile, campaignId: string, pageCategories: readonly string[], historyLength: number): void {
+  pushBounded(p.seenCategories, pageCategories, historyLength);
+  p.campaignImpressions[campaignId] = (p.campaignImpressions[campaignId] ?? 0) + 1;
+}
+
 export function createProfileStore(opts: ProfileStoreOptions): ProfileStore {
   const historyLength = opts.historyLength ?? 20;
   const windowMs = (opts.windowSec ?? 86_400) * 1000;
@@ -73,17 +87,11 @@ export function createProfileStore(opts: ProfileStoreOptions): ProfileStore {
 
   return {
     get(userKey) {
-      if (userKey === '') return undefined;
-      const e = cache.get(userKey);
-      if (e === undefined) return undefined;
-      rollWindow(e, clock(), windowMs);
-      return e.profile;
+      return readCached(cache, userKey, clock, windowMs);
     },
     recordImpression(userKey, campaignId, pageCategories) {
       if (userKey === '') return;
-      const p = entry(userKey);
-      pushBounded(p.seenCategories, pageCategories, historyLength);
-      p.campaignImpressions[campaignId] = (p.campaignImpressions[campaignId] ?? 0) + 1;
+      addImpression(entry(userKey), campaignId, pageCategories, historyLength);
     },
     recordClick(userKey, adCategories) {
       if (userKey === '') return;
@@ -206,19 +214,12 @@ export function createRedisProfileStore(opts: RedisProfileOptions): ProfileStore
 
   return {
     get(userKey) {
-      if (userKey === '') return undefined;
-      const e = cache.get(userKey);
-      if (e === undefined) return undefined;
-      rollWindow(e, clock(), windowMs);
-      return e.profile;
+      return readCached(cache, userKey, clock, windowMs);
     },
     recordImpression(userKey, campaignId, pageCategories) {
       if (userKey === '') return;
       const p = cached(userKey);
-      if (p) {
-        pushBounded(p.seenCategories, pageCategories, historyLength);
-        p.campaignImpressions[campaignId] = (p.campaignImpressions[campaignId] ?? 0) + 1;
-      }
+      if (p) addImpression(p, campaignId, pageCategories, historyLength);
       write(userKey, 's', campaignId, pageCategories);
     },
     recordClick(userKey, adCategories) {
