@@ -15,6 +15,8 @@ export interface LoadtestOptions {
   pid: number | null;
   /** Pin the spawned bidder to these CPUs (`taskset -c` list, e.g. "0"); run the harness pinned elsewhere. */
   bidderCpus: string | null;
+  /** Cap the spawned bidder at this fraction of one core (cgroup CPU quota); null for no cap. */
+  bidderCpuQuota: number | null;
   durationS: number;
   rate: number | null;
   steps: number;
@@ -36,6 +38,7 @@ export const DEFAULTS: LoadtestOptions = {
   url: null,
   pid: null,
   bidderCpus: null,
+  bidderCpuQuota: null,
   durationS: 30,
   rate: null,
   steps: 4,
@@ -78,7 +81,7 @@ export async function loadtest(o: LoadtestOptions, log: (line: string) => void):
     log(`warning: ${o.modelsDir}/CURRENT does not exist, so the bidder has no model and answers every request with a no-bid (MODEL_NOT_READY); pass --models <dir>`);
   }
   const startedAt = new Date().toISOString();
-  const target: Target = o.url ? externalTarget(o.url, o.pid) : await spawnBidder({ policiesDir: o.policiesDir, modelsDir: o.modelsDir, startTimeoutMs: 60_000, cpus: o.bidderCpus });
+  const target: Target = o.url ? externalTarget(o.url, o.pid) : await spawnBidder({ policiesDir: o.policiesDir, modelsDir: o.modelsDir, startTimeoutMs: 60_000, cpus: o.bidderCpus, cpuQuota: o.bidderCpuQuota });
   try {
     const ready = await (await fetch(target.origin + '/readyz')).json().catch(() => null);
     log(`target ${target.origin}${target.pid ? ` (pid ${target.pid})` : ''}: ${JSON.stringify(ready)}`);
@@ -101,7 +104,7 @@ export async function loadtest(o: LoadtestOptions, log: (line: string) => void):
       startedAt,
       commit: gitCommit(),
       machine: { cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', node: process.version, platform: process.platform },
-      target: { origin: target.origin, spawned: !o.url, cpus: o.bidderCpus, harnessCpus: harnessCpus(), ready, rssBytes: target.pid ? processRssBytes(target.pid) : null, logProblems: target.logProblems },
+      target: { origin: target.origin, spawned: !o.url, cpus: o.bidderCpus, cpuQuota: o.bidderCpuQuota, harnessCpus: harnessCpus(), ready, rssBytes: target.pid ? processRssBytes(target.pid) : null, logProblems: target.logProblems },
       options: { ...load, mix: { simShare: load.mix.simShare, malformedShare: load.mix.malformedShare, routes: load.mix.routes } },
       headline: headlineOf(steps, o.rate),
       steps,

@@ -13,7 +13,8 @@ const USAGE = `npm run loadtest -- [options]
   --pid <pid>           with --url: the bidder's pid, to measure its CPU per request
   --bidder-cpus <list>  pin the spawned bidder (taskset -c <list>); pin the harness apart:
                         taskset -c 1 npm run loadtest -- --bidder-cpus 0
-  --models <dir>        models folder for the spawned bidder (default ${DEFAULTS.modelsDir})
+  --bidder-cpu-quota <x> cap the spawned bidder at x of one core (cgroup; root): a generator
+                        that has a whole core can then offer twice the bidder's saturation  --models <dir>        models folder for the spawned bidder (default ${DEFAULTS.modelsDir})
   --policies <dir>      policies folder (default ${DEFAULTS.policiesDir})
   --seed <n>            request mix seed (default ${DEFAULTS.seed})
   --baseline <file>     baseline report to compare with (default ${DEFAULTS.baselinePath})
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     url: { type: 'string' },
     pid: { type: 'string' },
     'bidder-cpus': { type: 'string' },
+    'bidder-cpu-quota': { type: 'string' },
     models: { type: 'string' },
     policies: { type: 'string' },
     seed: { type: 'string' },
@@ -70,6 +72,7 @@ try {
     url: values.url ?? null,
     pid: num('pid', values.pid, 1) ?? null,
     bidderCpus: values['bidder-cpus'] ?? null,
+    bidderCpuQuota: num('bidder-cpu-quota', values['bidder-cpu-quota'], 0.05) ?? null,
     modelsDir: values.models ?? DEFAULTS.modelsDir,
     policiesDir: values.policies ?? DEFAULTS.policiesDir,
     seed: num('seed', values.seed, 0) ?? DEFAULTS.seed,
@@ -96,7 +99,7 @@ for (const s of report.steps) {
   log(
     `  ${s.name}: asked ${s.targetRps === null ? 'max' : Math.round(s.targetRps)}, sent ${Math.round(s.sentPerSec)}, answered ${Math.round(s.reqPerSec)} req/s; ` +
       `p99 ${s.latencyMs.p99.toFixed(1)} ms, max ${s.latencyMs.max.toFixed(1)} ms, past tmax ${s.pastTmax} (client clock); past the bidder's own deadline ${s.server.lateAnswers}; 5xx ${s.status['5xx']}; ` +
-      `no-bids ${JSON.stringify(s.server.noBidReasons)}; server ${s.cpuCores === null ? 'n/a' : s.cpuCores.toFixed(2)} cores, harness ${s.harnessCores.toFixed(2)} cores; ` +
+      `no-bids ${JSON.stringify(s.server.noBidReasons)}; server ${s.cpuCores === null ? 'n/a' : s.cpuCores.toFixed(2)} cores, harness ${s.harnessCores.toFixed(2)} cores, loop delay max ${s.harnessLoopDelayMs.max.toFixed(0)} ms; ` +
       `RSS ${s.rssBytes === null ? 'n/a' : (s.rssBytes / 2 ** 20).toFixed(0)} MiB`,
   );
 }

@@ -20,7 +20,7 @@ export interface Report {
   startedAt: string;
   commit: string | null;
   machine: { cpus: number; cpuModel: string; node: string; platform: string };
-  target: { origin: string; spawned: boolean; cpus?: string | null; harnessCpus?: string | null; ready: unknown; rssBytes: number | null; logProblems: string[] };
+  target: { origin: string; spawned: boolean; cpus?: string | null; cpuQuota?: number | null; harnessCpus?: string | null; ready: unknown; rssBytes: number | null; logProblems: string[] };
   options: Record<string, unknown>;
   headline: Headline;
   steps: StepResult[];
@@ -121,6 +121,7 @@ export function markdown(r: Report, svgName: string): string {
     `Commit \`${r.commit ?? 'unknown'}\`, ${r.machine.cpus} x ${r.machine.cpuModel}, Node ${r.machine.node}. ` +
       `Target ${r.target.spawned ? 'spawned by the harness' : r.target.origin}` +
       (r.target.cpus ? ` pinned to CPU ${r.target.cpus}` : '') +
+      (r.target.cpuQuota ? `, its event loop capped at ${r.target.cpuQuota} of a core` : '') +
       (r.target.harnessCpus ? `, harness on CPU ${r.target.harnessCpus}` : '') +
       `, ${h.mode === 'max' ? 'max-throughput' : `fixed rate ${h.rate} req/s`} mode.`,
     '',
@@ -134,13 +135,13 @@ export function markdown(r: Report, svgName: string): string {
   );
   out.push(`![latency against load](${svgName})`, '');
   out.push('## Steps', '');
-  out.push('| step | asked req/s | sent req/s | answered req/s | p50 | p90 | p99 | p99.9 | max | bids | no-bids | 4xx | 5xx | past tmax | CPU µs/req | server cores | harness cores | RSS MiB | notices sent (win/billing/click/loss) | notices dropped |');
-  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+  out.push('| step | asked req/s | sent req/s | answered req/s | p50 | p90 | p99 | p99.9 | max | bids | no-bids | 4xx | 5xx | past tmax | CPU µs/req | server cores | harness cores | harness loop delay max ms | RSS MiB | notices sent (win/billing/click/loss) | notices dropped |');
+  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
   for (const s of r.steps) {
     const n = s.notices.sent;
     out.push(
       `| ${s.name} | ${s.targetRps === null ? 'max' : int(s.targetRps)} | ${s.sentPerSec === undefined ? 'n/a' : int(s.sentPerSec)} | ${int(s.reqPerSec)} | ${fmt(s.latencyMs.p50)} | ${fmt(s.latencyMs.p90)} | ${fmt(s.latencyMs.p99)} | ${fmt(s.latencyMs.p999)} | ${fmt(s.latencyMs.max)} | ` +
-        `${s.status.bid} | ${s.status.nobid} | ${s.status['4xx']} | ${s.status['5xx']} | ${s.pastTmax} | ${s.cpuUsPerRequest === null ? 'n/a' : fmt(s.cpuUsPerRequest, 0)} | ${s.cpuCores == null ? 'n/a' : fmt(s.cpuCores)} | ${s.harnessCores == null ? 'n/a' : fmt(s.harnessCores)} | ${s.rssBytes == null ? 'n/a' : fmt(s.rssBytes / 2 ** 20, 0)} | ${n.win}/${n.billing}/${n.click}/${n.loss} | ${s.notices.dropped} |`,
+        `${s.status.bid} | ${s.status.nobid} | ${s.status['4xx']} | ${s.status['5xx']} | ${s.pastTmax} | ${s.cpuUsPerRequest === null ? 'n/a' : fmt(s.cpuUsPerRequest, 0)} | ${s.cpuCores == null ? 'n/a' : fmt(s.cpuCores)} | ${s.harnessCores == null ? 'n/a' : fmt(s.harnessCores)} | ${s.harnessLoopDelayMs ? fmt(s.harnessLoopDelayMs.max, 0) : 'n/a'} | ${s.rssBytes == null ? 'n/a' : fmt(s.rssBytes / 2 ** 20, 0)} | ${n.win}/${n.billing}/${n.click}/${n.loss} | ${s.notices.dropped} |`,
     );
   }
   out.push('', 'Latencies in ms, measured by the client per answer (204s and errors included).', '');

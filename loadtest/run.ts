@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { createRng } from '../src/sim/rng.js';
 import { createRequestMix, type MixItem, type MixOptions } from './mix.js';
@@ -62,6 +63,11 @@ export interface StepResult {
    * pace, and its own event-loop delays are inside the client latencies (and "past tmax").
    */
   harnessCores: number;
+  /**
+   * This harness's own event-loop delay over the step (ms): a stall here delays reading answers,
+   * so it is inside every client latency of the answers it held, and can alone put them past tmax.
+   */
+  harnessLoopDelayMs: { p99: number; max: number };
   server: {
     outcomes: Record<string, number>;
     noBidReasons: Record<string, number>;
@@ -175,6 +181,8 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
     const before = await scrape(target.origin);
     const cpu0 = target.pid ? processCpuSeconds(target.pid) : null;
     const own0 = process.cpuUsage();
+    const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+    loopDelay.enable();
     // Fixed rate still needs every connection: one connection at 20 ms latency tops out at 50 req/s.
     const connections = targetRps ? Math.max(1, Math.min(o.connections, Math.round(targetRps))) : o.connections;
     const started = performance.now();
@@ -199,6 +207,7 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
     await firer.idle();
     const cpu1 = target.pid ? processCpuSeconds(target.pid) : null;
     const own = process.cpuUsage(own0);
+    loopDelay.disable();
     const after = await scrape(target.origin);
     const n = samples.values.length;
     const served = status.bid + status.nobid;
@@ -225,6 +234,7 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
       cpuCores: cpu0 !== null && cpu1 !== null ? (cpu1 - cpu0) / elapsedS : null,
       rssBytes: target.pid ? processRssBytes(target.pid) : null,
       harnessCores: (own.user + own.system) / 1e6 / elapsedS,
+      harnessLoopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
       server: {
         outcomes: delta(before, after, 'bidder_requests_total', 'outcome'),
         noBidReasons: delta(before, after, 'bidder_nobid_total', 'reason'),

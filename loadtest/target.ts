@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -50,11 +50,45 @@ function bidderCli(): string {
 }
 
 /**
+ * Caps the bidder's JavaScript thread at `cores` of one core through a cgroup v1 CPU quota. The
+ * reason to have it: on a small machine a generator cannot offer twice the saturation of a bidder
+ * that has a whole core, but it can of one whose event loop runs on a fraction of a core.
+ *
+ * Only the main thread is capped (its thread id, the pid, goes to `tasks`, not `cgroup.procs`):
+ * capping the whole process also starved V8's garbage-collector threads and libuv's pool, which
+ * share the quota, and held the loop for 100-300 ms at a time, a distortion a slower core does
+ * not have. The period is the shortest the kernel allows for the quota (a 1 ms quota at least),
+ * so the cap acts as a slower core rather than as long freezes. Needs root and the v1 cpu
+ * controller; throws a plain message without them. Returns the cgroup's remover.
+ */
+export function capMainThread(pid: number, cores: number): () => void {
+  if (!(cores > 0 && cores < 1)) throw new Error(`--bidder-cpu-quota must be a fraction of one core (0 < x < 1), got ${cores}`);
+  const quotaUs = 1000;
+  const periodUs = Math.round(quotaUs / cores);
+  const dir = join('/sys/fs/cgroup/cpu', `bidder-loadtest-${pid}`);
+  try {
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'cpu.cfs_period_us'), String(periodUs));
+    writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
+    writeFileSync(join(dir, 'tasks'), String(pid));
+  } catch (err) {
+    throw new Error(`--bidder-cpu-quota needs root and the cgroup v1 cpu controller (${dir}): ${(err as Error).message}`);
+  }
+  return () => {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // The bidder has exited by now, so the group is empty; a failure leaves an empty group behind.
+    }
+  };
+}
+
+/**
  * Starts `bidder serve` as a child process on a free port, in a temp working directory (its event
  * log and ledger journal go there), and waits until it answers /readyz. A child, not an in-process
  * server, so its CPU time is its own and the load generator's does not count.
  */
-export async function spawnBidder(opts: { policiesDir: string; modelsDir: string; startTimeoutMs: number; cpus?: string | null }): Promise<Target> {
+export async function spawnBidder(opts: { policiesDir: string; modelsDir: string; startTimeoutMs: number; cpus?: string | null; cpuQuota?: number | null }): Promise<Target> {
   const cwd = mkdtempSync(join(tmpdir(), 'bidder-loadtest-'));
   // taskset execs the bidder in its own process, so the pid (and the CPU read from /proc) stays the bidder's.
   const [cmd, pre] = opts.cpus ? ['taskset', ['-c', opts.cpus, process.execPath]] : [process.execPath, []];
@@ -85,6 +119,19 @@ export async function spawnBidder(opts: { policiesDir: string; modelsDir: string
     });
   });
   const origin = `http://127.0.0.1:${port}`;
+  // Capped once listening, so the threads the bidder starts with (GC, libuv pool, the compaction
+  // worker) were created outside the cgroup and stay there.
+  let uncap = () => {};
+  if (opts.cpuQuota && child.pid) {
+    try {
+      uncap = capMainThread(child.pid, opts.cpuQuota);
+    } catch (err) {
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(cwd, { recursive: true, force: true });
+      throw err;
+    }
+  }
   return {
     origin,
     pid: child.pid ?? null,
@@ -92,6 +139,7 @@ export async function spawnBidder(opts: { policiesDir: string; modelsDir: string
     async close() {
       child.kill('SIGTERM');
       await exited;
+      uncap();
       rmSync(cwd, { recursive: true, force: true });
     },
   };
