@@ -77,3 +77,33 @@ describe('batcher order', () => {
     expect(seen).toEqual([[7, 8]]);
   });
 });
+
+describe('batcher admission estimate under a flood', () => {
+  // Under a flood the loop spends a long poll preparing requests before the next flush runs, so a
+  // request waits that poll out even when no batch is ahead of it. Counting only model calls
+  // admitted requests that then missed their deadline in the queue.
+  it('learns the wait from enqueue to batch, not only the model call', async () => {
+    let now = 0;
+    const model: CtrModel = {
+      version: 'fake',
+      kind: 'lr',
+      specHash: 'fake',
+      predict(_s, _d, rows) {
+        now += 0.5;
+        return new Float32Array(rows).fill(0.01);
+      },
+      dispose() {},
+    };
+    const batcher = createBatcher({ maxBatchRows: 64, maxQueueDelayUs: 0, sparseFields: 1, denseDim: 1, model: () => model, clock: () => now });
+    const score = () => batcher.score(new Int32Array(1), new Float32Array(1), 1, now + 1000);
+    for (let i = 0; i < 10; i++) await score();
+    expect(batcher.expectedDelayMs()).toBeLessThan(5);
+    // Each request now waits out a 40 ms poll (the clock moves before the flush runs).
+    for (let i = 0; i < 10; i++) {
+      const p = score();
+      now += 40;
+      await p;
+    }
+    expect(batcher.expectedDelayMs()).toBeGreaterThan(30);
+  });
+});

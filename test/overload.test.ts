@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
@@ -105,5 +106,53 @@ describe('flood with a short tmax', () => {
     const r = await t.bid({ ...banner, id: 'short', tmax: 25 });
     expect(r.status).toBe(204);
     expect(await t.metric('bidder_nobid_total', { reason: 'TMAX_TOO_SHORT' })).toBe(before + 1);
+  });
+});
+
+describe('a request that waited past its deadline before the loop could read it', () => {
+  let t: TestBidder;
+  beforeAll(async () => {
+    t = await startBidder();
+  });
+  afterAll(() => t.close());
+
+  /** Writes one raw HTTP request on an open connection, then holds this process's loop (which the in-process bidder shares) for `holdMs`. */
+  async function sendThenHold(body: string, holdMs: number): Promise<string> {
+    const sock = connect(Number(new URL(t.url).port), '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      sock.on('data', (d) => {
+        text += d;
+        if (/\r\n\r\n/.test(text) && (/content-length: 0\r\n/i.test(text) || text.endsWith('}'))) resolve(text);
+      });
+    });
+    sock.write(`POST /openrtb2/bid HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const until = performance.now() + holdMs;
+    while (performance.now() < until);
+    const text = await answer;
+    sock.destroy();
+    return text.split('\r\n')[0];
+  }
+
+  // The body is cut short on purpose: answered 400 BAD_JSON when it is parsed, a 204 proves the
+  // bidder refused it from its tmax and its wait alone, without spending a parse on it.
+  const { id: _id, tmax: _tmax, ...rest } = banner;
+  const truncated = JSON.stringify({ id: 'waited', tmax: 100, ...rest }).slice(0, 200);
+
+  it('on a free loop the request is parsed (a truncated body is a 400)', async () => {
+    expect(await sendThenHold(truncated, 0)).toMatch(/^HTTP\/1.1 400/);
+  });
+
+  it('after the loop was held past its deadline it is refused before parsing: 204, OVERLOADED', async () => {
+    const before = await t.metric('bidder_nobid_total', { reason: 'OVERLOADED' });
+    // tmax 100 less the 20 ms allowance: the deadline passed while the bytes waited 150 ms.
+    expect(await sendThenHold(truncated, 150)).toMatch(/^HTTP\/1.1 204/);
+    expect(await t.metric('bidder_nobid_total', { reason: 'OVERLOADED' })).toBe(before + 1);
+  });
+
+  it('a longer tmax still fits after the same wait: the request is parsed and answered', async () => {
+    const r = await sendThenHold(JSON.stringify({ ...banner, id: 'waited-long', tmax: 1000 }), 150);
+    expect(r).toMatch(/^HTTP\/1.1 200/);
   });
 });

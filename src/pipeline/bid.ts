@@ -3,7 +3,7 @@ import type { Campaign, Ledger, Pacer, Reservation, Scorer } from '../types.js';
 import { BidderError, NBR, type NoBidReason } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
-import { decodeBody } from '../decode/decode.js';
+import { decodeBody, peekTmax } from '../decode/decode.js';
 import { createValidator } from '../validate/validate.js';
 import type { Eligibility, Eligible } from '../eligibility/eligibility.js';
 import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
@@ -106,6 +106,18 @@ export function createBidPipeline(deps: BidDeps) {
     const started = input.startedMs;
     let req: BidRequest;
     let t = started;
+    // Shed before parsing a request that waited so long before the loop read it that it cannot be
+    // served in time: under a flood the loop reads more than it can prepare in one turn, and
+    // parsing what it then refuses pushes everything behind past tmax too. No id without a parse,
+    // so the no-bid is a 204.
+    const peeked = peekTmax(input.body, input.contentEncoding);
+    if (peeked !== undefined && input.startedMs > input.arrivedMs) {
+      const peekBudget = (peeked ?? settings.defaultTmaxMs) - ex.networkAllowanceMs;
+      // A budget too short to bid in at all gets its own reason after the parse.
+      if (peekBudget >= settings.minTmaxMs && now() + deps.scorer.expectedDelayMs() > input.arrivedMs + peekBudget) {
+        return noBid('', ex, 'OVERLOADED', started);
+      }
+    }
     try {
       if (input.contentType !== '' && !input.contentType.toLowerCase().startsWith('application/json')) {
         throw new BidderError('UNSUPPORTED_MEDIA_TYPE', input.contentType);
@@ -128,6 +140,9 @@ export function createBidPipeline(deps: BidDeps) {
     const budgetMs = tmax - ex.networkAllowanceMs;
     if (budgetMs < settings.minTmaxMs) return noBid(req.id, ex, 'TMAX_TOO_SHORT', started);
     const deadline = input.arrivedMs + budgetMs;
+    // Admission control: a request the scoring queue cannot serve in time is answered now, before
+    // its user is fetched or its campaigns matched, so shedding costs little more than the parse.
+    if (now() + deps.scorer.expectedDelayMs() > deadline) return noBid(req.id, ex, 'OVERLOADED', started);
 
     if (deps.warmUser) await deps.warmUser(req);
     const plan = live.eligibility.plan(req, ex.name, ex.currency);
@@ -136,8 +151,6 @@ export function createBidPipeline(deps: BidDeps) {
     let rows = 0;
     for (const p of plan.imps) rows += Math.min(p.eligible.length, MAX_CANDIDATES_PER_IMP);
     if (rows === 0) return noBid(req.id, ex, plan.imps.find((p) => p.reason)?.reason || 'NO_ELIGIBLE_CAMPAIGN', started);
-    // Admission control: a request the scoring queue cannot serve in time is answered now.
-    if (now() + deps.scorer.expectedDelayMs() > deadline) return noBid(req.id, ex, 'OVERLOADED', started);
 
     const { sparse, dense } = deps.features.allocate(rows);
     let row = 0;

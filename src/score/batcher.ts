@@ -45,6 +45,18 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
   let msPerCall = 0.2;
   let msPerRow = 0.005;
   let lastCallAt = -Infinity;
+  // Wall time from one flush to the next while a backlog remains. Between two batches the loop
+  // also reads and prepares every request that arrived meanwhile, so under load a batch ahead
+  // costs a whole loop turn, not just its model call; counting only the calls let admission
+  // queue requests that then waited past their deadline.
+  let msPerCycle = 0;
+  let lastFlushAt = -Infinity;
+  let backlogged = false;
+  // How long the oldest item of recent batches waited from enqueue to its batch. Under a flood
+  // the loop prepares hundreds of requests in one poll before the next flush can run, so even with
+  // no backlog at the last flush a request queued early in that poll waits the rest of it; only
+  // the waits themselves show that.
+  let msWaited = 0;
 
   const schedule =
     opts.maxQueueDelayUs >= 1000
@@ -73,6 +85,7 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
       offset += it.rows;
       if (it.enqueuedMs < oldest) oldest = it.enqueuedMs;
     }
+    msWaited = 0.8 * msWaited + 0.2 * (t0 - oldest);
     opts.onBatch?.(rows, t0 - oldest, computeMs);
   }
 
@@ -83,6 +96,9 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
    */
   function flush(): void {
     scheduled = false;
+    const t = clock();
+    if (backlogged) msPerCycle = 0.8 * msPerCycle + 0.2 * (t - lastFlushAt);
+    lastFlushAt = t;
     // More queued than one batch holds: earliest deadline first, so a request with a short tmax is
     // not held behind a turn's worth of long ones (the sort is stable: FIFO among equal deadlines).
     if (queuedRows > maxBatchRows) queue.sort((a, b) => a.deadlineMs - b.deadlineMs);
@@ -107,7 +123,8 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
     }
     queue = taken === queue.length ? [] : queue.slice(taken);
     if (rows > 0) runBatch(model!, batch, rows);
-    if (queue.length > 0 && !scheduled) ((scheduled = true), setImmediate(flush));
+    backlogged = queue.length > 0;
+    if (backlogged && !scheduled) ((scheduled = true), setImmediate(flush));
   }
 
   return {
@@ -130,7 +147,9 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
       // slow call (GC, a cold model): after an idle second one request goes through to measure.
       if (queuedRows === 0 && clock() - lastCallAt > 1000) return 0;
       const batchesAhead = Math.floor(queuedRows / maxBatchRows) + 1;
-      return batchesAhead * msPerCall + queuedRows * msPerRow + (opts.maxQueueDelayUs >= 1000 ? opts.maxQueueDelayUs / 1000 : 0);
+      // The batch this request joins runs after the ones ahead, each a loop turn when backlogged.
+      const waitAhead = (batchesAhead - 1) * (backlogged ? Math.max(msPerCycle, msPerCall) : msPerCall);
+      return Math.max(waitAhead, msWaited) + msPerCall + queuedRows * msPerRow + (opts.maxQueueDelayUs >= 1000 ? opts.maxQueueDelayUs / 1000 : 0);
     },
     pendingRows() {
       return queuedRows;

@@ -10,10 +10,10 @@ import { performance } from 'node:perf_hooks';
  * collects garbage wait in the kernel until the next poll. Counted from the read, such a request
  * spends its budget twice and is answered after tmax, exactly when an overloaded bidder should
  * be shedding work instead. A timer that should fire every `intervalMs` measures that wait: how
- * late it fired is how long the loop was held (the same measure as Node's event-loop delay), and
- * while it is overdue, how long the loop has been held so far. If the loop has waited for I/O
- * since the tick (libuv's idle time grew), a request read now arrived during that wait, after the
- * hold: the lag the tick measured is not its own.
+ * late it fired is how long the loop was held (the same measure as Node's event-loop delay). A
+ * request read now, with no wait for I/O since the tick, may have arrived as early as the start
+ * of that hold. If the loop has waited for I/O since the tick (libuv's idle time grew), it arrived
+ * during that wait, after the hold: the lag the tick measured is not its own.
  */
 export interface LagClockOptions {
   /** Monotonic ms. */
@@ -48,10 +48,15 @@ export function createLagClock(opts: LagClockOptions, schedule = setInterval, ca
   return {
     arrival() {
       const t = opts.now();
-      // The lag the last tick measured (unless the loop has waited for I/O since), or, while the
-      // next tick is overdue, the wait so far.
-      const held = idleMs() - idleAtTick >= MIN_WAIT_MS ? 0 : lastLag;
-      return t - Math.max(held, t - lastTick - interval);
+      // The loop has waited for I/O since the tick: the request arrived during that wait, so only
+      // a hold since then (the tick overdue) can be its own.
+      if (idleMs() - idleAtTick >= MIN_WAIT_MS) return t - Math.max(0, t - lastTick - interval);
+      // It has not: the request was ready when this poll began, after the tick, or became ready
+      // during the hold the tick measured, after the previous poll had taken its list. Both
+      // count: a loop reading a flood spends one long poll preparing requests that queued
+      // through the turn before it, and counting only the longer of the two let such requests
+      // be admitted and then answered after tmax.
+      return lastTick - lastLag;
     },
     stop() {
       cancel(timer);
