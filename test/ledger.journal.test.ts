@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryLedger, type LedgerLogger, type MemoryLedger } from '../src/ledger/index.js';
 import type { Budget } from '../src/types.js';
+import { openJournalWriter } from '../src/ledger/journal.js';
 import { runLedgerSuite } from './ledger.suite.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-journal-'));
@@ -269,5 +270,30 @@ for (let i = 0; ; i++) {
     expect(reservedOnly.length).toBeGreaterThan(0);
     for (const bid of reservedOnly) expect(await ledger.settle(bid, 0.002)).toBe('settled');
     await ledger.close();
+  });
+});
+
+describe('journal writer: appends of one loop turn share one write', () => {
+  it('a record is in the file when its append resolves; the appends of a turn land together, in order', async () => {
+    const file = path.join(freshDir() + '.journal');
+    const w = openJournalWriter(file, false);
+    const a = w.append('a\n');
+    const b = w.append('b\n');
+    // Nothing is written during the turn that appended.
+    expect(fs.readFileSync(file, 'utf8')).toBe('');
+    expect(w.bytes).toBe(4);
+    await Promise.all([a, b]);
+    expect(fs.readFileSync(file, 'utf8')).toBe('a\nb\n');
+    await w.append('c\n');
+    expect(fs.readFileSync(file, 'utf8')).toBe('a\nb\nc\n');
+    await w.close();
+  });
+
+  it('a failed write rejects the append of every record in it (the caller never acknowledges it)', async () => {
+    // /dev/full answers every write with ENOSPC, as a full disk does.
+    const w = openJournalWriter('/dev/full', false);
+    const results = await Promise.allSettled([w.append('a\n'), w.append('b\n')]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/ENOSPC/);
   });
 });

@@ -57,10 +57,10 @@ const WORKER = new URL('./compact-worker.js', import.meta.url);
 /**
  * In-process budget ledger with an append-only journal.
  *
- * Durability: every reserve, settle and release is written to the kernel (`writeSync`) before the
- * call returns, so a killed process loses nothing; a settlement additionally waits for an
- * fdatasync shared by all settlements in flight (group commit), so a power cut loses no
- * acknowledged spend. Reservations are not fsynced: if the machine (not the process) dies, an
+ * Durability: every reserve, settle and release is written to the kernel before the call's
+ * promise resolves (one `writeSync` for all appends of a loop turn), so a killed process loses
+ * nothing; a settlement additionally waits for an fdatasync shared by all settlements in flight
+ * (group commit), so a power cut loses no acknowledged spend. Reservations are not fsynced: if the machine (not the process) dies, an
  * unsynced reservation may vanish, and a win for it arriving later is `unknown` and moves nothing;
  * that cannot overspend, it under-counts one impression's cost, which is why the exchange's
  * billing report stays the reference for invoicing.
@@ -113,12 +113,13 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   }
   core.expire(clock());
 
-  const append = (text: string): void => {
-    if (writer === null) return;
-    writer.append(text);
+  const append = (text: string): Promise<void> => {
+    if (writer === null) return Promise.resolve();
+    const written = writer.append(text);
     if (writer.bytes > compactAfterBytes && compacting === null) {
       compact().catch((err: unknown) => logger.warn({ err }, 'ledger compaction failed; the journal keeps growing'));
     }
+    return written;
   };
 
   async function compact(): Promise<void> {
@@ -151,7 +152,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         out[i] = rec !== null;
         if (rec !== null && writer !== null) text += encodeRecord(rec);
       }
-      if (text !== '') append(text);
+      if (text !== '') await append(text);
       return out;
     },
 
@@ -166,8 +167,10 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         );
       }
       if (res.record !== undefined && writer !== null) {
-        append(encodeRecord(res.record));
-        await writer.durable();
+        // The writer the record went to: compaction may start a new generation meanwhile.
+        const w = writer;
+        await append(encodeRecord(res.record));
+        await w.durable();
       }
       return res.outcome;
     },
@@ -175,7 +178,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     async release(bidId: string): Promise<void> {
       const now = clock();
       const rec = core.release(bidId, now);
-      if (rec !== null) append(encodeRecord(rec));
+      if (rec !== null) await append(encodeRecord(rec));
     },
 
     async state(campaignId: string) {
