@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// npm run bench [-- --duration S --connections N --base REF --campaigns N]
+// npm run bench [-- --duration S --connections N --base REF --rounds N --campaigns N]
 //
 // Server CPU per bid request and latency under autocannon, for: the empty uWebSockets.js handler
 // (the floor), the head build (twice: the second run shows the noise), and optionally a base git
 // ref built in a worktree — all in the same run on the same machine. Also: the per-stage
 // breakdown from the head's own histograms, and the raw batched-inference cost of the same rows
 // measured alone. Prints figures; asserts nothing.
+// --rounds N (with --base): head and base alternate N times and their medians and ranges are
+// compared; on a shared host one run each moves by ±10-15 %, more than many changes are worth.
 // --profile: instead, run head once under `node --cpu-prof` and print where its CPU goes (self time
 // by function and by source file); the .cpuprofile is kept for Chrome DevTools.
 import { spawn, execFileSync } from 'node:child_process';
@@ -24,6 +26,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/results/latest.json' },
     models: { type: 'string', default: 'models' },
     profile: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '1' },
   },
 });
 const DURATION = Number(args.duration);
@@ -278,15 +281,25 @@ try {
 } finally {
   empty.child.kill('SIGKILL');
 }
-results.push(await runBidder('head', ROOT, work, bodies));
-results.push(await runBidder('head (again: noise)', ROOT, work, bodies));
+const ROUNDS = Math.max(1, Number(args.rounds) || 1);
+let base = null;
 if (args.base) {
   try {
-    const { dir, sha } = buildBase(args.base);
-    results.push(await runBidder(`base ${args.base} (${sha})`, dir, work, bodies));
+    base = buildBase(args.base);
   } catch (err) {
     console.error(`base ${args.base}: unavailable (${err.message.split('\n')[0]})`);
   }
+}
+results.push(await runBidder('head', ROOT, work, bodies));
+if (base && ROUNDS > 1) {
+  // Alternating, so a drift of the host over the run falls on both sides alike.
+  for (let i = 1; i <= ROUNDS; i++) {
+    if (i > 1) results.push(await runBidder(`head (round ${i})`, ROOT, work, bodies));
+    results.push(await runBidder(`base ${args.base} (${base.sha}, round ${i})`, base.dir, work, bodies));
+  }
+} else {
+  results.push(await runBidder('head (again: noise)', ROOT, work, bodies));
+  if (base) results.push(await runBidder(`base ${args.base} (${base.sha})`, base.dir, work, bodies));
 }
 const head = results[1];
 const rowsPerReq = 10;
@@ -305,6 +318,20 @@ console.log(`floor = empty handler + inference = ${floorUs.toFixed(1)} µs; head
 console.log(`head mean batch: ${head.meanBatchRows} rows; per-stage mean µs (wall, per request): ${JSON.stringify(head.stagesUs)}`);
 for (const r of results.filter((x) => x.at70)) {
   console.log(`${r.name} at 70 % of its throughput (${r.at70.offeredRps} req/s offered): ${r.at70.rps} req/s, server p50 ≤ ${r.at70.serverP50Ms} ms, server p99 ≤ ${r.at70.serverP99Ms} ms (histogram bucket bounds), client p99 ${r.at70.clientP99Ms} ms`);
+}
+if (base && ROUNDS > 1) {
+  const stats = (rs) => {
+    const v = rs.map((r) => r.cpuUsPerReq).sort((a, b) => a - b);
+    return { median: v[v.length >> 1], min: v[0], max: v[v.length - 1], n: v.length };
+  };
+  const h = stats(results.filter((r) => r.name.startsWith('head')));
+  const b = stats(results.filter((r) => r.name.startsWith('base')));
+  const overlap = h.min <= b.max && b.min <= h.max;
+  console.log(
+    `head vs base over ${ROUNDS} alternating rounds: head median ${h.median} µs/req (${h.min}–${h.max}, ${h.n} runs), ` +
+      `base median ${b.median} (${b.min}–${b.max}, ${b.n} runs): head ${((h.median / b.median - 1) * 100).toFixed(1)} %` +
+      (overlap ? ' (the ranges overlap: within this host\'s run-to-run noise)' : ''),
+  );
 }
 {
   const ratio = head.cpuUsPerReq / floorUs;
