@@ -132,11 +132,25 @@ export async function spawnBidder(opts: { policiesDir: string; modelsDir: string
       throw err;
     }
   }
+  // Interrupted (Ctrl-C, a timeout), the harness takes its bidder and cgroup with it: a bidder left
+  // behind keeps its port and CPU and skews the next run.
+  const onSignal = (signal: NodeJS.Signals) => {
+    child.kill('SIGKILL');
+    void exited.then(() => {
+      uncap();
+      rmSync(cwd, { recursive: true, force: true });
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   return {
     origin,
     pid: child.pid ?? null,
     logProblems,
     async close() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       child.kill('SIGTERM');
       await exited;
       uncap();
