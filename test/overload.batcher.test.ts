@@ -2,6 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { createBatcher } from '../src/score/batcher.js';
 import type { CtrModel } from '../src/types.js';
 
+/** A model that runs `onPredict` (to move a fake clock or record the batch) and scores every row 0.01. */
+function fakeModel(onPredict: (sparse: Int32Array, rows: number) => void): CtrModel {
+  return {
+    version: 'fake',
+    kind: 'lr',
+    specHash: 'fake',
+    predict(sparse, _d, rows) {
+      onPredict(sparse, rows);
+      return new Float32Array(rows).fill(0.01);
+    },
+    dispose() {},
+  };
+}
+
 /**
  * Admission control must not lock itself shut. The bid path refuses a request (OVERLOADED) when
  * `expectedDelayMs()` would overrun its deadline; that estimate is learnt from model calls, so
@@ -12,17 +26,10 @@ describe('batcher admission estimate after a stall', () => {
   function setup() {
     let now = 0;
     let stallMs = 0;
-    const model: CtrModel = {
-      version: 'fake',
-      kind: 'lr',
-      specHash: 'fake',
-      predict(_s, _d, rows) {
-        now += stallMs || 0.5;
-        stallMs = 0;
-        return new Float32Array(rows).fill(0.01);
-      },
-      dispose() {},
-    };
+    const model = fakeModel(() => {
+      now += stallMs || 0.5;
+      stallMs = 0;
+    });
     const batcher = createBatcher({ maxBatchRows: 64, maxQueueDelayUs: 0, sparseFields: 1, denseDim: 1, model: () => model, clock: () => now });
     const score = (deadlineMs: number) => batcher.score(new Int32Array(1), new Float32Array(1), 1, deadlineMs);
     return { batcher, score, advance: (ms: number) => (now += ms), stall: (ms: number) => (stallMs = ms), now: () => now };
@@ -51,16 +58,7 @@ describe('batcher order', () => {
   it('scores the earliest deadline first when the queue holds more than one batch, FIFO otherwise', async () => {
     const now = 0;
     const seen: number[][] = [];
-    const model: CtrModel = {
-      version: 'fake',
-      kind: 'lr',
-      specHash: 'fake',
-      predict(sparse, _d, rows) {
-        seen.push(Array.from(sparse.subarray(0, rows)));
-        return new Float32Array(rows).fill(0.01);
-      },
-      dispose() {},
-    };
+    const model = fakeModel((sparse, rows) => seen.push(Array.from(sparse.subarray(0, rows))));
     const batcher = createBatcher({ maxBatchRows: 4, maxQueueDelayUs: 0, sparseFields: 1, denseDim: 1, model: () => model, clock: () => now });
     const score = (tag: number, deadlineMs: number) => batcher.score(Int32Array.of(tag), new Float32Array(1), 1, deadlineMs);
     // Six requests with long deadlines, then one whose deadline is short: it must not wait a batch.
@@ -84,16 +82,7 @@ describe('batcher admission estimate under a flood', () => {
   // admitted requests that then missed their deadline in the queue.
   it('learns the wait from enqueue to batch, not only the model call', async () => {
     let now = 0;
-    const model: CtrModel = {
-      version: 'fake',
-      kind: 'lr',
-      specHash: 'fake',
-      predict(_s, _d, rows) {
-        now += 0.5;
-        return new Float32Array(rows).fill(0.01);
-      },
-      dispose() {},
-    };
+    const model = fakeModel(() => (now += 0.5));
     const batcher = createBatcher({ maxBatchRows: 64, maxQueueDelayUs: 0, sparseFields: 1, denseDim: 1, model: () => model, clock: () => now });
     const score = () => batcher.score(new Int32Array(1), new Float32Array(1), 1, now + 1000);
     for (let i = 0; i < 10; i++) await score();
