@@ -296,4 +296,16 @@ describe('journal writer: appends of one loop turn share one write', () => {
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/ENOSPC/);
   });
+
+  it('refuses appends once closing, and a closed ledger refuses to reserve instead of granting unrecorded', async () => {
+    const w = openJournalWriter(path.join(freshDir() + '.journal'), true);
+    const last = w.append('a\n');
+    const closed = w.close();
+    await expect(w.append('b\n')).rejects.toThrow(/closed/);
+    await last;
+    await closed;
+    const ledger = await createMemoryLedger({ budgets, clock: () => T0, reservationTtlMs: 60_000, journalDir: freshDir(), logger: capture() });
+    await ledger.close();
+    await expect(ledger.reserve([{ bidId: 'after-close', campaignId: 'c1', amountUsd: 0.001, expiresAtMs: T0 + 60_000 }])).rejects.toThrow(/closed/);
+  });
 });

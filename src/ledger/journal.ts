@@ -102,9 +102,11 @@ function decodeLine(buf: Buffer, start: number, end: number): JournalRecord | nu
  * loop go to the kernel in one `writeSync` (one syscall for a whole scored batch of bids instead
  * of one per bid), run as a microtask queued by the first of them: `append`'s promise resolves once
  * its record is written, so a caller that awaits it before answering never acknowledges a record
- * a killed process could lose, and a failed write rejects it. `durable()` resolves once an
- * fdatasync that started after the append has finished, so concurrent settlements share one disk
- * flush. The fsync runs on libuv's thread pool, never on the event loop.
+ * a killed process could lose. A failed write rejects the append of every record in it and is cut
+ * back off the file, so no torn line sits in front of later records (replay would stop there and
+ * drop them). `durable()` resolves once an fdatasync that started after the append was written
+ * has finished, so concurrent settlements share one disk flush; it runs on libuv's thread pool,
+ * never on the event loop. Once `close()` is called, appends are refused.
  */
 export interface JournalWriter {
   readonly bytes: number;
@@ -115,7 +117,10 @@ export interface JournalWriter {
 
 export function openJournalWriter(path: string, fsync: boolean): JournalWriter {
   const fd = fs.openSync(path, 'a');
-  let bytes = fs.fstatSync(fd).size;
+  /** Bytes in the file, complete records only. */
+  let written = fs.fstatSync(fd).size;
+  let queued = 0;
+  /** Written since the last fdatasync started. */
   let dirty = false;
   let inFlight: Promise<void> | null = null;
   let next: Promise<void> | null = null;
@@ -129,21 +134,58 @@ export function openJournalWriter(path: string, fsync: boolean): JournalWriter {
       fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()));
     });
 
+  function writeGroup(): void {
+    const out = Buffer.from(pending, 'utf8');
+    pending = '';
+    queued = 0;
+    group = null;
+    let off = 0;
+    try {
+      while (off < out.length) off += fs.writeSync(fd, out, off);
+    } catch (err) {
+      // A full disk can take part of the group: cut it off so the file ends on a whole record.
+      if (off > 0) fs.ftruncateSync(fd, written);
+      throw err;
+    }
+    written += out.length;
+    dirty = true;
+  }
+
+  function durable(): Promise<void> {
+    if (group !== null) return group.then(durable);
+    if (!fsync) return Promise.resolve();
+    // Closing syncs everything written before it, then closes the file: nothing to add.
+    if (closing !== null) return closing;
+    // Nothing written since the running (or the last) sync began: it covers this caller.
+    if (!dirty) return inFlight ?? Promise.resolve();
+    if (inFlight === null) {
+      inFlight = flush().finally(() => {
+        inFlight = null;
+      });
+      return inFlight;
+    }
+    // A flush already running may have started before our write: queue exactly one follower,
+    // which runs whether or not that flush failed.
+    const follow = () => {
+      next = null;
+      return durable();
+    };
+    next ??= inFlight.then(follow, follow);
+    return next;
+  }
+
   return {
     get bytes() {
-      return bytes;
+      return written + queued;
     },
     append(text) {
+      if (closing !== null) return Promise.reject(new Error(`journal ${path} is closed`));
       pending += text;
-      bytes += Buffer.byteLength(text);
-      dirty = true;
+      queued += text.length;
       group ??= new Promise<void>((resolve, reject) =>
         queueMicrotask(() => {
-          const out = pending;
-          pending = '';
-          group = null;
           try {
-            fs.writeSync(fd, out);
+            writeGroup();
             resolve();
           } catch (err) {
             reject(err);
@@ -152,29 +194,17 @@ export function openJournalWriter(path: string, fsync: boolean): JournalWriter {
       );
       return group;
     },
-    durable() {
-      if (!fsync) return Promise.resolve();
-      // Closing syncs everything appended before it, then closes the file: nothing to add.
-      if (closing !== null) return closing;
-      if (inFlight === null) {
-        inFlight = flush().finally(() => {
-          inFlight = null;
-        });
-        return inFlight;
-      }
-      // A flush already running may have started before our write: queue exactly one follower.
-      next ??= inFlight.then(() => {
-        next = null;
-        return flush();
-      });
-      return next;
-    },
+    durable,
     close() {
       closing ??= (async () => {
-        await group;
-        await (next ?? inFlight ?? Promise.resolve());
-        if (fsync && dirty) await flush();
-        fs.closeSync(fd);
+        // A failed last write has already rejected its appenders; the file still gets synced and closed.
+        await group?.catch(() => {});
+        try {
+          await (next ?? inFlight ?? Promise.resolve());
+          if (fsync && dirty) await flush();
+        } finally {
+          fs.closeSync(fd);
+        }
       })();
       return closing;
     },

@@ -166,10 +166,13 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
           'win arrived after its reservation ended and the budget has no room left: not counted',
         );
       }
-      if (res.record !== undefined && writer !== null) {
-        // The writer the record went to: compaction may start a new generation meanwhile.
-        const w = writer;
+      // The writer the record went to: compaction may start a new generation meanwhile.
+      const w = writer;
+      if (res.record !== undefined && w !== null) {
         await append(encodeRecord(res.record));
+        await w.durable();
+      } else if (w !== null) {
+        // A repeat is acknowledged no sooner than the settlement it repeats is on disk.
         await w.durable();
       }
       return res.outcome;
@@ -206,8 +209,9 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     async close() {
       if (compacting !== null) await compacting.catch(() => {});
       await worker?.close();
+      // The closed writer stays: a reserve or settle after close is refused by it instead of
+      // being granted with no record.
       if (writer !== null) await writer.close();
-      writer = null;
     },
   };
 }
