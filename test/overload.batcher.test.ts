@@ -96,3 +96,32 @@ describe('batcher admission estimate under a flood', () => {
     expect(batcher.expectedDelayMs()).toBeGreaterThan(30);
   });
 });
+
+describe('batcher admission after a stalled turn', () => {
+  // One turn held for a second with a request queued teaches the estimate a one-second wait; it
+  // must not keep refusing short budgets for the many seconds an average needs to forget it.
+  it('admits a request with an 80 ms budget again within about a second of the stall', async () => {
+    let now = 0;
+    const batcher = createBatcher({ maxBatchRows: 64, maxQueueDelayUs: 0, sparseFields: 1, denseDim: 1, model: () => fakeModel(() => (now += 0.5)), clock: () => now });
+    const score = (deadlineMs: number) => batcher.score(new Int32Array(1), new Float32Array(1), 1, deadlineMs);
+    for (let i = 0; i < 10; i++) await score(now + 1000);
+    const stalled = score(now + 10_000);
+    now += 1000; // the loop is held a second before the flush runs
+    await stalled;
+    expect(batcher.expectedDelayMs()).toBeGreaterThan(80);
+    // Requests every 10 ms with 80 ms budgets, refused as the bid path would refuse them.
+    let firstAdmittedAfterMs = -1;
+    const stallEnd = now;
+    for (let t = 0; t < 5000 && firstAdmittedAfterMs < 0; t += 10) {
+      now += 10;
+      if (batcher.expectedDelayMs() <= 80) {
+        firstAdmittedAfterMs = now - stallEnd;
+        await score(now + 80);
+      }
+    }
+    expect(firstAdmittedAfterMs).toBeGreaterThan(0);
+    expect(firstAdmittedAfterMs).toBeLessThanOrEqual(1100);
+    // And once admitted, the next ones are too: the learnt wait started over.
+    expect(batcher.expectedDelayMs()).toBeLessThan(80);
+  });
+});

@@ -144,12 +144,19 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
     },
     expectedDelayMs() {
       // With admission shut nothing is scored, so nothing would correct an estimate inflated by one
-      // slow call (GC, a cold model): after an idle second one request goes through to measure.
-      if (queuedRows === 0 && clock() - lastCallAt > 1000) return 0;
+      // slow call or one stalled turn (GC, a cold model, a descheduled process): after an idle
+      // second the learnt waits start over and one request goes through to measure.
+      if (queuedRows === 0 && clock() - lastCallAt > 1000) {
+        msWaited = 0;
+        msPerCycle = 0;
+        return 0;
+      }
       const batchesAhead = Math.floor(queuedRows / maxBatchRows) + 1;
       // The batch this request joins runs after the ones ahead, each a loop turn when backlogged.
       const waitAhead = (batchesAhead - 1) * (backlogged ? Math.max(msPerCycle, msPerCall) : msPerCall);
-      return Math.max(waitAhead, msWaited) + msPerCall + queuedRows * msPerRow + (opts.maxQueueDelayUs >= 1000 ? opts.maxQueueDelayUs / 1000 : 0);
+      const holdOpen = opts.maxQueueDelayUs >= 1000 ? opts.maxQueueDelayUs / 1000 : 0;
+      // The waits learnt already include the time a batch is held open.
+      return Math.max(waitAhead + holdOpen, msWaited) + msPerCall + queuedRows * msPerRow;
     },
     pendingRows() {
       return queuedRows;
