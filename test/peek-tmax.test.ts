@@ -26,6 +26,15 @@ describe('peekTmax', () => {
     expect(peekTmax(b('{"tmax"'), '')).toBeUndefined();
     expect(peekTmax(b('{"tmax":120}'), 'gzip')).toBeUndefined();
   });
+  it('topLevelOnly: a tmax nested in an object or inside a string is not the request\'s', () => {
+    expect(peekTmax(b('{"imp":[{"ext":{"tmax":50}}]}'), '')).toBe(50); // the quick form cannot tell
+    expect(peekTmax(b('{"imp":[{"ext":{"tmax":50}}]}'), '', true)).toBeUndefined();
+    expect(peekTmax(b('{"ext":{"a\\"tmax":5}}'), '', true)).toBeUndefined();
+    expect(peekTmax(b('{"site":{"name":"x\\"tmax"},"tmax":5}'), '', true)).toBeUndefined(); // twice
+    expect(peekTmax(b('{"site":{"name":"x\\"tmax"},"id":"1"}'), '', true)).toBeUndefined();
+    expect(peekTmax(b('{"id":"a{b[\\"","imp":[{}],"tmax":90}'), '', true)).toBe(90);
+  });
+
   it('agrees with JSON.parse on every corpus request that has one tmax', async () => {
     const { readFileSync, readdirSync } = await import('node:fs');
     let checked = 0;
@@ -38,7 +47,7 @@ describe('peekTmax', () => {
         } catch {
           continue;
         }
-        const peeked = peekTmax(Buffer.from(line), '');
+        const peeked = peekTmax(Buffer.from(line), '', true);
         if (peeked === undefined) continue;
         expect(peeked).toBe(tmax === undefined ? null : tmax);
         checked++;

@@ -54,18 +54,36 @@ export function decodeBody(body: Buffer, contentEncoding: string, gzipAllowed: b
 
 const TMAX_KEY = Buffer.from('"tmax"');
 
+/** Whether byte `at` of a JSON object text starts a key of the outermost object (not nested, not inside a string). */
+function isTopLevelKey(body: Buffer, at: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < at; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return !inString && depth === 1;
+}
+
 /**
  * The request's `tmax` read from the raw bytes without parsing them, for shedding a request that
  * waited too long before the loop could read it (parsing is most of what a refused request costs).
  * `null` when there is no `"tmax"` key; `undefined` when the bytes cannot say for sure (encoded,
- * the key more than once, so possibly nested, or not followed by a plain number): the caller then
- * decides after the parse.
+ * the key more than once, not followed by a plain number, or, with `topLevelOnly`, not a key of the
+ * outermost object): the caller then decides after the parse. The quick form is meant for every
+ * request and `topLevelOnly` (a scan of the bytes before the key) for confirming a refusal.
  */
-export function peekTmax(body: Buffer, contentEncoding: string): number | null | undefined {
+export function peekTmax(body: Buffer, contentEncoding: string, topLevelOnly = false): number | null | undefined {
   if (contentEncoding !== '' && contentEncoding !== 'identity') return undefined;
   const at = body.indexOf(TMAX_KEY);
   if (at < 0) return null;
   if (body.indexOf(TMAX_KEY, at + TMAX_KEY.length) >= 0) return undefined;
+  if (topLevelOnly && !isTopLevelKey(body, at)) return undefined;
   let i = at + TMAX_KEY.length;
   while (i < body.length && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)) i++;
   if (body[i++] !== 0x3a) return undefined; // ':'

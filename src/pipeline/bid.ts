@@ -114,7 +114,12 @@ export function createBidPipeline(deps: BidDeps) {
     if (peeked !== undefined && input.startedMs > input.arrivedMs) {
       const peekBudget = (peeked ?? settings.defaultTmaxMs) - ex.networkAllowanceMs;
       // A budget too short to bid in at all gets its own reason after the parse.
-      if (peekBudget >= settings.minTmaxMs && now() + deps.scorer.expectedDelayMs() > input.arrivedMs + peekBudget) {
+      // A refusal is confirmed on the key's place: a tmax nested in an extension is not the request's.
+      if (
+        peekBudget >= settings.minTmaxMs &&
+        now() + deps.scorer.expectedDelayMs() > input.arrivedMs + peekBudget &&
+        (peeked === null || peekTmax(input.body, input.contentEncoding, true) === peeked)
+      ) {
         return noBid('', ex, 'OVERLOADED', started);
       }
     }
