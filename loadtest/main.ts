@@ -14,7 +14,8 @@ const USAGE = `npm run loadtest -- [options]
   --bidder-cpus <list>  pin the spawned bidder (taskset -c <list>); pin the harness apart:
                         taskset -c 1 npm run loadtest -- --bidder-cpus 0
   --bidder-cpu-quota <x> cap the spawned bidder at x of one core (cgroup; root): a generator
-                        that has a whole core can then offer twice the bidder's saturation  --models <dir>        models folder for the spawned bidder (default ${DEFAULTS.modelsDir})
+                        that has a whole core can then offer twice the bidder's saturation
+  --models <dir>        models folder for the spawned bidder (default ${DEFAULTS.modelsDir})
   --policies <dir>      policies folder (default ${DEFAULTS.policiesDir})
   --seed <n>            request mix seed (default ${DEFAULTS.seed})
   --baseline <file>     baseline report to compare with (default ${DEFAULTS.baselinePath})

@@ -72,6 +72,11 @@ export function capMainThread(pid: number, cores: number): () => void {
     writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
     writeFileSync(join(dir, 'tasks'), String(pid));
   } catch (err) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Never created, or not empty: nothing of ours to remove.
+    }
     throw new Error(`--bidder-cpu-quota needs root and the cgroup v1 cpu controller (${dir}): ${(err as Error).message}`);
   }
   return () => {
