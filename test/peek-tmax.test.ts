@@ -15,10 +15,11 @@ describe('peekTmax', () => {
   it('no tmax key at all: null (the default applies)', () => {
     expect(peekTmax(b('{"id":"1","imp":[{"id":"1"}]}'), '')).toBeNull();
   });
-  it('cannot tell: key twice (one may be nested), not a plain integer, encoded body', () => {
-    expect(peekTmax(b('{"ext":{"tmax":5},"tmax":300}'), '')).toBeUndefined();
+  it('cannot tell: key twice (one may be nested, confirm form), not a plain integer, encoded body', () => {
+    expect(peekTmax(b('{"ext":{"tmax":5},"tmax":300}'), '')).toBe(5); // the quick form reads the first
+    expect(peekTmax(b('{"ext":{"tmax":5},"tmax":300}'), '', true)).toBeUndefined();
     expect(peekTmax(b('{"tmax":"120"}'), '')).toBeUndefined();
-    expect(peekTmax(b('{"imp":[{"id":"tmax"}]}'), '')).toBeUndefined();
+    expect(peekTmax(b('{"imp":[{"id":"tmax"}]}'), '')).toBeUndefined(); // not followed by ':'
     expect(peekTmax(b('{"tmax":120.5}'), '')).toBeUndefined();
     expect(peekTmax(b('{"tmax":1e3}'), '')).toBeUndefined();
     expect(peekTmax(b('{"tmax":null}'), '')).toBeUndefined();
@@ -26,7 +27,7 @@ describe('peekTmax', () => {
     expect(peekTmax(b('{"tmax"'), '')).toBeUndefined();
     expect(peekTmax(b('{"tmax":120}'), 'gzip')).toBeUndefined();
   });
-  it('topLevelOnly: a tmax nested in an object or inside a string is not the request\'s', () => {
+  it('confirm: a tmax nested in an object or inside a string is not the request\'s', () => {
     expect(peekTmax(b('{"imp":[{"ext":{"tmax":50}}]}'), '')).toBe(50); // the quick form cannot tell
     expect(peekTmax(b('{"imp":[{"ext":{"tmax":50}}]}'), '', true)).toBeUndefined();
     expect(peekTmax(b('{"ext":{"a\\"tmax":5}}'), '', true)).toBeUndefined();

@@ -73,17 +73,16 @@ function isTopLevelKey(body: Buffer, at: number): boolean {
 /**
  * The request's `tmax` read from the raw bytes without parsing them, for shedding a request that
  * waited too long before the loop could read it (parsing is most of what a refused request costs).
- * `null` when there is no `"tmax"` key; `undefined` when the bytes cannot say for sure (encoded,
- * the key more than once, not followed by a plain number, or, with `topLevelOnly`, not a key of the
- * outermost object): the caller then decides after the parse. The quick form is meant for every
- * request and `topLevelOnly` (a scan of the bytes before the key) for confirming a refusal.
+ * `null` when there is no `"tmax"` key; `undefined` when the bytes cannot say (encoded, or not a
+ * plain integer after the key). The quick form reads the first `"tmax"` key wherever it is;
+ * `confirm` (for a refusal: it scans the rest of the bytes and those before the key) also makes
+ * sure it is the only one and a key of the outermost object, else `undefined`.
  */
-export function peekTmax(body: Buffer, contentEncoding: string, topLevelOnly = false): number | null | undefined {
+export function peekTmax(body: Buffer, contentEncoding: string, confirm = false): number | null | undefined {
   if (contentEncoding !== '' && contentEncoding !== 'identity') return undefined;
   const at = body.indexOf(TMAX_KEY);
   if (at < 0) return null;
-  if (body.indexOf(TMAX_KEY, at + TMAX_KEY.length) >= 0) return undefined;
-  if (topLevelOnly && !isTopLevelKey(body, at)) return undefined;
+  if (confirm && (body.indexOf(TMAX_KEY, at + TMAX_KEY.length) >= 0 || !isTopLevelKey(body, at))) return undefined;
   let i = at + TMAX_KEY.length;
   while (i < body.length && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)) i++;
   if (body[i++] !== 0x3a) return undefined; // ':'

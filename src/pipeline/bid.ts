@@ -101,28 +101,36 @@ export function createBidPipeline(deps: BidDeps) {
     return t;
   }
 
-  return async function handleBid(input: BidInput): Promise<Answer> {
+  /**
+   * Shed before parsing a request that waited so long before the loop read it that it cannot be
+   * served in time: under a flood the loop reads more than it can prepare in one turn, and parsing
+   * what it then refuses pushes everything behind past tmax too. Synchronous, so the server answers
+   * it without a promise. No id without a parse, so the no-bid is a 204. Only a loop that was held
+   * (arrival before the read) looks at the bytes at all.
+   */
+  function shedBeforeParse(input: BidInput): Answer | null {
+    if (input.startedMs <= input.arrivedMs) return null;
+    const ex = input.exchange;
+    const peeked = peekTmax(input.body, input.contentEncoding);
+    if (peeked === undefined) return null;
+    const budget = (peeked ?? settings.defaultTmaxMs) - ex.networkAllowanceMs;
+    // A budget too short to bid in at all gets its own reason after the parse.
+    if (budget < settings.minTmaxMs || now() + deps.scorer.expectedDelayMs() <= input.arrivedMs + budget) return null;
+    // A refusal is confirmed on the key's place: a tmax nested in an extension is not the request's.
+    if (peeked !== null && peekTmax(input.body, input.contentEncoding, true) !== peeked) return null;
+    return noBid('', ex, 'OVERLOADED', input.startedMs);
+  }
+
+  /** A bid request's answer: at once when shed before parsing, else once scored, priced and reserved. */
+  return function handleBid(input: BidInput): Answer | Promise<Answer> {
+    return shedBeforeParse(input) ?? serve(input);
+  };
+
+  async function serve(input: BidInput): Promise<Answer> {
     const ex = input.exchange;
     const started = input.startedMs;
     let req: BidRequest;
     let t = started;
-    // Shed before parsing a request that waited so long before the loop read it that it cannot be
-    // served in time: under a flood the loop reads more than it can prepare in one turn, and
-    // parsing what it then refuses pushes everything behind past tmax too. No id without a parse,
-    // so the no-bid is a 204.
-    const peeked = peekTmax(input.body, input.contentEncoding);
-    if (peeked !== undefined && input.startedMs > input.arrivedMs) {
-      const peekBudget = (peeked ?? settings.defaultTmaxMs) - ex.networkAllowanceMs;
-      // A budget too short to bid in at all gets its own reason after the parse.
-      // A refusal is confirmed on the key's place: a tmax nested in an extension is not the request's.
-      if (
-        peekBudget >= settings.minTmaxMs &&
-        now() + deps.scorer.expectedDelayMs() > input.arrivedMs + peekBudget &&
-        (peeked === null || peekTmax(input.body, input.contentEncoding, true) === peeked)
-      ) {
-        return noBid('', ex, 'OVERLOADED', started);
-      }
-    }
     try {
       if (input.contentType !== '' && !input.contentType.toLowerCase().startsWith('application/json')) {
         throw new BidderError('UNSUPPORTED_MEDIA_TYPE', input.contentType);
@@ -289,7 +297,7 @@ export function createBidPipeline(deps: BidDeps) {
     timed('respond', t);
     metrics.request(ex.name, 'bid', (now() - started) / 1000);
     return { status: 200, body };
-  };
+  }
 }
 
 export type BidPipeline = ReturnType<typeof createBidPipeline>;

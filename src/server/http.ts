@@ -10,7 +10,8 @@ import { createLagClock } from './arrival.js';
 export interface HttpHandlers {
   maxBodyBytes: () => number;
   exchange: (name: string) => ExchangeSettings | undefined;
-  bid: (input: BidInput) => Promise<Answer>;
+  /** An Answer at once (a request shed before parsing), else a promise of one. */
+  bid: (input: BidInput) => Answer | Promise<Answer>;
   notice: (kind: NoticeKind, query: string) => Promise<Answer>;
   admin: (method: string, path: string, authorization: string, body: Buffer) => Promise<Answer>;
   healthz: () => Answer;
@@ -137,7 +138,14 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
       }
     }
     readBody(res, state, h.maxBodyBytes(), Number.isFinite(contentLength) ? contentLength : 0, (body) => {
-      guard(res, state, true, h.bid({ body, contentType, contentEncoding, version, exchange: ex, startedMs, arrivedMs }));
+      let answer: Answer | Promise<Answer>;
+      try {
+        answer = h.bid({ body, contentType, contentEncoding, version, exchange: ex, startedMs, arrivedMs });
+      } catch (err) {
+        answer = Promise.reject(err);
+      }
+      if (answer instanceof Promise) guard(res, state, true, answer);
+      else write(res, state, answer, true);
     });
   }
 
