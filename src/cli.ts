@@ -4,6 +4,7 @@ import { registerServe } from './cli/serve.js';
 import { registerMlCommands } from './cli/ml.js';
 import { registerReport } from './cli/report.js';
 import { registerReplay } from './cli/pacing.js';
+import { registerCatalog } from './cli/catalog.js';
 
 const program = new Command('bidder')
   .description('OpenRTB 2.5/2.6 bidder: serve bids, train and evaluate the CTR model, simulate a market')
@@ -12,5 +13,6 @@ registerServe(program);
 registerMlCommands(program);
 registerReport(program);
 registerReplay(program);
+registerCatalog(program);
 
 await program.parseAsync(process.argv);

@@ -127,20 +127,45 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
     if (backlogged && !scheduled) ((scheduled = true), setImmediate(flush));
   }
 
+  function enqueue(sparse: Int32Array, dense: Float32Array, rows: number, deadlineMs: number): Promise<Float32Array | null> {
+    return new Promise((resolve) => {
+      queue.push({ sparse, dense, rows, deadlineMs, enqueuedMs: clock(), resolve });
+      queuedRows += rows;
+      if (queuedRows >= maxBatchRows) {
+        // A full batch goes at once, but still after this turn so the caller's work completes.
+        if (!scheduled) ((scheduled = true), setImmediate(flush));
+      } else if (!scheduled) {
+        scheduled = true;
+        schedule();
+      }
+    });
+  }
+
+  /**
+   * More rows than one batch holds (hundreds of imps, or a catalog with many eligible creatives per
+   * imp) are queued as chunks of at most `maxBatchRows`, scored in as many batches, and joined: every
+   * row gets a score, or the whole request gets null when any chunk misses its deadline.
+   */
+  async function scoreSplit(sparse: Int32Array, dense: Float32Array, rows: number, deadlineMs: number): Promise<Float32Array | null> {
+    const parts: Promise<Float32Array | null>[] = [];
+    for (let r = 0; r < rows; r += maxBatchRows) {
+      const n = Math.min(maxBatchRows, rows - r);
+      parts.push(enqueue(sparse.subarray(r * sparseFields, (r + n) * sparseFields), dense.subarray(r * denseDim, (r + n) * denseDim), n, deadlineMs));
+    }
+    const scored = await Promise.all(parts);
+    const out = new Float32Array(rows);
+    let offset = 0;
+    for (const s of scored) {
+      if (!s) return null;
+      out.set(s, offset);
+      offset += s.length;
+    }
+    return out;
+  }
+
   return {
     score(sparse, dense, rows, deadlineMs) {
-      if (rows > maxBatchRows) rows = maxBatchRows;
-      return new Promise((resolve) => {
-        queue.push({ sparse, dense, rows, deadlineMs, enqueuedMs: clock(), resolve });
-        queuedRows += rows;
-        if (queuedRows >= maxBatchRows) {
-          // A full batch goes at once, but still after this turn so the caller's work completes.
-          if (!scheduled) ((scheduled = true), setImmediate(flush));
-        } else if (!scheduled) {
-          scheduled = true;
-          schedule();
-        }
-      });
+      return rows > maxBatchRows ? scoreSplit(sparse, dense, rows, deadlineMs) : enqueue(sparse, dense, rows, deadlineMs);
     },
     expectedDelayMs() {
       // With admission shut nothing is scored, so nothing would correct an estimate inflated by one

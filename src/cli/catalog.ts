@@ -1,0 +1,34 @@
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { generateCatalogYaml } from '../catalog/generate.js';
+import { fail } from './common.js';
+
+/** `bidder catalog`: a synthetic policy set of N campaigns, byte-identical for the same seed. */
+export function registerCatalog(program: Command): void {
+  program
+    .command('catalog')
+    .description('generate a synthetic catalog of N campaigns (varied targeting, every media type, budgets); same seed, same bytes')
+    .option('--campaigns <n>', 'number of campaigns', '1000')
+    .option('--seed <n>', 'seed', '1')
+    .option('--out <dir>', 'write a whole policy directory here (campaigns.yaml, plus exchanges.yaml and currency.yaml copied from --from); without it, campaigns.yaml goes to stdout')
+    .option('--from <dir>', 'policy directory whose exchanges.yaml and currency.yaml are copied', 'policies')
+    .action((o: { campaigns: string; seed: string; out?: string; from: string }) => {
+      const campaigns = Number(o.campaigns);
+      const seed = Number(o.seed);
+      if (!Number.isInteger(campaigns) || campaigns < 1) fail(`--campaigns must be a positive integer, got ${o.campaigns}`, 2);
+      if (!Number.isInteger(seed)) fail(`--seed must be an integer, got ${o.seed}`, 2);
+      const yaml = generateCatalogYaml({ campaigns, seed });
+      if (!o.out) {
+        process.stdout.write(yaml);
+        return;
+      }
+      mkdirSync(o.out, { recursive: true });
+      for (const f of ['exchanges.yaml', 'currency.yaml']) {
+        if (!existsSync(join(o.from, f))) fail(`${join(o.from, f)} does not exist (--from names the policy directory to copy it from)`, 2);
+        copyFileSync(join(o.from, f), join(o.out, f));
+      }
+      writeFileSync(join(o.out, 'campaigns.yaml'), yaml);
+      process.stderr.write(`bidder: wrote ${campaigns} campaigns (seed ${seed}) to ${join(o.out, 'campaigns.yaml')}\n`);
+    });
+}
