@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// npm run bench [-- --duration S --connections N --base REF --rounds N --campaigns N]
+// npm run bench [-- --duration S --connections N --base REF --rounds N --campaigns N | --catalog N --seed S]
 //
+// --catalog N: serve a generated catalog of N campaigns (`bidder catalog --campaigns N --seed S`:
+// varied targeting, every media type, so up to 64 candidates per imp) instead of the default one
+// (--campaigns N of which 10 are eligible per imp).
 // Server CPU per bid request and latency under autocannon, for: the empty uWebSockets.js handler
 // (the floor), the head build (twice: the second run shows the noise), and optionally a base git
 // ref built in a worktree — all in the same run on the same machine. Also: the per-stage
@@ -27,6 +30,9 @@ const { values: args } = parseArgs({
     models: { type: 'string', default: 'models' },
     profile: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '1' },
+    catalog: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    notices: { type: 'string', default: '5000' },
   },
 });
 const DURATION = Number(args.duration);
@@ -144,6 +150,9 @@ async function runBidder(name, cwd, policiesDir, bodies) {
     const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     r.stagesUs = stageBreakdown(before, after);
     r.meanBatchRows = +ratio(after, before, 'bidder_batch_rows_sum', 'bidder_batch_rows_count').toFixed(1);
+    // Rows the model actually scored per bid request answered (no-bids before scoring count as 0).
+    r.rowsPerReq = +((sample(after, 'bidder_batch_rows_sum') - sample(before, 'bidder_batch_rows_sum')) / r.requests).toFixed(2);
+    if (Number(args.notices) > 0) r.notices = await measureNotices(url, child.pid, bodies, Number(args.notices));
     // Tail latency where a bidder should run: a fixed offered rate at 70 % of the throughput just
     // reached (the issue's p99 target is stated there, not at saturation).
     // The server's own latency histogram gives its p99 (arrival to answer); the client's figure
@@ -157,6 +166,57 @@ async function runBidder(name, cwd, policiesDir, bodies) {
   } finally {
     child.kill('SIGKILL');
   }
+}
+
+/**
+ * Server CPU per notice: bids are collected first (fresh bid requests, answers read), then their
+ * win, billing, click and loss notices are sent once each under autocannon (a plan like the load
+ * test's: 30 % of bids won, 90 % of wins billed, 5 % clicked, the rest lost), and the bidder's CPU
+ * over that phase is divided by the notices answered. Each URL is sent once: a repeat is refused
+ * early as a replay and would flatter the figure.
+ */
+async function measureNotices(url, pid, bodies, wanted) {
+  const origin = new URL(url).origin;
+  const paths = [];
+  let s = 7;
+  const r = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const local = (u) => {
+    const x = new URL(u);
+    return x.pathname + x.search;
+  };
+  let next = 0;
+  async function worker() {
+    while (paths.length < wanted && next < bodies.length * 10) {
+      const body = JSON.parse(bodies[next++ % bodies.length]);
+      body.id = `notice-${next}`;
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      if (res.status !== 200) {
+        await res.arrayBuffer();
+        continue;
+      }
+      for (const sb of (await res.json()).seatbid ?? []) {
+        for (const b of sb.bid ?? []) {
+          const clearing = (b.price * (0.5 + 0.5 * r())).toFixed(4);
+          if (r() < 0.3) {
+            paths.push(local(b.nurl.replace('${AUCTION_PRICE}', clearing)));
+            if (r() < 0.9) paths.push(local(b.burl.replace('${AUCTION_PRICE}', clearing)));
+            const click = /\/notice\/click\?[^"'<>\]\s]+/.exec(b.adm ?? '')?.[0];
+            if (click && r() < 0.05) paths.push(click.replaceAll('&amp;', '&'));
+          } else {
+            paths.push(local(b.lurl.replace('${AUCTION_LOSS}', '102').replace('${AUCTION_MIN_TO_WIN}', (b.price * 1.1).toFixed(4))));
+          }
+        }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: 16 }, worker));
+  if (paths.length === 0) return null;
+  const t0 = cpuTicks(pid);
+  const res = await autocannon({ url: origin, connections: CONNECTIONS, amount: paths.length, requests: paths.map((path) => ({ method: 'GET', path })) });
+  const ticks = cpuTicks(pid) - t0;
+  const codes = res.statusCodeStats ?? {};
+  const accepted = Object.entries(codes).filter(([c]) => Number(c) < 400).reduce((a, [, v]) => a + v.count, 0);
+  return { notices: res.requests.total, accepted, rps: Math.round(res.requests.average), cpuUsPerNotice: +(((ticks / CLK_TCK) * 1e6) / res.requests.total).toFixed(1) };
 }
 
 /** Upper bound (ms) of the histogram bucket holding quantile q of the requests between two scrapes. */
@@ -266,6 +326,11 @@ function buildBase(ref) {
 
 const work = mkdtempSync(join(tmpdir(), 'bidder-bench-'));
 writePolicies(work, Number(args.campaigns));
+if (args.catalog) {
+  const { generateCatalogYaml } = await import(join(ROOT, 'dist/catalog/generate.js'));
+  writeFileSync(join(work, 'campaigns.yaml'), generateCatalogYaml({ campaigns: Number(args.catalog), seed: Number(args.seed) }));
+}
+const catalogName = args.catalog ? `generated catalog of ${args.catalog} campaigns (seed ${args.seed})` : `${args.campaigns} campaigns (10 eligible per imp)`;
 const bodies = requests(2000);
 const results = [];
 if (args.profile) {
@@ -302,20 +367,27 @@ if (base && ROUNDS > 1) {
   if (base) results.push(await runBidder(`base ${args.base} (${base.sha})`, base.dir, work, bodies));
 }
 const head = results[1];
-const rowsPerReq = 10;
-const infer = await inferenceFloor(head.meanBatchRows || rowsPerReq);
-// Micro-batching against scoring each request alone (its 10 candidates in one call), same model and backend.
-const alone = await inferenceFloor(rowsPerReq);
-const floorUs = results[0].cpuUsPerReq + infer.cpuUsPerRow * rowsPerReq;
+const infer = await inferenceFloor(head.meanBatchRows || 10);
+// Micro-batching against scoring each request alone (its rows in one call), same model and backend.
+const alone = await inferenceFloor(Math.max(1, Math.round(head.rowsPerReq || 10)));
+const emptyUs = results[0].cpuUsPerReq;
 
-console.log(`\nbench: ${DURATION}s per run, ${CONNECTIONS} connections, ${args.campaigns} campaigns (10 eligible per imp), ${bodies.length} distinct bodies, node ${process.version}`);
-console.log('| run | req/s | p50 ms | p99 ms | server CPU µs/req | bid rate | errors |');
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-for (const r of results) console.log(`| ${r.name} | ${r.rps} | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuUsPerReq} | ${r.bidRate} | ${r.errors} |`);
-console.log(`\nraw batched inference alone (${infer.model}, wasm, batch ${infer.batchRows}): ${infer.cpuUsPerRow} µs CPU per row → ${(infer.cpuUsPerRow * rowsPerReq).toFixed(1)} µs per request of ${rowsPerReq} rows`);
+console.log(`\nbench: ${DURATION}s per run, ${CONNECTIONS} connections, ${catalogName}, ${bodies.length} distinct bodies, node ${process.version}`);
+console.log('| run | req/s | p50 ms | p99 ms | server CPU µs/req | × floor | rows scored/req | inference µs/req | × (floor + inference) | CPU µs/notice | bid rate | errors |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+for (const r of results) {
+  const inf = r.rowsPerReq === undefined ? undefined : infer.cpuUsPerRow * r.rowsPerReq;
+  const cells = r.rowsPerReq === undefined
+    ? ['–', '–', '–', '–', '–']
+    : [(r.cpuUsPerReq / emptyUs).toFixed(2), r.rowsPerReq, inf.toFixed(1), (r.cpuUsPerReq / (emptyUs + inf)).toFixed(2), r.notices ? r.notices.cpuUsPerNotice : '–'];
+  console.log(`| ${r.name} | ${r.rps} | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuUsPerReq} | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} | ${cells[4]} | ${r.bidRate} | ${r.errors} |`);
+}
+console.log(`\nfloor = the empty uWebSockets.js handler of this run, ${emptyUs} µs/req; inference = raw batched inference alone (${infer.model}, wasm, batch ${infer.batchRows} as head formed): ${infer.cpuUsPerRow} µs CPU per row × the rows head actually scored per request`);
 console.log(`scoring each request alone (batch ${alone.batchRows}): ${alone.cpuUsPerRow} µs CPU per row → micro-batching gain ${(alone.cpuUsPerRow / infer.cpuUsPerRow).toFixed(1)} × throughput per core`);
-console.log(`floor = empty handler + inference = ${floorUs.toFixed(1)} µs; head = ${head.cpuUsPerReq} µs (${(head.cpuUsPerReq / floorUs).toFixed(2)} × floor)`);
 console.log(`head mean batch: ${head.meanBatchRows} rows; per-stage mean µs (wall, per request): ${JSON.stringify(head.stagesUs)}`);
+for (const r of results.filter((x) => x.notices)) {
+  console.log(`${r.name} notices: ${r.notices.notices} sent once each (${r.notices.accepted} accepted), ${r.notices.rps}/s, ${r.notices.cpuUsPerNotice} µs CPU per notice against ${r.cpuUsPerReq} per bid request`);
+}
 for (const r of results.filter((x) => x.at70)) {
   console.log(`${r.name} at 70 % of its throughput (${r.at70.offeredRps} req/s offered): ${r.at70.rps} req/s, server p50 ≤ ${r.at70.serverP50Ms} ms, server p99 ≤ ${r.at70.serverP99Ms} ms (histogram bucket bounds), client p99 ${r.at70.clientP99Ms} ms`);
 }
@@ -334,15 +406,19 @@ if (base && ROUNDS > 1) {
   );
 }
 {
-  const ratio = head.cpuUsPerReq / floorUs;
-  const gain = alone.cpuUsPerRow / infer.cpuUsPerRow;
+  const inf = infer.cpuUsPerRow * head.rowsPerReq;
+  const xFloor = head.cpuUsPerReq / emptyUs;
+  const xFloorInf = head.cpuUsPerReq / (emptyUs + inf);
   const p99 = head.at70?.serverP99Ms ?? Infinity;
   const mark = (ok) => (ok ? 'met' : 'NOT met');
+  const limit = args.catalog ? 6 : 4;
   console.log(
-    `targets (issue 8): ≤ 50 µs/request: ${mark(head.cpuUsPerReq <= 50)} (${head.cpuUsPerReq}); ≤ 1.5 × floor: ${mark(ratio <= 1.5)} (${ratio.toFixed(2)} ×); ` +
-      `server p99 ≤ 5 ms at 70 %: ${mark(p99 <= 5)} (≤ ${p99} ms bucket bound); batching ≥ 20 ×: ${mark(gain >= 20)} (${gain.toFixed(1)} ×)`,
+    `targets (issue 16, head run): ≤ ${limit} × floor: ${mark(xFloor <= limit)} (${xFloor.toFixed(2)} ×)` +
+      (args.catalog ? '' : `; ≤ 1.5 × (floor + inference): ${mark(xFloorInf <= 1.5)} (${xFloorInf.toFixed(2)} ×)`) +
+      `; server p99 ≤ 5 ms at 70 %: ${mark(p99 <= 5)} (≤ ${p99} ms bucket bound)`,
   );
 }
+const floorUs = emptyUs + infer.cpuUsPerRow * (head.rowsPerReq ?? 0);
 const prevFile = 'bench/baseline.json';
 if (existsSync(prevFile)) {
   const prev = JSON.parse(readFileSync(prevFile, 'utf8'));

@@ -1,4 +1,8 @@
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { generateCatalogYaml } from '../src/catalog/generate.js';
 import { DEFAULTS, loadtest, type LoadtestOptions } from './loadtest.js';
 
 const USAGE = `npm run loadtest -- [options]
@@ -17,6 +21,11 @@ const USAGE = `npm run loadtest -- [options]
                         that has a whole core can then offer twice the bidder's saturation
   --models <dir>        models folder for the spawned bidder (default ${DEFAULTS.modelsDir})
   --policies <dir>      policies folder (default ${DEFAULTS.policiesDir})
+  --catalog <n>         serve a generated catalog of n campaigns (bidder catalog --campaigns n
+                        --seed <catalog-seed>) with --policies' exchanges and currency
+  --catalog-seed <n>    seed of the generated catalog (default 1)
+  --notice-cost         two max-throughput runs in one invocation, without then with notices:
+                        server CPU per bid request of each, their ratio, and CPU per notice
   --seed <n>            request mix seed (default ${DEFAULTS.seed})
   --baseline <file>     baseline report to compare with (default ${DEFAULTS.baselinePath})
   --save-baseline       write this run's report as the baseline instead of comparing
@@ -45,6 +54,9 @@ const { values } = parseArgs({
     'bidder-cpu-quota': { type: 'string' },
     models: { type: 'string' },
     policies: { type: 'string' },
+    catalog: { type: 'string' },
+    'catalog-seed': { type: 'string' },
+    'notice-cost': { type: 'boolean' },
     seed: { type: 'string' },
     baseline: { type: 'string' },
     'save-baseline': { type: 'boolean' },
@@ -75,7 +87,7 @@ try {
     bidderCpus: values['bidder-cpus'] ?? null,
     bidderCpuQuota: num('bidder-cpu-quota', values['bidder-cpu-quota'], 0.05) ?? null,
     modelsDir: values.models ?? DEFAULTS.modelsDir,
-    policiesDir: values.policies ?? DEFAULTS.policiesDir,
+    policiesDir: values.catalog ? generatedPolicies(values.policies ?? DEFAULTS.policiesDir, num('catalog', values.catalog, 1)!, num('catalog-seed', values['catalog-seed'], 0) ?? 1) : (values.policies ?? DEFAULTS.policiesDir),
     seed: num('seed', values.seed, 0) ?? DEFAULTS.seed,
     baselinePath: values.baseline ?? DEFAULTS.baselinePath,
     saveBaseline: values['save-baseline'] ?? false,
@@ -87,7 +99,34 @@ try {
   process.exit(2);
 }
 
+/** A policy directory serving a generated catalog, with the exchanges and currency of `from`. */
+function generatedPolicies(from: string, campaigns: number, seed: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'loadtest-catalog-'));
+  for (const f of ['exchanges.yaml', 'currency.yaml']) copyFileSync(join(from, f), join(dir, f));
+  writeFileSync(join(dir, 'campaigns.yaml'), generateCatalogYaml({ campaigns, seed }));
+  return dir;
+}
+
 const log = (line: string) => process.stderr.write(line + '\n');
+
+if (values['notice-cost']) {
+  // Same harness, same pinning, same mix: the only difference between the two runs is the notices.
+  const without = await loadtest({ ...opts, rate: null, steps: 0, overload: null, notices: { winShare: 0, billingShare: 0, clickShare: 0, lossShare: 0 }, saveBaseline: false, baselinePath: '' }, log);
+  const withN = await loadtest({ ...opts, rate: null, steps: 0, overload: null, saveBaseline: false, baselinePath: '' }, log);
+  const a = without.report.steps.at(-1)!;
+  const b = withN.report.steps.at(-1)!;
+  const sent = Object.values(b.notices.sent).reduce((x, y) => x + y, 0);
+  const line = (name: string, s: typeof a) =>
+    `${name}: ${Math.round(s.reqPerSec)} bid req/s, server CPU ${s.cpuUsPerRequest === null ? 'n/a' : s.cpuUsPerRequest.toFixed(0)} µs per bid request, ${s.cpuCores === null ? 'n/a' : s.cpuCores.toFixed(2)} cores, p99 ${s.latencyMs.p99.toFixed(1)} ms`;
+  log('\n' + line('without notices', a));
+  log(line(`with notices (${b.notices.sent.win}/${b.notices.sent.billing}/${b.notices.sent.click}/${b.notices.sent.loss} win/billing/click/loss, ${b.notices.dropped} dropped)`, b));
+  if (a.cpuUsPerRequest !== null && b.cpuUsPerRequest !== null && sent > 0) {
+    // What the notices added, over the notices sent, taking a bid request to cost what it cost without them.
+    const perNotice = ((b.cpuUsPerRequest - a.cpuUsPerRequest) * b.requests) / sent;
+    log(`CPU per bid request with notices / without: ${(b.cpuUsPerRequest / a.cpuUsPerRequest).toFixed(2)} × (target ≤ 1.3 ×); CPU per notice ≈ ${perNotice.toFixed(0)} µs (${(sent / b.requests).toFixed(2)} notices per bid request)`);
+  }
+  process.exit(0);
+}
 const { report, paths } = await loadtest(opts, log);
 const h = report.headline;
 log(
