@@ -161,6 +161,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       userKey,
       isPaused: (id) => paused.has(id),
       frequency: (key, campaignId, windowSec) => frequency.count(key, campaignId, windowSec),
+      httpsNotices: () => publicUrl.startsWith('https://'),
+      onInsecureImp: () => metrics.insecureImp(),
     });
     return { prepared, eligibility };
   }
@@ -430,6 +432,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // The default public URL names the default port; on another port (PORT=, --port 0) notices must
   // still come back here, so it follows the port actually bound. A configured URL is kept as is.
   if (settings.publicUrl === DEFAULT_SETTINGS.publicUrl && server.port !== DEFAULT_SETTINGS.port) publicUrl = url;
+  if (!publicUrl.startsWith('https://')) logger.warn('publicUrl is http: imp.secure=1 impressions get no bid (bidder_insecure_imps_total)');
   logger.info({ port: server.port, campaigns: policies.campaigns.length, model: model ? (model as CtrModel).version : null }, 'bidder listening');
 
   return {

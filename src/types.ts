@@ -41,6 +41,57 @@ export interface Creative {
   landingUrl: string;
   /** Markup template; `${CLICK_URL}` is replaced by the bidder's signed click URL. */
   adm?: string;
+  /** Native: the assets a native request may ask for besides the title (src/eligibility/native.ts). */
+  native?: NativeAssets;
+  /** Video/audio: the files a player picks from (VAST `<MediaFiles>`); the creative's `mimes` are theirs. */
+  mediaFiles?: MediaFile[];
+  /** Video: a non-linear (overlay) version of the ad, answered where `imp.video.linearity` is 2. */
+  nonLinear?: NonLinearAd;
+  /** Declared placements: absent = any. `true` = only such imps, `false` = never (imp.instl, imp.rwdd). */
+  interstitial?: boolean;
+  rewarded?: boolean;
+  /** Video placements the creative is made for (OpenRTB 2.6 `plcmt`, list 7.4 of AdCOM); absent = any. */
+  plcmt?: number[];
+}
+
+/** Native image asset types (Native 1.2 §7.4): icon 1, logo 2 (1.0/1.1), main 3. */
+export type NativeImageType = 'icon' | 'logo' | 'main';
+
+export interface NativeImage {
+  type: NativeImageType;
+  url: string;
+  w: number;
+  h: number;
+  mime?: string;
+}
+
+/** Native data asset names (Native 1.2 §7.3, data asset types 1-12). */
+export const NATIVE_DATA_TYPES = [
+  'sponsored', 'desc', 'rating', 'likes', 'downloads', 'price', 'saleprice', 'phone', 'address', 'desc2', 'displayurl', 'ctatext',
+] as const;
+export type NativeDataName = (typeof NATIVE_DATA_TYPES)[number];
+
+export interface NativeAssets {
+  images?: NativeImage[];
+  data?: Partial<Record<NativeDataName, string>>;
+}
+
+export interface MediaFile {
+  url: string;
+  mime: string;
+  /** Pixels; 0 for audio. */
+  w?: number;
+  h?: number;
+  bitrateKbps?: number;
+  delivery?: 'progressive' | 'streaming';
+}
+
+export interface NonLinearAd {
+  /** A static image (VAST `<StaticResource>`). */
+  url: string;
+  mime: string;
+  w: number;
+  h: number;
 }
 
 export interface DealTarget {
@@ -184,7 +235,10 @@ export interface BudgetLedger extends Ledger {
 }
 
 /** Notice kinds the bidder serves (OpenRTB 2.6 §4.3 nurl/burl/lurl, plus click and conversion). */
-export type NoticeKind = 'win' | 'billing' | 'loss' | 'click' | 'conversion';
+export type NoticeKind = 'win' | 'billing' | 'loss' | 'click' | 'conversion' | PlayerEvent;
+
+/** What a video or audio player reports through the VAST tracking and error URLs. */
+export type PlayerEvent = 'start' | 'complete' | 'error';
 
 /**
  * Pacing per campaign (Thompson sampling). Called on the hot path, so synchronous: it decides from

@@ -19,8 +19,8 @@ const DOMAINS: Record<string, readonly string[] | 'one-series'> = {
   reason: Object.keys(NBR),
   code: or(Object.keys(ERRORS)),
   stage: ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'],
-  kind: ['win', 'billing', 'loss', 'click', 'conversion'],
-  result: ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'refused'],
+  kind: ['win', 'billing', 'loss', 'click', 'conversion', 'start', 'complete', 'error'],
+  result: ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'refused', 'test'],
   op: or(['reserve', 'settle', 'release', 'state', 'frequency']),
   le: 'one-series',
 };
@@ -59,6 +59,9 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('model', 'wasm', `v-${v}`, 'lr');
     call('modelSwap', 'ok');
     call('ready', true);
+    call('testRequest');
+    call('testBid');
+    call('insecureImp');
   }
   return called;
 }

@@ -52,7 +52,10 @@ describe('OpenRTB cases (openrtb/cases/*.json)', () => {
           const got = bids.find((b: any) => b.impid === want.impid);
           expect(want.cid).toContain(got.cid);
           if (want.dealid) expect(got.dealid).toBe(want.dealid);
-          expect(got.nurl).toContain('/notice/win?');
+          expect(got.burl).toContain('/notice/billing?');
+          // Video and audio carry no nurl (a player would fetch it as the VAST); the others do.
+          if (got.mtype === 2 || got.mtype === 3) expect(got.nurl).toBeUndefined();
+          else expect(got.nurl).toContain('/notice/win?');
         }
       }
     });

@@ -4,6 +4,8 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { Campaign } from '../types.js';
 import { DEFAULT_SETTINGS, SETTINGS_SCHEMA, type Settings } from './settings.js';
+import { DEFAULT_SEAT } from '../eligibility/eligibility.js';
+import { NATIVE_DATA_TYPES } from '../types.js';
 
 /** Per-exchange behaviour (policies/exchanges.yaml). */
 export interface ExchangeSettings {
@@ -21,6 +23,8 @@ export interface ExchangeSettings {
   /** Optional access control: allowed client IPs and/or a shared secret header value. */
   allowIps: string[];
   sharedSecret: string;
+  /** The seat the bidder answers in (`seatbid.seat`), checked against `bseat`, `wseat` and deals' `wseat`. */
+  seat: string;
 }
 
 export interface Policies {
@@ -42,6 +46,52 @@ export class PolicyError extends Error {
 
 const IMAGE_DIM = 8;
 
+const httpUrl = { type: 'string', pattern: '^https?://' } as const;
+const mimeType = { type: 'string', pattern: '^[a-z]+/[A-Za-z0-9.+-]+$' } as const;
+
+/** Native assets besides the title (Native 1.2 §4.4 images by type, §4.6 data by type name). */
+const NATIVE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    images: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type', 'url', 'w', 'h'],
+        properties: { type: { enum: ['icon', 'logo', 'main'] }, url: httpUrl, w: { type: 'integer', minimum: 1 }, h: { type: 'integer', minimum: 1 }, mime: mimeType },
+      },
+    },
+    data: {
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(NATIVE_DATA_TYPES.map((n) => [n, { type: 'string', minLength: 1 }])),
+    },
+  },
+} as const;
+
+const MEDIA_FILE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url', 'mime'],
+  properties: {
+    url: httpUrl,
+    mime: mimeType,
+    w: { type: 'integer', minimum: 0 },
+    h: { type: 'integer', minimum: 0 },
+    bitrateKbps: { type: 'number', exclusiveMinimum: 0 },
+    delivery: { enum: ['progressive', 'streaming'] },
+  },
+} as const;
+
+const NON_LINEAR_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url', 'mime', 'w', 'h'],
+  properties: { url: httpUrl, mime: mimeType, w: { type: 'integer', minimum: 1 }, h: { type: 'integer', minimum: 1 } },
+} as const;
+
 const CREATIVE_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -59,6 +109,12 @@ const CREATIVE_SCHEMA = {
     imageEmbedding: { type: 'array', items: { type: 'number' }, minItems: IMAGE_DIM, maxItems: IMAGE_DIM },
     landingUrl: { type: 'string', pattern: '^https?://' },
     adm: { type: 'string' },
+    native: NATIVE_SCHEMA,
+    mediaFiles: { type: 'array', minItems: 1, items: MEDIA_FILE_SCHEMA },
+    nonLinear: NON_LINEAR_SCHEMA,
+    interstitial: { type: 'boolean' },
+    rewarded: { type: 'boolean' },
+    plcmt: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 1, maximum: 4 } },
   },
 } as const;
 
@@ -142,6 +198,7 @@ const EXCHANGE_SCHEMA = {
     priceDecimals: { type: 'integer', minimum: 0, maximum: 6 },
     allowIps: strings,
     sharedSecret: { type: 'string' },
+    seat: { type: 'string', minLength: 1 },
   },
 } as const;
 
@@ -267,6 +324,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     priceDecimals: 4,
     allowIps: [],
     sharedSecret: '',
+    seat: DEFAULT_SEAT,
     ...exDefs.default,
   };
   for (const [name, def] of Object.entries(exDefs)) {
@@ -293,13 +351,29 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
       if (creativeIds.has(cr.id as string)) problems.push(`${cw}: duplicate creative id`);
       creativeIds.add(cr.id as string);
       if (cr.format === 'banner' && (cr.w === undefined || cr.h === undefined)) problems.push(`${cw}: banner creatives need w and h`);
-      if ((cr.format === 'video' || cr.format === 'audio') && (!cr.mimes || cr.durationSec === undefined)) {
-        problems.push(`${cw}: ${String(cr.format)} creatives need mimes and durationSec`);
+      const files = cr.mediaFiles as Array<{ mime: string }> | undefined;
+      if (cr.format === 'video' || cr.format === 'audio') {
+        // A VAST answer without a file to play, or an overlay, is an ad no player can run.
+        if (cr.durationSec === undefined || (!files && !(cr.format === 'video' && cr.nonLinear))) {
+          problems.push(`${cw}: ${String(cr.format)} creatives need durationSec and mediaFiles${cr.format === 'video' ? ' (or nonLinear)' : ''}`);
+        }
+        if (files && cr.mimes) {
+          const missing = (cr.mimes as string[]).filter((m) => !files.some((f) => f.mime === m));
+          if (missing.length) problems.push(`${cw}: mimes ${missing.join(', ')} have no media file`);
+        }
+      } else {
+        for (const k of ['mediaFiles', 'nonLinear', 'mimes', 'durationSec', 'plcmt']) if (cr[k] !== undefined) problems.push(`${cw}: ${k} is for video and audio creatives`);
       }
+      if (cr.native !== undefined && cr.format !== 'native') problems.push(`${cw}: native assets are for native creatives`);
+      // Generated markup carries the notices and answers the request's assets or VAST version; an
+      // operator's own markup could do neither for native, video or audio.
+      if (cr.adm !== undefined && cr.format !== 'banner') problems.push(`${cw}: adm (own markup) is for banner creatives`);
       return {
         attr: [],
         keywords: [],
         imageEmbedding: new Array(IMAGE_DIM).fill(0),
+        // The MIME types a video/audio creative answers are those of its media files.
+        ...(files && !cr.mimes ? { mimes: [...new Set(files.map((f) => f.mime))] } : {}),
         ...cr,
         campaignId: c.id,
       };

@@ -13,6 +13,14 @@ export interface Candidate {
   readonly mimes: ReadonlySet<string>;
   readonly deals: ReadonlySet<string>;
   readonly segments: ReadonlySet<string> | null;
+  /** Whether the markup would load anything over plain http (not biddable on `imp.secure: 1`). */
+  readonly insecure: boolean;
+}
+
+/** Whether a creative's markup would load a resource over plain http. */
+export function loadsInsecure(c: Creative): boolean {
+  const urls = [...(c.native?.images ?? []).map((i) => i.url), ...(c.mediaFiles ?? []).map((f) => f.url), ...(c.nonLinear ? [c.nonLinear.url] : [])];
+  return urls.some((u) => !u.startsWith('https://')) || (c.adm !== undefined && /\bhttp:\/\//i.test(c.adm));
 }
 
 /**
@@ -72,6 +80,7 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
         mimes: new Set(creative.mimes ?? []),
         deals: deals ?? new Set(),
         segments: t.segments?.length ? new Set(t.segments) : null,
+        insecure: loadsInsecure(creative),
       });
       // Same order as DIMENSIONS.
       const acc: Array<Set<string> | null> = [

@@ -3,13 +3,27 @@ import type { ImpContext, MediaType } from '../types.js';
 import type { NoBidReason } from '../errors/codes.js';
 import { DIMENSIONS, slotKey, type Candidate, type Catalog } from './catalog.js';
 import type { Privacy, PrivacyBlock } from './privacy.js';
+import { fillNative, parseNativeRequest, type NativeFill, type NativeRequest } from './native.js';
+import { vastVersionFor, type VastVersion } from '../respond/vast.js';
+
+/** How a creative answers an imp's media object: what the response stage writes. */
+export type MediaFit =
+  | { readonly kind: 'banner' }
+  | { readonly kind: 'native'; readonly fill: NativeFill }
+  | { readonly kind: 'vast'; readonly version: VastVersion; readonly nonLinear: boolean };
+
+const BANNER_FIT: MediaFit = Object.freeze({ kind: 'banner' });
 
 /** One candidate that may bid on an imp, with the floor it must beat (USD CPM). */
 export interface Eligible {
   cand: Candidate;
   dealId: string;
   floorUsd: number;
+  fit: MediaFit;
 }
+
+/** The seat the bidder answers in when the exchange names none (`seat` in exchanges.yaml). */
+export const DEFAULT_SEAT = 'rtb-bidder';
 
 export interface ImpPlan {
   imp: Imp;
@@ -38,6 +52,13 @@ export interface EligibilityDeps {
   isPaused: (campaignId: string) => boolean;
   /** Impressions this user already had from the campaign in its frequency window. */
   frequency: (userKey: string, campaignId: string, windowSec: number) => number;
+  /**
+   * Whether the notice and click URLs the bidder issues are https. When false, `imp.secure: 1`
+   * imps get no bid (OpenRTB 2.6 §3.2.4: the ad and everything it loads must be https), and each is
+   * reported to `onInsecureImp`. Absent: the caller does not write notice URLs (simulated datasets).
+   */
+  httpsNotices?: () => boolean;
+  onInsecureImp?: () => void;
 }
 
 const DIM = Object.fromEntries(DIMENSIONS.map((d, i) => [d, i])) as Record<(typeof DIMENSIONS)[number], number>;
@@ -105,18 +126,62 @@ function impSlots(imp: Obj): { slots: string[]; format: MediaType; w: number; h:
   return { slots, format, w: typeof w === 'number' ? w : 0, h: typeof h === 'number' ? h : 0 };
 }
 
-function mediaFits(cand: Candidate, imp: Obj): boolean {
+/** Per imp, what media checks read once rather than per candidate. */
+interface ImpMedia {
+  imp: Obj;
+  secure: boolean;
+  native: NativeRequest | null | undefined;
+  vast: { video: VastVersion | null; audio: VastVersion | null } | null;
+  /** Video placement as OpenRTB 2.6 `plcmt` (0 = not given). */
+  plcmt: number;
+}
+
+/**
+ * OpenRTB 2.5 `video.placement` as a 2.6 `plcmt` (AdCOM 1.0 list "Plcmt Subtypes - Video"):
+ * in-stream stays 1, interstitial/slider/floating (5) becomes 3, in-banner, in-article and in-feed
+ * (2, 3, 4) become 4, no-content/standalone (the 2.6 reading of outstream).
+ */
+const PLACEMENT_TO_PLCMT: Readonly<Record<number, number>> = { 1: 1, 2: 4, 3: 4, 4: 4, 5: 3 };
+
+function impMedia(imp: Obj): ImpMedia {
+  const v = imp.video as Obj | undefined;
+  const plcmt = v ? (typeof v.plcmt === 'number' ? v.plcmt : PLACEMENT_TO_PLCMT[v.placement as number] ?? 0) : 0;
+  return { imp, secure: imp.secure === 1, native: undefined, vast: null, plcmt };
+}
+
+/**
+ * Whether `cand` can answer the imp, and how: banner as is; native only when it fills every
+ * required asset of the native request; video and audio as a VAST version the imp's protocols
+ * allow, linear or (where `linearity` is 2 and the creative has one) non-linear. Null when not.
+ */
+function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
   const cr = cand.creative;
+  const imp = m.imp;
   const media = imp[cr.format] as Obj | undefined;
-  if (!media) return false;
-  if (Array.isArray(media.battr)) for (const a of media.battr) if (cand.attr.has(a)) return false;
-  if (cr.format === 'video' || cr.format === 'audio') {
-    if (Array.isArray(media.mimes) && media.mimes.length && !media.mimes.some((m: string) => cand.mimes.has(m))) return false;
-    const d = cr.durationSec ?? 0;
-    if (typeof media.minduration === 'number' && d < media.minduration) return false;
-    if (typeof media.maxduration === 'number' && media.maxduration > 0 && d > media.maxduration) return false;
+  if (!media || typeof media !== 'object') return null;
+  if (m.secure && cand.insecure) return null;
+  if (Array.isArray(media.battr)) for (const a of media.battr) if (cand.attr.has(a)) return null;
+  // Declared placements only: a creative that says nothing fits any imp.
+  if (cr.interstitial !== undefined && cr.interstitial !== (imp.instl === 1)) return null;
+  if (cr.rewarded !== undefined && cr.rewarded !== (imp.rwdd === 1)) return null;
+  if (cr.format === 'banner') return BANNER_FIT;
+  if (cr.format === 'native') {
+    if (m.native === undefined) m.native = parseNativeRequest(media);
+    if (m.native === null) return null;
+    const fill = fillNative(cr, m.native);
+    return fill ? { kind: 'native', fill } : null;
   }
-  return true;
+  if (Array.isArray(media.mimes) && media.mimes.length && !media.mimes.some((x: string) => cand.mimes.has(x))) return null;
+  const d = cr.durationSec ?? 0;
+  if (typeof media.minduration === 'number' && d < media.minduration) return null;
+  if (typeof media.maxduration === 'number' && media.maxduration > 0 && d > media.maxduration) return null;
+  if (m.vast === null) m.vast = { video: imp.video ? vastVersionFor(imp.video, false) : null, audio: imp.audio ? vastVersionFor(imp.audio, true) : null };
+  const version = cr.format === 'video' ? m.vast.video : m.vast.audio;
+  if (version === null) return null;
+  if (cr.format === 'audio') return cr.mediaFiles?.length ? { kind: 'vast', version, nonLinear: false } : null;
+  if (cr.plcmt && m.plcmt && !cr.plcmt.includes(m.plcmt)) return null;
+  if (media.linearity === 2) return cr.nonLinear ? { kind: 'vast', version, nonLinear: true } : null;
+  return cr.mediaFiles?.length ? { kind: 'vast', version, nonLinear: false } : null;
 }
 
 /**
@@ -151,8 +216,14 @@ export function createEligibility(deps: EligibilityDeps) {
   }
 
   return {
-    plan(req: BidRequest, exchange: string, exchangeCurrency: string): RequestPlan {
+    /** `seat`: the seat the bidder answers in, checked against `bseat`, `wseat` and each deal's `wseat`. */
+    plan(req: BidRequest, exchange: string, exchangeCurrency: string, seat = DEFAULT_SEAT): RequestPlan {
       const r = req as unknown as Obj;
+      // OpenRTB 2.6 §3.2.1: a seat blocked, or not among the allowed, may not bid at all.
+      if ((Array.isArray(r.bseat) && r.bseat.includes(seat)) || (Array.isArray(r.wseat) && r.wseat.length > 0 && !r.wseat.includes(seat))) {
+        return { imps: [], privacy: '', currency: '', reason: 'SEAT' };
+      }
+      const httpsNotices = deps.httpsNotices ? deps.httpsNotices() : true;
       const now = clock();
       const currency = pickCurrency(req, exchangeCurrency);
       const block = privacy.check(req);
@@ -199,7 +270,10 @@ export function createEligibility(deps: EligibilityDeps) {
       for (const imp of req.imp) {
         const im = imp as unknown as Obj;
         const { slots, format, w, h } = impSlots(im);
-        const deals: Obj[] = Array.isArray(im.pmp?.deals) ? im.pmp.deals : EMPTY;
+        // A deal whose allowed seats leave this one out is not this bidder's deal (§3.2.12).
+        const deals: Obj[] = Array.isArray(im.pmp?.deals)
+          ? im.pmp.deals.filter((d: Obj) => !(Array.isArray(d.wseat) && d.wseat.length > 0 && !d.wseat.includes(seat)))
+          : EMPTY;
         const privateAuction = im.pmp?.private_auction === 1;
         const dealIds = deals.map((d) => d.id as string);
         const ctx: ImpContext = {
@@ -231,6 +305,12 @@ export function createEligibility(deps: EligibilityDeps) {
           plan.reason = 'CURRENCY';
           continue;
         }
+        if (im.secure === 1 && !httpsNotices) {
+          deps.onInsecureImp?.();
+          plan.reason = 'INSECURE';
+          continue;
+        }
+        const media = impMedia(im);
         requestValues[DIM.slot] = slots;
         requestValues[DIM.deal] = dealIds;
 
@@ -262,7 +342,8 @@ export function createEligibility(deps: EligibilityDeps) {
             const c = cand.campaign;
             if (c.paused || deps.isPaused(c.id)) continue;
             if ((c.budget.start && day < c.budget.start) || (c.budget.end && day > c.budget.end)) continue;
-            if (!mediaFits(cand, im)) continue;
+            const fit = mediaFit(cand, media);
+            if (fit === null) continue;
             if ((bcat.size && isBlocked(cand.catKeys, bcat)) || (badv.size && isBlocked(cand.adomain, badv))) {
               blocked = true;
               continue;
@@ -295,7 +376,7 @@ export function createEligibility(deps: EligibilityDeps) {
               break;
             }
             if (!dealId && (privateAuction || c.targeting.dealsOnly)) continue;
-            plan.eligible.push({ cand, dealId, floorUsd });
+            plan.eligible.push({ cand, dealId, floorUsd, fit });
           }
         }
         if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : 'NO_ELIGIBLE_CAMPAIGN';

@@ -88,6 +88,8 @@ export const NBR = {
   MODEL_NOT_READY: 507,
   BLOCKED: 508,
   TMAX_TOO_SHORT: 509,
+  INSECURE: 512,
+  SEAT: 513,
 } as const;
 
 export type NoBidReason = keyof typeof NBR;

@@ -6,7 +6,7 @@ import { ERRORS, NBR, type ErrorCode, type NoBidReason } from '../errors/codes.j
 /** Outcome of one bid request, a bounded label set. */
 export type Outcome = 'bid' | 'nobid' | 'invalid' | 'rejected' | 'error';
 export type Stage = 'decode' | 'validate' | 'eligibility' | 'features' | 'score' | 'price' | 'reserve' | 'respond';
-export type NoticeResult = 'ok' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown';
+export type NoticeResult = 'ok' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown' | 'test';
 /** Shared-store operations: the ledger's, and the fleet's frequency-cap reads and writes. */
 export type LedgerOp = 'reserve' | 'settle' | 'release' | 'state' | 'frequency';
 
@@ -14,8 +14,8 @@ export type LedgerOp = 'reserve' | 'settle' | 'release' | 'state' | 'frequency';
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 const STAGES: Stage[] = ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'];
 const OUTCOMES: Outcome[] = ['bid', 'nobid', 'invalid', 'rejected', 'error'];
-const NOTICE_KINDS: NoticeKind[] = ['win', 'billing', 'loss', 'click', 'conversion'];
-const NOTICE_RESULTS: NoticeResult[] = ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown'];
+const NOTICE_KINDS: NoticeKind[] = ['win', 'billing', 'loss', 'click', 'conversion', 'start', 'complete', 'error'];
+const NOTICE_RESULTS: NoticeResult[] = ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'test'];
 const LEDGER_OPS: LedgerOp[] = ['reserve', 'settle', 'release', 'state', 'frequency'];
 const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 
@@ -76,6 +76,13 @@ export function createMetrics(opts: MetricsOptions) {
   const eventlogErrors = new Counter({ name: 'bidder_eventlog_errors_total', help: 'Event-log write failures (records lost).', registers: [registry] });
   const eventlogDropped = new Counter({ name: 'bidder_eventlog_dropped_total', help: 'Event-log records dropped because the writer was behind.', registers: [registry] });
   const modelSwaps = new Counter({ name: 'bidder_model_swaps_total', help: 'Model load attempts, by result.', labelNames: ['result'], registers: [registry] });
+  const testRequests = new Counter({ name: 'bidder_test_requests_total', help: 'Bid requests marked test: 1 (answered, nothing reserved or learnt).', registers: [registry] });
+  const testBids = new Counter({ name: 'bidder_test_bids_total', help: 'Bids answered to test: 1 requests (no reservation, their notices move no money).', registers: [registry] });
+  const insecureImps = new Counter({
+    name: 'bidder_insecure_imps_total',
+    help: 'imp.secure: 1 impressions not bid on because the public (notice and click) URL is http.',
+    registers: [registry],
+  });
   const internalErrors = new Counter({ name: 'bidder_internal_errors_total', help: 'Requests answered 500 because a handler threw (a bug).', registers: [registry] });
 
   // Children created up front: no label lookup on the hot path.
@@ -100,6 +107,7 @@ export function createMetrics(opts: MetricsOptions) {
   for (const m of nobidChild.values()) for (const c of m.values()) c.inc(0);
   for (const c of [...lateChild.values(), ...noticeChild.values(), ...errorChild.values(), ...ledgerErrChild.values()]) c.inc(0);
   for (const r of ['ok', 'refused']) modelSwaps.labels(r).inc(0);
+  for (const m of [testRequests, testBids, insecureImps]) m.inc(0);
   const bidChild = new Map([...campaigns, 'other'].map((c) => [c, bids.labels(c)]));
   for (const c of [...campaigns, 'other']) {
     for (const m of [wins, clicks, conversions, predictedClicks, spend]) m.labels(c).inc(0);
@@ -178,6 +186,15 @@ export function createMetrics(opts: MetricsOptions) {
     model(backend: string, version: string, kind: string): void {
       modelInfo.reset();
       modelInfo.labels(backend, version, kind).set(1);
+    },
+    testRequest(): void {
+      testRequests.inc();
+    },
+    testBid(): void {
+      testBids.inc();
+    },
+    insecureImp(): void {
+      insecureImps.inc();
     },
     modelSwap(result: 'ok' | 'refused'): void {
       modelSwaps.labels(result).inc();

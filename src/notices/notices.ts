@@ -83,13 +83,34 @@ export function createNoticeHandler(deps: NoticeDeps) {
     return OK;
   }
 
+  /**
+   * A notice of a bid answered to a `test: 1` request: acknowledged and counted, and nothing else —
+   * no reservation was made for it, so nothing settles or is released, and no pacer, shading,
+   * profile or event-log record learns from it. A click still reaches the landing page.
+   */
+  function testNotice(kind: NoticeKind, claims: NoticeClaims): Answer {
+    metrics.notice(kind, 'test');
+    if (kind !== 'click') return OK;
+    const creative = deps.campaigns().get(claims.campaignId)?.creatives.find((c) => c.id === claims.creativeId);
+    if (!creative) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'unknown creative'));
+    return { status: 302, body: '', headers: { location: creative.landingUrl } };
+  }
+
   return async function handleNotice(kind: NoticeKind, query: string): Promise<Answer> {
     const q = new URLSearchParams(query);
     if (kind === 'conversion') return conversion(q);
     const parsed = parseClaims(q);
     if (!parsed) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED'));
     const { claims, sig } = parsed;
-    if (!deps.signer.verify(claims, sig, kind === 'click' ? 'click' : 'exchange')) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
+    // Click and player-event URLs sit in the markup, so they carry the public (click) half.
+    const scope = kind === 'click' || kind === 'start' || kind === 'complete' || kind === 'error' ? 'click' : 'exchange';
+    if (!deps.signer.verify(claims, sig, scope)) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
+    if (scope === 'click' && kind !== 'click') {
+      // VAST tracking (start, complete) and error URLs: counted, nothing else depends on them.
+      metrics.notice(kind, claims.test ? 'test' : 'ok');
+      return OK;
+    }
+    if (claims.test) return testNotice(kind, claims);
     const now = deps.clock();
     // Past its expiry a notice still reaches the ledger, which settles a late win only while the
     // budget has room (the exchange bills it either way); it never moves anything twice.

@@ -15,6 +15,8 @@ export interface NoticeClaims {
   exchange: string;
   /** Epoch ms after which the notice is refused. */
   expiresAtMs: number;
+  /** A bid to a `test: 1` request: its notices are answered and counted, and move no money. */
+  test?: boolean;
 }
 
 const SIG_BYTES = 16;
@@ -33,7 +35,7 @@ export function createSigner(secret: string) {
   if (secret.length < 16) throw new Error('notice secret must be at least 16 characters');
   const hmac = createMac(Buffer.from(secret, 'utf8'));
   const mac = (c: NoticeClaims) =>
-    hmac(`${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.bidPrice}\n${c.cur}\n${c.exchange}\n${c.expiresAtMs}`);
+    hmac(`${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.bidPrice}\n${c.cur}\n${c.exchange}\n${c.expiresAtMs}${c.test ? '\ntest' : ''}`);
   const half = (full: Buffer, scope: NoticeScope) => (scope === 'exchange' ? full.subarray(0, SIG_BYTES) : full.subarray(SIG_BYTES, 2 * SIG_BYTES));
   return {
     /** Both signatures of a bid from one MAC. */
@@ -54,7 +56,7 @@ export type Signer = ReturnType<typeof createSigner>;
 export function claimsQuery(c: NoticeClaims, sig: string): string {
   return (
     `b=${encodeURIComponent(c.bidId)}&c=${encodeURIComponent(c.campaignId)}&k=${encodeURIComponent(c.creativeId)}` +
-    `&p=${c.bidPrice}&u=${c.cur}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}&s=${sig}`
+    `&p=${c.bidPrice}&u=${c.cur}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.test ? '&t=1' : ''}&s=${sig}`
   );
 }
 
@@ -72,5 +74,7 @@ export function parseClaims(q: URLSearchParams): { claims: NoticeClaims; sig: st
   const bidPrice = Number(p);
   const expiresAtMs = Number(x);
   if (!Number.isFinite(bidPrice) || !Number.isInteger(expiresAtMs)) return null;
-  return { claims: { bidId, campaignId, creativeId, bidPrice, cur, exchange, expiresAtMs }, sig };
+  const claims: NoticeClaims = { bidId, campaignId, creativeId, bidPrice, cur, exchange, expiresAtMs };
+  if (q.get('t') === '1') claims.test = true;
+  return { claims, sig };
 }

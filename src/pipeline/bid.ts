@@ -157,8 +157,12 @@ export function createBidPipeline(deps: BidDeps) {
     // its user is fetched or its campaigns matched, so shedding costs little more than the parse.
     if (now() + deps.scorer.expectedDelayMs() > deadline) return noBid(req.id, ex, 'OVERLOADED', started);
 
+    // OpenRTB 2.6 §3.2.1 test mode: answered as usual, but nothing is reserved, learnt or logged, and
+    // the notices of its bids (signed as test) move no money.
+    const test = (req as { test?: unknown }).test === 1;
+    if (test) metrics.testRequest();
     if (deps.warmUser) await deps.warmUser(req);
-    const plan = live.eligibility.plan(req, ex.name, ex.currency);
+    const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat);
     t = timed('eligibility', t);
     if (plan.reason) return noBid(req.id, ex, plan.reason, started);
     let rows = 0;
@@ -235,18 +239,20 @@ export function createBidPipeline(deps: BidDeps) {
     }));
     let granted: boolean[];
     const lt = now();
-    try {
-      granted = await deps.ledger.reserve(reservations);
-      metrics.ledger('reserve', (now() - lt) / 1000, false);
-    } catch {
-      // Never bid blind: without a reservation no bid goes out.
-      metrics.ledger('reserve', (now() - lt) / 1000, true);
-      return noBid(req.id, ex, 'LEDGER_UNAVAILABLE', started);
-    }
+    if (test) granted = reservations.map(() => true);
+    else
+      try {
+        granted = await deps.ledger.reserve(reservations);
+        metrics.ledger('reserve', (now() - lt) / 1000, false);
+      } catch {
+        // Never bid blind: without a reservation no bid goes out.
+        metrics.ledger('reserve', (now() - lt) / 1000, true);
+        return noBid(req.id, ex, 'LEDGER_UNAVAILABLE', started);
+      }
     t = timed('reserve', t);
     if (now() > deadline) {
       // A failed release is only a reservation held until it expires; it must not become an unhandled rejection.
-      for (let i = 0; i < priced.length; i++) if (granted[i]) deps.ledger.release(priced[i].bidId).catch(() => metrics.ledger('release', 0, true));
+      if (!test) for (let i = 0; i < priced.length; i++) if (granted[i]) deps.ledger.release(priced[i].bidId).catch(() => metrics.ledger('release', 0, true));
       metrics.late(ex.name);
       return noBid(req.id, ex, 'DEADLINE', started);
     }
@@ -258,6 +264,8 @@ export function createBidPipeline(deps: BidDeps) {
       const c = ch.el.cand.campaign;
       const cr = ch.el.cand.creative;
       const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, exchange: ex.name, expiresAtMs };
+      if (test) claims.test = true;
+      const fit = ch.el.fit;
       const sig = deps.signer.sign(claims);
       const q = claimsQuery(claims, sig.exchange);
       const base = deps.publicUrl();
@@ -270,11 +278,18 @@ export function createBidPipeline(deps: BidDeps) {
         adomain: c.adomain,
         cat: c.cat,
         dealId: ch.el.dealId,
-        nurl: `${base}/notice/win?${q}&price=\${AUCTION_PRICE}`,
+        // No nurl on video/audio: players and Prebid.js take a video bid's nurl for the VAST URL.
+        nurl: fit.kind === 'vast' ? '' : `${base}/notice/win?${q}&price=\${AUCTION_PRICE}`,
         burl: `${base}/notice/billing?${q}&price=\${AUCTION_PRICE}`,
         lurl: `${base}/notice/loss?${q}&loss=\${AUCTION_LOSS}&mtw=\${AUCTION_MIN_TO_WIN}`,
         clickUrl: `${base}/notice/click?${claimsQuery(claims, sig.click)}`,
+        fit,
+        test,
       });
+      if (test) {
+        metrics.testBid();
+        continue;
+      }
       const ctx = plan.imps[ch.ctxIndex].ctx;
       deps.issued.add(bidId, { pctr: ch.pctr, userKey: ctx.userKey, categories: ctx.categories, segment: `${ctx.exchange}|${ctx.format}|${ctx.isApp ? 'app' : 'site'}`, bidCpmUsd: price / rate });
       deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
@@ -293,7 +308,7 @@ export function createBidPipeline(deps: BidDeps) {
       });
     }
     if (out.length === 0) return noBid(req.id, ex, 'BUDGET_EXHAUSTED', started);
-    const body = bidResponse(req.id, plan.currency, out);
+    const body = bidResponse(req.id, plan.currency, out, ex.seat);
     timed('respond', t);
     metrics.request(ex.name, 'bid', (now() - started) / 1000);
     return { status: 200, body };

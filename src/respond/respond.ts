@@ -1,4 +1,7 @@
 import type { Creative } from '../types.js';
+import type { MediaFit } from '../eligibility/eligibility.js';
+import { nativeMarkup } from '../eligibility/native.js';
+import { vastMarkup } from './vast.js';
 
 /** One bid as it goes into the BidResponse (OpenRTB 2.6 §4.3.3). */
 export interface OutBid {
@@ -10,13 +13,16 @@ export interface OutBid {
   adomain: readonly string[];
   cat: readonly string[];
   dealId: string;
+  /** Win notice; '' to send none (video and audio, see README "Notices and money"). */
   nurl: string;
   burl: string;
   lurl: string;
   clickUrl: string;
+  /** How the creative answers the imp (eligibility): banner, native assets, or a VAST version. */
+  fit: MediaFit;
+  /** A bid to a `test: 1` request: marked in `ext.test`, its notices move no money. */
+  test: boolean;
 }
-
-const SEAT = 'rtb-bidder';
 
 const XML_ESCAPES: ReadonlyArray<readonly [string, string]> = [
   ['&', '&#38;'],
@@ -33,25 +39,36 @@ function escapeXml(s: string): string {
   return out;
 }
 
-/** Markup for the creative with the bidder's click URL wired in (`${CLICK_URL}` in catalog markup). */
-export function markup(c: Creative, clickUrl: string): string {
+/** Click-scoped notice URL for a player event (`start`, `complete`, `error`): the click URL's claims on another route. */
+function eventUrl(clickUrl: string, event: string): string {
+  return clickUrl.replace('/notice/click?', `/notice/${event}?`);
+}
+
+/**
+ * The bid's `adm`: the creative's own markup with `${CLICK_URL}` wired in (banner), or HTML for a
+ * banner, the native response to the request's assets, or a VAST document of the chosen version.
+ * The impression is counted by the billing notice (`burl`), which every format carries in its
+ * markup as well, so a render that the exchange does not report still settles, once.
+ */
+export function markup(b: OutBid): string {
+  const c = b.creative;
+  const clickUrl = b.clickUrl;
   if (c.adm) return c.adm.split('${CLICK_URL}').join(clickUrl);
+  const fit = b.fit;
+  if (fit.kind === 'native') return nativeMarkup(fit.fill, clickUrl, b.burl);
+  if (fit.kind === 'vast') {
+    return vastMarkup(c, fit.version, fit.nonLinear, {
+      bidId: b.id,
+      impression: b.burl,
+      click: clickUrl,
+      error: eventUrl(clickUrl, 'error'),
+      start: eventUrl(clickUrl, 'start'),
+      complete: eventUrl(clickUrl, 'complete'),
+    });
+  }
   const click = escapeXml(clickUrl);
   const title = escapeXml(c.title);
-  switch (c.format) {
-    case 'banner':
-      return `<a href="${click}" target="_blank" rel="noopener"><div style="width:${c.w}px;height:${c.h}px;overflow:hidden">${title}</div></a>`;
-    case 'video':
-    case 'audio':
-      return (
-        `<VAST version="4.0"><Ad id="${escapeXml(c.id)}"><InLine><AdSystem>rtb-bidder</AdSystem><AdTitle>${title}</AdTitle>` +
-        `<Creatives><Creative><Linear><Duration>00:00:${String(c.durationSec ?? 0).padStart(2, '0')}</Duration>` +
-        `<VideoClicks><ClickThrough><![CDATA[${clickUrl}]]></ClickThrough></VideoClicks></Linear></Creative></Creatives>` +
-        `</InLine></Ad></VAST>`
-      );
-    case 'native':
-      return JSON.stringify({ native: { ver: '1.2', assets: [{ id: 1, title: { text: c.title } }], link: { url: clickUrl } } });
-  }
+  return `<a href="${click}" target="_blank" rel="noopener"><div style="width:${c.w}px;height:${c.h}px;overflow:hidden">${title}</div></a>`;
 }
 
 /**
@@ -82,17 +99,18 @@ function staticFragment(b: OutBid): string {
 
 const json = JSON.stringify;
 
-/** Serialise a BidResponse with the given bids, in currency `cur`. */
-export function bidResponse(requestId: string, cur: string, bids: readonly OutBid[]): string {
+/** Serialise a BidResponse with the given bids, in currency `cur`, from `seat`. */
+export function bidResponse(requestId: string, cur: string, bids: readonly OutBid[], seat: string): string {
   let out = '';
   for (const b of bids) {
     if (out !== '') out += ',';
     out +=
       `{"id":${json(b.id)},"impid":${json(b.impid)},"price":${json(b.price)},${staticFragment(b)}` +
-      `,"adm":${json(markup(b.creative, b.clickUrl))},"nurl":${json(b.nurl)},"burl":${json(b.burl)},"lurl":${json(b.lurl)}` +
-      (b.dealId ? `,"dealid":${json(b.dealId)}}` : '}');
+      `,"adm":${json(markup(b))}${b.nurl ? `,"nurl":${json(b.nurl)}` : ''},"burl":${json(b.burl)},"lurl":${json(b.lurl)}` +
+      (b.dealId ? `,"dealid":${json(b.dealId)}` : '') +
+      (b.test ? ',"ext":{"test":1}}' : '}');
   }
-  return `{"id":${json(requestId)},"bidid":${json(bids[0]?.id)},"cur":${json(cur)},"seatbid":[{"seat":"${SEAT}","bid":[${out}]}]}`;
+  return `{"id":${json(requestId)},"bidid":${json(bids[0]?.id)},"cur":${json(cur)},"seatbid":[{"seat":${json(seat)},"bid":[${out}]}]}`;
 }
 
 /** A no-bid that carries its reason (OpenRTB 2.6 §4.2.2: empty seatbid, nbr). */

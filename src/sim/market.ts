@@ -322,7 +322,9 @@ export function createMarket(opts: MarketOptions): Market {
   // --- the day ------------------------------------------------------------------------------
   function buildImp(user: SimUser, inv: SimInventory, n: number): { imp: Record<string, unknown>; size: string } {
     const r = rng.next();
-    const imp: Record<string, unknown> = { id: '1', tagid: `${inv.id}-slot${n % 3}`, secure: 1 };
+    // Not secure: simulated bidders serve their notices over plain http on 127.0.0.1, and a secure
+    // imp gets no bid from a bidder whose notice URLs are http (src/eligibility).
+    const imp: Record<string, unknown> = { id: '1', tagid: `${inv.id}-slot${n % 3}`, secure: 0 };
     let size: string;
     if (r < 0.12 && user.deviceType !== 3) {
       imp.video = { mimes: ['video/mp4', 'video/webm'], minduration: 5, maxduration: 30, w: 640, h: 480, protocols: [2, 3, 5, 6], plcmt: 1 };

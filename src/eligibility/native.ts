@@ -1,0 +1,160 @@
+import { NATIVE_DATA_TYPES, type Creative, type NativeImage } from '../types.js';
+
+/**
+ * Native ads (IAB OpenRTB Dynamic Native Ads API 1.0, 1.1 and 1.2): the request an imp carries in
+ * `imp.native.request`, and whether a creative can answer every asset it requires.
+ */
+
+/** One asset the native request asks for (Native 1.2 §4.2). */
+export interface NativeAssetRequest {
+  id: number;
+  required: boolean;
+  kind: 'title' | 'img' | 'data' | 'video' | 'other';
+  /** title/data: most characters of the text (0 = no limit). */
+  len: number;
+  /** img: image type (1 icon, 2 logo, 3 main; 0 = any); data: data type (1..12; 0 = unknown). */
+  type: number;
+  w: number;
+  h: number;
+  wmin: number;
+  hmin: number;
+  mimes: readonly string[] | null;
+}
+
+export interface NativeRequest {
+  /** The version the response must follow: '1.2' answers with top-level assets, earlier ones inside `native`. */
+  ver: string;
+  legacy: boolean;
+  assets: NativeAssetRequest[];
+  /** How the impression is counted: an img event tracker (1.2 with eventtrackers), imptrackers, or none offered. */
+  tracker: 'eventtracker' | 'imptrackers' | 'none';
+}
+
+/** One asset of the answer, keyed by the request's asset id. */
+export type NativeAnswerAsset =
+  | { id: number; title: { text: string } }
+  | { id: number; img: { url: string; w: number; h: number } }
+  | { id: number; data: { value: string } };
+
+/** What a creative answers to one native request (built once per eligible pair). */
+export interface NativeFill {
+  request: NativeRequest;
+  assets: NativeAnswerAsset[];
+}
+
+type Obj = Record<string, any>;
+
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+/**
+ * Parse `imp.native` (Native 1.0-1.2): `request` is a JSON string (the spec's form) or, as some
+ * exchanges send it, an object; either may wrap the request in `{"native": {...}}` (the 1.0 form).
+ * Null when there is no usable request: not JSON, no assets, or an asset without an integer id —
+ * the answer must name the request's asset ids, so such a request cannot be answered.
+ */
+export function parseNativeRequest(native: unknown): NativeRequest | null {
+  if (!native || typeof native !== 'object') return null;
+  const n = native as Obj;
+  let raw: unknown = n.request;
+  if (typeof raw === 'string') {
+    if (raw.length === 0 || raw.length > 65_536) return null;
+    try {
+      raw = JSON.parse(raw);
+    } catch {
+      return null;
+    }
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  let r = raw as Obj;
+  const wrapped = r.native && typeof r.native === 'object' && !Array.isArray(r.native);
+  if (wrapped) r = r.native as Obj;
+  if (!Array.isArray(r.assets) || r.assets.length === 0) return null;
+  const assets: NativeAssetRequest[] = [];
+  for (const a of r.assets as unknown[]) {
+    if (!a || typeof a !== 'object') return null;
+    const o = a as Obj;
+    if (!Number.isInteger(o.id) || o.id < 0) return null;
+    const req: NativeAssetRequest = { id: o.id, required: o.required === 1 || o.required === true, kind: 'other', len: 0, type: 0, w: 0, h: 0, wmin: 0, hmin: 0, mimes: null };
+    if (o.title && typeof o.title === 'object') ((req.kind = 'title'), (req.len = num(o.title.len)));
+    else if (o.img && typeof o.img === 'object') {
+      const i = o.img as Obj;
+      req.kind = 'img';
+      req.type = num(i.type);
+      req.w = num(i.w);
+      req.h = num(i.h);
+      req.wmin = num(i.wmin);
+      req.hmin = num(i.hmin);
+      req.mimes = Array.isArray(i.mimes) && i.mimes.length ? i.mimes.filter((m: unknown) => typeof m === 'string') : null;
+    } else if (o.data && typeof o.data === 'object') ((req.kind = 'data'), (req.type = num(o.data.type)), (req.len = num(o.data.len)));
+    else if (o.video && typeof o.video === 'object') req.kind = 'video';
+    assets.push(req);
+  }
+  const verRaw = r.ver ?? n.ver;
+  const ver = verRaw === undefined || verRaw === null || verRaw === '' ? (wrapped ? '1.0' : '1.2') : String(verRaw);
+  const legacy = !/^1\.[2-9]/.test(ver);
+  let tracker: NativeRequest['tracker'] = 'imptrackers';
+  if (!legacy && Array.isArray(r.eventtrackers)) {
+    // 1.2 §4.7: the exchange lists the trackers it supports; only an impression (event 1) img (method 1) one is ours to send.
+    tracker = r.eventtrackers.some((e: Obj) => e && e.event === 1 && Array.isArray(e.methods) && e.methods.includes(1)) ? 'eventtracker' : 'none';
+  }
+  return { ver, legacy, assets, tracker };
+}
+
+const IMAGE_TYPE: Record<NativeImage['type'], number> = { icon: 1, logo: 2, main: 3 };
+
+/** Characters as a reader counts them (code points), which is what `len` limits. */
+function chars(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+function imageFits(img: NativeImage, a: NativeAssetRequest): boolean {
+  if (a.type && IMAGE_TYPE[img.type] !== a.type) return false;
+  // 1.2 §4.4: wmin/hmin are minimums the client scales from; w/h alone are an exact size.
+  if (a.wmin > 0 || a.hmin > 0) {
+    if (img.w < a.wmin || img.h < a.hmin) return false;
+  } else if ((a.w > 0 && img.w !== a.w) || (a.h > 0 && img.h !== a.h)) return false;
+  if (a.mimes && img.mime && !a.mimes.includes(img.mime)) return false;
+  return true;
+}
+
+/**
+ * The assets `creative` answers to `request`, or null when it cannot fill a required one within its
+ * constraints (title `len`; image type, exact `w`/`h` or `wmin`/`hmin`, mimes; data type and `len`).
+ * Optional assets are answered when the creative has them and they fit.
+ */
+export function fillNative(creative: Creative, request: NativeRequest): NativeFill | null {
+  const assets: NativeAnswerAsset[] = [];
+  const images = creative.native?.images ?? [];
+  const data = creative.native?.data ?? {};
+  for (const a of request.assets) {
+    let answer: NativeAnswerAsset | null = null;
+    if (a.kind === 'title') {
+      if (creative.title && (a.len <= 0 || chars(creative.title) <= a.len)) answer = { id: a.id, title: { text: creative.title } };
+    } else if (a.kind === 'img') {
+      const img = images.find((i) => imageFits(i, a));
+      if (img) answer = { id: a.id, img: { url: img.url, w: img.w, h: img.h } };
+    } else if (a.kind === 'data') {
+      const name = NATIVE_DATA_TYPES[a.type - 1];
+      const value = name ? data[name] : undefined;
+      if (value && (a.len <= 0 || chars(value) <= a.len)) answer = { id: a.id, data: { value } };
+    }
+    if (answer) assets.push(answer);
+    else if (a.required) return null;
+  }
+  if (assets.length === 0) return null;
+  return { request, assets };
+}
+
+/**
+ * The native response (Native 1.2 §5; 1.0/1.1 inside a `native` object). `impUrl` counts the
+ * impression: as an img event tracker where the 1.2 request offers one, else in `imptrackers`.
+ */
+export function nativeMarkup(fill: NativeFill, clickUrl: string, impUrl: string): string {
+  const r = fill.request;
+  const body: Obj = { ver: r.ver, assets: fill.assets, link: { url: clickUrl } };
+  if (r.tracker === 'eventtracker') body.eventtrackers = [{ event: 1, method: 1, url: impUrl }];
+  else if (r.tracker === 'imptrackers') body.imptrackers = [impUrl];
+  return JSON.stringify(r.legacy ? { native: body } : body);
+}

@@ -1,0 +1,133 @@
+import type { Creative } from '../types.js';
+
+/**
+ * VAST documents (IAB VAST 2.0, 3.0, 4.0, 4.1, 4.2) for video and audio bids: one InLine ad with
+ * an Impression, an Error URL, and a Linear creative (duration, start/complete tracking, click,
+ * the creative's media files) or a NonLinear one (a static image) where the imp asks for it.
+ * Every document this module can write validates against the IAB schema of its version
+ * (test/vast.test.ts runs `xmllint --schema` over them).
+ */
+export type VastVersion = '2.0' | '3.0' | '4.0' | '4.1' | '4.2';
+
+/**
+ * In-line VAST versions by OpenRTB protocol (AdCOM list "Creative Subtypes - Audio/Video"). The
+ * wrapper protocols (5, 6, 8, 12, 14) and DAAST (9, 10) are not answered: the bidder only serves
+ * in-line ads, and there is no published DAAST schema to check a DAAST document against (DAAST was
+ * folded into VAST 4.1, which an audio imp can name with protocol 11 or 13).
+ */
+const PROTOCOL_VERSION: ReadonlyMap<number, VastVersion> = new Map([
+  [2, '2.0'],
+  [3, '3.0'],
+  [7, '4.0'],
+  [11, '4.1'],
+  [13, '4.2'],
+]);
+const ORDER: readonly VastVersion[] = ['2.0', '3.0', '4.0', '4.1', '4.2'];
+
+/**
+ * The VAST version to answer an imp's video or audio object with: the highest in-line version its
+ * `protocols` (or the 2.5 `protocol`) allow, or null when none is allowed. Without a list: VAST 3.0
+ * for video (the version players most widely accept), 4.2 for audio (the first with audio in VAST).
+ */
+export function vastVersionFor(media: Record<string, unknown>, audio: boolean): VastVersion | null {
+  const list = Array.isArray(media.protocols) ? media.protocols : typeof media.protocol === 'number' ? [media.protocol] : null;
+  if (!list || list.length === 0) return audio ? '4.2' : '3.0';
+  let best = -1;
+  for (const p of list) {
+    const v = typeof p === 'number' ? PROTOCOL_VERSION.get(p) : undefined;
+    if (v !== undefined) best = Math.max(best, ORDER.indexOf(v));
+  }
+  return best < 0 ? null : ORDER[best];
+}
+
+/** URLs a VAST document carries; all are the bidder's own (signed) notice routes but `click`. */
+export interface VastUrls {
+  /** Unique per serving (VAST 4.1+ AdServingId): the bid id. */
+  bidId: string;
+  /** Counts the impression (the billing notice). */
+  impression: string;
+  click: string;
+  /** The player reports an error here; `[ERRORCODE]` is the player's macro. */
+  error: string;
+  start: string;
+  complete: string;
+}
+
+const XML_ESCAPES: ReadonlyArray<readonly [string, string]> = [
+  ['&', '&amp;'],
+  ['<', '&lt;'],
+  ['>', '&gt;'],
+  ['"', '&quot;'],
+  ["'", '&apos;'],
+];
+
+export function escapeXml(s: string): string {
+  let out = s;
+  for (const [c, e] of XML_ESCAPES) if (out.includes(c)) out = out.replaceAll(c, e);
+  return out;
+}
+
+/** A URL as element content; CDATA cannot hold `]]>`, which no URL of ours contains, but escape if one does. */
+function url(u: string): string {
+  return u.includes(']]>') ? escapeXml(u) : `<![CDATA[${u}]]>`;
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** `HH:MM:SS` or `HH:MM:SS.mmm` (VAST 3+ §3.10.1; VAST 2's xs:time takes the same form). */
+export function vastDuration(sec: number): string {
+  const ms = Math.max(0, Math.round(sec * 1000));
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = Math.floor((ms % 60_000) / 1000);
+  const f = ms % 1000;
+  return `${pad(h)}:${pad(m)}:${pad(s)}${f ? `.${pad(f, 3)}` : ''}`;
+}
+
+/** The VAST document for `c` in `version`; linear unless `nonLinear` (the creative must have what it asks). */
+export function vastMarkup(c: Creative, version: VastVersion, nonLinear: boolean, u: VastUrls): string {
+  const v4 = version.startsWith('4');
+  const id = escapeXml(c.id);
+  const tracking =
+    `<TrackingEvents><Tracking event="start">${url(u.start)}</Tracking>` + `<Tracking event="complete">${url(u.complete)}</Tracking></TrackingEvents>`;
+  let creative: string;
+  if (nonLinear) {
+    const nl = c.nonLinear!;
+    creative =
+      // The published VAST 4.0 schema (4.0.7) declares no attributes on an in-line NonLinear.
+      (version === '4.0' ? '<NonLinear>' : `<NonLinear width="${nl.w}" height="${nl.h}"` + (c.durationSec ? ` minSuggestedDuration="${vastDuration(c.durationSec)}">` : '>')) +
+      `<StaticResource creativeType="${escapeXml(nl.mime)}">${url(nl.url)}</StaticResource>` +
+      `<NonLinearClickThrough>${url(u.click)}</NonLinearClickThrough></NonLinear>`;
+    creative = `<NonLinearAds>${tracking}${creative}</NonLinearAds>`;
+  } else {
+    let files = '';
+    for (const f of c.mediaFiles ?? []) {
+      files +=
+        `<MediaFile delivery="${f.delivery ?? 'progressive'}" type="${escapeXml(f.mime)}" width="${f.w ?? 0}" height="${f.h ?? 0}"` +
+        (f.bitrateKbps ? ` bitrate="${Math.round(f.bitrateKbps)}"` : '') +
+        `>${url(f.url)}</MediaFile>`;
+    }
+    const clicks = `<VideoClicks><ClickThrough>${url(u.click)}</ClickThrough></VideoClicks>`;
+    const media = `<MediaFiles>${files}</MediaFiles>`;
+    const duration = `<Duration>${vastDuration(c.durationSec ?? 0)}</Duration>`;
+    // VAST 4's Linear extends a base (Icons, TrackingEvents) that comes before the duration, and
+    // puts the media files before the clicks.
+    creative =
+      `<Linear>${v4 ? tracking + duration : duration + tracking}` +
+      (v4 ? media + clicks : clicks + media) +
+      '</Linear>';
+  }
+  // VAST 4 §3.7.1: UniversalAdId is required in every Creative (the creative id in the bidder's own
+  // registry); 4.0 carries the id in idValue, 4.1+ as content, after the Linear/NonLinearAds.
+  const universal =
+    version === '4.0' ? `<UniversalAdId idRegistry="rtb-bidder" idValue="${id}"/>` : v4 ? `<UniversalAdId idRegistry="rtb-bidder">${id}</UniversalAdId>` : '';
+  const head = v4 ? `<VAST version="${version}" xmlns="http://www.iab.com/VAST">` : `<VAST version="${version}">`;
+  const serving = version === '4.1' || version === '4.2' ? `<AdServingId>${escapeXml(u.bidId)}</AdServingId>` : '';
+  const error = `<Error>${url(u.error)}</Error>`;
+  const impression = `<Impression>${url(u.impression)}</Impression>`;
+  const title = `<AdTitle>${escapeXml(c.title)}</AdTitle>`;
+  const creatives = `<Creatives><Creative id="${id}">${creative}${universal}</Creative></Creatives>`;
+  // VAST 4's InLine is a sequence: the ad definition base (AdSystem, Error, Impression) comes first.
+  const body = v4 ? `${error}${impression}${serving}${title}` : `${title}${error}${impression}`;
+  return `${head}<Ad id="${id}"><InLine><AdSystem>rtb-bidder</AdSystem>${body}${creatives}</InLine></Ad></VAST>`;
+}

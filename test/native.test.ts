@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { fillNative, nativeMarkup, parseNativeRequest } from '../src/eligibility/native.js';
+import type { Creative } from '../src/types.js';
+
+const creative: Creative = {
+  id: 'n1',
+  campaignId: 'c',
+  format: 'native',
+  attr: [],
+  title: 'Twenty characters ok',
+  keywords: [],
+  imageEmbedding: [],
+  landingUrl: 'https://a.example/',
+  native: {
+    images: [
+      { type: 'main', url: 'https://cdn.example/m-1200x627.jpg', w: 1200, h: 627, mime: 'image/jpeg' },
+      { type: 'main', url: 'https://cdn.example/m-300x250.png', w: 300, h: 250, mime: 'image/png' },
+      { type: 'icon', url: 'https://cdn.example/i-80.png', w: 80, h: 80 },
+    ],
+    data: { sponsored: 'Acme', desc: 'A description of forty characters, more.', ctatext: 'Buy' },
+  },
+};
+
+const assets = [
+  { id: 7, required: 1, title: { len: 25 } },
+  { id: 9, required: 1, img: { type: 3, wmin: 600, hmin: 300 } },
+  { id: 11, required: 0, data: { type: 12, len: 15 } },
+];
+
+describe('native request parsing (1.0-1.2)', () => {
+  it('reads a JSON string, an object, and the 1.0 `native` wrapper alike', () => {
+    const bare = parseNativeRequest({ ver: '1.2', request: JSON.stringify({ ver: '1.2', assets }) })!;
+    const obj = parseNativeRequest({ request: { ver: '1.2', assets } })!;
+    const wrapped = parseNativeRequest({ ver: '1.0', request: JSON.stringify({ native: { ver: '1.0', assets } }) })!;
+    for (const r of [bare, obj, wrapped]) expect(r.assets.map((a) => [a.id, a.kind, a.required])).toEqual([[7, 'title', true], [9, 'img', true], [11, 'data', false]]);
+    expect([bare.legacy, obj.legacy, wrapped.legacy]).toEqual([false, false, true]);
+    // No version anywhere: a wrapped request is read as 1.0, a bare one as 1.2.
+    expect(parseNativeRequest({ request: { native: { assets } } })!.ver).toBe('1.0');
+    expect(parseNativeRequest({ request: { assets } })!.ver).toBe('1.2');
+    // The request's own ver wins over imp.native.ver.
+    expect(parseNativeRequest({ ver: '1.1', request: JSON.stringify({ ver: '1.0', assets }) })!.ver).toBe('1.0');
+  });
+
+  it('refuses what cannot be answered: not JSON, no assets, an asset without an integer id', () => {
+    for (const request of ['', 'test-native', '{json string}', '{}', '{"assets":[]}', JSON.stringify({ assets: [{ required: 1, title: { len: 9 } }] })]) {
+      expect(parseNativeRequest({ request }), request).toBeNull();
+    }
+    expect(parseNativeRequest({})).toBeNull();
+    expect(parseNativeRequest(null)).toBeNull();
+  });
+
+  it('reads eventtrackers support in 1.2 only', () => {
+    const img = parseNativeRequest({ request: { ver: '1.2', assets, eventtrackers: [{ event: 1, methods: [1, 2] }] } })!;
+    const jsOnly = parseNativeRequest({ request: { ver: '1.2', assets, eventtrackers: [{ event: 1, methods: [2] }] } })!;
+    const none = parseNativeRequest({ request: { ver: '1.2', assets } })!;
+    const legacy = parseNativeRequest({ request: { ver: '1.1', assets, eventtrackers: [{ event: 1, methods: [1] }] } })!;
+    expect([img.tracker, jsOnly.tracker, none.tracker, legacy.tracker]).toEqual(['eventtracker', 'none', 'imptrackers', 'imptrackers']);
+  });
+});
+
+describe('filling a native request', () => {
+  const req = (a: unknown[], ver = '1.2') => parseNativeRequest({ request: { ver, assets: a } })!;
+
+  it('answers with the request ids, required assets present and within len and sizes', () => {
+    const fill = fillNative(creative, req(assets))!;
+    expect(fill.assets).toEqual([
+      { id: 7, title: { text: 'Twenty characters ok' } },
+      { id: 9, img: { url: 'https://cdn.example/m-1200x627.jpg', w: 1200, h: 627 } },
+      { id: 11, data: { value: 'Buy' } },
+    ]);
+  });
+
+  it('does not bid when a required asset cannot be filled', () => {
+    expect(fillNative(creative, req([{ id: 1, required: 1, title: { len: 10 } }]))).toBeNull(); // title too long
+    expect(fillNative(creative, req([{ id: 1, required: 1, img: { type: 3, w: 180, h: 120 } }]))).toBeNull(); // exact size not held
+    expect(fillNative(creative, req([{ id: 1, required: 1, img: { type: 1, wmin: 100, hmin: 100 } }]))).toBeNull(); // icon too small
+    expect(fillNative(creative, req([{ id: 1, required: 1, data: { type: 2, len: 20 } }]))).toBeNull(); // desc too long
+    expect(fillNative(creative, req([{ id: 1, required: 1, data: { type: 8 } }]))).toBeNull(); // no phone
+    expect(fillNative(creative, req([{ id: 1, required: 1, video: { mimes: ['video/mp4'] } }]))).toBeNull();
+    expect(fillNative(creative, req([{ id: 1, required: 1, img: { type: 3, wmin: 1, hmin: 1, mimes: ['image/gif'] } }]))).toBeNull();
+  });
+
+  it('leaves out optional assets it cannot fill, and picks an image of the exact size asked', () => {
+    const fill = fillNative(creative, req([{ id: 1, required: 1, img: { type: 3, w: 300, h: 250 } }, { id: 2, required: 0, data: { type: 8 } }, { id: 3, title: { len: 5 } }]))!;
+    expect(fill.assets).toEqual([{ id: 1, img: { url: 'https://cdn.example/m-300x250.png', w: 300, h: 250 } }]);
+    // Length counts characters, not UTF-16 units.
+    const emoji = { ...creative, title: '😀😀😀' };
+    expect(fillNative(emoji, req([{ id: 1, required: 1, title: { len: 3 } }]))).not.toBeNull();
+  });
+
+  it('writes the response form of the request version, with its impression tracker', () => {
+    const click = 'https://b.example/notice/click?x';
+    const imp = 'https://b.example/notice/billing?x&price=${AUCTION_PRICE}';
+    const v12 = JSON.parse(nativeMarkup(fillNative(creative, parseNativeRequest({ request: { ver: '1.2', assets, eventtrackers: [{ event: 1, methods: [1] }] } })!)!, click, imp));
+    expect(v12).toEqual({ ver: '1.2', assets: expect.any(Array), link: { url: click }, eventtrackers: [{ event: 1, method: 1, url: imp }] });
+    const v11 = JSON.parse(nativeMarkup(fillNative(creative, req(assets, '1.1'))!, click, imp));
+    expect(v11).toEqual({ native: { ver: '1.1', assets: expect.any(Array), link: { url: click }, imptrackers: [imp] } });
+  });
+});

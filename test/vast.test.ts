@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { vastDuration, vastMarkup, vastVersionFor, type VastVersion } from '../src/respond/vast.js';
+import type { Creative } from '../src/types.js';
+import { validateXml, VAST_SCHEMA, xmllintMissing } from './helpers/xmllint.js';
+
+const video: Creative = {
+  id: 'v<1>&',
+  campaignId: 'c',
+  format: 'video',
+  attr: [],
+  title: 'Fly & "save" <now>',
+  keywords: [],
+  imageEmbedding: [],
+  landingUrl: 'https://a.example/',
+  durationSec: 90.5,
+  mediaFiles: [
+    { url: 'https://cdn.example/a.mp4?x=1&y=2', mime: 'video/mp4', w: 640, h: 480, bitrateKbps: 1200 },
+    { url: 'https://cdn.example/a.m3u8', mime: 'application/x-mpegURL', w: 1280, h: 720, delivery: 'streaming' },
+  ],
+  nonLinear: { url: 'https://cdn.example/overlay.png', mime: 'image/png', w: 480, h: 70 },
+};
+const audio: Creative = { ...video, id: 'a1', format: 'audio', durationSec: 3725, mediaFiles: [{ url: 'https://cdn.example/a.mp3', mime: 'audio/mpeg', bitrateKbps: 128 }], nonLinear: undefined };
+
+const urls = {
+  bidId: 'bid-1',
+  impression: 'https://b.example/notice/billing?b=1&c=x&price=${AUCTION_PRICE}',
+  click: 'https://b.example/notice/click?b=1&s=abc',
+  error: 'https://b.example/notice/error?b=1&s=abc',
+  start: 'https://b.example/notice/start?b=1&s=abc',
+  complete: 'https://b.example/notice/complete?b=1&s=abc',
+};
+const VERSIONS: VastVersion[] = ['2.0', '3.0', '4.0', '4.1', '4.2'];
+
+describe('VAST', () => {
+  it('prints durations as HH:MM:SS(.mmm)', () => {
+    expect([90, 7.5, 30, 3725, 0.001, 59.9996].map(vastDuration)).toEqual(['00:01:30', '00:00:07.500', '00:00:30', '01:02:05', '00:00:00.001', '00:01:00']);
+  });
+
+  it('picks the highest in-line version the protocols allow, none for wrappers or DAAST only', () => {
+    expect(vastVersionFor({ protocols: [2, 5] }, false)).toBe('2.0');
+    expect(vastVersionFor({ protocols: [2, 3, 5, 6, 7, 8] }, false)).toBe('4.0');
+    expect(vastVersionFor({ protocols: [3, 13, 11] }, false)).toBe('4.2');
+    expect(vastVersionFor({ protocol: 3 }, false)).toBe('3.0');
+    expect(vastVersionFor({ protocols: [5, 6] }, false)).toBeNull();
+    expect(vastVersionFor({ protocols: [9, 10] }, true)).toBeNull();
+    expect(vastVersionFor({}, false)).toBe('3.0');
+    expect(vastVersionFor({}, true)).toBe('4.2');
+  });
+
+  const missing = xmllintMissing();
+  it.skipIf(!!missing)('every document it writes validates against the IAB schema of its version (xmllint)', () => {
+    const docs = VERSIONS.flatMap((v) => [
+      { xml: vastMarkup(video, v, false, urls), xsd: VAST_SCHEMA[v], what: `${v} linear` },
+      { xml: vastMarkup(video, v, true, urls), xsd: VAST_SCHEMA[v], what: `${v} non-linear` },
+      { xml: vastMarkup(audio, v, false, urls), xsd: VAST_SCHEMA[v], what: `${v} audio` },
+    ]);
+    const results = validateXml(docs);
+    expect(results.map((r, i) => (r ? `${docs[i].what}: ${r}` : '')).filter(Boolean)).toEqual([]);
+    // The checker itself refuses a broken document (so the line above can fail).
+    expect(validateXml([{ xml: docs[0].xml.replace(/<Impression>.*?<\/Impression>/, '').replace('<AdTitle>', '<Bogus/><AdTitle>'), xsd: VAST_SCHEMA['2.0'] }])[0]).not.toBe('');
+  });
+
+  it('carries impression, error, start/complete tracking, click and media files', () => {
+    const xml = vastMarkup(video, '4.2', false, urls);
+    expect(xml.startsWith('<VAST version="4.2" xmlns="http://www.iab.com/VAST">')).toBe(true);
+    for (const u of Object.values(urls).slice(1)) expect(xml).toContain(`<![CDATA[${u}]]>`);
+    expect(xml).toContain('<Duration>00:01:30.500</Duration>');
+    expect(xml).toContain('<MediaFile delivery="progressive" type="video/mp4" width="640" height="480" bitrate="1200"><![CDATA[https://cdn.example/a.mp4?x=1&y=2]]></MediaFile>');
+    expect(xml).toContain('<AdServingId>bid-1</AdServingId>');
+    expect(xml).toContain('<AdTitle>Fly &amp; &quot;save&quot; &lt;now&gt;</AdTitle>');
+    const nl = vastMarkup(video, '3.0', true, urls);
+    expect(nl).toContain('<NonLinearAds>');
+    expect(nl).not.toContain('<Linear>');
+    expect(nl).toContain('<StaticResource creativeType="image/png"><![CDATA[https://cdn.example/overlay.png]]></StaticResource>');
+  });
+});
