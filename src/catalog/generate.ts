@@ -110,9 +110,21 @@ export function generateCampaigns(opts: CatalogOptions): Obj[] {
         const [w, h] = pick(BANNER_SIZES);
         Object.assign(cr, { w, h });
       } else if (format === 'video') {
-        Object.assign(cr, { w: 640, h: pick([360, 480]), durationSec: pick([6, 15, 30]), mimes: some(['video/mp4', 'video/webm'], 1, 2) });
+        const h = pick([360, 480]);
+        Object.assign(cr, { w: 640, h, durationSec: pick([6, 15, 30]) });
+        // Media files (what a VAST answer plays) are built from the same draws, no extra ones.
+        cr.mediaFiles = some(['video/mp4', 'video/webm'], 1, 2).map((mime) => ({ url: `https://cdn.${adv}.example/${id}-${j}.${mime.slice(6)}`, mime, w: 640, h }));
       } else if (format === 'audio') {
-        Object.assign(cr, { durationSec: pick([15, 30]), mimes: some(['audio/mp4', 'audio/mpeg'], 1, 2) });
+        Object.assign(cr, { durationSec: pick([15, 30]) });
+        cr.mediaFiles = some(['audio/mp4', 'audio/mpeg'], 1, 2).map((mime) => ({ url: `https://cdn.${adv}.example/${id}-${j}.${mime === 'audio/mp4' ? 'm4a' : 'mp3'}`, mime }));
+      } else if (format === 'native') {
+        cr.native = {
+          images: [
+            { type: 'main', url: `https://cdn.${adv}.example/${id}-${j}-1200x627.jpg`, w: 1200, h: 627 },
+            { type: 'icon', url: `https://cdn.${adv}.example/${id}-${j}-128.png`, w: 128, h: 128 },
+          ],
+          data: { sponsored: `Advertiser ${i}`, ctatext: 'Learn more' },
+        };
       }
       if (r() < 0.15) cr.attr = [pick([1, 2, 3, 6, 7])];
       cr.title = `${pick(WORDS)} ${pick(WORDS)} from advertiser ${i}`;
