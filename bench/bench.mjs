@@ -175,7 +175,7 @@ async function runBidder(name, cwd, policiesDir, bodies) {
  * over that phase is divided by the notices answered. Each URL is sent once: a repeat is refused
  * early as a replay and would flatter the figure.
  */
-async function measureNotices(url, pid, bodies, wanted) {
+async function measureNotices(url, pid, bodies, wanted, onSend = () => {}) {
   const origin = new URL(url).origin;
   const paths = [];
   let s = 7;
@@ -211,6 +211,7 @@ async function measureNotices(url, pid, bodies, wanted) {
   }
   await Promise.all(Array.from({ length: 16 }, worker));
   if (paths.length === 0) return null;
+  onSend();
   const t0 = cpuTicks(pid);
   const res = await autocannon({ url: origin, connections: CONNECTIONS, amount: paths.length, requests: paths.map((path) => ({ method: 'GET', path })) });
   const ticks = cpuTicks(pid) - t0;
@@ -280,35 +281,51 @@ async function profileHead(policiesDir, bodies) {
   const fromUs = (Date.now() - spawnedAt) * 1000;
   const r = await run(child.pid);
   const toUs = (Date.now() - spawnedAt) * 1000;
+  // The notice path, profiled apart: the window of the notices phase only (bids collected before it are cut).
+  let noticeWindow = null;
+  if (Number(args.notices) > 0) {
+    const url = `http://127.0.0.1:${port}/openrtb2/bid`;
+    const started = { at: 0 };
+    const n = await measureNotices(url, child.pid, bodies, Number(args.notices), () => (started.at = (Date.now() - spawnedAt) * 1000));
+    if (n) noticeWindow = { fromUs: started.at, toUs: (Date.now() - spawnedAt) * 1000, n };
+  }
   child.kill('SIGTERM'); // a clean exit writes the profile
   await exited;
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   const prof = JSON.parse(readFileSync(join(profDir, file), 'utf8'));
-  const dt = new Map();
-  let t = 0;
-  for (let i = 0; i < prof.samples.length; i++) {
-    t += prof.timeDeltas[i] ?? 0;
-    if (t >= fromUs && t <= toUs) dt.set(prof.samples[i], (dt.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
-  }
-  const total = [...dt.values()].reduce((a, b) => a + b, 0);
-  const byFn = new Map();
-  const byFile = new Map();
-  for (const node of prof.nodes) {
-    const us = dt.get(node.id) ?? 0;
-    if (!us) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const src = url ? url.replace(/^file:\/\//, '').replace(ROOT + '/', '').replace(/^.*node_modules\//, 'node_modules/') : '';
-    const fn = `${functionName || '(anonymous)'} ${src ? `${src}:${lineNumber + 1}` : ''}`.trim();
-    byFn.set(fn, (byFn.get(fn) ?? 0) + us);
-    const area = src ? src.split('/').slice(0, src.startsWith('node_modules/@') ? 3 : 2).join('/') : functionName;
-    byFile.set(area, (byFile.get(area) ?? 0) + us);
-  }
-  const top = (m, n) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${((us / total) * 100).toFixed(1).padStart(5)} %  ${((us / r.requests)).toFixed(1).padStart(6)} µs/req  ${k}`);
+  const report = (title, from, to, count) => {
+    const dt = new Map();
+    let t = 0;
+    for (let i = 0; i < prof.samples.length; i++) {
+      t += prof.timeDeltas[i] ?? 0;
+      if (t >= from && t <= to) dt.set(prof.samples[i], (dt.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
+    }
+    const total = [...dt.values()].reduce((a, b) => a + b, 0);
+    const byFn = new Map();
+    const byFile = new Map();
+    for (const node of prof.nodes) {
+      const us = dt.get(node.id) ?? 0;
+      if (!us) continue;
+      const { functionName, url, lineNumber } = node.callFrame;
+      const src = url ? url.replace(/^file:\/\//, '').replace(ROOT + '/', '').replace(/^.*node_modules\//, 'node_modules/') : '';
+      const fn = `${functionName || '(anonymous)'} ${src ? `${src}:${lineNumber + 1}` : ''}`.trim();
+      byFn.set(fn, (byFn.get(fn) ?? 0) + us);
+      const area = src ? src.split('/').slice(0, src.startsWith('node_modules/@') ? 3 : 2).join('/') : functionName;
+      byFile.set(area, (byFile.get(area) ?? 0) + us);
+    }
+    const top = (m, n) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${((us / total) * 100).toFixed(1).padStart(5)} %  ${(us / count).toFixed(1).padStart(6)} µs/${title}  ${k}`);
+    console.log(`\nby area (${title}s):`);
+    for (const l of top(byFile, 20)) console.log(l);
+    console.log(`\nby function (self time, ${title}s):`);
+    for (const l of top(byFn, 40)) console.log(l);
+    return total;
+  };
+  const total = report('req', fromUs, toUs, r.requests);
   console.log(`\nprofile of head: ${r.requests} requests, ${r.rps} req/s, ${r.cpuUsPerReq} µs CPU/req; sampled ${(total / 1e6).toFixed(1)} s of the measured run (the profiler adds its own overhead)`);
-  console.log('\nby area:');
-  for (const l of top(byFile, 20)) console.log(l);
-  console.log('\nby function (self time):');
-  for (const l of top(byFn, 40)) console.log(l);
+  if (noticeWindow) {
+    const nt = report('notice', noticeWindow.fromUs, noticeWindow.toUs, noticeWindow.n.notices);
+    console.log(`\nprofile of the notices phase: ${noticeWindow.n.notices} notices sent once each, ${noticeWindow.n.cpuUsPerNotice} µs CPU/notice; sampled ${(nt / 1e6).toFixed(1)} s`);
+  }
   console.log(`\nprofile: ${join(profDir, file)}`);
 }
 

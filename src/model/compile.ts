@@ -125,10 +125,11 @@ function findFusion(inputNames: string[], layers: LayerDef[]): { concat: LayerDe
  * tenth of what a bid request allocates in all): the backend copies a new tensor's values on
  * creation (wasm), or holds them only until the call's tidy disposes the tensor (cpu).
  */
-function concatRows(parts: ConcatPart[], feeds: ReadonlyArray<Int32Array | Float32Array>, rows: number, scratch: { buf: Float32Array }): tf.Tensor2D {
+function concatRows(parts: ConcatPart[], feeds: ReadonlyArray<Int32Array | Float32Array>, rows: number, scratch: { buf: Float32Array; width: number }): tf.Tensor2D {
   let width = 0;
   for (const p of parts) width += (feeds[p.input].length / rows) * (p.table ? p.dim : 1);
   if (scratch.buf.length < rows * width) scratch.buf = new Float32Array(rows * width);
+  scratch.width = width;
   const x = scratch.buf;
   let col = 0;
   for (const p of parts) {
@@ -152,9 +153,140 @@ function concatRows(parts: ConcatPart[], feeds: ReadonlyArray<Int32Array | Float
   return tf.tensor2d(x.subarray(0, rows * width), [rows, width], 'float32');
 }
 
-function compileLayers(inputNames: string[], layers: LayerDef[], outputName: string): Run | null {
+/**
+ * Which inputs of a row depend on what. `ctx` fields are the same for every candidate of one imp
+ * (the request, the user), `ad` fields the same for every row of one creative; the rest depend on
+ * both (user × creative overlaps). Indices into the sparse (input 0) and dense (input 1) feeds.
+ */
+export interface RowSplit {
+  sparse: { ctx: readonly number[]; ad: readonly number[] };
+  dense: { ctx: readonly number[]; ad: readonly number[] };
+}
+
+/**
+ * The first linear Dense over the fused first row x0 (DCN-v2's `V·x0`, the logistic regression's
+ * logit) is linear, so `W·x0 = W_ctx·x_ctx + W_ad·x_ad + W_pair·x_pair`: the context part is
+ * computed once per run of rows with equal context columns (the candidates of one imp are
+ * contiguous), the ad part once per creative (cached for the life of the model, so per model
+ * version), and only the pair columns per candidate. A part is reused only when the inputs it
+ * reads are equal to those it was computed from, so a wrong split costs speed, never a score.
+ *
+ * Not used when serving (loadModel passes no split): for dcn-v1 on wasm it measured slower, 3.9 to
+ * 4.3 µs per row against 3.5 to 3.7 for the whole product (`node bench/split.mjs`). Its first layer
+ * is a rank-16 projection, about a tenth of the model's multiply-adds, and XNNPACK does that
+ * product faster than JS does the reuse bookkeeping; the MLP after the crosses, most of the cost,
+ * is not linear in x0. A model whose first layer dominates (a wide first Dense, the LR) is where
+ * passing `rowSplit(spec)` pays; docs/performance-scale.md has the figures.
+ */
+function splitFirstDense(layers: LayerDef[], concat: string, parts: ConcatPart[], split: RowSplit) {
+  const dense = layers.find((l) => l.className === 'Dense' && l.inputs.length === 1 && l.inputs[0] === concat && ((l.config.activation as string) ?? 'linear') === 'linear');
+  // The layout both our architectures have: x0 = [embeddings of input 0 | input 1].
+  const [ids, vals] = parts;
+  if (!dense || parts.length !== 2 || ids.table === undefined || ids.input !== 0 || vals.table !== undefined || vals.input !== 1) return null;
+  const kernel = dense.weights[0].values();
+  const [width, units] = dense.weights[0].shape;
+  const bias = dense.weights[1]?.values();
+  const dim = ids.dim;
+  const without = (n: number, a: readonly number[], b: readonly number[]) => Int32Array.from({ length: n }, (_, i) => i).filter((i) => !a.includes(i) && !b.includes(i));
+  const I32 = (a: readonly number[]) => Int32Array.from(a);
+  let F = -1;
+  let D = -1;
+  let cols: { ctxS: Int32Array; ctxD: Int32Array; adS: Int32Array; adD: Int32Array; pairS: Int32Array; pairD: Int32Array } | null = null;
+  /** out[o..o+units) += Σ over the x0 columns of these fields (embedding) and dense values, times W. */
+  function addPart(x: Float32Array, base: number, fields: Int32Array, dvals: Int32Array, out: Float32Array) {
+    for (let k = 0; k < fields.length; k++) {
+      for (let j = 0, c = fields[k] * dim; j < dim; j++, c++) {
+        const v = x[base + c];
+        if (v !== 0) for (let u = 0, w = c * units; u < units; u++) out[u] += v * kernel[w + u];
+      }
+    }
+    for (let k = 0; k < dvals.length; k++) {
+      const c = F * dim + dvals[k];
+      const v = x[base + c];
+      if (v !== 0) for (let u = 0, w = c * units; u < units; u++) out[u] += v * kernel[w + u];
+    }
+  }
+  interface AdEntry {
+    ids: Int32Array;
+    vals: Float32Array;
+    vec: Float32Array;
+  }
+  const adCache = new Map<number, AdEntry[]>();
+  let adCached = 0;
+  const ctxVec = new Float32Array(units);
+  const pairVec = new Float32Array(units);
+  let out = new Float32Array(0);
+  return {
+    name: dense.name,
+    run(feeds: ReadonlyArray<Int32Array | Float32Array>, rows: number, x: Float32Array, xWidth: number): tf.Tensor2D | null {
+      const sp = feeds[0] as Int32Array;
+      const dn = feeds[1] as Float32Array;
+      if (cols === null) {
+        F = sp.length / rows;
+        D = dn.length / rows;
+        if (F * dim + D !== width) return null;
+        cols = {
+          ctxS: I32(split.sparse.ctx),
+          ctxD: I32(split.dense.ctx),
+          adS: I32(split.sparse.ad),
+          adD: I32(split.dense.ad),
+          pairS: without(F, split.sparse.ctx, split.sparse.ad),
+          pairD: without(D, split.dense.ctx, split.dense.ad),
+        };
+      }
+      if (xWidth !== width) return null;
+      const { ctxS, ctxD, adS, adD, pairS, pairD } = cols;
+      if (out.length < rows * units) out = new Float32Array(rows * units);
+      for (let r = 0; r < rows; r++) {
+        const base = r * width;
+        const s = r * F;
+        const d = r * D;
+        // Context: reused while the context inputs equal the previous row's (one imp's candidates).
+        let same = r > 0;
+        for (let k = 0; same && k < ctxS.length; k++) same = sp[s + ctxS[k]] === sp[s - F + ctxS[k]];
+        for (let k = 0; same && k < ctxD.length; k++) same = dn[d + ctxD[k]] === dn[d - D + ctxD[k]];
+        if (!same) {
+          for (let u = 0; u < units; u++) ctxVec[u] = bias ? bias[u] : 0;
+          addPart(x, base, ctxS, ctxD, ctxVec);
+        }
+        // Ad: cached per creative for the life of the model, confirmed on every ad input.
+        const key = adS.length > 0 ? sp[s + adS[0]] : 0;
+        let list = adCache.get(key);
+        let hit: AdEntry | undefined;
+        if (list !== undefined) {
+          for (let e = 0; e < list.length && hit === undefined; e++) {
+            const en = list[e];
+            let eq = true;
+            for (let k = 0; eq && k < adS.length; k++) eq = en.ids[k] === sp[s + adS[k]];
+            for (let k = 0; eq && k < adD.length; k++) eq = en.vals[k] === dn[d + adD[k]];
+            if (eq) hit = en;
+          }
+        }
+        if (hit === undefined) {
+          // Bounded: ids that never repeat (or a catalog far beyond any seat's) start it over.
+          if (adCached >= 100_000) (adCache.clear(), (adCached = 0), (list = undefined));
+          hit = { ids: new Int32Array(adS.length), vals: new Float32Array(adD.length), vec: new Float32Array(units) };
+          for (let k = 0; k < adS.length; k++) hit.ids[k] = sp[s + adS[k]];
+          for (let k = 0; k < adD.length; k++) hit.vals[k] = dn[d + adD[k]];
+          addPart(x, base, adS, adD, hit.vec);
+          if (list === undefined) adCache.set(key, (list = []));
+          list.push(hit);
+          adCached++;
+        }
+        const av = hit.vec;
+        for (let u = 0; u < units; u++) pairVec[u] = ctxVec[u] + av[u];
+        addPart(x, base, pairS, pairD, pairVec);
+        out.set(pairVec, r * units);
+      }
+      return tf.tensor2d(out.subarray(0, rows * units), [rows, units], 'float32');
+    },
+  };
+}
+
+function compileLayers(inputNames: string[], layers: LayerDef[], outputName: string, split?: RowSplit): Run | null {
   const fusion = findFusion(inputNames, layers);
-  const scratch = { buf: new Float32Array(0) };
+  const scratch = { buf: new Float32Array(0), width: 0 };
+  const first = fusion && split ? splitFirstDense(layers, fusion.concat.name, fusion.parts, split) : null;
   const nodes: Node[] = [];
   const inputsOf = new Map<string, string[]>();
   for (const l of layers) {
@@ -177,7 +309,11 @@ function compileLayers(inputNames: string[], layers: LayerDef[], outputName: str
       return t;
     };
     if (fusion) values.set(fusion.concat.name, concatRows(fusion.parts, feeds, rows, scratch));
-    for (const n of nodes) values.set(n.name, n.op(inputsOf.get(n.name)!.map(value)));
+    if (first) {
+      const y = first.run(feeds, rows, scratch.buf, scratch.width);
+      if (y) values.set(first.name, y);
+    }
+    for (const n of nodes) if (!values.has(n.name)) values.set(n.name, n.op(inputsOf.get(n.name)!.map(value)));
     return value(outputName);
   };
 }
@@ -190,7 +326,7 @@ function compileLayers(inputNames: string[], layers: LayerDef[], outputName: str
  * and activation included), Dropout disappears, and the rest are single ops. Returns null for a
  * layer this does not know, so the caller can fall back to `predict`.
  */
-export function compileForInference(model: tf.LayersModel): Run | null {
+export function compileForInference(model: tf.LayersModel, split?: RowSplit): Run | null {
   const layers: LayerDef[] = [];
   for (const layer of model.layers) {
     const className = layer.getClassName();
@@ -210,6 +346,7 @@ export function compileForInference(model: tf.LayersModel): Run | null {
     model.inputLayers.map((l) => l.name),
     layers,
     model.outputLayers[0].name,
+    split,
   );
 }
 
@@ -232,7 +369,7 @@ const same = (a: Shape, b: Shape) => a.length === b.length && a.every((x, i) => 
  * layers, a broadcasting merge, an activation other than linear/relu/sigmoid): the caller then
  * builds a LayersModel as before. Throws TopologyError for a topology or weights tfjs would refuse.
  */
-export function compileArtifacts(modelTopology: object, weightSpecs: { name: string; shape: number[]; dtype: string }[], weightData: ArrayBuffer): CompiledModel | null {
+export function compileArtifacts(modelTopology: object, weightSpecs: { name: string; shape: number[]; dtype: string }[], weightData: ArrayBuffer, split?: RowSplit): CompiledModel | null {
   const top = modelTopology as Record<string, unknown>;
   const cfg = isObj(top.config) ? top.config : undefined;
   if (!cfg || !Array.isArray(cfg.layers) || !Array.isArray(cfg.input_layers) || !Array.isArray(cfg.output_layers)) {
@@ -361,7 +498,7 @@ export function compileArtifacts(modelTopology: object, weightSpecs: { name: str
   }
   const outputName = outs[0][0] as string;
   if (byName.size > 0) return fail(`model.json: weights ${[...byName.keys()].join(', ')} belong to no layer`);
-  const run = compileLayers(inputNames, layers, outputName);
+  const run = compileLayers(inputNames, layers, outputName, split);
   if (run === null) {
     for (const t of created) t.dispose();
     return null;
