@@ -20,7 +20,7 @@ export function registerServe(program: Command): void {
     .option('--policies <dir>', 'policy directory (campaigns, exchanges, currency, bidder settings)', 'policies')
     .option('--port <n>', 'TCP port (env PORT; 0 picks a free one)', intOption('--port'))
     .option('--host <addr>', 'address to listen on')
-    .option('--backend <name>', 'TensorFlow.js backend: auto, tensorflow, wasm or cpu')
+    .option('--backend <name>', 'TensorFlow.js backend: auto, tensorflow, webgpu, wasm or cpu (auto never picks webgpu)')
     .option('--models <dir>', 'models folder')
     .option('--model <version>', 'model version (default: the one named in <models>/CURRENT)')
     .option('--redis <url>', 'Redis URL for a fleet-shared ledger (env REDIS_URL)')

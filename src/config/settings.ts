@@ -36,7 +36,7 @@ export interface Settings {
   modelsDir: string;
   /** Model version to load; '' = the one named in `<modelsDir>/CURRENT`. */
   modelVersion: string;
-  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  backend: 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Seed for the pacer's and explorer's random source ('' = from the clock). */
   seed: string;
@@ -128,7 +128,7 @@ export const SETTINGS_SCHEMA = {
     },
     modelsDir: { type: 'string', minLength: 1 },
     modelVersion: { type: 'string' },
-    backend: { enum: ['auto', 'tensorflow', 'wasm', 'cpu'] },
+    backend: { enum: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     seed: { type: 'string' },
     shutdownGraceMs: { type: 'integer', minimum: 0 },

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { installSegmentSum } from './kernels.js';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
 export interface BackendChoice {
   backend: string;
@@ -47,6 +47,46 @@ async function tryWasm(notes: string[]): Promise<boolean> {
   return false;
 }
 
+// Named through variables, like the native packages: optional, and absent from this repository's install.
+const WEBGPU_BACKEND = '@tensorflow/tfjs-backend-webgpu';
+const WEBGPU_NODE = 'webgpu';
+
+/**
+ * WebGPU in Node: `@tensorflow/tfjs-backend-webgpu` over the `webgpu` package (Dawn, whose native
+ * binary ships inside the npm package), which provides `navigator.gpu`. Only when asked for
+ * (`--backend webgpu`): `auto` never picks it, so a machine without a GPU runs as before.
+ */
+async function tryWebgpu(notes: string[]): Promise<boolean> {
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  if (!g.navigator?.gpu) {
+    try {
+      const dawn = (await import(WEBGPU_NODE)) as { create?: (flags: string[]) => unknown; globals?: object };
+      if (dawn.globals) Object.assign(globalThis, dawn.globals);
+      const gpu = dawn.create?.([]);
+      if (gpu) Object.defineProperty(globalThis, 'navigator', { value: { ...(g.navigator ?? {}), gpu }, configurable: true, writable: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      notes.push(code === 'ERR_MODULE_NOT_FOUND' ? `the '${WEBGPU_NODE}' package (WebGPU for Node) is not installed` : `'${WEBGPU_NODE}' failed to load: ${(err as Error).message.split('\n')[0]}`);
+      return false;
+    }
+  }
+  const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
+  if (!gpu || !(await gpu.requestAdapter().catch(() => null))) {
+    notes.push('no WebGPU adapter: this machine has no usable GPU');
+    return false;
+  }
+  try {
+    await import(WEBGPU_BACKEND);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    notes.push(code === 'ERR_MODULE_NOT_FOUND' ? `${WEBGPU_BACKEND} is not installed` : `${WEBGPU_BACKEND} failed to load: ${(err as Error).message.split('\n')[0]}`);
+    return false;
+  }
+  if (await tf.setBackend('webgpu')) return true;
+  notes.push("the 'webgpu' backend did not initialise");
+  return false;
+}
+
 /**
  * Picks the fastest backend that loads: tensorflow (tfjs-node-gpu, then tfjs-node), else wasm,
  * else cpu. A requested backend that cannot load throws, with the reasons, rather than silently
@@ -57,6 +97,7 @@ export async function selectBackend(requested?: BackendName): Promise<BackendCho
   let ok = false;
   if (requested === 'tensorflow') ok = await tryNative(notes);
   else if (requested === 'wasm') ok = await tryWasm(notes);
+  else if (requested === 'webgpu') ok = await tryWebgpu(notes);
   else if (requested === 'cpu') ok = await tf.setBackend('cpu');
   else {
     ok = (await tryNative(notes)) || (await tryWasm(notes)) || (await tf.setBackend('cpu'));
