@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -270,6 +270,89 @@ for (let i = 0; ; i++) {
     expect(reservedOnly.length).toBeGreaterThan(0);
     for (const bid of reservedOnly) expect(await ledger.settle(bid, 0.002)).toBe('settled');
     await ledger.close();
+  });
+});
+
+/**
+ * Review 2026-12-02 item 1: a settle whose journal write fails was answered 503, but left the bid
+ * SETTLED in memory, so the exchange's retry was a "duplicate" answered 200 while nothing was on
+ * disk, and a restart forgot the win. A real full disk: the child runs under `ulimit -f` (EFBIG).
+ */
+describe('a failed journal write is never acknowledged later', () => {
+  const build = path.join(root, 'build-full');
+  const srcDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/ledger');
+
+  beforeAll(() => {
+    fs.mkdirSync(path.join(build, 'ledger'), { recursive: true });
+    for (const name of fs.readdirSync(srcDir)) {
+      if (!name.endsWith('.ts')) continue;
+      const out = ts.transpileModule(fs.readFileSync(path.join(srcDir, name), 'utf8'), {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      });
+      fs.writeFileSync(path.join(build, 'ledger', name.replace(/\.ts$/, '.js')), out.outputText);
+    }
+    // Won bids have long ids, so their settle records are longer than the fill reservations: once
+    // a fill reservation no longer fits, no settlement fits either.
+    fs.writeFileSync(
+      path.join(build, 'full.mjs'),
+      `import { createMemoryLedger } from './ledger/memory.js';
+const [dir] = process.argv.slice(2);
+const quiet = { warn() {} };
+const ledger = await createMemoryLedger({ clock: Date.now, budgets: { c1: { dailyUsd: 1e6 } },
+  reservationTtlMs: 600000, journalDir: dir, compactor: 'inline', logger: quiet });
+const item = (bidId) => ({ bidId, campaignId: 'c1', amountUsd: 0.01, expiresAtMs: Date.now() + 600000 });
+const wins = [0, 1, 2, 3, 4].map((i) => 'win-' + i + '-padded-to-be-longer-than-a-fill');
+await ledger.reserve(wins.map(item));
+let fill = 0;
+for (;;) {
+  try { await ledger.reserve([item('f' + fill++)]); } catch (err) { process.stdout.write('full ' + err.code + '\\n'); break; }
+}
+// Each win notice twice: the first try and the exchange's retry.
+for (const bid of wins) for (let t = 0; t < 2; t++) {
+  try { process.stdout.write('ack ' + bid + ' ' + (await ledger.settle(bid, 0.002)) + '\\n'); }
+  catch (err) { process.stdout.write('err ' + bid + ' ' + err.code + '\\n'); }
+}
+process.exit(0);
+`,
+    );
+  });
+
+  it('a failed journal write is never acknowledged later: under a full disk every acknowledged settlement is in the journal after a restart', async () => {
+    const dir = freshDir();
+    const run = spawnSync('bash', ['-c', `ulimit -f 16 && exec "${process.execPath}" "${path.join(build, 'full.mjs')}" "${dir}"`], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.stderr).toBe('');
+    const lines = run.stdout.trim().split('\n');
+    expect(lines[0]).toBe('full EFBIG');
+    const acked = lines.filter((l) => l.startsWith('ack '));
+    const failed = lines.filter((l) => l.startsWith('err '));
+    // The disk stays full: every try fails, the retry too (before the fix the retry was "ack ... duplicate").
+    expect(failed.length).toBe(10);
+    expect(acked).toEqual([]);
+
+    // Restart with room on the disk: what was acknowledged is there, and the exchange's next retry settles.
+    const ledger = await createMemoryLedger({ clock: Date.now, budgets: { c1: { dailyUsd: 1e6 } }, reservationTtlMs: 600_000, journalDir: dir, logger: capture() });
+    expect((await ledger.state('c1')).spentUsd).toBe(0);
+    for (let i = 0; i < 5; i++) expect(await ledger.settle(`win-${i}-padded-to-be-longer-than-a-fill`, 0.002)).toBe('settled');
+    expect((await ledger.state('c1')).spentUsd).toBeCloseTo(0.01, 9);
+    await ledger.close();
+  });
+
+  it('a failed journal write leaves memory as it was: a failed reservation holds no budget, a failed settle settles on the retry', async () => {
+    // /dev/full answers every write with ENOSPC; a compaction switches the ledger onto it.
+    const dir = freshDir();
+    let now = T0;
+    const ledger = await createMemoryLedger({ clock: () => now, budgets, reservationTtlMs: 60_000, journalDir: dir, compactor: 'inline', logger: capture() });
+    await ledger.reserve([item('h1', 'c1', 1)]);
+    const next = Math.max(...fs.readdirSync(dir).filter((f) => f.startsWith('journal.')).map((f) => Number(f.split('.')[1]))) + 1;
+    fs.symlinkSync('/dev/full', path.join(dir, `journal.${next}`));
+    await ledger.compact();
+    await expect(ledger.reserve([item('h2', 'c1', 2)])).rejects.toThrow(/ENOSPC/);
+    expect(await ledger.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 1 });
+    await expect(ledger.settle('h1', 0.5)).rejects.toThrow(/ENOSPC/);
+    await expect(ledger.settle('h1', 0.5)).rejects.toThrow(/ENOSPC/);
+    expect(await ledger.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 1 });
+    now += 1;
+    await ledger.close().catch(() => {});
   });
 });
 

@@ -131,7 +131,12 @@ export function openJournalWriter(path: string, fsync: boolean): JournalWriter {
   const flush = (): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       dirty = false;
-      fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()));
+      fs.fdatasync(fd, (err) => {
+        if (!err) return resolve();
+        // What it was to sync is not known durable: the next durable() must sync again.
+        dirty = true;
+        reject(err);
+      });
     });
 
   function writeGroup(): void {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Budget, BudgetLedger, Reservation, SettleOutcome } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toUsd, utcDay } from './budget.js';
-import { decodeRecords, encodeRecord, openJournalWriter, type JournalWriter } from './journal.js';
+import { decodeRecords, encodeRecord, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
 import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
 import { LedgerCore } from './state.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
@@ -147,18 +147,31 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       core.expire(now);
       const out = new Array<boolean>(items.length);
       let text = '';
+      const recs: JournalRecord[] = [];
       for (let i = 0; i < items.length; i++) {
         const rec = core.reserve(items[i], now, reservationTtlMs);
         out[i] = rec !== null;
-        if (rec !== null && writer !== null) text += encodeRecord(rec);
+        if (rec !== null && writer !== null) {
+          text += encodeRecord(rec);
+          recs.push(rec);
+        }
       }
-      if (text !== '') await append(text);
+      if (text !== '') {
+        try {
+          await append(text);
+        } catch (err) {
+          // No phantom holds: a reservation that is not in the journal does not hold budget either.
+          for (const rec of recs) core.revert(rec, undefined);
+          throw err;
+        }
+      }
       return out;
     },
 
     async settle(bidId: string, priceUsd: number): Promise<SettleOutcome> {
       const now = clock();
       core.expire(now);
+      const prev = core.peek(bidId);
       const res = core.settle(bidId, priceUsd, now);
       if (res.refusedLate !== undefined) {
         logger.warn(
@@ -169,8 +182,15 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       // The writer the record went to: compaction may start a new generation meanwhile.
       const w = writer;
       if (res.record !== undefined && w !== null) {
-        await append(encodeRecord(res.record));
-        await w.durable();
+        try {
+          await append(encodeRecord(res.record));
+          await w.durable();
+        } catch (err) {
+          // Not durable, so not done: memory goes back to before the call and the caller answers
+          // "retry"; the retry writes (and syncs) the settlement again instead of being a duplicate.
+          core.revert(res.record, prev);
+          throw err;
+        }
       } else if (w !== null) {
         // A repeat is acknowledged no sooner than the settlement it repeats is on disk.
         await w.durable();

@@ -120,6 +120,45 @@ export class LedgerCore {
     return { outcome: 'settled', record };
   }
 
+  /** A bid's state before a live operation, for `revert` (undefined: not remembered). */
+  peek(bidId: string): { st: number; a: number; at: number } | undefined {
+    const h = this.holds.get(bidId);
+    return h === undefined ? undefined : { st: h.st, a: h.a, at: h.at };
+  }
+
+  /**
+   * Undoes a live `reserve` or `settle` whose journal write (or fdatasync) failed, so memory holds
+   * only what the journal may hold: a retried notice then settles and writes again instead of
+   * being a duplicate of a settlement that is on no disk. `prev` is `peek` from before the call.
+   */
+  revert(rec: JournalRecord, prev: { st: number; a: number; at: number } | undefined): void {
+    if (rec.t !== 'r' && rec.t !== 's' && rec.t !== 'n') return;
+    const hold = this.holds.get(rec.b);
+    if (hold === undefined) return;
+    if (rec.t === 'r') {
+      if (hold.st === HELD) this.addReserved(hold, -hold.a);
+      this.holds.delete(rec.b);
+      return;
+    }
+    if (rec.t === 's') {
+      const acc = this.account(rec.c);
+      acc.spent -= rec.p;
+      this.day(acc, rec.d).spent -= rec.p;
+    }
+    if (prev === undefined) {
+      this.holds.delete(rec.b);
+      return;
+    }
+    hold.st = prev.st;
+    hold.a = prev.a;
+    hold.at = prev.at;
+    if (prev.st === HELD) {
+      this.addReserved(hold, hold.a);
+      // Its heap entry may have been popped meanwhile; a second entry is skipped once finished.
+      this.heapPush(hold.e, rec.b);
+    }
+  }
+
   release(bidId: string, now: number): JournalRecord | null {
     const hold = this.holds.get(bidId);
     if (hold === undefined || hold.st !== HELD) return null;
