@@ -31,7 +31,7 @@ import { createShader, createThompsonPacer, mulberry32 } from './pace/index.js';
 import { createLocalFrequencyStore, createRedisFrequencyStore, type FrequencyStore } from './freqcap/index.js';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import type { BudgetLedger } from './types.js';
+import type { BudgetLedger, OverCommitted } from './types.js';
 
 export interface BidderOptions {
   policiesDir: string;
@@ -59,7 +59,7 @@ export interface Bidder {
   readonly settings: Settings;
   readonly logger: Logger;
   ready(): boolean;
-  reloadPolicies(): Promise<{ ok: true } | { ok: false; problems: string[] }>;
+  reloadPolicies(): Promise<{ ok: true; overCommitted: OverCommitted[] } | { ok: false; problems: string[] }>;
   reloadModel(version?: string): Promise<{ ok: true; version: string } | { ok: false; problems: string[] }>;
   metricsText(): Promise<string>;
   /** This bidder's metrics as prom-client JSON, gauges refreshed (for aggregation across workers). */
@@ -332,11 +332,12 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     conversionWindowMs: 7 * 86_400_000,
   });
 
-  async function reloadPolicies(): Promise<{ ok: true } | { ok: false; problems: string[] }> {
+  async function reloadPolicies(): Promise<{ ok: true; overCommitted: OverCommitted[] } | { ok: false; problems: string[] }> {
     let next: Policies;
+    let overCommitted: OverCommitted[];
     try {
       next = loadPolicies(opts.policiesDir, opts.overrides);
-      await ledger.configure(budgetsOf(next.campaigns));
+      overCommitted = await ledger.configure(budgetsOf(next.campaigns));
     } catch (err) {
       const problems = (err as { problems?: string[] }).problems ?? [(err as Error).message];
       logger.error({ problems }, 'policy reload refused; the running policies stay');
@@ -348,7 +349,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     campaignsById = new Map(next.campaigns.map((c) => [c.id, c]));
     live = { ...built, modelVersion: live.modelVersion, ready: live.ready };
     logger.info({ campaigns: next.campaigns.length }, 'policies reloaded');
-    return { ok: true };
+    // A lowered budget stops new bids at once, but bids already out may still be billed: say how much.
+    if (overCommitted.length > 0) logger.warn({ overCommitted }, 'budgets lowered under what is already spent or reserved today; open bids may still be billed');
+    return { ok: true, overCommitted };
   }
 
   const handleAdmin = createAdmin({
@@ -378,7 +381,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
         continue;
       }
       const view = pacer.inspect(c.id, clock());
-      metrics.budget(c.id, Math.max(0, s.budgetUsd - s.spentUsd - s.reservedUsd), view?.targetSpentUsd ?? 0, view?.multiplier ?? 0);
+      metrics.budget(c.id, Math.max(0, s.budgetUsd - s.spentUsd - s.overspentUsd - s.reservedUsd), view?.targetSpentUsd ?? 0, view?.multiplier ?? 0);
     }
   }
 

@@ -207,7 +207,21 @@ export interface Reservation {
   expiresAtMs: number;
 }
 
-export type SettleOutcome = 'settled' | 'duplicate' | 'unknown' | 'over-reservation' | 'expired';
+/**
+ * `overspend`: a win the budget no longer had room for (late, or after a loss notice), recorded
+ * apart from the budgeted spend because the exchange bills it anyway. `corrected`: a billing notice
+ * lowered an already settled price (once). `expired`: only from journals of older versions.
+ */
+export type SettleOutcome = 'settled' | 'duplicate' | 'unknown' | 'over-reservation' | 'expired' | 'overspend' | 'corrected';
+
+/** A campaign whose commitments on the current day pass its budget (after the budget was lowered). */
+export interface OverCommitted {
+  campaignId: string;
+  /** Spend, overspend and open reservations of the day. */
+  committedUsd: number;
+  budgetUsd: number;
+  reservedUsd: number;
+}
 
 /**
  * Budget ledger: the hard guarantee that spend never exceeds a budget. Implemented in process
@@ -216,12 +230,16 @@ export type SettleOutcome = 'settled' | 'duplicate' | 'unknown' | 'over-reservat
 export interface Ledger {
   /** Reserve each bid's worst case atomically per item; true where reserved. One round trip for all. */
   reserve(items: Reservation[]): Promise<boolean[]>;
-  /** Settle a won bid at its clearing price; idempotent by bid id. */
-  settle(bidId: string, priceUsd: number): Promise<SettleOutcome>;
+  /**
+   * Settle a won bid at its clearing price; idempotent by bid id. Always records a bid it knows,
+   * past the budget as overspend. `billing`: from the billing notice, which may lower the settled
+   * price once.
+   */
+  settle(bidId: string, priceUsd: number, billing?: boolean): Promise<SettleOutcome>;
   /** Release a reservation (loss notice); idempotent. */
   release(bidId: string): Promise<void>;
-  /** Settled spend and outstanding reservations for a campaign. */
-  state(campaignId: string): Promise<{ spentUsd: number; reservedUsd: number; budgetUsd: number }>;
+  /** Settled spend (within budget), overspend and outstanding reservations for a campaign, today. */
+  state(campaignId: string): Promise<{ spentUsd: number; reservedUsd: number; budgetUsd: number; overspentUsd: number }>;
   close(): Promise<void>;
 }
 
@@ -230,8 +248,12 @@ export interface Ledger {
  * kept; a lowered budget only stops new reservations.
  */
 export interface BudgetLedger extends Ledger {
-  /** Replace the budget of every listed campaign; campaigns not listed keep theirs. Rejects (nothing changed) on an invalid budget. */
-  configure(budgets: Readonly<Record<string, Budget>>): Promise<void>;
+  /**
+   * Replace the budget of every listed campaign; campaigns not listed keep theirs. Rejects (nothing
+   * changed) on an invalid budget. Answers the listed campaigns whose spend and open reservations
+   * of today now pass the budget: bids already out that may still be billed.
+   */
+  configure(budgets: Readonly<Record<string, Budget>>): Promise<OverCommitted[]>;
 }
 
 /** Notice kinds the bidder serves (OpenRTB 2.6 §4.3 nurl/burl/lurl, plus click and conversion). */

@@ -54,14 +54,14 @@ describe('in-process ledger journal', () => {
     await a.close();
 
     const b = await reopen(dir);
-    expect(await b.state('c1')).toEqual({ spentUsd: 0.75, reservedUsd: 2, budgetUsd: 10 });
-    expect(await b.state('c2')).toEqual({ spentUsd: 0, reservedUsd: 0, budgetUsd: 5 });
+    expect(await b.state('c1')).toMatchObject({ spentUsd: 0.75, reservedUsd: 2, budgetUsd: 10 });
+    expect(await b.state('c2')).toMatchObject({ spentUsd: 0, reservedUsd: 0, budgetUsd: 5 });
     expect(await b.settle('b1', 0.75)).toBe('duplicate');
     expect(await b.settle('b2', 2)).toBe('settled');
     await b.close();
 
     const c = await reopen(dir, T0 + 120_000);
-    expect(await c.state('c1')).toEqual({ spentUsd: 2.75, reservedUsd: 0, budgetUsd: 10 });
+    expect(await c.state('c1')).toMatchObject({ spentUsd: 2.75, reservedUsd: 0, budgetUsd: 10 });
     await c.close();
   });
 
@@ -73,7 +73,7 @@ describe('in-process ledger journal', () => {
     expect(await a.settle('bé-ü-😀', 0.25)).toBe('settled');
     await a.close();
     const b = await createMemoryLedger({ clock: () => T0, budgets: { 'ç1': { dailyUsd: 1 } }, reservationTtlMs: 60_000, journalDir: dir, logger: log });
-    expect(await b.state('ç1')).toEqual({ spentUsd: 0.25, reservedUsd: 0, budgetUsd: 1 });
+    expect(await b.state('ç1')).toMatchObject({ spentUsd: 0.25, reservedUsd: 0, budgetUsd: 1 });
     expect(log.warnings).toEqual([]);
     await b.close();
   });
@@ -94,14 +94,14 @@ describe('in-process ledger journal', () => {
     const log = capture();
     const b = await reopen(dir, T0, log);
     expect(log.warnings).toEqual([expect.stringMatching(/corrupt/)]);
-    expect(await b.state('c1')).toEqual({ spentUsd: 1, reservedUsd: 2, budgetUsd: 10 });
+    expect(await b.state('c1')).toMatchObject({ spentUsd: 1, reservedUsd: 2, budgetUsd: 10 });
     expect(await b.settle('b3', 0.5)).toBe('settled');
     await b.close();
 
     const log2 = capture();
     const c = await reopen(dir, T0, log2);
     expect(log2.warnings).toEqual([]);
-    expect(await c.state('c1')).toEqual({ spentUsd: 1.5, reservedUsd: 1, budgetUsd: 10 });
+    expect(await c.state('c1')).toMatchObject({ spentUsd: 1.5, reservedUsd: 1, budgetUsd: 10 });
     await c.close();
   });
 

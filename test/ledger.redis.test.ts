@@ -135,7 +135,7 @@ if (client === null) {
       );
       expect(res.flat().filter(Boolean)).toHaveLength(10);
       await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? b : a).settle(`b${i}`, 0.1)));
-      expect(await a.state('c1')).toEqual({ spentUsd: 1, reservedUsd: 0, budgetUsd: 1 });
+      expect(await a.state('c1')).toMatchObject({ spentUsd: 1, reservedUsd: 0, budgetUsd: 1 });
       await Promise.all([a.close(), b.close()]);
     });
   });

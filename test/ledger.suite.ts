@@ -59,7 +59,7 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
         true,
         false,
       ]);
-      expect(await l.state('c1')).toEqual({ spentUsd: 0, reservedUsd: 0.8, budgetUsd: 1 });
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 0.8, budgetUsd: 1 });
       expect(await l.reserve([res('b4', 'c1', 0.2)])).toEqual([true]);
       expect(await l.reserve([res('b5', 'c1', 0.000001)])).toEqual([false]);
     });
@@ -81,7 +81,7 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       const l = await make({ c1: { dailyUsd: 1 } });
       await l.reserve([res('b1', 'c1', 0.5)]);
       expect(await l.settle('b1', 0.3)).toBe('settled');
-      expect(await l.state('c1')).toEqual({ spentUsd: 0.3, reservedUsd: 0, budgetUsd: 1 });
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.3, reservedUsd: 0, budgetUsd: 1 });
       expect(await l.reserve([res('b2', 'c1', 0.7)])).toEqual([true]);
       expect(await l.reserve([res('b3', 'c1', 0.01)])).toEqual([false]);
     });
@@ -91,12 +91,12 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       await l.reserve([res('b1', 'c1', 0.5), res('b2', 'c1', 0.2)]);
       expect(await l.settle('b2', 0.2000011)).toBe('over-reservation');
       expect(await l.settle('forged', 0.1)).toBe('unknown');
-      expect(await l.state('c1')).toEqual({ spentUsd: 0, reservedUsd: 0.7, budgetUsd: 1 });
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 0.7, budgetUsd: 1 });
       expect(await l.settle('b1', 0.5)).toBe('settled');
       expect(await l.settle('b1', 0.5)).toBe('duplicate');
       expect(await l.settle('b1', 0.1)).toBe('duplicate');
       expect(await l.settle('b2', 0.2)).toBe('settled');
-      expect(await l.state('c1')).toEqual({ spentUsd: 0.7, reservedUsd: 0, budgetUsd: 1 });
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.7, reservedUsd: 0, budgetUsd: 1 });
     });
 
     it('releases on loss, idempotently, and ignores releases of unknown or settled bids', async () => {
@@ -107,27 +107,58 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       await l.release('nope');
       await l.settle('b2', 0.4);
       await l.release('b2');
-      expect(await l.state('c1')).toEqual({ spentUsd: 0.4, reservedUsd: 0, budgetUsd: 1 });
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.4, reservedUsd: 0, budgetUsd: 1 });
     });
 
-    it('stops counting expired reservations; a late win counts only if the budget still has room', async () => {
+    it('billed means recorded: stops counting expired reservations; a late win is spend while the budget has room, overspend past it, never lost', async () => {
       const l = await make({ c1: { dailyUsd: 1 } });
       await l.reserve([res('b1', 'c1', 0.6), res('b2', 'c1', 0.4)]);
       now += TTL;
       expect((await l.state('c1')).reservedUsd).toBe(0);
       expect(await l.reserve([res('b3', 'c1', 0.9)])).toEqual([true]);
       expect(await l.settle('b2', 0.1)).toBe('settled');
-      expect(await l.settle('b1', 0.6)).toBe('expired');
+      expect(await l.settle('b1', 0.6)).toBe('overspend');
       expect(await l.settle('b1', 0.6)).toBe('duplicate');
-      expect(await l.state('c1')).toEqual({ spentUsd: 0.1, reservedUsd: 0.9, budgetUsd: 1 });
+      expect(await l.state('c1')).toEqual({ spentUsd: 0.1, reservedUsd: 0.9, budgetUsd: 1, overspentUsd: 0.6 });
+      // Overspend counts against the headroom: the budget is full until the reservation ends.
+      expect(await l.reserve([res('b4', 'c1', 0.01)])).toEqual([false]);
     });
 
-    it('treats a win after a loss notice like a late win', async () => {
+    it('billed means recorded: a win after a loss notice settles, as overspend once the room is taken', async () => {
       const l = await make({ c1: { dailyUsd: 1 } });
       await l.reserve([res('b1', 'c1', 0.5)]);
       await l.release('b1');
       expect(await l.settle('b1', 0.5)).toBe('settled');
       expect((await l.state('c1')).spentUsd).toBe(0.5);
+      await l.reserve([res('b2', 'c1', 0.3)]);
+      await l.release('b2');
+      expect(await l.reserve([res('b3', 'c1', 0.5)])).toEqual([true]);
+      expect(await l.settle('b2', 0.3)).toBe('overspend');
+      expect(await l.state('c1')).toEqual({ spentUsd: 0.5, reservedUsd: 0.5, budgetUsd: 1, overspentUsd: 0.3 });
+    });
+
+    it('billing corrects a win price downward once, never upward', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      await l.reserve([res('b1', 'c1', 0.5), res('b2', 'c1', 0.2)]);
+      expect(await l.settle('b1', 0.4)).toBe('settled');
+      expect(await l.settle('b1', 0.45, true)).toBe('duplicate');
+      expect(await l.settle('b1', 0.3)).toBe('duplicate');
+      expect(await l.settle('b1', 0.3, true)).toBe('corrected');
+      expect(await l.settle('b1', 0.1, true)).toBe('duplicate');
+      expect(await l.settle('b2', 0.2, true)).toBe('settled');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.5, reservedUsd: 0 });
+    });
+
+    it('a lowered budget reports what is already committed above it', async () => {
+      const l = await make({ c1: { dailyUsd: 1 }, c2: { dailyUsd: 1 } });
+      await l.reserve([res('b1', 'c1', 0.25), res('b2', 'c1', 0.25), res('b3', 'c1', 0.25), res('b4', 'c1', 0.25)]);
+      expect(await l.configure({ c1: { dailyUsd: 1 } })).toEqual([]);
+      expect(await l.configure({ c1: { dailyUsd: 0.02 }, c2: { dailyUsd: 0.5 } })).toEqual([
+        { campaignId: 'c1', committedUsd: 1, budgetUsd: 0.02, reservedUsd: 1 },
+      ]);
+      expect(await l.reserve([res('b5', 'c1', 0.01)])).toEqual([false]);
+      // The bids already out still settle: the exchange bills them.
+      for (const b of ['b1', 'b2', 'b3', 'b4']) expect(await l.settle(b, 0.25)).toBe('settled');
     });
 
     it('caps the reservation life at reservationTtlMs', async () => {
@@ -142,10 +173,10 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       now = Date.UTC(2026, 0, 10, 23, 59, 59, 995);
       await l.reserve([res('b1', 'c1', 1)]);
       now += 10;
-      expect(await l.state('c1')).toEqual({ spentUsd: 0, reservedUsd: 0, budgetUsd: 1 });
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 0, budgetUsd: 1 });
       expect(await l.reserve([res('b2', 'c1', 1)])).toEqual([true]);
       expect(await l.settle('b1', 0.8)).toBe('settled');
-      expect(await l.state('c1')).toEqual({ spentUsd: 0, reservedUsd: 1, budgetUsd: 1 });
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 1, budgetUsd: 1 });
     });
 
     it('honours the lifetime budget and the flight dates', async () => {
@@ -153,7 +184,7 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       await l.reserve([res('b1', 'c1', 1)]);
       await l.settle('b1', 1);
       now += DAY;
-      expect(await l.state('c1')).toEqual({ spentUsd: 0, reservedUsd: 0, budgetUsd: 0.5 });
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 0, budgetUsd: 0.5 });
       expect(await l.reserve([res('b2', 'c1', 0.6)])).toEqual([false]);
       expect(await l.reserve([res('b3', 'c1', 0.5)])).toEqual([true]);
       await l.release('b3');
@@ -169,7 +200,7 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       await l.reserve([res('b1', 'c1', 1)]);
       await l.settle('b1', 1);
       await l.configure({ c1: { dailyUsd: 3 }, c2: { dailyUsd: 1 } });
-      expect(await l.state('c1')).toEqual({ spentUsd: 1, reservedUsd: 0, budgetUsd: 3 });
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 1, reservedUsd: 0, budgetUsd: 3 });
       expect(await l.reserve([res('b2', 'c1', 2), res('b3', 'c2', 1)])).toEqual([true, true]);
       await expect(l.configure({ c1: { dailyUsd: 0.5 }, c2: { dailyUsd: -1 } })).rejects.toThrow(/c2/);
       expect((await l.state('c1')).budgetUsd).toBe(3);
@@ -207,6 +238,7 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
               { c: string; micros: number; exp: number; open: boolean; settled?: boolean; refused?: boolean; finished?: number }
             >();
             const settledMicros = new Map<string, number>(campaigns.map((c) => [c, 0]));
+            const overMicros = new Map<string, number>(campaigns.map((c) => [c, 0]));
             let next = 0;
             for (const o of ops) {
               if (o.k === 'reserve') {
@@ -228,13 +260,14 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
                 else if (r.settled || r.refused) expect(outcome).toBe('duplicate');
                 else if (micros > r.micros) expect(outcome).toBe('over-reservation');
                 else if (r.open && now < r.exp) expect(outcome).toBe('settled');
-                else expect(['settled', 'expired']).toContain(outcome);
+                else expect(['settled', 'overspend']).toContain(outcome);
                 if (r !== undefined && outcome === 'settled') {
                   settledMicros.set(r.c, settledMicros.get(r.c)! + micros);
                   r.settled = true;
                   r.finished ??= now;
-                } else if (r !== undefined && outcome === 'expired') {
-                  r.refused = true;
+                } else if (r !== undefined && outcome === 'overspend') {
+                  overMicros.set(r.c, overMicros.get(r.c)! + micros);
+                  r.settled = true;
                   r.finished ??= now;
                 }
               } else if (o.k === 'release') {
@@ -256,6 +289,7 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
               for (const c of campaigns) {
                 const s = await l.state(c);
                 expect(Math.round(s.spentUsd * 1e6)).toBe(settledMicros.get(c));
+                expect(Math.round(s.overspentUsd * 1e6)).toBe(overMicros.get(c));
                 expect(s.spentUsd + s.reservedUsd).toBeLessThanOrEqual(s.budgetUsd + 1e-9);
               }
             }

@@ -20,7 +20,7 @@ const DOMAINS: Record<string, readonly string[] | 'one-series'> = {
   code: or(Object.keys(ERRORS)),
   stage: ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'],
   kind: ['win', 'billing', 'loss', 'click', 'conversion', 'start', 'complete', 'error'],
-  result: ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'refused', 'test'],
+  result: ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'refused', 'test', 'overspend', 'corrected'],
   op: or(['reserve', 'settle', 'release', 'state', 'frequency']),
   le: 'one-series',
 };
@@ -49,6 +49,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('queueRows', 5);
     call('bid', v, 0.01);
     call('win', v, 0.01, 0.002);
+    call('overspend', v, 0.01, 0.002);
     call('click', v);
     call('conversion', v);
     call('budget', v, 10, 5, 1.1);

@@ -1,11 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import { BidderError } from '../errors/codes.js';
 import { errorAnswer, type Answer } from '../pipeline/answer.js';
+import type { OverCommitted } from '../types.js';
 
 export interface AdminDeps {
   /** Bearer token; empty turns every admin route off. */
   token: string;
-  reloadPolicies: () => Promise<{ ok: true } | { ok: false; problems: string[] }>;
+  /** `overCommitted`: campaigns whose spend and open reservations of today pass their new budget. */
+  reloadPolicies: () => Promise<{ ok: true; overCommitted: OverCommitted[] } | { ok: false; problems: string[] }>;
   reloadModel: (version?: string) => Promise<{ ok: true; version: string } | { ok: false; problems: string[] }>;
   pause: (campaignId: string, paused: boolean) => boolean;
   status: () => unknown;
@@ -54,7 +56,12 @@ export function createAdmin(deps: AdminDeps) {
     }
     const m = /^\/admin\/campaigns\/([^/]+)\/(pause|resume)$/.exec(path);
     if (m) {
-      const id = decodeURIComponent(m[1]);
+      let id: string;
+      try {
+        id = decodeURIComponent(m[1]);
+      } catch {
+        return errorAnswer(new BidderError('ADMIN_BAD_REQUEST', 'malformed percent-escape in the campaign id'));
+      }
       return deps.pause(id, m[2] === 'pause') ? json(200, { ok: true, campaign: id, paused: m[2] === 'pause' }) : errorAnswer(new BidderError('NOT_FOUND', `campaign ${id}`));
     }
     return errorAnswer(new BidderError('NOT_FOUND'));

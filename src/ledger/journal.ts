@@ -9,18 +9,20 @@ import * as fs from 'node:fs';
 export type JournalRecord =
   /** reserve: bid, campaign, amount (micros), expiry (epoch ms), UTC day charged. */
   | { t: 'r'; b: string; c: string; a: number; e: number; d: number }
-  /** settle: price (micros) charged to campaign `c` on day `d`, at epoch ms `at`. Self-contained. */
-  | { t: 's'; b: string; c: string; d: number; p: number; at: number }
+  /** settle: price (micros) charged to campaign `c` on day `d`, at epoch ms `at`; `o: 1` = beyond the budget (overspend). Self-contained. */
+  | { t: 's'; b: string; c: string; d: number; p: number; at: number; o?: 1 }
+  /** correction: a billing notice lowered a settled bid's price to `p` (micros), once. */
+  | { t: 'c'; b: string; p: number; at: number }
   /** release on loss. */
   | { t: 'x'; b: string; at: number }
   /** a late settle refused for lack of budget (so a repeat is a duplicate, not a second try). */
   | { t: 'n'; b: string; at: number }
   /** snapshot only: header naming the last journal generation the snapshot covers. */
   | { t: 'h'; g: number }
-  /** snapshot only: settled spend of a campaign on a day. */
-  | { t: 'a'; c: string; d: number; s: number }
-  /** snapshot only: a finished bid kept for idempotency (state code, see ledger/state.ts). */
-  | { t: 'k'; b: string; c: string; d: number; a: number; st: number; at: number }
+  /** snapshot only: settled spend (and overspend `o`) of a campaign on a day. */
+  | { t: 'a'; c: string; d: number; s: number; o?: number }
+  /** snapshot only: a finished bid kept for idempotency (state code and flags, see ledger/state.ts). */
+  | { t: 'k'; b: string; c: string; d: number; a: number; st: number; at: number; f?: number }
   /** snapshot only: trailer with the record count, so a truncated snapshot is detected. */
   | { t: 'z'; n: number };
 

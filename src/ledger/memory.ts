@@ -168,15 +168,15 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       return out;
     },
 
-    async settle(bidId: string, priceUsd: number): Promise<SettleOutcome> {
+    async settle(bidId: string, priceUsd: number, billing = false): Promise<SettleOutcome> {
       const now = clock();
       core.expire(now);
       const prev = core.peek(bidId);
-      const res = core.settle(bidId, priceUsd, now);
-      if (res.refusedLate !== undefined) {
+      const res = core.settle(bidId, priceUsd, now, billing);
+      if (res.overspend !== undefined) {
         logger.warn(
-          { bidId, campaignId: res.refusedLate.campaignId, priceUsd: toUsd(res.refusedLate.priceMicros) },
-          'win arrived after its reservation ended and the budget has no room left: not counted',
+          { bidId, campaignId: res.overspend.campaignId, priceUsd: toUsd(res.overspend.priceMicros) },
+          'win arrived after its reservation ended and the budget has no room left: recorded as overspend',
         );
       }
       // The writer the record went to: compaction may start a new generation meanwhile.
@@ -208,19 +208,24 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       const now = clock();
       core.expire(now);
       const acc = core.accounts.get(campaignId);
-      if (acc === undefined) return { spentUsd: 0, reservedUsd: 0, budgetUsd: 0 };
+      if (acc === undefined) return { spentUsd: 0, reservedUsd: 0, budgetUsd: 0, overspentUsd: 0 };
       const d = utcDay(now);
       const day = acc.days.get(d);
       const spent = day?.spent ?? 0;
+      const over = day?.over ?? 0;
       return {
         spentUsd: toUsd(spent),
         reservedUsd: toUsd(day?.reserved ?? 0),
-        budgetUsd: acc.rule === undefined ? 0 : toUsd(dayBudgetMicros(acc.rule, d, spent, acc.spent)),
+        budgetUsd: acc.rule === undefined ? 0 : toUsd(dayBudgetMicros(acc.rule, d, spent + over, acc.spent + acc.over)),
+        overspentUsd: toUsd(over),
       };
     },
 
     async configure(budgets) {
       setBudgets(budgets);
+      const now = clock();
+      core.expire(now);
+      return core.overCommitted(utcDay(now)).filter((o) => o.campaignId in budgets);
     },
 
     compact,

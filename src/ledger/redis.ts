@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import type { Budget, BudgetLedger, Reservation, SettleOutcome } from '../types.js';
+import type { Budget, BudgetLedger, OverCommitted, Reservation, SettleOutcome } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toMicros, toUsd, utcDay } from './budget.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
 
@@ -24,10 +24,14 @@ export interface RedisLedgerOptions {
 
 /*
  * Keys (P = keyPrefix; money in integer micro-USD, see budget.ts):
- *   P b:<campaign>        hash: daily life sday eday (the budget rule), spent res (flight totals)
- *   P d:<campaign>:<day>  hash: spent res (one UTC day), kept 8 days
+ *   P b:<campaign>        hash: daily life sday eday (the budget rule), spent res over (flight totals)
+ *   P d:<campaign>:<day>  hash: spent res over (one UTC day), kept 8 days
  *   P z:<campaign>        zset: held reservations scored by expiry, member "<bid>|<micros>|<day>"
- *   P r:<bid>             hash: c a e d st (st: h held, s settled, x released, e expired, n refused late)
+ *   P r:<bid>             hash: c a e d st o f (st: h held, s settled, x released, e expired,
+ *                         n refused late by an older version; o=1 settled as overspend; f=1 price
+ *                         corrected by a billing notice)
+ * `over` is spend billed beyond the budget (a late win with no room left): counted apart from
+ * `spent`, and against the headroom.
  * A zset member exists exactly while its amount is counted in `res`; it carries the amount and
  * day itself so expiry stays exact even if the bid's hash has already been evicted.
  * Keys are built inside the scripts, so this layout is for a single Redis (or one shard); a
@@ -62,12 +66,12 @@ local function purge(cid)
 end
 local function n(v) return tonumber(v) or 0 end
 local function headroom(cid, d)
-  local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'res')
+  local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'res', 'over')
   if not b[1] then return 0 end
   local dn = tonumber(d)
   if dn < tonumber(b[3]) or dn > tonumber(b[4]) then return 0 end
-  local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. d, 'spent', 'res')
-  return math.min(tonumber(b[1]) - n(dd[1]) - n(dd[2]), tonumber(b[2]) - n(b[5]) - n(b[6]))
+  local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. d, 'spent', 'res', 'over')
+  return math.min(tonumber(b[1]) - n(dd[1]) - n(dd[2]) - n(dd[3]), tonumber(b[2]) - n(b[5]) - n(b[6]) - n(b[7]))
 end
 `;
 
@@ -101,10 +105,22 @@ const LUA_SETTLE = `${LUA_COMMON}
 local bid = ARGV[4]
 local p = tonumber(ARGV[5])
 local rk = P .. 'r:' .. bid
-local h = redis.call('HMGET', rk, 'c', 'a', 'e', 'd', 'st')
+local h = redis.call('HMGET', rk, 'c', 'a', 'e', 'd', 'st', 'o', 'f')
 if not h[1] then return 'unknown' end
-if h[5] == 's' or h[5] == 'n' then return 'duplicate' end
 local cid, a, d = h[1], tonumber(h[2]), h[4]
+if h[5] == 's' then
+  -- A billing notice may lower the settled price, once.
+  if ARGV[6] == '1' and h[7] ~= '1' and p < a then
+    local field = 'spent'
+    if h[6] == '1' then field = 'over' end
+    redis.call('HINCRBY', P .. 'b:' .. cid, field, fmt(p - a))
+    redis.call('HINCRBY', P .. 'd:' .. cid .. ':' .. d, field, fmt(p - a))
+    redis.call('HSET', rk, 'a', fmt(p), 'f', '1')
+    return 'corrected'
+  end
+  return 'duplicate'
+end
+if h[5] == 'n' then return 'duplicate' end
 if p > a then return 'over-reservation' end
 purge(cid)
 local st = redis.call('HGET', rk, 'st')
@@ -112,19 +128,21 @@ if st == 'h' and tonumber(h[3]) <= now then
   unhold(cid, bid, a, d)
   st = 'e'
 end
+local field = 'spent'
 if st == 'h' then
   unhold(cid, bid, a, d)
 elseif headroom(cid, d) < p then
-  redis.call('HSET', rk, 'st', 'n')
-  redis.call('PEXPIRE', rk, RET)
-  return 'expired'
+  -- Billed whatever the budget says: recorded as overspend.
+  field = 'over'
+  redis.call('HSET', rk, 'o', '1')
 end
-redis.call('HINCRBY', P .. 'b:' .. cid, 'spent', fmt(p))
+redis.call('HINCRBY', P .. 'b:' .. cid, field, fmt(p))
 local dk = P .. 'd:' .. cid .. ':' .. d
-redis.call('HINCRBY', dk, 'spent', fmt(p))
+redis.call('HINCRBY', dk, field, fmt(p))
 redis.call('PEXPIRE', dk, DAYKEEP)
 redis.call('HSET', rk, 'st', 's', 'a', fmt(p))
 redis.call('PEXPIRE', rk, RET)
+if field == 'over' then return 'overspend' end
 return 'settled'
 `;
 
@@ -143,9 +161,9 @@ return 0
 const LUA_STATE = `${LUA_COMMON}
 local cid = ARGV[4]
 purge(cid)
-local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent')
-local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. ARGV[5], 'spent', 'res')
-return { b[1] or '', b[2] or '0', b[3] or '0', b[4] or '0', b[5] or '0', dd[1] or '0', dd[2] or '0' }
+local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'over')
+local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. ARGV[5], 'spent', 'res', 'over')
+return { b[1] or '', b[2] or '0', b[3] or '0', b[4] or '0', b[5] or '0', dd[1] or '0', dd[2] or '0', b[6] or '0', dd[3] or '0' }
 `;
 
 interface LedgerCommands {
@@ -228,14 +246,15 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   };
   client.on('ready', onReady);
 
-  // Bids whose fate this process already heard from Redis. 'final': settled, or refused as late;
-  // any further settle can only be a duplicate (a win and its billing notice, an exchange's
-  // retry), so it is answered without a round trip; a release of it moves nothing either.
-  // 'released': a further release moves nothing (a settle still goes to Redis: a win may follow
-  // a loss notice). Per process and bounded; kept as long as Redis keeps the bid's record.
-  const known = new LRUCache<string, 'final' | 'released'>({ max: 200_000, ttl: Number(retention) });
+  // Bids whose fate this process already heard from Redis. A number: settled at that many micros
+  // (Infinity: at a price not known here; -1: nothing can change any more); a further win is a
+  // duplicate answered without a round trip, and so is a billing notice not below the price (only
+  // a lower one can correct it); a release of it moves nothing either. 'released': a further
+  // release moves nothing (a settle still goes to Redis: a win may follow a loss notice). Per
+  // process and bounded; kept as long as Redis keeps the bid's record.
+  const known = new LRUCache<string, number | 'released'>({ max: 200_000, ttl: Number(retention) });
 
-  return {
+  const self: BudgetLedger = {
     async reserve(items: Reservation[]): Promise<boolean[]> {
       if (items.length === 0) return [];
       const now = clock();
@@ -250,16 +269,19 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       return res.map((v) => v === 1);
     },
 
-    async settle(bidId: string, priceUsd: number): Promise<SettleOutcome> {
+    async settle(bidId: string, priceUsd: number, billing = false): Promise<SettleOutcome> {
       const price = toMicros(priceUsd);
       if (!(price >= 0)) return 'over-reservation';
-      if (known.get(bidId) === 'final') return 'duplicate';
-      const outcome = await cmd.ledgerSettle(P, clock(), retention, bidId, price);
-      if (outcome === 'settled' || outcome === 'duplicate' || outcome === 'expired') known.set(bidId, 'final');
-      if (outcome === 'expired') {
+      const k = known.get(bidId);
+      if (typeof k === 'number' && (!billing || k < 0 || price >= k)) return 'duplicate';
+      const outcome = await cmd.ledgerSettle(P, clock(), retention, bidId, price, billing ? '1' : '0');
+      if (outcome === 'settled' || outcome === 'overspend') known.set(bidId, price);
+      else if (outcome === 'duplicate') known.set(bidId, billing ? -1 : Infinity);
+      else if (outcome === 'corrected' || outcome === 'expired') known.set(bidId, -1);
+      if (outcome === 'overspend') {
         logger.warn(
           { bidId, priceUsd: toUsd(price) },
-          'win arrived after its reservation ended and the budget has no room left: not counted',
+          'win arrived after its reservation ended and the budget has no room left: recorded as overspend',
         );
       }
       return outcome;
@@ -274,7 +296,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     async state(campaignId: string) {
       const now = clock();
       const day = utcDay(now);
-      const [daily, life, sday, eday, total, daySpent, dayRes] = await cmd.ledgerState(
+      const [daily, life, sday, eday, total, daySpent, dayRes, totalOver, dayOver] = await cmd.ledgerState(
         P,
         now,
         retention,
@@ -282,21 +304,29 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
         day,
       );
       const spent = Number(daySpent);
+      const over = Number(dayOver);
       const budget =
         daily === ''
           ? 0
           : dayBudgetMicros(
               { dailyMicros: Number(daily), lifetimeMicros: Number(life), startDay: Number(sday), endDay: Number(eday) },
               day,
-              spent,
-              Number(total),
+              spent + over,
+              Number(total) + Number(totalOver),
             );
-      return { spentUsd: toUsd(spent), reservedUsd: toUsd(Number(dayRes)), budgetUsd: toUsd(budget) };
+      return { spentUsd: toUsd(spent), reservedUsd: toUsd(Number(dayRes)), budgetUsd: toUsd(budget), overspentUsd: toUsd(over) };
     },
 
     async configure(next) {
       await configure(next);
       budgets = { ...budgets, ...next };
+      const over: OverCommitted[] = [];
+      for (const id of Object.keys(next)) {
+        const s = await self.state(id);
+        const committed = toMicros(s.spentUsd) + toMicros(s.overspentUsd) + toMicros(s.reservedUsd);
+        if (committed > toMicros(s.budgetUsd)) over.push({ campaignId: id, committedUsd: toUsd(committed), budgetUsd: s.budgetUsd, reservedUsd: s.reservedUsd });
+      }
+      return over;
     },
 
     async close() {
@@ -304,4 +334,5 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       if (owned) await client.quit();
     },
   };
+  return self;
 }

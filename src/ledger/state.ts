@@ -1,12 +1,15 @@
-import type { Reservation, SettleOutcome } from '../types.js';
-import { headroomMicros, toMicros, utcDay, type BudgetRule } from './budget.js';
+import type { OverCommitted, Reservation, SettleOutcome } from '../types.js';
+import { headroomMicros, toMicros, toUsd, utcDay, type BudgetRule } from './budget.js';
 import type { JournalRecord } from './journal.js';
 
 /**
  * The in-process ledger's state machine, free of I/O so that the live ledger, journal replay and
  * compaction all run the same code. A bid moves HELD -> SETTLED | RELEASED | EXPIRED, and
- * RELEASED/EXPIRED -> SETTLED (a late win that still fits the budget) | REFUSED (one that does not).
- * Finished bids are remembered for `retentionMs` so repeated notices stay idempotent.
+ * RELEASED/EXPIRED -> SETTLED: a late win (or a win after a loss notice) is billed by the exchange
+ * whatever the budget says, so it is always recorded; one that no longer fits the budget is
+ * recorded as overspend (counted apart from the spend the bidder decided, and against the
+ * headroom). A settled bid's price can be corrected downward once by its billing notice.
+ * REFUSED is only read from journals written before late wins were recorded. Finished bids are remembered for `retentionMs` so repeated notices stay idempotent.
  */
 
 export const HELD = 0;
@@ -14,6 +17,10 @@ export const SETTLED = 1;
 export const RELEASED = 2;
 export const EXPIRED = 3;
 export const REFUSED = 4;
+
+/** Hold flags: settled as overspend; price corrected by a billing notice. */
+const OVER = 1;
+const FIXED = 2;
 
 interface Hold {
   c: string;
@@ -24,17 +31,30 @@ interface Hold {
   st: number;
   /** Epoch ms it finished (retention starts then). */
   at: number;
+  /** OVER | FIXED. */
+  f: number;
+}
+
+/** What `peek` returns and `revert` restores. */
+export interface HoldState {
+  st: number;
+  a: number;
+  at: number;
+  f: number;
 }
 
 interface DayAccount {
   spent: number;
   reserved: number;
+  /** Billed beyond the budget (late wins with no room left); counts against the headroom. */
+  over: number;
 }
 
 export interface Account {
   rule: BudgetRule | undefined;
   spent: number;
   reserved: number;
+  over: number;
   days: Map<number, DayAccount>;
 }
 
@@ -42,8 +62,8 @@ export interface SettleResult {
   outcome: SettleOutcome;
   /** What to journal; absent when nothing changed. */
   record?: JournalRecord;
-  /** Set when a late win was refused for lack of budget (the caller logs it). */
-  refusedLate?: { campaignId: string; priceMicros: number };
+  /** Set when a win was recorded as overspend (the caller logs and counts it). */
+  overspend?: { campaignId: string; priceMicros: number };
 }
 
 export class LedgerCore {
@@ -66,7 +86,7 @@ export class LedgerCore {
   account(campaignId: string): Account {
     let acc = this.accounts.get(campaignId);
     if (acc === undefined) {
-      acc = { rule: undefined, spent: 0, reserved: 0, days: new Map() };
+      acc = { rule: undefined, spent: 0, reserved: 0, over: 0, days: new Map() };
       this.accounts.set(campaignId, acc);
     }
     return acc;
@@ -75,7 +95,7 @@ export class LedgerCore {
   private day(acc: Account, d: number): DayAccount {
     let day = acc.days.get(d);
     if (day === undefined) {
-      day = { spent: 0, reserved: 0 };
+      day = { spent: 0, reserved: 0, over: 0 };
       acc.days.set(d, day);
     }
     return day;
@@ -91,28 +111,41 @@ export class LedgerCore {
     if (!(expires > now)) return null;
     const d = utcDay(now);
     const day = this.day(acc, d);
-    if (headroomMicros(acc.rule, d, day.spent, day.reserved, acc.spent, acc.reserved) < amount) return null;
+    if (headroomMicros(acc.rule, d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved) < amount) return null;
     const rec: JournalRecord = { t: 'r', b: item.bidId, c: item.campaignId, a: amount, e: expires, d };
     this.apply(rec);
     return rec;
   }
 
-  settle(bidId: string, priceUsd: number, now: number): SettleResult {
+  /**
+   * Settles a win at `priceUsd`. `billing`: the notice is the exchange's billing event (burl),
+   * which may correct an already settled price downward, once.
+   */
+  settle(bidId: string, priceUsd: number, now: number, billing = false): SettleResult {
     const hold = this.holds.get(bidId);
     if (hold === undefined) return { outcome: 'unknown' };
-    if (hold.st === SETTLED || hold.st === REFUSED) return { outcome: 'duplicate' };
     const price = toMicros(priceUsd);
+    if (hold.st === SETTLED) {
+      if (billing && (hold.f & FIXED) === 0 && price >= 0 && price < hold.a) {
+        const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now };
+        this.apply(record);
+        return { outcome: 'corrected', record };
+      }
+      return { outcome: 'duplicate' };
+    }
+    if (hold.st === REFUSED) return { outcome: 'duplicate' };
     if (!(price >= 0) || price > hold.a) return { outcome: 'over-reservation' };
     if (hold.st === HELD && hold.e <= now) this.finish(bidId, hold, EXPIRED, hold.e);
     if (hold.st !== HELD) {
       const acc = this.account(hold.c);
       const day = this.day(acc, hold.d);
       const room =
-        acc.rule === undefined ? 0 : headroomMicros(acc.rule, hold.d, day.spent, day.reserved, acc.spent, acc.reserved);
+        acc.rule === undefined ? 0 : headroomMicros(acc.rule, hold.d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved);
       if (room < price) {
-        const record: JournalRecord = { t: 'n', b: bidId, at: now };
+        // The exchange bills it anyway: recorded, apart from the spend the budget allowed.
+        const record: JournalRecord = { t: 's', b: bidId, c: hold.c, d: hold.d, p: price, at: now, o: 1 };
         this.apply(record);
-        return { outcome: 'expired', record, refusedLate: { campaignId: hold.c, priceMicros: price } };
+        return { outcome: 'overspend', record, overspend: { campaignId: hold.c, priceMicros: price } };
       }
     }
     const record: JournalRecord = { t: 's', b: bidId, c: hold.c, d: hold.d, p: price, at: now };
@@ -120,10 +153,25 @@ export class LedgerCore {
     return { outcome: 'settled', record };
   }
 
+  /** Campaigns whose commitments on `day` (spend, overspend, reservations) pass their budget, e.g. after it was lowered. */
+  overCommitted(day: number): OverCommitted[] {
+    const out: OverCommitted[] = [];
+    for (const [campaignId, acc] of this.accounts) {
+      if (acc.rule === undefined) continue;
+      const d = acc.days.get(day) ?? { spent: 0, reserved: 0, over: 0 };
+      const room = headroomMicros(acc.rule, day, d.spent + d.over, d.reserved, acc.spent + acc.over, acc.reserved);
+      if (room < 0) {
+        const committed = d.spent + d.over + d.reserved;
+        out.push({ campaignId, committedUsd: toUsd(committed), budgetUsd: toUsd(Math.max(0, committed + room)), reservedUsd: toUsd(d.reserved) });
+      }
+    }
+    return out;
+  }
+
   /** A bid's state before a live operation, for `revert` (undefined: not remembered). */
-  peek(bidId: string): { st: number; a: number; at: number } | undefined {
+  peek(bidId: string): HoldState | undefined {
     const h = this.holds.get(bidId);
-    return h === undefined ? undefined : { st: h.st, a: h.a, at: h.at };
+    return h === undefined ? undefined : { st: h.st, a: h.a, at: h.at, f: h.f };
   }
 
   /**
@@ -131,8 +179,8 @@ export class LedgerCore {
    * only what the journal may hold: a retried notice then settles and writes again instead of
    * being a duplicate of a settlement that is on no disk. `prev` is `peek` from before the call.
    */
-  revert(rec: JournalRecord, prev: { st: number; a: number; at: number } | undefined): void {
-    if (rec.t !== 'r' && rec.t !== 's' && rec.t !== 'n') return;
+  revert(rec: JournalRecord, prev: HoldState | undefined): void {
+    if (rec.t !== 'r' && rec.t !== 's' && rec.t !== 'n' && rec.t !== 'c') return;
     const hold = this.holds.get(rec.b);
     if (hold === undefined) return;
     if (rec.t === 'r') {
@@ -140,11 +188,8 @@ export class LedgerCore {
       this.holds.delete(rec.b);
       return;
     }
-    if (rec.t === 's') {
-      const acc = this.account(rec.c);
-      acc.spent -= rec.p;
-      this.day(acc, rec.d).spent -= rec.p;
-    }
+    if (rec.t === 's') this.charge(rec.c, rec.d, -rec.p, rec.o === 1);
+    if (rec.t === 'c' && prev !== undefined) this.charge(hold.c, hold.d, prev.a - hold.a, (hold.f & OVER) !== 0);
     if (prev === undefined) {
       this.holds.delete(rec.b);
       return;
@@ -152,6 +197,7 @@ export class LedgerCore {
     hold.st = prev.st;
     hold.a = prev.a;
     hold.at = prev.at;
+    hold.f = prev.f;
     if (prev.st === HELD) {
       this.addReserved(hold, hold.a);
       // Its heap entry may have been popped meanwhile; a second entry is skipped once finished.
@@ -172,7 +218,7 @@ export class LedgerCore {
     switch (rec.t) {
       case 'r': {
         if (this.holds.has(rec.b)) return;
-        const hold: Hold = { c: rec.c, a: rec.a, e: rec.e, d: rec.d, st: HELD, at: 0 };
+        const hold: Hold = { c: rec.c, a: rec.a, e: rec.e, d: rec.d, st: HELD, at: 0, f: 0 };
         this.holds.set(rec.b, hold);
         this.addReserved(hold, rec.a);
         this.heapPush(rec.e, rec.b);
@@ -183,14 +229,21 @@ export class LedgerCore {
         if (hold !== undefined && hold.st === SETTLED) return;
         if (hold === undefined) {
           // Its reservation was compacted away or lost with a crash: the settle record stands alone.
-          hold = { c: rec.c, a: rec.p, e: 0, d: rec.d, st: RELEASED, at: 0 };
+          hold = { c: rec.c, a: rec.p, e: 0, d: rec.d, st: RELEASED, at: 0, f: 0 };
           this.holds.set(rec.b, hold);
         }
         this.finish(rec.b, hold, SETTLED, rec.at);
         hold.a = rec.p;
-        const acc = this.account(rec.c);
-        acc.spent += rec.p;
-        this.day(acc, rec.d).spent += rec.p;
+        if (rec.o === 1) hold.f |= OVER;
+        this.charge(rec.c, rec.d, rec.p, rec.o === 1);
+        return;
+      }
+      case 'c': {
+        const hold = this.holds.get(rec.b);
+        if (hold === undefined || hold.st !== SETTLED || (hold.f & FIXED) !== 0 || rec.p >= hold.a) return;
+        this.charge(hold.c, hold.d, rec.p - hold.a, (hold.f & OVER) !== 0);
+        hold.a = rec.p;
+        hold.f |= FIXED;
         return;
       }
       case 'x': {
@@ -204,14 +257,13 @@ export class LedgerCore {
         return;
       }
       case 'a': {
-        const acc = this.account(rec.c);
-        acc.spent += rec.s;
-        this.day(acc, rec.d).spent += rec.s;
+        this.charge(rec.c, rec.d, rec.s, false);
+        if (rec.o !== undefined) this.charge(rec.c, rec.d, rec.o, true);
         return;
       }
       case 'k': {
         if (this.holds.has(rec.b)) return;
-        const hold: Hold = { c: rec.c, a: rec.a, e: 0, d: rec.d, st: rec.st, at: rec.at };
+        const hold: Hold = { c: rec.c, a: rec.a, e: 0, d: rec.d, st: rec.st, at: rec.at, f: rec.f ?? 0 };
         this.holds.set(rec.b, hold);
         this.doneBid.push(rec.b);
         return;
@@ -219,6 +271,18 @@ export class LedgerCore {
       case 'h':
       case 'z':
         return;
+    }
+  }
+
+  private charge(campaignId: string, d: number, micros: number, over: boolean): void {
+    const acc = this.account(campaignId);
+    const day = this.day(acc, d);
+    if (over) {
+      acc.over += micros;
+      day.over += micros;
+    } else {
+      acc.spent += micros;
+      day.spent += micros;
     }
   }
 
@@ -260,12 +324,15 @@ export class LedgerCore {
   /** The whole state as snapshot records (aggregated spend, live holds, remembered bids). */
   *snapshot(): Generator<JournalRecord> {
     for (const [c, acc] of this.accounts) {
-      for (const [d, day] of acc.days) if (day.spent !== 0) yield { t: 'a', c, d, s: day.spent };
+      for (const [d, day] of acc.days) {
+        if (day.over !== 0) yield { t: 'a', c, d, s: day.spent, o: day.over };
+        else if (day.spent !== 0) yield { t: 'a', c, d, s: day.spent };
+      }
     }
     for (const [b, h] of this.holds) {
-      yield h.st === HELD
-        ? { t: 'r', b, c: h.c, a: h.a, e: h.e, d: h.d }
-        : { t: 'k', b, c: h.c, d: h.d, a: h.a, st: h.st, at: h.at };
+      if (h.st === HELD) yield { t: 'r', b, c: h.c, a: h.a, e: h.e, d: h.d };
+      else if (h.f !== 0) yield { t: 'k', b, c: h.c, d: h.d, a: h.a, st: h.st, at: h.at, f: h.f };
+      else yield { t: 'k', b, c: h.c, d: h.d, a: h.a, st: h.st, at: h.at };
     }
   }
 

@@ -6,7 +6,7 @@ import { ERRORS, NBR, type ErrorCode, type NoBidReason } from '../errors/codes.j
 /** Outcome of one bid request, a bounded label set. */
 export type Outcome = 'bid' | 'nobid' | 'invalid' | 'rejected' | 'error';
 export type Stage = 'decode' | 'validate' | 'eligibility' | 'features' | 'score' | 'price' | 'reserve' | 'respond';
-export type NoticeResult = 'ok' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown' | 'test';
+export type NoticeResult = 'ok' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown' | 'test' | 'overspend' | 'corrected';
 /** Shared-store operations: the ledger's, and the fleet's frequency-cap reads and writes. */
 export type LedgerOp = 'reserve' | 'settle' | 'release' | 'state' | 'frequency';
 
@@ -15,7 +15,7 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 const STAGES: Stage[] = ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'];
 const OUTCOMES: Outcome[] = ['bid', 'nobid', 'invalid', 'rejected', 'error'];
 const NOTICE_KINDS: NoticeKind[] = ['win', 'billing', 'loss', 'click', 'conversion', 'start', 'complete', 'error'];
-const NOTICE_RESULTS: NoticeResult[] = ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'test'];
+const NOTICE_RESULTS: NoticeResult[] = ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'test', 'overspend', 'corrected'];
 const LEDGER_OPS: LedgerOp[] = ['reserve', 'settle', 'release', 'state', 'frequency'];
 const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 
@@ -67,6 +67,7 @@ export function createMetrics(opts: MetricsOptions) {
   const conversions = new Counter({ name: 'bidder_conversions_total', help: 'Conversions, by campaign.', labelNames: ['campaign'], registers: [registry] });
   const predictedClicks = new Counter({ name: 'bidder_predicted_clicks_total', help: 'Sum of pCTR over won impressions (compare with clicks for calibration).', labelNames: ['campaign'], registers: [registry] });
   const spend = new Counter({ name: 'bidder_spend_usd_total', help: 'Settled spend in USD, by campaign.', labelNames: ['campaign'], registers: [registry] });
+  const overspend = new Counter({ name: 'bidder_overspend_usd_total', help: 'Spend billed beyond the budget (late wins, wins after a loss notice, with no room left), USD, by campaign. Recorded in the ledger apart from bidder_spend_usd_total.', labelNames: ['campaign'], registers: [registry] });
   const remaining = new Gauge({ name: 'bidder_budget_remaining_usd', help: 'Daily budget minus settled spend and reservations, USD.', labelNames: ['campaign'], aggregator: 'min', registers: [registry] });
   const target = new Gauge({ name: 'bidder_spend_target_usd', help: 'Spend the pacing target curve expects by now today, USD.', labelNames: ['campaign'], aggregator: 'max', registers: [registry] });
   const multiplier = new Gauge({ name: 'bidder_pacing_multiplier', help: 'Last pacing multiplier chosen, by campaign.', labelNames: ['campaign'], aggregator: 'average', registers: [registry] });
@@ -110,7 +111,7 @@ export function createMetrics(opts: MetricsOptions) {
   for (const m of [testRequests, testBids, insecureImps]) m.inc(0);
   const bidChild = new Map([...campaigns, 'other'].map((c) => [c, bids.labels(c)]));
   for (const c of [...campaigns, 'other']) {
-    for (const m of [wins, clicks, conversions, predictedClicks, spend]) m.labels(c).inc(0);
+    for (const m of [wins, clicks, conversions, predictedClicks, spend, overspend]) m.labels(c).inc(0);
   }
 
   return {
@@ -156,6 +157,13 @@ export function createMetrics(opts: MetricsOptions) {
       wins.labels(c).inc();
       predictedClicks.labels(c).inc(pctrOfBid);
       spend.labels(c).inc(spendUsd);
+    },
+    /** A win recorded beyond the budget: counted as an impression and as overspend, not as spend. */
+    overspend(campaign: string, pctrOfBid: number, usd: number): void {
+      const c = cp(campaign);
+      wins.labels(c).inc();
+      predictedClicks.labels(c).inc(pctrOfBid);
+      overspend.labels(c).inc(usd);
     },
     click(campaign: string): void {
       clicks.labels(cp(campaign)).inc();

@@ -36,8 +36,9 @@ const PRICE = /^\d+(\.\d+)?$/;
 
 /**
  * Win, billing, loss, click and conversion notices. Money moves only through a valid signature,
- * before expiry, at a clearing price no higher than the signed bid, and once per bid id (the
- * ledger is idempotent); clicks and conversions are deduplicated here.
+ * at a clearing price no higher than the signed bid, and once per bid id (the ledger is
+ * idempotent); a win the ledger knows is always recorded, past the budget as overspend; a billing
+ * notice may lower a settled price once; clicks and conversions are deduplicated here.
  */
 export function createNoticeHandler(deps: NoticeDeps) {
   const { metrics } = deps;
@@ -129,20 +130,31 @@ export function createNoticeHandler(deps: NoticeDeps) {
       let outcome;
       const lt = performance.now();
       try {
-        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000);
+        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, kind === 'billing');
         metrics.ledger('settle', (performance.now() - lt) / 1000, false);
       } catch {
         metrics.ledger('settle', (performance.now() - lt) / 1000, true);
         return { status: 503, body: JSON.stringify({ error: 'LEDGER_UNAVAILABLE', reason: 'ledger unavailable; retry the notice' }) };
       }
       if (outcome === 'over-reservation') return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', 'above the reserved amount'));
+      // 410 only for a bid the ledger no longer knows, past its signed expiry: one it knows is
+      // always recorded (as overspend when the budget has no room), since the exchange bills it.
       if (outcome === 'expired' || (late && outcome === 'unknown')) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
-      if (outcome !== 'settled') {
+      if (outcome === 'corrected') {
+        metrics.notice(kind, 'corrected');
+        return OK;
+      }
+      if (outcome !== 'settled' && outcome !== 'overspend') {
         metrics.notice(kind, outcome === 'duplicate' ? 'duplicate' : 'unknown');
         return OK;
       }
-      metrics.notice(kind, 'ok');
-      metrics.win(claims.campaignId, issued?.pctr ?? 0, priceUsd / 1000);
+      if (outcome === 'overspend') {
+        metrics.notice(kind, 'overspend');
+        metrics.overspend(claims.campaignId, issued?.pctr ?? 0, priceUsd / 1000);
+      } else {
+        metrics.notice(kind, 'ok');
+        metrics.win(claims.campaignId, issued?.pctr ?? 0, priceUsd / 1000);
+      }
       deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now);
       if (issued) {
         deps.shader?.observe(issued.segment, issued.bidCpmUsd, true);

@@ -1,0 +1,130 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
+
+/**
+ * Review 2026-12-02 items 9, 10, 18 (issue 14 §6): an impression the exchange bills is always
+ * recorded, also past the budget; a lowered budget says what is already committed above it; the
+ * billing notice can lower a win's price once.
+ */
+const req = (id: string) => ({ id, at: 1, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
+const local = (t: TestBidder, url: string) => t.url + url.replace(/^https?:\/\/[^/]+/, '');
+const expand = (t: TestBidder, url: string, price: string) => local(t, url).replace('${AUCTION_PRICE}', price).replace('${AUCTION_LOSS}', '102').replace('${AUCTION_MIN_TO_WIN}', price);
+
+describe('billed means recorded', () => {
+  let t: TestBidder;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'money-policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const file = join(dir, 'campaigns.yaml');
+    // Every campaign gets 0.1 USD a day: four or five bids fill it.
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 0.1'));
+    t = await startBidder({}, dir);
+  });
+  afterAll(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function bid(id: string) {
+    const r = await t.bid(req(id));
+    return r.status === 200 ? (await r.json()).seatbid[0].bid[0] : null;
+  }
+
+  it('billed means recorded: a win after its loss notice, with the budget since taken, is answered 200 and counted as overspend, not 410', async () => {
+    const a = await bid('late-a');
+    expect(a).not.toBeNull();
+    // A buggy exchange fires the loss notice of a bid it then bills.
+    expect((await fetch(expand(t, a.lurl, a.price.toFixed(4)))).status).toBe(200);
+    // New bids take the released room until every budget is full.
+    const won: any[] = [];
+    for (let i = 0; i < 200; i++) {
+      const b = await bid(`fill-${i}`);
+      if (b === null) break;
+      won.push(b);
+    }
+    for (const b of won) expect((await fetch(expand(t, b.nurl, b.price.toFixed(4)))).status).toBe(200);
+    const spend = await t.metric('bidder_spend_usd_total', { campaign: a.cid });
+    const over = await t.metric('bidder_overspend_usd_total', { campaign: a.cid });
+    expect(over).toBe(0);
+
+    // The signed expiry has not passed: the win is billed, so it is recorded (before: 410 NOTICE_EXPIRED, nothing recorded).
+    const r = await fetch(expand(t, a.nurl, a.price.toFixed(4)));
+    expect(r.status).toBe(200);
+    expect(await t.metric('bidder_overspend_usd_total', { campaign: a.cid })).toBeCloseTo(a.price / 1000, 9);
+    expect(await t.metric('bidder_spend_usd_total', { campaign: a.cid })).toBe(spend);
+    expect(await t.metric('bidder_notices_total', { kind: 'win', result: 'overspend' })).toBe(1);
+    // Its billing notice and a retry are duplicates: recorded once.
+    expect((await fetch(expand(t, a.burl, a.price.toFixed(4)))).status).toBe(200);
+    expect((await fetch(expand(t, a.nurl, a.price.toFixed(4)))).status).toBe(200);
+    expect(await t.metric('bidder_overspend_usd_total', { campaign: a.cid })).toBeCloseTo(a.price / 1000, 9);
+    // Overspend counts against the budget: nothing is left for that campaign.
+    expect(await t.metric('bidder_budget_remaining_usd', { campaign: a.cid })).toBe(0);
+  });
+});
+
+describe('budgets lowered and prices corrected', () => {
+  let t: TestBidder;
+  let dir: string;
+  let file: string;
+  let original: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'money-policies-'));
+    cpSync('policies', dir, { recursive: true });
+    file = join(dir, 'campaigns.yaml');
+    original = readFileSync(file, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 1');
+    writeFileSync(file, original);
+    t = await startBidder({}, dir);
+  });
+  afterAll(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a reload lowering a budget re-checks the reservations already out and lists the campaigns now over', async () => {
+    const bids: any[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await t.bid(req(`low-${i}`));
+      expect(r.status).toBe(200);
+      bids.push((await r.json()).seatbid[0].bid[0]);
+    }
+    const byCampaign = new Map<string, number>();
+    for (const b of bids) byCampaign.set(b.cid, (byCampaign.get(b.cid) ?? 0) + b.price / 1000);
+    writeFileSync(file, original.replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 0.001'));
+    const r = await t.bidder.reloadPolicies();
+    expect(r.ok).toBe(true);
+    const over = (r as { overCommitted: Array<{ campaignId: string; committedUsd: number; budgetUsd: number }> }).overCommitted;
+    expect(new Set(over.map((o) => o.campaignId))).toEqual(new Set([...byCampaign.keys()].filter((c) => byCampaign.get(c)! > 0.001)));
+    for (const o of over) {
+      expect(o.committedUsd).toBeCloseTo(byCampaign.get(o.campaignId)!, 6);
+      expect(o.budgetUsd).toBe(0.001);
+    }
+    // The bids already out still settle (the exchange bills them); no new bid goes out.
+    for (const b of bids) expect((await fetch(expand(t, b.nurl, b.price.toFixed(4)))).status).toBe(200);
+    expect((await t.bid(req('low-after'))).status).toBe(204);
+    writeFileSync(file, original);
+    expect((await t.bidder.reloadPolicies()).ok).toBe(true);
+  });
+
+  it('billing corrects a win price downward once (the billing notice is the billable event)', async () => {
+    const r = await t.bid(req('fix-1'));
+    expect(r.status).toBe(200);
+    const b = (await r.json()).seatbid[0].bid[0];
+    const remaining = () => t.metric('bidder_budget_remaining_usd', { campaign: b.cid });
+    const before = await remaining();
+    const full = b.price.toFixed(4);
+    const half = (b.price / 2).toFixed(4);
+    expect((await fetch(expand(t, b.nurl, full))).status).toBe(200);
+    expect(await remaining()).toBeCloseTo(before, 5);
+    // The exchange's billing says the impression cleared at half: the ledger follows, once.
+    expect((await fetch(expand(t, b.burl, half))).status).toBe(200);
+    expect(await remaining()).toBeCloseTo(before + (Number(full) - Number(half)) / 1000, 5);
+    expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'corrected' })).toBe(1);
+    expect((await fetch(expand(t, b.burl, (b.price / 4).toFixed(4)))).status).toBe(200);
+    expect(await remaining()).toBeCloseTo(before + (Number(full) - Number(half)) / 1000, 5);
+    expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'duplicate' })).toBe(1);
+  });
+});
