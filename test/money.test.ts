@@ -128,3 +128,66 @@ describe('budgets lowered and prices corrected', () => {
     expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'duplicate' })).toBe(1);
   });
 });
+
+describe('notices settle at the rate of the bid', () => {
+  let t: TestBidder;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'money-rates-'));
+    cpSync('policies', dir, { recursive: true });
+    t = await startBidder({}, dir);
+  });
+  afterAll(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const eurBid = async (id: string) => {
+    const r = await t.post('/openrtb2/demo-eu/bid', JSON.stringify({ ...req(id), cur: ['EUR'] }));
+    expect(r.status).toBe(200);
+    return (await r.json()).seatbid[0].bid[0];
+  };
+  const setEur = async (rate: string) => {
+    const file = join(dir, 'currency.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/EUR: [\d.]+/, `EUR: ${rate}`));
+    expect((await t.bidder.reloadPolicies()).ok).toBe(true);
+  };
+
+  it('settle at the rate of the bid: a currency reload between bid and notice changes nothing about what the notice settles', async () => {
+    const a = await eurBid('eur-a');
+    const b = await eurBid('eur-b');
+    // A rate lowered by the daily update: the bid-price win was refused as above the reservation (400).
+    await setEur('0.90');
+    let spend = await t.metric('bidder_spend_usd_total', { campaign: a.cid });
+    const ra = await fetch(expand(t, a.nurl, a.price.toFixed(4)));
+    expect(ra.status).toBe(200);
+    expect((await t.metric('bidder_spend_usd_total', { campaign: a.cid })) - spend).toBeCloseTo(a.price / 0.92 / 1000, 6);
+    // A typo (10x): the win was under-counted 10x.
+    await setEur('9.2');
+    spend = await t.metric('bidder_spend_usd_total', { campaign: b.cid });
+    expect((await fetch(expand(t, b.nurl, b.price.toFixed(4)))).status).toBe(200);
+    expect((await t.metric('bidder_spend_usd_total', { campaign: b.cid })) - spend).toBeCloseTo(b.price / 0.92 / 1000, 6);
+    // The rate is signed: changing it in the URL breaks the signature.
+    await setEur('0.92');
+    const c = await eurBid('eur-c');
+    expect(c.nurl).toContain('&r=0.92&');
+    expect((await fetch(expand(t, c.nurl.replace('&r=0.92&', '&r=0.092&'), c.price.toFixed(4)))).status).toBe(403);
+  });
+
+  it('the bid price is not in the public click URL, and the click still counts once', async () => {
+    const r = await t.bid(req('click-1'));
+    const bid = (await r.json()).seatbid[0].bid[0];
+    const href = /href="([^"]+)"/.exec(bid.adm)![1].replace(/&#38;/g, '&');
+    const q = new URL(href).searchParams;
+    expect(q.has('p')).toBe(false);
+    expect(q.has('u')).toBe(false);
+    expect(q.has('r')).toBe(false);
+    const clicks = await t.metric('bidder_clicks_total', { campaign: bid.cid });
+    expect((await fetch(local(t, href), { redirect: 'manual' })).status).toBe(302);
+    expect((await fetch(local(t, href), { redirect: 'manual' })).status).toBe(302);
+    expect(await t.metric('bidder_clicks_total', { campaign: bid.cid })).toBe(clicks + 1);
+    // Tampered (a later expiry) or with a price added: refused.
+    expect((await fetch(local(t, href.replace(/x=\d+/, (m) => m + '1')), { redirect: 'manual' })).status).toBe(403);
+    expect((await fetch(local(t, href) + `&p=${bid.price}&u=USD`, { redirect: 'manual' })).status).toBe(403);
+  });
+});

@@ -109,8 +109,11 @@ describe('notices settle spend exactly once', () => {
     const clicks = await t.metric('bidder_clicks_total', { campaign: bid.cid });
     const clickQuery = /href="[^"?]+\?([^"]+)"/.exec(bid.adm)![1].replace(/&#38;/g, '&');
     const price = (bid.price / 2).toFixed(4);
-    expect((await fetch(`${t.url}/notice/win?${clickQuery}&price=${price}`)).status).toBe(403);
-    expect((await fetch(`${t.url}/notice/billing?${clickQuery}&price=${price}`)).status).toBe(403);
+    // The click URL carries no price cap, so as a win it is malformed; with one added, forged.
+    expect((await fetch(`${t.url}/notice/win?${clickQuery}&price=${price}`)).status).toBe(400);
+    expect((await fetch(`${t.url}/notice/billing?${clickQuery}&price=${price}`)).status).toBe(400);
+    expect((await fetch(`${t.url}/notice/win?${clickQuery}&p=${bid.price}&u=USD&price=${price}`)).status).toBe(403);
+    expect((await fetch(`${t.url}/notice/billing?${clickQuery}&p=${bid.price}&u=USD&price=${price}`)).status).toBe(403);
     expect(await t.metric('bidder_spend_usd_total')).toBe(spend);
     // And the other way round: the exchange's win URL is not a click.
     const winQuery = bid.nurl.slice(bid.nurl.indexOf('?') + 1).replace(/&price=.*$/, '');

@@ -100,11 +100,11 @@ export function createNoticeHandler(deps: NoticeDeps) {
   return async function handleNotice(kind: NoticeKind, query: string): Promise<Answer> {
     const q = new URLSearchParams(query);
     if (kind === 'conversion') return conversion(q);
-    const parsed = parseClaims(q);
+    // Click and player-event URLs sit in the markup, so they carry the public (click) signature and no price.
+    const scope = kind === 'click' || kind === 'start' || kind === 'complete' || kind === 'error' ? 'click' : 'exchange';
+    const parsed = parseClaims(q, scope === 'click');
     if (!parsed) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED'));
     const { claims, sig } = parsed;
-    // Click and player-event URLs sit in the markup, so they carry the public (click) half.
-    const scope = kind === 'click' || kind === 'start' || kind === 'complete' || kind === 'error' ? 'click' : 'exchange';
     if (!deps.signer.verify(claims, sig, scope)) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
     if (scope === 'click' && kind !== 'click') {
       // VAST tracking (start, complete) and error URLs: counted, nothing else depends on them.
@@ -116,8 +116,9 @@ export function createNoticeHandler(deps: NoticeDeps) {
     // Past its expiry a notice still reaches the ledger, which settles a late win only while the
     // budget has room (the exchange bills it either way); it never moves anything twice.
     const late = now > claims.expiresAtMs;
-    const rate = deps.ratesPerUsd().get(claims.cur);
-    if (rate === undefined) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
+    // The rate the bid was priced at (signed), so a currency reload since changes nothing.
+    const rate = claims.rate ?? deps.ratesPerUsd().get(claims.cur);
+    if (rate === undefined && kind !== 'click') return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
     const issued = deps.issued.get(claims.bidId);
     const base = { ts: now, bidId: claims.bidId, campaignId: claims.campaignId, creativeId: claims.creativeId };
 
@@ -126,7 +127,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (!PRICE.test(raw)) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', JSON.stringify(raw)));
       const price = Number(raw);
       if (price > claims.bidPrice * (1 + 1e-9)) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', `${price} above bid ${claims.bidPrice}`));
-      const priceUsd = price / rate;
+      const priceUsd = price / rate!;
       let outcome;
       const lt = performance.now();
       try {
@@ -178,10 +179,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.ledger('release', (performance.now() - lt) / 1000, true);
       }
       const mtwRaw = q.get('mtw') ?? '';
-      const mtw = PRICE.test(mtwRaw) ? Number(mtwRaw) / rate : undefined;
+      const mtw = PRICE.test(mtwRaw) ? Number(mtwRaw) / rate! : undefined;
       const lossReason = Number(q.get('loss'));
       metrics.notice('loss', 'ok');
-      deps.pacer.onLoss(claims.campaignId, claims.creativeId, claims.bidPrice / rate, mtw, now);
+      deps.pacer.onLoss(claims.campaignId, claims.creativeId, claims.bidPrice / rate!, mtw, now);
       if (issued) deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
       deps.eventLog.append({ type: 'loss', ...base, lossReason: Number.isInteger(lossReason) ? lossReason : undefined });
       return OK;

@@ -9,9 +9,15 @@ export interface NoticeClaims {
   bidId: string;
   campaignId: string;
   creativeId: string;
-  /** Bid price CPM in `cur` as sent in the response. */
+  /** Bid price CPM in `cur` as sent in the response (NaN in a click URL, which does not carry it). */
   bidPrice: number;
   cur: string;
+  /**
+   * Units of `cur` per USD when the bid was made: a notice settles at this rate, so a currency
+   * reload between bid and notice changes nothing about what it settles. Absent on URLs issued
+   * before it was carried (they settle at the rate of now, as they always did).
+   */
+  rate?: number;
   exchange: string;
   /** Epoch ms after which the notice is refused. */
   expiresAtMs: number;
@@ -24,10 +30,10 @@ const SIG_BYTES = 16;
 /**
  * Who a notice URL is handed to. `exchange` URLs (nurl, burl, lurl) travel only in the bid
  * response; the `click` URL is written into the ad markup, so every browser that renders the ad
- * can read it. The two get different halves of one HMAC-SHA256 over the claims: a MAC's output
- * bits are independent, so the public half tells nothing about the other, and a click URL turned
- * into a win or billing notice does not verify. One MAC per bid instead of two, and the exchange
- * half is the signature notices carried before scopes existed, so those still verify.
+ * can read it, and so it carries neither the bid price nor the rate (a publisher reading its bid
+ * could set floors just under it): its MAC is over the other claims, with a `click` prefix, so a
+ * click URL turned into a win or billing notice does not verify. Click URLs of older versions,
+ * which carried the price and the second half of the exchange MAC, still verify.
  */
 export type NoticeScope = 'exchange' | 'click';
 
@@ -35,33 +41,51 @@ export function createSigner(secret: string) {
   if (secret.length < 16) throw new Error('notice secret must be at least 16 characters');
   const hmac = createMac(Buffer.from(secret, 'utf8'));
   const mac = (c: NoticeClaims) =>
-    hmac(`${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.bidPrice}\n${c.cur}\n${c.exchange}\n${c.expiresAtMs}${c.test ? '\ntest' : ''}`);
-  const half = (full: Buffer, scope: NoticeScope) => (scope === 'exchange' ? full.subarray(0, SIG_BYTES) : full.subarray(SIG_BYTES, 2 * SIG_BYTES));
+    hmac(
+      `${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.bidPrice}\n${c.cur}\n${c.exchange}\n${c.expiresAtMs}${c.test ? '\ntest' : ''}` +
+        (c.rate === undefined ? '' : `\n${c.rate}`),
+    );
+  const clickMac = (c: NoticeClaims) => hmac(`click\n${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.exchange}\n${c.expiresAtMs}${c.test ? '\ntest' : ''}`);
+  const head = (full: Buffer) => full.subarray(0, SIG_BYTES);
   return {
-    /** Both signatures of a bid from one MAC. */
+    /** The signatures of a bid's exchange notices and of its click URL. */
     sign(c: NoticeClaims): Record<NoticeScope, string> {
-      const full = mac(c);
-      return { exchange: half(full, 'exchange').toString('base64url'), click: half(full, 'click').toString('base64url') };
+      return { exchange: head(mac(c)).toString('base64url'), click: head(clickMac(c)).toString('base64url') };
     },
     verify(c: NoticeClaims, sig: string, scope: NoticeScope): boolean {
       const given = Buffer.from(sig, 'base64url');
-      return given.length === SIG_BYTES && timingSafeEqual(given, half(mac(c), scope));
+      if (given.length !== SIG_BYTES) return false;
+      if (scope === 'exchange') return timingSafeEqual(given, head(mac(c)));
+      // An old click URL carries the price and the second half of the exchange MAC.
+      const want = Number.isNaN(c.bidPrice) ? head(clickMac(c)) : mac(c).subarray(SIG_BYTES, 2 * SIG_BYTES);
+      return timingSafeEqual(given, want);
     },
   };
 }
 
 export type Signer = ReturnType<typeof createSigner>;
 
-/** Query string of a notice URL (without the price macros, which the caller appends). */
+/** Query string of an exchange notice URL (without the price macros, which the caller appends). */
 export function claimsQuery(c: NoticeClaims, sig: string): string {
   return (
     `b=${encodeURIComponent(c.bidId)}&c=${encodeURIComponent(c.campaignId)}&k=${encodeURIComponent(c.creativeId)}` +
-    `&p=${c.bidPrice}&u=${c.cur}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.test ? '&t=1' : ''}&s=${sig}`
+    `&p=${c.bidPrice}&u=${c.cur}${c.rate === undefined ? '' : `&r=${c.rate}`}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.test ? '&t=1' : ''}&s=${sig}`
   );
 }
 
-/** Parse the claims back from a notice query; null when a field is missing or malformed. */
-export function parseClaims(q: URLSearchParams): { claims: NoticeClaims; sig: string } | null {
+/** Query string of the public click URL: no price, no currency, no rate. */
+export function clickQuery(c: NoticeClaims, sig: string): string {
+  return (
+    `b=${encodeURIComponent(c.bidId)}&c=${encodeURIComponent(c.campaignId)}&k=${encodeURIComponent(c.creativeId)}` +
+    `&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.test ? '&t=1' : ''}&s=${sig}`
+  );
+}
+
+/**
+ * Parse the claims back from a notice query; null when a field is missing or malformed. A click
+ * URL (`click`) may lack the price and currency (bidPrice NaN, cur '').
+ */
+export function parseClaims(q: URLSearchParams, click = false): { claims: NoticeClaims; sig: string } | null {
   const bidId = q.get('b');
   const campaignId = q.get('c');
   const creativeId = q.get('k');
@@ -70,11 +94,22 @@ export function parseClaims(q: URLSearchParams): { claims: NoticeClaims; sig: st
   const exchange = q.get('e');
   const x = q.get('x');
   const sig = q.get('s');
-  if (!bidId || !campaignId || !creativeId || !p || !cur || !exchange || !x || !sig) return null;
+  const r = q.get('r');
+  if (!bidId || !campaignId || !creativeId || !exchange || !x || !sig) return null;
+  if (click && p === null && cur === null) {
+    const expiresAtMs = Number(x);
+    if (!Number.isInteger(expiresAtMs)) return null;
+    const claims: NoticeClaims = { bidId, campaignId, creativeId, bidPrice: NaN, cur: '', exchange, expiresAtMs };
+    if (q.get('t') === '1') claims.test = true;
+    return { claims, sig };
+  }
+  if (!p || !cur) return null;
   const bidPrice = Number(p);
   const expiresAtMs = Number(x);
-  if (!Number.isFinite(bidPrice) || !Number.isInteger(expiresAtMs)) return null;
+  const rate = r === null ? undefined : Number(r);
+  if (!Number.isFinite(bidPrice) || !Number.isInteger(expiresAtMs) || (rate !== undefined && !(rate > 0 && Number.isFinite(rate)))) return null;
   const claims: NoticeClaims = { bidId, campaignId, creativeId, bidPrice, cur, exchange, expiresAtMs };
+  if (rate !== undefined) claims.rate = rate;
   if (q.get('t') === '1') claims.test = true;
   return { claims, sig };
 }

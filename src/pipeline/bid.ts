@@ -10,7 +10,7 @@ import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
 import type { ProfileStore } from '../features/profiles.js';
 import { DEFAULT_PCVR, roundDown, type Pricer } from '../price/price.js';
 import { bidResponse, noBidBody, type OutBid } from '../respond/respond.js';
-import { claimsQuery, type NoticeClaims, type Signer } from '../notices/sign.js';
+import { claimsQuery, clickQuery, type NoticeClaims, type Signer } from '../notices/sign.js';
 import type { EventLog } from '../eventlog/eventlog.js';
 import type { Metrics, Stage } from '../metrics/metrics.js';
 import type { IssuedBids } from '../notices/issued.js';
@@ -263,7 +263,7 @@ export function createBidPipeline(deps: BidDeps) {
       const { ch, price, bidId } = priced[i];
       const c = ch.el.cand.campaign;
       const cr = ch.el.cand.creative;
-      const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, exchange: ex.name, expiresAtMs };
+      const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, rate, exchange: ex.name, expiresAtMs };
       if (test) claims.test = true;
       const fit = ch.el.fit;
       const sig = deps.signer.sign(claims);
@@ -282,7 +282,7 @@ export function createBidPipeline(deps: BidDeps) {
         nurl: fit.kind === 'vast' ? '' : `${base}/notice/win?${q}&price=\${AUCTION_PRICE}`,
         burl: `${base}/notice/billing?${q}&price=\${AUCTION_PRICE}`,
         lurl: `${base}/notice/loss?${q}&loss=\${AUCTION_LOSS}&mtw=\${AUCTION_MIN_TO_WIN}`,
-        clickUrl: `${base}/notice/click?${claimsQuery(claims, sig.click)}`,
+        clickUrl: `${base}/notice/click?${clickQuery(claims, sig.click)}`,
         fit,
         test,
       });
