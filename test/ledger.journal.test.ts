@@ -356,6 +356,51 @@ process.exit(0);
   });
 });
 
+/** Review 2026-12-02 item 3: two processes on one journal each granted the whole budget. */
+describe('one process per journal', () => {
+  const build = path.join(root, 'build-lock');
+  const srcDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/ledger');
+  beforeAll(() => {
+    fs.mkdirSync(path.join(build, 'ledger'), { recursive: true });
+    for (const name of fs.readdirSync(srcDir)) {
+      if (!name.endsWith('.ts')) continue;
+      const out = ts.transpileModule(fs.readFileSync(path.join(srcDir, name), 'utf8'), {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      });
+      fs.writeFileSync(path.join(build, 'ledger', name.replace(/\.ts$/, '.js')), out.outputText);
+    }
+    fs.writeFileSync(
+      path.join(build, 'hold.mjs'),
+      `import { createMemoryLedger } from './ledger/memory.js';
+await createMemoryLedger({ clock: Date.now, budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 60000, journalDir: process.argv[2], compactor: 'inline' });
+process.stdout.write('held\\n');
+setInterval(() => {}, 1000);
+`,
+    );
+  });
+
+  it('one process per journal: a second process refuses to start, naming the holder pid; a holder killed with -9 leaves no lock behind', async () => {
+    const dir = freshDir();
+    const child = spawn(process.execPath, [path.join(build, 'hold.mjs'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+        child.on('exit', (code) => reject(new Error(`holder exited ${code}`)));
+      });
+      await expect(reopen(dir)).rejects.toThrow(new RegExp(`in use by another bidder process \\(pid ${child.pid}\\)`));
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    const l = await reopen(dir);
+    // In the same process too: a second ledger on an open directory is refused until the first closes.
+    await expect(reopen(dir)).rejects.toThrow(new RegExp(`pid ${process.pid}`));
+    await l.close();
+    const again = await reopen(dir);
+    await again.close();
+  });
+});
+
 describe('journal writer: appends of one loop turn share one write', () => {
   it('a record is in the file when its append resolves; the appends of a turn land together, in order', async () => {
     const file = path.join(freshDir() + '.journal');

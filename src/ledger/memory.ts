@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -86,30 +87,41 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   let generation = 0;
   let snapshotGeneration = 0;
   let compacting: Promise<void> | null = null;
+  let lock: DirLock | null = null;
+  if (dir !== undefined) {
+    fs.mkdirSync(dir, { recursive: true });
+    lock = await lockDir(dir);
+  }
   const worker = dir !== undefined && compactor === 'worker' ? compactionWorker(workerUrl, logger) : null;
 
   if (dir !== undefined) {
-    fs.mkdirSync(dir, { recursive: true });
-    snapshotGeneration = loadSnapshot(path.join(dir, SNAPSHOT), core);
-    generation = snapshotGeneration;
-    // Boot-time replay reads synchronously: nothing else runs before the ledger exists.
-    for (const g of journalGenerations(dir)) {
-      if (g <= snapshotGeneration) continue;
-      const file = path.join(dir, `journal.${g}`);
-      const buf = fs.readFileSync(file);
-      const res = decodeRecords(buf, true);
-      for (const rec of res.records) core.apply(rec);
-      if (res.error !== undefined) {
-        logger.warn(
-          { file, error: res.error, goodBytes: res.goodBytes, droppedBytes: buf.length - res.goodBytes },
-          'ledger journal tail is corrupt; recovered up to the last good record',
-        );
-        fs.truncateSync(file, res.goodBytes);
+    try {
+      snapshotGeneration = loadSnapshot(path.join(dir, SNAPSHOT), core);
+      generation = snapshotGeneration;
+      // Boot-time replay reads synchronously: nothing else runs before the ledger exists.
+      for (const g of journalGenerations(dir)) {
+        if (g <= snapshotGeneration) continue;
+        const file = path.join(dir, `journal.${g}`);
+        const buf = fs.readFileSync(file);
+        const res = decodeRecords(buf, true);
+        for (const rec of res.records) core.apply(rec);
+        if (res.error !== undefined) {
+          logger.warn(
+            { file, error: res.error, goodBytes: res.goodBytes, droppedBytes: buf.length - res.goodBytes },
+            'ledger journal tail is corrupt; recovered up to the last good record',
+          );
+          fs.truncateSync(file, res.goodBytes);
+        }
+        generation = g;
       }
-      generation = g;
+      generation += 1;
+      writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync);
+    } catch (err) {
+      // A ledger that cannot start leaves the directory free for the next try.
+      await worker?.close();
+      await lock?.release();
+      throw err;
     }
-    generation += 1;
-    writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync);
   }
   core.expire(clock());
 
@@ -237,7 +249,59 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       // The closed writer stays: a reserve or settle after close is refused by it instead of
       // being granted with no record.
       if (writer !== null) await writer.close();
+      await lock?.release();
     },
+  };
+}
+
+interface DirLock {
+  release(): Promise<void>;
+}
+
+/**
+ * One process per journal directory: two processes appending to one directory each grant the
+ * whole budget (review 2026-12-02 item 3). The lock is a Unix socket `lock` in the directory,
+ * listened on by the holder, which answers each connection with its pid. The kernel closes it
+ * when the holder dies, however it dies, so a lock left by a kill -9 is seen as stale
+ * (ECONNREFUSED) and taken over; a pid file cannot tell a dead holder from a reused pid (in a
+ * container the bidder is pid 1 at every start). Node has no flock(2); this needs no native module.
+ */
+async function lockDir(dir: string): Promise<DirLock> {
+  const file = path.join(dir, 'lock');
+  const server = net.createServer((sock) => sock.end(String(process.pid)));
+  server.unref();
+  for (let attempt = 0; ; attempt++) {
+    const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+      server.once('error', resolve);
+      server.listen(file, () => {
+        server.off('error', resolve);
+        resolve(null);
+      });
+    });
+    if (err === null) break;
+    if (err.code !== 'EADDRINUSE' || attempt > 0) throw new Error(`ledger journal ${dir}: cannot take its lock (${err.message})`);
+    const holder = await new Promise<string | null>((resolve) => {
+      const sock = net.connect(file);
+      let pid = '';
+      sock.setEncoding('utf8');
+      sock.on('data', (d: string) => (pid += d));
+      sock.on('end', () => resolve(pid || '?'));
+      sock.on('error', () => resolve(null));
+    });
+    if (holder !== null) {
+      throw new Error(
+        `ledger journal ${dir} is in use by another bidder process (pid ${holder}); two processes on one journal would each spend the whole budget. Stop it, or give this one its own ledger.journalPath (or a shared Redis ledger)`,
+      );
+    }
+    // Nobody listens: left by a process that died. Take it over.
+    fs.rmSync(file, { force: true });
+  }
+  return {
+    release: () =>
+      new Promise<void>((resolve) => {
+        // close() unlinks the socket file.
+        server.close(() => resolve());
+      }),
   };
 }
 
