@@ -23,6 +23,17 @@ export interface ExchangeSettings {
   /** Optional access control: allowed client IPs and/or a shared secret header value. */
   allowIps: string[];
   sharedSecret: string;
+  /**
+   * An exchange with neither `sharedSecret` nor `allowIps` answers only loopback clients (a bid
+   * request reserves budget, so an open port lets anyone tie it up); `openToAll` lifts that.
+   */
+  openToAll: boolean;
+  /**
+   * How long a bid's reservation holds budget when the exchange sends no notice; 0 = the notice
+   * TTL. Shorter frees the budget of an exchange that never answers sooner; a win arriving after it
+   * is still recorded (as spend while the budget has room, else as overspend).
+   */
+  reservationHoldMs: number;
   /** The seat the bidder answers in (`seatbid.seat`), checked against `bseat`, `wseat` and deals' `wseat`. */
   seat: string;
 }
@@ -198,6 +209,8 @@ const EXCHANGE_SCHEMA = {
     priceDecimals: { type: 'integer', minimum: 0, maximum: 6 },
     allowIps: strings,
     sharedSecret: { type: 'string' },
+    openToAll: { type: 'boolean' },
+    reservationHoldMs: { type: 'integer', minimum: 0 },
     seat: { type: 'string', minLength: 1 },
   },
 } as const;
@@ -324,6 +337,8 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     priceDecimals: 4,
     allowIps: [],
     sharedSecret: '',
+    openToAll: false,
+    reservationHoldMs: 0,
     seat: DEFAULT_SEAT,
     ...exDefs.default,
   };

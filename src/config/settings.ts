@@ -11,6 +11,12 @@ export interface Settings {
   /** Limit after gzip inflation (a gzip bomb stops here). */
   maxDecompressedBytes: number;
   maxJsonDepth: number;
+  /** Most imps one bid request may carry (400 TOO_MANY_IMPS above; refused before validation walks them). */
+  maxImps: number;
+  /** Most bids one response carries (the best ones by bid); each reserves budget until its notice. */
+  maxBidsPerResponse: number;
+  /** Most USD one request's bids may reserve together (the best bids first). */
+  maxReservedUsdPerRequest: number;
   /** tmax used when the request has none (OpenRTB 2.6 §3.2.1). */
   defaultTmaxMs: number;
   /** Requests with tmax below this are not worth starting: immediate no-bid. */
@@ -61,6 +67,9 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   maxBodyBytes: 256 * 1024,
   maxDecompressedBytes: 1024 * 1024,
   maxJsonDepth: 32,
+  maxImps: 20,
+  maxBidsPerResponse: 10,
+  maxReservedUsdPerRequest: 0.1,
   defaultTmaxMs: 200,
   minTmaxMs: 10,
   maxTmaxMs: 10_000,
@@ -91,6 +100,9 @@ export const SETTINGS_SCHEMA = {
     maxBodyBytes: { type: 'integer', minimum: 1024 },
     maxDecompressedBytes: { type: 'integer', minimum: 1024 },
     maxJsonDepth: { type: 'integer', minimum: 4, maximum: 1000 },
+    maxImps: { type: 'integer', minimum: 1, maximum: 10_000 },
+    maxBidsPerResponse: { type: 'integer', minimum: 1, maximum: 10_000 },
+    maxReservedUsdPerRequest: { type: 'number', exclusiveMinimum: 0 },
     defaultTmaxMs: { type: 'integer', minimum: 1 },
     minTmaxMs: { type: 'integer', minimum: 0 },
     maxTmaxMs: { type: 'integer', minimum: 1 },

@@ -231,11 +231,15 @@ export function createBidPipeline(deps: BidDeps) {
       priced.push({ ch, price, bidId: deps.nextBidId() });
     }
     if (priced.length === 0) return noBid(req.id, ex, 'BELOW_FLOOR', started);
+    // One request may not tie up more than this much budget (it needs no credentials to arrive).
+    const capped = priced.length > 1 ? capBids(priced, settings.maxBidsPerResponse, settings.maxReservedUsdPerRequest * rate * 1000) : priced;
+    if (capped !== priced) priced.splice(0, priced.length, ...capped);
+    const holdUntil = wallNow + (ex.reservationHoldMs > 0 ? Math.min(ex.reservationHoldMs, settings.noticeTtlMs) : settings.noticeTtlMs);
     const reservations: Reservation[] = priced.map((b) => ({
       bidId: b.bidId,
       campaignId: b.ch.el.cand.campaign.id,
       amountUsd: b.price / rate / 1000,
-      expiresAtMs,
+      expiresAtMs: holdUntil,
     }));
     let granted: boolean[];
     const lt = now();
@@ -316,3 +320,23 @@ export function createBidPipeline(deps: BidDeps) {
 }
 
 export type BidPipeline = ReturnType<typeof createBidPipeline>;
+
+/**
+ * The bids one response may carry: at most `maxBids`, whose prices (CPM, in the answer currency)
+ * sum to at most `maxPriceSum`, the highest first; the rest are dropped. Keeps the given order;
+ * returns `bids` itself when nothing is dropped.
+ */
+export function capBids<T extends { price: number }>(bids: T[], maxBids: number, maxPriceSum: number): T[] {
+  let sum = 0;
+  for (const b of bids) sum += b.price;
+  if (bids.length <= maxBids && sum <= maxPriceSum) return bids;
+  const keep = new Set<T>();
+  let kept = 0;
+  for (const b of [...bids].sort((x, y) => y.price - x.price)) {
+    if (keep.size >= maxBids) break;
+    if (kept + b.price > maxPriceSum) continue;
+    keep.add(b);
+    kept += b.price;
+  }
+  return bids.filter((b) => keep.has(b));
+}

@@ -1,4 +1,6 @@
 import uWS from 'uWebSockets.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { BlockList } from 'node:net';
 import type { NoticeKind } from '../types.js';
 import { BidderError } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
@@ -130,12 +132,15 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
     if (draining) return write(res, state, errorAnswer(new BidderError('SHUTTING_DOWN')), true, true);
     const ex = h.exchange(exchangeName);
     if (!ex) return write(res, state, errorAnswer(new BidderError('UNKNOWN_EXCHANGE', exchangeName)), true);
-    if (ex.sharedSecret && secret !== ex.sharedSecret) return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true);
+    if (ex.sharedSecret && !sameSecret(secret, ex.sharedSecret)) return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true);
     if (ex.allowIps.length) {
       const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
       if (!ex.allowIps.includes(ip) && !ex.allowIps.includes(ip.replace(/^::ffff:/, ''))) {
         return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true);
       }
+    } else if (!ex.sharedSecret && !ex.openToAll && !isLoopback(Buffer.from(res.getRemoteAddressAsText()).toString())) {
+      // No credentials configured: a bid request reserves budget, so only this host may send one.
+      return write(res, state, errorAnswer(new BidderError('FORBIDDEN', 'this exchange has no sharedSecret or allowIps and answers loopback only')), true, true);
     }
     readBody(res, state, h.maxBodyBytes(), Number.isFinite(contentLength) ? contentLength : 0, (body) => {
       let answer: Answer | Promise<Answer>;
@@ -205,4 +210,22 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
       });
     });
   });
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** A loopback client address (127/8, ::1, IPv4-mapped 127/8, in any of the forms uWS prints). */
+export function isLoopback(ip: string): boolean {
+  try {
+    return LOOPBACK.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
+  } catch {
+    return false;
+  }
+}
+
+/** Constant-time comparison that does not leak the secret's length either (both sides hashed first). */
+function sameSecret(given: string, want: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(want).digest());
 }

@@ -1,0 +1,95 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { capBids } from '../src/pipeline/bid.js';
+import { isLoopback } from '../src/server/http.js';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
+
+/**
+ * Review 2026-12-02 item 4 (issue 14 §4): one unauthenticated POST with 40 imps reserved most of a
+ * campaign's day for 10 minutes. Now: imps are capped (400 TOO_MANY_IMPS), and so are the bids and
+ * the USD one request may reserve; an exchange without credentials answers loopback only.
+ */
+const imps = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i + 1), bidfloor: 0.01, banner: { w: 300, h: 250 } }));
+const req = (id: string, n: number) => ({ id, at: 2, tmax: 5000, cur: ['USD'], imp: imps(n), site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
+
+describe('no budget tie-up by unauthenticated traffic', () => {
+  let t: TestBidder;
+  beforeAll(async () => {
+    t = await startBidder({ host: '0.0.0.0', maxBidsPerResponse: 3, maxReservedUsdPerRequest: 0.05 });
+  });
+  afterAll(() => t.close());
+
+  it('no budget tie-up: more imps than maxImps (default 20) is 400 TOO_MANY_IMPS and reserves nothing', async () => {
+    const before = await t.metric('bidder_budget_remaining_usd');
+    const r = await t.bid(req('many', 40));
+    expect(r.status).toBe(400);
+    expect((await r.json()).error).toBe('TOO_MANY_IMPS');
+    expect(await t.metric('bidder_budget_remaining_usd')).toBe(before);
+    expect(await t.metric('bidder_bids_total')).toBe(0);
+  });
+
+  it('no budget tie-up: one request carries at most maxBidsPerResponse bids and reserves at most maxReservedUsdPerRequest', async () => {
+    const r = await t.bid(req('twenty', 20));
+    expect(r.status).toBe(200);
+    const bids = (await r.json()).seatbid.flatMap((s: { bid: Array<{ price: number }> }) => s.bid);
+    expect(bids.length).toBeGreaterThan(0);
+    expect(bids.length).toBeLessThanOrEqual(3);
+    expect(bids.reduce((s: number, b: { price: number }) => s + b.price, 0) / 1000).toBeLessThanOrEqual(0.05 + 1e-12);
+  });
+
+  const external = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
+  it.skipIf(!external)('no budget tie-up: the default exchange, without sharedSecret or allowIps, refuses non-loopback clients (403); demo-secure with its secret does not', async () => {
+    const url = t.url.replace('127.0.0.1', external!);
+    const post = (path: string, headers: Record<string, string> = {}) =>
+      fetch(url + path, { method: 'POST', body: JSON.stringify(req('ext', 1)), headers: { 'content-type': 'application/json', ...headers } });
+    const r = await post('/openrtb2/bid');
+    expect(r.status).toBe(403);
+    expect((await r.json()).error).toBe('FORBIDDEN');
+    expect((await post('/openrtb2/demo-eu/bid')).status).toBe(403);
+    // The same request from loopback is served.
+    expect((await t.bid(req('loop', 1))).status).toBe(200);
+  });
+
+  it('isLoopback knows every form uWS prints', () => {
+    for (const ip of ['127.0.0.1', '127.1.2.3', '::1', '0000:0000:0000:0000:0000:0000:0000:0001', '::ffff:127.0.0.1', '0000:0000:0000:0000:0000:ffff:7f00:0001']) expect(isLoopback(ip), ip).toBe(true);
+    for (const ip of ['192.0.2.2', '10.0.0.1', 'fd00::2', '0000:0000:0000:0000:0000:ffff:0a00:0001', '', 'junk']) expect(isLoopback(ip), ip).toBe(false);
+  });
+
+  it('capBids keeps the highest bids within both caps, in the given order', () => {
+    const b = [{ price: 5 }, { price: 20 }, { price: 10 }, { price: 1 }];
+    expect(capBids(b, 10, 100)).toBe(b);
+    expect(capBids(b, 2, 100)).toEqual([{ price: 20 }, { price: 10 }]);
+    expect(capBids(b, 10, 16)).toEqual([{ price: 5 }, { price: 10 }, { price: 1 }]);
+  });
+});
+
+describe('reservations of an exchange that never answers', () => {
+  let t: TestBidder;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hold-policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const file = join(dir, 'exchanges.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('    networkAllowanceMs: 30\n', '    networkAllowanceMs: 30\n    reservationHoldMs: 60000\n'));
+    t = await startBidder({}, dir);
+  });
+  afterAll(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('no budget tie-up: reservationHoldMs frees the budget sooner than the notice TTL, and a win after it is still recorded', async () => {
+    const r = await t.post('/openrtb2/demo-eu/bid', JSON.stringify({ ...req('hold', 1), cur: ['EUR'] }));
+    expect(r.status).toBe(200);
+    const bid = (await r.json()).seatbid[0].bid[0];
+    const remaining = () => t.metric('bidder_budget_remaining_usd', { campaign: bid.cid });
+    const held = await remaining();
+    t.clock.advance(61_000);
+    expect(await remaining()).toBeCloseTo(held + bid.price / 0.92 / 1000, 5);
+    const win = t.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', bid.price.toFixed(4));
+    expect((await fetch(win)).status).toBe(200);
+    expect(await remaining()).toBeCloseTo(held, 5);
+  });
+});
