@@ -391,6 +391,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     return metrics.registry.metrics();
   }
 
+  const tls = settings.tls.keyFile && settings.tls.certFile ? settings.tls : undefined;
   const server: HttpServer = await startHttpServer(settings.host, settings.port, {
     maxBodyBytes: () => settings.maxBodyBytes,
     exchange: (name) => policies.exchanges.get(name),
@@ -421,7 +422,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       metrics.internalError();
       logger.error({ err }, 'unhandled error in a request handler');
     },
-  });
+  }, tls);
 
   const currentFile = join(settings.modelsDir, 'CURRENT');
   const watching = opts.watchModels !== false && existsSync(currentFile);
@@ -431,10 +432,10 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       void swapModel();
     });
   }
-  const url = `http://127.0.0.1:${server.port}`;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${server.port}`;
   // The default public URL names the default port; on another port (PORT=, --port 0) notices must
   // still come back here, so it follows the port actually bound. A configured URL is kept as is.
-  if (settings.publicUrl === DEFAULT_SETTINGS.publicUrl && server.port !== DEFAULT_SETTINGS.port) publicUrl = url;
+  if (settings.publicUrl === DEFAULT_SETTINGS.publicUrl && (server.port !== DEFAULT_SETTINGS.port || tls)) publicUrl = url;
   if (!publicUrl.startsWith('https://')) logger.warn('publicUrl is http: imp.secure=1 impressions get no bid (bidder_insecure_imps_total)');
   logger.info({ port: server.port, campaigns: policies.campaigns.length, model: model ? (model as CtrModel).version : null }, 'bidder listening');
 

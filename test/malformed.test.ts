@@ -61,7 +61,7 @@ const CASES: Case[] = [
   { name: 'unsupported encoding', body: j(ok), headers: { 'content-encoding': 'br' }, status: 415, code: 'UNSUPPORTED_ENCODING' },
   { name: 'invalid UTF-8', body: Buffer.concat([Buffer.from('{"id":"'), Buffer.from([0xff, 0xfe]), Buffer.from('","imp":[]}')]), status: 400, code: 'BAD_UTF8' },
   { name: 'deep nesting', body: '{"id":"r1","x":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}', status: 400, code: 'TOO_DEEP' },
-  { name: 'wrong content type', body: j(ok), headers: { 'content-type': 'text/plain' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'wrong content type', body: j(ok), headers: { 'content-type': 'application/xml' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
   { name: 'unsupported OpenRTB version', body: j(ok), headers: { 'x-openrtb-version': '3.0' }, status: 400, code: 'BAD_VERSION' },
   { name: 'unknown exchange', body: j(ok), path: '/openrtb2/nope/bid', status: 404, code: 'UNKNOWN_EXCHANGE' },
   { name: 'shared secret missing', body: j(ok), path: '/openrtb2/demo-secure/bid', status: 403, code: 'FORBIDDEN' },

@@ -36,6 +36,17 @@ export interface ExchangeSettings {
   reservationHoldMs: number;
   /** The seat the bidder answers in (`seatbid.seat`), checked against `bseat`, `wseat` and deals' `wseat`. */
   seat: string;
+  /**
+   * Browser origins allowed to call the bid route (CORS with credentials, on every answer): for
+   * pages running Prebid.js client adapters. `*` allows any origin. Empty: no CORS headers.
+   */
+  corsOrigins: string[];
+  /**
+   * Write the bid's own price into nurl/burl instead of `${AUCTION_PRICE}`, for clients that never
+   * expand the macro (Prebid.js fires burl and eventtrackers as they are): the price settled is
+   * then the bid price, which a first-price client is billed.
+   */
+  expandPrice: boolean;
 }
 
 export interface Policies {
@@ -212,6 +223,8 @@ const EXCHANGE_SCHEMA = {
     openToAll: { type: 'boolean' },
     reservationHoldMs: { type: 'integer', minimum: 0 },
     seat: { type: 'string', minLength: 1 },
+    corsOrigins: { type: 'array', items: { type: 'string', pattern: '^(\\*|https?://[^/]+)$' } },
+    expandPrice: { type: 'boolean' },
   },
 } as const;
 
@@ -340,6 +353,8 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     openToAll: false,
     reservationHoldMs: 0,
     seat: DEFAULT_SEAT,
+    corsOrigins: [],
+    expandPrice: false,
     ...exDefs.default,
   };
   for (const [name, def] of Object.entries(exDefs)) {

@@ -27,6 +27,8 @@ export interface Settings {
   noticeTtlMs: number;
   /** Public base URL of this bidder, used in nurl/burl/lurl and click URLs. */
   publicUrl: string;
+  /** PEM files to serve HTTPS directly (both set) instead of HTTP; empty = plain HTTP (TLS at a proxy). */
+  tls: { keyFile: string; certFile: string };
   /** HMAC key for notice URLs. */
   noticeSecret: string;
   /** Bearer token for admin routes; empty = admin routes off. */
@@ -76,6 +78,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   batcher: Object.freeze({ maxBatchRows: 256, maxQueueDelayUs: 500 }),
   noticeTtlMs: 10 * 60 * 1000,
   publicUrl: 'http://127.0.0.1:8080',
+  tls: Object.freeze({ keyFile: '', certFile: '' }),
   noticeSecret: '',
   adminToken: '',
   eventLog: Object.freeze({ dir: 'var/events', rotateBytes: 64 * 1024 * 1024, enabled: true }),
@@ -116,6 +119,7 @@ export const SETTINGS_SCHEMA = {
     },
     noticeTtlMs: { type: 'integer', minimum: 1000 },
     publicUrl: { type: 'string', pattern: '^https?://' },
+    tls: { type: 'object', additionalProperties: false, properties: { keyFile: { type: 'string' }, certFile: { type: 'string' } } },
     noticeSecret: { type: 'string' },
     adminToken: { type: 'string' },
     eventLog: {

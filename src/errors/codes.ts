@@ -5,7 +5,7 @@
 export const ERRORS = {
   BODY_TOO_LARGE: { status: 413, reason: 'request body exceeds the size limit' },
   DECOMPRESSED_TOO_LARGE: { status: 413, reason: 'decompressed body exceeds the size limit' },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, reason: 'content type must be application/json' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, reason: 'content type must be application/json or text/plain' },
   UNSUPPORTED_ENCODING: { status: 415, reason: 'content encoding must be identity or gzip' },
   BAD_GZIP: { status: 400, reason: 'body is not valid gzip' },
   BAD_UTF8: { status: 400, reason: 'body is not valid UTF-8' },

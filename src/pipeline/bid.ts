@@ -132,7 +132,9 @@ export function createBidPipeline(deps: BidDeps) {
     let req: BidRequest;
     let t = started;
     try {
-      if (input.contentType !== '' && !input.contentType.toLowerCase().startsWith('application/json')) {
+      // Browsers (Prebid.js) send JSON as text/plain: a "simple" request needs no CORS preflight.
+      const ct = input.contentType.toLowerCase();
+      if (ct !== '' && !ct.startsWith('application/json') && !ct.startsWith('text/plain')) {
         throw new BidderError('UNSUPPORTED_MEDIA_TYPE', input.contentType);
       }
       if (input.version !== '' && !VERSION.test(input.version)) throw new BidderError('BAD_VERSION', input.version);
@@ -283,8 +285,8 @@ export function createBidPipeline(deps: BidDeps) {
         cat: c.cat,
         dealId: ch.el.dealId,
         // No nurl on video/audio: players and Prebid.js take a video bid's nurl for the VAST URL.
-        nurl: fit.kind === 'vast' ? '' : `${base}/notice/win?${q}&price=\${AUCTION_PRICE}`,
-        burl: `${base}/notice/billing?${q}&price=\${AUCTION_PRICE}`,
+        nurl: fit.kind === 'vast' ? '' : `${base}/notice/win?${q}&price=${ex.expandPrice ? price : '${AUCTION_PRICE}'}`,
+        burl: `${base}/notice/billing?${q}&price=${ex.expandPrice ? price : '${AUCTION_PRICE}'}`,
         lurl: `${base}/notice/loss?${q}&loss=\${AUCTION_LOSS}&mtw=\${AUCTION_MIN_TO_WIN}`,
         clickUrl: `${base}/notice/click?${clickQuery(claims, sig.click)}`,
         fit,

@@ -57,11 +57,21 @@ interface Aborted {
   aborted: boolean;
 }
 
-function write(res: uWS.HttpResponse, state: Aborted, a: Answer, rtb: boolean, close = false): void {
+/**
+ * `origin`: a browser origin allowed by the exchange's `corsOrigins`, answered with CORS headers
+ * (credentials included, as Prebid.js sends them) whatever the status, 204 and errors too: a
+ * browser hides an answer without them from the page.
+ */
+function write(res: uWS.HttpResponse, state: Aborted, a: Answer, rtb: boolean, close = false, origin = ''): void {
   if (state.aborted) return;
   res.cork(() => {
     res.writeStatus(statusLine(a.status));
     if (rtb) res.writeHeader('x-openrtb-version', OPENRTB_VERSION);
+    if (origin !== '') {
+      res.writeHeader('access-control-allow-origin', origin);
+      res.writeHeader('access-control-allow-credentials', 'true');
+      res.writeHeader('vary', 'Origin');
+    }
     if (a.headers) for (const k in a.headers) res.writeHeader(k, a.headers[k]);
     if (a.body !== '' && !a.headers?.['content-type']) res.writeHeader('content-type', 'application/json');
     res.end(a.body, close);
@@ -99,20 +109,27 @@ function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentL
   });
 }
 
-export function startHttpServer(host: string, port: number, h: HttpHandlers): Promise<HttpServer> {
+/** The origin to answer with CORS headers: the request's, when the exchange allows it; else ''. */
+function corsOrigin(ex: ExchangeSettings | undefined, origin: string): string {
+  if (!ex || origin === '' || ex.corsOrigins.length === 0) return '';
+  return ex.corsOrigins.includes('*') || ex.corsOrigins.includes(origin) ? origin : '';
+}
+
+/** `tls`: PEM key and certificate files to serve HTTPS (uWS SSLApp); absent = plain HTTP. */
+export function startHttpServer(host: string, port: number, h: HttpHandlers, tls?: { keyFile: string; certFile: string }): Promise<HttpServer> {
   let inFlight = 0;
   let draining = false;
   let listenSocket: uWS.us_listen_socket | null = null;
-  const app = uWS.App();
+  const app = tls ? uWS.SSLApp({ key_file_name: tls.keyFile, cert_file_name: tls.certFile }) : uWS.App();
   const lag = createLagClock({ now: h.now });
 
-  function guard(res: uWS.HttpResponse, state: Aborted, rtb: boolean, p: Promise<Answer>): void {
+  function guard(res: uWS.HttpResponse, state: Aborted, rtb: boolean, p: Promise<Answer>, origin = ''): void {
     inFlight++;
     p.then(
-      (a) => write(res, state, a, rtb),
+      (a) => write(res, state, a, rtb, false, origin),
       (err) => {
         h.onBug(err);
-        write(res, state, { status: 500, body: '{"error":"INTERNAL","reason":"internal error"}' }, rtb);
+        write(res, state, { status: 500, body: '{"error":"INTERNAL","reason":"internal error"}' }, rtb, false, origin);
       },
     ).finally(() => inFlight--);
   }
@@ -129,18 +146,19 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
     const version = req.getHeader('x-openrtb-version');
     const secret = req.getHeader('x-exchange-secret');
     const contentLength = Number(req.getHeader('content-length') || 0);
-    if (draining) return write(res, state, errorAnswer(new BidderError('SHUTTING_DOWN')), true, true);
     const ex = h.exchange(exchangeName);
+    const origin = corsOrigin(ex, req.getHeader('origin'));
+    if (draining) return write(res, state, errorAnswer(new BidderError('SHUTTING_DOWN')), true, true, origin);
     if (!ex) return write(res, state, errorAnswer(new BidderError('UNKNOWN_EXCHANGE', exchangeName)), true);
-    if (ex.sharedSecret && !sameSecret(secret, ex.sharedSecret)) return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true);
+    if (ex.sharedSecret && !sameSecret(secret, ex.sharedSecret)) return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true, origin);
     if (ex.allowIps.length) {
       const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
       if (!ex.allowIps.includes(ip) && !ex.allowIps.includes(ip.replace(/^::ffff:/, ''))) {
-        return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true);
+        return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true, origin);
       }
     } else if (!ex.sharedSecret && !ex.openToAll && !isLoopback(Buffer.from(res.getRemoteAddressAsText()).toString())) {
       // No credentials configured: a bid request reserves budget, so only this host may send one.
-      return write(res, state, errorAnswer(new BidderError('FORBIDDEN', 'this exchange has no sharedSecret or allowIps and answers loopback only')), true, true);
+      return write(res, state, errorAnswer(new BidderError('FORBIDDEN', 'this exchange has no sharedSecret or allowIps and answers loopback only')), true, true, origin);
     }
     readBody(res, state, h.maxBodyBytes(), Number.isFinite(contentLength) ? contentLength : 0, (body) => {
       let answer: Answer | Promise<Answer>;
@@ -149,13 +167,25 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers): Pr
       } catch (err) {
         answer = Promise.reject(err);
       }
-      if (answer instanceof Promise) guard(res, state, true, answer);
-      else write(res, state, answer, true);
+      if (answer instanceof Promise) guard(res, state, true, answer, origin);
+      else write(res, state, answer, true, false, origin);
     });
+  }
+
+  /** CORS preflight for a bid route (a page sending application/json, or extra headers). */
+  function preflight(res: uWS.HttpResponse, req: uWS.HttpRequest, exchangeName: string): void {
+    const origin = corsOrigin(h.exchange(exchangeName), req.getHeader('origin'));
+    const headers = req.getHeader('access-control-request-headers');
+    const a: Answer = origin
+      ? { status: 204, body: '', headers: { 'access-control-allow-methods': 'POST', 'access-control-max-age': '600', ...(headers ? { 'access-control-allow-headers': headers } : {}) } }
+      : errorAnswer(new BidderError('METHOD_NOT_ALLOWED'));
+    write(res, { aborted: false }, a, true, false, origin);
   }
 
   app.post('/openrtb2/bid', (res, req) => bidRoute(res, req, 'default'));
   app.post('/openrtb2/:exchange/bid', (res, req) => bidRoute(res, req, req.getParameter(0) ?? ''));
+  app.options('/openrtb2/bid', (res, req) => preflight(res, req, 'default'));
+  app.options('/openrtb2/:exchange/bid', (res, req) => preflight(res, req, req.getParameter(0) ?? ''));
 
   app.get('/notice/:kind', (res, req) => {
     const state: Aborted = { aborted: false };
