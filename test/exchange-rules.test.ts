@@ -13,14 +13,17 @@ import { startBidder, type TestBidder } from './helpers/bidder.js';
  * 2.5 placement). OpenRTB 2.6 §3.2.1, §3.2.4, §3.2.7, §3.2.12.
  */
 const site = { id: 's-news', domain: 'news.example', cat: ['IAB12'], page: 'https://news.example/a', publisher: { id: 'pub-1' } };
+// A generous tmax: on a loaded 2-core machine a 200 ms default can shed a request before the rule under test is reached.
 const banner = (id: string, imp: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
   id,
+  tmax: 3000,
   imp: [{ id: '1', bidfloor: 0.05, banner: { w: 300, h: 250 }, ...imp }],
   site,
   ...extra,
 });
 const video = (id: string, v: Record<string, unknown>, imp: Record<string, unknown> = {}) => ({
   id,
+  tmax: 3000,
   imp: [{ id: '1', video: { mimes: ['video/mp4'], minduration: 5, maxduration: 30, w: 640, h: 480, ...v }, ...imp }],
   site,
 });
