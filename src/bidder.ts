@@ -27,7 +27,7 @@ import { createBidPipeline, type LiveState } from './pipeline/bid.js';
 import { createAdmin } from './admin/admin.js';
 import { startHttpServer, type HttpServer } from './server/http.js';
 import { createMemoryLedger, createRedisLedger } from './ledger/index.js';
-import { createShader, createThompsonPacer, mulberry32 } from './pace/index.js';
+import { createShader, createThompsonPacer, createValuePacer, mulberry32 } from './pace/index.js';
 import { createLocalFrequencyStore, createRedisFrequencyStore, type FrequencyStore } from './freqcap/index.js';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
@@ -221,7 +221,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       });
   const random = mulberry32(settings.seed ? Number.parseInt(createHmac('sha256', 'seed').update(settings.seed).digest('hex').slice(0, 8), 16) : clock() >>> 0);
   const share = 1 / (settings.fleetSize * (opts.workers ?? 1));
-  const pacer = createThompsonPacer({ clock, random, campaigns: policies.campaigns, share });
+  const pacer = settings.pacer === 'curve' ? createThompsonPacer({ clock, random, campaigns: policies.campaigns, share }) : createValuePacer({ clock, random, campaigns: policies.campaigns, share });
   // After a restart, and in a fleet periodically, the pacer starts from what the ledger says the
   // whole fleet has spent today; it sees only its own wins in between.
   async function syncPacer(): Promise<void> {

@@ -20,7 +20,16 @@ export interface Budget {
   /** Flight dates, ISO yyyy-mm-dd, inclusive, in UTC. */
   start?: string;
   end?: string;
+  /**
+   * How the day's budget is spent: 'max-value' (default) buys the most value the budget allows
+   * over the day, 'even' follows the day's traffic curve, 'asap' bids full value until spent.
+   */
+  pacing?: PacingMode;
+  /** max-value only: most of the day's budget spent in any one UTC hour, as a share in (0, 1]. */
+  hourlyCapShare?: number;
 }
+
+export type PacingMode = 'max-value' | 'even' | 'asap';
 
 export interface Creative {
   id: string;
@@ -266,9 +275,20 @@ export type PlayerEvent = 'start' | 'complete' | 'error';
  * Pacing per campaign (Thompson sampling). Called on the hot path, so synchronous: it decides from
  * in-memory posteriors; feedback arrives through the on* calls from notices.
  */
+/** One chance to bid, as the pacer learns the day's opportunities from it. */
+export interface Opportunity {
+  /** Expected value of the impression to the campaign, CPM USD (pCTR x value per click, ...). */
+  valueCpmUsd: number;
+  /** OpenRTB `at` = 1. */
+  firstPrice: boolean;
+}
+
 export interface Pacer {
-  /** Bid multiplier for the campaign at `nowMs`; 0 means do not bid now. */
-  multiplier(campaignId: string, nowMs: number): number;
+  /**
+   * Bid multiplier (1 / λ) for the campaign at `nowMs`; 0 means do not bid now. Each call is one
+   * opportunity; `opp` tells the value pacer what it was worth and how it is auctioned.
+   */
+  multiplier(campaignId: string, nowMs: number, opp?: Opportunity): number;
   /** pCTR to price with for a creative: a posterior sample blending the model with observed clicks. */
   explorePctr(creativeId: string, modelPctr: number): number;
   /** The same for the conversion rate after a click (CPA goals). */

@@ -34,7 +34,7 @@ describe('pacing simulation', () => {
 
   it('holds the budget under a hostile exchange: a third of notices duplicated, a fifth late, a fifth lost', async () => {
     const faults = { duplicate: 0.33, late: 0.2, lost: 0.2, minToWin: 0.5 };
-    for (const strategy of ['thompson', 'fixedBid'] as const) {
+    for (const strategy of ['pacer', 'fixedBid'] as const) {
       const r = await runStrategy({ day, strategy, ctr: 'oracle', seed: 5, curve: 'even', faults });
       for (const c of r.campaigns) expect(c.spend).toBeLessThanOrEqual(c.budget + 1e-9);
       expect(r.notices.lateWinsSettled + r.notices.lateWinsRefused).toBeGreaterThan(0);

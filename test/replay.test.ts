@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseIpinyou, writeIpinyou, type AuctionLog } from '../src/replay/ipinyou.js';
-import { fitB0, replayReport, runLin, runPacer } from '../src/replay/replay.js';
+import { parseIpinyou, parseTrainInfo, writeIpinyou, type AuctionLog } from '../src/replay/ipinyou.js';
+import { fitB0, replayReport, runLin } from '../src/replay/replay.js';
 import { buildPacingDay } from '../src/sim/pacing-day.js';
 import { loadPolicies } from '../src/config/policies.js';
 import { createRng } from '../src/sim/rng.js';
@@ -20,11 +20,25 @@ describe('iPinYou log format', () => {
     expect([...l.episodes[1].pctr]).toEqual([0.05]);
   });
 
+  it('reads the real files as they are: a first line `<number><TAB><T>` is a header', () => {
+    const l = parseIpinyou('560870\t3\n1\n0\t51\t0.000345\n0\t87\t0.0003\n1\t33\t0.0004\n2\n0\t40\t0.001\n');
+    expect(l.episodes.map((e) => e.price.length)).toEqual([3, 1]);
+    expect([...l.episodes[0].click]).toEqual([0, 0, 1]);
+    // A two-field line anywhere else is an error naming it.
+    expect(() => parseIpinyou('1\n0 51 0.1\n7 9\n')).toThrow(/line 3/);
+  });
+
   it('treats lines before any episode marker as the first episode and rejects malformed lines with their number', () => {
     expect(parseIpinyou('0 10 0.1\n1 20 0.3\n').episodes[0].price.length).toBe(2);
     expect(() => parseIpinyou('1\n0 10\n')).toThrow(/line 2/);
     expect(() => parseIpinyou('1\n2 10 0.1\n')).toThrow(/line 2/);
     expect(() => parseIpinyou('')).toThrow(/no auctions/);
+  });
+
+  it('reads a train-info file and names every missing field at once', () => {
+    const info = parseTrainInfo('CPC:\t86552.6\nCPM:\t68892.76\navg ctr:\t0.000795\ncounter:\t0_2_6_57\n');
+    expect(info).toEqual({ cpm: 68892.76, avgCtr: 0.000795, priceCounts: [0, 2, 6, 57] });
+    expect(() => parseTrainInfo('CPC: 1\n')).toThrow(/'cpm:'.*'avg ctr:'.*'counter:'/);
   });
 
   it('round-trips what the simulator writes', () => {
@@ -33,17 +47,17 @@ describe('iPinYou log format', () => {
   });
 });
 
-describe('replay', () => {
+describe('replay protocol', () => {
   for (const frac of [32, 16, 8]) {
-    it(`never spends past the budget of an episode (budget 1/${frac} of the market cost)`, async () => {
+    it(`no strategy spends past the budget of any episode (budget 1/${frac} of the market cost), and a seed replays exactly`, async () => {
       const budget = costPerEpisode / frac;
-      const r = await replayReport(log, { budgetPerEpisode: budget, fitEpisodes: 1, seed: 1 });
-      expect(r.overspend).toBe(0);
-      expect(r.spend).toBeLessThanOrEqual(budget * 3 + 1e-6);
-      expect(r.lin.spend).toBeLessThanOrEqual(budget * 3 + 1e-6);
+      const r = await replayReport(log, { budgetPerEpisode: budget, seed: 1 });
+      expect(r.pacer.overspend).toBe(0);
       expect(r.episodes).toBe(3);
-      // Same seed, same figures.
-      expect(await replayReport(log, { budgetPerEpisode: budget, fitEpisodes: 1, seed: 1 })).toEqual(r);
+      for (const f of [r.pacer, ...Object.values(r.baselines)]) expect(f.spend).toBeLessThanOrEqual(budget * 3 + 1e-6);
+      // The pacer spends its budget (at least 90 % of it: the last auctions of an episode may not fit what is left).
+      expect(r.pacer.spend).toBeGreaterThan(0.9 * budget * 3);
+      expect(await replayReport(log, { budgetPerEpisode: budget, seed: 1 })).toEqual(r);
     });
   }
 
@@ -52,7 +66,7 @@ describe('replay', () => {
     const cut = 2000;
     const bids = async (l: AuctionLog) => {
       const out: number[] = [];
-      await runPacer(l, 50, 0.05, { budgetPerEpisode: budget, fitEpisodes: 1, seed: 1, onBid: (k, i, b) => k === 1 && i < cut && out.push(b) });
+      await replayReport(l, { budgetPerEpisode: budget, seed: 1, ctrPrior: 0.05, onBid: (k, i, b) => k === 1 && i < cut && out.push(b) });
       return out;
     };
     const e = log.episodes[1];
@@ -80,5 +94,29 @@ describe('replay', () => {
     expect(r.spend).toBeLessThanOrEqual(budget * 3 + 1e-6);
     const best = runLin(log.episodes, fitB0(log.episodes, 0.05, budget), 0.05, budget);
     for (const k of [60, 70, 80, 90]) expect(best.clicks).toBeGreaterThanOrEqual(runLin(log.episodes, Math.pow(1.05, k), 0.05, budget).clicks);
+  });
+});
+
+describe('baselines and bounds on a tiny log (figures worked by hand)', () => {
+  // Two episodes of four auctions; budget 0.1 per episode (prices / 1000).
+  const tiny = parseIpinyou('1\n1 50 0.02\n0 40 0.01\n1 90 0.03\n0 20 0.01\n2\n0 60 0.01\n1 30 0.02\n1 70 0.01\n0 10 0.005\n');
+  const budget = 0.1;
+
+  it('linear bidder b0 x pctr / ctr: bids 100, 50, 150, 50 then 50, 100, 50, 25 with b0 = 50, ctr = 0.01', () => {
+    // Episode 1: wins 50 (left 0.05), 40 (left 0.01), 90 does not fit, 20 does not fit -> 1 click, spend 0.09.
+    // Episode 2: 60 > 50 lost, wins 30 (left 0.07), 70 > 50 lost, wins 10 (left 0.06) -> 1 click, spend 0.04.
+    expect(runLin(tiny.episodes, 50, 0.01, budget)).toMatchObject({ clicks: 2, impressions: 4, spend: 0.13 });
+  });
+
+  it('bounds: the pCTR knapsack and the clairvoyant', async () => {
+    const r = await replayReport(tiny, { budgetPerEpisode: budget, seed: 1, ctrPrior: 0.01 });
+    // pCTR / price, episode 1: 0.02/50 = 4e-4, 0.03/90 = 3.3e-4, 0.01/40 = 2.5e-4, 0.01/20 = 5e-4:
+    // takes 20 (0.02 left 0.08), 50 (left 0.03), then 90 does not fit: 1 click, spend 0.07.
+    // Episode 2: 0.02/30, 0.005/10 = 5e-4, 0.01/60, 0.01/70: takes 30, 10, 60 (left 0) -> 1 click, spend 0.1.
+    expect(r.bounds.lpPctr).toMatchObject({ clicks: 2, spend: 0.17 });
+    // Clicked auctions cheapest first: episode 1: 50 then 90 does not fit -> 1; episode 2: 30 + 70 = 0.1 -> 2.
+    expect(r.bounds.clairvoyant).toMatchObject({ clicks: 3, spend: 0.15 });
+    // The hindsight linear bidder is the best of its grid: here it can reach the 3 clicks of b0 = 90 ... or fewer.
+    expect(r.baselines.linHindsight.clicks).toBeGreaterThanOrEqual(runLin(tiny.episodes, 50, 0.01, budget).clicks);
   });
 });

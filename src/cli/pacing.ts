@@ -2,8 +2,8 @@
  * `bidder simulate --json | --plot DIR | --http URL | --bidders N` (the pacing evaluation) and
  * `bidder replay` (iPinYou-style auction logs). One JSON object on stdout; progress on stderr.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { createFeatureBuilder } from '../features/features.js';
@@ -11,8 +11,8 @@ import { selectBackend } from '../model/backend.js';
 import { loadLayersModel, resolveModelDir } from '../model/store.js';
 import { predictRows } from '../model/train.js';
 import { lineChart } from '../plot/plot.js';
-import { parseIpinyou, writeIpinyou } from '../replay/ipinyou.js';
-import { replayReport } from '../replay/replay.js';
+import { parseIpinyou, parseTrainInfo, writeIpinyou, type TrainInfo } from '../replay/ipinyou.js';
+import { replayReport, type ReplayReport } from '../replay/replay.js';
 import { buildPacingDay, type RowScorer } from '../sim/pacing-day.js';
 import { pacingReport } from '../sim/pacing-report.js';
 import type { RunResult } from '../sim/pacing.js';
@@ -97,40 +97,42 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
     return;
   }
   const runBar = progressBar('bidding');
-  runBar.start(4, 0, { unit: 'strategies' });
+  runBar.start(6, 0, { unit: 'strategies' });
   let done = 0;
   const { report, runs } = await pacingReport({ day, ctr, seed: o.seed, curve, onStrategy: () => runBar.update(done++) });
-  runBar.update(4);
+  runBar.update(6);
   runBar.stop();
   if (o.plot !== undefined) await writePlots(o.plot, runs);
   process.stderr.write(`simulated in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   process.stdout.write(`${JSON.stringify(report, null, o.json ? undefined : 2)}\n`);
 }
 
-/** spend.svg (cumulative spend against the target curve) and multiplier.svg, one panel per campaign. */
+/** spend.svg (cumulative spend per strategy against the target curve) and lambda.svg, one panel per campaign. */
 async function writePlots(dir: string, runs: Record<string, RunResult>): Promise<void> {
   mkdirSync(dir, { recursive: true });
   // Every 10 simulated minutes is smooth enough for a day and keeps the SVG small.
   const every = (p: { hour: number }) => Math.round(p.hour * 60) % 10 === 0;
   const spendRows: Array<Record<string, number | string>> = [];
-  for (const p of runs.thompson.series.filter(every)) {
-    spendRows.push({ hour: p.hour, campaign: p.campaign, usd: p.spend, series: 'thompson spend' });
+  for (const p of runs.pacer.series.filter(every)) {
+    spendRows.push({ hour: p.hour, campaign: p.campaign, usd: p.spend, series: 'pacer spend' });
     spendRows.push({ hour: p.hour, campaign: p.campaign, usd: p.target, series: 'target' });
   }
-  for (const p of runs.pidLinear.series.filter(every)) spendRows.push({ hour: p.hour, campaign: p.campaign, usd: p.spend, series: 'pidLinear spend' });
+  for (const name of ['pidLinear', 'dualDescent', 'curve'] as const) {
+    for (const p of runs[name].series.filter(every)) spendRows.push({ hour: p.hour, campaign: p.campaign, usd: p.spend, series: `${name} spend` });
+  }
   writeFileSync(
     join(dir, 'spend.svg'),
     await lineChart({ title: 'Cumulative spend against the target curve', x: { field: 'hour', title: 'hour of day (UTC)' }, y: { field: 'usd', title: 'USD' }, series: 'series', facet: 'campaign', rows: spendRows }),
   );
   const multRows: Array<Record<string, number | string>> = [];
-  for (const [name, run] of [['thompson', runs.thompson], ['pidLinear', runs.pidLinear]] as const) {
-    for (const p of run.series.filter(every)) multRows.push({ hour: p.hour, campaign: p.campaign, multiplier: p.multiplier, series: name });
+  for (const name of ['pacer', 'pidLinear', 'dualDescent', 'curve'] as const) {
+    for (const p of runs[name].series.filter(every)) if (p.multiplier > 0) multRows.push({ hour: p.hour, campaign: p.campaign, lambda: 1 / p.multiplier, series: name });
   }
   writeFileSync(
-    join(dir, 'multiplier.svg'),
-    await lineChart({ title: 'Pacing multiplier through the day', x: { field: 'hour', title: 'hour of day (UTC)' }, y: { field: 'multiplier', title: 'bid multiplier' }, series: 'series', facet: 'campaign', rows: multRows }),
+    join(dir, 'lambda.svg'),
+    await lineChart({ title: 'λ through the day (bid = value / λ)', x: { field: 'hour', title: 'hour of day (UTC)' }, y: { field: 'lambda', title: 'λ' }, series: 'series', facet: 'campaign', rows: multRows }),
   );
-  process.stderr.write(`plots: ${join(dir, 'spend.svg')}, ${join(dir, 'multiplier.svg')}\n`);
+  process.stderr.write(`plots: ${join(dir, 'spend.svg')}, ${join(dir, 'lambda.svg')}\n`);
 }
 
 const positive = (name: string) => (v: string): number => {
@@ -139,31 +141,148 @@ const positive = (name: string) => (v: string): number => {
   return n;
 };
 
-/** `bidder replay`: the pacer and the lin baseline over an iPinYou-style log. */
+/** '1/32' or '0.03125'. */
+function fraction(v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*(\d+(?:\.\d+)?))?\s*$/.exec(v);
+  const x = m ? Number(m[1]) / (m[2] === undefined ? 1 : Number(m[2])) : NaN;
+  if (!(x > 0)) throw new Error(`c0 must be a positive fraction such as 1/32, got '${v}'`);
+  return x;
+}
+
+interface ReplayCliOptions {
+  budgetPerEpisode?: number;
+  c0?: string;
+  all?: string;
+  info: string[];
+  ctrPrior?: number;
+  seed: number;
+  json?: boolean;
+  plot?: string;
+}
+
+/** The campaign's name from `<camp>.validation.txt`, else the file name. */
+const campaignName = (file: string) => basename(file).replace(/\.(validation|test|train)?\.?txt$/, '');
+
+function readOrFail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    return fail(`cannot read ${file}: ${(err as Error).message}`, 2);
+  }
+}
+
+/** `<camp>.train-info.txt` beside `<camp>.validation.txt`, when it is there. */
+function siblingInfo(file: string): string | undefined {
+  const f = file.replace(/\.validation\.txt$/, '.train-info.txt');
+  return f !== file && existsSync(f) ? f : undefined;
+}
+
+/** `bidder replay`: the value pacer, its baselines and the bounds over iPinYou-style logs. */
 export function registerReplay(program: Command): void {
   program
     .command('replay')
-    .description('replay an iPinYou-style auction log (click marketPrice pctr per line) through the pacer and a linear bidder')
-    .argument('<file>', 'log file')
-    .requiredOption('--budget-per-episode <usd>', 'budget of each episode, in the log\'s price unit / 1000 (CPM prices)', positive('--budget-per-episode'))
-    .option('--ctr-prior <x>', 'average CTR the linear bidder normalises pCTR by (default: the mean pctr of the fitting episodes)', positive('--ctr-prior'))
-    .option('--fit-episodes <n>', 'leading episodes the lin baseline fits b0 on', positive('--fit-episodes'), 1)
+    .description('replay iPinYou-style auction logs (click marketPrice pctr per line) by the RLB protocol through the value pacer, its baselines (linHindsight, linFit, pidLinear, dualDescent) and hindsight bounds')
+    .argument('<files...>', 'log files, e.g. 1458.validation.txt (the real files load as they are)')
+    .option('--c0 <fraction>', 'budget per episode by the protocol: c0 x CPM / 1000 x T (needs the train-info), e.g. 1/32')
+    .option('--all <c0list>', 'run every budget of the list (e.g. 1/32,1/16,1/8) on every file; one JSON with per-campaign and total clicks')
+    .option('--info <file>', "a campaign's train-info.txt (price histogram, CPM, avg ctr); repeat per file, in order (default: <camp>.train-info.txt beside <camp>.validation.txt)", (v: string, acc: string[]) => [...acc, v], [])
+    .option('--budget-per-episode <x>', "budget of each episode, in the log's price unit / 1000 (instead of --c0)", positive('--budget-per-episode'))
+    .option('--ctr-prior <x>', 'average CTR the linear bids normalise pCTR by (default: the train-info avg ctr, else the first episode mean pCTR)', positive('--ctr-prior'))
     .option('--seed <n>', 'seed of the pacer', positive('--seed'), 1)
-    .option('--json', 'one JSON object')
-    .action(async (file: string, o: { budgetPerEpisode: number; ctrPrior?: number; fitEpisodes: number; seed: number; json?: boolean }) => {
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (err) {
-        fail(`cannot read ${file}: ${(err as Error).message}`, 2);
+    .option('--plot <dir>', 'write lambda.svg and spend.svg (the pacer through the first episodes) and clicks.svg (every strategy and the bounds)')
+    .option('--json', 'one JSON object on one line')
+    .action(async (files: string[], o: ReplayCliOptions) => {
+      if (o.info.length > 0 && o.info.length !== files.length) fail(`--info given ${o.info.length} times for ${files.length} files: give one per file, in order`, 2);
+      const c0s = o.all !== undefined ? o.all.split(',').map((x) => x.trim()) : o.c0 !== undefined ? [o.c0] : [];
+      if (c0s.length === 0 && o.budgetPerEpisode === undefined) fail('give --c0, --all or --budget-per-episode', 2);
+      if (c0s.length > 0 && o.budgetPerEpisode !== undefined) fail('--budget-per-episode and --c0/--all exclude each other', 2);
+      const fracs = c0s.map((c) => {
+        try {
+          return fraction(c);
+        } catch (err) {
+          return fail((err as Error).message, 2);
+        }
+      });
+      const camps = files.map((file, i) => {
+        let log;
+        try {
+          log = parseIpinyou(readOrFail(file));
+        } catch (err) {
+          return fail(`${file}: ${(err as Error).message}`, 2);
+        }
+        const infoFile = o.info[i] ?? siblingInfo(file);
+        let info: TrainInfo | undefined;
+        if (infoFile !== undefined) {
+          try {
+            info = parseTrainInfo(readOrFail(infoFile));
+          } catch (err) {
+            return fail(`${infoFile}: ${(err as Error).message}`, 2);
+          }
+        }
+        if (c0s.length > 0 && info === undefined) fail(`${file}: --c0 needs the campaign's train-info (--info, or ${campaignName(file)}.train-info.txt beside it)`, 2);
+        return { name: campaignName(file), log, info };
+      });
+      const runs: Array<{ c0: string; campaign: string; report: ReplayReport }> = [];
+      const steps: Array<Record<string, number | string>> = [];
+      const budgets = fracs.length > 0 ? fracs : [undefined];
+      for (let b = 0; b < budgets.length; b++) {
+        for (const c of camps) {
+          const T = c.log.episodes[0].price.length;
+          // The protocol: B = c0 x CPM / 1000 x T in price units, / 1000 in the replay's unit.
+          const budgetPerEpisode = budgets[b] !== undefined ? (budgets[b]! * (c.info!.cpm / 1000) * T) / 1000 : o.budgetPerEpisode!;
+          const label = c0s[b] ?? String(budgetPerEpisode);
+          const report = await replayReport(c.log, {
+            budgetPerEpisode,
+            info: c.info,
+            ctrPrior: o.ctrPrior,
+            seed: Math.floor(o.seed),
+            onStep: o.plot === undefined ? undefined : (k, i, lambda, spent) => {
+              if (k < 3 && i % 10 === 0) steps.push({ t: k + i / T, lambda: Number.isFinite(lambda) ? lambda : NaN, spent: spent / budgetPerEpisode, run: `${c.name} c0=${label}` });
+            },
+          });
+          process.stderr.write(`${c.name} c0=${label}: pacer ${report.pacer.clicks} clicks, linHindsight ${report.baselines.linHindsight.clicks}\n`);
+          runs.push({ c0: label, campaign: c.name, report });
+        }
       }
-      let log;
-      try {
-        log = parseIpinyou(text);
-      } catch (err) {
-        fail(`${file}: ${(err as Error).message}`, 2);
-      }
-      const report = await replayReport(log, { budgetPerEpisode: o.budgetPerEpisode, ctrPrior: o.ctrPrior, fitEpisodes: Math.floor(o.fitEpisodes), seed: Math.floor(o.seed) });
-      process.stdout.write(`${JSON.stringify(report, null, o.json ? undefined : 2)}\n`);
+      const out = runs.length === 1 ? runs[0].report : summarise(runs);
+      if (o.plot !== undefined) await writeReplayPlots(o.plot, runs, steps);
+      process.stdout.write(`${JSON.stringify(out, null, o.json ? undefined : 2)}\n`);
     });
+}
+
+const STRATEGY_NAMES = ['pacer', 'linHindsight', 'linFit', 'pidLinear', 'dualDescent', 'lpPctr', 'clairvoyant'] as const;
+
+function clicksOf(r: ReplayReport): Record<(typeof STRATEGY_NAMES)[number], number> {
+  return {
+    pacer: r.pacer.clicks,
+    linHindsight: r.baselines.linHindsight.clicks,
+    linFit: r.baselines.linFit.clicks,
+    pidLinear: r.baselines.pidLinear.clicks,
+    dualDescent: r.baselines.dualDescent.clicks,
+    lpPctr: r.bounds.lpPctr.clicks,
+    clairvoyant: r.bounds.clairvoyant.clicks,
+  };
+}
+
+/** Per budget: clicks per campaign and strategy, and the totals over campaigns. */
+function summarise(runs: Array<{ c0: string; campaign: string; report: ReplayReport }>) {
+  const byC0: Record<string, { campaigns: Record<string, ReturnType<typeof clicksOf> & { pacerOverspend: number; pacerSpendShare: number }>; total: Record<string, number> }> = {};
+  for (const r of runs) {
+    const entry = (byC0[r.c0] ??= { campaigns: {}, total: {} });
+    const clicks = clicksOf(r.report);
+    entry.campaigns[r.campaign] = { ...clicks, pacerOverspend: r.report.pacer.overspend, pacerSpendShare: Math.round((1e4 * r.report.pacer.spend) / r.report.pacer.budget) / 1e4 };
+    for (const [k, v] of Object.entries(clicks)) entry.total[k] = (entry.total[k] ?? 0) + v;
+  }
+  for (const e of Object.values(byC0)) e.total.vsLinHindsight = Math.round((1e4 * e.total.pacer) / Math.max(1, e.total.linHindsight)) / 1e4;
+  return { protocol: 'RLB small scale: budget per episode c0 x CPM / 1000 x T, second price, clicks summed over episodes', runs: byC0, bounds: runs[0]?.report.bounds && { lpPctr: runs[0].report.bounds.lpPctr.assumes, clairvoyant: runs[0].report.bounds.clairvoyant.assumes } };
+}
+
+async function writeReplayPlots(dir: string, runs: Array<{ c0: string; campaign: string; report: ReplayReport }>, steps: Array<Record<string, number | string>>): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'lambda.svg'), await lineChart({ title: 'λ of the value pacer through the first three episodes (bid = value / λ)', x: { field: 't', title: 'episode' }, y: { field: 'lambda', title: 'λ' }, series: 'run', rows: steps.filter((s) => Number.isFinite(s.lambda as number)) }));
+  writeFileSync(join(dir, 'spend.svg'), await lineChart({ title: 'Share of the episode budget spent', x: { field: 't', title: 'episode' }, y: { field: 'spent', title: 'share of budget' }, series: 'run', rows: steps }));
+  const rows: Array<Record<string, number | string>> = [];
+  for (const r of runs) for (const [k, v] of Object.entries(clicksOf(r.report))) rows.push({ x: Number(fraction(r.c0)), clicks: v, series: k, campaign: r.campaign });
+  writeFileSync(join(dir, 'clicks.svg'), await lineChart({ title: 'Clicks per strategy and bounds, by budget c0', x: { field: 'x', title: 'c0 (budget / cost of every auction)' }, y: { field: 'clicks', title: 'clicks' }, series: 'series', facet: 'campaign', rows }));
+  process.stderr.write(`plots: ${join(dir, 'lambda.svg')}, ${join(dir, 'spend.svg')}, ${join(dir, 'clicks.svg')}\n`);
 }

@@ -166,6 +166,8 @@ const CAMPAIGN_SCHEMA = {
         lifetimeUsd: { type: 'number', exclusiveMinimum: 0 },
         start: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
         end: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
+        pacing: { enum: ['max-value', 'even', 'asap'] },
+        hourlyCapShare: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
       },
     },
     maxBidCpmUsd: { type: 'number', exclusiveMinimum: 0 },

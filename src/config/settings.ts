@@ -48,6 +48,11 @@ export interface Settings {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Seed for the pacer's and explorer's random source ('' = from the clock). */
   seed: string;
+  /**
+   * 'value' (default): each campaign's `budget.pacing` mode, max-value by default (docs/pacing.md);
+   * 'curve': the earlier pacer for every campaign (spend along a target curve), for comparison.
+   */
+  pacer: 'value' | 'curve';
   /** Grace period for in-flight requests on SIGTERM. */
   shutdownGraceMs: number;
   /**
@@ -88,6 +93,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   backend: 'auto',
   logLevel: 'info',
   seed: '',
+  pacer: 'value',
   shutdownGraceMs: 5_000,
   fleetSize: 1,
   fleetSyncMs: 5_000,
@@ -147,6 +153,7 @@ export const SETTINGS_SCHEMA = {
     backend: { enum: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     seed: { type: 'string' },
+    pacer: { enum: ['value', 'curve'] },
     shutdownGraceMs: { type: 'integer', minimum: 0 },
     fleetSize: { type: 'integer', minimum: 1 },
     fleetSyncMs: { type: 'integer', minimum: 100 },

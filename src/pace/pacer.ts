@@ -1,5 +1,6 @@
 import { compileBudget, DAY_MS, utcDay, type BudgetRule } from '../ledger/budget.js';
 import type { Budget, Pacer } from '../types.js';
+import { createCalibration } from './calibration.js';
 import { sampleBeta, sampleGamma } from './random.js';
 
 /** What the pacer needs of a catalog campaign. */
@@ -54,6 +55,8 @@ export interface ThompsonPacer extends Pacer {
 
 export interface PacingView {
   multiplier: number;
+  /** The value threshold in force: bids are value / λ (the curve pacer's λ is 1 / multiplier). */
+  lambda: number;
   dayBudgetUsd: number;
   spentTodayUsd: number;
   /** Cumulative spend the target curve asks for by `nowMs`. */
@@ -104,16 +107,6 @@ class CampaignPace {
   }
 }
 
-class CreativeStats {
-  imps = 0;
-  clicks = 0;
-  conversions = 0;
-  meanPctr = 0;
-  meanPcvr = 0;
-  seenPctr = 0;
-  seenPcvr = 0;
-}
-
 /**
  * Thompson-sampling pacer (docs/pacing.md). Per campaign, once per slot, it samples the posterior
  * spend rate of every multiplier arm (opportunity rate x win rate x cost per win) and keeps the
@@ -145,7 +138,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
   }
 
   const paces = new Map<string, CampaignPace>();
-  const creatives = new Map<string, CreativeStats>();
+  const calibration = createCalibration(random, priorClicks);
 
   const configure = (campaigns: readonly PacedCampaign[]): void => {
     const now = opts.clock();
@@ -279,24 +272,6 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     p.multiplier = arms[best];
   }
 
-  function creative(id: string): CreativeStats {
-    let s = creatives.get(id);
-    if (s === undefined) {
-      s = new CreativeStats();
-      creatives.set(id, s);
-    }
-    return s;
-  }
-
-  /**
-   * The model's probability times a draw of its calibration for this creative: observed events
-   * against those the model expected on the same trials, a Gamma-Poisson posterior with prior
-   * mean 1 worth `priorClicks` events. Few trials: a wide draw (the creative gets explored).
-   */
-  function calibrated(modelP: number, observed: number, expected: number): number {
-    return Math.min(1, (modelP * sampleGamma(random, priorClicks + observed)) / (priorClicks + expected));
-  }
-
   configure(opts.campaigns);
 
   return {
@@ -310,19 +285,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       return p.multiplier;
     },
 
-    explorePctr(creativeId, modelPctr) {
-      const s = creative(creativeId);
-      s.seenPctr++;
-      s.meanPctr += (modelPctr - s.meanPctr) / Math.min(s.seenPctr, 10_000);
-      return calibrated(modelPctr, s.clicks, s.imps * s.meanPctr);
-    },
-
-    explorePcvr(creativeId, modelPcvr) {
-      const s = creative(creativeId);
-      s.seenPcvr++;
-      s.meanPcvr += (modelPcvr - s.meanPcvr) / Math.min(s.seenPcvr, 10_000);
-      return calibrated(modelPcvr, s.conversions, s.clicks * s.meanPcvr);
-    },
+    explorePctr: calibration.explorePctr,
+    explorePcvr: calibration.explorePcvr,
 
     onBid(campaignId, _creativeId, bidCpmUsd) {
       const p = paces.get(campaignId);
@@ -332,8 +296,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     },
 
     onWin(campaignId, creativeId, priceCpmUsd, nowMs) {
-      const s = creatives.get(creativeId);
-      if (s !== undefined) s.imps++;
+      calibration.onImpression(creativeId);
       const p = paces.get(campaignId);
       if (p === undefined) return;
       rollDay(p, nowMs);
@@ -348,13 +311,11 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     onLoss() {},
 
     onClick(_campaignId, creativeId) {
-      const s = creatives.get(creativeId);
-      if (s !== undefined) s.clicks++;
+      calibration.onClick(creativeId);
     },
 
     onConversion(_campaignId, creativeId) {
-      const s = creatives.get(creativeId);
-      if (s !== undefined) s.conversions++;
+      calibration.onConversion(creativeId);
     },
 
     configure,
@@ -372,7 +333,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       if (p === undefined) return undefined;
       const budget = dayBudget(p);
       const frac = curveAt(p, Math.min(DAY_MS, Math.max(0, nowMs - p.day * DAY_MS))) / p.cum[24];
-      return { multiplier: p.multiplier, dayBudgetUsd: budget, spentTodayUsd: p.spentToday, targetSpentUsd: budget * frac };
+      return { multiplier: p.multiplier, lambda: p.multiplier > 0 ? 1 / p.multiplier : Infinity, dayBudgetUsd: budget, spentTodayUsd: p.spentToday, targetSpentUsd: budget * frac };
     },
   };
 }

@@ -8,7 +8,7 @@ import { createValidator } from '../validate/validate.js';
 import type { Eligibility, Eligible } from '../eligibility/eligibility.js';
 import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
 import type { ProfileStore } from '../features/profiles.js';
-import { DEFAULT_PCVR, roundDown, type Pricer } from '../price/price.js';
+import { DEFAULT_PCVR, roundDown, valueCpmUsd, type Pricer } from '../price/price.js';
 import { bidResponse, noBidBody, type OutBid } from '../respond/respond.js';
 import { claimsQuery, clickQuery, type NoticeClaims, type Signer } from '../notices/sign.js';
 import type { EventLog } from '../eventlog/eventlog.js';
@@ -201,13 +201,14 @@ export function createBidPipeline(deps: BidDeps) {
         const el = p.eligible[i];
         const c: Campaign = el.cand.campaign;
         const modelPctr = pctrs[row++];
-        const multiplier = deps.pacer.multiplier(c.id, wallNow);
+        const pctr = deps.pacer.explorePctr(el.cand.creative.id, modelPctr);
+        const pcvr = c.goal.type === 'cpa' ? deps.pacer.explorePcvr(el.cand.creative.id, DEFAULT_PCVR) : DEFAULT_PCVR;
+        // The pacer learns the day's opportunities from their values, so it is asked after pricing the value.
+        const multiplier = deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: valueCpmUsd(c, pctr, pcvr), firstPrice: auctionType === 1 });
         if (multiplier <= 0) {
           paced = true;
           continue;
         }
-        const pctr = deps.pacer.explorePctr(el.cand.creative.id, modelPctr);
-        const pcvr = c.goal.type === 'cpa' ? deps.pacer.explorePcvr(el.cand.creative.id, DEFAULT_PCVR) : DEFAULT_PCVR;
         const bidUsd = deps.price({ campaign: c, pctr, pcvr, multiplier, floorUsd: el.floorUsd, auctionType, segment });
         if (bidUsd <= 0) {
           belowFloor = true;

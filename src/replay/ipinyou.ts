@@ -1,8 +1,9 @@
 /**
  * The auction-log format of the iPinYou RTB benchmark as used by Zhang et al. (2014) and Cai et
  * al. (2017): whitespace-separated lines `click marketPrice pctr`; a line holding a single number
- * starts a new episode; an optional first line `dim T` is ignored. Prices are CPM in the log's
- * own unit (iPinYou: RMB fen), so one impression costs marketPrice / 1000.
+ * starts a new episode; an optional first line is a header, `<number> <T>` (the files of Cai et
+ * al.'s repository: T auctions per episode) or `dim <n>`. Prices are CPM in the log's own unit
+ * (iPinYou: RMB fen), so one impression costs marketPrice / 1000.
  */
 import type { PacingDay } from '../sim/pacing-day.js';
 import { createRng } from '../sim/rng.js';
@@ -15,6 +16,36 @@ export interface Episode {
 
 export interface AuctionLog {
   episodes: Episode[];
+}
+
+/** What `<camp>.train-info.txt` says of the campaign's training days. */
+export interface TrainInfo {
+  /** Mean market price x 1000 (so cpm / 1000 is the average price of one auction, in the log's unit). */
+  cpm: number;
+  avgCtr: number;
+  /** priceCounts[p]: auctions of the training days whose market price was p. */
+  priceCounts: number[];
+}
+
+/** Parses `CPC:`, `CPM:`, `avg ctr:` and `counter:` (underscore-separated counts per price) lines. */
+export function parseTrainInfo(text: string): TrainInfo {
+  const fields = new Map<string, string>();
+  text.split('\n').forEach((line) => {
+    const m = /^\s*([A-Za-z ]+?)\s*:\s*(\S+)\s*$/.exec(line);
+    if (m) fields.set(m[1].toLowerCase(), m[2]);
+  });
+  const problems: string[] = [];
+  const num = (k: string): number => {
+    const v = Number(fields.get(k));
+    if (!(v > 0)) problems.push(`'${k}:' missing or not a positive number`);
+    return v;
+  };
+  const cpm = num('cpm');
+  const avgCtr = num('avg ctr');
+  const counts = (fields.get('counter') ?? '').split('_').map(Number);
+  if (counts.length < 2 || counts.some((c) => !(c >= 0)) || !counts.some((c) => c > 0)) problems.push("'counter:' missing or not underscore-separated counts");
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return { cpm, avgCtr, priceCounts: counts };
 }
 
 export function parseIpinyou(text: string): AuctionLog {
@@ -33,7 +64,7 @@ export function parseIpinyou(text: string): AuctionLog {
   for (let i = 0; i < lines.length; i++) {
     const f = lines[i].trim().split(/\s+/).filter((x) => x !== '');
     if (f.length === 0) continue;
-    if (i === 0 && f[0] === 'dim') continue;
+    if (episodes.length === 0 && !open && f.length === 2 && (f[0] === 'dim' || f.every((x) => Number.isFinite(Number(x))))) continue;
     if (f.length === 1) {
       if (!Number.isFinite(Number(f[0]))) throw new Error(`line ${i + 1}: expected an episode number, got '${f[0]}'`);
       close();

@@ -1,16 +1,20 @@
 /**
- * Replay of an auction log (ipinyou.ts) through the same ledger and Thompson pacer the bidder
- * runs, against the linear bidder of the iPinYou benchmark (bid = b0 x pCTR / average CTR).
+ * Replay of an auction log (ipinyou.ts) by the RLB small-scale protocol (Cai et al. 2017):
+ * each episode is one budget period; an auction is won when the bid is at least its market price
+ * and the budget left covers that price, which is then paid (second price); clicks are summed.
  *
- * The pacer bids on each auction knowing only its pCTR and what happened before: the outcome
- * (win, price paid, click) is given to it after the bid, second price (a bid >= marketPrice wins
- * and pays marketPrice). Each episode is one budget day: the auctions of episode k are laid
- * evenly over UTC day k, so the pacer knows how long the episode is (as it knows a day has 24
- * hours) but nothing of what is in it; the ledger's daily budget resets with each episode.
+ * Every strategy meets exactly the same auctions, knowing only each auction's pCTR and what
+ * happened before (the outcome is revealed after the bid; a loss only says the price was above
+ * the bid). The value pacer runs through the same ledger the bidder runs (it reserves its bid
+ * before it is sent); the episodes are laid evenly over UTC days, so the pacer knows how long an
+ * episode is (as it knows a day has 24 hours) but nothing of what is in it.
  */
 import { createMemoryLedger } from '../ledger/index.js';
-import { createThompsonPacer, mulberry32 } from '../pace/index.js';
-import type { AuctionLog, Episode } from './ipinyou.js';
+import { DualDescent, PidMultiplier } from '../pace/baselines.js';
+import { PriceLandscape } from '../pace/landscape.js';
+import { mulberry32 } from '../pace/random.js';
+import { createValuePacer } from '../pace/value-pacer.js';
+import type { AuctionLog, Episode, TrainInfo } from './ipinyou.js';
 
 const DAY_MS = 86_400_000;
 const DAY0 = Date.UTC(2026, 0, 1);
@@ -20,56 +24,90 @@ export interface ReplayFigures {
   impressions: number;
   spend: number;
   budget: number;
+  /** Largest spend over the budget in any one episode (0: never). */
   overspend: number;
   episodes: number;
 }
 
 export interface ReplayOptions {
   budgetPerEpisode: number;
-  /** Average CTR that normalises pCTR in the linear bid; default: the mean pCTR of the fitting episodes. */
+  /** Statistics of the campaign's training days: price histogram (the pacer's prior), average CTR. */
+  info?: TrainInfo;
+  /** Average CTR that normalises pCTR in the linear bid; default: the info's, else the mean pCTR of the first episode. */
   ctrPrior?: number;
-  /** Leading episodes the lin baseline fits b0 on (and from which the pacer takes its value scale). */
-  fitEpisodes: number;
   seed: number;
   /** Sees every bid the pacer makes (episode, auction index, bid CPM; 0 when it held back), e.g. to check it used no future line. */
   onBid?: (episode: number, index: number, bidCpm: number) => void;
+  /** Sees λ and cumulative spend after every auction (for plots). */
+  onStep?: (episode: number, index: number, lambda: number, spent: number) => void;
 }
 
-export interface ReplayReport extends ReplayFigures {
-  /** Mean cost of buying every auction of an episode (sum of marketPrice / 1000). */
-  marketCostPerEpisode: number;
+export interface Bound {
+  clicks: number;
+  spend: number;
+  assumes: string;
+}
+
+export interface ReplayReport {
+  episodes: number;
+  budgetPerEpisode: number;
   ctrPrior: number;
-  /** b0 fitted on the first episodes; the pacer bids b0 x pCTR / ctrPrior x its multiplier. */
-  lin: ReplayFigures & { b0: number };
-  /** b0 tuned with hindsight on the whole log: the target to beat. */
-  linHindsight: ReplayFigures & { b0: number };
-  beatsHindsightLin: boolean;
+  /** The value pacer (default pacer of the bidder), through the ledger. */
+  pacer: ReplayFigures;
+  baselines: {
+    /** Linear bid b0 × pCTR / ctrPrior, b0 the best on the whole log (hindsight): the reference to beat. */
+    linHindsight: ReplayFigures & { b0: number };
+    /** The same, b0 fitted on the episodes before (refitted at 1, 2, 4, 8 … episodes); the first uses the prior's price level. */
+    linFit: ReplayFigures;
+    /** Linear bid × a multiplier steered by PID on spend against an even spend line through each episode. */
+    pidLinear: ReplayFigures;
+    /** value / λ, λ by dual mirror descent on the budget left per auction left, carried across episodes. */
+    dualDescent: ReplayFigures;
+  };
+  bounds: { lpPctr: Bound; clairvoyant: Bound };
+  /** pacer clicks / linHindsight clicks. */
+  vsLinHindsight: number;
 }
 
-/** The linear bidder over the given episodes; an auction is bought only while its price fits what is left. */
-export function runLin(episodes: readonly Episode[], b0: number, ctrPrior: number, budget: number): ReplayFigures {
+interface Bidder {
+  /** Bid (CPM, the log's unit) for auction i of episode k, knowing the budget left. */
+  bid(k: number, i: number, pctr: number, left: number): number;
+  /** The outcome, after the bid: the price paid (undefined: lost). */
+  outcome?(k: number, i: number, bid: number, paid: number | undefined, left: number): void;
+}
+
+/** Runs a bidder over the episodes by the protocol (win iff bid >= price and price fits what is left). */
+function runProtocol(episodes: readonly Episode[], budget: number, b: Bidder): ReplayFigures {
   let clicks = 0;
   let imps = 0;
   let spend = 0;
-  for (const e of episodes) {
+  for (let k = 0; k < episodes.length; k++) {
+    const e = episodes[k];
     let left = budget;
     for (let i = 0; i < e.price.length; i++) {
-      const bid = (b0 * e.pctr[i]) / ctrPrior;
+      const bid = b.bid(k, i, e.pctr[i], left);
       const cost = e.price[i] / 1000;
-      if (bid < e.price[i] || cost > left) continue;
-      left -= cost;
-      spend += cost;
-      imps++;
-      clicks += e.click[i];
+      const won = bid > 0 && bid >= e.price[i] && cost <= left;
+      if (won) {
+        left -= cost;
+        spend += cost;
+        imps++;
+        clicks += e.click[i];
+      }
+      b.outcome?.(k, i, bid, won ? e.price[i] : undefined, left);
     }
   }
   return { clicks, impressions: imps, spend: round(spend), budget: round(budget * episodes.length), overspend: 0, episodes: episodes.length };
 }
 
+/** The linear bidder over the given episodes. */
+export function runLin(episodes: readonly Episode[], b0: number, ctrPrior: number, budget: number): ReplayFigures {
+  return runProtocol(episodes, budget, { bid: (_k, _i, pctr) => (b0 * pctr) / ctrPrior });
+}
+
 /**
  * b0 with the most clicks on these episodes (ties: the one that spent less), over one fixed
- * geometric grid (steps of 5 %, finer than the clicks' own noise), so a fit on the first episodes
- * and the hindsight fit on all of them choose from the same candidates.
+ * geometric grid (steps of 5 %), so every fit chooses from the same candidates.
  */
 export function fitB0(episodes: readonly Episode[], ctrPrior: number, budget: number): number {
   let best = 1;
@@ -87,19 +125,104 @@ export function fitB0(episodes: readonly Episode[], ctrPrior: number, budget: nu
   return best;
 }
 
-/** The pacer's multipliers around the fitted linear bid: from 1/20 to 16 times it, steps of about 1.47. */
-const REPLAY_ARMS = Array.from({ length: 18 }, (_, k) => 0.05 * Math.pow(1.47, k));
+/** linFit: b0 refitted on all earlier episodes at episodes 1, 2, 4, 8, …; before any, `start`. */
+function runLinFit(episodes: readonly Episode[], ctrPrior: number, budget: number, start: number): ReplayFigures {
+  let b0 = start;
+  let next = 1;
+  return runProtocol(episodes, budget, {
+    bid(k, i, pctr) {
+      if (i === 0 && k === next) {
+        b0 = fitB0(episodes.slice(0, k), ctrPrior, budget);
+        next *= 2;
+      }
+      return (b0 * pctr) / ctrPrior;
+    },
+  });
+}
 
-export async function runPacer(log: AuctionLog, b0: number, ctrPrior: number, o: ReplayOptions): Promise<ReplayFigures> {
+/** pidLinear: b0 from the earlier episodes as linFit, times a PID multiplier on the even spend line. */
+function runPidLinear(episodes: readonly Episode[], ctrPrior: number, budget: number, start: number): ReplayFigures {
+  let b0 = start;
+  let next = 1;
+  let pid = new PidMultiplier(1, 16);
+  // 20 control steps an episode (the simulator's PID acts once a minute over a day of ~1,400).
+  return runProtocol(episodes, budget, {
+    bid(k, i, pctr, left) {
+      const T = episodes[k].price.length;
+      if (i === 0) {
+        if (k === next) {
+          b0 = fitB0(episodes.slice(0, k), ctrPrior, budget);
+          next *= 2;
+        }
+        pid = new PidMultiplier(1, 16);
+      }
+      const step = Math.max(1, Math.floor(T / 20));
+      if (i > 0 && i % step === 0) pid.update(i / T - (budget - left) / budget);
+      return (b0 * pid.multiplier * pctr) / ctrPrior;
+    },
+  });
+}
+
+function runDualDescent(episodes: readonly Episode[], ctrPrior: number, budget: number, scale: number): ReplayFigures {
+  const T = episodes[0].price.length;
+  const dual = new DualDescent(1 / Math.sqrt(T), 1, 1e-3);
+  return runProtocol(episodes, budget, {
+    bid: (_k, _i, pctr) => (scale * pctr) / ctrPrior / dual.lambda,
+    outcome(k, i, _bid, paid, left) {
+      dual.update(paid === undefined ? 0 : paid / 1000, left + (paid ?? 0) / 1000, episodes[k].price.length - i);
+    },
+  });
+}
+
+/**
+ * Hindsight bounds per episode. lpPctr: the fractional knapsack on pCTR / price (what any bidder
+ * that trusts the pCTR could at best buy, knowing every price in advance); its clicks are those of
+ * the auctions it takes whole. clairvoyant: the clicked auctions, cheapest first (knows the clicks).
+ */
+function bounds(episodes: readonly Episode[], budget: number): { lpPctr: Bound; clairvoyant: Bound } {
+  let lpClicks = 0;
+  let lpSpend = 0;
+  let cvClicks = 0;
+  let cvSpend = 0;
+  for (const e of episodes) {
+    const idx = Array.from(e.price.keys());
+    idx.sort((a, b) => e.pctr[b] / Math.max(e.price[b], 1e-9) - e.pctr[a] / Math.max(e.price[a], 1e-9));
+    let left = budget;
+    for (const i of idx) {
+      const c = e.price[i] / 1000;
+      if (c > left) break;
+      left -= c;
+      lpSpend += c;
+      lpClicks += e.click[i];
+    }
+    const clicked = idx.filter((i) => e.click[i] === 1).sort((a, b) => e.price[a] - e.price[b]);
+    left = budget;
+    for (const i of clicked) {
+      const c = e.price[i] / 1000;
+      if (c > left) break;
+      left -= c;
+      cvSpend += c;
+      cvClicks++;
+    }
+  }
+  return {
+    lpPctr: { clicks: lpClicks, spend: round(lpSpend), assumes: 'every price of the episode known in advance; auctions taken greedily by pCTR / price until the budget is spent (the hindsight LP on the pCTR)' },
+    clairvoyant: { clicks: cvClicks, spend: round(cvSpend), assumes: 'every price and every click known in advance: the clicked auctions, cheapest first (no bidder can do better)' },
+  };
+}
+
+/** The value pacer through the memory ledger, with the price prior of the training days. */
+async function runPacer(log: AuctionLog, ctrPrior: number, scale: number, prior: () => PriceLandscape, o: ReplayOptions): Promise<ReplayFigures> {
   let now = DAY0;
   const clock = () => now;
   const budgets = { replay: { dailyUsd: o.budgetPerEpisode } };
   const ledger = await createMemoryLedger({ clock, budgets, reservationTtlMs: 60_000 });
-  // About 50 auctions per pacing slot: fewer and the per-slot win counts are too noisy to steer by,
-  // many more and the pacer reacts too slowly to spend drifting off the curve (measured on
-  // simulator logs: 5-minute slots of 50 auctions beat 2, 15 and 60 minutes, docs/pacing-results.md).
-  const slotMs = Math.min(3_600_000, Math.max(60_000, Math.round((DAY_MS * 50) / Math.max(1, log.episodes[0].price.length))));
-  const pacer = createThompsonPacer({ clock, random: mulberry32(o.seed ^ 0x5eed), campaigns: [{ id: 'replay', budget: budgets.replay }], arms: REPLAY_ARMS, slotMs });
+  const T = log.episodes[0].price.length;
+  // λ is re-solved every 5 auctions: an episode is short, and the budget left moves with each win
+  // (re-solving before every auction bought no more clicks on the development logs, at 5x the time).
+  const slotMs = Math.max(1, Math.floor((5 * DAY_MS) / T));
+  // The values are a relative score (pCTR scaled to the price level), so bids may exceed it.
+  const pacer = createValuePacer({ clock, random: mulberry32(o.seed ^ 0x5eed), campaigns: [{ id: 'replay', budget: budgets.replay }], slotMs, prior, minLambda: 1e-3 });
   let clicks = 0;
   let imps = 0;
   let overspend = 0;
@@ -109,30 +232,37 @@ export async function runPacer(log: AuctionLog, b0: number, ctrPrior: number, o:
     const e = log.episodes[k];
     const start = DAY0 + k * DAY_MS;
     const n = e.price.length;
+    let left = o.budgetPerEpisode;
     for (let i = 0; i < n; i++) {
       now = start + Math.floor((i * DAY_MS) / n);
-      const m = pacer.multiplier('replay', now);
-      const bid = m > 0 ? (b0 * pacer.explorePctr('replay', e.pctr[i]) * m) / ctrPrior : 0;
+      const value = (scale * e.pctr[i]) / ctrPrior;
+      const m = pacer.multiplier('replay', now, { valueCpmUsd: value, firstPrice: false });
+      // Never bid more than the budget left could pay (the ledger would refuse the reservation).
+      const bid = Math.min(value * m, left * 1000);
       o.onBid?.(k, i, bid);
-      if (!(bid > 0)) continue;
-      const bidId = `r${seq++}`;
-      const [ok] = await ledger.reserve([{ bidId, campaignId: 'replay', amountUsd: bid / 1000, expiresAtMs: now + 60_000 }]);
-      if (!ok) continue;
-      pacer.onBid('replay', 'replay', bid, now);
-      // The outcome is revealed only now, after the bid.
-      if (bid >= e.price[i]) {
-        const outcome = await ledger.settle(bidId, e.price[i] / 1000);
-        if (outcome !== 'settled') continue;
-        pacer.onWin('replay', 'replay', e.price[i], now);
-        imps++;
-        if (e.click[i] === 1) {
-          clicks++;
-          pacer.onClick('replay', 'replay', now);
+      if (bid > 0) {
+        const bidId = `r${seq++}`;
+        const [ok] = await ledger.reserve([{ bidId, campaignId: 'replay', amountUsd: bid / 1000, expiresAtMs: now + 60_000 }]);
+        if (ok) {
+          // The outcome is revealed only now, after the bid.
+          if (bid >= e.price[i]) {
+            const outcome = await ledger.settle(bidId, e.price[i] / 1000);
+            if (outcome === 'settled') {
+              pacer.onWin('replay', 'replay', e.price[i], now);
+              left -= e.price[i] / 1000;
+              imps++;
+              if (e.click[i] === 1) {
+                clicks++;
+                pacer.onClick('replay', 'replay', now);
+              }
+            }
+          } else {
+            await ledger.release(bidId);
+            pacer.onLoss('replay', 'replay', bid, undefined, now);
+          }
         }
-      } else {
-        await ledger.release(bidId);
-        pacer.onLoss('replay', 'replay', bid, undefined, now);
       }
+      o.onStep?.(k, i, pacer.inspect('replay', now)!.lambda, o.budgetPerEpisode - left);
     }
     // Read the episode's spend on its own last millisecond, before the budget day rolls over.
     now = start + DAY_MS - 1;
@@ -145,27 +275,36 @@ export async function runPacer(log: AuctionLog, b0: number, ctrPrior: number, o:
 }
 
 export async function replayReport(log: AuctionLog, o: ReplayOptions): Promise<ReplayReport> {
-  const fit = log.episodes.slice(0, Math.max(1, Math.min(o.fitEpisodes, log.episodes.length)));
-  let ctrPrior = o.ctrPrior;
+  const eps = log.episodes;
+  let ctrPrior = o.ctrPrior ?? o.info?.avgCtr;
   if (ctrPrior === undefined) {
     let s = 0;
-    let n = 0;
-    for (const e of fit) for (let i = 0; i < e.pctr.length; i++, n++) s += e.pctr[i];
-    ctrPrior = n > 0 && s > 0 ? s / n : 0.001;
+    for (let i = 0; i < eps[0].pctr.length; i++) s += eps[0].pctr[i];
+    ctrPrior = s > 0 ? s / eps[0].pctr.length : 0.001;
   }
-  const b0 = fitB0(fit, ctrPrior, o.budgetPerEpisode);
-  const hb0 = fitB0(log.episodes, ctrPrior, o.budgetPerEpisode);
-  const pacer = await runPacer(log, b0, ctrPrior, o);
-  const linHindsight = { ...runLin(log.episodes, hb0, ctrPrior, o.budgetPerEpisode), b0: round(hb0) };
-  let cost = 0;
-  for (const e of log.episodes) for (let i = 0; i < e.price.length; i++) cost += e.price[i] / 1000;
+  // The price level the pacer starts from: the training days' histogram when given, else a wide
+  // log-normal around 1 (the pacer then learns the level from its own wins and losses).
+  const info = o.info;
+  const prior = info ? () => PriceLandscape.fromCounts(info.priceCounts, 1, 1000) : () => PriceLandscape.logNormal(1, 3, 5);
+  // Values on the price scale: an auction of average pCTR is worth the average price.
+  const scale = info ? info.cpm / 1000 : 1;
+  const budget = o.budgetPerEpisode;
+  const hb0 = fitB0(eps, ctrPrior, budget);
+  const linHindsight = { ...runLin(eps, hb0, ctrPrior, budget), b0: round(hb0) };
+  const pacer = await runPacer(log, ctrPrior, scale, prior, o);
   return {
-    ...pacer,
-    marketCostPerEpisode: round(cost / log.episodes.length),
+    episodes: eps.length,
+    budgetPerEpisode: round(budget),
     ctrPrior: round(ctrPrior, 8),
-    lin: { ...runLin(log.episodes, b0, ctrPrior, o.budgetPerEpisode), b0: round(b0) },
-    linHindsight,
-    beatsHindsightLin: pacer.clicks > linHindsight.clicks,
+    pacer,
+    baselines: {
+      linHindsight,
+      linFit: runLinFit(eps, ctrPrior, budget, scale),
+      pidLinear: runPidLinear(eps, ctrPrior, budget, scale),
+      dualDescent: runDualDescent(eps, ctrPrior, budget, scale),
+    },
+    bounds: bounds(eps, budget),
+    vsLinHindsight: round(linHindsight.clicks > 0 ? pacer.clicks / linHindsight.clicks : 0, 4),
   };
 }
 

@@ -7,20 +7,24 @@
  * whether spend counts, so `overspend` measures the guarantee, whatever the pacer does.
  *
  * Strategies, all on the same auctions:
- * - `thompson`: the Thompson-sampling pacer (multiplier and creative exploration) with first-price shading;
+ * - `pacer`: the value pacer (value-pace.ts: Thompson draws + remaining-day LP on λ) with first-price shading;
  * - `unshaded`: the same pacer, bidding its paced value in first-price auctions too;
+ * - `curve`: the earlier Thompson pacer that follows a target spend curve, shaded;
  * - `pidLinear`: value x a multiplier steered every minute by a PID controller on the spend error, shaded;
+ * - `dualDescent`: value / λ, λ by dual mirror descent on the budget left per opportunity left, shaded
+ *   (it is told how many opportunities its campaign has in the day: a hindsight advantage);
  * - `fixedBid`: the full value (multiplier 1), shaded, until the ledger refuses (no pacing).
  */
 import { createMemoryLedger } from '../ledger/index.js';
 import type { LedgerLogger } from '../ledger/logger.js';
-import { createShader, createThompsonPacer, mulberry32, type BidShader, type ThompsonPacer } from '../pace/index.js';
+import { createShader, createThompsonPacer, createValuePacer, mulberry32, type BidPacer, type BidShader } from '../pace/index.js';
+import { DualDescent, PidMultiplier } from '../pace/baselines.js';
 import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
 import { createRng, type Rng } from './rng.js';
 import type { PacingDay } from './pacing-day.js';
 
-export type StrategyName = 'thompson' | 'unshaded' | 'pidLinear' | 'fixedBid';
-export const STRATEGIES: readonly StrategyName[] = ['thompson', 'fixedBid', 'pidLinear', 'unshaded'];
+export type StrategyName = 'pacer' | 'unshaded' | 'curve' | 'pidLinear' | 'dualDescent' | 'fixedBid';
+export const STRATEGIES: readonly StrategyName[] = ['pacer', 'fixedBid', 'pidLinear', 'dualDescent', 'curve', 'unshaded'];
 
 /** What the exchange does to notices (probabilities per notice). */
 export interface NoticeFaults {
@@ -183,22 +187,6 @@ export function curveFraction(weights: readonly number[], msOfDay: number): numb
   return Math.min(1, acc / total);
 }
 
-/**
- * PID control of a bid multiplier on the spend error (Zhang et al. 2016, "Feedback control of
- * real-time display advertising"): in log space, so one gain works for any scale of bids.
- */
-class PidMultiplier {
-  private integral = 0;
-  private prevErr = 0;
-  multiplier = 0.5;
-  update(errFrac: number): void {
-    this.integral += errFrac;
-    const u = 30 * errFrac + 0.3 * this.integral + 10 * (errFrac - this.prevErr);
-    this.prevErr = errFrac;
-    this.multiplier = Math.min(4, Math.max(0.01, 0.5 * Math.exp(u)));
-  }
-}
-
 export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const { day, strategy } = o;
   const faults = o.faults ?? DEFAULT_FAULTS;
@@ -209,12 +197,20 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const clock = () => now;
   const budgets = Object.fromEntries(day.campaigns.map((c) => [c.id, c.budget]));
   const ledger = await createMemoryLedger({ clock, budgets, reservationTtlMs: ttl, logger: silent });
-  const paced = strategy === 'thompson' || strategy === 'unshaded';
-  const pacer: ThompsonPacer | null = paced
-    ? createThompsonPacer({ clock, random: mulberry32(o.seed ^ 0x7ac3), campaigns: day.campaigns, targetCurve: o.curve === 'traffic' ? day.traffic : 'even', slotMs: o.slotMs, arms: o.arms })
-    : null;
+  const random = mulberry32(o.seed ^ 0x7ac3);
+  const pacer: BidPacer | null =
+    strategy === 'curve'
+      ? createThompsonPacer({ clock, random, campaigns: day.campaigns, targetCurve: o.curve === 'traffic' ? day.traffic : 'even', slotMs: o.slotMs, arms: o.arms })
+      : strategy === 'pacer' || strategy === 'unshaded'
+        ? createValuePacer({ clock, random, campaigns: day.campaigns, trafficShape: o.curve === 'traffic' ? day.traffic : undefined })
+        : null;
   const shader: BidShader | null = strategy === 'unshaded' ? null : createShader();
   const pids = strategy === 'pidLinear' ? day.campaigns.map(() => new PidMultiplier()) : null;
+  // Dual descent's ρ needs the opportunities left: counted from the day itself (hindsight, in its favour).
+  const oppsLeft = new Float64Array(C);
+  if (strategy === 'dualDescent') for (const a of day.auctions) for (const cand of a.cands) oppsLeft[cand.campaign]++;
+  const duals = strategy === 'dualDescent' ? day.campaigns.map((_, ci) => new DualDescent(1 / Math.sqrt(Math.max(1, oppsLeft[ci])), 1, 1)) : null;
+  const spentNow = new Float64Array(C);
   const rng: Rng = createRng(o.seed ^ 0x6e0c1ce5);
   const queue = new EventQueue();
   const issued = new Map<string, Issued>();
@@ -230,7 +226,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const maxErr = new Float64Array(C);
   let maxErrAll = 0;
   const budgetAll = day.campaigns.reduce((t, c) => t + c.budget.dailyUsd, 0);
-  const multNow = new Float64Array(C).fill(strategy === 'fixedBid' ? 1 : strategy === 'pidLinear' ? 0.5 : 0);
+  const multNow = new Float64Array(C).fill(strategy === 'fixedBid' || strategy === 'dualDescent' ? 1 : strategy === 'pidLinear' ? 0.5 : 0);
   const series: SeriesPoint[] = [];
 
   /** Schedules one notice through the exchange's faults: lost, late, duplicated. */
@@ -332,18 +328,32 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     for (let i = 0; i < a.cands.length; i++) {
       const cand = a.cands[i];
       const c = day.campaigns[cand.campaign];
-      const m = pacer ? pacer.multiplier(c.id, now) : multNow[cand.campaign];
-      if (m <= 0) continue;
       const base = o.ctr === 'oracle' ? cand.trueCtr : cand.modelPctr;
       const baseCvr = o.ctr === 'oracle' ? day.conversionRate[cand.campaign] : DEFAULT_PCVR;
       const pctr = pacer ? pacer.explorePctr(cand.creativeId, base) : base;
       const pcvr = c.goal.type !== 'cpa' ? baseCvr : pacer ? pacer.explorePcvr(cand.creativeId, baseCvr) : baseCvr;
-      let bid = Math.min(c.maxBidCpmUsd, valueCpmUsd(c, pctr, pcvr) * m);
+      const value = valueCpmUsd(c, pctr, pcvr);
+      const m = pacer ? pacer.multiplier(c.id, now, { valueCpmUsd: value, firstPrice: a.at === 1 }) : duals ? 1 / duals[cand.campaign].lambda : multNow[cand.campaign];
+      if (m <= 0) continue;
+      let bid = Math.min(c.maxBidCpmUsd, value * m);
       if (a.at === 1 && shader) bid = shader.shade(a.segment, bid, cand.floorUsd);
       if (!(bid > 0) || bid < cand.floorUsd) continue;
       if (bid > bestBid) {
         best = i;
         bestBid = bid;
+      }
+    }
+    if (duals) {
+      // Each candidate campaign's dual moves by what it spent on this opportunity (0 unless it wins below).
+      const winner = best >= 0 && bestBid > a.competingCpm ? a.cands[best].campaign : -1;
+      const paid = winner < 0 ? 0 : (a.at === 2 ? Math.max(a.competingCpm, a.cands[best].floorUsd) : bestBid) / 1000;
+      for (const cand of a.cands) {
+        const ci = cand.campaign;
+        const spent = ci === winner ? paid : 0;
+        duals[ci].update(spent, day.campaigns[ci].budget.dailyUsd - spentNow[ci], oppsLeft[ci]);
+        spentNow[ci] += spent;
+        oppsLeft[ci]--;
+        multNow[ci] = 1 / duals[ci].lambda;
       }
     }
     if (best < 0) continue;

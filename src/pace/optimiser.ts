@@ -1,0 +1,151 @@
+/**
+ * The small optimisation the value pacer re-solves each slot: over the rest of the day, with
+ * `n` expected opportunities whose values follow `values` and a market whose prices follow
+ * `prices` (both per bin of landscape.ts), find the value threshold λ whose bids spend the
+ * remaining budget in expectation. This is the dual of the fractional knapsack "maximise value
+ * won subject to spend <= budget" (the LP of Ferreira, Simchi-Levi & Wang 2018 with sampled
+ * parameters): in second price the optimal bid is value / λ; in first price it is
+ * argmax_b G(b) (value / λ - b), with G the win curve (shading and pacing as one decision).
+ */
+import { BINS, binMid, binTop } from './landscape.js';
+
+export interface SolveInput {
+  /** Probability of each value bin among the coming opportunities (sums to 1). */
+  values: Float64Array;
+  /** Probability of each market-price bin (sums to 1). */
+  prices: Float64Array;
+  /** Expected opportunities over the rest of the horizon. */
+  opportunities: number;
+  /** Budget left for them, in the prices' unit / 1000 (CPM prices, spend per impression = price / 1000). */
+  budget: number;
+  firstPrice: boolean;
+  /** Smallest λ allowed: 1 never bids above value (the default); lower lets bids exceed the value scale. */
+  minLambda?: number;
+}
+
+export interface Solution {
+  lambda: number;
+  /** Expected spend and value won at that λ over the horizon (value in the values' unit / 1000). */
+  spend: number;
+  value: number;
+}
+
+const MAX_LAMBDA = 1e9;
+
+/**
+ * Win probability and expected payment per opportunity as functions of the paced value u = v / λ,
+ * tabulated per bin of u and interpolated in log space so that spend is continuous in λ.
+ */
+export class Curves {
+  readonly win = new Float64Array(BINS);
+  readonly pay = new Float64Array(BINS);
+
+  constructor(prices: Float64Array, firstPrice: boolean) {
+    if (!firstPrice) {
+      // Second price: bidding u wins every price under u and pays that price.
+      let F = 0;
+      let S = 0;
+      for (let k = 0; k < BINS; k++) {
+        F += prices[k];
+        S += prices[k] * binMid(k);
+        this.win[k] = F;
+        this.pay[k] = S;
+      }
+      return;
+    }
+    // First price: the bid is a bin's top (it wins that bin and every one under it) and is paid
+    // in full; the best bin for u never moves down as u grows (increasing differences), so one
+    // forward scan serves every u.
+    const G = new Float64Array(BINS);
+    let F = 0;
+    for (let k = 0; k < BINS; k++) G[k] = F += prices[k];
+    let best = 0;
+    for (let m = 0; m < BINS; m++) {
+      const u = binTop(m);
+      let bestGain = G[best] * (u - binTop(best));
+      for (let k = best + 1; k <= m; k++) {
+        const gain = G[k] * (u - binTop(k));
+        if (gain > bestGain) {
+          bestGain = gain;
+          best = k;
+        }
+      }
+      if (bestGain <= 0) {
+        this.win[m] = 0;
+        this.pay[m] = 0;
+      } else {
+        this.win[m] = G[best];
+        this.pay[m] = G[best] * binTop(best);
+      }
+    }
+  }
+
+  /**
+   * Interpolation position of paced value u, given as ln u: the bin k it falls in and how far
+   * through it (0..1) in log space. Bin 0 (prices up to the grid's floor) counts as reached.
+   */
+  static position(logU: number): number {
+    const x = (logU - LOG_MIN) / STEP;
+    if (x <= 0) return 0;
+    return Math.min(BINS - 1, x);
+  }
+
+  winAt(x: number): number {
+    return lerp(this.win, x);
+  }
+
+  payAt(x: number): number {
+    return lerp(this.pay, x);
+  }
+}
+
+/** Table value at fractional index x: a whole bin is reached at its top. */
+function lerp(a: Float64Array, x: number): number {
+  const k = Math.ceil(x);
+  if (k === 0) return a[0];
+  const t = x - (k - 1);
+  return a[k - 1] + t * (a[k] - a[k - 1]);
+}
+
+const LOG_MIN = Math.log(binTop(0));
+const STEP = Math.log(binTop(1)) - LOG_MIN;
+const LOG_MID = Float64Array.from({ length: BINS }, (_, k) => Math.log(binMid(k)));
+
+/** Expected spend and value per opportunity at λ (payments as CPM; / 1000 per impression). */
+function perOpportunity(values: Float64Array, curves: Curves, lambda: number): [number, number] {
+  let spend = 0;
+  let value = 0;
+  const logL = Math.log(lambda);
+  for (let j = 0; j < BINS; j++) {
+    const q = values[j];
+    if (q <= 0) continue;
+    const x = Curves.position(LOG_MID[j] - logL);
+    spend += q * curves.payAt(x);
+    value += q * binMid(j) * curves.winAt(x);
+  }
+  return [spend / 1000, value / 1000];
+}
+
+/**
+ * The λ >= minLambda whose expected spend over the horizon is the budget (bisection in log λ;
+ * spend falls as λ grows). When even minLambda cannot spend the budget it is returned as is.
+ */
+export function solveLambda(s: SolveInput, curves: Curves = new Curves(s.prices, s.firstPrice)): Solution {
+  const minLambda = s.minLambda ?? 1;
+  if (!(s.budget > 0)) return { lambda: Infinity, spend: 0, value: 0 };
+  const n = Math.max(0, s.opportunities);
+  const total = (lambda: number): Solution => {
+    const [sp, v] = perOpportunity(s.values, curves, lambda);
+    return { lambda, spend: n * sp, value: n * v };
+  };
+  const loose = total(minLambda);
+  if (loose.spend <= s.budget) return loose;
+  let lo = Math.log(minLambda);
+  let hi = Math.log(MAX_LAMBDA);
+  for (let i = 0; i < 60 && hi - lo > 1e-4; i++) {
+    const mid = (lo + hi) / 2;
+    if (total(Math.exp(mid)).spend > s.budget) lo = mid;
+    else hi = mid;
+  }
+  return total(Math.exp(hi));
+}

@@ -1,0 +1,268 @@
+/**
+ * The value pacer (the default): per campaign, buy the most value the day's budget allows.
+ *
+ * Each slot it draws, Thompson-style, what is uncertain from its posteriors (how many
+ * opportunities the rest of the day holds, per UTC hour: Gamma-Poisson; the market's price
+ * landscape: a Dirichlet over price bins learned from wins and from losses as censored
+ * observations, min-to-win as exact ones), and re-solves the remaining-day LP on that draw
+ * (optimiser.ts): the value threshold λ that spends what is left over what is to come. The bid is
+ * value / λ (the pipeline shades it in first price against the win curve, so shading applies to
+ * the paced value). Re-solving on the budget actually left makes the pacer react to a day that
+ * runs hot or cold. `even` campaigns are handed to the curve pacer (pacer.ts), `asap` ones bid
+ * their full value until the budget is spent.
+ */
+import { compileBudget, DAY_MS, utcDay, type BudgetRule } from '../ledger/budget.js';
+import type { Opportunity, PacingMode } from '../types.js';
+import { createCalibration } from './calibration.js';
+import { BINS, PriceLandscape, ValueHistogram } from './landscape.js';
+import { Curves, solveLambda } from './optimiser.js';
+import { createThompsonPacer, type PacedCampaign, type ThompsonPacer } from './pacer.js';
+import { sampleGamma } from './random.js';
+
+export interface ValuePacerOptions {
+  clock: () => number;
+  random: () => number;
+  campaigns: readonly PacedCampaign[];
+  /** How often λ is re-solved on a fresh draw, ms (default 10 s). */
+  slotMs?: number;
+  /** Share of each budget this process paces (fleet of N: 1/N, with `syncSpend`), default 1. */
+  share?: number;
+  /** The market each campaign starts from, before its own wins and losses (default: log-normal around 1 USD CPM, worth 20 observations). */
+  prior?: () => PriceLandscape;
+  /** Smallest λ: 1 (default) never bids above the value; lower only where value is a relative score (replays). */
+  minLambda?: number;
+  /**
+   * The usual shape of a day's traffic, 24 hourly weights, for the first day (later days use the
+   * opportunities counted per hour on the days before). Default: even.
+   */
+  trafficShape?: readonly number[];
+  /** Pseudo-events of the creatives' CTR calibration prior (default 3). */
+  explorePriorClicks?: number;
+}
+
+/** The pacer contract the bidder and the simulators use, whichever pacer runs. */
+export type BidPacer = ThompsonPacer;
+
+const HOUR_MS = 3_600_000;
+
+class Pace {
+  rule: BudgetRule;
+  mode: PacingMode;
+  hourlyCap: number;
+  day: number;
+  spentToday = 0;
+  spentBefore = 0;
+  readonly hourSpend = new Float64Array(24);
+  readonly landscape: PriceLandscape;
+  readonly values = new ValueHistogram();
+  readonly hourToday = new Float64Array(24);
+  readonly hourLearned = new Float64Array(24);
+  learnedDays = 0;
+  firstPriceOpps = 0;
+  opps = 0;
+  lambda = Infinity;
+  multiplier = 0;
+  slotEnd = -Infinity;
+  dirty = true;
+  constructor(c: PacedCampaign, now: number, prior: PriceLandscape) {
+    this.rule = compileBudget(c.id, c.budget);
+    this.mode = c.budget.pacing ?? 'max-value';
+    this.hourlyCap = c.budget.hourlyCapShare ?? 1;
+    this.day = utcDay(now);
+    this.landscape = prior;
+  }
+}
+
+export function createValuePacer(opts: ValuePacerOptions): BidPacer {
+  const { random } = opts;
+  const slotMs = opts.slotMs ?? 10_000;
+  const share = opts.share ?? 1;
+  const minLambda = opts.minLambda ?? 1;
+  const prior = opts.prior ?? (() => PriceLandscape.logNormal(1, 1, 20));
+  if (!(share > 0 && share <= 1)) throw new Error('share must be in (0, 1]');
+  if (!(slotMs > 0)) throw new Error('slotMs must be > 0');
+  if (!(minLambda > 0)) throw new Error('minLambda must be > 0');
+  const paces = new Map<string, Pace>();
+  const calibration = createCalibration(random, opts.explorePriorClicks ?? 3);
+  // Campaigns paced along the traffic curve ('even') keep today's pacer.
+  const curve = createThompsonPacer({ clock: opts.clock, random, campaigns: [], targetCurve: 'traffic', share });
+  const shape = opts.trafficShape ?? new Array<number>(24).fill(1);
+  if (shape.length !== 24 || shape.some((w) => !(w >= 0)) || !shape.some((w) => w > 0)) throw new Error('trafficShape must be 24 non-negative hourly weights, not all zero');
+  const shapeCum = new Float64Array(25);
+  for (let h = 0; h < 24; h++) shapeCum[h + 1] = shapeCum[h] + shape[h];
+  const valueProbs = new Float64Array(BINS);
+  const priceProbs = new Float64Array(BINS);
+
+  function configure(campaigns: readonly PacedCampaign[]): void {
+    const now = opts.clock();
+    const keep = new Set<string>();
+    for (const c of campaigns) {
+      keep.add(c.id);
+      const p = paces.get(c.id);
+      if (p === undefined) paces.set(c.id, new Pace(c, now, prior()));
+      else {
+        p.rule = compileBudget(c.id, c.budget);
+        p.mode = c.budget.pacing ?? 'max-value';
+        p.hourlyCap = c.budget.hourlyCapShare ?? 1;
+        p.slotEnd = -Infinity;
+      }
+    }
+    for (const id of paces.keys()) if (!keep.has(id)) paces.delete(id);
+    curve.configure(campaigns.filter((c) => c.budget.pacing === 'even'));
+  }
+
+  function dayBudget(p: Pace): number {
+    const r = p.rule;
+    if (p.day < r.startDay || p.day > r.endDay) return 0;
+    const daily = r.dailyMicros / 1e6;
+    if (r.lifetimeMicros >= 9e15) return daily;
+    const daysLeft = r.endDay >= 9e15 ? 1 : r.endDay - p.day + 1;
+    return Math.max(0, Math.min(daily, (r.lifetimeMicros / 1e6 - p.spentBefore) / daysLeft));
+  }
+
+  function rollDay(p: Pace, now: number): void {
+    const day = utcDay(now);
+    if (day === p.day) return;
+    p.spentBefore += p.spentToday;
+    p.spentToday = 0;
+    p.hourSpend.fill(0);
+    // Yesterday's opportunities per hour become the forecast (half yesterday, half the days before).
+    for (let h = 0; h < 24; h++) p.hourLearned[h] = p.learnedDays === 0 ? p.hourToday[h] : 0.5 * p.hourLearned[h] + 0.5 * p.hourToday[h];
+    if (day === p.day + 1 || p.learnedDays === 0) p.learnedDays++;
+    p.hourToday.fill(0);
+    p.day = day;
+    p.slotEnd = -Infinity;
+  }
+
+  /** A Thompson draw of the opportunities left in the day after `now`. */
+  function oppsLeft(p: Pace, now: number): number {
+    const msOfDay = now - p.day * DAY_MS;
+    const h = Math.min(23, Math.floor(msOfDay / HOUR_MS));
+    const restOfHour = (HOUR_MS * (h + 1) - msOfDay) / HOUR_MS;
+    if (p.learnedDays === 0) {
+      // No earlier day: today's count so far, scaled by the share of the usual day's traffic it
+      // came in (prior: one opportunity per slot).
+      let today = 0;
+      for (let k = 0; k <= h; k++) today += p.hourToday[k];
+      const seen = (shapeCum[h] + shape[h] * (1 - restOfHour)) / shapeCum[24];
+      const ahead = 1 - seen;
+      const slotShare = (shape[h] / shapeCum[24]) * (slotMs / HOUR_MS);
+      return (sampleGamma(random, 1 + today) * ahead) / (seen + slotShare);
+    }
+    // Per hour: the learned count as a Gamma-Poisson posterior; the current hour's rest pro rata.
+    let n = 0;
+    for (let k = h; k < 24; k++) {
+      const draw = sampleGamma(random, 1 + p.hourLearned[k]);
+      n += k === h ? draw * restOfHour : draw;
+    }
+    return n;
+  }
+
+  function decide(p: Pace, now: number): void {
+    p.slotEnd = now + slotMs;
+    const remaining = share * (dayBudget(p) - p.spentToday);
+    const h = Math.min(23, Math.floor((now - p.day * DAY_MS) / HOUR_MS));
+    if (!(remaining > 0) || p.hourSpend[h] >= p.hourlyCap * dayBudget(p)) {
+      p.lambda = Infinity;
+      p.multiplier = 0;
+      return;
+    }
+    if (p.mode === 'asap' || p.values.empty) {
+      // Nothing seen yet to plan with: full value, and the ledger holds the line.
+      p.lambda = p.mode === 'asap' ? 1 : Math.max(minLambda, 1);
+      p.multiplier = 1 / p.lambda;
+      return;
+    }
+    let vt = 0;
+    for (let k = 0; k < BINS; k++) vt += p.values.w[k];
+    for (let k = 0; k < BINS; k++) valueProbs[k] = p.values.w[k] / vt;
+    p.landscape.probabilities(priceProbs, random);
+    const firstPrice = p.firstPriceOpps * 2 > p.opps;
+    const sol = solveLambda({ values: valueProbs, prices: priceProbs, opportunities: oppsLeft(p, now), budget: remaining, firstPrice, minLambda }, new Curves(priceProbs, firstPrice));
+    p.lambda = sol.lambda;
+    p.multiplier = Number.isFinite(sol.lambda) ? 1 / sol.lambda : 0;
+  }
+
+  configure(opts.campaigns);
+
+  return {
+    multiplier(campaignId, nowMs, opp?: Opportunity) {
+      const p = paces.get(campaignId);
+      if (p === undefined) return 0;
+      if (p.mode === 'even') return curve.multiplier(campaignId, nowMs, opp);
+      rollDay(p, nowMs);
+      p.hourToday[Math.floor((nowMs % DAY_MS) / HOUR_MS)]++;
+      p.opps++;
+      if (opp !== undefined) {
+        p.values.add(opp.valueCpmUsd);
+        if (opp.firstPrice) p.firstPriceOpps++;
+      }
+      if (nowMs >= p.slotEnd) decide(p, nowMs);
+      return p.multiplier;
+    },
+
+    explorePctr: calibration.explorePctr,
+    explorePcvr: calibration.explorePcvr,
+
+    onBid(campaignId, creativeId, bidCpmUsd, nowMs) {
+      if (paces.get(campaignId)?.mode === 'even') curve.onBid(campaignId, creativeId, bidCpmUsd, nowMs);
+    },
+
+    onWin(campaignId, creativeId, priceCpmUsd, nowMs) {
+      calibration.onImpression(creativeId);
+      const p = paces.get(campaignId);
+      if (p === undefined) return;
+      if (p.mode === 'even') return curve.onWin(campaignId, '', priceCpmUsd, nowMs);
+      rollDay(p, nowMs);
+      const usd = priceCpmUsd / 1000;
+      p.spentToday += usd;
+      p.hourSpend[Math.floor((nowMs % DAY_MS) / HOUR_MS)] += usd;
+      // A second-price win shows the price; a first-price one only that it was at most the bid.
+      if (p.firstPriceOpps * 2 > p.opps) p.landscape.atMost(priceCpmUsd);
+      else p.landscape.exact(priceCpmUsd);
+    },
+
+    onLoss(campaignId, _creativeId, bidCpmUsd, minToWinCpmUsd) {
+      const p = paces.get(campaignId);
+      if (p === undefined || p.mode === 'even') return;
+      if (minToWinCpmUsd !== undefined && minToWinCpmUsd > 0) p.landscape.exact(minToWinCpmUsd);
+      else p.landscape.above(bidCpmUsd);
+    },
+
+    onClick(_campaignId, creativeId) {
+      calibration.onClick(creativeId);
+    },
+
+    onConversion(_campaignId, creativeId) {
+      calibration.onConversion(creativeId);
+    },
+
+    configure,
+
+    syncSpend(campaignId, spentTodayUsd, nowMs) {
+      const p = paces.get(campaignId);
+      if (p === undefined) return;
+      if (p.mode === 'even') return curve.syncSpend(campaignId, spentTodayUsd, nowMs);
+      rollDay(p, nowMs);
+      p.spentToday = spentTodayUsd;
+      p.slotEnd = -Infinity;
+    },
+
+    inspect(campaignId, nowMs) {
+      const p = paces.get(campaignId);
+      if (p === undefined) return undefined;
+      if (p.mode === 'even') return curve.inspect(campaignId, nowMs);
+      const budget = dayBudget(p);
+      // The reference a traffic-proportional plan would have spent by now (for plots and metrics).
+      const msOfDay = Math.min(DAY_MS, Math.max(0, nowMs - p.day * DAY_MS));
+      let seen = 0;
+      let all = 0;
+      for (let h = 0; h < 24; h++) {
+        const w = p.learnedDays > 0 ? p.hourLearned[h] + 1e-9 : 1;
+        all += w;
+        seen += w * Math.min(1, Math.max(0, (msOfDay - h * HOUR_MS) / HOUR_MS));
+      }
+      return { multiplier: p.multiplier, lambda: p.lambda, dayBudgetUsd: budget, spentTodayUsd: p.spentToday, targetSpentUsd: (budget * seen) / all };
+    },
+  };
+}

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
+import type { Budget } from '../src/types.js';
+
+const DAY0 = Date.UTC(2026, 5, 1);
+const HOUR = 3_600_000;
+
+/**
+ * A stationary second-price market fed straight to the pacer: N opportunities evenly over each
+ * day, values and prices log-normal (CPM), a win when the bid reaches the price. Returns per day
+ * the spend, the value won, and the value a hindsight threshold would have won for the same spend.
+ */
+function market(budget: Budget, days: number, seed: number, n = 4000) {
+  let now = DAY0;
+  const pacer = createValuePacer({ clock: () => now, random: mulberry32(seed), campaigns: [{ id: 'c', budget }], slotMs: 60_000 });
+  const rnd = mulberry32(seed ^ 99);
+  const out: Array<{ spend: number; value: number; hindsight: number; maxSpend: number }> = [];
+  for (let d = 0; d < days; d++) {
+    let spend = 0;
+    let value = 0;
+    const seen: Array<{ v: number; p: number }> = [];
+    for (let i = 0; i < n; i++) {
+      now = DAY0 + d * 86_400_000 + Math.floor((i * 86_400_000) / n);
+      const v = Math.exp(Math.log(2) + 0.8 * sampleNormal(rnd));
+      const p = Math.exp(Math.log(1.5) + 0.5 * sampleNormal(rnd));
+      seen.push({ v, p });
+      const bid = v * pacer.multiplier('c', now, { valueCpmUsd: v, firstPrice: false });
+      if (bid <= 0) continue;
+      // The ledger's part in the bidder: a win that does not fit the budget is refused.
+      if (bid >= p && spend + p / 1000 <= budget.dailyUsd) {
+        spend += p / 1000;
+        value += v / 1000;
+        pacer.onWin('c', 'cr', p, now);
+      } else if (bid < p) pacer.onLoss('c', 'cr', bid, undefined, now);
+    }
+    // Hindsight: the best value per price first, for the same spend.
+    seen.sort((a, b) => b.v / b.p - a.v / a.p);
+    let left = spend;
+    let hindsight = 0;
+    for (const s of seen) {
+      if (s.p / 1000 > left) break;
+      left -= s.p / 1000;
+      hindsight += s.v / 1000;
+    }
+    out.push({ spend, value, hindsight, maxSpend: budget.dailyUsd });
+  }
+  return { out, pacer, at: () => now };
+}
+
+describe('value pacer (max-value)', () => {
+  it('spends the day budget and buys near the hindsight value for that spend, from the second day on', () => {
+    const { out } = market({ dailyUsd: 1.5 }, 3, 1);
+    for (const day of out.slice(1)) {
+      expect(day.spend).toBeGreaterThan(0.95 * day.maxSpend);
+      expect(day.spend).toBeLessThanOrEqual(day.maxSpend + 1e-9);
+      expect(day.value).toBeGreaterThan(0.9 * day.hindsight);
+    }
+  });
+
+  it('same seed, same bids', () => {
+    expect(market({ dailyUsd: 1.5 }, 2, 7).out).toEqual(market({ dailyUsd: 1.5 }, 2, 7).out);
+  });
+
+  it('re-solves on the budget left: spend reported above plan raises λ, below plan lowers it', () => {
+    const { pacer, at } = market({ dailyUsd: 1.5 }, 2, 3);
+    const noon = at() + 1; // end of day 2: start a fresh day 3 at noon
+    const t = noon - (noon % 86_400_000) + 86_400_000 + 12 * HOUR;
+    pacer.syncSpend('c', 0.75, t);
+    pacer.multiplier('c', t, { valueCpmUsd: 2, firstPrice: false });
+    const onPlan = pacer.inspect('c', t)!.lambda;
+    pacer.syncSpend('c', 1.3, t + 1);
+    pacer.multiplier('c', t + 1, { valueCpmUsd: 2, firstPrice: false });
+    const hot = pacer.inspect('c', t + 1)!.lambda;
+    pacer.syncSpend('c', 0.2, t + 2);
+    pacer.multiplier('c', t + 2, { valueCpmUsd: 2, firstPrice: false });
+    const cold = pacer.inspect('c', t + 2)!.lambda;
+    expect(hot).toBeGreaterThan(onPlan);
+    expect(cold).toBeLessThan(onPlan);
+    // No budget left: no bid.
+    pacer.syncSpend('c', 1.5, t + 3);
+    expect(pacer.multiplier('c', t + 3, { valueCpmUsd: 2, firstPrice: false })).toBe(0);
+  });
+
+  it('an hourly cap stops bidding for the rest of the hour once the hour has spent its share', () => {
+    let now = DAY0;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 10, hourlyCapShare: 0.1 } }], slotMs: 1000 });
+    expect(pacer.multiplier('c', now, { valueCpmUsd: 5, firstPrice: false })).toBeGreaterThan(0);
+    pacer.onWin('c', 'cr', 1000, now); // 1 USD: the hour's cap
+    now += 2000;
+    expect(pacer.multiplier('c', now, { valueCpmUsd: 5, firstPrice: false })).toBe(0);
+    now = DAY0 + HOUR + 1;
+    expect(pacer.multiplier('c', now, { valueCpmUsd: 5, firstPrice: false })).toBeGreaterThan(0);
+  });
+
+  it('asap bids the full value until the budget is spent; even follows the traffic curve (the curve pacer)', () => {
+    let now = DAY0;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'a', budget: { dailyUsd: 1, pacing: 'asap' } }, { id: 'e', budget: { dailyUsd: 1, pacing: 'even' } }], slotMs: 1000 });
+    expect(pacer.multiplier('a', now, { valueCpmUsd: 5, firstPrice: false })).toBe(1);
+    pacer.onWin('a', 'cr', 1000, now);
+    now += 2000;
+    expect(pacer.multiplier('a', now, { valueCpmUsd: 5, firstPrice: false })).toBe(0);
+    const m = pacer.multiplier('e', now, { valueCpmUsd: 5, firstPrice: false });
+    expect(m).toBeGreaterThanOrEqual(0);
+    expect(m).toBeLessThanOrEqual(1);
+    expect(pacer.inspect('e', now)!.targetSpentUsd).toBeGreaterThan(0);
+  });
+
+  it('rejects a traffic shape that is not 24 non-negative weights', () => {
+    expect(() => createValuePacer({ clock: () => 0, random: Math.random, campaigns: [], trafficShape: [1, 2] })).toThrow(/trafficShape/);
+  });
+});
