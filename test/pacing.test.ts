@@ -30,7 +30,7 @@ describe('pacing simulation', () => {
     expect(n.duplicateSettles).toBeGreaterThan(0);
     expect(a.report.totals.spend).toBeGreaterThan(0);
     expect(a.report.totals.hindsightClicks).toBeGreaterThan(0);
-  });
+  }, 240_000);
 
   it('holds the budget under a hostile exchange: a third of notices duplicated, a fifth late, a fifth lost', async () => {
     const faults = { duplicate: 0.33, late: 0.2, lost: 0.2, minToWin: 0.5 };
