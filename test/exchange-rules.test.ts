@@ -106,6 +106,26 @@ describe('exchange rules on the demo policies', () => {
     expect((await t.bid(video('l4', { protocols: [5, 6] }))).status).toBe(204);
   });
 
+  it('answers browsers (Prebid.js): text/plain bodies, CORS with credentials on every answer of an exchange that allows it', async () => {
+    const origin = 'http://publisher.example';
+    const send = (path: string, body: unknown) => fetch(t.url + path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'text/plain;charset=UTF-8', origin } });
+    const bid = await send('/openrtb2/prebid/bid', banner('c1'));
+    expect(bid.status).toBe(200);
+    const b = (await bid.json()).seatbid[0];
+    expect(b.seat).toBe('rtbbidder');
+    // expandPrice: the notices carry the bid's own price, since Prebid.js never expands the macro in burl.
+    expect(b.bid[0].burl).toContain(`&price=${b.bid[0].price}`);
+    for (const r of [bid, await send('/openrtb2/prebid/bid', banner('c2', {}, { bseat: ['rtbbidder'] })), await send('/openrtb2/prebid/bid', { id: 'x' })]) {
+      expect(r.headers.get('access-control-allow-origin')).toBe(origin);
+      expect(r.headers.get('access-control-allow-credentials')).toBe('true');
+    }
+    const pre = await fetch(t.url + '/openrtb2/prebid/bid', { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-methods')).toBe('POST');
+    // An exchange that lists no origins gets no CORS headers.
+    expect((await send('/openrtb2/bid', banner('c3'))).headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('VAST player events come back to counted routes, signed like the click', async () => {
     const [b] = await bidsOf(await t.bid(video('e1', { protocols: [7] })));
     for (const ev of ['start', 'complete', 'error']) {

@@ -30,6 +30,37 @@ describe('policy loading reports every problem at once', () => {
     expect((err as PolicyError).message.split('\n').length).toBe(problems.length + 1);
   });
 
+  it('refuses creatives no answer could be built from', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const base = { title: 't', landingUrl: 'https://a.example/' };
+    const creatives = [
+      { ...base, id: 'a&b', format: 'banner', w: 1, h: 1 },
+      { ...base, id: 'v1', format: 'video', durationSec: 5, mimes: ['video/mp4'] },
+      { ...base, id: 'v2', format: 'video', durationSec: 5, mediaFiles: [{ url: 'https://a.example/v.mp4', mime: 'video/mp4' }], mimes: ['video/webm'] },
+      { ...base, id: 'n1', format: 'native', adm: '<b>x</b>' },
+      { ...base, id: 'b1', format: 'banner', w: 1, h: 1, native: { data: { sponsored: 'x' } }, mediaFiles: [{ url: 'https://a.example/v.mp4', mime: 'video/mp4' }] },
+    ];
+    const problemsOf = (list: unknown[]): string[] => {
+      const doc = { campaigns: [{ id: 'c', advertiser: 'a', adomain: ['a.example'], goal: { type: 'cpm', valueUsd: 1 }, budget: { dailyUsd: 1 }, maxBidCpmUsd: 1, creatives: list }] };
+      writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify(doc));
+      try {
+        loadPolicies(dir);
+      } catch (e) {
+        return (e as PolicyError).problems;
+      }
+      return [];
+    };
+    // A schema problem (checked first, alone) and the cross checks of a schema-valid file.
+    expect(problemsOf(creatives.slice(0, 1)).some((p) => p.includes('/creatives/0/id must match pattern'))).toBe(true);
+    const problems = problemsOf(creatives.slice(1));
+    expect(problems.some((p) => p.includes('(v1): video creatives need durationSec and mediaFiles'))).toBe(true);
+    expect(problems.some((p) => p.includes('(v2): mimes video/webm have no media file'))).toBe(true);
+    expect(problems.some((p) => p.includes('(n1): adm (own markup) is for banner creatives'))).toBe(true);
+    expect(problems.some((p) => p.includes('(b1): native assets are for native creatives'))).toBe(true);
+    expect(problems.some((p) => p.includes('(b1): mediaFiles is for video and audio creatives'))).toBe(true);
+  });
+
   it('loads the demo set', () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     const p = loadPolicies('policies');

@@ -119,7 +119,8 @@ const CREATIVE_SCHEMA = {
   additionalProperties: false,
   required: ['id', 'format', 'title', 'landingUrl'],
   properties: {
-    id: { type: 'string', minLength: 1 },
+    // URL-safe: the id travels in notice URLs, which Prebid.js percent-decodes (a %26 would become a query separator).
+    id: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' },
     format: { enum: ['banner', 'video', 'native', 'audio'] },
     w: { type: 'integer', minimum: 1 },
     h: { type: 'integer', minimum: 1 },
