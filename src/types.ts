@@ -247,6 +247,11 @@ export interface Ledger {
   settle(bidId: string, priceUsd: number, billing?: boolean): Promise<SettleOutcome>;
   /** Release a reservation (loss notice); idempotent. */
   release(bidId: string): Promise<void>;
+  /**
+   * True the first time `key` is seen before `untilMs` (epoch ms), false after: click and
+   * conversion dedup that survives restarts (journal) and spans a fleet (Redis). Kept until `untilMs`.
+   */
+  once(key: string, untilMs: number): Promise<boolean>;
   /** Settled spend (within budget), overspend and outstanding reservations for a campaign, today. */
   state(campaignId: string): Promise<{ spentUsd: number; reservedUsd: number; budgetUsd: number; overspentUsd: number }>;
   close(): Promise<void>;

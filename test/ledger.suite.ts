@@ -161,6 +161,16 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       for (const b of ['b1', 'b2', 'b3', 'b4']) expect(await l.settle(b, 0.25)).toBe('settled');
     });
 
+    it('once: click and conversion dedup answers true the first time only, until its expiry', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      expect(await l.once('c:b1', now + 1000)).toBe(true);
+      expect(await l.once('c:b1', now + 1000)).toBe(false);
+      expect(await l.once('v:b1', now + 1000)).toBe(true);
+      expect(await l.once('c:past', now)).toBe(false);
+      now += 1001;
+      expect(await l.once('c:b1', now + 1000)).toBe(true);
+    });
+
     it('caps the reservation life at reservationTtlMs', async () => {
       const l = await make({ c1: { dailyUsd: 1 } });
       await l.reserve([res('b1', 'c1', 1, 100 * TTL)]);

@@ -68,3 +68,26 @@ describe('policy loading reports every problem at once', () => {
     expect(Object.isFrozen(p.settings)).toBe(true);
   });
 });
+
+describe('frequency caps the store can enforce', () => {
+  it('a frequency cap above the store limit is refused at policy load (count > 32 or a window over 7 days could never trigger)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    try {
+      cpSync('policies', dir, { recursive: true });
+      const file = join(dir, 'campaigns.yaml');
+      writeFileSync(file, readFileSync(file, 'utf8').replace('frequencyCap: { count: 20, windowSec: 3600 }', 'frequencyCap: { count: 50, windowSec: 691200 }'));
+      let err: unknown;
+      try {
+        loadPolicies(dir);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(PolicyError);
+      const problems = (err as PolicyError).problems.join('\n');
+      expect(problems).toMatch(/frequencyCap\/count.*<= 32/);
+      expect(problems).toMatch(/frequencyCap\/windowSec.*<= 604800/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -6,6 +6,7 @@ import type { Campaign } from '../types.js';
 import { DEFAULT_SETTINGS, SETTINGS_SCHEMA, type Settings } from './settings.js';
 import { DEFAULT_SEAT } from '../eligibility/eligibility.js';
 import { NATIVE_DATA_TYPES } from '../types.js';
+import { FREQ_MAX_COUNT, FREQ_MAX_WINDOW_SEC } from '../freqcap/freqcap.js';
 
 /** Per-exchange behaviour (policies/exchanges.yaml). */
 export interface ExchangeSettings {
@@ -177,7 +178,11 @@ const CAMPAIGN_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       required: ['count', 'windowSec'],
-      properties: { count: { type: 'integer', minimum: 1 }, windowSec: { type: 'integer', minimum: 1 } },
+      // The frequency stores keep FREQ_MAX_COUNT impressions over FREQ_MAX_WINDOW_SEC: a larger cap would never trigger.
+      properties: {
+        count: { type: 'integer', minimum: 1, maximum: FREQ_MAX_COUNT },
+        windowSec: { type: 'integer', minimum: 1, maximum: FREQ_MAX_WINDOW_SEC },
+      },
     },
     paused: { type: 'boolean' },
     targeting: {

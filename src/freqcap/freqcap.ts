@@ -44,10 +44,17 @@ function push(times: number[], now: number, keepSince: number, max: number): voi
   if (drop > 0) times.splice(0, drop);
 }
 
+/**
+ * What the stores keep per user and campaign by default: the last 32 impressions within 7 days. A
+ * cap above either could never trigger, so the policy schema refuses one (src/config/policies.ts).
+ */
+export const FREQ_MAX_COUNT = 32;
+export const FREQ_MAX_WINDOW_SEC = 7 * 86_400;
+
 export function createLocalFrequencyStore(opts: LocalFrequencyOptions): FrequencyStore {
   const { clock } = opts;
-  const windowMs = (opts.maxWindowSec ?? 7 * 86_400) * 1000;
-  const maxPer = opts.maxPerCampaign ?? 32;
+  const windowMs = (opts.maxWindowSec ?? FREQ_MAX_WINDOW_SEC) * 1000;
+  const maxPer = opts.maxPerCampaign ?? FREQ_MAX_COUNT;
   const users = new LRUCache<string, UserCaps>({ max: opts.maxUsers ?? 100_000 });
   return {
     count(userKey, campaignId, windowSec) {
@@ -117,8 +124,8 @@ interface FrequencyCommands {
  */
 export function createRedisFrequencyStore(opts: RedisFrequencyOptions): FrequencyStore {
   const { clock, client, keyPrefix } = opts;
-  const windowMs = (opts.maxWindowSec ?? 7 * 86_400) * 1000;
-  const maxPer = opts.maxPerCampaign ?? 32;
+  const windowMs = (opts.maxWindowSec ?? FREQ_MAX_WINDOW_SEC) * 1000;
+  const maxPer = opts.maxPerCampaign ?? FREQ_MAX_COUNT;
   const users = new LRUCache<string, UserCaps>({
     max: opts.maxUsers ?? 100_000,
     // lru-cache reads 0 as "no expiry"; here 0 means "always ask Redis".

@@ -13,6 +13,8 @@ export type JournalRecord =
   | { t: 's'; b: string; c: string; d: number; p: number; at: number; o?: 1 }
   /** correction: a billing notice lowered a settled bid's price to `p` (micros), once. */
   | { t: 'c'; b: string; p: number; at: number }
+  /** once: key `k` seen, remembered until epoch ms `e` (click and conversion dedup). */
+  | { t: 'o'; k: string; e: number }
   /** release on loss. */
   | { t: 'x'; b: string; at: number }
   /** a late settle refused for lack of budget (so a repeat is a duplicate, not a second try). */

@@ -210,6 +210,19 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       return res.outcome;
     },
 
+    async once(key: string, untilMs: number): Promise<boolean> {
+      const now = clock();
+      const rec = core.once(key, untilMs, now);
+      if (rec === null) return false;
+      try {
+        await append(encodeRecord(rec));
+      } catch (err) {
+        core.forgetOnce(key);
+        throw err;
+      }
+      return true;
+    },
+
     async release(bidId: string): Promise<void> {
       const now = clock();
       const rec = core.release(bidId, now);

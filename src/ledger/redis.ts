@@ -166,7 +166,18 @@ local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. ARGV[5], 'spent', 'res
 return { b[1] or '', b[2] or '0', b[3] or '0', b[4] or '0', b[5] or '0', dd[1] or '0', dd[2] or '0', b[6] or '0', dd[3] or '0' }
 `;
 
+// Seen until ARGV[3] by the bidders' clock (ARGV[2] = now): the expiry is compared here, with the
+// clock the bidders share; the key's own TTL only bounds memory.
+const LUA_ONCE = `
+local e = tonumber(redis.call('GET', KEYS[1]))
+local now = tonumber(ARGV[2])
+if e and e > now then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[1])
+return 1
+`;
+
 interface LedgerCommands {
+  ledgerOnce(key: string, ttlMs: number, now: number, untilMs: number): Promise<number>;
   ledgerReserve(...args: (string | number)[]): Promise<number[]>;
   ledgerSettle(...args: (string | number)[]): Promise<SettleOutcome>;
   ledgerRelease(...args: (string | number)[]): Promise<number>;
@@ -214,6 +225,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   client.defineCommand('ledgerSettle', { numberOfKeys: 0, lua: LUA_SETTLE });
   client.defineCommand('ledgerRelease', { numberOfKeys: 0, lua: LUA_RELEASE });
   client.defineCommand('ledgerState', { numberOfKeys: 0, lua: LUA_STATE });
+  client.defineCommand('ledgerOnce', { numberOfKeys: 1, lua: LUA_ONCE });
   const cmd = client as unknown as LedgerCommands;
 
   const configure = async (budgets: Readonly<Record<string, Budget>>): Promise<void> => {
@@ -285,6 +297,13 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
         );
       }
       return outcome;
+    },
+
+    async once(key: string, untilMs: number): Promise<boolean> {
+      const now = clock();
+      const ttl = Math.ceil(untilMs - now);
+      if (!(ttl > 0)) return false;
+      return (await cmd.ledgerOnce(`${P}o:${key}`, ttl, now, untilMs)) === 1;
     },
 
     async release(bidId: string): Promise<void> {

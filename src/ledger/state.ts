@@ -76,7 +76,26 @@ export class LedgerCore {
   private doneBid: string[] = [];
   private doneHead = 0;
 
+  /** Keys of `once`, with the epoch ms until which each is remembered. */
+  private readonly onceKeys = new Map<string, number>();
+  private onceSweep = 1024;
+
   constructor(private readonly retentionMs: number) {}
+
+  /** Records `key` until `untilMs`; the journal record when it is new at `now`, else null. */
+  once(key: string, untilMs: number, now: number): JournalRecord | null {
+    const e = this.onceKeys.get(key);
+    if (e !== undefined && e > now) return null;
+    if (!(untilMs > now)) return null;
+    const rec: JournalRecord = { t: 'o', k: key, e: untilMs };
+    this.apply(rec);
+    return rec;
+  }
+
+  /** Forgets a `once` key whose journal write failed. */
+  forgetOnce(key: string): void {
+    this.onceKeys.delete(key);
+  }
 
   /** Bids remembered: held, or finished within the retention. */
   get remembered(): number {
@@ -268,6 +287,11 @@ export class LedgerCore {
         this.doneBid.push(rec.b);
         return;
       }
+      case 'o': {
+        const e = this.onceKeys.get(rec.k);
+        if (e === undefined || e < rec.e) this.onceKeys.set(rec.k, rec.e);
+        return;
+      }
       case 'h':
       case 'z':
         return;
@@ -307,6 +331,10 @@ export class LedgerCore {
       const hold = this.holds.get(bid);
       if (hold !== undefined && hold.st === HELD) this.finish(bid, hold, EXPIRED, hold.e);
     }
+    if (this.onceKeys.size > this.onceSweep) {
+      for (const [k, e] of this.onceKeys) if (e <= now) this.onceKeys.delete(k);
+      this.onceSweep = Math.max(1024, 2 * this.onceKeys.size);
+    }
     const horizon = now - this.retentionMs;
     while (this.doneHead < this.doneBid.length) {
       const bid = this.doneBid[this.doneHead];
@@ -329,6 +357,7 @@ export class LedgerCore {
         else if (day.spent !== 0) yield { t: 'a', c, d, s: day.spent };
       }
     }
+    for (const [k, e] of this.onceKeys) yield { t: 'o', k, e };
     for (const [b, h] of this.holds) {
       if (h.st === HELD) yield { t: 'r', b, c: h.c, a: h.a, e: h.e, d: h.d };
       else if (h.f !== 0) yield { t: 'k', b, c: h.c, d: h.d, a: h.a, st: h.st, at: h.at, f: h.f };

@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import { performance } from 'node:perf_hooks';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Campaign, Ledger, NoticeKind, Pacer, Shader } from '../types.js';
@@ -31,6 +30,7 @@ export interface NoticeDeps {
 }
 
 const OK: Answer = Object.freeze({ status: 200, body: '{"ok":true}' });
+const LEDGER_RETRY: Answer = Object.freeze({ status: 503, body: JSON.stringify({ error: 'LEDGER_UNAVAILABLE', reason: 'ledger unavailable; retry the notice' }) });
 // Prices come back as plain decimals; anything else (an unexpanded macro, "1e999", hex) is refused.
 const PRICE = /^\d+(\.\d+)?$/;
 
@@ -42,8 +42,6 @@ const PRICE = /^\d+(\.\d+)?$/;
  */
 export function createNoticeHandler(deps: NoticeDeps) {
   const { metrics } = deps;
-  const seenClicks = new LRUCache<string, true>({ max: 200_000 });
-  const seenConversions = new LRUCache<string, true>({ max: 200_000 });
   const tokenKey = Buffer.from(`click-token:${deps.secret}`);
 
   function clickToken(c: NoticeClaims): string {
@@ -72,11 +70,19 @@ export function createNoticeHandler(deps: NoticeDeps) {
     }
     const [bidId, campaignId, creativeId, until] = fields;
     if (deps.clock() > until) return refuse('conversion', 'expired', new BidderError('NOTICE_EXPIRED'));
-    if (seenConversions.has(bidId)) {
+    // Deduplicated in the ledger's store (journal or Redis): a restart or another process of the
+    // fleet does not count the same token again.
+    let first: boolean;
+    try {
+      first = await deps.ledger.once(`v:${bidId}`, until);
+    } catch {
+      metrics.ledger('state', 0, true);
+      return LEDGER_RETRY;
+    }
+    if (!first) {
       metrics.notice('conversion', 'duplicate');
       return OK;
     }
-    seenConversions.set(bidId, true);
     metrics.notice('conversion', 'ok');
     metrics.conversion(campaignId);
     deps.pacer.onConversion(campaignId, creativeId, deps.clock());
@@ -193,10 +199,22 @@ export function createNoticeHandler(deps: NoticeDeps) {
     const campaign = deps.campaigns().get(claims.campaignId);
     const creative = campaign?.creatives.find((c) => c.id === claims.creativeId);
     if (!creative) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'unknown creative'));
-    if (late) metrics.notice('click', 'expired');
-    else if (seenClicks.has(claims.bidId)) metrics.notice('click', 'duplicate');
+    if (late) {
+      // Past its expiry a click is not counted and mints no conversion token (a token would count
+      // a conversion for a click that never counted).
+      metrics.notice('click', 'expired');
+      return { status: 302, body: '', headers: { location: creative.landingUrl } };
+    }
+    let first = false;
+    try {
+      // Deduplicated in the ledger's store (journal or Redis): across restarts and a fleet.
+      first = await deps.ledger.once(`c:${claims.bidId}`, claims.expiresAtMs);
+    } catch {
+      // The user still reaches the landing page; the click is not counted.
+      metrics.ledger('state', 0, true);
+    }
+    if (!first) metrics.notice('click', 'duplicate');
     else {
-      seenClicks.set(claims.bidId, true);
       metrics.notice('click', 'ok');
       metrics.click(claims.campaignId);
       deps.pacer.onClick(claims.campaignId, claims.creativeId, now);
