@@ -131,7 +131,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
         onWriteError: () => metrics.ledger('frequency', 0, true),
       })
     : createProfileStore({ clock, maxUsers: 200_000 });
-  const privacy = createPrivacy();
+  const privacy = createPrivacy({ vendorId: settings.tcfVendorId });
 
   // The same users come back request after request (that is what frequency caps count), and the
   // two SHA-256 passes of a MAC cost several times a cache lookup; the cache lives in this

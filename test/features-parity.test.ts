@@ -11,7 +11,7 @@ import type { BidRecord, NoticeRecord } from '../src/eventlog/records.js';
 import { createFeatureBuilder } from '../src/features/features.js';
 import { datasetFromEventLog } from '../src/model/eventlog-data.js';
 import { showImpressions, simulateDataset } from '../src/sim/dataset.js';
-import { createMarket } from '../src/sim/market.js';
+import { createMarket, SIM_VENDOR_ID } from '../src/sim/market.js';
 import type { UserProfile } from '../src/types.js';
 
 const campaigns = loadPolicies('policies').campaigns;
@@ -42,7 +42,7 @@ describe('train/serve feature parity', () => {
     const eligibility = createEligibility({
       catalog: buildCatalog(campaigns),
       ratesPerUsd: new Map([['USD', 1]]),
-      privacy: createPrivacy(),
+      privacy: createPrivacy({ vendorId: SIM_VENDOR_ID }),
       clock: () => now,
       userKey: (req) => (req.user?.id ? `k-${req.user.id}` : ''),
       isPaused: () => false,

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { GVL, TCModel, TCString } from '@iabtechlabtcf/core';
+import { GVL, PurposeRestriction, RestrictionType, TCModel, TCString } from '@iabtechlabtcf/core';
+import { GppModel } from '@iabgpp/cmpapi';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { describe, expect, it } from 'vitest';
 import { loadPolicies } from '../src/config/policies.js';
@@ -18,7 +19,7 @@ import { startBidder } from './helpers/bidder.js';
  */
 
 /** A TCF v2 TC string consenting to `purposes`, encoded offline against a minimal vendor list. */
-function tcString(purposes: number[]): string {
+function tcString(purposes: number[], opts: { vendor?: boolean; restrictPurpose?: number } = {}): string {
   const purposeDefs = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [i + 1, { id: i + 1, name: `purpose ${i + 1}`, description: '', illustrations: [] }]));
   const gvl = new GVL({
     gvlSpecificationVersion: 3,
@@ -40,7 +41,8 @@ function tcString(purposes: number[]): string {
   m.consentScreen = 1;
   m.isServiceSpecific = true;
   m.purposeConsents.set(purposes);
-  m.vendorConsents.set(5);
+  if (opts.vendor !== false) m.vendorConsents.set(5);
+  if (opts.restrictPurpose !== undefined) m.publisherRestrictions.add(5, new PurposeRestriction(opts.restrictPurpose, RestrictionType.NOT_ALLOWED));
   return TCString.encode(m);
 }
 
@@ -72,7 +74,7 @@ describe('privacy through the features', () => {
   const eligibility = createEligibility({
     catalog: buildCatalog(policies.campaigns),
     ratesPerUsd: policies.ratesPerUsd,
-    privacy: createPrivacy(),
+    privacy: createPrivacy({ vendorId: 5 }),
     clock: () => Date.parse('2026-06-01T12:00:00Z'),
     userKey: (req) => (req.user?.id ? `key-of-${req.user.id}` : ''),
     isPaused: () => false,
@@ -187,5 +189,40 @@ describe('event log is pseudonymous', () => {
     } finally {
       rmSync(t.dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('consent: TCF v2 vendor consent, publisher restrictions and GPP', () => {
+  const p = createPrivacy({ vendorId: 5 });
+  const gdpr = (consent: string) => ({ ...base, regs: { gdpr: 1 }, user: { ...richUser, consent } }) as unknown as BidRequest;
+  const gpp = (fields: Array<[string, string, unknown]>) => {
+    const m = new GppModel();
+    for (const [section, field, value] of fields) m.setFieldValue(section, field, value);
+    return m.encode();
+  };
+  const withGpp = (s: string, sid?: unknown) => ({ ...base, regs: { gpp: s, ...(sid === undefined ? {} : { gpp_sid: sid }) } }) as unknown as BidRequest;
+
+  it('consent: purposes 1, 3 and 4 without consent to our GVL vendor id allow no user data (review item 5)', () => {
+    expect(p.check(gdpr(CONSENT_OK))).toBe('');
+    expect(p.check(gdpr(tcString([1, 3, 4], { vendor: false })))).toBe('gdpr-no-consent');
+    // Another vendor id than the one consented to, or none configured: no user data either.
+    expect(createPrivacy({ vendorId: 6 }).check(gdpr(CONSENT_OK))).toBe('gdpr-no-consent');
+    expect(createPrivacy().check(gdpr(CONSENT_OK))).toBe('gdpr-no-consent');
+  });
+
+  it('consent: a publisher restriction against our vendor on a needed purpose allows no user data', () => {
+    expect(p.check(gdpr(tcString([1, 3, 4], { restrictPurpose: 3 })))).toBe('gdpr-no-consent');
+    expect(p.check(gdpr(tcString([1, 3, 4], { restrictPurpose: 9 })))).toBe('');
+  });
+
+  it('consent: GPP US opt-outs, an undecodable GPP string and an applicable section it does not carry allow no user data', () => {
+    expect(p.check(withGpp(gpp([['usnat', 'SaleOptOut', 1], ['usnat', 'SaleOptOutNotice', 1]]), [7]))).toBe('gpp-opt-out');
+    expect(p.check(withGpp(gpp([['usca', 'SharingOptOut', 1]])))).toBe('gpp-opt-out');
+    expect(p.check(withGpp(gpp([['usca', 'SaleOptOut', 2], ['usca', 'SharingOptOut', 2]]), [8]))).toBe('');
+    expect(p.check(withGpp(gpp([['uspv1', 'OptOutSale', 'Y'], ['uspv1', 'Notice', 'Y']]), [6]))).toBe('gpp-opt-out');
+    expect(p.check(withGpp('DBABM~not-a-section'))).toBe('gpp-not-understood');
+    expect(p.check(withGpp('garbage'))).toBe('gpp-not-understood');
+    expect(p.check(withGpp(gpp([['usca', 'SaleOptOut', 2]]), [7]))).toBe('gpp-not-understood');
+    expect(p.check(withGpp(gpp([['usca', 'SaleOptOut', 2]]), 'seven'))).toBe('gpp-not-understood');
   });
 });

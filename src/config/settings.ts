@@ -31,6 +31,11 @@ export interface Settings {
   tls: { keyFile: string; certFile: string };
   /** HMAC key for notice URLs. */
   noticeSecret: string;
+  /**
+   * The bidder's IAB Global Vendor List id. Under GDPR, user data is used only with consent to
+   * TCF purposes 1, 3 and 4 and to this vendor; 0 (not registered) = never under GDPR.
+   */
+  tcfVendorId: number;
   /** Bearer token for admin routes; empty = admin routes off. */
   adminToken: string;
   eventLog: { dir: string; rotateBytes: number; enabled: boolean };
@@ -85,6 +90,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   publicUrl: 'http://127.0.0.1:8080',
   tls: Object.freeze({ keyFile: '', certFile: '' }),
   noticeSecret: '',
+  tcfVendorId: 0,
   adminToken: '',
   eventLog: Object.freeze({ dir: 'var/events', rotateBytes: 64 * 1024 * 1024, enabled: true }),
   ledger: Object.freeze({ journalPath: 'var/ledger.journal', redisUrl: '', keyPrefix: 'bidder:ledger:', autoPipelining: true, commandTimeoutMs: 100 }),
@@ -127,6 +133,7 @@ export const SETTINGS_SCHEMA = {
     publicUrl: { type: 'string', pattern: '^https?://' },
     tls: { type: 'object', additionalProperties: false, properties: { keyFile: { type: 'string' }, certFile: { type: 'string' } } },
     noticeSecret: { type: 'string' },
+    tcfVendorId: { type: 'integer', minimum: 0, maximum: 65535 },
     adminToken: { type: 'string' },
     eventLog: {
       type: 'object',

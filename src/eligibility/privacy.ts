@@ -1,40 +1,102 @@
 import { TCString } from '@iabtechlabtcf/core';
+import { GppModel, Sections } from '@iabgpp/cmpapi';
 import { LRUCache } from 'lru-cache';
 import type { BidRequest } from 'iab-openrtb/v26';
 
 /** Why user-level data may not be used for a request ('' = it may). */
-export type PrivacyBlock = '' | 'coppa' | 'gdpr-no-consent' | 'us-privacy-opt-out';
+export type PrivacyBlock = '' | 'coppa' | 'gdpr-no-consent' | 'us-privacy-opt-out' | 'gpp-opt-out' | 'gpp-not-understood';
 
-/** TCF v2 purposes a personalised bid needs: store/access (1), personalised ads profile (3) and selection (4). */
+/**
+ * TCF v2 purposes a personalised bid needs: store/access (1), personalised ads profile (3) and
+ * selection (4). Under TCF 2.2 (policy version 4) none of them may rest on legitimate interest,
+ * so each needs the user's consent, and the vendor's.
+ */
 const REQUIRED_PURPOSES = [1, 3, 4];
+/** TCF publisher restriction types (TCF v2 "PubRestrictionEntry"). */
+const NOT_ALLOWED = 0;
+const REQUIRE_LI = 2;
 
 export interface PrivacyOptions {
-  /** Our IAB Global Vendor List id; when set, vendor consent is required as well. */
+  /**
+   * Our IAB Global Vendor List id. Under GDPR user data is used only with the user's consent to
+   * purposes 1, 3 and 4 *and* to this vendor, with no publisher restriction against it on those
+   * purposes. Absent or 0 (not registered): GDPR requests never use user data.
+   */
   vendorId?: number;
 }
 
+/** GPP US sections' opt-out fields (1 = opted out); uspv1 carries the CCPA string's own flag. */
+const US_OPT_OUTS = ['SaleOptOut', 'SharingOptOut', 'TargetedAdvertisingOptOut'];
+
 /**
  * Decides whether a request allows user-level data (OpenRTB 2.6 §3.2.3 regs, §3.2.20 user.consent;
- * 2.5 carries them in regs.ext / user.ext). Decoded TC strings are cached: exchanges send the same
- * consent string for many requests, and decoding one costs tens of microseconds.
+ * 2.5 carries them in regs.ext / user.ext). Decoded TC and GPP strings are cached: exchanges send
+ * the same string for many requests, and decoding one costs tens of microseconds.
  */
 export function createPrivacy(opts: PrivacyOptions = {}) {
-  const cache = new LRUCache<string, boolean>({ max: 10_000 });
+  const vendorId = opts.vendorId ?? 0;
+  const tcCache = new LRUCache<string, boolean>({ max: 10_000 });
+  const gppCache = new LRUCache<string, PrivacyBlock | 'tcf'>({ max: 10_000 });
 
   function consentAllows(tc: string): boolean {
-    const hit = cache.get(tc);
+    const hit = tcCache.get(tc);
     if (hit !== undefined) return hit;
-    let ok: boolean;
-    try {
-      const model = TCString.decode(tc);
-      ok = REQUIRED_PURPOSES.every((p) => model.purposeConsents.has(p));
-      if (ok && opts.vendorId !== undefined) ok = model.vendorConsents.has(opts.vendorId);
-    } catch {
-      // An undecodable consent string is no consent: the safe reading under GDPR.
-      ok = false;
+    let ok = false;
+    if (vendorId > 0) {
+      try {
+        const model = TCString.decode(tc);
+        ok = REQUIRED_PURPOSES.every((p) => model.purposeConsents.has(p)) && model.vendorConsents.has(vendorId);
+        if (ok) {
+          for (const r of model.publisherRestrictions.getRestrictions(vendorId)) {
+            if (REQUIRED_PURPOSES.includes(r.purposeId as number) && (r.restrictionType === NOT_ALLOWED || r.restrictionType === REQUIRE_LI)) ok = false;
+          }
+        }
+      } catch {
+        // An undecodable consent string is no consent: the safe reading under GDPR.
+        ok = false;
+      }
     }
-    cache.set(tc, ok);
+    tcCache.set(tc, ok);
     return ok;
+  }
+
+  /**
+   * GPP (OpenRTB 2.6 regs.gpp, regs.gpp_sid), decoded with IAB Tech Lab's @iabgpp/cmpapi. US
+   * sections (national and state): any sale, sharing or targeted-advertising opt-out blocks user
+   * data; uspv1: its opt-out-of-sale flag; tcfeuv2: the TCF check above. A string that does not
+   * decode, or an applicable section with no rule here, is read as "no user data".
+   */
+  function gppBlock(gpp: string, sids: number[] | undefined): PrivacyBlock {
+    const key = sids === undefined ? gpp : `${gpp}|${sids.join(',')}`;
+    const hit = gppCache.get(key);
+    if (hit !== undefined) return hit === 'tcf' ? '' : hit;
+    let out: PrivacyBlock = '';
+    try {
+      const model = new GppModel(gpp);
+      const present = model.getSectionIds();
+      const applicable = sids ?? present;
+      const sections = model.toObject() as Record<string, Record<string, unknown>>;
+      for (const id of applicable) {
+        const name = present.includes(id) ? Sections.SECTION_ID_NAME_MAP.get(id) : undefined;
+        if (name === undefined || sections[name] === undefined) {
+          out = 'gpp-not-understood';
+          break;
+        }
+        const f = sections[name];
+        if (name === 'uspv1') {
+          if (f.OptOutSale === 'Y') out = 'gpp-opt-out';
+        } else if (name === 'tcfeuv2') {
+          if (!consentAllows(model.encodeSection('tcfeuv2'))) out = 'gdpr-no-consent';
+        } else if (name.startsWith('us')) {
+          if (US_OPT_OUTS.some((k) => f[k] === 1)) out = 'gpp-opt-out';
+        } else out = 'gpp-not-understood';
+        if (out !== '') break;
+      }
+    } catch {
+      out = 'gpp-not-understood';
+    }
+    gppCache.set(key, out === '' ? 'tcf' : out);
+    return out;
   }
 
   return {
@@ -50,9 +112,24 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
       const usp = regs?.us_privacy ?? regs?.ext?.us_privacy;
       // US Privacy string "1YYN": the third character is the opt-out-of-sale flag.
       if (typeof usp === 'string' && usp.length === 4 && usp[2] === 'Y') return 'us-privacy-opt-out';
+      const gpp = regs?.gpp ?? regs?.ext?.gpp;
+      if (gpp !== undefined) {
+        if (typeof gpp !== 'string' || gpp.length === 0) return 'gpp-not-understood';
+        const sid = regs?.gpp_sid ?? regs?.ext?.gpp_sid;
+        const sids = Array.isArray(sid) && sid.every((s) => Number.isInteger(s)) ? (sid as number[]) : undefined;
+        if (sid !== undefined && sids === undefined) return 'gpp-not-understood';
+        const block = gppBlock(gpp, sids);
+        if (block !== '') return block;
+      }
       return '';
     },
   };
+}
+
+/** A GPP section's id by its name (the library keys toObject() by name). */
+function sectionId(model: GppModel, name: string): number | undefined {
+  const section = model.getSection(name) as { getId?: () => number } | undefined;
+  return section?.getId?.();
 }
 
 export type Privacy = ReturnType<typeof createPrivacy>;

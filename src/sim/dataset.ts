@@ -8,6 +8,7 @@
 import { buildCatalog } from '../eligibility/catalog.js';
 import { createEligibility } from '../eligibility/eligibility.js';
 import { createPrivacy } from '../eligibility/privacy.js';
+import { SIM_VENDOR_ID } from './market.js';
 import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
 import { createProfileStore, type ProfileStore } from '../features/profiles.js';
 import type { Campaign, Creative, ImpContext, UserProfile } from '../types.js';
@@ -80,7 +81,7 @@ export function* showImpressions(opts: ShowOptions): Generator<ShownImpression> 
   const eligibility = createEligibility({
     catalog: buildCatalog(opts.campaigns),
     ratesPerUsd: new Map([['USD', 1]]),
-    privacy: createPrivacy(),
+    privacy: createPrivacy({ vendorId: SIM_VENDOR_ID }),
     clock,
     userKey: (req) => (typeof req.user?.id === 'string' ? simUserKey(req.user.id) : ''),
     isPaused: () => false,

@@ -13,6 +13,7 @@
 import { buildCatalog } from '../eligibility/catalog.js';
 import { createEligibility } from '../eligibility/eligibility.js';
 import { createPrivacy } from '../eligibility/privacy.js';
+import { SIM_VENDOR_ID } from './market.js';
 import { createFeatureBuilder } from '../features/features.js';
 import type { Campaign } from '../types.js';
 import { createMarket, trafficWeight } from './market.js';
@@ -94,7 +95,7 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
   const eligibility = createEligibility({
     catalog: buildCatalog(base),
     ratesPerUsd: new Map([['USD', 1]]),
-    privacy: createPrivacy(),
+    privacy: createPrivacy({ vendorId: SIM_VENDOR_ID }),
     clock: () => now,
     userKey: (req) => (typeof req.user?.id === 'string' ? simUserKey(req.user.id) : ''),
     isPaused: () => false,
