@@ -13,6 +13,9 @@ export interface AdminDeps {
   status: () => unknown;
 }
 
+/** What a model version may be called (as src/model/store.ts checks its own names). */
+const VERSION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
 function json(status: number, v: unknown): Answer {
   return { status, body: JSON.stringify(v) };
 }
@@ -47,6 +50,10 @@ export function createAdmin(deps: AdminDeps) {
           const v = JSON.parse(body.toString('utf8')) as { version?: unknown };
           if (v.version !== undefined && typeof v.version !== 'string') throw new Error('version');
           version = v.version as string | undefined;
+          // A version name, never a path: the models folder is the only place models load from.
+          if (version !== undefined && !VERSION_NAME.test(version)) {
+            return errorAnswer(new BidderError('ADMIN_BAD_REQUEST', 'version must be a version name in the models folder ([A-Za-z0-9][A-Za-z0-9._-]*), not a path'));
+          }
         } catch {
           return errorAnswer(new BidderError('ADMIN_BAD_REQUEST', 'body must be {"version": "<name>"}'));
         }
