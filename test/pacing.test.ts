@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadPolicies } from '../src/config/policies.js';
-import { buildPacingDay, hindsightClicks } from '../src/sim/pacing-day.js';
+import { buildPacingDay, firstPriceBound, hindsightClicks, type BoundItem } from '../src/sim/pacing-day.js';
+import { mulberry32 } from '../src/pace/index.js';
 import { pacingReport } from '../src/sim/pacing-report.js';
 import { curveFraction, runStrategy, STRATEGIES } from '../src/sim/pacing.js';
 
@@ -54,6 +55,33 @@ describe('pacing simulation', () => {
     expect(hindsightClicks(items, 3)).toBe(5);
     expect(hindsightClicks(items, 2.5)).toBe(4.5);
     expect(hindsightClicks(items, 10)).toBe(6);
+  });
+
+  it('the first-price-correct bound: equals the knapsack on second-price auctions, and paying the bid never beats knowing the price', () => {
+    const sp: BoundItem[] = [
+      { clicks: 1, firstPrice: false, costUsd: 1 },
+      { clicks: 3, firstPrice: false, costUsd: 1 },
+      { clicks: 2, firstPrice: false, costUsd: 2 },
+    ];
+    expect(firstPriceBound(sp, 2)).toBeCloseTo(4, 6);
+    expect(firstPriceBound(sp, 10)).toBeCloseTo(6, 6);
+    // Random first-price auctions: the bound with the true win curve stays under perfect information
+    // (the competing bid drawn from the same log-normal, paid at that price), and is positive.
+    const rnd = mulberry32(3);
+    const fp: BoundItem[] = [];
+    const perfect: Array<{ clicks: number; costUsd: number }> = [];
+    for (let i = 0; i < 3000; i++) {
+      const median = Math.exp(rnd() * 2);
+      const clicks = 0.002 + 0.02 * rnd();
+      const z = Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+      fp.push({ clicks, firstPrice: true, medianCpm: median, floorCpm: 0.01 });
+      perfect.push({ clicks, costUsd: (median * Math.exp(0.5 * z)) / 1000 });
+    }
+    for (const budget of [0.2, 1, 3]) {
+      const b = firstPriceBound(fp, budget);
+      expect(b).toBeGreaterThan(0);
+      expect(b).toBeLessThan(hindsightClicks(perfect, budget));
+    }
   });
 
   it('the target curve reaches the whole budget at midnight and follows hourly weights', () => {

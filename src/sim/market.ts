@@ -81,6 +81,8 @@ export interface Market {
   trueCtr(sr: SimRequest, creative: Creative, campaign: Campaign, profile: UserProfile | undefined): number;
   /** Highest competing bid, CPM USD: log-normal, its median rising with the impression's value. */
   competingBidCpm(sr: SimRequest): number;
+  /** The median of that log-normal (its log-spread is COMPETING_SIGMA): the true win curve of the request. */
+  competingMedianCpm(sr: SimRequest): number;
   /** Probability that a click converts for this campaign. */
   conversionRate(campaign: Campaign): number;
   winNoticeDelayMs(): number;
@@ -134,6 +136,9 @@ function cumulative(weights: number[]): Float64Array {
 }
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** Log-spread of the highest competing bid around its median. */
+export const COMPETING_SIGMA = 0.5;
 
 function topLevel(cat: string): string {
   const dash = cat.indexOf('-');
@@ -410,7 +415,10 @@ export function createMarket(opts: MarketOptions): Market {
     requests,
     trueCtr,
     competingBidCpm(sr) {
-      return marketCpm(sr.contextLogit) * Math.exp(0.5 * rng.normal());
+      return marketCpm(sr.contextLogit) * Math.exp(COMPETING_SIGMA * rng.normal());
+    },
+    competingMedianCpm(sr) {
+      return marketCpm(sr.contextLogit);
     },
     conversionRate(campaign) {
       return 0.02 + 0.1 * sigmoid(keyedNormal(worldSeed, `conv:${campaign.id}`));

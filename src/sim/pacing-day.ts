@@ -16,7 +16,7 @@ import { createPrivacy } from '../eligibility/privacy.js';
 import { SIM_VENDOR_ID } from './market.js';
 import { createFeatureBuilder } from '../features/features.js';
 import type { Campaign } from '../types.js';
-import { createMarket, trafficWeight } from './market.js';
+import { COMPETING_SIGMA, createMarket, trafficWeight } from './market.js';
 
 /** Scores feature rows (the CTR model), e.g. predictRows bound to a loaded model. */
 export type RowScorer = (sparse: Int32Array, dense: Float32Array, rows: number) => Float32Array | Promise<Float32Array>;
@@ -39,6 +39,8 @@ export interface PacingAuction {
   /** Shading segment, as the bid path forms it (exchange | format | site/app). */
   segment: string;
   competingCpm: number;
+  /** Median of the competing bid's log-normal (the auction's true win curve, see market.ts). */
+  competingMedianCpm: number;
   /** Uniform draws in [0, 1): clicked iff clickU < true CTR; converted iff convU < conversion rate. */
   clickU: number;
   convU: number;
@@ -59,6 +61,8 @@ export interface PacingDay {
   conversionRate: number[];
   /** LP-relaxation bound on clicks per campaign index (see hindsightClicks). */
   hindsight: number[];
+  /** The same bound with first-price auctions paid as bid against their true win curve (see firstPriceBound). */
+  bound: number[];
   /** Relative traffic per UTC hour (the market's daily curve). */
   traffic: number[];
 }
@@ -147,6 +151,7 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
       at: sr.request.at ?? 2,
       segment: `${ctx.exchange}|${ctx.format}|${ctx.isApp ? 'app' : 'site'}`,
       competingCpm,
+      competingMedianCpm: market.competingMedianCpm(sr),
       clickU,
       convU,
       cands,
@@ -157,9 +162,11 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
 
   const campaigns: Campaign[] = [];
   const hindsight: number[] = [];
+  const bound: number[] = [];
   for (let ci = 0; ci < base.length; ci++) {
     const c = base[ci];
     const items: Array<{ clicks: number; costUsd: number }> = [];
+    const fpItems: BoundItem[] = [];
     let full = 0;
     for (const a of auctions) {
       for (const cand of a.cands) {
@@ -169,11 +176,13 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
         const value = Math.min(c.maxBidCpmUsd, trueValueCpm(c, cand.trueCtr, market.conversionRate(c)));
         if (value >= price) full += price / 1000;
         items.push({ clicks: cand.trueCtr, costUsd: price / 1000 });
+        fpItems.push(a.at === 1 ? { clicks: cand.trueCtr, firstPrice: true, medianCpm: a.competingMedianCpm, floorCpm: cand.floorUsd } : { clicks: cand.trueCtr, firstPrice: false, costUsd: price / 1000 });
       }
     }
     const budget = Math.max(0.01, Math.round(full * o.budgetShare * 100) / 100);
     campaigns.push({ ...o.campaigns[ci], budget: { dailyUsd: budget } });
     hindsight.push(hindsightClicks(items, budget));
+    bound.push(firstPriceBound(fpItems, budget));
   }
   return {
     seed: o.seed,
@@ -186,6 +195,7 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
     auctions,
     conversionRate: base.map((c) => market.conversionRate(c)),
     hindsight,
+    bound,
     traffic: Array.from({ length: 24 }, (_, h) => trafficWeight(h)),
   };
 }
@@ -218,4 +228,96 @@ export function hindsightClicks(items: ReadonlyArray<{ clicks: number; costUsd: 
     }
   }
   return clicks;
+}
+
+export type BoundItem = { clicks: number; firstPrice: false; costUsd: number } | { clicks: number; firstPrice: true; medianCpm: number; floorCpm: number };
+
+/** Best bid / median for a paced value / median of r, against a log-normal competing bid (σ = COMPETING_SIGMA). */
+const FP_GRID = 400;
+const FP_LOG_MIN = Math.log(1e-3);
+const FP_LOG_MAX = Math.log(1e3);
+let fpTable: Float64Array | null = null;
+function bestBidRatio(r: number): number {
+  if (fpTable === null) {
+    fpTable = new Float64Array(FP_GRID);
+    for (let i = 0; i < FP_GRID; i++) {
+      const u = Math.exp(FP_LOG_MIN + ((FP_LOG_MAX - FP_LOG_MIN) * i) / (FP_GRID - 1));
+      let best = 0;
+      let bestGain = 0;
+      for (let k = 1; k <= 2000; k++) {
+        const x = (u * k) / 2000;
+        const gain = winProb(x) * (u - x);
+        if (gain > bestGain) {
+          bestGain = gain;
+          best = x;
+        }
+      }
+      fpTable[i] = best;
+    }
+  }
+  const t = ((Math.log(r) - FP_LOG_MIN) / (FP_LOG_MAX - FP_LOG_MIN)) * (FP_GRID - 1);
+  if (t <= 0) return fpTable[0] * (r / Math.exp(FP_LOG_MIN));
+  if (t >= FP_GRID - 1) return fpTable[FP_GRID - 1] * (r / Math.exp(FP_LOG_MAX));
+  const i = Math.floor(t);
+  return fpTable[i] + (t - i) * (fpTable[i + 1] - fpTable[i]);
+}
+
+/** P(competing bid <= x × its median). */
+function winProb(x: number): number {
+  return x <= 0 ? 0 : 0.5 * erfc(-Math.log(x) / (COMPETING_SIGMA * Math.SQRT2));
+}
+
+/** Complementary error function (Numerical Recipes' erfcc, relative error < 1.2e-7). */
+function erfc(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? r : 2 - r;
+}
+
+/**
+ * The most expected clicks a budget buys when second-price auctions are taken at their known price
+ * (as hindsightClicks) and first-price ones are paid as bid against their true win curve: no bidder
+ * knows a first-price auction's competing bid before bidding, so the perfect-information price is
+ * out of reach there. The Lagrangian relaxation: at a threshold λ (clicks per USD) a second-price
+ * auction is taken iff clicks / cost ≥ λ, a first-price one is bid b* = argmax G(b)(clicks/λ − b)
+ * (at least the floor, or not at all), and λ is set so that the expected spend is the budget.
+ */
+export function firstPriceBound(items: readonly BoundItem[], budgetUsd: number): number {
+  const at = (lambda: number): [number, number] => {
+    let spend = 0;
+    let clicks = 0;
+    for (const it of items) {
+      if (it.clicks <= 0) continue;
+      if (!it.firstPrice) {
+        if (it.clicks / Math.max(it.costUsd, 1e-12) >= lambda) {
+          spend += it.costUsd;
+          clicks += it.clicks;
+        }
+        continue;
+      }
+      // Paced value as a CPM: clicks / λ USD per impression.
+      const u = (1000 * it.clicks) / lambda;
+      let b = it.medianCpm * bestBidRatio(u / it.medianCpm);
+      if (b < it.floorCpm) b = it.floorCpm;
+      const g = winProb(b / it.medianCpm);
+      if (g * (u - b) <= 0) continue;
+      spend += (g * b) / 1000;
+      clicks += g * it.clicks;
+    }
+    return [spend, clicks];
+  };
+  let lo = Math.log(1e-9);
+  let hi = Math.log(1e9);
+  if (at(Math.exp(lo))[0] <= budgetUsd) return at(Math.exp(lo))[1];
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (at(Math.exp(mid))[0] > budgetUsd) lo = mid;
+    else hi = mid;
+  }
+  // At the threshold, auctions whose ratio ties it are taken in part (the LP's fractional item):
+  // between the two ends of the bracket, clicks grow linearly with spend.
+  const [sHi, cHi] = at(Math.exp(hi));
+  const [sLo, cLo] = at(Math.exp(lo));
+  return sLo > sHi ? cHi + ((budgetUsd - sHi) / (sLo - sHi)) * (cLo - cHi) : cHi;
 }

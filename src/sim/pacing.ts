@@ -70,6 +70,8 @@ export interface Figures {
   roi: number;
   pacingErrorPct: number;
   hindsightClicks: number;
+  /** The bound with first-price auctions paid as bid against their true win curve (pacing-day.ts firstPriceBound). */
+  boundClicks: number;
   /** Sum of the true CTRs of the impressions won: clicks without the noise of the click draws. */
   expectedClicks: number;
   /** What the exchange charged: every won impression, including those whose notices never settled. */
@@ -407,6 +409,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
         value: advertiserValue(c.goal, impressions[ci], clicks[ci], conversions[ci]),
         pacingErrorPct: 100 * maxErr[ci],
         hindsightClicks: day.hindsight[ci],
+        boundClicks: day.bound[ci],
         expectedClicks: expected[ci],
         billedUsd: billed[ci],
       }),
@@ -425,6 +428,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     // The fleet of campaigns as one: summed spend against the summed target curve (rows have their own).
     pacingErrorPct: 100 * maxErrAll,
     hindsightClicks: sum((r) => r.hindsightClicks),
+    boundClicks: sum((r) => r.boundClicks),
     expectedClicks: sum((r) => r.expectedClicks),
     billedUsd: sum((r) => r.billedUsd),
   });
@@ -450,6 +454,7 @@ function figures(r: {
   value: number;
   pacingErrorPct: number;
   hindsightClicks: number;
+  boundClicks: number;
   expectedClicks: number;
   billedUsd: number;
 }): Figures {
@@ -468,6 +473,7 @@ function figures(r: {
     roi: round(r.spend > 0 ? r.value / r.spend : 0),
     pacingErrorPct: round(r.pacingErrorPct, 3),
     hindsightClicks: round(r.hindsightClicks, 2),
+    boundClicks: round(r.boundClicks, 2),
     expectedClicks: round(r.expectedClicks, 2),
     billedUsd: round(r.billedUsd, 6),
   };
