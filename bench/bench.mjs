@@ -43,7 +43,8 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) |
 /** Bench catalog: 10 untargeted 300x250 campaigns answer every request (~10 candidates per imp); the rest target other countries, so the index, not a scan, must skip them. */
 function writePolicies(dir, total) {
   for (const f of ['exchanges.yaml', 'currency.yaml']) copyFileSync(join(ROOT, 'policies', f), join(dir, f));
-  writeFileSync(join(dir, 'bidder.yaml'), 'logLevel: warn\neventLog:\n  dir: EVENTS\nledger:\n  journalPath: LEDGER\n'.replace('EVENTS', join(dir, 'events')).replace('LEDGER', join(dir, 'ledger')));
+  // https: the bench's requests are secure (imp.secure=1), which an http notice host may not answer; notices are sent by path.
+  writeFileSync(join(dir, 'bidder.yaml'), 'logLevel: warn\npublicUrl: https://bidder.bench.example\neventLog:\n  dir: EVENTS\nledger:\n  journalPath: LEDGER\n'.replace('EVENTS', join(dir, 'events')).replace('LEDGER', join(dir, 'ledger')));
   const countries = ['FRA', 'DEU', 'ITA', 'ESP', 'NLD', 'BEL', 'POL', 'SWE', 'NOR', 'DNK'];
   const lines = ['campaigns:'];
   for (let i = 0; i < total; i++) {

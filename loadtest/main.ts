@@ -104,6 +104,8 @@ function generatedPolicies(from: string, campaigns: number, seed: number): strin
   const dir = mkdtempSync(join(tmpdir(), 'loadtest-catalog-'));
   for (const f of ['exchanges.yaml', 'currency.yaml']) copyFileSync(join(from, f), join(dir, f));
   writeFileSync(join(dir, 'campaigns.yaml'), generateCatalogYaml({ campaigns, seed }));
+  // https notice URLs, so secure impressions (imp.secure=1) can be bid on; the harness sends notices by path.
+  writeFileSync(join(dir, 'bidder.yaml'), 'publicUrl: https://bidder.loadtest.example\n');
   return dir;
 }
 
