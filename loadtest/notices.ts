@@ -1,3 +1,4 @@
+import { clickUrlFrom } from '../src/sim/drive.js';
 import type { Rng } from '../src/sim/rng.js';
 
 export interface NoticePlan {
@@ -23,8 +24,6 @@ export interface NoticeCounts {
   /** Not sent because too many notices were in flight: the bidder was not keeping up. */
   dropped: number;
 }
-
-const CLICK = /\/notice\/click\?[^"'<>\]\s]+/;
 
 /**
  * Fires win, billing, click and loss notices for the bids in responses, as an exchange and a
@@ -79,8 +78,9 @@ export function createNoticeFirer(opts: { origin: string; rng: Rng; plan: Notice
           if (rng.next() < plan.winShare) {
             if (b.nurl) fire('win', b.nurl.replace('${AUCTION_PRICE}', clearing));
             if (b.burl && rng.next() < plan.billingShare) fire('billing', b.burl.replace('${AUCTION_PRICE}', clearing));
-            const click = b.adm?.match(CLICK)?.[0];
-            if (click && rng.next() < plan.clickShare) fire('click', `http://x${click.replaceAll('&amp;', '&')}`);
+            // The markup escapes '&' as &#38; (banner HTML) or &amp;: the simulator's reader undoes every form.
+            const click = clickUrlFrom(b.adm);
+            if (click && rng.next() < plan.clickShare) fire('click', click);
           } else if (b.lurl && rng.next() < plan.lossShare) {
             fire('loss', b.lurl.replace('${AUCTION_LOSS}', '102').replace('${AUCTION_MIN_TO_WIN}', (b.price * 1.1).toFixed(4)));
           }

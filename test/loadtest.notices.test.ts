@@ -1,0 +1,32 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { createNoticeFirer } from '../loadtest/notices.js';
+import { loadPolicies } from '../src/config/policies.js';
+import { markup, type OutBid } from '../src/respond/respond.js';
+import { createRng } from '../src/sim/rng.js';
+
+describe('load-test notices', () => {
+  it('fires the click URL of real banner markup unescaped (the markup writes & as &#38;)', async () => {
+    const creative = loadPolicies('policies').campaigns[0].creatives.find((c) => c.format === 'banner')!;
+    const clickUrl = 'http://127.0.0.1:8080/notice/click?b=bid1&c=acme&cr=x&e=default&x=123&s=abc';
+    const bid: OutBid = {
+      id: 'bid1', impid: '1', price: 1, creative, campaignId: 'acme', adomain: [], cat: [], dealId: '',
+      nurl: '', burl: 'http://127.0.0.1:8080/notice/billing?b=bid1', lurl: '', clickUrl, fit: { kind: 'banner' }, test: false,
+    };
+    const adm = markup(bid);
+    expect(adm).toContain('&#38;');
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const firer = createNoticeFirer({ origin, rng: createRng(1), plan: { winShare: 1, billingShare: 0, clickShare: 1, lossShare: 0 }, maxInFlight: 10 });
+    firer.onBidResponse(JSON.stringify({ seatbid: [{ bid: [{ price: 1, adm }] }] }));
+    await firer.idle();
+    server.close();
+    expect(seen).toEqual(['/notice/click?b=bid1&c=acme&cr=x&e=default&x=123&s=abc']);
+  });
+});
