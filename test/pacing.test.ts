@@ -44,6 +44,19 @@ describe('pacing simulation', () => {
     }
   });
 
+  it('runs days in a row with one pacer and ledger: each day its own budget, the figures summed', async () => {
+    const next = await buildPacingDay({ seed: 12, requests: 8_000, campaigns, budgetShare: 0.3, day: '2026-03-03' });
+    const one = await runStrategy({ day, strategy: 'pacer', ctr: 'oracle', seed: 11, curve: 'traffic' });
+    const two = await runStrategy({ day, days: [next], strategy: 'pacer', ctr: 'oracle', seed: 11, curve: 'traffic' });
+    expect(two.totals.overspend).toBe(0);
+    const budget = (d: typeof day) => d.campaigns.reduce((t, c) => t + c.budget.dailyUsd, 0);
+    expect(two.totals.budget).toBeCloseTo(budget(day) + budget(next), 2);
+    // Day one is the same run; day two adds its own spend, each day within its budget.
+    expect(two.totals.spend).toBeGreaterThan(one.totals.spend);
+    for (const c of two.campaigns) expect(c.spend).toBeLessThanOrEqual(c.budget + 1e-9);
+    expect(two.series.some((p) => p.hour >= 24)).toBe(true);
+  }, 240_000);
+
   it('the hindsight bound is the fractional knapsack by clicks per dollar', () => {
     const items = [
       { clicks: 1, costUsd: 1 },

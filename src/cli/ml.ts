@@ -223,6 +223,7 @@ export function registerMlCommands(program: Command): void {
     .option('--seed <n>', 'day seed', int('--seed'), 1)
     .option('--world-seed <n>', 'market seed', int('--world-seed'), 1)
     .option('--requests <n>', 'requests in the day', int('--requests', 1), 100_000)
+    .option('--days <n>', "pacing evaluation: days in a row (the pacers keep what they learnt; day seeds seed, seed+1, ...)", int('--days', 1), 1)
     .option('--limit <n>', 'stop after this many lines', int('--limit', 1))
     .option('--events', 'emit the event log of a random-creative logging bidder (bid, win, loss, click, conversion records)')
     .option('--out <file>', 'write to a file instead of stdout')

@@ -23,6 +23,7 @@ export interface PacingSimulateOptions {
   seed: number;
   worldSeed: number;
   requests: number;
+  days?: number;
   policies: string;
   ctr?: string;
   curve?: string;
@@ -90,6 +91,13 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
     budgetShare: o.budgetShare ?? 0.3,
     onProgress: (done) => bar.update(done),
   });
+  // Further days of the same market: day seeds seed+1, seed+2 …, on the following UTC dates.
+  const more = [];
+  for (let k = 1; k < (o.days ?? 1); k++) {
+    const date = new Date(day.startMs + k * 86_400_000).toISOString().slice(0, 10);
+    bar.start(o.requests, 0, { unit: `requests (day ${k + 1})` });
+    more.push(await buildPacingDay({ seed: o.seed + k, worldSeed: o.worldSeed, requests: o.requests, campaigns, score, budgetShare: o.budgetShare ?? 0.3, day: date, onProgress: (done) => bar.update(done) }));
+  }
   bar.stop();
   if (o.ipinyou !== undefined) {
     writeFileSync(o.ipinyou, writeIpinyou(day, { episodes: 4 }));
@@ -99,7 +107,7 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
   const runBar = progressBar('bidding');
   runBar.start(6, 0, { unit: 'strategies' });
   let done = 0;
-  const { report, runs } = await pacingReport({ day, ctr, seed: o.seed, curve, onStrategy: () => runBar.update(done++) });
+  const { report, runs } = await pacingReport({ day, days: more, ctr, seed: o.seed, curve, onStrategy: () => runBar.update(done++) });
   runBar.update(6);
   runBar.stop();
   if (o.plot !== undefined) await writePlots(o.plot, runs);

@@ -116,16 +116,19 @@ export class ValueHistogram {
   readonly w = new Float64Array(BINS);
   total = 0;
   private scale = 1;
+  private readonly growth: number;
 
   /**
    * @param halfLife opportunities after which an old one weighs half as much (a day's values
    *   stay representative without keeping every one).
    */
-  constructor(private readonly halfLife = 50_000) {}
+  constructor(halfLife = 50_000) {
+    this.growth = Math.pow(2, 1 / halfLife);
+  }
 
   add(value: number): void {
     // Forgetting by growing the weight of new entries; renormalised before it overflows.
-    this.scale *= Math.pow(2, 1 / this.halfLife);
+    this.scale *= this.growth;
     if (this.scale > 1e100) {
       for (let k = 0; k < BINS; k++) this.w[k] /= this.scale;
       this.total /= this.scale;

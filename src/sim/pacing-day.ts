@@ -79,6 +79,8 @@ export interface PacingDayOptions {
    * where its true value beats the market would cost), so the budget binds at any traffic volume.
    */
   budgetShare: number;
+  /** UTC day simulated, yyyy-mm-dd (default: the market's). */
+  day?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -94,7 +96,7 @@ const SCORE_CHUNK = 8192;
 export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
   const worldSeed = o.worldSeed ?? 1;
   const base = o.campaigns.map((c) => ({ ...c, budget: { dailyUsd: 1 } }));
-  const market = createMarket({ seed: o.seed, worldSeed, campaigns: base, requestsPerDay: o.requests });
+  const market = createMarket({ seed: o.seed, worldSeed, campaigns: base, requestsPerDay: o.requests, day: o.day });
   let now = market.startMs;
   const eligibility = createEligibility({
     catalog: buildCatalog(base),

@@ -7,6 +7,8 @@ import { runStrategy, STRATEGIES, type CampaignFigures, type Figures, type Notic
 
 export interface PacingReportOptions {
   day: PacingDay;
+  /** Following days run with the same pacer (see RunOptions.days). */
+  days?: readonly PacingDay[];
   ctr: 'oracle' | 'model';
   seed: number;
   curve: 'even' | 'traffic';
@@ -20,6 +22,8 @@ export interface PacingReport {
   requests: number;
   auctions: number;
   day: string;
+  /** Days run in a row (1 + the following days). */
+  days: number;
   ctr: 'oracle' | 'model';
   curve: 'even' | 'traffic';
   hindsight: string;
@@ -37,7 +41,7 @@ export async function pacingReport(o: PacingReportOptions): Promise<{ report: Pa
   const runs: Record<string, RunResult> = {};
   for (const s of STRATEGIES) {
     o.onStrategy?.(s);
-    runs[s] = await runStrategy({ day: o.day, strategy: s, ctr: o.ctr, seed: o.seed, curve: o.curve, faults: o.faults });
+    runs[s] = await runStrategy({ day: o.day, days: o.days, strategy: s, ctr: o.ctr, seed: o.seed, curve: o.curve, faults: o.faults });
   }
   const t = runs.pacer.totals;
   const all = Object.values(runs);
@@ -45,8 +49,9 @@ export async function pacingReport(o: PacingReportOptions): Promise<{ report: Pa
     seed: o.seed,
     worldSeed: o.day.worldSeed,
     requests: o.day.requests,
-    auctions: o.day.auctions.length,
+    auctions: o.day.auctions.length + (o.days ?? []).reduce((t, d) => t + d.auctions.length, 0),
     day: o.day.day,
+    days: 1 + (o.days?.length ?? 0),
     ctr: o.ctr,
     curve: o.curve,
     hindsight: 'per campaign, fractional knapsack (LP relaxation, greedy by true CTR per market price) over every auction it was eligible for, summed',

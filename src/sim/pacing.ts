@@ -40,6 +40,11 @@ export const DEFAULT_FAULTS: Readonly<NoticeFaults> = Object.freeze({ duplicate:
 
 export interface RunOptions {
   day: PacingDay;
+  /**
+   * Days that follow `day` (later UTC dates of the same market), run in order with the same pacer,
+   * shader and ledger, so that what the pacer learns on one day serves the next. Figures are summed.
+   */
+  days?: readonly PacingDay[];
   strategy: StrategyName;
   /** Price on the true CTR (the oracle) or on the model's pCTR. */
   ctr: 'oracle' | 'model';
@@ -190,7 +195,10 @@ export function curveFraction(weights: readonly number[], msOfDay: number): numb
 }
 
 export async function runStrategy(o: RunOptions): Promise<RunResult> {
-  const { day, strategy } = o;
+  const { strategy } = o;
+  const all = [o.day, ...(o.days ?? [])];
+  let day = all[0];
+  let dayIndex = 0;
   const faults = o.faults ?? DEFAULT_FAULTS;
   const ttl = o.reservationTtlMs ?? 600_000;
   const weights = o.curve === 'traffic' ? day.traffic : new Array<number>(24).fill(1);
@@ -213,6 +221,9 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   if (strategy === 'dualDescent') for (const a of day.auctions) for (const cand of a.cands) oppsLeft[cand.campaign]++;
   const duals = strategy === 'dualDescent' ? day.campaigns.map((_, ci) => new DualDescent(1 / Math.sqrt(Math.max(1, oppsLeft[ci])), 1, 1)) : null;
   const spentNow = new Float64Array(C);
+  const spentDays = new Float64Array(C);
+  const budgetDays = new Float64Array(C);
+  const overDays = new Float64Array(C);
   const rng: Rng = createRng(o.seed ^ 0x6e0c1ce5);
   const queue = new EventQueue();
   const issued = new Map<string, Issued>();
@@ -227,7 +238,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const billed = new Float64Array(C);
   const maxErr = new Float64Array(C);
   let maxErrAll = 0;
-  const budgetAll = day.campaigns.reduce((t, c) => t + c.budget.dailyUsd, 0);
+  let budgetAll = day.campaigns.reduce((t, c) => t + c.budget.dailyUsd, 0);
   const multNow = new Float64Array(C).fill(strategy === 'fixedBid' || strategy === 'dualDescent' ? 1 : strategy === 'pidLinear' ? 0.5 : 0);
   const series: SeriesPoint[] = [];
 
@@ -303,7 +314,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
           multNow[ci] = pids[ci].multiplier;
         }
         if (pacer) multNow[ci] = pacer.inspect(c.id, nextSample)!.multiplier;
-        series.push({ hour: msOfDay / 3_600_000, campaign: c.id, spend: spent, target, multiplier: multNow[ci] });
+        series.push({ hour: 24 * dayIndex + msOfDay / 3_600_000, campaign: c.id, spend: spent, target, multiplier: multNow[ci] });
       }
       maxErrAll = Math.max(maxErrAll, Math.abs(spentAll - targetAll) / budgetAll);
       nextSample += SAMPLE_MS;
@@ -321,6 +332,19 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   }
 
   let bidSeq = 0;
+  for (dayIndex = 0; dayIndex < all.length; dayIndex++) {
+  day = all[dayIndex];
+  if (dayIndex > 0) {
+    await ledger.configure(Object.fromEntries(day.campaigns.map((c) => [c.id, c.budget])));
+    pacer?.configure(day.campaigns);
+    budgetAll = day.campaigns.reduce((t, c) => t + c.budget.dailyUsd, 0);
+    nextSample = day.startMs;
+    if (duals) {
+      oppsLeft.fill(0);
+      for (const a of day.auctions) for (const cand of a.cands) oppsLeft[cand.campaign]++;
+      spentNow.fill(0);
+    }
+  }
   for (const a of day.auctions) {
     await drainUpTo(a.tsMs);
     await sampleUpTo(a.tsMs);
@@ -391,25 +415,34 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   }
   await drainUpTo(Infinity);
   await sampleUpTo(day.endMs);
+  // The day's spend, read on its last millisecond, before the budget day rolls over.
+  now = day.endMs - 1;
+  for (let ci = 0; ci < C; ci++) {
+    const c = day.campaigns[ci];
+    const spent = (await ledger.state(c.id)).spentUsd;
+    spentDays[ci] += spent;
+    budgetDays[ci] += c.budget.dailyUsd;
+    overDays[ci] = Math.max(overDays[ci], spent - c.budget.dailyUsd);
+  }
+  }
 
   const rows: CampaignFigures[] = [];
   for (let ci = 0; ci < C; ci++) {
     const c = day.campaigns[ci];
-    const spent = (await ledger.state(c.id)).spentUsd;
     rows.push({
       id: c.id,
       goal: c.goal.type,
       ...figures({
-        budget: c.budget.dailyUsd,
-        spend: spent,
-        overspend: Math.max(0, spent - c.budget.dailyUsd),
+        budget: budgetDays[ci],
+        spend: spentDays[ci],
+        overspend: Math.max(0, overDays[ci]),
         impressions: impressions[ci],
         clicks: clicks[ci],
         conversions: conversions[ci],
         value: advertiserValue(c.goal, impressions[ci], clicks[ci], conversions[ci]),
         pacingErrorPct: 100 * maxErr[ci],
-        hindsightClicks: day.hindsight[ci],
-        boundClicks: day.bound[ci],
+        hindsightClicks: all.reduce((t, d) => t + d.hindsight[ci], 0),
+        boundClicks: all.reduce((t, d) => t + d.bound[ci], 0),
         expectedClicks: expected[ci],
         billedUsd: billed[ci],
       }),
