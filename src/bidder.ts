@@ -229,7 +229,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     // Issued together: on the auto-pipelined fleet connection, one round trip for all campaigns.
     const states = await Promise.all(campaigns.map((c) => ledger.state(c.id)));
     const t = clock();
-    campaigns.forEach((c, i) => pacer.syncSpend(c.id, states[i].spentUsd, t));
+    campaigns.forEach((c, i) => pacer.syncSpend(c.id, states[i].spentUsd + states[i].overspentUsd, t));
   }
   // A loaded host can miss the fleet connection's command timeout while everything starts:
   // retry a few times before refusing to start.
