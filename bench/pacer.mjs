@@ -1,6 +1,6 @@
 // Cost of the value pacer on the request path: multiplier() between slots, and a call that opens a
 // slot (a re-solve: Thompson draws and the remaining-day LP). `npm run bench:pacer`; prints, asserts nothing.
-import { createValuePacer, mulberry32 } from '../dist/pace/index.js';
+import { createThompsonPacer, createValuePacer, mulberry32 } from '../dist/pace/index.js';
 let now = Date.UTC(2026, 5, 1);
 const p = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 100 } }], slotMs: 1e12 });
 const vals = Array.from({ length: 4096 }, (_, i) => 0.5 + (i % 97) / 10);
@@ -14,4 +14,11 @@ for (let i = 0; i < 5000; i++) { now += 2; q.multiplier('c', now, { valueCpmUsd:
 t = process.hrtime.bigint(); const M = 20000;
 for (let i = 0; i < M; i++) { now += 2; s += q.multiplier('c', now, { valueCpmUsd: vals[i & 4095], firstPrice: false }); }
 const perSolve = Number(process.hrtime.bigint() - t) / M;
+// Baseline in the same run: the curve pacer's multiplier between its slots.
+const c = createThompsonPacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 100 } }], slotMs: 1e12 });
+for (let i = 0; i < 200000; i++) c.multiplier('c', now);
+t = process.hrtime.bigint();
+for (let i = 0; i < N; i++) s += c.multiplier('c', now, { valueCpmUsd: vals[i & 4095], firstPrice: false });
+const curvePerCall = Number(process.hrtime.bigint() - t) / N;
+console.log(`curve pacer (baseline) multiplier between slots: ${curvePerCall.toFixed(0)} ns/call`);
 console.log(`multiplier between slots: ${perCall.toFixed(0)} ns/call; with a re-solve at every call: ${(perSolve / 1000).toFixed(1)} µs/call`, s > 0);
