@@ -95,3 +95,15 @@ export function dayBudgetMicros(rule: BudgetRule, day: number, daySpent: number,
   if (day < rule.startDay || day > rule.endDay) return 0;
   return Math.max(0, Math.min(rule.dailyMicros, rule.lifetimeMicros - (totalSpent - daySpent)));
 }
+
+/**
+ * What a pacer should aim to spend on `day`: the daily budget, or, for a flight with a lifetime
+ * budget, what the flight has left spread evenly over its remaining days (never more than daily).
+ */
+export function pacedDayBudgetUsd(rule: BudgetRule, day: number, spentBeforeUsd: number): number {
+  if (day < rule.startDay || day > rule.endDay) return 0;
+  const daily = rule.dailyMicros / 1e6;
+  if (rule.lifetimeMicros >= 9e15) return daily;
+  const daysLeft = rule.endDay >= 9e15 ? 1 : rule.endDay - day + 1;
+  return Math.max(0, Math.min(daily, (rule.lifetimeMicros / 1e6 - spentBeforeUsd) / daysLeft));
+}

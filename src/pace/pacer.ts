@@ -1,4 +1,4 @@
-import { compileBudget, DAY_MS, utcDay, type BudgetRule } from '../ledger/budget.js';
+import { compileBudget, DAY_MS, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
 import type { Budget, Pacer } from '../types.js';
 import { createCalibration } from './calibration.js';
 import { sampleBeta, sampleGamma } from './random.js';
@@ -181,13 +181,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
   }
 
   function dayBudget(p: CampaignPace): number {
-    const r = p.rule;
-    if (p.day < r.startDay || p.day > r.endDay) return 0;
-    const daily = r.dailyMicros / 1e6;
-    if (r.lifetimeMicros >= 9e15) return daily;
-    // Spread what the flight has left evenly over its remaining days.
-    const daysLeft = r.endDay >= 9e15 ? 1 : r.endDay - p.day + 1;
-    return Math.max(0, Math.min(daily, (r.lifetimeMicros / 1e6 - p.spentBefore) / daysLeft));
+    return pacedDayBudgetUsd(p.rule, p.day, p.spentBefore);
   }
 
   function rollDay(p: CampaignPace, now: number): void {

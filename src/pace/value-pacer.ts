@@ -11,7 +11,7 @@
  * runs hot or cold. `even` campaigns are handed to the curve pacer (pacer.ts), `asap` ones bid
  * their full value until the budget is spent.
  */
-import { compileBudget, DAY_MS, utcDay, type BudgetRule } from '../ledger/budget.js';
+import { compileBudget, DAY_MS, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
 import type { Opportunity, PacingMode } from '../types.js';
 import { createCalibration } from './calibration.js';
 import { BINS, PriceLandscape, ValueHistogram } from './landscape.js';
@@ -112,12 +112,7 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
   }
 
   function dayBudget(p: Pace): number {
-    const r = p.rule;
-    if (p.day < r.startDay || p.day > r.endDay) return 0;
-    const daily = r.dailyMicros / 1e6;
-    if (r.lifetimeMicros >= 9e15) return daily;
-    const daysLeft = r.endDay >= 9e15 ? 1 : r.endDay - p.day + 1;
-    return Math.max(0, Math.min(daily, (r.lifetimeMicros / 1e6 - p.spentBefore) / daysLeft));
+    return pacedDayBudgetUsd(p.rule, p.day, p.spentBefore);
   }
 
   function rollDay(p: Pace, now: number): void {
