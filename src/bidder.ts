@@ -56,6 +56,8 @@ export interface BidderOptions {
 export interface Bidder {
   readonly port: number;
   readonly url: string;
+  /** Where /metrics and /admin are served: `url` (loopback clients only) or the opsPort listener. */
+  readonly opsUrl: string;
   readonly settings: Settings;
   readonly logger: Logger;
   ready(): boolean;
@@ -422,7 +424,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       metrics.internalError();
       logger.error({ err }, 'unhandled error in a request handler');
     },
-  }, tls);
+  }, tls, settings.opsPort > 0 ? { host: settings.opsHost, port: settings.opsPort } : undefined);
 
   const currentFile = join(settings.modelsDir, 'CURRENT');
   const watching = opts.watchModels !== false && existsSync(currentFile);
@@ -437,10 +439,11 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // still come back here, so it follows the port actually bound. A configured URL is kept as is.
   if (settings.publicUrl === DEFAULT_SETTINGS.publicUrl && (server.port !== DEFAULT_SETTINGS.port || tls)) publicUrl = url;
   if (!publicUrl.startsWith('https://')) logger.warn('publicUrl is http: imp.secure=1 impressions get no bid (bidder_insecure_imps_total)');
-  logger.info({ port: server.port, campaigns: policies.campaigns.length, model: model ? (model as CtrModel).version : null }, 'bidder listening');
+  logger.info({ port: server.port, opsPort: server.opsPort, campaigns: policies.campaigns.length, model: model ? (model as CtrModel).version : null }, 'bidder listening');
 
   return {
     port: server.port,
+    opsUrl: server.opsPort === undefined ? url : `http://${settings.opsHost.includes(':') ? `[${settings.opsHost}]` : settings.opsHost}:${server.opsPort}`,
     url,
     settings,
     logger,

@@ -6,6 +6,13 @@
 export interface Settings {
   host: string;
   port: number;
+  /**
+   * 0 (default): /metrics and /admin on \`port\`, answering loopback clients only. Otherwise a
+   * listener of their own on opsHost:opsPort (plain HTTP, any client that reaches it; /healthz and
+   * /readyz too), and none of them on the public port.
+   */
+  opsPort: number;
+  opsHost: string;
   /** Raw request body limit (413 past it). */
   maxBodyBytes: number;
   /** Limit after gzip inflation (a gzip bomb stops here). */
@@ -76,6 +83,8 @@ export interface Settings {
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   host: '0.0.0.0',
   port: 8080,
+  opsPort: 0,
+  opsHost: '127.0.0.1',
   maxBodyBytes: 256 * 1024,
   maxDecompressedBytes: 1024 * 1024,
   maxJsonDepth: 32,
@@ -112,6 +121,8 @@ export const SETTINGS_SCHEMA = {
   properties: {
     host: { type: 'string', minLength: 1 },
     port: { type: 'integer', minimum: 0, maximum: 65535 },
+    opsPort: { type: 'integer', minimum: 0, maximum: 65535 },
+    opsHost: { type: 'string', minLength: 1 },
     maxBodyBytes: { type: 'integer', minimum: 1024 },
     maxDecompressedBytes: { type: 'integer', minimum: 1024 },
     maxJsonDepth: { type: 'integer', minimum: 4, maximum: 1000 },

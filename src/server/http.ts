@@ -26,6 +26,8 @@ export interface HttpHandlers {
 
 export interface HttpServer {
   readonly port: number;
+  /** The operations listener's port (metrics, admin, health), or undefined when they share `port`. */
+  readonly opsPort: number | undefined;
   /** Stop accepting; resolves when in-flight requests have been answered (or the grace period ends). */
   drain(graceMs: number): Promise<void>;
   inFlight(): number;
@@ -116,7 +118,13 @@ function corsOrigin(ex: ExchangeSettings | undefined, origin: string): string {
 }
 
 /** `tls`: PEM key and certificate files to serve HTTPS (uWS SSLApp); absent = plain HTTP. */
-export function startHttpServer(host: string, port: number, h: HttpHandlers, tls?: { keyFile: string; certFile: string }): Promise<HttpServer> {
+/**
+ * Starts the bid and notice listener on host:port. `/metrics`, `/admin/*`, `/healthz` and `/readyz`
+ * are served there to loopback clients only (they expose campaign money and control the bidder),
+ * or, with `ops`, on a listener of their own (ops.host:ops.port, any client that can reach it),
+ * and not at all on the public port.
+ */
+export function startHttpServer(host: string, port: number, h: HttpHandlers, tls?: { keyFile: string; certFile: string }, ops?: { host: string; port: number }): Promise<HttpServer> {
   let inFlight = 0;
   let draining = false;
   let listenSocket: uWS.us_listen_socket | null = null;
@@ -195,30 +203,50 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
     guard(res, state, false, h.notice(kind, req.getQuery() ?? ''));
   });
 
-  app.any('/admin/*', (res, req) => {
-    const state: Aborted = { aborted: false };
-    res.onAborted(() => (state.aborted = true));
-    const method = req.getMethod().toUpperCase();
-    const path = req.getUrl();
-    const auth = req.getHeader('authorization');
-    readBody(res, state, 64 * 1024, Number(req.getHeader('content-length') || 0), (body) => guard(res, state, false, h.admin(method, path, auth, body)));
-  });
-
-  app.get('/healthz', (res) => write(res, { aborted: false }, h.healthz(), false));
-  app.get('/readyz', (res) => {
-    const state: Aborted = { aborted: false };
-    res.onAborted(() => (state.aborted = true));
-    if (draining) return write(res, state, errorAnswer(new BidderError('SHUTTING_DOWN')), false);
-    guard(res, state, false, h.readyz());
-  });
-  app.get('/metrics', (res) => {
-    const state: Aborted = { aborted: false };
-    res.onAborted(() => (state.aborted = true));
-    guard(res, state, false, h.metrics());
-  });
+  /** The operations routes, on the public app (loopback only) or on an app of their own. */
+  function opsRoutes(a: uWS.TemplatedApp, loopbackOnly: boolean): void {
+    const local = (res: uWS.HttpResponse): boolean => {
+      if (!loopbackOnly || isLoopback(Buffer.from(res.getRemoteAddressAsText()).toString())) return true;
+      write(res, { aborted: false }, errorAnswer(new BidderError('FORBIDDEN', 'metrics and admin answer loopback clients only; set opsPort to serve them on a port of their own')), false);
+      return false;
+    };
+    a.any('/admin/*', (res, req) => {
+      if (!local(res)) return;
+      const state: Aborted = { aborted: false };
+      res.onAborted(() => (state.aborted = true));
+      const method = req.getMethod().toUpperCase();
+      const path = req.getUrl();
+      const auth = req.getHeader('authorization');
+      readBody(res, state, 64 * 1024, Number(req.getHeader('content-length') || 0), (body) => guard(res, state, false, h.admin(method, path, auth, body)));
+    });
+    a.get('/metrics', (res) => {
+      if (!local(res)) return;
+      const state: Aborted = { aborted: false };
+      res.onAborted(() => (state.aborted = true));
+      guard(res, state, false, h.metrics());
+    });
+  }
+  // Health answers anyone on the public port: load balancers probe it.
+  function healthRoutes(a: uWS.TemplatedApp): void {
+    a.get('/healthz', (res) => write(res, { aborted: false }, h.healthz(), false));
+    a.get('/readyz', (res) => {
+      const state: Aborted = { aborted: false };
+      res.onAborted(() => (state.aborted = true));
+      if (draining) return write(res, state, errorAnswer(new BidderError('SHUTTING_DOWN')), false);
+      guard(res, state, false, h.readyz());
+    });
+  }
+  healthRoutes(app);
+  const opsApp = ops ? uWS.App() : null;
+  if (opsApp) {
+    opsRoutes(opsApp, false);
+    healthRoutes(opsApp);
+    opsApp.any('/*', (res) => write(res, { aborted: false }, errorAnswer(new BidderError('NOT_FOUND')), false));
+  } else opsRoutes(app, true);
   app.any('/openrtb2/*', (res) => write(res, { aborted: false }, errorAnswer(new BidderError('METHOD_NOT_ALLOWED')), true));
   app.any('/*', (res) => write(res, { aborted: false }, errorAnswer(new BidderError('NOT_FOUND')), false));
 
+  let opsSocket: uWS.us_listen_socket | null = null;
   return new Promise((resolve, reject) => {
     app.listen(host, port, (ls) => {
       if (!ls) {
@@ -226,13 +254,26 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
         return reject(new Error(`cannot listen on ${host}:${port} (address in use or not permitted)`));
       }
       listenSocket = ls;
+      if (opsApp && ops) {
+        opsApp.listen(ops.host, ops.port, (os) => {
+          opsSocket = os || null;
+        });
+        if (!opsSocket) {
+          uWS.us_listen_socket_close(ls);
+          lag.stop();
+          return reject(new Error(`cannot listen on ${ops.host}:${ops.port} for metrics and admin (opsHost, opsPort: address in use or not permitted)`));
+        }
+      }
       resolve({
         port: uWS.us_socket_local_port(ls),
+        opsPort: opsSocket ? uWS.us_socket_local_port(opsSocket) : undefined,
         inFlight: () => inFlight,
         async drain(graceMs) {
           draining = true;
           if (listenSocket) uWS.us_listen_socket_close(listenSocket);
           listenSocket = null;
+          if (opsSocket) uWS.us_listen_socket_close(opsSocket);
+          opsSocket = null;
           const until = h.now() + graceMs;
           while (inFlight > 0 && h.now() < until) await new Promise((r) => setTimeout(r, 5));
           lag.stop();

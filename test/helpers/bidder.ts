@@ -63,7 +63,7 @@ export async function startBidder(overrides: Partial<Settings> = {}, policiesDir
     post,
     bid: (req, exchange) => post(exchange ? `/openrtb2/${exchange}/bid` : '/openrtb2/bid', JSON.stringify(req)),
     async metric(name, labels = {}) {
-      const text = await (await fetch(url + '/metrics')).text();
+      const text = await (await fetch(bidder.opsUrl + '/metrics')).text();
       let sum = 0;
       for (const line of text.split('\n')) {
         if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;

@@ -1,0 +1,89 @@
+import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHttpServer, type HttpHandlers } from '../src/server/http.js';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
+
+/** A port free right now (the ops listener takes a fixed port: 0 means "share the public one"). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+describe('operations surface: metrics and admin', () => {
+  describe('default: on the public port, loopback clients only', () => {
+    let t: TestBidder;
+    beforeAll(async () => {
+      t = await startBidder({ host: '0.0.0.0' });
+    });
+    afterAll(async () => t?.close());
+
+    it('serves /metrics and /admin to loopback', async () => {
+      expect((await fetch(`${t.url}/metrics`)).status).toBe(200);
+      expect((await fetch(`${t.url}/admin/status`)).status).not.toBe(403);
+      expect(t.bidder.opsUrl).toBe(t.bidder.url);
+    });
+
+    const external = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
+    it.skipIf(!external)('refuses /metrics and /admin to any other client (403), and still answers /healthz', async () => {
+      const url = t.url.replace('127.0.0.1', external!);
+      const m = await fetch(`${url}/metrics`);
+      expect(m.status).toBe(403);
+      expect((await m.json()).error).toBe('FORBIDDEN');
+      expect((await fetch(`${url}/admin/status`)).status).toBe(403);
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    });
+  });
+
+  describe('opsPort: a listener of their own', () => {
+    let t: TestBidder;
+    let opsPort: number;
+    beforeAll(async () => {
+      opsPort = await freePort();
+      t = await startBidder({ opsPort, opsHost: '127.0.0.1' });
+    });
+    afterAll(async () => t?.close());
+
+    it('serves metrics, admin and health on opsPort, and neither metrics nor admin on the public port', async () => {
+      const ops = `http://127.0.0.1:${opsPort}`;
+      expect(t.bidder.opsUrl).toBe(ops);
+      const m = await fetch(`${ops}/metrics`);
+      expect(m.status).toBe(200);
+      expect(await m.text()).toContain('bidder_requests_total');
+      expect((await fetch(`${ops}/healthz`)).status).toBe(200);
+      expect((await fetch(`${ops}/openrtb2/bid`, { method: 'POST', body: '{}' })).status).toBe(404);
+      expect((await fetch(`${t.url}/metrics`)).status).toBe(404);
+      expect((await fetch(`${t.url}/admin/status`)).status).toBe(404);
+      expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+    });
+
+    it('a taken opsPort stops the server at start with a message naming the setting', async () => {
+      const answer = { status: 200, body: '' };
+      const handlers: HttpHandlers = {
+        maxBodyBytes: () => 1024,
+        exchange: () => undefined,
+        bid: () => answer,
+        notice: async () => answer,
+        admin: async () => answer,
+        healthz: () => answer,
+        readyz: async () => answer,
+        metrics: async () => answer,
+        now: () => Date.now(),
+        onBug: () => {},
+      };
+      // Held by a plain socket (uWS listeners share a port among themselves: SO_REUSEPORT).
+      const holder = createServer();
+      const taken = await new Promise<number>((r) => holder.listen(0, '127.0.0.1', () => r((holder.address() as { port: number }).port)));
+      try {
+        const started = startHttpServer('127.0.0.1', 0, handlers, undefined, { host: '127.0.0.1', port: taken });
+        await expect(started).rejects.toThrow(/opsHost, opsPort/);
+        await started.then((s) => s.drain(0), () => {});
+      } finally {
+        await new Promise((r) => holder.close(r));
+      }
+    });
+  });
+});
