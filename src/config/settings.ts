@@ -86,7 +86,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   opsPort: 0,
   opsHost: '127.0.0.1',
   maxBodyBytes: 256 * 1024,
-  maxDecompressedBytes: 1024 * 1024,
+  maxDecompressedBytes: 256 * 1024,
   maxJsonDepth: 32,
   maxImps: 20,
   maxBidsPerResponse: 10,
