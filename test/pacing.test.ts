@@ -15,6 +15,7 @@ describe('pacing simulation', () => {
     const b = await pacingReport({ day: again, ctr: 'oracle', seed: 11, curve: 'traffic' });
     expect(JSON.stringify(b.report)).toBe(JSON.stringify(a.report));
     expect(a.report.targets.noOverspend).toBe(true);
+    expect(a.report.targets.billedIsRecordedOrUnnotified).toBe(true);
     for (const s of STRATEGIES) {
       const run = a.runs[s];
       expect(run.totals.overspend).toBe(0);
@@ -41,6 +42,9 @@ describe('pacing simulation', () => {
       expect(r.notices.lateWinsSettled + r.notices.lateWinsRefused).toBeGreaterThan(0);
       // What the exchange billed includes wins whose notices never came: the ledger can only count what it hears.
       expect(r.totals.billedUsd).toBeGreaterThanOrEqual(r.totals.spend - 1e-9);
+      // Exactly: billed = the ledger's spend + its recorded overspend + what no notice ever told the bidder of.
+      for (const c of r.campaigns) expect(Math.abs(c.billedUsd - (c.spend + c.overspentUsd + c.unnotifiedUsd))).toBeLessThan(1e-9);
+      expect(r.totals.unnotifiedUsd).toBeGreaterThan(0);
     }
   });
 

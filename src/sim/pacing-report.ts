@@ -67,6 +67,9 @@ export async function pacingReport(o: PacingReportOptions): Promise<{ report: Pa
     notices: runs.pacer.notices,
     targets: {
       noOverspend: all.every((r) => r.campaigns.every((c) => c.overspend === 0)),
+      // Money as the exchange bills it: every billed dollar is the ledger's spend, its recorded
+      // overspend, or an impression whose every notice was lost (the bidder cannot know of it).
+      billedIsRecordedOrUnnotified: all.every((r) => r.campaigns.every((c) => Math.abs(c.billedUsd - (c.spend + c.overspentUsd + c.unnotifiedUsd)) < 1e-9)),
       spendAtLeast98PctOfBudget: t.spend >= 0.98 * t.budget,
       expectedClicksAtLeast90PctOfBound: t.expectedClicks >= 0.9 * t.boundClicks,
       clicksAtLeast1_05xPidLinear: t.clicks >= 1.05 * runs.pidLinear.totals.clicks,

@@ -15,6 +15,7 @@
  *   (it is told how many opportunities its campaign has in the day: a hindsight advantage);
  * - `fixedBid`: the full value (multiplier 1), shaded, until the ledger refuses (no pacing).
  */
+import { toMicros } from '../ledger/budget.js';
 import { createMemoryLedger } from '../ledger/index.js';
 import type { LedgerLogger } from '../ledger/logger.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32, type BidPacer, type BidShader } from '../pace/index.js';
@@ -81,6 +82,10 @@ export interface Figures {
   expectedClicks: number;
   /** What the exchange charged: every won impression, including those whose notices never settled. */
   billedUsd: number;
+  /** Billed past the budget and recorded as such by the ledger (late wins that no longer fit). */
+  overspentUsd: number;
+  /** Billed for impressions whose every win and billing notice was lost: the bidder never heard of them. */
+  unnotifiedUsd: number;
 }
 
 export interface CampaignFigures extends Figures {
@@ -129,6 +134,10 @@ interface Issued {
   mtw: number | undefined;
   /** Whether feedback for the bid's outcome was given (duplicates give none). */
   done: boolean;
+  /** Win and billing notice copies that will reach the bidder (0: the exchange bills it, unheard). */
+  delivered: number;
+  /** What the exchange bills for it, CPM (0 until won). */
+  paidCpm: number;
 }
 
 type EventKind = 'win' | 'billing' | 'loss' | 'click' | 'conversion';
@@ -224,6 +233,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const spentDays = new Float64Array(C);
   const budgetDays = new Float64Array(C);
   const overDays = new Float64Array(C);
+  const overspentDays = new Float64Array(C);
   const rng: Rng = createRng(o.seed ^ 0x6e0c1ce5);
   const queue = new EventQueue();
   const issued = new Map<string, Issued>();
@@ -252,6 +262,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
         notices.lost++;
         continue;
       }
+      if (kind === 'win' || kind === 'billing') issued.get(bidId)!.delivered++;
       // Log-normal delay around 150 ms (as the market's notice delays); a late one waits minutes.
       let delay = Math.round(Math.exp(Math.log(150) + 0.8 * rng.normal()));
       if (rng.next() < faults.late) {
@@ -390,7 +401,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     if (!ok) continue;
     pacer?.onBid(c.id, cand.creativeId, bestBid, now);
     const mtw = rng.next() < faults.minToWin ? a.competingCpm : undefined;
-    issued.set(bidId, { campaign: cand.campaign, creativeId: cand.creativeId, bidCpm: bestBid, segment: a.segment, mtw, done: false });
+    issued.set(bidId, { campaign: cand.campaign, creativeId: cand.creativeId, bidCpm: bestBid, segment: a.segment, mtw, done: false, delivered: 0, paidCpm: 0 });
     issuedAt.set(bidId, now);
     const won = bestBid > a.competingCpm;
     if (!won) {
@@ -399,7 +410,9 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     }
     const price = a.at === 2 ? Math.max(a.competingCpm, cand.floorUsd) : bestBid;
     impressions[cand.campaign]++;
-    billed[cand.campaign] += price / 1000;
+    // In the ledger's unit (integer micro-dollars), as the exchange's invoice would be reconciled.
+    billed[cand.campaign] += toMicros(price / 1000) / 1e6;
+    issued.get(bidId)!.paidCpm = price;
     expected[cand.campaign] += cand.trueCtr;
     send('win', bidId, now, price);
     send('billing', bidId, now, price);
@@ -421,11 +434,14 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     const c = day.campaigns[ci];
     const spent = (await ledger.state(c.id)).spentUsd;
     spentDays[ci] += spent;
+    overspentDays[ci] += (await ledger.state(c.id)).overspentUsd;
     budgetDays[ci] += c.budget.dailyUsd;
     overDays[ci] = Math.max(overDays[ci], spent - c.budget.dailyUsd);
   }
   }
 
+  const unnotified = new Float64Array(C);
+  for (const b of issued.values()) if (b.paidCpm > 0 && b.delivered === 0) unnotified[b.campaign] += toMicros(b.paidCpm / 1000) / 1e6;
   const rows: CampaignFigures[] = [];
   for (let ci = 0; ci < C; ci++) {
     const c = day.campaigns[ci];
@@ -445,6 +461,8 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
         boundClicks: all.reduce((t, d) => t + d.bound[ci], 0),
         expectedClicks: expected[ci],
         billedUsd: billed[ci],
+        overspentUsd: overspentDays[ci],
+        unnotifiedUsd: unnotified[ci],
       }),
     });
   }
@@ -464,6 +482,8 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     boundClicks: sum((r) => r.boundClicks),
     expectedClicks: sum((r) => r.expectedClicks),
     billedUsd: sum((r) => r.billedUsd),
+    overspentUsd: sum((r) => r.overspentUsd),
+    unnotifiedUsd: sum((r) => r.unnotifiedUsd),
   });
   return { strategy, totals, campaigns: rows, notices, series };
 }
@@ -490,6 +510,8 @@ function figures(r: {
   boundClicks: number;
   expectedClicks: number;
   billedUsd: number;
+  overspentUsd: number;
+  unnotifiedUsd: number;
 }): Figures {
   return {
     budget: round(r.budget, 2),
@@ -509,5 +531,7 @@ function figures(r: {
     boundClicks: round(r.boundClicks, 2),
     expectedClicks: round(r.expectedClicks, 2),
     billedUsd: round(r.billedUsd, 6),
+    overspentUsd: round(r.overspentUsd, 6),
+    unnotifiedUsd: round(r.unnotifiedUsd, 6),
   };
 }
