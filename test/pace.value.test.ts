@@ -57,6 +57,32 @@ describe('value pacer (max-value)', () => {
     }
   });
 
+  it('a pacer started at noon forecasts the afternoon from the rate since its start, not since midnight', () => {
+    // One opportunity every 20 s from 12:00; the rest of the day holds 2,160. Counting from
+    // midnight would see 180 opportunities in "12 hours" by 13:00, expect ~170 more, and spend
+    // the day's budget within the first hours.
+    const start = DAY0 + 12 * HOUR;
+    let now = start;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(5), campaigns: [{ id: 'c', budget: { dailyUsd: 0.3 } }], slotMs: 60_000 });
+    const rnd = mulberry32(6);
+    let spend = 0;
+    let spendFirstHour = 0;
+    for (let i = 0; i < 2160; i++) {
+      now = start + i * 20_000;
+      const v = Math.exp(Math.log(2) + 0.8 * sampleNormal(rnd));
+      const p = Math.exp(Math.log(1.5) + 0.5 * sampleNormal(rnd));
+      const bid = v * pacer.multiplier('c', now, { valueCpmUsd: v, firstPrice: false });
+      if (bid >= p && spend + p / 1000 <= 0.3) {
+        spend += p / 1000;
+        if (now < start + HOUR) spendFirstHour += p / 1000;
+        pacer.onWin('c', 'cr', p, now);
+      } else if (bid > 0 && bid < p) pacer.onLoss('c', 'cr', bid, undefined, now);
+    }
+    // Bidding full value would spend about 0.16 an hour; an even plan spends 1/12 of 0.3.
+    expect(spendFirstHour).toBeLessThan((2 * 0.3) / 12);
+    expect(spend).toBeGreaterThan(0.9 * 0.3);
+  });
+
   it('same seed, same bids', () => {
     expect(market({ dailyUsd: 1.5 }, 2, 7).out).toEqual(market({ dailyUsd: 1.5 }, 2, 7).out);
   });

@@ -58,6 +58,8 @@ class Pace {
   readonly hourToday = new Float64Array(24);
   readonly hourLearned = new Float64Array(24);
   learnedDays = 0;
+  /** When today's opportunity counts began: midnight, or the pacer's start on its first day. */
+  countFromMs: number;
   firstPriceOpps = 0;
   opps = 0;
   lambda = Infinity;
@@ -69,6 +71,7 @@ class Pace {
     this.mode = c.budget.pacing ?? 'max-value';
     this.hourlyCap = c.budget.hourlyCapShare ?? 1;
     this.day = utcDay(now);
+    this.countFromMs = now;
     this.landscape = prior;
   }
 }
@@ -121,12 +124,39 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
     p.spentBefore += p.spentToday;
     p.spentToday = 0;
     p.hourSpend.fill(0);
+    fillUncounted(p);
     // Yesterday's opportunities per hour become the forecast (half yesterday, half the days before).
     for (let h = 0; h < 24; h++) p.hourLearned[h] = p.learnedDays === 0 ? p.hourToday[h] : 0.5 * p.hourLearned[h] + 0.5 * p.hourToday[h];
     if (day === p.day + 1 || p.learnedDays === 0) p.learnedDays++;
     p.hourToday.fill(0);
     p.day = day;
+    p.countFromMs = day * DAY_MS;
     p.slotEnd = -Infinity;
+  }
+
+  /** Share of the usual day's traffic between midnight and `msOfDay`. */
+  function shapeAt(msOfDay: number): number {
+    const ms = Math.min(DAY_MS, Math.max(0, msOfDay));
+    const h = Math.min(23, Math.floor(ms / HOUR_MS));
+    return (shapeCum[h] + (shape[h] * (ms - h * HOUR_MS)) / HOUR_MS) / shapeCum[24];
+  }
+
+  /**
+   * A day whose counting began after midnight (the pacer started mid-day) would teach tomorrow
+   * that its early hours are empty: those hours get the day's rate, spread by the usual shape.
+   */
+  function fillUncounted(p: Pace): void {
+    const from = p.countFromMs - p.day * DAY_MS;
+    if (from <= 0) return;
+    const counted = 1 - shapeAt(from);
+    let total = 0;
+    for (let h = 0; h < 24; h++) total += p.hourToday[h];
+    if (!(counted > 0) || total === 0) return;
+    const perDay = total / counted;
+    const h0 = Math.min(23, Math.floor(from / HOUR_MS));
+    for (let h = 0; h < h0; h++) p.hourToday[h] = (perDay * shape[h]) / shapeCum[24];
+    const missed = (from - h0 * HOUR_MS) / HOUR_MS;
+    p.hourToday[h0] += (perDay * shape[h0] * missed) / shapeCum[24];
   }
 
   /** A Thompson draw of the opportunities left in the day after `now`. */
@@ -139,8 +169,9 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
       // came in (prior: one opportunity per slot).
       let today = 0;
       for (let k = 0; k <= h; k++) today += p.hourToday[k];
-      const seen = (shapeCum[h] + shape[h] * (1 - restOfHour)) / shapeCum[24];
-      const ahead = 1 - seen;
+      // Counted only since countFromMs: a pacer started at noon has not seen the morning.
+      const seen = shapeAt(msOfDay) - shapeAt(p.countFromMs - p.day * DAY_MS);
+      const ahead = 1 - shapeAt(msOfDay);
       const slotShare = (shape[h] / shapeCum[24]) * (slotMs / HOUR_MS);
       return (sampleGamma(random, 1 + today) * ahead) / (seen + slotShare);
     }
