@@ -18,8 +18,9 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { parse, stringify } from 'yaml';
+import { toMicros } from '../ledger/budget.js';
 import { createRedisLedger } from '../ledger/index.js';
-import type { Campaign } from '../types.js';
+import type { Budget, Campaign } from '../types.js';
 import { clickUrlFrom, expand, resolveAuction, type Bid } from './drive.js';
 import { createMarket } from './market.js';
 import { createRng } from './rng.js';
@@ -76,6 +77,10 @@ export interface HttpSimulateReport {
     clicks: number;
     /** What the exchange would bill: every won impression at its clearing price. */
     billedUsd: number;
+    /** Billed for impressions none of whose win or billing notices the fleet accepted (lost, or refused while Redis was down). */
+    unheardUsd: number;
+    /** The ledger's recorded overspend (fleet mode; 0 where spend is read from metrics). */
+    overspentUsd: number;
     latencyMsP50: number;
     latencyMsP99: number;
   };
@@ -222,7 +227,7 @@ interface Fleet {
 }
 
 /** Starts `n` bidder processes and resolves once each listens and answers /readyz. */
-async function startFleet(o: HttpSimulateOptions, n: number, budgets: Record<string, { dailyUsd: number }>): Promise<Fleet> {
+async function startFleet(o: HttpSimulateOptions, n: number, budgets: Record<string, Budget>): Promise<Fleet> {
   const dir = mkdtempSync(join(tmpdir(), 'bidder-fleet-'));
   // The operator's file as written, only the budgets replaced (the loaded catalog carries derived fields).
   const raw = parse(readFileSync(join(o.policies, 'campaigns.yaml'), 'utf8')) as { campaigns: Array<{ id: string }> };
@@ -349,7 +354,10 @@ async function simulateOn(o: HttpSimulateOptions, own: PrivateRedis | null): Pro
   }
   const n = o.bidders ?? 1;
   const budgetUsd = o.fleetBudgetUsd ?? 0.2;
-  const budgets = Object.fromEntries(o.campaigns.map((c) => [c.id, fleetMode ? { dailyUsd: budgetUsd } : c.budget]));
+  // A fleet run tests the shared ledger under faults, in seconds: its small budgets are spent as
+  // opportunities come ('asap'), where the default max-value pacing would spread them over the
+  // rest of the real day and never reach them.
+  const budgets = Object.fromEntries(o.campaigns.map((c) => [c.id, fleetMode ? { dailyUsd: budgetUsd, pacing: 'asap' as const } : c.budget]));
   if (fleetMode) await clearLedgerKeys(o.redis!);
   const fleet: Fleet = fleetMode ? await startFleet(o, n, budgets) : { urls: [o.http!.replace(/\/$/, '')], stop: async () => {} };
   try {
@@ -360,7 +368,7 @@ async function simulateOn(o: HttpSimulateOptions, own: PrivateRedis | null): Pro
   }
 }
 
-async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<string, { dailyUsd: number }>, fleetMode: boolean, own: PrivateRedis | null): Promise<HttpSimulateReport> {
+async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<string, Budget>, fleetMode: boolean, own: PrivateRedis | null): Promise<HttpSimulateReport> {
   const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns: o.campaigns, requestsPerDay: o.requests });
   const rng = createRng(o.seed ^ 0x4177);
   const creatives = new Map(o.campaigns.flatMap((c) => c.creatives.map((cr) => [cr.id, { creative: cr, campaign: c }] as const)));
@@ -372,8 +380,11 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   let clicks = 0;
   let billed = 0;
 
+  /** Won impressions: what the exchange bills (micro-dollars) and whether a settling notice was accepted. */
+  const wonImps: Array<{ micros: number; heard: boolean }> = [];
+
   /** One notice through the faults: lost, duplicated to a random bidder, delayed (late: seconds). */
-  function notice(url: string | undefined): void {
+  function notice(url: string | undefined, onAccepted?: () => void): void {
     if (!url) return;
     notices.sent++;
     const copies = rng.next() < 0.1 ? 2 : 1;
@@ -396,6 +407,7 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
               void r.arrayBuffer();
               // Refusals are expected (a duplicate click, a late notice past its expiry); their counts show which.
               if (r.status >= 400) notices.refusedByStatus[r.status] = (notices.refusedByStatus[r.status] ?? 0) + 1;
+              else onAccepted?.();
             },
             () => void (notices.refusedByStatus.network = (notices.refusedByStatus.network ?? 0) + 1),
           ),
@@ -437,9 +449,13 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
         continue;
       }
       impressions++;
-      billed += clearing / 1000;
-      notice(bid.nurl && expand(bid.nurl, macros));
-      notice(bid.burl && expand(bid.burl, macros));
+      // What the exchange bills is the price it reports (the macro, 4 decimals), in the ledger's
+      // unit (micro-dollars), so the reconciliation below is exact.
+      const imp = { micros: toMicros(Number(macros.AUCTION_PRICE) / 1000), heard: false };
+      wonImps.push(imp);
+      billed += imp.micros / 1e6;
+      notice(bid.nurl && expand(bid.nurl, macros), () => (imp.heard = true));
+      notice(bid.burl && expand(bid.burl, macros), () => (imp.heard = true));
       const known = creatives.get(bid.crid ?? '');
       if (known && clickDraw < market.trueCtr(sr, known.creative, known.campaign, undefined)) {
         clicks++;
@@ -465,12 +481,14 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
 
   const texts = await Promise.all(urls.map((u) => fetch(`${u}/metrics`).then((r) => r.text())));
   const rows: CampaignSpend[] = [];
+  let overspent = 0;
   if (fleetMode) {
     const ledger = await createRedisLedger({ url: o.redis!, clock: Date.now, budgets, reservationTtlMs: 600_000, keyPrefix: LEDGER_PREFIX });
     try {
       for (const c of o.campaigns) {
         const s = await ledger.state(c.id);
         rows.push({ id: c.id, budget: budgets[c.id].dailyUsd, spend: s.spentUsd, overspend: Math.max(0, s.spentUsd - budgets[c.id].dailyUsd) });
+        overspent += s.overspentUsd;
       }
     } finally {
       await ledger.close();
@@ -504,6 +522,8 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       impressions,
       clicks,
       billedUsd: Math.round(billed * 1e6) / 1e6,
+      unheardUsd: wonImps.reduce((t, w) => t + (w.heard ? 0 : w.micros), 0) / 1e6,
+      overspentUsd: Math.round(overspent * 1e6) / 1e6,
       latencyMsP50: q(0.5),
       latencyMsP99: q(0.99),
     },
