@@ -20,8 +20,10 @@ describe('billed means recorded', () => {
     dir = mkdtempSync(join(tmpdir(), 'money-policies-'));
     cpSync('policies', dir, { recursive: true });
     const file = join(dir, 'campaigns.yaml');
-    // Every campaign gets 0.1 USD a day: four or five bids fill it.
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 0.1'));
+    // Every campaign gets 0.1 USD a day, spent as bids come (asap: these tests are about money,
+    // not pacing; max-value pacing would spread it over the rest of the test clock's day): four or
+    // five bids fill it.
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 0.1, pacing: asap'));
     t = await startBidder({}, dir);
   });
   afterAll(async () => {
@@ -75,7 +77,7 @@ describe('budgets lowered and prices corrected', () => {
     dir = mkdtempSync(join(tmpdir(), 'money-policies-'));
     cpSync('policies', dir, { recursive: true });
     file = join(dir, 'campaigns.yaml');
-    original = readFileSync(file, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 1');
+    original = readFileSync(file, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 1, pacing: asap');
     writeFileSync(file, original);
     t = await startBidder({}, dir);
   });
