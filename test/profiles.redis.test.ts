@@ -40,7 +40,6 @@ describe.skipIf(!client)('Redis profile store', () => {
   const flushed = (c: Redis) => c.ping();
 
   it('a notice recorded through one store shapes the profile another store warms', async () => {
-    // A TTL long enough that a loaded machine does not run past it between the two checks below.
     const f = fleet({ historyLength: 3, localTtlMs: 1000 });
     const a = f.open();
     const b = f.open();
@@ -55,7 +54,7 @@ describe.skipIf(!client)('Redis profile store', () => {
     // Within its TTL b keeps answering from what it loaded: the documented staleness.
     await b.store.warm(['u1']);
     expect(b.store.get('u1')).toBeUndefined();
-    await sleep(1050);
+    f.advance(1001); // past the TTL, on the store's clock
     expect(b.store.get('u1')).toBeUndefined(); // stale entries still answer until a warm replaces them
     await b.store.warm(['u1']);
     expect(b.store.get('u1')).toEqual(expected);
@@ -97,7 +96,7 @@ describe.skipIf(!client)('Redis profile store', () => {
         a.store.recordClick(s[0], s[1]);
       }
       await flushed(a.client);
-      await sleep(35);
+      f.advance(31); // past b's 30 ms TTL
       await b.store.warm(['u']);
       expect(b.store.get('u')).toEqual(local.get('u'));
     }
@@ -153,6 +152,7 @@ describe.skipIf(!client)('Redis profile store', () => {
     await sleep(5);
     expect(() => a.store.recordImpression('u', 'c1', ['IAB2'])).not.toThrow();
     await vi.waitFor(() => expect(onWriteError).toHaveBeenCalled());
+    f.advance(2); // past the 1 ms TTL: the warm asks Redis
     await expect(a.store.warm(['u'])).rejects.toThrow();
     expect(a.store.get('u')).toEqual({ seenCategories: ['IAB1', 'IAB2'], clickedCategories: [], campaignImpressions: { c1: 2 } });
   });

@@ -192,6 +192,9 @@ export function createRedisProfileStore(opts: RedisProfileOptions): ProfileStore
     max: opts.maxUsers ?? 100_000,
     // lru-cache reads 0 as "no expiry"; here 0 means "always ask Redis".
     ttl: Math.max(1, opts.localTtlMs ?? 1000),
+    // The TTL runs on the injected clock (tests move it; never a sleep against a TTL).
+    perf: { now: clock },
+    ttlResolution: 0,
     // A stale entry still answers `get` (better than no profile) until `warm` replaces it.
     allowStale: true,
     noDeleteOnStaleGet: true,

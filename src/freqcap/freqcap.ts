@@ -130,6 +130,9 @@ export function createRedisFrequencyStore(opts: RedisFrequencyOptions): Frequenc
     max: opts.maxUsers ?? 100_000,
     // lru-cache reads 0 as "no expiry"; here 0 means "always ask Redis".
     ttl: Math.max(1, opts.localTtlMs ?? 1000),
+    // The TTL runs on the injected clock (tests move it; never a sleep against a TTL).
+    perf: { now: clock },
+    ttlResolution: 0,
   });
   client.defineCommand('freqRecord', { numberOfKeys: 1, lua: LUA_RECORD });
   const cmd = client as unknown as FrequencyCommands;

@@ -264,7 +264,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   // a lower one can correct it); a release of it moves nothing either. 'released': a further
   // release moves nothing (a settle still goes to Redis: a win may follow a loss notice). Per
   // process and bounded; kept as long as Redis keeps the bid's record.
-  const known = new LRUCache<string, number | 'released'>({ max: 200_000, ttl: Number(retention) });
+  const known = new LRUCache<string, number | 'released'>({ max: 200_000, ttl: Number(retention), perf: { now: clock }, ttlResolution: 0 });
 
   const self: BudgetLedger = {
     async reserve(items: Reservation[]): Promise<boolean[]> {

@@ -1,0 +1,95 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort, sleep } from './process.js';
+
+/**
+ * A private redis-server for tests, load tests and fleet simulations: a free port on 127.0.0.1, a
+ * temporary directory, never the machine's shared Redis. With `appendonly` the data survives a
+ * SIGKILL and `restart()` (a crash test); without it nothing is written to disk.
+ */
+export interface PrivateRedis {
+  url: string;
+  port: number;
+  dir: string;
+  /** SIGKILL, then start again on the same port and files. */
+  restart(): Promise<void>;
+  /** SIGKILL, without starting again. */
+  kill(): Promise<void>;
+  /** Start again after `kill()`. */
+  start(): Promise<void>;
+  /** Kill and remove the directory. */
+  stop(): Promise<void>;
+}
+
+export interface PrivateRedisOptions {
+  /** Append-only file with fsync on every write (default false: memory only). */
+  appendonly?: boolean;
+  /** How long to wait for the first PONG (default 10 s). */
+  startTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+/** Whether `redis-server` is on the PATH. */
+export function haveRedisServer(): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+export async function startPrivateRedis(o: PrivateRedisOptions = {}): Promise<PrivateRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'bidder-redis-'));
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  const persistence = o.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const deadline = o.startTimeoutMs ?? 10_000;
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...persistence, '--save', ''], { stdio: 'ignore' });
+    const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited (${code}) before answering`))));
+    exited.catch(() => {});
+    const t0 = Date.now();
+    for (;;) {
+      const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      // Refused connections while the server boots are the expected answer; connect() reports them.
+      client.on('error', () => {});
+      const ok = await client.connect().then(() => client.ping().then(() => true), () => false);
+      client.disconnect();
+      if (ok) return;
+      if (child.exitCode !== null) await exited;
+      if (Date.now() - t0 > deadline) throw new Error(`redis-server on port ${port} did not answer within ${deadline} ms`);
+      await sleep(50);
+    }
+  };
+  const kill = () =>
+    new Promise<void>((resolve) => {
+      const c = child;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return resolve();
+      c.once('exit', () => resolve());
+      c.kill('SIGKILL');
+    });
+  try {
+    await start();
+  } catch (err) {
+    await kill();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  o.log?.(`private redis-server on ${port}${o.appendonly ? ' (AOF, appendfsync always)' : ''}`);
+  return {
+    url,
+    port,
+    dir,
+    start,
+    kill,
+    async restart() {
+      await kill();
+      o.log?.('redis-server killed (SIGKILL); restarting on the same files');
+      await start();
+    },
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
