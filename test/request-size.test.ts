@@ -108,7 +108,8 @@ describe('any request size, any catalog', () => {
     dir = policyDir(50, 1);
     // Small batches, so that most requests of the property below need several.
     // The per-request caps (issue 14) are lifted: this is about scoring any size.
-    t = await startBidder({ batcher: { maxBatchRows: 16, maxQueueDelayUs: 0 }, ...NO_CAPS }, dir);
+    // 64 candidates per imp against batches of 16: one imp's rows span batches (the default cut is 16).
+    t = await startBidder({ batcher: { maxBatchRows: 16, maxQueueDelayUs: 0 }, maxCandidatesPerImp: 64, ...NO_CAPS }, dir);
   }, 60_000);
   afterAll(async () => {
     await t?.close();

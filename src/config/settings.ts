@@ -24,6 +24,11 @@ export interface Settings {
   maxBidsPerResponse: number;
   /** Most USD one request's bids may reserve together (the best bids first). */
   maxReservedUsdPerRequest: number;
+  /**
+   * Most candidates scored per imp. An imp with more eligible keeps this many by the rule in
+   * src/eligibility/shortlist.ts (highest bid at a prior pCTR, one in eight by rotation).
+   */
+  maxCandidatesPerImp: number;
   /** tmax used when the request has none (OpenRTB 2.6 §3.2.1). */
   defaultTmaxMs: number;
   /** Requests with tmax below this are not worth starting: immediate no-bid. */
@@ -91,6 +96,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   maxImps: 20,
   maxBidsPerResponse: 10,
   maxReservedUsdPerRequest: 0.1,
+  maxCandidatesPerImp: 16,
   defaultTmaxMs: 200,
   minTmaxMs: 10,
   maxTmaxMs: 10_000,
@@ -129,6 +135,7 @@ export const SETTINGS_SCHEMA = {
     maxImps: { type: 'integer', minimum: 1, maximum: 10_000 },
     maxBidsPerResponse: { type: 'integer', minimum: 1, maximum: 10_000 },
     maxReservedUsdPerRequest: { type: 'number', exclusiveMinimum: 0 },
+    maxCandidatesPerImp: { type: 'integer', minimum: 1, maximum: 4096 },
     defaultTmaxMs: { type: 'integer', minimum: 1 },
     minTmaxMs: { type: 'integer', minimum: 0 },
     maxTmaxMs: { type: 'integer', minimum: 1 },

@@ -5,6 +5,7 @@ import { DIMENSIONS, slotKey, type Candidate, type Catalog } from './catalog.js'
 import type { Privacy, PrivacyBlock } from './privacy.js';
 import { fillNative, parseNativeRequest, type NativeFill, type NativeRequest } from './native.js';
 import { vastVersionFor, type VastVersion } from '../respond/vast.js';
+import { createShortlist } from './shortlist.js';
 
 /** How a creative answers an imp's media object: what the response stage writes. */
 export type MediaFit =
@@ -216,6 +217,8 @@ export function createEligibility(deps: EligibilityDeps) {
   }
 
   return {
+    /** The candidate cut before scoring, with its priors for this catalog (src/eligibility/shortlist.ts). */
+    shortlist: createShortlist(catalog.candidates.length),
     /** `seat`: the seat the bidder answers in, checked against `bseat`, `wseat` and each deal's `wseat`. */
     plan(req: BidRequest, exchange: string, exchangeCurrency: string, seat = DEFAULT_SEAT): RequestPlan {
       const r = req as unknown as Obj;

@@ -66,9 +66,6 @@ export interface BidDeps {
   warmUser?: (req: BidRequest) => Promise<void>;
 }
 
-/** Most candidates scored per imp; eligibility order is catalog order, so this bounds work, not choice. */
-const MAX_CANDIDATES_PER_IMP = 64;
-
 const VERSION = /^2\.[56](\.\d+)?$/;
 
 interface Chosen {
@@ -167,15 +164,17 @@ export function createBidPipeline(deps: BidDeps) {
     const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat);
     t = timed('eligibility', t);
     if (plan.reason) return noBid(req.id, ex, plan.reason, started);
+    // The candidate cut: at most maxCandidatesPerImp per imp are scored (src/eligibility/shortlist.ts).
+    const shortlist = live.eligibility.shortlist;
     let rows = 0;
-    for (const p of plan.imps) rows += Math.min(p.eligible.length, MAX_CANDIDATES_PER_IMP);
+    for (const p of plan.imps) rows += shortlist.cut(p.eligible, settings.maxCandidatesPerImp).length;
     if (rows === 0) return noBid(req.id, ex, plan.imps.find((p) => p.reason)?.reason || 'NO_ELIGIBLE_CAMPAIGN', started);
 
     const { sparse, dense } = deps.features.allocate(rows);
     let row = 0;
     for (const p of plan.imps) {
       const profile = p.ctx.userDataAllowed ? deps.profiles.get(p.ctx.userKey) : undefined;
-      const n = Math.min(p.eligible.length, MAX_CANDIDATES_PER_IMP);
+      const n = p.eligible.length;
       const creatives = new Array<PreparedCreative>(n);
       for (let i = 0; i < n; i++) creatives[i] = live.prepared.get(p.eligible[i].cand.creative.id)!;
       deps.features.writeRows(p.ctx, creatives, profile, sparse, dense, row);
@@ -194,7 +193,7 @@ export function createBidPipeline(deps: BidDeps) {
     row = 0;
     for (let ci = 0; ci < plan.imps.length; ci++) {
       const p = plan.imps[ci];
-      const n = Math.min(p.eligible.length, MAX_CANDIDATES_PER_IMP);
+      const n = p.eligible.length;
       const segment = `${p.ctx.exchange}|${p.ctx.format}|${p.ctx.isApp ? 'app' : 'site'}`;
       let best: Chosen | null = null;
       for (let i = 0; i < n; i++) {
@@ -205,6 +204,7 @@ export function createBidPipeline(deps: BidDeps) {
         const pcvr = c.goal.type === 'cpa' ? deps.pacer.explorePcvr(el.cand.creative.id, DEFAULT_PCVR) : DEFAULT_PCVR;
         // The pacer learns the day's opportunities from their values, so it is asked after pricing the value.
         const multiplier = deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: valueCpmUsd(c, pctr, pcvr), firstPrice: auctionType === 1 });
+        shortlist.learn(el.cand.idx, modelPctr, multiplier);
         if (multiplier <= 0) {
           paced = true;
           continue;

@@ -1,0 +1,117 @@
+import type { Campaign } from '../types.js';
+import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
+import type { Eligible } from './eligibility.js';
+
+/**
+ * The candidate cut before scoring (docs/performance-scale.md, "The candidate cut"). An imp with
+ * more eligible candidates than `k` (`maxCandidatesPerImp`) keeps `k` of them:
+ *
+ * - `k - explore` by the bid each would make at its priors: min(value at the prior pCTR × the
+ *   campaign's last pacing multiplier, the campaign's `maxBidCpmUsd`), as `createPricer` prices
+ *   before shading. Value is `valueCpmUsd` (CPA at the default pCVR); the prior pCTR is a running
+ *   mean of the model's pCTR for that candidate over the rows it was scored on, the multiplier the
+ *   one the pacer gave it when it was last scored. A candidate never scored ranks first (its
+ *   priors are unknown, so its bound is not). A candidate whose bound is under its floor would
+ *   not bid at its priors and ranks below those that would; one whose `maxBidCpmUsd` is under the
+ *   floor can never bid and ranks last. Ties go to eligibility (catalog) order.
+ * - `explore` (one in eight of `k`) by rotation over the candidates the first rule left out, so a
+ *   candidate whose prior came from poor contexts is scored again now and then and its prior
+ *   moves.
+ *
+ * With exact priors (the pCTR and multiplier the candidate is priced with) the candidate the full
+ * scoring would choose has the highest bound, so the cut keeps it: in second price the bid is the
+ * bound; in first price shading is monotone in the value at one floor (candidates through deals
+ * with different floors are the exception: a lower value over a higher deal floor can shade higher) (test/shortlist.test.ts). The kept candidates stay in
+ * their eligibility order, so ties between bids resolve as without the cut. An imp with `k` or
+ * fewer candidates is not touched. Deterministic: the same requests in the same order, with the
+ * same scores, keep the same candidates.
+ */
+export interface Shortlist {
+  /** Cuts `eligible` in place to at most `k` candidates (order kept); returns it. */
+  cut(eligible: Eligible[], k: number): Eligible[];
+  /** Teaches candidate `idx`'s priors: the model's pCTR for one row it was scored on, and its pacing multiplier then. */
+  learn(idx: number, pctr: number, multiplier: number): void;
+  /** The prior pCTR of candidate `idx` (NaN until it was scored). */
+  prior(idx: number): number;
+}
+
+/** Weight of one new score in a candidate's running mean (about the last 16 rows it was scored on). */
+const PRIOR_WEIGHT = 1 / 16;
+
+/** Rows of the cut given to rotation: one in eight of `k` (none below 8). */
+export function exploreSlots(k: number): number {
+  return k >> 3;
+}
+
+export function createShortlist(candidateCount: number): Shortlist {
+  const prior = new Float64Array(candidateCount).fill(NaN);
+  const multiplier = new Float64Array(candidateCount);
+  // Scratch reused across calls: the candidate positions ranked so far and their bounds.
+  let top = new Int32Array(64);
+  let topKey = new Float64Array(64);
+  let kept = new Uint8Array(256);
+  let rotation = 0;
+
+  function bound(c: Campaign, idx: number, floorUsd: number): number {
+    if (c.maxBidCpmUsd < floorUsd) return -1;
+    const p = prior[idx];
+    if (Number.isNaN(p)) return Infinity;
+    const b = Math.min(valueCpmUsd(c, p, DEFAULT_PCVR) * multiplier[idx], c.maxBidCpmUsd);
+    // Pricing never bids above this bound (shading only lowers it), so under the floor it would not bid.
+    return b < floorUsd ? 0 : b;
+  }
+
+  return {
+    cut(eligible, k) {
+      const n = eligible.length;
+      if (n <= k) return eligible;
+      const explore = exploreSlots(k);
+      const best = k - explore;
+      if (top.length < best) ((top = new Int32Array(best)), (topKey = new Float64Array(best)));
+      if (kept.length < n) kept = new Uint8Array(n * 2);
+      kept.fill(0, 0, n);
+      // The `best` highest bounds, sorted high to low; an equal bound does not displace an earlier one.
+      let size = 0;
+      for (let i = 0; i < n; i++) {
+        const el = eligible[i];
+        const key = bound(el.cand.campaign, el.cand.idx, el.floorUsd);
+        if (size === best && key <= topKey[size - 1]) continue;
+        let j = size < best ? size++ : size - 1;
+        while (j > 0 && topKey[j - 1] < key) ((top[j] = top[j - 1]), (topKey[j] = topKey[j - 1]), j--);
+        top[j] = i;
+        topKey[j] = key;
+      }
+      for (let j = 0; j < size; j++) kept[top[j]] = 1;
+      // Rotation over the left-out ones: the `explore` after a cursor that moves on every cut.
+      const left = n - size;
+      if (explore > 0 && left > 0) {
+        let skip = rotation % left;
+        rotation = (rotation + explore) >>> 0;
+        let taken = 0;
+        for (let pass = 0; pass < 2 && taken < explore; pass++) {
+          for (let i = 0; i < n && taken < explore; i++) {
+            if (kept[i] !== 0) continue;
+            if (skip > 0) {
+              skip--;
+              continue;
+            }
+            kept[i] = 2;
+            taken++;
+          }
+        }
+      }
+      let w = 0;
+      for (let i = 0; i < n; i++) if (kept[i] !== 0) eligible[w++] = eligible[i];
+      eligible.length = w;
+      return eligible;
+    },
+    learn(idx, pctr, m) {
+      const p = prior[idx];
+      prior[idx] = Number.isNaN(p) ? pctr : p + PRIOR_WEIGHT * (pctr - p);
+      multiplier[idx] = m;
+    },
+    prior(idx) {
+      return prior[idx];
+    },
+  };
+}
