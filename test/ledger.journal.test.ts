@@ -417,11 +417,36 @@ describe('journal writer: appends of one loop turn share one write', () => {
     await w.close();
   });
 
+  it('notices appended in one loop turn, from separate callbacks, share one write at the end of the turn', async () => {
+    const file = path.join(freshDir() + '.journal');
+    const w = openJournalWriter(file, false);
+    const a = w.appendInTurn('a\n');
+    // A later callback of the same turn (after the first one's microtasks ran) joins the same write.
+    await Promise.resolve();
+    await new Promise<void>((r) => queueMicrotask(r));
+    expect(fs.readFileSync(file, 'utf8')).toBe('');
+    const b = w.appendInTurn('b\n');
+    expect(b).toBe(a);
+    await a;
+    expect(fs.readFileSync(file, 'utf8')).toBe('a\nb\n');
+    // A batch's append in the same turn writes at once, notices pending before it included.
+    const c = w.appendInTurn('c\n');
+    const d = w.append('d\n');
+    await d;
+    expect(fs.readFileSync(file, 'utf8')).toBe('a\nb\nc\nd\n');
+    await c;
+    await new Promise((r) => setImmediate(r));
+    expect(fs.readFileSync(file, 'utf8')).toBe('a\nb\nc\nd\n');
+    await w.close();
+  });
+
   it('a failed write rejects the append of every record in it (the caller never acknowledges it)', async () => {
     // /dev/full answers every write with ENOSPC, as a full disk does.
     const w = openJournalWriter('/dev/full', false);
-    const results = await Promise.allSettled([w.append('a\n'), w.append('b\n')]);
-    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    const results = await Promise.allSettled([w.append('a\n'), w.append('b\n'), w.appendInTurn('c\n')]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    const inTurn = await Promise.allSettled([w.appendInTurn('e\n'), w.appendInTurn('f\n')]);
+    expect(inTurn.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/ENOSPC/);
   });
 

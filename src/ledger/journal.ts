@@ -102,11 +102,12 @@ function decodeLine(buf: Buffer, start: number, end: number): JournalRecord | nu
 }
 
 /**
- * Append-only writer with group commit, at two levels. Appends made in the same turn of the event
- * loop go to the kernel in one `writeSync` (one syscall for a whole scored batch of bids instead
- * of one per bid), run as a microtask queued by the first of them: `append`'s promise resolves once
- * its record is written, so a caller that awaits it before answering never acknowledges a record
- * a killed process could lose. A failed write rejects the append of every record in it and is cut
+ * Append-only writer with group commit, at two levels. Appends go to the kernel together in one
+ * `writeSync`: `append` groups those of one callback (a scored batch of bids: one syscall instead
+ * of one per bid), run as a microtask queued by the first of them; `appendInTurn` groups those of
+ * a whole event-loop turn (notices, each its own HTTP callback), run from `setImmediate`, after
+ * the turn's I/O callbacks. Either promise resolves once its record is written, so a caller that
+ * awaits it before answering never acknowledges a record a killed process could lose. A failed write rejects the append of every record in it and is cut
  * back off the file, so no torn line sits in front of later records (replay would stop there and
  * drop them). `durable()` resolves once an fdatasync that started after the append was written
  * has finished, so concurrent settlements share one disk flush; it runs on libuv's thread pool,
@@ -115,6 +116,8 @@ function decodeLine(buf: Buffer, start: number, end: number): JournalRecord | nu
 export interface JournalWriter {
   readonly bytes: number;
   append(text: string): Promise<void>;
+  /** As `append`, written at the end of the loop turn with every other append of the turn. */
+  appendInTurn(text: string): Promise<void>;
   durable(): Promise<void>;
   close(): Promise<void>;
 }
@@ -130,6 +133,9 @@ export function openJournalWriter(path: string, fsync: boolean): JournalWriter {
   let next: Promise<void> | null = null;
   let pending = '';
   let group: Promise<void> | null = null;
+  let settleGroup: { resolve: () => void; reject: (err: unknown) => void } | null = null;
+  /** How the pending group is scheduled: 0 not yet, 1 setImmediate, 2 a microtask. */
+  let scheduled = 0;
   let closing: Promise<void> | null = null;
 
   const flush = (): Promise<void> =>
@@ -160,6 +166,32 @@ export function openJournalWriter(path: string, fsync: boolean): JournalWriter {
     dirty = true;
   }
 
+  /** Writes the pending group, if still pending (a microtask may have written it before the turn's end). */
+  function runGroup(): void {
+    const done = settleGroup;
+    if (done === null) return;
+    settleGroup = null;
+    scheduled = 0;
+    try {
+      writeGroup();
+      done.resolve();
+    } catch (err) {
+      done.reject(err);
+    }
+  }
+
+  function enqueue(text: string, inTurn: boolean): Promise<void> {
+    if (closing !== null) return Promise.reject(new Error(`journal ${path} is closed`));
+    pending += text;
+    queued += text.length;
+    group ??= new Promise<void>((resolve, reject) => {
+      settleGroup = { resolve, reject };
+    });
+    if (!inTurn && scheduled !== 2) ((scheduled = 2), queueMicrotask(runGroup));
+    else if (inTurn && scheduled === 0) ((scheduled = 1), setImmediate(runGroup));
+    return group;
+  }
+
   function durable(): Promise<void> {
     if (group !== null) return group.then(durable);
     if (!fsync) return Promise.resolve();
@@ -188,20 +220,10 @@ export function openJournalWriter(path: string, fsync: boolean): JournalWriter {
       return written + queued;
     },
     append(text) {
-      if (closing !== null) return Promise.reject(new Error(`journal ${path} is closed`));
-      pending += text;
-      queued += text.length;
-      group ??= new Promise<void>((resolve, reject) =>
-        queueMicrotask(() => {
-          try {
-            writeGroup();
-            resolve();
-          } catch (err) {
-            reject(err);
-          }
-        }),
-      );
-      return group;
+      return enqueue(text, false);
+    },
+    appendInTurn(text) {
+      return enqueue(text, true);
     },
     durable,
     close() {

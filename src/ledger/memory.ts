@@ -59,7 +59,8 @@ const WORKER = new URL('./compact-worker.js', import.meta.url);
  * In-process budget ledger with an append-only journal.
  *
  * Durability: every reserve, settle and release is written to the kernel before the call's
- * promise resolves (one `writeSync` for all appends of a loop turn), so a killed process loses
+ * promise resolves (one `writeSync` for a scored batch's reservations, one for all the notices of
+ * a loop turn), so a killed process loses
  * nothing; a settlement additionally waits for an fdatasync shared by all settlements in flight
  * (group commit), so a power cut loses no acknowledged spend. Reservations are not fsynced: if the machine (not the process) dies, an
  * unsynced reservation may vanish, and a win for it arriving later is `unknown` and moves nothing;
@@ -125,9 +126,10 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   }
   core.expire(clock());
 
-  const append = (text: string): Promise<void> => {
+  /** `inTurn`: notices (settle, once, release) share one write per loop turn; bids keep theirs per scored batch. */
+  const append = (text: string, inTurn = false): Promise<void> => {
     if (writer === null) return Promise.resolve();
-    const written = writer.append(text);
+    const written = inTurn ? writer.appendInTurn(text) : writer.append(text);
     if (writer.bytes > compactAfterBytes && compacting === null) {
       compact().catch((err: unknown) => logger.warn({ err }, 'ledger compaction failed; the journal keeps growing'));
     }
@@ -195,7 +197,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       const w = writer;
       if (res.record !== undefined && w !== null) {
         try {
-          await append(encodeRecord(res.record));
+          await append(encodeRecord(res.record), true);
           await w.durable();
         } catch (err) {
           // Not durable, so not done: memory goes back to before the call and the caller answers
@@ -215,7 +217,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       const rec = core.once(key, untilMs, now);
       if (rec === null) return false;
       try {
-        await append(encodeRecord(rec));
+        await append(encodeRecord(rec), true);
       } catch (err) {
         core.forgetOnce(key);
         throw err;
@@ -226,7 +228,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     async release(bidId: string): Promise<void> {
       const now = clock();
       const rec = core.release(bidId, now);
-      if (rec !== null) await append(encodeRecord(rec));
+      if (rec !== null) await append(encodeRecord(rec), true);
     },
 
     async state(campaignId: string) {
