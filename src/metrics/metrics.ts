@@ -110,9 +110,16 @@ export function createMetrics(opts: MetricsOptions) {
   for (const r of ['ok', 'refused']) modelSwaps.labels(r).inc(0);
   for (const m of [testRequests, testBids, insecureImps]) m.inc(0);
   const bidChild = new Map([...campaigns, 'other'].map((c) => [c, bids.labels(c)]));
-  for (const c of [...campaigns, 'other']) {
-    for (const m of [wins, clicks, conversions, predictedClicks, spend, overspend]) m.labels(c).inc(0);
-  }
+  // A notice's counters, per campaign: no label lookup per notice.
+  const outcomeChild = new Map(
+    [...campaigns, 'other'].map((c) => [
+      c,
+      { wins: wins.labels(c), clicks: clicks.labels(c), conversions: conversions.labels(c), predicted: predictedClicks.labels(c), spend: spend.labels(c), overspend: overspend.labels(c) },
+    ]),
+  );
+  for (const o of outcomeChild.values()) for (const m of Object.values(o)) m.inc(0);
+  const outcomeOf = (c: string) => outcomeChild.get(c) ?? outcomeChild.get('other')!;
+  const noticeByKind = new Map(NOTICE_KINDS.map((k) => [k, new Map(NOTICE_RESULTS.map((r) => [r, noticeChild.get(`${k}:${r}`)!]))]));
 
   return {
     registry,
@@ -153,23 +160,23 @@ export function createMetrics(opts: MetricsOptions) {
       pctr.observe(p);
     },
     win(campaign: string, pctrOfBid: number, spendUsd: number): void {
-      const c = cp(campaign);
-      wins.labels(c).inc();
-      predictedClicks.labels(c).inc(pctrOfBid);
-      spend.labels(c).inc(spendUsd);
+      const o = outcomeOf(campaign);
+      o.wins.inc();
+      o.predicted.inc(pctrOfBid);
+      o.spend.inc(spendUsd);
     },
     /** A win recorded beyond the budget: counted as an impression and as overspend, not as spend. */
     overspend(campaign: string, pctrOfBid: number, usd: number): void {
-      const c = cp(campaign);
-      wins.labels(c).inc();
-      predictedClicks.labels(c).inc(pctrOfBid);
-      overspend.labels(c).inc(usd);
+      const o = outcomeOf(campaign);
+      o.wins.inc();
+      o.predicted.inc(pctrOfBid);
+      o.overspend.inc(usd);
     },
     click(campaign: string): void {
-      clicks.labels(cp(campaign)).inc();
+      outcomeOf(campaign).clicks.inc();
     },
     conversion(campaign: string): void {
-      conversions.labels(cp(campaign)).inc();
+      outcomeOf(campaign).conversions.inc();
     },
     budget(campaign: string, remainingUsd: number, targetUsd: number, mult: number): void {
       const c = cp(campaign);
@@ -178,7 +185,7 @@ export function createMetrics(opts: MetricsOptions) {
       multiplier.labels(c).set(mult);
     },
     notice(kind: NoticeKind, result: NoticeResult): void {
-      noticeChild.get(`${kind}:${result}`)!.inc();
+      noticeByKind.get(kind)!.get(result)!.inc();
     },
     ledger(op: LedgerOp, seconds: number, failed: boolean): void {
       const o = ledgerOps.has(op) ? op : 'other';
