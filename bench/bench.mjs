@@ -19,6 +19,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { spawnBidder } from '../dist/harness/bidder.js';
+import { histogramQuantile, parseSamples } from '../dist/harness/prometheus.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -113,10 +115,6 @@ function startChild(cmd, argv, cwd, env, portFrom) {
   });
 }
 
-const bidderPort = (buf) => {
-  const m = /"port":(\d+)[^\n]*bidder listening/.exec(buf);
-  return m && Number(m[1]);
-};
 
 async function measure(name, url, bodies) {
   const warm = await autocannon({ url, connections: CONNECTIONS, duration: 2, method: 'POST', headers: { 'content-type': 'application/json' }, requests: bodies.map((b) => ({ body: b })) });
@@ -142,7 +140,7 @@ async function measure(name, url, bodies) {
 }
 
 async function runBidder(name, cwd, policiesDir, bodies) {
-  const { child, port } = await startChild('node', ['dist/cli.js', 'serve', '--policies', policiesDir, '--models', resolve(args.models), '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'], cwd, { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, bidderPort);
+  const { child, port } = await spawnBidder({ cli: join(cwd, 'dist/cli.js'), cwd, policiesDir, modelsDir: args.models, env: { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, waitReady: false, killOnSignal: false });
   try {
     const url = `http://127.0.0.1:${port}/openrtb2/bid`;
     const run = await measure(name, url, bodies);
@@ -223,20 +221,11 @@ async function measureNotices(url, pid, bodies, wanted, onSend = () => {}) {
 
 /** Upper bound (ms) of the histogram bucket holding quantile q of the requests between two scrapes. */
 function serverQuantile(before, after, q) {
-  const buckets = [];
-  for (const line of after.split('\n')) {
-    if (!line.startsWith('bidder_request_duration_seconds_bucket{') || !line.includes('exchange="default"')) continue;
-    const key = line.slice(0, line.lastIndexOf(' '));
-    buckets.push({ le: /le="([^"]+)"/.exec(line)[1], n: Number(line.slice(key.length + 1)) - sample(before, key) });
-  }
-  const total = buckets.at(-1)?.n ?? 0;
-  const hit = buckets.find((b) => b.n >= q * total);
-  return hit ? (hit.le === '+Inf' ? Infinity : Number(hit.le) * 1000) : 0;
+  return histogramQuantile([after], 'bidder_request_duration_seconds', q, { labels: { exchange: 'default' }, before: [before], within: 'upper' }) * 1000;
 }
 
 function sample(text, name) {
-  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
-  return line ? Number(line.slice(name.length + 1)) : 0;
+  return parseSamples(text).get(name) ?? 0;
 }
 function ratio(after, before, sum, count) {
   const c = sample(after, count) - sample(before, count);
@@ -273,9 +262,8 @@ async function inferenceFloor(rowsPerBatch) {
 async function profileHead(policiesDir, bodies) {
   const profDir = resolve('bench/results/profile');
   rmSync(profDir, { recursive: true, force: true });
-  const argv = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, 'dist/cli.js', 'serve', '--policies', policiesDir, '--models', resolve(args.models), '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'];
   const spawnedAt = Date.now();
-  const { child, port } = await startChild('node', argv, ROOT, { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, bidderPort);
+  const { child, port } = await spawnBidder({ nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`], cli: join(ROOT, 'dist/cli.js'), cwd: ROOT, policiesDir, modelsDir: args.models, env: { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, waitReady: false, killOnSignal: false });
   const exited = new Promise((done) => child.once('exit', done));
   const run = await measure('head (profiled)', `http://127.0.0.1:${port}/openrtb2/bid`, bodies);
   // Only samples of the measured run count: start-up (policy YAML, module loading) and warm-up are cut.

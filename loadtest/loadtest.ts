@@ -3,10 +3,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_MIX } from './mix.js';
-import { DEFAULT_NOTICES, type NoticePlan } from './notices.js';
+import { DEFAULT_NOTICES, type NoticePlan } from '../src/harness/exchange.js';
 import { compare, headlineOf, writeReport, type Report } from './report.js';
 import { runLoad, type LoadOptions } from './run.js';
-import { externalTarget, processRssBytes, spawnBidder, type Target } from './target.js';
+import { spawnBidder } from '../src/harness/bidder.js';
+import { processRssBytes } from '../src/harness/process.js';
+import { externalTarget, type Target } from './target.js';
 
 export interface LoadtestOptions {
   /** Drive this bidder instead of spawning one. */
@@ -81,7 +83,7 @@ export async function loadtest(o: LoadtestOptions, log: (line: string) => void):
     log(`warning: ${o.modelsDir}/CURRENT does not exist, so the bidder has no model and answers every request with a no-bid (MODEL_NOT_READY); pass --models <dir>`);
   }
   const startedAt = new Date().toISOString();
-  const target: Target = o.url ? externalTarget(o.url, o.pid) : await spawnBidder({ policiesDir: o.policiesDir, modelsDir: o.modelsDir, startTimeoutMs: 60_000, cpus: o.bidderCpus, cpuQuota: o.bidderCpuQuota });
+  const target: Target = o.url ? externalTarget(o.url, o.pid) : await spawnBidder({ policiesDir: o.policiesDir, modelsDir: o.modelsDir, startTimeoutMs: 60_000, cpus: o.bidderCpus, cpuQuota: o.bidderCpuQuota, waitReady: false });
   try {
     const ready = await (await fetch(target.origin + '/readyz')).json().catch(() => null);
     log(`target ${target.origin}${target.pid ? ` (pid ${target.pid})` : ''}: ${JSON.stringify(ready)}`);

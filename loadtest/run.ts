@@ -3,8 +3,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { createRng } from '../src/sim/rng.js';
 import { createRequestMix, type MixItem, type MixOptions } from './mix.js';
-import { createNoticeFirer, type NoticeCounts, type NoticePlan } from './notices.js';
-import { processCpuSeconds, processRssBytes, type Target } from './target.js';
+import { createNoticeFirer, type NoticeCounts, type NoticePlan } from '../src/harness/exchange.js';
+import { processCpuSeconds, processRssBytes } from '../src/harness/process.js';
+import { delta, scrape } from '../src/harness/prometheus.js';
+import type { Target } from './target.js';
 
 export interface LoadOptions {
   /** Total measured seconds, warm-up excluded. */
@@ -75,31 +77,6 @@ export interface StepResult {
     internalErrors: number;
   };
   notices: NoticeCounts;
-}
-
-type Scrape = Map<string, number>;
-
-async function scrape(origin: string): Promise<Scrape> {
-  const text = await (await fetch(origin + '/metrics')).text();
-  const out: Scrape = new Map();
-  for (const line of text.split('\n')) {
-    if (line === '' || line[0] === '#') continue;
-    const sp = line.lastIndexOf(' ');
-    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
-  }
-  return out;
-}
-
-/** Per label value of `label`, the increase of counter `name` between two scrapes; zeros left out. */
-function delta(a: Scrape, b: Scrape, name: string, label?: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of b) {
-    if (!(k === name || k.startsWith(name + '{'))) continue;
-    const key = label ? (new RegExp(`${label}="([^"]*)"`).exec(k)?.[1] ?? '') : '';
-    const d = v - (a.get(k) ?? 0);
-    if (d !== 0) out[key] = (out[key] ?? 0) + d;
-  }
-  return out;
 }
 
 const total = (r: Record<string, number>) => Object.values(r).reduce((s, x) => s + x, 0);

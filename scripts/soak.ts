@@ -13,12 +13,12 @@
  * notices and sets a 60 s TTL by default, so that steady state is reached after 3 minutes of the
  * run; `--notice-ttl-s 600` soaks with the production default.
  */
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { spawnBidder } from '../src/harness/bidder.js';
+import { processRssBytes } from '../src/harness/process.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,8 +45,7 @@ const corpus = ['openrtb-requests.prebid-go.ndjson', 'openrtb-requests.iab-spec.
 const requests = corpus.map((body) => ({ method: 'POST' as const, path: '/openrtb2/bid', headers: { 'content-type': 'application/json' }, body }));
 
 function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
+  return (processRssBytes(pid) ?? NaN) / 2 ** 20;
 }
 
 function percentile(sorted: number[], p: number): string {
@@ -59,25 +58,22 @@ writeFileSync(
   join(dir, 'policies', 'bidder.yaml'),
   `noticeTtlMs: ${noticeTtlS * 1000}\neventLog:\n  dir: ${join(dir, 'events')}\nledger:\n  journalPath: ${join(dir, 'ledger.journal')}\n`,
 );
-const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--policies', join(dir, 'policies'), '--models', models, '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, NOTICE_SECRET: process.env.NOTICE_SECRET ?? 'soak-notice-secret' },
+let stopping = false;
+const bidder = await spawnBidder({
+  policiesDir: join(dir, 'policies'),
+  modelsDir: models,
+  cli: 'dist/cli.js',
+  env: { NOTICE_SECRET: process.env.NOTICE_SECRET ?? 'soak-notice-secret' },
+  waitReady: false,
+  log: (line) => process.stderr.write(line + '\n'),
 });
+const child = bidder.child;
 let childExited = false;
 child.on('exit', (code, signal) => {
   childExited = true;
   if (!stopping) console.error(`soak: the bidder exited during the run (code ${code}, signal ${signal})`);
 });
-let stopping = false;
-
-const port = await new Promise<number>((resolve, reject) => {
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    if (!line.includes('"bidder listening"')) return;
-    resolve((JSON.parse(line) as { port: number }).port);
-  });
-  child.on('exit', () => reject(new Error('the bidder exited before listening')));
-});
-const url = `http://127.0.0.1:${port}`;
+const url = bidder.origin;
 const launchRss = rssMiB(child.pid!);
 const ready = await fetch(`${url}/readyz`);
 console.log(`soak: bidder pid ${child.pid} on ${url}, /readyz ${ready.status}, ${corpus.length} corpus requests, notice TTL ${noticeTtlS} s, RSS ${launchRss.toFixed(1)} MiB`);
@@ -149,7 +145,6 @@ console.log(
 
 stopping = true;
 const died = childExited;
-child.kill('SIGTERM');
-await new Promise((r) => (childExited ? r(null) : child.on('exit', r)));
+await bidder.close();
 rmSync(dir, { recursive: true, force: true });
 process.exit(died || total5xx > 0 || soak.errors > 0 ? 1 : 0);

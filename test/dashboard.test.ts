@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequestMix, DEFAULT_MIX } from '../loadtest/mix.js';
-import { createNoticeFirer, DEFAULT_NOTICES } from '../loadtest/notices.js';
+import { createNoticeFirer, DEFAULT_NOTICES } from '../src/harness/exchange.js';
 import { createRng } from '../src/sim/rng.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 import { alertRules, dashboardQueries, exportedNames, familyOf, metricNames, resolveVariables, templateMetrics, tool } from './dashboard.tools.js';

@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicies } from '../src/config/policies.js';
-import { runHttpSimulate } from '../src/sim/pacing-http.js';
+import { runHttpSimulate } from '../src/harness/pacing-http.js';
+import { connectRedis } from './helpers/redis.js';
 
 /**
  * Two real bidder processes (dist/cli.js serve) share the Redis ledger; the simulator drives them
@@ -16,20 +16,9 @@ const base = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 // A database of its own: the fleet's bidders use the fixed key prefix bidder:ledger:, which the run clears.
 const url = `${base.replace(/\/\d+$/, '')}/${1 + (process.pid % 15)}`;
 
-async function reachable(): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
-  try {
-    await client.connect();
-    await client.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
-const hasRedis = await reachable();
+const probe = await connectRedis(url);
+probe?.disconnect();
+const hasRedis = probe !== null;
 
 if (!hasRedis && process.env.CI === 'true') {
   describe('fleet run', () => {

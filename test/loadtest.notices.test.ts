@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createNoticeFirer } from '../loadtest/notices.js';
+import { createNoticeFirer } from '../src/harness/exchange.js';
 import { loadPolicies } from '../src/config/policies.js';
 import { markup, type OutBid } from '../src/respond/respond.js';
 import { createRng } from '../src/sim/rng.js';

@@ -1,13 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNoticeFirer, DEFAULT_NOTICES } from '../loadtest/notices.js';
-import { createBidder, type Bidder } from '../src/bidder.js';
+import { createNoticeFirer, DEFAULT_NOTICES } from '../src/harness/exchange.js';
 import { createRng } from '../src/sim/rng.js';
-import { TEST_SECRET } from './helpers/bidder.js';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
  * No personal data (IP addresses, device ids, user ids) reaches the logs or the metrics, whatever
@@ -35,34 +33,19 @@ const pii = new Set(requests.flatMap((l) => piiOf(JSON.parse(l))));
 const IPV4 = /\b(?:\d{1,3}\.){3}\d{1,3}\b/g;
 
 describe('no personal data in logs or metric labels', () => {
-  let bidder: Bidder;
-  let dir: string;
+  let t: TestBidder;
   const logs: string[] = [];
   let metricsText = '';
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'bidder-pii-'));
     const sink = new Writable({
       write(chunk, _enc, cb) {
         logs.push(String(chunk));
         cb();
       },
     });
-    bidder = await createBidder({
-      policiesDir: 'policies',
-      watchModels: false,
-      logger: pino({ level: 'trace' }, sink),
-      overrides: {
-        host: '127.0.0.1',
-        port: 0,
-        logLevel: 'trace',
-        noticeSecret: TEST_SECRET,
-        seed: 'pii',
-        eventLog: { dir: join(dir, 'events'), rotateBytes: 1 << 20, enabled: true },
-        ledger: { journalPath: join(dir, 'ledger'), redisUrl: '' },
-        ...(process.env.TEST_MODELS_DIR ? { modelsDir: process.env.TEST_MODELS_DIR } : {}),
-      },
-    });
+    t = await startBidder({ logLevel: 'trace', seed: 'pii' }, 'policies', { logger: pino({ level: 'trace' }, sink) });
+    const bidder = t.bidder;
     const firer = createNoticeFirer({ origin: bidder.url, rng: createRng(3), plan: { ...DEFAULT_NOTICES, winShare: 0.5, clickShare: 0.5 }, maxInFlight: 8 });
     const post = (path: string, body: string) => fetch(bidder.url + path, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
     // Only requests carrying personal data can leak it, and one request per distinct value is
@@ -89,10 +72,7 @@ describe('no personal data in logs or metric labels', () => {
     metricsText = await (await fetch(bidder.url + '/metrics')).text();
   });
 
-  afterAll(async () => {
-    await bidder?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => t?.close());
 
   it('has personal data in the requests to look for', () => {
     expect(pii.size).toBeGreaterThan(20);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { delta, parseSamples } from '../src/harness/prometheus.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
@@ -78,7 +79,7 @@ describe('flood with a short tmax', () => {
       }
     }
     agent.destroy();
-    const reasons = (await (await fetch(t.url + '/metrics')).text()).split('\n').filter((l) => l.startsWith('bidder_nobid_total') && !l.endsWith(' 0'));
+    const reasons = Object.entries(delta(new Map(), parseSamples(await (await fetch(t.url + '/metrics')).text()), 'bidder_nobid_total', 'reason')).map(([r, n]) => `${r} ${n}`);
     const overloaded = await t.metric('bidder_nobid_total', { reason: 'OVERLOADED' });
     const deadline = await t.metric('bidder_nobid_total', { reason: 'DEADLINE' });
     const late = await t.metric('bidder_late_answers_total');

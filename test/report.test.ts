@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadPolicies } from '../src/config/policies.js';
 import type { EventRecord } from '../src/eventlog/records.js';
-import { eventFiles, readEvents } from '../src/report/events.js';
+import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { buildReport } from '../src/report/report.js';
 import { startBidder } from './helpers/bidder.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOG_COUNTRIES, generateCatalogYaml } from '../src/catalog/generate.js';
-import { eventFiles, readEvents } from '../src/report/events.js';
+import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**

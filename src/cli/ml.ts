@@ -13,7 +13,7 @@ import { auc, ece, logloss, reliability, reliabilitySvg } from '../model/metrics
 import { loadLayersModel, resolveModelDir, saveModelVersion, setCurrentVersion, type ModelKind } from '../model/store.js';
 import { predictRows, trainModel } from '../model/train.js';
 import { simulateDataset, type Dataset } from '../sim/dataset.js';
-import { driveBidder } from '../sim/drive.js';
+import { driveBidder } from '../harness/drive.js';
 import { simulateEventLog } from '../sim/events.js';
 import { createMarket } from '../sim/market.js';
 import { createRng } from '../sim/rng.js';

@@ -69,7 +69,7 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
   if (curve !== 'even' && curve !== 'traffic') fail(`--curve must be 'even' or 'traffic', got '${o.curve}'`, 2);
   const campaigns = campaignsFrom(o.policies);
   if (o.http !== undefined || o.bidders !== undefined) {
-    const { runHttpSimulate } = await import('../sim/pacing-http.js');
+    const { runHttpSimulate } = await import('../harness/pacing-http.js');
     try {
       const report = await runHttpSimulate({ ...o, campaigns, fleetBudgetUsd: o.fleetBudget, log: (m) => process.stderr.write(`${m}\n`) });
       process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { loadPolicies } from '../config/policies.js';
 import type { EventRecord } from '../eventlog/records.js';
 import { lineChart } from '../plot/plot.js';
-import { eventFiles, readEvents } from '../report/events.js';
+import { eventFiles, readEvents } from '../eventlog/read.js';
 import { buildReport, type Report } from '../report/report.js';
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;

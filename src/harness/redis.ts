@@ -93,3 +93,13 @@ export async function startPrivateRedis(o: PrivateRedisOptions = {}): Promise<Pr
     },
   };
 }
+
+/** Delete every key under `prefix` (what one run created); the connection stays open. */
+export async function dropKeys(client: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) await client.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}

@@ -5,9 +5,7 @@
  * rows equal what the model saw at bid time. Rows are written as records stream in; only the bid
  * id → row map is kept in memory.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
-import type { EventRecord } from '../eventlog/records.js';
+import { readEvents } from '../eventlog/read.js';
 import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
 import type { Dataset } from '../sim/dataset.js';
 import type { Campaign } from '../types.js';
@@ -52,41 +50,31 @@ export async function datasetFromEventLog(
     clicked = c;
   }
 
-  for (const file of files) {
-    const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
-    for await (const line of lines) {
-      if (line.length === 0) continue;
-      stats.lines++;
-      let rec: EventRecord;
-      try {
-        rec = JSON.parse(line) as EventRecord;
-      } catch {
-        stats.badLines++;
+  // A line that does not parse (a torn last write) is counted and skipped.
+  for await (const rec of readEvents(files, () => (stats.lines++, stats.badLines++))) {
+    stats.lines++;
+    if (rec.type === 'bid') {
+      const pc = prepared.get(rec.creativeId);
+      if (pc === undefined || typeof rec.ctx !== 'object' || rec.ctx === null) {
+        stats.unknownCreatives++;
         continue;
       }
-      if (rec.type === 'bid') {
-        const pc = prepared.get(rec.creativeId);
-        if (pc === undefined || typeof rec.ctx !== 'object' || rec.ctx === null) {
-          stats.unknownCreatives++;
-          continue;
-        }
-        if (rows === cap) grow();
-        builder.writeRow(rec.ctx, pc, rec.profile, sparse, dense, rows);
-        rowOf.set(rec.bidId, rows++);
-        stats.bids++;
-        continue;
-      }
-      const r = rowOf.get(rec.bidId);
-      if (r === undefined) continue;
-      // Duplicated notices are normal (exchanges retry); flags make them count once.
-      if (rec.type === 'win' || rec.type === 'billing') {
-        if (!won[r]) stats.wins++;
-        won[r] = 1;
-      } else if (rec.type === 'click') {
-        if (!clicked[r]) stats.clicks++;
-        clicked[r] = 1;
-        won[r] = 1;
-      }
+      if (rows === cap) grow();
+      builder.writeRow(rec.ctx, pc, rec.profile, sparse, dense, rows);
+      rowOf.set(rec.bidId, rows++);
+      stats.bids++;
+      continue;
+    }
+    const r = rowOf.get(rec.bidId);
+    if (r === undefined) continue;
+    // Duplicated notices are normal (exchanges retry); flags make them count once.
+    if (rec.type === 'win' || rec.type === 'billing') {
+      if (!won[r]) stats.wins++;
+      won[r] = 1;
+    } else if (rec.type === 'click') {
+      if (!clicked[r]) stats.clicks++;
+      clicked[r] = 1;
+      won[r] = 1;
     }
   }
 

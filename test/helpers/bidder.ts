@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { createBidder, type Bidder } from '../../src/bidder.js';
+import type { Logger } from 'pino';
 import type { Settings } from '../../src/config/settings.js';
+import { metricSum } from '../../src/harness/prometheus.js';
 
 /** A settable epoch clock: tests move time to expire notices or cross a day. */
 export function testClock(startIso = '2026-06-01T12:00:00Z') {
@@ -27,14 +29,18 @@ export interface TestBidder {
 
 export const TEST_SECRET = 'test-notice-secret-0123456789';
 
-/** Boot the real bidder (uWebSockets.js, wasm model, journal ledger) on 127.0.0.1:0 in a temp dir. */
-export async function startBidder(overrides: Partial<Settings> = {}, policiesDir = 'policies'): Promise<TestBidder> {
+/**
+ * Boot the real bidder (uWebSockets.js, wasm model, journal ledger) on 127.0.0.1:0 in a temp dir.
+ * `logger`: where its log goes (default: silent, from the settings' logLevel).
+ */
+export async function startBidder(overrides: Partial<Settings> = {}, policiesDir = 'policies', opts: { logger?: Logger } = {}): Promise<TestBidder> {
   const dir = mkdtempSync(join(tmpdir(), 'bidder-test-'));
   const clock = testClock();
   const bidder = await createBidder({
     policiesDir,
     clock,
     watchModels: false,
+    logger: opts.logger,
     overrides: {
       host: '127.0.0.1',
       port: 0,
@@ -63,13 +69,7 @@ export async function startBidder(overrides: Partial<Settings> = {}, policiesDir
     post,
     bid: (req, exchange) => post(exchange ? `/openrtb2/${exchange}/bid` : '/openrtb2/bid', JSON.stringify(req)),
     async metric(name, labels = {}) {
-      const text = await (await fetch(bidder.opsUrl + '/metrics')).text();
-      let sum = 0;
-      for (const line of text.split('\n')) {
-        if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
-        if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-      }
-      return sum;
+      return metricSum(await (await fetch(bidder.opsUrl + '/metrics')).text(), name, labels);
     },
     async close() {
       await bidder.close();

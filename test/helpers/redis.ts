@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { dropKeys } from '../../src/harness/redis.js';
 
 /** The Redis the suites use: REDIS_URL, else the machine's own at 127.0.0.1:6379. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -18,11 +19,6 @@ export async function connectRedis(url = REDIS_URL): Promise<Redis | null> {
 
 /** Remove every key under `prefix` (what one test run created), then close the connection. */
 export async function dropKeysAndQuit(client: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await client.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await dropKeys(client, prefix);
   await client.quit();
 }

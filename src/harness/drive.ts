@@ -8,7 +8,8 @@
  */
 import { createProfileStore } from '../features/profiles.js';
 import type { Campaign, Creative } from '../types.js';
-import type { Market, SimRequest } from './market.js';
+import type { Market, SimRequest } from '../sim/market.js';
+import { clickUrlFrom, expand } from './exchange.js';
 
 export interface DriveOptions {
   market: Market;
@@ -67,11 +68,6 @@ export interface Bid {
   adm?: string;
 }
 
-/** OpenRTB 2.6 §4.4 substitution macros. */
-export function expand(url: string, m: Record<string, string>): string {
-  return url.replace(/\$\{(AUCTION_[A-Z_]+)\}/g, (all, name: string) => m[name] ?? all);
-}
-
 /**
  * The simulated exchange's auction for one bid: it wins above the floor and the competing bid,
  * clears at the bid (first price) or at the larger of floor and competing bid (second price), and
@@ -114,13 +110,6 @@ function expandCategories(cats: readonly string[]): string[] {
     if (dash > 0) out.push(l.slice(0, dash));
   }
   return out;
-}
-
-/** The bidder's click URL inside the markup (banner href, VAST ClickThrough, native link). */
-export function clickUrlFrom(adm: string | undefined): string | undefined {
-  if (!adm) return undefined;
-  const m = /https?:\/\/[^"'<>\s\]]*\/notice\/click\?[^"'<>\s\]]*/.exec(adm);
-  return m?.[0].replace(/&(?:amp|#38|#x26);/gi, '&');
 }
 
 export async function driveBidder(o: DriveOptions): Promise<DriveReport> {

@@ -1,5 +1,21 @@
-import { clickUrlFrom } from '../src/sim/drive.js';
-import type { Rng } from '../src/sim/rng.js';
+/**
+ * The exchange's side of the notice contract, shared by the simulator's driver, the load test and
+ * the tests: macro expansion, the click URL read out of the markup, and a notice firer.
+ */
+import type { Rng } from '../sim/rng.js';
+
+/** OpenRTB 2.6 §4.4 substitution macros. */
+export function expand(url: string, m: Record<string, string>): string {
+  return url.replace(/\$\{(AUCTION_[A-Z_]+)\}/g, (all, name: string) => m[name] ?? all);
+}
+
+/** The bidder's click URL inside the markup (banner href, VAST ClickThrough, native link). */
+export function clickUrlFrom(adm: string | undefined): string | undefined {
+  if (!adm) return undefined;
+  const m = /https?:\/\/[^"'<>\s\]]*\/notice\/click\?[^"'<>\s\]]*/.exec(adm);
+  return m?.[0].replace(/&(?:amp|#38|#x26);/gi, '&');
+}
+
 
 export interface NoticePlan {
   /** Share of bids the load test "wins": it fires the win notice (nurl). */
@@ -76,13 +92,13 @@ export function createNoticeFirer(opts: { origin: string; rng: Rng; plan: Notice
         for (const b of sb.bid ?? []) {
           const clearing = (b.price * (0.5 + 0.5 * rng.next())).toFixed(4);
           if (rng.next() < plan.winShare) {
-            if (b.nurl) fire('win', b.nurl.replace('${AUCTION_PRICE}', clearing));
-            if (b.burl && rng.next() < plan.billingShare) fire('billing', b.burl.replace('${AUCTION_PRICE}', clearing));
+            if (b.nurl) fire('win', expand(b.nurl, { AUCTION_PRICE: clearing }));
+            if (b.burl && rng.next() < plan.billingShare) fire('billing', expand(b.burl, { AUCTION_PRICE: clearing }));
             // The markup escapes '&' as &#38; (banner HTML) or &amp;: the simulator's reader undoes every form.
             const click = clickUrlFrom(b.adm);
             if (click && rng.next() < plan.clickShare) fire('click', click);
           } else if (b.lurl && rng.next() < plan.lossShare) {
-            fire('loss', b.lurl.replace('${AUCTION_LOSS}', '102').replace('${AUCTION_MIN_TO_WIN}', (b.price * 1.1).toFixed(4)));
+            fire('loss', expand(b.lurl, { AUCTION_LOSS: '102', AUCTION_MIN_TO_WIN: (b.price * 1.1).toFixed(4) }));
           }
         }
       }

@@ -10,20 +10,22 @@
  * `fleetSize` N, a shared NOTICE_SECRET), reads each port from its 'bidder listening' log line,
  * and reads the fleet's spend from the Redis ledger itself at the end.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { parse, stringify } from 'yaml';
 import { toMicros } from '../ledger/budget.js';
 import { createRedisLedger } from '../ledger/index.js';
+import { createMarket } from '../sim/market.js';
+import { createRng } from '../sim/rng.js';
 import type { Budget, Campaign } from '../types.js';
-import { clickUrlFrom, expand, resolveAuction, type Bid } from './drive.js';
-import { createMarket } from './market.js';
-import { createRng } from './rng.js';
+import { spawnBidders } from './bidder.js';
+import { resolveAuction, type Bid } from './drive.js';
+import { clickUrlFrom, expand } from './exchange.js';
+import { sleep } from './process.js';
+import { histogramQuantile, metricSum } from './prometheus.js';
+import { dropKeys, startPrivateRedis as startRedisServer, type PrivateRedis as RedisServer } from './redis.js';
 
 export interface HttpSimulateOptions {
   campaigns: readonly Campaign[];
@@ -127,12 +129,7 @@ const LEDGER_PREFIX = 'bidder:ledger:';
 async function clearLedgerKeys(url: string): Promise<void> {
   const client = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 2000 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${LEDGER_PREFIX}*`, 'COUNT', 1000);
-      if (keys.length > 0) await client.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await dropKeys(client, LEDGER_PREFIX);
   } finally {
     client.disconnect();
   }
@@ -165,59 +162,19 @@ async function redisCounters(url: string): Promise<RedisCounters> {
   }
 }
 
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
+/** The harness's redis-server with AOF, its INFO counters sampled before each kill. */
 async function startPrivateRedis(log: ((line: string) => void) | undefined): Promise<PrivateRedis> {
-  const dir = mkdtempSync(join(tmpdir(), 'bidder-redis-'));
-  const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
-  let child: ChildProcess;
-  const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
-    for (let t = 0; ; t++) {
-      const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      // Refused connections while the server boots are the expected answer; connect() reports them.
-      client.on('error', () => {});
-      const ok = await client.connect().then(() => client.ping().then(() => true), () => false);
-      client.disconnect();
-      if (ok) return;
-      if (t > 100) throw new Error(`redis-server on port ${port} did not answer`);
-      await sleep(50);
-    }
-  };
-  const kill = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGKILL');
-    });
-  await start();
-  log?.(`private redis-server on ${port} (AOF, appendfsync always)`);
+  const server: RedisServer = await startRedisServer({ appendonly: true, log });
   const beforeRestarts: RedisCounters[] = [];
   return {
-    url,
+    url: server.url,
     beforeRestarts,
     async restart() {
       // What the server processed after this sample and before the kill is not counted (a few ms).
-      beforeRestarts.push(await redisCounters(url));
-      await kill();
-      log?.('redis-server killed (SIGKILL); restarting on the same AOF');
-      await start();
+      beforeRestarts.push(await redisCounters(server.url));
+      await server.restart();
     },
-    async stop() {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => server.stop(),
   };
 }
 
@@ -232,108 +189,42 @@ async function startFleet(o: HttpSimulateOptions, n: number, budgets: Record<str
   // The operator's file as written, only the budgets replaced (the loaded catalog carries derived fields).
   const raw = parse(readFileSync(join(o.policies, 'campaigns.yaml'), 'utf8')) as { campaigns: Array<{ id: string }> };
   const campaignsYaml = stringify({ ...raw, campaigns: raw.campaigns.map((c) => ({ ...c, budget: budgets[c.id] })) });
-  const children: ChildProcess[] = [];
-  const urls: string[] = [];
   const secret = `simulated-fleet-${o.seed}-${process.pid}-${Date.now()}`;
-  const stop = async () => {
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            if (c.exitCode !== null || c.signalCode !== null) return resolve();
-            c.once('exit', () => resolve());
-            c.kill('SIGTERM');
-          }),
-      ),
+  const policiesOf = (i: number) => {
+    // Each bidder has its own policy folder: same campaigns and exchanges, its own log and journal paths.
+    const own = join(dir, `b${i}`);
+    const policies = join(own, 'policies');
+    mkdirSync(policies, { recursive: true });
+    for (const f of readdirSync(o.policies)) if (f !== 'campaigns.yaml' && f !== 'bidder.yaml') copyFileSync(join(o.policies, f), join(policies, f));
+    writeFileSync(join(policies, 'campaigns.yaml'), campaignsYaml);
+    writeFileSync(
+      join(policies, 'bidder.yaml'),
+      stringify({ fleetSize: n, fleetSyncMs: 1000, logLevel: 'info', eventLog: { dir: join(own, 'events') }, ledger: { journalPath: join(own, 'ledger'), autoPipelining: o.autoPipelining ?? true } }),
     );
-    rmSync(dir, { recursive: true, force: true });
+    return policies;
   };
   try {
-    for (let i = 0; i < n; i++) {
-      // Each bidder has its own policy folder: same campaigns and exchanges, its own log and journal paths.
-      const own = join(dir, `b${i}`);
-      const policies = join(own, 'policies');
-      mkdirSync(policies, { recursive: true });
-      for (const f of readdirSync(o.policies)) if (f !== 'campaigns.yaml' && f !== 'bidder.yaml') copyFileSync(join(o.policies, f), join(policies, f));
-      writeFileSync(join(policies, 'campaigns.yaml'), campaignsYaml);
-      writeFileSync(
-        join(policies, 'bidder.yaml'),
-        stringify({ fleetSize: n, fleetSyncMs: 1000, logLevel: 'info', eventLog: { dir: join(own, 'events') }, ledger: { journalPath: join(own, 'ledger'), autoPipelining: o.autoPipelining ?? true } }),
-      );
-      const child = spawn(process.execPath, [o.cli ?? 'dist/cli.js', 'serve', '--port', '0', '--host', '127.0.0.1', '--redis', o.redis!, '--policies', policies, ...(o.models ? ['--models', o.models] : [])], {
-        env: { ...process.env, NOTICE_SECRET: secret },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.push(child);
-      const port = await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`bidder ${i} did not report 'bidder listening' within 60 s`)), 60_000);
-        let stderr = '';
-        child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-        child.once('exit', (code) => reject(new Error(`bidder ${i} exited (${code}) before listening: ${stderr}`)));
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          if (!line.includes('bidder listening')) return;
-          clearTimeout(timer);
-          resolve((JSON.parse(line) as { port: number }).port);
-        });
-      });
-      child.stderr!.on('data', (d: Buffer) => o.log?.(`bidder ${i}: ${d.toString().trimEnd()}`));
-      child.once('exit', (code, signal) => o.log?.(`bidder ${i} exited (${code ?? signal})`));
-      urls.push(`http://127.0.0.1:${port}`);
-      o.log?.(`bidder ${i} listening on ${port}`);
-    }
-    for (const u of urls) {
-      for (let t = 0; ; t++) {
-        const ok = await fetch(`${u}/readyz`).then((r) => r.status === 200, () => false);
-        if (ok) break;
-        if (t > 600) throw new Error(`${u}/readyz never answered 200`);
-        await sleep(100);
-      }
-    }
+    const bidders = await spawnBidders(n, (i) => ({
+      policiesDir: policiesOf(i),
+      modelsDir: o.models,
+      cli: o.cli,
+      args: ['--redis', o.redis!],
+      env: { NOTICE_SECRET: secret },
+      killOnSignal: false,
+      log: (line) => o.log?.(`bidder ${i}: ${line}`),
+    }));
+    for (const [i, b] of bidders.entries()) o.log?.(`bidder ${i} listening on ${b.port}`);
+    return {
+      urls: bidders.map((b) => b.origin),
+      async stop() {
+        await Promise.all(bidders.map((b) => b.close()));
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   } catch (err) {
-    await stop();
+    rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  return { urls, stop };
-}
-
-/** Metric samples from Prometheus text: name{labels} value. */
-function metricSum(text: string, name: string, labelFilter = ''): number {
-  let s = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== '{' && rest[0] !== ' ') continue;
-    if (labelFilter && !rest.includes(labelFilter)) continue;
-    s += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return s;
-}
-
-/** p99 of a histogram from its merged cumulative buckets, linear within the bucket. */
-function histogramP99(texts: string[], name: string, labelFilter: string): number {
-  const buckets = new Map<number, number>();
-  for (const t of texts) {
-    for (const line of t.split('\n')) {
-      if (!line.startsWith(`${name}_bucket{`) || !line.includes(labelFilter)) continue;
-      const le = /le="([^"]+)"/.exec(line)![1];
-      const bound = le === '+Inf' ? Infinity : Number(le);
-      buckets.set(bound, (buckets.get(bound) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
-    }
-  }
-  const sorted = [...buckets.entries()].sort((a, b) => a[0] - b[0]);
-  const total = sorted.length > 0 ? sorted[sorted.length - 1][1] : 0;
-  if (total === 0) return 0;
-  let prevBound = 0;
-  let prevCount = 0;
-  for (const [bound, count] of sorted) {
-    if (count >= 0.99 * total) {
-      if (!Number.isFinite(bound)) return prevBound;
-      return prevBound + ((bound - prevBound) * (0.99 * total - prevCount)) / Math.max(1, count - prevCount);
-    }
-    prevBound = bound;
-    prevCount = count;
-  }
-  return prevBound;
 }
 
 export async function runHttpSimulate(opts: HttpSimulateOptions): Promise<HttpSimulateReport> {
@@ -506,7 +397,7 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   const warms = sumAll('bidder_ledger_duration_seconds_count', 'op="frequency"');
   const requests = sumAll('bidder_requests_total');
   const per = (x: number, y: number) => (y > 0 ? Math.round((x / y) * 1000) / 1000 : 0);
-  const p99Ms = (op: string) => Math.round(histogramP99(texts, 'bidder_ledger_duration_seconds', `op="${op}"`) * 1e6) / 1000;
+  const p99Ms = (op: string) => Math.round(histogramQuantile(texts, 'bidder_ledger_duration_seconds', 0.99, { labels: { op } }) * 1e6) / 1000;
   latencies.sort((a, b) => a - b);
   const q = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0) * 1000) / 1000;
   return {
