@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPolicies } from '../src/config/policies.js';
 import { createMarket, type Market } from '../src/sim/market.js';
-import { createRng, type Rng } from '../src/sim/rng.js';
+import { createRng, type Rng } from '../src/random/random.js';
 
 /** One bid request of the mix, ready to send. */
 export interface MixItem {

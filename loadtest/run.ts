@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
-import { createRng } from '../src/sim/rng.js';
+import { createRng } from '../src/random/random.js';
 import { createRequestMix, type MixItem, type MixOptions } from './mix.js';
 import { createNoticeFirer, type NoticeCounts, type NoticePlan } from '../src/harness/exchange.js';
 import { processCpuSeconds, processRssBytes } from '../src/harness/process.js';

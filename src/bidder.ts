@@ -9,10 +9,9 @@ import type { BidRequest } from 'iab-openrtb/v26';
 import type { Budget, Campaign, CtrModel, Shader } from './types.js';
 import { loadPolicies, type Policies } from './config/policies.js';
 import { DEFAULT_SETTINGS, type Settings } from './config/settings.js';
-import { buildCatalog } from './eligibility/catalog.js';
-import { createEligibility } from './eligibility/eligibility.js';
+import { buildCatalogState } from './live/build.js';
 import { createPrivacy } from './eligibility/privacy.js';
-import { createFeatureBuilder, type PreparedCreative } from './features/features.js';
+import { createFeatureBuilder } from './features/features.js';
 import { createProfileStore, createRedisProfileStore, type ProfileStore } from './features/profiles.js';
 import { selectBackend, type BackendName } from './model/backend.js';
 import { loadModel, resolveModelDir } from './model/store.js';
@@ -152,11 +151,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   }
 
   function buildLive(p: Policies): Omit<LiveState, 'modelVersion' | 'ready'> {
-    const prepared = new Map<string, PreparedCreative>();
-    for (const c of p.campaigns) for (const cr of c.creatives) prepared.set(cr.id, features.prepareCreative(cr, c));
-    const catalog = buildCatalog(p.campaigns);
-    const eligibility = createEligibility({
-      catalog,
+    return buildCatalogState(p.campaigns, features, {
       ratesPerUsd: p.ratesPerUsd,
       privacy,
       clock,
@@ -166,7 +161,6 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       httpsNotices: () => publicUrl.startsWith('https://'),
       onInsecureImp: () => metrics.insecureImp(),
     });
-    return { prepared, eligibility };
   }
 
   let model: CtrModel | null = null;

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequestMix, DEFAULT_MIX } from '../loadtest/mix.js';
 import { createNoticeFirer, DEFAULT_NOTICES } from '../src/harness/exchange.js';
-import { createRng } from '../src/sim/rng.js';
+import { createRng } from '../src/random/random.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 import { alertRules, dashboardQueries, exportedNames, familyOf, metricNames, resolveVariables, templateMetrics, tool } from './dashboard.tools.js';
 

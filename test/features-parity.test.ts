@@ -13,6 +13,7 @@ import { datasetFromEventLog } from '../src/model/eventlog-data.js';
 import { showImpressions, simulateDataset } from '../src/sim/dataset.js';
 import { createMarket, SIM_VENDOR_ID } from '../src/sim/market.js';
 import type { UserProfile } from '../src/types.js';
+import { prepareCreatives } from '../src/live/build.js';
 
 const campaigns = loadPolicies('policies').campaigns;
 
@@ -49,7 +50,7 @@ describe('train/serve feature parity', () => {
       frequency: () => 0,
     });
     const bid = builder.allocate(sim.rows);
-    const prepared = new Map(campaigns.flatMap((c) => c.creatives.map((cr) => [cr.id, builder.prepareCreative(cr, c)] as const)));
+    const prepared = prepareCreatives(campaigns, builder);
     const lines: string[] = [];
     let r = 0;
     let userRows = 0;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createNoticeFirer } from '../src/harness/exchange.js';
 import { loadPolicies } from '../src/config/policies.js';
 import { markup, type OutBid } from '../src/respond/respond.js';
-import { createRng } from '../src/sim/rng.js';
+import { createRng } from '../src/random/random.js';
 
 describe('load-test notices', () => {
   it('fires the click URL of real banner markup unescaped (the markup writes & as &#38;)', async () => {

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNoticeFirer, DEFAULT_NOTICES } from '../src/harness/exchange.js';
-import { createRng } from '../src/sim/rng.js';
+import { createRng } from '../src/random/random.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**

@@ -9,7 +9,7 @@ import { buildDcn, buildLr } from '../src/model/architectures.js';
 import { auc, ece, fitPlatt, logloss } from '../src/model/metrics.js';
 import { loadModel, ModelLoadError, resolveModelDir, saveModelVersion, setCurrentVersion, type ModelMeta } from '../src/model/store.js';
 import { predictRows, trainModel } from '../src/model/train.js';
-import { createRng } from '../src/sim/rng.js';
+import { createRng } from '../src/random/random.js';
 
 // A small hash space keeps these models tiny and fast; the shipped spec is tested separately.
 const spec = makeFeatureSpec({ hashBuckets: 1024 });

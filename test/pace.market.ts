@@ -1,6 +1,6 @@
 import { createMemoryLedger } from '../src/ledger/index.js';
 import { createThompsonPacer, type ThompsonPacerOptions } from '../src/pace/pacer.js';
-import { mulberry32, sampleNormal } from '../src/pace/random.js';
+import { mulberry32, sampleNormal } from '../src/random/random.js';
 
 /**
  * A small synthetic market for pacing tests: one opportunity every `gapMs` (thinned by an hourly

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createThompsonPacer } from '../src/pace/pacer.js';
-import { mulberry32, sampleBeta, sampleGamma } from '../src/pace/random.js';
+import { mulberry32, sampleBeta, sampleGamma } from '../src/random/random.js';
 import { runMarketDay } from './pace.market.js';
 
 const DAY0 = Date.UTC(2026, 0, 10);

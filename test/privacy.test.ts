@@ -11,6 +11,7 @@ import { createPrivacy } from '../src/eligibility/privacy.js';
 import { createFeatureBuilder, SPARSE_FIELDS, USER_DENSE_FEATURES, USER_SPARSE_FIELDS } from '../src/features/features.js';
 import type { ImpContext, UserProfile } from '../src/types.js';
 import { startBidder } from './helpers/bidder.js';
+import { prepareCreatives } from '../src/live/build.js';
 
 /**
  * Issue 6 §6: COPPA and GDPR-without-consent requests use no user-level data, checked where it
@@ -70,7 +71,7 @@ const profile: UserProfile = {
 describe('privacy through the features', () => {
   const policies = loadPolicies('policies');
   const features = createFeatureBuilder();
-  const prepared = new Map(policies.campaigns.flatMap((c) => c.creatives.map((cr) => [cr.id, features.prepareCreative(cr, c)] as const)));
+  const prepared = prepareCreatives(policies.campaigns, features);
   const eligibility = createEligibility({
     catalog: buildCatalog(policies.campaigns),
     ratesPerUsd: policies.ratesPerUsd,

@@ -3,7 +3,7 @@ import { parseIpinyou, parseTrainInfo, writeIpinyou, type AuctionLog } from '../
 import { fitB0, replayReport, runLin } from '../src/replay/replay.js';
 import { buildPacingDay } from '../src/sim/pacing-day.js';
 import { loadPolicies } from '../src/config/policies.js';
-import { createRng } from '../src/sim/rng.js';
+import { createRng } from '../src/random/random.js';
 
 /** A log from the simulator: 3 episodes of the first demo campaign's auctions. */
 const day = await buildPacingDay({ seed: 3, requests: 12_000, campaigns: loadPolicies('policies').campaigns, budgetShare: 0.3 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mulberry32, sampleNormal } from '../src/pace/random.js';
+import { mulberry32, sampleNormal } from '../src/random/random.js';
 import { createShader, normCdf } from '../src/pace/shade.js';
 
 /** Highest competing bid in the test market: log-normal, median 1.5 CPM, sigma 0.5. */

@@ -10,7 +10,7 @@ import { trainModel } from '../src/model/train.js';
 import { driveBidder } from '../src/harness/drive.js';
 import { clickUrlFrom } from '../src/harness/exchange.js';
 import { createMarket } from '../src/sim/market.js';
-import { createRng } from '../src/sim/rng.js';
+import { createRng } from '../src/random/random.js';
 import { startBidder } from './helpers/bidder.js';
 
 const campaigns = loadPolicies('policies').campaigns;

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createFeatureBuilder } from '../src/features/features.js';
 import { createMarket, trafficWeight } from '../src/sim/market.js';
 import { simulateEventLog } from '../src/sim/events.js';
-import { createRng } from '../src/sim/rng.js';
+import { createRng } from '../src/random/random.js';
 import { loadPolicies } from '../src/config/policies.js';
 
 // The demo catalog: the simulator builds its world (segments, deals, categories) around it.

@@ -5,32 +5,16 @@
  * magnitude. Seeded: the same (campaigns, seed) gives the same bytes on every machine and run.
  */
 
+import { sfc32Source } from '../random/random.js';
+
 export interface CatalogOptions {
   campaigns: number;
   seed: number;
 }
 
-/** The PRNG is local (not src/pace's) so that a change there cannot change a generated catalog. */
-function sfc32(seed: number): () => number {
-  let a = 0x9e3779b9;
-  let b = 0x243f6a88;
-  let c = 0xb7e15162;
-  let d = seed >>> 0;
-  const next = () => {
-    a |= 0;
-    b |= 0;
-    c |= 0;
-    d |= 0;
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-  for (let i = 0; i < 15; i++) next();
-  return next;
+/** The catalog's own seeding of sfc32: a generated catalog's bytes depend on it, so it never changes. */
+function catalogRandom(seed: number): () => number {
+  return sfc32Source(0x9e3779b9, 0x243f6a88, 0xb7e15162, seed >>> 0, 15);
 }
 
 /** Countries weighted roughly as open-web supply: most traffic is US, the rest spread. */
@@ -55,7 +39,7 @@ type Obj = Record<string, unknown>;
 export function generateCampaigns(opts: CatalogOptions): Obj[] {
   if (!Number.isInteger(opts.campaigns) || opts.campaigns < 1) throw new Error(`campaigns must be a positive integer, got ${opts.campaigns}`);
   if (!Number.isInteger(opts.seed)) throw new Error(`seed must be an integer, got ${opts.seed}`);
-  const r = sfc32(opts.seed);
+  const r = catalogRandom(opts.seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
   const some = <T>(xs: readonly T[], min: number, max: number): T[] => {
     const n = min + Math.floor(r() * (max - min + 1));

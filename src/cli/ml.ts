@@ -16,7 +16,7 @@ import { simulateDataset, type Dataset } from '../sim/dataset.js';
 import { driveBidder } from '../harness/drive.js';
 import { simulateEventLog } from '../sim/events.js';
 import { createMarket } from '../sim/market.js';
-import { createRng } from '../sim/rng.js';
+import { createRng } from '../random/random.js';
 import { runPacingSimulate } from './pacing.js';
 import type { Campaign } from '../types.js';
 import { campaignsFrom, fail } from './common.js';

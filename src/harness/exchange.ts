@@ -2,7 +2,7 @@
  * The exchange's side of the notice contract, shared by the simulator's driver, the load test and
  * the tests: macro expansion, the click URL read out of the markup, and a notice firer.
  */
-import type { Rng } from '../sim/rng.js';
+import type { Rng } from '../random/random.js';
 
 /** OpenRTB 2.6 §4.4 substitution macros. */
 export function expand(url: string, m: Record<string, string>): string {

@@ -18,7 +18,7 @@ import { parse, stringify } from 'yaml';
 import { toMicros } from '../ledger/budget.js';
 import { createRedisLedger } from '../ledger/index.js';
 import { createMarket } from '../sim/market.js';
-import { createRng } from '../sim/rng.js';
+import { createRng } from '../random/random.js';
 import type { Budget, Campaign } from '../types.js';
 import { spawnBidders } from './bidder.js';
 import { resolveAuction, type Bid } from './drive.js';

@@ -6,8 +6,9 @@
  * id → row map is kept in memory.
  */
 import { readEvents } from '../eventlog/read.js';
-import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
-import type { Dataset } from '../sim/dataset.js';
+import { prepareCreatives } from '../live/build.js';
+import type { FeatureBuilder } from '../features/features.js';
+import type { Dataset } from './dataset.js';
 import type { Campaign } from '../types.js';
 
 export interface EventLogReadStats {
@@ -26,8 +27,7 @@ export async function datasetFromEventLog(
 ): Promise<{ data: Dataset; stats: EventLogReadStats }> {
   const F = builder.spec.sparseFields;
   const D = builder.spec.denseDim;
-  const prepared = new Map<string, PreparedCreative>();
-  for (const c of campaigns) for (const cr of c.creatives) prepared.set(cr.id, builder.prepareCreative(cr, c));
+  const prepared = prepareCreatives(campaigns, builder);
   let cap = 1 << 16;
   let { sparse, dense } = builder.allocate(cap);
   let won = new Uint8Array(cap);

@@ -6,8 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { FeatureSpec } from '../features/features.js';
-import type { Dataset } from '../sim/dataset.js';
-import type { Rng } from '../sim/rng.js';
+import type { Dataset } from './dataset.js';
+import type { Rng } from '../random/random.js';
 import { buildDcn, buildLr, DEFAULT_DCN, DEFAULT_LR, type DcnParams, type LrParams } from './architectures.js';
 import { auc, ece, fitPlatt, logloss } from './metrics.js';
 import type { ModelKind } from './store.js';

@@ -6,7 +6,7 @@
  * (iPinYou: RMB fen), so one impression costs marketPrice / 1000.
  */
 import type { PacingDay } from '../sim/pacing-day.js';
-import { createRng } from '../sim/rng.js';
+import { createRng } from '../random/random.js';
 
 export interface Episode {
   click: Uint8Array;

@@ -12,7 +12,7 @@
 import { createMemoryLedger } from '../ledger/index.js';
 import { DualDescent, PidMultiplier } from '../pace/baselines.js';
 import { PriceLandscape } from '../pace/landscape.js';
-import { mulberry32 } from '../pace/random.js';
+import { mulberry32 } from '../random/random.js';
 import { createValuePacer } from '../pace/value-pacer.js';
 import type { AuctionLog, Episode, TrainInfo } from './ipinyou.js';
 

@@ -5,23 +5,16 @@
  * exploration logging policy, so the rows cover every eligible pair without the selection bias of
  * a greedy bidder), and its click is drawn from the hidden true CTR.
  */
-import { buildCatalog } from '../eligibility/catalog.js';
-import { createEligibility } from '../eligibility/eligibility.js';
+import { buildCatalogState } from '../live/build.js';
 import { createPrivacy } from '../eligibility/privacy.js';
 import { SIM_VENDOR_ID } from './market.js';
 import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
 import { createProfileStore, type ProfileStore } from '../features/profiles.js';
 import type { Campaign, Creative, ImpContext, UserProfile } from '../types.js';
 import type { Market, SimRequest } from './market.js';
+import type { Dataset } from '../model/dataset.js';
 
-export interface Dataset {
-  rows: number;
-  sparse: Int32Array;
-  dense: Float32Array;
-  labels: Float32Array;
-  /** The hidden true click probability of each row (the oracle's prediction). */
-  truth: Float32Array;
-}
+export type { Dataset } from '../model/dataset.js';
 
 /** One shown impression, as the bidder would have seen it. */
 export interface ShownImpression {
@@ -59,7 +52,7 @@ export interface ShowOptions {
 }
 
 /** Pseudonymous user key for the simulated bidder (the real bidder uses a keyed hash of its own). */
-function simUserKey(id: string): string {
+export function simUserKey(id: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
   return `k${(h >>> 0).toString(36)}${id.length.toString(36)}`;
@@ -76,10 +69,7 @@ export function* showImpressions(opts: ShowOptions): Generator<ShownImpression> 
   const clock = () => now;
   const bidderProfiles: ProfileStore = createProfileStore({ clock, maxUsers: 100_000 });
   const trueProfiles: ProfileStore = createProfileStore({ clock, maxUsers: 100_000 });
-  const prepared = new Map<string, PreparedCreative>();
-  for (const c of opts.campaigns) for (const cr of c.creatives) prepared.set(cr.id, builder.prepareCreative(cr, c));
-  const eligibility = createEligibility({
-    catalog: buildCatalog(opts.campaigns),
+  const { eligibility, prepared } = buildCatalogState(opts.campaigns, builder, {
     ratesPerUsd: new Map([['USD', 1]]),
     privacy: createPrivacy({ vendorId: SIM_VENDOR_ID }),
     clock,

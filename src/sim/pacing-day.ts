@@ -10,8 +10,8 @@
  * exact for the day rather than an estimate. Frequency caps are not exercised here for the same
  * reason (the bid path's own tests cover them).
  */
-import { buildCatalog } from '../eligibility/catalog.js';
-import { createEligibility } from '../eligibility/eligibility.js';
+import { buildCatalogState } from '../live/build.js';
+import { simUserKey } from './dataset.js';
 import { createPrivacy } from '../eligibility/privacy.js';
 import { SIM_VENDOR_ID } from './market.js';
 import { createFeatureBuilder } from '../features/features.js';
@@ -84,13 +84,6 @@ export interface PacingDayOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Pseudonymous user key for the simulated bidder (same shape as the dataset's). */
-function simUserKey(id: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return `k${(h >>> 0).toString(36)}${id.length.toString(36)}`;
-}
-
 const SCORE_CHUNK = 8192;
 
 export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
@@ -98,8 +91,8 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
   const base = o.campaigns.map((c) => ({ ...c, budget: { dailyUsd: 1 } }));
   const market = createMarket({ seed: o.seed, worldSeed, campaigns: base, requestsPerDay: o.requests, day: o.day });
   let now = market.startMs;
-  const eligibility = createEligibility({
-    catalog: buildCatalog(base),
+  const builder = createFeatureBuilder();
+  const { eligibility, prepared } = buildCatalogState(base, builder, {
     ratesPerUsd: new Map([['USD', 1]]),
     privacy: createPrivacy({ vendorId: SIM_VENDOR_ID }),
     clock: () => now,
@@ -108,8 +101,6 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
     frequency: () => 0,
   });
   const index = new Map(base.map((c, i) => [c.id, i]));
-  const builder = createFeatureBuilder();
-  const prepared = new Map(base.flatMap((c) => c.creatives.map((cr) => [cr.id, builder.prepareCreative(cr, c)] as const)));
   const auctions: PacingAuction[] = [];
   // Rows waiting for the model, written in chunks so one predict call serves thousands of rows.
   let buf = builder.allocate(SCORE_CHUNK);
