@@ -25,6 +25,8 @@ import { createMetrics } from './metrics/metrics.js';
 import { createBidPipeline, type LiveState } from './pipeline/bid.js';
 import { createAdmin } from './admin/admin.js';
 import { startHttpServer, type HttpServer } from './server/http.js';
+import { errorAnswer } from './errors/answer.js';
+import { BidderError } from './errors/codes.js';
 import { createMemoryLedger, createRedisLedger } from './ledger/index.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32 } from './pace/index.js';
 import { createLocalFrequencyStore, createRedisFrequencyStore, type FrequencyStore } from './freqcap/index.js';
@@ -253,6 +255,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     clock: now,
     onBatch: (rows, q, c) => metrics.batch(rows, q, c),
     onDrop: (rows) => metrics.dropped(rows),
+    onModelError: (err) => logger.error({ err }, 'the model call failed: its rows are no-bids until a call succeeds (counted in bidder_scoring_dropped_rows_total)'),
   });
   const signer = createSigner(noticeSecret);
   const issued = createIssuedBids(500_000, settings.noticeTtlMs);
@@ -396,14 +399,14 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     admin: handleAdmin,
     healthz: () => ({ status: 200, body: '{"status":"ok"}' }),
     readyz: async () => {
-      if (!model) return { status: 503, body: '{"error":"NOT_READY","reason":"no model loaded"}' };
+      if (!model) return errorAnswer(new BidderError('NOT_READY', undefined, { reason: 'no model loaded' }));
       // With a shared ledger, a bidder that cannot reserve cannot bid: it is not ready until the
       // ledger answers again (checked on each probe, so recovery needs no traffic).
       if (settings.ledger.redisUrl && policies.campaigns.length) {
         try {
           await ledger.state(policies.campaigns[0].id);
         } catch (err) {
-          return { status: 503, body: JSON.stringify({ error: 'NOT_READY', reason: `ledger unavailable: ${(err as Error).message}` }) };
+          return errorAnswer(new BidderError('NOT_READY', undefined, { reason: `ledger unavailable: ${(err as Error).message}` }));
         }
       }
       return { status: 200, body: JSON.stringify({ status: 'ready', model: model.version, backend: backend.backend }) };

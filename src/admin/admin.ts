@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BidderError } from '../errors/codes.js';
-import { errorAnswer, type Answer } from '../pipeline/answer.js';
+import { errorAnswer, type Answer } from '../errors/answer.js';
 import type { OverCommitted } from '../types.js';
 
 export interface AdminDeps {
@@ -41,7 +41,7 @@ export function createAdmin(deps: AdminDeps) {
     if (method !== 'POST') return errorAnswer(new BidderError('METHOD_NOT_ALLOWED'));
     if (path === '/admin/reload/policies') {
       const r = await deps.reloadPolicies();
-      return r.ok ? json(200, r) : json(409, { error: 'ADMIN_FAILED', reason: 'policies refused; the running policies stay', problems: r.problems });
+      return r.ok ? json(200, r) : errorAnswer(new BidderError('ADMIN_FAILED', undefined, { reason: 'policies refused; the running policies stay', extra: { problems: r.problems } }));
     }
     if (path === '/admin/reload/model') {
       let version: string | undefined;
@@ -59,7 +59,7 @@ export function createAdmin(deps: AdminDeps) {
         }
       }
       const r = await deps.reloadModel(version);
-      return r.ok ? json(200, r) : json(409, { error: 'ADMIN_FAILED', reason: 'model refused; the running model stays', problems: r.problems });
+      return r.ok ? json(200, r) : errorAnswer(new BidderError('ADMIN_FAILED', undefined, { reason: 'model refused; the running model stays', extra: { problems: r.problems } }));
     }
     const m = /^\/admin\/campaigns\/([^/]+)\/(pause|resume)$/.exec(path);
     if (m) {

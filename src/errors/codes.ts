@@ -39,6 +39,8 @@ export const ERRORS = {
   ADMIN_FAILED: { status: 409, reason: 'admin action refused; the running state is unchanged' },
   NOT_READY: { status: 503, reason: 'bidder is not ready' },
   SHUTTING_DOWN: { status: 503, reason: 'bidder is shutting down' },
+  LEDGER_UNAVAILABLE: { status: 503, reason: 'ledger unavailable; retry the notice' },
+  INTERNAL: { status: 500, reason: 'internal error' },
 } as const satisfies Record<string, { status: number; reason: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -47,16 +49,20 @@ export type ErrorCode = keyof typeof ERRORS;
 export class BidderError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
-  constructor(code: ErrorCode, detail?: string) {
-    super(detail ? `${ERRORS[code].reason}: ${detail}` : ERRORS[code].reason);
+  /** More fields for the body (e.g. `problems`), after `error` and `reason`. */
+  readonly extra: Readonly<Record<string, unknown>> | undefined;
+  /** `detail` follows the table's reason; `reason` replaces it (a probe's own words). */
+  constructor(code: ErrorCode, detail?: string, o: { reason?: string; extra?: Record<string, unknown> } = {}) {
+    super(o.reason ?? (detail ? `${ERRORS[code].reason}: ${detail}` : ERRORS[code].reason));
     this.code = code;
     this.status = ERRORS[code].status;
+    this.extra = o.extra;
   }
 }
 
-/** The JSON body of an error answer: `{"error": CODE, "reason": "..."}`. */
+/** The JSON body of an error answer: `{"error": CODE, "reason": "...", ...extra}`. */
 export function errorBody(err: BidderError): string {
-  return JSON.stringify({ error: err.code, reason: err.message });
+  return JSON.stringify(err.extra ? { error: err.code, reason: err.message, ...err.extra } : { error: err.code, reason: err.message });
 }
 
 /**

@@ -6,7 +6,7 @@ import type { EventLog } from '../eventlog/eventlog.js';
 import type { ProfileStore } from '../features/profiles.js';
 import type { FrequencyStore } from '../freqcap/index.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { errorAnswer, type Answer } from '../pipeline/answer.js';
+import { errorAnswer, type Answer } from '../errors/answer.js';
 import type { IssuedBids } from './issued.js';
 import { parseClaims, type NoticeClaims, type Signer } from './sign.js';
 
@@ -30,7 +30,7 @@ export interface NoticeDeps {
 }
 
 const OK: Answer = Object.freeze({ status: 200, body: '{"ok":true}' });
-const LEDGER_RETRY: Answer = Object.freeze({ status: 503, body: JSON.stringify({ error: 'LEDGER_UNAVAILABLE', reason: 'ledger unavailable; retry the notice' }) });
+const LEDGER_RETRY: Answer = Object.freeze(errorAnswer(new BidderError('LEDGER_UNAVAILABLE')));
 // Prices come back as plain decimals; anything else (an unexpanded macro, "1e999", hex) is refused.
 const PRICE = /^\d+(\.\d+)?$/;
 
@@ -141,7 +141,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.ledger('settle', (performance.now() - lt) / 1000, false);
       } catch {
         metrics.ledger('settle', (performance.now() - lt) / 1000, true);
-        return { status: 503, body: JSON.stringify({ error: 'LEDGER_UNAVAILABLE', reason: 'ledger unavailable; retry the notice' }) };
+        return LEDGER_RETRY;
       }
       if (outcome === 'over-reservation') return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', 'above the reserved amount'));
       // 410 only for a bid the ledger no longer knows, past its signed expiry: one it knows is

@@ -14,7 +14,7 @@ import { claimsQuery, clickQuery, type NoticeClaims, type Signer } from '../noti
 import type { EventLog } from '../eventlog/eventlog.js';
 import type { Metrics, Stage } from '../metrics/metrics.js';
 import type { IssuedBids } from '../notices/issued.js';
-import { errorAnswer, NO_CONTENT, type Answer } from './answer.js';
+import { errorAnswer, NO_CONTENT, type Answer } from '../errors/answer.js';
 
 export interface BidInput {
   body: Buffer;

@@ -16,6 +16,11 @@ export interface BatcherOptions {
   clock: () => number;
   onBatch?: (rows: number, queueDelayMs: number, computeMs: number) => void;
   onDrop?: (rows: number) => void;
+  /**
+   * A model call threw: called with the error once per burst (the first failure after a success),
+   * so a broken model shows in the log without a line per batch.
+   */
+  onModelError?: (err: unknown) => void;
 }
 
 interface Item {
@@ -57,6 +62,8 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
   // no backlog at the last flush a request queued early in that poll waits the rest of it; only
   // the waits themselves show that.
   let msWaited = 0;
+  // Whether the last model call threw: the next failure is logged only after a success.
+  let failing = false;
 
   const schedule =
     opts.maxQueueDelayUs >= 1000
@@ -68,12 +75,15 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
     let out: Float32Array;
     try {
       out = model.predict(sparseBuf.subarray(0, rows * sparseFields), denseBuf.subarray(0, rows * denseDim), rows);
-    } catch {
+    } catch (err) {
       // A failing model call drops this batch to no-bids; the caller counts it as a scoring error.
       for (const it of items) it.resolve(null);
       opts.onDrop?.(rows);
+      if (!failing) opts.onModelError?.(err);
+      failing = true;
       return;
     }
+    failing = false;
     const computeMs = clock() - t0;
     lastCallAt = t0 + computeMs;
     msPerCall = 0.9 * msPerCall + 0.1 * computeMs;

@@ -4,9 +4,11 @@ import { BlockList } from 'node:net';
 import type { NoticeKind } from '../types.js';
 import { BidderError } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
-import { errorAnswer, type Answer } from '../pipeline/answer.js';
+import { errorAnswer, type Answer } from '../errors/answer.js';
 import type { BidInput } from '../pipeline/bid.js';
 import { createLagClock } from './arrival.js';
+
+const INTERNAL_ERROR = errorAnswer(new BidderError('INTERNAL'));
 
 /** What the server needs from the rest of the bidder; the only module that touches uWebSockets.js. */
 export interface HttpHandlers {
@@ -137,7 +139,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
       (a) => write(res, state, a, rtb, false, origin),
       (err) => {
         h.onBug(err);
-        write(res, state, { status: 500, body: '{"error":"INTERNAL","reason":"internal error"}' }, rtb, false, origin);
+        write(res, state, INTERNAL_ERROR, rtb, false, origin);
       },
     ).finally(() => inFlight--);
   }

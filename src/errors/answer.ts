@@ -1,6 +1,9 @@
-import { BidderError, errorBody } from '../errors/codes.js';
+import { BidderError, errorBody } from './codes.js';
 
-/** What the server writes back; decided by the stages, written only by the server module. */
+/**
+ * The HTTP answer of every route: decided by the stages, written only by the server module. Every
+ * error answer is built here from the coded table (codes.ts), never written by hand.
+ */
 export interface Answer {
   status: number;
   body: string;
