@@ -5,7 +5,7 @@ import type { ExchangeSettings } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
 import { decodeBody, peekTmax } from '../decode/decode.js';
 import { createValidator } from '../validate/validate.js';
-import type { Eligibility, Eligible } from '../eligibility/eligibility.js';
+import type { Eligible } from '../eligibility/eligibility.js';
 import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
 import type { ProfileStore } from '../features/profiles.js';
 import { DEFAULT_PCVR, roundDown, valueCpmUsd, type Pricer } from '../price/price.js';
@@ -15,6 +15,7 @@ import type { EventLog } from '../eventlog/eventlog.js';
 import type { Metrics, Stage } from '../metrics/metrics.js';
 import type { IssuedBids } from '../notices/issued.js';
 import { errorAnswer, NO_CONTENT, type Answer } from '../errors/answer.js';
+import type { LiveState } from '../live/live.js';
 
 export interface BidInput {
   body: Buffer;
@@ -30,14 +31,6 @@ export interface BidInput {
    * the kernel while the loop was busy is not spent twice.
    */
   arrivedMs: number;
-}
-
-/** Everything a request reads that can be replaced at run time (policy and model reloads). */
-export interface LiveState {
-  eligibility: Eligibility;
-  prepared: ReadonlyMap<string, PreparedCreative>;
-  modelVersion: () => string;
-  ready: () => boolean;
 }
 
 export interface BidDeps {

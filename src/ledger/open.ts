@@ -1,0 +1,33 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Settings } from '../config/settings.js';
+import type { Budget, BudgetLedger } from '../types.js';
+import { createMemoryLedger, createRedisLedger } from './index.js';
+
+/**
+ * The fleet's one Redis connection per process, for the ledger, the caps and the profiles. It fails
+ * fast while Redis is away (no offline queue, ledger.commandTimeoutMs), so the bid path gets an
+ * error to no-bid on rather than a reservation that hangs past tmax; auto-pipelining sends every
+ * command issued in one tick (this request's warms, other requests' reservations and notices) in
+ * one write.
+ */
+export async function connectFleetRedis(settings: Settings, logger: Logger): Promise<Redis> {
+  const redis = new Redis(settings.ledger.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: settings.ledger.commandTimeoutMs, enableAutoPipelining: settings.ledger.autoPipelining });
+  // While Redis is away ioredis reports every failed reconnect here.
+  redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
+  try {
+    await redis.connect();
+  } catch (err) {
+    redis.disconnect();
+    throw new Error(`Redis ledger: cannot connect to ${settings.ledger.redisUrl}: ${(err as Error).message}`);
+  }
+  return redis;
+}
+
+/** A fleet shares budgets through Redis; one process alone keeps them in memory with a journal. */
+export function openLedger(o: { settings: Settings; redis: Redis | null; clock: () => number; budgets: Record<string, Budget>; logger: Logger }): Promise<BudgetLedger> {
+  const { settings, clock, budgets, logger } = o;
+  return o.redis
+    ? createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, keyPrefix: settings.ledger.keyPrefix, logger })
+    : createMemoryLedger({ clock, budgets, reservationTtlMs: settings.noticeTtlMs, journalDir: settings.ledger.journalPath, logger });
+}

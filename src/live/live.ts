@@ -1,0 +1,175 @@
+import { existsSync, unwatchFile, watchFile } from 'node:fs';
+import { join } from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { loadPolicies, type Policies } from '../config/policies.js';
+import type { Settings } from '../config/settings.js';
+import { errorAnswer, type Answer } from '../errors/answer.js';
+import { BidderError } from '../errors/codes.js';
+import type { EligibilityDeps } from '../eligibility/eligibility.js';
+import type { FeatureBuilder } from '../features/features.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { loadModel, resolveModelDir } from '../model/store.js';
+import type { Campaign, CtrModel, OverCommitted } from '../types.js';
+import { buildCatalogState, type CatalogState } from './build.js';
+
+/** Everything a bid request reads that can be replaced at run time (policy and model reloads). */
+export interface LiveState extends CatalogState {
+  modelVersion: () => string;
+  ready: () => boolean;
+}
+
+export type PolicyReload = { ok: true; overCommitted: OverCommitted[] } | { ok: false; problems: string[] };
+export type ModelReload = { ok: true; version: string } | { ok: false; problems: string[] };
+
+/**
+ * The bidder's running state behind one interface: the policies and the catalog built from them,
+ * the model, the paused campaigns, whether it is ready, the reloads (admin calls and the
+ * models/CURRENT watch). Requests read it through `current()`, `model()` and `policies()`, so a
+ * reload is one assignment between two requests.
+ */
+export interface Live {
+  current(): LiveState;
+  policies(): Policies;
+  campaignsById(): ReadonlyMap<string, Campaign>;
+  /** The model serving now (the batcher reads it per batch), null before one loads. */
+  model(): CtrModel | null;
+  ready(): boolean;
+  reloadPolicies(): Promise<PolicyReload>;
+  reloadModel(version?: string): Promise<ModelReload>;
+  /** Pause or resume a campaign; false for an unknown id. */
+  pause(id: string, paused: boolean): boolean;
+  status(): { model: string | null; backend: string; campaigns: string[]; paused: string[] };
+  /** GET /readyz: 200 with the model once ready, 503 NOT_READY without a model or a shared ledger. */
+  readyz(): Promise<Answer>;
+  /** Load the version models/CURRENT names whenever that file changes (when it exists); returns the stopper. */
+  watchModels(): () => void;
+  /** Dispose of the model: after the last request. */
+  close(): void;
+}
+
+export interface LiveOptions {
+  policiesDir: string;
+  overrides?: Partial<Settings>;
+  /** The policies loaded at start. */
+  policies: Policies;
+  backend: string;
+  features: FeatureBuilder;
+  metrics: Metrics;
+  logger: Logger;
+  /** What eligibility needs besides the catalog and currency rates. */
+  eligibility: Omit<EligibilityDeps, 'catalog' | 'ratesPerUsd' | 'isPaused'>;
+  /** A reload's new budgets and campaigns for the ledger and the pacer; the ledger's answer lists the bids already over a lowered budget. */
+  applyPolicies: (next: Policies) => Promise<OverCommitted[]>;
+  configurePacer: (campaigns: readonly Campaign[]) => void;
+  /** With a shared ledger: throws while it cannot answer (the bidder is then not ready). */
+  probeLedger?: () => Promise<unknown>;
+}
+
+export async function createLive(o: LiveOptions): Promise<Live> {
+  const { features, metrics, logger } = o;
+  const settings = o.policies.settings;
+  const paused = new Set<string>();
+  let policies = o.policies;
+  let campaignsById = new Map(policies.campaigns.map((c) => [c.id, c]));
+  let model: CtrModel | null = null;
+  const build = (p: Policies) => buildCatalogState(p.campaigns, features, { ...o.eligibility, ratesPerUsd: p.ratesPerUsd, isPaused: (id) => paused.has(id) });
+  let live: LiveState = { ...build(policies), modelVersion: () => model?.version ?? '', ready: () => model !== null };
+
+  async function reloadModel(version?: string): Promise<ModelReload> {
+    try {
+      const dir = resolveModelDir(settings.modelsDir, version || settings.modelVersion || undefined);
+      const next = await loadModel(dir);
+      // A fresh model's first calls set up tfjs kernels (tens to hundreds of ms): pay that here,
+      // not inside the deadline of the first bid requests, nor in the batcher's cost estimate.
+      const warmSparse = new Int32Array(features.spec.sparseFields);
+      const warmDense = new Float32Array(features.spec.denseDim);
+      for (let i = 0; i < 3; i++) {
+        next.predict(warmSparse, warmDense, 1);
+        await yieldToLoop();
+      }
+      const old = model;
+      // Batches run synchronously, so no batch holds the old model once this assignment is made.
+      model = next;
+      old?.dispose();
+      metrics.model(o.backend, next.version, next.kind);
+      metrics.modelSwap('ok');
+      metrics.ready(true);
+      logger.info({ version: next.version, kind: next.kind }, 'model loaded');
+      return { ok: true, version: next.version };
+    } catch (err) {
+      metrics.modelSwap('refused');
+      const problems = (err as { problems?: string[] }).problems ?? [(err as Error).message];
+      logger.error({ problems, keeping: model?.version ?? null }, 'model refused');
+      return { ok: false, problems };
+    }
+  }
+
+  async function reloadPolicies(): Promise<PolicyReload> {
+    let next: Policies;
+    let overCommitted: OverCommitted[];
+    try {
+      next = loadPolicies(o.policiesDir, o.overrides);
+      overCommitted = await o.applyPolicies(next);
+    } catch (err) {
+      const problems = (err as { problems?: string[] }).problems ?? [(err as Error).message];
+      logger.error({ problems }, 'policy reload refused; the running policies stay');
+      return { ok: false, problems };
+    }
+    const built = build(next);
+    o.configurePacer(next.campaigns);
+    policies = next;
+    campaignsById = new Map(next.campaigns.map((c) => [c.id, c]));
+    live = { ...built, modelVersion: live.modelVersion, ready: live.ready };
+    logger.info({ campaigns: next.campaigns.length }, 'policies reloaded');
+    // A lowered budget stops new bids at once, but bids already out may still be billed: say how much.
+    if (overCommitted.length > 0) logger.warn({ overCommitted }, 'budgets lowered under what is already spent or reserved today; open bids may still be billed');
+    return { ok: true, overCommitted };
+  }
+
+  metrics.ready(false);
+  await reloadModel();
+
+  return {
+    current: () => live,
+    policies: () => policies,
+    campaignsById: () => campaignsById,
+    model: () => model,
+    ready: () => model !== null,
+    reloadPolicies,
+    reloadModel,
+    pause(id, p) {
+      if (!campaignsById.has(id)) return false;
+      if (p) paused.add(id);
+      else paused.delete(id);
+      return true;
+    },
+    status: () => ({ model: model?.version ?? null, backend: o.backend, campaigns: [...campaignsById.keys()], paused: [...paused] }),
+    async readyz() {
+      if (!model) return errorAnswer(new BidderError('NOT_READY', undefined, { reason: 'no model loaded' }));
+      // With a shared ledger, a bidder that cannot reserve cannot bid: it is not ready until the
+      // ledger answers again (checked on each probe, so recovery needs no traffic).
+      if (o.probeLedger && policies.campaigns.length) {
+        try {
+          await o.probeLedger();
+        } catch (err) {
+          return errorAnswer(new BidderError('NOT_READY', undefined, { reason: `ledger unavailable: ${(err as Error).message}` }));
+        }
+      }
+      return { status: 200, body: JSON.stringify({ status: 'ready', model: model.version, backend: o.backend }) };
+    },
+    watchModels() {
+      const currentFile = join(settings.modelsDir, 'CURRENT');
+      if (!existsSync(currentFile)) return () => {};
+      watchFile(currentFile, { interval: 2000 }, () => {
+        logger.info('models/CURRENT changed; loading the version it names');
+        void reloadModel();
+      });
+      return () => unwatchFile(currentFile);
+    },
+    close() {
+      model?.dispose();
+      model = null;
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import type { BidRequest } from 'iab-openrtb/v26';
+import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+import type { Settings } from '../config/settings.js';
+import { createMac } from '../crypto/mac.js';
+import type { Privacy } from '../eligibility/privacy.js';
+import { createProfileStore, createRedisProfileStore, type ProfileStore } from '../features/profiles.js';
+import { createLocalFrequencyStore, createRedisFrequencyStore, type FrequencyStore } from '../freqcap/index.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { Campaign } from '../types.js';
+
+/** Who the user of a request is, and what the bidder knows about them: frequency and profile. */
+export interface Users {
+  /** The pseudonymous user key of a request ('' without a user id): a keyed hash of the raw id, cached. */
+  key(req: BidRequest): string;
+  /**
+   * Fleet only (undefined alone): load the user's caps and profile from Redis before eligibility
+   * and features read them.
+   */
+  warm: ((req: BidRequest) => Promise<void>) | undefined;
+  frequency: FrequencyStore;
+  profiles: ProfileStore;
+  close(): Promise<void>;
+}
+
+export interface UsersOptions {
+  settings: Settings;
+  /** The fleet's shared connection, or null for a bidder alone. */
+  redis: Redis | null;
+  /** Key of the user pseudonym's MAC (derived from the notice secret). */
+  secret: string;
+  privacy: Privacy;
+  metrics: Metrics;
+  /** Epoch ms (caps windows, profile windows, cache TTLs). */
+  clock: () => number;
+  /** Monotonic ms (the warm's timing). */
+  now: () => number;
+  campaigns: () => readonly Campaign[];
+}
+
+export function createUsers(o: UsersOptions): Users {
+  const { settings, redis, clock, metrics, now } = o;
+  const userKeyMac = createMac(Buffer.from(`user-key:${o.secret}`));
+  // In a fleet caps and profiles hold every bidder's impressions and clicks (Redis, an lru-cache
+  // in front); alone, the local cache is the whole truth.
+  const userCache = { clock, maxUsers: 200_000, localTtlMs: settings.userCacheTtlMs };
+  const frequency: FrequencyStore = redis
+    ? createRedisFrequencyStore({ client: redis, keyPrefix: `${settings.ledger.keyPrefix}fc:`, ...userCache })
+    : createLocalFrequencyStore({ clock, maxUsers: 200_000 });
+  const profiles: ProfileStore = redis
+    ? createRedisProfileStore({
+        client: redis,
+        keyPrefix: `${settings.ledger.keyPrefix}up:`,
+        ...userCache,
+        // The notice already succeeded (spend settled); the profile keeps the local update.
+        onWriteError: () => metrics.ledger('frequency', 0, true),
+      })
+    : createProfileStore({ clock, maxUsers: 200_000 });
+
+  // The same users come back request after request (that is what frequency caps count), and the
+  // two SHA-256 passes of a MAC cost several times a cache lookup; the cache lives in this
+  // process only, as the raw ids already do while their requests are served. Bounded in bytes too:
+  // an id is whatever the exchange sends.
+  const userKeys = new LRUCache<string, string>({ max: 100_000, maxSize: 16 * 2 ** 20, sizeCalculation: (key, raw) => raw.length + key.length });
+  function key(req: BidRequest): string {
+    const raw = req.user?.id || req.user?.buyeruid || (req.device as { ifa?: string } | undefined)?.ifa || '';
+    if (!raw) return '';
+    let k = userKeys.get(raw);
+    if (k === undefined) {
+      k = userKeyMac(raw).subarray(0, 12).toString('base64url');
+      userKeys.set(raw, k);
+    }
+    return k;
+  }
+
+  /**
+   * Fleet: load the user's impression counts (only when some campaign has a cap) and profile from
+   * Redis before eligibility and features read them, whenever user data may be used. Both reads
+   * are issued in this tick, so auto-pipelining sends them in one write: one round trip, skipped
+   * while the user is fresh in the local caches. Timed as ledger op "frequency" (the user warm).
+   */
+  async function warm(req: BidRequest): Promise<void> {
+    if (o.privacy.check(req) !== '') return;
+    const k = key(req);
+    if (!k) return;
+    const t0 = now();
+    const keys = [k];
+    try {
+      await Promise.all([o.campaigns().some((c) => c.frequencyCap) ? frequency.warm(keys) : undefined, profiles.warm(keys)]);
+      metrics.ledger('frequency', (now() - t0) / 1000, false);
+    } catch {
+      // Redis is away: caps count this process's impressions, profiles are what it holds.
+      metrics.ledger('frequency', (now() - t0) / 1000, true);
+    }
+  }
+
+  return {
+    key,
+    warm: redis ? warm : undefined,
+    frequency,
+    profiles,
+    async close() {
+      await frequency.close();
+      await profiles.close();
+    },
+  };
+}
