@@ -26,6 +26,19 @@ function checkDepth(buf: Buffer, max: number): void {
   }
 }
 
+const VERSION = /^2\.[56](\.\d+)?$/;
+
+/**
+ * The request's own headers before its body is read: a JSON content type (browsers, Prebid.js,
+ * send JSON as text/plain: a "simple" request needs no CORS preflight) and an OpenRTB version this
+ * bidder speaks (`x-openrtb-version` 2.5 or 2.6; none is fine). Throws the coded error.
+ */
+export function checkHeaders(contentType: string, version: string): void {
+  const ct = contentType.toLowerCase();
+  if (ct !== '' && !ct.startsWith('application/json') && !ct.startsWith('text/plain')) throw new BidderError('UNSUPPORTED_MEDIA_TYPE', contentType);
+  if (version !== '' && !VERSION.test(version)) throw new BidderError('BAD_VERSION', version);
+}
+
 /**
  * Turn a request body into a JSON value: gunzip when the exchange sent gzip (inflation capped so
  * a gzip bomb stops at the limit), check UTF-8 and nesting depth, parse.

@@ -82,6 +82,24 @@ export function clickQuery(c: NoticeClaims, sig: string): string {
 }
 
 /**
+ * The notice URLs of one bid, on the bidder's public `base`: win (`nurl`, none for VAST: players
+ * take a video bid's nurl for the VAST URL), billing (`burl`) and loss (`lurl`) with the OpenRTB
+ * macros the exchange expands (or the bid price written in, for clients that never expand
+ * `${AUCTION_PRICE}`), and the click URL with its own signature. The routes parse them back
+ * (notices.ts).
+ */
+export function noticeUrls(base: string, c: NoticeClaims, sig: { exchange: string; click: string }, o: { expandPrice: boolean; vast: boolean }): { nurl: string; burl: string; lurl: string; clickUrl: string } {
+  const q = claimsQuery(c, sig.exchange);
+  const price = o.expandPrice ? c.bidPrice : '${AUCTION_PRICE}';
+  return {
+    nurl: o.vast ? '' : `${base}/notice/win?${q}&price=${price}`,
+    burl: `${base}/notice/billing?${q}&price=${price}`,
+    lurl: `${base}/notice/loss?${q}&loss=\${AUCTION_LOSS}&mtw=\${AUCTION_MIN_TO_WIN}`,
+    clickUrl: `${base}/notice/click?${clickQuery(c, sig.click)}`,
+  };
+}
+
+/**
  * Parse the claims back from a notice query; null when a field is missing or malformed. A click
  * URL (`click`) may lack the price and currency (bidPrice NaN, cur '').
  */

@@ -1,16 +1,18 @@
 import type { BidRequest } from 'iab-openrtb/v26';
-import type { Campaign, Ledger, Pacer, Reservation, Scorer } from '../types.js';
+import type { Ledger, Pacer, Reservation, Scorer } from '../types.js';
 import { BidderError, NBR, type NoBidReason } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
-import { decodeBody, peekTmax } from '../decode/decode.js';
+import { checkHeaders, decodeBody, peekTmax } from '../decode/decode.js';
 import { createValidator } from '../validate/validate.js';
-import type { Eligible } from '../eligibility/eligibility.js';
-import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
+import type { RequestPlan } from '../eligibility/eligibility.js';
+import type { FeatureBuilder } from '../features/features.js';
+import { writePlanRows } from '../features/rows.js';
 import type { ProfileStore } from '../features/profiles.js';
-import { DEFAULT_PCVR, roundDown, valueCpmUsd, type Pricer } from '../price/price.js';
+import { answerPrices, chooseBids, segmentOf } from '../price/choose.js';
+import type { Pricer } from '../price/price.js';
 import { bidResponse, noBidBody, type OutBid } from '../respond/respond.js';
-import { claimsQuery, clickQuery, type NoticeClaims, type Signer } from '../notices/sign.js';
+import { noticeUrls, type NoticeClaims, type Signer } from '../notices/sign.js';
 import type { EventLog } from '../eventlog/eventlog.js';
 import type { Metrics, Stage } from '../metrics/metrics.js';
 import type { IssuedBids } from '../notices/issued.js';
@@ -59,15 +61,7 @@ export interface BidDeps {
   warmUser?: (req: BidRequest) => Promise<void>;
 }
 
-const VERSION = /^2\.[56](\.\d+)?$/;
-
-interface Chosen {
-  impid: string;
-  el: Eligible;
-  pctr: number;
-  bidUsd: number;
-  ctxIndex: number;
-}
+type Priced = ReturnType<typeof answerPrices>[number];
 
 /**
  * The bid request path: decode → validate → eligibility → features → score (micro-batched) →
@@ -122,12 +116,7 @@ export function createBidPipeline(deps: BidDeps) {
     let req: BidRequest;
     let t = started;
     try {
-      // Browsers (Prebid.js) send JSON as text/plain: a "simple" request needs no CORS preflight.
-      const ct = input.contentType.toLowerCase();
-      if (ct !== '' && !ct.startsWith('application/json') && !ct.startsWith('text/plain')) {
-        throw new BidderError('UNSUPPORTED_MEDIA_TYPE', input.contentType);
-      }
-      if (input.version !== '' && !VERSION.test(input.version)) throw new BidderError('BAD_VERSION', input.version);
+      checkHeaders(input.contentType, input.version);
       const json = decodeBody(input.body, input.contentEncoding, ex.gzip, settings);
       t = timed('decode', t);
       req = validateRequest(json);
@@ -141,8 +130,7 @@ export function createBidPipeline(deps: BidDeps) {
 
     const live = deps.live();
     if (!live.ready()) return noBid(req.id, ex, 'MODEL_NOT_READY', started);
-    const tmax = req.tmax ?? settings.defaultTmaxMs;
-    const budgetMs = tmax - ex.networkAllowanceMs;
+    const budgetMs = (req.tmax ?? settings.defaultTmaxMs) - ex.networkAllowanceMs;
     if (budgetMs < settings.minTmaxMs) return noBid(req.id, ex, 'TMAX_TOO_SHORT', started);
     const deadline = input.arrivedMs + budgetMs;
     // Admission control: a request the scoring queue cannot serve in time is answered now, before
@@ -158,97 +146,26 @@ export function createBidPipeline(deps: BidDeps) {
     t = timed('eligibility', t);
     if (plan.reason) return noBid(req.id, ex, plan.reason, started);
     // The candidate cut: at most maxCandidatesPerImp per imp are scored (src/eligibility/shortlist.ts).
-    const shortlist = live.eligibility.shortlist;
     let rows = 0;
-    for (const p of plan.imps) rows += shortlist.cut(p.eligible, settings.maxCandidatesPerImp).length;
+    for (const p of plan.imps) rows += live.eligibility.shortlist.cut(p.eligible, settings.maxCandidatesPerImp).length;
     if (rows === 0) return noBid(req.id, ex, plan.imps.find((p) => p.reason)?.reason || 'NO_ELIGIBLE_CAMPAIGN', started);
 
-    const { sparse, dense } = deps.features.allocate(rows);
-    let row = 0;
-    for (const p of plan.imps) {
-      const profile = p.ctx.userDataAllowed ? deps.profiles.get(p.ctx.userKey) : undefined;
-      const n = p.eligible.length;
-      const creatives = new Array<PreparedCreative>(n);
-      for (let i = 0; i < n; i++) creatives[i] = live.prepared.get(p.eligible[i].cand.creative.id)!;
-      deps.features.writeRows(p.ctx, creatives, profile, sparse, dense, row);
-      row += n;
-    }
+    const { sparse, dense } = writePlanRows(deps.features, plan.imps, rows, live.prepared, deps.profiles);
     t = timed('features', t);
     const pctrs = await deps.scorer.score(sparse, dense, rows, deadline);
     t = timed('score', t);
     if (!pctrs) return noBid(req.id, ex, 'DEADLINE', started);
 
     const wallNow = deps.clock();
-    const auctionType = req.at ?? 2;
-    const chosen: Chosen[] = [];
-    let belowFloor = false;
-    let paced = false;
-    row = 0;
-    for (let ci = 0; ci < plan.imps.length; ci++) {
-      const p = plan.imps[ci];
-      const n = p.eligible.length;
-      const segment = `${p.ctx.exchange}|${p.ctx.format}|${p.ctx.isApp ? 'app' : 'site'}`;
-      let best: Chosen | null = null;
-      for (let i = 0; i < n; i++) {
-        const el = p.eligible[i];
-        const c: Campaign = el.cand.campaign;
-        const modelPctr = pctrs[row++];
-        const pctr = deps.pacer.explorePctr(el.cand.creative.id, modelPctr);
-        const pcvr = c.goal.type === 'cpa' ? deps.pacer.explorePcvr(el.cand.creative.id, DEFAULT_PCVR) : DEFAULT_PCVR;
-        // The pacer learns the day's opportunities from their values, so it is asked after pricing the value.
-        const multiplier = deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: valueCpmUsd(c, pctr, pcvr), firstPrice: auctionType === 1 });
-        shortlist.learn(el.cand.idx, modelPctr, multiplier);
-        if (multiplier <= 0) {
-          paced = true;
-          continue;
-        }
-        const bidUsd = deps.price({ campaign: c, pctr, pcvr, multiplier, floorUsd: el.floorUsd, auctionType, segment });
-        if (bidUsd <= 0) {
-          belowFloor = true;
-          continue;
-        }
-        if (!best || bidUsd > best.bidUsd) best = { impid: p.imp.id, el, pctr: modelPctr, bidUsd, ctxIndex: ci };
-      }
-      if (best) chosen.push(best);
-    }
+    const { chosen, reason } = chooseBids(plan.imps, pctrs, wallNow, req.at ?? 2, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist });
     t = timed('price', t);
-    if (chosen.length === 0) return noBid(req.id, ex, paced ? 'PACING' : belowFloor ? 'BELOW_FLOOR' : 'NO_ELIGIBLE_CAMPAIGN', started);
-
+    if (reason) return noBid(req.id, ex, reason, started);
     const rate = deps.ratesPerUsd().get(plan.currency)!;
-    const expiresAtMs = wallNow + settings.noticeTtlMs;
-    const priced: Array<{ ch: Chosen; price: number; bidId: string }> = [];
-    for (const ch of chosen) {
-      const bidCur = ch.bidUsd * rate;
-      const floorCur = ch.el.floorUsd * rate;
-      let price = roundDown(bidCur, ex.priceDecimals);
-      // Rounding must not take a bid under the floor it answers.
-      if (price < floorCur) price = Math.ceil(floorCur * 10 ** ex.priceDecimals - 1e-9) / 10 ** ex.priceDecimals;
-      if (price > bidCur + 1e-9 || price <= 0) continue;
-      priced.push({ ch, price, bidId: deps.nextBidId() });
-    }
+    const priced = capPerRequest(answerPrices(chosen, rate, ex.priceDecimals, deps.nextBidId), rate);
     if (priced.length === 0) return noBid(req.id, ex, 'BELOW_FLOOR', started);
-    // One request may not tie up more than this much budget (it needs no credentials to arrive).
-    const capped = priced.length > 1 ? capBids(priced, settings.maxBidsPerResponse, settings.maxReservedUsdPerRequest * rate * 1000) : priced;
-    if (capped !== priced) priced.splice(0, priced.length, ...capped);
-    const holdUntil = wallNow + (ex.reservationHoldMs > 0 ? Math.min(ex.reservationHoldMs, settings.noticeTtlMs) : settings.noticeTtlMs);
-    const reservations: Reservation[] = priced.map((b) => ({
-      bidId: b.bidId,
-      campaignId: b.ch.el.cand.campaign.id,
-      amountUsd: b.price / rate / 1000,
-      expiresAtMs: holdUntil,
-    }));
-    let granted: boolean[];
-    const lt = now();
-    if (test) granted = reservations.map(() => true);
-    else
-      try {
-        granted = await deps.ledger.reserve(reservations);
-        metrics.ledger('reserve', (now() - lt) / 1000, false);
-      } catch {
-        // Never bid blind: without a reservation no bid goes out.
-        metrics.ledger('reserve', (now() - lt) / 1000, true);
-        return noBid(req.id, ex, 'LEDGER_UNAVAILABLE', started);
-      }
+
+    const granted = await reserve(priced, ex, rate, wallNow, test);
+    if (granted === null) return noBid(req.id, ex, 'LEDGER_UNAVAILABLE', started);
     t = timed('reserve', t);
     if (now() > deadline) {
       // A failed release is only a reservation held until it expires; it must not become an unhandled rejection.
@@ -258,60 +175,60 @@ export function createBidPipeline(deps: BidDeps) {
     }
 
     const out: OutBid[] = [];
-    for (let i = 0; i < priced.length; i++) {
-      if (!granted[i]) continue;
-      const { ch, price, bidId } = priced[i];
-      const c = ch.el.cand.campaign;
-      const cr = ch.el.cand.creative;
-      const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, rate, exchange: ex.name, expiresAtMs };
-      if (test) claims.test = true;
-      const fit = ch.el.fit;
-      const sig = deps.signer.sign(claims);
-      const q = claimsQuery(claims, sig.exchange);
-      const base = deps.publicUrl();
-      out.push({
-        id: bidId,
-        impid: ch.impid,
-        price,
-        creative: cr,
-        campaignId: c.id,
-        adomain: c.adomain,
-        cat: c.cat,
-        dealId: ch.el.dealId,
-        // No nurl on video/audio: players and Prebid.js take a video bid's nurl for the VAST URL.
-        nurl: fit.kind === 'vast' ? '' : `${base}/notice/win?${q}&price=${ex.expandPrice ? price : '${AUCTION_PRICE}'}`,
-        burl: `${base}/notice/billing?${q}&price=${ex.expandPrice ? price : '${AUCTION_PRICE}'}`,
-        lurl: `${base}/notice/loss?${q}&loss=\${AUCTION_LOSS}&mtw=\${AUCTION_MIN_TO_WIN}`,
-        clickUrl: `${base}/notice/click?${clickQuery(claims, sig.click)}`,
-        fit,
-        test,
-      });
-      if (test) {
-        metrics.testBid();
-        continue;
-      }
-      const ctx = plan.imps[ch.ctxIndex].ctx;
-      deps.issued.add(bidId, { pctr: ch.pctr, userKey: ctx.userKey, categories: ctx.categories, segment: `${ctx.exchange}|${ctx.format}|${ctx.isApp ? 'app' : 'site'}`, bidCpmUsd: price / rate });
-      deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
-      metrics.bid(c.id, ch.pctr);
-      deps.eventLog.append({
-        type: 'bid',
-        ts: wallNow,
-        bidId,
-        campaignId: c.id,
-        creativeId: cr.id,
-        priceCpmUsd: price / rate,
-        pctr: ch.pctr,
-        modelVersion: live.modelVersion(),
-        ctx,
-        profile: ctx.userDataAllowed ? deps.profiles.get(ctx.userKey) : undefined,
-      });
-    }
+    const expiresAtMs = wallNow + settings.noticeTtlMs;
+    for (let i = 0; i < priced.length; i++) if (granted[i]) out.push(issueBid(priced[i], plan, ex, rate, expiresAtMs, wallNow, test, live));
     if (out.length === 0) return noBid(req.id, ex, 'BUDGET_EXHAUSTED', started);
     const body = bidResponse(req.id, plan.currency, out, ex.seat);
     timed('respond', t);
     metrics.request(ex.name, 'bid', (now() - started) / 1000);
     return { status: 200, body };
+  }
+
+  /** One request may not tie up more than this much budget (it needs no credentials to arrive). */
+  function capPerRequest<T extends { price: number }>(priced: T[], rate: number): T[] {
+    return priced.length > 1 ? capBids(priced, settings.maxBidsPerResponse, settings.maxReservedUsdPerRequest * rate * 1000) : priced;
+  }
+
+  /**
+   * Reserve every bid's price in the budget ledger in one call (each granted or not), held until
+   * the exchange's hold; null when the ledger cannot answer: never bid blind. Test requests reserve nothing.
+   */
+  async function reserve(priced: readonly Priced[], ex: ExchangeSettings, rate: number, wallNow: number, test: boolean): Promise<boolean[] | null> {
+    if (test) return priced.map(() => true);
+    const holdUntil = wallNow + (ex.reservationHoldMs > 0 ? Math.min(ex.reservationHoldMs, settings.noticeTtlMs) : settings.noticeTtlMs);
+    const reservations: Reservation[] = priced.map((b) => ({ bidId: b.bidId, campaignId: b.ch.el.cand.campaign.id, amountUsd: b.price / rate / 1000, expiresAtMs: holdUntil }));
+    const lt = now();
+    try {
+      const granted = await deps.ledger.reserve(reservations);
+      metrics.ledger('reserve', (now() - lt) / 1000, false);
+      return granted;
+    } catch {
+      metrics.ledger('reserve', (now() - lt) / 1000, true);
+      return null;
+    }
+  }
+
+  /** A reserved bid as answered, with its signed notice URLs; recorded (issued, pacer, metrics, event log) unless a test. */
+  function issueBid(b: Priced, plan: RequestPlan, ex: ExchangeSettings, rate: number, expiresAtMs: number, wallNow: number, test: boolean, live: LiveState): OutBid {
+    const { ch, price, bidId } = b;
+    const c = ch.el.cand.campaign;
+    const cr = ch.el.cand.creative;
+    const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, rate, exchange: ex.name, expiresAtMs };
+    if (test) claims.test = true;
+    const fit = ch.el.fit;
+    const urls = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims), { expandPrice: ex.expandPrice, vast: fit.kind === 'vast' });
+    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: c.cat, dealId: ch.el.dealId, nurl: urls.nurl, burl: urls.burl, lurl: urls.lurl, clickUrl: urls.clickUrl, fit, test };
+    if (test) {
+      metrics.testBid();
+      return bid;
+    }
+    const ctx = plan.imps[ch.ctxIndex].ctx;
+    deps.issued.add(bidId, { pctr: ch.pctr, userKey: ctx.userKey, categories: ctx.categories, segment: segmentOf(ctx), bidCpmUsd: price / rate });
+    deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
+    metrics.bid(c.id, ch.pctr);
+    const profile = ctx.userDataAllowed ? deps.profiles.get(ctx.userKey) : undefined;
+    deps.eventLog.append({ type: 'bid', ts: wallNow, bidId, campaignId: c.id, creativeId: cr.id, priceCpmUsd: price / rate, pctr: ch.pctr, modelVersion: live.modelVersion(), ctx, profile });
+    return bid;
   }
 }
 
