@@ -11,7 +11,7 @@ import { selectBackend, type BackendName } from './model/backend.js';
 import { createBatcher } from './score/batcher.js';
 import { createPricer } from './price/price.js';
 import { createSigner } from './notices/sign.js';
-import { createIssuedBids } from './notices/issued.js';
+import { createBidIds, createIssuedBids } from './notices/issued.js';
 import { createNoticeHandler } from './notices/notices.js';
 import { createEventLog } from './eventlog/eventlog.js';
 import { createMetrics } from './metrics/metrics.js';
@@ -72,7 +72,7 @@ function budgetsOf(campaigns: readonly Campaign[]): Record<string, Budget> {
  */
 export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const clock = opts.clock ?? Date.now;
-  const now = () => performance.now();
+  const now = performance.now.bind(performance);
   const initial: Policies = loadPolicies(opts.policiesDir, opts.overrides);
   const settings = initial.settings;
   const logger = opts.logger ?? pino({ level: settings.logLevel, base: { service: 'bidder' } });
@@ -92,8 +92,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const metrics = createMetrics({ exchanges: [...initial.exchanges.keys()], campaigns: initial.campaigns.map((c) => c.id) });
   const redis = settings.ledger.redisUrl ? await connectFleetRedis(settings, logger) : null;
   const privacy = createPrivacy({ vendorId: settings.tcfVendorId });
-  const users = createUsers({ settings, redis, secret: noticeSecret, privacy, metrics, clock, now, campaigns: () => live.policies().campaigns });
-  let publicUrl = settings.publicUrl;
+  const users = createUsers({ settings, redis, secret: noticeSecret, privacy, metrics, clock, now });
   const live: Live = await createLive({
     policiesDir: opts.policiesDir,
     overrides: opts.overrides,
@@ -102,16 +101,10 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     features,
     metrics,
     logger,
-    eligibility: {
-      privacy,
-      clock,
-      userKey: users.key,
-      frequency: (key, campaignId, windowSec) => users.frequency.count(key, campaignId, windowSec),
-      httpsNotices: () => publicUrl.startsWith('https://'),
-      onInsecureImp: () => metrics.insecureImp(),
-    },
+    eligibility: { privacy, clock, userKey: users.key, frequency: users.count },
     applyPolicies: (next) => ledger.configure(budgetsOf(next.campaigns)),
     configurePacer: (campaigns) => pacer.configure(campaigns),
+    onCampaigns: users.setCampaigns,
     probeLedger: redis ? () => ledger.state(live.policies().campaigns[0].id) : undefined,
   });
 
@@ -128,8 +121,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     denseDim: features.spec.denseDim,
     model: live.model,
     clock: now,
-    onBatch: (rows, q, c) => metrics.batch(rows, q, c),
-    onDrop: (rows) => metrics.dropped(rows),
+    onBatch: metrics.batch,
+    onDrop: metrics.dropped,
     onModelError: (err) => logger.error({ err }, 'the model call failed: its rows are no-bids until a call succeeds (counted in bidder_scoring_dropped_rows_total)'),
   });
   const signer = createSigner(noticeSecret);
@@ -142,11 +135,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       metrics.eventlogError();
       logger.error({ err: err.message }, 'event log write failed; records are being dropped until it recovers');
     },
-    onDrop: () => metrics.eventlogDropped(),
+    onDrop: metrics.eventlogDropped,
   });
 
-  let bidSeq = 0;
-  const bidPrefix = randomBytes(6).toString('base64url');
   const handleBid = createBidPipeline({
     settings,
     live: live.current,
@@ -157,14 +148,14 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     price: createPricer(shader),
     ledger,
     signer,
-    ratesPerUsd: () => live.policies().ratesPerUsd,
+    ratesPerUsd: live.ratesPerUsd,
     issued,
     eventLog,
     metrics,
     clock,
     now,
-    nextBidId: () => `${bidPrefix}-${(bidSeq++).toString(36)}`,
-    publicUrl: () => publicUrl,
+    nextBidId: createBidIds(),
+    publicUrl: live.publicUrl,
     warmUser: users.warm,
   });
   const handleNotice = createNoticeHandler({
@@ -179,7 +170,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     eventLog,
     metrics,
     campaigns: live.campaignsById,
-    ratesPerUsd: () => live.policies().ratesPerUsd,
+    ratesPerUsd: live.ratesPerUsd,
     clock,
     conversionWindowMs: 7 * 86_400_000,
   });
@@ -193,8 +184,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
 
   const tls = settings.tls.keyFile && settings.tls.certFile ? settings.tls : undefined;
   const server: HttpServer = await startHttpServer(settings.host, settings.port, {
-    maxBodyBytes: () => settings.maxBodyBytes,
-    exchange: (name) => live.policies().exchanges.get(name),
+    maxBodyBytes: live.maxBodyBytes,
+    exchange: live.exchange,
     bid: handleBid,
     notice: handleNotice,
     admin: handleAdmin,
@@ -216,8 +207,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const url = `${tls ? 'https' : 'http'}://127.0.0.1:${server.port}`;
   // The default public URL names the default port; on another port (PORT=, --port 0) notices must
   // still come back here, so it follows the port actually bound. A configured URL is kept as is.
-  if (settings.publicUrl === DEFAULT_SETTINGS.publicUrl && (server.port !== DEFAULT_SETTINGS.port || tls)) publicUrl = url;
-  if (!publicUrl.startsWith('https://')) logger.warn('publicUrl is http: imp.secure=1 impressions get no bid (bidder_insecure_imps_total)');
+  if (settings.publicUrl === DEFAULT_SETTINGS.publicUrl && (server.port !== DEFAULT_SETTINGS.port || tls)) live.setPublicUrl(url);
+  if (!live.publicUrl().startsWith('https://')) logger.warn('publicUrl is http: imp.secure=1 impressions get no bid (bidder_insecure_imps_total)');
   logger.info({ port: server.port, opsPort: server.opsPort, campaigns: live.policies().campaigns.length, model: live.model()?.version ?? null }, 'bidder listening');
 
   return {

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequestMix, DEFAULT_MIX } from '../loadtest/mix.js';
 import { createNoticeFirer, DEFAULT_NOTICES } from '../src/harness/exchange.js';
+import { freePort } from '../src/harness/process.js';
 import { createRng } from '../src/random/random.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 import { alertRules, dashboardQueries, exportedNames, familyOf, metricNames, resolveVariables, templateMetrics, tool } from './dashboard.tools.js';
@@ -59,16 +59,6 @@ describe('dashboard and alerts against the metrics the bidder exports', () => {
 
 const prometheus = tool('prometheus');
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
 
 interface PromResult {
   status: string;

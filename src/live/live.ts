@@ -2,7 +2,7 @@ import { existsSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { loadPolicies, type Policies } from '../config/policies.js';
+import { loadPolicies, type ExchangeSettings, type Policies } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
 import { errorAnswer, type Answer } from '../errors/answer.js';
 import { BidderError } from '../errors/codes.js';
@@ -31,6 +31,12 @@ export type ModelReload = { ok: true; version: string } | { ok: false; problems:
 export interface Live {
   current(): LiveState;
   policies(): Policies;
+  exchange(name: string): ExchangeSettings | undefined;
+  ratesPerUsd(): ReadonlyMap<string, number>;
+  maxBodyBytes(): number;
+  /** Base URL of the notice routes the bids carry; set once the server listens (`setPublicUrl`). */
+  publicUrl(): string;
+  setPublicUrl(url: string): void;
   campaignsById(): ReadonlyMap<string, Campaign>;
   /** The model serving now (the batcher reads it per batch), null before one loads. */
   model(): CtrModel | null;
@@ -57,11 +63,13 @@ export interface LiveOptions {
   features: FeatureBuilder;
   metrics: Metrics;
   logger: Logger;
-  /** What eligibility needs besides the catalog and currency rates. */
-  eligibility: Omit<EligibilityDeps, 'catalog' | 'ratesPerUsd' | 'isPaused'>;
+  /** What eligibility needs from the users and the clock. */
+  eligibility: Pick<EligibilityDeps, 'privacy' | 'clock' | 'userKey' | 'frequency'>;
   /** A reload's new budgets and campaigns for the ledger and the pacer; the ledger's answer lists the bids already over a lowered budget. */
   applyPolicies: (next: Policies) => Promise<OverCommitted[]>;
   configurePacer: (campaigns: readonly Campaign[]) => void;
+  /** Told the campaigns serving, at start and after each reload (the users' warm). */
+  onCampaigns: (campaigns: readonly Campaign[]) => void;
   /** With a shared ledger: throws while it cannot answer (the bidder is then not ready). */
   probeLedger?: () => Promise<unknown>;
 }
@@ -73,7 +81,17 @@ export async function createLive(o: LiveOptions): Promise<Live> {
   let policies = o.policies;
   let campaignsById = new Map(policies.campaigns.map((c) => [c.id, c]));
   let model: CtrModel | null = null;
-  const build = (p: Policies) => buildCatalogState(p.campaigns, features, { ...o.eligibility, ratesPerUsd: p.ratesPerUsd, isPaused: (id) => paused.has(id) });
+  let publicUrl = settings.publicUrl;
+  function build(p: Policies): CatalogState {
+    o.onCampaigns(p.campaigns);
+    return buildCatalogState(p.campaigns, features, {
+      ...o.eligibility,
+      ratesPerUsd: p.ratesPerUsd,
+      isPaused: (id) => paused.has(id),
+      httpsNotices: () => publicUrl.startsWith('https://'),
+      onInsecureImp: metrics.insecureImp,
+    });
+  }
   let live: LiveState = { ...build(policies), modelVersion: () => model?.version ?? '', ready: () => model !== null };
 
   async function reloadModel(version?: string): Promise<ModelReload> {
@@ -133,6 +151,13 @@ export async function createLive(o: LiveOptions): Promise<Live> {
   return {
     current: () => live,
     policies: () => policies,
+    exchange: (name) => policies.exchanges.get(name),
+    ratesPerUsd: () => policies.ratesPerUsd,
+    maxBodyBytes: () => settings.maxBodyBytes,
+    publicUrl: () => publicUrl,
+    setPublicUrl(url) {
+      publicUrl = url;
+    },
     campaignsById: () => campaignsById,
     model: () => model,
     ready: () => model !== null,

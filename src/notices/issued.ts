@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 
 /** What the bidder remembers about a bid it sent, for the feedback its notices carry. */
@@ -27,3 +28,10 @@ export function createIssuedBids(max: number, ttlMs: number) {
 }
 
 export type IssuedBids = ReturnType<typeof createIssuedBids>;
+
+/** Bid ids unique to this process and run: a random prefix, then a counter. */
+export function createBidIds(): () => string {
+  const prefix = randomBytes(6).toString('base64url');
+  let seq = 0;
+  return () => `${prefix}-${(seq++).toString(36)}`;
+}

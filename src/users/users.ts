@@ -19,6 +19,10 @@ export interface Users {
    */
   warm: ((req: BidRequest) => Promise<void>) | undefined;
   frequency: FrequencyStore;
+  /** Impressions the user already had from the campaign in the window (eligibility's frequency caps). */
+  count(userKey: string, campaignId: string, windowSec: number): number;
+  /** The campaigns now serving (at start and on each policy reload): the warm loads caps only when one has a cap. */
+  setCampaigns(campaigns: readonly Campaign[]): void;
   profiles: ProfileStore;
   close(): Promise<void>;
 }
@@ -35,7 +39,6 @@ export interface UsersOptions {
   clock: () => number;
   /** Monotonic ms (the warm's timing). */
   now: () => number;
-  campaigns: () => readonly Campaign[];
 }
 
 export function createUsers(o: UsersOptions): Users {
@@ -79,6 +82,7 @@ export function createUsers(o: UsersOptions): Users {
    * are issued in this tick, so auto-pipelining sends them in one write: one round trip, skipped
    * while the user is fresh in the local caches. Timed as ledger op "frequency" (the user warm).
    */
+  let anyCap = false;
   async function warm(req: BidRequest): Promise<void> {
     if (o.privacy.check(req) !== '') return;
     const k = key(req);
@@ -86,7 +90,7 @@ export function createUsers(o: UsersOptions): Users {
     const t0 = now();
     const keys = [k];
     try {
-      await Promise.all([o.campaigns().some((c) => c.frequencyCap) ? frequency.warm(keys) : undefined, profiles.warm(keys)]);
+      await Promise.all([anyCap ? frequency.warm(keys) : undefined, profiles.warm(keys)]);
       metrics.ledger('frequency', (now() - t0) / 1000, false);
     } catch {
       // Redis is away: caps count this process's impressions, profiles are what it holds.
@@ -98,6 +102,10 @@ export function createUsers(o: UsersOptions): Users {
     key,
     warm: redis ? warm : undefined,
     frequency,
+    count: (userKey, campaignId, windowSec) => frequency.count(userKey, campaignId, windowSec),
+    setCampaigns(campaigns) {
+      anyCap = campaigns.some((c) => c.frequencyCap);
+    },
     profiles,
     async close() {
       await frequency.close();
