@@ -13,7 +13,7 @@ import { datasetFromEventLog } from '../src/model/eventlog-data.js';
 import { showImpressions, simulateDataset } from '../src/sim/dataset.js';
 import { createMarket, SIM_VENDOR_ID } from '../src/sim/market.js';
 import type { UserProfile } from '../src/types.js';
-import { prepareCreatives } from '../src/live/build.js';
+import { prepareCreatives } from '../src/features/rows.js';
 
 const campaigns = loadPolicies('policies').campaigns;
 

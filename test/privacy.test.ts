@@ -11,7 +11,7 @@ import { createPrivacy } from '../src/eligibility/privacy.js';
 import { createFeatureBuilder, SPARSE_FIELDS, USER_DENSE_FEATURES, USER_SPARSE_FIELDS } from '../src/features/features.js';
 import type { ImpContext, UserProfile } from '../src/types.js';
 import { startBidder } from './helpers/bidder.js';
-import { prepareCreatives } from '../src/live/build.js';
+import { prepareCreatives } from '../src/features/rows.js';
 
 /**
  * Issue 6 §6: COPPA and GDPR-without-consent requests use no user-level data, checked where it

@@ -1,6 +1,14 @@
 import type { ImpPlan } from '../eligibility/eligibility.js';
 import type { FeatureBuilder, PreparedCreative } from './features.js';
 import type { ProfileStore } from './profiles.js';
+import type { Campaign } from '../types.js';
+
+/** Every creative's feature vectors, by creative id. */
+export function prepareCreatives(campaigns: readonly Campaign[], features: Pick<FeatureBuilder, 'prepareCreative'>): Map<string, PreparedCreative> {
+  const prepared = new Map<string, PreparedCreative>();
+  for (const c of campaigns) for (const cr of c.creatives) prepared.set(cr.id, features.prepareCreative(cr, c));
+  return prepared;
+}
 
 /**
  * The model's input for a plan: one row per eligible candidate, imp by imp in plan order (the

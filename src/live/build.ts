@@ -1,6 +1,7 @@
 import { buildCatalog } from '../eligibility/catalog.js';
 import { createEligibility, type EligibilityDeps } from '../eligibility/eligibility.js';
 import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
+import { prepareCreatives } from '../features/rows.js';
 import type { Campaign } from '../types.js';
 
 /** What the bid path reads per campaign set: the targeting index behind eligibility, and every creative's features. */
@@ -8,13 +9,6 @@ export interface CatalogState {
   eligibility: ReturnType<typeof createEligibility>;
   /** Creative id → its feature vectors, built once per policy load. */
   prepared: Map<string, PreparedCreative>;
-}
-
-/** Every creative's feature vectors, by creative id. */
-export function prepareCreatives(campaigns: readonly Campaign[], features: Pick<FeatureBuilder, 'prepareCreative'>): Map<string, PreparedCreative> {
-  const prepared = new Map<string, PreparedCreative>();
-  for (const c of campaigns) for (const cr of c.creatives) prepared.set(cr.id, features.prepareCreative(cr, c));
-  return prepared;
 }
 
 /**

@@ -6,7 +6,7 @@
  * id → row map is kept in memory.
  */
 import { readEvents } from '../eventlog/read.js';
-import { prepareCreatives } from '../live/build.js';
+import { prepareCreatives } from '../features/rows.js';
 import type { FeatureBuilder } from '../features/features.js';
 import type { Dataset } from './dataset.js';
 import type { Campaign } from '../types.js';
