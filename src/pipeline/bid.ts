@@ -5,11 +5,11 @@ import type { ExchangeSettings } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
 import { checkHeaders, decodeBody, peekTmax } from '../decode/decode.js';
 import { createValidator } from '../validate/validate.js';
-import type { RequestPlan } from '../eligibility/eligibility.js';
+import type { Eligible, RequestPlan } from '../eligibility/eligibility.js';
 import type { FeatureBuilder } from '../features/features.js';
 import { writePlanRows } from '../features/rows.js';
 import type { ProfileStore } from '../features/profiles.js';
-import { answerPrices, chooseBids, segmentOf } from '../price/choose.js';
+import { answerPrices, chooseBids, segmentOf, type Chosen } from '../price/choose.js';
 import type { Pricer } from '../price/price.js';
 import { bidResponse, noBidBody, type OutBid } from '../respond/respond.js';
 import { noticeUrls, type NoticeClaims, type Signer } from '../notices/sign.js';
@@ -61,7 +61,7 @@ export interface BidDeps {
   warmUser?: (req: BidRequest) => Promise<void>;
 }
 
-type Priced = ReturnType<typeof answerPrices>[number];
+type Priced = { ch: Chosen<Eligible>; price: number; bidId: string };
 
 /**
  * The bid request path: decode → validate → eligibility → features → score (micro-batched) →

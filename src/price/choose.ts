@@ -1,13 +1,24 @@
 import type { NoBidReason } from '../errors/codes.js';
-import type { Eligible, ImpPlan } from '../eligibility/eligibility.js';
-import type { Shortlist } from '../eligibility/shortlist.js';
-import type { ImpContext, Pacer } from '../types.js';
+import type { Campaign, Creative, ImpContext, Pacer } from '../types.js';
 import { DEFAULT_PCVR, roundDown, valueCpmUsd, type Pricer } from './price.js';
 
+/** What pricing reads of an eligible candidate (eligibility's `Eligible`). */
+export interface Priceable {
+  cand: { idx: number; campaign: Campaign; creative: Creative };
+  floorUsd: number;
+}
+
+/** What pricing reads of an imp's plan (eligibility's `ImpPlan`). */
+export interface PriceableImp<E extends Priceable> {
+  imp: { id: string };
+  ctx: ImpContext;
+  eligible: readonly E[];
+}
+
 /** The bid chosen for one imp: the eligible candidate whose paced, shaded price is highest. */
-export interface Chosen {
+export interface Chosen<E extends Priceable = Priceable> {
   impid: string;
-  el: Eligible;
+  el: E;
   /** The model's pCTR (before exploration). */
   pctr: number;
   bidUsd: number;
@@ -23,8 +34,8 @@ export function segmentOf(ctx: ImpContext): string {
 export interface ChooseDeps {
   pacer: Pacer;
   price: Pricer;
-  /** The candidate cut's priors learn each scored candidate's pCTR and multiplier. */
-  shortlist: Pick<Shortlist, 'learn'>;
+  /** The candidate cut's priors learn each scored candidate's pCTR and multiplier (eligibility/shortlist.ts). */
+  shortlist: { learn(idx: number, pctr: number, multiplier: number): void };
 }
 
 /**
@@ -32,8 +43,8 @@ export interface ChooseDeps {
  * exploration) is paced into a multiplier and priced; the highest price wins the imp. `pctrs` are in
  * plan order. With nothing chosen, `reason` says why (PACING, BELOW_FLOOR or NO_ELIGIBLE_CAMPAIGN).
  */
-export function chooseBids(imps: readonly ImpPlan[], pctrs: Float32Array, wallNow: number, auctionType: number, deps: ChooseDeps): { chosen: Chosen[]; reason: NoBidReason | '' } {
-  const chosen: Chosen[] = [];
+export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[], pctrs: Float32Array, wallNow: number, auctionType: number, deps: ChooseDeps): { chosen: Chosen<E>[]; reason: NoBidReason | '' } {
+  const chosen: Chosen<E>[] = [];
   let belowFloor = false;
   let paced = false;
   let row = 0;
@@ -41,7 +52,7 @@ export function chooseBids(imps: readonly ImpPlan[], pctrs: Float32Array, wallNo
     const p = imps[ci];
     const n = p.eligible.length;
     const segment = segmentOf(p.ctx);
-    let best: Chosen | null = null;
+    let best: Chosen<E> | null = null;
     for (let i = 0; i < n; i++) {
       const el = p.eligible[i];
       const c = el.cand.campaign;
@@ -72,8 +83,8 @@ export function chooseBids(imps: readonly ImpPlan[], pctrs: Float32Array, wallNo
  * above the bid), but never under the floor the bid answers; a bid that cannot be both is dropped.
  * Each kept bid gets its id.
  */
-export function answerPrices(chosen: readonly Chosen[], rate: number, decimals: number, nextBidId: () => string): Array<{ ch: Chosen; price: number; bidId: string }> {
-  const priced: Array<{ ch: Chosen; price: number; bidId: string }> = [];
+export function answerPrices<C extends Chosen>(chosen: readonly C[], rate: number, decimals: number, nextBidId: () => string): Array<{ ch: C; price: number; bidId: string }> {
+  const priced: Array<{ ch: C; price: number; bidId: string }> = [];
   for (const ch of chosen) {
     const bidCur = ch.bidUsd * rate;
     const floorCur = ch.el.floorUsd * rate;
