@@ -440,6 +440,26 @@ describe('journal writer: appends of one loop turn share one write', () => {
     await w.close();
   });
 
+  it('with a sync window, settlements of later turns written before the sync starts share its fdatasync', async () => {
+    const file = path.join(freshDir() + '.journal');
+    const w = openJournalWriter(file, true, 20);
+    await w.append('a\n');
+    const first = w.durable();
+    await new Promise((r) => setImmediate(r));
+    await w.appendInTurn('b\n');
+    // Written while the window is open: the sync that starts after it covers this record too.
+    expect(w.durable()).toBe(first);
+    await first;
+    // Nothing written since that sync began: already durable.
+    await w.durable();
+    await w.append('c\n');
+    const second = w.durable();
+    expect(second).not.toBe(first);
+    await second;
+    expect(fs.readFileSync(file, 'utf8')).toBe('a\nb\nc\n');
+    await w.close();
+  });
+
   it('a failed write rejects the append of every record in it (the caller never acknowledges it)', async () => {
     // /dev/full answers every write with ENOSPC, as a full disk does.
     const w = openJournalWriter('/dev/full', false);

@@ -56,8 +56,11 @@ export interface Settings {
    * autoPipelining: commands issued in one event-loop tick leave in one write (fewer Redis round
    * trips; a batch waits for the one in flight, which can lengthen the tail under load).
    * commandTimeoutMs: a Redis command unanswered this long fails (the bid becomes a no-bid).
+   * syncWindowMs (journal): a settlement's fdatasync starts up to this long after the first one
+   * waiting, shared by all written meanwhile (group commit); notices are answered that much later,
+   * and still only once their settlement is on disk. 0: each sync starts at once.
    */
-  ledger: { journalPath: string; redisUrl: string; keyPrefix: string; autoPipelining: boolean; commandTimeoutMs: number };
+  ledger: { journalPath: string; redisUrl: string; keyPrefix: string; autoPipelining: boolean; commandTimeoutMs: number; syncWindowMs: number };
   modelsDir: string;
   /** Model version to load; '' = the one named in `<modelsDir>/CURRENT`. */
   modelVersion: string;
@@ -108,7 +111,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   tcfVendorId: 0,
   adminToken: '',
   eventLog: Object.freeze({ dir: 'var/events', rotateBytes: 64 * 1024 * 1024, enabled: true }),
-  ledger: Object.freeze({ journalPath: 'var/ledger.journal', redisUrl: '', keyPrefix: 'bidder:ledger:', autoPipelining: true, commandTimeoutMs: 100 }),
+  ledger: Object.freeze({ journalPath: 'var/ledger.journal', redisUrl: '', keyPrefix: 'bidder:ledger:', autoPipelining: true, commandTimeoutMs: 100, syncWindowMs: 2 }),
   modelsDir: 'models',
   modelVersion: '',
   backend: 'auto',
@@ -171,6 +174,7 @@ export const SETTINGS_SCHEMA = {
         keyPrefix: { type: 'string', minLength: 1 },
         autoPipelining: { type: 'boolean' },
         commandTimeoutMs: { type: 'integer', minimum: 1, maximum: 60_000 },
+        syncWindowMs: { type: 'integer', minimum: 0, maximum: 100 },
       },
     },
     modelsDir: { type: 'string', minLength: 1 },

@@ -24,6 +24,12 @@ export interface MemoryLedgerOptions {
   /** fdatasync settlements before they resolve (default true). Off, a kill -9 still loses nothing; a power cut may. */
   fsync?: boolean;
   /**
+   * Group commit across loop turns: a settlement's fdatasync starts up to this many ms after the
+   * first settlement waiting for it, shared by every settlement written meanwhile (default 0: at
+   * once). A settlement is still acknowledged only once its record is synced.
+   */
+  syncWindowMs?: number;
+  /**
    * How long finished bids are remembered, ms (default 2 x reservationTtlMs; at least
    * reservationTtlMs). Within it a repeated notice is a duplicate and a late win settles while the
    * budget has room. A bid forgotten after it is `unknown` to settle, which moves nothing, and its
@@ -116,7 +122,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         generation = g;
       }
       generation += 1;
-      writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync);
+      writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync, opts.syncWindowMs ?? 0);
     } catch (err) {
       // A ledger that cannot start leaves the directory free for the next try.
       await worker?.close();
@@ -143,7 +149,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       const upTo = generation;
       const old = writer as JournalWriter;
       generation += 1;
-      writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync);
+      writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync, opts.syncWindowMs ?? 0);
       await old.close();
       const job: CompactionJob = { dir, upTo, snapshotGeneration, now: clock(), retentionMs };
       const folded = worker !== null ? await worker.run(job) : await foldAndWriteSnapshot(job, logger);

@@ -29,5 +29,5 @@ export function openLedger(o: { settings: Settings; redis: Redis | null; clock: 
   const { settings, clock, budgets, logger } = o;
   return o.redis
     ? createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, keyPrefix: settings.ledger.keyPrefix, logger })
-    : createMemoryLedger({ clock, budgets, reservationTtlMs: settings.noticeTtlMs, journalDir: settings.ledger.journalPath, logger });
+    : createMemoryLedger({ clock, budgets, reservationTtlMs: settings.noticeTtlMs, journalDir: settings.ledger.journalPath, syncWindowMs: settings.ledger.syncWindowMs, logger });
 }
