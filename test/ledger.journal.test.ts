@@ -442,7 +442,7 @@ describe('journal writer: appends of one loop turn share one write', () => {
 
   it('with a sync window, settlements of later turns written before the sync starts share its fdatasync', async () => {
     const file = path.join(freshDir() + '.journal');
-    const w = openJournalWriter(file, true, 200);
+    const w = openJournalWriter(file, true, 20);
     await w.append('a\n');
     const first = w.durable();
     await new Promise((r) => setImmediate(r));

@@ -103,7 +103,7 @@ function decodeLine(buf: Buffer, start: number, end: number): JournalRecord | nu
 
 /**
  * Append-only writer with group commit, at two levels. Appends go to the kernel together in one
- * write, made on libuv's thread pool: `append` groups those of one callback (a scored batch of bids: one syscall instead
+ * `writeSync`: `append` groups those of one callback (a scored batch of bids: one syscall instead
  * of one per bid), run as a microtask queued by the first of them; `appendInTurn` groups those of
  * a whole event-loop turn (notices, each its own HTTP callback), run from `setImmediate`, after
  * the turn's I/O callbacks. Either promise resolves once its record is written, so a caller that
@@ -130,6 +130,7 @@ export function openJournalWriter(path: string, fsync: boolean, syncWindowMs = 0
   const fd = fs.openSync(path, 'a');
   /** Bytes in the file, complete records only. */
   let written = fs.fstatSync(fd).size;
+  let queued = 0;
   /** Written since the last fdatasync started. */
   let dirty = false;
   let inFlight: Promise<void> | null = null;
@@ -137,10 +138,7 @@ export function openJournalWriter(path: string, fsync: boolean, syncWindowMs = 0
   let windowOpen = false;
   let next: Promise<void> | null = null;
   let pending = '';
-  /** The group waiting for the next write, and the one being written (one write in flight, so records land in order). */
   let group: Promise<void> | null = null;
-  let writingGroup: Promise<void> | null = null;
-  let writingBytes = 0;
   let settleGroup: { resolve: () => void; reject: (err: unknown) => void } | null = null;
   /** How the pending group is scheduled: 0 not yet, 1 setImmediate, 2 a microtask. */
   let scheduled = 0;
@@ -157,54 +155,41 @@ export function openJournalWriter(path: string, fsync: boolean, syncWindowMs = 0
       });
     });
 
-  /**
-   * Writes the pending group on libuv's thread pool (a write that waits for the disk, behind an
-   * fdatasync of the same file or the kernel's dirty-page throttling, holds no request on the event
-   * loop). One write at a time: records reach the file in the order they were appended, and the
-   * groups appended while one is written go out together when it ends.
-   */
+  function writeGroup(): void {
+    const out = Buffer.from(pending, 'utf8');
+    pending = '';
+    queued = 0;
+    group = null;
+    let off = 0;
+    try {
+      while (off < out.length) off += fs.writeSync(fd, out, off);
+    } catch (err) {
+      // A full disk can take part of the group: cut it off so the file ends on a whole record.
+      if (off > 0) fs.ftruncateSync(fd, written);
+      throw err;
+    }
+    written += out.length;
+    dirty = true;
+  }
+
+  /** Writes the pending group, if still pending (a microtask may have written it before the turn's end). */
   function runGroup(): void {
-    if (writingGroup !== null) return;
     const done = settleGroup;
     if (done === null) return;
     settleGroup = null;
     scheduled = 0;
-    const out = Buffer.from(pending, 'utf8');
-    pending = '';
-    writingGroup = group;
-    group = null;
-    writingBytes = out.length;
-    let off = 0;
-    const finish = (): void => {
-      writingGroup = null;
-      writingBytes = 0;
-      if (settleGroup !== null) runGroup();
-    };
-    const step = (err: NodeJS.ErrnoException | null, n: number): void => {
-      if (err === null) {
-        off += n;
-        if (off < out.length) return void fs.write(fd, out, off, out.length - off, null, step);
-        written += out.length;
-        dirty = true;
-        finish();
-        done.resolve();
-        return;
-      }
-      // A full disk can take part of the group: cut it off so the file ends on a whole record.
-      try {
-        if (off > 0) fs.ftruncateSync(fd, written);
-      } catch {
-        // The write's own error is what the appenders get; the next write appends after whatever is left.
-      }
-      finish();
+    try {
+      writeGroup();
+      done.resolve();
+    } catch (err) {
       done.reject(err);
-    };
-    fs.write(fd, out, 0, out.length, null, step);
+    }
   }
 
   function enqueue(text: string, inTurn: boolean): Promise<void> {
     if (closing !== null) return Promise.reject(new Error(`journal ${path} is closed`));
     pending += text;
+    queued += text.length;
     group ??= new Promise<void>((resolve, reject) => {
       settleGroup = { resolve, reject };
     });
@@ -215,7 +200,6 @@ export function openJournalWriter(path: string, fsync: boolean, syncWindowMs = 0
 
   function durable(): Promise<void> {
     if (group !== null) return group.then(durable);
-    if (writingGroup !== null) return writingGroup.then(durable);
     if (!fsync) return Promise.resolve();
     // Closing syncs everything written before it, then closes the file: nothing to add.
     if (closing !== null) return closing;
@@ -251,7 +235,7 @@ export function openJournalWriter(path: string, fsync: boolean, syncWindowMs = 0
 
   return {
     get bytes() {
-      return written + writingBytes + pending.length;
+      return written + queued;
     },
     append(text) {
       return enqueue(text, false);
@@ -263,7 +247,7 @@ export function openJournalWriter(path: string, fsync: boolean, syncWindowMs = 0
     close() {
       closing ??= (async () => {
         // A failed last write has already rejected its appenders; the file still gets synced and closed.
-        while (group !== null || writingGroup !== null) await (group ?? writingGroup)!.catch(() => {});
+        await group?.catch(() => {});
         try {
           await (next ?? inFlight ?? Promise.resolve());
           if (fsync && dirty) await flush();

@@ -65,7 +65,7 @@ const WORKER = new URL('./compact-worker.js', import.meta.url);
  * In-process budget ledger with an append-only journal.
  *
  * Durability: every reserve, settle and release is written to the kernel before the call's
- * promise resolves (one write, on the thread pool, for a scored batch's reservations, one for all the notices of
+ * promise resolves (one `writeSync` for a scored batch's reservations, one for all the notices of
  * a loop turn), so a killed process loses
  * nothing; a settlement additionally waits for an fdatasync shared by all settlements in flight
  * (group commit), so a power cut loses no acknowledged spend. Reservations are not fsynced: if the machine (not the process) dies, an
