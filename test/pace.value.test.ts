@@ -83,6 +83,27 @@ describe('value pacer (max-value)', () => {
     expect(spend).toBeGreaterThan(0.9 * 0.3);
   });
 
+  it('a campaign that bids only some hours expects no opportunities outside them on its first day', () => {
+    // Dayparted to 06:00–17:59: one opportunity every 20 s in those hours, none outside. A
+    // forecast spread over all 24 hours would keep half the budget for a night that never comes.
+    const hours = Array.from({ length: 12 }, (_, k) => 6 + k);
+    let now = DAY0;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(8), campaigns: [{ id: 'c', budget: { dailyUsd: 0.6 }, targeting: { hours } }], slotMs: 60_000 });
+    const rnd = mulberry32(9);
+    let spend = 0;
+    for (let i = 0; i < 12 * 180; i++) {
+      now = DAY0 + 6 * HOUR + i * 20_000;
+      const v = Math.exp(Math.log(2) + 0.8 * sampleNormal(rnd));
+      const p = Math.exp(Math.log(1.5) + 0.5 * sampleNormal(rnd));
+      const bid = v * pacer.multiplier('c', now, { valueCpmUsd: v, firstPrice: false });
+      if (bid >= p && spend + p / 1000 <= 0.6) {
+        spend += p / 1000;
+        pacer.onWin('c', 'cr', p, now);
+      } else if (bid > 0 && bid < p) pacer.onLoss('c', 'cr', bid, undefined, now);
+    }
+    expect(spend).toBeGreaterThan(0.95 * 0.6);
+  });
+
   it('same seed, same bids', () => {
     expect(market({ dailyUsd: 1.5 }, 2, 7).out).toEqual(market({ dailyUsd: 1.5 }, 2, 7).out);
   });

@@ -7,6 +7,8 @@ import { sampleBeta, sampleGamma } from './random.js';
 export interface PacedCampaign {
   id: string;
   budget: Budget;
+  /** Dayparting (UTC hours it may bid in): no opportunities are expected outside these hours. */
+  targeting?: { hours?: readonly number[] };
 }
 
 export interface ThompsonPacerOptions {

@@ -60,19 +60,30 @@ class Pace {
   learnedDays = 0;
   /** When today's opportunity counts began: midnight, or the pacer's start on its first day. */
   countFromMs: number;
+  /** The first day's traffic shape (the usual one, zero outside the campaign's hours) and its running sums. */
+  shape = new Float64Array(24);
+  shapeCum = new Float64Array(25);
   firstPriceOpps = 0;
   opps = 0;
   lambda = Infinity;
   multiplier = 0;
   slotEnd = -Infinity;
   dirty = true;
-  constructor(c: PacedCampaign, now: number, prior: PriceLandscape) {
+  constructor(c: PacedCampaign, now: number, prior: PriceLandscape, shape: readonly number[]) {
     this.rule = compileBudget(c.id, c.budget);
     this.mode = c.budget.pacing ?? 'max-value';
     this.hourlyCap = c.budget.hourlyCapShare ?? 1;
     this.day = utcDay(now);
     this.countFromMs = now;
     this.landscape = prior;
+    this.reshape(c, shape);
+  }
+  reshape(c: PacedCampaign, shape: readonly number[]): void {
+    const hours = c.targeting?.hours;
+    for (let h = 0; h < 24; h++) this.shape[h] = hours === undefined || hours.length === 0 || hours.includes(h) ? shape[h] : 0;
+    // The usual shape may be zero in every hour the campaign bids: then those hours, evenly.
+    if (!this.shape.some((w) => w > 0)) for (let h = 0; h < 24; h++) this.shape[h] = hours!.includes(h) ? 1 : 0;
+    for (let h = 0; h < 24; h++) this.shapeCum[h + 1] = this.shapeCum[h] + this.shape[h];
   }
 }
 
@@ -91,8 +102,6 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
   const curve = createThompsonPacer({ clock: opts.clock, random, campaigns: [], targetCurve: 'traffic', share });
   const shape = opts.trafficShape ?? new Array<number>(24).fill(1);
   if (shape.length !== 24 || shape.some((w) => !(w >= 0)) || !shape.some((w) => w > 0)) throw new Error('trafficShape must be 24 non-negative hourly weights, not all zero');
-  const shapeCum = new Float64Array(25);
-  for (let h = 0; h < 24; h++) shapeCum[h + 1] = shapeCum[h] + shape[h];
   const valueProbs = new Float64Array(BINS);
   const priceProbs = new Float64Array(BINS);
 
@@ -102,8 +111,9 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
     for (const c of campaigns) {
       keep.add(c.id);
       const p = paces.get(c.id);
-      if (p === undefined) paces.set(c.id, new Pace(c, now, prior()));
+      if (p === undefined) paces.set(c.id, new Pace(c, now, prior(), shape));
       else {
+        p.reshape(c, shape);
         p.rule = compileBudget(c.id, c.budget);
         p.mode = c.budget.pacing ?? 'max-value';
         p.hourlyCap = c.budget.hourlyCapShare ?? 1;
@@ -134,11 +144,11 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
     p.slotEnd = -Infinity;
   }
 
-  /** Share of the usual day's traffic between midnight and `msOfDay`. */
-  function shapeAt(msOfDay: number): number {
+  /** Share of the campaign's usual day of opportunities between midnight and `msOfDay`. */
+  function shapeAt(p: Pace, msOfDay: number): number {
     const ms = Math.min(DAY_MS, Math.max(0, msOfDay));
     const h = Math.min(23, Math.floor(ms / HOUR_MS));
-    return (shapeCum[h] + (shape[h] * (ms - h * HOUR_MS)) / HOUR_MS) / shapeCum[24];
+    return (p.shapeCum[h] + (p.shape[h] * (ms - h * HOUR_MS)) / HOUR_MS) / p.shapeCum[24];
   }
 
   /**
@@ -148,15 +158,15 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
   function fillUncounted(p: Pace): void {
     const from = p.countFromMs - p.day * DAY_MS;
     if (from <= 0) return;
-    const counted = 1 - shapeAt(from);
+    const counted = 1 - shapeAt(p, from);
     let total = 0;
     for (let h = 0; h < 24; h++) total += p.hourToday[h];
     if (!(counted > 0) || total === 0) return;
     const perDay = total / counted;
     const h0 = Math.min(23, Math.floor(from / HOUR_MS));
-    for (let h = 0; h < h0; h++) p.hourToday[h] = (perDay * shape[h]) / shapeCum[24];
+    for (let h = 0; h < h0; h++) p.hourToday[h] = (perDay * p.shape[h]) / p.shapeCum[24];
     const missed = (from - h0 * HOUR_MS) / HOUR_MS;
-    p.hourToday[h0] += (perDay * shape[h0] * missed) / shapeCum[24];
+    p.hourToday[h0] += (perDay * p.shape[h0] * missed) / p.shapeCum[24];
   }
 
   /** A Thompson draw of the opportunities left in the day after `now`. */
@@ -170,9 +180,10 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
       let today = 0;
       for (let k = 0; k <= h; k++) today += p.hourToday[k];
       // Counted only since countFromMs: a pacer started at noon has not seen the morning.
-      const seen = shapeAt(msOfDay) - shapeAt(p.countFromMs - p.day * DAY_MS);
-      const ahead = 1 - shapeAt(msOfDay);
-      const slotShare = (shape[h] / shapeCum[24]) * (slotMs / HOUR_MS);
+      const seen = shapeAt(p, msOfDay) - shapeAt(p, p.countFromMs - p.day * DAY_MS);
+      const ahead = 1 - shapeAt(p, msOfDay);
+      // (An hour outside the campaign's own is priced at an average hour's share: never a zero prior.)
+      const slotShare = ((p.shape[h] > 0 ? p.shape[h] : p.shapeCum[24] / 24) / p.shapeCum[24]) * (slotMs / HOUR_MS);
       return (sampleGamma(random, 1 + today) * ahead) / (seen + slotShare);
     }
     // Per hour: the learned count as a Gamma-Poisson posterior; the current hour's rest pro rata.
