@@ -14,14 +14,18 @@ const LOG_MIN = Math.log(1e-4);
 const STEP = Math.log(10) / BINS_PER_DECADE;
 export const BINS = 9 * BINS_PER_DECADE + 1;
 
+// Tabulated: the optimiser reads every bin's edges on each re-solve, and Math.exp dominated it.
+const TOP = Float64Array.from({ length: BINS + 1 }, (_, k) => Math.exp(LOG_MIN + k * STEP));
+const MID = Float64Array.from({ length: BINS + 1 }, (_, k) => (k === 0 ? TOP[0] / 2 : Math.exp(LOG_MIN + (k - 0.5) * STEP)));
+
 /** Upper edge of bin k (bin 0 holds [0, 1e-4]). */
 export function binTop(k: number): number {
-  return Math.exp(LOG_MIN + k * STEP);
+  return TOP[k] ?? Math.exp(LOG_MIN + k * STEP);
 }
 
 /** Geometric middle of bin k; bin 0 counts as half its top. */
 export function binMid(k: number): number {
-  return k === 0 ? binTop(0) / 2 : Math.exp(LOG_MIN + (k - 0.5) * STEP);
+  return MID[k] ?? Math.exp(LOG_MIN + (k - 0.5) * STEP);
 }
 
 export function binOf(x: number): number {
