@@ -294,10 +294,10 @@ export interface Pacer {
    * opportunity; `opp` tells the value pacer what it was worth and how it is auctioned.
    */
   multiplier(campaignId: string, nowMs: number, opp?: Opportunity): number;
-  /** pCTR to price with for a creative: a posterior sample blending the model with observed clicks. */
-  explorePctr(creativeId: string, modelPctr: number): number;
+  /** pCTR to price with for a creative: the model's, calibrated by the clicks observed (posterior mean). */
+  calibratePctr(creativeId: string, modelPctr: number): number;
   /** The same for the conversion rate after a click (CPA goals). */
-  explorePcvr(creativeId: string, modelPcvr: number): number;
+  calibratePcvr(creativeId: string, modelPcvr: number): number;
   onBid(campaignId: string, creativeId: string, bidCpmUsd: number, nowMs: number): void;
   onWin(campaignId: string, creativeId: string, priceCpmUsd: number, nowMs: number): void;
   onLoss(campaignId: string, creativeId: string, bidCpmUsd: number, minToWinCpmUsd: number | undefined, nowMs: number): void;

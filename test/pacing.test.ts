@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadPolicies } from '../src/config/policies.js';
-import { buildPacingDay, firstPriceBound, hindsightClicks, type BoundItem } from '../src/sim/pacing-day.js';
+import { buildPacingDay, jointBound, type BoundItem, type JointItem } from '../src/sim/pacing-day.js';
 import { mulberry32 } from '../src/pace/index.js';
 import { pacingReport } from '../src/sim/pacing-report.js';
 import { curveFraction, runStrategy, STRATEGIES } from '../src/sim/pacing.js';
@@ -32,7 +32,16 @@ describe('pacing simulation', () => {
     expect(n.duplicateSettles).toBeGreaterThan(0);
     expect(a.report.totals.spend).toBeGreaterThan(0);
     expect(a.report.totals.hindsightClicks).toBeGreaterThan(0);
-  }, 240_000);
+    // Shading at equal clicks: the unshaded pacer needed more budget for the shaded one's clicks,
+    // and each click it bought past its own budget cost more than its average one.
+    const sh = a.report.shading;
+    const unshaded = a.runs.unshaded.totals;
+    if (unshaded.expectedClicks < a.report.totals.expectedClicks) {
+      expect(sh.unshadedBudgetScale).toBeGreaterThan(1);
+      expect(sh.unshadedCpc).toBeGreaterThanOrEqual(unshaded.spend / unshaded.expectedClicks - 1e-4);
+    }
+    expect(sh.pacerCpc).toBeCloseTo(a.report.totals.spend / a.report.totals.expectedClicks, 3);
+  }, 400_000);
 
   it('holds the budget under a hostile exchange: a third of notices duplicated, a fifth late, a fifth lost', async () => {
     const faults = { duplicate: 0.33, late: 0.2, lost: 0.2, minToWin: 0.5 };
@@ -61,43 +70,50 @@ describe('pacing simulation', () => {
     expect(two.series.some((p) => p.hour >= 24)).toBe(true);
   }, 240_000);
 
-  it('the hindsight bound is the fractional knapsack by clicks per dollar', () => {
-    const items = [
-      { clicks: 1, costUsd: 1 },
-      { clicks: 3, costUsd: 1 },
-      { clicks: 2, costUsd: 2 },
+  // Each item its own auction, all for campaign 0.
+  const alone = (items: BoundItem[]): JointItem[][] => items.map((it) => [{ ...it, campaign: 0 }]);
+
+  it('the bound of one campaign is the fractional knapsack by clicks per dollar', () => {
+    const sp: BoundItem[] = [
+      { worth: 1, firstPrice: false, costUsd: 1 },
+      { worth: 3, firstPrice: false, costUsd: 1 },
+      { worth: 2, firstPrice: false, costUsd: 2 },
     ];
-    expect(hindsightClicks(items, 1)).toBe(3);
-    expect(hindsightClicks(items, 2)).toBe(4);
-    expect(hindsightClicks(items, 3)).toBe(5);
-    expect(hindsightClicks(items, 2.5)).toBe(4.5);
-    expect(hindsightClicks(items, 10)).toBe(6);
+    expect(jointBound(alone(sp), [1]).total).toBeCloseTo(3, 6);
+    expect(jointBound(alone(sp), [2]).total).toBeCloseTo(4, 6);
+    expect(jointBound(alone(sp), [3]).total).toBeCloseTo(5, 6);
+    expect(jointBound(alone(sp), [2.5]).total).toBeCloseTo(4.5, 6);
+    expect(jointBound(alone(sp), [10]).total).toBeCloseTo(6, 6);
   });
 
-  it('the first-price-correct bound: equals the knapsack on second-price auctions, and paying the bid never beats knowing the price', () => {
-    const sp: BoundItem[] = [
-      { clicks: 1, firstPrice: false, costUsd: 1 },
-      { clicks: 3, firstPrice: false, costUsd: 1 },
-      { clicks: 2, firstPrice: false, costUsd: 2 },
-    ];
-    expect(firstPriceBound(sp, 2)).toBeCloseTo(4, 6);
-    expect(firstPriceBound(sp, 10)).toBeCloseTo(6, 6);
+  it('an auction two campaigns share is bought for one of them only', () => {
+    // Three auctions, both campaigns eligible for each with the same clicks, costing 1 each.
+    const shared: JointItem[][] = [3, 2, 1].map((clicks) => [0, 1].map((campaign) => ({ campaign, worth: clicks, firstPrice: false as const, costUsd: 1 })));
+    // Alone, each campaign would buy the 3-click auction with a budget of 1: 6 summed. Together, 3 + 2.
+    const tight = jointBound(shared, [1, 1]);
+    expect(tight.total).toBeCloseTo(5, 2);
+    expect(tight.perCampaign[0] + tight.perCampaign[1]).toBeLessThanOrEqual(tight.total + 1e-9);
+    // With budgets to spare, every auction once: 6, not 12.
+    expect(jointBound(shared, [10, 10]).total).toBeCloseTo(6, 6);
+  });
+
+  it('the first-price-correct bound: paying the bid never beats knowing the price', () => {
     // Random first-price auctions: the bound with the true win curve stays under perfect information
     // (the competing bid drawn from the same log-normal, paid at that price), and is positive.
     const rnd = mulberry32(3);
     const fp: BoundItem[] = [];
-    const perfect: Array<{ clicks: number; costUsd: number }> = [];
+    const perfect: BoundItem[] = [];
     for (let i = 0; i < 3000; i++) {
       const median = Math.exp(rnd() * 2);
       const clicks = 0.002 + 0.02 * rnd();
       const z = Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
-      fp.push({ clicks, firstPrice: true, medianCpm: median, floorCpm: 0.01 });
-      perfect.push({ clicks, costUsd: (median * Math.exp(0.5 * z)) / 1000 });
+      fp.push({ worth: clicks, firstPrice: true, medianCpm: median, floorCpm: 0.01 });
+      perfect.push({ worth: clicks, firstPrice: false, costUsd: (median * Math.exp(0.5 * z)) / 1000 });
     }
     for (const budget of [0.2, 1, 3]) {
-      const b = firstPriceBound(fp, budget);
+      const b = jointBound(alone(fp), [budget]).total;
       expect(b).toBeGreaterThan(0);
-      expect(b).toBeLessThan(hindsightClicks(perfect, budget));
+      expect(b).toBeLessThan(jointBound(alone(perfect), [budget]).total);
     }
   });
 

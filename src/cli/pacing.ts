@@ -13,9 +13,10 @@ import { predictRows } from '../model/train.js';
 import { lineChart } from '../plot/plot.js';
 import { parseIpinyou, parseTrainInfo, writeIpinyou, type TrainInfo } from '../replay/ipinyou.js';
 import { replayReport, type ReplayReport } from '../replay/replay.js';
+import { MARKET_PROFILES, type MarketProfile } from '../sim/market.js';
 import { buildPacingDay, type RowScorer } from '../sim/pacing-day.js';
 import { pacingReport } from '../sim/pacing-report.js';
-import type { RunResult } from '../sim/pacing.js';
+import type { Figures, RunResult } from '../sim/pacing.js';
 import { campaignsFrom, fail } from './common.js';
 
 /** Options of `bidder simulate` this handler reads (commander's camel-cased names). */
@@ -28,6 +29,7 @@ export interface PacingSimulateOptions {
   ctr?: string;
   curve?: string;
   budgetShare?: number;
+  market?: string;
   models?: string;
   model?: string;
   json?: boolean;
@@ -67,6 +69,8 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
   if (ctr !== 'oracle' && ctr !== 'model') fail(`--ctr must be 'oracle' or 'model', got '${o.ctr}'`, 2);
   const curve = (o.curve ?? 'traffic') as 'even' | 'traffic';
   if (curve !== 'even' && curve !== 'traffic') fail(`--curve must be 'even' or 'traffic', got '${o.curve}'`, 2);
+  const profile = (o.market ?? 'demo') as MarketProfile;
+  if (!MARKET_PROFILES.includes(profile)) fail(`--market must be one of ${MARKET_PROFILES.join(', ')}, got '${o.market}'`, 2);
   const campaigns = campaignsFrom(o.policies);
   if (o.http !== undefined || o.bidders !== undefined) {
     const { runHttpSimulate } = await import('../harness/pacing-http.js');
@@ -89,6 +93,7 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
     campaigns,
     score,
     budgetShare: o.budgetShare ?? 0.3,
+    profile,
     onProgress: (done) => bar.update(done),
   });
   // Further days of the same market: day seeds seed+1, seed+2 …, on the following UTC dates.
@@ -96,7 +101,7 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
   for (let k = 1; k < (o.days ?? 1); k++) {
     const date = new Date(day.startMs + k * 86_400_000).toISOString().slice(0, 10);
     bar.start(o.requests, 0, { unit: `requests (day ${k + 1})` });
-    more.push(await buildPacingDay({ seed: o.seed + k, worldSeed: o.worldSeed, requests: o.requests, campaigns, score, budgetShare: o.budgetShare ?? 0.3, day: date, onProgress: (done) => bar.update(done) }));
+    more.push(await buildPacingDay({ seed: o.seed + k, worldSeed: o.worldSeed, requests: o.requests, campaigns, score, budgetShare: o.budgetShare ?? 0.3, day: date, profile, onProgress: (done) => bar.update(done) }));
   }
   bar.stop();
   if (o.ipinyou !== undefined) {
@@ -105,18 +110,21 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
     return;
   }
   const runBar = progressBar('bidding');
-  runBar.start(6, 0, { unit: 'strategies' });
+  runBar.start(7, 0, { unit: 'strategies' });
   let done = 0;
   const { report, runs } = await pacingReport({ day, days: more, ctr, seed: o.seed, curve, onStrategy: () => runBar.update(done++) });
-  runBar.update(6);
+  runBar.update(7);
   runBar.stop();
-  if (o.plot !== undefined) await writePlots(o.plot, runs);
+  if (o.plot !== undefined) await writePlots(o.plot, runs, report.totals);
   process.stderr.write(`simulated in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   process.stdout.write(`${JSON.stringify(report, null, o.json ? undefined : 2)}\n`);
 }
 
-/** spend.svg (cumulative spend per strategy against the target curve) and lambda.svg, one panel per campaign. */
-async function writePlots(dir: string, runs: Record<string, RunResult>): Promise<void> {
+/**
+ * spend.svg (cumulative spend per strategy against the target curve) and lambda.svg, one panel per
+ * campaign; clicks.svg: expected clicks through the day per strategy, all campaigns, with the bounds.
+ */
+async function writePlots(dir: string, runs: Record<string, RunResult>, totals: Figures): Promise<void> {
   mkdirSync(dir, { recursive: true });
   // Every 10 simulated minutes is smooth enough for a day and keeps the SVG small.
   const every = (p: { hour: number }) => Math.round(p.hour * 60) % 10 === 0;
@@ -140,7 +148,22 @@ async function writePlots(dir: string, runs: Record<string, RunResult>): Promise
     join(dir, 'lambda.svg'),
     await lineChart({ title: 'λ through the day (bid = value / λ)', x: { field: 'hour', title: 'hour of day (UTC)' }, y: { field: 'lambda', title: 'λ' }, series: 'series', facet: 'campaign', rows: multRows }),
   );
-  process.stderr.write(`plots: ${join(dir, 'spend.svg')}, ${join(dir, 'lambda.svg')}\n`);
+  const clickRows: Array<Record<string, number | string>> = [];
+  for (const [name, run] of Object.entries(runs)) {
+    const byHour = new Map<number, number>();
+    for (const p of run.series.filter(every)) byHour.set(p.hour, (byHour.get(p.hour) ?? 0) + p.expectedClicks);
+    for (const [hour, clicks] of byHour) clickRows.push({ hour, clicks, series: name });
+  }
+  const hours = [...new Set(clickRows.map((r) => r.hour as number))];
+  for (const hour of [Math.min(...hours), Math.max(...hours)]) {
+    clickRows.push({ hour, clicks: totals.boundClicks, series: 'bound (first-price-correct LP)' });
+    clickRows.push({ hour, clicks: totals.hindsightClicks, series: 'bound (perfect information)' });
+  }
+  writeFileSync(
+    join(dir, 'clicks.svg'),
+    await lineChart({ title: 'Expected clicks bought through the day, per strategy, against the bounds', x: { field: 'hour', title: 'hour of day (UTC)' }, y: { field: 'clicks', title: 'expected clicks' }, series: 'series', rows: clickRows }),
+  );
+  process.stderr.write(`plots: ${join(dir, 'spend.svg')}, ${join(dir, 'lambda.svg')}, ${join(dir, 'clicks.svg')}\n`);
 }
 
 const positive = (name: string) => (v: string): number => {

@@ -29,7 +29,7 @@ export interface ThompsonPacerOptions {
   /** Weight kept per slot by the arm statistics, so they follow a changing market (default 0.97). */
   decay?: number;
   /** Pseudo-clicks of the prior that centres a creative's CTR on the model (default 3). */
-  explorePriorClicks?: number;
+  calibrationPriorClicks?: number;
   /**
    * Share of each budget this process paces, in (0, 1] (default 1). In a fleet of N bidders set
    * 1/N and call `syncSpend` with the ledger's (fleet-wide) spend every few seconds: each bidder
@@ -45,10 +45,10 @@ export interface ThompsonPacer extends Pacer {
   /** Set today's spend from the ledger (after a restart; in a fleet, periodically, with `share`). */
   syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number): void;
   /**
-   * pCVR to price a CPA campaign with: like `explorePctr`, the model's prediction times a sampled
+   * pCVR to price a CPA campaign with: like `calibratePctr`, the model's prediction times its
    * calibration, here from the conversions observed after the creative's clicks.
    */
-  explorePcvr(creativeId: string, modelPcvr: number): number;
+  calibratePcvr(creativeId: string, modelPcvr: number): number;
   /** A conversion (postback) for a bid of this creative. */
   onConversion(campaignId: string, creativeId: string, nowMs: number): void;
   /** For metrics and plots: the budget of the day, spend so far, where the target curve is now. */
@@ -120,7 +120,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
   const slotMs = opts.slotMs ?? 60_000;
   const arms = Float64Array.from(opts.arms ?? DEFAULT_ARMS);
   const decay = opts.decay ?? 0.97;
-  const priorClicks = opts.explorePriorClicks ?? 3;
+  const priorClicks = opts.calibrationPriorClicks ?? 3;
   const curveMode = opts.targetCurve ?? 'even';
   const share = opts.share ?? 1;
   if (!(share > 0 && share <= 1)) throw new Error('share must be in (0, 1]');
@@ -140,7 +140,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
   }
 
   const paces = new Map<string, CampaignPace>();
-  const calibration = createCalibration(random, priorClicks);
+  const calibration = createCalibration(priorClicks);
 
   const configure = (campaigns: readonly PacedCampaign[]): void => {
     const now = opts.clock();
@@ -281,8 +281,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       return p.multiplier;
     },
 
-    explorePctr: calibration.explorePctr,
-    explorePcvr: calibration.explorePcvr,
+    calibratePctr: calibration.calibratePctr,
+    calibratePcvr: calibration.calibratePcvr,
 
     onBid(campaignId, _creativeId, bidCpmUsd) {
       const p = paces.get(campaignId);

@@ -37,7 +37,7 @@ export interface ValuePacerOptions {
    */
   trafficShape?: readonly number[];
   /** Pseudo-events of the creatives' CTR calibration prior (default 3). */
-  explorePriorClicks?: number;
+  calibrationPriorClicks?: number;
 }
 
 /** The pacer contract the bidder and the simulators use, whichever pacer runs. */
@@ -97,7 +97,7 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
   if (!(slotMs > 0)) throw new Error('slotMs must be > 0');
   if (!(minLambda > 0)) throw new Error('minLambda must be > 0');
   const paces = new Map<string, Pace>();
-  const calibration = createCalibration(random, opts.explorePriorClicks ?? 3);
+  const calibration = createCalibration(opts.calibrationPriorClicks ?? 3);
   // Campaigns paced along the traffic curve ('even') keep today's pacer.
   const curve = createThompsonPacer({ clock: opts.clock, random, campaigns: [], targetCurve: 'traffic', share });
   const shape = opts.trafficShape ?? new Array<number>(24).fill(1);
@@ -238,8 +238,8 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
       return p.multiplier;
     },
 
-    explorePctr: calibration.explorePctr,
-    explorePcvr: calibration.explorePcvr,
+    calibratePctr: calibration.calibratePctr,
+    calibratePcvr: calibration.calibratePcvr,
 
     onBid(campaignId, creativeId, bidCpmUsd, nowMs) {
       if (paces.get(campaignId)?.mode === 'even') curve.onBid(campaignId, creativeId, bidCpmUsd, nowMs);

@@ -57,8 +57,8 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const el = p.eligible[i];
       const c = el.cand.campaign;
       const modelPctr = pctrs[row++];
-      const pctr = deps.pacer.explorePctr(el.cand.creative.id, modelPctr);
-      const pcvr = c.goal.type === 'cpa' ? deps.pacer.explorePcvr(el.cand.creative.id, DEFAULT_PCVR) : DEFAULT_PCVR;
+      const pctr = deps.pacer.calibratePctr(el.cand.creative.id, modelPctr);
+      const pcvr = c.goal.type === 'cpa' ? deps.pacer.calibratePcvr(el.cand.creative.id, DEFAULT_PCVR) : DEFAULT_PCVR;
       // The pacer learns the day's opportunities from their values, so it is asked after pricing the value.
       const multiplier = deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: valueCpmUsd(c, pctr, pcvr), firstPrice: auctionType === 1 });
       deps.shortlist.learn(el.cand.idx, modelPctr, multiplier);

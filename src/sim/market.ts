@@ -31,7 +31,20 @@ export interface MarketOptions {
   users?: number;
   sites?: number;
   apps?: number;
+  /** How the market is calibrated (see MarketProfile); default 'demo'. */
+  profile?: MarketProfile;
 }
+
+/**
+ * - `demo` (default; the shipped model is trained on it): CTRs of a few percent, and the market
+ *   price follows the context's click propensity closely.
+ * - `ipinyou`: calibrated to the iPinYou replay logs (docs/pacing-results.md has the figures it
+ *   was fitted to): CTR around 0.1–0.3 %, a market price spread of about 0.9 in log and only weakly
+ *   tied to the CTR (correlation about 0.1), competition rising and falling through the day
+ *   (±25 %, at its highest in the evening), so that where the clicks are cheap has to be learned.
+ */
+export type MarketProfile = 'demo' | 'ipinyou';
+export const MARKET_PROFILES: readonly MarketProfile[] = ['demo', 'ipinyou'];
 
 export interface SimUser {
   id: string;
@@ -286,7 +299,9 @@ export function createMarket(opts: MarketOptions): Market {
     return t;
   }
 
-  const BASE = -4.1;
+  const profile = opts.profile ?? 'demo';
+  if (!MARKET_PROFILES.includes(profile)) throw new Error(`market profile must be one of ${MARKET_PROFILES.join(', ')}, got '${profile}'`);
+  const BASE = profile === 'ipinyou' ? -7.0 : -4.1;
 
   function trueCtr(sr: SimRequest, c: Creative, campaign: Campaign, profile: UserProfile | undefined): number {
     const t = truthOf(c, campaign);
@@ -350,8 +365,15 @@ export function createMarket(opts: MarketOptions): Market {
     return { imp, size };
   }
 
-  /** Median market price of an impression, CPM USD: rises with the context's click propensity. */
-  const marketCpm = (contextLogit: number) => 1.6 * Math.exp(1.2 * contextLogit);
+  /**
+   * Median market price of an impression, CPM USD. In `demo` it rises with the context's click
+   * propensity; in `ipinyou` mostly with what the click model cannot see (each placement's own
+   * demand) and with the hour's competition.
+   */
+  const marketCpm = (sr: { contextLogit: number; inventory: SimInventory; hour: number }): number =>
+    profile === 'ipinyou'
+      ? 0.6 * Math.exp(0.25 * sr.contextLogit + effect(`demand:${sr.inventory.id}`, 0.7) + 0.25 * Math.sin((2 * Math.PI * (sr.hour - 14)) / 24))
+      : 1.6 * Math.exp(1.2 * sr.contextLogit);
 
   function* requests(): Generator<SimRequest> {
     const weights = Array.from({ length: 24 }, (_, h) => trafficWeight(h));
@@ -371,7 +393,7 @@ export function createMarket(opts: MarketOptions): Market {
         const { imp, size } = buildImp(user, inv, n);
         const contextLogit = inv.quality + effect(`size:${size}`, 0.2) + hourDevice(hour, user.deviceType);
         // Floors track what the context is worth, like a publisher's price rules.
-        const valueCpm = marketCpm(contextLogit);
+        const valueCpm = marketCpm({ contextLogit, inventory: inv, hour });
         if (rng.bernoulli(0.6)) {
           imp.bidfloor = Math.round(valueCpm * (0.15 + 0.25 * rng.next()) * 100) / 100;
           imp.bidfloorcur = 'USD';
@@ -415,10 +437,10 @@ export function createMarket(opts: MarketOptions): Market {
     requests,
     trueCtr,
     competingBidCpm(sr) {
-      return marketCpm(sr.contextLogit) * Math.exp(COMPETING_SIGMA * rng.normal());
+      return marketCpm(sr) * Math.exp(COMPETING_SIGMA * rng.normal());
     },
     competingMedianCpm(sr) {
-      return marketCpm(sr.contextLogit);
+      return marketCpm(sr);
     },
     conversionRate(campaign) {
       return 0.02 + 0.1 * sigmoid(keyedNormal(worldSeed, `conv:${campaign.id}`));

@@ -16,7 +16,7 @@ import { createPrivacy } from '../eligibility/privacy.js';
 import { SIM_VENDOR_ID } from './market.js';
 import { createFeatureBuilder } from '../features/features.js';
 import type { Campaign } from '../types.js';
-import { COMPETING_SIGMA, createMarket, trafficWeight } from './market.js';
+import { COMPETING_SIGMA, createMarket, trafficWeight, type MarketProfile } from './market.js';
 
 /** Scores feature rows (the CTR model), e.g. predictRows bound to a loaded model. */
 export type RowScorer = (sparse: Int32Array, dense: Float32Array, rows: number) => Float32Array | Promise<Float32Array>;
@@ -51,6 +51,7 @@ export interface PacingDay {
   seed: number;
   worldSeed: number;
   requests: number;
+  profile: MarketProfile;
   day: string;
   startMs: number;
   endMs: number;
@@ -59,10 +60,20 @@ export interface PacingDay {
   auctions: PacingAuction[];
   /** True probability that a click converts, per campaign index. */
   conversionRate: number[];
-  /** LP-relaxation bound on clicks per campaign index (see hindsightClicks). */
+  /** Perfect-information bound (every auction at its known price, see jointBound): each campaign's part of it. */
   hindsight: number[];
-  /** The same bound with first-price auctions paid as bid against their true win curve (see firstPriceBound). */
+  /** Its value for the bidder as a whole (each auction bought for one campaign at most). */
+  hindsightTotal: number;
+  /** The bound with first-price auctions paid as bid against their true win curve: each campaign's part. */
   bound: number[];
+  /** Its value for the bidder as a whole: the ceiling the pacer is held to. */
+  boundTotal: number;
+  /**
+   * The same bound on value (USD the advertisers' goals put on what is bought: clicks, conversions
+   * or impressions), which is what the pacer maximises when campaigns' goals differ.
+   */
+  valueBound: number[];
+  valueBoundTotal: number;
   /** Relative traffic per UTC hour (the market's daily curve). */
   traffic: number[];
 }
@@ -81,6 +92,8 @@ export interface PacingDayOptions {
   budgetShare: number;
   /** UTC day simulated, yyyy-mm-dd (default: the market's). */
   day?: string;
+  /** The market's calibration (market.ts MarketProfile), default 'demo'. */
+  profile?: MarketProfile;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -89,7 +102,7 @@ const SCORE_CHUNK = 8192;
 export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
   const worldSeed = o.worldSeed ?? 1;
   const base = o.campaigns.map((c) => ({ ...c, budget: { dailyUsd: 1 } }));
-  const market = createMarket({ seed: o.seed, worldSeed, campaigns: base, requestsPerDay: o.requests, day: o.day });
+  const market = createMarket({ seed: o.seed, worldSeed, campaigns: base, requestsPerDay: o.requests, day: o.day, profile: o.profile });
   let now = market.startMs;
   const builder = createFeatureBuilder();
   const { eligibility, prepared } = buildCatalogState(base, builder, {
@@ -154,12 +167,9 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
   o.onProgress?.(o.requests, o.requests);
 
   const campaigns: Campaign[] = [];
-  const hindsight: number[] = [];
-  const bound: number[] = [];
+  const budgets: number[] = [];
   for (let ci = 0; ci < base.length; ci++) {
     const c = base[ci];
-    const items: Array<{ clicks: number; costUsd: number }> = [];
-    const fpItems: BoundItem[] = [];
     let full = 0;
     for (const a of auctions) {
       for (const cand of a.cands) {
@@ -168,27 +178,49 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
         const price = Math.max(a.competingCpm, cand.floorUsd);
         const value = Math.min(c.maxBidCpmUsd, trueValueCpm(c, cand.trueCtr, market.conversionRate(c)));
         if (value >= price) full += price / 1000;
-        items.push({ clicks: cand.trueCtr, costUsd: price / 1000 });
-        fpItems.push(a.at === 1 ? { clicks: cand.trueCtr, firstPrice: true, medianCpm: a.competingMedianCpm, floorCpm: cand.floorUsd } : { clicks: cand.trueCtr, firstPrice: false, costUsd: price / 1000 });
       }
     }
-    const budget = Math.max(0.01, Math.round(full * o.budgetShare * 100) / 100);
+    // To 0.1 mUSD: tight shares of a cheap market's small campaigns are fractions of a cent.
+    const budget = Math.max(1e-4, Math.round(full * o.budgetShare * 1e4) / 1e4);
     campaigns.push({ ...o.campaigns[ci], budget: { dailyUsd: budget } });
-    hindsight.push(hindsightClicks(items, budget));
-    bound.push(firstPriceBound(fpItems, budget));
+    budgets.push(budget);
   }
+  // Each candidate as the bounds see it: worth (expected clicks, or USD of value to the
+  // advertiser) for a cost known in advance (second price, or perfect information) or a bid paid
+  // against the true win curve (first price).
+  const items = (worth: (cand: PacingCandidate) => number, knownPrice: boolean): JointItem[][] =>
+    auctions.map((a) =>
+      a.cands.map((cand) =>
+        a.at === 1 && !knownPrice
+          ? { campaign: cand.campaign, worth: worth(cand), firstPrice: true, medianCpm: a.competingMedianCpm, floorCpm: cand.floorUsd }
+          : { campaign: cand.campaign, worth: worth(cand), firstPrice: false, costUsd: Math.max(a.competingCpm, cand.floorUsd) / 1000 },
+      ),
+    );
+  const clicksOf = (cand: PacingCandidate) => cand.trueCtr;
+  const valueOf = (cand: PacingCandidate) => {
+    const c = base[cand.campaign];
+    return trueValueCpm(c, cand.trueCtr, market.conversionRate(c)) / 1000;
+  };
+  const hindsight = jointBound(items(clicksOf, true), budgets);
+  const bound = jointBound(items(clicksOf, false), budgets);
+  const valueBound = jointBound(items(valueOf, false), budgets);
   return {
     seed: o.seed,
     worldSeed,
     requests: o.requests,
+    profile: o.profile ?? 'demo',
     day: market.day,
     startMs: market.startMs,
     endMs: market.endMs,
     campaigns,
     auctions,
     conversionRate: base.map((c) => market.conversionRate(c)),
-    hindsight,
-    bound,
+    hindsight: hindsight.perCampaign,
+    hindsightTotal: hindsight.total,
+    bound: bound.perCampaign,
+    boundTotal: bound.total,
+    valueBound: valueBound.perCampaign,
+    valueBoundTotal: valueBound.total,
     traffic: Array.from({ length: 24 }, (_, h) => trafficWeight(h)),
   };
 }
@@ -201,29 +233,7 @@ export function trueValueCpm(c: Campaign, ctr: number, cvr: number): number {
   return 1000 * ctr * cvr * g.valueUsd;
 }
 
-/**
- * The most expected clicks a budget buys from a set of auctions if every auction's price and
- * true CTR were known in advance: the fractional knapsack (LP relaxation of the 0/1 knapsack),
- * greedy by clicks per dollar, the last item taken in part. It bounds the integral optimum from
- * above by at most one auction's clicks, so it is the ceiling any bidder can be held to.
- */
-export function hindsightClicks(items: ReadonlyArray<{ clicks: number; costUsd: number }>, budgetUsd: number): number {
-  const sorted = items.filter((i) => i.clicks > 0).sort((a, b) => b.clicks / Math.max(b.costUsd, 1e-12) - a.clicks / Math.max(a.costUsd, 1e-12));
-  let left = budgetUsd;
-  let clicks = 0;
-  for (const it of sorted) {
-    if (it.costUsd <= left) {
-      left -= it.costUsd;
-      clicks += it.clicks;
-    } else {
-      clicks += it.clicks * (left / it.costUsd);
-      break;
-    }
-  }
-  return clicks;
-}
-
-export type BoundItem = { clicks: number; firstPrice: false; costUsd: number } | { clicks: number; firstPrice: true; medianCpm: number; floorCpm: number };
+export type BoundItem = { worth: number; firstPrice: false; costUsd: number } | { worth: number; firstPrice: true; medianCpm: number; floorCpm: number };
 
 /** Best bid / median for a paced value / median of r, against a log-normal competing bid (σ = COMPETING_SIGMA). */
 const FP_GRID = 400;
@@ -268,49 +278,200 @@ function erfc(x: number): number {
   return x >= 0 ? r : 2 - r;
 }
 
+/** One candidate of an auction in the joint bound: a second-price one at a known cost, or a first-price one against its true win curve. */
+export type JointItem = BoundItem & { campaign: number };
+
+export interface JointBound {
+  /** The Lagrangian dual's value at the λ found: an upper bound on the expected worth bought, whatever λ is. */
+  total: number;
+  /** Each campaign's worth in the assignment at that λ (they sum to at most `total`). */
+  perCampaign: number[];
+  /** Clicks per USD at which each campaign stops buying. */
+  lambda: number[];
+}
+
+const LAMBDA_MIN = 1e-9;
+
 /**
- * The most expected clicks a budget buys when second-price auctions are taken at their known price
- * (as hindsightClicks) and first-price ones are paid as bid against their true win curve: no bidder
- * knows a first-price auction's competing bid before bidding, so the perfect-information price is
- * out of reach there. The Lagrangian relaxation: at a threshold λ (clicks per USD) a second-price
- * auction is taken iff clicks / cost ≥ λ, a first-price one is bid b* = argmax G(b)(clicks/λ − b)
- * (at least the floor, or not at all), and λ is set so that the expected spend is the budget.
+ * The bidder's bound on what a day can buy (expected clicks, or value: each item's `worth`): every campaign under its own budget, and each
+ * auction bought for at most one campaign (the bidder answers an impression with one bid). Summing
+ * per-campaign bounds counts an auction once for every campaign eligible for it, which is loose
+ * wherever campaigns share inventory.
+ *
+ * The LP dual: D(λ) = Σ_c λ_c·B_c + Σ_a max(0, max_i g_i(λ_{c_i})) over λ ≥ 0, where an item's
+ * g(λ) = worth − λ·cost in second price, and in first price max_b G(b)·(worth − λ·b), G the
+ * true win curve. Weak duality makes D(λ) an upper bound at any λ, so the figure is a bound
+ * however well λ is found. To find it, the max over campaigns is smoothed to a log-sum-exp at a
+ * temperature τ that falls sweep by sweep, and each campaign's λ is set in turn where its
+ * smoothed spend meets its budget (found by regula falsi; plain coordinate descent on the max stalls where campaigns
+ * tie for the same auctions); two exact sweeps polish λ, and D is evaluated exactly at the end.
  */
-export function firstPriceBound(items: readonly BoundItem[], budgetUsd: number): number {
-  const at = (lambda: number): [number, number] => {
-    let spend = 0;
-    let clicks = 0;
-    for (const it of items) {
-      if (it.clicks <= 0) continue;
-      if (!it.firstPrice) {
-        if (it.clicks / Math.max(it.costUsd, 1e-12) >= lambda) {
-          spend += it.costUsd;
-          clicks += it.clicks;
-        }
-        continue;
-      }
-      // Paced value as a CPM: clicks / λ USD per impression.
-      const u = (1000 * it.clicks) / lambda;
-      let b = it.medianCpm * bestBidRatio(u / it.medianCpm);
-      if (b < it.floorCpm) b = it.floorCpm;
-      const g = winProb(b / it.medianCpm);
-      if (g * (u - b) <= 0) continue;
-      spend += (g * b) / 1000;
-      clicks += g * it.clicks;
+export function jointBound(auctions: ReadonlyArray<readonly JointItem[]>, budgets: readonly number[], sweeps = 10): JointBound {
+  const C = budgets.length;
+  const LOG_MIN = Math.log(LAMBDA_MIN);
+  const LOG_MAX = Math.log(1e9);
+  const lambda = new Float64Array(C).fill(LAMBDA_MIN);
+  const tmp = new Float64Array(3);
+  // Lagrangian gain, spend and worth of one item at λ (in first price, the bid maximising G(b)·(u − b), u the paced value).
+  const evalItem = (it: JointItem, l: number): void => {
+    if (it.worth <= 0) {
+      tmp[0] = tmp[1] = tmp[2] = 0;
+      return;
     }
-    return [spend, clicks];
+    if (!it.firstPrice) {
+      tmp[0] = it.worth - l * it.costUsd;
+      tmp[1] = it.costUsd;
+      tmp[2] = it.worth;
+      return;
+    }
+    const u = (1000 * it.worth) / l;
+    let b = it.medianCpm * bestBidRatio(u / it.medianCpm);
+    if (b < it.floorCpm) b = it.floorCpm;
+    const g = winProb(b / it.medianCpm);
+    tmp[0] = (l / 1000) * g * (u - b);
+    tmp[1] = (g * b) / 1000;
+    tmp[2] = g * it.worth;
   };
-  let lo = Math.log(1e-9);
-  let hi = Math.log(1e9);
-  if (at(Math.exp(lo))[0] <= budgetUsd) return at(Math.exp(lo))[1];
-  for (let i = 0; i < 60; i++) {
-    const mid = (lo + hi) / 2;
-    if (at(Math.exp(mid))[0] > budgetUsd) lo = mid;
-    else hi = mid;
+  // A campaign's best item in one auction at λ: gain in tmp[0], spend in tmp[1], worth in tmp[2].
+  const bestOf = (items: readonly JointItem[], l: number): void => {
+    let g = -Infinity;
+    let sp = 0;
+    let k = 0;
+    for (const it of items) {
+      evalItem(it, l);
+      if (tmp[0] > g) {
+        g = tmp[0];
+        sp = tmp[1];
+        k = tmp[2];
+      }
+    }
+    tmp[0] = g;
+    tmp[1] = sp;
+    tmp[2] = k;
+  };
+  // Per campaign, the auctions it is eligible for and its items in each; per auction, every
+  // eligible campaign's best gain at its current λ (kept up to date as λ moves).
+  const slots: Array<Array<{ auction: number; items: JointItem[] }>> = Array.from({ length: C }, () => []);
+  const gains: Float64Array[] = [];
+  const camps: number[][] = [];
+  auctions.forEach((items, a) => {
+    const mine = new Map<number, JointItem[]>();
+    for (const it of items) {
+      const l = mine.get(it.campaign);
+      if (l === undefined) mine.set(it.campaign, [it]);
+      else l.push(it);
+    }
+    camps.push([...mine.keys()]);
+    gains.push(new Float64Array(mine.size));
+    for (const [c, its] of mine) slots[c].push({ auction: a, items: its });
+  });
+  const refresh = (c: number): void => {
+    for (const { auction, items } of slots[c]) {
+      bestOf(items, lambda[c]);
+      gains[auction][camps[auction].indexOf(c)] = tmp[0];
+    }
+  };
+  for (let c = 0; c < C; c++) refresh(c);
+  // The first temperature: a typical item's worth, so that the first sweeps share auctions widely.
+  let worthSum = 0;
+  let n = 0;
+  for (const items of auctions) {
+    for (const it of items) {
+      if (it.worth <= 0) continue;
+      worthSum += it.worth;
+      n++;
+    }
   }
-  // At the threshold, auctions whose ratio ties it are taken in part (the LP's fractional item):
-  // between the two ends of the bracket, clicks grow linearly with spend.
-  const [sHi, cHi] = at(Math.exp(hi));
-  const [sLo, cLo] = at(Math.exp(lo));
-  return sLo > sHi ? cHi + ((budgetUsd - sHi) / (sLo - sHi)) * (cLo - cHi) : cHi;
+  let tau = n > 0 ? worthSum / n : 1;
+  // The last sweeps are exact (τ = 0): coordinate descent on D itself never raises it.
+  for (let sweep = 0; sweep < sweeps + 2; sweep++, tau = sweep < sweeps ? tau / 2 : 0) {
+    for (let c = 0; c < C; c++) {
+      const list = slots[c];
+      // Log-sum-exp (τ > 0) or max (τ = 0) of the other campaigns' gains and of buying nothing (gain 0).
+      const other = new Float64Array(list.length);
+      for (let k = 0; k < list.length; k++) {
+        const a = list[k].auction;
+        const g = gains[a];
+        const cs = camps[a];
+        let m = 0;
+        for (let j = 0; j < cs.length; j++) if (cs[j] !== c && g[j] > m) m = g[j];
+        if (tau === 0) {
+          other[k] = m;
+          continue;
+        }
+        let z = Math.exp(-m / tau);
+        for (let j = 0; j < cs.length; j++) if (cs[j] !== c) z += Math.exp((g[j] - m) / tau);
+        other[k] = m + tau * Math.log(z);
+      }
+      // The smoothed spend: each auction's spend weighted by the campaign's soft share of it.
+      const spendAt = (l: number): number => {
+        let spend = 0;
+        for (let k = 0; k < list.length; k++) {
+          bestOf(list[k].items, l);
+          if (tau === 0) spend += tmp[0] > other[k] ? tmp[1] : 0;
+          else spend += tmp[1] / (1 + Math.exp((other[k] - tmp[0]) / tau));
+        }
+        return spend;
+      };
+      if (spendAt(LAMBDA_MIN) <= budgets[c]) {
+        lambda[c] = LAMBDA_MIN;
+      } else {
+        // Bracket around the last λ (it moves little between sweeps), widened until it holds the root.
+        const was = Math.log(lambda[c]);
+        let lo = lambda[c] > LAMBDA_MIN ? was - 0.25 : LOG_MIN;
+        let hi = lambda[c] > LAMBDA_MIN ? was + 0.25 : LOG_MAX;
+        let fLo = spendAt(Math.exp(lo)) - budgets[c];
+        while (lo > LOG_MIN && fLo <= 0) {
+          lo = Math.max(LOG_MIN, lo - 2 * (hi - lo));
+          fLo = spendAt(Math.exp(lo)) - budgets[c];
+        }
+        let fHi = spendAt(Math.exp(hi)) - budgets[c];
+        while (hi < LOG_MAX && fHi > 0) {
+          hi = Math.min(LOG_MAX, hi + 2 * (hi - lo));
+          fHi = spendAt(Math.exp(hi)) - budgets[c];
+        }
+        // Spend falls as λ rises: f(lo) > 0 ≥ f(hi). Smoothed, spend is smooth in log λ and the
+        // Illinois variant of regula falsi converges in a few steps; exact, it is a step function
+        // and bisection is what works.
+        let side = 0;
+        for (let i = 0; i < 60 && hi - lo > 1e-7; i++) {
+          const mid = tau > 0 && fLo - fHi > 0 ? hi - (fHi * (hi - lo)) / (fHi - fLo) : (lo + hi) / 2;
+          const f = spendAt(Math.exp(mid)) - budgets[c];
+          if (f > 0) {
+            lo = mid;
+            fLo = f;
+            if (side === -1) fHi /= 2;
+            side = -1;
+          } else {
+            hi = mid;
+            fHi = f;
+            if (side === 1) fLo /= 2;
+            side = 1;
+          }
+          if (tau > 0 && Math.abs(f) < 1e-6 * budgets[c]) break;
+        }
+        lambda[c] = Math.exp(hi);
+      }
+      refresh(c);
+    }
+  }
+  let total = 0;
+  const perCampaign = new Array<number>(C).fill(0);
+  for (let c = 0; c < C; c++) total += lambda[c] * budgets[c];
+  for (const items of auctions) {
+    let g = 0;
+    let worth = 0;
+    let owner = -1;
+    for (const it of items) {
+      evalItem(it, lambda[it.campaign]);
+      if (tmp[0] > g) {
+        g = tmp[0];
+        worth = tmp[2];
+        owner = it.campaign;
+      }
+    }
+    total += g;
+    if (owner >= 0) perCampaign[owner] += worth;
+  }
+  return { total, perCampaign, lambda: [...lambda] };
 }

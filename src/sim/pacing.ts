@@ -22,7 +22,7 @@ import { createShader, createThompsonPacer, createValuePacer, mulberry32, type B
 import { DualDescent, PidMultiplier } from '../pace/baselines.js';
 import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
 import { createRng, type Rng } from './rng.js';
-import type { PacingDay } from './pacing-day.js';
+import { trueValueCpm, type PacingDay } from './pacing-day.js';
 
 export type StrategyName = 'pacer' | 'unshaded' | 'curve' | 'pidLinear' | 'dualDescent' | 'fixedBid';
 export const STRATEGIES: readonly StrategyName[] = ['pacer', 'fixedBid', 'pidLinear', 'dualDescent', 'curve', 'unshaded'];
@@ -76,10 +76,14 @@ export interface Figures {
   roi: number;
   pacingErrorPct: number;
   hindsightClicks: number;
-  /** The bound with first-price auctions paid as bid against their true win curve (pacing-day.ts firstPriceBound). */
+  /** The bound with first-price auctions paid as bid against their true win curve (pacing-day.ts jointBound). */
   boundClicks: number;
   /** Sum of the true CTRs of the impressions won: clicks without the noise of the click draws. */
   expectedClicks: number;
+  /** USD of value to the advertisers (by goal, at true CTR and conversion rate) of the impressions won. */
+  expectedValueUsd: number;
+  /** The first-price-correct bound on that value (pacing-day.ts valueBound). */
+  boundValueUsd: number;
   /** What the exchange charged: every won impression, including those whose notices never settled. */
   billedUsd: number;
   /** Billed past the budget and recorded as such by the ledger (late wins that no longer fit). */
@@ -112,6 +116,8 @@ export interface SeriesPoint {
   spend: number;
   target: number;
   multiplier: number;
+  /** Expected clicks bought so far (true CTRs of the impressions won). */
+  expectedClicks: number;
 }
 
 export interface RunResult {
@@ -245,6 +251,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const clicks = new Float64Array(C);
   const conversions = new Float64Array(C);
   const expected = new Float64Array(C);
+  const expectedValue = new Float64Array(C);
   const billed = new Float64Array(C);
   const maxErr = new Float64Array(C);
   let maxErrAll = 0;
@@ -325,7 +332,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
           multNow[ci] = pids[ci].multiplier;
         }
         if (pacer) multNow[ci] = pacer.inspect(c.id, nextSample)!.multiplier;
-        series.push({ hour: 24 * dayIndex + msOfDay / 3_600_000, campaign: c.id, spend: spent, target, multiplier: multNow[ci] });
+        series.push({ hour: 24 * dayIndex + msOfDay / 3_600_000, campaign: c.id, spend: spent, target, multiplier: multNow[ci], expectedClicks: expected[ci] });
       }
       maxErrAll = Math.max(maxErrAll, Math.abs(spentAll - targetAll) / budgetAll);
       nextSample += SAMPLE_MS;
@@ -367,8 +374,8 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
       const c = day.campaigns[cand.campaign];
       const base = o.ctr === 'oracle' ? cand.trueCtr : cand.modelPctr;
       const baseCvr = o.ctr === 'oracle' ? day.conversionRate[cand.campaign] : DEFAULT_PCVR;
-      const pctr = pacer ? pacer.explorePctr(cand.creativeId, base) : base;
-      const pcvr = c.goal.type !== 'cpa' ? baseCvr : pacer ? pacer.explorePcvr(cand.creativeId, baseCvr) : baseCvr;
+      const pctr = pacer ? pacer.calibratePctr(cand.creativeId, base) : base;
+      const pcvr = c.goal.type !== 'cpa' ? baseCvr : pacer ? pacer.calibratePcvr(cand.creativeId, baseCvr) : baseCvr;
       const value = valueCpmUsd(c, pctr, pcvr);
       const m = pacer ? pacer.multiplier(c.id, now, { valueCpmUsd: value, firstPrice: a.at === 1 }) : duals ? 1 / duals[cand.campaign].lambda : multNow[cand.campaign];
       if (m <= 0) continue;
@@ -414,6 +421,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     billed[cand.campaign] += toMicros(price / 1000) / 1e6;
     issued.get(bidId)!.paidCpm = price;
     expected[cand.campaign] += cand.trueCtr;
+    expectedValue[cand.campaign] += trueValueCpm(c, cand.trueCtr, day.conversionRate[cand.campaign]) / 1000;
     send('win', bidId, now, price);
     send('billing', bidId, now, price);
     if (a.clickU < cand.trueCtr) {
@@ -460,6 +468,8 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
         hindsightClicks: all.reduce((t, d) => t + d.hindsight[ci], 0),
         boundClicks: all.reduce((t, d) => t + d.bound[ci], 0),
         expectedClicks: expected[ci],
+        expectedValueUsd: expectedValue[ci],
+        boundValueUsd: all.reduce((t, d) => t + d.valueBound[ci], 0),
         billedUsd: billed[ci],
         overspentUsd: overspentDays[ci],
         unnotifiedUsd: unnotified[ci],
@@ -478,9 +488,12 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     value: day.campaigns.reduce((s, c, ci) => s + advertiserValue(c.goal, impressions[ci], clicks[ci], conversions[ci]), 0),
     // The fleet of campaigns as one: summed spend against the summed target curve (rows have their own).
     pacingErrorPct: 100 * maxErrAll,
-    hindsightClicks: sum((r) => r.hindsightClicks),
-    boundClicks: sum((r) => r.boundClicks),
+    // The bounds of the bidder as a whole: an auction shared by campaigns is bought for one at most.
+    hindsightClicks: all.reduce((t, d) => t + d.hindsightTotal, 0),
+    boundClicks: all.reduce((t, d) => t + d.boundTotal, 0),
     expectedClicks: sum((r) => r.expectedClicks),
+    expectedValueUsd: sum((r) => r.expectedValueUsd),
+    boundValueUsd: all.reduce((t, d) => t + d.valueBoundTotal, 0),
     billedUsd: sum((r) => r.billedUsd),
     overspentUsd: sum((r) => r.overspentUsd),
     unnotifiedUsd: sum((r) => r.unnotifiedUsd),
@@ -509,12 +522,14 @@ function figures(r: {
   hindsightClicks: number;
   boundClicks: number;
   expectedClicks: number;
+  expectedValueUsd: number;
+  boundValueUsd: number;
   billedUsd: number;
   overspentUsd: number;
   unnotifiedUsd: number;
 }): Figures {
   return {
-    budget: round(r.budget, 2),
+    budget: round(r.budget, 4),
     spend: round(r.spend, 6),
     overspend: round(r.overspend, 6),
     impressions: r.impressions,
@@ -530,6 +545,8 @@ function figures(r: {
     hindsightClicks: round(r.hindsightClicks, 2),
     boundClicks: round(r.boundClicks, 2),
     expectedClicks: round(r.expectedClicks, 2),
+    expectedValueUsd: round(r.expectedValueUsd, 4),
+    boundValueUsd: round(r.boundValueUsd, 4),
     billedUsd: round(r.billedUsd, 6),
     overspentUsd: round(r.overspentUsd, 6),
     unnotifiedUsd: round(r.unnotifiedUsd, 6),
