@@ -3,4 +3,4 @@ export { createThompsonPacer, type PacedCampaign, type PacingView, type Thompson
 export { createShader, POOLED, type BidShader, type CompetitionModel, type ShaderOptions } from './shade.js';
 export { createValuePacer, type BidPacer, type ValuePacerOptions } from './value-pacer.js';
 export { PriceLandscape } from './landscape.js';
-export { mulberry32, sampleBeta, sampleGamma, sampleNormal } from './random.js';
+export { mulberry32, sampleBeta, sampleGamma, sampleNormal } from '../random/random.js';

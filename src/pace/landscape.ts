@@ -7,7 +7,7 @@
  * with a lookup. Bins: 32 per decade from 1e-4 to 1e5 CPM (9 decades, 288 bins, each 7.5 % wide),
  * plus bin 0 for prices at or under the grid's floor (iPinYou logs have prices of 0).
  */
-import { sampleGamma } from './random.js';
+import { sampleGamma } from '../random/random.js';
 
 export const BINS_PER_DECADE = 32;
 const LOG_MIN = Math.log(1e-4);

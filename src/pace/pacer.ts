@@ -1,7 +1,7 @@
 import { compileBudget, DAY_MS, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
 import type { Budget, Pacer } from '../types.js';
 import { createCalibration } from './calibration.js';
-import { sampleBeta, sampleGamma } from './random.js';
+import { sampleBeta, sampleGamma } from '../random/random.js';
 
 /** What the pacer needs of a catalog campaign. */
 export interface PacedCampaign {

@@ -17,7 +17,7 @@ import { createCalibration } from './calibration.js';
 import { BINS, PriceLandscape, ValueHistogram } from './landscape.js';
 import { Curves, solveLambda } from './optimiser.js';
 import { createThompsonPacer, type PacedCampaign, type ThompsonPacer } from './pacer.js';
-import { sampleGamma } from './random.js';
+import { sampleGamma } from '../random/random.js';
 
 export interface ValuePacerOptions {
   clock: () => number;

@@ -8,44 +8,7 @@ import type { FeatureBuilder } from '../features/features.js';
 import type { Campaign } from '../types.js';
 import { showImpressions } from './dataset.js';
 import type { Market } from './market.js';
-
-/** Min-heap of pending records by timestamp (ties keep insertion order, so output is deterministic). */
-function createQueue() {
-  const heap: { ts: number; seq: number; rec: EventRecord }[] = [];
-  let seq = 0;
-  const less = (a: number, b: number) => heap[a].ts < heap[b].ts || (heap[a].ts === heap[b].ts && heap[a].seq < heap[b].seq);
-  const swap = (a: number, b: number) => ([heap[a], heap[b]] = [heap[b], heap[a]]);
-  return {
-    push(rec: EventRecord) {
-      heap.push({ ts: rec.ts, seq: seq++, rec });
-      for (let i = heap.length - 1; i > 0; ) {
-        const p = (i - 1) >> 1;
-        if (!less(i, p)) break;
-        swap(i, p);
-        i = p;
-      }
-    },
-    peekTs: () => (heap.length > 0 ? heap[0].ts : Infinity),
-    pop(): EventRecord {
-      const top = heap[0].rec;
-      const last = heap.pop()!;
-      if (heap.length > 0) {
-        heap[0] = last;
-        for (let i = 0; ; ) {
-          const l = 2 * i + 1;
-          const r = l + 1;
-          let m = i;
-          if (l < heap.length && less(l, m)) m = l;
-          if (r < heap.length && less(r, m)) m = r;
-          if (m === i) break;
-          swap(i, m);
-          i = m;
-        }
-      }
-      return top;
-    },
-  };
-}
+import { TimeQueue } from './time-queue.js';
 
 export interface EventLogSimOptions {
   market: Market;
@@ -64,7 +27,7 @@ export function defaultLoggingBid(campaign: Campaign, floorUsd: number): number 
 /** Yields the day's event records in arrival order. */
 export function* simulateEventLog(o: EventLogSimOptions): Generator<EventRecord> {
   const { market } = o;
-  const queue = createQueue();
+  const queue = new TimeQueue<EventRecord>();
   const bidCpm = o.bidCpm ?? defaultLoggingBid;
   for (const s of showImpressions({ market, campaigns: o.campaigns, builder: o.builder, maxImpressions: o.maxImpressions, bidCpm })) {
     const ts = s.sr.tsMs;

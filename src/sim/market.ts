@@ -16,7 +16,7 @@
  */
 import type { BidRequest } from 'iab-openrtb/v26';
 import type { Campaign, Creative, UserProfile } from '../types.js';
-import { createRng, keyedNormal, type Rng } from './rng.js';
+import { createRng, keyedNormal, type Rng } from '../random/random.js';
 
 export interface MarketOptions {
   /** Seed of the day's traffic. */

@@ -21,7 +21,8 @@ import type { LedgerLogger } from '../ledger/logger.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32, type BidPacer, type BidShader } from '../pace/index.js';
 import { DualDescent, PidMultiplier } from '../pace/baselines.js';
 import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
-import { createRng, type Rng } from './rng.js';
+import { createRng, type Rng } from '../random/random.js';
+import { TimeQueue } from './time-queue.js';
 import { trueValueCpm, type PacingDay } from './pacing-day.js';
 
 export type StrategyName = 'pacer' | 'unshaded' | 'curve' | 'pidLinear' | 'dualDescent' | 'fixedBid';
@@ -149,54 +150,9 @@ interface Issued {
 type EventKind = 'win' | 'billing' | 'loss' | 'click' | 'conversion';
 interface QueuedEvent {
   ts: number;
-  seq: number;
   kind: EventKind;
   bidId: string;
   priceCpm: number;
-}
-
-/** Min-heap of events by time; ties keep insertion order, so a seed replays exactly. */
-class EventQueue {
-  private heap: QueuedEvent[] = [];
-  private seq = 0;
-  get size(): number {
-    return this.heap.length;
-  }
-  peekTs(): number {
-    return this.heap.length > 0 ? this.heap[0].ts : Infinity;
-  }
-  push(e: Omit<QueuedEvent, 'seq'>): void {
-    const h = this.heap;
-    h.push({ ...e, seq: this.seq++ });
-    for (let i = h.length - 1; i > 0; ) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
-      i = p;
-    }
-  }
-  pop(): QueuedEvent {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l], h[m])) m = l;
-        if (r < h.length && this.less(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-  private less(a: QueuedEvent, b: QueuedEvent): boolean {
-    return a.ts < b.ts || (a.ts === b.ts && a.seq < b.seq);
-  }
 }
 
 /** Cumulative share of the day's target spend reached `msOfDay` into the day, for hourly weights. */
@@ -241,7 +197,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const overDays = new Float64Array(C);
   const overspentDays = new Float64Array(C);
   const rng: Rng = createRng(o.seed ^ 0x6e0c1ce5);
-  const queue = new EventQueue();
+  const queue = new TimeQueue<QueuedEvent>();
   const issued = new Map<string, Issued>();
   const issuedAt = new Map<string, number>();
   const seenEvents = new Set<string>();
