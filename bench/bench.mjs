@@ -14,13 +14,14 @@
 // --profile: instead, run head once under `node --cpu-prof` and print where its CPU goes (self time
 // by function and by source file); the .cpuprofile is kept for Chrome DevTools.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, copyFileSync, readFileSync, readdirSync, existsSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { spawnBidder } from '../dist/harness/bidder.js';
 import { histogramQuantile, parseSamples } from '../dist/harness/prometheus.js';
+import { requests, writePolicies } from './workload.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,55 +42,6 @@ const DURATION = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
 const ROOT = resolve('.');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
-/** Bench catalog: 10 untargeted 300x250 campaigns answer every request (~10 candidates per imp); the rest target other countries, so the index, not a scan, must skip them. */
-function writePolicies(dir, total) {
-  for (const f of ['exchanges.yaml', 'currency.yaml']) copyFileSync(join(ROOT, 'policies', f), join(dir, f));
-  // https: the bench's requests are secure (imp.secure=1), which an http notice host may not answer; notices are sent by path.
-  writeFileSync(join(dir, 'bidder.yaml'), 'logLevel: warn\npublicUrl: https://bidder.bench.example\neventLog:\n  dir: EVENTS\nledger:\n  journalPath: LEDGER\n'.replace('EVENTS', join(dir, 'events')).replace('LEDGER', join(dir, 'ledger')));
-  const countries = ['FRA', 'DEU', 'ITA', 'ESP', 'NLD', 'BEL', 'POL', 'SWE', 'NOR', 'DNK'];
-  const lines = ['campaigns:'];
-  for (let i = 0; i < total; i++) {
-    const hot = i < 10;
-    lines.push(
-      `  - id: c${i}`,
-      `    advertiser: adv${i}`,
-      `    adomain: [adv${i}.example]`,
-      `    cat: [IAB${(i % 20) + 1}]`,
-      `    goal: { type: cpc, valueUsd: ${(0.5 + (i % 7) * 0.2).toFixed(2)} }`,
-      `    budget: { dailyUsd: 1000000000 }`,
-      `    maxBidCpmUsd: 50`,
-      hot ? `    targeting: {}` : `    targeting: { countries: [${countries[i % countries.length]}] }`,
-      `    creatives:`,
-      `      - { id: c${i}-a, format: banner, w: 300, h: 250, title: "Offer number ${i}", keywords: [k${i % 13}, shoes], landingUrl: "https://adv${i}.example/" }`,
-    );
-  }
-  writeFileSync(join(dir, 'campaigns.yaml'), lines.join('\n') + '\n');
-}
-
-/** Corpus-like requests, each body different (sites, users, categories, auction types). */
-function requests(n) {
-  const cats = ['IAB1', 'IAB2', 'IAB3-1', 'IAB12', 'IAB17', 'IAB19-6', 'IAB20'];
-  const oses = ['iOS', 'Android', 'Windows', 'macOS'];
-  let s = 42;
-  const r = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    const body = {
-      id: `bench-${i}`,
-      at: r() < 0.5 ? 1 : 2,
-      tmax: 200,
-      cur: ['USD'],
-      imp: [{ id: '1', bidfloor: 0.01, bidfloorcur: 'USD', banner: { w: 300, h: 250, format: [{ w: 300, h: 250 }] }, secure: 1 }],
-      site: { id: `site-${Math.floor(r() * 500)}`, domain: `pub${Math.floor(r() * 500)}.example`, cat: [cats[Math.floor(r() * cats.length)]], page: `https://pub.example/p/${i}`, publisher: { id: `pub-${Math.floor(r() * 100)}` } },
-      device: { ua: 'Mozilla/5.0', ip: '203.0.113.7', devicetype: 2, os: oses[Math.floor(r() * oses.length)], geo: { country: 'USA', region: 'CA' } },
-      user: { id: `user-${Math.floor(r() * 100000)}` },
-      regs: { coppa: 0 },
-    };
-    out.push(JSON.stringify(body));
-  }
-  return out;
-}
 
 function cpuTicks(pid) {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -331,13 +283,13 @@ function buildBase(ref) {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'bidder-bench-'));
-writePolicies(work, Number(args.campaigns));
+writePolicies(ROOT, work, Number(args.campaigns));
 if (args.catalog) {
   const { generateCatalogYaml } = await import(join(ROOT, 'dist/catalog/generate.js'));
   writeFileSync(join(work, 'campaigns.yaml'), generateCatalogYaml({ campaigns: Number(args.catalog), seed: Number(args.seed) }));
 }
 const catalogName = args.catalog ? `generated catalog of ${args.catalog} campaigns (seed ${args.seed})` : `${args.campaigns} campaigns (10 eligible per imp)`;
-const bodies = requests(2000);
+const bodies = requests(2000).map((b) => JSON.stringify(b));
 const results = [];
 if (args.profile) {
   await profileHead(work, bodies);

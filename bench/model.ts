@@ -11,7 +11,7 @@ import { loadPolicies } from '../src/config/policies.js';
 import { createFeatureBuilder } from '../src/features/features.js';
 import { selectBackend, type BackendName } from '../src/model/backend.js';
 import { loadModel, resolveModelDir } from '../src/model/store.js';
-import { simulatedRows } from '../src/cli/ml.js';
+import { simulatedRows } from '../src/sim/dataset.js';
 import { readFileSync } from 'node:fs';
 
 function arg(name: string, fallback: string): string {

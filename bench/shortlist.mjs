@@ -10,6 +10,7 @@ import { mkdtempSync, writeFileSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { requests } from './workload.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -55,32 +56,9 @@ await selectBackend('wasm');
 const model = await loadModel(resolveModelDir(resolve(args.models)));
 const price = createPricer(null);
 
-/** The bench's requests (bench/bench.mjs), the same seed. */
-function requests(n) {
-  const cats = ['IAB1', 'IAB2', 'IAB3-1', 'IAB12', 'IAB17', 'IAB19-6', 'IAB20'];
-  const oses = ['iOS', 'Android', 'Windows', 'macOS'];
-  let s = 42;
-  const r = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    out.push({
-      id: `bench-${i}`,
-      at: 2,
-      tmax: 200,
-      cur: ['USD'],
-      imp: [{ id: '1', bidfloor: 0.01, bidfloorcur: 'USD', banner: { w: 300, h: 250, format: [{ w: 300, h: 250 }] }, secure: 1 }],
-      site: { id: `site-${Math.floor(r() * 500)}`, domain: `pub${Math.floor(r() * 500)}.example`, cat: [cats[Math.floor(r() * cats.length)]], page: `https://pub.example/p/${i}`, publisher: { id: `pub-${Math.floor(r() * 100)}` } },
-      device: { ua: 'Mozilla/5.0', ip: '203.0.113.7', devicetype: 2, os: oses[Math.floor(r() * oses.length)], geo: { country: 'USA', region: 'CA' } },
-      user: { id: `user-${Math.floor(r() * 100000)}` },
-      regs: { coppa: 0 },
-    });
-  }
-  return out;
-}
-
 // Every imp's eligible candidates with their model pCTR and full-price value.
 const imps = [];
-for (const req of requests(Number(args.requests))) {
+for (const req of requests(Number(args.requests), { secondPriceOnly: true })) {
   const plan = eligibility.plan(req, 'example', 'USD');
   for (const p of plan.imps) {
     const n = p.eligible.length;

@@ -12,13 +12,12 @@ import { datasetFromEventLog } from '../model/eventlog-data.js';
 import { auc, ece, logloss, reliability, reliabilitySvg } from '../model/metrics.js';
 import { loadLayersModel, resolveModelDir, saveModelVersion, setCurrentVersion, type ModelKind } from '../model/store.js';
 import { predictRows, trainModel } from '../model/train.js';
-import { simulateDataset, type Dataset } from '../sim/dataset.js';
+import { simulatedRows, type Dataset } from '../sim/dataset.js';
 import { driveBidder } from '../harness/drive.js';
 import { simulateEventLog } from '../sim/events.js';
 import { createMarket } from '../sim/market.js';
 import { createRng } from '../random/random.js';
 import { runPacingSimulate } from './pacing.js';
-import type { Campaign } from '../types.js';
 import { campaignsFrom, fail } from './common.js';
 
 const int = (name: string, min = 0) => (v: string): number => {
@@ -43,21 +42,6 @@ async function backendFrom(name: string | undefined): Promise<string> {
 /** Writes a line, waiting when the stream's buffer is full (stdout piped into a slow reader). */
 async function writeLine(out: Writable, line: string): Promise<void> {
   if (!out.write(`${line}\n`)) await new Promise<void>((resolve) => out.once('drain', resolve));
-}
-
-export interface SimDataOptions {
-  seed: number;
-  worldSeed: number;
-  rows: number;
-  campaigns: readonly Campaign[];
-}
-
-/** Rows of one simulated day; requests are sized so that `rows` impressions get an eligible creative. */
-export function simulatedRows(o: SimDataOptions): Dataset {
-  const builder = createFeatureBuilder();
-  // About 3 in 4 requests have an eligible creative in the demo catalog; the margin avoids a short day.
-  const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns: o.campaigns, requestsPerDay: Math.ceil(o.rows * 1.5) });
-  return simulateDataset({ market, campaigns: o.campaigns, builder, maxRows: o.rows });
 }
 
 function score(pred: Float32Array, data: Dataset) {

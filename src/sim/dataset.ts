@@ -8,10 +8,10 @@
 import { buildCatalogState } from '../live/build.js';
 import { createPrivacy } from '../eligibility/privacy.js';
 import { SIM_VENDOR_ID } from './market.js';
-import type { FeatureBuilder, PreparedCreative } from '../features/features.js';
+import { createFeatureBuilder, type FeatureBuilder, type PreparedCreative } from '../features/features.js';
 import { createProfileStore, type ProfileStore } from '../features/profiles.js';
 import type { Campaign, Creative, ImpContext, UserProfile } from '../types.js';
-import type { Market, SimRequest } from './market.js';
+import { createMarket, type Market, type SimRequest } from './market.js';
 import type { Dataset } from '../model/dataset.js';
 
 export type { Dataset } from '../model/dataset.js';
@@ -140,4 +140,19 @@ export function simulateDataset(opts: ShowOptions & { maxRows: number }): Datase
   const F = builder.spec.sparseFields;
   const D = builder.spec.denseDim;
   return { rows: r, sparse: sparse.subarray(0, r * F), dense: dense.subarray(0, r * D), labels: labels.subarray(0, r), truth: truth.subarray(0, r) };
+}
+
+export interface SimDataOptions {
+  seed: number;
+  worldSeed: number;
+  rows: number;
+  campaigns: readonly Campaign[];
+}
+
+/** Rows of one simulated day; requests are sized so that `rows` impressions get an eligible creative. */
+export function simulatedRows(o: SimDataOptions): Dataset {
+  const builder = createFeatureBuilder();
+  // About 3 in 4 requests have an eligible creative in the demo catalog; the margin avoids a short day.
+  const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns: o.campaigns, requestsPerDay: Math.ceil(o.rows * 1.5) });
+  return simulateDataset({ market, campaigns: o.campaigns, builder, maxRows: o.rows });
 }
