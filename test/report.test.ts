@@ -35,6 +35,17 @@ describe('ad-effect report', () => {
     // Both impressions were bought in the 10:00 hour, whatever the notice time.
     expect(c.days[0].hours[10].effect.impressions).toBe(2);
     expect(c.days[0].hours[11].effect.impressions).toBe(0);
+    // No bid recorded its pacing multiplier: no λ.
+    expect(c.days[0].hours[10].meanLambda).toBeNull();
+  });
+
+  it('gives the mean λ (1 / pacing multiplier) of each hour\'s bids', () => {
+    const bid = (id: string, at: number, multiplier: number): EventRecord => ({ type: 'bid', ts: at, bidId: id, campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 4, pctr: 0.01, multiplier, modelVersion: 'm', ctx });
+    const r = buildReport([bid('a', ts, 0.5), bid('b', ts + 60_000, 0.25), bid('c', ts + 3_600_000, 1)], campaigns);
+    const hours = r.campaigns[0].days[0].hours;
+    expect(hours[10].meanLambda).toBeCloseTo(3, 12);
+    expect(hours[11].meanLambda).toBeCloseTo(1, 12);
+    expect(hours[12].meanLambda).toBeNull();
   });
 
   it('reads a running bidder\'s event log', async () => {
@@ -50,6 +61,10 @@ describe('ad-effect report', () => {
     const row = report.campaigns.find((c) => c.id === bid.cid)!;
     expect(row.totals.impressions).toBe(1);
     expect(row.totals.spendUsd).toBeCloseTo(bid.price / 2 / 1000, 9);
+    // The bid records the multiplier it was priced with, so the report has its λ.
+    const bidRec = recs.find((x) => x.type === 'bid' && x.bidId === bid.id);
+    expect(bidRec && bidRec.type === 'bid' && bidRec.multiplier).toBeGreaterThan(0);
+    expect(row.days[0].hours.some((h) => h.meanLambda !== null && h.meanLambda >= 1)).toBe(true);
     // Pseudonymous: the raw user id never reaches the log.
     expect(JSON.stringify(recs)).not.toContain('u-report');
     rmSync(t.dir, { recursive: true, force: true });

@@ -30,7 +30,7 @@ export function registerReport(program: Command): void {
     .option('--events <paths...>', 'event-log files or directories', ['var/events'])
     .option('--policies <dir>', 'policy directory (goal values and budgets)', 'policies')
     .option('--json', 'print one JSON object instead of a table')
-    .option('--plot <dir>', 'write spend-vs-target and predicted-vs-observed CTR charts (SVG) here')
+    .option('--plot <dir>', 'write spend-vs-target, λ through the day (when the log records it) and predicted-vs-observed CTR charts (SVG) here')
     .action(async (o: { events: string[]; policies: string; json?: boolean; plot?: string }) => {
       const { campaigns } = loadPolicies(o.policies);
       const records: EventRecord[] = [];
@@ -58,6 +58,12 @@ export function registerReport(program: Command): void {
               ]),
           ),
         );
+        const lambda = report.campaigns.flatMap((c) =>
+          c.days.flatMap((d) => d.hours.flatMap((h) => (h.meanLambda === null ? [] : [{ campaign: c.id, t: `${d.day}T${String(h.hour).padStart(2, '0')}:30:00Z`, lambda: h.meanLambda, series: 'λ' }]))),
+        );
+        if (lambda.length > 0) {
+          writeFileSync(join(o.plot, 'lambda.svg'), await lineChart({ title: 'λ of the pacer through the day (mean over the hour\'s bids; bid = value / λ)', x: { field: 't', title: 'time (UTC)', type: 'temporal' }, y: { field: 'lambda', title: 'λ' }, series: 'series', facet: 'campaign', rows: lambda }));
+        }
         writeFileSync(join(o.plot, 'ctr-predicted-vs-observed.svg'), await lineChart({ title: 'CTR: predicted against observed, per hour', x: { field: 't', title: 'time (UTC)', type: 'temporal' }, y: { field: 'ctr', title: 'CTR' }, series: 'series', facet: 'campaign', rows: ctr }));
       }
       if (o.json) process.stdout.write(JSON.stringify(report) + '\n');

@@ -15,6 +15,8 @@ export interface BidRecord {
   /** Bid CPM in USD. */
   priceCpmUsd: number;
   pctr: number;
+  /** The pacing multiplier the bid was priced with (λ = 1 / multiplier); absent in older logs. */
+  multiplier?: number;
   modelVersion: string;
   ctx: ImpContext;
   /** Profile as the features saw it (undefined when user-level data was not allowed). */

@@ -227,7 +227,7 @@ export function createBidPipeline(deps: BidDeps) {
     deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
     metrics.bid(c.id, ch.pctr);
     const profile = ctx.userDataAllowed ? deps.profiles.get(ctx.userKey) : undefined;
-    deps.eventLog.append({ type: 'bid', ts: wallNow, bidId, campaignId: c.id, creativeId: cr.id, priceCpmUsd: price / rate, pctr: ch.pctr, modelVersion: live.modelVersion(), ctx, profile });
+    deps.eventLog.append({ type: 'bid', ts: wallNow, bidId, campaignId: c.id, creativeId: cr.id, priceCpmUsd: price / rate, pctr: ch.pctr, multiplier: ch.multiplier, modelVersion: live.modelVersion(), ctx, profile });
     return bid;
   }
 }

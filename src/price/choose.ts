@@ -22,6 +22,8 @@ export interface Chosen<E extends Priceable = Priceable> {
   /** The model's pCTR (before exploration). */
   pctr: number;
   bidUsd: number;
+  /** The pacing multiplier it was priced with (bid = value × multiplier before shading; λ = 1 / multiplier). */
+  multiplier: number;
   /** Index of its imp in the plan. */
   ctxIndex: number;
 }
@@ -71,7 +73,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
         belowFloor = true;
         continue;
       }
-      if (!best || bidUsd > best.bidUsd) best = { impid: p.imp.id, el, pctr: modelPctr, bidUsd, ctxIndex: ci };
+      if (!best || bidUsd > best.bidUsd) best = { impid: p.imp.id, el, pctr: modelPctr, bidUsd, multiplier, ctxIndex: ci };
     }
     if (best) chosen.push(best);
   }

@@ -25,7 +25,13 @@ export interface Effect extends Acc {
 export interface CampaignReport {
   id: string;
   totals: Effect;
-  days: Array<{ day: string; totals: Effect; targetSpendUsd: number; hours: Array<{ hour: number; effect: Effect; cumulativeSpendUsd: number; cumulativeTargetUsd: number }> }>;
+  days: Array<{
+    day: string;
+    totals: Effect;
+    targetSpendUsd: number;
+    /** `meanLambda`: the mean λ (1 / pacing multiplier) of the hour's bids, null when none recorded it. */
+    hours: Array<{ hour: number; effect: Effect; cumulativeSpendUsd: number; cumulativeTargetUsd: number; meanLambda: number | null }>;
+  }>;
 }
 
 export interface Report {
@@ -70,11 +76,20 @@ export function buildReport(records: Iterable<EventRecord>, campaigns: readonly 
     if (!hours) days.set(day, (hours = Array.from({ length: 24 }, zero)));
     return hours[new Date(ts).getUTCHours()];
   };
+  // λ of the bids per cell, kept beside the summed counts.
+  const lambdas = new Map<Acc, { sum: number; n: number }>();
   for (const r of records) {
     n++;
     if (r.type === 'bid') {
       bidInfo.set(r.bidId, { campaignId: r.campaignId, ts: r.ts, pctr: r.pctr });
-      cell(r.campaignId, r.ts).bids++;
+      const at = cell(r.campaignId, r.ts);
+      at.bids++;
+      if (r.multiplier !== undefined && r.multiplier > 0) {
+        const l = lambdas.get(at) ?? { sum: 0, n: 0 };
+        l.sum += 1 / r.multiplier;
+        l.n++;
+        lambdas.set(at, l);
+      }
       continue;
     }
     const b = bidInfo.get(r.bidId);
@@ -104,8 +119,9 @@ export function buildReport(records: Iterable<EventRecord>, campaigns: readonly 
       const hourRows = hours.map((h, hour) => {
         for (const k of Object.keys(dayAcc) as Array<keyof Acc>) dayAcc[k] += h[k];
         cum += h.spendUsd;
-        // The target is the even curve the pacer follows by default: budget × fraction of the day.
-        return { hour, effect: effect(h, c), cumulativeSpendUsd: cum, cumulativeTargetUsd: (target * (hour + 1)) / 24 };
+        // The target is the even curve (budget × fraction of the day), a reference: max-value pacing may spend unevenly.
+        const l = lambdas.get(h);
+        return { hour, effect: effect(h, c), cumulativeSpendUsd: cum, cumulativeTargetUsd: (target * (hour + 1)) / 24, meanLambda: l ? l.sum / l.n : null };
       });
       for (const k of Object.keys(total) as Array<keyof Acc>) total[k] += dayAcc[k];
       dayRows.push({ day, totals: effect(dayAcc, c), targetSpendUsd: target, hours: hourRows });
