@@ -83,6 +83,9 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
     return;
   }
   const score = ctr === 'model' ? await modelScorer(o.models ?? 'models', o.model) : undefined;
+  if (score !== undefined && profile !== 'demo') {
+    process.stderr.write(`note: the shipped models are trained on the demo market; on '${profile}' their pCTRs are not calibrated (use --ctr oracle, or a model trained on this market)\n`);
+  }
   const t0 = Date.now();
   const bar = progressBar('simulating the day');
   bar.start(o.requests, 0, { unit: 'requests' });
