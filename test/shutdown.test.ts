@@ -81,7 +81,10 @@ describe('bidder serve on SIGTERM', () => {
     const answers = await Promise.allSettled(before);
     const failed = answers.filter((a) => a.status === 'rejected').map((a) => String((a as PromiseRejectedResult).reason));
     expect(failed, 'requests sent before SIGTERM that got no answer').toEqual([]);
-    for (const a of answers) expect([200, 204]).toContain((a as PromiseFulfilledResult<{ status: number }>).value.status);
+    // The slow stream was read long before SIGTERM: answered as usual. A burst request still in the
+    // socket when draining began is refused with 503 SHUTTING_DOWN (the server never read it): an
+    // answer, not a loss. On a loaded machine the tail of the burst can be there.
+    answers.forEach((a, i) => expect(i < 20 ? [200, 204] : [200, 204, 503]).toContain((a as PromiseFulfilledResult<{ status: number }>).value.status));
     for (const s of await Promise.all(after)) expect([503, 'refused']).toContain(s);
     const { code, signal } = await exited;
     agent.destroy();
