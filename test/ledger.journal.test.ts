@@ -25,6 +25,22 @@ runLedgerSuite(
   { propertyRuns: 60, durable: true, forgetsAfterMs: 20_000 },
 );
 
+/**
+ * The ledger's own TypeScript, transpiled into `build/ledger` for a child process to import (no
+ * type check): Node 20 cannot run .ts files and no TS loader is installed.
+ */
+function transpileLedger(build: string): void {
+  const srcDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/ledger');
+  fs.mkdirSync(path.join(build, 'ledger'), { recursive: true });
+  for (const name of fs.readdirSync(srcDir)) {
+    if (!name.endsWith('.ts')) continue;
+    const out = ts.transpileModule(fs.readFileSync(path.join(srcDir, name), 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    });
+    fs.writeFileSync(path.join(build, 'ledger', name.replace(/\.ts$/, '.js')), out.outputText);
+  }
+}
+
 const T0 = Date.UTC(2026, 0, 10, 12);
 const budgets: Record<string, Budget> = { c1: { dailyUsd: 10 }, c2: { dailyUsd: 5, lifetimeUsd: 7 } };
 
@@ -200,17 +216,9 @@ describe('in-process ledger journal, differential', () => {
  */
 describe('in-process ledger under kill -9', () => {
   const build = path.join(root, 'build');
-  const srcDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/ledger');
 
   beforeAll(() => {
-    fs.mkdirSync(path.join(build, 'ledger'), { recursive: true });
-    for (const name of fs.readdirSync(srcDir)) {
-      if (!name.endsWith('.ts')) continue;
-      const out = ts.transpileModule(fs.readFileSync(path.join(srcDir, name), 'utf8'), {
-        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-      });
-      fs.writeFileSync(path.join(build, 'ledger', name.replace(/\.ts$/, '.js')), out.outputText);
-    }
+    transpileLedger(build);
     fs.writeFileSync(
       path.join(build, 'child.mjs'),
       `import { createMemoryLedger } from './ledger/memory.js';
@@ -280,17 +288,9 @@ for (let i = 0; ; i++) {
  */
 describe('a failed journal write is never acknowledged later', () => {
   const build = path.join(root, 'build-full');
-  const srcDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/ledger');
 
   beforeAll(() => {
-    fs.mkdirSync(path.join(build, 'ledger'), { recursive: true });
-    for (const name of fs.readdirSync(srcDir)) {
-      if (!name.endsWith('.ts')) continue;
-      const out = ts.transpileModule(fs.readFileSync(path.join(srcDir, name), 'utf8'), {
-        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-      });
-      fs.writeFileSync(path.join(build, 'ledger', name.replace(/\.ts$/, '.js')), out.outputText);
-    }
+    transpileLedger(build);
     // Won bids have long ids, so their settle records are longer than the fill reservations: once
     // a fill reservation no longer fits, no settlement fits either.
     fs.writeFileSync(
@@ -359,16 +359,8 @@ process.exit(0);
 /** Review 2026-12-02 item 3: two processes on one journal each granted the whole budget. */
 describe('one process per journal', () => {
   const build = path.join(root, 'build-lock');
-  const srcDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/ledger');
   beforeAll(() => {
-    fs.mkdirSync(path.join(build, 'ledger'), { recursive: true });
-    for (const name of fs.readdirSync(srcDir)) {
-      if (!name.endsWith('.ts')) continue;
-      const out = ts.transpileModule(fs.readFileSync(path.join(srcDir, name), 'utf8'), {
-        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-      });
-      fs.writeFileSync(path.join(build, 'ledger', name.replace(/\.ts$/, '.js')), out.outputText);
-    }
+    transpileLedger(build);
     fs.writeFileSync(
       path.join(build, 'hold.mjs'),
       `import { createMemoryLedger } from './ledger/memory.js';

@@ -4,6 +4,18 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadPolicies, PolicyError } from '../src/config/policies.js';
 
+/** The PolicyError that loading `dir` throws (failing the test if it loads). */
+function loadError(dir: string): PolicyError {
+  let err: unknown;
+  try {
+    loadPolicies(dir);
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(PolicyError);
+  return err as PolicyError;
+}
+
 describe('policy loading reports every problem at once', () => {
   let dir = '';
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -16,18 +28,12 @@ describe('policy loading reports every problem at once', () => {
     writeFileSync(join(dir, 'campaigns.yaml'), readFileSync(join(dir, 'campaigns.yaml'), 'utf8').replace('maxBidCpmUsd: 25', 'maxBidCpmUsd: -1'));
     writeFileSync(join(dir, 'exchanges.yaml'), 'exchanges:\n  default:\n    currency: SEK\n');
     writeFileSync(join(dir, 'bidder.yaml'), 'port: 8080\nturbo: true\n');
-    let err: unknown;
-    try {
-      loadPolicies(dir);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(PolicyError);
-    const problems = (err as PolicyError).problems;
+    const err = loadError(dir);
+    const problems = err.problems;
     expect(problems.some((p) => p.startsWith('campaigns.yaml') && p.includes('maxBidCpmUsd'))).toBe(true);
     expect(problems.some((p) => p.includes('currency SEK has no rate'))).toBe(true);
     expect(problems.some((p) => p.includes('bidder.yaml') && p.includes('turbo'))).toBe(true);
-    expect((err as PolicyError).message.split('\n').length).toBe(problems.length + 1);
+    expect(err.message.split('\n').length).toBe(problems.length + 1);
   });
 
   it('refuses creatives no answer could be built from', () => {
@@ -76,14 +82,7 @@ describe('frequency caps the store can enforce', () => {
       cpSync('policies', dir, { recursive: true });
       const file = join(dir, 'campaigns.yaml');
       writeFileSync(file, readFileSync(file, 'utf8').replace('frequencyCap: { count: 20, windowSec: 3600 }', 'frequencyCap: { count: 50, windowSec: 691200 }'));
-      let err: unknown;
-      try {
-        loadPolicies(dir);
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(PolicyError);
-      const problems = (err as PolicyError).problems.join('\n');
+      const problems = loadError(dir).problems.join('\n');
       expect(problems).toMatch(/frequencyCap\/count.*<= 32/);
       expect(problems).toMatch(/frequencyCap\/windowSec.*<= 604800/);
     } finally {
