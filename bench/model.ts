@@ -4,7 +4,7 @@
  * the median of several timed runs, with the spread printed beside it as the noise to read it by.
  * Prints a table to stderr and one JSON object to stdout. Measures; asserts nothing.
  *
- *   npm run bench:model [-- --versions dcn-v1,lr-v1 --batches 1,32,256,1024 --seconds 1]
+ *   npm run bench:model [-- --versions lr-v2,dcn-v2 --batches 1,32,256,1024 --seconds 1]
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadPolicies } from '../src/config/policies.js';
@@ -12,7 +12,6 @@ import { createFeatureBuilder } from '../src/features/features.js';
 import { selectBackend, type BackendName } from '../src/model/backend.js';
 import { loadModel, resolveModelDir } from '../src/model/store.js';
 import { simulatedRows } from '../src/sim/dataset.js';
-import { readFileSync } from 'node:fs';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,8 +19,7 @@ function arg(name: string, fallback: string): string {
 }
 
 const modelsDir = arg('models', 'models');
-const current = readFileSync(`${modelsDir}/CURRENT`, 'utf8').trim();
-const versions = [...new Set(arg('versions', `${current},lr-v1`).split(','))];
+const versions = [...new Set(arg('versions', 'lr-v2,dcn-v2').split(','))];
 const batches = arg('batches', '1,32,256,1024').split(',').map(Number);
 const seconds = Number(arg('seconds', '1'));
 const runs = Number(arg('runs', '3'));

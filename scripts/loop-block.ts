@@ -6,7 +6,7 @@
  * with perf_hooks.monitorEventLoopDelay (1 ms resolution) how late its event loop runs while it
  * does, one kind at a time:
  *   - nothing (the noise floor of this machine: other processes preempt us too),
- *   - model reloads (`bidder.reloadModel`, alternating dcn-v1 and lr-v1, as the admin route does),
+ *   - model reloads (`bidder.reloadModel`, alternating dcn-v2 and lr-v2, as the admin route does),
  *   - journal compactions of an in-process ledger in the same process, whose journal is filled to
  *     `--journal-mib` (64 MiB is the production trigger) between compactions.
  * For each kind it prints the worst delay of each operation (median, p90, max over the
@@ -143,7 +143,7 @@ if (idleS > 0) {
 if (reloads > 0) {
   const samples: Sample[] = [];
   for (let i = 0; i < reloads; i++) {
-    const version = i % 2 === 0 ? 'lr-v1' : 'dcn-v1';
+    const version = i % 2 === 0 ? 'lr-v2' : 'dcn-v2';
     samples.push(
       await measure(async () => {
         const r = await bidder.reloadModel(version);
@@ -151,8 +151,8 @@ if (reloads > 0) {
       }),
     );
   }
-  report('  lr-v1', samples.filter((_, i) => i % 2 === 0), false);
-  report('  dcn-v1', samples.filter((_, i) => i % 2 === 1), false);
+  report('  lr-v2', samples.filter((_, i) => i % 2 === 0), false);
+  report('  dcn-v2', samples.filter((_, i) => i % 2 === 1), false);
   report('model reload', samples);
 }
 

@@ -129,6 +129,36 @@ describe('features', () => {
     expect(a.dense).toEqual(b.dense);
   });
 
+  it('crosses: each pairs one side with the other, a segment keeps its id in any slot, no user data no segment cross', () => {
+    const at = (f: string) => SPARSE_FIELDS.indexOf(f as (typeof SPARSE_FIELDS)[number]);
+    const row = (c: ImpContext, cr = pc) => {
+      const a = fb.allocate(1);
+      fb.writeRow(c, cr, undefined, a.sparse, a.dense, 0);
+      return a.sparse;
+    };
+    const base = row(ctx);
+    const other = fb.prepareCreative({ ...creative, id: 'cr-9' }, { cat: ['IAB17-3'] });
+    // hour × device moves with either side only.
+    expect(row({ ...ctx, hour: 14 })[at('hourDevice')]).not.toBe(base[at('hourDevice')]);
+    expect(row({ ...ctx, deviceType: 4 })[at('hourDevice')]).not.toBe(base[at('hourDevice')]);
+    // page category × creative: by the page's tier-1 parent, so a sibling subcategory shares it.
+    expect(row({ ...ctx, categories: ['IAB17-4'] })[at('pageCreative')]).toBe(base[at('pageCreative')]);
+    expect(row({ ...ctx, categories: ['IAB1'] })[at('pageCreative')]).not.toBe(base[at('pageCreative')]);
+    expect(row(ctx, other)[at('pageCreative')]).not.toBe(base[at('pageCreative')]);
+    expect(row({ ...ctx, categories: [] })[at('pageCreative')]).toBe(0);
+    expect(row(ctx, other)[at('deviceCreative')]).not.toBe(base[at('deviceCreative')]);
+    // segment × the campaign's tier-1 categories × how many segments the user has.
+    const swapped = row({ ...ctx, segments: ['s2', 's1'] });
+    expect(swapped[at('segmentAd0')]).toBe(base[at('segmentAd1')]);
+    expect(swapped[at('segmentAd1')]).toBe(base[at('segmentAd0')]);
+    expect(row({ ...ctx, segments: ['s1', 's2', 's3'] })[at('segmentAd0')]).not.toBe(base[at('segmentAd0')]);
+    expect(row(ctx, fb.prepareCreative(creative, { cat: ['IAB17', 'IAB17-9'] }))[at('segmentAd0')]).toBe(base[at('segmentAd0')]);
+    expect(row(ctx, fb.prepareCreative(creative, { cat: ['IAB20'] }))[at('segmentAd0')]).not.toBe(base[at('segmentAd0')]);
+    expect(base[at('segmentAd2')]).toBe(0);
+    const none = row({ ...ctx, userDataAllowed: false });
+    for (const k of [0, 1, 2, 3]) expect(none[at(`segmentAd${k}`)]).toBe(0);
+  });
+
   it('refuses a creative with a wrong-sized image embedding', () => {
     expect(() => fb.prepareCreative({ ...creative, imageEmbedding: [1, 2] }, { cat: [] })).toThrow(/imageEmbedding/);
   });

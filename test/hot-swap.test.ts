@@ -23,7 +23,7 @@ describe('model hot swap under concurrent load', () => {
     };
     const load = Array.from({ length: 16 }, worker);
     const versions: string[] = [];
-    for (const version of ['lr-v1', 'dcn-v1', 'lr-v1', 'dcn-v1']) {
+    for (const version of ['lr-v2', 'dcn-v2', 'lr-v2', 'dcn-v2']) {
       const r = await fetch(`${t.url}/admin/reload/model`, {
         method: 'POST',
         headers: { authorization: 'Bearer swap-token-0123456789', 'content-type': 'application/json' },
@@ -35,7 +35,7 @@ describe('model hot swap under concurrent load', () => {
     }
     stop = true;
     await Promise.all(load);
-    expect(versions).toEqual(['lr-v1', 'dcn-v1', 'lr-v1', 'dcn-v1']);
+    expect(versions).toEqual(['lr-v2', 'dcn-v2', 'lr-v2', 'dcn-v2']);
     expect([...statuses.keys()].every((s) => s === 200 || s === 204)).toBe(true);
     expect(statuses.get(200)).toBeGreaterThan(0);
     expect(await t.metric('bidder_nobid_total', { reason: 'MODEL_NOT_READY' })).toBe(0);

@@ -33,12 +33,22 @@ export const SPARSE_FIELDS = [
   'segment1',
   'segment2',
   'segment3',
+  // Crosses of the effects that are products of two sides (src/sim/market.ts has such a truth, as
+  // real CTRs do): a wide weight per cross gives the models them directly instead of hoping the
+  // cross layers find them from rank-limited embeddings.
+  'hourDevice',
+  'segmentAd0',
+  'segmentAd1',
+  'segmentAd2',
+  'segmentAd3',
+  'pageCreative',
+  'deviceCreative',
 ] as const;
 
 export type SparseField = (typeof SPARSE_FIELDS)[number];
 
 /** Fields that carry user-level data: written as absent (0) when `ctx.userDataAllowed` is false. */
-export const USER_SPARSE_FIELDS: readonly SparseField[] = ['segment0', 'segment1', 'segment2', 'segment3'];
+export const USER_SPARSE_FIELDS: readonly SparseField[] = ['segment0', 'segment1', 'segment2', 'segment3', 'segmentAd0', 'segmentAd1', 'segmentAd2', 'segmentAd3'];
 
 /** User behaviour dense features, in order. */
 export const USER_DENSE_FEATURES = [
@@ -78,6 +88,10 @@ export interface FeatureSpecOptions {
 const IMAGE_DIM = 8 as const;
 const SEGMENT_SLOTS = 4;
 const SEGMENT_OFFSET = SPARSE_FIELDS.indexOf('segment0');
+const HOUR_DEVICE = SPARSE_FIELDS.indexOf('hourDevice');
+const SEGMENT_AD_OFFSET = SPARSE_FIELDS.indexOf('segmentAd0');
+const PAGE_CREATIVE = SPARSE_FIELDS.indexOf('pageCreative');
+const DEVICE_CREATIVE = SPARSE_FIELDS.indexOf('deviceCreative');
 
 export function makeFeatureSpec(opts: FeatureSpecOptions = {}): FeatureSpec {
   const hashBuckets = opts.hashBuckets ?? 1 << 16;
@@ -89,7 +103,7 @@ export function makeFeatureSpec(opts: FeatureSpecOptions = {}): FeatureSpec {
   const user = image + IMAGE_DIM;
   const bias = user + USER_DENSE_FEATURES.length;
   const body = {
-    name: 'features-v1',
+    name: 'features-v2',
     sparseFields: SPARSE_FIELDS.length,
     sparseFieldNames: [...SPARSE_FIELDS],
     hashBuckets,
@@ -99,7 +113,8 @@ export function makeFeatureSpec(opts: FeatureSpecOptions = {}): FeatureSpec {
     denseLayout: { text, image, user, bias },
     denseDim: bias + 1,
     // Changing the hash function or the text tokeniser must change this string.
-    hashAlgorithm: 'fnv1a32-utf16-fmix32;segments=shared-seed;text=word-uni-bi-signed-l2;user=toplevel-cat-overlap',
+    hashAlgorithm:
+      'fnv1a32-utf16-fmix32;segments=shared-seed;text=word-uni-bi-signed-l2;user=toplevel-cat-overlap;crosses=hour.device,segment.adtops.nseg,pagetop.creative,device.creative',
   };
   const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
   return Object.freeze({ ...body, hash });
@@ -107,8 +122,10 @@ export function makeFeatureSpec(opts: FeatureSpecOptions = {}): FeatureSpec {
 
 export const FEATURE_SPEC: FeatureSpec = makeFeatureSpec();
 
-/** Sparse fields writeCreative writes; every other sparse field is written by writeContext. */
+/** Sparse fields that depend on the creative only. */
 const AD_SPARSE_FIELDS: readonly SparseField[] = ['creative', 'campaign', 'adCategory'];
+/** Sparse fields that depend on both the imp (or user) and the creative; writeCreative writes them too. */
+const PAIR_SPARSE_FIELDS: readonly SparseField[] = ['segmentAd0', 'segmentAd1', 'segmentAd2', 'segmentAd3', 'pageCreative', 'deviceCreative'];
 
 /**
  * Which inputs of a row depend on the imp only (`ctx`), on the creative only (`ad`), or on both
@@ -119,10 +136,11 @@ const AD_SPARSE_FIELDS: readonly SparseField[] = ['creative', 'campaign', 'adCat
  */
 export function rowSplit(spec: FeatureSpec = FEATURE_SPEC) {
   const sparseAd = AD_SPARSE_FIELDS.map((f) => SPARSE_FIELDS.indexOf(f));
+  const sparsePair = PAIR_SPARSE_FIELDS.map((f) => SPARSE_FIELDS.indexOf(f));
   const { text, image, user, bias } = spec.denseLayout;
   const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
   return {
-    sparse: { ctx: range(0, spec.sparseFields).filter((f) => !sparseAd.includes(f)), ad: sparseAd },
+    sparse: { ctx: range(0, spec.sparseFields).filter((f) => !sparseAd.includes(f) && !sparsePair.includes(f)), ad: sparseAd },
     dense: {
       ctx: [user + USER_DENSE_FEATURES.indexOf('profileKnown'), user + USER_DENSE_FEATURES.indexOf('seenCount'), bias],
       ad: [...range(text, spec.textDim), ...range(image, spec.imageDim)],
@@ -199,6 +217,9 @@ export interface PreparedCreative {
   readonly creativeIdHash: number;
   readonly campaignIdHash: number;
   readonly adCategoryHash: number;
+  /** Unmixed FNV keys of the creative id and of the campaign's set of top-level categories, for the crosses. */
+  readonly creativeKey: number;
+  readonly adTopsKey: number;
   /** Top-level IAB categories of the campaign, lower-cased, matched against the user's history. */
   readonly adTopCategories: readonly string[];
   readonly text: Float32Array;
@@ -293,6 +314,8 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
       campaignIdHash: str(S.campaign, c.campaignId),
       adCategoryHash: campaign.cat.length > 0 ? str(S.adCategory, campaign.cat[0]) : 0,
       adTopCategories,
+      creativeKey: fnvString(FNV_OFFSET, c.id),
+      adTopsKey: fnvString(FNV_OFFSET, [...adTopCategories].sort().join(',')),
       text: textVector(c.title, c.keywords),
       image: Float32Array.from(c.imageEmbedding),
     });
@@ -311,6 +334,12 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
     }
     return hits / history.length;
   }
+
+  // What writeContext learnt about the imp that writeCreative's crosses need; both run for the
+  // same imp in writeRow and writeRows, context first.
+  const segmentKeys = new Int32Array(SEGMENT_SLOTS);
+  let segmentCount = 0;
+  let pageTopKey = 0;
 
   /** Every field that depends on the imp and the user only. */
   function writeContext(ctx: ImpContext, profile: UserProfile | undefined, sparse: Int32Array, dense: Float32Array, row: number): void {
@@ -331,6 +360,9 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
     sparse[s + 11] = str(S.format, ctx.format);
     sparse[s + 12] = int(S.hour, ctx.hour);
     sparse[s + 13] = str(S.deal, ctx.dealId);
+    sparse[s + HOUR_DEVICE] = bucket(fnvInt(fnvInt(S.hourDevice, ctx.hour), ctx.deviceType));
+    pageTopKey = ctx.categories.length > 0 && ctx.categories[0].length > 0 ? fnvTopLevel(FNV_OFFSET, ctx.categories[0]) : 0;
+    segmentCount = 0;
 
     const d = row * D;
     dense[d + biasOff] = 1;
@@ -341,8 +373,10 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
       return;
     }
     const segs = ctx.segments;
+    segmentCount = Math.min(segs.length, SEGMENT_SLOTS);
     for (let k = 0; k < SEGMENT_SLOTS; k++) {
       sparse[s + SEGMENT_OFFSET + k] = k < segs.length ? str(segmentSeed, segs[k]) : 0;
+      segmentKeys[k] = k < segs.length ? fnvString(FNV_OFFSET, segs[k]) : 0;
     }
     if (profile === undefined) {
       for (let k = 0; k < USER_DENSE_FEATURES.length; k++) dense[u + k] = 0;
@@ -359,6 +393,13 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
     sparse[s + 14] = pc.creativeIdHash;
     sparse[s + 15] = pc.campaignIdHash;
     sparse[s + 16] = pc.adCategoryHash;
+    sparse[s + PAGE_CREATIVE] = pageTopKey === 0 ? 0 : bucket(fnvInt(fnvInt(S.pageCreative, pageTopKey), pc.creativeKey));
+    sparse[s + DEVICE_CREATIVE] = bucket(fnvInt(fnvInt(S.deviceCreative, ctx.deviceType), pc.creativeKey));
+    // A segment's effect is averaged over the user's segments, so the count is part of the cross.
+    // Slots share one seed, as the segment fields do. segmentCount is 0 without user data.
+    for (let k = 0; k < SEGMENT_SLOTS; k++) {
+      sparse[s + SEGMENT_AD_OFFSET + k] = k < segmentCount ? bucket(fnvInt(fnvInt(fnvInt(S.segmentAd0, segmentKeys[k]), pc.adTopsKey), segmentCount)) : 0;
+    }
     const d = row * D;
     dense.set(pc.text, d + textOff);
     dense.set(pc.image, d + imageOff);

@@ -11,7 +11,7 @@ import { SIM_VENDOR_ID } from './market.js';
 import { createFeatureBuilder, type FeatureBuilder, type PreparedCreative } from '../features/features.js';
 import { createProfileStore, type ProfileStore } from '../features/profiles.js';
 import type { Campaign, Creative, ImpContext, UserProfile } from '../types.js';
-import { createMarket, type Market, type SimRequest } from './market.js';
+import { createMarket, type Market, type MarketProfile, type SimRequest } from './market.js';
 import type { Dataset } from '../model/dataset.js';
 
 export type { Dataset } from '../model/dataset.js';
@@ -147,12 +147,14 @@ export interface SimDataOptions {
   worldSeed: number;
   rows: number;
   campaigns: readonly Campaign[];
+  /** Market calibration (default 'demo'). */
+  market?: MarketProfile;
 }
 
 /** Rows of one simulated day; requests are sized so that `rows` impressions get an eligible creative. */
 export function simulatedRows(o: SimDataOptions): Dataset {
   const builder = createFeatureBuilder();
   // About 3 in 4 requests have an eligible creative in the demo catalog; the margin avoids a short day.
-  const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns: o.campaigns, requestsPerDay: Math.ceil(o.rows * 1.5) });
+  const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns: o.campaigns, requestsPerDay: Math.ceil(o.rows * 1.5), profile: o.market });
   return simulateDataset({ market, campaigns: o.campaigns, builder, maxRows: o.rows });
 }
