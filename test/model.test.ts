@@ -8,7 +8,7 @@ import { selectBackend } from '../src/model/backend.js';
 import { buildDcn, buildLr } from '../src/model/architectures.js';
 import { auc, ece, fitPlatt, logloss } from '../src/model/metrics.js';
 import { loadModel, ModelLoadError, resolveModelDir, saveModelVersion, setCurrentVersion, type ModelMeta } from '../src/model/store.js';
-import { predictRows, trainModel } from '../src/model/train.js';
+import { predictRows, recalibrate, trainModel } from '../src/model/train.js';
 import { createRng } from '../src/random/random.js';
 
 // A small hash space keeps these models tiny and fast; the shipped spec is tested separately.
@@ -159,6 +159,37 @@ describe('training', () => {
     const res = await trainModel({ kind: 'lr', spec, data: { rows, sparse, dense, labels, truth }, rng: createRng(4), epochs: 6, batchSize: 256, learningRate: 0.05 });
     expect(res.validation.auc).toBeGreaterThan(0.7);
     expect(res.validation.ece).toBeLessThan(0.05);
+    res.model.dispose();
+  });
+
+  it('recalibrate moves a model to another click level and keeps its ranking', async () => {
+    // A model trained where clicks are common, then calibrated where the same effects sit 3 logits lower.
+    const rows = 20000;
+    const planted = (shift: number, seed: number) => {
+      const { sparse, dense } = randomRows(rows, seed);
+      const rng = createRng(seed + 1);
+      const labels = new Float32Array(rows);
+      const truth = new Float32Array(rows);
+      for (let r = 0; r < rows; r++) {
+        const z = -1 + shift + 1.5 * dense[r * spec.denseDim] + (sparse[r * spec.sparseFields] % 2 === 0 ? 1 : -1);
+        truth[r] = 1 / (1 + Math.exp(-z));
+        labels[r] = rng.next() < truth[r] ? 1 : 0;
+      }
+      return { rows, sparse, dense, labels, truth };
+    };
+    const res = await trainModel({ kind: 'lr', spec, data: planted(0, 5), rng: createRng(6), epochs: 6, batchSize: 256, learningRate: 0.05 });
+    const there = planted(-3, 7);
+    const before = predictRows(res.model, spec, there.sparse, there.dense, rows);
+    const r = recalibrate(res.model, spec, there);
+    const after = predictRows(res.model, spec, there.sparse, there.dense, rows);
+    expect(r.before.ece).toBeGreaterThan(0.05);
+    expect(r.after.ece).toBeLessThan(0.01);
+    expect(ece(after, there.labels)).toBeCloseTo(r.after.ece, 6);
+    // The mean prediction meets the click rate, and the order of the rows is unchanged.
+    const mean = (a: Float32Array) => a.reduce((s, x) => s + x, 0) / a.length;
+    expect(Math.abs(mean(after) - mean(there.labels)) / mean(there.labels)).toBeLessThan(0.05);
+    expect(auc(after, there.labels)).toBeCloseTo(auc(before, there.labels), 6);
+    expect(r.calibration[1]).toBeLessThan(-2);
     res.model.dispose();
   });
 });

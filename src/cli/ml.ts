@@ -11,7 +11,7 @@ import { selectBackend, type BackendName } from '../model/backend.js';
 import { datasetFromEventLog } from '../model/eventlog-data.js';
 import { auc, ece, logloss, reliability, reliabilitySvg } from '../model/metrics.js';
 import { loadLayersModel, resolveModelDir, saveModelVersion, setCurrentVersion, type ModelKind } from '../model/store.js';
-import { predictRows, trainModel } from '../model/train.js';
+import { predictRows, recalibrate, trainModel } from '../model/train.js';
 import { simulatedRows, type Dataset } from '../sim/dataset.js';
 import { driveBidder } from '../harness/drive.js';
 import { simulateEventLog } from '../sim/events.js';
@@ -135,6 +135,53 @@ export function registerMlCommands(program: Command): void {
       });
       if (o.setCurrent) setCurrentVersion(o.models, version);
       process.stdout.write(`${JSON.stringify({ version, dir, kind, rows: data.rows, trainSeconds, epochs: result.epochs, validation: result.validation, current: !!o.setCurrent })}\n`);
+    });
+
+  program
+    .command('calibrate')
+    .description("refit a model's Platt calibration on rows of another market (or event logs) and save it as a new version; the rest of the model is kept")
+    .requiredOption('--from <ref>', 'model version name or folder to start from')
+    .requiredOption('--version <name>', 'name of the new version')
+    .option('--market <profile>', `simulated market calibration: ${MARKET_PROFILES.join(' or ')}`, 'demo')
+    .option('--rows <n>', 'simulated rows to calibrate on', int('--rows', 100), 1_000_000)
+    .option('--seed <n>', 'simulated day', int('--seed'), 1)
+    .option('--world-seed <n>', 'simulated market (as used in training)', int('--world-seed'), 1)
+    .option('--events <files...>', 'calibrate on these NDJSON event logs instead of the simulator')
+    .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
+    .option('--models <dir>', 'models folder', 'models')
+    .option('--backend <name>', 'auto, tensorflow, wasm or cpu', 'wasm')
+    .action(async (o) => {
+      const market = marketProfile(o.market);
+      const backend = await backendFrom(o.backend);
+      const campaigns = campaignsFrom(o.policies);
+      const builder = createFeatureBuilder();
+      const from = await loadLayersModel(resolveModelDir(o.models, o.from), builder.spec);
+      let data: Dataset;
+      let dataInfo: Record<string, unknown>;
+      if (o.events) {
+        const { data: d, stats } = await datasetFromEventLog(o.events, campaigns, builder);
+        data = d;
+        dataInfo = { source: 'event-log', files: o.events, ...stats };
+      } else {
+        data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns, market });
+        dataInfo = { source: 'simulator', seed: o.seed, worldSeed: o.worldSeed, market, policies: o.policies };
+      }
+      const clicks = data.labels.reduce((s, x) => s + x, 0);
+      if (data.rows < 100 || clicks === 0) fail(`not enough data to calibrate: ${data.rows} rows, ${clicks} clicks`);
+      const r = recalibrate(from.layers, builder.spec, data);
+      const trainedAt = new Date().toISOString();
+      const dir = await saveModelVersion(o.models, from.layers, {
+        version: o.version,
+        kind: from.kind,
+        featureSpecHash: builder.spec.hash,
+        trainedAt,
+        data: { ...dataInfo, rows: data.rows, clicks, calibratedFrom: from.version },
+        metrics: { calibration: r.calibration, before: r.before, after: r.after, backend },
+        command: `bidder ${process.argv.slice(2).join(' ')}`,
+        params: { calibratedFrom: from.version },
+      });
+      from.layers.dispose();
+      process.stdout.write(`${JSON.stringify({ version: o.version, dir, from: from.version, rows: data.rows, clicks, calibration: r.calibration, before: r.before, after: r.after })}\n`);
     });
 
   program

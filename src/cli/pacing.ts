@@ -83,8 +83,10 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
     return;
   }
   const score = ctr === 'model' ? await modelScorer(o.models ?? 'models', o.model) : undefined;
-  if (score !== undefined && profile !== 'demo') {
-    process.stderr.write(`note: the shipped models are trained on the demo market; on '${profile}' their pCTRs are not calibrated (use --ctr oracle, or a model trained on this market)\n`);
+  if (score !== undefined && profile !== 'demo' && o.model === undefined) {
+    process.stderr.write(
+      `note: the default model is calibrated to the demo market; on '${profile}' use a version calibrated there (--model lr-v2-ipinyou, made by 'bidder calibrate'), or --ctr oracle\n`,
+    );
   }
   const t0 = Date.now();
   const bar = progressBar('simulating the day');

@@ -149,3 +149,25 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     calibration: [a, b],
   };
 }
+
+/**
+ * Refits a trained model's Platt calibration on other rows (another market, exchange or period)
+ * and leaves everything before it as it is: the ranking a model learnt where clicks are plentiful,
+ * at the click level of where it serves. The new σ(a₁·(a₀·z + b₀) + b₁) is stored as one
+ * calibration (a₁a₀, a₁b₀ + b₁), so the saved model has the same layers as any other.
+ */
+export function recalibrate(model: tf.LayersModel, spec: FeatureSpec, data: Dataset): { calibration: [number, number]; before: { ece: number; logloss: number }; after: { ece: number; logloss: number; auc: number } } {
+  const cal = model.getLayer('calibration');
+  const [k, c] = cal.getWeights();
+  const a0 = k.dataSync()[0];
+  const b0 = c.dataSync()[0];
+  const p = predictRows(model, spec, data.sparse, data.dense, data.rows);
+  const before = { ece: ece(p, data.labels), logloss: logloss(p, data.labels) };
+  const [a1, b1] = fitPlatt(p, data.labels);
+  const calibration: [number, number] = [a1 * a0, a1 * b0 + b1];
+  const w = [tf.tensor2d([[calibration[0]]]), tf.tensor1d([calibration[1]])];
+  cal.setWeights(w);
+  tf.dispose(w);
+  const q = predictRows(model, spec, data.sparse, data.dense, data.rows);
+  return { calibration, before, after: { ece: ece(q, data.labels), logloss: logloss(q, data.labels), auc: auc(q, data.labels) } };
+}
