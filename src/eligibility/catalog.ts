@@ -15,6 +15,19 @@ export interface Candidate {
   readonly segments: ReadonlySet<string> | null;
   /** Whether the markup would load anything over plain http (not biddable on `imp.secure: 1`). */
   readonly insecure: boolean;
+  // What eligibility reads of the campaign per candidate, copied here so that every candidate it
+  // visits has one shape (campaigns' optional fields give them many).
+  /** `paused` in the policy file (the admin's pause is asked per request). */
+  readonly paused: boolean;
+  /** Flight dates, yyyy-mm-dd ('' = open). */
+  readonly flightStart: string;
+  readonly flightEnd: string;
+  /** Frequency cap (count 0 = none). */
+  readonly capCount: number;
+  readonly capWindowSec: number;
+  /** `onNoConsent: nobid`. */
+  readonly nobidWithoutConsent: boolean;
+  readonly dealsOnly: boolean;
 }
 
 /** Whether a creative's markup would load a resource over plain http. */
@@ -43,6 +56,8 @@ export interface Catalog {
   readonly index: readonly DimensionIndex[];
   /** Per candidate, per dimension (indexed like DIMENSIONS): the accepted values (null = any). */
   readonly accepts: ReadonlyArray<ReadonlyArray<ReadonlySet<string> | null>>;
+  /** Per candidate, bit `d` set where it restricts dimension `d` (`accepts[idx][d]` not null). */
+  readonly restricted: Uint16Array;
   readonly campaignsById: ReadonlyMap<string, Campaign>;
 }
 
@@ -64,6 +79,7 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
   const candidates: Candidate[] = [];
   const accepts: Array<Array<Set<string> | null>> = [];
   const index = DIMENSIONS.map(() => ({ byValue: new Map<string, number[]>(), unrestricted: [] as number[] }));
+  const restricted: number[] = [];
   for (const campaign of campaigns) {
     const t = campaign.targeting;
     const sites = t.siteIds || t.appBundles ? new Set([...(t.siteIds ?? []), ...(t.appBundles ?? [])]) : null;
@@ -81,6 +97,13 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
         deals: deals ?? new Set(),
         segments: t.segments?.length ? new Set(t.segments) : null,
         insecure: loadsInsecure(creative),
+        paused: campaign.paused === true,
+        flightStart: campaign.budget.start ?? '',
+        flightEnd: campaign.budget.end ?? '',
+        capCount: campaign.frequencyCap?.count ?? 0,
+        capWindowSec: campaign.frequencyCap?.windowSec ?? 0,
+        nobidWithoutConsent: campaign.onNoConsent === 'nobid',
+        dealsOnly: t.dealsOnly === true,
       });
       // Same order as DIMENSIONS.
       const acc: Array<Set<string> | null> = [
@@ -98,6 +121,7 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
         t.dealsOnly && deals ? deals : null,
       ];
       accepts.push(acc);
+      let bits = 0;
       for (let d = 0; d < acc.length; d++) {
         const set = acc[d];
         const di = index[d];
@@ -107,13 +131,16 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
           if (!list) di.byValue.set(v, (list = []));
           list.push(idx);
         }
+        if (set) bits |= 1 << d;
       }
+      restricted.push(bits);
     }
   }
   return {
     candidates,
     index,
     accepts,
+    restricted: Uint16Array.from(restricted),
     campaignsById: new Map(campaigns.map((c) => [c.id, c])),
   };
 }

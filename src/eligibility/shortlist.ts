@@ -1,6 +1,7 @@
 import type { Campaign } from '../types.js';
 import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
 import type { Eligible } from './eligibility.js';
+import type { Candidate } from './catalog.js';
 
 /**
  * The candidate cut before scoring (docs/performance-scale.md, "The candidate cut"). An imp with
@@ -29,6 +30,13 @@ import type { Eligible } from './eligibility.js';
 export interface Shortlist {
   /** Cuts `eligible` in place to at most `k` candidates (order kept); returns it. */
   cut(eligible: Eligible[], k: number): Eligible[];
+  /**
+   * The same cut over `n` candidates read through accessors (eligibility cuts its scratch arrays
+   * before it builds an `Eligible` for each, so the ones cut are never built): per position
+   * `i < n`, 1 where candidate `i` is kept by bound, 2 by rotation, 0 cut. The array is scratch,
+   * valid until the next call. Requires `n > k`.
+   */
+  choose(n: number, k: number, candidateAt: (i: number) => Candidate, floorUsdAt: (i: number) => number): Uint8Array;
   /** Teaches candidate `idx`'s priors: the model's pCTR for one row it was scored on, and its pacing multiplier then. */
   learn(idx: number, pctr: number, multiplier: number): void;
   /** The prior pCTR of candidate `idx` (NaN until it was scored). */
@@ -61,50 +69,56 @@ export function createShortlist(candidateCount: number): Shortlist {
     return b < floorUsd ? 0 : b;
   }
 
+  function choose(n: number, k: number, candidateAt: (i: number) => Candidate, floorUsdAt: (i: number) => number): Uint8Array {
+    const explore = exploreSlots(k);
+    const best = k - explore;
+    if (top.length < best) ((top = new Int32Array(best)), (topKey = new Float64Array(best)));
+    if (kept.length < n) kept = new Uint8Array(n * 2);
+    kept.fill(0, 0, n);
+    // The `best` highest bounds, sorted high to low; an equal bound does not displace an earlier one.
+    let size = 0;
+    for (let i = 0; i < n; i++) {
+      const cand = candidateAt(i);
+      const key = bound(cand.campaign, cand.idx, floorUsdAt(i));
+      if (size === best && key <= topKey[size - 1]) continue;
+      let j = size < best ? size++ : size - 1;
+      while (j > 0 && topKey[j - 1] < key) ((top[j] = top[j - 1]), (topKey[j] = topKey[j - 1]), j--);
+      top[j] = i;
+      topKey[j] = key;
+    }
+    for (let j = 0; j < size; j++) kept[top[j]] = 1;
+    // Rotation over the left-out ones: the `explore` after a cursor that moves on every cut.
+    const left = n - size;
+    if (explore > 0 && left > 0) {
+      let skip = rotation % left;
+      rotation = (rotation + explore) >>> 0;
+      let taken = 0;
+      for (let pass = 0; pass < 2 && taken < explore; pass++) {
+        for (let i = 0; i < n && taken < explore; i++) {
+          if (kept[i] !== 0) continue;
+          if (skip > 0) {
+            skip--;
+            continue;
+          }
+          kept[i] = 2;
+          taken++;
+        }
+      }
+    }
+    return kept;
+  }
+
   return {
     cut(eligible, k) {
       const n = eligible.length;
       if (n <= k) return eligible;
-      const explore = exploreSlots(k);
-      const best = k - explore;
-      if (top.length < best) ((top = new Int32Array(best)), (topKey = new Float64Array(best)));
-      if (kept.length < n) kept = new Uint8Array(n * 2);
-      kept.fill(0, 0, n);
-      // The `best` highest bounds, sorted high to low; an equal bound does not displace an earlier one.
-      let size = 0;
-      for (let i = 0; i < n; i++) {
-        const el = eligible[i];
-        const key = bound(el.cand.campaign, el.cand.idx, el.floorUsd);
-        if (size === best && key <= topKey[size - 1]) continue;
-        let j = size < best ? size++ : size - 1;
-        while (j > 0 && topKey[j - 1] < key) ((top[j] = top[j - 1]), (topKey[j] = topKey[j - 1]), j--);
-        top[j] = i;
-        topKey[j] = key;
-      }
-      for (let j = 0; j < size; j++) kept[top[j]] = 1;
-      // Rotation over the left-out ones: the `explore` after a cursor that moves on every cut.
-      const left = n - size;
-      if (explore > 0 && left > 0) {
-        let skip = rotation % left;
-        rotation = (rotation + explore) >>> 0;
-        let taken = 0;
-        for (let pass = 0; pass < 2 && taken < explore; pass++) {
-          for (let i = 0; i < n && taken < explore; i++) {
-            if (kept[i] !== 0) continue;
-            if (skip > 0) {
-              skip--;
-              continue;
-            }
-            kept[i] = 2;
-            taken++;
-          }
-        }
-      }
+      const flags = choose(n, k, (i) => eligible[i].cand, (i) => eligible[i].floorUsd);
       let w = 0;
-      for (let i = 0; i < n; i++) if (kept[i] !== 0) eligible[w++] = eligible[i];
+      for (let i = 0; i < n; i++) if (flags[i] !== 0) eligible[w++] = eligible[i];
       eligible.length = w;
       return eligible;
     },
+    choose,
     learn(idx, pctr, m) {
       const p = prior[idx];
       prior[idx] = Number.isNaN(p) ? pctr : p + PRIOR_WEIGHT * (pctr - p);

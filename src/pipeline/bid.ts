@@ -142,12 +142,12 @@ export function createBidPipeline(deps: BidDeps) {
     const test = (req as { test?: unknown }).test === 1;
     if (test) metrics.testRequest();
     if (deps.warmUser) await deps.warmUser(req);
-    const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat);
+    // With the candidate cut: at most maxCandidatesPerImp per imp are scored (src/eligibility/shortlist.ts).
+    const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat, settings.maxCandidatesPerImp);
     t = timed('eligibility', t);
     if (plan.reason) return noBid(req.id, ex, plan.reason, started);
-    // The candidate cut: at most maxCandidatesPerImp per imp are scored (src/eligibility/shortlist.ts).
     let rows = 0;
-    for (const p of plan.imps) rows += live.eligibility.shortlist.cut(p.eligible, settings.maxCandidatesPerImp).length;
+    for (const p of plan.imps) rows += p.eligible.length;
     if (rows === 0) return noBid(req.id, ex, plan.imps.find((p) => p.reason)?.reason || 'NO_ELIGIBLE_CAMPAIGN', started);
 
     const { sparse, dense } = writePlanRows(deps.features, plan.imps, rows, live.prepared, deps.profiles);
