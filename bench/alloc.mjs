@@ -1,13 +1,15 @@
-// npm run bench:alloc [-- --duration S --connections N --campaigns N]
+// npm run bench:alloc [-- --duration S --connections N --campaigns N --sample]
 // Bytes allocated on the JS heap per bid request: the bench's catalog and requests
 // (bench/bench.mjs: 10 campaigns eligible per imp, 2,000 distinct bodies), the bidder under
 // autocannon and `node --trace-gc-nvp`; the `allocated=` fields of the GC lines printed during the
 // measured window (bytes allocated since the GC before) sum to what the window allocated, to
 // within one young generation. ArrayBuffer backing stores (typed arrays' contents, Buffers) live
-// outside the JS heap and are not counted, only their small wrapper objects. V8's sampling heap
-// profiler would say by whom, but on Node 20 it reports only objects still alive.
+// outside the JS heap and are not counted, only their small wrapper objects.
+// --sample: also say by whom, from V8's sampling heap profiler over the measured window (objects
+// since collected included; bench/heap-sample.mjs): bytes per bid request by allocating function
+// (self) and by the bidder's function on the stack nearest to the allocation.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +22,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '32' },
     campaigns: { type: 'string', default: '1000' },
     models: { type: 'string', default: 'models' },
+    sample: { type: 'boolean', default: false },
   },
 });
 const ROOT = resolve('.');
@@ -28,9 +31,11 @@ const work = mkdtempSync(join(tmpdir(), 'bidder-alloc-'));
 // The bench's policies and requests (bench/workload.mjs), so the figures compare with its CPU figures.
 writePolicies(ROOT, work, Number(args.campaigns), { maxBidCpmUsd: 20 });
 
-const child = spawn('node', ['--trace-gc-nvp', 'dist/cli.js', 'serve', '--policies', work, '--models', resolve(args.models), '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'], {
+const samplePath = join(work, 'heap-sample.json');
+const sampleArgs = args.sample ? ['--import', resolve('bench/heap-sample.mjs'), ...(process.env.ALLOC_NODE_FLAGS ?? '').split(' ').filter(Boolean)] : [];
+const child = spawn('node', ['--trace-gc-nvp', ...sampleArgs, 'dist/cli.js', 'serve', '--policies', work, '--models', resolve(args.models), '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'], {
   cwd: ROOT,
-  env: { ...process.env, NOTICE_SECRET: 'bench-secret-0123456789abcdef' },
+  env: { ...process.env, NOTICE_SECRET: 'bench-secret-0123456789abcdef', BIDDER_HEAP_SAMPLE: samplePath },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
 let allocated = 0;
@@ -61,13 +66,40 @@ try {
   await load(3);
   const a0 = allocated;
   const g0 = gcs;
+  if (args.sample) (child.kill('SIGUSR2'), await new Promise((r) => setTimeout(r, 200)));
   const res = await load(Number(args.duration));
   await new Promise((r) => setTimeout(r, 100));
+  if (args.sample) {
+    child.kill('SIGUSR2');
+    for (let i = 0; i < 50 && !existsSync(samplePath); i++) await new Promise((r) => setTimeout(r, 100));
+  }
   const bytes = allocated - a0;
   const n = res.requests.total;
   console.log(`alloc: ${n} bid requests in ${args.duration} s (${Math.round(res.requests.average)} req/s, ${res['2xx']} answered 2xx), ${args.campaigns} campaigns (10 eligible per imp), ${gcs - g0} GCs`);
   console.log(`JS heap allocated: ${(bytes / 1e6).toFixed(1)} MB, ${(bytes / n / 1024).toFixed(1)} KB per bid request`);
+  if (args.sample) printSample(JSON.parse(readFileSync(samplePath, 'utf8')), n);
 } finally {
   child.kill('SIGKILL');
   rmSync(work, { recursive: true, force: true });
+}
+
+/** The sampled bytes per bid request: by allocating function, and by the nearest frame in the bidder's own code (dist/). */
+function printSample(profile, requests) {
+  const self = new Map();
+  const own = new Map();
+  let total = 0;
+  const name = (cf) => `${cf.functionName || '(anonymous)'} ${cf.url.replace(/^.*\/node_modules\//, '').replace(/^.*\/dist\//, 'dist/')}:${cf.lineNumber + 1}`;
+  const walk = (node, ownFrame) => {
+    const cf = node.callFrame;
+    const here = cf.url.includes('/dist/') ? name(cf) : ownFrame;
+    if (node.selfSize) {
+      total += node.selfSize;
+      self.set(name(cf), (self.get(name(cf)) ?? 0) + node.selfSize);
+      own.set(here, (own.get(here) ?? 0) + node.selfSize);
+    }
+    for (const c of node.children) walk(c, here);
+  };
+  walk(profile.head, '(outside the bidder)');
+  const top = (m) => [...m].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, v]) => `  ${(v / requests).toFixed(0).padStart(6)} B  ${((v / total) * 100).toFixed(1).padStart(5)} %  ${k}`).join('\n');
+  console.log(`\nsampled: ${(total / requests / 1024).toFixed(1)} KB per bid request\nby allocating function (self):\n${top(self)}\nby the bidder's nearest frame:\n${top(own)}`);
 }
