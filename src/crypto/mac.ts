@@ -1,6 +1,8 @@
 import { hash } from 'node:crypto';
 
 const BLOCK = 64;
+/** Messages up to a third of this (in UTF-16 units) are hashed from the kept buffer. */
+const SCRATCH_BYTES = 3072;
 
 /**
  * HMAC-SHA256 (RFC 2104) with the key's inner and outer pads computed once. Node's createHmac
@@ -17,8 +19,18 @@ export function createMac(key: Buffer) {
     ipad[i] ^= k[i];
     opad[i] ^= k[i];
   }
+  // The padded key and the message written into buffers kept for the MAC's life (a MAC is
+  // synchronous): a message's bytes are not copied twice and no Buffer is built for each part.
+  const innerIn = Buffer.alloc(BLOCK + SCRATCH_BYTES);
+  ipad.copy(innerIn);
+  const outerIn = Buffer.alloc(BLOCK + 32);
+  opad.copy(outerIn);
   return function mac(message: string): Buffer {
-    const inner = hash('sha256', Buffer.concat([ipad, Buffer.from(message, 'utf8')]), 'buffer');
-    return hash('sha256', Buffer.concat([opad, inner]), 'buffer');
+    let inner: Buffer;
+    // At most 3 UTF-8 bytes per UTF-16 unit, so a message this short always fits.
+    if (message.length * 3 <= SCRATCH_BYTES) inner = hash('sha256', innerIn.subarray(0, BLOCK + innerIn.write(message, BLOCK, 'utf8')), 'buffer');
+    else inner = hash('sha256', Buffer.concat([ipad, Buffer.from(message, 'utf8')]), 'buffer');
+    inner.copy(outerIn, BLOCK);
+    return hash('sha256', outerIn, 'buffer');
   };
 }

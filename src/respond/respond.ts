@@ -99,15 +99,26 @@ function staticFragment(b: OutBid): string {
 
 const json = JSON.stringify;
 
+/** What JSON.stringify would change in a string: quotes, backslashes, controls, and surrogates (lone ones are escaped). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * A string as a JSON string: as JSON.stringify writes it, without copying one that needs no
+ * escape (the notice URLs, ~300 bytes each, never do unless `publicUrl` has a quote).
+ */
+function str(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? json(s) : `"${s}"`;
+}
+
 /** Serialise a BidResponse with the given bids, in currency `cur`, from `seat`. */
 export function bidResponse(requestId: string, cur: string, bids: readonly OutBid[], seat: string): string {
   let out = '';
   for (const b of bids) {
     if (out !== '') out += ',';
     out +=
-      `{"id":${json(b.id)},"impid":${json(b.impid)},"price":${json(b.price)},${staticFragment(b)}` +
-      `,"adm":${json(markup(b))}${b.nurl ? `,"nurl":${json(b.nurl)}` : ''},"burl":${json(b.burl)},"lurl":${json(b.lurl)}` +
-      (b.dealId ? `,"dealid":${json(b.dealId)}` : '') +
+      `{"id":${str(b.id)},"impid":${str(b.impid)},"price":${json(b.price)},${staticFragment(b)}` +
+      `,"adm":${json(markup(b))}${b.nurl ? `,"nurl":${str(b.nurl)}` : ''},"burl":${str(b.burl)},"lurl":${str(b.lurl)}` +
+      (b.dealId ? `,"dealid":${str(b.dealId)}` : '') +
       (b.test ? ',"ext":{"test":1}}' : '}');
   }
   return `{"id":${json(requestId)},"bidid":${json(bids[0]?.id)},"cur":${json(cur)},"seatbid":[{"seat":${json(seat)},"bid":[${out}]}]}`;

@@ -135,13 +135,18 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
 
   function guard(res: uWS.HttpResponse, state: Aborted, rtb: boolean, p: Promise<Answer>, origin = ''): void {
     inFlight++;
+    // Counted down in both handlers rather than in a `finally`: one promise and closure less per request.
     p.then(
-      (a) => write(res, state, a, rtb, false, origin),
+      (a) => {
+        inFlight--;
+        write(res, state, a, rtb, false, origin);
+      },
       (err) => {
+        inFlight--;
         h.onBug(err);
         write(res, state, INTERNAL_ERROR, rtb, false, origin);
       },
-    ).finally(() => inFlight--);
+    );
   }
 
   function bidRoute(res: uWS.HttpResponse, req: uWS.HttpRequest, exchangeName: string): void {
