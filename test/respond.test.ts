@@ -1,21 +1,23 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bidResponse, type OutBid } from '../src/respond/respond.js';
+import { bidResponse, markup, type OutBid } from '../src/respond/respond.js';
 import type { Creative } from '../src/types.js';
 
 /**
  * The BidResponse writer copies strings that need no JSON escape as they are (src/respond/respond.ts
- * `str`): whatever the exchange sends as ids, and whatever `publicUrl` the notice URLs carry, the
+ * `str`, and a banner's `adm` from fragments escaped once per creative): whatever the exchange sends as ids,
+ * whatever `publicUrl` the notice URLs carry and whatever a creative's title, the
  * answer must parse back to the same values and be well-formed UTF-16 (no lone surrogate written raw).
  */
 
-const creative = { id: 'cr-1', format: 'banner', w: 300, h: 250, title: 'A title', attr: [], keywords: [], imageEmbedding: [], landingUrl: 'https://x.example/' } as unknown as Creative;
+const creativeWith = (title: string) => ({ id: 'cr-1', format: 'banner', w: 300, h: 250, title, attr: [], keywords: [], imageEmbedding: [], landingUrl: 'https://x.example/' }) as unknown as Creative;
 const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0001', '\ud800', '\udc00', 'a', '€', '😀') }));
 
 describe('bidResponse', () => {
   it('writes every string as JSON.stringify would: parses back to the same values, well-formed', () => {
     fc.assert(
-      fc.property(text, text, text, text, text, text, (requestId, impid, bidId, dealId, url, seat) => {
+      fc.property(text, text, text, text, text, text, text, (requestId, impid, bidId, dealId, url, seat, title) => {
+        const creative = creativeWith(title);
         const bid: OutBid = {
           id: bidId,
           impid,
@@ -40,7 +42,7 @@ describe('bidResponse', () => {
         expect(res.seatbid[0].seat).toBe(seat);
         const b = res.seatbid[0].bid[0];
         expect([b.id, b.impid, b.dealid ?? '', b.nurl, b.burl, b.lurl]).toEqual([bidId, impid, dealId, bid.nurl, bid.burl, bid.lurl]);
-        expect(b.adm).toContain('notice/click?b=1&#38;c=2');
+        expect(b.adm).toBe(markup(bid));
       }),
       { numRuns: 500 },
     );
