@@ -429,7 +429,7 @@ export function createEligibility(deps: EligibilityDeps) {
                 privacyBlocked = true;
                 continue;
               }
-              if (!segments.some((s) => cand.segments!.has(s))) continue;
+              if (!anyIn(segments, cand.segments)) continue;
             }
             if (cand.capCount && userKey && deps.frequency(userKey, c.id, cand.capWindowSec) >= cand.capCount) continue;
             // Deals: a matching deal is bid through (its floor); private auctions admit deal bids only.
@@ -474,6 +474,12 @@ export function createEligibility(deps: EligibilityDeps) {
  * entries per candidate the walk visits. Speed only; both ways give the same candidates.
  */
 const MARK_PER_VISIT = 8;
+
+/** Whether any of `values` is in `set` (a loop: a `some` callback would be a closure per candidate). */
+function anyIn(values: readonly string[], set: ReadonlySet<string>): boolean {
+  for (const v of values) if (set.has(v)) return true;
+  return false;
+}
 
 /** Whether any of the candidate's keys (lower-cased at catalog build) is in a block list. */
 function isBlocked(keys: ReadonlySet<string>, blocked: ReadonlySet<string>): boolean {

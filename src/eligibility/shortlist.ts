@@ -1,4 +1,3 @@
-import type { Campaign } from '../types.js';
 import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
 import type { Eligible } from './eligibility.js';
 import type { Candidate } from './catalog.js';
@@ -60,11 +59,24 @@ export function createShortlist(candidateCount: number): Shortlist {
   let kept = new Uint8Array(256);
   let rotation = 0;
 
-  function bound(c: Campaign, idx: number, floorUsd: number): number {
-    if (c.maxBidCpmUsd < floorUsd) return -1;
-    const p = prior[idx];
-    if (Number.isNaN(p)) return Infinity;
-    const b = Math.min(valueCpmUsd(c, p, DEFAULT_PCVR) * multiplier[idx], c.maxBidCpmUsd);
+  // Per candidate, what its bound needs, read from the campaign and the priors once after each
+  // `learn` rather than on every cut (campaign objects come in many shapes: slow to read).
+  const maxBid = new Float64Array(candidateCount);
+  const cap = new Float64Array(candidateCount);
+  const fresh = new Uint8Array(candidateCount);
+
+  function bound(cand: Candidate, floorUsd: number): number {
+    const idx = cand.idx;
+    if (fresh[idx] === 0) {
+      const c = cand.campaign;
+      const p = prior[idx];
+      maxBid[idx] = c.maxBidCpmUsd;
+      // A never-scored candidate's bound is unknown, so it ranks first (Infinity clears any floor).
+      cap[idx] = Number.isNaN(p) ? Infinity : Math.min(valueCpmUsd(c, p, DEFAULT_PCVR) * multiplier[idx], c.maxBidCpmUsd);
+      fresh[idx] = 1;
+    }
+    if (maxBid[idx] < floorUsd) return -1;
+    const b = cap[idx];
     // Pricing never bids above this bound (shading only lowers it), so under the floor it would not bid.
     return b < floorUsd ? 0 : b;
   }
@@ -78,8 +90,7 @@ export function createShortlist(candidateCount: number): Shortlist {
     // The `best` highest bounds, sorted high to low; an equal bound does not displace an earlier one.
     let size = 0;
     for (let i = 0; i < n; i++) {
-      const cand = candidateAt(i);
-      const key = bound(cand.campaign, cand.idx, floorUsdAt(i));
+      const key = bound(candidateAt(i), floorUsdAt(i));
       if (size === best && key <= topKey[size - 1]) continue;
       let j = size < best ? size++ : size - 1;
       while (j > 0 && topKey[j - 1] < key) ((top[j] = top[j - 1]), (topKey[j] = topKey[j - 1]), j--);
@@ -123,6 +134,7 @@ export function createShortlist(candidateCount: number): Shortlist {
       const p = prior[idx];
       prior[idx] = Number.isNaN(p) ? pctr : p + PRIOR_WEIGHT * (pctr - p);
       multiplier[idx] = m;
+      fresh[idx] = 0;
     },
     prior(idx) {
       return prior[idx];

@@ -87,7 +87,8 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     return buildCatalogState(p.campaigns, features, {
       ...o.eligibility,
       ratesPerUsd: p.ratesPerUsd,
-      isPaused: (id) => paused.has(id),
+      // Asked per candidate visited: most of the time nothing is paused.
+      isPaused: (id) => paused.size !== 0 && paused.has(id),
       httpsNotices: () => publicUrl.startsWith('https://'),
       onInsecureImp: metrics.insecureImp,
     });
