@@ -222,7 +222,9 @@ export function createEligibility(deps: EligibilityDeps) {
   const hits = new Uint16Array(catalog.candidates.length);
   const matchedSize = new Float64Array(DIMENSIONS.length);
   // Per dimension, the posting lists of the request's values (looked up once per imp).
+  // Reset by count, not `length = 0` (which would drop the arrays' storage on every imp).
   const foundLists: Array<Array<readonly number[]>> = DIMENSIONS.map(() => []);
+  const foundCount = new Int32Array(DIMENSIONS.length);
   const { restricted } = catalog;
   const marksPerVisit = deps.indexMarksPerVisit ?? MARK_PER_VISIT;
   const shortlist = createShortlist(catalog.candidates.length);
@@ -355,14 +357,15 @@ export function createEligibility(deps: EligibilityDeps) {
         for (let d = 0; d < DIMENSIONS.length; d++) {
           const di = catalog.index[d];
           const found = foundLists[d];
-          found.length = 0;
+          let count = 0;
           let matched = 0;
           for (const v of requestValues[d]) {
             const list = di.byValue.get(v);
             if (list === undefined) continue;
-            found.push(list);
+            found[count++] = list;
             matched += list.length;
           }
+          foundCount[d] = count;
           matchedSize[d] = matched;
           marks += matched;
           const size = di.unrestricted.length + matched;
@@ -383,7 +386,9 @@ export function createEligibility(deps: EligibilityDeps) {
           for (let d = 0; d < DIMENSIONS.length; d++) {
             if (d === best || matchedSize[d] === 0) continue;
             const bit = 1 << d;
-            for (const list of foundLists[d]) {
+            const found = foundLists[d];
+            for (let li = 0; li < foundCount[d]; li++) {
+              const list = found[li];
               for (const idx of list) {
                 if (hitStamp[idx] !== stampNo) ((hitStamp[idx] = stampNo), (hits[idx] = bit));
                 else hits[idx] |= bit;
@@ -397,7 +402,7 @@ export function createEligibility(deps: EligibilityDeps) {
         let privacyBlocked = false;
         let n = 0;
         const found = foundLists[best];
-        for (let li = -1; li < found.length; li++) {
+        for (let li = -1; li < foundCount[best]; li++) {
           const list = li < 0 ? di.unrestricted : found[li];
           for (const idx of list) {
             if (stamp[idx] === stampNo) continue;
