@@ -47,6 +47,27 @@ function contract(name: string, make: (clock: () => number) => FrequencyStore) {
 
 contract('lru-cache', (clock) => createLocalFrequencyStore({ clock }));
 
+describe('local frequency store', () => {
+  it('answers a run of counts for one user from one cache lookup, and still sees every record and eviction', async () => {
+    const now = T0;
+    const s = createLocalFrequencyStore({ clock: () => now, maxUsers: 2 });
+    await s.record('a', 'c1');
+    await s.record('b', 'c1');
+    // a is asked last, so b is the least recent: recording c evicts b, not a.
+    expect([s.count('b', 'c1', 60), s.count('a', 'c1', 60), s.count('a', 'c2', 60)]).toEqual([1, 1, 0]);
+    await s.record('a', 'c2');
+    expect(s.count('a', 'c2', 60)).toBe(1);
+    await s.record('c', 'c1');
+    expect([s.count('a', 'c1', 60), s.count('b', 'c1', 60), s.count('c', 'c1', 60)]).toEqual([1, 0, 1]);
+    // A user recorded for the first time after a count of 0 for it.
+    expect(s.count('d', 'c1', 60)).toBe(0);
+    await s.record('d', 'c1');
+    expect(s.count('d', 'c1', 60)).toBe(1);
+    await s.close();
+    expect(s.count('d', 'c1', 60)).toBe(0);
+  });
+});
+
 if (client === null) {
   if (process.env.CI === 'true') {
     it(`Redis frequency store needs Redis at ${url} (CI=true: failure, not skip)`, () => {

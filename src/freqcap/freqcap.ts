@@ -56,11 +56,19 @@ export function createLocalFrequencyStore(opts: LocalFrequencyOptions): Frequenc
   const windowMs = (opts.maxWindowSec ?? FREQ_MAX_WINDOW_SEC) * 1000;
   const maxPer = opts.maxPerCampaign ?? FREQ_MAX_COUNT;
   const users = new LRUCache<string, UserCaps>({ max: opts.maxUsers ?? 100_000 });
+  // Eligibility asks for one user's counts once per capped candidate: the user's entry is looked
+  // up (and made most recent) once, then kept until another user is asked or anything is recorded
+  // (the only changes to the cache), so the answers and the eviction order are the cache's own.
+  let lastUser: string | null = null;
+  let lastCaps: UserCaps | undefined;
   return {
     count(userKey, campaignId, windowSec) {
-      return countSince(users.get(userKey)?.get(campaignId), clock() - windowSec * 1000);
+      if (userKey !== lastUser) ((lastCaps = users.get(userKey)), (lastUser = userKey));
+      return countSince(lastCaps?.get(campaignId), clock() - windowSec * 1000);
     },
     async record(userKey, campaignId) {
+      lastUser = null;
+      lastCaps = undefined;
       const now = clock();
       let u = users.get(userKey);
       if (u === undefined) {
@@ -76,6 +84,8 @@ export function createLocalFrequencyStore(opts: LocalFrequencyOptions): Frequenc
     },
     async warm() {},
     async close() {
+      lastUser = null;
+      lastCaps = undefined;
       users.clear();
     },
   };
