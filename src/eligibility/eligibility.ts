@@ -228,7 +228,8 @@ export function createEligibility(deps: EligibilityDeps) {
   const { restricted } = catalog;
   const marksPerVisit = deps.indexMarksPerVisit ?? MARK_PER_VISIT;
   const shortlist = createShortlist(catalog.candidates.length);
-  // An imp's eligible candidates before the cut, reused across imps and requests (plan is synchronous).
+  // An imp's eligible candidates before the cut, reused across imps and requests (plan is
+  // synchronous); between calls they hold at most the last imps' candidates and fits.
   const okCand: Candidate[] = [];
   const okDeal: string[] = [];
   let okFloor = new Float64Array(256);
@@ -359,7 +360,8 @@ export function createEligibility(deps: EligibilityDeps) {
           const found = foundLists[d];
           let count = 0;
           let matched = 0;
-          for (const v of requestValues[d]) {
+          // A dimension no candidate restricts has no lists to look the request's values up in.
+          if (di.byValue.size !== 0) for (const v of requestValues[d]) {
             const list = di.byValue.get(v);
             if (list === undefined) continue;
             found[count++] = list;
@@ -463,8 +465,6 @@ export function createEligibility(deps: EligibilityDeps) {
         }
         const kept = n > maxCandidatesPerImp ? shortlist.choose(n, maxCandidatesPerImp, candidateAt, floorUsdAt) : null;
         for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i] });
-        // Drop the references the scratch holds (the catalog's own objects, and fits built per imp).
-        okFit.fill(BANNER_FIT, 0, n);
         if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : 'NO_ELIGIBLE_CAMPAIGN';
       }
       return { imps: plans, privacy: block, currency, reason: currency ? '' : 'CURRENCY' };
