@@ -95,4 +95,28 @@ describe('first-price bid shading', () => {
     expect(s.model('thin')).toBeUndefined();
     expect(s.shade('thin', 4, 0)).toBeCloseTo(s.shade('*', 4, 0), 9);
   });
+  it('learns each busy site apart and shades a rare one by its exchange and format', () => {
+    const shader = createShader();
+    const r = mulberry32(11);
+    // Two busy sites of one exchange and format: competition around 0.5 and 3 CPM.
+    const sites = [
+      { key: 'x|banner|site|cheap', mu: Math.log(0.5) },
+      { key: 'x|banner|site|dear', mu: Math.log(3) },
+    ];
+    for (let i = 0; i < 4000; i++) {
+      const s = sites[i % 2];
+      const h = Math.exp(s.mu + 0.3 * sampleNormal(r));
+      shader.observe(s.key, 2, h <= 2, h);
+    }
+    expect(shader.model('x|banner|site|cheap')!.mu).toBeCloseTo(Math.log(0.5), 1);
+    expect(shader.model('x|banner|site|dear')!.mu).toBeCloseTo(Math.log(3), 1);
+    // Their parent holds both; a site seen a few times uses it, an unseen exchange the pool.
+    const parent = shader.model('x|banner|site')!;
+    expect(parent.observations).toBe(4000);
+    expect(parent.sigma).toBeGreaterThan(0.6);
+    for (let i = 0; i < 5; i++) shader.observe('x|banner|site|rare', 2, true, 1);
+    expect(shader.shade('x|banner|site|rare', 4, 0.01)).toBe(shader.shade('x|banner|site', 4, 0.01));
+    expect(shader.shade('x|banner|site|cheap', 4, 0.01)).toBeLessThan(shader.shade('x|banner|site|dear', 4, 0.01));
+    expect(shader.shade('y|video|app|new', 4, 0.01)).toBe(shader.shade('*', 4, 0.01));
+  });
 });

@@ -41,8 +41,10 @@ class Fit {
  * fitted online by stochastic gradient on the likelihood of what notices reveal: H itself when the
  * exchange sends min-to-win, otherwise only H <= bid (a win) or H > bid (a loss), i.e. censored
  * observations. The bid maximises expected surplus (value - b) * P(H <= b) over floor <= b <= value.
- * Until a segment has enough notices the pooled model is used, and until that has enough either,
- * the value is bid unshaded (the safe choice: shading on no evidence only loses auctions).
+ * A segment is a '|'-separated path (exchange|format|kind|site, src/price/choose.ts): every prefix
+ * is learned too, and the most specific one with enough notices is used, so a busy site gets its
+ * own competition and a rare one its exchange and format's. Until even the pooled model has
+ * enough, the value is bid unshaded (the safe choice: shading on no evidence only loses auctions).
  */
 export function createShader(opts: ShaderOptions = {}): BidShader {
   const minObs = opts.minObservations ?? 50;
@@ -76,12 +78,23 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
     f.n++;
   }
 
+  /** The most specific fit on the segment's path with enough observations, if any. */
+  function fitFor(segment: string): Fit | undefined {
+    for (let key = segment; ; ) {
+      const f = fits.get(key);
+      if (f !== undefined && f.n >= minObs) return f;
+      const cut = key.lastIndexOf('|');
+      if (cut < 0) break;
+      key = key.slice(0, cut);
+    }
+    return pooled.n >= minObs ? pooled : undefined;
+  }
+
   return {
     shade(segment, valueCpmUsd, floorCpmUsd) {
       if (!(valueCpmUsd > 0)) return valueCpmUsd;
-      let f = fits.get(segment);
-      if (f === undefined || f.n < minObs) f = pooled;
-      if (f.n < minObs) return Math.max(valueCpmUsd, 0);
+      const f = fitFor(segment);
+      if (f === undefined) return Math.max(valueCpmUsd, 0);
       const sigma = Math.exp(f.logSigma);
       const lo = Math.max(floorCpmUsd, valueCpmUsd * 1e-3);
       if (lo >= valueCpmUsd) return valueCpmUsd;
@@ -117,14 +130,20 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       if (!(bidCpmUsd > 0)) return;
       update(pooled, bidCpmUsd, won, minToWinCpmUsd);
       if (segment === POOLED) return;
-      let f = fits.get(segment);
-      if (f === undefined) {
-        if (fits.size >= maxSegments) return;
-        // A new segment starts where the pooled model is.
-        f = new Fit(pooled.mu, pooled.logSigma);
-        fits.set(segment, f);
+      let parent = pooled;
+      for (let end = segment.indexOf('|'); ; end = segment.indexOf('|', end + 1)) {
+        const key = end < 0 ? segment : segment.slice(0, end);
+        let f = fits.get(key);
+        if (f === undefined) {
+          if (fits.size >= maxSegments) return;
+          // A new segment starts where its parent is.
+          f = new Fit(parent.mu, parent.logSigma);
+          fits.set(key, f);
+        }
+        update(f, bidCpmUsd, won, minToWinCpmUsd);
+        if (end < 0) return;
+        parent = f;
       }
-      update(f, bidCpmUsd, won, minToWinCpmUsd);
     },
 
     model(segment) {

@@ -28,9 +28,13 @@ export interface Chosen<E extends Priceable = Priceable> {
   ctxIndex: number;
 }
 
-/** The shader's and the issued bid's market segment of an imp. */
+/**
+ * The shader's and the issued bid's market segment of an imp, coarse to fine: competition differs
+ * most between sites and apps, so the shader learns each one it sees often enough, and falls back
+ * to the exchange, format and kind for the rest (src/pace/shade.ts).
+ */
 export function segmentOf(ctx: ImpContext): string {
-  return `${ctx.exchange}|${ctx.format}|${ctx.isApp ? 'app' : 'site'}`;
+  return `${ctx.exchange}|${ctx.format}|${ctx.isApp ? 'app' : 'site'}|${ctx.siteOrAppId}`;
 }
 
 export interface ChooseDeps {

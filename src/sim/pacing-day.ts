@@ -17,6 +17,7 @@ import { SIM_VENDOR_ID } from './market.js';
 import { createFeatureBuilder } from '../features/features.js';
 import type { Campaign } from '../types.js';
 import { COMPETING_SIGMA, createMarket, trafficWeight, type MarketProfile } from './market.js';
+import { segmentOf } from '../price/choose.js';
 
 /** Scores feature rows (the CTR model), e.g. predictRows bound to a loaded model. */
 export type RowScorer = (sparse: Int32Array, dense: Float32Array, rows: number) => Float32Array | Promise<Float32Array>;
@@ -155,7 +156,7 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
       tsMs: sr.tsMs,
       requestId: sr.request.id,
       at: sr.request.at ?? 2,
-      segment: `${ctx.exchange}|${ctx.format}|${ctx.isApp ? 'app' : 'site'}`,
+      segment: segmentOf(ctx),
       competingCpm,
       competingMedianCpm: market.competingMedianCpm(sr),
       clickU,
