@@ -92,7 +92,8 @@ async function measure(name, url, bodies) {
 }
 
 async function runBidder(name, cwd, policiesDir, bodies) {
-  const { child, port } = await spawnBidder({ cli: join(cwd, 'dist/cli.js'), cwd, policiesDir, modelsDir: args.models, env: { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, waitReady: false, killOnSignal: false });
+  // Each version serves its own models: a base from before a feature-spec change refuses head's.
+  const { child, port } = await spawnBidder({ cli: join(cwd, 'dist/cli.js'), cwd, policiesDir, modelsDir: resolve(cwd, args.models), env: { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, waitReady: false, killOnSignal: false });
   try {
     const url = `http://127.0.0.1:${port}/openrtb2/bid`;
     const run = await measure(name, url, bodies);
