@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fillNative, nativeMarkup, parseNativeRequest } from '../src/eligibility/native.js';
+import { fillNative, parseNativeRequest } from '../src/eligibility/native.js';
+import { nativeMarkup } from '../src/respond/native.js';
 import type { Creative } from '../src/types.js';
 
 const creative: Creative = {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { vastDuration, vastMarkup, vastVersionFor, type VastVersion } from '../src/respond/vast.js';
+import { vastDuration, vastMarkup } from '../src/respond/vast.js';
+import { vastVersionFor, type VastVersion } from '../src/eligibility/vast-version.js';
 import type { Creative } from '../src/types.js';
 import { validateXml, VAST_SCHEMA, xmllintMissing } from './helpers/xmllint.js';
 

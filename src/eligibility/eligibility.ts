@@ -4,7 +4,7 @@ import type { NoBidReason } from '../errors/codes.js';
 import { DIMENSIONS, slotKey, type Candidate, type Catalog } from './catalog.js';
 import type { Privacy, PrivacyBlock } from './privacy.js';
 import { fillNative, parseNativeRequest, type NativeFill, type NativeRequest } from './native.js';
-import { vastVersionFor, type VastVersion } from '../respond/vast.js';
+import { vastVersionFor, type VastVersion } from './vast-version.js';
 import { createShortlist } from './shortlist.js';
 
 /** How a creative answers an imp's media object: what the response stage writes. */

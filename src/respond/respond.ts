@@ -1,6 +1,6 @@
 import type { Creative } from '../types.js';
 import type { MediaFit } from '../eligibility/eligibility.js';
-import { nativeMarkup } from '../eligibility/native.js';
+import { nativeMarkup } from './native.js';
 import { vastMarkup } from './vast.js';
 
 /** One bid as it goes into the BidResponse (OpenRTB 2.6 §4.3.3). */

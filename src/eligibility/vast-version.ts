@@ -1,0 +1,37 @@
+/**
+ * Which VAST version an imp accepts, read from its video or audio object: part of deciding whether
+ * a video or audio creative fits the imp (eligibility), before any document is written
+ * (src/respond/vast.ts writes it).
+ */
+export type VastVersion = '2.0' | '3.0' | '4.0' | '4.1' | '4.2';
+
+/**
+ * In-line VAST versions by OpenRTB protocol (AdCOM list "Creative Subtypes - Audio/Video"). The
+ * wrapper protocols (5, 6, 8, 12, 14) and DAAST (9, 10) are not answered: the bidder only serves
+ * in-line ads, and there is no published DAAST schema to check a DAAST document against (DAAST was
+ * folded into VAST 4.1, which an audio imp can name with protocol 11 or 13).
+ */
+const PROTOCOL_VERSION: ReadonlyMap<number, VastVersion> = new Map([
+  [2, '2.0'],
+  [3, '3.0'],
+  [7, '4.0'],
+  [11, '4.1'],
+  [13, '4.2'],
+]);
+const ORDER: readonly VastVersion[] = ['2.0', '3.0', '4.0', '4.1', '4.2'];
+
+/**
+ * The VAST version to answer an imp's video or audio object with: the highest in-line version its
+ * `protocols` (or the 2.5 `protocol`) allow, or null when none is allowed. Without a list: VAST 3.0
+ * for video (the version players most widely accept), 4.2 for audio (the first with audio in VAST).
+ */
+export function vastVersionFor(media: Record<string, unknown>, audio: boolean): VastVersion | null {
+  const list = Array.isArray(media.protocols) ? media.protocols : typeof media.protocol === 'number' ? [media.protocol] : null;
+  if (!list || list.length === 0) return audio ? '4.2' : '3.0';
+  let best = -1;
+  for (const p of list) {
+    const v = typeof p === 'number' ? PROTOCOL_VERSION.get(p) : undefined;
+    if (v !== undefined) best = Math.max(best, ORDER.indexOf(v));
+  }
+  return best < 0 ? null : ORDER[best];
+}
