@@ -76,6 +76,7 @@ export function registerMlCommands(program: Command): void {
     .action(async (o) => {
       const kind = o.model as ModelKind;
       if (kind !== 'lr' && kind !== 'dcn') fail(`--model must be 'lr' or 'dcn', got '${kind}'`, 2);
+      const market = marketProfile(o.market);
       const backend = await backendFrom(o.backend);
       const campaigns = campaignsFrom(o.policies);
       const builder = createFeatureBuilder();
@@ -88,8 +89,8 @@ export function registerMlCommands(program: Command): void {
         dataInfo = { source: 'event-log', files: o.events, ...stats };
       } else {
         process.stderr.write(`simulating ${o.rows} rows (day seed ${o.seed}, world seed ${o.worldSeed})...\n`);
-        data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns, market: marketProfile(o.market) });
-        dataInfo = { source: 'simulator', seed: o.seed, worldSeed: o.worldSeed, market: o.market, policies: o.policies };
+        data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns, market });
+        dataInfo = { source: 'simulator', seed: o.seed, worldSeed: o.worldSeed, market, policies: o.policies };
       }
       const positives = data.labels.reduce((s, x) => s + x, 0);
       dataInfo = { ...dataInfo, rows: data.rows, clicks: positives, simulateSeconds: (Date.now() - t0) / 1000 };
@@ -199,12 +200,13 @@ export function registerMlCommands(program: Command): void {
     .option('--models <dir>', 'models folder', 'models')
     .option('--backend <name>', 'auto, tensorflow, wasm or cpu', 'wasm')
     .action(async (o) => {
+      const market = marketProfile(o.market);
       const backend = await backendFrom(o.backend);
       const campaigns = campaignsFrom(o.policies);
       const builder = createFeatureBuilder();
       const main = await loadLayersModel(resolveModelDir(o.models, o.model), builder.spec);
       const base = await loadLayersModel(resolveModelDir(o.models, o.baseline), builder.spec);
-      const data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns, market: marketProfile(o.market) });
+      const data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns, market });
       const t0 = Date.now();
       const p = predictRows(main.layers, builder.spec, data.sparse, data.dense, data.rows);
       const scoreSeconds = (Date.now() - t0) / 1000;
