@@ -49,6 +49,22 @@ function marketProfile(name: string): MarketProfile {
   return name as MarketProfile;
 }
 
+/** The rows train and calibrate learn from: the event logs given (`--events`), else a simulated day. */
+async function rowsFor(
+  o: { events?: string[]; rows: number; seed: number; worldSeed: number; policies: string },
+  campaigns: ReturnType<typeof campaignsFrom>,
+  builder: ReturnType<typeof createFeatureBuilder>,
+  market: MarketProfile,
+): Promise<{ data: Dataset; dataInfo: Record<string, unknown> }> {
+  if (o.events) {
+    const { data, stats } = await datasetFromEventLog(o.events, campaigns, builder);
+    return { data, dataInfo: { source: 'event-log', files: o.events, ...stats } };
+  }
+  process.stderr.write(`simulating ${o.rows} rows (day seed ${o.seed}, world seed ${o.worldSeed}, market ${market})...\n`);
+  const data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns, market });
+  return { data, dataInfo: { source: 'simulator', seed: o.seed, worldSeed: o.worldSeed, market, policies: o.policies } };
+}
+
 function score(pred: Float32Array, data: Dataset) {
   return { auc: auc(pred, data.labels), logloss: logloss(pred, data.labels), ece: ece(pred, data.labels) };
 }
@@ -81,19 +97,9 @@ export function registerMlCommands(program: Command): void {
       const campaigns = campaignsFrom(o.policies);
       const builder = createFeatureBuilder();
       const t0 = Date.now();
-      let data: Dataset;
-      let dataInfo: Record<string, unknown>;
-      if (o.events) {
-        const { data: d, stats } = await datasetFromEventLog(o.events, campaigns, builder);
-        data = d;
-        dataInfo = { source: 'event-log', files: o.events, ...stats };
-      } else {
-        process.stderr.write(`simulating ${o.rows} rows (day seed ${o.seed}, world seed ${o.worldSeed})...\n`);
-        data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns, market });
-        dataInfo = { source: 'simulator', seed: o.seed, worldSeed: o.worldSeed, market, policies: o.policies };
-      }
+      const { data, dataInfo: source } = await rowsFor(o, campaigns, builder, market);
       const positives = data.labels.reduce((s, x) => s + x, 0);
-      dataInfo = { ...dataInfo, rows: data.rows, clicks: positives, simulateSeconds: (Date.now() - t0) / 1000 };
+      const dataInfo = { ...source, rows: data.rows, clicks: positives, simulateSeconds: (Date.now() - t0) / 1000 };
       if (data.rows < 100 || positives === 0) fail(`not enough data to train: ${data.rows} rows, ${positives} clicks`);
       const bar = new cliProgress.SingleBar(
         { stream: process.stderr, format: 'epoch {epoch} [{bar}] {percentage}% | {value}/{total} batches | loss {loss} | val {val} | {duration_formatted}', hideCursor: true },
@@ -157,16 +163,7 @@ export function registerMlCommands(program: Command): void {
       const campaigns = campaignsFrom(o.policies);
       const builder = createFeatureBuilder();
       const from = await loadLayersModel(resolveModelDir(o.models, o.from), builder.spec);
-      let data: Dataset;
-      let dataInfo: Record<string, unknown>;
-      if (o.events) {
-        const { data: d, stats } = await datasetFromEventLog(o.events, campaigns, builder);
-        data = d;
-        dataInfo = { source: 'event-log', files: o.events, ...stats };
-      } else {
-        data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns, market });
-        dataInfo = { source: 'simulator', seed: o.seed, worldSeed: o.worldSeed, market, policies: o.policies };
-      }
+      const { data, dataInfo } = await rowsFor(o, campaigns, builder, market);
       const clicks = data.labels.reduce((s, x) => s + x, 0);
       if (data.rows < 100 || clicks === 0) fail(`not enough data to calibrate: ${data.rows} rows, ${clicks} clicks`);
       const r = recalibrate(from.layers, builder.spec, data);
