@@ -106,6 +106,8 @@ describe('baselines and bounds on a tiny log (figures worked by hand)', () => {
     // Episode 1: wins 50 (left 0.05), 40 (left 0.01), 90 does not fit, 20 does not fit -> 1 click, spend 0.09.
     // Episode 2: 60 > 50 lost, wins 30 (left 0.07), 70 > 50 lost, wins 10 (left 0.06) -> 1 click, spend 0.04.
     expect(runLin(tiny.episodes, 50, 0.01, budget)).toMatchObject({ clicks: 2, impressions: 4, spend: 0.13 });
+    // The clicks the log's pCTR expects of those four: 0.02 + 0.01 + 0.02 + 0.005.
+    expect(runLin(tiny.episodes, 50, 0.01, budget).expectedClicks).toBeCloseTo(0.055, 9);
   });
 
   it('bounds: the pCTR knapsack and the clairvoyant', async () => {
@@ -114,8 +116,10 @@ describe('baselines and bounds on a tiny log (figures worked by hand)', () => {
     // takes 20 (0.02 left 0.08), 50 (left 0.03), then 90 does not fit: 1 click, spend 0.07.
     // Episode 2: 0.02/30, 0.005/10 = 5e-4, 0.01/60, 0.01/70: takes 30, 10, 60 (left 0) -> 1 click, spend 0.1.
     expect(r.bounds.lpPctr).toMatchObject({ clicks: 2, spend: 0.17 });
+    expect(r.bounds.lpPctr.expectedClicks).toBeCloseTo(0.01 + 0.02 + 0.02 + 0.005 + 0.01, 9);
     // Clicked auctions cheapest first: episode 1: 50 then 90 does not fit -> 1; episode 2: 30 + 70 = 0.1 -> 2.
     expect(r.bounds.clairvoyant).toMatchObject({ clicks: 3, spend: 0.15 });
+    expect(r.bounds.clairvoyant.expectedClicks).toBeCloseTo(0.02 + 0.02 + 0.01, 9);
     // The hindsight linear bidder is the best of its grid: here it can reach the 3 clicks of b0 = 90 ... or fewer.
     expect(r.baselines.linHindsight.clicks).toBeGreaterThanOrEqual(runLin(tiny.episodes, 50, 0.01, budget).clicks);
   });

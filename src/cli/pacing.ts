@@ -288,28 +288,34 @@ export function registerReplay(program: Command): void {
 
 const STRATEGY_NAMES = ['pacer', 'linHindsight', 'linFit', 'pidLinear', 'dualDescent', 'lpPctr', 'clairvoyant'] as const;
 
-function clicksOf(r: ReplayReport): Record<(typeof STRATEGY_NAMES)[number], number> {
+function clicksOf(r: ReplayReport, field: 'clicks' | 'expectedClicks' = 'clicks'): Record<(typeof STRATEGY_NAMES)[number], number> {
   return {
-    pacer: r.pacer.clicks,
-    linHindsight: r.baselines.linHindsight.clicks,
-    linFit: r.baselines.linFit.clicks,
-    pidLinear: r.baselines.pidLinear.clicks,
-    dualDescent: r.baselines.dualDescent.clicks,
-    lpPctr: r.bounds.lpPctr.clicks,
-    clairvoyant: r.bounds.clairvoyant.clicks,
+    pacer: r.pacer[field],
+    linHindsight: r.baselines.linHindsight[field],
+    linFit: r.baselines.linFit[field],
+    pidLinear: r.baselines.pidLinear[field],
+    dualDescent: r.baselines.dualDescent[field],
+    lpPctr: r.bounds.lpPctr[field],
+    clairvoyant: r.bounds.clairvoyant[field],
   };
 }
 
 /** Per budget: clicks per campaign and strategy, and the totals over campaigns. */
 function summarise(runs: Array<{ c0: string; campaign: string; report: ReplayReport }>) {
-  const byC0: Record<string, { campaigns: Record<string, ReturnType<typeof clicksOf> & { pacerOverspend: number; pacerSpendShare: number }>; total: Record<string, number> }> = {};
+  type Entry = { campaigns: Record<string, ReturnType<typeof clicksOf> & { pacerOverspend: number; pacerSpendShare: number; expectedClicks: ReturnType<typeof clicksOf> }>; total: Record<string, number>; expectedClicks: Record<string, number> };
+  const byC0: Record<string, Entry> = {};
   for (const r of runs) {
-    const entry = (byC0[r.c0] ??= { campaigns: {}, total: {} });
+    const entry = (byC0[r.c0] ??= { campaigns: {}, total: {}, expectedClicks: {} });
     const clicks = clicksOf(r.report);
-    entry.campaigns[r.campaign] = { ...clicks, pacerOverspend: r.report.pacer.overspend, pacerSpendShare: Math.round((1e4 * r.report.pacer.spend) / r.report.pacer.budget) / 1e4 };
+    const expected = clicksOf(r.report, 'expectedClicks');
+    entry.campaigns[r.campaign] = { ...clicks, pacerOverspend: r.report.pacer.overspend, pacerSpendShare: Math.round((1e4 * r.report.pacer.spend) / r.report.pacer.budget) / 1e4, expectedClicks: expected };
     for (const [k, v] of Object.entries(clicks)) entry.total[k] = (entry.total[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(expected)) entry.expectedClicks[k] = Math.round(1e3 * ((entry.expectedClicks[k] ?? 0) + v)) / 1e3;
   }
-  for (const e of Object.values(byC0)) e.total.vsLinHindsight = Math.round((1e4 * e.total.pacer) / Math.max(1, e.total.linHindsight)) / 1e4;
+  for (const e of Object.values(byC0)) {
+    e.total.vsLinHindsight = Math.round((1e4 * e.total.pacer) / Math.max(1, e.total.linHindsight)) / 1e4;
+    e.expectedClicks.vsLinHindsight = Math.round((1e4 * e.expectedClicks.pacer) / Math.max(1e-9, e.expectedClicks.linHindsight)) / 1e4;
+  }
   return { protocol: 'RLB small scale: budget per episode c0 x CPM / 1000 x T, second price, clicks summed over episodes', runs: byC0, bounds: runs[0]?.report.bounds && { lpPctr: runs[0].report.bounds.lpPctr.assumes, clairvoyant: runs[0].report.bounds.clairvoyant.assumes } };
 }
 

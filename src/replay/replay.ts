@@ -21,6 +21,8 @@ const DAY0 = Date.UTC(2026, 0, 1);
 
 export interface ReplayFigures {
   clicks: number;
+  /** Sum of the pCTR of the auctions won: the clicks the log's own model expects (far less noisy than clicks). */
+  expectedClicks: number;
   impressions: number;
   spend: number;
   budget: number;
@@ -44,6 +46,7 @@ export interface ReplayOptions {
 
 export interface Bound {
   clicks: number;
+  expectedClicks: number;
   spend: number;
   assumes: string;
 }
@@ -79,6 +82,7 @@ interface Bidder {
 /** Runs a bidder over the episodes by the protocol (win iff bid >= price and price fits what is left). */
 function runProtocol(episodes: readonly Episode[], budget: number, b: Bidder): ReplayFigures {
   let clicks = 0;
+  let expected = 0;
   let imps = 0;
   let spend = 0;
   for (let k = 0; k < episodes.length; k++) {
@@ -93,11 +97,12 @@ function runProtocol(episodes: readonly Episode[], budget: number, b: Bidder): R
         spend += cost;
         imps++;
         clicks += e.click[i];
+        expected += e.pctr[i];
       }
       b.outcome?.(k, i, bid, won ? e.price[i] : undefined, left);
     }
   }
-  return { clicks, impressions: imps, spend: round(spend), budget: round(budget * episodes.length), overspend: 0, episodes: episodes.length };
+  return { clicks, expectedClicks: round(expected, 3), impressions: imps, spend: round(spend), budget: round(budget * episodes.length), overspend: 0, episodes: episodes.length };
 }
 
 /** The linear bidder over the given episodes. */
@@ -181,8 +186,10 @@ function runDualDescent(episodes: readonly Episode[], ctrPrior: number, budget: 
  */
 function bounds(episodes: readonly Episode[], budget: number): { lpPctr: Bound; clairvoyant: Bound } {
   let lpClicks = 0;
+  let lpExpected = 0;
   let lpSpend = 0;
   let cvClicks = 0;
+  let cvExpected = 0;
   let cvSpend = 0;
   for (const e of episodes) {
     const idx = Array.from(e.price.keys());
@@ -194,6 +201,7 @@ function bounds(episodes: readonly Episode[], budget: number): { lpPctr: Bound; 
       left -= c;
       lpSpend += c;
       lpClicks += e.click[i];
+      lpExpected += e.pctr[i];
     }
     const clicked = idx.filter((i) => e.click[i] === 1).sort((a, b) => e.price[a] - e.price[b]);
     left = budget;
@@ -203,11 +211,12 @@ function bounds(episodes: readonly Episode[], budget: number): { lpPctr: Bound; 
       left -= c;
       cvSpend += c;
       cvClicks++;
+      cvExpected += e.pctr[i];
     }
   }
   return {
-    lpPctr: { clicks: lpClicks, spend: round(lpSpend), assumes: 'every price of the episode known in advance; auctions taken greedily by pCTR / price until the budget is spent (the hindsight LP on the pCTR)' },
-    clairvoyant: { clicks: cvClicks, spend: round(cvSpend), assumes: 'every price and every click known in advance: the clicked auctions, cheapest first (no bidder can do better)' },
+    lpPctr: { clicks: lpClicks, expectedClicks: round(lpExpected, 3), spend: round(lpSpend), assumes: 'every price of the episode known in advance; auctions taken greedily by pCTR / price until the budget is spent (the hindsight LP on the pCTR)' },
+    clairvoyant: { clicks: cvClicks, expectedClicks: round(cvExpected, 3), spend: round(cvSpend), assumes: 'every price and every click known in advance: the clicked auctions, cheapest first (no bidder can do better)' },
   };
 }
 
@@ -224,6 +233,7 @@ async function runPacer(log: AuctionLog, ctrPrior: number, scale: number, prior:
   // The values are a relative score (pCTR scaled to the price level), so bids may exceed it.
   const pacer = createValuePacer({ clock, random: mulberry32(o.seed ^ 0x5eed), campaigns: [{ id: 'replay', budget: budgets.replay }], slotMs, prior, minLambda: 1e-3 });
   let clicks = 0;
+  let expected = 0;
   let imps = 0;
   let overspend = 0;
   let spend = 0;
@@ -251,6 +261,7 @@ async function runPacer(log: AuctionLog, ctrPrior: number, scale: number, prior:
               pacer.onWin('replay', 'replay', e.price[i], now);
               left -= e.price[i] / 1000;
               imps++;
+              expected += e.pctr[i];
               if (e.click[i] === 1) {
                 clicks++;
                 pacer.onClick('replay', 'replay', now);
@@ -271,7 +282,7 @@ async function runPacer(log: AuctionLog, ctrPrior: number, scale: number, prior:
     overspend = Math.max(overspend, s - o.budgetPerEpisode);
   }
   await ledger.close();
-  return { clicks, impressions: imps, spend: round(spend), budget: round(o.budgetPerEpisode * log.episodes.length), overspend: round(Math.max(0, overspend)), episodes: log.episodes.length };
+  return { clicks, expectedClicks: round(expected, 3), impressions: imps, spend: round(spend), budget: round(o.budgetPerEpisode * log.episodes.length), overspend: round(Math.max(0, overspend)), episodes: log.episodes.length };
 }
 
 export async function replayReport(log: AuctionLog, o: ReplayOptions): Promise<ReplayReport> {
