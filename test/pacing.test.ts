@@ -3,7 +3,7 @@ import { loadPolicies } from '../src/config/policies.js';
 import { buildPacingDay, jointBound, type BoundItem, type JointItem } from '../src/sim/pacing-day.js';
 import { mulberry32 } from '../src/pace/index.js';
 import { pacingReport } from '../src/sim/pacing-report.js';
-import { curveFraction, runStrategy, STRATEGIES } from '../src/sim/pacing.js';
+import { campaignCurve, curveFraction, runStrategy, STRATEGIES } from '../src/sim/pacing.js';
 
 const campaigns = loadPolicies('policies').campaigns;
 const day = await buildPacingDay({ seed: 11, requests: 8_000, campaigns, budgetShare: 0.3 });
@@ -124,5 +124,27 @@ describe('pacing simulation', () => {
     const w = [...new Array<number>(12).fill(0), ...new Array<number>(12).fill(1)];
     expect(curveFraction(w, 11 * 3_600_000)).toBe(0);
     expect(curveFraction(w, 18 * 3_600_000)).toBeCloseTo(0.5);
+  });
+
+  it("a dayparted campaign's target runs through its own hours only, so the PID baseline does not wind up before them", async () => {
+    const traffic = Array.from({ length: 24 }, (_, h) => 1 + h);
+    const curve = campaignCurve(traffic, [6, 7, 8]);
+    expect(curveFraction(curve, 6 * 3_600_000)).toBe(0);
+    expect(curveFraction(curve, 7 * 3_600_000)).toBeCloseTo(7 / (7 + 8 + 9));
+    expect(curveFraction(curve, 9 * 3_600_000)).toBeCloseTo(1);
+    expect(campaignCurve(traffic, undefined)).toEqual(traffic);
+    // Hours the traffic shape leaves empty are weighted evenly rather than never reached.
+    expect(campaignCurve([...new Array<number>(12).fill(1), ...new Array<number>(12).fill(0)], [20, 21])).toEqual(Array.from({ length: 24 }, (_, h) => (h === 20 || h === 21 ? 1 : 0)));
+    const dayparted = day.campaigns.findIndex((c) => (c.targeting?.hours?.length ?? 0) > 0);
+    expect(dayparted).toBeGreaterThanOrEqual(0);
+    const hours = day.campaigns[dayparted].targeting!.hours!;
+    const r = await runStrategy({ day, strategy: 'pidLinear', ctr: 'oracle', seed: 3, curve: 'traffic' });
+    const first = Math.min(...hours);
+    const points = r.series.filter((p) => p.campaign === day.campaigns[dayparted].id);
+    for (const p of points.filter((p) => p.hour <= first)) {
+      expect(p.target).toBe(0);
+      // Nothing behind target, so the multiplier has not moved from where it starts.
+      expect(p.multiplier).toBe(0.5);
+    }
   });
 });

@@ -155,6 +155,13 @@ interface QueuedEvent {
   priceCpm: number;
 }
 
+/** The day's hourly weights kept in a campaign's hours (all of them when it has none, or when they would weigh nothing). */
+export function campaignCurve(weights: readonly number[], hours: readonly number[] | undefined): number[] {
+  if (hours === undefined || hours.length === 0) return [...weights];
+  const kept = weights.map((w, h) => (hours.includes(h) ? w : 0));
+  return kept.some((w) => w > 0) ? kept : weights.map((_, h) => (hours.includes(h) ? 1 : 0));
+}
+
 /** Cumulative share of the day's target spend reached `msOfDay` into the day, for hourly weights. */
 export function curveFraction(weights: readonly number[], msOfDay: number): number {
   const total = weights.reduce((a, b) => a + b, 0);
@@ -173,6 +180,9 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const faults = o.faults ?? DEFAULT_FAULTS;
   const ttl = o.reservationTtlMs ?? 600_000;
   const weights = o.curve === 'traffic' ? day.traffic : new Array<number>(24).fill(1);
+  // Each campaign's target curve runs through its own hours only: a dayparted campaign's spend is
+  // not behind target before its first hour (the PID baseline would wind up there and overbid).
+  const curves = day.campaigns.map((c) => campaignCurve(weights, c.targeting?.hours));
   const C = day.campaigns.length;
   let now = day.startMs;
   const clock = () => now;
@@ -273,13 +283,12 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   async function sampleUpTo(t: number): Promise<void> {
     while (nextSample <= t && nextSample < day.endMs) {
       const msOfDay = nextSample - day.startMs;
-      const frac = curveFraction(weights, msOfDay);
       let spentAll = 0;
       let targetAll = 0;
       for (let ci = 0; ci < C; ci++) {
         const c = day.campaigns[ci];
         const spent = (await ledger.state(c.id)).spentUsd;
-        const target = c.budget.dailyUsd * frac;
+        const target = c.budget.dailyUsd * curveFraction(curves[ci], msOfDay);
         maxErr[ci] = Math.max(maxErr[ci], Math.abs(spent - target) / c.budget.dailyUsd);
         spentAll += spent;
         targetAll += target;
