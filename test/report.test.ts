@@ -4,6 +4,7 @@ import { loadPolicies } from '../src/config/policies.js';
 import type { EventRecord } from '../src/eventlog/records.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { buildReport } from '../src/report/report.js';
+import { logBaselines } from '../src/report/baselines.js';
 import { startBidder } from './helpers/bidder.js';
 
 const { campaigns } = loadPolicies('policies');
@@ -53,6 +54,10 @@ describe('ad-effect report', () => {
     const r = await t.bid({ id: 'rep1', imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's', cat: ['IAB12'] }, user: { id: 'u-report' } });
     const bid = (await r.json()).seatbid[0].bid[0];
     await fetch(t.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(bid.price / 2)));
+    // A second bid lost, the exchange telling the price that would have won.
+    const lost = (await (await t.bid({ id: 'rep2', imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's', cat: ['IAB12'] }, user: { id: 'u-report-2' } })).json()).seatbid[0].bid[0];
+    const lossUrl = lost.lurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_LOSS}', '102').replace('${AUCTION_MIN_TO_WIN}', String(lost.price * 1.5));
+    expect((await fetch(t.url + lossUrl)).status).toBe(200);
     await t.bidder.close();
     const recs: EventRecord[] = [];
     let bad = 0;
@@ -65,8 +70,63 @@ describe('ad-effect report', () => {
     const bidRec = recs.find((x) => x.type === 'bid' && x.bidId === bid.id);
     expect(bidRec && bidRec.type === 'bid' && bidRec.multiplier).toBeGreaterThan(0);
     expect(row.days[0].hours.some((h) => h.meanLambda !== null && h.meanLambda >= 1)).toBe(true);
+    // A bid records its auction type and a loss the exchange's min-to-win, so the baselines can use both auctions.
+    expect(recs.find((x) => x.type === 'loss' && x.bidId === lost.id)).toMatchObject({ minToWinCpmUsd: lost.price * 1.5 });
+    const both = logBaselines(recs).filter((b) => b.campaignId === bid.cid || b.campaignId === lost.cid);
+    expect(both.reduce((n, b) => n + b.auctions, 0)).toBe(2);
     // Pseudonymous: the raw user id never reaches the log.
     expect(JSON.stringify(recs)).not.toContain('u-report');
     rmSync(t.dir, { recursive: true, force: true });
+  });
+});
+
+describe('baselines on the event log (figures worked by hand)', () => {
+  const day = Date.parse('2026-06-01T00:00:00Z');
+  const rec = (r: Record<string, unknown>) => ({ campaignId: 'acme-shoes', creativeId: 'acme-300x250', ...r }) as EventRecord;
+  const bid = (bidId: string, h: number, pctr: number, auctionType?: number) => rec({ type: 'bid', ts: day + h * 3_600_000, bidId, priceCpmUsd: 9, pctr, modelVersion: 'm', ctx, ...(auctionType ? { auctionType } : {}) });
+  const records: EventRecord[] = [
+    bid('b1', 1, 0.02, 2),
+    rec({ type: 'win', ts: day + 3_600_100, bidId: 'b1', priceCpmUsd: 2 }),
+    rec({ type: 'billing', ts: day + 3_600_200, bidId: 'b1', priceCpmUsd: 2 }),
+    bid('b2', 2, 0.015, 2),
+    rec({ type: 'loss', ts: day + 7_200_100, bidId: 'b2', lossReason: 102, minToWinCpmUsd: 1 }),
+    bid('b3', 3, 0.03, 2),
+    rec({ type: 'loss', ts: day + 10_800_100, bidId: 'b3', lossReason: 102 }),
+    bid('b4', 4, 0.05, 1),
+    rec({ type: 'win', ts: day + 14_400_100, bidId: 'b4', priceCpmUsd: 3 }),
+    bid('b5', 5, 0.01, 2),
+    bid('b6', 6, 0.036, 2),
+    rec({ type: 'win', ts: day + 21_600_100, bidId: 'b6', priceCpmUsd: 4 }),
+    // From before bids carried their auction type: price unknown as to kind.
+    bid('b7', 7, 0.02),
+    rec({ type: 'win', ts: day + 25_200_100, bidId: 'b7', priceCpmUsd: 1 }),
+  ];
+
+  it('compares on second-price auctions of known price, at the money the bidder spent on them', () => {
+    const [b] = logBaselines(records);
+    expect(b.campaignId).toBe('acme-shoes');
+    // b1 (won at 2), b2 (lost, min-to-win 1), b6 (won at 4); b3 lost without a price, b4 first price, b5 no notice, b7 no type.
+    expect(b.auctions).toBe(3);
+    expect(b.leftOut).toEqual({ firstPrice: 1, priceUnknown: 2, noOutcome: 1 });
+    expect(b.bidder.impressions).toBe(2);
+    expect(b.bidder.expectedClicks).toBeCloseTo(0.056, 9);
+    expect(b.bidder.spendUsd).toBeCloseTo(0.006, 9);
+    // The day's budget 0.006. The LP by pCTR / price: b2 (0.015), b1 (0.01), then b6 (0.009) in part: 0.003 of its 0.004.
+    expect(b.lpPctr.expectedClicks).toBeCloseTo(0.015 + 0.02 + (0.036 * 3) / 4, 9);
+    // Linear bids b0 x pCTR / 0.023667 in time order: b1 needs b0 >= 2.367, b2 1.578, b6 2.630; every b0 that
+    // reaches b6 has spent 0.003 on b1 and b2 first and cannot pay its 0.004: the best is b1 + b2.
+    expect(b.linHindsight.expectedClicks).toBeCloseTo(0.035, 9);
+    expect(b.linHindsight.b0).toBeGreaterThanOrEqual(2.3667);
+    expect(b.linHindsight.b0).toBeLessThan(2.3667 * 1.05);
+    expect(b.bidderVsLinHindsight).toBeCloseTo(0.056 / 0.035, 3);
+    // linFit has no earlier day: it bids 1 USD CPM for an average pCTR and wins none of them.
+    expect(b.linFit.impressions).toBe(0);
+  });
+
+  it('a log without any known price compares nothing, and says why', () => {
+    const [b] = logBaselines(records.filter((r) => r.bidId === 'b3' || r.bidId === 'b4' || r.bidId === 'b5'));
+    expect(b.auctions).toBe(0);
+    expect(b.leftOut).toEqual({ firstPrice: 1, priceUnknown: 1, noOutcome: 1 });
+    expect(b.linHindsight.expectedClicks).toBe(0);
   });
 });

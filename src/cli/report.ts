@@ -6,6 +6,7 @@ import type { EventRecord } from '../eventlog/records.js';
 import { lineChart } from '../plot/plot.js';
 import { eventFiles, readEvents } from '../eventlog/read.js';
 import { buildReport, type Report } from '../report/report.js';
+import { BASELINE_ASSUMES, logBaselines, type CampaignBaselines } from '../report/baselines.js';
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const usd = (x: number) => `$${x.toFixed(2)}`;
@@ -22,11 +23,24 @@ function table(r: Report): string {
   return rows.join('\n');
 }
 
+function baselineTable(bs: readonly CampaignBaselines[]): string {
+  const rows = [
+    'Against baselines, in expected clicks (pCTR), on second-price auctions whose market price the log records, at the money the bidder spent on them each day (--json: what each figure assumes):',
+    '',
+    '| campaign | auctions compared | left out (first price / price unknown / no outcome) | bidder | linHindsight | linFit | lpPctr bound | bidder / linHindsight |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const b of bs) {
+    rows.push(`| ${b.campaignId} | ${b.auctions} | ${b.leftOut.firstPrice} / ${b.leftOut.priceUnknown} / ${b.leftOut.noOutcome} | ${b.bidder.expectedClicks.toFixed(2)} | ${b.linHindsight.expectedClicks.toFixed(2)} | ${b.linFit.expectedClicks.toFixed(2)} | ${b.lpPctr.expectedClicks.toFixed(2)} | ${b.auctions > 0 ? b.bidderVsLinHindsight.toFixed(3) : '–'} |`);
+  }
+  return rows.join('\n');
+}
+
 /** `bidder report`: the ad-effect report from the bidder's own event log. */
 export function registerReport(program: Command): void {
   program
     .command('report')
-    .description('ad-effect report (CTR, CVR, CPC, CPA, ROI, spend against target, predicted vs observed CTR) from event logs')
+    .description('ad-effect report (CTR, CVR, CPC, CPA, ROI, spend against target, predicted vs observed CTR) from event logs, and the bidder against linear baselines and the pCTR bound on the auctions whose price the log knows')
     .option('--events <paths...>', 'event-log files or directories', ['var/events'])
     .option('--policies <dir>', 'policy directory (goal values and budgets)', 'policies')
     .option('--json', 'print one JSON object instead of a table')
@@ -37,6 +51,7 @@ export function registerReport(program: Command): void {
       let bad = 0;
       for await (const r of readEvents(eventFiles(o.events), () => bad++)) records.push(r);
       const report = buildReport(records, campaigns, bad);
+      const baselines = logBaselines(records);
       if (o.plot) {
         mkdirSync(o.plot, { recursive: true });
         const spend = report.campaigns.flatMap((c) =>
@@ -66,9 +81,9 @@ export function registerReport(program: Command): void {
         }
         writeFileSync(join(o.plot, 'ctr-predicted-vs-observed.svg'), await lineChart({ title: 'CTR: predicted against observed, per hour', x: { field: 't', title: 'time (UTC)', type: 'temporal' }, y: { field: 'ctr', title: 'CTR' }, series: 'series', facet: 'campaign', rows: ctr }));
       }
-      if (o.json) process.stdout.write(JSON.stringify(report) + '\n');
+      if (o.json) process.stdout.write(JSON.stringify({ ...report, baselines: { assumes: BASELINE_ASSUMES, campaigns: baselines } }) + '\n');
       else {
-        process.stdout.write(`${report.records} records${report.badLines ? `, ${report.badLines} unreadable lines skipped` : ''}\n\n${table(report)}\n`);
+        process.stdout.write(`${report.records} records${report.badLines ? `, ${report.badLines} unreadable lines skipped` : ''}\n\n${table(report)}\n\n${baselineTable(baselines)}\n`);
         if (o.plot) process.stdout.write(`\ncharts written to ${o.plot}\n`);
       }
     });

@@ -17,6 +17,8 @@ export interface BidRecord {
   pctr: number;
   /** The pacing multiplier the bid was priced with (λ = 1 / multiplier); absent in older logs. */
   multiplier?: number;
+  /** The request's auction type (1 first price, 2 second price); absent in older logs. */
+  auctionType?: number;
   modelVersion: string;
   ctx: ImpContext;
   /** Profile as the features saw it (undefined when user-level data was not allowed). */
@@ -32,6 +34,8 @@ export interface NoticeRecord {
   /** Clearing price CPM in USD for win/billing; loss reason code for loss. */
   priceCpmUsd?: number;
   lossReason?: number;
+  /** Loss: the exchange's ${AUCTION_MIN_TO_WIN}, CPM USD, when it sent one (the market price of that auction). */
+  minToWinCpmUsd?: number;
 }
 
 export type EventRecord = BidRecord | NoticeRecord;

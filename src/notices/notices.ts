@@ -190,7 +190,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       metrics.notice('loss', 'ok');
       deps.pacer.onLoss(claims.campaignId, claims.creativeId, claims.bidPrice / rate!, mtw, now);
       if (issued) deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
-      deps.eventLog.append({ type: 'loss', ...base, lossReason: Number.isInteger(lossReason) ? lossReason : undefined });
+      deps.eventLog.append({ type: 'loss', ...base, lossReason: Number.isInteger(lossReason) ? lossReason : undefined, minToWinCpmUsd: mtw !== undefined && mtw > 0 ? mtw : undefined });
       return OK;
     }
 

@@ -47,6 +47,7 @@ export interface ReplayOptions {
 export interface Bound {
   clicks: number;
   expectedClicks: number;
+  impressions: number;
   spend: number;
   assumes: string;
 }
@@ -79,15 +80,23 @@ interface Bidder {
   outcome?(k: number, i: number, bid: number, paid: number | undefined, left: number): void;
 }
 
+/** Each episode's budget: one for all, or one per episode (the event-log report: what the bidder spent that day). */
+export type Budgets = number | readonly number[];
+const budgetOf = (b: Budgets, k: number): number => (typeof b === 'number' ? b : b[k]);
+const totalBudget = (b: Budgets, episodes: number): number => (typeof b === 'number' ? b * episodes : b.slice(0, episodes).reduce((s, x) => s + x, 0));
+
+/** What a fit maximises: the clicks of the log, or the clicks its pCTR expects (where clicks of auctions not bought are unknown). */
+export type Objective = 'clicks' | 'expectedClicks';
+
 /** Runs a bidder over the episodes by the protocol (win iff bid >= price and price fits what is left). */
-function runProtocol(episodes: readonly Episode[], budget: number, b: Bidder): ReplayFigures {
+function runProtocol(episodes: readonly Episode[], budget: Budgets, b: Bidder): ReplayFigures {
   let clicks = 0;
   let expected = 0;
   let imps = 0;
   let spend = 0;
   for (let k = 0; k < episodes.length; k++) {
     const e = episodes[k];
-    let left = budget;
+    let left = budgetOf(budget, k);
     for (let i = 0; i < e.price.length; i++) {
       const bid = b.bid(k, i, e.pctr[i], left);
       const cost = e.price[i] / 1000;
@@ -102,11 +111,11 @@ function runProtocol(episodes: readonly Episode[], budget: number, b: Bidder): R
       b.outcome?.(k, i, bid, won ? e.price[i] : undefined, left);
     }
   }
-  return { clicks, expectedClicks: round(expected, 3), impressions: imps, spend: round(spend), budget: round(budget * episodes.length), overspend: 0, episodes: episodes.length };
+  return { clicks, expectedClicks: round(expected, 3), impressions: imps, spend: round(spend), budget: round(totalBudget(budget, episodes.length)), overspend: 0, episodes: episodes.length };
 }
 
 /** The linear bidder over the given episodes. */
-export function runLin(episodes: readonly Episode[], b0: number, ctrPrior: number, budget: number): ReplayFigures {
+export function runLin(episodes: readonly Episode[], b0: number, ctrPrior: number, budget: Budgets): ReplayFigures {
   return runProtocol(episodes, budget, { bid: (_k, _i, pctr) => (b0 * pctr) / ctrPrior });
 }
 
@@ -114,16 +123,16 @@ export function runLin(episodes: readonly Episode[], b0: number, ctrPrior: numbe
  * b0 with the most clicks on these episodes (ties: the one that spent less), over one fixed
  * geometric grid (steps of 5 %), so every fit chooses from the same candidates.
  */
-export function fitB0(episodes: readonly Episode[], ctrPrior: number, budget: number): number {
+export function fitB0(episodes: readonly Episode[], ctrPrior: number, budget: Budgets, objective: Objective = 'clicks'): number {
   let best = 1;
   let bestClicks = -1;
   let bestSpend = Infinity;
   for (let k = -100; k <= 300; k++) {
     const b0 = Math.pow(1.05, k);
     const r = runLin(episodes, b0, ctrPrior, budget);
-    if (r.clicks > bestClicks || (r.clicks === bestClicks && r.spend < bestSpend)) {
+    if (r[objective] > bestClicks || (r[objective] === bestClicks && r.spend < bestSpend)) {
       best = b0;
-      bestClicks = r.clicks;
+      bestClicks = r[objective];
       bestSpend = r.spend;
     }
   }
@@ -131,13 +140,13 @@ export function fitB0(episodes: readonly Episode[], ctrPrior: number, budget: nu
 }
 
 /** linFit: b0 refitted on all earlier episodes at episodes 1, 2, 4, 8, …; before any, `start`. */
-function runLinFit(episodes: readonly Episode[], ctrPrior: number, budget: number, start: number): ReplayFigures {
+export function runLinFit(episodes: readonly Episode[], ctrPrior: number, budget: Budgets, start: number, objective: Objective = 'clicks'): ReplayFigures {
   let b0 = start;
   let next = 1;
   return runProtocol(episodes, budget, {
     bid(k, i, pctr) {
       if (i === 0 && k === next) {
-        b0 = fitB0(episodes.slice(0, k), ctrPrior, budget);
+        b0 = fitB0(episodes.slice(0, k), ctrPrior, typeof budget === 'number' ? budget : budget.slice(0, k), objective);
         next *= 2;
       }
       return (b0 * pctr) / ctrPrior;
@@ -184,27 +193,34 @@ function runDualDescent(episodes: readonly Episode[], ctrPrior: number, budget: 
  * that trusts the pCTR could at best buy, knowing every price in advance); its clicks are those of
  * the auctions it takes whole. clairvoyant: the clicked auctions, cheapest first (knows the clicks).
  */
-function bounds(episodes: readonly Episode[], budget: number): { lpPctr: Bound; clairvoyant: Bound } {
+export function bounds(episodes: readonly Episode[], budget: Budgets): { lpPctr: Bound; clairvoyant: Bound } {
   let lpClicks = 0;
+  let lpImps = 0;
   let lpExpected = 0;
   let lpSpend = 0;
   let cvClicks = 0;
   let cvExpected = 0;
   let cvSpend = 0;
-  for (const e of episodes) {
+  for (let k = 0; k < episodes.length; k++) {
+    const e = episodes[k];
     const idx = Array.from(e.price.keys());
     idx.sort((a, b) => e.pctr[b] / Math.max(e.price[b], 1e-9) - e.pctr[a] / Math.max(e.price[a], 1e-9));
-    let left = budget;
+    let left = budgetOf(budget, k);
     for (const i of idx) {
       const c = e.price[i] / 1000;
-      if (c > left) break;
+      if (c > left) {
+        // The LP takes the first auction that no longer fits in part: its expected clicks are then a bound.
+        lpExpected += (e.pctr[i] * left) / c;
+        break;
+      }
       left -= c;
       lpSpend += c;
       lpClicks += e.click[i];
+      lpImps++;
       lpExpected += e.pctr[i];
     }
     const clicked = idx.filter((i) => e.click[i] === 1).sort((a, b) => e.price[a] - e.price[b]);
-    left = budget;
+    left = budgetOf(budget, k);
     for (const i of clicked) {
       const c = e.price[i] / 1000;
       if (c > left) break;
@@ -215,8 +231,8 @@ function bounds(episodes: readonly Episode[], budget: number): { lpPctr: Bound; 
     }
   }
   return {
-    lpPctr: { clicks: lpClicks, expectedClicks: round(lpExpected, 3), spend: round(lpSpend), assumes: 'every price of the episode known in advance; auctions taken greedily by pCTR / price until the budget is spent (the hindsight LP on the pCTR)' },
-    clairvoyant: { clicks: cvClicks, expectedClicks: round(cvExpected, 3), spend: round(cvSpend), assumes: 'every price and every click known in advance: the clicked auctions, cheapest first (no bidder can do better)' },
+    lpPctr: { clicks: lpClicks, expectedClicks: round(lpExpected, 3), impressions: lpImps, spend: round(lpSpend), assumes: 'every price of the episode known in advance; auctions taken greedily by pCTR / price until the budget is spent (the hindsight LP on the pCTR; clicks of the auctions taken whole, expectedClicks the LP value, the last auction taken in part)' },
+    clairvoyant: { clicks: cvClicks, expectedClicks: round(cvExpected, 3), impressions: cvClicks, spend: round(cvSpend), assumes: 'every price and every click known in advance: the clicked auctions, cheapest first (no bidder can do better)' },
   };
 }
 

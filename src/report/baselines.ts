@@ -1,0 +1,134 @@
+/**
+ * Baselines and the bound on the bidder's own event log, on the auctions where a log can tell
+ * them: second-price auctions whose market price it knows (a win's clearing price; a loss whose
+ * notice carried ${AUCTION_MIN_TO_WIN}). On those, replay.ts's protocol runs with one episode per
+ * UTC day and, as each day's budget, what the bidder itself spent on them that day: the question
+ * is whether a linear bidder with the same money would have bought more. Clicks of auctions the
+ * bidder did not buy are unknown, so everything is compared in the clicks the bidder's model
+ * expected (the pCTR it logged).
+ */
+import type { EventRecord } from '../eventlog/records.js';
+import type { Episode } from '../replay/ipinyou.js';
+import { bounds, fitB0, runLin, runLinFit } from '../replay/replay.js';
+
+export interface Bought {
+  impressions: number;
+  expectedClicks: number;
+  spendUsd: number;
+}
+
+export interface CampaignBaselines {
+  campaignId: string;
+  days: number;
+  /** Auctions compared on: second price, market price known. */
+  auctions: number;
+  /** Bids left out, and why (priceUnknown also counts records from before the auction type was logged). */
+  leftOut: { firstPrice: number; priceUnknown: number; noOutcome: number };
+  bidder: Bought;
+  linHindsight: Bought & { b0: number };
+  linFit: Bought;
+  lpPctr: Bought;
+  /** bidder / linHindsight in expected clicks (0 when the baseline bought nothing). */
+  bidderVsLinHindsight: number;
+}
+
+export const BASELINE_ASSUMES = {
+  auctions: "second-price auctions whose market price the log records (a win's clearing price, a loss's ${AUCTION_MIN_TO_WIN}); first-price wins reveal only that the price was at most the bid, and a loss without min-to-win only that it was above, so those are left out",
+  budget: 'each UTC day, what the bidder spent on those auctions that day (equal money)',
+  clicks: "expected clicks: the sum of the pCTR the bidder logged for the auctions bought (the clicks of auctions it did not buy are unknown)",
+  linHindsight: 'b0 × pCTR / mean pCTR, the one b0 (grid of 5 % steps) that buys the most expected clicks over the whole log: not attainable in real time',
+  linFit: 'the same, b0 fitted on the days before only (refitted after 1, 2, 4, … days); the first day bids 1 USD CPM for an average pCTR',
+  lpPctr: 'every price of the day known in advance, auctions taken by pCTR / price until the budget is spent: the hindsight bound on the pCTR',
+} as const;
+
+interface Logged {
+  campaignId: string;
+  ts: number;
+  pctr: number;
+  /** 1 first price, 2 second price; undefined in logs from before the bid record carried it. */
+  auctionType: number | undefined;
+  /** Market price, CPM USD, once known. */
+  market?: number;
+  won: boolean;
+  outcome: boolean;
+}
+
+const DAY_MS = 86_400_000;
+
+export function logBaselines(records: Iterable<EventRecord>): CampaignBaselines[] {
+  const bids = new Map<string, Logged>();
+  for (const r of records) {
+    if (r.type === 'bid') {
+      bids.set(r.bidId, { campaignId: r.campaignId, ts: r.ts, pctr: r.pctr, auctionType: r.auctionType, won: false, outcome: false });
+      continue;
+    }
+    const b = bids.get(r.bidId);
+    if (b === undefined) continue;
+    if ((r.type === 'win' || r.type === 'billing') && !b.won) {
+      b.won = true;
+      b.outcome = true;
+      b.market = r.priceCpmUsd;
+    } else if (r.type === 'loss' && !b.won) {
+      b.outcome = true;
+      b.market = r.minToWinCpmUsd;
+    }
+  }
+  const byCampaign = new Map<string, Logged[]>();
+  for (const b of bids.values()) {
+    let list = byCampaign.get(b.campaignId);
+    if (list === undefined) byCampaign.set(b.campaignId, (list = []));
+    list.push(b);
+  }
+  const out: CampaignBaselines[] = [];
+  for (const [campaignId, list] of [...byCampaign].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const leftOut = { firstPrice: 0, priceUnknown: 0, noOutcome: 0 };
+    const kept: Logged[] = [];
+    for (const b of list) {
+      if (!b.outcome) leftOut.noOutcome++;
+      else if (b.auctionType === 1) leftOut.firstPrice++;
+      else if (b.auctionType !== 2 || !(b.market !== undefined && b.market > 0)) leftOut.priceUnknown++;
+      else kept.push(b);
+    }
+    kept.sort((a, b) => a.ts - b.ts);
+    const dayOf = new Map<number, Logged[]>();
+    for (const b of kept) {
+      const d = Math.floor(b.ts / DAY_MS);
+      let l = dayOf.get(d);
+      if (l === undefined) dayOf.set(d, (l = []));
+      l.push(b);
+    }
+    const days = [...dayOf.keys()].sort((a, b) => a - b).map((d) => dayOf.get(d)!);
+    const episodes: Episode[] = days.map((l) => ({ click: new Uint8Array(l.length), price: Float64Array.from(l, (b) => b.market!), pctr: Float64Array.from(l, (b) => b.pctr) }));
+    const budgets = days.map((l) => l.reduce((s, b) => s + (b.won ? b.market! / 1000 : 0), 0));
+    const bidder = bought(kept.filter((b) => b.won).map((b) => [b.pctr, b.market!]));
+    const meanPctr = kept.length > 0 ? kept.reduce((s, b) => s + b.pctr, 0) / kept.length : 0;
+    const empty = { impressions: 0, expectedClicks: 0, spendUsd: 0 };
+    if (kept.length === 0 || !(meanPctr > 0)) {
+      out.push({ campaignId, days: days.length, auctions: kept.length, leftOut, bidder, linHindsight: { ...empty, b0: 0 }, linFit: empty, lpPctr: empty, bidderVsLinHindsight: 0 });
+      continue;
+    }
+    const b0 = fitB0(episodes, meanPctr, budgets, 'expectedClicks');
+    const lin = runLin(episodes, b0, meanPctr, budgets);
+    const fit = runLinFit(episodes, meanPctr, budgets, 1, 'expectedClicks');
+    const lp = bounds(episodes, budgets).lpPctr;
+    const figures = (f: { impressions: number; expectedClicks: number; spend: number }): Bought => ({ impressions: f.impressions, expectedClicks: round(f.expectedClicks), spendUsd: round(f.spend) });
+    out.push({
+      campaignId,
+      days: days.length,
+      auctions: kept.length,
+      leftOut,
+      bidder,
+      linHindsight: { ...figures(lin), b0: round(b0) },
+      linFit: figures(fit),
+      lpPctr: figures(lp),
+      bidderVsLinHindsight: lin.expectedClicks > 0 ? round(bidder.expectedClicks / lin.expectedClicks, 4) : 0,
+    });
+  }
+  return out;
+}
+
+function bought(wins: Array<[number, number]>): Bought {
+  return { impressions: wins.length, expectedClicks: round(wins.reduce((s, w) => s + w[0], 0)), spendUsd: round(wins.reduce((s, w) => s + w[1] / 1000, 0)) };
+}
+
+const round = (x: number, d = 6) => Math.round(x * 10 ** d) / 10 ** d;
