@@ -2,7 +2,7 @@
 // heap profiler, counting objects the GC has already collected too (Node 20 honours the
 // includeObjectsCollectedBy* flags), started on the first SIGUSR2 and written to
 // $BIDDER_HEAP_SAMPLE (JSON) on the second. Bench only: nothing in src/ loads it.
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 
 const out = process.env.BIDDER_HEAP_SAMPLE;
@@ -17,5 +17,8 @@ process.on('SIGUSR2', async () => {
     return;
   }
   const { profile } = await session.post('HeapProfiler.stopSampling');
-  writeFileSync(out, JSON.stringify(profile));
+  // Renamed into place: the bench reads the file as soon as it exists, and a large profile takes
+  // long enough to write that it read half of one.
+  writeFileSync(`${out}.part`, JSON.stringify(profile));
+  renameSync(`${out}.part`, out);
 });

@@ -52,9 +52,12 @@ describe('no budget tie-up by unauthenticated traffic', () => {
     expect((await t.bid(req('loop', 1))).status).toBe(200);
   });
 
-  it('isLoopback knows every form uWS prints', () => {
-    for (const ip of ['127.0.0.1', '127.1.2.3', '::1', '0000:0000:0000:0000:0000:0000:0000:0001', '::ffff:127.0.0.1', '0000:0000:0000:0000:0000:ffff:7f00:0001']) expect(isLoopback(ip), ip).toBe(true);
-    for (const ip of ['192.0.2.2', '10.0.0.1', 'fd00::2', '0000:0000:0000:0000:0000:ffff:0a00:0001', '', 'junk']) expect(isLoopback(ip), ip).toBe(false);
+  it('isLoopback knows every binary form uWS gives (4-byte IPv4, 16-byte IPv6, IPv4-mapped)', () => {
+    const v4 = (...b: number[]) => new Uint8Array(b).buffer;
+    const v6 = (tail: number[]) => new Uint8Array([...new Array(16 - tail.length).fill(0), ...tail]).buffer;
+    const mapped = (...b: number[]) => v6([0xff, 0xff, ...b]);
+    for (const [name, ip] of [['127.0.0.1', v4(127, 0, 0, 1)], ['127.1.2.3', v4(127, 1, 2, 3)], ['::1', v6([1])], ['::ffff:127.0.0.1', mapped(127, 0, 0, 1)], ['::ffff:127.9.8.7', mapped(127, 9, 8, 7)]] as const) expect(isLoopback(ip), name).toBe(true);
+    for (const [name, ip] of [['192.0.2.2', v4(192, 0, 2, 2)], ['10.0.0.1', v4(10, 0, 0, 1)], ['fd00::2', new Uint8Array([0xfd, ...new Array(14).fill(0), 2]).buffer], ['::ffff:10.0.0.1', mapped(10, 0, 0, 1)], ['::', v6([])], ['::2', v6([2])], ['::1:0:0:1', v6([0, 1, 0, 0, 0, 0, 0, 1])], ['::127.0.0.1 (not mapped)', v6([127, 0, 0, 1])], ['empty', new ArrayBuffer(0)], ['8 bytes', new ArrayBuffer(8)]] as const) expect(isLoopback(ip), name).toBe(false);
   });
 
   it('capBids keeps the highest bids within both caps, in the given order', () => {

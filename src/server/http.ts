@@ -1,6 +1,5 @@
 import uWS from 'uWebSockets.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { BlockList } from 'node:net';
 import type { NoticeKind } from '../types.js';
 import { BidderError } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
@@ -171,7 +170,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
       if (!ex.allowIps.includes(ip) && !ex.allowIps.includes(ip.replace(/^::ffff:/, ''))) {
         return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true, origin);
       }
-    } else if (!ex.sharedSecret && !ex.openToAll && !isLoopback(Buffer.from(res.getRemoteAddressAsText()).toString())) {
+    } else if (!ex.sharedSecret && !ex.openToAll && !isLoopback(res.getRemoteAddress())) {
       // No credentials configured: a bid request reserves budget, so only this host may send one.
       return write(res, state, errorAnswer(new BidderError('FORBIDDEN', 'this exchange has no sharedSecret or allowIps and answers loopback only')), true, true, origin);
     }
@@ -213,7 +212,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
   /** The operations routes, on the public app (loopback only) or on an app of their own. */
   function opsRoutes(a: uWS.TemplatedApp, loopbackOnly: boolean): void {
     const local = (res: uWS.HttpResponse): boolean => {
-      if (!loopbackOnly || isLoopback(Buffer.from(res.getRemoteAddressAsText()).toString())) return true;
+      if (!loopbackOnly || isLoopback(res.getRemoteAddress())) return true;
       write(res, { aborted: false }, errorAnswer(new BidderError('FORBIDDEN', 'metrics and admin answer loopback clients only; set opsPort to serve them on a port of their own')), false);
       return false;
     };
@@ -290,17 +289,18 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
   });
 }
 
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
-/** A loopback client address (127/8, ::1, IPv4-mapped 127/8, in any of the forms uWS prints). */
-export function isLoopback(ip: string): boolean {
-  try {
-    return LOOPBACK.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
-  } catch {
-    return false;
-  }
+/**
+ * A loopback peer (127/8, ::1, IPv4-mapped 127/8), from the binary address uWS gives (4 bytes for
+ * IPv4, 16 for IPv6). Read from the bytes: the text form and a BlockList check built a Buffer, a
+ * string and a native SocketAddress on every bid request of an exchange without credentials.
+ */
+export function isLoopback(address: ArrayBuffer): boolean {
+  const a = new Uint8Array(address);
+  if (a.length === 4) return a[0] === 127;
+  if (a.length !== 16) return false;
+  for (let i = 0; i < 10; i++) if (a[i] !== 0) return false;
+  if (a[10] === 0xff && a[11] === 0xff) return a[12] === 127;
+  return a[10] === 0 && a[11] === 0 && a[12] === 0 && a[13] === 0 && a[14] === 0 && a[15] === 1;
 }
 
 /** Constant-time comparison that does not leak the secret's length either (both sides hashed first). */
