@@ -25,12 +25,15 @@ export function createMac(key: Buffer) {
   ipad.copy(innerIn);
   const outerIn = Buffer.alloc(BLOCK + 32);
   opad.copy(outerIn);
+  // Digests are taken as 'binary' (latin1) strings, one char per byte, and written where they go:
+  // Node 20's hash() with 'buffer' output normalises the encoding name on a slow path and builds
+  // its Buffer in C++, 1.0-1.8 us a call here against 0.5 us for a string; a bid makes four calls.
   return function mac(message: string): Buffer {
-    let inner: Buffer;
+    let inner: string;
     // At most 3 UTF-8 bytes per UTF-16 unit, so a message this short always fits.
-    if (message.length * 3 <= SCRATCH_BYTES) inner = hash('sha256', innerIn.subarray(0, BLOCK + innerIn.write(message, BLOCK, 'utf8')), 'buffer');
-    else inner = hash('sha256', Buffer.concat([ipad, Buffer.from(message, 'utf8')]), 'buffer');
-    inner.copy(outerIn, BLOCK);
-    return hash('sha256', outerIn, 'buffer');
+    if (message.length * 3 <= SCRATCH_BYTES) inner = hash('sha256', innerIn.subarray(0, BLOCK + innerIn.write(message, BLOCK, 'utf8')), 'binary');
+    else inner = hash('sha256', Buffer.concat([ipad, Buffer.from(message, 'utf8')]), 'binary');
+    outerIn.write(inner, BLOCK, 'latin1');
+    return Buffer.from(hash('sha256', outerIn, 'binary'), 'latin1');
   };
 }
