@@ -132,6 +132,20 @@ describe('creative calibration', () => {
     expect(p.calibratePctr('few', 0.001)).toBeCloseTo(0.002, 4);
   });
 
+  it('expects the clicks of the impressions won, not of every opportunity: a model right on what is bought stays uncorrected', () => {
+    const p = make();
+    // Opportunities at pCTR 0.01 and 0.05 alike; only the 0.05 ones are won (the bids rise with
+    // pCTR), and they click at 5 %, as the model says. Against the mean over opportunities (0.03)
+    // the creative would read as 5/3 of the model.
+    for (let i = 0; i < 100_000; i++) {
+      p.calibratePctr('sel', 0.01);
+      p.calibratePctr('sel', 0.05);
+      p.onWin('c1', 'sel', 1, DAY0, 0.05);
+      if (i % 20 === 0) p.onClick('c1', 'sel', DAY0);
+    }
+    expect(p.calibratePctr('sel', 0.05)).toBeCloseTo(0.05, 3);
+  });
+
   it('calibrates pCVR for CPA goals from conversions after clicks', () => {
     const p = make();
     // 20k clicks converting at half the rate the model predicts.

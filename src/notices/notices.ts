@@ -162,7 +162,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.notice(kind, 'ok');
         metrics.win(claims.campaignId, issued?.pctr ?? 0, priceUsd / 1000);
       }
-      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now);
+      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, issued?.pctr);
       if (issued) {
         deps.shader?.observe(issued.segment, issued.bidCpmUsd, true);
         deps.profiles.recordImpression(issued.userKey, claims.campaignId, issued.categories);

@@ -1,5 +1,6 @@
 class CreativeStats {
-  imps = 0;
+  /** Sum of the model's pCTR over the impressions won: the clicks it expected of them. */
+  expectedClicks = 0;
   clicks = 0;
   conversions = 0;
   meanPctr = 0;
@@ -36,7 +37,7 @@ export function createCalibration(priorEvents = 3) {
       const s = creative(creativeId);
       s.seenPctr++;
       s.meanPctr += (modelPctr - s.meanPctr) / Math.min(s.seenPctr, 10_000);
-      return Math.min(1, modelPctr * factor(s.clicks, s.imps * s.meanPctr));
+      return Math.min(1, modelPctr * factor(s.clicks, s.expectedClicks));
     },
     calibratePcvr(creativeId: string, modelPcvr: number): number {
       const s = creative(creativeId);
@@ -44,9 +45,16 @@ export function createCalibration(priorEvents = 3) {
       s.meanPcvr += (modelPcvr - s.meanPcvr) / Math.min(s.seenPcvr, 10_000);
       return Math.min(1, modelPcvr * factor(s.conversions, s.clicks * s.meanPcvr));
     },
-    onImpression(creativeId: string): void {
+    /**
+     * An impression won, with the model's pCTR it was bid on. The clicks to expect are those of the
+     * impressions won, not the mean over every opportunity: bids rise with pCTR, so what is won is
+     * the high-pCTR part, and the mean would read the model as too pessimistic (and the creative's
+     * CTR as higher than it is). Without the pCTR (a notice whose bid is no longer known), the mean.
+     */
+    onImpression(creativeId: string, modelPctr?: number): void {
       const s = creatives.get(creativeId);
-      if (s !== undefined) s.imps++;
+      if (s === undefined) return;
+      s.expectedClicks += modelPctr !== undefined && modelPctr >= 0 ? modelPctr : s.meanPctr;
     },
     onClick(creativeId: string): void {
       const s = creatives.get(creativeId);

@@ -291,8 +291,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       p.bidPerMult += (bidCpmUsd / p.multiplier - p.bidPerMult) / Math.min(p.bids, 1000);
     },
 
-    onWin(campaignId, creativeId, priceCpmUsd, nowMs) {
-      calibration.onImpression(creativeId);
+    onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr) {
+      calibration.onImpression(creativeId, modelPctr);
       const p = paces.get(campaignId);
       if (p === undefined) return;
       rollDay(p, nowMs);

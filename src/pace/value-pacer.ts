@@ -245,8 +245,8 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
       if (paces.get(campaignId)?.mode === 'even') curve.onBid(campaignId, creativeId, bidCpmUsd, nowMs);
     },
 
-    onWin(campaignId, creativeId, priceCpmUsd, nowMs) {
-      calibration.onImpression(creativeId);
+    onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr) {
+      calibration.onImpression(creativeId, modelPctr);
       const p = paces.get(campaignId);
       if (p === undefined) return;
       if (p.mode === 'even') return curve.onWin(campaignId, '', priceCpmUsd, nowMs);
