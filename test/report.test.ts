@@ -1,4 +1,7 @@
-import { rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadPolicies } from '../src/config/policies.js';
 import type { EventRecord } from '../src/eventlog/records.js';
@@ -121,6 +124,23 @@ describe('baselines on the event log (figures worked by hand)', () => {
     expect(b.bidderVsLinHindsight).toBeCloseTo(0.056 / 0.035, 3);
     // linFit has no earlier day: it bids 1 USD CPM for an average pCTR and wins none of them.
     expect(b.linFit.impressions).toBe(0);
+  });
+
+  it('`bidder report` prints them beside the ad-effect table and draws them with --plot', () => {
+    if (!existsSync('dist/cli.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
+    const dir = mkdtempSync(join(tmpdir(), 'report-baselines-'));
+    try {
+      writeFileSync(join(dir, 'events.ndjson'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      const out = spawnSync(process.execPath, ['dist/cli.js', 'report', '--events', dir, '--plot', join(dir, 'plots')], { encoding: 'utf8', timeout: 60_000 });
+      expect(out.status, out.stderr).toBe(0);
+      expect(out.stdout).toMatch(/\| acme-shoes \| 3 \| 1 \/ 2 \/ 1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| 1\.600 \|/);
+      expect(readFileSync(join(dir, 'plots', 'baselines.svg'), 'utf8')).toContain('linHindsight');
+      const json = JSON.parse(spawnSync(process.execPath, ['dist/cli.js', 'report', '--events', dir, '--json'], { encoding: 'utf8', timeout: 60_000 }).stdout);
+      expect(json.baselines.campaigns[0]).toMatchObject({ campaignId: 'acme-shoes', auctions: 3 });
+      expect(Object.keys(json.baselines.assumes)).toEqual(['auctions', 'budget', 'clicks', 'linHindsight', 'linFit', 'lpPctr']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a log without any known price compares nothing, and says why', () => {

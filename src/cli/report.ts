@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadPolicies } from '../config/policies.js';
 import type { EventRecord } from '../eventlog/records.js';
-import { lineChart } from '../plot/plot.js';
+import { barChart, lineChart } from '../plot/plot.js';
 import { eventFiles, readEvents } from '../eventlog/read.js';
 import { buildReport, type Report } from '../report/report.js';
 import { BASELINE_ASSUMES, logBaselines, type CampaignBaselines } from '../report/baselines.js';
@@ -44,7 +44,7 @@ export function registerReport(program: Command): void {
     .option('--events <paths...>', 'event-log files or directories', ['var/events'])
     .option('--policies <dir>', 'policy directory (goal values and budgets)', 'policies')
     .option('--json', 'print one JSON object instead of a table')
-    .option('--plot <dir>', 'write spend-vs-target, λ through the day (when the log records it) and predicted-vs-observed CTR charts (SVG) here')
+    .option('--plot <dir>', 'write spend-vs-target, λ through the day (when the log records it), predicted-vs-observed CTR and, where auctions of known price were logged, baselines (SVG) here')
     .action(async (o: { events: string[]; policies: string; json?: boolean; plot?: string }) => {
       const { campaigns } = loadPolicies(o.policies);
       const records: EventRecord[] = [];
@@ -78,6 +78,13 @@ export function registerReport(program: Command): void {
         );
         if (lambda.length > 0) {
           writeFileSync(join(o.plot, 'lambda.svg'), await lineChart({ title: 'λ of the pacer through the day (mean over the hour\'s bids; bid = value / λ)', x: { field: 't', title: 'time (UTC)', type: 'temporal' }, y: { field: 'lambda', title: 'λ' }, series: 'series', facet: 'campaign', rows: lambda }));
+        }
+        const compared = baselines.filter((b) => b.auctions > 0);
+        if (compared.length > 0) {
+          const bars = compared.flatMap((b) =>
+            (['bidder', 'linHindsight', 'linFit', 'lpPctr'] as const).map((k) => ({ campaign: b.campaignId, strategy: k === 'lpPctr' ? 'lpPctr (bound)' : k, clicks: b[k].expectedClicks })),
+          );
+          writeFileSync(join(o.plot, 'baselines.svg'), await barChart({ title: 'Expected clicks per strategy and the pCTR bound, on second-price auctions of known price, at equal money', x: { field: 'strategy', title: null }, y: { field: 'clicks', title: 'expected clicks' }, facet: 'campaign', rows: bars }));
         }
         writeFileSync(join(o.plot, 'ctr-predicted-vs-observed.svg'), await lineChart({ title: 'CTR: predicted against observed, per hour', x: { field: 't', title: 'time (UTC)', type: 'temporal' }, y: { field: 'ctr', title: 'CTR' }, series: 'series', facet: 'campaign', rows: ctr }));
       }

@@ -9,6 +9,8 @@ export interface ShaderOptions {
   maxSegments?: number;
   /** Where every model starts: median highest competing bid (CPM USD) and log-space spread (default 1, 1). */
   prior?: { medianCpmUsd: number; sigma: number };
+  /** Step size of the shared context effects (default 0.005: each is fed by every segment). */
+  effectRate?: number;
 }
 
 /** The learned model of one segment, for metrics and tests. */
@@ -56,17 +58,34 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
   const pooled = new Fit(Math.log(prior.medianCpmUsd), Math.log(prior.sigma));
   fits.set(POOLED, pooled);
 
-  function update(f: Fit, bid: number, won: boolean, mtw: number | undefined): void {
+  /**
+   * Context effects shared by every segment (hour × device, ad size: keys after the path's '~',
+   * src/price/choose.ts): ln H = the segment's mu + the sum of its context's effects. Competition
+   * moves with these everywhere at once, so each is learnt from every segment's notices, where a
+   * path level per value would split a site's few notices further.
+   */
+  const effects = new Map<string, number>();
+  const effectRate = opts.effectRate ?? 0.005;
+
+  function shift(keys: readonly string[]): number {
+    let d = 0;
+    for (const k of keys) d += effects.get(k) ?? 0;
+    return d;
+  }
+
+  /** Updates one fit on an observation; returns the gradient step on its mean (for the shared effects). */
+  function update(f: Fit, bid: number, won: boolean, mtw: number | undefined, offset = 0): number {
     const sigma = Math.exp(f.logSigma);
+    const mu = f.mu + offset;
     // Gradients scaled by sigma^2 (mu) and 1/2 (log sigma): steps comparable across segments.
     let dMu: number;
     let dLogSigma: number;
     if (mtw !== undefined && mtw > 0) {
-      const x = (Math.log(mtw) - f.mu) / sigma;
+      const x = (Math.log(mtw) - mu) / sigma;
       dMu = x * sigma;
       dLogSigma = 0.5 * (x * x - 1);
     } else {
-      const z = (Math.log(bid) - f.mu) / sigma;
+      const z = (Math.log(bid) - mu) / sigma;
       // d/dz of log P(observation): +phi/Phi for H <= bid, -phi/(1-Phi) for H > bid.
       const g = won ? millsLower(z) : -millsLower(-z);
       dMu = -g * sigma;
@@ -76,6 +95,7 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
     f.mu += eta * dMu;
     f.logSigma = Math.min(2, Math.max(-3, f.logSigma + eta * dLogSigma));
     f.n++;
+    return dMu;
   }
 
   /** The most specific fit on the segment's path with enough observations, if any. */
@@ -93,13 +113,15 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
   return {
     shade(segment, valueCpmUsd, floorCpmUsd) {
       if (!(valueCpmUsd > 0)) return valueCpmUsd;
-      const f = fitFor(segment);
+      const { path, keys } = split(segment);
+      const f = fitFor(path);
       if (f === undefined) return Math.max(valueCpmUsd, 0);
       const sigma = Math.exp(f.logSigma);
+      const mu = f.mu + shift(keys);
       const lo = Math.max(floorCpmUsd, valueCpmUsd * 1e-3);
       if (lo >= valueCpmUsd) return valueCpmUsd;
       // Golden-section search: the surplus curve is unimodal in b for a log-normal H.
-      const surplus = (b: number) => (valueCpmUsd - b) * normCdf((Math.log(b) - f.mu) / sigma);
+      const surplus = (b: number) => (valueCpmUsd - b) * normCdf((Math.log(b) - mu) / sigma);
       let a = lo;
       let c = valueCpmUsd;
       let x1 = c - GOLDEN * (c - a);
@@ -128,29 +150,44 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
 
     observe(segment, bidCpmUsd, won, minToWinCpmUsd) {
       if (!(bidCpmUsd > 0)) return;
-      update(pooled, bidCpmUsd, won, minToWinCpmUsd);
-      if (segment === POOLED) return;
-      let parent = pooled;
-      for (let end = segment.indexOf('|'); ; end = segment.indexOf('|', end + 1)) {
-        const key = end < 0 ? segment : segment.slice(0, end);
-        let f = fits.get(key);
-        if (f === undefined) {
-          if (fits.size >= maxSegments) return;
-          // A new segment starts where its parent is.
-          f = new Fit(parent.mu, parent.logSigma);
-          fits.set(key, f);
+      const { path, keys } = split(segment);
+      const offset = shift(keys);
+      // The effects learn from the fit that prices this segment (before this observation moves it).
+      const pricing = fitFor(path);
+      const step = update(pooled, bidCpmUsd, won, minToWinCpmUsd, offset);
+      let used = pricing === pooled ? step : 0;
+      if (path !== POOLED) {
+        let parent = pooled;
+        for (let end = path.indexOf('|'); ; end = path.indexOf('|', end + 1)) {
+          const key = end < 0 ? path : path.slice(0, end);
+          let f = fits.get(key);
+          if (f === undefined) {
+            if (fits.size >= maxSegments) break;
+            // A new segment starts where its parent is.
+            f = new Fit(parent.mu, parent.logSigma);
+            fits.set(key, f);
+          }
+          const d = update(f, bidCpmUsd, won, minToWinCpmUsd, offset);
+          if (f === pricing) used = d;
+          if (end < 0) break;
+          parent = f;
         }
-        update(f, bidCpmUsd, won, minToWinCpmUsd);
-        if (end < 0) return;
-        parent = f;
       }
+      if (pricing === undefined) used = step;
+      for (const k of keys) effects.set(k, (effects.get(k) ?? 0) + effectRate * used);
     },
 
     model(segment) {
-      const f = fits.get(segment);
+      const f = fits.get(split(segment).path);
       return f === undefined ? undefined : { mu: f.mu, sigma: Math.exp(f.logSigma), observations: f.n };
     },
   };
+}
+
+/** A segment's path (exchange|format|kind|site, its levels) and the context keys after '~'. */
+function split(segment: string): { path: string; keys: string[] } {
+  const cut = segment.indexOf('~');
+  return cut < 0 ? { path: segment, keys: [] } : { path: segment.slice(0, cut), keys: segment.slice(cut + 1).split('~') };
 }
 
 const GOLDEN = 0.6180339887498949;

@@ -43,3 +43,32 @@ export function lineChart(c: LineChart): Promise<string> {
     : { title: c.title, width: 640, height: 320, data: { values: c.rows }, mark: { type: 'line', point: false }, encoding };
   return renderSvg(spec);
 }
+
+export interface BarChart {
+  title: string;
+  /** The bars' names (one bar each; title null: the names say it) and their heights. */
+  x: { field: string; title: string | null };
+  y: { field: string; title: string };
+  rows: Array<Record<string, number | string>>;
+  /** Optional small multiples: one panel per value of this field. */
+  facet?: string;
+}
+
+export function barChart(c: BarChart): Promise<string> {
+  const encoding = {
+    x: { field: c.x.field, type: 'nominal', title: c.x.title, sort: null },
+    y: { field: c.y.field, type: 'quantitative', title: c.y.title },
+    color: { field: c.x.field, type: 'nominal', legend: null },
+  } as const;
+  const spec: TopLevelSpec = c.facet
+    ? {
+        title: c.title,
+        data: { values: c.rows },
+        facet: { field: c.facet, type: 'nominal', title: null },
+        columns: 2,
+        spec: { width: 240, height: 160, mark: 'bar', encoding },
+        resolve: { scale: { y: 'independent' } },
+      }
+    : { title: c.title, width: 480, height: 240, data: { values: c.rows }, mark: 'bar', encoding };
+  return renderSvg(spec);
+}

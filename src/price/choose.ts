@@ -34,7 +34,7 @@ export interface Chosen<E extends Priceable = Priceable> {
  * to the exchange, format and kind for the rest (src/pace/shade.ts).
  */
 export function segmentOf(ctx: ImpContext): string {
-  return `${ctx.exchange}|${ctx.format}|${ctx.isApp ? 'app' : 'site'}|${ctx.siteOrAppId}`;
+  return `${ctx.exchange}|${ctx.format}|${ctx.isApp ? 'app' : 'site'}|${ctx.siteOrAppId}~h${ctx.hour}d${ctx.deviceType}~${ctx.w}x${ctx.h}`;
 }
 
 export interface ChooseDeps {
