@@ -147,4 +147,20 @@ describe('pacing simulation', () => {
       expect(p.multiplier).toBe(0.5);
     }
   });
+
+  it('dual descent moves each campaign\'s λ once per auction, however many of its creatives are candidates', async () => {
+    const multi = new Set<number>();
+    for (const a of day.auctions) {
+      const seen = new Set<number>();
+      for (const c of a.cands) {
+        if (seen.has(c.campaign)) multi.add(c.campaign);
+        seen.add(c.campaign);
+      }
+    }
+    expect(multi.size).toBeGreaterThan(0);
+    const r = await runStrategy({ day, strategy: 'dualDescent', ctr: 'oracle', seed: 3, curve: 'traffic' });
+    // Counted once per creative, a win was spent several times over in the dual, which then held
+    // those campaigns to half their budgets.
+    for (const ci of multi) expect(r.campaigns[ci].spend / r.campaigns[ci].budget).toBeGreaterThan(0.9);
+  });
 });

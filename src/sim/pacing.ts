@@ -23,7 +23,7 @@ import { DualDescent, PidMultiplier } from '../pace/baselines.js';
 import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
 import { createRng, type Rng } from '../random/random.js';
 import { TimeQueue } from './time-queue.js';
-import { trueValueCpm, type PacingDay } from './pacing-day.js';
+import { trueValueCpm, type PacingAuction, type PacingDay } from './pacing-day.js';
 
 export type StrategyName = 'pacer' | 'unshaded' | 'curve' | 'pidLinear' | 'dualDescent' | 'fixedBid';
 export const STRATEGIES: readonly StrategyName[] = ['pacer', 'fixedBid', 'pidLinear', 'dualDescent', 'curve', 'unshaded'];
@@ -157,6 +157,13 @@ interface QueuedEvent {
   priceCpm: number;
 }
 
+/** Each campaign among an auction's candidates, once (a campaign may be a candidate with several creatives). */
+function campaignsIn(a: PacingAuction): number[] {
+  const out: number[] = [];
+  for (const cand of a.cands) if (!out.includes(cand.campaign)) out.push(cand.campaign);
+  return out;
+}
+
 /** The day's hourly weights kept in a campaign's hours (all of them when it has none, or when they would weigh nothing). */
 export function campaignCurve(weights: readonly number[], hours: readonly number[] | undefined): number[] {
   if (hours === undefined || hours.length === 0) return [...weights];
@@ -201,7 +208,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const pids = strategy === 'pidLinear' ? day.campaigns.map(() => new PidMultiplier()) : null;
   // Dual descent's ρ needs the opportunities left: counted from the day itself (hindsight, in its favour).
   const oppsLeft = new Float64Array(C);
-  if (strategy === 'dualDescent') for (const a of day.auctions) for (const cand of a.cands) oppsLeft[cand.campaign]++;
+  if (strategy === 'dualDescent') for (const a of day.auctions) for (const ci of campaignsIn(a)) oppsLeft[ci]++;
   const duals = strategy === 'dualDescent' ? day.campaigns.map((_, ci) => new DualDescent(1 / Math.sqrt(Math.max(1, oppsLeft[ci])), 1, 1)) : null;
   const spentNow = new Float64Array(C);
   const spentDays = new Float64Array(C);
@@ -326,7 +333,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     nextSample = day.startMs;
     if (duals) {
       oppsLeft.fill(0);
-      for (const a of day.auctions) for (const cand of a.cands) oppsLeft[cand.campaign]++;
+      for (const a of day.auctions) for (const ci of campaignsIn(a)) oppsLeft[ci]++;
       spentNow.fill(0);
     }
   }
@@ -355,11 +362,11 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
       }
     }
     if (duals) {
-      // Each candidate campaign's dual moves by what it spent on this opportunity (0 unless it wins below).
+      // Each candidate campaign's dual moves once by what it spent on this opportunity (0 unless it
+      // wins below), however many of its creatives were candidates.
       const winner = best >= 0 && bestBid > a.competingCpm ? a.cands[best].campaign : -1;
       const paid = winner < 0 ? 0 : (a.at === 2 ? Math.max(a.competingCpm, a.cands[best].floorUsd) : bestBid) / 1000;
-      for (const cand of a.cands) {
-        const ci = cand.campaign;
+      for (const ci of campaignsIn(a)) {
         const spent = ci === winner ? paid : 0;
         duals[ci].update(spent, day.campaigns[ci].budget.dailyUsd - spentNow[ci], oppsLeft[ci]);
         spentNow[ci] += spent;
