@@ -12,7 +12,7 @@ describe('load-test notices', () => {
     const clickUrl = 'http://127.0.0.1:8080/notice/click?b=bid1&c=acme&cr=x&e=default&x=123&s=abc';
     const bid: OutBid = {
       id: 'bid1', impid: '1', price: 1, creative, campaignId: 'acme', adomain: [], cat: [], dealId: '',
-      nurl: '', burl: 'http://127.0.0.1:8080/notice/billing?b=bid1', lurl: '', clickUrl, fit: { kind: 'banner' }, test: false,
+      nurl: '', burl: 'http://127.0.0.1:8080/notice/billing?b=bid1', lurl: '', clickUrl, urlsJsonSafe: true, fit: { kind: 'banner' }, test: false,
     };
     const adm = markup(bid);
     expect(adm).toContain('&#38;');

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bidResponse, markup, type OutBid } from '../src/respond/respond.js';
+import { noticeUrls, type NoticeClaims } from '../src/notices/sign.js';
 import type { Creative } from '../src/types.js';
 
 /**
@@ -31,6 +32,7 @@ describe('bidResponse', () => {
           burl: `${url}/notice/billing`,
           lurl: `${url}/notice/loss`,
           clickUrl: `${url}/notice/click?b=1&c=2`,
+          urlsJsonSafe: false,
           fit: { kind: 'banner' },
           test: false,
         };
@@ -46,5 +48,28 @@ describe('bidResponse', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('writes notice URLs unscanned only when noticeUrls says they need no escape: the same bytes as scanning them', () => {
+    // encodeURIComponent refuses lone surrogates, as it does when a bid is issued.
+    const id = text.filter((t) => t.isWellFormed());
+    fc.assert(
+      fc.property(text, id, id, id, id, text, fc.double(), fc.boolean(), fc.boolean(), fc.boolean(), (base, bidId, campaignId, creativeId, exchange, cur, price, expandPrice, vast, test) => {
+        const claims: NoticeClaims = { bidId, campaignId, creativeId, bidPrice: price, cur, rate: 1.5, exchange, expiresAtMs: 1_790_000_000_000 };
+        if (test) claims.test = true;
+        const urls = noticeUrls(base, claims, { exchange: 'AbC-_09', click: 'xYz_-12' }, { expandPrice, vast });
+        if (urls.jsonSafe) for (const u of [urls.nurl, urls.burl, urls.lurl, urls.clickUrl]) expect(JSON.stringify(u)).toBe(`"${u}"`);
+        const bid: OutBid = {
+          id: bidId, impid: '1', price: 1.25, creative: creativeWith('t'), campaignId, adomain: [], cat: [], dealId: '',
+          nurl: urls.nurl, burl: urls.burl, lurl: urls.lurl, clickUrl: urls.clickUrl, urlsJsonSafe: urls.jsonSafe, fit: { kind: 'banner' }, test: false,
+        };
+        expect(bidResponse('r', 'USD', [bid], 'seat')).toBe(bidResponse('r', 'USD', [{ ...bid, urlsJsonSafe: false }], 'seat'));
+      }),
+      { numRuns: 500 },
+    );
+    // The bidder's own case: an https base and an ISO currency are safe.
+    const urls = noticeUrls('https://bidder.example', { bidId: 'b1', campaignId: 'c"1', creativeId: 'k\\1', bidPrice: 1, cur: 'EUR', exchange: 'ex', expiresAtMs: 1 }, { exchange: 's', click: 't' }, { expandPrice: false, vast: false });
+    expect(urls.jsonSafe).toBe(true);
+    expect(noticeUrls('https://x.example/"', { bidId: 'b', campaignId: 'c', creativeId: 'k', bidPrice: 1, cur: 'EUR', exchange: 'e', expiresAtMs: 1 }, { exchange: 's', click: 't' }, { expandPrice: false, vast: false }).jsonSafe).toBe(false);
   });
 });

@@ -81,14 +81,24 @@ export function clickQuery(c: NoticeClaims, sig: string): string {
   );
 }
 
+/** What JSON.stringify escapes in a string: quotes, backslashes, controls, and surrogates. */
+const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
 /**
  * The notice URLs of one bid, on the bidder's public `base`: win (`nurl`, none for VAST: players
  * take a video bid's nurl for the VAST URL), billing (`burl`) and loss (`lurl`) with the OpenRTB
  * macros the exchange expands (or the bid price written in, for clients that never expand
  * `${AUCTION_PRICE}`), and the click URL with its own signature. The routes parse them back
- * (notices.ts).
+ * (notices.ts). `jsonSafe`: no character of any of the four needs a JSON escape, known from the
+ * base and the currency alone (every other part is percent-encoded, a number, base64url or a
+ * literal), so the answer writes them without scanning ~1 KB per bid for escapes.
  */
-export function noticeUrls(base: string, c: NoticeClaims, sig: { exchange: string; click: string }, o: { expandPrice: boolean; vast: boolean }): { nurl: string; burl: string; lurl: string; clickUrl: string } {
+export function noticeUrls(
+  base: string,
+  c: NoticeClaims,
+  sig: { exchange: string; click: string },
+  o: { expandPrice: boolean; vast: boolean },
+): { nurl: string; burl: string; lurl: string; clickUrl: string; jsonSafe: boolean } {
   const q = claimsQuery(c, sig.exchange);
   const price = o.expandPrice ? c.bidPrice : '${AUCTION_PRICE}';
   return {
@@ -96,6 +106,7 @@ export function noticeUrls(base: string, c: NoticeClaims, sig: { exchange: strin
     burl: `${base}/notice/billing?${q}&price=${price}`,
     lurl: `${base}/notice/loss?${q}&loss=\${AUCTION_LOSS}&mtw=\${AUCTION_MIN_TO_WIN}`,
     clickUrl: `${base}/notice/click?${clickQuery(c, sig.click)}`,
+    jsonSafe: !JSON_ESCAPED.test(base) && !JSON_ESCAPED.test(c.cur),
   };
 }
 

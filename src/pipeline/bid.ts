@@ -217,7 +217,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (test) claims.test = true;
     const fit = ch.el.fit;
     const urls = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims), { expandPrice: ex.expandPrice, vast: fit.kind === 'vast' });
-    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: c.cat, dealId: ch.el.dealId, nurl: urls.nurl, burl: urls.burl, lurl: urls.lurl, clickUrl: urls.clickUrl, fit, test };
+    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: c.cat, dealId: ch.el.dealId, nurl: urls.nurl, burl: urls.burl, lurl: urls.lurl, clickUrl: urls.clickUrl, urlsJsonSafe: urls.jsonSafe, fit, test };
     if (test) {
       metrics.testBid();
       return bid;

@@ -18,6 +18,8 @@ export interface OutBid {
   burl: string;
   lurl: string;
   clickUrl: string;
+  /** None of the four URLs needs a JSON escape (`noticeUrls` knows it by construction): written as they are. */
+  urlsJsonSafe: boolean;
   /** How the creative answers the imp (eligibility): banner, native assets, or a VAST version. */
   fit: MediaFit;
   /** A bid to a `test: 1` request: marked in `ext.test`, its notices move no money. */
@@ -93,8 +95,9 @@ const bannerJsonParts = new WeakMap<Creative, readonly [string, string]>();
 function admJson(b: OutBid): string {
   const c = b.creative;
   if (c.adm || b.fit.kind !== 'banner') return json(markup(b));
+  // escapeXml only adds `&#NN;`, so a URL that needed no JSON escape still needs none.
   const click = escapeXml(b.clickUrl);
-  if (NEEDS_ESCAPE.test(click)) return json(markup(b));
+  if (!b.urlsJsonSafe && NEEDS_ESCAPE.test(click)) return json(markup(b));
   let p = bannerJsonParts.get(c);
   if (p === undefined) {
     const [before, after] = bannerAround(c);
@@ -143,6 +146,11 @@ function str(s: string): string {
   return NEEDS_ESCAPE.test(s) ? json(s) : `"${s}"`;
 }
 
+/** A notice URL as a JSON string: as is when the bid's URLs are known to need no escape. */
+function url(s: string, safe: boolean): string {
+  return safe ? `"${s}"` : str(s);
+}
+
 /** Serialise a BidResponse with the given bids, in currency `cur`, from `seat`. */
 export function bidResponse(requestId: string, cur: string, bids: readonly OutBid[], seat: string): string {
   let out = '';
@@ -150,7 +158,7 @@ export function bidResponse(requestId: string, cur: string, bids: readonly OutBi
     if (out !== '') out += ',';
     out +=
       `{"id":${str(b.id)},"impid":${str(b.impid)},"price":${json(b.price)},${staticFragment(b)}` +
-      `,"adm":${admJson(b)}${b.nurl ? `,"nurl":${str(b.nurl)}` : ''},"burl":${str(b.burl)},"lurl":${str(b.lurl)}` +
+      `,"adm":${admJson(b)}${b.nurl ? `,"nurl":${url(b.nurl, b.urlsJsonSafe)}` : ''},"burl":${url(b.burl, b.urlsJsonSafe)},"lurl":${url(b.lurl, b.urlsJsonSafe)}` +
       (b.dealId ? `,"dealid":${str(b.dealId)}` : '') +
       (b.test ? ',"ext":{"test":1}}' : '}');
   }
