@@ -95,6 +95,20 @@ describe('Thompson pacer budgets', () => {
     expect(p.inspect('c1', DAY0 + 86_400_000 * 1.5)?.dayBudgetUsd).toBe(2);
   });
 
+  it("plans a dayparted campaign's budget over its own hours only", () => {
+    const H = 3_600_000;
+    const p = createThompsonPacer({ clock: () => DAY0, random: mulberry32(4), campaigns: [{ id: 'c1', budget: { dailyUsd: 2 }, targeting: { hours: [6, 7, 8, 9] } }] });
+    p.multiplier('c1', DAY0 + 6 * H);
+    // Nothing is due before its first hour; all of it by the end of its last, half way through its four hours.
+    expect(p.inspect('c1', DAY0 + 6 * H)?.targetSpentUsd).toBe(0);
+    expect(p.inspect('c1', DAY0 + 8 * H)?.targetSpentUsd).toBeCloseTo(1, 9);
+    expect(p.inspect('c1', DAY0 + 10 * H)?.targetSpentUsd).toBeCloseTo(2, 9);
+    // Its hours changed by a reload: the curve follows.
+    p.configure([{ id: 'c1', budget: { dailyUsd: 2 }, targeting: { hours: [20, 21] } }]);
+    expect(p.inspect('c1', DAY0 + 12 * H)?.targetSpentUsd).toBe(0);
+    expect(p.inspect('c1', DAY0 + 21 * H)?.targetSpentUsd).toBeCloseTo(1, 9);
+  });
+
   it('rejects bad options and bad budgets with a clear message', () => {
     expect(() => createThompsonPacer({ clock: () => 0, random: Math.random, campaigns: [], arms: [0.5, 0.2] })).toThrow(/arms/);
     expect(() => createThompsonPacer({ clock: () => 0, random: Math.random, campaigns: [], targetCurve: [1, 2] })).toThrow(

@@ -97,6 +97,8 @@ class CampaignPace {
   learnedDays = 0;
   /** Cumulative target-curve weight at the start of each hour, 25 entries, [24] = whole day. */
   readonly cum = new Float64Array(25);
+  /** The campaign's dayparting (UTC hours it may bid in), if any: the curve is zero outside them. */
+  hours: readonly number[] | undefined;
 
   constructor(rule: BudgetRule, now: number, arms: number) {
     this.rule = rule;
@@ -144,16 +146,19 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
 
   const configure = (campaigns: readonly PacedCampaign[]): void => {
     const now = opts.clock();
-    const rules = campaigns.map((c) => [c.id, compileBudget(c.id, c.budget)] as const);
+    const rules = campaigns.map((c) => [c.id, compileBudget(c.id, c.budget), c.targeting?.hours] as const);
     const keep = new Set<string>();
-    for (const [id, rule] of rules) {
+    for (const [id, rule, hours] of rules) {
       keep.add(id);
       const p = paces.get(id);
       if (p) {
         p.rule = rule;
+        p.hours = hours;
+        setCurve(p);
         p.slotEnd = now; // re-decide at once under the new budget
       } else {
         const np = new CampaignPace(rule, now, arms.length);
+        np.hours = hours;
         setCurve(np);
         paces.set(id, np);
       }
@@ -162,6 +167,9 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
   };
 
   function setCurve(p: CampaignPace): void {
+    // Outside a dayparted campaign's hours the target does not move: planning budget onto hours it
+    // cannot bid in would leave that share unspent when its last hour ends.
+    const off = (h: number) => p.hours !== undefined && p.hours.length > 0 && !p.hours.includes(h);
     let acc = 0;
     p.cum[0] = 0;
     for (let h = 0; h < 24; h++) {
@@ -171,9 +179,11 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
         // A floor keeps a little budget on hours that were empty so far, so new traffic is seen.
         w = p.hourLearned[h] + 0.01 * (1 + meanOf(p.hourLearned));
       }
-      acc += w;
+      acc += off(h) ? 0 : w;
       p.cum[h + 1] = acc;
     }
+    // A curve that weighs nothing in the campaign's hours: those hours, evenly.
+    if (acc === 0) for (let h = 0; h < 24; h++) p.cum[h + 1] = p.cum[h] + (off(h) ? 0 : 1);
   }
 
   /** Target-curve weight from midnight to `msOfDay`. */
