@@ -25,23 +25,33 @@ export interface LineChart {
   facet?: string;
 }
 
+/** One chart, or with `facet` small multiples of it (two columns, each panel its own y scale). */
+function layout(c: { title: string; rows: Array<Record<string, number | string>>; facet?: string }, mark: Mark, encoding: Encoding, single: Size, panel: Size): TopLevelSpec {
+  return (
+    c.facet
+      ? {
+          title: c.title,
+          data: { values: c.rows },
+          facet: { field: c.facet, type: 'nominal', title: null },
+          columns: 2,
+          spec: { ...panel, mark, encoding },
+          resolve: { scale: { y: 'independent' } },
+        }
+      : { title: c.title, ...single, data: { values: c.rows }, mark, encoding }
+  ) as TopLevelSpec;
+}
+
+type Mark = 'bar' | { type: 'line'; point: false };
+type Encoding = Record<string, unknown>;
+type Size = { width: number; height: number };
+
 export function lineChart(c: LineChart): Promise<string> {
   const encoding = {
     x: { field: c.x.field, type: c.x.type ?? 'quantitative', title: c.x.title },
     y: { field: c.y.field, type: 'quantitative', title: c.y.title },
     color: { field: c.series, type: 'nominal', title: null },
-  } as const;
-  const spec: TopLevelSpec = c.facet
-    ? {
-        title: c.title,
-        data: { values: c.rows },
-        facet: { field: c.facet, type: 'nominal', title: null },
-        columns: 2,
-        spec: { width: 320, height: 180, mark: { type: 'line', point: false }, encoding },
-        resolve: { scale: { y: 'independent' } },
-      }
-    : { title: c.title, width: 640, height: 320, data: { values: c.rows }, mark: { type: 'line', point: false }, encoding };
-  return renderSvg(spec);
+  };
+  return renderSvg(layout(c, { type: 'line', point: false }, encoding, { width: 640, height: 320 }, { width: 320, height: 180 }));
 }
 
 export interface BarChart {
@@ -59,16 +69,6 @@ export function barChart(c: BarChart): Promise<string> {
     x: { field: c.x.field, type: 'nominal', title: c.x.title, sort: null },
     y: { field: c.y.field, type: 'quantitative', title: c.y.title },
     color: { field: c.x.field, type: 'nominal', legend: null },
-  } as const;
-  const spec: TopLevelSpec = c.facet
-    ? {
-        title: c.title,
-        data: { values: c.rows },
-        facet: { field: c.facet, type: 'nominal', title: null },
-        columns: 2,
-        spec: { width: 240, height: 160, mark: 'bar', encoding },
-        resolve: { scale: { y: 'independent' } },
-      }
-    : { title: c.title, width: 480, height: 240, data: { values: c.rows }, mark: 'bar', encoding };
-  return renderSvg(spec);
+  };
+  return renderSvg(layout(c, 'bar', encoding, { width: 480, height: 240 }, { width: 240, height: 160 }));
 }
