@@ -7,8 +7,8 @@ import { selectBackend } from '../src/model/backend.js';
 import { buildDcn, buildLr } from '../src/model/architectures.js';
 import { compileArtifacts, compileForInference } from '../src/model/compile.js';
 import { wrapLayersModel } from '../src/model/ctr-model.js';
-import { FEATURE_SPEC, makeFeatureSpec } from '../src/features/features.js';
-import { loadLayersModel, loadModel, ModelLoadError, readModelVersion, saveModelVersion, type ModelMeta } from '../src/model/store.js';
+import { createFeatureBuilder, FEATURE_SPEC, makeFeatureSpec } from '../src/features/features.js';
+import { loadLayersModel, loadModel, ModelLoadError, readModelVersion, resolveModelDir, saveModelVersion, type ModelMeta } from '../src/model/store.js';
 
 /** The compiled scoring path must give what LayersModel.predict gives, for every architecture. */
 describe('compiled inference', () => {
@@ -29,21 +29,61 @@ describe('compiled inference', () => {
       const model = build();
       // Non-trivial weights, so a wrong op order or a skipped layer shows.
       model.setWeights(model.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.3, 'float32', 100 + i)));
-      const run = compileForInference(model);
-      expect(run).not.toBeNull();
+      const ops = compileForInference(model);
+      expect(ops).not.toBeNull();
       const s = tf.tensor2d(sparse, [rows, F], 'int32');
       const d = tf.tensor2d(dense, [rows, D]);
       const want = (model.predict([s, d]) as tf.Tensor).dataSync();
-      const got = run!([sparse, dense], rows).dataSync();
+      const got = ops!.run([sparse, dense], rows).dataSync();
       expect(got.length).toBe(rows);
       for (let i = 0; i < rows; i++) expect(got[i]).toBeCloseTo(want[i], 5);
       expect(new Set(Array.from(got).map((x) => x.toFixed(4))).size).toBeGreaterThan(1);
       // A smaller batch after a larger one (buffers kept between calls must not leak old rows).
       const few = 3;
-      const again = run!([sparse.subarray(F * 5, F * (5 + few)), dense.subarray(D * 5, D * (5 + few))], few).dataSync();
+      const again = ops!.run([sparse.subarray(F * 5, F * (5 + few)), dense.subarray(D * 5, D * (5 + few))], few).dataSync();
       for (let i = 0; i < few; i++) expect(again[i]).toBeCloseTo(want[5 + i], 5);
+      // The LR (Dense layers in a chain) is also scored in JS; a DCN's crosses are not.
+      expect(ops!.scores === null).toBe(name === 'dcn');
+      if (ops!.scores) {
+        const js = ops!.scores([sparse, dense], rows);
+        expect(js.length).toBe(rows);
+        for (let i = 0; i < rows; i++) expect(Math.abs(js[i] - want[i])).toBeLessThanOrEqual(1e-6);
+        const jsFew = ops!.scores([sparse.subarray(F * 5, F * (5 + few)), dense.subarray(D * 5, D * (5 + few))], few);
+        for (let i = 0; i < few; i++) expect(Math.abs(jsFew[i] - want[5 + i])).toBeLessThanOrEqual(1e-6);
+        const bad = sparse.slice(0, F);
+        bad[3] = FEATURE_SPEC.hashBuckets;
+        expect(() => ops!.scores!([bad, dense.subarray(0, D)], 1)).toThrow(/outside/);
+      }
     });
   }
+
+  it('the shipped model in JS: the scores of the tfjs ops to 1e-6 on rows as the bid path writes them', () => {
+    const art = readModelVersion(resolveModelDir('models'), FEATURE_SPEC);
+    const compiled = compileArtifacts(art.modelTopology, art.weightSpecs, art.weightData)!;
+    expect(compiled.scores).not.toBeNull();
+    const fb = createFeatureBuilder(FEATURE_SPEC);
+    const n = 400;
+    const { sparse: s, dense: d } = fb.allocate(n);
+    for (let r = 0; r < n; r++) {
+      const cr = fb.prepareCreative(
+        { id: `cr-${r % 37}`, campaignId: `c-${r % 11}`, format: 'banner', w: 300, h: 250, attr: [], title: `offer ${r % 37}`, keywords: ['shoes', `k${r % 5}`], imageEmbedding: Array.from({ length: 8 }, (_, k) => Math.sin(r + k)), landingUrl: 'https://x.example/' },
+        { cat: [`IAB${(r % 20) + 1}`] },
+      );
+      const ctx = {
+        requestId: `r${r}`, impId: '1', exchange: 'default', isApp: r % 3 === 0, siteOrAppId: `s${r % 50}`, publisherId: `p${r % 7}`, domain: `d${r % 13}.example`,
+        categories: [`iab${(r % 9) + 1}`], deviceType: (r % 4) + 1, os: ['ios', 'android'][r % 2], country: 'usa', region: 'ca', hour: r % 24, format: 'banner' as const,
+        w: 300, h: 250, dealId: '', userKey: `u${r}`, segments: r % 2 ? [`seg-${r % 6}`] : [], userDataAllowed: r % 5 !== 0,
+      };
+      fb.writeRow(ctx, cr, r % 3 ? { seenCategories: ['IAB1', `IAB${r % 20}`], clickedCategories: [], campaignImpressions: { [`c-${r % 11}`]: r % 4 } } : undefined, s, d, r);
+    }
+    const want = tf.tidy(() => compiled.run([s, d], n).dataSync());
+    const got = compiled.scores!([s, d], n);
+    let maxDiff = 0;
+    for (let i = 0; i < n; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]));
+    expect(maxDiff).toBeLessThanOrEqual(1e-6);
+    expect(new Set(Array.from(got).map((x) => x.toFixed(5))).size).toBeGreaterThan(50);
+    compiled.dispose();
+  });
 });
 
 /**

@@ -3,6 +3,15 @@ import * as tf from '@tensorflow/tfjs';
 /** Scores `rows` rows from the model inputs as typed arrays (row-major, in input order). */
 export type Run = (feeds: ReadonlyArray<Int32Array | Float32Array>, rows: number) => tf.Tensor;
 
+/** The same scores computed in JS, without the backend: `rows` × the output's units, row-major. */
+export type Scores = (feeds: ReadonlyArray<Int32Array | Float32Array>, rows: number) => Float32Array;
+
+/** A model as ops: `run` through tfjs always, `scores` in JS where the model is small enough (denseChain). */
+export interface CompiledOps {
+  run: Run;
+  scores: Scores | null;
+}
+
 /** One weight of a layer: its values as a typed array (read in JS) or as a tensor (for ops). */
 interface Weight {
   shape: number[];
@@ -25,8 +34,7 @@ interface Node {
 }
 
 /** The scoring function of a model built without a LayersModel, and what it holds. */
-export interface CompiledModel {
-  run: Run;
+export interface CompiledModel extends CompiledOps {
   /** Shapes of the inputs as model.json declares them (null for the batch dimension). */
   inputShapes: (number | null)[][];
   /** Shape of the single output. */
@@ -183,8 +191,10 @@ export interface RowSplit {
  * 4.3 µs per row against 3.5 to 3.7 for the whole product (`node bench/split.mjs`). Its first layer
  * is a rank-16 projection, about a tenth of the model's multiply-adds, and XNNPACK does that
  * product faster than JS does the reuse bookkeeping; the MLP after the crosses, most of the cost,
- * is not linear in x0. A model whose first layer dominates (a wide first Dense, the LR) is where
- * passing `rowSplit(spec)` pays; docs/performance-scale.md has the figures.
+ * is not linear in x0. A model whose first layer dominates (a wide first Dense) is where passing
+ * `rowSplit(spec)` would pay; docs/performance-scale.md has the figures. The LR, which is nothing
+ * but its first layer, is scored in JS whole instead (denseChain): its 58 multiply-adds a row cost
+ * less than checking which parts could be reused.
  */
 function splitFirstDense(layers: LayerDef[], concat: string, parts: ConcatPart[], split: RowSplit) {
   const dense = layers.find((l) => l.className === 'Dense' && l.inputs.length === 1 && l.inputs[0] === concat && ((l.config.activation as string) ?? 'linear') === 'linear');
@@ -291,7 +301,128 @@ function splitFirstDense(layers: LayerDef[], concat: string, parts: ConcatPart[]
   };
 }
 
-function compileLayers(inputNames: string[], layers: LayerDef[], outputName: string, split?: RowSplit): Run | null {
+/** Multiply-adds per row up to which a chain of Dense layers is scored in JS (the LR with its Platt step has 59). */
+const JS_CHAIN_MAX_MACS = 1024;
+
+/**
+ * A model that is only Dense layers in a chain over the fused first row (the logistic regression:
+ * its logit, then the Platt calibration) scored in JS, straight from the id and dense arrays:
+ * for a few dozen multiply-adds a row, the tfjs calls of a batch (the fused row's tensor, two
+ * matMuls, the read back, tidy: ~80 µs per batch, about 5 µs per bid request) cost far more than
+ * the arithmetic, and the fused row need not be written at all. Sums in float64 over the float32
+ * weights and inputs; the float32 backends agree to 1e-6 (test/model-compile.test.ts). Null for
+ * any other shape (a DCN's crosses, a wide MLP), which keeps `run`.
+ */
+function denseChain(parts: ConcatPart[], concat: string, layers: LayerDef[], outputName: string): Scores | null {
+  const chain: Array<{ kernel: Float32Array; bias: Float32Array | null; units: number; activation: string }> = [];
+  let from = concat;
+  let width = -1;
+  let macs = 0;
+  const byInput = new Map<string, LayerDef>();
+  for (const l of layers) if (l.className !== 'InputLayer') for (const i of l.inputs) byInput.set(i, l);
+  while (from !== outputName) {
+    const l = byInput.get(from);
+    if (l === undefined || l.inputs.length !== 1) return null;
+    from = l.name;
+    if (l.className === 'Dropout') continue;
+    const activation = (l.config.activation as string) ?? 'linear';
+    if (l.className !== 'Dense' || !['linear', 'relu', 'sigmoid'].includes(activation)) return null;
+    const [inDim, units] = l.weights[0].shape;
+    if (width !== -1 && inDim !== width) return null;
+    macs += inDim * units;
+    width = units;
+    chain.push({ kernel: l.weights[0].values(), bias: l.weights[1]?.values() ?? null, units, activation });
+  }
+  // Each layer of the chain reads one input, the one before it: the output depends on nothing else.
+  if (chain.length === 0 || macs > JS_CHAIN_MAX_MACS) return null;
+  const maxUnits = Math.max(...chain.map((c) => c.units));
+  const first = chain[0];
+  const u1 = first.units;
+  const h = new Float64Array(maxUnits);
+  const next = new Float64Array(maxUnits);
+  let acc = new Float64Array(0);
+  return (feeds, rows) => {
+    if (acc.length < rows * u1) acc = new Float64Array(rows * u1);
+    for (let r = 0; r < rows; r++) for (let u = 0; u < u1; u++) acc[r * u1 + u] = first.bias ? first.bias[u] : 0;
+    // Part by part over all rows, one function per element type (as concatRows, for the same reason).
+    let col = 0;
+    for (const p of parts) {
+      const src = feeds[p.input];
+      const per = src.length / rows;
+      if (p.table === undefined) addDense(src instanceof Float32Array ? src : Float32Array.from(src), rows, per, col, first.kernel, u1, acc);
+      else if (src instanceof Int32Array) addEmbeddings(p, src, rows, per, col, first.kernel, u1, acc);
+      else throw new Error(`embedding ${p.layer}: ids must be an Int32Array`);
+      col += per * (p.table ? p.dim : 1);
+    }
+    const out = new Float32Array(rows * width);
+    for (let r = 0; r < rows; r++) {
+      for (let u = 0; u < u1; u++) h[u] = activate(first.activation, acc[r * u1 + u]);
+      let n = u1;
+      for (let c = 1; c < chain.length; c++) {
+        const { kernel, bias, units, activation } = chain[c];
+        for (let u = 0; u < units; u++) {
+          let z = bias ? bias[u] : 0;
+          for (let i = 0; i < n; i++) z += h[i] * kernel[i * units + u];
+          next[u] = activate(activation, z);
+        }
+        for (let u = 0; u < units; u++) h[u] = next[u];
+        n = units;
+      }
+      for (let u = 0; u < n; u++) out[r * n + u] = h[u];
+    }
+    return out;
+  };
+}
+
+function activate(a: string, x: number): number {
+  return a === 'relu' ? (x > 0 ? x : 0) : a === 'sigmoid' ? 1 / (1 + Math.exp(-x)) : x;
+}
+
+// One unit (a logit) sums in a local: accumulating through the array is a store and a reload per term.
+function addDense(src: Float32Array, rows: number, per: number, col: number, kernel: Float32Array, units: number, acc: Float64Array): void {
+  if (units === 1) {
+    for (let r = 0; r < rows; r++) {
+      let z = acc[r];
+      for (let k = 0, i = r * per; k < per; k++) z += src[i + k] * kernel[col + k];
+      acc[r] = z;
+    }
+    return;
+  }
+  for (let r = 0; r < rows; r++) {
+    for (let k = 0, i = r * per; k < per; k++) {
+      const v = src[i + k];
+      for (let u = 0, w = (col + k) * units, o = r * units; u < units; u++) acc[o + u] += v * kernel[w + u];
+    }
+  }
+}
+
+function addEmbeddings(p: ConcatPart & { table: Float32Array }, ids: Int32Array, rows: number, per: number, col: number, kernel: Float32Array, units: number, acc: Float64Array): void {
+  const { table, buckets, dim } = p;
+  if (units === 1) {
+    for (let r = 0; r < rows; r++) {
+      let z = acc[r];
+      for (let f = 0, i = r * per, c = col; f < per; f++) {
+        const id = ids[i + f];
+        if (!(id >= 0 && id < buckets)) throw new Error(`embedding ${p.layer}: id ${id} outside [0, ${buckets})`);
+        for (let j = id * dim, end = j + dim; j < end; j++, c++) z += table[j] * kernel[c];
+      }
+      acc[r] = z;
+    }
+    return;
+  }
+  for (let r = 0; r < rows; r++) {
+    for (let f = 0, i = r * per, c = col; f < per; f++) {
+      const id = ids[i + f];
+      if (!(id >= 0 && id < buckets)) throw new Error(`embedding ${p.layer}: id ${id} outside [0, ${buckets})`);
+      for (let j = id * dim, end = j + dim; j < end; j++, c++) {
+        const v = table[j];
+        for (let u = 0, w = c * units, o = r * units; u < units; u++) acc[o + u] += v * kernel[w + u];
+      }
+    }
+  }
+}
+
+function compileLayers(inputNames: string[], layers: LayerDef[], outputName: string, split?: RowSplit): CompiledOps | null {
   const fusion = findFusion(inputNames, layers);
   const scratch = { buf: new Float32Array(0), width: 0 };
   const first = fusion && split ? splitFirstDense(layers, fusion.concat.name, fusion.parts, split) : null;
@@ -304,7 +435,7 @@ function compileLayers(inputNames: string[], layers: LayerDef[], outputName: str
     nodes.push({ name: l.name, op });
     inputsOf.set(l.name, l.inputs);
   }
-  return (feeds, rows) => {
+  const run: Run = (feeds, rows) => {
     const values = new Map<string, tf.Tensor>();
     // A model input still read by an op (not only by the fusion) becomes a tensor when first needed.
     const value = (name: string): tf.Tensor => {
@@ -324,6 +455,7 @@ function compileLayers(inputNames: string[], layers: LayerDef[], outputName: str
     for (const n of nodes) if (!values.has(n.name)) values.set(n.name, n.op(inputsOf.get(n.name)!.map(value)));
     return value(outputName);
   };
+  return { run, scores: fusion ? denseChain(fusion.parts, fusion.concat.name, layers, outputName) : null };
 }
 
 /**
@@ -334,7 +466,7 @@ function compileLayers(inputNames: string[], layers: LayerDef[], outputName: str
  * and activation included), Dropout disappears, and the rest are single ops. Returns null for a
  * layer this does not know, so the caller can fall back to `predict`.
  */
-export function compileForInference(model: tf.LayersModel, split?: RowSplit): Run | null {
+export function compileForInference(model: tf.LayersModel, split?: RowSplit): CompiledOps | null {
   const layers: LayerDef[] = [];
   for (const layer of model.layers) {
     const className = layer.getClassName();
@@ -506,13 +638,13 @@ export function compileArtifacts(modelTopology: object, weightSpecs: { name: str
   }
   const outputName = outs[0][0] as string;
   if (byName.size > 0) return fail(`model.json: weights ${[...byName.keys()].join(', ')} belong to no layer`);
-  const run = compileLayers(inputNames, layers, outputName, split);
-  if (run === null) {
+  const ops = compileLayers(inputNames, layers, outputName, split);
+  if (ops === null) {
     for (const t of created) t.dispose();
     return null;
   }
   return {
-    run,
+    ...ops,
     inputShapes,
     outputShape: shapes.get(outputName)!,
     dispose() {

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FeatureSpec } from '../features/features.js';
 import type { CtrModel } from '../types.js';
-import { compileForInference, type CompiledModel, type Run } from './compile.js';
+import { compileForInference, type CompiledModel, type Run, type Scores } from './compile.js';
 
 export function wrapLayersModel(
   model: tf.LayersModel,
@@ -15,17 +15,17 @@ export function wrapLayersModel(
   // the per-call cost; an architecture it does not know still scores through predict.
   const compiled = compileForInference(model);
   const run: Run =
-    compiled ??
+    compiled?.run ??
     ((feeds, rows) => model.predict(feeds.map((a) => tf.tensor2d(a, [rows, a.length / rows], a instanceof Int32Array ? 'int32' : 'float32'))) as tf.Tensor);
-  return wrapRun(run, () => model.dispose(), spec, info);
+  return wrapRun(run, compiled?.scores ?? null, () => model.dispose(), spec, info);
 }
 
 /** A model built straight from its saved files (compileArtifacts), behind the same contract. */
 export function wrapCompiled(model: CompiledModel, spec: FeatureSpec, info: { version: string; kind: string }): CtrModel {
-  return wrapRun(model.run, () => model.dispose(), spec, info);
+  return wrapRun(model.run, model.scores, () => model.dispose(), spec, info);
 }
 
-function wrapRun(run: Run, free: () => void, spec: FeatureSpec, info: { version: string; kind: string }): CtrModel {
+function wrapRun(run: Run, scores: Scores | null, free: () => void, spec: FeatureSpec, info: { version: string; kind: string }): CtrModel {
   const F = spec.sparseFields;
   const D = spec.denseDim;
   let disposed = false;
@@ -42,6 +42,7 @@ function wrapRun(run: Run, free: () => void, spec: FeatureSpec, info: { version:
       if (sparse.length < rows * F || dense.length < rows * D) {
         throw new Error(`predict: ${rows} rows need ${rows * F} sparse and ${rows * D} dense values`);
       }
+      if (scores !== null) return scores([sparse.subarray(0, rows * F), dense.subarray(0, rows * D)], rows);
       let out!: Float32Array;
       // The scores leave through the closure, not as tidy's result: tidy walks whatever it returns
       // looking for tensors, element by element for a typed array (~70 µs for 174 rows).
