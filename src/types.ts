@@ -299,8 +299,11 @@ export interface Pacer {
   /** The same for the conversion rate after a click (CPA goals). */
   calibratePcvr(creativeId: string, modelPcvr: number): number;
   onBid(campaignId: string, creativeId: string, bidCpmUsd: number, nowMs: number): void;
-  /** A win, with the model's pCTR the bid was priced on when the notice can tell (it calibrates the creative). */
-  onWin(campaignId: string, creativeId: string, priceCpmUsd: number, nowMs: number, modelPctr?: number): void;
+  /**
+   * A win, with the model's pCTR the bid was priced on when the notice can tell (it calibrates the
+   * creative), and the exchange's min-to-win when it sent one (the competing bid beaten).
+   */
+  onWin(campaignId: string, creativeId: string, priceCpmUsd: number, nowMs: number, modelPctr?: number, minToWinCpmUsd?: number): void;
   onLoss(campaignId: string, creativeId: string, bidCpmUsd: number, minToWinCpmUsd: number | undefined, nowMs: number): void;
   onClick(campaignId: string, creativeId: string, nowMs: number): void;
   onConversion(campaignId: string, creativeId: string, nowMs: number): void;

@@ -1,4 +1,7 @@
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventRecord } from '../src/eventlog/records.js';
+import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 // A generous tmax: these tests are about money, and a loaded CI machine must not turn a bid into a DEADLINE no-bid.
@@ -123,5 +126,52 @@ describe('notices settle spend exactly once', () => {
     const win = t.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', price);
     expect((await fetch(win)).status).toBe(200);
     expect(await t.metric('bidder_spend_usd_total')).toBeGreaterThan(spend);
+  });
+});
+
+describe('min-to-win on a win notice', () => {
+  // First price, one site, a floor far below the bids: what the shader learns decides the bid.
+  const fp = (id: string) => ({ id, at: 1, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's-mtw', domain: 'mtw.example', cat: ['IAB12'] } });
+
+  /** Wins 60 first-price bids, each notice carrying min-to-win = share × bid (none when share is undefined); returns the first and the next bid price. */
+  async function learn(t: TestBidder, share: number | undefined): Promise<{ first: number; after: number }> {
+    let first = 0;
+    for (let i = 0; i < 60; i++) {
+      const bid = (await (await t.bid(fp(`mtw-${i}`))).json()).seatbid[0].bid[0];
+      if (i === 0) first = bid.price;
+      const mtw = share === undefined ? '${AUCTION_MIN_TO_WIN}' : (bid.price * share).toFixed(4);
+      const url = t.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', bid.price.toFixed(4)).replace('${AUCTION_MIN_TO_WIN}', mtw);
+      expect((await fetch(url)).status).toBe(200);
+    }
+    const after = (await (await t.bid(fp('mtw-next'))).json()).seatbid[0].bid[0].price;
+    return { first, after };
+  }
+
+  it('teaches the shader the competing bid, and is recorded; one above the bid is ignored', async () => {
+    const told = await startBidder();
+    const blind = await startBidder();
+    try {
+      const withMtw = await learn(told, 0.004);
+      // An unexpanded macro (an exchange that does not send it): the wins say only H <= bid.
+      const without = await learn(blind, undefined);
+      expect(withMtw.first).toBeCloseTo(without.first, 9);
+      // Told that the competition bid 0.4 % of each bid (0.1 USD CPM, where the shader starts from 1),
+      // it bids far lower than on the wins alone.
+      expect(withMtw.after).toBeLessThan(0.5 * without.after);
+      // A min-to-win above the bid cannot be a win's: the win settles, the figure is dropped.
+      const bid = (await (await told.bid(fp('mtw-high'))).json()).seatbid[0].bid[0];
+      const high = told.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', bid.price.toFixed(4)).replace('${AUCTION_MIN_TO_WIN}', (bid.price * 2).toFixed(4));
+      expect((await fetch(high)).status).toBe(200);
+      await told.bidder.close();
+      const recs: EventRecord[] = [];
+      for await (const r of readEvents(eventFiles([`${told.dir}/events`]), () => {})) recs.push(r);
+      const wins = recs.filter((r) => r.type === 'win');
+      expect(wins).toHaveLength(61);
+      expect(wins.filter((r) => r.type === 'win' && r.minToWinCpmUsd !== undefined)).toHaveLength(60);
+      expect(wins.find((r) => r.bidId === bid.id)).not.toHaveProperty('minToWinCpmUsd');
+    } finally {
+      await blind.close();
+      rmSync(told.dir, { recursive: true, force: true });
+    }
   });
 });

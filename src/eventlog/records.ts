@@ -34,7 +34,7 @@ export interface NoticeRecord {
   /** Clearing price CPM in USD for win/billing; loss reason code for loss. */
   priceCpmUsd?: number;
   lossReason?: number;
-  /** Loss: the exchange's ${AUCTION_MIN_TO_WIN}, CPM USD, when it sent one (the market price of that auction). */
+  /** The exchange's ${AUCTION_MIN_TO_WIN}, CPM USD, when it sent one: the market price of that auction (on a win, the competing bid it beat). */
   minToWinCpmUsd?: number;
 }
 

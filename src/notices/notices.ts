@@ -34,6 +34,13 @@ const LEDGER_RETRY: Answer = Object.freeze(errorAnswer(new BidderError('LEDGER_U
 // Prices come back as plain decimals; anything else (an unexpanded macro, "1e999", hex) is refused.
 const PRICE = /^\d+(\.\d+)?$/;
 
+/** The notice's `mtw` (${AUCTION_MIN_TO_WIN}, in the bid's currency) in USD CPM; undefined when absent, unexpanded or 0. */
+function minToWin(q: URLSearchParams, rate: number): number | undefined {
+  const raw = q.get('mtw') ?? '';
+  const mtw = PRICE.test(raw) ? Number(raw) / rate : 0;
+  return mtw > 0 ? mtw : undefined;
+}
+
 /**
  * Win, billing, loss, click and conversion notices. Money moves only through a valid signature,
  * at a clearing price no higher than the signed bid, and once per bid id (the ledger is
@@ -162,16 +169,20 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.notice(kind, 'ok');
         metrics.win(claims.campaignId, issued?.pctr ?? 0, priceUsd / 1000);
       }
-      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, issued?.pctr);
+      // A win's min-to-win is the competing bid it beat (first price: more than the win tells); one
+      // above the bid cannot be, and is ignored.
+      const mtw = minToWin(q, rate!);
+      const mtwUsd = mtw !== undefined && mtw <= (claims.bidPrice / rate!) * (1 + 1e-9) ? mtw : undefined;
+      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, issued?.pctr, mtwUsd);
       if (issued) {
-        deps.shader?.observe(issued.segment, issued.bidCpmUsd, true);
+        deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
         deps.profiles.recordImpression(issued.userKey, claims.campaignId, issued.categories);
         if (issued.userKey) {
           // The spend is settled; a cap count lost to a Redis outage must not fail the notice.
           await deps.frequency.record(issued.userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
         }
       }
-      deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd });
+      deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd, minToWinCpmUsd: mtwUsd });
       return OK;
     }
 
@@ -184,13 +195,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
         // An unreleased reservation still expires on its own; the exchange need not retry.
         metrics.ledger('release', (performance.now() - lt) / 1000, true);
       }
-      const mtwRaw = q.get('mtw') ?? '';
-      const mtw = PRICE.test(mtwRaw) ? Number(mtwRaw) / rate! : undefined;
+      const mtw = minToWin(q, rate!);
       const lossReason = Number(q.get('loss'));
       metrics.notice('loss', 'ok');
       deps.pacer.onLoss(claims.campaignId, claims.creativeId, claims.bidPrice / rate!, mtw, now);
       if (issued) deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
-      deps.eventLog.append({ type: 'loss', ...base, lossReason: Number.isInteger(lossReason) ? lossReason : undefined, minToWinCpmUsd: mtw !== undefined && mtw > 0 ? mtw : undefined });
+      deps.eventLog.append({ type: 'loss', ...base, lossReason: Number.isInteger(lossReason) ? lossReason : undefined, minToWinCpmUsd: mtw });
       return OK;
     }
 

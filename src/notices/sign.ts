@@ -100,7 +100,8 @@ export function noticeUrls(
   o: { expandPrice: boolean; vast: boolean },
 ): { nurl: string; burl: string; lurl: string; clickUrl: string; jsonSafe: boolean } {
   const q = claimsQuery(c, sig.exchange);
-  const price = o.expandPrice ? c.bidPrice : '${AUCTION_PRICE}';
+  // A client that expands no macro gets the bid price written in and no min-to-win to learn from.
+  const price = o.expandPrice ? `${c.bidPrice}` : '${AUCTION_PRICE}&mtw=${AUCTION_MIN_TO_WIN}';
   return {
     nurl: o.vast ? '' : `${base}/notice/win?${q}&price=${price}`,
     burl: `${base}/notice/billing?${q}&price=${price}`,

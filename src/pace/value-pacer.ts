@@ -245,7 +245,7 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
       if (paces.get(campaignId)?.mode === 'even') curve.onBid(campaignId, creativeId, bidCpmUsd, nowMs);
     },
 
-    onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr) {
+    onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr, minToWinCpmUsd) {
       calibration.onImpression(creativeId, modelPctr);
       const p = paces.get(campaignId);
       if (p === undefined) return;
@@ -254,8 +254,10 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
       const usd = priceCpmUsd / 1000;
       p.spentToday += usd;
       p.hourSpend[Math.floor((nowMs % DAY_MS) / HOUR_MS)] += usd;
-      // A second-price win shows the price; a first-price one only that it was at most the bid.
-      if (p.firstPriceOpps * 2 > p.opps) p.landscape.atMost(priceCpmUsd);
+      // A second-price win shows the price; a first-price one only that it was at most the bid,
+      // unless the exchange sent the min-to-win.
+      if (minToWinCpmUsd !== undefined && minToWinCpmUsd > 0) p.landscape.exact(minToWinCpmUsd);
+      else if (p.firstPriceOpps * 2 > p.opps) p.landscape.atMost(priceCpmUsd);
       else p.landscape.exact(priceCpmUsd);
     },
 

@@ -269,7 +269,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
         else notices.lateWinsRefused++;
       }
       if (outcome !== 'settled') return;
-      pacer?.onWin(c.id, b.creativeId, e.priceCpm, now, b.pctr);
+      pacer?.onWin(c.id, b.creativeId, e.priceCpm, now, b.pctr, b.mtw);
       shader?.observe(b.segment, b.bidCpm, true, b.mtw);
       return;
     }
