@@ -103,27 +103,48 @@ describe('baselines on the event log (figures worked by hand)', () => {
     // From before bids carried their auction type: price unknown as to kind.
     bid('b7', 7, 0.02),
     rec({ type: 'win', ts: day + 25_200_100, bidId: 'b7', priceCpmUsd: 1 }),
+    // First price with min-to-win: b8 won paying its bid 5 over a competing 2, b9 lost to 6.
+    bid('b8', 8, 0.04, 1),
+    rec({ type: 'win', ts: day + 28_800_100, bidId: 'b8', priceCpmUsd: 5, minToWinCpmUsd: 2 }),
+    bid('b9', 9, 0.01, 1),
+    rec({ type: 'loss', ts: day + 32_400_100, bidId: 'b9', lossReason: 102, minToWinCpmUsd: 6 }),
   ];
 
-  it('compares on second-price auctions of known price, at the money the bidder spent on them', () => {
+  it('compares on the auctions of known market price, at the money the bidder spent on them', () => {
     const [b] = logBaselines(records);
     expect(b.campaignId).toBe('acme-shoes');
-    // b1 (won at 2), b2 (lost, min-to-win 1), b6 (won at 4); b3 lost without a price, b4 first price, b5 no notice, b7 no type.
-    expect(b.auctions).toBe(3);
+    // Second price: b1 (won at 2), b2 (lost, min-to-win 1), b6 (won at 4); first price: b8 (competing 2), b9 (6).
+    // Left out: b4 first price without min-to-win, b3 lost without a price, b7 no type, b5 no notice.
+    expect(b.auctions).toBe(5);
+    expect(b.firstPriceAuctions).toBe(2);
     expect(b.leftOut).toEqual({ firstPrice: 1, priceUnknown: 2, noOutcome: 1 });
-    expect(b.bidder.impressions).toBe(2);
-    expect(b.bidder.expectedClicks).toBeCloseTo(0.056, 9);
-    expect(b.bidder.spendUsd).toBeCloseTo(0.006, 9);
-    // The day's budget 0.006. The LP by pCTR / price: b2 (0.015), b1 (0.01), then b6 (0.009) in part: 0.003 of its 0.004.
-    expect(b.lpPctr.expectedClicks).toBeCloseTo(0.015 + 0.02 + (0.036 * 3) / 4, 9);
-    // Linear bids b0 x pCTR / 0.023667 in time order: b1 needs b0 >= 2.367, b2 1.578, b6 2.630; every b0 that
-    // reaches b6 has spent 0.003 on b1 and b2 first and cannot pay its 0.004: the best is b1 + b2.
-    expect(b.linHindsight.expectedClicks).toBeCloseTo(0.035, 9);
-    expect(b.linHindsight.b0).toBeGreaterThanOrEqual(2.3667);
-    expect(b.linHindsight.b0).toBeLessThan(2.3667 * 1.05);
-    expect(b.bidderVsLinHindsight).toBeCloseTo(0.056 / 0.035, 3);
+    expect(b.bidder.impressions).toBe(3);
+    expect(b.bidder.expectedClicks).toBeCloseTo(0.096, 9);
+    // What it paid: 2 and 4 in second price, its bid 5 in first price.
+    expect(b.bidder.spendUsd).toBeCloseTo(0.011, 9);
+    // The day's budget 0.011. The LP by pCTR / price (paying the competing bid in first price too):
+    // b8 (0.02), b2 (0.015), b1 (0.01), b6 (0.009), then b9 (0.0017) in part: 0.002 of its 0.006.
+    // (bounds() rounds expected clicks to 3 decimals.)
+    expect(b.lpPctr.expectedClicks).toBeCloseTo(0.04 + 0.015 + 0.02 + 0.036 + 0.01 / 3, 3);
+    // Linear bids b0 x pCTR / 0.0242 in time order: b1 needs b0 >= 2.42, b2 1.613, b6 2.689, b8 1.21 and
+    // pays its bid b0 x 1.653 there, b9 14.52. b1 + b2 + b8 (0.075) for b0 in [2.42, 2.689); from 2.689 on,
+    // b6's 0.004 leaves too little for b8's bid (0.071). Of the grid's two b0 there, the one that spends less.
+    expect(b.linHindsight.expectedClicks).toBeCloseTo(0.075, 9);
+    expect(b.linHindsight.b0).toBeCloseTo(Math.pow(1.05, 19), 5);
+    expect(b.linHindsight.spendUsd).toBeCloseTo(0.003 + (Math.pow(1.05, 19) * 0.04) / 0.0242 / 1000, 6);
+    expect(b.bidderVsLinHindsight).toBeCloseTo(0.096 / 0.075, 3);
     // linFit has no earlier day: it bids 1 USD CPM for an average pCTR and wins none of them.
     expect(b.linFit.impressions).toBe(0);
+    // pidLinear: the same bids x a PID multiplier stepped after every auction (5 auctions: T / 20 < 1)
+    // on the even line. Behind it after b1, the multiplier hits its cap 16: b2 (9.9 >= 1, pays 1) and
+    // b6 (23.8 >= 4, pays 4) are won; b8's bid 26.4 and b9's 6.6, paid as bid, exceed the 0.006 left.
+    expect(b.pidLinear).toEqual({ impressions: 2, expectedClicks: 0.051, spendUsd: 0.005 });
+    // dualDescent: value 1 USD CPM x pCTR / 0.0242, bid value / λ, η = 1 / √5. Three losses, each
+    // spending 0 against ρ, multiply λ by e^-η; then b8 is won at its bid, 1.6529 / e^(-3η) (first price).
+    const eta = 1 / Math.sqrt(5);
+    expect(b.dualDescent.impressions).toBe(1);
+    expect(b.dualDescent.expectedClicks).toBeCloseTo(0.04, 9);
+    expect(b.dualDescent.spendUsd).toBeCloseTo(0.04 / 0.0242 / Math.exp(-3 * eta) / 1000, 6);
   });
 
   it('`bidder report` prints them beside the ad-effect table and draws them with --plot', () => {
@@ -133,11 +154,11 @@ describe('baselines on the event log (figures worked by hand)', () => {
       writeFileSync(join(dir, 'events.ndjson'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
       const out = spawnSync(process.execPath, ['dist/cli.js', 'report', '--events', dir, '--plot', join(dir, 'plots')], { encoding: 'utf8', timeout: 60_000 });
       expect(out.status, out.stderr).toBe(0);
-      expect(out.stdout).toMatch(/\| acme-shoes \| 3 \| 1 \/ 2 \/ 1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| 1\.600 \|/);
+      expect(out.stdout).toMatch(/\| acme-shoes \| 5 \(2\) \| 1 \/ 2 \/ 1 \| 0\.10 \| 0\.07 \| 0\.00 \| 0\.05 \| 0\.04 \| 0\.11 \| 1\.280 \|/);
       expect(readFileSync(join(dir, 'plots', 'baselines.svg'), 'utf8')).toContain('linHindsight');
       const json = JSON.parse(spawnSync(process.execPath, ['dist/cli.js', 'report', '--events', dir, '--json'], { encoding: 'utf8', timeout: 60_000 }).stdout);
-      expect(json.baselines.campaigns[0]).toMatchObject({ campaignId: 'acme-shoes', auctions: 3 });
-      expect(Object.keys(json.baselines.assumes)).toEqual(['auctions', 'budget', 'clicks', 'linHindsight', 'linFit', 'lpPctr']);
+      expect(json.baselines.campaigns[0]).toMatchObject({ campaignId: 'acme-shoes', auctions: 5, firstPriceAuctions: 2 });
+      expect(Object.keys(json.baselines.assumes)).toEqual(['auctions', 'budget', 'clicks', 'linHindsight', 'linFit', 'pidLinear', 'dualDescent', 'lpPctr']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -25,13 +25,13 @@ function table(r: Report): string {
 
 function baselineTable(bs: readonly CampaignBaselines[]): string {
   const rows = [
-    'Against baselines, in expected clicks (pCTR), on second-price auctions whose market price the log records, at the money the bidder spent on them each day (--json: what each figure assumes):',
+    'Against baselines, in expected clicks (pCTR), on the auctions whose market price the log records (first price: the competing bid, from min-to-win), at the money the bidder spent on them each day (--json: what each figure assumes):',
     '',
-    '| campaign | auctions compared | left out (first price / price unknown / no outcome) | bidder | linHindsight | linFit | lpPctr bound | bidder / linHindsight |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| campaign | auctions compared (first price) | left out (first price without min-to-win / price unknown / no outcome) | bidder | linHindsight | linFit | pidLinear | dualDescent | lpPctr bound | bidder / linHindsight |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const b of bs) {
-    rows.push(`| ${b.campaignId} | ${b.auctions} | ${b.leftOut.firstPrice} / ${b.leftOut.priceUnknown} / ${b.leftOut.noOutcome} | ${b.bidder.expectedClicks.toFixed(2)} | ${b.linHindsight.expectedClicks.toFixed(2)} | ${b.linFit.expectedClicks.toFixed(2)} | ${b.lpPctr.expectedClicks.toFixed(2)} | ${b.auctions > 0 ? b.bidderVsLinHindsight.toFixed(3) : '–'} |`);
+    rows.push(`| ${b.campaignId} | ${b.auctions} (${b.firstPriceAuctions}) | ${b.leftOut.firstPrice} / ${b.leftOut.priceUnknown} / ${b.leftOut.noOutcome} | ${b.bidder.expectedClicks.toFixed(2)} | ${b.linHindsight.expectedClicks.toFixed(2)} | ${b.linFit.expectedClicks.toFixed(2)} | ${b.pidLinear.expectedClicks.toFixed(2)} | ${b.dualDescent.expectedClicks.toFixed(2)} | ${b.lpPctr.expectedClicks.toFixed(2)} | ${b.auctions > 0 ? b.bidderVsLinHindsight.toFixed(3) : '–'} |`);
   }
   return rows.join('\n');
 }
@@ -82,9 +82,9 @@ export function registerReport(program: Command): void {
         const compared = baselines.filter((b) => b.auctions > 0);
         if (compared.length > 0) {
           const bars = compared.flatMap((b) =>
-            (['bidder', 'linHindsight', 'linFit', 'lpPctr'] as const).map((k) => ({ campaign: b.campaignId, strategy: k === 'lpPctr' ? 'lpPctr (bound)' : k, clicks: b[k].expectedClicks })),
+            (['bidder', 'linHindsight', 'linFit', 'pidLinear', 'dualDescent', 'lpPctr'] as const).map((k) => ({ campaign: b.campaignId, strategy: k === 'lpPctr' ? 'lpPctr (bound)' : k, clicks: b[k].expectedClicks })),
           );
-          writeFileSync(join(o.plot, 'baselines.svg'), await barChart({ title: 'Expected clicks per strategy and the pCTR bound, on second-price auctions of known price, at equal money', x: { field: 'strategy', title: null }, y: { field: 'clicks', title: 'expected clicks' }, facet: 'campaign', rows: bars }));
+          writeFileSync(join(o.plot, 'baselines.svg'), await barChart({ title: 'Expected clicks per strategy and the pCTR bound, on auctions of known market price, at equal money', x: { field: 'strategy', title: null }, y: { field: 'clicks', title: 'expected clicks' }, facet: 'campaign', rows: bars }));
         }
         writeFileSync(join(o.plot, 'ctr-predicted-vs-observed.svg'), await lineChart({ title: 'CTR: predicted against observed, per hour', x: { field: 't', title: 'time (UTC)', type: 'temporal' }, y: { field: 'ctr', title: 'CTR' }, series: 'series', facet: 'campaign', rows: ctr }));
       }

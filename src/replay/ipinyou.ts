@@ -10,8 +10,11 @@ import { createRng } from '../random/random.js';
 
 export interface Episode {
   click: Uint8Array;
+  /** The market price: what a second-price win pays, the competing bid a first-price bid must reach. */
   price: Float64Array;
   pctr: Float64Array;
+  /** 1 where the auction is first price (a win pays the bid); absent: every auction is second price (the iPinYou logs). */
+  firstPrice?: Uint8Array;
 }
 
 export interface AuctionLog {

@@ -88,7 +88,7 @@ const totalBudget = (b: Budgets, episodes: number): number => (typeof b === 'num
 /** What a fit maximises: the clicks of the log, or the clicks its pCTR expects (where clicks of auctions not bought are unknown). */
 export type Objective = 'clicks' | 'expectedClicks';
 
-/** Runs a bidder over the episodes by the protocol (win iff bid >= price and price fits what is left). */
+/** Runs a bidder over the episodes by the protocol (win iff bid >= price and what it pays fits what is left: the price, or in first price the bid). */
 function runProtocol(episodes: readonly Episode[], budget: Budgets, b: Bidder): ReplayFigures {
   let clicks = 0;
   let expected = 0;
@@ -99,7 +99,8 @@ function runProtocol(episodes: readonly Episode[], budget: Budgets, b: Bidder): 
     let left = budgetOf(budget, k);
     for (let i = 0; i < e.price.length; i++) {
       const bid = b.bid(k, i, e.pctr[i], left);
-      const cost = e.price[i] / 1000;
+      const paid = e.firstPrice?.[i] === 1 ? bid : e.price[i];
+      const cost = paid / 1000;
       const won = bid > 0 && bid >= e.price[i] && cost <= left;
       if (won) {
         left -= cost;
@@ -108,7 +109,7 @@ function runProtocol(episodes: readonly Episode[], budget: Budgets, b: Bidder): 
         clicks += e.click[i];
         expected += e.pctr[i];
       }
-      b.outcome?.(k, i, bid, won ? e.price[i] : undefined, left);
+      b.outcome?.(k, i, bid, won ? paid : undefined, left);
     }
   }
   return { clicks, expectedClicks: round(expected, 3), impressions: imps, spend: round(spend), budget: round(totalBudget(budget, episodes.length)), overspend: 0, episodes: episodes.length };
@@ -154,8 +155,8 @@ export function runLinFit(episodes: readonly Episode[], ctrPrior: number, budget
   });
 }
 
-/** pidLinear: b0 from the earlier episodes as linFit, times a PID multiplier on the even spend line. */
-function runPidLinear(episodes: readonly Episode[], ctrPrior: number, budget: number, start: number): ReplayFigures {
+/** pidLinear: b0 from the earlier episodes as linFit, times a PID multiplier on the even spend line through each episode's auctions. */
+export function runPidLinear(episodes: readonly Episode[], ctrPrior: number, budget: Budgets, start: number, objective: Objective = 'clicks'): ReplayFigures {
   let b0 = start;
   let next = 1;
   let pid = new PidMultiplier(1, 16);
@@ -165,21 +166,24 @@ function runPidLinear(episodes: readonly Episode[], ctrPrior: number, budget: nu
       const T = episodes[k].price.length;
       if (i === 0) {
         if (k === next) {
-          b0 = fitB0(episodes.slice(0, k), ctrPrior, budget);
+          b0 = fitB0(episodes.slice(0, k), ctrPrior, typeof budget === 'number' ? budget : budget.slice(0, k), objective);
           next *= 2;
         }
         pid = new PidMultiplier(1, 16);
       }
+      const B = budgetOf(budget, k);
       const step = Math.max(1, Math.floor(T / 20));
-      if (i > 0 && i % step === 0) pid.update(i / T - (budget - left) / budget);
+      if (i > 0 && i % step === 0 && B > 0) pid.update(i / T - (B - left) / B);
       return (b0 * pid.multiplier * pctr) / ctrPrior;
     },
   });
 }
 
-function runDualDescent(episodes: readonly Episode[], ctrPrior: number, budget: number, scale: number): ReplayFigures {
-  const T = episodes[0].price.length;
-  const dual = new DualDescent(1 / Math.sqrt(T), 1, 1e-3);
+/** dualDescent: value (scale × pCTR / ctrPrior) / λ, λ by dual mirror descent on the budget left per auction left, carried across episodes. */
+export function runDualDescent(episodes: readonly Episode[], ctrPrior: number, budget: Budgets, scale: number): ReplayFigures {
+  // η = 1 / √T with T the episodes' mean length (the replay's are all T long).
+  const T = episodes.reduce((n, e) => n + e.price.length, 0) / Math.max(1, episodes.length);
+  const dual = new DualDescent(1 / Math.sqrt(Math.max(1, T)), 1, 1e-3);
   return runProtocol(episodes, budget, {
     bid: (_k, _i, pctr) => (scale * pctr) / ctrPrior / dual.lambda,
     outcome(k, i, _bid, paid, left) {
@@ -191,7 +195,9 @@ function runDualDescent(episodes: readonly Episode[], ctrPrior: number, budget: 
 /**
  * Hindsight bounds per episode. lpPctr: the fractional knapsack on pCTR / price (what any bidder
  * that trusts the pCTR could at best buy, knowing every price in advance); its clicks are those of
- * the auctions it takes whole. clairvoyant: the clicked auctions, cheapest first (knows the clicks).
+ * the auctions it takes whole; in a first-price auction it pays the price too (knowing it, it bids
+ * just that), so there it is a perfect-information bound. clairvoyant: the clicked auctions,
+ * cheapest first (knows the clicks).
  */
 export function bounds(episodes: readonly Episode[], budget: Budgets): { lpPctr: Bound; clairvoyant: Bound } {
   let lpClicks = 0;
