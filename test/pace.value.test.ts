@@ -156,3 +156,27 @@ describe('value pacer (max-value)', () => {
     expect(() => createValuePacer({ clock: () => 0, random: Math.random, campaigns: [], trafficShape: [1, 2] })).toThrow(/trafficShape/);
   });
 });
+
+describe('value pacer: min-to-win on a first-price win', () => {
+  it('is an exact price: told the wins beat bids of 0.1, it sees room for its full value where wins alone do not', () => {
+    const run = (told: boolean) => {
+      let now = DAY0;
+      const pacer = createValuePacer({ clock: () => now, random: mulberry32(7), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }], slotMs: 60_000 });
+      // Two hours of first-price opportunities worth 2 USD CPM, 4,000 a day; each bid wins and pays itself.
+      for (let i = 0; i < 333; i++) {
+        now = DAY0 + Math.floor((i * 86_400_000) / 4000);
+        const m = pacer.multiplier('c', now, { valueCpmUsd: 2, firstPrice: true });
+        if (m > 0) pacer.onWin('c', 'cr', 2 * m, now, undefined, told ? 0.1 : undefined);
+      }
+      now += 120_000;
+      pacer.multiplier('c', now, { valueCpmUsd: 2, firstPrice: true });
+      return pacer.inspect('c', now)!;
+    };
+    const told = run(true);
+    const blind = run(false);
+    // At 0.1 the rest of the day costs about 0.4 USD: λ stays at 1. Wins alone leave the prior's
+    // prices around 1 USD CPM, which would overspend the budget at λ = 1.
+    expect(told.lambda).toBe(1);
+    expect(blind.lambda).toBeGreaterThan(1.2);
+  });
+});
