@@ -2,7 +2,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { BidRequest } from 'iab-openrtb/v26';
 import { createEventLog } from '../src/eventlog/eventlog.js';
+import { bidLine, type BidRecord } from '../src/eventlog/records.js';
+import { buildCatalog } from '../src/eligibility/catalog.js';
+import { createEligibility } from '../src/eligibility/eligibility.js';
+import { createPrivacy } from '../src/eligibility/privacy.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -59,5 +65,49 @@ describe('event log', () => {
     await log.close();
     expect(drops).toBe(10);
     expect(errors).toBeGreaterThan(0);
+  });
+});
+
+describe('the bid record, written field by field', () => {
+  const text = fc.oneof(fc.string(), fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0001', '\u007f', '\ud800', '\udc00', '😀', 'é', 'a', '-') }));
+  const eligibility = createEligibility({
+    catalog: buildCatalog([]),
+    ratesPerUsd: new Map([['USD', 1]]),
+    privacy: createPrivacy(),
+    clock: () => Date.UTC(2026, 11, 2, 15),
+    userKey: (req) => (req.user?.id as string | undefined) ?? '',
+    isPaused: () => false,
+    frequency: () => 0,
+  });
+
+  it('is JSON.stringify of the record, byte for byte, on contexts eligibility builds', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          id: text, impId: text, siteId: text, domain: text, pub: text, app: fc.boolean(), cats: fc.array(text, { maxLength: 3 }), os: text, country: text,
+          region: text, devicetype: fc.integer({ min: 0, max: 9 }), segs: fc.array(text, { maxLength: 3 }), user: fc.option(text), deal: fc.option(text), video: fc.boolean(),
+          bidId: text, model: text, price: fc.oneof(fc.double(), fc.constant(-0), fc.integer()), pctr: fc.double({ min: 0, max: 1 }), multiplier: fc.option(fc.double({ min: 0, max: 10 })),
+          auctionType: fc.option(fc.constantFrom(1, 2)), profile: fc.option(fc.record({ seenCategories: fc.array(text, { maxLength: 2 }), clickedCategories: fc.array(text, { maxLength: 2 }), campaignImpressions: fc.dictionary(text, fc.nat()) })),
+        }),
+        (r) => {
+          const inv = { id: r.siteId, bundle: r.siteId, domain: r.domain, cat: r.cats, publisher: { id: r.pub } };
+          const req = {
+            id: r.id,
+            imp: [{ id: r.impId, ...(r.video ? { video: { w: 640, h: 360, mimes: ['video/mp4'] } } : { banner: { w: 300, h: 250 } }), ...(r.deal !== null ? { pmp: { deals: [{ id: r.deal }] } } : {}) }],
+            ...(r.app ? { app: inv } : { site: inv }),
+            device: { os: r.os, devicetype: r.devicetype, geo: { country: r.country, region: r.region } },
+            ...(r.user !== null ? { user: { id: r.user, data: [{ id: 'dmp', segment: r.segs.map((id) => ({ id })) }] } } : {}),
+          };
+          const ctx = eligibility.plan(req as unknown as BidRequest, 'default', 'USD').imps[0].ctx;
+          const rec: BidRecord = {
+            type: 'bid', ts: 1780000000123, bidId: r.bidId, campaignId: r.siteId, creativeId: r.domain, priceCpmUsd: r.price, pctr: r.pctr,
+            ...(r.multiplier !== null ? { multiplier: r.multiplier } : {}), ...(r.auctionType !== null ? { auctionType: r.auctionType } : {}), modelVersion: r.model, ctx,
+            ...(r.profile !== null ? { profile: r.profile } : {}),
+          };
+          expect(bidLine(rec)).toBe(JSON.stringify(rec) + '\n');
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });

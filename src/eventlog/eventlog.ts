@@ -1,6 +1,6 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import type { EventRecord } from './records.js';
+import { bidLine, type EventRecord } from './records.js';
 
 export interface EventLogOptions {
   dir: string;
@@ -78,7 +78,7 @@ export function createEventLog(opts: EventLogOptions) {
         opts.onDrop();
         return;
       }
-      const line = JSON.stringify(rec) + '\n';
+      const line = rec.type === 'bid' ? bidLine(rec) : JSON.stringify(rec) + '\n';
       bytes += line.length;
       pending += line;
       pendingRecords++;
