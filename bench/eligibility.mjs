@@ -71,7 +71,7 @@ const paused = new Set();
 const freq = createLocalFrequencyStore({ clock });
 const gen = createEligibility({
   catalog: buildCatalog(policies.campaigns), ratesPerUsd: policies.ratesPerUsd, privacy: createPrivacy(), clock,
-  userKey: (r) => r.user?.id ?? '', isPaused: (id) => paused.has(id), frequency: (u, c, w) => freq.count(u, c, w),
+  userKey: (r) => r.user?.id ?? '', isPaused: (id) => paused.has(id), anyPaused: () => paused.size !== 0, frequency: (u, c, w) => freq.count(u, c, w),
 });
 const reqs = requests(2000);
 // Some users have seen some campaigns, so caps are looked up for real.

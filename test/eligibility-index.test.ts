@@ -156,6 +156,59 @@ describe('eligibility index', () => {
     );
   });
 
+  it('candidates passed on their catalog traits give what every check gives: same plans, with and without live pauses', () => {
+    // The generated catalogs, with what they lack added: campaigns paused in the file, short
+    // flights, creatives that declare interstitial or rewarded.
+    const varied = new Map<string, Catalog>();
+    const variedOf = (campaigns: number, seed: number): Catalog => {
+      const key = `${campaigns}/${seed}`;
+      let c = varied.get(key);
+      if (c === undefined) {
+        const base = catalogOf(campaigns, seed).campaignsById;
+        const list = [...base.values()].map((camp, i) => ({
+          ...camp,
+          ...(i % 11 === 4 ? { paused: true } : {}),
+          ...(i % 17 === 8 ? { onNoConsent: 'nobid' as const } : {}),
+          ...(i % 5 === 2 ? { budget: { ...camp.budget, start: '2026-12-02', end: '2026-12-03' } } : {}),
+          // Deals only, with no deal: not indexed by deal, so only the deal rule refuses it.
+          ...(i % 13 === 6 ? { targeting: { ...camp.targeting, dealsOnly: true, deals: undefined } } : {}),
+          creatives: camp.creatives.map((cr, j) => ({
+            ...cr,
+            ...((i + j) % 7 === 1 ? { interstitial: (i + j) % 2 === 0 } : {}),
+            ...((i + j) % 9 === 2 ? { rewarded: false } : {}),
+            ...(cr.format === 'banner' && (i + j) % 8 === 3 ? { adm: '<img src="http://cdn.example/a.png">' } : {}),
+          })),
+        }));
+        varied.set(key, (c = buildCatalog(list)));
+      }
+      return c;
+    };
+    fc.assert(
+      fc.property(catalogArb, fc.array(fc.record({ r: request, battr: fc.subarray([1, 2, 3, 6, 7]), noUser: fc.boolean(), plain: fc.boolean(), day: fc.constantFrom(1, 2, 4) }), { minLength: 1, maxLength: 8 }), (cat, reqs) => {
+        const catalog = variedOf(cat.campaigns, cat.seed);
+        for (const [i, { r, battr, noUser, plain, day }] of reqs.entries()) {
+          const req = toRequest(r, i) as unknown as Obj;
+          // Without blocks or deals, where candidates may pass on their traits.
+          if (plain) {
+            delete req.bcat;
+            delete req.badv;
+            for (const im of req.imp) delete im.pmp;
+          }
+          for (const im of req.imp) if (im.banner && battr.length) im.banner.battr = battr;
+          if (noUser) delete req.user;
+          const clock = () => Date.UTC(2026, 11, day, r.hourUtc);
+          const plan = (over: Partial<EligibilityDeps>) => summary(createEligibility(depsFor(catalog, r.hourUtc, { clock, ...over })).plan(req as BidRequest, 'example', 'USD', undefined, 16));
+          // Half the campaigns at their cap whenever one is looked up.
+          const none = { isPaused: () => false, anyPaused: () => false, frequency: (_u: string, c: string) => (c.charCodeAt(c.length - 1) % 2) * 1000 };
+          expect(plan({ ...none, traitsOnly: true })).toEqual(plan({ ...none, traitsOnly: false }));
+          // Live pauses: every candidate is asked, as before.
+          expect(plan({ anyPaused: () => true, traitsOnly: true, frequency: none.frequency })).toEqual(plan({ traitsOnly: false, frequency: none.frequency }));
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
   it('the cut inside plan keeps what shortlist.cut keeps on the whole list, request after request, as priors are learnt', () => {
     fc.assert(
       fc.property(catalogArb, fc.integer({ min: 1, max: 20 }), fc.array(request, { minLength: 1, maxLength: 12 }), (cat, k, reqs) => {

@@ -50,8 +50,32 @@ export interface DimensionIndex {
   readonly unrestricted: number[];
 }
 
+/**
+ * Bits of `Catalog.traits`: what a candidate needs checked beyond the index, so that eligibility
+ * can pass one that needs nothing the request asks about without reading the candidate's objects.
+ */
+export const TRAIT = {
+  /** `paused` in the policy file. */
+  paused: 1,
+  /** Not a banner, or declares `interstitial` / `rewarded`: mediaFit has more to check than the imp's banner. */
+  media: 2,
+  /** Creative attributes (checked against `battr`). */
+  attr: 4,
+  /** Loads something over http (`imp.secure`). */
+  insecure: 8,
+  /** `onNoConsent: nobid`. */
+  noConsent: 16,
+  /** Segment targeting. */
+  segments: 32,
+  /** A frequency cap. */
+  cap: 64,
+  dealsOnly: 128,
+} as const;
+
 export interface Catalog {
   readonly candidates: readonly Candidate[];
+  /** Per candidate, its TRAIT bits. */
+  readonly traits: Uint8Array;
   /** Indexed like DIMENSIONS. */
   readonly index: readonly DimensionIndex[];
   /** Per candidate, per dimension (indexed like DIMENSIONS): the accepted values (null = any). */
@@ -80,6 +104,7 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
   const accepts: Array<Array<Set<string> | null>> = [];
   const index = DIMENSIONS.map(() => ({ byValue: new Map<string, number[]>(), unrestricted: [] as number[] }));
   const restricted: number[] = [];
+  const traits: number[] = [];
   for (const campaign of campaigns) {
     const t = campaign.targeting;
     const sites = t.siteIds || t.appBundles ? new Set([...(t.siteIds ?? []), ...(t.appBundles ?? [])]) : null;
@@ -134,10 +159,22 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
         if (set) bits |= 1 << d;
       }
       restricted.push(bits);
+      const cand = candidates[idx];
+      traits.push(
+        (cand.paused ? TRAIT.paused : 0) |
+          (creative.format !== 'banner' || creative.interstitial !== undefined || creative.rewarded !== undefined ? TRAIT.media : 0) |
+          (cand.attr.size > 0 ? TRAIT.attr : 0) |
+          (cand.insecure ? TRAIT.insecure : 0) |
+          (cand.nobidWithoutConsent ? TRAIT.noConsent : 0) |
+          (cand.segments ? TRAIT.segments : 0) |
+          (cand.capCount ? TRAIT.cap : 0) |
+          (cand.dealsOnly ? TRAIT.dealsOnly : 0),
+      );
     }
   }
   return {
     candidates,
+    traits: Uint8Array.from(traits),
     index,
     accepts,
     restricted: Uint16Array.from(restricted),

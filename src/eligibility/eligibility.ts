@@ -1,7 +1,7 @@
 import type { BidRequest, Imp } from 'iab-openrtb/v26';
 import type { ImpContext, MediaType } from '../types.js';
 import type { NoBidReason } from '../errors/codes.js';
-import { DIMENSIONS, slotKey, type Candidate, type Catalog } from './catalog.js';
+import { DIMENSIONS, slotKey, TRAIT, type Candidate, type Catalog } from './catalog.js';
 import type { Privacy, PrivacyBlock } from './privacy.js';
 import { fillNative, parseNativeRequest, type NativeFill, type NativeRequest } from './native.js';
 import { vastVersionFor, type VastVersion } from './vast-version.js';
@@ -51,6 +51,12 @@ export interface EligibilityDeps {
   /** Pseudonymous user key from raw ids (a keyed hash); '' when there is no id. */
   userKey: (req: BidRequest) => string;
   isPaused: (campaignId: string) => boolean;
+  /**
+   * Whether `isPaused` may be true for any campaign now. Absent: assumed so, and every candidate is
+   * asked. When false, a candidate that needs nothing else checked passes on its catalog traits
+   * alone (see `traitsOnly`).
+   */
+  anyPaused?: () => boolean;
   /** Impressions this user already had from the campaign in its frequency window. */
   frequency: (userKey: string, campaignId: string, windowSec: number) => number;
   /**
@@ -67,6 +73,13 @@ export interface EligibilityDeps {
    * both (0: never marks; Infinity: always).
    */
   indexMarksPerVisit?: number;
+  /**
+   * Speed only (default true): a candidate whose catalog traits (`Catalog.traits`) say it needs
+   * none of the checks this request asks for (a plain banner without caps, segments, consent or
+   * deal rules, on an imp without blocks or deals) passes on them, without its objects being read;
+   * the rest go through every check. Both give the same plans; the tests run both.
+   */
+  traitsOnly?: boolean;
 }
 
 const DIM = Object.fromEntries(DIMENSIONS.map((d, i) => [d, i])) as Record<(typeof DIMENSIONS)[number], number>;
@@ -228,14 +241,39 @@ export function createEligibility(deps: EligibilityDeps) {
   const { restricted } = catalog;
   const marksPerVisit = deps.indexMarksPerVisit ?? MARK_PER_VISIT;
   const shortlist = createShortlist(catalog.candidates.length);
+  const { traits } = catalog;
+  const traitsOnly = deps.traitsOnly ?? true;
+  // Per candidate, whether its flight dates hold `flightDay` (rebuilt when the day changes).
+  const inFlight = new Uint8Array(catalog.candidates.length);
+  let flightDay = '';
   // An imp's eligible candidates before the cut, reused across imps and requests (plan is
   // synchronous); between calls they hold at most the last imps' candidates and fits.
   const okCand: Candidate[] = [];
   const okDeal: string[] = [];
   let okFloor = new Float64Array(256);
+  let okIdx = new Int32Array(256);
   const okFit: MediaFit[] = [];
-  const candidateAt = (i: number): Candidate => okCand[i];
+  const idxAt = (i: number): number => okIdx[i];
   const floorUsdAt = (i: number): number => okFloor[i];
+  const campaignAt = (i: number) => okCand[i].campaign;
+
+  /** Appends an eligible candidate to the imp's scratch arrays; returns the new count. */
+  function keep(n: number, idx: number, cand: Candidate, dealId: string, floorUsd: number, fit: MediaFit): number {
+    if (n === okFloor.length) {
+      const floors = new Float64Array(n * 2);
+      floors.set(okFloor);
+      okFloor = floors;
+      const idxs = new Int32Array(n * 2);
+      idxs.set(okIdx);
+      okIdx = idxs;
+    }
+    okCand[n] = cand;
+    okIdx[n] = idx;
+    okDeal[n] = dealId;
+    okFloor[n] = floorUsd;
+    okFit[n] = fit;
+    return n + 1;
+  }
 
   function pickCurrency(req: BidRequest, preferred: string): string {
     const cur = req.cur;
@@ -282,6 +320,10 @@ export function createEligibility(deps: EligibilityDeps) {
       const offsetMin = typeof geo.utcoffset === 'number' ? geo.utcoffset : 0;
       const hour = Math.floor(((now / 60_000 + offsetMin) / 60) % 24 + 24) % 24;
       const day = dayOf(now);
+      if (day !== flightDay) {
+        flightDay = day;
+        for (const cand of catalog.candidates) inFlight[cand.idx] = (cand.flightStart && day < cand.flightStart) || (cand.flightEnd && day > cand.flightEnd) ? 0 : 1;
+      }
       const bcat = lowerSetOf(r.bcat);
       const badv = lowerSetOf(r.badv);
       const bapp = lowerSetOf(r.bapp);
@@ -350,6 +392,15 @@ export function createEligibility(deps: EligibilityDeps) {
         const media = impMedia(im);
         requestValues[DIM.slot] = slots;
         requestValues[DIM.deal] = dealIds;
+        // Whether a candidate may pass on its traits on this imp (not where they do not cover what
+        // the request asks: blocks, deals, a paused campaign, an imp without a banner), and which
+        // traits then send it through every check.
+        const banner = im.banner;
+        const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !bcat.size && !badv.size && !(app && bapp.size) && !deals.length && !privateAuction && !!banner && typeof banner === 'object';
+        const slow = byTraits
+          ? TRAIT.media | TRAIT.segments | (Array.isArray(banner.battr) && banner.battr.length ? TRAIT.attr : 0) | (media.secure ? TRAIT.insecure : 0) |
+            (userDataAllowed ? 0 : TRAIT.noConsent) | (userKey ? TRAIT.cap : 0)
+          : 0;
 
         // Most selective dimension first: the union of its posting lists for the request's values.
         let best = 0;
@@ -413,6 +464,14 @@ export function createEligibility(deps: EligibilityDeps) {
               const need = restricted[idx] & notBest;
               if (need !== 0 && (need & ~(hitStamp[idx] === stampNo ? hits[idx] : 0)) !== 0) continue;
             } else if (!matchesAll(catalog.accepts[idx], requestValues, best)) continue;
+            const t = traits[idx];
+            if (byTraits && (t & slow) === 0) {
+              // Passes every check on its traits: not paused, in flight, a plain banner on a banner
+              // imp with nothing the request blocks or asks for; a deals-only one has no deal here.
+              if ((t & (TRAIT.paused | TRAIT.dealsOnly)) !== 0 || inFlight[idx] === 0) continue;
+              n = keep(n, idx, catalog.candidates[idx], '', openFloorUsd, BANNER_FIT);
+              continue;
+            }
             const cand = catalog.candidates[idx];
             const c = cand.campaign;
             if (cand.paused || deps.isPaused(c.id)) continue;
@@ -451,19 +510,10 @@ export function createEligibility(deps: EligibilityDeps) {
               break;
             }
             if (!dealId && (privateAuction || cand.dealsOnly)) continue;
-            if (n === okFloor.length) {
-              const grown = new Float64Array(n * 2);
-              grown.set(okFloor);
-              okFloor = grown;
-            }
-            okCand[n] = cand;
-            okDeal[n] = dealId;
-            okFloor[n] = floorUsd;
-            okFit[n] = fit;
-            n++;
+            n = keep(n, idx, cand, dealId, floorUsd, fit);
           }
         }
-        const kept = n > maxCandidatesPerImp ? shortlist.choose(n, maxCandidatesPerImp, candidateAt, floorUsdAt) : null;
+        const kept = n > maxCandidatesPerImp ? shortlist.choose(n, maxCandidatesPerImp, idxAt, floorUsdAt, campaignAt) : null;
         for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i] });
         if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : 'NO_ELIGIBLE_CAMPAIGN';
       }

@@ -1,6 +1,6 @@
 import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
 import type { Eligible } from './eligibility.js';
-import type { Candidate } from './catalog.js';
+import type { Campaign } from '../types.js';
 
 /**
  * The candidate cut before scoring (docs/performance-scale.md, "The candidate cut"). An imp with
@@ -32,10 +32,12 @@ export interface Shortlist {
   /**
    * The same cut over `n` candidates read through accessors (eligibility cuts its scratch arrays
    * before it builds an `Eligible` for each, so the ones cut are never built): per position
-   * `i < n`, 1 where candidate `i` is kept by bound, 2 by rotation, 0 cut. The array is scratch,
-   * valid until the next call. Requires `n > k`.
+   * `i < n`, 1 where candidate `i` is kept by bound, 2 by rotation, 0 cut. `idxAt` gives the
+   * candidate's index in the catalog; `campaignAt` is asked only when its priors changed since its
+   * bound was last computed (the candidates' objects are not read otherwise). The array is
+   * scratch, valid until the next call. Requires `n > k`.
    */
-  choose(n: number, k: number, candidateAt: (i: number) => Candidate, floorUsdAt: (i: number) => number): Uint8Array;
+  choose(n: number, k: number, idxAt: (i: number) => number, floorUsdAt: (i: number) => number, campaignAt: (i: number) => Campaign): Uint8Array;
   /** Teaches candidate `idx`'s priors: the model's pCTR for one row it was scored on, and its pacing multiplier then. */
   learn(idx: number, pctr: number, multiplier: number): void;
   /** The prior pCTR of candidate `idx` (NaN until it was scored). */
@@ -65,10 +67,9 @@ export function createShortlist(candidateCount: number): Shortlist {
   const cap = new Float64Array(candidateCount);
   const fresh = new Uint8Array(candidateCount);
 
-  function bound(cand: Candidate, floorUsd: number): number {
-    const idx = cand.idx;
+  function bound(i: number, idx: number, floorUsd: number, campaignAt: (i: number) => Campaign): number {
     if (fresh[idx] === 0) {
-      const c = cand.campaign;
+      const c = campaignAt(i);
       const p = prior[idx];
       maxBid[idx] = c.maxBidCpmUsd;
       // A never-scored candidate's bound is unknown, so it ranks first (Infinity clears any floor).
@@ -81,7 +82,7 @@ export function createShortlist(candidateCount: number): Shortlist {
     return b < floorUsd ? 0 : b;
   }
 
-  function choose(n: number, k: number, candidateAt: (i: number) => Candidate, floorUsdAt: (i: number) => number): Uint8Array {
+  function choose(n: number, k: number, idxAt: (i: number) => number, floorUsdAt: (i: number) => number, campaignAt: (i: number) => Campaign): Uint8Array {
     const explore = exploreSlots(k);
     const best = k - explore;
     if (top.length < best) ((top = new Int32Array(best)), (topKey = new Float64Array(best)));
@@ -90,7 +91,7 @@ export function createShortlist(candidateCount: number): Shortlist {
     // The `best` highest bounds, sorted high to low; an equal bound does not displace an earlier one.
     let size = 0;
     for (let i = 0; i < n; i++) {
-      const key = bound(candidateAt(i), floorUsdAt(i));
+      const key = bound(i, idxAt(i), floorUsdAt(i), campaignAt);
       if (size === best && key <= topKey[size - 1]) continue;
       let j = size < best ? size++ : size - 1;
       while (j > 0 && topKey[j - 1] < key) ((top[j] = top[j - 1]), (topKey[j] = topKey[j - 1]), j--);
@@ -123,7 +124,7 @@ export function createShortlist(candidateCount: number): Shortlist {
     cut(eligible, k) {
       const n = eligible.length;
       if (n <= k) return eligible;
-      const flags = choose(n, k, (i) => eligible[i].cand, (i) => eligible[i].floorUsd);
+      const flags = choose(n, k, (i) => eligible[i].cand.idx, (i) => eligible[i].floorUsd, (i) => eligible[i].cand.campaign);
       let w = 0;
       for (let i = 0; i < n; i++) if (flags[i] !== 0) eligible[w++] = eligible[i];
       eligible.length = w;

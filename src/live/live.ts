@@ -89,6 +89,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
       ratesPerUsd: p.ratesPerUsd,
       // Asked per candidate visited: most of the time nothing is paused.
       isPaused: (id) => paused.size !== 0 && paused.has(id),
+      anyPaused: () => paused.size !== 0,
       httpsNotices: () => publicUrl.startsWith('https://'),
       onInsecureImp: metrics.insecureImp,
     });
