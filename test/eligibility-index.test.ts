@@ -138,17 +138,19 @@ function summary(plan: RequestPlan): unknown {
 const catalogArb = fc.record({ campaigns: fc.constantFrom(5, 60, 400, 1000), seed: fc.integer({ min: 1, max: 3 }) });
 
 describe('eligibility index', () => {
-  it('marks from the posting lists give what the Set lookups give: same candidates, order, floors, fits and reasons', () => {
+  it('marks from the posting lists, and bit sets of them, give what the Set lookups give: same candidates, order, floors, fits and reasons', () => {
     fc.assert(
       fc.property(catalogArb, fc.array(request, { minLength: 1, maxLength: 8 }), (cat, reqs) => {
         const catalog = catalogOf(cat.campaigns, cat.seed);
         for (const [i, r] of reqs.entries()) {
           const req = toRequest(r, i);
           const lookups = createEligibility(depsFor(catalog, r.hourUtc, { indexMarksPerVisit: 0 }));
-          const marks = createEligibility(depsFor(catalog, r.hourUtc, { indexMarksPerVisit: Infinity }));
+          const marks = createEligibility(depsFor(catalog, r.hourUtc, { indexMarksPerVisit: Infinity, indexBitWordsPerMark: 0 }));
+          const bits = createEligibility(depsFor(catalog, r.hourUtc, { indexMarksPerVisit: Infinity, indexBitWordsPerMark: Infinity }));
           const auto = createEligibility(depsFor(catalog, r.hourUtc));
           const want = summary(lookups.plan(req, 'example', 'USD'));
           expect(summary(marks.plan(req, 'example', 'USD'))).toEqual(want);
+          expect(summary(bits.plan(req, 'example', 'USD'))).toEqual(want);
           expect(summary(auto.plan(req, 'example', 'USD'))).toEqual(want);
         }
       }),

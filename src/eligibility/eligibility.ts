@@ -74,6 +74,13 @@ export interface EligibilityDeps {
    */
   indexMarksPerVisit?: number;
   /**
+   * Speed only: where marks would be used, the other dimensions are checked instead by ANDing,
+   * per dimension, the OR of bit sets of its posting lists (one bit per candidate), when those
+   * words number at most this many per list entry the marks would walk (default
+   * `BIT_WORDS_PER_MARK`; 0: never; Infinity: always). Same candidates; the tests run each way.
+   */
+  indexBitWordsPerMark?: number;
+  /**
    * Speed only (default true): a candidate whose catalog traits (`Catalog.traits`) say it needs
    * none of the checks this request asks for (a plain banner without caps, segments, consent or
    * deal rules, on an imp without blocks or deals) passes on them, without its objects being read;
@@ -240,6 +247,20 @@ export function createEligibility(deps: EligibilityDeps) {
   const foundCount = new Int32Array(DIMENSIONS.length);
   const { restricted } = catalog;
   const marksPerVisit = deps.indexMarksPerVisit ?? MARK_PER_VISIT;
+  const bitWordsPerMark = deps.indexBitWordsPerMark ?? BIT_WORDS_PER_MARK;
+  // Bit sets over the catalog's candidates: each dimension's unrestricted list at load, each
+  // posting list when a request first needs it (bounded by the catalog's lists).
+  const words = (catalog.candidates.length + 31) >>> 5;
+  const unrestrictedBits = catalog.index.map((di) => bitsOf(di.unrestricted, words));
+  const listBits = new Map<readonly number[], Int32Array>();
+  const bitsOfList = (list: readonly number[]): Int32Array => {
+    let b = listBits.get(list);
+    if (b === undefined) listBits.set(list, (b = bitsOf(list, words)));
+    return b;
+  };
+  // The candidates the other dimensions allow, for one imp.
+  const allowed = new Int32Array(words);
+  const anyOf = new Int32Array(words);
   const shortlist = createShortlist(catalog.candidates.length);
   const { traits } = catalog;
   const traitsOnly = deps.traitsOnly ?? true;
@@ -434,7 +455,35 @@ export function createEligibility(deps: EligibilityDeps) {
         // request value of dimension d gets bit d, and a candidate passes when every dimension it
         // restricts has its bit (exactly matchesAll, which is used otherwise).
         marks -= matchedSize[best];
-        const useMarks = marks <= marksPerVisit * bestSize;
+        let useMarks = marks <= marksPerVisit * bestSize;
+        let bitWords = 0;
+        for (let d = 0; d < DIMENSIONS.length; d++) if (d !== best && catalog.index[d].byValue.size !== 0) bitWords += words * (1 + foundCount[d]);
+        // Bit sets instead of marks: the same test (a candidate passes a dimension it does not
+        // restrict, or one under whose request values it is listed), in sequential word operations.
+        const useBits = useMarks && bitWords <= bitWordsPerMark * marks;
+        if (useBits) {
+          useMarks = false;
+          allowed.fill(-1);
+          for (let d = 0; d < DIMENSIONS.length; d++) {
+            if (d === best || catalog.index[d].byValue.size === 0) continue;
+            const u = unrestrictedBits[d];
+            const found = foundLists[d];
+            const count = foundCount[d];
+            if (count === 0) for (let w = 0; w < words; w++) allowed[w] &= u[w];
+            else if (count === 1) {
+              const b = bitsOfList(found[0]);
+              for (let w = 0; w < words; w++) allowed[w] &= u[w] | b[w];
+            } else {
+              for (let li = 0; li < count; li++) {
+                // OR the lists into the first pass's scratch: u | b0 | b1 … per word.
+                const b = bitsOfList(found[li]);
+                if (li === 0) for (let w = 0; w < words; w++) anyOf[w] = u[w] | b[w];
+                else for (let w = 0; w < words; w++) anyOf[w] |= b[w];
+              }
+              for (let w = 0; w < words; w++) allowed[w] &= anyOf[w];
+            }
+          }
+        }
         if (useMarks) {
           for (let d = 0; d < DIMENSIONS.length; d++) {
             if (d === best || matchedSize[d] === 0) continue;
@@ -458,12 +507,21 @@ export function createEligibility(deps: EligibilityDeps) {
         for (let li = -1; li < foundCount[best]; li++) {
           const list = li < 0 ? di.unrestricted : found[li];
           for (const idx of list) {
-            if (stamp[idx] === stampNo) continue;
-            stamp[idx] = stampNo;
-            if (useMarks) {
-              const need = restricted[idx] & notBest;
-              if (need !== 0 && (need & ~(hitStamp[idx] === stampNo ? hits[idx] : 0)) !== 0) continue;
-            } else if (!matchesAll(catalog.accepts[idx], requestValues, best)) continue;
+            if (useBits) {
+              const w = idx >>> 5;
+              const word = allowed[w];
+              const bit = 1 << (idx & 31);
+              if ((word & bit) === 0) continue;
+              // Cleared once visited: the same candidate under another of the request's values is skipped.
+              allowed[w] = word & ~bit;
+            } else {
+              if (stamp[idx] === stampNo) continue;
+              stamp[idx] = stampNo;
+              if (useMarks) {
+                const need = restricted[idx] & notBest;
+                if (need !== 0 && (need & ~(hitStamp[idx] === stampNo ? hits[idx] : 0)) !== 0) continue;
+              } else if (!matchesAll(catalog.accepts[idx], requestValues, best)) continue;
+            }
             const t = traits[idx];
             if (byTraits && (t & slow) === 0) {
               // Passes every check on its traits: not paused, in flight, a plain banner on a banner
@@ -529,6 +587,19 @@ export function createEligibility(deps: EligibilityDeps) {
  * entries per candidate the walk visits. Speed only; both ways give the same candidates.
  */
 const MARK_PER_VISIT = 8;
+
+/**
+ * A word of a bit set costs about this many times less than marking one posting list entry
+ * (sequential, no stamp check): bit sets replace marks when they take at most this many words per
+ * entry the marks would walk. Speed only.
+ */
+const BIT_WORDS_PER_MARK = 2;
+
+function bitsOf(list: readonly number[], words: number): Int32Array {
+  const b = new Int32Array(words);
+  for (const idx of list) b[idx >>> 5] |= 1 << (idx & 31);
+  return b;
+}
 
 /** Whether any of `values` is in `set` (a loop: a `some` callback would be a closure per candidate). */
 function anyIn(values: readonly string[], set: ReadonlySet<string>): boolean {
