@@ -79,6 +79,14 @@ describe('features', () => {
       fb.writeRows(c, creatives, p, many.sparse, many.dense, 1);
       expect(many.sparse).toEqual(one.sparse);
       expect(many.dense).toEqual(one.dense);
+      // Every value of the rows written is written: the same as into new (zeroed) arrays, so
+      // arrays can be reused between requests (src/features/rows.ts).
+      const fresh = fb.allocate(5);
+      fb.writeRows(c, creatives, p, fresh.sparse, fresh.dense, 1);
+      const F = FEATURE_SPEC.sparseFields;
+      const D = FEATURE_SPEC.denseDim;
+      expect(many.sparse.subarray(F, 4 * F)).toEqual(fresh.sparse.subarray(F, 4 * F));
+      expect(many.dense.subarray(D, 4 * D)).toEqual(fresh.dense.subarray(D, 4 * D));
     }
   });
 

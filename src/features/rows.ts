@@ -10,13 +10,48 @@ export function prepareCreatives(campaigns: readonly Campaign[], features: Pick<
   return prepared;
 }
 
+/** Row arrays that hold at least `rows` rows. */
+export interface RowBuffers {
+  readonly rows: number;
+  readonly sparse: Int32Array;
+  readonly dense: Float32Array;
+}
+
 /**
- * The model's input for a plan: one row per eligible candidate, imp by imp in plan order (the
- * order the scores come back in), each from the imp's context, the candidate's prepared creative
- * and the user's profile where user data may be used.
+ * Row arrays reused across bid requests: a request's rows live from its features stage until its
+ * scores come back, so each takes its own and gives it back once scored. New typed arrays per
+ * request were ~3 µs of a 1,000-campaign bid request (allocation, zeroing, the backing store's
+ * malloc, free and sweeping). Reuse is safe because the feature builder writes every value of the
+ * rows it writes (test/features.test.ts). Sizes go by powers of two; at most `keep` of each size
+ * wait in the pool.
  */
-export function writePlanRows(features: FeatureBuilder, imps: readonly ImpPlan[], rows: number, prepared: ReadonlyMap<string, PreparedCreative>, profiles: ProfileStore): { sparse: Int32Array; dense: Float32Array } {
-  const { sparse, dense } = features.allocate(rows);
+export function createRowPool(features: Pick<FeatureBuilder, 'allocate'>, keep = 256) {
+  const free: RowBuffers[][] = [];
+  return {
+    take(rows: number): RowBuffers {
+      const size = Math.max(0, Math.ceil(Math.log2(Math.max(rows, 1))));
+      const b = free[size]?.pop();
+      if (b !== undefined) return b;
+      const n = 2 ** size;
+      return { rows: n, ...features.allocate(n) };
+    },
+    give(b: RowBuffers): void {
+      const size = Math.log2(b.rows);
+      const list = (free[size] ??= []);
+      if (list.length < keep) list.push(b);
+    },
+  };
+}
+
+export type RowPool = ReturnType<typeof createRowPool>;
+
+/**
+ * The model's input for a plan, written into `into` (at least `rows` rows): one row per eligible
+ * candidate, imp by imp in plan order (the order the scores come back in), each from the imp's
+ * context, the candidate's prepared creative and the user's profile where user data may be used.
+ */
+export function writePlanRows(features: FeatureBuilder, imps: readonly ImpPlan[], prepared: ReadonlyMap<string, PreparedCreative>, profiles: ProfileStore, into: RowBuffers): void {
+  const { sparse, dense } = into;
   let row = 0;
   for (const p of imps) {
     const profile = p.ctx.userDataAllowed ? profiles.get(p.ctx.userKey) : undefined;
@@ -26,5 +61,4 @@ export function writePlanRows(features: FeatureBuilder, imps: readonly ImpPlan[]
     features.writeRows(p.ctx, creatives, profile, sparse, dense, row);
     row += n;
   }
-  return { sparse, dense };
 }

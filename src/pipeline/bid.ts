@@ -7,7 +7,7 @@ import { checkHeaders, decodeBody, peekTmax } from '../decode/decode.js';
 import { createValidator } from '../validate/validate.js';
 import type { Eligible, RequestPlan } from '../eligibility/eligibility.js';
 import type { FeatureBuilder } from '../features/features.js';
-import { writePlanRows } from '../features/rows.js';
+import { createRowPool, writePlanRows } from '../features/rows.js';
 import type { ProfileStore } from '../features/profiles.js';
 import { answerPrices, chooseBids, segmentOf, type Chosen } from '../price/choose.js';
 import type { Pricer } from '../price/price.js';
@@ -71,6 +71,7 @@ type Priced = { ch: Chosen<Eligible>; price: number; bidId: string };
 export function createBidPipeline(deps: BidDeps) {
   const { settings, metrics, now } = deps;
   const validateRequest = createValidator(settings);
+  const rowPool = createRowPool(deps.features);
 
   function noBid(requestId: string, ex: ExchangeSettings, reason: NoBidReason, started: number): Answer {
     metrics.noBid(ex.name, reason);
@@ -150,9 +151,12 @@ export function createBidPipeline(deps: BidDeps) {
     for (const p of plan.imps) rows += p.eligible.length;
     if (rows === 0) return noBid(req.id, ex, plan.imps.find((p) => p.reason)?.reason || 'NO_ELIGIBLE_CAMPAIGN', started);
 
-    const { sparse, dense } = writePlanRows(deps.features, plan.imps, rows, live.prepared, deps.profiles);
+    const buf = rowPool.take(rows);
+    writePlanRows(deps.features, plan.imps, live.prepared, deps.profiles, buf);
     t = timed('features', t);
-    const pctrs = await deps.scorer.score(sparse, dense, rows, deadline);
+    const pctrs = await deps.scorer.score(buf.sparse, buf.dense, rows, deadline);
+    // The scorer is done with the rows once it answers (scored, or dropped at the deadline).
+    rowPool.give(buf);
     t = timed('score', t);
     if (!pctrs) return noBid(req.id, ex, 'DEADLINE', started);
 
