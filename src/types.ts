@@ -306,7 +306,8 @@ export interface Pacer {
   onWin(campaignId: string, creativeId: string, priceCpmUsd: number, nowMs: number, modelPctr?: number, minToWinCpmUsd?: number): void;
   onLoss(campaignId: string, creativeId: string, bidCpmUsd: number, minToWinCpmUsd: number | undefined, nowMs: number): void;
   onClick(campaignId: string, creativeId: string, nowMs: number): void;
-  onConversion(campaignId: string, creativeId: string, nowMs: number): void;
+  /** A conversion, with the time of its click when the notice tells it (it teaches the conversion delay). */
+  onConversion(campaignId: string, creativeId: string, nowMs: number, clickMs?: number): void;
 }
 
 /** First-price bid shading: the bid that maximises expected surplus for a value, never below the floor. */

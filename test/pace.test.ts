@@ -160,15 +160,51 @@ describe('creative calibration', () => {
     expect(p.calibratePctr('sel', 0.05)).toBeCloseTo(0.05, 3);
   });
 
-  it('calibrates pCVR for CPA goals from conversions after clicks', () => {
-    const p = make();
-    // 20k clicks converting at half the rate the model predicts.
-    for (let i = 0; i < 20_000; i++) {
+  /**
+   * A day of steady clicks, one every 4 s, on a creative the model gives pCVR 0.1: every `every`-th
+   * click converts `delayMs` later, the notice telling the click's time (or not, `tellClick`).
+   * Returns the calibrated pCVR at the end of the day.
+   */
+  function convertingDay(every: number, delayMs: number, tellClick = true): number {
+    let now = DAY0;
+    const p = createThompsonPacer({ clock: () => now, random: mulberry32(9), campaigns: [{ id: 'c1', budget: { dailyUsd: 1 } }] });
+    const due: number[] = [];
+    for (let i = 0; i < 21_600; i++) {
+      now = DAY0 + i * 4000;
+      while (due.length > 0 && due[0] + delayMs <= now) p.onConversion('c1', 'cpa', due[0] + delayMs, tellClick ? due.shift() : (due.shift(), undefined));
       p.calibratePcvr('cpa', 0.1);
-      p.onWin('c1', 'cpa', 1, DAY0);
-      p.onClick('c1', 'cpa', DAY0);
-      if (i % 20 === 0) p.onConversion('c1', 'cpa', DAY0);
+      p.onWin('c1', 'cpa', 1, now);
+      p.onClick('c1', 'cpa', now);
+      if (i % every === 0) due.push(now);
     }
-    expect(p.calibratePcvr('cpa', 0.1)).toBeCloseTo(0.05, 2);
+    return p.calibratePcvr('cpa', 0.1);
+  }
+
+  it('calibrates pCVR for CPA goals from conversions after clicks', () => {
+    // Converting at half the rate the model predicts, each conversion a minute after its click.
+    expect(convertingDay(20, 60_000)).toBeCloseTo(0.05, 2);
+  });
+
+  it('counts a click toward the conversions expected as its conversion falls due, at the delay the conversions show', () => {
+    // The model is right (1 in 10 converts), and conversions come 6 hours after their clicks:
+    // at the end of the day a quarter of them are still to come. Counting every click at once
+    // read the creative as converting a quarter less (0.075); due as the delay says, it is the model.
+    expect(convertingDay(10, 6 * 3_600_000)).toBeCloseTo(0.1, 2);
+    // Without the clicks' times the delay stays the prior's hour: most of the shortfall remains.
+    expect(convertingDay(10, 6 * 3_600_000, false)).toBeLessThan(0.085);
+  });
+
+  it('does not count a conversion whose click it never counted (one from before a restart)', () => {
+    let now = DAY0;
+    const p = createThompsonPacer({ clock: () => now, random: mulberry32(9), campaigns: [{ id: 'c1', budget: { dailyUsd: 1 } }] });
+    p.calibratePcvr('cpa', 0.1);
+    // The click of yesterday's process: its conversion arrives now; nothing of it was expected here.
+    p.onConversion('c1', 'cpa', now, DAY0 - 3_600_000);
+    expect(p.calibratePcvr('cpa', 0.1)).toBeCloseTo(0.1, 12);
+    // A click of this process, and its conversion: counted, (3 + 1) / (3 + 0.1 due after a day).
+    p.onClick('c1', 'cpa', now);
+    now += 86_400_000;
+    p.onConversion('c1', 'cpa', now, DAY0);
+    expect(p.calibratePcvr('cpa', 0.1)).toBeCloseTo((0.1 * 4) / 3.1, 3);
   });
 });

@@ -92,7 +92,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
     }
     metrics.notice('conversion', 'ok');
     metrics.conversion(campaignId);
-    deps.pacer.onConversion(campaignId, creativeId, deps.clock());
+    // The token's expiry is its click's time plus the conversion window.
+    deps.pacer.onConversion(campaignId, creativeId, deps.clock(), until - deps.conversionWindowMs);
     deps.eventLog.append({ type: 'conversion', ts: deps.clock(), bidId, campaignId, creativeId });
     return OK;
   }

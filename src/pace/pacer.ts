@@ -49,8 +49,8 @@ export interface ThompsonPacer extends Pacer {
    * calibration, here from the conversions observed after the creative's clicks.
    */
   calibratePcvr(creativeId: string, modelPcvr: number): number;
-  /** A conversion (postback) for a bid of this creative. */
-  onConversion(campaignId: string, creativeId: string, nowMs: number): void;
+  /** A conversion (postback) for a bid of this creative, with its click's time when known. */
+  onConversion(campaignId: string, creativeId: string, nowMs: number, clickMs?: number): void;
   /** For metrics and plots: the budget of the day, spend so far, where the target curve is now. */
   inspect(campaignId: string, nowMs: number): PacingView | undefined;
 }
@@ -142,7 +142,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
   }
 
   const paces = new Map<string, CampaignPace>();
-  const calibration = createCalibration(priorClicks);
+  const calibration = createCalibration({ priorEvents: priorClicks, clock: opts.clock });
 
   const configure = (campaigns: readonly PacedCampaign[]): void => {
     const now = opts.clock();
@@ -320,8 +320,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       calibration.onClick(creativeId);
     },
 
-    onConversion(_campaignId, creativeId) {
-      calibration.onConversion(creativeId);
+    onConversion(_campaignId, creativeId, _nowMs, clickMs) {
+      calibration.onConversion(creativeId, clickMs);
     },
 
     configure,

@@ -97,7 +97,7 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
   if (!(slotMs > 0)) throw new Error('slotMs must be > 0');
   if (!(minLambda > 0)) throw new Error('minLambda must be > 0');
   const paces = new Map<string, Pace>();
-  const calibration = createCalibration(opts.calibrationPriorClicks ?? 3);
+  const calibration = createCalibration({ priorEvents: opts.calibrationPriorClicks ?? 3, clock: opts.clock });
   // Campaigns paced along the traffic curve ('even') keep today's pacer.
   const curve = createThompsonPacer({ clock: opts.clock, random, campaigns: [], targetCurve: 'traffic', share });
   const shape = opts.trafficShape ?? new Array<number>(24).fill(1);
@@ -272,8 +272,8 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
       calibration.onClick(creativeId);
     },
 
-    onConversion(_campaignId, creativeId) {
-      calibration.onConversion(creativeId);
+    onConversion(_campaignId, creativeId, _nowMs, clickMs) {
+      calibration.onConversion(creativeId, clickMs);
     },
 
     configure,

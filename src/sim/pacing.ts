@@ -147,6 +147,8 @@ interface Issued {
   delivered: number;
   /** What the exchange bills for it, CPM (0 until won). */
   paidCpm: number;
+  /** When the bidder handled its click, if it did: the time in the conversion token. */
+  clickMs?: number;
 }
 
 type EventKind = 'win' | 'billing' | 'loss' | 'click' | 'conversion';
@@ -285,8 +287,11 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     const key = `${e.kind}:${e.bidId}`;
     if (seenEvents.has(key)) return;
     seenEvents.add(key);
-    if (e.kind === 'click') pacer?.onClick(c.id, b.creativeId, now);
-    else pacer?.onConversion(c.id, b.creativeId, now);
+    if (e.kind === 'click') {
+      b.clickMs = now;
+      pacer?.onClick(c.id, b.creativeId, now);
+    }
+    else pacer?.onConversion(c.id, b.creativeId, now, b.clickMs);
   }
   let nextSample = day.startMs;
   async function sampleUpTo(t: number): Promise<void> {
