@@ -18,7 +18,8 @@ class CreativeStats {
 export interface CalibrationOptions {
   /** Pseudo-events of each creative's prior (mean 1: the model as it is), default 3. */
   priorEvents?: number;
-  clock?: () => number;
+  /** What the conversions due are reckoned against. */
+  clock: () => number;
   /**
    * Mean delay from a click to its conversion assumed until conversions say otherwise, ms
    * (default 1 h, worth 10 conversions).
@@ -45,9 +46,9 @@ export interface CalibrationOptions {
  * on a draw, the value pacer bought 3 % fewer clicks in the demo simulator and 6–7 % fewer in the
  * iPinYou-calibrated one (docs/pacing-results.md).
  */
-export function createCalibration(opts: CalibrationOptions = {}) {
+export function createCalibration(opts: CalibrationOptions) {
   const priorEvents = opts.priorEvents ?? 3;
-  const clock = opts.clock ?? (() => 0);
+  const { clock } = opts;
   const DELAY_PRIOR_WEIGHT = 10;
   let delaySum = DELAY_PRIOR_WEIGHT * (opts.conversionDelayMs ?? 3_600_000);
   let delays = DELAY_PRIOR_WEIGHT;
