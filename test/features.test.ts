@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FEATURE_SPEC, createFeatureBuilder, makeFeatureSpec, USER_SPARSE_FIELDS, SPARSE_FIELDS } from '../src/features/features.js';
 import type { Creative, ImpContext, UserProfile } from '../src/types.js';
+import { createRowPool } from '../src/features/rows.js';
 
 const creative: Creative = {
   id: 'cr-1',
@@ -176,5 +177,31 @@ describe('features', () => {
     const n = Math.hypot(...v);
     expect(n).toBeCloseTo(1);
     expect(fb.textVector('shoes running', [])).not.toEqual(v);
+  });
+});
+
+describe('row pool', () => {
+  it('hands out arrays of at least the rows asked, reuses those given back, and keeps at most its bytes of each size', () => {
+    const fb = createFeatureBuilder();
+    const rowBytes = 4 * (FEATURE_SPEC.sparseFields + FEATURE_SPEC.denseDim);
+    const pool = createRowPool(fb, 3 * 16 * rowBytes);
+    const a = pool.take(10);
+    expect(a.rows).toBe(16);
+    expect(a.sparse.length).toBe(16 * FEATURE_SPEC.sparseFields);
+    expect(a.dense.length).toBe(16 * FEATURE_SPEC.denseDim);
+    const b = pool.take(16);
+    expect(b).not.toBe(a);
+    pool.give(a);
+    pool.give(b);
+    expect(pool.take(9)).toBe(b);
+    expect(pool.take(1).rows).toBe(1);
+    // Three of 16 rows fit in its bytes, a fourth is dropped; one of 64 rows does not fit.
+    const many = [pool.take(16), pool.take(16), pool.take(16), pool.take(16)];
+    for (const m of many) pool.give(m);
+    const again = [pool.take(16), pool.take(16), pool.take(16), pool.take(16)];
+    expect(again.filter((x) => many.includes(x))).toHaveLength(3);
+    const big = pool.take(64);
+    pool.give(big);
+    expect(pool.take(64)).not.toBe(big);
   });
 });
