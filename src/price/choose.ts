@@ -44,10 +44,27 @@ export interface ChooseDeps {
   shortlist: { learn(idx: number, pctr: number, multiplier: number): void };
 }
 
+/** Per-candidate scratch of one imp, reused across requests (grown to the largest imp seen). */
+let ceiling = new Float64Array(64);
+let bids = new Float64Array(64);
+let mults = new Float64Array(64);
+
 /**
  * Pricing and pacing for a scored plan: per imp, each candidate's value (pCTR, with the pacer's
- * exploration) is paced into a multiplier and priced; the highest price wins the imp. `pctrs` are in
- * plan order. With nothing chosen, `reason` says why (PACING, BELOW_FLOOR or NO_ELIGIBLE_CAMPAIGN).
+ * exploration) is paced into a multiplier and priced; the highest price wins the imp. `pctrs` are
+ * in plan order. With nothing chosen, `reason` says why (PACING, BELOW_FLOOR or
+ * NO_ELIGIBLE_CAMPAIGN).
+ *
+ * Every candidate is paced (the pacer counts each as an opportunity), but only those that can win
+ * are priced to the end. The highest paced value is priced first. A price never exceeds its paced
+ * value, so a candidate paced under the best price found cannot win. In first price, where shading
+ * is most of the pricing (a search over the win curve, ~1.7 µs a candidate), the shaded bid
+ * rises with the value and with the floor (the surplus-maximising bid is monotone in the value), so
+ * a candidate with no more value and no higher floor than the highest cannot bid more than it:
+ * with one floor for the imp, one search instead of one per candidate. Equal prices go to the
+ * first candidate in plan order, except in first price, where a candidate that bids only as much as
+ * the highest paced value's (both at their floor) is not priced and the higher value wins; the
+ * search's own tolerance (0.1 % of the value) can likewise decide a near-tie the other way.
  */
 export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[], pctrs: Float32Array, wallNow: number, auctionType: number, deps: ChooseDeps): { chosen: Chosen<E>[]; reason: NoBidReason | '' } {
   const chosen: Chosen<E>[] = [];
@@ -57,8 +74,13 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
   for (let ci = 0; ci < imps.length; ci++) {
     const p = imps[ci];
     const n = p.eligible.length;
-    const segment = segmentOf(p.ctx);
-    let best: Chosen<E> | null = null;
+    if (ceiling.length < n) {
+      ceiling = new Float64Array(n);
+      bids = new Float64Array(n);
+      mults = new Float64Array(n);
+    }
+    const first = row;
+    let top = -1;
     for (let i = 0; i < n; i++) {
       const el = p.eligible[i];
       const c = el.cand.campaign;
@@ -68,18 +90,37 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       // The pacer learns the day's opportunities from their values, so it is asked after pricing the value.
       const multiplier = deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: valueCpmUsd(c, pctr, pcvr), firstPrice: auctionType === 1 });
       deps.shortlist.learn(el.cand.idx, modelPctr, multiplier);
+      mults[i] = multiplier;
+      bids[i] = NaN;
       if (multiplier <= 0) {
         paced = true;
+        ceiling[i] = -1;
         continue;
       }
-      const bidUsd = deps.price({ campaign: c, pctr, pcvr, multiplier, floorUsd: el.floorUsd, auctionType, segment });
-      if (bidUsd <= 0) {
-        belowFloor = true;
-        continue;
-      }
-      if (!best || bidUsd > best.bidUsd) best = { impid: p.imp.id, el, pctr: modelPctr, bidUsd, multiplier, ctxIndex: ci };
+      ceiling[i] = deps.price.paced({ campaign: c, pctr, pcvr, multiplier });
+      if (top < 0 || ceiling[i] > ceiling[top]) top = i;
     }
-    if (best) chosen.push(best);
+    if (top < 0) continue;
+    const segment = segmentOf(p.ctx);
+    const topFloor = p.eligible[top].floorUsd;
+    let best = 0;
+    for (let k = -1; k < n; k++) {
+      const i = k < 0 ? top : k;
+      if ((k >= 0 && i === top) || ceiling[i] < 0 || ceiling[i] < best) continue;
+      const floorUsd = p.eligible[i].floorUsd;
+      if (k >= 0 && auctionType === 1 && bids[top] > 0 && floorUsd <= topFloor) continue;
+      // Under its floor it has no price, shaded or not.
+      const bid = ceiling[i] < floorUsd ? 0 : deps.price.settle(ceiling[i], { floorUsd, auctionType, segment });
+      bids[i] = bid;
+      if (bid <= 0) belowFloor = true;
+      else if (bid > best) best = bid;
+    }
+    if (best <= 0) continue;
+    for (let i = 0; i < n; i++) {
+      if (bids[i] !== best) continue;
+      chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci });
+      break;
+    }
   }
   return { chosen, reason: chosen.length > 0 ? '' : paced ? 'PACING' : belowFloor ? 'BELOW_FLOOR' : 'NO_ELIGIBLE_CAMPAIGN' };
 }

@@ -30,15 +30,21 @@ export function valueCpmUsd(campaign: Campaign, pctr: number, pcvr: number): num
 /**
  * Bid CPM in USD for one candidate, or 0 for no bid: paced value, capped by the campaign's
  * maximum, shaded in first-price auctions (truthful in second price), never below the floor.
+ * In two steps for the bid path (src/price/choose.ts): `paced`, the most the bid can be, and
+ * `settle`, what it is (the shading never raises it).
  */
 export function createPricer(shader: Shader | null) {
-  return function price(p: PriceInput): number {
+  function paced(p: Pick<PriceInput, 'campaign' | 'pctr' | 'pcvr' | 'multiplier'>): number {
     if (p.multiplier <= 0) return 0;
-    let bid = Math.min(valueCpmUsd(p.campaign, p.pctr, p.pcvr) * p.multiplier, p.campaign.maxBidCpmUsd);
+    return Math.min(valueCpmUsd(p.campaign, p.pctr, p.pcvr) * p.multiplier, p.campaign.maxBidCpmUsd);
+  }
+  function settle(pacedCpmUsd: number, p: Pick<PriceInput, 'floorUsd' | 'auctionType' | 'segment'>): number {
+    let bid = pacedCpmUsd;
     if (p.auctionType === 1 && shader) bid = shader.shade(p.segment, bid, p.floorUsd);
     if (!(bid > 0) || bid < p.floorUsd) return 0;
     return bid;
-  };
+  }
+  return Object.assign((p: PriceInput): number => settle(paced(p), p), { paced, settle });
 }
 
 export type Pricer = ReturnType<typeof createPricer>;

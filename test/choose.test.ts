@@ -1,0 +1,168 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createShader } from '../src/pace/shade.js';
+import { chooseBids, segmentOf, type Priceable, type PriceableImp } from '../src/price/choose.js';
+import { createPricer, DEFAULT_PCVR, valueCpmUsd } from '../src/price/price.js';
+import type { Campaign, ImpContext, Pacer, Shader } from '../src/types.js';
+
+/**
+ * The bid path's choice per imp (src/price/choose.ts) prices to the end only the candidates that
+ * can still win. It must choose what pricing every candidate chooses: the highest price (in second
+ * price the first of equal ones), and the same reason when nothing is chosen.
+ */
+
+interface Case {
+  goal: Campaign['goal'];
+  maxBidCpmUsd: number;
+  pctr: number;
+  multiplier: number;
+  floorUsd: number;
+}
+
+const goal = fc.oneof(
+  fc.record({ type: fc.constant('cpc' as const), valueUsd: fc.double({ min: 0.01, max: 5, noNaN: true }) }),
+  fc.record({ type: fc.constant('cpm' as const), valueUsd: fc.constantFrom(1, 2, 4) }),
+  fc.record({ type: fc.constant('cpa' as const), valueUsd: fc.double({ min: 0.1, max: 50, noNaN: true }) }),
+);
+const oneCase = fc.record({
+  goal,
+  // Caps that bind often, so that equal prices (ties) happen.
+  maxBidCpmUsd: fc.constantFrom(0.5, 2, 5, 100),
+  pctr: fc.double({ min: 0, max: 0.2, noNaN: true }),
+  multiplier: fc.oneof(fc.constant(0), fc.double({ min: 0.05, max: 4, noNaN: true })),
+  floorUsd: fc.constantFrom(0, 0.01, 0.5, 1, 2),
+});
+
+const ctx = { exchange: 'x', format: 'banner', isApp: false, siteOrAppId: 's', hour: 3, deviceType: 2, w: 300, h: 250 } as unknown as ImpContext;
+
+function plan(imps: Case[][]): PriceableImp<Priceable>[] {
+  let idx = 0;
+  return imps.map((cases, k) => ({
+    imp: { id: String(k + 1) },
+    ctx,
+    eligible: cases.map((c) => {
+      const i = idx++;
+      return { cand: { idx: i, campaign: { id: `c${i}`, goal: c.goal, maxBidCpmUsd: c.maxBidCpmUsd } as Campaign, creative: { id: `cr${i}` } as never }, floorUsd: c.floorUsd };
+    }),
+  }));
+}
+
+/** A pacer that returns each case's multiplier and calibrates nothing; it records the opportunities it is asked about. */
+function pacer(cases: Case[]): Pacer & { asked: string[] } {
+  const byId = new Map(cases.map((c, i) => [`c${i}`, c.multiplier]));
+  const asked: string[] = [];
+  return {
+    asked,
+    multiplier: (id: string) => (asked.push(id), byId.get(id)!),
+    calibratePctr: (_c: string, p: number) => p,
+    calibratePcvr: (_c: string, p: number) => p,
+  } as unknown as Pacer & { asked: string[] };
+}
+
+/** Pricing every candidate in order, the first highest price kept (the rule before the lazy pricing). */
+function exhaustive(imps: Case[][], price: ReturnType<typeof createPricer>, auctionType: number) {
+  const out: Array<{ impid: string; i: number; bid: number }> = [];
+  let belowFloor = false;
+  let paced = false;
+  imps.forEach((cases, k) => {
+    let best = -1;
+    let bestBid = 0;
+    cases.forEach((c, i) => {
+      if (c.multiplier <= 0) return void (paced = true);
+      const campaign = { goal: c.goal, maxBidCpmUsd: c.maxBidCpmUsd } as Campaign;
+      const bid = price({ campaign, pctr: c.pctr, pcvr: DEFAULT_PCVR, multiplier: c.multiplier, floorUsd: c.floorUsd, auctionType, segment: segmentOf(ctx) });
+      if (bid <= 0) return void (belowFloor = true);
+      if (best < 0 || bid > bestBid) ((best = i), (bestBid = bid));
+    });
+    if (best >= 0) out.push({ impid: String(k + 1), i: best, bid: bestBid });
+  });
+  return { out, reason: out.length > 0 ? '' : paced ? 'PACING' : belowFloor ? 'BELOW_FLOOR' : 'NO_ELIGIBLE_CAMPAIGN' };
+}
+
+/** A trained shader: competition around 1 USD CPM on the test's segment. */
+function trainedShader(): Shader {
+  const s = createShader();
+  for (let i = 0; i < 500; i++) s.observe(segmentOf(ctx), 0.5 + (i % 9) * 0.25, i % 3 !== 0, i % 2 ? 0.6 + (i % 7) * 0.15 : undefined);
+  return s;
+}
+
+describe('choosing the bid of an imp', () => {
+  it('chooses what pricing every candidate chooses, with the same reason, shading only those that can win', () => {
+    const shader = trainedShader();
+    let shaded = 0;
+    const counting: Shader = { shade: (seg, v, f) => (shaded++, shader.shade(seg, v, f)), observe: () => {} };
+    const price = createPricer(counting);
+    const reference = createPricer(shader);
+    let candidates = 0;
+    fc.assert(
+      fc.property(fc.array(fc.array(oneCase, { minLength: 0, maxLength: 40 }), { minLength: 1, maxLength: 3 }), fc.constantFrom(1, 2), (imps, at) => {
+        const all = imps.flat();
+        const pctrs = Float32Array.from(all, (c) => c.pctr);
+        // The model's pCTR as the bid path has it (float32), in both.
+        imps.forEach((cases) => cases.forEach((c) => (c.pctr = Math.fround(c.pctr))));
+        const want = exhaustive(imps, reference, at);
+        const p = pacer(all);
+        const learnt: number[] = [];
+        const got = chooseBids(plan(imps), pctrs, 0, at, { pacer: p, price, shortlist: { learn: (idx) => learnt.push(idx) } });
+        expect(got.reason).toBe(want.reason);
+        const picked = got.chosen.map((c) => ({ impid: c.impid, i: c.el.cand.idx - imps.slice(0, Number(c.impid) - 1).flat().length, bid: c.bidUsd }));
+        if (at === 2) expect(picked).toEqual(want.out);
+        else {
+          // First price: the same imps answered at the highest price, up to the shading search's
+          // tolerance (a near-tie may go to the higher value), each bid the one its candidate prices to.
+          expect(picked.map((c) => c.impid)).toEqual(want.out.map((c) => c.impid));
+          picked.forEach((c, j) => expect(c.bid).toBeGreaterThanOrEqual(want.out[j].bid * (1 - 1e-3)));
+        }
+        for (const c of got.chosen) {
+          const k = c.el.cand.idx;
+          expect(c.multiplier).toBe(all[k].multiplier);
+          expect(c.bidUsd).toBe(exhaustive([[all[k]]], reference, at).out[0].bid);
+        }
+        // Every candidate is paced and learnt, in plan order, whatever is priced.
+        expect(p.asked).toEqual(all.map((_, i) => `c${i}`));
+        expect(learnt).toEqual(all.map((_, i) => i));
+        if (at === 1) candidates += all.filter((c) => c.multiplier > 0).length;
+      }),
+      { numRuns: 300, seed: 7 },
+    );
+    // Shading only what can win: far fewer searches than candidates, even with a floor drawn per
+    // candidate (deal floors); with one floor for the imp, one search (below).
+    expect(shaded).toBeLessThan(0.3 * candidates);
+  });
+
+  it('shades once per first-price imp whose candidates share its floor', () => {
+    const shader = trainedShader();
+    let shaded = 0;
+    const price = createPricer({ shade: (seg, v, f) => (shaded++, shader.shade(seg, v, f)), observe: () => {} });
+    const cases: Case[] = Array.from({ length: 16 }, (_, i) => ({ goal: { type: 'cpc', valueUsd: 1 }, maxBidCpmUsd: 100, pctr: 0.001 * (1 + ((i * 7) % 16)), multiplier: 1, floorUsd: 0.1 }));
+    const got = chooseBids(plan([cases]), Float32Array.from(cases, (c) => c.pctr), 0, 1, { pacer: pacer(cases), price, shortlist: { learn: () => {} } });
+    expect(shaded).toBe(1);
+    // The highest value, shaded.
+    expect(got.chosen[0].el.cand.idx).toBe(cases.findIndex((c) => c.pctr === Math.max(...cases.map((x) => x.pctr))));
+    expect(got.chosen[0].bidUsd).toBeLessThan(16);
+    // A deal whose floor is above that shaded bid still bids its floor, and wins: a higher floor is priced.
+    const deal: Case = { goal: { type: 'cpm', valueUsd: 8 }, maxBidCpmUsd: 100, pctr: 0.001, multiplier: 1, floorUsd: 6 };
+    const withDeal = [...cases, deal];
+    const won = chooseBids(plan([withDeal]), Float32Array.from(withDeal, (c) => c.pctr), 0, 1, { pacer: pacer(withDeal), price, shortlist: { learn: () => {} } });
+    expect(won.chosen[0].el.cand.idx).toBe(16);
+    expect(won.chosen[0].bidUsd).toBeGreaterThanOrEqual(6);
+  });
+
+  it('gives equal prices to the first candidate in second price, to the higher value in first price', () => {
+    // Three candidates capped at the same maximum bid: the first wins, whichever is priced first.
+    const cases: Case[] = [0.05, 0.2, 0.2].map((pctr) => ({ goal: { type: 'cpc', valueUsd: 2 }, maxBidCpmUsd: 2, pctr, multiplier: 1, floorUsd: 0 }));
+    cases[0].maxBidCpmUsd = 1;
+    const price = createPricer(null);
+    const got = chooseBids(plan([cases]), Float32Array.from(cases, (c) => c.pctr), 0, 2, { pacer: pacer(cases), price, shortlist: { learn: () => {} } });
+    expect(valueCpmUsd({ goal: cases[1].goal } as Campaign, 0.2, DEFAULT_PCVR)).toBeGreaterThan(2);
+    expect(got.chosen[0].el.cand.idx).toBe(1);
+    expect(got.chosen[0].bidUsd).toBe(2);
+    // First price, a shader that bids 80 % of the value but never under the floor: worth 2.2 and
+    // 2.4 USD CPM, both bid the floor of 2. The higher value wins (the only one priced).
+    const shader: Shader = { shade: (_s, v, floor) => (v <= floor ? v : Math.max(floor, v * 0.8)), observe: () => {} };
+    const fp: Case[] = [2.2, 2.4].map((v) => ({ goal: { type: 'cpm', valueUsd: v }, maxBidCpmUsd: 100, pctr: 0.01, multiplier: 1, floorUsd: 2 }));
+    const first = chooseBids(plan([fp]), Float32Array.from(fp, (c) => c.pctr), 0, 1, { pacer: pacer(fp), price: createPricer(shader), shortlist: { learn: () => {} } });
+    expect(first.chosen[0].el.cand.idx).toBe(1);
+    expect(first.chosen[0].bidUsd).toBe(2);
+  });
+});
