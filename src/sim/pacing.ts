@@ -290,8 +290,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     if (e.kind === 'click') {
       b.clickMs = now;
       pacer?.onClick(c.id, b.creativeId, now);
-    }
-    else pacer?.onConversion(c.id, b.creativeId, now, b.clickMs);
+    } else pacer?.onConversion(c.id, b.creativeId, now, b.clickMs);
   }
   let nextSample = day.startMs;
   async function sampleUpTo(t: number): Promise<void> {
