@@ -1,6 +1,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { bidLine, type EventRecord } from './records.js';
+import { ByteWriter } from '../json/bytes.js';
+import { writeBidRecord, type EventRecord } from './records.js';
 
 export interface EventLogOptions {
   dir: string;
@@ -47,18 +48,19 @@ export function createEventLog(opts: EventLogOptions) {
     }
   }
 
-  // Lines of one event-loop turn go to the stream as one string: a write per record cost more
-  // main-thread time (a Buffer and a writev slot each) than building the record itself.
-  let pending = '';
+  // Lines of one event-loop turn go to the stream as one Buffer: a write per record cost more
+  // main-thread time (a Buffer and a writev slot each) than building the record itself. They are
+  // written as UTF-8 into a buffer kept across turns, and copied out once per turn.
+  const pending = new ByteWriter(64 * 1024);
   let pendingRecords = 0;
   let scheduled = false;
 
   function flush(): void {
     scheduled = false;
     if (pendingRecords === 0) return;
-    if (stream) stream.write(pending);
+    if (stream) stream.write(pending.copy());
     else for (let i = 0; i < pendingRecords; i++) opts.onDrop();
-    pending = '';
+    pending.pos = 0;
     pendingRecords = 0;
   }
 
@@ -74,13 +76,14 @@ export function createEventLog(opts: EventLogOptions) {
           return;
         }
       }
-      if (stream.writableLength + pending.length > MAX_BUFFERED_BYTES) {
+      if (stream.writableLength + pending.pos > MAX_BUFFERED_BYTES) {
         opts.onDrop();
         return;
       }
-      const line = rec.type === 'bid' ? bidLine(rec) : JSON.stringify(rec) + '\n';
-      bytes += line.length;
-      pending += line;
+      const from = pending.pos;
+      if (rec.type === 'bid') writeBidRecord(pending, rec);
+      else (pending.text(JSON.stringify(rec)), pending.text('\n'));
+      bytes += pending.pos - from;
       pendingRecords++;
       if (!scheduled) {
         scheduled = true;

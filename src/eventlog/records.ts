@@ -1,4 +1,5 @@
 import type { ImpContext, NoticeKind, UserProfile } from '../types.js';
+import type { ByteWriter } from '../json/bytes.js';
 
 /**
  * Event-log records (NDJSON, one per line). Pseudonymous: `ctx.userKey` is a keyed hash of the
@@ -41,50 +42,78 @@ export interface NoticeRecord {
 export type EventRecord = BidRecord | NoticeRecord;
 
 /**
- * A string as JSON.stringify writes it: as is between quotes when nothing in it needs an escape
- * (quote, backslash, control characters, surrogates, which JSON.stringify escapes when lone), else
- * through JSON.stringify. Scanning a short id is cheaper than JSON.stringify's copy of it.
+ * `JSON.stringify(rec) + '\n'` as UTF-8, byte for byte, written field by field into `w`: the bid
+ * record is the one written on every bid, and JSON.stringify's generic walk over it and its
+ * context was ~3 µs of a bid request (perf); written as bytes it allocates nothing but the text of
+ * its fractional numbers. Fields in the order the bid path builds them (BidRecord, then ImpContext
+ * as eligibility builds it); test/eventlog.test.ts compares with JSON.stringify on contexts
+ * eligibility built, so a field added there and not here fails it. The profile, rare and of any
+ * shape the store returns, goes through JSON.stringify.
  */
-function str(s: string): string {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
-  }
-  return '"' + s + '"';
-}
-
-function num(n: number): string {
-  return Number.isFinite(n) ? '' + n : 'null';
-}
-
-function strs(a: readonly string[]): string {
-  if (a.length === 0) return '[]';
-  let out = '[' + str(a[0]);
-  for (let i = 1; i < a.length; i++) out += ',' + str(a[i]);
-  return out + ']';
-}
-
-/**
- * `JSON.stringify(rec) + '\n'`, byte for byte, written field by field: the bid record is the one
- * written on every bid, and JSON.stringify's generic walk over it and its context was ~3 µs of a
- * bid request (perf). Fields in the order the bid path builds them (BidRecord, then ImpContext as
- * eligibility builds it); test/eventlog.test.ts compares with JSON.stringify on contexts eligibility
- * built, so a field added there and not here fails it. The profile, rare and of any shape the
- * store returns, goes through JSON.stringify.
- */
-export function bidLine(rec: BidRecord): string {
+export function writeBidRecord(w: ByteWriter, rec: BidRecord): void {
   const c = rec.ctx;
-  let line =
-    `{"type":"bid","ts":${num(rec.ts)},"bidId":${str(rec.bidId)},"campaignId":${str(rec.campaignId)},"creativeId":${str(rec.creativeId)}` +
-    `,"priceCpmUsd":${num(rec.priceCpmUsd)},"pctr":${num(rec.pctr)}`;
-  if (rec.multiplier !== undefined) line += `,"multiplier":${num(rec.multiplier)}`;
-  if (rec.auctionType !== undefined) line += `,"auctionType":${num(rec.auctionType)}`;
-  line +=
-    `,"modelVersion":${str(rec.modelVersion)},"ctx":{"requestId":${str(c.requestId)},"impId":${str(c.impId)},"exchange":${str(c.exchange)}` +
-    `,"isApp":${c.isApp},"siteOrAppId":${str(c.siteOrAppId)},"publisherId":${str(c.publisherId)},"domain":${str(c.domain)}` +
-    `,"categories":${strs(c.categories)},"deviceType":${num(c.deviceType)},"os":${str(c.os)},"country":${str(c.country)},"region":${str(c.region)}` +
-    `,"hour":${num(c.hour)},"format":${str(c.format)},"w":${num(c.w)},"h":${num(c.h)},"dealId":${str(c.dealId)},"userKey":${str(c.userKey)}` +
-    `,"segments":${strs(c.segments)},"userDataAllowed":${c.userDataAllowed}}`;
-  if (rec.profile !== undefined) line += `,"profile":${JSON.stringify(rec.profile)}`;
-  return line + '}\n';
+  w.text('{"type":"bid","ts":');
+  w.num(rec.ts);
+  w.text(',"bidId":');
+  w.str(rec.bidId);
+  w.text(',"campaignId":');
+  w.str(rec.campaignId);
+  w.text(',"creativeId":');
+  w.str(rec.creativeId);
+  w.text(',"priceCpmUsd":');
+  w.num(rec.priceCpmUsd);
+  w.text(',"pctr":');
+  w.num(rec.pctr);
+  if (rec.multiplier !== undefined) (w.text(',"multiplier":'), w.num(rec.multiplier));
+  if (rec.auctionType !== undefined) (w.text(',"auctionType":'), w.num(rec.auctionType));
+  w.text(',"modelVersion":');
+  w.str(rec.modelVersion);
+  w.text(',"ctx":{"requestId":');
+  w.str(c.requestId);
+  w.text(',"impId":');
+  w.str(c.impId);
+  w.text(',"exchange":');
+  w.str(c.exchange);
+  w.text(c.isApp ? ',"isApp":true,"siteOrAppId":' : ',"isApp":false,"siteOrAppId":');
+  w.str(c.siteOrAppId);
+  w.text(',"publisherId":');
+  w.str(c.publisherId);
+  w.text(',"domain":');
+  w.str(c.domain);
+  w.text(',"categories":');
+  strs(w, c.categories);
+  w.text(',"deviceType":');
+  w.num(c.deviceType);
+  w.text(',"os":');
+  w.str(c.os);
+  w.text(',"country":');
+  w.str(c.country);
+  w.text(',"region":');
+  w.str(c.region);
+  w.text(',"hour":');
+  w.num(c.hour);
+  w.text(',"format":');
+  w.str(c.format);
+  w.text(',"w":');
+  w.num(c.w);
+  w.text(',"h":');
+  w.num(c.h);
+  w.text(',"dealId":');
+  w.str(c.dealId);
+  w.text(',"userKey":');
+  w.str(c.userKey);
+  w.text(',"segments":');
+  strs(w, c.segments);
+  w.text(c.userDataAllowed ? ',"userDataAllowed":true}' : ',"userDataAllowed":false}');
+  if (rec.profile !== undefined) (w.text(',"profile":'), w.text(JSON.stringify(rec.profile)));
+  w.text('}\n');
+}
+
+function strs(w: ByteWriter, a: readonly string[]): void {
+  w.text('[');
+  for (let i = 0; i < a.length; i++) {
+    if (i > 0) w.text(',');
+    w.str(a[i]);
+  }
+  w.text(']');
 }
