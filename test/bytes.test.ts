@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ByteWriter } from '../src/json/bytes.js';
 
-const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0001', '\u007f', '\u0080', '\ud800', '\udc00', 'a', 'é', '€', '😀') }));
+const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0001', '\u007f', '\u0080', '\ud800', '\udc00', 'a', 'é', '€', '😀', '&', '<', '>', "'", '%', ' ', '~', '(') }));
 const num = fc.oneof(fc.double(), fc.integer(), fc.constantFrom(-0, 0, 2 ** 53 - 1, -(2 ** 53) + 1, 2 ** 53, 1e21, 1780000000123, 0.1, -7, NaN, Infinity, -Infinity), fc.maxSafeInteger());
 
 describe('ByteWriter', () => {
@@ -31,6 +31,41 @@ describe('ByteWriter', () => {
     fc.assert(fc.property(num, (n) => {
       expect(bytes(() => w.num(n)).toString()).toBe(JSON.stringify(n));
     }), { numRuns: 2000 });
+  });
+
+  it('number: String of the number', () => {
+    fc.assert(
+      fc.property(num, (n) => {
+        expect(bytes(() => w.number(n)).toString()).toBe(String(n));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('uri: encodeURIComponent of the string, which throws on a lone surrogate here too', () => {
+    fc.assert(
+      fc.property(text, (s) => {
+        if (!s.isWellFormed()) expect(() => w.uri(s)).toThrow(URIError);
+        else expect(bytes(() => w.uri(s)).toString()).toBe(encodeURIComponent(s));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('escapeXmlFrom: what follows `from` with & < > " \' as character references, the bytes before it untouched', () => {
+    const xml = (s: string) => s.replaceAll('&', '&#38;').replaceAll('<', '&#60;').replaceAll('>', '&#62;').replaceAll('"', '&#34;').replaceAll("'", '&#39;');
+    fc.assert(
+      fc.property(text, text, (before, s) => {
+        const got = bytes(() => {
+          w.text(before);
+          const from = w.pos;
+          w.text(s);
+          w.escapeXmlFrom(from);
+        });
+        expect(got.equals(Buffer.from(before + xml(s)))).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('pieces in a row equal the concatenated string; copy takes what follows `from`', () => {

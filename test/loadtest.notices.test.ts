@@ -4,16 +4,15 @@ import { describe, expect, it } from 'vitest';
 import { createNoticeFirer } from '../src/harness/exchange.js';
 import { loadPolicies } from '../src/config/policies.js';
 import { markup, type OutBid } from '../src/respond/respond.js';
+import { noticeUrl, noticeUrls } from '../src/notices/sign.js';
 import { createRng } from '../src/random/random.js';
 
 describe('load-test notices', () => {
   it('fires the click URL of real banner markup unescaped (the markup writes & as &#38;)', async () => {
     const creative = loadPolicies('policies').campaigns[0].creatives.find((c) => c.format === 'banner')!;
-    const clickUrl = 'http://127.0.0.1:8080/notice/click?b=bid1&c=acme&cr=x&e=default&x=123&s=abc';
-    const bid: OutBid = {
-      id: 'bid1', impid: '1', price: 1, creative, campaignId: 'acme', adomain: [], cat: [], dealId: '',
-      nurl: '', burl: 'http://127.0.0.1:8080/notice/billing?b=bid1', lurl: '', clickUrl, urlsJsonSafe: true, fit: { kind: 'banner' }, test: false,
-    };
+    const claims = { bidId: 'bid1', campaignId: 'acme', creativeId: 'x', bidPrice: 1, cur: 'USD', exchange: 'default', expiresAtMs: 123 };
+    const notices = noticeUrls('http://127.0.0.1:8080', claims, { exchange: 'abc', click: 'abc' }, { expandPrice: false, vast: false });
+    const bid: OutBid = { id: 'bid1', impid: '1', price: 1, creative, campaignId: 'acme', adomain: [], cat: [], dealId: '', notices, fit: { kind: 'banner' }, test: false };
     const adm = markup(bid);
     expect(adm).toContain('&#38;');
     const seen: string[] = [];
@@ -27,6 +26,7 @@ describe('load-test notices', () => {
     firer.onBidResponse(JSON.stringify({ seatbid: [{ bid: [{ price: 1, adm }] }] }));
     await firer.idle();
     server.close();
-    expect(seen).toEqual(['/notice/click?b=bid1&c=acme&cr=x&e=default&x=123&s=abc']);
+    expect(seen).toEqual(['/notice/click?b=bid1&c=acme&k=x&e=default&x=123&s=abc']);
+    expect(noticeUrl(notices, 'click')).toBe('http://127.0.0.1:8080/notice/click?b=bid1&c=acme&k=x&e=default&x=123&s=abc');
   });
 });

@@ -1,75 +1,86 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bidResponse, markup, type OutBid } from '../src/respond/respond.js';
-import { noticeUrls, type NoticeClaims } from '../src/notices/sign.js';
+import { noticeUrl, noticeUrls, writeNoticeUrl, type NoticeClaims, type NoticeRoute } from '../src/notices/sign.js';
+import { ByteWriter } from '../src/json/bytes.js';
 import type { Creative } from '../src/types.js';
 
 /**
- * The BidResponse writer copies strings that need no JSON escape as they are (src/respond/respond.ts
- * `str`, and a banner's `adm` from fragments escaped once per creative): whatever the exchange sends as ids,
- * whatever `publicUrl` the notice URLs carry and whatever a creative's title, the
- * answer must parse back to the same values and be well-formed UTF-16 (no lone surrogate written raw).
+ * The BidResponse is written as UTF-8 bytes (src/respond/respond.ts): strings that need no JSON
+ * escape copied as they are, the notice URLs written from their parts, a banner's `adm` from
+ * fragments escaped once per creative with the click URL made XML text in place. Whatever the
+ * exchange sends as ids, whatever `publicUrl` and currency the notice URLs carry and whatever a
+ * creative's title, the answer must be the UTF-8 of JSON.stringify of the same response.
  */
 
 const creativeWith = (title: string) => ({ id: 'cr-1', format: 'banner', w: 300, h: 250, title, attr: [], keywords: [], imageEmbedding: [], landingUrl: 'https://x.example/' }) as unknown as Creative;
-const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0001', '\ud800', '\udc00', 'a', '€', '😀') }));
+const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0001', '\ud800', '\udc00', 'a', '€', '😀', '&', '<', "'", '%', ' ') }));
+// encodeURIComponent refuses lone surrogates, as it does when a bid is issued.
+const id = text.filter((t) => t.isWellFormed());
+const claimsArb = fc.record({ bidId: id, campaignId: id, creativeId: id, bidPrice: fc.oneof(fc.double(), fc.integer()), cur: text, rate: fc.option(fc.double({ min: 0.01, max: 1000 })), exchange: id, expiresAtMs: fc.integer({ min: 0, max: 2 ** 48 }), test: fc.boolean() });
+const toClaims = (r: fc.RecordValue<typeof claimsArb>): NoticeClaims => {
+  const c: NoticeClaims = { bidId: r.bidId, campaignId: r.campaignId, creativeId: r.creativeId, bidPrice: r.bidPrice, cur: r.cur, exchange: r.exchange, expiresAtMs: r.expiresAtMs };
+  if (r.rate !== null) c.rate = r.rate;
+  if (r.test) c.test = true;
+  return c;
+};
+
+/** The response as JSON.stringify writes it: the reference the bytes must equal. */
+function reference(requestId: string, cur: string, bids: OutBid[], seat: string): string {
+  const bid = bids.map((b) => ({
+    id: b.id, impid: b.impid, price: b.price, adid: b.creative.id, crid: b.creative.id, cid: b.campaignId, adomain: b.adomain, cat: b.cat, mtype: 1, w: 300, h: 250,
+    adm: markup(b),
+    ...(b.notices.vast ? {} : { nurl: noticeUrl(b.notices, 'win') }),
+    burl: noticeUrl(b.notices, 'billing'),
+    lurl: noticeUrl(b.notices, 'loss'),
+    ...(b.dealId ? { dealid: b.dealId } : {}),
+    ...(b.test ? { ext: { test: 1 } } : {}),
+  }));
+  return JSON.stringify({ id: requestId, bidid: bids[0].id, cur, seatbid: [{ seat, bid }] });
+}
 
 describe('bidResponse', () => {
-  it('writes every string as JSON.stringify would: parses back to the same values, well-formed', () => {
+  it('is the UTF-8 of JSON.stringify of the response, byte for byte', () => {
     fc.assert(
-      fc.property(text, text, text, text, text, text, text, (requestId, impid, bidId, dealId, url, seat, title) => {
-        const creative = creativeWith(title);
-        const bid: OutBid = {
-          id: bidId,
-          impid,
-          price: 1.25,
-          creative,
-          campaignId: 'c-1',
-          adomain: ['adv.example'],
-          cat: ['IAB1'],
-          dealId,
-          nurl: `${url}/notice/win?b=1&price=\${AUCTION_PRICE}`,
-          burl: `${url}/notice/billing`,
-          lurl: `${url}/notice/loss`,
-          clickUrl: `${url}/notice/click?b=1&c=2`,
-          urlsJsonSafe: false,
-          fit: { kind: 'banner' },
-          test: false,
-        };
-        const body = bidResponse(requestId, 'USD', [bid], seat);
-        expect(body.isWellFormed()).toBe(true);
-        const res = JSON.parse(body);
-        expect(res.id).toBe(requestId);
-        expect(res.bidid).toBe(bidId);
-        expect(res.seatbid[0].seat).toBe(seat);
-        const b = res.seatbid[0].bid[0];
-        expect([b.id, b.impid, b.dealid ?? '', b.nurl, b.burl, b.lurl]).toEqual([bidId, impid, dealId, bid.nurl, bid.burl, bid.lurl]);
-        expect(b.adm).toBe(markup(bid));
-      }),
+      fc.property(
+        text, text, text,
+        fc.array(fc.record({ impid: text, dealId: text, title: text, base: text, claims: claimsArb, expandPrice: fc.boolean(), vast: fc.boolean(), test: fc.boolean(), price: fc.double() }), { minLength: 1, maxLength: 3 }),
+        (requestId, cur, seat, specs) => {
+          const bids: OutBid[] = specs.map((s) => ({
+            id: s.claims.bidId, impid: s.impid, price: s.price, creative: creativeWith(s.title), campaignId: 'c-1', adomain: ['adv.example'], cat: ['IAB1'], dealId: s.dealId,
+            notices: noticeUrls(s.base, toClaims(s.claims), { exchange: 'AbC-_09', click: 'xYz_-12' }, { expandPrice: s.expandPrice, vast: s.vast }),
+            fit: { kind: 'banner' }, test: s.test,
+          }));
+          const body = bidResponse(requestId, cur, bids, seat);
+          expect(body.equals(Buffer.from(reference(requestId, cur, bids, seat)))).toBe(true);
+          // Writing URLs unscanned is the same as scanning them.
+          const scanned = bids.map((b) => ({ ...b, notices: { ...b.notices, jsonSafe: false } }));
+          expect(bidResponse(requestId, cur, scanned, seat).equals(body)).toBe(true);
+        },
+      ),
       { numRuns: 500 },
     );
   });
 
-  it('writes notice URLs unscanned only when noticeUrls says they need no escape: the same bytes as scanning them', () => {
-    // encodeURIComponent refuses lone surrogates, as it does when a bid is issued.
-    const id = text.filter((t) => t.isWellFormed());
+  it('noticeUrls says its URLs need no JSON escape only when none does; written, they are the UTF-8 of the strings', () => {
+    const w = new ByteWriter(8);
     fc.assert(
-      fc.property(text, id, id, id, id, text, fc.double(), fc.boolean(), fc.boolean(), fc.boolean(), (base, bidId, campaignId, creativeId, exchange, cur, price, expandPrice, vast, test) => {
-        const claims: NoticeClaims = { bidId, campaignId, creativeId, bidPrice: price, cur, rate: 1.5, exchange, expiresAtMs: 1_790_000_000_000 };
-        if (test) claims.test = true;
-        const urls = noticeUrls(base, claims, { exchange: 'AbC-_09', click: 'xYz_-12' }, { expandPrice, vast });
-        if (urls.jsonSafe) for (const u of [urls.nurl, urls.burl, urls.lurl, urls.clickUrl]) expect(JSON.stringify(u)).toBe(`"${u}"`);
-        const bid: OutBid = {
-          id: bidId, impid: '1', price: 1.25, creative: creativeWith('t'), campaignId, adomain: [], cat: [], dealId: '',
-          nurl: urls.nurl, burl: urls.burl, lurl: urls.lurl, clickUrl: urls.clickUrl, urlsJsonSafe: urls.jsonSafe, fit: { kind: 'banner' }, test: false,
-        };
-        expect(bidResponse('r', 'USD', [bid], 'seat')).toBe(bidResponse('r', 'USD', [{ ...bid, urlsJsonSafe: false }], 'seat'));
+      fc.property(text, claimsArb, fc.boolean(), fc.boolean(), (base, r, expandPrice, vast) => {
+        const u = noticeUrls(base, toClaims(r), { exchange: 'AbC-_09', click: 'xYz_-12' }, { expandPrice, vast });
+        for (const route of ['win', 'billing', 'loss', 'click'] as NoticeRoute[]) {
+          const s = noticeUrl(u, route);
+          if (u.jsonSafe) expect(JSON.stringify(s)).toBe(`"${s}"`);
+          if (!s.isWellFormed()) continue;
+          w.pos = 0;
+          writeNoticeUrl(w, u, route);
+          expect(w.copy().equals(Buffer.from(s))).toBe(true);
+        }
       }),
       { numRuns: 500 },
     );
     // The bidder's own case: an https base and an ISO currency are safe.
-    const urls = noticeUrls('https://bidder.example', { bidId: 'b1', campaignId: 'c"1', creativeId: 'k\\1', bidPrice: 1, cur: 'EUR', exchange: 'ex', expiresAtMs: 1 }, { exchange: 's', click: 't' }, { expandPrice: false, vast: false });
-    expect(urls.jsonSafe).toBe(true);
-    expect(noticeUrls('https://x.example/"', { bidId: 'b', campaignId: 'c', creativeId: 'k', bidPrice: 1, cur: 'EUR', exchange: 'e', expiresAtMs: 1 }, { exchange: 's', click: 't' }, { expandPrice: false, vast: false }).jsonSafe).toBe(false);
+    const claims = (campaignId: string, creativeId: string) => ({ bidId: 'b1', campaignId, creativeId, bidPrice: 1, cur: 'EUR', exchange: 'ex', expiresAtMs: 1 });
+    expect(noticeUrls('https://bidder.example', claims('c"1', 'k\\1'), { exchange: 's', click: 't' }, { expandPrice: false, vast: false }).jsonSafe).toBe(true);
+    expect(noticeUrls('https://x.example/"', claims('c', 'k'), { exchange: 's', click: 't' }, { expandPrice: false, vast: false }).jsonSafe).toBe(false);
   });
 });

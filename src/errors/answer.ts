@@ -6,7 +6,8 @@ import { BidderError, errorBody } from './codes.js';
  */
 export interface Answer {
   status: number;
-  body: string;
+  /** Text, or its UTF-8 bytes (a bid response). */
+  body: string | Buffer;
   /** Extra headers (content-type is JSON unless body is empty). */
   headers?: Record<string, string>;
 }

@@ -27,6 +27,12 @@ export class ByteWriter {
   /** `s` as UTF-8. */
   text(s: string): void {
     const n = s.length;
+    // A call into Buffer's encoder costs about as much as copying this many characters here.
+    if (n > TEXT_NATIVE_CHARS) {
+      this.room(3 * n);
+      this.pos += this.buf.write(s, this.pos, 'utf8');
+      return;
+    }
     this.room(n);
     const buf = this.buf;
     let p = this.pos;
@@ -67,9 +73,14 @@ export class ByteWriter {
 
   /** `n` as JSON.stringify writes it: `null` when not finite. */
   num(n: number): void {
-    if (!Number.isFinite(n)) return this.text('null');
-    // Whole numbers digit by digit (a timestamp would otherwise be a heap string per record);
-    // -0 is written 0, as JSON.stringify does.
+    if (Number.isFinite(n)) this.number(n);
+    else this.text('null');
+  }
+
+  /** `n` as String(n) writes it. */
+  number(n: number): void {
+    // Whole numbers digit by digit (a timestamp would otherwise be a heap string each time);
+    // -0 is written 0, as String does.
     if (!Number.isSafeInteger(n)) return this.text('' + n);
     this.room(17);
     const buf = this.buf;
@@ -85,6 +96,48 @@ export class ByteWriter {
     } while (n > 0);
   }
 
+  /** `s` as encodeURIComponent writes it (which throws on a lone surrogate, as here). */
+  uri(s: string): void {
+    const n = s.length;
+    this.room(n);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80 || URI_KEEP[c] === 0) return this.text(encodeURIComponent(s));
+      buf[p++] = c;
+    }
+    this.pos = p;
+  }
+
+  /**
+   * The bytes written since `from` made XML text: `&`, `<`, `>`, `"` and `'` as `&#NN;`, as a
+   * string replace would (none of them is part of a multi-byte UTF-8 sequence).
+   */
+  escapeXmlFrom(from: number): void {
+    let extra = 0;
+    for (let i = from; i < this.pos; i++) if (XML_CODE[this.buf[i]] !== 0) extra += 4;
+    if (extra === 0) return;
+    this.room(extra);
+    const buf = this.buf;
+    // Moved right to left, so each byte is read before anything is written over it.
+    let to = this.pos + extra;
+    for (let i = this.pos - 1; i >= from; i--) {
+      const c = buf[i];
+      const code = XML_CODE[c];
+      if (code === 0) {
+        buf[--to] = c;
+        continue;
+      }
+      buf[--to] = 0x3b;
+      buf[--to] = 0x30 + (code % 10);
+      buf[--to] = 0x30 + Math.floor(code / 10);
+      buf[--to] = 0x23;
+      buf[--to] = 0x26;
+    }
+    this.pos += extra;
+  }
+
   /** A copy of the bytes written since `from` (a pooled Buffer when small). */
   copy(from = 0): Buffer {
     const out = Buffer.allocUnsafe(this.pos - from);
@@ -92,3 +145,13 @@ export class ByteWriter {
     return out;
   }
 }
+
+const TEXT_NATIVE_CHARS = 32;
+
+/** The ASCII characters encodeURIComponent leaves as they are (1). */
+const URI_KEEP = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.!~*'()") URI_KEEP[c.charCodeAt(0)] = 1;
+
+/** Per byte, the decimal character reference XML text writes it as (0: as it is). */
+const XML_CODE = new Uint8Array(256);
+for (const c of '&<>"\'') XML_CODE[c.charCodeAt(0)] = c.charCodeAt(0);

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createMac } from '../crypto/mac.js';
+import type { ByteWriter } from '../json/bytes.js';
 
 /**
  * What a notice URL carries about the bid it was issued for. The signature covers every field,
@@ -65,6 +66,81 @@ export function createSigner(secret: string) {
 
 export type Signer = ReturnType<typeof createSigner>;
 
+/** What JSON.stringify escapes in a string: quotes, backslashes, controls, and surrogates. */
+const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * The notice URLs of one bid, on the bidder's public `base`, as the parts they are written from
+ * (`writeNoticeUrl`, `noticeUrl`): win (`nurl`, none for VAST: players take a video bid's nurl
+ * for the VAST URL), billing (`burl`) and loss (`lurl`) with the OpenRTB macros the exchange
+ * expands (or the bid price written in, for clients that never expand `${AUCTION_PRICE}`), and the
+ * click URL with its own signature. The routes parse them back (notices.ts). `jsonSafe`: no
+ * character of any of the four needs a JSON escape, known from the base and the currency alone
+ * (every other part is percent-encoded, a number, base64url or a literal), so the answer writes
+ * them without scanning ~1 KB per bid for escapes.
+ */
+export interface NoticeUrls {
+  base: string;
+  claims: NoticeClaims;
+  sig: Record<NoticeScope, string>;
+  expandPrice: boolean;
+  vast: boolean;
+  jsonSafe: boolean;
+}
+
+export type NoticeRoute = 'win' | 'billing' | 'loss' | 'click';
+
+export function noticeUrls(base: string, c: NoticeClaims, sig: Record<NoticeScope, string>, o: { expandPrice: boolean; vast: boolean }): NoticeUrls {
+  return { base, claims: c, sig, expandPrice: o.expandPrice, vast: o.vast, jsonSafe: !JSON_ESCAPED.test(base) && !JSON_ESCAPED.test(c.cur) };
+}
+
+/**
+ * One notice URL, written as UTF-8 into `w`: the exchange routes carry every claim and the
+ * exchange signature, the click route no price, currency or rate and the click signature.
+ */
+export function writeNoticeUrl(w: ByteWriter, u: NoticeUrls, route: NoticeRoute): void {
+  const c = u.claims;
+  w.text(u.base);
+  w.text(route === 'win' ? '/notice/win?b=' : route === 'billing' ? '/notice/billing?b=' : route === 'loss' ? '/notice/loss?b=' : '/notice/click?b=');
+  w.uri(c.bidId);
+  w.text('&c=');
+  w.uri(c.campaignId);
+  w.text('&k=');
+  w.uri(c.creativeId);
+  if (route !== 'click') {
+    w.text('&p=');
+    w.number(c.bidPrice);
+    w.text('&u=');
+    w.text(c.cur);
+    if (c.rate !== undefined) (w.text('&r='), w.number(c.rate));
+  }
+  w.text('&e=');
+  w.uri(c.exchange);
+  w.text('&x=');
+  w.number(c.expiresAtMs);
+  w.text(c.test ? '&t=1&s=' : '&s=');
+  if (route === 'click') return w.text(u.sig.click);
+  w.text(u.sig.exchange);
+  if (route === 'loss') return w.text('&loss=${AUCTION_LOSS}&mtw=${AUCTION_MIN_TO_WIN}');
+  // A client that expands no macro gets the bid price written in and no min-to-win to learn from.
+  if (!u.expandPrice) return w.text('&price=${AUCTION_PRICE}&mtw=${AUCTION_MIN_TO_WIN}');
+  w.text('&price=');
+  w.number(c.bidPrice);
+}
+
+/**
+ * One notice URL as a string (markup other than a catalog banner's, an answer whose URLs need
+ * JSON escapes): the text whose UTF-8 `writeNoticeUrl` writes (test/respond.test.ts).
+ */
+export function noticeUrl(u: NoticeUrls, route: NoticeRoute): string {
+  const c = u.claims;
+  if (route === 'click') return `${u.base}/notice/click?${clickQuery(c, u.sig.click)}`;
+  const q = claimsQuery(c, u.sig.exchange);
+  if (route === 'loss') return `${u.base}/notice/loss?${q}&loss=\${AUCTION_LOSS}&mtw=\${AUCTION_MIN_TO_WIN}`;
+  const price = u.expandPrice ? `${c.bidPrice}` : '${AUCTION_PRICE}&mtw=${AUCTION_MIN_TO_WIN}';
+  return `${u.base}/notice/${route}?${q}&price=${price}`;
+}
+
 /** Query string of an exchange notice URL (without the price macros, which the caller appends). */
 export function claimsQuery(c: NoticeClaims, sig: string): string {
   return (
@@ -79,36 +155,6 @@ export function clickQuery(c: NoticeClaims, sig: string): string {
     `b=${encodeURIComponent(c.bidId)}&c=${encodeURIComponent(c.campaignId)}&k=${encodeURIComponent(c.creativeId)}` +
     `&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.test ? '&t=1' : ''}&s=${sig}`
   );
-}
-
-/** What JSON.stringify escapes in a string: quotes, backslashes, controls, and surrogates. */
-const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-/**
- * The notice URLs of one bid, on the bidder's public `base`: win (`nurl`, none for VAST: players
- * take a video bid's nurl for the VAST URL), billing (`burl`) and loss (`lurl`) with the OpenRTB
- * macros the exchange expands (or the bid price written in, for clients that never expand
- * `${AUCTION_PRICE}`), and the click URL with its own signature. The routes parse them back
- * (notices.ts). `jsonSafe`: no character of any of the four needs a JSON escape, known from the
- * base and the currency alone (every other part is percent-encoded, a number, base64url or a
- * literal), so the answer writes them without scanning ~1 KB per bid for escapes.
- */
-export function noticeUrls(
-  base: string,
-  c: NoticeClaims,
-  sig: { exchange: string; click: string },
-  o: { expandPrice: boolean; vast: boolean },
-): { nurl: string; burl: string; lurl: string; clickUrl: string; jsonSafe: boolean } {
-  const q = claimsQuery(c, sig.exchange);
-  // A client that expands no macro gets the bid price written in and no min-to-win to learn from.
-  const price = o.expandPrice ? `${c.bidPrice}` : '${AUCTION_PRICE}&mtw=${AUCTION_MIN_TO_WIN}';
-  return {
-    nurl: o.vast ? '' : `${base}/notice/win?${q}&price=${price}`,
-    burl: `${base}/notice/billing?${q}&price=${price}`,
-    lurl: `${base}/notice/loss?${q}&loss=\${AUCTION_LOSS}&mtw=\${AUCTION_MIN_TO_WIN}`,
-    clickUrl: `${base}/notice/click?${clickQuery(c, sig.click)}`,
-    jsonSafe: !JSON_ESCAPED.test(base) && !JSON_ESCAPED.test(c.cur),
-  };
 }
 
 /**

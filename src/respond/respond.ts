@@ -1,5 +1,7 @@
 import type { Creative } from '../types.js';
 import type { MediaFit } from '../eligibility/eligibility.js';
+import { ByteWriter } from '../json/bytes.js';
+import { noticeUrl, writeNoticeUrl, type NoticeUrls } from '../notices/sign.js';
 import { nativeMarkup } from './native.js';
 import { vastMarkup } from './vast.js';
 
@@ -13,13 +15,8 @@ export interface OutBid {
   adomain: readonly string[];
   cat: readonly string[];
   dealId: string;
-  /** Win notice; '' to send none (video and audio, see README "Notices and money"). */
-  nurl: string;
-  burl: string;
-  lurl: string;
-  clickUrl: string;
-  /** None of the four URLs needs a JSON escape (`noticeUrls` knows it by construction): written as they are. */
-  urlsJsonSafe: boolean;
+  /** Its notice URLs (no win notice for video and audio, see README "Notices and money"). */
+  notices: NoticeUrls;
   /** How the creative answers the imp (eligibility): banner, native assets, or a VAST version. */
   fit: MediaFit;
   /** A bid to a `test: 1` request: marked in `ext.test`, its notices move no money. */
@@ -54,14 +51,14 @@ function eventUrl(clickUrl: string, event: string): string {
  */
 export function markup(b: OutBid): string {
   const c = b.creative;
-  const clickUrl = b.clickUrl;
+  const clickUrl = noticeUrl(b.notices, 'click');
   if (c.adm) return c.adm.split('${CLICK_URL}').join(clickUrl);
   const fit = b.fit;
-  if (fit.kind === 'native') return nativeMarkup(fit.fill, clickUrl, b.burl);
+  if (fit.kind === 'native') return nativeMarkup(fit.fill, clickUrl, noticeUrl(b.notices, 'billing'));
   if (fit.kind === 'vast') {
     return vastMarkup(c, fit.version, fit.nonLinear, {
       bidId: b.id,
-      impression: b.burl,
+      impression: noticeUrl(b.notices, 'billing'),
       click: clickUrl,
       error: eventUrl(clickUrl, 'error'),
       start: eventUrl(clickUrl, 'start'),
@@ -88,23 +85,26 @@ function bannerAround(c: Creative): readonly [string, string] {
 const bannerJsonParts = new WeakMap<Creative, readonly [string, string]>();
 
 /**
- * The bid's `adm` as a JSON string: for a banner built from the catalog (no `adm` of its own),
- * the creative's markup around the click URL is JSON-escaped once per creative, so only the URL is
- * escaped per bid; the same bytes as `JSON.stringify(markup(b))`.
+ * The bid's `adm` as a JSON string, written into `w`: for a banner built from the catalog (no
+ * `adm` of its own) whose URLs need no JSON escape, the creative's markup around the click URL is
+ * JSON-escaped once per creative, and the click URL is written between its parts and made XML
+ * text in place (escapeXml only adds `&#NN;`, so it still needs no JSON escape); the same bytes
+ * as `JSON.stringify(markup(b))`.
  */
-function admJson(b: OutBid): string {
+function writeAdm(w: ByteWriter, b: OutBid): void {
   const c = b.creative;
-  if (c.adm || b.fit.kind !== 'banner') return json(markup(b));
-  // escapeXml only adds `&#NN;`, so a URL that needed no JSON escape still needs none.
-  const click = escapeXml(b.clickUrl);
-  if (!b.urlsJsonSafe && NEEDS_ESCAPE.test(click)) return json(markup(b));
+  if (c.adm || b.fit.kind !== 'banner' || !b.notices.jsonSafe) return w.str(markup(b));
   let p = bannerJsonParts.get(c);
   if (p === undefined) {
     const [before, after] = bannerAround(c);
     p = [json(before).slice(0, -1), json(after).slice(1)];
     bannerJsonParts.set(c, p);
   }
-  return p[0] + click + p[1];
+  w.text(p[0]);
+  const from = w.pos;
+  writeNoticeUrl(w, b.notices, 'click');
+  w.escapeXmlFrom(from);
+  w.text(p[1]);
 }
 
 /**
@@ -135,34 +135,56 @@ function staticFragment(b: OutBid): string {
 
 const json = JSON.stringify;
 
-/** What JSON.stringify would change in a string: quotes, backslashes, controls, and surrogates (lone ones are escaped). */
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+/** A notice URL as a JSON string: as it is when the bid's URLs are known to need no escape. */
+function writeUrl(w: ByteWriter, b: OutBid, route: 'win' | 'billing' | 'loss'): void {
+  if (!b.notices.jsonSafe) return w.str(noticeUrl(b.notices, route));
+  w.text('"');
+  writeNoticeUrl(w, b.notices, route);
+  w.text('"');
+}
 
 /**
- * A string as a JSON string: as JSON.stringify writes it, without copying one that needs no
- * escape (the notice URLs, ~300 bytes each, never do unless `publicUrl` has a quote).
+ * The answer is written as UTF-8 into this buffer (a response is written synchronously) and copied
+ * out once: a string of the answer's pieces cost a cons string per piece, its flattened copy when
+ * uWS encoded it, and the four notice URLs built as strings before being copied in.
  */
-function str(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? json(s) : `"${s}"`;
-}
+const out = new ByteWriter(16 * 1024);
 
-/** A notice URL as a JSON string: as is when the bid's URLs are known to need no escape. */
-function url(s: string, safe: boolean): string {
-  return safe ? `"${s}"` : str(s);
-}
-
-/** Serialise a BidResponse with the given bids, in currency `cur`, from `seat`. */
-export function bidResponse(requestId: string, cur: string, bids: readonly OutBid[], seat: string): string {
-  let out = '';
-  for (const b of bids) {
-    if (out !== '') out += ',';
-    out +=
-      `{"id":${str(b.id)},"impid":${str(b.impid)},"price":${json(b.price)},${staticFragment(b)}` +
-      `,"adm":${admJson(b)}${b.nurl ? `,"nurl":${url(b.nurl, b.urlsJsonSafe)}` : ''},"burl":${url(b.burl, b.urlsJsonSafe)},"lurl":${url(b.lurl, b.urlsJsonSafe)}` +
-      (b.dealId ? `,"dealid":${str(b.dealId)}` : '') +
-      (b.test ? ',"ext":{"test":1}}' : '}');
+/** Serialise a BidResponse with the given bids (at least one), in currency `cur`, from `seat`: its UTF-8 bytes. */
+export function bidResponse(requestId: string, cur: string, bids: readonly OutBid[], seat: string): Buffer {
+  const w = out;
+  w.pos = 0;
+  w.text('{"id":');
+  w.str(requestId);
+  w.text(',"bidid":');
+  w.str(bids[0].id);
+  w.text(',"cur":');
+  w.str(cur);
+  w.text(',"seatbid":[{"seat":');
+  w.str(seat);
+  w.text(',"bid":[');
+  for (let i = 0; i < bids.length; i++) {
+    const b = bids[i];
+    w.text(i === 0 ? '{"id":' : ',{"id":');
+    w.str(b.id);
+    w.text(',"impid":');
+    w.str(b.impid);
+    w.text(',"price":');
+    w.num(b.price);
+    w.text(',');
+    w.text(staticFragment(b));
+    w.text(',"adm":');
+    writeAdm(w, b);
+    if (!b.notices.vast) (w.text(',"nurl":'), writeUrl(w, b, 'win'));
+    w.text(',"burl":');
+    writeUrl(w, b, 'billing');
+    w.text(',"lurl":');
+    writeUrl(w, b, 'loss');
+    if (b.dealId) (w.text(',"dealid":'), w.str(b.dealId));
+    w.text(b.test ? ',"ext":{"test":1}}' : '}');
   }
-  return `{"id":${json(requestId)},"bidid":${json(bids[0]?.id)},"cur":${json(cur)},"seatbid":[{"seat":${json(seat)},"bid":[${out}]}]}`;
+  w.text(']}]}');
+  return w.copy();
 }
 
 /** A no-bid that carries its reason (OpenRTB 2.6 §4.2.2: empty seatbid, nbr). */

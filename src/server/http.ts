@@ -76,7 +76,7 @@ function write(res: uWS.HttpResponse, state: Aborted, a: Answer, rtb: boolean, c
       res.writeHeader('vary', 'Origin');
     }
     if (a.headers) for (const k in a.headers) res.writeHeader(k, a.headers[k]);
-    if (a.body !== '' && !a.headers?.['content-type']) res.writeHeader('content-type', 'application/json');
+    if (a.body.length !== 0 && !a.headers?.['content-type']) res.writeHeader('content-type', 'application/json');
     res.end(a.body, close);
   });
 }
