@@ -41,27 +41,64 @@ export type NoticeScope = 'exchange' | 'click';
 export function createSigner(secret: string) {
   if (secret.length < 16) throw new Error('notice secret must be at least 16 characters');
   const hmac = createMac(Buffer.from(secret, 'utf8'));
-  const mac = (c: NoticeClaims) =>
-    hmac(
-      `${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.bidPrice}\n${c.cur}\n${c.exchange}\n${c.expiresAtMs}${c.test ? '\ntest' : ''}` +
-        (c.rate === undefined ? '' : `\n${c.rate}`),
-    );
-  const clickMac = (c: NoticeClaims) => hmac(`click\n${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.exchange}\n${c.expiresAtMs}${c.test ? '\ntest' : ''}`);
-  const head = (full: Buffer) => full.subarray(0, SIG_BYTES);
+  // The signed messages are written into the MAC's buffer field by field (numbers as String
+  // writes them), not built as strings: the claims' newline-separated text, UTF-8.
+  const mac = (c: NoticeClaims): string => {
+    const w = hmac.begin();
+    writeCommon(w, c, false);
+    w.text('\n');
+    w.number(c.bidPrice);
+    w.text('\n');
+    w.text(c.cur);
+    writeTail(w, c);
+    if (c.rate !== undefined) (w.text('\n'), w.number(c.rate));
+    return hmac.end();
+  };
+  const clickMac = (c: NoticeClaims): string => {
+    const w = hmac.begin();
+    writeCommon(w, c, true);
+    writeTail(w, c);
+    return hmac.end();
+  };
+  // A signature is the MAC's first SIG_BYTES, base64url, converted through this buffer.
+  const sigBuf = Buffer.alloc(SIG_BYTES);
+  const head = (full: string): string => {
+    sigBuf.write(full, 0, SIG_BYTES, 'latin1');
+    return sigBuf.toString('base64url');
+  };
   return {
     /** The signatures of a bid's exchange notices and of its click URL. */
     sign(c: NoticeClaims): Record<NoticeScope, string> {
-      return { exchange: head(mac(c)).toString('base64url'), click: head(clickMac(c)).toString('base64url') };
+      return { exchange: head(mac(c)), click: head(clickMac(c)) };
     },
     verify(c: NoticeClaims, sig: string, scope: NoticeScope): boolean {
       const given = Buffer.from(sig, 'base64url');
       if (given.length !== SIG_BYTES) return false;
-      if (scope === 'exchange') return timingSafeEqual(given, head(mac(c)));
+      const part = (full: string, at: number) => Buffer.from(full.slice(at, at + SIG_BYTES), 'latin1');
+      if (scope === 'exchange') return timingSafeEqual(given, part(mac(c), 0));
       // An old click URL carries the price and the second half of the exchange MAC.
-      const want = Number.isNaN(c.bidPrice) ? head(clickMac(c)) : mac(c).subarray(SIG_BYTES, 2 * SIG_BYTES);
-      return timingSafeEqual(given, want);
+      return timingSafeEqual(given, Number.isNaN(c.bidPrice) ? part(clickMac(c), 0) : part(mac(c), SIG_BYTES));
     },
   };
+}
+
+/** `bidId\ncampaignId\ncreativeId`, after `click\n` for the click scope. */
+function writeCommon(w: ByteWriter, c: NoticeClaims, click: boolean): void {
+  if (click) w.text('click\n');
+  w.text(c.bidId);
+  w.text('\n');
+  w.text(c.campaignId);
+  w.text('\n');
+  w.text(c.creativeId);
+}
+
+/** `\nexchange\nexpiresAtMs`, then `\ntest` for a test bid. */
+function writeTail(w: ByteWriter, c: NoticeClaims): void {
+  w.text('\n');
+  w.text(c.exchange);
+  w.text('\n');
+  w.number(c.expiresAtMs);
+  if (c.test) w.text('\ntest');
 }
 
 export type Signer = ReturnType<typeof createSigner>;
