@@ -19,7 +19,7 @@ export interface LagClockOptions {
   /** Monotonic ms. */
   now: () => number;
   intervalMs?: number;
-  /** Cumulative ms the event loop spent waiting for I/O (default: performance.eventLoopUtilization().idle). */
+  /** Cumulative ms the event loop spent waiting for I/O (default: performance.nodeTiming.idleTime). */
   idleMs?: () => number;
 }
 
@@ -34,7 +34,8 @@ export interface LagClock {
 
 export function createLagClock(opts: LagClockOptions, schedule = setInterval, cancel = clearInterval): LagClock {
   const interval = opts.intervalMs ?? 5;
-  const idleMs = opts.idleMs ?? (() => performance.eventLoopUtilization().idle);
+  // What eventLoopUtilization().idle reads, without the object it builds on every bid request.
+  const idleMs = opts.idleMs ?? (() => performance.nodeTiming.idleTime);
   let lastTick = opts.now();
   let lastLag = 0;
   let idleAtTick = idleMs();

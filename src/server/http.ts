@@ -108,7 +108,7 @@ function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentL
     if (buf) buf.set(chunk, size);
     else chunks!.push(Buffer.from(chunk));
     size += chunk.length;
-    if (isLast) done(buf ? buf.subarray(0, size) : chunks!.length === 1 ? chunks![0] : Buffer.concat(chunks!, size));
+    if (isLast) done(buf ? (size === buf.length ? buf : buf.subarray(0, size)) : chunks!.length === 1 ? chunks![0] : Buffer.concat(chunks!, size));
   });
 }
 
