@@ -237,6 +237,13 @@ export function createEligibility(deps: EligibilityDeps) {
     return dayString;
   }
   const requestValues: string[][] = DIMENSIONS.map(() => EMPTY);
+  // A dimension's one request value goes into its array here (plan is synchronous, and nothing
+  // keeps requestValues past it): a new one-element array per value per request otherwise.
+  const single: string[][] = DIMENSIONS.map(() => ['']);
+  const one = (d: number, v: string): string[] => {
+    single[d][0] = v;
+    return single[d];
+  };
   // Index marks (see `plan`): per candidate, the dimensions whose request values it was found under.
   const hitStamp = new Uint32Array(catalog.candidates.length);
   const hits = new Uint16Array(catalog.candidates.length);
@@ -357,13 +364,13 @@ export function createEligibility(deps: EligibilityDeps) {
           if (d && typeof d.id === 'string') segments.push(d.id);
         }
       }
-      requestValues[DIM.country] = country ? [country] : EMPTY;
-      requestValues[DIM.region] = region ? [region] : EMPTY;
+      requestValues[DIM.country] = country ? one(DIM.country, country) : EMPTY;
+      requestValues[DIM.region] = region ? one(DIM.region, region) : EMPTY;
       requestValues[DIM.deviceType] = deviceType ? DEVICE_TYPE_VALUES[deviceType] ?? [String(deviceType)] : EMPTY;
-      requestValues[DIM.os] = os ? [os] : EMPTY;
+      requestValues[DIM.os] = os ? one(DIM.os, os) : EMPTY;
       requestValues[DIM.category] = categories;
-      requestValues[DIM.site] = invId ? [invId] : EMPTY;
-      requestValues[DIM.domain] = domain ? [domain] : EMPTY;
+      requestValues[DIM.site] = invId ? one(DIM.site, invId) : EMPTY;
+      requestValues[DIM.domain] = domain ? one(DIM.domain, domain) : EMPTY;
       requestValues[DIM.hour] = HOUR_VALUES[hour] ?? [String(hour)];
 
       const plans: ImpPlan[] = [];
@@ -375,7 +382,7 @@ export function createEligibility(deps: EligibilityDeps) {
           ? im.pmp.deals.filter((d: Obj) => !(Array.isArray(d.wseat) && d.wseat.length > 0 && !d.wseat.includes(seat)))
           : EMPTY;
         const privateAuction = im.pmp?.private_auction === 1;
-        const dealIds = deals.map((d) => d.id as string);
+        const dealIds = deals.length === 0 ? EMPTY : deals.map((d) => d.id as string);
         const ctx: ImpContext = {
           requestId: req.id,
           impId: imp.id,
