@@ -95,7 +95,7 @@ describe('first-price bid shading', () => {
     expect(s.model('thin')).toBeUndefined();
     expect(s.shade('thin', 4, 0)).toBeCloseTo(s.shade('*', 4, 0), 9);
   });
-  it('learns each busy site apart and shades a rare one by its exchange and format', () => {
+  it('learns each busy site apart, and a rare one as its parent moved toward what it saw', () => {
     const shader = createShader();
     const r = mulberry32(11);
     // Two busy sites of one exchange and format: competition around 0.5 and 3 CPM.
@@ -114,10 +114,45 @@ describe('first-price bid shading', () => {
     const parent = shader.model('x|banner|site')!;
     expect(parent.observations).toBe(4000);
     expect(parent.sigma).toBeGreaterThan(0.6);
-    for (let i = 0; i < 5; i++) shader.observe('x|banner|site|rare', 2, true, 1);
-    expect(shader.shade('x|banner|site|rare', 4, 0.01)).toBe(shader.shade('x|banner|site', 4, 0.01));
+    // A site seen five times is its parent moved part of the way toward what it saw; a site
+    // never seen is priced as its parent, an unseen exchange as the pool.
+    for (let i = 0; i < 5; i++) shader.observe('x|banner|site|rare', 2, true, 0.2);
+    const rare = shader.model('x|banner|site|rare')!;
+    expect(rare.mu).toBeLessThan(parent.mu - 0.5);
+    expect(rare.mu).toBeGreaterThan(Math.log(0.2));
+    expect(shader.shade('x|banner|site|rare', 4, 0.01)).toBeLessThan(shader.shade('x|banner|site', 4, 0.01));
+    expect(shader.shade('x|banner|site|unseen', 4, 0.01)).toBe(shader.shade('x|banner|site', 4, 0.01));
     expect(shader.shade('x|banner|site|cheap', 4, 0.01)).toBeLessThan(shader.shade('x|banner|site|dear', 4, 0.01));
     expect(shader.shade('y|video|app|new', 4, 0.01)).toBe(shader.shade('*', 4, 0.01));
+  });
+
+  it('prices thin sites by what their few notices said, not by their parent alone', () => {
+    // 400 sites whose competition differs by site (log-sd 0.7), each seen about 15 times a run:
+    // the case of a long tail of placements. One shader is given the site, the other only the
+    // parent path (what a rule that waits for enough notices per site prices a thin site by).
+    const r = mulberry32(5);
+    const siteMu = Array.from({ length: 400 }, () => Math.log(1.5) + 0.7 * sampleNormal(r));
+    const bySite = createShader();
+    const byParent = createShader();
+    let siteSurplus = 0;
+    let parentSurplus = 0;
+    for (let i = 0; i < 6_000; i++) {
+      const k = Math.floor(r() * siteMu.length);
+      const h = Math.exp(siteMu[k] + 0.4 * sampleNormal(r));
+      const value = 4;
+      const mtw = r() < 0.5 ? h : undefined;
+      const a = bySite.shade(`x|banner|site|s${k}`, value, 0.01);
+      const b = byParent.shade('x|banner|site', value, 0.01);
+      if (i >= 3_000) {
+        // Expected surplus against the site's true competition, so the draws of H add no noise.
+        siteSurplus += (value - a) * normCdf((Math.log(a) - siteMu[k]) / 0.4);
+        parentSurplus += (value - b) * normCdf((Math.log(b) - siteMu[k]) / 0.4);
+      }
+      bySite.observe(`x|banner|site|s${k}`, a, a >= h, mtw);
+      byParent.observe('x|banner|site', b, b >= h, mtw);
+    }
+    expect(bySite.model('x|banner|site|s0')!.observations).toBeLessThan(30);
+    expect(siteSurplus).toBeGreaterThan(1.05 * parentSurplus);
   });
 
   it('learns context effects every site shares (the keys after ~), and shades closer to the best bid with them', () => {

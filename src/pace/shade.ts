@@ -1,8 +1,13 @@
 import type { Shader } from '../types.js';
 
 export interface ShaderOptions {
-  /** Observations a segment needs before its own model is used; until then the pooled one is (default 50). */
+  /** Notices the pooled model needs before any bid is shaded; until then the value is bid (default 50). */
   minObservations?: number;
+  /**
+   * What a fit's starting point is worth, in observations (default 5): a new segment starts where
+   * its parent is, and its first notices move it as a running mean against that weight.
+   */
+  priorWeight?: number;
   /** Step size of the online fit (default 0.02). */
   learningRate?: number;
   /** Most segments learned separately; beyond it new segments share the pooled model (default 10 000). */
@@ -44,12 +49,15 @@ class Fit {
  * exchange sends min-to-win, otherwise only H <= bid (a win) or H > bid (a loss), i.e. censored
  * observations. The bid maximises expected surplus (value - b) * P(H <= b) over floor <= b <= value.
  * A segment is a '|'-separated path (exchange|format|kind|site, src/price/choose.ts): every prefix
- * is learned too, and the most specific one with enough notices is used, so a busy site gets its
- * own competition and a rare one its exchange and format's. Until even the pooled model has
- * enough, the value is bid unshaded (the safe choice: shading on no evidence only loses auctions).
+ * is learned too, and the most specific one seen is used: a new segment starts from its parent's
+ * fit, so a busy site gets its own competition and a rare one its exchange and format's, moved by
+ * what the site's few notices said. Until the pooled model has enough notices, the value is bid
+ * unshaded (the safe choice: shading on no evidence only loses auctions).
  */
 export function createShader(opts: ShaderOptions = {}): BidShader {
   const minObs = opts.minObservations ?? 50;
+  const priorWeight = opts.priorWeight ?? 5;
+  if (!(priorWeight > 0)) throw new Error('shader priorWeight must be > 0');
   const rate = opts.learningRate ?? 0.02;
   const maxSegments = opts.maxSegments ?? 10_000;
   const prior = opts.prior ?? { medianCpmUsd: 1, sigma: 1 };
@@ -91,23 +99,28 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       dMu = -g * sigma;
       dLogSigma = -0.5 * g * z;
     }
-    const eta = Math.max(rate, 1 / (f.n + 10));
+    const eta = Math.max(rate, 1 / (f.n + priorWeight));
     f.mu += eta * dMu;
     f.logSigma = Math.min(2, Math.max(-3, f.logSigma + eta * dLogSigma));
     f.n++;
     return dMu;
   }
 
-  /** The most specific fit on the segment's path with enough observations, if any. */
+  /**
+   * The most specific fit on the segment's path, once the pooled one has enough notices. A segment
+   * seen only a few times is used too: it is its parent's fit shrunk toward what it saw (its start
+   * and first steps, `priorWeight`), which prices a site better than its parent alone, however thin.
+   */
   function fitFor(segment: string): Fit | undefined {
+    if (pooled.n < minObs) return undefined;
     for (let key = segment; ; ) {
       const f = fits.get(key);
-      if (f !== undefined && f.n >= minObs) return f;
+      if (f !== undefined) return f;
       const cut = key.lastIndexOf('|');
       if (cut < 0) break;
       key = key.slice(0, cut);
     }
-    return pooled.n >= minObs ? pooled : undefined;
+    return pooled;
   }
 
   return {
