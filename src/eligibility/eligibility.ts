@@ -129,32 +129,64 @@ const DAY_MS = 86_400_000;
 const HOUR_VALUES: readonly string[][] = Array.from({ length: 24 }, (_, h) => [String(h)]);
 const DEVICE_TYPE_VALUES: readonly string[][] = Array.from({ length: 8 }, (_, t) => [String(t)]);
 
-/** Slot keys, media type and the size features read for an imp. */
-function impSlots(imp: Obj): { slots: string[]; format: MediaType; w: number; h: number } {
-  const slots: string[] = [];
+/** An imp's slot keys, media type and the size features read: filled by `impSlots`, one object reused. */
+interface ImpSlots {
+  slots: string[];
+  format: MediaType;
+  w: number;
+  h: number;
+}
+
+/**
+ * `slotKey('banner', w, h)` for the sizes requests name, each built once: a size that is a small
+ * whole number, from a cache emptied when it holds SLOT_CACHE sizes; any other as it comes.
+ */
+const bannerSlots = new Map<number, string>();
+const SLOT_CACHE = 1024;
+function bannerSlot(w: unknown, h: unknown): string {
+  if (!(typeof w === 'number' && typeof h === 'number' && Number.isInteger(w) && Number.isInteger(h) && w >= 0 && h >= 0 && w < 32768 && h < 32768)) return slotKey('banner', w as number, h as number);
+  const k = w * 32768 + h;
+  let s = bannerSlots.get(k);
+  if (s === undefined) {
+    if (bannerSlots.size >= SLOT_CACHE) bannerSlots.clear();
+    bannerSlots.set(k, (s = slotKey('banner', w, h)));
+  }
+  return s;
+}
+
+/**
+ * Fills `out` for an imp. `out.slots` is written by index and cut to length, so an array kept
+ * across imps keeps its storage (`length = 0` would drop it).
+ */
+function impSlots(imp: Obj, out: ImpSlots): void {
+  const slots = out.slots;
+  let n = 0;
   let format: MediaType = 'banner';
   let w = 0;
   let h = 0;
   if (imp.banner) {
     const b = imp.banner;
-    if (Array.isArray(b.format)) for (const f of b.format) if (f && f.w && f.h) slots.push(slotKey('banner', f.w, f.h));
-    if (b.w && b.h) slots.push(slotKey('banner', b.w, b.h));
+    if (Array.isArray(b.format)) for (const f of b.format) if (f && f.w && f.h) slots[n++] = bannerSlot(f.w, f.h);
+    if (b.w && b.h) slots[n++] = bannerSlot(b.w, b.h);
     w = b.w ?? b.format?.[0]?.w ?? 0;
     h = b.h ?? b.format?.[0]?.h ?? 0;
   }
   if (imp.video) {
-    slots.push('video');
+    slots[n++] = 'video';
     if (!imp.banner) ((format = 'video'), (w = imp.video.w ?? 0), (h = imp.video.h ?? 0));
   }
   if (imp.audio) {
-    slots.push('audio');
+    slots[n++] = 'audio';
     if (!imp.banner && !imp.video) format = 'audio';
   }
   if (imp.native) {
-    slots.push('native');
+    slots[n++] = 'native';
     if (!imp.banner && !imp.video && !imp.audio) format = 'native';
   }
-  return { slots, format, w: typeof w === 'number' ? w : 0, h: typeof h === 'number' ? h : 0 };
+  if (slots.length !== n) slots.length = n;
+  out.format = format;
+  out.w = typeof w === 'number' ? w : 0;
+  out.h = typeof h === 'number' ? h : 0;
 }
 
 /** Per imp, what media checks read once rather than per candidate. */
@@ -237,6 +269,7 @@ export function createEligibility(deps: EligibilityDeps) {
     return dayString;
   }
   const requestValues: string[][] = DIMENSIONS.map(() => EMPTY);
+  const slotsOf: ImpSlots = { slots: [], format: 'banner', w: 0, h: 0 };
   // A dimension's one request value goes into its array here (plan is synchronous, and nothing
   // keeps requestValues past it): a new one-element array per value per request otherwise.
   const single: string[][] = DIMENSIONS.map(() => ['']);
@@ -376,7 +409,8 @@ export function createEligibility(deps: EligibilityDeps) {
       const plans: ImpPlan[] = [];
       for (const imp of req.imp) {
         const im = imp as unknown as Obj;
-        const { slots, format, w, h } = impSlots(im);
+        impSlots(im, slotsOf);
+        const { slots, format, w, h } = slotsOf;
         // A deal whose allowed seats leave this one out is not this bidder's deal (§3.2.12).
         const deals: Obj[] = Array.isArray(im.pmp?.deals)
           ? im.pmp.deals.filter((d: Obj) => !(Array.isArray(d.wseat) && d.wseat.length > 0 && !d.wseat.includes(seat)))
