@@ -9,7 +9,7 @@ import type { Eligible, RequestPlan } from '../eligibility/eligibility.js';
 import type { FeatureBuilder } from '../features/features.js';
 import { createRowPool, writePlanRows } from '../features/rows.js';
 import type { ProfileStore } from '../features/profiles.js';
-import { answerPrices, chooseBids, segmentOf, type Chosen } from '../price/choose.js';
+import { answerPrices, chooseBids, type Chosen } from '../price/choose.js';
 import type { Pricer } from '../price/price.js';
 import { bidResponse, noBidBody, type OutBid } from '../respond/respond.js';
 import { noticeUrls, type NoticeClaims, type Signer } from '../notices/sign.js';
@@ -227,7 +227,7 @@ export function createBidPipeline(deps: BidDeps) {
       return bid;
     }
     const ctx = plan.imps[ch.ctxIndex].ctx;
-    deps.issued.add(bidId, { pctr: ch.pctr, userKey: ctx.userKey, categories: ctx.categories, segment: segmentOf(ctx), bidCpmUsd: price / rate });
+    deps.issued.add(bidId, { pctr: ch.pctr, userKey: ctx.userKey, categories: ctx.categories, segment: ch.segment, bidCpmUsd: price / rate });
     deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
     metrics.bid(c.id, ch.pctr);
     const profile = ctx.userDataAllowed ? deps.profiles.get(ctx.userKey) : undefined;

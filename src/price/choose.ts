@@ -26,6 +26,8 @@ export interface Chosen<E extends Priceable = Priceable> {
   multiplier: number;
   /** Index of its imp in the plan. */
   ctxIndex: number;
+  /** `segmentOf` its imp, as priced (the issued bid keeps it). */
+  segment: string;
 }
 
 /**
@@ -118,7 +120,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     if (best <= 0) continue;
     for (let i = 0; i < n; i++) {
       if (bids[i] !== best) continue;
-      chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci });
+      chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci, segment });
       break;
     }
   }
