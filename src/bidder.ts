@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
-import type { Budget, Campaign, Shader } from './types.js';
+import type { Budget, Campaign } from './types.js';
 import { loadPolicies, type Policies } from './config/policies.js';
 import { DEFAULT_SETTINGS, type Settings } from './config/settings.js';
 import { createPrivacy } from './eligibility/privacy.js';
@@ -21,6 +21,7 @@ import { startHttpServer, type HttpServer } from './server/http.js';
 import { connectFleetRedis, openLedger } from './ledger/open.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32 } from './pace/index.js';
 import { refreshBudgetGauges, syncPacerWithLedger } from './pace/ledger-sync.js';
+import { createLearnedStore } from './pace/learned.js';
 import { createLive, type Live, type ModelReload, type PolicyReload } from './live/live.js';
 import { createUsers } from './users/users.js';
 import type { BudgetLedger } from './types.js';
@@ -111,9 +112,19 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const ledger: BudgetLedger = await openLedger({ settings, redis, clock, budgets: budgetsOf(initial.campaigns), logger });
   const random = mulberry32(settings.seed ? Number.parseInt(createHmac('sha256', 'seed').update(settings.seed).digest('hex').slice(0, 8), 16) : clock() >>> 0);
   const share = 1 / (settings.fleetSize * (opts.workers ?? 1));
-  const pacer = settings.pacer === 'curve' ? createThompsonPacer({ clock, random, campaigns: initial.campaigns, share }) : createValuePacer({ clock, random, campaigns: initial.campaigns, share });
+  const valuePacer = settings.pacer === 'curve' ? undefined : createValuePacer({ clock, random, campaigns: initial.campaigns, share });
+  const pacer = valuePacer ?? createThompsonPacer({ clock, random, campaigns: initial.campaigns, share });
   const stopFleetSync = await syncPacerWithLedger({ pacer, ledger, clock, logger, campaigns: () => live.policies().campaigns, everyMs: share < 1 ? settings.fleetSyncMs : 0 });
-  const shader: Shader = createShader();
+  const shader = createShader();
+  // Next to the journal: each bidder process has a journal folder of its own (the ledger locks it).
+  const learned = createLearnedStore({
+    path: join(settings.ledger.journalPath, opts.workerIndex === undefined ? 'learned.json' : `learned.w${opts.workerIndex}.json`),
+    clock,
+    logger,
+    shader,
+    pacer: valuePacer,
+  });
+  learned.start();
   const scorer = createBatcher({
     maxBatchRows: settings.batcher.maxBatchRows,
     maxQueueDelayUs: settings.batcher.maxQueueDelayUs,
@@ -227,6 +238,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       stopFleetSync();
       await server.drain(settings.shutdownGraceMs);
       await eventLog.close();
+      await learned.close();
       await ledger.close();
       await users.close();
       await redis?.quit().catch(() => redis.disconnect());

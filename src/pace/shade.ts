@@ -28,6 +28,16 @@ export interface CompetitionModel {
 
 export interface BidShader extends Shader {
   model(segment: string): CompetitionModel | undefined;
+  /** What it has learnt, as plain JSON (kept across restarts, src/pace/learned.ts). */
+  snapshot(): ShaderSnapshot;
+  /** Takes back a snapshot's fits and effects; throws on one that is not a snapshot, changing nothing. */
+  restore(s: unknown): void;
+}
+
+/** Fits as [segment, mu, ln sigma, observations]; context effects as [key, shift]. */
+export interface ShaderSnapshot {
+  fits: Array<[string, number, number, number]>;
+  effects: Array<[string, number]>;
 }
 
 /** The segment key under which every observation is also pooled. */
@@ -193,6 +203,28 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
     model(segment) {
       const f = fits.get(split(segment).path);
       return f === undefined ? undefined : { mu: f.mu, sigma: Math.exp(f.logSigma), observations: f.n };
+    },
+
+    snapshot() {
+      return { fits: [...fits].map(([k, f]) => [k, f.mu, f.logSigma, f.n]), effects: [...effects] };
+    },
+
+    restore(s) {
+      const snap = s as Partial<ShaderSnapshot> | null;
+      const fitsOk =
+        Array.isArray(snap?.fits) &&
+        snap.fits.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isFinite(x[1]) && Number.isFinite(x[2]) && Number.isInteger(x[3]) && x[3] >= 0);
+      const effectsOk = Array.isArray(snap?.effects) && snap.effects.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isFinite(x[1]));
+      if (!fitsOk || !effectsOk) throw new Error('not a shader snapshot');
+      for (const [key, mu, logSigma, n] of snap!.fits!) {
+        if (key !== POOLED && fits.size >= maxSegments) continue;
+        const f = key === POOLED ? pooled : (fits.get(key) ?? new Fit(mu, logSigma));
+        f.mu = mu;
+        f.logSigma = Math.min(2, Math.max(-3, logSigma));
+        f.n = n;
+        fits.set(key, f);
+      }
+      for (const [key, shift] of snap!.effects!) effects.set(key, shift);
     },
   };
 }

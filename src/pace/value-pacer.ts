@@ -43,6 +43,18 @@ export interface ValuePacerOptions {
 /** The pacer contract the bidder and the simulators use, whichever pacer runs. */
 export type BidPacer = ThompsonPacer;
 
+/** Per campaign [id, days learnt, opportunities per UTC hour]: the traffic a restart cannot relearn before the next day. */
+export interface ValuePacerSnapshot {
+  campaigns: Array<[string, number, number[]]>;
+}
+
+export interface ValuePacer extends BidPacer {
+  /** What it has learnt of each campaign's day, as plain JSON (kept across restarts, src/pace/learned.ts). */
+  snapshot(): ValuePacerSnapshot;
+  /** Takes back a snapshot for the campaigns configured now; throws on one that is not a snapshot, changing nothing. */
+  restore(s: unknown): void;
+}
+
 const HOUR_MS = 3_600_000;
 
 class Pace {
@@ -87,7 +99,7 @@ class Pace {
   }
 }
 
-export function createValuePacer(opts: ValuePacerOptions): BidPacer {
+export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   const { random } = opts;
   const slotMs = opts.slotMs ?? 10_000;
   const share = opts.share ?? 1;
@@ -302,6 +314,27 @@ export function createValuePacer(opts: ValuePacerOptions): BidPacer {
         seen += w * Math.min(1, Math.max(0, (msOfDay - h * HOUR_MS) / HOUR_MS));
       }
       return { multiplier: p.multiplier, lambda: p.lambda, dayBudgetUsd: budget, spentTodayUsd: p.spentToday, targetSpentUsd: (budget * seen) / all };
+    },
+
+    snapshot() {
+      const out: ValuePacerSnapshot = { campaigns: [] };
+      for (const [id, p] of paces) if (p.learnedDays > 0) out.campaigns.push([id, p.learnedDays, Array.from(p.hourLearned)]);
+      return out;
+    },
+
+    restore(s) {
+      const list = (s as Partial<ValuePacerSnapshot> | null)?.campaigns;
+      const ok =
+        Array.isArray(list) &&
+        list.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && x[1] > 0 && Array.isArray(x[2]) && x[2].length === 24 && x[2].every((n) => Number.isFinite(n) && n >= 0));
+      if (!ok) throw new Error('not a value pacer snapshot');
+      for (const [id, days, hours] of list) {
+        const p = paces.get(id);
+        if (p === undefined || p.learnedDays > 0) continue;
+        p.learnedDays = days;
+        p.hourLearned.set(hours);
+        p.slotEnd = -Infinity;
+      }
     },
   };
 }

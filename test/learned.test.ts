@@ -1,0 +1,132 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLearnedStore } from '../src/pace/learned.js';
+import { createShader, createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
+import { startBidder } from './helpers/bidder.js';
+
+const DAY0 = Date.UTC(2026, 5, 1);
+const HOUR = 3_600_000;
+
+/** A shader that has learnt two sites apart and the evening's context effect. */
+function trainedShader() {
+  const s = createShader();
+  const r = mulberry32(3);
+  for (let i = 0; i < 3000; i++) {
+    const cheap = i % 2 === 0;
+    const evening = r() < 0.5;
+    const h = Math.exp(Math.log(cheap ? 0.5 : 3) + (evening ? 0.4 : -0.4) + 0.3 * sampleNormal(r));
+    s.observe(`x|banner|site|${cheap ? 'cheap' : 'dear'}~${evening ? 'h20' : 'h04'}`, 2, h <= 2, h);
+  }
+  return s;
+}
+
+/** A value pacer that has seen two days of traffic between 08:00 and 20:00 only. */
+function trainedPacer(clock: { now: number }) {
+  const pacer = createValuePacer({ clock: () => clock.now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }], slotMs: 60_000 });
+  for (let d = 0; d < 2; d++) {
+    for (let i = 0; i < 2000; i++) {
+      clock.now = DAY0 + d * 86_400_000 + 8 * HOUR + Math.floor((i * 12 * HOUR) / 2000);
+      pacer.multiplier('c', clock.now, { valueCpmUsd: 2, firstPrice: false });
+    }
+  }
+  return pacer;
+}
+
+const silent = { info() {}, warn() {} };
+
+describe('learned state across restarts', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'learned-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a restored shader shades as the one that learnt', () => {
+    const a = trainedShader();
+    const b = createShader();
+    b.restore(JSON.parse(JSON.stringify(a.snapshot())));
+    for (const seg of ['x|banner|site|cheap~h04', 'x|banner|site|dear~h20', 'x|banner|site|new~h20', 'y|video|app|z']) {
+      expect(b.shade(seg, 4, 0.01)).toBe(a.shade(seg, 4, 0.01));
+    }
+    // A fresh one knows nothing and bids the value.
+    expect(createShader().shade('x|banner|site|cheap~h04', 4, 0.01)).toBe(4);
+  });
+
+  it('a snapshot that is not one is refused and changes nothing', () => {
+    const b = createShader();
+    for (const bad of [null, {}, { fits: [['x', 'a', 0, 1]], effects: [] }, { fits: [], effects: [['h', Number.NaN]] }]) {
+      expect(() => b.restore(bad)).toThrow(/not a shader snapshot/);
+    }
+    expect(b.snapshot().fits).toHaveLength(1);
+    expect(() => createValuePacer({ clock: () => 0, random: Math.random, campaigns: [] }).restore({ campaigns: [['c', 1, [1, 2]]] })).toThrow(/not a value pacer snapshot/);
+  });
+
+  it('a restarted pacer plans the rest of the day on the traffic it learnt, not on an even day', () => {
+    const clock = { now: DAY0 };
+    const a = trainedPacer(clock);
+    const noon = DAY0 + 2 * 86_400_000 + 12 * HOUR;
+    const fresh = () => createValuePacer({ clock: () => noon, random: mulberry32(2), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }], slotMs: 60_000 });
+    const b = fresh();
+    b.restore(JSON.parse(JSON.stringify(a.snapshot())));
+    expect(b.snapshot()).toEqual(a.snapshot());
+    // By noon a day of traffic between 08:00 and 20:00 has had a third of it (4 of 12 hours); an even day half.
+    expect(b.inspect('c', noon)!.targetSpentUsd).toBeCloseTo(1 / 3, 2);
+    expect(fresh().inspect('c', noon)!.targetSpentUsd).toBeCloseTo(0.5, 2);
+    // Campaigns no longer configured are skipped.
+    const other = createValuePacer({ clock: () => noon, random: mulberry32(2), campaigns: [{ id: 'd', budget: { dailyUsd: 1 } }] });
+    other.restore(a.snapshot());
+    expect(other.snapshot().campaigns).toEqual([]);
+  });
+
+  it('the store writes at close and a new process reads it back; a damaged file is reported and ignored', async () => {
+    const path = join(dir, 'a', 'learned.json');
+    const clock = { now: DAY0 };
+    const pacer = trainedPacer(clock);
+    const shader = trainedShader();
+    const store = createLearnedStore({ path, clock: () => clock.now, logger: silent, shader, pacer, everyMs: 0 });
+    store.start();
+    await store.close();
+    expect(JSON.parse(readFileSync(path, 'utf8')).version).toBe(1);
+    expect(existsSync(`${path}.tmp`)).toBe(false);
+
+    const infos: string[] = [];
+    const warnings: string[] = [];
+    const logger = { info: (_: object, m: string) => infos.push(m), warn: (_: object, m: string) => warnings.push(m) };
+    const shader2 = createShader();
+    const pacer2 = createValuePacer({ clock: () => clock.now, random: mulberry32(5), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }] });
+    createLearnedStore({ path, clock: () => clock.now, logger, shader: shader2, pacer: pacer2, everyMs: 0 }).start();
+    expect(infos).toEqual(['learned state restored (shader competition, traffic by hour)']);
+    expect(shader2.snapshot()).toEqual(shader.snapshot());
+    expect(pacer2.snapshot()).toEqual(pacer.snapshot());
+
+    for (const text of ['{"version":1,"shader":{"fits":7}', '{"version":2}', '{"version":1,"shader":{"fits":"x","effects":[]}}']) {
+      writeFileSync(path, text);
+      const s3 = createShader();
+      createLearnedStore({ path, clock: () => clock.now, logger, shader: s3, everyMs: 0 }).start();
+      expect(s3.snapshot().fits).toHaveLength(1);
+    }
+    expect(warnings).toHaveLength(3);
+    expect(warnings.every((w) => /start from their priors/.test(w))).toBe(true);
+    // A missing file is the first start: nothing to say.
+    createLearnedStore({ path: join(dir, 'none.json'), clock: () => clock.now, logger, shader: createShader(), everyMs: 0 }).start();
+    expect(warnings).toHaveLength(3);
+  });
+
+  it('the bidder keeps it in its journal folder across a restart, and starts on a damaged one', async () => {
+    const journal = join(dir, 'ledger');
+    const overrides = { ledger: { journalPath: journal, redisUrl: '', keyPrefix: 'x:', autoPipelining: true, commandTimeoutMs: 100, syncWindowMs: 2 } };
+    const t = await startBidder(overrides);
+    await t.close();
+    const saved = JSON.parse(readFileSync(join(journal, 'learned.json'), 'utf8'));
+    expect(saved.version).toBe(1);
+    expect(Array.isArray(saved.shader.fits)).toBe(true);
+    writeFileSync(join(journal, 'learned.json'), 'not json');
+    const t2 = await startBidder(overrides);
+    try {
+      const r = await t2.bid({ id: 'l1', at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
+      expect(r.status).toBe(200);
+    } finally {
+      await t2.close();
+    }
+    expect(JSON.parse(readFileSync(join(journal, 'learned.json'), 'utf8')).version).toBe(1);
+  });
+});
