@@ -18,7 +18,7 @@
 import { toMicros } from '../ledger/budget.js';
 import { createMemoryLedger } from '../ledger/index.js';
 import type { LedgerLogger } from '../ledger/logger.js';
-import { createShader, createThompsonPacer, createValuePacer, mulberry32, type BidPacer, type BidShader } from '../pace/index.js';
+import { createShader, createThompsonPacer, createValuePacer, mulberry32, type BidPacer, type BidShader, type ValuePacer } from '../pace/index.js';
 import { DualDescent, PidMultiplier } from '../pace/baselines.js';
 import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
 import { createRng, type Rng } from '../random/random.js';
@@ -61,6 +61,12 @@ export interface RunOptions {
   slotMs?: number;
   /** The pacer's multiplier ladder (default: the pacer's own). */
   arms?: readonly number[];
+  /**
+   * The value pacer's bidder restarts at this time (its pacer and shader made anew, the ledger
+   * kept, spend read back from it, as the bidder does), with what it had learnt (`learned.json`,
+   * src/pace/learned.ts) or without. A restarted pacer gets no traffic shape, as the bidder's.
+   */
+  restart?: { atMs: number; keepLearned: boolean };
 }
 
 export interface Figures {
@@ -200,13 +206,14 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const budgets = Object.fromEntries(day.campaigns.map((c) => [c.id, c.budget]));
   const ledger = await createMemoryLedger({ clock, budgets, reservationTtlMs: ttl, logger: silent });
   const random = mulberry32(o.seed ^ 0x7ac3);
-  const pacer: BidPacer | null =
+  let pacer: BidPacer | null =
     strategy === 'curve'
       ? createThompsonPacer({ clock, random, campaigns: day.campaigns, targetCurve: o.curve === 'traffic' ? day.traffic : 'even', slotMs: o.slotMs, arms: o.arms })
       : strategy === 'pacer' || strategy === 'unshaded'
         ? createValuePacer({ clock, random, campaigns: day.campaigns, trafficShape: o.curve === 'traffic' ? day.traffic : undefined })
         : null;
-  const shader: BidShader | null = strategy === 'unshaded' ? null : createShader();
+  let shader: BidShader | null = strategy === 'unshaded' ? null : createShader();
+  let restartAt = strategy === 'pacer' && o.restart !== undefined ? o.restart.atMs : Infinity;
   const pids = strategy === 'pidLinear' ? day.campaigns.map(() => new PidMultiplier()) : null;
   // Dual descent's ρ needs the opportunities left: counted from the day itself (hindsight, in its favour).
   const oppsLeft = new Float64Array(C);
@@ -345,6 +352,19 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     await drainUpTo(a.tsMs);
     await sampleUpTo(a.tsMs);
     now = a.tsMs;
+    if (now >= restartAt) {
+      restartAt = Infinity;
+      const old = { pacer: pacer as ValuePacer, shader: shader! };
+      const fresh = createValuePacer({ clock, random, campaigns: day.campaigns });
+      const freshShader = createShader();
+      if (o.restart!.keepLearned) {
+        fresh.restore(old.pacer.snapshot());
+        freshShader.restore(old.shader.snapshot());
+      }
+      for (const c of day.campaigns) fresh.syncSpend(c.id, (await ledger.state(c.id)).spentUsd, now);
+      pacer = fresh;
+      shader = freshShader;
+    }
     let best = -1;
     let bestBid = 0;
     for (let i = 0; i < a.cands.length; i++) {
