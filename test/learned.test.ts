@@ -77,6 +77,32 @@ describe('learned state across restarts', () => {
     expect(other.snapshot().campaigns).toEqual([]);
   });
 
+  it("a restarted pacer prices a creative on the calibration it had learnt, conversions' delay included", () => {
+    let now = DAY0;
+    const a = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }] });
+    // 2,000 impressions bid at pCTR 0.01 (20 clicks expected), 60 clicks: the model is 3 × low.
+    for (let i = 0; i < 2000; i++) {
+      a.calibratePctr('cr', 0.01);
+      a.calibratePcvr('cr', 0.1);
+      a.onWin('c', 'cr', 1, now, 0.01);
+      if (i % 33 === 0) a.onClick('c', 'cr', now);
+      now += 1000;
+    }
+    a.onConversion('c', 'cr', now, now - 2 * HOUR);
+    const learnt = a.calibratePctr('cr', 0.01);
+    expect(learnt).toBeGreaterThan(0.025);
+    const b = createValuePacer({ clock: () => now, random: mulberry32(2), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }] });
+    b.restore(JSON.parse(JSON.stringify(a.snapshot())));
+    expect(b.calibratePctr('cr', 0.01)).toBeCloseTo(learnt, 12);
+    expect(b.calibratePcvr('cr', 0.1)).toBeCloseTo(a.calibratePcvr('cr', 0.1), 12);
+    const fresh = createValuePacer({ clock: () => now, random: mulberry32(2), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }] });
+    expect(fresh.calibratePctr('cr', 0.01)).toBe(0.01);
+    // A damaged calibration is refused with the rest, and nothing is taken.
+    const bad = { ...a.snapshot(), calibration: { delay: [1, 0], creatives: [] } };
+    expect(() => fresh.restore(bad)).toThrow(/not a calibration snapshot/);
+    expect(fresh.calibratePctr('cr', 0.01)).toBe(0.01);
+  });
+
   it('the store writes at close and a new process reads it back; a damaged file is reported and ignored', async () => {
     const path = join(dir, 'a', 'learned.json');
     const clock = { now: DAY0 };
@@ -94,7 +120,7 @@ describe('learned state across restarts', () => {
     const shader2 = createShader();
     const pacer2 = createValuePacer({ clock: () => clock.now, random: mulberry32(5), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }] });
     createLearnedStore({ path, clock: () => clock.now, logger, shader: shader2, pacer: pacer2, everyMs: 0 }).start();
-    expect(infos).toEqual(['learned state restored (shader competition, traffic by hour)']);
+    expect(infos).toEqual(['learned state restored (shader competition, traffic by hour, creative calibration)']);
     expect(shader2.snapshot()).toEqual(shader.snapshot());
     expect(pacer2.snapshot()).toEqual(pacer.snapshot());
 

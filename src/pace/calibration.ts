@@ -15,6 +15,15 @@ class CreativeStats {
   firstClickAt = Infinity;
 }
 
+/** The fields of CreativeStats in a snapshot, in this order (firstClickAt null while Infinity). */
+const FIELDS = ['expectedClicks', 'clicks', 'conversions', 'meanPctr', 'meanPcvr', 'seenPctr', 'seenPcvr', 'conversionsOwed', 'pending', 'pendingAt', 'firstClickAt'] as const;
+
+/** What calibration has learnt: the click-to-conversion delay's sum and count, and per creative its FIELDS. */
+export interface CalibrationSnapshot {
+  delay: [number, number];
+  creatives: Array<[string, ...Array<number | null>]>;
+}
+
 export interface CalibrationOptions {
   /** Pseudo-events of each creative's prior (mean 1: the model as it is), default 3. */
   priorEvents?: number;
@@ -104,6 +113,33 @@ export function createCalibration(opts: CalibrationOptions) {
       s.conversionsOwed += s.meanPcvr;
       s.pending += s.meanPcvr;
     },
+    snapshot(): CalibrationSnapshot {
+      return {
+        delay: [delaySum, delays],
+        creatives: [...creatives].map(([id, c]) => [id, ...FIELDS.map((f) => (Number.isFinite(c[f]) ? c[f] : null))]),
+      };
+    },
+
+    /** Takes back a snapshot; throws on one that is not a snapshot, changing nothing. */
+    restore(snap: unknown): void {
+      const x = snap as Partial<CalibrationSnapshot> | null;
+      const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+      const ok =
+        Array.isArray(x?.delay) &&
+        x.delay.length === 2 &&
+        x.delay.every(num) &&
+        x.delay[1] > 0 &&
+        Array.isArray(x.creatives) &&
+        x.creatives.every((c) => Array.isArray(c) && c.length === FIELDS.length + 1 && typeof c[0] === 'string' && c.slice(1, -1).every(num) && (c[FIELDS.length] === null || num(c[FIELDS.length])));
+      if (!ok) throw new Error('not a calibration snapshot');
+      [delaySum, delays] = x!.delay!;
+      for (const [id, ...values] of x!.creatives!) {
+        const c = new CreativeStats();
+        FIELDS.forEach((f, i) => (c[f] = values[i] ?? Infinity));
+        creatives.set(id, c);
+      }
+    },
+
     /** A conversion; with its click's time when the notice tells it (it teaches the delay). */
     onConversion(creativeId: string, clickMs?: number): void {
       const s = creatives.get(creativeId);

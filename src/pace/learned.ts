@@ -1,8 +1,9 @@
 /**
  * What the pacer and the shader have learnt, kept across restarts: each campaign's traffic by hour
  * of day (the value pacer cannot relearn it before the next midnight, and plans the rest of a
- * restart's day without it) and the shader's competition per site and context (a long tail of
- * sites takes hours of notices to learn again). A deploy then costs the bidder nothing it knew.
+ * restart's day without it), each creative's CTR and CVR calibration (thousands of impressions a
+ * creative at CTRs of a few per mille) and the shader's competition per site and context (a long
+ * tail of sites takes hours of notices to learn again). A deploy then costs the bidder little it knew.
  *
  * One JSON file, written whole every `everyMs` and at close (to a temporary name, then renamed, so
  * a crash leaves the old file or the new one, never half of one). It is a cache, not
@@ -49,7 +50,7 @@ export function createLearnedStore(o: LearnedStoreOptions) {
       if (s?.version !== VERSION) throw new Error(`version ${String(s?.version)}, this bidder reads ${VERSION}`);
       o.shader.restore(s.shader);
       if (o.pacer !== undefined && s.pacer !== undefined) o.pacer.restore(s.pacer);
-      o.logger.info({ path: o.path }, 'learned state restored (shader competition, traffic by hour)');
+      o.logger.info({ path: o.path }, 'learned state restored (shader competition, traffic by hour, creative calibration)');
     } catch (err) {
       o.logger.warn({ path: o.path, err: (err as Error).message }, 'learned state is not a snapshot this bidder reads: the pacer and shader start from their priors');
     }

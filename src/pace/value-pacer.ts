@@ -13,7 +13,7 @@
  */
 import { compileBudget, DAY_MS, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
 import type { Opportunity, PacingMode } from '../types.js';
-import { createCalibration } from './calibration.js';
+import { createCalibration, type CalibrationSnapshot } from './calibration.js';
 import { BINS, PriceLandscape, ValueHistogram } from './landscape.js';
 import { Curves, solveLambda } from './optimiser.js';
 import { createThompsonPacer, type PacedCampaign, type ThompsonPacer } from './pacer.js';
@@ -43,9 +43,14 @@ export interface ValuePacerOptions {
 /** The pacer contract the bidder and the simulators use, whichever pacer runs. */
 export type BidPacer = ThompsonPacer;
 
-/** Per campaign [id, days learnt, opportunities per UTC hour]: the traffic a restart cannot relearn before the next day. */
+/**
+ * Per campaign [id, days learnt, opportunities per UTC hour]: the traffic a restart cannot relearn
+ * before the next day; and the creatives' calibration, which at CTRs of a few per mille takes
+ * thousands of impressions a creative to learn again.
+ */
 export interface ValuePacerSnapshot {
   campaigns: Array<[string, number, number[]]>;
+  calibration?: CalibrationSnapshot;
 }
 
 export interface ValuePacer extends BidPacer {
@@ -317,7 +322,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     },
 
     snapshot() {
-      const out: ValuePacerSnapshot = { campaigns: [] };
+      const out: ValuePacerSnapshot = { campaigns: [], calibration: calibration.snapshot() };
       for (const [id, p] of paces) if (p.learnedDays > 0) out.campaigns.push([id, p.learnedDays, Array.from(p.hourLearned)]);
       return out;
     },
@@ -328,6 +333,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         Array.isArray(list) &&
         list.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && x[1] > 0 && Array.isArray(x[2]) && x[2].length === 24 && x[2].every((n) => Number.isFinite(n) && n >= 0));
       if (!ok) throw new Error('not a value pacer snapshot');
+      const cal = (s as ValuePacerSnapshot).calibration;
+      if (cal !== undefined) calibration.restore(cal);
       for (const [id, days, hours] of list) {
         const p = paces.get(id);
         if (p === undefined || p.learnedDays > 0) continue;
