@@ -27,7 +27,11 @@ export interface LearnedStoreOptions {
   shader: BidShader;
   /** The value pacer; the curve pacer keeps nothing (absent). */
   pacer?: ValuePacer;
-  /** How often the state is written (default 60 s; 0: only at close). */
+  /**
+   * How often the state is written (default 5 min; 0: only at close). Building the text holds the
+   * event loop: 6–22 ms for 1,000 campaigns, 3,000 creatives and 3,000 sites (323 KB), so not
+   * often; a crash loses at most this much of what was learnt, a shutdown nothing.
+   */
   everyMs?: number;
 }
 
@@ -74,7 +78,7 @@ export function createLearnedStore(o: LearnedStoreOptions) {
     /** Restores what the file holds, then saves every `everyMs`. */
     start(): void {
       load();
-      const every = o.everyMs ?? 60_000;
+      const every = o.everyMs ?? 300_000;
       if (every > 0) timer = setInterval(() => void save(), every).unref();
     },
     save,
