@@ -56,7 +56,7 @@ export function createLearnedStore(o: LearnedStoreOptions) {
       if (o.pacer !== undefined && s.pacer !== undefined) o.pacer.restore(s.pacer);
       o.logger.info({ path: o.path }, 'learned state restored (shader competition, traffic by hour, creative calibration)');
     } catch (err) {
-      o.logger.warn({ path: o.path, err: (err as Error).message }, 'learned state is not a snapshot this bidder reads: the pacer and shader start from their priors');
+      o.logger.warn({ path: o.path, err: (err as Error).message }, 'learned state is not a snapshot this bidder reads: the parts not restored start from their priors');
     }
   }
 
