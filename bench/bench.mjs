@@ -20,6 +20,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { spawnBidder } from '../dist/harness/bidder.js';
+import { clickUrlFrom } from '../dist/harness/exchange.js';
 import { histogramQuantile, parseSamples } from '../dist/harness/prometheus.js';
 import { requests, writePolicies } from './workload.mjs';
 
@@ -152,8 +153,9 @@ async function measureNotices(url, pid, bodies, wanted, onSend = () => {}) {
           if (r() < 0.3) {
             paths.push(local(b.nurl.replace('${AUCTION_PRICE}', clearing)));
             if (r() < 0.9) paths.push(local(b.burl.replace('${AUCTION_PRICE}', clearing)));
-            const click = /\/notice\/click\?[^"'<>\]\s]+/.exec(b.adm ?? '')?.[0];
-            if (click && r() < 0.05) paths.push(click.replaceAll('&amp;', '&'));
+            // The markup escapes '&' (&#38; in banner HTML): clickUrlFrom undoes every form, as an exchange's page would.
+            const click = clickUrlFrom(b.adm);
+            if (click && r() < 0.05) paths.push(local(click));
           } else {
             paths.push(local(b.lurl.replace('${AUCTION_LOSS}', '102').replace('${AUCTION_MIN_TO_WIN}', (b.price * 1.1).toFixed(4))));
           }
