@@ -137,7 +137,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     onModelError: (err) => logger.error({ err }, 'the model call failed: its rows are no-bids until a call succeeds (counted in bidder_scoring_dropped_rows_total)'),
   });
   const signer = createSigner(noticeSecret);
-  const issued = createIssuedBids(500_000, settings.noticeTtlMs);
+  const issued = createIssuedBids(500_000, settings.noticeTtlMs, clock);
   const eventLog = createEventLog({
     ...settings.eventLog,
     dir: opts.workerIndex === undefined ? settings.eventLog.dir : join(settings.eventLog.dir, `w${opts.workerIndex}`),

@@ -15,8 +15,16 @@ export interface IssuedBid {
  * Only feedback reads this; money never depends on it — the ledger and the signed notice do —
  * so a notice that lands on another process of a fleet still settles correctly.
  */
-export function createIssuedBids(max: number, ttlMs: number) {
-  const cache = new LRUCache<string, IssuedBid>({ max, ttl: ttlMs, ttlAutopurge: false });
+export function createIssuedBids(max: number, ttlMs: number, clock: () => number) {
+  const cache = new LRUCache<string, IssuedBid>({
+    max,
+    ttl: ttlMs,
+    ttlAutopurge: false,
+    // Expiry on the injected clock, read at each access: lru-cache's own clock caches its reading
+    // behind a 1 ms timer, which on a busy bidder was a timer set and fired every millisecond.
+    perf: { now: clock },
+    ttlResolution: 0,
+  });
   return {
     add(bidId: string, bid: IssuedBid): void {
       cache.set(bidId, bid);
