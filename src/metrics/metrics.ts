@@ -46,7 +46,7 @@ export function createMetrics(opts: MetricsOptions) {
   const errorCodes = new Set<string>(ERROR_CODES);
   const ledgerOps = new Set<string>(LEDGER_OPS);
 
-  // Recorded on every bid request: the hot path's own classes (./fast.ts); the rest is prom-client.
+  // Recorded on every bid request or notice: the hot path's own classes (./fast.ts); the rest is prom-client.
   const requests = new FastCounter('bidder_requests_total', 'Bid requests answered, by exchange and outcome.', ['exchange', 'outcome'], registry);
   const nobids = new FastCounter('bidder_nobid_total', 'No-bid answers by exchange and reason.', ['exchange', 'reason'], registry);
   const errors = new Counter({ name: 'bidder_request_errors_total', help: 'Requests refused with a 4xx, by error code.', labelNames: ['code'], registers: [registry] });
@@ -62,16 +62,16 @@ export function createMetrics(opts: MetricsOptions) {
   const modelInfo = new Gauge({ name: 'bidder_model_info', help: 'Loaded model: 1 for the serving version.', labelNames: ['backend', 'version', 'kind'], aggregator: 'max', registers: [registry] });
   const ready = new Gauge({ name: 'bidder_ready', help: '1 when policies and model are loaded and the bidder answers bids.', aggregator: 'min', registers: [registry] });
   const bids = new FastCounter('bidder_bids_total', 'Bids sent, by campaign.', ['campaign'], registry);
-  const wins = new Counter({ name: 'bidder_wins_total', help: 'Won impressions (first win or billing notice), by campaign.', labelNames: ['campaign'], registers: [registry] });
-  const clicks = new Counter({ name: 'bidder_clicks_total', help: 'Clicks, by campaign.', labelNames: ['campaign'], registers: [registry] });
-  const conversions = new Counter({ name: 'bidder_conversions_total', help: 'Conversions, by campaign.', labelNames: ['campaign'], registers: [registry] });
-  const predictedClicks = new Counter({ name: 'bidder_predicted_clicks_total', help: 'Sum of pCTR over won impressions (compare with clicks for calibration).', labelNames: ['campaign'], registers: [registry] });
-  const spend = new Counter({ name: 'bidder_spend_usd_total', help: 'Settled spend in USD, by campaign.', labelNames: ['campaign'], registers: [registry] });
-  const overspend = new Counter({ name: 'bidder_overspend_usd_total', help: 'Spend billed beyond the budget (late wins, wins after a loss notice, with no room left), USD, by campaign. Recorded in the ledger apart from bidder_spend_usd_total.', labelNames: ['campaign'], registers: [registry] });
+  const wins = new FastCounter('bidder_wins_total', 'Won impressions (first win or billing notice), by campaign.', ['campaign'], registry);
+  const clicks = new FastCounter('bidder_clicks_total', 'Clicks, by campaign.', ['campaign'], registry);
+  const conversions = new FastCounter('bidder_conversions_total', 'Conversions, by campaign.', ['campaign'], registry);
+  const predictedClicks = new FastCounter('bidder_predicted_clicks_total', 'Sum of pCTR over won impressions (compare with clicks for calibration).', ['campaign'], registry);
+  const spend = new FastCounter('bidder_spend_usd_total', 'Settled spend in USD, by campaign.', ['campaign'], registry);
+  const overspend = new FastCounter('bidder_overspend_usd_total', 'Spend billed beyond the budget (late wins, wins after a loss notice, with no room left), USD, by campaign. Recorded in the ledger apart from bidder_spend_usd_total.', ['campaign'], registry);
   const remaining = new Gauge({ name: 'bidder_budget_remaining_usd', help: 'Daily budget minus settled spend and reservations, USD.', labelNames: ['campaign'], aggregator: 'min', registers: [registry] });
   const target = new Gauge({ name: 'bidder_spend_target_usd', help: 'Spend the pacing target curve expects by now today, USD.', labelNames: ['campaign'], aggregator: 'max', registers: [registry] });
   const multiplier = new Gauge({ name: 'bidder_pacing_multiplier', help: 'Last pacing multiplier chosen, by campaign.', labelNames: ['campaign'], aggregator: 'average', registers: [registry] });
-  const notices = new Counter({ name: 'bidder_notices_total', help: 'Notices received, by kind and result.', labelNames: ['kind', 'result'], registers: [registry] });
+  const notices = new FastCounter('bidder_notices_total', 'Notices received, by kind and result.', ['kind', 'result'], registry);
   const ledgerLatency = new FastHistogram('bidder_ledger_duration_seconds', 'Ledger round trip, by operation.', ['op'], LATENCY_BUCKETS, registry);
   const ledgerErrors = new Counter({ name: 'bidder_ledger_errors_total', help: 'Ledger calls that failed, by operation.', labelNames: ['op'], registers: [registry] });
   const eventlogErrors = new Counter({ name: 'bidder_eventlog_errors_total', help: 'Event-log write failures (records lost).', registers: [registry] });
