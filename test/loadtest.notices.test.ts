@@ -29,4 +29,28 @@ describe('load-test notices', () => {
     expect(seen).toEqual(['/notice/click?b=bid1&c=acme&k=x&e=default&x=123&s=abc']);
     expect(noticeUrl(notices, 'click')).toBe('http://127.0.0.1:8080/notice/click?b=bid1&c=acme&k=x&e=default&x=123&s=abc');
   });
+
+  it('sends the same notice requests to /notice/unrouted when the plan says so (the --notice-cost floor)', async () => {
+    const claims = { bidId: 'bid2', campaignId: 'acme', creativeId: 'x', bidPrice: 2, cur: 'USD', exchange: 'default', expiresAtMs: 123 };
+    const notices = noticeUrls('http://127.0.0.1:8080', claims, { exchange: 'abc', click: 'abc' }, { expandPrice: false, vast: false });
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const response = JSON.stringify({ seatbid: [{ bid: [{ price: 2, nurl: noticeUrl(notices, 'win') }] }] });
+    for (const unrouted of [false, true]) {
+      const firer = createNoticeFirer({ origin, rng: createRng(1), plan: { winShare: 1, billingShare: 0, clickShare: 0, lossShare: 0, unrouted }, maxInFlight: 10 });
+      firer.onBidResponse(response);
+      await firer.idle();
+    }
+    server.close();
+    const [routed, unrouted] = seen.map((u) => u.split('?'));
+    expect(routed[0]).toBe('/notice/win');
+    expect(unrouted[0]).toBe('/notice/unrouted');
+    expect(unrouted[1]).toBe(routed[1]);
+    expect(routed[1]).toMatch(/^b=bid2&c=acme&k=x&.*&price=\d/);
+  });
 });

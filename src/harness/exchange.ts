@@ -26,6 +26,12 @@ export interface NoticePlan {
   clickShare: number;
   /** Share of lost bids whose loss notice (lurl) is sent. */
   lossShare: number;
+  /**
+   * Send each notice, query and all, to `/notice/unrouted`, which the bidder answers 404 before
+   * any notice work: what the notice requests cost a server by themselves (the load test's
+   * `--notice-cost` floor). Nothing settles, so budgets are not spent.
+   */
+  unrouted?: boolean;
 }
 
 export const DEFAULT_NOTICES: NoticePlan = { winShare: 0.3, billingShare: 0.9, clickShare: 0.05, lossShare: 0.5 };
@@ -55,7 +61,7 @@ export function createNoticeFirer(opts: { origin: string; rng: Rng; plan: Notice
 
   function local(url: string): string {
     const u = new URL(url);
-    return opts.origin + u.pathname + u.search;
+    return opts.origin + (plan.unrouted ? '/notice/unrouted' : u.pathname) + u.search;
   }
 
   function fire(kind: NoticeKindSent, url: string): void {
