@@ -1,15 +1,16 @@
-// npm run bench:alloc [-- --duration S --connections N --campaigns N --sample]
+// npm run bench:alloc [-- --duration S --connections N --campaigns N | --catalog N --seed S --sample]
 // Bytes allocated on the JS heap per bid request: the bench's catalog and requests
 // (bench/bench.mjs: 10 campaigns eligible per imp, 2,000 distinct bodies), the bidder under
 // autocannon and `node --trace-gc-nvp`; the `allocated=` fields of the GC lines printed during the
 // measured window (bytes allocated since the GC before) sum to what the window allocated, to
 // within one young generation. ArrayBuffer backing stores (typed arrays' contents, Buffers) live
 // outside the JS heap and are not counted, only their small wrapper objects.
+// --catalog N: a generated catalog of N campaigns, as `npm run bench -- --catalog N` serves.
 // --sample: also say by whom, from V8's sampling heap profiler over the measured window (objects
 // since collected included; bench/heap-sample.mjs): bytes per bid request by allocating function
 // (self) and by the bidder's function on the stack nearest to the allocation.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +22,8 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '8' },
     connections: { type: 'string', default: '32' },
     campaigns: { type: 'string', default: '1000' },
+    catalog: { type: 'string' },
+    seed: { type: 'string', default: '1' },
     models: { type: 'string', default: 'models' },
     sample: { type: 'boolean', default: false },
   },
@@ -30,6 +33,11 @@ const work = mkdtempSync(join(tmpdir(), 'bidder-alloc-'));
 
 // The bench's policies and requests (bench/workload.mjs), so the figures compare with its CPU figures.
 writePolicies(ROOT, work, Number(args.campaigns), { maxBidCpmUsd: 20 });
+if (args.catalog) {
+  const { generateCatalogYaml } = await import(join(ROOT, 'dist/catalog/generate.js'));
+  writeFileSync(join(work, 'campaigns.yaml'), generateCatalogYaml({ campaigns: Number(args.catalog), seed: Number(args.seed) }));
+}
+const catalogName = args.catalog ? `generated catalog of ${args.catalog} campaigns (seed ${args.seed})` : `${args.campaigns} campaigns (10 eligible per imp)`;
 
 const samplePath = join(work, 'heap-sample.json');
 const sampleArgs = args.sample ? ['--import', resolve('bench/heap-sample.mjs'), ...(process.env.ALLOC_NODE_FLAGS ?? '').split(' ').filter(Boolean)] : [];
@@ -75,7 +83,7 @@ try {
   }
   const bytes = allocated - a0;
   const n = res.requests.total;
-  console.log(`alloc: ${n} bid requests in ${args.duration} s (${Math.round(res.requests.average)} req/s, ${res['2xx']} answered 2xx), ${args.campaigns} campaigns (10 eligible per imp), ${gcs - g0} GCs`);
+  console.log(`alloc: ${n} bid requests in ${args.duration} s (${Math.round(res.requests.average)} req/s, ${res['2xx']} answered 2xx), ${catalogName}, ${gcs - g0} GCs`);
   console.log(`JS heap allocated: ${(bytes / 1e6).toFixed(1)} MB, ${(bytes / n / 1024).toFixed(1)} KB per bid request`);
   if (args.sample) printSample(JSON.parse(readFileSync(samplePath, 'utf8')), n);
 } finally {
