@@ -10,12 +10,12 @@
 // since collected included; bench/heap-sample.mjs): bytes per bid request by allocating function
 // (self) and by the bidder's function on the stack nearest to the allocation.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { requests, writePolicies } from './workload.mjs';
+import { requests, writeCatalog, writePolicies } from './workload.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -33,11 +33,7 @@ const work = mkdtempSync(join(tmpdir(), 'bidder-alloc-'));
 
 // The bench's policies and requests (bench/workload.mjs), so the figures compare with its CPU figures.
 writePolicies(ROOT, work, Number(args.campaigns), { maxBidCpmUsd: 20 });
-if (args.catalog) {
-  const { generateCatalogYaml } = await import(join(ROOT, 'dist/catalog/generate.js'));
-  writeFileSync(join(work, 'campaigns.yaml'), generateCatalogYaml({ campaigns: Number(args.catalog), seed: Number(args.seed) }));
-}
-const catalogName = args.catalog ? `generated catalog of ${args.catalog} campaigns (seed ${args.seed})` : `${args.campaigns} campaigns (10 eligible per imp)`;
+const catalogName = await writeCatalog(ROOT, work, args.catalog, args.seed, args.campaigns);
 
 const samplePath = join(work, 'heap-sample.json');
 const sampleArgs = args.sample ? ['--import', resolve('bench/heap-sample.mjs'), ...(process.env.ALLOC_NODE_FLAGS ?? '').split(' ').filter(Boolean)] : [];

@@ -22,7 +22,7 @@ import autocannon from 'autocannon';
 import { spawnBidder } from '../dist/harness/bidder.js';
 import { clickUrlFrom } from '../dist/harness/exchange.js';
 import { histogramQuantile, parseSamples } from '../dist/harness/prometheus.js';
-import { requests, writePolicies } from './workload.mjs';
+import { requests, writeCatalog, writePolicies } from './workload.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -287,11 +287,7 @@ function buildBase(ref) {
 
 const work = mkdtempSync(join(tmpdir(), 'bidder-bench-'));
 writePolicies(ROOT, work, Number(args.campaigns));
-if (args.catalog) {
-  const { generateCatalogYaml } = await import(join(ROOT, 'dist/catalog/generate.js'));
-  writeFileSync(join(work, 'campaigns.yaml'), generateCatalogYaml({ campaigns: Number(args.catalog), seed: Number(args.seed) }));
-}
-const catalogName = args.catalog ? `generated catalog of ${args.catalog} campaigns (seed ${args.seed})` : `${args.campaigns} campaigns (10 eligible per imp)`;
+const catalogName = await writeCatalog(ROOT, work, args.catalog, args.seed, args.campaigns);
 const bodies = requests(2000).map((b) => JSON.stringify(b));
 const results = [];
 if (args.profile) {

@@ -32,6 +32,17 @@ export function writePolicies(root, dir, total, { maxBidCpmUsd = 50 } = {}) {
 }
 
 /**
+ * With `catalog` set, the campaigns of `dir` replaced by a generated catalog of that many
+ * campaigns (`bidder catalog`, from the built dist/); returns the catalog's name for the report.
+ */
+export async function writeCatalog(root, dir, catalog, seed, campaigns) {
+  if (!catalog) return `${campaigns} campaigns (10 eligible per imp)`;
+  const { generateCatalogYaml } = await import(join(root, 'dist/catalog/generate.js'));
+  writeFileSync(join(dir, 'campaigns.yaml'), generateCatalogYaml({ campaigns: Number(catalog), seed: Number(seed) }));
+  return `generated catalog of ${catalog} campaigns (seed ${seed})`;
+}
+
+/**
  * Corpus-like requests, each different (sites, users, categories, auction types), from a fixed
  * seed. `secondPriceOnly` makes every auction second price (and draws no auction type, which
  * keeps that stream as it was).

@@ -134,6 +134,8 @@ if (values['notice-cost']) {
   const unrouted = (await loadtest({ ...once, rate, notices: { ...opts.notices, unrouted: true } }, log)).report.steps.at(-1)!;
   const withN = (await loadtest({ ...once, rate }, log)).report.steps.at(-1)!;
   const sentOf = (s: typeof withN) => Object.values(s.notices.sent).reduce((x, y) => x + y, 0);
+  const sent = sentOf(withN);
+  const sentUnrouted = sentOf(unrouted);
   const line = (name: string, s: typeof withN) =>
     `${name}: ${Math.round(s.reqPerSec)} bid req/s, server CPU ${s.cpuUsPerRequest === null ? 'n/a' : s.cpuUsPerRequest.toFixed(0)} µs per bid request, ${s.cpuCores === null ? 'n/a' : s.cpuCores.toFixed(2)} cores, p99 ${s.latencyMs.p99.toFixed(1)} ms`;
   const mix = (s: typeof withN) => `${s.notices.sent.win}/${s.notices.sent.billing}/${s.notices.sent.click}/${s.notices.sent.loss} win/billing/click/loss, ${s.notices.dropped} dropped`;
@@ -143,12 +145,12 @@ if (values['notice-cost']) {
   const a = without.cpuUsPerRequest;
   const b = withN.cpuUsPerRequest;
   const u = unrouted.cpuUsPerRequest;
-  if (a !== null && b !== null && sentOf(withN) > 0) {
+  if (a !== null && b !== null && sent > 0) {
     // What the notices added, over the notices sent, at the same bid rate.
-    const perNotice = ((b - a) * withN.requests) / sentOf(withN);
-    log(`CPU per bid request with notices / without: ${(b / a).toFixed(2)} × (target ≤ 1.3 ×); CPU per notice ≈ ${perNotice.toFixed(0)} µs (${(sentOf(withN) / withN.requests).toFixed(2)} notices per bid request)`);
-    if (u !== null && sentOf(unrouted) > 0) {
-      const perRequest = ((u - a) * unrouted.requests) / sentOf(unrouted);
+    const perNotice = ((b - a) * withN.requests) / sent;
+    log(`CPU per bid request with notices / without: ${(b / a).toFixed(2)} × (target ≤ 1.3 ×); CPU per notice ≈ ${perNotice.toFixed(0)} µs (${(sent / withN.requests).toFixed(2)} notices per bid request)`);
+    if (u !== null && sentUnrouted > 0) {
+      const perRequest = ((u - a) * unrouted.requests) / sentUnrouted;
       log(`  of which the requests by themselves (answered 404): ≈ ${perRequest.toFixed(0)} µs per notice, ${(u / a).toFixed(2)} × without; the notice work: ≈ ${(perNotice - perRequest).toFixed(0)} µs`);
     }
   }
