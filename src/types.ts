@@ -160,7 +160,7 @@ export interface ImpContext {
   publisherId: string;
   domain: string;
   /** Content categories of the site/app (IAB). */
-  categories: string[];
+  categories: readonly string[];
   deviceType: number;
   os: string;
   country: string;

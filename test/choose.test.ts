@@ -103,7 +103,7 @@ describe('choosing the bid of an imp', () => {
         const want = exhaustive(imps, reference, at);
         const p = pacer(all);
         const learnt: number[] = [];
-        const got = chooseBids(plan(imps), pctrs, 0, at, { pacer: p, price, shortlist: { learn: (idx) => learnt.push(idx) } });
+        const got = chooseBids(plan(imps), pctrs, 0, at, { pacer: p, price, shortlist: { learn: (idx) => learnt.push(idx) }, internSegment: (s) => s });
         expect(got.reason).toBe(want.reason);
         const picked = got.chosen.map((c) => ({ impid: c.impid, i: c.el.cand.idx - imps.slice(0, Number(c.impid) - 1).flat().length, bid: c.bidUsd }));
         if (at === 2) expect(picked).toEqual(want.out);
@@ -135,7 +135,7 @@ describe('choosing the bid of an imp', () => {
     let shaded = 0;
     const price = createPricer({ shade: (seg, v, f) => (shaded++, shader.shade(seg, v, f)), observe: () => {} });
     const cases: Case[] = Array.from({ length: 16 }, (_, i) => ({ goal: { type: 'cpc', valueUsd: 1 }, maxBidCpmUsd: 100, pctr: 0.001 * (1 + ((i * 7) % 16)), multiplier: 1, floorUsd: 0.1 }));
-    const got = chooseBids(plan([cases]), Float32Array.from(cases, (c) => c.pctr), 0, 1, { pacer: pacer(cases), price, shortlist: { learn: () => {} } });
+    const got = chooseBids(plan([cases]), Float32Array.from(cases, (c) => c.pctr), 0, 1, { pacer: pacer(cases), price, shortlist: { learn: () => {} }, internSegment: (s) => s });
     expect(shaded).toBe(1);
     // The highest value, shaded.
     expect(got.chosen[0].el.cand.idx).toBe(cases.findIndex((c) => c.pctr === Math.max(...cases.map((x) => x.pctr))));
@@ -143,7 +143,7 @@ describe('choosing the bid of an imp', () => {
     // A deal whose floor is above that shaded bid still bids its floor, and wins: a higher floor is priced.
     const deal: Case = { goal: { type: 'cpm', valueUsd: 8 }, maxBidCpmUsd: 100, pctr: 0.001, multiplier: 1, floorUsd: 6 };
     const withDeal = [...cases, deal];
-    const won = chooseBids(plan([withDeal]), Float32Array.from(withDeal, (c) => c.pctr), 0, 1, { pacer: pacer(withDeal), price, shortlist: { learn: () => {} } });
+    const won = chooseBids(plan([withDeal]), Float32Array.from(withDeal, (c) => c.pctr), 0, 1, { pacer: pacer(withDeal), price, shortlist: { learn: () => {} }, internSegment: (s) => s });
     expect(won.chosen[0].el.cand.idx).toBe(16);
     expect(won.chosen[0].bidUsd).toBeGreaterThanOrEqual(6);
   });
@@ -153,7 +153,7 @@ describe('choosing the bid of an imp', () => {
     const cases: Case[] = [0.05, 0.2, 0.2].map((pctr) => ({ goal: { type: 'cpc', valueUsd: 2 }, maxBidCpmUsd: 2, pctr, multiplier: 1, floorUsd: 0 }));
     cases[0].maxBidCpmUsd = 1;
     const price = createPricer(null);
-    const got = chooseBids(plan([cases]), Float32Array.from(cases, (c) => c.pctr), 0, 2, { pacer: pacer(cases), price, shortlist: { learn: () => {} } });
+    const got = chooseBids(plan([cases]), Float32Array.from(cases, (c) => c.pctr), 0, 2, { pacer: pacer(cases), price, shortlist: { learn: () => {} }, internSegment: (s) => s });
     expect(valueCpmUsd({ goal: cases[1].goal } as Campaign, 0.2, DEFAULT_PCVR)).toBeGreaterThan(2);
     expect(got.chosen[0].el.cand.idx).toBe(1);
     expect(got.chosen[0].bidUsd).toBe(2);
@@ -161,7 +161,7 @@ describe('choosing the bid of an imp', () => {
     // 2.4 USD CPM, both bid the floor of 2. The higher value wins (the only one priced).
     const shader: Shader = { shade: (_s, v, floor) => (v <= floor ? v : Math.max(floor, v * 0.8)), observe: () => {} };
     const fp: Case[] = [2.2, 2.4].map((v) => ({ goal: { type: 'cpm', valueUsd: v }, maxBidCpmUsd: 100, pctr: 0.01, multiplier: 1, floorUsd: 2 }));
-    const first = chooseBids(plan([fp]), Float32Array.from(fp, (c) => c.pctr), 0, 1, { pacer: pacer(fp), price: createPricer(shader), shortlist: { learn: () => {} } });
+    const first = chooseBids(plan([fp]), Float32Array.from(fp, (c) => c.pctr), 0, 1, { pacer: pacer(fp), price: createPricer(shader), shortlist: { learn: () => {} }, internSegment: (s) => s });
     expect(first.chosen[0].el.cand.idx).toBe(1);
     expect(first.chosen[0].bidUsd).toBe(2);
   });

@@ -6,6 +6,7 @@ import type { Privacy, PrivacyBlock } from './privacy.js';
 import { fillNative, parseNativeRequest, type NativeFill, type NativeRequest } from './native.js';
 import { vastVersionFor, type VastVersion } from './vast-version.js';
 import { createShortlist } from './shortlist.js';
+import { createInterner } from '../util/intern.js';
 
 /** How a creative answers an imp's media object: what the response stage writes. */
 export type MediaFit =
@@ -91,6 +92,8 @@ export interface EligibilityDeps {
 
 const DIM = Object.fromEntries(DIMENSIONS.map((d, i) => [d, i])) as Record<(typeof DIMENSIONS)[number], number>;
 const EMPTY: string[] = [];
+/** Distinct request categories held interned (IAB's taxonomies have a few hundred to ~1,500). */
+const CATEGORIES_INTERNED = 4_096;
 const EMPTY_SET: ReadonlySet<string> = new Set();
 
 type Obj = Record<string, any>;
@@ -100,17 +103,23 @@ function topCategory(c: string): string {
   return dash > 0 ? c.slice(0, dash) : c;
 }
 
-/** Expand categories to themselves and their tier-1 parent, lower-cased, for prefix matching. */
-function expandCategories(cats: unknown): string[] {
+/** One category expanded: itself lower-cased, then its tier-1 parent when it has one. */
+function expandCategory(c: string): readonly string[] {
+  const l = c.toLowerCase();
+  const top = topCategory(l);
+  return top === l ? [l] : [l, top];
+}
+
+/**
+ * Expand categories to themselves and their tier-1 parent, lower-cased, for prefix matching.
+ * Each expansion is interned (an issued bid keeps its page's categories for its notices): one
+ * category, the usual case, costs a lookup and no allocation.
+ */
+function expandCategories(cats: unknown, intern: (c: string, make: (c: string) => readonly string[]) => readonly string[]): readonly string[] {
   if (!Array.isArray(cats) || cats.length === 0) return EMPTY;
+  if (cats.length === 1) return typeof cats[0] === 'string' ? intern(cats[0], expandCategory) : EMPTY;
   const out: string[] = [];
-  for (const c of cats) {
-    if (typeof c !== 'string') continue;
-    const l = c.toLowerCase();
-    out.push(l);
-    const top = topCategory(l);
-    if (top !== l) out.push(top);
-  }
+  for (const c of cats) if (typeof c === 'string') out.push(...intern(c, expandCategory));
   return out;
 }
 
@@ -268,7 +277,8 @@ export function createEligibility(deps: EligibilityDeps) {
     }
     return dayString;
   }
-  const requestValues: string[][] = DIMENSIONS.map(() => EMPTY);
+  const internCategory = createInterner<readonly string[]>(CATEGORIES_INTERNED);
+  const requestValues: (readonly string[])[] = DIMENSIONS.map(() => EMPTY);
   const slotsOf: ImpSlots = { slots: [], format: 'banner', w: 0, h: 0 };
   // A dimension's one request value goes into its array here (plan is synchronous, and nothing
   // keeps requestValues past it): a new one-element array per value per request otherwise.
@@ -375,7 +385,9 @@ export function createEligibility(deps: EligibilityDeps) {
       const os = typeof device.os === 'string' ? device.os.toLowerCase() : '';
       const deviceType = typeof device.devicetype === 'number' ? device.devicetype : 0;
       const categories =
-        inv.sectioncat || inv.pagecat ? expandCategories([...(inv.cat ?? []), ...(inv.sectioncat ?? []), ...(inv.pagecat ?? [])]) : expandCategories(inv.cat);
+        inv.sectioncat || inv.pagecat
+          ? expandCategories([...(inv.cat ?? []), ...(inv.sectioncat ?? []), ...(inv.pagecat ?? [])], internCategory)
+          : expandCategories(inv.cat, internCategory);
       const invId = String((app ? app.bundle ?? app.id : site?.id) ?? '');
       const domain = typeof inv.domain === 'string' ? inv.domain.toLowerCase() : '';
       const offsetMin = typeof geo.utcoffset === 'number' ? geo.utcoffset : 0;
@@ -654,7 +666,7 @@ function isBlocked(keys: ReadonlySet<string>, blocked: ReadonlySet<string>): boo
   return false;
 }
 
-function matchesAll(acc: ReadonlyArray<ReadonlySet<string> | null>, values: string[][], skip: number): boolean {
+function matchesAll(acc: ReadonlyArray<ReadonlySet<string> | null>, values: ReadonlyArray<readonly string[]>, skip: number): boolean {
   for (let d = 0; d < acc.length; d++) {
     if (d === skip) continue;
     const set = acc[d];

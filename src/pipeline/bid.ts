@@ -18,6 +18,10 @@ import type { Metrics, Stage } from '../metrics/metrics.js';
 import type { IssuedBids } from '../notices/issued.js';
 import { errorAnswer, NO_CONTENT, type Answer } from '../errors/answer.js';
 import type { LiveState } from '../live/live.js';
+import { createStringInterner } from '../util/intern.js';
+
+/** Distinct shading segments held interned (exchange × format × site or app × hour × device × size). */
+const SEGMENTS_INTERNED = 16_384;
 
 export interface BidInput {
   body: Buffer;
@@ -72,6 +76,7 @@ export function createBidPipeline(deps: BidDeps) {
   const { settings, metrics, now } = deps;
   const validateRequest = createValidator(settings);
   const rowPool = createRowPool(deps.features);
+  const internSegment = createStringInterner(SEGMENTS_INTERNED);
 
   function noBid(requestId: string, ex: ExchangeSettings, reason: NoBidReason, started: number): Answer {
     metrics.noBid(ex.name, reason);
@@ -161,7 +166,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (!pctrs) return noBid(req.id, ex, 'DEADLINE', started);
 
     const wallNow = deps.clock();
-    const { chosen, reason } = chooseBids(plan.imps, pctrs, wallNow, req.at ?? 2, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist });
+    const { chosen, reason } = chooseBids(plan.imps, pctrs, wallNow, req.at ?? 2, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment });
     t = timed('price', t);
     if (reason) return noBid(req.id, ex, reason, started);
     const rate = deps.ratesPerUsd().get(plan.currency)!;

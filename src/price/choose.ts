@@ -44,6 +44,8 @@ export interface ChooseDeps {
   price: Pricer;
   /** The candidate cut's priors learn each scored candidate's pCTR and multiplier (eligibility/shortlist.ts). */
   shortlist: { learn(idx: number, pctr: number, multiplier: number): void };
+  /** One shared copy of each segment (src/util/intern.ts): a chosen bid keeps it until its notices expire. */
+  internSegment: (segment: string) => string;
 }
 
 /** Per-candidate scratch of one imp, reused across requests (grown to the largest imp seen). */
@@ -103,7 +105,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       if (top < 0 || ceiling[i] > ceiling[top]) top = i;
     }
     if (top < 0) continue;
-    const segment = segmentOf(p.ctx);
+    const segment = deps.internSegment(segmentOf(p.ctx));
     const topFloor = p.eligible[top].floorUsd;
     let best = 0;
     for (let k = -1; k < n; k++) {
