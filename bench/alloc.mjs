@@ -5,6 +5,9 @@
 // measured window (bytes allocated since the GC before) sum to what the window allocated, to
 // within one young generation. ArrayBuffer backing stores (typed arrays' contents, Buffers) live
 // outside the JS heap and are not counted, only their small wrapper objects.
+// Also, per kind of GC in the window (scavenge, mark-compact): how many, their pauses on the main
+// thread, and the bytes they promoted to the old generation per bid request (what a bid leaves
+// behind: kept past one scavenge, it is copied, promoted and later marked).
 // --catalog N: a generated catalog of N campaigns, as `npm run bench -- --catalog N` serves.
 // --sample: also say by whom, from V8's sampling heap profiler over the measured window (objects
 // since collected included; bench/heap-sample.mjs): bytes per bid request by allocating function
@@ -44,7 +47,11 @@ const child = spawn('node', ['--trace-gc-nvp', ...sampleArgs, 'dist/cli.js', 'se
 });
 let allocated = 0;
 let gcs = 0;
+/** Per GC kind (trace-gc-nvp's gc=s, mc, ...), while `measuring`: count, pause sum and max (ms), bytes promoted. */
+let byKind = null;
+const KIND = { s: 'scavenge', mc: 'mark-compact', mmc: 'minor mark-compact' };
 let tail = '';
+let mainIsolate = null;
 const port = await new Promise((res, rej) => {
   let buf = '';
   child.stdout.on('data', (d) => {
@@ -52,10 +59,23 @@ const port = await new Promise((res, rej) => {
     const lines = text.split('\n');
     tail = lines.pop();
     for (const line of lines) {
-      const m = / allocated=(\d+)/.exec(line);
-      // A size_t: V8 prints a negative correction as its unsigned 64-bit value.
-      if (m) ((allocated += Number(BigInt.asIntN(64, BigInt(m[1])))), gcs++);
-      else if (buf.length < 100_000) buf += line + '\n';
+      const m = /^\[\d+:(0x[0-9a-f]+)\].* allocated=(\d+)/.exec(line);
+      if (m) {
+        // The main thread's isolate prints first; a worker's (the ledger's compaction) GCs are its own.
+        mainIsolate ??= m[1];
+        if (m[1] !== mainIsolate) continue;
+        // A size_t: V8 prints a negative correction as its unsigned 64-bit value.
+        allocated += Number(BigInt.asIntN(64, BigInt(m[2])));
+        gcs++;
+        const g = byKind && / pause=([\d.]+) .* gc=(\w+) .* promoted=(\d+) /.exec(line);
+        if (g) {
+          const k = (byKind[KIND[g[2]] ?? g[2]] ??= { n: 0, pauseMs: 0, maxMs: 0, promoted: 0 });
+          k.n++;
+          k.pauseMs += Number(g[1]);
+          k.maxMs = Math.max(k.maxMs, Number(g[1]));
+          k.promoted += Number(g[3]);
+        }
+      } else if (buf.length < 100_000) buf += line + '\n';
       const p = /"port":(\d+)[^\n]*bidder listening/.exec(line);
       if (p) res(Number(p[1]));
     }
@@ -70,6 +90,7 @@ try {
   await load(3);
   const a0 = allocated;
   const g0 = gcs;
+  byKind = {};
   if (args.sample) (child.kill('SIGUSR2'), await new Promise((r) => setTimeout(r, 200)));
   const res = await load(Number(args.duration));
   await new Promise((r) => setTimeout(r, 100));
@@ -78,9 +99,14 @@ try {
     for (let i = 0; i < 50 && !existsSync(samplePath); i++) await new Promise((r) => setTimeout(r, 100));
   }
   const bytes = allocated - a0;
+  const kinds = byKind;
+  byKind = null;
   const n = res.requests.total;
   console.log(`alloc: ${n} bid requests in ${args.duration} s (${Math.round(res.requests.average)} req/s, ${res['2xx']} answered 2xx), ${catalogName}, ${gcs - g0} GCs`);
   console.log(`JS heap allocated: ${(bytes / 1e6).toFixed(1)} MB, ${(bytes / n / 1024).toFixed(1)} KB per bid request`);
+  for (const [kind, k] of Object.entries(kinds)) {
+    console.log(`${kind}: ${k.n}, pause mean ${(k.pauseMs / k.n).toFixed(2)} ms, max ${k.maxMs.toFixed(1)} ms; promoted ${(k.promoted / n).toFixed(0)} B per bid request`);
+  }
   if (args.sample) printSample(JSON.parse(readFileSync(samplePath, 'utf8')), n);
 } finally {
   child.kill('SIGKILL');

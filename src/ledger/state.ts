@@ -1,6 +1,7 @@
 import type { OverCommitted, Reservation, SettleOutcome } from '../types.js';
 import { headroomMicros, toMicros, toUsd, utcDay, type BudgetRule } from './budget.js';
 import type { JournalRecord } from './journal.js';
+import { HoldTable } from './holds.js';
 
 /**
  * The in-process ledger's state machine, free of I/O so that the live ledger, journal replay and
@@ -21,19 +22,6 @@ export const REFUSED = 4;
 /** Hold flags: settled as overspend; price corrected by a billing notice. */
 const OVER = 1;
 const FIXED = 2;
-
-interface Hold {
-  c: string;
-  /** Reserved micros while held; the settled price once settled. */
-  a: number;
-  e: number;
-  d: number;
-  st: number;
-  /** Epoch ms it finished (retention starts then). */
-  at: number;
-  /** OVER | FIXED. */
-  f: number;
-}
 
 /** What `peek` returns and `revert` restores. */
 export interface HoldState {
@@ -68,7 +56,7 @@ export interface SettleResult {
 
 export class LedgerCore {
   readonly accounts = new Map<string, Account>();
-  private readonly holds = new Map<string, Hold>();
+  private readonly holds = new HoldTable();
   // Binary min-heap of HELD bids by expiry; stale entries (settled/released meanwhile) are skipped.
   private heapAt: number[] = [];
   private heapBid: string[] = [];
@@ -141,33 +129,35 @@ export class LedgerCore {
    * which may correct an already settled price downward, once.
    */
   settle(bidId: string, priceUsd: number, now: number, billing = false): SettleResult {
-    const hold = this.holds.get(bidId);
-    if (hold === undefined) return { outcome: 'unknown' };
+    const h = this.holds;
+    const s = h.slot(bidId);
+    if (s < 0) return { outcome: 'unknown' };
     const price = toMicros(priceUsd);
-    if (hold.st === SETTLED) {
-      if (billing && (hold.f & FIXED) === 0 && price >= 0 && price < hold.a) {
+    if (h.st[s] === SETTLED) {
+      if (billing && (h.f[s] & FIXED) === 0 && price >= 0 && price < h.a[s]) {
         const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now };
         this.apply(record);
         return { outcome: 'corrected', record };
       }
       return { outcome: 'duplicate' };
     }
-    if (hold.st === REFUSED) return { outcome: 'duplicate' };
-    if (!(price >= 0) || price > hold.a) return { outcome: 'over-reservation' };
-    if (hold.st === HELD && hold.e <= now) this.finish(bidId, hold, EXPIRED, hold.e);
-    if (hold.st !== HELD) {
-      const acc = this.account(hold.c);
-      const day = this.day(acc, hold.d);
-      const room =
-        acc.rule === undefined ? 0 : headroomMicros(acc.rule, hold.d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved);
+    if (h.st[s] === REFUSED) return { outcome: 'duplicate' };
+    if (!(price >= 0) || price > h.a[s]) return { outcome: 'over-reservation' };
+    if (h.st[s] === HELD && h.e[s] <= now) this.finish(bidId, s, EXPIRED, h.e[s]);
+    const c = h.campaign(s);
+    const d = h.d[s];
+    if (h.st[s] !== HELD) {
+      const acc = this.account(c);
+      const day = this.day(acc, d);
+      const room = acc.rule === undefined ? 0 : headroomMicros(acc.rule, d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved);
       if (room < price) {
         // The exchange bills it anyway: recorded, apart from the spend the budget allowed.
-        const record: JournalRecord = { t: 's', b: bidId, c: hold.c, d: hold.d, p: price, at: now, o: 1 };
+        const record: JournalRecord = { t: 's', b: bidId, c, d, p: price, at: now, o: 1 };
         this.apply(record);
-        return { outcome: 'overspend', record, overspend: { campaignId: hold.c, priceMicros: price } };
+        return { outcome: 'overspend', record, overspend: { campaignId: c, priceMicros: price } };
       }
     }
-    const record: JournalRecord = { t: 's', b: bidId, c: hold.c, d: hold.d, p: price, at: now };
+    const record: JournalRecord = { t: 's', b: bidId, c, d, p: price, at: now };
     this.apply(record);
     return { outcome: 'settled', record };
   }
@@ -189,8 +179,9 @@ export class LedgerCore {
 
   /** A bid's state before a live operation, for `revert` (undefined: not remembered). */
   peek(bidId: string): HoldState | undefined {
-    const h = this.holds.get(bidId);
-    return h === undefined ? undefined : { st: h.st, a: h.a, at: h.at, f: h.f };
+    const h = this.holds;
+    const s = h.slot(bidId);
+    return s < 0 ? undefined : { st: h.st[s], a: h.a[s], at: h.at[s], f: h.f[s] };
   }
 
   /**
@@ -200,33 +191,34 @@ export class LedgerCore {
    */
   revert(rec: JournalRecord, prev: HoldState | undefined): void {
     if (rec.t !== 'r' && rec.t !== 's' && rec.t !== 'n' && rec.t !== 'c') return;
-    const hold = this.holds.get(rec.b);
-    if (hold === undefined) return;
+    const h = this.holds;
+    const s = h.slot(rec.b);
+    if (s < 0) return;
     if (rec.t === 'r') {
-      if (hold.st === HELD) this.addReserved(hold, -hold.a);
-      this.holds.delete(rec.b);
+      if (h.st[s] === HELD) this.addReserved(s, -h.a[s]);
+      h.delete(rec.b);
       return;
     }
     if (rec.t === 's') this.charge(rec.c, rec.d, -rec.p, rec.o === 1);
-    if (rec.t === 'c' && prev !== undefined) this.charge(hold.c, hold.d, prev.a - hold.a, (hold.f & OVER) !== 0);
+    if (rec.t === 'c' && prev !== undefined) this.charge(h.campaign(s), h.d[s], prev.a - h.a[s], (h.f[s] & OVER) !== 0);
     if (prev === undefined) {
-      this.holds.delete(rec.b);
+      h.delete(rec.b);
       return;
     }
-    hold.st = prev.st;
-    hold.a = prev.a;
-    hold.at = prev.at;
-    hold.f = prev.f;
+    h.st[s] = prev.st;
+    h.a[s] = prev.a;
+    h.at[s] = prev.at;
+    h.f[s] = prev.f;
     if (prev.st === HELD) {
-      this.addReserved(hold, hold.a);
+      this.addReserved(s, h.a[s]);
       // Its heap entry may have been popped meanwhile; a second entry is skipped once finished.
-      this.heapPush(hold.e, rec.b);
+      this.heapPush(h.e[s], rec.b);
     }
   }
 
   release(bidId: string, now: number): JournalRecord | null {
-    const hold = this.holds.get(bidId);
-    if (hold === undefined || hold.st !== HELD) return null;
+    const s = this.holds.slot(bidId);
+    if (s < 0 || this.holds.st[s] !== HELD) return null;
     const record: JournalRecord = { t: 'x', b: bidId, at: now };
     this.apply(record);
     return record;
@@ -237,42 +229,39 @@ export class LedgerCore {
     switch (rec.t) {
       case 'r': {
         if (this.holds.has(rec.b)) return;
-        const hold: Hold = { c: rec.c, a: rec.a, e: rec.e, d: rec.d, st: HELD, at: 0, f: 0 };
-        this.holds.set(rec.b, hold);
-        this.addReserved(hold, rec.a);
+        this.addReserved(this.holds.add(rec.b, rec.c, rec.a, rec.e, rec.d, HELD, 0, 0), rec.a);
         this.heapPush(rec.e, rec.b);
         return;
       }
       case 's': {
-        let hold = this.holds.get(rec.b);
-        if (hold !== undefined && hold.st === SETTLED) return;
-        if (hold === undefined) {
-          // Its reservation was compacted away or lost with a crash: the settle record stands alone.
-          hold = { c: rec.c, a: rec.p, e: 0, d: rec.d, st: RELEASED, at: 0, f: 0 };
-          this.holds.set(rec.b, hold);
-        }
-        this.finish(rec.b, hold, SETTLED, rec.at);
-        hold.a = rec.p;
-        if (rec.o === 1) hold.f |= OVER;
+        const h = this.holds;
+        let s = h.slot(rec.b);
+        if (s >= 0 && h.st[s] === SETTLED) return;
+        // Its reservation was compacted away or lost with a crash: the settle record stands alone.
+        if (s < 0) s = h.add(rec.b, rec.c, rec.p, 0, rec.d, RELEASED, 0, 0);
+        this.finish(rec.b, s, SETTLED, rec.at);
+        h.a[s] = rec.p;
+        if (rec.o === 1) h.f[s] |= OVER;
         this.charge(rec.c, rec.d, rec.p, rec.o === 1);
         return;
       }
       case 'c': {
-        const hold = this.holds.get(rec.b);
-        if (hold === undefined || hold.st !== SETTLED || (hold.f & FIXED) !== 0 || rec.p >= hold.a) return;
-        this.charge(hold.c, hold.d, rec.p - hold.a, (hold.f & OVER) !== 0);
-        hold.a = rec.p;
-        hold.f |= FIXED;
+        const h = this.holds;
+        const s = h.slot(rec.b);
+        if (s < 0 || h.st[s] !== SETTLED || (h.f[s] & FIXED) !== 0 || rec.p >= h.a[s]) return;
+        this.charge(h.campaign(s), h.d[s], rec.p - h.a[s], (h.f[s] & OVER) !== 0);
+        h.a[s] = rec.p;
+        h.f[s] |= FIXED;
         return;
       }
       case 'x': {
-        const hold = this.holds.get(rec.b);
-        if (hold !== undefined && hold.st === HELD) this.finish(rec.b, hold, RELEASED, rec.at);
+        const s = this.holds.slot(rec.b);
+        if (s >= 0 && this.holds.st[s] === HELD) this.finish(rec.b, s, RELEASED, rec.at);
         return;
       }
       case 'n': {
-        const hold = this.holds.get(rec.b);
-        if (hold !== undefined && hold.st !== SETTLED) this.finish(rec.b, hold, REFUSED, rec.at);
+        const s = this.holds.slot(rec.b);
+        if (s >= 0 && this.holds.st[s] !== SETTLED) this.finish(rec.b, s, REFUSED, rec.at);
         return;
       }
       case 'a': {
@@ -282,8 +271,7 @@ export class LedgerCore {
       }
       case 'k': {
         if (this.holds.has(rec.b)) return;
-        const hold: Hold = { c: rec.c, a: rec.a, e: 0, d: rec.d, st: rec.st, at: rec.at, f: rec.f ?? 0 };
-        this.holds.set(rec.b, hold);
+        this.holds.add(rec.b, rec.c, rec.a, 0, rec.d, rec.st, rec.at, rec.f ?? 0);
         this.doneBid.push(rec.b);
         return;
       }
@@ -310,16 +298,17 @@ export class LedgerCore {
     }
   }
 
-  private addReserved(hold: Hold, delta: number): void {
-    const acc = this.account(hold.c);
+  private addReserved(slot: number, delta: number): void {
+    const acc = this.account(this.holds.campaign(slot));
     acc.reserved += delta;
-    this.day(acc, hold.d).reserved += delta;
+    this.day(acc, this.holds.d[slot]).reserved += delta;
   }
 
-  private finish(bidId: string, hold: Hold, st: number, at: number): void {
-    if (hold.st === HELD) this.addReserved(hold, -hold.a);
-    hold.st = st;
-    hold.at = at;
+  private finish(bidId: string, slot: number, st: number, at: number): void {
+    const h = this.holds;
+    if (h.st[slot] === HELD) this.addReserved(slot, -h.a[slot]);
+    h.st[slot] = st;
+    h.at[slot] = at;
     this.doneBid.push(bidId);
   }
 
@@ -328,8 +317,8 @@ export class LedgerCore {
     while (this.heapAt.length > 0 && this.heapAt[0] <= now) {
       const bid = this.heapBid[0];
       this.heapPop();
-      const hold = this.holds.get(bid);
-      if (hold !== undefined && hold.st === HELD) this.finish(bid, hold, EXPIRED, hold.e);
+      const s = this.holds.slot(bid);
+      if (s >= 0 && this.holds.st[s] === HELD) this.finish(bid, s, EXPIRED, this.holds.e[s]);
     }
     if (this.onceKeys.size > this.onceSweep) {
       for (const [k, e] of this.onceKeys) if (e <= now) this.onceKeys.delete(k);
@@ -338,9 +327,9 @@ export class LedgerCore {
     const horizon = now - this.retentionMs;
     while (this.doneHead < this.doneBid.length) {
       const bid = this.doneBid[this.doneHead];
-      const hold = this.holds.get(bid);
-      if (hold !== undefined && hold.st !== HELD && hold.at > horizon) break;
-      if (hold !== undefined && hold.st !== HELD) this.holds.delete(bid);
+      const s = this.holds.slot(bid);
+      if (s >= 0 && this.holds.st[s] !== HELD && this.holds.at[s] > horizon) break;
+      if (s >= 0 && this.holds.st[s] !== HELD) this.holds.delete(bid);
       this.doneHead++;
     }
     if (this.doneHead > 4096 && this.doneHead * 2 > this.doneBid.length) {
@@ -358,10 +347,12 @@ export class LedgerCore {
       }
     }
     for (const [k, e] of this.onceKeys) yield { t: 'o', k, e };
-    for (const [b, h] of this.holds) {
-      if (h.st === HELD) yield { t: 'r', b, c: h.c, a: h.a, e: h.e, d: h.d };
-      else if (h.f !== 0) yield { t: 'k', b, c: h.c, d: h.d, a: h.a, st: h.st, at: h.at, f: h.f };
-      else yield { t: 'k', b, c: h.c, d: h.d, a: h.a, st: h.st, at: h.at };
+    const h = this.holds;
+    for (const [b, s] of h.entries()) {
+      const c = h.campaign(s);
+      if (h.st[s] === HELD) yield { t: 'r', b, c, a: h.a[s], e: h.e[s], d: h.d[s] };
+      else if (h.f[s] !== 0) yield { t: 'k', b, c, d: h.d[s], a: h.a[s], st: h.st[s], at: h.at[s], f: h.f[s] };
+      else yield { t: 'k', b, c, d: h.d[s], a: h.a[s], st: h.st[s], at: h.at[s] };
     }
   }
 
