@@ -9,8 +9,8 @@
 // ref built in a worktree — all in the same run on the same machine. Also: the per-stage
 // breakdown from the head's own histograms, and the raw batched-inference cost of the same rows
 // measured alone. Prints figures; asserts nothing.
-// --rounds N (with --base): head and base alternate N times and their medians and ranges are
-// compared; on a shared host one run each moves by ±10-15 %, more than many changes are worth.
+// --rounds N (with --base): head and base alternate N times (head-base, base-head, ...) and their
+// medians and ranges are compared; on a shared host one run each moves by ±10-15 %, more than many changes are worth.
 // --profile: instead, run head once under `node --cpu-prof` and print where its CPU goes (self time
 // by function and by source file); the .cpuprofile is kept for Chrome DevTools.
 import { spawn, execFileSync } from 'node:child_process';
@@ -314,10 +314,14 @@ if (args.base) {
 }
 results.push(await runBidder('head', ROOT, work, bodies));
 if (base && ROUNDS > 1) {
-  // Alternating, so a drift of the host over the run falls on both sides alike.
+  // Alternating, so a drift of the host over the run falls on both sides alike, and in turns
+  // head-base, base-head, ...: with head always first, a place in the order that costs more (the
+  // first run after the base's build, or after the other's exit) would fall on one side only.
+  const runBase = (i) => runBidder(`base ${args.base} (${base.sha}, round ${i})`, base.dir, work, bodies);
   for (let i = 1; i <= ROUNDS; i++) {
-    if (i > 1) results.push(await runBidder(`head (round ${i})`, ROOT, work, bodies));
-    results.push(await runBidder(`base ${args.base} (${base.sha}, round ${i})`, base.dir, work, bodies));
+    if (i === 1) results.push(await runBase(i));
+    else if (i % 2 === 0) (results.push(await runBase(i)), results.push(await runBidder(`head (round ${i})`, ROOT, work, bodies)));
+    else (results.push(await runBidder(`head (round ${i})`, ROOT, work, bodies)), results.push(await runBase(i)));
   }
 } else {
   results.push(await runBidder('head (again: noise)', ROOT, work, bodies));
