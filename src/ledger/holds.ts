@@ -93,26 +93,18 @@ export class HoldTable {
 
   private grow(): void {
     const n = this.c.length * 2;
-    const c = new Int32Array(n);
-    c.set(this.c);
-    this.c = c;
-    const a = new Float64Array(n);
-    a.set(this.a);
-    this.a = a;
-    const e = new Float64Array(n);
-    e.set(this.e);
-    this.e = e;
-    const d = new Float64Array(n);
-    d.set(this.d);
-    this.d = d;
-    const at = new Float64Array(n);
-    at.set(this.at);
-    this.at = at;
-    const st = new Uint8Array(n);
-    st.set(this.st);
-    this.st = st;
-    const f = new Uint8Array(n);
-    f.set(this.f);
-    this.f = f;
+    this.c = grown(this.c, new Int32Array(n));
+    this.a = grown(this.a, new Float64Array(n));
+    this.e = grown(this.e, new Float64Array(n));
+    this.d = grown(this.d, new Float64Array(n));
+    this.at = grown(this.at, new Float64Array(n));
+    this.st = grown(this.st, new Uint8Array(n));
+    this.f = grown(this.f, new Uint8Array(n));
   }
+}
+
+/** `to` holding `from`'s values first. */
+function grown<T extends Int32Array | Float64Array | Uint8Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }
