@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BINS, binMid, binOf, binTop, PriceLandscape } from '../src/pace/landscape.js';
+import { BINS, binMid, binOf, binTop, PriceLandscape, ValueHistogram } from '../src/pace/landscape.js';
 import { Curves, solveLambda } from '../src/pace/optimiser.js';
 
 /** Probabilities with the given mass on the bins of the given values. */
@@ -107,5 +107,38 @@ describe('price landscape', () => {
     expect(d.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
     expect(d[binOf(2)]).toBeCloseTo(0.25, 2);
     expect(d[binOf(4)]).toBeCloseTo(0.75, 2);
+  });
+});
+
+describe('value histogram: the values the coming hours will bring', () => {
+  const HOUR = 3_600_000;
+
+  it('an opportunity weighs half as much a half-life later, whatever the traffic in between', () => {
+    const h = new ValueHistogram(12 * HOUR);
+    h.add(1, 0);
+    // A thousand opportunities in one millisecond weigh the same as one each.
+    for (let i = 0; i < 1000; i++) h.add(10, 12 * HOUR);
+    expect(h.w[binOf(10)] / h.w[binOf(1)]).toBeCloseTo(2000, 6);
+    h.add(1, 36 * HOUR);
+    // Weights relative to the first opportunity: 1 at 0 h, 2 at 12 h, 8 at 36 h.
+    expect(h.w[binOf(1)] / h.w[binOf(10)]).toBeCloseTo(9 / 2000, 9);
+    expect(h.total / h.w[binOf(10)]).toBeCloseTo(2009 / 2000, 9);
+  });
+
+  it('stays finite and keeps its proportions over years of opportunities', () => {
+    const h = new ValueHistogram(HOUR);
+    const DAY = 24 * HOUR;
+    // 5,000 days at one opportunity an hour: 2^120,000 without renormalising.
+    for (let t = 0; t < 5000 * DAY; t += HOUR) h.add(t % DAY < 12 * HOUR ? 1 : 10, t);
+    expect(Number.isFinite(h.total)).toBe(true);
+    expect(h.total).toBeGreaterThan(0);
+    // The last 12 hours were all 10s: the older 1s weigh 2^-12 + 2^-13 + … of the newest hour's weight.
+    const share = h.w[binOf(1)] / h.total;
+    expect(share).toBeGreaterThan(0);
+    expect(share).toBeLessThan(0.001);
+  });
+
+  it('refuses a half-life that is not a positive duration', () => {
+    expect(() => new ValueHistogram(0)).toThrow(/halfLifeMs/);
   });
 });

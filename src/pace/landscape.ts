@@ -115,31 +115,42 @@ export class PriceLandscape {
   }
 }
 
-/** How often each value bin occurred among a campaign's opportunities, with exponential forgetting. */
+/**
+ * How often each value bin occurred among a campaign's opportunities, an opportunity weighing
+ * half as much `halfLifeMs` later. The optimiser plans the rest of the day on these values, so
+ * they should be the values the coming hours will bring: today's more than last week's. Forgetting
+ * by time, not by count, keeps that meaning at any traffic: a campaign that sees a thousand
+ * opportunities a day and one that sees a million both plan on about the last half day.
+ */
 export class ValueHistogram {
   readonly w = new Float64Array(BINS);
   total = 0;
-  private scale = 1;
-  private readonly growth: number;
+  /** The time the weights are relative to, and the weight of an opportunity at `lastMs`. */
+  private t0 = NaN;
+  private lastMs = NaN;
+  private weight = 1;
 
-  /**
-   * @param halfLife opportunities after which an old one weighs half as much (a day's values
-   *   stay representative without keeping every one).
-   */
-  constructor(halfLife = 50_000) {
-    this.growth = Math.pow(2, 1 / halfLife);
+  /** @param halfLifeMs after this long an opportunity weighs half as much (default 12 hours). */
+  constructor(private readonly halfLifeMs = 12 * 3_600_000) {
+    if (!(halfLifeMs > 0)) throw new Error('halfLifeMs must be > 0');
   }
 
-  add(value: number): void {
-    // Forgetting by growing the weight of new entries; renormalised before it overflows.
-    this.scale *= this.growth;
-    if (this.scale > 1e100) {
-      for (let k = 0; k < BINS; k++) this.w[k] /= this.scale;
-      this.total /= this.scale;
-      this.scale = 1;
+  add(value: number, nowMs: number): void {
+    // Forgetting by growing the weight of new entries (one power per distinct millisecond);
+    // renormalised before it overflows.
+    if (nowMs !== this.lastMs) {
+      if (Number.isNaN(this.t0)) this.t0 = nowMs;
+      this.lastMs = nowMs;
+      this.weight = Math.pow(2, (nowMs - this.t0) / this.halfLifeMs);
+      if (this.weight > 1e100) {
+        for (let k = 0; k < BINS; k++) this.w[k] /= this.weight;
+        this.total /= this.weight;
+        this.t0 = nowMs;
+        this.weight = 1;
+      }
     }
-    this.w[binOf(value)] += this.scale;
-    this.total += this.scale;
+    this.w[binOf(value)] += this.weight;
+    this.total += this.weight;
   }
 
   get empty(): boolean {

@@ -248,7 +248,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       p.hourToday[Math.floor((nowMs % DAY_MS) / HOUR_MS)]++;
       p.opps++;
       if (opp !== undefined) {
-        p.values.add(opp.valueCpmUsd);
+        p.values.add(opp.valueCpmUsd, nowMs);
         if (opp.firstPrice) p.firstPriceOpps++;
       }
       if (nowMs >= p.slotEnd) decide(p, nowMs);
