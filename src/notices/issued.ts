@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 
 /** What the bidder remembers about a bid it sent, for the feedback its notices carry. */
 export interface IssuedBid {
@@ -14,23 +13,100 @@ export interface IssuedBid {
  * Bids issued by this process, kept until their notices expire (bounded: the oldest go first).
  * Only feedback reads this; money never depends on it — the ledger and the signed notice do —
  * so a notice that lands on another process of a fleet still settles correctly.
+ *
+ * A ring of slots in issue order, in columns: a remembered bid is its id (the key of the id → slot
+ * map) and a slot whose numbers sit in typed arrays the GC never scans, and whose strings are the
+ * request's own (segments and categories are interned upstream). As an lru-cache entry holding an
+ * object with two boxed numbers it was about three heap objects and ~100 bytes more a bid, half a
+ * million of them at the cap. Issue order is expiry order (one TTL for all), so the expired are
+ * dropped from the oldest end as bids are added: the ring holds what the TTL keeps, up to `max`.
  */
+const NO_CATEGORIES: readonly string[] = [];
+
 export function createIssuedBids(max: number, ttlMs: number, clock: () => number) {
-  const cache = new LRUCache<string, IssuedBid>({
-    max,
-    ttl: ttlMs,
-    ttlAutopurge: false,
-    // Expiry on the injected clock, read at each access: lru-cache's own clock caches its reading
-    // behind a 1 ms timer, which on a busy bidder was a timer set and fired every millisecond.
-    perf: { now: clock },
-    ttlResolution: 0,
-  });
+  if (!(Number.isInteger(max) && max > 0)) throw new Error('max must be a positive integer');
+  const slots = new Map<string, number>();
+  let cap = Math.min(max, 1024);
+  let ids: (string | undefined)[] = new Array<string | undefined>(cap);
+  let users: string[] = new Array<string>(cap);
+  let cats: (readonly string[])[] = new Array<readonly string[]>(cap);
+  let segs: string[] = new Array<string>(cap);
+  let pctr = new Float64Array(cap);
+  let bid = new Float64Array(cap);
+  let expires = new Float64Array(cap);
+  // The oldest slot and the number of slots in use, oldest to newest.
+  let head = 0;
+  let size = 0;
+
+  /** The oldest bid is forgotten. */
+  function dropOldest(): void {
+    const id = ids[head]!;
+    // A re-issued id (never, with createBidIds) points at its newer slot: keep that.
+    if (slots.get(id) === head) slots.delete(id);
+    ids[head] = undefined;
+    // Let go of the strings too: the ring outlives them.
+    users[head] = '';
+    cats[head] = NO_CATEGORIES;
+    segs[head] = '';
+    head = (head + 1) % cap;
+    size--;
+  }
+
+  /** Doubles the ring (up to `max`), unrolled so the oldest is slot 0 again. */
+  function grow(): void {
+    const next = Math.min(max, cap * 2);
+    const order = (a: number) => (head + a) % cap;
+    const move = <T>(from: ArrayLike<T>, to: { [i: number]: T }) => {
+      for (let a = 0; a < size; a++) to[a] = from[order(a)];
+    };
+    const nIds = new Array<string | undefined>(next);
+    const nUsers = new Array<string>(next);
+    const nCats = new Array<readonly string[]>(next);
+    const nSegs = new Array<string>(next);
+    const nPctr = new Float64Array(next);
+    const nBid = new Float64Array(next);
+    const nExp = new Float64Array(next);
+    move(ids, nIds);
+    move(users, nUsers);
+    move(cats, nCats);
+    move(segs, nSegs);
+    move(pctr, nPctr);
+    move(bid, nBid);
+    move(expires, nExp);
+    for (let a = 0; a < size; a++) slots.set(nIds[a]!, a);
+    [ids, users, cats, segs, pctr, bid, expires] = [nIds, nUsers, nCats, nSegs, nPctr, nBid, nExp];
+    cap = next;
+    head = 0;
+  }
+
   return {
-    add(bidId: string, bid: IssuedBid): void {
-      cache.set(bidId, bid);
+    add(bidId: string, b: IssuedBid): void {
+      const now = clock();
+      while (size > 0 && expires[head] < now) dropOldest();
+      if (size === cap) {
+        if (cap < max) grow();
+        else dropOldest();
+      }
+      const s = (head + size) % cap;
+      size++;
+      ids[s] = bidId;
+      users[s] = b.userKey;
+      cats[s] = b.categories;
+      segs[s] = b.segment;
+      pctr[s] = b.pctr;
+      bid[s] = b.bidCpmUsd;
+      expires[s] = now + ttlMs;
+      slots.set(bidId, s);
     },
     get(bidId: string): IssuedBid | undefined {
-      return cache.get(bidId);
+      const s = slots.get(bidId);
+      // Stale past its TTL to the millisecond, as lru-cache counted it before.
+      if (s === undefined || expires[s] < clock()) return undefined;
+      return { pctr: pctr[s], userKey: users[s], categories: cats[s], segment: segs[s], bidCpmUsd: bid[s] };
+    },
+    /** Bids remembered now (expired ones count until a later `add` drops them). */
+    get size(): number {
+      return size;
     },
   };
 }
