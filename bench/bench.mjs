@@ -93,6 +93,10 @@ async function measure(name, url, bodies) {
 }
 
 async function runBidder(name, cwd, policiesDir, bodies) {
+  // Every run starts from nothing spent and nothing learnt: the ledger journal (and the learned
+  // state beside it) of the run before would otherwise carry its spend over, and a generated
+  // catalog's budgets, spent by the first runs, left the later ones answering mostly no-bids.
+  rmSync(join(policiesDir, 'ledger'), { recursive: true, force: true });
   // Each version serves its own models: a base from before a feature-spec change refuses head's.
   const { child, port } = await spawnBidder({ cli: join(cwd, 'dist/cli.js'), cwd, policiesDir, modelsDir: resolve(cwd, args.models), env: { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, waitReady: false, killOnSignal: false });
   try {
