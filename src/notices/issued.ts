@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
+const NO_CATEGORIES: readonly string[] = [];
+
 /** What the bidder remembers about a bid it sent, for the feedback its notices carry. */
 export interface IssuedBid {
   pctr: number;
@@ -21,8 +23,6 @@ export interface IssuedBid {
  * million of them at the cap. Issue order is expiry order (one TTL for all), so the expired are
  * dropped from the oldest end as bids are added: the ring holds what the TTL keeps, up to `max`.
  */
-const NO_CATEGORIES: readonly string[] = [];
-
 export function createIssuedBids(max: number, ttlMs: number, clock: () => number) {
   if (!(Number.isInteger(max) && max > 0)) throw new Error('max must be a positive integer');
   const slots = new Map<string, number>();
