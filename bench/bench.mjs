@@ -50,6 +50,32 @@ function cpuTicks(pid) {
   return Number(fields[11]) + Number(fields[12]); // utime + stime
 }
 
+/** CPU ticks per thread of a process, by thread id: which threads the process's CPU is spent on. */
+function threadTicks(pid) {
+  const out = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = f.slice(f.indexOf('(') + 1, f.lastIndexOf(')'));
+      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, { name: tid === String(pid) ? 'main' : name, ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/** µs per request by thread name (threads of one name summed), largest first. */
+function byThread(before, after, requests) {
+  const sums = new Map();
+  for (const [tid, a] of after) {
+    const d = a.ticks - (before.get(tid)?.ticks ?? 0);
+    sums.set(a.name, (sums.get(a.name) ?? 0) + d);
+  }
+  return Object.fromEntries([...sums].filter(([, t]) => t > 0).sort((x, y) => y[1] - x[1]).map(([n, t]) => [n, +(((t / CLK_TCK) * 1e6) / requests).toFixed(1)]));
+}
+
 function startChild(cmd, argv, cwd, env, portFrom) {
   return new Promise((resolvePort, reject) => {
     const child = spawn(cmd, argv, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -74,8 +100,10 @@ async function measure(name, url, bodies) {
   void warm;
   return async (pid) => {
     const t0 = cpuTicks(pid);
+    const th0 = threadTicks(pid);
     const res = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, method: 'POST', headers: { 'content-type': 'application/json' }, requests: bodies.map((b) => ({ body: b })) });
     const ticks = cpuTicks(pid) - t0;
+    const th1 = threadTicks(pid);
     const total = res.requests.total;
     const codes = res.statusCodeStats ?? {};
     return {
@@ -85,6 +113,7 @@ async function measure(name, url, bodies) {
       p50Ms: res.latency.p50,
       p99Ms: res.latency.p99,
       cpuUsPerReq: +(((ticks / CLK_TCK) * 1e6) / total).toFixed(1),
+      cpuUsPerReqByThread: byThread(th0, th1, total),
       bidRate: total ? +((codes['200']?.count ?? 0) / total).toFixed(3) : 0,
       // non2xx counts statuses outside 200-299, so a 204 no-bid is not an error here.
       errors: res.errors + res.timeouts + res.non2xx,
@@ -349,6 +378,7 @@ for (const r of results) {
 }
 console.log(`\nfloor = the empty uWebSockets.js handler of this run, ${emptyUs} µs/req; inference = raw batched inference alone (${infer.model}, wasm, batch ${infer.batchRows} as head formed): ${infer.cpuUsPerRow} µs CPU per row × the rows head actually scored per request`);
 console.log(`scoring each request alone (batch ${alone.batchRows}): ${alone.cpuUsPerRow} µs CPU per row → micro-batching gain ${(alone.cpuUsPerRow / infer.cpuUsPerRow).toFixed(1)} × throughput per core`);
+for (const r of results) console.log(`${r.name}: CPU µs/req by thread: ${JSON.stringify(r.cpuUsPerReqByThread)}`);
 console.log(`head mean batch: ${head.meanBatchRows} rows; per-stage mean µs (wall, per request): ${JSON.stringify(head.stagesUs)}`);
 for (const r of results.filter((x) => x.notices)) {
   console.log(`${r.name} notices: ${r.notices.notices} sent once each (${r.notices.accepted} accepted), ${r.notices.rps}/s, ${r.notices.cpuUsPerNotice} µs CPU per notice against ${r.cpuUsPerReq} per bid request`);
