@@ -200,11 +200,13 @@ async function measureNotices(url, pid, bodies, wanted, onSend = () => {}) {
   if (paths.length === 0) return null;
   onSend();
   const t0 = cpuTicks(pid);
+  const th0 = threadTicks(pid);
   const res = await autocannon({ url: origin, connections: CONNECTIONS, amount: paths.length, requests: paths.map((path) => ({ method: 'GET', path })) });
   const ticks = cpuTicks(pid) - t0;
+  const th1 = threadTicks(pid);
   const codes = res.statusCodeStats ?? {};
   const accepted = Object.entries(codes).filter(([c]) => Number(c) < 400).reduce((a, [, v]) => a + v.count, 0);
-  return { notices: res.requests.total, accepted, rps: Math.round(res.requests.average), cpuUsPerNotice: +(((ticks / CLK_TCK) * 1e6) / res.requests.total).toFixed(1) };
+  return { notices: res.requests.total, accepted, rps: Math.round(res.requests.average), cpuUsPerNotice: +(((ticks / CLK_TCK) * 1e6) / res.requests.total).toFixed(1), cpuUsPerNoticeByThread: byThread(th0, th1, res.requests.total) };
 }
 
 /** Upper bound (ms) of the histogram bucket holding quantile q of the requests between two scrapes. */
@@ -381,7 +383,7 @@ console.log(`scoring each request alone (batch ${alone.batchRows}): ${alone.cpuU
 for (const r of results) console.log(`${r.name}: CPU µs/req by thread: ${JSON.stringify(r.cpuUsPerReqByThread)}`);
 console.log(`head mean batch: ${head.meanBatchRows} rows; per-stage mean µs (wall, per request): ${JSON.stringify(head.stagesUs)}`);
 for (const r of results.filter((x) => x.notices)) {
-  console.log(`${r.name} notices: ${r.notices.notices} sent once each (${r.notices.accepted} accepted), ${r.notices.rps}/s, ${r.notices.cpuUsPerNotice} µs CPU per notice against ${r.cpuUsPerReq} per bid request`);
+  console.log(`${r.name} notices: ${r.notices.notices} sent once each (${r.notices.accepted} accepted), ${r.notices.rps}/s, ${r.notices.cpuUsPerNotice} µs CPU per notice against ${r.cpuUsPerReq} per bid request; by thread ${JSON.stringify(r.notices.cpuUsPerNoticeByThread)}`);
 }
 for (const r of results.filter((x) => x.at70)) {
   console.log(`${r.name} at 70 % of its throughput (${r.at70.offeredRps} req/s offered): ${r.at70.rps} req/s, server p50 ≤ ${r.at70.serverP50Ms} ms, server p99 ≤ ${r.at70.serverP99Ms} ms (histogram bucket bounds), client p99 ${r.at70.clientP99Ms} ms`);

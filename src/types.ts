@@ -241,12 +241,12 @@ export interface Ledger {
   reserve(items: Reservation[]): Promise<boolean[]>;
   /**
    * Settle a won bid at its clearing price; idempotent by bid id. Always records a bid it knows,
-   * past the budget as overspend. `billing`: from the billing notice, which may lower the settled
-   * price once.
+   * past the budget as overspend. `source` (default `win`): who reports it. A more authoritative
+   * report sets a settled price again, up or down, once per level (`SettleSource`).
    */
-  settle(bidId: string, priceUsd: number, billing?: boolean): Promise<SettleOutcome>;
-  /** Release a reservation (loss notice); idempotent. */
-  release(bidId: string): Promise<void>;
+  settle(bidId: string, priceUsd: number, source?: SettleSource): Promise<SettleOutcome>;
+  /** Release a reservation (loss notice); idempotent: true only for the call that released a held reservation. */
+  release(bidId: string): Promise<boolean>;
   /**
    * True the first time `key` is seen before `untilMs` (epoch ms), false after: click and
    * conversion dedup that survives restarts (journal) and spans a fleet (Redis). Kept until `untilMs`.
@@ -270,8 +270,19 @@ export interface BudgetLedger extends Ledger {
   configure(budgets: Readonly<Record<string, Budget>>): Promise<OverCommitted[]>;
 }
 
-/** Notice kinds the bidder serves (OpenRTB 2.6 §4.3 nurl/burl/lurl, plus click and conversion). */
-export type NoticeKind = 'win' | 'billing' | 'loss' | 'click' | 'conversion' | PlayerEvent;
+/**
+ * Who reports a win, from least to most authoritative: `markup`, a render seen through a tracker
+ * in the ad's markup (public, so it carries no price: settled at the reserved amount, the most the
+ * exchange can bill); `win`, the exchange's win notice (its clearing price); `billing`, the
+ * exchange's billing notice (what it bills).
+ */
+export type SettleSource = 'markup' | 'win' | 'billing';
+
+/**
+ * Notice kinds the bidder serves (OpenRTB 2.6 §4.3 nurl/burl/lurl, plus click and conversion, and
+ * the impression tracker of native and VAST markup).
+ */
+export type NoticeKind = 'win' | 'billing' | 'loss' | 'click' | 'conversion' | 'impression' | PlayerEvent;
 
 /** What a video or audio player reports through the VAST tracking and error URLs. */
 export type PlayerEvent = 'start' | 'complete' | 'error';
@@ -302,8 +313,10 @@ export interface Pacer {
   /**
    * A win, with the model's pCTR the bid was priced on when the notice can tell (it calibrates the
    * creative), and the exchange's min-to-win when it sent one (the competing bid beaten).
+   * `priceIsBid`: the price is the bid, not a clearing price (a render reported by the markup's
+   * tracker): the auction's price was at most that.
    */
-  onWin(campaignId: string, creativeId: string, priceCpmUsd: number, nowMs: number, modelPctr?: number, minToWinCpmUsd?: number): void;
+  onWin(campaignId: string, creativeId: string, priceCpmUsd: number, nowMs: number, modelPctr?: number, minToWinCpmUsd?: number, priceIsBid?: boolean): void;
   onLoss(campaignId: string, creativeId: string, bidCpmUsd: number, minToWinCpmUsd: number | undefined, nowMs: number): void;
   onClick(campaignId: string, creativeId: string, nowMs: number): void;
   /** A conversion, with the time of its click when the notice tells it (it teaches the conversion delay). */

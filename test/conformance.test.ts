@@ -17,6 +17,9 @@ const lines = (f: string) => readFileSync(`${dir}/${f}`, 'utf8').trim().split('\
 /** In-line VAST versions by OpenRTB protocol (AdCOM "Creative Subtypes - Audio/Video"). */
 const PROTOCOL_VERSION: Record<number, string> = { 2: '2.0', 3: '3.0', 7: '4.0', 11: '4.1', 13: '4.2' };
 const DATA_TYPE_COUNT = 12;
+// Markup is public (the page, the player): it may carry click-scoped trackers only, never the
+// exchange's signed win, billing or loss URL, nor the bid price (docs/money.md).
+const PUBLIC_LEAK = /\/notice\/(win|billing|loss)\?|[?&](amp;)?p=/;
 
 function nativeRequestOf(native: any): { r: any; wrapped: boolean } | null {
   let r = native?.request;
@@ -35,6 +38,7 @@ function nativeRequestOf(native: any): { r: any; wrapped: boolean } | null {
 const chars = (s: string) => [...s].length;
 
 function checkNative(imp: any, adm: string, where: string): void {
+  expect(adm, `${where}: public markup carries an exchange notice or the bid price`).not.toMatch(PUBLIC_LEAK);
   const parsed = nativeRequestOf(imp.native);
   expect(parsed, `${where}: a bid on an unparsable native request`).not.toBeNull();
   const { r, wrapped } = parsed!;
@@ -77,8 +81,8 @@ function checkNative(imp: any, adm: string, where: string): void {
   // Impression tracking as the request offers it (1.2 §4.7 eventtrackers; imptrackers otherwise).
   const offered = ver.startsWith('1.2') && Array.isArray(r.eventtrackers);
   if (offered && r.eventtrackers.some((e: any) => e.event === 1 && e.methods?.includes(1))) {
-    expect(body.eventtrackers).toEqual([{ event: 1, method: 1, url: expect.stringContaining('/notice/billing?') }]);
-  } else if (!offered) expect(body.imptrackers).toEqual([expect.stringContaining('/notice/billing?')]);
+    expect(body.eventtrackers).toEqual([{ event: 1, method: 1, url: expect.stringContaining('/notice/impression?') }]);
+  } else if (!offered) expect(body.imptrackers).toEqual([expect.stringContaining('/notice/impression?')]);
   else expect(body.eventtrackers ?? body.imptrackers).toBeUndefined();
 }
 
@@ -100,6 +104,7 @@ function checkVast(imp: any, bid: any, where: string, docs: VastDoc[]): void {
   }
   expect(VAST_SCHEMA[version], `${where}: version ${version}`).toBeTruthy();
   expect(adm).toContain('<Impression>');
+  expect(adm, `${where}: public markup carries an exchange notice or the bid price`).not.toMatch(PUBLIC_LEAK);
   if (media.linearity === 2) expect(adm, `${where}: linearity 2 answered linear`).toContain('<NonLinearAds>');
   else {
     expect(adm).toContain('<MediaFile ');

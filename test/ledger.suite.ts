@@ -137,16 +137,67 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       expect(await l.state('c1')).toEqual({ spentUsd: 0.5, reservedUsd: 0.5, budgetUsd: 1, overspentUsd: 0.3 });
     });
 
-    it('billing corrects a win price downward once, never upward', async () => {
+    it('the billing notice sets the price a win settled, once, down or up', async () => {
       const l = await make({ c1: { dailyUsd: 1 } });
-      await l.reserve([res('b1', 'c1', 0.5), res('b2', 'c1', 0.2)]);
+      await l.reserve([res('b1', 'c1', 0.5), res('b2', 'c1', 0.2), res('b3', 'c1', 0.2)]);
       expect(await l.settle('b1', 0.4)).toBe('settled');
-      expect(await l.settle('b1', 0.45, true)).toBe('duplicate');
       expect(await l.settle('b1', 0.3)).toBe('duplicate');
-      expect(await l.settle('b1', 0.3, true)).toBe('corrected');
-      expect(await l.settle('b1', 0.1, true)).toBe('duplicate');
-      expect(await l.settle('b2', 0.2, true)).toBe('settled');
-      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.5, reservedUsd: 0 });
+      expect(await l.settle('b1', 0.3, 'billing')).toBe('corrected');
+      expect(await l.settle('b1', 0.1, 'billing')).toBe('duplicate');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.3, reservedUsd: 0.4 });
+      // What the exchange bills is what is recorded, above the win's price too.
+      expect(await l.settle('b2', 0.05)).toBe('settled');
+      expect(await l.settle('b2', 0.15, 'billing')).toBe('corrected');
+      // The same price as the win: nothing moves, and no later billing notice can move it.
+      expect(await l.settle('b3', 0.2)).toBe('settled');
+      expect(await l.settle('b3', 0.2, 'billing')).toBe('duplicate');
+      expect(await l.settle('b3', 0.1, 'billing')).toBe('duplicate');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.65, reservedUsd: 0 });
+    });
+
+    it('a render reported by the markup settles at the reserved amount; the exchange\'s notices set the price over it', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      await l.reserve([res('m1', 'c1', 0.5), res('m2', 'c1', 0.2), res('m3', 'c1', 0.1)]);
+      // The tracker's price, if it sent one, is not heard: it is public.
+      expect(await l.settle('m1', 0, 'markup')).toBe('settled');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.5, reservedUsd: 0.3 });
+      expect(await l.settle('m1', 0, 'markup')).toBe('duplicate');
+      expect(await l.settle('m1', 0.25)).toBe('corrected');
+      expect(await l.settle('m1', 0.2)).toBe('duplicate');
+      expect(await l.settle('m1', 0.3, 'billing')).toBe('corrected');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.3, reservedUsd: 0.3 });
+      // After the exchange's own notice, a render changes nothing.
+      expect(await l.settle('m2', 0.15)).toBe('settled');
+      expect(await l.settle('m2', 0, 'markup')).toBe('duplicate');
+      // A markup render after a loss notice still records the bid: it ran, and is billed.
+      await l.release('m3');
+      expect(await l.settle('m3', 0, 'markup')).toBe('settled');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.55, reservedUsd: 0 });
+      expect(await l.settle('nope', 0, 'markup')).toBe('unknown');
+    });
+
+    it('a billed rise the budget has no room for turns the whole bid into overspend', async () => {
+      const l = await make({ c1: { dailyUsd: 0.5 } });
+      await l.reserve([res('r1', 'c1', 0.3), res('r2', 'c1', 0.2)]);
+      expect(await l.settle('r1', 0.1)).toBe('settled');
+      expect(await l.settle('r2', 0.2)).toBe('settled');
+      expect(await l.reserve([res('r3', 'c1', 0.2)])).toEqual([true]);
+      // No room left: the exchange bills 0.3 for r1 anyway, recorded apart from the spend allowed.
+      expect(await l.settle('r1', 0.3, 'billing')).toBe('corrected');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.2, overspentUsd: 0.3, reservedUsd: 0.2 });
+      // A fall moves the bid's own account: r2 was spend within the budget.
+      expect(await l.settle('r2', 0.1, 'billing')).toBe('corrected');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.1, overspentUsd: 0.3, reservedUsd: 0.2 });
+    });
+
+    it('release answers true only for the call that released a held reservation', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      await l.reserve([res('x1', 'c1', 0.1), res('x2', 'c1', 0.1)]);
+      expect(await l.release('x1')).toBe(true);
+      expect(await l.release('x1')).toBe(false);
+      expect(await l.settle('x2', 0.05)).toBe('settled');
+      expect(await l.release('x2')).toBe(false);
+      expect(await l.release('nope')).toBe(false);
     });
 
     it('a lowered budget reports what is already committed above it', async () => {

@@ -19,7 +19,7 @@ const DOMAINS: Record<string, readonly string[] | 'one-series'> = {
   reason: Object.keys(NBR),
   code: or(Object.keys(ERRORS)),
   stage: ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'],
-  kind: ['win', 'billing', 'loss', 'click', 'conversion', 'start', 'complete', 'error'],
+  kind: ['win', 'billing', 'loss', 'click', 'conversion', 'impression', 'start', 'complete', 'error'],
   result: ['ok', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'refused', 'test', 'overspend', 'corrected'],
   op: or(['reserve', 'settle', 'release', 'state', 'frequency']),
   le: 'one-series',

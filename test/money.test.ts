@@ -129,6 +129,103 @@ describe('budgets lowered and prices corrected', () => {
     expect(await remaining()).toBeCloseTo(before + (Number(full) - Number(half)) / 1000, 5);
     expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'duplicate' })).toBe(1);
   });
+  it('billing sets the price above the win\'s too: what the exchange bills is what is recorded', async () => {
+    const r = await t.bid(req('rise-1'));
+    expect(r.status).toBe(200);
+    const b = (await r.json()).seatbid[0].bid[0];
+    const remaining = () => t.metric('bidder_budget_remaining_usd', { campaign: b.cid });
+    const before = await remaining();
+    const quarter = (b.price / 4).toFixed(4);
+    const full = b.price.toFixed(4);
+    // The reservation (the bid) already counts against the budget: the win frees what it did not cost.
+    expect((await fetch(expand(t, b.nurl, quarter))).status).toBe(200);
+    expect(await remaining()).toBeCloseTo(before + (b.price - Number(quarter)) / 1000, 5);
+    expect((await fetch(expand(t, b.burl, full))).status).toBe(200);
+    expect(await remaining()).toBeCloseTo(before, 5);
+  });
+
+  it('a loss after the win, or repeated, teaches the pacer and the shader nothing', async () => {
+    const r = await t.bid(req('loss-1'));
+    const b = (await r.json()).seatbid[0].bid[0];
+    const ok = () => t.metric('bidder_notices_total', { kind: 'loss', result: 'ok' });
+    const dup = () => t.metric('bidder_notices_total', { kind: 'loss', result: 'duplicate' });
+    const [ok0, dup0] = [await ok(), await dup()];
+    expect((await fetch(expand(t, b.nurl, b.price.toFixed(4)))).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await fetch(expand(t, b.lurl, b.price.toFixed(4)))).status).toBe(200);
+    expect([await ok(), await dup()]).toEqual([ok0, dup0 + 3]);
+    const r2 = await t.bid(req('loss-2'));
+    const b2 = (await r2.json()).seatbid[0].bid[0];
+    for (let i = 0; i < 2; i++) expect((await fetch(expand(t, b2.lurl, b2.price.toFixed(4)))).status).toBe(200);
+    expect([await ok(), await dup()]).toEqual([ok0 + 1, dup0 + 4]);
+  });
+});
+
+describe('markup is public: its impression tracker moves money only at the bid', () => {
+  let t: TestBidder;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'money-policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const file = join(dir, 'campaigns.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 1, pacing: asap'));
+    t = await startBidder({}, dir);
+  });
+  afterAll(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const nativeReq = (id: string) => ({
+    id,
+    at: 1,
+    tmax: 5000,
+    cur: ['USD'],
+    imp: [{ id: '1', bidfloor: 0.01, native: { ver: '1.2', request: JSON.stringify({ ver: '1.2', assets: [{ id: 1, required: 1, title: { len: 90 } }], eventtrackers: [{ event: 1, methods: [1] }] }) } }],
+    site: { id: 's1', domain: 'news.example', cat: ['IAB12'] },
+  });
+
+  async function nativeBid(id: string) {
+    const r = await t.bid(nativeReq(id));
+    expect(r.status).toBe(200);
+    const b = (await r.json()).seatbid[0].bid[0];
+    const tracker: string = JSON.parse(b.adm).eventtrackers[0].url;
+    return { b, tracker };
+  }
+
+  it('a page that renders the ad cannot report a price: the tracker settles at the bid, and the exchange\'s notices set the price over it', async () => {
+    const { b, tracker } = await nativeBid('imp-1');
+    expect(tracker).toContain('/notice/impression?');
+    expect(b.adm).not.toContain('/notice/billing');
+    expect(new URL(tracker).searchParams.has('p')).toBe(false);
+    const remaining = () => t.metric('bidder_budget_remaining_usd', { campaign: b.cid });
+    const before = await remaining();
+    // What a page could append: a price of 0 and a competing bid of its choosing. Neither is heard:
+    // the bid's reservation becomes its spend, and the budget left does not move.
+    const spent = () => t.metric('bidder_spend_usd_total', { campaign: b.cid });
+    const spent0 = await spent();
+    expect((await fetch(local(t, tracker) + '&price=0&mtw=0.001')).status).toBe(200);
+    expect(await spent()).toBeCloseTo(spent0 + b.price / 1000, 9);
+    expect(await remaining()).toBeCloseTo(before, 9);
+    expect((await fetch(local(t, tracker) + '&price=0')).status).toBe(200);
+    expect(await remaining()).toBeCloseTo(before, 9);
+    // The exchange's own billing notice is heard over it.
+    const half = (b.price / 2).toFixed(4);
+    expect((await fetch(expand(t, b.burl, half))).status).toBe(200);
+    expect(await remaining()).toBeCloseTo(before + (b.price - Number(half)) / 1000, 9);
+    expect(await t.metric('bidder_notices_total', { kind: 'impression', result: 'duplicate' })).toBe(1);
+  });
+
+  it('the tracker\'s signature does not make a billing notice, at any price', async () => {
+    const { b, tracker } = await nativeBid('imp-2');
+    const asBilling = local(t, tracker).replace('/notice/impression?', '/notice/billing?');
+    expect((await fetch(asBilling + '&price=0')).status).toBe(400);
+    expect((await fetch(asBilling + `&p=${b.price}&u=USD&price=0`)).status).toBe(403);
+    // The exchange's notice first: the render then changes nothing.
+    expect((await fetch(expand(t, b.nurl ?? b.burl, (b.price / 2).toFixed(4)))).status).toBe(200);
+    const remaining = await t.metric('bidder_budget_remaining_usd', { campaign: b.cid });
+    expect((await fetch(local(t, tracker))).status).toBe(200);
+    expect(await t.metric('bidder_budget_remaining_usd', { campaign: b.cid })).toBeCloseTo(remaining, 9);
+  });
 });
 
 describe('notices settle at the rate of the bid', () => {

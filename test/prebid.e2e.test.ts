@@ -112,8 +112,10 @@ describe.skipIf(missing.length > 0)('Prebid.js in headless Chromium against the 
     expect(await metric('bidder_spend_usd_total')).toBeGreaterThan(0);
     expect(await metric('bidder_clicks_total')).toBe(1);
     for (const result of ['forged', 'expired', 'bad_price', 'malformed']) expect(await metric('bidder_notices_total', { result }), result).toBe(0);
-    // The first win or billing notice of a bid settles it ('ok'); any other of the same bid is a duplicate.
-    const settled = (await metric('bidder_notices_total', { kind: 'win', result: 'ok' })) + (await metric('bidder_notices_total', { kind: 'billing', result: 'ok' }));
+    // The first win, billing or markup impression notice of a bid settles it ('ok'); any other of
+    // the same bid is a duplicate, or sets the price over the markup's (corrected).
+    let settled = 0;
+    for (const kind of ['win', 'billing', 'impression']) settled += await metric('bidder_notices_total', { kind, result: 'ok' });
     expect(settled).toBe(3);
     console.log('notices:', (await t.bidder.metricsText()).split('\n').filter((l) => l.startsWith('bidder_notices_total') && !l.endsWith(' 0')).join('; '));
     if (process.env.E2E_SCREENSHOT) {

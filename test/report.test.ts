@@ -43,6 +43,23 @@ describe('ad-effect report', () => {
     expect(c.days[0].hours[10].meanLambda).toBeNull();
   });
 
+  it('counts a bid\'s spend at the price of its most authoritative report, as the ledger does', () => {
+    const recs: EventRecord[] = [
+      { type: 'bid', ts, bidId: 'm1', campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 4, pctr: 0.01, modelVersion: 'm', ctx },
+      { type: 'bid', ts, bidId: 'm2', campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 4, pctr: 0.01, modelVersion: 'm', ctx },
+      // m1: rendered first (settled at the bid), then the exchange's win and billing set the price.
+      { type: 'impression', ts: ts + 1000, bidId: 'm1', campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 4 },
+      { type: 'billing', ts: ts + 3000, bidId: 'm1', campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 3 },
+      { type: 'win', ts: ts + 2000, bidId: 'm1', campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 2 },
+      // m2: the win, then a billing above it (what the exchange bills stands).
+      { type: 'win', ts: ts + 1000, bidId: 'm2', campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 1 },
+      { type: 'billing', ts: ts + 2000, bidId: 'm2', campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 1.5 },
+    ];
+    const t = buildReport(recs, campaigns).campaigns[0].totals;
+    expect(t.impressions).toBe(2);
+    expect(t.spendUsd).toBeCloseTo((3 + 1.5) / 1000, 12);
+  });
+
   it('gives the mean λ (1 / pacing multiplier) of each hour\'s bids', () => {
     const bid = (id: string, at: number, multiplier: number): EventRecord => ({ type: 'bid', ts: at, bidId: id, campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 4, pctr: 0.01, multiplier, modelVersion: 'm', ctx });
     const r = buildReport([bid('a', ts, 0.5), bid('b', ts + 60_000, 0.25), bid('c', ts + 3_600_000, 1)], campaigns);

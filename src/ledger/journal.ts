@@ -9,10 +9,18 @@ import * as fs from 'node:fs';
 export type JournalRecord =
   /** reserve: bid, campaign, amount (micros), expiry (epoch ms), UTC day charged. */
   | { t: 'r'; b: string; c: string; a: number; e: number; d: number }
-  /** settle: price (micros) charged to campaign `c` on day `d`, at epoch ms `at`; `o: 1` = beyond the budget (overspend). Self-contained. */
-  | { t: 's'; b: string; c: string; d: number; p: number; at: number; o?: 1 }
-  /** correction: a billing notice lowered a settled bid's price to `p` (micros), once. */
-  | { t: 'c'; b: string; p: number; at: number }
+  /**
+   * settle: price (micros) charged to campaign `c` on day `d`, at epoch ms `at`; `o: 1` = beyond
+   * the budget (overspend); `l`: the report's level (0 a markup render, absent a win notice, 2 a
+   * billing notice). Self-contained.
+   */
+  | { t: 's'; b: string; c: string; d: number; p: number; at: number; o?: 1; l?: 0 | 2 }
+  /**
+   * correction: a more authoritative report (`l`: 1 the win notice, 2 the billing notice; absent,
+   * from before levels, a billing notice lowering it) set a settled bid's price to `p` (micros);
+   * `o: 1`: the rise found no room, and the whole bid is now overspend.
+   */
+  | { t: 'c'; b: string; p: number; at: number; l?: 1 | 2; o?: 1 }
   /** once: key `k` seen, remembered until epoch ms `e` (click and conversion dedup). */
   | { t: 'o'; k: string; e: number }
   /** release on loss. */

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Budget, BudgetLedger, Reservation, SettleOutcome } from '../types.js';
+import type { Budget, BudgetLedger, Reservation, SettleOutcome, SettleSource } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toUsd, utcDay } from './budget.js';
 import { decodeRecords, encodeRecord, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
 import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
@@ -188,11 +188,11 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       return out;
     },
 
-    async settle(bidId: string, priceUsd: number, billing = false): Promise<SettleOutcome> {
+    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win'): Promise<SettleOutcome> {
       const now = clock();
       core.expire(now);
       const prev = core.peek(bidId);
-      const res = core.settle(bidId, priceUsd, now, billing);
+      const res = core.settle(bidId, priceUsd, now, source);
       if (res.overspend !== undefined) {
         logger.warn(
           { bidId, campaignId: res.overspend.campaignId, priceUsd: toUsd(res.overspend.priceMicros) },
@@ -231,10 +231,12 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       return true;
     },
 
-    async release(bidId: string): Promise<void> {
+    async release(bidId: string): Promise<boolean> {
       const now = clock();
       const rec = core.release(bidId, now);
-      if (rec !== null) await append(encodeRecord(rec), true);
+      if (rec === null) return false;
+      await append(encodeRecord(rec), true);
+      return true;
     },
 
     async state(campaignId: string) {

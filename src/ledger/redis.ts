@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import type { Budget, BudgetLedger, OverCommitted, Reservation, SettleOutcome } from '../types.js';
+import type { Budget, BudgetLedger, OverCommitted, Reservation, SettleOutcome, SettleSource } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toMicros, toUsd, utcDay } from './budget.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
 
@@ -27,9 +27,10 @@ export interface RedisLedgerOptions {
  *   P b:<campaign>        hash: daily life sday eday (the budget rule), spent res over (flight totals)
  *   P d:<campaign>:<day>  hash: spent res over (one UTC day), kept 8 days
  *   P z:<campaign>        zset: held reservations scored by expiry, member "<bid>|<micros>|<day>"
- *   P r:<bid>             hash: c a e d st o f (st: h held, s settled, x released, e expired,
- *                         n refused late by an older version; o=1 settled as overspend; f=1 price
- *                         corrected by a billing notice)
+ *   P r:<bid>             hash: c a e d st o f l (st: h held, s settled, x released, e expired,
+ *                         n refused late by an older version; o=1 settled as overspend; l: the
+ *                         level of the report that set the price, 0 markup, 1 win, 2 billing,
+ *                         absent 1; f=1, from before levels: set by a billing notice, level 2)
  * `over` is spend billed beyond the budget (a late win with no room left): counted apart from
  * `spent`, and against the headroom.
  * A zset member exists exactly while its amount is counted in `res`; it carries the amount and
@@ -104,21 +105,38 @@ return out
 const LUA_SETTLE = `${LUA_COMMON}
 local bid = ARGV[4]
 local p = tonumber(ARGV[5])
+local lv = tonumber(ARGV[6])
 local rk = P .. 'r:' .. bid
-local h = redis.call('HMGET', rk, 'c', 'a', 'e', 'd', 'st', 'o', 'f')
+local h = redis.call('HMGET', rk, 'c', 'a', 'e', 'd', 'st', 'o', 'f', 'l')
 if not h[1] then return 'unknown' end
 local cid, a, d = h[1], tonumber(h[2]), h[4]
+-- A markup report carries no price: at the reserved amount.
+if lv == 0 and h[5] ~= 's' then p = a end
 if h[5] == 's' then
-  -- A billing notice may lower the settled price, once.
-  if ARGV[6] == '1' and h[7] ~= '1' and p < a then
-    local field = 'spent'
-    if h[6] == '1' then field = 'over' end
-    redis.call('HINCRBY', P .. 'b:' .. cid, field, fmt(p - a))
-    redis.call('HINCRBY', P .. 'd:' .. cid .. ':' .. d, field, fmt(p - a))
-    redis.call('HSET', rk, 'a', fmt(p), 'f', '1')
-    return 'corrected'
+  -- A more authoritative report sets the price again, once per level, up or down.
+  local cur = 1
+  if h[7] == '1' then cur = 2 elseif h[8] then cur = tonumber(h[8]) end
+  if lv <= cur then return 'duplicate' end
+  local field = 'spent'
+  if h[6] == '1' then field = 'over' end
+  if p > a and field == 'spent' then
+    purge(cid)
+    if headroom(cid, d) < p - a then
+      -- No room for the rise: the whole bid becomes overspend.
+      redis.call('HINCRBY', P .. 'b:' .. cid, 'spent', fmt(-a))
+      redis.call('HINCRBY', P .. 'd:' .. cid .. ':' .. d, 'spent', fmt(-a))
+      redis.call('HINCRBY', P .. 'b:' .. cid, 'over', fmt(a))
+      redis.call('HINCRBY', P .. 'd:' .. cid .. ':' .. d, 'over', fmt(a))
+      redis.call('HSET', rk, 'o', '1')
+      field = 'over'
+    end
   end
-  return 'duplicate'
+  redis.call('HINCRBY', P .. 'b:' .. cid, field, fmt(p - a))
+  redis.call('HINCRBY', P .. 'd:' .. cid .. ':' .. d, field, fmt(p - a))
+  redis.call('HSET', rk, 'a', fmt(p), 'l', lv)
+  redis.call('HDEL', rk, 'f')
+  if p == a then return 'duplicate' end
+  return 'corrected'
 end
 if h[5] == 'n' then return 'duplicate' end
 if p > a then return 'over-reservation' end
@@ -140,7 +158,7 @@ redis.call('HINCRBY', P .. 'b:' .. cid, field, fmt(p))
 local dk = P .. 'd:' .. cid .. ':' .. d
 redis.call('HINCRBY', dk, field, fmt(p))
 redis.call('PEXPIRE', dk, DAYKEEP)
-redis.call('HSET', rk, 'st', 's', 'a', fmt(p))
+redis.call('HSET', rk, 'st', 's', 'a', fmt(p), 'l', lv)
 redis.call('PEXPIRE', rk, RET)
 if field == 'over' then return 'overspend' end
 return 'settled'
@@ -154,6 +172,7 @@ if h[4] == 'h' then
   unhold(h[1], bid, tonumber(h[2]), h[3])
   redis.call('HSET', rk, 'st', 'x')
   redis.call('PEXPIRE', rk, RET)
+  return 1
 end
 return 0
 `;
@@ -175,6 +194,8 @@ if e and e > now then return 0 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[1])
 return 1
 `;
+
+const SOURCE_LEVEL: Readonly<Record<SettleSource, number>> = { markup: 0, win: 1, billing: 2 };
 
 interface LedgerCommands {
   ledgerOnce(key: string, ttlMs: number, now: number, untilMs: number): Promise<number>;
@@ -258,12 +279,11 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   };
   client.on('ready', onReady);
 
-  // Bids whose fate this process already heard from Redis. A number: settled at that many micros
-  // (Infinity: at a price not known here; -1: nothing can change any more); a further win is a
-  // duplicate answered without a round trip, and so is a billing notice not below the price (only
-  // a lower one can correct it); a release of it moves nothing either. 'released': a further
-  // release moves nothing (a settle still goes to Redis: a win may follow a loss notice). Per
-  // process and bounded; kept as long as Redis keeps the bid's record.
+  // Bids whose fate this process already heard from Redis. A number: settled, its price set by a
+  // report of that level (0 markup, 1 win, 2 billing); a report of that level or below is a
+  // duplicate answered without a round trip, and a release of it moves nothing either.
+  // 'released': a further release moves nothing (a settle still goes to Redis: a win may follow a
+  // loss notice). Per process and bounded; kept as long as Redis keeps the bid's record.
   const known = new LRUCache<string, number | 'released'>({ max: 200_000, ttl: Number(retention), perf: { now: clock }, ttlResolution: 0 });
 
   const self: BudgetLedger = {
@@ -281,15 +301,16 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       return res.map((v) => v === 1);
     },
 
-    async settle(bidId: string, priceUsd: number, billing = false): Promise<SettleOutcome> {
-      const price = toMicros(priceUsd);
+    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win'): Promise<SettleOutcome> {
+      const level = SOURCE_LEVEL[source];
+      const price = source === 'markup' ? 0 : toMicros(priceUsd);
       if (!(price >= 0)) return 'over-reservation';
       const k = known.get(bidId);
-      if (typeof k === 'number' && (!billing || k < 0 || price >= k)) return 'duplicate';
-      const outcome = await cmd.ledgerSettle(P, clock(), retention, bidId, price, billing ? '1' : '0');
-      if (outcome === 'settled' || outcome === 'overspend') known.set(bidId, price);
-      else if (outcome === 'duplicate') known.set(bidId, billing ? -1 : Infinity);
-      else if (outcome === 'corrected' || outcome === 'expired') known.set(bidId, -1);
+      if (typeof k === 'number' && level <= k) return 'duplicate';
+      const outcome = await cmd.ledgerSettle(P, clock(), retention, bidId, price, level);
+      // A duplicate's level is at least this report's; an expired bid can change no more.
+      if (outcome === 'settled' || outcome === 'overspend' || outcome === 'corrected' || outcome === 'duplicate') known.set(bidId, Math.max(level, typeof k === 'number' ? k : 0));
+      else if (outcome === 'expired') known.set(bidId, 2);
       if (outcome === 'overspend') {
         logger.warn(
           { bidId, priceUsd: toUsd(price) },
@@ -306,10 +327,11 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       return (await cmd.ledgerOnce(`${P}o:${key}`, ttl, now, untilMs)) === 1;
     },
 
-    async release(bidId: string): Promise<void> {
-      if (known.has(bidId)) return;
-      await cmd.ledgerRelease(P, clock(), retention, bidId);
+    async release(bidId: string): Promise<boolean> {
+      if (known.has(bidId)) return false;
+      const released = (await cmd.ledgerRelease(P, clock(), retention, bidId)) === 1;
       known.set(bidId, 'released');
+      return released;
     },
 
     async state(campaignId: string) {

@@ -1,4 +1,4 @@
-import type { OverCommitted, Reservation, SettleOutcome } from '../types.js';
+import type { OverCommitted, Reservation, SettleOutcome, SettleSource } from '../types.js';
 import { headroomMicros, toMicros, toUsd, utcDay, type BudgetRule } from './budget.js';
 import type { JournalRecord } from './journal.js';
 import { HoldTable } from './holds.js';
@@ -9,7 +9,11 @@ import { HoldTable } from './holds.js';
  * RELEASED/EXPIRED -> SETTLED: a late win (or a win after a loss notice) is billed by the exchange
  * whatever the budget says, so it is always recorded; one that no longer fits the budget is
  * recorded as overspend (counted apart from the spend the bidder decided, and against the
- * headroom). A settled bid's price can be corrected downward once by its billing notice.
+ * headroom). A settlement's price is set by the most authoritative report heard (`SettleSource`):
+ * a render seen through the ad's markup settles at the reserved amount (the most the exchange can
+ * bill), the exchange's win notice sets its clearing price over that, and its billing notice sets
+ * what it bills over both, up or down; a report no more authoritative than the one before is a
+ * duplicate.
  * REFUSED is only read from journals written before late wins were recorded. Finished bids are remembered for `retentionMs` so repeated notices stay idempotent.
  */
 
@@ -19,9 +23,15 @@ export const RELEASED = 2;
 export const EXPIRED = 3;
 export const REFUSED = 4;
 
-/** Hold flags: settled as overspend; price corrected by a billing notice. */
+/** Hold flags: settled as overspend; price set by a billing notice; price set by a markup render (unverified). */
 const OVER = 1;
 const FIXED = 2;
+const MARKUP = 4;
+
+/** Authority of a settlement's price: a render seen in the markup, the win notice, the billing notice. */
+const LEVEL: Readonly<Record<SettleSource, number>> = { markup: 0, win: 1, billing: 2 };
+const levelOf = (f: number): number => ((f & FIXED) !== 0 ? 2 : (f & MARKUP) !== 0 ? 0 : 1);
+const levelFlags = (level: number): number => (level === 2 ? FIXED : level === 0 ? MARKUP : 0);
 
 /** What `peek` returns and `revert` restores. */
 export interface HoldState {
@@ -125,41 +135,48 @@ export class LedgerCore {
   }
 
   /**
-   * Settles a win at `priceUsd`. `billing`: the notice is the exchange's billing event (burl),
-   * which may correct an already settled price downward, once.
+   * Settles a win at `priceUsd` (a `markup` report carries no price: at the reserved amount). A
+   * settled bid's price is set again, once per level, by a more authoritative report: up or down,
+   * the rise recorded as overspend (the whole bid) when the budget has no room for it.
    */
-  settle(bidId: string, priceUsd: number, now: number, billing = false): SettleResult {
+  settle(bidId: string, priceUsd: number, now: number, source: SettleSource = 'win'): SettleResult {
     const h = this.holds;
     const s = h.slot(bidId);
     if (s < 0) return { outcome: 'unknown' };
-    const price = toMicros(priceUsd);
+    const level = LEVEL[source];
+    const price = source === 'markup' ? h.a[s] : toMicros(priceUsd);
     if (h.st[s] === SETTLED) {
-      if (billing && (h.f[s] & FIXED) === 0 && price >= 0 && price < h.a[s]) {
-        const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now };
-        this.apply(record);
-        return { outcome: 'corrected', record };
-      }
-      return { outcome: 'duplicate' };
+      if (level <= levelOf(h.f[s])) return { outcome: 'duplicate' };
+      if (!(price >= 0)) return { outcome: 'over-reservation' };
+      const rise = price - h.a[s];
+      const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now, l: level as 1 | 2 };
+      if (rise > 0 && (h.f[s] & OVER) === 0 && this.room(s) < rise) record.o = 1;
+      this.apply(record);
+      return { outcome: rise === 0 ? 'duplicate' : 'corrected', record };
     }
     if (h.st[s] === REFUSED) return { outcome: 'duplicate' };
     if (!(price >= 0) || price > h.a[s]) return { outcome: 'over-reservation' };
     if (h.st[s] === HELD && h.e[s] <= now) this.finish(bidId, s, EXPIRED, h.e[s]);
     const c = h.campaign(s);
     const d = h.d[s];
-    if (h.st[s] !== HELD) {
-      const acc = this.account(c);
-      const day = this.day(acc, d);
-      const room = acc.rule === undefined ? 0 : headroomMicros(acc.rule, d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved);
-      if (room < price) {
-        // The exchange bills it anyway: recorded, apart from the spend the budget allowed.
-        const record: JournalRecord = { t: 's', b: bidId, c, d, p: price, at: now, o: 1 };
-        this.apply(record);
-        return { outcome: 'overspend', record, overspend: { campaignId: c, priceMicros: price } };
-      }
-    }
     const record: JournalRecord = { t: 's', b: bidId, c, d, p: price, at: now };
+    if (level !== 1) record.l = level as 0 | 2;
+    if (h.st[s] !== HELD && this.room(s) < price) {
+      // The exchange bills it anyway: recorded, apart from the spend the budget allowed.
+      record.o = 1;
+      this.apply(record);
+      return { outcome: 'overspend', record, overspend: { campaignId: c, priceMicros: price } };
+    }
     this.apply(record);
     return { outcome: 'settled', record };
+  }
+
+  /** Budget room left on the day of hold `s`'s campaign (0 for a campaign without a budget). */
+  private room(s: number): number {
+    const acc = this.account(this.holds.campaign(s));
+    const d = this.holds.d[s];
+    const day = this.day(acc, d);
+    return acc.rule === undefined ? 0 : headroomMicros(acc.rule, d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved);
   }
 
   /** Campaigns whose commitments on `day` (spend, overspend, reservations) pass their budget, e.g. after it was lowered. */
@@ -200,7 +217,10 @@ export class LedgerCore {
       return;
     }
     if (rec.t === 's') this.charge(rec.c, rec.d, -rec.p, rec.o === 1);
-    if (rec.t === 'c' && prev !== undefined) this.charge(h.campaign(s), h.d[s], prev.a - h.a[s], (h.f[s] & OVER) !== 0);
+    if (rec.t === 'c' && prev !== undefined) {
+      this.charge(h.campaign(s), h.d[s], -h.a[s], (h.f[s] & OVER) !== 0);
+      this.charge(h.campaign(s), h.d[s], prev.a, (prev.f & OVER) !== 0);
+    }
     if (prev === undefined) {
       h.delete(rec.b);
       return;
@@ -242,16 +262,22 @@ export class LedgerCore {
         this.finish(rec.b, s, SETTLED, rec.at);
         h.a[s] = rec.p;
         if (rec.o === 1) h.f[s] |= OVER;
+        h.f[s] |= levelFlags(rec.l ?? 1);
         this.charge(rec.c, rec.d, rec.p, rec.o === 1);
         return;
       }
       case 'c': {
         const h = this.holds;
         const s = h.slot(rec.b);
-        if (s < 0 || h.st[s] !== SETTLED || (h.f[s] & FIXED) !== 0 || rec.p >= h.a[s]) return;
-        this.charge(h.campaign(s), h.d[s], rec.p - h.a[s], (h.f[s] & OVER) !== 0);
+        // Written before corrections had levels, a correction was a billing notice's, and downward.
+        const level = rec.l ?? 2;
+        if (s < 0 || h.st[s] !== SETTLED || level <= levelOf(h.f[s]) || (rec.l === undefined && rec.p >= h.a[s])) return;
+        const c = h.campaign(s);
+        const wasOver = (h.f[s] & OVER) !== 0;
+        this.charge(c, h.d[s], -h.a[s], wasOver);
+        this.charge(c, h.d[s], rec.p, wasOver || rec.o === 1);
         h.a[s] = rec.p;
-        h.f[s] |= FIXED;
+        h.f[s] = (h.f[s] & ~(FIXED | MARKUP)) | levelFlags(level) | (rec.o === 1 ? OVER : 0);
         return;
       }
       case 'x': {

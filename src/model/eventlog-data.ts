@@ -68,7 +68,7 @@ export async function datasetFromEventLog(
     const r = rowOf.get(rec.bidId);
     if (r === undefined) continue;
     // Duplicated notices are normal (exchanges retry); flags make them count once.
-    if (rec.type === 'win' || rec.type === 'billing') {
+    if (rec.type === 'win' || rec.type === 'billing' || rec.type === 'impression') {
       if (!won[r]) stats.wins++;
       won[r] = 1;
     } else if (rec.type === 'click') {

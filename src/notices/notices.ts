@@ -42,10 +42,14 @@ function minToWin(q: URLSearchParams, rate: number): number | undefined {
 }
 
 /**
- * Win, billing, loss, click and conversion notices. Money moves only through a valid signature,
- * at a clearing price no higher than the signed bid, and once per bid id (the ledger is
- * idempotent); a win the ledger knows is always recorded, past the budget as overspend; a billing
- * notice may lower a settled price once; clicks and conversions are deduplicated here.
+ * Win, billing, impression, loss, click and conversion notices. Money moves only through a valid
+ * signature, at a clearing price no higher than the signed bid, and once per bid id (the ledger is
+ * idempotent); a win the ledger knows is always recorded, past the budget as overspend. The price
+ * comes from the most authoritative report heard: the exchange's billing notice over its win
+ * notice over the markup's impression tracker, which is public and so moves money only at the
+ * reserved amount (the bid), never at a price it reports. A loss moves the pacer and the shader
+ * only when it released a held bid: a repeated loss, or one after the win, teaches nothing. Clicks
+ * and conversions are deduplicated in the ledger's store.
  */
 export function createNoticeHandler(deps: NoticeDeps) {
   const { metrics } = deps;
@@ -114,13 +118,14 @@ export function createNoticeHandler(deps: NoticeDeps) {
   return async function handleNotice(kind: NoticeKind, query: string): Promise<Answer> {
     const q = new URLSearchParams(query);
     if (kind === 'conversion') return conversion(q);
-    // Click and player-event URLs sit in the markup, so they carry the public (click) signature and no price.
-    const scope = kind === 'click' || kind === 'start' || kind === 'complete' || kind === 'error' ? 'click' : 'exchange';
+    // Click, impression-tracker and player-event URLs sit in the markup, so they carry the public
+    // (click) signature and no price.
+    const scope = kind === 'win' || kind === 'billing' || kind === 'loss' ? 'exchange' : 'click';
     const parsed = parseClaims(q, scope === 'click');
     if (!parsed) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED'));
     const { claims, sig } = parsed;
     if (!deps.signer.verify(claims, sig, scope)) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
-    if (scope === 'click' && kind !== 'click') {
+    if (scope === 'click' && kind !== 'click' && kind !== 'impression') {
       // VAST tracking (start, complete) and error URLs: counted, nothing else depends on them.
       metrics.notice(kind, claims.test ? 'test' : 'ok');
       return OK;
@@ -132,20 +137,26 @@ export function createNoticeHandler(deps: NoticeDeps) {
     const late = now > claims.expiresAtMs;
     // The rate the bid was priced at (signed), so a currency reload since changes nothing.
     const rate = claims.rate ?? deps.ratesPerUsd().get(claims.cur);
-    if (rate === undefined && kind !== 'click') return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
+    if (rate === undefined && scope === 'exchange') return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
     const issued = deps.issued.get(claims.bidId);
     const base = { ts: now, bidId: claims.bidId, campaignId: claims.campaignId, creativeId: claims.creativeId };
 
-    if (kind === 'win' || kind === 'billing') {
-      const raw = q.get('price') ?? '';
-      if (!PRICE.test(raw)) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', JSON.stringify(raw)));
-      const price = Number(raw);
-      if (price > claims.bidPrice * (1 + 1e-9)) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', `${price} above bid ${claims.bidPrice}`));
-      const priceUsd = price / rate!;
+    if (kind === 'win' || kind === 'billing' || kind === 'impression') {
+      // The impression tracker reports no price: the ledger settles it at the reserved amount, the
+      // bid, which the issued bid remembers for the pacer and the metrics.
+      const markup = kind === 'impression';
+      let priceUsd = issued?.bidCpmUsd ?? 0;
+      if (!markup) {
+        const raw = q.get('price') ?? '';
+        if (!PRICE.test(raw)) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', JSON.stringify(raw)));
+        const price = Number(raw);
+        if (price > claims.bidPrice * (1 + 1e-9)) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', `${price} above bid ${claims.bidPrice}`));
+        priceUsd = price / rate!;
+      }
       let outcome;
       const lt = performance.now();
       try {
-        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, kind === 'billing');
+        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, markup ? 'markup' : kind);
         metrics.ledger('settle', (performance.now() - lt) / 1000, false);
       } catch {
         metrics.ledger('settle', (performance.now() - lt) / 1000, true);
@@ -157,6 +168,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (outcome === 'expired' || (late && outcome === 'unknown')) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
       if (outcome === 'corrected') {
         metrics.notice(kind, 'corrected');
+        // The event log keeps the price that stands: the report reads the most authoritative one.
+        deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd });
         return OK;
       }
       if (outcome !== 'settled' && outcome !== 'overspend') {
@@ -172,9 +185,9 @@ export function createNoticeHandler(deps: NoticeDeps) {
       }
       // A win's min-to-win is the competing bid it beat (first price: more than the win tells); one
       // above the bid cannot be, and is ignored.
-      const mtw = minToWin(q, rate!);
+      const mtw = markup ? undefined : minToWin(q, rate!);
       const mtwUsd = mtw !== undefined && mtw <= (claims.bidPrice / rate!) * (1 + 1e-9) ? mtw : undefined;
-      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, issued?.pctr, mtwUsd);
+      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, issued?.pctr, mtwUsd, markup);
       if (issued) {
         deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
         deps.profiles.recordImpression(issued.userKey, claims.campaignId, issued.categories);
@@ -189,12 +202,18 @@ export function createNoticeHandler(deps: NoticeDeps) {
 
     if (kind === 'loss') {
       const lt = performance.now();
+      let released = false;
       try {
-        await deps.ledger.release(claims.bidId);
+        released = await deps.ledger.release(claims.bidId);
         metrics.ledger('release', (performance.now() - lt) / 1000, false);
       } catch {
         // An unreleased reservation still expires on its own; the exchange need not retry.
         metrics.ledger('release', (performance.now() - lt) / 1000, true);
+      }
+      if (!released) {
+        // A repeat, a loss after the win, or a bid this ledger no longer holds: nothing to learn.
+        metrics.notice('loss', 'duplicate');
+        return OK;
       }
       const mtw = minToWin(q, rate!);
       const lossReason = Number(q.get('loss'));
@@ -221,8 +240,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // Deduplicated in the ledger's store (journal or Redis): across restarts and a fleet.
       first = await deps.ledger.once(`c:${claims.bidId}`, claims.expiresAtMs);
     } catch {
-      // The user still reaches the landing page; the click is not counted.
+      // The user still reaches the landing page; the click is not counted, and so mints no
+      // conversion token (a token would count a conversion for a click that never counted).
       metrics.ledger('state', 0, true);
+      return { status: 302, body: '', headers: { location: creative.landingUrl } };
     }
     if (!first) metrics.notice('click', 'duplicate');
     else {

@@ -262,7 +262,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       if (paces.get(campaignId)?.mode === 'even') curve.onBid(campaignId, creativeId, bidCpmUsd, nowMs);
     },
 
-    onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr, minToWinCpmUsd) {
+    onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr, minToWinCpmUsd, priceIsBid) {
       calibration.onImpression(creativeId, modelPctr);
       const p = paces.get(campaignId);
       if (p === undefined) return;
@@ -274,7 +274,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       // A second-price win shows the price; a first-price one only that it was at most the bid,
       // unless the exchange sent the min-to-win.
       if (minToWinCpmUsd !== undefined && minToWinCpmUsd > 0) p.landscape.exact(minToWinCpmUsd);
-      else if (p.firstPriceOpps * 2 > p.opps) p.landscape.atMost(priceCpmUsd);
+      else if (priceIsBid || p.firstPriceOpps * 2 > p.opps) p.landscape.atMost(priceCpmUsd);
       else p.landscape.exact(priceCpmUsd);
     },
 

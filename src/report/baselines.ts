@@ -82,11 +82,15 @@ export function logBaselines(records: Iterable<EventRecord>): CampaignBaselines[
     }
     const b = bids.get(r.bidId);
     if (b === undefined) continue;
-    if ((r.type === 'win' || r.type === 'billing') && !b.won) {
+    if (r.type === 'impression') {
+      // A render the markup reported: won, at a price it does not tell (the bid was recorded).
+      b.won = true;
+      b.outcome = true;
+    } else if ((r.type === 'win' || r.type === 'billing') && b.paid === undefined) {
       b.won = true;
       b.outcome = true;
       b.paid = r.priceCpmUsd;
-      b.mtw = r.minToWinCpmUsd;
+      b.mtw ??= r.minToWinCpmUsd;
     } else if ((r.type === 'win' || r.type === 'billing') && b.mtw === undefined) {
       // The billing notice may carry the min-to-win the win notice did not.
       b.mtw = r.minToWinCpmUsd;

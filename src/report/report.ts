@@ -56,13 +56,17 @@ function effect(a: Acc, c: Campaign | undefined): Effect {
 
 /**
  * Aggregate an event log into the ad-effect report: per campaign, per UTC day and hour. A bid's
- * later notices are attributed to the hour of the bid (when the impression was bought). Win and
- * billing both mark the impression; it counts once, at the first clearing price seen.
+ * later notices are attributed to the hour of the bid (when the impression was bought). A markup
+ * impression, the win and the billing notice all mark the impression; it counts once, at the price
+ * of the most authoritative of them (billing over win over the markup's, which is the bid), as the
+ * ledger settles it.
  */
 export function buildReport(records: Iterable<EventRecord>, campaigns: readonly Campaign[], badLines = 0): Report {
   const byId = new Map(campaigns.map((c) => [c.id, c]));
   const bidInfo = new Map<string, { campaignId: string; ts: number; pctr: number }>();
-  const won = new Set<string>();
+  // Per bid won: the level of the report whose price stands (impression 0, win 1, billing 2, as
+  // the ledger ranks them) and that price, in the cell it was counted in.
+  const won = new Map<string, { level: number; usd: number; at: Acc }>();
   const clicked = new Set<string>();
   const converted = new Set<string>();
   // campaign -> day -> hour -> acc
@@ -94,11 +98,21 @@ export function buildReport(records: Iterable<EventRecord>, campaigns: readonly 
     }
     const b = bidInfo.get(r.bidId);
     const at = cell(r.campaignId, b?.ts ?? r.ts);
-    if ((r.type === 'win' || r.type === 'billing') && !won.has(r.bidId)) {
-      won.add(r.bidId);
-      at.impressions++;
-      at.spendUsd += (r.priceCpmUsd ?? 0) / 1000;
-      at.predictedClicks += b?.pctr ?? 0;
+    const level = r.type === 'billing' ? 2 : r.type === 'win' ? 1 : r.type === 'impression' ? 0 : -1;
+    if (level >= 0) {
+      const usd = (r.priceCpmUsd ?? 0) / 1000;
+      const w = won.get(r.bidId);
+      if (w === undefined) {
+        won.set(r.bidId, { level, usd, at });
+        at.impressions++;
+        at.spendUsd += usd;
+        at.predictedClicks += b?.pctr ?? 0;
+      } else if (level > w.level) {
+        // A more authoritative report set the price again (docs/money.md, "Who sets the price").
+        w.at.spendUsd += usd - w.usd;
+        w.level = level;
+        w.usd = usd;
+      }
     } else if (r.type === 'click' && !clicked.has(r.bidId)) {
       clicked.add(r.bidId);
       at.clicks++;

@@ -13,7 +13,7 @@ import type { VastVersion } from '../eligibility/vast-version.js';
 export interface VastUrls {
   /** Unique per serving (VAST 4.1+ AdServingId): the bid id. */
   bidId: string;
-  /** Counts the impression (the billing notice). */
+  /** Counts the impression (the markup's impression tracker). */
   impression: string;
   click: string;
   /** The player reports an error here; `[ERRORCODE]` is the player's macro. */

@@ -34,7 +34,7 @@ export interface HttpServer {
   inFlight(): number;
 }
 
-const NOTICE_KINDS = new Set<NoticeKind>(['win', 'billing', 'loss', 'click', 'conversion', 'start', 'complete', 'error']);
+const NOTICE_KINDS = new Set<NoticeKind>(['win', 'billing', 'loss', 'click', 'conversion', 'impression', 'start', 'complete', 'error']);
 const OPENRTB_VERSION = '2.6';
 
 function statusLine(status: number): string {
