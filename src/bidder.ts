@@ -181,6 +181,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     eventLog,
     metrics,
     campaigns: live.campaignsById,
+    landingUrl: live.landingUrl,
     ratesPerUsd: live.ratesPerUsd,
     clock,
     conversionWindowMs: 7 * 86_400_000,

@@ -243,8 +243,12 @@ export interface Ledger {
    * Settle a won bid at its clearing price; idempotent by bid id. Always records a bid it knows,
    * past the budget as overspend. `source` (default `win`): who reports it. A more authoritative
    * report sets a settled price again, up or down, once per level (`SettleSource`).
+   * `unreservedCampaignId`: a bid this ledger never reserved (another process issued it, or its
+   * reservation was lost) is recorded too, for that campaign on today's budget, as spend while it
+   * has room and as overspend past it: the caller passes it only for a notice signed for that
+   * campaign and within its expiry, which the ledger outlives, so it was never settled here.
    */
-  settle(bidId: string, priceUsd: number, source?: SettleSource): Promise<SettleOutcome>;
+  settle(bidId: string, priceUsd: number, source?: SettleSource, unreservedCampaignId?: string): Promise<SettleOutcome>;
   /** Release a reservation (loss notice); idempotent: true only for the call that released a held reservation. */
   release(bidId: string): Promise<boolean>;
   /**

@@ -115,7 +115,10 @@ describe('exchange rules on the demo policies', () => {
     expect(b.seat).toBe('rtbbidder');
     // expandPrice: the notices carry the bid's own price, since Prebid.js never expands the macro in burl.
     expect(b.bid[0].burl).toContain(`&price=${b.bid[0].price}`);
-    for (const r of [bid, await send('/openrtb2/prebid/bid', banner('c2', {}, { bseat: ['rtbbidder'] })), await send('/openrtb2/prebid/bid', { id: 'x' })]) {
+    // A body over the limit too (413, answered while reading): a page should see why it failed.
+    const huge = await send('/openrtb2/prebid/bid', { ...banner('c4'), pad: 'x'.repeat(300 * 1024) });
+    expect(huge.status).toBe(413);
+    for (const r of [bid, huge, await send('/openrtb2/prebid/bid', banner('c2', {}, { bseat: ['rtbbidder'] })), await send('/openrtb2/prebid/bid', { id: 'x' })]) {
       expect(r.headers.get('access-control-allow-origin')).toBe(origin);
       expect(r.headers.get('access-control-allow-credentials')).toBe('true');
     }

@@ -380,6 +380,8 @@ setInterval(() => {}, 1000);
         child.on('exit', (code) => reject(new Error(`holder exited ${code}`)));
       });
       await expect(reopen(dir)).rejects.toThrow(new RegExp(`in use by another bidder process \\(pid ${child.pid}\\)`));
+      // The advice does not send the operator to a second journal, which would double the budget.
+      await expect(reopen(dir)).rejects.toThrow(/share a Redis ledger/);
     } finally {
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));

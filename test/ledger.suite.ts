@@ -190,6 +190,19 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       expect(await l.state('c1')).toMatchObject({ spentUsd: 0.1, overspentUsd: 0.3, reservedUsd: 0.2 });
     });
 
+    it('a priced win for a bid never reserved here is recorded for the campaign vouched for, once', async () => {
+      const l = await make({ c1: { dailyUsd: 0.3 } });
+      expect(await l.settle('u1', 0.1)).toBe('unknown');
+      expect(await l.settle('u1', 0.1, 'markup', 'c1')).toBe('unknown');
+      expect(await l.settle('u1', 0.1, 'win', 'c1')).toBe('settled');
+      expect(await l.settle('u1', 0.1, 'win', 'c1')).toBe('duplicate');
+      expect(await l.settle('u1', 0.05, 'billing', 'c1')).toBe('corrected');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.05, overspentUsd: 0 });
+      // Past the budget: billed all the same, as overspend.
+      expect(await l.settle('u2', 0.3, 'billing', 'c1')).toBe('overspend');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.05, overspentUsd: 0.3 });
+    });
+
     it('release answers true only for the call that released a held reservation', async () => {
       const l = await make({ c1: { dailyUsd: 1 } });
       await l.reserve([res('x1', 'c1', 0.1), res('x2', 'c1', 0.1)]);

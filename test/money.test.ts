@@ -129,6 +129,25 @@ describe('budgets lowered and prices corrected', () => {
     expect(await remaining()).toBeCloseTo(before + (Number(full) - Number(half)) / 1000, 5);
     expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'duplicate' })).toBe(1);
   });
+  it('a click on an ad whose creative a reload removed still reaches its landing page, and counts', async () => {
+    const r = await t.bid(req('gone-1'));
+    const b = (await r.json()).seatbid[0].bid[0];
+    const href = /href="([^"]+)"/.exec(b.adm)![1].replace(/&#38;/g, '&');
+    const landing = new RegExp(`id: ${b.crid}\\n[\\s\\S]*?landingUrl: (\\S+)`).exec(original)![1];
+    const clicks = await t.metric('bidder_clicks_total', { campaign: b.cid });
+    writeFileSync(file, original.replaceAll(`id: ${b.crid}`, `id: ${b.crid}-v2`));
+    expect((await t.bidder.reloadPolicies()).ok).toBe(true);
+    try {
+      const res = await fetch(local(t, href), { redirect: 'manual' });
+      expect(res.status).toBe(302);
+      expect(res.headers.get('location')).toMatch(new RegExp(`^${landing.replace(/[.?]/g, '\\$&')}[?&]rtbclk=`));
+      expect(await t.metric('bidder_clicks_total', { campaign: b.cid })).toBe(clicks + 1);
+    } finally {
+      writeFileSync(file, original);
+      expect((await t.bidder.reloadPolicies()).ok).toBe(true);
+    }
+  });
+
   it('billing sets the price above the win\'s too: what the exchange bills is what is recorded', async () => {
     const r = await t.bid(req('rise-1'));
     expect(r.status).toBe(200);
@@ -225,6 +244,36 @@ describe('markup is public: its impression tracker moves money only at the bid',
     const remaining = await t.metric('bidder_budget_remaining_usd', { campaign: b.cid });
     expect((await fetch(local(t, tracker))).status).toBe(200);
     expect(await t.metric('bidder_budget_remaining_usd', { campaign: b.cid })).toBeCloseTo(remaining, 9);
+  });
+});
+
+describe('a notice reaching another bidder than the one that bid', () => {
+  it('is recorded there: two bidders behind one URL without a shared ledger lose no billed spend', async () => {
+    const dirs = [0, 1].map(() => {
+      const d = mkdtempSync(join(tmpdir(), 'money-policies-'));
+      cpSync('policies', d, { recursive: true });
+      const f = join(d, 'campaigns.yaml');
+      writeFileSync(f, readFileSync(f, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 1, pacing: asap'));
+      return d;
+    });
+    // The same notice secret (TEST_SECRET), separate journals.
+    const [a, b] = [await startBidder({}, dirs[0]), await startBidder({}, dirs[1])];
+    try {
+      const r = await a.bid(req('elsewhere-1'));
+      expect(r.status).toBe(200);
+      const bid = (await r.json()).seatbid[0].bid[0];
+      const spent = () => b.metric('bidder_spend_usd_total', { campaign: bid.cid });
+      const before = await spent();
+      const price = (bid.price / 2).toFixed(4);
+      expect((await fetch(expand(b, bid.nurl, price))).status).toBe(200);
+      expect(await spent()).toBeCloseTo(before + Number(price) / 1000, 9);
+      expect((await fetch(expand(b, bid.burl, price))).status).toBe(200);
+      expect(await spent()).toBeCloseTo(before + Number(price) / 1000, 9);
+    } finally {
+      await a.close();
+      await b.close();
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    }
   });
 });
 

@@ -188,11 +188,11 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       return out;
     },
 
-    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win'): Promise<SettleOutcome> {
+    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string): Promise<SettleOutcome> {
       const now = clock();
       core.expire(now);
       const prev = core.peek(bidId);
-      const res = core.settle(bidId, priceUsd, now, source);
+      const res = core.settle(bidId, priceUsd, now, source, unreservedCampaignId);
       if (res.overspend !== undefined) {
         logger.warn(
           { bidId, campaignId: res.overspend.campaignId, priceUsd: toUsd(res.overspend.priceMicros) },
@@ -313,7 +313,7 @@ async function lockDir(dir: string): Promise<DirLock> {
     });
     if (holder !== null) {
       throw new Error(
-        `ledger journal ${dir} is in use by another bidder process (pid ${holder}); two processes on one journal would each spend the whole budget. Stop it, or give this one its own ledger.journalPath (or a shared Redis ledger)`,
+        `ledger journal ${dir} is in use by another bidder process (pid ${holder}); two processes on one journal would each spend the whole budget. Stop it; several bidders on one budget share a Redis ledger (ledger.redisUrl, --redis). A journal of its own would give this one the whole budget again`,
       );
     }
     // Nobody listens: left by a process that died. Take it over.

@@ -108,7 +108,23 @@ local p = tonumber(ARGV[5])
 local lv = tonumber(ARGV[6])
 local rk = P .. 'r:' .. bid
 local h = redis.call('HMGET', rk, 'c', 'a', 'e', 'd', 'st', 'o', 'f', 'l')
-if not h[1] then return 'unknown' end
+if not h[1] then
+  -- Never reserved here: recorded for the campaign the caller vouches for (a priced report only).
+  if ARGV[7] == '' or lv == 0 then return 'unknown' end
+  local cid, d = ARGV[7], ARGV[8]
+  purge(cid)
+  local field = 'spent'
+  if headroom(cid, d) < p then field = 'over' end
+  redis.call('HINCRBY', P .. 'b:' .. cid, field, fmt(p))
+  local dk = P .. 'd:' .. cid .. ':' .. d
+  redis.call('HINCRBY', dk, field, fmt(p))
+  redis.call('PEXPIRE', dk, DAYKEEP)
+  redis.call('HSET', rk, 'c', cid, 'a', fmt(p), 'e', '0', 'd', d, 'st', 's', 'l', lv)
+  if field == 'over' then redis.call('HSET', rk, 'o', '1') end
+  redis.call('PEXPIRE', rk, RET)
+  if field == 'over' then return 'overspend' end
+  return 'settled'
+end
 local cid, a, d = h[1], tonumber(h[2]), h[4]
 -- A markup report carries no price: at the reserved amount.
 if lv == 0 and h[5] ~= 's' then p = a end
@@ -301,13 +317,14 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       return res.map((v) => v === 1);
     },
 
-    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win'): Promise<SettleOutcome> {
+    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string): Promise<SettleOutcome> {
       const level = SOURCE_LEVEL[source];
       const price = source === 'markup' ? 0 : toMicros(priceUsd);
       if (!(price >= 0)) return 'over-reservation';
       const k = known.get(bidId);
       if (typeof k === 'number' && level <= k) return 'duplicate';
-      const outcome = await cmd.ledgerSettle(P, clock(), retention, bidId, price, level);
+      const now = clock();
+      const outcome = await cmd.ledgerSettle(P, now, retention, bidId, price, level, unreservedCampaignId ?? '', utcDay(now));
       // A duplicate's level is at least this report's; an expired bid can change no more.
       if (outcome === 'settled' || outcome === 'overspend' || outcome === 'corrected' || outcome === 'duplicate') known.set(bidId, Math.max(level, typeof k === 'number' ? k : 0));
       else if (outcome === 'expired') known.set(bidId, 2);

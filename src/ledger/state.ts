@@ -139,11 +139,26 @@ export class LedgerCore {
    * settled bid's price is set again, once per level, by a more authoritative report: up or down,
    * the rise recorded as overspend (the whole bid) when the budget has no room for it.
    */
-  settle(bidId: string, priceUsd: number, now: number, source: SettleSource = 'win'): SettleResult {
+  settle(bidId: string, priceUsd: number, now: number, source: SettleSource = 'win', unreservedCampaignId?: string): SettleResult {
     const h = this.holds;
     const s = h.slot(bidId);
-    if (s < 0) return { outcome: 'unknown' };
     const level = LEVEL[source];
+    if (s < 0) {
+      // Never reserved here: recorded for the campaign the caller vouches for (a priced report only).
+      if (unreservedCampaignId === undefined || source === 'markup') return { outcome: 'unknown' };
+      const price = toMicros(priceUsd);
+      if (!(price >= 0)) return { outcome: 'over-reservation' };
+      const c = unreservedCampaignId;
+      const d = utcDay(now);
+      const acc = this.account(c);
+      const day = this.day(acc, d);
+      const room = acc.rule === undefined ? 0 : headroomMicros(acc.rule, d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved);
+      const record: JournalRecord = { t: 's', b: bidId, c, d, p: price, at: now };
+      if (level !== 1) record.l = level as 0 | 2;
+      if (room < price) record.o = 1;
+      this.apply(record);
+      return room < price ? { outcome: 'overspend', record, overspend: { campaignId: c, priceMicros: price } } : { outcome: 'settled', record };
+    }
     const price = source === 'markup' ? h.a[s] : toMicros(priceUsd);
     if (h.st[s] === SETTLED) {
       if (level <= levelOf(h.f[s])) return { outcome: 'duplicate' };

@@ -38,6 +38,11 @@ export interface Live {
   publicUrl(): string;
   setPublicUrl(url: string): void;
   campaignsById(): ReadonlyMap<string, Campaign>;
+  /**
+   * The landing page of a creative serving now, or of one a reload removed in the last day (ads
+   * already out still get clicked); undefined for any other.
+   */
+  landingUrl(campaignId: string, creativeId: string): string | undefined;
   /** The model serving now (the batcher reads it per batch), null before one loads. */
   model(): CtrModel | null;
   ready(): boolean;
@@ -74,12 +79,17 @@ export interface LiveOptions {
   probeLedger?: () => Promise<unknown>;
 }
 
+/** How long a removed creative's clicks still reach its landing page. */
+const RETIRED_MS = 86_400_000;
+
 export async function createLive(o: LiveOptions): Promise<Live> {
   const { features, metrics, logger } = o;
   const settings = o.policies.settings;
   const paused = new Set<string>();
   let policies = o.policies;
   let campaignsById = new Map(policies.campaigns.map((c) => [c.id, c]));
+  // Creatives reloads removed, by `campaign\ncreative`: their landing page and when it was removed.
+  const retired = new Map<string, { url: string; atMs: number }>();
   let model: CtrModel | null = null;
   let publicUrl = settings.publicUrl;
   function build(p: Policies): CatalogState {
@@ -138,6 +148,11 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     }
     const built = build(next);
     o.configurePacer(next.campaigns);
+    const nowMs = o.eligibility.clock();
+    for (const [k, r] of retired) if (nowMs - r.atMs > RETIRED_MS) retired.delete(k);
+    const kept = new Set(next.campaigns.flatMap((c) => c.creatives.map((cr) => `${c.id}\n${cr.id}`)));
+    for (const c of policies.campaigns) for (const cr of c.creatives) if (!kept.has(`${c.id}\n${cr.id}`)) retired.set(`${c.id}\n${cr.id}`, { url: cr.landingUrl, atMs: nowMs });
+    for (const k of kept) retired.delete(k);
     policies = next;
     campaignsById = new Map(next.campaigns.map((c) => [c.id, c]));
     live = { ...built, modelVersion: live.modelVersion, ready: live.ready };
@@ -161,6 +176,8 @@ export async function createLive(o: LiveOptions): Promise<Live> {
       publicUrl = url;
     },
     campaignsById: () => campaignsById,
+    landingUrl: (campaignId, creativeId) =>
+      campaignsById.get(campaignId)?.creatives.find((c) => c.id === creativeId)?.landingUrl ?? retired.get(`${campaignId}\n${creativeId}`)?.url,
     model: () => model,
     ready: () => model !== null,
     reloadPolicies,

@@ -23,6 +23,8 @@ export interface NoticeDeps {
   eventLog: EventLog;
   metrics: Metrics;
   campaigns: () => ReadonlyMap<string, Campaign>;
+  /** Where a click on this creative goes: serving now, or removed by a recent reload. */
+  landingUrl: (campaignId: string, creativeId: string) => string | undefined;
   ratesPerUsd: () => ReadonlyMap<string, number>;
   clock: () => number;
   /** Longest a click stays eligible for a conversion postback. */
@@ -110,9 +112,9 @@ export function createNoticeHandler(deps: NoticeDeps) {
   function testNotice(kind: NoticeKind, claims: NoticeClaims): Answer {
     metrics.notice(kind, 'test');
     if (kind !== 'click') return OK;
-    const creative = deps.campaigns().get(claims.campaignId)?.creatives.find((c) => c.id === claims.creativeId);
-    if (!creative) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'unknown creative'));
-    return { status: 302, body: '', headers: { location: creative.landingUrl } };
+    const landing = deps.landingUrl(claims.campaignId, claims.creativeId);
+    if (landing === undefined) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'unknown creative'));
+    return { status: 302, body: '', headers: { location: landing } };
   }
 
   return async function handleNotice(kind: NoticeKind, query: string): Promise<Answer> {
@@ -156,7 +158,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
       let outcome;
       const lt = performance.now();
       try {
-        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, markup ? 'markup' : kind);
+        // Within its signed expiry a bid unknown to the ledger was never reserved here (the ledger
+        // remembers finished bids longer): another bidder sharing this URL without a shared ledger
+        // issued it, or its reservation was lost. The exchange bills it, so it is recorded.
+        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, markup ? 'markup' : kind, late ? undefined : claims.campaignId);
         metrics.ledger('settle', (performance.now() - lt) / 1000, false);
       } catch {
         metrics.ledger('settle', (performance.now() - lt) / 1000, true);
@@ -225,15 +230,16 @@ export function createNoticeHandler(deps: NoticeDeps) {
     }
 
     // Click: record once, then send the user on to the landing page with a conversion token. A
-    // click on an old ad still reaches the landing page; it is just not counted.
+    // click on an old ad (expired, or its creative since removed by a reload) still reaches the
+    // landing page.
     const campaign = deps.campaigns().get(claims.campaignId);
-    const creative = campaign?.creatives.find((c) => c.id === claims.creativeId);
-    if (!creative) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'unknown creative'));
+    const landingUrl = deps.landingUrl(claims.campaignId, claims.creativeId);
+    if (landingUrl === undefined) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'unknown creative'));
     if (late) {
       // Past its expiry a click is not counted and mints no conversion token (a token would count
       // a conversion for a click that never counted).
       metrics.notice('click', 'expired');
-      return { status: 302, body: '', headers: { location: creative.landingUrl } };
+      return { status: 302, body: '', headers: { location: landingUrl } };
     }
     let first = false;
     try {
@@ -243,18 +249,18 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // The user still reaches the landing page; the click is not counted, and so mints no
       // conversion token (a token would count a conversion for a click that never counted).
       metrics.ledger('state', 0, true);
-      return { status: 302, body: '', headers: { location: creative.landingUrl } };
+      return { status: 302, body: '', headers: { location: landingUrl } };
     }
     if (!first) metrics.notice('click', 'duplicate');
     else {
       metrics.notice('click', 'ok');
       metrics.click(claims.campaignId);
       deps.pacer.onClick(claims.campaignId, claims.creativeId, now);
-      if (issued) deps.profiles.recordClick(issued.userKey, campaign!.cat);
+      if (issued && campaign) deps.profiles.recordClick(issued.userKey, campaign.cat);
       deps.eventLog.append({ type: 'click', ...base });
     }
-    const sep = creative.landingUrl.includes('?') ? '&' : '?';
-    return { status: 302, body: '', headers: { location: `${creative.landingUrl}${sep}rtbclk=${clickToken(claims)}` } };
+    const sep = landingUrl.includes('?') ? '&' : '?';
+    return { status: 302, body: '', headers: { location: `${landingUrl}${sep}rtbclk=${clickToken(claims)}` } };
   };
 }
 

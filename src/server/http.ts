@@ -84,11 +84,11 @@ function write(res: uWS.HttpResponse, state: Aborted, a: Answer, rtb: boolean, c
 /**
  * Read a body under a byte limit: the exact buffer is allocated once when Content-Length is given,
  * chunks are copied in (uWS reuses their memory after the callback), and an over-limit body is
- * answered 413 as soon as it is seen.
+ * answered 413 as soon as it is seen (with the CORS headers of `origin`, so a page sees why).
  */
-function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentLength: number, done: (body: Buffer) => void): void {
+function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentLength: number, done: (body: Buffer) => void, origin = ''): void {
   if (contentLength > limit) {
-    write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', `${contentLength} > ${limit} bytes`)), true, true);
+    write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', `${contentLength} > ${limit} bytes`)), true, true, origin);
     state.aborted = true;
     return;
   }
@@ -99,7 +99,7 @@ function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentL
     if (state.aborted) return;
     const chunk = new Uint8Array(ab);
     if (size + chunk.length > limit || (buf && size + chunk.length > buf.length)) {
-      write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', `over ${limit} bytes`)), true, true);
+      write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', `over ${limit} bytes`)), true, true, origin);
       state.aborted = true;
       buf = null;
       chunks = null;
@@ -183,7 +183,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
       }
       if (answer instanceof Promise) guard(res, state, true, answer, origin);
       else write(res, state, answer, true, false, origin);
-    });
+    }, origin);
   }
 
   /** CORS preflight for a bid route (a page sending application/json, or extra headers). */
