@@ -25,6 +25,7 @@ import { createLearnedStore } from './pace/learned.js';
 import { createLive, type Live, type ModelReload, type PolicyReload } from './live/live.js';
 import { createUsers } from './users/users.js';
 import type { BudgetLedger } from './types.js';
+import { DAY_MS } from './util/time.js';
 
 export interface BidderOptions {
   policiesDir: string;
@@ -184,7 +185,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     landingUrl: live.landingUrl,
     ratesPerUsd: live.ratesPerUsd,
     clock,
-    conversionWindowMs: 7 * 86_400_000,
+    now,
+    conversionWindowMs: 7 * DAY_MS,
   });
   const handleAdmin = createAdmin({ token: adminToken, reloadPolicies: live.reloadPolicies, reloadModel: live.reloadModel, pause: live.pause, status: live.status });
 

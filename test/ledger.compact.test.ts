@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import ts from 'typescript';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryLedger, type LedgerLogger, type MemoryLedger } from '../src/ledger/index.js';
 import { LedgerCore } from '../src/ledger/state.js';
 import type { Budget } from '../src/types.js';
+import { transpileLedger } from './helpers/transpile.js';
 
 /**
  * Compaction in a worker thread (what the built bidder does) writes the very snapshot the inline
@@ -16,19 +16,8 @@ import type { Budget } from '../src/types.js';
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-compact-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 const build = path.join(root, 'build', 'ledger');
+beforeAll(() => transpileLedger(path.join(root, 'build')));
 const workerUrl = pathToFileURL(path.join(build, 'compact-worker.js'));
-
-beforeAll(() => {
-  const srcDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/ledger');
-  fs.mkdirSync(build, { recursive: true });
-  for (const name of fs.readdirSync(srcDir)) {
-    if (!name.endsWith('.ts')) continue;
-    const out = ts.transpileModule(fs.readFileSync(path.join(srcDir, name), 'utf8'), {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-    });
-    fs.writeFileSync(path.join(build, name.replace(/\.ts$/, '.js')), out.outputText);
-  }
-});
 
 const T0 = Date.UTC(2026, 0, 10, 12);
 const TTL = 60_000;

@@ -2,14 +2,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryLedger, type LedgerLogger, type MemoryLedger } from '../src/ledger/index.js';
 import type { Budget } from '../src/types.js';
 import { openJournalWriter } from '../src/ledger/journal.js';
 import { runLedgerSuite } from './ledger.suite.js';
+import { transpileLedger } from './helpers/transpile.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-journal-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -24,22 +23,6 @@ runLedgerSuite(
   },
   { propertyRuns: 60, durable: true, forgetsAfterMs: 20_000 },
 );
-
-/**
- * The ledger's own TypeScript, transpiled into `build/ledger` for a child process to import (no
- * type check): Node 20 cannot run .ts files and no TS loader is installed.
- */
-function transpileLedger(build: string): void {
-  const srcDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/ledger');
-  fs.mkdirSync(path.join(build, 'ledger'), { recursive: true });
-  for (const name of fs.readdirSync(srcDir)) {
-    if (!name.endsWith('.ts')) continue;
-    const out = ts.transpileModule(fs.readFileSync(path.join(srcDir, name), 'utf8'), {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-    });
-    fs.writeFileSync(path.join(build, 'ledger', name.replace(/\.ts$/, '.js')), out.outputText);
-  }
-}
 
 const T0 = Date.UTC(2026, 0, 10, 12);
 const budgets: Record<string, Budget> = { c1: { dailyUsd: 10 }, c2: { dailyUsd: 5, lifetimeUsd: 7 } };

@@ -18,6 +18,7 @@ import { buildPacingDay, type RowScorer } from '../sim/pacing-day.js';
 import { pacingReport } from '../sim/pacing-report.js';
 import type { Figures, RunResult } from '../sim/pacing.js';
 import { campaignsFrom, fail } from './common.js';
+import { DAY_MS } from '../util/time.js';
 
 /** Options of `bidder simulate` this handler reads (commander's camel-cased names). */
 export interface PacingSimulateOptions {
@@ -104,7 +105,7 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
   // Further days of the same market: day seeds seed+1, seed+2 …, on the following UTC dates.
   const more = [];
   for (let k = 1; k < (o.days ?? 1); k++) {
-    const date = new Date(day.startMs + k * 86_400_000).toISOString().slice(0, 10);
+    const date = new Date(day.startMs + k * DAY_MS).toISOString().slice(0, 10);
     bar.start(o.requests, 0, { unit: `requests (day ${k + 1})` });
     more.push(await buildPacingDay({ seed: o.seed + k, worldSeed: o.worldSeed, requests: o.requests, campaigns, score, budgetShare: o.budgetShare ?? 0.3, day: date, profile, onProgress: (done) => bar.update(done) }));
   }

@@ -4,9 +4,11 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { Campaign } from '../types.js';
 import { DEFAULT_SETTINGS, SETTINGS_SCHEMA, type Settings } from './settings.js';
-import { DEFAULT_SEAT } from '../eligibility/eligibility.js';
 import { NATIVE_DATA_TYPES } from '../types.js';
 import { FREQ_MAX_COUNT, FREQ_MAX_WINDOW_SEC } from '../freqcap/freqcap.js';
+
+/** The seat the bidder answers in when the exchange names none (`seat` in exchanges.yaml). */
+export const DEFAULT_SEAT = 'rtb-bidder';
 
 /** Per-exchange behaviour (policies/exchanges.yaml). */
 export interface ExchangeSettings {

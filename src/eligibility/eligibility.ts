@@ -7,6 +7,8 @@ import { fillNative, parseNativeRequest, type NativeFill, type NativeRequest } f
 import { vastVersionFor, type VastVersion } from './vast-version.js';
 import { createShortlist } from './shortlist.js';
 import { createInterner } from '../util/intern.js';
+import { DAY_MS } from '../util/time.js';
+import { DEFAULT_SEAT } from '../config/policies.js';
 
 /** How a creative answers an imp's media object: what the response stage writes. */
 export type MediaFit =
@@ -24,8 +26,6 @@ export interface Eligible {
   fit: MediaFit;
 }
 
-/** The seat the bidder answers in when the exchange names none (`seat` in exchanges.yaml). */
-export const DEFAULT_SEAT = 'rtb-bidder';
 
 export interface ImpPlan {
   imp: Imp;
@@ -127,13 +127,13 @@ function lowerSetOf(v: unknown): ReadonlySet<string> {
   return Array.isArray(v) && v.length ? new Set(v.map((c: string) => c.toLowerCase())) : EMPTY_SET;
 }
 
-function toUsd(amount: number, cur: unknown, rates: ReadonlyMap<string, number>): number {
+/** A price in `cur` (absent: USD) in USD at `rates` (units per USD); NaN for an unknown currency. The ledger's `toUsd` is micro-dollars to dollars. */
+function currencyToUsd(amount: number, cur: unknown, rates: ReadonlyMap<string, number>): number {
   if (cur === undefined || cur === null || cur === 'USD') return amount;
   const rate = rates.get(cur as string);
   return rate === undefined ? NaN : amount / rate;
 }
 
-const DAY_MS = 86_400_000;
 // The index's values of the hour and of the common device types (AdCOM 1.0 has 1..7), built once.
 const HOUR_VALUES: readonly string[][] = Array.from({ length: 24 }, (_, h) => [String(h)]);
 const DEVICE_TYPE_VALUES: readonly string[][] = Array.from({ length: 8 }, (_, t) => [String(t)]);
@@ -453,7 +453,7 @@ export function createEligibility(deps: EligibilityDeps) {
         };
         const plan: ImpPlan = { imp, ctx, eligible: [], reason: '' };
         plans.push(plan);
-        const openFloorUsd = toUsd(typeof im.bidfloor === 'number' ? im.bidfloor : 0, im.bidfloorcur, ratesPerUsd);
+        const openFloorUsd = currencyToUsd(typeof im.bidfloor === 'number' ? im.bidfloor : 0, im.bidfloorcur, ratesPerUsd);
         if (Number.isNaN(openFloorUsd)) {
           plan.reason = 'CURRENCY';
           continue;
@@ -614,7 +614,7 @@ export function createEligibility(deps: EligibilityDeps) {
             let floorUsd = openFloorUsd;
             for (const d of deals) {
               if (!cand.deals.has(d.id)) continue;
-              const f = toUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
+              const f = currencyToUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
               if (Number.isNaN(f)) continue;
               dealId = d.id;
               floorUsd = f;

@@ -6,7 +6,9 @@ import type { Budget } from '../types.js';
  * agree to the last unit; a bid of CPM 0.001 USD still costs a whole micro-dollar per impression.
  */
 
-export const DAY_MS = 86_400_000;
+import { DAY_MS } from '../util/time.js';
+
+export { DAY_MS };
 const MICROS_PER_USD = 1_000_000;
 /** Stand-ins for "unbounded" that survive JSON and Lua number formatting. */
 export const NO_LIMIT = 9e15;

@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { Budget, BudgetLedger, OverCommitted, Reservation, SettleOutcome, SettleSource } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toMicros, toUsd, utcDay } from './budget.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
+import { DAY_MS } from '../util/time.js';
 
 export interface RedisLedgerOptions {
   /** A connected client (kept open on close), or a URL (the ledger owns that connection). */
@@ -233,7 +234,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   if (!(reservationTtlMs > 0)) throw new Error('reservationTtlMs must be > 0');
   if (opts.client === undefined && opts.url === undefined) throw new Error('createRedisLedger needs a client or a url');
   const logger = opts.logger ?? consoleLogger;
-  const retention = String(opts.retentionMs ?? 86_400_000);
+  const retention = String(opts.retentionMs ?? DAY_MS);
   const owned = opts.client === undefined;
   // An owned connection fails fast while Redis is away (no offline queue, a command timeout), so
   // the bid path gets an error to no-bid on instead of a reservation that hangs past tmax.

@@ -12,6 +12,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { loadModel, resolveModelDir } from '../model/store.js';
 import type { Campaign, CtrModel, OverCommitted } from '../types.js';
 import { buildCatalogState, type CatalogState } from './build.js';
+import { DAY_MS } from '../util/time.js';
 
 /** Everything a bid request reads that can be replaced at run time (policy and model reloads). */
 export interface LiveState extends CatalogState {
@@ -80,7 +81,7 @@ export interface LiveOptions {
 }
 
 /** How long a removed creative's clicks still reach its landing page. */
-const RETIRED_MS = 86_400_000;
+const RETIRED_MS = DAY_MS;
 
 export async function createLive(o: LiveOptions): Promise<Live> {
   const { features, metrics, logger } = o;

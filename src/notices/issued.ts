@@ -113,7 +113,11 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
 
 export type IssuedBids = ReturnType<typeof createIssuedBids>;
 
-/** Bid ids unique to this process and run: a random prefix, then a counter. */
+/**
+ * Bid ids unique to this process and run: a random prefix, then a counter. Not from the seeded
+ * random source on purpose: the ledger (a fleet's Redis too) keys money by bid id, so two bidders
+ * or two runs started with the same seed must still never issue the same id.
+ */
 export function createBidIds(): () => string {
   const prefix = randomBytes(6).toString('base64url');
   let seq = 0;

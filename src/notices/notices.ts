@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Campaign, Ledger, NoticeKind, Pacer, Shader } from '../types.js';
 import { BidderError } from '../errors/codes.js';
@@ -27,6 +26,8 @@ export interface NoticeDeps {
   landingUrl: (campaignId: string, creativeId: string) => string | undefined;
   ratesPerUsd: () => ReadonlyMap<string, number>;
   clock: () => number;
+  /** Monotonic milliseconds, for the ledger calls' latency. */
+  now: () => number;
   /** Longest a click stays eligible for a conversion postback. */
   conversionWindowMs: number;
 }
@@ -156,15 +157,15 @@ export function createNoticeHandler(deps: NoticeDeps) {
         priceUsd = price / rate!;
       }
       let outcome;
-      const lt = performance.now();
+      const lt = deps.now();
       try {
         // Within its signed expiry a bid unknown to the ledger was never reserved here (the ledger
         // remembers finished bids longer): another bidder sharing this URL without a shared ledger
         // issued it, or its reservation was lost. The exchange bills it, so it is recorded.
         outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, markup ? 'markup' : kind, late ? undefined : claims.campaignId);
-        metrics.ledger('settle', (performance.now() - lt) / 1000, false);
+        metrics.ledger('settle', (deps.now() - lt) / 1000, false);
       } catch {
-        metrics.ledger('settle', (performance.now() - lt) / 1000, true);
+        metrics.ledger('settle', (deps.now() - lt) / 1000, true);
         return LEDGER_RETRY;
       }
       if (outcome === 'over-reservation') return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', 'above the reserved amount'));
@@ -206,14 +207,14 @@ export function createNoticeHandler(deps: NoticeDeps) {
     }
 
     if (kind === 'loss') {
-      const lt = performance.now();
+      const lt = deps.now();
       let released = false;
       try {
         released = await deps.ledger.release(claims.bidId);
-        metrics.ledger('release', (performance.now() - lt) / 1000, false);
+        metrics.ledger('release', (deps.now() - lt) / 1000, false);
       } catch {
         // An unreleased reservation still expires on its own; the exchange need not retry.
-        metrics.ledger('release', (performance.now() - lt) / 1000, true);
+        metrics.ledger('release', (deps.now() - lt) / 1000, true);
       }
       if (!released) {
         // A repeat, a loss after the win, or a bid this ledger no longer holds: nothing to learn.

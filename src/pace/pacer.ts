@@ -1,4 +1,5 @@
-import { compileBudget, DAY_MS, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
+import { compileBudget, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
+import { DAY_MS, HOUR_MS } from '../util/time.js';
 import type { Budget, Pacer } from '../types.js';
 import { createCalibration } from './calibration.js';
 import { sampleBeta, sampleGamma } from '../random/random.js';
@@ -68,7 +69,6 @@ export interface PacingView {
 // Geometric from 0.01: campaigns that value a click far above the market price of an impression
 // need multipliers well under 0.1 to follow the curve (docs/pacing-results.md).
 export const DEFAULT_ARMS: readonly number[] = [0.01, 0.015, 0.022, 0.033, 0.047, 0.068, 0.1, 0.15, 0.22, 0.33, 0.47, 0.68, 1];
-const HOUR_MS = 3_600_000;
 
 class CampaignPace {
   rule: BudgetRule;

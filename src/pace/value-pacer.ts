@@ -11,7 +11,8 @@
  * runs hot or cold. `even` campaigns are handed to the curve pacer (pacer.ts), `asap` ones bid
  * their full value until the budget is spent.
  */
-import { compileBudget, DAY_MS, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
+import { compileBudget, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
+import { DAY_MS, HOUR_MS } from '../util/time.js';
 import type { Opportunity, PacingMode } from '../types.js';
 import { createCalibration, type CalibrationSnapshot } from './calibration.js';
 import { BINS, PriceLandscape, ValueHistogram } from './landscape.js';
@@ -60,7 +61,6 @@ export interface ValuePacer extends BidPacer {
   restore(s: unknown): void;
 }
 
-const HOUR_MS = 3_600_000;
 
 class Pace {
   rule: BudgetRule;

@@ -15,8 +15,8 @@ import { PriceLandscape } from '../pace/landscape.js';
 import { mulberry32 } from '../random/random.js';
 import { createValuePacer } from '../pace/value-pacer.js';
 import type { AuctionLog, Episode, TrainInfo } from './ipinyou.js';
+import { DAY_MS } from '../util/time.js';
 
-const DAY_MS = 86_400_000;
 const DAY0 = Date.UTC(2026, 0, 1);
 
 export interface ReplayFigures {

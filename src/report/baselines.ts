@@ -11,6 +11,7 @@
 import type { EventRecord } from '../eventlog/records.js';
 import type { Episode } from '../replay/ipinyou.js';
 import { bounds, fitB0, runDualDescent, runLin, runLinFit, runPidLinear } from '../replay/replay.js';
+import { DAY_MS } from '../util/time.js';
 
 export interface Bought {
   impressions: number;
@@ -71,7 +72,6 @@ function marketOf(b: Logged): number | undefined {
   return m !== undefined && m > 0 ? m : undefined;
 }
 
-const DAY_MS = 86_400_000;
 
 export function logBaselines(records: Iterable<EventRecord>): CampaignBaselines[] {
   const bids = new Map<string, Logged>();

@@ -17,6 +17,7 @@
 import type { BidRequest } from 'iab-openrtb/v26';
 import type { Campaign, Creative, UserProfile } from '../types.js';
 import { createRng, keyedNormal, type Rng } from '../random/random.js';
+import { DAY_MS } from '../util/time.js';
 
 export interface MarketOptions {
   /** Seed of the day's traffic. */
@@ -431,7 +432,7 @@ export function createMarket(opts: MarketOptions): Market {
   return {
     day,
     startMs,
-    endMs: startMs + 86_400_000,
+    endMs: startMs + DAY_MS,
     exchange,
     rng,
     requests,
