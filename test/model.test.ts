@@ -1,5 +1,5 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -67,6 +67,26 @@ describe('model store', () => {
     expect(resolveModelDir(dir)).toBe(join(dir, 'dcn-t1'));
     expect(resolveModelDir(dir, 'lr-t1')).toBe(join(dir, 'lr-t1'));
     await expect(saveModelVersion(dir, buildLr(spec), meta('lr-t1', 'lr'))).rejects.toThrow(/immutable/);
+  });
+
+  it('a bare name is a version of the models folder: a folder of the working directory never shadows it', () => {
+    const d = mkdtempSync(join(tmpdir(), 'model-dir-'));
+    for (const v of [join(d, 'models', 'v1'), join(d, 'v1'), join(d, 'only-here')]) {
+      mkdirSync(v, { recursive: true });
+      writeFileSync(join(v, 'model.json'), '{}');
+    }
+    const cwd = process.cwd();
+    process.chdir(d);
+    try {
+      const here = process.cwd();
+      expect(resolveModelDir('models', 'v1')).toBe(join(here, 'models', 'v1'));
+      // The command line's convenience stays: a folder that is no version there, or a path.
+      expect(resolveModelDir('models', 'only-here')).toBe(join(here, 'only-here'));
+      expect(resolveModelDir('models', './v1')).toBe(join(here, 'v1'));
+    } finally {
+      process.chdir(cwd);
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 
   it('refuses a model built for another feature spec, naming both hashes', async () => {

@@ -88,7 +88,10 @@ export function setCurrentVersion(modelsDir: string, version: string): void {
  */
 export function resolveModelDir(modelsDir: string, ref?: string): string {
   if (ref !== undefined && ref !== 'current') {
-    if (existsSync(join(ref, 'model.json')) || ref.includes('/')) return resolve(ref);
+    // A bare name is a version of modelsDir when it has one there; only then, or with a '/', is it a
+    // path (the command line's convenience): a folder of the working directory never shadows a version.
+    if (ref.includes('/')) return resolve(ref);
+    if (!existsSync(join(modelsDir, ref, 'model.json')) && existsSync(join(ref, 'model.json'))) return resolve(ref);
     return resolve(modelsDir, ref);
   }
   const file = join(modelsDir, 'CURRENT');
