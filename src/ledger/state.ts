@@ -150,9 +150,7 @@ export class LedgerCore {
       if (!(price >= 0)) return { outcome: 'over-reservation' };
       const c = unreservedCampaignId;
       const d = utcDay(now);
-      const acc = this.account(c);
-      const day = this.day(acc, d);
-      const room = acc.rule === undefined ? 0 : headroomMicros(acc.rule, d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved);
+      const room = this.room(c, d);
       const record: JournalRecord = { t: 's', b: bidId, c, d, p: price, at: now };
       if (level !== 1) record.l = level as 0 | 2;
       if (room < price) record.o = 1;
@@ -165,7 +163,7 @@ export class LedgerCore {
       if (!(price >= 0)) return { outcome: 'over-reservation' };
       const rise = price - h.a[s];
       const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now, l: level as 1 | 2 };
-      if (rise > 0 && (h.f[s] & OVER) === 0 && this.room(s) < rise) record.o = 1;
+      if (rise > 0 && (h.f[s] & OVER) === 0 && this.room(h.campaign(s), h.d[s]) < rise) record.o = 1;
       this.apply(record);
       return { outcome: rise === 0 ? 'duplicate' : 'corrected', record };
     }
@@ -176,7 +174,7 @@ export class LedgerCore {
     const d = h.d[s];
     const record: JournalRecord = { t: 's', b: bidId, c, d, p: price, at: now };
     if (level !== 1) record.l = level as 0 | 2;
-    if (h.st[s] !== HELD && this.room(s) < price) {
+    if (h.st[s] !== HELD && this.room(c, d) < price) {
       // The exchange bills it anyway: recorded, apart from the spend the budget allowed.
       record.o = 1;
       this.apply(record);
@@ -186,10 +184,9 @@ export class LedgerCore {
     return { outcome: 'settled', record };
   }
 
-  /** Budget room left on the day of hold `s`'s campaign (0 for a campaign without a budget). */
-  private room(s: number): number {
-    const acc = this.account(this.holds.campaign(s));
-    const d = this.holds.d[s];
+  /** Budget room left for campaign `c` on day `d` (0 for a campaign without a budget). */
+  private room(c: string, d: number): number {
+    const acc = this.account(c);
     const day = this.day(acc, d);
     return acc.rule === undefined ? 0 : headroomMicros(acc.rule, d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved);
   }
