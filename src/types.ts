@@ -247,8 +247,10 @@ export interface Ledger {
    * reservation was lost) is recorded too, for that campaign on today's budget, as spend while it
    * has room and as overspend past it: the caller passes it only for a notice signed for that
    * campaign and within its expiry, which the ledger outlives, so it was never settled here.
+   * `settled`: after a call that moved money (settled, overspend, corrected), its `usd` is the
+   * price that now stands (a markup report's is the reserved amount, which its caller cannot know).
    */
-  settle(bidId: string, priceUsd: number, source?: SettleSource, unreservedCampaignId?: string): Promise<SettleOutcome>;
+  settle(bidId: string, priceUsd: number, source?: SettleSource, unreservedCampaignId?: string, settled?: { usd: number }): Promise<SettleOutcome>;
   /** Release a reservation (loss notice); idempotent: true only for the call that released a held reservation. */
   release(bidId: string): Promise<boolean>;
   /**

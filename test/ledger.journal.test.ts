@@ -334,6 +334,12 @@ process.exit(0);
     await expect(ledger.settle('h1', 0.5)).rejects.toThrow(/ENOSPC/);
     await expect(ledger.settle('h1', 0.5)).rejects.toThrow(/ENOSPC/);
     expect(await ledger.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 1 });
+    // A win and its billing in flight together, both failing: each puts back what it changed, in
+    // turn (each undoing from its own start, the first under the second's change, left the bid
+    // settled in memory at the win's price with its reservation still counted).
+    const both = await Promise.allSettled([ledger.settle('h1', 0.4), ledger.settle('h1', 0.6, 'billing')]);
+    expect(both.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(await ledger.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 1 });
     now += 1;
     await ledger.close().catch(() => {});
   });

@@ -158,21 +158,28 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
     it('a render reported by the markup settles at the reserved amount; the exchange\'s notices set the price over it', async () => {
       const l = await make({ c1: { dailyUsd: 1 } });
       await l.reserve([res('m1', 'c1', 0.5), res('m2', 'c1', 0.2), res('m3', 'c1', 0.1)]);
-      // The tracker's price, if it sent one, is not heard: it is public.
-      expect(await l.settle('m1', 0, 'markup')).toBe('settled');
+      // The tracker's price, if it sent one, is not heard: it is public. The ledger says what it
+      // settled at (the caller may be a process that never issued the bid).
+      const settled = { usd: NaN };
+      expect(await l.settle('m1', 0, 'markup', undefined, settled)).toBe('settled');
+      expect(settled.usd).toBe(0.5);
       expect(await l.state('c1')).toMatchObject({ spentUsd: 0.5, reservedUsd: 0.3 });
       expect(await l.settle('m1', 0, 'markup')).toBe('duplicate');
-      expect(await l.settle('m1', 0.25)).toBe('corrected');
+      expect(await l.settle('m1', 0.25, 'win', undefined, settled)).toBe('corrected');
+      expect(settled.usd).toBe(0.25);
       expect(await l.settle('m1', 0.2)).toBe('duplicate');
       expect(await l.settle('m1', 0.3, 'billing')).toBe('corrected');
       expect(await l.state('c1')).toMatchObject({ spentUsd: 0.3, reservedUsd: 0.3 });
       // After the exchange's own notice, a render changes nothing.
       expect(await l.settle('m2', 0.15)).toBe('settled');
       expect(await l.settle('m2', 0, 'markup')).toBe('duplicate');
-      // A markup render after a loss notice still records the bid: it ran, and is billed.
+      // After the exchange's loss notice a render is not heard (the markup is public); the
+      // exchange's own late win still is.
       await l.release('m3');
-      expect(await l.settle('m3', 0, 'markup')).toBe('settled');
-      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.55, reservedUsd: 0 });
+      expect(await l.settle('m3', 0, 'markup')).toBe('duplicate');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.45, reservedUsd: 0 });
+      expect(await l.settle('m3', 0.05)).toBe('settled');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.5, reservedUsd: 0 });
       expect(await l.settle('nope', 0, 'markup')).toBe('unknown');
     });
 
@@ -201,6 +208,16 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       // Past the budget: billed all the same, as overspend.
       expect(await l.settle('u2', 0.3, 'billing', 'c1')).toBe('overspend');
       expect(await l.state('c1')).toMatchObject({ spentUsd: 0.05, overspentUsd: 0.3 });
+    });
+
+    it('a bid settled at 0 is raised by its billing like any other (Redis wrote -0, which HINCRBY refuses)', async () => {
+      const l = await make({ c1: { dailyUsd: 0.008 } });
+      await l.reserve([res('z1', 'c1', 0.004)]);
+      expect(await l.settle('z1', 0)).toBe('settled');
+      await l.reserve([res('z2', 'c1', 0.006)]);
+      expect(await l.settle('z2', 0.006)).toBe('settled');
+      expect(await l.settle('z1', 0.004, 'billing')).toBe('corrected');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.006, overspentUsd: 0.004 });
     });
 
     it('release answers true only for the call that released a held reservation', async () => {

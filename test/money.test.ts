@@ -234,16 +234,24 @@ describe('markup is public: its impression tracker moves money only at the bid',
     expect(await t.metric('bidder_notices_total', { kind: 'impression', result: 'duplicate' })).toBe(1);
   });
 
-  it('the tracker\'s signature does not make a billing notice, at any price', async () => {
+  it('the tracker\'s signature does not make a billing notice, at any price, nor a click URL a tracker', async () => {
     const { b, tracker } = await nativeBid('imp-2');
     const asBilling = local(t, tracker).replace('/notice/impression?', '/notice/billing?');
     expect((await fetch(asBilling + '&price=0')).status).toBe(400);
     expect((await fetch(asBilling + `&p=${b.price}&u=USD&price=0`)).status).toBe(403);
+    // Every banner carries a click URL: as a tracker it would settle a held bid at its price.
+    const banner = (await (await t.bid(req('imp-banner'))).json()).seatbid[0].bid[0];
+    const click = /href="([^"]+)"/.exec(banner.adm)![1].replace(/&#38;/g, '&');
+    expect((await fetch(local(t, click).replace('/notice/click?', '/notice/impression?'))).status).toBe(403);
     // The exchange's notice first: the render then changes nothing.
     expect((await fetch(expand(t, b.nurl ?? b.burl, (b.price / 2).toFixed(4)))).status).toBe(200);
     const remaining = await t.metric('bidder_budget_remaining_usd', { campaign: b.cid });
     expect((await fetch(local(t, tracker))).status).toBe(200);
     expect(await t.metric('bidder_budget_remaining_usd', { campaign: b.cid })).toBeCloseTo(remaining, 9);
+    // Past its expiry a render is not heard.
+    const late = await nativeBid('imp-late');
+    t.clock.advance(11 * 60_000);
+    expect((await fetch(local(t, late.tracker))).status).toBe(410);
   });
 });
 

@@ -161,6 +161,41 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     return compacting;
   }
 
+  /** Settlements in flight, by bid id (see `settle`). */
+  const settling = new Map<string, Promise<SettleOutcome>>();
+  const nothing = () => {};
+
+  async function settleNow(bidId: string, priceUsd: number, source: SettleSource, unreservedCampaignId: string | undefined, settled: { usd: number } | undefined): Promise<SettleOutcome> {
+    const now = clock();
+    core.expire(now);
+    const prev = core.peek(bidId);
+    const res = core.settle(bidId, priceUsd, now, source, unreservedCampaignId);
+    if (res.overspend !== undefined) {
+      logger.warn(
+        { bidId, campaignId: res.overspend.campaignId, priceUsd: toUsd(res.overspend.priceMicros) },
+        'win arrived after its reservation ended and the budget has no room left: recorded as overspend',
+      );
+    }
+    // The writer the record went to: compaction may start a new generation meanwhile.
+    const w = writer;
+    if (res.record !== undefined && w !== null) {
+      try {
+        await append(encodeRecord(res.record), true);
+        await w.durable();
+      } catch (err) {
+        // Not durable, so not done: memory goes back to before the call and the caller answers
+        // "retry"; the retry writes (and syncs) the settlement again instead of being a duplicate.
+        core.revert(res.record, prev);
+        throw err;
+      }
+    } else if (w !== null) {
+      // A repeat is acknowledged no sooner than the settlement it repeats is on disk.
+      await w.durable();
+    }
+    if (settled !== undefined && res.record !== undefined && (res.record.t === 's' || res.record.t === 'c')) settled.usd = toUsd(res.record.p);
+    return res.outcome;
+  }
+
   return {
     async reserve(items: Reservation[]): Promise<boolean[]> {
       const now = clock();
@@ -188,34 +223,21 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       return out;
     },
 
-    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string): Promise<SettleOutcome> {
-      const now = clock();
-      core.expire(now);
-      const prev = core.peek(bidId);
-      const res = core.settle(bidId, priceUsd, now, source, unreservedCampaignId);
-      if (res.overspend !== undefined) {
-        logger.warn(
-          { bidId, campaignId: res.overspend.campaignId, priceUsd: toUsd(res.overspend.priceMicros) },
-          'win arrived after its reservation ended and the budget has no room left: recorded as overspend',
-        );
-      }
-      // The writer the record went to: compaction may start a new generation meanwhile.
-      const w = writer;
-      if (res.record !== undefined && w !== null) {
-        try {
-          await append(encodeRecord(res.record), true);
-          await w.durable();
-        } catch (err) {
-          // Not durable, so not done: memory goes back to before the call and the caller answers
-          // "retry"; the retry writes (and syncs) the settlement again instead of being a duplicate.
-          core.revert(res.record, prev);
-          throw err;
-        }
-      } else if (w !== null) {
-        // A repeat is acknowledged no sooner than the settlement it repeats is on disk.
-        await w.durable();
-      }
-      return res.outcome;
+    settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: { usd: number }): Promise<SettleOutcome> {
+      // One settlement of a bid at a time: two in flight (a win and its billing in one loop turn)
+      // whose write failed would each put back the state from before its own call, the first
+      // under the second's change, and memory would hold a settlement no journal has.
+      const before = settling.get(bidId);
+      const run =
+        before === undefined
+          ? settleNow(bidId, priceUsd, source, unreservedCampaignId, settled)
+          : before.then(nothing, nothing).then(() => settleNow(bidId, priceUsd, source, unreservedCampaignId, settled));
+      settling.set(bidId, run);
+      const done = () => {
+        if (settling.get(bidId) === run) settling.delete(bidId);
+      };
+      run.then(done, done);
+      return run;
     },
 
     async once(key: string, untilMs: number): Promise<boolean> {

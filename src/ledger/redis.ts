@@ -44,7 +44,8 @@ local P = ARGV[1]
 local now = tonumber(ARGV[2])
 local RET = tonumber(ARGV[3])
 local DAYKEEP = 691200000
-local function fmt(n) return string.format('%.0f', n) end
+-- '%.0f' writes -0 as "-0", which HINCRBY refuses.
+local function fmt(n) if n == 0 then return '0' end return string.format('%.0f', n) end
 local function unhold(cid, bid, a, d)
   redis.call('ZREM', P .. 'z:' .. cid, bid .. '|' .. fmt(a) .. '|' .. d)
   redis.call('HINCRBY', P .. 'b:' .. cid, 'res', fmt(-a))
@@ -123,8 +124,8 @@ if not h[1] then
   redis.call('HSET', rk, 'c', cid, 'a', fmt(p), 'e', '0', 'd', d, 'st', 's', 'l', lv)
   if field == 'over' then redis.call('HSET', rk, 'o', '1') end
   redis.call('PEXPIRE', rk, RET)
-  if field == 'over' then return 'overspend' end
-  return 'settled'
+  if field == 'over' then return 'overspend ' .. fmt(p) end
+  return 'settled ' .. fmt(p)
 end
 local cid, a, d = h[1], tonumber(h[2]), h[4]
 -- A markup report carries no price: at the reserved amount.
@@ -153,9 +154,10 @@ if h[5] == 's' then
   redis.call('HSET', rk, 'a', fmt(p), 'l', lv)
   redis.call('HDEL', rk, 'f')
   if p == a then return 'duplicate' end
-  return 'corrected'
+  return 'corrected ' .. fmt(p)
 end
-if h[5] == 'n' then return 'duplicate' end
+-- A render after the exchange's loss notice is not heard (the markup is public).
+if h[5] == 'n' or (lv == 0 and h[5] == 'x') then return 'duplicate' end
 if p > a then return 'over-reservation' end
 purge(cid)
 local st = redis.call('HGET', rk, 'st')
@@ -177,8 +179,8 @@ redis.call('HINCRBY', dk, field, fmt(p))
 redis.call('PEXPIRE', dk, DAYKEEP)
 redis.call('HSET', rk, 'st', 's', 'a', fmt(p), 'l', lv)
 redis.call('PEXPIRE', rk, RET)
-if field == 'over' then return 'overspend' end
-return 'settled'
+if field == 'over' then return 'overspend ' .. fmt(p) end
+return 'settled ' .. fmt(p)
 `;
 
 const LUA_RELEASE = `${LUA_COMMON}
@@ -217,7 +219,8 @@ const SOURCE_LEVEL: Readonly<Record<SettleSource, number>> = { markup: 0, win: 1
 interface LedgerCommands {
   ledgerOnce(key: string, ttlMs: number, now: number, untilMs: number): Promise<number>;
   ledgerReserve(...args: (string | number)[]): Promise<number[]>;
-  ledgerSettle(...args: (string | number)[]): Promise<SettleOutcome>;
+  /** The outcome, and after one that moved money a space and the price (micros) that stands. */
+  ledgerSettle(...args: (string | number)[]): Promise<string>;
   ledgerRelease(...args: (string | number)[]): Promise<number>;
   ledgerState(...args: (string | number)[]): Promise<string[]>;
 }
@@ -318,14 +321,17 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       return res.map((v) => v === 1);
     },
 
-    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string): Promise<SettleOutcome> {
+    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: { usd: number }): Promise<SettleOutcome> {
       const level = SOURCE_LEVEL[source];
       const price = source === 'markup' ? 0 : toMicros(priceUsd);
       if (!(price >= 0)) return 'over-reservation';
       const k = known.get(bidId);
       if (typeof k === 'number' && level <= k) return 'duplicate';
       const now = clock();
-      const outcome = await cmd.ledgerSettle(P, now, retention, bidId, price, level, unreservedCampaignId ?? '', utcDay(now));
+      const raw = await cmd.ledgerSettle(P, now, retention, bidId, price, level, unreservedCampaignId ?? '', utcDay(now));
+      const sp = raw.indexOf(' ');
+      const outcome = (sp < 0 ? raw : raw.slice(0, sp)) as SettleOutcome;
+      if (settled !== undefined && sp >= 0) settled.usd = toUsd(Number(raw.slice(sp + 1)));
       // A duplicate's level is at least this report's; an expired bid can change no more.
       if (outcome === 'settled' || outcome === 'overspend' || outcome === 'corrected' || outcome === 'duplicate') known.set(bidId, Math.max(level, typeof k === 'number' ? k : 0));
       else if (outcome === 'expired') known.set(bidId, 2);

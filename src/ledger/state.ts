@@ -167,7 +167,9 @@ export class LedgerCore {
       this.apply(record);
       return { outcome: rise === 0 ? 'duplicate' : 'corrected', record };
     }
-    if (h.st[s] === REFUSED) return { outcome: 'duplicate' };
+    // A render after the exchange's loss notice is not heard: the markup is public, and the
+    // exchange said the bid lost.
+    if (h.st[s] === REFUSED || (source === 'markup' && h.st[s] === RELEASED)) return { outcome: 'duplicate' };
     if (!(price >= 0) || price > h.a[s]) return { outcome: 'over-reservation' };
     if (h.st[s] === HELD && h.e[s] <= now) this.finish(bidId, s, EXPIRED, h.e[s]);
     const c = h.campaign(s);

@@ -121,10 +121,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
   return async function handleNotice(kind: NoticeKind, query: string): Promise<Answer> {
     const q = new URLSearchParams(query);
     if (kind === 'conversion') return conversion(q);
-    // Click, impression-tracker and player-event URLs sit in the markup, so they carry the public
-    // (click) signature and no price.
-    const scope = kind === 'win' || kind === 'billing' || kind === 'loss' ? 'exchange' : 'click';
-    const parsed = parseClaims(q, scope === 'click');
+    // Click, impression-tracker and player-event URLs sit in the markup, so they carry a public
+    // signature (the impression tracker's its own) and no price.
+    const scope = kind === 'win' || kind === 'billing' || kind === 'loss' ? 'exchange' : kind === 'impression' ? 'impression' : 'click';
+    const parsed = parseClaims(q, scope !== 'exchange');
     if (!parsed) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED'));
     const { claims, sig } = parsed;
     if (!deps.signer.verify(claims, sig, scope)) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
@@ -146,9 +146,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
 
     if (kind === 'win' || kind === 'billing' || kind === 'impression') {
       // The impression tracker reports no price: the ledger settles it at the reserved amount, the
-      // bid, which the issued bid remembers for the pacer and the metrics.
+      // bid, and tells what that was (this process may not have issued the bid).
       const markup = kind === 'impression';
-      let priceUsd = issued?.bidCpmUsd ?? 0;
+      // Past its expiry a render is not heard (the exchange's own late notices are).
+      if (markup && late) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
+      const settled = { usd: NaN };
+      let priceUsd = NaN;
       if (!markup) {
         const raw = q.get('price') ?? '';
         if (!PRICE.test(raw)) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', JSON.stringify(raw)));
@@ -162,12 +165,13 @@ export function createNoticeHandler(deps: NoticeDeps) {
         // Within its signed expiry a bid unknown to the ledger was never reserved here (the ledger
         // remembers finished bids longer): another bidder sharing this URL without a shared ledger
         // issued it, or its reservation was lost. The exchange bills it, so it is recorded.
-        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, markup ? 'markup' : kind, late ? undefined : claims.campaignId);
+        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, markup ? 'markup' : kind, late ? undefined : claims.campaignId, settled);
         metrics.ledger('settle', (deps.now() - lt) / 1000, false);
       } catch {
         metrics.ledger('settle', (deps.now() - lt) / 1000, true);
         return LEDGER_RETRY;
       }
+      if (markup) priceUsd = settled.usd * 1000;
       if (outcome === 'over-reservation') return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', 'above the reserved amount'));
       // 410 only for a bid the ledger no longer knows, past its signed expiry: one it knows is
       // always recorded (as overspend when the budget has no room), since the exchange bills it.

@@ -34,9 +34,12 @@ const SIG_BYTES = 16;
  * can read it, and so it carries neither the bid price nor the rate (a publisher reading its bid
  * could set floors just under it): its MAC is over the other claims, with a `click` prefix, so a
  * click URL turned into a win or billing notice does not verify. Click URLs of older versions,
- * which carried the price and the second half of the exchange MAC, still verify.
+ * which carried the price and the second half of the exchange MAC, still verify. The native and
+ * VAST markup's `impression` tracker is public too, and settles a held bid (at the bid): its MAC
+ * has an `impression` prefix of its own, so a click URL (which every banner carries) does not
+ * become one.
  */
-export type NoticeScope = 'exchange' | 'click';
+export type NoticeScope = 'exchange' | 'click' | 'impression';
 
 export function createSigner(secret: string) {
   if (secret.length < 16) throw new Error('notice secret must be at least 16 characters');
@@ -45,7 +48,7 @@ export function createSigner(secret: string) {
   // writes them), not built as strings: the claims' newline-separated text, UTF-8.
   const mac = (c: NoticeClaims): string => {
     const w = hmac.begin();
-    writeCommon(w, c, false);
+    writeCommon(w, c);
     w.text('\n');
     w.number(c.bidPrice);
     w.text('\n');
@@ -54,9 +57,10 @@ export function createSigner(secret: string) {
     if (c.rate !== undefined) (w.text('\n'), w.number(c.rate));
     return hmac.end();
   };
-  const clickMac = (c: NoticeClaims): string => {
+  const publicMac = (c: NoticeClaims, scope: 'click' | 'impression'): string => {
     const w = hmac.begin();
-    writeCommon(w, c, true);
+    w.text(scope === 'click' ? 'click\n' : 'impression\n');
+    writeCommon(w, c);
     writeTail(w, c);
     return hmac.end();
   };
@@ -67,24 +71,27 @@ export function createSigner(secret: string) {
     return sigBuf.toString('base64url');
   };
   return {
-    /** The signatures of a bid's exchange notices and of its click URL. */
-    sign(c: NoticeClaims): Record<NoticeScope, string> {
-      return { exchange: head(mac(c)), click: head(clickMac(c)) };
+    /**
+     * The signatures of a bid's exchange notices and of its click URL, and with `impression` (a
+     * native or VAST bid: markup with an impression tracker) of that tracker ('' otherwise).
+     */
+    sign(c: NoticeClaims, impression = false): Record<NoticeScope, string> {
+      return { exchange: head(mac(c)), click: head(publicMac(c, 'click')), impression: impression ? head(publicMac(c, 'impression')) : '' };
     },
     verify(c: NoticeClaims, sig: string, scope: NoticeScope): boolean {
       const given = Buffer.from(sig, 'base64url');
       if (given.length !== SIG_BYTES) return false;
       const part = (full: string, at: number) => Buffer.from(full.slice(at, at + SIG_BYTES), 'latin1');
       if (scope === 'exchange') return timingSafeEqual(given, part(mac(c), 0));
+      if (scope === 'impression') return Number.isNaN(c.bidPrice) && timingSafeEqual(given, part(publicMac(c, 'impression'), 0));
       // An old click URL carries the price and the second half of the exchange MAC.
-      return timingSafeEqual(given, Number.isNaN(c.bidPrice) ? part(clickMac(c), 0) : part(mac(c), SIG_BYTES));
+      return timingSafeEqual(given, Number.isNaN(c.bidPrice) ? part(publicMac(c, 'click'), 0) : part(mac(c), SIG_BYTES));
     },
   };
 }
 
-/** `bidId\ncampaignId\ncreativeId`, after `click\n` for the click scope. */
-function writeCommon(w: ByteWriter, c: NoticeClaims, click: boolean): void {
-  if (click) w.text('click\n');
+/** `bidId\ncampaignId\ncreativeId` (after the scope's prefix for the public scopes). */
+function writeCommon(w: ByteWriter, c: NoticeClaims): void {
   w.text(c.bidId);
   w.text('\n');
   w.text(c.campaignId);
@@ -169,9 +176,10 @@ export function writeNoticeUrl(w: ByteWriter, u: NoticeUrls, route: NoticeRoute)
  * One notice URL as a string (markup other than a catalog banner's, an answer whose URLs need
  * JSON escapes): the text whose UTF-8 `writeNoticeUrl` writes (test/respond.test.ts).
  */
-export function noticeUrl(u: NoticeUrls, route: NoticeRoute): string {
+export function noticeUrl(u: NoticeUrls, route: NoticeRoute | 'impression'): string {
   const c = u.claims;
   if (route === 'click') return `${u.base}/notice/click?${clickQuery(c, u.sig.click)}`;
+  if (route === 'impression') return `${u.base}/notice/impression?${clickQuery(c, u.sig.impression)}`;
   const q = claimsQuery(c, u.sig.exchange);
   if (route === 'loss') return `${u.base}/notice/loss?${q}&loss=\${AUCTION_LOSS}&mtw=\${AUCTION_MIN_TO_WIN}`;
   const price = u.expandPrice ? `${c.bidPrice}` : '${AUCTION_PRICE}&mtw=${AUCTION_MIN_TO_WIN}';

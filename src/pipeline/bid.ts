@@ -226,7 +226,7 @@ export function createBidPipeline(deps: BidDeps) {
     const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, rate, exchange: ex.name, expiresAtMs };
     if (test) claims.test = true;
     const fit = ch.el.fit;
-    const notices = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims), { expandPrice: ex.expandPrice, vast: fit.kind === 'vast' });
+    const notices = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims, fit.kind !== 'banner'), { expandPrice: ex.expandPrice, vast: fit.kind === 'vast' });
     const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: c.cat, dealId: ch.el.dealId, notices, fit, test };
     if (test) {
       metrics.testBid();

@@ -38,10 +38,7 @@ function escapeXml(s: string): string {
   return out;
 }
 
-/**
- * Click-scoped notice URL for the markup's impression tracker or a player event (`start`,
- * `complete`, `error`): the click URL's claims on another route.
- */
+/** Click-scoped notice URL for a player event (`start`, `complete`, `error`): the click URL's claims on another route. */
 function eventUrl(clickUrl: string, event: string): string {
   return clickUrl.replace('/notice/click?', `/notice/${event}?`);
 }
@@ -50,20 +47,20 @@ function eventUrl(clickUrl: string, event: string): string {
  * The bid's `adm`: the creative's own markup with `${CLICK_URL}` wired in (banner), or HTML for a
  * banner, the native response to the request's assets, or a VAST document of the chosen version.
  * Native and VAST markup count the impression with a tracker of their own (`/notice/impression`),
- * so a render that the exchange does not report still settles, once. It is click-scoped, as the
- * markup is public: it carries neither the bid price nor the exchange's signature, which would let
- * anyone who renders the ad report a clearing price (docs/money.md).
+ * so a render that the exchange does not report still settles, once. The markup is public, so the
+ * tracker carries neither the bid price nor the exchange's signature, which would let anyone who
+ * renders the ad report a clearing price, but a signature of its own (docs/money.md).
  */
 export function markup(b: OutBid): string {
   const c = b.creative;
   const clickUrl = noticeUrl(b.notices, 'click');
   if (c.adm) return c.adm.split('${CLICK_URL}').join(clickUrl);
   const fit = b.fit;
-  if (fit.kind === 'native') return nativeMarkup(fit.fill, clickUrl, eventUrl(clickUrl, 'impression'));
+  if (fit.kind === 'native') return nativeMarkup(fit.fill, clickUrl, noticeUrl(b.notices, 'impression'));
   if (fit.kind === 'vast') {
     return vastMarkup(c, fit.version, fit.nonLinear, {
       bidId: b.id,
-      impression: eventUrl(clickUrl, 'impression'),
+      impression: noticeUrl(b.notices, 'impression'),
       click: clickUrl,
       error: eventUrl(clickUrl, 'error'),
       start: eventUrl(clickUrl, 'start'),
