@@ -52,7 +52,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('overspend', v, 0.01, 0.002);
     call('click', v);
     call('conversion', v);
-    call('budget', v, 10, 5, 1.1);
+    call('budget', v, 10, 5, 1.1, 4, 0.5);
     call('notice', 'win', 'ok');
     call('ledger', v, 0.0001, true);
     call('eventlogError');

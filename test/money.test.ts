@@ -153,7 +153,9 @@ describe('budgets lowered and prices corrected', () => {
     expect(r.status).toBe(200);
     const b = (await r.json()).seatbid[0].bid[0];
     const remaining = () => t.metric('bidder_budget_remaining_usd', { campaign: b.cid });
+    const spentToday = () => t.metric('bidder_spent_today_usd', { campaign: b.cid });
     const before = await remaining();
+    const spent0 = await spentToday();
     const quarter = (b.price / 4).toFixed(4);
     const full = b.price.toFixed(4);
     // The reservation (the bid) already counts against the budget: the win frees what it did not cost.
@@ -161,6 +163,8 @@ describe('budgets lowered and prices corrected', () => {
     expect(await remaining()).toBeCloseTo(before + (b.price - Number(quarter)) / 1000, 5);
     expect((await fetch(expand(t, b.burl, full))).status).toBe(200);
     expect(await remaining()).toBeCloseTo(before, 5);
+    // The ledger's spend of today, read on scrape, is at the price that stands.
+    expect(await spentToday()).toBeCloseTo(spent0 + Number(full) / 1000, 9);
   });
 
   it('a loss after the win, or repeated, teaches the pacer and the shader nothing', async () => {

@@ -69,6 +69,10 @@ export function createMetrics(opts: MetricsOptions) {
   const spend = new FastCounter('bidder_spend_usd_total', 'Settled spend in USD, by campaign.', ['campaign'], registry);
   const overspend = new FastCounter('bidder_overspend_usd_total', 'Spend billed beyond the budget (late wins, wins after a loss notice, with no room left), USD, by campaign. Recorded in the ledger apart from bidder_spend_usd_total.', ['campaign'], registry);
   const remaining = new Gauge({ name: 'bidder_budget_remaining_usd', help: 'Daily budget minus settled spend and reservations, USD.', labelNames: ['campaign'], aggregator: 'min', registers: [registry] });
+  // The ledger's own figures of today, read on scrape: prices as they stand after later notices set
+  // them again (the counters above count each bid at its first settlement).
+  const spentToday = new Gauge({ name: 'bidder_spent_today_usd', help: "The ledger's settled spend of today (UTC) within the budget, at the prices that stand, USD.", labelNames: ['campaign'], aggregator: 'max', registers: [registry] });
+  const overspentToday = new Gauge({ name: 'bidder_overspent_today_usd', help: "The ledger's spend of today billed past the budget, USD.", labelNames: ['campaign'], aggregator: 'max', registers: [registry] });
   const target = new Gauge({ name: 'bidder_spend_target_usd', help: 'Spend the pacing target curve expects by now today, USD.', labelNames: ['campaign'], aggregator: 'max', registers: [registry] });
   const multiplier = new Gauge({ name: 'bidder_pacing_multiplier', help: 'Last pacing multiplier chosen, by campaign.', labelNames: ['campaign'], aggregator: 'average', registers: [registry] });
   const notices = new FastCounter('bidder_notices_total', 'Notices received, by kind and result.', ['kind', 'result'], registry);
@@ -178,9 +182,11 @@ export function createMetrics(opts: MetricsOptions) {
     conversion(campaign: string): void {
       outcomeOf(campaign).conversions.inc();
     },
-    budget(campaign: string, remainingUsd: number, targetUsd: number, mult: number): void {
+    budget(campaign: string, remainingUsd: number, targetUsd: number, mult: number, spentUsd: number, overspentUsd: number): void {
       const c = cp(campaign);
       remaining.labels(c).set(remainingUsd);
+      spentToday.labels(c).set(spentUsd);
+      overspentToday.labels(c).set(overspentUsd);
       target.labels(c).set(targetUsd);
       multiplier.labels(c).set(mult);
     },

@@ -52,6 +52,6 @@ export async function refreshBudgetGauges(o: { metrics: Metrics; ledger: BudgetL
       continue;
     }
     const view = o.pacer.inspect(c.id, o.clock());
-    o.metrics.budget(c.id, Math.max(0, s.budgetUsd - s.spentUsd - s.overspentUsd - s.reservedUsd), view?.targetSpentUsd ?? 0, view?.multiplier ?? 0);
+    o.metrics.budget(c.id, Math.max(0, s.budgetUsd - s.spentUsd - s.overspentUsd - s.reservedUsd), view?.targetSpentUsd ?? 0, view?.multiplier ?? 0, s.spentUsd, s.overspentUsd);
   }
 }
