@@ -148,11 +148,13 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       // What the exchange bills is what is recorded, above the win's price too.
       expect(await l.settle('b2', 0.05)).toBe('settled');
       expect(await l.settle('b2', 0.15, 'billing')).toBe('corrected');
-      // The same price as the win: nothing moves, and no later billing notice can move it.
+      // The same price as the win confirms it: nothing moves or is written; a billing that does
+      // differ still sets it, once.
       expect(await l.settle('b3', 0.2)).toBe('settled');
       expect(await l.settle('b3', 0.2, 'billing')).toBe('duplicate');
-      expect(await l.settle('b3', 0.1, 'billing')).toBe('duplicate');
-      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.65, reservedUsd: 0 });
+      expect(await l.settle('b3', 0.1, 'billing')).toBe('corrected');
+      expect(await l.settle('b3', 0.15, 'billing')).toBe('duplicate');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.55, reservedUsd: 0 });
     });
 
     it('a render reported by the markup settles at the reserved amount; the exchange\'s notices set the price over it', async () => {

@@ -134,7 +134,7 @@ if h[5] == 's' then
   -- A more authoritative report sets the price again, once per level, up or down.
   local cur = 1
   if h[7] == '1' then cur = 2 elseif h[8] then cur = tonumber(h[8]) end
-  if lv <= cur then return 'duplicate' end
+  if lv <= cur or p == a then return 'duplicate' end
   local field = 'spent'
   if h[6] == '1' then field = 'over' end
   if p > a and field == 'spent' then
@@ -153,7 +153,6 @@ if h[5] == 's' then
   redis.call('HINCRBY', P .. 'd:' .. cid .. ':' .. d, field, fmt(p - a))
   redis.call('HSET', rk, 'a', fmt(p), 'l', lv)
   redis.call('HDEL', rk, 'f')
-  if p == a then return 'duplicate' end
   return 'corrected ' .. fmt(p)
 end
 -- A render after the exchange's loss notice is not heard (the markup is public).
@@ -332,8 +331,10 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       const sp = raw.indexOf(' ');
       const outcome = (sp < 0 ? raw : raw.slice(0, sp)) as SettleOutcome;
       if (settled !== undefined && sp >= 0) settled.usd = toUsd(Number(raw.slice(sp + 1)));
-      // A duplicate's level is at least this report's; an expired bid can change no more.
-      if (outcome === 'settled' || outcome === 'overspend' || outcome === 'corrected' || outcome === 'duplicate') known.set(bidId, Math.max(level, typeof k === 'number' ? k : 0));
+      // After a settlement or a correction the price stands at this report's level; a duplicate
+      // tells only that the bid is settled (its level may be lower: a same-price report leaves it).
+      if (outcome === 'settled' || outcome === 'overspend' || outcome === 'corrected') known.set(bidId, level);
+      else if (outcome === 'duplicate') known.set(bidId, typeof k === 'number' ? k : 0);
       else if (outcome === 'expired') known.set(bidId, 2);
       if (outcome === 'overspend') {
         logger.warn(

@@ -162,10 +162,13 @@ export class LedgerCore {
       if (level <= levelOf(h.f[s])) return { outcome: 'duplicate' };
       if (!(price >= 0)) return { outcome: 'over-reservation' };
       const rise = price - h.a[s];
+      // The price that stands, confirmed: nothing to write (a billing after its win, the usual
+      // pair, costs no journal record and no disk flush).
+      if (rise === 0) return { outcome: 'duplicate' };
       const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now, l: level as 1 | 2 };
       if (rise > 0 && (h.f[s] & OVER) === 0 && this.room(h.campaign(s), h.d[s]) < rise) record.o = 1;
       this.apply(record);
-      return { outcome: rise === 0 ? 'duplicate' : 'corrected', record };
+      return { outcome: 'corrected', record };
     }
     // A render after the exchange's loss notice is not heard: the markup is public, and the
     // exchange said the bid lost.
