@@ -340,6 +340,9 @@ process.exit(0);
     const both = await Promise.allSettled([ledger.settle('h1', 0.4), ledger.settle('h1', 0.6, 'billing')]);
     expect(both.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(await ledger.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 1 });
+    // A release that could not be written holds its reservation still, as the journal does.
+    await expect(ledger.release('h1')).rejects.toThrow(/ENOSPC/);
+    expect(await ledger.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 1 });
     now += 1;
     await ledger.close().catch(() => {});
   });

@@ -255,9 +255,16 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
 
     async release(bidId: string): Promise<boolean> {
       const now = clock();
+      const prev = core.peek(bidId);
       const rec = core.release(bidId, now);
       if (rec === null) return false;
-      await append(encodeRecord(rec), true);
+      try {
+        await append(encodeRecord(rec), true);
+      } catch (err) {
+        // Not written, so not released: the journal still holds the reservation, and so does memory.
+        core.revert(rec, prev);
+        throw err;
+      }
       return true;
     },
 

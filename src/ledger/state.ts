@@ -219,12 +219,12 @@ export class LedgerCore {
   }
 
   /**
-   * Undoes a live `reserve` or `settle` whose journal write (or fdatasync) failed, so memory holds
+   * Undoes a live `reserve`, `settle` or `release` whose journal write (or fdatasync) failed, so memory holds
    * only what the journal may hold: a retried notice then settles and writes again instead of
    * being a duplicate of a settlement that is on no disk. `prev` is `peek` from before the call.
    */
   revert(rec: JournalRecord, prev: HoldState | undefined): void {
-    if (rec.t !== 'r' && rec.t !== 's' && rec.t !== 'n' && rec.t !== 'c') return;
+    if (rec.t !== 'r' && rec.t !== 's' && rec.t !== 'n' && rec.t !== 'c' && rec.t !== 'x') return;
     const h = this.holds;
     const s = h.slot(rec.b);
     if (s < 0) return;
