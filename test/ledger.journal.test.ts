@@ -340,9 +340,16 @@ process.exit(0);
     const both = await Promise.allSettled([ledger.settle('h1', 0.4), ledger.settle('h1', 0.6, 'billing')]);
     expect(both.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(await ledger.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 1 });
-    // A release that could not be written holds its reservation still, as the journal does.
+    // A release that could not be written holds its reservation still, as the journal does; so
+    // does a release failing in one write with a settle of the same bid.
     await expect(ledger.release('h1')).rejects.toThrow(/ENOSPC/);
     expect(await ledger.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 1 });
+    const pair = await Promise.allSettled([ledger.release('h1'), ledger.settle('h1', 0.5)]);
+    expect(pair.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(await ledger.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 1 });
+    // Past its expiry the reservation ends as the journal's would.
+    now += 61_000;
+    expect(await ledger.state('c1')).toMatchObject({ spentUsd: 0, reservedUsd: 0 });
     now += 1;
     await ledger.close().catch(() => {});
   });

@@ -230,6 +230,18 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       expect(await l.settle('x2', 0.05)).toBe('settled');
       expect(await l.release('x2')).toBe(false);
       expect(await l.release('nope')).toBe(false);
+      // A loss notice ahead of its bid's reservation hides nothing from the release that follows.
+      expect(await l.release('x3')).toBe(false);
+      await l.reserve([res('x3', 'c1', 0.1)]);
+      expect(await l.release('x3')).toBe(true);
+      expect(await l.state('c1')).toMatchObject({ reservedUsd: 0 });
+    });
+
+    it('settlements and releases of one bid in flight together apply in call order', async () => {
+      const l = await make({ c1: { dailyUsd: 10 } });
+      await l.reserve([res('o1', 'c1', 1)]);
+      expect(await Promise.all([l.settle('o1', 2), l.settle('o1', 0, 'markup'), l.release('o1')])).toEqual(['over-reservation', 'settled', false]);
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 1, reservedUsd: 0 });
     });
 
     it('a lowered budget reports what is already committed above it', async () => {

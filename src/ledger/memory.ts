@@ -161,9 +161,39 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     return compacting;
   }
 
-  /** Settlements in flight, by bid id (see `settle`). */
-  const settling = new Map<string, Promise<SettleOutcome>>();
+  /**
+   * The settlements and releases of one bid run one at a time, in call order: two in flight (a win
+   * and its billing, or a loss, in one loop turn) whose shared write failed would each put back the
+   * state from before its own call, the first under the second's change, and memory would hold
+   * what no journal has (a settlement, or a reservation counted for a released bid).
+   */
+  const inFlight = new Map<string, Promise<unknown>>();
   const nothing = () => {};
+  function inTurn<T>(bidId: string, op: () => Promise<T>): Promise<T> {
+    const before = inFlight.get(bidId);
+    const run = before === undefined ? op() : before.then(nothing, nothing).then(op);
+    inFlight.set(bidId, run);
+    const done = () => {
+      if (inFlight.get(bidId) === run) inFlight.delete(bidId);
+    };
+    run.then(done, done);
+    return run;
+  }
+
+  async function releaseNow(bidId: string): Promise<boolean> {
+    const now = clock();
+    const prev = core.peek(bidId);
+    const rec = core.release(bidId, now);
+    if (rec === null) return false;
+    try {
+      await append(encodeRecord(rec), true);
+    } catch (err) {
+      // Not written, so not released: the journal still holds the reservation, and so does memory.
+      core.revert(rec, prev);
+      throw err;
+    }
+    return true;
+  }
 
   async function settleNow(bidId: string, priceUsd: number, source: SettleSource, unreservedCampaignId: string | undefined, settled: { usd: number } | undefined): Promise<SettleOutcome> {
     const now = clock();
@@ -224,20 +254,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     },
 
     settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: { usd: number }): Promise<SettleOutcome> {
-      // One settlement of a bid at a time: two in flight (a win and its billing in one loop turn)
-      // whose write failed would each put back the state from before its own call, the first
-      // under the second's change, and memory would hold a settlement no journal has.
-      const before = settling.get(bidId);
-      const run =
-        before === undefined
-          ? settleNow(bidId, priceUsd, source, unreservedCampaignId, settled)
-          : before.then(nothing, nothing).then(() => settleNow(bidId, priceUsd, source, unreservedCampaignId, settled));
-      settling.set(bidId, run);
-      const done = () => {
-        if (settling.get(bidId) === run) settling.delete(bidId);
-      };
-      run.then(done, done);
-      return run;
+      return inTurn(bidId, () => settleNow(bidId, priceUsd, source, unreservedCampaignId, settled));
     },
 
     async once(key: string, untilMs: number): Promise<boolean> {
@@ -253,19 +270,8 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       return true;
     },
 
-    async release(bidId: string): Promise<boolean> {
-      const now = clock();
-      const prev = core.peek(bidId);
-      const rec = core.release(bidId, now);
-      if (rec === null) return false;
-      try {
-        await append(encodeRecord(rec), true);
-      } catch (err) {
-        // Not written, so not released: the journal still holds the reservation, and so does memory.
-        core.revert(rec, prev);
-        throw err;
-      }
-      return true;
+    release(bidId: string): Promise<boolean> {
+      return inTurn(bidId, () => releaseNow(bidId));
     },
 
     async state(campaignId: string) {

@@ -355,7 +355,9 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     async release(bidId: string): Promise<boolean> {
       if (known.has(bidId)) return false;
       const released = (await cmd.ledgerRelease(P, clock(), retention, bidId)) === 1;
-      known.set(bidId, 'released');
+      // Only a release that happened is remembered: a loss notice ahead of its bid's reservation
+      // must not hide the reservation from the release that follows it.
+      if (released) known.set(bidId, 'released');
       return released;
     },
 
