@@ -126,10 +126,4 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
   };
 }
 
-/** A GPP section's id by its name (the library keys toObject() by name). */
-function sectionId(model: GppModel, name: string): number | undefined {
-  const section = model.getSection(name) as { getId?: () => number } | undefined;
-  return section?.getId?.();
-}
-
 export type Privacy = ReturnType<typeof createPrivacy>;

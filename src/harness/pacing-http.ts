@@ -334,7 +334,7 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       const bid = body?.seatbid?.[0]?.bid?.[0];
       if (!bid) continue;
       bids++;
-      const { won, clearing, macros } = resolveAuction(sr, bid, body, competingCpm);
+      const { won, macros } = resolveAuction(sr, bid, body, competingCpm);
       if (!won) {
         notice(bid.lurl && expand(bid.lurl, macros));
         continue;

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { FastCounter, FastHistogram, type FastCounterChild, type FastHistogramChild } from './fast.js';
 import type { NoticeKind } from '../types.js';
 import { ERRORS, NBR, type ErrorCode, type NoBidReason } from '../errors/codes.js';
