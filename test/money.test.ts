@@ -13,17 +13,26 @@ const req = (id: string) => ({ id, at: 1, tmax: 5000, cur: ['USD'], imp: [{ id: 
 const local = (t: TestBidder, url: string) => t.url + url.replace(/^https?:\/\/[^/]+/, '');
 const expand = (t: TestBidder, url: string, price: string) => local(t, url).replace('${AUCTION_PRICE}', price).replace('${AUCTION_LOSS}', '102').replace('${AUCTION_MIN_TO_WIN}', price);
 
+/**
+ * A copy of the demo policies whose every campaign gets `dailyUsd` a day, spent as bids come
+ * (asap: these tests are about money, not pacing; max-value pacing would spread it over the rest
+ * of the test clock's day). Returns the folder, its campaigns file and that file's text.
+ */
+function moneyPolicies(dailyUsd: number): { dir: string; file: string; original: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'money-policies-'));
+  cpSync('policies', dir, { recursive: true });
+  const file = join(dir, 'campaigns.yaml');
+  const original = readFileSync(file, 'utf8').replace(/dailyUsd: [\d.]+/g, `dailyUsd: ${dailyUsd}, pacing: asap`);
+  writeFileSync(file, original);
+  return { dir, file, original };
+}
+
 describe('billed means recorded', () => {
   let t: TestBidder;
   let dir: string;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'money-policies-'));
-    cpSync('policies', dir, { recursive: true });
-    const file = join(dir, 'campaigns.yaml');
-    // Every campaign gets 0.1 USD a day, spent as bids come (asap: these tests are about money,
-    // not pacing; max-value pacing would spread it over the rest of the test clock's day): four or
-    // five bids fill it.
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 0.1, pacing: asap'));
+    // 0.1 USD a campaign: four or five bids fill it.
+    ({ dir } = moneyPolicies(0.1));
     t = await startBidder({}, dir);
   });
   afterAll(async () => {
@@ -74,11 +83,7 @@ describe('budgets lowered and prices corrected', () => {
   let file: string;
   let original: string;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'money-policies-'));
-    cpSync('policies', dir, { recursive: true });
-    file = join(dir, 'campaigns.yaml');
-    original = readFileSync(file, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 1, pacing: asap');
-    writeFileSync(file, original);
+    ({ dir, file, original } = moneyPolicies(1));
     t = await startBidder({}, dir);
   });
   afterAll(async () => {
@@ -187,10 +192,7 @@ describe('markup is public: its impression tracker moves money only at the bid',
   let t: TestBidder;
   let dir: string;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'money-policies-'));
-    cpSync('policies', dir, { recursive: true });
-    const file = join(dir, 'campaigns.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 1, pacing: asap'));
+    ({ dir } = moneyPolicies(1));
     t = await startBidder({}, dir);
   });
   afterAll(async () => {
@@ -261,13 +263,7 @@ describe('markup is public: its impression tracker moves money only at the bid',
 
 describe('a notice reaching another bidder than the one that bid', () => {
   it('is recorded there: two bidders behind one URL without a shared ledger lose no billed spend', async () => {
-    const dirs = [0, 1].map(() => {
-      const d = mkdtempSync(join(tmpdir(), 'money-policies-'));
-      cpSync('policies', d, { recursive: true });
-      const f = join(d, 'campaigns.yaml');
-      writeFileSync(f, readFileSync(f, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 1, pacing: asap'));
-      return d;
-    });
+    const dirs = [0, 1].map(() => moneyPolicies(1).dir);
     // The same notice secret (TEST_SECRET), separate journals.
     const [a, b] = [await startBidder({}, dirs[0]), await startBidder({}, dirs[1])];
     try {
