@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createCalibration } from '../src/pace/calibration.js';
 import { createThompsonPacer } from '../src/pace/pacer.js';
 import { mulberry32, sampleBeta, sampleGamma } from '../src/random/random.js';
 import { runMarketDay } from './pace.market.js';
@@ -192,6 +193,61 @@ describe('creative calibration', () => {
     expect(convertingDay(10, 6 * 3_600_000)).toBeCloseTo(0.1, 2);
     // Without the clicks' times the delay stays the prior's hour: most of the shortfall remains.
     expect(convertingDay(10, 6 * 3_600_000, false)).toBeLessThan(0.085);
+  });
+
+  /** 40 creatives, each shown `shows` times at model pCTR 0.001 and clicking at `ctrOf(i)`; the factors learnt. */
+  function calibrated(shows: number, ctrOf: (i: number) => number) {
+    const cal = createCalibration({ priorEvents: 3, clock: () => DAY0 });
+    const r = mulberry32(17);
+    const clicks: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      cal.calibratePctr(`c${i}`, 0.001);
+      clicks.push(0);
+    }
+    for (let k = 0; k < shows; k++) {
+      for (let i = 0; i < 40; i++) {
+        cal.onImpression(`c${i}`, 0.001);
+        if (r() < ctrOf(i)) {
+          cal.onClick(`c${i}`);
+          clicks[i]++;
+        }
+      }
+    }
+    return { factors: clicks.map((_, i) => cal.calibratePctr(`c${i}`, 0.001) / 0.001), clicks };
+  }
+
+  it('learns from the creatives together how far one may stand from the model: a model right on each keeps every price', () => {
+    // 5 expected clicks each. Alone, (3 + clicks) / (3 + 5) would move creatives by a third or more
+    // on chance: bids distorted with nothing learnt.
+    const { factors, clicks } = calibrated(5000, () => 0.001);
+    expect(Math.max(...clicks.map((c) => Math.abs((3 + c) / 8 - 1)))).toBeGreaterThan(0.3);
+    for (const f of factors) expect(Math.abs(f - 1)).toBeLessThan(0.1);
+  });
+
+  it('a model off creative by creative shows a spread, and each creative still learns its own rate', () => {
+    // 20 expected clicks each; half the creatives click at twice the model, half at half of it.
+    const { factors } = calibrated(20_000, (i) => (i % 2 === 0 ? 0.002 : 0.0005));
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(mean(factors.filter((_, i) => i % 2 === 0))).toBeGreaterThan(1.6);
+    expect(mean(factors.filter((_, i) => i % 2 === 1))).toBeLessThan(0.65);
+  });
+
+  it("does not take a CPC creative's conversions as the pCVR model's error", () => {
+    let now = DAY0;
+    const cal = createCalibration({ priorEvents: 3, clock: () => now });
+    // Two CPA creatives the model gets right (10 conversions of 100 clicks each), and a CPC creative
+    // priced on no pCVR whose clicks convert at 60 %.
+    for (const id of ['a', 'b']) cal.calibratePcvr(id, 0.1);
+    cal.calibratePctr('cpc', 0.01);
+    for (const id of ['a', 'b', 'cpc']) {
+      cal.onImpression(id, 0.01);
+      for (let i = 0; i < 100; i++) cal.onClick(id);
+    }
+    // A day later every conversion is due (the notices tell no click time: the prior's hour delay).
+    now += 86_400_000;
+    for (let i = 0; i < 10; i++) for (const id of ['a', 'b']) cal.onConversion(id);
+    for (let i = 0; i < 60; i++) cal.onConversion('cpc');
+    for (const id of ['a', 'b']) expect(cal.calibratePcvr(id, 0.1)).toBeCloseTo(0.1, 3);
   });
 
   it('does not count a conversion whose click it never counted (one from before a restart)', () => {
