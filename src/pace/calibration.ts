@@ -13,6 +13,8 @@ class CreativeStats {
   pendingAt = 0;
   /** When its first counted click came (a conversion of an earlier click, e.g. before a restart, is not counted against these). */
   firstClickAt = Infinity;
+  /** Whether it is among the creatives the spreads are fitted on (it has had an impression). */
+  pooled = false;
 }
 
 /** Impressions between two refits of the spreads (a click or a conversion refits at once). */
@@ -192,7 +194,10 @@ export function createCalibration(opts: CalibrationOptions) {
     onImpression(creativeId: string, modelPctr?: number): void {
       const s = creatives.get(creativeId);
       if (s === undefined) return;
-      if (s.expectedClicks === 0 && s.clicks === 0 && !won.includes(s)) won.push(s);
+      if (!s.pooled) {
+        s.pooled = true;
+        won.push(s);
+      }
       s.expectedClicks += modelPctr !== undefined && modelPctr >= 0 ? modelPctr : s.meanPctr;
       // The spreads move slowly with impressions; a refit reads every creative won.
       if (++sinceFit >= REFIT_EVERY) refit();
@@ -232,7 +237,11 @@ export function createCalibration(opts: CalibrationOptions) {
         const c = new CreativeStats();
         FIELDS.forEach((f, i) => (c[f] = values[i] ?? Infinity));
         creatives.set(id, c);
-        if (c.expectedClicks > 0 || c.clicks > 0) won.push(c);
+      }
+      won.length = 0;
+      for (const c of creatives.values()) {
+        c.pooled = c.expectedClicks > 0 || c.clicks > 0;
+        if (c.pooled) won.push(c);
       }
       refit();
     },
