@@ -197,7 +197,8 @@ describe('creative calibration', () => {
 
   /** 40 creatives, each shown `shows` times at model pCTR 0.001 and clicking at `ctrOf(i)`; the factors learnt. */
   function calibrated(shows: number, ctrOf: (i: number) => number) {
-    const cal = createCalibration({ priorEvents: 3, clock: () => DAY0 });
+    let now = DAY0;
+    const cal = createCalibration({ priorEvents: 3, clock: () => now });
     const r = mulberry32(17);
     const clicks: number[] = [];
     for (let i = 0; i < 40; i++) {
@@ -205,6 +206,7 @@ describe('creative calibration', () => {
       clicks.push(0);
     }
     for (let k = 0; k < shows; k++) {
+      now += 1000; // the spreads are refitted at most once a second
       for (let i = 0; i < 40; i++) {
         cal.onImpression(`c${i}`, 0.001);
         if (r() < ctrOf(i)) {
@@ -246,7 +248,10 @@ describe('creative calibration', () => {
     // A day later every conversion is due (the notices tell no click time: the prior's hour delay).
     now += 86_400_000;
     for (let i = 0; i < 10; i++) for (const id of ['a', 'b']) cal.onConversion(id);
-    for (let i = 0; i < 60; i++) cal.onConversion('cpc');
+    for (let i = 0; i < 59; i++) cal.onConversion('cpc');
+    // The spreads are refitted at most once a second: the last conversion, a second later, refits.
+    now += 1000;
+    cal.onConversion('cpc');
     for (const id of ['a', 'b']) expect(cal.calibratePcvr(id, 0.1)).toBeCloseTo(0.1, 3);
   });
 

@@ -17,8 +17,13 @@ class CreativeStats {
   pooled = false;
 }
 
-/** Impressions between two refits of the spreads (a click or a conversion refits at once). */
+/**
+ * When the spreads are refitted (a pass over every creative won): after a click or a conversion, or
+ * 64 impressions, and at most once a second of the clock, so that a catalog of thousands of
+ * creatives costs one pass a second, not one per notice.
+ */
 const REFIT_EVERY = 64;
+const REFIT_MIN_MS = 1000;
 /** The smallest relative spread fitted: a prior of at most 10,000 events. */
 const MIN_SPREAD = 1e-4;
 
@@ -165,12 +170,19 @@ export function createCalibration(opts: CalibrationOptions) {
   /** Creatives with an impression, the only ones the spreads are fitted on. */
   const won: CreativeStats[] = [];
   let sinceFit = 0;
+  let eventSinceFit = false;
+  let fitAt = -Infinity;
   function refit(): void {
     sinceFit = 0;
+    eventSinceFit = false;
     const now = clock();
+    fitAt = now;
     ctr.fit(won, (s) => s.clicks, (s) => s.expectedClicks);
     // Only creatives priced on a pCVR: a CPC creative's conversions were expected by no model.
     cvr.fit(won, (s) => (s.seenPcvr > 0 ? s.conversions : 0), (s) => (s.seenPcvr > 0 ? due(s, now) : 0));
+  }
+  function maybeRefit(): void {
+    if ((eventSinceFit || sinceFit >= REFIT_EVERY) && clock() - fitAt >= REFIT_MIN_MS) refit();
   }
   return {
     calibratePctr(creativeId: string, modelPctr: number): number {
@@ -199,8 +211,8 @@ export function createCalibration(opts: CalibrationOptions) {
         won.push(s);
       }
       s.expectedClicks += modelPctr !== undefined && modelPctr >= 0 ? modelPctr : s.meanPctr;
-      // The spreads move slowly with impressions; a refit reads every creative won.
-      if (++sinceFit >= REFIT_EVERY) refit();
+      sinceFit++;
+      maybeRefit();
     },
     onClick(creativeId: string): void {
       const s = creatives.get(creativeId);
@@ -211,7 +223,8 @@ export function createCalibration(opts: CalibrationOptions) {
       due(s, now);
       s.conversionsOwed += s.meanPcvr;
       s.pending += s.meanPcvr;
-      refit();
+      eventSinceFit = true;
+      maybeRefit();
     },
     snapshot(): CalibrationSnapshot {
       return {
@@ -255,7 +268,8 @@ export function createCalibration(opts: CalibrationOptions) {
         delaySum += delay;
         delays++;
       }
-      refit();
+      eventSinceFit = true;
+      maybeRefit();
     },
   };
 }
