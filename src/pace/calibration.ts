@@ -40,10 +40,7 @@ class Spread {
     this.tau2 = 1 / k0;
   }
 
-  /**
-   * The creative's factor: its observed and expected events, under a Gamma prior of mean the other
-   * creatives' shrunk rate and 1 / τ² events.
-   */
+  /** The creative's factor: its observed and expected events, under a Gamma prior of mean `centre` and 1 / τ² events. */
   factor(observed: number, expected: number): number {
     const events = 1 / this.tau2;
     return (events + observed) / (events / this.centre + expected);
@@ -123,12 +120,12 @@ export interface CalibrationOptions {
  * as converting less than the model says for as long as conversions are pending: a quarter less
  * at the end of a day of steady clicks with a 6-hour delay (test/pace.test.ts).
  *
- * How far one creative may stand from the others is learnt too (empirical Bayes). The prior of a
- * creative's factor is centred on what every other creative shows (Σ observed / Σ expected over
- * them, itself shrunk toward the model by `priorEvents`), and its strength is 1 / τ² events, τ²
- * being the creatives' relative spread beyond what Poisson counts explain (DerSimonian–Laird over
- * the creatives with at least one expected event), weighed against the default spread 1 /
- * `priorEvents` by the precision of each. A model that is right creative by creative (the oracle of
+ * How far one creative may stand from the others is learnt too (empirical Bayes). Once two
+ * creatives have an expected event each, the prior of a creative's factor is centred on the pooled
+ * rate (Σ observed / Σ expected over the creatives won, shrunk toward the model by `priorEvents`),
+ * and its strength is 1 / τ² events, τ² being the creatives' relative spread beyond what Poisson
+ * counts explain (DerSimonian–Laird over the creatives with at least one expected event), weighed
+ * against the default spread 1 / `priorEvents` by the precision of each. A model that is right creative by creative (the oracle of
  * the simulator) thus stops reading each creative's few clicks as its calibration: with CTRs of a
  * few per mille, 3 prior events let a creative's factor wander ±50 % on chance alone, and the value
  * pacer bought 0.4–2.2 % fewer expected clicks on the iPinYou-calibrated market for it. A model that
