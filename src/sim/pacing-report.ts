@@ -140,6 +140,10 @@ export async function pacingReport(o: PacingReportOptions): Promise<{ report: Pa
       expectedValueAtLeast90PctOfBound: t.expectedValueUsd >= 0.9 * t.boundValueUsd,
       expectedClicksAtLeast1_05xPidLinear: t.expectedClicks >= 1.05 * runs.pidLinear.totals.expectedClicks,
       expectedClicksAtLeast1xDualDescent: t.expectedClicks >= runs.dualDescent.totals.expectedClicks,
+      // The same comparisons in what the pacer maximises: where goals differ (CPA, CPM), clicks
+      // are not what every campaign buys.
+      expectedValueAtLeast1_05xPidLinear: t.expectedValueUsd >= 1.05 * runs.pidLinear.totals.expectedValueUsd,
+      expectedValueAtLeast1xDualDescent: t.expectedValueUsd >= runs.dualDescent.totals.expectedValueUsd,
       shadingCutsCpcBy10PctAtEqualClicks: shading.pacerCpc <= 0.9 * shading.unshadedCpc,
     },
   };
