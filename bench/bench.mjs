@@ -8,7 +8,8 @@
 // (the floor), the head build (twice: the second run shows the noise), and optionally a base git
 // ref built in a worktree — all in the same run on the same machine. Also: the per-stage
 // breakdown from the head's own histograms, and the raw batched-inference cost of the same rows
-// measured alone. Prints figures; asserts nothing.
+// measured alone. A first bidder run is thrown away; the targets line judges the median of head's
+// runs. Prints figures; asserts nothing.
 // --rounds N (with --base): head and base alternate N times (head-base, base-head, ...) and their
 // medians and ranges are compared; on a shared host one run each moves by ±10-15 %, more than many changes are worth.
 // --profile: instead, run head once under `node --cpu-prof` and print where its CPU goes (self time
@@ -339,6 +340,8 @@ try {
   empty.child.kill('SIGKILL');
 }
 const ROUNDS = Math.max(1, Number(args.rounds) || 1);
+/** Median of sorted values (the mean of the middle two when they are even). */
+const median = (v) => (v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2);
 let base = null;
 if (args.base) {
   try {
@@ -347,6 +350,9 @@ if (args.base) {
     console.error(`base ${args.base}: unavailable (${err.message.split('\n')[0]})`);
   }
 }
+// A first bidder run, thrown away: on this host the first one after the floor's ran 9-45 % above
+// the runs after it in three of the fifteenth session's four benches, and it was always head's.
+await runBidder('warm-up (not reported)', ROOT, work, bodies);
 results.push(await runBidder('head', ROOT, work, bodies));
 if (base && ROUNDS > 1) {
   // Alternating, so a drift of the host over the run falls on both sides alike, and in turns
@@ -391,7 +397,7 @@ for (const r of results.filter((x) => x.at70)) {
 if (base && ROUNDS > 1) {
   const stats = (rs) => {
     const v = rs.map((r) => r.cpuUsPerReq).sort((a, b) => a - b);
-    return { median: v[v.length >> 1], min: v[0], max: v[v.length - 1], n: v.length };
+    return { median: +median(v).toFixed(1), min: v[0], max: v[v.length - 1], n: v.length };
   };
   const h = stats(results.filter((r) => r.name.startsWith('head')));
   const b = stats(results.filter((r) => r.name.startsWith('base')));
@@ -403,14 +409,17 @@ if (base && ROUNDS > 1) {
   );
 }
 {
+  // Judged on the median of head's runs: one run moves by ±10-15 % on this host.
+  const hv = results.filter((r) => r.name.startsWith('head')).map((r) => r.cpuUsPerReq).sort((a, b) => a - b);
+  const headUs = median(hv);
   const inf = infer.cpuUsPerRow * head.rowsPerReq;
-  const xFloor = head.cpuUsPerReq / emptyUs;
-  const xFloorInf = head.cpuUsPerReq / (emptyUs + inf);
-  const p99 = head.at70?.serverP99Ms ?? Infinity;
+  const xFloor = headUs / emptyUs;
+  const xFloorInf = headUs / (emptyUs + inf);
+  const p99 = Math.max(...results.filter((r) => r.name.startsWith('head')).map((r) => r.at70?.serverP99Ms ?? Infinity));
   const mark = (ok) => (ok ? 'met' : 'NOT met');
   const limit = args.catalog ? 6 : 4;
   console.log(
-    `targets (issue 16, head run): ≤ ${limit} × floor: ${mark(xFloor <= limit)} (${xFloor.toFixed(2)} ×)` +
+    `targets (issue 16, median of ${hv.length} head runs, ${headUs.toFixed(1)} µs/req; p99 the worst head run's): ≤ ${limit} × floor: ${mark(xFloor <= limit)} (${xFloor.toFixed(2)} ×)` +
       (args.catalog ? '' : `; ≤ 1.5 × (floor + inference): ${mark(xFloorInf <= 1.5)} (${xFloorInf.toFixed(2)} ×)`) +
       `; server p99 ≤ 5 ms at 70 %: ${mark(p99 <= 5)} (≤ ${p99} ms bucket bound)`,
   );
