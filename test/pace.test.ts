@@ -234,6 +234,25 @@ describe('creative calibration', () => {
     expect(mean(factors.filter((_, i) => i % 2 === 1))).toBeLessThan(0.65);
   });
 
+  it('refits the spreads at most once a second of the clock, whatever the notices', () => {
+    let now = DAY0;
+    const cal = createCalibration({ priorEvents: 3, clock: () => now });
+    for (const id of ['a', 'b']) {
+      cal.calibratePctr(id, 0.01);
+      for (let i = 0; i < 500; i++) cal.onImpression(id, 0.01); // 5 expected clicks each
+    }
+    now += 1000;
+    cal.onClick('a'); // refits: two creatives with expected clicks, close to the model
+    const fitted = cal.calibratePctr('b', 0.01);
+    // Forty clicks on 'a' within the same second: 'a' moves by its own counts, but the spread and
+    // centre every other creative is priced on wait for the next second.
+    for (let i = 0; i < 40; i++) cal.onClick('a');
+    expect(cal.calibratePctr('b', 0.01)).toBe(fitted);
+    now += 1000;
+    cal.onImpression('b', 0);
+    expect(cal.calibratePctr('b', 0.01)).not.toBe(fitted);
+  });
+
   it("does not take a CPC creative's conversions as the pCVR model's error", () => {
     let now = DAY0;
     const cal = createCalibration({ priorEvents: 3, clock: () => now });
