@@ -30,12 +30,13 @@ const REFIT_MIN_MS = 1000;
 /** The smallest relative spread fitted: a prior of at most 10,000 events. */
 const MIN_SPREAD = 1e-4;
 /**
- * The prior of the share of creatives unlike the others (the model off on them alone): Beta(1, 49),
- * a fiftieth, worth fifty creatives; learnt from the creatives' counts as the spread is. A tenth
- * priced accurate creatives less well (their factors' rms 0.070 against 0.059 at 20 expected
- * clicks each) and found one off among 40 hardly faster (test/pace.test.ts, docs/pacing.md).
+ * The prior of the share of creatives unlike the others (the model off on them alone): Beta(1, 99),
+ * a hundredth, worth a hundred creatives; learnt from the creatives' counts as the spread is. A
+ * larger share leaks chance into right creatives' prices: a tenth gave them an rms error of 0.070
+ * against 0.059 at 20 expected clicks each, and a fiftieth cost 0.8 % of clicks on one simulated
+ * day (docs/pacing-results.md, "One creative off among many").
  */
-const ATYPICAL_PRIOR: [number, number] = [1, 49];
+const ATYPICAL_PRIOR: [number, number] = [1, 99];
 
 /**
  * ln Γ(x) for x > 0 (Lanczos, g = 7, nine terms: absolute error about 1e-14 up to x = 100,
