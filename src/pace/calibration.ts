@@ -40,11 +40,11 @@ const ATYPICAL_PRIOR: [number, number] = [1, 99];
 
 /**
  * ln Γ(x) for x > 0 (Lanczos, g = 7, nine terms: absolute error about 1e-14 up to x = 100,
- * relative beyond). Written here rather
- * than taken from @stdlib/math-base-special-gammaln, which brings 156 packages (17 MB) for it.
+ * relative beyond). Written here rather than taken from @stdlib/math-base-special-gammaln, which
+ * brings 156 packages (17 MB) for it.
  */
 const LANCZOS = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
-export function lnGamma(x: number): number {
+function lnGamma(x: number): number {
   if (x < 0.5) return lnGamma(x + 1) - Math.log(x);
   x -= 1;
   let a = LANCZOS[0];
