@@ -195,7 +195,7 @@ describe('creative calibration', () => {
     expect(convertingDay(10, 6 * 3_600_000, false)).toBeLessThan(0.085);
   });
 
-  /** 40 creatives, each shown `shows` times (`msPerShow` apart) at model pCTR 0.001 and clicking at `ctrOf(i)`; the factors learnt. */
+  /** `creatives` creatives (40 unless said), each shown `shows` times (`msPerShow` apart) at model pCTR 0.001 and clicking at `ctrOf(i)`; the factors learnt. */
   function calibrated(shows: number, ctrOf: (i: number) => number, seed = 17, msPerShow = 1000, creatives = 40) {
     let now = DAY0;
     const cal = createCalibration({ priorEvents: 3, clock: () => now });

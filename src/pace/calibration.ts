@@ -40,9 +40,9 @@ const ATYPICAL_PRIOR: [number, number] = [1, 99];
 /**
  * The prior of the typical creatives' relative spread τ²: 0.05 (their factors within about ±22 % of
  * the centre), as uncertain as its own size. A creative further off is the weak component's to
- * price, so the spread of the others need not start wide: at 1 / k0 (±58 % at k0 = 3), the prior before the
- * mixture, each creative's factor followed its own few clicks for most of a day at CTRs of a few
- * per mille, and that noise cost 0.1–0.3 % of the clicks on most of 19 simulated days
+ * price, so the spread of the others need not start wide. At 1 / k0 (±58 % at k0 = 3), the prior
+ * before the mixture, each creative's factor followed its own few clicks for most of a day at CTRs
+ * of a few per mille, and that noise cost 0.1–0.3 % of the clicks on most of 19 simulated days
  * (docs/pacing-results.md, "A narrower prior for the typical creatives").
  */
 const TYPICAL_SPREAD = 0.05;
