@@ -3,7 +3,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capBids } from '../src/pipeline/bid.js';
-import { isLoopback } from '../src/server/http.js';
+import { isLoopback, isLoopbackHost } from '../src/server/http.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
@@ -58,6 +58,11 @@ describe('no budget tie-up by unauthenticated traffic', () => {
     const mapped = (...b: number[]) => v6([0xff, 0xff, ...b]);
     for (const [name, ip] of [['127.0.0.1', v4(127, 0, 0, 1)], ['127.1.2.3', v4(127, 1, 2, 3)], ['::1', v6([1])], ['::ffff:127.0.0.1', mapped(127, 0, 0, 1)], ['::ffff:127.9.8.7', mapped(127, 9, 8, 7)]] as const) expect(isLoopback(ip), name).toBe(true);
     for (const [name, ip] of [['192.0.2.2', v4(192, 0, 2, 2)], ['10.0.0.1', v4(10, 0, 0, 1)], ['fd00::2', new Uint8Array([0xfd, ...new Array(14).fill(0), 2]).buffer], ['::ffff:10.0.0.1', mapped(10, 0, 0, 1)], ['::', v6([])], ['::2', v6([2])], ['::1:0:0:1', v6([0, 1, 0, 0, 0, 0, 0, 1])], ['::127.0.0.1 (not mapped)', v6([127, 0, 0, 1])], ['empty', new ArrayBuffer(0)], ['8 bytes', new ArrayBuffer(8)]] as const) expect(isLoopback(ip), name).toBe(false);
+  });
+
+  it('isLoopbackHost: only loopback IP literals spare the per-request peer check; wildcard, public and names do not', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of ['0.0.0.0', '::', '10.0.0.1', '192.0.2.2', '::ffff:10.0.0.1', 'localhost', '', 'example.com', '128.0.0.1']) expect(isLoopbackHost(h), h).toBe(false);
   });
 
   it('capBids keeps the highest bids within both caps, in the given order', () => {
