@@ -11,6 +11,14 @@
 // that is removed afterwards. The auctions and clicks are the same, so these runs are not
 // independent evidence; they show how much of a figure is where the episodes happen to start and
 // which way time runs, which a single cut of the log cannot.
+//
+// --stress: also the same logs changed the ways another campaign's could differ from these, the
+// train-info (price prior, CPM, average CTR) kept as it is: every pCTR × 3 and × 0.3 (a log
+// model miscalibrated in level), pCTR^0.7 and pCTR^1.4 (flatter or sharper than the clicks), every
+// market price × 2 and × 0.5 (prices moved since the training days: the protocol's budget, set from
+// the training CPM, is then half or twice as tight against them, and the pacer's price prior off
+// by as much). Clicks are the log's own, so these are not new evidence either: they show whether a
+// figure leans on the dev set's particular calibration and price level.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +30,7 @@ const { values: args } = parseArgs({
     data: { type: 'string', default: '../shared/data/ipinyou-dev' },
     seed: { type: 'string', default: '1' },
     resample: { type: 'boolean', default: false },
+    stress: { type: 'boolean', default: false },
   },
 });
 const dir = resolve(args.data);
@@ -51,8 +60,13 @@ console.log(`logs: ${logs.join(', ')} (pacer seed ${args.seed})`);
 const reports = [['as cut', replay(logs.map((f) => join(dir, f)))]];
 table(reports[0][1]);
 
-if (args.resample) {
-  const work = mkdtempSync(join(tmpdir(), 'bidder-replay-resample-'));
+/**
+ * Each variant rewrites the auction lines of every log; the copies go to a temporary folder,
+ * removed afterwards. The summary covers `before` (reports already run) and the variants.
+ */
+function runVariants(variants, what, before = []) {
+  const work = mkdtempSync(join(tmpdir(), 'bidder-replay-variants-'));
+  const out = [...before];
   try {
     const parsed = logs.map((f) => {
       const lines = readFileSync(join(dir, f), 'utf8').split('\n');
@@ -62,17 +76,14 @@ if (args.resample) {
       const auctions = lines.slice(1).filter((l) => l.trim().split(/\s+/).length >= 3);
       return { f, header, T, auctions };
     });
-    const variants = [];
-    for (const q of [1, 2, 3]) variants.push([`rotated ${q}/4 episode`, (a, T) => { const k = (q * T) / 4; return [...a.slice(k), ...a.slice(0, k)]; }]);
-    variants.push(['reversed', (a) => [...a].reverse()]);
-    for (const [name, cut] of variants) {
+    for (const [name, change] of variants) {
       const sub = mkdtempSync(join(work, 'v-'));
       const files = parsed.map(({ f, header, T, auctions }) => {
-        const a = cut(auctions, T);
-        const out = [header];
-        for (let e = 0; e * T < a.length; e++) out.push(String(e + 1), ...a.slice(e * T, (e + 1) * T));
+        const a = change(auctions, T);
+        const lines = [header];
+        for (let e = 0; e * T < a.length; e++) lines.push(String(e + 1), ...a.slice(e * T, (e + 1) * T));
         const path = join(sub, f);
-        writeFileSync(path, `${out.join('\n')}\n`);
+        writeFileSync(path, `${lines.join('\n')}\n`);
         const info = join(dir, `${basename(f, '.validation.txt')}.train-info.txt`);
         if (existsSync(info)) symlinkSync(info, join(sub, basename(info)));
         return path;
@@ -80,16 +91,36 @@ if (args.resample) {
       const report = replay(files);
       console.log(`\n${name}:`);
       table(report);
-      reports.push([name, report]);
+      out.push([name, report]);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  console.log(`\nover the ${reports.length} cuts, pacer / linHindsight (realised; expected), pacer / dualDescent (realised; expected):`);
-  for (const c0 of Object.keys(reports[0][1].runs)) {
-    const r = reports.map(([, rep]) => rep.runs[c0]);
+  console.log(`\nover the ${out.length} ${what}, pacer / linHindsight (realised; expected), pacer / dualDescent (realised; expected):`);
+  for (const c0 of Object.keys(out[0][1].runs)) {
+    const r = out.map(([, rep]) => rep.runs[c0]);
     const span = (xs) => `${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}`;
     const atTarget = r.filter((x) => x.total.vsLinHindsight >= 1.05).length;
     console.log(`  ${c0}: ${span(r.map((x) => x.total.vsLinHindsight))} (${atTarget} of ${r.length} at 1.05 or more); ${span(r.map((x) => x.expectedClicks.vsLinHindsight))}; ${span(r.map((x) => x.total.pacer / x.total.dualDescent))}; ${span(r.map((x) => x.expectedClicks.pacer / x.expectedClicks.dualDescent))}`);
   }
+}
+
+if (args.resample) {
+  const cuts = [];
+  for (const q of [1, 2, 3]) cuts.push([`rotated ${q}/4 episode`, (a, T) => { const k = (q * T) / 4; return [...a.slice(k), ...a.slice(0, k)]; }]);
+  cuts.push(['reversed', (a) => [...a].reverse()]);
+  runVariants(cuts, 'cuts', reports);
+}
+
+if (args.stress) {
+  // click<TAB>marketPrice<TAB>pctr; a changed pCTR stays a probability.
+  const fields = (f) => (a) => a.map((l) => { const [c, p, q] = l.trim().split(/\s+/).map(Number); return f(c, p, q).join('\t'); });
+  runVariants([
+    ['pCTR x 3', fields((c, p, q) => [c, p, Math.min(0.99, q * 3)])],
+    ['pCTR x 0.3', fields((c, p, q) => [c, p, q * 0.3])],
+    ['pCTR^0.7', fields((c, p, q) => [c, p, q ** 0.7])],
+    ['pCTR^1.4', fields((c, p, q) => [c, p, q ** 1.4])],
+    ['prices x 2', fields((c, p, q) => [c, Math.round(p * 2), q])],
+    ['prices x 0.5', fields((c, p, q) => [c, Math.round(p * 0.5), q])],
+  ], 'changed logs');
 }
