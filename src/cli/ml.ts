@@ -86,6 +86,7 @@ export function registerMlCommands(program: Command): void {
     .option('--batch-size <n>', 'rows per training step', int('--batch-size', 1))
     .option('--learning-rate <x>', 'Adam learning rate', num('--learning-rate'))
     .option('--patience <n>', 'epochs without validation improvement before stopping', int('--patience', 1))
+    .option('--l2 <x>', 'L2 penalty on the weights (lr: the hashed weights; dcn: every layer)', num('--l2'))
     .option('--validation <fraction>', 'share of the (latest) rows held out for early stopping and calibration', num('--validation'), 0.1)
     .option('--set-current', 'point <models>/CURRENT at the new version')
     .option('--backend <name>', 'auto, tensorflow, wasm or cpu', 'wasm')
@@ -117,6 +118,7 @@ export function registerMlCommands(program: Command): void {
         batchSize: o.batchSize,
         learningRate: o.learningRate,
         patience: o.patience,
+        ...(o.l2 === undefined ? {} : kind === 'lr' ? { lr: { l2: o.l2 } } : { dcn: { l2: o.l2 } }),
         onBatch: (epoch, b, batches, loss) => {
           if (b === 0) bar.start(batches, 0, { epoch: epoch + 1, loss: loss.toFixed(4), val });
           bar.update(b + 1, { epoch: epoch + 1, loss: loss.toFixed(4), val });
