@@ -4,7 +4,7 @@
  * the median of several timed runs, with the spread printed beside it as the noise to read it by.
  * Prints a table to stderr and one JSON object to stdout. Measures; asserts nothing.
  *
- *   npm run bench:model [-- --versions lr-v2,dcn-v2 --batches 1,32,256,1024 --seconds 1]
+ *   npm run bench:model [-- --versions lr-v3,dcn-v2 --batches 1,32,256,1024 --seconds 1]
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadPolicies } from '../src/config/policies.js';
@@ -19,7 +19,7 @@ function arg(name: string, fallback: string): string {
 }
 
 const modelsDir = arg('models', 'models');
-const versions = [...new Set(arg('versions', 'lr-v2,dcn-v2').split(','))];
+const versions = [...new Set(arg('versions', 'lr-v3,dcn-v2').split(','))];
 const batches = arg('batches', '1,32,256,1024').split(',').map(Number);
 const seconds = Number(arg('seconds', '1'));
 const runs = Number(arg('runs', '3'));
