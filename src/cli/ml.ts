@@ -73,8 +73,9 @@ export function registerMlCommands(program: Command): void {
   program
     .command('train')
     .description('train a CTR model from a simulated day or from event logs, and save it as a new model version')
-    .option('--model <kind>', "architecture: 'dcn' (deep & cross) or 'lr' (logistic regression)", 'dcn')
-    .option('--rows <n>', 'simulated rows to train on', int('--rows', 100), 1_000_000)
+    // The defaults make the shipped default model's recipe (models/README.md): an LR on 6M rows.
+    .option('--model <kind>', "architecture: 'lr' (logistic regression, the shipped default) or 'dcn' (deep & cross)", 'lr')
+    .option('--rows <n>', 'simulated rows to train on', int('--rows', 100), 6_000_000)
     .option('--seed <n>', 'simulated day to train on', int('--seed'), 1)
     .option('--world-seed <n>', 'simulated market (keep equal between train and eval)', int('--world-seed'), 1)
     .option('--market <profile>', `simulated market calibration: ${MARKET_PROFILES.join(' or ')} (see simulate --market)`, 'demo')
