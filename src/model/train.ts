@@ -66,7 +66,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const batchSize = o.batchSize ?? 4096;
   // The LR's defaults: at a step of 0.02 its validation loss turned up after two epochs on some
   // simulated markets (0.0126 AUC under the oracle on world seed 3); 0.005 with more epochs and
-  // patience settles (0.0075 there, and no worse on worlds 1, 2 and 4: models/README.md).
+  // patience settles (0.0075 there; 0.0051, 0.0102 and 0.0096 on worlds 1, 2 and 4: models/README.md).
   const epochs = o.epochs ?? (o.kind === 'lr' ? 12 : 8);
   const patience = o.patience ?? (o.kind === 'lr' ? 3 : 2);
   const lrParams = { ...DEFAULT_LR, ...o.lr };

@@ -136,6 +136,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
   // local harness), so an exchange without credentials needs no per-request peer check there:
   // uWS asks the kernel for the peer (getpeername) on every call, ~5 µs of a bid request here.
   const localListener = isLoopbackHost(host);
+  const secretDigests = new Map<string, Buffer>();
 
   function guard(res: uWS.HttpResponse, state: Aborted, rtb: boolean, p: Promise<Answer>, origin = ''): void {
     inFlight++;
@@ -169,7 +170,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
     const origin = corsOrigin(ex, req.getHeader('origin'));
     if (draining) return write(res, state, errorAnswer(new BidderError('SHUTTING_DOWN')), true, true, origin);
     if (!ex) return write(res, state, errorAnswer(new BidderError('UNKNOWN_EXCHANGE', exchangeName)), true);
-    if (ex.sharedSecret && !sameSecret(secret, ex.sharedSecret)) return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true, origin);
+    if (ex.sharedSecret && !sameSecret(secret, ex.sharedSecret, secretDigests)) return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true, origin);
     if (ex.allowIps.length) {
       const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
       if (!ex.allowIps.includes(ip) && !ex.allowIps.includes(ip.replace(/^::ffff:/, ''))) {
@@ -319,12 +320,14 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
-// The configured secrets' digests, computed once each (the policies hold a handful).
-const secretDigests = new Map<string, Buffer>();
 
-/** Constant-time comparison that does not leak the secret's length either (both sides hashed first). */
-function sameSecret(given: string, want: string): boolean {
-  let w = secretDigests.get(want);
-  if (w === undefined) secretDigests.set(want, (w = sha256(want)));
+/**
+ * Constant-time comparison that does not leak the secret's length either (both sides hashed
+ * first). `digests` keeps each configured secret's digest, computed once (a server's policies
+ * hold a handful).
+ */
+function sameSecret(given: string, want: string, digests: Map<string, Buffer>): boolean {
+  let w = digests.get(want);
+  if (w === undefined) digests.set(want, (w = sha256(want)));
   return timingSafeEqual(sha256(given), w);
 }
