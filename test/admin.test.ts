@@ -213,10 +213,10 @@ describe('per-exchange access control', () => {
   let policiesDir: string;
   beforeAll(async () => {
     t = await startBidder();
-    // The same exchange, but only a client address that is not ours may use it.
+    // The same exchange, but only client addresses that are not ours may use it (an address and ranges).
     policiesDir = tempCopy('policies', 'access-policies-');
     const file = join(policiesDir, 'exchanges.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('allowIps: ["127.0.0.1", "::1"]', 'allowIps: ["10.255.0.1"]'));
+    writeFileSync(file, readFileSync(file, 'utf8').replace('allowIps: ["127.0.0.1", "::1"]', 'allowIps: ["10.255.0.1", "10.0.0.0/8", "128.0.0.0/1", "2001:db8::/32"]'));
     ipLocked = await startBidder({}, policiesDir);
   });
   afterAll(async () => {

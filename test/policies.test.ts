@@ -36,6 +36,16 @@ describe('policy loading reports every problem at once', () => {
     expect(err.message.split('\n').length).toBe(problems.length + 1);
   });
 
+  it('names every allowIps entry that is neither an IP address nor a CIDR range', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    cpSync('policies', dir, { recursive: true });
+    writeFileSync(join(dir, 'exchanges.yaml'), 'exchanges:\n  default:\n    allowIps: ["203.0.113.0/24", "exchange.example", "10.0.0.0/40"]\n');
+    const { problems } = loadError(dir);
+    expect(problems).toContain("exchanges.yaml: /exchanges/default/allowIps/1 'exchange.example' is not an IP address or CIDR range");
+    expect(problems).toContain("exchanges.yaml: /exchanges/default/allowIps/2 '10.0.0.0/40' has a prefix length that is not 0-32");
+    expect(problems.some((p) => p.includes('203.0.113.0/24'))).toBe(false);
+  });
+
   it('refuses creatives no answer could be built from', () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     cpSync('policies', dir, { recursive: true });

@@ -6,6 +6,7 @@ import type { Campaign } from '../types.js';
 import { DEFAULT_SETTINGS, SETTINGS_SCHEMA, type Settings } from './settings.js';
 import { NATIVE_DATA_TYPES } from '../types.js';
 import { FREQ_MAX_COUNT, FREQ_MAX_WINDOW_SEC } from '../freqcap/freqcap.js';
+import { ipRangeProblem } from '../util/ip.js';
 
 /** The seat the bidder answers in when the exchange names none (`seat` in exchanges.yaml). */
 export const DEFAULT_SEAT = 'rtb-bidder';
@@ -23,7 +24,7 @@ export interface ExchangeSettings {
   networkAllowanceMs: number;
   /** Decimal places of prices in responses. */
   priceDecimals: number;
-  /** Optional access control: allowed client IPs and/or a shared secret header value. */
+  /** Optional access control: allowed client addresses (IP literals or CIDR ranges) and/or a shared secret header value. */
   allowIps: string[];
   sharedSecret: string;
   /**
@@ -370,6 +371,10 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
   for (const [name, def] of Object.entries(exDefs)) {
     const ex: ExchangeSettings = { ...base, ...def, name };
     if (curOk && !ratesPerUsd.has(ex.currency)) problems.push(`exchanges.yaml: /exchanges/${name}/currency ${ex.currency} has no rate in currency.yaml`);
+    ex.allowIps.forEach((ip, i) => {
+      const why = ipRangeProblem(ip);
+      if (why) problems.push(`exchanges.yaml: /exchanges/${name}/allowIps/${i} '${ip}' ${why}`);
+    });
     exchanges.set(name, ex);
   }
 

@@ -7,6 +7,7 @@ import type { ExchangeSettings } from '../config/policies.js';
 import { errorAnswer, type Answer } from '../errors/answer.js';
 import type { BidInput } from '../pipeline/bid.js';
 import { createLagClock } from './arrival.js';
+import { createIpMatcher } from '../util/ip.js';
 
 const INTERNAL_ERROR = errorAnswer(new BidderError('INTERNAL'));
 
@@ -137,6 +138,14 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
   // uWS asks the kernel for the peer (getpeername) on every call, ~5 µs of a bid request here.
   const localListener = isLoopbackHost(host);
   const secretDigests = new Map<string, Buffer>();
+  // Each exchange's allowIps as one matcher, built on first use; a policy reload brings new
+  // settings objects, and the old ones' matchers go with them.
+  const peerMatchers = new WeakMap<ExchangeSettings, (ip: string) => boolean>();
+  const allowedPeer = (ex: ExchangeSettings): ((ip: string) => boolean) => {
+    let m = peerMatchers.get(ex);
+    if (m === undefined) peerMatchers.set(ex, (m = createIpMatcher(ex.allowIps)));
+    return m;
+  };
 
   function guard(res: uWS.HttpResponse, state: Aborted, rtb: boolean, p: Promise<Answer>, origin = ''): void {
     inFlight++;
@@ -172,8 +181,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
     if (!ex) return write(res, state, errorAnswer(new BidderError('UNKNOWN_EXCHANGE', exchangeName)), true);
     if (ex.sharedSecret && !sameSecret(secret, ex.sharedSecret, secretDigests)) return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true, origin);
     if (ex.allowIps.length) {
-      const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
-      if (!ex.allowIps.includes(ip) && !ex.allowIps.includes(ip.replace(/^::ffff:/, ''))) {
+      if (!allowedPeer(ex)(Buffer.from(res.getRemoteAddressAsText()).toString())) {
         return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true, origin);
       }
     } else if (!ex.sharedSecret && !ex.openToAll && !localListener && !isLoopback(res.getRemoteAddress())) {
