@@ -1,6 +1,5 @@
 import uWS from 'uWebSockets.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { BlockList, isIP } from 'node:net';
 import type { NoticeKind } from '../types.js';
 import { BidderError } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
@@ -317,15 +316,8 @@ export function isLoopback(address: ArrayBuffer): boolean {
   return a[10] === 0 && a[11] === 0 && a[12] === 0 && a[13] === 0 && a[14] === 0 && a[15] === 1;
 }
 
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
 /** Whether a listen address is a loopback IP literal (127.0.0.0/8, ::1, IPv4-mapped 127/8); a name such as `localhost` is not trusted to be one. */
-export function isLoopbackHost(host: string): boolean {
-  const family = isIP(host);
-  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6');
-}
+export const isLoopbackHost = createIpMatcher(['127.0.0.0/8', '::1']);
 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
 
