@@ -132,8 +132,15 @@ export interface Campaign {
   id: string;
   advertiser: string;
   adomain: string[];
-  /** IAB categories of the ads, checked against bcat. */
+  /** IAB Content Category Taxonomy 1.0 codes of the ads (OpenRTB `cattax` 1, the default), checked against bcat and acat. */
   cat: string[];
+  /**
+   * The ads' categories in other taxonomies, by their AdCOM `cattax` number (e.g. 7, IAB Content
+   * Taxonomy 3.0), matched exactly: list the category and its ancestors, since a publisher blocks
+   * at any level. A request that blocks (`bcat`) or allows (`acat`) categories in a taxonomy the
+   * campaign does not declare gets no bid from it: it cannot be shown to comply.
+   */
+  catByTaxonomy?: Record<string, string[]>;
   goal: Goal;
   budget: Budget;
   /** Hard cap on any bid, CPM USD. */

@@ -31,6 +31,7 @@ function checkBid(req: any, res: any): void {
   const impIds = new Set(req.imp.map((i: any) => i.id));
   const bcat = new Set((req.bcat ?? []).map((c: string) => c.toLowerCase()));
   const badv = new Set((req.badv ?? []).map((d: string) => d.toLowerCase()));
+  const acat = new Set((req.acat ?? []).map((c: string) => c.toLowerCase()));
   for (const sb of res.seatbid) {
     for (const b of sb.bid) {
       expect(impIds.has(b.impid)).toBe(true);
@@ -48,6 +49,7 @@ function checkBid(req: any, res: any): void {
       for (const c of b.cat) {
         expect(bcat.has(c.toLowerCase())).toBe(false);
         expect(bcat.has(c.toLowerCase().split('-')[0])).toBe(false);
+        if (acat.size) expect(acat.has(c.toLowerCase()) || acat.has(c.toLowerCase().split('-')[0])).toBe(true);
       }
       for (const d of b.adomain) expect(badv.has(d)).toBe(false);
       const campaign = campaigns.get(b.cid)!;

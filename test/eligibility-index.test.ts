@@ -94,6 +94,9 @@ const request = fc.record({
   segments: fc.subarray(['seg-1', 'seg-2', 'seg-3', 'seg-4', 'seg-5', 'seg-6']),
   app: fc.boolean(),
   bcat: fc.subarray(['IAB1', 'IAB7-3', 'IAB12', 'IAB19']),
+  // Mostly none; else categories to allow, in IAB 1.0 or (with cattax) another taxonomy.
+  acat: fc.oneof(fc.constant([]), fc.constant([]), fc.subarray(['IAB1', 'IAB3', 'IAB7-3', 'IAB12', 'IAB18', 'IAB19-6', '483'])),
+  cattax: fc.constantFrom(undefined, undefined, 1, 7),
   badv: fc.subarray(['adv1.example', 'adv2.example', 'adv30.example']),
   coppa: fc.constantFrom(0, 0, 0, 1),
   hourUtc: fc.integer({ min: 0, max: 23 }),
@@ -121,6 +124,8 @@ function toRequest(r: fc.Infer<typeof request>, id: number): BidRequest {
     device,
     user: { id: `user-${r.pub}`, data: [{ id: 'dmp', segment: r.segments.map((s) => ({ id: s })) }] },
     bcat: r.bcat,
+    acat: r.acat,
+    ...(r.cattax !== undefined ? { cattax: r.cattax } : {}),
     badv: r.badv,
     regs: { coppa: r.coppa },
   } as unknown as BidRequest;
@@ -171,6 +176,8 @@ describe('eligibility index', () => {
           ...camp,
           ...(i % 11 === 4 ? { paused: true } : {}),
           ...(i % 17 === 8 ? { onNoConsent: 'nobid' as const } : {}),
+          // Categories in Content Taxonomy 3.0 (cattax 7) for some: the others are refused by a 3.0 bcat or acat.
+          ...(i % 3 === 1 ? { catByTaxonomy: { 7: i % 2 ? ['483'] : ['552', '577'] } } : {}),
           ...(i % 5 === 2 ? { budget: { ...camp.budget, start: '2026-12-02', end: '2026-12-03' } } : {}),
           // Deals only, with no deal: not indexed by deal, so only the deal rule refuses it.
           ...(i % 13 === 6 ? { targeting: { ...camp.targeting, dealsOnly: true, deals: undefined } } : {}),
@@ -193,6 +200,7 @@ describe('eligibility index', () => {
           // Without blocks or deals, where candidates may pass on their traits.
           if (plain) {
             delete req.bcat;
+            delete req.acat;
             delete req.badv;
             for (const im of req.imp) delete im.pmp;
           }
@@ -240,7 +248,7 @@ describe('eligibility index', () => {
     // The bench's request against the 1,000-campaign catalog: ~317 candidates visited, a few
     // hundred list entries marked; the same with 5 campaigns visits a handful.
     const req = toRequest(
-      { imps: [{ media: { banner: { w: 300, h: 250, format: [{ w: 300, h: 250 }] } }, bidfloor: 0.01, deals: [], privateAuction: false, secure: true }], country: 'USA', os: 'iOS', devicetype: 2, pub: 7, cats: ['IAB12'], segments: [], app: false, bcat: [], badv: [], coppa: 0, hourUtc: 15 },
+      { imps: [{ media: { banner: { w: 300, h: 250, format: [{ w: 300, h: 250 }] } }, bidfloor: 0.01, deals: [], privateAuction: false, secure: true }], country: 'USA', os: 'iOS', devicetype: 2, pub: 7, cats: ['IAB12'], segments: [], app: false, bcat: [], acat: [], cattax: undefined, badv: [], coppa: 0, hourUtc: 15 },
       0,
     );
     const big = catalogOf(1000, 1);

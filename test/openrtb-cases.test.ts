@@ -18,7 +18,8 @@ interface Case {
     error?: string;
     nbr?: number;
     cur?: string;
-    bids?: Array<{ impid: string; cid: string[]; dealid?: string }>;
+    /** `cat` and `cattax`, where given, must be the bid's own (an absent `cattax` in the bid is the default, 1). */
+    bids?: Array<{ impid: string; cid: string[]; dealid?: string; cat?: string[]; cattax?: number }>;
   };
 }
 
@@ -52,6 +53,8 @@ describe('OpenRTB cases (openrtb/cases/*.json)', () => {
           const got = bids.find((b: any) => b.impid === want.impid);
           expect(want.cid).toContain(got.cid);
           if (want.dealid) expect(got.dealid).toBe(want.dealid);
+          if (want.cat) expect(got.cat).toEqual(want.cat);
+          if (want.cattax !== undefined) expect(got.cattax ?? 1).toBe(want.cattax);
           expect(got.burl).toContain('/notice/billing?');
           // Video and audio carry no nurl (a player would fetch it as the VAST); the others do.
           if (got.mtype === 2 || got.mtype === 3) expect(got.nurl).toBeUndefined();

@@ -77,6 +77,16 @@ describe('policy loading reports every problem at once', () => {
     expect(problems.some((p) => p.includes('(b1): mediaFiles is for video and audio creatives'))).toBe(true);
   });
 
+  it('names categories declared for a taxonomy that is not a cattax number, or for taxonomy 1, which cat holds', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const campaign = (id: string, catByTaxonomy: unknown) => ({ id, advertiser: 'a', adomain: ['a.example'], cat: ['IAB2'], catByTaxonomy, goal: { type: 'cpm', valueUsd: 1 }, budget: { dailyUsd: 1 }, maxBidCpmUsd: 1, creatives: [{ id: `${id}-1`, format: 'banner', w: 1, h: 1, title: 't', landingUrl: 'https://a.example/' }] });
+    writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify({ campaigns: [campaign('c1', { content3: ['1'] })] }));
+    expect(loadError(dir).problems).toEqual(['campaigns.yaml: /campaigns/0/catByTaxonomy key \'content3\' must match pattern "^[1-9][0-9]*$"']);
+    writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify({ campaigns: [campaign('c1', { 7: ['1'] }), campaign('c2', { 1: ['IAB2'] })] }));
+    expect(loadError(dir).problems).toEqual(['campaigns.yaml: /campaigns/1 (c2): catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which `cat` holds']);
+  });
+
   it('loads the demo set', () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     const p = loadPolicies('policies');

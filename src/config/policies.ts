@@ -156,6 +156,7 @@ const CAMPAIGN_SCHEMA = {
     advertiser: { type: 'string', minLength: 1 },
     adomain: { ...strings, minItems: 1 },
     cat: strings,
+    catByTaxonomy: { type: 'object', propertyNames: { pattern: '^[1-9][0-9]*$' }, additionalProperties: { ...strings, minItems: 1 } },
     goal: {
       type: 'object',
       additionalProperties: false,
@@ -275,8 +276,9 @@ const validators = {
 };
 
 function describe(file: string, errors: ErrorObject[] | null | undefined): string[] {
-  return (errors ?? []).map((e) => {
-    const where = e.instancePath || '/';
+  // A bad key is reported by its own error, which names it, and again by a `propertyNames` one that does not.
+  return (errors ?? []).filter((e) => e.keyword !== 'propertyNames').map((e) => {
+    const where = (e.instancePath || '/') + (e.propertyName !== undefined ? ` key '${e.propertyName}'` : '');
     const extra =
       e.keyword === 'additionalProperties'
         ? ` (${(e.params as { additionalProperty: string }).additionalProperty})`
@@ -391,6 +393,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     if (budget.lifetimeUsd !== undefined && budget.lifetimeUsd < budget.dailyUsd) {
       problems.push(`${where}: budget.lifetimeUsd is below budget.dailyUsd`);
     }
+    if ((c.catByTaxonomy as Campaign['catByTaxonomy'])?.['1'] !== undefined) problems.push(`${where}: catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which \`cat\` holds`);
     const creatives = (c.creatives as Array<Record<string, unknown>>).map((cr, j) => {
       const cw = `${where} /creatives/${j} (${String(cr.id)})`;
       if (creativeIds.has(cr.id as string)) problems.push(`${cw}: duplicate creative id`);

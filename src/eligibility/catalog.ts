@@ -9,6 +9,10 @@ export interface Candidate {
   readonly adomain: ReadonlySet<string>;
   /** Lower-cased ad categories and their tier-1 parents (bcat blocks a parent and its children). */
   readonly catKeys: ReadonlySet<string>;
+  /** The lower-cased ad categories themselves (acat allows each by itself or its tier-1 parent). */
+  readonly cats: readonly string[];
+  /** Lower-cased ad categories in other taxonomies, by `cattax` (null: none declared). */
+  readonly catByTaxonomy: ReadonlyMap<number, ReadonlySet<string>> | null;
   readonly attr: ReadonlySet<number>;
   readonly mimes: ReadonlySet<string>;
   readonly deals: ReadonlySet<string>;
@@ -117,6 +121,8 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
         creative,
         adomain: new Set(campaign.adomain.map((d) => d.toLowerCase())),
         catKeys: new Set(campaign.cat.flatMap((c) => [c.toLowerCase(), c.toLowerCase().split('-')[0]])),
+        cats: campaign.cat.map((c) => c.toLowerCase()),
+        catByTaxonomy: campaign.catByTaxonomy ? new Map(Object.entries(campaign.catByTaxonomy).map(([t, cs]) => [Number(t), new Set(cs.map((c) => c.toLowerCase()))])) : null,
         attr: new Set(creative.attr),
         mimes: new Set(creative.mimes ?? []),
         deals: deals ?? new Set(),

@@ -40,6 +40,8 @@ export interface RequestPlan {
   privacy: PrivacyBlock;
   /** Currency of the answer (one of the request's `cur`, or the exchange's). */
   currency: string;
+  /** The category taxonomy of the request's `bcat` and `acat` (`cattax`, default 1), in which bids name their categories where the campaign declares them. */
+  cattax: number;
   /** Request-level reason to not bid at all. */
   reason: NoBidReason | '';
 }
@@ -367,7 +369,7 @@ export function createEligibility(deps: EligibilityDeps) {
       const r = req as unknown as Obj;
       // OpenRTB 2.6 §3.2.1: a seat blocked, or not among the allowed, may not bid at all.
       if ((Array.isArray(r.bseat) && r.bseat.includes(seat)) || (Array.isArray(r.wseat) && r.wseat.length > 0 && !r.wseat.includes(seat))) {
-        return { imps: [], privacy: '', currency: '', reason: 'SEAT' };
+        return { imps: [], privacy: '', currency: '', cattax: 1, reason: 'SEAT' };
       }
       const httpsNotices = deps.httpsNotices ? deps.httpsNotices() : true;
       const now = clock();
@@ -397,7 +399,11 @@ export function createEligibility(deps: EligibilityDeps) {
         flightDay = day;
         for (const cand of catalog.candidates) inFlight[cand.idx] = (cand.flightStart && day < cand.flightStart) || (cand.flightEnd && day > cand.flightEnd) ? 0 : 1;
       }
+      // OpenRTB 2.6 §3.2.1: bcat and acat are in the taxonomy `cattax` names (default 1, IAB 1.0).
+      const cattax = typeof r.cattax === 'number' ? r.cattax : 1;
       const bcat = lowerSetOf(r.bcat);
+      const acat = lowerSetOf(r.acat);
+      const checkCats = bcat.size > 0 || acat.size > 0;
       const badv = lowerSetOf(r.badv);
       const bapp = lowerSetOf(r.bapp);
       const userKey = userDataAllowed ? deps.userKey(req) : '';
@@ -470,7 +476,7 @@ export function createEligibility(deps: EligibilityDeps) {
         // the request asks: blocks, deals, a paused campaign, an imp without a banner), and which
         // traits then send it through every check.
         const banner = im.banner;
-        const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !bcat.size && !badv.size && !(app && bapp.size) && !deals.length && !privateAuction && !!banner && typeof banner === 'object';
+        const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !badv.size && !(app && bapp.size) && !deals.length && !privateAuction && !!banner && typeof banner === 'object';
         const slow = byTraits
           ? TRAIT.media | TRAIT.segments | (Array.isArray(banner.battr) && banner.battr.length ? TRAIT.attr : 0) | (media.secure ? TRAIT.insecure : 0) |
             (userDataAllowed ? 0 : TRAIT.noConsent) | (userKey ? TRAIT.cap : 0)
@@ -589,7 +595,7 @@ export function createEligibility(deps: EligibilityDeps) {
             if ((cand.flightStart && day < cand.flightStart) || (cand.flightEnd && day > cand.flightEnd)) continue;
             const fit = mediaFit(cand, media);
             if (fit === null) continue;
-            if ((bcat.size && isBlocked(cand.catKeys, bcat)) || (badv.size && isBlocked(cand.adomain, badv))) {
+            if ((checkCats && categoryRefused(cand, cattax, bcat, acat)) || (badv.size && isBlocked(cand.adomain, badv))) {
               blocked = true;
               continue;
             }
@@ -628,7 +634,7 @@ export function createEligibility(deps: EligibilityDeps) {
         for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i] });
         if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : 'NO_ELIGIBLE_CAMPAIGN';
       }
-      return { imps: plans, privacy: block, currency, reason: currency ? '' : 'CURRENCY' };
+      return { imps: plans, privacy: block, currency, cattax, reason: currency ? '' : 'CURRENCY' };
     },
   };
 }
@@ -661,6 +667,28 @@ function anyIn(values: readonly string[], set: ReadonlySet<string>): boolean {
 }
 
 /** Whether any of the candidate's keys (lower-cased at catalog build) is in a block list. */
+/**
+ * Whether the request's category rules refuse a candidate: `bcat` names one of its categories, or
+ * `acat` leaves one of them out (or it declares none). In IAB 1.0 (`cattax` 1) a tier-1 code
+ * covers its subcategories ('IAB17' covers 'IAB17-3'); in another taxonomy the campaign's
+ * `catByTaxonomy` list is matched exactly, and a campaign without one there is refused, since it
+ * cannot be shown to comply.
+ */
+function categoryRefused(cand: Candidate, cattax: number, bcat: ReadonlySet<string>, acat: ReadonlySet<string>): boolean {
+  if (cattax === 1) {
+    if (bcat.size && isBlocked(cand.catKeys, bcat)) return true;
+    if (acat.size === 0) return false;
+    if (cand.cats.length === 0) return true;
+    for (const c of cand.cats) if (!acat.has(c) && !acat.has(c.split('-')[0])) return true;
+    return false;
+  }
+  const declared = cand.catByTaxonomy?.get(cattax);
+  if (declared === undefined) return true;
+  if (bcat.size && isBlocked(declared, bcat)) return true;
+  if (acat.size) for (const c of declared) if (!acat.has(c)) return true;
+  return false;
+}
+
 function isBlocked(keys: ReadonlySet<string>, blocked: ReadonlySet<string>): boolean {
   for (const k of keys) if (blocked.has(k)) return true;
   return false;

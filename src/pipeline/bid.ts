@@ -227,7 +227,9 @@ export function createBidPipeline(deps: BidDeps) {
     if (test) claims.test = true;
     const fit = ch.el.fit;
     const notices = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims, fit.kind !== 'banner'), { expandPrice: ex.expandPrice, vast: fit.kind === 'vast' });
-    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: c.cat, dealId: ch.el.dealId, notices, fit, test };
+    // The bid names its categories in the request's taxonomy where the campaign declares them there.
+    const taxCats = plan.cattax === 1 ? undefined : c.catByTaxonomy?.[plan.cattax];
+    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: taxCats ?? c.cat, cattax: taxCats ? plan.cattax : 1, dealId: ch.el.dealId, notices, fit, test };
     if (test) {
       metrics.testBid();
       return bid;

@@ -14,6 +14,8 @@ export interface OutBid {
   campaignId: string;
   adomain: readonly string[];
   cat: readonly string[];
+  /** The taxonomy of `cat` (AdCOM `cattax`); written only when it is not 1, the default. */
+  cattax: number;
   dealId: string;
   /** Its notice URLs (no win notice for video and audio, see README "Notices and money"). */
   notices: NoticeUrls;
@@ -114,25 +116,37 @@ function writeAdm(w: ByteWriter, b: OutBid): void {
  * per creative object (a policy reload makes new objects, so the cache follows the catalog).
  */
 const staticFragments = new WeakMap<Creative, string>();
+/** The same with the categories of another taxonomy, by `cattax` (rare: only requests in another taxonomy ask). */
+const taxonomyFragments = new WeakMap<Creative, Map<number, string>>();
 
 function staticFragment(b: OutBid): string {
-  let f = staticFragments.get(b.creative);
-  if (f === undefined) {
-    const cr = b.creative;
-    const o: Record<string, unknown> = {
-      adid: cr.id,
-      crid: cr.id,
-      cid: b.campaignId,
-      adomain: b.adomain,
-      cat: b.cat,
-      mtype: cr.format === 'banner' ? 1 : cr.format === 'video' ? 2 : cr.format === 'audio' ? 3 : 4,
-    };
-    if (cr.w) ((o.w = cr.w), (o.h = cr.h));
-    if (cr.durationSec) o.dur = cr.durationSec;
-    f = JSON.stringify(o).slice(1, -1);
-    staticFragments.set(cr, f);
+  const cr = b.creative;
+  if (b.cattax !== 1) {
+    let byTax = taxonomyFragments.get(cr);
+    if (byTax === undefined) taxonomyFragments.set(cr, (byTax = new Map()));
+    let f = byTax.get(b.cattax);
+    if (f === undefined) byTax.set(b.cattax, (f = fragmentOf(b)));
+    return f;
   }
+  let f = staticFragments.get(cr);
+  if (f === undefined) staticFragments.set(cr, (f = fragmentOf(b)));
   return f;
+}
+
+function fragmentOf(b: OutBid): string {
+  const cr = b.creative;
+  const o: Record<string, unknown> = {
+    adid: cr.id,
+    crid: cr.id,
+    cid: b.campaignId,
+    adomain: b.adomain,
+    cat: b.cat,
+  };
+  if (b.cattax !== 1) o.cattax = b.cattax;
+  o.mtype = cr.format === 'banner' ? 1 : cr.format === 'video' ? 2 : cr.format === 'audio' ? 3 : 4;
+  if (cr.w) ((o.w = cr.w), (o.h = cr.h));
+  if (cr.durationSec) o.dur = cr.durationSec;
+  return JSON.stringify(o).slice(1, -1);
 }
 
 const json = JSON.stringify;
