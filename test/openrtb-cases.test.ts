@@ -18,8 +18,8 @@ interface Case {
     error?: string;
     nbr?: number;
     cur?: string;
-    /** `cat` and `cattax`, where given, must be the bid's own (an absent `cattax` in the bid is the default, 1). */
-    bids?: Array<{ impid: string; cid: string[]; dealid?: string; cat?: string[]; cattax?: number }>;
+    /** `crid`: the creatives that may answer; `cat` and `cattax`, where given, must be the bid's own (an absent `cattax` in the bid is the default, 1); `minPrice`: the least the price may be. */
+    bids?: Array<{ impid: string; cid: string[]; crid?: string[]; dealid?: string; cat?: string[]; cattax?: number; minPrice?: number }>;
   };
 }
 
@@ -53,6 +53,8 @@ describe('OpenRTB cases (openrtb/cases/*.json)', () => {
           const got = bids.find((b: any) => b.impid === want.impid);
           expect(want.cid).toContain(got.cid);
           if (want.dealid) expect(got.dealid).toBe(want.dealid);
+          if (want.crid) expect(want.crid).toContain(got.crid);
+          if (want.minPrice !== undefined) expect(got.price).toBeGreaterThanOrEqual(want.minPrice);
           if (want.cat) expect(got.cat).toEqual(want.cat);
           if (want.cattax !== undefined) expect(got.cattax ?? 1).toBe(want.cattax);
           expect(got.burl).toContain('/notice/billing?');

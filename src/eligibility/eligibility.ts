@@ -249,6 +249,10 @@ function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
   const d = cr.durationSec ?? 0;
   if (typeof media.minduration === 'number' && d < media.minduration) return null;
   if (typeof media.maxduration === 'number' && media.maxduration > 0 && d > media.maxduration) return null;
+  // OpenRTB 2.6: `rqddurs`, the only durations a live stream can take (any other leaves dead air),
+  // and `poddur`, a dynamic pod's whole length, which one ad cannot exceed.
+  if (Array.isArray(media.rqddurs) && media.rqddurs.length && !media.rqddurs.includes(d)) return null;
+  if (typeof media.poddur === 'number' && media.poddur > 0 && d > media.poddur) return null;
   if (m.vast === null) m.vast = { video: imp.video ? vastVersionFor(imp.video, false) : null, audio: imp.audio ? vastVersionFor(imp.audio, true) : null };
   const version = cr.format === 'video' ? m.vast.video : m.vast.audio;
   if (version === null) return null;
@@ -627,6 +631,14 @@ export function createEligibility(deps: EligibilityDeps) {
               break;
             }
             if (!dealId && (privateAuction || cand.dealsOnly)) continue;
+            // OpenRTB 2.6 `mincpmpersec`: a video or audio ad's floor grows with its length (in the imp's floor currency).
+            if (fit.kind === 'vast') {
+              const perSec = (im[cand.creative.format] as Obj).mincpmpersec;
+              if (typeof perSec === 'number' && perSec > 0) {
+                const f = currencyToUsd(perSec * (cand.creative.durationSec ?? 0), im.bidfloorcur, ratesPerUsd);
+                if (f > floorUsd) floorUsd = f;
+              }
+            }
             n = keep(n, idx, cand, dealId, floorUsd, fit);
           }
         }
