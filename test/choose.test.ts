@@ -17,6 +17,8 @@ interface Case {
   pctr: number;
   multiplier: number;
   floorUsd: number;
+  /** A deal's own auction type (0: the request's). */
+  dealAt?: number;
 }
 
 const goal = fc.oneof(
@@ -31,6 +33,8 @@ const oneCase = fc.record({
   pctr: fc.double({ min: 0, max: 0.2, noNaN: true }),
   multiplier: fc.oneof(fc.constant(0), fc.double({ min: 0.05, max: 4, noNaN: true })),
   floorUsd: fc.constantFrom(0, 0.01, 0.5, 1, 2),
+  // Mostly the request's auction type; else a deal's own: first price, second, or its floor as the agreed price.
+  dealAt: fc.constantFrom(0, 0, 0, 0, 0, 1, 2, 3),
 });
 
 const ctx = { exchange: 'x', format: 'banner', isApp: false, siteOrAppId: 's', hour: 3, deviceType: 2, w: 300, h: 250 } as unknown as ImpContext;
@@ -42,7 +46,7 @@ function plan(imps: Case[][]): PriceableImp<Priceable>[] {
     ctx,
     eligible: cases.map((c) => {
       const i = idx++;
-      return { cand: { idx: i, campaign: { id: `c${i}`, goal: c.goal, maxBidCpmUsd: c.maxBidCpmUsd } as Campaign, creative: { id: `cr${i}` } as never }, floorUsd: c.floorUsd };
+      return { cand: { idx: i, campaign: { id: `c${i}`, goal: c.goal, maxBidCpmUsd: c.maxBidCpmUsd } as Campaign, creative: { id: `cr${i}` } as never }, floorUsd: c.floorUsd, auctionType: c.dealAt ?? 0 };
     }),
   }));
 }
@@ -70,7 +74,7 @@ function exhaustive(imps: Case[][], price: ReturnType<typeof createPricer>, auct
     cases.forEach((c, i) => {
       if (c.multiplier <= 0) return void (paced = true);
       const campaign = { goal: c.goal, maxBidCpmUsd: c.maxBidCpmUsd } as Campaign;
-      const bid = price({ campaign, pctr: c.pctr, pcvr: DEFAULT_PCVR, multiplier: c.multiplier, floorUsd: c.floorUsd, auctionType, segment: segmentOf(ctx) });
+      const bid = price({ campaign, pctr: c.pctr, pcvr: DEFAULT_PCVR, multiplier: c.multiplier, floorUsd: c.floorUsd, auctionType: c.dealAt || auctionType, segment: segmentOf(ctx) });
       if (bid <= 0) return void (belowFloor = true);
       if (best < 0 || bid > bestBid) ((best = i), (bestBid = bid));
     });
@@ -106,7 +110,8 @@ describe('choosing the bid of an imp', () => {
         const got = chooseBids(plan(imps), pctrs, 0, at, { pacer: p, price, shortlist: { learn: (idx) => learnt.push(idx) }, internSegment: (s) => s });
         expect(got.reason).toBe(want.reason);
         const picked = got.chosen.map((c) => ({ impid: c.impid, i: c.el.cand.idx - imps.slice(0, Number(c.impid) - 1).flat().length, bid: c.bidUsd }));
-        if (at === 2) expect(picked).toEqual(want.out);
+        const firstPrice = (c: Case) => (c.dealAt || at) === 1;
+        if (!all.some(firstPrice)) expect(picked).toEqual(want.out);
         else {
           // First price: the same imps answered at the highest price, up to the shading search's
           // tolerance (a near-tie may go to the higher value), each bid the one its candidate prices to.
@@ -121,7 +126,13 @@ describe('choosing the bid of an imp', () => {
         // Every candidate is paced and learnt, in plan order, whatever is priced.
         expect(p.asked).toEqual(all.map((_, i) => `c${i}`));
         expect(learnt).toEqual(all.map((_, i) => i));
-        if (at === 1) candidates += all.filter((c) => c.multiplier > 0).length;
+        candidates += all.filter((c) => c.multiplier > 0 && firstPrice(c)).length;
+        // Each chosen bid carries the auction type it was priced for; a fixed price is its floor and no segment.
+        for (const c of got.chosen) {
+          const k = all[c.el.cand.idx];
+          expect(c.auctionType).toBe(k.dealAt || at);
+          if (c.auctionType === 3) expect([c.bidUsd, c.segment]).toEqual([k.floorUsd, '']);
+        }
       }),
       { numRuns: 300, seed: 7 },
     );

@@ -18,8 +18,8 @@ interface Case {
     error?: string;
     nbr?: number;
     cur?: string;
-    /** `crid`: the creatives that may answer; `cat` and `cattax`, where given, must be the bid's own (an absent `cattax` in the bid is the default, 1); `minPrice`: the least the price may be. */
-    bids?: Array<{ impid: string; cid: string[]; crid?: string[]; dealid?: string; cat?: string[]; cattax?: number; minPrice?: number }>;
+    /** `crid`: the creatives that may answer; `cat` and `cattax`, where given, must be the bid's own (an absent `cattax` in the bid is the default, 1); `minPrice`: the least the price may be; `price`: the price exactly. */
+    bids?: Array<{ impid: string; cid: string[]; crid?: string[]; dealid?: string; cat?: string[]; cattax?: number; minPrice?: number; price?: number }>;
   };
 }
 
@@ -55,6 +55,7 @@ describe('OpenRTB cases (openrtb/cases/*.json)', () => {
           if (want.dealid) expect(got.dealid).toBe(want.dealid);
           if (want.crid) expect(want.crid).toContain(got.crid);
           if (want.minPrice !== undefined) expect(got.price).toBeGreaterThanOrEqual(want.minPrice);
+          if (want.price !== undefined) expect(got.price).toBe(want.price);
           if (want.cat) expect(got.cat).toEqual(want.cat);
           if (want.cattax !== undefined) expect(got.cattax ?? 1).toBe(want.cattax);
           expect(got.burl).toContain('/notice/billing?');

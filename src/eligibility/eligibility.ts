@@ -24,6 +24,8 @@ export interface Eligible {
   dealId: string;
   floorUsd: number;
   fit: MediaFit;
+  /** The deal's own auction type (`deal.at`: 1 first price, 2 second, 3 the floor is the agreed price); 0 for the request's. */
+  auctionType: number;
 }
 
 
@@ -330,12 +332,13 @@ export function createEligibility(deps: EligibilityDeps) {
   let okFloor = new Float64Array(256);
   let okIdx = new Int32Array(256);
   const okFit: MediaFit[] = [];
+  const okAt: number[] = [];
   const idxAt = (i: number): number => okIdx[i];
   const floorUsdAt = (i: number): number => okFloor[i];
   const campaignAt = (i: number) => okCand[i].campaign;
 
   /** Appends an eligible candidate to the imp's scratch arrays; returns the new count. */
-  function keep(n: number, idx: number, cand: Candidate, dealId: string, floorUsd: number, fit: MediaFit): number {
+  function keep(n: number, idx: number, cand: Candidate, dealId: string, floorUsd: number, fit: MediaFit, auctionType = 0): number {
     if (n === okFloor.length) {
       const floors = new Float64Array(n * 2);
       floors.set(okFloor);
@@ -349,6 +352,7 @@ export function createEligibility(deps: EligibilityDeps) {
     okDeal[n] = dealId;
     okFloor[n] = floorUsd;
     okFit[n] = fit;
+    okAt[n] = auctionType;
     return n + 1;
   }
 
@@ -621,29 +625,33 @@ export function createEligibility(deps: EligibilityDeps) {
             if (cand.capCount && userKey && deps.frequency(userKey, c.id, cand.capWindowSec) >= cand.capCount) continue;
             // Deals: a matching deal is bid through (its floor); private auctions admit deal bids only.
             let dealId = '';
+            let dealAt = 0;
             let floorUsd = openFloorUsd;
             for (const d of deals) {
               if (!cand.deals.has(d.id)) continue;
+              // A deal that names the advertisers it admits (2.6 `wadomain`) admits this one by one of its domains only.
+              if (Array.isArray(d.wadomain) && d.wadomain.length > 0 && !d.wadomain.some((a: unknown) => typeof a === 'string' && cand.adomain.has(a.toLowerCase()))) continue;
               const f = currencyToUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
               if (Number.isNaN(f)) continue;
               dealId = d.id;
               floorUsd = f;
+              dealAt = d.at === 1 || d.at === 2 || d.at === 3 ? d.at : 0;
               break;
             }
             if (!dealId && (privateAuction || cand.dealsOnly)) continue;
             // OpenRTB 2.6 `mincpmpersec`: a video or audio ad's floor grows with its length (in the imp's floor currency).
-            if (fit.kind === 'vast') {
+            if (fit.kind === 'vast' && dealAt !== 3) {
               const perSec = (im[cand.creative.format] as Obj).mincpmpersec;
               if (typeof perSec === 'number' && perSec > 0) {
                 const f = currencyToUsd(perSec * (cand.creative.durationSec ?? 0), im.bidfloorcur, ratesPerUsd);
                 if (f > floorUsd) floorUsd = f;
               }
             }
-            n = keep(n, idx, cand, dealId, floorUsd, fit);
+            n = keep(n, idx, cand, dealId, floorUsd, fit, dealAt);
           }
         }
         const kept = n > maxCandidatesPerImp ? shortlist.choose(n, maxCandidatesPerImp, idxAt, floorUsdAt, campaignAt) : null;
-        for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i] });
+        for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i], auctionType: okAt[i] });
         if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : 'NO_ELIGIBLE_CAMPAIGN';
       }
       return { imps: plans, privacy: block, currency, cattax, reason: currency ? '' : 'CURRENCY' };

@@ -199,7 +199,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
       const mtwUsd = mtw !== undefined && mtw <= (claims.bidPrice / rate!) * (1 + 1e-9) ? mtw : undefined;
       deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, issued?.pctr, mtwUsd, markup);
       if (issued) {
-        deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
+        // A fixed-price deal's bid (no segment) says nothing of the competition.
+        if (issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
         deps.profiles.recordImpression(issued.userKey, claims.campaignId, issued.categories);
         if (issued.userKey) {
           // The spend is settled; a cap count lost to a Redis outage must not fail the notice.
@@ -229,7 +230,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       const lossReason = Number(q.get('loss'));
       metrics.notice('loss', 'ok');
       deps.pacer.onLoss(claims.campaignId, claims.creativeId, claims.bidPrice / rate!, mtw, now);
-      if (issued) deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
+      if (issued && issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
       deps.eventLog.append({ type: 'loss', ...base, lossReason: Number.isInteger(lossReason) ? lossReason : undefined, minToWinCpmUsd: mtw });
       return OK;
     }

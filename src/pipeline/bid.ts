@@ -199,7 +199,7 @@ export function createBidPipeline(deps: BidDeps) {
 
     const out: OutBid[] = [];
     const expiresAtMs = wallNow + settings.noticeTtlMs;
-    for (let i = 0; i < priced.length; i++) if (granted[i]) out.push(issueBid(priced[i], plan, ex, rate, expiresAtMs, wallNow, test, live, req.at ?? 2));
+    for (let i = 0; i < priced.length; i++) if (granted[i]) out.push(issueBid(priced[i], plan, ex, rate, expiresAtMs, wallNow, test, live));
     if (out.length === 0) return noBid(req.id, ex, 'BUDGET_EXHAUSTED', started);
     const body = bidResponse(req.id, plan.currency, out, ex.seat);
     timed('respond', t);
@@ -219,7 +219,7 @@ export function createBidPipeline(deps: BidDeps) {
   }
 
   /** A reserved bid as answered, with its signed notice URLs; recorded (issued, pacer, metrics, event log) unless a test. */
-  function issueBid(b: Priced, plan: RequestPlan, ex: ExchangeSettings, rate: number, expiresAtMs: number, wallNow: number, test: boolean, live: LiveState, auctionType: number): OutBid {
+  function issueBid(b: Priced, plan: RequestPlan, ex: ExchangeSettings, rate: number, expiresAtMs: number, wallNow: number, test: boolean, live: LiveState): OutBid {
     const { ch, price, bidId } = b;
     const c = ch.el.cand.campaign;
     const cr = ch.el.cand.creative;
@@ -239,7 +239,7 @@ export function createBidPipeline(deps: BidDeps) {
     deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
     metrics.bid(c.id, ch.pctr);
     const profile = ctx.userDataAllowed ? deps.profiles.get(ctx.userKey) : undefined;
-    deps.eventLog.append({ type: 'bid', ts: wallNow, bidId, campaignId: c.id, creativeId: cr.id, priceCpmUsd: price / rate, pctr: ch.pctr, multiplier: ch.multiplier, auctionType, modelVersion: live.modelVersion(), ctx, profile });
+    deps.eventLog.append({ type: 'bid', ts: wallNow, bidId, campaignId: c.id, creativeId: cr.id, priceCpmUsd: price / rate, pctr: ch.pctr, multiplier: ch.multiplier, auctionType: ch.auctionType, modelVersion: live.modelVersion(), ctx, profile });
     return bid;
   }
 }

@@ -6,6 +6,8 @@ import { DEFAULT_PCVR, roundDown, valueCpmUsd, type Pricer } from './price.js';
 export interface Priceable {
   cand: { idx: number; campaign: Campaign; creative: Creative };
   floorUsd: number;
+  /** A deal's own auction type (OpenRTB `deal.at`); 0 or absent: the request's. */
+  auctionType?: number;
 }
 
 /** What pricing reads of an imp's plan (eligibility's `ImpPlan`). */
@@ -26,8 +28,10 @@ export interface Chosen<E extends Priceable = Priceable> {
   multiplier: number;
   /** Index of its imp in the plan. */
   ctxIndex: number;
-  /** `segmentOf` its imp, as priced (the issued bid keeps it). */
+  /** `segmentOf` its imp, as priced (the issued bid keeps it); '' at a fixed price, which says nothing of the competition. */
   segment: string;
+  /** The auction type it was priced for: the request's, or its deal's own. */
+  auctionType: number;
 }
 
 /**
@@ -92,7 +96,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const pctr = deps.pacer.calibratePctr(el.cand.creative.id, modelPctr);
       const pcvr = c.goal.type === 'cpa' ? deps.pacer.calibratePcvr(el.cand.creative.id, DEFAULT_PCVR) : DEFAULT_PCVR;
       // The pacer learns the day's opportunities from their values, so it is asked after pricing the value.
-      const multiplier = deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: valueCpmUsd(c, pctr, pcvr), firstPrice: auctionType === 1 });
+      const multiplier = deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: valueCpmUsd(c, pctr, pcvr), firstPrice: (el.auctionType || auctionType) === 1 });
       deps.shortlist.learn(el.cand.idx, modelPctr, multiplier);
       mults[i] = multiplier;
       bids[i] = NaN;
@@ -107,14 +111,16 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     if (top < 0) continue;
     const segment = deps.internSegment(segmentOf(p.ctx));
     const topFloor = p.eligible[top].floorUsd;
+    const topAt = p.eligible[top].auctionType || auctionType;
     let best = 0;
     for (let k = -1; k < n; k++) {
       const i = k < 0 ? top : k;
       if ((k >= 0 && i === top) || ceiling[i] < 0 || ceiling[i] < best) continue;
       const floorUsd = p.eligible[i].floorUsd;
-      if (k >= 0 && auctionType === 1 && bids[top] > 0 && floorUsd <= topFloor) continue;
+      const at = p.eligible[i].auctionType || auctionType;
+      if (k >= 0 && at === 1 && topAt === 1 && bids[top] > 0 && floorUsd <= topFloor) continue;
       // Under its floor it has no price, shaded or not.
-      const bid = ceiling[i] < floorUsd ? 0 : deps.price.settle(ceiling[i], { floorUsd, auctionType, segment });
+      const bid = ceiling[i] < floorUsd ? 0 : deps.price.settle(ceiling[i], { floorUsd, auctionType: at, segment });
       bids[i] = bid;
       if (bid <= 0) belowFloor = true;
       else if (bid > best) best = bid;
@@ -122,7 +128,8 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     if (best <= 0) continue;
     for (let i = 0; i < n; i++) {
       if (bids[i] !== best) continue;
-      chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci, segment });
+      const at = p.eligible[i].auctionType || auctionType;
+      chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci, segment: at === 3 ? '' : segment, auctionType: at });
       break;
     }
   }

@@ -11,7 +11,7 @@ export interface PriceInput {
   /** Pacing multiplier from the pacer (0 = hold back). */
   multiplier: number;
   floorUsd: number;
-  /** OpenRTB `at`: 1 first price, 2 second price. */
+  /** OpenRTB `at`: 1 first price, 2 second price, 3 (a deal's) the floor is the agreed price. */
   auctionType: number;
   segment: string;
 }
@@ -39,6 +39,8 @@ export function createPricer(shader: Shader | null) {
     return Math.min(valueCpmUsd(p.campaign, p.pctr, p.pcvr) * p.multiplier, p.campaign.maxBidCpmUsd);
   }
   function settle(pacedCpmUsd: number, p: Pick<PriceInput, 'floorUsd' | 'auctionType' | 'segment'>): number {
+    // A fixed-price deal is bought at its price when the paced value reaches it, never shaded.
+    if (p.auctionType === 3) return p.floorUsd > 0 && pacedCpmUsd >= p.floorUsd ? p.floorUsd : 0;
     let bid = pacedCpmUsd;
     if (p.auctionType === 1 && shader) bid = shader.shade(p.segment, bid, p.floorUsd);
     if (!(bid > 0) || bid < p.floorUsd) return 0;
