@@ -66,7 +66,7 @@ export function createUsers(o: UsersOptions): Users {
   // an id is whatever the exchange sends.
   const userKeys = new LRUCache<string, string>({ max: 100_000, maxSize: 16 * 2 ** 20, sizeCalculation: (key, raw) => raw.length + key.length });
   function key(req: BidRequest): string {
-    const raw = req.user?.id || req.user?.buyeruid || (req.device as { ifa?: string } | undefined)?.ifa || '';
+    const raw = req.user?.id || req.user?.buyeruid || trackableIfa(req.device as { ifa?: unknown; lmt?: unknown } | undefined);
     if (!raw) return '';
     let k = userKeys.get(raw);
     if (k === undefined) {
@@ -112,4 +112,15 @@ export function createUsers(o: UsersOptions): Users {
       await profiles.close();
     },
   };
+}
+
+/**
+ * The device's advertising id where it may identify the user: not when the device limits ad
+ * tracking (`lmt` 1), and not the all-zero id iOS and Android send then (every such device would
+ * be one user, sharing frequency caps and a profile). '' otherwise.
+ */
+export function trackableIfa(device: { ifa?: unknown; lmt?: unknown } | undefined): string {
+  const ifa = device?.ifa;
+  if (typeof ifa !== 'string' || ifa === '' || device!.lmt === 1 || /^[0-]+$/.test(ifa)) return '';
+  return ifa;
 }
