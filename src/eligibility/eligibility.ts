@@ -72,6 +72,12 @@ export interface EligibilityDeps {
   httpsNotices?: () => boolean;
   onInsecureImp?: () => void;
   /**
+   * How long a bid's notices are honoured and its budget held (`noticeTtlMs`): an imp whose `exp`
+   * (the most time the exchange allows between auction and impression) is longer gets no bid, since
+   * its billing could arrive after the ledger has let its budget go and forgotten it. Absent: no limit.
+   */
+  noticeTtlMs?: number;
+  /**
    * Speed only: the index checks a candidate's other targeting dimensions by marks from their
    * posting lists when those lists hold at most this many entries per candidate the walk visits,
    * else by Set lookups (default `MARK_PER_VISIT`). Both give the same candidates; the tests run
@@ -470,6 +476,17 @@ export function createEligibility(deps: EligibilityDeps) {
         const openFloorUsd = currencyToUsd(typeof im.bidfloor === 'number' ? im.bidfloor : 0, im.bidfloorcur, ratesPerUsd);
         if (Number.isNaN(openFloorUsd)) {
           plan.reason = 'CURRENCY';
+          continue;
+        }
+        // OpenRTB 2.6 §3.2.4 `exp`: a notice window longer than the bidder holds a bid's budget.
+        if (typeof im.exp === 'number' && deps.noticeTtlMs !== undefined && im.exp * 1000 > deps.noticeTtlMs) {
+          plan.reason = 'EXPIRY';
+          continue;
+        }
+        // OpenRTB 2.6 `qty.multiplier` (DOOH): the exchange bills that many impressions per play, so
+        // a bid would be charged a multiple of its price, which its reservation does not hold.
+        if (im.qty && typeof im.qty.multiplier === 'number' && im.qty.multiplier !== 1) {
+          plan.reason = 'QUANTITY';
           continue;
         }
         if (im.secure === 1 && !httpsNotices) {

@@ -103,6 +103,8 @@ export const NBR = {
   TMAX_TOO_SHORT: 509,
   INSECURE: 512,
   SEAT: 513,
+  EXPIRY: 514,
+  QUANTITY: 515,
 } as const;
 
 export type NoBidReason = keyof typeof NBR;

@@ -103,6 +103,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
       anyPaused: () => paused.size !== 0,
       httpsNotices: () => publicUrl.startsWith('https://'),
       onInsecureImp: metrics.insecureImp,
+      noticeTtlMs: settings.noticeTtlMs,
     });
   }
   let live: LiveState = { ...build(policies), modelVersion: () => model?.version ?? '', ready: () => model !== null };
