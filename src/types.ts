@@ -141,6 +141,12 @@ export interface Campaign {
    * campaign does not declare gets no bid from it: it cannot be shown to comply.
    */
   catByTaxonomy?: Record<string, string[]>;
+  /**
+   * EU Digital Services Act transparency (IAB Tech Lab's DSA extension, `bid.ext.dsa`): on whose
+   * behalf the ad is shown and who paid for it. A request that requires it (`regs.ext.dsa.dsarequired`
+   * 2 or 3) gets no bid from a campaign without it.
+   */
+  dsa?: { behalf: string; paid: string };
   goal: Goal;
   budget: Budget;
   /** Hard cap on any bid, CPM USD. */

@@ -23,7 +23,7 @@ describe('load-test notices', () => {
     const creative = loadPolicies('policies').campaigns[0].creatives.find((c) => c.format === 'banner')!;
     const claims = { bidId: 'bid1', campaignId: 'acme', creativeId: 'x', bidPrice: 1, cur: 'USD', exchange: 'default', expiresAtMs: 123 };
     const notices = noticeUrls('http://127.0.0.1:8080', claims, { exchange: 'abc', click: 'abc' }, { expandPrice: false, vast: false });
-    const bid: OutBid = { id: 'bid1', impid: '1', price: 1, creative, campaignId: 'acme', adomain: [], cat: [], cattax: 1, dealId: '', notices, fit: { kind: 'banner' }, test: false };
+    const bid: OutBid = { id: 'bid1', impid: '1', price: 1, creative, campaignId: 'acme', adomain: [], cat: [], cattax: 1, dealId: '', notices, fit: { kind: 'banner' }, test: false, dsa: undefined };
     const adm = markup(bid);
     expect(adm).toContain('&#38;');
     const { origin, seen, server } = await recordingServer();

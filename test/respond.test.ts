@@ -34,7 +34,7 @@ function reference(requestId: string, cur: string, bids: OutBid[], seat: string)
     burl: noticeUrl(b.notices, 'billing'),
     lurl: noticeUrl(b.notices, 'loss'),
     ...(b.dealId ? { dealid: b.dealId } : {}),
-    ...(b.test ? { ext: { test: 1 } } : {}),
+    ...(b.test || b.dsa ? { ext: { ...(b.dsa ? { dsa: { behalf: b.dsa.behalf, paid: b.dsa.paid, adrender: 0 } } : {}), ...(b.test ? { test: 1 } : {}) } } : {}),
   }));
   return JSON.stringify({ id: requestId, bidid: bids[0].id, cur, seatbid: [{ seat, bid }] });
 }
@@ -44,12 +44,12 @@ describe('bidResponse', () => {
     fc.assert(
       fc.property(
         text, text, text,
-        fc.array(fc.record({ impid: text, dealId: text, title: text, base: text, claims: claimsArb, expandPrice: fc.boolean(), vast: fc.boolean(), test: fc.boolean(), price: fc.double(), cattax: fc.constantFrom(1, 1, 7) }), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.record({ impid: text, dealId: text, title: text, base: text, claims: claimsArb, expandPrice: fc.boolean(), vast: fc.boolean(), test: fc.boolean(), price: fc.double(), cattax: fc.constantFrom(1, 1, 7), dsa: fc.option(fc.record({ behalf: text, paid: text }), { nil: undefined }) }), { minLength: 1, maxLength: 3 }),
         (requestId, cur, seat, specs) => {
           const bids: OutBid[] = specs.map((s) => ({
             id: s.claims.bidId, impid: s.impid, price: s.price, creative: creativeWith(s.title), campaignId: 'c-1', adomain: ['adv.example'], cat: s.cattax === 1 ? ['IAB1'] : ['483', '52'], cattax: s.cattax, dealId: s.dealId,
             notices: noticeUrls(s.base, toClaims(s.claims), { exchange: 'AbC-_09', click: 'xYz_-12' }, { expandPrice: s.expandPrice, vast: s.vast }),
-            fit: { kind: 'banner' }, test: s.test,
+            fit: { kind: 'banner' }, test: s.test, dsa: s.dsa,
           }));
           const body = bidResponse(requestId, cur, bids, seat);
           expect(body.equals(Buffer.from(reference(requestId, cur, bids, seat)))).toBe(true);

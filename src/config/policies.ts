@@ -156,6 +156,12 @@ const CAMPAIGN_SCHEMA = {
     advertiser: { type: 'string', minLength: 1 },
     adomain: { ...strings, minItems: 1 },
     cat: strings,
+    dsa: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['behalf', 'paid'],
+      properties: { behalf: { type: 'string', minLength: 1, maxLength: 100 }, paid: { type: 'string', minLength: 1, maxLength: 100 } },
+    },
     catByTaxonomy: { type: 'object', propertyNames: { pattern: '^[1-9][0-9]*$' }, additionalProperties: { ...strings, minItems: 1 } },
     goal: {
       type: 'object',

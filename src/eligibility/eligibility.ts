@@ -44,6 +44,8 @@ export interface RequestPlan {
   currency: string;
   /** The category taxonomy of the request's `bcat` and `acat` (`cattax`, default 1), in which bids name their categories where the campaign declares them. */
   cattax: number;
+  /** The request asks for DSA transparency (`regs.ext.dsa.dsarequired` 1 to 3): bids carry their campaign's `dsa`. */
+  dsa: boolean;
   /** Request-level reason to not bid at all. */
   reason: NoBidReason | '';
 }
@@ -383,7 +385,7 @@ export function createEligibility(deps: EligibilityDeps) {
       const r = req as unknown as Obj;
       // OpenRTB 2.6 §3.2.1: a seat blocked, or not among the allowed, may not bid at all.
       if ((Array.isArray(r.bseat) && r.bseat.includes(seat)) || (Array.isArray(r.wseat) && r.wseat.length > 0 && !r.wseat.includes(seat))) {
-        return { imps: [], privacy: '', currency: '', cattax: 1, reason: 'SEAT' };
+        return { imps: [], privacy: '', currency: '', cattax: 1, dsa: false, reason: 'SEAT' };
       }
       const httpsNotices = deps.httpsNotices ? deps.httpsNotices() : true;
       const now = clock();
@@ -418,6 +420,12 @@ export function createEligibility(deps: EligibilityDeps) {
       const bcat = lowerSetOf(r.bcat);
       const acat = lowerSetOf(r.acat);
       const checkCats = bcat.size > 0 || acat.size > 0;
+      // The EU DSA extension: 2 and 3 refuse a bid without transparency. A publisher that cannot
+      // render it (`pubrender` 0) needs the ad to, which this bidder's markup does not: no bid at all.
+      const dsaExt: Obj | undefined = r.regs?.ext?.dsa ?? undefined;
+      const dsaRequired = dsaExt && typeof dsaExt.dsarequired === 'number' ? dsaExt.dsarequired : 0;
+      const dsaNeeded = dsaRequired >= 2;
+      const dsaImpossible = dsaNeeded && dsaExt!.pubrender === 0;
       const badv = lowerSetOf(r.badv);
       const bapp = lowerSetOf(r.bapp);
       const userKey = userDataAllowed ? deps.userKey(req) : '';
@@ -489,6 +497,10 @@ export function createEligibility(deps: EligibilityDeps) {
           plan.reason = 'QUANTITY';
           continue;
         }
+        if (dsaImpossible) {
+          plan.reason = 'DSA';
+          continue;
+        }
         if (im.secure === 1 && !httpsNotices) {
           deps.onInsecureImp?.();
           plan.reason = 'INSECURE';
@@ -501,7 +513,7 @@ export function createEligibility(deps: EligibilityDeps) {
         // the request asks: blocks, deals, a paused campaign, an imp without a banner), and which
         // traits then send it through every check.
         const banner = im.banner;
-        const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !badv.size && !(app && bapp.size) && !deals.length && !privateAuction && !!banner && typeof banner === 'object';
+        const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !dsaNeeded && !badv.size && !(app && bapp.size) && !deals.length && !privateAuction && !!banner && typeof banner === 'object';
         const slow = byTraits
           ? TRAIT.media | TRAIT.segments | (Array.isArray(banner.battr) && banner.battr.length ? TRAIT.attr : 0) | (media.secure ? TRAIT.insecure : 0) |
             (userDataAllowed ? 0 : TRAIT.noConsent) | (userKey ? TRAIT.cap : 0)
@@ -586,6 +598,7 @@ export function createEligibility(deps: EligibilityDeps) {
         const di = catalog.index[best];
         let blocked = false;
         let privacyBlocked = false;
+        let dsaBlocked = false;
         let n = 0;
         const found = foundLists[best];
         for (let li = -1; li < foundCount[best]; li++) {
@@ -626,6 +639,10 @@ export function createEligibility(deps: EligibilityDeps) {
             }
             if (app && bapp.size && typeof app.bundle === 'string' && bapp.has(app.bundle.toLowerCase())) {
               blocked = true;
+              continue;
+            }
+            if (dsaNeeded && !c.dsa) {
+              dsaBlocked = true;
               continue;
             }
             if (!userDataAllowed && cand.nobidWithoutConsent) {
@@ -669,9 +686,9 @@ export function createEligibility(deps: EligibilityDeps) {
         }
         const kept = n > maxCandidatesPerImp ? shortlist.choose(n, maxCandidatesPerImp, idxAt, floorUsdAt, campaignAt) : null;
         for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i], auctionType: okAt[i] });
-        if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : 'NO_ELIGIBLE_CAMPAIGN';
+        if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : dsaBlocked ? 'DSA' : 'NO_ELIGIBLE_CAMPAIGN';
       }
-      return { imps: plans, privacy: block, currency, cattax, reason: currency ? '' : 'CURRENCY' };
+      return { imps: plans, privacy: block, currency, cattax, dsa: dsaRequired > 0, reason: currency ? '' : 'CURRENCY' };
     },
   };
 }

@@ -105,6 +105,7 @@ export const NBR = {
   SEAT: 513,
   EXPIRY: 514,
   QUANTITY: 515,
+  DSA: 516,
 } as const;
 
 export type NoBidReason = keyof typeof NBR;

@@ -23,6 +23,8 @@ export interface OutBid {
   fit: MediaFit;
   /** A bid to a `test: 1` request: marked in `ext.test`, its notices move no money. */
   test: boolean;
+  /** DSA transparency, where the request asks for it: written as `ext.dsa` (the ad does not render it: `adrender` 0). */
+  dsa: { behalf: string; paid: string } | undefined;
 }
 
 const XML_ESCAPES: ReadonlyArray<readonly [string, string]> = [
@@ -151,6 +153,14 @@ function fragmentOf(b: OutBid): string {
 
 const json = JSON.stringify;
 
+/** A campaign's DSA object as JSON, once per policy object. */
+const dsaFragments = new WeakMap<object, string>();
+function dsaJson(d: { behalf: string; paid: string }): string {
+  let f = dsaFragments.get(d);
+  if (f === undefined) dsaFragments.set(d, (f = json({ behalf: d.behalf, paid: d.paid, adrender: 0 })));
+  return f;
+}
+
 /** A notice URL as a JSON string: as it is when the bid's URLs are known to need no escape. */
 function writeUrl(w: ByteWriter, b: OutBid, route: 'win' | 'billing' | 'loss'): void {
   if (!b.notices.jsonSafe) return w.str(noticeUrl(b.notices, route));
@@ -197,7 +207,11 @@ export function bidResponse(requestId: string, cur: string, bids: readonly OutBi
     w.text(',"lurl":');
     writeUrl(w, b, 'loss');
     if (b.dealId) (w.text(',"dealid":'), w.str(b.dealId));
-    w.text(b.test ? ',"ext":{"test":1}}' : '}');
+    if (b.dsa) {
+      w.text(',"ext":{"dsa":');
+      w.text(dsaJson(b.dsa));
+      w.text(b.test ? ',"test":1}}' : '}}');
+    } else w.text(b.test ? ',"ext":{"test":1}}' : '}');
   }
   w.text(']}]}');
   return w.copy();
