@@ -5,7 +5,11 @@ export interface Candidate {
   readonly idx: number;
   readonly campaign: Campaign;
   readonly creative: Creative;
-  /** Lower-cased advertiser domains (badv). */
+  /**
+   * Lower-cased advertiser domains and every parent domain of two labels or more: `badv` and a
+   * deal's `wadomain` name an advertiser by its domain, which covers its subdomains (`ford.com`
+   * covers `shop.ford.com`).
+   */
   readonly adomain: ReadonlySet<string>;
   /** Lower-cased ad categories and their tier-1 parents (bcat blocks a parent and its children). */
   readonly catKeys: ReadonlySet<string>;
@@ -32,6 +36,16 @@ export interface Candidate {
   /** `onNoConsent: nobid`. */
   readonly nobidWithoutConsent: boolean;
   readonly dealsOnly: boolean;
+}
+
+/** `shop.ford.com` → `shop.ford.com`, `ford.com` (never a bare top-level label). */
+export function domainAndParents(domain: string): string[] {
+  const out = [domain];
+  for (let i = domain.indexOf('.'); i >= 0; i = domain.indexOf('.', i + 1)) {
+    const parent = domain.slice(i + 1);
+    if (parent.includes('.')) out.push(parent);
+  }
+  return out;
 }
 
 /** Whether a creative's markup would load a resource over plain http. */
@@ -119,7 +133,7 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
         idx,
         campaign,
         creative,
-        adomain: new Set(campaign.adomain.map((d) => d.toLowerCase())),
+        adomain: new Set(campaign.adomain.flatMap((d) => domainAndParents(d.toLowerCase()))),
         catKeys: new Set(campaign.cat.flatMap((c) => [c.toLowerCase(), c.toLowerCase().split('-')[0]])),
         cats: campaign.cat.map((c) => c.toLowerCase()),
         catByTaxonomy: campaign.catByTaxonomy ? new Map(Object.entries(campaign.catByTaxonomy).map(([t, cs]) => [Number(t), new Set(cs.map((c) => c.toLowerCase()))])) : null,

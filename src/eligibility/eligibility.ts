@@ -730,9 +730,10 @@ function anyIn(values: readonly string[], set: ReadonlySet<string>): boolean {
  */
 function categoryRefused(cand: Candidate, cattax: number, bcat: ReadonlySet<string>, acat: ReadonlySet<string>): boolean {
   if (cattax === 1) {
+    // Without categories a campaign cannot be shown to stay out of bcat, nor inside acat.
+    if (cand.cats.length === 0) return true;
     if (bcat.size && isBlocked(cand.catKeys, bcat)) return true;
     if (acat.size === 0) return false;
-    if (cand.cats.length === 0) return true;
     for (const c of cand.cats) if (!acat.has(c) && !acat.has(c.split('-')[0])) return true;
     return false;
   }
