@@ -139,6 +139,23 @@ function lowerSetOf(v: unknown): ReadonlySet<string> {
   return Array.isArray(v) && v.length ? new Set(v.map((c: string) => c.toLowerCase())) : EMPTY_SET;
 }
 
+/**
+ * The floor, USD CPM, that `rules` (a Video or Audio object, or a Deal) set for an ad of `durSec`
+ * seconds (OpenRTB 2.6): `mincpmpersec` times its length, and every `durfloors` rule whose range
+ * (`mindur`, `maxdur`, either end open) holds it; the highest, in `cur`'s units converted. 0: none.
+ */
+function durationFloorUsd(rules: Obj, durSec: number, cur: unknown, rates: ReadonlyMap<string, number>): number {
+  let f = typeof rules.mincpmpersec === 'number' && rules.mincpmpersec > 0 ? rules.mincpmpersec * durSec : 0;
+  if (Array.isArray(rules.durfloors)) {
+    for (const r of rules.durfloors) {
+      if (!r || typeof r.bidfloor !== 'number') continue;
+      if ((typeof r.mindur === 'number' && durSec < r.mindur) || (typeof r.maxdur === 'number' && durSec > r.maxdur)) continue;
+      if (r.bidfloor > f) f = r.bidfloor;
+    }
+  }
+  return f > 0 ? currencyToUsd(f, cur, rates) : 0;
+}
+
 /** A price in `cur` (absent: USD) in USD at `rates` (units per USD); NaN for an unknown currency. The ledger's `toUsd` is micro-dollars to dollars. */
 function currencyToUsd(amount: number, cur: unknown, rates: ReadonlyMap<string, number>): number {
   if (cur === undefined || cur === null || cur === 'USD') return amount;
@@ -659,6 +676,7 @@ export function createEligibility(deps: EligibilityDeps) {
             if (cand.capCount && userKey && deps.frequency(userKey, c.id, cand.capWindowSec) >= cand.capCount) continue;
             // Deals: a matching deal is bid through (its floor); private auctions admit deal bids only.
             let dealId = '';
+            let deal: Obj | null = null;
             let dealAt = 0;
             let floorUsd = openFloorUsd;
             for (const d of deals) {
@@ -668,18 +686,18 @@ export function createEligibility(deps: EligibilityDeps) {
               const f = currencyToUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
               if (Number.isNaN(f)) continue;
               dealId = d.id;
+              deal = d;
               floorUsd = f;
               dealAt = d.at === 1 || d.at === 2 || d.at === 3 ? d.at : 0;
               break;
             }
             if (!dealId && (privateAuction || cand.dealsOnly)) continue;
-            // OpenRTB 2.6 `mincpmpersec`: a video or audio ad's floor grows with its length (in the imp's floor currency).
+            // OpenRTB 2.6: a video or audio ad's floor by its length, the deal's rules for a deal bid
+            // (not at a fixed price), the video or audio object's for the open auction.
             if (fit.kind === 'vast' && dealAt !== 3) {
-              const perSec = (im[cand.creative.format] as Obj).mincpmpersec;
-              if (typeof perSec === 'number' && perSec > 0) {
-                const f = currencyToUsd(perSec * (cand.creative.durationSec ?? 0), im.bidfloorcur, ratesPerUsd);
-                if (f > floorUsd) floorUsd = f;
-              }
+              const rules = deal ?? (im[cand.creative.format] as Obj);
+              const f = durationFloorUsd(rules, cand.creative.durationSec ?? 0, (deal ?? im).bidfloorcur, ratesPerUsd);
+              if (f > floorUsd) floorUsd = f;
             }
             n = keep(n, idx, cand, dealId, floorUsd, fit, dealAt);
           }
