@@ -1,5 +1,5 @@
 import type { BidRequest, Imp } from 'iab-openrtb/v26';
-import type { ImpContext, MediaType } from '../types.js';
+import type { ImpContext, MediaFile, MediaType } from '../types.js';
 import type { NoBidReason } from '../errors/codes.js';
 import { DIMENSIONS, slotKey, TRAIT, type Candidate, type Catalog } from './catalog.js';
 import type { Privacy, PrivacyBlock } from './privacy.js';
@@ -14,7 +14,8 @@ import { DEFAULT_SEAT } from '../config/policies.js';
 export type MediaFit =
   | { readonly kind: 'banner' }
   | { readonly kind: 'native'; readonly fill: NativeFill }
-  | { readonly kind: 'vast'; readonly version: VastVersion; readonly nonLinear: boolean };
+  /** `files`: the creative's media files the imp can play (linear and audio; none for an overlay). */
+  | { readonly kind: 'vast'; readonly version: VastVersion; readonly nonLinear: boolean; readonly files: readonly MediaFile[] };
 
 const BANNER_FIT: MediaFit = Object.freeze({ kind: 'banner' });
 
@@ -283,10 +284,36 @@ function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
   if (m.vast === null) m.vast = { video: imp.video ? vastVersionFor(imp.video, false) : null, audio: imp.audio ? vastVersionFor(imp.audio, true) : null };
   const version = cr.format === 'video' ? m.vast.video : m.vast.audio;
   if (version === null) return null;
-  if (cr.format === 'audio') return cr.mediaFiles?.length ? { kind: 'vast', version, nonLinear: false } : null;
+  if (cr.format === 'audio') {
+    const files = playableFiles(cr.mediaFiles, media);
+    return files.length ? { kind: 'vast', version, nonLinear: false, files } : null;
+  }
   if (cr.plcmt && m.plcmt && !cr.plcmt.includes(m.plcmt)) return null;
-  if (media.linearity === 2) return cr.nonLinear ? { kind: 'vast', version, nonLinear: true } : null;
-  return cr.mediaFiles?.length ? { kind: 'vast', version, nonLinear: false } : null;
+  if (media.linearity === 2) return cr.nonLinear ? { kind: 'vast', version, nonLinear: true, files: NO_FILES } : null;
+  const files = playableFiles(cr.mediaFiles, media);
+  return files.length ? { kind: 'vast', version, nonLinear: false, files } : null;
+}
+
+const NO_FILES: readonly MediaFile[] = [];
+/** AdCOM 1.0 delivery methods: 1 streaming, 2 progressive. */
+const DELIVERY = { streaming: 1, progressive: 2 } as const;
+
+/**
+ * The media files a player of this video or audio object can use: of a MIME type in `mimes`, a
+ * delivery method in `delivery` and a bitrate within `minbitrate`..`maxbitrate` (a file of unknown
+ * bitrate passes), each where the object says. `files` itself when all pass.
+ */
+function playableFiles(files: readonly MediaFile[] | undefined, media: Obj): readonly MediaFile[] {
+  if (!files?.length) return NO_FILES;
+  const mimes = Array.isArray(media.mimes) && media.mimes.length ? (media.mimes as unknown[]) : null;
+  const delivery = Array.isArray(media.delivery) && media.delivery.length ? (media.delivery as unknown[]) : null;
+  const minKbps = typeof media.minbitrate === 'number' ? media.minbitrate : 0;
+  const maxKbps = typeof media.maxbitrate === 'number' && media.maxbitrate > 0 ? media.maxbitrate : Infinity;
+  const ok = (f: MediaFile) =>
+    (mimes === null || mimes.includes(f.mime)) &&
+    (delivery === null || delivery.includes(DELIVERY[f.delivery ?? 'progressive'])) &&
+    (f.bitrateKbps === undefined || (f.bitrateKbps >= minKbps && f.bitrateKbps <= maxKbps));
+  return files.every(ok) ? files : files.filter(ok);
 }
 
 /**

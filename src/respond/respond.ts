@@ -69,7 +69,7 @@ export function markup(b: OutBid): string {
       error: eventUrl(clickUrl, 'error'),
       start: eventUrl(clickUrl, 'start'),
       complete: eventUrl(clickUrl, 'complete'),
-    });
+    }, fit.files);
   }
   const [before, after] = bannerAround(c);
   return before + escapeXml(clickUrl) + after;

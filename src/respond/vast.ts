@@ -1,4 +1,4 @@
-import type { Creative } from '../types.js';
+import type { Creative, MediaFile } from '../types.js';
 import type { VastVersion } from '../eligibility/vast-version.js';
 
 /**
@@ -53,8 +53,8 @@ export function vastDuration(sec: number): string {
   return `${pad(h)}:${pad(m)}:${pad(s)}${f ? `.${pad(f, 3)}` : ''}`;
 }
 
-/** The VAST document for `c` in `version`; linear unless `nonLinear` (the creative must have what it asks). */
-export function vastMarkup(c: Creative, version: VastVersion, nonLinear: boolean, u: VastUrls): string {
+/** The VAST document for `c` in `version`; linear unless `nonLinear` (the creative must have what it asks), with `mediaFiles` (default: all the creative's; the bid path passes those the imp can play). */
+export function vastMarkup(c: Creative, version: VastVersion, nonLinear: boolean, u: VastUrls, mediaFiles: readonly MediaFile[] = c.mediaFiles ?? []): string {
   const v4 = version.startsWith('4');
   const id = escapeXml(c.id);
   const tracking =
@@ -70,7 +70,7 @@ export function vastMarkup(c: Creative, version: VastVersion, nonLinear: boolean
     creative = `<NonLinearAds>${tracking}${creative}</NonLinearAds>`;
   } else {
     let files = '';
-    for (const f of c.mediaFiles ?? []) {
+    for (const f of mediaFiles) {
       files +=
         `<MediaFile delivery="${f.delivery ?? 'progressive'}" type="${escapeXml(f.mime)}" width="${f.w ?? 0}" height="${f.h ?? 0}"` +
         (f.bitrateKbps ? ` bitrate="${Math.round(f.bitrateKbps)}"` : '') +
