@@ -50,6 +50,12 @@ export interface Creative {
   landingUrl: string;
   /** Markup template; `${CLICK_URL}` is replaced by the bidder's signed click URL. */
   adm?: string;
+  /**
+   * What kind of banner the `adm` is (AdCOM banner ad types: 1 XHTML text, 2 XHTML banner, 3
+   * JavaScript, 4 iframe), checked against `banner.btype`; undeclared, it is not checked. A banner
+   * without `adm` is the bidder's own text link: type 1.
+   */
+  btype?: number;
   /** Native: the assets a native request may ask for besides the title (src/eligibility/native.ts). */
   native?: NativeAssets;
   /** Video/audio: the files a player picks from (VAST `<MediaFiles>`); the creative's `mimes` are theirs. */

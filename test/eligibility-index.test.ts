@@ -188,7 +188,7 @@ describe('eligibility index', () => {
             ...cr,
             ...((i + j) % 7 === 1 ? { interstitial: (i + j) % 2 === 0 } : {}),
             ...((i + j) % 9 === 2 ? { rewarded: false } : {}),
-            ...(cr.format === 'banner' && (i + j) % 8 === 3 ? { adm: '<img src="http://cdn.example/a.png">' } : {}),
+            ...(cr.format === 'banner' && (i + j) % 8 === 3 ? { adm: '<img src="http://cdn.example/a.png">', ...((i + j) % 3 ? { btype: 4 } : {}) } : {}),
           })),
         }));
         varied.set(key, (c = buildCatalog(list)));
@@ -208,6 +208,8 @@ describe('eligibility index', () => {
             for (const im of req.imp) delete im.pmp;
           }
           for (const im of req.imp) if (im.banner && battr.length) im.banner.battr = battr;
+          // Banner types blocked now and then: text links (the bidder's own markup) among them.
+          if (battr.includes(6)) for (const im of req.imp) if (im.banner) im.banner.btype = battr.includes(7) ? [1] : [4];
           if (noUser) delete req.user;
           const clock = () => Date.UTC(2026, 11, day, r.hourUtc);
           const plan = (over: Partial<EligibilityDeps>) => summary(createEligibility(depsFor(catalog, r.hourUtc, { clock, ...over })).plan(req as BidRequest, 'example', 'USD', undefined, 16));

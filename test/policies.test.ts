@@ -56,6 +56,7 @@ describe('policy loading reports every problem at once', () => {
       { ...base, id: 'v2', format: 'video', durationSec: 5, mediaFiles: [{ url: 'https://a.example/v.mp4', mime: 'video/mp4' }], mimes: ['video/webm'] },
       { ...base, id: 'n1', format: 'native', adm: '<b>x</b>' },
       { ...base, id: 'b1', format: 'banner', w: 1, h: 1, native: { data: { sponsored: 'x' } }, mediaFiles: [{ url: 'https://a.example/v.mp4', mime: 'video/mp4' }] },
+      { ...base, id: 'b2', format: 'banner', w: 1, h: 1, btype: 3 },
     ];
     const problemsOf = (list: unknown[]): string[] => {
       const doc = { campaigns: [{ id: 'c', advertiser: 'a', adomain: ['a.example'], goal: { type: 'cpm', valueUsd: 1 }, budget: { dailyUsd: 1 }, maxBidCpmUsd: 1, creatives: list }] };
@@ -75,6 +76,7 @@ describe('policy loading reports every problem at once', () => {
     expect(problems.some((p) => p.includes('(n1): adm (own markup) is for banner creatives'))).toBe(true);
     expect(problems.some((p) => p.includes('(b1): native assets are for native creatives'))).toBe(true);
     expect(problems.some((p) => p.includes('(b1): mediaFiles is for video and audio creatives'))).toBe(true);
+    expect(problems.some((p) => p.includes('(b2): btype says what kind of banner an adm is'))).toBe(true);
   });
 
   it('names categories declared for a taxonomy that is not a cattax number, or for taxonomy 1, which cat holds', () => {

@@ -136,6 +136,7 @@ const CREATIVE_SCHEMA = {
     imageEmbedding: { type: 'array', items: { type: 'number' }, minItems: IMAGE_DIM, maxItems: IMAGE_DIM },
     landingUrl: { type: 'string', pattern: '^https?://' },
     adm: { type: 'string' },
+    btype: { type: 'integer', minimum: 1, maximum: 4 },
     native: NATIVE_SCHEMA,
     mediaFiles: { type: 'array', minItems: 1, items: MEDIA_FILE_SCHEMA },
     nonLinear: NON_LINEAR_SCHEMA,
@@ -422,6 +423,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
       // Generated markup carries the notices and answers the request's assets or VAST version; an
       // operator's own markup could do neither for native, video or audio.
       if (cr.adm !== undefined && cr.format !== 'banner') problems.push(`${cw}: adm (own markup) is for banner creatives`);
+      if (cr.btype !== undefined && cr.adm === undefined) problems.push(`${cw}: btype says what kind of banner an adm is; without adm the bidder's own markup is a text link (1)`);
       return {
         attr: [],
         keywords: [],

@@ -266,7 +266,11 @@ function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
   // Declared placements only: a creative that says nothing fits any imp.
   if (cr.interstitial !== undefined && cr.interstitial !== (imp.instl === 1)) return null;
   if (cr.rewarded !== undefined && cr.rewarded !== (imp.rwdd === 1)) return null;
-  if (cr.format === 'banner') return BANNER_FIT;
+  if (cr.format === 'banner') {
+    // `btype` blocks banner types: the bidder's own markup (no `adm`) is a text link, type 1.
+    if (Array.isArray(media.btype) && media.btype.length && media.btype.includes(cr.adm === undefined ? 1 : cr.btype ?? 0)) return null;
+    return BANNER_FIT;
+  }
   if (cr.format === 'native') {
     if (m.native === undefined) m.native = parseNativeRequest(media);
     if (m.native === null) return null;
@@ -557,7 +561,7 @@ export function createEligibility(deps: EligibilityDeps) {
         // the request asks: blocks, deals, a paused campaign, an imp without a banner), and which
         // traits then send it through every check.
         const banner = im.banner;
-        const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !dsaNeeded && !badv.size && !(app && bapp.size) && !deals.length && !privateAuction && !!banner && typeof banner === 'object';
+        const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !dsaNeeded && !badv.size && !(app && bapp.size) && !deals.length && !privateAuction && !!banner && typeof banner === 'object' && !(Array.isArray(banner.btype) && banner.btype.length);
         const slow = byTraits
           ? TRAIT.media | TRAIT.segments | (Array.isArray(banner.battr) && banner.battr.length ? TRAIT.attr : 0) | (media.secure ? TRAIT.insecure : 0) |
             (userDataAllowed ? 0 : TRAIT.noConsent) | (userKey ? TRAIT.cap : 0)
