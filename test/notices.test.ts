@@ -40,19 +40,55 @@ describe('notices settle spend exactly once', () => {
     expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'duplicate' })).toBe(1);
   });
 
-  it('refuses a forged signature, a tampered price cap and an unexpanded macro', async () => {
-    const { bid, url } = await winUrl(t, 'n2');
+  it('refuses a forged signature and a tampered price cap', async () => {
+    const { url } = await winUrl(t, 'n2');
     const spend = await t.metric('bidder_spend_usd_total');
-    const good = url((bid.price / 2).toFixed(4));
+    const good = url('0.01');
     const forged = good.replace(/s=[^&]+/, 's=AAAAAAAAAAAAAAAAAAAAAA');
     expect((await fetch(forged)).status).toBe(403);
     // Raising the signed bid price so a higher clearing price passes: the signature no longer fits.
     const tampered = good.replace(/p=[^&]+/, 'p=999');
     expect((await fetch(tampered)).status).toBe(403);
-    const raw = t.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '');
-    expect((await fetch(raw)).status).toBe(400);
     expect(await t.metric('bidder_spend_usd_total')).toBe(spend);
     expect(await t.metric('bidder_notices_total', { kind: 'win', result: 'forged' })).toBe(2);
+  });
+
+  it('records a billed impression whose price macro was left unexpanded at the bid, until a priced notice corrects it', async () => {
+    // Prebid Server and some SDKs expand no macro: the exchange still bills the impression.
+    const { bid } = await winUrl(t, 'n2b');
+    const remaining = () => t.metric('bidder_budget_remaining_usd', { campaign: bid.cid });
+    const spend = await t.metric('bidder_spend_usd_total');
+    const held = await remaining();
+    const raw = t.url + bid.burl.replace(/^https?:\/\/[^/]+/, '');
+    expect(raw).toContain('${AUCTION_PRICE}');
+    expect((await fetch(raw)).status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + bid.price / 1000, 12);
+    expect(await remaining()).toBeCloseTo(held, 12);
+    expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'unpriced' })).toBe(1);
+    // A repeat moves nothing; the win notice with its price sets the price that stands.
+    expect((await fetch(raw)).status).toBe(200);
+    const half = (bid.price / 2).toFixed(4);
+    const nurl = t.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', half);
+    expect((await fetch(nurl)).status).toBe(200);
+    expect(await t.metric('bidder_notices_total', { kind: 'win', result: 'corrected' })).toBe(1);
+    expect(await remaining()).toBeCloseTo(held + (bid.price - Number(half)) / 1000, 9);
+  });
+
+  it('reads prices as exchanges write them, and a price rounded up to the cent as the bid', async () => {
+    const { bid, url } = await winUrl(t, 'n2c');
+    const spend = await t.metric('bidder_spend_usd_total');
+    // Up to a cent over the bid is the exchange rounding the bid to cents: settled at the bid.
+    const rounded = Math.ceil(bid.price * 100) / 100 + (Number.isInteger(bid.price * 100) ? 0.01 : 0);
+    expect(rounded - bid.price).toBeLessThanOrEqual(0.01 + 1e-9);
+    expect((await fetch(url(rounded.toFixed(2)))).status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + bid.price / 1000, 12);
+    for (const [id, form] of [['n2d', (p: number) => p.toExponential()], ['n2e', (p: number) => `${Math.floor(p)}.`], ['n2f', (p: number) => p.toFixed(2).replace('.', ',')]] as const) {
+      const w = await winUrl(t, id);
+      const before = await t.metric('bidder_spend_usd_total');
+      const price = Math.min(w.bid.price, Math.floor(w.bid.price * 100) / 100);
+      expect((await fetch(w.url(form(price)))).status, form(price)).toBe(200);
+      expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(before + Number(form(price).replace(',', '.')) / 1000, 12);
+    }
   });
 
   it('refuses a clearing price above the bid', async () => {

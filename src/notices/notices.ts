@@ -34,13 +34,26 @@ export interface NoticeDeps {
 
 const OK: Answer = Object.freeze({ status: 200, body: '{"ok":true}' });
 const LEDGER_RETRY: Answer = Object.freeze(errorAnswer(new BidderError('LEDGER_UNAVAILABLE')));
-// Prices come back as plain decimals; anything else (an unexpanded macro, "1e999", hex) is refused.
-const PRICE = /^\d+(\.\d+)?$/;
+// Prices as exchanges write them: a decimal, with or without digits after the point, perhaps
+// with an exponent ("25", "25.", "2.5e+1"), or with a decimal comma ("25,00").
+const PRICE = /^\d+(\.\d*)?([eE][+-]?\d+)?$/;
+const COMMA_PRICE = /^\d+,\d+$/;
+
+/** A reported price, or NaN when it cannot be read (an unexpanded macro, hex, "1e999"). */
+export function parsePrice(raw: string): number {
+  const v = PRICE.test(raw) ? Number(raw) : COMMA_PRICE.test(raw) ? Number(raw.replace(',', '.')) : NaN;
+  return Number.isFinite(v) ? v : NaN;
+}
+
+/**
+ * Exchanges round a clearing price to cents of the bid's currency, up or half up: a price up to
+ * this much over the signed bid is that bid, rounded. Anything higher is refused.
+ */
+export const PRICE_ROUNDING = 0.01;
 
 /** The notice's `mtw` (${AUCTION_MIN_TO_WIN}, in the bid's currency) in USD CPM; undefined when absent, unexpanded or 0. */
 function minToWin(q: URLSearchParams, rate: number): number | undefined {
-  const raw = q.get('mtw') ?? '';
-  const mtw = PRICE.test(raw) ? Number(raw) / rate : 0;
+  const mtw = parsePrice(q.get('mtw') ?? '') / rate;
   return mtw > 0 ? mtw : undefined;
 }
 
@@ -147,18 +160,26 @@ export function createNoticeHandler(deps: NoticeDeps) {
     if (kind === 'win' || kind === 'billing' || kind === 'impression') {
       // The impression tracker reports no price: the ledger settles it at the reserved amount, the
       // bid, and tells what that was (this process may not have issued the bid).
-      const markup = kind === 'impression';
+      const render = kind === 'impression';
       // Past its expiry a render is not heard (the exchange's own late notices are).
-      if (markup && late) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
+      if (render && late) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
       const settled = { usd: NaN };
       let priceUsd = NaN;
-      if (!markup) {
+      // A signed exchange notice whose price cannot be read (a macro the exchange left unexpanded,
+      // a form no parser should guess at) still says the impression was billed: it settles like a
+      // render, at the reserved amount and with the least authority, so a priced notice corrects it.
+      let unpriced = false;
+      if (!render) {
         const raw = q.get('price') ?? '';
-        if (!PRICE.test(raw)) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', JSON.stringify(raw)));
-        const price = Number(raw);
-        if (price > claims.bidPrice * (1 + 1e-9)) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', `${price} above bid ${claims.bidPrice}`));
+        let price = parsePrice(raw);
+        if (Number.isNaN(price)) unpriced = true;
+        else if (price > claims.bidPrice * (1 + 1e-9)) {
+          if (price > claims.bidPrice + PRICE_ROUNDING + 1e-9) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', `${price} above bid ${claims.bidPrice}`));
+          price = claims.bidPrice;
+        }
         priceUsd = price / rate!;
       }
+      const markup = render || unpriced;
       let outcome;
       const lt = deps.now();
       try {
@@ -190,7 +211,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.notice(kind, 'overspend');
         metrics.overspend(claims.campaignId, issued?.pctr ?? 0, priceUsd / 1000);
       } else {
-        metrics.notice(kind, 'ok');
+        metrics.notice(kind, unpriced ? 'unpriced' : 'ok');
         metrics.win(claims.campaignId, issued?.pctr ?? 0, priceUsd / 1000);
       }
       // A win's min-to-win is the competing bid it beat (first price: more than the win tells); one
