@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventRecord } from '../src/eventlog/records.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
+import { lostOnPrice } from '../src/notices/notices.js';
 
 // A generous tmax: these tests are about money, and a loaded CI machine must not turn a bid into a DEADLINE no-bid.
 const req = (id: string) => ({ id, at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
@@ -124,6 +125,21 @@ describe('notices settle spend exactly once', () => {
     expect((await fetch(lurl)).status).toBe(200);
     expect(await remaining(bid.cid)).toBeCloseTo(held + bid.price / 1000, 9);
     expect(await t.metric('bidder_notices_total', { kind: 'loss', result: 'ok' })).toBe(1);
+  });
+
+  it('a loss notice for a filtered creative releases the reservation too', async () => {
+    const remaining = async (c: string) => t.metric('bidder_budget_remaining_usd', { campaign: c });
+    const { bid } = await winUrl(t, 'n5b');
+    const held = await remaining(bid.cid);
+    const lurl = t.url + bid.lurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_LOSS}', '202').replace('${AUCTION_MIN_TO_WIN}', '');
+    expect((await fetch(lurl)).status).toBe(200);
+    expect(await remaining(bid.cid)).toBeCloseTo(held + bid.price / 1000, 9);
+  });
+
+  it('learns the competition only from losses on price (AdCOM loss reasons 100-103, or none given)', () => {
+    for (const code of ['100', '101', '102', '103', null, '', '${AUCTION_LOSS}']) expect(lostOnPrice(code), String(code)).toBe(true);
+    // Invalid responses, impression expired, a blocked seat, filtered creatives (pending approval, disapproved, size), exchange codes.
+    for (const code of ['0', '1', '2', '3', '10', '104', '200', '201', '202', '203', '213', '1001']) expect(lostOnPrice(code), code).toBe(false);
   });
 
   it('a click redirects to the landing page once-counted, and its conversion postback is recorded once', async () => {

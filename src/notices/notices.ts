@@ -51,6 +51,18 @@ export function parsePrice(raw: string): number {
  */
 export const PRICE_ROUNDING = 0.01;
 
+/**
+ * Whether a loss notice's `${AUCTION_LOSS}` (AdCOM loss reason codes) says the bid lost on price:
+ * 100 below the auction floor, 101 below the deal floor, 102 outbid, 103 outbid by a deal; or says
+ * nothing (absent, unexpanded). Invalid responses (1-10), a blocked seat (104), filtered creatives
+ * (200-213) and exchange-specific codes (1000+) are not.
+ */
+export function lostOnPrice(raw: string | null): boolean {
+  if (raw === null || !/^\d+$/.test(raw)) return true;
+  const code = Number(raw);
+  return code >= 100 && code <= 103;
+}
+
 /** The notice's `mtw` (${AUCTION_MIN_TO_WIN}, in the bid's currency) in USD CPM; undefined when absent, unexpanded or 0. */
 function minToWin(q: URLSearchParams, rate: number): number | undefined {
   const mtw = parsePrice(q.get('mtw') ?? '') / rate;
@@ -250,8 +262,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
       const mtw = minToWin(q, rate!);
       const lossReason = Number(q.get('loss'));
       metrics.notice('loss', 'ok');
-      deps.pacer.onLoss(claims.campaignId, claims.creativeId, claims.bidPrice / rate!, mtw, now);
-      if (issued && issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
+      // Only a loss on price says where the competition was: a bid refused as invalid, a seat
+      // blocked or a creative filtered (pending approval, disapproved) was never in the auction.
+      if (lostOnPrice(q.get('loss'))) {
+        deps.pacer.onLoss(claims.campaignId, claims.creativeId, claims.bidPrice / rate!, mtw, now);
+        if (issued && issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
+      }
       deps.eventLog.append({ type: 'loss', ...base, lossReason: Number.isInteger(lossReason) ? lossReason : undefined, minToWinCpmUsd: mtw });
       return OK;
     }
