@@ -115,7 +115,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const share = 1 / (settings.fleetSize * (opts.workers ?? 1));
   const valuePacer = settings.pacer === 'curve' ? undefined : createValuePacer({ clock, random, campaigns: initial.campaigns, share });
   const pacer = valuePacer ?? createThompsonPacer({ clock, random, campaigns: initial.campaigns, share });
-  const stopFleetSync = await syncPacerWithLedger({ pacer, ledger, clock, logger, campaigns: () => live.policies().campaigns, everyMs: share < 1 ? settings.fleetSyncMs : 0 });
+  const stopFleetSync = await syncPacerWithLedger({ pacer, ledger, clock, logger, campaigns: () => live.policies().campaigns, everyMs: settings.fleetSyncMs });
   const shader = createShader();
   // Next to the journal: each bidder process has a journal folder of its own (the ledger locks it).
   const learned = createLearnedStore({

@@ -77,7 +77,10 @@ export interface Settings {
   shutdownGraceMs: number;
   /**
    * Bidder processes sharing the Redis ledger. Each paces its share of every budget and
-   * re-reads the fleet's spend every `fleetSyncMs`, so the fleet follows the target curve.
+   * re-reads the fleet's spend every `fleetSyncMs`, so the fleet follows the target curve. A
+   * bidder alone re-reads its ledger as often: the pacer counts each win at the price it first
+   * settled at, and the ledger alone holds the price a later notice set (a billing notice after
+   * a VAST impression tracker's render at the bid).
    */
   fleetSize: number;
   fleetSyncMs: number;

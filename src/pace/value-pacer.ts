@@ -300,6 +300,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       if (p === undefined) return;
       if (p.mode === 'even') return curve.syncSpend(campaignId, spentTodayUsd, nowMs);
       rollDay(p, nowMs);
+      // A bidder alone syncs as a fleet does: where the ledger agrees (no price set again by a
+      // later notice), the plan stands and is not re-solved early.
+      if (Math.abs(p.spentToday - spentTodayUsd) <= 1e-6) return;
       p.spentToday = spentTodayUsd;
       p.slotEnd = -Infinity;
     },
