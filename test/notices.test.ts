@@ -1,4 +1,6 @@
-import { rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventRecord } from '../src/eventlog/records.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
@@ -225,5 +227,42 @@ describe('min-to-win on a win notice', () => {
       await blind.close();
       rmSync(told.dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('an exchange that bills on its billing notice (billsOn: billing)', () => {
+  let t: TestBidder;
+  let dir = '';
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bidder-billson-'));
+    cpSync('policies', dir, { recursive: true });
+    writeFileSync(join(dir, 'exchanges.yaml'), readFileSync(join(dir, 'exchanges.yaml'), 'utf8').replace('exchanges:\n  default:\n', 'exchanges:\n  default:\n    billsOn: billing\n'));
+    t = await startBidder({}, dir);
+  });
+  afterAll(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a win notice settles nothing; the billing notice settles once; a win never billed costs nothing at expiry', async () => {
+    const remaining = (c: string) => t.metric('bidder_budget_remaining_usd', { campaign: c });
+    const { bid, url } = await winUrl(t, 'b1');
+    const spend = await t.metric('bidder_spend_usd_total');
+    const held = await remaining(bid.cid);
+    const price = (bid.price * 0.6).toFixed(4);
+    expect((await fetch(url(price))).status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total')).toBe(spend);
+    expect(await t.metric('bidder_notices_total', { kind: 'win', result: 'unbilled' })).toBe(1);
+    const burl = t.url + bid.burl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', price);
+    expect((await fetch(burl)).status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + Number(price) / 1000, 12);
+    expect(await remaining(bid.cid)).toBeCloseTo(held + (bid.price - Number(price)) / 1000, 9);
+    // Won, never rendered: no billing notice, and the hold goes back to the budget at expiry.
+    const other = await winUrl(t, 'b2');
+    const before = await remaining(other.bid.cid);
+    expect((await fetch(other.url(price))).status).toBe(200);
+    t.clock.advance(t.bidder.settings.noticeTtlMs + 1000);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + Number(price) / 1000, 12);
+    expect(await remaining(other.bid.cid)).toBeCloseTo(before + other.bid.price / 1000, 9);
   });
 });

@@ -51,6 +51,15 @@ export interface ExchangeSettings {
    * then the bid price, which a first-price client is billed.
    */
   expandPrice: boolean;
+  /**
+   * Which notice is the billable event: `win` (default) settles spend on the win notice, for
+   * exchanges that bill what they report won; `billing` settles only on the billing notice (`burl`,
+   * OpenRTB 2.5/2.6: the win notice is "not necessarily indicative of a delivered or billable ad"),
+   * so a win never rendered costs nothing and its reservation is released at expiry. Only for
+   * exchanges that send `burl` (or whose bids' markup carries the impression tracker): on one that
+   * never does, nothing would be recorded.
+   */
+  billsOn: 'win' | 'billing';
 }
 
 export interface Policies {
@@ -244,6 +253,7 @@ const EXCHANGE_SCHEMA = {
     seat: { type: 'string', minLength: 1 },
     corsOrigins: { type: 'array', items: { type: 'string', pattern: '^(\\*|https?://[^/]+)$' } },
     expandPrice: { type: 'boolean' },
+    billsOn: { enum: ['win', 'billing'] },
   },
 } as const;
 
@@ -375,6 +385,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     seat: DEFAULT_SEAT,
     corsOrigins: [],
     expandPrice: false,
+    billsOn: 'win',
     ...exDefs.default,
   };
   for (const [name, def] of Object.entries(exDefs)) {

@@ -25,6 +25,8 @@ export interface NoticeDeps {
   /** Where a click on this creative goes: serving now, or removed by a recent reload. */
   landingUrl: (campaignId: string, creativeId: string) => string | undefined;
   ratesPerUsd: () => ReadonlyMap<string, number>;
+  /** The exchange a notice's signed claims name (its `billsOn`); undefined once a reload removed it. */
+  exchange: (name: string) => { billsOn: 'win' | 'billing' } | undefined;
   clock: () => number;
   /** Monotonic milliseconds, for the ledger calls' latency. */
   now: () => number;
@@ -192,6 +194,13 @@ export function createNoticeHandler(deps: NoticeDeps) {
         priceUsd = price / rate!;
       }
       const markup = render || unpriced;
+      // Where the exchange bills on its billing notice, the win notice is counted and settles
+      // nothing: the reservation stays for the billing notice, or is released at expiry. Not in the
+      // event log either, whose wins the report counts as impressions bought.
+      if (kind === 'win' && deps.exchange(claims.exchange)?.billsOn === 'billing') {
+        metrics.notice(kind, 'unbilled');
+        return OK;
+      }
       let outcome;
       const lt = deps.now();
       try {
