@@ -1,4 +1,5 @@
 import type { Campaign, Creative, MediaType } from '../types.js';
+import { countryCode } from '../util/country.js';
 
 /** One biddable (campaign, creative) pair, with what eligibility checks precompiled into Sets. */
 export interface Candidate {
@@ -153,7 +154,7 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
       // Same order as DIMENSIONS.
       const acc: Array<Set<string> | null> = [
         new Set([creativeSlot(creative)]),
-        lowerSet(t.countries),
+        t.countries?.length ? new Set(t.countries.map(countryCode)) : null,
         lowerSet(t.regions),
         t.deviceTypes?.length ? new Set(t.deviceTypes.map(String)) : null,
         lowerSet(t.os),

@@ -8,6 +8,7 @@ import { vastVersionFor, type VastVersion } from './vast-version.js';
 import { createShortlist } from './shortlist.js';
 import { createInterner } from '../util/intern.js';
 import { DAY_MS } from '../util/time.js';
+import { countryCode } from '../util/country.js';
 import { DEFAULT_SEAT } from '../config/policies.js';
 
 /** How a creative answers an imp's media object: what the response stage writes. */
@@ -446,7 +447,7 @@ export function createEligibility(deps: EligibilityDeps) {
       const device: Obj = r.device ?? {};
       const geo: Obj = device.geo ?? {};
       const user: Obj = r.user ?? {};
-      const country = typeof geo.country === 'string' ? geo.country.toLowerCase() : '';
+      const country = typeof geo.country === 'string' ? countryCode(geo.country) : '';
       const region = typeof geo.region === 'string' ? geo.region.toLowerCase() : '';
       const os = typeof device.os === 'string' ? device.os.toLowerCase() : '';
       const deviceType = typeof device.devicetype === 'number' ? device.devicetype : 0;
