@@ -219,11 +219,51 @@ describe('consent: TCF v2 vendor consent, publisher restrictions and GPP', () =>
   it('consent: GPP US opt-outs, an undecodable GPP string and an applicable section it does not carry allow no user data', () => {
     expect(p.check(withGpp(gpp([['usnat', 'SaleOptOut', 1], ['usnat', 'SaleOptOutNotice', 1]]), [7]))).toBe('gpp-opt-out');
     expect(p.check(withGpp(gpp([['usca', 'SharingOptOut', 1]])))).toBe('gpp-opt-out');
-    expect(p.check(withGpp(gpp([['usca', 'SaleOptOut', 2], ['usca', 'SharingOptOut', 2]]), [8]))).toBe('');
+    expect(p.check(withGpp(gpp([['usca', 'SaleOptOut', 2], ['usca', 'SaleOptOutNotice', 1], ['usca', 'SharingOptOut', 2], ['usca', 'SharingOptOutNotice', 1]]), [8]))).toBe('');
     expect(p.check(withGpp(gpp([['uspv1', 'OptOutSale', 'Y'], ['uspv1', 'Notice', 'Y']]), [6]))).toBe('gpp-opt-out');
     expect(p.check(withGpp('DBABM~not-a-section'))).toBe('gpp-not-understood');
     expect(p.check(withGpp('garbage'))).toBe('gpp-not-understood');
     expect(p.check(withGpp(gpp([['usca', 'SaleOptOut', 2]]), [7]))).toBe('gpp-not-understood');
     expect(p.check(withGpp(gpp([['usca', 'SaleOptOut', 2]]), 'seven'))).toBe('gpp-not-understood');
+  });
+
+  it('consent: the MSPA signals beyond the opt-outs, as Prebid reads them by default', () => {
+    // Notices given, nothing opted out: user data may be used.
+    const given: Array<[string, string, unknown]> = [['usnat', 'SaleOptOutNotice', 1], ['usnat', 'SharingOptOutNotice', 1], ['usnat', 'TargetedAdvertisingOptOutNotice', 1], ['usnat', 'SharingNotice', 1], ['usnat', 'SaleOptOut', 2], ['usnat', 'SharingOptOut', 2], ['usnat', 'TargetedAdvertisingOptOut', 2]];
+    expect(p.check(withGpp(gpp(given), [7]))).toBe('');
+    const denied: Array<[string, unknown]> = [
+      ['MspaServiceProviderMode', 1], ['Gpc', true], ['PersonalDataConsents', 2],
+      // A known child: 13 and over without consent, or under 13 at all.
+      ['KnownChildSensitiveDataConsents', [1, 0, 0]], ['KnownChildSensitiveDataConsents', [0, 2, 0]],
+      // A notice not given, or "did not opt out" of something no notice applied to.
+      ['SaleOptOutNotice', 2], ['TargetedAdvertisingOptOutNotice', 0], ['SharingNotice', 2],
+    ];
+    for (const [field, value] of denied) expect(p.check(withGpp(gpp([...given, ['usnat', field, value]]), [7])), `${field} ${JSON.stringify(value)}`).toBe('gpp-opt-out');
+    // A state section's single child flag.
+    const va: Array<[string, string, unknown]> = [['usva', 'SaleOptOutNotice', 1], ['usva', 'TargetedAdvertisingOptOutNotice', 1], ['usva', 'SharingNotice', 1], ['usva', 'SaleOptOut', 2], ['usva', 'TargetedAdvertisingOptOut', 2]];
+    expect(p.check(withGpp(gpp(va), [9]))).toBe('');
+    expect(p.check(withGpp(gpp([...va, ['usva', 'KnownChildSensitiveDataConsents', 1]]), [9]))).toBe('gpp-opt-out');
+  });
+
+  it('GDPR: a consent string without the gdpr flag applies it; an empty consent field does not hide the other; the consent may travel in GPP only', () => {
+    const noFlag = (consent: string) => ({ ...base, user: { ...richUser, consent } }) as unknown as BidRequest;
+    expect(p.check(noFlag(tcString([1, 3, 4], { vendor: false })))).toBe('gdpr-no-consent');
+    expect(p.check(noFlag(CONSENT_OK))).toBe('');
+    // gdpr 0 says it does not apply, consent string or not.
+    expect(p.check({ ...base, regs: { gdpr: 0 }, user: { ...richUser, consent: tcString([1], { vendor: false }) } } as unknown as BidRequest)).toBe('');
+    expect(p.check({ ...base, regs: { gdpr: 1 }, user: { ...richUser, consent: '', ext: { consent: CONSENT_OK } } } as unknown as BidRequest)).toBe('');
+    const inGpp = new GppModel();
+    inGpp.setFieldValue('tcfeuv2', 'Version', 2);
+    inGpp.decodeSection('tcfeuv2', CONSENT_OK);
+    const withTcf = { ...base, regs: { gdpr: 1, gpp: inGpp.encode(), gpp_sid: [2] }, user: { ...richUser } } as unknown as BidRequest;
+    delete (withTcf.user as { consent?: string }).consent;
+    expect(p.check(withTcf)).toBe('');
+  });
+
+  it('COPPA in regs.ext (2.5) and limited ad tracking allow no user data', () => {
+    expect(p.check({ ...base, regs: { ext: { coppa: 1 } } } as unknown as BidRequest)).toBe('coppa');
+    expect(p.check({ ...base, device: { ...base.device, lmt: 1 } } as unknown as BidRequest)).toBe('limited-tracking');
+    expect(p.check({ ...base, device: { ...base.device, ext: { atts: 2 } } } as unknown as BidRequest)).toBe('limited-tracking');
+    expect(p.check({ ...base, device: { ...base.device, lmt: 0, ext: { atts: 3 } } } as unknown as BidRequest)).toBe('');
   });
 });

@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import type { BidRequest } from 'iab-openrtb/v26';
 
 /** Why user-level data may not be used for a request ('' = it may). */
-export type PrivacyBlock = '' | 'coppa' | 'gdpr-no-consent' | 'us-privacy-opt-out' | 'gpp-opt-out' | 'gpp-not-understood';
+export type PrivacyBlock = '' | 'coppa' | 'limited-tracking' | 'gdpr-no-consent' | 'us-privacy-opt-out' | 'gpp-opt-out' | 'gpp-not-understood';
 
 /**
  * TCF v2 purposes a personalised bid needs: store/access (1), personalised ads profile (3) and
@@ -25,8 +25,26 @@ export interface PrivacyOptions {
   vendorId?: number;
 }
 
-/** GPP US sections' opt-out fields (1 = opted out); uspv1 carries the CCPA string's own flag. */
-const US_OPT_OUTS = ['SaleOptOut', 'SharingOptOut', 'TargetedAdvertisingOptOut'];
+/**
+ * Whether a GPP US section (national or a state's, as @iabgpp/cmpapi decodes it) denies the use of
+ * user data: Prebid's default reading of the MSPA signals (docs.prebid.org/features/mspa-usnat.html),
+ * on the fields the section has. Service-provider mode or Global Privacy Control; personal data
+ * consent refused; a known child (13 and over without consent, or under 13 at all); not an MSPA
+ * covered transaction; a sale, sharing or targeted-advertising opt-out, or its notice not given,
+ * or "did not opt out" where the notice was not applicable.
+ */
+function usSectionDenies(f: Record<string, unknown>): boolean {
+  if (f.MspaServiceProviderMode === 1 || f.Gpc === 1 || f.Gpc === true) return true;
+  if (f.PersonalDataConsents === 2 || f.MspaCoveredTransaction === 0) return true;
+  const kids = f.KnownChildSensitiveDataConsents;
+  if (Array.isArray(kids) ? kids[0] === 1 || (kids[1] !== undefined && kids[1] !== 0) : typeof kids === 'number' && kids !== 0) return true;
+  for (const scope of ['Sale', 'Sharing', 'TargetedAdvertising']) {
+    const optOut = f[`${scope}OptOut`];
+    const notice = f[`${scope}OptOutNotice`];
+    if (optOut === 1 || notice === 2 || (optOut === 2 && notice === 0)) return true;
+  }
+  return f.SharingNotice === 2 || (f.SharingOptOut === 2 && f.SharingNotice === 0);
+}
 
 /**
  * Decides whether a request allows user-level data (OpenRTB 2.6 §3.2.3 regs, §3.2.20 user.consent;
@@ -88,7 +106,7 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
         } else if (name === 'tcfeuv2') {
           if (!consentAllows(model.encodeSection('tcfeuv2'))) out = 'gdpr-no-consent';
         } else if (name.startsWith('us')) {
-          if (US_OPT_OUTS.some((k) => f[k] === 1)) out = 'gpp-opt-out';
+          if (usSectionDenies(f)) out = 'gpp-opt-out';
         } else out = 'gpp-not-understood';
         if (out !== '') break;
       }
@@ -99,15 +117,41 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
     return out;
   }
 
+  /** The TCF string a GPP string carries in its tcfeuv2 section, or '' (cached with the GPP decodes). */
+  const gppTcfCache = new LRUCache<string, string>({ max: 10_000 });
+  function gppTcf(gpp: string): string {
+    let tc = gppTcfCache.get(gpp);
+    if (tc === undefined) {
+      tc = '';
+      try {
+        const model = new GppModel(gpp);
+        if (model.hasSection('tcfeuv2')) tc = model.encodeSection('tcfeuv2');
+      } catch {
+        // Not decodable: no consent found in it.
+      }
+      gppTcfCache.set(gpp, tc);
+    }
+    return tc;
+  }
+
   return {
     check(req: BidRequest): PrivacyBlock {
       const regs = req.regs as (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined;
-      if (regs?.coppa === 1) return 'coppa';
+      if ((regs?.coppa ?? regs?.ext?.coppa) === 1) return 'coppa';
+      // Limited ad tracking (lmt; iOS App Tracking Transparency restricted or denied): no identifier
+      // of the user at all, as Prebid Server strips them, so the request is served contextually.
+      const device = req.device as (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined;
+      if (device?.lmt === 1 || device?.ext?.atts === 1 || device?.ext?.atts === 2) return 'limited-tracking';
       const gdpr = regs?.gdpr ?? regs?.ext?.gdpr;
-      if (gdpr === 1) {
-        const user = req.user as (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined;
-        const consent = user?.consent ?? user?.ext?.consent;
-        if (typeof consent !== 'string' || consent.length === 0 || !consentAllows(consent)) return 'gdpr-no-consent';
+      const user = req.user as (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined;
+      const given = (v: unknown): string => (typeof v === 'string' ? v : '');
+      let consent = given(user?.consent) || given(user?.ext?.consent);
+      // OpenRTB 2.6 §3.2.3: gdpr absent is "unknown", not "does not apply": a consent string says it does.
+      if (gdpr === 1 || ((gdpr === undefined || gdpr === null) && consent !== '')) {
+        // The consent may travel only in the GPP string's tcfeuv2 section.
+        const gpp = regs?.gpp ?? regs?.ext?.gpp;
+        if (consent === '' && typeof gpp === 'string' && gpp !== '') consent = gppTcf(gpp);
+        if (consent === '' || !consentAllows(consent)) return 'gdpr-no-consent';
       }
       const usp = regs?.us_privacy ?? regs?.ext?.us_privacy;
       // US Privacy string "1YYN": the third character is the opt-out-of-sale flag.
