@@ -94,7 +94,11 @@ describe('filling a native request', () => {
     const imp = 'https://b.example/notice/billing?x&price=${AUCTION_PRICE}';
     const v12 = JSON.parse(nativeMarkup(fillNative(creative, parseNativeRequest({ request: { ver: '1.2', assets, eventtrackers: [{ event: 1, methods: [1] }] } })!)!, click, imp));
     expect(v12).toEqual({ ver: '1.2', assets: expect.any(Array), link: { url: click }, eventtrackers: [{ event: 1, method: 1, url: imp }] });
+    // 1.1 made the response object the root: a plain 1.1 request gets a plain answer.
     const v11 = JSON.parse(nativeMarkup(fillNative(creative, req(assets, '1.1'))!, click, imp));
-    expect(v11).toEqual({ native: { ver: '1.1', assets: expect.any(Array), link: { url: click }, imptrackers: [imp] } });
+    expect(v11).toEqual({ ver: '1.1', assets: expect.any(Array), link: { url: click }, imptrackers: [imp] });
+    // A request in the 1.0 form (inside `native`) is answered in it.
+    const v10 = JSON.parse(nativeMarkup(fillNative(creative, parseNativeRequest({ request: JSON.stringify({ native: { ver: '1.0', assets } }) })!)!, click, imp));
+    expect(v10).toEqual({ native: { ver: '1.0', assets: expect.any(Array), link: { url: click }, imptrackers: [imp] } });
   });
 });

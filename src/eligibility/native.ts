@@ -22,9 +22,12 @@ export interface NativeAssetRequest {
 }
 
 export interface NativeRequest {
-  /** The version the response must follow: '1.2' answers with top-level assets, earlier ones inside `native`. */
+  /** The version the response says it follows. */
   ver: string;
+  /** Before 1.2: no event trackers (the impression goes in `imptrackers`). */
   legacy: boolean;
+  /** The request came inside a `native` object (the 1.0 form): the response goes in one too. */
+  wrapped: boolean;
   assets: NativeAssetRequest[];
   /** How the impression is counted: an img event tracker (1.2 with eventtrackers), imptrackers, or none offered. */
   tracker: 'eventtracker' | 'imptrackers' | 'none';
@@ -97,7 +100,7 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
     // 1.2 §4.7: the exchange lists the trackers it supports; only an impression (event 1) img (method 1) one is ours to send.
     tracker = r.eventtrackers.some((e: Obj) => e && e.event === 1 && Array.isArray(e.methods) && e.methods.includes(1)) ? 'eventtracker' : 'none';
   }
-  return { ver, legacy, assets, tracker };
+  return { ver, legacy, wrapped: !!wrapped, assets, tracker };
 }
 
 const IMAGE_TYPE: Record<NativeImage['type'], number> = { icon: 1, logo: 2, main: 3 };

@@ -3,13 +3,15 @@ import type { NativeFill } from '../eligibility/native.js';
 type Obj = Record<string, any>;
 
 /**
- * The native response (Native 1.2 §5; 1.0/1.1 inside a `native` object). `impUrl` counts the
- * impression: as an img event tracker where the 1.2 request offers one, else in `imptrackers`.
+ * The native response (Native 1.2 §5), inside a `native` object where the request came in one
+ * (the 1.0 form; a plain 1.0 or 1.1 request gets a plain answer, as a plain 1.2 one does: Prebid.js
+ * and Prebid Server read the assets at the top level there). `impUrl` counts the impression: as an
+ * img event tracker where the 1.2 request offers one, else in `imptrackers`.
  */
 export function nativeMarkup(fill: NativeFill, clickUrl: string, impUrl: string): string {
   const r = fill.request;
   const body: Obj = { ver: r.ver, assets: fill.assets, link: { url: clickUrl } };
   if (r.tracker === 'eventtracker') body.eventtrackers = [{ event: 1, method: 1, url: impUrl }];
   else if (r.tracker === 'imptrackers') body.imptrackers = [impUrl];
-  return JSON.stringify(r.legacy ? { native: body } : body);
+  return JSON.stringify(r.wrapped ? { native: body } : body);
 }
