@@ -16,7 +16,10 @@ export interface VastUrls {
   /** Counts the impression (the markup's impression tracker). */
   impression: string;
   click: string;
-  /** The player reports an error here; `[ERRORCODE]` is the player's macro. */
+  /**
+   * The player reports an error here (counted). Without the `[ERRORCODE]` macro: the VAST schemas
+   * type the element xs:anyURI, which a literal `[` fails (xmllint), and an encoded one players do not expand.
+   */
   error: string;
   start: string;
   complete: string;
