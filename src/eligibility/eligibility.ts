@@ -305,8 +305,9 @@ const DELIVERY = { streaming: 1, progressive: 2 } as const;
 
 /**
  * The media files a player of this video or audio object can use: of a MIME type in `mimes`, a
- * delivery method in `delivery` and a bitrate within `minbitrate`..`maxbitrate` (a file of unknown
- * bitrate passes), each where the object says. `files` itself when all pass.
+ * delivery method in `delivery`, a bitrate within `minbitrate`..`maxbitrate` (a file of unknown
+ * bitrate passes) and, where `boxingallowed` is 0, the player's aspect ratio (a file of unknown
+ * size passes), each where the object says. `files` itself when all pass.
  */
 function playableFiles(files: readonly MediaFile[] | undefined, media: Obj): readonly MediaFile[] {
   if (!files?.length) return NO_FILES;
@@ -314,7 +315,10 @@ function playableFiles(files: readonly MediaFile[] | undefined, media: Obj): rea
   const delivery = Array.isArray(media.delivery) && media.delivery.length ? (media.delivery as unknown[]) : null;
   const minKbps = typeof media.minbitrate === 'number' ? media.minbitrate : 0;
   const maxKbps = typeof media.maxbitrate === 'number' && media.maxbitrate > 0 ? media.maxbitrate : Infinity;
+  // `boxingallowed` 0: no letter-boxing, so a file must have the player's shape (within 5 %).
+  const shape = media.boxingallowed === 0 && media.w > 0 && media.h > 0 ? media.w / media.h : 0;
   const ok = (f: MediaFile) =>
+    (shape === 0 || !f.w || !f.h || Math.abs(f.w / f.h / shape - 1) <= 0.05) &&
     (mimes === null || mimes.includes(f.mime)) &&
     (delivery === null || delivery.includes(DELIVERY[f.delivery ?? 'progressive'])) &&
     (f.bitrateKbps === undefined || (f.bitrateKbps >= minKbps && f.bitrateKbps <= maxKbps));
