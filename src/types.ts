@@ -42,6 +42,12 @@ export interface Creative {
   mimes?: string[];
   /** OpenRTB creative attributes (List 5.3), checked against imp battr. */
   attr: number[];
+  /**
+   * The ad's language (BCP 47: `en`, `en-GB`; `xx`: no linguistic content), checked against a
+   * request's `wlang` / `wlangb` and answered as `bid.language`; a creative without one (nor its
+   * campaign's) gets no bid where the request names the languages it allows.
+   */
+  language?: string;
   /** Text the CTR model reads (hashed n-grams). */
   title: string;
   keywords: string[];
@@ -147,6 +153,8 @@ export interface Campaign {
    * campaign does not declare gets no bid from it: it cannot be shown to comply.
    */
   catByTaxonomy?: Record<string, string[]>;
+  /** The default `language` of its creatives (BCP 47). */
+  language?: string;
   /**
    * EU Digital Services Act transparency (IAB Tech Lab's DSA extension, `bid.ext.dsa`): on whose
    * behalf the ad is shown and who paid for it. A request that requires it (`regs.ext.dsa.dsarequired`

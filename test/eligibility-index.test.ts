@@ -97,6 +97,8 @@ const request = fc.record({
   // Mostly none; else categories to allow, in IAB 1.0 or (with cattax) another taxonomy.
   acat: fc.oneof(fc.constant([]), fc.constant([]), fc.subarray(['IAB1', 'IAB3', 'IAB7-3', 'IAB12', 'IAB18', 'IAB19-6', '483'])),
   cattax: fc.constantFrom(undefined, undefined, 1, 7),
+  // Allowed creative languages, now and then.
+  wlang: fc.constantFrom(undefined, undefined, undefined, ['en'], ['fr', 'de']),
   // EU DSA transparency: mostly not asked; required ones refuse campaigns without a dsa declaration.
   dsa: fc.constantFrom(undefined, undefined, undefined, { dsarequired: 1, pubrender: 1 }, { dsarequired: 2, pubrender: 2 }, { dsarequired: 3, pubrender: 0 }),
   badv: fc.subarray(['adv1.example', 'adv2.example', 'adv30.example']),
@@ -127,6 +129,7 @@ function toRequest(r: fc.Infer<typeof request>, id: number): BidRequest {
     user: { id: `user-${r.pub}`, data: [{ id: 'dmp', segment: r.segments.map((s) => ({ id: s })) }] },
     bcat: r.bcat,
     acat: r.acat,
+    ...(r.wlang ? { wlang: r.wlang } : {}),
     ...(r.cattax !== undefined ? { cattax: r.cattax } : {}),
     badv: r.badv,
     regs: { coppa: r.coppa, ...(r.dsa ? { ext: { dsa: r.dsa } } : {}) },
@@ -181,6 +184,7 @@ describe('eligibility index', () => {
           // Categories in Content Taxonomy 3.0 (cattax 7) for some: the others are refused by a 3.0 bcat or acat.
           ...(i % 3 === 1 ? { catByTaxonomy: { 7: i % 2 ? ['483'] : ['552', '577'] } } : {}),
           ...(i % 4 === 1 ? { dsa: { behalf: `Advertiser ${i}`, paid: `Advertiser ${i}` } } : {}),
+          ...(i % 3 === 2 ? { language: i % 2 ? 'en' : 'fr-CA' } : {}),
           ...(i % 5 === 2 ? { budget: { ...camp.budget, start: '2026-12-02', end: '2026-12-03' } } : {}),
           // Deals only, with no deal: not indexed by deal, so only the deal rule refuses it.
           ...(i % 13 === 6 ? { targeting: { ...camp.targeting, dealsOnly: true, deals: undefined } } : {}),
@@ -253,7 +257,7 @@ describe('eligibility index', () => {
     // The bench's request against the 1,000-campaign catalog: ~317 candidates visited, a few
     // hundred list entries marked; the same with 5 campaigns visits a handful.
     const req = toRequest(
-      { imps: [{ media: { banner: { w: 300, h: 250, format: [{ w: 300, h: 250 }] } }, bidfloor: 0.01, deals: [], privateAuction: false, secure: true }], country: 'USA', os: 'iOS', devicetype: 2, pub: 7, cats: ['IAB12'], segments: [], app: false, bcat: [], acat: [], cattax: undefined, dsa: undefined, badv: [], coppa: 0, hourUtc: 15 },
+      { imps: [{ media: { banner: { w: 300, h: 250, format: [{ w: 300, h: 250 }] } }, bidfloor: 0.01, deals: [], privateAuction: false, secure: true }], country: 'USA', os: 'iOS', devicetype: 2, pub: 7, cats: ['IAB12'], segments: [], app: false, bcat: [], acat: [], cattax: undefined, wlang: undefined, dsa: undefined, badv: [], coppa: 0, hourUtc: 15 },
       0,
     );
     const big = catalogOf(1000, 1);

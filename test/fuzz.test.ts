@@ -56,7 +56,7 @@ const READ_FIELDS = [
   'imp.0.audio.mimes', 'imp.0.native.request', 'imp.0.native.battr',
   'imp.0.pmp', 'imp.0.pmp.private_auction', 'imp.0.pmp.deals', 'imp.0.pmp.deals.0.id', 'imp.0.pmp.deals.0.bidfloor', 'imp.0.pmp.deals.0.bidfloorcur', 'imp.0.pmp.deals.0.wseat',
   // OpenRTB 2.6 fields eligibility and pricing read since the conformance audit.
-  'acat', 'cattax', 'regs.ext.dsa', 'regs.ext.dsa.dsarequired', 'regs.ext.dsa.pubrender', 'imp.0.exp', 'imp.0.qty.multiplier', 'imp.0.banner.btype',
+  'acat', 'cattax', 'wlang', 'wlangb', 'regs.ext.dsa', 'regs.ext.dsa.dsarequired', 'regs.ext.dsa.pubrender', 'imp.0.exp', 'imp.0.qty.multiplier', 'imp.0.banner.btype',
   'imp.0.video.rqddurs', 'imp.0.video.poddur', 'imp.0.video.mincpmpersec', 'imp.0.video.durfloors', 'imp.0.video.durfloors.0.bidfloor', 'imp.0.video.delivery', 'imp.0.video.maxbitrate',
   'imp.0.audio.durfloors', 'imp.0.pmp.deals.0.at', 'imp.0.pmp.deals.0.wadomain', 'imp.0.pmp.deals.0.mincpmpersec', 'imp.0.pmp.deals.0.durfloors',
 ];

@@ -13,7 +13,7 @@ import type { Creative } from '../src/types.js';
  * creative's title, the answer must be the UTF-8 of JSON.stringify of the same response.
  */
 
-const creativeWith = (title: string) => ({ id: 'cr-1', format: 'banner', w: 300, h: 250, title, attr: [], keywords: [], imageEmbedding: [], landingUrl: 'https://x.example/' }) as unknown as Creative;
+const creativeWith = (title: string, language?: string) => ({ id: 'cr-1', format: 'banner', w: 300, h: 250, title, attr: [], keywords: [], imageEmbedding: [], landingUrl: 'https://x.example/', ...(language ? { language } : {}) }) as unknown as Creative;
 const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0001', '\ud800', '\udc00', 'a', '€', '😀', '&', '<', "'", '%', ' ') }));
 // encodeURIComponent refuses lone surrogates, as it does when a bid is issued.
 const id = text.filter((t) => t.isWellFormed());
@@ -28,7 +28,7 @@ const toClaims = (r: fc.RecordValue<typeof claimsArb>): NoticeClaims => {
 /** The response as JSON.stringify writes it: the reference the bytes must equal. */
 function reference(requestId: string, cur: string, bids: OutBid[], seat: string): string {
   const bid = bids.map((b) => ({
-    id: b.id, impid: b.impid, price: b.price, adid: b.creative.id, crid: b.creative.id, cid: b.campaignId, adomain: b.adomain, cat: b.cat, ...(b.cattax !== 1 ? { cattax: b.cattax } : {}), mtype: 1, w: 300, h: 250,
+    id: b.id, impid: b.impid, price: b.price, adid: b.creative.id, crid: b.creative.id, cid: b.campaignId, adomain: b.adomain, cat: b.cat, ...(b.cattax !== 1 ? { cattax: b.cattax } : {}), ...(b.creative.language ? { language: b.creative.language.split('-')[0].toLowerCase() } : {}), mtype: 1, w: 300, h: 250,
     adm: markup(b),
     ...(b.notices.vast ? {} : { nurl: noticeUrl(b.notices, 'win') }),
     burl: noticeUrl(b.notices, 'billing'),
@@ -44,10 +44,10 @@ describe('bidResponse', () => {
     fc.assert(
       fc.property(
         text, text, text,
-        fc.array(fc.record({ impid: text, dealId: text, title: text, base: text, claims: claimsArb, expandPrice: fc.boolean(), vast: fc.boolean(), test: fc.boolean(), price: fc.double(), cattax: fc.constantFrom(1, 1, 7), dsa: fc.option(fc.record({ behalf: text, paid: text }), { nil: undefined }) }), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.record({ impid: text, dealId: text, title: text, base: text, claims: claimsArb, expandPrice: fc.boolean(), vast: fc.boolean(), test: fc.boolean(), price: fc.double(), cattax: fc.constantFrom(1, 1, 7), dsa: fc.option(fc.record({ behalf: text, paid: text }), { nil: undefined }), language: fc.constantFrom(undefined, 'en', 'fr-CA', 'xx') }), { minLength: 1, maxLength: 3 }),
         (requestId, cur, seat, specs) => {
           const bids: OutBid[] = specs.map((s) => ({
-            id: s.claims.bidId, impid: s.impid, price: s.price, creative: creativeWith(s.title), campaignId: 'c-1', adomain: ['adv.example'], cat: s.cattax === 1 ? ['IAB1'] : ['483', '52'], cattax: s.cattax, dealId: s.dealId,
+            id: s.claims.bidId, impid: s.impid, price: s.price, creative: creativeWith(s.title, s.language), campaignId: 'c-1', adomain: ['adv.example'], cat: s.cattax === 1 ? ['IAB1'] : ['483', '52'], cattax: s.cattax, dealId: s.dealId,
             notices: noticeUrls(s.base, toClaims(s.claims), { exchange: 'AbC-_09', click: 'xYz_-12' }, { expandPrice: s.expandPrice, vast: s.vast }),
             fit: { kind: 'banner' }, test: s.test, dsa: s.dsa,
           }));

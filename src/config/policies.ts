@@ -127,6 +127,9 @@ const NON_LINEAR_SCHEMA = {
   properties: { url: httpUrl, mime: mimeType, w: { type: 'integer', minimum: 1 }, h: { type: 'integer', minimum: 1 } },
 } as const;
 
+/** A BCP 47 language tag as creatives declare it: a primary subtag of 2 or 3 letters, then subtags. */
+const LANGUAGE = { type: 'string', pattern: '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$' } as const;
+
 const CREATIVE_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -135,6 +138,7 @@ const CREATIVE_SCHEMA = {
     // URL-safe: the id travels in notice URLs, which Prebid.js percent-decodes (a %26 would become a query separator).
     id: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' },
     format: { enum: ['banner', 'video', 'native', 'audio'] },
+    language: LANGUAGE,
     w: { type: 'integer', minimum: 1 },
     h: { type: 'integer', minimum: 1 },
     durationSec: { type: 'number', exclusiveMinimum: 0 },
@@ -166,6 +170,8 @@ const CAMPAIGN_SCHEMA = {
     advertiser: { type: 'string', minLength: 1 },
     adomain: { ...strings, minItems: 1 },
     cat: strings,
+    /** The default language of the campaign's creatives. */
+    language: LANGUAGE,
     dsa: {
       type: 'object',
       additionalProperties: false,
@@ -441,6 +447,8 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
         imageEmbedding: new Array(IMAGE_DIM).fill(0),
         // The MIME types a video/audio creative answers are those of its media files.
         ...(files && !cr.mimes ? { mimes: [...new Set(files.map((f) => f.mime))] } : {}),
+        // A creative says its language, or has its campaign's.
+        ...(c.language !== undefined ? { language: c.language } : {}),
         ...cr,
         campaignId: c.id,
       };

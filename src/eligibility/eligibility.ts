@@ -473,6 +473,10 @@ export function createEligibility(deps: EligibilityDeps) {
       const bcat = lowerSetOf(r.bcat);
       const acat = lowerSetOf(r.acat);
       const checkCats = bcat.size > 0 || acat.size > 0;
+      // OpenRTB 2.6: the languages a creative may be in, ISO 639-1 (`wlang`) or BCP 47 (`wlangb`).
+      const wlang = lowerSetOf(r.wlang);
+      const wlangb = lowerSetOf(r.wlangb);
+      const checkLang = wlang.size > 0 || wlangb.size > 0;
       // The EU DSA extension: 2 and 3 refuse a bid without transparency. A publisher that cannot
       // render it (`pubrender` 0) needs the ad to, which this bidder's markup does not: no bid at all.
       const dsaExt: Obj | undefined = r.regs?.ext?.dsa ?? undefined;
@@ -566,7 +570,7 @@ export function createEligibility(deps: EligibilityDeps) {
         // the request asks: blocks, deals, a paused campaign, an imp without a banner), and which
         // traits then send it through every check.
         const banner = im.banner;
-        const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !dsaNeeded && !badv.size && !(app && bapp.size) && !deals.length && !privateAuction && !!banner && typeof banner === 'object' && !(Array.isArray(banner.btype) && banner.btype.length);
+        const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !checkLang && !dsaNeeded && !badv.size && !(app && bapp.size) && !deals.length && !privateAuction && !!banner && typeof banner === 'object' && !(Array.isArray(banner.btype) && banner.btype.length);
         const slow = byTraits
           ? TRAIT.media | TRAIT.segments | (Array.isArray(banner.battr) && banner.battr.length ? TRAIT.attr : 0) | (media.secure ? TRAIT.insecure : 0) |
             (userDataAllowed ? 0 : TRAIT.noConsent) | (userKey ? TRAIT.cap : 0)
@@ -690,6 +694,10 @@ export function createEligibility(deps: EligibilityDeps) {
               blocked = true;
               continue;
             }
+            if (checkLang && !languageAllowed(cand.creative.language, wlang, wlangb)) {
+              blocked = true;
+              continue;
+            }
             if (app && bapp.size && typeof app.bundle === 'string' && bapp.has(app.bundle.toLowerCase())) {
               blocked = true;
               continue;
@@ -796,6 +804,19 @@ function categoryRefused(cand: Candidate, cattax: number, bcat: ReadonlySet<stri
   if (bcat.size && isBlocked(declared, bcat)) return true;
   if (acat.size) for (const c of declared) if (!acat.has(c)) return true;
   return false;
+}
+
+/**
+ * Whether a creative's language is among those a request allows: `wlang` names primary languages
+ * (ISO 639-1), `wlangb` BCP 47 tags (`en` there allows `en-GB`). A creative that declares none
+ * cannot be shown to comply; `xx` (no linguistic content) fits any.
+ */
+function languageAllowed(language: string | undefined, wlang: ReadonlySet<string>, wlangb: ReadonlySet<string>): boolean {
+  if (language === undefined) return false;
+  const tag = language.toLowerCase();
+  if (tag === 'xx') return true;
+  const primary = tag.split('-')[0];
+  return (wlang.size === 0 || wlang.has(primary)) && (wlangb.size === 0 || wlangb.has(tag) || wlangb.has(primary));
 }
 
 function isBlocked(keys: ReadonlySet<string>, blocked: ReadonlySet<string>): boolean {

@@ -145,6 +145,8 @@ function fragmentOf(b: OutBid): string {
     cat: b.cat,
   };
   if (b.cattax !== 1) o.cattax = b.cattax;
+  // OpenRTB 2.5/2.6 bid.language: ISO 639-1, the tag's primary subtag ('xx': no linguistic content).
+  if (cr.language) o.language = cr.language.split('-')[0].toLowerCase();
   o.mtype = cr.format === 'banner' ? 1 : cr.format === 'video' ? 2 : cr.format === 'audio' ? 3 : 4;
   if (cr.w) ((o.w = cr.w), (o.h = cr.h));
   if (cr.durationSec) o.dur = cr.durationSec;
