@@ -50,6 +50,7 @@ const CASES: Case[] = [
   { name: 'site is a string', body: j({ ...ok, site: 'example.com' }), status: 400, code: 'BAD_FIELD_TYPE' },
   { name: 'bcat of numbers', body: j({ ...ok, bcat: [1, 2] }), status: 400, code: 'BAD_FIELD_TYPE' },
   { name: 'acat of numbers', body: j({ ...ok, acat: [483] }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'wlang of numbers', body: j({ ...ok, wlang: [1] }), status: 400, code: 'BAD_FIELD_TYPE' },
   { name: 'cattax as a string', body: j({ ...ok, cattax: '7' }), status: 400, code: 'BAD_FIELD_TYPE' },
   { name: 'cattax 0', body: j({ ...ok, cattax: 0 }), status: 400, code: 'BAD_FIELD_TYPE' },
   { name: 'device.geo is an array', body: j({ ...ok, device: { geo: [] } }), status: 400, code: 'BAD_FIELD_TYPE' },
