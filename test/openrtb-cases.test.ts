@@ -19,7 +19,7 @@ interface Case {
     nbr?: number;
     cur?: string;
     /** `crid`: the creatives that may answer; `cat` and `cattax`, where given, must be the bid's own (an absent `cattax` in the bid is the default, 1); `minPrice`: the least the price may be; `price`: the price exactly; `dsa`: the bid's `ext.dsa`; `admIncludes` / `admExcludes`: text the markup must hold / must not. */
-    bids?: Array<{ impid: string; cid: string[]; crid?: string[]; dealid?: string; cat?: string[]; cattax?: number; minPrice?: number; price?: number; dsa?: object; language?: string; admIncludes?: string[]; admExcludes?: string[] }>;
+    bids?: Array<{ impid: string; cid: string[]; crid?: string[]; dealid?: string; cat?: string[]; cattax?: number; minPrice?: number; price?: number; dsa?: object; language?: string; w?: number; h?: number; admIncludes?: string[]; admExcludes?: string[] }>;
   };
 }
 
@@ -58,6 +58,7 @@ describe('OpenRTB cases (openrtb/cases/*.json)', () => {
           if (want.price !== undefined) expect(got.price).toBe(want.price);
           if (want.dsa) expect(got.ext?.dsa).toEqual(want.dsa);
           if (want.language) expect(got.language).toBe(want.language);
+          if (want.w !== undefined) expect([got.w, got.h]).toEqual([want.w, want.h]);
           for (const s of want.admIncludes ?? []) expect(got.adm).toContain(s);
           for (const s of want.admExcludes ?? []) expect(got.adm).not.toContain(s);
           if (want.cat) expect(got.cat).toEqual(want.cat);

@@ -118,16 +118,19 @@ function writeAdm(w: ByteWriter, b: OutBid): void {
  * per creative object (a policy reload makes new objects, so the cache follows the catalog).
  */
 const staticFragments = new WeakMap<Creative, string>();
-/** The same with the categories of another taxonomy, by `cattax` (rare: only requests in another taxonomy ask). */
+/** The same with the categories of another taxonomy, by `cattax`, or for a video's overlay (rare: only requests in another taxonomy, or for linearity 2, ask). */
 const taxonomyFragments = new WeakMap<Creative, Map<number, string>>();
 
 function staticFragment(b: OutBid): string {
   const cr = b.creative;
-  if (b.cattax !== 1) {
+  const overlay = b.fit.kind === 'vast' && b.fit.nonLinear;
+  if (b.cattax !== 1 || overlay) {
     let byTax = taxonomyFragments.get(cr);
     if (byTax === undefined) taxonomyFragments.set(cr, (byTax = new Map()));
-    let f = byTax.get(b.cattax);
-    if (f === undefined) byTax.set(b.cattax, (f = fragmentOf(b)));
+    // Keyed by taxonomy, negative for the creative's overlay (whose size is not the video's).
+    const key = overlay ? -b.cattax : b.cattax;
+    let f = byTax.get(key);
+    if (f === undefined) byTax.set(key, (f = fragmentOf(b)));
     return f;
   }
   let f = staticFragments.get(cr);
@@ -148,7 +151,9 @@ function fragmentOf(b: OutBid): string {
   // OpenRTB 2.5/2.6 bid.language: ISO 639-1, the tag's primary subtag ('xx': no linguistic content).
   if (cr.language) o.language = cr.language.split('-')[0].toLowerCase();
   o.mtype = cr.format === 'banner' ? 1 : cr.format === 'video' ? 2 : cr.format === 'audio' ? 3 : 4;
-  if (cr.w) ((o.w = cr.w), (o.h = cr.h));
+  // The size of what is shown: a video's overlay (VAST NonLinear) has its own.
+  const shown = b.fit.kind === 'vast' && b.fit.nonLinear && cr.nonLinear ? cr.nonLinear : cr;
+  if (shown.w) ((o.w = shown.w), (o.h = shown.h));
   if (cr.durationSec) o.dur = cr.durationSec;
   return JSON.stringify(o).slice(1, -1);
 }
