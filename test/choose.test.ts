@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createShader } from '../src/pace/shade.js';
-import { chooseBids, segmentOf, type Priceable, type PriceableImp } from '../src/price/choose.js';
+import { answerPrices, chooseBids, segmentOf, type Chosen, type Priceable, type PriceableImp } from '../src/price/choose.js';
 import { createPricer, DEFAULT_PCVR, valueCpmUsd } from '../src/price/price.js';
 import type { Campaign, ImpContext, Pacer, Shader } from '../src/types.js';
 
@@ -175,5 +175,16 @@ describe('choosing the bid of an imp', () => {
     const first = chooseBids(plan([fp]), Float32Array.from(fp, (c) => c.pctr), 0, 1, { pacer: pacer(fp), price: createPricer(shader), shortlist: { learn: () => {} }, internSegment: (s) => s });
     expect(first.chosen[0].el.cand.idx).toBe(1);
     expect(first.chosen[0].bidUsd).toBe(2);
+  });
+
+  it('answers a fixed-price deal at its price written up to the decimals, not a hair under it, nor dropped', () => {
+    const chosen = (floorUsd: number, auctionType: number) => ({ impid: '1', el: { cand: {} as never, floorUsd }, pctr: 0.01, bidUsd: floorUsd, multiplier: 1, ctxIndex: 0, segment: '', auctionType }) as Chosen;
+    let id = 0;
+    const next = () => String(++id);
+    // 1.255 USD at 2 decimals: 1.26 (a first-price bid of the same amount, capped by itself, is dropped).
+    expect(answerPrices([chosen(1.255, 3)], 1, 2, next).map((p) => p.price)).toEqual([1.26]);
+    expect(answerPrices([chosen(1.255, 1)], 1, 2, next)).toEqual([]);
+    // A EUR deal price of 1.25 in USD at 4 decimals.
+    expect(answerPrices([chosen(1.25 / 0.92, 3)], 1, 4, next).map((p) => p.price)).toEqual([1.3587]);
   });
 });

@@ -146,6 +146,12 @@ export function answerPrices<C extends Chosen>(chosen: readonly C[], rate: numbe
   for (const ch of chosen) {
     const bidCur = ch.bidUsd * rate;
     const floorCur = ch.el.floorUsd * rate;
+    // A fixed-price deal is answered at its price, written up to the decimals (it came in another
+    // currency, or with more of them): the exchange would refuse it a hair under.
+    if (ch.auctionType === 3) {
+      priced.push({ ch, price: Math.ceil(floorCur * 10 ** decimals - 1e-9) / 10 ** decimals, bidId: nextBidId() });
+      continue;
+    }
     let price = roundDown(bidCur, decimals);
     // Rounding must not take a bid under the floor it answers.
     if (price < floorCur) price = Math.ceil(floorCur * 10 ** decimals - 1e-9) / 10 ** decimals;
