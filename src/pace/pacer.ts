@@ -68,6 +68,12 @@ export interface PacingView {
 
 // Geometric from 0.01: campaigns that value a click far above the market price of an impression
 // need multipliers well under 0.1 to follow the curve (docs/pacing-results.md).
+/**
+ * A ledger spend within this share of the day's budget of the pacer's own count is agreement, not
+ * news (the ledger rounds each win to micro-dollars): `syncSpend` then leaves the plan as it is.
+ */
+export const SYNC_TOLERANCE = 1e-4;
+
 export const DEFAULT_ARMS: readonly number[] = [0.01, 0.015, 0.022, 0.033, 0.047, 0.068, 0.1, 0.15, 0.22, 0.33, 0.47, 0.68, 1];
 
 class CampaignPace {
@@ -330,6 +336,9 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       const p = paces.get(campaignId);
       if (p === undefined) return;
       rollDay(p, nowMs);
+      // Where the ledger agrees (a bidder alone, no price set again since), the decision stands:
+      // re-deciding every sync would decay the learned rates and redraw the multiplier each time.
+      if (Math.abs(p.spentToday - spentTodayUsd) <= SYNC_TOLERANCE * dayBudget(p)) return;
       p.spentToday = spentTodayUsd;
       p.slotEnd = nowMs;
     },

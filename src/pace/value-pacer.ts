@@ -17,7 +17,7 @@ import type { Opportunity, PacingMode } from '../types.js';
 import { createCalibration, type CalibrationSnapshot } from './calibration.js';
 import { BINS, PriceLandscape, ValueHistogram } from './landscape.js';
 import { Curves, solveLambda } from './optimiser.js';
-import { createThompsonPacer, type PacedCampaign, type ThompsonPacer } from './pacer.js';
+import { createThompsonPacer, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
 import { sampleGamma } from '../random/random.js';
 
 export interface ValuePacerOptions {
@@ -301,8 +301,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       if (p.mode === 'even') return curve.syncSpend(campaignId, spentTodayUsd, nowMs);
       rollDay(p, nowMs);
       // A bidder alone syncs as a fleet does: where the ledger agrees (no price set again by a
-      // later notice), the plan stands and is not re-solved early.
-      if (Math.abs(p.spentToday - spentTodayUsd) <= 1e-6) return;
+      // later notice; each win rounded to micro-dollars there), the plan stands and is not re-solved early.
+      if (Math.abs(p.spentToday - spentTodayUsd) <= SYNC_TOLERANCE * dayBudget(p)) return;
       p.spentToday = spentTodayUsd;
       p.slotEnd = -Infinity;
     },
