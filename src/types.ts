@@ -223,6 +223,13 @@ export interface CtrModel {
   readonly specHash: string;
   readonly backend: string;
   predict(sparse: Int32Array, dense: Float32Array, rows: number): Float32Array;
+  /**
+   * Present where the scores live on a GPU (the webgpu backend): reading them back synchronously
+   * would stall the loop for the whole device round trip, and Node's WebGPU cannot do it at all.
+   * The batcher then awaits this instead of calling predict. It reads the caller's arrays before
+   * it returns, so they may be reused at once.
+   */
+  predictAsync?(sparse: Int32Array, dense: Float32Array, rows: number): Promise<Float32Array>;
   dispose(): void;
 }
 

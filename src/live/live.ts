@@ -117,11 +117,13 @@ export async function createLive(o: LiveOptions): Promise<Live> {
       const warmSparse = new Int32Array(features.spec.sparseFields);
       const warmDense = new Float32Array(features.spec.denseDim);
       for (let i = 0; i < 3; i++) {
-        next.predict(warmSparse, warmDense, 1);
+        if (next.predictAsync) await next.predictAsync(warmSparse, warmDense, 1);
+        else next.predict(warmSparse, warmDense, 1);
         await yieldToLoop();
       }
       const old = model;
-      // Batches run synchronously, so no batch holds the old model once this assignment is made.
+      // A batch reads the model when it starts, so none starts on the old one after this; a GPU
+      // batch still in flight keeps the old one's weights until it is read back (ctr-model.ts).
       model = next;
       old?.dispose();
       metrics.model(o.backend, next.version, next.kind);

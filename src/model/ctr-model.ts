@@ -1,5 +1,6 @@
 /**
- * A trained LayersModel behind the synchronous CtrModel contract of src/types.ts.
+ * A trained model behind the CtrModel contract of src/types.ts: synchronous predict, plus
+ * predictAsync where the scores come back from a GPU.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { FeatureSpec } from '../features/features.js';
@@ -20,15 +21,56 @@ export function wrapLayersModel(
   return wrapRun(run, compiled?.scores ?? null, () => model.dispose(), spec, info);
 }
 
-/** A model built straight from its saved files (compileArtifacts), behind the same contract. */
-export function wrapCompiled(model: CompiledModel, spec: FeatureSpec, info: { version: string; kind: string }): CtrModel {
-  return wrapRun(model.run, model.scores, () => model.dispose(), spec, info);
+/**
+ * A model built straight from its saved files (compileArtifacts), behind the same contract.
+ * `onDevice` (default: the backend keeps tensors on a GPU and the model has no JS chain) gives it
+ * predictAsync; tests set it to check that path on the cpu backend.
+ */
+export function wrapCompiled(model: CompiledModel, spec: FeatureSpec, info: { version: string; kind: string }, onDevice?: boolean): CtrModel {
+  return wrapRun(model.run, model.scores, () => model.dispose(), spec, info, onDevice);
 }
 
-function wrapRun(run: Run, scores: Scores | null, free: () => void, spec: FeatureSpec, info: { version: string; kind: string }): CtrModel {
+/**
+ * Backends whose tensors live on a device, read back only asynchronously without stalling. A model
+ * small enough for the JS chain is still scored on the CPU there: at a bid's batch sizes the chain
+ * is faster than a device round trip (bench/gpu.ts measures both).
+ */
+const DEVICE_BACKENDS = new Set(['webgpu', 'webgl']);
+
+function wrapRun(
+  run: Run,
+  scores: Scores | null,
+  free: () => void,
+  spec: FeatureSpec,
+  info: { version: string; kind: string },
+  onDevice = scores === null && DEVICE_BACKENDS.has(tf.getBackend()),
+): CtrModel {
   const F = spec.sparseFields;
   const D = spec.denseDim;
   let disposed = false;
+  // Batches awaiting their scores from the device: the weights are freed only once none is left.
+  let inFlight = 0;
+  let freeWhenIdle = false;
+  const check = (sparse: Int32Array, dense: Float32Array, rows: number) => {
+    if (disposed) throw new Error(`model ${info.version} was disposed`);
+    if (sparse.length < rows * F || dense.length < rows * D) {
+      throw new Error(`predict: ${rows} rows need ${rows * F} sparse and ${rows * D} dense values`);
+    }
+  };
+  const predictAsync = async (sparse: Int32Array, dense: Float32Array, rows: number): Promise<Float32Array> => {
+    check(sparse, dense, rows);
+    if (rows === 0) return new Float32Array(0);
+    // Everything up to the kernels' dispatch is synchronous, so the caller's arrays are uploaded
+    // (or read, for the embedding ids) before this returns; only the read-back is awaited.
+    const out = tf.tidy(() => run([sparse.subarray(0, rows * F), dense.subarray(0, rows * D)], rows));
+    inFlight++;
+    try {
+      return (await out.data()) as Float32Array;
+    } finally {
+      out.dispose();
+      if (--inFlight === 0 && freeWhenIdle) ((freeWhenIdle = false), free());
+    }
+  };
   return {
     version: info.version,
     kind: info.kind,
@@ -37,11 +79,8 @@ function wrapRun(run: Run, scores: Scores | null, free: () => void, spec: Featur
       return tf.getBackend();
     },
     predict(sparse: Int32Array, dense: Float32Array, rows: number): Float32Array {
-      if (disposed) throw new Error(`model ${info.version} was disposed`);
+      check(sparse, dense, rows);
       if (rows === 0) return new Float32Array(0);
-      if (sparse.length < rows * F || dense.length < rows * D) {
-        throw new Error(`predict: ${rows} rows need ${rows * F} sparse and ${rows * D} dense values`);
-      }
       if (scores !== null) return scores([sparse.subarray(0, rows * F), dense.subarray(0, rows * D)], rows);
       let out!: Float32Array;
       // The scores leave through the closure, not as tidy's result: tidy walks whatever it returns
@@ -52,10 +91,12 @@ function wrapRun(run: Run, scores: Scores | null, free: () => void, spec: Featur
       });
       return out;
     },
+    ...(onDevice ? { predictAsync } : {}),
     dispose() {
       if (disposed) return;
       disposed = true;
-      free();
+      if (inFlight > 0) freeWhenIdle = true;
+      else free();
     },
   };
 }

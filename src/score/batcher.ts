@@ -72,17 +72,36 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
 
   function runBatch(model: CtrModel, items: Item[], rows: number): void {
     const t0 = clock();
-    let out: Float32Array;
-    try {
-      out = model.predict(sparseBuf.subarray(0, rows * sparseFields), denseBuf.subarray(0, rows * denseDim), rows);
-    } catch (err) {
-      // A failing model call drops this batch to no-bids; the caller counts it as a scoring error.
-      for (const it of items) it.resolve(null);
-      opts.onDrop?.(rows);
-      if (!failing) opts.onModelError?.(err);
-      failing = true;
+    const sparse = sparseBuf.subarray(0, rows * sparseFields);
+    const dense = denseBuf.subarray(0, rows * denseDim);
+    if (model.predictAsync) {
+      // A GPU model: the batch's arrays are read before predictAsync returns, so the next batch may
+      // be gathered into the same buffers while this one's scores come back.
+      model.predictAsync(sparse, dense, rows).then(
+        (out) => settle(items, rows, t0, out),
+        (err) => fail(items, rows, err),
+      );
       return;
     }
+    let out: Float32Array;
+    try {
+      out = model.predict(sparse, dense, rows);
+    } catch (err) {
+      fail(items, rows, err);
+      return;
+    }
+    settle(items, rows, t0, out);
+  }
+
+  /** A failing model call drops its batch to no-bids; the caller counts it as a scoring error. */
+  function fail(items: Item[], rows: number, err: unknown): void {
+    for (const it of items) it.resolve(null);
+    opts.onDrop?.(rows);
+    if (!failing) opts.onModelError?.(err);
+    failing = true;
+  }
+
+  function settle(items: Item[], rows: number, t0: number, out: Float32Array): void {
     failing = false;
     const computeMs = clock() - t0;
     lastCallAt = t0 + computeMs;
