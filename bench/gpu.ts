@@ -10,9 +10,10 @@
  * overlap). Scores are checked against the JS chain or the first backend (max |Δ|).
  * Prints a table to stderr and one JSON object to stdout (and to --out). Measures; asserts nothing.
  *
- *   npm run bench:gpu [-- --backends webgpu,wasm --versions lr-v3,dcn-v2 --batches 256,4096 --seconds 1 --serve dcn-v2 --catalog 1000]
+ *   npm run bench:gpu [-- --backends webgpu,wasm --versions lr-v3,dcn-v2 --batches 256,4096 --seconds 1 --serve dcn-v2 --catalog 1000
+ *                        --connections 32 --batch-rows 256 --candidates 16]
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -43,6 +44,10 @@ const backends = arg('backends', 'webgpu,wasm').split(',') as BackendName[];
 const serveVersion = arg('serve', '');
 const serveSeconds = Number(arg('serve-seconds', '8'));
 const catalog = Number(arg('catalog', '0'));
+const connections = Number(arg('connections', '32'));
+// Batcher and shortlist settings for the served bidder (defaults: the bidder's own, 256 and 16).
+const batchRows = arg('batch-rows', '');
+const candidates = arg('candidates', '');
 const out = arg('out', '');
 
 const { campaigns } = loadPolicies(arg('policies', 'policies'));
@@ -170,6 +175,8 @@ async function serve(backend: string) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-gpu-'));
   workload.writePolicies(process.cwd(), dir, 1000);
   if (catalog > 0) await workload.writeCatalog(process.cwd(), dir, catalog, 1);
+  const extra = [batchRows && `batcher: { maxBatchRows: ${batchRows} }`, candidates && `maxCandidatesPerImp: ${candidates}`].filter(Boolean);
+  if (extra.length) appendFileSync(join(dir, 'bidder.yaml'), `${extra.join('\n')}\n`);
   const bidder = await spawnBidder({ policiesDir: dir, modelsDir, args: ['--backend', backend, '--model', serveVersion], startTimeoutMs: 120_000 });
   const { requests } = workload;
   try {
@@ -179,7 +186,7 @@ async function serve(backend: string) {
       url: `${bidder.origin}/openrtb2/bid`,
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      connections: 32,
+      connections,
       duration: serveSeconds,
       requests: [{ setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] }) }],
     });
@@ -192,11 +199,17 @@ async function serve(backend: string) {
       backend,
       version: serveVersion,
       catalog: catalog || 'bench (1000 campaigns, 10 eligible per imp)',
+      connections,
+      maxBatchRows: Number(batchRows || 256),
+      maxCandidatesPerImp: Number(candidates || 16),
       requestsPerSec: Math.round(run.requests.average),
       non2xx: run.non2xx,
       errors: run.errors,
       latencyP99Ms: run.latency.p99,
       outcomes,
+      nobidReasons: Object.fromEntries(
+        [...metrics].filter(([k, v]) => k.startsWith('bidder_nobid_total{') && v > 0).map(([k, v]) => [/reason="([^"]*)"/.exec(k)?.[1] ?? k, v]),
+      ),
       modelInfo: [...metrics].filter(([k, v]) => k.startsWith('bidder_model_info{') && v === 1).map(([k]) => k),
       batches: sum('bidder_model_compute_seconds_count'),
       computeMsPerBatch: (1000 * sum('bidder_model_compute_seconds_sum')) / Math.max(1, sum('bidder_model_compute_seconds_count')),

@@ -25,11 +25,6 @@ done
     Object.assign(globalThis, globals);
     const a = await create([]).requestAdapter();
     console.log('webgpu adapter:', a ? JSON.stringify(a.info ?? {}) : 'none');
-    if (a) {
-      console.log('bgra8unorm-storage:', a.features.has('bgra8unorm-storage'));
-      // What tfjs-backend-webgpu 4.22 sends (a list inside the list); backend.ts flattens it.
-      await a.requestDevice({ requiredFeatures: [['bgra8unorm-storage']] }).then(() => console.log('nested requiredFeatures: accepted'), (e) => console.log('nested requiredFeatures: refused:', e.message));
-    }
   " 2>&1
 } | tee "$out/env.txt"
 [ $# -gt 0 ] || set -- --backends webgpu,wasm --versions lr-v3,dcn-v2 --batches 1,256,4096,16384,65536 --serve dcn-v2 --catalog 1000

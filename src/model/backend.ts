@@ -51,37 +51,6 @@ async function tryWasm(notes: string[]): Promise<boolean> {
 const WEBGPU_BACKEND = '@tensorflow/tfjs-backend-webgpu';
 const WEBGPU_NODE = 'webgpu';
 
-interface Gpu {
-  requestAdapter(options?: object): Promise<Adapter | null>;
-}
-interface Adapter {
-  requestDevice(descriptor?: { requiredFeatures?: unknown[] }): Promise<unknown>;
-}
-
-/**
- * tfjs-backend-webgpu 4.22 asks for one feature as a list inside the list (`requiredFeatures.push(
- * ['bgra8unorm-storage'])`); a browser's WebIDL conversion turns it into its string, a stricter
- * binding may refuse the device. The adapter's requestDevice is given the flattened list.
- */
-function tfjsCompatible(gpu: Gpu): Gpu {
-  return {
-    async requestAdapter(options) {
-      const adapter = await gpu.requestAdapter(options);
-      if (adapter) {
-        const requestDevice = adapter.requestDevice.bind(adapter);
-        try {
-          Object.defineProperty(adapter, 'requestDevice', {
-            value: (d?: { requiredFeatures?: unknown[] }) => requestDevice(d?.requiredFeatures ? { ...d, requiredFeatures: d.requiredFeatures.flat() } : d),
-          });
-        } catch {
-          // A binding whose objects take no own properties: tfjs's request goes as it is.
-        }
-      }
-      return adapter;
-    },
-  };
-}
-
 /**
  * WebGPU in Node: `@tensorflow/tfjs-backend-webgpu` over the `webgpu` package (Dawn, whose native
  * binary ships inside the npm package), which provides `navigator.gpu`. Only when asked for
@@ -93,15 +62,15 @@ async function tryWebgpu(notes: string[]): Promise<boolean> {
     try {
       const dawn = (await import(WEBGPU_NODE)) as { create?: (flags: string[]) => unknown; globals?: object };
       if (dawn.globals) Object.assign(globalThis, dawn.globals);
-      const gpu = dawn.create?.([]) as Gpu | undefined;
-      if (gpu) Object.defineProperty(globalThis, 'navigator', { value: { ...(g.navigator ?? {}), gpu: tfjsCompatible(gpu) }, configurable: true, writable: true });
+      const gpu = dawn.create?.([]);
+      if (gpu) Object.defineProperty(globalThis, 'navigator', { value: { ...(g.navigator ?? {}), gpu }, configurable: true, writable: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       notes.push(code === 'ERR_MODULE_NOT_FOUND' ? `the '${WEBGPU_NODE}' package (WebGPU for Node) is not installed` : `'${WEBGPU_NODE}' failed to load: ${(err as Error).message.split('\n')[0]}`);
       return false;
     }
   }
-  const gpu = (globalThis as { navigator?: { gpu?: Gpu } }).navigator?.gpu;
+  const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
   if (!gpu || !(await gpu.requestAdapter().catch(() => null))) {
     notes.push('no WebGPU adapter: this machine has no usable GPU');
     return false;
