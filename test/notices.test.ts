@@ -6,6 +6,7 @@ import type { EventRecord } from '../src/eventlog/records.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 import { lostOnPrice } from '../src/notices/notices.js';
+import { buildReport } from '../src/report/report.js';
 
 // A generous tmax: these tests are about money, and a loaded CI machine must not turn a bid into a DEADLINE no-bid.
 const req = (id: string) => ({ id, at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
@@ -75,6 +76,12 @@ describe('notices settle spend exactly once', () => {
     expect((await fetch(nurl)).status).toBe(200);
     expect(await t.metric('bidder_notices_total', { kind: 'win', result: 'corrected' })).toBe(1);
     expect(await remaining()).toBeCloseTo(held + (bid.price - Number(half)) / 1000, 9);
+    // The event log says which notice had no price, so the report keeps the price the ledger keeps.
+    await new Promise((r) => setTimeout(r, 50));
+    const recs: EventRecord[] = [];
+    for await (const r of readEvents(eventFiles([`${t.dir}/events`]), () => {})) if (r.bidId === bid.id) recs.push(r);
+    expect(recs.filter((r) => r.type !== 'bid').map((r) => [r.type, 'unpriced' in r])).toEqual([['billing', true], ['win', false]]);
+    expect(buildReport(recs, []).campaigns[0].totals.spendUsd).toBeCloseTo(Number(half) / 1000, 12);
   });
 
   it('reads prices as exchanges write them, and a price rounded up to the cent as the bid', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -58,6 +58,68 @@ describe('ad-effect report', () => {
     const t = buildReport(recs, campaigns).campaigns[0].totals;
     expect(t.impressions).toBe(2);
     expect(t.spendUsd).toBeCloseTo((3 + 1.5) / 1000, 12);
+  });
+
+  const note = (type: string, bidId: string, at: number, extra: Record<string, unknown> = {}) =>
+    ({ type, ts: at, bidId, campaignId: 'acme-shoes', creativeId: 'acme-300x250', ...extra }) as EventRecord;
+  const bidRec = (bidId: string, at: number, pctr = 0.01) =>
+    ({ type: 'bid', ts: at, bidId, campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 25, pctr, modelVersion: 'm', ctx }) as EventRecord;
+
+  it('an unpriced win, settled at the bid, gives way to the priced notice that corrects it', () => {
+    // The exchange left ${AUCTION_PRICE} unexpanded, then sent the win again with its price: the
+    // ledger settled 25 CPM at markup authority, then corrected it to 6.25.
+    const t = buildReport([bidRec('u1', ts), note('win', 'u1', ts + 10, { priceCpmUsd: 25, unpriced: true }), note('win', 'u1', ts + 20, { priceCpmUsd: 6.25 })], campaigns).campaigns[0].totals;
+    expect(t.impressions).toBe(1);
+    expect(t.spendUsd).toBeCloseTo(0.00625, 12);
+    // Unpriced billing, then a priced win: the win's price stands too.
+    const b = buildReport([bidRec('u2', ts), note('billing', 'u2', ts + 10, { priceCpmUsd: 25, unpriced: true }), note('win', 'u2', ts + 20, { priceCpmUsd: 6.25 })], campaigns).campaigns[0].totals;
+    expect(b.spendUsd).toBeCloseTo(0.00625, 12);
+  });
+
+  it('counts clicks and conversions on bought impressions only, and says how many it left out', () => {
+    const r = buildReport(
+      [
+        bidRec('w', ts),
+        note('win', 'w', ts + 10, { priceCpmUsd: 2 }),
+        note('click', 'w', ts + 20),
+        bidRec('l', ts),
+        note('loss', 'l', ts + 10, { lossReason: 102 }),
+        note('click', 'l', ts + 20),
+        note('conversion', 'l', ts + 30),
+      ],
+      campaigns,
+    );
+    expect(r.campaigns[0].totals).toMatchObject({ impressions: 1, clicks: 1, conversions: 0, ctr: 1 });
+    expect(r.withoutImpression).toEqual({ clicks: 1, conversions: 1 });
+  });
+
+  it('attributes a notice read before its bid (another bidder\'s log, read first) to the bid\'s hour and pCTR', () => {
+    const late = Date.parse('2026-06-01T23:59:50Z');
+    const c = buildReport([note('win', 'x', late + 30_000, { priceCpmUsd: 2 }), note('click', 'x', late + 40_000), bidRec('x', late, 0.24)], campaigns).campaigns[0];
+    expect(c.days.map((d) => d.day)).toEqual(['2026-06-01']);
+    expect(c.days[0].hours[23].effect).toMatchObject({ impressions: 1, clicks: 1 });
+    expect(c.totals.predictedClicks).toBeCloseTo(0.24, 12);
+  });
+
+  it('a rate with nothing to divide by is null, not 0', () => {
+    const t = buildReport([bidRec('z', ts)], campaigns).campaigns[0].totals;
+    expect(t).toMatchObject({ ctr: null, cvr: null, cpcUsd: null, cpaUsd: null, roi: null });
+    const spentNoClick = buildReport([bidRec('y', ts), note('win', 'y', ts + 1, { priceCpmUsd: 5 })], campaigns).campaigns[0].totals;
+    expect(spentNoClick).toMatchObject({ ctr: 0, cvr: null, cpcUsd: null, cpaUsd: null });
+  });
+
+  it('rounds each impression\'s spend to the micro-dollar, as the ledger settles it', () => {
+    const t = buildReport([bidRec('r', ts), note('win', 'r', ts + 1, { priceCpmUsd: 0.1979 })], campaigns).campaigns[0].totals;
+    expect(t.spendUsd).toBe(0.000198);
+  });
+
+  it('reads a file named twice (a folder and a folder inside it) once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'report-files-'));
+    mkdirSync(join(dir, 'w0'));
+    writeFileSync(join(dir, 'w0', 'a.ndjson'), '');
+    writeFileSync(join(dir, 'b.ndjson'), '');
+    expect(eventFiles([dir, join(dir, 'w0'), join(dir, 'b.ndjson')]).map((f) => f.slice(dir.length))).toEqual(['/b.ndjson', '/w0/a.ndjson']);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('gives the mean λ (1 / pacing multiplier) of each hour\'s bids', () => {

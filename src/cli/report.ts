@@ -8,8 +8,9 @@ import { eventFiles, readEvents } from '../eventlog/read.js';
 import { buildReport, type Report } from '../report/report.js';
 import { BASELINE_ASSUMES, logBaselines, type CampaignBaselines } from '../report/baselines.js';
 
-const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-const usd = (x: number) => `$${x.toFixed(2)}`;
+// A rate with nothing to divide by is null in the report, and a dash here.
+const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(2)}%`);
+const usd = (x: number | null) => (x === null ? '–' : `$${x.toFixed(2)}`);
 
 function table(r: Report): string {
   const rows = [
@@ -18,7 +19,7 @@ function table(r: Report): string {
   ];
   for (const c of r.campaigns) {
     const t = c.totals;
-    rows.push(`| ${c.id} | ${t.impressions} | ${t.clicks} | ${t.conversions} | ${usd(t.spendUsd)} | ${pct(t.ctr)} | ${pct(t.cvr)} | ${usd(t.cpcUsd)} | ${usd(t.cpaUsd)} | ${t.roi.toFixed(2)} | ${t.predictedClicks.toFixed(1)} |`);
+    rows.push(`| ${c.id} | ${t.impressions} | ${t.clicks} | ${t.conversions} | ${usd(t.spendUsd)} | ${pct(t.ctr)} | ${pct(t.cvr)} | ${usd(t.cpcUsd)} | ${usd(t.cpaUsd)} | ${t.roi === null ? '–' : t.roi.toFixed(2)} | ${t.predictedClicks.toFixed(1)} |`);
   }
   return rows.join('\n');
 }
@@ -69,7 +70,8 @@ export function registerReport(program: Command): void {
               .filter((h) => h.effect.impressions > 0)
               .flatMap((h) => [
                 { campaign: c.id, t: `${d.day}T${String(h.hour).padStart(2, '0')}:30:00Z`, ctr: h.effect.predictedClicks / h.effect.impressions, series: 'predicted' },
-                { campaign: c.id, t: `${d.day}T${String(h.hour).padStart(2, '0')}:30:00Z`, ctr: h.effect.ctr, series: 'observed' },
+                // Only hours with impressions are plotted, so the observed CTR is a number.
+                { campaign: c.id, t: `${d.day}T${String(h.hour).padStart(2, '0')}:30:00Z`, ctr: h.effect.ctr ?? 0, series: 'observed' },
               ]),
           ),
         );
@@ -90,7 +92,9 @@ export function registerReport(program: Command): void {
       }
       if (o.json) process.stdout.write(JSON.stringify({ ...report, baselines: { assumes: BASELINE_ASSUMES, campaigns: baselines } }) + '\n');
       else {
-        process.stdout.write(`${report.records} records${report.badLines ? `, ${report.badLines} unreadable lines skipped` : ''}\n\n${table(report)}\n\n${baselineTable(baselines)}\n`);
+        const orphans = report.withoutImpression;
+        const orphanLine = orphans.clicks || orphans.conversions ? `; ${orphans.clicks} clicks and ${orphans.conversions} conversions on bids with no impression in the log, left out` : '';
+        process.stdout.write(`${report.records} records${report.badLines ? `, ${report.badLines} unreadable lines skipped` : ''}${orphanLine}\n\n${table(report)}\n\n${baselineTable(baselines)}\n`);
         if (o.plot) process.stdout.write(`\ncharts written to ${o.plot}\n`);
       }
     });

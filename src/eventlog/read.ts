@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { EventRecord } from '../eventlog/records.js';
@@ -9,17 +9,23 @@ import type { EventRecord } from '../eventlog/records.js';
  */
 export function eventFiles(paths: readonly string[]): string[] {
   const out: string[] = [];
-  for (const p of paths) {
-    if (!existsSync(p)) throw new Error(`${p} does not exist`);
-    if (!statSync(p).isDirectory()) {
-      out.push(p);
-      continue;
-    }
+  // A file named twice (a folder and one inside it, or a link) is read once.
+  const seen = new Set<string>();
+  const add = (f: string) => {
+    const real = realpathSync(f);
+    if (!seen.has(real)) (seen.add(real), out.push(f));
+  };
+  const walk = (p: string) => {
     for (const f of readdirSync(p).sort()) {
       const full = join(p, f);
-      if (statSync(full).isDirectory()) out.push(...eventFiles([full]));
-      else if (f.endsWith('.ndjson')) out.push(full);
+      if (statSync(full).isDirectory()) walk(full);
+      else if (f.endsWith('.ndjson')) add(full);
     }
+  };
+  for (const p of paths) {
+    if (!existsSync(p)) throw new Error(`${p} does not exist`);
+    if (statSync(p).isDirectory()) walk(p);
+    else add(p);
   }
   return out;
 }

@@ -37,6 +37,11 @@ export interface NoticeRecord {
   lossReason?: number;
   /** The exchange's ${AUCTION_MIN_TO_WIN}, CPM USD, when it sent one: the market price of that auction (on a win, the competing bid it beat). */
   minToWinCpmUsd?: number;
+  /**
+   * A win or billing notice whose price could not be read (a macro left unexpanded): settled at the
+   * reserved amount with a render's authority, so a priced notice later corrects it (docs/money.md).
+   */
+  unpriced?: true;
 }
 
 export type EventRecord = BidRecord | NoticeRecord;

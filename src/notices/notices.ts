@@ -221,7 +221,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (outcome === 'corrected') {
         metrics.notice(kind, 'corrected');
         // The event log keeps the price that stands: the report reads the most authoritative one.
-        deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd });
+        deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd, ...(unpriced ? { unpriced: true as const } : {}) });
         return OK;
       }
       if (outcome !== 'settled' && outcome !== 'overspend') {
@@ -249,7 +249,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
           await deps.frequency.record(issued.userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
         }
       }
-      deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd, minToWinCpmUsd: mtwUsd });
+      deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd, minToWinCpmUsd: mtwUsd, ...(unpriced ? { unpriced: true as const } : {}) });
       return OK;
     }
 

@@ -73,17 +73,19 @@ function marketOf(b: Logged): number | undefined {
 }
 
 
-export function logBaselines(records: Iterable<EventRecord>): CampaignBaselines[] {
+export function logBaselines(records: readonly EventRecord[]): CampaignBaselines[] {
   const bids = new Map<string, Logged>();
+  // Bids first: in the logs of several bidders read one after the other, a notice may come before its bid.
   for (const r of records) {
-    if (r.type === 'bid') {
-      bids.set(r.bidId, { campaignId: r.campaignId, ts: r.ts, pctr: r.pctr, auctionType: r.auctionType, won: false, outcome: false });
-      continue;
-    }
+    if (r.type === 'bid') bids.set(r.bidId, { campaignId: r.campaignId, ts: r.ts, pctr: r.pctr, auctionType: r.auctionType, won: false, outcome: false });
+  }
+  for (const r of records) {
+    if (r.type === 'bid') continue;
     const b = bids.get(r.bidId);
     if (b === undefined) continue;
-    if (r.type === 'impression') {
-      // A render the markup reported: won, at a price it does not tell (the bid was recorded).
+    if (r.type === 'impression' || r.unpriced) {
+      // A render the markup reported, or a notice whose price was unreadable: won, at a price it
+      // does not tell (the bid was recorded).
       b.won = true;
       b.outcome = true;
     } else if ((r.type === 'win' || r.type === 'billing') && b.paid === undefined) {

@@ -1,5 +1,6 @@
 import type { Campaign } from '../types.js';
 import type { EventRecord } from '../eventlog/records.js';
+import { toMicros, toUsd } from '../ledger/budget.js';
 
 /** Counts for one slice (campaign × day × hour, or wider). */
 interface Acc {
@@ -12,14 +13,17 @@ interface Acc {
   predictedClicks: number;
 }
 
-/** Ad-effect figures for one slice: the counts and the rates derived from them. */
+/**
+ * Ad-effect figures for one slice: the counts and the rates derived from them. A rate with nothing
+ * to divide by (no impression, click, conversion or spend) is null, not 0: a CPC of 0 reads as free.
+ */
 export interface Effect extends Acc {
-  ctr: number;
-  cvr: number;
-  cpcUsd: number;
-  cpaUsd: number;
-  /** Value of the outcomes at the campaign's goal price, over spend (0 when nothing was spent). */
-  roi: number;
+  ctr: number | null;
+  cvr: number | null;
+  cpcUsd: number | null;
+  cpaUsd: number | null;
+  /** Value of the outcomes at the campaign's goal price, over spend. */
+  roi: number | null;
 }
 
 export interface CampaignReport {
@@ -38,6 +42,11 @@ export interface Report {
   campaigns: CampaignReport[];
   records: number;
   badLines: number;
+  /**
+   * Clicks and conversions on bids with no impression in the log (no win, billing or render
+   * notice): no spend was recorded for them, so they are left out of every rate and said here.
+   */
+  withoutImpression: { clicks: number; conversions: number };
 }
 
 const zero = (): Acc => ({ bids: 0, impressions: 0, clicks: 0, conversions: 0, spendUsd: 0, predictedClicks: 0 });
@@ -46,11 +55,11 @@ function effect(a: Acc, c: Campaign | undefined): Effect {
   const value = !c ? 0 : c.goal.type === 'cpc' ? a.clicks * c.goal.valueUsd : c.goal.type === 'cpa' ? a.conversions * c.goal.valueUsd : (a.impressions / 1000) * c.goal.valueUsd;
   return {
     ...a,
-    ctr: a.impressions ? a.clicks / a.impressions : 0,
-    cvr: a.clicks ? a.conversions / a.clicks : 0,
-    cpcUsd: a.clicks ? a.spendUsd / a.clicks : 0,
-    cpaUsd: a.conversions ? a.spendUsd / a.conversions : 0,
-    roi: a.spendUsd ? value / a.spendUsd : 0,
+    ctr: a.impressions ? a.clicks / a.impressions : null,
+    cvr: a.clicks ? a.conversions / a.clicks : null,
+    cpcUsd: a.clicks ? a.spendUsd / a.clicks : null,
+    cpaUsd: a.conversions ? a.spendUsd / a.conversions : null,
+    roi: a.spendUsd ? value / a.spendUsd : null,
   };
 }
 
@@ -58,10 +67,15 @@ function effect(a: Acc, c: Campaign | undefined): Effect {
  * Aggregate an event log into the ad-effect report: per campaign, per UTC day and hour. A bid's
  * later notices are attributed to the hour of the bid (when the impression was bought). A markup
  * impression, the win and the billing notice all mark the impression; it counts once, at the price
- * of the most authoritative of them (billing over win over the markup's, which is the bid), as the
- * ledger settles it.
+ * of the most authoritative of them (billing over win over the markup's, which is the bid; a win or
+ * billing notice whose price was unreadable has the markup's), rounded to the micro-dollar, as the
+ * ledger settles it. Clicks and conversions count on bought impressions only.
+ *
+ * Three passes, bids, then impressions, then clicks and conversions: the logs of several bidders
+ * (a fleet, `--workers`) are read one after the other, and a notice may be in another's log than
+ * its bid, before it.
  */
-export function buildReport(records: Iterable<EventRecord>, campaigns: readonly Campaign[], badLines = 0): Report {
+export function buildReport(records: readonly EventRecord[], campaigns: readonly Campaign[], badLines = 0): Report {
   const byId = new Map(campaigns.map((c) => [c.id, c]));
   const bidInfo = new Map<string, { campaignId: string; ts: number; pctr: number }>();
   // Per bid won: the level of the report whose price stands (impression 0, win 1, billing 2, as
@@ -69,9 +83,9 @@ export function buildReport(records: Iterable<EventRecord>, campaigns: readonly 
   const won = new Map<string, { level: number; usd: number; at: Acc }>();
   const clicked = new Set<string>();
   const converted = new Set<string>();
+  const withoutImpression = { clicks: 0, conversions: 0 };
   // campaign -> day -> hour -> acc
   const cells = new Map<string, Map<string, Acc[]>>();
-  let n = 0;
   const cell = (campaignId: string, ts: number): Acc => {
     let days = cells.get(campaignId);
     if (!days) cells.set(campaignId, (days = new Map()));
@@ -83,43 +97,45 @@ export function buildReport(records: Iterable<EventRecord>, campaigns: readonly 
   // λ of the bids per cell, kept beside the summed counts.
   const lambdas = new Map<Acc, { sum: number; n: number }>();
   for (const r of records) {
-    n++;
-    if (r.type === 'bid') {
-      bidInfo.set(r.bidId, { campaignId: r.campaignId, ts: r.ts, pctr: r.pctr });
-      const at = cell(r.campaignId, r.ts);
-      at.bids++;
-      if (r.multiplier !== undefined && r.multiplier > 0) {
-        const l = lambdas.get(at) ?? { sum: 0, n: 0 };
-        l.sum += 1 / r.multiplier;
-        l.n++;
-        lambdas.set(at, l);
-      }
-      continue;
+    if (r.type !== 'bid') continue;
+    bidInfo.set(r.bidId, { campaignId: r.campaignId, ts: r.ts, pctr: r.pctr });
+    const at = cell(r.campaignId, r.ts);
+    at.bids++;
+    if (r.multiplier !== undefined && r.multiplier > 0) {
+      const l = lambdas.get(at) ?? { sum: 0, n: 0 };
+      l.sum += 1 / r.multiplier;
+      l.n++;
+      lambdas.set(at, l);
     }
+  }
+  for (const r of records) {
+    if (r.type !== 'billing' && r.type !== 'win' && r.type !== 'impression') continue;
     const b = bidInfo.get(r.bidId);
-    const at = cell(r.campaignId, b?.ts ?? r.ts);
-    const level = r.type === 'billing' ? 2 : r.type === 'win' ? 1 : r.type === 'impression' ? 0 : -1;
-    if (level >= 0) {
-      const usd = (r.priceCpmUsd ?? 0) / 1000;
-      const w = won.get(r.bidId);
-      if (w === undefined) {
-        won.set(r.bidId, { level, usd, at });
-        at.impressions++;
-        at.spendUsd += usd;
-        at.predictedClicks += b?.pctr ?? 0;
-      } else if (level > w.level) {
-        // A more authoritative report set the price again (docs/money.md, "Who sets the price").
-        w.at.spendUsd += usd - w.usd;
-        w.level = level;
-        w.usd = usd;
-      }
-    } else if (r.type === 'click' && !clicked.has(r.bidId)) {
-      clicked.add(r.bidId);
-      at.clicks++;
-    } else if (r.type === 'conversion' && !converted.has(r.bidId)) {
-      converted.add(r.bidId);
-      at.conversions++;
+    const level = r.unpriced || r.type === 'impression' ? 0 : r.type === 'win' ? 1 : 2;
+    const usd = toUsd(toMicros((r.priceCpmUsd ?? 0) / 1000));
+    const w = won.get(r.bidId);
+    if (w === undefined) {
+      const at = cell(r.campaignId, b?.ts ?? r.ts);
+      won.set(r.bidId, { level, usd, at });
+      at.impressions++;
+      at.spendUsd += usd;
+      at.predictedClicks += b?.pctr ?? 0;
+    } else if (level > w.level) {
+      // A more authoritative report set the price again (docs/money.md, "Who sets the price").
+      w.at.spendUsd += usd - w.usd;
+      w.level = level;
+      w.usd = usd;
     }
+  }
+  for (const r of records) {
+    if (r.type !== 'click' && r.type !== 'conversion') continue;
+    const seen = r.type === 'click' ? clicked : converted;
+    if (seen.has(r.bidId)) continue;
+    seen.add(r.bidId);
+    const w = won.get(r.bidId);
+    if (w === undefined) withoutImpression[r.type === 'click' ? 'clicks' : 'conversions']++;
+    else if (r.type === 'click') w.at.clicks++;
+    else w.at.conversions++;
   }
   const out: CampaignReport[] = [];
   for (const [id, days] of [...cells].sort((a, b) => a[0].localeCompare(b[0]))) {
@@ -142,5 +158,5 @@ export function buildReport(records: Iterable<EventRecord>, campaigns: readonly 
     }
     out.push({ id, totals: effect(total, c), days: dayRows });
   }
-  return { campaigns: out, records: n, badLines };
+  return { campaigns: out, records: records.length, badLines, withoutImpression };
 }
