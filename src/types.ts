@@ -240,6 +240,8 @@ export interface Scorer {
   expectedDelayMs(): number;
 }
 
+export type BidOutcome = 'held' | 'settled' | 'released' | 'expired' | 'unknown';
+
 /** Result of a ledger reservation for one bid. */
 export interface Reservation {
   bidId: string;
@@ -292,6 +294,12 @@ export interface Ledger {
    * conversion dedup that survives restarts (journal) and spans a fleet (Redis). Kept until `untilMs`.
    */
   once(key: string, untilMs: number): Promise<boolean>;
+  /**
+   * What became of a bid: its reservation still held, settled (a price stands), released (a loss
+   * notice, and no price since), expired (nothing heard in time), or unknown (never reserved here,
+   * or forgotten after the retention). A click on a released bid is one on an ad that did not run.
+   */
+  bidOutcome(bidId: string): Promise<BidOutcome>;
   /** Settled spend (within budget), overspend and outstanding reservations for a campaign, today. */
   state(campaignId: string): Promise<{ spentUsd: number; reservedUsd: number; budgetUsd: number; overspentUsd: number }>;
   close(): Promise<void>;

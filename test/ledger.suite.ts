@@ -266,6 +266,20 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       expect(await l.once('c:b1', now + 1000)).toBe(true);
     });
 
+    it('bidOutcome: held, settled, released, expired, unknown; a win after the loss settles it', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      await l.reserve([res('b1', 'c1', 0.1), res('b2', 'c1', 0.1), res('b3', 'c1', 0.1), res('b4', 'c1', 0.1), res('b5', 'c1', 0.1, 1000)]);
+      await l.settle('b1', 0.05);
+      await l.release('b2');
+      await l.release('b4');
+      await l.settle('b4', 0.05);
+      expect(await Promise.all(['b1', 'b2', 'b3', 'b4', 'nope'].map((b) => l.bidOutcome(b)))).toEqual(['settled', 'released', 'held', 'settled', 'unknown']);
+      now += 1001;
+      // Expiry is applied when the ledger next looks at the campaign.
+      await l.reserve([res('b6', 'c1', 0.1)]);
+      expect(await l.bidOutcome('b5')).toBe('expired');
+    });
+
     it('caps the reservation life at reservationTtlMs', async () => {
       const l = await make({ c1: { dailyUsd: 1 } });
       await l.reserve([res('b1', 'c1', 1, 100 * TTL)]);

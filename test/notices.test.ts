@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventRecord } from '../src/eventlog/records.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
-import { lostOnPrice } from '../src/notices/notices.js';
+import { lostOnPrice, withQuery } from '../src/notices/notices.js';
 import { buildReport } from '../src/report/report.js';
 
 // A generous tmax: these tests are about money, and a loaded CI machine must not turn a bid into a DEADLINE no-bid.
@@ -165,6 +165,64 @@ describe('notices settle spend exactly once', () => {
     expect((await fetch(`${t.url}/notice/conversion?clk=${token}`)).status).toBe(200);
     expect(await t.metric('bidder_conversions_total', { campaign: bid.cid })).toBe(1);
     expect((await fetch(`${t.url}/notice/conversion?clk=${token.slice(0, -2)}xx`)).status).toBe(403);
+  });
+
+  const clickPathOf = (bid: { adm: string }) => /href="([^"]+)"/.exec(bid.adm)![1].replace(/&#38;/g, '&').replace(/^https?:\/\/[^/]+/, '');
+
+  it('a click on a bid its loss notice released is not counted and mints no conversion token', async () => {
+    const r = await t.bid(req('n6l'));
+    const bid = (await r.json()).seatbid[0].bid[0];
+    const clicks = await t.metric('bidder_clicks_total', { campaign: bid.cid });
+    const lurl = t.url + bid.lurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_LOSS}', '102').replace('${AUCTION_MIN_TO_WIN}', '');
+    expect((await fetch(lurl)).status).toBe(200);
+    const click = await fetch(t.url + clickPathOf(bid), { redirect: 'manual' });
+    expect(click.status).toBe(302);
+    expect(click.headers.get('location')).not.toContain('rtbclk');
+    expect(await t.metric('bidder_clicks_total', { campaign: bid.cid })).toBe(clicks);
+    expect(await t.metric('bidder_notices_total', { kind: 'click', result: 'lost' })).toBe(1);
+  });
+
+  it('a prefetch of the click URL is answered and not counted, so the user\'s own click is', async () => {
+    const { bid } = await winUrl(t, 'n6p');
+    const clicks = await t.metric('bidder_clicks_total', { campaign: bid.cid });
+    for (const headers of [{ 'sec-purpose': 'prefetch;prerender' }, { purpose: 'prefetch' }]) {
+      const r = await fetch(t.url + clickPathOf(bid), { redirect: 'manual', headers });
+      expect(r.status).toBe(302);
+      expect(r.headers.get('location')).not.toContain('rtbclk');
+      expect(r.headers.get('cache-control')).toBe('no-store');
+    }
+    expect(await t.metric('bidder_clicks_total', { campaign: bid.cid })).toBe(clicks);
+    const r = await fetch(t.url + clickPathOf(bid), { redirect: 'manual' });
+    expect(r.headers.get('location')).toContain('rtbclk=');
+    expect(await t.metric('bidder_clicks_total', { campaign: bid.cid })).toBe(clicks + 1);
+  });
+
+  it('a bid converts once, whichever of its clicks\' tokens comes back and however late', async () => {
+    const own = await startBidder();
+    try {
+      const { bid, url } = await winUrl(own, 'n6c');
+      expect((await fetch(url(String(bid.price)))).status).toBe(200);
+      const token = async () => new URL((await fetch(own.url + clickPathOf(bid), { redirect: 'manual' })).headers.get('location')!).searchParams.get('rtbclk')!;
+      const first = await token();
+      own.clock.advance(60_000);
+      // A repeat click counts nothing but mints a token that outlives the first.
+      const second = await token();
+      expect((await fetch(`${own.url}/notice/conversion?clk=${first}`)).status).toBe(200);
+      // Past the first token's window, inside the second's.
+      own.clock.advance(7 * 86_400_000 - 30_000);
+      expect((await fetch(`${own.url}/notice/conversion?clk=${first}`)).status).toBe(410);
+      expect((await fetch(`${own.url}/notice/conversion?clk=${second}`)).status).toBe(200);
+      expect(await own.metric('bidder_conversions_total', { campaign: bid.cid })).toBe(1);
+    } finally {
+      await own.bidder.close();
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('puts the conversion token in the landing URL\'s query, before any fragment', () => {
+    expect(withQuery('https://shop.example/sale#offers', 'rtbclk=T')).toBe('https://shop.example/sale?rtbclk=T#offers');
+    expect(withQuery('https://shop.example/sale?a=1#x', 'rtbclk=T')).toBe('https://shop.example/sale?a=1&rtbclk=T#x');
+    expect(withQuery('https://shop.example/sale', 'rtbclk=T')).toBe('https://shop.example/sale?rtbclk=T');
   });
 
   it('the click URL, public in the ad markup, cannot be replayed as a win or billing notice', async () => {

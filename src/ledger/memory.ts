@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Budget, BudgetLedger, Reservation, SettleOutcome, SettleSource } from '../types.js';
+import type { BidOutcome, Budget, BudgetLedger, Reservation, SettleOutcome, SettleSource } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toUsd, utcDay } from './budget.js';
 import { decodeRecords, encodeRecord, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
 import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
@@ -272,6 +272,10 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
 
     release(bidId: string): Promise<boolean> {
       return inTurn(bidId, () => releaseNow(bidId));
+    },
+
+    async bidOutcome(bidId: string): Promise<BidOutcome> {
+      return core.outcome(bidId);
     },
 
     async state(campaignId: string) {

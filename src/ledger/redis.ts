@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import type { Budget, BudgetLedger, OverCommitted, Reservation, SettleOutcome, SettleSource } from '../types.js';
+import type { BidOutcome, Budget, BudgetLedger, OverCommitted, Reservation, SettleOutcome, SettleSource } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toMicros, toUsd, utcDay } from './budget.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
 import { DAY_MS } from '../util/time.js';
@@ -359,6 +359,12 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       // must not hide the reservation from the release that follows it.
       if (released) known.set(bidId, 'released');
       return released;
+    },
+
+    async bidOutcome(bidId: string): Promise<BidOutcome> {
+      const st = await client.hget(`${P}r:${bidId}`, 'st');
+      // 'n': a late win an older version refused; nothing stands for it.
+      return st === 'h' ? 'held' : st === 's' ? 'settled' : st === 'x' ? 'released' : st === 'e' || st === 'n' ? 'expired' : 'unknown';
     },
 
     async state(campaignId: string) {

@@ -1,4 +1,4 @@
-import type { OverCommitted, Reservation, SettleOutcome, SettleSource } from '../types.js';
+import type { BidOutcome, OverCommitted, Reservation, SettleOutcome, SettleSource } from '../types.js';
 import { headroomMicros, toMicros, toUsd, utcDay, type BudgetRule } from './budget.js';
 import type { JournalRecord } from './journal.js';
 import { HoldTable } from './holds.js';
@@ -93,6 +93,12 @@ export class LedgerCore {
   /** Forgets a `once` key whose journal write failed. */
   forgetOnce(key: string): void {
     this.onceKeys.delete(key);
+  }
+
+  /** What became of a bid (Ledger.bidOutcome). */
+  outcome(bidId: string): BidOutcome {
+    const s = this.holds.slot(bidId);
+    return s < 0 ? 'unknown' : (['held', 'settled', 'released', 'expired'] as const)[this.holds.st[s]] ?? 'unknown';
   }
 
   /** Bids remembered: held, or finished within the retention. */

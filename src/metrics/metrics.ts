@@ -6,7 +6,7 @@ import { ERRORS, NBR, type ErrorCode, type NoBidReason } from '../errors/codes.j
 /** Outcome of one bid request, a bounded label set. */
 export type Outcome = 'bid' | 'nobid' | 'invalid' | 'rejected' | 'error';
 export type Stage = 'decode' | 'validate' | 'eligibility' | 'features' | 'score' | 'price' | 'reserve' | 'respond';
-export type NoticeResult = 'ok' | 'unpriced' | 'unbilled' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown' | 'test' | 'overspend' | 'corrected';
+export type NoticeResult = 'ok' | 'unpriced' | 'unbilled' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown' | 'test' | 'overspend' | 'corrected' | 'lost' | 'prefetch';
 /** Shared-store operations: the ledger's, and the fleet's frequency-cap reads and writes. */
 export type LedgerOp = 'reserve' | 'settle' | 'release' | 'state' | 'frequency';
 
@@ -15,7 +15,7 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 const STAGES: Stage[] = ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'];
 const OUTCOMES: Outcome[] = ['bid', 'nobid', 'invalid', 'rejected', 'error'];
 const NOTICE_KINDS: NoticeKind[] = ['win', 'billing', 'loss', 'click', 'conversion', 'impression', 'start', 'complete', 'error'];
-const NOTICE_RESULTS: NoticeResult[] = ['ok', 'unpriced', 'unbilled', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'test', 'overspend', 'corrected'];
+const NOTICE_RESULTS: NoticeResult[] = ['ok', 'unpriced', 'unbilled', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'test', 'overspend', 'corrected', 'lost', 'prefetch'];
 const LEDGER_OPS: LedgerOp[] = ['reserve', 'settle', 'release', 'state', 'frequency'];
 const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 

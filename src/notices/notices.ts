@@ -85,8 +85,13 @@ export function createNoticeHandler(deps: NoticeDeps) {
   const { metrics } = deps;
   const tokenKey = Buffer.from(`click-token:${deps.secret}`);
 
+  /**
+   * The conversion token a click hands the landing page: valid for the conversion window from the
+   * click, and carrying how long its bid's conversion must be remembered: until the last token any
+   * click on that bid could mint expires (a repeat click mints another, later one).
+   */
   function clickToken(c: NoticeClaims): string {
-    const payload = Buffer.from(JSON.stringify([c.bidId, c.campaignId, c.creativeId, deps.clock() + deps.conversionWindowMs])).toString('base64url');
+    const payload = Buffer.from(JSON.stringify([c.bidId, c.campaignId, c.creativeId, deps.clock() + deps.conversionWindowMs, c.expiresAtMs + deps.conversionWindowMs])).toString('base64url');
     const sig = createHmac('sha256', tokenKey).update(payload).digest().subarray(0, 16).toString('base64url');
     return `${payload}.${sig}`;
   }
@@ -103,19 +108,20 @@ export function createNoticeHandler(deps: NoticeDeps) {
     const want = createHmac('sha256', tokenKey).update(payload).digest().subarray(0, 16);
     const given = Buffer.from(sig, 'base64url');
     if (given.length !== want.length || !timingSafeEqual(given, want)) return refuse('conversion', 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
-    let fields: [string, string, string, number];
+    let fields: [string, string, string, number, number?];
     try {
       fields = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
     } catch {
       return refuse('conversion', 'malformed', new BidderError('NOTICE_MALFORMED', 'clk'));
     }
-    const [bidId, campaignId, creativeId, until] = fields;
+    // A token minted before it carried its bid's last expiry is remembered until its own.
+    const [bidId, campaignId, creativeId, until, keepUntil = until] = fields;
     if (deps.clock() > until) return refuse('conversion', 'expired', new BidderError('NOTICE_EXPIRED'));
     // Deduplicated in the ledger's store (journal or Redis): a restart or another process of the
-    // fleet does not count the same token again.
+    // fleet does not count the same bid's conversion again, from this token or a later click's.
     let first: boolean;
     try {
-      first = await deps.ledger.once(`v:${bidId}`, until);
+      first = await deps.ledger.once(`v:${bidId}`, Math.max(until, keepUntil));
     } catch {
       metrics.ledger('state', 0, true);
       return LEDGER_RETRY;
@@ -145,7 +151,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
     return { status: 302, body: '', headers: { location: landing } };
   }
 
-  return async function handleNotice(kind: NoticeKind, query: string): Promise<Answer> {
+  /**
+   * `prefetch`: the request says it is a browser's or a link expander's prefetch (`Sec-Purpose`,
+   * `Purpose`), not a user's click: the landing page is answered, nothing is counted and no token
+   * minted, and the answer is not to be stored, so the user's own click comes back to be counted.
+   */
+  return async function handleNotice(kind: NoticeKind, query: string, prefetch = false): Promise<Answer> {
     const q = new URLSearchParams(query);
     if (kind === 'conversion') return conversion(q);
     // Click, impression-tracker and player-event URLs sit in the markup, so they carry a public
@@ -293,8 +304,18 @@ export function createNoticeHandler(deps: NoticeDeps) {
       metrics.notice('click', 'expired');
       return { status: 302, body: '', headers: { location: landingUrl } };
     }
+    if (prefetch) {
+      metrics.notice('click', 'prefetch');
+      return { status: 302, body: '', headers: { location: landingUrl, 'cache-control': 'no-store' } };
+    }
     let first = false;
     try {
+      // A click on a bid whose loss notice released it is one on an ad that did not run (a lost
+      // bid's markup is in the page with Prebid.js, say): it teaches nothing and mints no token.
+      if ((await deps.ledger.bidOutcome(claims.bidId)) === 'released') {
+        metrics.notice('click', 'lost');
+        return { status: 302, body: '', headers: { location: landingUrl } };
+      }
       // Deduplicated in the ledger's store (journal or Redis): across restarts and a fleet.
       first = await deps.ledger.once(`c:${claims.bidId}`, claims.expiresAtMs);
     } catch {
@@ -311,9 +332,15 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (issued && campaign) deps.profiles.recordClick(issued.userKey, campaign.cat);
       deps.eventLog.append({ type: 'click', ...base });
     }
-    const sep = landingUrl.includes('?') ? '&' : '?';
-    return { status: 302, body: '', headers: { location: `${landingUrl}${sep}rtbclk=${clickToken(claims)}` } };
+    return { status: 302, body: '', headers: { location: withQuery(landingUrl, `rtbclk=${clickToken(claims)}`) } };
   };
 }
 
 export type NoticeHandler = ReturnType<typeof createNoticeHandler>;
+
+/** `url` with `param` added to its query: before any `#fragment`, which the landing server never sees. */
+export function withQuery(url: string, param: string): string {
+  const hash = url.indexOf('#');
+  const base = hash < 0 ? url : url.slice(0, hash);
+  return `${base}${base.includes('?') ? '&' : '?'}${param}${hash < 0 ? '' : url.slice(hash)}`;
+}

@@ -16,7 +16,7 @@ export interface HttpHandlers {
   exchange: (name: string) => ExchangeSettings | undefined;
   /** An Answer at once (a request shed before parsing), else a promise of one. */
   bid: (input: BidInput) => Answer | Promise<Answer>;
-  notice: (kind: NoticeKind, query: string) => Promise<Answer>;
+  notice: (kind: NoticeKind, query: string, prefetch?: boolean) => Promise<Answer>;
   admin: (method: string, path: string, authorization: string, body: Buffer) => Promise<Answer>;
   healthz: () => Answer;
   readyz: () => Promise<Answer>;
@@ -219,7 +219,9 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
     res.onAborted(() => (state.aborted = true));
     const kind = req.getParameter(0) as NoticeKind;
     if (!NOTICE_KINDS.has(kind)) return write(res, state, errorAnswer(new BidderError('NOT_FOUND')), false);
-    guard(res, state, false, h.notice(kind, req.getQuery() ?? ''));
+    // Chrome's speculative loads send `Sec-Purpose: prefetch`, older browsers and link expanders `Purpose: prefetch`.
+    const prefetch = kind === 'click' && (req.getHeader('sec-purpose').startsWith('prefetch') || req.getHeader('purpose') === 'prefetch');
+    guard(res, state, false, h.notice(kind, req.getQuery() ?? '', prefetch));
   });
 
   /** The operations routes, on the public app (loopback only) or on an app of their own. */
