@@ -2,7 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Settings } from '../src/config/settings.js';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
+import { connectFleetRedis } from '../src/ledger/open.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
@@ -59,5 +63,59 @@ describe.skipIf(!haveRedis)('Redis ledger failure and recovery', () => {
       // The settled win survived the restart: remaining budget is below the full daily budget.
       2000 - bid.price / 1000 + 1e-6,
     );
+  });
+});
+
+describe.skipIf(!haveRedis)('a Redis that evicts keys', () => {
+  it('is refused at start, with the setting that would lose spend named', async () => {
+    const redis = await startPrivateRedis({});
+    try {
+      const settings = { ledger: { redisUrl: redis.url, commandTimeoutMs: 1000, autoPipelining: false } } as Settings;
+      const warnings: unknown[] = [];
+      const logger = { warn: (o: unknown) => warnings.push(o) } as unknown as Logger;
+      // The default (no limit) never evicts.
+      (await connectFleetRedis(settings, logger)).disconnect();
+      const admin = new Redis(redis.url);
+      await admin.config('SET', 'maxmemory', '100mb');
+      await admin.config('SET', 'maxmemory-policy', 'volatile-lru');
+      await expect(connectFleetRedis(settings, logger)).rejects.toThrow(/maxmemory-policy volatile-lru.*noeviction/);
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      (await connectFleetRedis(settings, logger)).disconnect();
+      admin.disconnect();
+      expect(warnings).toEqual([]);
+    } finally {
+      await redis.stop();
+    }
+  });
+});
+
+describe.skipIf(!haveRedis)('a reserve that times out', () => {
+  it('holds nothing once Redis catches up: the bidder releases what the late reserve held', async () => {
+    const redis = await startPrivateRedis({ debug: true });
+    const dir = mkdtempSync(join(tmpdir(), 'redis-slow-'));
+    const t = await startBidder({ ledger: { journalPath: join(dir, 'ledger'), redisUrl: redis.url, commandTimeoutMs: 100 } });
+    const admin = new Redis(redis.url);
+    try {
+      // The user profile read comes first; a second request from the same user finds it cached.
+      expect((await t.bid({ ...req('s1'), user: { id: 'slow-user' } })).status).toBe(200);
+      const stalled = admin.call('DEBUG', 'SLEEP', '0.4');
+      await new Promise((r) => setTimeout(r, 20));
+      expect((await t.bid({ ...req('s2'), user: { id: 'slow-user' } })).status).toBe(204);
+      await stalled;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await t.metric('bidder_nobid_total', { reason: 'LEDGER_UNAVAILABLE' })).toBe(1);
+      // Every day hash's reserved total is back to what the first, unanswered bid holds.
+      const days = await admin.keys('bidder:ledger:d:*');
+      const reserved = await Promise.all(days.map((k) => admin.hget(k, 'res')));
+      const held = await admin.keys('bidder:ledger:r:*');
+      const states = await Promise.all(held.map((k) => admin.hget(k, 'st')));
+      expect(states.filter((s) => s === 'h')).toHaveLength(1);
+      expect(reserved.map(Number).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    } finally {
+      admin.disconnect();
+      await t.close();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

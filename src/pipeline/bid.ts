@@ -186,6 +186,10 @@ export function createBidPipeline(deps: BidDeps) {
         metrics.ledger('reserve', (now() - lt) / 1000, false);
       } catch {
         metrics.ledger('reserve', (now() - lt) / 1000, true);
+        // A timed-out reserve may still have run (Redis answered late): release what it may have
+        // held, or the budget stays held for a no-bid until the reservation expires. Sent on the
+        // same connection, so it runs after the reserve if that ever arrives.
+        for (const h of held) deps.ledger.release(h.bidId).catch(() => metrics.ledger('release', 0, true));
         return noBid(req.id, ex, 'LEDGER_UNAVAILABLE', started);
       }
     }
