@@ -39,6 +39,33 @@ if (client === null) {
   );
 
   describe('Redis ledger specifics', () => {
+    it('on a reconnect restores the budget rules Redis lost, and leaves alone those another process set since', async () => {
+      const keyPrefix = `${prefix}${n++}:`;
+      const own = new Redis(url);
+      const ready = () => new Promise((r) => own.once('ready', r));
+      await ready();
+      const a = await createRedisLedger({ client: own, clock: () => Date.now(), budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000, keyPrefix });
+      // Another process of the fleet reloads a lower budget.
+      const b = await createRedisLedger({ client, clock: () => Date.now(), budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000, keyPrefix });
+      await b.configure({ c1: { dailyUsd: 0.01 } });
+      const reconnect = async () => {
+        const id = await own.client('ID');
+        const back = ready();
+        await client.client('KILL', 'ID', String(id));
+        await back;
+        // The restore is sent on 'ready'; a round trip on the same connection comes after it.
+        await own.ping();
+      };
+      await reconnect();
+      expect(await client.hget(`${keyPrefix}b:c1`, 'daily')).toBe('10000');
+      // A Redis that lost its data: the rule comes back.
+      await client.del(`${keyPrefix}b:c1`);
+      await reconnect();
+      expect(await client.hgetall(`${keyPrefix}b:c1`)).toMatchObject({ daily: '1000000' });
+      await a.close();
+      own.disconnect();
+    });
+
     it('sends all reservations of a bid request in one round trip', async () => {
       const now = Date.UTC(2026, 0, 10, 12);
       const ledger = await createRedisLedger({

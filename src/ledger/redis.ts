@@ -268,11 +268,14 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   client.defineCommand('ledgerOnce', { numberOfKeys: 1, lua: LUA_ONCE });
   const cmd = client as unknown as LedgerCommands;
 
-  const configure = async (budgets: Readonly<Record<string, Budget>>): Promise<void> => {
+  /** Writes the budget rules; `missingOnly`: only fields Redis has not got (a restart that lost them). */
+  const configure = async (budgets: Readonly<Record<string, Budget>>, missingOnly = false): Promise<void> => {
     const rules = compileBudgets(budgets);
     const tx = client.multi();
     for (const [id, r] of rules) {
-      tx.hset(`${P}b:${id}`, 'daily', r.dailyMicros, 'life', r.lifetimeMicros, 'sday', r.startDay, 'eday', r.endDay);
+      const fields = { daily: r.dailyMicros, life: r.lifetimeMicros, sday: r.startDay, eday: r.endDay };
+      if (missingOnly) for (const [f, v] of Object.entries(fields)) tx.hsetnx(`${P}b:${id}`, f, v);
+      else tx.hset(`${P}b:${id}`, fields);
     }
     await tx.exec();
   };
@@ -293,8 +296,10 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   }
   // A Redis that restarted without its data has lost the budget rules too: put them back on every
   // reconnect, so reservations resume as soon as it is back (lost spend needs AOF, see docs/pacing.md).
+  // Only what is missing: a connection that merely dropped must not write this process's rules over
+  // newer ones another process of the fleet set since (a reload there).
   const onReady = () => {
-    configure(budgets).catch((err: unknown) => logger.warn({ err }, 'Redis ledger: could not restore budgets on reconnect'));
+    configure(budgets, true).catch((err: unknown) => logger.warn({ err }, 'Redis ledger: could not restore budgets on reconnect'));
   };
   client.on('ready', onReady);
 
