@@ -45,7 +45,16 @@ export interface BidderOptions {
   workerIndex?: number;
   /** Worker threads of this process (each paces 1/workers of the process's share). */
   workers?: number;
+  /**
+   * Set on worker threads: applies an admin action on the other workers of the process. They share
+   * one port, so an operator's pause or reload reaches one worker; it must reach all of them.
+   */
+  peers?: { apply(action: AdminAction): Promise<AdminResult[]> };
 }
+
+/** What an admin request changes, as one worker tells the others. */
+export type AdminAction = { kind: 'pause'; campaignId: string; paused: boolean } | { kind: 'reloadPolicies' } | { kind: 'reloadModel'; version?: string };
+export type AdminResult = { ok: true } | { ok: false; problems: string[] };
 
 export interface Bidder {
   readonly port: number;
@@ -60,6 +69,8 @@ export interface Bidder {
   metricsText(): Promise<string>;
   /** This bidder's metrics as prom-client JSON, gauges refreshed (for aggregation across workers). */
   metricsJson(): Promise<object[]>;
+  /** Applies an admin action here only (a worker told by another). */
+  applyAdmin(action: AdminAction): Promise<AdminResult>;
   /** Stop accepting, finish in-flight requests, flush the event log and ledger. */
   close(): Promise<void>;
 }
@@ -189,7 +200,31 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     now,
     conversionWindowMs: 7 * DAY_MS,
   });
-  const handleAdmin = createAdmin({ token: adminToken, reloadPolicies: live.reloadPolicies, reloadModel: live.reloadModel, pause: live.pause, status: live.status });
+  async function applyAdmin(a: AdminAction): Promise<AdminResult> {
+    if (a.kind === 'pause') return live.pause(a.campaignId, a.paused) ? { ok: true } : { ok: false, problems: [`unknown campaign ${a.campaignId}`] };
+    const r = a.kind === 'reloadPolicies' ? await live.reloadPolicies() : await live.reloadModel(a.version);
+    return r.ok ? { ok: true } : { ok: false, problems: r.problems };
+  }
+  // Done here, then on every other worker of the process; an answer that is not ok names the
+  // workers that refused (they read the same files, so they refuse alike unless a file changed between).
+  const peers = opts.peers;
+  const onPeers = async <T extends { ok: boolean }>(mine: T, action: AdminAction): Promise<T | { ok: false; problems: string[] }> => {
+    if (!peers || !mine.ok) return mine;
+    const theirs = await peers.apply(action);
+    const problems = theirs.flatMap((r, i) => (r.ok ? [] : r.problems.map((p) => `another worker (${i + 1} of ${theirs.length}): ${p}`)));
+    return problems.length ? { ok: false, problems } : mine;
+  };
+  const handleAdmin = createAdmin({
+    token: adminToken,
+    reloadPolicies: async () => onPeers(await live.reloadPolicies(), { kind: 'reloadPolicies' }),
+    // The version the first worker loaded, so all serve the same one even if CURRENT changes meanwhile.
+    reloadModel: async (version) => {
+      const r = await live.reloadModel(version);
+      return onPeers(r, { kind: 'reloadModel', version: r.ok ? r.version : version });
+    },
+    pause: async (id, p) => live.pause(id, p) && (await onPeers({ ok: true }, { kind: 'pause', campaignId: id, paused: p })).ok,
+    status: live.status,
+  });
 
   // Budget gauges and the scoring queue are read on scrape, not per bid.
   async function refreshGauges(): Promise<void> {
@@ -237,6 +272,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     reloadModel: live.reloadModel,
     metricsText: async () => (await refreshGauges(), metrics.registry.metrics()),
     metricsJson: async () => (await refreshGauges(), metrics.registry.getMetricsAsJSON()),
+    applyAdmin,
     async close() {
       stopWatching();
       stopFleetSync();

@@ -1,12 +1,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { createBidder } from './bidder.js';
+import { createBidder, type AdminAction, type AdminResult } from './bidder.js';
 import type { Settings } from './config/settings.js';
 
 /**
  * One bidder on a worker thread (`bidder serve --workers N`). uWebSockets.js apps on several
  * threads share the listening port (SO_REUSEPORT), so the kernel spreads connections over them.
  * Each worker has its own scorer and model; budgets are shared through the Redis ledger.
- * Protocol with the main thread: 'metrics' → this worker's metrics JSON; 'stop' → drain and exit.
+ * Protocol with the main thread: 'metrics' → this worker's metrics JSON; 'stop' → drain and exit;
+ * 'fanout' (from a worker whose admin route was called) → 'apply' on every other worker, whose
+ * 'applied' results come back to it as 'fanned'.
  */
 interface WorkerInput {
   policiesDir: string;
@@ -19,6 +21,7 @@ const input = workerData as WorkerInput;
 const port = parentPort!;
 let pending = 0;
 const waiting = new Map<number, (text: string) => void>();
+const fannedOut = new Map<number, (results: AdminResult[]) => void>();
 
 const bidder = await createBidder({
   policiesDir: input.policiesDir,
@@ -31,10 +34,23 @@ const bidder = await createBidder({
       waiting.set(id, resolve);
       port.postMessage({ type: 'collect', id });
     }),
+  peers: {
+    apply: (action) =>
+      new Promise((resolve) => {
+        const id = ++pending;
+        fannedOut.set(id, resolve);
+        port.postMessage({ type: 'fanout', id, action });
+      }),
+  },
 });
 
-port.on('message', async (m: { type: string; id?: number; text?: string }) => {
+port.on('message', async (m: { type: string; id?: number; text?: string; action?: AdminAction; results?: AdminResult[] }) => {
   if (m.type === 'metrics') port.postMessage({ type: 'metrics', id: m.id, json: await bidder.metricsJson() });
+  else if (m.type === 'apply') port.postMessage({ type: 'applied', id: m.id, result: await bidder.applyAdmin(m.action!) });
+  else if (m.type === 'fanned') {
+    fannedOut.get(m.id!)?.(m.results!);
+    fannedOut.delete(m.id!);
+  }
   else if (m.type === 'collected') {
     waiting.get(m.id!)?.(m.text!);
     waiting.delete(m.id!);

@@ -9,7 +9,8 @@ export interface AdminDeps {
   /** `overCommitted`: campaigns whose spend and open reservations of today pass their new budget. */
   reloadPolicies: () => Promise<{ ok: true; overCommitted: OverCommitted[] } | { ok: false; problems: string[] }>;
   reloadModel: (version?: string) => Promise<{ ok: true; version: string } | { ok: false; problems: string[] }>;
-  pause: (campaignId: string, paused: boolean) => boolean;
+  /** False for an unknown campaign. */
+  pause: (campaignId: string, paused: boolean) => boolean | Promise<boolean>;
   status: () => unknown;
 }
 
@@ -69,7 +70,7 @@ export function createAdmin(deps: AdminDeps) {
       } catch {
         return errorAnswer(new BidderError('ADMIN_BAD_REQUEST', 'malformed percent-escape in the campaign id'));
       }
-      return deps.pause(id, m[2] === 'pause') ? json(200, { ok: true, campaign: id, paused: m[2] === 'pause' }) : errorAnswer(new BidderError('NOT_FOUND', `campaign ${id}`));
+      return (await deps.pause(id, m[2] === 'pause')) ? json(200, { ok: true, campaign: id, paused: m[2] === 'pause' }) : errorAnswer(new BidderError('NOT_FOUND', `campaign ${id}`));
     }
     return errorAnswer(new BidderError('NOT_FOUND'));
   };

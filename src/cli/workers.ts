@@ -1,18 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { AggregatorRegistry } from 'prom-client';
+import type { AdminAction, AdminResult } from '../bidder.js';
 import type { Settings } from '../config/settings.js';
+import { freePort } from '../harness/process.js';
 
 interface Msg {
   type: string;
   id?: number;
   port?: number;
   json?: object[];
+  action?: AdminAction;
+  result?: AdminResult;
 }
 
 /**
  * `bidder serve --workers N`: N bidders on worker threads sharing one port. The main thread only
- * starts them, aggregates their metrics for whichever worker is scraped, and stops them.
+ * starts them, aggregates their metrics for whichever worker is scraped, passes an admin action
+ * (pause, reload) taken by one worker to the others, and stops them.
  */
 export async function runWorkers(n: number, policiesDir: string, overrides: Partial<Settings>, log: (msg: string) => void): Promise<() => Promise<void>> {
   const file = new URL('../worker.js', import.meta.url);
@@ -22,6 +27,23 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
   const workers: Worker[] = [];
   let nextId = 0;
   const replies = new Map<number, (json: object[]) => void>();
+  const applied = new Map<number, (r: AdminResult) => void>();
+
+  /** An admin action one worker took, applied on all the others; their results in worker order. */
+  function fanOut(from: Worker, action: AdminAction): Promise<AdminResult[]> {
+    return Promise.all(
+      workers
+        .filter((w) => w !== from)
+        .map(
+          (w) =>
+            new Promise<AdminResult>((resolve) => {
+              const id = ++nextId;
+              applied.set(id, resolve);
+              w.postMessage({ type: 'apply', id, action });
+            }),
+        ),
+    );
+  }
 
   async function collect(): Promise<string> {
     const all = await Promise.all(
@@ -46,14 +68,20 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
           replies.get(m.id!)?.(m.json!);
           replies.delete(m.id!);
         } else if (m.type === 'collect') worker.postMessage({ type: 'collected', id: m.id, text: await collect() });
+        else if (m.type === 'fanout') worker.postMessage({ type: 'fanned', id: m.id, results: await fanOut(worker, m.action!) });
+        else if (m.type === 'applied') {
+          applied.get(m.id!)?.(m.result!);
+          applied.delete(m.id!);
+        }
       });
       worker.once('error', reject);
       worker.once('exit', (code) => reject(new Error(`worker ${index} exited with code ${code} before listening`)));
     });
   }
 
-  // The first worker picks the port (it may be 0); the others join it.
-  const first = await start(0, overrides.port ?? 8080);
+  // Every worker binds the same port. Given port 0, the first picked one the second could not join
+  // (address in use, and an abort): a free port is chosen here instead.
+  const first = await start(0, overrides.port === 0 ? await freePort() : (overrides.port ?? 8080));
   workers.push(first.worker);
   for (let i = 1; i < n; i++) workers.push((await start(i, first.port)).worker);
   log(`${n} workers listening on port ${first.port}`);

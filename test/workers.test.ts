@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
+import { freePort } from '../src/harness/process.js';
+
+/**
+ * `bidder serve --workers 2`: two bidders on worker threads share one port, so an operator's admin
+ * request reaches one of them; a pause must stop the campaign on both. Real CLI, real Redis.
+ */
+const haveRedis = haveRedisServer();
+if (!haveRedis && process.env.CI === 'true') throw new Error('redis-server is required in CI (workers share their ledger through Redis)');
+
+const TOKEN = 'workers-test-token';
+const req = (id: string) => ({ id, at: 2, tmax: 5000, imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
+
+describe.skipIf(!haveRedis)('serve --workers 2', () => {
+  let redis: PrivateRedis;
+  let child: ChildProcess;
+  let url: string;
+  beforeAll(async () => {
+    redis = await startPrivateRedis({});
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    child = spawn(process.execPath, ['dist/cli.js', 'serve', '--workers', '2', '--redis', redis.url, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], {
+      env: { ...process.env, ADMIN_TOKEN: TOKEN, NOTICE_SECRET: 'workers-test-secret-0123456789' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    for (let i = 0; ; i++) {
+      if (/workers listening/.test(err)) break;
+      if (child.exitCode !== null || i > 600) throw new Error(`workers did not start: ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }, 90_000);
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await redis?.stop();
+  });
+
+  // Each on a connection of its own (the kernel spreads connections, not requests, over the workers).
+  const bid = async (id: string) => {
+    const r = await fetch(`${url}/openrtb2/bid`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify(req(id)) });
+    return r.status === 200 ? ((await r.json()).seatbid[0].bid[0].cid as string) : null;
+  };
+
+  it('a campaign paused through one worker bids on none', async () => {
+    const before = await Promise.all(Array.from({ length: 10 }, (_, i) => bid(`w-before-${i}`)));
+    const counts = new Map<string, number>();
+    for (const c of before) if (c) counts.set(c, (counts.get(c) ?? 0) + 1);
+    const [top] = [...counts].sort((a, b) => b[1] - a[1])[0];
+    const paused = await fetch(`${url}/admin/campaigns/${top}/pause`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } });
+    expect(paused.status).toBe(200);
+    const after = await Promise.all(Array.from({ length: 24 }, (_, i) => bid(`w-after-${i}`)));
+    expect(after.filter((c) => c === top)).toEqual([]);
+    // And resumed on both: it bids again wherever the request lands.
+    expect((await fetch(`${url}/admin/campaigns/${top}/resume`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } })).status).toBe(200);
+    const resumed = await Promise.all(Array.from({ length: 10 }, (_, i) => bid(`w-resumed-${i}`)));
+    expect(resumed.filter((c) => c === top).length).toBeGreaterThan(0);
+  }, 60_000);
+});
