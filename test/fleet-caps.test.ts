@@ -52,4 +52,21 @@ describe.skipIf(!client)('frequency caps across bidders sharing Redis', () => {
     expect((await b.bid(req('c3', 'another-user'))).status).toBe(200);
     expect(await b.metric('bidder_ledger_errors_total', { op: 'frequency' })).toBe(0);
   });
+
+  it('a win notice that reaches the other bidder counts the cap all the same (the user rides in the signed URL)', async () => {
+    const first = await a.bid(req('x1', 'cross-user'));
+    expect(first.status).toBe(200);
+    const bid = (await first.json()).seatbid[0].bid[0];
+    expect(bid.cid).toBe('acme-shoes');
+    // B never saw this bid: only the notice tells it who the user was.
+    expect((await fetch(b.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(bid.price)))).status).toBe(200);
+    expect((await b.bid(req('x3', 'cross-user'))).status).toBe(204);
+    // A holds the user's counts from its own bid for a second (the store's local TTL), then reads Redis.
+    a.clock.advance(1500);
+    expect((await a.bid(req('x2', 'cross-user'))).status).toBe(204);
+    // The key in the URL is signed: another user's key there does not verify.
+    const other = bid.nurl.replace(/uk=[^&]+/, 'uk=AAAAAAAAAAAAAAAA');
+    expect(other).not.toBe(bid.nurl);
+    expect((await fetch(b.url + other.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(bid.price)))).status).toBe(403);
+  });
 });

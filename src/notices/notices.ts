@@ -251,14 +251,16 @@ export function createNoticeHandler(deps: NoticeDeps) {
       const mtw = markup ? undefined : minToWin(q, rate!);
       const mtwUsd = mtw !== undefined && mtw <= (claims.bidPrice / rate!) * (1 + 1e-9) ? mtw : undefined;
       deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, issued?.pctr, mtwUsd, markup);
-      if (issued) {
-        // A fixed-price deal's bid (no segment) says nothing of the competition.
-        if (issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
-        deps.profiles.recordImpression(issued.userKey, claims.campaignId, issued.categories);
-        if (issued.userKey) {
-          // The spend is settled; a cap count lost to a Redis outage must not fail the notice.
-          await deps.frequency.record(issued.userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
-        }
+      // A fixed-price deal's bid (no segment) says nothing of the competition.
+      if (issued && issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
+      // The user from this process's record of the bid, else from the signed URL: a notice that
+      // reaches another process or worker than the one that bid still counts the cap. The page's
+      // categories are known only where the bid was made.
+      const userKey = issued?.userKey || claims.userKey;
+      if (userKey) {
+        deps.profiles.recordImpression(userKey, claims.campaignId, issued?.categories ?? []);
+        // The spend is settled; a cap count lost to a Redis outage must not fail the notice.
+        await deps.frequency.record(userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
       }
       deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd, minToWinCpmUsd: mtwUsd, ...(unpriced ? { unpriced: true as const } : {}) });
       return OK;
@@ -329,7 +331,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
       metrics.notice('click', 'ok');
       metrics.click(claims.campaignId);
       deps.pacer.onClick(claims.campaignId, claims.creativeId, now);
-      if (issued && campaign) deps.profiles.recordClick(issued.userKey, campaign.cat);
+      const userKey = issued?.userKey || claims.userKey;
+      if (userKey && campaign) deps.profiles.recordClick(userKey, campaign.cat);
       deps.eventLog.append({ type: 'click', ...base });
     }
     return { status: 302, body: '', headers: { location: withQuery(landingUrl, `rtbclk=${clickToken(claims)}`) } };

@@ -24,7 +24,16 @@ export interface NoticeClaims {
   expiresAtMs: number;
   /** A bid to a `test: 1` request: its notices are answered and counted, and move no money. */
   test?: boolean;
+  /**
+   * The user's pseudonymous key (a keyed hash, src/users/users.ts) where the bid had one: a notice
+   * that reaches another process of the fleet, or another worker, than the one that bid still
+   * counts the frequency cap and the profile for that user. Absent on older URLs.
+   */
+  userKey?: string;
 }
+
+/** What a user key looks like (base64url of a truncated MAC); anything else in a URL is malformed. */
+const USER_KEY = /^[A-Za-z0-9_-]{1,64}$/;
 
 const SIG_BYTES = 16;
 
@@ -99,12 +108,13 @@ function writeCommon(w: ByteWriter, c: NoticeClaims): void {
   w.text(c.creativeId);
 }
 
-/** `\nexchange\nexpiresAtMs`, then `\ntest` for a test bid. */
+/** `\nexchange\nexpiresAtMs`, then `\nu<userKey>` where there is one and `\ntest` for a test bid. */
 function writeTail(w: ByteWriter, c: NoticeClaims): void {
   w.text('\n');
   w.text(c.exchange);
   w.text('\n');
   w.number(c.expiresAtMs);
+  if (c.userKey) (w.text('\nu'), w.text(c.userKey));
   if (c.test) w.text('\ntest');
 }
 
@@ -162,6 +172,7 @@ export function writeNoticeUrl(w: ByteWriter, u: NoticeUrls, route: NoticeRoute)
   w.uri(c.exchange);
   w.text('&x=');
   w.number(c.expiresAtMs);
+  if (c.userKey) (w.text('&uk='), w.text(c.userKey));
   w.text(c.test ? '&t=1&s=' : '&s=');
   if (route === 'click') return w.text(u.sig.click);
   w.text(u.sig.exchange);
@@ -190,7 +201,7 @@ export function noticeUrl(u: NoticeUrls, route: NoticeRoute | 'impression'): str
 export function claimsQuery(c: NoticeClaims, sig: string): string {
   return (
     `b=${encodeURIComponent(c.bidId)}&c=${encodeURIComponent(c.campaignId)}&k=${encodeURIComponent(c.creativeId)}` +
-    `&p=${c.bidPrice}&u=${c.cur}${c.rate === undefined ? '' : `&r=${c.rate}`}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.test ? '&t=1' : ''}&s=${sig}`
+    `&p=${c.bidPrice}&u=${c.cur}${c.rate === undefined ? '' : `&r=${c.rate}`}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.userKey ? `&uk=${c.userKey}` : ''}${c.test ? '&t=1' : ''}&s=${sig}`
   );
 }
 
@@ -198,7 +209,7 @@ export function claimsQuery(c: NoticeClaims, sig: string): string {
 export function clickQuery(c: NoticeClaims, sig: string): string {
   return (
     `b=${encodeURIComponent(c.bidId)}&c=${encodeURIComponent(c.campaignId)}&k=${encodeURIComponent(c.creativeId)}` +
-    `&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.test ? '&t=1' : ''}&s=${sig}`
+    `&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.userKey ? `&uk=${c.userKey}` : ''}${c.test ? '&t=1' : ''}&s=${sig}`
   );
 }
 
@@ -216,11 +227,14 @@ export function parseClaims(q: URLSearchParams, click = false): { claims: Notice
   const x = q.get('x');
   const sig = q.get('s');
   const r = q.get('r');
+  const uk = q.get('uk');
   if (!bidId || !campaignId || !creativeId || !exchange || !x || !sig) return null;
+  if (uk !== null && !USER_KEY.test(uk)) return null;
   if (click && p === null && cur === null) {
     const expiresAtMs = Number(x);
     if (!Number.isInteger(expiresAtMs)) return null;
     const claims: NoticeClaims = { bidId, campaignId, creativeId, bidPrice: NaN, cur: '', exchange, expiresAtMs };
+    if (uk !== null) claims.userKey = uk;
     if (q.get('t') === '1') claims.test = true;
     return { claims, sig };
   }
@@ -231,6 +245,7 @@ export function parseClaims(q: URLSearchParams, click = false): { claims: Notice
   if (!Number.isFinite(bidPrice) || !Number.isInteger(expiresAtMs) || (rate !== undefined && !(rate > 0 && Number.isFinite(rate)))) return null;
   const claims: NoticeClaims = { bidId, campaignId, creativeId, bidPrice, cur, exchange, expiresAtMs };
   if (rate !== undefined) claims.rate = rate;
+  if (uk !== null) claims.userKey = uk;
   if (q.get('t') === '1') claims.test = true;
   return { claims, sig };
 }

@@ -228,6 +228,8 @@ export function createBidPipeline(deps: BidDeps) {
     const c = ch.el.cand.campaign;
     const cr = ch.el.cand.creative;
     const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, rate, exchange: ex.name, expiresAtMs };
+    const ctx = plan.imps[ch.ctxIndex].ctx;
+    if (ctx.userKey) claims.userKey = ctx.userKey;
     if (test) claims.test = true;
     const fit = ch.el.fit;
     const notices = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims, fit.kind !== 'banner'), { expandPrice: ex.expandPrice, vast: fit.kind === 'vast' });
@@ -238,7 +240,6 @@ export function createBidPipeline(deps: BidDeps) {
       metrics.testBid();
       return bid;
     }
-    const ctx = plan.imps[ch.ctxIndex].ctx;
     deps.issued.add(bidId, { pctr: ch.pctr, userKey: ctx.userKey, categories: ctx.categories, segment: ch.segment, bidCpmUsd: price / rate });
     deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
     metrics.bid(c.id, ch.pctr);
