@@ -121,7 +121,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     probeLedger: redis ? () => ledger.state(live.policies().campaigns[0].id) : undefined,
   });
 
-  const ledger: BudgetLedger = await openLedger({ settings, redis, clock, budgets: budgetsOf(initial.campaigns), logger });
+  // A fleet's reservations expire by Redis's clock, unless this bidder runs on a clock of its own (tests, the simulator).
+  const ledger: BudgetLedger = await openLedger({ settings, redis, clock, serverClock: opts.clock === undefined, budgets: budgetsOf(initial.campaigns), logger });
   const random = mulberry32(settings.seed ? Number.parseInt(createHmac('sha256', 'seed').update(settings.seed).digest('hex').slice(0, 8), 16) : clock() >>> 0);
   const share = 1 / (settings.fleetSize * (opts.workers ?? 1));
   const valuePacer = settings.pacer === 'curve' ? undefined : createValuePacer({ clock, random, campaigns: initial.campaigns, share });

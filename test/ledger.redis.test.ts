@@ -39,6 +39,22 @@ if (client === null) {
   );
 
   describe('Redis ledger specifics', () => {
+    it('with serverClock, a bidder whose clock runs ahead does not end the others\' reservations', async () => {
+      const keyPrefix = `${prefix}${n++}:`;
+      const at = Date.now();
+      const make = (skewMs: number, serverClock: boolean) =>
+        createRedisLedger({ client, clock: () => at + skewMs, budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000, keyPrefix: `${keyPrefix}${serverClock}:`, serverClock });
+      for (const serverClock of [true, false]) {
+        const a = await make(0, serverClock);
+        const ahead = await make(60_000, serverClock);
+        expect(await a.reserve([{ bidId: 'a1', campaignId: 'c1', amountUsd: 1, expiresAtMs: at + 10_000 }])).toEqual([true]);
+        // A minute ahead, its own clock says a1's hold is over; Redis's says it is not.
+        const got = await ahead.reserve([{ bidId: 'b1', campaignId: 'c1', amountUsd: 1, expiresAtMs: at + 70_000 }]);
+        expect(got, `serverClock ${serverClock}`).toEqual([!serverClock]);
+        expect(await a.bidOutcome('a1')).toBe(serverClock ? 'held' : 'expired');
+      }
+    });
+
     it('on a reconnect restores the budget rules Redis lost, and leaves alone those another process set since', async () => {
       const keyPrefix = `${prefix}${n++}:`;
       const own = new Redis(url);

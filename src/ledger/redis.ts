@@ -20,6 +20,13 @@ export interface RedisLedgerOptions {
   retentionMs?: number;
   /** Owned connection only: a command unanswered this long fails, ms (default 100). */
   commandTimeoutMs?: number;
+  /**
+   * Expire reservations by Redis's clock (TIME) instead of `clock`: a bidder whose clock runs ahead
+   * of the others' would otherwise end their reservations early, and the budget they held would be
+   * reserved again while their wins still come (an audit saw 100 % overspend at 4 s of skew). On
+   * in serving; off where the bidder was given a clock of its own (tests, the simulator: bidder.ts).
+   */
+  serverClock?: boolean;
   logger?: LedgerLogger;
 }
 
@@ -42,6 +49,12 @@ export interface RedisLedgerOptions {
 const LUA_COMMON = `
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
+if not now then
+  -- 't': Redis's own clock, the one clock every bidder of the fleet shares (serverClock).
+  if redis.replicate_commands then redis.replicate_commands() end
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local RET = tonumber(ARGV[3])
 local DAYKEEP = 691200000
 -- '%.0f' writes -0 as "-0", which HINCRBY refuses.
@@ -310,11 +323,14 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   // loss notice). Per process and bounded; kept as long as Redis keeps the bid's record.
   const known = new LRUCache<string, number | 'released'>({ max: 200_000, ttl: Number(retention), perf: { now: clock }, ttlResolution: 0 });
 
+  // The scripts' "now" (expiry of reservations): Redis's clock, or this process's.
+  const scriptNow = (now: number): number | string => (opts.serverClock ? 't' : now);
+
   const self: BudgetLedger = {
     async reserve(items: Reservation[]): Promise<boolean[]> {
       if (items.length === 0) return [];
       const now = clock();
-      const args: (string | number)[] = [P, now, retention, utcDay(now), items.length];
+      const args: (string | number)[] = [P, scriptNow(now), retention, utcDay(now), items.length];
       for (const it of items) {
         const amount = toMicros(it.amountUsd);
         const expires = Math.min(it.expiresAtMs, now + reservationTtlMs);
@@ -332,7 +348,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       const k = known.get(bidId);
       if (typeof k === 'number' && level <= k) return 'duplicate';
       const now = clock();
-      const raw = await cmd.ledgerSettle(P, now, retention, bidId, price, level, unreservedCampaignId ?? '', utcDay(now));
+      const raw = await cmd.ledgerSettle(P, scriptNow(now), retention, bidId, price, level, unreservedCampaignId ?? '', utcDay(now));
       const sp = raw.indexOf(' ');
       const outcome = (sp < 0 ? raw : raw.slice(0, sp)) as SettleOutcome;
       if (settled !== undefined && sp >= 0) settled.usd = toUsd(Number(raw.slice(sp + 1)));
@@ -359,7 +375,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
 
     async release(bidId: string): Promise<boolean> {
       if (known.has(bidId)) return false;
-      const released = (await cmd.ledgerRelease(P, clock(), retention, bidId)) === 1;
+      const released = (await cmd.ledgerRelease(P, scriptNow(clock()), retention, bidId)) === 1;
       // Only a release that happened is remembered: a loss notice ahead of its bid's reservation
       // must not hide the reservation from the release that follows it.
       if (released) known.set(bidId, 'released');
@@ -377,7 +393,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       const day = utcDay(now);
       const [daily, life, sday, eday, total, daySpent, dayRes, totalOver, dayOver] = await cmd.ledgerState(
         P,
-        now,
+        scriptNow(now),
         retention,
         campaignId,
         day,
