@@ -2,6 +2,9 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventRecord } from '../src/eventlog/records.js';
+import { eventFiles, readEvents } from '../src/eventlog/read.js';
+import { buildReport } from '../src/report/report.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
@@ -74,6 +77,13 @@ describe('billed means recorded', () => {
     expect(await t.metric('bidder_overspend_usd_total', { campaign: a.cid })).toBeCloseTo(a.price / 1000, 9);
     // Overspend counts against the budget: nothing is left for that campaign.
     expect(await t.metric('bidder_budget_remaining_usd', { campaign: a.cid })).toBe(0);
+    // The event log says so, and the report counts it apart as the ledger does.
+    await new Promise((r) => setTimeout(r, 50));
+    const recs: EventRecord[] = [];
+    for await (const rec of readEvents(eventFiles([`${t.dir}/events`]), () => {})) recs.push(rec);
+    const row = buildReport(recs, []).campaigns.find((c) => c.id === a.cid)!;
+    expect(row.totals.overspendUsd).toBeCloseTo(await t.metric('bidder_overspend_usd_total', { campaign: a.cid }), 9);
+    expect(row.totals.spendUsd - row.totals.overspendUsd).toBeCloseTo(spend, 9);
   });
 });
 

@@ -108,6 +108,15 @@ describe('ad-effect report', () => {
     expect(spentNoClick).toMatchObject({ ctr: 0, cvr: null, cpcUsd: null, cpaUsd: null });
   });
 
+  it('says which spend was billed past the budget, corrections included, as the ledger counts it', () => {
+    const t = buildReport(
+      [bidRec('o', ts), note('win', 'o', ts + 1, { priceCpmUsd: 4, overspend: true }), note('billing', 'o', ts + 2, { priceCpmUsd: 3 }), bidRec('k', ts), note('win', 'k', ts + 1, { priceCpmUsd: 2 })],
+      campaigns,
+    ).campaigns[0].totals;
+    expect(t.spendUsd).toBeCloseTo(0.005, 12);
+    expect(t.overspendUsd).toBeCloseTo(0.003, 12);
+  });
+
   it('rounds each impression\'s spend to the micro-dollar, as the ledger settles it', () => {
     const t = buildReport([bidRec('r', ts), note('win', 'r', ts + 1, { priceCpmUsd: 0.1979 })], campaigns).campaigns[0].totals;
     expect(t.spendUsd).toBe(0.000198);

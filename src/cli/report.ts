@@ -14,12 +14,12 @@ const usd = (x: number | null) => (x === null ? '–' : `$${x.toFixed(2)}`);
 
 function table(r: Report): string {
   const rows = [
-    '| campaign | impressions | clicks | conversions | spend | CTR | CVR | CPC | CPA | ROI | predicted clicks |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| campaign | impressions | clicks | conversions | spend | of which over budget | CTR | CVR | CPC | CPA | ROI | predicted clicks |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const c of r.campaigns) {
     const t = c.totals;
-    rows.push(`| ${c.id} | ${t.impressions} | ${t.clicks} | ${t.conversions} | ${usd(t.spendUsd)} | ${pct(t.ctr)} | ${pct(t.cvr)} | ${usd(t.cpcUsd)} | ${usd(t.cpaUsd)} | ${t.roi === null ? '–' : t.roi.toFixed(2)} | ${t.predictedClicks.toFixed(1)} |`);
+    rows.push(`| ${c.id} | ${t.impressions} | ${t.clicks} | ${t.conversions} | ${usd(t.spendUsd)} | ${usd(t.overspendUsd)} | ${pct(t.ctr)} | ${pct(t.cvr)} | ${usd(t.cpcUsd)} | ${usd(t.cpaUsd)} | ${t.roi === null ? '–' : t.roi.toFixed(2)} | ${t.predictedClicks.toFixed(1)} |`);
   }
   return rows.join('\n');
 }

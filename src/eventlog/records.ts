@@ -42,6 +42,8 @@ export interface NoticeRecord {
    * reserved amount with a render's authority, so a priced notice later corrects it (docs/money.md).
    */
   unpriced?: true;
+  /** Billed past the budget (a late win with no room left): the ledger counts it apart, as overspend. */
+  overspend?: true;
 }
 
 export type EventRecord = BidRecord | NoticeRecord;

@@ -262,7 +262,14 @@ export function createNoticeHandler(deps: NoticeDeps) {
         // The spend is settled; a cap count lost to a Redis outage must not fail the notice.
         await deps.frequency.record(userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
       }
-      deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd, minToWinCpmUsd: mtwUsd, ...(unpriced ? { unpriced: true as const } : {}) });
+      deps.eventLog.append({
+        type: kind,
+        ...base,
+        priceCpmUsd: priceUsd,
+        minToWinCpmUsd: mtwUsd,
+        ...(unpriced ? { unpriced: true as const } : {}),
+        ...(outcome === 'overspend' ? { overspend: true as const } : {}),
+      });
       return OK;
     }
 

@@ -9,6 +9,8 @@ interface Acc {
   clicks: number;
   conversions: number;
   spendUsd: number;
+  /** The part of spendUsd billed past the budget (late wins with no room left), as the ledger counts it apart. */
+  overspendUsd: number;
   /** Sum of the model's pCTR over won impressions: the clicks the model expected. */
   predictedClicks: number;
 }
@@ -49,7 +51,7 @@ export interface Report {
   withoutImpression: { clicks: number; conversions: number };
 }
 
-const zero = (): Acc => ({ bids: 0, impressions: 0, clicks: 0, conversions: 0, spendUsd: 0, predictedClicks: 0 });
+const zero = (): Acc => ({ bids: 0, impressions: 0, clicks: 0, conversions: 0, spendUsd: 0, overspendUsd: 0, predictedClicks: 0 });
 
 function effect(a: Acc, c: Campaign | undefined): Effect {
   const value = !c ? 0 : c.goal.type === 'cpc' ? a.clicks * c.goal.valueUsd : c.goal.type === 'cpa' ? a.conversions * c.goal.valueUsd : (a.impressions / 1000) * c.goal.valueUsd;
@@ -80,7 +82,7 @@ export function buildReport(records: readonly EventRecord[], campaigns: readonly
   const bidInfo = new Map<string, { campaignId: string; ts: number; pctr: number }>();
   // Per bid won: the level of the report whose price stands (impression 0, win 1, billing 2, as
   // the ledger ranks them) and that price, in the cell it was counted in.
-  const won = new Map<string, { level: number; usd: number; at: Acc }>();
+  const won = new Map<string, { level: number; usd: number; at: Acc; over: boolean }>();
   const clicked = new Set<string>();
   const converted = new Set<string>();
   const withoutImpression = { clicks: 0, conversions: 0 };
@@ -116,13 +118,17 @@ export function buildReport(records: readonly EventRecord[], campaigns: readonly
     const w = won.get(r.bidId);
     if (w === undefined) {
       const at = cell(r.campaignId, b?.ts ?? r.ts);
-      won.set(r.bidId, { level, usd, at });
+      const over = r.overspend === true;
+      won.set(r.bidId, { level, usd, at, over });
       at.impressions++;
       at.spendUsd += usd;
+      if (over) at.overspendUsd += usd;
       at.predictedClicks += b?.pctr ?? 0;
     } else if (level > w.level) {
-      // A more authoritative report set the price again (docs/money.md, "Who sets the price").
+      // A more authoritative report set the price again (docs/money.md, "Who sets the price"), in
+      // the column the first one was counted in, as the ledger does.
       w.at.spendUsd += usd - w.usd;
+      if (w.over) w.at.overspendUsd += usd - w.usd;
       w.level = level;
       w.usd = usd;
     }
