@@ -178,7 +178,7 @@ describe('choosing the bid of an imp', () => {
   });
 
   it('answers a fixed-price deal at its price written up to the decimals, not a hair under it, nor dropped', () => {
-    const chosen = (floorUsd: number, auctionType: number) => ({ impid: '1', el: { cand: {} as never, floorUsd }, pctr: 0.01, bidUsd: floorUsd, multiplier: 1, ctxIndex: 0, segment: '', auctionType }) as Chosen;
+    const chosen = (floorUsd: number, auctionType: number, ceilingUsd = 100) => ({ impid: '1', el: { cand: {} as never, floorUsd }, pctr: 0.01, bidUsd: floorUsd, multiplier: 1, ctxIndex: 0, segment: '', auctionType, ceilingUsd }) as Chosen;
     let id = 0;
     const next = () => String(++id);
     // 1.255 USD at 2 decimals: 1.26 (a first-price bid of the same amount, capped by itself, is dropped).
@@ -186,5 +186,20 @@ describe('choosing the bid of an imp', () => {
     expect(answerPrices([chosen(1.255, 1)], 1, 2, next)).toEqual([]);
     // A EUR deal price of 1.25 in USD at 4 decimals.
     expect(answerPrices([chosen(1.25 / 0.92, 3)], 1, 4, next).map((p) => p.price)).toEqual([1.3587]);
+    // Rounded up past the value or the campaign's cap (9 USD; 8.27 EUR at 0 decimals is 9 EUR, 9.78 USD): not bid.
+    expect(answerPrices([chosen(8.99, 3, 9)], 0.92, 0, next)).toEqual([]);
+    expect(answerPrices([chosen(8.99, 3, 9.8)], 0.92, 0, next).map((p) => p.price)).toEqual([9]);
+  });
+
+  it('a floor in the answer currency is that floor, whatever its round trip through USD left', () => {
+    let id = 0;
+    const next = () => String(++id);
+    const jpy = 150;
+    // 1690 JPY comes back as 1690.0000000000002: the deal is answered at 1690, a bid at the floor is kept at 1690.
+    const deal = { impid: '1', el: { cand: {} as never, floorUsd: 1690 / jpy }, pctr: 0.01, bidUsd: 1690 / jpy, multiplier: 1, ctxIndex: 0, segment: '', auctionType: 3, ceilingUsd: 100 } as Chosen;
+    expect(answerPrices([deal], jpy, 4, next).map((p) => p.price)).toEqual([1690]);
+    expect(answerPrices([{ ...deal, auctionType: 1 }], jpy, 4, next).map((p) => p.price)).toEqual([1690]);
+    // A rate a reload removed (NaN) answers nothing rather than a price of null.
+    expect(answerPrices([{ ...deal, auctionType: 2 }], NaN, 4, next)).toEqual([]);
   });
 });

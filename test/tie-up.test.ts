@@ -39,6 +39,18 @@ describe('no budget tie-up by unauthenticated traffic', () => {
     expect(bids.reduce((s: number, b: { price: number }) => s + b.price, 0) / 1000).toBeLessThanOrEqual(0.05 + 1e-12);
   });
 
+  it('no budget tie-up: a single bid over maxReservedUsdPerRequest is not answered either', async () => {
+    const one = await startBidder({ maxReservedUsdPerRequest: 0.001 });
+    try {
+      // The demo's bids are worth well over 1 USD CPM (0.001 USD an impression).
+      const r = await one.bid(req('single', 1));
+      expect(r.status).toBe(204);
+      expect(await one.metric('bidder_bids_total')).toBe(0);
+    } finally {
+      await one.close();
+    }
+  });
+
   const external = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
   it.skipIf(!external)('no budget tie-up: the default exchange, without sharedSecret or allowIps, refuses non-loopback clients (403); demo-secure with its secret does not', async () => {
     const url = t.url.replace('127.0.0.1', external!);

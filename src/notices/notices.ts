@@ -195,7 +195,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // render, at the reserved amount and with the least authority, so a priced notice corrects it.
       let unpriced = false;
       if (!render) {
-        const raw = q.get('price') ?? '';
+        // A query's raw '+' reads as a space: an exponent written "1.5e+1" arrives as "1.5e 1".
+        const raw = (q.get('price') ?? '').replace(/([eE]) (\d)/, '$1+$2');
         let price = parsePrice(raw);
         if (Number.isNaN(price)) unpriced = true;
         else if (price > claims.bidPrice * (1 + 1e-9)) {

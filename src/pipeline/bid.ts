@@ -135,6 +135,9 @@ export function createBidPipeline(deps: BidDeps) {
     }
 
     const live = deps.live();
+    // The rates of this snapshot: eligibility converts the floors with them, and the answer must be
+    // priced with the same ones, whatever a currency reload changes while the rows are scored.
+    const rates = deps.ratesPerUsd();
     if (!live.ready()) return noBid(req.id, ex, 'MODEL_NOT_READY', started);
     const budgetMs = (req.tmax ?? settings.defaultTmaxMs) - ex.networkAllowanceMs;
     if (budgetMs < settings.minTmaxMs) return noBid(req.id, ex, 'TMAX_TOO_SHORT', started);
@@ -169,7 +172,7 @@ export function createBidPipeline(deps: BidDeps) {
     const { chosen, reason } = chooseBids(plan.imps, pctrs, wallNow, req.at ?? 2, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment });
     t = timed('price', t);
     if (reason) return noBid(req.id, ex, reason, started);
-    const rate = deps.ratesPerUsd().get(plan.currency)!;
+    const rate = rates.get(plan.currency)!;
     const priced = capPerRequest(answerPrices(chosen, rate, ex.priceDecimals, deps.nextBidId), rate);
     if (priced.length === 0) return noBid(req.id, ex, 'BELOW_FLOOR', started);
 
@@ -213,7 +216,7 @@ export function createBidPipeline(deps: BidDeps) {
 
   /** One request may not tie up more than this much budget (it needs no credentials to arrive). */
   function capPerRequest<T extends { price: number }>(priced: T[], rate: number): T[] {
-    return priced.length > 1 ? capBids(priced, settings.maxBidsPerResponse, settings.maxReservedUsdPerRequest * rate * 1000) : priced;
+    return capBids(priced, settings.maxBidsPerResponse, settings.maxReservedUsdPerRequest * rate * 1000);
   }
 
   /** The bids' reservations, held until the exchange's hold. */

@@ -32,6 +32,8 @@ export interface Chosen<E extends Priceable = Priceable> {
   segment: string;
   /** The auction type it was priced for: the request's, or its deal's own. */
   auctionType: number;
+  /** The most it may be answered at, USD CPM: its paced value, within the campaign's cap. */
+  ceilingUsd: number;
 }
 
 /**
@@ -129,7 +131,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     for (let i = 0; i < n; i++) {
       if (bids[i] !== best) continue;
       const at = p.eligible[i].auctionType || auctionType;
-      chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci, segment: at === 3 ? '' : segment, auctionType: at });
+      chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci, segment: at === 3 ? '' : segment, auctionType: at, ceilingUsd: ceiling[i] });
       break;
     }
   }
@@ -145,18 +147,29 @@ export function answerPrices<C extends Chosen>(chosen: readonly C[], rate: numbe
   const priced: Array<{ ch: C; price: number; bidId: string }> = [];
   for (const ch of chosen) {
     const bidCur = ch.bidUsd * rate;
-    const floorCur = ch.el.floorUsd * rate;
-    // A fixed-price deal is answered at its price, written up to the decimals (it came in another
-    // currency, or with more of them): the exchange would refuse it a hair under.
+    // A floor given in the answer currency comes back from its round trip through USD a few ulps
+    // off (1690 JPY as 1690.0000000000002): those ulps are not part of it.
+    const floorCur = ch.el.floorUsd * rate * (1 - 1e-12);
+    let price: number;
     if (ch.auctionType === 3) {
-      priced.push({ ch, price: Math.ceil(floorCur * 10 ** decimals - 1e-9) / 10 ** decimals, bidId: nextBidId() });
-      continue;
+      // A fixed-price deal is answered at its price, written up to the decimals (it came in another
+      // currency, or with more of them): the exchange would refuse it a hair under. Rounded up
+      // past its value or the campaign's cap, it is not bid.
+      price = ceilTo(floorCur, decimals);
+      if (price > ch.ceilingUsd * rate * (1 + 1e-12)) continue;
+    } else {
+      price = roundDown(bidCur, decimals);
+      // Rounding must not take a bid under the floor it answers.
+      if (price < floorCur) price = ceilTo(floorCur, decimals);
+      if (price > bidCur + 1e-9) continue;
     }
-    let price = roundDown(bidCur, decimals);
-    // Rounding must not take a bid under the floor it answers.
-    if (price < floorCur) price = Math.ceil(floorCur * 10 ** decimals - 1e-9) / 10 ** decimals;
-    if (price > bidCur + 1e-9 || price <= 0) continue;
+    // A rate gone (a reload removed the currency) or a zero price answers nothing.
+    if (!(price > 0) || !Number.isFinite(price)) continue;
     priced.push({ ch, price, bidId: nextBidId() });
   }
   return priced;
+}
+
+function ceilTo(x: number, decimals: number): number {
+  return Math.ceil(x * 10 ** decimals - 1e-9) / 10 ** decimals;
 }
