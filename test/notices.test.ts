@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventRecord } from '../src/eventlog/records.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
-import { lostOnPrice, withQuery } from '../src/notices/notices.js';
+import { lostOnPrice, priceRounding, withQuery } from '../src/notices/notices.js';
 import { buildReport } from '../src/report/report.js';
 
 // A generous tmax: these tests are about money, and a loaded CI machine must not turn a bid into a DEADLINE no-bid.
@@ -220,6 +220,15 @@ describe('notices settle spend exactly once', () => {
       await own.bidder.close();
       rmSync(own.dir, { recursive: true, force: true });
     }
+  });
+
+  it('takes a price up to one minor unit of the currency over the bid as the bid rounded: a cent, a whole yen', () => {
+    expect(priceRounding('USD')).toBe(0.01);
+    expect(priceRounding('EUR')).toBe(0.01);
+    // An exchange billing whole yen sends 3783 for a bid of 3782.5 JPY.
+    expect(priceRounding('JPY')).toBe(1);
+    expect(priceRounding('KWD')).toBe(0.001);
+    expect(priceRounding('not-a-code')).toBe(0.01);
   });
 
   it('puts the conversion token in the landing URL\'s query, before any fragment', () => {

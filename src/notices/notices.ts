@@ -48,10 +48,24 @@ export function parsePrice(raw: string): number {
 }
 
 /**
- * Exchanges round a clearing price to cents of the bid's currency, up or half up: a price up to
- * this much over the signed bid is that bid, rounded. Anything higher is refused.
+ * Exchanges round a clearing price to the minor unit of the bid's currency (a cent; a whole yen),
+ * up or half up: a price up to one minor unit over the signed bid is that bid, rounded. Anything
+ * higher is refused. The ISO 4217 minor units as the runtime's Intl knows them (2 where unknown).
  */
-export const PRICE_ROUNDING = 0.01;
+export function priceRounding(currency: string): number {
+  let r = ROUNDING.get(currency);
+  if (r === undefined) {
+    let digits = 2;
+    try {
+      digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+    } catch {
+      // Not an ISO 4217 code: the cent.
+    }
+    ROUNDING.set(currency, (r = 10 ** -digits));
+  }
+  return r;
+}
+const ROUNDING = new Map<string, number>();
 
 /**
  * Whether a loss notice's `${AUCTION_LOSS}` (AdCOM loss reason codes) says the bid lost on price:
@@ -200,7 +214,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         let price = parsePrice(raw);
         if (Number.isNaN(price)) unpriced = true;
         else if (price > claims.bidPrice * (1 + 1e-9)) {
-          if (price > claims.bidPrice + PRICE_ROUNDING + 1e-9) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', `${price} above bid ${claims.bidPrice}`));
+          if (price > claims.bidPrice + priceRounding(claims.cur) + 1e-9) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', `${price} above bid ${claims.bidPrice}`));
           price = claims.bidPrice;
         }
         priceUsd = price / rate!;
