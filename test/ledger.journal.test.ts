@@ -92,16 +92,39 @@ describe('in-process ledger journal', () => {
 
     const log = capture();
     const b = await reopen(dir, T0, log);
-    expect(log.warnings).toEqual([expect.stringMatching(/corrupt/)]);
+    expect(log.warnings).toEqual([expect.stringMatching(/damaged/), expect.stringMatching(/corrupt/)]);
     expect(await b.state('c1')).toMatchObject({ spentUsd: 1, reservedUsd: 2, budgetUsd: 10 });
     expect(await b.settle('b3', 0.5)).toBe('settled');
     await b.close();
 
+    // The torn tail is gone; the damaged line is still there, and still said.
     const log2 = capture();
     const c = await reopen(dir, T0, log2);
-    expect(log2.warnings).toEqual([]);
+    expect(log2.warnings).toEqual([expect.stringMatching(/damaged/)]);
     expect(await c.state('c1')).toMatchObject({ spentUsd: 1.5, reservedUsd: 1, budgetUsd: 10 });
     await c.close();
+  });
+
+  it('a damaged record in the middle of a journal loses that record only, not the ones after it', async () => {
+    const dir = freshDir();
+    const a = await reopen(dir);
+    await a.reserve([item('b1', 'c1', 1), item('b2', 'c1', 1), item('b3', 'c1', 1)]);
+    await a.settle('b1', 1);
+    await a.settle('b2', 1);
+    await a.settle('b3', 1);
+    await a.close();
+    const file = path.join(dir, 'journal.1');
+    const text = fs.readFileSync(file, 'utf8');
+    // Damage b1's settle, the first of three: before, replay stopped there and the file was cut to it.
+    const at = text.indexOf('"p":1000000');
+    fs.writeFileSync(file, `${text.slice(0, at)}"p":9000000${text.slice(at + 11)}`);
+    const log = capture();
+    const b = await reopen(dir, T0, log);
+    expect(log.warnings).toEqual([expect.stringMatching(/damaged/)]);
+    // b2 and b3 settled; b1's settle is lost, so it is held again until its reservation ends.
+    expect(await b.state('c1')).toMatchObject({ spentUsd: 2, reservedUsd: 1, budgetUsd: 10 });
+    expect(fs.readFileSync(file, 'utf8').length).toBe(text.length);
+    await b.close();
   });
 
   it('compacts into a snapshot that restores the same state, and keeps journaling after it', async () => {
@@ -391,6 +414,11 @@ setInterval(() => {}, 1000);
     await l.close();
     const again = await reopen(dir);
     await again.close();
+  });
+
+  it('refuses, at the first start, a journal folder whose lock socket path would be cut short', async () => {
+    const dir = path.join(freshDir(), 'x'.repeat(120));
+    await expect(reopen(dir)).rejects.toThrow(/more than a Unix socket may have \(107\); choose a shorter ledger.journalPath/);
   });
 });
 

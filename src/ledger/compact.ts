@@ -59,11 +59,8 @@ async function foldFile(file: string, core: LedgerCore, logger: LedgerLogger): P
     const buf = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
     const res = decodeRecords(buf, false);
     for (const rec of res.records) core.apply(rec);
-    if (res.error !== undefined) {
-      logger.warn({ file, error: res.error }, 'ledger compaction stopped at a bad record');
-      stream.destroy();
-      return;
-    }
+    // A damaged line loses its own record only, as at boot; the snapshot keeps everything after it.
+    if (res.damaged.length > 0) logger.warn({ file, damaged: res.damaged.length }, 'ledger compaction skipped damaged records');
     carry = buf.subarray(res.goodBytes);
   }
   if (carry.length > 0) logger.warn({ file, bytes: carry.length }, 'ledger compaction ignored a torn final record');

@@ -71,30 +71,36 @@ export function encodeRecord(rec: JournalRecord): string {
 
 export interface DecodeResult {
   records: JournalRecord[];
-  /** Byte length of the good prefix; less than the input length when the tail is bad. */
+  /** Byte length of the complete lines read; less than the input length when the tail is torn. */
   goodBytes: number;
-  /** Why decoding stopped early, when it did. */
+  /** A torn final record (`final`), when there is one. */
   error?: string;
+  /**
+   * Byte offsets of complete lines whose checksum or JSON is bad (disk damage): skipped, and the
+   * records after them kept. Only the damaged record is lost, not the rest of the file.
+   */
+  damaged: number[];
 }
 
 /**
- * Decodes complete lines from `buf`. With `final`, a trailing partial line is an error (a torn
- * write); without, it is left for the next chunk.
+ * Decode journal lines. With `final`, bytes after the last newline are a torn record (a crash
+ * mid-append); without, they are left for the next chunk.
  */
 export function decodeRecords(buf: Buffer, final: boolean): DecodeResult {
   const records: JournalRecord[] = [];
+  const damaged: number[] = [];
   let pos = 0;
   while (pos < buf.length) {
     const nl = buf.indexOf(10, pos);
     if (nl < 0) {
-      return final ? { records, goodBytes: pos, error: `torn record at byte ${pos}` } : { records, goodBytes: pos };
+      return final ? { records, goodBytes: pos, error: `torn record at byte ${pos}`, damaged } : { records, goodBytes: pos, damaged };
     }
     const rec = decodeLine(buf, pos, nl);
-    if (rec === null) return { records, goodBytes: pos, error: `bad record at byte ${pos}` };
-    records.push(rec);
+    if (rec === null) damaged.push(pos);
+    else records.push(rec);
     pos = nl + 1;
   }
-  return { records, goodBytes: pos };
+  return { records, goodBytes: pos, damaged };
 }
 
 function decodeLine(buf: Buffer, start: number, end: number): JournalRecord | null {

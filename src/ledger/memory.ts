@@ -112,6 +112,11 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         const buf = fs.readFileSync(file);
         const res = decodeRecords(buf, true);
         for (const rec of res.records) core.apply(rec);
+        if (res.damaged.length > 0) {
+          // A complete line that fails its checksum is disk damage: that record is lost, the ones
+          // after it are not (they were replayed). Said at every start until compaction folds the file.
+          logger.warn({ file, damagedAt: res.damaged }, 'ledger journal has damaged records: skipped them, kept the records after them; what they recorded is lost');
+        }
         if (res.error !== undefined) {
           logger.warn(
             { file, error: res.error, goodBytes: res.goodBytes, droppedBytes: buf.length - res.goodBytes },
@@ -330,6 +335,11 @@ interface DirLock {
  */
 async function lockDir(dir: string): Promise<DirLock> {
   const file = path.join(dir, 'lock');
+  // A Unix socket path longer than the kernel's sun_path is cut short: the socket would be made
+  // under another name, and after a kill -9 the takeover would remove the wrong one, forever.
+  if (Buffer.byteLength(file) > 107) {
+    throw new Error(`ledger journal ${dir}: the path of its lock socket is ${Buffer.byteLength(file)} bytes, more than a Unix socket may have (107); choose a shorter ledger.journalPath`);
+  }
   const server = net.createServer((sock) => sock.end(String(process.pid)));
   server.unref();
   for (let attempt = 0; ; attempt++) {
@@ -348,7 +358,9 @@ async function lockDir(dir: string): Promise<DirLock> {
       sock.setEncoding('utf8');
       sock.on('data', (d: string) => (pid += d));
       sock.on('end', () => resolve(pid || '?'));
-      sock.on('error', () => resolve(null));
+      // Only "nobody listens" (or the file just went) means a dead holder; EACCES and the like say
+      // nothing about it, and taking over a live holder's lock would give two processes the budget.
+      sock.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? null : `unknown: ${e.code ?? e.message}`));
     });
     if (holder !== null) {
       throw new Error(
@@ -381,8 +393,8 @@ function loadSnapshot(file: string, core: LedgerCore): number {
   const tail = res.records[res.records.length - 1];
   // The snapshot is renamed into place only after an fsync, so damage here is a disk fault, and
   // the journals it replaced are gone: refuse to start rather than forget spend.
-  if (res.error !== undefined || head?.t !== 'h' || tail?.t !== 'z' || tail.n !== res.records.length) {
-    throw new Error(`ledger snapshot ${file} is damaged (${res.error ?? 'incomplete'}); restore it from backup`);
+  if (res.error !== undefined || res.damaged.length > 0 || head?.t !== 'h' || tail?.t !== 'z' || tail.n !== res.records.length) {
+    throw new Error(`ledger snapshot ${file} is damaged (${res.error ?? (res.damaged.length ? `bad record at byte ${res.damaged[0]}` : 'incomplete')}); restore it from backup`);
   }
   for (const rec of res.records) core.apply(rec);
   return head.g;
