@@ -1,5 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import fsDefault from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
@@ -103,6 +105,36 @@ describe('in-process ledger journal', () => {
     expect(log2.warnings).toEqual([expect.stringMatching(/damaged/)]);
     expect(await c.state('c1')).toMatchObject({ spentUsd: 1.5, reservedUsd: 1, budgetUsd: 10 });
     await c.close();
+  });
+
+  it('a settlement whose sync failed stays in memory as it stays in the file, so what replay gives is what was answered', async () => {
+    const dir = freshDir();
+    const a = await reopen(dir);
+    await a.reserve([item('b1', 'c1', 1)]);
+    // One fdatasync fails (EIO): the win was written, not known durable; the exchange is told to retry.
+    const real = fsDefault.fdatasync;
+    let failed = false;
+    fsDefault.fdatasync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      if (failed) return real(fd, cb);
+      failed = true;
+      cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    }) as typeof fsDefault.fdatasync;
+    syncBuiltinESMExports();
+    try {
+      await expect(a.settle('b1', 0.4)).rejects.toThrow(/EIO/);
+    } finally {
+      fsDefault.fdatasync = real;
+      syncBuiltinESMExports();
+    }
+    // Its retry is a duplicate, acknowledged after a fresh sync; the billing notice then corrects it.
+    expect(await a.settle('b1', 0.4)).toBe('duplicate');
+    expect(await a.settle('b1', 0.25, 'billing')).toBe('corrected');
+    expect(await a.state('c1')).toMatchObject({ spentUsd: 0.25 });
+    await a.close();
+    const b = await reopen(dir);
+    // Before: memory undid the win, the billing was written as a first settlement, and replay kept the win's 0.4.
+    expect(await b.state('c1')).toMatchObject({ spentUsd: 0.25, reservedUsd: 0 });
+    await b.close();
   });
 
   it('a damaged record in the middle of a journal loses that record only, not the ones after it', async () => {

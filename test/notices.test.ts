@@ -1,4 +1,5 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import fsDefault, { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -231,6 +232,35 @@ describe('notices settle spend exactly once', () => {
     expect(priceRounding('JPY')).toBe(1);
     expect(priceRounding('KWD')).toBe(0.001);
     expect(priceRounding('not-a-code')).toBe(0.01);
+  });
+
+  it('a win whose settlement failed after the ledger wrote it is counted once, by the retry the exchange sends', async () => {
+    const own = await startBidder();
+    const real = fsDefault.fdatasync;
+    try {
+      const { bid, url } = await winUrl(own, 'n7');
+      const half = (bid.price / 2).toFixed(4);
+      let failed = false;
+      fsDefault.fdatasync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+        if (failed) return real(fd, cb);
+        failed = true;
+        cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+      }) as typeof fsDefault.fdatasync;
+      syncBuiltinESMExports();
+      expect((await fetch(url(half))).status).toBe(503);
+      fsDefault.fdatasync = real;
+      syncBuiltinESMExports();
+      expect((await fetch(url(half))).status).toBe(200);
+      expect((await fetch(url(half))).status).toBe(200);
+      expect(await own.metric('bidder_wins_total', { campaign: bid.cid })).toBe(1);
+      expect(await own.metric('bidder_spend_usd_total', { campaign: bid.cid })).toBeCloseTo(Number(half) / 1000, 12);
+      expect(await own.metric('bidder_notices_total', { kind: 'win', result: 'duplicate' })).toBe(1);
+    } finally {
+      fsDefault.fdatasync = real;
+      syncBuiltinESMExports();
+      await own.bidder.close();
+      rmSync(own.dir, { recursive: true, force: true });
+    }
   });
 
   it('puts the conversion token in the landing URL\'s query, before any fragment', () => {

@@ -216,13 +216,16 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     if (res.record !== undefined && w !== null) {
       try {
         await append(encodeRecord(res.record), true);
-        await w.durable();
       } catch (err) {
-        // Not durable, so not done: memory goes back to before the call and the caller answers
-        // "retry"; the retry writes (and syncs) the settlement again instead of being a duplicate.
+        // Not written (the writer cut it back off the file), so not done: memory goes back to
+        // before the call and the caller answers "retry", which settles afresh.
         core.revert(res.record, prev);
         throw err;
       }
+      // Written but not known durable: the record is in the file, and a replay will apply it, so
+      // memory keeps it too (undoing it here let a later notice write what replay then ignored).
+      // The caller answers "retry"; the retry is a duplicate, acknowledged after a fresh sync.
+      await w.durable();
     } else if (w !== null) {
       // A repeat is acknowledged no sooner than the settlement it repeats is on disk.
       await w.durable();

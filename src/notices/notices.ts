@@ -6,6 +6,7 @@ import type { ProfileStore } from '../features/profiles.js';
 import type { FrequencyStore } from '../freqcap/index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { errorAnswer, type Answer } from '../errors/answer.js';
+import { LRUCache } from 'lru-cache';
 import type { IssuedBids } from './issued.js';
 import { parseClaims, type NoticeClaims, type Signer } from './sign.js';
 
@@ -97,6 +98,11 @@ function minToWin(q: URLSearchParams, rate: number): number | undefined {
  */
 export function createNoticeHandler(deps: NoticeDeps) {
   const { metrics } = deps;
+  // Bids whose settlement failed after the ledger may have recorded it (a sync that failed, a
+  // Redis reply past its timeout): the exchange's retry then finds a duplicate, and is the one
+  // that counts the impression (metrics, event log, pacer, cap), once. Per process: a retry that
+  // reaches another process of a fleet settles nothing twice, but is not counted there.
+  const unacknowledged = new LRUCache<string, true>({ max: 10_000 });
   const tokenKey = Buffer.from(`click-token:${deps.secret}`);
 
   /**
@@ -237,7 +243,13 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.ledger('settle', (deps.now() - lt) / 1000, false);
       } catch {
         metrics.ledger('settle', (deps.now() - lt) / 1000, true);
+        unacknowledged.set(claims.bidId, true);
         return LEDGER_RETRY;
+      }
+      if (unacknowledged.delete(claims.bidId) && outcome === 'duplicate') {
+        outcome = 'settled';
+        // The price that stands is this notice's when it repeats the one that failed; a render's is the bid.
+        if (markup) settled.usd = claims.bidPrice / rate! / 1000;
       }
       if (markup) priceUsd = settled.usd * 1000;
       if (outcome === 'over-reservation') return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', 'above the reserved amount'));
