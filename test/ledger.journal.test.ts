@@ -423,6 +423,18 @@ process.stdout.write('held\\n');
 setInterval(() => {}, 1000);
 `,
     );
+    // The same, started on a barrier: it says 'ready', and takes the journal once the barrier file exists.
+    fs.writeFileSync(
+      path.join(build, 'hold-barrier.mjs'),
+      `import { existsSync } from 'node:fs';
+import { createMemoryLedger } from './ledger/memory.js';
+process.stdout.write('ready\\n');
+while (!existsSync(process.argv[3])) await new Promise((r) => setTimeout(r, 1));
+await createMemoryLedger({ clock: Date.now, budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 60000, journalDir: process.argv[2], compactor: 'inline' });
+process.stdout.write('held\\n');
+setInterval(() => {}, 1000);
+`,
+    );
   });
 
   it('one process per journal: a second process refuses to start, naming the holder pid; a holder killed with -9 leaves no lock behind', async () => {
@@ -447,6 +459,36 @@ setInterval(() => {}, 1000);
     const again = await reopen(dir);
     await again.close();
   });
+
+  it('after a holder killed with -9, of two processes starting together exactly one takes the journal', async () => {
+    const start = (dir: string, barrier: string) => {
+      const child = spawn(process.execPath, [path.join(build, 'hold-barrier.mjs'), dir, barrier], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      const ready = new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => (out += d.toString()).includes('ready') && resolve()));
+      const outcome = new Promise<'held' | 'refused'>((resolve) => {
+        child.stdout!.on('data', () => out.includes('held') && resolve('held'));
+        child.on('exit', () => resolve('refused'));
+      });
+      return { child, ready, outcome };
+    };
+    for (let round = 0; round < 6; round++) {
+      const dir = freshDir();
+      const barrier = `${dir}.go`;
+      fs.writeFileSync(barrier, '');
+      const first = start(dir, barrier);
+      expect(await first.outcome).toBe('held');
+      first.child.kill('SIGKILL');
+      await new Promise((r) => first.child.once('exit', r));
+      fs.rmSync(barrier);
+      // Both wait on the barrier, then find the dead holder's lock together.
+      const pair = [start(dir, barrier), start(dir, barrier)];
+      await Promise.all(pair.map((p) => p.ready));
+      fs.writeFileSync(barrier, '');
+      const outcomes = await Promise.all(pair.map((p) => p.outcome));
+      for (const p of pair) if (p.child.exitCode === null) (p.child.kill('SIGKILL'), await new Promise((r) => p.child.once('exit', r)));
+      expect(outcomes.sort(), `round ${round}`).toEqual(['held', 'refused']);
+    }
+  }, 60_000);
 
   it('refuses, at the first start, a journal folder whose lock socket path would be cut short', async () => {
     const dir = path.join(freshDir(), 'x'.repeat(120));

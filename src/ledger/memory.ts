@@ -345,17 +345,16 @@ async function lockDir(dir: string): Promise<DirLock> {
   }
   const server = net.createServer((sock) => sock.end(String(process.pid)));
   server.unref();
-  for (let attempt = 0; ; attempt++) {
-    const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+  const listen = () =>
+    new Promise<NodeJS.ErrnoException | null>((resolve) => {
       server.once('error', resolve);
       server.listen(file, () => {
         server.off('error', resolve);
         resolve(null);
       });
     });
-    if (err === null) break;
-    if (err.code !== 'EADDRINUSE' || attempt > 0) throw new Error(`ledger journal ${dir}: cannot take its lock (${err.message})`);
-    const holder = await new Promise<string | null>((resolve) => {
+  const holderOf = () =>
+    new Promise<string | null>((resolve) => {
       const sock = net.connect(file);
       let pid = '';
       sock.setEncoding('utf8');
@@ -365,13 +364,41 @@ async function lockDir(dir: string): Promise<DirLock> {
       // nothing about it, and taking over a live holder's lock would give two processes the budget.
       sock.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? null : `unknown: ${e.code ?? e.message}`));
     });
-    if (holder !== null) {
-      throw new Error(
-        `ledger journal ${dir} is in use by another bidder process (pid ${holder}); two processes on one journal would each spend the whole budget. Stop it; several bidders on one budget share a Redis ledger (ledger.redisUrl, --redis). A journal of its own would give this one the whole budget again`,
-      );
+  const inUse = (holder: string) =>
+    new Error(
+      `ledger journal ${dir} is in use by another bidder process (pid ${holder}); two processes on one journal would each spend the whole budget. Stop it; several bidders on one budget share a Redis ledger (ledger.redisUrl, --redis). A journal of its own would give this one the whole budget again`,
+    );
+  // Two processes starting together both find a dead holder's lock stale; were both to remove it,
+  // the second would remove the first's fresh one and both would hold the journal. One takes over
+  // at a time, under a guard directory (mkdir is atomic); a guard left by a taker that died is old.
+  const guard = path.join(dir, 'lock.takeover');
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const err = await listen();
+    if (err === null) break;
+    if (err.code !== 'EADDRINUSE' || Date.now() > deadline) throw new Error(`ledger journal ${dir}: cannot take its lock (${err.message})`);
+    const holder = await holderOf();
+    if (holder !== null) throw inUse(holder);
+    try {
+      fs.mkdirSync(guard);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const age = Date.now() - (fs.statSync(guard, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 5_000) fs.rmSync(guard, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 20));
+      continue;
     }
-    // Nobody listens: left by a process that died. Take it over.
-    fs.rmSync(file, { force: true });
+    try {
+      // With the guard held, stale still? Another taker may have finished just before.
+      const now = await holderOf();
+      if (now !== null) throw inUse(now);
+      fs.rmSync(file, { force: true });
+      const again = await listen();
+      if (again !== null) throw new Error(`ledger journal ${dir}: cannot take its lock (${again.message})`);
+      break;
+    } finally {
+      fs.rmSync(guard, { recursive: true, force: true });
+    }
   }
   return {
     release: () =>
