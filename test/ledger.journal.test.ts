@@ -137,6 +137,23 @@ describe('in-process ledger journal', () => {
     await b.close();
   });
 
+  it('removes at start the journals a snapshot already folded (a crash between its rename and their removal)', async () => {
+    const dir = freshDir();
+    const a = await reopen(dir);
+    await a.reserve([item('b1', 'c1', 1)]);
+    await a.settle('b1', 0.5);
+    await a.compact();
+    await a.close();
+    const snapshotText = fs.readFileSync(path.join(dir, 'snapshot'), 'utf8');
+    // What such a crash leaves: a journal of a generation the snapshot covers.
+    fs.writeFileSync(path.join(dir, 'journal.1'), 'left over\n');
+    const b = await reopen(dir);
+    expect(fs.existsSync(path.join(dir, 'journal.1'))).toBe(false);
+    expect(await b.state('c1')).toMatchObject({ spentUsd: 0.5 });
+    expect(fs.readFileSync(path.join(dir, 'snapshot'), 'utf8')).toBe(snapshotText);
+    await b.close();
+  });
+
   it('a damaged record in the middle of a journal loses that record only, not the ones after it', async () => {
     const dir = freshDir();
     const a = await reopen(dir);

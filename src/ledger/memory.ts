@@ -107,7 +107,12 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       generation = snapshotGeneration;
       // Boot-time replay reads synchronously: nothing else runs before the ledger exists.
       for (const g of journalGenerations(dir)) {
-        if (g <= snapshotGeneration) continue;
+        // Folded into the snapshot already: left by a crash between the snapshot's rename and the
+        // unlinks of what it replaced, which nothing else would ever remove.
+        if (g <= snapshotGeneration) {
+          fs.rmSync(path.join(dir, `journal.${g}`), { force: true });
+          continue;
+        }
         const file = path.join(dir, `journal.${g}`);
         const buf = fs.readFileSync(file);
         const res = decodeRecords(buf, true);
