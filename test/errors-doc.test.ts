@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERRORS, NBR } from '../src/errors/codes.js';
 
-const readme = readFileSync('README.md', 'utf8');
+const readme = readFileSync('docs/errors.md', 'utf8');
 
-describe('README error tables follow src/errors/codes.ts', () => {
+describe('docs/errors.md tables follow src/errors/codes.ts', () => {
   it('lists every error code with its HTTP status and reason, and no other', () => {
     const rows = [...readme.matchAll(/^\| `([A-Z0-9_]+)` \| (\d{3}) \| (.+) \|$/gm)].map((m) => [m[1], Number(m[2]), m[3]]);
     expect(rows).toEqual(Object.entries(ERRORS).map(([k, v]) => [k, v.status, v.reason]));

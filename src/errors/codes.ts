@@ -31,7 +31,7 @@ export const ERRORS = {
   FORBIDDEN: { status: 403, reason: 'exchange credentials missing or wrong' },
   NOTICE_BAD_SIGNATURE: { status: 403, reason: 'notice signature is missing or wrong' },
   NOTICE_EXPIRED: { status: 410, reason: 'notice has expired' },
-  NOTICE_BAD_PRICE: { status: 400, reason: 'clearing price more than a cent above the bid' },
+  NOTICE_BAD_PRICE: { status: 400, reason: 'clearing price more than one minor unit of the currency above the bid' },
   NOTICE_MALFORMED: { status: 400, reason: 'notice parameters missing or malformed' },
   ADMIN_DISABLED: { status: 404, reason: 'admin routes are off: no admin token is configured' },
   ADMIN_UNAUTHORIZED: { status: 401, reason: 'admin bearer token missing or wrong' },
