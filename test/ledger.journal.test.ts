@@ -1,7 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import fsDefault from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
@@ -10,6 +8,7 @@ import { createMemoryLedger, type LedgerLogger, type MemoryLedger } from '../src
 import type { Budget } from '../src/types.js';
 import { openJournalWriter } from '../src/ledger/journal.js';
 import { runLedgerSuite } from './ledger.suite.js';
+import { failNextFdatasync } from './helpers/faults.js';
 import { transpileLedger } from './helpers/transpile.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-journal-'));
@@ -112,19 +111,11 @@ describe('in-process ledger journal', () => {
     const a = await reopen(dir);
     await a.reserve([item('b1', 'c1', 1)]);
     // One fdatasync fails (EIO): the win was written, not known durable; the exchange is told to retry.
-    const real = fsDefault.fdatasync;
-    let failed = false;
-    fsDefault.fdatasync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
-      if (failed) return real(fd, cb);
-      failed = true;
-      cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
-    }) as typeof fsDefault.fdatasync;
-    syncBuiltinESMExports();
+    const undo = failNextFdatasync();
     try {
       await expect(a.settle('b1', 0.4)).rejects.toThrow(/EIO/);
     } finally {
-      fsDefault.fdatasync = real;
-      syncBuiltinESMExports();
+      undo();
     }
     // Its retry is a duplicate, acknowledged after a fresh sync; the billing notice then corrects it.
     expect(await a.settle('b1', 0.4)).toBe('duplicate');

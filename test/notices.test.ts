@@ -1,11 +1,11 @@
-import fsDefault, { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventRecord } from '../src/eventlog/records.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
+import { failNextFdatasync } from './helpers/faults.js';
 import { lostOnPrice, priceRounding, withQuery } from '../src/notices/notices.js';
 import { buildReport } from '../src/report/report.js';
 
@@ -236,28 +236,20 @@ describe('notices settle spend exactly once', () => {
 
   it('a win whose settlement failed after the ledger wrote it is counted once, by the retry the exchange sends', async () => {
     const own = await startBidder();
-    const real = fsDefault.fdatasync;
+    let undo = () => {};
     try {
       const { bid, url } = await winUrl(own, 'n7');
       const half = (bid.price / 2).toFixed(4);
-      let failed = false;
-      fsDefault.fdatasync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
-        if (failed) return real(fd, cb);
-        failed = true;
-        cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
-      }) as typeof fsDefault.fdatasync;
-      syncBuiltinESMExports();
+      undo = failNextFdatasync();
       expect((await fetch(url(half))).status).toBe(503);
-      fsDefault.fdatasync = real;
-      syncBuiltinESMExports();
+      undo();
       expect((await fetch(url(half))).status).toBe(200);
       expect((await fetch(url(half))).status).toBe(200);
       expect(await own.metric('bidder_wins_total', { campaign: bid.cid })).toBe(1);
       expect(await own.metric('bidder_spend_usd_total', { campaign: bid.cid })).toBeCloseTo(Number(half) / 1000, 12);
       expect(await own.metric('bidder_notices_total', { kind: 'win', result: 'duplicate' })).toBe(1);
     } finally {
-      fsDefault.fdatasync = real;
-      syncBuiltinESMExports();
+      undo();
       await own.bidder.close();
       rmSync(own.dir, { recursive: true, force: true });
     }
