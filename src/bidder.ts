@@ -25,13 +25,14 @@ import { createLearnedStore } from './pace/learned.js';
 import { createLive, type Live, type ModelReload, type PolicyReload } from './live/live.js';
 import { createUsers } from './users/users.js';
 import type { BudgetLedger } from './types.js';
+import { createSteadyClock } from './util/clock.js';
 import { DAY_MS } from './util/time.js';
 
 export interface BidderOptions {
   policiesDir: string;
   /** Settings that win over policies/bidder.yaml (flags, environment, tests). */
   overrides?: Partial<Settings>;
-  /** Epoch-ms clock (budgets, notices, hours). Injected for tests and the simulator. */
+  /** Epoch-ms clock (budgets, notices, hours). Injected for tests and the simulator; by default the wall clock with its steps absorbed (src/util/clock.ts). */
   clock?: () => number;
   logger?: Logger;
   /** Start without the file watch on the models folder (tests). */
@@ -84,7 +85,7 @@ function budgetsOf(campaigns: readonly Campaign[]): Record<string, Budget> {
  * it needs injected, so none of them holds global state.
  */
 export async function createBidder(opts: BidderOptions): Promise<Bidder> {
-  const clock = opts.clock ?? Date.now;
+  const clock = opts.clock ?? createSteadyClock();
   const now = performance.now.bind(performance);
   const initial: Policies = loadPolicies(opts.policiesDir, opts.overrides);
   const settings = initial.settings;
