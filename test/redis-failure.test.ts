@@ -91,18 +91,18 @@ describe.skipIf(!haveRedis)('a Redis that evicts keys', () => {
 
 describe.skipIf(!haveRedis)('a reserve that times out', () => {
   it('holds nothing once Redis catches up: the bidder releases what the late reserve held', async () => {
-    const redis = await startPrivateRedis({ debug: true });
+    const redis = await startPrivateRedis();
     const dir = mkdtempSync(join(tmpdir(), 'redis-slow-'));
     const t = await startBidder({ ledger: { journalPath: join(dir, 'ledger'), redisUrl: redis.url, commandTimeoutMs: 100 } });
     const admin = new Redis(redis.url);
     try {
       // The user profile read comes first; a second request from the same user finds it cached.
       expect((await t.bid({ ...req('s1'), user: { id: 'slow-user' } })).status).toBe(200);
-      const stalled = admin.call('DEBUG', 'SLEEP', '0.4');
-      await new Promise((r) => setTimeout(r, 20));
+      // Paused from the moment the call returns (DEBUG SLEEP sent alongside raced the bid on a loaded host).
+      await admin.call('CLIENT', 'PAUSE', '400', 'ALL');
+      const pausedAt = Date.now();
       expect((await t.bid({ ...req('s2'), user: { id: 'slow-user' } })).status).toBe(204);
-      await stalled;
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, Math.max(0, pausedAt + 400 - Date.now()) + 300));
       expect(await t.metric('bidder_nobid_total', { reason: 'LEDGER_UNAVAILABLE' })).toBe(1);
       // Every day hash's reserved total is back to what the first, unanswered bid holds.
       const days = await admin.keys('bidder:ledger:d:*');

@@ -27,8 +27,6 @@ export interface PrivateRedis {
 export interface PrivateRedisOptions {
   /** Append-only file with fsync on every write (default false: memory only). */
   appendonly?: boolean;
-  /** Allow DEBUG (SLEEP stalls the server, as a slow Redis would). */
-  debug?: boolean;
   /** How long to wait for the first PONG (default 10 s). */
   startTimeoutMs?: number;
   log?: (line: string) => void;
@@ -47,7 +45,7 @@ export async function startPrivateRedis(o: PrivateRedisOptions = {}): Promise<Pr
   const deadline = o.startTimeoutMs ?? 10_000;
   let child: ChildProcess | undefined;
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...persistence, '--save', '', ...(o.debug ? ['--enable-debug-command', 'yes'] : [])], { stdio: 'ignore' });
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...persistence, '--save', ''], { stdio: 'ignore' });
     const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited (${code}) before answering`))));
     exited.catch(() => {});
     const t0 = Date.now();
