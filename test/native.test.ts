@@ -100,5 +100,11 @@ describe('filling a native request', () => {
     // A request in the 1.0 form (inside `native`) is answered in it.
     const v10 = JSON.parse(nativeMarkup(fillNative(creative, parseNativeRequest({ request: JSON.stringify({ native: { ver: '1.0', assets } }) })!)!, click, imp));
     expect(v10).toEqual({ native: { ver: '1.0', assets: expect.any(Array), link: { url: click }, imptrackers: [imp] } });
+    // A 1.2 (or 1.1) request still in the 1.0 wrapper gets the answer of its version: no wrapper,
+    // which renderers of 1.2 would not look inside (corpus requests do this).
+    for (const ver of ['1.1', '1.2']) {
+      const wrapped = JSON.parse(nativeMarkup(fillNative(creative, parseNativeRequest({ ver, request: JSON.stringify({ native: { ver, assets } }) })!)!, click, imp));
+      expect(wrapped).toEqual({ ver, assets: expect.any(Array), link: { url: click }, imptrackers: [imp] });
+    }
   });
 });

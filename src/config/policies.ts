@@ -2,7 +2,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import type { Campaign } from '../types.js';
+import type { Campaign, MediaFile, NativeAssets, NonLinearAd } from '../types.js';
+import { canonicalMime } from '../eligibility/mime.js';
 import { DEFAULT_SETTINGS, SETTINGS_SCHEMA, type Settings } from './settings.js';
 import { NATIVE_DATA_TYPES } from '../types.js';
 import { FREQ_MAX_COUNT, FREQ_MAX_WINDOW_SEC } from '../freqcap/freqcap.js';
@@ -430,7 +431,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
           problems.push(`${cw}: ${String(cr.format)} creatives need durationSec and mediaFiles${cr.format === 'video' ? ' (or nonLinear)' : ''}`);
         }
         if (files && cr.mimes) {
-          const missing = (cr.mimes as string[]).filter((m) => !files.some((f) => f.mime === m));
+          const missing = (cr.mimes as string[]).filter((m) => !files.some((f) => canonicalMime(f.mime) === canonicalMime(m)));
           if (missing.length) problems.push(`${cw}: mimes ${missing.join(', ')} have no media file`);
         }
       } else {
@@ -446,10 +447,11 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
         keywords: [],
         imageEmbedding: new Array(IMAGE_DIM).fill(0),
         // The MIME types a video/audio creative answers are those of its media files.
-        ...(files && !cr.mimes ? { mimes: [...new Set(files.map((f) => f.mime))] } : {}),
+        ...(files && !cr.mimes ? { mimes: [...new Set(files.map((f) => canonicalMime(f.mime)))] } : {}),
         // A creative says its language, or has its campaign's.
         ...(c.language !== undefined ? { language: c.language } : {}),
         ...cr,
+        ...canonicalCreativeMimes(cr),
         campaignId: c.id,
       };
     });
@@ -464,4 +466,20 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
   if (problems.length) throw new PolicyError(problems);
 
   return deepFreeze({ campaigns, exchanges, ratesPerUsd, settings: merged as Settings });
+}
+
+/**
+ * A creative's MIME types in the form requests are compared in (src/eligibility/mime.ts), so that
+ * a file declared `audio/MPEG` or `audio/mp3` plays where a player asks for either.
+ */
+function canonicalCreativeMimes(cr: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const files = cr.mediaFiles as MediaFile[] | undefined;
+  if (files) out.mediaFiles = files.map((f) => ({ ...f, mime: canonicalMime(f.mime) }));
+  const nl = cr.nonLinear as NonLinearAd | undefined;
+  if (nl) out.nonLinear = { ...nl, mime: canonicalMime(nl.mime) };
+  if (Array.isArray(cr.mimes)) out.mimes = [...new Set((cr.mimes as string[]).map(canonicalMime))];
+  const native = cr.native as NativeAssets | undefined;
+  if (native?.images) out.native = { ...native, images: native.images.map((i) => (i.mime === undefined ? i : { ...i, mime: canonicalMime(i.mime) })) };
+  return out;
 }

@@ -19,7 +19,6 @@ export interface Candidate {
   /** Lower-cased ad categories in other taxonomies, by `cattax` (null: none declared). */
   readonly catByTaxonomy: ReadonlyMap<number, ReadonlySet<string>> | null;
   readonly attr: ReadonlySet<number>;
-  readonly mimes: ReadonlySet<string>;
   readonly deals: ReadonlySet<string>;
   readonly segments: ReadonlySet<string> | null;
   /** Whether the markup would load anything over plain http (not biddable on `imp.secure: 1`). */
@@ -138,8 +137,8 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
         catKeys: new Set(campaign.cat.flatMap((c) => [c.toLowerCase(), c.toLowerCase().split('-')[0]])),
         cats: campaign.cat.map((c) => c.toLowerCase()),
         catByTaxonomy: campaign.catByTaxonomy ? new Map(Object.entries(campaign.catByTaxonomy).map(([t, cs]) => [Number(t), new Set(cs.map((c) => c.toLowerCase()))])) : null,
-        attr: new Set(creative.attr),
-        mimes: new Set(creative.mimes ?? []),
+        // The bidder's own banner markup (no `adm`) is a text link: AdCOM attribute 12, "Text Only", which `battr` may block.
+        attr: new Set(creative.format === 'banner' && creative.adm === undefined ? [...creative.attr, 12] : creative.attr),
         deals: deals ?? new Set(),
         segments: t.segments?.length ? new Set(t.segments) : null,
         insecure: loadsInsecure(creative),

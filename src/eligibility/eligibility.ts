@@ -9,6 +9,7 @@ import { createShortlist } from './shortlist.js';
 import { createInterner } from '../util/intern.js';
 import { DAY_MS } from '../util/time.js';
 import { countryCode } from '../util/country.js';
+import { canonicalMimes } from './mime.js';
 import { DEFAULT_SEAT } from '../config/policies.js';
 
 /** How a creative answers an imp's media object: what the response stage writes. */
@@ -237,6 +238,9 @@ interface ImpMedia {
   vast: { video: VastVersion | null; audio: VastVersion | null } | null;
   /** Video placement as OpenRTB 2.6 `plcmt` (0 = not given). */
   plcmt: number;
+  /** `video.mimes` and `audio.mimes` as canonical types (src/eligibility/mime.ts), read at first use; null: any. */
+  videoMimes?: ReadonlySet<string> | null;
+  audioMimes?: ReadonlySet<string> | null;
 }
 
 /**
@@ -278,7 +282,6 @@ function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
     const fill = fillNative(cr, m.native);
     return fill ? { kind: 'native', fill } : null;
   }
-  if (Array.isArray(media.mimes) && media.mimes.length && !media.mimes.some((x: string) => cand.mimes.has(x))) return null;
   const d = cr.durationSec ?? 0;
   if (typeof media.minduration === 'number' && d < media.minduration) return null;
   if (typeof media.maxduration === 'number' && media.maxduration > 0 && d > media.maxduration) return null;
@@ -289,14 +292,24 @@ function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
   if (m.vast === null) m.vast = { video: imp.video ? vastVersionFor(imp.video, false) : null, audio: imp.audio ? vastVersionFor(imp.audio, true) : null };
   const version = cr.format === 'video' ? m.vast.video : m.vast.audio;
   if (version === null) return null;
-  if (cr.format === 'audio') {
-    const files = playableFiles(cr.mediaFiles, media);
-    return files.length ? { kind: 'vast', version, nonLinear: false, files } : null;
+  const mimes = cr.format === 'video' ? (m.videoMimes === undefined ? (m.videoMimes = canonicalMimes(media.mimes)) : m.videoMimes) : m.audioMimes === undefined ? (m.audioMimes = canonicalMimes(media.mimes)) : m.audioMimes;
+  if (cr.format === 'video') {
+    if (cr.plcmt && m.plcmt && !cr.plcmt.includes(m.plcmt)) return null;
+    if (media.linearity === 2) return cr.nonLinear && overlayPlays(cr.nonLinear.mime, mimes) ? { kind: 'vast', version, nonLinear: true, files: NO_FILES } : null;
   }
-  if (cr.plcmt && m.plcmt && !cr.plcmt.includes(m.plcmt)) return null;
-  if (media.linearity === 2) return cr.nonLinear ? { kind: 'vast', version, nonLinear: true, files: NO_FILES } : null;
-  const files = playableFiles(cr.mediaFiles, media);
+  const files = playableFiles(cr.mediaFiles, media, mimes);
   return files.length ? { kind: 'vast', version, nonLinear: false, files } : null;
+}
+
+/**
+ * Whether an overlay of this image type plays where `mimes` is asked. A list of video types only
+ * says what the player streams, nothing about the overlays it draws (OpenRTB 2.5 §3.2.7 calls them
+ * "content MIME types"), so it constrains an overlay only where it names some other type.
+ */
+function overlayPlays(mime: string, mimes: ReadonlySet<string> | null): boolean {
+  if (mimes === null || mimes.has(mime)) return true;
+  for (const x of mimes) if (!x.startsWith('video/')) return false;
+  return true;
 }
 
 const NO_FILES: readonly MediaFile[] = [];
@@ -309,9 +322,8 @@ const DELIVERY = { streaming: 1, progressive: 2 } as const;
  * bitrate passes) and, where `boxingallowed` is 0, the player's aspect ratio (a file of unknown
  * size passes), each where the object says. `files` itself when all pass.
  */
-function playableFiles(files: readonly MediaFile[] | undefined, media: Obj): readonly MediaFile[] {
+function playableFiles(files: readonly MediaFile[] | undefined, media: Obj, mimes: ReadonlySet<string> | null): readonly MediaFile[] {
   if (!files?.length) return NO_FILES;
-  const mimes = Array.isArray(media.mimes) && media.mimes.length ? (media.mimes as unknown[]) : null;
   const delivery = Array.isArray(media.delivery) && media.delivery.length ? (media.delivery as unknown[]) : null;
   const minKbps = typeof media.minbitrate === 'number' ? media.minbitrate : 0;
   const maxKbps = typeof media.maxbitrate === 'number' && media.maxbitrate > 0 ? media.maxbitrate : Infinity;
@@ -319,7 +331,7 @@ function playableFiles(files: readonly MediaFile[] | undefined, media: Obj): rea
   const shape = media.boxingallowed === 0 && media.w > 0 && media.h > 0 ? media.w / media.h : 0;
   const ok = (f: MediaFile) =>
     (shape === 0 || !f.w || !f.h || Math.abs(f.w / f.h / shape - 1) <= 0.05) &&
-    (mimes === null || mimes.includes(f.mime)) &&
+    (mimes === null || mimes.has(f.mime)) &&
     (delivery === null || delivery.includes(DELIVERY[f.delivery ?? 'progressive'])) &&
     (f.bitrateKbps === undefined || (f.bitrateKbps >= minKbps && f.bitrateKbps <= maxKbps));
   return files.every(ok) ? files : files.filter(ok);
@@ -484,7 +496,6 @@ export function createEligibility(deps: EligibilityDeps) {
       const dsaNeeded = dsaRequired >= 2;
       const dsaImpossible = dsaNeeded && dsaExt!.pubrender === 0;
       const badv = lowerSetOf(r.badv);
-      const bapp = lowerSetOf(r.bapp);
       const userKey = userDataAllowed ? deps.userKey(req) : '';
       const segments: string[] = [];
       if (userDataAllowed && Array.isArray(user.data)) {
@@ -570,7 +581,7 @@ export function createEligibility(deps: EligibilityDeps) {
         // the request asks: blocks, deals, a paused campaign, an imp without a banner), and which
         // traits then send it through every check.
         const banner = im.banner;
-        const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !checkLang && !dsaNeeded && !badv.size && !(app && bapp.size) && !deals.length && !privateAuction && !!banner && typeof banner === 'object' && !(Array.isArray(banner.btype) && banner.btype.length);
+        const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !checkLang && !dsaNeeded && !badv.size && !deals.length && !privateAuction && !!banner && typeof banner === 'object' && !(Array.isArray(banner.btype) && banner.btype.length);
         const slow = byTraits
           ? TRAIT.media | TRAIT.segments | (Array.isArray(banner.battr) && banner.battr.length ? TRAIT.attr : 0) | (media.secure ? TRAIT.insecure : 0) |
             (userDataAllowed ? 0 : TRAIT.noConsent) | (userKey ? TRAIT.cap : 0)
@@ -695,10 +706,6 @@ export function createEligibility(deps: EligibilityDeps) {
               continue;
             }
             if (checkLang && !languageAllowed(cand.creative.language, wlang, wlangb)) {
-              blocked = true;
-              continue;
-            }
-            if (app && bapp.size && typeof app.bundle === 'string' && bapp.has(app.bundle.toLowerCase())) {
               blocked = true;
               continue;
             }

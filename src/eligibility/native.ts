@@ -1,4 +1,5 @@
 import { NATIVE_DATA_TYPES, type Creative, type NativeImage } from '../types.js';
+import { canonicalMimes } from './mime.js';
 
 /**
  * Native ads (IAB OpenRTB Dynamic Native Ads API 1.0, 1.1 and 1.2): the request an imp carries in
@@ -18,7 +19,7 @@ export interface NativeAssetRequest {
   h: number;
   wmin: number;
   hmin: number;
-  mimes: readonly string[] | null;
+  mimes: ReadonlySet<string> | null;
 }
 
 export interface NativeRequest {
@@ -26,7 +27,7 @@ export interface NativeRequest {
   ver: string;
   /** Before 1.2: no event trackers (the impression goes in `imptrackers`). */
   legacy: boolean;
-  /** The request came inside a `native` object (the 1.0 form): the response goes in one too. */
+  /** The request came inside a `native` object (the 1.0 form) and declares no later version: the response goes in one too. */
   wrapped: boolean;
   assets: NativeAssetRequest[];
   /** How the impression is counted: an img event tracker (1.2 with eventtrackers), imptrackers, or none offered. */
@@ -87,7 +88,7 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
       req.h = num(i.h);
       req.wmin = num(i.wmin);
       req.hmin = num(i.hmin);
-      req.mimes = Array.isArray(i.mimes) && i.mimes.length ? i.mimes.filter((m: unknown) => typeof m === 'string') : null;
+      req.mimes = canonicalMimes(i.mimes);
     } else if (o.data && typeof o.data === 'object') ((req.kind = 'data'), (req.type = num(o.data.type)), (req.len = num(o.data.len)));
     else if (o.video && typeof o.video === 'object') req.kind = 'video';
     assets.push(req);
@@ -100,7 +101,9 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
     // 1.2 §4.7: the exchange lists the trackers it supports; only an impression (event 1) img (method 1) one is ours to send.
     tracker = r.eventtrackers.some((e: Obj) => e && e.event === 1 && Array.isArray(e.methods) && e.methods.includes(1)) ? 'eventtracker' : 'none';
   }
-  return { ver, legacy, wrapped: !!wrapped, assets, tracker };
+  // Since 1.1 the response is the native object itself (1.2 §5.1): a wrapped request that declares
+  // 1.1 or later is answered plain, as renderers of those versions read the assets at the top level.
+  return { ver, legacy, wrapped: !!wrapped && !/^1\.[1-9]/.test(ver), assets, tracker };
 }
 
 const IMAGE_TYPE: Record<NativeImage['type'], number> = { icon: 1, logo: 2, main: 3 };
@@ -118,7 +121,7 @@ function imageFits(img: NativeImage, a: NativeAssetRequest): boolean {
   if (a.wmin > 0 || a.hmin > 0) {
     if (img.w < a.wmin || img.h < a.hmin) return false;
   } else if ((a.w > 0 && img.w !== a.w) || (a.h > 0 && img.h !== a.h)) return false;
-  if (a.mimes && img.mime && !a.mimes.includes(img.mime)) return false;
+  if (a.mimes && img.mime && !a.mimes.has(img.mime)) return false;
   return true;
 }
 

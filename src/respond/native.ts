@@ -3,9 +3,9 @@ import type { NativeFill } from '../eligibility/native.js';
 type Obj = Record<string, any>;
 
 /**
- * The native response (Native 1.2 §5), inside a `native` object where the request came in one
- * (the 1.0 form; a plain 1.0 or 1.1 request gets a plain answer, as a plain 1.2 one does: Prebid.js
- * and Prebid Server read the assets at the top level there). `impUrl` counts the impression: as an
+ * The native response (Native 1.2 §5), inside a `native` object where a 1.0 request came in one.
+ * A plain request gets a plain answer, and so does a 1.1 or 1.2 request in the old wrapper: those
+ * versions have none, and Prebid.js and Prebid Server read the assets at the top level. `impUrl` counts the impression: as an
  * img event tracker where the 1.2 request offers one, else in `imptrackers`.
  */
 export function nativeMarkup(fill: NativeFill, clickUrl: string, impUrl: string): string {

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import type { BidRequest } from 'iab-openrtb/v26';
+import { loadPolicies } from '../src/config/policies.js';
+import { buildCatalog } from '../src/eligibility/catalog.js';
+import { createEligibility } from '../src/eligibility/eligibility.js';
+import { createPrivacy } from '../src/eligibility/privacy.js';
+import type { Campaign } from '../src/types.js';
+
+/**
+ * Which demo creatives may answer an imp, by what the imp's media object asks: MIME types as
+ * players send them, overlays, blocked attributes and apps (format audit, 2026-12-04).
+ */
+const policies = loadPolicies('policies');
+const eligibleFor = (campaigns: readonly Campaign[]) => {
+  const eligibility = createEligibility({
+    catalog: buildCatalog(campaigns),
+    ratesPerUsd: policies.ratesPerUsd,
+    privacy: createPrivacy(),
+    clock: () => Date.UTC(2026, 11, 4, 12),
+    userKey: () => '',
+    isPaused: () => false,
+    frequency: () => 0,
+  });
+  return (imp: object, ctx: object = { site: { id: 's', domain: 'news.example' } }): string[] => {
+    const req = { id: 'r', imp: [{ id: '1', ...imp }], ...ctx } as unknown as BidRequest;
+    return eligibility.plan(req, 'default', 'USD').imps[0].eligible.map((e) => e.cand.creative.id).sort();
+  };
+};
+const demo = eligibleFor(policies.campaigns);
+
+describe('what an imp asks of a creative', () => {
+  it('reads MIME types case-blind and by their common aliases (audio/mp3 is audio/mpeg)', () => {
+    const audio = (mimes: string[]) => demo({ audio: { mimes, maxduration: 60 } });
+    const mpeg = audio(['audio/mpeg']);
+    expect(mpeg.length).toBeGreaterThan(0);
+    expect(audio(['audio/mp3'])).toEqual(mpeg);
+    expect(audio(['AUDIO/MPEG'])).toEqual(mpeg);
+    expect(audio(['audio/x-mp3; codecs=mp3'])).toEqual(mpeg);
+    expect(audio(['audio/ogg'])).toEqual([]);
+  });
+
+  it('answers an overlay-only video creative where linearity is 2, checking its image type only against a list that names images', () => {
+    const campaigns = structuredClone(policies.campaigns) as Campaign[];
+    const cr = campaigns.flatMap((c) => c.creatives).find((x) => x.id === 'northwind-video-30')!;
+    delete cr.mediaFiles;
+    delete cr.mimes;
+    const overlay = eligibleFor(campaigns);
+    const video = (v: object) => overlay({ video: { minduration: 5, maxduration: 30, w: 640, h: 480, linearity: 2, protocols: [3], ...v } });
+    expect(video({ mimes: ['video/mp4'] })).toEqual(['northwind-video-30']);
+    expect(video({})).toEqual(['northwind-video-30']);
+    expect(video({ mimes: ['video/mp4', 'image/png'] })).toEqual(['northwind-video-30']);
+    expect(video({ mimes: ['video/mp4', 'image/gif'] })).toEqual([]);
+    // Linear, it has nothing to play.
+    expect(video({ mimes: ['video/mp4'], linearity: 1 }).includes('northwind-video-30')).toBe(false);
+  });
+
+  it("blocks the bidder's own banner markup, a text link, where battr has 12 (text only)", () => {
+    const banner = (b: object) => demo({ banner: { w: 300, h: 250, ...b } });
+    const open = banner({});
+    expect(open.length).toBeGreaterThan(0);
+    expect(banner({ battr: [13, 14] })).toEqual(open);
+    expect(banner({ battr: [12] })).toEqual([]);
+  });
+
+  it('does not read bapp as a block on the app the ad runs in: it blocks advertised apps, and these ads advertise none', () => {
+    const app = (bapp: string[]) => demo({ banner: { w: 300, h: 250 } }, { app: { id: 'a', bundle: 'com.news.example' }, bapp });
+    const open = app([]);
+    expect(open.length).toBeGreaterThan(0);
+    expect(app(['com.news.example'])).toEqual(open);
+  });
+});
