@@ -203,3 +203,35 @@ describe('choosing the bid of an imp', () => {
     expect(answerPrices([{ ...deal, auctionType: 2 }], NaN, 4, next)).toEqual([]);
   });
 });
+
+describe('bids of one campaign across the imps of a request', () => {
+  // Two campaigns on three imps: A (worth more) and B, each with one creative.
+  const camp = (id: string, valueUsd: number) => ({ id, goal: { type: 'cpm', valueUsd }, maxBidCpmUsd: 100 }) as Campaign;
+  const A = camp('A', 3);
+  const B = camp('B', 2);
+  const imps = (o: { capLeftA?: number; podids?: Array<string | undefined> }): PriceableImp<Priceable>[] =>
+    [0, 1, 2].map((k) => ({
+      imp: { id: String(k + 1), ...(o.podids?.[k] !== undefined ? { video: { podid: o.podids[k] } } : {}) },
+      ctx,
+      eligible: [
+        { cand: { idx: 0, campaign: A, creative: { id: 'a' } as never }, floorUsd: 0, capLeft: o.capLeftA },
+        { cand: { idx: 1, campaign: B, creative: { id: 'b' } as never }, floorUsd: 0 },
+      ],
+    }));
+  const flat: Pacer = { multiplier: () => 1, calibratePctr: (_c: string, p: number) => p, calibratePcvr: (_c: string, p: number) => p } as unknown as Pacer;
+  const choose = (plan: PriceableImp<Priceable>[]) =>
+    chooseBids(plan, new Float32Array(6).fill(0.01), 0, 2, { pacer: flat, price: createPricer(null), shortlist: { learn: () => {} }, internSegment: (s) => s }).chosen.map((c) => c.el.cand.campaign.id);
+
+  it('gives a capped campaign no more bids than its cap leaves the user, the rest to the next best', () => {
+    expect(choose(imps({}))).toEqual(['A', 'A', 'A']);
+    expect(choose(imps({ capLeftA: Infinity }))).toEqual(['A', 'A', 'A']);
+    expect(choose(imps({ capLeftA: 1 }))).toEqual(['A', 'B', 'B']);
+    expect(choose(imps({ capLeftA: 2 }))).toEqual(['A', 'A', 'B']);
+  });
+
+  it('gives a campaign one bid per ad pod (imps sharing video.podid)', () => {
+    expect(choose(imps({ podids: ['p1', 'p1', 'p1'] }))).toEqual(['A', 'B']);
+    expect(choose(imps({ podids: ['p1', 'p2', 'p1'] }))).toEqual(['A', 'A', 'B']);
+    expect(choose(imps({ podids: ['p1', undefined, 'p1'] }))).toEqual(['A', 'A', 'B']);
+  });
+});

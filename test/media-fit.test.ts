@@ -11,16 +11,18 @@ import type { Campaign } from '../src/types.js';
  * players send them, overlays, blocked attributes and apps (format audit, 2026-12-04).
  */
 const policies = loadPolicies('policies');
-const eligibleFor = (campaigns: readonly Campaign[]) => {
-  const eligibility = createEligibility({
+const planFor = (campaigns: readonly Campaign[], user: { key: string; seen: number } = { key: '', seen: 0 }) =>
+  createEligibility({
     catalog: buildCatalog(campaigns),
     ratesPerUsd: policies.ratesPerUsd,
     privacy: createPrivacy(),
     clock: () => Date.UTC(2026, 11, 4, 12),
-    userKey: () => '',
+    userKey: () => user.key,
     isPaused: () => false,
-    frequency: () => 0,
+    frequency: () => user.seen,
   });
+const eligibleFor = (campaigns: readonly Campaign[]) => {
+  const eligibility = planFor(campaigns);
   return (imp: object, ctx: object = { site: { id: 's', domain: 'news.example' } }): string[] => {
     const req = { id: 'r', imp: [{ id: '1', ...imp }], ...ctx } as unknown as BidRequest;
     return eligibility.plan(req, 'default', 'USD').imps[0].eligible.map((e) => e.cand.creative.id).sort();
@@ -67,5 +69,20 @@ describe('what an imp asks of a creative', () => {
     const open = app([]);
     expect(open.length).toBeGreaterThan(0);
     expect(app(['com.news.example'])).toEqual(open);
+  });
+});
+
+describe('frequency caps in the plan', () => {
+  it("says how many impressions the cap leaves the user, so that one request takes no more (src/price/choose.ts)", () => {
+    const campaigns = structuredClone(policies.campaigns) as Campaign[];
+    const capped = campaigns.find((c) => c.creatives.some((cr) => cr.format === 'banner'))!;
+    capped.frequencyCap = { count: 3, windowSec: 3600 };
+    const req = { id: 'r', imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's', domain: 'news.example' }, user: { id: 'u1' } } as unknown as BidRequest;
+    const capLeft = (user: { key: string; seen: number }) =>
+      planFor(campaigns, user).plan(req, 'default', 'USD').imps[0].eligible.filter((e) => e.cand.campaign.id === capped.id).map((e) => e.capLeft);
+    expect(capLeft({ key: 'u1', seen: 1 })).toEqual([2]);
+    expect(capLeft({ key: 'u1', seen: 3 })).toEqual([]);
+    // No key to count by: the cap still bounds one request.
+    expect(capLeft({ key: '', seen: 0 })).toEqual([3]);
   });
 });

@@ -29,6 +29,8 @@ export interface Eligible {
   fit: MediaFit;
   /** The deal's own auction type (`deal.at`: 1 first price, 2 second, 3 the floor is the agreed price); 0 for the request's. */
   auctionType: number;
+  /** Impressions the campaign's frequency cap still allows this user (Infinity: no cap); one request gets no more bids of the campaign. */
+  capLeft: number;
 }
 
 
@@ -406,12 +408,13 @@ export function createEligibility(deps: EligibilityDeps) {
   let okIdx = new Int32Array(256);
   const okFit: MediaFit[] = [];
   const okAt: number[] = [];
+  const okCapLeft: number[] = [];
   const idxAt = (i: number): number => okIdx[i];
   const floorUsdAt = (i: number): number => okFloor[i];
   const campaignAt = (i: number) => okCand[i].campaign;
 
   /** Appends an eligible candidate to the imp's scratch arrays; returns the new count. */
-  function keep(n: number, idx: number, cand: Candidate, dealId: string, floorUsd: number, fit: MediaFit, auctionType = 0): number {
+  function keep(n: number, idx: number, cand: Candidate, dealId: string, floorUsd: number, fit: MediaFit, auctionType: number, capLeft: number): number {
     if (n === okFloor.length) {
       const floors = new Float64Array(n * 2);
       floors.set(okFloor);
@@ -426,6 +429,7 @@ export function createEligibility(deps: EligibilityDeps) {
     okFloor[n] = floorUsd;
     okFit[n] = fit;
     okAt[n] = auctionType;
+    okCapLeft[n] = capLeft;
     return n + 1;
   }
 
@@ -692,7 +696,8 @@ export function createEligibility(deps: EligibilityDeps) {
               // Passes every check on its traits: not paused, in flight, a plain banner on a banner
               // imp with nothing the request blocks or asks for; a deals-only one has no deal here.
               if ((t & (TRAIT.paused | TRAIT.dealsOnly)) !== 0 || inFlight[idx] === 0) continue;
-              n = keep(n, idx, catalog.candidates[idx], '', openFloorUsd, BANNER_FIT);
+              // On traits only without a user key (TRAIT.cap): a capped campaign then gets its cap's worth of bids per request.
+              n = keep(n, idx, catalog.candidates[idx], '', openFloorUsd, BANNER_FIT, 0, catalog.candidates[idx].capCount || Infinity);
               continue;
             }
             const cand = catalog.candidates[idx];
@@ -724,7 +729,12 @@ export function createEligibility(deps: EligibilityDeps) {
               }
               if (!anyIn(segments, cand.segments)) continue;
             }
-            if (cand.capCount && userKey && deps.frequency(userKey, c.id, cand.capWindowSec) >= cand.capCount) continue;
+            let capLeft = Infinity;
+            if (cand.capCount) {
+              // Without a user key the cap cannot be counted across requests; one request still takes no more than it.
+              capLeft = userKey ? cand.capCount - deps.frequency(userKey, c.id, cand.capWindowSec) : cand.capCount;
+              if (capLeft <= 0) continue;
+            }
             // Deals: a matching deal is bid through (its floor); private auctions admit deal bids only.
             let dealId = '';
             let deal: Obj | null = null;
@@ -750,11 +760,11 @@ export function createEligibility(deps: EligibilityDeps) {
               const f = durationFloorUsd(rules, cand.creative.durationSec ?? 0, (deal ?? im).bidfloorcur, ratesPerUsd);
               if (f > floorUsd) floorUsd = f;
             }
-            n = keep(n, idx, cand, dealId, floorUsd, fit, dealAt);
+            n = keep(n, idx, cand, dealId, floorUsd, fit, dealAt, capLeft);
           }
         }
         const kept = n > maxCandidatesPerImp ? shortlist.choose(n, maxCandidatesPerImp, idxAt, floorUsdAt, campaignAt) : null;
-        for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i], auctionType: okAt[i] });
+        for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i], auctionType: okAt[i], capLeft: okCapLeft[i] });
         if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : dsaBlocked ? 'DSA' : 'NO_ELIGIBLE_CAMPAIGN';
       }
       return { imps: plans, privacy: block, currency, cattax, dsa: dsaRequired > 0, reason: currency ? '' : 'CURRENCY' };

@@ -8,11 +8,13 @@ export interface Priceable {
   floorUsd: number;
   /** A deal's own auction type (OpenRTB `deal.at`); 0 or absent: the request's. */
   auctionType?: number;
+  /** Impressions the campaign's frequency cap still allows the user; absent or Infinity: no cap. */
+  capLeft?: number;
 }
 
 /** What pricing reads of an imp's plan (eligibility's `ImpPlan`). */
 export interface PriceableImp<E extends Priceable> {
-  imp: { id: string };
+  imp: { id: string; video?: { podid?: unknown } };
   ctx: ImpContext;
   eligible: readonly E[];
 }
@@ -75,15 +77,25 @@ let mults = new Float64Array(64);
  * first candidate in plan order, except in first price, where a candidate that bids only as much as
  * the highest paced value's (both at their floor) is not priced and the higher value wins; the
  * search's own tolerance (0.1 % of the value) can likewise decide a near-tie the other way.
+ *
+ * Across the imps of one request, in their order: a campaign gets no more bids than its frequency
+ * cap leaves the user (each would be an impression past the cap, paid for), and no more than one
+ * in an ad pod (imps sharing `video.podid`, OpenRTB 2.6: one break would play the same ad twice, and
+ * exchanges drop the repeats while their budget stays held).
  */
 export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[], pctrs: Float32Array, wallNow: number, auctionType: number, deps: ChooseDeps): { chosen: Chosen<E>[]; reason: NoBidReason | '' } {
   const chosen: Chosen<E>[] = [];
   let belowFloor = false;
   let paced = false;
   let row = 0;
+  // Bids per campaign so far in this request, and `pod\ncampaign` pairs bid; made at first need.
+  let taken: Map<string, number> | null = null;
+  let pods: Set<string> | null = null;
   for (let ci = 0; ci < imps.length; ci++) {
     const p = imps[ci];
     const n = p.eligible.length;
+    const podid = p.imp.video?.podid;
+    const pod = typeof podid === 'string' || typeof podid === 'number' ? `${podid}\n` : '';
     if (ceiling.length < n) {
       ceiling = new Float64Array(n);
       bids = new Float64Array(n);
@@ -104,6 +116,10 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       bids[i] = NaN;
       if (multiplier <= 0) {
         paced = true;
+        ceiling[i] = -1;
+        continue;
+      }
+      if ((taken !== null && el.capLeft !== undefined && el.capLeft <= (taken.get(c.id) ?? 0)) || (pods !== null && pod !== '' && pods.has(pod + c.id))) {
         ceiling[i] = -1;
         continue;
       }
@@ -131,6 +147,11 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     for (let i = 0; i < n; i++) {
       if (bids[i] !== best) continue;
       const at = p.eligible[i].auctionType || auctionType;
+      const cid = p.eligible[i].cand.campaign.id;
+      if (ci + 1 < imps.length) {
+        if ((p.eligible[i].capLeft ?? Infinity) < Infinity) (taken ??= new Map()).set(cid, (taken.get(cid) ?? 0) + 1);
+        if (pod !== '') (pods ??= new Set()).add(pod + cid);
+      }
       chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci, segment: at === 3 ? '' : segment, auctionType: at, ceilingUsd: ceiling[i] });
       break;
     }
