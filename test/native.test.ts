@@ -38,6 +38,9 @@ describe('native request parsing (1.0-1.2)', () => {
     // No version anywhere: a wrapped request is read as 1.0, a bare one as 1.2.
     expect(parseNativeRequest({ request: { native: { assets } } })!.ver).toBe('1.0');
     expect(parseNativeRequest({ request: { assets } })!.ver).toBe('1.2');
+    // A version that is neither a string nor a number is no version (String() of this one threw).
+    expect(parseNativeRequest({ request: { ver: { toString: 1 }, assets } })!.ver).toBe('1.2');
+    expect(parseNativeRequest({ ver: { toString: 1 }, request: JSON.stringify({ ver: [1], assets }) })!.ver).toBe('1.2');
     // The request's own ver wins over imp.native.ver.
     expect(parseNativeRequest({ ver: '1.1', request: JSON.stringify({ ver: '1.0', assets }) })!.ver).toBe('1.0');
   });

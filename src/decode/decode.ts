@@ -34,8 +34,11 @@ const VERSION = /^2\.[56](\.\d+)?$/;
  * bidder speaks (`x-openrtb-version` 2.5 or 2.6; none is fine). Throws the coded error.
  */
 export function checkHeaders(contentType: string, version: string): void {
-  const ct = contentType.toLowerCase();
-  if (ct !== '' && !ct.startsWith('application/json') && !ct.startsWith('text/plain')) throw new BidderError('UNSUPPORTED_MEDIA_TYPE', contentType);
+  // The media type before any parameters, case-blind (RFC 9110 §8.3.1): a prefix match let
+  // application/json-patch+json or text/plainfoo in.
+  const semi = contentType.indexOf(';');
+  const ct = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  if (ct !== '' && ct !== 'application/json' && ct !== 'text/plain') throw new BidderError('UNSUPPORTED_MEDIA_TYPE', contentType);
   if (version !== '' && !VERSION.test(version)) throw new BidderError('BAD_VERSION', version);
 }
 
@@ -45,8 +48,10 @@ export function checkHeaders(contentType: string, version: string): void {
  */
 export function decodeBody(body: Buffer, contentEncoding: string, gzipAllowed: boolean, limits: DecodeLimits): unknown {
   let raw = body;
-  if (contentEncoding !== '' && contentEncoding !== 'identity') {
-    if (contentEncoding !== 'gzip' || !gzipAllowed) throw new BidderError('UNSUPPORTED_ENCODING', contentEncoding);
+  // Content codings are case-insensitive (RFC 9110 §8.4.1): GZIP is gzip.
+  const coding = contentEncoding.trim().toLowerCase();
+  if (coding !== '' && coding !== 'identity') {
+    if (coding !== 'gzip' || !gzipAllowed) throw new BidderError('UNSUPPORTED_ENCODING', contentEncoding);
     try {
       raw = gunzipSync(body, { maxOutputLength: limits.maxDecompressedBytes });
     } catch (err) {

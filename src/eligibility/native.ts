@@ -93,8 +93,10 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
     else if (o.video && typeof o.video === 'object') req.kind = 'video';
     assets.push(req);
   }
-  const verRaw = r.ver ?? n.ver;
-  const ver = verRaw === undefined || verRaw === null || verRaw === '' ? (wrapped ? '1.0' : '1.2') : String(verRaw);
+  // A version is a string or a number; anything else (an object whose toString is not a function
+  // made String() throw: a 500) is no version.
+  const verOf = (v: unknown) => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined);
+  const ver = verOf(r.ver) ?? verOf(n.ver) ?? (wrapped ? '1.0' : '1.2');
   const legacy = !/^1\.[2-9]/.test(ver);
   let tracker: NativeRequest['tracker'] = 'imptrackers';
   if (!legacy && Array.isArray(r.eventtrackers)) {

@@ -3,6 +3,9 @@ import { GppModel, Sections } from '@iabgpp/cmpapi';
 import { LRUCache } from 'lru-cache';
 import type { BidRequest } from 'iab-openrtb/v26';
 
+/** A cache bounded by the bytes of its keys (UTF-16, plus an entry's overhead), not only their count. */
+const KEY_BYTES = { maxSize: 16 * 1024 * 1024, sizeCalculation: (_: unknown, key: string) => 2 * key.length + 64 };
+
 /** Why user-level data may not be used for a request ('' = it may). */
 export type PrivacyBlock = '' | 'coppa' | 'limited-tracking' | 'gdpr-no-consent' | 'us-privacy-opt-out' | 'gpp-opt-out' | 'gpp-not-understood';
 
@@ -53,8 +56,10 @@ function usSectionDenies(f: Record<string, unknown>): boolean {
  */
 export function createPrivacy(opts: PrivacyOptions = {}) {
   const vendorId = opts.vendorId ?? 0;
-  const tcCache = new LRUCache<string, boolean>({ max: 10_000 });
-  const gppCache = new LRUCache<string, PrivacyBlock | 'tcf'>({ max: 10_000 });
+  // Sized by their keys' bytes too: a key is a raw string a request sent, and 10,000 of 200 KB
+  // consent strings held 2 GB (input audit). 16 MB each covers 10,000 real strings of ~1 KB.
+  const tcCache = new LRUCache<string, boolean>({ max: 10_000, ...KEY_BYTES });
+  const gppCache = new LRUCache<string, PrivacyBlock | 'tcf'>({ max: 10_000, ...KEY_BYTES });
 
   function consentAllows(tc: string): boolean {
     const hit = tcCache.get(tc);
@@ -118,7 +123,7 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
   }
 
   /** The TCF string a GPP string carries in its tcfeuv2 section, or '' (cached with the GPP decodes). */
-  const gppTcfCache = new LRUCache<string, string>({ max: 10_000 });
+  const gppTcfCache = new LRUCache<string, string>({ max: 10_000, maxSize: KEY_BYTES.maxSize, sizeCalculation: (tc, gpp) => 2 * (gpp.length + tc.length) + 64 });
   function gppTcf(gpp: string): string {
     let tc = gppTcfCache.get(gpp);
     if (tc === undefined) {
