@@ -235,3 +235,15 @@ describe('bids of one campaign across the imps of a request', () => {
     expect(choose(imps({ podids: ['p1', undefined, 'p1'] }))).toEqual(['A', 'A', 'B']);
   });
 });
+
+describe('the market segment of an imp', () => {
+  it('keeps what a request sent from growing the shader: long or odd ids hashed, odd numbers 0', () => {
+    expect(segmentOf(ctx)).toBe('x|banner|site|s~h3d2~300x250');
+    const long = segmentOf({ ...ctx, siteOrAppId: 's'.repeat(100_000) });
+    expect(long).toMatch(/^x\|banner\|site\|#[0-9a-f]{1,8}~h3d2~300x250$/);
+    expect(segmentOf({ ...ctx, siteOrAppId: 's'.repeat(100_000) })).toBe(long);
+    expect(segmentOf({ ...ctx, siteOrAppId: 'a~b' }).split('~')).toHaveLength(3);
+    expect(segmentOf({ ...ctx, siteOrAppId: 'a|b' }).split('|')).toHaveLength(4);
+    expect(segmentOf({ ...ctx, w: 300.5, h: 1e300, deviceType: -1 } as ImpContext)).toBe('x|banner|site|s~h3d0~0x0');
+  });
+});

@@ -44,7 +44,25 @@ export interface Chosen<E extends Priceable = Priceable> {
  * to the exchange, format and kind for the rest (src/pace/shade.ts).
  */
 export function segmentOf(ctx: ImpContext): string {
-  return `${ctx.exchange}|${ctx.format}|${ctx.isApp ? 'app' : 'site'}|${ctx.siteOrAppId}~h${ctx.hour}d${ctx.deviceType}~${ctx.w}x${ctx.h}`;
+  return `${ctx.exchange}|${ctx.format}|${ctx.isApp ? 'app' : 'site'}|${segmentId(ctx.siteOrAppId)}~h${ctx.hour}d${small(ctx.deviceType)}~${small(ctx.w)}x${small(ctx.h)}`;
+}
+
+/**
+ * The request's site or app id as a segment level. The shader remembers each segment it learns
+ * and writes them to learned.json: a raw id is whatever a request sent, and 100 KB ids (with '~',
+ * which starts the segment's context keys) grew the heap and learned.json by 100 MB in the input
+ * audit. A long or odd id stands as its hash: still one level per site.
+ */
+function segmentId(id: string): string {
+  if (id.length <= 64 && id.indexOf('~') < 0 && id.indexOf('|') < 0) return id;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return `#${(h >>> 0).toString(16)}`;
+}
+
+/** A device type or size as a segment key: a small whole number, else 0 (a request's floats would each make keys). */
+function small(n: number): number {
+  return Number.isInteger(n) && n >= 0 && n <= 100_000 ? n : 0;
 }
 
 export interface ChooseDeps {
