@@ -187,6 +187,8 @@ describe('admin routes with a token', () => {
     expect(await t.metric('bidder_model_swaps_total', { result: 'refused' })).toBe(2);
     const bad = await admin('/admin/reload/model', '{"version": 7}');
     expect(bad.status).toBe(400);
+    // A body that is JSON but no object is not a request for the default model.
+    for (const body of ['"x"', '[]', '5', 'null']) expect((await admin('/admin/reload/model', body)).status, body).toBe(400);
     // Model reload by version name only: a path is refused before any folder is looked at, so the
     // answer tells nothing about which directories exist (review item 13).
     for (const version of ['../../etc', '/etc', 'a/b', '..', '.hidden', '../../../../proc/self']) {
@@ -195,6 +197,11 @@ describe('admin routes with a token', () => {
       expect(((await r.json()) as { error: string }).error).toBe('ADMIN_BAD_REQUEST');
     }
     expect(await t.metric('bidder_model_swaps_total', { result: 'refused' })).toBe(2);
+    // The route, then its method: an unknown path is 404 whatever the method, a known one asked wrongly 405.
+    expect((await admin('/admin/status', '')).status).toBe(405);
+    expect((await fetch(t.url + '/admin/nope', { headers: auth })).status).toBe(404);
+    expect((await fetch(t.url + '/admin/status/', { headers: auth })).status).toBe(404);
+    expect((await fetch(t.url + '/admin/reload/model', { headers: auth })).status).toBe(405);
     // Malformed admin paths are answered 400, not 500 (review item 17).
     const malformed = await admin('/admin/campaigns/%E0%A4%A/pause');
     expect(malformed.status).toBe(400);

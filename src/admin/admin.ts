@@ -38,8 +38,13 @@ export function createAdmin(deps: AdminDeps) {
   return async function handleAdmin(method: string, path: string, authorization: string, body: Buffer): Promise<Answer> {
     if (!deps.token) return errorAnswer(new BidderError('ADMIN_DISABLED'));
     if (!authorized(authorization)) return errorAnswer(new BidderError('ADMIN_UNAUTHORIZED'));
-    if (method === 'GET' && path === '/admin/status') return json(200, deps.status());
-    if (method !== 'POST') return errorAnswer(new BidderError('METHOD_NOT_ALLOWED'));
+    // The route first, then its method: an unknown path is 404 whatever the method, a known one
+    // asked with the wrong method 405.
+    const campaign = /^\/admin\/campaigns\/([^/]+)\/(pause|resume)$/.exec(path);
+    const wants = path === '/admin/status' ? 'GET' : path === '/admin/reload/policies' || path === '/admin/reload/model' || campaign ? 'POST' : '';
+    if (wants === '') return errorAnswer(new BidderError('NOT_FOUND'));
+    if (method !== wants) return errorAnswer(new BidderError('METHOD_NOT_ALLOWED'));
+    if (path === '/admin/status') return json(200, deps.status());
     if (path === '/admin/reload/policies') {
       const r = await deps.reloadPolicies();
       return r.ok ? json(200, r) : errorAnswer(new BidderError('ADMIN_FAILED', undefined, { reason: 'policies refused; the running policies stay', extra: { problems: r.problems } }));
@@ -49,6 +54,8 @@ export function createAdmin(deps: AdminDeps) {
       if (body.length) {
         try {
           const v = JSON.parse(body.toString('utf8')) as { version?: unknown };
+          // "x", [] or 5 is not a request for the default model.
+          if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('body');
           if (v.version !== undefined && typeof v.version !== 'string') throw new Error('version');
           version = v.version as string | undefined;
           // A version name, never a path: the models folder is the only place models load from.
@@ -62,16 +69,13 @@ export function createAdmin(deps: AdminDeps) {
       const r = await deps.reloadModel(version);
       return r.ok ? json(200, r) : errorAnswer(new BidderError('ADMIN_FAILED', undefined, { reason: 'model refused; the running model stays', extra: { problems: r.problems } }));
     }
-    const m = /^\/admin\/campaigns\/([^/]+)\/(pause|resume)$/.exec(path);
-    if (m) {
-      let id: string;
-      try {
-        id = decodeURIComponent(m[1]);
-      } catch {
-        return errorAnswer(new BidderError('ADMIN_BAD_REQUEST', 'malformed percent-escape in the campaign id'));
-      }
-      return (await deps.pause(id, m[2] === 'pause')) ? json(200, { ok: true, campaign: id, paused: m[2] === 'pause' }) : errorAnswer(new BidderError('NOT_FOUND', `campaign ${id}`));
+    const m = campaign as RegExpExecArray;
+    let id: string;
+    try {
+      id = decodeURIComponent(m[1]);
+    } catch {
+      return errorAnswer(new BidderError('ADMIN_BAD_REQUEST', 'malformed percent-escape in the campaign id'));
     }
-    return errorAnswer(new BidderError('NOT_FOUND'));
+    return (await deps.pause(id, m[2] === 'pause')) ? json(200, { ok: true, campaign: id, paused: m[2] === 'pause' }) : errorAnswer(new BidderError('NOT_FOUND', `campaign ${id}`));
   };
 }
