@@ -106,7 +106,17 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const metrics = createMetrics({ exchanges: [...initial.exchanges.keys()], campaigns: initial.campaigns.map((c) => c.id) });
   const redis = settings.ledger.redisUrl ? await connectFleetRedis(settings, logger) : null;
   const privacy = createPrivacy({ vendorId: settings.tcfVendorId });
-  const users = createUsers({ settings, redis, secret: noticeSecret, privacy, metrics, clock, now });
+  const users = createUsers({
+    settings,
+    redis,
+    secret: noticeSecret,
+    privacy,
+    metrics,
+    clock,
+    now,
+    frequencyPath: join(settings.ledger.journalPath, opts.workerIndex === undefined ? 'freqcaps.json' : `freqcaps.w${opts.workerIndex}.json`),
+    logger,
+  });
   const live: Live = await createLive({
     policiesDir: opts.policiesDir,
     overrides: opts.overrides,

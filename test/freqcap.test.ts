@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLocalFrequencyStore, createRedisFrequencyStore, type FrequencyStore } from '../src/freqcap/index.js';
 import { connectRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
@@ -103,3 +106,48 @@ if (client === null) {
     expect(c.count('u2', 'c1', 60)).toBe(0);
   });
 }
+
+describe('the local store across a restart', () => {
+  it('keeps the counts a run had at close, minus what the window has since forgotten', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'freqcaps-'));
+    const path = join(dir, 'sub', 'freqcaps.json');
+    try {
+      let now = T0;
+      const a = createLocalFrequencyStore({ clock: () => now, path });
+      await a.record('u1', 'c1');
+      now += 3_600_000;
+      await a.record('u1', 'c1');
+      await a.record('u2', 'c2');
+      await a.close();
+      now += 60_000;
+      const b = createLocalFrequencyStore({ clock: () => now, path, maxWindowSec: 3_600 + 30 });
+      // The first impression is past b's longest window: forgotten; the others count.
+      expect(b.count('u1', 'c1', 86_400)).toBe(1);
+      expect(b.count('u2', 'c2', 86_400)).toBe(1);
+      expect(b.count('u3', 'c1', 86_400)).toBe(0);
+      await b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('starts empty, saying so once, from a file that is not its snapshot; and saves over it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'freqcaps-'));
+    const path = join(dir, 'freqcaps.json');
+    const warnings: string[] = [];
+    const logger = { warn: (_: object, msg: string) => void warnings.push(msg) };
+    try {
+      writeFileSync(path, '{"version": 1, "users": 7}');
+      const s = createLocalFrequencyStore({ clock: () => T0, path, logger });
+      expect(warnings).toEqual(['frequency caps file is not a snapshot: caps start empty']);
+      await s.record('u1', 'c1');
+      await s.close();
+      expect(JSON.parse(readFileSync(path, 'utf8')).users).toEqual([['u1', [['c1', [T0]]]]]);
+      // No file at all is a first start: no warning.
+      createLocalFrequencyStore({ clock: () => T0, path: join(dir, 'none.json'), logger });
+      expect(warnings).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

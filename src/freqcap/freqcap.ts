@@ -1,3 +1,5 @@
+import { promises as fs, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
 
@@ -27,6 +29,16 @@ export interface LocalFrequencyOptions {
   maxPerCampaign?: number;
 }
 
+export interface PersistentFrequencyOptions extends LocalFrequencyOptions {
+  /**
+   * File the counts are read from at start and written to at close (the local store only: a
+   * fleet's are in Redis). Without it a restart forgot every cap: the audit's capped user was bid
+   * on and won again a minute after a restart. A crash still loses what was counted since start.
+   */
+  path?: string;
+  logger?: { warn(obj: object, msg: string): void };
+}
+
 /** Per user: campaign -> impression times, oldest first. */
 type UserCaps = Map<string, number[]>;
 
@@ -51,11 +63,54 @@ function push(times: number[], now: number, keepSince: number, max: number): voi
 export const FREQ_MAX_COUNT = 32;
 export const FREQ_MAX_WINDOW_SEC = 7 * 86_400;
 
-export function createLocalFrequencyStore(opts: LocalFrequencyOptions): FrequencyStore {
-  const { clock } = opts;
+const SNAPSHOT_VERSION = 1;
+
+export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): FrequencyStore {
+  const { clock, path } = opts;
   const windowMs = (opts.maxWindowSec ?? FREQ_MAX_WINDOW_SEC) * 1000;
   const maxPer = opts.maxPerCampaign ?? FREQ_MAX_COUNT;
   const users = new LRUCache<string, UserCaps>({ max: opts.maxUsers ?? 100_000 });
+  if (path !== undefined) restore(path);
+
+  /** The counts a previous run wrote, least recently used first; a missing file is a first start, a bad one a warning. */
+  function restore(file: string): void {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') opts.logger?.warn({ file, err: String(err) }, 'frequency caps file unreadable: caps start empty');
+      return;
+    }
+    try {
+      const snap = JSON.parse(text) as { version: number; users: Array<[string, Array<[string, number[]]>]> };
+      if (snap.version !== SNAPSHOT_VERSION || !Array.isArray(snap.users)) throw new Error(`not a version ${SNAPSHOT_VERSION} snapshot`);
+      const since = clock() - windowMs;
+      for (const [user, caps] of snap.users) {
+        const u: UserCaps = new Map();
+        for (const [campaign, times] of caps) {
+          const kept = times.filter((t) => typeof t === 'number' && t > since).slice(-maxPer);
+          if (kept.length) u.set(campaign, kept);
+        }
+        if (u.size) users.set(user, u);
+      }
+    } catch (err) {
+      opts.logger?.warn({ file, err: String(err) }, 'frequency caps file is not a snapshot: caps start empty');
+    }
+  }
+
+  /** Written to a temporary name, then renamed: a crash leaves the old file or the new one. */
+  async function save(file: string): Promise<void> {
+    // Least recently used first, so that restoring them in order keeps the eviction order.
+    const out: Array<[string, Array<[string, number[]]>]> = [];
+    for (const entry of users.rentries()) {
+      const [user, caps] = entry as [string, UserCaps];
+      out.push([user, [...caps]]);
+    }
+    await fs.mkdir(dirname(file), { recursive: true });
+    await fs.writeFile(`${file}.tmp`, JSON.stringify({ version: SNAPSHOT_VERSION, savedAt: clock(), users: out }));
+    await fs.rename(`${file}.tmp`, file);
+  }
+
   // Eligibility asks for one user's counts once per capped candidate: the user's entry is looked
   // up (and made most recent) once, then kept until another user is asked or anything is recorded
   // (the only changes to the cache), so the answers and the eviction order are the cache's own.
@@ -86,6 +141,13 @@ export function createLocalFrequencyStore(opts: LocalFrequencyOptions): Frequenc
     async close() {
       lastUser = null;
       lastCaps = undefined;
+      if (path !== undefined) {
+        try {
+          await save(path);
+        } catch (err) {
+          opts.logger?.warn({ file: path, err: String(err) }, 'frequency caps not saved: the next start begins without them');
+        }
+      }
       users.clear();
     },
   };

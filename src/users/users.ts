@@ -37,6 +37,9 @@ export interface UsersOptions {
   metrics: Metrics;
   /** Epoch ms (caps windows, profile windows, cache TTLs). */
   clock: () => number;
+  /** Alone (no Redis): where the caps are kept across restarts (src/freqcap/freqcap.ts). */
+  frequencyPath?: string;
+  logger?: { warn(obj: object, msg: string): void };
   /** Monotonic ms (the warm's timing). */
   now: () => number;
 }
@@ -49,7 +52,7 @@ export function createUsers(o: UsersOptions): Users {
   const userCache = { clock, maxUsers: 200_000, localTtlMs: settings.userCacheTtlMs };
   const frequency: FrequencyStore = redis
     ? createRedisFrequencyStore({ client: redis, keyPrefix: `${settings.ledger.keyPrefix}fc:`, ...userCache })
-    : createLocalFrequencyStore({ clock, maxUsers: 200_000 });
+    : createLocalFrequencyStore({ clock, maxUsers: 200_000, path: o.frequencyPath, logger: o.logger });
   const profiles: ProfileStore = redis
     ? createRedisProfileStore({
         client: redis,
@@ -66,7 +69,10 @@ export function createUsers(o: UsersOptions): Users {
   // an id is whatever the exchange sends.
   const userKeys = new LRUCache<string, string>({ max: 100_000, maxSize: 16 * 2 ** 20, sizeCalculation: (key, raw) => raw.length + key.length });
   function key(req: BidRequest): string {
-    const raw = req.user?.id || req.user?.buyeruid || trackableIfa(req.device as { ifa?: unknown; lmt?: unknown } | undefined);
+    // The most lasting id first: `buyeruid` is this bidder's own (cookie-synced, the same on every
+    // exchange), the advertising id is the device's, `user.id` only the exchange's. With user.id
+    // first, one person seen once with it and once without was two users to the caps.
+    const raw = req.user?.buyeruid || trackableIfa(req.device as { ifa?: unknown; lmt?: unknown } | undefined) || req.user?.id;
     if (!raw) return '';
     let k = userKeys.get(raw);
     if (k === undefined) {
