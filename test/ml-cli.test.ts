@@ -36,15 +36,18 @@ describe('bidder calibrate and --market', () => {
     expect(meta.data.market).toBe('ipinyou');
     expect(meta.featureSpecHash).toBe(JSON.parse(readFileSync(join(models, 'lr-v2', 'meta.json'), 'utf8')).featureSpecHash);
     // Versions are immutable: the same name again is refused.
-    expect(cli('calibrate', '--from', 'lr-v2', '--version', 'lr-v2-test', '--rows', '1000', '--models', models).status).not.toBe(0);
+    const again = cli('calibrate', '--from', 'lr-v2', '--version', 'lr-v2-test', '--rows', '3000', '--models', models);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/^bidder: model version lr-v2-test already exists in .*; versions are immutable, pick a new name$/m);
+    expect(again.stderr).not.toMatch(/^\s+at /m);
   });
 
   it('train records the recipe it used: --l2 and --learning-rate where given, the kind\'s defaults otherwise', () => {
-    const run = cli('train', '--model', 'lr', '--rows', '3000', '--epochs', '1', '--l2', '1e-5', '--version', 'lr-l2-test', '--models', models);
+    const run = cli('train', '--model', 'lr', '--rows', '12000', '--epochs', '1', '--l2', '1e-5', '--version', 'lr-l2-test', '--models', models);
     expect(run.status, run.stderr).toBe(0);
     const params = JSON.parse(readFileSync(join(models, 'lr-l2-test', 'meta.json'), 'utf8')).params;
     expect(params).toMatchObject({ kind: 'lr', l2: 1e-5, epochsMax: 1 });
-    const plain = cli('train', '--model', 'lr', '--rows', '3000', '--epochs', '1', '--learning-rate', '0.01', '--version', 'lr-plain-test', '--models', models);
+    const plain = cli('train', '--model', 'lr', '--rows', '12000', '--epochs', '1', '--learning-rate', '0.01', '--version', 'lr-plain-test', '--models', models);
     expect(plain.status, plain.stderr).toBe(0);
     expect(JSON.parse(readFileSync(join(models, 'lr-plain-test', 'meta.json'), 'utf8')).params).toMatchObject({ l2: 1e-7, learningRate: 0.01 });
   });

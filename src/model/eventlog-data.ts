@@ -1,9 +1,18 @@
 /**
- * Training rows from the bidder's NDJSON event log: every `bid` record that later got a `win`
- * (an impression) is a row, labelled 1 if a `click` for the same bid id arrived. Features are
- * rebuilt from the record's ctx and profile through the same builder the bid path used, so the
- * rows equal what the model saw at bid time. Rows are written as records stream in; only the bid
- * id → row map is kept in memory.
+ * Training rows from the bidder's NDJSON event logs, joined by bid id as `bidder report` joins
+ * them (src/report/report.ts): a row is a `bid` whose impression was bought (a `win`, `billing`
+ * or `impression` record), labelled 1 when a `click` on that bid is in the logs. A click on a bid
+ * never bought (lost, or its win not in the logs) is not a row: the ad it clicked did not run
+ * here. Loss records change nothing: the bidder logs one only for a bid it held, and a later win
+ * is the exchange billing it, which the report counts as bought too.
+ *
+ * The join does not depend on read order: the logs of a fleet (`--workers`, or several bidders)
+ * are read one file after the other, and a notice may sit in another file than its bid, or before
+ * it. Bids become rows as they stream in; notices only mark bid ids, applied once every file is
+ * read. Rows come out in bid-time order (then read order), so the validation split's latest rows
+ * are the latest of the whole fleet rather than of its last file. Features are rebuilt from the
+ * record's ctx and profile through the same builder the bid path used, so the rows equal what the
+ * model saw at bid time.
  */
 import { readEvents } from '../eventlog/read.js';
 import { prepareCreatives } from '../features/rows.js';
@@ -14,12 +23,19 @@ import type { Campaign } from '../types.js';
 export interface EventLogReadStats {
   lines: number;
   bids: number;
+  /** Impressions bought on bids with a row: the rows. */
   wins: number;
+  /** Clicks on those impressions: the positive rows. */
   clicks: number;
   badLines: number;
   unknownCreatives: number;
+  /** Impressions whose bid is in none of the files read (another bidder's log not given, or rotated away). */
+  impressionsWithoutBid: number;
+  /** Clicks on bids with no impression bought in the logs (lost bids, or impressions of logs not given): no row. */
+  clicksWithoutImpression: number;
 }
 
+/** `files` as `eventFiles()` lists them: each once, so no row is read twice. */
 export async function datasetFromEventLog(
   files: readonly string[],
   campaigns: readonly Campaign[],
@@ -30,11 +46,14 @@ export async function datasetFromEventLog(
   const prepared = prepareCreatives(campaigns, builder);
   let cap = 1 << 16;
   let { sparse, dense } = builder.allocate(cap);
-  let won = new Uint8Array(cap);
-  let clicked = new Uint8Array(cap);
+  let ts = new Float64Array(cap);
   let rows = 0;
+  // Bid id → its row; -1 for a bid logged with a creative this catalog no longer has.
   const rowOf = new Map<string, number>();
-  const stats: EventLogReadStats = { lines: 0, bids: 0, wins: 0, clicks: 0, badLines: 0, unknownCreatives: 0 };
+  // Sets: exchanges repeat notices, which count once.
+  const bought = new Set<string>();
+  const clicked = new Set<string>();
+  const stats: EventLogReadStats = { lines: 0, bids: 0, wins: 0, clicks: 0, badLines: 0, unknownCreatives: 0, impressionsWithoutBid: 0, clicksWithoutImpression: 0 };
 
   function grow() {
     cap *= 2;
@@ -42,62 +61,55 @@ export async function datasetFromEventLog(
     next.sparse.set(sparse);
     next.dense.set(dense);
     ({ sparse, dense } = next);
-    const w = new Uint8Array(cap);
-    w.set(won);
-    won = w;
-    const c = new Uint8Array(cap);
-    c.set(clicked);
-    clicked = c;
+    const t = new Float64Array(cap);
+    t.set(ts);
+    ts = t;
   }
 
   // A line that does not parse (a torn last write) is counted and skipped.
   for await (const rec of readEvents(files, () => (stats.lines++, stats.badLines++))) {
     stats.lines++;
     if (rec.type === 'bid') {
+      if (rowOf.has(rec.bidId)) continue;
       const pc = prepared.get(rec.creativeId);
       if (pc === undefined || typeof rec.ctx !== 'object' || rec.ctx === null) {
+        rowOf.set(rec.bidId, -1);
         stats.unknownCreatives++;
         continue;
       }
       if (rows === cap) grow();
       builder.writeRow(rec.ctx, pc, rec.profile, sparse, dense, rows);
+      ts[rows] = rec.ts;
       rowOf.set(rec.bidId, rows++);
       stats.bids++;
-      continue;
-    }
-    const r = rowOf.get(rec.bidId);
-    if (r === undefined) continue;
-    // Duplicated notices are normal (exchanges retry); flags make them count once.
-    if (rec.type === 'win' || rec.type === 'billing' || rec.type === 'impression') {
-      if (!won[r]) stats.wins++;
-      won[r] = 1;
-    } else if (rec.type === 'click') {
-      if (!clicked[r]) stats.clicks++;
-      clicked[r] = 1;
-      won[r] = 1;
-    }
+    } else if (rec.type === 'win' || rec.type === 'billing' || rec.type === 'impression') bought.add(rec.bidId);
+    else if (rec.type === 'click') clicked.add(rec.bidId);
   }
 
-  // Keep won rows only, in log order (time order), compacting in place.
+  const keep = new Uint32Array(bought.size);
+  const label = new Uint8Array(rows);
   let out = 0;
-  const labels = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    if (!won[r]) continue;
-    if (out !== r) {
-      sparse.copyWithin(out * F, r * F, r * F + F);
-      dense.copyWithin(out * D, r * D, r * D + D);
+  for (const id of bought) {
+    const r = rowOf.get(id);
+    if (r === undefined) stats.impressionsWithoutBid++;
+    if (r === undefined || r < 0) continue;
+    keep[out++] = r;
+    if (clicked.has(id)) {
+      label[r] = 1;
+      stats.clicks++;
     }
-    labels[out] = clicked[r];
-    out++;
   }
-  return {
-    data: {
-      rows: out,
-      sparse: sparse.subarray(0, out * F),
-      dense: dense.subarray(0, out * D),
-      labels: labels.subarray(0, out),
-      truth: new Float32Array(out).fill(NaN),
-    },
-    stats,
-  };
+  for (const id of clicked) if (!bought.has(id)) stats.clicksWithoutImpression++;
+  stats.wins = out;
+  const order = keep.subarray(0, out).sort((a, b) => ts[a] - ts[b] || a - b);
+
+  const data = builder.allocate(out);
+  const labels = new Float32Array(out);
+  for (let k = 0; k < out; k++) {
+    const r = order[k];
+    data.sparse.set(sparse.subarray(r * F, r * F + F), k * F);
+    data.dense.set(dense.subarray(r * D, r * D + D), k * D);
+    labels[k] = label[r];
+  }
+  return { data: { rows: out, sparse: data.sparse, dense: data.dense, labels, truth: new Float32Array(out).fill(NaN) }, stats };
 }

@@ -28,6 +28,16 @@ export function auc(pred: ArrayLike<number>, labels: ArrayLike<number>): number 
   return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
 }
 
+/**
+ * How many predictions are not probabilities (NaN, infinite, outside [0, 1]): the metrics below
+ * read NaN as null, and a value outside [0, 1] as a number, so they cannot judge such a model.
+ */
+export function notProbabilities(pred: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < pred.length; i++) if (!(pred[i] >= 0 && pred[i] <= 1)) n++;
+  return n;
+}
+
 export function logloss(pred: ArrayLike<number>, labels: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < pred.length; i++) {

@@ -56,12 +56,17 @@ export function predictRows(model: tf.LayersModel, spec: FeatureSpec, sparse: In
   return out;
 }
 
+/** How trainModel splits `rows`: the first for training, the latest `validationFraction` (at least one) held out. */
+export function splitRows(rows: number, validationFraction = 0.1): { trainRows: number; validationRows: number } {
+  const validationRows = Math.max(1, Math.floor(rows * validationFraction));
+  return { trainRows: rows - validationRows, validationRows };
+}
+
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const { spec, data, rng } = o;
   const F = spec.sparseFields;
   const D = spec.denseDim;
-  const valRows = Math.max(1, Math.floor(data.rows * (o.validationFraction ?? 0.1)));
-  const trainRows = data.rows - valRows;
+  const { trainRows, validationRows: valRows } = splitRows(data.rows, o.validationFraction);
   if (trainRows < 1) throw new Error(`not enough rows to train: ${data.rows}`);
   const batchSize = o.batchSize ?? 4096;
   // The LR's defaults: at a step of 0.02 its validation loss turned up after two epochs on some
