@@ -175,7 +175,7 @@ describe('models built from their files', () => {
     });
     const e1 = await loadModel(swapped, { spec }).catch((e) => e);
     expect(e1).toBeInstanceOf(ModelLoadError);
-    expect(e1.message).toMatch(/tfjs could not build the model: layer mlp1: weight kernel has shape \[32,64\]/);
+    expect(e1.problems).toEqual(['layer mlp1: weight kernel has shape [32,64], the layer needs [64,32]']);
     const dangling = broken('dcn-dangling', (m) => {
       const l = m.modelTopology.config.layers.find((x) => x.name === 'mlp0')!;
       l.inbound_nodes = [[['nowhere', 0, 0, {}]]];
@@ -185,7 +185,10 @@ describe('models built from their files', () => {
       const l = m.modelTopology.config.layers.find((x) => x.name === 'dense')!;
       (l.config as { batch_input_shape: number[] }).batch_input_shape = [null as unknown as number, D + 1];
     });
-    // The Dense after the concatenation no longer fits its kernel: refused before any shape check.
-    expect((await loadModel(wide, { spec }).catch((e) => e)).message).toMatch(/tfjs could not build the model: layer cross0_v: weight kernel/);
+    // The input no longer fits the feature spec, nor the Dense after the concatenation its kernel: both said.
+    expect((await loadModel(wide, { spec }).catch((e) => e)).problems).toEqual([
+      expect.stringMatching(/^model inputs .* do not match the feature spec/),
+      `layer cross0_v: weight kernel has shape [${4 * F + D},16], the layer needs [${4 * F + D + 1},16]`,
+    ]);
   });
 });

@@ -117,7 +117,7 @@ describe('model store', () => {
     expect(err2.problems).toHaveLength(3);
     expect(err2.message).toMatch(/model.json is not valid JSON[\s\S]*meta.json is not valid JSON[\s\S]*weights.bin is missing/);
     const err3 = await loadModel(join(dir, 'nope'), { spec }).catch((e) => e);
-    expect(err3.problems).toEqual(['the folder does not exist']);
+    expect(err3.problems).toEqual([`model folder ${join(dir, 'nope')} does not exist`]);
   });
 
   it('refuses weights that do not match the manifest', async () => {

@@ -490,8 +490,14 @@ export function compileForInference(model: tf.LayersModel, split?: RowSplit): Co
   );
 }
 
-/** A model.json problem that tfjs would also refuse; the message names the layer. */
-export class TopologyError extends Error {}
+/** The model.json problems that tfjs would also refuse, every one found; each names its layer. */
+export class TopologyError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(problems.join('; '));
+    this.problems = problems;
+  }
+}
 
 type Shape = (number | null)[];
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -507,13 +513,15 @@ const same = (a: Shape, b: Shape) => a.length === b.length && a.every((x, i) => 
  *
  * Returns null when the topology uses anything this does not know (another layer class, shared
  * layers, a broadcasting merge, an activation other than linear/relu/sigmoid): the caller then
- * builds a LayersModel as before. Throws TopologyError for a topology or weights tfjs would refuse.
+ * builds a LayersModel as before. Throws TopologyError listing every problem tfjs would refuse
+ * (a layer past a wrong one is still checked, from the shapes its config declares), also when
+ * some layer is one it does not know.
  */
 export function compileArtifacts(modelTopology: object, weightSpecs: { name: string; shape: number[]; dtype: string }[], weightData: ArrayBuffer, split?: RowSplit): CompiledModel | null {
   const top = modelTopology as Record<string, unknown>;
   const cfg = isObj(top.config) ? top.config : undefined;
   if (!cfg || !Array.isArray(cfg.layers) || !Array.isArray(cfg.input_layers) || !Array.isArray(cfg.output_layers)) {
-    throw new TopologyError('model.json modelTopology has no config with layers, input_layers and output_layers');
+    throw new TopologyError(['model.json modelTopology has no config with layers, input_layers and output_layers']);
   }
   if (top.class_name !== 'Model' && top.class_name !== 'Functional') return null;
 
@@ -543,83 +551,94 @@ export function compileArtifacts(modelTopology: object, weightSpecs: { name: str
     };
   };
 
-  const shapes = new Map<string, Shape>();
+  // null: a layer whose output shape is not known (one this does not build, or whose input is
+  // wrong); layers reading it skip the checks that need it rather than report a consequence.
+  const shapes = new Map<string, Shape | null>();
   const layers: LayerDef[] = [];
-  const inputShapes: Shape[] = [];
-  const inputNames: string[] = [];
-  const fail = (msg: string): never => {
-    for (const t of created) t.dispose();
-    throw new TopologyError(msg);
-  };
+  const problems: string[] = [];
+  // False once a layer is one only tfjs builds.
+  let buildable = true;
   for (const raw of cfg.layers as unknown[]) {
     if (!isObj(raw) || typeof raw.class_name !== 'string' || typeof raw.name !== 'string' || !isObj(raw.config)) {
-      return fail('model.json: every layer needs class_name, name and config');
+      problems.push('model.json: every layer needs class_name, name and config');
+      continue;
     }
     const className = raw.class_name;
     const name = raw.name;
     const config = raw.config;
-    if (!KNOWN.has(className)) return null;
-    if (shapes.has(name)) return fail(`model.json: layer name ${name} is used twice`);
+    if (shapes.has(name)) {
+      problems.push(`model.json: layer name ${name} is used twice`);
+      continue;
+    }
+    shapes.set(name, null);
     if (className === 'InputLayer') {
       const s = config.batch_input_shape;
       if (!Array.isArray(s) || s.length < 2 || s[0] !== null || !s.slice(1).every((d) => Number.isInteger(d) && d > 0)) {
-        return fail(`model.json: input ${name} has no batch_input_shape [null, ...]`);
-      }
-      shapes.set(name, s as Shape);
+        problems.push(`model.json: input ${name} has no batch_input_shape [null, ...]`);
+      } else shapes.set(name, s as Shape);
       continue;
     }
     const nodes = raw.inbound_nodes;
     // One call per layer (no shared layers), each inbound tensor the first output of its layer.
-    if (!Array.isArray(nodes) || nodes.length !== 1 || !Array.isArray(nodes[0]) || nodes[0].length === 0) return null;
-    const inputs: string[] = [];
-    for (const ref of nodes[0] as unknown[]) {
-      if (!Array.isArray(ref) || typeof ref[0] !== 'string' || ref[1] !== 0 || ref[2] !== 0) return null;
-      if (!shapes.has(ref[0])) return fail(`model.json: layer ${name} reads ${ref[0]}, which no earlier layer defines`);
-      inputs.push(ref[0]);
+    const refs = Array.isArray(nodes) && nodes.length === 1 && Array.isArray(nodes[0]) && nodes[0].length > 0 ? (nodes[0] as unknown[]) : [];
+    if (!KNOWN.has(className) || refs.length === 0 || !refs.every((r) => Array.isArray(r) && typeof r[0] === 'string' && r[1] === 0 && r[2] === 0)) {
+      buildable = false;
+      continue;
     }
-    const ins = inputs.map((i) => shapes.get(i)!);
+    const inputs = refs.map((r) => (r as string[])[0]);
+    for (const i of inputs) if (!shapes.has(i)) problems.push(`model.json: layer ${name} reads ${i}, which no earlier layer defines`);
+    const ins = inputs.map((i) => shapes.get(i) ?? null);
     const x = ins[0];
+    const known = ins.every((s) => s !== null);
     const weights: Weight[] = [];
-    const need = (w: string, shape: number[]) => {
+    // `shape` undefined: the weight's shape depends on an input whose shape is not known.
+    const need = (w: string, shape?: number[]) => {
       const got = weight(name, w);
-      if (got === undefined) return fail(`model.json: layer ${name} has no weight ${name}/${w} in the manifest`);
-      if (!same(got.shape, shape)) return fail(`layer ${name}: weight ${w} has shape [${got.shape}], the layer needs [${shape}]`);
-      weights.push(got);
+      if (got === undefined) problems.push(`model.json: layer ${name} has no weight ${name}/${w} in the manifest`);
+      else if (shape && !same(got.shape, shape)) problems.push(`layer ${name}: weight ${w} has shape ${JSON.stringify(got.shape)}, the layer needs ${JSON.stringify(shape)}`);
+      else weights.push(got);
     };
-    let out: Shape;
+    let out: Shape | null = null;
     switch (className) {
       case 'Embedding': {
         const inputDim = config.input_dim as number;
         const outputDim = config.output_dim as number;
         if (!(Number.isInteger(inputDim) && inputDim > 0 && Number.isInteger(outputDim) && outputDim > 0) || ins.length !== 1) {
-          return fail(`layer ${name}: Embedding needs integer input_dim and output_dim and one input`);
+          problems.push(`layer ${name}: Embedding needs integer input_dim and output_dim and one input`);
+          break;
         }
         need('embeddings', [inputDim, outputDim]);
-        out = [...x, outputDim];
+        if (x) out = [...x, outputDim];
         break;
       }
       case 'Flatten':
-        if (ins.length !== 1 || x.slice(1).some((d) => d === null)) return null;
-        out = [null, x.slice(1).reduce((a, b) => a! * b!, 1)];
+        if (!x) break;
+        if (ins.length !== 1 || x.slice(1).some((d) => d === null)) buildable = false;
+        else out = [null, x.slice(1).reduce((a, b) => a! * b!, 1)];
         break;
       case 'Concatenate': {
+        if (!known) break;
         const axis = (config.axis as number) ?? -1;
-        if (axis !== -1 || ins.some((s) => s.length !== 2)) return null;
-        out = [null, ins.reduce((n, s) => n + (s[1] as number), 0)];
+        if (axis !== -1 || ins.some((s) => s!.length !== 2)) buildable = false;
+        else out = [null, ins.reduce((n, s) => n + (s![1] as number), 0)];
         break;
       }
       case 'Dense': {
         const units = config.units as number;
-        if (!(Number.isInteger(units) && units > 0) || ins.length !== 1 || x.length !== 2) return null;
-        need('kernel', [x[1] as number, units]);
+        if (!(Number.isInteger(units) && units > 0) || ins.length !== 1 || (x && x.length !== 2)) {
+          buildable = false;
+          break;
+        }
+        need('kernel', x ? [x[1] as number, units] : undefined);
         if (config.use_bias !== false) need('bias', [units]);
         out = [null, units];
         break;
       }
       case 'Multiply':
       case 'Add':
-        if (ins.length < 2 || !ins.every((s) => same(s, x))) return null;
-        out = x;
+        if (!known) break;
+        if (ins.length < 2 || !ins.every((s) => same(s!, x!))) buildable = false;
+        else out = x;
         break;
       default:
         out = x;
@@ -627,18 +646,21 @@ export function compileArtifacts(modelTopology: object, weightSpecs: { name: str
     shapes.set(name, out);
     layers.push({ name, className, inputs, config, weights });
   }
+  const inputNames: string[] = [];
+  const inputShapes: Shape[] = [];
   for (const ref of cfg.input_layers as unknown[]) {
-    if (!Array.isArray(ref) || typeof ref[0] !== 'string' || !shapes.has(ref[0])) return fail('model.json: input_layers names an unknown layer');
-    inputNames.push(ref[0]);
-    inputShapes.push(shapes.get(ref[0])!);
+    if (!Array.isArray(ref) || typeof ref[0] !== 'string' || !shapes.has(ref[0])) problems.push('model.json: input_layers names an unknown layer');
+    else {
+      inputNames.push(ref[0]);
+      inputShapes.push(shapes.get(ref[0]) ?? []);
+    }
   }
   const outs = cfg.output_layers as unknown[];
-  if (outs.length !== 1 || !Array.isArray(outs[0]) || typeof outs[0][0] !== 'string' || !shapes.has(outs[0][0])) {
-    return fail('model must have one output of shape [null,1]');
-  }
-  const outputName = outs[0][0] as string;
-  if (byName.size > 0) return fail(`model.json: weights ${[...byName.keys()].join(', ')} belong to no layer`);
-  const ops = compileLayers(inputNames, layers, outputName, split);
+  const outputName = outs.length === 1 && Array.isArray(outs[0]) && typeof outs[0][0] === 'string' && shapes.has(outs[0][0]) ? (outs[0][0] as string) : undefined;
+  if (outputName === undefined) problems.push('model must have one output of shape [null,1]');
+  if (buildable && byName.size > 0) problems.push(`model.json: weights ${[...byName.keys()].join(', ')} belong to no layer`);
+  if (problems.length > 0) throw new TopologyError(problems);
+  const ops = buildable ? compileLayers(inputNames, layers, outputName!, split) : null;
   if (ops === null) {
     for (const t of created) t.dispose();
     return null;
@@ -646,7 +668,7 @@ export function compileArtifacts(modelTopology: object, weightSpecs: { name: str
   return {
     ...ops,
     inputShapes,
-    outputShape: shapes.get(outputName)!,
+    outputShape: shapes.get(outputName!)!,
     dispose() {
       for (const t of created) t.dispose();
     },

@@ -4,8 +4,9 @@
  * here) through tfjs's in-memory save/load handlers. A version folder is written under a temporary
  * name and renamed into place, so a reader (the bidder's file watch) never sees half a model.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, basename, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, basename, resolve, sep } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs';
 import { FEATURE_SPEC, type FeatureSpec } from '../features/features.js';
@@ -84,7 +85,9 @@ export function setCurrentVersion(modelsDir: string, version: string): void {
 
 /**
  * The folder of a model: `ref` may be a folder path, a version name inside `modelsDir`, or
- * 'current'/undefined for the version named by `modelsDir/CURRENT`.
+ * 'current'/undefined for the version named by `modelsDir/CURRENT`. A version name must stay a
+ * folder of `modelsDir`: one that is a link out of it is refused (ModelLoadError), as the admin
+ * route promises models load only from there; a path is the operator's own choice.
  */
 export function resolveModelDir(modelsDir: string, ref?: string): string {
   if (ref !== undefined && ref !== 'current') {
@@ -92,85 +95,158 @@ export function resolveModelDir(modelsDir: string, ref?: string): string {
     // path (the command line's convenience): a folder of the working directory never shadows a version.
     if (ref.includes('/')) return resolve(ref);
     if (!existsSync(join(modelsDir, ref, 'model.json')) && existsSync(join(ref, 'model.json'))) return resolve(ref);
-    return resolve(modelsDir, ref);
+    return versionDir(modelsDir, ref);
   }
   const file = join(modelsDir, 'CURRENT');
-  if (!existsSync(file)) throw new Error(`${file} does not exist: it must name the default model version`);
+  if (!existsSync(file)) throw new ModelLoadError(modelsDir, [`${file} does not exist: it must name the default model version`]);
   const version = readFileSync(file, 'utf8').trim();
-  if (!VERSION_RE.test(version)) throw new Error(`${file} must contain a version name, found '${version}'`);
-  return resolve(modelsDir, version);
+  if (!VERSION_RE.test(version)) throw new ModelLoadError(modelsDir, [`${file} must contain one version name, found '${JSON.stringify(version).slice(1, -1)}'`]);
+  if (!existsSync(join(modelsDir, version))) throw new ModelLoadError(modelsDir, [`${file} names version ${version}, which has no folder in ${modelsDir}`]);
+  return versionDir(modelsDir, version);
 }
 
-function readJson(path: string, problems: string[]): unknown {
-  if (!existsSync(path)) {
-    problems.push(`${basename(path)} is missing`);
-    return undefined;
+function versionDir(modelsDir: string, version: string): string {
+  const dir = resolve(modelsDir, version);
+  if (existsSync(dir)) {
+    const real = realpathSync(dir);
+    if (!real.startsWith(realpathSync(modelsDir) + sep)) {
+      throw new ModelLoadError(dir, [`${dir} is a link to ${real}, outside ${modelsDir}: versions load only from the models folder`]);
+    }
   }
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    problems.push(`${basename(path)} is not valid JSON: ${(err as Error).message}`);
-    return undefined;
-  }
+  return dir;
 }
+
+/** model.json and meta.json of our models are a few KB: anything this large is not one. */
+const MAX_JSON_BYTES = 16 << 20;
+/**
+ * The shipped DCN's weights are 1.1 MB. Checked on the file's size before it is read: a reload
+ * reads on the serving process, and the wasm backend holds the weights in its own 4 GB heap.
+ */
+const MAX_WEIGHTS_BYTES = 512 << 20;
+/** Weight values scanned for NaN and ±Infinity between two turns of the event loop. */
+const SCAN_CHUNK = 1 << 22;
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 interface WeightSpec {
   name: string;
   shape: number[];
-  dtype: string;
+  dtype: 'float32' | 'int32';
+}
+
+/** What tfjs needs to build a version, once its files passed every check. */
+export interface ModelArtifacts {
+  meta: ModelMeta;
+  version: string;
+  kind: ModelKind;
+  modelTopology: object;
+  weightSpecs: tf.io.WeightsManifestEntry[];
+  weightData: ArrayBuffer;
+}
+
+/** A file's size, or why it cannot be read: missing, not a file, or over `max` bytes. */
+function sizeOf(dir: string, name: string, max: number, problems: string[]): number | undefined {
+  const path = join(dir, name);
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    problems.push(`${name} is missing`);
+    return undefined;
+  }
+  if (!st.isFile()) problems.push(`${name} is not a file (${path})`);
+  else if (st.size > max) problems.push(`${name} has ${st.size} bytes, more than the ${max} a ${name === 'weights.bin' ? 'model' : name} may have`);
+  else return st.size;
+  return undefined;
+}
+
+function parseJson(name: string, bytes: Buffer, problems: string[]): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    problems.push(`${name} is not valid JSON: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+/** The weight specs of a model.json, each shape checked, or undefined with the problems said. */
+function manifestOf(modelJson: unknown, problems: string[]): WeightSpec[] | undefined {
+  if (!isObj(modelJson) || !isObj(modelJson.modelTopology)) problems.push('model.json has no modelTopology object');
+  const manifest = isObj(modelJson) ? modelJson.weightsManifest : undefined;
+  const group = Array.isArray(manifest) && manifest.length === 1 ? manifest[0] : undefined;
+  const weights = isObj(group) && Array.isArray(group.paths) && group.paths.length === 1 && group.paths[0] === 'weights.bin' ? group.weights : undefined;
+  if (!Array.isArray(weights) || !weights.every((w) => isObj(w) && typeof w.name === 'string' && Array.isArray(w.shape) && (w.dtype === 'float32' || w.dtype === 'int32'))) {
+    problems.push('model.json weightsManifest must be one group with paths ["weights.bin"] and float32/int32 weight specs');
+    return undefined;
+  }
+  let ok = true;
+  for (const w of weights as WeightSpec[]) {
+    if (w.shape.every((d) => Number.isInteger(d) && d >= 0)) continue;
+    problems.push(`model.json: weight ${w.name} has shape ${JSON.stringify(w.shape)}: its dimensions must be non-negative integers`);
+    ok = false;
+  }
+  return ok ? (weights as WeightSpec[]) : undefined;
 }
 
 /**
- * Reads and checks every file of a version, reporting all problems at once, before anything
- * touches the tfjs engine. Returns what tfjs needs to build the model.
+ * What the feature spec requires of a topology, read from model.json so that it is said along
+ * with every other problem: inputs of [null, sparseFields] ids and [null, denseDim] values, and
+ * embedding tables as large as the hash space the ids come from (a smaller one loads, then fails
+ * every batch with an id out of range).
  */
-export function readModelVersion(dir: string, spec: FeatureSpec = FEATURE_SPEC) {
+function specProblems(topology: Record<string, unknown>, spec: FeatureSpec): string[] {
+  const cfg = isObj(topology.config) ? topology.config : undefined;
+  if (!cfg || !Array.isArray(cfg.layers)) return [];
+  const layers = (cfg.layers as unknown[]).filter(isObj);
   const problems: string[] = [];
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ModelLoadError(dir, ['the folder does not exist']);
-  const modelJson = readJson(join(dir, 'model.json'), problems);
-  const meta = readJson(join(dir, 'meta.json'), problems);
-
-  let weightSpecs: WeightSpec[] | undefined;
-  if (modelJson !== undefined) {
-    if (!isObj(modelJson) || !isObj(modelJson.modelTopology)) problems.push('model.json has no modelTopology object');
-    const manifest = isObj(modelJson) ? modelJson.weightsManifest : undefined;
-    const groups = Array.isArray(manifest) ? manifest : [];
-    const ok =
-      groups.length === 1 &&
-      isObj(groups[0]) &&
-      Array.isArray(groups[0].paths) &&
-      groups[0].paths.length === 1 &&
-      groups[0].paths[0] === 'weights.bin' &&
-      Array.isArray(groups[0].weights) &&
-      (groups[0].weights as unknown[]).every(
-        (w) => isObj(w) && typeof w.name === 'string' && Array.isArray(w.shape) && (w.dtype === 'float32' || w.dtype === 'int32'),
-      );
-    if (ok) weightSpecs = (groups[0] as Record<string, unknown>).weights as WeightSpec[];
-    else problems.push('model.json weightsManifest must be one group with paths ["weights.bin"] and float32/int32 weight specs');
-  }
-
-  let weights: Buffer | undefined;
-  const weightsPath = join(dir, 'weights.bin');
-  if (!existsSync(weightsPath)) problems.push('weights.bin is missing');
-  else {
-    weights = readFileSync(weightsPath);
-    if (weightSpecs !== undefined) {
-      const expected = weightSpecs.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
-      if (weights.byteLength !== expected) {
-        problems.push(`weights.bin has ${weights.byteLength} bytes, model.json describes ${expected}`);
-      }
+  if (Array.isArray(cfg.input_layers)) {
+    const inputs = (cfg.input_layers as unknown[]).map((ref) => {
+      const l = Array.isArray(ref) ? layers.find((x) => x.name === ref[0]) : undefined;
+      return isObj(l?.config) ? l.config.batch_input_shape : undefined;
+    });
+    const fits = (s: unknown, n: number) => Array.isArray(s) && s.length === 2 && s[0] === null && s[1] === n;
+    if (inputs.length !== 2 || !fits(inputs[0], spec.sparseFields) || !fits(inputs[1], spec.denseDim)) {
+      problems.push(`model inputs ${JSON.stringify(inputs)} do not match the feature spec ([null,${spec.sparseFields}], [null,${spec.denseDim}])`);
     }
   }
+  for (const l of layers) {
+    const rows = isObj(l.config) ? l.config.input_dim : undefined;
+    if (l.class_name === 'Embedding' && Number.isInteger(rows) && (rows as number) < spec.hashBuckets) {
+      problems.push(`layer ${l.name}: the embedding table has ${rows} rows, the feature spec hashes ids into ${spec.hashBuckets}`);
+    }
+  }
+  return problems;
+}
 
-  let version = basename(dir);
+/**
+ * Every file of a version checked, all problems collected: sizes before any read, then
+ * model.json's manifest, weights.bin against it (read only when its size matches), meta.json and
+ * the feature spec. A generator yielding the paths it reads, so that one implementation serves
+ * the synchronous reader (readModelVersion) and the serving process's asynchronous one
+ * (loadModel), whose reads leave the event loop free.
+ */
+function* inspect(dir: string, spec: FeatureSpec): Generator<string, { problems: string[]; art: Partial<ModelArtifacts> & { expectedBytes?: number } }, Buffer | undefined> {
+  const problems: string[] = [];
+  const jsonSize = sizeOf(dir, 'model.json', MAX_JSON_BYTES, problems);
+  const modelJson = jsonSize === undefined ? undefined : parseJson('model.json', (yield join(dir, 'model.json'))!, problems);
+  const metaSize = sizeOf(dir, 'meta.json', MAX_JSON_BYTES, problems);
+  const meta = metaSize === undefined ? undefined : parseJson('meta.json', (yield join(dir, 'meta.json'))!, problems);
+  const weightSpecs = modelJson === undefined ? undefined : manifestOf(modelJson, problems);
+  const expected = weightSpecs?.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+
+  const weightsSize = sizeOf(dir, 'weights.bin', MAX_WEIGHTS_BYTES, problems);
+  let weights: Buffer | undefined;
+  if (weightsSize !== undefined && expected !== undefined) {
+    if (weightsSize !== expected) problems.push(`weights.bin has ${weightsSize} bytes, model.json describes ${expected}`);
+    else weights = yield join(dir, 'weights.bin');
+  }
+
+  const version = basename(dir);
   let kind: ModelKind = 'lr';
   if (meta !== undefined) {
     if (!isObj(meta)) problems.push('meta.json must be an object');
     else {
       if (typeof meta.version !== 'string' || meta.version === '') problems.push('meta.json: version must be a non-empty string');
-      else version = meta.version;
       if (meta.kind !== 'lr' && meta.kind !== 'dcn') problems.push(`meta.json: kind must be 'lr' or 'dcn', found ${JSON.stringify(meta.kind)}`);
       else kind = meta.kind;
       if (typeof meta.featureSpecHash !== 'string') problems.push('meta.json: featureSpecHash must be a string');
@@ -180,16 +256,55 @@ export function readModelVersion(dir: string, spec: FeatureSpec = FEATURE_SPEC) 
       if (typeof meta.trainedAt !== 'string' || Number.isNaN(Date.parse(meta.trainedAt))) problems.push('meta.json: trainedAt must be an ISO date');
     }
   }
+  const modelTopology = isObj(modelJson) && isObj(modelJson.modelTopology) ? modelJson.modelTopology : undefined;
+  if (modelTopology) problems.push(...specProblems(modelTopology, spec));
+
+  // A fresh ArrayBuffer: Buffer pools may share theirs with unrelated data.
+  const weightData = weights?.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer | undefined;
+  return { problems, art: { meta: meta as ModelMeta, version, kind, modelTopology, weightSpecs: weightSpecs as tf.io.WeightsManifestEntry[] | undefined, weightData, expectedBytes: expected } };
+}
+
+/**
+ * Every float32 weight checked for NaN and ±Infinity, pausing (a yield) between chunks of values;
+ * returns the problems. Serving only (loadModel): training and evaluation read a model to continue
+ * or judge it, and say themselves what is wrong with its numbers (src/cli/ml.ts).
+ */
+function* nonFiniteWeights(specs: readonly WeightSpec[], data: ArrayBuffer): Generator<void, string[]> {
+  const problems: string[] = [];
+  let offset = 0;
+  for (const w of specs) {
+    const size = w.shape.reduce((a, b) => a * b, 1);
+    if (w.dtype === 'float32') {
+      const values = new Float32Array(data, offset, size);
+      let bad = 0;
+      for (let i = 0; i < size; i += SCAN_CHUNK) {
+        for (let j = i, end = Math.min(size, i + SCAN_CHUNK); j < end; j++) if (!Number.isFinite(values[j])) bad++;
+        yield;
+      }
+      if (bad > 0) problems.push(`weight ${w.name} has ${bad} value${bad === 1 ? ' that is' : 's that are'} not finite (NaN or ±Infinity)`);
+    }
+    offset += 4 * size;
+  }
+  return problems;
+}
+
+/**
+ * Reads and checks every file of a version, reporting all problems at once, before anything
+ * touches the tfjs engine. Returns what tfjs needs to build the model.
+ */
+export function readModelVersion(dir: string, spec: FeatureSpec = FEATURE_SPEC): ModelArtifacts {
+  checkFolder(dir);
+  const it = inspect(dir, spec);
+  let step = it.next();
+  while (!step.done) step = it.next(readFileSync(step.value));
+  const { problems, art } = step.value;
   if (problems.length > 0) throw new ModelLoadError(dir, problems);
-  return {
-    meta: meta as ModelMeta,
-    version,
-    kind,
-    modelTopology: (modelJson as Record<string, unknown>).modelTopology as object,
-    weightSpecs: weightSpecs as tf.io.WeightsManifestEntry[],
-    // A fresh ArrayBuffer: Buffer pools may share theirs with unrelated data.
-    weightData: weights!.buffer.slice(weights!.byteOffset, weights!.byteOffset + weights!.byteLength) as ArrayBuffer,
-  };
+  return art as ModelArtifacts;
+}
+
+function checkFolder(dir: string): void {
+  if (!existsSync(dir)) throw new ModelLoadError(dir, [`model folder ${dir} does not exist`]);
+  if (!statSync(dir).isDirectory()) throw new ModelLoadError(dir, [`${dir} is not a folder`]);
 }
 
 export interface LoadModelOptions {
@@ -197,7 +312,10 @@ export interface LoadModelOptions {
 }
 
 /**
- * Loads a version folder as a ready CtrModel on the current tfjs backend (see selectBackend).
+ * Loads a version folder as a ready CtrModel on the current tfjs backend (see selectBackend),
+ * refusing with one ModelLoadError that lists every problem: the files' (inspect), the topology's
+ * (compileArtifacts), and, last, scores outside (0, 1) on the warm-up rows.
+ *
  * Our architectures are built straight from the saved files (compileArtifacts), without a
  * LayersModel: a serving bidder loads models between requests, and building a LayersModel blocks
  * the event loop for several milliseconds at a stretch. Any other architecture still goes through
@@ -205,58 +323,109 @@ export interface LoadModelOptions {
  */
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<CtrModel & { meta: ModelMeta }> {
   const spec = opts.spec ?? FEATURE_SPEC;
-  const art = readModelVersion(dir, spec);
-  // Each synchronous step gets its own turn of the event loop.
-  await yieldToLoop();
-  let compiled: CompiledModel | null;
-  try {
-    compiled = compileArtifacts(art.modelTopology, art.weightSpecs, art.weightData);
-  } catch (err) {
-    if (!(err instanceof TopologyError)) throw err;
-    throw new ModelLoadError(dir, [`tfjs could not build the model: ${err.message}`]);
+  checkFolder(dir);
+  const it = inspect(dir, spec);
+  let step = it.next();
+  while (!step.done) step = it.next(await readFile(step.value));
+  const { problems, art } = step.value;
+  // A served version answers to its folder's name (the admin reply, CURRENT, the event log's
+  // modelVersion): a copy whose meta names another would serve under a name not its own.
+  const named = (art.meta as { version?: unknown } | undefined)?.version;
+  if (typeof named === 'string' && named !== '' && named !== art.version) problems.push(`meta.json names version ${named}, its folder is ${art.version}: a version is loaded under its own name`);
+  if (art.weightSpecs && art.weightData) {
+    const scan = nonFiniteWeights(art.weightSpecs as WeightSpec[], art.weightData);
+    let chunk = scan.next();
+    // Each synchronous step gets its own turn of the event loop.
+    for (; !chunk.done; chunk = scan.next()) await yieldToLoop();
+    problems.push(...chunk.value);
   }
-  if (compiled !== null) {
-    const problems = shapeProblems(compiled.inputShapes, [compiled.outputShape], spec);
-    if (problems.length > 0) {
-      compiled.dispose();
-      throw new ModelLoadError(dir, problems);
+
+  let compiled: CompiledModel | null = null;
+  if (art.modelTopology && art.weightSpecs && art.expectedBytes !== undefined && art.expectedBytes <= MAX_WEIGHTS_BYTES) {
+    try {
+      // Weights cut short or missing: the topology is still checked, against zeros of the size the manifest describes.
+      compiled = compileArtifacts(art.modelTopology, art.weightSpecs, art.weightData ?? new ArrayBuffer(art.expectedBytes));
+    } catch (err) {
+      if (!(err instanceof TopologyError)) throw err;
+      problems.push(...err.problems);
     }
-    await yieldToLoop();
-    return Object.assign(wrapCompiled(compiled, spec, { version: art.version, kind: art.kind }), { meta: art.meta });
   }
-  const { layers, meta, version, kind } = await buildLayersModel(dir, art, spec);
+  if (compiled !== null) problems.push(...outputProblems([compiled.outputShape]));
+  if (problems.length > 0) {
+    compiled?.dispose();
+    throw new ModelLoadError(dir, problems);
+  }
   await yieldToLoop();
-  return Object.assign(wrapLayersModel(layers, spec, { version, kind }), { meta });
+  const full = art as ModelArtifacts;
+  const model =
+    compiled !== null
+      ? wrapCompiled(compiled, spec, { version: full.version, kind: full.kind })
+      : wrapLayersModel((await buildLayersModel(dir, full)).layers, spec, { version: full.version, kind: full.kind });
+  const wrong = await warmUp(model, spec);
+  if (wrong.length > 0) {
+    model.dispose();
+    throw new ModelLoadError(dir, wrong);
+  }
+  return Object.assign(model, { meta: full.meta });
 }
 
-function shapeProblems(inputs: (number | null)[][], outputs: (number | null)[][], spec: FeatureSpec): string[] {
-  const problems: string[] = [];
-  if (inputs.length !== 2 || inputs[0][1] !== spec.sparseFields || inputs[1][1] !== spec.denseDim) {
-    problems.push(`model inputs ${JSON.stringify(inputs)} do not match the feature spec ([null,${spec.sparseFields}], [null,${spec.denseDim}])`);
+const WARM_ROWS = 64;
+
+/**
+ * Warm-up rows unlike an all-zero row, which reads one embedding row and no dense weight: ids
+ * spread over the whole hash space (a row of its last id, a row of 0, the absent value) and dense
+ * values spread over [0, 1), so an output layer that is no probability shows on them.
+ */
+function warmUpRows(spec: FeatureSpec): { sparse: Int32Array; dense: Float32Array } {
+  const golden = (i: number) => (i * 0.6180339887498949) % 1;
+  const sparse = new Int32Array(WARM_ROWS * spec.sparseFields).map((_, i) => Math.floor(golden(i + 1) * spec.hashBuckets));
+  sparse.fill(spec.hashBuckets - 1, 0, spec.sparseFields);
+  sparse.fill(0, spec.sparseFields, 2 * spec.sparseFields);
+  const dense = new Float32Array(WARM_ROWS * spec.denseDim).map((_, i) => golden(i + 0.5));
+  return { sparse, dense };
+}
+
+/**
+ * A fresh model's first calls set up tfjs kernels (tens to hundreds of ms): paid here, not inside
+ * the deadline of the first bid requests, nor in the batcher's cost estimate. Each call's scores
+ * must be probabilities strictly inside (0, 1): a sigmoid output saturated to 0 or 1 on ordinary
+ * rows is as broken as a NaN. Returns the problems.
+ */
+async function warmUp(model: CtrModel, spec: FeatureSpec): Promise<string[]> {
+  const { sparse, dense } = warmUpRows(spec);
+  for (let i = 0; i < 3; i++) {
+    let scores: Float32Array;
+    try {
+      scores = model.predictAsync ? await model.predictAsync(sparse, dense, WARM_ROWS) : model.predict(sparse, dense, WARM_ROWS);
+    } catch (err) {
+      return [`scoring the warm-up rows failed: ${(err as Error).message}`];
+    }
+    const outside = scores.filter((p) => !(p > 0 && p < 1));
+    if (outside.length > 0) return [`the model gives a pCTR outside (0, 1) on ${outside.length} of ${WARM_ROWS} warm-up rows (${outside[0]} first): its output must be a probability`];
+    await yieldToLoop();
   }
-  if (outputs.length !== 1 || outputs[0].length !== 2 || outputs[0][1] !== 1) problems.push('model must have one output of shape [null,1]');
-  return problems;
+  return [];
+}
+
+function outputProblems(outputs: (number | null)[][]): string[] {
+  return outputs.length !== 1 || outputs[0].length !== 2 || outputs[0][1] !== 1 ? ['model must have one output of shape [null,1]'] : [];
 }
 
 /** As loadModel, but returns the raw LayersModel (for training continuation and evaluation). */
 export async function loadLayersModel(dir: string, spec: FeatureSpec = FEATURE_SPEC) {
   const art = readModelVersion(dir, spec);
   await yieldToLoop();
-  return buildLayersModel(dir, art, spec);
+  return buildLayersModel(dir, art);
 }
 
-async function buildLayersModel(dir: string, art: ReturnType<typeof readModelVersion>, spec: FeatureSpec) {
+async function buildLayersModel(dir: string, art: ModelArtifacts) {
   let layers: tf.LayersModel;
   try {
     layers = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: art.modelTopology, weightSpecs: art.weightSpecs, weightData: art.weightData }));
   } catch (err) {
     throw new ModelLoadError(dir, [`tfjs could not build the model: ${(err as Error).message}`]);
   }
-  const problems = shapeProblems(
-    layers.inputs.map((t) => t.shape),
-    layers.outputs.map((t) => t.shape),
-    spec,
-  );
+  const problems = outputProblems(layers.outputs.map((t) => t.shape));
   if (problems.length > 0) {
     layers.dispose();
     throw new ModelLoadError(dir, problems);
