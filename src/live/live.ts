@@ -1,6 +1,5 @@
 import { existsSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { loadPolicies, type ExchangeSettings, type Policies } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
@@ -9,6 +8,7 @@ import { BidderError } from '../errors/codes.js';
 import type { EligibilityDeps } from '../eligibility/eligibility.js';
 import type { FeatureBuilder } from '../features/features.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { watchScores } from '../model/ctr-model.js';
 import { loadModel, resolveModelDir } from '../model/store.js';
 import type { Campaign, CtrModel, OverCommitted } from '../types.js';
 import { buildCatalogState, type CatalogState } from './build.js';
@@ -48,6 +48,7 @@ export interface Live {
   model(): CtrModel | null;
   ready(): boolean;
   reloadPolicies(): Promise<PolicyReload>;
+  /** Load a version (a name in the models folder, or a folder), or with none the one models/CURRENT names; reloads run one after another, in the order asked. */
   reloadModel(version?: string): Promise<ModelReload>;
   /** Pause or resume a campaign; false for an unknown id. */
   pause(id: string, paused: boolean): boolean;
@@ -108,19 +109,22 @@ export async function createLive(o: LiveOptions): Promise<Live> {
   }
   let live: LiveState = { ...build(policies), modelVersion: () => model?.version ?? '', ready: () => model !== null };
 
-  async function reloadModel(version?: string): Promise<ModelReload> {
+  // One reload at a time, in the order asked: a slow load (a DCN) asked first must not finish after
+  // a quick one asked next and replace it. The last reload asked is the one left serving.
+  let reloading: Promise<unknown> = Promise.resolve();
+  function reloadModel(version?: string): Promise<ModelReload> {
+    const done = reloading.then(() => swapModel(version || undefined));
+    reloading = done;
+    return done;
+  }
+
+  /** `ref`: a version name or folder; undefined for the version models/CURRENT names. */
+  async function swapModel(ref: string | undefined): Promise<ModelReload> {
     try {
-      const dir = resolveModelDir(settings.modelsDir, version || settings.modelVersion || undefined);
-      const next = await loadModel(dir);
-      // A fresh model's first calls set up tfjs kernels (tens to hundreds of ms): pay that here,
-      // not inside the deadline of the first bid requests, nor in the batcher's cost estimate.
-      const warmSparse = new Int32Array(features.spec.sparseFields);
-      const warmDense = new Float32Array(features.spec.denseDim);
-      for (let i = 0; i < 3; i++) {
-        if (next.predictAsync) await next.predictAsync(warmSparse, warmDense, 1);
-        else next.predict(warmSparse, warmDense, 1);
-        await yieldToLoop();
-      }
+      const loaded = await loadModel(resolveModelDir(settings.modelsDir, ref), { spec: features.spec });
+      const next = watchScores(loaded, (outside, rows, first) =>
+        logger.error({ version: loaded.version, outside, rows, first: String(first) }, 'the model gave pCTRs that are not probabilities in [0, 1]: those candidates get no bid (said once per model load)'),
+      );
       const old = model;
       // A batch reads the model when it starts, so none starts on the old one after this; a GPU
       // batch still in flight keeps the old one's weights until it is read back (ctr-model.ts).
@@ -167,7 +171,9 @@ export async function createLive(o: LiveOptions): Promise<Live> {
   }
 
   metrics.ready(false);
-  await reloadModel();
+  // --model (settings.modelVersion) names the version to start on; afterwards CURRENT is the
+  // default, as for every reload without a version (models/README.md, "How the bidder uses the model").
+  await reloadModel(settings.modelVersion);
 
   return {
     current: () => live,
@@ -209,6 +215,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     watchModels() {
       const currentFile = join(settings.modelsDir, 'CURRENT');
       if (!existsSync(currentFile)) return () => {};
+      if (settings.modelVersion) logger.info({ model: settings.modelVersion }, 'started on the model asked for; a change of models/CURRENT loads the version it names');
       watchFile(currentFile, { interval: 2000 }, () => {
         logger.info('models/CURRENT changed; loading the version it names');
         void reloadModel();

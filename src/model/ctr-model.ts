@@ -100,3 +100,36 @@ function wrapRun(
     },
   };
 }
+
+/**
+ * `model` with its scores watched: `onOutside` hears of the first batch holding a score that is
+ * not a probability in [0, 1] (NaN and ±Infinity included), once for the life of the model, so a
+ * version that passed its warm-up but misbehaves on some rows shows in the log without a line per
+ * batch. The scores are passed on unchanged: the bid path drops those candidates before pricing.
+ */
+export function watchScores(model: CtrModel, onOutside: (outside: number, rows: number, first: number) => void): CtrModel {
+  let told = false;
+  const look = (scores: Float32Array): Float32Array => {
+    if (told) return scores;
+    let outside = 0;
+    let first = 0;
+    for (let i = 0; i < scores.length; i++) if (!(scores[i] >= 0 && scores[i] <= 1) && outside++ === 0) first = scores[i];
+    if (outside > 0) {
+      told = true;
+      onOutside(outside, scores.length, first);
+    }
+    return scores;
+  };
+  const predictAsync = model.predictAsync?.bind(model);
+  return {
+    version: model.version,
+    kind: model.kind,
+    specHash: model.specHash,
+    get backend() {
+      return model.backend;
+    },
+    predict: (sparse, dense, rows) => look(model.predict(sparse, dense, rows)),
+    ...(predictAsync ? { predictAsync: async (sparse: Int32Array, dense: Float32Array, rows: number) => look(await predictAsync(sparse, dense, rows)) } : {}),
+    dispose: () => model.dispose(),
+  };
+}

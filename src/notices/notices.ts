@@ -266,18 +266,22 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.notice(kind, outcome === 'duplicate' ? 'duplicate' : 'unknown');
         return OK;
       }
+      // The ledger has settled: nothing after this may fail the notice, whose retry would be a
+      // duplicate and never reach the event log, pacer or cap. A recorded pCTR that is no
+      // probability (a counter refuses a negative increment) is taken as unknown.
+      const pctr = issued && issued.pctr >= 0 && issued.pctr <= 1 ? issued.pctr : undefined;
       if (outcome === 'overspend') {
         metrics.notice(kind, 'overspend');
-        metrics.overspend(claims.campaignId, issued?.pctr ?? 0, priceUsd / 1000);
+        metrics.overspend(claims.campaignId, pctr ?? 0, priceUsd / 1000);
       } else {
         metrics.notice(kind, unpriced ? 'unpriced' : 'ok');
-        metrics.win(claims.campaignId, issued?.pctr ?? 0, priceUsd / 1000);
+        metrics.win(claims.campaignId, pctr ?? 0, priceUsd / 1000);
       }
       // A win's min-to-win is the competing bid it beat (first price: more than the win tells); one
       // above the bid cannot be, and is ignored.
       const mtw = markup ? undefined : minToWin(q, rate!);
       const mtwUsd = mtw !== undefined && mtw <= (claims.bidPrice / rate!) * (1 + 1e-9) ? mtw : undefined;
-      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, issued?.pctr, mtwUsd, markup);
+      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, pctr, mtwUsd, markup);
       // A fixed-price deal's bid (no segment) says nothing of the competition.
       if (issued && issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
       // The user from this process's record of the bid, else from the signed URL: a notice that

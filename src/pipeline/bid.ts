@@ -5,7 +5,7 @@ import type { ExchangeSettings } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
 import { checkHeaders, decodeBody, peekTmax } from '../decode/decode.js';
 import { createValidator } from '../validate/validate.js';
-import type { Eligible, RequestPlan } from '../eligibility/eligibility.js';
+import type { Eligible, ImpPlan, RequestPlan } from '../eligibility/eligibility.js';
 import type { FeatureBuilder } from '../features/features.js';
 import { createRowPool, writePlanRows } from '../features/rows.js';
 import type { ProfileStore } from '../features/profiles.js';
@@ -167,9 +167,13 @@ export function createBidPipeline(deps: BidDeps) {
     rowPool.give(buf);
     t = timed('score', t);
     if (!pctrs) return noBid(req.id, ex, 'DEADLINE', started);
+    // A model that passed its warm-up may still misbehave on some rows (live.ts logs it once): a
+    // score that is no probability must not be priced, reserved, recorded nor bid on.
+    const probable = probabilitiesOnly(plan.imps, pctrs, rows);
+    if (probable?.pctrs.length === 0) return noBid(req.id, ex, 'TECHNICAL_ERROR', started);
 
     const wallNow = deps.clock();
-    const { chosen, reason } = chooseBids(plan.imps, pctrs, wallNow, req.at ?? 2, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment });
+    const { chosen, reason } = chooseBids(probable?.imps ?? plan.imps, probable?.pctrs ?? pctrs, wallNow, req.at ?? 2, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment });
     t = timed('price', t);
     if (reason) return noBid(req.id, ex, reason, started);
     const rate = rates.get(plan.currency)!;
@@ -253,6 +257,28 @@ export function createBidPipeline(deps: BidDeps) {
 }
 
 export type BidPipeline = ReturnType<typeof createBidPipeline>;
+
+/**
+ * The plan without the candidates whose pCTR is not a number in [0, 1] (NaN, ±Infinity, a
+ * negative, over 1), with the others' pCTRs in plan order; null when every pCTR is one, the usual
+ * case, which allocates nothing. The imps keep their places, so a choice's `ctxIndex` still
+ * indexes the plan.
+ */
+function probabilitiesOnly(imps: ImpPlan[], pctrs: Float32Array, rows: number): { imps: ImpPlan[]; pctrs: Float32Array } | null {
+  let bad = 0;
+  for (let i = 0; i < rows; i++) if (!(pctrs[i] >= 0 && pctrs[i] <= 1)) bad++;
+  if (bad === 0) return null;
+  const kept = new Float32Array(rows - bad);
+  let row = 0;
+  let k = 0;
+  const keep = () => {
+    const p = pctrs[row++];
+    if (!(p >= 0 && p <= 1)) return false;
+    kept[k++] = p;
+    return true;
+  };
+  return { imps: imps.map((p) => ({ ...p, eligible: p.eligible.filter(keep) })), pctrs: kept };
+}
 
 /**
  * The bids one response may carry: at most `maxBids`, whose prices (CPM, in the answer currency)
