@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { createBidder } from '../bidder.js';
 import { runWorkers } from './workers.js';
-import { PolicyError } from '../config/policies.js';
+import { loadPolicies, PolicyError } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
+import { selectBackend, type BackendName } from '../model/backend.js';
+import { loadModel, ModelLoadError, resolveModelDir } from '../model/store.js';
 
 function intOption(name: string) {
   return (v: string): number => {
@@ -10,6 +12,28 @@ function intOption(name: string) {
     if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got '${v}'`);
     return n;
   };
+}
+
+/**
+ * The model the bidder would start on, loaded as it will be and put away: a bad model file, or a
+ * --model or models/CURRENT that names no usable version, stops the start (ModelLoadError, every
+ * problem listed) instead of leaving a bidder up that can only answer no-bids. createBidder alone
+ * still starts without a model (not ready), and a reload keeps the running model when refused.
+ */
+async function checkModel(policiesDir: string, overrides: Partial<Settings>): Promise<void> {
+  const { settings } = loadPolicies(policiesDir, overrides);
+  await selectBackend(settings.backend === 'auto' ? undefined : (settings.backend as BackendName));
+  (await loadModel(resolveModelDir(settings.modelsDir, settings.modelVersion || undefined))).dispose();
+}
+
+/** Bad policies or a bad model: one message with every problem, exit 2; anything else, exit 1. */
+function refuseToStart(err: unknown): never {
+  if (err instanceof PolicyError || err instanceof ModelLoadError) {
+    process.stderr.write(`bidder: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`bidder: cannot start: ${(err as Error).message}\n`);
+  process.exit(1);
 }
 
 /** `bidder serve`: run the bidder until SIGTERM/SIGINT, then drain and exit 0. */
@@ -39,11 +63,16 @@ export function registerServe(program: Command): void {
       const level = (o.logLevel as string | undefined) ?? process.env.LOG_LEVEL;
       if (level) overrides.logLevel = level as Settings['logLevel'];
       const workers = o.workers as number;
+      if (workers > 1 && !redis) {
+        process.stderr.write('bidder: --workers needs a shared ledger: start Redis and pass --redis redis://127.0.0.1:6379 (or set REDIS_URL)\n');
+        process.exit(2);
+      }
+      try {
+        await checkModel(o.policies as string, overrides);
+      } catch (err) {
+        refuseToStart(err);
+      }
       if (workers > 1) {
-        if (!redis) {
-          process.stderr.write('bidder: --workers needs a shared ledger: start Redis and pass --redis redis://127.0.0.1:6379 (or set REDIS_URL)\n');
-          process.exit(2);
-        }
         const stopAll = await runWorkers(workers, o.policies as string, overrides, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
           process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
           process.exit(1);
@@ -62,13 +91,9 @@ export function registerServe(program: Command): void {
       try {
         bidder = await createBidder({ policiesDir: o.policies as string, overrides });
       } catch (err) {
-        if (err instanceof PolicyError) {
-          process.stderr.write(`bidder: ${err.message}\n`);
-          process.exit(2);
-        }
-        process.stderr.write(`bidder: cannot start: ${(err as Error).message}\n`);
-        process.exit(1);
+        refuseToStart(err);
       }
+      // The model passed checkModel a moment ago: only a file changed since leaves it unloaded.
       if (!bidder.ready()) bidder.logger.error('no model could be loaded: /readyz answers 503 and every bid request gets a no-bid until one is');
       let stopping = false;
       const stop = (signal: string) => {
