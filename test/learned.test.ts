@@ -103,6 +103,90 @@ describe('learned state across restarts', () => {
     expect(fresh.calibratePctr('cr', 0.01)).toBe(0.01);
   });
 
+  it('learnt hours whose dayparting changed are not trusted: a campaign moved from the mornings to the afternoons spreads its spend as a new one', () => {
+    const am = Array.from({ length: 12 }, (_, h) => h);
+    const pm = am.map((h) => h + 12);
+    const camp = (hours: number[]) => ({ id: 'c', budget: { dailyUsd: 5 }, targeting: { hours } });
+    /** One opportunity every 6 s in `hours`; returns the spend per UTC hour. */
+    function day(pacer: ReturnType<typeof createValuePacer>, from: number, hours: number[], rnd: () => number): number[] {
+      const byHour = new Array<number>(24).fill(0);
+      for (let t = from; t < from + 86_400_000; t += 6000) {
+        const h = Math.floor((t % 86_400_000) / HOUR);
+        if (!hours.includes(h)) continue;
+        const v = 2 + 4 * rnd();
+        const bid = v * pacer.multiplier('c', t, { valueCpmUsd: v, firstPrice: false });
+        const price = Math.exp(Math.log(2) + 0.85 * (rnd() * 2 - 1));
+        if (bid > price) {
+          pacer.onWin('c', 'cr', price, t, 0.01);
+          byHour[h] += price / 1000;
+        } else if (bid > 0) pacer.onLoss('c', 'cr', bid, undefined, t);
+      }
+      return byHour;
+    }
+    const a = createValuePacer({ clock: () => DAY0, random: mulberry32(1), campaigns: [camp(am)], slotMs: 60_000 });
+    const rnd = mulberry32(7);
+    for (let d = 0; d < 2; d++) day(a, DAY0 + d * 86_400_000, am, rnd);
+    const day2 = DAY0 + 2 * 86_400_000;
+    const restored = createValuePacer({ clock: () => day2, random: mulberry32(2), campaigns: [camp(pm)], slotMs: 60_000 });
+    restored.restore(JSON.parse(JSON.stringify(a.snapshot())));
+    const fresh = createValuePacer({ clock: () => day2, random: mulberry32(2), campaigns: [camp(pm)], slotMs: 60_000 });
+    // No hour is bid in both times: nothing learnt holds (it spent the day in 12:00-13:59 on the mornings' counts).
+    expect(restored.snapshot().campaigns).toEqual([]);
+    expect(day(restored, day2, pm, mulberry32(9))).toEqual(day(fresh, day2, pm, mulberry32(9)));
+  });
+
+  it('hours added to the dayparting are expected at the rate of the hours kept, hours dropped not at all; an older snapshot without the hours is taken as it is', () => {
+    const counts = Array.from({ length: 24 }, (_, h) => (h >= 8 && h < 20 ? 100 + h : 0));
+    const hours = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
+    const pacer = createValuePacer({ clock: () => DAY0, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 1 }, targeting: { hours: hours(10, 22) } }] });
+    pacer.restore({ campaigns: [['c', 3, counts, hours(8, 20)]] });
+    const [[, days, learnt, now]] = pacer.snapshot().campaigns;
+    expect(days).toBe(3);
+    expect(now).toEqual(hours(10, 22));
+    const kept = counts.slice(10, 20).reduce((a, b) => a + b, 0) / 10;
+    expect(learnt.slice(0, 10)).toEqual(new Array(10).fill(0));
+    expect(learnt.slice(10, 20)).toEqual(counts.slice(10, 20));
+    expect(learnt[20]).toBeCloseTo(kept, 9);
+    expect(learnt[21]).toBeCloseTo(kept, 9);
+    const old = createValuePacer({ clock: () => DAY0, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 1 }, targeting: { hours: hours(10, 22) } }] });
+    old.restore({ campaigns: [['c', 3, counts]] });
+    expect(old.snapshot().campaigns[0][2]).toEqual(counts);
+  });
+
+  it("a restart keeps the hour's wins an hourly cap counts, and a flight's spend of the days before", () => {
+    const noon = DAY0 + 12 * HOUR;
+    let now = noon;
+    const capped = [{ id: 'c', budget: { dailyUsd: 10, hourlyCapShare: 0.1 } }];
+    const a = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: capped, slotMs: 1000 });
+    a.multiplier('c', now, { valueCpmUsd: 5, firstPrice: false });
+    a.onWin('c', 'cr', 1000, now); // 1 USD: the hour's cap
+    now = noon + 20 * 60_000;
+    const snap = JSON.parse(JSON.stringify(a.snapshot()));
+    const restart = (t: number) => {
+      now = t;
+      const b = createValuePacer({ clock: () => now, random: mulberry32(2), campaigns: capped, slotMs: 1000 });
+      b.restore(snap);
+      return b.multiplier('c', t, { valueCpmUsd: 5, firstPrice: false });
+    };
+    expect(restart(noon + 30 * 60_000)).toBe(0);
+    expect(restart(noon + HOUR + 1000)).toBeGreaterThan(0);
+    expect(restart(noon + 86_400_000)).toBeGreaterThan(0);
+
+    // 0.3 USD over three days, at most 0.2 a day: the ledger's budget of day 2 (0.2) is not cut
+    // by the lifetime, so only the pacer's own count tells that day 1 spent 0.1.
+    const flight = [{ id: 'f', budget: { dailyUsd: 0.2, lifetimeUsd: 0.3, start: '2026-06-01', end: '2026-06-03', pacing: 'asap' as const } }];
+    now = DAY0 + 23 * HOUR;
+    const f = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: flight });
+    f.onWin('f', 'cr', 100, now); // 0.1 USD
+    const day1 = JSON.parse(JSON.stringify(f.snapshot()));
+    now = DAY0 + 86_400_000 + HOUR;
+    const g = createValuePacer({ clock: () => now, random: mulberry32(2), campaigns: flight });
+    g.syncSpend('f', 0, now, 0.2);
+    expect(g.inspect('f', now)!.dayBudgetUsd).toBeCloseTo(0.15, 12);
+    g.restore(day1);
+    expect(g.inspect('f', now)!.dayBudgetUsd).toBeCloseTo(0.1, 12);
+  });
+
   it('the store writes at close and a new process reads it back; a damaged file is reported and ignored', async () => {
     const path = join(dir, 'a', 'learned.json');
     const clock = { now: DAY0 };

@@ -110,6 +110,26 @@ describe('Thompson pacer budgets', () => {
     expect(p.inspect('c1', DAY0 + 21 * H)?.targetSpentUsd).toBeCloseTo(1, 9);
   });
 
+  it("takes a flight's spend on the days before from the ledger's budget of today where the lifetime cuts it", () => {
+    const t = DAY0 + 86_400_000 * 1.5;
+    const p = createThompsonPacer({ clock: () => t, random: mulberry32(1), campaigns: [{ id: 'c1', budget: { dailyUsd: 10, lifetimeUsd: 9, start: '2026-01-10', end: '2026-01-12' } }] });
+    expect(p.inspect('c1', t)?.dayBudgetUsd).toBe(4.5);
+    // 5 spent on day 1 (before this process): the ledger's budget of today is the 4 the flight has left.
+    p.syncSpend('c1', 0, t, 4);
+    expect(p.inspect('c1', t)?.dayBudgetUsd).toBe(2);
+  });
+
+  it('a reload that adds hours to a dayparted campaign expects them at the rate of the hours it kept', () => {
+    const H = 3_600_000;
+    const hours = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
+    const p = createThompsonPacer({ clock: () => DAY0, random: mulberry32(4), targetCurve: 'traffic', campaigns: [{ id: 'c1', budget: { dailyUsd: 2 }, targeting: { hours: hours(8, 20) } }] });
+    for (let t = DAY0 + 8 * H; t < DAY0 + 20 * H; t += 60_000) p.multiplier('c1', t);
+    p.multiplier('c1', DAY0 + 86_400_000);
+    p.configure([{ id: 'c1', budget: { dailyUsd: 2 }, targeting: { hours: hours(8, 22) } }]);
+    // 12 of its 14 hours are done by 20:00 (not all of the budget, as 20:00-21:59 were learnt empty).
+    expect(p.inspect('c1', DAY0 + 86_400_000 + 20 * H)!.targetSpentUsd).toBeCloseTo((2 * 12) / 14, 9);
+  });
+
   it('rejects bad options and bad budgets with a clear message', () => {
     expect(() => createThompsonPacer({ clock: () => 0, random: Math.random, campaigns: [], arms: [0.5, 0.2] })).toThrow(/arms/);
     expect(() => createThompsonPacer({ clock: () => 0, random: Math.random, campaigns: [], targetCurve: [1, 2] })).toThrow(

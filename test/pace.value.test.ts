@@ -180,3 +180,79 @@ describe('value pacer: min-to-win on a first-price win', () => {
     expect(blind.lambda).toBeGreaterThan(1.2);
   });
 });
+
+describe('value pacer: what the ledger and the dayparting tell it', () => {
+  const DAY = 86_400_000;
+  const opp = { valueCpmUsd: 5, firstPrice: false };
+
+  it('in a fleet each process stops at its share of the hourly cap, as it paces its share of the budget', () => {
+    let now = DAY0;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 10, hourlyCapShare: 0.1 } }], slotMs: 1000, share: 0.5 });
+    expect(pacer.multiplier('c', now, opp)).toBeGreaterThan(0);
+    pacer.onWin('c', 'cr', 500, now); // 0.5 USD: half the hour's 1 USD, this process's half
+    now += 2000;
+    expect(pacer.multiplier('c', now, opp)).toBe(0);
+  });
+
+  it("takes a flight's spend on the days before from the ledger's budget of today where the lifetime cuts it", () => {
+    const flight = { id: 'c', budget: { dailyUsd: 0.3, lifetimeUsd: 0.3, start: '2026-06-01', end: '2026-06-03' } };
+    const t = DAY0 + DAY + HOUR;
+    const pacer = createValuePacer({ clock: () => t, random: mulberry32(1), campaigns: [flight] });
+    expect(pacer.inspect('c', t)!.dayBudgetUsd).toBeCloseTo(0.15, 12); // 0.3 over 2 days: nothing spent, as far as it knows
+    // The ledger's budget of today is what the flight has left: 0.1 was spent on day 1.
+    pacer.syncSpend('c', 0, t, 0.2);
+    expect(pacer.inspect('c', t)!.dayBudgetUsd).toBeCloseTo(0.1, 12);
+    // Outside the flight the ledger's budget is 0, which says nothing of the spend.
+    const early = createValuePacer({ clock: () => DAY0 - DAY, random: mulberry32(1), campaigns: [flight] });
+    early.syncSpend('c', 0, DAY0 - DAY, 0);
+    early.multiplier('c', DAY0 + HOUR, opp);
+    expect(early.inspect('c', DAY0 + HOUR)!.dayBudgetUsd).toBeCloseTo(0.1, 12);
+  });
+
+  it("takes wins of the day before that arrive after midnight off the new day's first hour at the next ledger sync", () => {
+    let now = DAY0 + DAY - 60_000;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 1, pacing: 'asap', hourlyCapShare: 0.5 } }], slotMs: 1000 });
+    expect(pacer.multiplier('c', now, opp)).toBe(1);
+    now = DAY0 + DAY + 5000;
+    pacer.onWin('c', 'cr', 600, now); // 0.6 USD for a bid of 23:59
+    now += 2000;
+    expect(pacer.multiplier('c', now, opp)).toBe(0);
+    // The ledger filed it under its bid's day: today has spent nothing.
+    pacer.syncSpend('c', 0, now);
+    expect(pacer.multiplier('c', now + 1, opp)).toBe(1);
+  });
+
+  it('a reload that moves a dayparted campaign to other hours spreads its spend as a new campaign does, not on what it learnt of the old hours', () => {
+    const am = Array.from({ length: 12 }, (_, h) => h);
+    const pm = am.map((h) => h + 12);
+    const camp = (hours: number[]) => ({ id: 'c', budget: { dailyUsd: 5 }, targeting: { hours } });
+    /** One opportunity every 6 s in `hours`; returns the spend per UTC hour. */
+    function day(pacer: ReturnType<typeof createValuePacer>, clock: { now: number }, from: number, hours: number[], rnd: () => number): number[] {
+      const byHour = new Array<number>(24).fill(0);
+      for (let t = from; t < from + DAY; t += 6000) {
+        const h = Math.floor((t % DAY) / HOUR);
+        if (!hours.includes(h)) continue;
+        clock.now = t;
+        const v = 2 + 4 * rnd();
+        const bid = v * pacer.multiplier('c', t, { valueCpmUsd: v, firstPrice: false });
+        const price = Math.exp(Math.log(2) + 0.85 * (rnd() * 2 - 1));
+        if (bid > price) {
+          pacer.onWin('c', 'cr', price, t, 0.01);
+          byHour[h] += price / 1000;
+        } else if (bid > 0) pacer.onLoss('c', 'cr', bid, undefined, t);
+      }
+      return byHour;
+    }
+    const clock = { now: DAY0 };
+    const pacer = createValuePacer({ clock: () => clock.now, random: mulberry32(1), campaigns: [camp(am)], slotMs: 60_000 });
+    const rnd = mulberry32(7);
+    for (let d = 0; d < 2; d++) day(pacer, clock, DAY0 + d * DAY, am, rnd);
+    clock.now = DAY0 + 2 * DAY;
+    pacer.configure([camp(pm)]);
+    const byHour = day(pacer, clock, DAY0 + 2 * DAY, pm, rnd);
+    const total = byHour.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(0.95 * 5);
+    // No hour above twice an even share (it spent all of it in 12:00-13:59 on the learnt mornings).
+    for (const usd of byHour) expect(usd).toBeLessThan((2 * total) / 12);
+  });
+});

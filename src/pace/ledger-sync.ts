@@ -1,27 +1,36 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/metrics.js';
+import { utcDay } from '../ledger/budget.js';
 import type { BudgetLedger, Campaign } from '../types.js';
 
 /** What these functions read from a pacer (both pacers have it). */
 interface PacerView {
-  syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number): void;
+  syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number, budgetTodayUsd?: number): void;
   inspect(campaignId: string, nowMs: number): { targetSpentUsd: number; multiplier: number } | undefined;
 }
 
 /**
  * After a restart, and in a fleet periodically, the pacer starts from what the ledger says the
- * whole fleet has spent today; it sees only its own wins in between. The first read is retried a
+ * whole fleet has spent today, and a flight's pacer from what the days before spent (the budget of
+ * today tells it); it sees only its own wins in between. The first read is retried a
  * few times (a loaded host can miss the fleet connection's command timeout while everything
  * starts) before start-up is refused. With `everyMs` > 0 it repeats; returns the stopper.
  */
 export async function syncPacerWithLedger(o: { pacer: PacerView; ledger: BudgetLedger; clock: () => number; logger: Logger; campaigns: () => readonly Campaign[]; everyMs: number }): Promise<() => void> {
   async function sync(): Promise<void> {
     const campaigns = o.campaigns();
-    // Issued together: on the auto-pipelined fleet connection, one round trip for all campaigns.
-    const states = await Promise.all(campaigns.map((c) => o.ledger.state(c.id)));
-    const t = o.clock();
-    campaigns.forEach((c, i) => o.pacer.syncSpend(c.id, states[i].spentUsd + states[i].overspentUsd, t));
+    let day;
+    let states;
+    let t;
+    // Read again should midnight pass while reading: the day before's answers would be taken for today's.
+    do {
+      day = utcDay(o.clock());
+      // Issued together: on the auto-pipelined fleet connection, one round trip for all campaigns.
+      states = await Promise.all(campaigns.map((c) => o.ledger.state(c.id)));
+      t = o.clock();
+    } while (utcDay(t) !== day);
+    campaigns.forEach((c, i) => o.pacer.syncSpend(c.id, states[i].spentUsd + states[i].overspentUsd, t, states[i].budgetUsd));
   }
   for (let attempt = 1; ; attempt++) {
     try {

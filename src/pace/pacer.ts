@@ -1,4 +1,4 @@
-import { compileBudget, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
+import { compileBudget, NO_LIMIT, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
 import { DAY_MS, HOUR_MS } from '../util/time.js';
 import type { Budget, Pacer } from '../types.js';
 import { createCalibration } from './calibration.js';
@@ -43,8 +43,12 @@ export interface ThompsonPacerOptions {
 export interface ThompsonPacer extends Pacer {
   /** Replace campaigns and budgets (policy reload); learned statistics of kept campaigns survive. */
   configure(campaigns: readonly PacedCampaign[]): void;
-  /** Set today's spend from the ledger (after a restart; in a fleet, periodically, with `share`). */
-  syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number): void;
+  /**
+   * Set today's spend from the ledger (after a restart; in a fleet, periodically, with `share`).
+   * `budgetTodayUsd`: the ledger's budget of today (`Ledger.state`), which tells a flight's spend
+   * on the days before (`spentBeforeFromLedger`); without it the pacer counts those days itself.
+   */
+  syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number, budgetTodayUsd?: number): void;
   /**
    * pCVR to price a CPA campaign with: like `calibratePctr`, the model's prediction times its
    * calibration, here from the conversions observed after the creative's clicks.
@@ -73,6 +77,49 @@ export interface PacingView {
  * news (the ledger rounds each win to micro-dollars): `syncSpend` then leaves the plan as it is.
  */
 export const SYNC_TOLERANCE = 1e-4;
+
+/** The UTC hours a campaign bids in, as 24 bits; no dayparting is every hour. */
+export function hourMask(hours: readonly number[] | undefined): number {
+  if (hours === undefined || hours.length === 0) return 0xffffff;
+  let mask = 0;
+  for (const h of hours) mask |= 1 << h;
+  return mask;
+}
+
+/**
+ * Opportunities learnt per hour under the dayparting `before`, kept for `after`: an hour that
+ * changed (bid in before and not now, or the reverse) says nothing of what it will bring, so it goes
+ * back to the prior, `prior[h]`, scaled to the volume of the hours bid in both times; an hour no
+ * longer bid in to 0. False, changing nothing, when no such hour is left to scale by: the caller
+ * starts over as on a first day.
+ */
+export function relearnHours(learned: Float64Array, before: number, after: number, prior: ArrayLike<number>): boolean {
+  const changed = before ^ after;
+  const kept = before & after;
+  let count = 0;
+  let weight = 0;
+  for (let h = 0; h < 24; h++) {
+    if ((kept & (1 << h)) === 0) continue;
+    count += learned[h];
+    weight += prior[h];
+  }
+  if (!(count > 0 && weight > 0)) return false;
+  for (let h = 0; h < 24; h++) if (changed & (1 << h)) learned[h] = after & (1 << h) ? (count * prior[h]) / weight : 0;
+  return true;
+}
+
+/**
+ * A flight's spend before `day`, from the ledger's budget of that day: the ledger cuts the daily
+ * budget to what the lifetime budget has left (`dayBudgetMicros`), so a cut one tells that spend
+ * exactly, while a whole one only bounds it, and `ownUsd` (the pacer's own count) stands within
+ * the bound. Outside the flight the ledger's budget is 0 whatever was spent: it tells nothing.
+ */
+export function spentBeforeFromLedger(rule: BudgetRule, day: number, budgetTodayUsd: number, ownUsd: number): number {
+  if (rule.lifetimeMicros >= NO_LIMIT || day < rule.startDay || day > rule.endDay) return ownUsd;
+  const life = rule.lifetimeMicros / 1e6;
+  const daily = rule.dailyMicros / 1e6;
+  return budgetTodayUsd < daily ? life - budgetTodayUsd : Math.min(ownUsd, life - daily);
+}
 
 export const DEFAULT_ARMS: readonly number[] = [0.01, 0.015, 0.022, 0.033, 0.047, 0.068, 0.1, 0.15, 0.22, 0.33, 0.47, 0.68, 1];
 
@@ -159,7 +206,12 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       const p = paces.get(id);
       if (p) {
         p.rule = rule;
+        const before = hourMask(p.hours);
         p.hours = hours;
+        if (p.learnedDays > 0 && hourMask(hours) !== before && !relearnHours(p.hourLearned, before, hourMask(hours), EVEN)) {
+          p.learnedDays = 0;
+          p.hourLearned.fill(0);
+        }
         setCurve(p);
         p.slotEnd = now; // re-decide at once under the new budget
       } else {
@@ -332,10 +384,15 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
 
     configure,
 
-    syncSpend(campaignId, spentTodayUsd, nowMs) {
+    syncSpend(campaignId, spentTodayUsd, nowMs, budgetTodayUsd) {
       const p = paces.get(campaignId);
       if (p === undefined) return;
       rollDay(p, nowMs);
+      if (budgetTodayUsd !== undefined) {
+        const spentBefore = spentBeforeFromLedger(p.rule, p.day, budgetTodayUsd, p.spentBefore);
+        if (spentBefore !== p.spentBefore) p.slotEnd = nowMs;
+        p.spentBefore = spentBefore;
+      }
       // Where the ledger agrees (a bidder alone, no price set again since), the decision stands:
       // re-deciding every sync would decay the learned rates and redraw the multiplier each time.
       if (Math.abs(p.spentToday - spentTodayUsd) <= SYNC_TOLERANCE * dayBudget(p)) return;
@@ -352,6 +409,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     },
   };
 }
+
+const EVEN: readonly number[] = new Array<number>(24).fill(1);
 
 function meanOf(a: Float64Array): number {
   let s = 0;

@@ -11,13 +11,13 @@
  * runs hot or cold. `even` campaigns are handed to the curve pacer (pacer.ts), `asap` ones bid
  * their full value until the budget is spent.
  */
-import { compileBudget, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
+import { compileBudget, NO_LIMIT, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
 import { DAY_MS, HOUR_MS } from '../util/time.js';
 import type { Opportunity, PacingMode } from '../types.js';
 import { createCalibration, type CalibrationSnapshot } from './calibration.js';
 import { BINS, PriceLandscape, ValueHistogram } from './landscape.js';
 import { Curves, solveLambda } from './optimiser.js';
-import { createThompsonPacer, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
+import { createThompsonPacer, hourMask, relearnHours, spentBeforeFromLedger, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
 import { sampleGamma } from '../random/random.js';
 
 export interface ValuePacerOptions {
@@ -45,13 +45,19 @@ export interface ValuePacerOptions {
 export type BidPacer = ThompsonPacer;
 
 /**
- * Per campaign [id, days learnt, opportunities per UTC hour]: the traffic a restart cannot relearn
- * before the next day; and the creatives' calibration, which at CTRs of a few per mille takes
- * thousands of impressions a creative to learn again.
+ * Per campaign [id, days learnt, opportunities per UTC hour, the UTC hours it bid in then]: the
+ * traffic a restart cannot relearn before the next day (the hours tell which of it still holds,
+ * should the dayparting have changed since); the creatives' calibration, which at CTRs of a few
+ * per mille takes thousands of impressions a creative to learn again; and per campaign [id, epoch
+ * ms, USD this process won in that UTC hour, USD spent on the days before and on that day]: what
+ * an hourly cap counts against, and a flight's spend the ledger's budget of today cannot tell
+ * (`spentBeforeFromLedger`). Older snapshots lack the hours (their counts are taken as they are)
+ * and the spend.
  */
 export interface ValuePacerSnapshot {
-  campaigns: Array<[string, number, number[]]>;
+  campaigns: Array<[string, number, number[], number[]?]>;
   calibration?: CalibrationSnapshot;
+  spend?: Array<[string, number, number, number, number]>;
 }
 
 export interface ValuePacer extends BidPacer {
@@ -66,6 +72,8 @@ class Pace {
   rule: BudgetRule;
   mode: PacingMode;
   hourlyCap: number;
+  /** The UTC hours it bids in (`hourMask`). */
+  hours = 0;
   day: number;
   spentToday = 0;
   spentBefore = 0;
@@ -97,6 +105,7 @@ class Pace {
   }
   reshape(c: PacedCampaign, shape: readonly number[]): void {
     const hours = c.targeting?.hours;
+    this.hours = hourMask(hours);
     for (let h = 0; h < 24; h++) this.shape[h] = hours === undefined || hours.length === 0 || hours.includes(h) ? shape[h] : 0;
     // The usual shape may be zero in every hour the campaign bids: then those hours, evenly.
     if (!this.shape.some((w) => w > 0)) for (let h = 0; h < 24; h++) this.shape[h] = hours!.includes(h) ? 1 : 0;
@@ -130,7 +139,16 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const p = paces.get(c.id);
       if (p === undefined) paces.set(c.id, new Pace(c, now, prior(), shape));
       else {
+        const before = p.hours;
+        if (hourMask(c.targeting?.hours) !== before && utcDay(now) >= p.day) {
+          // What was counted under the hours before is learnt as it was; today's count starts again
+          // now, as a pacer started now does.
+          rollDay(p, now);
+          p.hourToday.fill(0);
+          p.countFromMs = now;
+        }
         p.reshape(c, shape);
+        if (p.hours !== before) relearn(p, before);
         p.rule = compileBudget(c.id, c.budget);
         p.mode = c.budget.pacing ?? 'max-value';
         p.hourlyCap = c.budget.hourlyCapShare ?? 1;
@@ -139,6 +157,13 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     }
     for (const id of paces.keys()) if (!keep.has(id)) paces.delete(id);
     curve.configure(campaigns.filter((c) => c.budget.pacing === 'even'));
+  }
+
+  /** The learnt traffic of hours whose dayparting changed goes back to the usual shape (`relearnHours`). */
+  function relearn(p: Pace, before: number): void {
+    if (p.learnedDays === 0 || relearnHours(p.hourLearned, before, p.hours, p.shape)) return;
+    p.learnedDays = 0;
+    p.hourLearned.fill(0);
   }
 
   function dayBudget(p: Pace): number {
@@ -216,7 +241,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.slotEnd = now + slotMs;
     const remaining = share * (dayBudget(p) - p.spentToday);
     const h = Math.min(23, Math.floor((now - p.day * DAY_MS) / HOUR_MS));
-    if (!(remaining > 0) || p.hourSpend[h] >= p.hourlyCap * dayBudget(p)) {
+    // The hour's spend is this process's own wins: its share of the cap, as of the budget. Within the
+    // sync tolerance is at the cap: wins that add up to it exactly in cents may not in doubles.
+    if (!(remaining > 0) || p.hourSpend[h] >= (share * p.hourlyCap - SYNC_TOLERANCE) * dayBudget(p)) {
       p.lambda = Infinity;
       p.multiplier = 0;
       return;
@@ -295,11 +322,29 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
 
     configure,
 
-    syncSpend(campaignId, spentTodayUsd, nowMs) {
+    syncSpend(campaignId, spentTodayUsd, nowMs, budgetTodayUsd) {
       const p = paces.get(campaignId);
       if (p === undefined) return;
-      if (p.mode === 'even') return curve.syncSpend(campaignId, spentTodayUsd, nowMs);
+      if (p.mode === 'even') return curve.syncSpend(campaignId, spentTodayUsd, nowMs, budgetTodayUsd);
       rollDay(p, nowMs);
+      if (budgetTodayUsd !== undefined) {
+        const spentBefore = spentBeforeFromLedger(p.rule, p.day, budgetTodayUsd, p.spentBefore);
+        if (spentBefore !== p.spentBefore) p.slotEnd = -Infinity;
+        p.spentBefore = spentBefore;
+      }
+      // A notice is filed under the hour it arrives in, but the ledger files its win under its bid's
+      // day: what this process filed today beyond the ledger's spend of today (the fleet's) was won
+      // by bids of the day before, whose notices come in the first hours.
+      let early = -spentTodayUsd;
+      for (let h = 0; h < 24; h++) early += p.hourSpend[h];
+      if (early > SYNC_TOLERANCE * dayBudget(p)) {
+        for (let h = 0; early > 0 && h < 24; h++) {
+          const cut = Math.min(early, p.hourSpend[h]);
+          p.hourSpend[h] -= cut;
+          early -= cut;
+        }
+        p.slotEnd = -Infinity;
+      }
       // A bidder alone syncs as a fleet does: where the ledger agrees (no price set again by a
       // later notice; each win rounded to micro-dollars there), the plan stands and is not re-solved early.
       if (Math.abs(p.spentToday - spentTodayUsd) <= SYNC_TOLERANCE * dayBudget(p)) return;
@@ -325,26 +370,63 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     },
 
     snapshot() {
-      const out: ValuePacerSnapshot = { campaigns: [], calibration: calibration.snapshot() };
-      for (const [id, p] of paces) if (p.learnedDays > 0) out.campaigns.push([id, p.learnedDays, Array.from(p.hourLearned)]);
-      return out;
+      const campaigns: ValuePacerSnapshot['campaigns'] = [];
+      const spend: NonNullable<ValuePacerSnapshot['spend']> = [];
+      const now = opts.clock();
+      for (const [id, p] of paces) {
+        if (p.learnedDays > 0) campaigns.push([id, p.learnedDays, Array.from(p.hourLearned), hoursOf(p.hours)]);
+        // A campaign not paced since an earlier day is as that day left it.
+        const at = utcDay(now) === p.day ? now : p.day * DAY_MS;
+        const hourUsd = p.hourSpend[Math.floor((at % DAY_MS) / HOUR_MS)];
+        const capped = p.hourlyCap < 1 && hourUsd > 0;
+        const flight = p.rule.lifetimeMicros < NO_LIMIT && p.spentBefore + p.spentToday > 0;
+        if (capped || flight) spend.push([id, at, hourUsd, p.spentBefore, p.spentToday]);
+      }
+      return { campaigns, calibration: calibration.snapshot(), spend };
     },
 
     restore(s) {
       const list = (s as Partial<ValuePacerSnapshot> | null)?.campaigns;
+      const spend = (s as Partial<ValuePacerSnapshot> | null)?.spend;
       const ok =
         Array.isArray(list) &&
-        list.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && x[1] > 0 && Array.isArray(x[2]) && x[2].length === 24 && x[2].every((n) => Number.isFinite(n) && n >= 0));
+        list.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && x[1] > 0 && isHourly(x[2]) && (x[3] === undefined || isHours(x[3]))) &&
+        (spend === undefined || (Array.isArray(spend) && spend.every((x) => Array.isArray(x) && x.length === 5 && typeof x[0] === 'string' && Number.isFinite(x[1]) && x.slice(2).every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0))));
       if (!ok) throw new Error('not a value pacer snapshot');
       const cal = (s as ValuePacerSnapshot).calibration;
       if (cal !== undefined) calibration.restore(cal);
-      for (const [id, days, hours] of list) {
+      for (const [id, days, counts, hours] of list) {
         const p = paces.get(id);
         if (p === undefined || p.learnedDays > 0) continue;
         p.learnedDays = days;
-        p.hourLearned.set(hours);
+        p.hourLearned.set(counts);
+        if (hours !== undefined) relearn(p, hourMask(hours));
+        p.slotEnd = -Infinity;
+      }
+      // A lower bound of what the days before spent (the ledger's sync tells today's, and bounds this).
+      for (const [id, at, hourUsd, beforeUsd, dayUsd] of spend ?? []) {
+        const p = paces.get(id);
+        if (p === undefined || utcDay(at) > p.day) continue;
+        if (utcDay(at) === p.day) p.hourSpend[Math.floor((at % DAY_MS) / HOUR_MS)] = hourUsd;
+        p.spentBefore = Math.max(p.spentBefore, utcDay(at) === p.day ? beforeUsd : beforeUsd + dayUsd);
         p.slotEnd = -Infinity;
       }
     },
   };
+}
+
+/** 24 finite non-negative numbers, one per UTC hour. */
+function isHourly(x: unknown): x is number[] {
+  return Array.isArray(x) && x.length === 24 && x.every((n) => Number.isFinite(n) && n >= 0);
+}
+
+function isHours(x: unknown): x is number[] {
+  return Array.isArray(x) && x.every((h) => Number.isInteger(h) && h >= 0 && h < 24);
+}
+
+/** The hours of a `hourMask`, as a list. */
+function hoursOf(mask: number): number[] {
+  const out: number[] = [];
+  for (let h = 0; h < 24; h++) if (mask & (1 << h)) out.push(h);
+  return out;
 }
