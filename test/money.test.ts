@@ -6,6 +6,7 @@ import type { EventRecord } from '../src/eventlog/records.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { buildReport } from '../src/report/report.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
+import { failNextFdatasync } from './helpers/faults.js';
 
 /**
  * Review 2026-12-02 items 9, 10, 18 (issue 14 §6): an impression the exchange bills is always
@@ -248,6 +249,24 @@ describe('markup is public: its impression tracker moves money only at the bid',
     expect((await fetch(expand(t, b.burl, half))).status).toBe(200);
     expect(await remaining()).toBeCloseTo(before + (b.price - Number(half)) / 1000, 9);
     expect(await t.metric('bidder_notices_total', { kind: 'impression', result: 'duplicate' })).toBe(1);
+  });
+
+  it("a render whose settlement failed after the ledger wrote it is counted once, at the bid, by the page's retry", async () => {
+    const { b, tracker } = await nativeBid('imp-retry');
+    const spent = () => t.metric('bidder_spend_usd_total', { campaign: b.cid });
+    const wins = () => t.metric('bidder_wins_total', { campaign: b.cid });
+    const [spent0, wins0] = [await spent(), await wins()];
+    const undo = failNextFdatasync();
+    try {
+      expect((await fetch(local(t, tracker))).status).toBe(503);
+    } finally {
+      undo();
+    }
+    // The retry is a duplicate to the ledger; its price is the bid, which the tracker's URL does not carry (it was a 500).
+    expect((await fetch(local(t, tracker))).status).toBe(200);
+    expect((await fetch(local(t, tracker))).status).toBe(200);
+    expect(await wins()).toBe(wins0 + 1);
+    expect(await spent()).toBeCloseTo(spent0 + b.price / 1000, 9);
   });
 
   it('the tracker\'s signature does not make a billing notice, at any price, nor a click URL a tracker', async () => {

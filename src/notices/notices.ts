@@ -248,10 +248,17 @@ export function createNoticeHandler(deps: NoticeDeps) {
       }
       if (unacknowledged.delete(claims.bidId) && outcome === 'duplicate') {
         outcome = 'settled';
-        // The price that stands is this notice's when it repeats the one that failed; a render's is the bid.
-        if (markup) settled.usd = claims.bidPrice / rate! / 1000;
+        // The price that stands is this notice's when it repeats the one that failed; a render's is
+        // the bid, which its URL does not carry (public markup): this process's record of it.
+        if (markup) settled.usd = render ? (issued?.bidCpmUsd ?? NaN) / 1000 : claims.bidPrice / rate! / 1000;
       }
       if (markup) priceUsd = settled.usd * 1000;
+      // Settled at a price this process cannot tell (a render's retry whose bid it no longer
+      // remembers): counted, with no spend in the metrics, and logged unpriced; the ledger has it.
+      if (Number.isNaN(priceUsd) && (outcome === 'settled' || outcome === 'overspend')) {
+        priceUsd = 0;
+        unpriced = true;
+      }
       if (outcome === 'over-reservation') return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', 'above the reserved amount'));
       // 410 only for a bid the ledger no longer knows, past its signed expiry: one it knows is
       // always recorded (as overspend when the budget has no room), since the exchange bills it.
