@@ -106,6 +106,7 @@ export const NBR = {
   EXPIRY: 514,
   QUANTITY: 515,
   DSA: 516,
+  ABORTED: 517,
 } as const;
 
 export type NoBidReason = keyof typeof NBR;

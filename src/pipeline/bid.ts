@@ -37,6 +37,8 @@ export interface BidInput {
    * the kernel while the loop was busy is not spent twice.
    */
   arrivedMs: number;
+  /** Whether the client has gone (closed the connection): its bid would reserve budget for an answer nobody reads. */
+  aborted?: () => boolean;
 }
 
 export interface BidDeps {
@@ -183,6 +185,7 @@ export function createBidPipeline(deps: BidDeps) {
     // Reserve every bid's price in one ledger call (each granted or not); no answer from the ledger
     // is a no-bid: never bid blind. Awaited here rather than in a function of its own (one async
     // frame and promise less per request). Test requests reserve nothing.
+    if (input.aborted?.()) return noBid(req.id, ex, 'ABORTED', started);
     let granted: boolean[];
     if (test) granted = priced.map(() => true);
     else {
@@ -201,9 +204,11 @@ export function createBidPipeline(deps: BidDeps) {
       }
     }
     t = timed('reserve', t);
-    if (now() > deadline) {
+    const gone = input.aborted?.() === true;
+    if (gone || now() > deadline) {
       // A failed release is only a reservation held until it expires; it must not become an unhandled rejection.
       if (!test) for (let i = 0; i < priced.length; i++) if (granted[i]) deps.ledger.release(priced[i].bidId).catch(() => metrics.ledger('release', 0, true));
+      if (gone) return noBid(req.id, ex, 'ABORTED', started);
       metrics.late(ex.name);
       return noBid(req.id, ex, 'DEADLINE', started);
     }

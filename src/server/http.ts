@@ -190,7 +190,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
     readBody(res, state, h.maxBodyBytes(), Number.isFinite(contentLength) ? contentLength : 0, (body) => {
       let answer: Answer | Promise<Answer>;
       try {
-        answer = h.bid({ body, contentType, contentEncoding, version, exchange: ex, startedMs, arrivedMs });
+        answer = h.bid({ body, contentType, contentEncoding, version, exchange: ex, startedMs, arrivedMs, aborted: () => state.aborted });
       } catch (err) {
         answer = Promise.reject(err);
       }
