@@ -130,6 +130,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     configurePacer: (campaigns) => pacer.configure(campaigns),
     onCampaigns: users.setCampaigns,
     probeLedger: redis ? () => ledger.state(live.policies().campaigns[0].id) : undefined,
+    pausedPath: join(settings.ledger.journalPath, opts.workerIndex === undefined ? 'paused.json' : `paused.w${opts.workerIndex}.json`),
   });
 
   // A fleet's reservations expire by Redis's clock, unless this bidder runs on a clock of its own (tests, the simulator).

@@ -255,3 +255,29 @@ describe('per-exchange access control', () => {
     expect((await ipLocked.bid(banner)).status).toBe(200);
   });
 });
+
+describe('a pause across a restart', () => {
+  it('holds after the bidder restarts on the same journal folder; an unreadable pause file stops the start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'admin-paused-'));
+    const ledger = { journalPath: join(dir, 'ledger') } as never;
+    try {
+      const a = await startBidder({ adminToken: TOKEN, ledger });
+      expect((await a.post('/admin/campaigns/acme-shoes/pause', '', auth)).status).toBe(200);
+      await a.close();
+      const b = await startBidder({ adminToken: TOKEN, ledger });
+      try {
+        const status = (await (await fetch(b.url + '/admin/status', { headers: auth })).json()) as { paused: string[] };
+        expect(status.paused).toEqual(['acme-shoes']);
+        for (let i = 0; i < 3; i++) expect(await campaignsThatBid(b, { ...banner, id: `r${i}` })).not.toContain('acme-shoes');
+        expect((await b.post('/admin/campaigns/acme-shoes/resume', '', auth)).status).toBe(200);
+      } finally {
+        await b.close();
+      }
+      expect(JSON.parse(readFileSync(join(dir, 'ledger', 'paused.json'), 'utf8'))).toEqual({ paused: [] });
+      writeFileSync(join(dir, 'ledger', 'paused.json'), '{"paused": ');
+      await expect(startBidder({ adminToken: TOKEN, ledger })).rejects.toThrow(/paused campaigns file .* is not JSON/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

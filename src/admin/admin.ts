@@ -76,6 +76,12 @@ export function createAdmin(deps: AdminDeps) {
     } catch {
       return errorAnswer(new BidderError('ADMIN_BAD_REQUEST', 'malformed percent-escape in the campaign id'));
     }
-    return (await deps.pause(id, m[2] === 'pause')) ? json(200, { ok: true, campaign: id, paused: m[2] === 'pause' }) : errorAnswer(new BidderError('NOT_FOUND', `campaign ${id}`));
+    let found: boolean;
+    try {
+      found = await deps.pause(id, m[2] === 'pause');
+    } catch (err) {
+      return errorAnswer(new BidderError('ADMIN_FAILED', undefined, { reason: `not ${m[2]}d: ${(err as Error).message}`, extra: { problems: [(err as Error).message] } }));
+    }
+    return found ? json(200, { ok: true, campaign: id, paused: m[2] === 'pause' }) : errorAnswer(new BidderError('NOT_FOUND', `campaign ${id}`));
   };
 }

@@ -1,5 +1,5 @@
-import { existsSync, unwatchFile, watchFile } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadPolicies, type ExchangeSettings, type Policies } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
@@ -79,6 +79,42 @@ export interface LiveOptions {
   onCampaigns: (campaigns: readonly Campaign[]) => void;
   /** With a shared ledger: throws while it cannot answer (the bidder is then not ready). */
   probeLedger?: () => Promise<unknown>;
+  /** Where the paused campaigns are kept across restarts (`pausedFile`). */
+  pausedPath?: string;
+}
+
+/**
+ * The campaigns an operator paused, kept in a file written (whole, then renamed) at every pause
+ * and resume: a pause held only in memory ended at the next deploy or crash, and the paused
+ * campaign spent its budget again (budget audit, 2026-12-04). A campaign a reload or restart no
+ * longer has forgets its pause. A file that cannot be read stops the start: guessing "nothing
+ * paused" would spend what an operator stopped.
+ */
+export function pausedFile(path: string) {
+  return {
+    read(): string[] {
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw new Error(`paused campaigns file ${path} cannot be read (${(err as Error).message}); fix or remove it to start with none paused`);
+      }
+      let ids: unknown;
+      try {
+        ids = (JSON.parse(text) as { paused?: unknown }).paused;
+      } catch (err) {
+        throw new Error(`paused campaigns file ${path} is not JSON (${(err as Error).message}); fix or remove it to start with none paused`);
+      }
+      if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string')) throw new Error(`paused campaigns file ${path} has no "paused" list of campaign ids; fix or remove it to start with none paused`);
+      return ids as string[];
+    },
+    write(ids: Iterable<string>): void {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(`${path}.tmp`, JSON.stringify({ paused: [...ids] }) + '\n');
+      renameSync(`${path}.tmp`, path);
+    },
+  };
 }
 
 /** How long a removed creative's clicks still reach its landing page. */
@@ -87,9 +123,11 @@ const RETIRED_MS = DAY_MS;
 export async function createLive(o: LiveOptions): Promise<Live> {
   const { features, metrics, logger } = o;
   const settings = o.policies.settings;
-  const paused = new Set<string>();
   let policies = o.policies;
   let campaignsById = new Map(policies.campaigns.map((c) => [c.id, c]));
+  const pausedStore = o.pausedPath === undefined ? null : pausedFile(o.pausedPath);
+  const paused = new Set((pausedStore?.read() ?? []).filter((id) => campaignsById.has(id)));
+  if (paused.size) logger.info({ paused: [...paused] }, 'campaigns paused before the restart stay paused');
   // Creatives reloads removed, by `campaign\ncreative`: their landing page and when it was removed.
   const retired = new Map<string, { url: string; atMs: number }>();
   let model: CtrModel | null = null;
@@ -194,8 +232,17 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     reloadModel,
     pause(id, p) {
       if (!campaignsById.has(id)) return false;
+      const was = paused.has(id);
       if (p) paused.add(id);
       else paused.delete(id);
+      try {
+        pausedStore?.write([...paused].filter((x) => campaignsById.has(x)));
+      } catch (err) {
+        // Not kept, so not done: the answer says it failed and the campaign is as it was.
+        if (was) paused.add(id);
+        else paused.delete(id);
+        throw err;
+      }
       return true;
     },
     status: () => ({ model: model?.version ?? null, backend: o.backend, campaigns: [...campaignsById.keys()], paused: [...paused] }),
