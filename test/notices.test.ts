@@ -367,3 +367,45 @@ describe('an exchange that bills on its billing notice (billsOn: billing)', () =
     expect(await remaining(other.bid.cid)).toBeCloseTo(before + other.bid.price / 1000, 9);
   });
 });
+
+describe('an exchange that reports video wins only by nurl (vastNurl: true)', () => {
+  let t: TestBidder;
+  let dir = '';
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bidder-vastnurl-'));
+    cpSync('policies', dir, { recursive: true });
+    writeFileSync(join(dir, 'exchanges.yaml'), readFileSync(join(dir, 'exchanges.yaml'), 'utf8').replace('exchanges:\n  default:\n', 'exchanges:\n  default:\n    vastNurl: true\n'));
+    t = await startBidder({}, dir);
+  });
+  afterAll(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const video = (id: string) => ({ id, tmax: 3000, imp: [{ id: '1', video: { mimes: ['video/mp4'], minduration: 5, maxduration: 30, w: 640, h: 480, protocols: [3] } }], site: { id: 's-news', domain: 'news.example', cat: ['IAB12'] } });
+
+  it('gives video bids a nurl that settles at the clearing price, which the VAST impression then does not move', async () => {
+    const r = await t.bid(video('v1'));
+    expect(r.status).toBe(200);
+    const bid = ((await r.json()) as any).seatbid[0].bid[0];
+    expect(bid.adm).toMatch(/^<VAST/);
+    expect(bid.nurl).toContain('/notice/win?');
+    const spend = await t.metric('bidder_spend_usd_total');
+    const price = (bid.price * 0.4).toFixed(4);
+    expect((await fetch(t.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', price))).status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + Number(price) / 1000, 12);
+    const impression = /<Impression><!\[CDATA\[([^\]]+)\]\]><\/Impression>/.exec(bid.adm)![1];
+    expect((await fetch(t.url + impression.replace(/^https?:\/\/[^/]+/, ''))).status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + Number(price) / 1000, 12);
+  });
+
+  it('gives none where the exchange keeps the default', async () => {
+    const own = await startBidder();
+    try {
+      const bid = ((await (await own.bid(video('v2'))).json()) as any).seatbid[0].bid[0];
+      expect(bid.nurl).toBeUndefined();
+    } finally {
+      await own.close();
+    }
+  });
+});

@@ -30,7 +30,7 @@ function reference(requestId: string, cur: string, bids: OutBid[], seat: string)
   const bid = bids.map((b) => ({
     id: b.id, impid: b.impid, price: b.price, adid: b.creative.id, crid: b.creative.id, cid: b.campaignId, adomain: b.adomain, cat: b.cat, ...(b.cattax !== 1 ? { cattax: b.cattax } : {}), ...(b.creative.language ? { language: b.creative.language.split('-')[0].toLowerCase() } : {}), mtype: 1, w: 300, h: 250,
     adm: markup(b),
-    ...(b.notices.vast ? {} : { nurl: noticeUrl(b.notices, 'win') }),
+    ...(b.notices.nurl ? { nurl: noticeUrl(b.notices, 'win') } : {}),
     burl: noticeUrl(b.notices, 'billing'),
     lurl: noticeUrl(b.notices, 'loss'),
     ...(b.dealId ? { dealid: b.dealId } : {}),
@@ -44,11 +44,11 @@ describe('bidResponse', () => {
     fc.assert(
       fc.property(
         text, text, text,
-        fc.array(fc.record({ impid: text, dealId: text, title: text, base: text, claims: claimsArb, expandPrice: fc.boolean(), vast: fc.boolean(), test: fc.boolean(), price: fc.double(), cattax: fc.constantFrom(1, 1, 7), dsa: fc.option(fc.record({ behalf: text, paid: text }), { nil: undefined }), language: fc.constantFrom(undefined, 'en', 'fr-CA', 'xx') }), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.record({ impid: text, dealId: text, title: text, base: text, claims: claimsArb, expandPrice: fc.boolean(), nurl: fc.boolean(), test: fc.boolean(), price: fc.double(), cattax: fc.constantFrom(1, 1, 7), dsa: fc.option(fc.record({ behalf: text, paid: text }), { nil: undefined }), language: fc.constantFrom(undefined, 'en', 'fr-CA', 'xx') }), { minLength: 1, maxLength: 3 }),
         (requestId, cur, seat, specs) => {
           const bids: OutBid[] = specs.map((s) => ({
             id: s.claims.bidId, impid: s.impid, price: s.price, creative: creativeWith(s.title, s.language), campaignId: 'c-1', adomain: ['adv.example'], cat: s.cattax === 1 ? ['IAB1'] : ['483', '52'], cattax: s.cattax, dealId: s.dealId,
-            notices: noticeUrls(s.base, toClaims(s.claims), { exchange: 'AbC-_09', click: 'xYz_-12' }, { expandPrice: s.expandPrice, vast: s.vast }),
+            notices: noticeUrls(s.base, toClaims(s.claims), { exchange: 'AbC-_09', click: 'xYz_-12' }, { expandPrice: s.expandPrice, nurl: s.nurl }),
             fit: { kind: 'banner' }, test: s.test, dsa: s.dsa,
           }));
           const body = bidResponse(requestId, cur, bids, seat);
@@ -65,8 +65,8 @@ describe('bidResponse', () => {
   it('noticeUrls says its URLs need no JSON escape only when none does; written, they are the UTF-8 of the strings', () => {
     const w = new ByteWriter(8);
     fc.assert(
-      fc.property(text, claimsArb, fc.boolean(), fc.boolean(), (base, r, expandPrice, vast) => {
-        const u = noticeUrls(base, toClaims(r), { exchange: 'AbC-_09', click: 'xYz_-12' }, { expandPrice, vast });
+      fc.property(text, claimsArb, fc.boolean(), fc.boolean(), (base, r, expandPrice, nurl) => {
+        const u = noticeUrls(base, toClaims(r), { exchange: 'AbC-_09', click: 'xYz_-12' }, { expandPrice, nurl });
         for (const route of ['win', 'billing', 'loss', 'click'] as NoticeRoute[]) {
           const s = noticeUrl(u, route);
           if (u.jsonSafe) expect(JSON.stringify(s)).toBe(`"${s}"`);
@@ -80,7 +80,7 @@ describe('bidResponse', () => {
     );
     // The bidder's own case: an https base and an ISO currency are safe.
     const claims = (campaignId: string, creativeId: string) => ({ bidId: 'b1', campaignId, creativeId, bidPrice: 1, cur: 'EUR', exchange: 'ex', expiresAtMs: 1 });
-    expect(noticeUrls('https://bidder.example', claims('c"1', 'k\\1'), { exchange: 's', click: 't' }, { expandPrice: false, vast: false }).jsonSafe).toBe(true);
-    expect(noticeUrls('https://x.example/"', claims('c', 'k'), { exchange: 's', click: 't' }, { expandPrice: false, vast: false }).jsonSafe).toBe(false);
+    expect(noticeUrls('https://bidder.example', claims('c"1', 'k\\1'), { exchange: 's', click: 't' }, { expandPrice: false, nurl: true }).jsonSafe).toBe(true);
+    expect(noticeUrls('https://x.example/"', claims('c', 'k'), { exchange: 's', click: 't' }, { expandPrice: false, nurl: true }).jsonSafe).toBe(false);
   });
 });

@@ -61,6 +61,13 @@ export interface ExchangeSettings {
    * never does, nothing would be recorded.
    */
   billsOn: 'win' | 'billing';
+  /**
+   * Give video and audio bids a `nurl` (default false). Prebid.js reads a video bid's nurl as the
+   * URL of its VAST, so it gets none there; an exchange that reports wins only by nurl and sends no
+   * `burl` needs one, or the VAST impression settles the bid at its price, above a second-price
+   * clearing price.
+   */
+  vastNurl: boolean;
 }
 
 export interface Policies {
@@ -260,6 +267,7 @@ const EXCHANGE_SCHEMA = {
     seat: { type: 'string', minLength: 1 },
     corsOrigins: { type: 'array', items: { type: 'string', pattern: '^(\\*|https?://[^/]+)$' } },
     expandPrice: { type: 'boolean' },
+    vastNurl: { type: 'boolean' },
     billsOn: { enum: ['win', 'billing'] },
   },
 } as const;
@@ -392,6 +400,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     seat: DEFAULT_SEAT,
     corsOrigins: [],
     expandPrice: false,
+    vastNurl: false,
     billsOn: 'win',
     ...exDefs.default,
   };

@@ -125,8 +125,8 @@ const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /**
  * The notice URLs of one bid, on the bidder's public `base`, as the parts they are written from
- * (`writeNoticeUrl`, `noticeUrl`): win (`nurl`, none for VAST: players take a video bid's nurl
- * for the VAST URL), billing (`burl`) and loss (`lurl`) with the OpenRTB macros the exchange
+ * (`writeNoticeUrl`, `noticeUrl`): win (`nurl` where `nurl` says: by default none for VAST, as
+ * Prebid.js takes a video bid's nurl for the VAST URL; the exchange's `vastNurl`), billing (`burl`) and loss (`lurl`) with the OpenRTB macros the exchange
  * expands (or the bid price written in, for clients that never expand `${AUCTION_PRICE}`), and the
  * click URL with its own signature. The routes parse them back (notices.ts). `jsonSafe`: no
  * character of any of the four needs a JSON escape, known from the base and the currency alone
@@ -138,14 +138,14 @@ export interface NoticeUrls {
   claims: NoticeClaims;
   sig: Record<NoticeScope, string>;
   expandPrice: boolean;
-  vast: boolean;
+  nurl: boolean;
   jsonSafe: boolean;
 }
 
 export type NoticeRoute = 'win' | 'billing' | 'loss' | 'click';
 
-export function noticeUrls(base: string, c: NoticeClaims, sig: Record<NoticeScope, string>, o: { expandPrice: boolean; vast: boolean }): NoticeUrls {
-  return { base, claims: c, sig, expandPrice: o.expandPrice, vast: o.vast, jsonSafe: !JSON_ESCAPED.test(base) && !JSON_ESCAPED.test(c.cur) };
+export function noticeUrls(base: string, c: NoticeClaims, sig: Record<NoticeScope, string>, o: { expandPrice: boolean; nurl: boolean }): NoticeUrls {
+  return { base, claims: c, sig, expandPrice: o.expandPrice, nurl: o.nurl, jsonSafe: !JSON_ESCAPED.test(base) && !JSON_ESCAPED.test(c.cur) };
 }
 
 /**

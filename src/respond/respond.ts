@@ -208,7 +208,7 @@ export function bidResponse(requestId: string, cur: string, bids: readonly OutBi
     w.text(staticFragment(b));
     w.text(',"adm":');
     writeAdm(w, b);
-    if (!b.notices.vast) (w.text(',"nurl":'), writeUrl(w, b, 'win'));
+    if (b.notices.nurl) (w.text(',"nurl":'), writeUrl(w, b, 'win'));
     w.text(',"burl":');
     writeUrl(w, b, 'billing');
     w.text(',"lurl":');
