@@ -186,3 +186,16 @@ describe('first-price bid shading', () => {
     expect(ctx.surplus).toBeGreaterThan(1.15 * surplusOf(false).surplus);
   });
 });
+
+describe('what the shader remembers', () => {
+  it('keeps at most maxSegments context effects, however many contexts requests bring, and restores no more', () => {
+    const s = createShader({ maxSegments: 50 });
+    for (let i = 0; i < 500; i++) s.observe(`x|banner|site|s~h${i % 24}d${i}~${i}x${i}`, 1, i % 2 === 0, 0.5);
+    expect(s.snapshot().effects.length).toBe(50);
+    const big = createShader({ maxSegments: 5000 });
+    for (let i = 0; i < 500; i++) big.observe(`x|banner|site|s~h${i % 24}d${i}~${i}x${i}`, 1, i % 2 === 0, 0.5);
+    const restored = createShader({ maxSegments: 50 });
+    restored.restore(big.snapshot());
+    expect(restored.snapshot().effects.length).toBe(50);
+  });
+});

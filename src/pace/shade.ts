@@ -10,7 +10,7 @@ export interface ShaderOptions {
   priorWeight?: number;
   /** Step size of the online fit (default 0.02). */
   learningRate?: number;
-  /** Most segments learned separately; beyond it new segments share the pooled model (default 10 000). */
+  /** Most segments learned separately, and most context effects; beyond it new ones share the pooled model (default 10 000). */
   maxSegments?: number;
   /** Where every model starts: median highest competing bid (CPM USD) and log-space spread (default 1, 1). */
   prior?: { medianCpmUsd: number; sigma: number };
@@ -197,7 +197,12 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
         }
       }
       if (pricing === undefined) used = step;
-      for (const k of keys) effects.set(k, (effects.get(k) ?? 0) + effectRate * used);
+      for (const k of keys) {
+        const e = effects.get(k);
+        // Bounded as the fits are: keys come from requests (src/price/choose.ts keeps each short).
+        if (e === undefined && effects.size >= maxSegments) continue;
+        effects.set(k, (e ?? 0) + effectRate * used);
+      }
     },
 
     model(segment) {
@@ -224,7 +229,7 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
         f.n = n;
         fits.set(key, f);
       }
-      for (const [key, shift] of snap!.effects!) effects.set(key, shift);
+      for (const [key, shift] of snap!.effects!) if (effects.has(key) || effects.size < maxSegments) effects.set(key, shift);
     },
   };
 }
