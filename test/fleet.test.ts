@@ -65,7 +65,7 @@ if (!hasRedis && process.env.CI === 'true') {
       expect(r.totals.bids).toBeGreaterThan(0);
       expect(r.ledger.reservesPerBidRequest).toBeLessThanOrEqual(1);
       // Money as the exchange bills it: the ledger's spend and overspend, plus what no accepted notice reported.
-      expect(Math.abs(r.totals.billedUsd - (r.totals.spend + r.totals.overspentUsd + r.totals.unheardUsd))).toBeLessThan(1e-9);
+      expect(Math.abs(r.totals.billedUsd - (r.totals.spend + r.totals.overspentUsd + r.totals.unheardUsd)), JSON.stringify({ totals: r.totals, notices: r.notices })).toBeLessThan(1e-9);
     }, 120_000);
   });
 }

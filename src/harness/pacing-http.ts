@@ -87,7 +87,8 @@ export interface HttpSimulateReport {
     latencyMsP99: number;
   };
   campaigns: CampaignSpend[];
-  notices: { sent: number; duplicated: number; late: number; lost: number; refusedByStatus: Record<string, number> };
+  /** `retried`: notices answered 503 (the ledger could not say whether it settled) and sent again, as exchanges retry a 5xx. */
+  notices: { sent: number; duplicated: number; late: number; lost: number; retried: number; refusedByStatus: Record<string, number> };
   /**
    * From the bidders' metrics: ledger calls per bid (reserve + settle + release, each one script
    * call), user warms (frequency caps and profile, one round trip) per bid request, and the p99
@@ -263,7 +264,7 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns: o.campaigns, requestsPerDay: o.requests });
   const rng = createRng(o.seed ^ 0x4177);
   const creatives = new Map(o.campaigns.flatMap((c) => c.creatives.map((cr) => [cr.id, { creative: cr, campaign: c }] as const)));
-  const notices = { sent: 0, duplicated: 0, late: 0, lost: 0, refusedByStatus: {} as Record<string, number> };
+  const notices = { sent: 0, duplicated: 0, late: 0, lost: 0, retried: 0, refusedByStatus: {} as Record<string, number> };
   const pending: Promise<void>[] = [];
   const latencies: number[] = [];
   let bids = 0;
@@ -290,20 +291,25 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       const delay = late ? 1000 + rng.next() * 2000 : rng.next() * 50;
       // A copy goes to any bidder of the fleet: every one shares the secret and the ledger.
       const target = k === 0 ? url : url.replace(/^http:\/\/[^/]+/, urls[rng.int(urls.length)]);
-      pending.push(
-        sleep(delay).then(() =>
-          // A click answers with a redirect to the advertiser's landing page, which is not ours to fetch.
-          fetch(target, { redirect: 'manual' }).then(
-            (r) => {
-              void r.arrayBuffer();
-              // Refusals are expected (a duplicate click, a late notice past its expiry); their counts show which.
-              if (r.status >= 400) notices.refusedByStatus[r.status] = (notices.refusedByStatus[r.status] ?? 0) + 1;
-              else onAccepted?.();
-            },
-            () => void (notices.refusedByStatus.network = (notices.refusedByStatus.network ?? 0) + 1),
-          ),
-        ),
-      );
+      // A 503 says the ledger could not confirm the settlement (a Redis reply past its timeout may
+      // still have applied it): the exchange sends it again, as exchanges retry a 5xx, up to 3 times.
+      // Without the retry, such a notice was counted unheard though the ledger had it.
+      const send = (attempt: number): Promise<void> =>
+        // A click answers with a redirect to the advertiser's landing page, which is not ours to fetch.
+        fetch(target, { redirect: 'manual' }).then(
+          (r) => {
+            void r.arrayBuffer();
+            if (r.status === 503 && attempt < 3) {
+              notices.retried++;
+              return sleep(100 * 2 ** attempt).then(() => send(attempt + 1));
+            }
+            // Refusals are expected (a duplicate click, a late notice past its expiry); their counts show which.
+            if (r.status >= 400) notices.refusedByStatus[r.status] = (notices.refusedByStatus[r.status] ?? 0) + 1;
+            else onAccepted?.();
+          },
+          () => void (notices.refusedByStatus.network = (notices.refusedByStatus.network ?? 0) + 1),
+        );
+      pending.push(sleep(delay).then(() => send(0)));
     }
   }
 
