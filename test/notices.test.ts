@@ -171,6 +171,8 @@ describe('notices settle spend exactly once', () => {
     // A tampered signature (its first character: the last one carries bits the decoder drops).
     const [payload, sig] = token.split('.');
     expect((await fetch(`${t.url}/notice/conversion?clk=${payload}.${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`)).status).toBe(403);
+    // Anything after the signature is refused, not carried along unsigned.
+    expect((await fetch(`${t.url}/notice/conversion?clk=${token}.x`)).status).toBe(400);
   });
 
   const clickPathOf = (bid: { adm: string }) => /href="([^"]+)"/.exec(bid.adm)![1].replace(/&#38;/g, '&').replace(/^https?:\/\/[^/]+/, '');

@@ -123,8 +123,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
 
   async function conversion(q: URLSearchParams): Promise<Answer> {
     const token = q.get('clk') ?? '';
-    const [payload, sig] = token.split('.');
-    if (!payload || !sig) return refuse('conversion', 'malformed', new BidderError('NOTICE_MALFORMED', 'clk'));
+    const parts = token.split('.');
+    const [payload, sig] = parts;
+    // Exactly payload.signature: anything after a second dot would ride along unsigned.
+    if (parts.length !== 2 || !payload || !sig) return refuse('conversion', 'malformed', new BidderError('NOTICE_MALFORMED', 'clk'));
     const want = createHmac('sha256', tokenKey).update(payload).digest().subarray(0, 16);
     const given = Buffer.from(sig, 'base64url');
     if (given.length !== want.length || !timingSafeEqual(given, want)) return refuse('conversion', 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
