@@ -192,6 +192,9 @@ describe('value pacer: what the ledger and the dayparting tell it', () => {
     pacer.onWin('c', 'cr', 500, now); // 0.5 USD: half the hour's 1 USD, this process's half
     now += 2000;
     expect(pacer.multiplier('c', now, opp)).toBe(0);
+    // A process of a fleet of a thousand still bids up to its thousandth of the cap.
+    const tiny = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 10, hourlyCapShare: 0.1 } }], slotMs: 1000, share: 1 / 1000 });
+    expect(tiny.multiplier('c', now, opp)).toBeGreaterThan(0);
   });
 
   it("takes a flight's spend on the days before from the ledger's budget of today where the lifetime cuts it", () => {

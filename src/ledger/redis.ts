@@ -25,6 +25,7 @@ export interface RedisLedgerOptions {
    * of the others' would otherwise end their reservations early, and the budget they held would be
    * reserved again while their wins still come (an audit saw 100 % overspend at 4 s of skew). On
    * in serving; off where the bidder was given a clock of its own (tests, the simulator: bidder.ts).
+   * Each hold is sent as a duration and starts at Redis's now.
    */
   serverClock?: boolean;
   logger?: LedgerLogger;
@@ -98,6 +99,8 @@ local idx = 6
 for i = 1, tonumber(ARGV[5]) do
   local bid, cid, a, e = ARGV[idx], ARGV[idx + 1], tonumber(ARGV[idx + 2]), tonumber(ARGV[idx + 3])
   idx = idx + 4
+  -- By Redis's clock the bidder sends how long to hold, not until when: its own clock may differ.
+  if ARGV[2] == 't' then e = now + e end
   out[i] = 0
   local rk = P .. 'r:' .. bid
   if a >= 1 and e > now and redis.call('EXISTS', rk) == 0 then
@@ -333,7 +336,10 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       const args: (string | number)[] = [P, scriptNow(now), retention, utcDay(now), items.length];
       for (const it of items) {
         const amount = toMicros(it.amountUsd);
-        const expires = Math.min(it.expiresAtMs, now + reservationTtlMs);
+        const until = Math.min(it.expiresAtMs, now + reservationTtlMs);
+        // By Redis's clock, a duration from now: an absolute time from this clock would hold for
+        // less (or not at all) while this clock lags Redis's (a step the bidder's clock absorbs).
+        const expires = opts.serverClock ? until - now : until;
         // NaN and non-finite values cannot cross into Lua as numbers; send ones the script refuses.
         args.push(it.bidId, it.campaignId, Number.isFinite(amount) ? amount : 0, Number.isFinite(expires) ? expires : 0);
       }

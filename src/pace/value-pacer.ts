@@ -242,8 +242,10 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     const remaining = share * (dayBudget(p) - p.spentToday);
     const h = Math.min(23, Math.floor((now - p.day * DAY_MS) / HOUR_MS));
     // The hour's spend is this process's own wins: its share of the cap, as of the budget. Within the
-    // sync tolerance is at the cap: wins that add up to it exactly in cents may not in doubles.
-    if (!(remaining > 0) || p.hourSpend[h] >= (share * p.hourlyCap - SYNC_TOLERANCE) * dayBudget(p)) {
+    // sync tolerance of it is at the cap (wins that add up to it exactly in cents may not in
+    // doubles); relative to the share, which a fleet of hundreds of processes makes tiny (an
+    // absolute tolerance took the cap to 0 there).
+    if (!(remaining > 0) || p.hourSpend[h] >= share * p.hourlyCap * (1 - SYNC_TOLERANCE) * dayBudget(p)) {
       p.lambda = Infinity;
       p.multiplier = 0;
       return;
