@@ -130,7 +130,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     configurePacer: (campaigns) => pacer.configure(campaigns),
     onCampaigns: users.setCampaigns,
     probeLedger: redis ? () => ledger.state(live.policies().campaigns[0].id) : undefined,
-    pausedPath: join(settings.ledger.journalPath, opts.workerIndex === undefined ? 'paused.json' : `paused.w${opts.workerIndex}.json`),
+    // One file whatever the number of workers (each applies every pause): a change of --workers keeps them.
+    pausedPath: join(settings.ledger.journalPath, 'paused.json'),
   });
 
   // A fleet's reservations expire by Redis's clock, unless this bidder runs on a clock of its own (tests, the simulator).
@@ -214,7 +215,14 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     conversionWindowMs: 7 * DAY_MS,
   });
   async function applyAdmin(a: AdminAction): Promise<AdminResult> {
-    if (a.kind === 'pause') return live.pause(a.campaignId, a.paused) ? { ok: true } : { ok: false, problems: [`unknown campaign ${a.campaignId}`] };
+    if (a.kind === 'pause') {
+      // A pause that cannot be kept (its file unwritable) is a refusal, not a lost answer: the worker that fanned it out waits for one.
+      try {
+        return live.pause(a.campaignId, a.paused) ? { ok: true } : { ok: false, problems: [`unknown campaign ${a.campaignId}`] };
+      } catch (err) {
+        return { ok: false, problems: [(err as Error).message] };
+      }
+    }
     const r = a.kind === 'reloadPolicies' ? await live.reloadPolicies() : await live.reloadModel(a.version);
     return r.ok ? { ok: true } : { ok: false, problems: r.problems };
   }

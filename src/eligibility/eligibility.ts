@@ -255,7 +255,7 @@ const PLACEMENT_TO_PLCMT: Readonly<Record<number, number>> = { 1: 1, 2: 4, 3: 4,
 function impMedia(imp: Obj): ImpMedia {
   const v = imp.video as Obj | undefined;
   const plcmt = v ? (typeof v.plcmt === 'number' ? v.plcmt : PLACEMENT_TO_PLCMT[v.placement as number] ?? 0) : 0;
-  return { imp, secure: imp.secure === 1, native: undefined, vast: null, plcmt };
+  return { imp, secure: imp.secure === 1, native: undefined, vast: null, plcmt, videoMimes: undefined, audioMimes: undefined };
 }
 
 /**

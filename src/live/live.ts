@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { loadPolicies, type ExchangeSettings, type Policies } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
@@ -86,9 +87,9 @@ export interface LiveOptions {
 /**
  * The campaigns an operator paused, kept in a file written (whole, then renamed) at every pause
  * and resume: a pause held only in memory ended at the next deploy or crash, and the paused
- * campaign spent its budget again (budget audit, 2026-12-04). A campaign a reload or restart no
- * longer has forgets its pause. A file that cannot be read stops the start: guessing "nothing
- * paused" would spend what an operator stopped.
+ * campaign spent its budget again (budget audit, 2026-12-04). A campaign a reload drops keeps its
+ * pause, so that it does not come back unpaused (a resume clears it, present or not). A file
+ * that cannot be read stops the start: guessing "nothing paused" would spend what an operator stopped.
  */
 export function pausedFile(path: string) {
   return {
@@ -111,8 +112,10 @@ export function pausedFile(path: string) {
     },
     write(ids: Iterable<string>): void {
       mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(`${path}.tmp`, JSON.stringify({ paused: [...ids] }) + '\n');
-      renameSync(`${path}.tmp`, path);
+      // The workers of one process write the same file: each through a temporary name of its own.
+      const tmp = `${path}.${process.pid}.${threadId}.tmp`;
+      writeFileSync(tmp, JSON.stringify({ paused: [...ids] }) + '\n');
+      renameSync(tmp, path);
     },
   };
 }
@@ -126,7 +129,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
   let policies = o.policies;
   let campaignsById = new Map(policies.campaigns.map((c) => [c.id, c]));
   const pausedStore = o.pausedPath === undefined ? null : pausedFile(o.pausedPath);
-  const paused = new Set((pausedStore?.read() ?? []).filter((id) => campaignsById.has(id)));
+  const paused = new Set(pausedStore?.read() ?? []);
   if (paused.size) logger.info({ paused: [...paused] }, 'campaigns paused before the restart stay paused');
   // Creatives reloads removed, by `campaign\ncreative`: their landing page and when it was removed.
   const retired = new Map<string, { url: string; atMs: number }>();
@@ -231,12 +234,12 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     reloadPolicies,
     reloadModel,
     pause(id, p) {
-      if (!campaignsById.has(id)) return false;
       const was = paused.has(id);
+      if (!campaignsById.has(id) && !(was && !p)) return false;
       if (p) paused.add(id);
       else paused.delete(id);
       try {
-        pausedStore?.write([...paused].filter((x) => campaignsById.has(x)));
+        pausedStore?.write(paused);
       } catch (err) {
         // Not kept, so not done: the answer says it failed and the campaign is as it was.
         if (was) paused.add(id);
