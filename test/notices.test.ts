@@ -370,6 +370,39 @@ describe('an exchange that bills on its billing notice (billsOn: billing)', () =
   });
 });
 
+describe('an exchange whose billsOn a reload changes', () => {
+  it("settles a bid's notices by the billing rule in force when it was made, signed into its URLs", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bidder-billson-reload-'));
+    cpSync('policies', dir, { recursive: true });
+    const file = join(dir, 'exchanges.yaml');
+    const plain = readFileSync(file, 'utf8');
+    writeFileSync(file, plain.replace('exchanges:\n  default:\n', 'exchanges:\n  default:\n    billsOn: billing\n'));
+    const token = 'reload-token-0123456789';
+    const own = await startBidder({ adminToken: token }, dir);
+    try {
+      const { bid, url } = await winUrl(own, 'bb1');
+      expect(bid.nurl).toContain('&bb=1');
+      // The exchange now bills on its win notice; this bid was made when it billed on burl.
+      writeFileSync(file, plain);
+      expect((await own.post('/admin/reload/policies', '', { authorization: `Bearer ${token}` })).status).toBe(200);
+      const spend = await own.metric('bidder_spend_usd_total');
+      expect((await fetch(url((bid.price / 2).toFixed(4)))).status).toBe(200);
+      expect(await own.metric('bidder_spend_usd_total')).toBe(spend);
+      expect(await own.metric('bidder_notices_total', { kind: 'win', result: 'unbilled' })).toBe(1);
+      // The flag is signed: taken off, the notice is forged.
+      expect((await fetch(url('0.0010').replace('&bb=1', ''))).status).toBe(403);
+      // A bid made since settles on its win notice.
+      const after = await winUrl(own, 'bb2');
+      expect(after.bid.nurl).not.toContain('&bb=');
+      expect((await fetch(after.url((after.bid.price / 2).toFixed(4)))).status).toBe(200);
+      expect(await own.metric('bidder_spend_usd_total')).toBeGreaterThan(spend);
+    } finally {
+      await own.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('an exchange that reports video wins only by nurl (vastNurl: true)', () => {
   let t: TestBidder;
   let dir = '';

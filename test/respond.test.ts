@@ -17,11 +17,12 @@ const creativeWith = (title: string, language?: string) => ({ id: 'cr-1', format
 const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0001', '\ud800', '\udc00', 'a', '€', '😀', '&', '<', "'", '%', ' ') }));
 // encodeURIComponent refuses lone surrogates, as it does when a bid is issued.
 const id = text.filter((t) => t.isWellFormed());
-const claimsArb = fc.record({ bidId: id, campaignId: id, creativeId: id, bidPrice: fc.oneof(fc.double(), fc.integer()), cur: text, rate: fc.option(fc.double({ min: 0.01, max: 1000 })), exchange: id, expiresAtMs: fc.integer({ min: 0, max: 2 ** 48 }), test: fc.boolean() });
+const claimsArb = fc.record({ bidId: id, campaignId: id, creativeId: id, bidPrice: fc.oneof(fc.double(), fc.integer()), cur: text, rate: fc.option(fc.double({ min: 0.01, max: 1000 })), exchange: id, expiresAtMs: fc.integer({ min: 0, max: 2 ** 48 }), test: fc.boolean(), billing: fc.boolean() });
 const toClaims = (r: fc.RecordValue<typeof claimsArb>): NoticeClaims => {
   const c: NoticeClaims = { bidId: r.bidId, campaignId: r.campaignId, creativeId: r.creativeId, bidPrice: r.bidPrice, cur: r.cur, exchange: r.exchange, expiresAtMs: r.expiresAtMs };
   if (r.rate !== null) c.rate = r.rate;
   if (r.test) c.test = true;
+  if (r.billing) c.billing = true;
   return c;
 };
 

@@ -231,7 +231,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // Where the exchange bills on its billing notice, the win notice is counted and settles
       // nothing: the reservation stays for the billing notice, or is released at expiry. Not in the
       // event log either, whose wins the report counts as impressions bought.
-      if (kind === 'win' && deps.exchange(claims.exchange)?.billsOn === 'billing') {
+      if (kind === 'win' && (claims.billing ?? deps.exchange(claims.exchange)?.billsOn === 'billing')) {
         metrics.notice(kind, 'unbilled');
         return OK;
       }

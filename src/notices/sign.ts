@@ -30,6 +30,12 @@ export interface NoticeClaims {
    * counts the frequency cap and the profile for that user. Absent on older URLs.
    */
   userKey?: string;
+  /**
+   * The exchange billed on its billing notice when the bid was made (`billsOn: billing`): its win
+   * notice settles nothing, whatever a reload has made of the exchange since. Absent: the
+   * exchange's setting of now decides (URLs of bids on `billsOn: win` exchanges, and older ones).
+   */
+  billing?: boolean;
 }
 
 /** What a user key looks like (base64url of a truncated MAC); anything else in a URL is malformed. */
@@ -64,6 +70,7 @@ export function createSigner(secret: string) {
     w.text(c.cur);
     writeTail(w, c);
     if (c.rate !== undefined) (w.text('\n'), w.number(c.rate));
+    if (c.billing) w.text('\nbilling');
     return hmac.end();
   };
   const publicMac = (c: NoticeClaims, scope: 'click' | 'impression'): string => {
@@ -167,6 +174,7 @@ export function writeNoticeUrl(w: ByteWriter, u: NoticeUrls, route: NoticeRoute)
     w.text('&u=');
     w.text(c.cur);
     if (c.rate !== undefined) (w.text('&r='), w.number(c.rate));
+    if (c.billing) w.text('&bb=1');
   }
   w.text('&e=');
   w.uri(c.exchange);
@@ -201,7 +209,7 @@ export function noticeUrl(u: NoticeUrls, route: NoticeRoute | 'impression'): str
 export function claimsQuery(c: NoticeClaims, sig: string): string {
   return (
     `b=${encodeURIComponent(c.bidId)}&c=${encodeURIComponent(c.campaignId)}&k=${encodeURIComponent(c.creativeId)}` +
-    `&p=${c.bidPrice}&u=${c.cur}${c.rate === undefined ? '' : `&r=${c.rate}`}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.userKey ? `&uk=${c.userKey}` : ''}${c.test ? '&t=1' : ''}&s=${sig}`
+    `&p=${c.bidPrice}&u=${c.cur}${c.rate === undefined ? '' : `&r=${c.rate}`}${c.billing ? '&bb=1' : ''}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.userKey ? `&uk=${c.userKey}` : ''}${c.test ? '&t=1' : ''}&s=${sig}`
   );
 }
 
@@ -245,6 +253,7 @@ export function parseClaims(q: URLSearchParams, click = false): { claims: Notice
   if (!Number.isFinite(bidPrice) || !Number.isInteger(expiresAtMs) || (rate !== undefined && !(rate > 0 && Number.isFinite(rate)))) return null;
   const claims: NoticeClaims = { bidId, campaignId, creativeId, bidPrice, cur, exchange, expiresAtMs };
   if (rate !== undefined) claims.rate = rate;
+  if (q.get('bb') === '1') claims.billing = true;
   if (uk !== null) claims.userKey = uk;
   if (q.get('t') === '1') claims.test = true;
   return { claims, sig };

@@ -240,6 +240,7 @@ export function createBidPipeline(deps: BidDeps) {
     const c = ch.el.cand.campaign;
     const cr = ch.el.cand.creative;
     const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, rate, exchange: ex.name, expiresAtMs };
+    if (ex.billsOn === 'billing') claims.billing = true;
     const ctx = plan.imps[ch.ctxIndex].ctx;
     if (ctx.userKey) claims.userKey = ctx.userKey;
     if (test) claims.test = true;
