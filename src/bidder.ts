@@ -173,6 +173,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       logger.error({ err: err.message }, 'event log write failed; records are being dropped until it recovers');
     },
     onDrop: metrics.eventlogDropped,
+    onRemoved: (file, bytes) => logger.info({ file, bytes }, 'event log file removed: the folder holds eventLog.keepBytes at most'),
   });
 
   const handleBid = createBidPipeline({

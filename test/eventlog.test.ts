@@ -16,18 +16,19 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function setup(rotateBytes = 1 << 20) {
+function setup(rotateBytes = 1 << 20, keepBytes = 0) {
   const dir = mkdtempSync(join(tmpdir(), 'eventlog-'));
   dirs.push(dir);
   let drops = 0;
   let errors = 0;
   let t = Date.UTC(2026, 0, 1);
-  const log = createEventLog({ dir, rotateBytes, enabled: true, clock: () => (t += 1000), onError: () => errors++, onDrop: () => drops++ });
+  const removed: string[] = [];
+  const log = createEventLog({ dir, rotateBytes, keepBytes, enabled: true, clock: () => (t += 1000), onError: () => errors++, onDrop: () => drops++, onRemoved: (f) => void removed.push(f) });
   const lines = () =>
     readdirSync(dir)
       .sort()
       .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
-  return { dir, log, lines, drops: () => drops, errors: () => errors };
+  return { dir, log, lines, removed, drops: () => drops, errors: () => errors };
 }
 
 const click = (i: number) => ({ type: 'click' as const, ts: i, bidId: `b${i}`, campaignId: 'c', creativeId: 'k' });
@@ -54,6 +55,24 @@ describe('event log', () => {
     expect(lines().map((r) => r.ts)).toEqual(Array.from({ length: 300 }, (_, i) => i));
   });
 
+  it('removes the oldest files at rotation to keep the folder within keepBytes, never the file being written', async () => {
+    const { dir, log, lines, removed, errors } = setup(2_000, 10_000);
+    for (let i = 0; i < 600; i++) {
+      log.append(click(i));
+      // Files a second apart at least, so their modification times order them.
+      if (i % 37 === 0) await new Promise((r) => setTimeout(r, 15));
+    }
+    await log.close();
+    const sizes = readdirSync(dir).map((f) => readFileSync(join(dir, f)).length);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(10_000 + 2_200);
+    expect(removed.length).toBeGreaterThan(0);
+    // What is left is the newest records, in order, ending with the last one written.
+    const ts = lines().map((r) => r.ts);
+    expect(ts.at(-1)).toBe(599);
+    expect(ts).toEqual(Array.from({ length: ts.length }, (_, i) => 600 - ts.length + i));
+    expect(errors()).toBe(0);
+  });
+
   it('a directory that cannot be created drops and counts records, never throws', async () => {
     const base = mkdtempSync(join(tmpdir(), 'eventlog-'));
     dirs.push(base);
@@ -61,7 +80,7 @@ describe('event log', () => {
     let drops = 0;
     let errors = 0;
     // Under a regular file: ENOTDIR even for root, who ignores permission bits.
-    const log = createEventLog({ dir: join(base, 'file', 'events'), rotateBytes: 1 << 20, enabled: true, clock: () => 0, onError: () => errors++, onDrop: () => drops++ });
+    const log = createEventLog({ dir: join(base, 'file', 'events'), rotateBytes: 1 << 20, keepBytes: 0, enabled: true, clock: () => 0, onError: () => errors++, onDrop: () => drops++ });
     for (let i = 0; i < 10; i++) log.append(click(i));
     await log.close();
     expect(drops).toBe(10);

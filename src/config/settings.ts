@@ -50,7 +50,7 @@ export interface Settings {
   tcfVendorId: number;
   /** Bearer token for admin routes; empty = admin routes off. */
   adminToken: string;
-  eventLog: { dir: string; rotateBytes: number; enabled: boolean };
+  eventLog: { dir: string; rotateBytes: number; keepBytes: number; enabled: boolean };
   /**
    * Journal folder (one process) or Redis URL and key prefix (a fleet; one prefix per deployment).
    * autoPipelining: commands issued in one event-loop tick leave in one write (fewer Redis round
@@ -113,7 +113,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   noticeSecret: '',
   tcfVendorId: 0,
   adminToken: '',
-  eventLog: Object.freeze({ dir: 'var/events', rotateBytes: 64 * 1024 * 1024, enabled: true }),
+  eventLog: Object.freeze({ dir: 'var/events', rotateBytes: 64 * 1024 * 1024, keepBytes: 16 * 1024 ** 3, enabled: true }),
   ledger: Object.freeze({ journalPath: 'var/ledger.journal', redisUrl: '', keyPrefix: 'bidder:ledger:', autoPipelining: true, commandTimeoutMs: 100, syncWindowMs: 2 }),
   modelsDir: 'models',
   modelVersion: '',
@@ -165,6 +165,7 @@ export const SETTINGS_SCHEMA = {
       properties: {
         dir: { type: 'string', minLength: 1 },
         rotateBytes: { type: 'integer', minimum: 1024 },
+        keepBytes: { type: 'integer', minimum: 0 },
         enabled: { type: 'boolean' },
       },
     },

@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, promises as fsp, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { ByteWriter } from '../json/bytes.js';
 import { writeBidRecord, type EventRecord } from './records.js';
@@ -7,9 +7,16 @@ export interface EventLogOptions {
   dir: string;
   rotateBytes: number;
   enabled: boolean;
+  /**
+   * Most bytes the directory's log files may hold: at each rotation the oldest files beyond it are
+   * removed (0: keep everything). A bidder logs every bid, so without a bound the disk fills.
+   */
+  keepBytes: number;
   clock: () => number;
   onError: (err: Error) => void;
   onDrop: () => void;
+  /** A file removed to stay within `keepBytes`. */
+  onRemoved?: (file: string, bytes: number) => void;
 }
 
 /** Records held in memory past this while the disk is slow are dropped (counted), never block. */
@@ -27,12 +34,41 @@ export function createEventLog(opts: EventLogOptions) {
   let brokenUntil = 0;
   let seq = 0;
 
+  let current = '';
+  let pruning: Promise<void> | null = null;
+
+  /** Removes the oldest files (by modification time) until the rest fit in `keepBytes`; never the one being written. */
+  async function prune(): Promise<void> {
+    const files = await Promise.all(
+      (await fsp.readdir(opts.dir)).filter((f) => /^events-.*\.ndjson$/.test(f)).map(async (f) => {
+        const path = join(opts.dir, f);
+        const st = await fsp.stat(path).catch(() => null);
+        return st === null ? null : { path, bytes: st.size, mtimeMs: st.mtimeMs };
+      }),
+    );
+    const known = files.filter((f) => f !== null).sort((a, b) => a.mtimeMs - b.mtimeMs);
+    let total = known.reduce((t, f) => t + f.bytes, 0);
+    for (const f of known) {
+      if (total <= opts.keepBytes) break;
+      if (f.path === current) continue;
+      await fsp.unlink(f.path);
+      total -= f.bytes;
+      opts.onRemoved?.(f.path, f.bytes);
+    }
+  }
+
   function open(): WriteStream | null {
     if (opts.clock() < brokenUntil) return null;
     try {
       mkdirSync(opts.dir, { recursive: true });
       const stamp = new Date(opts.clock()).toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-      const s = createWriteStream(join(opts.dir, `events-${stamp}-${seq++}.ndjson`), { flags: 'a' });
+      current = join(opts.dir, `events-${stamp}-${seq++}.ndjson`);
+      const s = createWriteStream(current, { flags: 'a' });
+      if (opts.keepBytes > 0 && pruning === null) {
+        pruning = prune()
+          .catch((err: Error) => opts.onError(err))
+          .finally(() => (pruning = null));
+      }
       s.on('error', (err) => {
         opts.onError(err);
         if (stream === s) stream = null;
@@ -91,12 +127,13 @@ export function createEventLog(opts: EventLogOptions) {
       }
     },
     /** Flush and close the current file (shutdown). */
-    close(): Promise<void> {
+    async close(): Promise<void> {
+      await pruning;
       flush();
       const s = stream;
       stream = null;
-      if (!s) return Promise.resolve();
-      return new Promise((resolve) => s.end(resolve));
+      if (!s) return;
+      await new Promise((resolve) => s.end(resolve));
     },
   };
 }
