@@ -88,7 +88,7 @@ export function writeBidRecord(w: ByteWriter, rec: BidRecord): void {
   w.text(',"domain":');
   w.str(c.domain);
   w.text(',"categories":');
-  strs(w, c.categories);
+  strs(w, c.categories, LOGGED_PER_LIST);
   w.text(',"deviceType":');
   w.num(c.deviceType);
   w.text(',"os":');
@@ -110,15 +110,24 @@ export function writeBidRecord(w: ByteWriter, rec: BidRecord): void {
   w.text(',"userKey":');
   w.str(c.userKey);
   w.text(',"segments":');
-  strs(w, c.segments);
+  strs(w, c.segments, LOGGED_PER_LIST);
   w.text(c.userDataAllowed ? ',"userDataAllowed":true}' : ',"userDataAllowed":false}');
   if (rec.profile !== undefined) (w.text(',"profile":'), w.text(JSON.stringify(rec.profile)));
   w.text('}\n');
 }
 
-function strs(w: ByteWriter, a: readonly string[]): void {
+/**
+ * The page categories and user segments a bid record keeps, the first of each: more than the
+ * model reads (the first category, the first 4 segments: src/features/features.ts), so a model
+ * trained from the log sees what the bidder saw. Every bid of a request repeated all of them: one
+ * request of 181 KB wrote 1.41 MB of log over its 10 bids (input audit).
+ */
+const LOGGED_PER_LIST = 16;
+
+function strs(w: ByteWriter, a: readonly string[], max: number): void {
   w.text('[');
-  for (let i = 0; i < a.length; i++) {
+  const n = Math.min(a.length, max);
+  for (let i = 0; i < n; i++) {
     if (i > 0) w.text(',');
     w.str(a[i]);
   }
