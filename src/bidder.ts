@@ -273,6 +273,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       metrics.internalError();
       logger.error({ err }, 'unhandled error in a request handler');
     },
+    onRefused: metrics.requestError,
   }, tls, settings.opsPort > 0 ? { host: settings.opsHost, port: settings.opsPort } : undefined);
 
   const stopWatching = opts.watchModels !== false ? live.watchModels() : () => {};

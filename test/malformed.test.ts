@@ -107,7 +107,12 @@ describe('malformed and hostile requests', () => {
     expect(await r.json()).toEqual({ id: 'r2', nbr: 500 });
   });
 
-  it('counts refused requests by code', async () => {
+  it('counts refused requests by code, those the server refuses before the pipeline too', async () => {
     expect(await t.metric('bidder_request_errors_total', { code: 'BAD_JSON' })).toBeGreaterThanOrEqual(2);
+    for (const code of ['UNKNOWN_EXCHANGE', 'FORBIDDEN', 'BODY_TOO_LARGE']) {
+      const want = CASES.filter((c) => c.code === code).length;
+      expect(want, code).toBeGreaterThan(0);
+      expect(await t.metric('bidder_request_errors_total', { code }), code).toBe(want);
+    }
   });
 });

@@ -24,6 +24,8 @@ export interface HttpHandlers {
   now: () => number;
   /** A handler threw: a bug. Counted and logged; the client gets a 500. */
   onBug: (err: unknown) => void;
+  /** A bid request refused here, before the pipeline (403, 404, 413): counted as the pipeline's refusals are. */
+  onRefused: (code: string) => void;
 }
 
 export interface HttpServer {
@@ -87,8 +89,9 @@ function write(res: uWS.HttpResponse, state: Aborted, a: Answer, rtb: boolean, c
  * chunks are copied in (uWS reuses their memory after the callback), and an over-limit body is
  * answered 413 as soon as it is seen (with the CORS headers of `origin`, so a page sees why).
  */
-function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentLength: number, done: (body: Buffer) => void, origin = ''): void {
+function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentLength: number, done: (body: Buffer) => void, origin = '', onTooLarge?: () => void): void {
   if (contentLength > limit) {
+    onTooLarge?.();
     write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', `${contentLength} > ${limit} bytes`)), true, true, origin);
     state.aborted = true;
     return;
@@ -100,6 +103,7 @@ function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentL
     if (state.aborted) return;
     const chunk = new Uint8Array(ab);
     if (size + chunk.length > limit || (buf && size + chunk.length > buf.length)) {
+      onTooLarge?.();
       write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', `over ${limit} bytes`)), true, true, origin);
       state.aborted = true;
       buf = null;
@@ -176,16 +180,19 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
     const contentLength = Number(req.getHeader('content-length') || 0);
     const ex = h.exchange(exchangeName);
     const origin = corsOrigin(ex, req.getHeader('origin'));
+    // Refused before the pipeline: counted with its refusals, so a wrong secret or a body limit shows on the dashboard.
+    const refuse = (err: BidderError, close = true) => {
+      h.onRefused(err.code);
+      write(res, state, errorAnswer(err), true, close, origin);
+    };
     if (draining) return write(res, state, errorAnswer(new BidderError('SHUTTING_DOWN')), true, true, origin);
-    if (!ex) return write(res, state, errorAnswer(new BidderError('UNKNOWN_EXCHANGE', exchangeName)), true);
-    if (ex.sharedSecret && !sameSecret(secret, ex.sharedSecret, secretDigests)) return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true, origin);
+    if (!ex) return refuse(new BidderError('UNKNOWN_EXCHANGE', exchangeName), false);
+    if (ex.sharedSecret && !sameSecret(secret, ex.sharedSecret, secretDigests)) return refuse(new BidderError('FORBIDDEN'));
     if (ex.allowIps.length) {
-      if (!allowedPeer(ex)(Buffer.from(res.getRemoteAddressAsText()).toString())) {
-        return write(res, state, errorAnswer(new BidderError('FORBIDDEN')), true, true, origin);
-      }
+      if (!allowedPeer(ex)(Buffer.from(res.getRemoteAddressAsText()).toString())) return refuse(new BidderError('FORBIDDEN'));
     } else if (!ex.sharedSecret && !ex.openToAll && !localListener && !isLoopback(res.getRemoteAddress())) {
       // No credentials configured: a bid request reserves budget, so only this host may send one.
-      return write(res, state, errorAnswer(new BidderError('FORBIDDEN', 'this exchange has no sharedSecret or allowIps and answers loopback only')), true, true, origin);
+      return refuse(new BidderError('FORBIDDEN', 'this exchange has no sharedSecret or allowIps and answers loopback only'));
     }
     readBody(res, state, h.maxBodyBytes(), Number.isFinite(contentLength) ? contentLength : 0, (body) => {
       let answer: Answer | Promise<Answer>;
@@ -196,7 +203,7 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
       }
       if (answer instanceof Promise) guard(res, state, true, answer, origin);
       else write(res, state, answer, true, false, origin);
-    }, origin);
+    }, origin, () => h.onRefused('BODY_TOO_LARGE'));
   }
 
   /** CORS preflight for a bid route (a page sending application/json, or extra headers). */
