@@ -89,6 +89,20 @@ describe('policy loading reports every problem at once', () => {
     expect(loadError(dir).problems).toEqual(['campaigns.yaml: /campaigns/1 (c2): catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which `cat` holds']);
   });
 
+  it('refuses settings that would start a bidder that cannot work as asked, all at once', () => {
+    let err: PolicyError | undefined;
+    try {
+      loadPolicies('policies', { publicUrl: 'http://', port: 8080, opsPort: 8080, tls: { keyFile: 'k.pem', certFile: '' }, fleetSize: 4 });
+    } catch (e) {
+      err = e as PolicyError;
+    }
+    expect(err).toBeInstanceOf(PolicyError);
+    const text = err!.problems.join('\n');
+    expect(err!.problems).toHaveLength(4);
+    for (const field of ['/publicUrl', '/opsPort', '/tls', '/fleetSize']) expect(text).toContain(field);
+    expect(() => loadPolicies('policies', { publicUrl: 'https://bidder.example', port: 8080, opsPort: 9090, fleetSize: 4, ledger: { redisUrl: 'redis://127.0.0.1:6379' } as never })).not.toThrow();
+  });
+
   it('loads the demo set', () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     const p = loadPolicies('policies');

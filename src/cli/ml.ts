@@ -5,7 +5,7 @@
 import { createWriteStream, writeFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { createFeatureBuilder, type FeatureSpec } from '../features/features.js';
 import { selectBackend, type BackendName } from '../model/backend.js';
 import { eventFiles } from '../eventlog/read.js';
@@ -23,12 +23,12 @@ import { campaignsFrom, fail } from './common.js';
 
 const int = (name: string, min = 0) => (v: string): number => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got '${v}'`);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got '${v}'`);
   return n;
 };
 const num = (name: string) => (v: string): number => {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got '${v}'`);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got '${v}'`);
   return n;
 };
 

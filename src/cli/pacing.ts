@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { createFeatureBuilder } from '../features/features.js';
 import { selectBackend } from '../model/backend.js';
 import { loadLayersModel, resolveModelDir } from '../model/store.js';
@@ -174,7 +174,7 @@ async function writePlots(dir: string, runs: Record<string, RunResult>, totals: 
 
 const positive = (name: string) => (v: string): number => {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got '${v}'`);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got '${v}'`);
   return n;
 };
 
@@ -182,7 +182,7 @@ const positive = (name: string) => (v: string): number => {
 function fraction(v: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*(\d+(?:\.\d+)?))?\s*$/.exec(v);
   const x = m ? Number(m[1]) / (m[2] === undefined ? 1 : Number(m[2])) : NaN;
-  if (!(x > 0)) throw new Error(`c0 must be a positive fraction such as 1/32, got '${v}'`);
+  if (!(x > 0)) throw new InvalidArgumentError(`c0 must be a positive fraction such as 1/32, got '${v}'`);
   return x;
 }
 

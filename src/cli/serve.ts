@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { createBidder } from '../bidder.js';
 import { runWorkers } from './workers.js';
 import { loadPolicies, PolicyError } from '../config/policies.js';
@@ -9,7 +9,7 @@ import { loadModel, ModelLoadError, resolveModelDir } from '../model/store.js';
 function intOption(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got '${v}'`);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got '${v}'`);
     return n;
   };
 }

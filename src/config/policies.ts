@@ -380,6 +380,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
   if (curDoc !== undefined && !curOk) problems.push(...describe('currency.yaml', validators.currency.errors));
   const merged = deepMerge(deepMerge(DEFAULT_SETTINGS, (setDoc ?? {}) as Record<string, unknown>), overrides as Record<string, unknown>);
   if (!validators.settings(merged)) problems.push(...describe('bidder.yaml (with flags and environment)', validators.settings.errors));
+  else problems.push(...settingsProblems(merged as unknown as Settings));
 
   const ratesPerUsd = new Map<string, number>(curOk ? Object.entries((curDoc as { ratesPerUsd: Record<string, number> }).ratesPerUsd) : []);
   ratesPerUsd.set('USD', 1);
@@ -490,5 +491,26 @@ function canonicalCreativeMimes(cr: Record<string, unknown>): Record<string, unk
   if (Array.isArray(cr.mimes)) out.mimes = [...new Set((cr.mimes as string[]).map(canonicalMime))];
   const native = cr.native as NativeAssets | undefined;
   if (native?.images) out.native = { ...native, images: native.images.map((i) => (i.mime === undefined ? i : { ...i, mime: canonicalMime(i.mime) })) };
+  return out;
+}
+
+/**
+ * What the settings' schema cannot say: combinations that start a bidder that cannot work (every
+ * bid's notices pointing nowhere, the ops listener taking the bid port) or that works other than
+ * asked (plain HTTP with half a TLS pair, one bidder pacing a fleet's share).
+ */
+function settingsProblems(s: Settings): string[] {
+  const where = 'bidder.yaml (with flags and environment)';
+  const out: string[] = [];
+  let url: URL | null = null;
+  try {
+    url = new URL(s.publicUrl);
+  } catch {
+    // reported below
+  }
+  if (url === null || url.hostname === '' || /\s/.test(s.publicUrl)) out.push(`${where} /publicUrl: ${JSON.stringify(s.publicUrl)} is not a URL with a host: every notice would point nowhere`);
+  if (s.opsPort !== 0 && s.opsPort === s.port) out.push(`${where} /opsPort: ${s.opsPort} is the bid port too; give the operations listener a port of its own, or 0 to share the bid port`);
+  if ((s.tls.keyFile === '') !== (s.tls.certFile === '')) out.push(`${where} /tls: keyFile and certFile go together (one alone would serve plain HTTP)`);
+  if (s.fleetSize > 1 && !s.ledger.redisUrl) out.push(`${where} /fleetSize: ${s.fleetSize} bidders share budgets through a Redis ledger (ledger.redisUrl, --redis); alone, fleetSize is 1`);
   return out;
 }
