@@ -247,6 +247,13 @@ describe('baselines on the event log (figures worked by hand)', () => {
       const json = JSON.parse(spawnSync(process.execPath, ['dist/cli.js', 'report', '--events', dir, '--json'], { encoding: 'utf8', timeout: 60_000 }).stdout);
       expect(json.baselines.campaigns[0]).toMatchObject({ campaignId: 'acme-shoes', auctions: 5, firstPriceAuctions: 2 });
       expect(Object.keys(json.baselines.assumes)).toEqual(['auctions', 'budget', 'clicks', 'linHindsight', 'linFit', 'pidLinear', 'dualDescent', 'lpPctr']);
+      // Nothing to report from is one line and exit 2, not a stack trace or an empty table.
+      for (const args of [['--events', join(dir, 'nope')], ['--events', dir, '--policies', join(dir, 'nope')], ['--events', join(dir, 'plots', 'baselines.svg')]]) {
+        const bad = spawnSync(process.execPath, ['dist/cli.js', 'report', ...args], { encoding: 'utf8', timeout: 60_000 });
+        expect(bad.status, args.join(' ')).toBe(2);
+        expect(bad.stderr.trim().split('\n')[0]).toMatch(/^bidder: /);
+        expect(bad.stderr).not.toMatch(/\n\s+at /);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

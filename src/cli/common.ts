@@ -13,6 +13,8 @@ export function campaignsFrom(dir: string): Campaign[] {
     return loadPolicies(dir).campaigns;
   } catch (err) {
     if (err instanceof PolicyError) fail(err.message, 2);
+    // A folder that is not there, or not readable: the user's to fix, said in one line.
+    if (typeof (err as NodeJS.ErrnoException).code === 'string') fail(`policies ${dir}: ${(err as Error).message}`, 2);
     throw err;
   }
 }

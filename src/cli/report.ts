@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadPolicies } from '../config/policies.js';
 import type { EventRecord } from '../eventlog/records.js';
 import { barChart, lineChart } from '../plot/plot.js';
+import { campaignsFrom, fail } from './common.js';
 import { eventFiles, readEvents } from '../eventlog/read.js';
 import { buildReport, type Report } from '../report/report.js';
 import { BASELINE_ASSUMES, logBaselines, type CampaignBaselines } from '../report/baselines.js';
@@ -47,10 +47,17 @@ export function registerReport(program: Command): void {
     .option('--json', 'print one JSON object instead of a table')
     .option('--plot <dir>', 'write spend-vs-target, λ through the day (when the log records it), predicted-vs-observed CTR and, where auctions of known price were logged, baselines (SVG) here')
     .action(async (o: { events: string[]; policies: string; json?: boolean; plot?: string }) => {
-      const { campaigns } = loadPolicies(o.policies);
+      const campaigns = campaignsFrom(o.policies);
+      let files: string[];
+      try {
+        files = eventFiles(o.events);
+      } catch (err) {
+        fail(`event log ${o.events.join(', ')}: ${(err as Error).message}`, 2);
+      }
       const records: EventRecord[] = [];
       let bad = 0;
-      for await (const r of readEvents(eventFiles(o.events), () => bad++)) records.push(r);
+      for await (const r of readEvents(files, () => bad++)) records.push(r);
+      if (records.length === 0) fail(`no event records in ${o.events.join(', ')}${bad ? ` (${bad} lines that are not records)` : ''}`, 2);
       const report = buildReport(records, campaigns, bad);
       const baselines = logBaselines(records);
       if (o.plot) {
