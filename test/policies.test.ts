@@ -103,6 +103,15 @@ describe('policy loading reports every problem at once', () => {
     expect(() => loadPolicies('policies', { publicUrl: 'https://bidder.example', port: 8080, opsPort: 9090, fleetSize: 4, ledger: { redisUrl: 'redis://127.0.0.1:6379' } as never })).not.toThrow();
   });
 
+  it('names flight dates that are not days of the calendar', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const file = join(dir, 'campaigns.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('start: "2026-01-01", end: "2027-12-31"', 'start: "2026-02-30", end: "2026-13-45"'));
+    const err = loadError(dir);
+    expect(err.problems.filter((p) => /budget\.(start|end) .* is not a day of the calendar/.test(p))).toHaveLength(2);
+  });
+
   it('loads the demo set', () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     const p = loadPolicies('policies');

@@ -424,6 +424,12 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     if (campaignIds.has(c.id as string)) problems.push(`${where}: duplicate campaign id`);
     campaignIds.add(c.id as string);
     const budget = c.budget as Campaign['budget'];
+    // The schema checks the form (yyyy-mm-dd); a day that is not in the calendar (02-30) is caught here.
+    for (const k of ['start', 'end'] as const) {
+      const d = budget[k];
+      const t = d === undefined ? 0 : Date.parse(`${d}T00:00:00Z`);
+      if (d !== undefined && (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== d)) problems.push(`${where}: budget.${k} ${d} is not a day of the calendar`);
+    }
     if (budget.start && budget.end && budget.start > budget.end) problems.push(`${where}: budget.start is after budget.end`);
     if (budget.lifetimeUsd !== undefined && budget.lifetimeUsd < budget.dailyUsd) {
       problems.push(`${where}: budget.lifetimeUsd is below budget.dailyUsd`);
