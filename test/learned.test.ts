@@ -1,3 +1,4 @@
+import { daypartedDay } from './pace.market.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,22 +108,7 @@ describe('learned state across restarts', () => {
     const am = Array.from({ length: 12 }, (_, h) => h);
     const pm = am.map((h) => h + 12);
     const camp = (hours: number[]) => ({ id: 'c', budget: { dailyUsd: 5 }, targeting: { hours } });
-    /** One opportunity every 6 s in `hours`; returns the spend per UTC hour. */
-    function day(pacer: ReturnType<typeof createValuePacer>, from: number, hours: number[], rnd: () => number): number[] {
-      const byHour = new Array<number>(24).fill(0);
-      for (let t = from; t < from + 86_400_000; t += 6000) {
-        const h = Math.floor((t % 86_400_000) / HOUR);
-        if (!hours.includes(h)) continue;
-        const v = 2 + 4 * rnd();
-        const bid = v * pacer.multiplier('c', t, { valueCpmUsd: v, firstPrice: false });
-        const price = Math.exp(Math.log(2) + 0.85 * (rnd() * 2 - 1));
-        if (bid > price) {
-          pacer.onWin('c', 'cr', price, t, 0.01);
-          byHour[h] += price / 1000;
-        } else if (bid > 0) pacer.onLoss('c', 'cr', bid, undefined, t);
-      }
-      return byHour;
-    }
+    const day = (pacer: ReturnType<typeof createValuePacer>, from: number, hours: number[], rnd: () => number) => daypartedDay(pacer, from, hours, rnd);
     const a = createValuePacer({ clock: () => DAY0, random: mulberry32(1), campaigns: [camp(am)], slotMs: 60_000 });
     const rnd = mulberry32(7);
     for (let d = 0; d < 2; d++) day(a, DAY0 + d * 86_400_000, am, rnd);

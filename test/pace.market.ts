@@ -96,3 +96,32 @@ export async function runMarketDay(opts: {
   await ledger.close();
   return { budgetUsd: opts.budgetUsd, spentUsd, maxErrFrac, maxLedgerSpentUsd, multipliers };
 }
+
+/**
+ * A day of a dayparted market for one value pacer's campaign 'c': one opportunity every 6 s in
+ * `hours` (UTC), value 2–6 CPM, a highest competing bid around 2, second price; `onTick` is told
+ * each opportunity's time first (a test clock). Returns the spend per UTC hour, USD.
+ */
+export function daypartedDay(
+  pacer: { multiplier(id: string, now: number, o: { valueCpmUsd: number; firstPrice: boolean }): number; onWin(c: string, cr: string, price: number, now: number, pctr?: number): void; onLoss(c: string, cr: string, bid: number, mtw: number | undefined, now: number): void },
+  from: number,
+  hours: readonly number[],
+  rnd: () => number,
+  onTick?: (t: number) => void,
+): number[] {
+  const DAY_MS = 86_400_000;
+  const byHour = new Array<number>(24).fill(0);
+  for (let t = from; t < from + DAY_MS; t += 6000) {
+    const h = Math.floor((t % DAY_MS) / 3_600_000);
+    if (!hours.includes(h)) continue;
+    onTick?.(t);
+    const v = 2 + 4 * rnd();
+    const bid = v * pacer.multiplier('c', t, { valueCpmUsd: v, firstPrice: false });
+    const price = Math.exp(Math.log(2) + 0.85 * (rnd() * 2 - 1));
+    if (bid > price) {
+      pacer.onWin('c', 'cr', price, t, 0.01);
+      byHour[h] += price / 1000;
+    } else if (bid > 0) pacer.onLoss('c', 'cr', bid, undefined, t);
+  }
+  return byHour;
+}

@@ -1,3 +1,4 @@
+import { daypartedDay } from './pace.market.js';
 import { describe, expect, it } from 'vitest';
 import { createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
 import type { Budget } from '../src/types.js';
@@ -229,23 +230,8 @@ describe('value pacer: what the ledger and the dayparting tell it', () => {
     const am = Array.from({ length: 12 }, (_, h) => h);
     const pm = am.map((h) => h + 12);
     const camp = (hours: number[]) => ({ id: 'c', budget: { dailyUsd: 5 }, targeting: { hours } });
-    /** One opportunity every 6 s in `hours`; returns the spend per UTC hour. */
-    function day(pacer: ReturnType<typeof createValuePacer>, clock: { now: number }, from: number, hours: number[], rnd: () => number): number[] {
-      const byHour = new Array<number>(24).fill(0);
-      for (let t = from; t < from + DAY; t += 6000) {
-        const h = Math.floor((t % DAY) / HOUR);
-        if (!hours.includes(h)) continue;
-        clock.now = t;
-        const v = 2 + 4 * rnd();
-        const bid = v * pacer.multiplier('c', t, { valueCpmUsd: v, firstPrice: false });
-        const price = Math.exp(Math.log(2) + 0.85 * (rnd() * 2 - 1));
-        if (bid > price) {
-          pacer.onWin('c', 'cr', price, t, 0.01);
-          byHour[h] += price / 1000;
-        } else if (bid > 0) pacer.onLoss('c', 'cr', bid, undefined, t);
-      }
-      return byHour;
-    }
+    const day = (pacer: ReturnType<typeof createValuePacer>, clock: { now: number }, from: number, hours: number[], rnd: () => number) =>
+      daypartedDay(pacer, from, hours, rnd, (t) => (clock.now = t));
     const clock = { now: DAY0 };
     const pacer = createValuePacer({ clock: () => clock.now, random: mulberry32(1), campaigns: [camp(am)], slotMs: 60_000 });
     const rnd = mulberry32(7);
