@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
 import type { Budget, Campaign } from './types.js';
-import { loadPolicies, type Policies } from './config/policies.js';
+import { freezePolicies, loadPolicies, type Policies } from './config/policies.js';
 import { DEFAULT_SETTINGS, type Settings } from './config/settings.js';
 import { createPrivacy } from './eligibility/privacy.js';
 import { createFeatureBuilder } from './features/features.js';
@@ -54,7 +54,11 @@ export interface BidderOptions {
 }
 
 /** What an admin request changes, as one worker tells the others. */
-export type AdminAction = { kind: 'pause'; campaignId: string; paused: boolean } | { kind: 'reloadPolicies' } | { kind: 'reloadModel'; version?: string };
+export type AdminAction =
+  | { kind: 'pause'; campaignId: string; paused: boolean }
+  /** The policy set the first worker read and applied: the others serve it as it is, without reading the folder again. */
+  | { kind: 'reloadPolicies'; policies: Policies }
+  | { kind: 'reloadModel'; version?: string };
 export type AdminResult = { ok: true } | { ok: false; problems: string[] };
 
 export interface Bidder {
@@ -224,7 +228,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
         return { ok: false, problems: [(err as Error).message] };
       }
     }
-    const r = a.kind === 'reloadPolicies' ? await live.reloadPolicies() : await live.reloadModel(a.version);
+    const r = a.kind === 'reloadPolicies' ? await live.reloadPolicies(freezePolicies(a.policies)) : await live.reloadModel(a.version);
     return r.ok ? { ok: true } : { ok: false, problems: r.problems };
   }
   // Done here, then on every other worker of the process; an answer that is not ok names the
@@ -238,7 +242,12 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   };
   const handleAdmin = createAdmin({
     token: adminToken,
-    reloadPolicies: async () => onPeers(await live.reloadPolicies(), { kind: 'reloadPolicies' }),
+    reloadPolicies: async () => {
+      const r = await live.reloadPolicies();
+      if (!r.ok) return r;
+      const { applied, ...answer } = r;
+      return onPeers(answer, { kind: 'reloadPolicies', policies: applied });
+    },
     // The version the first worker loaded, so all serve the same one even if CURRENT changes meanwhile.
     reloadModel: async (version) => {
       const r = await live.reloadModel(version);

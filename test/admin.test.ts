@@ -1,7 +1,8 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPolicies } from '../src/config/policies.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
@@ -155,6 +156,48 @@ describe('admin routes with a token', () => {
     const ok = await admin('/admin/reload/policies');
     expect(ok.status).toBe(200);
     expect(await campaignsThatBid(t, { ...banner, id: 'after-good-reload' })).toContain('acme-shoes');
+  });
+
+  it('a reload that reads changed bidder.yaml settings says which wait for a restart, and keeps running on those of the start', async () => {
+    const settingsFile = join(policiesDir, 'bidder.yaml');
+    const had = existsSync(settingsFile) ? readFileSync(settingsFile, 'utf8') : null;
+    writeFileSync(settingsFile, `${had ?? ''}\nmaxBodyBytes: 1024\n`);
+    try {
+      const r = await admin('/admin/reload/policies');
+      expect(r.status).toBe(200);
+      const body = (await r.json()) as { ok: boolean; restartNeeded: string[]; applied?: unknown };
+      expect(body.restartNeeded).toEqual(['/maxBodyBytes']);
+      // The policy set handed to other workers is not part of the answer.
+      expect(body.applied).toBeUndefined();
+      // Still the limit of the start: a 2 KB request is read, not refused with 413.
+      const big = { ...banner, id: 'big-after-reload', ext: { pad: 'x'.repeat(2048) } };
+      expect((await t.bid(big)).status).not.toBe(413);
+    } finally {
+      if (had === null) rmSync(settingsFile);
+      else writeFileSync(settingsFile, had);
+    }
+    const again = (await (await admin('/admin/reload/policies')).json()) as { restartNeeded: string[] };
+    expect(again.restartNeeded).toEqual([]);
+  });
+
+  it('a worker told of a reload serves the policy set the first worker read, even if the folder changed since', async () => {
+    const campaignsFile = join(policiesDir, 'campaigns.yaml');
+    const good = readFileSync(campaignsFile, 'utf8');
+    const read = loadPolicies(policiesDir);
+    const fewer = { ...read, campaigns: read.campaigns.filter((c) => c.id !== 'acme-shoes') };
+    // What another worker passes arrives as a structured clone (worker_threads postMessage).
+    const sent = structuredClone(fewer);
+    writeFileSync(campaignsFile, 'campaigns: [ {id: x\n');
+    try {
+      expect(await t.bidder.applyAdmin({ kind: 'reloadPolicies', policies: sent })).toEqual({ ok: true });
+      const status = (await (await fetch(t.url + '/admin/status', { headers: auth })).json()) as { campaigns: string[] };
+      expect(status.campaigns).toEqual(fewer.campaigns.map((c) => c.id));
+      expect(await campaignsThatBid(t, { ...banner, id: 'after-peer-reload' })).not.toContain('acme-shoes');
+    } finally {
+      writeFileSync(campaignsFile, good);
+    }
+    expect((await admin('/admin/reload/policies')).status).toBe(200);
+    expect(await campaignsThatBid(t, { ...banner, id: 'after-peer-reload-2' })).toContain('acme-shoes');
   });
 
   it('a reload keeps the currency rates and exchanges of the new policies only when all of them are valid', async () => {

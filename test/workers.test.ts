@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
 import { freePort } from '../src/harness/process.js';
@@ -17,11 +20,14 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
   let redis: PrivateRedis;
   let child: ChildProcess;
   let url: string;
+  let policiesDir: string;
   beforeAll(async () => {
+    policiesDir = mkdtempSync(join(tmpdir(), 'workers-policies-'));
+    cpSync('policies', policiesDir, { recursive: true });
     redis = await startPrivateRedis({});
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, ['dist/cli.js', 'serve', '--workers', '2', '--redis', redis.url, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], {
+    child = spawn(process.execPath, ['dist/cli.js', 'serve', '--workers', '2', '--policies', policiesDir, '--redis', redis.url, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], {
       env: { ...process.env, ADMIN_TOKEN: TOKEN, NOTICE_SECRET: 'workers-test-secret-0123456789' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -40,13 +46,15 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
       await exited;
     }
     await redis?.stop();
+    rmSync(policiesDir, { recursive: true, force: true });
   });
 
   // Each on a connection of its own (the kernel spreads connections, not requests, over the workers).
-  const bid = async (id: string) => {
+  const answer = async (id: string) => {
     const r = await fetch(`${url}/openrtb2/bid`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify(req(id)) });
-    return r.status === 200 ? ((await r.json()).seatbid[0].bid[0].cid as string) : null;
+    return r.status === 200 ? ((await r.json()).seatbid[0] as { seat: string; bid: Array<{ cid: string }> }) : null;
   };
+  const bid = async (id: string) => (await answer(id))?.bid[0].cid ?? null;
 
   it('a campaign paused through one worker bids on none', async () => {
     const before = await Promise.all(Array.from({ length: 10 }, (_, i) => bid(`w-before-${i}`)));
@@ -61,5 +69,16 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
     expect((await fetch(`${url}/admin/campaigns/${top}/resume`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } })).status).toBe(200);
     const resumed = await Promise.all(Array.from({ length: 10 }, (_, i) => bid(`w-resumed-${i}`)));
     expect(resumed.filter((c) => c === top).length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('a policy reload through one worker is served by both, and says which settings wait for a restart', async () => {
+    const exchanges = join(policiesDir, 'exchanges.yaml');
+    writeFileSync(exchanges, readFileSync(exchanges, 'utf8').replace('    priceDecimals: 4\n', '    priceDecimals: 4\n    seat: reloaded-seat\n'));
+    writeFileSync(join(policiesDir, 'bidder.yaml'), readFileSync(join(policiesDir, 'bidder.yaml'), 'utf8') + 'shutdownGraceMs: 1234\n');
+    const r = await fetch(`${url}/admin/reload/policies`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } });
+    expect(r.status, await r.clone().text()).toBe(200);
+    expect(((await r.json()) as { restartNeeded: string[] }).restartNeeded).toEqual(['/shutdownGraceMs']);
+    const seats = new Set((await Promise.all(Array.from({ length: 16 }, (_, i) => answer(`w-reload-${i}`)))).map((a) => a?.seat));
+    expect([...seats]).toEqual(['reloaded-seat']);
   }, 60_000);
 });

@@ -7,7 +7,7 @@ export interface AdminDeps {
   /** Bearer token; empty turns every admin route off. */
   token: string;
   /** `overCommitted`: campaigns whose spend and open reservations of today pass their new budget. */
-  reloadPolicies: () => Promise<{ ok: true; overCommitted: OverCommitted[] } | { ok: false; problems: string[] }>;
+  reloadPolicies: () => Promise<{ ok: true; overCommitted: OverCommitted[]; restartNeeded: string[] } | { ok: false; problems: string[] }>;
   reloadModel: (version?: string) => Promise<{ ok: true; version: string } | { ok: false; problems: string[] }>;
   /** False for an unknown campaign. */
   pause: (campaignId: string, paused: boolean) => boolean | Promise<boolean>;

@@ -348,6 +348,11 @@ function deepMerge<T>(base: T, over: Record<string, unknown>): T {
   return out as T;
 }
 
+/** A policy set passed between worker threads arrives as a structured clone, no longer frozen. */
+export function freezePolicies(p: Policies): Policies {
+  return deepFreeze(p);
+}
+
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
     Object.freeze(o);

@@ -21,7 +21,12 @@ export interface LiveState extends CatalogState {
   ready: () => boolean;
 }
 
-export type PolicyReload = { ok: true; overCommitted: OverCommitted[] } | { ok: false; problems: string[] };
+/**
+ * `restartNeeded`: the settings (bidder.yaml) the reload read that differ from those running, as
+ * JSON pointers; settings are read at start only, so these wait for a restart. `applied`: the
+ * policy set now serving, for the other workers of the process to take as it is.
+ */
+export type PolicyReload = { ok: true; overCommitted: OverCommitted[]; restartNeeded: string[]; applied: Policies } | { ok: false; problems: string[] };
 export type ModelReload = { ok: true; version: string } | { ok: false; problems: string[] };
 
 /**
@@ -48,7 +53,12 @@ export interface Live {
   /** The model serving now (the batcher reads it per batch), null before one loads. */
   model(): CtrModel | null;
   ready(): boolean;
-  reloadPolicies(): Promise<PolicyReload>;
+  /**
+   * Read the policy directory again and serve it, or, given a policy set another worker of the
+   * process read, serve that one: the workers then serve the same files even if one changes
+   * between their reloads.
+   */
+  reloadPolicies(given?: Policies): Promise<PolicyReload>;
   /** Load a version (a name in the models folder, or a folder), or with none the one models/CURRENT names; reloads run one after another, in the order asked. */
   reloadModel(version?: string): Promise<ModelReload>;
   /** Pause or resume a campaign; false for an unknown id. */
@@ -120,6 +130,15 @@ export function pausedFile(path: string) {
   };
 }
 
+/** JSON pointers of the leaves where `b` differs from `a` (arrays compared whole). */
+export function changedPaths(a: unknown, b: unknown, at = ''): string[] {
+  const isMap = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+  if (isMap(a) && isMap(b)) {
+    return [...new Set([...Object.keys(a), ...Object.keys(b)])].sort().flatMap((k) => changedPaths(a[k], b[k], `${at}/${k}`));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [at || '/'];
+}
+
 /** How long a removed creative's clicks still reach its landing page. */
 const RETIRED_MS = DAY_MS;
 
@@ -184,11 +203,15 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     }
   }
 
-  async function reloadPolicies(): Promise<PolicyReload> {
+  async function reloadPolicies(given?: Policies): Promise<PolicyReload> {
     let next: Policies;
     let overCommitted: OverCommitted[];
+    let restartNeeded: string[];
     try {
-      next = loadPolicies(o.policiesDir, o.overrides);
+      const read = given ?? loadPolicies(o.policiesDir, o.overrides);
+      restartNeeded = changedPaths(settings, read.settings);
+      // What runs is what the answer and status describe: the settings of the start.
+      next = { ...read, settings };
       overCommitted = await o.applyPolicies(next);
     } catch (err) {
       const problems = (err as { problems?: string[] }).problems ?? [(err as Error).message];
@@ -208,7 +231,8 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     logger.info({ campaigns: next.campaigns.length }, 'policies reloaded');
     // A lowered budget stops new bids at once, but bids already out may still be billed: say how much.
     if (overCommitted.length > 0) logger.warn({ overCommitted }, 'budgets lowered under what is already spent or reserved today; open bids may still be billed');
-    return { ok: true, overCommitted };
+    if (restartNeeded.length > 0) logger.warn({ restartNeeded }, 'bidder.yaml settings changed: they apply at the next start, not on a reload');
+    return { ok: true, overCommitted, restartNeeded, applied: next };
   }
 
   metrics.ready(false);
