@@ -1,8 +1,9 @@
-import { spawnSync, execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../src/harness/process.js';
 
 /** The learning commands as a user runs them: the built CLI, the shipped model, a models folder of its own. */
 describe('bidder calibrate and --market', () => {
@@ -51,4 +52,38 @@ describe('bidder calibrate and --market', () => {
     expect(plain.status, plain.stderr).toBe(0);
     expect(JSON.parse(readFileSync(join(models, 'lr-plain-test', 'meta.json'), 'utf8')).params).toMatchObject({ l2: 1e-7, learningRate: 0.01 });
   });
+});
+
+describe('serve and the learning commands read their flags and environment strictly', () => {
+  const cli = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, ['dist/cli.js', ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+
+  it('a misspelt --backend is one line and exit 2, not whichever backend loads', () => {
+    const run = cli(['eval', '--backend', 'nope', '--rows', '1000']);
+    expect(run.status).toBe(2);
+    expect(run.stderr.trim()).toBe("bidder: backend 'nope' is not one of auto, tensorflow, webgpu, wasm, cpu");
+  });
+
+  it('PORT set empty is unset: the port of bidder.yaml, not a random one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'port-env-'));
+    cpSync('policies', dir, { recursive: true });
+    const port = await freePort();
+    const yaml = join(dir, 'bidder.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^port: \d+$/m, `port: ${port}`).replace(/^(\s*)dir: var\/events$/m, `$1dir: ${join(dir, 'events')}`).replace(/^(\s*)journalPath: .*$/m, `$1journalPath: ${join(dir, 'ledger')}`));
+    const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--policies', dir, '--host', '127.0.0.1', '--log-level', 'info'], { env: { ...process.env, PORT: '', NOTICE_SECRET: 'port-env-secret-0123456789' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      for (let i = 0; !/bidder listening/.test(out); i++) {
+        if (child.exitCode !== null || i > 600) throw new Error(`serve did not start: ${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(JSON.parse(out.split('\n').find((l) => l.includes('bidder listening'))!).port).toBe(port);
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

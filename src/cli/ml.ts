@@ -35,7 +35,7 @@ const num = (name: string) => (v: string): number => {
 
 async function backendFrom(name: string | undefined): Promise<string> {
   const requested = name === undefined || name === 'auto' ? undefined : (name as BackendName);
-  const choice = await selectBackend(requested);
+  const choice = await selectBackend(requested).catch((err: Error) => fail(err.message, 2));
   for (const n of choice.notes) process.stderr.write(`backend: ${n}\n`);
   return choice.backend;
 }

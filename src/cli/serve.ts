@@ -52,7 +52,8 @@ export function registerServe(program: Command): void {
     .option('--workers <n>', 'bidders on worker threads sharing the port (needs --redis: budgets are shared through it)', intOption('--workers'), 1)
     .action(async (o: Record<string, string | number | undefined>) => {
       const overrides: Partial<Settings> = {};
-      const port = o.port ?? (process.env.PORT !== undefined ? Number(process.env.PORT) : undefined);
+      // PORT= (set empty, as compose files and unit files leave it) is unset, not port 0 (a random port nobody sends to).
+      const port = o.port ?? (process.env.PORT?.trim() ? Number(process.env.PORT) : undefined);
       if (port !== undefined) overrides.port = port as number;
       if (o.host) overrides.host = o.host as string;
       if (o.backend) overrides.backend = o.backend as Settings['backend'];

@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { installSegmentSum } from './kernels.js';
 
-export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface BackendChoice {
   backend: string;
@@ -94,6 +95,8 @@ async function tryWebgpu(notes: string[]): Promise<boolean> {
  */
 export async function selectBackend(requested?: BackendName): Promise<BackendChoice> {
   const notes: string[] = [];
+  // A misspelt name (from a flag) is a mistake to say, not a request for whatever loads.
+  if (requested !== undefined && !BACKEND_NAMES.includes(requested)) throw new Error(`backend '${requested}' is not one of auto, ${BACKEND_NAMES.join(', ')}`);
   let ok = false;
   if (requested === 'tensorflow') ok = await tryNative(notes);
   else if (requested === 'wasm') ok = await tryWasm(notes);
