@@ -112,6 +112,19 @@ describe('policy loading reports every problem at once', () => {
     expect(err.problems.filter((p) => /budget\.(start|end) .* is not a day of the calendar/.test(p))).toHaveLength(2);
   });
 
+  it('names targeted countries that are not ISO 3166-1 codes, and takes alpha-2 and alpha-3 in any case', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const file = join(dir, 'campaigns.yaml');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, good.replace('countries: [USA, CAN]', 'countries: [USA, UK, GER, ca]'));
+    const err = loadError(dir);
+    expect(err.problems.join('\n')).toMatch(/targeting\.countries UK, GER are not ISO 3166-1 country codes/);
+    expect(err.problems).toHaveLength(1);
+    writeFileSync(file, good.replace('countries: [USA, CAN]', 'countries: [usa, GB, de, Fra]'));
+    expect(() => loadPolicies(dir)).not.toThrow();
+  });
+
   it('loads the demo set', () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     const p = loadPolicies('policies');

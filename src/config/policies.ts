@@ -1,4 +1,5 @@
 import { readFileSync, existsSync } from 'node:fs';
+import { isCountryCode } from '../util/country.js';
 import { join } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -439,6 +440,8 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     if (budget.lifetimeUsd !== undefined && budget.lifetimeUsd < budget.dailyUsd) {
       problems.push(`${where}: budget.lifetimeUsd is below budget.dailyUsd`);
     }
+    const unknown = ((c.targeting as Campaign['targeting'] | undefined)?.countries ?? []).filter((x) => !isCountryCode(x));
+    if (unknown.length) problems.push(`${where}: targeting.countries ${unknown.join(', ')} are not ISO 3166-1 country codes (alpha-3 as OpenRTB's geo.country, or alpha-2)`);
     if ((c.catByTaxonomy as Campaign['catByTaxonomy'])?.['1'] !== undefined) problems.push(`${where}: catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which \`cat\` holds`);
     const creatives = (c.creatives as Array<Record<string, unknown>>).map((cr, j) => {
       const cw = `${where} /creatives/${j} (${String(cr.id)})`;
