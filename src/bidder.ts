@@ -13,7 +13,7 @@ import { createPricer } from './price/price.js';
 import { createSigner } from './notices/sign.js';
 import { createBidIds, createIssuedBids } from './notices/issued.js';
 import { createNoticeHandler } from './notices/notices.js';
-import { createEventLog } from './eventlog/eventlog.js';
+import { checkEventLogDir, createEventLog } from './eventlog/eventlog.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createBidPipeline } from './pipeline/bid.js';
 import { createAdmin } from './admin/admin.js';
@@ -94,6 +94,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const initial: Policies = loadPolicies(opts.policiesDir, opts.overrides);
   const settings = initial.settings;
   const logger = opts.logger ?? pino({ level: settings.logLevel, base: { service: 'bidder' } });
+  // Before anything is opened: a folder that cannot be written is a setting to fix.
+  const eventLogDir = opts.workerIndex === undefined ? settings.eventLog.dir : join(settings.eventLog.dir, `w${opts.workerIndex}`);
+  if (settings.eventLog.enabled) checkEventLogDir(eventLogDir);
 
   const secret = settings.noticeSecret || process.env.NOTICE_SECRET || '';
   const noticeSecret = secret || randomBytes(24).toString('base64url');
@@ -170,7 +173,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const issued = createIssuedBids(500_000, settings.noticeTtlMs, clock);
   const eventLog = createEventLog({
     ...settings.eventLog,
-    dir: opts.workerIndex === undefined ? settings.eventLog.dir : join(settings.eventLog.dir, `w${opts.workerIndex}`),
+    dir: eventLogDir,
     clock,
     onError: (err) => {
       metrics.eventlogError();

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { createEventLog } from '../src/eventlog/eventlog.js';
+import { startBidder } from './helpers/bidder.js';
 import { writeBidRecord, type BidRecord } from '../src/eventlog/records.js';
 import { ByteWriter } from '../src/json/bytes.js';
 import { buildCatalog } from '../src/eligibility/catalog.js';
@@ -85,6 +86,19 @@ describe('event log', () => {
     await log.close();
     expect(drops).toBe(10);
     expect(errors).toBeGreaterThan(0);
+  });
+
+  it('the bidder refuses to start on an event log folder that cannot be written, naming it and what to set', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'eventlog-'));
+    dirs.push(base);
+    writeFileSync(join(base, 'file'), '');
+    const dir = join(base, 'file', 'events');
+    await expect(startBidder({ eventLog: { dir, rotateBytes: 1 << 20, keepBytes: 0, enabled: true } })).rejects.toThrow(
+      `the event log folder ${dir} cannot be written (ENOTDIR): set eventLog.dir to a writable folder, or eventLog.enabled: false to run without an event log`,
+    );
+    // Switched off, the same folder is never looked at.
+    const t = await startBidder({ eventLog: { dir, rotateBytes: 1 << 20, keepBytes: 0, enabled: false } });
+    await t.close();
   });
 });
 

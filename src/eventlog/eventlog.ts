@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, promises as fsp, type WriteStream } from 'node:fs';
+import { accessSync, constants, createWriteStream, mkdirSync, promises as fsp, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { ByteWriter } from '../json/bytes.js';
 import { writeBidRecord, type EventRecord } from './records.js';
@@ -22,6 +22,20 @@ export interface EventLogOptions {
 /** Records held in memory past this while the disk is slow are dropped (counted), never block. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const RETRY_MS = 5_000;
+
+/**
+ * Throws, naming the folder and why, when the event log could not write there. Checked at start:
+ * a folder that was never writable is a setting to fix, not a disk that filled (which the log
+ * rides out by dropping and counting records).
+ */
+export function checkEventLogDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    throw new Error(`the event log folder ${dir} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): set eventLog.dir to a writable folder, or eventLog.enabled: false to run without an event log`);
+  }
+}
 
 /**
  * Append-only NDJSON event log, rotated by size (`events-<time>.ndjson`). Writing never blocks a
