@@ -286,7 +286,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       logger.error({ err }, 'unhandled error in a request handler');
     },
     onRefused: metrics.requestError,
-  }, tls, settings.opsPort > 0 ? { host: settings.opsHost, port: settings.opsPort } : undefined);
+  }, tls, settings.opsPort > 0 ? { host: settings.opsHost, port: settings.opsPort } : undefined, { sharePort: opts.workers !== undefined && opts.workers > 1 });
 
   const stopWatching = opts.watchModels !== false ? live.watchModels() : () => {};
   const url = `${tls ? 'https' : 'http'}://127.0.0.1:${server.port}`;

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,7 +75,7 @@ describe('operations surface: metrics and admin', () => {
         now: () => Date.now(),
         onBug: () => {},
       };
-      // Held by a plain socket (uWS listeners share a port among themselves: SO_REUSEPORT).
+      // Held by a plain socket, as any other program could hold it.
       const holder = createServer();
       const taken = await new Promise<number>((r) => holder.listen(0, '127.0.0.1', () => r((holder.address() as { port: number }).port)));
       try {
@@ -86,4 +87,32 @@ describe('operations surface: metrics and admin', () => {
       }
     });
   });
+});
+
+describe('one bidder process per port', () => {
+  it('a second bidder on the port of a running one refuses to start instead of taking half its traffic', async () => {
+    const first = await startBidder();
+    try {
+      await expect(startBidder({ port: first.bidder.port })).rejects.toThrow(`cannot listen on 127.0.0.1:${first.bidder.port}`);
+      // The first still answers every request.
+      expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+    } finally {
+      await first.close();
+    }
+  });
+
+  it('serve --workers refuses a port another bidder holds, before starting any worker', async () => {
+    const first = await startBidder();
+    try {
+      const run = spawnSync(process.execPath, ['dist/cli.js', 'serve', '--workers', '2', '--redis', 'redis://127.0.0.1:1/0', '--host', '127.0.0.1', '--port', String(first.bidder.port)], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, NOTICE_SECRET: 'port-held-secret-0123456789' },
+      });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(`bidder: cannot start workers: cannot listen on 127.0.0.1:${first.bidder.port} (port): another process listens there`);
+    } finally {
+      await first.close();
+    }
+  }, 90_000);
 });

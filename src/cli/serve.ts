@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createBidder } from '../bidder.js';
 import { runWorkers } from './workers.js';
@@ -20,10 +21,27 @@ function intOption(name: string) {
  * problem listed) instead of leaving a bidder up that can only answer no-bids. createBidder alone
  * still starts without a model (not ready), and a reload keeps the running model when refused.
  */
-async function checkModel(policiesDir: string, overrides: Partial<Settings>): Promise<void> {
+async function checkModel(policiesDir: string, overrides: Partial<Settings>): Promise<Settings> {
   const { settings } = loadPolicies(policiesDir, overrides);
   await selectBackend(settings.backend === 'auto' ? undefined : (settings.backend as BackendName));
   (await loadModel(resolveModelDir(settings.modelsDir, settings.modelVersion || undefined))).dispose();
+  return settings;
+}
+
+/**
+ * Worker threads share their ports (SO_REUSEPORT), so any process that also set it could join
+ * them: before they bind, the ports are bound once without it, which fails while another bidder
+ * (workers or not) listens there.
+ */
+async function portsFree(s: Settings): Promise<void> {
+  for (const [host, port, what] of [[s.host, s.port, 'port'], [s.opsHost, s.opsPort, 'opsPort']] as const) {
+    if (port === 0) continue;
+    await new Promise<void>((resolve, reject) => {
+      const probe = createServer();
+      probe.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${host}:${port} (${what}): ${err.code === 'EADDRINUSE' ? 'another process listens there' : err.message}`)));
+      probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+    });
+  }
 }
 
 /** Bad policies or a bad model: one message with every problem, exit 2; anything else, exit 1. */
@@ -68,12 +86,17 @@ export function registerServe(program: Command): void {
         process.stderr.write('bidder: --workers needs a shared ledger: start Redis and pass --redis redis://127.0.0.1:6379 (or set REDIS_URL)\n');
         process.exit(2);
       }
+      let settings: Settings;
       try {
-        await checkModel(o.policies as string, overrides);
+        settings = await checkModel(o.policies as string, overrides);
       } catch (err) {
         refuseToStart(err);
       }
       if (workers > 1) {
+        await portsFree(settings).catch((err: Error) => {
+          process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
+          process.exit(1);
+        });
         const stopAll = await runWorkers(workers, o.policies as string, overrides, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
           process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
           process.exit(1);

@@ -123,14 +123,30 @@ function corsOrigin(ex: ExchangeSettings | undefined, origin: string): string {
   return ex.corsOrigins.includes('*') || ex.corsOrigins.includes(origin) ? origin : '';
 }
 
-/** `tls`: PEM key and certificate files to serve HTTPS (uWS SSLApp); absent = plain HTTP. */
 /**
  * Starts the bid and notice listener on host:port. `/metrics`, `/admin/*`, `/healthz` and `/readyz`
  * are served there to loopback clients only (they expose campaign money and control the bidder),
  * or, with `ops`, on a listener of their own (ops.host:ops.port, any client that can reach it),
- * and not at all on the public port.
+ * and not at all on the public port. `tls`: PEM key and certificate files to serve HTTPS (uWS
+ * SSLApp); absent = plain HTTP.
+ *
+ * `sharePort`: the worker threads of one `serve --workers N` bind the same ports (SO_REUSEPORT),
+ * and the kernel spreads connections over them. Otherwise the ports are bound exclusively: with
+ * uWebSockets.js's default, a second bidder process started on a port in use (a stale instance,
+ * a deploy with another journal folder) joined it silently, took half the traffic and spent
+ * every budget a second time on a ledger of its own.
  */
-export function startHttpServer(host: string, port: number, h: HttpHandlers, tls?: { keyFile: string; certFile: string }, ops?: { host: string; port: number }): Promise<HttpServer> {
+type ListenWithOptions = (host: string, port: number, options: number, cb: (ls: uWS.us_listen_socket | false) => void) => unknown;
+
+export function startHttpServer(
+  host: string,
+  port: number,
+  h: HttpHandlers,
+  tls?: { keyFile: string; certFile: string },
+  ops?: { host: string; port: number },
+  o: { sharePort?: boolean } = {},
+): Promise<HttpServer> {
+  const listenMode = o.sharePort ? 0 : 1; // uWS ListenOptions: LIBUS_LISTEN_DEFAULT, LIBUS_LISTEN_EXCLUSIVE_PORT
   let inFlight = 0;
   let draining = false;
   let listenSocket: uWS.us_listen_socket | null = null;
@@ -276,14 +292,15 @@ export function startHttpServer(host: string, port: number, h: HttpHandlers, tls
 
   let opsSocket: uWS.us_listen_socket | null = null;
   return new Promise((resolve, reject) => {
-    app.listen(host, port, (ls) => {
+    // The (host, port, options, cb) form, which the bundled typings do not declare.
+    (app as unknown as { listen: ListenWithOptions }).listen(host, port, listenMode, (ls) => {
       if (!ls) {
         lag.stop();
         return reject(new Error(`cannot listen on ${host}:${port} (address in use or not permitted)`));
       }
       listenSocket = ls;
       if (opsApp && ops) {
-        opsApp.listen(ops.host, ops.port, (os) => {
+        (opsApp as unknown as { listen: ListenWithOptions }).listen(ops.host, ops.port, listenMode, (os) => {
           opsSocket = os || null;
         });
         if (!opsSocket) {
