@@ -217,7 +217,6 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     campaigns: live.campaignsById,
     landingUrl: live.landingUrl,
     ratesPerUsd: live.ratesPerUsd,
-    exchange: live.exchange,
     clock,
     now,
     conversionWindowMs: 7 * DAY_MS,

@@ -6,7 +6,7 @@ import type { EventRecord } from '../src/eventlog/records.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 import { failNextFdatasync } from './helpers/faults.js';
-import { lostOnPrice, priceRounding, withQuery } from '../src/notices/notices.js';
+import { lostOnPrice, parsePrice, priceRounding, withQuery } from '../src/notices/notices.js';
 import { buildReport } from '../src/report/report.js';
 
 // A generous tmax: these tests are about money, and a loaded CI machine must not turn a bid into a DEADLINE no-bid.
@@ -236,6 +236,18 @@ describe('notices settle spend exactly once', () => {
     expect(priceRounding('not-a-code')).toBe(0.01);
   });
 
+  it('reads a decimal comma only where the currency has that many minor digits', () => {
+    expect(parsePrice('25,00', 'USD')).toBe(25);
+    expect(parsePrice('25,5', 'EUR')).toBe(25.5);
+    expect(parsePrice('2,125', 'KWD')).toBe(2.125);
+    // A thousands separator (or a typo) is not guessed at: read as a decimal, "3,000" yen was 3.
+    expect(parsePrice('3,000', 'JPY')).toBeNaN();
+    expect(parsePrice('3,000', 'USD')).toBeNaN();
+    expect(parsePrice('3000', 'JPY')).toBe(3000);
+    expect(parsePrice('2.5e+1', 'USD')).toBe(25);
+    expect(parsePrice('${AUCTION_PRICE}', 'USD')).toBeNaN();
+  });
+
   it('a win whose settlement failed after the ledger wrote it is counted once, by the retry the exchange sends', async () => {
     const own = await startBidder();
     let undo = () => {};
@@ -396,6 +408,31 @@ describe('an exchange whose billsOn a reload changes', () => {
       expect(after.bid.nurl).not.toContain('&bb=');
       expect((await fetch(after.url((after.bid.price / 2).toFixed(4)))).status).toBe(200);
       expect(await own.metric('bidder_spend_usd_total')).toBeGreaterThan(spend);
+    } finally {
+      await own.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a bid made while the exchange billed on its win is settled by that win after a reload to billsOn: billing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bidder-billson-reload-'));
+    cpSync('policies', dir, { recursive: true });
+    const file = join(dir, 'exchanges.yaml');
+    const plain = readFileSync(file, 'utf8');
+    const token = 'reload-token-0123456789';
+    const own = await startBidder({ adminToken: token }, dir);
+    try {
+      const { bid, url } = await winUrl(own, 'bb0');
+      expect(bid.nurl).not.toContain('&bb=');
+      writeFileSync(file, plain.replace('exchanges:\n  default:\n', 'exchanges:\n  default:\n    billsOn: billing\n'));
+      expect((await own.post('/admin/reload/policies', '', { authorization: `Bearer ${token}` })).status).toBe(200);
+      // The rule is signed: a billing claim added to the URL is forged.
+      expect((await fetch(url('0.0010').replace('&e=', '&bb=1&e='))).status).toBe(403);
+      const spend = await own.metric('bidder_spend_usd_total');
+      // The exchange billed this impression on its win, as it did when the bid was made.
+      expect((await fetch(url((bid.price / 2).toFixed(4)))).status).toBe(200);
+      expect(await own.metric('bidder_notices_total', { kind: 'win', result: 'unbilled' })).toBe(0);
+      expect(await own.metric('bidder_spend_usd_total')).toBeCloseTo(spend + bid.price / 2 / 1000, 9);
     } finally {
       await own.close();
       rmSync(dir, { recursive: true, force: true });

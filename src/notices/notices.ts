@@ -26,8 +26,6 @@ export interface NoticeDeps {
   /** Where a click on this creative goes: serving now, or removed by a recent reload. */
   landingUrl: (campaignId: string, creativeId: string) => string | undefined;
   ratesPerUsd: () => ReadonlyMap<string, number>;
-  /** The exchange a notice's signed claims name (its `billsOn`); undefined once a reload removed it. */
-  exchange: (name: string) => { billsOn: 'win' | 'billing' } | undefined;
   clock: () => number;
   /** Monotonic milliseconds, for the ledger calls' latency. */
   now: () => number;
@@ -40,11 +38,21 @@ const LEDGER_RETRY: Answer = Object.freeze(errorAnswer(new BidderError('LEDGER_U
 // Prices as exchanges write them: a decimal, with or without digits after the point, perhaps
 // with an exponent ("25", "25.", "2.5e+1"), or with a decimal comma ("25,00").
 const PRICE = /^\d+(\.\d*)?([eE][+-]?\d+)?$/;
-const COMMA_PRICE = /^\d+,\d+$/;
+const COMMA_PRICE = /^\d+,(\d+)$/;
 
-/** A reported price, or NaN when it cannot be read (an unexpanded macro, hex, "1e999"). */
-export function parsePrice(raw: string): number {
-  const v = PRICE.test(raw) ? Number(raw) : COMMA_PRICE.test(raw) ? Number(raw.replace(',', '.')) : NaN;
+/**
+ * A reported price in `currency`, or NaN when it cannot be read (an unexpanded macro, hex,
+ * "1e999"). A comma is a decimal comma only where the currency has that many minor digits: "3,000"
+ * yen (none) or dollars (two) is a thousands separator or a typo, and read as a decimal it
+ * recorded a thousandth of what the exchange billed; unreadable, it settles at the bid.
+ */
+export function parsePrice(raw: string, currency: string): number {
+  let v = NaN;
+  if (PRICE.test(raw)) v = Number(raw);
+  else {
+    const comma = COMMA_PRICE.exec(raw);
+    if (comma && 10 ** -comma[1].length >= priceRounding(currency) - 1e-12) v = Number(raw.replace(',', '.'));
+  }
   return Number.isFinite(v) ? v : NaN;
 }
 
@@ -81,8 +89,8 @@ export function lostOnPrice(raw: string | null): boolean {
 }
 
 /** The notice's `mtw` (${AUCTION_MIN_TO_WIN}, in the bid's currency) in USD CPM; undefined when absent, unexpanded or 0. */
-function minToWin(q: URLSearchParams, rate: number): number | undefined {
-  const mtw = parsePrice(q.get('mtw') ?? '') / rate;
+function minToWin(q: URLSearchParams, rate: number, currency: string): number | undefined {
+  const mtw = parsePrice(q.get('mtw') ?? '', currency) / rate;
   return mtw > 0 ? mtw : undefined;
 }
 
@@ -219,7 +227,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (!render) {
         // A query's raw '+' reads as a space: an exponent written "1.5e+1" arrives as "1.5e 1".
         const raw = (q.get('price') ?? '').replace(/([eE]) (\d)/, '$1+$2');
-        let price = parsePrice(raw);
+        let price = parsePrice(raw, claims.cur);
         if (Number.isNaN(price)) unpriced = true;
         else if (price > claims.bidPrice * (1 + 1e-9)) {
           if (price > claims.bidPrice + priceRounding(claims.cur) + 1e-9) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', `${price} above bid ${claims.bidPrice}`));
@@ -228,10 +236,13 @@ export function createNoticeHandler(deps: NoticeDeps) {
         priceUsd = price / rate!;
       }
       const markup = render || unpriced;
-      // Where the exchange bills on its billing notice, the win notice is counted and settles
-      // nothing: the reservation stays for the billing notice, or is released at expiry. Not in the
-      // event log either, whose wins the report counts as impressions bought.
-      if (kind === 'win' && (claims.billing ?? deps.exchange(claims.exchange)?.billsOn === 'billing')) {
+      // Where the exchange billed on its billing notice when the bid was made (signed `bb=1`), the
+      // win notice is counted and settles nothing: the reservation stays for the billing notice, or
+      // is released at expiry. Not in the event log either, whose wins the report counts as
+      // impressions bought. Without the claim the exchange billed on the win then, whatever a reload
+      // has made of it since: a bid made under `billsOn: win` and won after a reload to `billing`
+      // was left unrecorded while the exchange billed it.
+      if (kind === 'win' && claims.billing === true) {
         metrics.notice(kind, 'unbilled');
         return OK;
       }
@@ -288,7 +299,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       }
       // A win's min-to-win is the competing bid it beat (first price: more than the win tells); one
       // above the bid cannot be, and is ignored.
-      const mtw = markup ? undefined : minToWin(q, rate!);
+      const mtw = markup ? undefined : minToWin(q, rate!, claims.cur);
       const mtwUsd = mtw !== undefined && mtw <= (claims.bidPrice / rate!) * (1 + 1e-9) ? mtw : undefined;
       deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, pctr, mtwUsd, markup);
       // A fixed-price deal's bid (no segment) says nothing of the competition.
@@ -328,7 +339,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.notice('loss', 'duplicate');
         return OK;
       }
-      const mtw = minToWin(q, rate!);
+      const mtw = minToWin(q, rate!, claims.cur);
       const lossReason = Number(q.get('loss'));
       metrics.notice('loss', 'ok');
       // Only a loss on price says where the competition was: a bid refused as invalid, a seat

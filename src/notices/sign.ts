@@ -32,8 +32,8 @@ export interface NoticeClaims {
   userKey?: string;
   /**
    * The exchange billed on its billing notice when the bid was made (`billsOn: billing`): its win
-   * notice settles nothing, whatever a reload has made of the exchange since. Absent: the
-   * exchange's setting of now decides (URLs of bids on `billsOn: win` exchanges, and older ones).
+   * notice settles nothing, whatever a reload has made of the exchange since. Absent: it billed on
+   * the win, and the win settles, whatever a reload has made of it since.
    */
   billing?: boolean;
 }
