@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createShader } from '../src/pace/shade.js';
-import { answerPrices, chooseBids, segmentOf, type Chosen, type Priceable, type PriceableImp } from '../src/price/choose.js';
+import { answerPrices, chooseBids, segmentOf, type ChooseDeps, type Chosen, type Priceable, type PriceableImp } from '../src/price/choose.js';
 import { createPricer, DEFAULT_PCVR, valueCpmUsd } from '../src/price/price.js';
-import type { Campaign, ImpContext, Pacer, Shader } from '../src/types.js';
+import type { Campaign, ImpContext, Shader } from '../src/types.js';
 
 /**
  * The bid path's choice per imp (src/price/choose.ts) prices to the end only the candidates that
@@ -51,16 +51,19 @@ function plan(imps: Case[][]): PriceableImp<Priceable>[] {
   }));
 }
 
-/** A pacer that returns each case's multiplier and calibrates nothing; it records the opportunities it is asked about. */
-function pacer(cases: Case[]): Pacer & { asked: string[] } {
+/** A pacer that returns each case's multiplier and calibrates nothing; it records the opportunities it is asked about, and those only peeked at. */
+function pacer(cases: Case[]): ChooseDeps['pacer'] & { asked: string[]; peeked: string[] } {
   const byId = new Map(cases.map((c, i) => [`c${i}`, c.multiplier]));
   const asked: string[] = [];
+  const peeked: string[] = [];
   return {
     asked,
+    peeked,
     multiplier: (id: string) => (asked.push(id), byId.get(id)!),
+    peekMultiplier: (id: string) => (peeked.push(id), byId.get(id)!),
     calibratePctr: (_c: string, p: number) => p,
     calibratePcvr: (_c: string, p: number) => p,
-  } as unknown as Pacer & { asked: string[] };
+  };
 }
 
 /** Pricing every candidate in order, the first highest price kept (the rule before the lazy pricing). */
@@ -107,7 +110,7 @@ describe('choosing the bid of an imp', () => {
         const want = exhaustive(imps, reference, at);
         const p = pacer(all);
         const learnt: number[] = [];
-        const got = chooseBids(plan(imps), pctrs, 0, at, { pacer: p, price, shortlist: { learn: (idx) => learnt.push(idx) }, internSegment: (s) => s });
+        const got = chooseBids(plan(imps), pctrs, 0, at, false, { pacer: p, price, shortlist: { learn: (idx) => learnt.push(idx) }, internSegment: (s) => s });
         expect(got.reason).toBe(want.reason);
         const picked = got.chosen.map((c) => ({ impid: c.impid, i: c.el.cand.idx - imps.slice(0, Number(c.impid) - 1).flat().length, bid: c.bidUsd }));
         const firstPrice = (c: Case) => (c.dealAt || at) === 1;
@@ -141,12 +144,30 @@ describe('choosing the bid of an imp', () => {
     expect(shaded).toBeLessThan(0.3 * candidates);
   });
 
+  it('prices a test request as a real one, reading the pacer only: no opportunity counted, nothing learnt', () => {
+    const cases: Case[] = [0.01, 0.03, 0.02].map((pctr, i) => ({ goal: { type: 'cpc', valueUsd: 2 }, maxBidCpmUsd: 100, pctr, multiplier: 0.5 + i / 4, floorUsd: 0.01 }));
+    const pctrs = Float32Array.from(cases, (c) => c.pctr);
+    const choose = (test: boolean) => {
+      const p = pacer(cases);
+      const learnt: number[] = [];
+      const got = chooseBids(plan([cases]), pctrs, 0, 2, test, { pacer: p, price: createPricer(null), shortlist: { learn: (idx) => learnt.push(idx) }, internSegment: (s) => s });
+      return { got, p, learnt };
+    };
+    const real = choose(false);
+    const test = choose(true);
+    expect(test.got).toEqual(real.got);
+    expect(real.p.asked).toEqual(['c0', 'c1', 'c2']);
+    expect(test.p.asked).toEqual([]);
+    expect(test.p.peeked).toEqual(['c0', 'c1', 'c2']);
+    expect(test.learnt).toEqual([]);
+  });
+
   it('shades once per first-price imp whose candidates share its floor', () => {
     const shader = trainedShader();
     let shaded = 0;
     const price = createPricer({ shade: (seg, v, f) => (shaded++, shader.shade(seg, v, f)), observe: () => {} });
     const cases: Case[] = Array.from({ length: 16 }, (_, i) => ({ goal: { type: 'cpc', valueUsd: 1 }, maxBidCpmUsd: 100, pctr: 0.001 * (1 + ((i * 7) % 16)), multiplier: 1, floorUsd: 0.1 }));
-    const got = chooseBids(plan([cases]), Float32Array.from(cases, (c) => c.pctr), 0, 1, { pacer: pacer(cases), price, shortlist: { learn: () => {} }, internSegment: (s) => s });
+    const got = chooseBids(plan([cases]), Float32Array.from(cases, (c) => c.pctr), 0, 1, false, { pacer: pacer(cases), price, shortlist: { learn: () => {} }, internSegment: (s) => s });
     expect(shaded).toBe(1);
     // The highest value, shaded.
     expect(got.chosen[0].el.cand.idx).toBe(cases.findIndex((c) => c.pctr === Math.max(...cases.map((x) => x.pctr))));
@@ -154,7 +175,7 @@ describe('choosing the bid of an imp', () => {
     // A deal whose floor is above that shaded bid still bids its floor, and wins: a higher floor is priced.
     const deal: Case = { goal: { type: 'cpm', valueUsd: 8 }, maxBidCpmUsd: 100, pctr: 0.001, multiplier: 1, floorUsd: 6 };
     const withDeal = [...cases, deal];
-    const won = chooseBids(plan([withDeal]), Float32Array.from(withDeal, (c) => c.pctr), 0, 1, { pacer: pacer(withDeal), price, shortlist: { learn: () => {} }, internSegment: (s) => s });
+    const won = chooseBids(plan([withDeal]), Float32Array.from(withDeal, (c) => c.pctr), 0, 1, false, { pacer: pacer(withDeal), price, shortlist: { learn: () => {} }, internSegment: (s) => s });
     expect(won.chosen[0].el.cand.idx).toBe(16);
     expect(won.chosen[0].bidUsd).toBeGreaterThanOrEqual(6);
   });
@@ -164,7 +185,7 @@ describe('choosing the bid of an imp', () => {
     const cases: Case[] = [0.05, 0.2, 0.2].map((pctr) => ({ goal: { type: 'cpc', valueUsd: 2 }, maxBidCpmUsd: 2, pctr, multiplier: 1, floorUsd: 0 }));
     cases[0].maxBidCpmUsd = 1;
     const price = createPricer(null);
-    const got = chooseBids(plan([cases]), Float32Array.from(cases, (c) => c.pctr), 0, 2, { pacer: pacer(cases), price, shortlist: { learn: () => {} }, internSegment: (s) => s });
+    const got = chooseBids(plan([cases]), Float32Array.from(cases, (c) => c.pctr), 0, 2, false, { pacer: pacer(cases), price, shortlist: { learn: () => {} }, internSegment: (s) => s });
     expect(valueCpmUsd({ goal: cases[1].goal } as Campaign, 0.2, DEFAULT_PCVR)).toBeGreaterThan(2);
     expect(got.chosen[0].el.cand.idx).toBe(1);
     expect(got.chosen[0].bidUsd).toBe(2);
@@ -172,7 +193,7 @@ describe('choosing the bid of an imp', () => {
     // 2.4 USD CPM, both bid the floor of 2. The higher value wins (the only one priced).
     const shader: Shader = { shade: (_s, v, floor) => (v <= floor ? v : Math.max(floor, v * 0.8)), observe: () => {} };
     const fp: Case[] = [2.2, 2.4].map((v) => ({ goal: { type: 'cpm', valueUsd: v }, maxBidCpmUsd: 100, pctr: 0.01, multiplier: 1, floorUsd: 2 }));
-    const first = chooseBids(plan([fp]), Float32Array.from(fp, (c) => c.pctr), 0, 1, { pacer: pacer(fp), price: createPricer(shader), shortlist: { learn: () => {} }, internSegment: (s) => s });
+    const first = chooseBids(plan([fp]), Float32Array.from(fp, (c) => c.pctr), 0, 1, false, { pacer: pacer(fp), price: createPricer(shader), shortlist: { learn: () => {} }, internSegment: (s) => s });
     expect(first.chosen[0].el.cand.idx).toBe(1);
     expect(first.chosen[0].bidUsd).toBe(2);
   });
@@ -218,9 +239,9 @@ describe('bids of one campaign across the imps of a request', () => {
         { cand: { idx: 1, campaign: B, creative: { id: 'b' } as never }, floorUsd: 0 },
       ],
     }));
-  const flat: Pacer = { multiplier: () => 1, calibratePctr: (_c: string, p: number) => p, calibratePcvr: (_c: string, p: number) => p } as unknown as Pacer;
+  const flat: ChooseDeps['pacer'] = { multiplier: () => 1, peekMultiplier: () => 1, calibratePctr: (_c: string, p: number) => p, calibratePcvr: (_c: string, p: number) => p };
   const choose = (plan: PriceableImp<Priceable>[]) =>
-    chooseBids(plan, new Float32Array(6).fill(0.01), 0, 2, { pacer: flat, price: createPricer(null), shortlist: { learn: () => {} }, internSegment: (s) => s }).chosen.map((c) => c.el.cand.campaign.id);
+    chooseBids(plan, new Float32Array(6).fill(0.01), 0, 2, false, { pacer: flat, price: createPricer(null), shortlist: { learn: () => {} }, internSegment: (s) => s }).chosen.map((c) => c.el.cand.campaign.id);
 
   it('gives a capped campaign no more bids than its cap leaves the user, the rest to the next best', () => {
     expect(choose(imps({}))).toEqual(['A', 'A', 'A']);

@@ -245,3 +245,44 @@ describe('value pacer: what the ledger and the dayparting tell it', () => {
     for (const usd of byHour) expect(usd).toBeLessThan((2 * total) / 12);
   });
 });
+
+describe('peeking at the multiplier (OpenRTB test requests)', () => {
+  const DAY = 86_400_000;
+  const campaigns = [
+    { id: 'c', budget: { dailyUsd: 1 } },
+    { id: 'e', budget: { dailyUsd: 1, pacing: 'even' as const } },
+  ];
+  const make = () => createValuePacer({ clock: () => DAY0, random: mulberry32(3), campaigns, slotMs: 1000 });
+
+  it('reads the decision in force, counting and drawing nothing: the real calls after a thousand peeks are those of a pacer never peeked at', () => {
+    const peeked = make();
+    const plain = make();
+    for (let i = 0; i < 1000; i++) for (const id of ['c', 'e']) peeked.peekMultiplier(id, DAY0 + i * 100);
+    for (let i = 0; i < 200; i++) {
+      const now = DAY0 + i * 700;
+      const opp = { valueCpmUsd: 1 + (i % 7), firstPrice: i % 3 === 0 };
+      for (const id of ['c', 'e']) {
+        const m = plain.multiplier(id, now, opp);
+        expect(peeked.multiplier(id, now, opp)).toBe(m);
+        expect(peeked.peekMultiplier(id, now)).toBe(m);
+        if (i % 10 === 0 && m > 0) for (const p of [plain, peeked]) p.onWin(id, 'cr', m * opp.valueCpmUsd, now);
+      }
+      for (let k = 0; k < 5; k++) peeked.peekMultiplier('c', now + k);
+    }
+    expect(peeked.snapshot()).toEqual(plain.snapshot());
+    expect(peeked.inspect('c', DAY0 + 200 * 700)).toEqual(plain.inspect('c', DAY0 + 200 * 700));
+  });
+
+  it("before the day's first decision: full value while the day's budget has room, else 0", () => {
+    const p = make();
+    expect(p.peekMultiplier('c', DAY0)).toBe(1);
+    expect(p.peekMultiplier('e', DAY0)).toBe(1);
+    expect(p.peekMultiplier('unknown', DAY0)).toBe(0);
+    for (const id of ['c', 'e']) p.onWin(id, 'cr', 1000, DAY0);
+    expect(p.peekMultiplier('c', DAY0)).toBe(0);
+    expect(p.peekMultiplier('e', DAY0)).toBe(0);
+    // The next day's budget, before any call rolls the day.
+    expect(p.peekMultiplier('c', DAY0 + DAY)).toBe(1);
+    expect(p.peekMultiplier('e', DAY0 + DAY)).toBe(1);
+  });
+});

@@ -41,6 +41,12 @@ export interface ThompsonPacerOptions {
 
 /** The pacer with the extras the bid path and the simulator use. */
 export interface ThompsonPacer extends Pacer {
+  /**
+   * The multiplier `multiplier` would answer now, read without counting an opportunity, learning a
+   * value or drawing a decision (OpenRTB test requests, which must not move the plan). Before the
+   * day's first decision: full value while the day's budget has room, else 0.
+   */
+  peekMultiplier(campaignId: string, nowMs: number): number;
   /** Replace campaigns and budgets (policy reload); learned statistics of kept campaigns survive. */
   configure(campaigns: readonly PacedCampaign[]): void;
   /**
@@ -130,6 +136,8 @@ class CampaignPace {
   spentBefore = 0;
   multiplier = 0;
   arm = -1;
+  /** The UTC day of the last decision (NaN before the first). */
+  decidedDay = NaN;
   slotStart: number;
   slotEnd: number;
   slotOpps = 0;
@@ -291,6 +299,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     p.slotStart = now;
     p.slotEnd = now + slotMs;
     rollDay(p, now);
+    p.decidedDay = p.day;
 
     const remaining = dayBudget(p) - p.spentToday;
     if (remaining <= 0) {
@@ -347,6 +356,16 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       if (nowMs >= p.slotEnd || utcDay(nowMs) !== p.day) decide(p, nowMs);
       p.hourToday[h]++;
       return p.multiplier;
+    },
+
+    peekMultiplier(campaignId, nowMs) {
+      const p = paces.get(campaignId);
+      if (p === undefined) return 0;
+      const day = utcDay(nowMs);
+      if (day === p.decidedDay) return p.multiplier;
+      const rolled = day !== p.day;
+      const left = pacedDayBudgetUsd(p.rule, day, rolled ? p.spentBefore + p.spentToday : p.spentBefore) - (rolled ? 0 : p.spentToday);
+      return left > 0 ? arms[arms.length - 1] : 0;
     },
 
     calibratePctr: calibration.calibratePctr,

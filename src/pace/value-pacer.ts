@@ -93,7 +93,8 @@ class Pace {
   lambda = Infinity;
   multiplier = 0;
   slotEnd = -Infinity;
-  dirty = true;
+  /** The UTC day of the last decision (NaN before the first): `peekMultiplier` reads that decision on that day only. */
+  decidedDay = NaN;
   constructor(c: PacedCampaign, now: number, prior: PriceLandscape, shape: readonly number[]) {
     this.rule = compileBudget(c.id, c.budget);
     this.mode = c.budget.pacing ?? 'max-value';
@@ -237,8 +238,14 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     return n;
   }
 
+  /** λ with nothing seen yet to plan with: full value, and the ledger holds the line. */
+  function blindLambda(p: Pace): number {
+    return p.mode === 'asap' ? 1 : Math.max(minLambda, 1);
+  }
+
   function decide(p: Pace, now: number): void {
     p.slotEnd = now + slotMs;
+    p.decidedDay = p.day;
     const remaining = share * (dayBudget(p) - p.spentToday);
     const h = Math.min(23, Math.floor((now - p.day * DAY_MS) / HOUR_MS));
     // The hour's spend is this process's own wins: its share of the cap, as of the budget. Within the
@@ -251,8 +258,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       return;
     }
     if (p.mode === 'asap' || p.values.empty) {
-      // Nothing seen yet to plan with: full value, and the ledger holds the line.
-      p.lambda = p.mode === 'asap' ? 1 : Math.max(minLambda, 1);
+      p.lambda = blindLambda(p);
       p.multiplier = 1 / p.lambda;
       return;
     }
@@ -282,6 +288,19 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       }
       if (nowMs >= p.slotEnd) decide(p, nowMs);
       return p.multiplier;
+    },
+
+    peekMultiplier(campaignId, nowMs) {
+      const p = paces.get(campaignId);
+      if (p === undefined) return 0;
+      if (p.mode === 'even') return curve.peekMultiplier(campaignId, nowMs);
+      const day = utcDay(nowMs);
+      if (day === p.decidedDay) return p.multiplier;
+      // No decision of today to read, and making one would draw from the random source and move the
+      // plan: the blind plan's, while the day's budget (as the day's roll would leave it) has room.
+      const rolled = day !== p.day;
+      const left = pacedDayBudgetUsd(p.rule, day, rolled ? p.spentBefore + p.spentToday : p.spentBefore) - (rolled ? 0 : p.spentToday);
+      return left > 0 ? 1 / blindLambda(p) : 0;
     },
 
     calibratePctr: calibration.calibratePctr,

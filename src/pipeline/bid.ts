@@ -1,5 +1,6 @@
 import type { BidRequest } from 'iab-openrtb/v26';
-import type { Ledger, Pacer, Reservation, Scorer } from '../types.js';
+import type { Ledger, Reservation, Scorer } from '../types.js';
+import type { BidPacer } from '../pace/value-pacer.js';
 import { BidderError, NBR, type NoBidReason } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
@@ -47,7 +48,7 @@ export interface BidDeps {
   features: FeatureBuilder;
   profiles: ProfileStore;
   scorer: Scorer;
-  pacer: Pacer;
+  pacer: BidPacer;
   price: Pricer;
   ledger: Ledger;
   signer: Signer;
@@ -175,7 +176,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (probable?.pctrs.length === 0) return noBid(req.id, ex, 'TECHNICAL_ERROR', started);
 
     const wallNow = deps.clock();
-    const { chosen, reason } = chooseBids(probable?.imps ?? plan.imps, probable?.pctrs ?? pctrs, wallNow, req.at ?? 2, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment });
+    const { chosen, reason } = chooseBids(probable?.imps ?? plan.imps, probable?.pctrs ?? pctrs, wallNow, req.at ?? 2, test, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment });
     t = timed('price', t);
     if (reason) return noBid(req.id, ex, reason, started);
     const rate = rates.get(plan.currency)!;
