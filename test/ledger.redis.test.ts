@@ -12,6 +12,8 @@ const url = REDIS_URL;
 const prefix = `test:ledger:${process.pid}:${Date.now().toString(36)}:`;
 
 const client = await connectRedis(url);
+// Ledgers that log what the test provokes (a Redis without persistence, disagreeing rules).
+const quiet = { warn: () => {} };
 
 if (client === null) {
   if (process.env.CI === 'true') {
@@ -71,9 +73,9 @@ if (client === null) {
       const own = new Redis(url);
       const ready = () => new Promise((r) => own.once('ready', r));
       await ready();
-      const a = await createRedisLedger({ client: own, clock: () => Date.now(), budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000, keyPrefix });
+      const a = await createRedisLedger({ client: own, clock: () => Date.now(), budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000, keyPrefix, logger: quiet });
       // Another process of the fleet reloads a lower budget.
-      const b = await createRedisLedger({ client, clock: () => Date.now(), budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000, keyPrefix });
+      const b = await createRedisLedger({ client, clock: () => Date.now(), budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000, keyPrefix, logger: quiet });
       await b.configure({ c1: { dailyUsd: 0.01 } });
       const reconnect = async () => {
         const id = await own.client('ID');
@@ -86,11 +88,59 @@ if (client === null) {
       await reconnect();
       expect(await client.hget(`${keyPrefix}b:c1`, 'daily')).toBe('10000');
       // A Redis that lost its data: the rule comes back.
-      await client.del(`${keyPrefix}b:c1`);
+      await client.del(`${keyPrefix}b:c1`, `${keyPrefix}p:c1`);
       await reconnect();
       expect(await client.hgetall(`${keyPrefix}b:c1`)).toMatchObject({ daily: '1000000' });
       await a.close();
+      await b.close();
       own.disconnect();
+    });
+
+    it('two bidders configured with different budgets enforce the smaller, say so with both values, and the larger once they agree', async () => {
+      const keyPrefix = `${prefix}${n++}:`;
+      const now = Date.UTC(2026, 0, 10, 12);
+      const logs: Array<{ obj: Record<string, unknown>; msg: string }> = [];
+      const logger = { warn: (obj: object, msg: string) => logs.push({ obj: obj as Record<string, unknown>, msg }) };
+      const base = { client, clock: () => now, reservationTtlMs: 10_000, keyPrefix, logger };
+      const hold = (bidId: string, amountUsd: number) => [{ bidId, campaignId: 'c1', amountUsd, expiresAtMs: now + 10_000 }];
+      // The fleet runs on 1 USD a day; a replica on older policies (4 USD) starts on the same prefix.
+      const fleet = await createRedisLedger({ ...base, budgets: { c1: { dailyUsd: 1 } } });
+      const stale = await createRedisLedger({ ...base, budgets: { c1: { dailyUsd: 4 } } });
+      expect(await stale.reserve(hold('s1', 0.8))).toEqual([true]);
+      expect(await fleet.reserve(hold('f1', 0.5))).toEqual([false]);
+      expect((await fleet.state('c1')).budgetUsd).toBe(1);
+      const warned = logs.find((l) => l.msg.includes('different budgets'));
+      expect(warned?.obj).toMatchObject({ campaign: 'c1', thisBidder: { dailyUsd: 4 }, others: [{ dailyUsd: 1 }], enforced: { dailyUsd: 1 } });
+      // The other way round: a reload that lowers the budget on one bidder holds the whole fleet to it.
+      await fleet.configure({ c1: { dailyUsd: 0.5 } });
+      expect((await stale.state('c1')).budgetUsd).toBe(0.5);
+      // Once every bidder has the new policies, the raise takes effect.
+      await fleet.configure({ c1: { dailyUsd: 4 } });
+      expect((await fleet.state('c1')).budgetUsd).toBe(4);
+      expect(logs.at(-1)?.msg).toMatch(/agree on the budget again/);
+      // A bidder that stops withdraws its rule: the one left runs on its own.
+      await fleet.configure({ c1: { dailyUsd: 2 } });
+      expect((await stale.state('c1')).budgetUsd).toBe(2);
+      await fleet.close();
+      await stale.configure({ c1: { dailyUsd: 4 } });
+      expect((await stale.state('c1')).budgetUsd).toBe(4);
+      await stale.close();
+    });
+
+    it('a bidder that died holds the fleet to its rule only until its lease runs out', async () => {
+      const keyPrefix = `${prefix}${n++}:`;
+      const base = { clock: () => Date.now(), reservationTtlMs: 10_000, keyPrefix, logger: quiet };
+      const conn = new Redis(url);
+      const dead = await createRedisLedger({ ...base, client: conn, budgets: { c1: { dailyUsd: 0.1 } }, ruleLeaseMs: 300 });
+      // Gone without closing its ledger: its rule is not withdrawn, only no longer renewed.
+      conn.disconnect();
+      const alive = await createRedisLedger({ ...base, client, budgets: { c1: { dailyUsd: 1 } } });
+      expect((await alive.state('c1')).budgetUsd).toBe(0.1);
+      await new Promise((r) => setTimeout(r, 400));
+      await alive.configure({ c1: { dailyUsd: 1 } });
+      expect((await alive.state('c1')).budgetUsd).toBe(1);
+      await dead.close();
+      await alive.close();
     });
 
     it('sends all reservations of a bid request in one round trip', async () => {

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { BidOutcome, Budget, BudgetLedger, OverCommitted, Reservation, SettleOutcome, SettleSource } from '../types.js';
-import { compileBudgets, dayBudgetMicros, toMicros, toUsd, utcDay } from './budget.js';
+import { compileBudgets, dayBudgetMicros, NO_LIMIT, toMicros, toUsd, utcDay, type BudgetRule } from './budget.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
 import { DAY_MS } from '../util/time.js';
 
@@ -28,12 +30,20 @@ export interface RedisLedgerOptions {
    * Each hold is sent as a duration and starts at Redis's now.
    */
   serverClock?: boolean;
+  /**
+   * How long this process's budget rules count in Redis without being renewed, ms (default 60 s;
+   * renewed every third of it). The fleet enforces the smallest rule among the processes whose
+   * lease runs: a process that stopped without closing its ledger holds its rule this long.
+   */
+  ruleLeaseMs?: number;
   logger?: LedgerLogger;
 }
 
 /*
  * Keys (P = keyPrefix; money in integer micro-USD, see budget.ts):
- *   P b:<campaign>        hash: daily life sday eday (the budget rule), spent res over (flight totals)
+ *   P b:<campaign>        hash: daily life sday eday (the budget rule in force), spent res over (flight totals)
+ *   P p:<campaign>        hash: one field per bidder process, "daily,life,sday,eday,leaseUntil": the rule
+ *                         each process was configured with; b:'s rule is the smallest of the live ones
  *   P d:<campaign>:<day>  hash: spent res over (one UTC day), kept 8 days
  *   P z:<campaign>        zset: held reservations scored by expiry, member "<bid>|<micros>|<day>"
  *   P r:<bid>             hash: c a e d st o f l (st: h held, s settled, x released, e expired,
@@ -219,6 +229,52 @@ local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. ARGV[5], 'spent', 'res
 return { b[1] or '', b[2] or '0', b[3] or '0', b[4] or '0', b[5] or '0', dd[1] or '0', dd[2] or '0', b[6] or '0', dd[3] or '0' }
 `;
 
+// Each process registers the rule it was configured with (or, dropping, withdraws it) and the rule
+// in force becomes the strictest of the live ones: the smallest daily and lifetime budgets, the
+// latest start, the earliest end. A process started with stale or foreign policies can then lower
+// a budget but never raise it over the others'; a raise takes effect once every process has it.
+// Per campaign it answers the rule in force and the other processes' rules unlike this one's.
+// Leases run by Redis's clock whatever the bidders' clocks.
+const LUA_RULES = `${LUA_COMMON}
+local inst, lease, drop = ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1'
+local out = {}
+local idx = 8
+for i = 1, tonumber(ARGV[7]) do
+  local cid = ARGV[idx]
+  local mine = ARGV[idx + 1] .. ',' .. ARGV[idx + 2] .. ',' .. ARGV[idx + 3] .. ',' .. ARGV[idx + 4]
+  idx = idx + 5
+  local pk = P .. 'p:' .. cid
+  if drop then redis.call('HDEL', pk, inst) else redis.call('HSET', pk, inst, mine .. ',' .. fmt(now + lease)) end
+  local all = redis.call('HGETALL', pk)
+  local d, l, s, e, last = nil, nil, nil, nil, 0
+  local others = {}
+  for j = 1, #all, 2 do
+    local rule, ut = string.match(all[j + 1], '^(.*),(%d+)$')
+    local u = tonumber(ut)
+    if not u or u <= now then
+      redis.call('HDEL', pk, all[j])
+    else
+      local rd, rl, rs, re = string.match(rule, '^(%-?%d+),(%-?%d+),(%-?%d+),(%-?%d+)$')
+      rd, rl, rs, re = tonumber(rd), tonumber(rl), tonumber(rs), tonumber(re)
+      if not d or rd < d then d = rd end
+      if not l or rl < l then l = rl end
+      if not s or rs > s then s = rs end
+      if not e or re < e then e = re end
+      if u > last then last = u end
+      if rule ~= mine then others[#others + 1] = all[j] .. '=' .. rule end
+    end
+  end
+  local now_rule = ''
+  if d then
+    redis.call('HSET', P .. 'b:' .. cid, 'daily', fmt(d), 'life', fmt(l), 'sday', fmt(s), 'eday', fmt(e))
+    redis.call('PEXPIRE', pk, fmt(last - now))
+    now_rule = fmt(d) .. ',' .. fmt(l) .. ',' .. fmt(s) .. ',' .. fmt(e)
+  end
+  out[i] = { now_rule, table.concat(others, ';') }
+end
+return out
+`;
+
 // Seen until ARGV[3] by the bidders' clock (ARGV[2] = now): the expiry is compared here, with the
 // clock the bidders share; the key's own TTL only bounds memory.
 const LUA_ONCE = `
@@ -238,7 +294,20 @@ interface LedgerCommands {
   ledgerSettle(...args: (string | number)[]): Promise<string>;
   ledgerRelease(...args: (string | number)[]): Promise<number>;
   ledgerState(...args: (string | number)[]): Promise<string[]>;
+  ledgerRules(...args: (string | number)[]): Promise<Array<[string, string]>>;
 }
+
+/** A rule as the logs show it: USD and ISO days, unbounded parts left out. */
+function showRule(text: string): Record<string, number | string> {
+  const [daily, life, sday, eday] = text.split(',').map(Number);
+  const out: Record<string, number | string> = { dailyUsd: toUsd(daily) };
+  if (life < NO_LIMIT) out.lifetimeUsd = toUsd(life);
+  if (sday > -NO_LIMIT) out.start = new Date(sday * DAY_MS).toISOString().slice(0, 10);
+  if (eday < NO_LIMIT) out.end = new Date(eday * DAY_MS).toISOString().slice(0, 10);
+  return out;
+}
+
+const ruleText = (r: BudgetRule): string => `${r.dailyMicros},${r.lifetimeMicros},${r.startDay},${r.endDay}`;
 
 /**
  * Fleet ledger on Redis: every operation is one atomic Lua script (EVALSHA, reloaded by ioredis
@@ -251,6 +320,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   const { clock, reservationTtlMs, keyPrefix: P } = opts;
   if (!(reservationTtlMs > 0)) throw new Error('reservationTtlMs must be > 0');
   if (opts.client === undefined && opts.url === undefined) throw new Error('createRedisLedger needs a client or a url');
+  compileBudgets(opts.budgets);
   const logger = opts.logger ?? consoleLogger;
   const retention = String(opts.retentionMs ?? DAY_MS);
   const owned = opts.client === undefined;
@@ -282,24 +352,57 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   client.defineCommand('ledgerRelease', { numberOfKeys: 0, lua: LUA_RELEASE });
   client.defineCommand('ledgerState', { numberOfKeys: 0, lua: LUA_STATE });
   client.defineCommand('ledgerOnce', { numberOfKeys: 1, lua: LUA_ONCE });
+  client.defineCommand('ledgerRules', { numberOfKeys: 0, lua: LUA_RULES });
   const cmd = client as unknown as LedgerCommands;
 
-  /** Writes the budget rules; `missingOnly`: only fields Redis has not got (a restart that lost them). */
-  const configure = async (budgets: Readonly<Record<string, Budget>>, missingOnly = false): Promise<void> => {
-    const rules = compileBudgets(budgets);
-    const tx = client.multi();
-    for (const [id, r] of rules) {
-      const fields = { daily: r.dailyMicros, life: r.lifetimeMicros, sday: r.startDay, eday: r.endDay };
-      if (missingOnly) for (const [f, v] of Object.entries(fields)) tx.hsetnx(`${P}b:${id}`, f, v);
-      else tx.hset(`${P}b:${id}`, fields);
-    }
-    await tx.exec();
-  };
+  const instance = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const leaseMs = opts.ruleLeaseMs ?? 60_000;
   let budgets = opts.budgets;
+  // Per campaign, the disagreement last logged: logged again only when it changes.
+  const disagreements = new Map<string, string>();
+
+  /**
+   * Registers this process's rules for `ids` (withdraws them with `drop`) and logs a campaign whose
+   * rule in force is not this process's: the fleet's processes were configured differently.
+   */
+  const registerRules = async (ids: readonly string[], drop = false): Promise<void> => {
+    if (ids.length === 0) return;
+    const rules = compileBudgets(Object.fromEntries(ids.map((id) => [id, budgets[id]])));
+    const args: (string | number)[] = [P, 't', retention, instance, leaseMs, drop ? 1 : 0, rules.size];
+    for (const [id, r] of rules) args.push(id, r.dailyMicros, r.lifetimeMicros, r.startDay, r.endDay);
+    const answers = await cmd.ledgerRules(...args);
+    if (drop) return;
+    [...rules].forEach(([id, r], i) => {
+      const [inForce, others] = answers[i];
+      const mine = ruleText(r);
+      const seen = others === '' ? '' : `${inForce}|${others}`;
+      if (seen === (disagreements.get(id) ?? '')) return;
+      if (seen === '') {
+        disagreements.delete(id);
+        logger.warn({ campaign: id, rule: showRule(mine) }, 'Redis ledger: the bidders sharing this Redis agree on the budget again');
+        return;
+      }
+      disagreements.set(id, seen);
+      logger.warn(
+        {
+          campaign: id,
+          thisBidder: { instance, ...showRule(mine) },
+          others: others.split(';').map((o) => {
+            const eq = o.lastIndexOf('=');
+            return { instance: o.slice(0, eq), ...showRule(o.slice(eq + 1)) };
+          }),
+          enforced: showRule(inForce),
+        },
+        'Redis ledger: bidders sharing this Redis (ledger.keyPrefix) were configured with different budgets for this campaign: ' +
+          'the smallest is enforced until they agree (a replica on stale policies, or two deployments on one key prefix?)',
+      );
+    });
+  };
+
   // A loaded host can miss the command timeout at start-up: retry a few times before giving up.
   for (let attempt = 1; ; attempt++) {
     try {
-      await configure(budgets);
+      await registerRules(Object.keys(budgets));
       break;
     } catch (err) {
       if (attempt >= 5) {
@@ -310,14 +413,13 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
     }
   }
-  // A Redis that restarted without its data has lost the budget rules too: put them back on every
-  // reconnect, so reservations resume as soon as it is back (lost spend needs AOF, see docs/pacing.md).
-  // Only what is missing: a connection that merely dropped must not write this process's rules over
-  // newer ones another process of the fleet set since (a reload there).
-  const onReady = () => {
-    configure(budgets, true).catch((err: unknown) => logger.warn({ err }, 'Redis ledger: could not restore budgets on reconnect'));
+  // The lease is renewed well within its length, so one missed renewal does not drop this
+  // process's rule; a Redis that restarted without its data gets the rules back on reconnect.
+  const renew = () => {
+    registerRules(Object.keys(budgets)).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'Redis ledger: could not renew the budget rules'));
   };
-  client.on('ready', onReady);
+  const renewTimer = setInterval(renew, Math.max(1, Math.floor(leaseMs / 3))).unref();
+  client.on('ready', renew);
 
   // Bids whose fate this process already heard from Redis. A number: settled, its price set by a
   // report of that level (0 markup, 1 win, 2 billing); a report of that level or below is a
@@ -419,8 +521,9 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     },
 
     async configure(next) {
-      await configure(next);
+      compileBudgets(next);
       budgets = { ...budgets, ...next };
+      await registerRules(Object.keys(next));
       const over: OverCommitted[] = [];
       for (const id of Object.keys(next)) {
         const s = await self.state(id);
@@ -431,7 +534,10 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     },
 
     async close() {
-      client.off('ready', onReady);
+      clearInterval(renewTimer);
+      client.off('ready', renew);
+      // Withdrawn at once, so a stopped process's rule does not hold the fleet for a whole lease.
+      if (client.status === 'ready') await registerRules(Object.keys(budgets), true).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'Redis ledger: could not withdraw the budget rules'));
       if (owned) await client.quit();
     },
   };
