@@ -52,7 +52,7 @@ export function createMetrics(opts: MetricsOptions) {
   const errors = new Counter({ name: 'bidder_request_errors_total', help: 'Requests refused with a 4xx, by error code.', labelNames: ['code'], registers: [registry] });
   const latency = new FastHistogram('bidder_request_duration_seconds', 'Time from request end to answer, by exchange.', ['exchange'], LATENCY_BUCKETS, registry);
   const stage = new FastHistogram('bidder_stage_duration_seconds', 'Time spent per pipeline stage per request.', ['stage'], LATENCY_BUCKETS, registry);
-  const late = new Counter({ name: 'bidder_late_answers_total', help: 'Answers sent after the request deadline (tmax minus network allowance).', labelNames: ['exchange'], registers: [registry] });
+  const late = new Counter({ name: 'bidder_late_answers_total', help: 'Bid requests whose budget reservation came back after the deadline (tmax minus network allowance); each is also counted as a DEADLINE no-bid.', labelNames: ['exchange'], registers: [registry] });
   const batchRows = new FastHistogram('bidder_batch_rows', 'Rows per model call of the micro-batcher.', [], [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registry).labels();
   const queueDelay = new FastHistogram('bidder_queue_delay_seconds', 'Wait of the oldest item of a batch before scoring.', [], LATENCY_BUCKETS, registry).labels();
   const compute = new FastHistogram('bidder_model_compute_seconds', 'Model call time per batch.', [], LATENCY_BUCKETS, registry).labels();
