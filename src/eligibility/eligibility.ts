@@ -21,7 +21,11 @@ export type MediaFit =
 
 const BANNER_FIT: MediaFit = Object.freeze({ kind: 'banner' });
 
-/** One candidate that may bid on an imp, with the floor it must beat (USD CPM). */
+/**
+ * One way a candidate may bid on an imp, with the floor it must beat (USD CPM). A candidate has one
+ * entry, or two: a deal, then the open auction to answer where pricing finds the deal's floor out
+ * of its paced value's reach (see `plan`).
+ */
 export interface Eligible {
   cand: Candidate;
   dealId: string;
@@ -500,6 +504,7 @@ export function createEligibility(deps: EligibilityDeps) {
       const dsaNeeded = dsaRequired >= 2;
       const dsaImpossible = dsaNeeded && dsaExt!.pubrender === 0;
       const badv = lowerSetOf(r.badv);
+      const requestAt = typeof r.at === 'number' ? r.at : 2;
       const userKey = userDataAllowed ? deps.userKey(req) : '';
       const segments: string[] = [];
       if (userDataAllowed && Array.isArray(user.data)) {
@@ -735,32 +740,49 @@ export function createEligibility(deps: EligibilityDeps) {
               capLeft = userKey ? cand.capCount - deps.frequency(userKey, c.id, cand.capWindowSec) : cand.capCount;
               if (capLeft <= 0) continue;
             }
-            // Deals: a matching deal is bid through (its floor); private auctions admit deal bids only.
-            let dealId = '';
+            // Deals (§3.2.11, §3.2.12): of those the campaign buys here, the one with the lowest floor
+            // (its duration floors included; the first in the request's order on a tie), which the
+            // paced value, unknown until pricing, is likeliest to clear.
             let deal: Obj | null = null;
+            let dealFloorUsd = Infinity;
             let dealAt = 0;
-            let floorUsd = openFloorUsd;
-            for (const d of deals) {
-              if (!cand.deals.has(d.id)) continue;
-              // A deal that names the advertisers it admits (2.6 `wadomain`) admits this one by one of its domains only.
-              if (Array.isArray(d.wadomain) && d.wadomain.length > 0 && !d.wadomain.some((a: unknown) => typeof a === 'string' && cand.adomain.has(a.toLowerCase()))) continue;
-              const f = currencyToUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
-              if (Number.isNaN(f)) continue;
-              dealId = d.id;
-              deal = d;
-              floorUsd = f;
-              dealAt = d.at === 1 || d.at === 2 || d.at === 3 ? d.at : 0;
-              break;
+            if (deals.length !== 0 && cand.deals.size !== 0) {
+              for (const d of deals) {
+                if (!cand.deals.has(d.id)) continue;
+                // A deal that names the advertisers it admits (2.6 `wadomain`) admits this one by one of its domains only.
+                if (Array.isArray(d.wadomain) && d.wadomain.length > 0 && !d.wadomain.some((a: unknown) => typeof a === 'string' && cand.adomain.has(a.toLowerCase()))) continue;
+                let f = currencyToUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
+                if (Number.isNaN(f)) continue;
+                const at = d.at === 1 || d.at === 2 || d.at === 3 ? d.at : 0;
+                // OpenRTB 2.6: a video or audio ad's floor by its length, the deal's own rules (not at a fixed price).
+                if (fit.kind === 'vast' && at !== 3) {
+                  const df = durationFloorUsd(d, cand.creative.durationSec ?? 0, d.bidfloorcur, ratesPerUsd);
+                  if (df > f) f = df;
+                }
+                if (f < dealFloorUsd) ((deal = d), (dealFloorUsd = f), (dealAt = at));
+              }
             }
-            if (!dealId && (privateAuction || cand.dealsOnly)) continue;
-            // OpenRTB 2.6: a video or audio ad's floor by its length, the deal's rules for a deal bid
-            // (not at a fixed price), the video or audio object's for the open auction.
-            if (fit.kind === 'vast' && dealAt !== 3) {
-              const rules = deal ?? (im[cand.creative.format] as Obj);
-              const f = durationFloorUsd(rules, cand.creative.durationSec ?? 0, (deal ?? im).bidfloorcur, ratesPerUsd);
-              if (f > floorUsd) floorUsd = f;
+            // Private auctions admit deal bids only, and dealsOnly campaigns bid nowhere else; the
+            // others may answer the open auction at the imp's floor where the deal's is out of reach.
+            const open = !privateAuction && !cand.dealsOnly;
+            if (deal === null && !open) continue;
+            let openUsd = openFloorUsd;
+            if (open && fit.kind === 'vast') {
+              const f = durationFloorUsd(im[cand.creative.format] as Obj, cand.creative.durationSec ?? 0, im.bidfloorcur, ratesPerUsd);
+              if (f > openUsd) openUsd = f;
             }
-            n = keep(n, idx, cand, dealId, floorUsd, fit, dealAt, capLeft);
+            if (deal === null || (open && dealFloorUsd > c.maxBidCpmUsd)) {
+              n = keep(n, idx, cand, '', openUsd, fit, 0, capLeft);
+              continue;
+            }
+            n = keep(n, idx, cand, deal.id, dealFloorUsd, fit, dealAt, capLeft);
+            // Whether the paced value clears the deal's higher floor is known only in pricing
+            // (src/price/choose.ts), so the open auction goes along as a second entry after it: priced
+            // as the deal, it bids no more than the deal entry whenever that one has a price (equal
+            // in second price, where the first entry wins the tie; shaded against a lower floor in
+            // first), so it answers only where the deal cannot. A deal priced otherwise (fixed, at
+            // 3, or its own `at`) could be outbid by its own open entry, and goes alone.
+            if (open && dealFloorUsd > openUsd && (dealAt === 0 || dealAt === requestAt)) n = keep(n, idx, cand, '', openUsd, fit, 0, capLeft);
           }
         }
         const kept = n > maxCandidatesPerImp ? shortlist.choose(n, maxCandidatesPerImp, idxAt, floorUsdAt, campaignAt) : null;

@@ -1,0 +1,105 @@
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BidRequest } from 'iab-openrtb/v26';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPolicies } from '../src/config/policies.js';
+import { buildCatalog } from '../src/eligibility/catalog.js';
+import { createEligibility } from '../src/eligibility/eligibility.js';
+import { createPrivacy } from '../src/eligibility/privacy.js';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
+
+/**
+ * Which deal a campaign bids through (OpenRTB 2.6 §3.2.11, §3.2.12), and when it answers the open
+ * auction instead: of the deals it buys, the lowest floor, whatever the request's order; the open
+ * auction where that floor is out of reach, unless the auction is private or the campaign bids
+ * only through deals.
+ */
+const campaign = (id: string, maxBidCpmUsd: number, targeting: object) => ({
+  id, advertiser: id, adomain: [`${id}.example`], cat: ['IAB2'], goal: { type: 'cpm', valueUsd: 5 }, budget: { dailyUsd: 100 }, maxBidCpmUsd, targeting,
+  creatives: [{ id: `${id}-1`, format: 'banner', w: 300, h: 250, title: 't', landingUrl: `https://${id}.example/` }],
+});
+const CAMPAIGNS = [
+  campaign('mixed', 40, { deals: [{ id: 'D1' }, { id: 'D2' }] }),
+  campaign('only', 15, { deals: [{ id: 'D1' }, { id: 'D2' }], dealsOnly: true }),
+];
+
+function policies(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bidder-deals-'));
+  for (const f of ['exchanges.yaml', 'currency.yaml']) copyFileSync(join('policies', f), join(dir, f));
+  writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify({ campaigns: CAMPAIGNS }));
+  return dir;
+}
+
+const request = (deals: object[], opts: { privateAuction?: number; at?: number } = {}) => ({
+  id: 'deals-1',
+  at: opts.at ?? 2,
+  imp: [{ id: '1', bidfloor: 1, banner: { w: 300, h: 250 }, pmp: { private_auction: opts.privateAuction ?? 0, deals } }],
+  site: { id: 's', domain: 'news.example' },
+});
+
+describe('deal choice in the plan', () => {
+  const dir = policies();
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const eligibility = createEligibility({
+    catalog: buildCatalog(loadPolicies(dir).campaigns),
+    ratesPerUsd: new Map([['USD', 1]]),
+    privacy: createPrivacy(),
+    clock: () => Date.UTC(2026, 11, 4, 12),
+    userKey: () => '',
+    isPaused: () => false,
+    frequency: () => 0,
+  });
+  const entries = (req: object) => eligibility.plan(req as BidRequest, 'default', 'USD').imps[0].eligible.map((e) => `${e.cand.campaign.id} ${e.dealId || 'open'} ${e.floorUsd}`);
+
+  it('takes the lowest deal floor, whatever the order of the deals', () => {
+    const want = ['mixed D2 2', 'only D2 2'];
+    expect(entries(request([{ id: 'D1', bidfloor: 30 }, { id: 'D2', bidfloor: 2 }], { privateAuction: 1 }))).toEqual(want);
+    expect(entries(request([{ id: 'D2', bidfloor: 2 }, { id: 'D1', bidfloor: 30 }], { privateAuction: 1 }))).toEqual(want);
+  });
+
+  it('answers the open auction where the deal floor is above maxBidCpmUsd, unless deals only', () => {
+    expect(entries(request([{ id: 'D1', bidfloor: 50 }]))).toEqual(['mixed open 1', 'only D1 50']);
+  });
+
+  it('keeps the open auction after a deal the campaign may not clear, for pricing to choose', () => {
+    expect(entries(request([{ id: 'D1', bidfloor: 30 }]))).toEqual(['mixed D1 30', 'mixed open 1', 'only D1 30']);
+    // A fixed-price deal goes alone: its open entry, priced otherwise, could outbid it.
+    expect(entries(request([{ id: 'D1', bidfloor: 30, at: 3 }]))).toEqual(['mixed D1 30', 'only D1 30']);
+    // A deal floor under the open one: the deal is never the harder to clear.
+    expect(entries(request([{ id: 'D1', bidfloor: 0.5 }]))).toEqual(['mixed D1 0.5', 'only D1 0.5']);
+    expect(entries(request([{ id: 'D1', bidfloor: 30 }], { privateAuction: 1 }))).toEqual(['mixed D1 30', 'only D1 30']);
+  });
+});
+
+describe('deal or open auction, as answered', () => {
+  let dir: string;
+  let t: TestBidder;
+  beforeAll(async () => {
+    dir = policies();
+    t = await startBidder({}, dir);
+  });
+  afterAll(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const bids = async (req: object) => {
+    const r = await t.bid(req);
+    return r.status === 200 ? ((await r.json()) as any).seatbid.flatMap((s: any) => s.bid).map((b: any) => `${b.cid} ${b.dealid ?? 'open'}`) : [];
+  };
+
+  // The campaigns value an impression at 5 USD CPM, and a fresh pacer bids at most the value.
+  it('bids the open auction where its value does not reach the deal floor, in second and first price', async () => {
+    expect(await bids(request([{ id: 'D1', bidfloor: 30 }]))).toEqual(['mixed open']);
+    expect(await bids(request([{ id: 'D1', bidfloor: 30 }], { at: 1 }))).toEqual(['mixed open']);
+  });
+
+  it('bids through the deal where its value reaches the deal floor', async () => {
+    expect(await bids(request([{ id: 'D1', bidfloor: 3 }]))).toEqual(['mixed D1']);
+    expect(await bids(request([{ id: 'D1', bidfloor: 3 }], { at: 1 }))).toEqual(['mixed D1']);
+  });
+
+  it('bids nothing in a private auction whose deal floor its value does not reach', async () => {
+    expect(await bids(request([{ id: 'D1', bidfloor: 30 }], { privateAuction: 1 }))).toEqual([]);
+  });
+});
