@@ -26,6 +26,12 @@ export interface ExchangeSettings {
   networkAllowanceMs: number;
   /** Decimal places of prices in responses. */
   priceDecimals: number;
+  /**
+   * The auction a request without `at` is priced for: 2 (second price, OpenRTB's default) or 1
+   * (first price). Prebid.js never sends `at`, and its auction is first price: priced as second
+   * price, a bid there was paid at the paced value, unshaded (10x in the audit).
+   */
+  auctionType: 1 | 2;
   /** Optional access control: allowed client addresses (IP literals or CIDR ranges) and/or a shared secret header value. */
   allowIps: string[];
   sharedSecret: string;
@@ -261,6 +267,7 @@ const EXCHANGE_SCHEMA = {
     noBid: { enum: ['empty', 'nbr'] },
     networkAllowanceMs: { type: 'integer', minimum: 0 },
     priceDecimals: { type: 'integer', minimum: 0, maximum: 6 },
+    auctionType: { enum: [1, 2] },
     allowIps: strings,
     sharedSecret: { type: 'string' },
     openToAll: { type: 'boolean' },
@@ -400,6 +407,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     noBid: 'empty',
     networkAllowanceMs: 20,
     priceDecimals: 4,
+    auctionType: 2,
     allowIps: [],
     sharedSecret: '',
     openToAll: false,

@@ -176,7 +176,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (probable?.pctrs.length === 0) return noBid(req.id, ex, 'TECHNICAL_ERROR', started);
 
     const wallNow = deps.clock();
-    const { chosen, reason } = chooseBids(probable?.imps ?? plan.imps, probable?.pctrs ?? pctrs, wallNow, req.at ?? 2, test, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment });
+    const { chosen, reason } = chooseBids(probable?.imps ?? plan.imps, probable?.pctrs ?? pctrs, wallNow, req.at ?? ex.auctionType, test, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment });
     t = timed('price', t);
     if (reason) return noBid(req.id, ex, reason, started);
     const rate = rates.get(plan.currency)!;
