@@ -244,6 +244,8 @@ interface ImpMedia {
   vast: { video: VastVersion | null; audio: VastVersion | null } | null;
   /** Video placement as OpenRTB 2.6 `plcmt` (0 = not given). */
   plcmt: number;
+  /** The imp is rewarded: 2.6 `rwdd`, else Prebid's 2.5 `ext.prebid.is_rewarded_inventory`. */
+  rewarded: boolean;
   /** `video.mimes` and `audio.mimes` as canonical types (src/eligibility/mime.ts), read at first use; null: any. */
   videoMimes?: ReadonlySet<string> | null;
   audioMimes?: ReadonlySet<string> | null;
@@ -259,7 +261,9 @@ const PLACEMENT_TO_PLCMT: Readonly<Record<number, number>> = { 1: 1, 2: 4, 3: 4,
 function impMedia(imp: Obj): ImpMedia {
   const v = imp.video as Obj | undefined;
   const plcmt = v ? (typeof v.plcmt === 'number' ? v.plcmt : PLACEMENT_TO_PLCMT[v.placement as number] ?? 0) : 0;
-  return { imp, secure: imp.secure === 1, native: undefined, vast: null, plcmt, videoMimes: undefined, audioMimes: undefined };
+  // Prebid Server and Prebid Mobile send 2.5 requests with the flag in the imp's ext (an int; true seen too).
+  const rwdd = imp.rwdd ?? imp.ext?.prebid?.is_rewarded_inventory;
+  return { imp, secure: imp.secure === 1, native: undefined, vast: null, plcmt, rewarded: rwdd === 1 || rwdd === true, videoMimes: undefined, audioMimes: undefined };
 }
 
 /**
@@ -276,7 +280,7 @@ function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
   if (Array.isArray(media.battr)) for (const a of media.battr) if (cand.attr.has(a)) return null;
   // Declared placements only: a creative that says nothing fits any imp.
   if (cr.interstitial !== undefined && cr.interstitial !== (imp.instl === 1)) return null;
-  if (cr.rewarded !== undefined && cr.rewarded !== (imp.rwdd === 1)) return null;
+  if (cr.rewarded !== undefined && cr.rewarded !== m.rewarded) return null;
   if (cr.format === 'banner') {
     // `btype` blocks banner types: the bidder's own markup (no `adm`) is a text link, type 1.
     if (Array.isArray(media.btype) && media.btype.length && media.btype.includes(cr.adm === undefined ? 1 : cr.btype ?? 0)) return null;
