@@ -21,12 +21,14 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
   let child: ChildProcess;
   let url: string;
   let policiesDir: string;
+  let spawnedAt: number;
   beforeAll(async () => {
     policiesDir = mkdtempSync(join(tmpdir(), 'workers-policies-'));
     cpSync('policies', policiesDir, { recursive: true });
     redis = await startPrivateRedis({});
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
+    spawnedAt = Date.now();
     child = spawn(process.execPath, ['dist/cli.js', 'serve', '--workers', '2', '--policies', policiesDir, '--redis', redis.url, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], {
       env: { ...process.env, ADMIN_TOKEN: TOKEN, NOTICE_SECRET: 'workers-test-secret-0123456789' },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -70,6 +72,21 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
     const resumed = await Promise.all(Array.from({ length: 10 }, (_, i) => bid(`w-resumed-${i}`)));
     expect(resumed.filter((c) => c === top).length).toBeGreaterThan(0);
   }, 60_000);
+
+  it('reports the process-wide figures once, not once per worker', async () => {
+    const text = await (await fetch(`${url}/metrics`, { headers: { connection: 'close' } })).text();
+    const samples = (name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].map((m) => Number(m[1]));
+    // The soft limit the kernel holds for this process, which prom-client reads in each worker.
+    const limit = Number(/^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/limits`, 'utf8'))![1]);
+    expect(samples('process_max_fds')).toEqual([limit]);
+    const started = samples('process_start_time_seconds');
+    expect(started).toHaveLength(1);
+    expect(Math.abs(started[0] - spawnedAt / 1000)).toBeLessThan(60);
+    // Summed over 2 workers, the RSS read twice the process's own.
+    const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024;
+    expect(samples('process_resident_memory_bytes')[0] / rss).toBeGreaterThan(0.6);
+    expect(samples('process_resident_memory_bytes')[0] / rss).toBeLessThan(1.5);
+  });
 
   it('a policy reload through one worker is served by both, and says which settings wait for a restart', async () => {
     const exchanges = join(policiesDir, 'exchanges.yaml');

@@ -36,7 +36,17 @@ export interface MetricsOptions {
 // gauges that describe shared state (budget, target, readiness, model) say how to combine instead.
 export function createMetrics(opts: MetricsOptions) {
   const registry = new Registry();
-  if (opts.defaults !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  if (opts.defaults !== false) {
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+    // Worker threads share one process: each reads the same process_* figures (CPU, RSS, file
+    // descriptors, start time), which a sum would multiply by the number of workers and 'omit'
+    // (prom-client's choice for the start time) would drop; the first worker's reading is the
+    // process's. nodejs_* keep prom-client's aggregators: heap, external memory, handles and GC
+    // are each thread's own (their sum is the process's), event-loop lag is averaged (min, max).
+    for (const m of registry.getMetricsAsArray() as unknown as Array<{ name: string; aggregator: string }>) {
+      if (m.name.startsWith('process_')) m.aggregator = 'first';
+    }
+  }
   const exchanges = new Set(opts.exchanges);
   const campaigns = new Set(opts.campaigns);
   const ex = (e: string) => (exchanges.has(e) ? e : 'other');
