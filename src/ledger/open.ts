@@ -54,6 +54,6 @@ export async function evictionProblem(redis: Redis): Promise<{ evicts: string } 
 export function openLedger(o: { settings: Settings; redis: Redis | null; clock: () => number; serverClock: boolean; budgets: Record<string, Budget>; logger: Logger }): Promise<BudgetLedger> {
   const { settings, clock, budgets, logger } = o;
   return o.redis
-    ? createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, keyPrefix: settings.ledger.keyPrefix, logger, serverClock: o.serverClock })
+    ? createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, keyPrefix: settings.ledger.keyPrefix, logger, serverClock: o.serverClock, checkServer: true })
     : createMemoryLedger({ clock, budgets, reservationTtlMs: settings.noticeTtlMs, journalDir: settings.ledger.journalPath, syncWindowMs: settings.ledger.syncWindowMs, logger });
 }

@@ -36,7 +36,30 @@ export interface RedisLedgerOptions {
    * lease runs: a process that stopped without closing its ledger holds its rule this long.
    */
   ruleLeaseMs?: number;
+  /**
+   * Read Redis's settings at start and on every reconnect, and warn where a restart would lose the
+   * day's spend (neither AOF nor RDB snapshots). On in serving (src/ledger/open.ts).
+   */
+  checkServer?: boolean;
   logger?: LedgerLogger;
+}
+
+/**
+ * What a Redis restart would lose: without AOF and RDB snapshots, everything (the day's spend with
+ * it). null where it persists, or where CONFIG is refused (managed Redis often renames it; the
+ * start-up check says it cannot read the settings).
+ */
+export async function persistenceProblem(redis: Redis): Promise<string | null> {
+  let aof: string | undefined;
+  let save: string | undefined;
+  try {
+    [, aof] = (await redis.config('GET', 'appendonly')) as string[];
+    [, save] = (await redis.config('GET', 'save')) as string[];
+  } catch {
+    return null;
+  }
+  if (aof !== 'no' || save !== '') return null;
+  return "has neither AOF (appendonly no) nor RDB snapshots (save ''): a restart loses the day's spend, which the bidders then put back only as they last read it; set appendonly yes (docs/fleet.md)";
 }
 
 /*
@@ -94,7 +117,8 @@ end
 local function n(v) return tonumber(v) or 0 end
 local function headroom(cid, d)
   local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'res', 'over')
-  if not b[1] then return 0 end
+  -- No rule: Redis lost it (the second value tells the reserve, which has it restored).
+  if not b[1] then return 0, true end
   local dn = tonumber(d)
   if dn < tonumber(b[3]) or dn > tonumber(b[4]) then return 0 end
   local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. d, 'spent', 'res', 'over')
@@ -102,10 +126,14 @@ local function headroom(cid, d)
 end
 `;
 
+// ARGV[6]: the epoch the bidder last saw (see LUA_RULES); another one means Redis lost its data
+// since, and nothing is reserved (-1) until the bidder has put back what it knows. Per bid 1
+// reserved, 0 refused, 2 refused for want of a rule.
 const LUA_RESERVE = `${LUA_COMMON}
+if redis.call('GET', P .. 'e') ~= ARGV[6] then return { -1 } end
 local day = ARGV[4]
 local out = {}
-local idx = 6
+local idx = 7
 for i = 1, tonumber(ARGV[5]) do
   local bid, cid, a, e = ARGV[idx], ARGV[idx + 1], tonumber(ARGV[idx + 2]), tonumber(ARGV[idx + 3])
   idx = idx + 4
@@ -115,7 +143,9 @@ for i = 1, tonumber(ARGV[5]) do
   local rk = P .. 'r:' .. bid
   if a >= 1 and e > now and redis.call('EXISTS', rk) == 0 then
     purge(cid)
-    if headroom(cid, day) >= a then
+    local room, norule = headroom(cid, day)
+    if norule then out[i] = 2 end
+    if room >= a then
       redis.call('HSET', rk, 'c', cid, 'a', fmt(a), 'e', fmt(e), 'd', day, 'st', 'h')
       redis.call('PEXPIRE', rk, fmt(e - now + RET))
       redis.call('HINCRBY', P .. 'b:' .. cid, 'res', fmt(a))
@@ -221,7 +251,9 @@ end
 return 0
 `;
 
+// Nothing ({}) under another epoch than ARGV[6]: figures from after a loss are not the day's.
 const LUA_STATE = `${LUA_COMMON}
+if redis.call('GET', P .. 'e') ~= ARGV[6] then return {} end
 local cid = ARGV[4]
 purge(cid)
 local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'over')
@@ -233,16 +265,43 @@ return { b[1] or '', b[2] or '0', b[3] or '0', b[4] or '0', b[5] or '0', dd[1] o
 // in force becomes the strictest of the live ones: the smallest daily and lifetime budgets, the
 // latest start, the earliest end. A process started with stale or foreign policies can then lower
 // a budget but never raise it over the others'; a raise takes effect once every process has it.
-// Per campaign it answers the rule in force and the other processes' rules unlike this one's.
 // Leases run by Redis's clock whatever the bidders' clocks.
+// The epoch (P e, a token) changes whenever Redis is found without one: a restart without
+// persistence, FLUSHALL/FLUSHDB. A bidder that last saw another epoch (ARGV[7]), or finds a rule
+// gone that it knew, puts back the spend it last read (today's and the flight's, ARGV after the
+// rule; a never-lower max, since another bidder may have put back more) before anything is reserved
+// against the rule again; ARGV[8] is the token to set, ARGV[9] the day.
+// Answers the epoch, whether it had changed, then per campaign the rule in force, the other
+// processes' rules unlike this one's, and whether spend was put back.
 const LUA_RULES = `${LUA_COMMON}
 local inst, lease, drop = ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1'
-local out = {}
-local idx = 8
-for i = 1, tonumber(ARGV[7]) do
+local epoch = redis.call('GET', P .. 'e')
+local lost = not drop and epoch ~= ARGV[7] and ARGV[7] ~= ''
+if not epoch and not drop then
+  epoch = ARGV[8]
+  redis.call('SET', P .. 'e', epoch)
+end
+local function raise(key, field, v)
+  if v > n(redis.call('HGET', key, field)) then redis.call('HSET', key, field, fmt(v)) end
+end
+local out = { epoch or '', lost and 1 or 0 }
+local idx = 11
+for i = 1, tonumber(ARGV[10]) do
   local cid = ARGV[idx]
   local mine = ARGV[idx + 1] .. ',' .. ARGV[idx + 2] .. ',' .. ARGV[idx + 3] .. ',' .. ARGV[idx + 4]
-  idx = idx + 5
+  local known = ARGV[idx + 5] == '1'
+  local kds, kdo, kls, klo = tonumber(ARGV[idx + 6]), tonumber(ARGV[idx + 7]), tonumber(ARGV[idx + 8]), tonumber(ARGV[idx + 9])
+  idx = idx + 10
+  local bk = P .. 'b:' .. cid
+  local seed = known and not drop and (lost or redis.call('HEXISTS', bk, 'daily') == 0)
+  if seed then
+    local dk = P .. 'd:' .. cid .. ':' .. ARGV[9]
+    raise(dk, 'spent', kds)
+    raise(dk, 'over', kdo)
+    if redis.call('EXISTS', dk) == 1 then redis.call('PEXPIRE', dk, DAYKEEP) end
+    raise(bk, 'spent', kls)
+    raise(bk, 'over', klo)
+  end
   local pk = P .. 'p:' .. cid
   if drop then redis.call('HDEL', pk, inst) else redis.call('HSET', pk, inst, mine .. ',' .. fmt(now + lease)) end
   local all = redis.call('HGETALL', pk)
@@ -270,7 +329,7 @@ for i = 1, tonumber(ARGV[7]) do
     redis.call('PEXPIRE', pk, fmt(last - now))
     now_rule = fmt(d) .. ',' .. fmt(l) .. ',' .. fmt(s) .. ',' .. fmt(e)
   end
-  out[i] = { now_rule, table.concat(others, ';') }
+  out[i + 2] = { now_rule, table.concat(others, ';'), seed and 1 or 0 }
 end
 return out
 `;
@@ -294,7 +353,8 @@ interface LedgerCommands {
   ledgerSettle(...args: (string | number)[]): Promise<string>;
   ledgerRelease(...args: (string | number)[]): Promise<number>;
   ledgerState(...args: (string | number)[]): Promise<string[]>;
-  ledgerRules(...args: (string | number)[]): Promise<Array<[string, string]>>;
+  /** [epoch, 1 if it had changed, then per campaign [rule in force, others' rules, 1 if spend was put back]]. */
+  ledgerRules(...args: (string | number)[]): Promise<[string, number, ...Array<[string, string, number]>]>;
 }
 
 /** A rule as the logs show it: USD and ISO days, unbounded parts left out. */
@@ -360,18 +420,48 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   let budgets = opts.budgets;
   // Per campaign, the disagreement last logged: logged again only when it changes.
   const disagreements = new Map<string, string>();
+  // The epoch of Redis's data this process last saw ('' before the first answer).
+  let epoch = '';
+  // Per campaign, the spend the last read of its state found (micros): what this process puts back
+  // should Redis lose it.
+  const lastRead = new Map<string, { day: number; daySpent: number; dayOver: number; spent: number; over: number }>();
 
   /**
    * Registers this process's rules for `ids` (withdraws them with `drop`) and logs a campaign whose
-   * rule in force is not this process's: the fleet's processes were configured differently.
+   * rule in force is not this process's: the fleet's processes were configured differently. Where
+   * Redis lost its data, puts back the spend this process last read, and says so.
    */
   const registerRules = async (ids: readonly string[], drop = false): Promise<void> => {
     if (ids.length === 0) return;
     const rules = compileBudgets(Object.fromEntries(ids.map((id) => [id, budgets[id]])));
-    const args: (string | number)[] = [P, 't', retention, instance, leaseMs, drop ? 1 : 0, rules.size];
-    for (const [id, r] of rules) args.push(id, r.dailyMicros, r.lifetimeMicros, r.startDay, r.endDay);
-    const answers = await cmd.ledgerRules(...args);
+    const day = utcDay(clock());
+    const fresh = randomBytes(8).toString('base64url');
+    const args: (string | number)[] = [P, 't', retention, instance, leaseMs, drop ? 1 : 0, epoch, fresh, day, rules.size];
+    for (const [id, r] of rules) {
+      const k = lastRead.get(id);
+      const today = k?.day === day;
+      args.push(id, r.dailyMicros, r.lifetimeMicros, r.startDay, r.endDay, k ? 1 : 0, today ? k.daySpent : 0, today ? k.dayOver : 0, k?.spent ?? 0, k?.over ?? 0);
+    }
+    const [now, changed, ...answers] = await cmd.ledgerRules(...args);
     if (drop) return;
+    const before = epoch;
+    epoch = now;
+    const seeded = [...rules.keys()].filter((_, i) => answers[i][2] === 1);
+    if (changed === 1 || seeded.length > 0) {
+      logger.warn(
+        {
+          epochBefore: before,
+          epochNow: now,
+          restored: seeded.map((id) => {
+            const k = lastRead.get(id)!;
+            return { campaign: id, todaySpentUsd: k.day === day ? toUsd(k.daySpent + k.dayOver) : 0, flightSpentUsd: toUsd(k.spent + k.over) };
+          }),
+        },
+        "Redis ledger: Redis lost the ledger's data (a restart without persistence, FLUSHALL, a deleted key): budget rules restored and " +
+          "spend put back as this bidder last read it; what the fleet spent after that read and the reservations open then are not known " +
+          'and may be spent again. Run Redis with appendonly yes (docs/fleet.md)',
+      );
+    }
     [...rules].forEach(([id, r], i) => {
       const [inForce, others] = answers[i];
       const mine = ruleText(r);
@@ -413,13 +503,30 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
     }
   }
+  // One registration at a time for the whole set: a lost Redis found by many requests at once is
+  // restored once, and they all wait for it.
+  let restoring: Promise<void> | null = null;
+  const restore = (): Promise<void> =>
+    (restoring ??= registerRules(Object.keys(budgets)).finally(() => {
+      restoring = null;
+    }));
   // The lease is renewed well within its length, so one missed renewal does not drop this
   // process's rule; a Redis that restarted without its data gets the rules back on reconnect.
   const renew = () => {
-    registerRules(Object.keys(budgets)).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'Redis ledger: could not renew the budget rules'));
+    restore().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'Redis ledger: could not renew the budget rules'));
   };
   const renewTimer = setInterval(renew, Math.max(1, Math.floor(leaseMs / 3))).unref();
-  client.on('ready', renew);
+  const checkServer = () => {
+    void persistenceProblem(client).then((problem) => {
+      if (problem) logger.warn({}, `Redis ledger: Redis ${problem}`);
+    });
+  };
+  const onReady = () => {
+    renew();
+    if (opts.checkServer) checkServer();
+  };
+  client.on('ready', onReady);
+  if (opts.checkServer) checkServer();
 
   // Bids whose fate this process already heard from Redis. A number: settled, its price set by a
   // report of that level (0 markup, 1 win, 2 billing); a report of that level or below is a
@@ -435,7 +542,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     async reserve(items: Reservation[]): Promise<boolean[]> {
       if (items.length === 0) return [];
       const now = clock();
-      const args: (string | number)[] = [P, scriptNow(now), retention, utcDay(now), items.length];
+      const args: (string | number)[] = [P, scriptNow(now), retention, utcDay(now), items.length, epoch];
       for (const it of items) {
         const amount = toMicros(it.amountUsd);
         const until = Math.min(it.expiresAtMs, now + reservationTtlMs);
@@ -445,7 +552,17 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
         // NaN and non-finite values cannot cross into Lua as numbers; send ones the script refuses.
         args.push(it.bidId, it.campaignId, Number.isFinite(amount) ? amount : 0, Number.isFinite(expires) ? expires : 0);
       }
-      const res = await cmd.ledgerReserve(...args);
+      let res = await cmd.ledgerReserve(...args);
+      if (res[0] === -1) {
+        // Redis lost its data since this process last looked: nothing is reserved until the
+        // rules and the spend it knows are back, then the request is tried again.
+        await restore();
+        args[5] = epoch;
+        res = await cmd.ledgerReserve(...args);
+        if (res[0] === -1) throw new Error('Redis ledger: the data epoch changed again while restoring');
+      }
+      // A campaign's rule alone gone (a deleted key): refused this time, back for the next request.
+      if (res.includes(2)) renew();
       return res.map((v) => v === 1);
     },
 
@@ -499,13 +616,17 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     async state(campaignId: string) {
       const now = clock();
       const day = utcDay(now);
-      const [daily, life, sday, eday, total, daySpent, dayRes, totalOver, dayOver] = await cmd.ledgerState(
-        P,
-        scriptNow(now),
-        retention,
-        campaignId,
-        day,
-      );
+      const read = () => cmd.ledgerState(P, scriptNow(now), retention, campaignId, day, epoch);
+      let got = await read();
+      // Another epoch (Redis lost its data), or a rule this process has gone: put back what it
+      // knows first, so the periodic sync restores a Redis no bid request reached yet.
+      if (got.length === 0 || (got[0] === '' && Object.hasOwn(budgets, campaignId))) {
+        await restore();
+        got = await read();
+        if (got.length === 0) throw new Error('Redis ledger: the data epoch changed again while restoring');
+      }
+      const [daily, life, sday, eday, total, daySpent, dayRes, totalOver, dayOver] = got;
+      if (daily !== '') lastRead.set(campaignId, { day, daySpent: Number(daySpent), dayOver: Number(dayOver), spent: Number(total), over: Number(totalOver) });
       const spent = Number(daySpent);
       const over = Number(dayOver);
       const budget =
@@ -535,7 +656,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
 
     async close() {
       clearInterval(renewTimer);
-      client.off('ready', renew);
+      client.off('ready', onReady);
       // Withdrawn at once, so a stopped process's rule does not hold the fleet for a whole lease.
       if (client.status === 'ready') await registerRules(Object.keys(budgets), true).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'Redis ledger: could not withdraw the budget rules'));
       if (owned) await client.quit();
