@@ -11,7 +11,7 @@ import type { FeatureBuilder } from '../features/features.js';
 import { createRowPool, writePlanRows } from '../features/rows.js';
 import type { ProfileStore } from '../features/profiles.js';
 import { answerPrices, chooseBids, type Chosen } from '../price/choose.js';
-import type { Pricer } from '../price/price.js';
+import { answerDecimals, type Pricer } from '../price/price.js';
 import { bidResponse, noBidBody, type OutBid } from '../respond/respond.js';
 import { noticeUrls, type NoticeClaims, type Signer } from '../notices/sign.js';
 import type { EventLog } from '../eventlog/eventlog.js';
@@ -180,7 +180,7 @@ export function createBidPipeline(deps: BidDeps) {
     t = timed('price', t);
     if (reason) return noBid(req.id, ex, reason, started);
     const rate = rates.get(plan.currency)!;
-    const priced = capPerRequest(answerPrices(chosen, rate, ex.priceDecimals, deps.nextBidId), rate);
+    const priced = capPerRequest(answerPrices(chosen, rate, answerDecimals(ex.priceDecimals, ex.currency, plan.currency), deps.nextBidId), rate);
     if (priced.length === 0) return noBid(req.id, ex, 'BELOW_FLOOR', started);
 
     // Reserve every bid's price in one ledger call (each granted or not); no answer from the ledger

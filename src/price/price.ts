@@ -56,3 +56,32 @@ export function roundDown(price: number, decimals: number): number {
   const f = 10 ** decimals;
   return Math.floor(price * f + 1e-9) / f;
 }
+
+/**
+ * Decimal places of a price answered in `answerCurrency` on an exchange configured for
+ * `priceDecimals` in its own `exchangeCurrency`. In its own currency, `priceDecimals`. In another
+ * (a request's `cur` asked for it), as many places beyond that currency's minor unit (ISO 4217) as
+ * `priceDecimals` has beyond the exchange currency's: 0 on a JPY exchange is 2 in USD, 4 on a USD
+ * or EUR exchange stays 4 in any two-digit currency. Applied as they are, a JPY exchange's 0 wrote
+ * a USD bid of 2.78 as 2, and dropped a bid just above its floor.
+ */
+export function answerDecimals(priceDecimals: number, exchangeCurrency: string, answerCurrency: string): number {
+  if (answerCurrency === exchangeCurrency) return priceDecimals;
+  return Math.min(6, Math.max(0, minorDigits(answerCurrency) + priceDecimals - minorDigits(exchangeCurrency)));
+}
+
+/** ISO 4217 minor digits as the runtime's Intl knows them (2 for a code it does not), cached. */
+export function minorDigits(currency: string): number {
+  let d = MINOR_DIGITS.get(currency);
+  if (d === undefined) {
+    d = 2;
+    try {
+      d = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+    } catch {
+      // Not a well-formed currency code (policies and requests are checked before): the cent.
+    }
+    MINOR_DIGITS.set(currency, d);
+  }
+  return d;
+}
+const MINOR_DIGITS = new Map<string, number>();
