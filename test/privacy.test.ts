@@ -114,6 +114,7 @@ describe('privacy through the features', () => {
     ['GDPR (2.5 placement, regs.ext) without consent', { ...base, regs: { ext: { gdpr: 1 } } }],
     ['COPPA even with a valid GDPR consent', { ...base, regs: { coppa: 1, gdpr: 1 }, user: { ...richUser, consent: CONSENT_OK } }],
     ['US privacy opt-out of sale', { ...base, regs: { us_privacy: '1YYN' } }],
+    ['Global Privacy Control as Prebid sets it (regs.ext.gpc "1")', { ...base, regs: { ext: { gpc: '1' } } }],
   ];
   for (const [name, req] of blocked) {
     it(`${name}: no user key, no segments, and a feature row equal to that of a request without any user`, () => {
@@ -189,6 +190,39 @@ describe('event log is pseudonymous', () => {
       }
     } finally {
       rmSync(t.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Global Privacy Control', () => {
+  const p = createPrivacy({ vendorId: 5 });
+  const withRegs = (regs: object) => ({ ...base, regs }) as unknown as BidRequest;
+
+  it('regs.ext.gpc (Prebid) or regs.gpc, "1" or 1, is an opt-out of sale and sharing; 0 or absent is none', () => {
+    for (const regs of [{ ext: { gpc: '1' } }, { ext: { gpc: 1 } }, { gpc: 1 }, { gpc: '1' }]) expect(p.check(withRegs(regs)), JSON.stringify(regs)).toBe('gpc-opt-out');
+    for (const regs of [{ ext: { gpc: '0' } }, { gpc: 0 }, {}]) expect(p.check(withRegs(regs)), JSON.stringify(regs)).toBe('');
+  });
+
+  it('as answered: no user key in the notices and no bid from a campaign that bids only with consent, as under a US privacy opt-out', async () => {
+    const t = await startBidder();
+    try {
+      const answer = async (regs: object) => {
+        const r = await t.bid({ ...base, id: `gpc-${JSON.stringify(regs)}`, regs });
+        if (r.status !== 200) return { status: r.status, cids: [], keyed: false };
+        const bids = ((await r.json()) as any).seatbid.flatMap((s: any) => s.bid);
+        return { status: 200, cids: bids.map((b: any) => b.cid), keyed: bids.some((b: any) => `${b.nurl}${b.burl}`.includes('&uk=')) };
+      };
+      // The check is not vacuous: with nothing set the user key is in the notices.
+      expect((await answer({})).keyed).toBe(true);
+      const optedOut = await answer({ us_privacy: '1YYN' });
+      for (const regs of [{ ext: { gpc: '1' } }, { gpc: 1 }]) {
+        const a = await answer(regs);
+        expect(a, JSON.stringify(regs)).toEqual(optedOut);
+        expect(a.keyed).toBe(false);
+        for (const cid of ['volt-bank', 'auto-intenders']) expect(a.cids).not.toContain(cid);
+      }
+    } finally {
+      await t.close();
     }
   });
 });

@@ -7,7 +7,7 @@ import type { BidRequest } from 'iab-openrtb/v26';
 const KEY_BYTES = { maxSize: 16 * 1024 * 1024, sizeCalculation: (_: unknown, key: string) => 2 * key.length + 64 };
 
 /** Why user-level data may not be used for a request ('' = it may). */
-export type PrivacyBlock = '' | 'coppa' | 'limited-tracking' | 'gdpr-no-consent' | 'us-privacy-opt-out' | 'gpp-opt-out' | 'gpp-not-understood';
+export type PrivacyBlock = '' | 'coppa' | 'limited-tracking' | 'gdpr-no-consent' | 'us-privacy-opt-out' | 'gpc-opt-out' | 'gpp-opt-out' | 'gpp-not-understood';
 
 /**
  * TCF v2 purposes a personalised bid needs: store/access (1), personalised ads profile (3) and
@@ -161,6 +161,11 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
       const usp = regs?.us_privacy ?? regs?.ext?.us_privacy;
       // US Privacy string "1YYN": the third character is the opt-out-of-sale flag.
       if (typeof usp === 'string' && usp.length === 4 && usp[2] === 'Y') return 'us-privacy-opt-out';
+      // Global Privacy Control, as Prebid's page enrichment sets it (`regs.ext.gpc: "1"`; OpenRTB 2.6
+      // has no field for it, `regs.gpc` is read where an exchange puts it there): the user's opt-out
+      // of sale and sharing, which US state laws (California, Colorado, ...) make binding.
+      const gpc = regs?.gpc ?? regs?.ext?.gpc;
+      if (gpc === '1' || gpc === 1) return 'gpc-opt-out';
       const gpp = regs?.gpp ?? regs?.ext?.gpp;
       if (gpp !== undefined) {
         if (typeof gpp !== 'string' || gpp.length === 0) return 'gpp-not-understood';
