@@ -24,7 +24,7 @@ export interface ExchangeSettings {
   noBid: 'empty' | 'nbr';
   /** Time the exchange's network eats from tmax; the bidder's own deadline is tmax minus this. */
   networkAllowanceMs: number;
-  /** Decimal places of prices in responses. */
+  /** Decimal places of prices answered in `currency`; an answer in another currency: `answerDecimals` (src/price/price.ts). */
   priceDecimals: number;
   /**
    * The auction a request without `at` is priced for: 2 (second price, OpenRTB's default) or 1
