@@ -18,8 +18,8 @@ interface Case {
     error?: string;
     nbr?: number;
     cur?: string;
-    /** `crid`: the creatives that may answer; `cat` and `cattax`, where given, must be the bid's own (an absent `cattax` in the bid is the default, 1); `minPrice`: the least the price may be; `price`: the price exactly; `dsa`: the bid's `ext.dsa`; `admIncludes` / `admExcludes`: text the markup must hold / must not. */
-    bids?: Array<{ impid: string; cid: string[]; crid?: string[]; dealid?: string; cat?: string[]; cattax?: number; minPrice?: number; price?: number; dsa?: object; language?: string; w?: number; h?: number; admIncludes?: string[]; admExcludes?: string[] }>;
+    /** `crid`: the creatives that may answer; `cat` and `cattax`, where given, must be the bid's own (an absent `cattax` in the bid is the default, 1); `minPrice`: the least the price may be; `price`: the price exactly; `dsa`: the bid's `ext.dsa` (null: none); `admIncludes` / `admExcludes`: text the markup must hold / must not. */
+    bids?: Array<{ impid: string; cid: string[]; crid?: string[]; dealid?: string; cat?: string[]; cattax?: number; minPrice?: number; price?: number; dsa?: object | null; language?: string; w?: number; h?: number; admIncludes?: string[]; admExcludes?: string[] }>;
   };
 }
 
@@ -56,7 +56,8 @@ describe('OpenRTB cases (openrtb/cases/*.json)', () => {
           if (want.crid) expect(want.crid).toContain(got.crid);
           if (want.minPrice !== undefined) expect(got.price).toBeGreaterThanOrEqual(want.minPrice);
           if (want.price !== undefined) expect(got.price).toBe(want.price);
-          if (want.dsa) expect(got.ext?.dsa).toEqual(want.dsa);
+          // null: the bid carries no ext.dsa.
+          if (want.dsa !== undefined) expect(got.ext?.dsa).toEqual(want.dsa ?? undefined);
           if (want.language) expect(got.language).toBe(want.language);
           if (want.w !== undefined) expect([got.w, got.h]).toEqual([want.w, want.h]);
           for (const s of want.admIncludes ?? []) expect(got.adm).toContain(s);

@@ -53,7 +53,7 @@ export interface RequestPlan {
   currency: string;
   /** The category taxonomy of the request's `bcat` and `acat` (`cattax`, default 1), in which bids name their categories where the campaign declares them. */
   cattax: number;
-  /** The request asks for DSA transparency (`regs.ext.dsa.dsarequired` 1 to 3): bids carry their campaign's `dsa`. */
+  /** The request asks for DSA transparency (`regs.ext.dsa.dsarequired` 1 to 3) and the publisher can render it (`pubrender` not 0): bids carry their campaign's `dsa`. */
   dsa: boolean;
   /** Request-level reason to not bid at all. */
   reason: NoBidReason | '';
@@ -502,11 +502,14 @@ export function createEligibility(deps: EligibilityDeps) {
       const wlangb = lowerSetOf(r.wlangb);
       const checkLang = wlang.size > 0 || wlangb.size > 0;
       // The EU DSA extension: 2 and 3 refuse a bid without transparency. A publisher that cannot
-      // render it (`pubrender` 0) needs the ad to, which this bidder's markup does not: no bid at all.
+      // render it (`pubrender` 0) needs the ad to, which this bidder's markup does not (`adrender`
+      // 0): under 2 and 3 no bid at all; under 1 (supported, not required) bids go without it, since
+      // one whose transparency neither side renders is refused (Prebid's dsaControl, Prebid Server).
       const dsaExt: Obj | undefined = r.regs?.ext?.dsa ?? undefined;
       const dsaRequired = dsaExt && typeof dsaExt.dsarequired === 'number' ? dsaExt.dsarequired : 0;
       const dsaNeeded = dsaRequired >= 2;
-      const dsaImpossible = dsaNeeded && dsaExt!.pubrender === 0;
+      const dsaUnrendered = dsaRequired > 0 && dsaExt!.pubrender === 0;
+      const dsaImpossible = dsaNeeded && dsaUnrendered;
       const badv = lowerSetOf(r.badv);
       const requestAt = typeof r.at === 'number' ? r.at : 2;
       const userKey = userDataAllowed ? deps.userKey(req) : '';
@@ -793,7 +796,7 @@ export function createEligibility(deps: EligibilityDeps) {
         for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i], auctionType: okAt[i], capLeft: okCapLeft[i] });
         if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : dsaBlocked ? 'DSA' : 'NO_ELIGIBLE_CAMPAIGN';
       }
-      return { imps: plans, privacy: block, currency, cattax, dsa: dsaRequired > 0, reason: currency ? '' : 'CURRENCY' };
+      return { imps: plans, privacy: block, currency, cattax, dsa: dsaRequired > 0 && !dsaUnrendered, reason: currency ? '' : 'CURRENCY' };
     },
   };
 }
