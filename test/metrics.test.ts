@@ -63,6 +63,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('testRequest');
     call('testBid');
     call('insecureImp');
+    call('setCampaigns', CAMPAIGNS);
   }
   return called;
 }
@@ -120,6 +121,31 @@ describe('metrics', () => {
     expect(count('bidder_request_errors_total')).toBe(or(Object.keys(ERRORS)).length);
     expect(count('bidder_ledger_errors_total')).toBe(DOMAINS.op.length);
     expect(count('bidder_wins_total')).toBe(or(CAMPAIGNS).length);
+  });
+});
+
+describe('campaigns a policy reload adds and drops', () => {
+  const valuesOf = async (m: Metrics, name: string) =>
+    Object.fromEntries((await m.registry.getSingleMetric(name)!.get()).values.map((v) => [String(v.labels.campaign), v.value]));
+
+  it('counts a campaign added under its own id, and removes the budget gauges of one dropped', async () => {
+    const m = createMetrics({ exchanges: EXCHANGES, campaigns: ['c1', 'c2'], defaults: false });
+    m.budget('c1', 0.5, 10, 1.2, 9.5, 0);
+    m.budget('c2', 40, 10, 0.8, 10, 0);
+    m.setCampaigns(['c2', 'c3']);
+    m.bid('c3', 0.01);
+    m.win('c3', 0.01, 0.002);
+    m.budget('c3', 30, 5, 1, 5, 0);
+    // A refresh that read c1 before the reload lands after it: c1 stays gone.
+    m.budget('c1', 0.5, 10, 1.2, 9.5, 0);
+    expect(await valuesOf(m, 'bidder_bids_total')).toEqual({ c1: 0, c2: 0, c3: 1, other: 0 });
+    expect(await valuesOf(m, 'bidder_spend_usd_total')).toMatchObject({ c3: 0.002, other: 0 });
+    for (const g of ['bidder_budget_remaining_usd', 'bidder_spent_today_usd', 'bidder_overspent_today_usd', 'bidder_spend_target_usd', 'bidder_pacing_multiplier']) {
+      expect(Object.keys(await valuesOf(m, g)).sort(), g).toEqual(['c2', 'c3']);
+    }
+    // The dropped campaign's late notices still count as its own.
+    m.win('c1', 0.01, 0.003);
+    expect((await valuesOf(m, 'bidder_spend_usd_total')).c1).toBe(0.003);
   });
 });
 

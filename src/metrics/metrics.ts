@@ -21,6 +21,7 @@ const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 
 export interface MetricsOptions {
   exchanges: readonly string[];
+  /** Serving at start; `setCampaigns` follows policy reloads. */
   campaigns: readonly string[];
   /** Collect Node's default metrics (event-loop lag, GC, memory). Off in unit tests. */
   defaults?: boolean;
@@ -48,9 +49,9 @@ export function createMetrics(opts: MetricsOptions) {
     }
   }
   const exchanges = new Set(opts.exchanges);
-  const campaigns = new Set(opts.campaigns);
+  // The campaigns serving now (setCampaigns follows policy reloads): only they have budget gauges.
+  let serving = new Set(opts.campaigns);
   const ex = (e: string) => (exchanges.has(e) ? e : 'other');
-  const cp = (c: string) => (campaigns.has(c) ? c : 'other');
   // Callers pass typed values, but a label value is forever in Prometheus: anything outside the
   // known set (a code added to the table without a release of this module, a typo) folds to 'other'.
   const errorCodes = new Set<string>(ERROR_CODES);
@@ -123,16 +124,22 @@ export function createMetrics(opts: MetricsOptions) {
   for (const c of [...lateChild.values(), ...noticeChild.values(), ...errorChild.values(), ...ledgerErrChild.values()]) c.inc(0);
   for (const r of ['ok', 'refused']) modelSwaps.labels(r).inc(0);
   for (const m of [testRequests, testBids, insecureImps]) m.inc(0);
-  const bidChild = new Map([...campaigns, 'other'].map((c) => [c, bids.labels(c)]));
-  // A notice's counters, per campaign: no label lookup per notice.
-  const outcomeChild = new Map(
-    [...campaigns, 'other'].map((c) => [
-      c,
-      { wins: wins.labels(c), clicks: clicks.labels(c), conversions: conversions.labels(c), predicted: predictedClicks.labels(c), spend: spend.labels(c), overspend: overspend.labels(c) },
-    ]),
-  );
-  for (const o of outcomeChild.values()) for (const m of Object.values(o)) m.inc(0);
+  // A campaign's counters, created when it starts serving: no label lookup per bid or notice. A
+  // campaign a reload drops keeps them (its outstanding bids' notices still count where they
+  // belong): the campaign label takes the ids the operator's policies have named since the start,
+  // and any other id is 'other'.
+  const bidChild = new Map<string, FastCounterChild>();
+  const outcomeChild = new Map<string, Record<'wins' | 'clicks' | 'conversions' | 'predicted' | 'spend' | 'overspend', FastCounterChild>>();
+  function addCampaign(c: string): void {
+    if (bidChild.has(c)) return;
+    bidChild.set(c, bids.labels(c));
+    const o = { wins: wins.labels(c), clicks: clicks.labels(c), conversions: conversions.labels(c), predicted: predictedClicks.labels(c), spend: spend.labels(c), overspend: overspend.labels(c) };
+    for (const m of Object.values(o)) m.inc(0);
+    outcomeChild.set(c, o);
+  }
+  for (const c of [...serving, 'other']) addCampaign(c);
   const outcomeOf = (c: string) => outcomeChild.get(c) ?? outcomeChild.get('other')!;
+  const budgetGauges = [remaining, spentToday, overspentToday, target, multiplier];
   const noticeByKind = new Map(NOTICE_KINDS.map((k) => [k, new Map(NOTICE_RESULTS.map((r) => [r, noticeChild.get(`${k}:${r}`)!]))]));
 
   return {
@@ -169,8 +176,18 @@ export function createMetrics(opts: MetricsOptions) {
     queueRows(rows: number): void {
       queueRows.set(rows);
     },
+    /**
+     * The campaigns serving after a policy reload (and at start): new ids get their own series, and
+     * the budget gauges of the ones dropped are removed, so none is left reading its last value.
+     */
+    setCampaigns(ids: readonly string[]): void {
+      const next = new Set(ids);
+      for (const c of serving) if (!next.has(c)) for (const g of budgetGauges) g.remove(c);
+      for (const c of next) addCampaign(c);
+      serving = next;
+    },
     bid(campaign: string, p: number): void {
-      bidChild.get(cp(campaign))!.inc();
+      (bidChild.get(campaign) ?? bidChild.get('other')!).inc();
       pctr.observe(p);
     },
     win(campaign: string, pctrOfBid: number, spendUsd: number): void {
@@ -192,13 +209,14 @@ export function createMetrics(opts: MetricsOptions) {
     conversion(campaign: string): void {
       outcomeOf(campaign).conversions.inc();
     },
+    /** Ignored for a campaign not serving: a refresh that began before a reload dropped it must not bring its gauges back. */
     budget(campaign: string, remainingUsd: number, targetUsd: number, mult: number, spentUsd: number, overspentUsd: number): void {
-      const c = cp(campaign);
-      remaining.labels(c).set(remainingUsd);
-      spentToday.labels(c).set(spentUsd);
-      overspentToday.labels(c).set(overspentUsd);
-      target.labels(c).set(targetUsd);
-      multiplier.labels(c).set(mult);
+      if (!serving.has(campaign)) return;
+      remaining.labels(campaign).set(remainingUsd);
+      spentToday.labels(campaign).set(spentUsd);
+      overspentToday.labels(campaign).set(overspentUsd);
+      target.labels(campaign).set(targetUsd);
+      multiplier.labels(campaign).set(mult);
     },
     notice(kind: NoticeKind, result: NoticeResult): void {
       noticeByKind.get(kind)!.get(result)!.inc();
