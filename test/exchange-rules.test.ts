@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadsInsecure } from '../src/eligibility/catalog.js';
+import { NBR } from '../src/errors/codes.js';
 import type { Creative } from '../src/types.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
@@ -118,7 +119,12 @@ describe('exchange rules on the demo policies', () => {
     // A body over the limit too (413, answered while reading): a page should see why it failed.
     const huge = await send('/openrtb2/prebid/bid', { ...banner('c4'), pad: 'x'.repeat(300 * 1024) });
     expect(huge.status).toBe(413);
-    for (const r of [bid, huge, await send('/openrtb2/prebid/bid', banner('c2', {}, { bseat: ['rtbbidder'] })), await send('/openrtb2/prebid/bid', { id: 'x' })]) {
+    // A no-bid is a 200 with nbr: prebidServerBidAdapter reads a 204 as a parse error and never fires
+    // bidderDone, so the page's analytics lose every no-bid.
+    const blocked = await send('/openrtb2/prebid/bid', banner('c2', {}, { bseat: ['rtbbidder'] }));
+    expect(blocked.status).toBe(200);
+    expect(await blocked.json()).toEqual({ id: 'c2', nbr: NBR.SEAT });
+    for (const r of [bid, huge, blocked, await send('/openrtb2/prebid/bid', { id: 'x' })]) {
       expect(r.headers.get('access-control-allow-origin')).toBe(origin);
       expect(r.headers.get('access-control-allow-credentials')).toBe('true');
     }
