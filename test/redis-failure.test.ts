@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { Settings } from '../src/config/settings.js';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
 import { connectFleetRedis } from '../src/ledger/open.js';
@@ -85,6 +85,47 @@ describe.skipIf(!haveRedis)('a Redis that evicts keys', () => {
       expect(warnings).toEqual([]);
     } finally {
       await redis.stop();
+    }
+  });
+});
+
+describe.skipIf(!haveRedis)('a Redis that comes back evicting keys', () => {
+  it('is refused after a restart as at start: no bids, not ready, a log line; bids again once it is noeviction', async () => {
+    const redis = await startPrivateRedis({ appendonly: true });
+    const dir = mkdtempSync(join(tmpdir(), 'redis-evict-'));
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    const t = await startBidder({ ledger: { journalPath: join(dir, 'ledger'), redisUrl: redis.url, commandTimeoutMs: 2000 } }, 'policies', { logger });
+    const admin = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+    admin.on('error', () => {});
+    const readyz = async () => {
+      const r = await fetch(t.url + '/readyz');
+      return `${r.status} ${r.status === 200 ? '' : (await r.json()).reason}`;
+    };
+    const waitFor = async (re: RegExp) => {
+      let last = '';
+      for (let i = 0; i < 200 && !re.test(last); i++) {
+        last = await readyz();
+        if (!re.test(last)) await new Promise((r) => setTimeout(r, 50));
+      }
+      return last;
+    };
+    try {
+      expect((await t.bid(req('e1'))).status).toBe(200);
+      await redis.restart(['--maxmemory', '100mb', '--maxmemory-policy', 'volatile-lru']);
+      expect(await waitFor(/evicts keys/)).toMatch(/^503 .*maxmemory-policy volatile-lru/);
+      expect((await t.bid(req('e2'))).status).toBe(204);
+      expect(await t.metric('bidder_nobid_total', { reason: 'LEDGER_UNAVAILABLE' })).toBe(1);
+      expect(lines.some((l) => /maxmemory-policy volatile-lru.*no bids and not ready/.test(l))).toBe(true);
+      // Changed without a restart: the readiness probe finds it.
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      expect(await waitFor(/^200/)).toBe('200 ');
+      expect((await t.bid(req('e3'))).status).toBe(200);
+    } finally {
+      admin.disconnect();
+      await t.close();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -14,8 +14,8 @@ export interface PrivateRedis {
   url: string;
   port: number;
   dir: string;
-  /** SIGKILL, then start again on the same port and files. */
-  restart(): Promise<void>;
+  /** SIGKILL, then start again on the same port and files; `args` replace the options' `args` from then on. */
+  restart(args?: string[]): Promise<void>;
   /** SIGKILL, without starting again. */
   kill(): Promise<void>;
   /** Start again after `kill()`. */
@@ -27,6 +27,8 @@ export interface PrivateRedis {
 export interface PrivateRedisOptions {
   /** Append-only file with fsync on every write (default false: memory only). */
   appendonly?: boolean;
+  /** More redis-server arguments, e.g. `['--maxmemory', '100mb', '--maxmemory-policy', 'volatile-lru']`. */
+  args?: string[];
   /** How long to wait for the first PONG (default 10 s). */
   startTimeoutMs?: number;
   log?: (line: string) => void;
@@ -44,8 +46,9 @@ export async function startPrivateRedis(o: PrivateRedisOptions = {}): Promise<Pr
   const persistence = o.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   const deadline = o.startTimeoutMs ?? 10_000;
   let child: ChildProcess | undefined;
+  let extra = o.args ?? [];
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...persistence, '--save', ''], { stdio: 'ignore' });
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...persistence, '--save', '', ...extra], { stdio: 'ignore' });
     const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited (${code}) before answering`))));
     exited.catch(() => {});
     const t0 = Date.now();
@@ -82,7 +85,8 @@ export async function startPrivateRedis(o: PrivateRedisOptions = {}): Promise<Pr
     dir,
     start,
     kill,
-    async restart() {
+    async restart(args) {
+      if (args !== undefined) extra = args;
       await kill();
       o.log?.('redis-server killed (SIGKILL); restarting on the same files');
       await start();

@@ -2,4 +2,4 @@
 export type { Ledger, BudgetLedger, Reservation, SettleOutcome } from '../types.js';
 export { createMemoryLedger, type MemoryLedger, type MemoryLedgerOptions } from './memory.js';
 export type { LedgerLogger } from './logger.js';
-export { createRedisLedger, type RedisLedgerOptions } from './redis.js';
+export { createRedisLedger, evictionProblem, persistenceProblem, type RedisLedgerOptions } from './redis.js';

@@ -2,7 +2,9 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { Budget, BudgetLedger } from '../types.js';
-import { createMemoryLedger, createRedisLedger } from './index.js';
+import { createMemoryLedger, createRedisLedger, evictionProblem } from './index.js';
+
+export { evictionProblem };
 
 /**
  * The fleet's one Redis connection per process, for the ledger, the caps and the profiles. It fails
@@ -28,26 +30,6 @@ export async function connectFleetRedis(settings: Settings, logger: Logger): Pro
   }
   if (eviction) logger.warn({ err: eviction.unread }, 'Redis ledger: cannot read maxmemory-policy; it must be noeviction (docs/fleet.md)');
   return redis;
-}
-
-/**
- * A Redis that evicts keys under memory pressure drops the day's spend and the bids' records (the
- * day's hash carries a TTL, so even volatile-* policies take it): the campaign then spends its
- * budget again. docs/fleet.md asks for noeviction; a limit of 0 never evicts either. Where CONFIG
- * is refused (managed Redis often renames it) the setting cannot be read: the caller warns rather
- * than guesses.
- */
-export async function evictionProblem(redis: Redis): Promise<{ evicts: string } | { unread: string } | null> {
-  let policy: string | undefined;
-  let limit: string | undefined;
-  try {
-    [, policy] = (await redis.config('GET', 'maxmemory-policy')) as string[];
-    [, limit] = (await redis.config('GET', 'maxmemory')) as string[];
-  } catch (err) {
-    return { unread: (err as Error).message };
-  }
-  if (policy === undefined || policy === 'noeviction' || limit === '0') return null;
-  return { evicts: `evicts keys (maxmemory ${limit}, maxmemory-policy ${policy}): an evicted spend record lets a campaign spend its budget again; set maxmemory-policy noeviction (docs/fleet.md)` };
 }
 
 /** A fleet shares budgets through Redis; one process alone keeps them in memory with a journal. */

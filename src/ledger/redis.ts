@@ -37,11 +37,33 @@ export interface RedisLedgerOptions {
    */
   ruleLeaseMs?: number;
   /**
-   * Read Redis's settings at start and on every reconnect, and warn where a restart would lose the
-   * day's spend (neither AOF nor RDB snapshots). On in serving (src/ledger/open.ts).
+   * Read Redis's settings at start, on every reconnect and (at most once a second) on `state`, the
+   * readiness probe: while Redis may evict keys, `reserve` and `state` reject (no bid, not ready);
+   * warn where a restart would lose the day's spend (neither AOF nor RDB snapshots). On in serving
+   * (src/ledger/open.ts).
    */
   checkServer?: boolean;
   logger?: LedgerLogger;
+}
+
+/**
+ * A Redis that evicts keys under memory pressure drops the day's spend and the bids' records (the
+ * day's hash carries a TTL, so even volatile-* policies take it): the campaign then spends its
+ * budget again. docs/fleet.md asks for noeviction; a limit of 0 never evicts either. Where CONFIG
+ * is refused (managed Redis often renames it) the setting cannot be read: the caller warns rather
+ * than guesses.
+ */
+export async function evictionProblem(redis: Redis): Promise<{ evicts: string } | { unread: string } | null> {
+  let policy: string | undefined;
+  let limit: string | undefined;
+  try {
+    [, policy] = (await redis.config('GET', 'maxmemory-policy')) as string[];
+    [, limit] = (await redis.config('GET', 'maxmemory')) as string[];
+  } catch (err) {
+    return { unread: (err as Error).message };
+  }
+  if (policy === undefined || policy === 'noeviction' || limit === '0') return null;
+  return { evicts: `evicts keys (maxmemory ${limit}, maxmemory-policy ${policy}): an evicted spend record lets a campaign spend its budget again; set maxmemory-policy noeviction (docs/fleet.md)` };
 }
 
 /**
@@ -516,17 +538,39 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     restore().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'Redis ledger: could not renew the budget rules'));
   };
   const renewTimer = setInterval(renew, Math.max(1, Math.floor(leaseMs / 3))).unref();
-  const checkServer = () => {
+  const checkPersistence = () => {
     void persistenceProblem(client).then((problem) => {
       if (problem) logger.warn({}, `Redis ledger: Redis ${problem}`);
     });
   };
+  // Why reserves are refused: Redis may evict the spend records (null: it may not, or cannot be read).
+  let evicting: string | null = null;
+  let evictionCheck: Promise<void> | null = null;
+  let evictionCheckedAt = -Infinity;
+  const checkEviction = (): Promise<void> =>
+    (evictionCheck ??= evictionProblem(client)
+      .then((p) => {
+        const was = evicting;
+        evicting = p !== null && 'evicts' in p ? `Redis ledger: Redis ${p.evicts}` : null;
+        if (evicting !== null && was === null) logger.warn({}, `${evicting}; no bids and not ready until it is changed`);
+        if (evicting === null && was !== null) logger.warn({}, 'Redis ledger: Redis no longer evicts keys; bidding again');
+      })
+      .finally(() => {
+        evictionCheck = null;
+        evictionCheckedAt = performance.now();
+      }));
   const onReady = () => {
+    // Before the rules and anything else on the new connection: a Redis restarted with an evicting
+    // policy must not take a reservation (reserve waits for this check).
+    if (opts.checkServer) void checkEviction();
     renew();
-    if (opts.checkServer) checkServer();
+    if (opts.checkServer) checkPersistence();
   };
   client.on('ready', onReady);
-  if (opts.checkServer) checkServer();
+  if (opts.checkServer) {
+    void checkEviction();
+    checkPersistence();
+  }
 
   // Bids whose fate this process already heard from Redis. A number: settled, its price set by a
   // report of that level (0 markup, 1 win, 2 billing); a report of that level or below is a
@@ -541,6 +585,8 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   const self: BudgetLedger = {
     async reserve(items: Reservation[]): Promise<boolean[]> {
       if (items.length === 0) return [];
+      if (evictionCheck !== null) await evictionCheck;
+      if (evicting !== null) throw new Error(evicting);
       const now = clock();
       const args: (string | number)[] = [P, scriptNow(now), retention, utcDay(now), items.length, epoch];
       for (const it of items) {
@@ -614,6 +660,10 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     },
 
     async state(campaignId: string) {
+      // The readiness probe reads the state: a policy changed without a reconnect (CONFIG SET) is
+      // found there, and so is one changed back.
+      if (opts.checkServer && (evictionCheck !== null || evicting !== null || performance.now() - evictionCheckedAt >= 1000)) await checkEviction();
+      if (evicting !== null) throw new Error(evicting);
       const now = clock();
       const day = utcDay(now);
       const read = () => cmd.ledgerState(P, scriptNow(now), retention, campaignId, day, epoch);
