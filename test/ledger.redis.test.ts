@@ -1,6 +1,9 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import type { Logger } from 'pino';
+import type { Settings } from '../src/config/settings.js';
 import { createRedisLedger } from '../src/ledger/index.js';
+import { openLedger } from '../src/ledger/open.js';
 import { runLedgerSuite } from './ledger.suite.js';
 import { connectRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
 
@@ -141,6 +144,32 @@ if (client === null) {
       expect((await alive.state('c1')).budgetUsd).toBe(1);
       await dead.close();
       await alive.close();
+    });
+
+    it("keeps a bid's record twice the notice TTL past its end, not a day; a notice after that moves nothing", async () => {
+      const keyPrefix = `${prefix}${n++}:`;
+      const now = Date.UTC(2026, 0, 10, 12);
+      const ttl = 60_000;
+      const settings = { noticeTtlMs: ttl, ledger: { keyPrefix } } as Settings;
+      const open = () => openLedger({ settings, redis: client, clock: () => now, serverClock: false, budgets: { c1: { dailyUsd: 1 } }, logger: quiet as unknown as Logger });
+      const a = await open();
+      expect(await a.reserve([{ bidId: 'r1', campaignId: 'c1', amountUsd: 0.5, expiresAtMs: now + ttl }])).toEqual([true]);
+      // Held: until its expiry, then the retention.
+      const held = await client.pttl(`${keyPrefix}r:r1`);
+      expect(held).toBeGreaterThan(2 * ttl);
+      expect(held).toBeLessThanOrEqual(3 * ttl);
+      expect(await a.settle('r1', 0.2)).toBe('settled');
+      const settled = await client.pttl(`${keyPrefix}r:r1`);
+      expect(settled).toBeGreaterThan(ttl);
+      expect(settled).toBeLessThanOrEqual(2 * ttl);
+      // Once Redis has dropped it, a repeat of the notice past its expiry (it comes without the
+      // campaign: src/notices) reaches another bidder and is answered unknown, counted nowhere.
+      await client.del(`${keyPrefix}r:r1`);
+      const b = await open();
+      expect(await b.settle('r1', 0.2)).toBe('unknown');
+      expect((await b.state('c1')).spentUsd).toBeCloseTo(0.2, 9);
+      await a.close();
+      await b.close();
     });
 
     it('sends all reservations of a bid request in one round trip', async () => {

@@ -18,7 +18,14 @@ export interface RedisLedgerOptions {
   reservationTtlMs: number;
   /** Prefix of every key, e.g. `bidder:ledger:`; one per deployment (and per test run). */
   keyPrefix: string;
-  /** How long finished bids are remembered for idempotency, ms (default 24 h). */
+  /**
+   * How long a finished bid's record is kept for idempotency, ms, from when it finished (a held one's
+   * from its expiry); at least `reservationTtlMs`. Default 2 x reservationTtlMs, as the in-process
+   * ledger: every notice still within its expiry finds the record; a later one comes without the
+   * campaign (src/notices) and, once the record is gone, is answered 'unknown' and moves nothing,
+   * so it is never counted twice. Each record is about 190 bytes: with 24 h, 1,000 bids/s held
+   * 15 GiB of a Redis that must not evict.
+   */
   retentionMs?: number;
   /** Owned connection only: a command unanswered this long fails, ms (default 100). */
   commandTimeoutMs?: number;
@@ -404,7 +411,9 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   if (opts.client === undefined && opts.url === undefined) throw new Error('createRedisLedger needs a client or a url');
   compileBudgets(opts.budgets);
   const logger = opts.logger ?? consoleLogger;
-  const retention = String(opts.retentionMs ?? DAY_MS);
+  const retentionMs = opts.retentionMs ?? 2 * reservationTtlMs;
+  if (!(retentionMs >= reservationTtlMs)) throw new Error('retentionMs must be >= reservationTtlMs (a forgotten bid must be past its notice expiry)');
+  const retention = String(retentionMs);
   const owned = opts.client === undefined;
   // An owned connection fails fast while Redis is away (no offline queue, a command timeout), so
   // the bid path gets an error to no-bid on instead of a reservation that hangs past tmax.
