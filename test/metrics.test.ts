@@ -149,6 +149,31 @@ describe('campaigns a policy reload adds and drops', () => {
   });
 });
 
+describe('latency buckets', () => {
+  /** The upper bound of the bucket holding every observation of a series: what a quantile can tell. */
+  async function bucketOf(m: Metrics, name: string, labels: Record<string, string> = {}): Promise<number> {
+    const values = (await m.registry.getSingleMetric(name)!.get()).values;
+    const mine = values.filter((v) => v.metricName === `${name}_bucket` && Object.entries(labels).every(([k, x]) => v.labels[k] === x));
+    const count = values.find((v) => v.metricName === `${name}_count` && Object.entries(labels).every(([k, x]) => v.labels[k] === x))!.value;
+    return Math.min(...mine.filter((v) => v.value === count).map((v) => (v.labels.le === '+Inf' ? Infinity : Number(v.labels.le))));
+  }
+
+  it('tell a 20 µs stage from one 5x slower, and resolve the batcher and ledger in microseconds', async () => {
+    const m = createMetrics({ exchanges: EXCHANGES, campaigns: CAMPAIGNS, defaults: false });
+    m.stage('features', 0.00002);
+    m.stage('price', 0.0001);
+    m.stage('validate', 0.000004);
+    m.batch(8, 0.02, 0.03);
+    m.ledger('reserve', 0.000008, false);
+    expect(await bucketOf(m, 'bidder_stage_duration_seconds', { stage: 'features' })).toBe(0.000025);
+    expect(await bucketOf(m, 'bidder_stage_duration_seconds', { stage: 'price' })).toBe(0.0001);
+    expect(await bucketOf(m, 'bidder_stage_duration_seconds', { stage: 'validate' })).toBe(0.000005);
+    expect(await bucketOf(m, 'bidder_queue_delay_seconds')).toBe(0.000025);
+    expect(await bucketOf(m, 'bidder_model_compute_seconds')).toBe(0.00005);
+    expect(await bucketOf(m, 'bidder_ledger_duration_seconds', { op: 'reserve' })).toBe(0.00001);
+  });
+});
+
 describe('hot-path metric classes', () => {
   // The same observations through prom-client's classes and ours must scrape (and aggregate across
   // worker threads) identically, or dashboards and alerts would change meaning.
