@@ -34,6 +34,8 @@ function policies(): string {
 const request = (deals: object[], opts: { privateAuction?: number; at?: number } = {}) => ({
   id: 'deals-1',
   at: opts.at ?? 2,
+  // A generous tmax: on a loaded machine the 200 ms default can shed a request before pricing.
+  tmax: 3000,
   imp: [{ id: '1', bidfloor: 1, banner: { w: 300, h: 250 }, pmp: { private_auction: opts.privateAuction ?? 0, deals } }],
   site: { id: 's', domain: 'news.example' },
 });

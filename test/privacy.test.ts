@@ -207,7 +207,7 @@ describe('Global Privacy Control', () => {
     const t = await startBidder();
     try {
       const answer = async (regs: object) => {
-        const r = await t.bid({ ...base, id: `gpc-${JSON.stringify(regs)}`, regs });
+        const r = await t.bid({ ...base, id: `gpc-${JSON.stringify(regs)}`, tmax: 3000, regs });
         if (r.status !== 200) return { status: r.status, cids: [], keyed: false };
         const bids = ((await r.json()) as any).seatbid.flatMap((s: any) => s.bid);
         return { status: 200, cids: bids.map((b: any) => b.cid), keyed: bids.some((b: any) => `${b.nurl}${b.burl}`.includes('&uk=')) };

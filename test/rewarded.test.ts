@@ -31,7 +31,8 @@ describe('rewarded imps', () => {
     rmSync(dir, { recursive: true, force: true });
   });
   const crid = async (imp: object, headers: Record<string, string> = {}) => {
-    const req = { id: 'rw', imp: [{ id: '1', banner: { w: 320, h: 480 }, ...imp }], app: { id: 'a', bundle: 'com.game.example' } };
+    // A generous tmax: on a loaded machine the 200 ms default can shed a request before eligibility.
+    const req = { id: 'rw', tmax: 3000, imp: [{ id: '1', banner: { w: 320, h: 480 }, ...imp }], app: { id: 'a', bundle: 'com.game.example' } };
     const r = await t.post('/openrtb2/bid', JSON.stringify(req), headers);
     return r.status === 200 ? ((await r.json()) as any).seatbid[0].bid[0].crid : r.status;
   };
