@@ -117,6 +117,23 @@ describe('ad-effect report', () => {
     expect(t.overspendUsd).toBeCloseTo(0.003, 12);
   });
 
+  it('a billing notice that raised the price past the budget is overspend, in whichever order the logs are read', () => {
+    // The win fitted; its billing notice raised the price where the budget had no room left.
+    const recs = [bidRec('u', ts), note('win', 'u', ts + 1, { priceCpmUsd: 1 }), note('billing', 'u', ts + 2, { priceCpmUsd: 2, overspend: true })];
+    for (const order of [recs, [recs[0], recs[2], recs[1]], [recs[2], recs[1], recs[0]]]) {
+      const t = buildReport(order, campaigns).campaigns[0].totals;
+      expect(t.spendUsd).toBe(0.002);
+      expect(t.overspendUsd).toBe(0.002);
+    }
+  });
+
+  it('gives spend in micro-dollars, and no ROI for a campaign the policies no longer hold', () => {
+    const three = buildReport([0, 1, 2].flatMap((i) => [bidRec(`m${i}`, ts), note('win', `m${i}`, ts + 1, { priceCpmUsd: 3 })]), campaigns).campaigns[0].totals;
+    expect(three.spendUsd).toBe(0.009);
+    const gone = buildReport([bidRec('g', ts), note('win', 'g', ts + 1, { priceCpmUsd: 2 }), note('click', 'g', ts + 2)], campaigns.filter((c) => c.id !== 'acme-shoes')).campaigns[0].totals;
+    expect(gone).toMatchObject({ clicks: 1, spendUsd: 0.002, roi: null });
+  });
+
   it('rounds each impression\'s spend to the micro-dollar, as the ledger settles it', () => {
     const t = buildReport([bidRec('r', ts), note('win', 'r', ts + 1, { priceCpmUsd: 0.1979 })], campaigns).campaigns[0].totals;
     expect(t.spendUsd).toBe(0.000198);
@@ -235,6 +252,17 @@ describe('baselines on the event log (figures worked by hand)', () => {
     expect(b.dualDescent.spendUsd).toBeCloseTo(0.04 / 0.0242 / Math.exp(-3 * eta) / 1000, 6);
   });
 
+  it('prices the bidder at the billing notice\'s price over the win\'s, whichever is read first', () => {
+    const at = Date.parse('2026-06-01T00:00:00Z');
+    const recs = [0, 1, 2, 3].flatMap((i) => [
+      { type: 'bid', ts: at + i, bidId: `c${i}`, campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 2, pctr: 0.01, modelVersion: 'm', auctionType: 2, ctx },
+      { type: 'win', ts: at + 10 + i, bidId: `c${i}`, campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 1.5 },
+      { type: 'billing', ts: at + 20 + i, bidId: `c${i}`, campaignId: 'acme-shoes', creativeId: 'acme-300x250', priceCpmUsd: 0.5 },
+    ]) as EventRecord[];
+    const billingFirst = [...recs.filter((r) => r.type !== 'win'), ...recs.filter((r) => r.type === 'win')];
+    for (const order of [recs, billingFirst]) expect(logBaselines(order)[0].bidder.spendUsd).toBeCloseTo(0.002, 9);
+  });
+
   it('`bidder report` prints them beside the ad-effect table and draws them with --plot', () => {
     if (!existsSync('dist/cli.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
     const dir = mkdtempSync(join(tmpdir(), 'report-baselines-'));
@@ -242,6 +270,8 @@ describe('baselines on the event log (figures worked by hand)', () => {
       writeFileSync(join(dir, 'events.ndjson'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
       const out = spawnSync(process.execPath, ['dist/cli.js', 'report', '--events', dir, '--plot', join(dir, 'plots')], { encoding: 'utf8', timeout: 60_000 });
       expect(out.status, out.stderr).toBe(0);
+      // Money to four significant digits: the 0.015 USD spent is not $0.02.
+      expect(out.stdout).toContain('| acme-shoes | 5 | 0 | 0 | $0.015 | $0 |');
       expect(out.stdout).toMatch(/\| acme-shoes \| 5 \(2\) \| 1 \/ 2 \/ 1 \| 0\.10 \| 0\.07 \| 0\.00 \| 0\.05 \| 0\.04 \| 0\.11 \| 1\.280 \|/);
       expect(readFileSync(join(dir, 'plots', 'baselines.svg'), 'utf8')).toContain('linHindsight');
       const json = JSON.parse(spawnSync(process.execPath, ['dist/cli.js', 'report', '--events', dir, '--json'], { encoding: 'utf8', timeout: 60_000 }).stdout);

@@ -10,7 +10,8 @@ import { BASELINE_ASSUMES, logBaselines, type CampaignBaselines } from '../repor
 
 // A rate with nothing to divide by is null in the report, and a dash here.
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(2)}%`);
-const usd = (x: number | null) => (x === null ? '–' : `$${x.toFixed(2)}`);
+// Four significant digits below $1,000: a CPC of 0.068 is not $0.07, nor 0.00275 $0.00.
+const usd = (x: number | null) => (x === null ? '–' : `$${Math.abs(x) >= 1000 ? x.toFixed(2) : Number(x.toPrecision(4))}`);
 
 function table(r: Report): string {
   const rows = [

@@ -79,6 +79,7 @@ export function logBaselines(records: readonly EventRecord[]): CampaignBaselines
   for (const r of records) {
     if (r.type === 'bid') bids.set(r.bidId, { campaignId: r.campaignId, ts: r.ts, pctr: r.pctr, auctionType: r.auctionType, won: false, outcome: false });
   }
+  const billed = new Set<string>();
   for (const r of records) {
     if (r.type === 'bid') continue;
     const b = bids.get(r.bidId);
@@ -88,14 +89,14 @@ export function logBaselines(records: readonly EventRecord[]): CampaignBaselines
       // does not tell (the bid was recorded).
       b.won = true;
       b.outcome = true;
-    } else if ((r.type === 'win' || r.type === 'billing') && b.paid === undefined) {
+    } else if (r.type === 'win' || r.type === 'billing') {
       b.won = true;
       b.outcome = true;
-      b.paid = r.priceCpmUsd;
-      b.mtw ??= r.minToWinCpmUsd;
-    } else if ((r.type === 'win' || r.type === 'billing') && b.mtw === undefined) {
+      // The price that stands is the billing notice's over the win's, whichever log is read first.
+      if (b.paid === undefined || (r.type === 'billing' && !billed.has(r.bidId))) b.paid = r.priceCpmUsd;
+      if (r.type === 'billing') billed.add(r.bidId);
       // The billing notice may carry the min-to-win the win notice did not.
-      b.mtw = r.minToWinCpmUsd;
+      b.mtw ??= r.minToWinCpmUsd;
     } else if (r.type === 'loss' && !b.won) {
       b.outcome = true;
       b.mtw = r.minToWinCpmUsd;

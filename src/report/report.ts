@@ -54,14 +54,19 @@ export interface Report {
 const zero = (): Acc => ({ bids: 0, impressions: 0, clicks: 0, conversions: 0, spendUsd: 0, overspendUsd: 0, predictedClicks: 0 });
 
 function effect(a: Acc, c: Campaign | undefined): Effect {
-  const value = !c ? 0 : c.goal.type === 'cpc' ? a.clicks * c.goal.valueUsd : c.goal.type === 'cpa' ? a.conversions * c.goal.valueUsd : (a.impressions / 1000) * c.goal.valueUsd;
+  // A campaign no longer in the policies has no goal to value its outcomes at: its ROI is unknown, not 0.
+  const value = !c ? NaN : c.goal.type === 'cpc' ? a.clicks * c.goal.valueUsd : c.goal.type === 'cpa' ? a.conversions * c.goal.valueUsd : (a.impressions / 1000) * c.goal.valueUsd;
+  // Sums of micro-dollar prices, given back in micro-dollars (without the float sums' 0.009000000000000001).
+  const spendUsd = toUsd(Math.round(a.spendUsd * 1e6));
   return {
     ...a,
+    spendUsd,
+    overspendUsd: toUsd(Math.round(a.overspendUsd * 1e6)),
     ctr: a.impressions ? a.clicks / a.impressions : null,
     cvr: a.clicks ? a.conversions / a.clicks : null,
-    cpcUsd: a.clicks ? a.spendUsd / a.clicks : null,
-    cpaUsd: a.conversions ? a.spendUsd / a.conversions : null,
-    roi: a.spendUsd ? value / a.spendUsd : null,
+    cpcUsd: a.clicks ? spendUsd / a.clicks : null,
+    cpaUsd: a.conversions ? spendUsd / a.conversions : null,
+    roi: spendUsd && !Number.isNaN(value) ? value / spendUsd : null,
   };
 }
 
@@ -118,21 +123,24 @@ export function buildReport(records: readonly EventRecord[], campaigns: readonly
     const w = won.get(r.bidId);
     if (w === undefined) {
       const at = cell(r.campaignId, b?.ts ?? r.ts);
-      const over = r.overspend === true;
-      won.set(r.bidId, { level, usd, at, over });
+      won.set(r.bidId, { level, usd, at, over: r.overspend === true });
       at.impressions++;
       at.spendUsd += usd;
-      if (over) at.overspendUsd += usd;
       at.predictedClicks += b?.pctr ?? 0;
-    } else if (level > w.level) {
-      // A more authoritative report set the price again (docs/money.md, "Who sets the price"), in
-      // the column the first one was counted in, as the ledger does.
-      w.at.spendUsd += usd - w.usd;
-      if (w.over) w.at.overspendUsd += usd - w.usd;
-      w.level = level;
-      w.usd = usd;
+    } else {
+      // Past the budget if any of its records says so (a billing that raised the price past it, in
+      // whichever log is read first), as the ledger keeps it.
+      w.over ||= r.overspend === true;
+      if (level > w.level) {
+        // A more authoritative report set the price again (docs/money.md, "Who sets the price"), in
+        // the column the first one was counted in, as the ledger does.
+        w.at.spendUsd += usd - w.usd;
+        w.level = level;
+        w.usd = usd;
+      }
     }
   }
+  for (const w of won.values()) if (w.over) w.at.overspendUsd += w.usd;
   for (const r of records) {
     if (r.type !== 'click' && r.type !== 'conversion') continue;
     const seen = r.type === 'click' ? clicked : converted;
