@@ -19,7 +19,11 @@ export interface Users {
    */
   warm: ((req: BidRequest) => Promise<void>) | undefined;
   frequency: FrequencyStore;
-  /** Impressions the user already had from the campaign in the window (eligibility's frequency caps). */
+  /**
+   * Impressions the user already had from the campaign in the window (eligibility's frequency
+   * caps); Infinity for a user whose caps could not be loaded from Redis (no capped campaign is
+   * eligible for them until a load succeeds).
+   */
   count(userKey: string, campaignId: string, windowSec: number): number;
   /** The campaigns now serving (at start and on each policy reload): the warm loads caps only when one has a cap. */
   setCampaigns(campaigns: readonly Campaign[]): void;
@@ -89,26 +93,28 @@ export function createUsers(o: UsersOptions): Users {
    * while the user is fresh in the local caches. Timed as ledger op "frequency" (the user warm).
    */
   let anyCap = false;
+  // Users whose caps the last warm could not load. Counting only what this process still holds
+  // would let a capped user through (its cache of them may have lapsed, and the fleet's
+  // impressions are in Redis): capped campaigns sit out for them, uncapped ones still bid.
+  const capsUnknown = new LRUCache<string, true>({ max: 100_000 });
   async function warm(req: BidRequest): Promise<void> {
     if (o.privacy.check(req) !== '') return;
     const k = key(req);
     if (!k) return;
     const t0 = now();
     const keys = [k];
-    try {
-      await Promise.all([anyCap ? frequency.warm(keys) : undefined, profiles.warm(keys)]);
-      metrics.ledger('frequency', (now() - t0) / 1000, false);
-    } catch {
-      // Redis is away: caps count this process's impressions, profiles are what it holds.
-      metrics.ledger('frequency', (now() - t0) / 1000, true);
-    }
+    const [caps, profile] = await Promise.allSettled([anyCap ? frequency.warm(keys) : undefined, profiles.warm(keys)]);
+    if (caps.status === 'rejected') capsUnknown.set(k, true);
+    else if (anyCap) capsUnknown.delete(k);
+    // Redis is away: profiles are what this process holds.
+    metrics.ledger('frequency', (now() - t0) / 1000, caps.status === 'rejected' || profile.status === 'rejected');
   }
 
   return {
     key,
     warm: redis ? warm : undefined,
     frequency,
-    count: (userKey, campaignId, windowSec) => frequency.count(userKey, campaignId, windowSec),
+    count: (userKey, campaignId, windowSec) => (capsUnknown.has(userKey) ? Infinity : frequency.count(userKey, campaignId, windowSec)),
     setCampaigns(campaigns) {
       anyCap = campaigns.some((c) => c.frequencyCap);
     },
