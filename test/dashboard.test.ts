@@ -51,6 +51,24 @@ describe('dashboard and alerts against the metrics the bidder exports', () => {
     for (const n of Object.keys(NOT_ON_DASHBOARD)) expect(exported.families.has(n), `${n} is listed as not on the dashboard but not exported`).toBe(true);
   });
 
+  it('shows every way a bid request is answered on "Requests/s by outcome", none as an outcome never recorded', async () => {
+    // The pipeline's outcomes come from bidder_requests_total; the server's refusals before the
+    // pipeline (src/server/http.ts: unknown exchange, credentials, body over the limit) and 500s
+    // only from their own counters, so the panel must query those too.
+    const panel = dashboardQueries().filter((q) => q.panel === 'Requests/s by outcome').map((q) => q.expr);
+    expect(panel.some((e) => metricNames(e).includes('bidder_requests_total'))).toBe(true);
+    const refused = panel.find((e) => metricNames(e).includes('bidder_request_errors_total'));
+    for (const code of ['UNKNOWN_EXCHANGE', 'FORBIDDEN', 'BODY_TOO_LARGE']) expect(refused ?? '', code).toContain(code);
+    expect(panel.some((e) => metricNames(e).includes('bidder_internal_errors_total'))).toBe(true);
+    // An outcome series that nothing increments reads 0 while refusals happen.
+    const r = await t.post('/openrtb2/no-such-exchange/bid', '{}');
+    expect(r.status).toBe(404);
+    const text = await (await fetch(t.bidder.opsUrl + '/metrics')).text();
+    const outcomes = new Set([...text.matchAll(/^bidder_requests_total\{[^}]*outcome="([^"]+)"/gm)].map((m) => m[1]));
+    expect([...outcomes].sort()).toEqual(['bid', 'invalid', 'nobid']);
+    expect(await t.metric('bidder_request_errors_total', { code: 'UNKNOWN_EXCHANGE' })).toBe(1);
+  });
+
   it('reads metric names out of PromQL the way the check above relies on', () => {
     expect(metricNames('histogram_quantile(0.99, sum by (le, stage) (rate(bidder_stage_duration_seconds_bucket{stage=~"a|b"}[$__rate_interval])))')).toEqual(['bidder_stage_duration_seconds_bucket']);
     expect(metricNames('(x_total{a="sum(y)"} / on (instance) z) > 1e-9 and on () (hour() < 22)').sort()).toEqual(['x_total', 'z']);

@@ -15,7 +15,7 @@ const or = (xs: readonly string[]) => [...xs, 'other'];
 const DOMAINS: Record<string, readonly string[] | 'one-series'> = {
   exchange: or(EXCHANGES),
   campaign: or(CAMPAIGNS),
-  outcome: ['bid', 'nobid', 'invalid', 'rejected', 'error'],
+  outcome: ['bid', 'nobid', 'invalid'],
   reason: Object.keys(NBR),
   code: or(Object.keys(ERRORS)),
   stage: ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'],

@@ -3,8 +3,13 @@ import { FastCounter, FastHistogram, type FastCounterChild, type FastHistogramCh
 import type { NoticeKind } from '../types.js';
 import { ERRORS, NBR, type ErrorCode, type NoBidReason } from '../errors/codes.js';
 
-/** Outcome of one bid request, a bounded label set. */
-export type Outcome = 'bid' | 'nobid' | 'invalid' | 'rejected' | 'error';
+/**
+ * Outcome of one bid request the pipeline answered, a bounded label set. Refusals before the
+ * pipeline are counted by error code only (bidder_request_errors_total): a 404 names no exchange,
+ * and a 403's is only what an unauthenticated sender claimed. A 500 (bidder_internal_errors_total)
+ * is counted where the server catches it, which knows neither route nor exchange.
+ */
+export type Outcome = 'bid' | 'nobid' | 'invalid';
 export type Stage = 'decode' | 'validate' | 'eligibility' | 'features' | 'score' | 'price' | 'reserve' | 'respond';
 export type NoticeResult = 'ok' | 'unpriced' | 'unbilled' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown' | 'test' | 'overspend' | 'corrected' | 'lost' | 'prefetch';
 /** Shared-store operations: the ledger's, and the fleet's frequency-cap reads and writes. */
@@ -17,7 +22,7 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 // the same.
 const FINE_BUCKETS = [0.000005, 0.00001, 0.000025, 0.00005, ...LATENCY_BUCKETS];
 const STAGES: Stage[] = ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'];
-const OUTCOMES: Outcome[] = ['bid', 'nobid', 'invalid', 'rejected', 'error'];
+const OUTCOMES: Outcome[] = ['bid', 'nobid', 'invalid'];
 const NOTICE_KINDS: NoticeKind[] = ['win', 'billing', 'loss', 'click', 'conversion', 'impression', 'start', 'complete', 'error'];
 const NOTICE_RESULTS: NoticeResult[] = ['ok', 'unpriced', 'unbilled', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'test', 'overspend', 'corrected', 'lost', 'prefetch'];
 const LEDGER_OPS: LedgerOp[] = ['reserve', 'settle', 'release', 'state', 'frequency'];
@@ -62,7 +67,7 @@ export function createMetrics(opts: MetricsOptions) {
   const ledgerOps = new Set<string>(LEDGER_OPS);
 
   // Recorded on every bid request or notice: the hot path's own classes (./fast.ts); the rest is prom-client.
-  const requests = new FastCounter('bidder_requests_total', 'Bid requests answered, by exchange and outcome.', ['exchange', 'outcome'], registry);
+  const requests = new FastCounter('bidder_requests_total', 'Bid requests answered by the pipeline, by exchange and outcome (bid, nobid, invalid). Refusals before it are in bidder_request_errors_total, 500s in bidder_internal_errors_total.', ['exchange', 'outcome'], registry);
   const nobids = new FastCounter('bidder_nobid_total', 'No-bid answers by exchange and reason.', ['exchange', 'reason'], registry);
   const errors = new Counter({ name: 'bidder_request_errors_total', help: 'Requests refused with a 4xx, by error code.', labelNames: ['code'], registers: [registry] });
   const latency = new FastHistogram('bidder_request_duration_seconds', 'Time from request end to answer, by exchange.', ['exchange'], LATENCY_BUCKETS, registry);
