@@ -257,6 +257,19 @@ export interface Reservation {
  * apart from the budgeted spend because the exchange bills it anyway. `corrected`: a billing notice
  * lowered an already settled price (once). `expired`: only from journals of older versions.
  */
+/** What a settle call that moved money left standing (`BudgetLedger.settle`'s `settled`). */
+export interface Settled {
+  /** The price that now stands, USD (a markup report's is the reserved amount, which its caller cannot know). */
+  usd: number;
+  /**
+   * On a correction: the price it replaced (USD), whether the bid was past the budget before, and
+   * whether it is now (a rise with no room moves the whole bid there).
+   */
+  previousUsd?: number;
+  wasOver?: boolean;
+  over?: boolean;
+}
+
 export type SettleOutcome = 'settled' | 'duplicate' | 'unknown' | 'over-reservation' | 'expired' | 'overspend' | 'corrected';
 
 /** A campaign whose commitments on the current day pass its budget (after the budget was lowered). */
@@ -283,10 +296,9 @@ export interface Ledger {
    * reservation was lost) is recorded too, for that campaign on today's budget, as spend while it
    * has room and as overspend past it: the caller passes it only for a notice signed for that
    * campaign and within its expiry, which the ledger outlives, so it was never settled here.
-   * `settled`: after a call that moved money (settled, overspend, corrected), its `usd` is the
-   * price that now stands (a markup report's is the reserved amount, which its caller cannot know).
+   * `settled`: filled after a call that moved money (settled, overspend, corrected).
    */
-  settle(bidId: string, priceUsd: number, source?: SettleSource, unreservedCampaignId?: string, settled?: { usd: number }): Promise<SettleOutcome>;
+  settle(bidId: string, priceUsd: number, source?: SettleSource, unreservedCampaignId?: string, settled?: Settled): Promise<SettleOutcome>;
   /** Release a reservation (loss notice); idempotent: true only for the call that released a held reservation. */
   release(bidId: string): Promise<boolean>;
   /**

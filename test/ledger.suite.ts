@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Budget, BudgetLedger, Reservation } from '../src/types.js';
+import type { Budget, BudgetLedger, Reservation, Settled } from '../src/types.js';
 
 /**
  * The ledger contract, run against every implementation (test/ledger.memory.test.ts,
@@ -192,10 +192,15 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       expect(await l.settle('r2', 0.2)).toBe('settled');
       expect(await l.reserve([res('r3', 'c1', 0.2)])).toEqual([true]);
       // No room left: the exchange bills 0.3 for r1 anyway, recorded apart from the spend allowed.
-      expect(await l.settle('r1', 0.3, 'billing')).toBe('corrected');
+      // The caller is told what was replaced and where the bid now stands (its metrics follow).
+      const settled: Settled = { usd: NaN };
+      expect(await l.settle('r1', 0.3, 'billing', undefined, settled)).toBe('corrected');
+      expect(settled).toEqual({ usd: 0.3, previousUsd: 0.1, wasOver: false, over: true });
       expect(await l.state('c1')).toMatchObject({ spentUsd: 0.2, overspentUsd: 0.3, reservedUsd: 0.2 });
       // A fall moves the bid's own account: r2 was spend within the budget.
-      expect(await l.settle('r2', 0.1, 'billing')).toBe('corrected');
+      const fell: Settled = { usd: NaN };
+      expect(await l.settle('r2', 0.1, 'billing', undefined, fell)).toBe('corrected');
+      expect(fell).toEqual({ usd: 0.1, previousUsd: 0.2, wasOver: false, over: false });
       expect(await l.state('c1')).toMatchObject({ spentUsd: 0.1, overspentUsd: 0.3, reservedUsd: 0.2 });
     });
 

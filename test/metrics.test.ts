@@ -23,6 +23,7 @@ const DOMAINS: Record<string, readonly string[] | 'one-series'> = {
   result: ['ok', 'unpriced', 'unbilled', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'refused', 'test', 'overspend', 'corrected', 'lost', 'prefetch'],
   op: or(['reserve', 'settle', 'release', 'state', 'frequency']),
   le: 'one-series',
+  of: ['spend', 'overspend'],
 };
 // bidder_model_info's labels describe the one loaded model: unbounded values, one series at a time.
 const SINGLE_SERIES = new Set(['bidder_model_info']);
@@ -50,6 +51,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('bid', v, 0.01);
     call('win', v, 0.01, 0.002);
     call('overspend', v, 0.01, 0.002);
+    call('corrected', v, { usd: 0.001, previousUsd: 0.002, wasOver: false, over: false });
     call('click', v);
     call('conversion', v);
     call('budget', v, 10, 5, 1.1, 4, 0.5);

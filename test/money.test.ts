@@ -138,13 +138,45 @@ describe('budgets lowered and prices corrected', () => {
     expect((await fetch(expand(t, b.nurl, full))).status).toBe(200);
     expect(await remaining()).toBeCloseTo(before, 5);
     // The exchange's billing says the impression cleared at half: the ledger follows, once.
+    const counted = async () => (await t.metric('bidder_spend_usd_total', { campaign: b.cid })) - (await t.metric('bidder_refunds_usd_total', { campaign: b.cid, of: 'spend' }));
+    const countedBefore = await counted();
     expect((await fetch(expand(t, b.burl, half))).status).toBe(200);
     expect(await remaining()).toBeCloseTo(before + (Number(full) - Number(half)) / 1000, 5);
     expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'corrected' })).toBe(1);
+    // The counters follow: spend less refunds is what the exchange billed.
+    expect(await counted()).toBeCloseTo(countedBefore - (Number(full) - Number(half)) / 1000, 9);
     expect((await fetch(expand(t, b.burl, (b.price / 4).toFixed(4)))).status).toBe(200);
     expect(await remaining()).toBeCloseTo(before + (Number(full) - Number(half)) / 1000, 5);
     expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'duplicate' })).toBe(1);
   });
+  it('a billing notice raising a price the budget has no room for books the whole bid as overspend: ledger, metrics, event log and report agree', async () => {
+    const r = await t.bid(req('rise-1'));
+    expect(r.status).toBe(200);
+    const b = (await r.json()).seatbid[0].bid[0];
+    const tenth = (b.price / 10).toFixed(4);
+    expect((await fetch(expand(t, b.nurl, tenth))).status).toBe(200);
+    // The budget lowered under what is already spent: no room for any rise.
+    writeFileSync(file, original.replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 0.0001'));
+    expect((await t.bidder.reloadPolicies()).ok).toBe(true);
+    try {
+      const refunds = () => t.metric('bidder_refunds_usd_total', { campaign: b.cid, of: 'spend' });
+      const over = () => t.metric('bidder_overspend_usd_total', { campaign: b.cid });
+      const [refunds0, over0] = [await refunds(), await over()];
+      expect((await fetch(expand(t, b.burl, b.price.toFixed(4)))).status).toBe(200);
+      expect((await refunds()) - refunds0).toBeCloseTo(Number(tenth) / 1000, 9);
+      expect((await over()) - over0).toBeCloseTo(Number(b.price.toFixed(4)) / 1000, 9);
+      await new Promise((r) => setTimeout(r, 50));
+      const recs: EventRecord[] = [];
+      for await (const rec of readEvents(eventFiles([`${t.dir}/events`]), () => {})) recs.push(rec);
+      expect(recs.find((x) => x.type === 'billing' && x.bidId === b.id)).toMatchObject({ overspend: true });
+      const mine = recs.filter((x) => x.bidId === b.id);
+      expect(buildReport(mine, []).campaigns[0].totals.overspendUsd).toBeCloseTo(Number(b.price.toFixed(4)) / 1000, 6);
+    } finally {
+      writeFileSync(file, original);
+      expect((await t.bidder.reloadPolicies()).ok).toBe(true);
+    }
+  });
+
   it('a click on an ad whose creative a reload removed still reaches its landing page, and counts', async () => {
     const r = await t.bid(req('gone-1'));
     const b = (await r.json()).seatbid[0].bid[0];

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { BidOutcome, Budget, BudgetLedger, Reservation, SettleOutcome, SettleSource } from '../types.js';
+import type { BidOutcome, Budget, BudgetLedger, Reservation, Settled, SettleOutcome, SettleSource } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toUsd, utcDay } from './budget.js';
 import { decodeRecords, encodeRecord, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
 import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
@@ -205,7 +205,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     return true;
   }
 
-  async function settleNow(bidId: string, priceUsd: number, source: SettleSource, unreservedCampaignId: string | undefined, settled: { usd: number } | undefined): Promise<SettleOutcome> {
+  async function settleNow(bidId: string, priceUsd: number, source: SettleSource, unreservedCampaignId: string | undefined, settled: Settled | undefined): Promise<SettleOutcome> {
     const now = clock();
     core.expire(now);
     const prev = core.peek(bidId);
@@ -235,7 +235,14 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       // A repeat is acknowledged no sooner than the settlement it repeats is on disk.
       await w.durable();
     }
-    if (settled !== undefined && res.record !== undefined && (res.record.t === 's' || res.record.t === 'c')) settled.usd = toUsd(res.record.p);
+    if (settled !== undefined && res.record !== undefined && (res.record.t === 's' || res.record.t === 'c')) {
+      settled.usd = toUsd(res.record.p);
+      if (res.previous !== undefined) {
+        settled.previousUsd = toUsd(res.previous.priceMicros);
+        settled.wasOver = res.previous.over;
+        settled.over = res.previous.over || res.record.o === 1;
+      }
+    }
     return res.outcome;
   }
 
@@ -266,7 +273,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       return out;
     },
 
-    settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: { usd: number }): Promise<SettleOutcome> {
+    settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: Settled): Promise<SettleOutcome> {
       return inTurn(bidId, () => settleNow(bidId, priceUsd, source, unreservedCampaignId, settled));
     },
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import type { BidOutcome, Budget, BudgetLedger, OverCommitted, Reservation, SettleOutcome, SettleSource } from '../types.js';
+import type { BidOutcome, Budget, BudgetLedger, OverCommitted, Reservation, Settled, SettleOutcome, SettleSource } from '../types.js';
 import { compileBudgets, dayBudgetMicros, NO_LIMIT, toMicros, toUsd, utcDay, type BudgetRule } from './budget.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
 import { DAY_MS } from '../util/time.js';
@@ -238,7 +238,11 @@ if h[5] == 's' then
   redis.call('HINCRBY', P .. 'd:' .. cid .. ':' .. d, field, fmt(p - a))
   redis.call('HSET', rk, 'a', fmt(p), 'l', lv)
   redis.call('HDEL', rk, 'f')
-  return 'corrected ' .. fmt(p)
+  -- The price replaced, and whether the bid was past the budget before and is now.
+  local was, now = '0', '0'
+  if h[6] == '1' then was = '1' end
+  if field == 'over' then now = '1' end
+  return 'corrected ' .. fmt(p) .. ' ' .. fmt(a) .. ' ' .. was .. ' ' .. now
 end
 -- A render after the exchange's loss notice is not heard (the markup is public).
 if h[5] == 'n' or (lv == 0 and h[5] == 'x') then return 'duplicate' end
@@ -621,7 +625,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       return res.map((v) => v === 1);
     },
 
-    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: { usd: number }): Promise<SettleOutcome> {
+    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: Settled): Promise<SettleOutcome> {
       const level = SOURCE_LEVEL[source];
       const price = source === 'markup' ? 0 : toMicros(priceUsd);
       if (!(price >= 0)) return 'over-reservation';
@@ -629,9 +633,16 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       if (typeof k === 'number' && level <= k) return 'duplicate';
       const now = clock();
       const raw = await cmd.ledgerSettle(P, scriptNow(now), retention, bidId, price, level, unreservedCampaignId ?? '', utcDay(now));
-      const sp = raw.indexOf(' ');
-      const outcome = (sp < 0 ? raw : raw.slice(0, sp)) as SettleOutcome;
-      if (settled !== undefined && sp >= 0) settled.usd = toUsd(Number(raw.slice(sp + 1)));
+      const [word, price1, previous, was, over] = raw.split(' ');
+      const outcome = word as SettleOutcome;
+      if (settled !== undefined && price1 !== undefined) {
+        settled.usd = toUsd(Number(price1));
+        if (previous !== undefined) {
+          settled.previousUsd = toUsd(Number(previous));
+          settled.wasOver = was === '1';
+          settled.over = over === '1';
+        }
+      }
       // After a settlement or a correction the price stands at this report's level; a duplicate
       // tells only that the bid is settled (its level may be lower: a same-price report leaves it).
       if (outcome === 'settled' || outcome === 'overspend' || outcome === 'corrected') known.set(bidId, level);

@@ -62,6 +62,8 @@ export interface SettleResult {
   record?: JournalRecord;
   /** Set when a win was recorded as overspend (the caller logs and counts it). */
   overspend?: { campaignId: string; priceMicros: number };
+  /** On `corrected`: the price replaced and whether the bid was past the budget before. */
+  previous?: { priceMicros: number; over: boolean };
 }
 
 export class LedgerCore {
@@ -172,9 +174,10 @@ export class LedgerCore {
       // pair, costs no journal record and no disk flush).
       if (rise === 0) return { outcome: 'duplicate' };
       const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now, l: level as 1 | 2 };
-      if (rise > 0 && (h.f[s] & OVER) === 0 && this.room(h.campaign(s), h.d[s]) < rise) record.o = 1;
+      const previous = { priceMicros: h.a[s], over: (h.f[s] & OVER) !== 0 };
+      if (rise > 0 && !previous.over && this.room(h.campaign(s), h.d[s]) < rise) record.o = 1;
       this.apply(record);
-      return { outcome: 'corrected', record };
+      return { outcome: 'corrected', record, previous };
     }
     // A render after the exchange's loss notice is not heard: the markup is public, and the
     // exchange said the bid lost.

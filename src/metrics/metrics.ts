@@ -1,6 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { FastCounter, FastHistogram, type FastCounterChild, type FastHistogramChild } from './fast.js';
-import type { NoticeKind } from '../types.js';
+import type { NoticeKind, Settled } from '../types.js';
 import { ERRORS, NBR, type ErrorCode, type NoBidReason } from '../errors/codes.js';
 
 /**
@@ -86,8 +86,16 @@ export function createMetrics(opts: MetricsOptions) {
   const clicks = new FastCounter('bidder_clicks_total', 'Clicks, by campaign.', ['campaign'], registry);
   const conversions = new FastCounter('bidder_conversions_total', 'Conversions, by campaign.', ['campaign'], registry);
   const predictedClicks = new FastCounter('bidder_predicted_clicks_total', 'Sum of pCTR over won impressions (compare with clicks for calibration).', ['campaign'], registry);
-  const spend = new FastCounter('bidder_spend_usd_total', 'Settled spend in USD, by campaign.', ['campaign'], registry);
+  const spend = new FastCounter('bidder_spend_usd_total', 'Settled spend in USD, by campaign: what each bid settled at, and the rise where a later notice set its price higher (a fall is in bidder_refunds_usd_total).', ['campaign'], registry);
   const overspend = new FastCounter('bidder_overspend_usd_total', 'Spend billed beyond the budget (late wins, wins after a loss notice, with no room left), USD, by campaign. Recorded in the ledger apart from bidder_spend_usd_total.', ['campaign'], registry);
+  // Counters only grow: a price a later notice set lower is counted here, so that spend is
+  // bidder_spend_usd_total - bidder_refunds_usd_total{of="spend"} (the same for overspend).
+  const refunds = new FastCounter(
+    'bidder_refunds_usd_total',
+    'Settled spend taken back, USD, by campaign and by the counter it came off (of: spend, overspend): a later notice (billing after win) set the price lower, or a rise with no room moved the whole bid past the budget.',
+    ['campaign', 'of'],
+    registry,
+  );
   const remaining = new Gauge({ name: 'bidder_budget_remaining_usd', help: 'Daily budget minus settled spend and reservations, USD.', labelNames: ['campaign'], aggregator: 'min', registers: [registry] });
   // The ledger's own figures of today, read on scrape: prices as they stand after later notices set
   // them again (the counters above count each bid at its first settlement).
@@ -138,11 +146,20 @@ export function createMetrics(opts: MetricsOptions) {
   // belong): the campaign label takes the ids the operator's policies have named since the start,
   // and any other id is 'other'.
   const bidChild = new Map<string, FastCounterChild>();
-  const outcomeChild = new Map<string, Record<'wins' | 'clicks' | 'conversions' | 'predicted' | 'spend' | 'overspend', FastCounterChild>>();
+  const outcomeChild = new Map<string, Record<'wins' | 'clicks' | 'conversions' | 'predicted' | 'spend' | 'overspend' | 'spendRefunds' | 'overspendRefunds', FastCounterChild>>();
   function addCampaign(c: string): void {
     if (bidChild.has(c)) return;
     bidChild.set(c, bids.labels(c));
-    const o = { wins: wins.labels(c), clicks: clicks.labels(c), conversions: conversions.labels(c), predicted: predictedClicks.labels(c), spend: spend.labels(c), overspend: overspend.labels(c) };
+    const o = {
+      wins: wins.labels(c),
+      clicks: clicks.labels(c),
+      conversions: conversions.labels(c),
+      predicted: predictedClicks.labels(c),
+      spend: spend.labels(c),
+      overspend: overspend.labels(c),
+      spendRefunds: refunds.labels(c, 'spend'),
+      overspendRefunds: refunds.labels(c, 'overspend'),
+    };
     for (const m of Object.values(o)) m.inc(0);
     outcomeChild.set(c, o);
   }
@@ -204,6 +221,21 @@ export function createMetrics(opts: MetricsOptions) {
       o.wins.inc();
       o.predicted.inc(pctrOfBid);
       o.spend.inc(spendUsd);
+    },
+    /**
+     * A settled price set again by a more authoritative notice (`Settled` of the correction): the
+     * counters follow the ledger, rises added, falls counted as refunds, a bid moved past the
+     * budget taken off spend and put on overspend.
+     */
+    corrected(campaign: string, s: Required<Settled>): void {
+      const o = outcomeOf(campaign);
+      const from = s.wasOver ? o.overspend : o.spend;
+      const fromRefunds = s.wasOver ? o.overspendRefunds : o.spendRefunds;
+      if (s.over && !s.wasOver) {
+        o.spendRefunds.inc(s.previousUsd);
+        o.overspend.inc(s.usd);
+      } else if (s.usd >= s.previousUsd) from.inc(s.usd - s.previousUsd);
+      else fromRefunds.inc(s.previousUsd - s.usd);
     },
     /** A win recorded beyond the budget: counted as an impression and as overspend, not as spend. */
     overspend(campaign: string, pctrOfBid: number, usd: number): void {

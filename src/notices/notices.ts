@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Campaign, Ledger, NoticeKind, Pacer, Shader } from '../types.js';
+import type { Campaign, Ledger, NoticeKind, Pacer, Settled, Shader } from '../types.js';
 import { BidderError } from '../errors/codes.js';
 import type { EventLog } from '../eventlog/eventlog.js';
 import type { ProfileStore } from '../features/profiles.js';
@@ -218,7 +218,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       const render = kind === 'impression';
       // Past its expiry a render is not heard (the exchange's own late notices are).
       if (render && late) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
-      const settled = { usd: NaN };
+      const settled: Settled = { usd: NaN };
       let priceUsd = NaN;
       // A signed exchange notice whose price cannot be read (a macro the exchange left unexpanded,
       // a form no parser should guess at) still says the impression was billed: it settles like a
@@ -278,8 +278,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (outcome === 'expired' || (late && outcome === 'unknown')) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
       if (outcome === 'corrected') {
         metrics.notice(kind, 'corrected');
-        // The event log keeps the price that stands: the report reads the most authoritative one.
-        deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd, ...(unpriced ? { unpriced: true as const } : {}) });
+        if (settled.previousUsd !== undefined) metrics.corrected(claims.campaignId, settled as Required<Settled>);
+        // The event log keeps the price that stands (the report reads the most authoritative one),
+        // and that a rise with no room put the bid past the budget.
+        deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd, ...(unpriced ? { unpriced: true as const } : {}), ...(settled.over ? { overspend: true as const } : {}) });
         return OK;
       }
       if (outcome !== 'settled' && outcome !== 'overspend') {
