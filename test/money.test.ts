@@ -332,10 +332,17 @@ describe('a notice reaching another bidder than the one that bid', () => {
       expect(r.status).toBe(200);
       const bid = (await r.json()).seatbid[0].bid[0];
       const spent = () => b.metric('bidder_spend_usd_total', { campaign: bid.cid });
-      const before = await spent();
+      const predicted = () => b.metric('bidder_predicted_clicks_total', { campaign: bid.cid });
+      const [before, predictedBefore] = [await spent(), await predicted()];
       const price = (bid.price / 2).toFixed(4);
       expect((await fetch(expand(b, bid.nurl, price))).status).toBe(200);
       expect(await spent()).toBeCloseTo(before + Number(price) / 1000, 9);
+      // The clicks the model predicted count there too, from the pCTR signed into the URL.
+      const q = Number(new URL(bid.nurl).searchParams.get('q'));
+      expect(q).toBeGreaterThan(0);
+      expect(await predicted()).toBeCloseTo(predictedBefore + q, 9);
+      // Signed: another pCTR is a forged notice.
+      expect((await fetch(expand(b, bid.nurl, price).replace(`&q=${q}&`, `&q=${q / 2}&`))).status).toBe(403);
       expect((await fetch(expand(b, bid.burl, price))).status).toBe(200);
       expect(await spent()).toBeCloseTo(before + Number(price) / 1000, 9);
     } finally {

@@ -291,7 +291,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // The ledger has settled: nothing after this may fail the notice, whose retry would be a
       // duplicate and never reach the event log, pacer or cap. A recorded pCTR that is no
       // probability (a counter refuses a negative increment) is taken as unknown.
-      const pctr = issued && issued.pctr >= 0 && issued.pctr <= 1 ? issued.pctr : undefined;
+      const pctr = issued && issued.pctr >= 0 && issued.pctr <= 1 ? issued.pctr : claims.pctr;
       if (outcome === 'overspend') {
         metrics.notice(kind, 'overspend');
         metrics.overspend(claims.campaignId, pctr ?? 0, priceUsd / 1000);

@@ -36,6 +36,14 @@ export interface NoticeClaims {
    * the win, and the win settles, whatever a reload has made of it since.
    */
   billing?: boolean;
+  /**
+   * The model's pCTR for the bid (4 significant digits), on the exchange's URLs only: a notice
+   * that reaches another worker or process than the one that bid still counts the clicks the
+   * model predicted and teaches the pacer (with --workers 2 the predicted clicks read half, and
+   * the miscalibration alert fired on a good model). The bid price already tells the exchange as
+   * much. Absent on older URLs and in public ones (click, markup trackers).
+   */
+  pctr?: number;
 }
 
 /** What a user key looks like (base64url of a truncated MAC); anything else in a URL is malformed. */
@@ -71,6 +79,7 @@ export function createSigner(secret: string) {
     writeTail(w, c);
     if (c.rate !== undefined) (w.text('\n'), w.number(c.rate));
     if (c.billing) w.text('\nbilling');
+    if (c.pctr !== undefined) (w.text('\nq'), w.number(c.pctr));
     return hmac.end();
   };
   const publicMac = (c: NoticeClaims, scope: 'click' | 'impression'): string => {
@@ -175,6 +184,7 @@ export function writeNoticeUrl(w: ByteWriter, u: NoticeUrls, route: NoticeRoute)
     w.text(c.cur);
     if (c.rate !== undefined) (w.text('&r='), w.number(c.rate));
     if (c.billing) w.text('&bb=1');
+    if (c.pctr !== undefined) (w.text('&q='), w.number(c.pctr));
   }
   w.text('&e=');
   w.uri(c.exchange);
@@ -209,7 +219,7 @@ export function noticeUrl(u: NoticeUrls, route: NoticeRoute | 'impression'): str
 export function claimsQuery(c: NoticeClaims, sig: string): string {
   return (
     `b=${encodeURIComponent(c.bidId)}&c=${encodeURIComponent(c.campaignId)}&k=${encodeURIComponent(c.creativeId)}` +
-    `&p=${c.bidPrice}&u=${c.cur}${c.rate === undefined ? '' : `&r=${c.rate}`}${c.billing ? '&bb=1' : ''}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.userKey ? `&uk=${c.userKey}` : ''}${c.test ? '&t=1' : ''}&s=${sig}`
+    `&p=${c.bidPrice}&u=${c.cur}${c.rate === undefined ? '' : `&r=${c.rate}`}${c.billing ? '&bb=1' : ''}${c.pctr === undefined ? '' : `&q=${c.pctr}`}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.userKey ? `&uk=${c.userKey}` : ''}${c.test ? '&t=1' : ''}&s=${sig}`
   );
 }
 
@@ -254,6 +264,12 @@ export function parseClaims(q: URLSearchParams, click = false): { claims: Notice
   const claims: NoticeClaims = { bidId, campaignId, creativeId, bidPrice, cur, exchange, expiresAtMs };
   if (rate !== undefined) claims.rate = rate;
   if (q.get('bb') === '1') claims.billing = true;
+  const pq = q.get('q');
+  if (pq !== null) {
+    const pctr = Number(pq);
+    if (pq === '' || !(pctr >= 0 && pctr <= 1)) return null;
+    claims.pctr = pctr;
+  }
   if (uk !== null) claims.userKey = uk;
   if (q.get('t') === '1') claims.test = true;
   return { claims, sig };

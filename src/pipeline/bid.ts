@@ -242,6 +242,7 @@ export function createBidPipeline(deps: BidDeps) {
     const cr = ch.el.cand.creative;
     const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, rate, exchange: ex.name, expiresAtMs };
     if (ex.billsOn === 'billing') claims.billing = true;
+    if (ch.pctr >= 0 && ch.pctr <= 1) claims.pctr = Number(ch.pctr.toPrecision(4));
     const ctx = plan.imps[ch.ctxIndex].ctx;
     if (ctx.userKey) claims.userKey = ctx.userKey;
     if (test) claims.test = true;
