@@ -365,8 +365,12 @@ export interface Pacer {
    * opportunity; `opp` tells the value pacer what it was worth and how it is auctioned.
    */
   multiplier(campaignId: string, nowMs: number, opp?: Opportunity): number;
-  /** pCTR to price with for a creative: the model's, calibrated by the clicks observed (posterior mean). */
-  calibratePctr(creativeId: string, modelPctr: number): number;
+  /**
+   * pCTR to price with for a creative: the model's, calibrated by the clicks observed (posterior
+   * mean). `learn` false (a test request) reads the calibration without folding this pCTR into the
+   * creative's mean.
+   */
+  calibratePctr(creativeId: string, modelPctr: number, learn?: boolean): number;
   /** The same for the conversion rate after a click (CPA goals). */
   calibratePcvr(creativeId: string, modelPcvr: number): number;
   onBid(campaignId: string, creativeId: string, bidCpmUsd: number, nowMs: number): void;

@@ -78,6 +78,20 @@ describe('learned state across restarts', () => {
     expect(other.snapshot().campaigns).toEqual([]);
   });
 
+  it('a test request reads the calibration without teaching it (its pCTRs stay out of the creative\'s mean)', () => {
+    const a = createValuePacer({ clock: () => DAY0, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }] });
+    a.calibratePctr('cr', 0.01);
+    a.calibratePcvr('cr', 0.1);
+    const before = JSON.stringify(a.snapshot());
+    for (let i = 0; i < 100; i++) {
+      expect(a.calibratePctr('cr', 0.5, false)).toBe(0.5);
+      a.calibratePcvr('cr', 0.9, false);
+    }
+    expect(JSON.stringify(a.snapshot())).toBe(before);
+    a.calibratePctr('cr', 0.5);
+    expect(JSON.stringify(a.snapshot())).not.toBe(before);
+  });
+
   it("a restarted pacer prices a creative on the calibration it had learnt, conversions' delay included", () => {
     let now = DAY0;
     const a = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }] });

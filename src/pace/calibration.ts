@@ -309,20 +309,24 @@ export function createCalibration(opts: CalibrationOptions) {
     if (now - fitAt >= REFIT_MIN_MS || now < fitAt) refit();
   }
   return {
-    calibratePctr(creativeId: string, modelPctr: number): number {
+    calibratePctr(creativeId: string, modelPctr: number, learn = true): number {
       const s = creative(creativeId);
-      s.seenPctr++;
-      s.meanPctr += (modelPctr - s.meanPctr) / Math.min(s.seenPctr, 10_000);
+      if (learn) {
+        s.seenPctr++;
+        s.meanPctr += (modelPctr - s.meanPctr) / Math.min(s.seenPctr, 10_000);
+      }
       if (s.ctrVersion !== ctr.version) {
         s.ctrFactor = ctr.factor(s.clicks, s.expectedClicks);
         s.ctrVersion = ctr.version;
       }
       return Math.min(1, modelPctr * s.ctrFactor);
     },
-    calibratePcvr(creativeId: string, modelPcvr: number): number {
+    calibratePcvr(creativeId: string, modelPcvr: number, learn = true): number {
       const s = creative(creativeId);
-      s.seenPcvr++;
-      s.meanPcvr += (modelPcvr - s.meanPcvr) / Math.min(s.seenPcvr, 10_000);
+      if (learn) {
+        s.seenPcvr++;
+        s.meanPcvr += (modelPcvr - s.meanPcvr) / Math.min(s.seenPcvr, 10_000);
+      }
       return Math.min(1, modelPcvr * cvr.factor(s.conversions, due(s, clock())));
     },
     /**

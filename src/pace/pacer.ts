@@ -59,7 +59,7 @@ export interface ThompsonPacer extends Pacer {
    * pCVR to price a CPA campaign with: like `calibratePctr`, the model's prediction times its
    * calibration, here from the conversions observed after the creative's clicks.
    */
-  calibratePcvr(creativeId: string, modelPcvr: number): number;
+  calibratePcvr(creativeId: string, modelPcvr: number, learn?: boolean): number;
   /** A conversion (postback) for a bid of this creative, with its click's time when known. */
   onConversion(campaignId: string, creativeId: string, nowMs: number, clickMs?: number): void;
   /** For metrics and plots: the budget of the day, spend so far, where the target curve is now. */

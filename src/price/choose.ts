@@ -131,8 +131,9 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const el = p.eligible[i];
       const c = el.cand.campaign;
       const modelPctr = pctrs[row++];
-      const pctr = deps.pacer.calibratePctr(el.cand.creative.id, modelPctr);
-      const pcvr = c.goal.type === 'cpa' ? deps.pacer.calibratePcvr(el.cand.creative.id, DEFAULT_PCVR) : DEFAULT_PCVR;
+      // A test request reads the calibration and teaches it nothing, as it teaches the pacer nothing.
+      const pctr = deps.pacer.calibratePctr(el.cand.creative.id, modelPctr, !test);
+      const pcvr = c.goal.type === 'cpa' ? deps.pacer.calibratePcvr(el.cand.creative.id, DEFAULT_PCVR, !test) : DEFAULT_PCVR;
       let multiplier: number;
       if (test) multiplier = deps.pacer.peekMultiplier(c.id, wallNow);
       else {
