@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/harness/process.js';
+import { createSigner, parseClaims } from '../src/notices/sign.js';
 
 /** The learning commands as a user runs them: the built CLI, the shipped model, a models folder of its own. */
 describe('bidder calibrate and --market', () => {
@@ -62,6 +63,35 @@ describe('serve and the learning commands read their flags and environment stric
     expect(run.status).toBe(2);
     expect(run.stderr.trim()).toBe("bidder: backend 'nope' is not one of auto, tensorflow, webgpu, wasm, cpu");
   });
+
+  it('NOTICE_SECRET overrides bidder.yaml\'s noticeSecret, as the environment overrides every setting', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'secret-env-'));
+    cpSync('policies', dir, { recursive: true });
+    const port = await freePort();
+    const yaml = join(dir, 'bidder.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^(\s*)dir: var\/events$/m, `$1dir: ${join(dir, 'events')}`).replace(/^(\s*)journalPath: .*$/m, `$1journalPath: ${join(dir, 'ledger')}`) + 'noticeSecret: yaml-secret-yaml-secret-1\n');
+    const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--policies', dir, '--host', '127.0.0.1', '--port', String(port), '--log-level', 'info'], { env: { ...process.env, NOTICE_SECRET: 'env-secret-env-secret-22' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      for (let i = 0; !/bidder listening/.test(out); i++) {
+        if (child.exitCode !== null || i > 600) throw new Error(`serve did not start: ${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const r = await fetch(`http://127.0.0.1:${port}/openrtb2/bid`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 's1', tmax: 5000, imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's', domain: 'news.example', cat: ['IAB12'] } }) });
+      expect(r.status).toBe(200);
+      const nurl = new URL((await r.json()).seatbid[0].bid[0].nurl.replace('${AUCTION_PRICE}', '1'));
+      const { claims, sig } = parseClaims(nurl.searchParams)!;
+      expect(createSigner('env-secret-env-secret-22').verify(claims, sig, 'exchange')).toBe(true);
+      expect(createSigner('yaml-secret-yaml-secret-1').verify(claims, sig, 'exchange')).toBe(false);
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('PORT set empty is unset: the port of bidder.yaml, not a random one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'port-env-'));

@@ -81,6 +81,11 @@ export function registerServe(program: Command): void {
       if (redis) overrides.ledger = { redisUrl: redis } as Settings['ledger'];
       const level = (o.logLevel as string | undefined) ?? process.env.LOG_LEVEL;
       if (level) overrides.logLevel = level as Settings['logLevel'];
+      // The environment over bidder.yaml, as for every other setting: with bidder.yaml first, a
+      // process started with a fleet's NOTICE_SECRET signed with another key, and the fleet refused
+      // its notices (403: billed, never recorded).
+      if (process.env.NOTICE_SECRET) overrides.noticeSecret = process.env.NOTICE_SECRET;
+      if (process.env.ADMIN_TOKEN) overrides.adminToken = process.env.ADMIN_TOKEN;
       const workers = o.workers as number;
       if (workers > 1 && !redis) {
         process.stderr.write('bidder: --workers needs a shared ledger: start Redis and pass --redis redis://127.0.0.1:6379 (or set REDIS_URL)\n');
@@ -97,6 +102,9 @@ export function registerServe(program: Command): void {
           process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
           process.exit(1);
         });
+        // Every worker signs with one key, bidder.yaml's where the environment gives none.
+        if (settings.noticeSecret) overrides.noticeSecret = settings.noticeSecret;
+        else process.stderr.write('bidder: no noticeSecret configured: the workers sign with a random one, so notices for bids of a previous run (or of other processes of a fleet) will be refused; set NOTICE_SECRET\n');
         const stopAll = await runWorkers(workers, o.policies as string, overrides, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
           process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
           process.exit(1);

@@ -22,7 +22,7 @@ interface Msg {
 export async function runWorkers(n: number, policiesDir: string, overrides: Partial<Settings>, log: (msg: string) => void): Promise<() => Promise<void>> {
   const file = new URL('../worker.js', import.meta.url);
   // A notice may come back to any worker, so all of them must sign with the same key.
-  const secret = overrides.noticeSecret || process.env.NOTICE_SECRET || randomBytes(24).toString('base64url');
+  const secret = overrides.noticeSecret || randomBytes(24).toString('base64url');
   overrides = { ...overrides, noticeSecret: secret };
   const workers: Worker[] = [];
   let nextId = 0;
