@@ -9,6 +9,7 @@ import { errorAnswer, type Answer } from '../errors/answer.js';
 import { LRUCache } from 'lru-cache';
 import type { IssuedBids } from './issued.js';
 import { parseClaims, type NoticeClaims, type Signer } from './sign.js';
+import { minorDigits } from '../util/currency.js';
 
 export interface NoticeDeps {
   signer: Signer;
@@ -62,19 +63,8 @@ export function parsePrice(raw: string, currency: string): number {
  * higher is refused. The ISO 4217 minor units as the runtime's Intl knows them (2 where unknown).
  */
 export function priceRounding(currency: string): number {
-  let r = ROUNDING.get(currency);
-  if (r === undefined) {
-    let digits = 2;
-    try {
-      digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
-    } catch {
-      // Not an ISO 4217 code: the cent.
-    }
-    ROUNDING.set(currency, (r = 10 ** -digits));
-  }
-  return r;
+  return 10 ** -minorDigits(currency);
 }
-const ROUNDING = new Map<string, number>();
 
 /**
  * Whether a loss notice's `${AUCTION_LOSS}` (AdCOM loss reason codes) says the bid lost on price:

@@ -1,4 +1,5 @@
 import type { Campaign, Shader } from '../types.js';
+import { minorDigits } from '../util/currency.js';
 
 /** Conversion rate assumed after a click for CPA goals until observed conversions say otherwise. */
 export const DEFAULT_PCVR = 0.05;
@@ -70,18 +71,3 @@ export function answerDecimals(priceDecimals: number, exchangeCurrency: string, 
   return Math.min(6, Math.max(0, minorDigits(answerCurrency) + priceDecimals - minorDigits(exchangeCurrency)));
 }
 
-/** ISO 4217 minor digits as the runtime's Intl knows them (2 for a code it does not), cached. */
-export function minorDigits(currency: string): number {
-  let d = MINOR_DIGITS.get(currency);
-  if (d === undefined) {
-    d = 2;
-    try {
-      d = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
-    } catch {
-      // Not a well-formed currency code (policies and requests are checked before): the cent.
-    }
-    MINOR_DIGITS.set(currency, d);
-  }
-  return d;
-}
-const MINOR_DIGITS = new Map<string, number>();
