@@ -380,7 +380,8 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   const rows: CampaignSpend[] = [];
   let overspent = 0;
   if (fleetMode) {
-    const ledger = await createRedisLedger({ url: o.redis!, clock: Date.now, budgets, reservationTtlMs: 600_000, keyPrefix: LEDGER_PREFIX });
+    // A read at the end of a run, on a host the fleet has loaded: not the serving 100 ms timeout.
+    const ledger = await createRedisLedger({ url: o.redis!, clock: Date.now, budgets, reservationTtlMs: 600_000, keyPrefix: LEDGER_PREFIX, commandTimeoutMs: 10_000 });
     try {
       for (const c of o.campaigns) {
         const s = await ledger.state(c.id);
@@ -392,7 +393,9 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
     }
   } else {
     for (const c of o.campaigns) {
-      const spend = Math.round(texts.reduce((s, t) => s + metricSum(t, 'bidder_spend_usd_total', `campaign="${c.id}"`), 0) * 1e6) / 1e6;
+      // Net of the prices billing notices set lower (counted apart: a counter cannot go down).
+      const counted = texts.reduce((s, t) => s + metricSum(t, 'bidder_spend_usd_total', `campaign="${c.id}"`) - metricSum(t, 'bidder_refunds_usd_total', { campaign: c.id, of: 'spend' }), 0);
+      const spend = Math.round(counted * 1e6) / 1e6;
       rows.push({ id: c.id, budget: budgets[c.id].dailyUsd, spend, overspend: Math.max(0, spend - budgets[c.id].dailyUsd) });
     }
   }
