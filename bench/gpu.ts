@@ -194,7 +194,7 @@ async function serve(backend: string) {
     // Sums every series of `name` whose labels contain `having` (e.g. 'outcome="bid"').
     const sum = (name: string, having = '') =>
       [...metrics].filter(([k]) => (k === name || k.startsWith(`${name}{`)) && k.includes(having)).reduce((a, [, v]) => a + v, 0);
-    const outcomes = Object.fromEntries(['bid', 'nobid', 'invalid', 'rejected', 'error'].map((o) => [o, sum('bidder_requests_total', `outcome="${o}"`)]));
+    const outcomes = Object.fromEntries(['bid', 'nobid', 'invalid'].map((o) => [o, sum('bidder_requests_total', `outcome="${o}"`)]));
     const served = {
       backend,
       version: serveVersion,
