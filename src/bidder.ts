@@ -135,9 +135,10 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     eligibility: { privacy, clock, userKey: users.key, frequency: users.count },
     applyPolicies: (next) => ledger.configure(budgetsOf(next.campaigns)),
     configurePacer: (campaigns) => pacer.configure(campaigns),
-    onCampaigns: (campaigns) => {
-      users.setCampaigns(campaigns);
-      metrics.setCampaigns(campaigns.map((c) => c.id));
+    onPolicies: (p) => {
+      users.setCampaigns(p.campaigns);
+      metrics.setCampaigns(p.campaigns.map((c) => c.id));
+      metrics.addExchanges(p.exchanges.keys());
     },
     probeLedger: redis ? () => ledger.state(live.policies().campaigns[0].id) : undefined,
     // One file whatever the number of workers (each applies every pause): a change of --workers keeps them.

@@ -58,4 +58,19 @@ describe('metrics across a policy reload', () => {
       expect(campaigns, g).not.toContain('other');
     }
   });
+
+  it('counts requests of an exchange the reload adds under its name, not other', async () => {
+    const file = join(policiesDir, 'exchanges.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('  demo-eu:\n', '  demo-new:\n    noBid: nbr\n  demo-eu:\n'));
+    const r = await fetch(t.url + '/admin/reload/policies', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(r.status, await r.clone().text()).toBe(200);
+    const before = await scrape();
+    expect(before.get('bidder_requests_total{exchange="demo-new",outcome="bid"}')).toBe(0);
+    const other = [...before].filter(([k]) => k.startsWith('bidder_requests_total{exchange="other"')).reduce((s, [, v]) => s + v, 0);
+    for (let i = 0; i < 3; i++) expect((await t.bid({ ...banner, id: `new-ex-${i}`, tmax: 5000 }, 'demo-new')).status).toBe(200);
+    const after = await scrape();
+    const mine = [...after].filter(([k]) => k.startsWith('bidder_requests_total{exchange="demo-new"')).reduce((s, [, v]) => s + v, 0);
+    expect(mine).toBe(3);
+    expect([...after].filter(([k]) => k.startsWith('bidder_requests_total{exchange="other"')).reduce((s, [, v]) => s + v, 0)).toBe(other);
+  });
 });

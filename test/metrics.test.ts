@@ -66,6 +66,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('testBid');
     call('insecureImp');
     call('setCampaigns', CAMPAIGNS);
+    call('addExchanges', EXCHANGES);
   }
   return called;
 }

@@ -86,8 +86,8 @@ export interface LiveOptions {
   /** A reload's new budgets and campaigns for the ledger and the pacer; the ledger's answer lists the bids already over a lowered budget. */
   applyPolicies: (next: Policies) => Promise<OverCommitted[]>;
   configurePacer: (campaigns: readonly Campaign[]) => void;
-  /** Told the campaigns serving, at start and after each reload (the users' warm). */
-  onCampaigns: (campaigns: readonly Campaign[]) => void;
+  /** Told the policies serving, at start and after each reload (the users' warm, the metrics' labels). */
+  onPolicies: (p: Policies) => void;
   /** With a shared ledger: throws while it cannot answer (the bidder is then not ready). */
   probeLedger?: () => Promise<unknown>;
   /** Where the paused campaigns are kept across restarts (`pausedFile`). */
@@ -155,7 +155,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
   let model: CtrModel | null = null;
   let publicUrl = settings.publicUrl;
   function build(p: Policies): CatalogState {
-    o.onCampaigns(p.campaigns);
+    o.onPolicies(p);
     return buildCatalogState(p.campaigns, features, {
       ...o.eligibility,
       ratesPerUsd: p.ratesPerUsd,

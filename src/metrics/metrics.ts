@@ -123,22 +123,28 @@ export function createMetrics(opts: MetricsOptions) {
   const nobidChild = new Map<string, Map<NoBidReason, FastCounterChild>>();
   const latChild = new Map<string, FastHistogramChild>();
   const lateChild = new Map<string, Counter.Internal>();
-  for (const e of [...exchanges, 'other']) {
+  // An exchange's series, created when the policies first name it (at start or by a reload) and
+  // kept after (its requests until then were 'other'); every series exported from the first scrape
+  // at zero: dashboards show a flat line rather than "no data", and rate() sees a series' first
+  // increment (it cannot when the series starts at 1).
+  function addExchange(e: string): void {
+    if (reqChild.has(e)) return;
+    exchanges.add(e);
     reqChild.set(e, new Map(OUTCOMES.map((o) => [o, requests.labels(e, o)])));
     nobidChild.set(e, new Map((Object.keys(NBR) as NoBidReason[]).map((r) => [r, nobids.labels(e, r)])));
     latChild.set(e, latency.labels(e));
     lateChild.set(e, late.labels(e));
+    for (const c of reqChild.get(e)!.values()) c.inc(0);
+    for (const c of nobidChild.get(e)!.values()) c.inc(0);
+    lateChild.get(e)!.inc(0);
   }
+  for (const e of [...exchanges, 'other']) addExchange(e);
   const noticeChild = new Map(NOTICE_KINDS.flatMap((k) => NOTICE_RESULTS.map((r) => [`${k}:${r}`, notices.labels(k, r)] as const)));
   const stageChild = new Map(STAGES.map((s) => [s, stage.labels(s)]));
   const errorChild = new Map([...ERROR_CODES, 'other'].map((c) => [c, errors.labels(c)]));
   const ledgerLatChild = new Map([...LEDGER_OPS, 'other'].map((o) => [o, ledgerLatency.labels(o)]));
   const ledgerErrChild = new Map([...LEDGER_OPS, 'other'].map((o) => [o, ledgerErrors.labels(o)]));
-  // Every series exported from the first scrape at zero: dashboards show a flat line rather than
-  // "no data", and rate() sees a series' first increment (it cannot when the series starts at 1).
-  for (const m of reqChild.values()) for (const c of m.values()) c.inc(0);
-  for (const m of nobidChild.values()) for (const c of m.values()) c.inc(0);
-  for (const c of [...lateChild.values(), ...noticeChild.values(), ...errorChild.values(), ...ledgerErrChild.values()]) c.inc(0);
+  for (const c of [...noticeChild.values(), ...errorChild.values(), ...ledgerErrChild.values()]) c.inc(0);
   for (const r of ['ok', 'refused']) modelSwaps.labels(r).inc(0);
   for (const m of [testRequests, testBids, insecureImps]) m.inc(0);
   // A campaign's counters, created when it starts serving: no label lookup per bid or notice. A
@@ -206,6 +212,10 @@ export function createMetrics(opts: MetricsOptions) {
      * The campaigns serving after a policy reload (and at start): new ids get their own series, and
      * the budget gauges of the ones dropped are removed, so none is left reading its last value.
      */
+    /** The exchanges the policies name after a reload: a new one gets its own series. */
+    addExchanges(names: Iterable<string>): void {
+      for (const e of names) addExchange(e);
+    },
     setCampaigns(ids: readonly string[]): void {
       const next = new Set(ids);
       for (const c of serving) if (!next.has(c)) for (const g of budgetGauges) g.remove(c);
