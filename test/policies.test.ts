@@ -2,7 +2,9 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
 import { loadPolicies, PolicyError } from '../src/config/policies.js';
+import { connectFleetRedis } from '../src/ledger/open.js';
 
 /** The PolicyError that loading `dir` throws (failing the test if it loads). */
 function loadError(dir: string): PolicyError {
@@ -101,6 +103,19 @@ describe('policy loading reports every problem at once', () => {
     expect(err!.problems).toHaveLength(4);
     for (const field of ['/publicUrl', '/opsPort', '/tls', '/fleetSize']) expect(text).toContain(field);
     expect(() => loadPolicies('policies', { publicUrl: 'https://bidder.example', port: 8080, opsPort: 9090, fleetSize: 4, ledger: { redisUrl: 'redis://127.0.0.1:6379' } as never })).not.toThrow();
+  });
+
+  it('names a Redis URL that is not one, and a connection that fails says why', async () => {
+    let err: PolicyError | undefined;
+    try {
+      loadPolicies('policies', { ledger: { redisUrl: 'localhost:6379' } as never });
+    } catch (e) {
+      err = e as PolicyError;
+    }
+    expect(err?.problems).toEqual(['bidder.yaml (with flags and environment) /ledger/redisUrl: "localhost:6379" is not a redis:// or rediss:// (TLS) URL with a host']);
+    expect(() => loadPolicies('policies', { ledger: { redisUrl: 'rediss://cache.example:6380/2' } as never })).not.toThrow();
+    const settings = loadPolicies('policies', { ledger: { redisUrl: 'redis://127.0.0.1:1/0', commandTimeoutMs: 1000 } as never }).settings;
+    await expect(connectFleetRedis(settings, pino({ level: 'silent' }))).rejects.toThrow('Redis ledger: cannot connect to redis://127.0.0.1:1/0: connect ECONNREFUSED 127.0.0.1:1');
   });
 
   it('names flight dates that are not days of the calendar', () => {

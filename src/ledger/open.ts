@@ -15,13 +15,18 @@ export { evictionProblem };
  */
 export async function connectFleetRedis(settings: Settings, logger: Logger): Promise<Redis> {
   const redis = new Redis(settings.ledger.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: settings.ledger.commandTimeoutMs, enableAutoPipelining: settings.ledger.autoPipelining });
-  // While Redis is away ioredis reports every failed reconnect here.
-  redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
+  // While Redis is away ioredis reports every failed reconnect here; the last says why a start
+  // failed ("Connection is closed" alone does not: ENOTFOUND, ECONNREFUSED, a TLS error does).
+  let why = '';
+  redis.on('error', (err: Error) => {
+    why = err.message;
+    logger.warn({ err: err.message }, 'Redis connection error');
+  });
   try {
     await redis.connect();
   } catch (err) {
     redis.disconnect();
-    throw new Error(`Redis ledger: cannot connect to ${settings.ledger.redisUrl}: ${(err as Error).message}`);
+    throw new Error(`Redis ledger: cannot connect to ${settings.ledger.redisUrl}: ${why || (err as Error).message}`);
   }
   const eviction = await evictionProblem(redis);
   if (eviction && 'evicts' in eviction) {
