@@ -93,6 +93,23 @@ describe('serve and the learning commands read their flags and environment stric
     }
   }, 90_000);
 
+  it('train and calibrate refuse a version name in use, or not a name, before any work', () => {
+    for (const args of [['train', '--version', 'lr-v3', '--rows', '1000000'], ['calibrate', '--from', 'lr-v3', '--version', 'lr-v3']]) {
+      const run = cli(args);
+      expect(run.status, args.join(' ')).toBe(2);
+      expect(run.stderr.trim()).toBe('bidder: model version lr-v3 already exists in models; versions are immutable, pick a new name');
+    }
+    const path = cli(['train', '--version', '../elsewhere', '--rows', '1000000']);
+    expect(path.status).toBe(2);
+    expect(path.stderr).toContain("--version must be a version name");
+  });
+
+  it('catalog refuses a campaign count it would spend minutes and gigabytes on', () => {
+    const run = cli(['catalog', '--campaigns', '100000000']);
+    expect(run.status).toBe(2);
+    expect(run.stderr.trim()).toBe('bidder: --campaigns must be an integer from 1 to 100000, got 100000000');
+  });
+
   it('PORT set empty is unset: the port of bidder.yaml, not a random one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'port-env-'));
     cpSync('policies', dir, { recursive: true });

@@ -9,14 +9,15 @@ export function registerCatalog(program: Command): void {
   program
     .command('catalog')
     .description('generate a synthetic catalog of N campaigns (varied targeting, every media type, budgets); same seed, same bytes')
-    .option('--campaigns <n>', 'number of campaigns', '1000')
+    .option('--campaigns <n>', 'number of campaigns (at most 100,000)', '1000')
     .option('--seed <n>', 'seed', '1')
     .option('--out <dir>', 'write a whole policy directory here (campaigns.yaml, plus exchanges.yaml and currency.yaml copied from --from); without it, campaigns.yaml goes to stdout')
     .option('--from <dir>', 'policy directory whose exchanges.yaml and currency.yaml are copied', 'policies')
     .action((o: { campaigns: string; seed: string; out?: string; from: string }) => {
       const campaigns = Number(o.campaigns);
       const seed = Number(o.seed);
-      if (!Number.isInteger(campaigns) || campaigns < 1) fail(`--campaigns must be a positive integer, got ${o.campaigns}`, 2);
+      // A bound on the file written: 100,000 campaigns are about 125 MB of YAML.
+      if (!Number.isInteger(campaigns) || campaigns < 1 || campaigns > 100_000) fail(`--campaigns must be an integer from 1 to 100000, got ${o.campaigns}`, 2);
       if (!Number.isInteger(seed)) fail(`--seed must be an integer, got ${o.seed}`, 2);
       const yaml = generateCatalogYaml({ campaigns, seed });
       if (!o.out) {

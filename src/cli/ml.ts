@@ -2,7 +2,8 @@
  * `bidder train`, `bidder eval` and `bidder simulate`: the learning side of the tool. Figures go to
  * stdout (one JSON object, or NDJSON for simulate); progress and notes go to stderr.
  */
-import { createWriteStream, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -43,6 +44,17 @@ async function backendFrom(name: string | undefined): Promise<string> {
 /** Writes a line, waiting when the stream's buffer is full (stdout piped into a slow reader). */
 async function writeLine(out: Writable, line: string): Promise<void> {
   if (!out.write(`${line}\n`)) await new Promise<void>((resolve) => out.once('drain', resolve));
+}
+
+/**
+ * A version name asked for a new model, checked before minutes of training rather than at the
+ * save: a name the bidder's reload would refuse (a path), or one the models folder has already
+ * (versions are immutable).
+ */
+function newVersion(models: string, version: string | undefined): void {
+  if (version === undefined) return;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(version)) fail(`--version must be a version name ([A-Za-z0-9][A-Za-z0-9._-]*), got '${version}'`, 2);
+  if (existsSync(join(models, version))) fail(`model version ${version} already exists in ${models}; versions are immutable, pick a new name`, 2);
 }
 
 function marketProfile(name: string): MarketProfile {
@@ -158,6 +170,7 @@ export function registerMlCommands(program: Command): void {
     .action(async (o) => {
       const kind = o.model as ModelKind;
       if (kind !== 'lr' && kind !== 'dcn') fail(`--model must be 'lr' or 'dcn', got '${kind}'`, 2);
+      newVersion(o.models, o.version);
       const market = marketProfile(o.market);
       const backend = await backendFrom(o.backend);
       const campaigns = campaignsFrom(o.policies);
@@ -234,6 +247,7 @@ export function registerMlCommands(program: Command): void {
     .option('--models <dir>', 'models folder', 'models')
     .option('--backend <name>', 'auto, tensorflow, wasm or cpu', 'wasm')
     .action(async (o) => {
+      newVersion(o.models, o.version);
       const market = marketProfile(o.market);
       const backend = await backendFrom(o.backend);
       const campaigns = campaignsFrom(o.policies);
