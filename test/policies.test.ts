@@ -118,6 +118,18 @@ describe('policy loading reports every problem at once', () => {
     await expect(connectFleetRedis(settings, pino({ level: 'silent' }))).rejects.toThrow('Redis ledger: cannot connect to redis://127.0.0.1:1/0: connect ECONNREFUSED 127.0.0.1:1');
   });
 
+  it('names deadlines that contradict each other, all at once', () => {
+    let err: PolicyError | undefined;
+    try {
+      loadPolicies('policies', { minTmaxMs: 500, maxTmaxMs: 400, defaultTmaxMs: 300, batcher: { maxBatchRows: 256, maxQueueDelayUs: 300_000 } });
+    } catch (e) {
+      err = e as PolicyError;
+    }
+    const text = err!.problems.join('\n');
+    expect(err!.problems).toHaveLength(3);
+    for (const field of ['/minTmaxMs', '/defaultTmaxMs', '/batcher/maxQueueDelayUs']) expect(text).toContain(field);
+  });
+
   it('names flight dates that are not days of the calendar', () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     cpSync('policies', dir, { recursive: true });
