@@ -37,9 +37,9 @@ describe('bidder calibrate and --market', () => {
     expect(meta.data.calibratedFrom).toBe('lr-v2');
     expect(meta.data.market).toBe('ipinyou');
     expect(meta.featureSpecHash).toBe(JSON.parse(readFileSync(join(models, 'lr-v2', 'meta.json'), 'utf8')).featureSpecHash);
-    // Versions are immutable: the same name again is refused.
+    // Versions are immutable: the same name again is refused, before any work.
     const again = cli('calibrate', '--from', 'lr-v2', '--version', 'lr-v2-test', '--rows', '3000', '--models', models);
-    expect(again.status).toBe(1);
+    expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/^bidder: model version lr-v2-test already exists in .*; versions are immutable, pick a new name$/m);
     expect(again.stderr).not.toMatch(/^\s+at /m);
   });
