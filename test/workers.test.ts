@@ -98,4 +98,30 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
     const seats = new Set((await Promise.all(Array.from({ length: 16 }, (_, i) => answer(`w-reload-${i}`)))).map((a) => a?.seat));
     expect([...seats]).toEqual(['reloaded-seat']);
   }, 60_000);
+
+  it('without --port or PORT the workers bind the port bidder.yaml names (the port checked free), not 8080', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'workers-yaml-port-'));
+    cpSync(policiesDir, dir, { recursive: true });
+    const port = await freePort();
+    const yaml = join(dir, 'bidder.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^port: \d+$/m, `port: ${port}`));
+    const other = spawn(process.execPath, ['dist/cli.js', 'serve', '--workers', '2', '--policies', dir, '--redis', redis.url, '--host', '127.0.0.1', '--log-level', 'warn'], {
+      env: { ...process.env, PORT: '', NOTICE_SECRET: 'workers-test-secret-0123456789' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    other.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      for (let i = 0; !/workers listening/.test(err); i++) {
+        if (other.exitCode !== null || i > 600) throw new Error(`workers did not start: ${err}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(err).toContain(`2 workers listening on port ${port}`);
+    } finally {
+      const exited = new Promise((r) => other.once('exit', r));
+      other.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

@@ -102,6 +102,8 @@ export function registerServe(program: Command): void {
           process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
           process.exit(1);
         });
+        // The port checked is the one bound: bidder.yaml's where no flag or PORT gives one.
+        overrides.port = settings.port;
         // Every worker signs with one key, bidder.yaml's where the environment gives none.
         if (settings.noticeSecret) overrides.noticeSecret = settings.noticeSecret;
         else process.stderr.write('bidder: no noticeSecret configured: the workers sign with a random one, so notices for bids of a previous run (or of other processes of a fleet) will be refused; set NOTICE_SECRET\n');
