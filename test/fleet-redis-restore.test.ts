@@ -86,6 +86,27 @@ describe.skipIf(!haveRedis)('a Redis that loses the ledger data', () => {
     expect(logs.some((m) => m.includes('neither AOF'))).toBe(true);
   });
 
+  it('a bidder that notices the loss after another spent again adds only what it knew more: the ledger keeps the spend made since', async () => {
+    const { redis, bidder, spend } = await setup();
+    const a = await bidder();
+    const b = await bidder();
+    expect(await spend(a.ledger, 3)).toBe(0.3);
+    await b.ledger.state('c1'); // B last read 0.3
+    expect(await spend(a.ledger, 3)).toBe(0.3);
+    await a.ledger.state('c1'); // A last read 0.6
+    const admin = new Redis(redis.url);
+    cleanup.push(() => admin.disconnect());
+    await admin.flushdb();
+    // B notices first, puts back 0.3 and spends the day's remainder as it knows it.
+    const byB = await spend(b.ledger, 10);
+    expect(byB).toBe(0.7);
+    // A notices next: it knew 0.6 before the loss, 0.3 more than B put back.
+    expect(await spend(a.ledger, 10)).toBe(0);
+    // What was spent: 0.6 before the loss, 0.7 since. A max over the day's spend said 1.0 and
+    // forgot 0.3 of it (a lifetime or flight budget would then spend it again).
+    expect((await a.ledger.state('c1')).spentUsd).toBeCloseTo(0.6 + byB, 9);
+  });
+
   it('a Redis that persists is not warned about', async () => {
     const redis = await startPrivateRedis({ appendonly: true });
     cleanup.push(() => redis.stop());

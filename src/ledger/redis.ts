@@ -302,7 +302,7 @@ return { b[1] or '', b[2] or '0', b[3] or '0', b[4] or '0', b[5] or '0', dd[1] o
 // The epoch (P e, a token) changes whenever Redis is found without one: a restart without
 // persistence, FLUSHALL/FLUSHDB. A bidder that last saw another epoch (ARGV[7]), or finds a rule
 // gone that it knew, puts back the spend it last read (today's and the flight's, ARGV after the
-// rule; a never-lower max, since another bidder may have put back more) before anything is reserved
+// rule; beyond what the others put back, see putback) before anything is reserved
 // against the rule again; ARGV[8] is the token to set, ARGV[9] the day.
 // Answers the epoch, whether it had changed, then per campaign the rule in force, the other
 // processes' rules unlike this one's, and whether spend was put back.
@@ -317,6 +317,16 @@ end
 local function raise(key, field, v)
   if v > n(redis.call('HGET', key, field)) then redis.call('HSET', key, field, fmt(v)) end
 end
+-- After a loss, every key is new: what is there is spend made since (by a bidder that put back
+-- first) plus what was put back so far (kept in 'r' .. field). A bidder that knew more puts back
+-- only the difference; a max over the field would take the spend made since for part of its own.
+local function putback(key, field, v)
+  local base = n(redis.call('HGET', key, 'r' .. field))
+  if v > base then
+    redis.call('HINCRBY', key, field, fmt(v - base))
+    redis.call('HSET', key, 'r' .. field, fmt(v))
+  end
+end
 local out = { epoch or '', lost and 1 or 0 }
 local idx = 11
 for i = 1, tonumber(ARGV[10]) do
@@ -328,12 +338,14 @@ for i = 1, tonumber(ARGV[10]) do
   local bk = P .. 'b:' .. cid
   local seed = known and not drop and (lost or redis.call('HEXISTS', bk, 'daily') == 0)
   if seed then
+    -- A rule gone alone (a deleted key) may leave the day's spend there: a max cannot count it twice.
+    local put = lost and putback or raise
     local dk = P .. 'd:' .. cid .. ':' .. ARGV[9]
-    raise(dk, 'spent', kds)
-    raise(dk, 'over', kdo)
+    put(dk, 'spent', kds)
+    put(dk, 'over', kdo)
     if redis.call('EXISTS', dk) == 1 then redis.call('PEXPIRE', dk, DAYKEEP) end
-    raise(bk, 'spent', kls)
-    raise(bk, 'over', klo)
+    put(bk, 'spent', kls)
+    put(bk, 'over', klo)
   end
   local pk = P .. 'p:' .. cid
   if drop then redis.call('HDEL', pk, inst) else redis.call('HSET', pk, inst, mine .. ',' .. fmt(now + lease)) end
