@@ -71,6 +71,16 @@ if (client === null) {
       expect(await other.reserve([{ bidId: 'o1', campaignId: 'c1', amountUsd: 1, expiresAtMs: Date.now() + 600_000 }])).toEqual([false]);
     });
 
+    it('registers the rules of a 20,000-campaign catalog, and reserves against the last of them', async () => {
+      const keyPrefix = `${prefix}${n++}:`;
+      const budgets = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`c${i}`, { dailyUsd: 1 }]));
+      // Before: one script with every campaign's arguments, which overflowed the stack here.
+      const l = await createRedisLedger({ client, clock: () => Date.now(), budgets, reservationTtlMs: 10_000, keyPrefix, logger: quiet });
+      expect(await l.reserve([{ bidId: 'big1', campaignId: 'c19999', amountUsd: 0.5, expiresAtMs: Date.now() + 10_000 }])).toEqual([true]);
+      expect((await l.state('c19999')).budgetUsd).toBe(1);
+      await l.close();
+    }, 60_000);
+
     it('on a reconnect restores the budget rules Redis lost, and leaves alone those another process set since', async () => {
       const keyPrefix = `${prefix}${n++}:`;
       const own = new Redis(url);
