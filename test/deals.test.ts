@@ -7,6 +7,8 @@ import { loadPolicies } from '../src/config/policies.js';
 import { buildCatalog } from '../src/eligibility/catalog.js';
 import { createEligibility } from '../src/eligibility/eligibility.js';
 import { createPrivacy } from '../src/eligibility/privacy.js';
+import { chooseBids } from '../src/price/choose.js';
+import { createPricer } from '../src/price/price.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
@@ -71,6 +73,35 @@ describe('deal choice in the plan', () => {
     // A deal floor under the open one: the deal is never the harder to clear.
     expect(entries(request([{ id: 'D1', bidfloor: 0.5 }]))).toEqual(['mixed D1 0.5', 'only D1 0.5']);
     expect(entries(request([{ id: 'D1', bidfloor: 30 }], { privateAuction: 1 }))).toEqual(['mixed D1 30', 'only D1 30']);
+  });
+
+  it("a request without at is judged by the exchange's auction type: a first-price deal keeps its open entry on a first-price exchange", () => {
+    const req = { ...request([{ id: 'D1', bidfloor: 30, at: 1 }]), at: undefined };
+    const onFirstPrice = eligibility.plan(req as BidRequest, 'prebid', 'USD', undefined, Infinity, 1).imps[0].eligible.map((e) => `${e.cand.campaign.id} ${e.dealId || 'open'}`);
+    expect(onFirstPrice).toEqual(['mixed D1', 'mixed open', 'only D1']);
+    // On a second-price exchange the same deal is priced otherwise than the request, and goes alone.
+    expect(entries(req)).toEqual(['mixed D1 30', 'only D1 30']);
+  });
+
+  it('the open entry after a deal entry is the same opportunity: the pacer, calibration and shortlist hear of it once', () => {
+    const plan = eligibility.plan(request([{ id: 'D1', bidfloor: 30 }]) as BidRequest, 'default', 'USD');
+    expect(plan.imps[0].eligible.map((e) => `${e.cand.campaign.id} ${e.dealId || 'open'}`)).toEqual(['mixed D1', 'mixed open', 'only D1']);
+    const asked: string[] = [];
+    const calibrated: string[] = [];
+    const learnt: number[] = [];
+    const pacer = {
+      multiplier: (id: string) => (asked.push(id), 1),
+      peekMultiplier: () => 1,
+      calibratePctr: (id: string, p: number) => (calibrated.push(id), p),
+      calibratePcvr: (_id: string, p: number) => p,
+    };
+    const pctrs = new Float32Array(plan.imps[0].eligible.length).fill(0.01);
+    const { chosen } = chooseBids(plan.imps, pctrs, 0, 2, false, { pacer, price: createPricer(null), shortlist: { learn: (idx) => learnt.push(idx) }, internSegment: (s) => s });
+    expect(asked).toEqual(['mixed', 'only']);
+    expect(calibrated).toEqual(['mixed-1', 'only-1']);
+    expect(learnt).toHaveLength(2);
+    // Valued at 5 USD CPM (goal cpm 5 at the pacer's 1), under the deal's 30: the open auction.
+    expect(chosen.map((c) => `${c.el.cand.campaign.id} ${c.el.dealId || 'open'}`)).toEqual(['mixed open']);
   });
 });
 

@@ -458,7 +458,8 @@ export function createEligibility(deps: EligibilityDeps) {
      * `shortlist` (the same choice as `shortlist.cut` on the whole list), and only the kept ones
      * are built.
      */
-    plan(req: BidRequest, exchange: string, exchangeCurrency: string, seat = DEFAULT_SEAT, maxCandidatesPerImp = Infinity): RequestPlan {
+    /** `defaultAuctionType`: the exchange's, for a request without `at` (its `auctionType`). */
+    plan(req: BidRequest, exchange: string, exchangeCurrency: string, seat = DEFAULT_SEAT, maxCandidatesPerImp = Infinity, defaultAuctionType = 2): RequestPlan {
       const r = req as unknown as Obj;
       // OpenRTB 2.6 §3.2.1: a seat blocked, or not among the allowed, may not bid at all.
       if ((Array.isArray(r.bseat) && r.bseat.includes(seat)) || (Array.isArray(r.wseat) && r.wseat.length > 0 && !r.wseat.includes(seat))) {
@@ -511,7 +512,7 @@ export function createEligibility(deps: EligibilityDeps) {
       const dsaUnrendered = dsaRequired > 0 && dsaExt!.pubrender === 0;
       const dsaImpossible = dsaNeeded && dsaUnrendered;
       const badv = lowerSetOf(r.badv);
-      const requestAt = typeof r.at === 'number' ? r.at : 2;
+      const requestAt = typeof r.at === 'number' ? r.at : defaultAuctionType;
       const userKey = userDataAllowed ? deps.userKey(req) : '';
       const segments: string[] = [];
       if (userDataAllowed && Array.isArray(user.data)) {

@@ -11,6 +11,8 @@ export interface Priceable {
   auctionType?: number;
   /** Impressions the campaign's frequency cap still allows the user; absent or Infinity: no cap. */
   capLeft?: number;
+  /** The deal the entry bids through ('' or absent: the open auction). */
+  dealId?: string;
 }
 
 /** What pricing reads of an imp's plan (eligibility's `ImpPlan`). */
@@ -127,19 +129,27 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     }
     const first = row;
     let top = -1;
+    let pctr = 0;
+    let pcvr = 0;
     for (let i = 0; i < n; i++) {
       const el = p.eligible[i];
       const c = el.cand.campaign;
       const modelPctr = pctrs[row++];
-      // A test request reads the calibration and teaches it nothing, as it teaches the pacer nothing.
-      const pctr = deps.pacer.calibratePctr(el.cand.creative.id, modelPctr, !test);
-      const pcvr = c.goal.type === 'cpa' ? deps.pacer.calibratePcvr(el.cand.creative.id, DEFAULT_PCVR, !test) : DEFAULT_PCVR;
       let multiplier: number;
-      if (test) multiplier = deps.pacer.peekMultiplier(c.id, wallNow);
+      // The open auction's entry that follows its candidate's deal entry (eligibility) is the same
+      // opportunity: priced on what that entry read, not counted by the pacer, calibration and
+      // shortlist a second time.
+      if (i > 0 && !el.dealId && p.eligible[i - 1].cand === el.cand && p.eligible[i - 1].dealId) multiplier = mults[i - 1];
       else {
-        // The pacer learns the day's opportunities from their values, so it is asked after pricing the value.
-        multiplier = deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: valueCpmUsd(c, pctr, pcvr), firstPrice: (el.auctionType || auctionType) === 1 });
-        deps.shortlist.learn(el.cand.idx, modelPctr, multiplier);
+        // A test request reads the calibration and teaches it nothing, as it teaches the pacer nothing.
+        pctr = deps.pacer.calibratePctr(el.cand.creative.id, modelPctr, !test);
+        pcvr = c.goal.type === 'cpa' ? deps.pacer.calibratePcvr(el.cand.creative.id, DEFAULT_PCVR, !test) : DEFAULT_PCVR;
+        if (test) multiplier = deps.pacer.peekMultiplier(c.id, wallNow);
+        else {
+          // The pacer learns the day's opportunities from their values, so it is asked after pricing the value.
+          multiplier = deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: valueCpmUsd(c, pctr, pcvr), firstPrice: (el.auctionType || auctionType) === 1 });
+          deps.shortlist.learn(el.cand.idx, modelPctr, multiplier);
+        }
       }
       mults[i] = multiplier;
       bids[i] = NaN;
