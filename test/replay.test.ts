@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseIpinyou, parseTrainInfo, writeIpinyou, type AuctionLog } from '../src/replay/ipinyou.js';
-import { fitB0, replayReport, runLin } from '../src/replay/replay.js';
+import { fitB0, replayReport, runLin, runPid, runPidLinear } from '../src/replay/replay.js';
 import { buildPacingDay } from '../src/sim/pacing-day.js';
 import { loadPolicies } from '../src/config/policies.js';
 import { createRng } from '../src/random/random.js';
@@ -60,6 +60,23 @@ describe('replay protocol', () => {
       expect(await replayReport(log, { budgetPerEpisode: budget, seed: 1 })).toEqual(r);
     });
   }
+
+  it('pidLinear picks its PID gain on the episodes before, as it picks b0: on repeats of one episode it buys at least what the simulator\'s gain buys', () => {
+    // One episode six times: whatever b0 and gain the earlier ones chose is right for the next.
+    const same = Array.from({ length: 6 }, () => log.episodes[0]);
+    for (const frac of [32, 8]) {
+      const budget = costPerEpisode / frac;
+      const tuned = runPidLinear(same, 0.05, budget, 40, 'expectedClicks');
+      // The same b0 schedule, the simulator's gain throughout.
+      let b0 = 40;
+      const fixed = runPid(same, 0.05, budget, (k) => {
+        if (k === 1 || k === 2 || k === 4) b0 = fitB0(same.slice(0, k), 0.05, budget, 'expectedClicks');
+        return { b0, gain: 1 };
+      });
+      expect(tuned.expectedClicks, `1/${frac}`).toBeGreaterThanOrEqual(fixed.expectedClicks);
+      expect(tuned.spend).toBeLessThanOrEqual(budget * 6 + 1e-6);
+    }
+  });
 
   it('the pacer sees no future line: shuffling and rewriting what follows an auction leaves every earlier bid unchanged', async () => {
     const budget = costPerEpisode / 16;

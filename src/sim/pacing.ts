@@ -4,7 +4,8 @@
  * win, loss, billing, click and conversion notices are scheduled on an event queue at realistic
  * delays, and the exchange's faults are injected there: notices duplicated, late (past the
  * reservation's expiry), lost, and so reordered. The ledger is the only thing that decides
- * whether spend counts, so `overspend` measures the guarantee, whatever the pacer does.
+ * whether spend counts; `overspend` is what was billed past a day's budget (late wins that no
+ * longer fit, which the ledger records apart), whatever the pacer does.
  *
  * Strategies, all on the same auctions:
  * - `pacer`: the value pacer (value-pace.ts: Thompson draws + remaining-day LP on λ) with first-price shading;
@@ -93,7 +94,7 @@ export interface Figures {
   boundValueUsd: number;
   /** What the exchange charged: every won impression, including those whose notices never settled. */
   billedUsd: number;
-  /** Billed past the budget and recorded as such by the ledger (late wins that no longer fit). */
+  /** Billed past the budget and recorded as such by the ledger (late wins that no longer fit), summed over days; `overspend` is the worst day's excess. */
   overspentUsd: number;
   /** Billed for impressions whose every win and billing notice was lost: the bidder never heard of them. */
   unnotifiedUsd: number;
@@ -438,11 +439,13 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   now = day.endMs - 1;
   for (let ci = 0; ci < C; ci++) {
     const c = day.campaigns[ci];
-    const spent = (await ledger.state(c.id)).spentUsd;
+    const { spentUsd: spent, overspentUsd: over } = await ledger.state(c.id);
     spentDays[ci] += spent;
-    overspentDays[ci] += (await ledger.state(c.id)).overspentUsd;
+    overspentDays[ci] += over;
     budgetDays[ci] += c.budget.dailyUsd;
-    overDays[ci] = Math.max(overDays[ci], spent - c.budget.dailyUsd);
+    // What was billed past the day's budget: the ledger keeps spend within it and records late wins
+    // that no longer fit apart (overspentUsd), so spend alone could never pass it.
+    overDays[ci] = Math.max(overDays[ci], spent + over - c.budget.dailyUsd);
   }
   }
 
