@@ -9,6 +9,16 @@ const campaigns = loadPolicies('policies').campaigns;
 const day = await buildPacingDay({ seed: 11, requests: 8_000, campaigns, budgetShare: 0.3 });
 
 describe('pacing simulation', () => {
+  it('overspend is what was billed past a day\'s budget: late wins the ledger recorded apart count', async () => {
+    // Every notice 1-20 minutes late, a hold of two minutes (the ledger still knows the bid for
+    // four): wins come after their room was given to other bids, and the exchange bills them.
+    const tight = await buildPacingDay({ seed: 11, requests: 8_000, campaigns, budgetShare: 0.02 });
+    const run = await runStrategy({ day: tight, strategy: 'fixedBid', ctr: 'oracle', seed: 11, curve: 'traffic', faults: { duplicate: 0, late: 1, lost: 0, minToWin: 0 }, reservationTtlMs: 120_000 });
+    const over = run.campaigns.filter((c) => c.overspentUsd > 0);
+    expect(over.length).toBeGreaterThan(0);
+    for (const c of over) expect(c.overspend).toBeCloseTo(c.spend + c.overspentUsd - c.budget, 6);
+  });
+
   it('same seed, identical JSON; no campaign of any strategy spends past its budget', async () => {
     const a = await pacingReport({ day, ctr: 'oracle', seed: 11, curve: 'traffic' });
     const again = await buildPacingDay({ seed: 11, requests: 8_000, campaigns, budgetShare: 0.3 });
