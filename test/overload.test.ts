@@ -118,7 +118,7 @@ describe('a request that waited past its deadline before the loop could read it'
   afterAll(() => t.close());
 
   /** Writes one raw HTTP request on an open connection, then holds this process's loop (which the in-process bidder shares) for `holdMs`. */
-  async function sendThenHold(body: string, holdMs: number): Promise<string> {
+  async function sendThenHold(body: string, holdMs: number, path = '/openrtb2/bid'): Promise<string> {
     const sock = connect(Number(new URL(t.url).port), '127.0.0.1');
     await new Promise((r) => sock.once('connect', r));
     const answer = new Promise<string>((resolve) => {
@@ -128,7 +128,7 @@ describe('a request that waited past its deadline before the loop could read it'
         if (/\r\n\r\n/.test(text) && (/content-length: 0\r\n/i.test(text) || text.endsWith('}'))) resolve(text);
       });
     });
-    sock.write(`POST /openrtb2/bid HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    sock.write(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     const until = performance.now() + holdMs;
     while (performance.now() < until);
     const text = await answer;
@@ -150,6 +150,11 @@ describe('a request that waited past its deadline before the loop could read it'
     // tmax 100 less the 20 ms allowance: the deadline passed while the bytes waited 150 ms.
     expect(await sendThenHold(truncated, 150)).toMatch(/^HTTP\/1.1 204/);
     expect(await t.metric('bidder_nobid_total', { reason: 'OVERLOADED' })).toBe(before + 1);
+  });
+
+  it('on an exchange answering no-bids with nbr the request is parsed, so that the no-bid can carry its id', async () => {
+    // The same wait: parsed (the cut body is a 400), not a 204 Prebid Server's adapter reads as a parse error.
+    expect(await sendThenHold(truncated, 150, '/openrtb2/demo-eu/bid')).toMatch(/^HTTP\/1.1 400/);
   });
 
   it('a longer tmax still fits after the same wait: the request is parsed and answered', async () => {

@@ -98,12 +98,15 @@ export function createBidPipeline(deps: BidDeps) {
    * Shed before parsing a request that waited so long before the loop read it that it cannot be
    * served in time: under a flood the loop reads more than it can prepare in one turn, and parsing
    * what it then refuses pushes everything behind past tmax too. Synchronous, so the server answers
-   * it without a promise. No id without a parse, so the no-bid is a 204. Only a loop that was held
-   * (arrival before the read) looks at the bytes at all.
+   * it without a promise. No id without a parse, so the no-bid is a 204: an exchange that wants its
+   * no-bids answered with `nbr` (Prebid Server's adapter reads a 204 as a parse error) gets its
+   * requests parsed and refused after. Only a loop that was held (arrival before the read) looks
+   * at the bytes at all.
    */
   function shedBeforeParse(input: BidInput): Answer | null {
     if (input.startedMs <= input.arrivedMs) return null;
     const ex = input.exchange;
+    if (ex.noBid === 'nbr') return null;
     const peeked = peekTmax(input.body, input.contentEncoding);
     if (peeked === undefined) return null;
     const budget = (peeked ?? settings.defaultTmaxMs) - ex.networkAllowanceMs;
