@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type HttpHandlers } from '../src/server/http.js';
@@ -116,3 +116,33 @@ describe('one bidder process per port', () => {
     }
   }, 90_000);
 });
+
+describe('a drain and a request whose body is still arriving', () => {
+  it('answers it: the drain waits for the body, and the request is served or refused, never cut off', async () => {
+    const t = await startBidder();
+    const body = JSON.stringify({ id: 'mid-body', tmax: 5000, imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's', domain: 'news.example', cat: ['IAB12'] } });
+    const sock = connect(t.bidder.port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    let text = '';
+    sock.on('data', (d) => (text += d));
+    const answered = new Promise((r) => sock.on('data', () => /\r\n\r\n/.test(text) && r(null)));
+    const closed = new Promise((r) => sock.once('close', r));
+    sock.write(`POST /openrtb2/bid HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`);
+    await new Promise((r) => setTimeout(r, 20));
+    let bodySent = false;
+    let closedBeforeBody = false;
+    const closing = t.close().then(() => (closedBeforeBody = !bodySent));
+    await new Promise((r) => setTimeout(r, 40));
+    bodySent = true;
+    sock.write(body.slice(10));
+    await closing;
+    // The drain waited for the body (before: it found nothing in flight and finished, and a
+    // process exits then, closing the connection under the request).
+    expect(closedBeforeBody).toBe(false);
+    await Promise.race([answered, closed, new Promise((r) => setTimeout(r, 2000))]);
+    sock.destroy();
+    // Before: the drain found nothing in flight and closed the connection under it, no answer.
+    expect(text).toMatch(/^HTTP\/1.1 (200|204|503)/);
+  });
+});
+

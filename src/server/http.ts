@@ -148,6 +148,8 @@ export function startHttpServer(
 ): Promise<HttpServer> {
   const listenMode = o.sharePort ? 0 : 1; // uWS ListenOptions: LIBUS_LISTEN_DEFAULT, LIBUS_LISTEN_EXCLUSIVE_PORT
   let inFlight = 0;
+  // Bid requests whose headers are read and body is still arriving.
+  let reading = 0;
   let draining = false;
   let listenSocket: uWS.us_listen_socket | null = null;
   const app = tls ? uWS.SSLApp({ key_file_name: tls.keyFile, cert_file_name: tls.certFile }) : uWS.App();
@@ -188,7 +190,19 @@ export function startHttpServer(
     const startedMs = h.now();
     const arrivedMs = Math.min(startedMs, lag.arrival());
     const state: Aborted = { aborted: false };
-    res.onAborted(() => (state.aborted = true));
+    // While its body arrives a request is in flight too: a drain that did not wait for it closed
+    // the connection under it, an answer never sent.
+    let read = false;
+    const doneReading = (): void => {
+      if (read) {
+        read = false;
+        reading--;
+      }
+    };
+    res.onAborted(() => {
+      state.aborted = true;
+      doneReading();
+    });
     const contentType = req.getHeader('content-type');
     const contentEncoding = req.getHeader('content-encoding');
     const version = req.getHeader('x-openrtb-version');
@@ -210,7 +224,10 @@ export function startHttpServer(
       // No credentials configured: a bid request reserves budget, so only this host may send one.
       return refuse(new BidderError('FORBIDDEN', 'this exchange has no sharedSecret or allowIps and answers loopback only'));
     }
+    read = true;
+    reading++;
     readBody(res, state, h.maxBodyBytes(), Number.isFinite(contentLength) ? contentLength : 0, (body) => {
+      doneReading();
       let answer: Answer | Promise<Answer>;
       try {
         answer = h.bid({ body, contentType, contentEncoding, version, exchange: ex, startedMs, arrivedMs, aborted: () => state.aborted });
@@ -219,7 +236,10 @@ export function startHttpServer(
       }
       if (answer instanceof Promise) guard(res, state, true, answer, origin);
       else write(res, state, answer, true, false, origin);
-    }, origin, () => h.onRefused('BODY_TOO_LARGE'));
+    }, origin, () => {
+      doneReading();
+      h.onRefused('BODY_TOO_LARGE');
+    });
   }
 
   /** CORS preflight for a bid route (a page sending application/json, or extra headers). */
@@ -320,7 +340,7 @@ export function startHttpServer(
           if (opsSocket) uWS.us_listen_socket_close(opsSocket);
           opsSocket = null;
           const until = h.now() + graceMs;
-          while (inFlight > 0 && h.now() < until) await new Promise((r) => setTimeout(r, 5));
+          while ((inFlight > 0 || reading > 0) && h.now() < until) await new Promise((r) => setTimeout(r, 5));
           lag.stop();
         },
       });
