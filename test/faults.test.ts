@@ -72,13 +72,15 @@ describe('model faults at start', () => {
   });
 });
 
-describe('unwritable event log', () => {
+describe('an event log that becomes unwritable while serving', () => {
   let t: TestBidder;
   beforeAll(async () => {
-    // A directory under a regular file can never be created: mkdir fails with ENOTDIR.
-    const file = join(temp('evlog-'), 'not-a-dir');
-    writeFileSync(file, 'x');
-    t = await startBidder({ eventLog: { dir: join(file, 'events'), rotateBytes: 1 << 20, enabled: true } });
+    // Writable at start (one that is not stops the start: test/eventlog.test.ts). Then its folder
+    // becomes a regular file: every rotation (every few records, at 1 KB) fails with ENOTDIR.
+    const dir = join(temp('evlog-'), 'events');
+    t = await startBidder({ eventLog: { dir, rotateBytes: 1024, enabled: true } });
+    rmSync(dir, { recursive: true, force: true });
+    writeFileSync(dir, 'x');
   });
   afterAll(() => t.close());
 
