@@ -343,9 +343,13 @@ const ROUNDS = Math.max(1, Number(args.rounds) || 1);
 /** Median of sorted values (the mean of the middle two when they are even). */
 const median = (v) => (v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2);
 let base = null;
+// The base serves a policy folder from its own checkout: head's may name settings it does not know.
+const baseWork = mkdtempSync(join(tmpdir(), 'bidder-bench-base-policies-'));
 if (args.base) {
   try {
     base = buildBase(args.base);
+    writePolicies(base.dir, baseWork, Number(args.campaigns));
+    await writeCatalog(ROOT, baseWork, args.catalog, args.seed, args.campaigns);
   } catch (err) {
     console.error(`base ${args.base}: unavailable (${err.message.split('\n')[0]})`);
   }
@@ -358,7 +362,7 @@ if (base && ROUNDS > 1) {
   // Alternating, so a drift of the host over the run falls on both sides alike, and in turns
   // head-base, base-head, ...: with head always first, a place in the order that costs more (the
   // first run after the base's build, or after the other's exit) would fall on one side only.
-  const runBase = (i) => runBidder(`base ${args.base} (${base.sha}, round ${i})`, base.dir, work, bodies);
+  const runBase = (i) => runBidder(`base ${args.base} (${base.sha}, round ${i})`, base.dir, baseWork, bodies);
   for (let i = 1; i <= ROUNDS; i++) {
     if (i === 1) results.push(await runBase(i));
     else if (i % 2 === 0) (results.push(await runBase(i)), results.push(await runBidder(`head (round ${i})`, ROOT, work, bodies)));
@@ -366,7 +370,7 @@ if (base && ROUNDS > 1) {
   }
 } else {
   results.push(await runBidder('head (again: noise)', ROOT, work, bodies));
-  if (base) results.push(await runBidder(`base ${args.base} (${base.sha})`, base.dir, work, bodies));
+  if (base) results.push(await runBidder(`base ${args.base} (${base.sha})`, base.dir, baseWork, bodies));
 }
 const head = results[1];
 const infer = await inferenceFloor(head.meanBatchRows || 10);
@@ -436,4 +440,5 @@ const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().
 writeFileSync(args.out, JSON.stringify({ commit, date: new Date().toISOString(), durationS: DURATION, connections: CONNECTIONS, results, inference: infer, inferenceAlone: alone, floorUs }, null, 2) + '\n');
 console.log(`written ${args.out}`);
 rmSync(work, { recursive: true, force: true });
+rmSync(baseWork, { recursive: true, force: true });
 process.exit(0);

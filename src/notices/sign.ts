@@ -37,7 +37,7 @@ export interface NoticeClaims {
    */
   billing?: boolean;
   /**
-   * The model's pCTR for the bid (4 significant digits), on the exchange's URLs only: a notice
+   * The model's pCTR for the bid (to 6 decimals), on the exchange's URLs only: a notice
    * that reaches another worker or process than the one that bid still counts the clicks the
    * model predicted and teaches the pacer (with --workers 2 the predicted clicks read half, and
    * the miscalibration alert fired on a good model). The bid price already tells the exchange as
