@@ -239,10 +239,10 @@ if h[5] == 's' then
   redis.call('HSET', rk, 'a', fmt(p), 'l', lv)
   redis.call('HDEL', rk, 'f')
   -- The price replaced, and whether the bid was past the budget before and is now.
-  local was, now = '0', '0'
+  local was, is = '0', '0'
   if h[6] == '1' then was = '1' end
-  if field == 'over' then now = '1' end
-  return 'corrected ' .. fmt(p) .. ' ' .. fmt(a) .. ' ' .. was .. ' ' .. now
+  if field == 'over' then is = '1' end
+  return 'corrected ' .. fmt(p) .. ' ' .. fmt(a) .. ' ' .. was .. ' ' .. is
 end
 -- A render after the exchange's loss notice is not heard (the markup is public).
 if h[5] == 'n' or (lv == 0 and h[5] == 'x') then return 'duplicate' end
