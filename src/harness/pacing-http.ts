@@ -385,7 +385,8 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
     try {
       for (const c of o.campaigns) {
         const s = await ledger.state(c.id);
-        rows.push({ id: c.id, budget: budgets[c.id].dailyUsd, spend: s.spentUsd, overspend: Math.max(0, s.spentUsd - budgets[c.id].dailyUsd) });
+        // Billed past the budget: the ledger keeps spend within it and late wins that do not fit apart.
+        rows.push({ id: c.id, budget: budgets[c.id].dailyUsd, spend: s.spentUsd, overspend: Math.max(0, Math.round((s.spentUsd + s.overspentUsd - budgets[c.id].dailyUsd) * 1e6) / 1e6) });
         overspent += s.overspentUsd;
       }
     } finally {
@@ -396,7 +397,9 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       // Net of the prices billing notices set lower (counted apart: a counter cannot go down).
       const counted = texts.reduce((s, t) => s + metricSum(t, 'bidder_spend_usd_total', `campaign="${c.id}"`) - metricSum(t, 'bidder_refunds_usd_total', { campaign: c.id, of: 'spend' }), 0);
       const spend = Math.round(counted * 1e6) / 1e6;
-      rows.push({ id: c.id, budget: budgets[c.id].dailyUsd, spend, overspend: Math.max(0, spend - budgets[c.id].dailyUsd) });
+      const over = Math.round(texts.reduce((s, t) => s + metricSum(t, 'bidder_overspend_usd_total', `campaign="${c.id}"`) - metricSum(t, 'bidder_refunds_usd_total', { campaign: c.id, of: 'overspend' }), 0) * 1e6) / 1e6;
+      overspent += over;
+      rows.push({ id: c.id, budget: budgets[c.id].dailyUsd, spend, overspend: Math.max(0, Math.round((spend + over - budgets[c.id].dailyUsd) * 1e6) / 1e6) });
     }
   }
   const sumAll = (name: string, filter = '') => texts.reduce((s, t) => s + metricSum(t, name, filter), 0);
