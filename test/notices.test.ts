@@ -269,6 +269,28 @@ describe('notices settle spend exactly once', () => {
     }
   });
 
+  it('a billing correction whose settlement failed after the ledger wrote it is, retried, a correction: not a second win', async () => {
+    const own = await startBidder();
+    let undo = () => {};
+    try {
+      const { bid, url } = await winUrl(own, 'n8');
+      expect((await fetch(url(bid.price.toFixed(4)))).status).toBe(200);
+      const billing = own.url + bid.burl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', (bid.price / 2).toFixed(4));
+      undo = failNextFdatasync();
+      expect((await fetch(billing)).status).toBe(503);
+      undo();
+      expect((await fetch(billing)).status).toBe(200);
+      // Before: the retry ran the first-win path again, a second impression, spend and cap count.
+      expect(await own.metric('bidder_wins_total', { campaign: bid.cid })).toBe(1);
+      expect(await own.metric('bidder_spend_usd_total', { campaign: bid.cid })).toBeCloseTo(Number(bid.price.toFixed(4)) / 1000, 12);
+      expect(await own.metric('bidder_notices_total', { kind: 'billing', result: 'corrected' })).toBe(1);
+    } finally {
+      undo();
+      await own.bidder.close();
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+
   it('puts the conversion token in the landing URL\'s query, before any fragment', () => {
     expect(withQuery('https://shop.example/sale#offers', 'rtbclk=T')).toBe('https://shop.example/sale?rtbclk=T#offers');
     expect(withQuery('https://shop.example/sale?a=1#x', 'rtbclk=T')).toBe('https://shop.example/sale?a=1&rtbclk=T#x');

@@ -250,7 +250,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
         return LEDGER_RETRY;
       }
       if (unacknowledged.delete(claims.bidId) && outcome === 'duplicate') {
-        outcome = 'settled';
+        // The call that failed was applied. A billing notice where the exchange bills on its win
+        // set again a price the win settled: a correction (its previous price unknown here, so the
+        // counters keep the win's), not a second impression, spend and cap count.
+        outcome = kind === 'billing' && claims.billing !== true ? 'corrected' : 'settled';
         // The price that stands is this notice's when it repeats the one that failed; a render's is
         // the bid, which its URL does not carry (public markup): this process's record of it.
         if (markup) settled.usd = render ? (issued?.bidCpmUsd ?? NaN) / 1000 : claims.bidPrice / rate! / 1000;
