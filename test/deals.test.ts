@@ -68,19 +68,25 @@ describe('deal choice in the plan', () => {
 
   it('keeps the open auction after a deal the campaign may not clear, for pricing to choose', () => {
     expect(entries(request([{ id: 'D1', bidfloor: 30 }]))).toEqual(['mixed D1 30', 'mixed open 1', 'only D1 30']);
-    // A fixed-price deal goes alone: its open entry, priced otherwise, could outbid it.
-    expect(entries(request([{ id: 'D1', bidfloor: 30, at: 3 }]))).toEqual(['mixed D1 30', 'only D1 30']);
+    // A fixed-price deal too: pricing takes its open entry only where the deal has no price.
+    expect(entries(request([{ id: 'D1', bidfloor: 30, at: 3 }]))).toEqual(['mixed D1 30', 'mixed open 1', 'only D1 30']);
     // A deal floor under the open one: the deal is never the harder to clear.
     expect(entries(request([{ id: 'D1', bidfloor: 0.5 }]))).toEqual(['mixed D1 0.5', 'only D1 0.5']);
     expect(entries(request([{ id: 'D1', bidfloor: 30 }], { privateAuction: 1 }))).toEqual(['mixed D1 30', 'only D1 30']);
   });
 
-  it("a request without at is judged by the exchange's auction type: a first-price deal keeps its open entry on a first-price exchange", () => {
-    const req = { ...request([{ id: 'D1', bidfloor: 30, at: 1 }]), at: undefined };
-    const onFirstPrice = eligibility.plan(req as BidRequest, 'prebid', 'USD', undefined, Infinity, 1).imps[0].eligible.map((e) => `${e.cand.campaign.id} ${e.dealId || 'open'}`);
-    expect(onFirstPrice).toEqual(['mixed D1', 'mixed open', 'only D1']);
-    // On a second-price exchange the same deal is priced otherwise than the request, and goes alone.
-    expect(entries(req)).toEqual(['mixed D1 30', 'only D1 30']);
+  it('a deal priced otherwise than the request (fixed price, its own at) is bought through where the value reaches it, else the open auction', () => {
+    const pacer = { multiplier: () => 1, peekMultiplier: () => 1, calibratePctr: (_id: string, p: number) => p, calibratePcvr: (_id: string, p: number) => p };
+    const chosen = (deals: object[], at: number) => {
+      const plan = eligibility.plan(request(deals, { at }) as BidRequest, 'default', 'USD');
+      const pctrs = new Float32Array(plan.imps[0].eligible.length).fill(0.01);
+      return chooseBids(plan.imps, pctrs, 0, at, false, { pacer, price: createPricer(null), shortlist: { learn: () => {} }, internSegment: (s) => s }).chosen.map((c) => `${c.el.cand.campaign.id} ${c.el.dealId || 'open'} ${c.bidUsd}`);
+    };
+    // Valued at 5 USD CPM: a fixed price of 3 is bought as agreed, one of 30 cannot be and the open auction answers.
+    expect(chosen([{ id: 'D1', bidfloor: 3, at: 3 }], 2)).toEqual(['mixed D1 3']);
+    expect(chosen([{ id: 'D1', bidfloor: 30, at: 3 }], 2)).toEqual(['mixed open 5']);
+    // A second-price deal in a first-price request: the deal where its floor is reached.
+    expect(chosen([{ id: 'D1', bidfloor: 3, at: 2 }], 1)).toEqual(['mixed D1 5']);
   });
 
   it('the open entry after a deal entry is the same opportunity: the pacer, calibration and shortlist hear of it once', () => {

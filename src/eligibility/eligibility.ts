@@ -458,8 +458,7 @@ export function createEligibility(deps: EligibilityDeps) {
      * `shortlist` (the same choice as `shortlist.cut` on the whole list), and only the kept ones
      * are built.
      */
-    /** `defaultAuctionType`: the exchange's, for a request without `at` (its `auctionType`). */
-    plan(req: BidRequest, exchange: string, exchangeCurrency: string, seat = DEFAULT_SEAT, maxCandidatesPerImp = Infinity, defaultAuctionType = 2): RequestPlan {
+    plan(req: BidRequest, exchange: string, exchangeCurrency: string, seat = DEFAULT_SEAT, maxCandidatesPerImp = Infinity): RequestPlan {
       const r = req as unknown as Obj;
       // OpenRTB 2.6 §3.2.1: a seat blocked, or not among the allowed, may not bid at all.
       if ((Array.isArray(r.bseat) && r.bseat.includes(seat)) || (Array.isArray(r.wseat) && r.wseat.length > 0 && !r.wseat.includes(seat))) {
@@ -512,7 +511,6 @@ export function createEligibility(deps: EligibilityDeps) {
       const dsaUnrendered = dsaRequired > 0 && dsaExt!.pubrender === 0;
       const dsaImpossible = dsaNeeded && dsaUnrendered;
       const badv = lowerSetOf(r.badv);
-      const requestAt = typeof r.at === 'number' ? r.at : defaultAuctionType;
       const userKey = userDataAllowed ? deps.userKey(req) : '';
       const segments: string[] = [];
       if (userDataAllowed && Array.isArray(user.data)) {
@@ -785,12 +783,10 @@ export function createEligibility(deps: EligibilityDeps) {
             }
             n = keep(n, idx, cand, deal.id, dealFloorUsd, fit, dealAt, capLeft);
             // Whether the paced value clears the deal's higher floor is known only in pricing
-            // (src/price/choose.ts), so the open auction goes along as a second entry after it: priced
-            // as the deal, it bids no more than the deal entry whenever that one has a price (equal
-            // in second price, where the first entry wins the tie; shaded against a lower floor in
-            // first), so it answers only where the deal cannot. A deal priced otherwise (fixed, at
-            // 3, or its own `at`) could be outbid by its own open entry, and goes alone.
-            if (open && dealFloorUsd > openUsd && (dealAt === 0 || dealAt === requestAt)) n = keep(n, idx, cand, '', openUsd, fit, 0, capLeft);
+            // (src/price/choose.ts), so the open auction goes along as a second entry after it, which
+            // pricing considers only where the deal entry has no price: a fixed-price deal (at 3) or
+            // one with its own `at` is bought through the deal whenever it can be.
+            if (open && dealFloorUsd > openUsd) n = keep(n, idx, cand, '', openUsd, fit, 0, capLeft);
           }
         }
         const kept = n > maxCandidatesPerImp ? shortlist.choose(n, maxCandidatesPerImp, idxAt, floorUsdAt, campaignAt) : null;

@@ -158,7 +158,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (test) metrics.testRequest();
     if (deps.warmUser) await deps.warmUser(req);
     // With the candidate cut: at most maxCandidatesPerImp per imp are scored (src/eligibility/shortlist.ts).
-    const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat, settings.maxCandidatesPerImp, ex.auctionType);
+    const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat, settings.maxCandidatesPerImp);
     t = timed('eligibility', t);
     if (plan.reason) return noBid(req.id, ex, plan.reason, started);
     let rows = 0;

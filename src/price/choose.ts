@@ -138,8 +138,10 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       let multiplier: number;
       // The open auction's entry that follows its candidate's deal entry (eligibility) is the same
       // opportunity: priced on what that entry read, not counted by the pacer, calibration and
-      // shortlist a second time.
-      if (i > 0 && !el.dealId && p.eligible[i - 1].cand === el.cand && p.eligible[i - 1].dealId) multiplier = mults[i - 1];
+      // shortlist a second time; and it answers only where the deal has no price (its paced value
+      // under the deal's floor), so a deal that can be bought through is.
+      const fallback = i > 0 && !el.dealId && p.eligible[i - 1].cand === el.cand && !!p.eligible[i - 1].dealId;
+      if (fallback) multiplier = mults[i - 1];
       else {
         // A test request reads the calibration and teaches it nothing, as it teaches the pacer nothing.
         pctr = deps.pacer.calibratePctr(el.cand.creative.id, modelPctr, !test);
@@ -159,6 +161,10 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
         continue;
       }
       if ((taken !== null && el.capLeft !== undefined && el.capLeft <= (taken.get(c.id) ?? 0)) || (pods !== null && pod !== '' && pods.has(pod + c.id))) {
+        ceiling[i] = -1;
+        continue;
+      }
+      if (fallback && ceiling[i - 1] >= p.eligible[i - 1].floorUsd) {
         ceiling[i] = -1;
         continue;
       }
