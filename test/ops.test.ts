@@ -144,5 +144,32 @@ describe('a drain and a request whose body is still arriving', () => {
     // Before: the drain found nothing in flight and closed the connection under it, no answer.
     expect(text).toMatch(/^HTTP\/1.1 (200|204|503)/);
   });
-});
 
+  it('a bid request read while draining is refused 503 SHUTTING_DOWN, and counted', async () => {
+    const t = await startBidder();
+    const body = JSON.stringify({ id: 'drain-2', tmax: 5000, imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's', domain: 'news.example', cat: ['IAB12'] } });
+    const open = async () => {
+      const sock = connect(t.bidder.port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      let text = '';
+      sock.on('data', (d) => (text += d));
+      return { sock, text: () => text };
+    };
+    // One request holds the drain open (its body still arriving); the other connection is open already.
+    const holder = await open();
+    const late = await open();
+    holder.sock.write(`POST /openrtb2/bid HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`);
+    await new Promise((r) => setTimeout(r, 20));
+    const before = await t.metric('bidder_request_errors_total', { code: 'SHUTTING_DOWN' });
+    const closing = t.close();
+    await new Promise((r) => setTimeout(r, 20));
+    late.sock.write(`POST /openrtb2/bid HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    for (let i = 0; i < 100 && !/\r\n\r\n/.test(late.text()); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(late.text()).toMatch(/^HTTP\/1.1 503/);
+    expect(await t.metric('bidder_request_errors_total', { code: 'SHUTTING_DOWN' })).toBe(before + 1);
+    holder.sock.write(body.slice(10));
+    await closing;
+    holder.sock.destroy();
+    late.sock.destroy();
+  });
+});

@@ -215,7 +215,7 @@ export function startHttpServer(
       h.onRefused(err.code);
       write(res, state, errorAnswer(err), true, close, origin);
     };
-    if (draining) return write(res, state, errorAnswer(new BidderError('SHUTTING_DOWN')), true, true, origin);
+    if (draining) return refuse(new BidderError('SHUTTING_DOWN'));
     if (!ex) return refuse(new BidderError('UNKNOWN_EXCHANGE', exchangeName), false);
     if (ex.sharedSecret && !sameSecret(secret, ex.sharedSecret, secretDigests)) return refuse(new BidderError('FORBIDDEN'));
     if (ex.allowIps.length) {
