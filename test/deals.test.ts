@@ -3,13 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPolicies } from '../src/config/policies.js';
-import { buildCatalog } from '../src/eligibility/catalog.js';
-import { createEligibility } from '../src/eligibility/eligibility.js';
-import { createPrivacy } from '../src/eligibility/privacy.js';
 import { chooseBids } from '../src/price/choose.js';
 import { createPricer } from '../src/price/price.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
+import { eligibilityFor } from './helpers/eligibility.js';
 
 /**
  * Which deal a campaign bids through (OpenRTB 2.6 §3.2.11, §3.2.12), and when it answers the open
@@ -43,17 +40,8 @@ const request = (deals: object[], opts: { privateAuction?: number; at?: number }
 });
 
 describe('deal choice in the plan', () => {
-  const dir = policies();
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const eligibility = createEligibility({
-    catalog: buildCatalog(loadPolicies(dir).campaigns),
-    ratesPerUsd: new Map([['USD', 1]]),
-    privacy: createPrivacy(),
-    clock: () => Date.UTC(2026, 11, 4, 12),
-    userKey: () => '',
-    isPaused: () => false,
-    frequency: () => 0,
-  });
+  const eligibility = eligibilityFor(CAMPAIGNS);
+  afterAll(eligibility.close);
   const entries = (req: object) => eligibility.plan(req as BidRequest, 'default', 'USD').imps[0].eligible.map((e) => `${e.cand.campaign.id} ${e.dealId || 'open'} ${e.floorUsd}`);
 
   it('takes the lowest deal floor, whatever the order of the deals', () => {

@@ -58,19 +58,16 @@ describe('bidder calibrate and --market', () => {
 describe('serve and the learning commands read their flags and environment strictly', () => {
   const cli = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, ['dist/cli.js', ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
 
-  it('a misspelt --backend is one line and exit 2, not whichever backend loads', () => {
-    const run = cli(['eval', '--backend', 'nope', '--rows', '1000']);
-    expect(run.status).toBe(2);
-    expect(run.stderr.trim()).toBe("bidder: backend 'nope' is not one of auto, tensorflow, webgpu, wasm, cpu");
-  });
-
-  it('NOTICE_SECRET overrides bidder.yaml\'s noticeSecret, as the environment overrides every setting', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'secret-env-'));
+  /**
+   * `serve` on a copy of the demo policies (events and journal inside it; `yaml` edits bidder.yaml),
+   * until it logs that it listens; `run` gets the log so far, then the server is stopped and the copy removed.
+   */
+  async function serving(prefix: string, yaml: (text: string) => string, args: string[], env: Record<string, string>, run: (log: string) => Promise<void>): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
     cpSync('policies', dir, { recursive: true });
-    const port = await freePort();
-    const yaml = join(dir, 'bidder.yaml');
-    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^(\s*)dir: var\/events$/m, `$1dir: ${join(dir, 'events')}`).replace(/^(\s*)journalPath: .*$/m, `$1journalPath: ${join(dir, 'ledger')}`) + 'noticeSecret: yaml-secret-yaml-secret-1\n');
-    const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--policies', dir, '--host', '127.0.0.1', '--port', String(port), '--log-level', 'info'], { env: { ...process.env, NOTICE_SECRET: 'env-secret-env-secret-22' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const file = join(dir, 'bidder.yaml');
+    writeFileSync(file, yaml(readFileSync(file, 'utf8').replace(/^(\s*)dir: var\/events$/m, `$1dir: ${join(dir, 'events')}`).replace(/^(\s*)journalPath: .*$/m, `$1journalPath: ${join(dir, 'ledger')}`)));
+    const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--policies', dir, '--host', '127.0.0.1', '--log-level', 'info', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -79,18 +76,31 @@ describe('serve and the learning commands read their flags and environment stric
         if (child.exitCode !== null || i > 600) throw new Error(`serve did not start: ${out}`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      const r = await fetch(`http://127.0.0.1:${port}/openrtb2/bid`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 's1', tmax: 5000, imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's', domain: 'news.example', cat: ['IAB12'] } }) });
-      expect(r.status).toBe(200);
-      const nurl = new URL((await r.json()).seatbid[0].bid[0].nurl.replace('${AUCTION_PRICE}', '1'));
-      const { claims, sig } = parseClaims(nurl.searchParams)!;
-      expect(createSigner('env-secret-env-secret-22').verify(claims, sig, 'exchange')).toBe(true);
-      expect(createSigner('yaml-secret-yaml-secret-1').verify(claims, sig, 'exchange')).toBe(false);
+      await run(out);
     } finally {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  it('a misspelt --backend is one line and exit 2, not whichever backend loads', () => {
+    const run = cli(['eval', '--backend', 'nope', '--rows', '1000']);
+    expect(run.status).toBe(2);
+    expect(run.stderr.trim()).toBe("bidder: backend 'nope' is not one of auto, tensorflow, webgpu, wasm, cpu");
+  });
+
+  it('NOTICE_SECRET overrides bidder.yaml\'s noticeSecret, as the environment overrides every setting', async () => {
+    const port = await freePort();
+    await serving('secret-env-', (y) => y + 'noticeSecret: yaml-secret-yaml-secret-1\n', ['--port', String(port)], { NOTICE_SECRET: 'env-secret-env-secret-22' }, async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/openrtb2/bid`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 's1', tmax: 5000, imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's', domain: 'news.example', cat: ['IAB12'] } }) });
+      expect(r.status).toBe(200);
+      const nurl = new URL((await r.json()).seatbid[0].bid[0].nurl.replace('${AUCTION_PRICE}', '1'));
+      const { claims, sig } = parseClaims(nurl.searchParams)!;
+      expect(createSigner('env-secret-env-secret-22').verify(claims, sig, 'exchange')).toBe(true);
+      expect(createSigner('yaml-secret-yaml-secret-1').verify(claims, sig, 'exchange')).toBe(false);
+    });
   }, 90_000);
 
   it('train and calibrate refuse a version name in use, or not a name, before any work', () => {
@@ -111,26 +121,9 @@ describe('serve and the learning commands read their flags and environment stric
   });
 
   it('PORT set empty is unset: the port of bidder.yaml, not a random one', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'port-env-'));
-    cpSync('policies', dir, { recursive: true });
     const port = await freePort();
-    const yaml = join(dir, 'bidder.yaml');
-    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^port: \d+$/m, `port: ${port}`).replace(/^(\s*)dir: var\/events$/m, `$1dir: ${join(dir, 'events')}`).replace(/^(\s*)journalPath: .*$/m, `$1journalPath: ${join(dir, 'ledger')}`));
-    const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--policies', dir, '--host', '127.0.0.1', '--log-level', 'info'], { env: { ...process.env, PORT: '', NOTICE_SECRET: 'port-env-secret-0123456789' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    try {
-      for (let i = 0; !/bidder listening/.test(out); i++) {
-        if (child.exitCode !== null || i > 600) throw new Error(`serve did not start: ${out}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(JSON.parse(out.split('\n').find((l) => l.includes('bidder listening'))!).port).toBe(port);
-    } finally {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await serving('port-env-', (y) => y.replace(/^port: \d+$/m, `port: ${port}`), [], { PORT: '', NOTICE_SECRET: 'port-env-secret-0123456789' }, async (log) => {
+      expect(JSON.parse(log.split('\n').find((l) => l.includes('bidder listening'))!).port).toBe(port);
+    });
   }, 90_000);
 });

@@ -4,15 +4,15 @@ import { join } from 'node:path';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { loadPolicies } from '../../src/config/policies.js';
 import { buildCatalog } from '../../src/eligibility/catalog.js';
-import { createEligibility } from '../../src/eligibility/eligibility.js';
+import { createEligibility, type Eligibility } from '../../src/eligibility/eligibility.js';
 import { createPrivacy } from '../../src/eligibility/privacy.js';
 
 /**
  * Eligibility over a small catalog written as policies (so `loadPolicies` fills the defaults a
  * campaign file leaves out), with nothing paused, capped or known of the user. `bidders(req)`: the
- * campaign ids eligible on the request's first imp, in plan order. `close` removes the folder.
+ * campaign ids eligible on the request's first imp, in plan order; `plan` the whole plan. `close` removes the folder.
  */
-export function eligibilityFor(campaigns: object[]): { bidders: (req: object) => string[]; close: () => void } {
+export function eligibilityFor(campaigns: object[]): { bidders: (req: object) => string[]; plan: Eligibility['plan']; close: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'bidder-eligibility-'));
   for (const f of ['exchanges.yaml', 'currency.yaml']) copyFileSync(join('policies', f), join(dir, f));
   writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify({ campaigns }));
@@ -27,6 +27,7 @@ export function eligibilityFor(campaigns: object[]): { bidders: (req: object) =>
   });
   return {
     bidders: (req) => eligibility.plan(req as BidRequest, 'default', 'USD').imps[0].eligible.map((e) => e.cand.campaign.id),
+    plan: eligibility.plan,
     close: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
