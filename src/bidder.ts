@@ -315,6 +315,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       stopWatching();
       stopFleetSync();
       await server.drain(settings.shutdownGraceMs);
+      handleNotice.close();
       await eventLog.close();
       await learned.close();
       await ledger.close();

@@ -299,6 +299,14 @@ export interface Ledger {
    * `settled`: filled after a call that moved money (settled, overspend, corrected).
    */
   settle(bidId: string, priceUsd: number, source?: SettleSource, unreservedCampaignId?: string, settled?: Settled): Promise<SettleOutcome>;
+  /**
+   * After a `settle` call of this process on `bidId` failed: what it did if it was applied all the
+   * same (a reply lost past its timeout), its price details into `settled`; undefined when it was
+   * not, when another call settled the bid, or when it was claimed already (it answers once). Where
+   * absent (a ledger in this process), a failed settle that was applied is known to be this
+   * process's own, and the exchange's retry, a duplicate here, counts it.
+   */
+  claim?(bidId: string, settled: Settled): Promise<SettleOutcome | undefined>;
   /** Release a reservation (loss notice); idempotent: true only for the call that released a held reservation. */
   release(bidId: string): Promise<boolean>;
   /**

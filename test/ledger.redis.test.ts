@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Logger } from 'pino';
 import type { Settings } from '../src/config/settings.js';
+import type { Settled } from '../src/types.js';
 import { createRedisLedger } from '../src/ledger/index.js';
 import { openLedger } from '../src/ledger/open.js';
 import { runLedgerSuite } from './ledger.suite.js';
@@ -80,6 +81,49 @@ if (client === null) {
       expect((await l.state('c19999')).budgetUsd).toBe(1);
       await l.close();
     }, 60_000);
+
+    it('claims a settle whose reply was lost only when that very call was applied, and only once', async () => {
+      const keyPrefix = `${prefix}${n++}:`;
+      const own = new Redis(url, { commandTimeout: 100, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+      await new Promise((r) => own.once('ready', r));
+      const opts = { clock: () => Date.now(), budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000, keyPrefix, logger: quiet };
+      const a = await createRedisLedger({ ...opts, client: own });
+      const b = await createRedisLedger({ ...opts, client });
+      const hold = (bidId: string) => a.reserve([{ bidId, campaignId: 'c1', amountUsd: 0.01, expiresAtMs: Date.now() + 10_000 }]);
+      const paused = async (f: () => Promise<unknown>) => {
+        await client.call('CLIENT', 'PAUSE', '300', 'ALL');
+        await expect(f()).rejects.toThrow();
+        await new Promise((r) => setTimeout(r, 350));
+      };
+      try {
+        // Applied past the timeout: a's claim gets what its call set, once; b's retry was a duplicate.
+        expect(await hold('k1')).toEqual([true]);
+        await paused(() => a.settle('k1', 0.006));
+        expect(await b.settle('k1', 0.006)).toBe('duplicate');
+        const s1 = { usd: NaN };
+        expect(await a.claim!('k1', s1)).toBe('settled');
+        expect(s1.usd).toBeCloseTo(0.006, 9);
+        expect(await a.claim!('k1', { usd: NaN })).toBeUndefined();
+        // A correction applied past the timeout is claimed as one, with the price it replaced.
+        await paused(() => a.settle('k1', 0.004, 'billing'));
+        const s2: Settled = { usd: NaN };
+        expect(await a.claim!('k1', s2)).toBe('corrected');
+        expect([s2.usd, s2.previousUsd, s2.over]).toEqual([0.004, 0.006, false]);
+        // Never sent (the connection down): b's settlement is not a's to claim.
+        expect(await hold('k2')).toEqual([true]);
+        const ended = new Promise((r) => own.once('end', r));
+        own.disconnect();
+        await ended;
+        await expect(a.settle('k2', 0.005)).rejects.toThrow();
+        expect(await b.settle('k2', 0.005)).toBe('settled');
+        await own.connect();
+        expect(await a.claim!('k2', { usd: NaN })).toBeUndefined();
+        // Nothing failed: nothing to claim.
+        expect(await a.claim!('k3', { usd: NaN })).toBeUndefined();
+      } finally {
+        own.disconnect();
+      }
+    });
 
     it('on a reconnect restores the budget rules Redis lost, and leaves alone those another process set since', async () => {
       const keyPrefix = `${prefix}${n++}:`;

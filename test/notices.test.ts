@@ -269,6 +269,30 @@ describe('notices settle spend exactly once', () => {
     }
   });
 
+  it('a win whose settlement failed is counted by the bidder itself when the exchange never retries', async () => {
+    const own = await startBidder();
+    let undo = () => {};
+    try {
+      const { bid, url } = await winUrl(own, 'n7b');
+      const half = (bid.price / 2).toFixed(4);
+      undo = failNextFdatasync();
+      expect((await fetch(url(half))).status).toBe(503);
+      undo();
+      // No retry from the exchange: the bidder tries the notice again itself (after a second).
+      const until = Date.now() + 20_000;
+      while ((await own.metric('bidder_wins_total')) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(await own.metric('bidder_wins_total', { campaign: bid.cid })).toBe(1);
+      expect(await own.metric('bidder_spend_usd_total', { campaign: bid.cid })).toBeCloseTo(Number(half) / 1000, 12);
+      // The exchange's late retry is then a duplicate.
+      expect((await fetch(url(half))).status).toBe(200);
+      expect(await own.metric('bidder_wins_total')).toBe(1);
+    } finally {
+      undo();
+      await own.bidder.close();
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+
   it('a billing correction whose settlement failed after the ledger wrote it is, retried, a correction: not a second win', async () => {
     const own = await startBidder();
     let undo = () => {};

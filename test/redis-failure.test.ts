@@ -169,3 +169,42 @@ describe.skipIf(!haveRedis)('a reserve that times out', () => {
     }
   });
 });
+
+describe.skipIf(!haveRedis)('a settle whose reply is lost', () => {
+  it('is counted once by the bidder whose call Redis applied late, though the exchange retried at another bidder', async () => {
+    const redis = await startPrivateRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'redis-claim-'));
+    const ledger = (name: string, commandTimeoutMs: number) => ({ ledger: { journalPath: join(dir, name), redisUrl: redis.url, commandTimeoutMs } });
+    const a = await startBidder(ledger('a', 100));
+    const b = await startBidder(ledger('b', 1000));
+    const admin = new Redis(redis.url);
+    try {
+      const r = await a.bid({ ...req('lost-1'), tmax: 3000 });
+      expect(r.status).toBe(200);
+      const bid = (await r.json()).seatbid[0].bid[0];
+      const path = bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', (bid.price / 2).toFixed(4));
+      // Redis holds the settle past A's 100 ms timeout, then applies it: A answers 503.
+      await admin.call('CLIENT', 'PAUSE', '400', 'ALL');
+      expect((await fetch(a.url + path)).status).toBe(503);
+      await new Promise((res) => setTimeout(res, 450));
+      // The exchange's retry reaches B: the bid is settled, a duplicate there, not counted.
+      expect((await fetch(b.url + path)).status).toBe(200);
+      expect(await b.metric('bidder_notices_total', { kind: 'win', result: 'duplicate' })).toBe(1);
+      expect(await b.metric('bidder_wins_total')).toBe(0);
+      // A finds its own call applied (its retry of the notice claims it) and counts the impression, once.
+      const until = Date.now() + 20_000;
+      while ((await a.metric('bidder_wins_total')) === 0 && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
+      expect(await a.metric('bidder_wins_total', { campaign: bid.cid })).toBe(1);
+      expect(await a.metric('bidder_spend_usd_total', { campaign: bid.cid })).toBeCloseTo(Number((bid.price / 2).toFixed(4)) / 1000, 9);
+      // Another retry at A is a duplicate now.
+      expect((await fetch(a.url + path)).status).toBe(200);
+      expect(await a.metric('bidder_wins_total')).toBe(1);
+    } finally {
+      admin.disconnect();
+      await a.close();
+      await b.close();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -189,6 +189,8 @@ end
 return out
 `;
 
+// ARGV[9]: the call's id. A settlement or correction keeps it in the bid's record (k, kc), with
+// what it set, so the caller whose reply was lost (a timeout) can claim it later (LUA_CLAIM).
 const LUA_SETTLE = `${LUA_COMMON}
 local bid = ARGV[4]
 local p = tonumber(ARGV[5])
@@ -209,7 +211,11 @@ if not h[1] then
   redis.call('HSET', rk, 'c', cid, 'a', fmt(p), 'e', '0', 'd', d, 'st', 's', 'l', lv)
   if field == 'over' then redis.call('HSET', rk, 'o', '1') end
   redis.call('PEXPIRE', rk, RET)
-  if field == 'over' then return 'overspend ' .. fmt(p) end
+  if field == 'over' then
+    redis.call('HSET', rk, 'k', ARGV[9] .. ' overspend ' .. fmt(p))
+    return 'overspend ' .. fmt(p)
+  end
+  redis.call('HSET', rk, 'k', ARGV[9] .. ' settled ' .. fmt(p))
   return 'settled ' .. fmt(p)
 end
 local cid, a, d = h[1], tonumber(h[2]), h[4]
@@ -242,7 +248,9 @@ if h[5] == 's' then
   local was, is = '0', '0'
   if h[6] == '1' then was = '1' end
   if field == 'over' then is = '1' end
-  return 'corrected ' .. fmt(p) .. ' ' .. fmt(a) .. ' ' .. was .. ' ' .. is
+  local out = 'corrected ' .. fmt(p) .. ' ' .. fmt(a) .. ' ' .. was .. ' ' .. is
+  redis.call('HSET', rk, 'kc', ARGV[9] .. ' ' .. out)
+  return out
 end
 -- A render after the exchange's loss notice is not heard (the markup is public).
 if h[5] == 'n' or (lv == 0 and h[5] == 'x') then return 'duplicate' end
@@ -267,8 +275,27 @@ redis.call('HINCRBY', dk, field, fmt(p))
 redis.call('PEXPIRE', dk, DAYKEEP)
 redis.call('HSET', rk, 'st', 's', 'a', fmt(p), 'l', lv)
 redis.call('PEXPIRE', rk, RET)
-if field == 'over' then return 'overspend ' .. fmt(p) end
+if field == 'over' then
+  redis.call('HSET', rk, 'k', ARGV[9] .. ' overspend ' .. fmt(p))
+  return 'overspend ' .. fmt(p)
+end
+redis.call('HSET', rk, 'k', ARGV[9] .. ' settled ' .. fmt(p))
 return 'settled ' .. fmt(p)
+`;
+
+// What the call ARGV[3] set on bid ARGV[2], if it was applied (its settlement, else its
+// correction), and only once: '' when it was not, or was claimed already.
+const LUA_CLAIM = `
+local rk = ARGV[1] .. 'r:' .. ARGV[2]
+local pre = ARGV[3] .. ' '
+for _, f in ipairs({ 'k', 'kc' }) do
+  local v = redis.call('HGET', rk, f)
+  if v and string.sub(v, 1, #pre) == pre then
+    redis.call('HDEL', rk, f)
+    return string.sub(v, #pre + 1)
+  end
+end
+return ''
 `;
 
 const LUA_RELEASE = `${LUA_COMMON}
@@ -397,6 +424,7 @@ interface LedgerCommands {
   ledgerReserve(...args: (string | number)[]): Promise<number[]>;
   /** The outcome, and after one that moved money a space and the price (micros) that stands. */
   ledgerSettle(...args: (string | number)[]): Promise<string>;
+  ledgerClaim(prefix: string, bidId: string, callId: string): Promise<string>;
   ledgerRelease(...args: (string | number)[]): Promise<number>;
   ledgerState(...args: (string | number)[]): Promise<string[]>;
   /** [epoch, 1 if it had changed, then per campaign [rule in force, others' rules, 1 if spend was put back]]. */
@@ -422,6 +450,20 @@ const ruleText = (r: BudgetRule): string => `${r.dailyMicros},${r.lifetimeMicros
  * Durability is Redis's: run it with `appendonly yes` and `appendfsync everysec` (or `always`)
  * so a Redis restart keeps settled spend.
  */
+/** A settle script's answer ('settled 1200', 'corrected 900 1200 0 0'), its price details into `settled`. */
+function readSettled(raw: string, settled: Settled | undefined): SettleOutcome {
+  const [word, price1, previous, was, over] = raw.split(' ');
+  if (settled !== undefined && price1 !== undefined) {
+    settled.usd = toUsd(Number(price1));
+    if (previous !== undefined) {
+      settled.previousUsd = toUsd(Number(previous));
+      settled.wasOver = was === '1';
+      settled.over = over === '1';
+    }
+  }
+  return word as SettleOutcome;
+}
+
 export async function createRedisLedger(opts: RedisLedgerOptions): Promise<BudgetLedger> {
   const { clock, reservationTtlMs, keyPrefix: P } = opts;
   if (!(reservationTtlMs > 0)) throw new Error('reservationTtlMs must be > 0');
@@ -457,6 +499,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   }
   client.defineCommand('ledgerReserve', { numberOfKeys: 0, lua: LUA_RESERVE });
   client.defineCommand('ledgerSettle', { numberOfKeys: 0, lua: LUA_SETTLE });
+  client.defineCommand('ledgerClaim', { numberOfKeys: 0, lua: LUA_CLAIM });
   client.defineCommand('ledgerRelease', { numberOfKeys: 0, lua: LUA_RELEASE });
   client.defineCommand('ledgerState', { numberOfKeys: 0, lua: LUA_STATE });
   client.defineCommand('ledgerOnce', { numberOfKeys: 1, lua: LUA_ONCE });
@@ -464,6 +507,11 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   const cmd = client as unknown as LedgerCommands;
 
   const instance = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  // Settle calls are named (this process's prefix, a count) so a call whose reply was lost can be
+  // claimed; per bid, the last such call of this process.
+  const callPrefix = randomBytes(6).toString('base64url') + '.';
+  let calls = 0;
+  const failedCalls = new LRUCache<string, string>({ max: 10_000 });
   const leaseMs = opts.ruleLeaseMs ?? 60_000;
   let budgets = opts.budgets;
   // Per campaign, the disagreement last logged: logged again only when it changes.
@@ -659,17 +707,16 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       const k = known.get(bidId);
       if (typeof k === 'number' && level <= k) return 'duplicate';
       const now = clock();
-      const raw = await cmd.ledgerSettle(P, scriptNow(now), retention, bidId, price, level, unreservedCampaignId ?? '', utcDay(now));
-      const [word, price1, previous, was, over] = raw.split(' ');
-      const outcome = word as SettleOutcome;
-      if (settled !== undefined && price1 !== undefined) {
-        settled.usd = toUsd(Number(price1));
-        if (previous !== undefined) {
-          settled.previousUsd = toUsd(Number(previous));
-          settled.wasOver = was === '1';
-          settled.over = over === '1';
-        }
+      const call = `${callPrefix}${(++calls).toString(36)}`;
+      let raw: string;
+      try {
+        raw = await cmd.ledgerSettle(P, scriptNow(now), retention, bidId, price, level, unreservedCampaignId ?? '', utcDay(now), call);
+      } catch (err) {
+        // Perhaps applied all the same (a reply past the timeout): `claim` finds out.
+        failedCalls.set(bidId, call);
+        throw err;
       }
+      const outcome = readSettled(raw, settled);
       // After a settlement or a correction the price stands at this report's level; a duplicate
       // tells only that the bid is settled (its level may be lower: a same-price report leaves it).
       if (outcome === 'settled' || outcome === 'overspend' || outcome === 'corrected') known.set(bidId, level);
@@ -682,6 +729,14 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
         );
       }
       return outcome;
+    },
+
+    async claim(bidId: string, settled: Settled): Promise<SettleOutcome | undefined> {
+      const call = failedCalls.get(bidId);
+      if (call === undefined) return undefined;
+      const raw = await cmd.ledgerClaim(P, bidId, call);
+      failedCalls.delete(bidId);
+      return raw === '' ? undefined : readSettled(raw, settled);
     },
 
     async once(key: string, untilMs: number): Promise<boolean> {

@@ -35,6 +35,11 @@ export interface NoticeDeps {
 }
 
 const OK: Answer = Object.freeze({ status: 200, body: '{"ok":true}' });
+// A notice whose settlement failed is tried again here after 1, 2, 4, 8 and 16 s (Redis back from
+// a failover, a journal's disk back), while neither the exchange's retry nor an earlier one has
+// counted it.
+const RETRY_FIRST_MS = 1000;
+const RETRY_ATTEMPTS = 5;
 const LEDGER_RETRY: Answer = Object.freeze(errorAnswer(new BidderError('LEDGER_UNAVAILABLE')));
 // Prices as exchanges write them: a decimal, with or without digits after the point, perhaps
 // with an exponent ("25", "25.", "2.5e+1"), or with a decimal comma ("25,00").
@@ -97,10 +102,24 @@ function minToWin(q: URLSearchParams, rate: number, currency: string): number | 
 export function createNoticeHandler(deps: NoticeDeps) {
   const { metrics } = deps;
   // Bids whose settlement failed after the ledger may have recorded it (a sync that failed, a
-  // Redis reply past its timeout): the exchange's retry then finds a duplicate, and is the one
-  // that counts the impression (metrics, event log, pacer, cap), once. Per process: a retry that
-  // reaches another process of a fleet settles nothing twice, but is not counted there.
+  // Redis reply past its timeout). The notice is answered 503 and tried again here too (`retry`),
+  // since not every exchange retries a notice; the first retry to find the settlement this
+  // process's own (a duplicate, then `claim` where the ledger is shared) counts the impression
+  // (metrics, event log, pacer, cap), once. A retry that reaches another process of a fleet
+  // settles nothing twice and is not counted there: this process counts it.
   const unacknowledged = new LRUCache<string, true>({ max: 10_000 });
+  const retries = new Set<NodeJS.Timeout>();
+  let closed = false;
+  function retry(kind: NoticeKind, query: string, attempt: number): void {
+    if (closed || attempt > RETRY_ATTEMPTS) return;
+    const timer = setTimeout(() => {
+      retries.delete(timer);
+      const bidId = new URLSearchParams(query).get('b');
+      if (bidId !== null && unacknowledged.has(bidId)) void handleNotice(kind, query, false, attempt).catch(() => {});
+    }, RETRY_FIRST_MS * 2 ** (attempt - 1));
+    timer.unref();
+    retries.add(timer);
+  }
   const tokenKey = Buffer.from(`click-token:${deps.secret}`);
 
   /**
@@ -176,7 +195,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
    * `Purpose`), not a user's click: the landing page is answered, nothing is counted and no token
    * minted, and the answer is not to be stored, so the user's own click comes back to be counted.
    */
-  return async function handleNotice(kind: NoticeKind, query: string, prefetch = false): Promise<Answer> {
+  async function handleNotice(kind: NoticeKind, query: string, prefetch = false, attempt = 0): Promise<Answer> {
     const q = new URLSearchParams(query);
     if (kind === 'conversion') return conversion(q);
     // Click, impression-tracker and player-event URLs sit in the markup, so they carry a public
@@ -247,16 +266,29 @@ export function createNoticeHandler(deps: NoticeDeps) {
       } catch {
         metrics.ledger('settle', (deps.now() - lt) / 1000, true);
         unacknowledged.set(claims.bidId, true);
+        retry(kind, query, attempt + 1);
         return LEDGER_RETRY;
       }
       if (unacknowledged.delete(claims.bidId) && outcome === 'duplicate') {
-        // The call that failed was applied. A billing notice where the exchange bills on its win
-        // set again a price the win settled: a correction (its previous price unknown here, so the
-        // counters keep the win's), not a second impression, spend and cap count.
-        outcome = kind === 'billing' && claims.billing !== true ? 'corrected' : 'settled';
-        // The price that stands is this notice's when it repeats the one that failed; a render's is
-        // the bid, which its URL does not carry (public markup): this process's record of it.
-        if (markup) settled.usd = render ? (issued?.bidCpmUsd ?? NaN) / 1000 : claims.bidPrice / rate! / 1000;
+        if (deps.ledger.claim) {
+          // A shared ledger: the settlement may be another process's (the exchange's retry there),
+          // which counted it; the ledger tells whether it was this process's failed call.
+          try {
+            outcome = (await deps.ledger.claim(claims.bidId, settled)) ?? 'duplicate';
+          } catch {
+            unacknowledged.set(claims.bidId, true);
+            retry(kind, query, attempt + 1);
+            return LEDGER_RETRY;
+          }
+        } else {
+          // The call that failed was applied. A billing notice where the exchange bills on its win
+          // set again a price the win settled: a correction (its previous price unknown here, so
+          // the counters keep the win's), not a second impression, spend and cap count.
+          outcome = kind === 'billing' && claims.billing !== true ? 'corrected' : 'settled';
+          // The price that stands is this notice's when it repeats the one that failed; a render's
+          // is the bid, which its URL does not carry (public markup): this process's record of it.
+          if (markup) settled.usd = render ? (issued?.bidCpmUsd ?? NaN) / 1000 : claims.bidPrice / rate! / 1000;
+        }
       }
       if (markup) priceUsd = settled.usd * 1000;
       // Settled at a price this process cannot tell (a render's retry whose bid it no longer
@@ -389,7 +421,16 @@ export function createNoticeHandler(deps: NoticeDeps) {
       deps.eventLog.append({ type: 'click', ...base });
     }
     return { status: 302, body: '', headers: { location: withQuery(landingUrl, `rtbclk=${clickToken(claims)}`) } };
-  };
+  }
+
+  return Object.assign((kind: NoticeKind, query: string, prefetch = false) => handleNotice(kind, query, prefetch), {
+    /** Drops the notices waiting to be tried again: the ledger is closing. */
+    close(): void {
+      closed = true;
+      for (const t of retries) clearTimeout(t);
+      retries.clear();
+    },
+  });
 }
 
 export type NoticeHandler = ReturnType<typeof createNoticeHandler>;
