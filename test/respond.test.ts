@@ -85,3 +85,24 @@ describe('bidResponse', () => {
     expect(noticeUrls('https://x.example/"', claims('c', 'k'), { exchange: 's', click: 't' }, { expandPrice: false, nurl: true }).jsonSafe).toBe(false);
   });
 });
+
+describe('a video or audio bid', () => {
+  const video = (durationSec: number): Creative => ({
+    id: 'v-1', campaignId: 'c-1', format: 'video', durationSec, attr: [], title: 't', keywords: [], imageEmbedding: [], landingUrl: 'https://x.example/',
+    mediaFiles: [{ url: 'https://cdn.example/a.mp4', mime: 'video/mp4', w: 640, h: 360 }],
+  });
+  const bidOf = (cr: Creative): OutBid => ({
+    id: 'b-1', impid: '1', price: 1, creative: cr, campaignId: 'c-1', adomain: ['adv.example'], cat: ['IAB1'], cattax: 1, dealId: '',
+    notices: noticeUrls('https://bidder.example', { bidId: 'b-1', campaignId: 'c-1', creativeId: cr.id, bidPrice: 1, cur: 'USD', exchange: 'ex', expiresAtMs: 1 }, { exchange: 's', click: 't' }, { expandPrice: false, nurl: false }),
+    fit: { kind: 'vast', version: '4.2', nonLinear: false, files: cr.mediaFiles! }, test: false, dsa: undefined,
+  });
+
+  it('answers a whole number of seconds in dur, rounded up (OpenRTB 2.6 bid.dur is an integer), the exact length in the VAST', () => {
+    const bid = (s: number) => JSON.parse(bidResponse('r', 'USD', [bidOf(video(s))], 'seat').toString()).seatbid[0].bid[0];
+    const b = bid(15.5);
+    expect(b.dur).toBe(16);
+    expect(b.adm).toContain('<Duration>00:00:15.500</Duration>');
+    expect(bid(30).dur).toBe(30);
+    expect(bid(0.2).dur).toBe(1);
+  });
+});

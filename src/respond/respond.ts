@@ -154,7 +154,9 @@ function fragmentOf(b: OutBid): string {
   // The size of what is shown: a video's overlay (VAST NonLinear) has its own.
   const shown = b.fit.kind === 'vast' && b.fit.nonLinear && cr.nonLinear ? cr.nonLinear : cr;
   if (shown.w) ((o.w = shown.w), (o.h = shown.h));
-  if (cr.durationSec) o.dur = cr.durationSec;
+  // OpenRTB 2.6 bid.dur is an integer (Prebid Server's `Dur int64` refuses the whole response over
+  // a fraction); rounded up, so the length is never understated. The VAST keeps the exact one.
+  if (cr.durationSec) o.dur = Math.ceil(cr.durationSec);
   return JSON.stringify(o).slice(1, -1);
 }
 
