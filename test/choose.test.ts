@@ -230,9 +230,9 @@ describe('bids of one campaign across the imps of a request', () => {
   const camp = (id: string, valueUsd: number) => ({ id, goal: { type: 'cpm', valueUsd }, maxBidCpmUsd: 100 }) as Campaign;
   const A = camp('A', 3);
   const B = camp('B', 2);
-  const imps = (o: { capLeftA?: number; podids?: Array<string | undefined> }): PriceableImp<Priceable>[] =>
+  const imps = (o: { capLeftA?: number; podids?: Array<string | undefined>; media?: 'video' | 'audio' }): PriceableImp<Priceable>[] =>
     [0, 1, 2].map((k) => ({
-      imp: { id: String(k + 1), ...(o.podids?.[k] !== undefined ? { video: { podid: o.podids[k] } } : {}) },
+      imp: { id: String(k + 1), ...(o.podids?.[k] !== undefined ? { [o.media ?? 'video']: { podid: o.podids[k] } } : {}) },
       ctx,
       eligible: [
         { cand: { idx: 0, campaign: A, creative: { id: 'a' } as never }, floorUsd: 0, capLeft: o.capLeftA },
@@ -254,6 +254,11 @@ describe('bids of one campaign across the imps of a request', () => {
     expect(choose(imps({ podids: ['p1', 'p1', 'p1'] }))).toEqual(['A', 'B']);
     expect(choose(imps({ podids: ['p1', 'p2', 'p1'] }))).toEqual(['A', 'A', 'B']);
     expect(choose(imps({ podids: ['p1', undefined, 'p1'] }))).toEqual(['A', 'A', 'B']);
+  });
+
+  it('and one per audio ad pod (OpenRTB 2.6 Audio has the same pod fields as Video)', () => {
+    expect(choose(imps({ podids: ['brk1', 'brk1', undefined], media: 'audio' }))).toEqual(['A', 'B', 'A']);
+    expect(choose(imps({ podids: ['brk1', 'brk2', 'brk1'], media: 'audio' }))).toEqual(['A', 'A', 'B']);
   });
 });
 

@@ -17,7 +17,7 @@ export interface Priceable {
 
 /** What pricing reads of an imp's plan (eligibility's `ImpPlan`). */
 export interface PriceableImp<E extends Priceable> {
-  imp: { id: string; video?: { podid?: unknown } };
+  imp: { id: string; video?: { podid?: unknown }; audio?: { podid?: unknown } };
   ctx: ImpContext;
   eligible: readonly E[];
 }
@@ -101,8 +101,8 @@ let mults = new Float64Array(64);
  *
  * Across the imps of one request, in their order: a campaign gets no more bids than its frequency
  * cap leaves the user (each would be an impression past the cap, paid for), and no more than one
- * in an ad pod (imps sharing `video.podid`, OpenRTB 2.6: one break would play the same ad twice, and
- * exchanges drop the repeats while their budget stays held).
+ * in an ad pod (imps sharing `video.podid` or `audio.podid`, OpenRTB 2.6: one break would play the
+ * same ad twice, and exchanges drop the repeats while their budget stays held).
  *
  * A `test` request (OpenRTB 2.6 §3.2.1 `test: 1`) is priced as a real one would be now, but teaches
  * nothing: the pacer is only read (`peekMultiplier`), never counts it, and the shortlist's priors
@@ -120,7 +120,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
   for (let ci = 0; ci < imps.length; ci++) {
     const p = imps[ci];
     const n = p.eligible.length;
-    const podid = p.imp.video?.podid;
+    const podid = p.imp.video?.podid ?? p.imp.audio?.podid;
     const pod = typeof podid === 'string' || typeof podid === 'number' ? `${podid}\n` : '';
     if (ceiling.length < n) {
       ceiling = new Float64Array(n);
