@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bidResponse, markup, type OutBid } from '../src/respond/respond.js';
+import { bidExpSec, bidResponse, markup, type OutBid } from '../src/respond/respond.js';
 import { noticeUrl, noticeUrls, writeNoticeUrl, type NoticeClaims, type NoticeRoute } from '../src/notices/sign.js';
 import { ByteWriter } from '../src/json/bytes.js';
 import type { Creative } from '../src/types.js';
@@ -35,6 +35,7 @@ function reference(requestId: string, cur: string, bids: OutBid[], seat: string)
     burl: noticeUrl(b.notices, 'billing'),
     lurl: noticeUrl(b.notices, 'loss'),
     ...(b.dealId ? { dealid: b.dealId } : {}),
+    ...(b.exp !== undefined ? { exp: b.exp } : {}),
     ...(b.test || b.dsa ? { ext: { ...(b.dsa ? { dsa: { behalf: b.dsa.behalf, paid: b.dsa.paid, adrender: 0 } } : {}), ...(b.test ? { test: 1 } : {}) } } : {}),
   }));
   return JSON.stringify({ id: requestId, bidid: bids[0].id, cur, seatbid: [{ seat, bid }] });
@@ -45,12 +46,12 @@ describe('bidResponse', () => {
     fc.assert(
       fc.property(
         text, text, text,
-        fc.array(fc.record({ impid: text, dealId: text, title: text, base: text, claims: claimsArb, expandPrice: fc.boolean(), nurl: fc.boolean(), test: fc.boolean(), price: fc.double(), cattax: fc.constantFrom(1, 1, 7), dsa: fc.option(fc.record({ behalf: text, paid: text }), { nil: undefined }), language: fc.constantFrom(undefined, 'en', 'fr-CA', 'xx') }), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.record({ impid: text, dealId: text, title: text, base: text, claims: claimsArb, expandPrice: fc.boolean(), nurl: fc.boolean(), test: fc.boolean(), price: fc.double(), cattax: fc.constantFrom(1, 1, 7), dsa: fc.option(fc.record({ behalf: text, paid: text }), { nil: undefined }), language: fc.constantFrom(undefined, 'en', 'fr-CA', 'xx'), exp: fc.option(fc.integer({ min: 1, max: 86_400 }), { nil: undefined }) }), { minLength: 1, maxLength: 3 }),
         (requestId, cur, seat, specs) => {
           const bids: OutBid[] = specs.map((s) => ({
             id: s.claims.bidId, impid: s.impid, price: s.price, creative: creativeWith(s.title, s.language), campaignId: 'c-1', adomain: ['adv.example'], cat: s.cattax === 1 ? ['IAB1'] : ['483', '52'], cattax: s.cattax, dealId: s.dealId,
-            notices: noticeUrls(s.base, toClaims(s.claims), { exchange: 'AbC-_09', click: 'xYz_-12' }, { expandPrice: s.expandPrice, nurl: s.nurl }),
-            fit: { kind: 'banner' }, test: s.test, dsa: s.dsa,
+            notices: noticeUrls(s.base, toClaims(s.claims), { win: 'AbC-_09', billing: 'BbC-_0', loss: 'LbC-_0', click: 'xYz_-12', impression: '' }, { expandPrice: s.expandPrice, nurl: s.nurl }),
+            fit: { kind: 'banner' }, test: s.test, dsa: s.dsa, exp: s.exp,
           }));
           const body = bidResponse(requestId, cur, bids, seat);
           expect(body.equals(Buffer.from(reference(requestId, cur, bids, seat)))).toBe(true);
@@ -67,7 +68,7 @@ describe('bidResponse', () => {
     const w = new ByteWriter(8);
     fc.assert(
       fc.property(text, claimsArb, fc.boolean(), fc.boolean(), (base, r, expandPrice, nurl) => {
-        const u = noticeUrls(base, toClaims(r), { exchange: 'AbC-_09', click: 'xYz_-12' }, { expandPrice, nurl });
+        const u = noticeUrls(base, toClaims(r), { win: 'AbC-_09', billing: 'BbC-_0', loss: 'LbC-_0', click: 'xYz_-12', impression: '' }, { expandPrice, nurl });
         for (const route of ['win', 'billing', 'loss', 'click'] as NoticeRoute[]) {
           const s = noticeUrl(u, route);
           if (u.jsonSafe) expect(JSON.stringify(s)).toBe(`"${s}"`);
@@ -81,8 +82,8 @@ describe('bidResponse', () => {
     );
     // The bidder's own case: an https base and an ISO currency are safe.
     const claims = (campaignId: string, creativeId: string) => ({ bidId: 'b1', campaignId, creativeId, bidPrice: 1, cur: 'EUR', exchange: 'ex', expiresAtMs: 1 });
-    expect(noticeUrls('https://bidder.example', claims('c"1', 'k\\1'), { exchange: 's', click: 't' }, { expandPrice: false, nurl: true }).jsonSafe).toBe(true);
-    expect(noticeUrls('https://x.example/"', claims('c', 'k'), { exchange: 's', click: 't' }, { expandPrice: false, nurl: true }).jsonSafe).toBe(false);
+    expect(noticeUrls('https://bidder.example', claims('c"1', 'k\\1'), { win: 's', billing: 'b', loss: 'l', click: 't', impression: '' }, { expandPrice: false, nurl: true }).jsonSafe).toBe(true);
+    expect(noticeUrls('https://x.example/"', claims('c', 'k'), { win: 's', billing: 'b', loss: 'l', click: 't', impression: '' }, { expandPrice: false, nurl: true }).jsonSafe).toBe(false);
   });
 });
 
@@ -93,7 +94,7 @@ describe('a video or audio bid', () => {
   });
   const bidOf = (cr: Creative): OutBid => ({
     id: 'b-1', impid: '1', price: 1, creative: cr, campaignId: 'c-1', adomain: ['adv.example'], cat: ['IAB1'], cattax: 1, dealId: '',
-    notices: noticeUrls('https://bidder.example', { bidId: 'b-1', campaignId: 'c-1', creativeId: cr.id, bidPrice: 1, cur: 'USD', exchange: 'ex', expiresAtMs: 1 }, { exchange: 's', click: 't' }, { expandPrice: false, nurl: false }),
+    notices: noticeUrls('https://bidder.example', { bidId: 'b-1', campaignId: 'c-1', creativeId: cr.id, bidPrice: 1, cur: 'USD', exchange: 'ex', expiresAtMs: 1 }, { win: 's', billing: 'b', loss: 'l', click: 't', impression: '' }, { expandPrice: false, nurl: false }),
     fit: { kind: 'vast', version: '4.2', nonLinear: false, files: cr.mediaFiles! }, test: false, dsa: undefined,
   });
 
@@ -104,5 +105,19 @@ describe('a video or audio bid', () => {
     expect(b.adm).toContain('<Duration>00:00:15.500</Duration>');
     expect(bid(30).dur).toBe(30);
     expect(bid(0.2).dur).toBe(1);
+  });
+});
+
+describe('bid.exp', () => {
+  it("is the imp's exp where it gives one, else the notice horizon, in whole seconds never past either", () => {
+    expect(bidExpSec(undefined, 600_000)).toBe(600);
+    expect(bidExpSec(300, 600_000)).toBe(300);
+    expect(bidExpSec(45.9, 600_000)).toBe(45);
+    expect(bidExpSec(900, 600_000)).toBe(600);
+    expect(bidExpSec(undefined, 90_500)).toBe(90);
+    // Not a usable exp: the horizon alone.
+    for (const odd of [0, -5, NaN, Infinity, '30', null]) expect(bidExpSec(odd, 600_000)).toBe(600);
+    // Under a second is still 1: 0 would read as "no exp" and take the client's longer default.
+    expect(bidExpSec(0.5, 600_000)).toBe(1);
   });
 });

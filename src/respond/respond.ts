@@ -25,6 +25,20 @@ export interface OutBid {
   test: boolean;
   /** DSA transparency, where the request asks for it: written as `ext.dsa` (the ad does not render it: `adrender` 0). */
   dsa: { behalf: string; paid: string } | undefined;
+  /** Seconds the bid may wait for its impression (`bid.exp`, bidExpSec); absent: not written. */
+  exp?: number;
+}
+
+/**
+ * A bid's `exp`: the imp's `exp` where it gives one, else the notice horizon (`noticeTtlMs`), in
+ * whole seconds never past either. Prebid.js takes a bid's cache TTL from it: without one, cached
+ * video rendered after the horizon and its VAST impression was refused (410). At least 1, since 0
+ * reads as none and the client's own, longer, default applies.
+ */
+export function bidExpSec(impExp: unknown, noticeTtlMs: number): number {
+  const horizon = noticeTtlMs / 1000;
+  const sec = typeof impExp === 'number' && impExp > 0 && impExp < horizon ? impExp : horizon;
+  return Math.max(1, Math.floor(sec));
 }
 
 const XML_ESCAPES: ReadonlyArray<readonly [string, string]> = [
@@ -216,6 +230,7 @@ export function bidResponse(requestId: string, cur: string, bids: readonly OutBi
     w.text(',"lurl":');
     writeUrl(w, b, 'loss');
     if (b.dealId) (w.text(',"dealid":'), w.str(b.dealId));
+    if (b.exp !== undefined) (w.text(',"exp":'), w.number(b.exp));
     if (b.dsa) {
       w.text(',"ext":{"dsa":');
       w.text(dsaJson(b.dsa));
