@@ -131,8 +131,13 @@ export interface Targeting {
   deviceTypes?: number[];
   /** Lower-cased OS names. */
   os?: string[];
-  /** UTC hours 0..23. */
+  /** Dayparting: the hours 0..23 it bids in, read in `timeZone`. */
   hours?: number[];
+  /**
+   * Where `hours` are read: `UTC` (the default), an IANA zone (`America/New_York`, daylight saving
+   * included), or `user`: the user's local time from `device.geo.utcoffset` (UTC where absent).
+   */
+  timeZone?: string;
   /** User segment ids (user.data[].segment[].id); needs user-level data, so not under COPPA/no consent. */
   segments?: string[];
   /** Deals the campaign buys; with `dealsOnly` it bids only through them. */

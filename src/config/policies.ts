@@ -1,4 +1,5 @@
 import { readFileSync, existsSync } from 'node:fs';
+import { isDaypartZone } from '../util/zone.js';
 import { isCountryCode } from '../util/country.js';
 import { join } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
@@ -239,6 +240,7 @@ const CAMPAIGN_SCHEMA = {
         deviceTypes: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 8 } },
         os: strings,
         hours: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 23 } },
+        timeZone: { type: 'string', minLength: 1 },
         segments: strings,
         deals: {
           type: 'array',
@@ -450,6 +452,8 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     }
     const unknown = ((c.targeting as Campaign['targeting'] | undefined)?.countries ?? []).filter((x) => !isCountryCode(x));
     if (unknown.length) problems.push(`${where}: targeting.countries ${unknown.join(', ')} are not ISO 3166-1 country codes (alpha-3 as OpenRTB's geo.country, or alpha-2)`);
+    const zone = (c.targeting as Campaign['targeting'] | undefined)?.timeZone;
+    if (zone !== undefined && !isDaypartZone(zone)) problems.push(`${where}: targeting.timeZone '${zone}' is not UTC, user, or an IANA time zone (America/New_York)`);
     if ((c.catByTaxonomy as Campaign['catByTaxonomy'])?.['1'] !== undefined) problems.push(`${where}: catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which \`cat\` holds`);
     const creatives = (c.creatives as Array<Record<string, unknown>>).map((cr, j) => {
       const cw = `${where} /creatives/${j} (${String(cr.id)})`;

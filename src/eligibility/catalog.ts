@@ -1,5 +1,6 @@
 import type { Campaign, Creative, MediaType } from '../types.js';
 import { countryCode } from '../util/country.js';
+import { USER_ZONE } from '../util/zone.js';
 
 /** One biddable (campaign, creative) pair, with what eligibility checks precompiled into Sets. */
 export interface Candidate {
@@ -101,6 +102,17 @@ export interface Catalog {
   /** Per candidate, bit `d` set where it restricts dimension `d` (`accepts[idx][d]` not null). */
   readonly restricted: Uint16Array;
   readonly campaignsById: ReadonlyMap<string, Campaign>;
+  /** The IANA time zones the campaigns' dayparting names (not UTC, not `user`). */
+  readonly zones: readonly string[];
+}
+
+/**
+ * The hour dimension's value for `hour` read in `zone` (src/util/zone.ts): a request offers one per
+ * reading (its UTC hour, its user's local hour, its hour in each zone the catalog names), so a
+ * campaign matches on the hour of its own zone.
+ */
+export function hourValue(zone: string | undefined, hour: number): string {
+  return zone === undefined || zone === 'UTC' ? `u${hour}` : zone === USER_ZONE ? `l${hour}` : `${zone} ${hour}`;
 }
 
 /** The slot keys a creative fits: `banner:WxH`, `video`, `audio`, `native`. */
@@ -161,7 +173,7 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
         lowerSet(t.categories),
         sites,
         lowerSet(t.domains),
-        t.hours?.length ? new Set(t.hours.map(String)) : null,
+        t.hours?.length ? new Set(t.hours.map((h) => hourValue(t.timeZone, h))) : null,
         // Deals-only campaigns are indexed by deal; others are open to any request.
         t.dealsOnly && deals ? deals : null,
       ];
@@ -199,5 +211,6 @@ export function buildCatalog(campaigns: readonly Campaign[]): Catalog {
     accepts,
     restricted: Uint16Array.from(restricted),
     campaignsById: new Map(campaigns.map((c) => [c.id, c])),
+    zones: [...new Set(campaigns.flatMap((c) => (c.targeting.hours?.length && c.targeting.timeZone && c.targeting.timeZone !== 'UTC' && c.targeting.timeZone !== USER_ZONE ? [c.targeting.timeZone] : [])))],
   };
 }

@@ -1,7 +1,8 @@
 import type { BidRequest, Imp } from 'iab-openrtb/v26';
 import type { ImpContext, MediaFile, MediaType } from '../types.js';
 import type { NoBidReason } from '../errors/codes.js';
-import { DIMENSIONS, slotKey, TRAIT, type Candidate, type Catalog } from './catalog.js';
+import { DIMENSIONS, hourValue, slotKey, TRAIT, type Candidate, type Catalog } from './catalog.js';
+import { USER_ZONE, zoneHour } from '../util/zone.js';
 import type { Privacy, PrivacyBlock } from './privacy.js';
 import { fillNative, parseNativeRequest, type NativeFill, type NativeRequest } from './native.js';
 import { vastVersionFor, type VastVersion } from './vast-version.js';
@@ -172,8 +173,7 @@ function currencyToUsd(amount: number, cur: unknown, rates: ReadonlyMap<string, 
   return rate === undefined ? NaN : amount / rate;
 }
 
-// The index's values of the hour and of the common device types (AdCOM 1.0 has 1..7), built once.
-const HOUR_VALUES: readonly string[][] = Array.from({ length: 24 }, (_, h) => [String(h)]);
+// The index's values of the common device types (AdCOM 1.0 has 1..7), built once.
 const DEVICE_TYPE_VALUES: readonly string[][] = Array.from({ length: 8 }, (_, t) => [String(t)]);
 
 /** An imp's slot keys, media type and the size features read: filled by `impSlots`, one object reused. */
@@ -408,6 +408,23 @@ export function createEligibility(deps: EligibilityDeps) {
   // Per candidate, whether its flight dates hold `flightDay` (rebuilt when the day changes).
   const inFlight = new Uint8Array(catalog.candidates.length);
   let flightDay = '';
+  // The hour dimension's values (`hourValue`) per UTC and user's hour, built once per UTC quarter
+  // hour, through which every zone's hour holds.
+  const hourLists = new Map<number, readonly string[]>();
+  let hourQuarter = NaN;
+  let zoneValues: string[] = [];
+  const hourValues = (now: number, utcHour: number, userHour: number): readonly string[] => {
+    const quarter = Math.floor(now / 900_000);
+    if (quarter !== hourQuarter) {
+      hourQuarter = quarter;
+      hourLists.clear();
+      zoneValues = catalog.zones.map((z) => hourValue(z, zoneHour(z, now)));
+    }
+    const key = utcHour * 24 + userHour;
+    let list = hourLists.get(key);
+    if (list === undefined) hourLists.set(key, (list = [hourValue('UTC', utcHour), hourValue(USER_ZONE, userHour), ...zoneValues]));
+    return list;
+  };
   // An imp's eligible candidates before the cut, reused across imps and requests (plan is
   // synchronous); between calls they hold at most the last imps' candidates and fits.
   const okCand: Candidate[] = [];
@@ -486,6 +503,8 @@ export function createEligibility(deps: EligibilityDeps) {
       const invId = String((app ? app.bundle ?? app.id : site?.id) ?? '');
       const domain = typeof inv.domain === 'string' ? inv.domain.toLowerCase() : '';
       const offsetMin = typeof geo.utcoffset === 'number' ? geo.utcoffset : 0;
+      // The user's local hour (UTC where the request does not say): a model feature, and the
+      // dayparting hour of campaigns set in the user's time.
       const hour = Math.floor(((now / 60_000 + offsetMin) / 60) % 24 + 24) % 24;
       const day = dayOf(now);
       if (day !== flightDay) {
@@ -527,7 +546,7 @@ export function createEligibility(deps: EligibilityDeps) {
       requestValues[DIM.category] = categories;
       requestValues[DIM.site] = invId ? one(DIM.site, invId) : EMPTY;
       requestValues[DIM.domain] = domain ? one(DIM.domain, domain) : EMPTY;
-      requestValues[DIM.hour] = HOUR_VALUES[hour] ?? [String(hour)];
+      requestValues[DIM.hour] = hourValues(now, Math.floor(now / 3_600_000) % 24, hour);
 
       const plans: ImpPlan[] = [];
       for (const imp of req.imp) {

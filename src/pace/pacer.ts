@@ -2,14 +2,18 @@ import { compileBudget, NO_LIMIT, pacedDayBudgetUsd, utcDay, type BudgetRule } f
 import { DAY_MS, HOUR_MS } from '../util/time.js';
 import type { Budget, Pacer } from '../types.js';
 import { createCalibration } from './calibration.js';
+import { USER_ZONE, zoneHour } from '../util/zone.js';
 import { sampleBeta, sampleGamma } from '../random/random.js';
 
 /** What the pacer needs of a catalog campaign. */
 export interface PacedCampaign {
   id: string;
   budget: Budget;
-  /** Dayparting (UTC hours it may bid in): no opportunities are expected outside these hours. */
-  targeting?: { hours?: readonly number[] };
+  /**
+   * Dayparting: the hours it may bid in, read in `timeZone` (src/util/zone.ts); no opportunities
+   * are expected outside them (`pacingHours`).
+   */
+  targeting?: { hours?: readonly number[]; timeZone?: string };
 }
 
 export interface ThompsonPacerOptions {
@@ -83,6 +87,30 @@ export interface PacingView {
  * news (the ledger rounds each win to micro-dollars): `syncSpend` then leaves the plan as it is.
  */
 export const SYNC_TOLERANCE = 1e-4;
+
+/**
+ * The UTC hours of the day of `now` a campaign can bid in: its dayparting hours moved by its time
+ * zone's offset that day (a UTC hour counts when any quarter of it is in), where the zone is UTC or
+ * named; undefined (every hour) without dayparting or in the user's local time, whose UTC hours
+ * depend on where the traffic comes from and are learnt from it.
+ */
+export function pacingHours(targeting: PacedCampaign['targeting'], now: number): readonly number[] | undefined {
+  const hours = targeting?.hours;
+  const zone = targeting?.timeZone ?? 'UTC';
+  if (hours === undefined || hours.length === 0 || zone === 'UTC') return hours;
+  if (zone === USER_ZONE) return undefined;
+  const dayStart = Math.floor(now / DAY_MS) * DAY_MS;
+  const out: number[] = [];
+  for (let h = 0; h < 24; h++) {
+    for (let q = 0; q < 4; q++) {
+      if (hours.includes(zoneHour(zone, dayStart + h * HOUR_MS + q * (HOUR_MS / 4)))) {
+        out.push(h);
+        break;
+      }
+    }
+  }
+  return out;
+}
 
 /** The UTC hours a campaign bids in, as 24 bits; no dayparting is every hour. */
 export function hourMask(hours: readonly number[] | undefined): number {
@@ -207,7 +235,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
 
   const configure = (campaigns: readonly PacedCampaign[]): void => {
     const now = opts.clock();
-    const rules = campaigns.map((c) => [c.id, compileBudget(c.id, c.budget), c.targeting?.hours] as const);
+    const rules = campaigns.map((c) => [c.id, compileBudget(c.id, c.budget), pacingHours(c.targeting, now)] as const);
     const keep = new Set<string>();
     for (const [id, rule, hours] of rules) {
       keep.add(id);

@@ -17,7 +17,7 @@ import type { Opportunity, PacingMode } from '../types.js';
 import { createCalibration, type CalibrationSnapshot } from './calibration.js';
 import { BINS, PriceLandscape, ValueHistogram } from './landscape.js';
 import { Curves, solveLambda } from './optimiser.js';
-import { createThompsonPacer, hourMask, relearnHours, spentBeforeFromLedger, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
+import { createThompsonPacer, hourMask, pacingHours, relearnHours, spentBeforeFromLedger, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
 import { sampleGamma } from '../random/random.js';
 
 export interface ValuePacerOptions {
@@ -102,10 +102,10 @@ class Pace {
     this.day = utcDay(now);
     this.countFromMs = now;
     this.landscape = prior;
-    this.reshape(c, shape);
+    this.reshape(c, shape, now);
   }
-  reshape(c: PacedCampaign, shape: readonly number[]): void {
-    const hours = c.targeting?.hours;
+  reshape(c: PacedCampaign, shape: readonly number[], now: number): void {
+    const hours = pacingHours(c.targeting, now);
     this.hours = hourMask(hours);
     for (let h = 0; h < 24; h++) this.shape[h] = hours === undefined || hours.length === 0 || hours.includes(h) ? shape[h] : 0;
     // The usual shape may be zero in every hour the campaign bids: then those hours, evenly.
@@ -141,14 +141,14 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       if (p === undefined) paces.set(c.id, new Pace(c, now, prior(), shape));
       else {
         const before = p.hours;
-        if (hourMask(c.targeting?.hours) !== before && utcDay(now) >= p.day) {
+        if (hourMask(pacingHours(c.targeting, now)) !== before && utcDay(now) >= p.day) {
           // What was counted under the hours before is learnt as it was; today's count starts again
           // now, as a pacer started now does.
           rollDay(p, now);
           p.hourToday.fill(0);
           p.countFromMs = now;
         }
-        p.reshape(c, shape);
+        p.reshape(c, shape, now);
         if (p.hours !== before) relearn(p, before);
         p.rule = compileBudget(c.id, c.budget);
         p.mode = c.budget.pacing ?? 'max-value';

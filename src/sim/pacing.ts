@@ -21,6 +21,7 @@ import { createMemoryLedger } from '../ledger/index.js';
 import type { LedgerLogger } from '../ledger/logger.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32, type BidPacer, type BidShader, type ValuePacer } from '../pace/index.js';
 import { DualDescent, PidMultiplier } from '../pace/baselines.js';
+import { pacingHours } from '../pace/pacer.js';
 import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
 import { createRng, type Rng } from '../random/random.js';
 import { TimeQueue } from './time-queue.js';
@@ -200,7 +201,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const weights = o.curve === 'traffic' ? day.traffic : new Array<number>(24).fill(1);
   // Each campaign's target curve runs through its own hours only: a dayparted campaign's spend is
   // not behind target before its first hour (the PID baseline would wind up there and overbid).
-  const curves = day.campaigns.map((c) => campaignCurve(weights, c.targeting?.hours));
+  const curves = day.campaigns.map((c) => campaignCurve(weights, pacingHours(c.targeting, day.startMs)));
   const C = day.campaigns.length;
   let now = day.startMs;
   const clock = () => now;

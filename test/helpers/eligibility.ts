@@ -11,8 +11,9 @@ import { createPrivacy } from '../../src/eligibility/privacy.js';
  * Eligibility over a small catalog written as policies (so `loadPolicies` fills the defaults a
  * campaign file leaves out), with nothing paused, capped or known of the user. `bidders(req)`: the
  * campaign ids eligible on the request's first imp, in plan order; `plan` the whole plan. `close` removes the folder.
+ * `clock`: the time of every request (default 2026-12-04 12:00 UTC).
  */
-export function eligibilityFor(campaigns: object[]): { bidders: (req: object) => string[]; plan: Eligibility['plan']; close: () => void } {
+export function eligibilityFor(campaigns: object[], clock = () => Date.UTC(2026, 11, 4, 12)): { bidders: (req: object) => string[]; plan: Eligibility['plan']; close: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'bidder-eligibility-'));
   for (const f of ['exchanges.yaml', 'currency.yaml']) copyFileSync(join('policies', f), join(dir, f));
   writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify({ campaigns }));
@@ -20,7 +21,7 @@ export function eligibilityFor(campaigns: object[]): { bidders: (req: object) =>
     catalog: buildCatalog(loadPolicies(dir).campaigns),
     ratesPerUsd: new Map([['USD', 1]]),
     privacy: createPrivacy(),
-    clock: () => Date.UTC(2026, 11, 4, 12),
+    clock,
     userKey: () => '',
     isPaused: () => false,
     frequency: () => 0,
