@@ -48,6 +48,13 @@ describe('VAST', () => {
     expect(vastVersionFor({}, true)).toBe('4.2');
   });
 
+  it("gives an overlay its size in every version but 4.0, whose schema has no NonLinear attributes", () => {
+    for (const v of VERSIONS) {
+      const sized = vastMarkup(video, v, true, urls).includes('<NonLinear width="480" height="70" minSuggestedDuration="00:01:30.500">');
+      expect(sized, v).toBe(v !== '4.0');
+    }
+  });
+
   const missing = xmllintMissing();
   it.skipIf(!!missing)('every document it writes validates against the IAB schema of its version (xmllint)', () => {
     const docs = VERSIONS.flatMap((v) => [
@@ -59,6 +66,9 @@ describe('VAST', () => {
     expect(results.map((r, i) => (r ? `${docs[i].what}: ${r}` : '')).filter(Boolean)).toEqual([]);
     // The checker itself refuses a broken document (so the line above can fail).
     expect(validateXml([{ xml: docs[0].xml.replace(/<Impression>.*?<\/Impression>/, '').replace('<AdTitle>', '<Bogus/><AdTitle>'), xsd: VAST_SCHEMA['2.0'] }])[0]).not.toBe('');
+    // Why a 4.0 overlay has no size: the published 4.0 schema refuses one.
+    const sized40 = vastMarkup(video, '4.0', true, urls).replace('<NonLinear>', '<NonLinear width="480" height="70">');
+    expect(validateXml([{ xml: sized40, xsd: VAST_SCHEMA['4.0'] }])[0]).toMatch(/attribute 'width' is not allowed/);
   });
 
   it('carries impression, error, start/complete tracking, click and media files', () => {
