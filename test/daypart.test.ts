@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadPolicies } from '../src/config/policies.js';
 import { pacingHours } from '../src/pace/pacer.js';
+import { createValuePacer, mulberry32 } from '../src/pace/index.js';
 import { eligibilityFor } from './helpers/eligibility.js';
 
 /**
@@ -53,6 +54,21 @@ describe('dayparting time zones', () => {
     // In the user's time the UTC hours depend on the traffic: every hour, learnt from it.
     expect(hours('user', '2026-12-04T00:00:00Z')).toBeUndefined();
     expect(pacingHours(undefined, 0)).toBeUndefined();
+  });
+
+  it('moves a named zone\'s UTC hours in a running pacer when daylight saving starts', () => {
+    // New York starts daylight saving on 2026-03-08: 9-17 there is 14-22 UTC before, 13-21 after.
+    let now = Date.parse('2026-03-06T15:00:00Z');
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 1 }, targeting: { hours: NINE_TO_FIVE, timeZone: 'America/New_York' } }], slotMs: 60_000 });
+    const hoursLearnt = () => pacer.snapshot().campaigns.find(([id]) => id === 'c')?.[3];
+    for (const day of ['2026-03-06', '2026-03-07', '2026-03-08', '2026-03-09']) {
+      for (let h = 13; h <= 22; h++) {
+        now = Date.parse(`${day}T${h}:30:00Z`);
+        pacer.multiplier('c', now, { valueCpmUsd: 1, firstPrice: false });
+      }
+      if (day === '2026-03-07') expect(hoursLearnt()).toEqual([14, 15, 16, 17, 18, 19, 20, 21, 22]);
+    }
+    expect(hoursLearnt()).toEqual([13, 14, 15, 16, 17, 18, 19, 20, 21]);
   });
 
   it('refuses a time zone it does not know, with the campaign named', () => {

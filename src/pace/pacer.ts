@@ -188,6 +188,8 @@ class CampaignPace {
   readonly cum = new Float64Array(25);
   /** The campaign's dayparting (UTC hours it may bid in), if any: the curve is zero outside them. */
   hours: readonly number[] | undefined;
+  /** Its targeting, whose UTC hours move with a named zone's daylight saving (`pacingHours`). */
+  targeting: PacedCampaign['targeting'];
 
   constructor(rule: BudgetRule, now: number, arms: number) {
     this.rule = rule;
@@ -235,30 +237,37 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
 
   const configure = (campaigns: readonly PacedCampaign[]): void => {
     const now = opts.clock();
-    const rules = campaigns.map((c) => [c.id, compileBudget(c.id, c.budget), pacingHours(c.targeting, now)] as const);
     const keep = new Set<string>();
-    for (const [id, rule, hours] of rules) {
-      keep.add(id);
-      const p = paces.get(id);
+    for (const c of campaigns) {
+      keep.add(c.id);
+      const rule = compileBudget(c.id, c.budget);
+      const p = paces.get(c.id);
       if (p) {
         p.rule = rule;
-        const before = hourMask(p.hours);
-        p.hours = hours;
-        if (p.learnedDays > 0 && hourMask(hours) !== before && !relearnHours(p.hourLearned, before, hourMask(hours), EVEN)) {
-          p.learnedDays = 0;
-          p.hourLearned.fill(0);
-        }
+        p.targeting = c.targeting;
+        setHours(p, pacingHours(c.targeting, now));
         setCurve(p);
         p.slotEnd = now; // re-decide at once under the new budget
       } else {
         const np = new CampaignPace(rule, now, arms.length);
-        np.hours = hours;
+        np.targeting = c.targeting;
+        np.hours = pacingHours(c.targeting, now);
         setCurve(np);
-        paces.set(id, np);
+        paces.set(c.id, np);
       }
     }
     for (const id of paces.keys()) if (!keep.has(id)) paces.delete(id);
   };
+
+  /** New UTC hours: what was learnt of the hours that changed goes back to the prior (`relearnHours`). */
+  function setHours(p: CampaignPace, hours: readonly number[] | undefined): void {
+    const before = hourMask(p.hours);
+    p.hours = hours;
+    if (p.learnedDays > 0 && hourMask(hours) !== before && !relearnHours(p.hourLearned, before, hourMask(hours), EVEN)) {
+      p.learnedDays = 0;
+      p.hourLearned.fill(0);
+    }
+  }
 
   function setCurve(p: CampaignPace): void {
     // Outside a dayparted campaign's hours the target does not move: planning budget onto hours it
@@ -303,6 +312,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     }
     p.hourToday.fill(0);
     p.day = day;
+    // A named zone's hours move by an hour at its daylight-saving changes.
+    setHours(p, pacingHours(p.targeting, now));
     setCurve(p);
   }
 

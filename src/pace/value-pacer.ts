@@ -102,10 +102,13 @@ class Pace {
     this.day = utcDay(now);
     this.countFromMs = now;
     this.landscape = prior;
-    this.reshape(c, shape, now);
+    this.reshape(c.targeting, shape, now);
   }
-  reshape(c: PacedCampaign, shape: readonly number[], now: number): void {
-    const hours = pacingHours(c.targeting, now);
+  /** Its targeting, whose UTC hours move with a named zone's daylight saving (`pacingHours`). */
+  targeting: PacedCampaign['targeting'];
+  reshape(targeting: PacedCampaign['targeting'], shape: readonly number[], now: number): void {
+    this.targeting = targeting;
+    const hours = pacingHours(targeting, now);
     this.hours = hourMask(hours);
     for (let h = 0; h < 24; h++) this.shape[h] = hours === undefined || hours.length === 0 || hours.includes(h) ? shape[h] : 0;
     // The usual shape may be zero in every hour the campaign bids: then those hours, evenly.
@@ -148,7 +151,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
           p.hourToday.fill(0);
           p.countFromMs = now;
         }
-        p.reshape(c, shape, now);
+        p.reshape(c.targeting, shape, now);
         if (p.hours !== before) relearn(p, before);
         p.rule = compileBudget(c.id, c.budget);
         p.mode = c.budget.pacing ?? 'max-value';
@@ -185,6 +188,12 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.day = day;
     p.countFromMs = day * DAY_MS;
     p.slotEnd = -Infinity;
+    // A named zone's hours move by an hour at its daylight-saving changes.
+    const before = p.hours;
+    if (hourMask(pacingHours(p.targeting, now)) !== before) {
+      p.reshape(p.targeting, shape, now);
+      relearn(p, before);
+    }
   }
 
   /** Share of the campaign's usual day of opportunities between midnight and `msOfDay`. */
