@@ -22,7 +22,7 @@ describe('load-test notices', () => {
   it('fires the click URL of real banner markup unescaped (the markup writes & as &#38;)', async () => {
     const creative = loadPolicies('policies').campaigns[0].creatives.find((c) => c.format === 'banner')!;
     const claims = { bidId: 'bid1', campaignId: 'acme', creativeId: 'x', bidPrice: 1, cur: 'USD', exchange: 'default', expiresAtMs: 123 };
-    const notices = noticeUrls('http://127.0.0.1:8080', claims, { exchange: 'abc', click: 'abc' }, { expandPrice: false, nurl: true });
+    const notices = noticeUrls('http://127.0.0.1:8080', claims, { win: 'abc', billing: 'abc', loss: 'abc', click: 'abc', impression: '' }, { expandPrice: false, nurl: true });
     const bid: OutBid = { id: 'bid1', impid: '1', price: 1, creative, campaignId: 'acme', adomain: [], cat: [], cattax: 1, dealId: '', notices, fit: { kind: 'banner' }, test: false, dsa: undefined };
     const adm = markup(bid);
     expect(adm).toContain('&#38;');
@@ -37,7 +37,7 @@ describe('load-test notices', () => {
 
   it('sends the same notice requests to /notice/unrouted when the plan says so (the --notice-cost floor)', async () => {
     const claims = { bidId: 'bid2', campaignId: 'acme', creativeId: 'x', bidPrice: 2, cur: 'USD', exchange: 'default', expiresAtMs: 123 };
-    const notices = noticeUrls('http://127.0.0.1:8080', claims, { exchange: 'abc', click: 'abc' }, { expandPrice: false, nurl: true });
+    const notices = noticeUrls('http://127.0.0.1:8080', claims, { win: 'abc', billing: 'abc', loss: 'abc', click: 'abc', impression: '' }, { expandPrice: false, nurl: true });
     const { origin, seen, server } = await recordingServer();
     const response = JSON.stringify({ seatbid: [{ bid: [{ price: 2, nurl: noticeUrl(notices, 'win') }] }] });
     for (const unrouted of [false, true]) {

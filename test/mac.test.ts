@@ -36,21 +36,33 @@ describe('notice signatures', () => {
   const exchangeText = (c: NoticeClaims) => `${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.bidPrice}\n${c.cur}\n${c.exchange}\n${c.expiresAtMs}${c.test ? '\ntest' : ''}` + (c.rate === undefined ? '' : `\n${c.rate}`);
   const clickText = (c: NoticeClaims) => `click\n${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.exchange}\n${c.expiresAtMs}${c.test ? '\ntest' : ''}`;
   const text = fc.oneof(fc.string(), fc.string({ unit: fc.constantFrom('a', '\n', 'é', '😀', '\ud800', '-') }));
+  const kinds = ['win', 'billing', 'loss'] as const;
 
-  it('sign: the first 16 bytes of the HMAC of the claims text, base64url; verify accepts them and old click URLs', () => {
+  it('sign: each exchange URL its own 9-byte slice of one HMAC of the marked claims text, the click URL 16 bytes of its own; verify takes each on its own route only, and the URLs of older versions', () => {
     fc.assert(
       fc.property(text, text, text, fc.oneof(fc.double({ noNaN: true }), fc.integer()), text, fc.option(fc.double({ min: 0.01, max: 1000 })), text, fc.integer({ min: 0, max: 2 ** 48 }), fc.boolean(), (bidId, campaignId, creativeId, bidPrice, cur, rate, exchange, expiresAtMs, test) => {
         const c: NoticeClaims = { bidId, campaignId, creativeId, bidPrice, cur, exchange, expiresAtMs };
         if (rate !== null) c.rate = rate;
         if (test) c.test = true;
         const sig = signer.sign(c);
-        expect(sig.exchange).toBe(hmac(exchangeText(c)).subarray(0, 16).toString('base64url'));
+        const tags = hmac(`notices/2\n${exchangeText(c)}`);
+        kinds.forEach((kind, i) => {
+          expect(sig[kind]).toBe(tags.subarray(9 * i, 9 * i + 9).toString('base64url'));
+          for (const route of kinds) expect(signer.verify(c, sig[kind], route), `${kind} on ${route}`).toBe(route === kind);
+          expect(signer.verify(c, sig[kind], 'click')).toBe(false);
+          expect(signer.verify({ ...c, expiresAtMs: expiresAtMs + 1 }, sig[kind], kind)).toBe(false);
+        });
         expect(sig.click).toBe(hmac(clickText(c)).subarray(0, 16).toString('base64url'));
-        expect(signer.verify(c, sig.exchange, 'exchange')).toBe(true);
         expect(signer.verify({ ...c, bidPrice: NaN, cur: '' }, sig.click, 'click')).toBe(true);
-        expect(signer.verify(c, hmac(exchangeText(c)).subarray(16, 32).toString('base64url'), 'click')).toBe(true);
-        expect(signer.verify(c, sig.click, 'exchange')).toBe(false);
-        expect(signer.verify({ ...c, expiresAtMs: expiresAtMs + 1 }, sig.exchange, 'exchange')).toBe(false);
+        for (const route of kinds) expect(signer.verify(c, sig.click, route)).toBe(false);
+        // Older versions: one 16-byte signature for the three exchange routes (the swap stays open
+        // for them until they expire), and click URLs with the price and that MAC's second half.
+        const old = hmac(exchangeText(c));
+        for (const route of kinds) expect(signer.verify(c, old.subarray(0, 16).toString('base64url'), route)).toBe(true);
+        expect(signer.verify(c, old.subarray(16, 32).toString('base64url'), 'click')).toBe(true);
+        expect(signer.verify(c, old.subarray(0, 16).toString('base64url'), 'click')).toBe(false);
+        // That second half, public in older markup, holds no tag of this version.
+        for (const route of kinds) for (const at of [16, 20, 23]) expect(signer.verify(c, old.subarray(at, at + 9).toString('base64url'), route)).toBe(false);
       }),
       { numRuns: 300 },
     );

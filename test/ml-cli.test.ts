@@ -98,8 +98,8 @@ describe('serve and the learning commands read their flags and environment stric
       expect(r.status).toBe(200);
       const nurl = new URL((await r.json()).seatbid[0].bid[0].nurl.replace('${AUCTION_PRICE}', '1'));
       const { claims, sig } = parseClaims(nurl.searchParams)!;
-      expect(createSigner('env-secret-env-secret-22').verify(claims, sig, 'exchange')).toBe(true);
-      expect(createSigner('yaml-secret-yaml-secret-1').verify(claims, sig, 'exchange')).toBe(false);
+      expect(createSigner('env-secret-env-secret-22').verify(claims, sig, 'win')).toBe(true);
+      expect(createSigner('yaml-secret-yaml-secret-1').verify(claims, sig, 'win')).toBe(false);
     });
   }, 90_000);
 

@@ -4,13 +4,33 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventRecord } from '../src/eventlog/records.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
-import { startBidder, type TestBidder } from './helpers/bidder.js';
+import { createHmac } from 'node:crypto';
+import { startBidder, TEST_SECRET, type TestBidder } from './helpers/bidder.js';
 import { failNextFdatasync } from './helpers/faults.js';
 import { lostOnPrice, parsePrice, priceRounding, withQuery } from '../src/notices/notices.js';
+import { parseClaims } from '../src/notices/sign.js';
 import { buildReport } from '../src/report/report.js';
 
 // A generous tmax: these tests are about money, and a loaded CI machine must not turn a bid into a DEADLINE no-bid.
 const req = (id: string) => ({ id, at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
+
+/** The query of one of a bid's exchange URLs, its macros expanded (`price` on any, as a swapped URL would carry it). */
+function queryOf(url: string, price: string): string {
+  const q = url.slice(url.indexOf('?') + 1).replace('${AUCTION_PRICE}', price).replace('&loss=${AUCTION_LOSS}', '&loss=102').replace('${AUCTION_MIN_TO_WIN}', '');
+  return q.includes('&price=') ? q : `${q}&price=${price}`;
+}
+
+/**
+ * The exchange signature of URLs issued before each kind had its own tag: the first 16 bytes of
+ * one HMAC over the claims text, shared by the win, billing and loss URLs.
+ */
+function oldSignature(q: string): string {
+  const { claims: c } = parseClaims(new URLSearchParams(q))!;
+  const text =
+    `${c.bidId}\n${c.campaignId}\n${c.creativeId}\n${c.bidPrice}\n${c.cur}\n${c.exchange}\n${c.expiresAtMs}` +
+    `${c.userKey ? `\nu${c.userKey}` : ''}${c.test ? '\ntest' : ''}${c.rate === undefined ? '' : `\n${c.rate}`}${c.billing ? '\nbilling' : ''}${c.pctr === undefined ? '' : `\nq${c.pctr}`}`;
+  return createHmac('sha256', TEST_SECRET).update(text).digest().subarray(0, 16).toString('base64url');
+}
 
 async function winUrl(t: TestBidder, id: string): Promise<{ bid: any; url: (price: string) => string }> {
   const r = await t.bid(req(id));
@@ -342,6 +362,44 @@ describe('notices settle spend exactly once', () => {
     expect((await fetch(win)).status).toBe(200);
     expect(await t.metric('bidder_spend_usd_total')).toBeGreaterThan(spend);
   });
+
+  it('a win, billing or loss URL verifies on its own route only: moved to another, it is forged and moves nothing', async () => {
+    const { bid } = await winUrl(t, 'n8');
+    const spend = await t.metric('bidder_spend_usd_total');
+    const remaining = await t.metric('bidder_budget_remaining_usd', { campaign: bid.cid });
+    const price = (bid.price / 2).toFixed(4);
+    const forged = async () => (await t.metric('bidder_notices_total', { result: 'forged' }));
+    const before = await forged();
+    const urls = { win: bid.nurl, billing: bid.burl, loss: bid.lurl } as Record<string, string>;
+    for (const [from, url] of Object.entries(urls)) {
+      for (const to of Object.keys(urls).filter((k) => k !== from)) {
+        expect((await fetch(`${t.url}/notice/${to}?${queryOf(url, price)}`)).status, `${from} URL on /notice/${to}`).toBe(403);
+      }
+    }
+    expect(await t.metric('bidder_spend_usd_total')).toBe(spend);
+    expect(await t.metric('bidder_budget_remaining_usd', { campaign: bid.cid })).toBe(remaining);
+    expect(await forged()).toBe(before + 6);
+    // Each on its own route: the win settles, the billing sets the same price again (a duplicate).
+    expect((await fetch(`${t.url}/notice/win?${queryOf(bid.nurl, price)}`)).status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + Number(price) / 1000, 12);
+    expect((await fetch(`${t.url}/notice/billing?${queryOf(bid.burl, price)}`)).status).toBe(200);
+    const lost = (await winUrl(t, 'n8-lost')).bid;
+    const losses = await t.metric('bidder_notices_total', { kind: 'loss', result: 'ok' });
+    expect((await fetch(`${t.url}/notice/loss?${queryOf(lost.lurl, price)}`)).status).toBe(200);
+    expect(await t.metric('bidder_notices_total', { kind: 'loss', result: 'ok' })).toBe(losses + 1);
+  });
+
+  it('a URL signed as before each kind had its own tag (one 16-byte tag for all three) still verifies', async () => {
+    const { bid } = await winUrl(t, 'n9');
+    const spend = await t.metric('bidder_spend_usd_total');
+    const price = (bid.price / 2).toFixed(4);
+    const q = queryOf(bid.burl, price);
+    const old = q.replace(/&s=[^&]+/, `&s=${oldSignature(q)}`);
+    expect(old).not.toBe(q);
+    expect((await fetch(`${t.url}/notice/billing?${old}`)).status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + Number(price) / 1000, 12);
+    expect((await fetch(`${t.url}/notice/loss?${old}`)).status).toBe(200);
+  });
 });
 
 describe('min-to-win on a win notice', () => {
@@ -425,6 +483,18 @@ describe('an exchange that bills on its billing notice (billsOn: billing)', () =
     t.clock.advance(t.bidder.settings.noticeTtlMs + 1000);
     expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + Number(price) / 1000, 12);
     expect(await remaining(other.bid.cid)).toBeCloseTo(before + other.bid.price / 1000, 9);
+  });
+
+  it('a win URL, public where Prebid.js puts it in the page, sent as the billing notice is forged and settles nothing', async () => {
+    const { bid } = await winUrl(t, 'b3');
+    const spend = await t.metric('bidder_spend_usd_total');
+    const price = (bid.price * 0.6).toFixed(4);
+    expect((await fetch(`${t.url}/notice/billing?${queryOf(bid.nurl, price)}`)).status).toBe(403);
+    expect((await fetch(`${t.url}/notice/billing?${queryOf(bid.lurl, price)}`)).status).toBe(403);
+    expect(await t.metric('bidder_spend_usd_total')).toBe(spend);
+    expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'forged' })).toBe(2);
+    expect((await fetch(`${t.url}/notice/billing?${queryOf(bid.burl, price)}`)).status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + Number(price) / 1000, 12);
   });
 });
 

@@ -198,10 +198,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
   async function handleNotice(kind: NoticeKind, query: string, prefetch = false, attempt = 0): Promise<Answer> {
     const q = new URLSearchParams(query);
     if (kind === 'conversion') return conversion(q);
-    // Click, impression-tracker and player-event URLs sit in the markup, so they carry a public
-    // signature (the impression tracker's its own) and no price.
-    const scope = kind === 'win' || kind === 'billing' || kind === 'loss' ? 'exchange' : kind === 'impression' ? 'impression' : 'click';
-    const parsed = parseClaims(q, scope !== 'exchange');
+    // The exchange's URLs carry a tag for their own route (a win URL is no billing notice); click,
+    // impression-tracker and player-event URLs sit in the markup, so they carry a public signature
+    // (the impression tracker's its own) and no price.
+    const exchange = kind === 'win' || kind === 'billing' || kind === 'loss';
+    const scope = exchange ? kind : kind === 'impression' ? 'impression' : 'click';
+    const parsed = parseClaims(q, !exchange);
     if (!parsed) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED'));
     const { claims, sig } = parsed;
     if (!deps.signer.verify(claims, sig, scope)) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
@@ -217,7 +219,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
     const late = now > claims.expiresAtMs;
     // The rate the bid was priced at (signed), so a currency reload since changes nothing.
     const rate = claims.rate ?? deps.ratesPerUsd().get(claims.cur);
-    if (rate === undefined && scope === 'exchange') return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
+    if (rate === undefined && exchange) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
     const issued = deps.issued.get(claims.bidId);
     const base = { ts: now, bidId: claims.bidId, campaignId: claims.campaignId, creativeId: claims.creativeId };
 

@@ -49,28 +49,58 @@ export interface NoticeClaims {
 /** What a user key looks like (base64url of a truncated MAC); anything else in a URL is malformed. */
 const USER_KEY = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** A signature of the versions before each exchange URL had its own tag, and of click URLs. */
 const SIG_BYTES = 16;
+/**
+ * An exchange URL's tag: its own 9 bytes (72 bits) of one MAC, a whole number of base64's 3-byte
+ * groups, so the three tags are one encoding of 27 bytes cut every 12 characters (three encodings
+ * of 10 bytes cost ~150 ns more a bid). A forgery is a guess checked online, one request each:
+ * at a million a second, 2^71 of them take ~75 million years on average. Its length tells it
+ * from the 16-byte signature that URLs issued before shared between the three kinds.
+ */
+const TAG_BYTES = 9;
+const TAG_CHARS = (TAG_BYTES / 3) * 4;
+/** Where each kind's tag lies in the exchange MAC: disjoint slices. */
+const TAG_AT = { win: 0, billing: TAG_BYTES, loss: 2 * TAG_BYTES } as const;
+/**
+ * Written before the claims in the MAC the per-kind tags are cut from, so that MAC is not the one
+ * older URLs were signed with: the click URLs of those versions carried its second half, public in
+ * the markup, which would otherwise hold the billing and loss tags. A bid id (base64url, `-`,
+ * base36; src/notices/issued.ts) never holds a `/`, so no claims text of the older form reads as
+ * this one.
+ */
+const KIND_TAGS = 'notices/2\n';
 
 /**
- * Who a notice URL is handed to. `exchange` URLs (nurl, burl, lurl) travel only in the bid
- * response; the `click` URL is written into the ad markup, so every browser that renders the ad
- * can read it, and so it carries neither the bid price nor the rate (a publisher reading its bid
- * could set floors just under it): its MAC is over the other claims, with a `click` prefix, so a
- * click URL turned into a win or billing notice does not verify. Click URLs of older versions,
- * which carried the price and the second half of the exchange MAC, still verify. The native and
- * VAST markup's `impression` tracker is public too, and settles a held bid (at the bid): its MAC
- * has an `impression` prefix of its own, so a click URL (which every banner carries) does not
- * become one.
+ * Which URL a signature is checked for. `win`, `billing` and `loss` (nurl, burl, lurl) travel only
+ * in the bid response, and each carries a tag valid for its own route alone: a win URL, which
+ * Prebid.js writes into the page with a banner's markup, sent to /notice/billing of an exchange
+ * that bills on its billing notice settled an impression the exchange never billed, and a loss URL
+ * sent to /notice/win settled a lost bid. The three tags are disjoint slices of one HMAC-SHA256
+ * over the claims (one MAC per bid, not three): HMAC is a PRF, so each slice is an independent
+ * 72-bit MAC of the claims, and knowing two tells nothing of the third. URLs issued before carry
+ * one 16-byte signature for all three (`verify` knows it by its length), and until they expire
+ * they can still be moved from one route to another.
+ *
+ * The `click` URL is written into the ad markup, so every browser that renders the ad can read it,
+ * and so it carries neither the bid price nor the rate (a publisher reading its bid could set
+ * floors just under it): its MAC is over the other claims, with a `click` prefix, so a click URL
+ * turned into a win or billing notice does not verify. Click URLs of older versions, which carried
+ * the price and the second half of the older exchange MAC, still verify. The native and VAST
+ * markup's `impression` tracker is public too, and settles a held bid (at the bid): its MAC has an
+ * `impression` prefix of its own, so a click URL (which every banner carries) does not become one.
  */
-export type NoticeScope = 'exchange' | 'click' | 'impression';
+export type NoticeScope = 'win' | 'billing' | 'loss' | 'click' | 'impression';
 
 export function createSigner(secret: string) {
   if (secret.length < 16) throw new Error('notice secret must be at least 16 characters');
   const hmac = createMac(Buffer.from(secret, 'utf8'));
   // The signed messages are written into the MAC's buffer field by field (numbers as String
-  // writes them), not built as strings: the claims' newline-separated text, UTF-8.
-  const mac = (c: NoticeClaims): string => {
+  // writes them), not built as strings: the claims' newline-separated text, UTF-8. `kinds`: with
+  // the KIND_TAGS marker in front (the MAC the per-kind tags are cut from), else the older MAC.
+  const mac = (c: NoticeClaims, kinds: boolean): string => {
     const w = hmac.begin();
+    if (kinds) w.text(KIND_TAGS);
     writeCommon(w, c);
     w.text('\n');
     w.number(c.bidPrice);
@@ -89,28 +119,40 @@ export function createSigner(secret: string) {
     writeTail(w, c);
     return hmac.end();
   };
-  // A signature is the MAC's first SIG_BYTES, base64url, converted through this buffer.
-  const sigBuf = Buffer.alloc(SIG_BYTES);
+  // MACs come as latin1 strings (a char per byte); signatures are slices of them, base64url,
+  // converted through this buffer, which also holds the MAC a signature is compared with.
+  const macBuf = Buffer.alloc(32);
   const head = (full: string): string => {
-    sigBuf.write(full, 0, SIG_BYTES, 'latin1');
-    return sigBuf.toString('base64url');
+    macBuf.write(full, 0, SIG_BYTES, 'latin1');
+    return macBuf.toString('base64url', 0, SIG_BYTES);
+  };
+  const same = (given: Buffer, full: string, at: number): boolean => {
+    macBuf.write(full, 0, 32, 'latin1');
+    return timingSafeEqual(given, macBuf.subarray(at, at + given.length));
   };
   return {
     /**
-     * The signatures of a bid's exchange notices and of its click URL, and with `impression` (a
-     * native or VAST bid: markup with an impression tracker) of that tracker ('' otherwise).
+     * The signatures of a bid's win, billing and loss URLs and of its click URL, and with
+     * `impression` (a native or VAST bid: markup with an impression tracker) of that tracker ('' otherwise).
      */
     sign(c: NoticeClaims, impression = false): Record<NoticeScope, string> {
-      return { exchange: head(mac(c)), click: head(publicMac(c, 'click')), impression: impression ? head(publicMac(c, 'impression')) : '' };
+      const click = head(publicMac(c, 'click'));
+      const imp = impression ? head(publicMac(c, 'impression')) : '';
+      macBuf.write(mac(c, true), 0, 32, 'latin1');
+      const tags = macBuf.toString('base64url', 0, 3 * TAG_BYTES);
+      return { win: tags.slice(0, TAG_CHARS), billing: tags.slice(TAG_CHARS, 2 * TAG_CHARS), loss: tags.slice(2 * TAG_CHARS), click, impression: imp };
     },
     verify(c: NoticeClaims, sig: string, scope: NoticeScope): boolean {
       const given = Buffer.from(sig, 'base64url');
+      if (scope === 'win' || scope === 'billing' || scope === 'loss') {
+        if (given.length === TAG_BYTES) return same(given, mac(c, true), TAG_AT[scope]);
+        // A URL issued before: one signature for the three routes.
+        return given.length === SIG_BYTES && same(given, mac(c, false), 0);
+      }
       if (given.length !== SIG_BYTES) return false;
-      const part = (full: string, at: number) => Buffer.from(full.slice(at, at + SIG_BYTES), 'latin1');
-      if (scope === 'exchange') return timingSafeEqual(given, part(mac(c), 0));
-      if (scope === 'impression') return Number.isNaN(c.bidPrice) && timingSafeEqual(given, part(publicMac(c, 'impression'), 0));
-      // An old click URL carries the price and the second half of the exchange MAC.
-      return timingSafeEqual(given, Number.isNaN(c.bidPrice) ? part(publicMac(c, 'click'), 0) : part(mac(c), SIG_BYTES));
+      if (scope === 'impression') return Number.isNaN(c.bidPrice) && same(given, publicMac(c, 'impression'), 0);
+      // An old click URL carries the price and the second half of the older exchange MAC.
+      return Number.isNaN(c.bidPrice) ? same(given, publicMac(c, 'click'), 0) : same(given, mac(c, false), SIG_BYTES);
     },
   };
 }
@@ -165,8 +207,8 @@ export function noticeUrls(base: string, c: NoticeClaims, sig: Record<NoticeScop
 }
 
 /**
- * One notice URL, written as UTF-8 into `w`: the exchange routes carry every claim and the
- * exchange signature, the click route no price, currency or rate and the click signature.
+ * One notice URL, written as UTF-8 into `w`: the exchange routes carry every claim and their own
+ * route's tag, the click route no price, currency or rate and the click signature.
  */
 export function writeNoticeUrl(w: ByteWriter, u: NoticeUrls, route: NoticeRoute): void {
   const c = u.claims;
@@ -193,7 +235,7 @@ export function writeNoticeUrl(w: ByteWriter, u: NoticeUrls, route: NoticeRoute)
   if (c.userKey) (w.text('&uk='), w.text(c.userKey));
   w.text(c.test ? '&t=1&s=' : '&s=');
   if (route === 'click') return w.text(u.sig.click);
-  w.text(u.sig.exchange);
+  w.text(u.sig[route]);
   if (route === 'loss') return w.text('&loss=${AUCTION_LOSS}&mtw=${AUCTION_MIN_TO_WIN}');
   // A client that expands no macro gets the bid price written in and no min-to-win to learn from.
   if (!u.expandPrice) return w.text('&price=${AUCTION_PRICE}&mtw=${AUCTION_MIN_TO_WIN}');
@@ -209,7 +251,7 @@ export function noticeUrl(u: NoticeUrls, route: NoticeRoute | 'impression'): str
   const c = u.claims;
   if (route === 'click') return `${u.base}/notice/click?${clickQuery(c, u.sig.click)}`;
   if (route === 'impression') return `${u.base}/notice/impression?${clickQuery(c, u.sig.impression)}`;
-  const q = claimsQuery(c, u.sig.exchange);
+  const q = claimsQuery(c, u.sig[route]);
   if (route === 'loss') return `${u.base}/notice/loss?${q}&loss=\${AUCTION_LOSS}&mtw=\${AUCTION_MIN_TO_WIN}`;
   const price = u.expandPrice ? `${c.bidPrice}` : '${AUCTION_PRICE}&mtw=${AUCTION_MIN_TO_WIN}';
   return `${u.base}/notice/${route}?${q}&price=${price}`;
