@@ -64,6 +64,8 @@ export interface Creative {
   btype?: number;
   /** Native: the assets a native request may ask for besides the title (src/eligibility/native.ts). */
   native?: NativeAssets;
+  /** Native: its campaign's `privacyUrl`, linked as the response's `privacy` where the request supports it. */
+  privacyUrl?: string;
   /** Video/audio: the files a player picks from (VAST `<MediaFiles>`); the creative's `mimes` are theirs. */
   mediaFiles?: MediaFile[];
   /** Video: a non-linear (overlay) version of the ad, answered where `imp.video.linearity` is 2. */
@@ -166,6 +168,11 @@ export interface Campaign {
    * 2 or 3) gets no bid from a campaign without it.
    */
   dsa?: { behalf: string; paid: string };
+  /**
+   * An https page telling the user about the buyer's targeting (Native 1.2 response `privacy`),
+   * linked from its native ads where the request says it supports one (`privacy: 1`).
+   */
+  privacyUrl?: string;
   goal: Goal;
   budget: Budget;
   /** Hard cap on any bid, CPM USD. */

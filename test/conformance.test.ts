@@ -37,6 +37,8 @@ function nativeRequestOf(native: any): { r: any; wrapped: boolean } | null {
 }
 
 const chars = (s: string) => [...s].length;
+/** Native answers that link a privacy page (the demo's native campaign has one). */
+let privacyLinked = 0;
 
 function checkNative(imp: any, adm: string, where: string): void {
   expect(adm, `${where}: public markup carries an exchange notice or the bid price`).not.toMatch(PUBLIC_LEAK);
@@ -82,6 +84,12 @@ function checkNative(imp: any, adm: string, where: string): void {
   }
   for (const q of r.assets) if (q.required === 1) expect(seen.has(q.id), `${where}: required asset ${q.id} missing`).toBe(true);
   expect(body.link?.url).toContain('/notice/click?');
+  // 1.2 §5.1: a privacy page only where the request says it supports one (`privacy: 1`).
+  if (body.privacy !== undefined) {
+    expect(r.privacy, `${where}: privacy linked unasked`).toBe(1);
+    expect(body.privacy, `${where}: privacy URL`).toMatch(/^https:\/\//);
+    privacyLinked++;
+  }
   // Impression tracking as the request offers it (1.2 §4.7 eventtrackers; imptrackers otherwise).
   const offered = ver.startsWith('1.2') && Array.isArray(r.eventtrackers);
   if (offered && r.eventtrackers.some((e: any) => e.event === 1 && e.methods?.includes(1))) {
@@ -185,6 +193,7 @@ describe('every bid on the shared corpus can run', () => {
     expect(counts.nativeBids).toBeGreaterThan(20);
     expect(counts.vastBids).toBeGreaterThan(100);
     expect(counts.secureBids).toBeGreaterThan(50);
+    expect(privacyLinked, 'no native answer linked a privacy page where asked').toBeGreaterThan(0);
     if (skipVast) return;
     const results = validateXml(docs);
     const invalid = results.map((e, i) => (e ? `${docs[i].where}: ${e}` : '')).filter(Boolean);

@@ -56,6 +56,19 @@ describe('what an imp asks of a creative', () => {
     expect(video({ mimes: ['video/mp4'], linearity: 1 }).includes('northwind-video-30')).toBe(false);
   });
 
+  it('answers an overlay in VAST 4.0, which has no NonLinear size, only where no other version is allowed', () => {
+    const eligibility = planFor(policies.campaigns);
+    const versionFor = (protocols: number[]) => {
+      const req = { id: 'r', imp: [{ id: '1', video: { minduration: 5, maxduration: 30, w: 640, h: 480, linearity: 2, protocols } }], site: { id: 's', domain: 'news.example' } } as unknown as BidRequest;
+      const fits = eligibility.plan(req, 'default', 'USD').imps[0].eligible.map((e) => e.fit);
+      expect(fits.length).toBeGreaterThan(0);
+      return [...new Set(fits.map((f) => (f.kind === 'vast' ? f.version : f.kind)))];
+    };
+    expect(versionFor([2, 3, 5, 6, 7, 8])).toEqual(['3.0']);
+    expect(versionFor([7, 13])).toEqual(['4.2']);
+    expect(versionFor([7])).toEqual(['4.0']);
+  });
+
   it("blocks the bidder's own banner markup, a text link, where battr has 12 (text only)", () => {
     const banner = (b: object) => demo({ banner: { w: 300, h: 250, ...b } });
     const open = banner({});

@@ -60,6 +60,11 @@ describe('native request parsing (1.0-1.2)', () => {
     const legacy = parseNativeRequest({ request: { ver: '1.1', assets, eventtrackers: [{ event: 1, methods: [1] }] } })!;
     expect([img.tracker, jsOnly.tracker, none.tracker, legacy.tracker]).toEqual(['eventtracker', 'none', 'imptrackers', 'imptrackers']);
   });
+
+  it('reads whether the exchange supports a privacy notice (1.2 privacy: 1)', () => {
+    expect(parseNativeRequest({ request: { ver: '1.2', assets, privacy: 1 } })!.privacy).toBe(true);
+    for (const privacy of [undefined, 0, '1', true]) expect(parseNativeRequest({ request: { ver: '1.2', assets, privacy } })!.privacy, String(privacy)).toBe(false);
+  });
 });
 
 describe('filling a native request', () => {
@@ -109,5 +114,16 @@ describe('filling a native request', () => {
       const wrapped = JSON.parse(nativeMarkup(fillNative(creative, parseNativeRequest({ ver, request: JSON.stringify({ native: { ver, assets } }) })!)!, click, imp));
       expect(wrapped).toEqual({ ver, assets: expect.any(Array), link: { url: click }, imptrackers: [imp] });
     }
+  });
+
+  it("links the campaign's privacy page where the request supports one, only there", () => {
+    const click = 'https://b.example/notice/click?x';
+    const imp = 'https://b.example/notice/impression?x';
+    const page = 'https://acme.example/ad-privacy';
+    const asked = fillNative(creative, parseNativeRequest({ request: { ver: '1.2', assets, privacy: 1 } })!)!;
+    const unasked = fillNative(creative, parseNativeRequest({ request: { ver: '1.2', assets } })!)!;
+    expect(JSON.parse(nativeMarkup(asked, click, imp, page)).privacy).toBe(page);
+    expect(JSON.parse(nativeMarkup(unasked, click, imp, page)).privacy).toBeUndefined();
+    expect(JSON.parse(nativeMarkup(asked, click, imp, undefined)).privacy).toBeUndefined();
   });
 });

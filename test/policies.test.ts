@@ -130,6 +130,21 @@ describe('policy loading reports every problem at once', () => {
     for (const field of ['/minTmaxMs', '/defaultTmaxMs', '/batcher/maxQueueDelayUs']) expect(text).toContain(field);
   });
 
+  it("takes a campaign's privacyUrl over https only, and gives it to its native creatives", () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const creative = (id: string, format: string) => ({ id, format, title: 't', landingUrl: 'https://a.example/', ...(format === 'banner' ? { w: 1, h: 1 } : {}) });
+    const campaign = (privacyUrl: string) => ({ id: 'c1', advertiser: 'a', adomain: ['a.example'], cat: ['IAB2'], privacyUrl, goal: { type: 'cpm', valueUsd: 1 }, budget: { dailyUsd: 1 }, maxBidCpmUsd: 1, creatives: [creative('n1', 'native'), creative('b1', 'banner')] });
+    for (const bad of ['http://a.example/privacy', 'https://', 'https://a.example/privacy notes', 'a.example/privacy']) {
+      writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify({ campaigns: [campaign(bad)] }));
+      expect(loadError(dir).problems, bad).toEqual(['campaigns.yaml: /campaigns/0/privacyUrl must match pattern "^https://[^\\s/?#]+[^\\s]*$"']);
+    }
+    writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify({ campaigns: [campaign('https://a.example/privacy?lang=en')] }));
+    const [n1, b1] = loadPolicies(dir).campaigns[0].creatives;
+    expect(n1.privacyUrl).toBe('https://a.example/privacy?lang=en');
+    expect(b1.privacyUrl).toBeUndefined();
+  });
+
   it('names flight dates that are not days of the calendar', () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     cpSync('policies', dir, { recursive: true });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { vastDuration, vastMarkup } from '../src/respond/vast.js';
-import { vastVersionFor, type VastVersion } from '../src/eligibility/vast-version.js';
+import { overlayVastVersionFor, vastVersionFor, type VastVersion } from '../src/eligibility/vast-version.js';
 import type { Creative } from '../src/types.js';
 import { validateXml, VAST_SCHEMA, xmllintMissing } from './helpers/xmllint.js';
 
@@ -46,6 +46,15 @@ describe('VAST', () => {
     expect(vastVersionFor({ protocols: [9, 10] }, true)).toBeNull();
     expect(vastVersionFor({}, false)).toBe('3.0');
     expect(vastVersionFor({}, true)).toBe('4.2');
+  });
+
+  it('answers an overlay in VAST 4.0 only where it is the one version allowed', () => {
+    expect(overlayVastVersionFor({ protocols: [2, 3, 5, 6, 7, 8] })).toBe('3.0');
+    expect(overlayVastVersionFor({ protocols: [7, 11] })).toBe('4.1');
+    expect(overlayVastVersionFor({ protocols: [2, 7, 13] })).toBe('4.2');
+    expect(overlayVastVersionFor({ protocols: [7, 8] })).toBe('4.0');
+    expect(overlayVastVersionFor({ protocols: [5, 8] })).toBeNull();
+    expect(overlayVastVersionFor({})).toBe('3.0');
   });
 
   it("gives an overlay its size in every version but 4.0, whose schema has no NonLinear attributes", () => {

@@ -194,6 +194,8 @@ const CAMPAIGN_SCHEMA = {
       required: ['behalf', 'paid'],
       properties: { behalf: { type: 'string', minLength: 1, maxLength: 100 }, paid: { type: 'string', minLength: 1, maxLength: 100 } },
     },
+    // https only: the link is in the ad's markup, which a secure imp allows nothing over http in.
+    privacyUrl: { type: 'string', pattern: '^https://[^\\s/?#]+[^\\s]*$' },
     catByTaxonomy: { type: 'object', propertyNames: { pattern: '^[1-9][0-9]*$' }, additionalProperties: { ...strings, minItems: 1 } },
     goal: {
       type: 'object',
@@ -486,6 +488,8 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
         ...(files && !cr.mimes ? { mimes: [...new Set(files.map((f) => canonicalMime(f.mime)))] } : {}),
         // A creative says its language, or has its campaign's.
         ...(c.language !== undefined ? { language: c.language } : {}),
+        // The page is about the buyer's targeting, one per campaign; the markup only sees the creative.
+        ...(c.privacyUrl !== undefined && cr.format === 'native' ? { privacyUrl: c.privacyUrl } : {}),
         ...cr,
         ...canonicalCreativeMimes(cr),
         campaignId: c.id,

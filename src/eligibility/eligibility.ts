@@ -5,7 +5,7 @@ import { DIMENSIONS, hourValue, slotKey, TRAIT, type Candidate, type Catalog } f
 import { USER_ZONE, zoneHour } from '../util/zone.js';
 import type { Privacy, PrivacyBlock } from './privacy.js';
 import { fillNative, parseNativeRequest, type NativeFill, type NativeRequest } from './native.js';
-import { vastVersionFor, type VastVersion } from './vast-version.js';
+import { overlayVastVersionFor, vastVersionFor, type VastVersion } from './vast-version.js';
 import { createShortlist } from './shortlist.js';
 import { createInterner } from '../util/intern.js';
 import { DAY_MS } from '../util/time.js';
@@ -305,7 +305,7 @@ function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
   const mimes = cr.format === 'video' ? (m.videoMimes === undefined ? (m.videoMimes = canonicalMimes(media.mimes)) : m.videoMimes) : m.audioMimes === undefined ? (m.audioMimes = canonicalMimes(media.mimes)) : m.audioMimes;
   if (cr.format === 'video') {
     if (cr.plcmt && m.plcmt && !cr.plcmt.includes(m.plcmt)) return null;
-    if (media.linearity === 2) return cr.nonLinear && overlayPlays(cr.nonLinear.mime, mimes) ? { kind: 'vast', version, nonLinear: true, files: NO_FILES } : null;
+    if (media.linearity === 2) return cr.nonLinear && overlayPlays(cr.nonLinear.mime, mimes) ? { kind: 'vast', version: overlayVastVersionFor(media) ?? version, nonLinear: true, files: NO_FILES } : null;
   }
   const files = playableFiles(cr.mediaFiles, media, mimes);
   return files.length ? { kind: 'vast', version, nonLinear: false, files } : null;

@@ -32,6 +32,8 @@ export interface NativeRequest {
   assets: NativeAssetRequest[];
   /** How the impression is counted: an img event tracker (1.2 with eventtrackers), imptrackers, or none offered. */
   tracker: 'eventtracker' | 'imptrackers' | 'none';
+  /** The exchange supports a buyer's privacy notice (1.2 §4.1 `privacy: 1`): the response may link one. */
+  privacy: boolean;
 }
 
 /** One asset of the answer, keyed by the request's asset id. */
@@ -105,7 +107,7 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
   }
   // Since 1.1 the response is the native object itself (1.2 §5.1): a wrapped request that declares
   // 1.1 or later is answered plain, as renderers of those versions read the assets at the top level.
-  return { ver, legacy, wrapped: !!wrapped && !/^1\.[1-9]/.test(ver), assets, tracker };
+  return { ver, legacy, wrapped: !!wrapped && !/^1\.[1-9]/.test(ver), assets, tracker, privacy: r.privacy === 1 };
 }
 
 const IMAGE_TYPE: Record<NativeImage['type'], number> = { icon: 1, logo: 2, main: 3 };

@@ -26,12 +26,26 @@ const ORDER: readonly VastVersion[] = ['2.0', '3.0', '4.0', '4.1', '4.2'];
  * for video (the version players most widely accept), 4.2 for audio (the first with audio in VAST).
  */
 export function vastVersionFor(media: Record<string, unknown>, audio: boolean): VastVersion | null {
+  return highestAllowed(media, audio ? '4.2' : '3.0', false);
+}
+
+/**
+ * The VAST version to answer a video overlay (`linearity` 2) with: as vastVersionFor, but VAST 4.0
+ * only where it is the one version allowed. The published 4.0 schema (4.0.7) declares no
+ * attributes on an in-line NonLinear, so a 4.0 overlay goes without the width and height a player
+ * lays it out by; 2.0, 3.0, 4.1 and 4.2 carry them.
+ */
+export function overlayVastVersionFor(media: Record<string, unknown>): VastVersion | null {
+  return highestAllowed(media, '3.0', true) ?? highestAllowed(media, '3.0', false);
+}
+
+function highestAllowed(media: Record<string, unknown>, unlisted: VastVersion, sized: boolean): VastVersion | null {
   const list = Array.isArray(media.protocols) ? media.protocols : typeof media.protocol === 'number' ? [media.protocol] : null;
-  if (!list || list.length === 0) return audio ? '4.2' : '3.0';
+  if (!list || list.length === 0) return unlisted;
   let best = -1;
   for (const p of list) {
     const v = typeof p === 'number' ? PROTOCOL_VERSION.get(p) : undefined;
-    if (v !== undefined) best = Math.max(best, ORDER.indexOf(v));
+    if (v !== undefined && !(sized && v === '4.0')) best = Math.max(best, ORDER.indexOf(v));
   }
   return best < 0 ? null : ORDER[best];
 }

@@ -74,7 +74,7 @@ export function markup(b: OutBid): string {
   const clickUrl = noticeUrl(b.notices, 'click');
   if (c.adm) return c.adm.split('${CLICK_URL}').join(clickUrl);
   const fit = b.fit;
-  if (fit.kind === 'native') return nativeMarkup(fit.fill, clickUrl, noticeUrl(b.notices, 'impression'));
+  if (fit.kind === 'native') return nativeMarkup(fit.fill, clickUrl, noticeUrl(b.notices, 'impression'), c.privacyUrl);
   if (fit.kind === 'vast') {
     return vastMarkup(c, fit.version, fit.nonLinear, {
       bidId: b.id,
