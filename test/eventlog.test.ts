@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { createEventLog } from '../src/eventlog/eventlog.js';
+import { readEvents } from '../src/eventlog/read.js';
 import { startBidder } from './helpers/bidder.js';
 import { writeBidRecord, type BidRecord } from '../src/eventlog/records.js';
 import { ByteWriter } from '../src/json/bytes.js';
@@ -122,7 +123,7 @@ describe('the bid record, written field by field', () => {
         fc.record({
           id: text, impId: text, siteId: text, domain: text, pub: text, app: fc.boolean(), cats: fc.array(text, { maxLength: 20 }), os: text, country: text,
           region: text, devicetype: fc.integer({ min: 0, max: 9 }), segs: fc.array(text, { maxLength: 20 }), user: fc.option(text), deal: fc.option(text), video: fc.boolean(),
-          bidId: text, model: text, price: fc.oneof(fc.double(), fc.constant(-0), fc.integer()), pctr: fc.double({ min: 0, max: 1 }), multiplier: fc.option(fc.double({ min: 0, max: 10 })),
+          bidId: text, fingerprint: fc.option(text), model: text, price: fc.oneof(fc.double(), fc.constant(-0), fc.integer()), pctr: fc.double({ min: 0, max: 1 }), multiplier: fc.option(fc.double({ min: 0, max: 10 })),
           auctionType: fc.option(fc.constantFrom(1, 2)), profile: fc.option(fc.record({ seenCategories: fc.array(text, { maxLength: 2 }), clickedCategories: fc.array(text, { maxLength: 2 }), campaignImpressions: fc.dictionary(text, fc.nat()) })),
         }),
         (r) => {
@@ -136,7 +137,7 @@ describe('the bid record, written field by field', () => {
           };
           const ctx = eligibility.plan(req as unknown as BidRequest, 'default', 'USD').imps[0].ctx;
           const rec: BidRecord = {
-            type: 'bid', ts: 1780000000123, bidId: r.bidId, campaignId: r.siteId, creativeId: r.domain, priceCpmUsd: r.price, pctr: r.pctr,
+            type: 'bid', ts: 1780000000123, bidId: r.bidId, campaignId: r.siteId, creativeId: r.domain, ...(r.fingerprint !== null ? { creativeFingerprint: r.fingerprint } : {}), priceCpmUsd: r.price, pctr: r.pctr,
             ...(r.multiplier !== null ? { multiplier: r.multiplier } : {}), ...(r.auctionType !== null ? { auctionType: r.auctionType } : {}), modelVersion: r.model, ctx,
             ...(r.profile !== null ? { profile: r.profile } : {}),
           };
@@ -149,5 +150,20 @@ describe('the bid record, written field by field', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('readEvents', () => {
+  it('counts a line that is no record, torn or JSON of another shape, as bad and reads on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eventlog-read-'));
+    dirs.push(dir);
+    const file = join(dir, 'events.ndjson');
+    const lines = ['{"type":"win","ts":1,"bidId":"b1"}', 'null', '[]', '5', '"win"', '{}', '{"type":"win"}', '{"type":1,"bidId":"b2"}', '{"type":"click","bidId":["b1"]}', '{"type":"click","ts":2,"bidId":"b1"}', '{"type":"cli'];
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const bad: number[] = [];
+    const types: string[] = [];
+    for await (const r of readEvents([file], (_f, line) => void bad.push(line))) types.push(r.type);
+    expect(types).toEqual(['win', 'click']);
+    expect(bad).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 11]);
   });
 });

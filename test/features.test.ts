@@ -168,6 +168,26 @@ describe('features', () => {
     for (const k of [0, 1, 2, 3]) expect(none[at(`segmentAd${k}`)]).toBe(0);
   });
 
+  it("fingerprints every field of the creative and its campaign that the features read, and nothing of the spec", () => {
+    const read = new Set<string>();
+    const spy = <T extends object>(o: T, name: string) => new Proxy(o, { get: (t, k) => (typeof k === 'string' && read.add(`${name}.${k}`), Reflect.get(t, k)) });
+    fb.prepareCreative(spy(creative, 'creative'), spy({ cat: ['IAB17-3'] }, 'campaign'));
+    const edited: Record<string, () => string> = {
+      'creative.id': () => fb.prepareCreative({ ...creative, id: 'cr-2' }, { cat: ['IAB17-3'] }).fingerprint,
+      'creative.campaignId': () => fb.prepareCreative({ ...creative, campaignId: 'camp-2' }, { cat: ['IAB17-3'] }).fingerprint,
+      'creative.title': () => fb.prepareCreative({ ...creative, title: 'Fast running shoes, 20% off' }, { cat: ['IAB17-3'] }).fingerprint,
+      'creative.keywords': () => fb.prepareCreative({ ...creative, keywords: ['sport'] }, { cat: ['IAB17-3'] }).fingerprint,
+      'creative.imageEmbedding': () => fb.prepareCreative({ ...creative, imageEmbedding: [...creative.imageEmbedding.slice(1), 0.1] }, { cat: ['IAB17-3'] }).fingerprint,
+      'campaign.cat': () => fb.prepareCreative(creative, { cat: ['IAB17-3', 'IAB1'] }).fingerprint,
+    };
+    expect([...read].sort()).toEqual(Object.keys(edited).sort());
+    for (const [field, fingerprint] of Object.entries(edited)) expect(fingerprint(), field).not.toBe(pc.fingerprint);
+    expect(pc.fingerprint).toMatch(/^[0-9a-f]{12}$/);
+    expect(fb.prepareCreative({ ...creative, landingUrl: 'https://other.example/' }, { cat: ['IAB17-3'] }).fingerprint).toBe(pc.fingerprint);
+    // Logs can be rebuilt under another spec: what changed is then the spec, not the catalog.
+    expect(createFeatureBuilder(makeFeatureSpec({ textDim: 8 })).prepareCreative(creative, { cat: ['IAB17-3'] }).fingerprint).toBe(pc.fingerprint);
+  });
+
   it('refuses a creative with a wrong-sized image embedding', () => {
     expect(() => fb.prepareCreative({ ...creative, imageEmbedding: [1, 2] }, { cat: [] })).toThrow(/imageEmbedding/);
   });

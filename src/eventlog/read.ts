@@ -31,8 +31,10 @@ export function eventFiles(paths: readonly string[]): string[] {
 }
 
 /**
- * Stream records from event logs. A line that does not parse (a torn last write after a crash) is
- * counted and skipped, never fatal: the report says how many.
+ * Stream records from event logs. A line that does not parse (a torn last write after a crash), or
+ * parses to no record (not an object with a string `type` and `bidId`: a file that is not an event
+ * log, an edit by hand), is counted and skipped, never fatal: the report says how many. The other
+ * fields are the reader's to check.
  */
 export async function* readEvents(files: readonly string[], onBadLine: (file: string, line: number) => void): AsyncGenerator<EventRecord> {
   for (const file of files) {
@@ -41,11 +43,15 @@ export async function* readEvents(files: readonly string[], onBadLine: (file: st
     for await (const line of rl) {
       n++;
       if (line === '') continue;
+      let rec: unknown;
       try {
-        yield JSON.parse(line) as EventRecord;
+        rec = JSON.parse(line);
       } catch {
         onBadLine(file, n);
+        continue;
       }
+      if (typeof rec === 'object' && rec !== null && typeof (rec as EventRecord).type === 'string' && typeof (rec as EventRecord).bidId === 'string') yield rec as EventRecord;
+      else onBadLine(file, n);
     }
   }
 }

@@ -4,8 +4,10 @@ import type { ByteWriter } from '../json/bytes.js';
 /**
  * Event-log records (NDJSON, one per line). Pseudonymous: `ctx.userKey` is a keyed hash of the
  * user id, never the id itself; no IP or device id is ever written. Training joins `bid` records
- * with later notices by `bidId`; `bid` carries everything the features stage read, so the same
- * features can be rebuilt offline.
+ * with later notices by `bidId`; `bid` carries the context and profile the features stage read,
+ * and names the creative with a fingerprint of what the catalog gave the features for it: the
+ * creative's half of the row is rebuilt from the catalog at training time, which leaves out the
+ * rows of a creative whose fingerprint has changed since (src/model/eventlog-data.ts).
  */
 export interface BidRecord {
   type: 'bid';
@@ -13,6 +15,8 @@ export interface BidRecord {
   bidId: string;
   campaignId: string;
   creativeId: string;
+  /** PreparedCreative.fingerprint of the creative the row was built from; absent in older logs. */
+  creativeFingerprint?: string;
   /** Bid CPM in USD. */
   priceCpmUsd: number;
   pctr: number;
@@ -67,6 +71,7 @@ export function writeBidRecord(w: ByteWriter, rec: BidRecord): void {
   w.str(rec.campaignId);
   w.text(',"creativeId":');
   w.str(rec.creativeId);
+  if (rec.creativeFingerprint !== undefined) (w.text(',"creativeFingerprint":'), w.str(rec.creativeFingerprint));
   w.text(',"priceCpmUsd":');
   w.num(rec.priceCpmUsd);
   w.text(',"pctr":');

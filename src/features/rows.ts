@@ -1,7 +1,7 @@
 import type { ImpPlan } from '../eligibility/eligibility.js';
 import type { FeatureBuilder, PreparedCreative } from './features.js';
 import type { ProfileStore } from './profiles.js';
-import type { Campaign } from '../types.js';
+import type { Campaign, UserProfile } from '../types.js';
 
 /** Every creative's feature vectors, by creative id. */
 export function prepareCreatives(campaigns: readonly Campaign[], features: Pick<FeatureBuilder, 'prepareCreative'>): Map<string, PreparedCreative> {
@@ -49,16 +49,27 @@ export type RowPool = ReturnType<typeof createRowPool>;
  * The model's input for a plan, written into `into` (at least `rows` rows): one row per eligible
  * candidate, imp by imp in plan order (the order the scores come back in), each from the imp's
  * context, the candidate's prepared creative and the user's profile where user data may be used.
+ *
+ * Returns a copy of each imp's profile as read here, by imp index (undefined where none was), for
+ * the bid record: the store updates a profile in place, and a win or click for the same user
+ * handled while the rows are scored would make the store's profile newer than what was scored.
  */
-export function writePlanRows(features: FeatureBuilder, imps: readonly ImpPlan[], prepared: ReadonlyMap<string, PreparedCreative>, profiles: ProfileStore, into: RowBuffers): void {
+export function writePlanRows(features: FeatureBuilder, imps: readonly ImpPlan[], prepared: ReadonlyMap<string, PreparedCreative>, profiles: ProfileStore, into: RowBuffers): readonly (UserProfile | undefined)[] {
   const { sparse, dense } = into;
+  let read: (UserProfile | undefined)[] | undefined;
   let row = 0;
-  for (const p of imps) {
-    const profile = p.ctx.userDataAllowed ? profiles.get(p.ctx.userKey) : undefined;
+  for (let k = 0; k < imps.length; k++) {
+    const p = imps[k];
     const n = p.eligible.length;
+    if (n === 0) continue;
+    const profile = p.ctx.userDataAllowed ? profiles.get(p.ctx.userKey) : undefined;
+    if (profile !== undefined) (read ??= [])[k] = { seenCategories: profile.seenCategories.slice(), clickedCategories: profile.clickedCategories.slice(), campaignImpressions: { ...profile.campaignImpressions } };
     const creatives = new Array<PreparedCreative>(n);
     for (let i = 0; i < n; i++) creatives[i] = prepared.get(p.eligible[i].cand.creative.id)!;
     features.writeRows(p.ctx, creatives, profile, sparse, dense, row);
     row += n;
   }
+  return read ?? NO_PROFILES;
 }
+
+const NO_PROFILES: readonly (UserProfile | undefined)[] = [];

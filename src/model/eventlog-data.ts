@@ -10,15 +10,21 @@
  * are read one file after the other, and a notice may sit in another file than its bid, or before
  * it. Bids become rows as they stream in; notices only mark bid ids, applied once every file is
  * read. Rows come out in bid-time order (then read order), so the validation split's latest rows
- * are the latest of the whole fleet rather than of its last file. Features are rebuilt from the
- * record's ctx and profile through the same builder the bid path used, so the rows equal what the
- * model saw at bid time.
+ * are the latest of the whole fleet rather than of its last file.
+ *
+ * Features are rebuilt through the builder the bid path used: the imp's and the user's half from the
+ * record's ctx and profile (as the features read them), the creative's half from the catalog given,
+ * as it is now. So that a row is what the model saw, a bid whose creative's fingerprint (logged with
+ * it) differs from the catalog's is left out, counted, as is a bid whose creative is gone: a retitled
+ * creative rebuilt from today's catalog changed 4,303 of 29,844 rows of an audit's log. A bid logged
+ * without a fingerprint (a log older than it) is used unchecked, and counted.
  */
 import { readEvents } from '../eventlog/read.js';
 import { prepareCreatives } from '../features/rows.js';
 import type { FeatureBuilder } from '../features/features.js';
 import type { Dataset } from './dataset.js';
-import type { Campaign } from '../types.js';
+import type { BidRecord } from '../eventlog/records.js';
+import type { Campaign, ImpContext } from '../types.js';
 
 export interface EventLogReadStats {
   lines: number;
@@ -27,8 +33,16 @@ export interface EventLogReadStats {
   wins: number;
   /** Clicks on those impressions: the positive rows. */
   clicks: number;
+  /** Lines that are no record, and bid records without the fields the features read, of their types. */
   badLines: number;
+  /** Bids on a creative the catalog no longer has: no row. */
   unknownCreatives: number;
+  /** Bids whose creative the catalog has changed since (its fingerprint differs): no row. */
+  changedCreatives: number;
+  /** Impressions bought on bids of unknownCreatives or changedCreatives: the rows left out. */
+  impressionsOfSkippedBids: number;
+  /** Of `bids`, those logged without a creative fingerprint (older logs): rebuilt from the catalog as it is now, unchecked. */
+  unverifiedBids: number;
   /** Impressions whose bid is in none of the files read (another bidder's log not given, or rotated away). */
   impressionsWithoutBid: number;
   /** Clicks on bids with no impression bought in the logs (lost bids, or impressions of logs not given): no row. */
@@ -48,12 +62,24 @@ export async function datasetFromEventLog(
   let { sparse, dense } = builder.allocate(cap);
   let ts = new Float64Array(cap);
   let rows = 0;
-  // Bid id → its row; -1 for a bid logged with a creative this catalog no longer has.
+  // Bid id → its row; -1 for a bid logged with a creative this catalog no longer has, or has changed.
   const rowOf = new Map<string, number>();
   // Sets: exchanges repeat notices, which count once.
   const bought = new Set<string>();
   const clicked = new Set<string>();
-  const stats: EventLogReadStats = { lines: 0, bids: 0, wins: 0, clicks: 0, badLines: 0, unknownCreatives: 0, impressionsWithoutBid: 0, clicksWithoutImpression: 0 };
+  const stats: EventLogReadStats = {
+    lines: 0,
+    bids: 0,
+    wins: 0,
+    clicks: 0,
+    badLines: 0,
+    unknownCreatives: 0,
+    changedCreatives: 0,
+    impressionsOfSkippedBids: 0,
+    unverifiedBids: 0,
+    impressionsWithoutBid: 0,
+    clicksWithoutImpression: 0,
+  };
 
   function grow() {
     cap *= 2;
@@ -66,15 +92,25 @@ export async function datasetFromEventLog(
     ts = t;
   }
 
-  // A line that does not parse (a torn last write) is counted and skipped.
+  // A line that is no record (a torn last write) is counted and skipped.
   for await (const rec of readEvents(files, () => (stats.lines++, stats.badLines++))) {
     stats.lines++;
     if (rec.type === 'bid') {
+      if (!wellFormed(rec)) {
+        stats.badLines++;
+        continue;
+      }
       if (rowOf.has(rec.bidId)) continue;
       const pc = prepared.get(rec.creativeId);
-      if (pc === undefined || typeof rec.ctx !== 'object' || rec.ctx === null) {
+      if (pc === undefined) {
         rowOf.set(rec.bidId, -1);
         stats.unknownCreatives++;
+        continue;
+      }
+      if (rec.creativeFingerprint === undefined) stats.unverifiedBids++;
+      else if (rec.creativeFingerprint !== pc.fingerprint) {
+        rowOf.set(rec.bidId, -1);
+        stats.changedCreatives++;
         continue;
       }
       if (rows === cap) grow();
@@ -92,6 +128,7 @@ export async function datasetFromEventLog(
   for (const id of bought) {
     const r = rowOf.get(id);
     if (r === undefined) stats.impressionsWithoutBid++;
+    else if (r < 0) stats.impressionsOfSkippedBids++;
     if (r === undefined || r < 0) continue;
     keep[out++] = r;
     if (clicked.has(id)) {
@@ -112,4 +149,29 @@ export async function datasetFromEventLog(
     labels[k] = label[r];
   }
   return { data: { rows: out, sparse: data.sparse, dense: data.dense, labels, truth: new Float32Array(out).fill(NaN) }, stats };
+}
+
+const CTX_STRINGS = ['exchange', 'siteOrAppId', 'publisherId', 'domain', 'os', 'country', 'region', 'format', 'dealId'] as const satisfies readonly (keyof ImpContext)[];
+const CTX_NUMBERS = ['deviceType', 'hour', 'w', 'h'] as const satisfies readonly (keyof ImpContext)[];
+
+const strings = (a: unknown) => Array.isArray(a) && a.every((x) => typeof x === 'string');
+
+/**
+ * Whether a bid record has every field the features read, of the type they read it as: the
+ * builder trusts its input (it is the bid path's), and a record edited by hand or written by
+ * something else would throw there or make a row of garbage.
+ */
+function wellFormed(rec: BidRecord): boolean {
+  const { ctx, profile } = rec as { ctx: unknown; profile: unknown };
+  if (typeof rec.ts !== 'number' || typeof rec.creativeId !== 'string' || !(rec.creativeFingerprint === undefined || typeof rec.creativeFingerprint === 'string')) return false;
+  if (typeof ctx !== 'object' || ctx === null) return false;
+  const c = ctx as Record<string, unknown>;
+  for (const f of CTX_STRINGS) if (typeof c[f] !== 'string') return false;
+  for (const f of CTX_NUMBERS) if (typeof c[f] !== 'number') return false;
+  if (typeof c.isApp !== 'boolean' || typeof c.userDataAllowed !== 'boolean' || !strings(c.categories) || !strings(c.segments)) return false;
+  if (profile === undefined) return true;
+  if (typeof profile !== 'object' || profile === null) return false;
+  const p = profile as Record<string, unknown>;
+  const counts = p.campaignImpressions;
+  return strings(p.seenCategories) && strings(p.clickedCategories) && typeof counts === 'object' && counts !== null && !Array.isArray(counts) && Object.values(counts).every((n) => typeof n === 'number');
 }

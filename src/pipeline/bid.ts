@@ -1,5 +1,5 @@
 import type { BidRequest } from 'iab-openrtb/v26';
-import type { Ledger, Reservation, Scorer } from '../types.js';
+import type { Ledger, Reservation, Scorer, UserProfile } from '../types.js';
 import type { BidPacer } from '../pace/value-pacer.js';
 import { BidderError, NBR, type NoBidReason } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
@@ -166,7 +166,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (rows === 0) return noBid(req.id, ex, plan.imps.find((p) => p.reason)?.reason || 'NO_ELIGIBLE_CAMPAIGN', started);
 
     const buf = rowPool.take(rows);
-    writePlanRows(deps.features, plan.imps, live.prepared, deps.profiles, buf);
+    const scoredProfiles = writePlanRows(deps.features, plan.imps, live.prepared, deps.profiles, buf);
     t = timed('features', t);
     const pctrs = await deps.scorer.score(buf.sparse, buf.dense, rows, deadline);
     // The scorer is done with the rows once it answers (scored, or dropped at the deadline).
@@ -219,7 +219,7 @@ export function createBidPipeline(deps: BidDeps) {
 
     const out: OutBid[] = [];
     const expiresAtMs = wallNow + settings.noticeTtlMs;
-    for (let i = 0; i < priced.length; i++) if (granted[i]) out.push(issueBid(priced[i], plan, ex, rate, expiresAtMs, wallNow, test, live));
+    for (let i = 0; i < priced.length; i++) if (granted[i]) out.push(issueBid(priced[i], plan, scoredProfiles, ex, rate, expiresAtMs, wallNow, test, live));
     if (out.length === 0) return noBid(req.id, ex, 'BUDGET_EXHAUSTED', started);
     const body = bidResponse(req.id, plan.currency, out, ex.seat);
     timed('respond', t);
@@ -238,8 +238,11 @@ export function createBidPipeline(deps: BidDeps) {
     return priced.map((b) => ({ bidId: b.bidId, campaignId: b.ch.el.cand.campaign.id, amountUsd: b.price / rate / 1000, expiresAtMs: holdUntil }));
   }
 
-  /** A reserved bid as answered, with its signed notice URLs; recorded (issued, pacer, metrics, event log) unless a test. */
-  function issueBid(b: Priced, plan: RequestPlan, ex: ExchangeSettings, rate: number, expiresAtMs: number, wallNow: number, test: boolean, live: LiveState): OutBid {
+  /**
+   * A reserved bid as answered, with its signed notice URLs; recorded (issued, pacer, metrics, event
+   * log) unless a test. `scoredProfiles`: each imp's profile as the features read it (writePlanRows).
+   */
+  function issueBid(b: Priced, plan: RequestPlan, scoredProfiles: readonly (UserProfile | undefined)[], ex: ExchangeSettings, rate: number, expiresAtMs: number, wallNow: number, test: boolean, live: LiveState): OutBid {
     const { ch, price, bidId } = b;
     const c = ch.el.cand.campaign;
     const cr = ch.el.cand.creative;
@@ -262,8 +265,7 @@ export function createBidPipeline(deps: BidDeps) {
     deps.issued.add(bidId, { pctr: ch.pctr, userKey: ctx.userKey, categories: ctx.categories, segment: ch.segment, bidCpmUsd: price / rate });
     deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
     metrics.bid(c.id, ch.pctr);
-    const profile = ctx.userDataAllowed ? deps.profiles.get(ctx.userKey) : undefined;
-    deps.eventLog.append({ type: 'bid', ts: wallNow, bidId, campaignId: c.id, creativeId: cr.id, priceCpmUsd: price / rate, pctr: ch.pctr, multiplier: ch.multiplier, auctionType: ch.auctionType, modelVersion: live.modelVersion(), ctx, profile });
+    deps.eventLog.append({ type: 'bid', ts: wallNow, bidId, campaignId: c.id, creativeId: cr.id, creativeFingerprint: live.prepared.get(cr.id)!.fingerprint, priceCpmUsd: price / rate, pctr: ch.pctr, multiplier: ch.multiplier, auctionType: ch.auctionType, modelVersion: live.modelVersion(), ctx, profile: scoredProfiles[ch.ctxIndex] });
     return bid;
   }
 }
