@@ -33,7 +33,7 @@ describe('operations surface: metrics and admin', () => {
       const url = t.url.replace('127.0.0.1', external!);
       const m = await fetch(`${url}/metrics`);
       expect(m.status).toBe(403);
-      expect((await m.json()).error).toBe('FORBIDDEN');
+      expect((await m.json()).error).toBe('OPS_LOOPBACK_ONLY');
       expect((await fetch(`${url}/admin/status`)).status).toBe(403);
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
     });

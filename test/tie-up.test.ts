@@ -64,6 +64,37 @@ describe('no budget tie-up by unauthenticated traffic', () => {
     expect((await t.bid(req('loop', 1))).status).toBe(200);
   });
 
+  it('a request a proxy forwarded (Forwarded, X-Forwarded-For, X-Real-IP) is no loopback client: credential-less exchanges, /metrics and /admin refuse it, on a wildcard and on a loopback listener', async () => {
+    const local = await startBidder({ adminToken: 'tie-up-admin-token-0123' });
+    try {
+      for (const b of [t, local]) {
+        const post = (path: string, headers: Record<string, string> = {}) => b.post(path, JSON.stringify(req('fwd', 1)), headers);
+        for (const via of [{ 'x-forwarded-for': '203.0.113.7' }, { forwarded: 'for=203.0.113.7;proto=https' }, { 'x-real-ip': '203.0.113.7' }]) {
+          for (const path of ['/openrtb2/bid', '/openrtb2/prebid/bid', '/openrtb2/demo-eu/bid']) {
+            const r = await post(path, via);
+            expect(r.status, `${path} ${JSON.stringify(via)}`).toBe(403);
+            expect((await r.json()).error).toBe('FORBIDDEN');
+          }
+          for (const path of ['/metrics', '/admin/status']) {
+            const r = await fetch(b.url + path, { headers: { ...via, authorization: 'Bearer tie-up-admin-token-0123' } });
+            expect(r.status, `${path} ${JSON.stringify(via)}`).toBe(403);
+            expect((await r.json()).error).toBe('OPS_LOOPBACK_ONLY');
+          }
+          // An exchange with credentials is served through the proxy; health answers anyone.
+          expect((await post('/openrtb2/demo-secure/bid', { ...via, 'x-exchange-secret': 'change-me' })).status).toBe(200);
+          expect((await fetch(b.url + '/healthz', { headers: via })).status).toBe(200);
+        }
+        // Not forwarded: served as before.
+        expect((await post('/openrtb2/bid')).status).toBe(200);
+        expect((await fetch(b.url + '/metrics')).status).toBe(200);
+        expect((await fetch(b.url + '/admin/status')).status).not.toBe(403);
+      }
+      expect((await fetch(local.url + '/admin/status', { headers: { authorization: 'Bearer tie-up-admin-token-0123' } })).status).toBe(200);
+    } finally {
+      await local.close();
+    }
+  });
+
   it('isLoopback knows every binary form uWS gives (4-byte IPv4, 16-byte IPv6, IPv4-mapped)', () => {
     const v4 = (...b: number[]) => new Uint8Array(b).buffer;
     const v6 = (tail: number[]) => new Uint8Array([...new Array(16 - tail.length).fill(0), ...tail]).buffer;

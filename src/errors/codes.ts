@@ -29,6 +29,7 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, reason: 'no such route' },
   METHOD_NOT_ALLOWED: { status: 405, reason: 'method not allowed on this route' },
   FORBIDDEN: { status: 403, reason: 'exchange credentials missing or wrong' },
+  OPS_LOOPBACK_ONLY: { status: 403, reason: 'metrics and admin answer loopback clients only; set opsPort to serve them on a port of their own' },
   NOTICE_BAD_SIGNATURE: { status: 403, reason: 'notice signature is wrong' },
   NOTICE_EXPIRED: { status: 410, reason: 'notice has expired' },
   NOTICE_BAD_PRICE: { status: 400, reason: 'clearing price more than one minor unit of the currency above the bid' },

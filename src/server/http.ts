@@ -125,7 +125,8 @@ function corsOrigin(ex: ExchangeSettings | undefined, origin: string): string {
 
 /**
  * Starts the bid and notice listener on host:port. `/metrics`, `/admin/*`, `/healthz` and `/readyz`
- * are served there to loopback clients only (they expose campaign money and control the bidder),
+ * are served there to loopback clients only, a request a proxy forwarded not being one (they
+ * expose campaign money and control the bidder),
  * or, with `ops`, on a listener of their own (ops.host:ops.port, any client that can reach it),
  * and not at all on the public port. `tls`: PEM key and certificate files to serve HTTPS (uWS
  * SSLApp); absent = plain HTTP.
@@ -157,6 +158,7 @@ export function startHttpServer(
   // A listener bound to a loopback address is reached from this host only (a sidecar proxy, a
   // local harness), so an exchange without credentials needs no per-request peer check there:
   // uWS asks the kernel for the peer (getpeername) on every call, ~5 µs of a bid request here.
+  // What a proxy on this host forwards is another matter (`forwarded`).
   const localListener = isLoopbackHost(host);
   const secretDigests = new Map<string, Buffer>();
   // Each exchange's allowIps as one matcher, built on first use; a policy reload brings new
@@ -220,9 +222,10 @@ export function startHttpServer(
     if (ex.sharedSecret && !sameSecret(secret, ex.sharedSecret, secretDigests)) return refuse(new BidderError('FORBIDDEN'));
     if (ex.allowIps.length) {
       if (!allowedPeer(ex)(Buffer.from(res.getRemoteAddressAsText()).toString())) return refuse(new BidderError('FORBIDDEN'));
-    } else if (!ex.sharedSecret && !ex.openToAll && !localListener && !isLoopback(res.getRemoteAddress())) {
+    } else if (!ex.sharedSecret && !ex.openToAll) {
       // No credentials configured: a bid request reserves budget, so only this host may send one.
-      return refuse(new BidderError('FORBIDDEN', 'this exchange has no sharedSecret or allowIps and answers loopback only'));
+      const viaProxy = forwarded(req);
+      if (viaProxy || (!localListener && !isLoopback(res.getRemoteAddress()))) return refuse(new BidderError('FORBIDDEN', viaProxy ? NO_CREDENTIALS_FORWARDED : NO_CREDENTIALS));
     }
     read = true;
     reading++;
@@ -269,13 +272,15 @@ export function startHttpServer(
 
   /** The operations routes, on the public app (loopback only) or on an app of their own. */
   function opsRoutes(a: uWS.TemplatedApp, loopbackOnly: boolean): void {
-    const local = (res: uWS.HttpResponse): boolean => {
-      if (!loopbackOnly || isLoopback(res.getRemoteAddress())) return true;
-      write(res, { aborted: false }, errorAnswer(new BidderError('FORBIDDEN', 'metrics and admin answer loopback clients only; set opsPort to serve them on a port of their own')), false);
+    const local = (res: uWS.HttpResponse, req: uWS.HttpRequest): boolean => {
+      if (!loopbackOnly) return true;
+      const viaProxy = forwarded(req);
+      if (!viaProxy && isLoopback(res.getRemoteAddress())) return true;
+      write(res, { aborted: false }, errorAnswer(new BidderError('OPS_LOOPBACK_ONLY', viaProxy ? FORWARDED : undefined)), false);
       return false;
     };
     a.any('/admin/*', (res, req) => {
-      if (!local(res)) return;
+      if (!local(res, req)) return;
       const state: Aborted = { aborted: false };
       res.onAborted(() => (state.aborted = true));
       const method = req.getMethod().toUpperCase();
@@ -283,8 +288,8 @@ export function startHttpServer(
       const auth = req.getHeader('authorization');
       readBody(res, state, 64 * 1024, Number(req.getHeader('content-length') || 0), (body) => guard(res, state, false, h.admin(method, path, auth, body)));
     });
-    a.get('/metrics', (res) => {
-      if (!local(res)) return;
+    a.get('/metrics', (res, req) => {
+      if (!local(res, req)) return;
       const state: Aborted = { aborted: false };
       res.onAborted(() => (state.aborted = true));
       guard(res, state, false, h.metrics());
@@ -346,6 +351,21 @@ export function startHttpServer(
       });
     });
   });
+}
+
+const FORWARDED = 'a proxy forwarded this request (Forwarded, X-Forwarded-For or X-Real-IP), so it is no loopback client';
+const NO_CREDENTIALS = 'this exchange has no sharedSecret or allowIps and answers loopback only';
+const NO_CREDENTIALS_FORWARDED = `${NO_CREDENTIALS}; ${FORWARDED}`;
+
+/**
+ * Whether a proxy says it forwarded the request. Its socket peer is then the proxy, loopback for
+ * one on this host, and not the client: read as loopback, every client on the internet was
+ * (credential-less exchanges bid for it, /metrics and /admin answered it). Asked only where a
+ * loopback rule applies, ~60 ns a header. A proxy that says none of these is not seen: one
+ * exposed to others must be given exchange credentials and an opsPort (docs/operations.md).
+ */
+function forwarded(req: uWS.HttpRequest): boolean {
+  return req.getHeader('x-forwarded-for') !== '' || req.getHeader('forwarded') !== '' || req.getHeader('x-real-ip') !== '';
 }
 
 /**
