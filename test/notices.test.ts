@@ -65,6 +65,15 @@ describe('notices settle spend exactly once', () => {
     expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'duplicate' })).toBe(1);
   });
 
+  it('tells the exchange how long a bid may wait for its impression: the notice horizon, or the imp\'s shorter exp', async () => {
+    const bidOf = async (id: string, exp?: number) => {
+      const r = await t.bid({ ...req(id), imp: [{ ...req(id).imp[0], ...(exp === undefined ? {} : { exp }) }] });
+      return (await r.json()).seatbid[0].bid[0];
+    };
+    expect((await bidOf('exp1')).exp).toBe(t.bidder.settings.noticeTtlMs / 1000);
+    expect((await bidOf('exp2', 30)).exp).toBe(30);
+  });
+
   it('refuses a forged signature and a tampered price cap', async () => {
     const { url } = await winUrl(t, 'n2');
     const spend = await t.metric('bidder_spend_usd_total');

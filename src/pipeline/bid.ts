@@ -12,7 +12,7 @@ import { createRowPool, writePlanRows } from '../features/rows.js';
 import type { ProfileStore } from '../features/profiles.js';
 import { answerPrices, chooseBids, type Chosen } from '../price/choose.js';
 import { answerDecimals, type Pricer } from '../price/price.js';
-import { bidResponse, noBidBody, type OutBid } from '../respond/respond.js';
+import { bidExpSec, bidResponse, noBidBody, type OutBid } from '../respond/respond.js';
 import { noticeUrls, type NoticeClaims, type Signer } from '../notices/sign.js';
 import type { EventLog } from '../eventlog/eventlog.js';
 import type { Metrics, Stage } from '../metrics/metrics.js';
@@ -250,14 +250,14 @@ export function createBidPipeline(deps: BidDeps) {
     if (ex.billsOn === 'billing') claims.billing = true;
     // Six decimals: a short number to write four times (MAC and three URLs), off by at most 5e-7 a win.
     if (ch.pctr >= 0 && ch.pctr <= 1) claims.pctr = Math.round(ch.pctr * 1e6) / 1e6;
-    const ctx = plan.imps[ch.ctxIndex].ctx;
+    const { ctx, imp } = plan.imps[ch.ctxIndex];
     if (ctx.userKey) claims.userKey = ctx.userKey;
     if (test) claims.test = true;
     const fit = ch.el.fit;
     const notices = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims, fit.kind !== 'banner'), { expandPrice: ex.expandPrice, nurl: fit.kind !== 'vast' || ex.vastNurl });
     // The bid names its categories in the request's taxonomy where the campaign declares them there.
     const taxCats = plan.cattax === 1 ? undefined : c.catByTaxonomy?.[plan.cattax];
-    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: taxCats ?? c.cat, cattax: taxCats ? plan.cattax : 1, dealId: ch.el.dealId, notices, fit, test, dsa: plan.dsa ? c.dsa : undefined };
+    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: taxCats ?? c.cat, cattax: taxCats ? plan.cattax : 1, dealId: ch.el.dealId, notices, fit, test, dsa: plan.dsa ? c.dsa : undefined, exp: bidExpSec(imp.exp, settings.noticeTtlMs) };
     if (test) {
       metrics.testBid();
       return bid;
