@@ -124,7 +124,9 @@ describe('rows whose creative is not the one the bid logged', () => {
     expect(changed.data.rows).toBe(bought.size - boughtOfTarget);
     expect(changed.stats).toMatchObject({ bids: bids().length - ofTarget.length, changedCreatives: ofTarget.length, impressionsOfSkippedBids: boughtOfTarget, unverifiedBids: 0 });
 
-    const older = await datasetFromEventLog([single], retitled, builder);
+    const unmarked = join(dir, 'unmarked.ndjson');
+    writeFileSync(unmarked, ndjson(records.map((r) => (r.type === 'bid' ? { ...r, creativeFingerprint: undefined } : r))));
+    const older = await datasetFromEventLog([unmarked], retitled, builder);
     expect(older.data.rows).toBe(bought.size);
     expect(older.stats).toMatchObject({ changedCreatives: 0, unverifiedBids: bids().length });
   });
@@ -182,9 +184,8 @@ describe('bidder train and calibrate --events, and eval, refusing what they cann
   it('train --events reads a fleet folder (w<i>/ per worker) and joins its notices across files', () => {
     const run = cli('train', '--events', fleet, '--epochs', '1', '--validation', '0.25', '--version', 'from-fleet');
     expect(run.status, run.stderr).toBe(0);
-    // The simulated log has no creative fingerprints: its rows are used, and said to be unchecked.
-    const bidCount = records.filter((r) => r.type === 'bid').length;
-    expect(meta('from-fleet').data).toMatchObject({ rows: bought.size, clicks: clicked.size, clicksWithoutImpression: 1, unverifiedBids: bidCount, files: eventFiles([fleet]) });
+    // The simulated log carries creative fingerprints, as the bidder's does: every row is checked.
+    expect(meta('from-fleet').data).toMatchObject({ rows: bought.size, clicks: clicked.size, clicksWithoutImpression: 1, unverifiedBids: 0, changedCreatives: 0, files: eventFiles([fleet]) });
     // What is learnt is not this test's question: one epoch on a day's log does not reliably beat
     // chance (0.4999 seen once on CI's machine, where wasm training is not bit-for-bit repeatable).
     const auc = JSON.parse(run.stdout).validation.auc;

@@ -134,6 +134,12 @@ async function rowsFor(
     if (stats.impressionsWithoutBid || stats.clicksWithoutImpression) {
       process.stderr.write(`events: ${stats.impressionsWithoutBid} impressions whose bid is in no file given, and ${stats.clicksWithoutImpression} clicks on bids with no impression bought, left out\n`);
     }
+    if (stats.changedCreatives || stats.unknownCreatives) {
+      process.stderr.write(
+        `events: ${stats.changedCreatives} bids on creatives changed since and ${stats.unknownCreatives} on creatives no longer in the policies (${stats.impressionsOfSkippedBids} impressions) left out: their rows would not be what the model saw\n`,
+      );
+    }
+    if (stats.unverifiedBids) process.stderr.write(`events: ${stats.unverifiedBids} bids logged without a creative fingerprint (older logs), rebuilt from the policies as they are now\n`);
     return { data, dataInfo: { source: 'event-log', files, ...stats } };
   }
   process.stderr.write(`simulating ${o.rows} rows (day seed ${o.seed}, world seed ${o.worldSeed}, market ${market})...\n`);

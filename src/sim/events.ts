@@ -5,7 +5,7 @@
  */
 import type { BidRecord, EventRecord, NoticeRecord } from '../eventlog/records.js';
 import type { FeatureBuilder } from '../features/features.js';
-import type { Campaign } from '../types.js';
+import type { Campaign, Creative } from '../types.js';
 import { showImpressions } from './dataset.js';
 import type { Market } from './market.js';
 import { TimeQueue } from './time-queue.js';
@@ -29,6 +29,13 @@ export function* simulateEventLog(o: EventLogSimOptions): Generator<EventRecord>
   const { market } = o;
   const queue = new TimeQueue<EventRecord>();
   const bidCpm = o.bidCpm ?? defaultLoggingBid;
+  // As the bidder logs it: training then checks each row's creative against the catalog it reads.
+  const fingerprints = new Map<string, string>();
+  const fingerprint = (cr: Creative, c: Campaign): string => {
+    let f = fingerprints.get(cr.id);
+    if (f === undefined) fingerprints.set(cr.id, (f = o.builder.prepareCreative(cr, c).fingerprint));
+    return f;
+  };
   for (const s of showImpressions({ market, campaigns: o.campaigns, builder: o.builder, maxImpressions: o.maxImpressions, bidCpm })) {
     const ts = s.sr.tsMs;
     while (queue.peekTs() <= ts) yield queue.pop();
@@ -38,6 +45,7 @@ export function* simulateEventLog(o: EventLogSimOptions): Generator<EventRecord>
       type: 'bid',
       ts,
       ...base,
+      creativeFingerprint: fingerprint(s.creative, s.campaign),
       priceCpmUsd: s.bidCpm,
       pctr: 0,
       modelVersion: o.modelVersion ?? 'sim-random-policy',
