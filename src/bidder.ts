@@ -143,6 +143,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     probeLedger: redis ? () => ledger.state(live.policies().campaigns[0].id) : undefined,
     // One file whatever the number of workers (each applies every pause): a change of --workers keeps them.
     pausedPath: join(settings.ledger.journalPath, 'paused.json'),
+    retiredPath: join(settings.ledger.journalPath, 'retired.json'),
   });
 
   // A fleet's reservations expire by Redis's clock, unless this bidder runs on a clock of its own (tests, the simulator).

@@ -196,6 +196,32 @@ describe('budgets lowered and prices corrected', () => {
     }
   });
 
+  it('after a restart too, a click on an ad whose creative a reload removed reaches its landing page', async () => {
+    const journal = mkdtempSync(join(tmpdir(), 'money-retired-'));
+    const own = moneyPolicies(0.1);
+    const start = () => startBidder({ ledger: { journalPath: journal, redisUrl: '' } }, own.dir);
+    let first: TestBidder | undefined = await start();
+    let second: TestBidder | undefined;
+    try {
+      const b = (await (await first.bid(req('gone-2'))).json()).seatbid[0].bid[0];
+      const href = /href="([^"]+)"/.exec(b.adm)![1].replace(/&#38;/g, '&');
+      writeFileSync(own.file, own.original.replaceAll(`id: ${b.crid}`, `id: ${b.crid}-v2`));
+      expect((await first.bidder.reloadPolicies()).ok).toBe(true);
+      await first.close();
+      first = undefined;
+      // Before: the removed creative's landing page was known in memory only, and this click got a 400.
+      second = await start();
+      const res = await fetch(local(second, href), { redirect: 'manual' });
+      expect(res.status).toBe(302);
+      expect(res.headers.get('location')).toMatch(/[?&]rtbclk=/);
+    } finally {
+      await first?.close();
+      await second?.close();
+      rmSync(journal, { recursive: true, force: true });
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+
   it('billing sets the price above the win\'s too: what the exchange bills is what is recorded', async () => {
     const r = await t.bid(req('rise-1'));
     expect(r.status).toBe(200);

@@ -92,6 +92,8 @@ export interface LiveOptions {
   probeLedger?: () => Promise<unknown>;
   /** Where the paused campaigns are kept across restarts (`pausedFile`). */
   pausedPath?: string;
+  /** Where the landing pages of creatives removed by reloads are kept across restarts (`retiredFile`). */
+  retiredPath?: string;
 }
 
 /**
@@ -130,6 +132,41 @@ export function pausedFile(path: string) {
   };
 }
 
+/** A creative a reload removed: its landing page, and when (epoch ms). */
+type Retired = { url: string; atMs: number };
+
+/**
+ * The landing pages of creatives reloads removed, written (whole, then renamed) at each reload
+ * that changes them: a click on an ad still on a page reaches its landing page for RETIRED_MS
+ * after the creative was removed, a restart in between included (before, that click got a 400).
+ * A file that cannot be read is reported and taken as empty: only such clicks are lost.
+ */
+export function retiredFile(path: string) {
+  return {
+    read(): Map<string, Retired> {
+      const out = new Map<string, Retired>();
+      let list: unknown;
+      try {
+        list = (JSON.parse(readFileSync(path, 'utf8')) as { retired?: unknown }).retired;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+        throw new Error(`removed creatives file ${path} cannot be read (${(err as Error).message})`);
+      }
+      if (!Array.isArray(list)) throw new Error(`removed creatives file ${path} has no "retired" list`);
+      for (const e of list) {
+        if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'string' && typeof e[2] === 'number') out.set(e[0], { url: e[1], atMs: e[2] });
+      }
+      return out;
+    },
+    write(retired: ReadonlyMap<string, Retired>): void {
+      mkdirSync(dirname(path), { recursive: true });
+      const tmp = `${path}.${process.pid}.${threadId}.tmp`;
+      writeFileSync(tmp, JSON.stringify({ retired: [...retired].map(([k, r]) => [k, r.url, r.atMs]) }) + '\n');
+      renameSync(tmp, path);
+    },
+  };
+}
+
 /** JSON pointers of the leaves where `b` differs from `a` (arrays compared whole). */
 export function changedPaths(a: unknown, b: unknown, at = ''): string[] {
   const isMap = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
@@ -151,7 +188,13 @@ export async function createLive(o: LiveOptions): Promise<Live> {
   const paused = new Set(pausedStore?.read() ?? []);
   if (paused.size) logger.info({ paused: [...paused] }, 'campaigns paused before the restart stay paused');
   // Creatives reloads removed, by `campaign\ncreative`: their landing page and when it was removed.
-  const retired = new Map<string, { url: string; atMs: number }>();
+  const retiredStore = o.retiredPath === undefined ? null : retiredFile(o.retiredPath);
+  let retired = new Map<string, Retired>();
+  try {
+    retired = retiredStore?.read() ?? retired;
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'landing pages of removed creatives not restored: clicks on their ads still on pages get 400');
+  }
   let model: CtrModel | null = null;
   let publicUrl = settings.publicUrl;
   function build(p: Policies): CatalogState {
@@ -221,10 +264,26 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     const built = build(next);
     o.configurePacer(next.campaigns);
     const nowMs = o.eligibility.clock();
+    const before = retired.size;
+    let changed = false;
     for (const [k, r] of retired) if (nowMs - r.atMs > RETIRED_MS) retired.delete(k);
     const kept = new Set(next.campaigns.flatMap((c) => c.creatives.map((cr) => `${c.id}\n${cr.id}`)));
-    for (const c of policies.campaigns) for (const cr of c.creatives) if (!kept.has(`${c.id}\n${cr.id}`)) retired.set(`${c.id}\n${cr.id}`, { url: cr.landingUrl, atMs: nowMs });
-    for (const k of kept) retired.delete(k);
+    for (const c of policies.campaigns) {
+      for (const cr of c.creatives) {
+        if (!kept.has(`${c.id}\n${cr.id}`)) {
+          retired.set(`${c.id}\n${cr.id}`, { url: cr.landingUrl, atMs: nowMs });
+          changed = true;
+        }
+      }
+    }
+    for (const k of kept) changed = retired.delete(k) || changed;
+    if (retiredStore && (changed || retired.size !== before)) {
+      try {
+        retiredStore.write(retired);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'landing pages of removed creatives not written: after a restart, clicks on their ads still on pages get 400');
+      }
+    }
     policies = next;
     campaignsById = new Map(next.campaigns.map((c) => [c.id, c]));
     live = { ...built, modelVersion: live.modelVersion, ready: live.ready };
