@@ -42,6 +42,15 @@ describe('floors by duration', () => {
     expect(floors({ bidfloor: 5, ...video({ durfloors, mincpmpersec: 0.1 }) })).toEqual({ 'northwind-video-30': 6, 'northwind-video-15': 5 });
   });
 
+  it('counts a fractional length as the whole seconds bid.dur declares, which the exchange applies its floors to', () => {
+    const campaigns = policies.campaigns.map((c) => ({ ...c, creatives: c.creatives.map((cr) => (cr.id === 'northwind-video-15' ? { ...cr, durationSec: 15.5 } : cr)) }));
+    const plan = createEligibility({ catalog: buildCatalog(campaigns), ratesPerUsd: policies.ratesPerUsd, privacy: createPrivacy(), clock: () => Date.UTC(2026, 11, 4, 12), userKey: () => '', isPaused: () => false, frequency: () => 0 }).plan;
+    const req = { id: 'r', imp: [{ id: '1', bidfloor: 1, ...video({ mincpmpersec: 1.9, durfloors: [{ mindur: 16, bidfloor: 40 }] }) }], site: { id: 's', domain: 'news.example' } } as unknown as BidRequest;
+    const floor = plan(req, 'default', 'USD').imps[0].eligible.find((e) => e.cand.creative.id === 'northwind-video-15')!.floorUsd;
+    // Answered as dur 16: 1.9 × 16 = 30.4, and the rule from 16 s holds it (before: 1.9 × 15.5 = 29.45).
+    expect(floor).toBe(40);
+  });
+
   it("a deal bid meets the deal's own duration rules, and a fixed-price deal its price alone", () => {
     const deal = (d: object) => ({ bidfloor: 1, ...video({ mincpmpersec: 1 }), pmp: { private_auction: 1, deals: [{ id: 'V123', bidfloor: 2, ...d }] } });
     expect(floors(deal({}))).toEqual({ 'luxe-video-20': 2 });

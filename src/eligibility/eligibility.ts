@@ -151,10 +151,12 @@ function lowerSetOf(v: unknown): ReadonlySet<string> {
 
 /**
  * The floor, USD CPM, that `rules` (a Video or Audio object, or a Deal) set for an ad of `durSec`
- * seconds (OpenRTB 2.6): `mincpmpersec` times its length, and every `durfloors` rule whose range
+ * seconds (OpenRTB 2.6; as `bid.dur` declares it, rounded up): `mincpmpersec` times its length, and every `durfloors` rule whose range
  * (`mindur`, `maxdur`, either end open) holds it; the highest, in `cur`'s units converted. 0: none.
  */
-function durationFloorUsd(rules: Obj, durSec: number, cur: unknown, rates: ReadonlyMap<string, number>): number {
+function durationFloorUsd(rules: Obj, exactSec: number, cur: unknown, rates: ReadonlyMap<string, number>): number {
+  // The exchange applies its floors to the length the bid declares, `bid.dur`: whole seconds, rounded up.
+  const durSec = Math.ceil(exactSec);
   let f = typeof rules.mincpmpersec === 'number' && rules.mincpmpersec > 0 ? rules.mincpmpersec * durSec : 0;
   if (Array.isArray(rules.durfloors)) {
     for (const r of rules.durfloors) {
