@@ -312,13 +312,14 @@ export interface Ledger {
    */
   settle(bidId: string, priceUsd: number, source?: SettleSource, unreservedCampaignId?: string, settled?: Settled): Promise<SettleOutcome>;
   /**
-   * After a `settle` call of this process on `bidId` failed: what it did if it was applied all the
+   * After a `settle` call of this process on `bidId` from `source` failed (and its retries, which
+   * go under the same call's name): what it did if it was applied all the
    * same (a reply lost past its timeout), its price details into `settled`; undefined when it was
    * not, when another call settled the bid, or when it was claimed already (it answers once). Where
    * absent (a ledger in this process), a failed settle that was applied is known to be this
    * process's own, and the exchange's retry, a duplicate here, counts it.
    */
-  claim?(bidId: string, settled: Settled): Promise<SettleOutcome | undefined>;
+  claim?(bidId: string, source: SettleSource, settled: Settled): Promise<SettleOutcome | undefined>;
   /** Release a reservation (loss notice); idempotent: true only for the call that released a held reservation. */
   release(bidId: string): Promise<boolean>;
   /**

@@ -101,14 +101,24 @@ if (client === null) {
         await paused(() => a.settle('k1', 0.006));
         expect(await b.settle('k1', 0.006)).toBe('duplicate');
         const s1 = { usd: NaN };
-        expect(await a.claim!('k1', s1)).toBe('settled');
+        expect(await a.claim!('k1', 'win', s1)).toBe('settled');
         expect(s1.usd).toBeCloseTo(0.006, 9);
-        expect(await a.claim!('k1', { usd: NaN })).toBeUndefined();
-        // A correction applied past the timeout is claimed as one, with the price it replaced.
+        expect(await a.claim!('k1', 'win', { usd: NaN })).toBeUndefined();
+        // A correction applied past the timeout is claimed as one, with the price it replaced,
+        // though a later correction (another level) came since; a report of another level is not it.
         await paused(() => a.settle('k1', 0.004, 'billing'));
+        expect(await a.claim!('k1', 'win', { usd: NaN })).toBeUndefined();
         const s2: Settled = { usd: NaN };
-        expect(await a.claim!('k1', s2)).toBe('corrected');
+        expect(await a.claim!('k1', 'billing', s2)).toBe('corrected');
         expect([s2.usd, s2.previousUsd, s2.over]).toEqual([0.004, 0.006, false]);
+        // A retry that fails too goes under the first call's name: the first call, applied, is still claimed.
+        expect(await hold('k4')).toEqual([true]);
+        await paused(() => a.settle('k4', 0.003));
+        await paused(() => a.settle('k4', 0.003));
+        expect(await a.settle('k4', 0.003)).toBe('duplicate');
+        const s4 = { usd: NaN };
+        expect(await a.claim!('k4', 'win', s4)).toBe('settled');
+        expect(s4.usd).toBeCloseTo(0.003, 9);
         // Never sent (the connection down): b's settlement is not a's to claim.
         expect(await hold('k2')).toEqual([true]);
         const ended = new Promise((r) => own.once('end', r));
@@ -117,9 +127,9 @@ if (client === null) {
         await expect(a.settle('k2', 0.005)).rejects.toThrow();
         expect(await b.settle('k2', 0.005)).toBe('settled');
         await own.connect();
-        expect(await a.claim!('k2', { usd: NaN })).toBeUndefined();
+        expect(await a.claim!('k2', 'win', { usd: NaN })).toBeUndefined();
         // Nothing failed: nothing to claim.
-        expect(await a.claim!('k3', { usd: NaN })).toBeUndefined();
+        expect(await a.claim!('k3', 'win', { usd: NaN })).toBeUndefined();
       } finally {
         own.disconnect();
       }

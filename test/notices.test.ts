@@ -322,6 +322,32 @@ describe('notices settle spend exactly once', () => {
     }
   });
 
+  it('a win whose settlement failed is counted by its own retry, though its billing notice came in between', async () => {
+    const own = await startBidder();
+    let undo = () => {};
+    try {
+      const { bid, url } = await winUrl(own, 'n7c');
+      const full = bid.price.toFixed(4);
+      const half = (bid.price / 2).toFixed(4);
+      undo = failNextFdatasync();
+      expect((await fetch(url(full))).status).toBe(503);
+      undo();
+      // The billing notice corrects the win the ledger holds; before, it took the win's retry mark
+      // and the win itself was never counted (wins 0, spend the refund alone).
+      const billing = own.url + bid.burl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', half);
+      expect((await fetch(billing)).status).toBe(200);
+      const until = Date.now() + 20_000;
+      while ((await own.metric('bidder_wins_total')) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(await own.metric('bidder_wins_total', { campaign: bid.cid })).toBe(1);
+      const net = (await own.metric('bidder_spend_usd_total', { campaign: bid.cid })) - (await own.metric('bidder_refunds_usd_total', { campaign: bid.cid }));
+      expect(net).toBeCloseTo(Number(half) / 1000, 9);
+    } finally {
+      undo();
+      await own.bidder.close();
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+
   it('a billing correction whose settlement failed after the ledger wrote it is, retried, a correction: not a second win', async () => {
     const own = await startBidder();
     let undo = () => {};

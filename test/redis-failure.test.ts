@@ -199,6 +199,17 @@ describe.skipIf(!haveRedis)('a settle whose reply is lost', () => {
       // Another retry at A is a duplicate now.
       expect((await fetch(a.url + path)).status).toBe(200);
       expect(await a.metric('bidder_wins_total')).toBe(1);
+
+      // A stall through the bidder's first retries too (before: each retry was a new call, and
+      // the one applied was never claimed, so no bidder counted the impression).
+      const r2 = await a.bid({ ...req('lost-2'), tmax: 3000 });
+      const bid2 = (await r2.json()).seatbid[0].bid[0];
+      const path2 = bid2.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', (bid2.price / 2).toFixed(4));
+      await admin.call('CLIENT', 'PAUSE', '1600', 'ALL');
+      expect((await fetch(a.url + path2)).status).toBe(503);
+      const until2 = Date.now() + 30_000;
+      while ((await a.metric('bidder_wins_total')) < 2 && Date.now() < until2) await new Promise((res) => setTimeout(res, 100));
+      expect(await a.metric('bidder_wins_total')).toBe(2);
     } finally {
       admin.disconnect();
       await a.close();

@@ -189,7 +189,8 @@ end
 return out
 `;
 
-// ARGV[9]: the call's id. A settlement or correction keeps it in the bid's record (k, kc), with
+// ARGV[9]: the call's id. A settlement or correction keeps it in the bid's record, in the field of
+// its report's level (k0 markup, k1 win, k2 billing: each level sets a price at most once), with
 // what it set, so the caller whose reply was lost (a timeout) can claim it later (LUA_CLAIM).
 const LUA_SETTLE = `${LUA_COMMON}
 local bid = ARGV[4]
@@ -212,10 +213,10 @@ if not h[1] then
   if field == 'over' then redis.call('HSET', rk, 'o', '1') end
   redis.call('PEXPIRE', rk, RET)
   if field == 'over' then
-    redis.call('HSET', rk, 'k', ARGV[9] .. ' overspend ' .. fmt(p))
+    redis.call('HSET', rk, 'k' .. lv, ARGV[9] .. ' overspend ' .. fmt(p))
     return 'overspend ' .. fmt(p)
   end
-  redis.call('HSET', rk, 'k', ARGV[9] .. ' settled ' .. fmt(p))
+  redis.call('HSET', rk, 'k' .. lv, ARGV[9] .. ' settled ' .. fmt(p))
   return 'settled ' .. fmt(p)
 end
 local cid, a, d = h[1], tonumber(h[2]), h[4]
@@ -249,7 +250,7 @@ if h[5] == 's' then
   if h[6] == '1' then was = '1' end
   if field == 'over' then is = '1' end
   local out = 'corrected ' .. fmt(p) .. ' ' .. fmt(a) .. ' ' .. was .. ' ' .. is
-  redis.call('HSET', rk, 'kc', ARGV[9] .. ' ' .. out)
+  redis.call('HSET', rk, 'k' .. lv, ARGV[9] .. ' ' .. out)
   return out
 end
 -- A render after the exchange's loss notice is not heard (the markup is public).
@@ -276,24 +277,23 @@ redis.call('PEXPIRE', dk, DAYKEEP)
 redis.call('HSET', rk, 'st', 's', 'a', fmt(p), 'l', lv)
 redis.call('PEXPIRE', rk, RET)
 if field == 'over' then
-  redis.call('HSET', rk, 'k', ARGV[9] .. ' overspend ' .. fmt(p))
+  redis.call('HSET', rk, 'k' .. lv, ARGV[9] .. ' overspend ' .. fmt(p))
   return 'overspend ' .. fmt(p)
 end
-redis.call('HSET', rk, 'k', ARGV[9] .. ' settled ' .. fmt(p))
+redis.call('HSET', rk, 'k' .. lv, ARGV[9] .. ' settled ' .. fmt(p))
 return 'settled ' .. fmt(p)
 `;
 
-// What the call ARGV[3] set on bid ARGV[2], if it was applied (its settlement, else its
-// correction), and only once: '' when it was not, or was claimed already.
+// What the call ARGV[3] at level ARGV[4] set on bid ARGV[2], if it was applied, and only once:
+// '' when it was not (another call set that level), or was claimed already.
 const LUA_CLAIM = `
 local rk = ARGV[1] .. 'r:' .. ARGV[2]
+local f = 'k' .. ARGV[4]
 local pre = ARGV[3] .. ' '
-for _, f in ipairs({ 'k', 'kc' }) do
-  local v = redis.call('HGET', rk, f)
-  if v and string.sub(v, 1, #pre) == pre then
-    redis.call('HDEL', rk, f)
-    return string.sub(v, #pre + 1)
-  end
+local v = redis.call('HGET', rk, f)
+if v and string.sub(v, 1, #pre) == pre then
+  redis.call('HDEL', rk, f)
+  return string.sub(v, #pre + 1)
 end
 return ''
 `;
@@ -424,7 +424,7 @@ interface LedgerCommands {
   ledgerReserve(...args: (string | number)[]): Promise<number[]>;
   /** The outcome, and after one that moved money a space and the price (micros) that stands. */
   ledgerSettle(...args: (string | number)[]): Promise<string>;
-  ledgerClaim(prefix: string, bidId: string, callId: string): Promise<string>;
+  ledgerClaim(prefix: string, bidId: string, callId: string, level: number): Promise<string>;
   ledgerRelease(...args: (string | number)[]): Promise<number>;
   ledgerState(...args: (string | number)[]): Promise<string[]>;
   /** [epoch, 1 if it had changed, then per campaign [rule in force, others' rules, 1 if spend was put back]]. */
@@ -508,7 +508,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
 
   const instance = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   // Settle calls are named (this process's prefix, a count) so a call whose reply was lost can be
-  // claimed; per bid, the last such call of this process.
+  // claimed; per bid and report level, the failed call of this process not yet resolved.
   const callPrefix = randomBytes(6).toString('base64url') + '.';
   let calls = 0;
   const failedCalls = new LRUCache<string, string>({ max: 10_000 });
@@ -707,16 +707,20 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       const k = known.get(bidId);
       if (typeof k === 'number' && level <= k) return 'duplicate';
       const now = clock();
-      const call = `${callPrefix}${(++calls).toString(36)}`;
+      // A report tried again after a failure goes under the failed call's id: should that one have
+      // been applied, this one is its duplicate and `claim` finds it; should it not, this one sets it.
+      const key = `${bidId}\n${level}`;
+      const call = failedCalls.get(key) ?? `${callPrefix}${(++calls).toString(36)}`;
       let raw: string;
       try {
         raw = await cmd.ledgerSettle(P, scriptNow(now), retention, bidId, price, level, unreservedCampaignId ?? '', utcDay(now), call);
       } catch (err) {
         // Perhaps applied all the same (a reply past the timeout): `claim` finds out.
-        failedCalls.set(bidId, call);
+        failedCalls.set(key, call);
         throw err;
       }
       const outcome = readSettled(raw, settled);
+      if (outcome !== 'duplicate') failedCalls.delete(key);
       // After a settlement or a correction the price stands at this report's level; a duplicate
       // tells only that the bid is settled (its level may be lower: a same-price report leaves it).
       if (outcome === 'settled' || outcome === 'overspend' || outcome === 'corrected') known.set(bidId, level);
@@ -731,11 +735,13 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       return outcome;
     },
 
-    async claim(bidId: string, settled: Settled): Promise<SettleOutcome | undefined> {
-      const call = failedCalls.get(bidId);
+    async claim(bidId: string, source: SettleSource, settled: Settled): Promise<SettleOutcome | undefined> {
+      const level = SOURCE_LEVEL[source];
+      const key = `${bidId}\n${level}`;
+      const call = failedCalls.get(key);
       if (call === undefined) return undefined;
-      const raw = await cmd.ledgerClaim(P, bidId, call);
-      failedCalls.delete(bidId);
+      const raw = await cmd.ledgerClaim(P, bidId, call, level);
+      failedCalls.delete(key);
       return raw === '' ? undefined : readSettled(raw, settled);
     },
 

@@ -11,7 +11,7 @@ import { ERRORS, NBR, type ErrorCode, type NoBidReason } from '../errors/codes.j
  */
 export type Outcome = 'bid' | 'nobid' | 'invalid';
 export type Stage = 'decode' | 'validate' | 'eligibility' | 'features' | 'score' | 'price' | 'reserve' | 'respond';
-export type NoticeResult = 'ok' | 'unpriced' | 'unbilled' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown' | 'test' | 'overspend' | 'corrected' | 'lost' | 'prefetch';
+export type NoticeResult = 'ok' | 'unpriced' | 'unbilled' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown' | 'test' | 'overspend' | 'corrected' | 'lost' | 'prefetch' | 'abandoned';
 /** Shared-store operations: the ledger's, and the fleet's frequency-cap reads and writes. */
 export type LedgerOp = 'reserve' | 'settle' | 'release' | 'state' | 'frequency';
 
@@ -24,7 +24,7 @@ const FINE_BUCKETS = [0.000005, 0.00001, 0.000025, 0.00005, ...LATENCY_BUCKETS];
 const STAGES: Stage[] = ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'];
 const OUTCOMES: Outcome[] = ['bid', 'nobid', 'invalid'];
 const NOTICE_KINDS: NoticeKind[] = ['win', 'billing', 'loss', 'click', 'conversion', 'impression', 'start', 'complete', 'error'];
-const NOTICE_RESULTS: NoticeResult[] = ['ok', 'unpriced', 'unbilled', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'test', 'overspend', 'corrected', 'lost', 'prefetch'];
+const NOTICE_RESULTS: NoticeResult[] = ['ok', 'unpriced', 'unbilled', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'test', 'overspend', 'corrected', 'lost', 'prefetch', 'abandoned'];
 const LEDGER_OPS: LedgerOp[] = ['reserve', 'settle', 'release', 'state', 'frequency'];
 const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 

@@ -6,7 +6,6 @@ import type { ProfileStore } from '../features/profiles.js';
 import type { FrequencyStore } from '../freqcap/index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { errorAnswer, type Answer } from '../errors/answer.js';
-import { LRUCache } from 'lru-cache';
 import type { IssuedBids } from './issued.js';
 import { parseClaims, type NoticeClaims, type Signer } from './sign.js';
 import { minorDigits } from '../util/currency.js';
@@ -40,6 +39,10 @@ const OK: Answer = Object.freeze({ status: 200, body: '{"ok":true}' });
 // counted it.
 const RETRY_FIRST_MS = 1000;
 const RETRY_ATTEMPTS = 5;
+const RETRY_TICK_MS = 250;
+const RETRIES_PER_TICK = 1000;
+// Beyond this many waiting, a failed notice is left to the exchange's retry (counted `abandoned`).
+const MAX_PENDING_RETRIES = 100_000;
 const LEDGER_RETRY: Answer = Object.freeze(errorAnswer(new BidderError('LEDGER_UNAVAILABLE')));
 // Prices as exchanges write them: a decimal, with or without digits after the point, perhaps
 // with an exponent ("25", "25.", "2.5e+1"), or with a decimal comma ("25,00").
@@ -101,24 +104,42 @@ function minToWin(q: URLSearchParams, rate: number, currency: string): number | 
  */
 export function createNoticeHandler(deps: NoticeDeps) {
   const { metrics } = deps;
-  // Bids whose settlement failed after the ledger may have recorded it (a sync that failed, a
-  // Redis reply past its timeout). The notice is answered 503 and tried again here too (`retry`),
-  // since not every exchange retries a notice; the first retry to find the settlement this
-  // process's own (a duplicate, then `claim` where the ledger is shared) counts the impression
-  // (metrics, event log, pacer, cap), once. A retry that reaches another process of a fleet
-  // settles nothing twice and is not counted there: this process counts it.
-  const unacknowledged = new LRUCache<string, true>({ max: 10_000 });
-  const retries = new Set<NodeJS.Timeout>();
+  // Reports whose settlement failed, by bid and report level (`bid\nsource`), the ledger perhaps
+  // having recorded it all the same (a sync that failed, a Redis reply past its timeout). The
+  // notice is answered 503 and tried again here too, since not every exchange retries a notice;
+  // the first retry of it to find the settlement this process's own (a duplicate, then `claim`
+  // where the ledger is shared) counts the impression (metrics, event log, pacer, cap), once. A
+  // retry that reaches another process of a fleet settles nothing twice and is not counted there:
+  // this process counts it. An entry is the retry waiting; one in flight has left the map.
+  const pending = new Map<string, { kind: NoticeKind; query: string; attempt: number; dueMs: number }>();
+  let retryTimer: NodeJS.Timeout | null = null;
   let closed = false;
-  function retry(kind: NoticeKind, query: string, attempt: number): void {
-    if (closed || attempt > RETRY_ATTEMPTS) return;
-    const timer = setTimeout(() => {
-      retries.delete(timer);
-      const bidId = new URLSearchParams(query).get('b');
-      if (bidId !== null && unacknowledged.has(bidId)) void handleNotice(kind, query, false, attempt).catch(() => {});
-    }, RETRY_FIRST_MS * 2 ** (attempt - 1));
-    timer.unref();
-    retries.add(timer);
+  function retryLater(key: string, kind: NoticeKind, query: string, attempt: number): void {
+    if (closed) return;
+    if (attempt > RETRY_ATTEMPTS || (pending.size >= MAX_PENDING_RETRIES && !pending.has(key))) {
+      metrics.notice(kind, 'abandoned');
+      return;
+    }
+    pending.set(key, { kind, query, attempt, dueMs: deps.now() + RETRY_FIRST_MS * 2 ** (attempt - 1) });
+    if (retryTimer === null) {
+      retryTimer = setInterval(retryDue, RETRY_TICK_MS);
+      retryTimer.unref();
+    }
+  }
+  function retryDue(): void {
+    const now = deps.now();
+    let sent = 0;
+    for (const [key, r] of pending) {
+      if (r.dueMs > now) continue;
+      pending.delete(key);
+      void handleNotice(r.kind, r.query, false, r.attempt).catch(() => {});
+      // A ledger back from an outage takes the backlog a tick's share at a time.
+      if (++sent >= RETRIES_PER_TICK) break;
+    }
+    if (pending.size === 0 && retryTimer !== null) {
+      clearInterval(retryTimer);
+      retryTimer = null;
+    }
   }
   const tokenKey = Buffer.from(`click-token:${deps.secret}`);
 
@@ -258,30 +279,35 @@ export function createNoticeHandler(deps: NoticeDeps) {
         return OK;
       }
       let outcome;
+      const source = markup ? 'markup' : kind;
+      const key = `${claims.bidId}\n${source}`;
+      // This report failed here before: this try (the bidder's own, or the exchange's) is the one
+      // to count it, should its failed call have been applied.
+      const retried = attempt > 0 || pending.delete(key);
       const lt = deps.now();
       try {
         // Within its signed expiry a bid unknown to the ledger was never reserved here (the ledger
         // remembers finished bids longer): another bidder sharing this URL without a shared ledger
         // issued it, or its reservation was lost. The exchange bills it, so it is recorded.
-        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, markup ? 'markup' : kind, late ? undefined : claims.campaignId, settled);
+        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, source, late ? undefined : claims.campaignId, settled);
         metrics.ledger('settle', (deps.now() - lt) / 1000, false);
       } catch {
         metrics.ledger('settle', (deps.now() - lt) / 1000, true);
-        unacknowledged.set(claims.bidId, true);
-        retry(kind, query, attempt + 1);
+        retryLater(key, kind, query, attempt + 1);
         return LEDGER_RETRY;
       }
-      if (unacknowledged.delete(claims.bidId) && outcome === 'duplicate') {
+      if (retried && outcome === 'duplicate') {
         if (deps.ledger.claim) {
           // A shared ledger: the settlement may be another process's (the exchange's retry there),
-          // which counted it; the ledger tells whether it was this process's failed call.
+          // which counted it; the ledger tells whether it was this process's failed call, and what
+          // that call set.
           try {
-            outcome = (await deps.ledger.claim(claims.bidId, settled)) ?? 'duplicate';
+            outcome = (await deps.ledger.claim(claims.bidId, source, settled)) ?? 'duplicate';
           } catch {
-            unacknowledged.set(claims.bidId, true);
-            retry(kind, query, attempt + 1);
+            retryLater(key, kind, query, attempt + 1);
             return LEDGER_RETRY;
           }
+          if (outcome !== 'duplicate') priceUsd = settled.usd * 1000;
         } else {
           // The call that failed was applied. A billing notice where the exchange bills on its win
           // set again a price the win settled: a correction (its previous price unknown here, so
@@ -429,8 +455,9 @@ export function createNoticeHandler(deps: NoticeDeps) {
     /** Drops the notices waiting to be tried again: the ledger is closing. */
     close(): void {
       closed = true;
-      for (const t of retries) clearTimeout(t);
-      retries.clear();
+      if (retryTimer !== null) clearInterval(retryTimer);
+      retryTimer = null;
+      pending.clear();
     },
   });
 }
