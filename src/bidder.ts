@@ -174,7 +174,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     onDrop: metrics.dropped,
     onModelError: (err) => logger.error({ err }, 'the model call failed: its rows are no-bids until a call succeeds (counted in bidder_scoring_dropped_rows_total)'),
   });
-  const signer = createSigner(noticeSecret);
+  const signer = createSigner(noticeSecret, settings.sharedNoticeSignature);
   const issued = createIssuedBids(500_000, settings.noticeTtlMs, clock);
   const eventLog = createEventLog({
     ...settings.eventLog,

@@ -67,4 +67,14 @@ describe('notice signatures', () => {
       { numRuns: 300 },
     );
   });
+
+  it('sharedNoticeSignature (a rolling upgrade from an older version): the one 16-byte signature older versions verify, on all three routes', () => {
+    const shared = createSigner(secret, true);
+    const c: NoticeClaims = { bidId: 'b1', campaignId: 'c1', creativeId: 'k1', bidPrice: 2.5, cur: 'USD', rate: 1, exchange: 'x', expiresAtMs: 1_800_000_000_000 };
+    const sig = shared.sign(c);
+    const old = hmac(exchangeText(c)).subarray(0, 16).toString('base64url');
+    expect([sig.win, sig.billing, sig.loss]).toEqual([old, old, old]);
+    // This version (either setting) verifies it on every route, as it does older URLs.
+    for (const route of kinds) expect(signer.verify(c, sig[route], route)).toBe(true);
+  });
 });

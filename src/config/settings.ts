@@ -44,6 +44,12 @@ export interface Settings {
   /** HMAC key for notice URLs. */
   noticeSecret: string;
   /**
+   * Issue one signature for a bid's win, billing and loss URLs, as versions before the per-route
+   * tags did (they verify nothing else): only while a fleet is rolled onto this version from such
+   * a one, so that its notices reaching processes not yet upgraded are not refused as forged.
+   */
+  sharedNoticeSignature: boolean;
+  /**
    * The bidder's IAB Global Vendor List id. Under GDPR, user data is used only with consent to
    * TCF purposes 1, 3 and 4 and to this vendor; 0 (not registered) = never under GDPR.
    */
@@ -111,6 +117,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   publicUrl: 'http://127.0.0.1:8080',
   tls: Object.freeze({ keyFile: '', certFile: '' }),
   noticeSecret: '',
+  sharedNoticeSignature: false,
   tcfVendorId: 0,
   adminToken: '',
   eventLog: Object.freeze({ dir: 'var/events', rotateBytes: 64 * 1024 * 1024, keepBytes: 16 * 1024 ** 3, enabled: true }),
@@ -157,6 +164,7 @@ export const SETTINGS_SCHEMA = {
     publicUrl: { type: 'string', pattern: '^https?://' },
     tls: { type: 'object', additionalProperties: false, properties: { keyFile: { type: 'string' }, certFile: { type: 'string' } } },
     noticeSecret: { type: 'string' },
+    sharedNoticeSignature: { type: 'boolean' },
     tcfVendorId: { type: 'integer', minimum: 0, maximum: 65535 },
     adminToken: { type: 'string' },
     eventLog: {

@@ -92,7 +92,8 @@ const KIND_TAGS = 'notices/2\n';
  */
 export type NoticeScope = 'win' | 'billing' | 'loss' | 'click' | 'impression';
 
-export function createSigner(secret: string) {
+/** `shared`: issue the one signature of older versions for the win, billing and loss URLs (settings.sharedNoticeSignature). */
+export function createSigner(secret: string, shared = false) {
   if (secret.length < 16) throw new Error('notice secret must be at least 16 characters');
   const hmac = createMac(Buffer.from(secret, 'utf8'));
   // The signed messages are written into the MAC's buffer field by field (numbers as String
@@ -138,6 +139,10 @@ export function createSigner(secret: string) {
     sign(c: NoticeClaims, impression = false): Record<NoticeScope, string> {
       const click = head(publicMac(c, 'click'));
       const imp = impression ? head(publicMac(c, 'impression')) : '';
+      if (shared) {
+        const one = head(mac(c, false));
+        return { win: one, billing: one, loss: one, click, impression: imp };
+      }
       macBuf.write(mac(c, true), 0, 32, 'latin1');
       const tags = macBuf.toString('base64url', 0, 3 * TAG_BYTES);
       return { win: tags.slice(0, TAG_CHARS), billing: tags.slice(TAG_CHARS, 2 * TAG_CHARS), loss: tags.slice(2 * TAG_CHARS), click, impression: imp };
