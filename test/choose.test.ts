@@ -262,6 +262,30 @@ describe('bids of one campaign across the imps of a request', () => {
   });
 });
 
+describe('the opportunity each campaign\'s pacer counts', () => {
+  const camp = (id: string, valueUsd: number, maxBidCpmUsd = 100) => ({ id, goal: { type: 'cpm', valueUsd }, maxBidCpmUsd }) as Campaign;
+  const counted = (eligible: Array<[Campaign, number]>, mult: Record<string, number> = {}) => {
+    const seen: Array<[string, number]> = [];
+    const p: ChooseDeps['pacer'] = {
+      multiplier: (id: string, _now: number, opp?: { valueCpmUsd: number }) => (seen.push([id, opp!.valueCpmUsd]), mult[id] ?? 1),
+      peekMultiplier: (id: string) => mult[id] ?? 1,
+      calibratePctr: (_c: string, x: number) => x,
+      calibratePcvr: (_c: string, x: number) => x,
+    };
+    const imp: PriceableImp<Priceable> = { imp: { id: '1' }, ctx, eligible: eligible.map(([campaign, floorUsd], idx) => ({ cand: { idx, campaign, creative: { id: `k${idx}` } as never }, floorUsd })) };
+    const out = chooseBids([imp], new Float32Array(eligible.length).fill(0.01), 0, 2, false, { pacer: p, price: createPricer(null), shortlist: { learn: () => {} }, internSegment: (x) => x });
+    return { seen, chosen: out.chosen.map((c) => c.el.cand.campaign.id) };
+  };
+
+  it('at its value where the campaign can reach the floor, at nothing where no bid of it can (a floor above its value or its cap)', () => {
+    // Before: A's opportunity under a floor of 4 counted at 3, and a plan over many such spent over
+    // auctions it could never win (half the budget left where most floors were above the value).
+    expect(counted([[camp('A', 3), 4], [camp('B', 2), 1.5]], { B: 0.1 })).toEqual({ seen: [['A', 0], ['B', 2]], chosen: [] });
+    expect(counted([[camp('C', 3, 1), 2]])).toEqual({ seen: [['C', 0]], chosen: [] });
+    expect(counted([[camp('D', 3), 3]])).toEqual({ seen: [['D', 3]], chosen: ['D'] });
+  });
+});
+
 describe('the market segment of an imp', () => {
   it('keeps what a request sent from growing the shader: long or odd ids hashed, odd numbers 0', () => {
     expect(segmentOf(ctx)).toBe('x|banner|site|s~h3d2~300x250');

@@ -148,8 +148,14 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
         pcvr = c.goal.type === 'cpa' ? deps.pacer.calibratePcvr(el.cand.creative.id, DEFAULT_PCVR, !test) : DEFAULT_PCVR;
         if (test) multiplier = deps.pacer.peekMultiplier(c.id, wallNow);
         else {
-          // The pacer learns the day's opportunities from their values, so it is asked after pricing the value.
-          multiplier = deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: valueCpmUsd(c, pctr, pcvr), firstPrice: (el.auctionType || auctionType) === 1 });
+          // The pacer learns the day's opportunities from their values, so it is asked after pricing
+          // the value. A floor above anything the campaign can bid (its value, since λ ≥ 1, or its
+          // cap) makes an opportunity worth nothing to it: counted at its value, the plan spent
+          // over auctions it could never win, and left half the budget where most floors were so.
+          const value = valueCpmUsd(c, pctr, pcvr);
+          const next = p.eligible[i + 1];
+          const floorUsd = next !== undefined && next.cand === el.cand && !next.dealId && !!el.dealId ? Math.min(el.floorUsd, next.floorUsd) : el.floorUsd;
+          multiplier = deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: Math.min(value, c.maxBidCpmUsd) >= floorUsd ? value : 0, firstPrice: (el.auctionType || auctionType) === 1 });
           deps.shortlist.learn(el.cand.idx, modelPctr, multiplier);
         }
       }

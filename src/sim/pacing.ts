@@ -377,7 +377,8 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
       const pctr = pacer ? pacer.calibratePctr(cand.creativeId, base) : base;
       const pcvr = c.goal.type !== 'cpa' ? baseCvr : pacer ? pacer.calibratePcvr(cand.creativeId, baseCvr) : baseCvr;
       const value = valueCpmUsd(c, pctr, pcvr);
-      const m = pacer ? pacer.multiplier(c.id, now, { valueCpmUsd: value, firstPrice: a.at === 1 }) : duals ? 1 / duals[cand.campaign].lambda : multNow[cand.campaign];
+      // A floor above what the campaign can bid is no opportunity for it (src/price/choose.ts).
+      const m = pacer ? pacer.multiplier(c.id, now, { valueCpmUsd: Math.min(value, c.maxBidCpmUsd) >= cand.floorUsd ? value : 0, firstPrice: a.at === 1 }) : duals ? 1 / duals[cand.campaign].lambda : multNow[cand.campaign];
       if (m <= 0) continue;
       let bid = Math.min(c.maxBidCpmUsd, value * m);
       if (a.at === 1 && shader) bid = shader.shade(a.segment, bid, cand.floorUsd);
