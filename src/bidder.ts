@@ -175,7 +175,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     onModelError: (err) => logger.error({ err }, 'the model call failed: its rows are no-bids until a call succeeds (counted in bidder_scoring_dropped_rows_total)'),
   });
   const signer = createSigner(noticeSecret, settings.sharedNoticeSignature);
-  const issued = createIssuedBids(500_000, settings.noticeTtlMs, clock);
+  const issued = createIssuedBids(500_000, settings.noticeTtlMs, clock, (...bid) => handleNotice.unheard(...bid));
   const eventLog = createEventLog({
     ...settings.eventLog,
     dir: eventLogDir,
@@ -200,7 +200,15 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     signer,
     ratesPerUsd: live.ratesPerUsd,
     issued,
-    eventLog,
+    // The pipeline's `issued.add` carries no campaign, creative, exchange or auction type; the bid's
+    // record, appended just after it, does, and describes the bid to the ring for `unheard`.
+    eventLog: {
+      ...eventLog,
+      append(rec) {
+        if (rec.type === 'bid') issued.describe(rec.bidId, rec.campaignId, rec.creativeId, rec.ctx.exchange, rec.auctionType === 1);
+        eventLog.append(rec);
+      },
+    },
     metrics,
     clock,
     now,
@@ -225,6 +233,10 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     clock,
     now,
     conversionWindowMs: 7 * DAY_MS,
+    exchange: live.exchange,
+    // Worker threads share the port: a bid's notices reach any of them.
+    noticesReachIssuer: (opts.workers ?? 1) <= 1,
+    logger,
   });
   async function applyAdmin(a: AdminAction): Promise<AdminResult> {
     if (a.kind === 'pause') {

@@ -55,3 +55,70 @@ describe('issued bids', () => {
     expect(issued.get('b4999-9')).toEqual(bid);
   });
 });
+
+describe('issued bids expired unheard', () => {
+  /** A ring whose `onUnheard` calls are collected as [campaign, creative, exchange, segment, bid, first price]. */
+  function ring(max: number, ttlMs: number, clock: () => number) {
+    const told: unknown[][] = [];
+    const issued = createIssuedBids(max, ttlMs, clock, (...a) => told.push(a));
+    const add = (id: string, firstPrice = true) => {
+      issued.add(id, { ...bid, segment: `ex|${id}`, bidCpmUsd: id.length });
+      issued.describe(id, `c-${id}`, `cr-${id}`, 'ex', firstPrice);
+    };
+    return { issued, told, add };
+  }
+
+  it('are told as the expired are dropped: the described ones no notice was heard for, and only they', () => {
+    let now = 0;
+    const { issued, told, add } = ring(10, 1_000, () => now);
+    add('silent');
+    add('won');
+    add('lost2', false);
+    issued.add('undescribed', bid);
+    issued.heard('won');
+    // Heard for a bid it no longer holds, or never held: nothing.
+    issued.heard('nobody');
+    now = 1_000;
+    add('next');
+    expect(told).toEqual([]);
+    now = 1_001;
+    add('last');
+    expect(told).toEqual([
+      ['c-silent', 'cr-silent', 'ex', 'ex|silent', 6, true],
+      ['c-lost2', 'cr-lost2', 'ex', 'ex|lost2', 5, false],
+    ]);
+    expect(issued.size).toBe(2);
+  });
+
+  it('are not told when the cap drops them before their expiry: their notices could still have come', () => {
+    let now = 0;
+    const { told, add } = ring(2, 1_000, () => now);
+    add('a');
+    add('b');
+    add('c');
+    expect(told).toEqual([]);
+    now = 2_000;
+    add('d');
+    expect(told.map((t) => t[0])).toEqual(['c-b', 'c-c']);
+  });
+
+  it('keep what describe and heard set across growth and wrap-around', () => {
+    let now = 0;
+    const { issued, told, add } = ring(3000, 1_000, () => now);
+    // Past the first ring size (1,024), twice; every third bid heard.
+    for (let i = 0; i < 2500; i++) {
+      add(`b${i}`);
+      if (i % 3 === 0) issued.heard(`b${i}`);
+    }
+    now = 1_001;
+    add('after');
+    expect(told.length).toBe(2500 - Math.ceil(2500 / 3));
+    expect(told.every((t) => Number((t[0] as string).slice(3)) % 3 !== 0)).toBe(true);
+    // The ring, emptied of them, wraps: the next expiry tells only what was added since.
+    told.length = 0;
+    for (let i = 0; i < 2000; i++) add(`w${i}`);
+    now = 2_002;
+    add('end');
+    expect(told.length).toBe(2001);
+  });
+});

@@ -76,6 +76,15 @@ export interface ExchangeSettings {
    * clearing price.
    */
   vastNurl: boolean;
+  /**
+   * The exchange sends loss notices (`lurl`; default true): a bid that hears nothing teaches nothing.
+   * false: a bid of this process whose notices have all stayed silent when its notice TTL passes is
+   * taken as lost at its bid, by the shader and the pacer (src/notices/notices.ts). Without losses
+   * the first-price shader learns from wins alone, each saying the competition was at most the bid,
+   * and shades bids down until they stop winning. Only where each bid's notices come back to the
+   * process that made it (docs/configuration.md): one heard by another counts here as a loss.
+   */
+  lossNotices: boolean;
 }
 
 export interface Policies {
@@ -281,6 +290,7 @@ const EXCHANGE_SCHEMA = {
     expandPrice: { type: 'boolean' },
     vastNurl: { type: 'boolean' },
     billsOn: { enum: ['win', 'billing'] },
+    lossNotices: { type: 'boolean' },
   },
 } as const;
 
@@ -421,6 +431,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     expandPrice: false,
     vastNurl: false,
     billsOn: 'win',
+    lossNotices: true,
     ...exDefs.default,
   };
   for (const [name, def] of Object.entries(exDefs)) {

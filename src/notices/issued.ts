@@ -12,6 +12,17 @@ export interface IssuedBid {
 }
 
 /**
+ * A described bid (`describe`) whose entry expired with no notice heard for it (`heard`): on an
+ * exchange that sends no loss notices, a bid lost. Its strings are the ones it was described with.
+ */
+export type OnUnheard = (campaignId: string, creativeId: string, exchange: string, segment: string, bidCpmUsd: number, firstPrice: boolean) => void;
+
+// A slot's flags.
+const DESCRIBED = 1;
+const HEARD = 2;
+const FIRST_PRICE = 4;
+
+/**
  * Bids issued by this process, kept until their notices expire (bounded: the oldest go first).
  * Only feedback reads this; money never depends on it — the ledger and the signed notice do —
  * so a notice that lands on another process of a fleet still settles correctly.
@@ -22,8 +33,12 @@ export interface IssuedBid {
  * object with two boxed numbers it was about three heap objects and ~100 bytes more a bid, half a
  * million of them at the cap. Issue order is expiry order (one TTL for all), so the expired are
  * dropped from the oldest end as bids are added: the ring holds what the TTL keeps, up to `max`.
+ *
+ * `onUnheard` is called as the expired are dropped, for each described bid no notice was heard for
+ * (src/notices/notices.ts decides what that silence means). A bid dropped at the cap before its
+ * expiry is not: its notices could still have come.
  */
-export function createIssuedBids(max: number, ttlMs: number, clock: () => number) {
+export function createIssuedBids(max: number, ttlMs: number, clock: () => number, onUnheard?: OnUnheard) {
   if (!(Number.isInteger(max) && max > 0)) throw new Error('max must be a positive integer');
   const slots = new Map<string, number>();
   let cap = Math.min(max, 1024);
@@ -34,13 +49,25 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
   let pctr = new Float64Array(cap);
   let bid = new Float64Array(cap);
   let expires = new Float64Array(cap);
+  // What `describe` adds (the ids and exchange name are the policies' strings, shared).
+  let camps: string[] = new Array<string>(cap);
+  let creatives: string[] = new Array<string>(cap);
+  let exchanges: string[] = new Array<string>(cap);
+  let flags = new Uint8Array(cap);
   // The oldest slot and the number of slots in use, oldest to newest.
   let head = 0;
   let size = 0;
 
-  /** The oldest bid is forgotten. */
-  function dropOldest(): void {
+  /** The oldest bid is forgotten; `expired`: its TTL has passed, and its silence is told. */
+  function dropOldest(expired: boolean): void {
     const id = ids[head]!;
+    const f = flags[head];
+    const unheard = expired && onUnheard !== undefined && (f & (DESCRIBED | HEARD)) === DESCRIBED;
+    const campaignId = camps[head];
+    const creativeId = creatives[head];
+    const exchange = exchanges[head];
+    const segment = segs[head];
+    const bidCpmUsd = bid[head];
     // A re-issued id (never, with createBidIds) points at its newer slot: keep that.
     if (slots.get(id) === head) slots.delete(id);
     ids[head] = undefined;
@@ -48,8 +75,14 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
     users[head] = '';
     cats[head] = NO_CATEGORIES;
     segs[head] = '';
+    camps[head] = '';
+    creatives[head] = '';
+    exchanges[head] = '';
+    flags[head] = 0;
     head = (head + 1) % cap;
     size--;
+    // Once the ring is whole again: the callback may read it.
+    if (unheard) onUnheard(campaignId, creativeId, exchange, segment, bidCpmUsd, (f & FIRST_PRICE) !== 0);
   }
 
   /** Doubles the ring (up to `max`), unrolled so the oldest is slot 0 again. */
@@ -66,6 +99,10 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
     const nPctr = new Float64Array(next);
     const nBid = new Float64Array(next);
     const nExp = new Float64Array(next);
+    const nCamps = new Array<string>(next);
+    const nCreatives = new Array<string>(next);
+    const nExchanges = new Array<string>(next);
+    const nFlags = new Uint8Array(next);
     move(ids, nIds);
     move(users, nUsers);
     move(cats, nCats);
@@ -73,8 +110,12 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
     move(pctr, nPctr);
     move(bid, nBid);
     move(expires, nExp);
+    move(camps, nCamps);
+    move(creatives, nCreatives);
+    move(exchanges, nExchanges);
+    move(flags, nFlags);
     for (let a = 0; a < size; a++) slots.set(nIds[a]!, a);
-    [ids, users, cats, segs, pctr, bid, expires] = [nIds, nUsers, nCats, nSegs, nPctr, nBid, nExp];
+    [ids, users, cats, segs, pctr, bid, expires, camps, creatives, exchanges, flags] = [nIds, nUsers, nCats, nSegs, nPctr, nBid, nExp, nCamps, nCreatives, nExchanges, nFlags];
     cap = next;
     head = 0;
   }
@@ -82,10 +123,10 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
   return {
     add(bidId: string, b: IssuedBid): void {
       const now = clock();
-      while (size > 0 && expires[head] < now) dropOldest();
+      while (size > 0 && expires[head] < now) dropOldest(true);
       if (size === cap) {
         if (cap < max) grow();
-        else dropOldest();
+        else dropOldest(false);
       }
       const s = (head + size) % cap;
       size++;
@@ -97,6 +138,23 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
       bid[s] = b.bidCpmUsd;
       expires[s] = now + ttlMs;
       slots.set(bidId, s);
+    },
+    /**
+     * Names a remembered bid's campaign, creative and exchange, and whether it was bid in a first-price
+     * auction: a bid described is told to `onUnheard` if no notice is heard for it.
+     */
+    describe(bidId: string, campaignId: string, creativeId: string, exchange: string, firstPrice: boolean): void {
+      const s = slots.get(bidId);
+      if (s === undefined) return;
+      camps[s] = campaignId;
+      creatives[s] = creativeId;
+      exchanges[s] = exchange;
+      flags[s] |= DESCRIBED | (firstPrice ? FIRST_PRICE : 0);
+    },
+    /** A notice for the bid has come (any kind): its outcome is not unknown. */
+    heard(bidId: string): void {
+      const s = slots.get(bidId);
+      if (s !== undefined) flags[s] |= HEARD;
     },
     get(bidId: string): IssuedBid | undefined {
       const s = slots.get(bidId);

@@ -1,5 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Logger } from 'pino';
 import type { Campaign, Ledger, NoticeKind, Pacer, Settled, Shader } from '../types.js';
+import type { ExchangeSettings } from '../config/policies.js';
 import { BidderError } from '../errors/codes.js';
 import type { EventLog } from '../eventlog/eventlog.js';
 import type { ProfileStore } from '../features/profiles.js';
@@ -31,6 +33,14 @@ export interface NoticeDeps {
   now: () => number;
   /** Longest a click stays eligible for a conversion postback. */
   conversionWindowMs: number;
+  /** The exchange's settings as they stand (a bid's silence is read by its exchange's `lossNotices`). */
+  exchange: (name: string) => ExchangeSettings | undefined;
+  /**
+   * Whether each bid's notices come back to this bidder (false on the worker threads of one process,
+   * which share its port: a notice reaches any of them). Without it, silence is no loss.
+   */
+  noticesReachIssuer: boolean;
+  logger: Pick<Logger, 'warn'>;
 }
 
 const OK: Answer = Object.freeze({ status: 200, body: '{"ok":true}' });
@@ -43,6 +53,10 @@ const RETRY_TICK_MS = 250;
 const RETRIES_PER_TICK = 1000;
 // Beyond this many waiting, a failed notice is left to the exchange's retry (counted `abandoned`).
 const MAX_PENDING_RETRIES = 100_000;
+// An exchange left at `lossNotices: true` is named in a warning once this many of its first-price
+// bids have expired unheard with no loss notice from it: so many bids and not one loss heard means
+// its losses go unsent, not that none were lost.
+const SILENT_BIDS_WARNING = 1000;
 const LEDGER_RETRY: Answer = Object.freeze(errorAnswer(new BidderError('LEDGER_UNAVAILABLE')));
 // Prices as exchanges write them: a decimal, with or without digits after the point, perhaps
 // with an exponent ("25", "25.", "2.5e+1"), or with a decimal comma ("25,00").
@@ -142,6 +156,41 @@ export function createNoticeHandler(deps: NoticeDeps) {
     }
   }
   const tokenKey = Buffer.from(`click-token:${deps.secret}`);
+  // Exchanges a loss notice has come from, and for the others (lossNotices true) the first-price
+  // bids expired unheard; each is warned of once.
+  const sendsLosses = new Set<string>();
+  const silentBids = new Map<string, number>();
+  const cannotInfer = new Set<string>();
+
+  /**
+   * A described bid of this process whose notice TTL passed with no notice heard (src/notices/issued.ts).
+   * On an exchange set `lossNotices: false` it lost, at its bid: the shader and pacer learn it as
+   * they learn a loss notice without min-to-win. Elsewhere it teaches nothing, but a first-price
+   * exchange none of whose bids ever hear a loss is likely one that sends none.
+   */
+  function unheard(campaignId: string, creativeId: string, exchange: string, segment: string, bidCpmUsd: number, firstPrice: boolean): void {
+    const ex = deps.exchange(exchange);
+    if (ex === undefined) return;
+    if (ex.lossNotices === false) {
+      if (deps.noticesReachIssuer) {
+        deps.pacer.onLoss(campaignId, creativeId, bidCpmUsd, undefined, deps.clock());
+        if (segment !== '') deps.shader?.observe(segment, bidCpmUsd, false);
+      } else if (!cannotInfer.has(exchange)) {
+        cannotInfer.add(exchange);
+        deps.logger.warn({ exchange }, `exchange ${exchange} has lossNotices: false, which worker threads cannot act on: a notice reaches any worker, not the one that bid, so a bid another worker heard would be taken as lost here; run one bidder process per core instead, each with its own publicUrl`);
+      }
+      return;
+    }
+    if (!firstPrice || sendsLosses.has(exchange)) return;
+    const n = (silentBids.get(exchange) ?? 0) + 1;
+    silentBids.set(exchange, n);
+    if (n === SILENT_BIDS_WARNING) {
+      deps.logger.warn(
+        { exchange, bids: n },
+        `exchange ${exchange} has sent no loss notice for ${n} first-price bids: if it never sends them, set lossNotices: false in exchanges.yaml (without losses the shader learns from wins alone and shades bids down until they stop winning)`,
+      );
+    }
+  }
 
   /**
    * The conversion token a click hands the landing page: valid for the conversion window from the
@@ -228,6 +277,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
     if (!parsed) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED'));
     const { claims, sig } = parsed;
     if (!deps.signer.verify(claims, sig, scope)) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
+    // Whatever comes of it, the bid's outcome is no longer unknown; a loss notice, whatever it
+    // releases, says its exchange sends them.
+    deps.issued.heard(claims.bidId);
+    if (kind === 'loss') sendsLosses.add(claims.exchange);
     if (scope === 'click' && kind !== 'click' && kind !== 'impression') {
       // VAST tracking (start, complete) and error URLs: counted, nothing else depends on them.
       metrics.notice(kind, claims.test ? 'test' : 'ok');
@@ -452,6 +505,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
   }
 
   return Object.assign((kind: NoticeKind, query: string, prefetch = false) => handleNotice(kind, query, prefetch), {
+    unheard,
     /** Drops the notices waiting to be tried again: the ledger is closing. */
     close(): void {
       closed = true;
