@@ -333,8 +333,13 @@ export interface Ledger {
    * or forgotten after the retention). A click on a released bid is one on an ad that did not run.
    */
   bidOutcome(bidId: string): Promise<BidOutcome>;
-  /** Settled spend (within budget), overspend and outstanding reservations for a campaign, today. */
-  state(campaignId: string): Promise<{ spentUsd: number; reservedUsd: number; budgetUsd: number; overspentUsd: number }>;
+  /**
+   * Settled spend (within budget), overspend and outstanding reservations for a campaign, today;
+   * and its spend and overspend on all the days before today (what a lifetime budget has paid out
+   * before today: a pacer spreads the rest of a flight from it, which the budget of today cannot
+   * tell, it being a fleet's strictest rule and the daily one wherever the lifetime does not cut it).
+   */
+  state(campaignId: string): Promise<{ spentUsd: number; reservedUsd: number; budgetUsd: number; overspentUsd: number; spentBeforeUsd: number; overspentBeforeUsd: number }>;
   close(): Promise<void>;
 }
 

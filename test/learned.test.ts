@@ -172,8 +172,8 @@ describe('learned state across restarts', () => {
     expect(restart(noon + HOUR + 1000)).toBeGreaterThan(0);
     expect(restart(noon + 86_400_000)).toBeGreaterThan(0);
 
-    // 0.3 USD over three days, at most 0.2 a day: the ledger's budget of day 2 (0.2) is not cut
-    // by the lifetime, so only the pacer's own count tells that day 1 spent 0.1.
+    // 0.3 USD over three days, at most 0.2 a day: day 1 spent 0.1. A pacer whose syncs carry no
+    // spend of the days before (the simulator's restarts) has only the snapshot to tell it.
     const flight = [{ id: 'f', budget: { dailyUsd: 0.2, lifetimeUsd: 0.3, start: '2026-06-01', end: '2026-06-03', pacing: 'asap' as const } }];
     now = DAY0 + 23 * HOUR;
     const f = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: flight });
@@ -181,10 +181,18 @@ describe('learned state across restarts', () => {
     const day1 = JSON.parse(JSON.stringify(f.snapshot()));
     now = DAY0 + 86_400_000 + HOUR;
     const g = createValuePacer({ clock: () => now, random: mulberry32(2), campaigns: flight });
-    g.syncSpend('f', 0, now, 0.2);
+    g.syncSpend('f', 0, now);
     expect(g.inspect('f', now)!.dayBudgetUsd).toBeCloseTo(0.15, 12);
     g.restore(day1);
     expect(g.inspect('f', now)!.dayBudgetUsd).toBeCloseTo(0.1, 12);
+    // The ledger's figure of the days before (0.12: a billing notice set a price higher) replaces
+    // the snapshot's at the first sync after a restore, and one restored after a sync leaves it.
+    g.syncSpend('f', 0, now, 0.12);
+    expect(g.inspect('f', now)!.dayBudgetUsd).toBeCloseTo(0.09, 12);
+    const h = createValuePacer({ clock: () => now, random: mulberry32(2), campaigns: flight });
+    h.syncSpend('f', 0, now, 0.06);
+    h.restore(day1);
+    expect(h.inspect('f', now)!.dayBudgetUsd).toBeCloseTo(0.12, 12);
   });
 
   it('the store writes at close and a new process reads it back; a damaged file is reported and ignored', async () => {

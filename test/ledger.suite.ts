@@ -119,7 +119,7 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       expect(await l.settle('b2', 0.1)).toBe('settled');
       expect(await l.settle('b1', 0.6)).toBe('overspend');
       expect(await l.settle('b1', 0.6)).toBe('duplicate');
-      expect(await l.state('c1')).toEqual({ spentUsd: 0.1, reservedUsd: 0.9, budgetUsd: 1, overspentUsd: 0.6 });
+      expect(await l.state('c1')).toEqual({ spentUsd: 0.1, reservedUsd: 0.9, budgetUsd: 1, overspentUsd: 0.6, spentBeforeUsd: 0, overspentBeforeUsd: 0 });
       // Overspend counts against the headroom: the budget is full until the reservation ends.
       expect(await l.reserve([res('b4', 'c1', 0.01)])).toEqual([false]);
     });
@@ -134,7 +134,7 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       await l.release('b2');
       expect(await l.reserve([res('b3', 'c1', 0.5)])).toEqual([true]);
       expect(await l.settle('b2', 0.3)).toBe('overspend');
-      expect(await l.state('c1')).toEqual({ spentUsd: 0.5, reservedUsd: 0.5, budgetUsd: 1, overspentUsd: 0.3 });
+      expect(await l.state('c1')).toEqual({ spentUsd: 0.5, reservedUsd: 0.5, budgetUsd: 1, overspentUsd: 0.3, spentBeforeUsd: 0, overspentBeforeUsd: 0 });
     });
 
     it('the billing notice sets the price a win settled, once, down or up', async () => {
@@ -317,6 +317,31 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       expect(await l.reserve([res('b4', 'c1', 0.1)])).toEqual([false]);
       now -= 3 * DAY;
       expect(await l.reserve([res('b5', 'c1', 0.1)])).toEqual([false]);
+    });
+
+    it('reports the spend and overspend of the days before today, whatever the budget of today', async () => {
+      const l = await make({ c1: { dailyUsd: 1, lifetimeUsd: 10, start: '2026-01-10', end: '2026-01-20' }, c2: { dailyUsd: 1 } });
+      expect(await l.state('c1')).toMatchObject({ spentBeforeUsd: 0, overspentBeforeUsd: 0 });
+      await l.reserve([res('b1', 'c1', 1), res('b2', 'c2', 1)]);
+      await l.settle('b1', 0.7);
+      await l.settle('b2', 0.4);
+      // A win past the budget (its reservation expired, the day's room taken): overspend.
+      await l.reserve([res('b3', 'c1', 0.3, 1000)]);
+      now += 1001;
+      expect(await l.reserve([res('b4', 'c1', 0.3)])).toEqual([true]);
+      await l.settle('b4', 0.3);
+      expect(await l.settle('b3', 0.25)).toBe('overspend');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 1, overspentUsd: 0.25, spentBeforeUsd: 0, overspentBeforeUsd: 0 });
+      now += DAY;
+      await l.reserve([res('b5', 'c1', 0.2)]);
+      await l.settle('b5', 0.2);
+      const s = await l.state('c1');
+      expect(s).toMatchObject({ spentUsd: 0.2, overspentUsd: 0, spentBeforeUsd: 1, overspentBeforeUsd: 0.25 });
+      // A campaign without a lifetime budget, whose budget of today says nothing of the days before.
+      expect(await l.state('c2')).toMatchObject({ spentUsd: 0, budgetUsd: 1, spentBeforeUsd: 0.4, overspentBeforeUsd: 0 });
+      // A daily budget lowered by a reload (another process's older rule) changes none of it.
+      await l.configure({ c1: { dailyUsd: 0.5, lifetimeUsd: 10, start: '2026-01-10', end: '2026-01-20' } });
+      expect(await l.state('c1')).toMatchObject({ budgetUsd: 0.5, spentBeforeUsd: 1, overspentBeforeUsd: 0.25 });
     });
 
     it('reconfigures budgets keeping spend, and rejects an invalid budget whole', async () => {

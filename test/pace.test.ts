@@ -110,13 +110,16 @@ describe('Thompson pacer budgets', () => {
     expect(p.inspect('c1', DAY0 + 21 * H)?.targetSpentUsd).toBeCloseTo(1, 9);
   });
 
-  it("takes a flight's spend on the days before from the ledger's budget of today where the lifetime cuts it", () => {
+  it("takes a flight's spend on the days before from the ledger at every sync", () => {
     const t = DAY0 + 86_400_000 * 1.5;
     const p = createThompsonPacer({ clock: () => t, random: mulberry32(1), campaigns: [{ id: 'c1', budget: { dailyUsd: 10, lifetimeUsd: 9, start: '2026-01-10', end: '2026-01-12' } }] });
     expect(p.inspect('c1', t)?.dayBudgetUsd).toBe(4.5);
-    // 5 spent on day 1 (before this process): the ledger's budget of today is the 4 the flight has left.
-    p.syncSpend('c1', 0, t, 4);
+    // 5 spent on day 1 (before this process): 4 left over 2 days.
+    p.syncSpend('c1', 0, t, 5);
     expect(p.inspect('c1', t)?.dayBudgetUsd).toBe(2);
+    // Not kept as a bound: a lower figure (a price the billing notice set lower) is taken too.
+    p.syncSpend('c1', 0, t, 3);
+    expect(p.inspect('c1', t)?.dayBudgetUsd).toBe(3);
   });
 
   it('a reload that adds hours to a dayparted campaign expects them at the rate of the hours it kept', () => {

@@ -302,7 +302,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       const now = clock();
       core.expire(now);
       const acc = core.accounts.get(campaignId);
-      if (acc === undefined) return { spentUsd: 0, reservedUsd: 0, budgetUsd: 0, overspentUsd: 0 };
+      if (acc === undefined) return { spentUsd: 0, reservedUsd: 0, budgetUsd: 0, overspentUsd: 0, spentBeforeUsd: 0, overspentBeforeUsd: 0 };
       const d = utcDay(now);
       const day = acc.days.get(d);
       const spent = day?.spent ?? 0;
@@ -312,6 +312,8 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         reservedUsd: toUsd(day?.reserved ?? 0),
         budgetUsd: acc.rule === undefined ? 0 : toUsd(dayBudgetMicros(acc.rule, d, spent + over, acc.spent + acc.over)),
         overspentUsd: toUsd(over),
+        spentBeforeUsd: toUsd(acc.spent - spent),
+        overspentBeforeUsd: toUsd(acc.over - over),
       };
     },
 

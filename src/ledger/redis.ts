@@ -796,7 +796,14 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
               spent + over,
               Number(total) + Number(totalOver),
             );
-      return { spentUsd: toUsd(spent), reservedUsd: toUsd(Number(dayRes)), budgetUsd: toUsd(budget), overspentUsd: toUsd(over) };
+      return {
+        spentUsd: toUsd(spent),
+        reservedUsd: toUsd(Number(dayRes)),
+        budgetUsd: toUsd(budget),
+        overspentUsd: toUsd(over),
+        spentBeforeUsd: toUsd(Number(total) - spent),
+        overspentBeforeUsd: toUsd(Number(totalOver) - over),
+      };
     },
 
     async configure(next) {

@@ -4,8 +4,8 @@
  * restart's day without it), each creative's CTR and CVR calibration (thousands of impressions a
  * creative at CTRs of a few per mille) and the shader's competition per site and context (a long
  * tail of sites takes hours of notices to learn again). A deploy then costs the bidder little it
- * knew. With them go what the ledger cannot tell the pacer: the hour's wins an hourly cap counts,
- * and a flight's spend on the days before where today's budget is not cut by it.
+ * knew. With them go the hour's wins an hourly cap counts, which the ledger cannot tell the pacer,
+ * and a flight's spend on the days before, which the bidder's ledger sync tells it (and replaces).
  *
  * One JSON file, written whole every `everyMs` and at close (to a temporary name, then renamed, so
  * a crash leaves the old file or the new one, never half of one). It is a cache, not

@@ -6,14 +6,14 @@ import type { BudgetLedger, Campaign } from '../types.js';
 
 /** What these functions read from a pacer (both pacers have it). */
 interface PacerView {
-  syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number, budgetTodayUsd?: number): void;
+  syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number, spentBeforeUsd?: number): void;
   inspect(campaignId: string, nowMs: number): { targetSpentUsd: number; multiplier: number } | undefined;
 }
 
 /**
  * After a restart, and in a fleet periodically, the pacer starts from what the ledger says the
- * whole fleet has spent today, and a flight's pacer from what the days before spent (the budget of
- * today tells it); it sees only its own wins in between. The first read is retried a
+ * whole fleet has spent today and on the days before (a flight spreads the rest of its lifetime
+ * budget from that); it sees only its own wins in between. The first read is retried a
  * few times (a loaded host can miss the fleet connection's command timeout while everything
  * starts) before start-up is refused. With `everyMs` > 0 it repeats; returns the stopper.
  */
@@ -30,7 +30,7 @@ export async function syncPacerWithLedger(o: { pacer: PacerView; ledger: BudgetL
       states = await Promise.all(campaigns.map((c) => o.ledger.state(c.id)));
       t = o.clock();
     } while (utcDay(t) !== day);
-    campaigns.forEach((c, i) => o.pacer.syncSpend(c.id, states[i].spentUsd + states[i].overspentUsd, t, states[i].budgetUsd));
+    campaigns.forEach((c, i) => o.pacer.syncSpend(c.id, states[i].spentUsd + states[i].overspentUsd, t, states[i].spentBeforeUsd + states[i].overspentBeforeUsd));
   }
   for (let attempt = 1; ; attempt++) {
     try {

@@ -1,4 +1,4 @@
-import { compileBudget, NO_LIMIT, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
+import { compileBudget, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
 import { DAY_MS, HOUR_MS } from '../util/time.js';
 import type { Budget, Pacer } from '../types.js';
 import { createCalibration } from './calibration.js';
@@ -55,10 +55,11 @@ export interface ThompsonPacer extends Pacer {
   configure(campaigns: readonly PacedCampaign[]): void;
   /**
    * Set today's spend from the ledger (after a restart; in a fleet, periodically, with `share`).
-   * `budgetTodayUsd`: the ledger's budget of today (`Ledger.state`), which tells a flight's spend
-   * on the days before (`spentBeforeFromLedger`); without it the pacer counts those days itself.
+   * `spentBeforeUsd`: the ledger's spend and overspend of the days before today (`Ledger.state`),
+   * which a flight spreads its lifetime budget's rest from; without it the pacer counts those days
+   * itself.
    */
-  syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number, budgetTodayUsd?: number): void;
+  syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number, spentBeforeUsd?: number): void;
   /**
    * pCVR to price a CPA campaign with: like `calibratePctr`, the model's prediction times its
    * calibration, here from the conversions observed after the creative's clicks.
@@ -140,19 +141,6 @@ export function relearnHours(learned: Float64Array, before: number, after: numbe
   if (!(count > 0 && weight > 0)) return false;
   for (let h = 0; h < 24; h++) if (changed & (1 << h)) learned[h] = after & (1 << h) ? (count * prior[h]) / weight : 0;
   return true;
-}
-
-/**
- * A flight's spend before `day`, from the ledger's budget of that day: the ledger cuts the daily
- * budget to what the lifetime budget has left (`dayBudgetMicros`), so a cut one tells that spend
- * exactly, while a whole one only bounds it, and `ownUsd` (the pacer's own count) stands within
- * the bound. Outside the flight the ledger's budget is 0 whatever was spent: it tells nothing.
- */
-export function spentBeforeFromLedger(rule: BudgetRule, day: number, budgetTodayUsd: number, ownUsd: number): number {
-  if (rule.lifetimeMicros >= NO_LIMIT || day < rule.startDay || day > rule.endDay) return ownUsd;
-  const life = rule.lifetimeMicros / 1e6;
-  const daily = rule.dailyMicros / 1e6;
-  return budgetTodayUsd < daily ? life - budgetTodayUsd : Math.min(ownUsd, life - daily);
 }
 
 export const DEFAULT_ARMS: readonly number[] = [0.01, 0.015, 0.022, 0.033, 0.047, 0.068, 0.1, 0.15, 0.22, 0.33, 0.47, 0.68, 1];
@@ -442,14 +430,16 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
 
     configure,
 
-    syncSpend(campaignId, spentTodayUsd, nowMs, budgetTodayUsd) {
+    syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {
       const p = paces.get(campaignId);
       if (p === undefined) return;
       rollDay(p, nowMs);
-      if (budgetTodayUsd !== undefined) {
-        const spentBefore = spentBeforeFromLedger(p.rule, p.day, budgetTodayUsd, p.spentBefore);
-        if (spentBefore !== p.spentBefore) p.slotEnd = nowMs;
-        p.spentBefore = spentBefore;
+      if (spentBeforeUsd !== undefined) {
+        // Taken whole at every sync: the pacer's own figure (its count since, across midnight) is
+        // an estimate the fleet's spend replaces. Late wins of yesterday's bids move it a little
+        // at each sync after midnight; only a real change re-decides.
+        if (Math.abs(spentBeforeUsd - p.spentBefore) > SYNC_TOLERANCE * dayBudget(p)) p.slotEnd = nowMs;
+        p.spentBefore = spentBeforeUsd;
       }
       // Where the ledger agrees (a bidder alone, no price set again since), the decision stands:
       // re-deciding every sync would decay the learned rates and redraw the multiplier each time.

@@ -17,7 +17,7 @@ import type { Opportunity, PacingMode } from '../types.js';
 import { createCalibration, type CalibrationSnapshot } from './calibration.js';
 import { BINS, PriceLandscape, ValueHistogram } from './landscape.js';
 import { Curves, solveLambda } from './optimiser.js';
-import { createThompsonPacer, hourMask, pacingHours, relearnHours, spentBeforeFromLedger, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
+import { createThompsonPacer, hourMask, pacingHours, relearnHours, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
 import { sampleGamma } from '../random/random.js';
 
 export interface ValuePacerOptions {
@@ -50,9 +50,9 @@ export type BidPacer = ThompsonPacer;
  * should the dayparting have changed since); the creatives' calibration, which at CTRs of a few
  * per mille takes thousands of impressions a creative to learn again; and per campaign [id, epoch
  * ms, USD this process won in that UTC hour, USD spent on the days before and on that day]: what
- * an hourly cap counts against, and a flight's spend the ledger's budget of today cannot tell
- * (`spentBeforeFromLedger`). Older snapshots lack the hours (their counts are taken as they are)
- * and the spend.
+ * an hourly cap counts against, which the ledger cannot tell, and a flight's spend, for a pacer
+ * whose syncs do not carry the ledger's figure of the days before (the simulator's restarts).
+ * Older snapshots lack the hours (their counts are taken as they are) and the spend.
  */
 export interface ValuePacerSnapshot {
   campaigns: Array<[string, number, number[], number[]?]>;
@@ -77,6 +77,8 @@ class Pace {
   day: number;
   spentToday = 0;
   spentBefore = 0;
+  /** `spentBefore` came from a ledger sync: a snapshot restored later, older, does not replace it. */
+  beforeFromLedger = false;
   readonly hourSpend = new Float64Array(24);
   readonly landscape: PriceLandscape;
   readonly values = new ValueHistogram();
@@ -352,15 +354,17 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
 
     configure,
 
-    syncSpend(campaignId, spentTodayUsd, nowMs, budgetTodayUsd) {
+    syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {
       const p = paces.get(campaignId);
       if (p === undefined) return;
-      if (p.mode === 'even') return curve.syncSpend(campaignId, spentTodayUsd, nowMs, budgetTodayUsd);
+      if (p.mode === 'even') return curve.syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd);
       rollDay(p, nowMs);
-      if (budgetTodayUsd !== undefined) {
-        const spentBefore = spentBeforeFromLedger(p.rule, p.day, budgetTodayUsd, p.spentBefore);
-        if (spentBefore !== p.spentBefore) p.slotEnd = -Infinity;
-        p.spentBefore = spentBefore;
+      if (spentBeforeUsd !== undefined) {
+        // Taken whole at every sync, as the curve pacer does: the fleet's figure replaces the
+        // pacer's own count and a restored snapshot's.
+        if (Math.abs(spentBeforeUsd - p.spentBefore) > SYNC_TOLERANCE * dayBudget(p)) p.slotEnd = -Infinity;
+        p.spentBefore = spentBeforeUsd;
+        p.beforeFromLedger = true;
       }
       // A notice is filed under the hour it arrives in, but the ledger files its win under its bid's
       // day: what this process filed today beyond the ledger's spend of today (the fleet's) was won
@@ -433,12 +437,13 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         if (hours !== undefined) relearn(p, hourMask(hours));
         p.slotEnd = -Infinity;
       }
-      // A lower bound of what the days before spent (the ledger's sync tells today's, and bounds this).
       for (const [id, at, hourUsd, beforeUsd, dayUsd] of spend ?? []) {
         const p = paces.get(id);
         if (p === undefined || utcDay(at) > p.day) continue;
         if (utcDay(at) === p.day) p.hourSpend[Math.floor((at % DAY_MS) / HOUR_MS)] = hourUsd;
-        p.spentBefore = Math.max(p.spentBefore, utcDay(at) === p.day ? beforeUsd : beforeUsd + dayUsd);
+        // A lower bound of what the days before spent, for a pacer the ledger has not told yet;
+        // the next sync that carries the ledger's figure replaces it.
+        if (!p.beforeFromLedger) p.spentBefore = Math.max(p.spentBefore, utcDay(at) === p.day ? beforeUsd : beforeUsd + dayUsd);
         p.slotEnd = -Infinity;
       }
     },
