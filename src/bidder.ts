@@ -200,15 +200,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     signer,
     ratesPerUsd: live.ratesPerUsd,
     issued,
-    // The pipeline's `issued.add` carries no campaign, creative, exchange or auction type; the bid's
-    // record, appended just after it, does, and describes the bid to the ring for `unheard`.
-    eventLog: {
-      ...eventLog,
-      append(rec) {
-        if (rec.type === 'bid') issued.describe(rec.bidId, rec.campaignId, rec.creativeId, rec.ctx.exchange, rec.auctionType === 1);
-        eventLog.append(rec);
-      },
-    },
+    eventLog,
     metrics,
     clock,
     now,

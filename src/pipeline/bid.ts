@@ -263,6 +263,8 @@ export function createBidPipeline(deps: BidDeps) {
       return bid;
     }
     deps.issued.add(bidId, { pctr: ch.pctr, userKey: ctx.userKey, categories: ctx.categories, segment: ch.segment, bidCpmUsd: price / rate });
+    // What an exchange without loss notices (`lossNotices: false`) needs to learn a silent bid as lost.
+    deps.issued.describe(bidId, c.id, cr.id, ex.name, ch.auctionType === 1);
     deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
     metrics.bid(c.id, ch.pctr);
     deps.eventLog.append({ type: 'bid', ts: wallNow, bidId, campaignId: c.id, creativeId: cr.id, creativeFingerprint: live.prepared.get(cr.id)!.fingerprint, priceCpmUsd: price / rate, pctr: ch.pctr, multiplier: ch.multiplier, auctionType: ch.auctionType, modelVersion: live.modelVersion(), ctx, profile: scoredProfiles[ch.ctxIndex] });
