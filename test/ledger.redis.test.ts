@@ -64,8 +64,11 @@ if (client === null) {
     it("with serverClock, a bidder whose clock lags Redis's (a step it absorbs) still holds for the whole TTL", async () => {
       const keyPrefix = `${prefix}${n++}:`;
       const behind = Date.now() - 11 * 60_000;
-      const lagging = await createRedisLedger({ client, clock: () => behind, budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 600_000, keyPrefix, serverClock: true });
-      const other = await createRedisLedger({ client, clock: () => Date.now(), budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 600_000, keyPrefix, serverClock: true });
+      // A lifetime budget as well: in the first 11 minutes of a UTC day the lagging clock's day is
+      // the day before, whose daily budget the other's request does not draw on.
+      const budgets = { c1: { dailyUsd: 1, lifetimeUsd: 1 } };
+      const lagging = await createRedisLedger({ client, clock: () => behind, budgets, reservationTtlMs: 600_000, keyPrefix, serverClock: true });
+      const other = await createRedisLedger({ client, clock: () => Date.now(), budgets, reservationTtlMs: 600_000, keyPrefix, serverClock: true });
       // Eleven minutes behind Redis, a ten-minute hold by its own clock has ended before it starts.
       expect(await lagging.reserve([{ bidId: 'l1', campaignId: 'c1', amountUsd: 1, expiresAtMs: behind + 600_000 }])).toEqual([true]);
       expect(await lagging.bidOutcome('l1')).toBe('held');
