@@ -50,7 +50,11 @@ export interface BidderOptions {
    * Set on worker threads: applies an admin action on the other workers of the process. They share
    * one port, so an operator's pause or reload reaches one worker; it must reach all of them.
    */
-  peers?: { apply(action: AdminAction): Promise<AdminResult[]> };
+  peers?: {
+    apply(action: AdminAction): Promise<AdminResult[]>;
+    /** Runs `run` while no other worker's admin action is under way (they apply in one order). */
+    exclusive<T>(run: () => Promise<T>): Promise<T>;
+  };
 }
 
 /** What an admin request changes, as one worker tells the others. */
@@ -251,20 +255,23 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     const problems = theirs.flatMap((r, i) => (r.ok ? [] : r.problems.map((p) => `another worker (${i + 1} of ${theirs.length}): ${p}`)));
     return problems.length ? { ok: false, problems } : mine;
   };
+  const serial = <T>(run: () => Promise<T>): Promise<T> => (peers ? peers.exclusive(run) : run());
   const handleAdmin = createAdmin({
     token: adminToken,
-    reloadPolicies: async () => {
-      const r = await live.reloadPolicies();
-      if (!r.ok) return r;
-      const { applied, ...answer } = r;
-      return onPeers(answer, { kind: 'reloadPolicies', policies: applied });
-    },
+    reloadPolicies: () =>
+      serial(async () => {
+        const r = await live.reloadPolicies();
+        if (!r.ok) return r;
+        const { applied, ...answer } = r;
+        return onPeers(answer, { kind: 'reloadPolicies', policies: applied });
+      }),
     // The version the first worker loaded, so all serve the same one even if CURRENT changes meanwhile.
-    reloadModel: async (version) => {
-      const r = await live.reloadModel(version);
-      return onPeers(r, { kind: 'reloadModel', version: r.ok ? r.version : version });
-    },
-    pause: async (id, p) => live.pause(id, p) && (await onPeers({ ok: true }, { kind: 'pause', campaignId: id, paused: p })).ok,
+    reloadModel: (version) =>
+      serial(async () => {
+        const r = await live.reloadModel(version);
+        return onPeers(r, { kind: 'reloadModel', version: r.ok ? r.version : version });
+      }),
+    pause: (id, p) => serial(async () => live.pause(id, p) && (await onPeers({ ok: true }, { kind: 'pause', campaignId: id, paused: p })).ok),
     status: live.status,
   });
 

@@ -8,7 +8,8 @@ import type { Settings } from './config/settings.js';
  * Each worker has its own scorer and model; budgets are shared through the Redis ledger.
  * Protocol with the main thread: 'metrics' → this worker's metrics JSON; 'stop' → drain and exit;
  * 'fanout' (from a worker whose admin route was called) → 'apply' on every other worker, whose
- * 'applied' results come back to it as 'fanned'.
+ * 'applied' results come back to it as 'fanned'; 'lock' → 'locked' once no other worker's admin
+ * action is under way, until its 'unlock'.
  */
 interface WorkerInput {
   policiesDir: string;
@@ -22,6 +23,7 @@ const port = parentPort!;
 let pending = 0;
 const waiting = new Map<number, (text: string) => void>();
 const fannedOut = new Map<number, (results: AdminResult[]) => void>();
+const locked = new Map<number, () => void>();
 
 const bidder = await createBidder({
   policiesDir: input.policiesDir,
@@ -41,13 +43,28 @@ const bidder = await createBidder({
         fannedOut.set(id, resolve);
         port.postMessage({ type: 'fanout', id, action });
       }),
+    async exclusive(run) {
+      await new Promise<void>((resolve) => {
+        const id = ++pending;
+        locked.set(id, resolve);
+        port.postMessage({ type: 'lock', id });
+      });
+      try {
+        return await run();
+      } finally {
+        port.postMessage({ type: 'unlock' });
+      }
+    },
   },
 });
 
 port.on('message', async (m: { type: string; id?: number; text?: string; action?: AdminAction; results?: AdminResult[] }) => {
   if (m.type === 'metrics') port.postMessage({ type: 'metrics', id: m.id, json: await bidder.metricsJson() });
   else if (m.type === 'apply') port.postMessage({ type: 'applied', id: m.id, result: await bidder.applyAdmin(m.action!) });
-  else if (m.type === 'fanned') {
+  else if (m.type === 'locked') {
+    locked.get(m.id!)?.();
+    locked.delete(m.id!);
+  } else if (m.type === 'fanned') {
     fannedOut.get(m.id!)?.(m.results!);
     fannedOut.delete(m.id!);
   }

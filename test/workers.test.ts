@@ -73,6 +73,24 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
     expect(resumed.filter((c) => c === top).length).toBeGreaterThan(0);
   }, 60_000);
 
+  it('admin actions sent at once to both workers are applied in one order on both', async () => {
+    const admin = (path: string) => fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } });
+    const paused = async () => {
+      const seen = await Promise.all(
+        Array.from({ length: 12 }, async () => JSON.stringify(((await (await fetch(`${url}/admin/status`, { headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } })).json()) as { paused: string[] }).paused)),
+      );
+      return [...new Set(seen)];
+    };
+    // Before: a pause and a resume at once ran pause-then-resume on one worker and the reverse on
+    // the other (3 rounds of 10 in the audit), both answering 200.
+    for (let round = 0; round < 8; round++) {
+      const answers = await Promise.all([admin('/admin/campaigns/volt-bank/pause'), admin('/admin/campaigns/volt-bank/resume')]);
+      expect(answers.map((a) => a.status)).toEqual([200, 200]);
+      expect(await paused(), `round ${round}`).toHaveLength(1);
+    }
+    expect((await admin('/admin/campaigns/volt-bank/resume')).status).toBe(200);
+  }, 60_000);
+
   it('reports the process-wide figures once, not once per worker', async () => {
     const text = await (await fetch(`${url}/metrics`, { headers: { connection: 'close' } })).text();
     const samples = (name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].map((m) => Number(m[1]));

@@ -29,6 +29,25 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
   const replies = new Map<number, (json: object[]) => void>();
   const applied = new Map<number, (r: AdminResult) => void>();
 
+  // One admin action at a time for the whole process: a worker applies it and fans it out holding
+  // this lock, so every worker applies the actions in the same order. Two at once on two workers
+  // were applied in opposite orders: the workers served different policies, pauses or models,
+  // and both calls answered 200.
+  let holder: Worker | null = null;
+  const lockQueue: Array<{ worker: Worker; id: number }> = [];
+  function grant(): void {
+    if (holder !== null) return;
+    const next = lockQueue.shift();
+    if (next === undefined) return;
+    holder = next.worker;
+    next.worker.postMessage({ type: 'locked', id: next.id });
+  }
+  function unlock(worker: Worker): void {
+    if (holder !== worker) return;
+    holder = null;
+    grant();
+  }
+
   /** An admin action one worker took, applied on all the others; their results in worker order. */
   function fanOut(from: Worker, action: AdminAction): Promise<AdminResult[]> {
     return Promise.all(
@@ -69,13 +88,20 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
           replies.delete(m.id!);
         } else if (m.type === 'collect') worker.postMessage({ type: 'collected', id: m.id, text: await collect() });
         else if (m.type === 'fanout') worker.postMessage({ type: 'fanned', id: m.id, results: await fanOut(worker, m.action!) });
+        else if (m.type === 'lock') {
+          lockQueue.push({ worker, id: m.id! });
+          grant();
+        } else if (m.type === 'unlock') unlock(worker);
         else if (m.type === 'applied') {
           applied.get(m.id!)?.(m.result!);
           applied.delete(m.id!);
         }
       });
       worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`worker ${index} exited with code ${code} before listening`)));
+      worker.once('exit', (code) => {
+        unlock(worker);
+        reject(new Error(`worker ${index} exited with code ${code} before listening`));
+      });
     });
   }
 
