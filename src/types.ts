@@ -314,10 +314,9 @@ export interface Ledger {
   /**
    * After a `settle` call of this process on `bidId` from `source` failed (and its retries, which
    * go under the same call's name): what it did if it was applied all the
-   * same (a reply lost past its timeout), its price details into `settled`; undefined when it was
-   * not, when another call settled the bid, or when it was claimed already (it answers once). Where
-   * absent (a ledger in this process), a failed settle that was applied is known to be this
-   * process's own, and the exchange's retry, a duplicate here, counts it.
+   * same (a reply lost past its timeout, a sync that failed after the write), its price details into
+   * `settled`; undefined when it was not, when another call settled the bid, or when it was claimed
+   * already (it answers once). Without I/O where no call of this process on that report failed.
    */
   claim?(bidId: string, source: SettleSource, settled: Settled): Promise<SettleOutcome | undefined>;
   /** Release a reservation (loss notice); idempotent: true only for the call that released a held reservation. */

@@ -60,6 +60,8 @@ export interface MemoryLedger extends BudgetLedger {
 export type Compactor = 'worker' | 'inline';
 
 const WORKER = new URL('./compact-worker.js', import.meta.url);
+// The failed settlements remembered for `claim`: as many as the notice handler keeps waiting to retry.
+const MAX_UNCONFIRMED = 200_000;
 
 /**
  * In-process budget ledger with an append-only journal.
@@ -84,6 +86,11 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   const workerUrl = opts.compactWorkerUrl ?? WORKER;
   const compactor: Compactor = opts.compactor ?? (opts.compactWorkerUrl !== undefined || fs.existsSync(fileURLToPath(WORKER)) ? 'worker' : 'inline');
   const core = new LedgerCore(retentionMs);
+  // Settlements written whose fdatasync failed, by `bid\nsource`: applied (replay will apply them
+  // too), their caller told to retry; `claim` hands the retry what each did. Kept while the bid is.
+  // A Map in insertion order, the oldest dropped past MAX_UNCONFIRMED (this module imports nothing
+  // from npm: tests run it built on its own).
+  const appliedUnconfirmed = new Map<string, { outcome: SettleOutcome; settled: Settled; untilMs: number }>();
   const setBudgets = (budgets: Readonly<Record<string, Budget>>): void => {
     for (const [id, rule] of compileBudgets(budgets)) core.account(id).rule = rule;
   };
@@ -216,6 +223,15 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         'win arrived after its reservation ended and the budget has no room left: recorded as overspend',
       );
     }
+    const set: Settled = { usd: NaN };
+    if (res.record !== undefined && (res.record.t === 's' || res.record.t === 'c')) {
+      set.usd = toUsd(res.record.p);
+      if (res.previous !== undefined) {
+        set.previousUsd = toUsd(res.previous.priceMicros);
+        set.wasOver = res.previous.over;
+        set.over = res.previous.over || res.record.o === 1;
+      }
+    }
     // The writer the record went to: compaction may start a new generation meanwhile.
     const w = writer;
     if (res.record !== undefined && w !== null) {
@@ -229,20 +245,22 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       }
       // Written but not known durable: the record is in the file, and a replay will apply it, so
       // memory keeps it too (undoing it here let a later notice write what replay then ignored).
-      // The caller answers "retry"; the retry is a duplicate, acknowledged after a fresh sync.
-      await w.durable();
+      // The caller answers "retry"; the retry is a duplicate, acknowledged after a fresh sync,
+      // and `claim` tells it what this call did.
+      try {
+        await w.durable();
+      } catch (err) {
+        if (res.outcome === 'settled' || res.outcome === 'overspend' || res.outcome === 'corrected') {
+          appliedUnconfirmed.set(`${bidId}\n${source}`, { outcome: res.outcome, settled: set, untilMs: now + reservationTtlMs + retentionMs });
+          if (appliedUnconfirmed.size > MAX_UNCONFIRMED) appliedUnconfirmed.delete(appliedUnconfirmed.keys().next().value!);
+        }
+        throw err;
+      }
     } else if (w !== null) {
       // A repeat is acknowledged no sooner than the settlement it repeats is on disk.
       await w.durable();
     }
-    if (settled !== undefined && res.record !== undefined && (res.record.t === 's' || res.record.t === 'c')) {
-      settled.usd = toUsd(res.record.p);
-      if (res.previous !== undefined) {
-        settled.previousUsd = toUsd(res.previous.priceMicros);
-        settled.wasOver = res.previous.over;
-        settled.over = res.previous.over || res.record.o === 1;
-      }
-    }
+    if (settled !== undefined && !Number.isNaN(set.usd)) Object.assign(settled, set);
     return res.outcome;
   }
 
@@ -275,6 +293,16 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
 
     settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: Settled): Promise<SettleOutcome> {
       return inTurn(bidId, () => settleNow(bidId, priceUsd, source, unreservedCampaignId, settled));
+    },
+
+    async claim(bidId: string, source: SettleSource, settled: Settled): Promise<SettleOutcome | undefined> {
+      const key = `${bidId}\n${source}`;
+      const done = appliedUnconfirmed.get(key);
+      if (done === undefined) return undefined;
+      appliedUnconfirmed.delete(key);
+      if (clock() > done.untilMs) return undefined;
+      Object.assign(settled, done.settled);
+      return done.outcome;
     },
 
     async once(key: string, untilMs: number): Promise<boolean> {

@@ -511,7 +511,8 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   // claimed; per bid and report level, the failed call of this process not yet resolved.
   const callPrefix = randomBytes(6).toString('base64url') + '.';
   let calls = 0;
-  const failedCalls = new LRUCache<string, string>({ max: 10_000 });
+  // As many as the notice handler keeps waiting to retry, each for as long as its bid is kept.
+  const failedCalls = new LRUCache<string, string>({ max: 200_000, ttl: reservationTtlMs + retentionMs });
   const leaseMs = opts.ruleLeaseMs ?? 60_000;
   let budgets = opts.budgets;
   // Per campaign, the disagreement last logged: logged again only when it changes.

@@ -120,11 +120,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
   const { metrics } = deps;
   // Reports whose settlement failed, by bid and report level (`bid\nsource`), the ledger perhaps
   // having recorded it all the same (a sync that failed, a Redis reply past its timeout). The
-  // notice is answered 503 and tried again here too, since not every exchange retries a notice;
-  // the first retry of it to find the settlement this process's own (a duplicate, then `claim`
-  // where the ledger is shared) counts the impression (metrics, event log, pacer, cap), once. A
-  // retry that reaches another process of a fleet settles nothing twice and is not counted there:
-  // this process counts it. An entry is the retry waiting; one in flight has left the map.
+  // notice is answered 503 and tried again here too, since not every exchange retries a notice.
+  // Whichever try of it finds the settlement made by this process's failed call (a duplicate the
+  // ledger's `claim` owns up to, whether the bidder's own try or the exchange's, even after the
+  // bidder gave up) counts the impression (metrics, event log, pacer, cap), once. A retry that
+  // reaches another process of a fleet settles nothing twice and is not counted there: this
+  // process counts it. An entry is the retry waiting; one in flight has left the map.
   const pending = new Map<string, { kind: NoticeKind; query: string; attempt: number; dueMs: number }>();
   let retryTimer: NodeJS.Timeout | null = null;
   let closed = false;
@@ -334,9 +335,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
       let outcome;
       const source = markup ? 'markup' : kind;
       const key = `${claims.bidId}\n${source}`;
-      // This report failed here before: this try (the bidder's own, or the exchange's) is the one
-      // to count it, should its failed call have been applied.
-      const retried = attempt > 0 || pending.delete(key);
+      // The exchange's retry of a report that failed here takes the place of the bidder's own.
+      if (attempt === 0) pending.delete(key);
       const lt = deps.now();
       try {
         // Within its signed expiry a bid unknown to the ledger was never reserved here (the ledger
@@ -349,27 +349,18 @@ export function createNoticeHandler(deps: NoticeDeps) {
         retryLater(key, kind, query, attempt + 1);
         return LEDGER_RETRY;
       }
-      if (retried && outcome === 'duplicate') {
-        if (deps.ledger.claim) {
-          // A shared ledger: the settlement may be another process's (the exchange's retry there),
-          // which counted it; the ledger tells whether it was this process's failed call, and what
-          // that call set.
-          try {
-            outcome = (await deps.ledger.claim(claims.bidId, source, settled)) ?? 'duplicate';
-          } catch {
-            retryLater(key, kind, query, attempt + 1);
-            return LEDGER_RETRY;
-          }
-          if (outcome !== 'duplicate') priceUsd = settled.usd * 1000;
-        } else {
-          // The call that failed was applied. A billing notice where the exchange bills on its win
-          // set again a price the win settled: a correction (its previous price unknown here, so
-          // the counters keep the win's), not a second impression, spend and cap count.
-          outcome = kind === 'billing' && claims.billing !== true ? 'corrected' : 'settled';
-          // The price that stands is this notice's when it repeats the one that failed; a render's
-          // is the bid, which its URL does not carry (public markup): this process's record of it.
-          if (markup) settled.usd = render ? (issued?.bidCpmUsd ?? NaN) / 1000 : claims.bidPrice / rate! / 1000;
+      if (outcome === 'duplicate' && deps.ledger.claim) {
+        // The settlement may be this process's own failed call (applied all the same: a sync that
+        // failed, a Redis reply past its timeout), which nothing has counted; or another's, which
+        // did. The ledger tells, and what that call set (a question it answers without I/O where
+        // no call of this process failed).
+        try {
+          outcome = (await deps.ledger.claim(claims.bidId, source, settled)) ?? 'duplicate';
+        } catch {
+          retryLater(key, kind, query, attempt + 1);
+          return LEDGER_RETRY;
         }
+        if (outcome !== 'duplicate') priceUsd = settled.usd * 1000;
       }
       if (markup) priceUsd = settled.usd * 1000;
       // Settled at a price this process cannot tell (a render's retry whose bid it no longer
