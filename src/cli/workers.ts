@@ -27,7 +27,8 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
   const workers: Worker[] = [];
   let nextId = 0;
   const replies = new Map<number, (json: object[]) => void>();
-  const applied = new Map<number, (r: AdminResult) => void>();
+  // Per fanned-out action: its answer, and the worker it was sent to (a worker that exits answers a refusal).
+  const applied = new Map<number, { resolve: (r: AdminResult) => void; to: Worker }>();
 
   // One admin action at a time for the whole process: a worker applies it and fans it out holding
   // this lock, so every worker applies the actions in the same order. Two at once on two workers
@@ -48,6 +49,23 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
     grant();
   }
 
+  /**
+   * A worker that exited (an uncaught error ends its thread) takes no part in admin actions any
+   * more: its turn for the lock is dropped, the lock released if it held it, and an action fanned
+   * out to it is answered as refused, so neither a fan-out nor every later action waits for it.
+   */
+  function gone(worker: Worker, index: number, code: number): void {
+    const at = workers.indexOf(worker);
+    if (at >= 0) workers.splice(at, 1);
+    for (let i = lockQueue.length - 1; i >= 0; i--) if (lockQueue[i].worker === worker) lockQueue.splice(i, 1);
+    for (const [id, a] of applied) {
+      if (a.to !== worker) continue;
+      applied.delete(id);
+      a.resolve({ ok: false, problems: [`worker ${index} exited (code ${code})`] });
+    }
+    unlock(worker);
+  }
+
   /** An admin action one worker took, applied on all the others; their results in worker order. */
   function fanOut(from: Worker, action: AdminAction): Promise<AdminResult[]> {
     return Promise.all(
@@ -57,7 +75,7 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
           (w) =>
             new Promise<AdminResult>((resolve) => {
               const id = ++nextId;
-              applied.set(id, resolve);
+              applied.set(id, { resolve, to: w });
               w.postMessage({ type: 'apply', id, action });
             }),
         ),
@@ -93,13 +111,13 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
           grant();
         } else if (m.type === 'unlock') unlock(worker);
         else if (m.type === 'applied') {
-          applied.get(m.id!)?.(m.result!);
+          applied.get(m.id!)?.resolve(m.result!);
           applied.delete(m.id!);
         }
       });
       worker.once('error', reject);
       worker.once('exit', (code) => {
-        unlock(worker);
+        gone(worker, index, code);
         reject(new Error(`worker ${index} exited with code ${code} before listening`));
       });
     });
