@@ -59,6 +59,19 @@ export interface MemoryLedger extends BudgetLedger {
 /** Where compactions run: a worker thread (the default where its script exists) or, in steps, on this thread. */
 export type Compactor = 'worker' | 'inline';
 
+/** What a settle call set (`out`, returned), from the core's answer: told to the caller, and kept for `claim` should the sync fail. */
+function fillSettled(res: ReturnType<LedgerCore['settle']>, out: Settled): Settled {
+  if (res.record !== undefined && (res.record.t === 's' || res.record.t === 'c')) {
+    out.usd = toUsd(res.record.p);
+    if (res.previous !== undefined) {
+      out.previousUsd = toUsd(res.previous.priceMicros);
+      out.wasOver = res.previous.over;
+      out.over = res.previous.over || res.record.o === 1;
+    }
+  }
+  return out;
+}
+
 const WORKER = new URL('./compact-worker.js', import.meta.url);
 // The failed settlements remembered for `claim`: as many as the notice handler keeps waiting to retry.
 const MAX_UNCONFIRMED = 200_000;
@@ -223,15 +236,6 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         'win arrived after its reservation ended and the budget has no room left: recorded as overspend',
       );
     }
-    const set: Settled = { usd: NaN };
-    if (res.record !== undefined && (res.record.t === 's' || res.record.t === 'c')) {
-      set.usd = toUsd(res.record.p);
-      if (res.previous !== undefined) {
-        set.previousUsd = toUsd(res.previous.priceMicros);
-        set.wasOver = res.previous.over;
-        set.over = res.previous.over || res.record.o === 1;
-      }
-    }
     // The writer the record went to: compaction may start a new generation meanwhile.
     const w = writer;
     if (res.record !== undefined && w !== null) {
@@ -251,7 +255,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         await w.durable();
       } catch (err) {
         if (res.outcome === 'settled' || res.outcome === 'overspend' || res.outcome === 'corrected') {
-          appliedUnconfirmed.set(`${bidId}\n${source}`, { outcome: res.outcome, settled: set, untilMs: now + reservationTtlMs + retentionMs });
+          appliedUnconfirmed.set(`${bidId}\n${source}`, { outcome: res.outcome, settled: fillSettled(res, { usd: NaN }), untilMs: now + reservationTtlMs + retentionMs });
           if (appliedUnconfirmed.size > MAX_UNCONFIRMED) appliedUnconfirmed.delete(appliedUnconfirmed.keys().next().value!);
         }
         throw err;
@@ -260,7 +264,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       // A repeat is acknowledged no sooner than the settlement it repeats is on disk.
       await w.durable();
     }
-    if (settled !== undefined && !Number.isNaN(set.usd)) Object.assign(settled, set);
+    if (settled !== undefined) fillSettled(res, settled);
     return res.outcome;
   }
 
