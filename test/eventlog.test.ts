@@ -1,10 +1,11 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { BidRequest } from 'iab-openrtb/v26';
-import { createEventLog } from '../src/eventlog/eventlog.js';
+import { checkEventLogDir, createEventLog } from '../src/eventlog/eventlog.js';
 import { readEvents } from '../src/eventlog/read.js';
 import { startBidder } from './helpers/bidder.js';
 import { writeBidRecord, type BidRecord } from '../src/eventlog/records.js';
@@ -100,6 +101,36 @@ describe('event log', () => {
     // Switched off, the same folder is never looked at.
     const t = await startBidder({ eventLog: { dir, rotateBytes: 1 << 20, keepBytes: 0, enabled: false } });
     await t.close();
+  });
+
+  it('makes every missing folder of a nested path, and refuses a path that is a file', () => {
+    const base = mkdtempSync(join(tmpdir(), 'eventlog-'));
+    dirs.push(base);
+    checkEventLogDir(join(base, 'a', 'b', 'c'));
+    expect(statSync(join(base, 'a', 'b', 'c')).isDirectory()).toBe(true);
+    // Already there: nothing to do.
+    checkEventLogDir(join(base, 'a', 'b', 'c'));
+    writeFileSync(join(base, 'file'), '');
+    expect(() => checkEventLogDir(join(base, 'file'))).toThrow(`the event log folder ${join(base, 'file')} cannot be written (EEXIST)`);
+  });
+
+  it('`bidder serve` with the event log under /proc exits 1 at once with the message, instead of hanging', () => {
+    if (!existsSync('dist/cli.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
+    const policies = mkdtempSync(join(tmpdir(), 'eventlog-policies-'));
+    dirs.push(policies);
+    cpSync('policies', policies, { recursive: true });
+    // mkdir under /proc answers ENOENT with the parent there, on which Node 20's recursive mkdir
+    // spun forever; the serve process then ignored SIGTERM too, hence SIGKILL at the timeout.
+    const dir = `/proc/eventlog-test-${process.pid}/events`;
+    writeFileSync(join(policies, 'bidder.yaml'), readFileSync(join(policies, 'bidder.yaml'), 'utf8').replace('dir: var/events', `dir: ${dir}`));
+    const run = spawnSync(process.execPath, ['dist/cli.js', 'serve', '--policies', policies, '--port', '0', '--host', '127.0.0.1', '--log-level', 'silent'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      killSignal: 'SIGKILL',
+    });
+    expect(run.signal).toBeNull();
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`the event log folder ${dir} cannot be written (ENOENT): set eventLog.dir to a writable folder`);
   });
 });
 
