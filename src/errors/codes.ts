@@ -1,6 +1,6 @@
 /**
  * Every error the bidder answers with, in one table (as fastify's FST_ERR_* codes): a stable code,
- * the HTTP status, and a short reason. The README's error table is kept in step by a test.
+ * the HTTP status, and a short reason. docs/errors.md's error table is kept in step by a test.
  */
 export const ERRORS = {
   BODY_TOO_LARGE: { status: 413, reason: 'request body exceeds the size limit' },
@@ -74,8 +74,8 @@ export function errorBody(err: BidderError): string {
 
 /**
  * OpenRTB 2.6 no-bid reason codes (List 5.24 "No-Bid Reason Codes") plus the bidder's own
- * 500+ range (exchange-specific codes are allowed from 500). Kept here with the errors so the
- * README documents them from one place.
+ * 500+ range (exchange-specific codes are allowed from 500). Kept here with the errors so
+ * docs/errors.md documents them from one place (test/errors-doc.test.ts).
  */
 export const NBR = {
   UNKNOWN: 0,
