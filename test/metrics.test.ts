@@ -123,7 +123,27 @@ describe('metrics', () => {
     expect(count('bidder_nobid_total')).toBe(or(EXCHANGES).length * Object.keys(NBR).length);
     expect(count('bidder_request_errors_total')).toBe(or(Object.keys(ERRORS)).length);
     expect(count('bidder_ledger_errors_total')).toBe(DOMAINS.op.length);
-    expect(count('bidder_wins_total')).toBe(or(CAMPAIGNS).length);
+  });
+
+  // Pre-created, the campaign counters were 9 series at zero per campaign (45,000 at 5,000
+  // campaigns), most of a scrape. Created at the bid, they are still scraped at zero before its
+  // notices come, so rate() and the alerts see a campaign's first click or overspend.
+  it("creates a campaign's counters at zero at its first bid, its refunds at the first refund", async () => {
+    const m = createMetrics({ exchanges: EXCHANGES, campaigns: CAMPAIGNS, defaults: false });
+    const campaignsOf = async (name: string) => (await series(m)).filter((x) => x.metric === name).map((x) => `${x.labels.campaign}${x.labels.of ? `/${x.labels.of}` : ''}`).sort();
+    const COUNTERS = ['bidder_bids_total', 'bidder_wins_total', 'bidder_clicks_total', 'bidder_conversions_total', 'bidder_predicted_clicks_total', 'bidder_spend_usd_total', 'bidder_overspend_usd_total'];
+    for (const name of COUNTERS) expect(await campaignsOf(name), name).toEqual(['other']);
+    expect(await campaignsOf('bidder_refunds_usd_total')).toEqual(['other/overspend', 'other/spend']);
+    m.bid('c1', 0.01);
+    for (const name of COUNTERS) expect(await campaignsOf(name), name).toEqual(['c1', 'other']);
+    const values = (await m.registry.getMetricsAsJSON()).filter((x) => COUNTERS.includes(x.name)).flatMap((x) => x.values.filter((v) => v.labels.campaign === 'c1').map((v) => [x.name, v.value]));
+    expect(Object.fromEntries(values)).toEqual({ ...Object.fromEntries(COUNTERS.map((n) => [n, 0])), bidder_bids_total: 1 });
+    expect(await campaignsOf('bidder_refunds_usd_total')).toEqual(['other/overspend', 'other/spend']);
+    m.corrected('c1', { usd: 0.001, previousUsd: 0.002, wasOver: false, over: false });
+    expect(await campaignsOf('bidder_refunds_usd_total')).toEqual(['c1/spend', 'other/overspend', 'other/spend']);
+    // A notice of a serving campaign that has not bid here (another process's bid) counts as its own.
+    m.click('c2');
+    expect(await campaignsOf('bidder_clicks_total')).toEqual(['c1', 'c2', 'other']);
   });
 });
 
@@ -141,7 +161,7 @@ describe('campaigns a policy reload adds and drops', () => {
     m.budget('c3', 30, 5, 1, 5, 0);
     // A refresh that read c1 before the reload lands after it: c1 stays gone.
     m.budget('c1', 0.5, 10, 1.2, 9.5, 0);
-    expect(await valuesOf(m, 'bidder_bids_total')).toEqual({ c1: 0, c2: 0, c3: 1, other: 0 });
+    expect(await valuesOf(m, 'bidder_bids_total')).toEqual({ c3: 1, other: 0 });
     expect(await valuesOf(m, 'bidder_spend_usd_total')).toMatchObject({ c3: 0.002, other: 0 });
     for (const g of ['bidder_budget_remaining_usd', 'bidder_spent_today_usd', 'bidder_overspent_today_usd', 'bidder_spend_target_usd', 'bidder_pacing_multiplier']) {
       expect(Object.keys(await valuesOf(m, g)).sort(), g).toEqual(['c2', 'c3']);
@@ -149,6 +169,124 @@ describe('campaigns a policy reload adds and drops', () => {
     // The dropped campaign's late notices still count as its own.
     m.win('c1', 0.01, 0.003);
     expect((await valuesOf(m, 'bidder_spend_usd_total')).c1).toBe(0.003);
+  });
+
+  // A dropped campaign's notices count as its own while they can count at all: its bids'
+  // reservations end within the notice TTL, the ledger forgets a finished bid 2 TTLs later (its
+  // notices are refused 410 after), and a late win in that time finishes the bid again, whose
+  // billing notice may correct its price for 2 TTLs more: 5 TTLs after its last bid. A conversion
+  // counts for the conversion window after a click, itself within one TTL of the bid.
+  describe('removes the counters of a dropped campaign once its notices can no longer count', () => {
+    const TTL = 60_000;
+    const WINDOW = 3_600_000;
+    const setup = () => {
+      let now = 1_000_000;
+      const m = createMetrics({ exchanges: EXCHANGES, campaigns: ['c1', 'c2'], defaults: false, clock: () => now, noticeTtlMs: TTL, conversionWindowMs: WINDOW });
+      return { m, at: (t: number) => (now = 1_000_000 + t) };
+    };
+    const ofCampaign = async (m: Metrics, c: string) =>
+      (await m.registry.getMetricsAsJSON()).flatMap((x) => x.values.filter((v) => v.labels.campaign === c).map((v) => `${x.name}${v.labels.of ? `/${v.labels.of}` : ''}`)).sort();
+    const ALL = ['bidder_bids_total', 'bidder_clicks_total', 'bidder_conversions_total', 'bidder_overspend_usd_total', 'bidder_predicted_clicks_total', 'bidder_refunds_usd_total/spend', 'bidder_spend_usd_total', 'bidder_wins_total'];
+
+    it('keeps them 5 TTLs, then counts its notices under other; its conversions for the window after', async () => {
+      const { m, at } = setup();
+      m.bid('c1', 0.01);
+      m.win('c1', 0.01, 0.002);
+      m.corrected('c1', { usd: 0.001, previousUsd: 0.002, wasOver: false, over: false });
+      m.click('c1');
+      m.conversion('c1');
+      expect(await ofCampaign(m, 'c1')).toEqual(ALL);
+      m.setCampaigns(['c2']);
+      at(5 * TTL - 1);
+      expect(await ofCampaign(m, 'c1')).toEqual(ALL);
+      m.corrected('c1', { usd: 0.0015, previousUsd: 0.001, wasOver: false, over: false });
+      expect((await valuesOf(m, 'bidder_spend_usd_total')).c1).toBeCloseTo(0.0025, 12);
+
+      at(5 * TTL);
+      expect(await ofCampaign(m, 'c1')).toEqual(['bidder_conversions_total']);
+      m.win('c1', 0.01, 0.004);
+      m.corrected('c1', { usd: 0.001, previousUsd: 0.002, wasOver: false, over: false });
+      m.conversion('c1');
+      expect(await ofCampaign(m, 'c1')).toEqual(['bidder_conversions_total']);
+      expect((await valuesOf(m, 'bidder_spend_usd_total')).other).toBe(0.004);
+      expect(await valuesOf(m, 'bidder_conversions_total')).toEqual({ c1: 2, other: 0 });
+
+      at(TTL + WINDOW);
+      expect(await ofCampaign(m, 'c1')).toEqual([]);
+      m.conversion('c1');
+      expect(await valuesOf(m, 'bidder_conversions_total')).toEqual({ other: 1 });
+      expect(await ofCampaign(m, 'c1')).toEqual([]);
+    });
+
+    it('counts from the last bid of a campaign dropped while one was being scored', async () => {
+      const { m, at } = setup();
+      m.setCampaigns(['c2']);
+      at(1000);
+      m.bid('c1', 0.01);
+      at(5 * TTL);
+      expect(await ofCampaign(m, 'c1')).toContain('bidder_bids_total');
+      at(5 * TTL + 1000);
+      expect(await ofCampaign(m, 'c1')).toEqual(['bidder_conversions_total']);
+    });
+
+    it('forgets at once after 5 TTLs a dropped campaign that never bid here', async () => {
+      const { m, at } = setup();
+      m.setCampaigns(['c2']);
+      at(5 * TTL);
+      m.conversion('c1');
+      expect(await valuesOf(m, 'bidder_conversions_total')).toEqual({ other: 1 });
+    });
+
+    it('gives a campaign back its own counters when a reload brings it back, before or after they went', async () => {
+      const { m, at } = setup();
+      m.bid('c1', 0.01);
+      m.conversion('c1');
+      m.setCampaigns(['c2']);
+      at(TTL);
+      m.setCampaigns(['c1', 'c2']);
+      at(10 * TTL);
+      expect((await valuesOf(m, 'bidder_bids_total')).c1).toBe(1);
+      m.setCampaigns(['c2']);
+      at(16 * TTL);
+      expect(await ofCampaign(m, 'c1')).toEqual(['bidder_conversions_total']);
+      m.setCampaigns(['c1', 'c2']);
+      m.bid('c1', 0.01);
+      m.click('c1');
+      expect(await valuesOf(m, 'bidder_bids_total')).toMatchObject({ c1: 1, other: 0 });
+      expect((await valuesOf(m, 'bidder_clicks_total')).c1).toBe(1);
+      expect((await valuesOf(m, 'bidder_conversions_total')).c1).toBe(1);
+      at(100 * WINDOW);
+      expect((await valuesOf(m, 'bidder_bids_total')).c1).toBe(1);
+    });
+
+    // The audit's case: a catalog of 1,000 campaigns reloaded over another (no id in common) took
+    // /metrics from 14,926 series to 23,926, for good.
+    it('comes back to the series count of one catalog after a reload to another', async () => {
+      const { m, at } = setup();
+      const catalog = (seed: number) => Array.from({ length: 1000 }, (_, i) => `g${seed}-c${i}`);
+      const traffic = (ids: string[]) => {
+        for (const c of ids) {
+          m.bid(c, 0.01);
+          m.win(c, 0.01, 0.002);
+          m.click(c);
+          m.budget(c, 10, 5, 1, 4, 0);
+        }
+      };
+      const count = async () => (await m.registry.getMetricsAsJSON()).reduce((n, x) => n + x.values.length, 0);
+      m.setCampaigns(catalog(1));
+      traffic(catalog(1));
+      const one = await count();
+      m.setCampaigns(catalog(2));
+      traffic(catalog(2));
+      at(TTL);
+      traffic(catalog(2));
+      expect(await count()).toBeGreaterThan(one);
+      at(5 * TTL + TTL);
+      // The first catalog's conversions series (one per campaign) stay the conversion window.
+      expect(await count()).toBe(one + 1000);
+      at(2 * TTL + WINDOW);
+      expect(await count()).toBe(one);
+    });
   });
 });
 
@@ -181,12 +319,12 @@ describe('hot-path metric classes', () => {
   // The same observations through prom-client's classes and ours must scrape (and aggregate across
   // worker threads) identically, or dashboards and alerts would change meaning.
   it('expose and aggregate exactly as prom-client does', async () => {
-    const { Counter, Histogram, Registry, AggregatorRegistry } = await import('prom-client');
-    const { FastCounter, FastHistogram } = await import('../src/metrics/fast.js');
+    const { Counter, Gauge, Histogram, Registry, AggregatorRegistry } = await import('prom-client');
+    const { FastCounter, FastGauge, FastHistogram, FastRegistry } = await import('../src/metrics/fast.js');
     const buckets = [0.001, 0.01, 0.1, 1];
     const observations = [0, 0.0005, 0.001, 0.002, 0.05, 0.5, 1, 2, 1e9, 0.01];
     const build = (fast: boolean) => {
-      const registry = new Registry();
+      const registry = fast ? new FastRegistry() : new Registry();
       const h = fast
         ? new FastHistogram('t_seconds', 'help "quoted"\nline', ['stage', 'exchange'], buckets, registry)
         : new Histogram({ name: 't_seconds', help: 'help "quoted"\nline', labelNames: ['stage', 'exchange'], buckets, registers: [registry] });
@@ -194,6 +332,9 @@ describe('hot-path metric classes', () => {
       const c = fast
         ? new FastCounter('t_total', 'count', ['campaign'], registry)
         : new Counter({ name: 't_total', help: 'count', labelNames: ['campaign'], registers: [registry] });
+      const g = fast
+        ? new FastGauge('t_usd', 'usd', ['campaign'], registry, { aggregator: 'min' })
+        : new Gauge({ name: 't_usd', help: 'usd', labelNames: ['campaign'], aggregator: 'min', registers: [registry] });
       // prom-client lists a series from its first observation, ours from labels(): same order here.
       const b = h.labels('score', 'default');
       const a = h.labels('decode', 'x"y\\z');
@@ -202,6 +343,10 @@ describe('hot-path metric classes', () => {
       c.labels('c1').inc();
       c.labels('c1').inc(2.5);
       c.labels('c2').inc(0);
+      g.labels('c1').set(-2.5);
+      g.labels('c"2\n').set(NaN);
+      g.labels('c3').set(Infinity);
+      g.labels('c3').set(1e-7);
       return registry;
     };
     const ours = build(true);
@@ -211,13 +356,23 @@ describe('hot-path metric classes', () => {
     expect(await agg(ours)).toBe(await agg(theirs));
   });
 
+  it("write the bidder's whole exposition as prom-client would", async () => {
+    const { Registry } = await import('prom-client');
+    const m = createMetrics({ exchanges: EXCHANGES, campaigns: CAMPAIGNS, defaults: false });
+    exercise(m, (i) => [...EXCHANGES, ...CAMPAIGNS, 'reserve', 'BAD_JSON', 'x"y\\z\n'][i % 7], 7);
+    const plain = new Registry();
+    for (const metric of m.registry.getMetricsAsArray()) plain.registerMetric(metric);
+    expect(await m.registry.metrics()).toBe(await plain.metrics());
+  });
+
   it('refuse what prom-client refuses', async () => {
     const { Registry } = await import('prom-client');
-    const { FastCounter, FastHistogram } = await import('../src/metrics/fast.js');
+    const { FastCounter, FastGauge, FastHistogram } = await import('../src/metrics/fast.js');
     const registry = new Registry();
     expect(() => new FastHistogram('x', 'x', ['a'], [1], registry).labels('v').observe(NaN)).toThrow(TypeError);
     expect(() => new FastCounter('y', 'y', ['a'], registry).labels('v').inc(-1)).toThrow();
     expect(() => new FastCounter('z', 'z', ['a'], registry).labels()).toThrow();
+    expect(() => new FastGauge('g', 'g', ['a'], registry).labels('v').set('1' as unknown as number)).toThrow(TypeError);
     expect(() => new FastCounter('x', 'x', [], registry)).toThrow(/already been registered/);
   });
 });

@@ -1,7 +1,9 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { FastCounter, FastHistogram, type FastCounterChild, type FastHistogramChild } from './fast.js';
+import { Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import { FastCounter, FastGauge, FastHistogram, FastRegistry, type FastCounterChild, type FastGaugeChild, type FastHistogramChild } from './fast.js';
 import type { NoticeKind, Settled } from '../types.js';
 import { ERRORS, NBR, type ErrorCode, type NoBidReason } from '../errors/codes.js';
+import { DEFAULT_SETTINGS } from '../config/settings.js';
+import { DAY_MS } from '../util/time.js';
 
 /**
  * Outcome of one bid request the pipeline answered, a bounded label set. Refusals before the
@@ -34,18 +36,49 @@ export interface MetricsOptions {
   campaigns: readonly string[];
   /** Collect Node's default metrics (event-loop lag, GC, memory). Off in unit tests. */
   defaults?: boolean;
+  /** Epoch-ms clock, the notices' (a dropped campaign's series are removed by it). Default Date.now. */
+  clock?: () => number;
+  /** The bidder's `noticeTtlMs` (default the settings' default). */
+  noticeTtlMs?: number;
+  /** How long after a click its conversion counts (the notice handler's; default 7 days). */
+  conversionWindowMs?: number;
 }
+
+/** A campaign's counters, bound once so a bid or notice only increments. */
+interface CampaignCounters {
+  bids: FastCounterChild;
+  wins: FastCounterChild;
+  clicks: FastCounterChild;
+  conversions: FastCounterChild;
+  predicted: FastCounterChild;
+  spend: FastCounterChild;
+  overspend: FastCounterChild;
+  // Created at the first refund (see `counters`).
+  refunds: { spend?: FastCounterChild; overspend?: FastCounterChild };
+}
+
+/** A serving campaign's budget gauges, set on every scrape. */
+type BudgetGauges = Record<'remaining' | 'spent' | 'overspent' | 'target' | 'multiplier', FastGaugeChild>;
 
 /**
  * The bidder's metrics behind a small interface, on a private registry (never prom-client's
  * global one). Label values are bounded: exchanges and campaigns come from the policies, anything
- * else is folded into "other"; label children are created once here so the hot path only
- * increments.
+ * else is folded into "other"; label children are created once, here or at a campaign's first bid,
+ * so the hot path only increments.
  */
 // Worker threads (`serve --workers N`) are summed by prom-client's AggregatorRegistry; the
 // gauges that describe shared state (budget, target, readiness, model) say how to combine instead.
 export function createMetrics(opts: MetricsOptions) {
-  const registry = new Registry();
+  const registry = new FastRegistry();
+  const clock = opts.clock ?? Date.now;
+  const noticeTtlMs = opts.noticeTtlMs ?? DEFAULT_SETTINGS.noticeTtlMs;
+  // How long after a dropped campaign's last bid a notice of it can still count (docs/money.md):
+  // the bid's reservation ends within noticeTtlMs, and the ledger remembers a finished bid for 2 x
+  // noticeTtlMs, then answers its notices 410; a late win in that time finishes the bid again, so
+  // the billing notice correcting that win's price counts for 2 x noticeTtlMs more. Clicks count
+  // within noticeTtlMs of the bid, conversions for the conversion window after the click.
+  const noticesCountForMs = 5 * noticeTtlMs;
+  const conversionsCountForMs = noticeTtlMs + (opts.conversionWindowMs ?? 7 * DAY_MS);
   if (opts.defaults !== false) {
     collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
     // Worker threads share one process: each reads the same process_* figures (CPU, RSS, file
@@ -81,7 +114,8 @@ export function createMetrics(opts: MetricsOptions) {
   const pctr = new FastHistogram('bidder_pctr', 'Predicted CTR of candidates that bid.', [], [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5], registry).labels();
   const modelInfo = new Gauge({ name: 'bidder_model_info', help: 'Loaded model: 1 for the serving version.', labelNames: ['backend', 'version', 'kind'], aggregator: 'max', registers: [registry] });
   const ready = new Gauge({ name: 'bidder_ready', help: '1 when policies and model are loaded and the bidder answers bids.', aggregator: 'min', registers: [registry] });
-  const bids = new FastCounter('bidder_bids_total', 'Bids sent, by campaign.', ['campaign'], registry);
+  // Registered before the other campaign series, so a scrape reads them after the sweep it runs.
+  const bids = new FastCounter('bidder_bids_total', 'Bids sent, by campaign.', ['campaign'], registry, { collect: () => sweepDropped() });
   const wins = new FastCounter('bidder_wins_total', 'Won impressions (first win or billing notice), by campaign.', ['campaign'], registry);
   const clicks = new FastCounter('bidder_clicks_total', 'Clicks, by campaign.', ['campaign'], registry);
   const conversions = new FastCounter('bidder_conversions_total', 'Conversions, by campaign.', ['campaign'], registry);
@@ -96,13 +130,15 @@ export function createMetrics(opts: MetricsOptions) {
     ['campaign', 'of'],
     registry,
   );
-  const remaining = new Gauge({ name: 'bidder_budget_remaining_usd', help: 'Daily budget minus settled spend and reservations, USD.', labelNames: ['campaign'], aggregator: 'min', registers: [registry] });
+  // Five per serving campaign, all set on every scrape: prom-client's gauges hashed the labels of
+  // each set (25,000 of them a scrape at 5,000 campaigns).
+  const remaining = new FastGauge('bidder_budget_remaining_usd', 'Daily budget minus settled spend and reservations, USD.', ['campaign'], registry, { aggregator: 'min' });
   // The ledger's own figures of today, read on scrape: prices as they stand after later notices set
   // them again (the counters above count each bid at its first settlement).
-  const spentToday = new Gauge({ name: 'bidder_spent_today_usd', help: "The ledger's settled spend of today (UTC) within the budget, at the prices that stand, USD.", labelNames: ['campaign'], aggregator: 'max', registers: [registry] });
-  const overspentToday = new Gauge({ name: 'bidder_overspent_today_usd', help: "The ledger's spend of today billed past the budget, USD.", labelNames: ['campaign'], aggregator: 'max', registers: [registry] });
-  const target = new Gauge({ name: 'bidder_spend_target_usd', help: 'Spend the pacing target curve expects by now today, USD.', labelNames: ['campaign'], aggregator: 'max', registers: [registry] });
-  const multiplier = new Gauge({ name: 'bidder_pacing_multiplier', help: 'Last pacing multiplier chosen, by campaign.', labelNames: ['campaign'], aggregator: 'average', registers: [registry] });
+  const spentToday = new FastGauge('bidder_spent_today_usd', "The ledger's settled spend of today (UTC) within the budget, at the prices that stand, USD.", ['campaign'], registry, { aggregator: 'max' });
+  const overspentToday = new FastGauge('bidder_overspent_today_usd', "The ledger's spend of today billed past the budget, USD.", ['campaign'], registry, { aggregator: 'max' });
+  const target = new FastGauge('bidder_spend_target_usd', 'Spend the pacing target curve expects by now today, USD.', ['campaign'], registry, { aggregator: 'max' });
+  const multiplier = new FastGauge('bidder_pacing_multiplier', 'Last pacing multiplier chosen, by campaign.', ['campaign'], registry, { aggregator: 'average' });
   const notices = new FastCounter('bidder_notices_total', 'Notices received, by kind and result.', ['kind', 'result'], registry);
   const ledgerLatency = new FastHistogram('bidder_ledger_duration_seconds', 'Ledger round trip, by operation.', ['op'], FINE_BUCKETS, registry);
   const ledgerErrors = new Counter({ name: 'bidder_ledger_errors_total', help: 'Ledger calls that failed, by operation.', labelNames: ['op'], registers: [registry] });
@@ -147,30 +183,69 @@ export function createMetrics(opts: MetricsOptions) {
   for (const c of [...noticeChild.values(), ...errorChild.values(), ...ledgerErrChild.values()]) c.inc(0);
   for (const r of ['ok', 'refused']) modelSwaps.labels(r).inc(0);
   for (const m of [testRequests, testBids, insecureImps]) m.inc(0);
-  // A campaign's counters, created when it starts serving: no label lookup per bid or notice. A
-  // campaign a reload drops keeps them (its outstanding bids' notices still count where they
-  // belong): the campaign label takes the ids the operator's policies have named since the start,
-  // and any other id is 'other'.
-  const bidChild = new Map<string, FastCounterChild>();
-  const outcomeChild = new Map<string, Record<'wins' | 'clicks' | 'conversions' | 'predicted' | 'spend' | 'overspend' | 'spendRefunds' | 'overspendRefunds', FastCounterChild>>();
-  function addCampaign(c: string): void {
-    if (bidChild.has(c)) return;
-    bidChild.set(c, bids.labels(c));
-    const o = {
+  // A campaign's counters, created at its first bid, or at the first notice counted for it (a bid
+  // of another process, or of before a restart): a campaign that never bids exports none. They
+  // start at zero, not at their first increment, because rate() and increase() do not count a
+  // series' first sample: a campaign's first click would be missing from
+  // BidderModelMiscalibrated, its first overspend would not fire BidderOverspend, and a campaign
+  // that bids and never wins would have no win rate. Created at the bid, they are scraped at zero
+  // before its notices come. The refunds are created at the first: one bid's price taken back is
+  // all a rate misses, the pacing panel and alert read no series as no refund, and most campaigns
+  // would carry two series at zero for nothing.
+  // A campaign a reload drops keeps its counters while its notices can count (noticesCountForMs),
+  // its conversions while its clicks' can (conversionsCountForMs); then they are removed, and
+  // anything later counts as 'other'.
+  const counters = new Map<string, CampaignCounters>();
+  // Campaigns a reload dropped, by epoch ms of the drop (or of a bid of theirs since: one scored on
+  // the policies before it), until their notices can no longer count.
+  const droppedAt = new Map<string, number>();
+  function addCounters(c: string): CampaignCounters {
+    const o: CampaignCounters = {
+      bids: bids.labels(c),
       wins: wins.labels(c),
       clicks: clicks.labels(c),
       conversions: conversions.labels(c),
       predicted: predictedClicks.labels(c),
       spend: spend.labels(c),
       overspend: overspend.labels(c),
-      spendRefunds: refunds.labels(c, 'spend'),
-      overspendRefunds: refunds.labels(c, 'overspend'),
+      refunds: {},
     };
-    for (const m of Object.values(o)) m.inc(0);
-    outcomeChild.set(c, o);
+    counters.set(c, o);
+    return o;
   }
-  for (const c of [...serving, 'other']) addCampaign(c);
-  const outcomeOf = (c: string) => outcomeChild.get(c) ?? outcomeChild.get('other')!;
+  const other = addCounters('other');
+  other.refunds = { spend: refunds.labels('other', 'spend'), overspend: refunds.labels('other', 'overspend') };
+  /** The counters a bid or notice of campaign `c` records on: its own while it serves or may still hear notices, else 'other'. */
+  function countersOf(c: string): CampaignCounters {
+    const o = counters.get(c);
+    if (o !== undefined) return o;
+    const at = droppedAt.get(c);
+    return serving.has(c) || (at !== undefined && clock() - at < noticesCountForMs) ? addCounters(c) : other;
+  }
+  function refund(o: CampaignCounters, of: 'spend' | 'overspend', usd: number, campaign: string): void {
+    (o.refunds[of] ??= refunds.labels(campaign, of)).inc(usd);
+  }
+  const campaignCounters = [bids, wins, clicks, predictedClicks, spend, overspend];
+  /** Removes the series of dropped campaigns whose notices can no longer count; run on scrape and reload. */
+  function sweepDropped(): void {
+    if (droppedAt.size === 0) return;
+    const now = clock();
+    for (const [c, at] of droppedAt) {
+      const o = counters.get(c);
+      if (now - at >= noticesCountForMs && o !== undefined && o.bids !== other.bids) {
+        for (const m of campaignCounters) m.remove(c);
+        for (const of of ['spend', 'overspend']) refunds.remove(c, of);
+        // Its record stays for its conversions, recording everything else on 'other'.
+        counters.set(c, { ...other, conversions: o.conversions });
+      }
+      if (now - at >= conversionsCountForMs || (now - at >= noticesCountForMs && o === undefined)) {
+        conversions.remove(c);
+        counters.delete(c);
+        droppedAt.delete(c);
+      }
+    }
+  }
+  const gauges = new Map<string, BudgetGauges>();
   const budgetGauges = [remaining, spentToday, overspentToday, target, multiplier];
   const noticeByKind = new Map(NOTICE_KINDS.map((k) => [k, new Map(NOTICE_RESULTS.map((r) => [r, noticeChild.get(`${k}:${r}`)!]))]));
 
@@ -208,26 +283,40 @@ export function createMetrics(opts: MetricsOptions) {
     queueRows(rows: number): void {
       queueRows.set(rows);
     },
-    /**
-     * The campaigns serving after a policy reload (and at start): new ids get their own series, and
-     * the budget gauges of the ones dropped are removed, so none is left reading its last value.
-     */
     /** The exchanges the policies name after a reload: a new one gets its own series. */
     addExchanges(names: Iterable<string>): void {
       for (const e of names) addExchange(e);
     },
+    /**
+     * The campaigns serving after a policy reload: the budget gauges of the ones dropped are
+     * removed at once, so none is left reading its last value; their counters once their notices
+     * can no longer count (see `counters`).
+     */
     setCampaigns(ids: readonly string[]): void {
       const next = new Set(ids);
-      for (const c of serving) if (!next.has(c)) for (const g of budgetGauges) g.remove(c);
-      for (const c of next) addCampaign(c);
+      const now = clock();
+      for (const c of serving) {
+        if (next.has(c)) continue;
+        for (const g of budgetGauges) g.remove(c);
+        gauges.delete(c);
+        droppedAt.set(c, now);
+      }
+      for (const c of next) {
+        if (!droppedAt.delete(c)) continue;
+        // Back before its conversions were removed: its own counters again, the others from zero.
+        if (counters.get(c)?.bids === other.bids) counters.delete(c);
+      }
       serving = next;
+      sweepDropped();
     },
     bid(campaign: string, p: number): void {
-      (bidChild.get(campaign) ?? bidChild.get('other')!).inc();
+      (counters.get(campaign) ?? countersOf(campaign)).bids.inc();
       pctr.observe(p);
+      // A bid scored on the policies before a reload dropped its campaign: its notices come later.
+      if (droppedAt.has(campaign)) droppedAt.set(campaign, clock());
     },
     win(campaign: string, pctrOfBid: number, spendUsd: number): void {
-      const o = outcomeOf(campaign);
+      const o = countersOf(campaign);
       o.wins.inc();
       o.predicted.inc(pctrOfBid);
       o.spend.inc(spendUsd);
@@ -238,36 +327,39 @@ export function createMetrics(opts: MetricsOptions) {
      * budget taken off spend and put on overspend.
      */
     corrected(campaign: string, s: Required<Settled>): void {
-      const o = outcomeOf(campaign);
-      const from = s.wasOver ? o.overspend : o.spend;
-      const fromRefunds = s.wasOver ? o.overspendRefunds : o.spendRefunds;
+      const o = countersOf(campaign);
       if (s.over && !s.wasOver) {
-        o.spendRefunds.inc(s.previousUsd);
+        refund(o, 'spend', s.previousUsd, campaign);
         o.overspend.inc(s.usd);
-      } else if (s.usd >= s.previousUsd) from.inc(s.usd - s.previousUsd);
-      else fromRefunds.inc(s.previousUsd - s.usd);
+      } else if (s.usd >= s.previousUsd) (s.wasOver ? o.overspend : o.spend).inc(s.usd - s.previousUsd);
+      else refund(o, s.wasOver ? 'overspend' : 'spend', s.previousUsd - s.usd, campaign);
     },
     /** A win recorded beyond the budget: counted as an impression and as overspend, not as spend. */
     overspend(campaign: string, pctrOfBid: number, usd: number): void {
-      const o = outcomeOf(campaign);
+      const o = countersOf(campaign);
       o.wins.inc();
       o.predicted.inc(pctrOfBid);
       o.overspend.inc(usd);
     },
     click(campaign: string): void {
-      outcomeOf(campaign).clicks.inc();
+      countersOf(campaign).clicks.inc();
     },
     conversion(campaign: string): void {
-      outcomeOf(campaign).conversions.inc();
+      countersOf(campaign).conversions.inc();
     },
     /** Ignored for a campaign not serving: a refresh that began before a reload dropped it must not bring its gauges back. */
     budget(campaign: string, remainingUsd: number, targetUsd: number, mult: number, spentUsd: number, overspentUsd: number): void {
       if (!serving.has(campaign)) return;
-      remaining.labels(campaign).set(remainingUsd);
-      spentToday.labels(campaign).set(spentUsd);
-      overspentToday.labels(campaign).set(overspentUsd);
-      target.labels(campaign).set(targetUsd);
-      multiplier.labels(campaign).set(mult);
+      let g = gauges.get(campaign);
+      if (g === undefined) {
+        g = { remaining: remaining.labels(campaign), spent: spentToday.labels(campaign), overspent: overspentToday.labels(campaign), target: target.labels(campaign), multiplier: multiplier.labels(campaign) };
+        gauges.set(campaign, g);
+      }
+      g.remaining.set(remainingUsd);
+      g.spent.set(spentUsd);
+      g.overspent.set(overspentUsd);
+      g.target.set(targetUsd);
+      g.multiplier.set(mult);
     },
     notice(kind: NoticeKind, result: NoticeResult): void {
       noticeByKind.get(kind)!.get(result)!.inc();
