@@ -114,7 +114,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   logger.info({ backend: backend.backend }, 'tensorflow.js backend selected');
 
   const features = createFeatureBuilder();
-  const metrics = createMetrics({ exchanges: [...initial.exchanges.keys()], campaigns: initial.campaigns.map((c) => c.id) });
+  const metrics = createMetrics({ exchanges: [...initial.exchanges.keys()], campaigns: initial.campaigns.map((c) => c.id), clock, noticeTtlMs: settings.noticeTtlMs, conversionWindowMs: 7 * DAY_MS });
   const redis = settings.ledger.redisUrl ? await connectFleetRedis(settings, logger) : null;
   const privacy = createPrivacy({ vendorId: settings.tcfVendorId });
   const users = createUsers({
