@@ -263,6 +263,50 @@ if (client === null) {
       await ledger.close();
     });
 
+    it('reads the states of many campaigns 200 a call, one call at a time', async () => {
+      const now = Date.UTC(2026, 0, 10, 12);
+      const ids = Array.from({ length: 450 }, (_, i) => `c${i}`);
+      const ledger = await createRedisLedger({ client, clock: () => now, budgets: Object.fromEntries(ids.map((id) => [id, { dailyUsd: 1 }])), reservationTtlMs: 10_000, keyPrefix: `${prefix}${n++}:` });
+      // Loads the script, should no test have yet: every call below is then one round trip.
+      await ledger.states(['c0']);
+      const send = client.sendCommand.bind(client);
+      const perCall: number[] = [];
+      let inFlight = 0;
+      let most = 0;
+      const sent = vi.spyOn(client, 'sendCommand').mockImplementation((c, stream) => {
+        perCall.push(c.args.filter((a) => typeof a === 'string' && /^c\d+$/.test(a)).length);
+        most = Math.max(most, ++inFlight);
+        const reply = send(c, stream) as Promise<unknown>;
+        const done = () => inFlight--;
+        reply.then(done, done);
+        return reply;
+      });
+      const states = await ledger.states(ids);
+      sent.mockRestore();
+      expect(states).toHaveLength(450);
+      expect(states.every((s) => s.budgetUsd === 1)).toBe(true);
+      expect(perCall).toEqual([200, 200, 50]);
+      // The bid path's scripts go between the calls, not behind all of them.
+      expect(most).toBe(1);
+      await ledger.close();
+    });
+
+    it("a read of many campaigns outlasts the connection's command timeout, as its size asks; one campaign's does not", async () => {
+      const now = Date.UTC(2026, 0, 10, 12);
+      const ids = Array.from({ length: 200 }, (_, i) => `c${i}`);
+      const ledger = await createRedisLedger({ url, commandTimeoutMs: 30, clock: () => now, budgets: Object.fromEntries(ids.map((id) => [id, { dailyUsd: 1 }])), reservationTtlMs: 10_000, keyPrefix: `${prefix}${n++}:` });
+      await ledger.states(ids);
+      // Another client's script holds Redis for 150 ms: past one campaign's timeout (30 + 5 ms),
+      // within 200 campaigns' (30 + 200 x 5 ms).
+      const busy = client.eval("local t = redis.call('TIME') local stop = t[1] * 1e6 + t[2] + ARGV[1] * 1e3 repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] >= stop return 1", 0, 150);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const [one, many] = await Promise.allSettled([ledger.state('c0'), ledger.states(ids)]);
+      await busy;
+      expect(one).toMatchObject({ status: 'rejected', reason: { message: 'Command timed out' } });
+      expect(many).toMatchObject({ status: 'fulfilled', value: { length: 200 } });
+      await ledger.close();
+    });
+
     it('answers a second settle or release of a bid it finished without a round trip', async () => {
       const now = Date.UTC(2026, 0, 10, 12);
       const base = { client, clock: () => now, budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000 };

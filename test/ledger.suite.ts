@@ -344,6 +344,35 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       expect(await l.state('c1')).toMatchObject({ budgetUsd: 0.5, spentBeforeUsd: 1, overspentBeforeUsd: 0.25 });
     });
 
+    it('states: every campaign as state answers it, in the order asked, over more campaigns than one Redis call reads', async () => {
+      // 450 campaigns: three calls of the Redis ledger's. By i % 4: spend the day before; a hold;
+      // spend today (and overspend, one in ten); nothing.
+      const ids = Array.from({ length: 450 }, (_, i) => `k${i}`);
+      const l = await make(Object.fromEntries(ids.map((id) => [id, { dailyUsd: 1 }])));
+      now = T0 - DAY;
+      const before = ids.filter((_, i) => i % 4 === 0);
+      await l.reserve(before.map((id) => res(`${id}:y`, id, 0.5)));
+      for (const id of before) expect(await l.settle(`${id}:y`, 0.3)).toBe('settled');
+      now = T0;
+      await l.reserve(ids.filter((_, i) => i % 4 === 1).map((id) => res(`${id}:h`, id, 0.4)));
+      const today = ids.filter((_, i) => i % 4 === 2);
+      await l.reserve(today.map((id) => res(`${id}:s`, id, 0.6)));
+      for (const id of today) expect(await l.settle(`${id}:s`, 0.6)).toBe('settled');
+      const over = today.filter((_, j) => j % 10 === 0);
+      for (const id of over) expect(await l.settle(`${id}:u`, 0.5, 'win', id)).toBe('overspend');
+      const zero = { spentUsd: 0, reservedUsd: 0, budgetUsd: 1, overspentUsd: 0, spentBeforeUsd: 0, overspentBeforeUsd: 0 };
+      const expected = (id: string) => {
+        if (id === 'nope') return { ...zero, budgetUsd: 0 };
+        const i = Number(id.slice(1));
+        return [{ ...zero, spentBeforeUsd: 0.3 }, { ...zero, reservedUsd: 0.4 }, { ...zero, spentUsd: 0.6, overspentUsd: over.includes(id) ? 0.5 : 0 }, zero][i % 4];
+      };
+      const asked = [...ids].reverse().concat('nope', 'k2');
+      expect(await l.states(asked)).toEqual(asked.map(expected));
+      expect(await l.state('k2')).toEqual(expected('k2'));
+      expect(await l.state('k6')).toEqual(expected('k6'));
+      expect(await l.states([])).toEqual([]);
+    });
+
     it('reconfigures budgets keeping spend, and rejects an invalid budget whole', async () => {
       const l = await make({ c1: { dailyUsd: 1 } });
       await l.reserve([res('b1', 'c1', 1)]);
@@ -435,8 +464,10 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
                 now += o.ms;
               }
               // The whole run stays within one UTC day, so the day's spend is all the spend.
-              for (const c of campaigns) {
+              const states = await l.states(campaigns);
+              for (const [i, c] of campaigns.entries()) {
                 const s = await l.state(c);
+                expect(states[i]).toEqual(s);
                 expect(Math.round(s.spentUsd * 1e6)).toBe(settledMicros.get(c));
                 expect(Math.round(s.overspentUsd * 1e6)).toBe(overMicros.get(c));
                 expect(s.spentUsd + s.reservedUsd).toBeLessThanOrEqual(s.budgetUsd + 1e-9);

@@ -9,6 +9,7 @@ import { decodeRecords, encodeRecord, openJournalWriter, type JournalRecord, typ
 import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
 import { LedgerCore } from './state.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
+import type { CampaignState } from './index.js';
 
 export interface MemoryLedgerOptions {
   /** Epoch ms; decides the UTC budget day and reservation expiry. */
@@ -268,6 +269,23 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     return res.outcome;
   }
 
+  /** A campaign's `state` on day `d`, expired reservations already let go. */
+  function stateOf(campaignId: string, d: number): CampaignState {
+    const acc = core.accounts.get(campaignId);
+    if (acc === undefined) return { spentUsd: 0, reservedUsd: 0, budgetUsd: 0, overspentUsd: 0, spentBeforeUsd: 0, overspentBeforeUsd: 0 };
+    const day = acc.days.get(d);
+    const spent = day?.spent ?? 0;
+    const over = day?.over ?? 0;
+    return {
+      spentUsd: toUsd(spent),
+      reservedUsd: toUsd(day?.reserved ?? 0),
+      budgetUsd: acc.rule === undefined ? 0 : toUsd(dayBudgetMicros(acc.rule, d, spent + over, acc.spent + acc.over)),
+      overspentUsd: toUsd(over),
+      spentBeforeUsd: toUsd(acc.spent - spent),
+      overspentBeforeUsd: toUsd(acc.over - over),
+    };
+  }
+
   return {
     async reserve(items: Reservation[]): Promise<boolean[]> {
       const now = clock();
@@ -333,20 +351,14 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     async state(campaignId: string) {
       const now = clock();
       core.expire(now);
-      const acc = core.accounts.get(campaignId);
-      if (acc === undefined) return { spentUsd: 0, reservedUsd: 0, budgetUsd: 0, overspentUsd: 0, spentBeforeUsd: 0, overspentBeforeUsd: 0 };
+      return stateOf(campaignId, utcDay(now));
+    },
+
+    async states(campaignIds) {
+      const now = clock();
+      core.expire(now);
       const d = utcDay(now);
-      const day = acc.days.get(d);
-      const spent = day?.spent ?? 0;
-      const over = day?.over ?? 0;
-      return {
-        spentUsd: toUsd(spent),
-        reservedUsd: toUsd(day?.reserved ?? 0),
-        budgetUsd: acc.rule === undefined ? 0 : toUsd(dayBudgetMicros(acc.rule, d, spent + over, acc.spent + acc.over)),
-        overspentUsd: toUsd(over),
-        spentBeforeUsd: toUsd(acc.spent - spent),
-        overspentBeforeUsd: toUsd(acc.over - over),
-      };
+      return campaignIds.map((id) => stateOf(id, d));
     },
 
     async configure(budgets) {

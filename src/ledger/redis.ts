@@ -1,10 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
+import { Command, Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { BidOutcome, Budget, BudgetLedger, OverCommitted, Reservation, Settled, SettleOutcome, SettleSource } from '../types.js';
 import { compileBudgets, dayBudgetMicros, NO_LIMIT, toMicros, toUsd, utcDay, type BudgetRule } from './budget.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
+import type { CampaignState } from './index.js';
 import { DAY_MS } from '../util/time.js';
 
 export interface RedisLedgerOptions {
@@ -311,15 +312,31 @@ end
 return 0
 `;
 
-// Nothing ({}) under another epoch than ARGV[6]: figures from after a loss are not the day's.
-const LUA_STATE = `${LUA_COMMON}
-if redis.call('GET', P .. 'e') ~= ARGV[6] then return {} end
-local cid = ARGV[4]
-purge(cid)
-local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'over')
-local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. ARGV[5], 'spent', 'res', 'over')
-return { b[1] or '', b[2] or '0', b[3] or '0', b[4] or '0', b[5] or '0', dd[1] or '0', dd[2] or '0', b[6] or '0', dd[3] or '0' }
+// Nothing ({}) under another epoch than ARGV[5]: figures from after a loss are not the day's.
+// Else nine values per campaign of ARGV[6..], one campaign after another (ARGV[4]: the day).
+const LUA_STATES = `${LUA_COMMON}
+if redis.call('GET', P .. 'e') ~= ARGV[5] then return {} end
+local out = {}
+for i = 6, #ARGV do
+  local cid = ARGV[i]
+  purge(cid)
+  local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'over')
+  local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. ARGV[4], 'spent', 'res', 'over')
+  local k = #out
+  out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = b[1] or '', b[2] or '0', b[3] or '0', b[4] or '0', b[5] or '0'
+  out[k + 6], out[k + 7], out[k + 8], out[k + 9] = dd[1] or '0', dd[2] or '0', b[6] or '0', dd[3] or '0'
+end
+return out
 `;
+const STATE_FIELDS = 9;
+const STATES_SHA = createHash('sha1').update(LUA_STATES).digest('hex');
+// Campaigns per state script: at 5,000 campaigns a script each, all issued at once, queued the bid
+// path's reservations behind them past their command timeout (and the reads behind each other
+// past theirs); one script for all would hold Redis for the whole read.
+const STATES_PER_CALL = 200;
+// What a campaign's read may cost Redis at worst: a purge of 1,000 expired holds, about 5 ms. A
+// state call's timeout is the connection's (one bid's script) plus this per campaign.
+const STATE_READ_MS = 5;
 
 // Each process registers the rule it was configured with (or, dropping, withdraws it) and the rule
 // in force becomes the strictest of the live ones: the smallest daily and lifetime budgets, the
@@ -426,7 +443,6 @@ interface LedgerCommands {
   ledgerSettle(...args: (string | number)[]): Promise<string>;
   ledgerClaim(prefix: string, bidId: string, callId: string, level: number): Promise<string>;
   ledgerRelease(...args: (string | number)[]): Promise<number>;
-  ledgerState(...args: (string | number)[]): Promise<string[]>;
   /** [epoch, 1 if it had changed, then per campaign [rule in force, others' rules, 1 if spend was put back]]. */
   ledgerRules(...args: (string | number)[]): Promise<[string, number, ...Array<[string, string, number]>]>;
 }
@@ -445,8 +461,8 @@ const ruleText = (r: BudgetRule): string => `${r.dailyMicros},${r.lifetimeMicros
 
 /**
  * Fleet ledger on Redis: every operation is one atomic Lua script (EVALSHA, reloaded by ioredis
- * on NOSCRIPT), and `reserve` sends all reservations of a bid request in one script call, so a
- * bid costs one round trip. Same contract and same test suite as the in-process ledger.
+ * on NOSCRIPT; `states` one per STATES_PER_CALL campaigns), and `reserve` sends all reservations
+ * of a bid request in one script call, so a bid costs one round trip. Same contract and same test suite as the in-process ledger.
  * Durability is Redis's: run it with `appendonly yes` and `appendfsync everysec` (or `always`)
  * so a Redis restart keeps settled spend.
  */
@@ -501,7 +517,6 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   client.defineCommand('ledgerSettle', { numberOfKeys: 0, lua: LUA_SETTLE });
   client.defineCommand('ledgerClaim', { numberOfKeys: 0, lua: LUA_CLAIM });
   client.defineCommand('ledgerRelease', { numberOfKeys: 0, lua: LUA_RELEASE });
-  client.defineCommand('ledgerState', { numberOfKeys: 0, lua: LUA_STATE });
   client.defineCommand('ledgerOnce', { numberOfKeys: 1, lua: LUA_ONCE });
   client.defineCommand('ledgerRules', { numberOfKeys: 0, lua: LUA_RULES });
   const cmd = client as unknown as LedgerCommands;
@@ -671,6 +686,52 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   // The scripts' "now" (expiry of reservations): Redis's clock, or this process's.
   const scriptNow = (now: number): number | string => (opts.serverClock ? 't' : now);
 
+  /**
+   * One state script over `n` campaigns (args as LUA_STATES takes them), with a timeout of its own:
+   * the connection's is sized for one bid's script, a read of many campaigns may take longer.
+   */
+  const stateTimeoutMs = client.options.commandTimeout;
+  const readStates = async (args: (string | number)[], n: number): Promise<string[]> => {
+    const send = (name: 'evalsha' | 'eval', script: string) => {
+      const c = new Command(name, [script, 0, ...args], { replyEncoding: 'utf8' });
+      // Set before sending, it stands: the connection's own timeout is set only where none is.
+      if (stateTimeoutMs !== undefined) c.setTimeout(stateTimeoutMs + n * STATE_READ_MS);
+      return client.sendCommand(c) as Promise<string[]>;
+    };
+    try {
+      return await send('evalsha', STATES_SHA);
+    } catch (err) {
+      // Not loaded on this Redis yet (or since a restart): sent whole, which loads it.
+      if (!(err as Error).message.includes('NOSCRIPT')) throw err;
+      return send('eval', LUA_STATES);
+    }
+  };
+
+  /** A campaign's state from its STATE_FIELDS values at `at` of a state script's answer. */
+  const stateOf = (campaignId: string, day: number, got: string[], at: number): CampaignState => {
+    const [daily, life, sday, eday, total, daySpent, dayRes, totalOver, dayOver] = got.slice(at, at + STATE_FIELDS);
+    if (daily !== '') lastRead.set(campaignId, { day, daySpent: Number(daySpent), dayOver: Number(dayOver), spent: Number(total), over: Number(totalOver) });
+    const spent = Number(daySpent);
+    const over = Number(dayOver);
+    const budget =
+      daily === ''
+        ? 0
+        : dayBudgetMicros(
+            { dailyMicros: Number(daily), lifetimeMicros: Number(life), startDay: Number(sday), endDay: Number(eday) },
+            day,
+            spent + over,
+            Number(total) + Number(totalOver),
+          );
+    return {
+      spentUsd: toUsd(spent),
+      reservedUsd: toUsd(Number(dayRes)),
+      budgetUsd: toUsd(budget),
+      overspentUsd: toUsd(over),
+      spentBeforeUsd: toUsd(Number(total) - spent),
+      overspentBeforeUsd: toUsd(Number(totalOver) - over),
+    };
+  };
+
   const self: BudgetLedger = {
     async reserve(items: Reservation[]): Promise<boolean[]> {
       if (items.length === 0) return [];
@@ -769,54 +830,44 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     },
 
     async state(campaignId: string) {
+      return (await self.states([campaignId]))[0];
+    },
+
+    async states(campaignIds) {
       // The readiness probe reads the state: a policy changed without a reconnect (CONFIG SET) is
       // found there, and so is one changed back.
       if (opts.checkServer && (evictionCheck !== null || evicting !== null || performance.now() - evictionCheckedAt >= 1000)) await checkEviction();
       if (evicting !== null) throw new Error(evicting);
       const now = clock();
       const day = utcDay(now);
-      const read = () => cmd.ledgerState(P, scriptNow(now), retention, campaignId, day, epoch);
-      let got = await read();
-      // Another epoch (Redis lost its data), or a rule this process has gone: put back what it
-      // knows first, so the periodic sync restores a Redis no bid request reached yet.
-      if (got.length === 0 || (got[0] === '' && Object.hasOwn(budgets, campaignId))) {
-        await restore();
-        got = await read();
-        if (got.length === 0) throw new Error('Redis ledger: the data epoch changed again while restoring');
+      const out: CampaignState[] = [];
+      // One call at a time: the bid path's scripts go between them.
+      for (let from = 0; from < campaignIds.length; from += STATES_PER_CALL) {
+        const ids = campaignIds.slice(from, from + STATES_PER_CALL);
+        const read = () => readStates([P, scriptNow(now), retention, day, epoch, ...ids], ids.length);
+        let got = await read();
+        // Another epoch (Redis lost its data), or a rule this process has gone: put back what it
+        // knows first, so the periodic sync restores a Redis no bid request reached yet.
+        if (got.length === 0 || ids.some((id, i) => got[i * STATE_FIELDS] === '' && Object.hasOwn(budgets, id))) {
+          await restore();
+          got = await read();
+          if (got.length === 0) throw new Error('Redis ledger: the data epoch changed again while restoring');
+        }
+        ids.forEach((id, i) => out.push(stateOf(id, day, got, i * STATE_FIELDS)));
       }
-      const [daily, life, sday, eday, total, daySpent, dayRes, totalOver, dayOver] = got;
-      if (daily !== '') lastRead.set(campaignId, { day, daySpent: Number(daySpent), dayOver: Number(dayOver), spent: Number(total), over: Number(totalOver) });
-      const spent = Number(daySpent);
-      const over = Number(dayOver);
-      const budget =
-        daily === ''
-          ? 0
-          : dayBudgetMicros(
-              { dailyMicros: Number(daily), lifetimeMicros: Number(life), startDay: Number(sday), endDay: Number(eday) },
-              day,
-              spent + over,
-              Number(total) + Number(totalOver),
-            );
-      return {
-        spentUsd: toUsd(spent),
-        reservedUsd: toUsd(Number(dayRes)),
-        budgetUsd: toUsd(budget),
-        overspentUsd: toUsd(over),
-        spentBeforeUsd: toUsd(Number(total) - spent),
-        overspentBeforeUsd: toUsd(Number(totalOver) - over),
-      };
+      return out;
     },
 
     async configure(next) {
       compileBudgets(next);
       budgets = { ...budgets, ...next };
-      await registerRules(Object.keys(next));
+      const ids = Object.keys(next);
+      await registerRules(ids);
       const over: OverCommitted[] = [];
-      for (const id of Object.keys(next)) {
-        const s = await self.state(id);
+      (await self.states(ids)).forEach((s, i) => {
         const committed = toMicros(s.spentUsd) + toMicros(s.overspentUsd) + toMicros(s.reservedUsd);
-        if (committed > toMicros(s.budgetUsd)) over.push({ campaignId: id, committedUsd: toUsd(committed), budgetUsd: s.budgetUsd, reservedUsd: s.reservedUsd });
-      }
+        if (committed > toMicros(s.budgetUsd)) over.push({ campaignId: ids[i], committedUsd: toUsd(committed), budgetUsd: s.budgetUsd, reservedUsd: s.reservedUsd });
+      });
       return over;
     },
 

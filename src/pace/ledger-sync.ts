@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/metrics.js';
 import { utcDay } from '../ledger/budget.js';
@@ -20,17 +20,17 @@ interface PacerView {
 export async function syncPacerWithLedger(o: { pacer: PacerView; ledger: BudgetLedger; clock: () => number; logger: Logger; campaigns: () => readonly Campaign[]; everyMs: number }): Promise<() => void> {
   async function sync(): Promise<void> {
     const campaigns = o.campaigns();
+    const ids = campaigns.map((c) => c.id);
     let day;
     let states;
     let t;
     // Read again should midnight pass while reading: the day before's answers would be taken for today's.
     do {
       day = utcDay(o.clock());
-      // Issued together: on the auto-pipelined fleet connection, one round trip for all campaigns.
-      states = await Promise.all(campaigns.map((c) => o.ledger.state(c.id)));
+      states = await o.ledger.states(ids);
       t = o.clock();
     } while (utcDay(t) !== day);
-    campaigns.forEach((c, i) => o.pacer.syncSpend(c.id, states[i].spentUsd + states[i].overspentUsd, t, states[i].spentBeforeUsd + states[i].overspentBeforeUsd));
+    await inTurns(campaigns.length, (i) => o.pacer.syncSpend(ids[i], states[i].spentUsd + states[i].overspentUsd, t, states[i].spentBeforeUsd + states[i].overspentBeforeUsd));
   }
   for (let attempt = 1; ; attempt++) {
     try {
@@ -43,24 +43,49 @@ export async function syncPacerWithLedger(o: { pacer: PacerView; ledger: BudgetL
     }
   }
   if (o.everyMs <= 0) return () => {};
-  const timer = setInterval(() => sync().catch((err) => o.logger.warn({ err: (err as Error).message }, 'fleet spend sync failed; pacing on local wins until it recovers')), o.everyMs).unref();
+  // A sync still reading when the next is due (a slow Redis) is not joined by another.
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    sync()
+      .catch((err) => o.logger.warn({ err: (err as Error).message }, 'fleet spend sync failed; pacing on local wins until it recovers'))
+      .finally(() => {
+        running = false;
+      });
+  }, o.everyMs).unref();
   return () => clearInterval(timer);
 }
 
-/** Budget gauges, refreshed on scrape rather than per bid: one ledger read per campaign per scrape. */
+/** Budget gauges, refreshed on scrape rather than per bid: one batched ledger read per scrape. */
 export async function refreshBudgetGauges(o: { metrics: Metrics; ledger: BudgetLedger; pacer: PacerView; clock: () => number; now: () => number; campaigns: readonly Campaign[] }): Promise<void> {
-  for (const c of o.campaigns) {
-    const t0 = o.now();
-    let s;
-    try {
-      s = await o.ledger.state(c.id);
-      o.metrics.ledger('state', (o.now() - t0) / 1000, false);
-    } catch {
-      // Metrics must answer while the ledger is down: the budget gauges keep their last values.
-      o.metrics.ledger('state', (o.now() - t0) / 1000, true);
-      continue;
-    }
-    const view = o.pacer.inspect(c.id, o.clock());
-    o.metrics.budget(c.id, Math.max(0, s.budgetUsd - s.spentUsd - s.overspentUsd - s.reservedUsd), view?.targetSpentUsd ?? 0, view?.multiplier ?? 0, s.spentUsd, s.overspentUsd);
+  const t0 = o.now();
+  let states;
+  try {
+    states = await o.ledger.states(o.campaigns.map((c) => c.id));
+    o.metrics.ledger('state', (o.now() - t0) / 1000, false);
+  } catch {
+    // Metrics must answer while the ledger is down: the budget gauges keep their last values.
+    o.metrics.ledger('state', (o.now() - t0) / 1000, true);
+    return;
+  }
+  const nowMs = o.clock();
+  await inTurns(o.campaigns.length, (i) => {
+    const s = states[i];
+    const view = o.pacer.inspect(o.campaigns[i].id, nowMs);
+    o.metrics.budget(o.campaigns[i].id, Math.max(0, s.budgetUsd - s.spentUsd - s.overspentUsd - s.reservedUsd), view?.targetSpentUsd ?? 0, view?.multiplier ?? 0, s.spentUsd, s.overspentUsd);
+  });
+}
+
+// Campaigns handled per event-loop turn: at 5,000 campaigns, one turn for all of them held the bid
+// path for 80-200 ms (the gauges) and 25-140 ms (the pacers' syncs).
+const PER_TURN = 200;
+
+/** `f(0)` to `f(n - 1)`, PER_TURN a turn, yielding to the event loop between turns. */
+async function inTurns(n: number, f: (i: number) => void): Promise<void> {
+  for (let from = 0; from < n; from += PER_TURN) {
+    if (from > 0) await nextTurn();
+    const to = Math.min(n, from + PER_TURN);
+    for (let i = from; i < to; i++) f(i);
   }
 }
