@@ -339,6 +339,13 @@ export interface Ledger {
    * tell, it being a fleet's strictest rule and the daily one wherever the lifetime does not cut it).
    */
   state(campaignId: string): Promise<{ spentUsd: number; reservedUsd: number; budgetUsd: number; overspentUsd: number; spentBeforeUsd: number; overspentBeforeUsd: number }>;
+  /**
+   * `state` of each of `campaignIds`, in the order asked, read in a few calls rather than one per
+   * campaign (the fleet sync and the budget gauges read every campaign; the Redis ledger sends a
+   * few hundred campaigns a call, one call after another, so the bid path's commands pass between
+   * them). Rejects as a whole when any call fails.
+   */
+  states(campaignIds: readonly string[]): Promise<Array<Awaited<ReturnType<Ledger['state']>>>>;
   close(): Promise<void>;
 }
 
