@@ -8,7 +8,8 @@ import type { Creative } from '../src/types.js';
 /**
  * The BidResponse is written as UTF-8 bytes (src/respond/respond.ts): strings that need no JSON
  * escape copied as they are, the notice URLs written from their parts, a banner's `adm` from
- * fragments escaped once per creative with the click URL made XML text in place. Whatever the
+ * fragments escaped once per creative with the click URL written as XML text, a bid's exchange
+ * URLs sharing the bytes of their claims. Whatever the
  * exchange sends as ids, whatever `publicUrl` and currency the notice URLs carry and whatever a
  * creative's title, the answer must be the UTF-8 of JSON.stringify of the same response.
  */
@@ -17,12 +18,14 @@ const creativeWith = (title: string, language?: string) => ({ id: 'cr-1', format
 const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0001', '\ud800', '\udc00', 'a', '€', '😀', '&', '<', "'", '%', ' ') }));
 // encodeURIComponent refuses lone surrogates, as it does when a bid is issued.
 const id = text.filter((t) => t.isWellFormed());
-const claimsArb = fc.record({ bidId: id, campaignId: id, creativeId: id, bidPrice: fc.oneof(fc.double(), fc.integer()), cur: text, rate: fc.option(fc.double({ min: 0.01, max: 1000 })), exchange: id, expiresAtMs: fc.integer({ min: 0, max: 2 ** 48 }), test: fc.boolean(), billing: fc.boolean() });
+const claimsArb = fc.record({ bidId: id, campaignId: id, creativeId: id, bidPrice: fc.oneof(fc.double(), fc.integer()), cur: text, rate: fc.option(fc.double({ min: 0.01, max: 1000 })), exchange: id, expiresAtMs: fc.integer({ min: 0, max: 2 ** 48 }), test: fc.boolean(), billing: fc.boolean(), userKey: fc.option(fc.stringMatching(/^[A-Za-z0-9_-]{1,22}$/)), pctr: fc.option(fc.double({ min: 0, max: 1 })) });
 const toClaims = (r: fc.RecordValue<typeof claimsArb>): NoticeClaims => {
   const c: NoticeClaims = { bidId: r.bidId, campaignId: r.campaignId, creativeId: r.creativeId, bidPrice: r.bidPrice, cur: r.cur, exchange: r.exchange, expiresAtMs: r.expiresAtMs };
   if (r.rate !== null) c.rate = r.rate;
   if (r.test) c.test = true;
   if (r.billing) c.billing = true;
+  if (r.userKey) c.userKey = r.userKey;
+  if (r.pctr !== null) c.pctr = r.pctr;
   return c;
 };
 

@@ -3,6 +3,15 @@ import { ByteWriter } from '../json/bytes.js';
 
 const BLOCK = 64;
 
+/**
+ * Buffer's own per-encoding methods, which `write` and `toString` dispatch to (Node 20-24 define
+ * them on Buffer.prototype; the typings do not declare them).
+ */
+export type LatinBuffer = Buffer & {
+  latin1Write(s: string, offset: number, length?: number): number;
+  base64urlSlice(start: number, end: number): string;
+};
+
 /** HMAC-SHA256 of one message: as a function of a string, or of a message written in place. */
 export interface Mac {
   (message: string): Buffer;
@@ -45,7 +54,8 @@ export function createMac(key: Buffer): Mac {
     return inner;
   };
   const end = (): string => {
-    outerIn.write(hash('sha256', inner.buf.subarray(0, inner.pos), 'binary'), BLOCK, 'latin1');
+    // latin1Write is what write(…, 'latin1') calls after sorting its arguments and looking the encoding up.
+    (outerIn as LatinBuffer).latin1Write(hash('sha256', inner.buf.subarray(0, inner.pos), 'binary'), BLOCK);
     return hash('sha256', outerIn, 'binary');
   };
   const mac = (message: string): Buffer => {

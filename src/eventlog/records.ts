@@ -1,5 +1,5 @@
 import type { ImpContext, NoticeKind, UserProfile } from '../types.js';
-import type { ByteWriter } from '../json/bytes.js';
+import { utf8, type ByteWriter } from '../json/bytes.js';
 
 /**
  * Event-log records (NDJSON, one per line). Pseudonymous: `ctx.userKey` is a keyed hash of the
@@ -52,6 +52,37 @@ export interface NoticeRecord {
 
 export type EventRecord = BidRecord | NoticeRecord;
 
+/** The bid record's literal parts of 8 bytes or more, encoded once: one native copy each (ByteWriter.bytes). */
+const R_TYPE_BID_TS = utf8('{"type":"bid","ts":');
+const R_BIDID = utf8(',"bidId":');
+const R_CAMPAIGNID = utf8(',"campaignId":');
+const R_CREATIVEID = utf8(',"creativeId":');
+const R_CREATIVEFINGERPRINT = utf8(',"creativeFingerprint":');
+const R_PRICECPMUSD = utf8(',"priceCpmUsd":');
+const R_PCTR = utf8(',"pctr":');
+const R_MULTIPLIER = utf8(',"multiplier":');
+const R_AUCTIONTYPE = utf8(',"auctionType":');
+const R_MODELVERSION = utf8(',"modelVersion":');
+const R_CTX_REQUESTID = utf8(',"ctx":{"requestId":');
+const R_IMPID = utf8(',"impId":');
+const R_EXCHANGE = utf8(',"exchange":');
+const R_PUBLISHERID = utf8(',"publisherId":');
+const R_DOMAIN = utf8(',"domain":');
+const R_CATEGORIES = utf8(',"categories":');
+const R_DEVICETYPE = utf8(',"deviceType":');
+const R_COUNTRY = utf8(',"country":');
+const R_REGION = utf8(',"region":');
+const R_HOUR = utf8(',"hour":');
+const R_FORMAT = utf8(',"format":');
+const R_DEALID = utf8(',"dealId":');
+const R_USERKEY = utf8(',"userKey":');
+const R_SEGMENTS = utf8(',"segments":');
+const R_PROFILE = utf8(',"profile":');
+const R_ISAPP_TRUE_SITEORAPPID = utf8(',"isApp":true,"siteOrAppId":');
+const R_ISAPP_FALSE_SITEORAPPID = utf8(',"isApp":false,"siteOrAppId":');
+const R_USERDATAALLOWED_TRUE = utf8(',"userDataAllowed":true}');
+const R_USERDATAALLOWED_FALSE = utf8(',"userDataAllowed":false}');
+
 /**
  * `JSON.stringify(rec) + '\n'` as UTF-8, byte for byte, written field by field into `w`: the bid
  * record is the one written on every bid, and JSON.stringify's generic walk over it and its
@@ -63,61 +94,61 @@ export type EventRecord = BidRecord | NoticeRecord;
  */
 export function writeBidRecord(w: ByteWriter, rec: BidRecord): void {
   const c = rec.ctx;
-  w.text('{"type":"bid","ts":');
+  w.bytes(R_TYPE_BID_TS);
   w.num(rec.ts);
-  w.text(',"bidId":');
+  w.bytes(R_BIDID);
   w.str(rec.bidId);
-  w.text(',"campaignId":');
+  w.bytes(R_CAMPAIGNID);
   w.str(rec.campaignId);
-  w.text(',"creativeId":');
+  w.bytes(R_CREATIVEID);
   w.str(rec.creativeId);
-  if (rec.creativeFingerprint !== undefined) (w.text(',"creativeFingerprint":'), w.str(rec.creativeFingerprint));
-  w.text(',"priceCpmUsd":');
+  if (rec.creativeFingerprint !== undefined) (w.bytes(R_CREATIVEFINGERPRINT), w.str(rec.creativeFingerprint));
+  w.bytes(R_PRICECPMUSD);
   w.num(rec.priceCpmUsd);
-  w.text(',"pctr":');
+  w.bytes(R_PCTR);
   w.num(rec.pctr);
-  if (rec.multiplier !== undefined) (w.text(',"multiplier":'), w.num(rec.multiplier));
-  if (rec.auctionType !== undefined) (w.text(',"auctionType":'), w.num(rec.auctionType));
-  w.text(',"modelVersion":');
+  if (rec.multiplier !== undefined) (w.bytes(R_MULTIPLIER), w.num(rec.multiplier));
+  if (rec.auctionType !== undefined) (w.bytes(R_AUCTIONTYPE), w.num(rec.auctionType));
+  w.bytes(R_MODELVERSION);
   w.str(rec.modelVersion);
-  w.text(',"ctx":{"requestId":');
+  w.bytes(R_CTX_REQUESTID);
   w.str(c.requestId);
-  w.text(',"impId":');
+  w.bytes(R_IMPID);
   w.str(c.impId);
-  w.text(',"exchange":');
+  w.bytes(R_EXCHANGE);
   w.str(c.exchange);
-  w.text(c.isApp ? ',"isApp":true,"siteOrAppId":' : ',"isApp":false,"siteOrAppId":');
+  w.bytes(c.isApp ? R_ISAPP_TRUE_SITEORAPPID : R_ISAPP_FALSE_SITEORAPPID);
   w.str(c.siteOrAppId);
-  w.text(',"publisherId":');
+  w.bytes(R_PUBLISHERID);
   w.str(c.publisherId);
-  w.text(',"domain":');
+  w.bytes(R_DOMAIN);
   w.str(c.domain);
-  w.text(',"categories":');
+  w.bytes(R_CATEGORIES);
   strs(w, c.categories, LOGGED_PER_LIST);
-  w.text(',"deviceType":');
+  w.bytes(R_DEVICETYPE);
   w.num(c.deviceType);
   w.text(',"os":');
   w.str(c.os);
-  w.text(',"country":');
+  w.bytes(R_COUNTRY);
   w.str(c.country);
-  w.text(',"region":');
+  w.bytes(R_REGION);
   w.str(c.region);
-  w.text(',"hour":');
+  w.bytes(R_HOUR);
   w.num(c.hour);
-  w.text(',"format":');
+  w.bytes(R_FORMAT);
   w.str(c.format);
   w.text(',"w":');
   w.num(c.w);
   w.text(',"h":');
   w.num(c.h);
-  w.text(',"dealId":');
+  w.bytes(R_DEALID);
   w.str(c.dealId);
-  w.text(',"userKey":');
+  w.bytes(R_USERKEY);
   w.str(c.userKey);
-  w.text(',"segments":');
+  w.bytes(R_SEGMENTS);
   strs(w, c.segments, LOGGED_PER_LIST);
-  w.text(c.userDataAllowed ? ',"userDataAllowed":true}' : ',"userDataAllowed":false}');
-  if (rec.profile !== undefined) (w.text(',"profile":'), w.text(JSON.stringify(rec.profile)));
+  w.bytes(c.userDataAllowed ? R_USERDATAALLOWED_TRUE : R_USERDATAALLOWED_FALSE);
+  if (rec.profile !== undefined) (w.bytes(R_PROFILE), w.text(JSON.stringify(rec.profile)));
   w.text('}\n');
 }
 

@@ -48,6 +48,26 @@ export class ByteWriter {
     this.pos = p;
   }
 
+  /**
+   * Bytes encoded once (`utf8()`, module constants): one native copy. A character copied by hand
+   * costs ~40 instructions (charCodeAt and a checked store) and a call ~100, a native copy ~320 in
+   * all (callgrind): for a literal of 8 characters or more this is the cheaper way.
+   */
+  bytes(b: Uint8Array): void {
+    const n = b.length;
+    if (this.pos + n > this.buf.length) this.room(n);
+    this.buf.set(b, this.pos);
+    this.pos += n;
+  }
+
+  /** A copy of the bytes already written at [start, end): one native copy. */
+  copyWithin(start: number, end: number): void {
+    const n = end - start;
+    if (this.pos + n > this.buf.length) this.room(n);
+    this.buf.copyWithin(this.pos, start, end);
+    this.pos += n;
+  }
+
   /** `s` as JSON.stringify writes it (quoted, escaped). */
   str(s: string): void {
     const n = s.length;
@@ -147,6 +167,11 @@ export class ByteWriter {
 }
 
 const TEXT_NATIVE_CHARS = 32;
+
+/** The UTF-8 bytes of `s`, for `ByteWriter.bytes`: a literal encoded once where it is declared. */
+export function utf8(s: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(s, 'utf8'));
+}
 
 /** The ASCII characters encodeURIComponent leaves as they are (1). */
 const URI_KEEP = new Uint8Array(128);

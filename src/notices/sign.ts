@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
-import { createMac } from '../crypto/mac.js';
-import type { ByteWriter } from '../json/bytes.js';
+import { createMac, type LatinBuffer } from '../crypto/mac.js';
+import { utf8, type ByteWriter } from '../json/bytes.js';
 
 /**
  * What a notice URL carries about the bid it was issued for. The signature covers every field,
@@ -70,6 +70,7 @@ const TAG_AT = { win: 0, billing: TAG_BYTES, loss: 2 * TAG_BYTES } as const;
  * this one.
  */
 const KIND_TAGS = 'notices/2\n';
+const KIND_TAGS_BYTES = utf8(KIND_TAGS);
 
 /**
  * Which URL a signature is checked for. `win`, `billing` and `loss` (nurl, burl, lurl) travel only
@@ -101,7 +102,7 @@ export function createSigner(secret: string, shared = false) {
   // the KIND_TAGS marker in front (the MAC the per-kind tags are cut from), else the older MAC.
   const mac = (c: NoticeClaims, kinds: boolean): string => {
     const w = hmac.begin();
-    if (kinds) w.text(KIND_TAGS);
+    if (kinds) w.bytes(KIND_TAGS_BYTES);
     writeCommon(w, c);
     w.text('\n');
     w.number(c.bidPrice);
@@ -122,13 +123,13 @@ export function createSigner(secret: string, shared = false) {
   };
   // MACs come as latin1 strings (a char per byte); signatures are slices of them, base64url,
   // converted through this buffer, which also holds the MAC a signature is compared with.
-  const macBuf = Buffer.alloc(32);
+  const macBuf = Buffer.alloc(32) as LatinBuffer;
   const head = (full: string): string => {
-    macBuf.write(full, 0, SIG_BYTES, 'latin1');
-    return macBuf.toString('base64url', 0, SIG_BYTES);
+    macBuf.latin1Write(full, 0, SIG_BYTES);
+    return macBuf.base64urlSlice(0, SIG_BYTES);
   };
   const same = (given: Buffer, full: string, at: number): boolean => {
-    macBuf.write(full, 0, 32, 'latin1');
+    macBuf.latin1Write(full, 0, 32);
     return timingSafeEqual(given, macBuf.subarray(at, at + given.length));
   };
   return {
@@ -143,8 +144,8 @@ export function createSigner(secret: string, shared = false) {
         const one = head(mac(c, false));
         return { win: one, billing: one, loss: one, click, impression: imp };
       }
-      macBuf.write(mac(c, true), 0, 32, 'latin1');
-      const tags = macBuf.toString('base64url', 0, 3 * TAG_BYTES);
+      macBuf.latin1Write(mac(c, true), 0, 32);
+      const tags = macBuf.base64urlSlice(0, 3 * TAG_BYTES);
       return { win: tags.slice(0, TAG_CHARS), billing: tags.slice(TAG_CHARS, 2 * TAG_CHARS), loss: tags.slice(2 * TAG_CHARS), click, impression: imp };
     },
     verify(c: NoticeClaims, sig: string, scope: NoticeScope): boolean {
@@ -212,40 +213,128 @@ export function noticeUrls(base: string, c: NoticeClaims, sig: Record<NoticeScop
 }
 
 /**
- * One notice URL, written as UTF-8 into `w`: the exchange routes carry every claim and their own
- * route's tag, the click route no price, currency or rate and the click signature.
+ * Where the claims of a bid's exchange URL (from its bid id through `&s=`) were written in a
+ * writer's buffer: the same bytes for its win, billing and loss URLs.
  */
-export function writeNoticeUrl(w: ByteWriter, u: NoticeUrls, route: NoticeRoute): void {
+export interface ClaimsSpan {
+  start: number;
+  end: number;
+}
+
+/**
+ * One notice URL, written as UTF-8 into `w`: the exchange routes carry every claim and their own
+ * route's tag, the click route no price, currency or rate and the click signature. `span`, for an
+ * exchange route: where this bid's claims already lie in `w` (end > start), copied from there
+ * instead of written again; else set to where they are written now. The caller keeps those bytes
+ * in place meanwhile (an answer is written front to back).
+ */
+export function writeNoticeUrl(w: ByteWriter, u: NoticeUrls, route: NoticeRoute, span?: ClaimsSpan): void {
   const c = u.claims;
-  w.text(u.base);
-  w.text(route === 'win' ? '/notice/win?b=' : route === 'billing' ? '/notice/billing?b=' : route === 'loss' ? '/notice/loss?b=' : '/notice/click?b=');
-  w.uri(c.bidId);
-  w.text('&c=');
-  w.uri(c.campaignId);
-  w.text('&k=');
-  w.uri(c.creativeId);
-  if (route !== 'click') {
-    w.text('&p=');
-    w.number(c.bidPrice);
-    w.text('&u=');
-    w.text(c.cur);
-    if (c.rate !== undefined) (w.text('&r='), w.number(c.rate));
-    if (c.billing) w.text('&bb=1');
-    if (c.pctr !== undefined) (w.text('&q='), w.number(c.pctr));
+  w.bytes(routeHead(u.base, route));
+  const exchangeRoute = route !== 'click';
+  if (span !== undefined && exchangeRoute && span.end > span.start) w.copyWithin(span.start, span.end);
+  else {
+    const start = w.pos;
+    w.uri(c.bidId);
+    w.text('&c=');
+    w.uri(c.campaignId);
+    w.text('&k=');
+    w.uri(c.creativeId);
+    if (exchangeRoute) {
+      w.text('&p=');
+      w.number(c.bidPrice);
+      w.text('&u=');
+      w.text(c.cur);
+      if (c.rate !== undefined) (w.text('&r='), w.number(c.rate));
+      if (c.billing) w.text('&bb=1');
+      if (c.pctr !== undefined) (w.text('&q='), w.number(c.pctr));
+    }
+    w.text('&e=');
+    w.uri(c.exchange);
+    w.text('&x=');
+    w.number(c.expiresAtMs);
+    if (c.userKey) (w.text('&uk='), w.text(c.userKey));
+    w.text(c.test ? '&t=1&s=' : '&s=');
+    if (span !== undefined && exchangeRoute) ((span.start = start), (span.end = w.pos));
   }
-  w.text('&e=');
-  w.uri(c.exchange);
-  w.text('&x=');
-  w.number(c.expiresAtMs);
-  if (c.userKey) (w.text('&uk='), w.text(c.userKey));
-  w.text(c.test ? '&t=1&s=' : '&s=');
   if (route === 'click') return w.text(u.sig.click);
   w.text(u.sig[route]);
-  if (route === 'loss') return w.text('&loss=${AUCTION_LOSS}&mtw=${AUCTION_MIN_TO_WIN}');
+  if (route === 'loss') return w.bytes(LOSS_MACROS);
   // A client that expands no macro gets the bid price written in and no min-to-win to learn from.
-  if (!u.expandPrice) return w.text('&price=${AUCTION_PRICE}&mtw=${AUCTION_MIN_TO_WIN}');
+  if (!u.expandPrice) return w.bytes(PRICE_MACROS);
   w.text('&price=');
   w.number(c.bidPrice);
+}
+
+/**
+ * The click URL as XML text (the markup's attribute value: what escapeXml makes of
+ * `noticeUrl(u, 'click')`), written as UTF-8: the same URL as writeNoticeUrl's, its literal parts
+ * escaped once per base, each claim escaped where it is written (a few short values, not the whole
+ * URL scanned and moved along for its `&`s).
+ */
+export function writeClickUrlXml(w: ByteWriter, u: NoticeUrls): void {
+  const c = u.claims;
+  if (clickXmlOf !== u.base) ((clickXmlOf = u.base), (clickXml = utf8(escapeXmlText(`${u.base}/notice/click?b=`))));
+  w.bytes(clickXml);
+  let at = w.pos;
+  w.uri(c.bidId);
+  w.escapeXmlFrom(at);
+  w.bytes(XML_C);
+  at = w.pos;
+  w.uri(c.campaignId);
+  w.escapeXmlFrom(at);
+  w.bytes(XML_K);
+  at = w.pos;
+  w.uri(c.creativeId);
+  w.escapeXmlFrom(at);
+  w.bytes(XML_E);
+  at = w.pos;
+  w.uri(c.exchange);
+  w.escapeXmlFrom(at);
+  w.bytes(XML_X);
+  w.number(c.expiresAtMs);
+  if (c.userKey) {
+    w.bytes(XML_UK);
+    at = w.pos;
+    w.text(c.userKey);
+    w.escapeXmlFrom(at);
+  }
+  w.bytes(c.test ? XML_TS : XML_S);
+  at = w.pos;
+  w.text(u.sig.click);
+  w.escapeXmlFrom(at);
+}
+
+const XML_C = utf8('&#38;c=');
+const XML_K = utf8('&#38;k=');
+const XML_E = utf8('&#38;e=');
+const XML_X = utf8('&#38;x=');
+const XML_UK = utf8('&#38;uk=');
+const XML_TS = utf8('&#38;t=1&#38;s=');
+const XML_S = utf8('&#38;s=');
+let clickXmlOf = '';
+let clickXml: Uint8Array = new Uint8Array(0);
+
+/** `&`, `<`, `>`, `"` and `'` as `&#NN;`: the escape of the markup's escapeXml and ByteWriter.escapeXmlFrom. */
+function escapeXmlText(s: string): string {
+  return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+const LOSS_MACROS = utf8('&loss=${AUCTION_LOSS}&mtw=${AUCTION_MIN_TO_WIN}');
+const PRICE_MACROS = utf8('&price=${AUCTION_PRICE}&mtw=${AUCTION_MIN_TO_WIN}');
+
+/**
+ * `base` and the route up to its first claim (`<base>/notice/win?b=`) as UTF-8, encoded once per
+ * base: the base is the bidder's publicUrl, the same string on every bid until it changes.
+ */
+let headsOf = '';
+let heads: Record<NoticeRoute, Uint8Array> | null = null;
+function routeHead(base: string, route: NoticeRoute): Uint8Array {
+  if (heads === null || base !== headsOf) {
+    headsOf = base;
+    heads = { win: utf8(`${base}/notice/win?b=`), billing: utf8(`${base}/notice/billing?b=`), loss: utf8(`${base}/notice/loss?b=`), click: utf8(`${base}/notice/click?b=`) };
+  }
+  return heads[route];
 }
 
 /**

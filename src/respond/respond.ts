@@ -1,7 +1,7 @@
 import type { Creative } from '../types.js';
 import type { MediaFit } from '../eligibility/eligibility.js';
-import { ByteWriter } from '../json/bytes.js';
-import { noticeUrl, writeNoticeUrl, type NoticeUrls } from '../notices/sign.js';
+import { ByteWriter, utf8 } from '../json/bytes.js';
+import { noticeUrl, writeClickUrlXml, writeNoticeUrl, type ClaimsSpan, type NoticeUrls } from '../notices/sign.js';
 import { nativeMarkup } from './native.js';
 import { vastMarkup } from './vast.js';
 
@@ -101,15 +101,15 @@ function bannerAround(c: Creative): readonly [string, string] {
   return p;
 }
 
-/** The same parts as JSON string fragments (quotes escaped, without the enclosing quotes). */
-const bannerJsonParts = new WeakMap<Creative, readonly [string, string]>();
+/** The same parts as JSON string fragments (quotes escaped, without the enclosing quotes), UTF-8. */
+const bannerJsonParts = new WeakMap<Creative, readonly [Uint8Array, Uint8Array]>();
 
 /**
  * The bid's `adm` as a JSON string, written into `w`: for a banner built from the catalog (no
  * `adm` of its own) whose URLs need no JSON escape, the creative's markup around the click URL is
- * JSON-escaped once per creative, and the click URL is written between its parts and made XML
- * text in place (escapeXml only adds `&#NN;`, so it still needs no JSON escape); the same bytes
- * as `JSON.stringify(markup(b))`.
+ * JSON-escaped once per creative, and the click URL is written between its parts as XML text
+ * (writeClickUrlXml; escapeXml only adds `&#NN;`, so it still needs no JSON escape); the same
+ * bytes as `JSON.stringify(markup(b))`.
  */
 function writeAdm(w: ByteWriter, b: OutBid): void {
   const c = b.creative;
@@ -117,25 +117,24 @@ function writeAdm(w: ByteWriter, b: OutBid): void {
   let p = bannerJsonParts.get(c);
   if (p === undefined) {
     const [before, after] = bannerAround(c);
-    p = [json(before).slice(0, -1), json(after).slice(1)];
+    p = [utf8(json(before).slice(0, -1)), utf8(json(after).slice(1))];
     bannerJsonParts.set(c, p);
   }
-  w.text(p[0]);
-  const from = w.pos;
-  writeNoticeUrl(w, b.notices, 'click');
-  w.escapeXmlFrom(from);
-  w.text(p[1]);
+  w.bytes(p[0]);
+  writeClickUrlXml(w, b.notices);
+  w.bytes(p[1]);
 }
 
 /**
  * The part of a bid object that depends only on the creative and its campaign, serialised once
  * per creative object (a policy reload makes new objects, so the cache follows the catalog).
  */
-const staticFragments = new WeakMap<Creative, string>();
+const staticFragments = new WeakMap<Creative, Uint8Array>();
 /** The same with the categories of another taxonomy, by `cattax`, or for a video's overlay (rare: only requests in another taxonomy, or for linearity 2, ask). */
-const taxonomyFragments = new WeakMap<Creative, Map<number, string>>();
+const taxonomyFragments = new WeakMap<Creative, Map<number, Uint8Array>>();
 
-function staticFragment(b: OutBid): string {
+/** The fragment as UTF-8 after its comma, written with one native copy (ByteWriter.bytes). */
+function staticFragment(b: OutBid): Uint8Array {
   const cr = b.creative;
   const overlay = b.fit.kind === 'vast' && b.fit.nonLinear;
   if (b.cattax !== 1 || overlay) {
@@ -144,11 +143,11 @@ function staticFragment(b: OutBid): string {
     // Keyed by taxonomy, negative for the creative's overlay (whose size is not the video's).
     const key = overlay ? -b.cattax : b.cattax;
     let f = byTax.get(key);
-    if (f === undefined) byTax.set(key, (f = fragmentOf(b)));
+    if (f === undefined) byTax.set(key, (f = utf8(`,${fragmentOf(b)}`)));
     return f;
   }
   let f = staticFragments.get(cr);
-  if (f === undefined) staticFragments.set(cr, (f = fragmentOf(b)));
+  if (f === undefined) staticFragments.set(cr, (f = utf8(`,${fragmentOf(b)}`)));
   return f;
 }
 
@@ -184,13 +183,19 @@ function dsaJson(d: { behalf: string; paid: string }): string {
   return f;
 }
 
-/** A notice URL as a JSON string: as it is when the bid's URLs are known to need no escape. */
-function writeUrl(w: ByteWriter, b: OutBid, route: 'win' | 'billing' | 'loss'): void {
-  if (!b.notices.jsonSafe) return w.str(noticeUrl(b.notices, route));
-  w.text('"');
-  writeNoticeUrl(w, b.notices, route);
+/**
+ * A notice URL as a JSON string after its key (`key`: `,"nurl":` and the like, `keyQ` the same
+ * with the opening quote): as it is when the bid's URLs are known to need no escape.
+ */
+function writeUrl(w: ByteWriter, b: OutBid, route: 'win' | 'billing' | 'loss', key: Uint8Array, keyQ: Uint8Array): void {
+  if (!b.notices.jsonSafe) return (w.bytes(key), w.str(noticeUrl(b.notices, route)));
+  w.bytes(keyQ);
+  writeNoticeUrl(w, b.notices, route, claimsSpan);
   w.text('"');
 }
+
+/** Where the bid being written has its exchange URLs' claims (writeNoticeUrl): emptied before each bid. */
+const claimsSpan: ClaimsSpan = { start: 0, end: 0 };
 
 /**
  * The answer is written as UTF-8 into this buffer (a response is written synchronously) and copied
@@ -199,40 +204,53 @@ function writeUrl(w: ByteWriter, b: OutBid, route: 'win' | 'billing' | 'loss'): 
  */
 const out = new ByteWriter(16 * 1024);
 
+/** The answer's literal parts of 8 bytes or more, encoded once: one native copy each (ByteWriter.bytes). */
+const A_BIDID = utf8(',"bidid":');
+const A_SEATBID_SEAT = utf8(',"seatbid":[{"seat":');
+const A_BID = utf8(',"bid":[');
+const A_IMPID = utf8(',"impid":');
+const A_PRICE = utf8(',"price":');
+const A_NURL = utf8(',"nurl":');
+const A_BURL = utf8(',"burl":');
+const A_LURL = utf8(',"lurl":');
+const A_NURL_Q = utf8(',"nurl":"');
+const A_BURL_Q = utf8(',"burl":"');
+const A_LURL_Q = utf8(',"lurl":"');
+const A_DEALID = utf8(',"dealid":');
+const A_EXT_DSA = utf8(',"ext":{"dsa":');
+
 /** Serialise a BidResponse with the given bids (at least one), in currency `cur`, from `seat`: its UTF-8 bytes. */
 export function bidResponse(requestId: string, cur: string, bids: readonly OutBid[], seat: string): Buffer {
   const w = out;
   w.pos = 0;
   w.text('{"id":');
   w.str(requestId);
-  w.text(',"bidid":');
+  w.bytes(A_BIDID);
   w.str(bids[0].id);
   w.text(',"cur":');
   w.str(cur);
-  w.text(',"seatbid":[{"seat":');
+  w.bytes(A_SEATBID_SEAT);
   w.str(seat);
-  w.text(',"bid":[');
+  w.bytes(A_BID);
   for (let i = 0; i < bids.length; i++) {
     const b = bids[i];
+    claimsSpan.start = claimsSpan.end = 0;
     w.text(i === 0 ? '{"id":' : ',{"id":');
     w.str(b.id);
-    w.text(',"impid":');
+    w.bytes(A_IMPID);
     w.str(b.impid);
-    w.text(',"price":');
+    w.bytes(A_PRICE);
     w.num(b.price);
-    w.text(',');
-    w.text(staticFragment(b));
+    w.bytes(staticFragment(b));
     w.text(',"adm":');
     writeAdm(w, b);
-    if (b.notices.nurl) (w.text(',"nurl":'), writeUrl(w, b, 'win'));
-    w.text(',"burl":');
-    writeUrl(w, b, 'billing');
-    w.text(',"lurl":');
-    writeUrl(w, b, 'loss');
-    if (b.dealId) (w.text(',"dealid":'), w.str(b.dealId));
+    if (b.notices.nurl) writeUrl(w, b, 'win', A_NURL, A_NURL_Q);
+    writeUrl(w, b, 'billing', A_BURL, A_BURL_Q);
+    writeUrl(w, b, 'loss', A_LURL, A_LURL_Q);
+    if (b.dealId) (w.bytes(A_DEALID), w.str(b.dealId));
     if (b.exp !== undefined) (w.text(',"exp":'), w.number(b.exp));
     if (b.dsa) {
-      w.text(',"ext":{"dsa":');
+      w.bytes(A_EXT_DSA);
       w.text(dsaJson(b.dsa));
       w.text(b.test ? ',"test":1}}' : '}}');
     } else w.text(b.test ? ',"ext":{"test":1}}' : '}');
