@@ -26,6 +26,19 @@ function checkDepth(buf: Buffer, max: number): void {
   }
 }
 
+/**
+ * Whether the text holds more than `max` opening brackets (`{` or `[`, in strings too): only then
+ * can it nest deeper than `max`, so only then is checkDepth's walk over every byte needed. A
+ * bench request holds 14; the native indexOf finds them for a fraction of the walk's cost.
+ * The text is the body's UTF-8 decoded, whose ASCII characters are its ASCII bytes, one for one.
+ */
+function openingsOver(text: string, max: number): boolean {
+  let n = 0;
+  for (let i = text.indexOf('{'); i !== -1; i = text.indexOf('{', i + 1)) if (++n > max) return true;
+  for (let i = text.indexOf('['); i !== -1; i = text.indexOf('[', i + 1)) if (++n > max) return true;
+  return false;
+}
+
 const VERSION = /^2\.[56](\.\d+)?$/;
 
 /**
@@ -62,9 +75,10 @@ export function decodeBody(body: Buffer, contentEncoding: string, gzipAllowed: b
     }
   }
   if (!isUtf8(raw)) throw new BidderError('BAD_UTF8');
-  checkDepth(raw, limits.maxJsonDepth);
+  const text = raw.toString('utf8');
+  if (openingsOver(text, limits.maxJsonDepth)) checkDepth(raw, limits.maxJsonDepth);
   try {
-    return JSON.parse(raw.toString('utf8'));
+    return JSON.parse(text);
   } catch {
     throw new BidderError('BAD_JSON');
   }
