@@ -396,8 +396,39 @@ function addDense(src: Float32Array, rows: number, per: number, col: number, ker
   }
 }
 
+/** addEmbeddings' running sums of the row before (one model scores at a time: synchronous). */
+let partial = new Float64Array(0);
+
+/** Equal as doubles, zeros by their sign too (a sum of zeros keeps the sign it started with). */
+function sameDouble(a: number, b: number): boolean {
+  return a === b && (a !== 0 || 1 / a === 1 / b);
+}
+
 function addEmbeddings(p: ConcatPart & { table: Float32Array }, ids: Int32Array, rows: number, per: number, col: number, kernel: Float32Array, units: number, acc: Float64Array): void {
   const { table, buckets, dim } = p;
+  if (units === 1 && dim === 1) {
+    // The LR's case, a weight per id. Rows of one imp share their leading (context) ids and start
+    // from the same bias: a row whose first ids are the row before's, from the same start, takes
+    // that row's sum so far, which is bit for bit the sum it would make (the same terms added in
+    // the same order), and adds only the rest. `partial[f]`: the row before's sum of its first f terms.
+    if (partial.length < per + 1) partial = new Float64Array(per + 1);
+    for (let r = 0, i = 0; r < rows; r++, i += per) {
+      let z = acc[r];
+      let f = 0;
+      if (r > 0 && sameDouble(z, partial[0])) {
+        while (f < per && ids[i + f] === ids[i - per + f]) f++;
+        z = partial[f];
+      } else partial[0] = z;
+      for (; f < per; f++) {
+        const id = ids[i + f];
+        if (!(id >= 0 && id < buckets)) throw new Error(`embedding ${p.layer}: id ${id} outside [0, ${buckets})`);
+        z += table[id] * kernel[col + f];
+        partial[f + 1] = z;
+      }
+      acc[r] = z;
+    }
+    return;
+  }
   if (units === 1) {
     for (let r = 0; r < rows; r++) {
       let z = acc[r];
