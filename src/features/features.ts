@@ -224,6 +224,8 @@ export interface PreparedCreative {
   readonly adTopCategories: readonly string[];
   readonly text: Float32Array;
   readonly image: Float32Array;
+  /** `text` then `image` in one array where the image's place in a row follows the text's (the spec's layout): one copy into a row, not two. */
+  readonly textImage: Float32Array | null;
   /**
    * 12 hex digits of a hash of every field of the creative and its campaign that the features
    * read. A bid record carries it, so training can leave out a row the catalog has changed since
@@ -313,6 +315,14 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
       throw new Error(`creative ${c.id}: imageEmbedding must be ${spec.imageDim} finite numbers`);
     }
     const adTopCategories = [...new Set(campaign.cat.map(topLevel))];
+    const text = textVector(c.title, c.keywords);
+    const image = Float32Array.from(c.imageEmbedding);
+    let textImage: Float32Array | null = null;
+    if (textOff + text.length === imageOff) {
+      textImage = new Float32Array(text.length + image.length);
+      textImage.set(text);
+      textImage.set(image, text.length);
+    }
     return Object.freeze({
       creative: c,
       creativeId: c.id,
@@ -323,8 +333,9 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
       adTopCategories,
       creativeKey: fnvString(FNV_OFFSET, c.id),
       adTopsKey: fnvString(FNV_OFFSET, [...adTopCategories].sort().join(',')),
-      text: textVector(c.title, c.keywords),
-      image: Float32Array.from(c.imageEmbedding),
+      text,
+      image,
+      textImage,
       // A field read above and left out here is a catalog edit training cannot see (test/features.test.ts checks).
       fingerprint: createHash('sha256')
         .update(JSON.stringify([c.id, c.campaignId, c.title, c.keywords, c.imageEmbedding, campaign.cat]))
@@ -413,8 +424,8 @@ export function createFeatureBuilder(spec: FeatureSpec = FEATURE_SPEC): FeatureB
       sparse[s + SEGMENT_AD_OFFSET + k] = k < segmentCount ? bucket(fnvInt(fnvInt(fnvInt(S.segmentAd0, segmentKeys[k]), pc.adTopsKey), segmentCount)) : 0;
     }
     const d = row * D;
-    dense.set(pc.text, d + textOff);
-    dense.set(pc.image, d + imageOff);
+    if (pc.textImage !== null) dense.set(pc.textImage, d + textOff);
+    else (dense.set(pc.text, d + textOff), dense.set(pc.image, d + imageOff));
     if (!ctx.userDataAllowed || profile === undefined) return;
     const u = d + userOff;
     dense[u + 1] = overlap(profile.seenCategories, pc.adTopCategories);
