@@ -284,3 +284,48 @@ describe('peeking at the multiplier (OpenRTB test requests)', () => {
     expect(p.peekMultiplier('e', DAY0 + DAY)).toBe(1);
   });
 });
+
+describe("value pacer: the bidder's own campaigns on one audience", () => {
+  /**
+   * Three line items with the same value for every opportunity share one pacer, as a seat's
+   * campaigns do: per imp only the highest paced bid goes out (one bid per imp), so each wins only
+   * the imps its siblings do not take, whatever its price landscape says.
+   */
+  function siblings(seed: number, days: number) {
+    let now = DAY0;
+    const ids = ['a', 'b', 'c'];
+    const budget = { dailyUsd: 0.6 };
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(seed), campaigns: ids.map((id) => ({ id, budget })), slotMs: 60_000 });
+    const rnd = mulberry32(seed ^ 7);
+    const n = 6000;
+    const spend: number[][] = [];
+    for (let d = 0; d < days; d++) {
+      const day = [0, 0, 0];
+      for (let i = 0; i < n; i++) {
+        now = DAY0 + d * 86_400_000 + Math.floor((i * 86_400_000) / n);
+        const v = Math.exp(Math.log(2) + 0.8 * sampleNormal(rnd));
+        const p = Math.exp(Math.log(1.5) + 0.5 * sampleNormal(rnd));
+        let top = -1;
+        let topBid = 0;
+        const bids = ids.map((id) => v * pacer.multiplier(id, now, { valueCpmUsd: v, firstPrice: false }));
+        bids.forEach((bid, k) => {
+          if (bid > topBid) [top, topBid] = [k, bid];
+        });
+        if (top < 0) continue;
+        if (topBid >= p && day[top] + p / 1000 <= budget.dailyUsd) {
+          day[top] += p / 1000;
+          pacer.onWin(ids[top], 'cr', p, now);
+        } else if (topBid < p) pacer.onLoss(ids[top], 'cr', topBid, undefined, now);
+      }
+      spend.push(day);
+    }
+    return spend;
+  }
+
+  it('each spends its budget: what its opportunities delivered against what the plan expected scales the opportunities it plans on', () => {
+    for (const seed of [1, 2]) {
+      const days = siblings(seed, 2);
+      for (const day of days) for (const s of day) expect(s).toBeGreaterThan(0.9 * 0.6);
+    }
+  });
+});

@@ -94,6 +94,12 @@ class Pace {
   opps = 0;
   lambda = Infinity;
   multiplier = 0;
+  /** The win and payment curves of the last solve, for the spend each opportunity is expected to bring. */
+  curves: Curves | null = null;
+  /** Spend the plan expected of its opportunities, and spend won, both fading (`DELIVERY_HALF_LIFE_MS`). */
+  expectedUsd = 0;
+  wonUsd = 0;
+  fadedAt = NaN;
   slotEnd = -Infinity;
   /** The UTC day of the last decision (NaN before the first): `peekMultiplier` reads that decision on that day only. */
   decidedDay = NaN;
@@ -118,6 +124,14 @@ class Pace {
     for (let h = 0; h < 24; h++) this.shapeCum[h + 1] = this.shapeCum[h] + this.shape[h];
   }
 }
+
+/**
+ * How fast what the plan's opportunities delivered is forgotten, the expected spend (share of the
+ * day's budget) its prior of "as planned" is worth, and the least delivery believed.
+ */
+const DELIVERY_HALF_LIFE_MS = 4 * HOUR_MS;
+const DELIVERY_PRIOR = 0.1;
+const MIN_DELIVERY = 0.05;
 
 export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   const { random } = opts;
@@ -254,6 +268,32 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     return p.mode === 'asap' ? 1 : Math.max(minLambda, 1);
   }
 
+  /**
+   * What the campaign's opportunities delivered against what the plan expected of them (its
+   * payment curve at each one's paced value), as a factor of at most 1 on the opportunities it
+   * plans on. Only one bid goes out per imp, so where a seat's line items share an audience each
+   * counted every imp while winning a third of them, planned for three times the auctions it could
+   * buy, and spent 80 % of its budget (docs/pacing-results.md, "Line items on one audience"). Not
+   * above 1: a bid that wins more than the landscape says teaches the landscape itself.
+   */
+  function delivery(p: Pace, now: number): number {
+    fade(p, now);
+    const prior = DELIVERY_PRIOR * dayBudget(p);
+    if (!(prior > 0)) return 1;
+    return Math.min(1, Math.max(MIN_DELIVERY, (p.wonUsd + prior) / (p.expectedUsd + prior)));
+  }
+
+  function fade(p: Pace, now: number): void {
+    if (!(now > p.fadedAt)) {
+      if (Number.isNaN(p.fadedAt)) p.fadedAt = now;
+      return;
+    }
+    const f = Math.pow(0.5, (now - p.fadedAt) / DELIVERY_HALF_LIFE_MS);
+    p.expectedUsd *= f;
+    p.wonUsd *= f;
+    p.fadedAt = now;
+  }
+
   function decide(p: Pace, now: number): void {
     p.slotEnd = now + slotMs;
     p.decidedDay = p.day;
@@ -278,7 +318,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     for (let k = 0; k < BINS; k++) valueProbs[k] = p.values.w[k] / vt;
     p.landscape.probabilities(priceProbs, random);
     const firstPrice = p.firstPriceOpps * 2 > p.opps;
-    const sol = solveLambda({ values: valueProbs, prices: priceProbs, opportunities: oppsLeft(p, now), budget: remaining, firstPrice, minLambda }, new Curves(priceProbs, firstPrice));
+    const curves = new Curves(priceProbs, firstPrice);
+    const sol = solveLambda({ values: valueProbs, prices: priceProbs, opportunities: oppsLeft(p, now) * delivery(p, now), budget: remaining, firstPrice, minLambda }, curves);
+    p.curves = curves;
     p.lambda = sol.lambda;
     p.multiplier = Number.isFinite(sol.lambda) ? 1 / sol.lambda : 0;
   }
@@ -298,6 +340,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         if (opp.firstPrice) p.firstPriceOpps++;
       }
       if (nowMs >= p.slotEnd) decide(p, nowMs);
+      // Faded only at each solve: a slot is a few seconds of the hours the fading spans.
+      if (opp !== undefined && p.curves !== null && p.multiplier > 0 && opp.valueCpmUsd > 0) p.expectedUsd += p.curves.payAt(Curves.position(Math.log(opp.valueCpmUsd * p.multiplier))) / 1000;
       return p.multiplier;
     },
 
@@ -329,6 +373,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       rollDay(p, nowMs);
       const usd = priceCpmUsd / 1000;
       p.spentToday += usd;
+      p.wonUsd += usd;
       p.hourSpend[Math.floor((nowMs % DAY_MS) / HOUR_MS)] += usd;
       // A second-price win shows the price; a first-price one only that it was at most the bid,
       // unless the exchange sent the min-to-win.
