@@ -329,3 +329,26 @@ describe("value pacer: the bidder's own campaigns on one audience", () => {
     }
   });
 });
+
+describe('value pacer: the delivery factor across a restart', () => {
+  it("keeps what each campaign's opportunities delivered in its snapshot, and refuses a malformed one", () => {
+    let now = DAY0;
+    const campaigns = ['a', 'b'].map((id) => ({ id, budget: { dailyUsd: 1 } }));
+    const before = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns, slotMs: 60_000 });
+    for (let i = 0; i < 2000; i++) {
+      now = DAY0 + i * 30_000;
+      // a wins what it bids on; b is always outbid (its bid never goes out).
+      const m = before.multiplier('a', now, { valueCpmUsd: 3, firstPrice: false });
+      before.multiplier('b', now, { valueCpmUsd: 3, firstPrice: false });
+      if (m > 0) before.onWin('a', 'cr', 1, now);
+    }
+    const snap = before.snapshot();
+    const b = snap.delivery!.find(([id]) => id === 'b')!;
+    expect(b[2]).toBeGreaterThan(0);
+    expect(b[3]).toBe(0);
+    const after = createValuePacer({ clock: () => now, random: mulberry32(2), campaigns, slotMs: 60_000 });
+    after.restore(JSON.parse(JSON.stringify(snap)));
+    expect(after.snapshot().delivery).toEqual(snap.delivery);
+    expect(() => after.restore({ ...snap, delivery: [['b', now, -1, 0]] })).toThrow('not a value pacer snapshot');
+  });
+});

@@ -58,6 +58,8 @@ export interface ValuePacerSnapshot {
   campaigns: Array<[string, number, number[], number[]?]>;
   calibration?: CalibrationSnapshot;
   spend?: Array<[string, number, number, number, number]>;
+  /** Per campaign [id, epoch ms, USD its opportunities were expected to spend, USD won]: the delivery factor's sums, as of that time. */
+  delivery?: Array<[string, number, number, number]>;
 }
 
 export interface ValuePacer extends BidPacer {
@@ -461,16 +463,20 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         const flight = p.rule.lifetimeMicros < NO_LIMIT && p.spentBefore + p.spentToday > 0;
         if (capped || flight) spend.push([id, at, hourUsd, p.spentBefore, p.spentToday]);
       }
-      return { campaigns, calibration: calibration.snapshot(), spend };
+      const delivery: NonNullable<ValuePacerSnapshot['delivery']> = [];
+      for (const [id, p] of paces) if (p.expectedUsd > 0) delivery.push([id, p.fadedAt, p.expectedUsd, p.wonUsd]);
+      return { campaigns, calibration: calibration.snapshot(), spend, delivery };
     },
 
     restore(s) {
       const list = (s as Partial<ValuePacerSnapshot> | null)?.campaigns;
       const spend = (s as Partial<ValuePacerSnapshot> | null)?.spend;
+      const delivery = (s as Partial<ValuePacerSnapshot> | null)?.delivery;
       const ok =
         Array.isArray(list) &&
         list.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && x[1] > 0 && isHourly(x[2]) && (x[3] === undefined || isHours(x[3]))) &&
-        (spend === undefined || (Array.isArray(spend) && spend.every((x) => Array.isArray(x) && x.length === 5 && typeof x[0] === 'string' && Number.isFinite(x[1]) && x.slice(2).every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0))));
+        (spend === undefined || (Array.isArray(spend) && spend.every((x) => Array.isArray(x) && x.length === 5 && typeof x[0] === 'string' && Number.isFinite(x[1]) && x.slice(2).every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)))) &&
+        (delivery === undefined || (Array.isArray(delivery) && delivery.every((x) => Array.isArray(x) && x.length === 4 && typeof x[0] === 'string' && Number.isFinite(x[1]) && x.slice(2).every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0))));
       if (!ok) throw new Error('not a value pacer snapshot');
       const cal = (s as ValuePacerSnapshot).calibration;
       if (cal !== undefined) calibration.restore(cal);
@@ -480,6 +486,16 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         p.learnedDays = days;
         p.hourLearned.set(counts);
         if (hours !== undefined) relearn(p, hourMask(hours));
+        p.slotEnd = -Infinity;
+      }
+      // Line items sharing an audience would plan on every imp again for hours after each restart;
+      // faded from their time at the next solve. A pacer that has counted since keeps its own.
+      for (const [id, at, expectedUsd, wonUsd] of delivery ?? []) {
+        const p = paces.get(id);
+        if (p === undefined || p.expectedUsd > 0) continue;
+        p.expectedUsd = expectedUsd;
+        p.wonUsd = wonUsd;
+        p.fadedAt = at;
         p.slotEnd = -Infinity;
       }
       for (const [id, at, hourUsd, beforeUsd, dayUsd] of spend ?? []) {
