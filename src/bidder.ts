@@ -255,7 +255,19 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     const problems = theirs.flatMap((r, i) => (r.ok ? [] : r.problems.map((p) => `another worker (${i + 1} of ${theirs.length}): ${p}`)));
     return problems.length ? { ok: false, problems } : mine;
   };
-  const serial = <T>(run: () => Promise<T>): Promise<T> => (peers ? peers.exclusive(run) : run());
+  // Admin actions run one at a time, in the order asked: across the process with workers (the main
+  // thread's lock), on a chain of this bidder's own without. A policy reload takes many turns of
+  // the loop (read off-thread, applied in steps), so a pause asked during one would otherwise be
+  // checked against the catalog the reload is replacing (404 for a campaign it adds).
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial: <T>(run: () => Promise<T>) => Promise<T> = peers
+    ? (run) => peers.exclusive(run)
+    : (run) => {
+        const done = queue.then(run);
+        // An action that throws rejects for its caller only; the next still runs.
+        queue = done.catch(() => undefined);
+        return done;
+      };
   const handleAdmin = createAdmin({
     token: adminToken,
     reloadPolicies: () =>
