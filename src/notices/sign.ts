@@ -274,7 +274,7 @@ export function writeNoticeUrl(w: ByteWriter, u: NoticeUrls, route: NoticeRoute,
  */
 export function writeClickUrlXml(w: ByteWriter, u: NoticeUrls): void {
   const c = u.claims;
-  if (clickXmlOf !== u.base) ((clickXmlOf = u.base), (clickXml = utf8(escapeXmlText(`${u.base}/notice/click?b=`))));
+  if (clickXml === null || clickXmlOf !== u.base) ((clickXmlOf = u.base), (clickXml = utf8(escapeXmlText(`${u.base}/notice/click?b=`))));
   w.bytes(clickXml);
   let at = w.pos;
   w.uri(c.bidId);
@@ -312,8 +312,9 @@ const XML_X = utf8('&#38;x=');
 const XML_UK = utf8('&#38;uk=');
 const XML_TS = utf8('&#38;t=1&#38;s=');
 const XML_S = utf8('&#38;s=');
+// Null until the first bid: an empty base ('') is a base like any other.
 let clickXmlOf = '';
-let clickXml: Uint8Array = new Uint8Array(0);
+let clickXml: Uint8Array | null = null;
 
 /** `&`, `<`, `>`, `"` and `'` as `&#NN;`: the escape of the markup's escapeXml and ByteWriter.escapeXmlFrom. */
 function escapeXmlText(s: string): string {
