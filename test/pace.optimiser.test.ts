@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { BINS, binMid, binOf, binTop, PriceLandscape, ValueHistogram } from '../src/pace/landscape.js';
+import { describe, expect, it, vi } from 'vitest';
+import { BINS, binMid, binOf, binTop, PriceLandscape, ValueClock, ValueHistogram } from '../src/pace/landscape.js';
 import { Curves, solveLambda } from '../src/pace/optimiser.js';
 
 /** Probabilities with the given mass on the bins of the given values. */
@@ -114,7 +114,7 @@ describe('value histogram: the values the coming hours will bring', () => {
   const HOUR = 3_600_000;
 
   it('an opportunity weighs half as much a half-life later, whatever the traffic in between', () => {
-    const h = new ValueHistogram(12 * HOUR);
+    const h = new ValueHistogram(new ValueClock(12 * HOUR));
     h.add(1, 0);
     // A thousand opportunities in one millisecond weigh the same as one each.
     for (let i = 0; i < 1000; i++) h.add(10, 12 * HOUR);
@@ -126,7 +126,7 @@ describe('value histogram: the values the coming hours will bring', () => {
   });
 
   it('stays finite and keeps its proportions over years of opportunities', () => {
-    const h = new ValueHistogram(HOUR);
+    const h = new ValueHistogram(new ValueClock(HOUR));
     const DAY = 24 * HOUR;
     // 5,000 days at one opportunity an hour: 2^120,000 without renormalising.
     for (let t = 0; t < 5000 * DAY; t += HOUR) h.add(t % DAY < 12 * HOUR ? 1 : 10, t);
@@ -138,7 +138,75 @@ describe('value histogram: the values the coming hours will bring', () => {
     expect(share).toBeLessThan(0.001);
   });
 
+  // Each histogram on its own, as before the clock was shared: the weights must not move by a bit.
+  function alone(halfLifeMs: number) {
+    const w = new Float64Array(BINS);
+    let total = 0;
+    let t0 = NaN;
+    let lastMs = NaN;
+    let weight = 1;
+    return {
+      w,
+      get total() {
+        return total;
+      },
+      add(value: number, nowMs: number) {
+        if (nowMs !== lastMs) {
+          if (Number.isNaN(t0)) t0 = nowMs;
+          lastMs = nowMs;
+          weight = Math.pow(2, (nowMs - t0) / halfLifeMs);
+          if (weight > 1e100) {
+            for (let k = 0; k < BINS; k++) w[k] /= weight;
+            total /= weight;
+            t0 = nowMs;
+            weight = 1;
+          }
+        }
+        w[binOf(value)] += weight;
+        total += weight;
+      },
+    };
+  }
+
+  it('histograms sharing a clock weigh exactly as each alone, through renormalisations and a clock stepping back', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const clock = new ValueClock(HOUR);
+    const shared = Array.from({ length: 40 }, () => new ValueHistogram(clock));
+    const ref = Array.from({ length: 40 }, () => alone(HOUR));
+    let now = 1_700_000_000_000;
+    // Ten campaigns per request, a few requests per millisecond, an hour's jump now and then
+    // (2^332 is past 1e100 after 332 hours), and once in a while a step back.
+    for (let r = 0; r < 60_000; r++) {
+      const u = rnd();
+      now += u < 0.01 ? HOUR : u < 0.012 ? -3 : u < 0.4 ? 1 : 0;
+      for (let j = 0; j < 10; j++) {
+        const i = Math.floor(rnd() * 40);
+        const v = Math.exp(rnd() * 8 - 4);
+        shared[i].add(v, now);
+        ref[i].add(v, now);
+      }
+    }
+    for (let i = 0; i < 40; i++) {
+      expect(Object.is(shared[i].total, ref[i].total)).toBe(true);
+      for (let k = 0; k < BINS; k++) if (!Object.is(shared[i].w[k], ref[i].w[k])) expect([i, k, shared[i].w[k]]).toEqual([i, k, ref[i].w[k]]);
+    }
+  });
+
+  it('histograms begun in the same millisecond compute one power per millisecond between them', () => {
+    const clock = new ValueClock(HOUR);
+    const hs = Array.from({ length: 10 }, () => new ValueHistogram(clock));
+    for (const h of hs) h.add(1, 1000);
+    const pow = vi.spyOn(Math, 'pow');
+    try {
+      for (let ms = 1001; ms < 1101; ms++) for (const h of hs) h.add(2, ms);
+      expect(pow).toHaveBeenCalledTimes(100);
+    } finally {
+      pow.mockRestore();
+    }
+  });
+
   it('refuses a half-life that is not a positive duration', () => {
-    expect(() => new ValueHistogram(0)).toThrow(/halfLifeMs/);
+    expect(() => new ValueClock(0)).toThrow(/halfLifeMs/);
   });
 });

@@ -116,6 +116,54 @@ export class PriceLandscape {
 }
 
 /**
+ * The weight of an opportunity at a given millisecond for histograms whose weights are relative to
+ * `t0`: 2^((ms - t0) / halfLife), one power per distinct millisecond for all of them.
+ */
+interface Epoch {
+  readonly t0: number;
+  lastMs: number;
+  weight: number;
+}
+
+/**
+ * The fading shared by a pacer's value histograms. Each of them computed the same power of two as
+ * every other one that began in the same millisecond (about ten per bid request, one per eligible
+ * campaign); those now share it, so the weights stay exactly what each would compute alone.
+ */
+export class ValueClock {
+  // Histograms begun in the same millisecond share one epoch. Only a cache: a histogram keeps its
+  // epoch, and a new one for the same t0 computes the same powers, so starting over changes nothing.
+  private readonly epochs = new Map<number, Epoch>();
+
+  /** @param halfLifeMs after this long an opportunity weighs half as much (default 12 hours). */
+  constructor(readonly halfLifeMs = 12 * 3_600_000) {
+    if (!(halfLifeMs > 0)) throw new Error('halfLifeMs must be > 0');
+  }
+
+  epoch(t0: number): Epoch {
+    let e = this.epochs.get(t0);
+    if (e === undefined) {
+      if (this.epochs.size >= MAX_EPOCHS) this.epochs.clear();
+      e = { t0, lastMs: t0, weight: 1 };
+      this.epochs.set(t0, e);
+    }
+    return e;
+  }
+
+  /** The weight at `nowMs` of an opportunity relative to `e.t0`: 2^((nowMs - t0) / halfLife). */
+  weight(e: Epoch, nowMs: number): number {
+    if (nowMs !== e.lastMs) {
+      e.lastMs = nowMs;
+      e.weight = Math.pow(2, (nowMs - e.t0) / this.halfLifeMs);
+    }
+    return e.weight;
+  }
+}
+
+// More than one per campaign is a cache that no longer saves anything.
+const MAX_EPOCHS = 65_536;
+
+/**
  * How often each value bin occurred among a campaign's opportunities, an opportunity weighing
  * half as much `halfLifeMs` later. The optimiser plans the rest of the day on these values, so
  * they should be the values the coming hours will bring: today's more than last week's. Forgetting
@@ -125,32 +173,21 @@ export class PriceLandscape {
 export class ValueHistogram {
   readonly w = new Float64Array(BINS);
   total = 0;
-  /** The time the weights are relative to, and the weight of an opportunity at `lastMs`. */
-  private t0 = NaN;
-  private lastMs = NaN;
-  private weight = 1;
+  /** The time the weights are relative to (its first opportunity, or the last renormalisation). */
+  private epoch: Epoch | null = null;
 
-  /** @param halfLifeMs after this long an opportunity weighs half as much (default 12 hours). */
-  constructor(private readonly halfLifeMs = 12 * 3_600_000) {
-    if (!(halfLifeMs > 0)) throw new Error('halfLifeMs must be > 0');
-  }
+  constructor(private readonly clock = new ValueClock()) {}
 
   add(value: number, nowMs: number): void {
-    // Forgetting by growing the weight of new entries (one power per distinct millisecond);
-    // renormalised before it overflows.
-    if (nowMs !== this.lastMs) {
-      if (Number.isNaN(this.t0)) this.t0 = nowMs;
-      this.lastMs = nowMs;
-      this.weight = Math.pow(2, (nowMs - this.t0) / this.halfLifeMs);
-      if (this.weight > 1e100) {
-        for (let k = 0; k < BINS; k++) this.w[k] /= this.weight;
-        this.total /= this.weight;
-        this.t0 = nowMs;
-        this.weight = 1;
-      }
+    // Forgetting by growing the weight of new entries; renormalised before it overflows.
+    let weight = this.clock.weight((this.epoch ??= this.clock.epoch(nowMs)), nowMs);
+    if (weight > 1e100) {
+      for (let k = 0; k < BINS; k++) this.w[k] /= weight;
+      this.total /= weight;
+      weight = this.clock.weight((this.epoch = this.clock.epoch(nowMs)), nowMs);
     }
-    this.w[binOf(value)] += this.weight;
-    this.total += this.weight;
+    this.w[binOf(value)] += weight;
+    this.total += weight;
   }
 
   get empty(): boolean {

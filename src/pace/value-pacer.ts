@@ -15,7 +15,7 @@ import { compileBudget, NO_LIMIT, pacedDayBudgetUsd, utcDay, type BudgetRule } f
 import { DAY_MS, HOUR_MS } from '../util/time.js';
 import type { Opportunity, PacingMode } from '../types.js';
 import { createCalibration, type CalibrationSnapshot } from './calibration.js';
-import { BINS, PriceLandscape, ValueHistogram } from './landscape.js';
+import { BINS, PriceLandscape, ValueClock, ValueHistogram } from './landscape.js';
 import { Curves, solveLambda } from './optimiser.js';
 import { createThompsonPacer, hourMask, pacingHours, relearnHours, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
 import { sampleGamma } from '../random/random.js';
@@ -83,7 +83,7 @@ class Pace {
   beforeFromLedger = false;
   readonly hourSpend = new Float64Array(24);
   readonly landscape: PriceLandscape;
-  readonly values = new ValueHistogram();
+  readonly values: ValueHistogram;
   readonly hourToday = new Float64Array(24);
   readonly hourLearned = new Float64Array(24);
   learnedDays = 0;
@@ -105,7 +105,8 @@ class Pace {
   slotEnd = -Infinity;
   /** The UTC day of the last decision (NaN before the first): `peekMultiplier` reads that decision on that day only. */
   decidedDay = NaN;
-  constructor(c: PacedCampaign, now: number, prior: PriceLandscape, shape: readonly number[]) {
+  constructor(c: PacedCampaign, now: number, prior: PriceLandscape, shape: readonly number[], values: ValueHistogram) {
+    this.values = values;
     this.rule = compileBudget(c.id, c.budget);
     this.mode = c.budget.pacing ?? 'max-value';
     this.hourlyCap = c.budget.hourlyCapShare ?? 1;
@@ -152,6 +153,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   if (shape.length !== 24 || shape.some((w) => !(w >= 0)) || !shape.some((w) => w > 0)) throw new Error('trafficShape must be 24 non-negative hourly weights, not all zero');
   const valueProbs = new Float64Array(BINS);
   const priceProbs = new Float64Array(BINS);
+  // One for all campaigns: those first seen in the same millisecond share each power of two.
+  const valueClock = new ValueClock();
 
   function configure(campaigns: readonly PacedCampaign[]): void {
     const now = opts.clock();
@@ -159,7 +162,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     for (const c of campaigns) {
       keep.add(c.id);
       const p = paces.get(c.id);
-      if (p === undefined) paces.set(c.id, new Pace(c, now, prior(), shape));
+      if (p === undefined) paces.set(c.id, new Pace(c, now, prior(), shape, new ValueHistogram(valueClock)));
       else {
         const before = p.hours;
         if (hourMask(pacingHours(c.targeting, now)) !== before && utcDay(now) >= p.day) {
