@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryLedger, type LedgerLogger, type MemoryLedger } from '../src/ledger/index.js';
 import type { Budget } from '../src/types.js';
-import { openJournalWriter } from '../src/ledger/journal.js';
+import { encodeRecord, encodeReserve, openJournalWriter } from '../src/ledger/journal.js';
 import { runLedgerSuite } from './ledger.suite.js';
 import { failNextFdatasync } from './helpers/faults.js';
 import { transpileLedger } from './helpers/transpile.js';
@@ -201,6 +201,20 @@ describe('in-process ledger journal', () => {
     expect(await b.settle('b1', 0.001)).toBe('duplicate');
     expect(await b.settle('late', 0.5)).toBe('settled');
     await b.close();
+  });
+});
+
+describe('journal records', () => {
+  it('a reservation line is the generic encoding byte for byte, whatever its ids and numbers', () => {
+    const id = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('bid-1', 'é"\\\n\u2028', '\ud800', ''));
+    const num = fc.oneof(fc.integer(), fc.double(), fc.constantFrom(0, -0, 1e21, 2 ** 53 + 2, NaN, Infinity, -Infinity));
+    fc.assert(
+      fc.property(id, id, num, num, num, (b, c, a, e, d) => {
+        const rec = { t: 'r' as const, b, c, a, e, d };
+        expect(encodeReserve(rec)).toBe(encodeRecord(rec));
+      }),
+      { numRuns: 5000 },
+    );
   });
 });
 

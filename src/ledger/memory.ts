@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { BidOutcome, Budget, BudgetLedger, Reservation, Settled, SettleOutcome, SettleSource } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toUsd, utcDay } from './budget.js';
-import { decodeRecords, encodeRecord, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
+import { decodeRecords, encodeRecord, encodeReserve, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
 import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
 import { LedgerCore } from './state.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
@@ -297,7 +297,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         const rec = core.reserve(items[i], now, reservationTtlMs);
         out[i] = rec !== null;
         if (rec !== null && writer !== null) {
-          text += encodeRecord(rec);
+          text += rec.t === 'r' ? encodeReserve(rec) : encodeRecord(rec);
           recs.push(rec);
         }
       }
