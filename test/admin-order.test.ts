@@ -1,9 +1,9 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { spawnBidder, type SpawnedBidder } from '../src/harness/bidder.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCatalogYaml } from '../src/catalog/generate.js';
 
@@ -22,9 +22,8 @@ describe.skipIf(process.platform === 'win32')('admin actions in the order asked,
   let dir: string;
   let policies: string;
   let journal: string;
-  let child: ChildProcess;
+  let bidder: SpawnedBidder | undefined;
   let url: string;
-  const stderr: string[] = [];
   const admin = (path: string, method = 'POST') => fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
   const status = async () => (await (await admin('/admin/status', 'GET')).json()) as { campaigns: string[]; paused: string[] };
   /**
@@ -49,27 +48,11 @@ describe.skipIf(process.platform === 'win32')('admin actions in the order asked,
     writeFileSync(join(policies, 'bidder.yaml'), `eventLog:\n  dir: ${join(dir, 'events')}\nledger:\n  journalPath: ${journal}\n`);
     // A small catalog to start on (quick), with none of the campaigns the reloads bring.
     writeFileSync(join(policies, 'campaigns.yaml'), generateCatalogYaml({ campaigns: 5, seed: 1 }));
-    child = spawn(process.execPath, ['dist/cli.js', 'serve', '--policies', policies, '--models', process.env.TEST_MODELS_DIR ?? 'models', '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ADMIN_TOKEN: TOKEN, NOTICE_SECRET: 'admin-order-secret-0123456789' },
-    });
-    child.stderr!.on('data', (c: Buffer) => stderr.push(c.toString()));
-    const port = await new Promise<number>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        try {
-          const log = JSON.parse(line) as { msg?: string; port?: number };
-          if (log.msg === 'bidder listening' && typeof log.port === 'number') resolve(log.port);
-        } catch {
-          // Not every line is a log record; only the listening line matters.
-        }
-      });
-      child.on('exit', (code) => reject(new Error(`bidder exited (${code}) before listening: ${stderr.join('')}`)));
-      setTimeout(() => reject(new Error(`bidder not listening after 90 s: ${stderr.join('')}`)), 90_000).unref();
-    });
-    url = `http://127.0.0.1:${port}`;
+    bidder = await spawnBidder({ policiesDir: policies, modelsDir: process.env.TEST_MODELS_DIR, env: { ADMIN_TOKEN: TOKEN, NOTICE_SECRET: 'admin-order-secret-0123456789' }, startTimeoutMs: 90_000 });
+    url = bidder.origin;
   }, 120_000);
-  afterAll(() => {
-    if (child?.exitCode === null) child.kill('SIGKILL');
+  afterAll(async () => {
+    await bidder?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -100,7 +83,7 @@ describe.skipIf(process.platform === 'win32')('admin actions in the order asked,
 
   it('serves the next action after one that throws', async () => {
     // The paused file's temporary name (src/live/live.ts) taken by a folder: the write throws.
-    const tmp = join(journal, `paused.json.${child.pid}.0.tmp`);
+    const tmp = join(journal, `paused.json.${bidder!.pid}.0.tmp`);
     mkdirSync(tmp, { recursive: true });
     const failed = await admin('/admin/campaigns/g2-c2/pause');
     expect(failed.status, await failed.text()).toBe(409);

@@ -1,9 +1,9 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { spawnBidder, type SpawnedBidder } from '../src/harness/bidder.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCatalogYaml } from '../src/catalog/generate.js';
 import { loadPolicies, PolicyError } from '../src/config/policies.js';
@@ -20,9 +20,8 @@ const CAMPAIGNS = 1000;
 describe.skipIf(process.platform === 'win32')('policy reload of a large catalog', () => {
   let dir: string;
   let policies: string;
-  let child: ChildProcess;
+  let bidder: SpawnedBidder | undefined;
   let url: string;
-  const stderr: string[] = [];
   const admin = (path: string, method = 'POST') => fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
   /** The bidder's own worst event-loop delay since the last scrape (prom-client resets it on each). */
   const lagMaxS = async () => Number(/^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await (await fetch(`${url}/metrics`)).text())![1]);
@@ -38,28 +37,12 @@ describe.skipIf(process.platform === 'win32')('policy reload of a large catalog'
     // check, then the bidder) would wait on the second read for ever and never listen.
     execFileSync('mkfifo', [join(policies, 'campaigns.yaml')]);
     const filled = writeFile(join(policies, 'campaigns.yaml'), generateCatalogYaml({ campaigns: CAMPAIGNS, seed: 1 }));
-    child = spawn(process.execPath, ['dist/cli.js', 'serve', '--policies', policies, '--models', process.env.TEST_MODELS_DIR ?? 'models', '--port', '0', '--host', '127.0.0.1', '--log-level', 'info'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ADMIN_TOKEN: TOKEN, NOTICE_SECRET: 'reload-large-secret-0123456789' },
-    });
-    child.stderr!.on('data', (c: Buffer) => stderr.push(c.toString()));
-    const port = await new Promise<number>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        try {
-          const log = JSON.parse(line) as { msg?: string; port?: number };
-          if (log.msg === 'bidder listening' && typeof log.port === 'number') resolve(log.port);
-        } catch {
-          // Not every line is a log record; only the listening line matters.
-        }
-      });
-      child.on('exit', (code) => reject(new Error(`bidder exited (${code}) before listening: ${stderr.join('')}`)));
-      setTimeout(() => reject(new Error(`bidder not listening after 90 s (campaigns.yaml read twice?): ${stderr.join('')}`)), 90_000).unref();
-    });
+    bidder = await spawnBidder({ policiesDir: policies, modelsDir: process.env.TEST_MODELS_DIR, env: { ADMIN_TOKEN: TOKEN, NOTICE_SECRET: 'reload-large-secret-0123456789' }, startTimeoutMs: 90_000 });
     await filled;
-    url = `http://127.0.0.1:${port}`;
+    url = bidder.origin;
   }, 120_000);
-  afterAll(() => {
-    if (child?.exitCode === null) child.kill('SIGKILL');
+  afterAll(async () => {
+    await bidder?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
