@@ -276,32 +276,34 @@ export function writeClickUrlXml(w: ByteWriter, u: NoticeUrls): void {
   const c = u.claims;
   if (clickXml === null || clickXmlOf !== u.base) ((clickXmlOf = u.base), (clickXml = utf8(escapeXmlText(`${u.base}/notice/click?b=`))));
   w.bytes(clickXml);
-  let at = w.pos;
-  w.uri(c.bidId);
-  w.escapeXmlFrom(at);
+  uriXml(w, c.bidId);
   w.bytes(XML_C);
-  at = w.pos;
-  w.uri(c.campaignId);
-  w.escapeXmlFrom(at);
+  uriXml(w, c.campaignId);
   w.bytes(XML_K);
-  at = w.pos;
-  w.uri(c.creativeId);
-  w.escapeXmlFrom(at);
+  uriXml(w, c.creativeId);
   w.bytes(XML_E);
-  at = w.pos;
-  w.uri(c.exchange);
-  w.escapeXmlFrom(at);
+  uriXml(w, c.exchange);
   w.bytes(XML_X);
   w.number(c.expiresAtMs);
   if (c.userKey) {
     w.bytes(XML_UK);
-    at = w.pos;
-    w.text(c.userKey);
-    w.escapeXmlFrom(at);
+    textXml(w, c.userKey);
   }
   w.bytes(c.test ? XML_TS : XML_S);
-  at = w.pos;
-  w.text(u.sig.click);
+  textXml(w, u.sig.click);
+}
+
+/** A claim percent-encoded, then XML-escaped where it lies. */
+function uriXml(w: ByteWriter, s: string): void {
+  const at = w.pos;
+  w.uri(s);
+  w.escapeXmlFrom(at);
+}
+
+/** Text written as it is, then XML-escaped where it lies. */
+function textXml(w: ByteWriter, s: string): void {
+  const at = w.pos;
+  w.text(s);
   w.escapeXmlFrom(at);
 }
 
