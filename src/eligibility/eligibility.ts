@@ -404,6 +404,8 @@ export function createEligibility(deps: EligibilityDeps) {
   // The candidates the other dimensions allow, for one imp.
   const allowed = new Int32Array(words);
   const anyOf = new Int32Array(words);
+  // An imp's candidates that pass the targeting index, in walk order (each at most once).
+  const matchedIdx = new Int32Array(catalog.candidates.length);
   const shortlist = createShortlist(catalog.candidates.length);
   const { traits } = catalog;
   const traitsOnly = deps.traitsOnly ?? true;
@@ -620,7 +622,7 @@ export function createEligibility(deps: EligibilityDeps) {
         const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !checkLang && !dsaNeeded && !badv.size && !deals.length && !privateAuction && !!banner && typeof banner === 'object' && !(Array.isArray(banner.btype) && banner.btype.length);
         const slow = byTraits
           ? TRAIT.media | TRAIT.segments | (Array.isArray(banner.battr) && banner.battr.length ? TRAIT.attr : 0) | (media.secure ? TRAIT.insecure : 0) |
-            (userDataAllowed ? 0 : TRAIT.noConsent) | (userKey ? TRAIT.cap : 0)
+            (userDataAllowed ? 0 : TRAIT.noConsent)
           : 0;
 
         // Most selective dimension first: the union of its posting lists for the request's values.
@@ -655,12 +657,15 @@ export function createEligibility(deps: EligibilityDeps) {
         // request value of dimension d gets bit d, and a candidate passes when every dimension it
         // restricts has its bit (exactly matchesAll, which is used otherwise).
         marks -= matchedSize[best];
-        let useMarks = marks <= marksPerVisit * bestSize;
+        // Costs compared in marks: a candidate visited with Set lookups costs about marksPerVisit.
+        const lookups = marksPerVisit * bestSize;
+        let useMarks = marks <= lookups;
         let bitWords = 0;
         for (let d = 0; d < DIMENSIONS.length; d++) if (d !== best && catalog.index[d].byValue.size !== 0) bitWords += words * (1 + foundCount[d]);
-        // Bit sets instead of marks: the same test (a candidate passes a dimension it does not
-        // restrict, or one under whose request values it is listed), in sequential word operations.
-        const useBits = useMarks && bitWords <= bitWordsPerMark * marks;
+        // Bit sets instead of marks or lookups: the same test (a candidate passes a dimension it
+        // does not restrict, or one under whose request values it is listed), in sequential word
+        // operations.
+        const useBits = bitWords <= bitWordsPerMark * Math.min(marks, lookups);
         if (useBits) {
           useMarks = false;
           allowed.fill(-1);
@@ -698,22 +703,40 @@ export function createEligibility(deps: EligibilityDeps) {
             }
           }
         }
+        // The candidates every targeting dimension admits, in the order of the best dimension's
+        // lists (its unrestricted list, then the request's values in order; each list ascending),
+        // a candidate under several of them at its first.
         const notBest = ~(1 << best);
         const di = catalog.index[best];
-        let blocked = false;
-        let privacyBlocked = false;
-        let dsaBlocked = false;
-        let n = 0;
         const found = foundLists[best];
+        let m = 0;
         for (let li = -1; li < foundCount[best]; li++) {
           const list = li < 0 ? di.unrestricted : found[li];
+          if (list.length === 0) continue;
+          if (useBits && list.length > words) {
+            // A list longer than the bit set: its words ANDed with what the others allow, and the set
+            // bits taken in ascending order, which is the list's order.
+            const b = li < 0 ? unrestrictedBits[best] : bitsOfList(list);
+            for (let w = 0; w < words; w++) {
+              let x = allowed[w] & b[w];
+              if (x === 0) continue;
+              // Cleared once visited: the same candidate under another of the request's values is skipped.
+              allowed[w] ^= x;
+              const base = w << 5;
+              do {
+                const low = x & -x;
+                matchedIdx[m++] = base + 31 - Math.clz32(low);
+                x ^= low;
+              } while (x !== 0);
+            }
+            continue;
+          }
           for (const idx of list) {
             if (useBits) {
               const w = idx >>> 5;
               const word = allowed[w];
               const bit = 1 << (idx & 31);
               if ((word & bit) === 0) continue;
-              // Cleared once visited: the same candidate under another of the request's values is skipped.
               allowed[w] = word & ~bit;
             } else {
               if (stamp[idx] === stampNo) continue;
@@ -723,92 +746,109 @@ export function createEligibility(deps: EligibilityDeps) {
                 if (need !== 0 && (need & ~(hitStamp[idx] === stampNo ? hits[idx] : 0)) !== 0) continue;
               } else if (!matchesAll(catalog.accepts[idx], requestValues, best)) continue;
             }
-            const t = traits[idx];
-            if (byTraits && (t & slow) === 0) {
-              // Passes every check on its traits: not paused, in flight, a plain banner on a banner
-              // imp with nothing the request blocks or asks for; a deals-only one has no deal here.
-              if ((t & (TRAIT.paused | TRAIT.dealsOnly)) !== 0 || inFlight[idx] === 0) continue;
-              // On traits only without a user key (TRAIT.cap): a capped campaign then gets its cap's worth of bids per request.
-              n = keep(n, idx, catalog.candidates[idx], '', openFloorUsd, BANNER_FIT, 0, catalog.candidates[idx].capCount || Infinity);
-              continue;
-            }
+            matchedIdx[m++] = idx;
+          }
+        }
+        let blocked = false;
+        let privacyBlocked = false;
+        let dsaBlocked = false;
+        let n = 0;
+        for (let mi = 0; mi < m; mi++) {
+          const idx = matchedIdx[mi];
+          const t = traits[idx];
+          if (byTraits && (t & slow) === 0) {
+            // Passes every check on its traits: not paused, in flight, a plain banner on a banner
+            // imp with nothing the request blocks or asks for; a deals-only one has no deal here.
+            if ((t & TRAIT.paused) !== 0 || inFlight[idx] === 0) continue;
             const cand = catalog.candidates[idx];
-            const c = cand.campaign;
-            if (cand.paused || deps.isPaused(c.id)) continue;
-            if ((cand.flightStart && day < cand.flightStart) || (cand.flightEnd && day > cand.flightEnd)) continue;
-            const fit = mediaFit(cand, media);
-            if (fit === null) continue;
-            if ((checkCats && categoryRefused(cand, cattax, bcat, acat)) || (badv.size && isBlocked(cand.adomain, badv))) {
-              blocked = true;
-              continue;
+            // Without a user key the cap cannot be counted across requests; one request still takes no more than it.
+            let capLeft = Infinity;
+            if ((t & TRAIT.cap) !== 0) {
+              // Asked where every check would ask it (before the deal rule), so the frequency
+              // store sees the same calls.
+              capLeft = userKey ? cand.capCount - deps.frequency(userKey, cand.campaign.id, cand.capWindowSec) : cand.capCount;
+              if (capLeft <= 0) continue;
             }
-            if (checkLang && !languageAllowed(cand.creative.language, wlang, wlangb)) {
-              blocked = true;
-              continue;
-            }
-            if (dsaNeeded && !c.dsa) {
-              dsaBlocked = true;
-              continue;
-            }
-            if (!userDataAllowed && cand.nobidWithoutConsent) {
+            if ((t & TRAIT.dealsOnly) !== 0) continue;
+            n = keep(n, idx, cand, '', openFloorUsd, BANNER_FIT, 0, capLeft);
+            continue;
+          }
+          const cand = catalog.candidates[idx];
+          const c = cand.campaign;
+          if (cand.paused || deps.isPaused(c.id)) continue;
+          if ((cand.flightStart && day < cand.flightStart) || (cand.flightEnd && day > cand.flightEnd)) continue;
+          const fit = mediaFit(cand, media);
+          if (fit === null) continue;
+          if ((checkCats && categoryRefused(cand, cattax, bcat, acat)) || (badv.size && isBlocked(cand.adomain, badv))) {
+            blocked = true;
+            continue;
+          }
+          if (checkLang && !languageAllowed(cand.creative.language, wlang, wlangb)) {
+            blocked = true;
+            continue;
+          }
+          if (dsaNeeded && !c.dsa) {
+            dsaBlocked = true;
+            continue;
+          }
+          if (!userDataAllowed && cand.nobidWithoutConsent) {
+            privacyBlocked = true;
+            continue;
+          }
+          if (cand.segments) {
+            if (!userDataAllowed) {
               privacyBlocked = true;
               continue;
             }
-            if (cand.segments) {
-              if (!userDataAllowed) {
-                privacyBlocked = true;
-                continue;
-              }
-              if (!anyIn(segments, cand.segments)) continue;
-            }
-            let capLeft = Infinity;
-            if (cand.capCount) {
-              // Without a user key the cap cannot be counted across requests; one request still takes no more than it.
-              capLeft = userKey ? cand.capCount - deps.frequency(userKey, c.id, cand.capWindowSec) : cand.capCount;
-              if (capLeft <= 0) continue;
-            }
-            // Deals (§3.2.11, §3.2.12): of those the campaign buys here, the one with the lowest floor
-            // (its duration floors included; the first in the request's order on a tie), which the
-            // paced value, unknown until pricing, is likeliest to clear.
-            let deal: Obj | null = null;
-            let dealFloorUsd = Infinity;
-            let dealAt = 0;
-            if (deals.length !== 0 && cand.deals.size !== 0) {
-              for (const d of deals) {
-                if (!cand.deals.has(d.id)) continue;
-                // A deal that names the advertisers it admits (2.6 `wadomain`) admits this one by one of its domains only.
-                if (Array.isArray(d.wadomain) && d.wadomain.length > 0 && !d.wadomain.some((a: unknown) => typeof a === 'string' && cand.adomain.has(a.toLowerCase()))) continue;
-                let f = currencyToUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
-                if (Number.isNaN(f)) continue;
-                const at = d.at === 1 || d.at === 2 || d.at === 3 ? d.at : 0;
-                // OpenRTB 2.6: a video or audio ad's floor by its length, the deal's own rules (not at a fixed price).
-                if (fit.kind === 'vast' && at !== 3) {
-                  const df = durationFloorUsd(d, cand.creative.durationSec ?? 0, d.bidfloorcur, ratesPerUsd);
-                  if (df > f) f = df;
-                }
-                if (f < dealFloorUsd) ((deal = d), (dealFloorUsd = f), (dealAt = at));
-              }
-            }
-            // Private auctions admit deal bids only, and dealsOnly campaigns bid nowhere else; the
-            // others may answer the open auction at the imp's floor where the deal's is out of reach.
-            const open = !privateAuction && !cand.dealsOnly;
-            if (deal === null && !open) continue;
-            let openUsd = openFloorUsd;
-            if (open && fit.kind === 'vast') {
-              const f = durationFloorUsd(im[cand.creative.format] as Obj, cand.creative.durationSec ?? 0, im.bidfloorcur, ratesPerUsd);
-              if (f > openUsd) openUsd = f;
-            }
-            if (deal === null || (open && dealFloorUsd > c.maxBidCpmUsd)) {
-              n = keep(n, idx, cand, '', openUsd, fit, 0, capLeft);
-              continue;
-            }
-            n = keep(n, idx, cand, deal.id, dealFloorUsd, fit, dealAt, capLeft);
-            // Whether the paced value clears the deal's higher floor is known only in pricing
-            // (src/price/choose.ts), so the open auction goes along as a second entry after it, which
-            // pricing considers only where the deal entry has no price: a fixed-price deal (at 3) or
-            // one with its own `at` is bought through the deal whenever it can be.
-            if (open && dealFloorUsd > openUsd) n = keep(n, idx, cand, '', openUsd, fit, 0, capLeft);
+            if (!anyIn(segments, cand.segments)) continue;
           }
+          let capLeft = Infinity;
+          if (cand.capCount) {
+            // Without a user key the cap cannot be counted across requests; one request still takes no more than it.
+            capLeft = userKey ? cand.capCount - deps.frequency(userKey, c.id, cand.capWindowSec) : cand.capCount;
+            if (capLeft <= 0) continue;
+          }
+          // Deals (§3.2.11, §3.2.12): of those the campaign buys here, the one with the lowest floor
+          // (its duration floors included; the first in the request's order on a tie), which the
+          // paced value, unknown until pricing, is likeliest to clear.
+          let deal: Obj | null = null;
+          let dealFloorUsd = Infinity;
+          let dealAt = 0;
+          if (deals.length !== 0 && cand.deals.size !== 0) {
+            for (const d of deals) {
+              if (!cand.deals.has(d.id)) continue;
+              // A deal that names the advertisers it admits (2.6 `wadomain`) admits this one by one of its domains only.
+              if (Array.isArray(d.wadomain) && d.wadomain.length > 0 && !d.wadomain.some((a: unknown) => typeof a === 'string' && cand.adomain.has(a.toLowerCase()))) continue;
+              let f = currencyToUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
+              if (Number.isNaN(f)) continue;
+              const at = d.at === 1 || d.at === 2 || d.at === 3 ? d.at : 0;
+              // OpenRTB 2.6: a video or audio ad's floor by its length, the deal's own rules (not at a fixed price).
+              if (fit.kind === 'vast' && at !== 3) {
+                const df = durationFloorUsd(d, cand.creative.durationSec ?? 0, d.bidfloorcur, ratesPerUsd);
+                if (df > f) f = df;
+              }
+              if (f < dealFloorUsd) ((deal = d), (dealFloorUsd = f), (dealAt = at));
+            }
+          }
+          // Private auctions admit deal bids only, and dealsOnly campaigns bid nowhere else; the
+          // others may answer the open auction at the imp's floor where the deal's is out of reach.
+          const open = !privateAuction && !cand.dealsOnly;
+          if (deal === null && !open) continue;
+          let openUsd = openFloorUsd;
+          if (open && fit.kind === 'vast') {
+            const f = durationFloorUsd(im[cand.creative.format] as Obj, cand.creative.durationSec ?? 0, im.bidfloorcur, ratesPerUsd);
+            if (f > openUsd) openUsd = f;
+          }
+          if (deal === null || (open && dealFloorUsd > c.maxBidCpmUsd)) {
+            n = keep(n, idx, cand, '', openUsd, fit, 0, capLeft);
+            continue;
+          }
+          n = keep(n, idx, cand, deal.id, dealFloorUsd, fit, dealAt, capLeft);
+          // Whether the paced value clears the deal's higher floor is known only in pricing
+          // (src/price/choose.ts), so the open auction goes along as a second entry after it, which
+          // pricing considers only where the deal entry has no price: a fixed-price deal (at 3) or
+          // one with its own `at` is bought through the deal whenever it can be.
+          if (open && dealFloorUsd > openUsd) n = keep(n, idx, cand, '', openUsd, fit, 0, capLeft);
         }
         const kept = n > maxCandidatesPerImp ? shortlist.choose(n, maxCandidatesPerImp, idxAt, floorUsdAt, campaignAt) : null;
         for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i], auctionType: okAt[i], capLeft: okCapLeft[i] });
