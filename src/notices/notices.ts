@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { errorAnswer, type Answer } from '../errors/answer.js';
 import type { IssuedBids } from './issued.js';
 import { parseClaims, type NoticeClaims, type Signer } from './sign.js';
+import { parseQuery, type QueryParams } from './query.js';
 import { minorDigits } from '../util/currency.js';
 
 export interface NoticeDeps {
@@ -101,7 +102,7 @@ export function lostOnPrice(raw: string | null): boolean {
 }
 
 /** The notice's `mtw` (${AUCTION_MIN_TO_WIN}, in the bid's currency) in USD CPM; undefined when absent, unexpanded or 0. */
-function minToWin(q: URLSearchParams, rate: number, currency: string): number | undefined {
+function minToWin(q: QueryParams, rate: number, currency: string): number | undefined {
   const mtw = parsePrice(q.get('mtw') ?? '', currency) / rate;
   return mtw > 0 ? mtw : undefined;
 }
@@ -209,7 +210,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
     return errorAnswer(err);
   }
 
-  async function conversion(q: URLSearchParams): Promise<Answer> {
+  async function conversion(q: QueryParams): Promise<Answer> {
     const token = q.get('clk') ?? '';
     const parts = token.split('.');
     const [payload, sig] = parts;
@@ -267,7 +268,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
    * minted, and the answer is not to be stored, so the user's own click comes back to be counted.
    */
   async function handleNotice(kind: NoticeKind, query: string, prefetch = false, attempt = 0): Promise<Answer> {
-    const q = new URLSearchParams(query);
+    const q = parseQuery(query);
     if (kind === 'conversion') return conversion(q);
     // The exchange's URLs carry a tag for their own route (a win URL is no billing notice); click,
     // impression-tracker and player-event URLs sit in the markup, so they carry a public signature

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createMac, type LatinBuffer } from '../crypto/mac.js';
 import { utf8, type ByteWriter } from '../json/bytes.js';
+import type { QueryParams } from './query.js';
 
 /**
  * What a notice URL carries about the bid it was issued for. The signature covers every field,
@@ -374,7 +375,7 @@ export function clickQuery(c: NoticeClaims, sig: string): string {
  * Parse the claims back from a notice query; null when a field is missing or malformed. A click
  * URL (`click`) may lack the price and currency (bidPrice NaN, cur '').
  */
-export function parseClaims(q: URLSearchParams, click = false): { claims: NoticeClaims; sig: string } | null {
+export function parseClaims(q: QueryParams, click = false): { claims: NoticeClaims; sig: string } | null {
   const bidId = q.get('b');
   const campaignId = q.get('c');
   const creativeId = q.get('k');
