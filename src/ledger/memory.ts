@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { BidOutcome, Budget, BudgetLedger, Reservation, Settled, SettleOutcome, SettleSource } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toUsd, utcDay } from './budget.js';
-import { decodeRecords, encodeRecord, encodeReserve, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
+import { decodeRecords, encodeNoticeRecord, encodeRecord, encodeReserve, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
 import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
 import { LedgerCore } from './state.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
@@ -217,7 +217,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     const rec = core.release(bidId, now);
     if (rec === null) return false;
     try {
-      await append(encodeRecord(rec), true);
+      await append(encodeNoticeRecord(rec), true);
     } catch (err) {
       // Not written, so not released: the journal still holds the reservation, and so does memory.
       core.revert(rec, prev);
@@ -241,7 +241,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     const w = writer;
     if (res.record !== undefined && w !== null) {
       try {
-        await append(encodeRecord(res.record), true);
+        await append(encodeNoticeRecord(res.record), true);
       } catch (err) {
         // Not written (the writer cut it back off the file), so not done: memory goes back to
         // before the call and the caller answers "retry", which settles afresh.
@@ -332,7 +332,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       const rec = core.once(key, untilMs, now);
       if (rec === null) return false;
       try {
-        await append(encodeRecord(rec), true);
+        await append(encodeNoticeRecord(rec), true);
       } catch (err) {
         core.forgetOnce(key);
         throw err;
