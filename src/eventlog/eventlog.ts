@@ -1,7 +1,7 @@
 import { accessSync, constants, createWriteStream, mkdirSync, promises as fsp, statSync, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ByteWriter } from '../json/bytes.js';
-import { writeBidRecord, type EventRecord } from './records.js';
+import { writeBidRecord, writeNoticeRecord, type EventRecord } from './records.js';
 
 export interface EventLogOptions {
   dir: string;
@@ -164,8 +164,10 @@ export function createEventLog(opts: EventLogOptions) {
         return;
       }
       const from = pending.pos;
+      // A notice record's keys are written in NoticeRecord's order, which is the order the notice
+      // handler builds them in: the line JSON.stringify would give.
       if (rec.type === 'bid') writeBidRecord(pending, rec);
-      else (pending.text(JSON.stringify(rec)), pending.text('\n'));
+      else writeNoticeRecord(pending, rec);
       bytes += pending.pos - from;
       pendingRecords++;
       if (!scheduled) {

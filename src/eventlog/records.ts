@@ -169,3 +169,34 @@ function strs(w: ByteWriter, a: readonly string[], max: number): void {
   }
   w.text(']');
 }
+
+const N_TYPE = utf8('{"type":');
+const N_LOSSREASON = utf8(',"lossReason":');
+const N_MINTOWINCPMUSD = utf8(',"minToWinCpmUsd":');
+const N_UNPRICED = utf8(',"unpriced":true');
+const N_OVERSPEND = utf8(',"overspend":true');
+
+/**
+ * `JSON.stringify(rec) + '\n'` as UTF-8 for a notice record whose keys are in NoticeRecord's order
+ * (type, ts, bidId, campaignId, creativeId, priceCpmUsd, lossReason, minToWinCpmUsd, unpriced,
+ * overspend; an undefined one left out, as JSON leaves it), written field by field into `w`: the
+ * generic walk of a win notice's record was ~8k of its instructions (callgrind), this ~3k.
+ */
+export function writeNoticeRecord(w: ByteWriter, rec: NoticeRecord): void {
+  w.bytes(N_TYPE);
+  w.str(rec.type);
+  w.text(',"ts":');
+  w.num(rec.ts);
+  w.bytes(R_BIDID);
+  w.str(rec.bidId);
+  w.bytes(R_CAMPAIGNID);
+  w.str(rec.campaignId);
+  w.bytes(R_CREATIVEID);
+  w.str(rec.creativeId);
+  if (rec.priceCpmUsd !== undefined) (w.bytes(R_PRICECPMUSD), w.num(rec.priceCpmUsd));
+  if (rec.lossReason !== undefined) (w.bytes(N_LOSSREASON), w.num(rec.lossReason));
+  if (rec.minToWinCpmUsd !== undefined) (w.bytes(N_MINTOWINCPMUSD), w.num(rec.minToWinCpmUsd));
+  if (rec.unpriced !== undefined) w.bytes(N_UNPRICED);
+  if (rec.overspend !== undefined) w.bytes(N_OVERSPEND);
+  w.text('}\n');
+}

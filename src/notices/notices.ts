@@ -108,6 +108,14 @@ function minToWin(q: QueryParams, rate: number, currency: string): number | unde
 }
 
 /**
+ * The event log's record of a notice, built without spreads: a field it lacks is undefined, which
+ * the log leaves out as JSON does.
+ */
+function logNotice(log: EventLog, type: NoticeKind, ts: number, c: NoticeClaims, priceCpmUsd?: number, minToWinCpmUsd?: number, lossReason?: number, unpriced = false, overspend = false): void {
+  log.append({ type, ts, bidId: c.bidId, campaignId: c.campaignId, creativeId: c.creativeId, priceCpmUsd, lossReason, minToWinCpmUsd, unpriced: unpriced || undefined, overspend: overspend || undefined });
+}
+
+/**
  * Win, billing, impression, loss, click and conversion notices. Money moves only through a valid
  * signature, at a clearing price no higher than the signed bid, and once per bid id (the ledger is
  * idempotent); a win the ledger knows is always recorded, past the budget as overspend. The price
@@ -297,7 +305,6 @@ export function createNoticeHandler(deps: NoticeDeps) {
     const rate = claims.rate ?? deps.ratesPerUsd().get(claims.cur);
     if (rate === undefined && exchange) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
     const issued = deps.issued.get(claims.bidId);
-    const base = { ts: now, bidId: claims.bidId, campaignId: claims.campaignId, creativeId: claims.creativeId };
 
     if (kind === 'win' || kind === 'billing' || kind === 'impression') {
       // The impression tracker reports no price: the ledger settles it at the reserved amount, the
@@ -313,7 +320,9 @@ export function createNoticeHandler(deps: NoticeDeps) {
       let unpriced = false;
       if (!render) {
         // A query's raw '+' reads as a space: an exponent written "1.5e+1" arrives as "1.5e 1".
-        const raw = (q.get('price') ?? '').replace(/([eE]) (\d)/, '$1+$2');
+        // Only a price holding a space can need it, and the regex replace costs ~1k instructions.
+        const given = q.get('price') ?? '';
+        const raw = given.indexOf(' ') < 0 ? given : given.replace(/([eE]) (\d)/, '$1+$2');
         let price = parsePrice(raw, claims.cur);
         if (Number.isNaN(price)) unpriced = true;
         else if (price > claims.bidPrice * (1 + 1e-9)) {
@@ -379,7 +388,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         if (settled.previousUsd !== undefined) metrics.corrected(claims.campaignId, settled as Required<Settled>);
         // The event log keeps the price that stands (the report reads the most authoritative one),
         // and that a rise with no room put the bid past the budget.
-        deps.eventLog.append({ type: kind, ...base, priceCpmUsd: priceUsd, ...(unpriced ? { unpriced: true as const } : {}), ...(settled.over ? { overspend: true as const } : {}) });
+        logNotice(deps.eventLog, kind, now, claims, priceUsd, undefined, undefined, unpriced, settled.over === true);
         return OK;
       }
       if (outcome !== 'settled' && outcome !== 'overspend') {
@@ -413,14 +422,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         // The spend is settled; a cap count lost to a Redis outage must not fail the notice.
         await deps.frequency.record(userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
       }
-      deps.eventLog.append({
-        type: kind,
-        ...base,
-        priceCpmUsd: priceUsd,
-        minToWinCpmUsd: mtwUsd,
-        ...(unpriced ? { unpriced: true as const } : {}),
-        ...(outcome === 'overspend' ? { overspend: true as const } : {}),
-      });
+      logNotice(deps.eventLog, kind, now, claims, priceUsd, mtwUsd, undefined, unpriced, outcome === 'overspend');
       return OK;
     }
 
@@ -448,7 +450,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         deps.pacer.onLoss(claims.campaignId, claims.creativeId, claims.bidPrice / rate!, mtw, now);
         if (issued && issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
       }
-      deps.eventLog.append({ type: 'loss', ...base, lossReason: Number.isInteger(lossReason) ? lossReason : undefined, minToWinCpmUsd: mtw });
+      logNotice(deps.eventLog, 'loss', now, claims, undefined, mtw, Number.isInteger(lossReason) ? lossReason : undefined);
       return OK;
     }
 
@@ -491,7 +493,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       deps.pacer.onClick(claims.campaignId, claims.creativeId, now);
       const userKey = issued?.userKey || claims.userKey;
       if (userKey && campaign) deps.profiles.recordClick(userKey, campaign.cat);
-      deps.eventLog.append({ type: 'click', ...base });
+      logNotice(deps.eventLog, 'click', now, claims);
     }
     return { status: 302, body: '', headers: { location: withQuery(landingUrl, `rtbclk=${clickToken(claims)}`) } };
   }
