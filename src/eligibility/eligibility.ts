@@ -97,10 +97,12 @@ export interface EligibilityDeps {
    */
   indexMarksPerVisit?: number;
   /**
-   * Speed only: where marks would be used, the other dimensions are checked instead by ANDing,
-   * per dimension, the OR of bit sets of its posting lists (one bit per candidate), when those
-   * words number at most this many per list entry the marks would walk (default
-   * `BIT_WORDS_PER_MARK`; 0: never; Infinity: always). Same candidates; the tests run each way.
+   * Speed only: the other dimensions are checked instead by ANDing, per dimension, the OR of bit
+   * sets of its posting lists (one bit per candidate), when those words number at most this many
+   * times the cheaper of the other two ways, counted in list entries marked (the Set lookups
+   * reckoned at `indexMarksPerVisit` marks per candidate visited). Default `BIT_WORDS_PER_MARK`;
+   * 0: never; Infinity: always, unless the cheaper way costs nothing. Same candidates; the tests
+   * run each way.
    */
   indexBitWordsPerMark?: number;
   /**
