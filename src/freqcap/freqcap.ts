@@ -119,7 +119,10 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Fre
   return {
     count(userKey, campaignId, windowSec) {
       if (userKey !== lastUser) ((lastCaps = users.get(userKey)), (lastUser = userKey));
-      return countSince(lastCaps?.get(campaignId), clock() - windowSec * 1000);
+      // Most users have no impression of most campaigns: the clock (Date.now and performance.now)
+      // is read only where there are some to count.
+      const times = lastCaps?.get(campaignId);
+      return times === undefined ? 0 : countSince(times, clock() - windowSec * 1000);
     },
     async record(userKey, campaignId) {
       lastUser = null;
