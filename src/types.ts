@@ -394,7 +394,9 @@ export interface Opportunity {
 export interface Pacer {
   /**
    * Bid multiplier (1 / λ) for the campaign at `nowMs`; 0 means do not bid now. Each call is one
-   * opportunity; `opp` tells the value pacer what it was worth and how it is auctioned.
+   * opportunity: one per campaign and imp, whatever number of its creatives are candidates (only
+   * one of its bids can go out); `opp` tells the value pacer what it was worth (its best
+   * creative's value) and how it is auctioned.
    */
   multiplier(campaignId: string, nowMs: number, opp?: Opportunity): number;
   /**

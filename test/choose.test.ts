@@ -284,6 +284,28 @@ describe('the opportunity each campaign\'s pacer counts', () => {
     expect(counted([[camp('C', 3, 1), 2]])).toEqual({ seen: [['C', 0]], chosen: [] });
     expect(counted([[camp('D', 3), 3]])).toEqual({ seen: [['D', 3]], chosen: ['D'] });
   });
+
+  it('once per campaign and imp, at its best creative\'s value, whatever number of its creatives are candidates', () => {
+    // Asked once per creative, a campaign with four sizes on a four-size slot planned on four
+    // auctions per imp and learnt its weaker sizes' values as opportunities of their own.
+    const E = { id: 'E', goal: { type: 'cpc', valueUsd: 1 }, maxBidCpmUsd: 100 } as Campaign;
+    const F = { id: 'F', goal: { type: 'cpc', valueUsd: 1 }, maxBidCpmUsd: 100 } as Campaign;
+    const seen: Array<[string, number]> = [];
+    const p: ChooseDeps['pacer'] = {
+      multiplier: (id: string, _now: number, opp?: { valueCpmUsd: number }) => (seen.push([id, opp!.valueCpmUsd]), id === 'E' ? 0.5 : 1),
+      peekMultiplier: () => 1,
+      calibratePctr: (_c: string, x: number) => x,
+      calibratePcvr: (_c: string, x: number) => x,
+    };
+    // E's second creative is the best (30 CPM); its third sits under a floor it cannot reach.
+    const owners = [E, E, F, E];
+    const floors = [0, 0, 0, 100];
+    const imp: PriceableImp<Priceable> = { imp: { id: '1' }, ctx, eligible: owners.map((campaign, idx) => ({ cand: { idx, campaign, creative: { id: `k${idx}` } as never }, floorUsd: floors[idx] })) };
+    const out = chooseBids([imp], Float32Array.from([0.01, 0.03, 0.02, 0.05]), 0, 2, false, { pacer: p, price: createPricer(null), shortlist: { learn: () => {} }, internSegment: (x) => x });
+    expect(seen.map(([id, v]) => [id, Math.round(v * 1e3) / 1e3])).toEqual([['E', 30], ['F', 20]]);
+    // E's multiplier (0.5) prices each of its creatives: 15 CPM for its best, under F's 20.
+    expect(out.chosen.map((c) => [c.el.cand.creative.id, c.multiplier])).toEqual([['k2', 1]]);
+  });
 });
 
 describe('the market segment of an imp', () => {

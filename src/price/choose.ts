@@ -81,6 +81,12 @@ export interface ChooseDeps {
 let ceiling = new Float64Array(64);
 let bids = new Float64Array(64);
 let mults = new Float64Array(64);
+let pctrAt = new Float64Array(64);
+let pcvrAt = new Float64Array(64);
+/** Per entry, its campaign's opportunity value where it is the campaign's first paced entry, else -1. */
+let oppAt = new Float64Array(64);
+/** A campaign's first paced entry in the imp. */
+const firstOf = new Map<Campaign, number>();
 
 /**
  * Pricing and pacing for a scored plan: per imp, each candidate's value (pCTR, with the pacer's
@@ -88,7 +94,7 @@ let mults = new Float64Array(64);
  * in plan order. With nothing chosen, `reason` says why (PACING, BELOW_FLOOR or
  * NO_ELIGIBLE_CAMPAIGN).
  *
- * Every candidate is paced (the pacer counts each as an opportunity), but only those that can win
+ * Every candidate is paced (the pacer counts one opportunity per campaign), but only those that can win
  * are priced to the end. The highest paced value is priced first. A price never exceeds its paced
  * value, so a candidate paced under the best price found cannot win. In first price, where shading
  * is most of the pricing (a search over the win curve, ~1.7 µs a candidate), the shaded bid
@@ -126,38 +132,59 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       ceiling = new Float64Array(n);
       bids = new Float64Array(n);
       mults = new Float64Array(n);
+      pctrAt = new Float64Array(n);
+      pcvrAt = new Float64Array(n);
+      oppAt = new Float64Array(n);
     }
     const first = row;
+    row += n;
     let top = -1;
-    let pctr = 0;
-    let pcvr = 0;
+    // Calibrated pCTR and pCVR per entry, and each campaign's opportunity: the pacer counts one per
+    // campaign and imp, at its best creative's value (asked once per creative, a campaign with
+    // four sizes on a four-size slot counted four auctions and learnt its weaker sizes' values).
+    if (!test) firstOf.clear();
     for (let i = 0; i < n; i++) {
       const el = p.eligible[i];
       const c = el.cand.campaign;
-      const modelPctr = pctrs[row++];
+      if (isFallback(p.eligible, i)) {
+        pctrAt[i] = pctrAt[i - 1];
+        pcvrAt[i] = pcvrAt[i - 1];
+        oppAt[i] = -1;
+        continue;
+      }
+      // A test request reads the calibration and teaches it nothing, as it teaches the pacer nothing.
+      pctrAt[i] = deps.pacer.calibratePctr(el.cand.creative.id, pctrs[first + i], !test);
+      pcvrAt[i] = c.goal.type === 'cpa' ? deps.pacer.calibratePcvr(el.cand.creative.id, DEFAULT_PCVR, !test) : DEFAULT_PCVR;
+      if (test) continue;
+      // The pacer learns the day's opportunities from their values, so it is asked after pricing
+      // the value. A floor above anything the campaign can bid (its value, since λ ≥ 1, or its
+      // cap) makes an opportunity worth nothing to it: counted at its value, the plan spent
+      // over auctions it could never win, and left half the budget where most floors were so.
+      const value = valueCpmUsd(c, pctrAt[i], pcvrAt[i]);
+      const next = p.eligible[i + 1];
+      const floorUsd = next !== undefined && next.cand === el.cand && !next.dealId && !!el.dealId ? Math.min(el.floorUsd, next.floorUsd) : el.floorUsd;
+      const opp = Math.min(value, c.maxBidCpmUsd) >= floorUsd ? value : 0;
+      const j = firstOf.get(c);
+      if (j === undefined) {
+        firstOf.set(c, i);
+        oppAt[i] = opp;
+      } else {
+        oppAt[i] = -1;
+        if (opp > oppAt[j]) oppAt[j] = opp;
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      const el = p.eligible[i];
+      const c = el.cand.campaign;
+      const pctr = pctrAt[i];
+      const pcvr = pcvrAt[i];
+      const fallback = isFallback(p.eligible, i);
       let multiplier: number;
-      // The open auction's entry that follows its candidate's deal entry (eligibility) is the same
-      // opportunity: priced on what that entry read, not counted by the pacer, calibration and
-      // shortlist a second time; and it answers only where the deal has no price (its paced value
-      // under the deal's floor), so a deal that can be bought through is.
-      const fallback = i > 0 && !el.dealId && p.eligible[i - 1].cand === el.cand && !!p.eligible[i - 1].dealId;
       if (fallback) multiplier = mults[i - 1];
+      else if (test) multiplier = deps.pacer.peekMultiplier(c.id, wallNow);
       else {
-        // A test request reads the calibration and teaches it nothing, as it teaches the pacer nothing.
-        pctr = deps.pacer.calibratePctr(el.cand.creative.id, modelPctr, !test);
-        pcvr = c.goal.type === 'cpa' ? deps.pacer.calibratePcvr(el.cand.creative.id, DEFAULT_PCVR, !test) : DEFAULT_PCVR;
-        if (test) multiplier = deps.pacer.peekMultiplier(c.id, wallNow);
-        else {
-          // The pacer learns the day's opportunities from their values, so it is asked after pricing
-          // the value. A floor above anything the campaign can bid (its value, since λ ≥ 1, or its
-          // cap) makes an opportunity worth nothing to it: counted at its value, the plan spent
-          // over auctions it could never win, and left half the budget where most floors were so.
-          const value = valueCpmUsd(c, pctr, pcvr);
-          const next = p.eligible[i + 1];
-          const floorUsd = next !== undefined && next.cand === el.cand && !next.dealId && !!el.dealId ? Math.min(el.floorUsd, next.floorUsd) : el.floorUsd;
-          multiplier = deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: Math.min(value, c.maxBidCpmUsd) >= floorUsd ? value : 0, firstPrice: (el.auctionType || auctionType) === 1 });
-          deps.shortlist.learn(el.cand.idx, modelPctr, multiplier);
-        }
+        multiplier = oppAt[i] >= 0 ? deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: oppAt[i], firstPrice: (el.auctionType || auctionType) === 1 }) : mults[firstOf.get(c)!];
+        deps.shortlist.learn(el.cand.idx, pctrs[first + i], multiplier);
       }
       mults[i] = multiplier;
       bids[i] = NaN;
@@ -208,6 +235,16 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     }
   }
   return { chosen, reason: chosen.length > 0 ? '' : paced ? 'PACING' : belowFloor ? 'BELOW_FLOOR' : 'NO_ELIGIBLE_CAMPAIGN' };
+}
+
+/**
+ * The open auction's entry that follows its candidate's deal entry (eligibility) is the same
+ * opportunity: priced on what that entry read, not counted by the pacer, calibration and shortlist
+ * a second time; and it answers only where the deal has no price (its paced value under the deal's
+ * floor), so a deal that can be bought through is.
+ */
+function isFallback(eligible: readonly { cand: unknown; dealId?: string }[], i: number): boolean {
+  return i > 0 && !eligible[i].dealId && eligible[i - 1].cand === eligible[i].cand && !!eligible[i - 1].dealId;
 }
 
 /**

@@ -337,6 +337,10 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   }
 
   let bidSeq = 0;
+  const candValues: number[] = [];
+  // Each campaign's best opportunity value in the auction at hand; -1 between auctions.
+  const oppValue = new Float64Array(C).fill(-1);
+  const campMult = new Float64Array(C);
   for (dayIndex = 0; dayIndex < all.length; dayIndex++) {
   day = all[dayIndex];
   if (dayIndex > 0) {
@@ -369,6 +373,8 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     }
     let best = -1;
     let bestBid = 0;
+    // One opportunity per campaign and auction, at its best creative's value: the pacer asked once
+    // per creative counted a campaign with four sizes on a four-size slot four times.
     for (let i = 0; i < a.cands.length; i++) {
       const cand = a.cands[i];
       const c = day.campaigns[cand.campaign];
@@ -377,8 +383,19 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
       const pctr = pacer ? pacer.calibratePctr(cand.creativeId, base) : base;
       const pcvr = c.goal.type !== 'cpa' ? baseCvr : pacer ? pacer.calibratePcvr(cand.creativeId, baseCvr) : baseCvr;
       const value = valueCpmUsd(c, pctr, pcvr);
+      candValues[i] = value;
       // A floor above what the campaign can bid is no opportunity for it (src/price/choose.ts).
-      const m = pacer ? pacer.multiplier(c.id, now, { valueCpmUsd: Math.min(value, c.maxBidCpmUsd) >= cand.floorUsd ? value : 0, firstPrice: a.at === 1 }) : duals ? 1 / duals[cand.campaign].lambda : multNow[cand.campaign];
+      if (pacer) oppValue[cand.campaign] = Math.max(oppValue[cand.campaign], Math.min(value, c.maxBidCpmUsd) >= cand.floorUsd ? value : 0);
+    }
+    for (let i = 0; i < a.cands.length; i++) {
+      const cand = a.cands[i];
+      const c = day.campaigns[cand.campaign];
+      const value = candValues[i];
+      if (pacer && oppValue[cand.campaign] >= 0) {
+        campMult[cand.campaign] = pacer.multiplier(c.id, now, { valueCpmUsd: oppValue[cand.campaign], firstPrice: a.at === 1 });
+        oppValue[cand.campaign] = -1;
+      }
+      const m = pacer ? campMult[cand.campaign] : duals ? 1 / duals[cand.campaign].lambda : multNow[cand.campaign];
       if (m <= 0) continue;
       let bid = Math.min(c.maxBidCpmUsd, value * m);
       if (a.at === 1 && shader) bid = shader.shade(a.segment, bid, cand.floorUsd);
