@@ -1,6 +1,7 @@
 import { daypartedDay } from './pace.market.js';
 import { describe, expect, it } from 'vitest';
 import { createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
+import { PriceLandscape } from '../src/pace/landscape.js';
 import type { Budget } from '../src/types.js';
 
 const DAY0 = Date.UTC(2026, 5, 1);
@@ -350,5 +351,21 @@ describe('value pacer: the delivery factor across a restart', () => {
     after.restore(JSON.parse(JSON.stringify(snap)));
     expect(after.snapshot().delivery).toEqual(snap.delivery);
     expect(() => after.restore({ ...snap, delivery: [['b', now, -1, 0]] })).toThrow('not a value pacer snapshot');
+  });
+});
+
+describe('the price prior every new campaign starts from', () => {
+  it('is a copy of one computed prior: what one campaign learns does not reach the prior or another campaign', () => {
+    const prior = PriceLandscape.logNormal(1, 1, 20);
+    const a = prior.clone();
+    const b = prior.clone();
+    expect(Array.from(a.w)).toEqual(Array.from(prior.w));
+    expect(a.observations).toBeCloseTo(20, 9);
+    for (let i = 0; i < 50; i++) a.exact(40);
+    a.above(3);
+    expect(Array.from(b.w)).toEqual(Array.from(prior.w));
+    expect(Array.from(PriceLandscape.logNormal(1, 1, 20).w)).toEqual(Array.from(prior.w));
+    expect(a.observations).toBeCloseTo(71, 9);
+    expect(b.observations).toBeCloseTo(20, 9);
   });
 });

@@ -69,6 +69,14 @@ export class PriceLandscape {
     return l;
   }
 
+  /** A copy that learns on its own: one prior computed once serves every campaign a reload adds. */
+  clone(): PriceLandscape {
+    const l = new PriceLandscape();
+    l.w.set(this.w);
+    l.total = this.total;
+    return l;
+  }
+
   private add(k: number, x: number): void {
     this.w[k] += x;
     this.total += x;

@@ -141,7 +141,10 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   const slotMs = opts.slotMs ?? 10_000;
   const share = opts.share ?? 1;
   const minLambda = opts.minLambda ?? 1;
-  const prior = opts.prior ?? (() => PriceLandscape.logNormal(1, 1, 20));
+  // The default prior computed once: its 289 bins' exponentials were ~9 µs of each of the 5,000
+  // paces a reload adding 5,000 campaigns built in one turn.
+  const defaultPrior = opts.prior === undefined ? PriceLandscape.logNormal(1, 1, 20) : null;
+  const prior = opts.prior ?? (() => defaultPrior!.clone());
   if (!(share > 0 && share <= 1)) throw new Error('share must be in (0, 1]');
   if (!(slotMs > 0)) throw new Error('slotMs must be > 0');
   if (!(minLambda > 0)) throw new Error('minLambda must be > 0');
