@@ -121,14 +121,11 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
    * seen only a few times is used too: it is its parent's fit shrunk toward what it saw (its start
    * and first steps, `priorWeight`), which prices a site better than its parent alone, however thin.
    */
-  function fitFor(segment: string): Fit | undefined {
+  function fitFor(prefixes: readonly string[]): Fit | undefined {
     if (pooled.n < minObs) return undefined;
-    for (let key = segment; ; ) {
-      const f = fits.get(key);
+    for (let i = prefixes.length - 1; i >= 0; i--) {
+      const f = fits.get(prefixes[i]);
       if (f !== undefined) return f;
-      const cut = key.lastIndexOf('|');
-      if (cut < 0) break;
-      key = key.slice(0, cut);
     }
     return pooled;
   }
@@ -136,8 +133,8 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
   return {
     shade(segment, valueCpmUsd, floorCpmUsd) {
       if (!(valueCpmUsd > 0)) return valueCpmUsd;
-      const { path, keys } = split(segment);
-      const f = fitFor(path);
+      const { keys, prefixes } = split(segment);
+      const f = fitFor(prefixes);
       if (f === undefined) return Math.max(valueCpmUsd, 0);
       const sigma = Math.exp(f.logSigma);
       const mu = f.mu + shift(keys);
@@ -173,16 +170,15 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
 
     observe(segment, bidCpmUsd, won, minToWinCpmUsd) {
       if (!(bidCpmUsd > 0)) return;
-      const { path, keys } = split(segment);
+      const { path, keys, prefixes } = split(segment);
       const offset = shift(keys);
       // The effects learn from the fit that prices this segment (before this observation moves it).
-      const pricing = fitFor(path);
+      const pricing = fitFor(prefixes);
       const step = update(pooled, bidCpmUsd, won, minToWinCpmUsd, offset);
       let used = pricing === pooled ? step : 0;
       if (path !== POOLED) {
         let parent = pooled;
-        for (let end = path.indexOf('|'); ; end = path.indexOf('|', end + 1)) {
-          const key = end < 0 ? path : path.slice(0, end);
+        for (const key of prefixes) {
           let f = fits.get(key);
           if (f === undefined) {
             if (fits.size >= maxSegments) break;
@@ -192,7 +188,6 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
           }
           const d = update(f, bidCpmUsd, won, minToWinCpmUsd, offset);
           if (f === pricing) used = d;
-          if (end < 0) break;
           parent = f;
         }
       }
@@ -235,9 +230,36 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
 }
 
 /** A segment's path (exchange|format|kind|site, its levels) and the context keys after '~'. */
-function split(segment: string): { path: string; keys: string[] } {
+interface Parsed {
+  path: string;
+  keys: string[];
+  /** The path's prefixes, shortest first (the last is the path). */
+  prefixes: string[];
+}
+
+function parse(segment: string): Parsed {
   const cut = segment.indexOf('~');
-  return cut < 0 ? { path: segment, keys: [] } : { path: segment.slice(0, cut), keys: segment.slice(cut + 1).split('~') };
+  const path = cut < 0 ? segment : segment.slice(0, cut);
+  const prefixes: string[] = [];
+  for (let end = path.indexOf('|'); end >= 0; end = path.indexOf('|', end + 1)) prefixes.push(path.slice(0, end));
+  prefixes.push(path);
+  return { path, keys: cut < 0 ? [] : segment.slice(cut + 1).split('~'), prefixes };
+}
+
+// Segments repeat (one per exchange, format, site and context; interned by the bid path): each
+// notice split its segment and sliced every prefix again, ~13k instructions of a win notice.
+const PARSED_MAX = 20_000;
+const parsedCache = new Map<string, Parsed>();
+
+function split(segment: string): Parsed {
+  let p = parsedCache.get(segment);
+  if (p === undefined) {
+    // Bounded: segments come from requests.
+    if (parsedCache.size >= PARSED_MAX) parsedCache.clear();
+    p = parse(segment);
+    parsedCache.set(segment, p);
+  }
+  return p;
 }
 
 const GOLDEN = 0.6180339887498949;
