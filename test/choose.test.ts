@@ -306,6 +306,23 @@ describe('the opportunity each campaign\'s pacer counts', () => {
     // E's multiplier (0.5) prices each of its creatives: 15 CPM for its best, under F's 20.
     expect(out.chosen.map((c) => [c.el.cand.creative.id, c.multiplier])).toEqual([['k2', 1]]);
   });
+
+  it("as its best entry is auctioned, whatever the campaign's entries' order (a deal's own `at`)", () => {
+    const E = { id: 'E', goal: { type: 'cpc', valueUsd: 1 }, maxBidCpmUsd: 100 } as Campaign;
+    const seen = (order: Array<{ pctr: number; at: number; dealId?: string }>) => {
+      const opps: Array<{ valueCpmUsd: number; firstPrice: boolean }> = [];
+      const p: ChooseDeps['pacer'] = { multiplier: (_id: string, _n: number, opp?: { valueCpmUsd: number; firstPrice: boolean }) => (opps.push(opp!), 1), peekMultiplier: () => 1, calibratePctr: (_c: string, x: number) => x, calibratePcvr: (_c: string, x: number) => x };
+      const imp: PriceableImp<Priceable> = { imp: { id: '1' }, ctx, eligible: order.map((o, idx) => ({ cand: { idx, campaign: E, creative: { id: `k${idx}` } as never }, floorUsd: 0, auctionType: o.at, dealId: o.dealId })) };
+      chooseBids([imp], Float32Array.from(order.map((o) => o.pctr)), 0, 2, false, { pacer: p, price: createPricer(null), shortlist: { learn: () => {} }, internSegment: (x) => x });
+      return opps.map((o) => o.firstPrice);
+    };
+    // A first-price deal on a weak creative, the open second-price auction on the best one.
+    const deal = { pctr: 0.001, at: 1, dealId: 'd' };
+    const open = { pctr: 0.01, at: 0 };
+    expect(seen([deal, open])).toEqual([false]);
+    expect(seen([open, deal])).toEqual([false]);
+    expect(seen([{ ...deal, pctr: 0.05 }, open])).toEqual([true]);
+  });
 });
 
 describe('the market segment of an imp', () => {

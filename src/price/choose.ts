@@ -85,6 +85,7 @@ let pctrAt = new Float64Array(64);
 let pcvrAt = new Float64Array(64);
 /** Per entry, its campaign's opportunity value where it is the campaign's first paced entry, else -1. */
 let oppAt = new Float64Array(64);
+let firstPriceAt = new Uint8Array(64);
 /** A campaign's first paced entry in the imp. */
 const firstOf = new Map<Campaign, number>();
 
@@ -135,6 +136,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       pctrAt = new Float64Array(n);
       pcvrAt = new Float64Array(n);
       oppAt = new Float64Array(n);
+      firstPriceAt = new Uint8Array(n);
     }
     const first = row;
     row += n;
@@ -164,13 +166,19 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const next = p.eligible[i + 1];
       const floorUsd = next !== undefined && next.cand === el.cand && !next.dealId && !!el.dealId ? Math.min(el.floorUsd, next.floorUsd) : el.floorUsd;
       const opp = Math.min(value, c.maxBidCpmUsd) >= floorUsd ? value : 0;
+      // How the opportunity is auctioned is that of the entry whose value it takes (a deal's own `at`).
+      const firstPrice = (el.auctionType || auctionType) === 1 ? 1 : 0;
       const j = firstOf.get(c);
       if (j === undefined) {
         firstOf.set(c, i);
         oppAt[i] = opp;
+        firstPriceAt[i] = firstPrice;
       } else {
         oppAt[i] = -1;
-        if (opp > oppAt[j]) oppAt[j] = opp;
+        if (opp > oppAt[j]) {
+          oppAt[j] = opp;
+          firstPriceAt[j] = firstPrice;
+        }
       }
     }
     for (let i = 0; i < n; i++) {
@@ -183,7 +191,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       if (fallback) multiplier = mults[i - 1];
       else if (test) multiplier = deps.pacer.peekMultiplier(c.id, wallNow);
       else {
-        multiplier = oppAt[i] >= 0 ? deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: oppAt[i], firstPrice: (el.auctionType || auctionType) === 1 }) : mults[firstOf.get(c)!];
+        multiplier = oppAt[i] >= 0 ? deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: oppAt[i], firstPrice: firstPriceAt[i] === 1 }) : mults[firstOf.get(c)!];
         deps.shortlist.learn(el.cand.idx, pctrs[first + i], multiplier);
       }
       mults[i] = multiplier;
