@@ -86,8 +86,14 @@ let pcvrAt = new Float64Array(64);
 /** Per entry, its campaign's opportunity value where it is the campaign's first paced entry, else -1. */
 let oppAt = new Float64Array(64);
 let firstPriceAt = new Uint8Array(64);
-/** A campaign's first paced entry in the imp. */
+/** Per entry, its campaign's first paced entry in the imp. */
+let firstAt = new Int32Array(64);
+/** The campaigns' first entries, in the order met, and their campaigns (compared without reading the entries again). */
+let ordered = new Int32Array(64);
+const firstCampaign: Campaign[] = [];
+/** A campaign's first paced entry, for imps of more than `SCAN_MAX` entries (a Map cost more than the rest of pricing on ten). */
 const firstOf = new Map<Campaign, number>();
+const SCAN_MAX = 32;
 
 /**
  * Pricing and pacing for a scored plan: per imp, each candidate's value (pCTR, with the pacer's
@@ -137,6 +143,8 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       pcvrAt = new Float64Array(n);
       oppAt = new Float64Array(n);
       firstPriceAt = new Uint8Array(n);
+      firstAt = new Int32Array(n);
+      ordered = new Int32Array(n);
     }
     const first = row;
     row += n;
@@ -144,7 +152,9 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     // Calibrated pCTR and pCVR per entry, and each campaign's opportunity: the pacer counts one per
     // campaign and imp, at its best creative's value (asked once per creative, a campaign with
     // four sizes on a four-size slot counted four auctions and learnt its weaker sizes' values).
-    if (!test) firstOf.clear();
+    const scan = n <= SCAN_MAX;
+    if (!test && !scan) firstOf.clear();
+    let firsts = 0;
     for (let i = 0; i < n; i++) {
       const el = p.eligible[i];
       const c = el.cand.campaign;
@@ -168,9 +178,23 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const opp = Math.min(value, c.maxBidCpmUsd) >= floorUsd ? value : 0;
       // How the opportunity is auctioned is that of the entry whose value it takes (a deal's own `at`).
       const firstPrice = (el.auctionType || auctionType) === 1 ? 1 : 0;
-      const j = firstOf.get(c);
-      if (j === undefined) {
-        firstOf.set(c, i);
+      let j = -1;
+      if (scan) {
+        // Few entries: the first entries of the campaigns met so far are scanned.
+        for (let k = 0; k < firsts; k++) {
+          if (firstCampaign[k] === c) {
+            j = ordered[k];
+            break;
+          }
+        }
+      } else j = firstOf.get(c) ?? -1;
+      firstAt[i] = j < 0 ? i : j;
+      if (j < 0) {
+        if (scan) {
+          firstCampaign[firsts] = c;
+          ordered[firsts++] = i;
+        }
+        else firstOf.set(c, i);
         oppAt[i] = opp;
         firstPriceAt[i] = firstPrice;
       } else {
@@ -191,7 +215,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       if (fallback) multiplier = mults[i - 1];
       else if (test) multiplier = deps.pacer.peekMultiplier(c.id, wallNow);
       else {
-        multiplier = oppAt[i] >= 0 ? deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: oppAt[i], firstPrice: firstPriceAt[i] === 1 }) : mults[firstOf.get(c)!];
+        multiplier = oppAt[i] >= 0 ? deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: oppAt[i], firstPrice: firstPriceAt[i] === 1 }) : mults[firstAt[i]];
         deps.shortlist.learn(el.cand.idx, pctrs[first + i], multiplier);
       }
       mults[i] = multiplier;
