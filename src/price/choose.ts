@@ -193,8 +193,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
         if (scan) {
           firstCampaign[firsts] = c;
           ordered[firsts++] = i;
-        }
-        else firstOf.set(c, i);
+        } else firstOf.set(c, i);
         oppAt[i] = opp;
         firstPriceAt[i] = firstPrice;
       } else {
