@@ -307,6 +307,18 @@ describe('the opportunity each campaign\'s pacer counts', () => {
     expect(out.chosen.map((c) => [c.el.cand.creative.id, c.multiplier])).toEqual([['k2', 1]]);
   });
 
+  it('once per campaign on an imp of more entries than are scanned (the Map path)', () => {
+    const camps = Array.from({ length: 25 }, (_, k) => ({ id: `m${k}`, goal: { type: 'cpc', valueUsd: 1 }, maxBidCpmUsd: 100 }) as Campaign);
+    // Each campaign twice, interleaved: 50 entries, the second of each worth more.
+    const owners = [...camps, ...camps];
+    const pctr = owners.map((_, i) => (i < 25 ? 0.01 : 0.02));
+    const seen = new Map<string, number[]>();
+    const p: ChooseDeps['pacer'] = { multiplier: (id: string, _n: number, opp?: { valueCpmUsd: number }) => (seen.set(id, [...(seen.get(id) ?? []), Math.round(opp!.valueCpmUsd)]), 1), peekMultiplier: () => 1, calibratePctr: (_c: string, x: number) => x, calibratePcvr: (_c: string, x: number) => x };
+    const imp: PriceableImp<Priceable> = { imp: { id: '1' }, ctx, eligible: owners.map((campaign, idx) => ({ cand: { idx, campaign, creative: { id: `k${idx}` } as never }, floorUsd: 0 })) };
+    chooseBids([imp], Float32Array.from(pctr), 0, 2, false, { pacer: p, price: createPricer(null), shortlist: { learn: () => {} }, internSegment: (x) => x });
+    expect([...seen.values()]).toEqual(camps.map(() => [20]));
+  });
+
   it("as its best entry is auctioned, whatever the campaign's entries' order (a deal's own `at`)", () => {
     const E = { id: 'E', goal: { type: 'cpc', valueUsd: 1 }, maxBidCpmUsd: 100 } as Campaign;
     const seen = (order: Array<{ pctr: number; at: number; dealId?: string }>) => {
