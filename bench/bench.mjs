@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --duration S --connections N --base REF --rounds N --campaigns N | --catalog N --seed S]
+// npm run bench [-- --duration S --connections N --base REF --rounds N --campaigns N | --catalog N --seed S | --profile | --perf]
 //
 // --catalog N: serve a generated catalog of N campaigns (`bidder catalog --campaigns N --seed S`:
 // varied targeting, every media type, so up to 64 candidates per imp) instead of the default one
@@ -13,7 +13,12 @@
 // --rounds N (with --base): head and base alternate N times (head-base, base-head, ...) and their
 // medians and ranges are compared; on a shared host one run each moves by ±10-15 %, more than many changes are worth.
 // --profile: instead, run head once under `node --cpu-prof` and print where its CPU goes (self time
-// by function and by source file); the .cpuprofile is kept for Chrome DevTools.
+// by function and by source file); the .cpuprofile is kept for Chrome DevTools. V8's profiler
+// samples on wall time: a thread descheduled inside a native call (a write, a send) keeps being
+// charged to it, which on a host shared with the load generator overstates those calls (the
+// event log's fs.write read 11 µs/req there, ~0.4 µs/req by its syscall count).
+// --perf: instead, sample head on CPU with Linux `perf` (every thread; kernel, V8 and native code
+// included) and print where its CPU goes by area and by symbol; needs `perf` on the PATH.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +39,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/results/latest.json' },
     models: { type: 'string', default: 'models' },
     profile: { type: 'boolean', default: false },
+    perf: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '1' },
     catalog: { type: 'string' },
     seed: { type: 'string', default: '1' },
@@ -309,6 +315,67 @@ async function profileHead(policiesDir, bodies) {
   console.log(`\nprofile: ${join(profDir, file)}`);
 }
 
+/** Where a perf sample's CPU went: the JS file of a JIT frame, or the part of the runtime a native symbol belongs to. */
+function perfArea(dso, sym) {
+  if (sym.startsWith('JS:')) {
+    const url = /file:\/\/(\S+?):\d+:\d+$/.exec(sym)?.[1];
+    return url ? `JS ${url.replace(ROOT + '/', '').replace(/^.*node_modules\//, 'node_modules/').split('/').slice(0, 2).join('/')}` : 'JS (node internals)';
+  }
+  if (dso.includes('kernel')) return 'kernel (sockets, epoll, futex, page faults)';
+  if (dso.startsWith('uws_')) return 'uWebSockets.js';
+  if (dso.startsWith('libc')) return 'libc (memcpy, malloc, syscall stubs)';
+  if (dso === 'node') {
+    if (/Json|StringTable|InternalizeString/.test(sym)) return 'V8 JSON.parse and string internalising';
+    if (/Scaveng|Marking|Sweep|Evacuat|Heap::|GCTracer|MemoryAllocator|RecordWrite/.test(sym)) return 'V8 garbage collector';
+    if (/OrderedHash|MapPrototype|SetPrototype/.test(sym)) return 'V8 Map and Set';
+    if (/Promise|Microtask|AsyncFunction|Await/.test(sym)) return 'V8 promises and microtasks';
+    if (/compiler::|Compile|Maglev|Turbofan/.test(sym)) return 'V8 compilers';
+    if (/crypto|sha\d|HMAC|EVP_/i.test(sym)) return 'OpenSSL (HMAC, hashes)';
+    return 'V8 and Node, other';
+  }
+  return dso;
+}
+
+/** Head under load, sampled on CPU by Linux perf: by area and by symbol, in µs per request. */
+async function perfHead(policiesDir, bodies) {
+  try {
+    execFileSync('perf', ['--version'], { stdio: 'ignore' });
+  } catch {
+    console.error('bench --perf: `perf` is not on the PATH (Debian: apt-get install linux-perf)');
+    process.exit(2);
+  }
+  const data = resolve('bench/results/perf.data');
+  mkdirSync(resolve('bench/results'), { recursive: true });
+  const { child, port } = await spawnBidder({ nodeArgs: ['--perf-basic-prof-only-functions'], cli: join(ROOT, 'dist/cli.js'), cwd: ROOT, policiesDir, modelsDir: args.models, env: { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, waitReady: false, killOnSignal: false });
+  let r;
+  try {
+    const run = await measure('head (perf)', `http://127.0.0.1:${port}/openrtb2/bid`, bodies);
+    const rec = spawn('perf', ['record', '-q', '-F', '999', '-g', '-p', String(child.pid), '-o', data], { stdio: 'ignore' });
+    r = await run(child.pid);
+    rec.kill('SIGINT');
+    await new Promise((done) => rec.once('exit', done));
+  } finally {
+    child.kill('SIGTERM');
+  }
+  const rows = execFileSync('perf', ['report', '-i', data, '--stdio', '--no-children', '-g', 'none', '--sort', 'dso,sym', '-t', ';'], { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] })
+    .toString()
+    .split('\n')
+    .filter((l) => /^\s*[\d.]+%/.test(l))
+    .map((l) => {
+      const [pct, dso, sym] = l.split(';');
+      return { share: Number.parseFloat(pct) / 100, dso: dso.trim(), sym: sym.trim().replace(/^\[[.k]\]\s*/, '') };
+    });
+  rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
+  const us = (share) => (share * r.cpuUsPerReq).toFixed(1).padStart(6);
+  const areas = new Map();
+  for (const x of rows) areas.set(perfArea(x.dso, x.sym), (areas.get(perfArea(x.dso, x.sym)) ?? 0) + x.share);
+  console.log(`\nby area (every thread, on CPU):`);
+  for (const [k, v] of [...areas].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${(v * 100).toFixed(1).padStart(5)} %  ${us(v)} µs/req  ${k}`);
+  console.log(`\nby symbol (self):`);
+  for (const x of rows.slice(0, 40)) console.log(`${(x.share * 100).toFixed(1).padStart(5)} %  ${us(x.share)} µs/req  ${x.sym.replace('file://' + ROOT + '/', '')}`);
+  console.log(`\nperf of head: ${r.requests} requests, ${r.rps} req/s, ${r.cpuUsPerReq} µs CPU/req (by thread ${JSON.stringify(r.cpuUsPerReqByThread)}); the shares above are of that CPU. perf.data: ${data} (perf report -i ${data})`);
+}
+
 function buildBase(ref) {
   const sha = execFileSync('git', ['rev-parse', '--short', ref]).toString().trim();
   const dir = join(tmpdir(), `bidder-bench-base-${sha}`);
@@ -326,8 +393,8 @@ writePolicies(ROOT, work, Number(args.campaigns));
 const catalogName = await writeCatalog(ROOT, work, args.catalog, args.seed, args.campaigns);
 const bodies = requests(2000).map((b) => JSON.stringify(b));
 const results = [];
-if (args.profile) {
-  await profileHead(work, bodies);
+if (args.profile || args.perf) {
+  await (args.perf ? perfHead : profileHead)(work, bodies);
   rmSync(work, { recursive: true, force: true });
   process.exit(0);
 }
