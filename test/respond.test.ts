@@ -98,7 +98,7 @@ describe('a video or audio bid', () => {
   const bidOf = (cr: Creative): OutBid => ({
     id: 'b-1', impid: '1', price: 1, creative: cr, campaignId: 'c-1', adomain: ['adv.example'], cat: ['IAB1'], cattax: 1, dealId: '',
     notices: noticeUrls('https://bidder.example', { bidId: 'b-1', campaignId: 'c-1', creativeId: cr.id, bidPrice: 1, cur: 'USD', exchange: 'ex', expiresAtMs: 1 }, { win: 's', billing: 'b', loss: 'l', click: 't', impression: '' }, { expandPrice: false, nurl: false }),
-    fit: { kind: 'vast', version: '4.2', nonLinear: false, files: cr.mediaFiles! }, test: false, dsa: undefined,
+    fit: { kind: 'vast', version: '4.2', nonLinear: false, files: cr.mediaFiles!, secure: false }, test: false, dsa: undefined,
   });
 
   it('answers a whole number of seconds in dur, rounded up (OpenRTB 2.6 bid.dur is an integer), the exact length in the VAST', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { vastDuration, vastMarkup } from '../src/respond/vast.js';
 import { overlayVastVersionFor, vastVersionFor, type VastVersion } from '../src/eligibility/vast-version.js';
 import type { Creative } from '../src/types.js';
-import { validateXml, VAST_SCHEMA, xmllintMissing } from './helpers/xmllint.js';
+import { validateXml, VAST_SCHEMA, withVastNamespace, xmllintMissing } from './helpers/xmllint.js';
 
 const video: Creative = {
   id: 'v<1>&',
@@ -48,6 +48,29 @@ describe('VAST', () => {
     expect(vastVersionFor({}, true)).toBe('4.2');
   });
 
+  it('on a secure imp, answers VAST 2.0 or 3.0 where the protocols allow one (a VAST 4 namespace is an "http:")', () => {
+    expect(vastVersionFor({ protocols: [2, 3, 7, 13] }, false, true)).toBe('3.0');
+    expect(vastVersionFor({ protocols: [2, 13] }, true, true)).toBe('2.0');
+    expect(vastVersionFor({ protocols: [7, 11] }, false, true)).toBe('4.1');
+    expect(vastVersionFor({ protocols: [5, 6] }, false, true)).toBeNull();
+    expect(vastVersionFor({}, false, true)).toBe('3.0');
+    expect(vastVersionFor({}, true, true)).toBe('4.2');
+    expect(overlayVastVersionFor({ protocols: [3, 13] }, true)).toBe('3.0');
+    expect(overlayVastVersionFor({ protocols: [7, 13] }, true)).toBe('4.2');
+    expect(overlayVastVersionFor({ protocols: [7] }, true)).toBe('4.0');
+  });
+
+  it('writes a VAST 4 document for a secure imp without its namespace: no "http:" (Prebid Server\'s markupIsNotSecure)', () => {
+    for (const v of VERSIONS) {
+      for (const xml of [vastMarkup(video, v, false, urls, video.mediaFiles, true), vastMarkup(video, v, true, urls, [], true), vastMarkup(audio, v, false, urls, audio.mediaFiles, true)]) {
+        expect(xml.includes('http:') || xml.includes('http%3A'), `${v}: ${xml.slice(0, 60)}`).toBe(false);
+        expect(xml.startsWith(`<VAST version="${v}">`)).toBe(true);
+      }
+    }
+    // Not secure: the namespace stays, and the document is schema-valid as it is.
+    expect(vastMarkup(video, '4.2', false, urls)).toMatch(/^<VAST version="4.2" xmlns="http:\/\/www.iab.com\/VAST">/);
+  });
+
   it('answers an overlay in VAST 4.0 only where it is the one version allowed', () => {
     expect(overlayVastVersionFor({ protocols: [2, 3, 5, 6, 7, 8] })).toBe('3.0');
     expect(overlayVastVersionFor({ protocols: [7, 11] })).toBe('4.1');
@@ -70,6 +93,10 @@ describe('VAST', () => {
       { xml: vastMarkup(video, v, false, urls), xsd: VAST_SCHEMA[v], what: `${v} linear` },
       { xml: vastMarkup(video, v, true, urls), xsd: VAST_SCHEMA[v], what: `${v} non-linear` },
       { xml: vastMarkup(audio, v, false, urls), xsd: VAST_SCHEMA[v], what: `${v} audio` },
+      // A secure imp's VAST 4 has no namespace (players match by name); declared again here, only
+      // for the schema, it is the same document.
+      { xml: withVastNamespace(vastMarkup(video, v, false, urls, video.mediaFiles, true)), xsd: VAST_SCHEMA[v], what: `${v} linear, secure` },
+      { xml: withVastNamespace(vastMarkup(video, v, true, urls, [], true)), xsd: VAST_SCHEMA[v], what: `${v} non-linear, secure` },
     ]);
     const results = validateXml(docs);
     expect(results.map((r, i) => (r ? `${docs[i].what}: ${r}` : '')).filter(Boolean)).toEqual([]);

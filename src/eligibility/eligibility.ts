@@ -17,8 +17,8 @@ import { DEFAULT_SEAT } from '../config/policies.js';
 export type MediaFit =
   | { readonly kind: 'banner' }
   | { readonly kind: 'native'; readonly fill: NativeFill }
-  /** `files`: the creative's media files the imp can play (linear and audio; none for an overlay). */
-  | { readonly kind: 'vast'; readonly version: VastVersion; readonly nonLinear: boolean; readonly files: readonly MediaFile[] };
+  /** `files`: the creative's media files the imp can play (linear and audio; none for an overlay); `secure`: the imp's, which the VAST's form follows (src/respond/vast.ts). */
+  | { readonly kind: 'vast'; readonly version: VastVersion; readonly nonLinear: boolean; readonly files: readonly MediaFile[]; readonly secure: boolean };
 
 const BANNER_FIT: MediaFit = Object.freeze({ kind: 'banner' });
 
@@ -303,16 +303,16 @@ function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
   // and `poddur`, a dynamic pod's whole length, which one ad cannot exceed.
   if (Array.isArray(media.rqddurs) && media.rqddurs.length && !media.rqddurs.includes(d)) return null;
   if (typeof media.poddur === 'number' && media.poddur > 0 && d > media.poddur) return null;
-  if (m.vast === null) m.vast = { video: imp.video ? vastVersionFor(imp.video, false) : null, audio: imp.audio ? vastVersionFor(imp.audio, true) : null };
+  if (m.vast === null) m.vast = { video: imp.video ? vastVersionFor(imp.video, false, m.secure) : null, audio: imp.audio ? vastVersionFor(imp.audio, true, m.secure) : null };
   const version = cr.format === 'video' ? m.vast.video : m.vast.audio;
   if (version === null) return null;
   const mimes = cr.format === 'video' ? (m.videoMimes === undefined ? (m.videoMimes = canonicalMimes(media.mimes)) : m.videoMimes) : m.audioMimes === undefined ? (m.audioMimes = canonicalMimes(media.mimes)) : m.audioMimes;
   if (cr.format === 'video') {
     if (cr.plcmt && m.plcmt && !cr.plcmt.includes(m.plcmt)) return null;
-    if (media.linearity === 2) return cr.nonLinear && overlayPlays(cr.nonLinear.mime, mimes) ? { kind: 'vast', version: overlayVastVersionFor(media) ?? version, nonLinear: true, files: NO_FILES } : null;
+    if (media.linearity === 2) return cr.nonLinear && overlayPlays(cr.nonLinear.mime, mimes) ? { kind: 'vast', version: overlayVastVersionFor(media, m.secure) ?? version, nonLinear: true, files: NO_FILES, secure: m.secure } : null;
   }
   const files = playableFiles(cr.mediaFiles, media, mimes);
-  return files.length ? { kind: 'vast', version, nonLinear: false, files } : null;
+  return files.length ? { kind: 'vast', version, nonLinear: false, files, secure: m.secure } : null;
 }
 
 /**

@@ -24,28 +24,36 @@ const ORDER: readonly VastVersion[] = ['2.0', '3.0', '4.0', '4.1', '4.2'];
  * The VAST version to answer an imp's video or audio object with: the highest in-line version its
  * `protocols` (or the 2.5 `protocol`) allow, or null when none is allowed. Without a list: VAST 3.0
  * for video (the version players most widely accept), 4.2 for audio (the first with audio in VAST).
+ * On a `secure` imp, the highest of 2.0 and 3.0 where the list allows one: a VAST 4 document
+ * declares the namespace `http://www.iab.com/VAST`, an "http:" that secure-markup checks (Prebid
+ * Server's) refuse, so there it goes without it (src/respond/vast.ts) and no longer validates
+ * against its schema; a 2.0 or 3.0 one is both secure and valid.
  */
-export function vastVersionFor(media: Record<string, unknown>, audio: boolean): VastVersion | null {
-  return highestAllowed(media, audio ? '4.2' : '3.0', false);
+export function vastVersionFor(media: Record<string, unknown>, audio: boolean, secure = false): VastVersion | null {
+  const unlisted = audio ? '4.2' : '3.0';
+  return (secure ? highestAllowed(media, unlisted, false, '3.0') : null) ?? highestAllowed(media, unlisted, false);
 }
 
 /**
  * The VAST version to answer a video overlay (`linearity` 2) with: as vastVersionFor, but VAST 4.0
  * only where it is the one version allowed. The published 4.0 schema (4.0.7) declares no
  * attributes on an in-line NonLinear, so a 4.0 overlay goes without the width and height a player
- * lays it out by; 2.0, 3.0, 4.1 and 4.2 carry them.
+ * lays it out by; 2.0, 3.0, 4.1 and 4.2 carry them. On a `secure` imp, 2.0 or 3.0 first, as there.
  */
-export function overlayVastVersionFor(media: Record<string, unknown>): VastVersion | null {
-  return highestAllowed(media, '3.0', true) ?? highestAllowed(media, '3.0', false);
+export function overlayVastVersionFor(media: Record<string, unknown>, secure = false): VastVersion | null {
+  return (secure ? highestAllowed(media, '3.0', true, '3.0') : null) ?? highestAllowed(media, '3.0', true) ?? highestAllowed(media, '3.0', false);
 }
 
-function highestAllowed(media: Record<string, unknown>, unlisted: VastVersion, sized: boolean): VastVersion | null {
+/** The highest listed version up to `most` (4.0 excepted where `sized`); `unlisted` where there is no list. */
+function highestAllowed(media: Record<string, unknown>, unlisted: VastVersion, sized: boolean, most: VastVersion = '4.2'): VastVersion | null {
   const list = Array.isArray(media.protocols) ? media.protocols : typeof media.protocol === 'number' ? [media.protocol] : null;
   if (!list || list.length === 0) return unlisted;
+  const top = ORDER.indexOf(most);
   let best = -1;
   for (const p of list) {
     const v = typeof p === 'number' ? PROTOCOL_VERSION.get(p) : undefined;
-    if (v !== undefined && !(sized && v === '4.0')) best = Math.max(best, ORDER.indexOf(v));
+    const i = v === undefined ? -1 : ORDER.indexOf(v);
+    if (i >= 0 && i <= top && !(sized && v === '4.0')) best = Math.max(best, i);
   }
   return best < 0 ? null : ORDER[best];
 }

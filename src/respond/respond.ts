@@ -83,7 +83,7 @@ export function markup(b: OutBid): string {
       error: eventUrl(clickUrl, 'error'),
       start: eventUrl(clickUrl, 'start'),
       complete: eventUrl(clickUrl, 'complete'),
-    }, fit.files);
+    }, fit.files, fit.secure);
   }
   const [before, after] = bannerAround(c);
   return before + escapeXml(clickUrl) + after;

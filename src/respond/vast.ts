@@ -6,7 +6,8 @@ import type { VastVersion } from '../eligibility/vast-version.js';
  * an Impression, an Error URL, and a Linear creative (duration, start/complete tracking, click,
  * the creative's media files) or a NonLinear one (a static image) where the imp asks for it.
  * Every document this module can write validates against the IAB schema of its version
- * (test/vast.test.ts runs `xmllint --schema` over them).
+ * (test/vast.test.ts runs `xmllint --schema` over them), a VAST 4 one for a secure imp once its
+ * namespace is declared (see `vastMarkup`).
  */
 
 /** URLs a VAST document carries; all are the bidder's own (signed) notice routes but `click`. */
@@ -56,8 +57,16 @@ export function vastDuration(sec: number): string {
   return `${pad(h)}:${pad(m)}:${pad(s)}${f ? `.${pad(f, 3)}` : ''}`;
 }
 
-/** The VAST document for `c` in `version`; linear unless `nonLinear` (the creative must have what it asks), with `mediaFiles` (default: all the creative's; the bid path passes those the imp can play). */
-export function vastMarkup(c: Creative, version: VastVersion, nonLinear: boolean, u: VastUrls, mediaFiles: readonly MediaFile[] = c.mediaFiles ?? []): string {
+/**
+ * The VAST document for `c` in `version`; linear unless `nonLinear` (the creative must have what it
+ * asks), with `mediaFiles` (default: all the creative's; the bid path passes those the imp can play).
+ * `secure` (the imp's `secure` 1): a VAST 4 document goes without its default namespace, whose name
+ * `http://www.iab.com/VAST` is an "http:" in the markup that Prebid Server's secure-markup check
+ * (`markupIsNotSecure`) takes for insecure content; players find VAST elements by name. Such a
+ * document no longer validates against the IAB schema, so eligibility answers a secure imp in 2.0
+ * or 3.0 wherever its protocols allow (src/eligibility/vast-version.ts).
+ */
+export function vastMarkup(c: Creative, version: VastVersion, nonLinear: boolean, u: VastUrls, mediaFiles: readonly MediaFile[] = c.mediaFiles ?? [], secure = false): string {
   const v4 = version.startsWith('4');
   const id = escapeXml(c.id);
   const tracking =
@@ -93,7 +102,7 @@ export function vastMarkup(c: Creative, version: VastVersion, nonLinear: boolean
   // registry); 4.0 carries the id in idValue, 4.1+ as content, after the Linear/NonLinearAds.
   const universal =
     version === '4.0' ? `<UniversalAdId idRegistry="rtb-bidder" idValue="${id}"/>` : v4 ? `<UniversalAdId idRegistry="rtb-bidder">${id}</UniversalAdId>` : '';
-  const head = v4 ? `<VAST version="${version}" xmlns="http://www.iab.com/VAST">` : `<VAST version="${version}">`;
+  const head = v4 && !secure ? `<VAST version="${version}" xmlns="http://www.iab.com/VAST">` : `<VAST version="${version}">`;
   const serving = version === '4.1' || version === '4.2' ? `<AdServingId>${escapeXml(u.bidId)}</AdServingId>` : '';
   const error = `<Error>${url(u.error)}</Error>`;
   const impression = `<Impression>${url(u.impression)}</Impression>`;

@@ -1,0 +1,36 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
+
+/**
+ * Ads that a request's media object rules out, found by a format review: each case states what the
+ * request asked for and checks that every bid can run there. Against the demo policies, served at
+ * an https public URL so that secure imps are biddable.
+ */
+const site = { id: 's1', domain: 'news.example', page: 'https://news.example/a' };
+const bidsOf = async (r: Response) => (r.status === 200 ? ((await r.json()) as any).seatbid.flatMap((s: any) => s.bid) : []);
+
+describe('demo policies', () => {
+  let t: TestBidder;
+  beforeAll(async () => (t = await startBidder({ publicUrl: 'https://bidder.example' })));
+  afterAll(() => t?.close());
+
+  it('VAST 4 on a secure imp passes Prebid Server\'s secure-markup check (no "http:" in adm)', async () => {
+    const req = { id: 's1', imp: [{ id: '1', secure: 1, video: { mimes: ['video/mp4'], protocols: [7], w: 640, h: 480 } }], site };
+    const bids = await bidsOf(await t.bid(req));
+    expect(bids.length).toBe(1);
+    // prebid-server-java ResponseBidValidator.markupIsNotSecure: "http:" or "http%3A" anywhere in adm.
+    const adm: string = bids[0].adm;
+    expect(adm.includes('http:') || adm.includes('http%3A'), adm.slice(0, 80)).toBe(false);
+    expect(adm.startsWith('<VAST version="4.0">')).toBe(true);
+  });
+
+  it('a secure imp that allows VAST 3 and 4 is answered in 3.0, secure and schema-valid as written', async () => {
+    const req = { id: 's2', imp: [{ id: '1', secure: 1, video: { mimes: ['video/mp4'], protocols: [2, 3, 7, 13], w: 640, h: 480 } }], site };
+    const bids = await bidsOf(await t.bid(req));
+    expect(bids.length).toBe(1);
+    expect(bids[0].adm.startsWith('<VAST version="3.0">')).toBe(true);
+    // The same imp not secure keeps the highest version.
+    const open = await bidsOf(await t.bid({ ...req, imp: [{ ...req.imp[0], secure: 0 }] }));
+    expect(open[0].adm.startsWith('<VAST version="4.2" xmlns="http://www.iab.com/VAST">')).toBe(true);
+  });
+});
