@@ -336,6 +336,36 @@ function perfArea(dso, sym) {
   return dso;
 }
 
+/**
+ * Keeps only the newest of the JIT map's entries that overlap: V8 reuses the code space of
+ * collected functions, the map is append-only, and perf names an address by its first entry (a
+ * sample in the ledger's `reserve` read as the YAML loader's `toJSON`, compiled there at start-up).
+ */
+function newestPerfMap(file) {
+  if (!existsSync(file)) return;
+  const entries = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => {
+    const [start, size] = line.split(' ', 2);
+    return { from: Number.parseInt(start, 16), to: Number.parseInt(start, 16) + Number.parseInt(size, 16), line };
+  });
+  const kept = [];
+  const taken = []; // [from, to) of the kept entries, sorted by from
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    let lo = 0;
+    let hi = taken.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (taken[mid][0] < e.to) lo = mid + 1;
+      else hi = mid;
+    }
+    // taken[lo - 1] is the last kept entry starting before e ends: e overlaps it if it ends after e starts.
+    if (lo > 0 && taken[lo - 1][1] > e.from) continue;
+    taken.splice(lo, 0, [e.from, e.to]);
+    kept.push(e.line);
+  }
+  writeFileSync(file, kept.reverse().join('\n') + '\n');
+}
+
 /** Head under load, sampled on CPU by Linux perf: by area and by symbol, in µs per request. */
 async function perfHead(policiesDir, bodies) {
   try {
@@ -357,6 +387,7 @@ async function perfHead(policiesDir, bodies) {
   } finally {
     child.kill('SIGTERM');
   }
+  newestPerfMap(`/tmp/perf-${child.pid}.map`);
   const rows = execFileSync('perf', ['report', '-i', data, '--stdio', '--no-children', '-g', 'none', '--sort', 'dso,sym', '-t', ';'], { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] })
     .toString()
     .split('\n')
