@@ -62,6 +62,12 @@ export interface Creative {
    * without `adm` is the bidder's own text link: type 1.
    */
   btype?: number;
+  /**
+   * The MIME type of the content the `adm` shows (`text/html`, `image/png`…), checked against
+   * `banner.mimes`; undeclared, an `adm` fits no slot that lists its types. A banner without `adm`
+   * is the bidder's own HTML: `text/html`.
+   */
+  mime?: string;
   /** Native: the assets a native request may ask for besides the title (src/eligibility/native.ts). */
   native?: NativeAssets;
   /** Native: its campaign's `privacyUrl`, linked as the response's `privacy` where the request supports it. */

@@ -192,7 +192,7 @@ describe('eligibility index', () => {
             ...cr,
             ...((i + j) % 7 === 1 ? { interstitial: (i + j) % 2 === 0 } : {}),
             ...((i + j) % 9 === 2 ? { rewarded: false } : {}),
-            ...(cr.format === 'banner' && (i + j) % 8 === 3 ? { adm: '<img src="http://cdn.example/a.png">', ...((i + j) % 3 ? { btype: 4 } : {}) } : {}),
+            ...(cr.format === 'banner' && (i + j) % 8 === 3 ? { adm: '<img src="http://cdn.example/a.png">', ...((i + j) % 3 ? { btype: 4 } : {}), ...((i + j) % 2 ? { mime: 'image/png' } : {}) } : {}),
           })),
         }));
         varied.set(key, (c = buildCatalog(list)));
@@ -214,6 +214,8 @@ describe('eligibility index', () => {
           for (const im of req.imp) if (im.banner && battr.length) im.banner.battr = battr;
           // Banner types blocked now and then: text links (the bidder's own markup) among them.
           if (battr.includes(6)) for (const im of req.imp) if (im.banner) im.banner.btype = battr.includes(7) ? [1] : [4];
+          // Content types asked for now and then: images only (no HTML, the bidder's own markup), or with HTML.
+          if (battr.includes(3)) for (const im of req.imp) if (im.banner) im.banner.mimes = battr.includes(2) ? ['image/png'] : ['image/gif', 'text/html'];
           if (noUser) delete req.user;
           const clock = () => Date.UTC(2026, 11, day, r.hourUtc);
           const plan = (over: Partial<EligibilityDeps>) => summary(createEligibility(depsFor(catalog, r.hourUtc, { clock, ...over })).plan(req as BidRequest, 'example', 'USD', undefined, 16));

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
@@ -13,6 +14,13 @@ describe('demo policies', () => {
   let t: TestBidder;
   beforeAll(async () => (t = await startBidder({ publicUrl: 'https://bidder.example' })));
   afterAll(() => t?.close());
+
+  it('an image-only banner slot (banner.mimes, corpus prebid-go line 621) gets no HTML markup', async () => {
+    const line = readFileSync('test/fixtures/corpus/openrtb-requests.prebid-go.ndjson', 'utf8').split('\n')[620];
+    const req = JSON.parse(line);
+    expect(req.imp[0].banner.mimes).toEqual(['image/jpeg', 'image/jpg', 'image/gif', 'image/png']);
+    for (const b of await bidsOf(await t.bid(req))) expect(b.adm, `crid ${b.crid}`).not.toMatch(/^<a href=/);
+  });
 
   it('VAST 4 on a secure imp passes Prebid Server\'s secure-markup check (no "http:" in adm)', async () => {
     const req = { id: 's1', imp: [{ id: '1', secure: 1, video: { mimes: ['video/mp4'], protocols: [7], w: 640, h: 480 } }], site };

@@ -77,6 +77,25 @@ describe('what an imp asks of a creative', () => {
     expect(banner({ battr: [12] })).toEqual([]);
   });
 
+  it("reads banner.mimes: the bidder's own markup is HTML, an adm is of the type its creative declares, and one that declares none fits no list", () => {
+    const banner = (b: object) => demo({ banner: { w: 300, h: 250, ...b } });
+    const open = banner({});
+    expect(open.length).toBeGreaterThan(0);
+    // Prebid's bidmachine fixture (corpus prebid-go line 621): an image-only slot.
+    expect(banner({ mimes: ['image/jpeg', 'image/jpg', 'image/gif', 'image/png'] })).toEqual([]);
+    expect(banner({ mimes: ['image/png', 'TEXT/HTML; charset=utf-8'] })).toEqual(open);
+    expect(banner({ mimes: [] })).toEqual(open);
+    const campaigns = structuredClone(policies.campaigns) as Campaign[];
+    const own = campaigns.flatMap((c) => c.creatives).find((x) => x.id === open[0])!;
+    own.adm = '<a href="${CLICK_URL}"><img src="https://cdn.example/a.png" width="300" height="250"></a>';
+    const withAdm = eligibleFor(campaigns);
+    const image = { banner: { w: 300, h: 250, mimes: ['image/png'] } };
+    expect(withAdm(image)).toEqual([]);
+    own.mime = 'image/png';
+    expect(eligibleFor(campaigns)(image)).toEqual([own.id]);
+    expect(eligibleFor(campaigns)({ banner: { w: 300, h: 250, mimes: ['image/gif', 'text/html'] } }).includes(own.id)).toBe(false);
+  });
+
   it('does not read bapp as a block on the app the ad runs in: it blocks advertised apps, and these ads advertise none', () => {
     const app = (bapp: string[]) => demo({ banner: { w: 300, h: 250 } }, { app: { id: 'a', bundle: 'com.news.example' }, bapp });
     const open = app([]);

@@ -59,6 +59,7 @@ describe('policy loading reports every problem at once', () => {
       { ...base, id: 'n1', format: 'native', adm: '<b>x</b>' },
       { ...base, id: 'b1', format: 'banner', w: 1, h: 1, native: { data: { sponsored: 'x' } }, mediaFiles: [{ url: 'https://a.example/v.mp4', mime: 'video/mp4' }] },
       { ...base, id: 'b2', format: 'banner', w: 1, h: 1, btype: 3 },
+      { ...base, id: 'b3', format: 'banner', w: 1, h: 1, mime: 'image/png' },
     ];
     const problemsOf = (list: unknown[]): string[] => {
       const doc = { campaigns: [{ id: 'c', advertiser: 'a', adomain: ['a.example'], goal: { type: 'cpm', valueUsd: 1 }, budget: { dailyUsd: 1 }, maxBidCpmUsd: 1, creatives: list }] };
@@ -79,6 +80,16 @@ describe('policy loading reports every problem at once', () => {
     expect(problems.some((p) => p.includes('(b1): native assets are for native creatives'))).toBe(true);
     expect(problems.some((p) => p.includes('(b1): mediaFiles is for video and audio creatives'))).toBe(true);
     expect(problems.some((p) => p.includes('(b2): btype says what kind of banner an adm is'))).toBe(true);
+    expect(problems.some((p) => p.includes('(b3): mime says what type of content an adm is'))).toBe(true);
+  });
+
+  it("takes a banner adm's declared mime, canonical, as banner.mimes are compared", () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const cr = { id: 'img-1', format: 'banner', w: 300, h: 250, title: 't', landingUrl: 'https://a.example/', adm: '<a href="${CLICK_URL}"><img src="https://a.example/a.jpg"></a>', mime: 'image/JPG' };
+    const doc = { campaigns: [{ id: 'c', advertiser: 'a', adomain: ['a.example'], goal: { type: 'cpm', valueUsd: 1 }, budget: { dailyUsd: 1 }, maxBidCpmUsd: 1, creatives: [cr] }] };
+    writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify(doc));
+    expect(loadPolicies(dir).campaigns[0].creatives[0].mime).toBe('image/jpeg');
   });
 
   it('names categories declared for a taxonomy that is not a cattax number, or for taxonomy 1, which cat holds', () => {

@@ -179,6 +179,7 @@ const CREATIVE_SCHEMA = {
     landingUrl: { type: 'string', pattern: '^https?://' },
     adm: { type: 'string' },
     btype: { type: 'integer', minimum: 1, maximum: 4 },
+    mime: mimeType,
     native: NATIVE_SCHEMA,
     mediaFiles: { type: 'array', minItems: 1, items: MEDIA_FILE_SCHEMA },
     nonLinear: NON_LINEAR_SCHEMA,
@@ -493,6 +494,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
       // operator's own markup could do neither for native, video or audio.
       if (cr.adm !== undefined && cr.format !== 'banner') problems.push(`${cw}: adm (own markup) is for banner creatives`);
       if (cr.btype !== undefined && cr.adm === undefined) problems.push(`${cw}: btype says what kind of banner an adm is; without adm the bidder's own markup is a text link (1)`);
+      if (cr.mime !== undefined && cr.adm === undefined) problems.push(`${cw}: mime says what type of content an adm is; without adm the bidder's own markup is HTML (text/html)`);
       return {
         attr: [],
         keywords: [],
@@ -599,6 +601,7 @@ function canonicalCreativeMimes(cr: Record<string, unknown>): Record<string, unk
   const nl = cr.nonLinear as NonLinearAd | undefined;
   if (nl) out.nonLinear = { ...nl, mime: canonicalMime(nl.mime) };
   if (Array.isArray(cr.mimes)) out.mimes = [...new Set((cr.mimes as string[]).map(canonicalMime))];
+  if (typeof cr.mime === 'string') out.mime = canonicalMime(cr.mime);
   const native = cr.native as NativeAssets | undefined;
   if (native?.images) out.native = { ...native, images: native.images.map((i) => (i.mime === undefined ? i : { ...i, mime: canonicalMime(i.mime) })) };
   return out;

@@ -250,7 +250,8 @@ interface ImpMedia {
   plcmt: number;
   /** The imp is rewarded: 2.6 `rwdd`, else Prebid's 2.5 `ext.prebid.is_rewarded_inventory`. */
   rewarded: boolean;
-  /** `video.mimes` and `audio.mimes` as canonical types (src/eligibility/mime.ts), read at first use; null: any. */
+  /** `banner.mimes`, `video.mimes` and `audio.mimes` as canonical types (src/eligibility/mime.ts), read at first use; null: any. */
+  bannerMimes?: ReadonlySet<string> | null;
   videoMimes?: ReadonlySet<string> | null;
   audioMimes?: ReadonlySet<string> | null;
 }
@@ -267,7 +268,7 @@ function impMedia(imp: Obj): ImpMedia {
   const plcmt = v ? (typeof v.plcmt === 'number' ? v.plcmt : PLACEMENT_TO_PLCMT[v.placement as number] ?? 0) : 0;
   // Prebid Server and Prebid Mobile send 2.5 requests with the flag in the imp's ext (an int; true seen too).
   const rwdd = imp.rwdd ?? imp.ext?.prebid?.is_rewarded_inventory;
-  return { imp, secure: imp.secure === 1, native: undefined, vast: null, plcmt, rewarded: rwdd === 1 || rwdd === true, videoMimes: undefined, audioMimes: undefined };
+  return { imp, secure: imp.secure === 1, native: undefined, vast: null, plcmt, rewarded: rwdd === 1 || rwdd === true, bannerMimes: undefined, videoMimes: undefined, audioMimes: undefined };
 }
 
 /**
@@ -288,6 +289,11 @@ function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
   if (cr.format === 'banner') {
     // `btype` blocks banner types: the bidder's own markup (no `adm`) is a text link, type 1.
     if (Array.isArray(media.btype) && media.btype.length && media.btype.includes(cr.adm === undefined ? 1 : cr.btype ?? 0)) return null;
+    // `mimes`: the content types the slot shows (image-only slots are common). The bidder's own
+    // markup is HTML; an `adm` is of the type its creative declares, and one that declares none
+    // cannot be shown to fit a list.
+    const mimes = m.bannerMimes === undefined ? (m.bannerMimes = canonicalMimes(media.mimes)) : m.bannerMimes;
+    if (mimes !== null && !(cr.adm === undefined ? mimes.has('text/html') : cr.mime !== undefined && mimes.has(cr.mime))) return null;
     return BANNER_FIT;
   }
   if (cr.format === 'native') {
@@ -618,10 +624,12 @@ export function createEligibility(deps: EligibilityDeps) {
         requestValues[DIM.slot] = slots;
         requestValues[DIM.deal] = dealIds;
         // Whether a candidate may pass on its traits on this imp (not where they do not cover what
-        // the request asks: blocks, deals, a paused campaign, an imp without a banner), and which
-        // traits then send it through every check.
+        // the request asks: blocks, deals, a paused campaign, an imp without a banner, banner types
+        // or content types asked for), and which traits then send it through every check.
         const banner = im.banner;
-        const byTraits = traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !checkLang && !dsaNeeded && !badv.size && !deals.length && !privateAuction && !!banner && typeof banner === 'object' && !(Array.isArray(banner.btype) && banner.btype.length);
+        const byTraits =
+          traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !checkLang && !dsaNeeded && !badv.size && !deals.length && !privateAuction && !!banner && typeof banner === 'object' &&
+          !(Array.isArray(banner.btype) && banner.btype.length) && !(Array.isArray(banner.mimes) && banner.mimes.length);
         const slow = byTraits
           ? TRAIT.media | TRAIT.segments | (Array.isArray(banner.battr) && banner.battr.length ? TRAIT.attr : 0) | (media.secure ? TRAIT.insecure : 0) |
             (userDataAllowed ? 0 : TRAIT.noConsent)
