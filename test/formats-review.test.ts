@@ -22,6 +22,14 @@ describe('demo policies', () => {
     for (const b of await bidsOf(await t.bid(req))) expect(b.adm, `crid ${b.crid}`).not.toMatch(/^<a href=/);
   });
 
+  it('a video overlay (linearity 2) fits inside the player (video.w/h 320x180)', async () => {
+    const req = { id: 'o1', imp: [{ id: '1', video: { mimes: ['video/mp4'], protocols: [2, 3], linearity: 2, w: 320, h: 180 } }], site };
+    for (const b of await bidsOf(await t.bid(req))) {
+      expect(b.w, `overlay ${b.w}x${b.h} in a 320x180 player`).toBeLessThanOrEqual(320);
+      expect(b.h).toBeLessThanOrEqual(180);
+    }
+  });
+
   it('VAST 4 on a secure imp passes Prebid Server\'s secure-markup check (no "http:" in adm)', async () => {
     const req = { id: 's1', imp: [{ id: '1', secure: 1, video: { mimes: ['video/mp4'], protocols: [7], w: 640, h: 480 } }], site };
     const bids = await bidsOf(await t.bid(req));

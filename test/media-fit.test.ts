@@ -56,6 +56,18 @@ describe('what an imp asks of a creative', () => {
     expect(video({ mimes: ['video/mp4'], linearity: 1 }).includes('northwind-video-30')).toBe(false);
   });
 
+  it("answers an overlay only where it fits inside the player's w and h, each where given", () => {
+    // northwind-video-30's overlay is 480x70.
+    const overlay = (v: object) => demo({ video: { mimes: ['video/mp4'], minduration: 5, maxduration: 30, linearity: 2, protocols: [3], ...v } });
+    expect(overlay({ w: 640, h: 480 })).toEqual(['northwind-video-30']);
+    expect(overlay({ w: 480, h: 70 })).toEqual(['northwind-video-30']);
+    expect(overlay({})).toEqual(['northwind-video-30']);
+    expect(overlay({ w: 320, h: 180 })).toEqual([]);
+    expect(overlay({ w: 479 })).toEqual([]);
+    expect(overlay({ h: 69 })).toEqual([]);
+    expect(overlay({ w: 640, h: 0 })).toEqual(['northwind-video-30']);
+  });
+
   it('answers an overlay in VAST 4.0, which has no NonLinear size, only where no other version is allowed', () => {
     const eligibility = planFor(policies.campaigns);
     const versionFor = (protocols: number[]) => {

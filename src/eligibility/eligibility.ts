@@ -315,7 +315,12 @@ function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
   const mimes = cr.format === 'video' ? (m.videoMimes === undefined ? (m.videoMimes = canonicalMimes(media.mimes)) : m.videoMimes) : m.audioMimes === undefined ? (m.audioMimes = canonicalMimes(media.mimes)) : m.audioMimes;
   if (cr.format === 'video') {
     if (cr.plcmt && m.plcmt && !cr.plcmt.includes(m.plcmt)) return null;
-    if (media.linearity === 2) return cr.nonLinear && overlayPlays(cr.nonLinear.mime, mimes) ? { kind: 'vast', version: overlayVastVersionFor(media, m.secure) ?? version, nonLinear: true, files: NO_FILES, secure: m.secure } : null;
+    if (media.linearity === 2) {
+      // An overlay is drawn inside the player: one wider or taller than the player's `w`/`h`, where given, cannot be shown.
+      const nl = cr.nonLinear;
+      if (!nl || !overlayPlays(nl.mime, mimes) || (media.w > 0 && nl.w > media.w) || (media.h > 0 && nl.h > media.h)) return null;
+      return { kind: 'vast', version: overlayVastVersionFor(media, m.secure) ?? version, nonLinear: true, files: NO_FILES, secure: m.secure };
+    }
   }
   const files = playableFiles(cr.mediaFiles, media, mimes);
   return files.length ? { kind: 'vast', version, nonLinear: false, files, secure: m.secure } : null;
