@@ -35,6 +35,10 @@ describe('generated catalog (bidder catalog)', () => {
       const budgets = campaigns.map((c) => c.budget.dailyUsd);
       expect(Math.max(...budgets) / Math.min(...budgets)).toBeGreaterThan(100);
       expect(new Set(campaigns.map((c) => c.goal.type))).toEqual(new Set(['cpc', 'cpa', 'cpm']));
+      // Native images declare their type, which a request's img `mimes` is compared against.
+      const images = campaigns.flatMap((c) => c.creatives.flatMap((cr) => cr.native?.images ?? []));
+      expect(images.length).toBeGreaterThan(0);
+      for (const i of images) expect(i.mime, i.url).toBe(i.url.endsWith('.png') ? 'image/png' : 'image/jpeg');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
@@ -48,5 +50,55 @@ describe('demo policies', () => {
     // The same imp not secure keeps the highest version.
     const open = await bidsOf(await t.bid({ ...req, imp: [{ ...req.imp[0], secure: 0 }] }));
     expect(open[0].adm.startsWith('<VAST version="4.2" xmlns="http://www.iab.com/VAST">')).toBe(true);
+  });
+});
+
+/** A policy dir: the demo's files with campaigns appended (YAML list items under `campaigns:`). */
+function policiesWith(extraCampaignsYaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'formats-policies-'));
+  cpSync('policies', dir, { recursive: true });
+  writeFileSync(join(dir, 'campaigns.yaml'), readFileSync(join(dir, 'campaigns.yaml'), 'utf8') + extraCampaignsYaml);
+  return dir;
+}
+
+describe('creatives the policy schema accepts', () => {
+  let t: TestBidder;
+  let dir = '';
+  beforeAll(async () => {
+    dir = policiesWith(`
+  - id: jpeg-native
+    advertiser: Jpeg Co
+    adomain: [jpeg.example]
+    cat: [IAB12]
+    goal: { type: cpm, valueUsd: 5 }
+    budget: { dailyUsd: 100 }
+    maxBidCpmUsd: 50
+    creatives:
+      - id: jpeg-native-1
+        format: native
+        title: "A jpeg main image"
+        native:
+          images:
+            - { type: main, url: "https://cdn.jpeg.example/main-1200x627.jpg", w: 1200, h: 627 }
+        landingUrl: https://jpeg.example/
+`);
+    t = await startBidder({ publicUrl: 'https://bidder.example' }, dir);
+  });
+  afterAll(async () => {
+    await t?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a native img asset asking for PNG only is not answered with a .jpg whose creative omits `mime`', async () => {
+    const request = { ver: '1.2', assets: [{ id: 1, required: 1, title: { len: 90 } }, { id: 2, required: 1, img: { type: 3, wmin: 600, hmin: 300, mimes: ['image/png'] } }], eventtrackers: [{ event: 1, methods: [1] }] };
+    const req = { id: 'n1', imp: [{ id: '1', native: { ver: '1.2', request: JSON.stringify(request) } }], site };
+    for (const b of await bidsOf(await t.bid(req))) {
+      const img = JSON.parse(b.adm).assets.find((a: any) => a.id === 2).img;
+      expect(img.url, `crid ${b.crid}`).not.toMatch(/\.jpe?g$/);
+    }
+    // Asked for JPEG, the same creative answers.
+    const jpeg = { ...request, assets: [request.assets[0], { id: 2, required: 1, img: { type: 3, wmin: 600, hmin: 300, mimes: ['image/jpeg'] } }] };
+    const bids = await bidsOf(await t.bid({ ...req, id: 'n2', imp: [{ id: '1', native: { ver: '1.2', request: JSON.stringify(jpeg) } }] }));
+    expect(bids.length).toBe(1);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fillNative, parseNativeRequest } from '../src/eligibility/native.js';
+import { fillNative, imageMime, parseNativeRequest } from '../src/eligibility/native.js';
 import { nativeMarkup } from '../src/respond/native.js';
 import type { Creative } from '../src/types.js';
 
@@ -87,6 +87,28 @@ describe('filling a native request', () => {
     expect(fillNative(creative, req([{ id: 1, required: 1, data: { type: 8 } }]))).toBeNull(); // no phone
     expect(fillNative(creative, req([{ id: 1, required: 1, video: { mimes: ['video/mp4'] } }]))).toBeNull();
     expect(fillNative(creative, req([{ id: 1, required: 1, img: { type: 3, wmin: 1, hmin: 1, mimes: ['image/gif'] } }]))).toBeNull();
+  });
+
+  it("takes an image whose creative declares no mime by its URL's extension where the request lists mimes, and none of unknown type", () => {
+    const icon = (mimes: string[]) => fillNative(creative, req([{ id: 1, required: 1, img: { type: 1, wmin: 50, hmin: 50, mimes } }]));
+    // The icon declares no mime; its URL ends .png.
+    expect(icon(['image/png'])!.assets).toEqual([{ id: 1, img: { url: 'https://cdn.example/i-80.png', w: 80, h: 80 } }]);
+    expect(icon(['image/jpeg', 'image/gif'])).toBeNull();
+    const unknown = { ...creative, native: { images: [{ type: 'icon' as const, url: 'https://cdn.example/icon?id=80', w: 80, h: 80 }] } };
+    expect(fillNative(unknown, req([{ id: 1, required: 1, img: { type: 1, mimes: ['image/png'] } }]))).toBeNull();
+    // Without a list, any type (known or not) fits.
+    expect(fillNative(unknown, req([{ id: 1, required: 1, img: { type: 1 } }]))).not.toBeNull();
+  });
+
+  it("reads an image's type from its declared mime, else its URL's extension (query and fragment aside)", () => {
+    const img = (url: string, mime?: string) => imageMime({ type: 'main', url, w: 1, h: 1, ...(mime ? { mime } : {}) });
+    expect(img('https://cdn.example/a.JPG')).toBe('image/jpeg');
+    expect(img('https://cdn.example/a.jpeg?v=2#x')).toBe('image/jpeg');
+    expect(img('https://cdn.example/a.webp')).toBe('image/webp');
+    expect(img('https://cdn.example/a.svg')).toBe('image/svg+xml');
+    expect(img('https://cdn.example/a.gif#f.png')).toBe('image/gif');
+    expect(img('https://cdn.example/a.png', 'image/gif')).toBe('image/gif');
+    for (const u of ['https://cdn.example/a', 'https://cdn.example', 'https://cdn.example/a.bmp', 'https://cdn.example/v1.2/img?x=a.png']) expect(img(u), u).toBe('');
   });
 
   it('leaves out optional assets it cannot fill, and picks an image of the exact size asked', () => {

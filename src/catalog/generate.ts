@@ -104,8 +104,8 @@ export function generateCampaigns(opts: CatalogOptions): Obj[] {
       } else if (format === 'native') {
         cr.native = {
           images: [
-            { type: 'main', url: `https://cdn.${adv}.example/${id}-${j}-1200x627.jpg`, w: 1200, h: 627 },
-            { type: 'icon', url: `https://cdn.${adv}.example/${id}-${j}-128.png`, w: 128, h: 128 },
+            { type: 'main', url: `https://cdn.${adv}.example/${id}-${j}-1200x627.jpg`, w: 1200, h: 627, mime: 'image/jpeg' },
+            { type: 'icon', url: `https://cdn.${adv}.example/${id}-${j}-128.png`, w: 128, h: 128, mime: 'image/png' },
           ],
           data: { sponsored: `Advertiser ${i}`, ctatext: 'Learn more' },
         };

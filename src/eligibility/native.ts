@@ -125,8 +125,29 @@ function imageFits(img: NativeImage, a: NativeAssetRequest): boolean {
   if (a.wmin > 0 || a.hmin > 0) {
     if (img.w < a.wmin || img.h < a.hmin) return false;
   } else if ((a.w > 0 && img.w !== a.w) || (a.h > 0 && img.h !== a.h)) return false;
-  if (a.mimes && img.mime && !a.mimes.has(img.mime)) return false;
+  // A request that lists types takes only an image known to be of one: a type unknown is no fit.
+  if (a.mimes && !a.mimes.has(imageMime(img))) return false;
   return true;
+}
+
+/** Image types by file extension, for an image whose creative declares no `mime`. */
+const MIME_BY_EXTENSION: Readonly<Record<string, string>> = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', svg: 'image/svg+xml' };
+
+/**
+ * An image's MIME type: the one its creative declares (canonical, src/config/policies.ts), else
+ * the one its URL's file extension names (query and fragment aside), else '' (unknown).
+ */
+export function imageMime(img: NativeImage): string {
+  if (img.mime !== undefined) return img.mime;
+  const url = img.url;
+  let end = url.length;
+  for (const c of ['?', '#']) {
+    const i = url.indexOf(c);
+    if (i >= 0 && i < end) end = i;
+  }
+  const dot = url.lastIndexOf('.', end);
+  if (dot < 0 || dot < url.lastIndexOf('/', end)) return '';
+  return MIME_BY_EXTENSION[url.slice(dot + 1, end).toLowerCase()] ?? '';
 }
 
 /**
