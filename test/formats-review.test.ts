@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPolicies, PolicyError } from '../src/config/policies.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
@@ -100,5 +101,36 @@ describe('creatives the policy schema accepts', () => {
     const jpeg = { ...request, assets: [request.assets[0], { id: 2, required: 1, img: { type: 3, wmin: 600, hmin: 300, mimes: ['image/jpeg'] } }] };
     const bids = await bidsOf(await t.bid({ ...req, id: 'n2', imp: [{ id: '1', native: { ver: '1.2', request: JSON.stringify(jpeg) } }] }));
     expect(bids.length).toBe(1);
+  });
+});
+
+describe('creatives the policy schema refuses', () => {
+  it('a title with a control character XML cannot carry (here U+000B) is refused at load, by name, not written into unparseable VAST', () => {
+    const dir = policiesWith(`
+  - id: ctl-video
+    advertiser: Ctl Co
+    adomain: [ctl.example]
+    cat: [IAB12]
+    goal: { type: cpm, valueUsd: 5 }
+    budget: { dailyUsd: 100 }
+    maxBidCpmUsd: 50
+    creatives:
+      - id: ctl-video-7
+        format: video
+        durationSec: 7
+        title: "Seven seconds\\x0b"
+        mediaFiles: [{ url: "https://cdn.ctl.example/a.mp4", mime: video/mp4, w: 640, h: 360 }]
+        landingUrl: https://ctl.example/
+`);
+    let err: unknown;
+    try {
+      loadPolicies(dir);
+    } catch (e) {
+      err = e;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(err).toBeInstanceOf(PolicyError);
+    expect((err as PolicyError).problems).toEqual([expect.stringMatching(/\(ctl-video-7\): title holds the control character U\+000B at character 14/)]);
   });
 });

@@ -83,6 +83,24 @@ describe('policy loading reports every problem at once', () => {
     expect(problems.some((p) => p.includes('(b3): mime says what type of content an adm is'))).toBe(true);
   });
 
+  it('names each creative text field holding a control character XML cannot carry (tab, LF and CR are fine)', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const base = { format: 'banner', w: 300, h: 250, landingUrl: 'https://a.example/' };
+    const creatives = [
+      { ...base, id: 'ok', title: 'Tab\there,\r\nnew line', keywords: ['a\tb'] },
+      { ...base, id: 'vt', title: 'Seven seconds\u000b', keywords: ['fine', 'nul\u0000'] },
+      { id: 'nat', format: 'native', title: 't', landingUrl: 'https://a.example/', native: { data: { sponsored: 'Acme', ctatext: 'Go\u001f' } } },
+    ];
+    const doc = { campaigns: [{ id: 'c', advertiser: 'a', adomain: ['a.example'], goal: { type: 'cpm', valueUsd: 1 }, budget: { dailyUsd: 1 }, maxBidCpmUsd: 1, creatives }] };
+    writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify(doc));
+    expect(loadError(dir).problems).toEqual([
+      'campaigns.yaml: /campaigns/0 (c) /creatives/1 (vt): title holds the control character U+000B at character 14, which no VAST (XML) document can carry; only tab, LF and CR may be there',
+      'campaigns.yaml: /campaigns/0 (c) /creatives/1 (vt): keywords/1 holds the control character U+0000 at character 4, which no VAST (XML) document can carry; only tab, LF and CR may be there',
+      'campaigns.yaml: /campaigns/0 (c) /creatives/2 (nat): native.data.ctatext holds the control character U+001F at character 3, which no VAST (XML) document can carry; only tab, LF and CR may be there',
+    ]);
+  });
+
   it("takes a banner adm's declared mime, canonical, as banner.mimes are compared", () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     cpSync('policies', dir, { recursive: true });

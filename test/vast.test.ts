@@ -107,6 +107,16 @@ describe('VAST', () => {
     expect(validateXml([{ xml: sized40, xsd: VAST_SCHEMA['4.0'] }])[0]).toMatch(/attribute 'width' is not allowed/);
   });
 
+  it('drops control characters XML cannot carry from text, keeping tab, LF and CR: the document parses', () => {
+    const ctl = { ...video, title: 'Seven\u0000 seconds\u000b\u001f\tnow\r\n' };
+    for (const v of VERSIONS) {
+      const xml = vastMarkup(ctl, v, false, urls);
+      expect(xml).not.toMatch(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/);
+      expect(xml).toContain('<AdTitle>Seven seconds\tnow\r\n</AdTitle>');
+    }
+    if (!missing) expect(validateXml([{ xml: vastMarkup(ctl, '3.0', false, urls), xsd: VAST_SCHEMA['3.0'] }])).toEqual(['']);
+  });
+
   it('carries impression, error, start/complete tracking, click and media files', () => {
     const xml = vastMarkup(video, '4.2', false, urls);
     expect(xml.startsWith('<VAST version="4.2" xmlns="http://www.iab.com/VAST">')).toBe(true);

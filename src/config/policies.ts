@@ -476,6 +476,10 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
       if (creativeIds.has(cr.id as string)) problems.push(`${cw}: duplicate creative id`);
       creativeIds.add(cr.id as string);
       if (cr.format === 'banner' && (cr.w === undefined || cr.h === undefined)) problems.push(`${cw}: banner creatives need w and h`);
+      for (const [field, text] of creativeTexts(cr)) {
+        const at = text.search(XML_CONTROL);
+        if (at >= 0) problems.push(`${cw}: ${field} holds the control character U+${text.charCodeAt(at).toString(16).toUpperCase().padStart(4, '0')} at character ${at + 1}, which no VAST (XML) document can carry; only tab, LF and CR may be there`);
+      }
       const files = cr.mediaFiles as Array<{ mime: string }> | undefined;
       if (cr.format === 'video' || cr.format === 'audio') {
         // A VAST answer without a file to play, or an overlay, is an ad no player can run.
@@ -588,6 +592,17 @@ export function toParts({ campaigns, ...rest }: Policies): { parts: Uint8Array[]
   const parts: Uint8Array[] = [];
   for (let i = 0; i < campaigns.length; i += PART_CAMPAIGNS) parts.push(serialize(campaigns.slice(i, i + PART_CAMPAIGNS)));
   return { parts, rest: serialize(rest) };
+}
+
+/** C0 control characters but tab, LF and CR: XML 1.0 (§2.2 Char) allows them nowhere, escaped or not. */
+const XML_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
+
+/** The text a creative's markup carries (title, keywords, native data), each named as in the policy file. */
+function creativeTexts(cr: Record<string, unknown>): Array<[string, string]> {
+  const out: Array<[string, string]> = [['title', cr.title as string]];
+  (cr.keywords as string[] | undefined)?.forEach((k, i) => out.push([`keywords/${i}`, k]));
+  for (const [name, value] of Object.entries((cr.native as NativeAssets | undefined)?.data ?? {})) out.push([`native.data.${name}`, value as string]);
+  return out;
 }
 
 /**

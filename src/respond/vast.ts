@@ -34,10 +34,18 @@ const XML_ESCAPES: ReadonlyArray<readonly [string, string]> = [
   ["'", '&apos;'],
 ];
 
+/** C0 control characters but tab, LF and CR, which XML 1.0 allows nowhere, not even as references. */
+const XML_CONTROLS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g;
+
+/**
+ * `s` as XML text or attribute value. Control characters are dropped: policy loading refuses them
+ * in a creative's text, so this only guards a creative that came some other way from a document no
+ * player can parse.
+ */
 export function escapeXml(s: string): string {
   let out = s;
   for (const [c, e] of XML_ESCAPES) if (out.includes(c)) out = out.replaceAll(c, e);
-  return out;
+  return out.replace(XML_CONTROLS, '');
 }
 
 /** A URL as element content; CDATA cannot hold `]]>`, which no URL of ours contains, but escape if one does. */
