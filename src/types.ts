@@ -315,8 +315,13 @@ export interface Ledger {
    * has room and as overspend past it: the caller passes it only for a notice signed for that
    * campaign and within its expiry, which the ledger outlives, so it was never settled here.
    * `settled`: filled after a call that moved money (settled, overspend, corrected).
+   * `signedExpiryMs`: the notice's signed expiry (epoch ms). A bid settled is remembered for the
+   * retention after the later of its settlement, its reservation's expiry and this, whatever TTL
+   * the ledger runs with now: without it a bid whose reservation ended before its notices' expiry
+   * (an exchange's shorter hold, a TTL lowered since the bid) could be forgotten while a notice of
+   * it is still taken for one never reserved, and recorded again.
    */
-  settle(bidId: string, priceUsd: number, source?: SettleSource, unreservedCampaignId?: string, settled?: Settled): Promise<SettleOutcome>;
+  settle(bidId: string, priceUsd: number, source?: SettleSource, unreservedCampaignId?: string, settled?: Settled, signedExpiryMs?: number): Promise<SettleOutcome>;
   /**
    * After a `settle` call of this process on `bidId` from `source` failed (and its retries, which
    * go under the same call's name): what it did if it was applied all the

@@ -75,6 +75,27 @@ if (client === null) {
       expect(await other.reserve([{ bidId: 'o1', campaignId: 'c1', amountUsd: 1, expiresAtMs: Date.now() + 600_000 }])).toEqual([false]);
     });
 
+    it("a bidder whose clock lags the settling one's by less than the retention still finds the bid while it takes its notice as within the signed expiry", async () => {
+      const keyPrefix = `${prefix}${n++}:`;
+      const budgets = { c1: { dailyUsd: 1 } };
+      // TTL 1 s, so bids are kept 2 s past their finish by the settling process's retention; the
+      // second bidder's clock is 1.5 s behind. Clocks that move, as in a fleet (Redis's times the keys).
+      const opts = { client, budgets, reservationTtlMs: 1000, keyPrefix, serverClock: true, logger: quiet };
+      const ahead = await createRedisLedger({ ...opts, clock: () => Date.now() });
+      const behind = await createRedisLedger({ ...opts, clock: () => Date.now() - 1500 });
+      const x = Date.now() + 1000;
+      expect(await ahead.reserve([{ bidId: 's1', campaignId: 'c1', amountUsd: 0.01, expiresAtMs: x }])).toEqual([true]);
+      expect(await ahead.settle('s1', 0.01, 'win', 'c1', undefined, x)).toBe('settled');
+      // 2.2 s on, the bid finished past the retention by the settling clock; by the lagging one
+      // the billing notice is still within its signed expiry, so it comes vouched for.
+      await new Promise((r) => setTimeout(r, 2200));
+      expect(Date.now() - 1500).toBeLessThan(x);
+      expect(await behind.settle('s1', 0.01, 'billing', 'c1', undefined, x)).toBe('duplicate');
+      expect((await ahead.state('c1')).spentUsd).toBe(0.01);
+      await ahead.close();
+      await behind.close();
+    });
+
     it('registers the rules of a 20,000-campaign catalog, and reserves against the last of them', async () => {
       const keyPrefix = `${prefix}${n++}:`;
       const budgets = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`c${i}`, { dailyUsd: 1 }]));
@@ -213,7 +234,7 @@ if (client === null) {
       await alive.close();
     });
 
-    it("keeps a bid's record twice the notice TTL past its end, not a day; a notice after that moves nothing", async () => {
+    it("keeps a bid's record twice the notice TTL past its end or its notices' expiry, whichever is later, not a day; a notice after that moves nothing", async () => {
       const keyPrefix = `${prefix}${n++}:`;
       const now = Date.UTC(2026, 0, 10, 12);
       const ttl = 60_000;
@@ -225,10 +246,11 @@ if (client === null) {
       const held = await client.pttl(`${keyPrefix}r:r1`);
       expect(held).toBeGreaterThan(2 * ttl);
       expect(held).toBeLessThanOrEqual(3 * ttl);
+      // Settled at once: until its expiry still (a notice of it is heard until then), then the retention.
       expect(await a.settle('r1', 0.2)).toBe('settled');
       const settled = await client.pttl(`${keyPrefix}r:r1`);
-      expect(settled).toBeGreaterThan(ttl);
-      expect(settled).toBeLessThanOrEqual(2 * ttl);
+      expect(settled).toBeGreaterThan(2 * ttl);
+      expect(settled).toBeLessThanOrEqual(3 * ttl);
       // Once Redis has dropped it, a repeat of the notice past its expiry (it comes without the
       // campaign: src/notices) reaches another bidder and is answered unknown, counted nowhere.
       await client.del(`${keyPrefix}r:r1`);

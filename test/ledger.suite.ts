@@ -217,6 +217,48 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       expect(await l.state('c1')).toMatchObject({ spentUsd: 0.05, overspentUsd: 0.3 });
     });
 
+    it("remembers a settled bid until its notices' signed expiry has passed, whatever TTL the settling ledger runs with: a notice within it is a duplicate, never a second charge", async () => {
+      // The notices were signed for a minute; the ledger settling them runs with a TTL of 200 ms
+      // (lowered since the bids, or another process's), so it keeps finished bids 400 ms by its own
+      // retention. Within their signed expiry, a notice for a bid it no longer knows is recorded as
+      // one never reserved here: a second charge, had it forgotten one it settled.
+      const SHORT = 200;
+      const signed = now + 60_000;
+      const store = storage();
+      const budgets = { c1: { dailyUsd: 1 } };
+      const ids = ['u1', 'h1'];
+      if (opts.durable) {
+        // Reserved for the minute by a ledger with the long TTL; settled after a restart with the short
+        // one, by a caller that does not pass the signed expiry (the reservation carries it).
+        const long = await store({ clock, budgets, reservationTtlMs: 60_000 });
+        open.push(long);
+        expect(await long.reserve([res('r1', 'c1', 0.1, 60_000)])).toEqual([true]);
+        await long.close();
+        ids.push('r1');
+      }
+      const l = await store({ clock, budgets, reservationTtlMs: SHORT });
+      open.push(l);
+      if (opts.durable) expect(await l.settle('r1', 0.1)).toBe('settled');
+      // Never reserved here, recorded for the signed campaign.
+      expect(await l.settle('u1', 0.1, 'win', 'c1', undefined, signed)).toBe('settled');
+      // Reserved for less than its notices are heard (an exchange's `reservationHoldMs`).
+      expect(await l.reserve([res('h1', 'c1', 0.1, 100)])).toEqual([true]);
+      expect(await l.settle('h1', 0.1, 'win', 'c1', undefined, signed)).toBe('settled');
+      // Past the short retention by the ledger's clock, and by Redis's (its keys expire in real time).
+      now += 1000;
+      await new Promise((r) => setTimeout(r, 3 * SHORT));
+      for (const id of ids) expect(await l.settle(id, 0.1, 'billing', 'c1', undefined, signed), id).toBe('duplicate');
+      const spent = ids.length === 3 ? 0.3 : 0.2;
+      expect(await l.state('c1')).toMatchObject({ spentUsd: spent, overspentUsd: 0 });
+      if (opts.forgetsAfterMs !== undefined) {
+        // Past the signed expiry plus the retention it is forgotten: memory stays bounded, and a
+        // notice then (late: the caller vouches for no campaign) moves nothing.
+        now = signed + 2 * SHORT + 1;
+        for (const id of ids) expect(await l.settle(id, 0.1, 'billing'), id).toBe('unknown');
+        expect((await l.state('c1')).spentUsd).toBe(spent);
+      }
+    });
+
     it('a bid settled at 0 is raised by its billing like any other (Redis wrote -0, which HINCRBY refuses)', async () => {
       const l = await make({ c1: { dailyUsd: 0.008 } });
       await l.reserve([res('z1', 'c1', 0.004)]);

@@ -28,6 +28,8 @@ describe('journal lines', () => {
   it('reserve and notice records as the ledger state builds them encode as encodeRecord does, byte for byte', () => {
     const sources: SettleSource[] = ['markup', 'win', 'billing'];
     const seen = new Set<string>();
+    // Settlements that carried their notice's signed expiry, past the budget or not.
+    const expiries = new Set<string>();
     // One step: [operation, which recent bid (or a new id), a price factor of its reserved amount, the report's source, ms to wait].
     const step = fc.tuple(fc.constantFrom('reserve', 'settle', 'settle', 'settle', 'release', 'once', 'unreserved'), ID, fc.nat(2), fc.constantFrom(0.5, 1, 1.7, 0.25, 3), fc.nat(2), fc.constantFrom(1, 1000, 31_000));
     fc.assert(
@@ -39,6 +41,7 @@ describe('journal lines', () => {
         const check = (rec: JournalRecord | null | undefined) => {
           if (!rec) return;
           seen.add(rec.t + ('l' in rec ? rec.l : '') + ('o' in rec ? 'o' : ''));
+          if (rec.t === 's' && rec.x !== undefined) expiries.add('x' + ('o' in rec ? 'o' : ''));
           expect(rec.t === 'r' ? encodeReserve(rec) : encodeNoticeRecord(rec)).toBe(reference(rec));
         };
         for (const [op, id, back, factor, src, waitMs] of steps) {
@@ -50,8 +53,8 @@ describe('journal lines', () => {
             const rec = core.reserve({ bidId: id, campaignId: back % 2 ? 'c1' : 'c"2', amountUsd: usd, expiresAtMs: now + 30_000 }, now, 60_000);
             if (rec) bids.push({ id, usd });
             check(rec);
-          } else if (op === 'settle') check(core.settle(bid.id, bid.usd * factor, now, sources[src]).record);
-          else if (op === 'unreserved') check(core.settle(id, 0.004 * factor, now, sources[src], 'c1').record);
+          } else if (op === 'settle') check(core.settle(bid.id, bid.usd * factor, now, sources[src], undefined, back === 2 ? undefined : now + 40 * waitMs).record);
+          else if (op === 'unreserved') check(core.settle(id, 0.004 * factor, now, sources[src], 'c1', back === 2 ? undefined : now + 40 * waitMs).record);
           else if (op === 'release') check(core.release(bid.id, now));
           else check(core.once(`c:${bid.id}`, now + waitMs, now));
         }
@@ -60,11 +63,13 @@ describe('journal lines', () => {
     );
     // Every kind and flag the state writes was met: reserve; settlements by markup, win and billing, each also past the budget; corrections by win and billing, each also past it; release; once.
     expect([...seen].sort()).toEqual(['c1', 'c1o', 'c2', 'c2o', 'o', 'r', 's', 's0', 's0o', 's2', 's2o', 'so', 'x']);
+    expect([...expiries].sort()).toEqual(['x', 'xo']);
   });
 
   it('a number JSON writes as null goes the generic way', () => {
     for (const rec of [
       { t: 's', b: 'b', c: 'c', d: 1, p: NaN, at: 2 },
+      { t: 's', b: 'b', c: 'c', d: 1, p: 3, at: 2, x: Infinity },
       { t: 'c', b: 'b', p: Infinity, at: 2, l: 1 },
       { t: 'x', b: 'b', at: NaN },
       { t: 'o', k: 'k', e: -Infinity },

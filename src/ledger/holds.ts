@@ -20,7 +20,10 @@ export class HoldTable {
   c = new Int32Array(1024);
   /** Reserved micros while held; the settled price once settled. */
   a = new Float64Array(1024);
-  /** Epoch ms its reservation expires (0 when it was never held here). */
+  /**
+   * Epoch ms its reservation expires while held; once finished, the latest of that and its notices'
+   * signed expiry, from which (or from its finish, if later) the retention runs. 0: neither known.
+   */
   e = new Float64Array(1024);
   /** UTC day of the spend (a float column: journal values are kept exactly as read). */
   d = new Float64Array(1024);

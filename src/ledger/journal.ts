@@ -13,9 +13,11 @@ export type JournalRecord =
   /**
    * settle: price (micros) charged to campaign `c` on day `d`, at epoch ms `at`; `o: 1` = beyond
    * the budget (overspend); `l`: the report's level (0 a markup render, absent a win notice, 2 a
-   * billing notice). Self-contained.
+   * billing notice); `x`: the notice's signed expiry (epoch ms), where it is later than the
+   * reservation's (or there was none): the bid is remembered until then plus the retention (absent,
+   * in records written before: from the reservation's expiry or the settlement). Self-contained.
    */
-  | { t: 's'; b: string; c: string; d: number; p: number; at: number; o?: 1; l?: 0 | 2 }
+  | { t: 's'; b: string; c: string; d: number; p: number; at: number; o?: 1; l?: 0 | 2; x?: number }
   /**
    * correction: a more authoritative report (`l`: 1 the win notice, 2 the billing notice; absent,
    * from before levels, a billing notice lowering it) set a settled bid's price to `p` (micros);
@@ -32,8 +34,11 @@ export type JournalRecord =
   | { t: 'h'; g: number }
   /** snapshot only: settled spend (and overspend `o`) of a campaign on a day. */
   | { t: 'a'; c: string; d: number; s: number; o?: number }
-  /** snapshot only: a finished bid kept for idempotency (state code and flags, see ledger/state.ts). */
-  | { t: 'k'; b: string; c: string; d: number; a: number; st: number; at: number; f?: number }
+  /**
+   * snapshot only: a finished bid kept for idempotency (state code and flags, see ledger/state.ts);
+   * `e`: its expiry where later than `at`, which its retention then runs from (absent before).
+   */
+  | { t: 'k'; b: string; c: string; d: number; a: number; st: number; at: number; f?: number; e?: number }
   /** snapshot only: trailer with the record count, so a truncated snapshot is detected. */
   | { t: 'z'; n: number };
 
@@ -96,7 +101,7 @@ export function encodeReserve(rec: Extract<JournalRecord, { t: 'r' }>): string {
 
 /**
  * `encodeRecord` of a notice's record as the ledger's state builds it (src/ledger/state.ts), byte
- * for byte: keys in the order they are set there ('s': t b c d p at, then l and o where set; 'c':
+ * for byte: keys in the order they are set there ('s': t b c d p at, then l, x and o where set; 'c':
  * t b p at l, then o; 'x': t b at; 'o': t k e). A settlement, release or click's once is
  * written per notice, and JSON.stringify's walk of the object was ~6k of a win notice's
  * instructions. A non-finite number (JSON's null) or another record goes to encodeRecord.
@@ -104,8 +109,8 @@ export function encodeReserve(rec: Extract<JournalRecord, { t: 'r' }>): string {
 export function encodeNoticeRecord(rec: JournalRecord): string {
   switch (rec.t) {
     case 's':
-      if (!(Number.isFinite(rec.d) && Number.isFinite(rec.p) && Number.isFinite(rec.at))) break;
-      return line(`{"t":"s","b":${JSON.stringify(rec.b)},"c":${JSON.stringify(rec.c)},"d":${rec.d},"p":${rec.p},"at":${rec.at}${rec.l === undefined ? '' : `,"l":${rec.l}`}${rec.o === undefined ? '' : `,"o":${rec.o}`}}`);
+      if (!(Number.isFinite(rec.d) && Number.isFinite(rec.p) && Number.isFinite(rec.at) && (rec.x === undefined || Number.isFinite(rec.x)))) break;
+      return line(`{"t":"s","b":${JSON.stringify(rec.b)},"c":${JSON.stringify(rec.c)},"d":${rec.d},"p":${rec.p},"at":${rec.at}${rec.l === undefined ? '' : `,"l":${rec.l}`}${rec.x === undefined ? '' : `,"x":${rec.x}`}${rec.o === undefined ? '' : `,"o":${rec.o}`}}`);
     case 'c':
       if (!(Number.isFinite(rec.p) && Number.isFinite(rec.at) && rec.l !== undefined)) break;
       return line(`{"t":"c","b":${JSON.stringify(rec.b)},"p":${rec.p},"at":${rec.at},"l":${rec.l}${rec.o === undefined ? '' : `,"o":${rec.o}`}}`);

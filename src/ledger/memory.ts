@@ -31,12 +31,14 @@ export interface MemoryLedgerOptions {
    */
   syncWindowMs?: number;
   /**
-   * How long finished bids are remembered, ms (default 2 x reservationTtlMs; at least
-   * reservationTtlMs). Within it a repeated notice is a duplicate and a late win settles while the
-   * budget has room. A bid forgotten after it is `unknown` to settle, which moves nothing, and its
-   * notice, whose signed expiry equals the reservation TTL, is then past that expiry and refused:
-   * so forgetting can lose a very late win (the exchange's billing report stays the reference) but
-   * never count one twice. Memory is bounded by bid rate x (TTL + retention), about 280 bytes a bid.
+   * How long finished bids are remembered, ms, from their finish or from their notices' signed
+   * expiry (the reservation's, or the one a settling notice carries), whichever is later (default
+   * 2 x reservationTtlMs; at least reservationTtlMs). Within it a repeated notice is a duplicate and
+   * a late win settles while the budget has room. A bid forgotten after it is `unknown` to settle,
+   * which moves nothing, and its notice is then past its signed expiry and refused, whatever TTL
+   * signed it (a restart with a shorter one included): so forgetting can lose a very late win (the
+   * exchange's billing report stays the reference) but never count one twice. Memory is bounded by
+   * bid rate x (TTL + retention), about 280 bytes a bid.
    */
   retentionMs?: number;
   /** Compact once the live journal grows past this many bytes (default 64 MiB). */
@@ -226,11 +228,11 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     return true;
   }
 
-  async function settleNow(bidId: string, priceUsd: number, source: SettleSource, unreservedCampaignId: string | undefined, settled: Settled | undefined): Promise<SettleOutcome> {
+  async function settleNow(bidId: string, priceUsd: number, source: SettleSource, unreservedCampaignId: string | undefined, settled: Settled | undefined, signedExpiryMs: number | undefined): Promise<SettleOutcome> {
     const now = clock();
     core.expire(now);
     const prev = core.peek(bidId);
-    const res = core.settle(bidId, priceUsd, now, source, unreservedCampaignId);
+    const res = core.settle(bidId, priceUsd, now, source, unreservedCampaignId, signedExpiryMs);
     if (res.overspend !== undefined) {
       logger.warn(
         { bidId, campaignId: res.overspend.campaignId, priceUsd: toUsd(res.overspend.priceMicros) },
@@ -313,8 +315,8 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       return out;
     },
 
-    settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: Settled): Promise<SettleOutcome> {
-      return inTurn(bidId, () => settleNow(bidId, priceUsd, source, unreservedCampaignId, settled));
+    settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: Settled, signedExpiryMs?: number): Promise<SettleOutcome> {
+      return inTurn(bidId, () => settleNow(bidId, priceUsd, source, unreservedCampaignId, settled, signedExpiryMs));
     },
 
     async claim(bidId: string, source: SettleSource, settled: Settled): Promise<SettleOutcome | undefined> {

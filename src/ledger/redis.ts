@@ -21,11 +21,15 @@ export interface RedisLedgerOptions {
   keyPrefix: string;
   /**
    * How long a finished bid's record is kept for idempotency, ms, from when it finished (a held one's
-   * from its expiry); at least `reservationTtlMs`. Default 2 x reservationTtlMs, as the in-process
-   * ledger: every notice still within its expiry finds the record; a later one comes without the
-   * campaign (src/notices) and, once the record is gone, is answered 'unknown' and moves nothing,
-   * so it is never counted twice. Each record is about 190 bytes: with 24 h, 1,000 bids/s held
-   * 15 GiB of a Redis that must not evict.
+   * from its expiry), or from its notices' signed expiry where a settlement came before that;
+   * at least `reservationTtlMs`. Default 2 x reservationTtlMs, as the in-process ledger: every
+   * notice still within its expiry finds the record; a later one comes without the campaign
+   * (src/notices) and, once the record is gone, is answered 'unknown' and moves nothing, so it is
+   * never counted twice. The signed expiry is read by the settling process's clock and sent as a
+   * duration (Redis's clock does not enter): a bidder whose clock runs behind that one's by less
+   * than the retention still finds the record while it takes the notice as within its expiry;
+   * beyond that skew it would record the bid again. Each record is about 190 bytes: with 24 h,
+   * 1,000 bids/s held 15 GiB of a Redis that must not evict.
    */
   retentionMs?: number;
   /** Owned connection only: a command unanswered this long fails, ms (default 100). */
@@ -193,7 +197,16 @@ return out
 // ARGV[9]: the call's id. A settlement or correction keeps it in the bid's record, in the field of
 // its report's level (k0 markup, k1 win, k2 billing: each level sets a price at most once), with
 // what it set, so the caller whose reply was lost (a timeout) can claim it later (LUA_CLAIM).
+// ARGV[10]: ms from the caller's now to the notice's signed expiry (0: none given). A settled
+// bid's record is kept the retention past that expiry or its reservation's, if later than now:
+// within it a notice for a bid without a record is recorded as never reserved here.
 const LUA_SETTLE = `${LUA_COMMON}
+local function keep(e)
+  local k = tonumber(ARGV[10]) or 0
+  if e and e - now > k then k = e - now end
+  if k < 0 then k = 0 end
+  return fmt(k + RET)
+end
 local bid = ARGV[4]
 local p = tonumber(ARGV[5])
 local lv = tonumber(ARGV[6])
@@ -212,7 +225,7 @@ if not h[1] then
   redis.call('PEXPIRE', dk, DAYKEEP)
   redis.call('HSET', rk, 'c', cid, 'a', fmt(p), 'e', '0', 'd', d, 'st', 's', 'l', lv)
   if field == 'over' then redis.call('HSET', rk, 'o', '1') end
-  redis.call('PEXPIRE', rk, RET)
+  redis.call('PEXPIRE', rk, keep(nil))
   if field == 'over' then
     redis.call('HSET', rk, 'k' .. lv, ARGV[9] .. ' overspend ' .. fmt(p))
     return 'overspend ' .. fmt(p)
@@ -276,7 +289,7 @@ local dk = P .. 'd:' .. cid .. ':' .. d
 redis.call('HINCRBY', dk, field, fmt(p))
 redis.call('PEXPIRE', dk, DAYKEEP)
 redis.call('HSET', rk, 'st', 's', 'a', fmt(p), 'l', lv)
-redis.call('PEXPIRE', rk, RET)
+redis.call('PEXPIRE', rk, keep(tonumber(h[3])))
 if field == 'over' then
   redis.call('HSET', rk, 'k' .. lv, ARGV[9] .. ' overspend ' .. fmt(p))
   return 'overspend ' .. fmt(p)
@@ -762,7 +775,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       return res.map((v) => v === 1);
     },
 
-    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: Settled): Promise<SettleOutcome> {
+    async settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: Settled, signedExpiryMs?: number): Promise<SettleOutcome> {
       const level = SOURCE_LEVEL[source];
       const price = source === 'markup' ? 0 : toMicros(priceUsd);
       if (!(price >= 0)) return 'over-reservation';
@@ -773,9 +786,11 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       // been applied, this one is its duplicate and `claim` finds it; should it not, this one sets it.
       const key = `${bidId}\n${level}`;
       const call = failedCalls.get(key) ?? `${callPrefix}${(++calls).toString(36)}`;
+      // A duration by this clock, the one that judged the notice within its expiry (Redis's may differ).
+      const heardMs = signedExpiryMs === undefined ? 0 : Math.ceil(signedExpiryMs - now);
       let raw: string;
       try {
-        raw = await cmd.ledgerSettle(P, scriptNow(now), retention, bidId, price, level, unreservedCampaignId ?? '', utcDay(now), call);
+        raw = await cmd.ledgerSettle(P, scriptNow(now), retention, bidId, price, level, unreservedCampaignId ?? '', utcDay(now), call, Number.isFinite(heardMs) ? heardMs : 0);
       } catch (err) {
         // Perhaps applied all the same (a reply past the timeout): `claim` finds out.
         failedCalls.set(key, call);

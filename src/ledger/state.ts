@@ -14,7 +14,11 @@ import { HoldTable } from './holds.js';
  * bill), the exchange's win notice sets its clearing price over that, and its billing notice sets
  * what it bills over both, up or down; a report no more authoritative than the one before is a
  * duplicate.
- * REFUSED is only read from journals written before late wins were recorded. Finished bids are remembered for `retentionMs` so repeated notices stay idempotent.
+ * REFUSED is only read from journals written before late wins were recorded. Finished bids are
+ * remembered for `retentionMs` after they finished or after their notices' signed expiry, whichever
+ * is later, so repeated notices stay idempotent: within that expiry a notice for a bid not
+ * remembered is taken for one never reserved here and recorded (src/notices), so a settled bid
+ * forgotten before it would be recorded twice, e.g. after a restart with a shorter retention.
  */
 
 export const HELD = 0;
@@ -37,6 +41,7 @@ const levelFlags = (level: number): number => (level === 2 ? FIXED : level === 0
 export interface HoldState {
   st: number;
   a: number;
+  e: number;
   at: number;
   f: number;
 }
@@ -69,10 +74,12 @@ export interface SettleResult {
 export class LedgerCore {
   readonly accounts = new Map<string, Account>();
   private readonly holds = new HoldTable();
-  // Binary min-heap of HELD bids by expiry; stale entries (settled/released meanwhile) are skipped.
+  // Binary min-heap by expiry of HELD bids, and of finished ones whose notices' expiry has not
+  // passed (their retention starts then); stale entries are skipped.
   private heapAt: number[] = [];
   private heapBid: string[] = [];
-  // Finished bids in finishing order, for retention eviction.
+  // Finished bids in the order their retention started (their finish, or their signed expiry where
+  // that came later: queued then from the heap above), for retention eviction.
   private doneBid: string[] = [];
   private doneHead = 0;
 
@@ -146,8 +153,10 @@ export class LedgerCore {
    * Settles a win at `priceUsd` (a `markup` report carries no price: at the reserved amount). A
    * settled bid's price is set again, once per level, by a more authoritative report: up or down,
    * the rise recorded as overspend (the whole bid) when the budget has no room for it.
+   * `signedExpiryMs`: until when the bid's notices are heard; a settled bid is remembered until then
+   * at least (plus the retention), where its reservation ended sooner or it had none here.
    */
-  settle(bidId: string, priceUsd: number, now: number, source: SettleSource = 'win', unreservedCampaignId?: string): SettleResult {
+  settle(bidId: string, priceUsd: number, now: number, source: SettleSource = 'win', unreservedCampaignId?: string, signedExpiryMs?: number): SettleResult {
     const h = this.holds;
     const s = h.slot(bidId);
     const level = LEVEL[source];
@@ -161,6 +170,7 @@ export class LedgerCore {
       const room = this.room(c, d);
       const record: JournalRecord = { t: 's', b: bidId, c, d, p: price, at: now };
       if (level !== 1) record.l = level as 0 | 2;
+      if (signedExpiryMs !== undefined && signedExpiryMs > now) record.x = signedExpiryMs;
       if (room < price) record.o = 1;
       this.apply(record);
       return room < price ? { outcome: 'overspend', record, overspend: { campaignId: c, priceMicros: price } } : { outcome: 'settled', record };
@@ -188,6 +198,9 @@ export class LedgerCore {
     const d = h.d[s];
     const record: JournalRecord = { t: 's', b: bidId, c, d, p: price, at: now };
     if (level !== 1) record.l = level as 0 | 2;
+    // Written only where it extends what the ledger knows: with no exchange hold shorter than the
+    // notice TTL, a reservation expires with its notices.
+    if (signedExpiryMs !== undefined && signedExpiryMs > now && signedExpiryMs > h.e[s]) record.x = signedExpiryMs;
     if (h.st[s] !== HELD && this.room(c, d) < price) {
       // The exchange bills it anyway: recorded, apart from the spend the budget allowed.
       record.o = 1;
@@ -224,7 +237,7 @@ export class LedgerCore {
   peek(bidId: string): HoldState | undefined {
     const h = this.holds;
     const s = h.slot(bidId);
-    return s < 0 ? undefined : { st: h.st[s], a: h.a[s], at: h.at[s], f: h.f[s] };
+    return s < 0 ? undefined : { st: h.st[s], a: h.a[s], e: h.e[s], at: h.at[s], f: h.f[s] };
   }
 
   /**
@@ -253,6 +266,7 @@ export class LedgerCore {
     }
     h.st[s] = prev.st;
     h.a[s] = prev.a;
+    h.e[s] = prev.e;
     h.at[s] = prev.at;
     h.f[s] = prev.f;
     if (prev.st === HELD) {
@@ -284,7 +298,8 @@ export class LedgerCore {
         let s = h.slot(rec.b);
         if (s >= 0 && h.st[s] === SETTLED) return;
         // Its reservation was compacted away or lost with a crash: the settle record stands alone.
-        if (s < 0) s = h.add(rec.b, rec.c, rec.p, 0, rec.d, RELEASED, 0, 0);
+        if (s < 0) s = h.add(rec.b, rec.c, rec.p, rec.x ?? 0, rec.d, RELEASED, 0, 0);
+        else if (rec.x !== undefined && rec.x > h.e[s]) h.e[s] = rec.x;
         this.finish(rec.b, s, SETTLED, rec.at);
         h.a[s] = rec.p;
         if (rec.o === 1) h.f[s] |= OVER;
@@ -323,8 +338,10 @@ export class LedgerCore {
       }
       case 'k': {
         if (this.holds.has(rec.b)) return;
-        this.holds.add(rec.b, rec.c, rec.a, 0, rec.d, rec.st, rec.at, rec.f ?? 0);
-        this.doneBid.push(rec.b);
+        const e = rec.e ?? 0;
+        this.holds.add(rec.b, rec.c, rec.a, e, rec.d, rec.st, rec.at, rec.f ?? 0);
+        if (e > rec.at) this.heapPush(e, rec.b);
+        else this.doneBid.push(rec.b);
         return;
       }
       case 'o': {
@@ -358,19 +375,33 @@ export class LedgerCore {
 
   private finish(bidId: string, slot: number, st: number, at: number): void {
     const h = this.holds;
-    if (h.st[slot] === HELD) this.addReserved(slot, -h.a[slot]);
+    const held = h.st[slot] === HELD;
+    if (held) this.addReserved(slot, -h.a[slot]);
     h.st[slot] = st;
     h.at[slot] = at;
-    this.doneBid.push(bidId);
+    // Its retention starts now, or at its expiry where that is later: the heap queues it then (a
+    // held bid is in the heap already, at its reservation's expiry).
+    if (h.e[slot] <= at) this.doneBid.push(bidId);
+    else if (!held) this.heapPush(h.e[slot], bidId);
   }
 
-  /** Ends reservations whose expiry has passed, then forgets bids finished longer ago than the retention. */
+  /**
+   * Ends reservations whose expiry has passed, then forgets bids finished, and past their expiry,
+   * longer ago than the retention.
+   */
   expire(now: number): void {
+    const h = this.holds;
     while (this.heapAt.length > 0 && this.heapAt[0] <= now) {
       const bid = this.heapBid[0];
       this.heapPop();
-      const s = this.holds.slot(bid);
-      if (s >= 0 && this.holds.st[s] === HELD) this.finish(bid, s, EXPIRED, this.holds.e[s]);
+      const s = h.slot(bid);
+      if (s < 0) continue;
+      if (h.st[s] === HELD) this.finish(bid, s, EXPIRED, h.e[s]);
+      // Finished before its expiry, which a notice has since moved later: queued again for that.
+      else if (h.e[s] > now) this.heapPush(h.e[s], bid);
+      // Finished before its expiry, now past: its retention starts (one that finished after its
+      // expiry was queued when it finished).
+      else if (h.e[s] > h.at[s]) this.doneBid.push(bid);
     }
     if (this.onceKeys.size > this.onceSweep) {
       for (const [k, e] of this.onceKeys) if (e <= now) this.onceKeys.delete(k);
@@ -379,9 +410,16 @@ export class LedgerCore {
     const horizon = now - this.retentionMs;
     while (this.doneHead < this.doneBid.length) {
       const bid = this.doneBid[this.doneHead];
-      const s = this.holds.slot(bid);
-      if (s >= 0 && this.holds.st[s] !== HELD && this.holds.at[s] > horizon) break;
-      if (s >= 0 && this.holds.st[s] !== HELD) this.holds.delete(bid);
+      const s = h.slot(bid);
+      if (s >= 0 && h.st[s] !== HELD) {
+        // Queued at its finish, before a notice moved its expiry later: the heap queues it again then.
+        if (h.e[s] > now && h.e[s] > h.at[s]) {
+          this.doneHead++;
+          continue;
+        }
+        if (Math.max(h.at[s], h.e[s]) > horizon) break;
+        h.delete(bid);
+      }
       this.doneHead++;
     }
     if (this.doneHead > 4096 && this.doneHead * 2 > this.doneBid.length) {
@@ -402,9 +440,15 @@ export class LedgerCore {
     const h = this.holds;
     for (const [b, s] of h.entries()) {
       const c = h.campaign(s);
-      if (h.st[s] === HELD) yield { t: 'r', b, c, a: h.a[s], e: h.e[s], d: h.d[s] };
-      else if (h.f[s] !== 0) yield { t: 'k', b, c, d: h.d[s], a: h.a[s], st: h.st[s], at: h.at[s], f: h.f[s] };
-      else yield { t: 'k', b, c, d: h.d[s], a: h.a[s], st: h.st[s], at: h.at[s] };
+      if (h.st[s] === HELD) {
+        yield { t: 'r', b, c, a: h.a[s], e: h.e[s], d: h.d[s] };
+        continue;
+      }
+      const k: JournalRecord = { t: 'k', b, c, d: h.d[s], a: h.a[s], st: h.st[s], at: h.at[s] };
+      if (h.f[s] !== 0) k.f = h.f[s];
+      // Only an expiry after the finish changes how long the bid is remembered.
+      if (h.e[s] > h.at[s]) k.e = h.e[s];
+      yield k;
     }
   }
 

@@ -350,9 +350,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
       const lt = deps.now();
       try {
         // Within its signed expiry a bid unknown to the ledger was never reserved here (the ledger
-        // remembers finished bids longer): another bidder sharing this URL without a shared ledger
-        // issued it, or its reservation was lost. The exchange bills it, so it is recorded.
-        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, source, late ? undefined : claims.campaignId, settled);
+        // remembers a bid it settled until past that expiry, which it is told here): another bidder
+        // sharing this URL without a shared ledger issued it, or its reservation was lost. The
+        // exchange bills it, so it is recorded.
+        outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, source, late ? undefined : claims.campaignId, settled, claims.expiresAtMs);
         metrics.ledger('settle', (deps.now() - lt) / 1000, false);
       } catch {
         metrics.ledger('settle', (deps.now() - lt) / 1000, true);
