@@ -320,12 +320,16 @@ export interface Ledger {
    * the ledger runs with now: without it a bid whose reservation ended before its notices' expiry
    * (an exchange's shorter hold, a TTL lowered since the bid) could be forgotten while a notice of
    * it is still taken for one never reserved, and recorded again.
+   * Rejects when the call cannot be taken as done (the caller answers "retry"); with
+   * `UnconfirmedSettlement` (src/ledger) when it was applied and stands but is not known durable
+   * (a journal sync failed): its `outcome` is counted now, `settled` filled, and the retry is a
+   * duplicate.
    */
   settle(bidId: string, priceUsd: number, source?: SettleSource, unreservedCampaignId?: string, settled?: Settled, signedExpiryMs?: number): Promise<SettleOutcome>;
   /**
    * After a `settle` call of this process on `bidId` from `source` failed (and its retries, which
    * go under the same call's name): what it did if it was applied all the
-   * same (a reply lost past its timeout, a sync that failed after the write), its price details into
+   * same (a Redis reply lost past its timeout), its price details into
    * `settled`; undefined when it was not, when another call settled the bid, or when it was claimed
    * already (it answers once). Without I/O where no call of this process on that report failed.
    */

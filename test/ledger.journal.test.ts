@@ -4,8 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryLedger, type LedgerLogger, type MemoryLedger } from '../src/ledger/index.js';
-import type { Budget } from '../src/types.js';
+import { createMemoryLedger, UnconfirmedSettlement, type LedgerLogger, type MemoryLedger } from '../src/ledger/index.js';
+import type { Budget, Settled } from '../src/types.js';
 import { encodeRecord, encodeReserve, openJournalWriter } from '../src/ledger/journal.js';
 import { runLedgerSuite } from './ledger.suite.js';
 import { failNextFdatasync } from './helpers/faults.js';
@@ -110,10 +110,15 @@ describe('in-process ledger journal', () => {
     const dir = freshDir();
     const a = await reopen(dir);
     await a.reserve([item('b1', 'c1', 1)]);
-    // One fdatasync fails (EIO): the win was written, not known durable; the exchange is told to retry.
+    // One fdatasync fails (EIO): the win was written, not known durable; the exchange is told to
+    // retry, and the caller told what stands, to count it now.
     const undo = failNextFdatasync();
+    const settled: Settled = { usd: NaN };
     try {
-      await expect(a.settle('b1', 0.4)).rejects.toThrow(/EIO/);
+      const err = await a.settle('b1', 0.4, 'win', undefined, settled).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnconfirmedSettlement);
+      expect(err).toMatchObject({ outcome: 'settled', message: expect.stringMatching(/EIO/) });
+      expect(settled.usd).toBe(0.4);
     } finally {
       undo();
     }

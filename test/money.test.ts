@@ -309,7 +309,7 @@ describe('markup is public: its impression tracker moves money only at the bid',
     expect(await t.metric('bidder_notices_total', { kind: 'impression', result: 'duplicate' })).toBe(1);
   });
 
-  it("a render whose settlement failed after the ledger wrote it is counted once, at the bid, by the page's retry", async () => {
+  it("a render whose settlement failed after the ledger wrote it is counted once, at the bid; the page's retries are duplicates", async () => {
     const { b, tracker } = await nativeBid('imp-retry');
     const spent = () => t.metric('bidder_spend_usd_total', { campaign: b.cid });
     const wins = () => t.metric('bidder_wins_total', { campaign: b.cid });
@@ -320,7 +320,7 @@ describe('markup is public: its impression tracker moves money only at the bid',
     } finally {
       undo();
     }
-    // The retry is a duplicate to the ledger; its price is the bid, which the tracker's URL does not carry (it was a 500).
+    // Counted by the call that wrote it, at the bid (which the tracker's URL does not carry: it was a 500 once); its retries are duplicates.
     expect((await fetch(local(t, tracker))).status).toBe(200);
     expect((await fetch(local(t, tracker))).status).toBe(200);
     expect(await wins()).toBe(wins0 + 1);

@@ -9,6 +9,7 @@ import { decodeRecords, encodeNoticeRecord, encodeRecord, encodeReserve, openJou
 import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
 import { LedgerCore } from './state.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
+import { UnconfirmedSettlement } from './unconfirmed.js';
 import type { CampaignState } from './index.js';
 
 export interface MemoryLedgerOptions {
@@ -62,7 +63,7 @@ export interface MemoryLedger extends BudgetLedger {
 /** Where compactions run: a worker thread (the default where its script exists) or, in steps, on this thread. */
 export type Compactor = 'worker' | 'inline';
 
-/** What a settle call set (`out`, returned), from the core's answer: told to the caller, and kept for `claim` should the sync fail. */
+/** What a settle call set (`out`, returned), from the core's answer: told to the caller, also when the sync fails. */
 function fillSettled(res: ReturnType<LedgerCore['settle']>, out: Settled): Settled {
   if (res.record !== undefined && (res.record.t === 's' || res.record.t === 'c')) {
     out.usd = toUsd(res.record.p);
@@ -76,8 +77,6 @@ function fillSettled(res: ReturnType<LedgerCore['settle']>, out: Settled): Settl
 }
 
 const WORKER = new URL('./compact-worker.js', import.meta.url);
-// The failed settlements remembered for `claim`: as many as the notice handler keeps waiting to retry.
-const MAX_UNCONFIRMED = 200_000;
 
 /**
  * In-process budget ledger with an append-only journal.
@@ -102,11 +101,6 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   const workerUrl = opts.compactWorkerUrl ?? WORKER;
   const compactor: Compactor = opts.compactor ?? (opts.compactWorkerUrl !== undefined || fs.existsSync(fileURLToPath(WORKER)) ? 'worker' : 'inline');
   const core = new LedgerCore(retentionMs);
-  // Settlements written whose fdatasync failed, by `bid\nsource`: applied (replay will apply them
-  // too), their caller told to retry; `claim` hands the retry what each did. Kept while the bid is.
-  // A Map in insertion order, the oldest dropped past MAX_UNCONFIRMED (this module imports nothing
-  // from npm: tests run it built on its own).
-  const appliedUnconfirmed = new Map<string, { outcome: SettleOutcome; settled: Settled; untilMs: number }>();
   const setBudgets = (budgets: Readonly<Record<string, Budget>>): void => {
     for (const [id, rule] of compileBudgets(budgets)) core.account(id).rule = rule;
   };
@@ -251,17 +245,15 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         throw err;
       }
       // Written but not known durable: the record is in the file, and a replay will apply it, so
-      // memory keeps it too (undoing it here let a later notice write what replay then ignored).
-      // The caller answers "retry"; the retry is a duplicate, acknowledged after a fresh sync,
-      // and `claim` tells it what this call did.
+      // memory keeps it too (undoing it here let a later notice write what replay then ignored),
+      // and the caller counts it now: its answer is "retry", and the retry, a duplicate
+      // acknowledged after a fresh sync, may come to this process after a restart, which would
+      // know of no failed call to count it by.
       try {
         await w.durable();
       } catch (err) {
-        if (res.outcome === 'settled' || res.outcome === 'overspend' || res.outcome === 'corrected') {
-          appliedUnconfirmed.set(`${bidId}\n${source}`, { outcome: res.outcome, settled: fillSettled(res, { usd: NaN }), untilMs: now + reservationTtlMs + retentionMs });
-          if (appliedUnconfirmed.size > MAX_UNCONFIRMED) appliedUnconfirmed.delete(appliedUnconfirmed.keys().next().value!);
-        }
-        throw err;
+        if (settled !== undefined) fillSettled(res, settled);
+        throw new UnconfirmedSettlement(res.outcome as UnconfirmedSettlement['outcome'], err);
       }
     } else if (w !== null) {
       // A repeat is acknowledged no sooner than the settlement it repeats is on disk.
@@ -317,16 +309,6 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
 
     settle(bidId: string, priceUsd: number, source: SettleSource = 'win', unreservedCampaignId?: string, settled?: Settled, signedExpiryMs?: number): Promise<SettleOutcome> {
       return inTurn(bidId, () => settleNow(bidId, priceUsd, source, unreservedCampaignId, settled, signedExpiryMs));
-    },
-
-    async claim(bidId: string, source: SettleSource, settled: Settled): Promise<SettleOutcome | undefined> {
-      const key = `${bidId}\n${source}`;
-      const done = appliedUnconfirmed.get(key);
-      if (done === undefined) return undefined;
-      appliedUnconfirmed.delete(key);
-      if (clock() > done.untilMs) return undefined;
-      Object.assign(settled, done.settled);
-      return done.outcome;
     },
 
     async once(key: string, untilMs: number): Promise<boolean> {

@@ -8,6 +8,7 @@ import type { ProfileStore } from '../features/profiles.js';
 import type { FrequencyStore } from '../freqcap/index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { errorAnswer, type Answer } from '../errors/answer.js';
+import { UnconfirmedSettlement } from '../ledger/unconfirmed.js';
 import type { IssuedBids } from './issued.js';
 import { parseClaims, type NoticeClaims, type Signer } from './sign.js';
 import { parseQuery, type QueryParams } from './query.js';
@@ -128,8 +129,9 @@ function logNotice(log: EventLog, type: NoticeKind, ts: number, c: NoticeClaims,
 export function createNoticeHandler(deps: NoticeDeps) {
   const { metrics } = deps;
   // Reports whose settlement failed, by bid and report level (`bid\nsource`), the ledger perhaps
-  // having recorded it all the same (a sync that failed, a Redis reply past its timeout). The
-  // notice is answered 503 and tried again here too, since not every exchange retries a notice.
+  // having recorded it all the same (a Redis reply past its timeout). The notice is answered 503
+  // and tried again here too, since not every exchange retries a notice. (A settlement the
+  // journal holds whose sync failed is known applied: counted at once, see UnconfirmedSettlement.)
   // Whichever try of it finds the settlement made by this process's failed call (a duplicate the
   // ledger's `claim` owns up to, whether the bidder's own try or the exchange's, even after the
   // bidder gave up) counts the impression (metrics, event log, pacer, cap), once. A retry that
@@ -343,6 +345,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
         return OK;
       }
       let outcome;
+      // Applied and written, not known durable (a journal sync failed): counted now, since replay
+      // applies it and its retry will be a duplicate, perhaps to this process after a restart;
+      // the exchange is still told to retry, and that answer waits for a sync.
+      let unconfirmed = false;
       const source = markup ? 'markup' : kind;
       const key = `${claims.bidId}\n${source}`;
       // The exchange's retry of a report that failed here takes the place of the bidder's own.
@@ -355,14 +361,19 @@ export function createNoticeHandler(deps: NoticeDeps) {
         // exchange bills it, so it is recorded.
         outcome = await deps.ledger.settle(claims.bidId, priceUsd / 1000, source, late ? undefined : claims.campaignId, settled, claims.expiresAtMs);
         metrics.ledger('settle', (deps.now() - lt) / 1000, false);
-      } catch {
+      } catch (err) {
         metrics.ledger('settle', (deps.now() - lt) / 1000, true);
-        retryLater(key, kind, query, attempt + 1);
-        return LEDGER_RETRY;
+        if (!(err instanceof UnconfirmedSettlement)) {
+          retryLater(key, kind, query, attempt + 1);
+          return LEDGER_RETRY;
+        }
+        outcome = err.outcome;
+        unconfirmed = true;
       }
+      const answer = unconfirmed ? LEDGER_RETRY : OK;
       if (outcome === 'duplicate' && deps.ledger.claim) {
-        // The settlement may be this process's own failed call (applied all the same: a sync that
-        // failed, a Redis reply past its timeout), which nothing has counted; or another's, which
+        // The settlement may be this process's own failed call (applied all the same: a Redis
+        // reply past its timeout), which nothing has counted; or another's, which
         // did. The ledger tells, and what that call set (a question it answers without I/O where
         // no call of this process failed).
         try {
@@ -390,7 +401,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         // The event log keeps the price that stands (the report reads the most authoritative one),
         // and that a rise with no room put the bid past the budget.
         logNotice(deps.eventLog, kind, now, claims, priceUsd, undefined, undefined, unpriced, settled.over === true);
-        return OK;
+        return answer;
       }
       if (outcome !== 'settled' && outcome !== 'overspend') {
         metrics.notice(kind, outcome === 'duplicate' ? 'duplicate' : 'unknown');
@@ -424,7 +435,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         await deps.frequency.record(userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
       }
       logNotice(deps.eventLog, kind, now, claims, priceUsd, mtwUsd, undefined, unpriced, outcome === 'overspend');
-      return OK;
+      return answer;
     }
 
     if (kind === 'loss') {
