@@ -88,6 +88,12 @@ export interface LiveOptions {
   /** A reload's new budgets and campaigns for the ledger and the pacer; the ledger's answer lists the bids already over a lowered budget. */
   applyPolicies: (next: Policies) => Promise<OverCommitted[]>;
   configurePacer: (campaigns: readonly Campaign[]) => void;
+  /**
+   * Builds ahead, in steps with `pause()` (a turn of the loop) between, what
+   * `configurePacer(campaigns)` will need, so that it only installs it in the reload's last turn
+   * (the value pacer's `prepare`). Without it configurePacer builds everything in that turn.
+   */
+  preparePacer?: (campaigns: readonly Campaign[], pause: () => Promise<unknown>) => Promise<void>;
   /** Told the policies serving, at start and after each reload (the users' warm, the metrics' labels). */
   onPolicies: (p: Policies) => void;
   /** With a shared ledger: throws while it cannot answer (the bidder is then not ready). */
@@ -180,6 +186,19 @@ export function changedPaths(a: unknown, b: unknown, at = ''): string[] {
 
 /** How long a removed creative's clicks still reach its landing page. */
 const RETIRED_MS = DAY_MS;
+
+/** Items (campaigns, creatives) a policy reload handles between two turns of the loop. */
+const STEP_ITEMS = 250;
+
+/** `each` over `items`, with a turn of the loop after every STEP_ITEMS of them. */
+async function inSteps<T>(items: Iterable<T>, each: (item: T) => void): Promise<void> {
+  let n = 0;
+  for (const item of items) {
+    if (n > 0 && n % STEP_ITEMS === 0) await nextTurn();
+    each(item);
+    n++;
+  }
+}
 
 export async function createLive(o: LiveOptions): Promise<Live> {
   const { features, metrics, logger } = o;
@@ -278,34 +297,54 @@ export async function createLive(o: LiveOptions): Promise<Live> {
       logger.error({ problems }, 'policy reload refused; the running policies stay');
       return { ok: false, problems };
     }
-    // Built aside, in steps with a turn of the loop between (requests are served on the running
-    // state meanwhile), then everything that reads the campaigns is switched in one go.
-    const built = await buildCatalogStateInSteps(next.campaigns, features, eligibilityDeps(next), nextTurn);
-    const nextById = new Map(next.campaigns.map((c) => [c.id, c]));
-    const kept = new Set(next.campaigns.flatMap((c) => c.creatives.map((cr) => `${c.id}\n${cr.id}`)));
+    // The in-process ledger's configure held the loop (~30 ms of CPU at 5,000 campaigns) and
+    // answers a resolved promise: the build starts a turn later.
     await nextTurn();
-    o.onPolicies(next);
-    o.configurePacer(next.campaigns);
+    // Built aside, in steps with a turn of the loop between (requests are served on the running
+    // state meanwhile), then everything that reads the campaigns is switched in one turn that only
+    // installs what was built: at 5,000 campaigns that turn held the loop 190-260 ms when it
+    // configured the pacer and derived the maps below itself.
+    const built = await buildCatalogStateInSteps(next.campaigns, features, eligibilityDeps(next), nextTurn);
+    const nextById = new Map<string, Campaign>();
+    const kept = new Set<string>();
+    await inSteps(next.campaigns, (c) => {
+      nextById.set(c.id, c);
+      for (const cr of c.creatives) kept.add(`${c.id}\n${cr.id}`);
+    });
+    await o.preparePacer?.(next.campaigns, nextTurn);
+    // The landing pages of the creatives this reload removes, in a copy the swap installs (clicks
+    // meanwhile read the one serving). They count as removed from here, a few turns before the swap.
     const nowMs = o.eligibility.clock();
-    const before = retired.size;
+    const nextRetired = new Map<string, Retired>();
     let changed = false;
-    for (const [k, r] of retired) if (nowMs - r.atMs > RETIRED_MS) retired.delete(k);
-    for (const c of policies.campaigns) {
+    await inSteps(retired, ([k, r]) => {
+      if (nowMs - r.atMs > RETIRED_MS) changed = true;
+      else nextRetired.set(k, r);
+    });
+    await inSteps(policies.campaigns, (c) => {
       for (const cr of c.creatives) {
         if (!kept.has(`${c.id}\n${cr.id}`)) {
-          retired.set(`${c.id}\n${cr.id}`, { url: cr.landingUrl, atMs: nowMs });
+          nextRetired.set(`${c.id}\n${cr.id}`, { url: cr.landingUrl, atMs: nowMs });
           changed = true;
         }
       }
-    }
-    for (const k of kept) changed = retired.delete(k) || changed;
-    if (retiredStore && (changed || retired.size !== before)) {
+    });
+    // Those serving again are no longer removed.
+    await inSteps(nextRetired.keys(), (k) => {
+      if (kept.has(k)) changed = nextRetired.delete(k);
+    });
+    if (retiredStore && changed) {
+      await nextTurn();
       try {
-        retiredStore.write(retired);
+        retiredStore.write(nextRetired);
       } catch (err) {
         logger.warn({ err: (err as Error).message }, 'landing pages of removed creatives not written: after a restart, clicks on their ads still on pages get 400');
       }
     }
+    await nextTurn();
+    o.onPolicies(next);
+    o.configurePacer(next.campaigns);
+    retired = nextRetired;
     policies = next;
     campaignsById = nextById;
     live = { ...built, modelVersion: live.modelVersion, ready: live.ready };
