@@ -139,6 +139,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     eligibility: { privacy, clock, userKey: users.key, frequency: users.count },
     applyPolicies: (next) => ledger.configure(budgetsOf(next.campaigns)),
     configurePacer: (campaigns) => pacer.configure(campaigns),
+    // The value pacer builds a reload's new campaigns in steps before the swap turn installs them.
+    preparePacer: async (campaigns, pause) => valuePacer?.prepare(campaigns, pause),
     onPolicies: (p) => {
       users.setCampaigns(p.campaigns);
       metrics.setCampaigns(p.campaigns.map((c) => c.id));
