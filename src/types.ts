@@ -64,8 +64,8 @@ export interface Creative {
   btype?: number;
   /**
    * The MIME type of the content the `adm` shows (`text/html`, `image/png`…), checked against
-   * `banner.mimes`; undeclared, an `adm` fits no slot that lists its types. A banner without `adm`
-   * is the bidder's own HTML: `text/html`.
+   * `banner.mimes`; undeclared, an `adm` is markup, `text/html`, as the bidder's own (a banner
+   * without `adm`) is.
    */
   mime?: string;
   /** Native: the assets a native request may ask for besides the title (src/eligibility/native.ts). */

@@ -22,15 +22,20 @@ describe('demo policies', () => {
     const line = readFileSync('test/fixtures/corpus/openrtb-requests.prebid-go.ndjson', 'utf8').split('\n')[620];
     const req = JSON.parse(line);
     expect(req.imp[0].banner.mimes).toEqual(['image/jpeg', 'image/jpg', 'image/gif', 'image/png']);
-    for (const b of await bidsOf(await t.bid(req))) expect(b.adm, `crid ${b.crid}`).not.toMatch(/^<a href=/);
+    // Every demo banner is HTML: none fits; the same slot that also shows HTML gets one.
+    expect(await bidsOf(await t.bid(req))).toEqual([]);
+    const html = { ...req, imp: [{ ...req.imp[0], banner: { ...req.imp[0].banner, mimes: [...req.imp[0].banner.mimes, 'text/html'] } }] };
+    const bids = await bidsOf(await t.bid(html));
+    expect(bids.length).toBe(1);
+    expect(bids[0].adm).toMatch(/^<a href=/);
   });
 
   it('a video overlay (linearity 2) fits inside the player (video.w/h 320x180)', async () => {
     const req = { id: 'o1', imp: [{ id: '1', video: { mimes: ['video/mp4'], protocols: [2, 3], linearity: 2, w: 320, h: 180 } }], site };
-    for (const b of await bidsOf(await t.bid(req))) {
-      expect(b.w, `overlay ${b.w}x${b.h} in a 320x180 player`).toBeLessThanOrEqual(320);
-      expect(b.h).toBeLessThanOrEqual(180);
-    }
+    // The demo's one overlay is 480x70: it answers a 640x360 player, not this one.
+    expect(await bidsOf(await t.bid(req))).toEqual([]);
+    const wide = await bidsOf(await t.bid({ ...req, id: 'o2', imp: [{ id: '1', video: { ...req.imp[0].video, w: 640, h: 360 } }] }));
+    expect(wide.map((b: any) => [b.w, b.h])).toEqual([[480, 70]]);
   });
 
   it('VAST 4 on a secure imp passes Prebid Server\'s secure-markup check (no "http:" in adm)', async () => {
@@ -67,6 +72,21 @@ describe('creatives the policy schema accepts', () => {
   let dir = '';
   beforeAll(async () => {
     dir = policiesWith(`
+  - id: adm-banner
+    advertiser: Adm Co
+    adomain: [adm.example]
+    cat: [IAB12]
+    goal: { type: cpm, valueUsd: 5 }
+    budget: { dailyUsd: 100 }
+    maxBidCpmUsd: 50
+    creatives:
+      - id: adm-banner-1
+        format: banner
+        w: 970
+        h: 250
+        title: "Own markup, no mime"
+        adm: '<a href="\${CLICK_URL}"><img src="https://cdn.adm.example/b.png" width="970" height="250"></a>'
+        landingUrl: https://adm.example/
   - id: jpeg-native
     advertiser: Jpeg Co
     adomain: [jpeg.example]
@@ -88,6 +108,12 @@ describe('creatives the policy schema accepts', () => {
   afterAll(async () => {
     await t?.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an `adm` that declares no `mime` is HTML: it answers a slot that lists text/html, not an image-only one', async () => {
+    const req = (mimes: string[]) => ({ id: `m-${mimes.join()}`, imp: [{ id: '1', banner: { w: 970, h: 250, mimes } }], site });
+    expect((await bidsOf(await t.bid(req(['text/html'])))).map((b: any) => b.crid)).toEqual(['adm-banner-1']);
+    expect(await bidsOf(await t.bid(req(['image/png'])))).toEqual([]);
   });
 
   it('a native img asset asking for PNG only is not answered with a .jpg whose creative omits `mime`', async () => {
@@ -132,5 +158,34 @@ describe('creatives the policy schema refuses', () => {
     }
     expect(err).toBeInstanceOf(PolicyError);
     expect((err as PolicyError).problems).toEqual([expect.stringMatching(/\(ctl-video-7\): title holds the control character U\+000B at character 14/)]);
+  });
+
+  it('so is a media file URL with one, which the VAST writes inside CDATA, unescaped', () => {
+    const dir = policiesWith(`
+  - id: ctl-url
+    advertiser: Ctl Co
+    adomain: [ctl.example]
+    cat: [IAB12]
+    goal: { type: cpm, valueUsd: 5 }
+    budget: { dailyUsd: 100 }
+    maxBidCpmUsd: 50
+    creatives:
+      - id: ctl-url-7
+        format: video
+        durationSec: 7
+        title: "Seven seconds"
+        mediaFiles: [{ url: "https://cdn.ctl.example/a\x0b.mp4", mime: video/mp4, w: 640, h: 360 }]
+        landingUrl: https://ctl.example/
+`);
+    let err: unknown;
+    try {
+      loadPolicies(dir);
+    } catch (e) {
+      err = e;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(err).toBeInstanceOf(PolicyError);
+    expect((err as PolicyError).problems).toEqual([expect.stringMatching(/\(ctl-url-7\): mediaFiles\/0\.url holds the control character U\+000B at character 26/)]);
   });
 });

@@ -89,7 +89,7 @@ describe('what an imp asks of a creative', () => {
     expect(banner({ battr: [12] })).toEqual([]);
   });
 
-  it("reads banner.mimes: the bidder's own markup is HTML, an adm is of the type its creative declares, and one that declares none fits no list", () => {
+  it("reads banner.mimes: markup is HTML, the bidder's own and an adm alike, unless the creative declares the type its adm shows", () => {
     const banner = (b: object) => demo({ banner: { w: 300, h: 250, ...b } });
     const open = banner({});
     expect(open.length).toBeGreaterThan(0);
@@ -103,6 +103,7 @@ describe('what an imp asks of a creative', () => {
     const withAdm = eligibleFor(campaigns);
     const image = { banner: { w: 300, h: 250, mimes: ['image/png'] } };
     expect(withAdm(image)).toEqual([]);
+    expect(withAdm({ banner: { w: 300, h: 250, mimes: ['text/html'] } }).includes(own.id)).toBe(true);
     own.mime = 'image/png';
     expect(eligibleFor(campaigns)(image)).toEqual([own.id]);
     expect(eligibleFor(campaigns)({ banner: { w: 300, h: 250, mimes: ['image/gif', 'text/html'] } }).includes(own.id)).toBe(false);

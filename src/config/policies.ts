@@ -597,12 +597,21 @@ export function toParts({ campaigns, ...rest }: Policies): { parts: Uint8Array[]
 /** C0 control characters but tab, LF and CR: XML 1.0 (§2.2 Char) allows them nowhere, escaped or not. */
 const XML_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 
-/** The text a creative's markup carries (title, keywords, native data), each named as in the policy file. */
+/**
+ * The text a creative's markup carries (title, keywords, native data, and the URLs a VAST or native
+ * answer writes, media files' and an overlay's inside CDATA, where nothing is escaped), each named
+ * as in the policy file.
+ */
 function creativeTexts(cr: Record<string, unknown>): Array<[string, string]> {
-  const out: Array<[string, string]> = [['title', cr.title as string]];
+  const out: Array<[string, string]> = [['title', cr.title as string], ['landingUrl', cr.landingUrl as string]];
   (cr.keywords as string[] | undefined)?.forEach((k, i) => out.push([`keywords/${i}`, k]));
-  for (const [name, value] of Object.entries((cr.native as NativeAssets | undefined)?.data ?? {})) out.push([`native.data.${name}`, value as string]);
-  return out;
+  const native = cr.native as NativeAssets | undefined;
+  for (const [name, value] of Object.entries(native?.data ?? {})) out.push([`native.data.${name}`, value as string]);
+  native?.images?.forEach((img, i) => out.push([`native.images/${i}.url`, img.url]));
+  (cr.mediaFiles as MediaFile[] | undefined)?.forEach((f, i) => out.push([`mediaFiles/${i}.url`, f.url]));
+  const nl = cr.nonLinear as NonLinearAd | undefined;
+  if (nl !== undefined) out.push(['nonLinear.url', nl.url]);
+  return out.filter(([, text]) => typeof text === 'string');
 }
 
 /**

@@ -289,11 +289,10 @@ function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
   if (cr.format === 'banner') {
     // `btype` blocks banner types: the bidder's own markup (no `adm`) is a text link, type 1.
     if (Array.isArray(media.btype) && media.btype.length && media.btype.includes(cr.adm === undefined ? 1 : cr.btype ?? 0)) return null;
-    // `mimes`: the content types the slot shows (image-only slots are common). The bidder's own
-    // markup is HTML; an `adm` is of the type its creative declares, and one that declares none
-    // cannot be shown to fit a list.
+    // `mimes`: the content types the slot shows (image-only slots are common). Markup is HTML, the
+    // bidder's own and an `adm` alike, unless the creative declares the type its `adm` shows.
     const mimes = m.bannerMimes === undefined ? (m.bannerMimes = canonicalMimes(media.mimes)) : m.bannerMimes;
-    if (mimes !== null && !(cr.adm === undefined ? mimes.has('text/html') : cr.mime !== undefined && mimes.has(cr.mime))) return null;
+    if (mimes !== null && !mimes.has(cr.adm === undefined ? 'text/html' : cr.mime ?? 'text/html')) return null;
     return BANNER_FIT;
   }
   if (cr.format === 'native') {
