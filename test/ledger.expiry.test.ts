@@ -119,7 +119,7 @@ describe('a settled bid is remembered until its notices expire', () => {
     );
   }, 300_000);
 
-  it('journals and snapshots written before the signed expiry was kept replay as they did: retention from the finish, or from the reservation\'s expiry', async () => {
+  it('journals and snapshots written before the signed expiry was kept replay to the same money, each bid kept from the later of its finish and its reservation\'s expiry', async () => {
     const dir = path.join(root, 'old');
     fs.mkdirSync(dir);
     const d = Math.floor(T0 / DAY);
