@@ -108,6 +108,9 @@ describe('policy loading reports every problem at once', () => {
     const doc = { campaigns: [{ id: 'c', advertiser: 'a', adomain: ['a.example'], goal: { type: 'cpm', valueUsd: 1 }, budget: { dailyUsd: 1 }, maxBidCpmUsd: 1, creatives: [cr] }] };
     writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify(doc));
     expect(loadPolicies(dir).campaigns[0].creatives[0].mime).toBe('image/jpeg');
+    // Type and subtype in any case, with parameters, as RFC 2045 writes them.
+    writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify({ campaigns: [{ ...doc.campaigns[0], creatives: [{ ...cr, mime: 'TEXT/HTML; charset=utf-8' }] }] }));
+    expect(loadPolicies(dir).campaigns[0].creatives[0].mime).toBe('text/html');
   });
 
   it('names categories declared for a taxonomy that is not a cattax number, or for taxonomy 1, which cat holds', () => {

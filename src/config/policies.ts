@@ -111,7 +111,8 @@ export class PolicyError extends Error {
 const IMAGE_DIM = 8;
 
 const httpUrl = { type: 'string', pattern: '^https?://' } as const;
-const mimeType = { type: 'string', pattern: '^[a-z]+/[A-Za-z0-9.+-]+$' } as const;
+// Type and subtype in any case, parameters allowed (RFC 2045): compared canonical (src/eligibility/mime.ts).
+const mimeType = { type: 'string', pattern: '^[A-Za-z]+/[A-Za-z0-9.+-]+[ \\t]*(;[ -~]*)?$' } as const;
 
 /** Native assets besides the title (Native 1.2 §4.4 images by type, §4.6 data by type name). */
 const NATIVE_SCHEMA = {
