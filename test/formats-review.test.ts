@@ -130,10 +130,9 @@ describe('creatives the policy schema accepts', () => {
   });
 });
 
-describe('creatives the policy schema refuses', () => {
-  it('a title with a control character XML cannot carry (here U+000B) is refused at load, by name, not written into unparseable VAST', () => {
-    const dir = policiesWith(`
-  - id: ctl-video
+/** A video creative `id` of a campaign of its own, as campaigns.yaml list items. */
+const videoCampaign = (id: string, title: string, mediaUrl: string) => `
+  - id: ${id}
     advertiser: Ctl Co
     adomain: [ctl.example]
     cat: [IAB12]
@@ -141,50 +140,36 @@ describe('creatives the policy schema refuses', () => {
     budget: { dailyUsd: 100 }
     maxBidCpmUsd: 50
     creatives:
-      - id: ctl-video-7
+      - id: ${id}-7
         format: video
         durationSec: 7
-        title: "Seven seconds\\x0b"
-        mediaFiles: [{ url: "https://cdn.ctl.example/a.mp4", mime: video/mp4, w: 640, h: 360 }]
+        title: "${title}"
+        mediaFiles: [{ url: "${mediaUrl}", mime: video/mp4, w: 640, h: 360 }]
         landingUrl: https://ctl.example/
-`);
-    let err: unknown;
-    try {
-      loadPolicies(dir);
-    } catch (e) {
-      err = e;
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+`;
+
+/** What loading the demo policies with these campaigns appended throws. */
+function loadError(extraCampaignsYaml: string): unknown {
+  const dir = policiesWith(extraCampaignsYaml);
+  try {
+    loadPolicies(dir);
+  } catch (e) {
+    return e;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return undefined;
+}
+
+describe('creatives the policy schema refuses', () => {
+  it('a title with a control character XML cannot carry (here U+000B) is refused at load, by name, not written into unparseable VAST', () => {
+    const err = loadError(videoCampaign('ctl-video', 'Seven seconds\\x0b', 'https://cdn.ctl.example/a.mp4'));
     expect(err).toBeInstanceOf(PolicyError);
     expect((err as PolicyError).problems).toEqual([expect.stringMatching(/\(ctl-video-7\): title holds the control character U\+000B at character 14/)]);
   });
 
   it('so is a media file URL with one, which the VAST writes inside CDATA, unescaped', () => {
-    const dir = policiesWith(`
-  - id: ctl-url
-    advertiser: Ctl Co
-    adomain: [ctl.example]
-    cat: [IAB12]
-    goal: { type: cpm, valueUsd: 5 }
-    budget: { dailyUsd: 100 }
-    maxBidCpmUsd: 50
-    creatives:
-      - id: ctl-url-7
-        format: video
-        durationSec: 7
-        title: "Seven seconds"
-        mediaFiles: [{ url: "https://cdn.ctl.example/a\x0b.mp4", mime: video/mp4, w: 640, h: 360 }]
-        landingUrl: https://ctl.example/
-`);
-    let err: unknown;
-    try {
-      loadPolicies(dir);
-    } catch (e) {
-      err = e;
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const err = loadError(videoCampaign('ctl-url', 'Seven seconds', 'https://cdn.ctl.example/a\x0b.mp4'));
     expect(err).toBeInstanceOf(PolicyError);
     expect((err as PolicyError).problems).toEqual([expect.stringMatching(/\(ctl-url-7\): mediaFiles\/0\.url holds the control character U\+000B at character 26/)]);
   });
