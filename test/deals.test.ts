@@ -63,6 +63,19 @@ describe('deal choice in the plan', () => {
     expect(entries(request([{ id: 'D1', bidfloor: 30 }], { privateAuction: 1 }))).toEqual(['mixed D1 30', 'only D1 30']);
   });
 
+  // OpenRTB 2.6 implementation notes §7.11.2: the deal's floor guidance, failing that the video or
+  // audio object's, failing that the imp's (openrtb/cases/private-deal-no-floor-*.json answer them).
+  it('a deal without floor guidance of its own is bid at the open auction floor, but not at a fixed price it does not name', () => {
+    expect(entries(request([{ id: 'D1' }], { privateAuction: 1 }))).toEqual(['mixed D1 1', 'only D1 1']);
+    expect(entries(request([{ id: 'D1' }]))).toEqual(['mixed D1 1', 'only D1 1']);
+    // A floor of 0 it states is its own.
+    expect(entries(request([{ id: 'D1', bidfloor: 0 }], { privateAuction: 1 }))).toEqual(['mixed D1 0', 'only D1 0']);
+    // Duration floors guide a video or audio ad only: a banner takes the imp's floor.
+    expect(entries(request([{ id: 'D1', mincpmpersec: 0.5 }], { privateAuction: 1 }))).toEqual(['mixed D1 1', 'only D1 1']);
+    // At 3 the deal's floor is the price agreed; with none there is nothing to bid (pricing bids no 0).
+    expect(entries(request([{ id: 'D1', at: 3 }], { privateAuction: 1 }))).toEqual(['mixed D1 0', 'only D1 0']);
+  });
+
   it('a deal priced otherwise than the request (fixed price, its own at) is bought through where the value reaches it, else the open auction', () => {
     const pacer = { multiplier: () => 1, peekMultiplier: () => 1, calibratePctr: (_id: string, p: number) => p, calibratePcvr: (_id: string, p: number) => p };
     const chosen = (deals: object[], at: number) => {

@@ -825,6 +825,12 @@ export function createEligibility(deps: EligibilityDeps) {
           // Deals (§3.2.11, §3.2.12): of those the campaign buys here, the one with the lowest floor
           // (its duration floors included; the first in the request's order on a tie), which the
           // paced value, unknown until pricing, is likeliest to clear.
+          // The open auction's floor: the imp's, or the video or audio object's for this ad's length where higher.
+          let openUsd = openFloorUsd;
+          if (fit.kind === 'vast') {
+            const f = durationFloorUsd(im[cand.creative.format] as Obj, cand.creative.durationSec ?? 0, im.bidfloorcur, ratesPerUsd);
+            if (f > openUsd) openUsd = f;
+          }
           let deal: Obj | null = null;
           let dealFloorUsd = Infinity;
           let dealAt = 0;
@@ -833,13 +839,23 @@ export function createEligibility(deps: EligibilityDeps) {
               if (!cand.deals.has(d.id)) continue;
               // A deal that names the advertisers it admits (2.6 `wadomain`) admits this one by one of its domains only.
               if (Array.isArray(d.wadomain) && d.wadomain.length > 0 && !d.wadomain.some((a: unknown) => typeof a === 'string' && cand.adomain.has(a.toLowerCase()))) continue;
-              let f = currencyToUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
-              if (Number.isNaN(f)) continue;
               const at = d.at === 1 || d.at === 2 || d.at === 3 ? d.at : 0;
-              // OpenRTB 2.6: a video or audio ad's floor by its length, the deal's own rules (not at a fixed price).
-              if (fit.kind === 'vast' && at !== 3) {
-                const df = durationFloorUsd(d, cand.creative.durationSec ?? 0, d.bidfloorcur, ratesPerUsd);
-                if (df > f) f = df;
+              // Its duration floors guide a video or audio ad only.
+              const guided = typeof d.bidfloor === 'number' || (fit.kind === 'vast' && (typeof d.mincpmpersec === 'number' || (Array.isArray(d.durfloors) && d.durfloors.length > 0)));
+              let f: number;
+              if (!guided && (at || r.at) !== 3) {
+                // OpenRTB 2.6 implementation notes §7.11.2: without floor guidance of its own, a deal
+                // takes the video or audio object's, failing those the imp's. A fixed-price deal
+                // without a price stays without one: nothing was agreed to bid.
+                f = openUsd;
+              } else {
+                f = currencyToUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
+                if (Number.isNaN(f)) continue;
+                // OpenRTB 2.6: a video or audio ad's floor by its length, the deal's own rules (not at a fixed price).
+                if (fit.kind === 'vast' && at !== 3) {
+                  const df = durationFloorUsd(d, cand.creative.durationSec ?? 0, d.bidfloorcur, ratesPerUsd);
+                  if (df > f) f = df;
+                }
               }
               if (f < dealFloorUsd) ((deal = d), (dealFloorUsd = f), (dealAt = at));
             }
@@ -848,11 +864,6 @@ export function createEligibility(deps: EligibilityDeps) {
           // others may answer the open auction at the imp's floor where the deal's is out of reach.
           const open = !privateAuction && !cand.dealsOnly;
           if (deal === null && !open) continue;
-          let openUsd = openFloorUsd;
-          if (open && fit.kind === 'vast') {
-            const f = durationFloorUsd(im[cand.creative.format] as Obj, cand.creative.durationSec ?? 0, im.bidfloorcur, ratesPerUsd);
-            if (f > openUsd) openUsd = f;
-          }
           if (deal === null || (open && dealFloorUsd > c.maxBidCpmUsd)) {
             n = keep(n, idx, cand, '', openUsd, fit, 0, capLeft);
             continue;
