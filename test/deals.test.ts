@@ -76,6 +76,18 @@ describe('deal choice in the plan', () => {
     expect(entries(request([{ id: 'D1', at: 3 }], { privateAuction: 1 }))).toEqual(['mixed D1 0', 'only D1 0']);
   });
 
+  it('a deal wadomain admits a campaign by a domain it declares, exactly: a parent domain in the list admits none of its subdomains', () => {
+    const sub = eligibilityFor([{ ...campaign('sub', 40, { deals: [{ id: 'D1' }], dealsOnly: true }), adomain: ['Shop.Brand.example'] }]);
+    try {
+      const admitted = (wadomain: string[]) => sub.bidders(request([{ id: 'D1', bidfloor: 1, wadomain }], { privateAuction: 1 }));
+      // The exchange checks bid.adomain (shop.brand.example) against the list: brand.example is not in it.
+      expect(admitted(['brand.example'])).toEqual([]);
+      expect(admitted(['other.example', 'SHOP.brand.example'])).toEqual(['sub']);
+    } finally {
+      sub.close();
+    }
+  });
+
   it('a deal priced otherwise than the request (fixed price, its own at) is bought through where the value reaches it, else the open auction', () => {
     const pacer = { multiplier: () => 1, peekMultiplier: () => 1, calibratePctr: (_id: string, p: number) => p, calibratePcvr: (_id: string, p: number) => p };
     const chosen = (deals: object[], at: number) => {

@@ -8,9 +8,9 @@ export interface Candidate {
   readonly campaign: Campaign;
   readonly creative: Creative;
   /**
-   * Lower-cased advertiser domains and every parent domain of two labels or more: `badv` and a
-   * deal's `wadomain` name an advertiser by its domain, which covers its subdomains (`ford.com`
-   * covers `shop.ford.com`).
+   * Lower-cased advertiser domains and every parent domain of two labels or more: `badv` blocks
+   * an advertiser by its domain, which covers its subdomains (`ford.com` covers `shop.ford.com`).
+   * A deal's `wadomain` allows only the domains a campaign declares, exactly (eligibility).
    */
   readonly adomain: ReadonlySet<string>;
   /** Lower-cased ad categories and their tier-1 parents (bcat blocks a parent and its children). */

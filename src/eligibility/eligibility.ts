@@ -838,7 +838,7 @@ export function createEligibility(deps: EligibilityDeps) {
             for (const d of deals) {
               if (!cand.deals.has(d.id)) continue;
               // A deal that names the advertisers it admits (2.6 `wadomain`) admits this one by one of its domains only.
-              if (Array.isArray(d.wadomain) && d.wadomain.length > 0 && !d.wadomain.some((a: unknown) => typeof a === 'string' && cand.adomain.has(a.toLowerCase()))) continue;
+              if (Array.isArray(d.wadomain) && d.wadomain.length > 0 && !admitsAdvertiser(d.wadomain, c.adomain)) continue;
               const at = d.at === 1 || d.at === 2 || d.at === 3 ? d.at : 0;
               // Its duration floors guide a video or audio ad only.
               const guided = typeof d.bidfloor === 'number' || (fit.kind === 'vast' && (typeof d.mincpmpersec === 'number' || (Array.isArray(d.durfloors) && d.durfloors.length > 0)));
@@ -946,6 +946,21 @@ function languageAllowed(language: string | undefined, wlang: ReadonlySet<string
   if (tag === 'xx') return true;
   const primary = tag.split('-')[0];
   return (wlang.size === 0 || wlang.has(primary)) && (wlangb.size === 0 || wlangb.has(tag) || wlangb.has(primary));
+}
+
+/**
+ * Whether an allow list of advertiser domains (a deal's `wadomain`) names one of the campaign's
+ * `adomain`, as its bids state them: case-blind but exactly, since an exchange checks `bid.adomain`
+ * against the list so; a parent domain (`brand.example`) does not admit `shop.brand.example`.
+ * Unlike `badv`, where blocking a parent blocks its subdomains too.
+ */
+function admitsAdvertiser(wadomain: readonly unknown[], adomain: readonly string[]): boolean {
+  for (const a of wadomain) {
+    if (typeof a !== 'string') continue;
+    const want = a.toLowerCase();
+    for (const d of adomain) if (d.toLowerCase() === want) return true;
+  }
+  return false;
 }
 
 function isBlocked(keys: ReadonlySet<string>, blocked: ReadonlySet<string>): boolean {
