@@ -18,8 +18,8 @@ interface Case {
     error?: string;
     nbr?: number;
     cur?: string;
-    /** `crid`: the creatives that may answer; `cat` and `cattax`, where given, must be the bid's own (an absent `cattax` in the bid is the default, 1); `minPrice`: the least the price may be; `price`: the price exactly; `dsa`: the bid's `ext.dsa` (null: none); `admIncludes` / `admExcludes`: text the markup must hold / must not. */
-    bids?: Array<{ impid: string; cid: string[]; crid?: string[]; dealid?: string; cat?: string[]; cattax?: number; minPrice?: number; price?: number; dsa?: object | null; language?: string; w?: number; h?: number; admIncludes?: string[]; admExcludes?: string[] }>;
+    /** `crid`: the creatives that may answer; `cat` and `cattax`, where given, must be the bid's own (an absent `cattax` in the bid is the default, 1); `minPrice`: the least the price may be; `price`: the price exactly; `dsa`: the bid's `ext.dsa` (null: none); `language` / `langb`: the bid's, the other absent; `admIncludes` / `admExcludes`: text the markup must hold / must not. */
+    bids?: Array<{ impid: string; cid: string[]; crid?: string[]; dealid?: string; cat?: string[]; cattax?: number; minPrice?: number; price?: number; dsa?: object | null; language?: string; langb?: string; w?: number; h?: number; admIncludes?: string[]; admExcludes?: string[] }>;
   };
 }
 
@@ -58,7 +58,9 @@ describe('OpenRTB cases (openrtb/cases/*.json)', () => {
           if (want.price !== undefined) expect(got.price).toBe(want.price);
           // null: the bid carries no ext.dsa.
           if (want.dsa !== undefined) expect(got.ext?.dsa).toEqual(want.dsa ?? undefined);
-          if (want.language) expect(got.language).toBe(want.language);
+          // OpenRTB 2.6: only one of language and langb.
+          if (want.language) expect([got.language, got.langb]).toEqual([want.language, undefined]);
+          if (want.langb) expect([got.language, got.langb]).toEqual([undefined, want.langb]);
           if (want.w !== undefined) expect([got.w, got.h]).toEqual([want.w, want.h]);
           for (const s of want.admIncludes ?? []) expect(got.adm).toContain(s);
           for (const s of want.admExcludes ?? []) expect(got.adm).not.toContain(s);

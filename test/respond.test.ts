@@ -32,7 +32,7 @@ const toClaims = (r: fc.RecordValue<typeof claimsArb>): NoticeClaims => {
 /** The response as JSON.stringify writes it: the reference the bytes must equal. */
 function reference(requestId: string, cur: string, bids: OutBid[], seat: string): string {
   const bid = bids.map((b) => ({
-    id: b.id, impid: b.impid, price: b.price, adid: b.creative.id, crid: b.creative.id, cid: b.campaignId, adomain: b.adomain, cat: b.cat, ...(b.cattax !== 1 ? { cattax: b.cattax } : {}), ...(b.creative.language ? { language: b.creative.language.split('-')[0].toLowerCase() } : {}), mtype: 1, w: 300, h: 250,
+    id: b.id, impid: b.impid, price: b.price, adid: b.creative.id, crid: b.creative.id, cid: b.campaignId, adomain: b.adomain, cat: b.cat, ...(b.cattax !== 1 ? { cattax: b.cattax } : {}), ...(b.creative.language ? (b.langb ? { langb: b.creative.language } : { language: b.creative.language.split('-')[0].toLowerCase() }) : {}), mtype: 1, w: 300, h: 250,
     adm: markup(b),
     ...(b.notices.nurl ? { nurl: noticeUrl(b.notices, 'win') } : {}),
     burl: noticeUrl(b.notices, 'billing'),
@@ -49,12 +49,12 @@ describe('bidResponse', () => {
     fc.assert(
       fc.property(
         text, text, text,
-        fc.array(fc.record({ impid: text, dealId: text, title: text, base: text, claims: claimsArb, expandPrice: fc.boolean(), nurl: fc.boolean(), test: fc.boolean(), price: fc.double(), cattax: fc.constantFrom(1, 1, 7), dsa: fc.option(fc.record({ behalf: text, paid: text }), { nil: undefined }), language: fc.constantFrom(undefined, 'en', 'fr-CA', 'xx'), exp: fc.option(fc.integer({ min: 1, max: 86_400 }), { nil: undefined }) }), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.record({ impid: text, dealId: text, title: text, base: text, claims: claimsArb, expandPrice: fc.boolean(), nurl: fc.boolean(), test: fc.boolean(), price: fc.double(), cattax: fc.constantFrom(1, 1, 7), dsa: fc.option(fc.record({ behalf: text, paid: text }), { nil: undefined }), language: fc.constantFrom(undefined, 'en', 'fr-CA', 'xx'), langb: fc.boolean(), exp: fc.option(fc.integer({ min: 1, max: 86_400 }), { nil: undefined }) }), { minLength: 1, maxLength: 3 }),
         (requestId, cur, seat, specs) => {
           const bids: OutBid[] = specs.map((s) => ({
             id: s.claims.bidId, impid: s.impid, price: s.price, creative: creativeWith(s.title, s.language), campaignId: 'c-1', adomain: ['adv.example'], cat: s.cattax === 1 ? ['IAB1'] : ['483', '52'], cattax: s.cattax, dealId: s.dealId,
             notices: noticeUrls(s.base, toClaims(s.claims), { win: 'AbC-_09', billing: 'BbC-_0', loss: 'LbC-_0', click: 'xYz_-12', impression: '' }, { expandPrice: s.expandPrice, nurl: s.nurl }),
-            fit: { kind: 'banner' }, test: s.test, dsa: s.dsa, exp: s.exp,
+            fit: { kind: 'banner' }, test: s.test, dsa: s.dsa, exp: s.exp, langb: s.langb,
           }));
           const body = bidResponse(requestId, cur, bids, seat);
           expect(body.equals(Buffer.from(reference(requestId, cur, bids, seat)))).toBe(true);
@@ -87,6 +87,29 @@ describe('bidResponse', () => {
     const claims = (campaignId: string, creativeId: string) => ({ bidId: 'b1', campaignId, creativeId, bidPrice: 1, cur: 'EUR', exchange: 'ex', expiresAtMs: 1 });
     expect(noticeUrls('https://bidder.example', claims('c"1', 'k\\1'), { win: 's', billing: 'b', loss: 'l', click: 't', impression: '' }, { expandPrice: false, nurl: true }).jsonSafe).toBe(true);
     expect(noticeUrls('https://x.example/"', claims('c', 'k'), { win: 's', billing: 'b', loss: 'l', click: 't', impression: '' }, { expandPrice: false, nurl: true }).jsonSafe).toBe(false);
+  });
+});
+
+describe("a bid's language", () => {
+  const bidOf = (cr: Creative, langb: boolean, cattax: number): OutBid => ({
+    id: 'b-1', impid: '1', price: 1, creative: cr, campaignId: 'c-1', adomain: ['adv.example'], cat: ['IAB1'], cattax, dealId: '',
+    notices: noticeUrls('https://bidder.example', { bidId: 'b-1', campaignId: 'c-1', creativeId: cr.id, bidPrice: 1, cur: 'USD', exchange: 'ex', expiresAtMs: 1 }, { win: 's', billing: 'b', loss: 'l', click: 't', impression: '' }, { expandPrice: false, nurl: true }),
+    fit: { kind: 'banner' }, test: false, dsa: undefined, langb,
+  });
+  const language = (cr: Creative, langb: boolean, cattax = 1) => {
+    const b = JSON.parse(bidResponse('r', 'USD', [bidOf(cr, langb, cattax)], 'seat').toString()).seatbid[0].bid[0];
+    return { language: b.language, langb: b.langb };
+  };
+
+  // OpenRTB 2.6 Bid: `language` ISO 639-1, `langb` BCP 47; only one of them.
+  it('is langb, the whole BCP 47 tag, to a request naming its languages so (wlangb), else language, the primary subtag, whatever the same creative answered before', () => {
+    const cr = creativeWith('t', 'en-GB');
+    for (const cattax of [1, 7, 1]) {
+      expect(language(cr, false, cattax)).toEqual({ language: 'en', langb: undefined });
+      expect(language(cr, true, cattax)).toEqual({ language: undefined, langb: 'en-GB' });
+      expect(language(cr, false, cattax)).toEqual({ language: 'en', langb: undefined });
+    }
+    expect(language(creativeWith('t'), true)).toEqual({ language: undefined, langb: undefined });
   });
 });
 

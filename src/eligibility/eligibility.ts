@@ -54,6 +54,8 @@ export interface RequestPlan {
   currency: string;
   /** The category taxonomy of the request's `bcat` and `acat` (`cattax`, default 1), in which bids name their categories where the campaign declares them. */
   cattax: number;
+  /** The request names its languages in BCP 47 (2.6 `wlangb`): bids state theirs so, as `langb`, rather than as `language` (ISO 639-1). */
+  langb: boolean;
   /** The request asks for DSA transparency (`regs.ext.dsa.dsarequired` 1 to 3) and the publisher can render it (`pubrender` not 0): bids carry their campaign's `dsa`. */
   dsa: boolean;
   /** Request-level reason to not bid at all. */
@@ -495,7 +497,7 @@ export function createEligibility(deps: EligibilityDeps) {
       const r = req as unknown as Obj;
       // OpenRTB 2.6 §3.2.1: a seat blocked, or not among the allowed, may not bid at all.
       if ((Array.isArray(r.bseat) && r.bseat.includes(seat)) || (Array.isArray(r.wseat) && r.wseat.length > 0 && !r.wseat.includes(seat))) {
-        return { imps: [], privacy: '', currency: '', cattax: 1, dsa: false, reason: 'SEAT' };
+        return { imps: [], privacy: '', currency: '', cattax: 1, langb: false, dsa: false, reason: 'SEAT' };
       }
       const httpsNotices = deps.httpsNotices ? deps.httpsNotices() : true;
       const now = clock();
@@ -879,7 +881,7 @@ export function createEligibility(deps: EligibilityDeps) {
         for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i], auctionType: okAt[i], capLeft: okCapLeft[i] });
         if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : dsaBlocked ? 'DSA' : 'NO_ELIGIBLE_CAMPAIGN';
       }
-      return { imps: plans, privacy: block, currency, cattax, dsa: dsaRequired > 0 && !dsaUnrendered, reason: currency ? '' : 'CURRENCY' };
+      return { imps: plans, privacy: block, currency, cattax, langb: wlangb.size > 0, dsa: dsaRequired > 0 && !dsaUnrendered, reason: currency ? '' : 'CURRENCY' };
     },
   };
 }

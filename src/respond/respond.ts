@@ -23,6 +23,8 @@ export interface OutBid {
   fit: MediaFit;
   /** A bid to a `test: 1` request: marked in `ext.test`, its notices move no money. */
   test: boolean;
+  /** The request named its languages in BCP 47 (`wlangb`): the creative's language is written as `langb`, its whole tag, instead of `language`. */
+  langb?: boolean;
   /** DSA transparency, where the request asks for it: written as `ext.dsa` (the ad does not render it: `adrender` 0). */
   dsa: { behalf: string; paid: string } | undefined;
   /** Seconds the bid may wait for its impression (`bid.exp`, bidExpSec); absent: not written. */
@@ -130,20 +132,25 @@ function writeAdm(w: ByteWriter, b: OutBid): void {
  * per creative object (a policy reload makes new objects, so the cache follows the catalog).
  */
 const staticFragments = new WeakMap<Creative, Uint8Array>();
-/** The same with the categories of another taxonomy, by `cattax`, or for a video's overlay (rare: only requests in another taxonomy, or for linearity 2, ask). */
-const taxonomyFragments = new WeakMap<Creative, Map<number, Uint8Array>>();
+/**
+ * The same with the categories of another taxonomy, by `cattax`, with the language as `langb`, or
+ * for a video's overlay (rare: only requests in another taxonomy, in BCP 47 languages, or for
+ * linearity 2, ask).
+ */
+const variantFragments = new WeakMap<Creative, Map<number, Uint8Array>>();
 
 /** The fragment as UTF-8 after its comma, written with one native copy (ByteWriter.bytes). */
 function staticFragment(b: OutBid): Uint8Array {
   const cr = b.creative;
   const overlay = b.fit.kind === 'vast' && b.fit.nonLinear;
-  if (b.cattax !== 1 || overlay) {
-    let byTax = taxonomyFragments.get(cr);
-    if (byTax === undefined) taxonomyFragments.set(cr, (byTax = new Map()));
-    // Keyed by taxonomy, negative for the creative's overlay (whose size is not the video's).
-    const key = overlay ? -b.cattax : b.cattax;
-    let f = byTax.get(key);
-    if (f === undefined) byTax.set(key, (f = utf8(`,${fragmentOf(b)}`)));
+  if (b.cattax !== 1 || overlay || b.langb) {
+    let variants = variantFragments.get(cr);
+    if (variants === undefined) variantFragments.set(cr, (variants = new Map()));
+    // Keyed by taxonomy (at least 1) and whether `langb` is written, negative for the creative's
+    // overlay (whose size is not the video's).
+    const key = (overlay ? -1 : 1) * (b.cattax * 2 + (b.langb ? 1 : 0));
+    let f = variants.get(key);
+    if (f === undefined) variants.set(key, (f = utf8(`,${fragmentOf(b)}`)));
     return f;
   }
   let f = staticFragments.get(cr);
@@ -161,8 +168,13 @@ function fragmentOf(b: OutBid): string {
     cat: b.cat,
   };
   if (b.cattax !== 1) o.cattax = b.cattax;
-  // OpenRTB 2.5/2.6 bid.language: ISO 639-1, the tag's primary subtag ('xx': no linguistic content).
-  if (cr.language) o.language = cr.language.split('-')[0].toLowerCase();
+  // OpenRTB 2.6 bid.langb: BCP 47, the whole tag, where the request named its languages so (only
+  // one of langb and language is written); else bid.language: ISO 639-1, the tag's primary subtag
+  // ('xx': no linguistic content).
+  if (cr.language) {
+    if (b.langb) o.langb = cr.language;
+    else o.language = cr.language.split('-')[0].toLowerCase();
+  }
   o.mtype = cr.format === 'banner' ? 1 : cr.format === 'video' ? 2 : cr.format === 'audio' ? 3 : 4;
   // The size of what is shown: a video's overlay (VAST NonLinear) has its own.
   const shown = b.fit.kind === 'vast' && b.fit.nonLinear && cr.nonLinear ? cr.nonLinear : cr;
