@@ -271,10 +271,15 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.spentBefore += p.spentToday;
     p.spentToday = 0;
     p.hourSpend.fill(0);
-    fillUncounted(p);
-    // Yesterday's opportunities per hour become the forecast (half yesterday, half the days before).
-    for (let h = 0; h < 24; h++) p.hourLearned[h] = p.learnedDays === 0 ? p.hourToday[h] : 0.5 * p.hourLearned[h] + 0.5 * p.hourToday[h];
-    if (day === p.day + 1 || p.learnedDays === 0) p.learnedDays++;
+    // A day without one opportunity counted is a day the campaign could not bid (before its flight,
+    // paused all day): learnt, it read as a day without traffic, and the first flight day planned
+    // on an opportunity an hour and spent its budget by 01:15.
+    if (p.hourToday.some((n) => n > 0)) {
+      fillUncounted(p);
+      // Yesterday's opportunities per hour become the forecast (half yesterday, half the days before).
+      for (let h = 0; h < 24; h++) p.hourLearned[h] = p.learnedDays === 0 ? p.hourToday[h] : 0.5 * p.hourLearned[h] + 0.5 * p.hourToday[h];
+      if (day === p.day + 1 || p.learnedDays === 0) p.learnedDays++;
+    }
     p.hourToday.fill(0);
     p.day = day;
     p.countFromMs = day * DAY_MS;

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
+import type { Budget } from '../src/types.js';
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+const JUNE1 = Date.UTC(2026, 5, 1);
+const JUNE2 = Date.UTC(2026, 5, 2);
+
+type Pacer = ReturnType<typeof createValuePacer>;
+
+/**
+ * One day of a stationary second-price market fed to the pacer from `start`: one opportunity every
+ * 20 s, values and prices log-normal (as test/pace.value.test.ts), a win when the bid reaches the
+ * price and the day's budget has room (the ledger's part). Returns the spend, the hour by which
+ * 99 % of the budget was spent (NaN if never), and the value won against what a hindsight
+ * threshold buys for the same spend.
+ */
+function marketDay(pacer: Pacer, set: (t: number) => void, start: number, budget: Budget, rnd: () => number) {
+  let spend = 0;
+  let value = 0;
+  let outAt = NaN;
+  const seen: Array<{ v: number; p: number }> = [];
+  for (let i = 0; i < DAY / 20_000; i++) {
+    const now = start + i * 20_000;
+    set(now);
+    const v = Math.exp(Math.log(2) + 0.8 * sampleNormal(rnd));
+    const p = Math.exp(Math.log(1.5) + 0.5 * sampleNormal(rnd));
+    seen.push({ v, p });
+    const bid = v * pacer.multiplier('c', now, { valueCpmUsd: v, firstPrice: false });
+    if (bid <= 0) continue;
+    if (bid >= p && spend + p / 1000 <= budget.dailyUsd) {
+      spend += p / 1000;
+      value += v / 1000;
+      pacer.onWin('c', 'cr', p, now);
+      if (Number.isNaN(outAt) && spend > 0.99 * budget.dailyUsd) outAt = (now - start) / HOUR;
+    } else if (bid < p) pacer.onLoss('c', 'cr', bid, undefined, now);
+  }
+  seen.sort((a, b) => b.v / b.p - a.v / a.p);
+  let left = spend;
+  let hindsight = 0;
+  for (const s of seen) {
+    if (s.p / 1000 > left) break;
+    left -= s.p / 1000;
+    hindsight += s.v / 1000;
+  }
+  return { spend, budgetOutAtHour: outAt, valueShare: value / hindsight };
+}
+
+/** What the bidder's ledger sync does while a campaign cannot bid: `syncSpend` every 5 s, nothing spent. */
+function syncOnly(pacer: Pacer, set: (t: number) => void, from: number, to: number): void {
+  for (let t = from; t < to; t += 5_000) {
+    set(t);
+    pacer.syncSpend('c', 0, t, 0);
+  }
+}
+
+const learnt = (pacer: Pacer) => pacer.snapshot().campaigns.find(([id]) => id === 'c');
+
+describe('value pacer: a day on which the campaign counted no opportunity is not learnt', () => {
+  // Bidding full value would spend ~0.6 USD a day in this market; the budget is a third of that.
+  const flight: Budget = { dailyUsd: 0.2, start: '2026-06-02', end: '2026-06-10' };
+
+  function firstFlightDay(configuredAt: number) {
+    let now = configuredAt;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: flight }], slotMs: 10_000 });
+    const set = (t: number) => (now = t);
+    // Before its flight no request reaches the pacer; the ledger sync does, across midnight.
+    syncOnly(pacer, set, configuredAt, JUNE2);
+    return { pacer, day: marketDay(pacer, set, JUNE2, flight, mulberry32(2)) };
+  }
+
+  it('a campaign configured the day before its flight paces its first flight day as one configured at its start', () => {
+    const fresh = firstFlightDay(JUNE2);
+    const early = firstFlightDay(JUNE1 + 10 * HOUR);
+    // Before: June 1 was learnt as a day without traffic, the plan expected ~1 opportunity an hour
+    // and the budget was gone at 01:15 (30 % of the hindsight value, against 98.6 %).
+    expect(learnt(early.pacer)).toBeUndefined(); // June 1 taught nothing
+    expect(early.day.budgetOutAtHour).not.toBeLessThan(20);
+    expect(early.day.valueShare).toBeGreaterThan(0.9);
+    expect(early.day).toEqual(fresh.day);
+  });
+
+  it.each([1, 2])('a campaign paused for %s whole UTC day(s) keeps the traffic it learnt before', (pausedDays) => {
+    const budget: Budget = { dailyUsd: 0.2 };
+    let now = JUNE1;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(4), campaigns: [{ id: 'c', budget }], slotMs: 10_000 });
+    const set = (t: number) => (now = t);
+    const rnd = mulberry32(5);
+    marketDay(pacer, set, JUNE1, budget, rnd);
+    marketDay(pacer, set, JUNE1 + DAY, budget, rnd);
+    const resumeAt = JUNE1 + (2 + pausedDays) * DAY;
+    // Paused days: not eligible, so no opportunity reaches the pacer; the ledger sync runs on. The
+    // first sync after the resume rolls the last paused day.
+    syncOnly(pacer, set, JUNE1 + 2 * DAY, JUNE1 + 2 * DAY + 5_000);
+    const before = learnt(pacer);
+    syncOnly(pacer, set, JUNE1 + 2 * DAY + 5_000, resumeAt + 5_000);
+    // Before: each paused day halved the forecast; after two, the day after the resume ran out of
+    // budget at 15:50.
+    expect(learnt(pacer)).toEqual(before);
+    expect(before?.[1]).toBe(2);
+    const after = marketDay(pacer, set, resumeAt, budget, rnd);
+    expect(after.budgetOutAtHour).not.toBeLessThan(20);
+    expect(after.spend).toBeGreaterThan(0.95 * budget.dailyUsd);
+  });
+});
