@@ -141,6 +141,21 @@ describe('value pacer (max-value)', () => {
     expect(pacer.multiplier('c', now, { valueCpmUsd: 5, firstPrice: false })).toBeGreaterThan(0);
   });
 
+  it.each(['asap', 'max-value'] as const)('an hourly cap stops bidding at the win that reaches it, not at the end of the pacing slot (%s)', (pacing) => {
+    // 0.2 a day, capped at 0.02 an hour: four wins of 0.005 (CPM 5), with requests a second apart
+    // inside one 10 s slot. Before: the multiplier decided below the cap held to the slot's end,
+    // and 10 wins (0.05) went through in the hour.
+    let now = DAY0 + 12 * HOUR;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 0.2, pacing, hourlyCapShare: 0.1 } }], slotMs: 10_000 });
+    let spent = 0;
+    for (let i = 0; i < 20; i++, now += 1000) {
+      if (pacer.multiplier('c', now, { valueCpmUsd: 5, firstPrice: false }) === 0) continue;
+      pacer.onWin('c', 'cr', 5, now);
+      spent += 0.005;
+    }
+    expect(spent).toBeCloseTo(0.02, 12);
+  });
+
   it('asap bids the full value until the budget is spent; even follows the traffic curve (the curve pacer)', () => {
     let now = DAY0;
     const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'a', budget: { dailyUsd: 1, pacing: 'asap' } }, { id: 'e', budget: { dailyUsd: 1, pacing: 'even' } }], slotMs: 1000 });

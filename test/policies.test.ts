@@ -199,6 +199,20 @@ describe('policy loading reports every problem at once', () => {
     expect(() => loadPolicies(dir)).not.toThrow();
   });
 
+  it('refuses an hourly cap where no pacer holds it: with pacing even, or under pacer curve', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const file = join(dir, 'campaigns.yaml');
+    const good = readFileSync(file, 'utf8');
+    const capped = (pacing: string) => good.replace('start: "2026-01-01", end: "2027-12-31"', `start: "2026-01-01", end: "2027-12-31", pacing: ${pacing}, hourlyCapShare: 0.1`);
+    writeFileSync(file, capped('even'));
+    expect(loadError(dir).problems).toEqual([expect.stringMatching(/budget\.hourlyCapShare is not held with pacing: even .*; pace max-value or asap, or remove the cap$/)]);
+    writeFileSync(file, capped('asap'));
+    expect(() => loadPolicies(dir)).not.toThrow();
+    writeFileSync(join(dir, 'bidder.yaml'), `${readFileSync(join(dir, 'bidder.yaml'), 'utf8')}pacer: curve\n`);
+    expect(loadError(dir).problems).toEqual([expect.stringMatching(/budget\.hourlyCapShare is not held by pacer: curve \(bidder\.yaml\); run pacer: value, or remove the cap$/)]);
+  });
+
   it('loads the demo set', () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     const p = loadPolicies('policies');

@@ -467,6 +467,10 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     if (budget.lifetimeUsd !== undefined && budget.lifetimeUsd < budget.dailyUsd) {
       problems.push(`${where}: budget.lifetimeUsd is below budget.dailyUsd`);
     }
+    // Only the value pacer's max-value and asap modes hold an hourly cap; the curve pacer (pacing:
+    // even, or every campaign under pacer: curve) took it and bid on past it.
+    if (budget.hourlyCapShare !== undefined && budget.pacing === 'even') problems.push(`${where}: budget.hourlyCapShare is not held with pacing: even (it follows the day's traffic); pace max-value or asap, or remove the cap`);
+    else if (budget.hourlyCapShare !== undefined && merged.pacer === 'curve') problems.push(`${where}: budget.hourlyCapShare is not held by pacer: curve (bidder.yaml); run pacer: value, or remove the cap`);
     const unknown = ((c.targeting as Campaign['targeting'] | undefined)?.countries ?? []).filter((x) => !isCountryCode(x));
     if (unknown.length) problems.push(`${where}: targeting.countries ${unknown.join(', ')} are not ISO 3166-1 country codes (alpha-3 as OpenRTB's geo.country, or alpha-2)`);
     const zone = (c.targeting as Campaign['targeting'] | undefined)?.timeZone;

@@ -265,6 +265,16 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     return pacedDayBudgetUsd(p.rule, p.day, p.spentBefore);
   }
 
+  /**
+   * The hour's spend is this process's own wins: its share of the cap, as of the budget. Within the
+   * sync tolerance of it is at the cap (wins that add up to it exactly in cents may not in
+   * doubles); relative to the share, which a fleet of hundreds of processes makes tiny (an
+   * absolute tolerance took the cap to 0 there).
+   */
+  function atHourlyCap(p: Pace, h: number): boolean {
+    return p.hourSpend[h] >= share * p.hourlyCap * (1 - SYNC_TOLERANCE) * dayBudget(p);
+  }
+
   function rollDay(p: Pace, now: number): void {
     const day = utcDay(now);
     if (day === p.day) return;
@@ -379,11 +389,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.decidedDay = p.day;
     const remaining = share * (dayBudget(p) - p.spentToday);
     const h = Math.min(23, Math.floor((now - p.day * DAY_MS) / HOUR_MS));
-    // The hour's spend is this process's own wins: its share of the cap, as of the budget. Within the
-    // sync tolerance of it is at the cap (wins that add up to it exactly in cents may not in
-    // doubles); relative to the share, which a fleet of hundreds of processes makes tiny (an
-    // absolute tolerance took the cap to 0 there).
-    if (!(remaining > 0) || p.hourSpend[h] >= share * p.hourlyCap * (1 - SYNC_TOLERANCE) * dayBudget(p)) {
+    if (!(remaining > 0) || atHourlyCap(p, h)) {
       p.lambda = Infinity;
       p.multiplier = 0;
       return;
@@ -454,7 +460,11 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const usd = priceCpmUsd / 1000;
       p.spentToday += usd;
       p.wonUsd += usd;
-      p.hourSpend[Math.floor((nowMs % DAY_MS) / HOUR_MS)] += usd;
+      const h = Math.floor((nowMs % DAY_MS) / HOUR_MS);
+      p.hourSpend[h] += usd;
+      // The multiplier in force was decided below the cap and would stand to the slot's end: at an
+      // asap campaign's request rate that was 2.5 times the hour's cap in 20 s.
+      if (p.hourlyCap < 1 && atHourlyCap(p, h)) p.slotEnd = -Infinity;
       // A second-price win shows the price; a first-price one only that it was at most the bid,
       // unless the exchange sent the min-to-win.
       if (minToWinCpmUsd !== undefined && minToWinCpmUsd > 0) p.landscape.exact(minToWinCpmUsd);
