@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ERRORS, NBR } from '../src/errors/codes.js';
 import { createMetrics, type Metrics } from '../src/metrics/metrics.js';
+import { alertRules } from './dashboard.tools.js';
 
 /**
  * Every metric carries help text, and no label can take a value outside a set known at start:
@@ -312,6 +313,32 @@ describe('latency buckets', () => {
     expect(await bucketOf(m, 'bidder_queue_delay_seconds')).toBe(0.000025);
     expect(await bucketOf(m, 'bidder_model_compute_seconds')).toBe(0.00005);
     expect(await bucketOf(m, 'bidder_ledger_duration_seconds', { op: 'reserve' })).toBe(0.00001);
+  });
+
+  it("put a bound at BidderP99OverBudget's threshold, so the alert's quantile falls on the right side of it", async () => {
+    // A quantile is a straight line inside its bucket: across one bucket of 0.1-0.25 s, 3% of
+    // answers at 0.11 s read as a p99 of 0.2 s (a false page) and 1.5% at 0.24 s as 0.15 s.
+    const rule = alertRules().find((r) => r.alert === 'BidderP99OverBudget')!;
+    const threshold = Number(/>\s*([\d.]+)\s*$/.exec(rule.expr)![1]);
+    expect(threshold).toBe(0.18);
+    const m = createMetrics({ exchanges: EXCHANGES, campaigns: CAMPAIGNS, defaults: false });
+    m.request('default', 'bid', 0.11);
+    m.request('demo-eu', 'bid', 0.24);
+    const bounds = (await m.registry.getSingleMetric('bidder_request_duration_seconds')!.get()).values.filter((v) => v.metricName === 'bidder_request_duration_seconds_bucket' && v.labels.exchange === 'default').map((v) => Number(v.labels.le));
+    expect(bounds).toContain(threshold);
+    expect(await bucketOf(m, 'bidder_request_duration_seconds', { exchange: 'default' })).toBeLessThanOrEqual(threshold);
+    const above = await bucketOf(m, 'bidder_request_duration_seconds', { exchange: 'demo-eu' });
+    expect(Math.max(...bounds.filter((b) => b < above))).toBeGreaterThanOrEqual(threshold);
+  });
+});
+
+describe('alert rules on notices', () => {
+  it('name only notice kinds and results the bidder exports', async () => {
+    const text = await createMetrics({ exchanges: EXCHANGES, campaigns: CAMPAIGNS, defaults: false }).registry.metrics();
+    const rule = alertRules().find((r) => r.alert === 'BidderNoticesRefused')!;
+    const named = [...rule.expr.matchAll(/(kind|result)=~"([^"]+)"/g)].flatMap(([, label, values]) => values.split('|').map((v) => `${label}="${v}"`));
+    expect(named).toContain('result="forged"');
+    expect(named.filter((l) => !text.includes(l))).toEqual([]);
   });
 });
 
