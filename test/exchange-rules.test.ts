@@ -182,6 +182,19 @@ describe('exchange seat and the placements creatives declare', () => {
     expect((await t.bid(banner('i2', { instl: 1 }))).status).toBe(204);
   });
 
+  // Flags quoted ("1", bsm/openrtb#33: an SSP's imp.secure) or boolean (JSON from OpenRTB's protobuf binding) are read as set.
+  it('secure, instl and rwdd written "1" or true are read as 1, "0" or false as 0', async () => {
+    for (const on of ['1', true]) {
+      expect((await t.bid(banner('xs', { secure: on }))).status).toBe(204);
+      expect((await t.bid(banner('is', { instl: on }))).status).toBe(204);
+      expect((await bidsOf(await t.bid(video('rs', { plcmt: 1 }, { rwdd: on })))).map((b: any) => b.crid)).toEqual(['northwind-video-30']);
+    }
+    for (const off of ['0', false]) {
+      expect((await bidsOf(await t.bid(banner('xs', { secure: off })))).length).toBe(1);
+      expect((await bidsOf(await t.bid(banner('is', { instl: off })))).length).toBe(1);
+    }
+  });
+
   it('video plcmt (and the 2.5 placement it maps from) and rwdd follow what the creative declares', async () => {
     const crids = async (v: Record<string, unknown>, imp: Record<string, unknown> = {}) => (await bidsOf(await t.bid(video('p', v, imp)))).map((b: any) => b.crid);
     expect((await crids({ plcmt: 1 })).length).toBe(1);

@@ -55,6 +55,23 @@ const CASES: Case[] = [
   { name: 'cattax 0', body: j({ ...ok, cattax: 0 }), status: 400, code: 'BAD_FIELD_TYPE' },
   { name: 'device.geo is an array', body: j({ ...ok, device: { geo: [] } }), status: 400, code: 'BAD_FIELD_TYPE' },
   { name: 'user.data not an array', body: j({ ...ok, user: { data: 'x' } }), status: 400, code: 'BAD_FIELD_TYPE' },
+  // Restrictions of the wrong JSON type were read as absent, and the bid broke them: refused, as a mistyped private_auction is.
+  { name: 'test as a string (would be answered as a live bid)', body: j({ ...ok, test: '1' }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'bseat as a string', body: j({ ...ok, bseat: 'rtb-bidder' }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'wseat as a string', body: j({ ...ok, wseat: 'other-seat' }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'deal wseat as a string', body: withImp({ pmp: { private_auction: 1, deals: [{ id: '123', wseat: 'other-seat' }] } }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'deal wadomain as a string', body: withImp({ pmp: { private_auction: 1, deals: [{ id: '123', wadomain: 'other.example' }] } }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'deal at as a string', body: withImp({ pmp: { deals: [{ id: '123', bidfloor: 1, at: '3' }] } }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'dsarequired as a string', body: j({ ...ok, regs: { ext: { dsa: { dsarequired: '3', pubrender: 0 } } } }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'dsa pubrender as a string', body: j({ ...ok, regs: { ext: { dsa: { dsarequired: 3, pubrender: '0' } } } }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'imp exp as a string', body: withImp({ exp: '7200' }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'qty multiplier as a string', body: withImp({ qty: { multiplier: '3' } }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'banner btype not an array', body: withImp({ banner: { w: 300, h: 250, btype: 1 } }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'banner mimes not an array', body: withImp({ banner: { w: 300, h: 250, mimes: 'image/png' } }), status: 400, code: 'BAD_FIELD_TYPE' },
+  // Flags may come as 1, true or "1" (exchange-rules.test.ts); no other string.
+  { name: 'secure as a word', body: withImp({ secure: 'yes' }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'instl as an object', body: withImp({ instl: {} }), status: 400, code: 'BAD_FIELD_TYPE' },
+  { name: 'rwdd as "2"', body: withImp({ rwdd: '2' }), status: 400, code: 'BAD_FIELD_TYPE' },
   { name: 'huge body', body: j({ ...ok, pad: 'x'.repeat(400 * 1024) }), status: 413, code: 'BODY_TOO_LARGE' },
   {
     name: 'gzip bomb',

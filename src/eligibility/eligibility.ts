@@ -252,6 +252,8 @@ interface ImpMedia {
   plcmt: number;
   /** The imp is rewarded: 2.6 `rwdd`, else Prebid's 2.5 `ext.prebid.is_rewarded_inventory`. */
   rewarded: boolean;
+  /** The imp is interstitial (`instl`). */
+  interstitial: boolean;
   /** `banner.mimes`, `video.mimes` and `audio.mimes` as canonical types (src/eligibility/mime.ts), read at first use; null: any. */
   bannerMimes?: ReadonlySet<string> | null;
   videoMimes?: ReadonlySet<string> | null;
@@ -270,7 +272,16 @@ function impMedia(imp: Obj): ImpMedia {
   const plcmt = v ? (typeof v.plcmt === 'number' ? v.plcmt : PLACEMENT_TO_PLCMT[v.placement as number] ?? 0) : 0;
   // Prebid Server and Prebid Mobile send 2.5 requests with the flag in the imp's ext (an int; true seen too).
   const rwdd = imp.rwdd ?? imp.ext?.prebid?.is_rewarded_inventory;
-  return { imp, secure: imp.secure === 1, native: undefined, vast: null, plcmt, rewarded: rwdd === 1 || rwdd === true, bannerMimes: undefined, videoMimes: undefined, audioMimes: undefined };
+  return { imp, secure: flagOn(imp.secure), native: undefined, vast: null, plcmt, rewarded: flagOn(rwdd), interstitial: flagOn(imp.instl), bannerMimes: undefined, videoMimes: undefined, audioMimes: undefined };
+}
+
+/**
+ * An OpenRTB 0/1 flag as exchanges write it: 1, true (JSON from OpenRTB's protobuf binding, whose
+ * flags are booleans) or "1" (an SSP quoting `imp.secure`, bsm/openrtb#33). The schema refuses any
+ * other string, so a restriction is never read as absent for its spelling.
+ */
+function flagOn(v: unknown): boolean {
+  return v === 1 || v === true || v === '1';
 }
 
 /**
@@ -286,7 +297,7 @@ function mediaFit(cand: Candidate, m: ImpMedia): MediaFit | null {
   if (m.secure && cand.insecure) return null;
   if (Array.isArray(media.battr)) for (const a of media.battr) if (cand.attr.has(a)) return null;
   // Declared placements only: a creative that says nothing fits any imp.
-  if (cr.interstitial !== undefined && cr.interstitial !== (imp.instl === 1)) return null;
+  if (cr.interstitial !== undefined && cr.interstitial !== m.interstitial) return null;
   if (cr.rewarded !== undefined && cr.rewarded !== m.rewarded) return null;
   if (cr.format === 'banner') {
     // `btype` blocks banner types: the bidder's own markup (no `adm`) is a text link, type 1.
@@ -621,7 +632,7 @@ export function createEligibility(deps: EligibilityDeps) {
           plan.reason = 'DSA';
           continue;
         }
-        if (im.secure === 1 && !httpsNotices) {
+        if (!httpsNotices && flagOn(im.secure)) {
           deps.onInsecureImp?.();
           plan.reason = 'INSECURE';
           continue;
