@@ -160,6 +160,24 @@ describe('pacer state across restarts', () => {
     await b.close();
   }, 60_000);
 
+  it('an hourly cap holds when a reload drops the campaign and a later one adds it back within the hour', async () => {
+    const hourly = campaign('hourly', '{ dailyUsd: 0.2, pacing: asap, hourlyCapShare: 0.1 }');
+    const other = campaign('other', '{ dailyUsd: 1 }', 'other.example');
+    const dir = policies(hourly, other);
+    const clock = testClock('2026-06-01T12:00:00Z');
+    const b = await boot(dir, mkdtempSync(join(scratch, 'state-')), clock, 100);
+    expect(await b.spend('a', 20, 20)).toBe(4); // the hour's 0.02 USD
+    writeFileSync(join(dir, 'campaigns.yaml'), `campaigns:\n${other}`);
+    await b.reload();
+    writeFileSync(join(dir, 'campaigns.yaml'), `campaigns:\n${hourly}${other}`);
+    await b.reload();
+    await afterSync();
+    // Before: the pace built anew had spent nothing this hour, and bid to 0.04.
+    expect(await b.spend('b', 20, 20)).toBe(0);
+    expect(await b.spentToday('hourly')).toBe(0.02);
+    await b.close();
+  }, 60_000);
+
   it("wins of the day before that arrive after midnight do not hold back the new day's first hour", async () => {
     const dir = policies(campaign('mid', '{ dailyUsd: 0.02, pacing: asap }'));
     const clock = testClock('2026-06-01T23:50:00Z');

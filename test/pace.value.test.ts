@@ -260,6 +260,64 @@ describe('value pacer: what the ledger and the dayparting tell it', () => {
   });
 });
 
+describe('value pacer: what a reload changes within the day', () => {
+  const DAY = 86_400_000;
+  const opp = { valueCpmUsd: 5, firstPrice: false };
+  // 0.2 a day capped at 0.02 an hour: four wins of 0.005 (CPM 5).
+  const capped = { id: 'c', budget: { dailyUsd: 0.2, hourlyCapShare: 0.1 } };
+  const other = { id: 'o', budget: { dailyUsd: 1 } };
+
+  it('a campaign a reload drops and a later one adds back the same UTC day resumes its hour: the cap holds', async () => {
+    let now = DAY0 + 12 * HOUR;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [capped, other], slotMs: 10_000 });
+    for (let i = 0; i < 3; i++, now += 1000) {
+      expect(pacer.multiplier('c', now, opp)).toBeGreaterThan(0);
+      pacer.onWin('c', 'cr', 5, now);
+    }
+    pacer.configure([other]);
+    now += 60_000;
+    // A win of a bid made before the drop, heard after it: still the hour's.
+    pacer.onWin('c', 'cr', 5, now);
+    now += 60_000;
+    // Added back as a reload does: built ahead in steps, then installed. Before: a new pace, the
+    // hour's spend 0, and four more wins in the hour.
+    await pacer.prepare([capped, other], async () => {});
+    pacer.configure([capped, other]);
+    expect(pacer.multiplier('c', now, opp)).toBe(0);
+    now = DAY0 + 13 * HOUR;
+    expect(pacer.multiplier('c', now, opp)).toBeGreaterThan(0);
+  });
+
+  it('what a dropped campaign knew is forgotten when the UTC day it was dropped ends', () => {
+    let now = DAY0;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [capped, other], slotMs: 10_000 });
+    for (; now < DAY0 + DAY; now += 60_000) pacer.multiplier('c', now, opp);
+    pacer.syncSpend('c', 0, now);
+    expect(pacer.snapshot().campaigns.map(([id]) => id)).toEqual(['c']);
+    pacer.configure([other]);
+    pacer.configure([capped, other]);
+    expect(pacer.snapshot().campaigns.map(([id]) => id)).toEqual(['c']);
+    pacer.configure([other]);
+    now += DAY;
+    pacer.configure([capped, other]);
+    expect(pacer.snapshot().campaigns).toEqual([]);
+  });
+
+  it("a reload that makes an even campaign max-value mid-hour counts the hour's spend under even against its cap", () => {
+    let now = DAY0 + 12 * HOUR;
+    const even = { id: 'c', budget: { dailyUsd: 0.2, pacing: 'even' as const } };
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [even], slotMs: 10_000 });
+    for (let i = 0; i < 4; i++, now += 1000) {
+      pacer.multiplier('c', now, opp);
+      pacer.onWin('c', 'cr', 5, now);
+    }
+    pacer.configure([capped]);
+    expect(pacer.multiplier('c', now, opp)).toBe(0);
+    now = DAY0 + 13 * HOUR;
+    expect(pacer.multiplier('c', now, opp)).toBeGreaterThan(0);
+  });
+});
+
 describe('peeking at the multiplier (OpenRTB test requests)', () => {
   const DAY = 86_400_000;
   const campaigns = [

@@ -183,6 +183,10 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   if (!(slotMs > 0)) throw new Error('slotMs must be > 0');
   if (!(minLambda > 0)) throw new Error('minLambda must be > 0');
   const paces = new Map<string, Pace>();
+  // The paces of campaigns a reload dropped, with the UTC day it did, until that day ends: one added
+  // back that day resumes its pace as if a reload had kept it. Built anew, its hour's spend was 0,
+  // which the ledger sync cannot raise, and its hourly cap held twice.
+  const dropped = new Map<string, { pace: Pace; day: number }>();
   const calibration = createCalibration({ priorEvents: opts.calibrationPriorClicks ?? 3, clock: opts.clock });
   // Campaigns paced along the traffic curve ('even') keep today's pacer.
   const curve = createThompsonPacer({ clock: opts.clock, random, campaigns: [], targetCurve: 'traffic', share });
@@ -205,7 +209,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       for (const c of campaigns.slice(i, i + PREPARE_STEP_CAMPAIGNS)) {
         const rule = compileBudget(c.id, c.budget);
         const hours = pacingHours(c.targeting, now);
-        const pace = paces.has(c.id) ? undefined : new Pace(c, now, prior(), shape, new ValueHistogram(valueClock), rule, hours);
+        const pace = paces.has(c.id) || dropped.has(c.id) ? undefined : new Pace(c, now, prior(), shape, new ValueHistogram(valueClock), rule, hours);
         next.set(c.id, { campaign: c, day, rule, hours, pace });
       }
     }
@@ -218,9 +222,15 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     const keep = new Set<string>();
     const ahead = prepared;
     prepared = new Map();
+    for (const [id, d] of dropped) if (d.day !== today) dropped.delete(id);
     for (const c of campaigns) {
       keep.add(c.id);
-      const p = paces.get(c.id);
+      let p = paces.get(c.id);
+      if (p === undefined && dropped.has(c.id)) {
+        p = dropped.get(c.id)!.pace;
+        dropped.delete(c.id);
+        paces.set(c.id, p);
+      }
       let e = ahead.get(c.id);
       if (e !== undefined && e.campaign !== c) e = undefined;
       // Hours prepared on another UTC day may have moved since (a named zone's daylight saving).
@@ -250,7 +260,11 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         p.slotEnd = -Infinity;
       }
     }
-    for (const id of paces.keys()) if (!keep.has(id)) paces.delete(id);
+    for (const [id, p] of paces) {
+      if (keep.has(id)) continue;
+      paces.delete(id);
+      dropped.set(id, { pace: p, day: today });
+    }
     curve.configure(campaigns.filter((c) => c.budget.pacing === 'even'));
   }
 
@@ -453,15 +467,17 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
 
     onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr, minToWinCpmUsd, priceIsBid) {
       calibration.onImpression(creativeId, modelPctr);
-      const p = paces.get(campaignId);
+      // A notice that arrives after a reload dropped the campaign still counts towards its hour.
+      const p = paces.get(campaignId) ?? dropped.get(campaignId)?.pace;
       if (p === undefined) return;
-      if (p.mode === 'even') return curve.onWin(campaignId, '', priceCpmUsd, nowMs);
       rollDay(p, nowMs);
       const usd = priceCpmUsd / 1000;
       p.spentToday += usd;
-      p.wonUsd += usd;
       const h = Math.floor((nowMs % DAY_MS) / HOUR_MS);
       p.hourSpend[h] += usd;
+      // Counted in every mode: a reload that makes an even campaign max-value mid-hour caps the hour on it.
+      if (p.mode === 'even') return curve.onWin(campaignId, '', priceCpmUsd, nowMs);
+      p.wonUsd += usd;
       // The multiplier in force was decided below the cap and would stand to the slot's end: at an
       // asap campaign's request rate that was 2.5 times the hour's cap in 20 s.
       if (p.hourlyCap < 1 && atHourlyCap(p, h)) p.slotEnd = -Infinity;
