@@ -131,6 +131,7 @@ async function rowsFor(
     }
     if (files.length === 0) fail(`--events: no event logs (*.ndjson) in ${o.events.join(', ')}`, 2);
     const { data, stats } = await datasetFromEventLog(files, campaigns, builder);
+    if (stats.filesGone) process.stderr.write(`events: ${stats.filesGone} files rotated away while the log was read (a running bidder's keepBytes), their records not read\n`);
     if (stats.impressionsWithoutBid || stats.clicksWithoutImpression) {
       process.stderr.write(`events: ${stats.impressionsWithoutBid} impressions whose bid is in no file given, and ${stats.clicksWithoutImpression} clicks on bids with no impression bought, left out\n`);
     }

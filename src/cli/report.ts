@@ -57,9 +57,10 @@ export function registerReport(program: Command): void {
       }
       const records: EventRecord[] = [];
       let bad = 0;
-      for await (const r of readEvents(files, () => bad++)) records.push(r);
-      if (records.length === 0) fail(`no event records in ${o.events.join(', ')}${bad ? ` (${bad} lines that are not records)` : ''}`, 2);
-      const report = buildReport(records, campaigns, bad);
+      let gone = 0;
+      for await (const r of readEvents(files, () => bad++, () => gone++)) records.push(r);
+      if (records.length === 0) fail(`no event records in ${o.events.join(', ')}${bad ? ` (${bad} lines that are not records)` : ''}${gone ? ` (${gone} files rotated away while read)` : ''}`, 2);
+      const report = buildReport(records, campaigns, bad, gone);
       const baselines = logBaselines(records);
       if (o.plot) {
         mkdirSync(o.plot, { recursive: true });
@@ -102,7 +103,8 @@ export function registerReport(program: Command): void {
       else {
         const orphans = report.withoutImpression;
         const orphanLine = orphans.clicks || orphans.conversions ? `; ${orphans.clicks} clicks and ${orphans.conversions} conversions on bids with no impression in the log, left out` : '';
-        process.stdout.write(`${report.records} records${report.badLines ? `, ${report.badLines} unreadable lines skipped` : ''}${orphanLine}\n\n${table(report)}\n\n${baselineTable(baselines)}\n`);
+        const goneLine = report.filesGone ? `, ${report.filesGone} files rotated away while the log was read, not counted` : '';
+        process.stdout.write(`${report.records} records${report.badLines ? `, ${report.badLines} unreadable lines skipped` : ''}${goneLine}${orphanLine}\n\n${table(report)}\n\n${baselineTable(baselines)}\n`);
         if (o.plot) process.stdout.write(`\ncharts written to ${o.plot}\n`);
       }
     });

@@ -47,6 +47,8 @@ export interface EventLogReadStats {
   impressionsWithoutBid: number;
   /** Clicks on bids with no impression bought in the logs (lost bids, or impressions of logs not given): no row. */
   clicksWithoutImpression: number;
+  /** Files listed and removed before they were read (rotated away by a running bidder): their records are in no row. */
+  filesGone: number;
 }
 
 /** `files` as `eventFiles()` lists them: each once, so no row is read twice. */
@@ -79,6 +81,7 @@ export async function datasetFromEventLog(
     unverifiedBids: 0,
     impressionsWithoutBid: 0,
     clicksWithoutImpression: 0,
+    filesGone: 0,
   };
 
   function grow() {
@@ -93,7 +96,7 @@ export async function datasetFromEventLog(
   }
 
   // A line that is no record (a torn last write) is counted and skipped.
-  for await (const rec of readEvents(files, () => (stats.lines++, stats.badLines++))) {
+  for await (const rec of readEvents(files, () => (stats.lines++, stats.badLines++), () => stats.filesGone++)) {
     stats.lines++;
     if (rec.type === 'bid') {
       if (!wellFormed(rec)) {

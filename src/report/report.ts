@@ -44,6 +44,8 @@ export interface Report {
   campaigns: CampaignReport[];
   records: number;
   badLines: number;
+  /** Log files listed and removed before they were read (rotated away by a running bidder): their records are not in the report. */
+  filesGone: number;
   /**
    * Clicks and conversions on bids with no impression in the log (no win, billing or render
    * notice): no spend was recorded for them, so they are left out of every rate and said here.
@@ -82,7 +84,7 @@ function effect(a: Acc, c: Campaign | undefined): Effect {
  * (a fleet, `--workers`) are read one after the other, and a notice may be in another's log than
  * its bid, before it.
  */
-export function buildReport(records: readonly EventRecord[], campaigns: readonly Campaign[], badLines = 0): Report {
+export function buildReport(records: readonly EventRecord[], campaigns: readonly Campaign[], badLines = 0, filesGone = 0): Report {
   const byId = new Map(campaigns.map((c) => [c.id, c]));
   const bidInfo = new Map<string, { campaignId: string; ts: number; pctr: number }>();
   // Per bid won: the level of the report whose price stands (impression 0, win 1, billing 2, as
@@ -172,5 +174,5 @@ export function buildReport(records: readonly EventRecord[], campaigns: readonly
     }
     out.push({ id, totals: effect(total, c), days: dayRows });
   }
-  return { campaigns: out, records: records.length, badLines, withoutImpression };
+  return { campaigns: out, records: records.length, badLines, filesGone, withoutImpression };
 }
