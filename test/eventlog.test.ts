@@ -114,7 +114,7 @@ describe('event log', () => {
     expect(() => checkEventLogDir(join(base, 'file'))).toThrow(`the event log folder ${join(base, 'file')} cannot be written (EEXIST)`);
   });
 
-  it('`bidder serve` with the event log under /proc exits 1 at once with the message, instead of hanging', () => {
+  it('`bidder serve` with the event log under /proc exits 2 at once naming the folder, as other bad settings, instead of hanging', () => {
     if (!existsSync('dist/cli.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
     const policies = mkdtempSync(join(tmpdir(), 'eventlog-policies-'));
     dirs.push(policies);
@@ -129,7 +129,7 @@ describe('event log', () => {
       killSignal: 'SIGKILL',
     });
     expect(run.signal).toBeNull();
-    expect(run.status).toBe(1);
+    expect(run.status).toBe(2);
     expect(run.stderr).toContain(`the event log folder ${dir} cannot be written (ENOENT): set eventLog.dir to a writable folder`);
   });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBidder } from '../src/bidder.js';
 import { PolicyError } from '../src/config/policies.js';
+import { startHttpServer, type HttpHandlers } from '../src/server/http.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
@@ -139,5 +140,83 @@ describe('bad policies at start', () => {
     expect(missing.status).not.toBe(0);
     expect(missing.stderr).toMatch(/does not exist/);
     expect(missing.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  /**
+   * A policy folder of the demo set, its event log and journal in a folder of its own, its files
+   * then changed by `edit`.
+   */
+  function policiesWith(edit: { campaigns?: (t: string) => string; exchanges?: (t: string) => string; bidder?: (t: string) => string } = {}): string {
+    const dir = temp('start-policies-');
+    cpSync('policies', dir, { recursive: true });
+    const rewrite = (name: string, f: (t: string) => string) => writeFileSync(join(dir, name), f(readFileSync(join(dir, name), 'utf8')));
+    rewrite('bidder.yaml', (t) => t.replace('dir: var/events', `dir: ${join(dir, 'events')}`).replace(/journalPath: .*/, `journalPath: ${join(dir, 'ledger')}`));
+    if (edit.bidder) rewrite('bidder.yaml', edit.bidder);
+    if (edit.campaigns) rewrite('campaigns.yaml', edit.campaigns);
+    if (edit.exchanges) rewrite('exchanges.yaml', edit.exchanges);
+    return dir;
+  }
+
+  /** `bidder serve` refused: its exit status and message; killed (status null) if it ran 30 s. */
+  function refused(policies: string, ...args: string[]): { status: number | null; stderr: string } {
+    if (!existsSync('dist/cli.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
+    const run = spawnSync(process.execPath, ['dist/cli.js', 'serve', '--policies', policies, '--port', '0', '--host', '127.0.0.1', '--log-level', 'silent', ...args], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+    return { status: run.status, stderr: run.stderr };
+  }
+
+  const badCampaign = (t: string) => t.replace('maxBidCpmUsd: 25', 'maxBidCpmUsd: "25"');
+
+  it('`bidder serve` lists the problems of bidder.yaml, of the other files and of the model in one message', () => {
+    // Before, a bad bidder.yaml hid every other problem, and a bad model hid the policy files'.
+    const models = temp('start-models-');
+    cpSync(modelsSource, models, { recursive: true });
+    const weights = join(models, readFileSync(join(models, 'CURRENT'), 'utf8').trim(), 'weights.bin');
+    writeFileSync(weights, readFileSync(weights).subarray(0, 1000));
+    const policies = policiesWith({ bidder: (t) => t + 'maxImps: "x"\n', campaigns: badCampaign, exchanges: (t) => t.replace('    currency: EUR\n', '    currency: EUR\n    gzip: "yes"\n') });
+    const run = refused(policies, '--models', models);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(
+      [
+        'bidder: invalid policies (3 problems):',
+        '  - campaigns.yaml: /campaigns/0/maxBidCpmUsd must be number',
+        '  - exchanges.yaml: /exchanges/demo-eu/gzip must be boolean',
+        '  - bidder.yaml (with flags and environment): /maxImps must be integer',
+        'bidder: cannot load model from ',
+      ].join('\n'),
+    );
+    expect(run.stderr).toMatch(/cannot load model from .* \(1 problem\):\n {2}- weights.bin has 1000 bytes/);
+  });
+
+  it('`bidder serve` with ledger.journalPath under /proc exits 2 at once naming the folder, instead of hanging', () => {
+    // Node 20's recursive mkdir spun there forever, SIGTERM unheard: hence SIGKILL at the timeout.
+    const dir = `/proc/faults-test-${process.pid}/ledger`;
+    const run = refused(policiesWith({ bidder: (t) => t.replace(/journalPath: .*/, `journalPath: ${dir}`) }));
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe(`bidder: invalid policies (1 problem):\n  - the ledger journal folder ${dir} cannot be written (ENOENT): set ledger.journalPath to a writable folder\n`);
+  });
+
+  it('`bidder serve` names TLS files it cannot read with the other problems, exit 2', () => {
+    const missing = join(tmpdir(), `no-such-${process.pid}`);
+    const run = refused(policiesWith({ campaigns: badCampaign, bidder: (t) => t + `tls: { keyFile: ${missing}/key.pem, certFile: ${missing}/cert.pem }\n` }));
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe(
+      [
+        'bidder: invalid policies (3 problems):',
+        '  - campaigns.yaml: /campaigns/0/maxBidCpmUsd must be number',
+        `  - bidder.yaml (with flags and environment) /tls/keyFile: ${missing}/key.pem cannot be read (ENOENT)`,
+        `  - bidder.yaml (with flags and environment) /tls/certFile: ${missing}/cert.pem cannot be read (ENOENT)`,
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('a TLS pair the HTTPS listener cannot use is refused naming both files', () => {
+    const dir = temp('tls-');
+    const [keyFile, certFile] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
+    writeFileSync(keyFile, 'not a key\n');
+    writeFileSync(certFile, 'not a certificate\n');
+    // uWS said only "App construction failed"; it reads the files before any handler runs.
+    expect(() => startHttpServer('127.0.0.1', 0, {} as HttpHandlers, { keyFile, certFile })).toThrow(`cannot serve HTTPS with tls.keyFile ${keyFile} and tls.certFile ${certFile} (App construction failed)`);
   });
 });

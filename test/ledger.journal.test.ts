@@ -10,6 +10,7 @@ import { encodeRecord, encodeReserve, openJournalWriter } from '../src/ledger/jo
 import { runLedgerSuite } from './ledger.suite.js';
 import { failNextFdatasync } from './helpers/faults.js';
 import { transpileLedger } from './helpers/transpile.js';
+import { pausedFile, retiredFile } from '../src/live/live.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-journal-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -520,6 +521,15 @@ setInterval(() => {}, 1000);
   it('refuses, at the first start, a journal folder whose lock socket path would be cut short', async () => {
     const dir = path.join(freshDir(), 'x'.repeat(120));
     await expect(reopen(dir)).rejects.toThrow(/more than a Unix socket may have \(107\); choose a shorter ledger.journalPath/);
+  });
+
+  it('a journal folder under /proc, and paused.json and retired.json beside it, fail at once (ENOENT)', async () => {
+    // mkdir there answers ENOENT with the parent present, on which Node 20's recursive mkdir looped
+    // forever, holding the thread: `serve` hung at start.
+    const dir = `/proc/ledger-test-${process.pid}/journal`;
+    await expect(reopen(dir)).rejects.toThrow(/ENOENT/);
+    expect(() => pausedFile(path.join(dir, 'paused.json')).write(['c1'])).toThrow(/ENOENT/);
+    expect(() => retiredFile(path.join(dir, 'retired.json')).write(new Map())).toThrow(/ENOENT/);
   });
 });
 

@@ -123,6 +123,47 @@ describe('policy loading reports every problem at once', () => {
     expect(loadError(dir).problems).toEqual(['campaigns.yaml: /campaigns/1 (c2): catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which `cat` holds']);
   });
 
+  it('a value that fails its schema hides no cross check of the values that pass, in any file', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const edit = (name: string, f: (t: string) => string) => writeFileSync(join(dir, name), f(readFileSync(join(dir, name), 'utf8')));
+    // Campaign 0 has a schema problem beside a flight ending before it starts; campaign 1 passes,
+    // but takes campaign 0's id, a creative id of it, and a country that is none; campaign 2's
+    // catByTaxonomy is a string, whose '1' is checked no further.
+    edit('campaigns.yaml', (t) =>
+      t
+        .replace('maxBidCpmUsd: 25', 'maxBidCpmUsd: "25"')
+        .replace('start: "2026-01-01", end: "2027-12-31"', 'start: "2027-01-01", end: "2026-12-31"')
+        .replace('id: volt-bank', 'id: acme-shoes')
+        .replace('id: volt-320x50', 'id: acme-300x250')
+        .replace('deviceTypes: [1, 4, 5]', 'deviceTypes: [1, 4, 5]\n      countries: [XX]')
+        .replace('maxBidCpmUsd: 30', 'maxBidCpmUsd: 30\n    catByTaxonomy: "11"'),
+    );
+    // demo-eu has a schema problem and a currency without a rate; demo-secure an address that is
+    // none, in a currency whose rate is reported (not as missing).
+    edit('exchanges.yaml', (t) => t.replace('    currency: EUR\n', '    currency: SEK\n    gzip: "yes"\n').replace('allowIps: ["127.0.0.1", "::1"]', 'allowIps: ["127.0.0.1", "300.1.1.1"]\n    currency: GBP'));
+    edit('currency.yaml', (t) => t.replace('GBP: 0.79', 'GBP: "x"'));
+    // The ops listener on the bid port is named beside the settings' schema problems; publicUrl's
+    // schema problem alone.
+    edit('bidder.yaml', (t) => t.replace(/^publicUrl: .*$/m, 'publicUrl: 5') + 'maxImps: "x"\nopsPort: 8080\n');
+    const bidder = 'bidder.yaml (with flags and environment)';
+    expect(loadError(dir).problems).toEqual([
+      'campaigns.yaml: /campaigns/0/maxBidCpmUsd must be number',
+      'campaigns.yaml: /campaigns/2/catByTaxonomy must be object',
+      'exchanges.yaml: /exchanges/demo-eu/gzip must be boolean',
+      'currency.yaml: /ratesPerUsd/GBP must be number',
+      `${bidder}: /maxImps must be integer`,
+      `${bidder}: /publicUrl must be string`,
+      `${bidder} /opsPort: 8080 is the bid port too; give the operations listener a port of its own, or 0 to share the bid port`,
+      'exchanges.yaml: /exchanges/demo-eu/currency SEK has no rate in currency.yaml',
+      "exchanges.yaml: /exchanges/demo-secure/allowIps/1 '300.1.1.1' is not an IP address or CIDR range",
+      'campaigns.yaml: /campaigns/0 (acme-shoes): budget.start is after budget.end',
+      'campaigns.yaml: /campaigns/1 (acme-shoes): duplicate campaign id',
+      "campaigns.yaml: /campaigns/1 (acme-shoes): targeting.countries XX are not ISO 3166-1 country codes (alpha-3 as OpenRTB's geo.country, or alpha-2)",
+      'campaigns.yaml: /campaigns/1 (acme-shoes) /creatives/0 (acme-300x250): duplicate creative id',
+    ]);
+  });
+
   it('refuses settings that would start a bidder that cannot work as asked, all at once', () => {
     let err: PolicyError | undefined;
     try {
@@ -132,8 +173,8 @@ describe('policy loading reports every problem at once', () => {
     }
     expect(err).toBeInstanceOf(PolicyError);
     const text = err!.problems.join('\n');
-    expect(err!.problems).toHaveLength(4);
-    for (const field of ['/publicUrl', '/opsPort', '/tls', '/fleetSize']) expect(text).toContain(field);
+    expect(err!.problems).toHaveLength(5);
+    for (const field of ['/publicUrl', '/opsPort', '/tls:', '/tls/keyFile: k.pem cannot be read (ENOENT)', '/fleetSize']) expect(text).toContain(field);
     expect(() => loadPolicies('policies', { publicUrl: 'https://bidder.example', port: 8080, opsPort: 9090, fleetSize: 4, ledger: { redisUrl: 'redis://127.0.0.1:6379' } as never })).not.toThrow();
   });
 

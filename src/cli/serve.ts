@@ -2,8 +2,10 @@ import { createServer } from 'node:net';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createBidder } from '../bidder.js';
 import { runWorkers } from './workers.js';
-import { loadPoliciesOffThread, loadSettings, PolicyError } from '../config/policies.js';
+import { loadPoliciesOffThread, readSettings, PolicyError } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
+import { checkEventLogDir } from '../eventlog/eventlog.js';
+import { checkJournalDir } from '../ledger/open.js';
 import { selectBackend, type BackendName } from '../model/backend.js';
 import { loadModel, ModelLoadError, resolveModelDir } from '../model/store.js';
 
@@ -16,24 +18,57 @@ function intOption(name: string) {
 }
 
 /**
- * The model the bidder would start on, loaded as it will be and put away: a bad model file, or a
- * --model or models/CURRENT that names no usable version, stops the start (ModelLoadError, every
- * problem listed) instead of leaving a bidder up that can only answer no-bids. createBidder alone
- * still starts without a model (not ready), and a reload keeps the running model when refused.
- * It reads the settings only: the campaigns are parsed once, by the bidder (5,000 campaigns: 5-10
- * s of YAML, which this check doubled). With `policies`, the whole policy set is checked too, on
- * another thread meanwhile, for starts whose bidders run elsewhere (--workers): their bad
- * policies stop the start here, with the one message and exit status of a bidder's own.
+ * Everything a start can be refused for, checked together so that one run lists every problem: the
+ * settings, the folders they name (made where missing, before anything is opened: one that cannot
+ * be written is a setting to fix), and the model the bidder would start on, loaded as it will be
+ * and put away. A bad model, or a --model or models/CURRENT that names no usable version, stops
+ * the start instead of leaving a bidder up that can only answer no-bids; createBidder alone still
+ * starts without a model (not ready), and a reload keeps the running model when refused.
+ * The whole policy set is checked too, on another thread, with `policies` (bidders that run
+ * elsewhere: --workers) or once anything else failed. Otherwise the campaigns are parsed once, by
+ * the bidder (5,000 campaigns: 5-10 s of YAML, which this check doubled), whose PolicyError is then
+ * complete: the settings, folders and model passed here.
+ * Rejects with the PolicyError, the ModelLoadError, or both in an AggregateError (policies first);
+ * with another error only where the configuration has no problem.
  */
-async function checkModel(policiesDir: string, overrides: Partial<Settings>, policies: boolean): Promise<Settings> {
-  const settings = loadSettings(policiesDir, overrides);
+async function checkStart(policiesDir: string, overrides: Partial<Settings>, policies: boolean): Promise<Settings> {
+  const { settings, problems, passed } = readSettings(policiesDir, overrides);
+  const folderProblems: string[] = [];
+  const checkFolder = (check: () => void) => {
+    try {
+      check();
+    } catch (err) {
+      folderProblems.push((err as Error).message);
+    }
+  };
+  if (passed('/eventLog/dir') && passed('/eventLog/enabled') && settings.eventLog.enabled) checkFolder(() => checkEventLogDir(settings.eventLog.dir));
+  if (passed('/ledger/journalPath')) checkFolder(() => checkJournalDir(settings.ledger.journalPath));
   const model = async () => {
     await selectBackend(settings.backend === 'auto' ? undefined : (settings.backend as BackendName));
     (await loadModel(resolveModelDir(settings.modelsDir, settings.modelVersion || undefined))).dispose();
   };
-  const checks = await Promise.allSettled([policies ? loadPoliciesOffThread(policiesDir, overrides) : null, model()]);
-  // Bad policies are reported before a bad model, as when the policies were read first.
-  for (const c of checks) if (c.status === 'rejected') throw c.reason;
+  const modelKnown = ['/backend', '/modelsDir', '/modelVersion'].every(passed);
+  // Its problems, which include the settings'.
+  const policyCheck = () =>
+    loadPoliciesOffThread(policiesDir, overrides).then(
+      () => [],
+      (err: unknown) => {
+        if (err instanceof PolicyError) return err.problems;
+        throw err;
+      },
+    );
+  let [policySet, loaded] = await Promise.allSettled([policies ? policyCheck() : null, modelKnown ? model() : null]);
+  if (!policies && (problems.length > 0 || folderProblems.length > 0 || loaded.status === 'rejected')) [policySet] = await Promise.allSettled([policyCheck()]);
+  const refusals: Error[] = [];
+  const failures: unknown[] = [];
+  const policyProblems = [...((policySet.status === 'fulfilled' && policySet.value) || problems), ...folderProblems];
+  if (policyProblems.length > 0) refusals.push(new PolicyError(policyProblems));
+  if (policySet.status === 'rejected') failures.push(policySet.reason);
+  if (loaded.status === 'rejected') (loaded.reason instanceof ModelLoadError ? refusals : failures).push(loaded.reason);
+  // A failure of this host (a backend that cannot load, a thread that died) is reported where the
+  // configuration has no problem: those are what to fix first.
+  if (refusals.length > 0) throw refusals.length === 1 ? refusals[0] : new AggregateError(refusals);
+  if (failures.length > 0) throw failures[0];
   return settings;
 }
 
@@ -53,10 +88,11 @@ async function portsFree(s: Settings): Promise<void> {
   }
 }
 
-/** Bad policies or a bad model: one message with every problem, exit 2; anything else, exit 1. */
+/** Bad policies, a bad model, or both: one message with every problem, exit 2; anything else, exit 1. */
 function refuseToStart(err: unknown): never {
-  if (err instanceof PolicyError || err instanceof ModelLoadError) {
-    process.stderr.write(`bidder: ${err.message}\n`);
+  const refusals = err instanceof AggregateError ? (err.errors as unknown[]) : [err];
+  if (refusals.every((e) => e instanceof PolicyError || e instanceof ModelLoadError)) {
+    process.stderr.write(refusals.map((e) => `bidder: ${e.message}\n`).join(''));
     process.exit(2);
   }
   process.stderr.write(`bidder: cannot start: ${(err as Error).message}\n`);
@@ -102,7 +138,7 @@ export function registerServe(program: Command): void {
       }
       let settings: Settings;
       try {
-        settings = await checkModel(o.policies as string, overrides, workers > 1);
+        settings = await checkStart(o.policies as string, overrides, workers > 1);
       } catch (err) {
         refuseToStart(err);
       }
@@ -136,7 +172,7 @@ export function registerServe(program: Command): void {
       } catch (err) {
         refuseToStart(err);
       }
-      // The model passed checkModel a moment ago: only a file changed since leaves it unloaded.
+      // The model passed checkStart a moment ago: only a file changed since leaves it unloaded.
       if (!bidder.ready()) bidder.logger.error('no model could be loaded: /readyz answers 503 and every bid request gets a no-bid until one is');
       let stopping = false;
       const stop = (signal: string) => {

@@ -1,4 +1,4 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { accessSync, constants, readFileSync, existsSync, statSync } from 'node:fs';
 import { isDaypartZone } from '../util/zone.js';
 import { isCountryCode } from '../util/country.js';
 import { join } from 'node:path';
@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { deserialize, serialize } from 'node:v8';
 import { Worker } from 'node:worker_threads';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { Campaign, MediaFile, NativeAssets, NonLinearAd } from '../types.js';
 import { canonicalMime } from '../eligibility/mime.js';
@@ -349,6 +349,47 @@ function describe(file: string, errors: ErrorObject[] | null | undefined): strin
   });
 }
 
+/** A key as a segment of a JSON pointer (RFC 6901), as ajv writes `instancePath`. */
+const pointer = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Whether the value at a JSON pointer passed its schema, by the errors of the validation: none is
+ * about the value, about anything inside it, or about a value it is inside (a list that is not
+ * one). An error about a key (missing, not allowed, a bad name) is about the value at that key.
+ */
+function passed(errors: ErrorObject[] | null | undefined): (path: string) => boolean {
+  if (!errors?.length) return () => true;
+  const at = new Set<string>();
+  const within = new Set<string>();
+  for (const e of errors) {
+    const p = e.params as { missingProperty?: string; additionalProperty?: string; propertyName?: string };
+    const key = e.propertyName ?? p.missingProperty ?? p.additionalProperty ?? p.propertyName;
+    const path = key === undefined ? e.instancePath : `${e.instancePath}/${pointer(key)}`;
+    at.add(path);
+    for (let q = path; ; q = q.slice(0, q.lastIndexOf('/'))) {
+      within.add(q);
+      if (q === '') break;
+    }
+  }
+  return (path) => {
+    if (within.has(path)) return false;
+    for (let q = path; q !== ''; ) {
+      q = q.slice(0, q.lastIndexOf('/'));
+      if (at.has(q)) return false;
+    }
+    return true;
+  };
+}
+
+/** Validates one file's document: its schema problems go on `problems`; the answer says which of its values passed. */
+function validate(file: string, check: ValidateFunction, doc: unknown, problems: string[]): (path: string) => boolean {
+  if (doc === undefined || check(doc)) return () => true;
+  problems.push(...describe(file, check.errors));
+  return passed(check.errors);
+}
+
 function readDoc(dir: string, name: string, problems: string[], required: boolean): unknown {
   for (const ext of ['.yaml', '.yml', '.json']) {
     const path = join(dir, name + ext);
@@ -403,21 +444,23 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
   const curDoc = readDoc(dir, 'currency', problems, true);
   const setDoc = readDoc(dir, 'bidder', problems, false) ?? {};
 
-  // Each file that passes its schema also gets its cross checks, so one run lists every problem
-  // that can be found, not only those of the first failing pass.
-  const camOk = camDoc !== undefined && validators.campaigns(camDoc);
-  const exOk = exDoc !== undefined && validators.exchanges(exDoc);
-  const curOk = curDoc !== undefined && validators.currency(curDoc);
-  if (camDoc !== undefined && !camOk) problems.push(...describe('campaigns.yaml', validators.campaigns.errors));
-  if (exDoc !== undefined && !exOk) problems.push(...describe('exchanges.yaml', validators.exchanges.errors));
-  if (curDoc !== undefined && !curOk) problems.push(...describe('currency.yaml', validators.currency.errors));
-  const merged = settingsOf(setDoc, overrides, problems);
+  // Every value that passes its schema also gets its cross checks, whatever else of its file
+  // fails, so one run lists every problem that can be found, not only those of the first failing
+  // pass (a type error in one campaign hid a duplicate id among the others). A value that failed is
+  // reported already and left out of them; the set is refused either way.
+  const camPassed = validate('campaigns.yaml', validators.campaigns, camDoc, problems);
+  const exPassed = validate('exchanges.yaml', validators.exchanges, exDoc, problems);
+  const curPassed = validate('currency.yaml', validators.currency, curDoc, problems);
+  const { settings: merged } = settingsOf(setDoc, overrides, problems);
 
-  const ratesPerUsd = new Map<string, number>(curOk ? Object.entries((curDoc as { ratesPerUsd: Record<string, number> }).ratesPerUsd) : []);
+  const rateDefs = isRecord(curDoc) && isRecord(curDoc.ratesPerUsd) ? curDoc.ratesPerUsd : undefined;
+  const ratesPerUsd = new Map<string, number>(Object.entries(rateDefs ?? {}).filter(([cur]) => curPassed(`/ratesPerUsd/${pointer(cur)}`)) as Array<[string, number]>);
   ratesPerUsd.set('USD', 1);
 
   const exchanges = new Map<string, ExchangeSettings>();
-  const exDefs = exOk ? (exDoc as { exchanges: Record<string, Partial<ExchangeSettings>> }).exchanges : {};
+  const exDefs = (isRecord(exDoc) && isRecord(exDoc.exchanges) ? exDoc.exchanges : {}) as Record<string, Partial<ExchangeSettings>>;
+  // An exchange's value is its own or, unset, the default exchange's: it passed where that one did.
+  const exOk = (name: string, key: string): boolean => exPassed(`/exchanges/${pointer(isRecord(exDefs[name]) && key in exDefs[name] ? name : 'default')}/${key}`);
   const base: ExchangeSettings = {
     name: 'default',
     currency: 'USD',
@@ -436,27 +479,36 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     vastNurl: false,
     billsOn: 'win',
     lossNotices: true,
-    ...exDefs.default,
+    ...(isRecord(exDefs.default) ? exDefs.default : {}),
   };
   for (const [name, def] of Object.entries(exDefs)) {
+    if (!isRecord(def)) continue;
     const ex: ExchangeSettings = { ...base, ...def, name };
-    if (curOk && !ratesPerUsd.has(ex.currency)) problems.push(`exchanges.yaml: /exchanges/${name}/currency ${ex.currency} has no rate in currency.yaml`);
-    ex.allowIps.forEach((ip, i) => {
-      const why = ipRangeProblem(ip);
-      if (why) problems.push(`exchanges.yaml: /exchanges/${name}/allowIps/${i} '${ip}' ${why}`);
-    });
+    // A currency whose rate failed its schema is reported there, not here.
+    if (rateDefs !== undefined && exOk(name, 'currency') && ex.currency !== 'USD' && !Object.hasOwn(rateDefs, ex.currency)) problems.push(`exchanges.yaml: /exchanges/${name}/currency ${ex.currency} has no rate in currency.yaml`);
+    if (exOk(name, 'allowIps')) {
+      ex.allowIps.forEach((ip, i) => {
+        const why = ipRangeProblem(ip);
+        if (why) problems.push(`exchanges.yaml: /exchanges/${name}/allowIps/${i} '${ip}' ${why}`);
+      });
+    }
     exchanges.set(name, ex);
   }
 
   const campaigns: Campaign[] = [];
   const campaignIds = new Set<string>();
   const creativeIds = new Set<string>();
-  const raw = camOk ? (camDoc as { campaigns: Array<Record<string, unknown>> }).campaigns : [];
+  const raw: unknown[] = isRecord(camDoc) && Array.isArray(camDoc.campaigns) ? camDoc.campaigns : [];
   raw.forEach((c, i) => {
+    if (!isRecord(c)) return;
+    const ok = (field: string) => camPassed(`/campaigns/${i}/${field}`);
     const where = `campaigns.yaml: /campaigns/${i} (${String(c.id)})`;
-    if (campaignIds.has(c.id as string)) problems.push(`${where}: duplicate campaign id`);
-    campaignIds.add(c.id as string);
-    const budget = c.budget as Campaign['budget'];
+    if (ok('id')) {
+      if (campaignIds.has(c.id as string)) problems.push(`${where}: duplicate campaign id`);
+      campaignIds.add(c.id as string);
+    }
+    // A value that failed its schema is checked as absent.
+    const budget = (ok('budget') ? c.budget : {}) as Campaign['budget'];
     // The schema checks the form (yyyy-mm-dd); a day that is not in the calendar (02-30) is caught here.
     for (const k of ['start', 'end'] as const) {
       const d = budget[k];
@@ -471,15 +523,21 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     // even, or every campaign under pacer: curve) took it and bid on past it.
     if (budget.hourlyCapShare !== undefined && budget.pacing === 'even') problems.push(`${where}: budget.hourlyCapShare is not held with pacing: even (it follows the day's traffic); pace max-value or asap, or remove the cap`);
     else if (budget.hourlyCapShare !== undefined && merged.pacer === 'curve') problems.push(`${where}: budget.hourlyCapShare is not held by pacer: curve (bidder.yaml); run pacer: value, or remove the cap`);
-    const unknown = ((c.targeting as Campaign['targeting'] | undefined)?.countries ?? []).filter((x) => !isCountryCode(x));
+    const targeting = (ok('targeting') ? c.targeting : undefined) as Campaign['targeting'] | undefined;
+    const unknown = (targeting?.countries ?? []).filter((x) => !isCountryCode(x));
     if (unknown.length) problems.push(`${where}: targeting.countries ${unknown.join(', ')} are not ISO 3166-1 country codes (alpha-3 as OpenRTB's geo.country, or alpha-2)`);
-    const zone = (c.targeting as Campaign['targeting'] | undefined)?.timeZone;
+    const zone = targeting?.timeZone;
     if (zone !== undefined && !isDaypartZone(zone)) problems.push(`${where}: targeting.timeZone '${zone}' is not UTC, user, or an IANA time zone (America/New_York)`);
-    if ((c.catByTaxonomy as Campaign['catByTaxonomy'])?.['1'] !== undefined) problems.push(`${where}: catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which \`cat\` holds`);
-    const creatives = (c.creatives as Array<Record<string, unknown>>).map((cr, j) => {
+    if (ok('catByTaxonomy') && (c.catByTaxonomy as Campaign['catByTaxonomy'])?.['1'] !== undefined) problems.push(`${where}: catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which \`cat\` holds`);
+    const creatives = (Array.isArray(c.creatives) ? (c.creatives as unknown[]) : []).map((cr, j) => {
+      if (!isRecord(cr)) return cr;
       const cw = `${where} /creatives/${j} (${String(cr.id)})`;
-      if (creativeIds.has(cr.id as string)) problems.push(`${cw}: duplicate creative id`);
-      creativeIds.add(cr.id as string);
+      if (ok(`creatives/${j}/id`)) {
+        if (creativeIds.has(cr.id as string)) problems.push(`${cw}: duplicate creative id`);
+        creativeIds.add(cr.id as string);
+      }
+      // Its schema problems refuse the set: a creative that has any is never built to be served.
+      if (!ok(`creatives/${j}`)) return cr;
       if (cr.format === 'banner' && (cr.w === undefined || cr.h === undefined)) problems.push(`${cw}: banner creatives need w and h`);
       for (const [field, text] of creativeTexts(cr)) {
         const at = text.search(XML_CONTROL);
@@ -532,25 +590,32 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
   return deepFreeze({ campaigns, exchanges, ratesPerUsd, settings: merged });
 }
 
-/** bidder.yaml's document over the defaults, then `overrides`; its problems go on `problems`. */
-function settingsOf(setDoc: unknown, overrides: Partial<Settings>, problems: string[]): Settings {
+/**
+ * bidder.yaml's document over the defaults, then `overrides`; its problems go on `problems`, and
+ * `passed` says which of its values (JSON pointers: `/ledger/journalPath`) passed their schema.
+ */
+function settingsOf(setDoc: unknown, overrides: Partial<Settings>, problems: string[]): { settings: Settings; passed: (path: string) => boolean } {
   const merged = deepMerge(deepMerge(DEFAULT_SETTINGS, setDoc as Record<string, unknown>), overrides as Record<string, unknown>);
-  if (!validators.settings(merged)) problems.push(...describe('bidder.yaml (with flags and environment)', validators.settings.errors));
-  else problems.push(...settingsProblems(merged));
-  return merged;
+  const fine = validate('bidder.yaml (with flags and environment)', validators.settings, merged, problems);
+  problems.push(...settingsProblems(merged, fine));
+  return { settings: merged, passed: fine };
 }
 
 /**
  * The settings alone (bidder.yaml with `overrides`), as `loadPolicies` would give them, for a caller
  * that needs no campaign: the campaigns file of a large catalog takes seconds to parse (YAML),
- * bidder.yaml milliseconds. Throws a PolicyError listing the settings' problems.
+ * bidder.yaml milliseconds. With the settings' problems, and `passed`: whether a value (a JSON
+ * pointer: `/modelsDir`) was read and passed its schema, so that a check needing it runs while
+ * other settings are wrong; none did where bidder.yaml cannot be parsed. Throws a PolicyError where
+ * the directory does not exist.
  */
-export function loadSettings(dir: string, overrides: Partial<Settings> = {}): Settings {
+export function readSettings(dir: string, overrides: Partial<Settings> = {}): { settings: Settings; problems: string[]; passed: (path: string) => boolean } {
   const problems: string[] = [];
   if (!existsSync(dir)) throw new PolicyError([`policy directory ${dir} does not exist`]);
-  const settings = settingsOf(readDoc(dir, 'bidder', problems, false) ?? {}, overrides, problems);
-  if (problems.length) throw new PolicyError(problems);
-  return deepFreeze(settings);
+  const doc = readDoc(dir, 'bidder', problems, false);
+  const unread = problems.length > 0;
+  const { settings, passed } = settingsOf(doc ?? {}, overrides, problems);
+  return { settings: deepFreeze(settings), problems, passed: unread ? () => false : passed };
 }
 
 const LOAD_WORKER = new URL('./load-worker.js', import.meta.url);
@@ -636,13 +701,25 @@ function canonicalCreativeMimes(cr: Record<string, unknown>): Record<string, unk
   return out;
 }
 
+/** Why `file` cannot be read (the error's code, or 'not a file'), or null. */
+function unreadableFile(file: string): string | null {
+  try {
+    accessSync(file, constants.R_OK);
+    return statSync(file).isFile() ? null : 'not a file';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  }
+}
+
 /**
  * What the settings' schema cannot say: combinations that start a bidder that cannot work (every
- * bid's notices pointing nowhere, the ops listener taking the bid port) or that works other than
- * asked (plain HTTP with half a TLS pair, one bidder pacing a fleet's share).
+ * bid's notices pointing nowhere, the ops listener taking the bid port, TLS files it cannot read)
+ * or that works other than asked (plain HTTP with half a TLS pair, one bidder pacing a fleet's
+ * share). Each is checked where the values it reads passed their schema (`passed`).
  */
-function settingsProblems(s: Settings): string[] {
+function settingsProblems(s: Settings, passed: (path: string) => boolean): string[] {
   const where = 'bidder.yaml (with flags and environment)';
+  const ok = (...paths: string[]) => paths.every(passed);
   const out: string[] = [];
   let url: URL | null = null;
   try {
@@ -650,14 +727,21 @@ function settingsProblems(s: Settings): string[] {
   } catch {
     // reported below
   }
-  if (url === null || url.hostname === '' || /\s/.test(s.publicUrl)) out.push(`${where} /publicUrl: ${JSON.stringify(s.publicUrl)} is not a URL with a host: every notice would point nowhere`);
-  if (s.opsPort !== 0 && s.opsPort === s.port) out.push(`${where} /opsPort: ${s.opsPort} is the bid port too; give the operations listener a port of its own, or 0 to share the bid port`);
-  if ((s.tls.keyFile === '') !== (s.tls.certFile === '')) out.push(`${where} /tls: keyFile and certFile go together (one alone would serve plain HTTP)`);
+  if (ok('/publicUrl') && (url === null || url.hostname === '' || /\s/.test(s.publicUrl))) out.push(`${where} /publicUrl: ${JSON.stringify(s.publicUrl)} is not a URL with a host: every notice would point nowhere`);
+  if (ok('/opsPort', '/port') && s.opsPort !== 0 && s.opsPort === s.port) out.push(`${where} /opsPort: ${s.opsPort} is the bid port too; give the operations listener a port of its own, or 0 to share the bid port`);
+  if (ok('/tls') && (s.tls.keyFile === '') !== (s.tls.certFile === '')) out.push(`${where} /tls: keyFile and certFile go together (one alone would serve plain HTTP)`);
+  // Read by the HTTPS listener only once the ledger is open and the model loaded, which then failed
+  // naming neither file.
+  for (const key of ['keyFile', 'certFile'] as const) {
+    const file = ok(`/tls/${key}`) ? s.tls[key] : '';
+    const why = file === '' ? null : unreadableFile(file);
+    if (why !== null) out.push(`${where} /tls/${key}: ${file} cannot be read (${why})`);
+  }
   // Deadlines that contradict each other: every request without tmax, or every one, a no-bid.
-  if (s.minTmaxMs > s.maxTmaxMs) out.push(`${where} /minTmaxMs: ${s.minTmaxMs} is above maxTmaxMs ${s.maxTmaxMs}: every request would be refused or not worth starting`);
-  if (s.defaultTmaxMs < s.minTmaxMs || s.defaultTmaxMs > s.maxTmaxMs) out.push(`${where} /defaultTmaxMs: ${s.defaultTmaxMs} is outside minTmaxMs..maxTmaxMs (${s.minTmaxMs}..${s.maxTmaxMs}): every request without tmax would be a no-bid`);
-  if (s.batcher.maxQueueDelayUs >= s.defaultTmaxMs * 1000) out.push(`${where} /batcher/maxQueueDelayUs: ${s.batcher.maxQueueDelayUs} µs is not under defaultTmaxMs (${s.defaultTmaxMs} ms): a request would wait its whole deadline for a batch`);
-  if (s.ledger.redisUrl && !/^rediss?:\/\/[^/\s]/.test(s.ledger.redisUrl)) out.push(`${where} /ledger/redisUrl: ${JSON.stringify(s.ledger.redisUrl)} is not a redis:// or rediss:// (TLS) URL with a host`);
-  if (s.fleetSize > 1 && !s.ledger.redisUrl) out.push(`${where} /fleetSize: ${s.fleetSize} bidders share budgets through a Redis ledger (ledger.redisUrl, --redis); alone, fleetSize is 1`);
+  if (ok('/minTmaxMs', '/maxTmaxMs') && s.minTmaxMs > s.maxTmaxMs) out.push(`${where} /minTmaxMs: ${s.minTmaxMs} is above maxTmaxMs ${s.maxTmaxMs}: every request would be refused or not worth starting`);
+  if (ok('/defaultTmaxMs', '/minTmaxMs', '/maxTmaxMs') && (s.defaultTmaxMs < s.minTmaxMs || s.defaultTmaxMs > s.maxTmaxMs)) out.push(`${where} /defaultTmaxMs: ${s.defaultTmaxMs} is outside minTmaxMs..maxTmaxMs (${s.minTmaxMs}..${s.maxTmaxMs}): every request without tmax would be a no-bid`);
+  if (ok('/batcher/maxQueueDelayUs', '/defaultTmaxMs') && s.batcher.maxQueueDelayUs >= s.defaultTmaxMs * 1000) out.push(`${where} /batcher/maxQueueDelayUs: ${s.batcher.maxQueueDelayUs} µs is not under defaultTmaxMs (${s.defaultTmaxMs} ms): a request would wait its whole deadline for a batch`);
+  if (ok('/ledger/redisUrl') && s.ledger.redisUrl && !/^rediss?:\/\/[^/\s]/.test(s.ledger.redisUrl)) out.push(`${where} /ledger/redisUrl: ${JSON.stringify(s.ledger.redisUrl)} is not a redis:// or rediss:// (TLS) URL with a host`);
+  if (ok('/fleetSize', '/ledger/redisUrl') && s.fleetSize > 1 && !s.ledger.redisUrl) out.push(`${where} /fleetSize: ${s.fleetSize} bidders share budgets through a Redis ledger (ledger.redisUrl, --redis); alone, fleetSize is 1`);
   return out;
 }

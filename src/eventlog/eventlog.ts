@@ -1,7 +1,8 @@
-import { accessSync, constants, createWriteStream, mkdirSync, promises as fsp, statSync, type WriteStream } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { ByteWriter } from '../json/bytes.js';
 import { writeBidRecord, writeNoticeRecord, type EventRecord } from './records.js';
+import { makeDir, unwritableDir } from '../util/dir.js';
 
 export interface EventLogOptions {
   dir: string;
@@ -24,50 +25,13 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const RETRY_MS = 5_000;
 
 /**
- * Creates `dir` and its missing parents one folder at a time. Not `mkdirSync(dir, { recursive:
- * true })`: under a pseudo-filesystem such as /proc, where mkdir answers ENOENT even though the
- * parent exists, Node 20's recursive mkdir retries forever on the main thread, so `serve` hung at
- * start and, its loop blocked, ignored SIGTERM. Here that ENOENT is thrown.
- */
-function makeDir(dir: string): void {
-  const missing: string[] = [];
-  for (let d = resolve(dir); ; d = dirname(d)) {
-    let isDir: boolean;
-    try {
-      isDir = statSync(d).isDirectory();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      missing.push(d);
-      continue;
-    }
-    // Only `dir` itself can be something else (under a file, stat answers ENOTDIR); EEXIST, as
-    // recursive mkdir answers.
-    if (!isDir) throw Object.assign(new Error(`${d} exists and is not a folder`), { code: 'EEXIST' });
-    break;
-  }
-  for (let i = missing.length - 1; i >= 0; i--) {
-    try {
-      mkdirSync(missing[i]);
-    } catch (err) {
-      // Made meanwhile by another thread or process (`--workers` threads each make their own
-      // `w<N>` in one folder): as good as made here.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(missing[i]).isDirectory()) throw err;
-    }
-  }
-}
-
-/**
  * Throws, naming the folder and why, when the event log could not write there. Checked at start:
  * a folder that was never writable is a setting to fix, not a disk that filled (which the log
  * rides out by dropping and counting records).
  */
 export function checkEventLogDir(dir: string): void {
-  try {
-    makeDir(dir);
-    accessSync(dir, constants.W_OK);
-  } catch (err) {
-    throw new Error(`the event log folder ${dir} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): set eventLog.dir to a writable folder, or eventLog.enabled: false to run without an event log`);
-  }
+  const why = unwritableDir(dir);
+  if (why !== null) throw new Error(`the event log folder ${dir} cannot be written (${why}): set eventLog.dir to a writable folder, or eventLog.enabled: false to run without an event log`);
 }
 
 /**

@@ -11,6 +11,7 @@ import { LedgerCore } from './state.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
 import { UnconfirmedSettlement } from './unconfirmed.js';
 import type { CampaignState } from './index.js';
+import { makeDir } from '../util/dir.js';
 
 export interface MemoryLedgerOptions {
   /** Epoch ms; decides the UTC budget day and reservation expiry. */
@@ -113,7 +114,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   let compacting: Promise<void> | null = null;
   let lock: DirLock | null = null;
   if (dir !== undefined) {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDir(dir);
     lock = await lockDir(dir);
   }
   const worker = dir !== undefined && compactor === 'worker' ? compactionWorker(workerUrl, logger) : null;

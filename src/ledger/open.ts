@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { Budget, BudgetLedger } from '../types.js';
 import { createMemoryLedger, createRedisLedger, evictionProblem } from './index.js';
+import { unwritableDir } from '../util/dir.js';
 
 export { evictionProblem };
 
@@ -43,4 +44,15 @@ export function openLedger(o: { settings: Settings; redis: Redis | null; clock: 
   return o.redis
     ? createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, keyPrefix: settings.ledger.keyPrefix, logger, serverClock: o.serverClock, checkServer: true })
     : createMemoryLedger({ clock, budgets, reservationTtlMs: settings.noticeTtlMs, journalDir: settings.ledger.journalPath, syncWindowMs: settings.ledger.syncWindowMs, logger });
+}
+
+/**
+ * Throws, naming the folder and why, when the journal folder (`ledger.journalPath`) cannot be
+ * written. Every bidder writes there, with a Redis ledger too: the journal of the in-process
+ * ledger, paused.json, retired.json, freqcaps.json, learned.json. Checked at start with the other
+ * settings, rather than found when the ledger opens it, after the model has loaded.
+ */
+export function checkJournalDir(dir: string): void {
+  const why = unwritableDir(dir);
+  if (why !== null) throw new Error(`the ledger journal folder ${dir} cannot be written (${why}): set ledger.journalPath to a writable folder`);
 }

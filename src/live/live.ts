@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
@@ -15,6 +15,7 @@ import { loadModel, resolveModelDir } from '../model/store.js';
 import type { Campaign, CtrModel, OverCommitted } from '../types.js';
 import { buildCatalogState, buildCatalogStateInSteps, type CatalogState } from './build.js';
 import { DAY_MS } from '../util/time.js';
+import { makeDir } from '../util/dir.js';
 
 /** Everything a bid request reads that can be replaced at run time (policy and model reloads). */
 export interface LiveState extends CatalogState {
@@ -131,7 +132,7 @@ export function pausedFile(path: string) {
       return ids as string[];
     },
     write(ids: Iterable<string>): void {
-      mkdirSync(dirname(path), { recursive: true });
+      makeDir(dirname(path));
       // The workers of one process write the same file: each through a temporary name of its own.
       const tmp = `${path}.${process.pid}.${threadId}.tmp`;
       writeFileSync(tmp, JSON.stringify({ paused: [...ids] }) + '\n');
@@ -167,7 +168,7 @@ export function retiredFile(path: string) {
       return out;
     },
     write(retired: ReadonlyMap<string, Retired>): void {
-      mkdirSync(dirname(path), { recursive: true });
+      makeDir(dirname(path));
       const tmp = `${path}.${process.pid}.${threadId}.tmp`;
       writeFileSync(tmp, JSON.stringify({ retired: [...retired].map(([k, r]) => [k, r.url, r.atMs]) }) + '\n');
       renameSync(tmp, path);

@@ -123,6 +123,15 @@ function corsOrigin(ex: ExchangeSettings | undefined, origin: string): string {
   return ex.corsOrigins.includes('*') || ex.corsOrigins.includes(origin) ? origin : '';
 }
 
+/** uWS's HTTPS app, or an error naming the files: uWS says only "App construction failed". */
+function sslApp(tls: { keyFile: string; certFile: string }): uWS.TemplatedApp {
+  try {
+    return uWS.SSLApp({ key_file_name: tls.keyFile, cert_file_name: tls.certFile });
+  } catch (err) {
+    throw new Error(`cannot serve HTTPS with tls.keyFile ${tls.keyFile} and tls.certFile ${tls.certFile} (${(err as Error).message}): they must be readable PEM files, the private key of the certificate`);
+  }
+}
+
 /**
  * Starts the bid and notice listener on host:port. `/metrics`, `/admin/*`, `/healthz` and `/readyz`
  * are served there to loopback clients only, a request a proxy forwarded not being one (they
@@ -153,7 +162,7 @@ export function startHttpServer(
   let reading = 0;
   let draining = false;
   let listenSocket: uWS.us_listen_socket | null = null;
-  const app = tls ? uWS.SSLApp({ key_file_name: tls.keyFile, cert_file_name: tls.certFile }) : uWS.App();
+  const app = tls ? sslApp(tls) : uWS.App();
   const lag = createLagClock({ now: h.now });
   // A listener bound to a loopback address is reached from this host only (a sidecar proxy, a
   // local harness), so an exchange without credentials needs no per-request peer check there:
