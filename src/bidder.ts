@@ -24,6 +24,7 @@ import { refreshBudgetGauges, syncPacerWithLedger } from './pace/ledger-sync.js'
 import { createLearnedStore } from './pace/learned.js';
 import { createLive, type Live, type ModelReload, type PolicyReload } from './live/live.js';
 import { createUsers } from './users/users.js';
+import { storedSecret } from './crypto/secret.js';
 import type { BudgetLedger } from './types.js';
 import { createSteadyClock } from './util/clock.js';
 import { DAY_MS } from './util/time.js';
@@ -89,6 +90,29 @@ function budgetsOf(campaigns: readonly Campaign[]): Record<string, Budget> {
 }
 
 /**
+ * The secret of a bidder given none: the one generated at its first start, kept in the journal
+ * folder (src/crypto/secret.ts); a random one for this run only where that file cannot be used.
+ */
+function generatedSecret(settings: Settings, logger: Logger): string {
+  const file = join(settings.ledger.journalPath, 'notice-secret');
+  try {
+    const { secret, created } = storedSecret(file);
+    if (settings.ledger.redisUrl) {
+      logger.warn({ file, created }, 'no noticeSecret configured: using one generated for this process alone, so other processes of a fleet refuse its notices and key its users otherwise (caps and profiles are not shared); set the same NOTICE_SECRET on every process');
+    } else {
+      logger.info({ file, created }, 'no noticeSecret configured: notices are signed and users keyed with the secret generated at the first start, kept beside the journal');
+    }
+    return secret;
+  } catch (err) {
+    logger.warn(
+      { file, err: String(err) },
+      'no noticeSecret configured and none can be kept in the journal folder: using a random one, so after a restart the notices of earlier bids are refused and every user is new (frequency caps and profiles, freqcaps.json included, are lost); set NOTICE_SECRET',
+    );
+    return randomBytes(24).toString('base64url');
+  }
+}
+
+/**
  * Wires every stage into one running bidder. The only place modules meet; each stage gets what
  * it needs injected, so none of them holds global state.
  */
@@ -102,11 +126,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const eventLogDir = opts.workerIndex === undefined ? settings.eventLog.dir : join(settings.eventLog.dir, `w${opts.workerIndex}`);
   if (settings.eventLog.enabled) checkEventLogDir(eventLogDir);
 
-  const secret = settings.noticeSecret || process.env.NOTICE_SECRET || '';
-  const noticeSecret = secret || randomBytes(24).toString('base64url');
-  if (!secret) {
-    logger.warn('no noticeSecret configured: using a random one, so notices for bids of a previous run (or of other processes of a fleet) will be refused; set NOTICE_SECRET');
-  }
+  const noticeSecret = settings.noticeSecret || process.env.NOTICE_SECRET || generatedSecret(settings, logger);
   const adminToken = settings.adminToken || process.env.ADMIN_TOKEN || '';
 
   const backend = await selectBackend(settings.backend === 'auto' ? undefined : (settings.backend as BackendName));

@@ -14,7 +14,10 @@ import { alertRules, dashboardQueries, exportedNames, familyOf, metricNames, res
  * Every bidder_* metric the bidder exports is on the dashboard, or here with the reason it is not.
  * Keep this short: a metric nobody looks at is a metric nobody needs.
  */
-const NOT_ON_DASHBOARD: Record<string, string> = {};
+const NOT_ON_DASHBOARD: Record<string, string> = {
+  // A sizing signal, not a serving one: the log says it too, with the setting to raise.
+  bidder_frequency_evictions_total: 'a bidder alone outgrowing frequencyMaxUsers: rare, and logged at the first drop with the setting to raise',
+};
 
 // Series Prometheus adds itself while scraping.
 const PROMETHEUS_SERIES = new Set(['up']);

@@ -53,6 +53,30 @@ describe.skipIf(!client)('frequency caps across bidders sharing Redis', () => {
     expect(await b.metric('bidder_ledger_errors_total', { op: 'frequency' })).toBe(0);
   });
 
+  it('a user has one key on every bidder and exchange: the advertising id in any case, an extended id; an exchange user.id stays its own', async () => {
+    const banner = (id: string, body: object) => ({ id, tmax: 3000, imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's1', cat: ['IAB12'] }, ...body });
+    // acme-shoes' bid, if any (prebid answers a no-bid as 200 with nbr).
+    const acme = async (t: TestBidder, r: object, exchange?: string) => {
+      const res = await t.bid(r, exchange);
+      return res.status === 200 ? (await res.json()).seatbid?.[0]?.bid?.find((x: { cid: string }) => x.cid === 'acme-shoes') : undefined;
+    };
+    const ifa = 'AEBE52E7-03EE-455A-B3C4-E57283966239';
+    const eids = [{ source: 'pubcid.org', uids: [{ id: 'fleet-shared-id' }] }];
+    for (const [name, first, again] of [
+      ['ifa', { device: { ifa } }, { device: { ifa: ifa.toLowerCase() } }],
+      ['eid', { user: { eids } }, { user: { eids } }],
+    ] as const) {
+      const bid = await acme(a, banner(`${name}-1`, first));
+      expect(bid, name).toBeDefined();
+      expect((await fetch(a.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(bid.price)))).status).toBe(200);
+      expect(await acme(b, banner(`${name}-2`, again), 'prebid'), name).toBeUndefined();
+    }
+    const bid = await acme(a, banner('uid-1', { user: { id: 'fleet-1001' } }));
+    expect((await fetch(a.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(bid.price)))).status).toBe(200);
+    expect(await acme(b, banner('uid-2', { user: { id: 'fleet-1001' } }))).toBeUndefined();
+    expect(await acme(b, banner('uid-3', { user: { id: 'fleet-1001' } }), 'prebid')).toBeDefined();
+  });
+
   it('a win notice that reaches the other bidder counts the cap all the same (the user rides in the signed URL)', async () => {
     const first = await a.bid(req('x1', 'cross-user'));
     expect(first.status).toBe(200);

@@ -51,15 +51,17 @@ function contract(name: string, make: (clock: () => number) => FrequencyStore) {
 contract('lru-cache', (clock) => createLocalFrequencyStore({ clock }));
 
 describe('local frequency store', () => {
-  it('answers a run of counts for one user from one cache lookup, and still sees every record and eviction', async () => {
-    const now = T0;
+  it('answers a run of counts for one user from one lookup, and still sees every record and eviction', async () => {
+    let now = T0;
     const s = createLocalFrequencyStore({ clock: () => now, maxUsers: 2 });
     await s.record('a', 'c1');
+    now += 1000;
     await s.record('b', 'c1');
-    // a is asked last, so b is the least recent: recording c evicts b, not a.
     expect([s.count('b', 'c1', 60), s.count('a', 'c1', 60), s.count('a', 'c2', 60)]).toEqual([1, 1, 0]);
+    now += 1000;
     await s.record('a', 'c2');
     expect(s.count('a', 'c2', 60)).toBe(1);
+    // b's impression is now the one that lapses first: recording c drops b, not a.
     await s.record('c', 'c1');
     expect([s.count('a', 'c1', 60), s.count('b', 'c1', 60), s.count('c', 'c1', 60)]).toEqual([1, 0, 1]);
     // A user recorded for the first time after a count of 0 for it.
@@ -68,6 +70,59 @@ describe('local frequency store', () => {
     expect(s.count('d', 'c1', 60)).toBe(1);
     await s.close();
     expect(s.count('d', 'c1', 60)).toBe(0);
+  });
+});
+
+describe('the local store when full', () => {
+  const windows: Record<string, number> = { capped: 86_400, hourly: 3600 };
+  const windowSec = (c: string) => windows[c] ?? 0;
+
+  it('drops users whose impressions have all left their windows before a capped user, however recently they came', async () => {
+    let now = T0;
+    let evictedLive = 0;
+    const s = createLocalFrequencyStore({ clock: () => now, maxUsers: 3, windowSec, onEvictLive: () => evictedLive++ });
+    await s.record('victim', 'capped');
+    await s.record('hourly', 'hourly');
+    now += 2 * 3600_000;
+    // Thousands of users after them, each seen by a campaign without a cap.
+    for (let i = 0; i < 2000; i++) {
+      now += 1000;
+      await s.record(`other-${i}`, 'uncapped');
+    }
+    // The hourly cap's user went first (its window had passed), the capped one stays.
+    expect([s.count('victim', 'capped', 86_400), s.count('hourly', 'hourly', 86_400), s.count('other-1999', 'uncapped', 60)]).toEqual([1, 0, 1]);
+    expect(evictedLive).toBe(0);
+    await s.close();
+  });
+
+  it('when every user it holds is capped, drops the one whose caps lapse first, and says so', async () => {
+    let now = T0;
+    let evictedLive = 0;
+    const s = createLocalFrequencyStore({ clock: () => now, maxUsers: 2, windowSec, onEvictLive: () => evictedLive++ });
+    await s.record('day', 'capped');
+    now += 60_000;
+    await s.record('hour', 'hourly');
+    now += 60_000;
+    await s.record('new', 'capped');
+    // 'hour' was recorded later, but its cap ends first (T0 + 61 min, against T0 + 24 h).
+    expect([s.count('day', 'capped', 86_400), s.count('hour', 'hourly', 3600), s.count('new', 'capped', 86_400)]).toEqual([1, 0, 1]);
+    expect(evictedLive).toBe(1);
+    await s.close();
+  });
+
+  it('orders users by the windows of now: a cap a reload lengthened keeps its users', async () => {
+    let now = T0;
+    const w: Record<string, number> = { a: 3600, b: 3600 };
+    const s = createLocalFrequencyStore({ clock: () => now, maxUsers: 2, windowSec: (c) => w[c] ?? 0 });
+    await s.record('u-a', 'a');
+    now += 60_000;
+    await s.record('u-b', 'b');
+    now += 2 * 3600_000;
+    // Both impressions are past an hour; a's cap now runs for a day, so u-a is capped and u-b is not.
+    w.a = 86_400;
+    await s.record('u-c', 'b');
+    expect([s.count('u-a', 'a', 86_400), s.count('u-b', 'b', 86_400)]).toEqual([1, 0]);
+    await s.close();
   });
 });
 
@@ -131,18 +186,53 @@ describe('the local store across a restart', () => {
     }
   });
 
+  it('loads no version 1 file: its user keys are of before the keys named the kind of id, and no request has them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'freqcaps-'));
+    const path = join(dir, 'freqcaps.json');
+    const warnings: string[] = [];
+    try {
+      writeFileSync(path, JSON.stringify({ version: 1, users: [['u1', [['c1', [T0]]]]] }));
+      const s = createLocalFrequencyStore({ clock: () => T0, path, logger: { warn: (_: object, msg: string) => void warnings.push(msg) } });
+      expect(s.count('u1', 'c1', 3600)).toBe(0);
+      expect(warnings).toEqual(['frequency caps file of an earlier version, whose user keys no request has any more: caps start empty']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('restored into a smaller store, keeps the users whose impressions lapse last, and says how many it dropped', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'freqcaps-'));
+    const path = join(dir, 'freqcaps.json');
+    const warnings: object[] = [];
+    try {
+      let now = T0;
+      const a = createLocalFrequencyStore({ clock: () => now, path });
+      for (const u of ['u1', 'u2', 'u3']) {
+        await a.record(u, 'c1');
+        now += 1000;
+      }
+      await a.close();
+      const b = createLocalFrequencyStore({ clock: () => now, path, maxUsers: 2, logger: { warn: (o: object) => void warnings.push(o) } });
+      expect(['u1', 'u2', 'u3'].map((u) => b.count(u, 'c1', 3600))).toEqual([0, 1, 1]);
+      expect(warnings).toEqual([{ file: path, dropped: 1, maxUsers: 2 }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('starts empty, saying so once, from a file that is not its snapshot; and saves over it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'freqcaps-'));
     const path = join(dir, 'freqcaps.json');
     const warnings: string[] = [];
     const logger = { warn: (_: object, msg: string) => void warnings.push(msg) };
     try {
-      writeFileSync(path, '{"version": 1, "users": 7}');
+      writeFileSync(path, '{"version": 2, "campaigns": [], "users": 7}');
       const s = createLocalFrequencyStore({ clock: () => T0, path, logger });
       expect(warnings).toEqual(['frequency caps file is not a snapshot: caps start empty']);
       await s.record('u1', 'c1');
       await s.close();
-      expect(JSON.parse(readFileSync(path, 'utf8')).users).toEqual([['u1', [['c1', [T0]]]]]);
+      const saved = JSON.parse(readFileSync(path, 'utf8'));
+      expect([saved.campaigns, saved.users]).toEqual([['c1'], ['u1', [0, 1, T0]]]);
       // No file at all is a first start: no warning.
       createLocalFrequencyStore({ clock: () => T0, path: join(dir, 'none.json'), logger });
       expect(warnings).toHaveLength(1);

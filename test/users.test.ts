@@ -25,18 +25,63 @@ describe('the advertising id as a user key', () => {
   });
 });
 
+function makeUsers(settings = DEFAULT_SETTINGS) {
+  return createUsers({ settings, redis: null, secret: 's'.repeat(24), privacy: createPrivacy(), metrics: createMetrics({ exchanges: [], campaigns: [], defaults: false }), clock: () => 0, now: () => 0 });
+}
+
 describe('the user key', () => {
-  it('is the most lasting id a request has: buyeruid, then the advertising id, then user.id', async () => {
-    const users = createUsers({ settings: DEFAULT_SETTINGS, redis: null, secret: 's'.repeat(24), privacy: createPrivacy(), metrics: createMetrics({ exchanges: [], campaigns: [], defaults: false }), clock: () => 0, now: () => 0 });
-    const key = (r: object) => users.key(r as never);
+  it('is the most lasting id a request has: buyeruid, then the advertising id, then a listed extended id, then user.id', async () => {
+    const users = makeUsers();
+    const key = (r: object, exchange = 'a') => users.key(r as never, exchange);
     const ifa = '6d92078a-8246-4ba4-ae5b-76104861e7dc';
-    const all = key({ user: { id: 'x-1', buyeruid: 'b-1' }, device: { ifa } });
+    const eids = [{ source: 'pubcid.org', uids: [{ id: 'c29b1f7a-6a0e', atype: 1 }] }];
+    const all = key({ user: { id: 'x-1', buyeruid: 'b-1', eids }, device: { ifa } });
     // Seen again without the exchange's own id, or on another exchange with another: one user.
     expect(key({ user: { buyeruid: 'b-1' }, device: { ifa } })).toBe(all);
-    expect(key({ user: { id: 'y-9', buyeruid: 'b-1' } })).toBe(all);
-    expect(key({ user: { id: 'x-1' }, device: { ifa } })).toBe(key({ device: { ifa } }));
+    expect(key({ user: { id: 'y-9', buyeruid: 'b-1' } }, 'b')).toBe(all);
+    expect(key({ user: { id: 'x-1', eids }, device: { ifa } })).toBe(key({ device: { ifa } }));
+    expect(key({ user: { id: 'x-1', eids } })).toBe(key({ user: { eids } }));
     expect(key({ user: { id: 'x-1' } })).not.toBe('');
     expect(key({})).toBe('');
+    await users.close();
+  });
+
+  it('takes the advertising id in one form: any letter case, spaces around it', async () => {
+    const users = makeUsers();
+    const ifa = 'AEBE52E7-03EE-455A-B3C4-E57283966239';
+    const k = users.key({ device: { ifa } } as never, 'a');
+    expect(users.key({ device: { ifa: ifa.toLowerCase() } } as never, 'b')).toBe(k);
+    expect(users.key({ device: { ifa: ` ${ifa}\n` } } as never, 'a')).toBe(k);
+    await users.close();
+  });
+
+  it("scopes an exchange's own user.id to the exchange; buyeruid, the advertising id and extended ids are shared", async () => {
+    const users = makeUsers();
+    const key = (user: object, exchange: string) => users.key({ user } as never, exchange);
+    expect(key({ id: '1001' }, 'a')).toBe(key({ id: '1001' }, 'a'));
+    expect(key({ id: '1001' }, 'a')).not.toBe(key({ id: '1001' }, 'b'));
+    expect(key({ buyeruid: '1001' }, 'a')).toBe(key({ buyeruid: '1001' }, 'b'));
+    const eids = [{ source: 'id5-sync.com', uids: [{ id: 'ID5*abc' }] }];
+    expect(key({ eids }, 'a')).toBe(key({ eids }, 'b'));
+    // The same string as another kind of id is another user.
+    expect(new Set([key({ id: '1001' }, 'a'), key({ buyeruid: '1001' }, 'a'), users.key({ device: { ifa: '1001' } } as never, 'a')]).size).toBe(3);
+    await users.close();
+  });
+
+  it('knows a user by an extended id of a listed source (the first listed the request has), in OpenRTB 2.6 or 2.5 form', async () => {
+    const users = makeUsers({ ...DEFAULT_SETTINGS, eidSources: ['uidapi.com', 'pubcid.org'] });
+    const key = (user: object) => users.key({ user } as never, 'a');
+    const pubcid = { source: 'PubCID.org', uids: [{ id: 'c29b1f7a', atype: 1 }] };
+    const uid2 = { source: 'uidapi.com', uids: [{ id: 'A4AAAA', atype: 3 }] };
+    const other = { source: 'example.com', uids: [{ id: 'c29b1f7a' }] };
+    expect(key({ eids: [pubcid] })).not.toBe('');
+    expect(key({ eids: [other, pubcid] })).toBe(key({ eids: [pubcid] }));
+    expect(key({ ext: { eids: [pubcid] } })).toBe(key({ eids: [pubcid] }));
+    expect(key({ eids: [pubcid, uid2] })).toBe(key({ eids: [uid2] }));
+    // Unlisted sources, and what is no id, give no key.
+    for (const eids of [[other], [{ source: 'pubcid.org', uids: [] }], [{ source: 'pubcid.org', uids: [{ id: 7 }] }], [{ uids: [{ id: 'x' }] }], 'pubcid.org', [null]]) {
+      expect(key({ eids })).toBe('');
+    }
     await users.close();
   });
 });

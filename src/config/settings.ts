@@ -95,6 +95,20 @@ export interface Settings {
    * locally; within it this bidder does not see what other bidders recorded for that user.
    */
   userCacheTtlMs: number;
+  /**
+   * Alone (no Redis): users whose frequency-cap impressions the process keeps (about 190 bytes each
+   * with one impression). Past it, users none of whose impressions is inside its campaign's cap
+   * window go first; a user whose caps still hold dropped is counted in
+   * bidder_frequency_evictions_total and may be bid on again within the window.
+   */
+  frequencyMaxUsers: number;
+  /** Alone (no Redis): user profiles (the model's seen and clicked categories) kept, least recently used dropped first. */
+  profileMaxUsers: number;
+  /**
+   * Extended-id sources (`user.eids[].source`) a user may be known by where the request has no
+   * buyeruid and no advertising id, first listed first: ids stable enough to count caps by.
+   */
+  eidSources: string[];
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -132,6 +146,11 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   fleetSize: 1,
   fleetSyncMs: 5_000,
   userCacheTtlMs: 1_000,
+  frequencyMaxUsers: 1_000_000,
+  profileMaxUsers: 200_000,
+  // SharedID, ID5, The Trade Desk's Unified ID 1.0, Criteo. Not UID2 nor EUID: their tokens are
+  // encrypted anew at each refresh (hourly), so a token names a user for an hour at most.
+  eidSources: Object.freeze(['pubcid.org', 'id5-sync.com', 'adserver.org', 'criteo.com']),
 }) as Settings;
 
 export const SETTINGS_SCHEMA = {
@@ -199,5 +218,8 @@ export const SETTINGS_SCHEMA = {
     fleetSize: { type: 'integer', minimum: 1 },
     fleetSyncMs: { type: 'integer', minimum: 100 },
     userCacheTtlMs: { type: 'integer', minimum: 0, maximum: 3_600_000 },
+    frequencyMaxUsers: { type: 'integer', minimum: 1, maximum: 100_000_000 },
+    profileMaxUsers: { type: 'integer', minimum: 1, maximum: 100_000_000 },
+    eidSources: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^[^\\s:]+$' } },
   },
 } as const;

@@ -67,8 +67,8 @@ export interface EligibilityDeps {
   ratesPerUsd: ReadonlyMap<string, number>;
   privacy: Privacy;
   clock: () => number;
-  /** Pseudonymous user key from raw ids (a keyed hash); '' when there is no id. */
-  userKey: (req: BidRequest) => string;
+  /** Pseudonymous user key from raw ids (a keyed hash; an exchange's own user.id is its alone); '' when there is no id. */
+  userKey: (req: BidRequest, exchange: string) => string;
   isPaused: (campaignId: string) => boolean;
   /**
    * Whether `isPaused` may be true for any campaign now. Absent: assumed so, and every candidate is
@@ -559,7 +559,7 @@ export function createEligibility(deps: EligibilityDeps) {
       const dsaUnrendered = dsaRequired > 0 && dsaExt!.pubrender === 0;
       const dsaImpossible = dsaNeeded && dsaUnrendered;
       const badv = lowerSetOf(r.badv);
-      const userKey = userDataAllowed ? deps.userKey(req) : '';
+      const userKey = userDataAllowed ? deps.userKey(req, exchange) : '';
       const segments: string[] = [];
       if (userDataAllowed && Array.isArray(user.data)) {
         for (const d of user.data) {

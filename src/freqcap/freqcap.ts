@@ -21,7 +21,7 @@ export interface FrequencyStore {
 
 export interface LocalFrequencyOptions {
   clock: () => number;
-  /** Users kept (least recently used are dropped first; default 100 000). */
+  /** Users kept (default 100 000): past it, see `createLocalFrequencyStore` for who is dropped. */
   maxUsers?: number;
   /** Longest cap window in the catalog, s: older impressions are forgotten (default 7 days). */
   maxWindowSec?: number;
@@ -37,9 +37,16 @@ export interface PersistentFrequencyOptions extends LocalFrequencyOptions {
    */
   path?: string;
   logger?: { warn(obj: object, msg: string): void };
+  /**
+   * A campaign's cap window now, s, 0 for a campaign without a cap (default: maxWindowSec for
+   * every campaign). An impression is live while it is inside its campaign's window.
+   */
+  windowSec?: (campaignId: string) => number;
+  /** A user with a live impression was dropped to make room for another: their caps are forgotten. */
+  onEvictLive?: () => void;
 }
 
-/** Per user: campaign -> impression times, oldest first. */
+/** Per user, campaign -> impression times, oldest first (the Redis store's local copy). */
 type UserCaps = Map<string, number[]>;
 
 function countSince(times: number[] | undefined, since: number): number {
@@ -63,16 +70,154 @@ function push(times: number[], now: number, keepSince: number, max: number): voi
 export const FREQ_MAX_COUNT = 32;
 export const FREQ_MAX_WINDOW_SEC = 7 * 86_400;
 
-const SNAPSHOT_VERSION = 1;
+const SNAPSHOT_VERSION = 2;
 
+/**
+ * One user's impressions in one array of numbers: its slot in the eviction heap, then per campaign
+ * the campaign's number, the count n and n impression times (epoch ms, oldest first). About 190
+ * bytes a user with one impression, key included, where a Map of arrays in an lru-cache took 450
+ * (docs/pacing.md#frequency-caps): a million users in 190 MB.
+ */
+type Caps = number[];
+const SLOT = 0;
+
+/**
+ * The store of a bidder alone: the whole truth, so a user it drops is a user it may bid on again.
+ * Full, it drops the user whose impressions leave their campaigns' windows first: users with
+ * nothing left in any window (no longer capped by anything) before any user whose caps still
+ * hold, and among those the one whose caps lapse soonest; `onEvictLive` counts the latter.
+ */
 export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): FrequencyStore {
   const { clock, path } = opts;
   const windowMs = (opts.maxWindowSec ?? FREQ_MAX_WINDOW_SEC) * 1000;
   const maxPer = opts.maxPerCampaign ?? FREQ_MAX_COUNT;
-  const users = new LRUCache<string, UserCaps>({ max: opts.maxUsers ?? 100_000 });
+  const maxUsers = opts.maxUsers ?? 100_000;
+  const capWindowSec = opts.windowSec ?? (() => windowMs / 1000);
+  const users = new Map<string, Caps>();
+  // Campaign ids by number, as the users' arrays name them (every campaign ever recorded: a few thousand).
+  const campaignIds: string[] = [];
+  const campaignNumbers = new Map<string, number>();
+  function numberOf(campaignId: string): number {
+    let c = campaignNumbers.get(campaignId);
+    if (c === undefined) {
+      c = campaignIds.push(campaignId) - 1;
+      campaignNumbers.set(campaignId, c);
+    }
+    return c;
+  }
+
+  /** When the user's last live impression leaves its campaign's window, by the windows of now. */
+  function livesUntil(caps: Caps): number {
+    let end = -Infinity;
+    for (let i = 1; i < caps.length; i += 2 + caps[i + 1]) {
+      const t = caps[i + 1 + caps[i + 1]] + capWindowSec(campaignIds[caps[i]]) * 1000;
+      if (t > end) end = t;
+    }
+    return end;
+  }
+
+  // A binary min-heap of the users by `livesUntil`, in three parallel arrays; each user's array
+  // holds its slot, so a record moves it without a search. The figure is the one of the user's
+  // last record: a window a reload lengthened makes it early, and eviction corrects it before
+  // trusting it; one a reload shortened leaves the user's place as it was until its next record.
+  const heapCaps: Caps[] = [];
+  const heapKeys: string[] = [];
+  const heapEnds: number[] = [];
+  function place(i: number, caps: Caps, key: string, end: number): void {
+    heapCaps[i] = caps;
+    heapKeys[i] = key;
+    heapEnds[i] = end;
+    caps[SLOT] = i;
+  }
+  function up(i: number): void {
+    const caps = heapCaps[i];
+    const key = heapKeys[i];
+    const end = heapEnds[i];
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (heapEnds[p] <= end) break;
+      place(i, heapCaps[p], heapKeys[p], heapEnds[p]);
+      i = p;
+    }
+    place(i, caps, key, end);
+  }
+  function down(i: number): void {
+    const n = heapCaps.length;
+    const caps = heapCaps[i];
+    const key = heapKeys[i];
+    const end = heapEnds[i];
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && heapEnds[c + 1] < heapEnds[c]) c++;
+      if (heapEnds[c] >= end) break;
+      place(i, heapCaps[c], heapKeys[c], heapEnds[c]);
+      i = c;
+    }
+    place(i, caps, key, end);
+  }
+  function add(key: string, caps: Caps): void {
+    users.set(key, caps);
+    const i = heapCaps.length;
+    place(i, caps, key, livesUntil(caps));
+    up(i);
+  }
+  /** Drops the user whose impressions lapse first; true if one was still live. */
+  function evict(now: number): boolean {
+    for (;;) {
+      const end = livesUntil(heapCaps[0]);
+      if (end > heapEnds[0]) {
+        heapEnds[0] = end;
+        down(0);
+        continue;
+      }
+      users.delete(heapKeys[0]);
+      const last = heapCaps.length - 1;
+      if (last > 0) place(0, heapCaps[last], heapKeys[last], heapEnds[last]);
+      heapCaps.pop();
+      heapKeys.pop();
+      heapEnds.pop();
+      if (last > 0) down(0);
+      return end > now;
+    }
+  }
+
+  /**
+   * The user's array with one impression of campaign `c` at `now` added (undefined: a first one),
+   * the times at or before `keepSince` and past maxPerCampaign dropped. A new array of the exact
+   * length: one grown by push keeps up to 16 spare slots, more than a user's impressions.
+   */
+  function withImpression(old: Caps | undefined, c: number, now: number, keepSince: number): Caps {
+    const out: Caps = [0];
+    let added = false;
+    if (old !== undefined) {
+      for (let i = 1; i < old.length; i += 2 + old[i + 1]) {
+        const end = i + 2 + old[i + 1];
+        let from = i + 2;
+        while (from < end && old[from] <= keepSince) from++;
+        const mine = old[i] === c;
+        if (mine) {
+          added = true;
+          from = Math.max(from, end + 1 - maxPer);
+        }
+        const n = end - from + (mine ? 1 : 0);
+        if (n === 0) continue;
+        out.push(old[i], n);
+        for (let j = from; j < end; j++) out.push(old[j]);
+        if (mine) out.push(now);
+      }
+    }
+    if (!added) out.push(c, 1, now);
+    return out.slice();
+  }
+
   if (path !== undefined) restore(path);
 
-  /** The counts a previous run wrote, least recently used first; a missing file is a first start, a bad one a warning. */
+  /**
+   * The counts a previous run wrote; a missing file is a first start, a bad one a warning. Version
+   * 1 files hold the user keys of before the keys named the kind of id (src/users/users.ts): no
+   * request has those keys any more, so they are not loaded.
+   */
   function restore(file: string): void {
     let text: string;
     try {
@@ -81,64 +226,111 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Fre
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') opts.logger?.warn({ file, err: String(err) }, 'frequency caps file unreadable: caps start empty');
       return;
     }
+    let dropped = 0;
     try {
-      const snap = JSON.parse(text) as { version: number; users: Array<[string, Array<[string, number[]]>]> };
-      if (snap.version !== SNAPSHOT_VERSION || !Array.isArray(snap.users)) throw new Error(`not a version ${SNAPSHOT_VERSION} snapshot`);
-      const since = clock() - windowMs;
-      for (const [user, caps] of snap.users) {
-        const u: UserCaps = new Map();
-        for (const [campaign, times] of caps) {
-          const kept = times.filter((t) => typeof t === 'number' && t > since).slice(-maxPer);
-          if (kept.length) u.set(campaign, kept);
+      const snap = JSON.parse(text) as { version: number; campaigns: unknown; users: unknown };
+      if (snap.version === 1) {
+        opts.logger?.warn({ file }, 'frequency caps file of an earlier version, whose user keys no request has any more: caps start empty');
+        return;
+      }
+      const { campaigns, users: saved } = snap;
+      if (snap.version !== SNAPSHOT_VERSION || !Array.isArray(campaigns) || !Array.isArray(saved) || saved.length % 2 !== 0) throw new Error(`not a version ${SNAPSHOT_VERSION} snapshot`);
+      const numbers = campaigns.map((id) => numberOf(String(id)));
+      const now = clock();
+      for (let u = 0; u < saved.length; u += 2) {
+        const key: unknown = saved[u];
+        if (typeof key !== 'string') throw new Error('a user key is not a string');
+        const caps = kept(saved[u + 1], numbers, now - windowMs);
+        if (caps === undefined || users.has(key)) continue;
+        if (users.size >= maxUsers) {
+          evict(now);
+          dropped++;
         }
-        if (u.size) users.set(user, u);
+        add(key, caps);
       }
     } catch (err) {
       opts.logger?.warn({ file, err: String(err) }, 'frequency caps file is not a snapshot: caps start empty');
     }
+    if (dropped > 0) opts.logger?.warn({ file, dropped, maxUsers }, 'frequency caps file holds more users than the store keeps: those whose impressions lapse first were dropped');
   }
 
-  /** Written to a temporary name, then renamed: a crash leaves the old file or the new one. */
-  async function save(file: string): Promise<void> {
-    // Least recently used first, so that restoring them in order keeps the eviction order.
-    const out: Array<[string, Array<[string, number[]]>]> = [];
-    for (const entry of users.rentries()) {
-      const [user, caps] = entry as [string, UserCaps];
-      out.push([user, [...caps]]);
+  /** A saved user's array as the store holds it, its times after `since`; undefined if none are. Throws on a malformed one. */
+  function kept(saved: unknown, numbers: number[], since: number): Caps | undefined {
+    if (!Array.isArray(saved)) throw new Error('a user is not an array');
+    const out: Caps = [0];
+    for (let i = 0; i < saved.length; ) {
+      const c = numbers[saved[i]];
+      const n = saved[i + 1];
+      if (c === undefined || !Number.isInteger(n) || n < 1 || i + 2 + n > saved.length) throw new Error('a user has a malformed campaign entry');
+      let from = Math.max(i + 2, i + 2 + n - maxPer);
+      const end = i + 2 + n;
+      while (from < end && !(saved[from] > since)) from++;
+      if (from < end) {
+        out.push(c, end - from);
+        for (let j = from; j < end; j++) {
+          if (typeof saved[j] !== 'number') throw new Error('an impression time is not a number');
+          out.push(saved[j]);
+        }
+      }
+      i = end;
     }
+    return out.length === 1 ? undefined : out.slice();
+  }
+
+  /**
+   * Written to a temporary name, then renamed: a crash leaves the old file or the new one. Each
+   * user as its array without the heap slot, campaigns by their index in `campaigns`: with an
+   * array per user and campaign, a million users took about four times as long to write and twice
+   * as long to read.
+   */
+  async function save(file: string): Promise<void> {
+    const out: Array<string | number[]> = [];
+    for (const [user, caps] of users) out.push(user, caps.slice(1));
     await fs.mkdir(dirname(file), { recursive: true });
-    await fs.writeFile(`${file}.tmp`, JSON.stringify({ version: SNAPSHOT_VERSION, savedAt: clock(), users: out }));
+    await fs.writeFile(`${file}.tmp`, JSON.stringify({ version: SNAPSHOT_VERSION, savedAt: clock(), campaigns: campaignIds, users: out }));
     await fs.rename(`${file}.tmp`, file);
   }
 
-  // Eligibility asks for one user's counts once per capped candidate: the user's entry is looked
-  // up (and made most recent) once, then kept until another user is asked or anything is recorded
-  // (the only changes to the cache), so the answers and the eviction order are the cache's own.
+  // Eligibility asks for one user's counts once per capped candidate: the user's array is looked
+  // up once, then kept until another user is asked or anything is recorded (the only changes).
   let lastUser: string | null = null;
-  let lastCaps: UserCaps | undefined;
+  let lastCaps: Caps | undefined;
   return {
     count(userKey, campaignId, windowSec) {
       if (userKey !== lastUser) ((lastCaps = users.get(userKey)), (lastUser = userKey));
-      // Most users have no impression of most campaigns: the clock (Date.now and performance.now)
-      // is read only where there are some to count.
-      const times = lastCaps?.get(campaignId);
-      return times === undefined ? 0 : countSince(times, clock() - windowSec * 1000);
+      if (lastCaps === undefined) return 0;
+      const c = campaignNumbers.get(campaignId);
+      if (c === undefined) return 0;
+      const caps = lastCaps;
+      for (let i = 1; i < caps.length; i += 2 + caps[i + 1]) {
+        if (caps[i] !== c) continue;
+        // Most users have no impression of most campaigns: the clock (Date.now and
+        // performance.now) is read only where there are some to count.
+        const since = clock() - windowSec * 1000;
+        let n = 0;
+        for (let j = i + 1 + caps[i + 1]; j > i + 1 && caps[j] > since; j--) n++;
+        return n;
+      }
+      return 0;
     },
     async record(userKey, campaignId) {
       lastUser = null;
       lastCaps = undefined;
       const now = clock();
-      let u = users.get(userKey);
-      if (u === undefined) {
-        u = new Map();
-        users.set(userKey, u);
+      const old = users.get(userKey);
+      if (old === undefined) {
+        if (users.size >= maxUsers && evict(now)) opts.onEvictLive?.();
+        add(userKey, withImpression(undefined, numberOf(campaignId), now, now - windowMs));
+        return;
       }
-      let times = u.get(campaignId);
-      if (times === undefined) {
-        times = [];
-        u.set(campaignId, times);
-      }
-      push(times, now, now - windowMs, maxPer);
+      const caps = withImpression(old, numberOf(campaignId), now, now - windowMs);
+      const i = old[SLOT];
+      users.set(userKey, caps);
+      const end = livesUntil(caps);
+      const before = heapEnds[i];
+      place(i, caps, userKey, end);
+      if (end < before) up(i);
+      else down(i);
     },
     async warm() {},
     async close() {
@@ -152,6 +344,9 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Fre
         }
       }
       users.clear();
+      heapCaps.length = 0;
+      heapKeys.length = 0;
+      heapEnds.length = 0;
     },
   };
 }

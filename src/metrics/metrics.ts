@@ -147,6 +147,11 @@ export function createMetrics(opts: MetricsOptions) {
   const ledgerErrors = new Counter({ name: 'bidder_ledger_errors_total', help: 'Ledger calls that failed, by operation.', labelNames: ['op'], registers: [registry] });
   const eventlogErrors = new Counter({ name: 'bidder_eventlog_errors_total', help: 'Event-log write failures (records lost).', registers: [registry] });
   const eventlogDropped = new Counter({ name: 'bidder_eventlog_dropped_total', help: 'Event-log records dropped because the writer was behind.', registers: [registry] });
+  const capsEvicted = new Counter({
+    name: 'bidder_frequency_evictions_total',
+    help: 'Users dropped by the frequency-cap store of a bidder alone, when full (frequencyMaxUsers), while an impression of theirs was still inside its cap window: they may be bid on again within it.',
+    registers: [registry],
+  });
   const modelSwaps = new Counter({ name: 'bidder_model_swaps_total', help: 'Model load attempts, by result.', labelNames: ['result'], registers: [registry] });
   const testRequests = new Counter({ name: 'bidder_test_requests_total', help: 'Bid requests marked test: 1 (answered, nothing reserved or learnt).', registers: [registry] });
   const testBids = new Counter({ name: 'bidder_test_bids_total', help: 'Bids answered to test: 1 requests (no reservation, their notices move no money).', registers: [registry] });
@@ -380,6 +385,9 @@ export function createMetrics(opts: MetricsOptions) {
     },
     eventlogDropped(): void {
       eventlogDropped.inc();
+    },
+    capsEvicted(): void {
+      capsEvicted.inc();
     },
     model(backend: string, version: string, kind: string): void {
       modelInfo.reset();

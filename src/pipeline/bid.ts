@@ -65,7 +65,7 @@ export interface BidDeps {
   /** Base URL of the notice routes (known once the server listens). */
   publicUrl: () => string;
   /** Fleet only: fetch what eligibility reads about the user from the shared store first. */
-  warmUser?: (req: BidRequest) => Promise<void>;
+  warmUser?: (req: BidRequest, exchange: string) => Promise<void>;
 }
 
 type Priced = { ch: Chosen<Eligible>; price: number; bidId: string };
@@ -156,7 +156,7 @@ export function createBidPipeline(deps: BidDeps) {
     // the notices of its bids (signed as test) move no money.
     const test = (req as { test?: unknown }).test === 1;
     if (test) metrics.testRequest();
-    if (deps.warmUser) await deps.warmUser(req);
+    if (deps.warmUser) await deps.warmUser(req, ex.name);
     // With the candidate cut: at most maxCandidatesPerImp per imp are scored (src/eligibility/shortlist.ts).
     const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat, settings.maxCandidatesPerImp);
     t = timed('eligibility', t);

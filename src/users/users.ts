@@ -11,13 +11,16 @@ import type { Campaign } from '../types.js';
 
 /** Who the user of a request is, and what the bidder knows about them: frequency and profile. */
 export interface Users {
-  /** The pseudonymous user key of a request ('' without a user id): a keyed hash of the raw id, cached. */
-  key(req: BidRequest): string;
+  /**
+   * The pseudonymous user key of a request from `exchange` ('' without a user id): a keyed hash of
+   * the kind of id and the id (`userIdOf`), cached.
+   */
+  key(req: BidRequest, exchange: string): string;
   /**
    * Fleet only (undefined alone): load the user's caps and profile from Redis before eligibility
    * and features read them.
    */
-  warm: ((req: BidRequest) => Promise<void>) | undefined;
+  warm: ((req: BidRequest, exchange: string) => Promise<void>) | undefined;
   frequency: FrequencyStore;
   /**
    * Impressions the user already had from the campaign in the window (eligibility's frequency
@@ -51,12 +54,23 @@ export interface UsersOptions {
 export function createUsers(o: UsersOptions): Users {
   const { settings, redis, clock, metrics, now } = o;
   const userKeyMac = createMac(Buffer.from(`user-key:${o.secret}`));
+  // Each capped campaign's window, s (setCampaigns): the local store drops first the users none of
+  // whose impressions is still inside one.
+  const capWindowSec = new Map<string, number>();
   // In a fleet caps and profiles hold every bidder's impressions and clicks (Redis, an lru-cache
-  // in front); alone, the local cache is the whole truth.
+  // in front that needs only the users of the last userCacheTtlMs); alone, the local stores are
+  // the whole truth, and a user they drop is forgotten.
   const userCache = { clock, maxUsers: 200_000, localTtlMs: settings.userCacheTtlMs };
   const frequency: FrequencyStore = redis
     ? createRedisFrequencyStore({ client: redis, keyPrefix: `${settings.ledger.keyPrefix}fc:`, ...userCache })
-    : createLocalFrequencyStore({ clock, maxUsers: 200_000, path: o.frequencyPath, logger: o.logger });
+    : createLocalFrequencyStore({
+        clock,
+        maxUsers: settings.frequencyMaxUsers,
+        path: o.frequencyPath,
+        logger: o.logger,
+        windowSec: (campaignId) => capWindowSec.get(campaignId) ?? 0,
+        onEvictLive,
+      });
   const profiles: ProfileStore = redis
     ? createRedisProfileStore({
         client: redis,
@@ -65,23 +79,36 @@ export function createUsers(o: UsersOptions): Users {
         // The notice already succeeded (spend settled); the profile keeps the local update.
         onWriteError: () => metrics.ledger('frequency', 0, true),
       })
-    : createProfileStore({ clock, maxUsers: 200_000 });
+    : createProfileStore({ clock, maxUsers: settings.profileMaxUsers });
+
+  // Each one counted; said in the log at most once a minute, with how many since the last time.
+  let evictedLive = 0;
+  let warnedAtMs = -Infinity;
+  function onEvictLive(): void {
+    metrics.capsEvicted();
+    evictedLive++;
+    if (now() - warnedAtMs < 60_000) return;
+    warnedAtMs = now();
+    o.logger?.warn(
+      { evicted: evictedLive, frequencyMaxUsers: settings.frequencyMaxUsers },
+      'frequency caps store full: users whose caps still hold were dropped, and may be bid on again within their windows; raise frequencyMaxUsers',
+    );
+    evictedLive = 0;
+  }
 
   // The same users come back request after request (that is what frequency caps count), and the
   // two SHA-256 passes of a MAC cost several times a cache lookup; the cache lives in this
   // process only, as the raw ids already do while their requests are served. Bounded in bytes too:
   // an id is whatever the exchange sends.
   const userKeys = new LRUCache<string, string>({ max: 100_000, maxSize: 16 * 2 ** 20, sizeCalculation: (key, raw) => raw.length + key.length });
-  function key(req: BidRequest): string {
-    // The most lasting id first: `buyeruid` is this bidder's own (cookie-synced, the same on every
-    // exchange), the advertising id is the device's, `user.id` only the exchange's. With user.id
-    // first, one person seen once with it and once without was two users to the caps.
-    const raw = req.user?.buyeruid || trackableIfa(req.device as { ifa?: unknown; lmt?: unknown } | undefined) || req.user?.id;
-    if (!raw) return '';
-    let k = userKeys.get(raw);
+  const eidRank = new Map(settings.eidSources.map((s, i) => [s.toLowerCase(), i]));
+  function key(req: BidRequest, exchange: string): string {
+    const id = userIdOf(req, exchange, eidRank);
+    if (!id) return '';
+    let k = userKeys.get(id);
     if (k === undefined) {
-      k = userKeyMac(raw).subarray(0, 12).toString('base64url');
-      userKeys.set(raw, k);
+      k = userKeyMac(id).subarray(0, 12).toString('base64url');
+      userKeys.set(id, k);
     }
     return k;
   }
@@ -97,9 +124,9 @@ export function createUsers(o: UsersOptions): Users {
   // would let a capped user through (its cache of them may have lapsed, and the fleet's
   // impressions are in Redis): capped campaigns sit out for them, uncapped ones still bid.
   const capsUnknown = new LRUCache<string, true>({ max: 100_000 });
-  async function warm(req: BidRequest): Promise<void> {
+  async function warm(req: BidRequest, exchange: string): Promise<void> {
     if (o.privacy.check(req) !== '') return;
-    const k = key(req);
+    const k = key(req, exchange);
     if (!k) return;
     const t0 = now();
     const keys = [k];
@@ -117,6 +144,8 @@ export function createUsers(o: UsersOptions): Users {
     count: (userKey, campaignId, windowSec) => (capsUnknown.has(userKey) ? Infinity : frequency.count(userKey, campaignId, windowSec)),
     setCampaigns(campaigns) {
       anyCap = campaigns.some((c) => c.frequencyCap);
+      capWindowSec.clear();
+      for (const c of campaigns) if (c.frequencyCap) capWindowSec.set(c.id, c.frequencyCap.windowSec);
     },
     profiles,
     async close() {
@@ -127,12 +156,53 @@ export function createUsers(o: UsersOptions): Users {
 }
 
 /**
- * The device's advertising id where it may identify the user: not when the device limits ad
- * tracking (`lmt` 1), and not the all-zero id iOS and Android send then (every such device would
- * be one user, sharing frequency caps and a profile). '' otherwise.
+ * The id a request's user key is made of, the kind of id first ('' without one). The most lasting
+ * id first: `buyeruid` is this bidder's own (cookie-synced, the same on every exchange), the
+ * advertising id is the device's, an extended id (`user.eids`, 2.5 `user.ext.eids`) of a source in
+ * `eidRank` (the first of its order the request has) is shared by the exchanges a publisher sells
+ * through, and `user.id` is the exchange's alone, so it is the exchange's name with it: user 1001
+ * of one exchange is not user 1001 of another. With user.id first, one person seen once with it
+ * and once without was two users to the caps.
+ */
+export function userIdOf(req: BidRequest, exchange: string, eidRank: ReadonlyMap<string, number>): string {
+  const user = req.user as (BidRequest['user'] & { eids?: unknown; ext?: { eids?: unknown } }) | undefined;
+  if (user?.buyeruid) return `b:${user.buyeruid}`;
+  const ifa = trackableIfa(req.device as { ifa?: unknown; lmt?: unknown } | undefined);
+  if (ifa) return `i:${ifa}`;
+  if (user == null) return '';
+  const eid = rankedEid(user.eids ?? user.ext?.eids, eidRank);
+  if (eid) return `e:${eid}`;
+  return user.id ? `x:${exchange}:${user.id}` : '';
+}
+
+/** `source:id` of the request's extended id whose source ranks first in `eidRank`; '' if none is listed. */
+function rankedEid(eids: unknown, eidRank: ReadonlyMap<string, number>): string {
+  if (!Array.isArray(eids)) return '';
+  let best = '';
+  let bestRank = Infinity;
+  for (const eid of eids) {
+    if (typeof eid?.source !== 'string') continue;
+    const source = eid.source.toLowerCase();
+    const rank = eidRank.get(source);
+    if (rank === undefined || rank >= bestRank) continue;
+    const id: unknown = Array.isArray(eid.uids) ? eid.uids[0]?.id : undefined;
+    if (typeof id !== 'string' || id === '') continue;
+    best = `${source}:${id}`;
+    bestRank = rank;
+  }
+  return best;
+}
+
+/**
+ * The device's advertising id where it may identify the user, as one form: trimmed and lower-case
+ * (IDFAs travel upper-case, as iOS gives them, or lower-case, as some exchanges write them: one
+ * device either way). Not when the device limits ad tracking (`lmt` 1), and not the all-zero id
+ * iOS and Android send then (every such device would be one user, sharing frequency caps and a
+ * profile). '' otherwise.
  */
 export function trackableIfa(device: { ifa?: unknown; lmt?: unknown } | undefined): string {
-  const ifa = device?.ifa;
-  if (typeof ifa !== 'string' || ifa === '' || device!.lmt === 1 || /^[0-]+$/.test(ifa)) return '';
-  return ifa;
+  const raw = device?.ifa;
+  if (typeof raw !== 'string' || device!.lmt === 1) return '';
+  const ifa = raw.trim().toLowerCase();
+  return ifa === '' || /^[0-]+$/.test(ifa) ? '' : ifa;
 }
