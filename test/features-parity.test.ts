@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { loadPolicies } from '../src/config/policies.js';
+import { DEFAULT_SETTINGS } from '../src/config/settings.js';
 import { buildCatalog } from '../src/eligibility/catalog.js';
 import { createEligibility } from '../src/eligibility/eligibility.js';
 import { createPrivacy } from '../src/eligibility/privacy.js';
@@ -81,7 +82,8 @@ describe('train/serve feature parity', () => {
     try {
       const file = join(dir, 'events.ndjson');
       writeFileSync(file, `${lines.join('\n')}\n`);
-      const { data, stats } = await datasetFromEventLog([file], campaigns, builder);
+      // Read as closed: every click window has passed, so every row is in, labelled.
+      const { data, stats } = await datasetFromEventLog([file], campaigns, builder, { noticeTtlMs: DEFAULT_SETTINGS.noticeTtlMs, untilMs: Infinity });
       expect(stats.badLines).toBe(0);
       expect(data.rows).toBe(sim.rows);
       expect(firstDiff(data.sparse, sim.sparse)).toBe(-1);

@@ -3,6 +3,7 @@ import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPolicies } from '../src/config/policies.js';
+import { DEFAULT_SETTINGS } from '../src/config/settings.js';
 import { createFeatureBuilder } from '../src/features/features.js';
 import { datasetFromEventLog } from '../src/model/eventlog-data.js';
 import { saveModelVersion } from '../src/model/store.js';
@@ -44,7 +45,8 @@ describe('simulator driving a running bidder', () => {
       for (let i = 0; i < 50; i++) {
         await new Promise((r) => setTimeout(r, 100));
         const files = readdirSync(eventsDir).map((f) => join(eventsDir, f));
-        ({ data, stats } = await datasetFromEventLog(files, campaigns, builder));
+        // Read as closed (every click window passed): the driver has sent every click it will.
+        ({ data, stats } = await datasetFromEventLog(files, campaigns, builder, { noticeTtlMs: DEFAULT_SETTINGS.noticeTtlMs, untilMs: Infinity }));
         if (stats.wins >= report.wins) break;
       }
       expect(stats!.badLines).toBe(0);

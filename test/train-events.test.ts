@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicies } from '../src/config/policies.js';
+import { DEFAULT_SETTINGS } from '../src/config/settings.js';
 import { eventFiles } from '../src/eventlog/read.js';
 import type { BidRecord, EventRecord } from '../src/eventlog/records.js';
 import { createFeatureBuilder } from '../src/features/features.js';
@@ -19,6 +20,8 @@ import { createMarket } from '../src/sim/market.js';
  */
 const campaigns = loadPolicies('policies').campaigns;
 const ndjson = (recs: readonly EventRecord[]) => recs.map((r) => `${JSON.stringify(r)}\n`).join('');
+// These logs are read as closed: every bid's click window has passed (test/train-click-window.test.ts reads them open).
+const closed = { noticeTtlMs: DEFAULT_SETTINGS.noticeTtlMs, untilMs: Infinity };
 
 let dir: string;
 let records: EventRecord[];
@@ -62,8 +65,8 @@ describe('rows from event logs', () => {
     Array.from({ length: d.rows }, (_, r) => `${d.sparse.subarray(r * F, r * F + F).join()}|${d.dense.subarray(r * D, r * D + D).join()}|${d.labels[r]}`).sort();
 
   it('joins bids and notices whatever the order the files are read in, as the report does', async () => {
-    const one = await datasetFromEventLog([single], campaigns, builder);
-    const many = await datasetFromEventLog(eventFiles([fleet]), campaigns, builder);
+    const one = await datasetFromEventLog([single], campaigns, builder, closed);
+    const many = await datasetFromEventLog(eventFiles([fleet]), campaigns, builder, closed);
     expect(one.data.rows).toBe(bought.size);
     expect(one.stats.clicks).toBe(clicked.size);
     expect(one.data.labels.reduce((s, y) => s + y, 0)).toBe(clicked.size);
@@ -76,7 +79,7 @@ describe('rows from event logs', () => {
     const bid = records.find((r) => r.type === 'bid' && r.bidId === lostBid)!;
     const file = join(dir, 'lost-clicked.ndjson');
     writeFileSync(file, ndjson([bid, { type: 'loss', ts: bid.ts + 1, bidId: lostBid, campaignId: bid.campaignId, creativeId: bid.creativeId, lossReason: 102 }, { type: 'click', ts: bid.ts + 2, bidId: lostBid, campaignId: bid.campaignId, creativeId: bid.creativeId }]));
-    const { data, stats } = await datasetFromEventLog([file], campaigns, builder);
+    const { data, stats } = await datasetFromEventLog([file], campaigns, builder, closed);
     expect(data.rows).toBe(0);
     expect(stats).toMatchObject({ bids: 1, wins: 0, clicks: 0, clicksWithoutImpression: 1 });
   });
@@ -95,8 +98,8 @@ describe('rows from event logs', () => {
     writeFileSync(join(split, 'w0', 'e.ndjson'), ndjson([...late, ...notices(late)]));
     writeFileSync(join(split, 'w1', 'e.ndjson'), ndjson(bids.slice(0, bids.length >> 1)));
     writeFileSync(join(split, 'w1', 'f.ndjson'), ndjson(notices(bids.slice(0, bids.length >> 1))));
-    const fromSplit = await datasetFromEventLog(eventFiles([split]), campaigns, builder);
-    const fromOne = await datasetFromEventLog([single], campaigns, builder);
+    const fromSplit = await datasetFromEventLog(eventFiles([split]), campaigns, builder, closed);
+    const fromOne = await datasetFromEventLog([single], campaigns, builder, closed);
     expect(fromSplit.data.rows).toBe(bought.size);
     const tail = (d: typeof fromOne.data) => d.sparse.subarray((d.rows - 100) * F);
     expect(Array.from(tail(fromSplit.data))).toEqual(Array.from(tail(fromOne.data)));
@@ -111,7 +114,7 @@ describe('rows whose creative is not the one the bid logged', () => {
     const prepared = prepareCreatives(campaigns, builder);
     const file = join(dir, 'fingerprinted.ndjson');
     writeFileSync(file, ndjson(records.map((r) => (r.type === 'bid' ? { ...r, creativeFingerprint: prepared.get(r.creativeId)!.fingerprint } : r))));
-    const asLogged = await datasetFromEventLog([file], campaigns, builder);
+    const asLogged = await datasetFromEventLog([file], campaigns, builder, closed);
     expect(asLogged.data.rows).toBe(bought.size);
     expect(asLogged.stats).toMatchObject({ changedCreatives: 0, unverifiedBids: 0, impressionsOfSkippedBids: 0 });
 
@@ -119,14 +122,14 @@ describe('rows whose creative is not the one the bid logged', () => {
     const retitled = campaigns.map((c) => ({ ...c, creatives: c.creatives.map((cr) => (cr.id === target ? { ...cr, title: `${cr.title}, now 20% off` } : cr)) }));
     const ofTarget = bids().filter((b) => b.creativeId === target);
     const boughtOfTarget = ofTarget.filter((b) => bought.has(b.bidId)).length;
-    const changed = await datasetFromEventLog([file], retitled, builder);
+    const changed = await datasetFromEventLog([file], retitled, builder, closed);
     expect(boughtOfTarget).toBeGreaterThan(0);
     expect(changed.data.rows).toBe(bought.size - boughtOfTarget);
     expect(changed.stats).toMatchObject({ bids: bids().length - ofTarget.length, changedCreatives: ofTarget.length, impressionsOfSkippedBids: boughtOfTarget, unverifiedBids: 0 });
 
     const unmarked = join(dir, 'unmarked.ndjson');
     writeFileSync(unmarked, ndjson(records.map((r) => (r.type === 'bid' ? { ...r, creativeFingerprint: undefined } : r))));
-    const older = await datasetFromEventLog([unmarked], retitled, builder);
+    const older = await datasetFromEventLog([unmarked], retitled, builder, closed);
     expect(older.data.rows).toBe(bought.size);
     expect(older.stats).toMatchObject({ changedCreatives: 0, unverifiedBids: bids().length });
   });
@@ -150,7 +153,7 @@ describe('rows whose creative is not the one the bid logged', () => {
     malformed.forEach((over, i) => lines.push(JSON.stringify({ ...bid, bidId: `bad-${i}`, ...over }), win(`bad-${i}`)));
     const file = join(dir, 'malformed.ndjson');
     writeFileSync(file, `${lines.join('\n')}\n`);
-    const { data, stats } = await datasetFromEventLog([file], campaigns, builder);
+    const { data, stats } = await datasetFromEventLog([file], campaigns, builder, closed);
     expect(data.rows).toBe(1);
     expect(stats).toMatchObject({ badLines: 7 + malformed.length, bids: 1, impressionsWithoutBid: malformed.length });
   });
@@ -196,7 +199,7 @@ describe('bidder train and calibrate --events, and eval, refusing what they cann
   it('reads a file named twice, or again through a link, once', () => {
     const link = join(dir, 'link.ndjson');
     symlinkSync(single, link);
-    const run = cli('train', '--events', single, single, link, '--epochs', '1', '--validation', '0.25', '--version', 'from-dupes');
+    const run = cli('train', '--events', single, single, link, '--until', 'now', '--epochs', '1', '--validation', '0.25', '--version', 'from-dupes');
     expect(run.status, run.stderr).toBe(0);
     expect(meta('from-dupes').data).toMatchObject({ rows: bought.size, clicks: clicked.size, files: [single] });
   });

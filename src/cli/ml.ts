@@ -21,6 +21,7 @@ import { createMarket, MARKET_PROFILES, type MarketProfile } from '../sim/market
 import { createRng } from '../random/random.js';
 import { runPacingSimulate } from './pacing.js';
 import { campaignsFrom, fail } from './common.js';
+import { readSettings } from '../config/policies.js';
 
 const int = (name: string, min = 0) => (v: string): number => {
   const n = Number(v);
@@ -31,6 +32,12 @@ const num = (name: string) => (v: string): number => {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got '${v}'`);
   return n;
+};
+// The time an event log is read up to: 'now', or a date-time (2026-06-01T12:00:00Z).
+const time = (name: string) => (v: string): number => {
+  const t = v === 'now' ? Date.now() : Date.parse(v);
+  if (!Number.isFinite(t)) throw new InvalidArgumentError(`${name} must be 'now' or a date-time such as 2026-06-01T12:00:00Z, got '${v}'`);
+  return t;
 };
 
 
@@ -116,7 +123,7 @@ async function saveVersion(...args: Parameters<typeof saveModelVersion>): Promis
 
 /** The rows train and calibrate learn from: the event logs given (`--events`), else a simulated day. */
 async function rowsFor(
-  o: { events?: string[]; rows: number; seed: number; worldSeed: number; policies: string },
+  o: { events?: string[]; until?: number; rows: number; seed: number; worldSeed: number; policies: string },
   campaigns: ReturnType<typeof campaignsFrom>,
   builder: ReturnType<typeof createFeatureBuilder>,
   market: MarketProfile,
@@ -130,7 +137,10 @@ async function rowsFor(
       fail(`--events: ${(err as Error).message}`, 2);
     }
     if (files.length === 0) fail(`--events: no event logs (*.ndjson) in ${o.events.join(', ')}`, 2);
-    const { data, stats } = await datasetFromEventLog(files, campaigns, builder);
+    // The bid record has the bid's time, not its notices' expiry: that is noticeTtlMs after it, of
+    // the bidder.yaml the bids were made under (models/README.md: train with those policies).
+    const { noticeTtlMs } = readSettings(o.policies).settings;
+    const { data, stats } = await datasetFromEventLog(files, campaigns, builder, { noticeTtlMs, untilMs: o.until });
     if (stats.filesGone) process.stderr.write(`events: ${stats.filesGone} files rotated away while the log was read (a running bidder's keepBytes), their records not read\n`);
     if (stats.impressionsWithoutBid || stats.clicksWithoutImpression) {
       process.stderr.write(`events: ${stats.impressionsWithoutBid} impressions whose bid is in no file given, and ${stats.clicksWithoutImpression} clicks on bids with no impression bought, left out\n`);
@@ -140,8 +150,11 @@ async function rowsFor(
         `events: ${stats.changedCreatives} bids on creatives changed since and ${stats.unknownCreatives} on creatives no longer in the policies (${stats.impressionsOfSkippedBids} impressions) left out: their rows would not be what the model saw\n`,
       );
     }
+    if (stats.clickWindowOpen) {
+      process.stderr.write(`events: ${stats.clickWindowOpen} impressions bought less than noticeTtlMs (${noticeTtlMs} ms) before ${new Date(stats.untilMs!).toISOString()} left out: a click on them can still be counted (--until)\n`);
+    }
     if (stats.unverifiedBids) process.stderr.write(`events: ${stats.unverifiedBids} bids logged without a creative fingerprint (older logs), rebuilt from the policies as they are now\n`);
-    return { data, dataInfo: { source: 'event-log', files, ...stats } };
+    return { data, dataInfo: { source: 'event-log', files, noticeTtlMs, ...stats } };
   }
   process.stderr.write(`simulating ${o.rows} rows (day seed ${o.seed}, world seed ${o.worldSeed}, market ${market})...\n`);
   const data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns, market });
@@ -163,6 +176,7 @@ export function registerMlCommands(program: Command): void {
     .option('--world-seed <n>', 'simulated market (keep equal between train and eval)', int('--world-seed'), 1)
     .option('--market <profile>', `simulated market calibration: ${MARKET_PROFILES.join(' or ')} (see simulate --market)`, 'demo')
     .option('--events <files...>', 'train from these NDJSON event logs instead of the simulator')
+    .option('--until <time>', "with --events: the time the logs stand at, 'now' or a date-time; rows of bids whose click can still be counted then (noticeTtlMs) are left out (default: the newest record)", time('--until'))
     .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
     .option('--models <dir>', 'models folder', 'models')
     .option('--version <name>', 'version name (default: <kind>-<UTC timestamp>)')
@@ -250,6 +264,7 @@ export function registerMlCommands(program: Command): void {
     .option('--seed <n>', 'simulated day', int('--seed'), 1)
     .option('--world-seed <n>', 'simulated market (as used in training)', int('--world-seed'), 1)
     .option('--events <files...>', 'calibrate on these NDJSON event logs instead of the simulator')
+    .option('--until <time>', "with --events: the time the logs stand at, 'now' or a date-time; rows of bids whose click can still be counted then (noticeTtlMs) are left out (default: the newest record)", time('--until'))
     .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
     .option('--models <dir>', 'models folder', 'models')
     .option('--backend <name>', 'auto, tensorflow, wasm or cpu', 'wasm')

@@ -18,7 +18,16 @@
  * it) differs from the catalog's is left out, counted, as is a bid whose creative is gone: a retitled
  * creative rebuilt from today's catalog changed 4,303 of 29,844 rows of an audit's log. A bid logged
  * without a fingerprint (a log older than it) is used unchecked, and counted.
+ *
+ * A row's label is final only once no click on it can still be counted: the bidder counts a click
+ * up to the expiry signed into the bid's URLs, `noticeTtlMs` after the bid (src/pipeline/bid.ts,
+ * src/notices/notices.ts), and the bid record carries the bid's time, not its expiry. So an
+ * impression bought on a bid less than `noticeTtlMs` before `untilMs` (by default the newest record
+ * read: a live or just-closed log) is left out and counted, clicked or not: its 0 could still turn
+ * 1, and keeping only those already clicked would teach the latest rows a CTR of their clicks
+ * alone. These are the latest rows, the very ones `train` holds out to stop and calibrate on.
  */
+import { DEFAULT_SETTINGS } from '../config/settings.js';
 import { readEvents } from '../eventlog/read.js';
 import { prepareCreatives } from '../features/rows.js';
 import type { FeatureBuilder } from '../features/features.js';
@@ -49,6 +58,19 @@ export interface EventLogReadStats {
   clicksWithoutImpression: number;
   /** Files listed and removed before they were read (rotated away by a running bidder): their records are in no row. */
   filesGone: number;
+  /** Impressions bought on bids whose click window was still open at `untilMs` (made less than `noticeTtlMs` before it): no row yet. */
+  clickWindowOpen: number;
+  /** The time the labels are final at: the `untilMs` given, else the newest record read (null: none). */
+  untilMs: number | null;
+}
+
+/**
+ * When a click can still come: `noticeTtlMs`, that of the bidder the bids were made by; `untilMs`,
+ * the time the log stands at (default: its newest record).
+ */
+export interface ClickWindow {
+  noticeTtlMs: number;
+  untilMs?: number;
 }
 
 /** `files` as `eventFiles()` lists them: each once, so no row is read twice. */
@@ -56,6 +78,7 @@ export async function datasetFromEventLog(
   files: readonly string[],
   campaigns: readonly Campaign[],
   builder: FeatureBuilder,
+  clickWindow: ClickWindow = { noticeTtlMs: DEFAULT_SETTINGS.noticeTtlMs },
 ): Promise<{ data: Dataset; stats: EventLogReadStats }> {
   const F = builder.spec.sparseFields;
   const D = builder.spec.denseDim;
@@ -82,7 +105,10 @@ export async function datasetFromEventLog(
     impressionsWithoutBid: 0,
     clicksWithoutImpression: 0,
     filesGone: 0,
+    clickWindowOpen: 0,
+    untilMs: null,
   };
+  let newest = -Infinity;
 
   function grow() {
     cap *= 2;
@@ -98,6 +124,7 @@ export async function datasetFromEventLog(
   // A line that is no record (a torn last write) is counted and skipped.
   for await (const rec of readEvents(files, () => (stats.lines++, stats.badLines++), () => stats.filesGone++)) {
     stats.lines++;
+    if (typeof rec.ts === 'number' && rec.ts > newest) newest = rec.ts;
     if (rec.type === 'bid') {
       if (!wellFormed(rec)) {
         stats.badLines++;
@@ -125,6 +152,10 @@ export async function datasetFromEventLog(
     else if (rec.type === 'click') clicked.add(rec.bidId);
   }
 
+  const until = clickWindow.untilMs ?? newest;
+  if (Number.isFinite(until)) stats.untilMs = until;
+  // A click is counted while the bid's expiry (its time + noticeTtlMs) has not passed.
+  const openFrom = until - clickWindow.noticeTtlMs;
   const keep = new Uint32Array(bought.size);
   const label = new Uint8Array(rows);
   let out = 0;
@@ -132,7 +163,8 @@ export async function datasetFromEventLog(
     const r = rowOf.get(id);
     if (r === undefined) stats.impressionsWithoutBid++;
     else if (r < 0) stats.impressionsOfSkippedBids++;
-    if (r === undefined || r < 0) continue;
+    else if (ts[r] >= openFrom) stats.clickWindowOpen++;
+    if (r === undefined || r < 0 || ts[r] >= openFrom) continue;
     keep[out++] = r;
     if (clicked.has(id)) {
       label[r] = 1;
