@@ -205,13 +205,14 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const eventLog = createEventLog({
     ...settings.eventLog,
     dir: eventLogDir,
+    keepRoot: settings.eventLog.dir,
     clock,
     onError: (err) => {
       metrics.eventlogError();
       logger.error({ err: err.message }, 'event log write failed; records are being dropped until it recovers');
     },
     onDrop: metrics.eventlogDropped,
-    onRemoved: (file, bytes) => logger.info({ file, bytes }, 'event log file removed: the folder holds eventLog.keepBytes at most'),
+    onRemoved: (file, bytes) => logger.info({ file, bytes }, 'event log file removed: the folder (worker folders included) holds eventLog.keepBytes at most'),
   });
 
   const handleBid = createBidPipeline({

@@ -9,10 +9,16 @@ export interface EventLogOptions {
   rotateBytes: number;
   enabled: boolean;
   /**
-   * Most bytes the directory's log files may hold: at each rotation the oldest files beyond it are
-   * removed (0: keep everything). A bidder logs every bid, so without a bound the disk fills.
+   * Most bytes the log files of `keepRoot` and its worker folders may hold together: at each
+   * rotation the oldest files beyond it are removed (0: keep everything). A bidder logs every bid,
+   * so without a bound the disk fills.
    */
   keepBytes: number;
+  /**
+   * The folder `keepBytes` bounds, with its worker folders (`w<i>/`, `serve --workers`): `dir`
+   * itself, or the folder above it where `dir` is a worker's (default `dir`).
+   */
+  keepRoot?: string;
   clock: () => number;
   onError: (err: Error) => void;
   onDrop: () => void;
@@ -48,23 +54,52 @@ export function createEventLog(opts: EventLogOptions) {
   let current = '';
   let pruning: Promise<void> | null = null;
 
-  /** Removes the oldest files (by modification time) until the rest fit in `keepBytes`; never the one being written. */
+  const keepRoot = opts.keepRoot ?? opts.dir;
+
+  /**
+   * Removes the oldest files (by modification time) of `keepRoot` and its worker folders until the
+   * rest fit in `keepBytes`. The whole tree, not this log's folder: a bound per folder kept N ×
+   * keepBytes under `--workers N`, and never pruned the folders of workers a run with more of them
+   * left. Never the file being written, nor the newest of any folder: it may be another worker's
+   * (the workers prune the same tree, each at its own rotations; a file one of them removed first
+   * is gone for the other too). Sizing the tree is a directory listing and a stat per file, ~256 at
+   * the defaults, once per rotation of each worker.
+   */
   async function prune(): Promise<void> {
-    const files = await Promise.all(
-      (await fsp.readdir(opts.dir)).filter((f) => /^events-.*\.ndjson$/.test(f)).map(async (f) => {
-        const path = join(opts.dir, f);
-        const st = await fsp.stat(path).catch(() => null);
-        return st === null ? null : { path, bytes: st.size, mtimeMs: st.mtimeMs };
-      }),
-    );
-    const known = files.filter((f) => f !== null).sort((a, b) => a.mtimeMs - b.mtimeMs);
+    const folders = [keepRoot, ...(await fsp.readdir(keepRoot, { withFileTypes: true })).filter((e) => e.isDirectory() && /^w\d+$/.test(e.name)).map((e) => join(keepRoot, e.name))];
+    const known: Array<{ path: string; bytes: number; mtimeMs: number }> = [];
+    const kept = new Set([current]);
+    for (const folder of folders) {
+      // A folder removed meanwhile has nothing to prune.
+      const names = await fsp.readdir(folder).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [];
+        throw err;
+      });
+      const files = await Promise.all(
+        names.filter((f) => /^events-.*\.ndjson$/.test(f)).map(async (f) => {
+          const path = join(folder, f);
+          const st = await fsp.stat(path).catch(() => null);
+          return st === null ? null : { path, bytes: st.size, mtimeMs: st.mtimeMs };
+        }),
+      );
+      const here = files.filter((f) => f !== null);
+      if (here.length > 0) kept.add(here.reduce((a, b) => (b.mtimeMs > a.mtimeMs ? b : a)).path);
+      known.push(...here);
+    }
+    known.sort((a, b) => a.mtimeMs - b.mtimeMs);
     let total = known.reduce((t, f) => t + f.bytes, 0);
     for (const f of known) {
       if (total <= opts.keepBytes) break;
-      if (f.path === current) continue;
-      await fsp.unlink(f.path);
+      if (kept.has(f.path)) continue;
+      const gone = await fsp.unlink(f.path).then(
+        () => false,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return true;
+          throw err;
+        },
+      );
       total -= f.bytes;
-      opts.onRemoved?.(f.path, f.bytes);
+      if (!gone) opts.onRemoved?.(f.path, f.bytes);
     }
   }
 
