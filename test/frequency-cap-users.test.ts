@@ -72,6 +72,14 @@ describe('which id a frequency cap counts', () => {
     expect(await acme(b, { ...site, user }, 'prebid')).toBeUndefined();
   });
 
+  it("people without an ID5 id (ID5's '0', sent without consent) are not one user: one's impression caps nobody else", async () => {
+    const id5None = { eids: [{ source: 'id5-sync.com', uids: [{ id: '0', atype: 1, ext: { linkType: 0 } }] }] };
+    const first = await acme(b, { ...site, device: { ip: '198.51.100.7' }, user: id5None });
+    expect(first).toBeDefined();
+    await win(b, first!);
+    expect(await acme(b, { ...site, device: { ip: '203.0.113.9' }, user: id5None })).toBeDefined();
+  });
+
   it('without a user key (no id, an unlisted source, or user data not allowed) a capped campaign bids every time: the cap cannot be counted', async () => {
     const unlisted = { eids: [{ source: 'example.com', uids: [{ id: 'e-1' }] }] };
     const noConsent = { regs: { gdpr: 1 }, user: { eids: [{ source: 'pubcid.org', uids: [{ id: 'gdpr-1' }] }] } };

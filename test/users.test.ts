@@ -84,4 +84,28 @@ describe('the user key', () => {
     }
     await users.close();
   });
+
+  it('passes over an extended id that stands for no id, which every user without one would share', async () => {
+    const users = makeUsers();
+    const key = (user: object) => users.key({ user } as never, 'a');
+    const id5 = (id: string, ext?: object) => ({ source: 'id5-sync.com', uids: [{ id, atype: 1, ext }] });
+    const pubcid = { source: 'pubcid.org', uids: [{ id: 'c29b1f7a', atype: 1 }] };
+    // ID5 without consent or after an opt-out; its A/B test's control group, the id withheld;
+    // SharedID's opt-out value; an all-zero UUID; blanks.
+    const none = [
+      id5('0', { linkType: 0 }),
+      id5(' 0 '),
+      id5('', { linkType: 0, abTestingControlGroup: true }),
+      id5('ID5*abc', { abTestingControlGroup: true }),
+      { source: 'pubcid.org', uids: [{ id: '0'.repeat(26) }] },
+      { source: 'adserver.org', uids: [{ id: '00000000-0000-0000-0000-000000000000' }] },
+      { source: 'criteo.com', uids: [{ id: '  ' }] },
+    ];
+    for (const eid of none) expect(key({ eids: [eid] })).toBe('');
+    // The next id the request has is the user's.
+    expect(key({ eids: [id5('0'), pubcid] })).toBe(key({ eids: [pubcid] }));
+    expect(key({ id: 'x-1', eids: [id5('0')] })).toBe(key({ id: 'x-1' }));
+    expect(key({ eids: [id5('ID5*abc', { linkType: 2, abTestingControlGroup: false })] })).not.toBe('');
+    await users.close();
+  });
 });

@@ -175,7 +175,13 @@ export function userIdOf(req: BidRequest, exchange: string, eidRank: ReadonlyMap
   return user.id ? `x:${exchange}:${user.id}` : '';
 }
 
-/** `source:id` of the request's extended id whose source ranks first in `eidRank`; '' if none is listed. */
+/**
+ * `source:id` of the request's extended id whose source ranks first in `eidRank`; '' if none is
+ * listed. An id that stands for no id is passed over, as the all-zero advertising id is: each is
+ * sent for every user without one, who would otherwise be one user. ID5 sends '0' without consent
+ * or after an opt-out, and marks its A/B test's control group `ext.abTestingControlGroup` (its id
+ * withheld: '0' or ''); SharedID's opt-out value (Prebid.js 4) is 26 zeros.
+ */
 function rankedEid(eids: unknown, eidRank: ReadonlyMap<string, number>): string {
   if (!Array.isArray(eids)) return '';
   let best = '';
@@ -185,8 +191,9 @@ function rankedEid(eids: unknown, eidRank: ReadonlyMap<string, number>): string 
     const source = eid.source.toLowerCase();
     const rank = eidRank.get(source);
     if (rank === undefined || rank >= bestRank) continue;
-    const id: unknown = Array.isArray(eid.uids) ? eid.uids[0]?.id : undefined;
-    if (typeof id !== 'string' || id === '') continue;
+    const uid = Array.isArray(eid.uids) ? eid.uids[0] : undefined;
+    const id: unknown = uid?.id;
+    if (typeof id !== 'string' || /^[\s0-]*$/.test(id) || uid.ext?.abTestingControlGroup === true) continue;
     best = `${source}:${id}`;
     bestRank = rank;
   }
