@@ -72,8 +72,24 @@ describe('deal choice in the plan', () => {
     expect(entries(request([{ id: 'D1', bidfloor: 0 }], { privateAuction: 1 }))).toEqual(['mixed D1 0', 'only D1 0']);
     // Duration floors guide a video or audio ad only: a banner takes the imp's floor.
     expect(entries(request([{ id: 'D1', mincpmpersec: 0.5 }], { privateAuction: 1 }))).toEqual(['mixed D1 1', 'only D1 1']);
-    // At 3 the deal's floor is the price agreed; with none there is nothing to bid (pricing bids no 0).
-    expect(entries(request([{ id: 'D1', at: 3 }], { privateAuction: 1 }))).toEqual(['mixed D1 0', 'only D1 0']);
+    // At 3 the deal's floor is the price agreed; with none there is nothing to bid (pricing bids no
+    // 0): the deal is no way to bid, and where the auction is open the campaign answers that.
+    expect(entries(request([{ id: 'D1', at: 3 }], { privateAuction: 1 }))).toEqual([]);
+    expect(entries(request([{ id: 'D1' }], { privateAuction: 1, at: 3 }))).toEqual([]);
+    expect(entries(request([{ id: 'D1', at: 3 }]))).toEqual(['mixed open 1']);
+  });
+
+  // Its floor of 0 was the lowest: the unpriced fixed-price deal was chosen, then bid nothing.
+  it('a fixed-price deal naming no price is never chosen over a deal that can be bid', () => {
+    for (const deals of [[{ id: 'D1', at: 3 }, { id: 'D2', bidfloor: 2 }], [{ id: 'D2', bidfloor: 2 }, { id: 'D1', at: 3, bidfloor: 0 }]]) {
+      expect(entries(request(deals, { privateAuction: 1 })), JSON.stringify(deals)).toEqual(['mixed D2 2', 'only D2 2']);
+    }
+    // Valued at 5 USD CPM, over the priced deal's floor: bought through it.
+    const plan = eligibility.plan(request([{ id: 'D1', at: 3 }, { id: 'D2', bidfloor: 2 }], { privateAuction: 1 }) as BidRequest, 'default', 'USD');
+    const pacer = { multiplier: () => 1, peekMultiplier: () => 1, calibratePctr: (_id: string, p: number) => p, calibratePcvr: (_id: string, p: number) => p };
+    const pctrs = new Float32Array(plan.imps[0].eligible.length).fill(0.01);
+    const { chosen } = chooseBids(plan.imps, pctrs, 0, 2, false, { pacer, price: createPricer(null), shortlist: { learn: () => {} }, internSegment: (s) => s });
+    expect(chosen.map((c) => `${c.el.cand.campaign.id} ${c.el.dealId} ${c.bidUsd}`)).toEqual(['mixed D2 5']);
   });
 
   it('a deal wadomain admits a campaign by a domain it declares, exactly: a parent domain in the list admits none of its subdomains', () => {

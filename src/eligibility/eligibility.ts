@@ -855,11 +855,11 @@ export function createEligibility(deps: EligibilityDeps) {
               const at = d.at === 1 || d.at === 2 || d.at === 3 ? d.at : 0;
               // Its duration floors guide a video or audio ad only.
               const guided = typeof d.bidfloor === 'number' || (fit.kind === 'vast' && (typeof d.mincpmpersec === 'number' || (Array.isArray(d.durfloors) && d.durfloors.length > 0)));
+              const fixed = (at || r.at) === 3;
               let f: number;
-              if (!guided && (at || r.at) !== 3) {
+              if (!guided && !fixed) {
                 // OpenRTB 2.6 implementation notes §7.11.2: without floor guidance of its own, a deal
-                // takes the video or audio object's, failing those the imp's. A fixed-price deal
-                // without a price stays without one: nothing was agreed to bid.
+                // takes the video or audio object's, failing those the imp's.
                 f = openUsd;
               } else {
                 f = currencyToUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
@@ -870,6 +870,9 @@ export function createEligibility(deps: EligibilityDeps) {
                   if (df > f) f = df;
                 }
               }
+              // A fixed-price deal without a price has nothing agreed to bid (pricing bids no 0): its
+              // floor of 0, the lowest, would take the place of a deal that can be bid.
+              if (fixed && !(f > 0)) continue;
               if (f < dealFloorUsd) ((deal = d), (dealFloorUsd = f), (dealAt = at));
             }
           }
