@@ -93,6 +93,32 @@ describe('exchange rules on the demo policies', () => {
     expect(await remaining()).toBeLessThan(held);
   });
 
+  // `test: true` (JSON from OpenRTB's protobuf binding) was refused as mistyped, "1" too; a test read
+  // as live reserves real budget. Other integers (Prebid Server fixtures send 3) stay live as before.
+  it('test written true or "1" is a test: marked, nothing reserved; false, "0" or 3 is live', async () => {
+    const remaining = () => t.metric('bidder_budget_remaining_usd', { campaign: 'acme-shoes' });
+    for (const test of [true, '1']) {
+      const held = await remaining();
+      const [bid] = await bidsOf(await t.bid(banner(`tt-${test}`, {}, { test })));
+      expect(bid.ext, JSON.stringify(test)).toEqual({ test: 1 });
+      expect(bid.nurl).toContain('&t=1&');
+      expect(await remaining()).toBe(held);
+    }
+    for (const test of [false, '0', 3]) {
+      const held = await remaining();
+      const [bid] = await bidsOf(await t.bid(banner(`tl-${test}`, {}, { test })));
+      expect(bid.ext, JSON.stringify(test)).toBeUndefined();
+      expect(await remaining()).toBeLessThan(held);
+    }
+  });
+
+  it('boxingallowed written false or "0" forbids letter-boxing as 0 does; true or "1" allows it', async () => {
+    // A portrait player no file of the catalog has the shape of (openrtb/cases/video-no-boxing-portrait.json).
+    const portrait = (boxingallowed: unknown) => video(`box-${boxingallowed}`, { w: 320, h: 480, boxingallowed });
+    for (const off of [0, false, '0']) expect((await t.bid(portrait(off))).status, JSON.stringify(off)).toBe(204);
+    for (const on of [1, true, '1']) expect((await bidsOf(await t.bid(portrait(on)))).length, JSON.stringify(on)).toBe(1);
+  });
+
   it('linearity 2 gets the non-linear version of a creative that has one, with no nurl', async () => {
     const [nl] = await bidsOf(await t.bid(video('l1', { linearity: 2, protocols: [2, 3] })));
     expect(nl.crid).toBe('northwind-video-30');

@@ -53,6 +53,17 @@ describe('native request parsing (1.0-1.2)', () => {
     expect(parseNativeRequest(null)).toBeNull();
   });
 
+  // The request is a string the schema cannot see into: `"len": "25"` read as no limit let a longer title through.
+  it('a constraint of another type makes the request unusable, not unconstrained; required in any form but 0, false or "0" is required', () => {
+    const title = (a: object) => parseNativeRequest({ request: JSON.stringify({ ver: '1.2', assets: [{ id: 1, ...a }] }) });
+    expect(title({ required: 1, title: { len: 25 } })).not.toBeNull();
+    for (const bad of [{ title: { len: '25' } }, { img: { type: '3' } }, { img: { w: '300', h: 250 } }, { img: { wmin: '600' } }, { img: { mimes: 'image/png' } }, { data: { type: 12, len: '15' } }]) {
+      expect(title({ required: 1, ...bad }), JSON.stringify(bad)).toBeNull();
+    }
+    for (const required of ['1', true, 2]) expect(title({ required, title: { len: 25 } })!.assets[0].required, JSON.stringify(required)).toBe(true);
+    for (const required of [0, false, '0', undefined]) expect(title({ required, title: { len: 25 } })!.assets[0].required, JSON.stringify(required)).toBe(false);
+  });
+
   it('reads eventtrackers support in 1.2 only', () => {
     const img = parseNativeRequest({ request: { ver: '1.2', assets, eventtrackers: [{ event: 1, methods: [1, 2] }] } })!;
     const jsOnly = parseNativeRequest({ request: { ver: '1.2', assets, eventtrackers: [{ event: 1, methods: [2] }] } })!;

@@ -301,3 +301,75 @@ describe('consent: TCF v2 vendor consent, publisher restrictions and GPP', () =>
     expect(p.check({ ...base, device: { ...base.device, lmt: 0, ext: { atts: 3 } } } as unknown as BidRequest)).toBe('');
   });
 });
+
+// Flags in other forms than 0/1 were read as absent: device.lmt "1" or regs.ext.coppa "1" used the
+// user's id (review of the bidder's input handling). The schema admits a number, a boolean, "0" or
+// "1"; only 0, false and "0" allow user data.
+describe('privacy flags in the forms exchanges write them', () => {
+  const p = createPrivacy({ vendorId: 5 });
+  const check = (over: Record<string, unknown>) => p.check({ ...base, ...over } as unknown as BidRequest);
+  const SET = ['1', true, 1, 2, 0.5];
+  const UNSET = [0, false, '0', null];
+  const FLAGS: Array<[string, (v: unknown) => Record<string, unknown>, string]> = [
+    ['regs.coppa', (v) => ({ regs: { coppa: v } }), 'coppa'],
+    ['regs.ext.coppa', (v) => ({ regs: { ext: { coppa: v } } }), 'coppa'],
+    ['device.lmt', (v) => ({ device: { ...base.device, lmt: v } }), 'limited-tracking'],
+    ['regs.gpc', (v) => ({ regs: { gpc: v } }), 'gpc-opt-out'],
+    ['regs.ext.gpc', (v) => ({ regs: { ext: { gpc: v } } }), 'gpc-opt-out'],
+    // Without a consent string, GDPR applying allows no user data.
+    ['regs.gdpr', (v) => ({ regs: { gdpr: v } }), 'gdpr-no-consent'],
+    ['regs.ext.gdpr', (v) => ({ regs: { ext: { gdpr: v } } }), 'gdpr-no-consent'],
+  ];
+
+  for (const [name, at, reason] of FLAGS) {
+    it(`${name}: 1, "1", true or any number but 0 allows no user data (${reason}); 0, false, "0" or null does`, () => {
+      for (const v of SET) expect(check(at(v)), JSON.stringify(v)).toBe(reason);
+      for (const v of UNSET) expect(check(at(v)), JSON.stringify(v)).toBe('');
+    });
+  }
+
+  it('a flag set in either placement counts: 0 in the other does not hide it', () => {
+    expect(check({ regs: { coppa: 0, ext: { coppa: 1 } } })).toBe('coppa');
+    expect(check({ regs: { gpc: 0, ext: { gpc: '1' } } })).toBe('gpc-opt-out');
+    expect(check({ regs: { gdpr: 0, ext: { gdpr: 1 } } })).toBe('gdpr-no-consent');
+    // gdpr 0 where the other placement is absent: it does not apply, whatever the consent string.
+    expect(check({ regs: { gdpr: 0 }, user: { ...richUser, consent: CONSENT_NO_PROFILING } })).toBe('');
+  });
+
+  it('device.ext.atts: user data with 0 (not determined) or 3 (authorized) only', () => {
+    for (const atts of [1, 2, 4, -1]) expect(check({ device: { ...base.device, ext: { atts } } }), String(atts)).toBe('limited-tracking');
+    for (const atts of [0, 3, null]) expect(check({ device: { ...base.device, ext: { atts } } }), String(atts)).toBe('');
+  });
+
+  it('a GPP string or section list of another type is not understood: no user data', () => {
+    // A usnat section that allows user data: notices given, nothing opted out.
+    const m = new GppModel();
+    for (const [f, v] of [['SaleOptOutNotice', 1], ['SharingOptOutNotice', 1], ['TargetedAdvertisingOptOutNotice', 1], ['SharingNotice', 1], ['SaleOptOut', 2], ['SharingOptOut', 2], ['TargetedAdvertisingOptOut', 2]] as const) m.setFieldValue('usnat', f, v);
+    const allows = m.encode();
+    expect(check({ regs: { gpp: allows, gpp_sid: [7] } })).toBe('');
+    expect(check({ regs: { ext: { gpp: allows, gpp_sid: [7] } } })).toBe('');
+    expect(check({ regs: { gpp: 5 } })).toBe('gpp-not-understood');
+    expect(check({ regs: { ext: { gpp: [allows] } } })).toBe('gpp-not-understood');
+    expect(check({ regs: { gpp: allows, gpp_sid: '7' } })).toBe('gpp-not-understood');
+    expect(check({ regs: { ext: { gpp: allows, gpp_sid: ['7'] } } })).toBe('gpp-not-understood');
+  });
+
+  it('as answered: lmt "1", regs.ext.coppa "1" or lmt true put no user key in the notices', async () => {
+    const t = await startBidder();
+    try {
+      const keyed = async (over: Record<string, unknown>) => {
+        const r = await t.bid({ ...base, id: `flag-${JSON.stringify(over)}`, tmax: 3000, ...over });
+        expect(r.status).toBe(200);
+        const bids = ((await r.json()) as any).seatbid.flatMap((s: any) => s.bid);
+        return bids.some((b: any) => `${b.nurl}${b.burl}`.includes('&uk='));
+      };
+      // Not vacuous: with the flags at 0 the user key is in the notices.
+      expect(await keyed({ regs: { ext: { coppa: 0 } }, device: { ...base.device, lmt: 0 } })).toBe(true);
+      for (const over of [{ device: { ...base.device, lmt: '1' } }, { regs: { ext: { coppa: '1' } } }, { device: { ...base.device, lmt: true } }]) {
+        expect(await keyed(over), JSON.stringify(over)).toBe(false);
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});

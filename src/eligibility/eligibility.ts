@@ -364,8 +364,10 @@ function playableFiles(files: readonly MediaFile[] | undefined, media: Obj, mime
   const delivery = Array.isArray(media.delivery) && media.delivery.length ? (media.delivery as unknown[]) : null;
   const minKbps = typeof media.minbitrate === 'number' ? media.minbitrate : 0;
   const maxKbps = typeof media.maxbitrate === 'number' && media.maxbitrate > 0 ? media.maxbitrate : Infinity;
-  // `boxingallowed` 0: no letter-boxing, so a file must have the player's shape (within 5 %).
-  const shape = media.boxingallowed === 0 && media.w > 0 && media.h > 0 ? media.w / media.h : 0;
+  // `boxingallowed` other than 1 (in a form `flagOn` reads; absent is 1), `false` and "0" too: no
+  // letter-boxing, so a file must have the player's shape (within 5 %).
+  const boxing = media.boxingallowed === undefined || media.boxingallowed === null || flagOn(media.boxingallowed);
+  const shape = !boxing && media.w > 0 && media.h > 0 ? media.w / media.h : 0;
   const ok = (f: MediaFile) =>
     (shape === 0 || !f.w || !f.h || Math.abs(f.w / f.h / shape - 1) <= 0.05) &&
     (mimes === null || mimes.has(f.mime)) &&

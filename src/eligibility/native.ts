@@ -50,7 +50,12 @@ export interface NativeFill {
 
 type Obj = Record<string, any>;
 
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+/**
+ * A constraint of the native request (a length, a size, a type): 0 where absent (no constraint),
+ * NaN where of another type. The request is a string the schema cannot see into, so a mistyped
+ * constraint (`"len": "25"`) makes it unusable here rather than read as no constraint.
+ */
+const num = (v: unknown): number => (v === undefined || v === null ? 0 : typeof v === 'number' && Number.isFinite(v) ? v : NaN);
 
 /**
  * Parse `imp.native` (Native 1.0-1.2): `request` is a JSON string (the spec's form) or, as some
@@ -80,7 +85,9 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
     if (!a || typeof a !== 'object') return null;
     const o = a as Obj;
     if (!Number.isInteger(o.id) || o.id < 0) return null;
-    const req: NativeAssetRequest = { id: o.id, required: o.required === 1 || o.required === true, kind: 'other', len: 0, type: 0, w: 0, h: 0, wmin: 0, hmin: 0, mimes: null };
+    // Required unless 0, false or "0" (or absent): an asset whose flag cannot be read as optional must be filled.
+    const required = o.required !== undefined && o.required !== null && o.required !== 0 && o.required !== false && o.required !== '0';
+    const req: NativeAssetRequest = { id: o.id, required, kind: 'other', len: 0, type: 0, w: 0, h: 0, wmin: 0, hmin: 0, mimes: null };
     if (o.title && typeof o.title === 'object') ((req.kind = 'title'), (req.len = num(o.title.len)));
     else if (o.img && typeof o.img === 'object') {
       const i = o.img as Obj;
@@ -90,9 +97,11 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
       req.h = num(i.h);
       req.wmin = num(i.wmin);
       req.hmin = num(i.hmin);
+      if (i.mimes !== undefined && i.mimes !== null && !Array.isArray(i.mimes)) return null;
       req.mimes = canonicalMimes(i.mimes);
     } else if (o.data && typeof o.data === 'object') ((req.kind = 'data'), (req.type = num(o.data.type)), (req.len = num(o.data.len)));
     else if (o.video && typeof o.video === 'object') req.kind = 'video';
+    if (Number.isNaN(req.len + req.type + req.w + req.h + req.wmin + req.hmin)) return null;
     assets.push(req);
   }
   // A version is a string or a number; anything else (an object whose toString is not a function

@@ -50,6 +50,16 @@ function usSectionDenies(f: Record<string, unknown>): boolean {
 }
 
 /**
+ * Whether a privacy flag (coppa, gdpr, lmt, gpc) is set, in the forms the schema admits (a number,
+ * a boolean, "0" or "1"). Only 0, false and "0" are unset: a value the bidder cannot read as 0
+ * (coppa 2, lmt true from the protobuf binding) never lets user data be used. Absent (undefined,
+ * null) is neither; the caller says what that means.
+ */
+function flagSet(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== 0 && v !== false && v !== '0';
+}
+
+/**
  * Decides whether a request allows user-level data (OpenRTB 2.6 §3.2.3 regs, §3.2.20 user.consent;
  * 2.5 carries them in regs.ext / user.ext). Decoded TC and GPP strings are cached: exchanges send
  * the same string for many requests, and decoding one costs tens of microseconds.
@@ -142,17 +152,20 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
   return {
     check(req: BidRequest): PrivacyBlock {
       const regs = req.regs as (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined;
-      if ((regs?.coppa ?? regs?.ext?.coppa) === 1) return 'coppa';
-      // Limited ad tracking (lmt; iOS App Tracking Transparency restricted or denied): no identifier
-      // of the user at all, as Prebid Server strips them, so the request is served contextually.
+      // A flag set in either placement (2.6, or 2.5's regs.ext) counts: one saying 0 does not hide the other.
+      if (flagSet(regs?.coppa) || flagSet(regs?.ext?.coppa)) return 'coppa';
+      // Limited ad tracking (lmt; iOS App Tracking Transparency other than not determined (0) or
+      // authorized (3)): no identifier of the user at all, as Prebid Server strips them, so the
+      // request is served contextually.
       const device = req.device as (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined;
-      if (device?.lmt === 1 || device?.ext?.atts === 1 || device?.ext?.atts === 2) return 'limited-tracking';
-      const gdpr = regs?.gdpr ?? regs?.ext?.gdpr;
+      const atts = device?.ext?.atts;
+      if (flagSet(device?.lmt) || (atts !== undefined && atts !== null && atts !== 0 && atts !== 3)) return 'limited-tracking';
       const user = req.user as (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined;
       const given = (v: unknown): string => (typeof v === 'string' ? v : '');
       let consent = given(user?.consent) || given(user?.ext?.consent);
       // OpenRTB 2.6 §3.2.3: gdpr absent is "unknown", not "does not apply": a consent string says it does.
-      if (gdpr === 1 || ((gdpr === undefined || gdpr === null) && consent !== '')) {
+      const gdprUnknown = (regs?.gdpr ?? regs?.ext?.gdpr ?? null) === null;
+      if (flagSet(regs?.gdpr) || flagSet(regs?.ext?.gdpr) || (gdprUnknown && consent !== '')) {
         // The consent may travel only in the GPP string's tcfeuv2 section.
         const gpp = regs?.gpp ?? regs?.ext?.gpp;
         if (consent === '' && typeof gpp === 'string' && gpp !== '') consent = gppTcf(gpp);
@@ -164,8 +177,7 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
       // Global Privacy Control, as Prebid's page enrichment sets it (`regs.ext.gpc: "1"`; OpenRTB 2.6
       // has no field for it, `regs.gpc` is read where an exchange puts it there): the user's opt-out
       // of sale and sharing, which US state laws (California, Colorado, ...) make binding.
-      const gpc = regs?.gpc ?? regs?.ext?.gpc;
-      if (gpc === '1' || gpc === 1) return 'gpc-opt-out';
+      if (flagSet(regs?.gpc) || flagSet(regs?.ext?.gpc)) return 'gpc-opt-out';
       const gpp = regs?.gpp ?? regs?.ext?.gpp;
       if (gpp !== undefined) {
         if (typeof gpp !== 'string' || gpp.length === 0) return 'gpp-not-understood';

@@ -153,8 +153,12 @@ export function createBidPipeline(deps: BidDeps) {
     if (now() + deps.scorer.expectedDelayMs() > deadline) return noBid(req.id, ex, 'OVERLOADED', started);
 
     // OpenRTB 2.6 §3.2.1 test mode: answered as usual, but nothing is reserved, learnt or logged, and
-    // the notices of its bids (signed as test) move no money.
-    const test = (req as { test?: unknown }).test === 1;
+    // the notices of its bids (signed as test) move no money. Read as the imp flags are: 1, true (JSON
+    // from the protobuf binding, whose test is a boolean) or "1" is a test; any other integer (Prebid
+    // Server fixtures send 3) stays live, as a live request taken for a test would bid with no
+    // budget held or counted.
+    const flag = (req as { test?: unknown }).test;
+    const test = flag === 1 || flag === true || flag === '1';
     if (test) metrics.testRequest();
     if (deps.warmUser) await deps.warmUser(req, ex.name);
     // With the candidate cut: at most maxCandidatesPerImp per imp are scored (src/eligibility/shortlist.ts).
