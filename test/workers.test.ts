@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
 import { freePort } from '../src/harness/process.js';
+import { parseQuery } from '../src/notices/query.js';
+import { createSigner, parseClaims } from '../src/notices/sign.js';
 
 /**
  * `bidder serve --workers 2`: two bidders on worker threads share one port, so an operator's admin
@@ -116,6 +118,49 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
     const seats = new Set((await Promise.all(Array.from({ length: 16 }, (_, i) => answer(`w-reload-${i}`)))).map((a) => a?.seat));
     expect([...seats]).toEqual(['reloaded-seat']);
   }, 60_000);
+
+  // The workers drew a random secret at every start, while `serve` alone keeps one in the journal
+  // folder (src/crypto/secret.ts): after a restart, or a switch between the two, the notices of
+  // earlier bids were refused and every user was new to the caps and profiles.
+  it('without NOTICE_SECRET the workers sign notices with the secret kept in the journal folder, as a single process does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'workers-kept-secret-'));
+    cpSync('policies', join(dir, 'policies'), { recursive: true });
+    const journal = join(dir, 'ledger');
+    const yaml = join(dir, 'policies', 'bidder.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^(\s*)journalPath: .*$/m, `$1journalPath: ${journal}`).replace(/^(\s*)dir: var\/events$/m, `$1dir: ${join(dir, 'events')}`));
+    const kept = 'kept-secret-of-an-earlier-start-0123456789';
+    mkdirSync(journal);
+    writeFileSync(join(journal, 'notice-secret'), `${kept}\n`, { mode: 0o600 });
+    const port = await freePort();
+    const { NOTICE_SECRET: _, ...env } = process.env;
+    const other = spawn(process.execPath, ['dist/cli.js', 'serve', '--workers', '2', '--policies', join(dir, 'policies'), '--redis', redis.url, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    other.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      for (let i = 0; !/workers listening/.test(err); i++) {
+        if (other.exitCode !== null || i > 600) throw new Error(`workers did not start: ${err}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const signer = createSigner(kept);
+      for (let i = 0; i < 4; i++) {
+        const r = await fetch(`http://127.0.0.1:${port}/openrtb2/bid`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify(req(`kept-${i}`)) });
+        expect(r.status).toBe(200);
+        const burl: string = (await r.json()).seatbid[0].bid[0].burl;
+        const { claims, sig } = parseClaims(parseQuery(burl.slice(burl.indexOf('?') + 1)))!;
+        expect(signer.verify(claims, sig, 'billing'), burl).toBe(true);
+      }
+      // The warning names the user keys too, and the file.
+      expect(err).toContain(`sign notices and key users with the secret kept in ${join(journal, 'notice-secret')}`);
+    } finally {
+      const exited = new Promise((r) => other.once('exit', r));
+      other.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('without --port or PORT the workers bind the port bidder.yaml names (the port checked free), not 8080', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'workers-yaml-port-'));

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createBidder } from '../bidder.js';
 import { runWorkers } from './workers.js';
@@ -6,6 +8,7 @@ import { loadPoliciesOffThread, readSettings, PolicyError } from '../config/poli
 import type { Settings } from '../config/settings.js';
 import { checkEventLogDir } from '../eventlog/eventlog.js';
 import { checkJournalDir } from '../ledger/open.js';
+import { storedSecret } from '../crypto/secret.js';
 import { selectBackend, type BackendName } from '../model/backend.js';
 import { loadModel, ModelLoadError, resolveModelDir } from '../model/store.js';
 
@@ -88,6 +91,29 @@ async function portsFree(s: Settings): Promise<void> {
   }
 }
 
+/**
+ * The secret every worker signs notices and keys users with where none is configured: the one a
+ * single process keeps in the journal folder (`notice-secret`, src/bidder.ts), generated at the
+ * first start. With one drawn per start, a restart refused the notices of the bids before it and
+ * every user was new (caps and profiles, freqcaps.json included, lost); and `serve` alone and
+ * `serve --workers` used different ones on the same folder. Random, said so, where it cannot be kept.
+ */
+function workersSecret(journalPath: string): string {
+  const file = join(journalPath, 'notice-secret');
+  try {
+    const { secret, created } = storedSecret(file);
+    process.stderr.write(
+      `bidder: no noticeSecret configured: the workers sign notices and key users with the secret ${created ? 'generated now and ' : ''}kept in ${file}; other processes of a fleet refuse their notices and key users otherwise (caps and profiles are not shared): set the same NOTICE_SECRET on every process\n`,
+    );
+    return secret;
+  } catch (err) {
+    process.stderr.write(
+      `bidder: no noticeSecret configured and none can be kept in ${file} (${(err as Error).message}): the workers use a random one, so after a restart the notices of earlier bids are refused and every user is new (frequency caps and profiles, freqcaps.json included, are lost); set NOTICE_SECRET\n`,
+    );
+    return randomBytes(24).toString('base64url');
+  }
+}
+
 /** Bad policies, a bad model, or both: one message with every problem, exit 2; anything else, exit 1. */
 function refuseToStart(err: unknown): never {
   const refusals = err instanceof AggregateError ? (err.errors as unknown[]) : [err];
@@ -149,10 +175,9 @@ export function registerServe(program: Command): void {
         });
         // The port checked is the one bound: bidder.yaml's where no flag or PORT gives one.
         overrides.port = settings.port;
-        // Every worker signs with one key, bidder.yaml's where the environment gives none.
-        if (settings.noticeSecret) overrides.noticeSecret = settings.noticeSecret;
-        else process.stderr.write('bidder: no noticeSecret configured: the workers sign with a random one, so notices for bids of a previous run (or of other processes of a fleet) will be refused; set NOTICE_SECRET\n');
-        const stopAll = await runWorkers(workers, o.policies as string, overrides, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
+        // Every worker signs with one key: bidder.yaml's where the environment gives none, else the kept one.
+        const noticeSecret = settings.noticeSecret || workersSecret(settings.ledger.journalPath);
+        const stopAll = await runWorkers(workers, o.policies as string, { ...overrides, noticeSecret }, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
           process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
           process.exit(1);
         });

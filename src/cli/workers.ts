@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { AggregatorRegistry } from 'prom-client';
 import type { AdminAction, AdminResult } from '../bidder.js';
@@ -17,13 +16,12 @@ interface Msg {
 /**
  * `bidder serve --workers N`: N bidders on worker threads sharing one port. The main thread only
  * starts them, aggregates their metrics for whichever worker is scraped, passes an admin action
- * (pause, reload) taken by one worker to the others, and stops them.
+ * (pause, reload) taken by one worker to the others, and stops them. `overrides.noticeSecret` is
+ * required: a notice may come back to any worker, so all of them sign with the same key (left to
+ * each, workers starting together could each create a kept secret of their own).
  */
-export async function runWorkers(n: number, policiesDir: string, overrides: Partial<Settings>, log: (msg: string) => void): Promise<() => Promise<void>> {
+export async function runWorkers(n: number, policiesDir: string, overrides: Partial<Settings> & { noticeSecret: string }, log: (msg: string) => void): Promise<() => Promise<void>> {
   const file = new URL('../worker.js', import.meta.url);
-  // A notice may come back to any worker, so all of them must sign with the same key.
-  const secret = overrides.noticeSecret || randomBytes(24).toString('base64url');
-  overrides = { ...overrides, noticeSecret: secret };
   const workers: Worker[] = [];
   let nextId = 0;
   const replies = new Map<number, (json: object[]) => void>();
