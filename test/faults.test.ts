@@ -211,6 +211,19 @@ describe('bad policies at start', () => {
     );
   });
 
+  it("`bidder simulate` and `bidder report` take policies naming TLS files this host cannot read: the files are serve's alone", () => {
+    // An analyst's copy of production's policy set, on a host without its key and certificate.
+    const missing = join(tmpdir(), `no-such-${process.pid}`);
+    const policies = policiesWith({ bidder: (t) => t + `tls: { keyFile: ${missing}/key.pem, certFile: ${missing}/cert.pem }\n` });
+    const events = join(temp('tls-events-'), 'events.ndjson');
+    const cli = (...args: string[]) => spawnSync(process.execPath, ['dist/cli.js', ...args, '--policies', policies], { encoding: 'utf8', timeout: 60_000 });
+    const simulate = cli('simulate', '--events', '--requests', '500', '--out', events);
+    expect(simulate.status, simulate.stderr).toBe(0);
+    const report = cli('report', '--events', events);
+    expect(report.status, report.stderr).toBe(0);
+    expect(report.stdout).toContain('acme-shoes');
+  });
+
   it('a TLS pair the HTTPS listener cannot use is refused naming both files', () => {
     const dir = temp('tls-');
     const [keyFile, certFile] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];

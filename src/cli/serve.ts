@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { accessSync, constants, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -23,7 +24,9 @@ function intOption(name: string) {
 /**
  * Everything a start can be refused for, checked together so that one run lists every problem: the
  * settings, the folders they name (made where missing, before anything is opened: one that cannot
- * be written is a setting to fix), and the model the bidder would start on, loaded as it will be
+ * be written is a setting to fix), the TLS files (read by the HTTPS listener only once the ledger
+ * is open and the model loaded; not checked with the policies, which report, train and reloads read
+ * on hosts that serve nothing), and the model the bidder would start on, loaded as it will be
  * and put away. A bad model, or a --model or models/CURRENT that names no usable version, stops
  * the start instead of leaving a bidder up that can only answer no-bids; createBidder alone still
  * starts without a model (not ready), and a reload keeps the running model when refused.
@@ -36,16 +39,22 @@ function intOption(name: string) {
  */
 async function checkStart(policiesDir: string, overrides: Partial<Settings>, policies: boolean): Promise<Settings> {
   const { settings, problems, passed } = readSettings(policiesDir, overrides);
-  const folderProblems: string[] = [];
+  // What this host must provide: the folders and files the settings name.
+  const hostProblems: string[] = [];
   const checkFolder = (check: () => void) => {
     try {
       check();
     } catch (err) {
-      folderProblems.push((err as Error).message);
+      hostProblems.push((err as Error).message);
     }
   };
   if (passed('/eventLog/dir') && passed('/eventLog/enabled') && settings.eventLog.enabled) checkFolder(() => checkEventLogDir(settings.eventLog.dir));
   if (passed('/ledger/journalPath')) checkFolder(() => checkJournalDir(settings.ledger.journalPath));
+  for (const key of ['keyFile', 'certFile'] as const) {
+    const file = passed(`/tls/${key}`) ? settings.tls[key] : '';
+    const why = file === '' ? null : unreadableFile(file);
+    if (why !== null) hostProblems.push(`bidder.yaml (with flags and environment) /tls/${key}: ${file} cannot be read (${why})`);
+  }
   const model = async () => {
     await selectBackend(settings.backend === 'auto' ? undefined : (settings.backend as BackendName));
     (await loadModel(resolveModelDir(settings.modelsDir, settings.modelVersion || undefined))).dispose();
@@ -61,10 +70,10 @@ async function checkStart(policiesDir: string, overrides: Partial<Settings>, pol
       },
     );
   let [policySet, loaded] = await Promise.allSettled([policies ? policyCheck() : null, modelKnown ? model() : null]);
-  if (!policies && (problems.length > 0 || folderProblems.length > 0 || loaded.status === 'rejected')) [policySet] = await Promise.allSettled([policyCheck()]);
+  if (!policies && (problems.length > 0 || hostProblems.length > 0 || loaded.status === 'rejected')) [policySet] = await Promise.allSettled([policyCheck()]);
   const refusals: Error[] = [];
   const failures: unknown[] = [];
-  const policyProblems = [...((policySet.status === 'fulfilled' && policySet.value) || problems), ...folderProblems];
+  const policyProblems = [...((policySet.status === 'fulfilled' && policySet.value) || problems), ...hostProblems];
   if (policyProblems.length > 0) refusals.push(new PolicyError(policyProblems));
   if (policySet.status === 'rejected') failures.push(policySet.reason);
   if (loaded.status === 'rejected') (loaded.reason instanceof ModelLoadError ? refusals : failures).push(loaded.reason);
@@ -73,6 +82,16 @@ async function checkStart(policiesDir: string, overrides: Partial<Settings>, pol
   if (refusals.length > 0) throw refusals.length === 1 ? refusals[0] : new AggregateError(refusals);
   if (failures.length > 0) throw failures[0];
   return settings;
+}
+
+/** Why `file` cannot be read (the error's code, or 'not a file'), or null. */
+function unreadableFile(file: string): string | null {
+  try {
+    accessSync(file, constants.R_OK);
+    return statSync(file).isFile() ? null : 'not a file';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  }
 }
 
 /**

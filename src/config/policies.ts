@@ -1,4 +1,4 @@
-import { accessSync, constants, readFileSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { isDaypartZone } from '../util/zone.js';
 import { isCountryCode } from '../util/country.js';
 import { join } from 'node:path';
@@ -701,21 +701,13 @@ function canonicalCreativeMimes(cr: Record<string, unknown>): Record<string, unk
   return out;
 }
 
-/** Why `file` cannot be read (the error's code, or 'not a file'), or null. */
-function unreadableFile(file: string): string | null {
-  try {
-    accessSync(file, constants.R_OK);
-    return statSync(file).isFile() ? null : 'not a file';
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-  }
-}
-
 /**
  * What the settings' schema cannot say: combinations that start a bidder that cannot work (every
- * bid's notices pointing nowhere, the ops listener taking the bid port, TLS files it cannot read)
- * or that works other than asked (plain HTTP with half a TLS pair, one bidder pacing a fleet's
- * share). Each is checked where the values it reads passed their schema (`passed`).
+ * bid's notices pointing nowhere, the ops listener taking the bid port) or that works other than
+ * asked (plain HTTP with half a TLS pair, one bidder pacing a fleet's share). Each is checked where
+ * the values it reads passed their schema (`passed`). Not what only the host serving can check:
+ * the TLS files are `serve`'s to read (src/cli/serve.ts), and report, train or a reload on a host
+ * without them reads the same policies.
  */
 function settingsProblems(s: Settings, passed: (path: string) => boolean): string[] {
   const where = 'bidder.yaml (with flags and environment)';
@@ -730,13 +722,6 @@ function settingsProblems(s: Settings, passed: (path: string) => boolean): strin
   if (ok('/publicUrl') && (url === null || url.hostname === '' || /\s/.test(s.publicUrl))) out.push(`${where} /publicUrl: ${JSON.stringify(s.publicUrl)} is not a URL with a host: every notice would point nowhere`);
   if (ok('/opsPort', '/port') && s.opsPort !== 0 && s.opsPort === s.port) out.push(`${where} /opsPort: ${s.opsPort} is the bid port too; give the operations listener a port of its own, or 0 to share the bid port`);
   if (ok('/tls') && (s.tls.keyFile === '') !== (s.tls.certFile === '')) out.push(`${where} /tls: keyFile and certFile go together (one alone would serve plain HTTP)`);
-  // Read by the HTTPS listener only once the ledger is open and the model loaded, which then failed
-  // naming neither file.
-  for (const key of ['keyFile', 'certFile'] as const) {
-    const file = ok(`/tls/${key}`) ? s.tls[key] : '';
-    const why = file === '' ? null : unreadableFile(file);
-    if (why !== null) out.push(`${where} /tls/${key}: ${file} cannot be read (${why})`);
-  }
   // Deadlines that contradict each other: every request without tmax, or every one, a no-bid.
   if (ok('/minTmaxMs', '/maxTmaxMs') && s.minTmaxMs > s.maxTmaxMs) out.push(`${where} /minTmaxMs: ${s.minTmaxMs} is above maxTmaxMs ${s.maxTmaxMs}: every request would be refused or not worth starting`);
   if (ok('/defaultTmaxMs', '/minTmaxMs', '/maxTmaxMs') && (s.defaultTmaxMs < s.minTmaxMs || s.defaultTmaxMs > s.maxTmaxMs)) out.push(`${where} /defaultTmaxMs: ${s.defaultTmaxMs} is outside minTmaxMs..maxTmaxMs (${s.minTmaxMs}..${s.maxTmaxMs}): every request without tmax would be a no-bid`);
