@@ -95,6 +95,11 @@ export interface LiveOptions {
    * (the value pacer's `prepare`). Without it configurePacer builds everything in that turn.
    */
   preparePacer?: (campaigns: readonly Campaign[], pause: () => Promise<unknown>) => Promise<void>;
+  /**
+   * Told each pause and resume once kept: the pacer must not learn the hours a campaign cannot
+   * bid as hours without traffic. The pauses restored at start are the caller's to tell (`status`).
+   */
+  pausePacer?: (campaignId: string, paused: boolean) => void;
   /** Told the policies serving, at start and after each reload (the users' warm, the metrics' labels). */
   onPolicies: (p: Policies) => void;
   /** With a shared ledger: throws while it cannot answer (the bidder is then not ready). */
@@ -391,6 +396,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
         else paused.delete(id);
         throw err;
       }
+      o.pausePacer?.(id, p);
       return true;
     },
     status: () => ({ model: model?.version ?? null, backend: o.backend, campaigns: [...campaignsById.keys()], paused: [...paused] }),

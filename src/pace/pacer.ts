@@ -14,6 +14,8 @@ export interface PacedCampaign {
    * are expected outside them (`pacingHours`).
    */
   targeting?: { hours?: readonly number[]; timeZone?: string };
+  /** `paused` in the policy file: not eligible, so it counts no opportunities while so. */
+  paused?: boolean;
 }
 
 export interface ThompsonPacerOptions {
@@ -53,6 +55,14 @@ export interface ThompsonPacer extends Pacer {
   peekMultiplier(campaignId: string, nowMs: number): number;
   /** Replace campaigns and budgets (policy reload); learned statistics of kept campaigns survive. */
   configure(campaigns: readonly PacedCampaign[]): void;
+  /**
+   * The operator paused (`serving` false) or resumed the campaign at `nowMs` (the admin route,
+   * `paused.json` at start), known or not yet configured: the hours it cannot bid count no
+   * opportunity, and must not teach tomorrow that they hold none. A reload's removal and `paused`
+   * reach the pacer through `configure`. The value pacer fills such hours before it learns the day;
+   * the curve pacer leaves it out.
+   */
+  setServing?(campaignId: string, serving: boolean, nowMs: number): void;
   /**
    * Set today's spend from the ledger (after a restart; in a fleet, periodically, with `share`).
    * `spentBeforeUsd`: the ledger's spend and overspend of the days before today (`Ledger.state`),

@@ -72,7 +72,12 @@ export interface ValuePacer extends BidPacer {
    * (what depends on the time is set again then). Calls `prior()` here, for the campaigns not paced now.
    */
   prepare(campaigns: readonly PacedCampaign[], pause: () => Promise<unknown>): Promise<void>;
-  /** What it has learnt of each campaign's day, as plain JSON (kept across restarts, src/pace/learned.ts). */
+  /** Implemented here: the spans out of service are filled before the day is learnt (`fillUncounted`). */
+  setServing(campaignId: string, serving: boolean, nowMs: number): void;
+  /**
+   * What it has learnt of each campaign's day, as plain JSON (kept across restarts, src/pace/learned.ts).
+   * Not whether a campaign is out of service: paused.json tells a restarted pacer (`setServing`).
+   */
   snapshot(): ValuePacerSnapshot;
   /** Takes back a snapshot for the campaigns configured now; throws on one that is not a snapshot, changing nothing. */
   restore(s: unknown): void;
@@ -98,6 +103,12 @@ class Pace {
   learnedDays = 0;
   /** When today's opportunity counts began: midnight, or the pacer's start on its first day. */
   countFromMs: number;
+  /** Since when it cannot bid (paused, out of the policies: `setOut`); NaN while it can. */
+  outFromMs = NaN;
+  /** Share of each UTC hour of today it could not bid in, spans ended so far (`addOut`). */
+  readonly outToday = new Float64Array(24);
+  /** `paused` in the policies. */
+  pausedInPolicies = false;
   /** The first day's traffic shape (the usual one, zero outside the campaign's hours) and its running sums. */
   shape = new Float64Array(24);
   shapeCum = new Float64Array(25);
@@ -183,6 +194,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   if (!(slotMs > 0)) throw new Error('slotMs must be > 0');
   if (!(minLambda > 0)) throw new Error('minLambda must be > 0');
   const paces = new Map<string, Pace>();
+  // The campaigns the operator paused (`setServing`), configured or not: one a reload adds while
+  // paused starts out of service.
+  const held = new Set<string>();
   // The paces of campaigns a reload dropped, with the UTC day it did, until that day ends: one added
   // back that day resumes its pace as if a reload had kept it. Built anew, its hour's spend was 0,
   // which the ledger sync cannot raise, and its hourly cap held twice.
@@ -193,6 +207,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   const shape = opts.trafficShape ?? new Array<number>(24).fill(1);
   if (shape.length !== 24 || shape.some((w) => !(w >= 0)) || !shape.some((w) => w > 0)) throw new Error('trafficShape must be 24 non-negative hourly weights, not all zero');
   const valueProbs = new Float64Array(BINS);
+  // fillUncounted's share of each hour not counted in.
+  const outMissed = new Float64Array(24);
   const priceProbs = new Float64Array(BINS);
   // One for all campaigns: those first seen in the same millisecond share each power of two.
   const valueClock = new ValueClock();
@@ -238,11 +254,14 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const rule = e?.rule ?? compileBudget(c.id, c.budget);
       if (p === undefined) {
         const built = e?.pace;
-        if (built === undefined) paces.set(c.id, new Pace(c, now, prior(), shape, new ValueHistogram(valueClock), rule, hours));
+        if (built === undefined) p = new Pace(c, now, prior(), shape, new ValueHistogram(valueClock), rule, hours);
         else {
           built.startAt(now, shape);
-          paces.set(c.id, built);
+          p = built;
         }
+        paces.set(c.id, p);
+        p.pausedInPolicies = c.paused === true;
+        if (p.pausedInPolicies || held.has(c.id)) p.outFromMs = now;
       } else {
         const before = p.hours;
         if (hourMask(hours) !== before && today >= p.day) {
@@ -250,7 +269,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
           // now, as a pacer started now does.
           rollDay(p, now);
           p.hourToday.fill(0);
+          p.outToday.fill(0);
           p.countFromMs = now;
+          if (!Number.isNaN(p.outFromMs)) p.outFromMs = now;
         }
         p.reshape(c.targeting, shape, now, hours);
         if (p.hours !== before) relearn(p, before);
@@ -258,11 +279,14 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         p.mode = c.budget.pacing ?? 'max-value';
         p.hourlyCap = c.budget.hourlyCapShare ?? 1;
         p.slotEnd = -Infinity;
+        p.pausedInPolicies = c.paused === true;
+        setOut(p, p.pausedInPolicies || held.has(c.id), now);
       }
     }
     for (const [id, p] of paces) {
       if (keep.has(id)) continue;
       paces.delete(id);
+      setOut(p, true, now);
       dropped.set(id, { pace: p, day: today });
     }
     curve.configure(campaigns.filter((c) => c.budget.pacing === 'even'));
@@ -295,6 +319,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.spentBefore += p.spentToday;
     p.spentToday = 0;
     p.hourSpend.fill(0);
+    const out = !Number.isNaN(p.outFromMs);
+    if (out) addOut(p, p.outFromMs, (p.day + 1) * DAY_MS);
     // A day without one opportunity counted is a day the campaign could not bid (before its flight,
     // paused all day): learnt, it read as a day without traffic, and the first flight day planned
     // on an opportunity an hour and spent its budget by 01:15.
@@ -305,8 +331,10 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       if (day === p.day + 1 || p.learnedDays === 0) p.learnedDays++;
     }
     p.hourToday.fill(0);
+    p.outToday.fill(0);
     p.day = day;
     p.countFromMs = day * DAY_MS;
+    if (out) p.outFromMs = p.countFromMs;
     p.slotEnd = -Infinity;
     // A named zone's hours move by an hour at its daylight-saving changes.
     const before = p.hours;
@@ -324,21 +352,60 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   }
 
   /**
-   * A day whose counting began after midnight (the pacer started mid-day) would teach tomorrow
-   * that its early hours are empty: those hours get the day's rate, spread by the usual shape.
+   * Takes the campaign out of service at `now` (paused, by the operator or the policies, or dropped
+   * by a reload), or back in: the spans it was out count no opportunity, and `fillUncounted` fills
+   * them before the day is learnt.
+   */
+  function setOut(p: Pace, out: boolean, now: number): void {
+    if (out === !Number.isNaN(p.outFromMs)) return;
+    rollDay(p, now);
+    if (out) p.outFromMs = now;
+    else {
+      addOut(p, p.outFromMs, now);
+      p.outFromMs = NaN;
+    }
+  }
+
+  /** Adds the part of [fromMs, toMs) within today to `outToday`, hour by hour. */
+  function addOut(p: Pace, fromMs: number, toMs: number): void {
+    const dayStart = p.day * DAY_MS;
+    const a = Math.max(fromMs, dayStart) - dayStart;
+    const b = Math.min(toMs, dayStart + DAY_MS) - dayStart;
+    for (let h = Math.floor(a / HOUR_MS); h < 24 && h * HOUR_MS < b; h++) {
+      const span = Math.min(b, (h + 1) * HOUR_MS) - Math.max(a, h * HOUR_MS);
+      p.outToday[h] = Math.min(1, p.outToday[h] + span / HOUR_MS);
+    }
+  }
+
+  /**
+   * Hours of the day the campaign did not count in, before the pacer's start (or a change of its
+   * dayparting) or out of service (`setOut`), would teach tomorrow that they are empty: they get
+   * the rate of the hours it counted in, spread by the traffic learnt (the usual shape before any
+   * is, or where the learnt traffic has none in the hours counted). A pause from 12:00 to
+   * midnight, learnt as empty, had the next day spend its budget by 21:35 instead of 23:37.
    */
   function fillUncounted(p: Pace): void {
     const from = p.countFromMs - p.day * DAY_MS;
-    if (from <= 0) return;
-    const counted = 1 - shapeAt(p, from);
     let total = 0;
-    for (let h = 0; h < 24; h++) total += p.hourToday[h];
-    if (!(counted > 0) || total === 0) return;
-    const perDay = total / counted;
-    const h0 = Math.min(23, Math.floor(from / HOUR_MS));
-    for (let h = 0; h < h0; h++) p.hourToday[h] = (perDay * p.shape[h]) / p.shapeCum[24];
-    const missed = (from - h0 * HOUR_MS) / HOUR_MS;
-    p.hourToday[h0] += (perDay * p.shape[h0] * missed) / p.shapeCum[24];
+    let outAny = false;
+    for (let h = 0; h < 24; h++) {
+      outMissed[h] = Math.min(1, Math.max(0, (from - h * HOUR_MS) / HOUR_MS) + p.outToday[h]);
+      if (outMissed[h] > 0) outAny = true;
+      total += p.hourToday[h];
+    }
+    if (!outAny || total === 0) return;
+    let weights: ArrayLike<number> = p.shape;
+    if (p.learnedDays > 0 && servedWeight(p.hourLearned) > 0) weights = p.hourLearned;
+    const served = servedWeight(weights);
+    if (!(served > 0)) return;
+    for (let h = 0; h < 24; h++) p.hourToday[h] += (total * weights[h] * outMissed[h]) / served;
+  }
+
+  /** The weight of the hours counted in (`outMissed` set), by the weights `w`. */
+  function servedWeight(w: ArrayLike<number>): number {
+    let sum = 0;
+    for (let h = 0; h < 24; h++) sum += w[h] * (1 - outMissed[h]);
+    return sum;
   }
 
   /** A Thompson draw of the opportunities left in the day after `now`. */
@@ -505,6 +572,13 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
 
     configure,
     prepare,
+
+    setServing(campaignId, serving, nowMs) {
+      if (serving) held.delete(campaignId);
+      else held.add(campaignId);
+      const p = paces.get(campaignId);
+      if (p !== undefined) setOut(p, !serving || p.pausedInPolicies, nowMs);
+    },
 
     syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {
       const p = paces.get(campaignId);
