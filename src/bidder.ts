@@ -139,6 +139,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const privacy = createPrivacy({ vendorId: settings.tcfVendorId });
   const users = createUsers({
     settings,
+    campaigns: initial.campaigns,
     redis,
     secret: noticeSecret,
     privacy,

@@ -110,6 +110,19 @@ describe('the local store when full', () => {
     await s.close();
   });
 
+  it('full of capped users, keeps them all over a new user seen only by an uncapped campaign', async () => {
+    let now = T0;
+    let evictedLive = 0;
+    const s = createLocalFrequencyStore({ clock: () => now, maxUsers: 2, windowSec, onEvictLive: () => evictedLive++ });
+    await s.record('day', 'capped');
+    await s.record('hour', 'hourly');
+    now += 60_000;
+    await s.record('passer-by', 'uncapped');
+    expect([s.count('day', 'capped', 86_400), s.count('hour', 'hourly', 3600), s.count('passer-by', 'uncapped', 3600)]).toEqual([1, 1, 0]);
+    expect(evictedLive).toBe(0);
+    await s.close();
+  });
+
   it('orders users by the windows of now: a cap a reload lengthened keeps its users', async () => {
     let now = T0;
     const w: Record<string, number> = { a: 3600, b: 3600 };
@@ -120,8 +133,27 @@ describe('the local store when full', () => {
     now += 2 * 3600_000;
     // Both impressions are past an hour; a's cap now runs for a day, so u-a is capped and u-b is not.
     w.a = 86_400;
+    s.windowsChanged();
     await s.record('u-c', 'b');
     expect([s.count('u-a', 'a', 86_400), s.count('u-b', 'b', 86_400)]).toEqual([1, 0]);
+    await s.close();
+  });
+
+  it('orders users by the windows of now: the users of a cap a reload shortened go before users still capped', async () => {
+    let now = T0;
+    let evictedLive = 0;
+    const w: Record<string, number> = { a: 86_400, b: 86_400 };
+    const s = createLocalFrequencyStore({ clock: () => now, maxUsers: 100, windowSec: (c) => w[c] ?? 0, onEvictLive: () => evictedLive++ });
+    for (let i = 0; i < 50; i++) await s.record(`u-a${i}`, 'a');
+    now += 60_000;
+    for (let i = 0; i < 50; i++) await s.record(`u-b${i}`, 'b');
+    now += 2 * 3600_000;
+    // b's cap now runs for an hour: its users' caps have lapsed, a's hold for most of a day.
+    w.b = 3600;
+    s.windowsChanged();
+    for (let i = 0; i < 50; i++) await s.record(`new-${i}`, 'a');
+    expect(evictedLive).toBe(0);
+    expect([s.count('u-a0', 'a', 86_400), s.count('u-a49', 'a', 86_400), s.count('u-b0', 'b', 86_400)]).toEqual([1, 1, 0]);
     await s.close();
   });
 });

@@ -36,6 +36,12 @@ async function win(b: TestBidder, x: Bid): Promise<void> {
   const r = await fetch(b.url + x.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(x.price)));
   expect(r.status).toBe(200);
 }
+/** A won impression for this user key, as the bidder signs them (the user's bid made elsewhere). */
+async function impression(b: TestBidder, campaignId: string, creativeId: string, userKey: string): Promise<void> {
+  const c = { bidId: `fill-${n++}`, campaignId, creativeId, bidPrice: 0.01, cur: 'USD', rate: 1, exchange: 'default', expiresAtMs: b.clock() + 600_000, userKey };
+  const url = noticeUrl(noticeUrls(b.url, c, createSigner(TEST_SECRET).sign(c), { expandPrice: true, nurl: true }), 'win');
+  expect((await fetch(url)).status).toBe(200);
+}
 /** Bid on and won: the user is capped from now. */
 async function cap(b: TestBidder, body: Record<string, unknown>, exchange?: string): Promise<void> {
   const x = await acme(b, body, exchange);
@@ -102,19 +108,12 @@ describe('a full frequency-cap store (frequencyMaxUsers)', () => {
   });
   afterAll(() => b?.close());
 
-  /** A won impression for this user key, as the bidder signs them (the user's bid made elsewhere). */
-  async function impression(campaignId: string, creativeId: string, userKey: string): Promise<void> {
-    const c = { bidId: `fill-${n++}`, campaignId, creativeId, bidPrice: 0.01, cur: 'USD', rate: 1, exchange: 'default', expiresAtMs: b.clock() + 600_000, userKey };
-    const url = noticeUrl(noticeUrls(b.url, c, createSigner(TEST_SECRET).sign(c), { expandPrice: true, nurl: true }), 'win');
-    expect((await fetch(url)).status).toBe(200);
-  }
-
   it('keeps a capped user over any number of users whose impressions are no longer capped', async () => {
     // Users of the capped campaign whose hour has passed, then users of an uncapped one: nothing to keep them for.
-    for (let i = 0; i < 2; i++) await impression('acme-shoes', 'acme-300x250', `old-${i}`);
+    for (let i = 0; i < 2; i++) await impression(b, 'acme-shoes', 'acme-300x250', `old-${i}`);
     b.clock.advance(2 * 3_600_000);
     await cap(b, { ...site, user: { id: 'victim' } });
-    for (let i = 0; i < 20; i++) await impression('volt-bank', 'volt-300x250', `uncapped-${i}`);
+    for (let i = 0; i < 20; i++) await impression(b, 'volt-bank', 'volt-300x250', `uncapped-${i}`);
     expect(await acme(b, { ...site, user: { id: 'victim' } })).toBeUndefined();
     expect(await b.metric('bidder_frequency_evictions_total')).toBe(0);
     expect(capsWarnings()).toEqual([]);
@@ -122,11 +121,33 @@ describe('a full frequency-cap store (frequencyMaxUsers)', () => {
 
   it('full of capped users, drops the one whose cap lapses first, counts it and says so once', async () => {
     b.clock.advance(60_000);
-    for (let i = 0; i < 4; i++) await impression('acme-shoes', 'acme-300x250', `capped-${i}`);
+    for (let i = 0; i < 4; i++) await impression(b, 'acme-shoes', 'acme-300x250', `capped-${i}`);
     // The victim's cap, the first to lapse, was dropped: it is bid on again within its hour.
     expect(await acme(b, { ...site, user: { id: 'victim' } })).toBeDefined();
     expect(await b.metric('bidder_frequency_evictions_total')).toBe(2);
     expect(capsWarnings()).toEqual([expect.objectContaining({ evicted: 1, frequencyMaxUsers: 3, msg: expect.stringContaining('raise frequencyMaxUsers') })]);
+  });
+});
+
+describe('frequency caps across a restart into a smaller store', () => {
+  it('keep the user whose cap still holds over one seen later only by an uncapped campaign', async () => {
+    const journal = mkdtempSync(join(tmpdir(), 'fcap-restart-'));
+    const ledger = { journalPath: journal, redisUrl: '' } as never;
+    try {
+      let b = await startBidder({ ledger }, policies);
+      await cap(b, { ...site, user: { id: 'capped-user' } });
+      b.clock.advance(10_000);
+      await impression(b, 'volt-bank', 'volt-300x250', 'passer-by');
+      await b.close();
+      b = await startBidder({ ledger, frequencyMaxUsers: 1 }, policies);
+      try {
+        expect(await acme(b, { ...site, user: { id: 'capped-user' } })).toBeUndefined();
+      } finally {
+        await b.close();
+      }
+    } finally {
+      rmSync(journal, { recursive: true, force: true });
+    }
   });
 });
 

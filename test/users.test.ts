@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../src/config/settings.js';
 import { createPrivacy } from '../src/eligibility/privacy.js';
 import { createMetrics } from '../src/metrics/metrics.js';
+import type { Campaign } from '../src/types.js';
 import { createUsers, trackableIfa } from '../src/users/users.js';
 
 /**
@@ -26,7 +30,7 @@ describe('the advertising id as a user key', () => {
 });
 
 function makeUsers(settings = DEFAULT_SETTINGS) {
-  return createUsers({ settings, redis: null, secret: 's'.repeat(24), privacy: createPrivacy(), metrics: createMetrics({ exchanges: [], campaigns: [], defaults: false }), clock: () => 0, now: () => 0 });
+  return createUsers({ settings, campaigns: [], redis: null, secret: 's'.repeat(24), privacy: createPrivacy(), metrics: createMetrics({ exchanges: [], campaigns: [], defaults: false }), clock: () => 0, now: () => 0 });
 }
 
 describe('the user key', () => {
@@ -107,5 +111,67 @@ describe('the user key', () => {
     expect(key({ id: 'x-1', eids: [id5('0')] })).toBe(key({ id: 'x-1' }));
     expect(key({ eids: [id5('ID5*abc', { linkType: 2, abTestingControlGroup: false })] })).not.toBe('');
     await users.close();
+  });
+});
+
+/**
+ * Alone, the local store keeps at most frequencyMaxUsers users and drops first those whose caps
+ * lapse first, by the windows of the catalog that serves: the one at start (freqcaps.json is
+ * restored by it) and each reload's.
+ */
+describe('the frequency caps of a bidder alone', () => {
+  const T0 = Date.parse('2026-06-01T00:00:00Z');
+  const campaign = (id: string, windowSec?: number) => ({ id, frequencyCap: windowSec ? { count: 1, windowSec } : undefined }) as Campaign;
+
+  function alone(o: { now: () => number; campaigns: Campaign[]; path: string; maxUsers: number; warnings?: string[] }) {
+    return createUsers({
+      settings: { ...DEFAULT_SETTINGS, frequencyMaxUsers: o.maxUsers },
+      campaigns: o.campaigns,
+      redis: null,
+      secret: 's'.repeat(24),
+      privacy: createPrivacy(),
+      metrics: createMetrics({ exchanges: [], campaigns: [], defaults: false }),
+      clock: o.now,
+      now: () => 0,
+      frequencyPath: o.path,
+      logger: { warn: (_: object, msg: string) => void o.warnings?.push(msg) },
+    });
+  }
+
+  it('restored from more users than it keeps, keeps the user whose cap holds over a later one seen only by an uncapped campaign', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'users-fc-'));
+    const path = join(dir, 'freqcaps.json');
+    try {
+      let now = T0;
+      const campaigns = [campaign('capped', 86_400), campaign('open')];
+      const a = alone({ now: () => now, campaigns, path, maxUsers: 10 });
+      a.setCampaigns(campaigns);
+      await a.frequency.record('capped-user', 'capped');
+      now += 10_000;
+      await a.frequency.record('uncapped-user', 'open');
+      await a.close();
+      now += 60_000;
+      const warnings: string[] = [];
+      const b = alone({ now: () => now, campaigns, path, maxUsers: 1, warnings });
+      b.setCampaigns(campaigns);
+      expect([b.count('capped-user', 'capped', 86_400), b.count('uncapped-user', 'open', 86_400)]).toEqual([1, 0]);
+      expect(warnings).toEqual(['frequency caps file holds more users than the store keeps: those whose impressions lapse first were dropped']);
+      await b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a reload that shortens a cap drops its users before users whose caps still hold", async () => {
+    let now = T0;
+    const users = alone({ now: () => now, campaigns: [campaign('a', 86_400), campaign('b', 86_400)], path: join(tmpdir(), 'users-fc-unsaved', 'none.json'), maxUsers: 2 });
+    users.setCampaigns([campaign('a', 86_400), campaign('b', 86_400)]);
+    await users.frequency.record('u-a', 'a');
+    now += 60_000;
+    await users.frequency.record('u-b', 'b');
+    now += 2 * 3600_000;
+    users.setCampaigns([campaign('a', 86_400), campaign('b', 3600)]);
+    await users.frequency.record('u-c', 'a');
+    expect([users.count('u-a', 'a', 86_400), users.count('u-b', 'b', 86_400), users.count('u-c', 'a', 86_400)]).toEqual([1, 0, 1]);
   });
 });

@@ -39,11 +39,22 @@ export interface PersistentFrequencyOptions extends LocalFrequencyOptions {
   logger?: { warn(obj: object, msg: string): void };
   /**
    * A campaign's cap window now, s, 0 for a campaign without a cap (default: maxWindowSec for
-   * every campaign). An impression is live while it is inside its campaign's window.
+   * every campaign). An impression is live while it is inside its campaign's window. It must
+   * answer with the catalog's windows from the start (the file is restored by them), and the
+   * store be told of each change (`windowsChanged`).
    */
   windowSec?: (campaignId: string) => number;
   /** A user with a live impression was dropped to make room for another: their caps are forgotten. */
   onEvictLive?: () => void;
+}
+
+/** The store of a bidder alone. */
+export interface LocalFrequencyStore extends FrequencyStore {
+  /**
+   * `windowSec` now answers otherwise (a reload): the users are ordered again by when their caps
+   * lapse, in one pass over them (a million users: 40 to 100 ms on 2 cores).
+   */
+  windowsChanged(): void;
 }
 
 /** Per user, campaign -> impression times, oldest first (the Redis store's local copy). */
@@ -83,11 +94,12 @@ const SLOT = 0;
 
 /**
  * The store of a bidder alone: the whole truth, so a user it drops is a user it may bid on again.
- * Full, it drops the user whose impressions leave their campaigns' windows first: users with
- * nothing left in any window (no longer capped by anything) before any user whose caps still
+ * Full, it drops the user whose impressions leave their campaigns' windows first, the one it
+ * adds included (a new user seen only by an uncapped campaign takes no capped user's place): users
+ * with nothing left in any window (no longer capped by anything) before any user whose caps still
  * hold, and among those the one whose caps lapse soonest; `onEvictLive` counts the latter.
  */
-export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): FrequencyStore {
+export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): LocalFrequencyStore {
   const { clock, path } = opts;
   const windowMs = (opts.maxWindowSec ?? FREQ_MAX_WINDOW_SEC) * 1000;
   const maxPer = opts.maxPerCampaign ?? FREQ_MAX_COUNT;
@@ -117,9 +129,8 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Fre
   }
 
   // A binary min-heap of the users by `livesUntil`, in three parallel arrays; each user's array
-  // holds its slot, so a record moves it without a search. The figure is the one of the user's
-  // last record: a window a reload lengthened makes it early, and eviction corrects it before
-  // trusting it; one a reload shortened leaves the user's place as it was until its next record.
+  // holds its slot, so a record moves it without a search. The figures are by the windows of now:
+  // a user's is set at its record, and every user's again when the windows change.
   const heapCaps: Caps[] = [];
   const heapKeys: string[] = [];
   const heapEnds: number[] = [];
@@ -164,22 +175,15 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Fre
   }
   /** Drops the user whose impressions lapse first; true if one was still live. */
   function evict(now: number): boolean {
-    for (;;) {
-      const end = livesUntil(heapCaps[0]);
-      if (end > heapEnds[0]) {
-        heapEnds[0] = end;
-        down(0);
-        continue;
-      }
-      users.delete(heapKeys[0]);
-      const last = heapCaps.length - 1;
-      if (last > 0) place(0, heapCaps[last], heapKeys[last], heapEnds[last]);
-      heapCaps.pop();
-      heapKeys.pop();
-      heapEnds.pop();
-      if (last > 0) down(0);
-      return end > now;
-    }
+    const end = heapEnds[0];
+    users.delete(heapKeys[0]);
+    const last = heapCaps.length - 1;
+    if (last > 0) place(0, heapCaps[last], heapKeys[last], heapEnds[last]);
+    heapCaps.pop();
+    heapKeys.pop();
+    heapEnds.pop();
+    if (last > 0) down(0);
+    return end > now;
   }
 
   /**
@@ -242,11 +246,11 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Fre
         if (typeof key !== 'string') throw new Error('a user key is not a string');
         const caps = kept(saved[u + 1], numbers, now - windowMs);
         if (caps === undefined || users.has(key)) continue;
-        if (users.size >= maxUsers) {
+        add(key, caps);
+        if (users.size > maxUsers) {
           evict(now);
           dropped++;
         }
-        add(key, caps);
       }
     } catch (err) {
       opts.logger?.warn({ file, err: String(err) }, 'frequency caps file is not a snapshot: caps start empty');
@@ -319,8 +323,8 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Fre
       const now = clock();
       const old = users.get(userKey);
       if (old === undefined) {
-        if (users.size >= maxUsers && evict(now)) opts.onEvictLive?.();
         add(userKey, withImpression(undefined, numberOf(campaignId), now, now - windowMs));
+        if (users.size > maxUsers && evict(now)) opts.onEvictLive?.();
         return;
       }
       const caps = withImpression(old, numberOf(campaignId), now, now - windowMs);
@@ -333,6 +337,10 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Fre
       else down(i);
     },
     async warm() {},
+    windowsChanged() {
+      for (let i = 0; i < heapCaps.length; i++) heapEnds[i] = livesUntil(heapCaps[i]);
+      for (let i = (heapCaps.length >> 1) - 1; i >= 0; i--) down(i);
+    },
     async close() {
       lastUser = null;
       lastCaps = undefined;

@@ -4,5 +4,6 @@ export {
   createRedisFrequencyStore,
   type FrequencyStore,
   type LocalFrequencyOptions,
+  type LocalFrequencyStore,
   type RedisFrequencyOptions,
 } from './freqcap.js';

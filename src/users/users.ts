@@ -5,7 +5,7 @@ import type { Settings } from '../config/settings.js';
 import { createMac } from '../crypto/mac.js';
 import type { Privacy } from '../eligibility/privacy.js';
 import { createProfileStore, createRedisProfileStore, type ProfileStore } from '../features/profiles.js';
-import { createLocalFrequencyStore, createRedisFrequencyStore, type FrequencyStore } from '../freqcap/index.js';
+import { createLocalFrequencyStore, createRedisFrequencyStore, type FrequencyStore, type LocalFrequencyStore } from '../freqcap/index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Campaign } from '../types.js';
 
@@ -36,6 +36,8 @@ export interface Users {
 
 export interface UsersOptions {
   settings: Settings;
+  /** The catalog at start: its cap windows order the caps restored from `frequencyPath`. */
+  campaigns: readonly Campaign[];
   /** The fleet's shared connection, or null for a bidder alone. */
   redis: Redis | null;
   /** Key of the user pseudonym's MAC (derived from the notice secret). */
@@ -54,14 +56,17 @@ export interface UsersOptions {
 export function createUsers(o: UsersOptions): Users {
   const { settings, redis, clock, metrics, now } = o;
   const userKeyMac = createMac(Buffer.from(`user-key:${o.secret}`));
-  // Each capped campaign's window, s (setCampaigns): the local store drops first the users none of
-  // whose impressions is still inside one.
-  const capWindowSec = new Map<string, number>();
+  // Each capped campaign's window, s: the local store drops first the users none of whose
+  // impressions is still inside one. Known before the store restores its file, which it orders by
+  // them: restored by no windows, a full store dropped users by their last impression, and the
+  // first record after the start corrected every user's place at once (a quarter of a second at a
+  // million users).
+  let capWindowSec = capWindows(o.campaigns);
   // In a fleet caps and profiles hold every bidder's impressions and clicks (Redis, an lru-cache
   // in front that needs only the users of the last userCacheTtlMs); alone, the local stores are
   // the whole truth, and a user they drop is forgotten.
   const userCache = { clock, maxUsers: 200_000, localTtlMs: settings.userCacheTtlMs };
-  const frequency: FrequencyStore = redis
+  const frequency: FrequencyStore & Partial<LocalFrequencyStore> = redis
     ? createRedisFrequencyStore({ client: redis, keyPrefix: `${settings.ledger.keyPrefix}fc:`, ...userCache })
     : createLocalFrequencyStore({
         clock,
@@ -144,8 +149,10 @@ export function createUsers(o: UsersOptions): Users {
     count: (userKey, campaignId, windowSec) => (capsUnknown.has(userKey) ? Infinity : frequency.count(userKey, campaignId, windowSec)),
     setCampaigns(campaigns) {
       anyCap = campaigns.some((c) => c.frequencyCap);
-      capWindowSec.clear();
-      for (const c of campaigns) if (c.frequencyCap) capWindowSec.set(c.id, c.frequencyCap.windowSec);
+      const next = capWindows(campaigns);
+      if (next.size === capWindowSec.size && [...next].every(([id, w]) => capWindowSec.get(id) === w)) return;
+      capWindowSec = next;
+      frequency.windowsChanged?.();
     },
     profiles,
     async close() {
@@ -153,6 +160,10 @@ export function createUsers(o: UsersOptions): Users {
       await profiles.close();
     },
   };
+}
+
+function capWindows(campaigns: readonly Campaign[]): Map<string, number> {
+  return new Map(campaigns.flatMap((c) => (c.frequencyCap ? [[c.id, c.frequencyCap.windowSec] as const] : [])));
 }
 
 /**
