@@ -66,6 +66,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('testRequest');
     call('testBid');
     call('insecureImp');
+    call('capsEvicted');
     call('setCampaigns', CAMPAIGNS);
     call('addExchanges', EXCHANGES);
   }
