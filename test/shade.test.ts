@@ -185,6 +185,33 @@ describe('first-price bid shading', () => {
     // Knowing the hour buys more surplus over the second half than one competition per site.
     expect(ctx.surplus).toBeGreaterThan(1.15 * surplusOf(false).surplus);
   });
+
+  it('moves each fit a bounded amount on one min-to-win in the wrong unit, and shades as before', () => {
+    const s = createShader();
+    const seg = 'ex|banner|site|s1~h3d2~300x250';
+    const r = mulberry32(5);
+    // A tight market (median 2 CPM, log-sd 0.3), min-to-win on half the notices.
+    for (let i = 0; i < 300; i++) {
+      const h = Math.exp(Math.log(2) + 0.3 * sampleNormal(r));
+      const b = s.shade(seg, 10, 0.1);
+      s.observe(seg, b, h <= b, i % 2 === 0 ? h : undefined);
+    }
+    const fits = ['*', 'ex', 'ex|banner', 'ex|banner|site', 'ex|banner|site|s1'];
+    const before = fits.map((f) => s.model(f)!);
+    const bid = s.shade(seg, 10, 0.1);
+    // A loss whose min-to-win came in micros: ~20 sigma out, which unclipped sent sigma to its clamp.
+    s.observe(seg, bid, false, bid * 1.2e6);
+    fits.forEach((f, i) => {
+      const b = before[i];
+      const a = s.model(f)!;
+      const eta = Math.max(0.02, 1 / (b.observations + 5));
+      // The clip at 3: ln sigma moves at most eta x (3^2 - 0.995) / 2, mu at most eta x 3 sigma.
+      expect(Math.abs(Math.log(a.sigma / b.sigma)), f).toBeLessThanOrEqual((eta * (9 - 0.995)) / 2 + 1e-9);
+      expect(Math.abs(a.mu - b.mu), f).toBeLessThanOrEqual(eta * 3 * b.sigma + 1e-9);
+    });
+    expect(s.model('*')!.sigma).toBeLessThan(1.1 * before[0].sigma);
+    expect(s.shade(seg, 10, 0.1)).toBeGreaterThan(0.9 * bid);
+  });
 });
 
 describe('what the shader remembers', () => {

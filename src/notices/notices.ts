@@ -108,6 +108,14 @@ function minToWin(q: QueryParams, rate: number, currency: string): number | unde
   return mtw > 0 ? mtw : undefined;
 }
 
+// A loss's min-to-win this many times the bid is taken for one in the wrong unit (micros, cents, a
+// yen figure for a dollar bid) and learnt as a plain loss at the bid. A factor 20 (3 log units: 6 to
+// 12 sigma of the spreads the shader learns) rarely refuses a real auction, and what one loses is
+// how far past the bid the competition was, not the outcome. A win's far below its bid is kept (the
+// shader's clip bounds its step): bids are unshaded until the shader has notices, and a campaign
+// worth 20x its market wins at 1/20 of its bid; those wins are what teach the shader to shade.
+const MTW_PLAUSIBLE_FACTOR = 20;
+
 /**
  * The event log's record of a notice, built without spreads: a field it lacks is undefined, which
  * the log leaves out as JSON does.
@@ -422,6 +430,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // above the bid cannot be, and is ignored.
       const mtw = markup ? undefined : minToWin(q, rate!, claims.cur);
       const mtwUsd = mtw !== undefined && mtw <= (claims.bidPrice / rate!) * (1 + 1e-9) ? mtw : undefined;
+      if (mtw !== undefined && mtwUsd === undefined) metrics.mtwIgnored(claims.exchange);
       deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, pctr, mtwUsd, markup);
       // A fixed-price deal's bid (no segment) says nothing of the competition.
       if (issued && issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
@@ -453,13 +462,18 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.notice('loss', 'duplicate');
         return OK;
       }
-      const mtw = minToWin(q, rate!, claims.cur);
+      const bidUsd = claims.bidPrice / rate!;
+      let mtw = minToWin(q, rate!, claims.cur);
+      if (mtw !== undefined && mtw > bidUsd * MTW_PLAUSIBLE_FACTOR) {
+        mtw = undefined;
+        metrics.mtwIgnored(claims.exchange);
+      }
       const lossReason = Number(q.get('loss'));
       metrics.notice('loss', 'ok');
       // Only a loss on price says where the competition was: a bid refused as invalid, a seat
       // blocked or a creative filtered (pending approval, disapproved) was never in the auction.
       if (lostOnPrice(q.get('loss'))) {
-        deps.pacer.onLoss(claims.campaignId, claims.creativeId, claims.bidPrice / rate!, mtw, now);
+        deps.pacer.onLoss(claims.campaignId, claims.creativeId, bidUsd, mtw, now);
         if (issued && issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
       }
       logNotice(deps.eventLog, 'loss', now, claims, undefined, mtw, Number.isInteger(lossReason) ? lossReason : undefined);
