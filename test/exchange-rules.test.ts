@@ -221,6 +221,13 @@ describe('exchange seat and the placements creatives declare', () => {
     }
   });
 
+  // A private auction read as open would answer open-market bids the exchange drops.
+  it('pmp.private_auction written "1" or true is a private auction, "0" or false an open one', async () => {
+    const pmp = (on: unknown) => banner('pa', { pmp: { private_auction: on, deals: [{ id: 'SOMEONE-ELSES', bidfloor: 0.5 }] } });
+    for (const on of [1, '1', true]) expect((await t.bid(pmp(on))).status, JSON.stringify(on)).toBe(204);
+    for (const off of [0, '0', false]) expect((await bidsOf(await t.bid(pmp(off)))).length, JSON.stringify(off)).toBe(1);
+  });
+
   it('video plcmt (and the 2.5 placement it maps from) and rwdd follow what the creative declares', async () => {
     const crids = async (v: Record<string, unknown>, imp: Record<string, unknown> = {}) => (await bidsOf(await t.bid(video('p', v, imp)))).map((b: any) => b.crid);
     expect((await crids({ plcmt: 1 })).length).toBe(1);

@@ -588,7 +588,7 @@ export function createEligibility(deps: EligibilityDeps) {
         const deals: Obj[] = Array.isArray(im.pmp?.deals)
           ? im.pmp.deals.filter((d: Obj) => !(Array.isArray(d.wseat) && d.wseat.length > 0 && !d.wseat.includes(seat)))
           : EMPTY;
-        const privateAuction = im.pmp?.private_auction === 1;
+        const privateAuction = flagOn(im.pmp?.private_auction);
         const dealIds = deals.length === 0 ? EMPTY : deals.map((d) => d.id as string);
         const ctx: ImpContext = {
           requestId: req.id,
