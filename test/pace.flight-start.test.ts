@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,31 +6,13 @@ import { createBidder } from '../src/bidder.js';
 import { metricSum } from '../src/harness/prometheus.js';
 import { mulberry32, sampleNormal } from '../src/pace/index.js';
 import { TEST_SECRET, testClock } from './helpers/bidder.js';
+import { pacedCampaign, pacedPolicies } from './helpers/pacing-policies.js';
 
 /** The real bidder's first flight day, for a flight campaign loaded before its start and one loaded at it. */
 const scratch = mkdtempSync(join(tmpdir(), 'pace-flight-start-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function policies(): string {
-  const dir = mkdtempSync(join(scratch, 'policies-'));
-  writeFileSync(join(dir, 'exchanges.yaml'), 'exchanges:\n  default:\n    currency: USD\n    noBid: empty\n');
-  writeFileSync(join(dir, 'currency.yaml'), 'ratesPerUsd:\n  EUR: 0.92\n');
-  writeFileSync(
-    join(dir, 'campaigns.yaml'),
-    `campaigns:
-  - id: flight
-    advertiser: flight
-    adomain: [flight.example]
-    goal: { type: cpm, valueUsd: 5 }
-    budget: { dailyUsd: 0.5, start: "2026-06-02", end: "2026-06-30" }
-    maxBidCpmUsd: 5
-    targeting: { domains: [news.example] }
-    creatives:
-      - { id: flight-cr, format: banner, w: 300, h: 250, title: t, landingUrl: "https://flight.example/" }
-`,
-  );
-  return dir;
-}
+const policies = () => pacedPolicies(scratch, pacedCampaign('flight', '{ dailyUsd: 0.5, start: "2026-06-02", end: "2026-06-30" }'));
 
 const request = (id: string) => ({ id, at: 2, tmax: 5000, imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] }, device: { ua: 'x' } });
 const afterSync = () => new Promise((r) => setTimeout(r, 300));

@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createBidder, type Bidder } from '../src/bidder.js';
 import { metricSum } from '../src/harness/prometheus.js';
 import { TEST_SECRET, testClock } from './helpers/bidder.js';
+import { pacedCampaign, pacedPolicies } from './helpers/pacing-policies.js';
 
 /**
  * The real bidder: a campaign paused through the admin API for part of a day, across a restart
@@ -17,26 +18,7 @@ const HOUR = 3_600_000;
 const STEP = 5 * 60_000;
 const BUDGET = 100;
 
-function policies(): string {
-  const dir = mkdtempSync(join(scratch, 'policies-'));
-  writeFileSync(join(dir, 'exchanges.yaml'), 'exchanges:\n  default:\n    currency: USD\n    noBid: empty\n');
-  writeFileSync(join(dir, 'currency.yaml'), 'ratesPerUsd:\n  EUR: 0.92\n');
-  writeFileSync(
-    join(dir, 'campaigns.yaml'),
-    `campaigns:
-  - id: c
-    advertiser: c
-    adomain: [c.example]
-    goal: { type: cpm, valueUsd: 5 }
-    budget: { dailyUsd: ${BUDGET} }
-    maxBidCpmUsd: 5
-    targeting: { domains: [news.example] }
-    creatives:
-      - { id: c-cr, format: banner, w: 300, h: 250, title: t, landingUrl: "https://c.example/" }
-`,
-  );
-  return dir;
-}
+const policies = () => pacedPolicies(scratch, pacedCampaign('c', `{ dailyUsd: ${BUDGET} }`));
 
 const afterSync = () => new Promise((r) => setTimeout(r, 300));
 

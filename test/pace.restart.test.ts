@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createBidder } from '../src/bidder.js';
 import { metricSum } from '../src/harness/prometheus.js';
 import { TEST_SECRET, testClock } from './helpers/bidder.js';
+import { pacedCampaign, pacedPolicies } from './helpers/pacing-policies.js';
 
 /**
  * The pacer of a real bidder across restarts, reloads and midnight, each bidder on the same state
@@ -13,26 +14,8 @@ import { TEST_SECRET, testClock } from './helpers/bidder.js';
 const scratch = mkdtempSync(join(tmpdir(), 'pace-restart-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function campaign(id: string, budget: string, domain = 'news.example'): string {
-  return `  - id: ${id}
-    advertiser: ${id}
-    adomain: [${id}.example]
-    goal: { type: cpm, valueUsd: 5 }
-    budget: ${budget}
-    maxBidCpmUsd: 5
-    targeting: { domains: [${domain}] }
-    creatives:
-      - { id: ${id}-cr, format: banner, w: 300, h: 250, title: t, landingUrl: "https://${id}.example/" }
-`;
-}
-
-function policies(...campaigns: string[]): string {
-  const dir = mkdtempSync(join(scratch, 'policies-'));
-  writeFileSync(join(dir, 'exchanges.yaml'), 'exchanges:\n  default:\n    currency: USD\n    noBid: empty\n');
-  writeFileSync(join(dir, 'currency.yaml'), 'ratesPerUsd:\n  EUR: 0.92\n');
-  writeFileSync(join(dir, 'campaigns.yaml'), `campaigns:\n${campaigns.join('')}`);
-  return dir;
-}
+const campaign = pacedCampaign;
+const policies = (...campaigns: string[]) => pacedPolicies(scratch, ...campaigns);
 
 const request = (id: string) => ({
   id,
