@@ -50,6 +50,17 @@ function marketDay(pacer: Pacer, set: (t: number) => void, start: number, budget
 }
 
 /** What the bidder's ledger sync does while a campaign cannot bid: `syncSpend` every 5 s, nothing spent. */
+/** A pacer of campaign `c` that has paced June 1 and 2 of the market; `set` moves its clock, `now` reads it. */
+function afterTwoDays(budget: Budget) {
+  let now = JUNE1;
+  const pacer = createValuePacer({ clock: () => now, random: mulberry32(4), campaigns: [{ id: 'c', budget }], slotMs: 10_000 });
+  const set = (t: number) => (now = t);
+  const rnd = mulberry32(5);
+  marketDay(pacer, set, JUNE1, budget, rnd);
+  marketDay(pacer, set, JUNE1 + DAY, budget, rnd);
+  return { pacer, set, rnd, now: () => now };
+}
+
 function syncOnly(pacer: Pacer, set: (t: number) => void, from: number, to: number): void {
   for (let t = from; t < to; t += 5_000) {
     set(t);
@@ -85,12 +96,7 @@ describe('value pacer: a day on which the campaign counted no opportunity is not
 
   it.each([1, 2])('a campaign paused for %s whole UTC day(s) keeps the traffic it learnt before', (pausedDays) => {
     const budget: Budget = { dailyUsd: 0.2 };
-    let now = JUNE1;
-    const pacer = createValuePacer({ clock: () => now, random: mulberry32(4), campaigns: [{ id: 'c', budget }], slotMs: 10_000 });
-    const set = (t: number) => (now = t);
-    const rnd = mulberry32(5);
-    marketDay(pacer, set, JUNE1, budget, rnd);
-    marketDay(pacer, set, JUNE1 + DAY, budget, rnd);
+    const { pacer, set, rnd } = afterTwoDays(budget);
     const resumeAt = JUNE1 + (2 + pausedDays) * DAY;
     // Paused days: not eligible, so no opportunity reaches the pacer; the ledger sync runs on. The
     // first sync after the resume rolls the last paused day.
@@ -118,17 +124,12 @@ describe('value pacer: the hours a campaign was out of service are not learnt as
    * the next midnight.
    */
   function run(out: { fromHour: number; toHour: number; how: How } | null, days = 0) {
-    let now = JUNE1;
-    const pacer = createValuePacer({ clock: () => now, random: mulberry32(4), campaigns: [{ id: 'c', budget }], slotMs: 10_000 });
-    const set = (t: number) => (now = t);
-    const rnd = mulberry32(5);
-    marketDay(pacer, set, JUNE1, budget, rnd);
-    marketDay(pacer, set, JUNE1 + DAY, budget, rnd);
+    const { pacer, set, rnd, now } = afterTwoDays(budget);
     const day3 = JUNE1 + 2 * DAY;
     let serving = true;
     const toggle = (s: boolean) => {
       serving = s;
-      if (out!.how === 'setServing') pacer.setServing('c', s, now);
+      if (out!.how === 'setServing') pacer.setServing('c', s, now());
       else if (out!.how === 'paused') pacer.configure([{ id: 'c', budget, paused: !s }]);
       else pacer.configure(s ? [{ id: 'c', budget }] : []);
     };
@@ -138,7 +139,7 @@ describe('value pacer: the hours a campaign was out of service are not learnt as
         set(day3 + ms);
         toggle(s);
         // The ledger sync goes on while it is out (not while a reload has dropped it).
-        if (!s && out!.how !== 'dropped') syncOnly(pacer, set, now, day3 + out!.toHour * HOUR);
+        if (!s && out!.how !== 'dropped') syncOnly(pacer, set, now(), day3 + out!.toHour * HOUR);
       }
       return s;
     });
