@@ -177,3 +177,35 @@ describe('value pacer: the hours a campaign was out of service are not learnt as
     for (let h = 0; h < 24; h++) expect(out.forecast[h]).toBeCloseTo(never.forecast[h], 6);
   });
 });
+
+describe('value pacer: hours out of service on its first day are not counted as seen', () => {
+  const budget: Budget = { dailyUsd: 0.2 };
+
+  /** The pacer's first day of the market, out of service from `fromHour` to `toHour` (operator's pause), or never. */
+  function firstDay(out: { fromHour: number; toHour: number } | null) {
+    let now = JUNE1;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(4), campaigns: [{ id: 'c', budget }], slotMs: 10_000 });
+    const set = (t: number) => (now = t);
+    let serving = true;
+    return marketDay(pacer, set, JUNE1, budget, mulberry32(5), (ms) => {
+      const s = out === null || ms < out.fromHour * HOUR || ms >= out.toHour * HOUR;
+      if (s !== serving) {
+        set(JUNE1 + ms);
+        pacer.setServing('c', s, JUNE1 + ms);
+        serving = s;
+      }
+      return s;
+    });
+  }
+
+  it('paused 02:00-14:00, the rest of the day is planned on the rate of the hours it served', () => {
+    const never = firstDay(null);
+    const paused = firstDay({ fromHour: 2, toHour: 14 });
+    // Before: the twelve paused hours counted as seen, so two hours' opportunities read as fourteen
+    // hours' traffic; the plan expected a seventh of the afternoon, spent the budget by 21:28 and
+    // bought 76.6 % of the value hindsight allows (never paused: 23:48, 98.1 %).
+    expect(never.budgetOutAtHour).toBeGreaterThan(23);
+    expect(paused.budgetOutAtHour).toBeGreaterThan(23);
+    expect(paused.valueShare).toBeGreaterThan(0.95);
+  });
+});

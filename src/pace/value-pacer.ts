@@ -418,8 +418,11 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       // came in (prior: one opportunity per slot).
       let today = 0;
       for (let k = 0; k <= h; k++) today += p.hourToday[k];
-      // Counted only since countFromMs: a pacer started at noon has not seen the morning.
-      const seen = shapeAt(p, msOfDay) - shapeAt(p, p.countFromMs - p.day * DAY_MS);
+      // Counted only since countFromMs and while in service: a pacer started at noon has not seen
+      // the morning, and one paused from 06:00 to 12:00 on its first day had halved its forecast.
+      let seen = shapeAt(p, msOfDay) - shapeAt(p, p.countFromMs - p.day * DAY_MS);
+      for (let k = 0; k <= h; k++) seen -= (p.shape[k] * p.outToday[k]) / p.shapeCum[24];
+      seen = Math.max(0, seen);
       const ahead = 1 - shapeAt(p, msOfDay);
       // (An hour outside the campaign's own is priced at an average hour's share: never a zero prior.)
       const slotShare = ((p.shape[h] > 0 ? p.shape[h] : p.shapeCum[24] / 24) / p.shapeCum[24]) * (slotMs / HOUR_MS);
