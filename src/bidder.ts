@@ -162,7 +162,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     configurePacer: (campaigns) => pacer.configure(campaigns),
     // The value pacer builds a reload's new campaigns in steps before the swap turn installs them.
     preparePacer: async (campaigns, pause) => valuePacer?.prepare(campaigns, pause),
-    pausePacer: (id, paused) => pacer.setServing?.(id, !paused, clock()),
+    pausePacer: (id, paused) => pacer.setServing(id, !paused, clock()),
     onPolicies: (p) => {
       users.setCampaigns(p.campaigns);
       metrics.setCampaigns(p.campaigns.map((c) => c.id));
@@ -181,7 +181,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const valuePacer = settings.pacer === 'curve' ? undefined : createValuePacer({ clock, random, campaigns: initial.campaigns, share });
   const pacer = valuePacer ?? createThompsonPacer({ clock, random, campaigns: initial.campaigns, share });
   // Paused before the restart (paused.json): out of service from the start, not counted as empty hours.
-  for (const id of live.status().paused) pacer.setServing?.(id, false, clock());
+  for (const id of live.status().paused) pacer.setServing(id, false, clock());
   const stopFleetSync = await syncPacerWithLedger({ pacer, ledger, clock, logger, campaigns: () => live.policies().campaigns, everyMs: settings.fleetSyncMs });
   const shader = createShader();
   // Next to the journal: each bidder process has a journal folder of its own (the ledger locks it).

@@ -4,6 +4,7 @@ import type { Budget, Pacer } from '../types.js';
 import { createCalibration } from './calibration.js';
 import { USER_ZONE, zoneHour } from '../util/zone.js';
 import { sampleBeta, sampleGamma } from '../random/random.js';
+import { addOut, fillUncounted } from './uncounted.js';
 
 /** What the pacer needs of a catalog campaign. */
 export interface PacedCampaign {
@@ -59,10 +60,9 @@ export interface ThompsonPacer extends Pacer {
    * The operator paused (`serving` false) or resumed the campaign at `nowMs` (the admin route,
    * `paused.json` at start), known or not yet configured: the hours it cannot bid count no
    * opportunity, and must not teach tomorrow that they hold none. A reload's removal and `paused`
-   * reach the pacer through `configure`. The value pacer fills such hours before it learns the day;
-   * the curve pacer leaves it out.
+   * reach the pacer through `configure`. Both pacers fill such hours before they learn the day.
    */
-  setServing?(campaignId: string, serving: boolean, nowMs: number): void;
+  setServing(campaignId: string, serving: boolean, nowMs: number): void;
   /**
    * Set today's spend from the ledger (after a restart; in a fleet, periodically, with `share`).
    * `spentBeforeUsd`: the ledger's spend and overspend of the days before today (`Ledger.state`),
@@ -180,6 +180,13 @@ class CampaignPace {
   bidPerMult = 0;
   bids = 0;
   readonly hourToday = new Float64Array(24);
+  /** Share of each hour of today the campaign was out of service (`uncounted.ts`). */
+  readonly outToday = new Float64Array(24);
+  /** Opportunities are counted today from here (the pace's start, or midnight). */
+  countFromMs: number;
+  /** Out of service since (paused by the operator or in the policies); NaN while serving. */
+  outFromMs = NaN;
+  pausedInPolicies = false;
   readonly hourLearned = new Float64Array(24);
   learnedDays = 0;
   /** Cumulative target-curve weight at the start of each hour, 25 entries, [24] = whole day. */
@@ -194,6 +201,7 @@ class CampaignPace {
     this.day = utcDay(now);
     this.slotStart = now;
     this.slotEnd = now;
+    this.countFromMs = now;
     this.opps = new Float64Array(arms);
     this.wins = new Float64Array(arms);
     this.spend = new Float64Array(arms);
@@ -231,6 +239,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
   }
 
   const paces = new Map<string, CampaignPace>();
+  // The campaigns the operator paused (`setServing`), configured or not.
+  const held = new Set<string>();
   const calibration = createCalibration({ priorEvents: priorClicks, clock: opts.clock });
 
   const configure = (campaigns: readonly PacedCampaign[]): void => {
@@ -246,10 +256,14 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
         setHours(p, pacingHours(c.targeting, now));
         setCurve(p);
         p.slotEnd = now; // re-decide at once under the new budget
+        p.pausedInPolicies = c.paused === true;
+        setOut(p, p.pausedInPolicies || held.has(c.id), now);
       } else {
         const np = new CampaignPace(rule, now, arms.length);
         np.targeting = c.targeting;
         np.hours = pacingHours(c.targeting, now);
+        np.pausedInPolicies = c.paused === true;
+        if (np.pausedInPolicies || held.has(c.id)) np.outFromMs = now;
         setCurve(np);
         paces.set(c.id, np);
       }
@@ -302,17 +316,40 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     if (day === p.day) return;
     p.spentBefore += p.spentToday;
     p.spentToday = 0;
-    if (day === p.day + 1 || p.learnedDays === 0) {
+    const out = !Number.isNaN(p.outFromMs);
+    if (out) addOut(p.outToday, p.day * DAY_MS, p.outFromMs, (p.day + 1) * DAY_MS);
+    // A day without one opportunity counted is a day the campaign could not bid (paused all day,
+    // before its flight), not a day without traffic; the hours it could not count in get the rate
+    // of those it did. Learnt as empty, a pause from noon put the next day's whole budget on the morning.
+    if ((day === p.day + 1 || p.learnedDays === 0) && p.hourToday.some((n) => n > 0)) {
+      const prior = Float64Array.from(EVEN, (w, h) => (p.hours === undefined || p.hours.length === 0 || p.hours.includes(h) ? w : 0));
+      const from = p.countFromMs - p.day * DAY_MS;
+      if (p.learnedDays > 0) fillUncounted(p.hourToday, p.outToday, from, p.hourLearned, prior);
+      else fillUncounted(p.hourToday, p.outToday, from, prior);
       for (let h = 0; h < 24; h++) {
         p.hourLearned[h] = p.learnedDays === 0 ? p.hourToday[h] : 0.5 * p.hourLearned[h] + 0.5 * p.hourToday[h];
       }
       p.learnedDays++;
     }
     p.hourToday.fill(0);
+    p.outToday.fill(0);
     p.day = day;
+    p.countFromMs = day * DAY_MS;
+    if (out) p.outFromMs = p.countFromMs;
     // A named zone's hours move by an hour at its daylight-saving changes.
     setHours(p, pacingHours(p.targeting, now));
     setCurve(p);
+  }
+
+  /** Takes the campaign out of service at `now`, or back in: the spans it was out count no opportunity. */
+  function setOut(p: CampaignPace, out: boolean, now: number): void {
+    if (out === !Number.isNaN(p.outFromMs)) return;
+    rollDay(p, now);
+    if (out) p.outFromMs = now;
+    else {
+      addOut(p.outToday, p.day * DAY_MS, p.outFromMs, now);
+      p.outFromMs = NaN;
+    }
   }
 
   function decide(p: CampaignPace, now: number): void {
@@ -439,6 +476,13 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     },
 
     configure,
+
+    setServing(campaignId, serving, nowMs) {
+      if (serving) held.delete(campaignId);
+      else held.add(campaignId);
+      const p = paces.get(campaignId);
+      if (p !== undefined) setOut(p, !serving || p.pausedInPolicies, nowMs);
+    },
 
     syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {
       const p = paces.get(campaignId);

@@ -17,6 +17,7 @@ import type { Opportunity, PacingMode } from '../types.js';
 import { createCalibration, type CalibrationSnapshot } from './calibration.js';
 import { BINS, PriceLandscape, ValueClock, ValueHistogram } from './landscape.js';
 import { Curves, solveLambda } from './optimiser.js';
+import { addOut as addOutToday, fillUncounted as uncounted } from './uncounted.js';
 import { createThompsonPacer, hourMask, pacingHours, relearnHours, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
 import { sampleGamma } from '../random/random.js';
 
@@ -72,8 +73,6 @@ export interface ValuePacer extends BidPacer {
    * (what depends on the time is set again then). Calls `prior()` here, for the campaigns not paced now.
    */
   prepare(campaigns: readonly PacedCampaign[], pause: () => Promise<unknown>): Promise<void>;
-  /** Implemented here: the spans out of service are filled before the day is learnt (`fillUncounted`). */
-  setServing(campaignId: string, serving: boolean, nowMs: number): void;
   /**
    * What it has learnt of each campaign's day, as plain JSON (kept across restarts, src/pace/learned.ts).
    * Not whether a campaign is out of service: paused.json tells a restarted pacer (`setServing`).
@@ -207,8 +206,6 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   const shape = opts.trafficShape ?? new Array<number>(24).fill(1);
   if (shape.length !== 24 || shape.some((w) => !(w >= 0)) || !shape.some((w) => w > 0)) throw new Error('trafficShape must be 24 non-negative hourly weights, not all zero');
   const valueProbs = new Float64Array(BINS);
-  // fillUncounted's share of each hour not counted in.
-  const outMissed = new Float64Array(24);
   const priceProbs = new Float64Array(BINS);
   // One for all campaigns: those first seen in the same millisecond share each power of two.
   const valueClock = new ValueClock();
@@ -366,15 +363,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     }
   }
 
-  /** Adds the part of [fromMs, toMs) within today to `outToday`, hour by hour. */
   function addOut(p: Pace, fromMs: number, toMs: number): void {
-    const dayStart = p.day * DAY_MS;
-    const a = Math.max(fromMs, dayStart) - dayStart;
-    const b = Math.min(toMs, dayStart + DAY_MS) - dayStart;
-    for (let h = Math.floor(a / HOUR_MS); h < 24 && h * HOUR_MS < b; h++) {
-      const span = Math.min(b, (h + 1) * HOUR_MS) - Math.max(a, h * HOUR_MS);
-      p.outToday[h] = Math.min(1, p.outToday[h] + span / HOUR_MS);
-    }
+    addOutToday(p.outToday, p.day * DAY_MS, fromMs, toMs);
   }
 
   /**
@@ -386,26 +376,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
    */
   function fillUncounted(p: Pace): void {
     const from = p.countFromMs - p.day * DAY_MS;
-    let total = 0;
-    let outAny = false;
-    for (let h = 0; h < 24; h++) {
-      outMissed[h] = Math.min(1, Math.max(0, (from - h * HOUR_MS) / HOUR_MS) + p.outToday[h]);
-      if (outMissed[h] > 0) outAny = true;
-      total += p.hourToday[h];
-    }
-    if (!outAny || total === 0) return;
-    let weights: ArrayLike<number> = p.shape;
-    if (p.learnedDays > 0 && servedWeight(p.hourLearned) > 0) weights = p.hourLearned;
-    const served = servedWeight(weights);
-    if (!(served > 0)) return;
-    for (let h = 0; h < 24; h++) p.hourToday[h] += (total * weights[h] * outMissed[h]) / served;
-  }
-
-  /** The weight of the hours counted in (`outMissed` set), by the weights `w`. */
-  function servedWeight(w: ArrayLike<number>): number {
-    let sum = 0;
-    for (let h = 0; h < 24; h++) sum += w[h] * (1 - outMissed[h]);
-    return sum;
+    if (p.learnedDays > 0) uncounted(p.hourToday, p.outToday, from, p.hourLearned, p.shape);
+    else uncounted(p.hourToday, p.outToday, from, p.shape);
   }
 
   /** A Thompson draw of the opportunities left in the day after `now`. */
@@ -577,6 +549,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     prepare,
 
     setServing(campaignId, serving, nowMs) {
+      curve.setServing(campaignId, serving, nowMs);
       if (serving) held.delete(campaignId);
       else held.add(campaignId);
       const p = paces.get(campaignId);
