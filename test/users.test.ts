@@ -112,6 +112,22 @@ describe('the user key', () => {
     expect(key({ eids: [id5('ID5*abc', { linkType: 2, abTestingControlGroup: false })] })).not.toBe('');
     await users.close();
   });
+
+  it("passes over a buyeruid or user.id that stands for no id ('0', zeros, blanks), and takes the next id", async () => {
+    const users = makeUsers();
+    const key = (user: object) => users.key({ user } as never, 'a');
+    const pubcid = { source: 'pubcid.org', uids: [{ id: 'c29b1f7a', atype: 1 }] };
+    for (const none of ['0', '00000000-0000-0000-0000-000000000000', ' ', '']) {
+      expect(key({ id: none })).toBe('');
+      expect(key({ buyeruid: none })).toBe('');
+      expect(key({ buyeruid: none, eids: [pubcid] })).toBe(key({ eids: [pubcid] }));
+      expect(key({ buyeruid: none, id: 'x-1' })).toBe(key({ id: 'x-1' }));
+    }
+    // Ids that merely contain zeros are ids.
+    expect(key({ id: '10' })).not.toBe('');
+    expect(key({ buyeruid: '0a' })).not.toBe(key({ buyeruid: '0b' }));
+    await users.close();
+  });
 });
 
 /**

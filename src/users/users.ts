@@ -177,13 +177,22 @@ function capWindows(campaigns: readonly Campaign[]): Map<string, number> {
  */
 export function userIdOf(req: BidRequest, exchange: string, eidRank: ReadonlyMap<string, number>): string {
   const user = req.user as (BidRequest['user'] & { eids?: unknown; ext?: { eids?: unknown } }) | undefined;
-  if (user?.buyeruid) return `b:${user.buyeruid}`;
+  if (isId(user?.buyeruid)) return `b:${user!.buyeruid}`;
   const ifa = trackableIfa(req.device as { ifa?: unknown; lmt?: unknown } | undefined);
   if (ifa) return `i:${ifa}`;
   if (user == null) return '';
   const eid = rankedEid(user.eids ?? user.ext?.eids, eidRank);
   if (eid) return `e:${eid}`;
-  return user.id ? `x:${exchange}:${user.id}` : '';
+  return isId(user.id) ? `x:${exchange}:${user.id}` : '';
+}
+
+/**
+ * A string that names someone: not blanks, zeros and dashes, which exchanges and ID vendors send
+ * where they have no id ('0', an all-zero UUID) and which every such user would share, as one
+ * frequency cap and one profile.
+ */
+function isId(id: unknown): id is string {
+  return typeof id === 'string' && !/^[\s0-]*$/.test(id);
 }
 
 /**
@@ -204,7 +213,7 @@ function rankedEid(eids: unknown, eidRank: ReadonlyMap<string, number>): string 
     if (rank === undefined || rank >= bestRank) continue;
     const uid = Array.isArray(eid.uids) ? eid.uids[0] : undefined;
     const id: unknown = uid?.id;
-    if (typeof id !== 'string' || /^[\s0-]*$/.test(id) || uid.ext?.abTestingControlGroup === true) continue;
+    if (!isId(id) || uid.ext?.abTestingControlGroup === true) continue;
     best = `${source}:${id}`;
     bestRank = rank;
   }
