@@ -209,12 +209,16 @@ describe('exchange seat and the placements creatives declare', () => {
   });
 
   // Flags quoted ("1", bsm/openrtb#33: an SSP's imp.secure) or boolean (JSON from OpenRTB's protobuf binding) are read as set.
-  it('secure, instl and rwdd written "1" or true are read as 1, "0" or false as 0', async () => {
+  it('secure, instl and rwdd written "1", true or another number are read as 1, "0" or false as 0', async () => {
     for (const on of ['1', true]) {
       expect((await t.bid(banner('xs', { secure: on }))).status).toBe(204);
       expect((await t.bid(banner('is', { instl: on }))).status).toBe(204);
       expect((await bidsOf(await t.bid(video('rs', { plcmt: 1 }, { rwdd: on })))).map((b: any) => b.crid)).toEqual(['northwind-video-30']);
     }
+    // A number the spec does not define keeps the restriction.
+    expect((await t.bid(banner('x2', { secure: 2 }))).status).toBe(204);
+    expect((await t.bid(banner('i2', { instl: 2 }))).status).toBe(204);
+    expect((await bidsOf(await t.bid(video('r2', { plcmt: 1 }, { rwdd: 2 })))).map((b: any) => b.crid)).toEqual(['northwind-video-30']);
     for (const off of ['0', false]) {
       expect((await bidsOf(await t.bid(banner('xs', { secure: off })))).length).toBe(1);
       expect((await bidsOf(await t.bid(banner('is', { instl: off })))).length).toBe(1);
@@ -222,9 +226,9 @@ describe('exchange seat and the placements creatives declare', () => {
   });
 
   // A private auction read as open would answer open-market bids the exchange drops.
-  it('pmp.private_auction written "1" or true is a private auction, "0" or false an open one', async () => {
+  it('pmp.private_auction written "1", true or another number is a private auction, "0" or false an open one', async () => {
     const pmp = (on: unknown) => banner('pa', { pmp: { private_auction: on, deals: [{ id: 'SOMEONE-ELSES', bidfloor: 0.5 }] } });
-    for (const on of [1, '1', true]) expect((await t.bid(pmp(on))).status, JSON.stringify(on)).toBe(204);
+    for (const on of [1, '1', true, 2]) expect((await t.bid(pmp(on))).status, JSON.stringify(on)).toBe(204);
     for (const off of [0, '0', false]) expect((await bidsOf(await t.bid(pmp(off)))).length, JSON.stringify(off)).toBe(1);
   });
 

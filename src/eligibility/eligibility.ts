@@ -272,7 +272,7 @@ function impMedia(imp: Obj): ImpMedia {
   const plcmt = v ? (typeof v.plcmt === 'number' ? v.plcmt : PLACEMENT_TO_PLCMT[v.placement as number] ?? 0) : 0;
   // Prebid Server and Prebid Mobile send 2.5 requests with the flag in the imp's ext (an int; true seen too).
   const rwdd = imp.rwdd ?? imp.ext?.prebid?.is_rewarded_inventory;
-  return { imp, secure: flagOn(imp.secure), native: undefined, vast: null, plcmt, rewarded: flagOn(rwdd), interstitial: flagOn(imp.instl), bannerMimes: undefined, videoMimes: undefined, audioMimes: undefined };
+  return { imp, secure: restricts(imp.secure), native: undefined, vast: null, plcmt, rewarded: restricts(rwdd), interstitial: restricts(imp.instl), bannerMimes: undefined, videoMimes: undefined, audioMimes: undefined };
 }
 
 /**
@@ -282,6 +282,16 @@ function impMedia(imp: Obj): ImpMedia {
  */
 function flagOn(v: unknown): boolean {
   return v === 1 || v === true || v === '1';
+}
+
+/**
+ * A 0/1 flag that restricts what may be bid (secure, instl, rwdd, pmp.private_auction): set unless
+ * it reads as 0 (0, false, "0") or is absent. A number the spec does not define (`secure: 2`) is
+ * not a reason to drop the restriction: read as unset, it answered http notices on a secure page
+ * and open-market bids in a private auction.
+ */
+function restricts(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== 0 && v !== false && v !== '0';
 }
 
 /**
@@ -588,7 +598,7 @@ export function createEligibility(deps: EligibilityDeps) {
         const deals: Obj[] = Array.isArray(im.pmp?.deals)
           ? im.pmp.deals.filter((d: Obj) => !(Array.isArray(d.wseat) && d.wseat.length > 0 && !d.wseat.includes(seat)))
           : EMPTY;
-        const privateAuction = flagOn(im.pmp?.private_auction);
+        const privateAuction = restricts(im.pmp?.private_auction);
         const dealIds = deals.length === 0 ? EMPTY : deals.map((d) => d.id as string);
         const ctx: ImpContext = {
           requestId: req.id,
@@ -634,7 +644,7 @@ export function createEligibility(deps: EligibilityDeps) {
           plan.reason = 'DSA';
           continue;
         }
-        if (!httpsNotices && flagOn(im.secure)) {
+        if (!httpsNotices && restricts(im.secure)) {
           deps.onInsecureImp?.();
           plan.reason = 'INSECURE';
           continue;
