@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
 import type { Budget, Campaign } from './types.js';
 import { freezePolicies, loadPolicies, type Policies } from './config/policies.js';
-import { DEFAULT_SETTINGS, type Settings } from './config/settings.js';
+import { DEFAULT_SETTINGS, adminTokenProblem, type Settings } from './config/settings.js';
 import { createPrivacy } from './eligibility/privacy.js';
 import { createFeatureBuilder } from './features/features.js';
 import { selectBackend, type BackendName } from './model/backend.js';
@@ -128,6 +128,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
 
   const noticeSecret = settings.noticeSecret || process.env.NOTICE_SECRET || generatedSecret(settings, logger);
   const adminToken = settings.adminToken || process.env.ADMIN_TOKEN || '';
+  // The settings' token was checked with them; the environment's (a bidder built in-process) is here.
+  const tokenProblem = adminTokenProblem(adminToken);
+  if (tokenProblem !== null) throw new Error(tokenProblem);
 
   const backend = await selectBackend(settings.backend === 'auto' ? undefined : (settings.backend as BackendName));
   for (const note of backend.notes) logger.info({ backend: backend.backend }, note);

@@ -26,7 +26,7 @@ async function firstTwoHours(loadedAt: string): Promise<number> {
     clock,
     watchModels: false,
     overrides: {
-      host: '127.0.0.1', port: 0, logLevel: 'silent', noticeSecret: TEST_SECRET, adminToken: 'tok', seed: 'test', fleetSyncMs: 100,
+      host: '127.0.0.1', port: 0, logLevel: 'silent', noticeSecret: TEST_SECRET, adminToken: 'pace-admin-token-0123', seed: 'test', fleetSyncMs: 100,
       eventLog: { dir: join(state, 'events'), rotateBytes: 1 << 20, enabled: true },
       ledger: { journalPath: join(state, 'ledger'), redisUrl: '' },
       ...(process.env.TEST_MODELS_DIR ? { modelsDir: process.env.TEST_MODELS_DIR } : {}),

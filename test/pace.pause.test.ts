@@ -33,7 +33,7 @@ describe('a campaign paused through the admin API', () => {
         clock,
         watchModels: false,
         overrides: {
-          host: '127.0.0.1', port: 0, logLevel: 'silent', noticeSecret: TEST_SECRET, adminToken: 'tok', seed: 'test', fleetSyncMs: 100,
+          host: '127.0.0.1', port: 0, logLevel: 'silent', noticeSecret: TEST_SECRET, adminToken: 'pace-admin-token-0123', seed: 'test', fleetSyncMs: 100,
           eventLog: { dir: join(state, 'events'), rotateBytes: 1 << 20, enabled: true },
           ledger: { journalPath: join(state, 'ledger'), redisUrl: '' },
           ...(process.env.TEST_MODELS_DIR ? { modelsDir: process.env.TEST_MODELS_DIR } : {}),
@@ -52,7 +52,7 @@ describe('a campaign paused through the admin API', () => {
         await r.arrayBuffer();
       }
     }
-    const admin = async (b: Bidder, action: 'pause' | 'resume') => (await fetch(`${b.opsUrl}/admin/campaigns/c/${action}`, { method: 'POST', headers: { authorization: 'Bearer tok' } })).status;
+    const admin = async (b: Bidder, action: 'pause' | 'resume') => (await fetch(`${b.opsUrl}/admin/campaigns/c/${action}`, { method: 'POST', headers: { authorization: 'Bearer pace-admin-token-0123' } })).status;
     /** The share of the day's budget the pacer's target asks for by now: the share of the learnt traffic before now. */
     const targetShare = async (b: Bidder) => metricSum(await (await fetch(`${b.opsUrl}/metrics`)).text(), 'bidder_spend_target_usd', { campaign: 'c' }) / BUDGET;
     const midnight = async (iso: string) => {

@@ -37,7 +37,7 @@ async function boot(policiesDir: string, state: string, clock: ReturnType<typeof
       port: 0,
       logLevel: 'silent',
       noticeSecret: TEST_SECRET,
-      adminToken: 'tok',
+      adminToken: 'pace-admin-token-0123',
       seed: 'test',
       fleetSyncMs,
       eventLog: { dir: join(state, 'events'), rotateBytes: 1 << 20, enabled: true },
@@ -79,7 +79,7 @@ async function boot(policiesDir: string, state: string, clock: ReturnType<typeof
       return metricSum(await (await fetch(bidder.opsUrl + '/metrics')).text(), 'bidder_spent_today_usd', { campaign: campaignId });
     },
     async reload(): Promise<void> {
-      const r = await fetch(bidder.opsUrl + '/admin/reload/policies', { method: 'POST', headers: { authorization: 'Bearer tok' } });
+      const r = await fetch(bidder.opsUrl + '/admin/reload/policies', { method: 'POST', headers: { authorization: 'Bearer pace-admin-token-0123' } });
       expect(r.status).toBe(200);
     },
     close: () => bidder.close(),

@@ -10,7 +10,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { Campaign, MediaFile, NativeAssets, NonLinearAd } from '../types.js';
 import { canonicalMime } from '../eligibility/mime.js';
-import { DEFAULT_SETTINGS, SETTINGS_SCHEMA, type Settings } from './settings.js';
+import { DEFAULT_SETTINGS, SETTINGS_SCHEMA, adminTokenProblem, type Settings } from './settings.js';
 import { NATIVE_DATA_TYPES } from '../types.js';
 import { FREQ_MAX_COUNT, FREQ_MAX_WINDOW_SEC } from '../freqcap/freqcap.js';
 import { ipRangeProblem } from '../util/ip.js';
@@ -703,11 +703,11 @@ function canonicalCreativeMimes(cr: Record<string, unknown>): Record<string, unk
 
 /**
  * What the settings' schema cannot say: combinations that start a bidder that cannot work (every
- * bid's notices pointing nowhere, the ops listener taking the bid port) or that works other than
- * asked (plain HTTP with half a TLS pair, one bidder pacing a fleet's share). Each is checked where
- * the values it reads passed their schema (`passed`). Not what only the host serving can check:
- * the TLS files are `serve`'s to read (src/cli/serve.ts), and report, train or a reload on a host
- * without them reads the same policies.
+ * bid's notices pointing nowhere, the ops listener taking the bid port, an admin token no header
+ * can carry) or that works other than asked (plain HTTP with half a TLS pair, one bidder pacing a
+ * fleet's share). Each is checked where the values it reads passed their schema (`passed`). Not
+ * what only the host serving can check: the TLS files are `serve`'s to read (src/cli/serve.ts), and
+ * report, train or a reload on a host without them reads the same policies.
  */
 function settingsProblems(s: Settings, passed: (path: string) => boolean): string[] {
   const where = 'bidder.yaml (with flags and environment)';
@@ -727,6 +727,8 @@ function settingsProblems(s: Settings, passed: (path: string) => boolean): strin
   if (ok('/defaultTmaxMs', '/minTmaxMs', '/maxTmaxMs') && (s.defaultTmaxMs < s.minTmaxMs || s.defaultTmaxMs > s.maxTmaxMs)) out.push(`${where} /defaultTmaxMs: ${s.defaultTmaxMs} is outside minTmaxMs..maxTmaxMs (${s.minTmaxMs}..${s.maxTmaxMs}): every request without tmax would be a no-bid`);
   if (ok('/batcher/maxQueueDelayUs', '/defaultTmaxMs') && s.batcher.maxQueueDelayUs >= s.defaultTmaxMs * 1000) out.push(`${where} /batcher/maxQueueDelayUs: ${s.batcher.maxQueueDelayUs} µs is not under defaultTmaxMs (${s.defaultTmaxMs} ms): a request would wait its whole deadline for a batch`);
   if (ok('/ledger/redisUrl') && s.ledger.redisUrl && !/^rediss?:\/\/[^/\s]/.test(s.ledger.redisUrl)) out.push(`${where} /ledger/redisUrl: ${JSON.stringify(s.ledger.redisUrl)} is not a redis:// or rediss:// (TLS) URL with a host`);
+  const token = ok('/adminToken') ? adminTokenProblem(s.adminToken) : null;
+  if (token !== null) out.push(`${where} /adminToken: ${token}`);
   if (ok('/fleetSize', '/ledger/redisUrl') && s.fleetSize > 1 && !s.ledger.redisUrl) out.push(`${where} /fleetSize: ${s.fleetSize} bidders share budgets through a Redis ledger (ledger.redisUrl, --redis); alone, fleetSize is 1`);
   return out;
 }

@@ -54,7 +54,7 @@ export interface Settings {
    * TCF purposes 1, 3 and 4 and to this vendor; 0 (not registered) = never under GDPR.
    */
   tcfVendorId: number;
-  /** Bearer token for admin routes; empty = admin routes off. */
+  /** Bearer token for admin routes; empty = admin routes off. Otherwise as `adminTokenProblem` says. */
   adminToken: string;
   eventLog: { dir: string; rotateBytes: number; keepBytes: number; enabled: boolean };
   /**
@@ -109,6 +109,22 @@ export interface Settings {
    * buyeruid and no advertising id, first listed first: ids stable enough to count caps by.
    */
   eidSources: string[];
+}
+
+/**
+ * Why an admin token cannot be used, or null (an empty one turns admin off). Short ones are
+ * guessed, as a notice secret would be (16 characters, src/notices/sign.ts). Whitespace or a
+ * control character is a trailing newline (a Kubernetes secret file's) or a paste gone wrong:
+ * no header can carry it (HTTP trims a value's ends and forbids control characters), so every
+ * admin call would be a 401, found only when admin is needed.
+ * The token is not echoed: it is a secret.
+ */
+export function adminTokenProblem(token: string): string | null {
+  if (token === '') return null;
+  const bad = /[\s\p{Cc}]/u.exec(token);
+  if (token.length >= 16 && bad === null) return null;
+  const found = bad === null ? `${token.length} character${token.length === 1 ? '' : 's'}` : `U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at character ${bad.index + 1}`;
+  return `the admin bearer token (ADMIN_TOKEN) must be 16 characters or more, with no whitespace or control character (found ${found}); leave it empty to turn the admin routes off`;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
