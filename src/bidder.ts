@@ -16,7 +16,7 @@ import { createNoticeHandler } from './notices/notices.js';
 import { checkEventLogDir, createEventLog } from './eventlog/eventlog.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createBidPipeline } from './pipeline/bid.js';
-import { createAdmin } from './admin/admin.js';
+import { createAdmin, type Refusal } from './admin/admin.js';
 import { startHttpServer, type HttpServer } from './server/http.js';
 import { connectFleetRedis, openLedger } from './ledger/open.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32 } from './pace/index.js';
@@ -264,26 +264,59 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     noticesReachIssuer: (opts.workers ?? 1) <= 1,
     logger,
   });
-  async function applyAdmin(a: AdminAction): Promise<AdminResult> {
-    if (a.kind === 'pause') {
-      // A pause that cannot be kept (its file unwritable) is a refusal, not a lost answer: the worker that fanned it out waits for one.
-      try {
-        return live.pause(a.campaignId, a.paused) ? { ok: true } : { ok: false, problems: [`unknown campaign ${a.campaignId}`] };
-      } catch (err) {
-        return { ok: false, problems: [(err as Error).message] };
-      }
+  /** A pause or resume here: null for a campaign this worker does not know; refused where paused.json cannot be written. */
+  function pauseHere(id: string, paused: boolean): AdminResult | null {
+    try {
+      return live.pause(id, paused) ? { ok: true } : null;
+    } catch (err) {
+      return { ok: false, problems: [(err as Error).message] };
     }
+  }
+  async function applyAdmin(a: AdminAction): Promise<AdminResult> {
+    // A pause that cannot be kept is a refusal, not a lost answer: the worker that fanned it out waits for one.
+    if (a.kind === 'pause') return pauseHere(a.campaignId, a.paused) ?? { ok: false, problems: [`unknown campaign ${a.campaignId}`] };
     const r = a.kind === 'reloadPolicies' ? await live.reloadPolicies(freezePolicies(a.policies)) : await live.reloadModel(a.version);
     return r.ok ? { ok: true } : { ok: false, problems: r.problems };
   }
-  // Done here, then on every other worker of the process; an answer that is not ok names the
-  // workers that refused (they read the same files, so they refuse alike unless a file changed between).
+  /**
+   * `action`, done here (`mine`), then on every other worker of the process. One that refuses
+   * (they read the same files, so they refuse alike unless a file changed between, or a write
+   * failed on one) would leave the workers serving different things: a campaign paused on one and
+   * bidding on another, under an answer that said otherwise. So then `undo`, the action that puts
+   * back what ran here before (the workers ran the same), is done here and on the workers that
+   * took it, and the answer is a refusal naming every problem, and the workers where the undo was
+   * refused too (`stillApplied`); with no `undo` (no model to go back to), all that took it.
+   */
   const peers = opts.peers;
-  const onPeers = async <T extends { ok: boolean }>(mine: T, action: AdminAction): Promise<T | { ok: false; problems: string[] }> => {
-    if (!peers || !mine.ok) return mine;
+  const onPeers = async <T extends { ok: true }>(mine: T, action: AdminAction, undo: AdminAction | null): Promise<T | Refusal> => {
+    if (!peers) return mine;
     const theirs = await peers.apply(action);
-    const problems = theirs.flatMap((r, i) => (r.ok ? [] : r.problems.map((p) => `another worker (${i + 1} of ${theirs.length}): ${p}`)));
-    return problems.length ? { ok: false, problems } : mine;
+    const peer = (i: number) => `another worker (${i + 1} of ${theirs.length})`;
+    const problems = theirs.flatMap((r, i) => (r.ok ? [] : r.problems.map((p) => `${peer(i)}: ${p}`)));
+    if (problems.length === 0) return mine;
+    const stillApplied: string[] = [];
+    const tookIt = theirs.flatMap((r, i) => (r.ok ? [i] : []));
+    if (undo === null) {
+      stillApplied.push('this worker', ...tookIt.map(peer));
+    } else {
+      const here = await applyAdmin(undo);
+      if (!here.ok) {
+        stillApplied.push('this worker');
+        problems.push(...here.problems.map((p) => `this worker, putting it back: ${p}`));
+      }
+      // The workers that took it are put back; a fan-out reaches the others too, which refused
+      // and are as before: the undo changes nothing there, and their answers are not read.
+      if (tookIt.length > 0) {
+        const back = await peers.apply(undo);
+        for (const i of tookIt) {
+          const r = back[i];
+          if (r === undefined || r.ok) continue;
+          stillApplied.push(peer(i));
+          problems.push(...r.problems.map((p) => `${peer(i)}, putting it back: ${p}`));
+        }
+      }
+    }
+    return stillApplied.length ? { ok: false, problems, stillApplied } : { ok: false, problems };
   };
   // Admin actions run one at a time, in the order asked: across the process with workers (the main
   // thread's lock), on a chain of this bidder's own without. A policy reload takes many turns of
@@ -302,19 +335,31 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     token: adminToken,
     reloadPolicies: () =>
       serial(async () => {
+        const before = live.policies();
         const r = await live.reloadPolicies();
         if (!r.ok) return r;
         const { applied, ...answer } = r;
-        return onPeers(answer, { kind: 'reloadPolicies', policies: applied });
+        return onPeers(answer, { kind: 'reloadPolicies', policies: applied }, { kind: 'reloadPolicies', policies: before });
       }),
     // The version the first worker loaded, so all serve the same one even if CURRENT changes meanwhile.
     reloadModel: (version) =>
       serial(async () => {
+        const before = live.model()?.version;
         const r = await live.reloadModel(version);
-        return onPeers(r, { kind: 'reloadModel', version: r.ok ? r.version : version });
+        if (!r.ok) return r;
+        return onPeers(r, { kind: 'reloadModel', version: r.version }, before === undefined ? null : { kind: 'reloadModel', version: before });
       }),
-    pause: (id, p) => serial(async () => live.pause(id, p) && (await onPeers({ ok: true }, { kind: 'pause', campaignId: id, paused: p })).ok),
+    pause: (id, paused) =>
+      serial(async () => {
+        const was = live.status().paused.includes(id);
+        const r = pauseHere(id, paused);
+        if (r === null) return { ok: false, unknownCampaign: true } as const;
+        if (!r.ok) return r;
+        return onPeers({ ok: true } as const, { kind: 'pause', campaignId: id, paused }, { kind: 'pause', campaignId: id, paused: was });
+      }),
     status: live.status,
+    onRefused: metrics.requestError,
+    logger,
   });
 
   // Budget gauges and the scoring queue are read on scrape, not per bid.

@@ -1,18 +1,32 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Logger } from 'pino';
 import { BidderError } from '../errors/codes.js';
 import { errorAnswer, type Answer } from '../errors/answer.js';
 import type { OverCommitted } from '../types.js';
+
+/**
+ * An action refused. With workers, one a worker refused after this one took it: the workers that
+ * took it are put back, and `stillApplied` names those where that was refused too (they keep the
+ * action, the others do not); absent or empty, every worker is as before.
+ */
+export type Refusal = { ok: false; problems: string[]; stillApplied?: string[] };
 
 export interface AdminDeps {
   /** Bearer token; empty turns every admin route off. */
   token: string;
   /** `overCommitted`: campaigns whose spend and open reservations of today pass their new budget. */
-  reloadPolicies: () => Promise<{ ok: true; overCommitted: OverCommitted[]; restartNeeded: string[] } | { ok: false; problems: string[] }>;
-  reloadModel: (version?: string) => Promise<{ ok: true; version: string } | { ok: false; problems: string[] }>;
-  /** False for an unknown campaign. */
-  pause: (campaignId: string, paused: boolean) => boolean | Promise<boolean>;
+  reloadPolicies: () => Promise<{ ok: true; overCommitted: OverCommitted[]; restartNeeded: string[] } | Refusal>;
+  reloadModel: (version?: string) => Promise<{ ok: true; version: string } | Refusal>;
+  /** `unknownCampaign`: no campaign of that id serves (nor, for a resume, is one paused). */
+  pause: (campaignId: string, paused: boolean) => Promise<{ ok: true } | { ok: false; unknownCampaign: true } | Refusal>;
   status: () => unknown;
+  /** A request refused for its bearer token (bidder_request_errors_total, as the bid routes' refusals). */
+  onRefused: (code: 'ADMIN_UNAUTHORIZED') => void;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
 }
+
+/** A wrong token is logged at most once a minute, with the number refused since the last line. */
+const UNAUTHORIZED_LOG_MS = 60_000;
 
 /** What a model version may be called (as src/model/store.ts checks its own names). */
 const VERSION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -27,17 +41,51 @@ function json(status: number, v: unknown): Answer {
  *   POST /admin/reload/policies
  *   POST /admin/reload/model            body: {"version": "..."} (optional; default models/CURRENT)
  *   POST /admin/campaigns/{id}/pause | /resume
- * A refused reload answers 409 with every problem and leaves the running state as it was.
+ * A refused action answers 409 with every problem and leaves the running state as it was, or says
+ * which workers it could not put back (`Refusal`). Each action is logged at info with its result;
+ * refused tokens are counted and logged at warn, at most once a minute.
  */
 export function createAdmin(deps: AdminDeps) {
+  const { logger } = deps;
   // Hashed first so the comparison takes the same time whatever the length of either side.
   const want = createHash('sha256').update(`Bearer ${deps.token}`).digest();
   function authorized(header: string): boolean {
     return timingSafeEqual(createHash('sha256').update(header).digest(), want);
   }
+  // Refused since the last line; a timer while a minute since that line has not passed.
+  let unlogged = 0;
+  let minute: NodeJS.Timeout | null = null;
+  function unauthorized(): Answer {
+    deps.onRefused('ADMIN_UNAUTHORIZED');
+    if (minute !== null) {
+      unlogged++;
+    } else {
+      logger.warn({ refused: 1 }, 'admin request refused: bearer token missing or wrong (said at most once a minute, with the number refused since)');
+      const close = (): void => {
+        if (unlogged === 0) {
+          minute = null;
+          return;
+        }
+        logger.warn({ refused: unlogged }, 'admin requests refused in the last minute: bearer token missing or wrong');
+        unlogged = 0;
+        minute = setTimeout(close, UNAUTHORIZED_LOG_MS).unref();
+      };
+      minute = setTimeout(close, UNAUTHORIZED_LOG_MS).unref();
+    }
+    return errorAnswer(new BidderError('ADMIN_UNAUTHORIZED'));
+  }
+  /** The log line of an action: at info, or at error where it left the workers serving different things. */
+  function logged(fields: Record<string, unknown>, r: { ok: true } | { ok: false; unknownCampaign: true } | Refusal): void {
+    if (r.ok) logger.info({ ...fields, result: 'ok' }, 'admin action');
+    else if ('unknownCampaign' in r) logger.info({ ...fields, result: 'unknown campaign' }, 'admin action');
+    else if (r.stillApplied?.length) logger.error({ ...fields, result: 'workers split', problems: r.problems, stillApplied: r.stillApplied }, 'admin action refused by a worker and not undone on all: the workers serve different states until it is asked again');
+    else logger.info({ ...fields, result: 'refused', problems: r.problems }, 'admin action');
+  }
+  const failed = (reason: string, r: Refusal): Answer =>
+    errorAnswer(new BidderError('ADMIN_FAILED', undefined, { reason, extra: r.stillApplied?.length ? { problems: r.problems, stillApplied: r.stillApplied } : { problems: r.problems } }));
   return async function handleAdmin(method: string, path: string, authorization: string, body: Buffer): Promise<Answer> {
     if (!deps.token) return errorAnswer(new BidderError('ADMIN_DISABLED'));
-    if (!authorized(authorization)) return errorAnswer(new BidderError('ADMIN_UNAUTHORIZED'));
+    if (!authorized(authorization)) return unauthorized();
     // The route first, then its method: an unknown path is 404 whatever the method, a known one
     // asked with the wrong method 405.
     const campaign = /^\/admin\/campaigns\/([^/]+)\/(pause|resume)$/.exec(path);
@@ -47,7 +95,9 @@ export function createAdmin(deps: AdminDeps) {
     if (path === '/admin/status') return json(200, deps.status());
     if (path === '/admin/reload/policies') {
       const r = await deps.reloadPolicies();
-      return r.ok ? json(200, r) : errorAnswer(new BidderError('ADMIN_FAILED', undefined, { reason: 'policies refused; the running policies stay', extra: { problems: r.problems } }));
+      logged({ action: 'reload policies', ...(r.ok ? { overCommitted: r.overCommitted.length, restartNeeded: r.restartNeeded } : {}) }, r);
+      if (r.ok) return json(200, r);
+      return failed(r.stillApplied?.length ? `policies refused by a worker and not swapped back on ${r.stillApplied.join(', ')}, which serve the new policies while the other workers serve those that ran before; reload again once the problems are fixed` : 'policies refused; the running policies stay', r);
     }
     if (path === '/admin/reload/model') {
       let version: string | undefined;
@@ -67,7 +117,10 @@ export function createAdmin(deps: AdminDeps) {
         }
       }
       const r = await deps.reloadModel(version);
-      return r.ok ? json(200, r) : errorAnswer(new BidderError('ADMIN_FAILED', undefined, { reason: 'model refused; the running model stays', extra: { problems: r.problems } }));
+      // The version asked (none: the one models/CURRENT names), and the one loaded.
+      logged({ action: 'reload model', version: version ?? 'CURRENT', ...(r.ok ? { loaded: r.version } : {}) }, r);
+      if (r.ok) return json(200, r);
+      return failed(r.stillApplied?.length ? `model refused by a worker and not swapped back on ${r.stillApplied.join(', ')}, which serve the new model while the other workers serve the one that ran before; reload again once the problems are fixed` : 'model refused; the running model stays', r);
     }
     const m = campaign as RegExpExecArray;
     let id: string;
@@ -76,12 +129,12 @@ export function createAdmin(deps: AdminDeps) {
     } catch {
       return errorAnswer(new BidderError('ADMIN_BAD_REQUEST', 'malformed percent-escape in the campaign id'));
     }
-    let found: boolean;
-    try {
-      found = await deps.pause(id, m[2] === 'pause');
-    } catch (err) {
-      return errorAnswer(new BidderError('ADMIN_FAILED', undefined, { reason: `not ${m[2]}d: ${(err as Error).message}`, extra: { problems: [(err as Error).message] } }));
-    }
-    return found ? json(200, { ok: true, campaign: id, paused: m[2] === 'pause' }) : errorAnswer(new BidderError('NOT_FOUND', `campaign ${id}`));
+    const pause = m[2] === 'pause';
+    const r = await deps.pause(id, pause);
+    logged({ action: m[2], campaign: id }, r);
+    if (r.ok) return json(200, { ok: true, campaign: id, paused: pause });
+    if ('unknownCampaign' in r) return errorAnswer(new BidderError('UNKNOWN_CAMPAIGN', undefined, { reason: `no campaign ${id} in the serving policies` }));
+    const done = pause ? 'paused' : 'resumed';
+    return failed(r.stillApplied?.length ? `campaign ${id} ${done} on ${r.stillApplied.join(', ')} only: a worker refused, and putting it back was refused there too; ask again once the problems are fixed` : `campaign ${id} not ${done} (nothing changed): ${r.problems.join('; ')}`, r);
   };
 }

@@ -38,6 +38,7 @@ export const ERRORS = {
   ADMIN_UNAUTHORIZED: { status: 401, reason: 'admin bearer token missing or wrong' },
   ADMIN_BAD_REQUEST: { status: 400, reason: 'admin request is malformed' },
   ADMIN_FAILED: { status: 409, reason: 'admin action refused; the running state is unchanged' },
+  UNKNOWN_CAMPAIGN: { status: 404, reason: 'no such campaign in the serving policies' },
   NOT_READY: { status: 503, reason: 'bidder is not ready' },
   SHUTTING_DOWN: { status: 503, reason: 'bidder is shutting down' },
   LEDGER_UNAVAILABLE: { status: 503, reason: 'ledger unavailable; retry the notice' },

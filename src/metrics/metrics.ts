@@ -105,7 +105,7 @@ export function createMetrics(opts: MetricsOptions) {
   // Recorded on every bid request or notice: the hot path's own classes (./fast.ts); the rest is prom-client.
   const requests = new FastCounter('bidder_requests_total', 'Bid requests answered by the pipeline, by exchange and outcome (bid, nobid, invalid). Refusals before it are in bidder_request_errors_total, 500s in bidder_internal_errors_total.', ['exchange', 'outcome'], registry);
   const nobids = new FastCounter('bidder_nobid_total', 'No-bid answers by exchange and reason.', ['exchange', 'reason'], registry);
-  const errors = new Counter({ name: 'bidder_request_errors_total', help: 'Bid requests refused, by error code: the 4xx answers, and 503 SHUTTING_DOWN to those read while draining.', labelNames: ['code'], registers: [registry] });
+  const errors = new Counter({ name: 'bidder_request_errors_total', help: 'Bid requests refused, by error code: the 4xx answers, and 503 SHUTTING_DOWN to those read while draining; admin requests with a missing or wrong bearer token as ADMIN_UNAUTHORIZED.', labelNames: ['code'], registers: [registry] });
   const latency = new FastHistogram('bidder_request_duration_seconds', 'Time from request end to answer, by exchange.', ['exchange'], LATENCY_BUCKETS, registry);
   const stage = new FastHistogram('bidder_stage_duration_seconds', 'Time spent per pipeline stage per request.', ['stage'], FINE_BUCKETS, registry);
   const late = new Counter({ name: 'bidder_late_answers_total', help: 'Bid requests whose budget reservation came back after the deadline (tmax minus network allowance); each is also counted as a DEADLINE no-bid.', labelNames: ['exchange'], registers: [registry] });
