@@ -20,6 +20,8 @@ export interface NativeAssetRequest {
   wmin: number;
   hmin: number;
   mimes: ReadonlySet<string> | null;
+  /** img: the shapes (width / height) an image must have, from `ext.aspectratios` (Prebid.js's `aspect_ratios`); null: any. */
+  ratios: readonly number[] | null;
 }
 
 export interface NativeRequest {
@@ -87,7 +89,7 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
     if (!Number.isInteger(o.id) || o.id < 0) return null;
     // Required unless 0, false or "0" (or absent): an asset whose flag cannot be read as optional must be filled.
     const required = o.required !== undefined && o.required !== null && o.required !== 0 && o.required !== false && o.required !== '0';
-    const req: NativeAssetRequest = { id: o.id, required, kind: 'other', len: 0, type: 0, w: 0, h: 0, wmin: 0, hmin: 0, mimes: null };
+    const req: NativeAssetRequest = { id: o.id, required, kind: 'other', len: 0, type: 0, w: 0, h: 0, wmin: 0, hmin: 0, mimes: null, ratios: null };
     if (o.title && typeof o.title === 'object') ((req.kind = 'title'), (req.len = num(o.title.len)));
     else if (o.img && typeof o.img === 'object') {
       const i = o.img as Obj;
@@ -99,6 +101,9 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
       req.hmin = num(i.hmin);
       if (i.mimes !== undefined && i.mimes !== null && !Array.isArray(i.mimes)) return null;
       req.mimes = canonicalMimes(i.mimes);
+      const ratios = aspectRatios(i.ext?.aspectratios);
+      if (ratios === undefined) return null;
+      req.ratios = ratios;
     } else if (o.data && typeof o.data === 'object') ((req.kind = 'data'), (req.type = num(o.data.type)), (req.len = num(o.data.len)));
     else if (o.video && typeof o.video === 'object') req.kind = 'video';
     if (Number.isNaN(req.len + req.type + req.w + req.h + req.wmin + req.hmin)) return null;
@@ -119,6 +124,30 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
   return { ver, legacy, wrapped: !!wrapped && !/^1\.[1-9]/.test(ver), assets, tracker, privacy: r.privacy === 1 };
 }
 
+/**
+ * `img.ext.aspectratios` as Prebid.js writes an image asset's `aspect_ratios` (with their smallest
+ * size as `wmin`/`hmin`): `["1:1", "16:9"]`, width to height. Null where absent or empty (any
+ * shape); undefined where not such a list, which makes the request unusable, as a mistyped
+ * constraint does (`num`), rather than unconstrained.
+ */
+function aspectRatios(v: unknown): readonly number[] | null | undefined {
+  if (v === undefined || v === null) return null;
+  if (!Array.isArray(v)) return undefined;
+  const out: number[] = [];
+  for (const r of v) {
+    const m = typeof r === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$/.exec(r) : null;
+    if (m === null || !(Number(m[1]) > 0 && Number(m[2]) > 0)) return undefined;
+    out.push(Number(m[1]) / Number(m[2]));
+  }
+  return out.length ? out : null;
+}
+
+/** How far apart two shapes (width / height) are, either way round: 0 for the same. */
+const shapeGap = (a: number, b: number): number => Math.abs(Math.log(a / b));
+
+/** The most an image's shape may be off an asked aspect ratio: 2 %. */
+const RATIO_TOLERANCE = 0.02;
+
 const IMAGE_TYPE: Record<NativeImage['type'], number> = { icon: 1, logo: 2, main: 3 };
 
 /** Characters as a reader counts them (code points), which is what `len` limits. */
@@ -136,7 +165,38 @@ function imageFits(img: NativeImage, a: NativeAssetRequest): boolean {
   } else if ((a.w > 0 && img.w !== a.w) || (a.h > 0 && img.h !== a.h)) return false;
   // A request that lists types takes only an image known to be of one: a type unknown is no fit.
   if (a.mimes && !a.mimes.has(imageMime(img))) return false;
+  if (a.ratios && !a.ratios.some((r) => Math.abs(img.w / img.h / r - 1) <= RATIO_TOLERANCE)) return false;
   return true;
+}
+
+/**
+ * The image to answer an img asset with: of those that fit, the one closest in shape to what the
+ * asset asks (a listed aspect ratio, else `wmin`:`hmin`, else `w`:`h`), the first of the
+ * creative's on a tie or where it asks no shape. A minimum size alone says the slot's shape: a
+ * 300x300 minimum got a 1200x627 image, cropped or letter-boxed, beside a 600x600 one.
+ */
+function pickImage(images: readonly NativeImage[], a: NativeAssetRequest): NativeImage | undefined {
+  let best: NativeImage | undefined;
+  let bestGap = Infinity;
+  for (const img of images) {
+    if (!imageFits(img, a)) continue;
+    const gap = shapeOff(img, a);
+    if (gap === 0) return img;
+    if (gap < bestGap) ((best = img), (bestGap = gap));
+  }
+  return best;
+}
+
+/** How far an image's shape is from the nearest the asset asks for; 0 where it asks none. */
+function shapeOff(img: NativeImage, a: NativeAssetRequest): number {
+  const shape = img.w / img.h;
+  if (a.ratios) {
+    let gap = Infinity;
+    for (const r of a.ratios) gap = Math.min(gap, shapeGap(shape, r));
+    return gap;
+  }
+  const asked = a.wmin > 0 && a.hmin > 0 ? a.wmin / a.hmin : a.w > 0 && a.h > 0 ? a.w / a.h : 0;
+  return asked > 0 ? shapeGap(shape, asked) : 0;
 }
 
 /** Image types by file extension, for an image whose creative declares no `mime`. */
@@ -161,7 +221,7 @@ export function imageMime(img: NativeImage): string {
 
 /**
  * The assets `creative` answers to `request`, or null when it cannot fill a required one within its
- * constraints (title `len`; image type, exact `w`/`h` or `wmin`/`hmin`, mimes; data type and `len`).
+ * constraints (title `len`; image type, exact `w`/`h` or `wmin`/`hmin`, mimes, aspect ratios; data type and `len`).
  * Optional assets are answered when the creative has them and they fit.
  */
 export function fillNative(creative: Creative, request: NativeRequest): NativeFill | null {
@@ -173,7 +233,7 @@ export function fillNative(creative: Creative, request: NativeRequest): NativeFi
     if (a.kind === 'title') {
       if (creative.title && (a.len <= 0 || chars(creative.title) <= a.len)) answer = { id: a.id, title: { text: creative.title } };
     } else if (a.kind === 'img') {
-      const img = images.find((i) => imageFits(i, a));
+      const img = pickImage(images, a);
       if (img) answer = { id: a.id, img: { url: img.url, w: img.w, h: img.h } };
     } else if (a.kind === 'data') {
       const name = NATIVE_DATA_TYPES[a.type - 1];
