@@ -191,7 +191,8 @@ describe('the bidder with an exchange set lossNotices: false', () => {
     const policies = mkdtempSync(join(tmpdir(), 'loss-policies-'));
     cpSync('policies', policies, { recursive: true });
     const exchanges = readFileSync(join(policies, 'exchanges.yaml'), 'utf8');
-    writeFileSync(join(policies, 'exchanges.yaml'), `${exchanges}  quiet:\n    auctionType: 1\n    lossNotices: false\n`);
+    // `loud`: first price, sending loss notices (the default); the shipped prebid exchange sends none.
+    writeFileSync(join(policies, 'exchanges.yaml'), `${exchanges}  quiet:\n    auctionType: 1\n    lossNotices: false\n  loud:\n    auctionType: 1\n`);
     const t = await startBidder({}, policies);
     try {
       const req = (id: string) => ({ id, at: 1, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
@@ -203,7 +204,7 @@ describe('the bidder with an exchange set lossNotices: false', () => {
       // Never heard of; one won (its win notice comes); the control, on an exchange that sends losses.
       await bidOn('quiet', 'silent');
       const won = await bidOn('quiet', 'won');
-      await bidOn('prebid', 'control');
+      await bidOn('loud', 'control');
       // A test request's bid is never in the ring: its silence is no loss either.
       expect((await t.bid({ ...req('test'), test: 1 }, 'quiet')).status).toBe(200);
       const nurl = t.url + won.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(won.price));
@@ -216,7 +217,7 @@ describe('the bidder with an exchange set lossNotices: false', () => {
       // The win, and the silent bid's loss; the control's and the test's silences taught nothing.
       expect(n('quiet|banner|site|s1')).toBe(2);
       expect(n('*')).toBe(2);
-      expect(n('prebid')).toBeUndefined();
+      expect(n('loud')).toBeUndefined();
       // Its mean moved up from the win's step: the loss said the competition was above the bid.
       const shader = createShader();
       shader.observe('quiet|banner|site|s1', won.price, true);

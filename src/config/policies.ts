@@ -8,7 +8,7 @@ import { deserialize, serialize } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import type { Campaign, MediaFile, NativeAssets, NonLinearAd } from '../types.js';
+import type { Campaign, MediaFile, MediaType, NativeAssets, NonLinearAd } from '../types.js';
 import { canonicalMime } from '../eligibility/mime.js';
 import { DEFAULT_SETTINGS, SETTINGS_SCHEMA, adminTokenProblem, type Settings } from './settings.js';
 import { NATIVE_DATA_TYPES } from '../types.js';
@@ -17,6 +17,9 @@ import { ipRangeProblem } from '../util/ip.js';
 
 /** The seat the bidder answers in when the exchange names none (`seat` in exchanges.yaml). */
 export const DEFAULT_SEAT = 'rtb-bidder';
+
+/** Every ad format the bidder answers: an exchange's `formats` unless it names fewer. */
+export const ALL_FORMATS: readonly MediaType[] = Object.freeze(['banner', 'video', 'native', 'audio']);
 
 /** Per-exchange behaviour (policies/exchanges.yaml). */
 export interface ExchangeSettings {
@@ -89,6 +92,13 @@ export interface ExchangeSettings {
    * process that made it (docs/configuration.md): one heard by another counts here as a loss.
    */
   lossNotices: boolean;
+  /**
+   * The ad formats the exchange's clients can render (default: all four). An imp's media objects
+   * of other formats are not offered to campaigns: Prebid.js reads a bid's `mtype` 1, 2 and 4 only
+   * and takes any other for a banner, so an audio bid (mtype 3) on a banner+audio unit was written
+   * into the page as a banner, its VAST as markup, and billed for an ad that never played.
+   */
+  formats: readonly MediaType[];
 }
 
 export interface Policies {
@@ -297,6 +307,7 @@ const EXCHANGE_SCHEMA = {
     vastNurl: { type: 'boolean' },
     billsOn: { enum: ['win', 'billing'] },
     lossNotices: { type: 'boolean' },
+    formats: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ALL_FORMATS } },
   },
 } as const;
 
@@ -479,6 +490,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     vastNurl: false,
     billsOn: 'win',
     lossNotices: true,
+    formats: ALL_FORMATS,
     ...(isRecord(exDefs.default) ? exDefs.default : {}),
   };
   for (const [name, def] of Object.entries(exDefs)) {

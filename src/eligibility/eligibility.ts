@@ -11,7 +11,7 @@ import { createInterner } from '../util/intern.js';
 import { DAY_MS } from '../util/time.js';
 import { countryCode } from '../util/country.js';
 import { canonicalMimes } from './mime.js';
-import { DEFAULT_SEAT } from '../config/policies.js';
+import { ALL_FORMATS, DEFAULT_SEAT } from '../config/policies.js';
 
 /** How a creative answers an imp's media object: what the response stage writes. */
 export type MediaFit =
@@ -207,34 +207,47 @@ function bannerSlot(w: unknown, h: unknown): string {
   return s;
 }
 
+/** An exchange's `formats` as bits, which `impSlots` reads per imp. */
+const FORMAT_BIT: Readonly<Record<MediaType, number>> = { banner: 1, video: 2, audio: 4, native: 8 };
+
+function formatBits(formats: readonly MediaType[]): number {
+  let bits = 0;
+  for (const f of formats) bits |= FORMAT_BIT[f];
+  return bits;
+}
+
 /**
- * Fills `out` for an imp. `out.slots` is written by index and cut to length, so an array kept
- * across imps keeps its storage (`length = 0` would drop it).
+ * Fills `out` for an imp, from the media objects of the formats in `allowed` (`FORMAT_BIT`s) only:
+ * one of another format is not offered, so no creative of it is found for the imp (every
+ * creative is indexed under its slot). `out.slots` is written by index and cut to length, so an
+ * array kept across imps keeps its storage (`length = 0` would drop it).
  */
-function impSlots(imp: Obj, out: ImpSlots): void {
+function impSlots(imp: Obj, allowed: number, out: ImpSlots): void {
   const slots = out.slots;
   let n = 0;
   let format: MediaType = 'banner';
   let w = 0;
   let h = 0;
-  if (imp.banner) {
-    const b = imp.banner;
+  const b = allowed & FORMAT_BIT.banner ? imp.banner : undefined;
+  const video = allowed & FORMAT_BIT.video ? imp.video : undefined;
+  const audio = allowed & FORMAT_BIT.audio ? imp.audio : undefined;
+  if (b) {
     if (Array.isArray(b.format)) for (const f of b.format) if (f && f.w && f.h) slots[n++] = bannerSlot(f.w, f.h);
     if (b.w && b.h) slots[n++] = bannerSlot(b.w, b.h);
     w = b.w ?? b.format?.[0]?.w ?? 0;
     h = b.h ?? b.format?.[0]?.h ?? 0;
   }
-  if (imp.video) {
+  if (video) {
     slots[n++] = 'video';
-    if (!imp.banner) ((format = 'video'), (w = imp.video.w ?? 0), (h = imp.video.h ?? 0));
+    if (!b) ((format = 'video'), (w = video.w ?? 0), (h = video.h ?? 0));
   }
-  if (imp.audio) {
+  if (audio) {
     slots[n++] = 'audio';
-    if (!imp.banner && !imp.video) format = 'audio';
+    if (!b && !video) format = 'audio';
   }
-  if (imp.native) {
+  if (allowed & FORMAT_BIT.native && imp.native) {
     slots[n++] = 'native';
-    if (!imp.banner && !imp.video && !imp.audio) format = 'native';
+    if (!b && !video && !audio) format = 'native';
   }
   if (slots.length !== n) slots.length = n;
   out.format = format;
@@ -514,15 +527,17 @@ export function createEligibility(deps: EligibilityDeps) {
      * `seat`: the seat the bidder answers in, checked against `bseat`, `wseat` and each deal's
      * `wseat`. `maxCandidatesPerImp`: where given, each imp's eligible candidates are cut to it by
      * `shortlist` (the same choice as `shortlist.cut` on the whole list), and only the kept ones
-     * are built.
+     * are built. `formats`: those the exchange's clients can render (its `formats`); an imp's media
+     * objects of others are not offered.
      */
-    plan(req: BidRequest, exchange: string, exchangeCurrency: string, seat = DEFAULT_SEAT, maxCandidatesPerImp = Infinity): RequestPlan {
+    plan(req: BidRequest, exchange: string, exchangeCurrency: string, seat = DEFAULT_SEAT, maxCandidatesPerImp = Infinity, formats: readonly MediaType[] = ALL_FORMATS): RequestPlan {
       const r = req as unknown as Obj;
       // OpenRTB 2.6 §3.2.1: a seat blocked, or not among the allowed, may not bid at all.
       if ((Array.isArray(r.bseat) && r.bseat.includes(seat)) || (Array.isArray(r.wseat) && r.wseat.length > 0 && !r.wseat.includes(seat))) {
         return { imps: [], privacy: '', currency: '', cattax: 1, langb: false, dsa: false, reason: 'SEAT' };
       }
       const httpsNotices = deps.httpsNotices ? deps.httpsNotices() : true;
+      const allowedFormats = formatBits(formats);
       const now = clock();
       const currency = pickCurrency(req, exchangeCurrency);
       const block = privacy.check(req);
@@ -592,7 +607,7 @@ export function createEligibility(deps: EligibilityDeps) {
       const plans: ImpPlan[] = [];
       for (const imp of req.imp) {
         const im = imp as unknown as Obj;
-        impSlots(im, slotsOf);
+        impSlots(im, allowedFormats, slotsOf);
         const { slots, format, w, h } = slotsOf;
         // A deal whose allowed seats leave this one out is not this bidder's deal (§3.2.12).
         const deals: Obj[] = Array.isArray(im.pmp?.deals)

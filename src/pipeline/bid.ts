@@ -162,7 +162,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (test) metrics.testRequest();
     if (deps.warmUser) await deps.warmUser(req, ex.name);
     // With the candidate cut: at most maxCandidatesPerImp per imp are scored (src/eligibility/shortlist.ts).
-    const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat, settings.maxCandidatesPerImp);
+    const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat, settings.maxCandidatesPerImp, ex.formats);
     t = timed('eligibility', t);
     if (plan.reason) return noBid(req.id, ex, plan.reason, started);
     let rows = 0;
