@@ -12,7 +12,7 @@ import { createBatcher } from './score/batcher.js';
 import { createPricer } from './price/price.js';
 import { createSigner } from './notices/sign.js';
 import { createBidIds, createIssuedBids } from './notices/issued.js';
-import { createNoticeHandler } from './notices/notices.js';
+import { createNoticeHandler, type NoticePeers } from './notices/notices.js';
 import { checkEventLogDir, createEventLog } from './eventlog/eventlog.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createBidPipeline } from './pipeline/bid.js';
@@ -56,6 +56,8 @@ export interface BidderOptions {
     /** Runs `run` while no other worker's admin action is under way (they apply in one order). */
     exclusive<T>(run: () => Promise<T>): Promise<T>;
   };
+  /** Set on worker threads: the other workers, which this one's bids' notices may reach (`NoticeDeps.peers`). */
+  noticePeers?: NoticePeers;
 }
 
 /** What an admin request changes, as one worker tells the others. */
@@ -81,6 +83,8 @@ export interface Bidder {
   metricsJson(): Promise<object[]>;
   /** Applies an admin action here only (a worker told by another). */
   applyAdmin(action: AdminAction): Promise<AdminResult>;
+  /** A notice another worker heard for a bid of this one (`NoticePeers.tell`). */
+  noticeFromPeer(bidId: string, won?: boolean, mtwUsd?: number): void;
   /** Stop accepting, finish in-flight requests, flush the event log and ledger. */
   close(): Promise<void>;
 }
@@ -260,8 +264,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     now,
     conversionWindowMs: 7 * DAY_MS,
     exchange: live.exchange,
-    // Worker threads share the port: a bid's notices reach any of them.
-    noticesReachIssuer: (opts.workers ?? 1) <= 1,
+    peers: opts.noticePeers,
     logger,
   });
   /** A pause or resume here: null for a campaign this worker does not know; refused where paused.json cannot be written. */
@@ -410,6 +413,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     metricsText: async () => (await refreshGauges(), metrics.registry.metrics()),
     metricsJson: async () => (await refreshGauges(), metrics.registry.getMetricsAsJSON()),
     applyAdmin,
+    noticeFromPeer: handleNotice.fromPeer,
     async close() {
       stopWatching();
       stopFleetSync();

@@ -1,4 +1,4 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
 import { createBidder, type AdminAction, type AdminResult } from './bidder.js';
 import type { Settings } from './config/settings.js';
 
@@ -9,13 +9,15 @@ import type { Settings } from './config/settings.js';
  * Protocol with the main thread: 'metrics' → this worker's metrics JSON; 'stop' → drain and exit;
  * 'fanout' (from a worker whose admin route was called) → 'apply' on every other worker, whose
  * 'applied' results come back to it as 'fanned'; 'lock' → 'locked' once no other worker's admin
- * action is under way, until its 'unlock'.
+ * action is under way, until its 'unlock'. Notices for bids another worker made go to the others
+ * on a BroadcastChannel of the process's workers (`noticeChannel`), a batch per loop turn.
  */
 interface WorkerInput {
   policiesDir: string;
   overrides: Partial<Settings>;
   index: number;
   workers: number;
+  noticeChannel: string;
 }
 
 const input = workerData as WorkerInput;
@@ -25,11 +27,29 @@ const waiting = new Map<number, (text: string) => void>();
 const fannedOut = new Map<number, (results: AdminResult[]) => void>();
 const locked = new Map<number, () => void>();
 
+// [bidId, won (1, 0, -1: not said), min-to-win USD (NaN: none)] per notice told this turn.
+const channel = new BroadcastChannel(input.noticeChannel);
+channel.unref();
+let told: Array<string | number> | null = null;
+const noticePeers = {
+  tell(bidId: string, won?: boolean, mtwUsd?: number) {
+    if (told === null) {
+      told = [];
+      setImmediate(() => {
+        channel.postMessage(told);
+        told = null;
+      });
+    }
+    told.push(bidId, won === undefined ? -1 : won ? 1 : 0, mtwUsd ?? NaN);
+  },
+};
+
 const bidder = await createBidder({
   policiesDir: input.policiesDir,
   overrides: input.overrides,
   workerIndex: input.index,
   workers: input.workers,
+  noticePeers,
   metricsSource: () =>
     new Promise((resolve) => {
       const id = ++pending;
@@ -58,6 +78,15 @@ const bidder = await createBidder({
   },
 });
 
+channel.onmessage = (e) => {
+  const b = (e as MessageEvent).data as Array<string | number>;
+  for (let i = 0; i + 2 < b.length; i += 3) {
+    const won = b[i + 1] as number;
+    const mtw = b[i + 2] as number;
+    bidder.noticeFromPeer(b[i] as string, won < 0 ? undefined : won === 1, Number.isNaN(mtw) ? undefined : mtw);
+  }
+};
+
 port.on('message', async (m: { type: string; id?: number; text?: string; action?: AdminAction; results?: AdminResult[] }) => {
   if (m.type === 'metrics') port.postMessage({ type: 'metrics', id: m.id, json: await bidder.metricsJson() });
   else if (m.type === 'apply') port.postMessage({ type: 'applied', id: m.id, result: await bidder.applyAdmin(m.action!) });
@@ -73,6 +102,7 @@ port.on('message', async (m: { type: string; id?: number; text?: string; action?
     waiting.delete(m.id!);
   } else if (m.type === 'stop') {
     await bidder.close();
+    channel.close();
     port.postMessage({ type: 'stopped' });
   }
 });

@@ -18,6 +18,8 @@ const NOT_ON_DASHBOARD: Record<string, string> = {
   // A sizing signal, not a serving one: the log says it too, with the setting to raise.
   bidder_frequency_evictions_total: 'a bidder alone outgrowing frequencyMaxUsers: rare, and logged at the first drop with the setting to raise',
   // A check on an exchange's notices, read when its shading looks off: zero while it expands the macro right.
+  // Read beside the win rate when an exchange without loss notices bids oddly.
+  bidder_losses_inferred_total: 'silence taken as a loss on an exchange set lossNotices: false: its share of bids is the loss rate, which the win rate already shows',
   bidder_mtw_ignored_total: 'an exchange writing min-to-win in another unit than the price: an integration fault, not a serving signal; the notices are still learnt, as plain wins and losses',
 };
 

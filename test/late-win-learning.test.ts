@@ -20,7 +20,7 @@ const stub = <T extends object>(o: T): T => new Proxy(o, { get: (t, k) => (k in 
  * The notice handler over an issued-bid ring and an in-process ledger, as the bidder wires them;
  * the pacer and the shader record what they are taught.
  */
-async function wired(o: { reachIssuer?: boolean } = {}) {
+async function wired() {
   let now = Date.parse('2026-06-01T12:00:00Z');
   const clock = () => now;
   const taught = { wins: [] as unknown[][], losses: [] as unknown[][], observed: [] as unknown[][] };
@@ -43,7 +43,6 @@ async function wired(o: { reachIssuer?: boolean } = {}) {
     now: clock,
     ratesPerUsd: () => new Map([['USD', 1]]),
     exchange: (name: string) => (name === 'ex' ? exchange : undefined),
-    noticesReachIssuer: o.reachIssuer ?? true,
     logger: { warn: () => {} },
   } as unknown as NoticeDeps);
   let seq = 0;
@@ -109,19 +108,6 @@ describe('a win notice that comes after its bid was taken as lost by silence (lo
     await w.ledger.close();
   });
 
-  it('on worker threads (notices may reach another worker) silence teaches nothing, and the late win only its win', async () => {
-    const w = await wired({ reachIssuer: false });
-    const late = await w.bid(2);
-    w.clock.advance(TTL_MS + 1);
-    await w.bid(1);
-    w.clock.advance(1000);
-    expect(await w.win(late, 1.5)).toBe(200);
-    expect(w.taught.losses).toEqual([]);
-    expect(w.taught.observed).toEqual([]);
-    expect(w.taught.wins).toHaveLength(1);
-    expect((await w.ledger.state('c')).spentUsd).toBeCloseTo(1.5 / 1000, 12);
-    await w.ledger.close();
-  });
 });
 
 describe('the bidder with an exchange set lossNotices: false', () => {

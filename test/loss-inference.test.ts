@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ExchangeSettings } from '../src/config/policies.js';
 import { createIssuedBids } from '../src/notices/issued.js';
-import { createNoticeHandler, type NoticeDeps } from '../src/notices/notices.js';
+import { createNoticeHandler, type NoticeDeps, type NoticePeers } from '../src/notices/notices.js';
 import { createSigner, noticeUrl, noticeUrls, type NoticeClaims } from '../src/notices/sign.js';
 import { createShader, type BidShader } from '../src/pace/shade.js';
 import { mulberry32, sampleNormal } from '../src/random/random.js';
@@ -20,7 +20,7 @@ const stub = <T extends object>(o: T): T => new Proxy(o, { get: (t, k) => (k in 
  * The notice handler over an issued-bid ring, as the bidder wires them: the ring tells the
  * handler of each bid expired unheard. Only what that path reads is real.
  */
-function wired(o: { shader?: BidShader; lossNotices: boolean; reachIssuer?: boolean; releases?: boolean }) {
+function wired(o: { shader?: BidShader; lossNotices: boolean; peers?: NoticePeers; releases?: boolean; prefix?: string }) {
   let now = 0;
   const clock = () => now;
   const warnings: string[] = [];
@@ -41,7 +41,7 @@ function wired(o: { shader?: BidShader; lossNotices: boolean; reachIssuer?: bool
     now: clock,
     ratesPerUsd: () => new Map([['USD', 1]]),
     exchange: (name: string) => (name === 'ex' ? exchange : undefined),
-    noticesReachIssuer: o.reachIssuer ?? true,
+    peers: o.peers,
     logger: { warn: (_: unknown, msg: string) => warnings.push(msg) },
   } as unknown as NoticeDeps);
   let seq = 0;
@@ -53,7 +53,7 @@ function wired(o: { shader?: BidShader; lossNotices: boolean; reachIssuer?: bool
     clock: { get: () => now, set: (t: number) => (now = t) },
     /** Issues a bid as the pipeline does (added, then described by its record); returns its id. */
     bid(bidCpmUsd: number, segment: string, firstPrice = true): string {
-      const id = `b${seq++}`;
+      const id = `${o.prefix ?? 'b'}${seq++}`;
       issued.add(id, { pctr: 0.01, userKey: '', categories: [], segment, bidCpmUsd });
       issued.describe(id, 'c', 'cr', 'ex', firstPrice);
       return id;
@@ -141,15 +141,32 @@ describe('an exchange without loss notices (lossNotices: false)', () => {
     expect(observed).toEqual([['ex|banner|site|s1', 1.2, false]]);
   });
 
-  it('is not acted on where a bid\'s notices may reach another worker: that is said once', () => {
-    const w = wired({ lossNotices: false, reachIssuer: false });
-    w.bid(1, 's');
-    w.bid(1, 's');
-    w.clock.set(TTL_MS + 1);
-    w.bid(1, 's');
-    expect(w.losses).toEqual([]);
-    expect(w.warnings).toHaveLength(1);
-    expect(w.warnings[0]).toMatch(/exchange ex has lossNotices: false, which worker threads cannot act on/);
+  it('on worker threads, a notice another worker heard reaches the one that bid: no loss inferred for it, its shader learns it', async () => {
+    const observed: unknown[][] = [];
+    const shader = { ...createShader(), observe: (...a: unknown[]) => void observed.push(a) } as unknown as BidShader;
+    const told: unknown[][] = [];
+    // The worker that bid, and the one its notices reach (as the BroadcastChannel of src/worker.ts carries them).
+    const bidder = wired({ shader, lossNotices: false, prefix: 'a' });
+    const other = wired({ lossNotices: false, releases: true, prefix: 'b', peers: { tell: (...a) => void (told.push(a), bidder.handle.fromPeer(...a)) } });
+    const lost = bidder.bid(1.3, 'ex|banner|site|s1');
+    const silent = bidder.bid(1.2, 'ex|banner|site|s1');
+    expect(await other.loss(lost)).toBe(200);
+    // Heard (any notice), then its loss on price with what the shader needs of it.
+    expect(told).toEqual([[lost], [lost, false, undefined]]);
+    expect(observed).toEqual([['ex|banner|site|s1', 1.3, false, undefined]]);
+    // Before: a worker took no silence as a loss, and the shader of the worker that bid never
+    // heard of its bids' outcomes that reached another.
+    observed.length = 0;
+    bidder.clock.set(TTL_MS + 1);
+    bidder.bid(1, 'ex|banner|site|s1');
+    expect(bidder.losses.map((l) => l[2])).toEqual([1.2]);
+    expect(observed).toEqual([['ex|banner|site|s1', 1.2, false]]);
+    expect(silent).not.toBe(lost);
+    // A notice for a bid the worker that took it issued itself is not told.
+    told.length = 0;
+    const own = other.bid(1, 'ex|banner|site|s1');
+    expect(await other.loss(own)).toBe(200);
+    expect(told).toEqual([]);
   });
 });
 

@@ -46,6 +46,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('internalError');
     call('late', v);
     call('mtwIgnored', v);
+    call('lossInferred', v);
     call('stage', 'score', 0.0002);
     call('batch', 17, 0.3, 0.8);
     call('dropped', 2);
@@ -127,6 +128,7 @@ describe('metrics', () => {
     expect(count('bidder_request_errors_total')).toBe(or(Object.keys(ERRORS)).length);
     expect(count('bidder_ledger_errors_total')).toBe(DOMAINS.op.length);
     expect(count('bidder_mtw_ignored_total')).toBe(or(EXCHANGES).length);
+    expect(count('bidder_losses_inferred_total')).toBe(or(EXCHANGES).length);
   });
 
   // Pre-created, the campaign counters were 9 series at zero per campaign (45,000 at 5,000

@@ -35,7 +35,6 @@ function handlerWith(ledger: object) {
     now: clock,
     ratesPerUsd: () => new Map([['USD', 1]]),
     exchange: () => undefined,
-    noticesReachIssuer: true,
     logger: { warn: () => {} },
     campaigns: () => new Map(),
     landingUrl: () => undefined,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { AggregatorRegistry } from 'prom-client';
 import type { AdminAction, AdminResult } from '../bidder.js';
@@ -27,6 +28,8 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
   const replies = new Map<number, (json: object[]) => void>();
   // Per fanned-out action: its answer, and the worker it was sent to (a worker that exits answers a refusal).
   const applied = new Map<number, { resolve: (r: AdminResult) => void; to: Worker }>();
+  // The workers' channel for notices of each other's bids: this run's own, whatever else the process runs.
+  const noticeChannel = `bidder-notices-${randomUUID()}`;
 
   // One admin action at a time for the whole process: a worker applies it and fans it out holding
   // this lock, so every worker applies the actions in the same order. Two at once on two workers
@@ -96,7 +99,7 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
 
   function start(index: number, port: number): Promise<{ worker: Worker; port: number }> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(file, { workerData: { policiesDir, overrides: { ...overrides, port }, index, workers: n } });
+      const worker = new Worker(file, { workerData: { policiesDir, overrides: { ...overrides, port }, index, workers: n, noticeChannel } });
       worker.on('message', async (m: Msg) => {
         if (m.type === 'listening') resolve({ worker, port: m.port! });
         else if (m.type === 'metrics') {

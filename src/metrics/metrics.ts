@@ -110,6 +110,7 @@ export function createMetrics(opts: MetricsOptions) {
   const stage = new FastHistogram('bidder_stage_duration_seconds', 'Time spent per pipeline stage per request.', ['stage'], FINE_BUCKETS, registry);
   const late = new Counter({ name: 'bidder_late_answers_total', help: 'Bid requests whose budget reservation came back after the deadline (tmax minus network allowance); each is also counted as a DEADLINE no-bid.', labelNames: ['exchange'], registers: [registry] });
   const mtwIgnored = new Counter({ name: 'bidder_mtw_ignored_total', help: 'Min-to-win values of notices that cannot be right, learnt as a plain win or loss at the bid: on a win above the bid, on a loss over 20x the bid (a unit the exchange got wrong).', labelNames: ['exchange'], registers: [registry] });
+  const lossesInferred = new Counter({ name: 'bidder_losses_inferred_total', help: 'Bids on an exchange set lossNotices: false whose notice TTL passed with no notice heard, learnt as losses at the bid.', labelNames: ['exchange'], registers: [registry] });
   const batchRows = new FastHistogram('bidder_batch_rows', 'Rows per model call of the micro-batcher.', [], [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registry).labels();
   const queueDelay = new FastHistogram('bidder_queue_delay_seconds', 'Wait of the oldest item of a batch before scoring.', [], FINE_BUCKETS, registry).labels();
   const compute = new FastHistogram('bidder_model_compute_seconds', 'Model call time per batch.', [], FINE_BUCKETS, registry).labels();
@@ -169,6 +170,7 @@ export function createMetrics(opts: MetricsOptions) {
   const latChild = new Map<string, FastHistogramChild>();
   const lateChild = new Map<string, Counter.Internal>();
   const mtwIgnoredChild = new Map<string, Counter.Internal>();
+  const lossesInferredChild = new Map<string, Counter.Internal>();
   // An exchange's series, created when the policies first name it (at start or by a reload) and
   // kept after (its requests until then were 'other'); every series exported from the first scrape
   // at zero: dashboards show a flat line rather than "no data", and rate() sees a series' first
@@ -181,10 +183,12 @@ export function createMetrics(opts: MetricsOptions) {
     latChild.set(e, latency.labels(e));
     lateChild.set(e, late.labels(e));
     mtwIgnoredChild.set(e, mtwIgnored.labels(e));
+    lossesInferredChild.set(e, lossesInferred.labels(e));
     for (const c of reqChild.get(e)!.values()) c.inc(0);
     for (const c of nobidChild.get(e)!.values()) c.inc(0);
     lateChild.get(e)!.inc(0);
     mtwIgnoredChild.get(e)!.inc(0);
+    lossesInferredChild.get(e)!.inc(0);
   }
   for (const e of [...exchanges, 'other']) addExchange(e);
   const noticeChild = new Map(NOTICE_KINDS.flatMap((k) => NOTICE_RESULTS.map((r) => [`${k}:${r}`, notices.labels(k, r)] as const)));
@@ -287,6 +291,10 @@ export function createMetrics(opts: MetricsOptions) {
     /** A notice's min-to-win was implausible for its bid and not learnt (src/notices/notices.ts). */
     mtwIgnored(exchange: string): void {
       mtwIgnoredChild.get(ex(exchange))!.inc();
+    },
+    /** A bid on an exchange without loss notices expired unheard, learnt as lost (src/notices/notices.ts). */
+    lossInferred(exchange: string): void {
+      lossesInferredChild.get(ex(exchange))!.inc();
     },
     stage(s: Stage, seconds: number): void {
       stageChild.get(s)!.observe(seconds);

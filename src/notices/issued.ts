@@ -151,10 +151,12 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
       exchanges[s] = exchange;
       flags[s] |= DESCRIBED | (firstPrice ? FIRST_PRICE : 0);
     },
-    /** A notice for the bid has come (any kind): its outcome is not unknown. */
-    heard(bidId: string): void {
+    /** A notice for the bid has come (any kind): its outcome is not unknown. False: a bid not remembered here. */
+    heard(bidId: string): boolean {
       const s = slots.get(bidId);
-      if (s !== undefined) flags[s] |= HEARD;
+      if (s === undefined) return false;
+      flags[s] |= HEARD;
+      return true;
     },
     get(bidId: string): IssuedBid | undefined {
       const s = slots.get(bidId);

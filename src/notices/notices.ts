@@ -38,11 +38,18 @@ export interface NoticeDeps {
   /** The exchange's settings as they stand (a bid's silence is read by its exchange's `lossNotices`). */
   exchange: (name: string) => ExchangeSettings | undefined;
   /**
-   * Whether each bid's notices come back to this bidder (false on the worker threads of one process,
-   * which share its port: a notice reaches any of them). Without it, silence is no loss.
+   * The other bidders of this process (worker threads sharing its port: a bid's notices reach any
+   * of them). A notice for a bid this bidder does not remember is told to them, so the one that bid
+   * knows it was heard (its silence is then a loss on an exchange without loss notices) and its
+   * shader learns the outcome (only the bidder that bid knows the bid's segment).
    */
-  noticesReachIssuer: boolean;
+  peers?: NoticePeers;
   logger: Pick<Logger, 'warn'>;
+}
+
+/** See `NoticeDeps.peers`. `won` and `mtwUsd` where the notice teaches the shader (a win, a loss on price). */
+export interface NoticePeers {
+  tell(bidId: string, won?: boolean, mtwUsd?: number): void;
 }
 
 const OK: Answer = Object.freeze({ status: 200, body: '{"ok":true}' });
@@ -180,7 +187,14 @@ export function createNoticeHandler(deps: NoticeDeps) {
   // bids expired unheard; each is warned of once.
   const sendsLosses = new Set<string>();
   const silentBids = new Map<string, number>();
-  const cannotInfer = new Set<string>();
+
+  /** A notice a peer heard for a bid of this bidder (`NoticePeers.tell`). */
+  function fromPeer(bidId: string, won?: boolean, mtwUsd?: number): void {
+    deps.issued.heard(bidId);
+    if (won === undefined) return;
+    const issued = deps.issued.get(bidId);
+    if (issued && issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, won, mtwUsd);
+  }
 
   /**
    * A described bid of this process whose notice TTL passed with no notice heard (src/notices/issued.ts).
@@ -192,13 +206,9 @@ export function createNoticeHandler(deps: NoticeDeps) {
     const ex = deps.exchange(exchange);
     if (ex === undefined) return;
     if (ex.lossNotices === false) {
-      if (deps.noticesReachIssuer) {
-        deps.pacer.onLoss(campaignId, creativeId, bidCpmUsd, undefined, deps.clock());
-        if (segment !== '') deps.shader?.observe(segment, bidCpmUsd, false);
-      } else if (!cannotInfer.has(exchange)) {
-        cannotInfer.add(exchange);
-        deps.logger.warn({ exchange }, `exchange ${exchange} has lossNotices: false, which worker threads cannot act on: a notice reaches any worker, not the one that bid, so a bid another worker heard would be taken as lost here; run one bidder process per core instead, each with its own publicUrl`);
-      }
+      metrics.lossInferred(exchange);
+      deps.pacer.onLoss(campaignId, creativeId, bidCpmUsd, undefined, deps.clock());
+      if (segment !== '') deps.shader?.observe(segment, bidCpmUsd, false);
       return;
     }
     if (!firstPrice || sendsLosses.has(exchange)) return;
@@ -299,7 +309,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
     if (!deps.signer.verify(claims, sig, scope)) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
     // Whatever comes of it, the bid's outcome is no longer unknown; a loss notice, whatever it
     // releases, says its exchange sends them.
-    deps.issued.heard(claims.bidId);
+    if (!deps.issued.heard(claims.bidId)) deps.peers?.tell(claims.bidId);
     if (kind === 'loss') sendsLosses.add(claims.exchange);
     if (scope === 'click' && kind !== 'click' && kind !== 'impression') {
       // VAST tracking (start, complete) and error URLs: counted, nothing else depends on them.
@@ -433,7 +443,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (mtw !== undefined && mtwUsd === undefined) metrics.mtwIgnored(claims.exchange);
       deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, pctr, mtwUsd, markup);
       // A fixed-price deal's bid (no segment) says nothing of the competition.
-      if (issued && issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
+      if (issued === undefined) deps.peers?.tell(claims.bidId, true, mtwUsd);
+      else if (issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
       // The user from this process's record of the bid, else from the signed URL: a notice that
       // reaches another process or worker than the one that bid still counts the cap. The page's
       // categories are known only where the bid was made.
@@ -474,7 +485,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // blocked or a creative filtered (pending approval, disapproved) was never in the auction.
       if (lostOnPrice(q.get('loss'))) {
         deps.pacer.onLoss(claims.campaignId, claims.creativeId, bidUsd, mtw, now);
-        if (issued && issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
+        if (issued === undefined) deps.peers?.tell(claims.bidId, false, mtw);
+        else if (issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
       }
       logNotice(deps.eventLog, 'loss', now, claims, undefined, mtw, Number.isInteger(lossReason) ? lossReason : undefined);
       return OK;
@@ -526,6 +538,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
 
   return Object.assign((kind: NoticeKind, query: string, prefetch = false) => handleNotice(kind, query, prefetch), {
     unheard,
+    fromPeer,
     /** Drops the notices waiting to be tried again: the ledger is closing. */
     close(): void {
       closed = true;
