@@ -66,6 +66,29 @@ describe('in-process ledger journal', () => {
     await c.close();
   });
 
+  it("a win's billing at its price writes nothing; a render's writes the level it takes, so a lower win notice after a restart is a duplicate", async () => {
+    const dir = freshDir();
+    const size = () => fs.readdirSync(dir).filter((f) => f.startsWith('journal.')).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+    const a = await reopen(dir);
+    await a.reserve([item('p1', 'c1', 0.012), item('p2', 'c1', 0.012)]);
+    expect(await a.settle('p1', 0.012)).toBe('settled');
+    const afterWin = size();
+    expect(await a.settle('p1', 0.012, 'billing')).toBe('duplicate');
+    expect(size()).toBe(afterWin);
+    expect(await a.settle('p2', 0, 'markup')).toBe('settled');
+    const afterRender = size();
+    expect(await a.settle('p2', 0.012, 'billing')).toBe('duplicate');
+    expect(size()).toBeGreaterThan(afterRender);
+    const afterBilling = size();
+    expect(await a.settle('p2', 0.012, 'billing')).toBe('duplicate');
+    expect(size()).toBe(afterBilling);
+    await a.close();
+    const b = await reopen(dir);
+    expect(await b.settle('p2', 0.001)).toBe('duplicate');
+    expect((await b.state('c1')).spentUsd).toBe(0.024);
+    await b.close();
+  });
+
   it('round-trips non-ASCII bid and campaign ids through the checksummed journal', async () => {
     const dir = freshDir();
     const log = capture();

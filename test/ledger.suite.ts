@@ -185,6 +185,36 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       expect(await l.settle('nope', 0, 'markup')).toBe('unknown');
     });
 
+    it("a render confirmed at its price by the exchange's notice takes that notice's authority: a later lower win notice does not set it", async () => {
+      const open = storage();
+      let l = await open({ clock, budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: TTL });
+      try {
+        await l.reserve([res('n1', 'c1', 0.012), res('n2', 'c1', 0.012), res('n3', 'c1', 0.012)]);
+        // The reviewers' repro: the adm's impression tracker, its billing at the bid price, then a win notice saying 1.
+        expect(await l.settle('n1', 0, 'markup')).toBe('settled');
+        expect(await l.settle('n1', 0.012, 'billing')).toBe('duplicate');
+        expect(await l.settle('n1', 0.001)).toBe('duplicate');
+        expect((await l.state('c1')).spentUsd).toBe(0.012);
+        // Confirmed by the win notice: a billing still sets it, a second win notice does not.
+        expect(await l.settle('n2', 0, 'markup')).toBe('settled');
+        expect(await l.settle('n2', 0.012)).toBe('duplicate');
+        expect(await l.settle('n2', 0.002)).toBe('duplicate');
+        expect(await l.settle('n2', 0.01, 'billing')).toBe('corrected');
+        expect((await l.state('c1')).spentUsd).toBe(0.022);
+        if (opts.durable) {
+          // Kept across a restart (the journal's record, Redis's field).
+          await l.settle('n3', 0, 'markup');
+          await l.settle('n3', 0.012, 'billing');
+          await l.close();
+          l = await open({ clock, budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: TTL });
+          expect(await l.settle('n3', 0.001)).toBe('duplicate');
+          expect((await l.state('c1')).spentUsd).toBe(0.034);
+        }
+      } finally {
+        await l.close();
+      }
+    });
+
     it('a billed rise the budget has no room for turns the whole bid into overspend', async () => {
       const l = await make({ c1: { dailyUsd: 0.5 } });
       await l.reserve([res('r1', 'c1', 0.3), res('r2', 'c1', 0.2)]);
@@ -299,8 +329,43 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
         { campaignId: 'c1', committedUsd: 1, budgetUsd: 0.02, reservedUsd: 1 },
       ]);
       expect(await l.reserve([res('b5', 'c1', 0.01)])).toEqual([false]);
-      // The bids already out still settle: the exchange bills them.
-      for (const b of ['b1', 'b2', 'b3', 'b4']) expect(await l.settle(b, 0.25)).toBe('settled');
+      // The bids already out still settle (the exchange bills them), past the new budget as overspend.
+      for (const b of ['b1', 'b2', 'b3', 'b4']) expect(await l.settle(b, 0.25)).toBe('overspend');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0, overspentUsd: 1, reservedUsd: 0 });
+    });
+
+    it('wins of bids held when a reload lowered the budget are spend up to it, overspend past it', async () => {
+      // The reviewers' repro: 6 bids of 129 micros out, 2 won, the budget cut to 500 micros.
+      const l = await make({ c1: { dailyUsd: 0.01 } });
+      const bids = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'];
+      expect(await l.reserve(bids.map((b) => res(b, 'c1', 0.000129)))).toEqual(bids.map(() => true));
+      expect(await l.settle('h1', 0.000129)).toBe('settled');
+      expect(await l.settle('h2', 0.000129)).toBe('settled');
+      expect(await l.configure({ c1: { dailyUsd: 0.0005 } })).toHaveLength(1);
+      // 258 spent: the third still fits (387), the others do not, each recorded whole as overspend.
+      expect(await l.settle('h3', 0.000129)).toBe('settled');
+      for (const b of ['h4', 'h5', 'h6']) expect(await l.settle(b, 0.000129)).toBe('overspend');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.000387, overspentUsd: 0.000387, reservedUsd: 0, budgetUsd: 0.0005 });
+      // The flight's budget too: lowered under a held bid, its win is overspend.
+      const f = await make({ c2: { dailyUsd: 1, lifetimeUsd: 1 } });
+      await f.reserve([res('f1', 'c2', 0.5), res('f2', 'c2', 0.5)]);
+      expect(await f.settle('f1', 0.4)).toBe('settled');
+      await f.configure({ c2: { dailyUsd: 1, lifetimeUsd: 0.5 } });
+      expect(await f.settle('f2', 0.2)).toBe('overspend');
+      expect(await f.state('c2')).toMatchObject({ spentUsd: 0.4, overspentUsd: 0.2 });
+    });
+
+    it('a held bid within its budget settles as spend, also after a late win was recorded as overspend', async () => {
+      const l = await make({ c1: { dailyUsd: 1 } });
+      await l.reserve([res('w1', 'c1', 0.6), res('late', 'c1', 0.4, TTL / 2)]);
+      now += TTL / 2;
+      // late's reservation ended and w2 took most of the room it left: late's win is past the budget.
+      expect(await l.reserve([res('w2', 'c1', 0.3)])).toEqual([true]);
+      expect(await l.settle('late', 0.4)).toBe('overspend');
+      // w1 and w2 were reserved within the budget before the late win came: still spend.
+      expect(await l.settle('w1', 0.6)).toBe('settled');
+      expect(await l.settle('w2', 0.3)).toBe('settled');
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.9, overspentUsd: 0.4, reservedUsd: 0 });
     });
 
     it('once: click and conversion dedup answers true the first time only, until its expiry', async () => {

@@ -231,7 +231,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     if (res.overspend !== undefined) {
       logger.warn(
         { bidId, campaignId: res.overspend.campaignId, priceUsd: toUsd(res.overspend.priceMicros) },
-        'win arrived after its reservation ended and the budget has no room left: recorded as overspend',
+        'win recorded as overspend: the budget has no room left for it (its reservation had ended, or a reload lowered the budget under it)',
       );
     }
     // The writer the record went to: compaction may start a new generation meanwhile.
@@ -253,6 +253,8 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       try {
         await w.durable();
       } catch (err) {
+        // A confirmation that raised a render's level moved no money: nothing to count, retried.
+        if (res.outcome === 'duplicate') throw err;
         if (settled !== undefined) fillSettled(res, settled);
         throw new UnconfirmedSettlement(res.outcome as UnconfirmedSettlement['outcome'], err);
       }

@@ -51,7 +51,7 @@ export interface RedisLedgerOptions {
   /**
    * Read Redis's settings at start, on every reconnect and (at most once a second) on `state`, the
    * readiness probe: while Redis may evict keys, `reserve` and `state` reject (no bid, not ready);
-   * warn where a restart would lose the day's spend (neither AOF nor RDB snapshots). On in serving
+   * warn where a restart would lose spend (no AOF: every write since the last RDB snapshot, or all). On in serving
    * (src/ledger/open.ts).
    */
   checkServer?: boolean;
@@ -80,7 +80,8 @@ export async function evictionProblem(redis: Redis): Promise<{ evicts: string } 
 
 /**
  * What a Redis restart would lose: without AOF and RDB snapshots, everything (the day's spend with
- * it). null where it persists, or where CONFIG is refused (managed Redis often renames it; the
+ * it); with RDB snapshots alone (Redis's default), every write since the last snapshot. null where
+ * it keeps an append-only file, or where CONFIG is refused (managed Redis often renames it; the
  * start-up check says it cannot read the settings).
  */
 export async function persistenceProblem(redis: Redis): Promise<string | null> {
@@ -92,16 +93,23 @@ export async function persistenceProblem(redis: Redis): Promise<string | null> {
   } catch {
     return null;
   }
-  if (aof !== 'no' || save !== '') return null;
+  if (aof !== 'no') return null;
+  if (save !== '') {
+    return (
+      `keeps RDB snapshots alone (save '${save}', appendonly no): a restart loses every write since the last snapshot, the spend with them, ` +
+      'which the bidders then put back only as they last read it; set appendonly yes (docs/fleet.md)'
+    );
+  }
   return "has neither AOF (appendonly no) nor RDB snapshots (save ''): a restart loses the day's spend, which the bidders then put back only as they last read it; set appendonly yes (docs/fleet.md)";
 }
 
 /*
  * Keys (P = keyPrefix; money in integer micro-USD, see budget.ts):
- *   P b:<campaign>        hash: daily life sday eday (the budget rule in force), spent res over (flight totals)
+ *   P b:<campaign>        hash: daily life sday eday (the budget rule in force), spent res over cut (flight
+ *                         totals; cut: what price corrections took off, so spent + over + cut never falls)
  *   P p:<campaign>        hash: one field per bidder process, "daily,life,sday,eday,leaseUntil": the rule
  *                         each process was configured with; b:'s rule is the smallest of the live ones
- *   P d:<campaign>:<day>  hash: spent res over (one UTC day), kept 8 days
+ *   P d:<campaign>:<day>  hash: spent res over cut (one UTC day), kept 8 days
  *   P z:<campaign>        zset: held reservations scored by expiry, member "<bid>|<micros>|<day>"
  *   P r:<bid>             hash: c a e d st o f l (st: h held, s settled, x released, e expired,
  *                         n refused late by an older version; o=1 settled as overspend; l: the
@@ -207,6 +215,16 @@ local function keep(e)
   if k < 0 then k = 0 end
   return fmt(k + RET)
 end
+-- What the campaign may still spend on day d by its budget, reservations and overspend left
+-- out; nil without a rule (Redis lost it: the reservation was made under one).
+local function spendroom(cid, d)
+  local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent')
+  if not b[1] then return nil end
+  local dn = tonumber(d)
+  if dn < tonumber(b[3]) or dn > tonumber(b[4]) then return 0 end
+  local ds = n(redis.call('HGET', P .. 'd:' .. cid .. ':' .. d, 'spent'))
+  return math.min(tonumber(b[1]) - ds, tonumber(b[2]) - n(b[5]))
+end
 local bid = ARGV[4]
 local p = tonumber(ARGV[5])
 local lv = tonumber(ARGV[6])
@@ -240,7 +258,14 @@ if h[5] == 's' then
   -- A more authoritative report sets the price again, once per level, up or down.
   local cur = 1
   if h[7] == '1' then cur = 2 elseif h[8] then cur = tonumber(h[8]) end
-  if lv <= cur or p == a then return 'duplicate' end
+  if lv <= cur then return 'duplicate' end
+  if p == a then
+    -- The price that stands, confirmed: over a render's it takes the exchange's authority, or a
+    -- later win notice saying less would set the price the exchange billed (over a win's, the
+    -- usual win and billing pair, nothing is written, as in the in-process ledger).
+    if cur == 0 then redis.call('HSET', rk, 'l', lv) end
+    return 'duplicate'
+  end
   local field = 'spent'
   if h[6] == '1' then field = 'over' end
   if p > a and field == 'spent' then
@@ -257,6 +282,12 @@ if h[5] == 's' then
   end
   redis.call('HINCRBY', P .. 'b:' .. cid, field, fmt(p - a))
   redis.call('HINCRBY', P .. 'd:' .. cid .. ':' .. d, field, fmt(p - a))
+  if p < a then
+    -- What corrections took off, so that spent + over + cut only grows: a bidder that reads it
+    -- lower than it last did knows Redis lost writes (LUA_RULES).
+    redis.call('HINCRBY', P .. 'b:' .. cid, 'cut', fmt(a - p))
+    redis.call('HINCRBY', P .. 'd:' .. cid .. ':' .. d, 'cut', fmt(a - p))
+  end
   redis.call('HSET', rk, 'a', fmt(p), 'l', lv)
   redis.call('HDEL', rk, 'f')
   -- The price replaced, and whether the bid was past the budget before and is now.
@@ -279,6 +310,14 @@ end
 local field = 'spent'
 if st == 'h' then
   unhold(cid, bid, a, d)
+  -- Made within the budget, so spend unless a reload lowered the budget under it: then spend
+  -- while what the day and the flight still allow covers it, the whole bid overspend past that
+  -- (others' reservations and overspend left out, as in the in-process ledger, src/ledger/state.ts).
+  local room = spendroom(cid, d)
+  if room and room < p then
+    field = 'over'
+    redis.call('HSET', rk, 'o', '1')
+  end
 elseif headroom(cid, d) < p then
   -- Billed whatever the budget says: recorded as overspend.
   field = 'over'
@@ -326,22 +365,23 @@ return 0
 `;
 
 // Nothing ({}) under another epoch than ARGV[5]: figures from after a loss are not the day's.
-// Else nine values per campaign of ARGV[6..], one campaign after another (ARGV[4]: the day).
+// Else eleven values per campaign of ARGV[6..], one campaign after another (ARGV[4]: the day).
 const LUA_STATES = `${LUA_COMMON}
 if redis.call('GET', P .. 'e') ~= ARGV[5] then return {} end
 local out = {}
 for i = 6, #ARGV do
   local cid = ARGV[i]
   purge(cid)
-  local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'over')
-  local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. ARGV[4], 'spent', 'res', 'over')
+  local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'over', 'cut')
+  local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. ARGV[4], 'spent', 'res', 'over', 'cut')
   local k = #out
   out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = b[1] or '', b[2] or '0', b[3] or '0', b[4] or '0', b[5] or '0'
   out[k + 6], out[k + 7], out[k + 8], out[k + 9] = dd[1] or '0', dd[2] or '0', b[6] or '0', dd[3] or '0'
+  out[k + 10], out[k + 11] = dd[4] or '0', b[7] or '0'
 end
 return out
 `;
-const STATE_FIELDS = 9;
+const STATE_FIELDS = 11;
 const STATES_SHA = createHash('sha1').update(LUA_STATES).digest('hex');
 // Campaigns per state script: at 5,000 campaigns a script each, all issued at once, queued the bid
 // path's reservations behind them past their command timeout (and the reads behind each other
@@ -357,10 +397,14 @@ const STATE_READ_MS = 5;
 // a budget but never raise it over the others'; a raise takes effect once every process has it.
 // Leases run by Redis's clock whatever the bidders' clocks.
 // The epoch (P e, a token) changes whenever Redis is found without one: a restart without
-// persistence, FLUSHALL/FLUSHDB. A bidder that last saw another epoch (ARGV[7]), or finds a rule
-// gone that it knew, puts back the spend it last read (today's and the flight's, ARGV after the
-// rule; beyond what the others put back, see putback) before anything is reserved
-// against the rule again; ARGV[8] is the token to set, ARGV[9] the day.
+// persistence, FLUSHALL/FLUSHDB. A bidder that last saw another epoch (ARGV[7]) puts back the
+// spend it last read (today's and the flight's, ARGV after the rule; beyond what the others put
+// back, see putback) before anything is reserved against the rule again. A Redis that came back
+// from an older snapshot (RDB alone, appendonly no) keeps its epoch, and its rules: there the
+// bidder finds a day's or the flight's spent + over + cut (which only grows while nothing is lost)
+// below what it last read, and raises each of that key's counters to what it read (a max: the
+// snapshot's spend is in what it read, an add would count it twice). ARGV[8] is the token to set,
+// ARGV[9] the day.
 // Answers the epoch, whether it had changed, then per campaign the rule in force, the other
 // processes' rules unlike this one's, and whether spend was put back.
 const RULES_PER_CALL = 500;
@@ -391,19 +435,34 @@ for i = 1, tonumber(ARGV[10]) do
   local cid = ARGV[idx]
   local mine = ARGV[idx + 1] .. ',' .. ARGV[idx + 2] .. ',' .. ARGV[idx + 3] .. ',' .. ARGV[idx + 4]
   local known = ARGV[idx + 5] == '1'
-  local kds, kdo, kls, klo = tonumber(ARGV[idx + 6]), tonumber(ARGV[idx + 7]), tonumber(ARGV[idx + 8]), tonumber(ARGV[idx + 9])
-  idx = idx + 10
+  local kds, kdo, kdc = tonumber(ARGV[idx + 6]), tonumber(ARGV[idx + 7]), tonumber(ARGV[idx + 8])
+  local kls, klo, klc = tonumber(ARGV[idx + 9]), tonumber(ARGV[idx + 10]), tonumber(ARGV[idx + 11])
+  idx = idx + 12
   local bk = P .. 'b:' .. cid
-  local seed = known and not drop and (lost or redis.call('HEXISTS', bk, 'daily') == 0)
-  if seed then
-    -- A rule gone alone (a deleted key) may leave the day's spend there: a max cannot count it twice.
-    local put = lost and putback or raise
-    local dk = P .. 'd:' .. cid .. ':' .. ARGV[9]
-    put(dk, 'spent', kds)
-    put(dk, 'over', kdo)
-    if redis.call('EXISTS', dk) == 1 then redis.call('PEXPIRE', dk, DAYKEEP) end
-    put(bk, 'spent', kls)
-    put(bk, 'over', klo)
+  local dk = P .. 'd:' .. cid .. ':' .. ARGV[9]
+  local seed = false
+  if known and not drop then
+    -- After a loss every key is new: put back over what the others put back. Else a key whose
+    -- total fell under what this bidder read lost writes (an older snapshot, a deleted key):
+    -- raised to what it read.
+    local function restore(key, s, o, c)
+      if lost then
+        putback(key, 'spent', s)
+        putback(key, 'over', o)
+        putback(key, 'cut', c)
+        return true
+      end
+      local v = redis.call('HMGET', key, 'spent', 'over', 'cut')
+      if n(v[1]) + n(v[2]) + n(v[3]) >= s + o + c then return false end
+      raise(key, 'spent', s)
+      raise(key, 'over', o)
+      raise(key, 'cut', c)
+      return true
+    end
+    local day = restore(dk, kds, kdo, kdc)
+    if day and redis.call('EXISTS', dk) == 1 then redis.call('PEXPIRE', dk, DAYKEEP) end
+    local flight = restore(bk, kls, klo, klc)
+    seed = day or flight
   end
   local pk = P .. 'p:' .. cid
   if drop then redis.call('HDEL', pk, inst) else redis.call('HSET', pk, inst, mine .. ',' .. fmt(now + lease)) end
@@ -470,6 +529,26 @@ function showRule(text: string): Record<string, number | string> {
   return out;
 }
 
+/** What a bidder last read of a campaign's spend (micros; cut: what corrections took off), `day`'s and the flight's. */
+interface LastRead {
+  day: number;
+  daySpent: number;
+  dayOver: number;
+  dayCut: number;
+  spent: number;
+  over: number;
+  cut: number;
+}
+
+/** The Redis server's run_id (new at every start), '' where INFO is refused or fails. */
+async function serverRunId(redis: Redis): Promise<string> {
+  try {
+    return /^run_id:(\w+)/m.exec(await redis.info('server'))?.[1] ?? '';
+  } catch {
+    return '';
+  }
+}
+
 const ruleText = (r: BudgetRule): string => `${r.dailyMicros},${r.lifetimeMicros},${r.startDay},${r.endDay}`;
 
 /**
@@ -477,7 +556,7 @@ const ruleText = (r: BudgetRule): string => `${r.dailyMicros},${r.lifetimeMicros
  * on NOSCRIPT; `states` one per STATES_PER_CALL campaigns), and `reserve` sends all reservations
  * of a bid request in one script call, so a bid costs one round trip. Same contract and same test suite as the in-process ledger.
  * Durability is Redis's: run it with `appendonly yes` and `appendfsync everysec` (or `always`)
- * so a Redis restart keeps settled spend.
+ * so a Redis restart keeps settled spend; RDB snapshots alone lose what came after the last one.
  */
 /** A settle script's answer ('settled 1200', 'corrected 900 1200 0 0'), its price details into `settled`. */
 function readSettled(raw: string, settled: Settled | undefined): SettleOutcome {
@@ -547,9 +626,12 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   const disagreements = new Map<string, string>();
   // The epoch of Redis's data this process last saw ('' before the first answer).
   let epoch = '';
-  // Per campaign, the spend the last read of its state found (micros): what this process puts back
-  // should Redis lose it.
-  const lastRead = new Map<string, { day: number; daySpent: number; dayOver: number; spent: number; over: number }>();
+  // The run_id of the Redis server this process last registered with ('' before, or where INFO is
+  // refused): another one means Redis restarted, and may have come back from an older snapshot.
+  let runId = '';
+  // Per campaign, the spend the last read of its state found (micros; cut: what corrections took
+  // off): what this process puts back should Redis lose it.
+  const lastRead = new Map<string, LastRead>();
 
   /**
    * Registers this process's rules for `ids` (withdraws them with `drop`) and logs a campaign whose
@@ -567,6 +649,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     // the same way by the others.
     const entries = [...rules];
     const answers: Array<[string, string, number]> = [];
+    const run = drop ? '' : await serverRunId(client);
     let now = epoch;
     let changed = 0;
     for (let from = 0; from < entries.length; from += RULES_PER_CALL) {
@@ -575,7 +658,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       for (const [id, r] of chunk) {
         const k = lastRead.get(id);
         const today = k?.day === day;
-        args.push(id, r.dailyMicros, r.lifetimeMicros, r.startDay, r.endDay, k ? 1 : 0, today ? k.daySpent : 0, today ? k.dayOver : 0, k?.spent ?? 0, k?.over ?? 0);
+        args.push(id, r.dailyMicros, r.lifetimeMicros, r.startDay, r.endDay, k ? 1 : 0, today ? k.daySpent : 0, today ? k.dayOver : 0, today ? k.dayCut : 0, k?.spent ?? 0, k?.over ?? 0, k?.cut ?? 0);
       }
       const [e, c, ...a] = await cmd.ledgerRules(...args);
       now = e;
@@ -585,18 +668,22 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     if (drop) return;
     const before = epoch;
     epoch = now;
+    const runBefore = runId;
+    if (run !== '') runId = run;
+    const restarted = runBefore !== '' && run !== '' && run !== runBefore;
     const seeded = [...rules.keys()].filter((_, i) => answers[i][2] === 1);
     if (changed === 1 || seeded.length > 0) {
       logger.warn(
         {
           epochBefore: before,
           epochNow: now,
+          ...(restarted ? { redisRestarted: { runIdBefore: runBefore, runIdNow: run } } : {}),
           restored: seeded.map((id) => {
             const k = lastRead.get(id)!;
             return { campaign: id, todaySpentUsd: k.day === day ? toUsd(k.daySpent + k.dayOver) : 0, flightSpentUsd: toUsd(k.spent + k.over) };
           }),
         },
-        "Redis ledger: Redis lost the ledger's data (a restart without persistence, FLUSHALL, a deleted key): budget rules restored and " +
+        "Redis ledger: Redis lost the ledger's data (a restart without persistence or from an older RDB snapshot, FLUSHALL, a deleted key): budget rules restored and " +
           "spend put back as this bidder last read it; what the fleet spent after that read and the reservations open then are not known " +
           'and may be spent again. Run Redis with appendonly yes (docs/fleet.md)',
       );
@@ -676,11 +763,18 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
         evictionCheck = null;
         evictionCheckedAt = performance.now();
       }));
+  // Set from a reconnect until the rules are registered again: Redis may have restarted from an
+  // older snapshot, whose spend must be put back before this process reserves against it.
+  let reconnected: Promise<void> | null = null;
   const onReady = () => {
     // Before the rules and anything else on the new connection: a Redis restarted with an evicting
     // policy must not take a reservation (reserve waits for this check).
     if (opts.checkServer) void checkEviction();
-    renew();
+    const check = restore().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'Redis ledger: could not renew the budget rules'));
+    reconnected = check;
+    void check.finally(() => {
+      if (reconnected === check) reconnected = null;
+    });
     if (opts.checkServer) checkPersistence();
   };
   client.on('ready', onReady);
@@ -720,10 +814,22 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     }
   };
 
+  /**
+   * Whether a campaign's spend + overspend + cut (which only grow while Redis keeps its writes),
+   * today's or the flight's, at `at` of a state script's answer is below what this process last read.
+   */
+  const fellBelowRead = (campaignId: string, day: number, got: string[], at: number): boolean => {
+    const k = lastRead.get(campaignId);
+    if (k === undefined) return false;
+    const v = (i: number) => Number(got[at + i]);
+    if (v(4) + v(7) + v(10) < k.spent + k.over + k.cut) return true;
+    return k.day === day && v(5) + v(8) + v(9) < k.daySpent + k.dayOver + k.dayCut;
+  };
+
   /** A campaign's state from its STATE_FIELDS values at `at` of a state script's answer. */
   const stateOf = (campaignId: string, day: number, got: string[], at: number): CampaignState => {
-    const [daily, life, sday, eday, total, daySpent, dayRes, totalOver, dayOver] = got.slice(at, at + STATE_FIELDS);
-    if (daily !== '') lastRead.set(campaignId, { day, daySpent: Number(daySpent), dayOver: Number(dayOver), spent: Number(total), over: Number(totalOver) });
+    const [daily, life, sday, eday, total, daySpent, dayRes, totalOver, dayOver, dayCut, totalCut] = got.slice(at, at + STATE_FIELDS);
+    if (daily !== '') lastRead.set(campaignId, { day, daySpent: Number(daySpent), dayOver: Number(dayOver), dayCut: Number(dayCut), spent: Number(total), over: Number(totalOver), cut: Number(totalCut) });
     const spent = Number(daySpent);
     const over = Number(dayOver);
     const budget =
@@ -750,6 +856,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       if (items.length === 0) return [];
       if (evictionCheck !== null) await evictionCheck;
       if (evicting !== null) throw new Error(evicting);
+      if (reconnected !== null) await reconnected;
       const now = clock();
       const args: (string | number)[] = [P, scriptNow(now), retention, utcDay(now), items.length, epoch];
       for (const it of items) {
@@ -806,7 +913,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       if (outcome === 'overspend') {
         logger.warn(
           { bidId, priceUsd: toUsd(price) },
-          'win arrived after its reservation ended and the budget has no room left: recorded as overspend',
+          'win recorded as overspend: the budget has no room left for it (its reservation had ended, or a reload lowered the budget under it)',
         );
       }
       return outcome;
@@ -861,9 +968,10 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
         const ids = campaignIds.slice(from, from + STATES_PER_CALL);
         const read = () => readStates([P, scriptNow(now), retention, day, epoch, ...ids], ids.length);
         let got = await read();
-        // Another epoch (Redis lost its data), or a rule this process has gone: put back what it
-        // knows first, so the periodic sync restores a Redis no bid request reached yet.
-        if (got.length === 0 || ids.some((id, i) => got[i * STATE_FIELDS] === '' && Object.hasOwn(budgets, id))) {
+        // Another epoch (Redis lost its data), a rule this process has gone, or spend below what
+        // this process last read (Redis came back from an older snapshot): put back what it knows
+        // first, so the periodic sync restores a Redis no bid request reached yet.
+        if (got.length === 0 || ids.some((id, i) => (got[i * STATE_FIELDS] === '' && Object.hasOwn(budgets, id)) || fellBelowRead(id, day, got, i * STATE_FIELDS))) {
           await restore();
           got = await read();
           if (got.length === 0) throw new Error('Redis ledger: the data epoch changed again while restoring');

@@ -7,8 +7,8 @@ import { HoldTable } from './holds.js';
  * The in-process ledger's state machine, free of I/O so that the live ledger, journal replay and
  * compaction all run the same code. A bid moves HELD -> SETTLED | RELEASED | EXPIRED, and
  * RELEASED/EXPIRED -> SETTLED: a late win (or a win after a loss notice) is billed by the exchange
- * whatever the budget says, so it is always recorded; one that no longer fits the budget is
- * recorded as overspend (counted apart from the spend the bidder decided, and against the
+ * whatever the budget says, so it is always recorded; one that no longer fits the budget (or a
+ * held one past a budget a reload lowered under it) is recorded as overspend (counted apart from the spend the bidder decided, and against the
  * headroom). A settlement's price is set by the most authoritative report heard (`SettleSource`):
  * a render seen through the ad's markup settles at the reserved amount (the most the exchange can
  * bill), the exchange's win notice sets its clearing price over that, and its billing notice sets
@@ -180,9 +180,16 @@ export class LedgerCore {
       if (level <= levelOf(h.f[s])) return { outcome: 'duplicate' };
       if (!(price >= 0)) return { outcome: 'over-reservation' };
       const rise = price - h.a[s];
-      // The price that stands, confirmed: nothing to write (a billing after its win, the usual
-      // pair, costs no journal record and no disk flush).
-      if (rise === 0) return { outcome: 'duplicate' };
+      if (rise === 0) {
+        // The price that stands, confirmed. Over a win's price nothing is written: a billing after
+        // its win, the usual pair, costs no journal record and no disk flush (a later win notice
+        // is a duplicate of it all the same). Over a render's it takes the exchange's authority,
+        // or a later win notice saying less would set the price the exchange billed.
+        if (levelOf(h.f[s]) !== 0) return { outcome: 'duplicate' };
+        const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now, l: level as 1 | 2 };
+        this.apply(record);
+        return { outcome: 'duplicate', record };
+      }
       const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now, l: level as 1 | 2 };
       const previous = { priceMicros: h.a[s], over: (h.f[s] & OVER) !== 0 };
       if (rise > 0 && !previous.over && this.room(h.campaign(s), h.d[s]) < rise) record.o = 1;
@@ -201,7 +208,13 @@ export class LedgerCore {
     // Written only where it extends what the ledger knows: with no exchange hold shorter than the
     // notice TTL, a reservation expires with its notices.
     if (signedExpiryMs !== undefined && signedExpiryMs > now && signedExpiryMs > h.e[s]) record.x = signedExpiryMs;
-    if (h.st[s] !== HELD && this.room(c, d) < price) {
+    // A held bid's reservation was made within the budget, so it settles as spend unless a reload
+    // has lowered the budget under it: then it is spend while the spend the day and the flight
+    // allow covers it, the whole bid overspend past that. Others' reservations are not counted
+    // (they may never win), nor overspend: a late win recorded as overspend was judged against
+    // this reservation, and counting it again would make this bid overspend too.
+    const room = h.st[s] === HELD ? this.spendRoom(c, d) : this.room(c, d);
+    if (room < price) {
       // The exchange bills it anyway: recorded, apart from the spend the budget allowed.
       record.o = 1;
       this.apply(record);
@@ -216,6 +229,13 @@ export class LedgerCore {
     const acc = this.account(c);
     const day = this.day(acc, d);
     return acc.rule === undefined ? 0 : headroomMicros(acc.rule, d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved);
+  }
+
+  /** What campaign `c` may still spend on day `d` by its budget, reservations and overspend left out. */
+  private spendRoom(c: string, d: number): number {
+    const acc = this.account(c);
+    const day = this.day(acc, d);
+    return acc.rule === undefined ? 0 : headroomMicros(acc.rule, d, day.spent, 0, acc.spent, 0);
   }
 
   /** Campaigns whose commitments on `day` (spend, overspend, reservations) pass their budget, e.g. after it was lowered. */
