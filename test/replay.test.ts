@@ -21,8 +21,8 @@ describe('iPinYou log format', () => {
   });
 
   it('reads the real files as they are: a first line `<number><TAB><T>` is a header', () => {
-    const l = parseIpinyou('560870\t3\n1\n0\t51\t0.000345\n0\t87\t0.0003\n1\t33\t0.0004\n2\n0\t40\t0.001\n');
-    expect(l.episodes.map((e) => e.price.length)).toEqual([3, 1]);
+    const l = parseIpinyou('560870\t3\n1\n0\t51\t0.000345\n0\t87\t0.0003\n1\t33\t0.0004\n2\n0\t40\t0.001\n0\t41\t0.001\n0\t42\t0.001\n');
+    expect(l.episodes.map((e) => e.price.length)).toEqual([3, 3]);
     expect([...l.episodes[0].click]).toEqual([0, 0, 1]);
     // A two-field line anywhere else is an error naming it.
     expect(() => parseIpinyou('1\n0 51 0.1\n7 9\n')).toThrow(/line 3/);

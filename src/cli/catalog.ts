@@ -1,8 +1,8 @@
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { generateCatalogYaml } from '../catalog/generate.js';
-import { fail } from './common.js';
+import { fail, outputDir } from './common.js';
 
 /** `bidder catalog`: a synthetic policy set of N campaigns, byte-identical for the same seed. */
 export function registerCatalog(program: Command): void {
@@ -19,16 +19,17 @@ export function registerCatalog(program: Command): void {
       // A bound on the file written: 100,000 campaigns are about 125 MB of YAML.
       if (!Number.isInteger(campaigns) || campaigns < 1 || campaigns > 100_000) fail(`--campaigns must be an integer from 1 to 100000, got ${o.campaigns}`, 2);
       if (!Number.isInteger(seed)) fail(`--seed must be an integer, got ${o.seed}`, 2);
-      const yaml = generateCatalogYaml({ campaigns, seed });
       if (!o.out) {
-        process.stdout.write(yaml);
+        // A reader that stops early (`| head`) is not an error, as for simulate.
+        process.stdout.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(0) : fail(err.message)));
+        process.stdout.write(generateCatalogYaml({ campaigns, seed }));
         return;
       }
-      mkdirSync(o.out, { recursive: true });
-      for (const f of ['exchanges.yaml', 'currency.yaml']) {
-        if (!existsSync(join(o.from, f))) fail(`${join(o.from, f)} does not exist (--from names the policy directory to copy it from)`, 2);
-        copyFileSync(join(o.from, f), join(o.out, f));
-      }
+      const copied = ['exchanges.yaml', 'currency.yaml'];
+      for (const f of copied) if (!existsSync(join(o.from, f))) fail(`${join(o.from, f)} does not exist (--from names the policy directory to copy it from)`, 2);
+      outputDir('--out', o.out);
+      const yaml = generateCatalogYaml({ campaigns, seed });
+      for (const f of copied) copyFileSync(join(o.from, f), join(o.out, f));
       writeFileSync(join(o.out, 'campaigns.yaml'), yaml);
       process.stderr.write(`bidder: wrote ${campaigns} campaigns (seed ${seed}) to ${join(o.out, 'campaigns.yaml')}\n`);
     });

@@ -2,7 +2,7 @@
  * `bidder train`, `bidder eval` and `bidder simulate`: the learning side of the tool. Figures go to
  * stdout (one JSON object, or NDJSON for simulate); progress and notes go to stderr.
  */
-import { createWriteStream, existsSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
@@ -12,7 +12,7 @@ import { selectBackend, type BackendName } from '../model/backend.js';
 import { eventFiles } from '../eventlog/read.js';
 import { datasetFromEventLog } from '../model/eventlog-data.js';
 import { auc, ece, logloss, notProbabilities, reliability, reliabilitySvg } from '../model/metrics.js';
-import { loadLayersModel, ModelLoadError, resolveModelDir, saveModelVersion, setCurrentVersion, type ModelKind } from '../model/store.js';
+import { loadLayersModel, loadModel, ModelLoadError, resolveModelDir, saveModelVersion, setCurrentVersion, type ModelKind } from '../model/store.js';
 import { predictRows, recalibrate, splitRows, trainModel } from '../model/train.js';
 import { simulatedRows, type Dataset } from '../sim/dataset.js';
 import { driveBidder } from '../harness/drive.js';
@@ -20,7 +20,7 @@ import { simulateEventLog } from '../sim/events.js';
 import { createMarket, MARKET_PROFILES, type MarketProfile } from '../sim/market.js';
 import { createRng } from '../random/random.js';
 import { runPacingSimulate } from './pacing.js';
-import { campaignsFrom, fail } from './common.js';
+import { campaignsFrom, fail, outputFile } from './common.js';
 import { readSettings } from '../config/policies.js';
 
 const int = (name: string, min = 0) => (v: string): number => {
@@ -112,13 +112,26 @@ async function modelFrom(models: string, ref: string | undefined, spec: FeatureS
   }
 }
 
-/** saveModelVersion, or one line and exit 1 (a version name taken: versions are immutable; a disk full). */
-async function saveVersion(...args: Parameters<typeof saveModelVersion>): Promise<string> {
+/**
+ * saveModelVersion, then the checks serve runs when it loads a version (loadModel: the files, the
+ * weights' numbers, the topology, pCTRs strictly inside (0, 1) on its warm-up rows): a version a
+ * bidder would refuse at start is removed, before CURRENT could name it. One line and exit 1 where
+ * either fails (a version name taken: versions are immutable; a disk full; a model serve refuses).
+ */
+async function saveVersion(models: string, layers: Parameters<typeof saveModelVersion>[1], meta: Parameters<typeof saveModelVersion>[2], spec: FeatureSpec): Promise<string> {
+  let dir: string;
   try {
-    return await saveModelVersion(...args);
+    dir = await saveModelVersion(models, layers, meta);
   } catch (err) {
     fail((err as Error).message);
   }
+  try {
+    (await loadModel(dir, { spec })).dispose();
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    fail(`model ${meta.version} cannot be served: ${whyNotLoaded(err)}; nothing saved`);
+  }
+  return dir;
 }
 
 /** The rows train and calibrate learn from: the event logs given (`--events`), else a simulated day. */
@@ -172,7 +185,7 @@ export function registerMlCommands(program: Command): void {
     // The defaults make the shipped default model's recipe (models/README.md): an LR on 6M rows.
     .option('--model <kind>', "architecture: 'lr' (logistic regression, the shipped default) or 'dcn' (deep & cross)", 'lr')
     .option('--rows <n>', 'simulated rows to train on', int('--rows', 100), 6_000_000)
-    .option('--seed <n>', 'simulated day to train on', int('--seed'), 1)
+    .option('--seed <n>', 'simulated day to train on; also seeds the initial weights, dropout and the shuffle (same seed and rows, same model)', int('--seed'), 1)
     .option('--world-seed <n>', 'simulated market (keep equal between train and eval)', int('--world-seed'), 1)
     .option('--market <profile>', `simulated market calibration: ${MARKET_PROFILES.join(' or ')} (see simulate --market)`, 'demo')
     .option('--events <files...>', 'train from these NDJSON event logs instead of the simulator')
@@ -222,7 +235,7 @@ export function registerMlCommands(program: Command): void {
         batchSize: o.batchSize,
         learningRate: o.learningRate,
         patience: o.patience,
-        ...(o.l2 === undefined ? {} : kind === 'lr' ? { lr: { l2: o.l2 } } : { dcn: { l2: o.l2 } }),
+        ...(kind === 'lr' ? { lr: { seed: o.seed, ...(o.l2 === undefined ? {} : { l2: o.l2 }) } } : { dcn: { seed: o.seed, ...(o.l2 === undefined ? {} : { l2: o.l2 }) } }),
         onBatch: (epoch, b, batches, loss) => {
           if (b === 0) bar.start(batches, 0, { epoch: epoch + 1, loss: loss.toFixed(4), val });
           bar.update(b + 1, { epoch: epoch + 1, loss: loss.toFixed(4), val });
@@ -249,7 +262,7 @@ export function registerMlCommands(program: Command): void {
         metrics: { validation: result.validation, calibration: result.calibration, epochs: result.epochs, trainRows: result.trainRows, validationRows: result.validationRows, trainSeconds, backend },
         command: `bidder ${process.argv.slice(2).join(' ')}`,
         params: result.params,
-      });
+      }, builder.spec);
       if (o.setCurrent) setCurrentVersion(o.models, version);
       process.stdout.write(`${JSON.stringify({ version, dir, kind, rows: data.rows, trainSeconds, epochs: result.epochs, validation: result.validation, current: !!o.setCurrent })}\n`);
     });
@@ -294,7 +307,7 @@ export function registerMlCommands(program: Command): void {
         metrics: { calibration: r.calibration, before: r.before, after: r.after, backend },
         command: `bidder ${process.argv.slice(2).join(' ')}`,
         params: { calibratedFrom: from.version },
-      });
+      }, builder.spec);
       from.layers.dispose();
       process.stdout.write(`${JSON.stringify({ version: o.version, dir, from: from.version, rows: data.rows, clicks, calibration: r.calibration, before: r.before, after: r.after })}\n`);
     });
@@ -315,6 +328,7 @@ export function registerMlCommands(program: Command): void {
     .option('--backend <name>', 'auto, tensorflow, wasm or cpu', 'wasm')
     .action(async (o) => {
       const market = marketProfile(o.market);
+      if (o.plot) outputFile('--plot', o.plot);
       const backend = await backendFrom(o.backend);
       const campaigns = campaignsFrom(o.policies);
       const builder = createFeatureBuilder();
@@ -329,7 +343,7 @@ export function registerMlCommands(program: Command): void {
       const pb = predictRows(base.layers, builder.spec, data.sparse, data.dense, data.rows);
       for (const [m, pred] of [[main, p], [base, pb]] as const) {
         const n = notProbabilities(pred);
-        if (n > 0) fail(`model ${m.version} predicts ${n} of ${data.rows} CTRs that are not probabilities (NaN, infinite or outside [0, 1]): its weights, calibration or output layer are broken`);
+        if (n > 0) fail(`model ${m.version} predicts ${n} of ${data.rows} CTRs that are not probabilities (NaN, infinite, or not strictly between 0 and 1, which serve refuses): its weights, calibration or output layer are broken`);
       }
       const m = score(p, data);
       const b = score(pb, data);
@@ -417,6 +431,7 @@ export function registerMlCommands(program: Command): void {
         process.stdout.write(`${JSON.stringify(report)}\n`);
         return;
       }
+      if (o.out) outputFile('--out', o.out);
       const out: Writable = o.out ? createWriteStream(o.out) : process.stdout;
       // A reader that stops early (`| head`) is not an error.
       out.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(0) : fail(err.message)));

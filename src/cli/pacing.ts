@@ -2,7 +2,7 @@
  * `bidder simulate --json | --plot DIR | --http URL | --bidders N` (the pacing evaluation) and
  * `bidder replay` (iPinYou-style auction logs). One JSON object on stdout; progress on stderr.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -17,7 +17,7 @@ import { MARKET_PROFILES, type MarketProfile } from '../sim/market.js';
 import { buildPacingDay, type RowScorer } from '../sim/pacing-day.js';
 import { pacingReport } from '../sim/pacing-report.js';
 import type { Figures, RunResult } from '../sim/pacing.js';
-import { campaignsFrom, fail } from './common.js';
+import { campaignsFrom, fail, outputDir, outputFile } from './common.js';
 import { DAY_MS } from '../util/time.js';
 
 /** Options of `bidder simulate` this handler reads (commander's camel-cased names). */
@@ -83,6 +83,8 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
     }
     return;
   }
+  if (o.ipinyou !== undefined) outputFile('--ipinyou', o.ipinyou);
+  else if (o.plot !== undefined) outputDir('--plot', o.plot);
   const score = ctr === 'model' ? await modelScorer(o.models ?? 'models', o.model) : undefined;
   if (score !== undefined && profile !== 'demo' && o.model === undefined) {
     process.stderr.write(
@@ -131,7 +133,6 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
  * campaign; clicks.svg: expected clicks through the day per strategy, all campaigns, with the bounds.
  */
 async function writePlots(dir: string, runs: Record<string, RunResult>, totals: Figures): Promise<void> {
-  mkdirSync(dir, { recursive: true });
   // Every 10 simulated minutes is smooth enough for a day and keeps the SVG small.
   const every = (p: { hour: number }) => Math.round(p.hour * 60) % 10 === 0;
   const spendRows: Array<Record<string, number | string>> = [];
@@ -178,11 +179,11 @@ const positive = (name: string) => (v: string): number => {
   return n;
 };
 
-/** '1/32' or '0.03125'. */
+/** '1/32' or '0.03125': finite (1/0 is no budget) and above 0. */
 function fraction(v: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*(\d+(?:\.\d+)?))?\s*$/.exec(v);
   const x = m ? Number(m[1]) / (m[2] === undefined ? 1 : Number(m[2])) : NaN;
-  if (!(x > 0)) throw new InvalidArgumentError(`c0 must be a positive fraction such as 1/32, got '${v}'`);
+  if (!(Number.isFinite(x) && x > 0)) throw new InvalidArgumentError(`c0 must be a positive fraction such as 1/32, got '${v}'`);
   return x;
 }
 
@@ -229,6 +230,7 @@ export function registerReplay(program: Command): void {
     .option('--plot <dir>', 'write lambda.svg and spend.svg (the pacer through the first episodes) and clicks.svg (every strategy and the bounds)')
     .option('--json', 'one JSON object on one line')
     .action(async (files: string[], o: ReplayCliOptions) => {
+      if (o.plot !== undefined) outputDir('--plot', o.plot);
       if (o.info.length > 0 && o.info.length !== files.length) fail(`--info given ${o.info.length} times for ${files.length} files: give one per file, in order`, 2);
       const c0s = o.all !== undefined ? o.all.split(',').map((x) => x.trim()) : o.c0 !== undefined ? [o.c0] : [];
       if (c0s.length === 0 && o.budgetPerEpisode === undefined) fail('give --c0, --all or --budget-per-episode', 2);
@@ -239,6 +241,17 @@ export function registerReplay(program: Command): void {
         } catch (err) {
           return fail((err as Error).message, 2);
         }
+      });
+      // The summary adds up each budget's runs: a budget given twice would count its clicks twice.
+      fracs.forEach((x, i) => {
+        const first = fracs.indexOf(x);
+        if (first !== i) fail(`--all gives the budget ${c0s[i]} twice (${c0s[first]}, ${c0s[i]})`, 2);
+      });
+      // As a budget given twice: the summary is per campaign name, and would add one log's clicks twice.
+      const names = files.map(campaignName);
+      names.forEach((name, i) => {
+        const first = names.indexOf(name);
+        if (first !== i) fail(`campaign ${name} given twice (${files[first]}, ${files[i]})`, 2);
       });
       const camps = files.map((file, i) => {
         let log;
@@ -264,7 +277,8 @@ export function registerReplay(program: Command): void {
       const budgets = fracs.length > 0 ? fracs : [undefined];
       for (let b = 0; b < budgets.length; b++) {
         for (const c of camps) {
-          const T = c.log.episodes[0].price.length;
+          // The header's T where it gives one (every episode has been checked to hold T auctions).
+          const T = c.log.auctionsPerEpisode ?? c.log.episodes[0].price.length;
           // The protocol: B = c0 x CPM / 1000 x T in price units, / 1000 in the replay's unit.
           const budgetPerEpisode = budgets[b] !== undefined ? (budgets[b]! * (c.info!.cpm / 1000) * T) / 1000 : o.budgetPerEpisode!;
           const label = c0s[b] ?? String(budgetPerEpisode);
@@ -281,7 +295,8 @@ export function registerReplay(program: Command): void {
           runs.push({ c0: label, campaign: c.name, report });
         }
       }
-      const out = runs.length === 1 ? runs[0].report : summarise(runs);
+      // --all promises the summary's shape, whatever the number of runs.
+      const out = o.all === undefined && runs.length === 1 ? runs[0].report : summarise(runs);
       if (o.plot !== undefined) await writeReplayPlots(o.plot, runs, steps);
       process.stdout.write(`${JSON.stringify(out, null, o.json ? undefined : 2)}\n`);
     });
@@ -321,7 +336,6 @@ function summarise(runs: Array<{ c0: string; campaign: string; report: ReplayRep
 }
 
 async function writeReplayPlots(dir: string, runs: Array<{ c0: string; campaign: string; report: ReplayReport }>, steps: Array<Record<string, number | string>>): Promise<void> {
-  mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'lambda.svg'), await lineChart({ title: 'λ of the value pacer through the first three episodes (bid = value / λ)', x: { field: 't', title: 'episode' }, y: { field: 'lambda', title: 'λ' }, series: 'run', rows: steps.filter((s) => Number.isFinite(s.lambda as number)) }));
   writeFileSync(join(dir, 'spend.svg'), await lineChart({ title: 'Share of the episode budget spent', x: { field: 't', title: 'episode' }, y: { field: 'spent', title: 'share of budget' }, series: 'run', rows: steps }));
   const rows: Array<Record<string, number | string>> = [];

@@ -1,11 +1,11 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { EventRecord } from '../eventlog/records.js';
 import { barChart, lineChart } from '../plot/plot.js';
-import { campaignsFrom, fail } from './common.js';
+import { campaignsFrom, fail, outputDir } from './common.js';
 import { eventFiles, readEvents } from '../eventlog/read.js';
-import { buildReport, type Report } from '../report/report.js';
+import { buildReport, placeable, type Report } from '../report/report.js';
 import { BASELINE_ASSUMES, logBaselines, type CampaignBaselines } from '../report/baselines.js';
 
 // A rate with nothing to divide by is null in the report, and a dash here.
@@ -48,6 +48,7 @@ export function registerReport(program: Command): void {
     .option('--json', 'print one JSON object instead of a table')
     .option('--plot <dir>', 'write spend-vs-target, λ through the day (when the log records it), predicted-vs-observed CTR and, where auctions of known price were logged, baselines (SVG) here')
     .action(async (o: { events: string[]; policies: string; json?: boolean; plot?: string }) => {
+      if (o.plot) outputDir('--plot', o.plot);
       const campaigns = campaignsFrom(o.policies);
       let files: string[];
       try {
@@ -58,12 +59,15 @@ export function registerReport(program: Command): void {
       const records: EventRecord[] = [];
       let bad = 0;
       let gone = 0;
-      for await (const r of readEvents(files, () => bad++, () => gone++)) records.push(r);
+      // Records the report cannot place are bad lines here, before the baselines read them too.
+      for await (const r of readEvents(files, () => bad++, () => gone++)) {
+        if (placeable(r)) records.push(r);
+        else bad++;
+      }
       if (records.length === 0) fail(`no event records in ${o.events.join(', ')}${bad ? ` (${bad} lines that are not records)` : ''}${gone ? ` (${gone} files rotated away while read)` : ''}`, 2);
       const report = buildReport(records, campaigns, bad, gone);
       const baselines = logBaselines(records);
       if (o.plot) {
-        mkdirSync(o.plot, { recursive: true });
         const spend = report.campaigns.flatMap((c) =>
           c.days.flatMap((d) =>
             d.hours.flatMap((h) => [

@@ -29,12 +29,14 @@ export function auc(pred: ArrayLike<number>, labels: ArrayLike<number>): number 
 }
 
 /**
- * How many predictions are not probabilities (NaN, infinite, outside [0, 1]): the metrics below
- * read NaN as null, and a value outside [0, 1] as a number, so they cannot judge such a model.
+ * How many predictions are not probabilities strictly inside (0, 1) (NaN, infinite, 0, 1 or
+ * beyond): the metrics below read NaN as null, and a value outside [0, 1] as a number, so they
+ * cannot judge such a model; and serve refuses a model saturated to exactly 0 or 1 (its warm-up,
+ * src/model/store.ts), so eval does not pass it either.
  */
 export function notProbabilities(pred: ArrayLike<number>): number {
   let n = 0;
-  for (let i = 0; i < pred.length; i++) if (!(pred[i] >= 0 && pred[i] <= 1)) n++;
+  for (let i = 0; i < pred.length; i++) if (!(pred[i] > 0 && pred[i] < 1)) n++;
   return n;
 }
 

@@ -4,6 +4,11 @@
  * starts a new episode; an optional first line is a header, `<number> <T>` (the files of Cai et
  * al.'s repository: T auctions per episode) or `dim <n>`. Prices are CPM in the log's own unit
  * (iPinYou: RMB fen), so one impression costs marketPrice / 1000.
+ *
+ * Where the header gives T, every episode must hold T auctions: a log cut short (`head -n`, a
+ * copy interrupted) or with a torn last line would otherwise replay a last episode of fewer
+ * auctions, or none, on a whole episode's budget. `dim <n>` (what `simulate --ipinyou` writes,
+ * its last episode the rest of the day) and no header leave the lengths free.
  */
 import type { PacingDay } from '../sim/pacing-day.js';
 import { createRng } from '../random/random.js';
@@ -19,6 +24,8 @@ export interface Episode {
 
 export interface AuctionLog {
   episodes: Episode[];
+  /** T, the auctions of every episode, where the header gives it. */
+  auctionsPerEpisode?: number;
 }
 
 /** What `<camp>.train-info.txt` says of the campaign's training days. */
@@ -57,8 +64,20 @@ export function parseIpinyou(text: string): AuctionLog {
   let price: number[] = [];
   let pctr: number[] = [];
   let open = false;
+  let T: number | undefined;
+  let headerLine = 0;
+  // The episode being read: its number and the line of its marker (0: auctions before any marker).
+  let name = '1';
+  let from = 0;
   const close = () => {
-    if (open) episodes.push({ click: Uint8Array.from(click), price: Float64Array.from(price), pctr: Float64Array.from(pctr) });
+    if (open) {
+      const where = `episode ${name}${from > 0 ? ` (line ${from})` : ''}`;
+      if (click.length === 0) throw new Error(`${where} has no auctions: a torn or cut log`);
+      if (T !== undefined && click.length !== T) {
+        throw new Error(`${where} has ${click.length} auction${click.length === 1 ? '' : 's'}, the header (line ${headerLine}) gives ${T} per episode: a log cut short or corrupt`);
+      }
+      episodes.push({ click: Uint8Array.from(click), price: Float64Array.from(price), pctr: Float64Array.from(pctr) });
+    }
     click = [];
     price = [];
     pctr = [];
@@ -67,11 +86,20 @@ export function parseIpinyou(text: string): AuctionLog {
   for (let i = 0; i < lines.length; i++) {
     const f = lines[i].trim().split(/\s+/).filter((x) => x !== '');
     if (f.length === 0) continue;
-    if (episodes.length === 0 && !open && f.length === 2 && (f[0] === 'dim' || f.every((x) => Number.isFinite(Number(x))))) continue;
+    if (episodes.length === 0 && !open && f.length === 2 && (f[0] === 'dim' || f.every((x) => Number.isFinite(Number(x))))) {
+      if (f[0] !== 'dim') {
+        T = Number(f[1]);
+        if (!(Number.isInteger(T) && T > 0)) throw new Error(`line ${i + 1}: the header's T (auctions per episode) must be a positive integer, got '${f[1]}'`);
+        headerLine = i + 1;
+      }
+      continue;
+    }
     if (f.length === 1) {
       if (!Number.isFinite(Number(f[0]))) throw new Error(`line ${i + 1}: expected an episode number, got '${f[0]}'`);
       close();
       open = true;
+      name = f[0];
+      from = i + 1;
       continue;
     }
     const [c, p, q] = f.map(Number);
@@ -86,7 +114,7 @@ export function parseIpinyou(text: string): AuctionLog {
   }
   close();
   if (episodes.length === 0) throw new Error('no auctions in the log');
-  return { episodes };
+  return T === undefined ? { episodes } : { episodes, auctionsPerEpisode: T };
 }
 
 export interface WriteOptions {

@@ -53,6 +53,16 @@ export interface Report {
   withoutImpression: { clicks: number; conversions: number };
 }
 
+/**
+ * A record the report can place: a time a date holds (a cell is a UTC day and hour) and a campaign
+ * id. The reader passes any object with a string type and bidId (src/eventlog/read.ts); one
+ * without these (an edit by hand, another writer) is counted with the unreadable lines, as train
+ * counts it, rather than ending the report.
+ */
+export function placeable(r: EventRecord): boolean {
+  return typeof r.ts === 'number' && !Number.isNaN(new Date(r.ts).getTime()) && typeof r.campaignId === 'string';
+}
+
 const zero = (): Acc => ({ bids: 0, impressions: 0, clicks: 0, conversions: 0, spendUsd: 0, overspendUsd: 0, predictedClicks: 0 });
 
 function effect(a: Acc, c: Campaign | undefined): Effect {
@@ -82,9 +92,12 @@ function effect(a: Acc, c: Campaign | undefined): Effect {
  *
  * Three passes, bids, then impressions, then clicks and conversions: the logs of several bidders
  * (a fleet, `--workers`) are read one after the other, and a notice may be in another's log than
- * its bid, before it.
+ * its bid, before it. A bid counts once, however many times its record was read (a log given
+ * twice, or a copy of it), as its notices do. Records that are not placeable are left out and
+ * counted in badLines.
  */
-export function buildReport(records: readonly EventRecord[], campaigns: readonly Campaign[], badLines = 0, filesGone = 0): Report {
+export function buildReport(all: readonly EventRecord[], campaigns: readonly Campaign[], badLines = 0, filesGone = 0): Report {
+  const records = all.filter(placeable);
   const byId = new Map(campaigns.map((c) => [c.id, c]));
   const bidInfo = new Map<string, { campaignId: string; ts: number; pctr: number }>();
   // Per bid won: the level of the report whose price stands (impression 0, win 1, billing 2, as
@@ -106,7 +119,7 @@ export function buildReport(records: readonly EventRecord[], campaigns: readonly
   // λ of the bids per cell, kept beside the summed counts.
   const lambdas = new Map<Acc, { sum: number; n: number }>();
   for (const r of records) {
-    if (r.type !== 'bid') continue;
+    if (r.type !== 'bid' || bidInfo.has(r.bidId)) continue;
     bidInfo.set(r.bidId, { campaignId: r.campaignId, ts: r.ts, pctr: r.pctr });
     const at = cell(r.campaignId, r.ts);
     at.bids++;
@@ -174,5 +187,5 @@ export function buildReport(records: readonly EventRecord[], campaigns: readonly
     }
     out.push({ id, totals: effect(total, c), days: dayRows });
   }
-  return { campaigns: out, records: records.length, badLines, filesGone, withoutImpression };
+  return { campaigns: out, records: records.length, badLines: badLines + all.length - records.length, filesGone, withoutImpression };
 }

@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 /**
@@ -43,6 +43,24 @@ export function unwritableDir(dir: string): string | null {
   try {
     makeDir(dir);
     accessSync(dir, constants.W_OK);
+    return null;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  }
+}
+
+/**
+ * As unwritableDir, for a file a command is to write: its folder made where missing, and the file
+ * opened for appending (nothing written), removed again where it was not there. An open, not an
+ * access check: root passes access() under /proc or on a read-only mount, where the write fails.
+ */
+export function unwritableFile(file: string): string | null {
+  const why = unwritableDir(dirname(resolve(file)));
+  if (why !== null) return why;
+  const existed = existsSync(file);
+  try {
+    closeSync(openSync(file, 'a'));
+    if (!existed) unlinkSync(file);
     return null;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
