@@ -4,6 +4,7 @@ import { loadPolicies } from '../src/config/policies.js';
 import { buildCatalog } from '../src/eligibility/catalog.js';
 import { createEligibility } from '../src/eligibility/eligibility.js';
 import { createPrivacy } from '../src/eligibility/privacy.js';
+import { issuedRecord } from '../src/pipeline/bid.js';
 import { createInterner, createStringInterner } from '../src/util/intern.js';
 
 describe('interner', () => {
@@ -29,6 +30,21 @@ describe('interner', () => {
     expect(again).not.toBe(first);
     expect(again).toEqual({ k: 'k0' });
     expect(made).toEqual(['k0', 'k1', 'k2', 'k3', 'k0']);
+  });
+
+  it('starts over once its keys would pass its bytes, and keeps no key past them alone', () => {
+    const made: string[] = [];
+    const intern = createInterner<{ k: string }>(1_000, 1_000);
+    const make = (k: string) => (made.push(k), { k });
+    const [a, b, c] = ['a', 'b', 'c'].map((x) => x.repeat(100)); // ~464 bytes each
+    const first = intern(a, make);
+    intern(b, make);
+    expect(intern(a, make)).toBe(first);
+    intern(c, make); // a third would pass 1,000 bytes: the table starts over with it
+    expect(intern(a, make)).not.toBe(first);
+    const huge = 'h'.repeat(300); // alone over the bound: made each time, never held
+    expect(intern(huge, make)).not.toBe(intern(huge, make));
+    expect(made).toEqual([a, b, c, a, huge, huge]);
   });
 
   it('for strings, gives back an equal string', () => {
@@ -66,5 +82,23 @@ describe('request categories', () => {
     const a = categories({ cat: ['IAB17-1'] });
     expect(categories({ cat: ['IAB17-1'] })).toBe(a);
     expect(categories({ cat: ['IAB17'] })).not.toBe(a);
+  });
+
+  it('leave out one too long to be a category, and an issued bid keeps 20 at most', () => {
+    const huge = 'IAB3-1-' + 'x'.repeat(240_000);
+    const pagecat = Array.from({ length: 2_000 }, (_, i) => `IAB${i}-${i}`);
+    expect(categories({ cat: [huge] })).toEqual([]);
+    expect(categories({ cat: ['IAB1-' + 'y'.repeat(59), 'IAB1-' + 'y'.repeat(60)] })).toEqual(['iab1-' + 'y'.repeat(59), 'iab1']);
+    const plan = eligibility.plan(request({ cat: [huge, 'IAB17-1'], pagecat }), 'default', 'USD');
+    const ctx = plan.imps[0].ctx;
+    expect(ctx.categories.length).toBe(4_002); // targeting still reads them all
+    expect(ctx.categories.some((c) => c.length > 64)).toBe(false);
+    const kept = issuedRecord(ctx, 0.01, 'seg', 1.5);
+    expect(kept.categories).toEqual(['iab17-1', 'iab17', ...pagecat.slice(0, 9).flatMap((c) => [c.toLowerCase(), c.slice(0, c.indexOf('-')).toLowerCase()])]);
+    expect(kept.categories.join('').length).toBeLessThan(400);
+    expect(kept).toMatchObject({ pctr: 0.01, segment: 'seg', bidCpmUsd: 1.5 });
+    // A usual page's categories are the interned array itself, not a copy.
+    const usual = eligibility.plan(request({ cat: ['IAB17-1'] }), 'default', 'USD').imps[0].ctx;
+    expect(issuedRecord(usual, 0.01, 'seg', 1).categories).toBe(usual.categories);
   });
 });

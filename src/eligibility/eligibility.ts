@@ -120,6 +120,12 @@ const DIM = Object.fromEntries(DIMENSIONS.map((d, i) => [d, i])) as Record<(type
 const EMPTY: string[] = [];
 /** Distinct request categories held interned (IAB's taxonomies have a few hundred to ~1,500). */
 const CATEGORIES_INTERNED = 4_096;
+/**
+ * The longest request category read. IAB category codes are short ('IAB17-12', Content Taxonomy
+ * 2.x/3.x ids of a few characters): a longer one names nothing a campaign targets, and each is kept
+ * with every bid made on the page (a 240,000-character one took the bidder to heap OOM).
+ */
+const MAX_CATEGORY_LENGTH = 64;
 const EMPTY_SET: ReadonlySet<string> = new Set();
 
 type Obj = Record<string, any>;
@@ -137,16 +143,21 @@ function expandCategory(c: string): readonly string[] {
 }
 
 /**
- * Expand categories to themselves and their tier-1 parent, lower-cased, for prefix matching.
+ * Expand categories to themselves and their tier-1 parent, lower-cased, for prefix matching; a
+ * category over `MAX_CATEGORY_LENGTH` is left out.
  * Each expansion is interned (an issued bid keeps its page's categories for its notices): one
  * category, the usual case, costs a lookup and no allocation.
  */
 function expandCategories(cats: unknown, intern: (c: string, make: (c: string) => readonly string[]) => readonly string[]): readonly string[] {
   if (!Array.isArray(cats) || cats.length === 0) return EMPTY;
-  if (cats.length === 1) return typeof cats[0] === 'string' ? intern(cats[0], expandCategory) : EMPTY;
+  if (cats.length === 1) return isCategory(cats[0]) ? intern(cats[0], expandCategory) : EMPTY;
   const out: string[] = [];
-  for (const c of cats) if (typeof c === 'string') out.push(...intern(c, expandCategory));
+  for (const c of cats) if (isCategory(c)) out.push(...intern(c, expandCategory));
   return out;
+}
+
+function isCategory(c: unknown): c is string {
+  return typeof c === 'string' && c.length <= MAX_CATEGORY_LENGTH;
 }
 
 function lowerSetOf(v: unknown): ReadonlySet<string> {

@@ -1,5 +1,5 @@
 import type { BidRequest } from 'iab-openrtb/v26';
-import type { Ledger, Reservation, Scorer, UserProfile } from '../types.js';
+import type { ImpContext, Ledger, Reservation, Scorer, UserProfile } from '../types.js';
 import type { BidPacer } from '../pace/value-pacer.js';
 import { BidderError, NBR, type NoBidReason } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
@@ -16,7 +16,7 @@ import { bidExpSec, bidResponse, noBidBody, type OutBid } from '../respond/respo
 import { noticeUrls, type NoticeClaims, type Signer } from '../notices/sign.js';
 import type { EventLog } from '../eventlog/eventlog.js';
 import type { Metrics, Stage } from '../metrics/metrics.js';
-import type { IssuedBids } from '../notices/issued.js';
+import type { IssuedBid, IssuedBids } from '../notices/issued.js';
 import { errorAnswer, NO_CONTENT, type Answer } from '../errors/answer.js';
 import type { LiveState } from '../live/live.js';
 import { createStringInterner } from '../util/intern.js';
@@ -266,7 +266,7 @@ export function createBidPipeline(deps: BidDeps) {
       metrics.testBid();
       return bid;
     }
-    deps.issued.add(bidId, { pctr: ch.pctr, userKey: ctx.userKey, categories: ctx.categories, segment: ch.segment, bidCpmUsd: price / rate });
+    deps.issued.add(bidId, issuedRecord(ctx, ch.pctr, ch.segment, price / rate));
     // What an exchange without loss notices (`lossNotices: false`) needs to learn a silent bid as lost.
     deps.issued.describe(bidId, c.id, cr.id, ex.name, ch.auctionType === 1);
     deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
@@ -277,6 +277,20 @@ export function createBidPipeline(deps: BidDeps) {
 }
 
 export type BidPipeline = ReturnType<typeof createBidPipeline>;
+
+/**
+ * The page categories an issued bid keeps, as many as a profile remembers (`historyLength`, 20 by
+ * default): the ring holds up to 500,000 bids for the notice TTL, and 2,000 short `pagecat` codes
+ * a request held 130 KB each. The first are kept: `cat`, then `sectioncat`, then `pagecat`, each
+ * followed by its parent, as the request gave them.
+ */
+const ISSUED_CATEGORIES = 20;
+
+/** What the issued ring keeps of a bid, for its notices. */
+export function issuedRecord(ctx: ImpContext, pctr: number, segment: string, bidCpmUsd: number): IssuedBid {
+  const categories = ctx.categories.length > ISSUED_CATEGORIES ? ctx.categories.slice(0, ISSUED_CATEGORIES) : ctx.categories;
+  return { pctr, userKey: ctx.userKey, categories, segment, bidCpmUsd };
+}
 
 /**
  * The plan without the candidates whose pCTR is not a number in [0, 1] (NaN, ±Infinity, a
