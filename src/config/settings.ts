@@ -169,6 +169,9 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   eidSources: Object.freeze(['pubcid.org', 'id5-sync.com', 'adserver.org', 'criteo.com']),
 }) as Settings;
 
+/** The most users `frequencyMaxUsers` and `profileMaxUsers` may keep: under a Map's 2^24 entries. */
+const MAX_USERS = 16_000_000;
+
 export const SETTINGS_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -234,8 +237,10 @@ export const SETTINGS_SCHEMA = {
     fleetSize: { type: 'integer', minimum: 1 },
     fleetSyncMs: { type: 'integer', minimum: 100 },
     userCacheTtlMs: { type: 'integer', minimum: 0, maximum: 3_600_000 },
-    frequencyMaxUsers: { type: 'integer', minimum: 1, maximum: 100_000_000 },
-    profileMaxUsers: { type: 'integer', minimum: 1, maximum: 100_000_000 },
+    // Each store is a Map, which holds at most 2^24 (16,777,216) entries: past it a store's write
+    // throws 'Map maximum size exceeded', and those users are never capped nor evicted.
+    frequencyMaxUsers: { type: 'integer', minimum: 1, maximum: MAX_USERS },
+    profileMaxUsers: { type: 'integer', minimum: 1, maximum: MAX_USERS },
     eidSources: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^[^\\s:]+$' } },
   },
 } as const;

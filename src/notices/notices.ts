@@ -450,7 +450,13 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // categories are known only where the bid was made.
       const userKey = issued?.userKey || claims.userKey;
       if (userKey) {
-        deps.profiles.recordImpression(userKey, claims.campaignId, issued?.categories ?? []);
+        // Neither may a profile store that throws (a full Map), which skipped the cap count and the
+        // event log and answered 500 for a settled win; counted as the cap's failures are.
+        try {
+          deps.profiles.recordImpression(userKey, claims.campaignId, issued?.categories ?? []);
+        } catch {
+          metrics.ledger('frequency', 0, true);
+        }
         // The spend is settled; a cap count lost to a Redis outage must not fail the notice.
         await deps.frequency.record(userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
       }

@@ -1,0 +1,54 @@
+import { promises as fsp, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createLocalFrequencyStore } from '../src/freqcap/index.js';
+
+/**
+ * freqcaps.json was one JSON.stringify of the whole store: 6.5 million users of three impressions
+ * passed V8's longest string, the save threw RangeError at close and every cap was lost at the
+ * restart. It is now written a chunk at a time, in the format restore has always read.
+ */
+describe('the local store saved at close', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('is written in pieces when its JSON passes the chunk size, and restores identically', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'freqcaps-save-'));
+    const path = join(dir, 'freqcaps.json');
+    const writes: string[] = [];
+    const open = fsp.open.bind(fsp);
+    vi.spyOn(fsp, 'open').mockImplementation(async (...args: Parameters<typeof fsp.open>) => {
+      const handle: FileHandle = await open(...args);
+      const write = handle.write.bind(handle) as (s: string) => Promise<unknown>;
+      (handle as { write: unknown }).write = (s: string) => (writes.push(s), write(s));
+      return handle;
+    });
+    try {
+      const T0 = Date.UTC(2026, 0, 10, 12);
+      let now = T0;
+      const users = Array.from({ length: 40 }, (_, i) => `id:user-"${i}"\u00e9`);
+      const a = createLocalFrequencyStore({ clock: () => now, path, saveChunkChars: 64 });
+      for (const [i, u] of users.entries()) {
+        for (let k = 0; k <= i % 3; k++) {
+          await a.record(u, `c${(i + k) % 4}`);
+          now += 1_000;
+        }
+      }
+      const counts = (s: ReturnType<typeof createLocalFrequencyStore>) => users.map((u) => [0, 1, 2, 3].map((c) => s.count(u, `c${c}`, 86_400)));
+      const before = counts(a);
+      await a.close();
+      expect(writes.length).toBeGreaterThan(10);
+      expect(Math.max(...writes.map((w) => w.length))).toBeLessThan(64 + 100);
+      const snap = JSON.parse(readFileSync(path, 'utf8'));
+      expect(snap).toMatchObject({ version: 2, campaigns: ['c0', 'c1', 'c2', 'c3'] });
+      expect(snap.users).toHaveLength(80);
+      const b = createLocalFrequencyStore({ clock: () => now, path });
+      expect(counts(b)).toEqual(before);
+      expect(before.flat().reduce((x, y) => x + y)).toBe(79);
+      await b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
