@@ -409,7 +409,9 @@ const STATE_READ_MS = 5;
 // processes' rules unlike this one's, and whether spend was put back.
 const RULES_PER_CALL = 500;
 const LUA_RULES = `${LUA_COMMON}
-local inst, lease, drop = ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1'
+-- ARGV[6]: '1' withdraw the rules; '2' register them, the Redis server having restarted since
+-- this bidder last did (its run_id changed); '0' register them.
+local inst, lease, drop, restarted = ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1', ARGV[6] == '2'
 local epoch = redis.call('GET', P .. 'e')
 local lost = not drop and epoch ~= ARGV[7] and ARGV[7] ~= ''
 if not epoch and not drop then
@@ -442,9 +444,10 @@ for i = 1, tonumber(ARGV[10]) do
   local dk = P .. 'd:' .. cid .. ':' .. ARGV[9]
   local seed = false
   if known and not drop then
-    -- After a loss every key is new: put back over what the others put back. Else a key whose
-    -- total fell under what this bidder read lost writes (an older snapshot, a deleted key):
-    -- raised to what it read.
+    -- After a loss every key is new: put back over what the others put back. Else, on a Redis
+    -- that restarted, a key whose total fell under what this bidder read lost writes (an older
+    -- snapshot): raised to what it read. Without a restart a fall is no loss: a bidder of an
+    -- earlier version, during a rolling deploy, lowers a price without writing its cut.
     local function restore(key, s, o, c)
       if lost then
         putback(key, 'spent', s)
@@ -452,6 +455,7 @@ for i = 1, tonumber(ARGV[10]) do
         putback(key, 'cut', c)
         return true
       end
+      if not restarted then return false end
       local v = redis.call('HMGET', key, 'spent', 'over', 'cut')
       if n(v[1]) + n(v[2]) + n(v[3]) >= s + o + c then return false end
       raise(key, 'spent', s)
@@ -650,11 +654,12 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     const entries = [...rules];
     const answers: Array<[string, string, number]> = [];
     const run = drop ? '' : await serverRunId(client);
+    const restarted = runId !== '' && run !== '' && run !== runId;
     let now = epoch;
     let changed = 0;
     for (let from = 0; from < entries.length; from += RULES_PER_CALL) {
       const chunk = entries.slice(from, from + RULES_PER_CALL);
-      const args: (string | number)[] = [P, 't', retention, instance, leaseMs, drop ? 1 : 0, epoch, fresh, day, chunk.length];
+      const args: (string | number)[] = [P, 't', retention, instance, leaseMs, drop ? 1 : restarted ? 2 : 0, epoch, fresh, day, chunk.length];
       for (const [id, r] of chunk) {
         const k = lastRead.get(id);
         const today = k?.day === day;
@@ -670,7 +675,6 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     epoch = now;
     const runBefore = runId;
     if (run !== '') runId = run;
-    const restarted = runBefore !== '' && run !== '' && run !== runBefore;
     const seeded = [...rules.keys()].filter((_, i) => answers[i][2] === 1);
     if (changed === 1 || seeded.length > 0) {
       logger.warn(
