@@ -32,7 +32,11 @@ export type JournalRecord =
   | { t: 'n'; b: string; at: number }
   /** snapshot only: header naming the last journal generation the snapshot covers. */
   | { t: 'h'; g: number }
-  /** snapshot only: settled spend (and overspend `o`) of a campaign on a day. */
+  /**
+   * snapshot only: settled spend (and overspend `o`) of a campaign on a day; also, on the latest of
+   * them, the spend of the days folded into the campaign's totals (src/ledger/state.ts), which
+   * loading folds again.
+   */
   | { t: 'a'; c: string; d: number; s: number; o?: number }
   /**
    * snapshot only: a finished bid kept for idempotency (state code and flags, see ledger/state.ts);

@@ -19,6 +19,13 @@ import { HoldTable } from './holds.js';
  * is later, so repeated notices stay idempotent: within that expiry a notice for a bid not
  * remembered is taken for one never reserved here and recorded (src/notices), so a settled bid
  * forgotten before it would be recorded twice, e.g. after a restart with a shorter retention.
+ *
+ * A campaign's day records are folded into its totals once nothing can ask about the day any more:
+ * only a remembered bid charges, corrects or reverts a day other than today, so a day older than
+ * `KEEP_DAYS` that no remembered bid is of is dropped (its spend stays in the account's totals,
+ * which lifetime and flight budgets read). Kept, they grew by a record a campaign a day for ever,
+ * in memory and in the snapshot replayed at every start (~105 B of heap and 49 B of snapshot a
+ * campaign-day: 2,000 campaigns for a year were 77 MB of heap and a 34 MB snapshot).
  */
 
 export const HELD = 0;
@@ -36,6 +43,13 @@ const MARKUP = 4;
 const LEVEL: Readonly<Record<SettleSource, number>> = { markup: 0, win: 1, billing: 2 };
 const levelOf = (f: number): number => ((f & FIXED) !== 0 ? 2 : (f & MARKUP) !== 0 ? 0 : 1);
 const levelFlags = (level: number): number => (level === 2 ? FIXED : level === 0 ? MARKUP : 0);
+
+/**
+ * Days before today whose records are kept even when no remembered bid is of them: nothing reads
+ * them then (state and overCommitted read today), but a clock stepped back a few days still finds
+ * its days as they were.
+ */
+export const KEEP_DAYS = 7;
 
 /** What `peek` returns and `revert` restores. */
 export interface HoldState {
@@ -59,6 +73,10 @@ export interface Account {
   reserved: number;
   over: number;
   days: Map<number, DayAccount>;
+  /** Spend and overspend of the day records folded away, in `spent` and `over` too; `foldedDay`: the latest of them that had any. */
+  foldedSpent: number;
+  foldedOver: number;
+  foldedDay: number;
 }
 
 export interface SettleResult {
@@ -86,6 +104,12 @@ export class LedgerCore {
   /** Keys of `once`, with the epoch ms until which each is remembered. */
   private readonly onceKeys = new Map<string, number>();
   private onceSweep = 1024;
+
+  /** Remembered bids by the day they charge (their reservation's, or their settlement's). */
+  private readonly dayBids = new Map<number, number>();
+  /** The day the day records were last folded as of (NaN: never), and whether a bid forgotten since lets an older day go. */
+  private foldedAsOf = NaN;
+  private foldDue = false;
 
   constructor(private readonly retentionMs: number) {}
 
@@ -118,7 +142,7 @@ export class LedgerCore {
   account(campaignId: string): Account {
     let acc = this.accounts.get(campaignId);
     if (acc === undefined) {
-      acc = { rule: undefined, spent: 0, reserved: 0, over: 0, days: new Map() };
+      acc = { rule: undefined, spent: 0, reserved: 0, over: 0, days: new Map(), foldedSpent: 0, foldedOver: 0, foldedDay: -Infinity };
       this.accounts.set(campaignId, acc);
     }
     return acc;
@@ -272,7 +296,7 @@ export class LedgerCore {
     if (s < 0) return;
     if (rec.t === 'r') {
       if (h.st[s] === HELD) this.addReserved(s, -h.a[s]);
-      h.delete(rec.b);
+      this.forget(rec.b, s);
       return;
     }
     if (rec.t === 's') this.charge(rec.c, rec.d, -rec.p, rec.o === 1);
@@ -281,7 +305,7 @@ export class LedgerCore {
       this.charge(h.campaign(s), h.d[s], prev.a, (prev.f & OVER) !== 0);
     }
     if (prev === undefined) {
-      h.delete(rec.b);
+      this.forget(rec.b, s);
       return;
     }
     h.st[s] = prev.st;
@@ -309,7 +333,7 @@ export class LedgerCore {
     switch (rec.t) {
       case 'r': {
         if (this.holds.has(rec.b)) return;
-        this.addReserved(this.holds.add(rec.b, rec.c, rec.a, rec.e, rec.d, HELD, 0, 0), rec.a);
+        this.addReserved(this.remember(rec.b, rec.c, rec.a, rec.e, rec.d, HELD, 0, 0), rec.a);
         this.heapPush(rec.e, rec.b);
         return;
       }
@@ -318,7 +342,7 @@ export class LedgerCore {
         let s = h.slot(rec.b);
         if (s >= 0 && h.st[s] === SETTLED) return;
         // Its reservation was compacted away or lost with a crash: the settle record stands alone.
-        if (s < 0) s = h.add(rec.b, rec.c, rec.p, rec.x ?? 0, rec.d, RELEASED, 0, 0);
+        if (s < 0) s = this.remember(rec.b, rec.c, rec.p, rec.x ?? 0, rec.d, RELEASED, 0, 0);
         else if (rec.x !== undefined && rec.x > h.e[s]) h.e[s] = rec.x;
         this.finish(rec.b, s, SETTLED, rec.at);
         h.a[s] = rec.p;
@@ -359,7 +383,7 @@ export class LedgerCore {
       case 'k': {
         if (this.holds.has(rec.b)) return;
         const e = rec.e ?? 0;
-        this.holds.add(rec.b, rec.c, rec.a, e, rec.d, rec.st, rec.at, rec.f ?? 0);
+        this.remember(rec.b, rec.c, rec.a, e, rec.d, rec.st, rec.at, rec.f ?? 0);
         if (e > rec.at) this.heapPush(e, rec.b);
         else this.doneBid.push(rec.b);
         return;
@@ -438,7 +462,7 @@ export class LedgerCore {
           continue;
         }
         if (Math.max(h.at[s], h.e[s]) > horizon) break;
-        h.delete(bid);
+        this.forget(bid, s);
       }
       this.doneHead++;
     }
@@ -446,11 +470,53 @@ export class LedgerCore {
       this.doneBid = this.doneBid.slice(this.doneHead);
       this.doneHead = 0;
     }
+    const today = utcDay(now);
+    if (today !== this.foldedAsOf || this.foldDue) this.foldDays(today);
+  }
+
+  private remember(bidId: string, campaignId: string, a: number, e: number, d: number, st: number, at: number, f: number): number {
+    this.dayBids.set(d, (this.dayBids.get(d) ?? 0) + 1);
+    return this.holds.add(bidId, campaignId, a, e, d, st, at, f);
+  }
+
+  private forget(bidId: string, slot: number): void {
+    const d = this.holds.d[slot];
+    const n = (this.dayBids.get(d) ?? 0) - 1;
+    if (n > 0) this.dayBids.set(d, n);
+    else {
+      this.dayBids.delete(d);
+      if (d < this.foldedAsOf - KEEP_DAYS) this.foldDue = true;
+    }
+    this.holds.delete(bidId);
+  }
+
+  /**
+   * Folds into the accounts' totals the day records older than KEEP_DAYS before `today` that no
+   * remembered bid is of (one held would hold a reservation there; one finished may still be
+   * corrected or reverted there). Runs when the day changes or such a bid is forgotten.
+   */
+  private foldDays(today: number): void {
+    this.foldedAsOf = today;
+    this.foldDue = false;
+    const oldest = today - KEEP_DAYS;
+    for (const acc of this.accounts.values()) {
+      for (const [d, day] of acc.days) {
+        if (!(d < oldest) || day.reserved !== 0 || this.dayBids.has(d)) continue;
+        acc.foldedSpent += day.spent;
+        acc.foldedOver += day.over;
+        if (d > acc.foldedDay && (day.spent !== 0 || day.over !== 0)) acc.foldedDay = d;
+        acc.days.delete(d);
+      }
+    }
   }
 
   /** The whole state as snapshot records (aggregated spend, live holds, remembered bids). */
   *snapshot(): Generator<JournalRecord> {
     for (const [c, acc] of this.accounts) {
+      // The folded days' spend as one record on the latest of them, which a loading ledger folds
+      // again (a ledger from before folding reads it as that day's spend: the totals stay exact).
+      if (acc.foldedOver !== 0) yield { t: 'a', c, d: acc.foldedDay, s: acc.foldedSpent, o: acc.foldedOver };
+      else if (acc.foldedSpent !== 0) yield { t: 'a', c, d: acc.foldedDay, s: acc.foldedSpent };
       for (const [d, day] of acc.days) {
         if (day.over !== 0) yield { t: 'a', c, d, s: day.spent, o: day.over };
         else if (day.spent !== 0) yield { t: 'a', c, d, s: day.spent };
