@@ -10,7 +10,11 @@ export interface ShaderOptions {
   priorWeight?: number;
   /** Step size of the online fit (default 0.02). */
   learningRate?: number;
-  /** Most segments learned separately, and most context effects; beyond it new ones share the pooled model (default 10 000). */
+  /**
+   * Most segments learned separately, and most context effects (default 10 000). When the table is
+   * full a new site's fit replaces the least recently observed one; the pooled fit and the prefixes
+   * (exchange, exchange|format, ...) are never replaced. Effects beyond it share the pooled model.
+   */
   maxSegments?: number;
   /** Where every model starts: median highest competing bid (CPM USD) and log-space spread (default 1, 1). */
   prior?: { medianCpmUsd: number; sigma: number };
@@ -47,6 +51,8 @@ class Fit {
   mu: number;
   logSigma: number;
   n = 0;
+  /** A proper prefix of some segment's path (or the pooled fit): never evicted. */
+  inner = false;
   constructor(mu: number, logSigma: number) {
     this.mu = mu;
     this.logSigma = logSigma;
@@ -74,7 +80,37 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
   if (!(prior.medianCpmUsd > 0 && prior.sigma > 0)) throw new Error('shader prior needs medianCpmUsd > 0 and sigma > 0');
   const fits = new Map<string, Fit>();
   const pooled = new Fit(Math.log(prior.medianCpmUsd), Math.log(prior.sigma));
+  pooled.inner = true;
   fits.set(POOLED, pooled);
+  /**
+   * The fits that may be evicted (full paths, not prefixes of another), least recently observed
+   * first: an observation moves its fit to the end (a delete and a set, O(1)), and a new segment in
+   * a full table takes the first one's place. Recency rather than a decayed count of observations:
+   * it costs nothing more on the notice path (a count needs a heap, or a scan of the table per
+   * eviction), and a site observed at least once per `maxSegments` new segments keeps its fit. What
+   * goes is a site unheard of for longest, which its parent's fit prices about as well. While the
+   * first segments kept their places for good, a bidder seeing millions of sites filled the table
+   * within hours and never learnt another, however busy.
+   */
+  const leaves = new Map<string, Fit>();
+
+  /** Frees a place: the least recently observed leaf goes, unless it is `keep`; false when none can. */
+  function evict(keep?: Fit): boolean {
+    for (const [key, f] of leaves) {
+      if (f === keep) return false;
+      leaves.delete(key);
+      fits.delete(key);
+      return true;
+    }
+    return false;
+  }
+
+  /** Marks a fit a prefix of another: it leaves the eviction order for good. */
+  function makeInner(key: string, f: Fit): void {
+    if (f.inner) return;
+    f.inner = true;
+    leaves.delete(key);
+  }
 
   /**
    * Context effects shared by every segment (hour × device, ad size: keys after the path's '~',
@@ -180,15 +216,25 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       const step = update(pooled, bidCpmUsd, won, minToWinCpmUsd, offset);
       let used = pricing === pooled ? step : 0;
       if (path !== POOLED) {
+        // Observed now: the segment's own fit becomes the most recent (and is not evicted below for its prefixes).
+        const own = fits.get(path);
+        if (own !== undefined && !own.inner) {
+          leaves.delete(path);
+          leaves.set(path, own);
+        }
+        const last = prefixes.length - 1;
         let parent = pooled;
-        for (const key of prefixes) {
+        for (let i = 0; i <= last; i++) {
+          const key = prefixes[i];
           let f = fits.get(key);
           if (f === undefined) {
-            if (fits.size >= maxSegments) break;
+            if (fits.size >= maxSegments && !evict(own)) break;
             // A new segment starts where its parent is.
             f = new Fit(parent.mu, parent.logSigma);
             fits.set(key, f);
-          }
+            if (i === last) leaves.set(key, f);
+            else f.inner = true;
+          } else if (i < last) makeInner(key, f);
           const d = update(f, bidCpmUsd, won, minToWinCpmUsd, offset);
           if (f === pricing) used = d;
           parent = f;
@@ -209,7 +255,12 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
     },
 
     snapshot() {
-      return { fits: [...fits].map(([k, f]) => [k, f.mu, f.logSigma, f.n]), effects: [...effects] };
+      // The pooled fit and the prefixes first, then the sites least recently observed first: restore
+      // puts them back in that order, so a smaller table keeps the most recent.
+      const out: ShaderSnapshot['fits'] = [];
+      for (const [k, f] of fits) if (f.inner) out.push([k, f.mu, f.logSigma, f.n]);
+      for (const [k, f] of leaves) out.push([k, f.mu, f.logSigma, f.n]);
+      return { fits: out, effects: [...effects] };
     },
 
     restore(s) {
@@ -219,13 +270,34 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
         snap.fits.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isFinite(x[1]) && Number.isFinite(x[2]) && Number.isInteger(x[3]) && x[3] >= 0);
       const effectsOk = Array.isArray(snap?.effects) && snap.effects.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isFinite(x[1]));
       if (!fitsOk || !effectsOk) throw new Error('not a shader snapshot');
-      for (const [key, mu, logSigma, n] of snap!.fits!) {
-        if (key !== POOLED && fits.size >= maxSegments) continue;
-        const f = key === POOLED ? pooled : (fits.get(key) ?? new Fit(mu, logSigma));
+      // Which keys are prefixes of another is not stored: it is read from the keys. Those go in
+      // first, then the sites in the snapshot's order (least recently observed first; a file written
+      // before that order, first come), each evicting the oldest when the table is full.
+      const inner = new Set<string>([POOLED]);
+      for (const [key] of snap!.fits!) {
+        const prefixes = parse(key).prefixes;
+        for (let i = 0; i < prefixes.length - 1; i++) inner.add(prefixes[i]);
+      }
+      const ordered = [...snap!.fits!.filter(([k]) => inner.has(k)), ...snap!.fits!.filter(([k]) => !inner.has(k))];
+      for (const [key, mu, logSigma, n] of ordered) {
+        let f = key === POOLED ? pooled : fits.get(key);
+        if (f === undefined) {
+          if (fits.size >= maxSegments && !evict()) continue;
+          f = new Fit(mu, logSigma);
+          fits.set(key, f);
+        }
+        if (!f.inner && !inner.has(key)) {
+          leaves.delete(key);
+          leaves.set(key, f);
+        }
         f.mu = mu;
         f.logSigma = Math.min(2, Math.max(-3, logSigma));
         f.n = n;
-        fits.set(key, f);
+      }
+      // After the loop, so that a fit learnt before the restore is marked too.
+      for (const key of inner) {
+        const f = fits.get(key);
+        if (f !== undefined) makeInner(key, f);
       }
       for (const [key, shift] of snap!.effects!) if (effects.has(key) || effects.size < maxSegments) effects.set(key, shift);
     },
