@@ -46,6 +46,18 @@ const item = (bidId: string, campaignId: string, amountUsd: number) => ({
 });
 
 describe('in-process ledger journal', () => {
+  it('a held bid of a campaign the policies dropped before a restart settles as spend, as on Redis: a removed campaign is no lowered budget', async () => {
+    const dir = freshDir();
+    const a = await reopen(dir);
+    await a.reserve([item('gone1', 'c1', 1)]);
+    await a.close();
+    const b = await createMemoryLedger({ clock: () => T0, budgets: { c2: budgets.c2 }, reservationTtlMs: 60_000, journalDir: dir, logger: capture() });
+    // Before: recorded as overspend (no rule, no room), and BidderOverspend fired for it.
+    expect(await b.settle('gone1', 0.5)).toBe('settled');
+    expect(await b.state('c1')).toMatchObject({ spentUsd: 0.5, overspentUsd: 0 });
+    await b.close();
+  });
+
   it('restores settled spend, open reservations and idempotency after a restart', async () => {
     const dir = freshDir();
     const a = await reopen(dir);

@@ -255,11 +255,16 @@ export class LedgerCore {
     return acc.rule === undefined ? 0 : headroomMicros(acc.rule, d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved);
   }
 
-  /** What campaign `c` may still spend on day `d` by its budget, reservations and overspend left out. */
+  /**
+   * What campaign `c` may still spend on day `d` by its budget, reservations and overspend left out.
+   * Without a rule (the campaign left the policies since its bid, and a restart forgot its budget)
+   * no limit: the bid was made within one, and a removed campaign is no lowered budget (the Redis
+   * ledger's script reads it so too).
+   */
   private spendRoom(c: string, d: number): number {
     const acc = this.account(c);
     const day = this.day(acc, d);
-    return acc.rule === undefined ? 0 : headroomMicros(acc.rule, d, day.spent, 0, acc.spent, 0);
+    return acc.rule === undefined ? Infinity : headroomMicros(acc.rule, d, day.spent, 0, acc.spent, 0);
   }
 
   /** Campaigns whose commitments on `day` (spend, overspend, reservations) pass their budget, e.g. after it was lowered. */
