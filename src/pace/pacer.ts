@@ -17,6 +17,8 @@ export interface PacedCampaign {
   targeting?: { hours?: readonly number[]; timeZone?: string };
   /** `paused` in the policy file: not eligible, so it counts no opportunities while so. */
   paused?: boolean;
+  /** Its creatives' ids, when the caller knows them: the calibration of creatives no campaign lists is dropped a day on (`keepCreativesOf`). */
+  creatives?: readonly { id: string }[];
 }
 
 export interface ThompsonPacerOptions {
@@ -269,6 +271,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       }
     }
     for (const id of paces.keys()) if (!keep.has(id)) paces.delete(id);
+    calibration.keepCreativesOf(campaigns);
   };
 
   /** New UTC hours: what was learnt of the hours that changed goes back to the prior (`relearnHours`). */

@@ -287,6 +287,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       dropped.set(id, { pace: p, day: today });
     }
     curve.configure(campaigns.filter((c) => c.budget.pacing === 'even'));
+    calibration.keepCreativesOf(campaigns);
   }
 
   /** The learnt traffic of hours whose dayparting changed goes back to the usual shape (`relearnHours`). */
