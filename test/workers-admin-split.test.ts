@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
 import { freePort } from '../src/harness/process.js';
+import { startWorkers, type Workers } from './helpers/workers.js';
 
 /**
  * `bidder serve --workers 2` where one worker cannot keep a pause (its paused.json temporary file
@@ -19,7 +19,7 @@ const TOKEN = 'workers-split-token-0123';
 
 describe.skipIf(!haveRedis)('serve --workers 2, a pause one worker refuses', () => {
   let redis: PrivateRedis;
-  let child: ChildProcess;
+  let workers: Workers;
   let url: string;
   let dir: string;
   beforeAll(async () => {
@@ -30,26 +30,12 @@ describe.skipIf(!haveRedis)('serve --workers 2, a pause one worker refuses', () 
     redis = await startPrivateRedis({});
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, ['dist/cli.js', 'serve', '--workers', '2', '--policies', policiesDir, '--redis', redis.url, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], {
-      env: { ...process.env, ADMIN_TOKEN: TOKEN, NOTICE_SECRET: 'workers-split-secret-0123456789' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    for (let i = 0; ; i++) {
-      if (/workers listening/.test(err)) break;
-      if (child.exitCode !== null || i > 600) throw new Error(`workers did not start: ${err}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    workers = await startWorkers({ policiesDir, redisUrl: redis.url, port, env: { ...process.env, ADMIN_TOKEN: TOKEN, NOTICE_SECRET: 'workers-split-secret-0123456789' } });
     // The second worker thread's temporary name for paused.json taken by a folder: its write fails.
-    mkdirSync(join(dir, 'journal', `paused.json.${child.pid}.2.tmp`), { recursive: true });
+    mkdirSync(join(dir, 'journal', `paused.json.${workers.child.pid}.2.tmp`), { recursive: true });
   }, 90_000);
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await workers?.stop();
     await redis?.stop();
     rmSync(dir, { recursive: true, force: true });
   });

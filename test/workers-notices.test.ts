@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricSum } from '../src/harness/prometheus.js';
 import { freePort } from '../src/harness/process.js';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
+import { startWorkers, type Workers } from './helpers/workers.js';
 
 /**
  * `serve --workers 2` on an exchange without loss notices (Prebid.js sends none): a bid's win
@@ -21,7 +21,7 @@ const req = (id: string) => ({ id, at: 1, tmax: 5000, cur: ['USD'], imp: [{ id: 
 
 describe.skipIf(!haveRedis)('serve --workers 2, an exchange set lossNotices: false', () => {
   let redis: PrivateRedis;
-  let child: ChildProcess;
+  let workers: Workers;
   let url: string;
   let dir: string;
   beforeAll(async () => {
@@ -32,24 +32,10 @@ describe.skipIf(!haveRedis)('serve --workers 2, an exchange set lossNotices: fal
     redis = await startPrivateRedis({});
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, ['dist/cli.js', 'serve', '--workers', '2', '--policies', dir, '--redis', redis.url, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], {
-      env: { ...process.env, NOTICE_SECRET: 'workers-notices-secret-0123456789' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    for (let i = 0; ; i++) {
-      if (/workers listening/.test(err)) break;
-      if (child.exitCode !== null || i > 600) throw new Error(`workers did not start: ${err}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    workers = await startWorkers({ policiesDir: dir, redisUrl: redis.url, port, env: { ...process.env, NOTICE_SECRET: 'workers-notices-secret-0123456789' } });
   }, 90_000);
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await workers?.stop();
     await redis?.stop();
     rmSync(dir, { recursive: true, force: true });
   });

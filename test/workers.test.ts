@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/ha
 import { freePort } from '../src/harness/process.js';
 import { parseQuery } from '../src/notices/query.js';
 import { createSigner, parseClaims } from '../src/notices/sign.js';
+import { startWorkers, type Workers } from './helpers/workers.js';
 
 /**
  * `bidder serve --workers 2`: two bidders on worker threads share one port, so an operator's admin
@@ -20,7 +20,7 @@ const req = (id: string) => ({ id, at: 2, tmax: 5000, imp: [{ id: '1', banner: {
 
 describe.skipIf(!haveRedis)('serve --workers 2', () => {
   let redis: PrivateRedis;
-  let child: ChildProcess;
+  let workers: Workers;
   let url: string;
   let policiesDir: string;
   let spawnedAt: number;
@@ -31,24 +31,10 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     spawnedAt = Date.now();
-    child = spawn(process.execPath, ['dist/cli.js', 'serve', '--workers', '2', '--policies', policiesDir, '--redis', redis.url, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], {
-      env: { ...process.env, ADMIN_TOKEN: TOKEN, NOTICE_SECRET: 'workers-test-secret-0123456789' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    for (let i = 0; ; i++) {
-      if (/workers listening/.test(err)) break;
-      if (child.exitCode !== null || i > 600) throw new Error(`workers did not start: ${err}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    workers = await startWorkers({ policiesDir, redisUrl: redis.url, port, env: { ...process.env, ADMIN_TOKEN: TOKEN, NOTICE_SECRET: 'workers-test-secret-0123456789' } });
   }, 90_000);
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await workers?.stop();
     await redis?.stop();
     rmSync(policiesDir, { recursive: true, force: true });
   });
@@ -97,13 +83,13 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
     const text = await (await fetch(`${url}/metrics`, { headers: { connection: 'close' } })).text();
     const samples = (name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].map((m) => Number(m[1]));
     // The soft limit the kernel holds for this process, which prom-client reads in each worker.
-    const limit = Number(/^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/limits`, 'utf8'))![1]);
+    const limit = Number(/^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${workers.child.pid}/limits`, 'utf8'))![1]);
     expect(samples('process_max_fds')).toEqual([limit]);
     const started = samples('process_start_time_seconds');
     expect(started).toHaveLength(1);
     expect(Math.abs(started[0] - spawnedAt / 1000)).toBeLessThan(60);
     // Summed over 2 workers, the RSS read twice the process's own.
-    const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024;
+    const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${workers.child.pid}/status`, 'utf8'))![1]) * 1024;
     expect(samples('process_resident_memory_bytes')[0] / rss).toBeGreaterThan(0.6);
     expect(samples('process_resident_memory_bytes')[0] / rss).toBeLessThan(1.5);
   });
@@ -133,17 +119,8 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
     writeFileSync(join(journal, 'notice-secret'), `${kept}\n`, { mode: 0o600 });
     const port = await freePort();
     const { NOTICE_SECRET: _, ...env } = process.env;
-    const other = spawn(process.execPath, ['dist/cli.js', 'serve', '--workers', '2', '--policies', join(dir, 'policies'), '--redis', redis.url, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], {
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    other.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const other = await startWorkers({ policiesDir: join(dir, 'policies'), redisUrl: redis.url, port, env });
     try {
-      for (let i = 0; !/workers listening/.test(err); i++) {
-        if (other.exitCode !== null || i > 600) throw new Error(`workers did not start: ${err}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
       const signer = createSigner(kept);
       for (let i = 0; i < 4; i++) {
         const r = await fetch(`http://127.0.0.1:${port}/openrtb2/bid`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify(req(`kept-${i}`)) });
@@ -153,11 +130,9 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
         expect(signer.verify(claims, sig, 'billing'), burl).toBe(true);
       }
       // The warning names the user keys too, and the file.
-      expect(err).toContain(`sign notices and key users with the secret kept in ${join(journal, 'notice-secret')}`);
+      expect(other.stderr()).toContain(`sign notices and key users with the secret kept in ${join(journal, 'notice-secret')}`);
     } finally {
-      const exited = new Promise((r) => other.once('exit', r));
-      other.kill('SIGTERM');
-      await exited;
+      await other.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
@@ -168,22 +143,11 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
     const port = await freePort();
     const yaml = join(dir, 'bidder.yaml');
     writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^port: \d+$/m, `port: ${port}`));
-    const other = spawn(process.execPath, ['dist/cli.js', 'serve', '--workers', '2', '--policies', dir, '--redis', redis.url, '--host', '127.0.0.1', '--log-level', 'warn'], {
-      env: { ...process.env, PORT: '', NOTICE_SECRET: 'workers-test-secret-0123456789' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    other.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const other = await startWorkers({ policiesDir: dir, redisUrl: redis.url, env: { ...process.env, PORT: '', NOTICE_SECRET: 'workers-test-secret-0123456789' } });
     try {
-      for (let i = 0; !/workers listening/.test(err); i++) {
-        if (other.exitCode !== null || i > 600) throw new Error(`workers did not start: ${err}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(err).toContain(`2 workers listening on port ${port}`);
+      expect(other.stderr()).toContain(`2 workers listening on port ${port}`);
     } finally {
-      const exited = new Promise((r) => other.once('exit', r));
-      other.kill('SIGTERM');
-      await exited;
+      await other.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
