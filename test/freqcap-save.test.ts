@@ -1,4 +1,4 @@
-import { promises as fsp, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { promises as fsp, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +46,60 @@ describe('the local store saved at close', () => {
       const b = createLocalFrequencyStore({ clock: () => now, path });
       expect(counts(b)).toEqual(before);
       expect(before.flat().reduce((x, y) => x + y)).toBe(79);
+      await b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  /**
+   * Read back whole, a file past V8's longest string (about 512 MB: millions of users of several
+   * impressions) could not be restored, and every cap started empty. It is one user a line, and
+   * read a line at a time.
+   */
+  it('is one user a line, read back a line at a time across read chunks (multi-byte keys on the edges), and a file of the earlier one-line form still restores', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'freqcaps-lines-'));
+    const path = join(dir, 'freqcaps.json');
+    try {
+      const now = Date.UTC(2026, 0, 10, 12);
+      // Past one read chunk (1 MiB), keys of two- and three-byte characters.
+      const users = Array.from({ length: 40_000 }, (_, i) => `e:pubcid.org:é€${i}`);
+      const a = createLocalFrequencyStore({ clock: () => now, path });
+      for (const u of users) await a.record(u, 'c0');
+      await a.close();
+      const text = readFileSync(path, 'utf8');
+      expect(text.length).toBeGreaterThan(1 << 20);
+      const lines = text.split('\n');
+      expect(lines).toHaveLength(users.length + 2);
+      expect(lines[1]).toBe(`${JSON.stringify(users[0])},[0,1,${now}],`);
+      const b = createLocalFrequencyStore({ clock: () => now, path });
+      expect(users.every((u) => b.count(u, 'c0', 60) === 1)).toBe(true);
+      await b.close();
+      // The earlier form: the same document on one line.
+      writeFileSync(path, JSON.stringify(JSON.parse(text)));
+      const c = createLocalFrequencyStore({ clock: () => now, path });
+      expect(users.every((u) => c.count(u, 'c0', 60) === 1)).toBe(true);
+      await c.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the users before a damaged line, and says so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'freqcaps-damaged-'));
+    const path = join(dir, 'freqcaps.json');
+    try {
+      const now = Date.UTC(2026, 0, 10, 12);
+      const a = createLocalFrequencyStore({ clock: () => now, path });
+      for (const u of ['u1', 'u2', 'u3']) await a.record(u, 'c0');
+      await a.close();
+      const lines = readFileSync(path, 'utf8').split('\n');
+      lines[2] = '"u2",[0,1,';
+      writeFileSync(path, lines.join('\n'));
+      const warnings: string[] = [];
+      const b = createLocalFrequencyStore({ clock: () => now, path, logger: { warn: (_o: object, msg: string) => void warnings.push(msg) } as never });
+      expect(['u1', 'u2', 'u3'].map((u) => b.count(u, 'c0', 60))).toEqual([1, 0, 0]);
+      expect(warnings).toEqual(['frequency caps file damaged: the users after the damage are not restored']);
       await b.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
-import { promises as fs, readFileSync } from 'node:fs';
+import { closeSync, openSync, promises as fs, readSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
 
@@ -226,37 +227,68 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Loc
    * request has those keys any more, so they are not loaded.
    */
   function restore(file: string): void {
-    let text: string;
+    let lines: Generator<string>;
     try {
-      text = readFileSync(file, 'utf8');
+      lines = linesOf(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') opts.logger?.warn({ file, err: String(err) }, 'frequency caps file unreadable: caps start empty');
       return;
     }
     let dropped = 0;
-    try {
-      const snap = JSON.parse(text) as { version: number; campaigns: unknown; users: unknown };
+    let numbers: number[] = [];
+    const now = clock();
+    const restoreUser = (key: unknown, saved: unknown) => {
+      if (typeof key !== 'string') throw new Error('a user key is not a string');
+      const caps = kept(saved, numbers, now - windowMs);
+      if (caps === undefined || users.has(key)) return;
+      add(key, caps);
+      if (users.size > maxUsers) {
+        evict(now);
+        dropped++;
+      }
+    };
+    const header = (snap: { version: number; campaigns: unknown }): boolean => {
       if (snap.version === 1) {
         opts.logger?.warn({ file }, 'frequency caps file of an earlier version, whose user keys no request has any more: caps start empty');
-        return;
+        return false;
       }
-      const { campaigns, users: saved } = snap;
-      if (snap.version !== SNAPSHOT_VERSION || !Array.isArray(campaigns) || !Array.isArray(saved) || saved.length % 2 !== 0) throw new Error(`not a version ${SNAPSHOT_VERSION} snapshot`);
-      const numbers = campaigns.map((id) => numberOf(String(id)));
-      const now = clock();
-      for (let u = 0; u < saved.length; u += 2) {
-        const key: unknown = saved[u];
-        if (typeof key !== 'string') throw new Error('a user key is not a string');
-        const caps = kept(saved[u + 1], numbers, now - windowMs);
-        if (caps === undefined || users.has(key)) continue;
-        add(key, caps);
-        if (users.size > maxUsers) {
-          evict(now);
-          dropped++;
+      if (snap.version !== SNAPSHOT_VERSION || !Array.isArray(snap.campaigns)) throw new Error(`not a version ${SNAPSHOT_VERSION} snapshot`);
+      numbers = snap.campaigns.map((id) => numberOf(String(id)));
+      return true;
+    };
+    try {
+      const first = lines.next();
+      const head = first.done ? '' : first.value;
+      if (head.endsWith(USERS_OPEN)) {
+        // One user a line (as `save` writes): read a line at a time, so a file past V8's longest
+        // string (about 512 MB: millions of users) is restored too.
+        if (!header(JSON.parse(`${head}]}`) as { version: number; campaigns: unknown })) return;
+        let closed = false;
+        for (const line of lines) {
+          if (line === ']}') {
+            closed = true;
+            break;
+          }
+          const [key, saved] = JSON.parse(`[${line.endsWith(',') ? line.slice(0, -1) : line}]`) as unknown[];
+          restoreUser(key, saved);
         }
+        if (!closed) throw new Error('the file ends before its last user');
+      } else {
+        // Written whole before the line form (one line).
+        let text = head;
+        for (const line of lines) text += `\n${line}`;
+        const snap = JSON.parse(text) as { version: number; campaigns: unknown; users: unknown };
+        if (!header(snap)) return;
+        const saved = snap.users;
+        if (!Array.isArray(saved) || saved.length % 2 !== 0) throw new Error(`not a version ${SNAPSHOT_VERSION} snapshot`);
+        for (let u = 0; u < saved.length; u += 2) restoreUser(saved[u], saved[u + 1]);
       }
     } catch (err) {
-      opts.logger?.warn({ file, err: String(err) }, 'frequency caps file is not a snapshot: caps start empty');
+      // Read a line at a time, the users before a damaged line are kept.
+      if (users.size > 0) opts.logger?.warn({ file, err: String(err), restored: users.size }, 'frequency caps file damaged: the users after the damage are not restored');
+      else opts.logger?.warn({ file, err: String(err) }, 'frequency caps file is not a snapshot: caps start empty');
+    } finally {
+      lines.return(undefined);
     }
     if (dropped > 0) opts.logger?.warn({ file, dropped, maxUsers }, 'frequency caps file holds more users than the store keeps: those whose impressions lapse first were dropped');
   }
@@ -288,25 +320,26 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Loc
    * Written to a temporary name, then renamed: a crash leaves the old file or the new one. Each
    * user as its array without the heap slot, campaigns by their index in `campaigns`: with an
    * array per user and campaign, a million users took about four times as long to write and twice
-   * as long to read. Written a chunk at a time: one JSON.stringify of the whole store passed V8's
-   * longest string (6.5 million users of three impressions) and threw, losing every cap.
+   * as long to read. Written a chunk at a time, one user a line (still one JSON document): one
+   * JSON.stringify of the whole store passed V8's longest string (6.5 million users of three
+   * impressions) and threw, losing every cap, and `restore` reads it back a line at a time.
    */
   async function save(file: string): Promise<void> {
     await fs.mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.tmp`;
     const out = await fs.open(tmp, 'w');
     try {
-      let chunk = `{"version":${SNAPSHOT_VERSION},"savedAt":${JSON.stringify(clock())},"campaigns":${JSON.stringify(campaignIds)},"users":[`;
+      let chunk = `{"version":${SNAPSHOT_VERSION},"savedAt":${JSON.stringify(clock())},"campaigns":${JSON.stringify(campaignIds)}${USERS_OPEN}\n`;
       let sep = '';
       for (const [user, caps] of users) {
         chunk += `${sep}${JSON.stringify(user)},${JSON.stringify(caps.slice(1))}`;
-        sep = ',';
+        sep = ',\n';
         if (chunk.length >= saveChunkChars) {
           await out.write(chunk);
           chunk = '';
         }
       }
-      await out.write(`${chunk}]}`);
+      await out.write(`${chunk}\n]}`);
     } finally {
       await out.close();
     }
@@ -467,4 +500,38 @@ export function createRedisFrequencyStore(opts: RedisFrequencyOptions): Frequenc
       users.clear();
     },
   };
+}
+
+/** Where a saved store's header line ends and its users, one a line, begin. */
+const USERS_OPEN = ',"users":[';
+
+/** The lines of `file`, read 1 MiB at a time (UTF-8 across chunk edges kept whole). Throws at once if it cannot be opened. */
+function linesOf(file: string): Generator<string> {
+  const fd = openSync(file, 'r');
+  return (function* () {
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      const decoder = new StringDecoder('utf8');
+      // The start of a line not ended yet, in pieces: a file written whole before the line form is
+      // one line, which concatenated and split again at every chunk cost its length squared.
+      let carry: string[] = [];
+      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) {
+        const text = decoder.write(buf.subarray(0, n));
+        const nl = text.indexOf('\n');
+        if (nl < 0) {
+          carry.push(text);
+          continue;
+        }
+        carry.push(text.slice(0, nl));
+        yield carry.join('');
+        const parts = text.slice(nl + 1).split('\n');
+        carry = [parts.pop()!];
+        yield* parts;
+      }
+      const last = carry.join('') + decoder.end();
+      if (last !== '') yield last;
+    } finally {
+      closeSync(fd);
+    }
+  })();
 }
