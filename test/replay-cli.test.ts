@@ -30,13 +30,20 @@ function refused(run: ReturnType<typeof replay>, message: RegExp): void {
 }
 
 describe('replay reads the header\'s T', () => {
-  it('keeps T and refuses an episode of another length or none, naming it', () => {
+  it('keeps T and refuses an episode of another length or none, naming it; only the last may be short', () => {
     expect(parseIpinyou(full).auctionsPerEpisode).toBe(4);
-    // Cut short (`head -n`): the last episode has 2 of its 4 auctions.
-    expect(() => parseIpinyou(full.split('\n').slice(0, 14).join('\n'))).toThrow(/^episode 3 \(line 12\) has 2 auctions, the header \(line 1\) gives 4 per episode/);
+    expect(parseIpinyou(full).shortLast).toBeUndefined();
+    // The auctions left over as a short last episode, as the RLB repository's make_validation.py
+    // writes them (its 2997.test.txt ends with 63 of 1000); a log cut there reads the same.
+    const short = parseIpinyou(full.split('\n').slice(0, 14).join('\n'));
+    expect(short.episodes.map((e) => e.price.length)).toEqual([4, 4, 2]);
+    expect(short.shortLast).toEqual({ where: 'episode 3 (line 12)', auctions: 2 });
+    // A short episode before the last, or a long one: cut or corrupt.
+    expect(() => parseIpinyou(`5000\t4\n${episode(1)}2\n0 1 0.1\n${episode(3)}`)).toThrow(/^episode 2 \(line 7\) has 1 auction, the header \(line 1\) gives 4 per episode/);
+    expect(() => parseIpinyou(`${full}4\n0 1 0.1\n5\n0 1 0.1\n`)).toThrow(/^episode 4 \(line 17\) has 1 auction, the header/);
+    expect(() => parseIpinyou(`${full}4\n${'0 1 0.1\n'.repeat(5)}`)).toThrow(/^episode 4 \(line 17\) has 5 auctions, the header/);
     // A torn last line: an episode marker with no auctions.
     expect(() => parseIpinyou(`${full}0\n`)).toThrow(/^episode 0 \(line 17\) has no auctions/);
-    expect(() => parseIpinyou(`${full}4\n0 1 0.1\n5\n0 1 0.1\n`)).toThrow(/^episode 4 \(line 17\) has 1 auction, the header/);
     expect(() => parseIpinyou('5000 0\n1\n0 1 0.1\n')).toThrow(/line 1/);
   });
 
@@ -46,10 +53,16 @@ describe('replay reads the header\'s T', () => {
     expect(l.auctionsPerEpisode).toBeUndefined();
   });
 
-  it('the CLI refuses a truncated log with one line and exit 2', () => {
+  it('the CLI refuses a log cut before its last episode with one line and exit 2, and replays a short last one, saying so', () => {
     const cut = join(dir, 'cut.validation.txt');
-    writeFileSync(cut, full.split('\n').slice(0, 14).join('\n'));
-    refused(replay(cut, '--budget-per-episode', '0.05', '--json'), /^bidder: .*cut\.validation\.txt: episode 3 \(line 12\) has 2 auctions/);
+    writeFileSync(cut, `5000\t4\n${episode(1)}2\n0 1 0.1\n${episode(3)}`);
+    refused(replay(cut, '--budget-per-episode', '0.05', '--json'), /^bidder: .*cut\.validation\.txt: episode 2 \(line 7\) has 1 auction/);
+    const last = join(dir, 'last.validation.txt');
+    writeFileSync(last, full.split('\n').slice(0, 14).join('\n'));
+    const run = replay(last, '--budget-per-episode', '0.05', '--json');
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/last\.validation\.txt: the last episode, episode 3 \(line 12\), has 2 of the header's 4 auctions/);
+    expect(JSON.parse(run.stdout).pacer.episodes).toBe(3);
   });
 });
 

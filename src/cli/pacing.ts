@@ -260,6 +260,7 @@ export function registerReplay(program: Command): void {
         } catch (err) {
           return fail(`${file}: ${(err as Error).message}`, 2);
         }
+        if (log.shortLast) process.stderr.write(`${file}: the last episode, ${log.shortLast.where}, has ${log.shortLast.auctions} of the header's ${log.auctionsPerEpisode} auctions (the auctions left over, as the RLB repository writes them; or a log cut short there): replayed with the same budget as the others\n`);
         const infoFile = o.info[i] ?? siblingInfo(file);
         let info: TrainInfo | undefined;
         if (infoFile !== undefined) {

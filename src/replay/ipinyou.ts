@@ -26,6 +26,8 @@ export interface AuctionLog {
   episodes: Episode[];
   /** T, the auctions of every episode, where the header gives it. */
   auctionsPerEpisode?: number;
+  /** The last episode, where it holds fewer than T auctions (replayed with the same budget as the others). */
+  shortLast?: { where: string; auctions: number };
 }
 
 /** What `<camp>.train-info.txt` says of the campaign's training days. */
@@ -69,13 +71,19 @@ export function parseIpinyou(text: string): AuctionLog {
   // The episode being read: its number and the line of its marker (0: auctions before any marker).
   let name = '1';
   let from = 0;
+  // An episode shorter than the header's T, which only the last may be: the RLB repository's own
+  // make_validation.py writes the auctions left over as a short last episode (2997.test.txt ends
+  // with 63 of 1000). A log cut in its last episode reads the same; one cut anywhere else does not.
+  let short: { where: string; auctions: number } | null = null;
+  const wrongLength = (where: string, n: number) =>
+    new Error(`${where} has ${n} auction${n === 1 ? '' : 's'}, the header (line ${headerLine}) gives ${T} per episode: a log cut short or corrupt`);
   const close = () => {
     if (open) {
       const where = `episode ${name}${from > 0 ? ` (line ${from})` : ''}`;
       if (click.length === 0) throw new Error(`${where} has no auctions: a torn or cut log`);
-      if (T !== undefined && click.length !== T) {
-        throw new Error(`${where} has ${click.length} auction${click.length === 1 ? '' : 's'}, the header (line ${headerLine}) gives ${T} per episode: a log cut short or corrupt`);
-      }
+      if (short !== null) throw wrongLength(short.where, short.auctions);
+      if (T !== undefined && click.length > T) throw wrongLength(where, click.length);
+      if (T !== undefined && click.length < T) short = { where, auctions: click.length };
       episodes.push({ click: Uint8Array.from(click), price: Float64Array.from(price), pctr: Float64Array.from(pctr) });
     }
     click = [];
@@ -114,7 +122,8 @@ export function parseIpinyou(text: string): AuctionLog {
   }
   close();
   if (episodes.length === 0) throw new Error('no auctions in the log');
-  return T === undefined ? { episodes } : { episodes, auctionsPerEpisode: T };
+  if (T === undefined) return { episodes };
+  return short === null ? { episodes, auctionsPerEpisode: T } : { episodes, auctionsPerEpisode: T, shortLast: short };
 }
 
 export interface WriteOptions {
