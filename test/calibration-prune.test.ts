@@ -100,4 +100,20 @@ describe('calibration of creatives a reload removed', () => {
     t.configure(catalog(1));
     expect(t.calibratePctr('gen-0-0', 0.01)).toBe(0.01);
   });
+
+  it('a catalog changed by a restart alone: the creatives the new catalog drops are pruned a day on, as after a reload', () => {
+    let now = DAY0;
+    const before = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: catalog(0) });
+    serve(before, 0, now);
+    const saved = before.snapshot();
+    // Restarted with another catalog: configured at construction, then the learnt state restored.
+    now += HOUR;
+    const after = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: catalog(1) });
+    after.restore(saved);
+    expect(calibrated(after)).toContain('gen-0-0');
+    // Before: never marked removed (the restore came after the configure), so kept for good.
+    now += 2 * DAY;
+    after.configure(catalog(1));
+    expect(calibrated(after)).not.toContain('gen-0-0');
+  });
 });

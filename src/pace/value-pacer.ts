@@ -229,6 +229,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     prepared = next;
   }
 
+  // The campaigns of the last configure: a restored calibration is told which creatives they list.
+  let catalog: readonly PacedCampaign[] = [];
+
   function configure(campaigns: readonly PacedCampaign[]): void {
     const now = opts.clock();
     const today = utcDay(now);
@@ -287,6 +290,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       dropped.set(id, { pace: p, day: today });
     }
     curve.configure(campaigns.filter((c) => c.budget.pacing === 'even'));
+    catalog = campaigns;
     calibration.keepCreativesOf(campaigns);
   }
 
@@ -635,7 +639,12 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         (delivery === undefined || (Array.isArray(delivery) && delivery.every((x) => Array.isArray(x) && x.length === 4 && typeof x[0] === 'string' && Number.isFinite(x[1]) && x.slice(2).every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0))));
       if (!ok) throw new Error('not a value pacer snapshot');
       const cal = (s as ValuePacerSnapshot).calibration;
-      if (cal !== undefined) calibration.restore(cal);
+      if (cal !== undefined) {
+        calibration.restore(cal);
+        // Restored after the first configure: creatives a restart's new catalog dropped are marked
+        // removed now, or a catalog changed only by restarts would keep them for good.
+        calibration.keepCreativesOf(catalog);
+      }
       for (const [id, days, counts, hours] of list) {
         const p = paces.get(id);
         if (p === undefined || p.learnedDays > 0) continue;
