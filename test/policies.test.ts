@@ -232,6 +232,20 @@ describe('policy loading reports every problem at once', () => {
     expect(err.problems.filter((p) => /budget\.(start|end) .* is not a day of the calendar/.test(p))).toHaveLength(2);
   });
 
+  it('names a targeted category longer than a request category is read (64 characters): it would load and never match', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const file = join(dir, 'campaigns.yaml');
+    const good = readFileSync(file, 'utf8');
+    const long = 'publisher-taxonomy:lifestyle/fashion/footwear/womens-running-shoes-and-trail';
+    writeFileSync(file, good.replace('      deviceTypes: [1, 4, 5]\n', `      deviceTypes: [1, 4, 5]\n      categories: [IAB18, "${long}"]\n`));
+    const err = loadError(dir);
+    expect(err.problems.join('\n')).toMatch(/targeting\/categories\/1 must NOT have more than 64 characters/);
+    expect(err.problems).toHaveLength(1);
+    writeFileSync(file, good.replace('      deviceTypes: [1, 4, 5]\n', `      deviceTypes: [1, 4, 5]\n      categories: [IAB18, "${long.slice(0, 64)}"]\n`));
+    expect(() => loadPolicies(dir)).not.toThrow();
+  });
+
   it('names targeted countries that are not ISO 3166-1 codes, and takes alpha-2 and alpha-3 in any case', () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     cpSync('policies', dir, { recursive: true });

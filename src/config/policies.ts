@@ -1,6 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { isDaypartZone } from '../util/zone.js';
 import { isCountryCode } from '../util/country.js';
+import { MAX_CATEGORY_LENGTH } from '../eligibility/eligibility.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -261,7 +262,8 @@ const CAMPAIGN_SCHEMA = {
         siteIds: strings,
         appBundles: strings,
         domains: strings,
-        categories: strings,
+        // A page category longer is not read from requests (eligibility.ts): one here would never match.
+        categories: { type: 'array', items: { type: 'string', minLength: 1, maxLength: MAX_CATEGORY_LENGTH } },
         countries: strings,
         regions: strings,
         deviceTypes: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 8 } },

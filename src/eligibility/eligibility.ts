@@ -125,7 +125,7 @@ const CATEGORIES_INTERNED = 4_096;
  * 2.x/3.x ids of a few characters): a longer one names nothing a campaign targets, and each is kept
  * with every bid made on the page (a 240,000-character one took the bidder to heap OOM).
  */
-const MAX_CATEGORY_LENGTH = 64;
+export const MAX_CATEGORY_LENGTH = 64;
 const EMPTY_SET: ReadonlySet<string> = new Set();
 
 type Obj = Record<string, any>;
