@@ -105,4 +105,20 @@ describe('the local store saved at close', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('an empty store saved and restored says nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'freqcaps-empty-'));
+    const path = join(dir, 'freqcaps.json');
+    try {
+      const now = Date.UTC(2026, 0, 10, 12);
+      await createLocalFrequencyStore({ clock: () => now, path }).close();
+      const warnings: string[] = [];
+      // Before: "frequency caps file is not a snapshot: caps start empty" at every restart.
+      const b = createLocalFrequencyStore({ clock: () => now, path, logger: { warn: (_o: object, msg: string) => void warnings.push(msg) } as never });
+      expect(warnings).toEqual([]);
+      await b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

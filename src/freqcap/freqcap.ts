@@ -265,6 +265,8 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Loc
         if (!header(JSON.parse(`${head}]}`) as { version: number; campaigns: unknown })) return;
         let closed = false;
         for (const line of lines) {
+          // An empty store is saved as its header, a blank line and the close.
+          if (line === '') continue;
           if (line === ']}') {
             closed = true;
             break;
