@@ -50,6 +50,24 @@ describe('output paths', () => {
     });
   }
 
+  it('writes to a named pipe: the check does not close it under its reader', async () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    // The reader: everything the pipe brings, until its writer closes it.
+    const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let got = 0;
+    reader.stdout.on('data', (d: Buffer) => (got += d.length));
+    const readerDone = new Promise((r) => reader.once('exit', r));
+    const run = await new Promise<{ code: number | null; signal: string | null }>((done) => {
+      const child = spawn(process.execPath, ['dist/cli.js', 'simulate', '--requests', '200', '--out', fifo], { stdio: 'ignore', timeout: 20_000 });
+      child.once('exit', (code, signal) => done({ code, signal }));
+    });
+    await readerDone;
+    // Before: the check's open and close ended the reader, and simulate blocked (killed at 20 s).
+    expect(run).toEqual({ code: 0, signal: null });
+    expect(got).toBeGreaterThan(10_000);
+  });
+
   it('makes a missing output folder, parents included', () => {
     const plots = join(dir, 'new', 'plots');
     const run = cli('report', '--events', events, '--plot', plots);

@@ -59,6 +59,12 @@ export function unwritableFile(file: string): string | null {
   if (why !== null) return why;
   const existed = existsSync(file);
   try {
+    // Not a named pipe or a device (/dev/stdout): opened and closed, a pipe's reader took the
+    // close for the end of the output and the command then blocked with no reader left.
+    if (existed && !statSync(file).isFile()) {
+      accessSync(file, constants.W_OK);
+      return null;
+    }
     closeSync(openSync(file, 'a'));
     if (!existed) unlinkSync(file);
     return null;
