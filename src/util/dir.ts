@@ -59,9 +59,11 @@ export function unwritableFile(file: string): string | null {
   if (why !== null) return why;
   const existed = existsSync(file);
   try {
-    // Not a named pipe or a device (/dev/stdout): opened and closed, a pipe's reader took the
-    // close for the end of the output and the command then blocked with no reader left.
-    if (existed && !statSync(file).isFile()) {
+    // A named pipe or a device (/dev/stdout) is not opened here: opened and closed, a pipe's reader
+    // took the close for the end of the output, and the command then blocked with no reader left.
+    // A folder still goes to the open, which refuses it.
+    const st = existed ? statSync(file) : null;
+    if (st !== null && (st.isFIFO() || st.isCharacterDevice())) {
       accessSync(file, constants.W_OK);
       return null;
     }
