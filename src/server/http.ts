@@ -61,7 +61,11 @@ function statusLine(status: number): string {
 
 interface Aborted {
   aborted: boolean;
+  /** A HEAD request: answered with the headers alone (a body after them is read as the next answer on the connection). */
+  head?: boolean;
 }
+
+const isHead = (req: uWS.HttpRequest): boolean => req.getMethod() === 'head';
 
 /**
  * `origin`: a browser origin allowed by the exchange's `corsOrigins`, answered with CORS headers
@@ -80,7 +84,14 @@ function write(res: uWS.HttpResponse, state: Aborted, a: Answer, rtb: boolean, c
     }
     if (a.headers) for (const k in a.headers) res.writeHeader(k, a.headers[k]);
     if (a.body.length !== 0 && !a.headers?.['content-type']) res.writeHeader('content-type', 'application/json');
-    res.end(a.body, close);
+    if (state.head) {
+      // The length in a header of its own and no arguments: in this uWS build endWithoutBody(n)
+      // leaves the response unanswered (the process aborts when the handler returns), and
+      // endWithoutBody(0, ...) adds a second Content-Length of 0. A HEAD has no body to cut off,
+      // so `close` is not needed.
+      res.writeHeader('content-length', String(Buffer.byteLength(a.body)));
+      res.endWithoutBody();
+    } else res.end(a.body, close);
   });
 }
 
@@ -279,6 +290,11 @@ export function startHttpServer(
     const prefetch = kind === 'click' && (req.getHeader('sec-purpose').startsWith('prefetch') || req.getHeader('purpose') === 'prefetch');
     guard(res, state, false, h.notice(kind, req.getQuery() ?? '', prefetch));
   });
+  // Notices are GETs: another method is the wrong one (a HEAD from a link checker settles nothing).
+  app.any('/notice/:kind', (res, req) => {
+    const known = NOTICE_KINDS.has(req.getParameter(0) as NoticeKind);
+    write(res, { aborted: false, head: isHead(req) }, errorAnswer(new BidderError(known ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND')), false);
+  });
 
   /** The operations routes, on the public app (loopback only) or on an app of their own. */
   function opsRoutes(a: uWS.TemplatedApp, loopbackOnly: boolean): void {
@@ -286,44 +302,51 @@ export function startHttpServer(
       if (!loopbackOnly) return true;
       const viaProxy = forwarded(req);
       if (!viaProxy && isLoopback(res.getRemoteAddress())) return true;
-      write(res, { aborted: false }, errorAnswer(new BidderError('OPS_LOOPBACK_ONLY', viaProxy ? FORWARDED : undefined)), false);
+      write(res, { aborted: false, head: isHead(req) }, errorAnswer(new BidderError('OPS_LOOPBACK_ONLY', viaProxy ? FORWARDED : undefined)), false);
       return false;
     };
     a.any('/admin/*', (res, req) => {
       if (!local(res, req)) return;
-      const state: Aborted = { aborted: false };
+      const state: Aborted = { aborted: false, head: isHead(req) };
       res.onAborted(() => (state.aborted = true));
       const method = req.getMethod().toUpperCase();
       const path = req.getUrl();
       const auth = req.getHeader('authorization');
       readBody(res, state, 64 * 1024, Number(req.getHeader('content-length') || 0), (body) => guard(res, state, false, h.admin(method, path, auth, body)));
     });
-    a.get('/metrics', (res, req) => {
+    const metrics = (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
       if (!local(res, req)) return;
-      const state: Aborted = { aborted: false };
+      const state: Aborted = { aborted: false, head: isHead(req) };
       res.onAborted(() => (state.aborted = true));
       guard(res, state, false, h.metrics());
-    });
+    };
+    a.get('/metrics', metrics);
+    a.head('/metrics', metrics);
   }
   // Health answers anyone on the public port: load balancers probe it.
   function healthRoutes(a: uWS.TemplatedApp): void {
-    a.get('/healthz', (res) => write(res, { aborted: false }, h.healthz(), false));
-    a.get('/readyz', (res) => {
-      const state: Aborted = { aborted: false };
+    // HEAD as GET without the body (RFC 9110 §9.3.2): load balancers probe with either.
+    const healthz = (res: uWS.HttpResponse, req: uWS.HttpRequest) => write(res, { aborted: false, head: isHead(req) }, h.healthz(), false);
+    const readyz = (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
+      const state: Aborted = { aborted: false, head: isHead(req) };
       res.onAborted(() => (state.aborted = true));
       if (draining) return write(res, state, errorAnswer(new BidderError('SHUTTING_DOWN')), false);
       guard(res, state, false, h.readyz());
-    });
+    };
+    a.get('/healthz', healthz);
+    a.head('/healthz', healthz);
+    a.get('/readyz', readyz);
+    a.head('/readyz', readyz);
   }
   healthRoutes(app);
   const opsApp = ops ? uWS.App() : null;
   if (opsApp) {
     opsRoutes(opsApp, false);
     healthRoutes(opsApp);
-    opsApp.any('/*', (res) => write(res, { aborted: false }, errorAnswer(new BidderError('NOT_FOUND')), false));
+    opsApp.any('/*', (res, req) => write(res, { aborted: false, head: isHead(req) }, errorAnswer(new BidderError('NOT_FOUND')), false));
   } else opsRoutes(app, true);
-  app.any('/openrtb2/*', (res) => write(res, { aborted: false }, errorAnswer(new BidderError('METHOD_NOT_ALLOWED')), true));
-  app.any('/*', (res) => write(res, { aborted: false }, errorAnswer(new BidderError('NOT_FOUND')), false));
+  app.any('/openrtb2/*', (res, req) => write(res, { aborted: false, head: isHead(req) }, errorAnswer(new BidderError('METHOD_NOT_ALLOWED')), true));
+  app.any('/*', (res, req) => write(res, { aborted: false, head: isHead(req) }, errorAnswer(new BidderError('NOT_FOUND')), false));
 
   let opsSocket: uWS.us_listen_socket | null = null;
   return new Promise((resolve, reject) => {
