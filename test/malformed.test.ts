@@ -89,6 +89,8 @@ const CASES: Case[] = [
   { name: 'invalid gzip', body: Buffer.from('not gzip at all'), headers: { 'content-encoding': 'gzip' }, status: 400, code: 'BAD_GZIP' },
   { name: 'valid gzip', body: gzip(j(ok)), headers: { 'content-encoding': 'gzip' }, status: 200 },
   { name: 'gzip named in capitals', body: gzip(j(ok)), headers: { 'content-encoding': 'GZIP' }, status: 200 },
+  { name: 'gzip named x-gzip (RFC 9110 8.4.1.3)', body: gzip(j(ok)), headers: { 'content-encoding': 'x-gzip' }, status: 200 },
+  { name: 'a UTF-8 byte order mark before the JSON (.NET writes one; RFC 8259 8.1)', body: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(j(ok))]), status: 200 },
   { name: 'unsupported encoding', body: j(ok), headers: { 'content-encoding': 'br' }, status: 415, code: 'UNSUPPORTED_ENCODING' },
   { name: 'invalid UTF-8', body: Buffer.concat([Buffer.from('{"id":"'), Buffer.from([0xff, 0xfe]), Buffer.from('","imp":[]}')]), status: 400, code: 'BAD_UTF8' },
   { name: 'deep nesting', body: '{"id":"r1","x":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}', status: 400, code: 'TOO_DEEP' },

@@ -61,10 +61,10 @@ export function checkHeaders(contentType: string, version: string): void {
  */
 export function decodeBody(body: Buffer, contentEncoding: string, gzipAllowed: boolean, limits: DecodeLimits): unknown {
   let raw = body;
-  // Content codings are case-insensitive (RFC 9110 §8.4.1): GZIP is gzip.
+  // Content codings are case-insensitive (RFC 9110 §8.4.1): GZIP is gzip, and x-gzip is too (§8.4.1.3).
   const coding = contentEncoding.trim().toLowerCase();
   if (coding !== '' && coding !== 'identity') {
-    if (coding !== 'gzip' || !gzipAllowed) throw new BidderError('UNSUPPORTED_ENCODING', contentEncoding);
+    if ((coding !== 'gzip' && coding !== 'x-gzip') || !gzipAllowed) throw new BidderError('UNSUPPORTED_ENCODING', contentEncoding);
     try {
       raw = gunzipSync(body, { maxOutputLength: limits.maxDecompressedBytes });
     } catch (err) {
@@ -75,6 +75,8 @@ export function decodeBody(body: Buffer, contentEncoding: string, gzipAllowed: b
     }
   }
   if (!isUtf8(raw)) throw new BidderError('BAD_UTF8');
+  // A UTF-8 byte order mark, which .NET's Encoding.UTF8 writes: a parser may ignore it (RFC 8259 §8.1).
+  if (raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) raw = raw.subarray(3);
   const text = raw.toString('utf8');
   if (openingsOver(text, limits.maxJsonDepth)) checkDepth(raw, limits.maxJsonDepth);
   try {
