@@ -74,6 +74,25 @@ describe.skipIf(!haveRedis)('Redis ledger on a Redis that loses writes since its
     expect(lost?.o).toMatchObject({ redisRestarted: { runIdBefore: expect.any(String), runIdNow: expect.any(String) }, restored: [{ campaign: 'c1', todaySpentUsd: 0.004 }] });
   });
 
+  it("a win settled as Redis comes back is not swallowed by the put-back: settles wait for it, as reserves do", async () => {
+    const redis = await startPrivateRedis({ args: ['--save', '3600 1'] });
+    cleanup.push(() => redis.stop());
+    const { client, ledger } = await bidder(redis, { c1: { dailyUsd: 1 } });
+    // Held in the snapshot, won after the restart.
+    const [ok] = await ledger.reserve([{ bidId: 'held', campaignId: 'c1', amountUsd: 0.002, expiresAtMs: NOW + 10_000 }]);
+    expect(ok).toBe(true);
+    await client.save();
+    await spend(ledger, 4, 0.001);
+    expect((await ledger.state('c1')).spentUsd).toBeCloseTo(0.004, 9);
+    // The win's notice lands the moment the connection is back, before the rules are registered again.
+    const settled = new Promise<string>((resolve) => client.once('ready', () => void ledger.settle('held', 0.002).then(resolve)));
+    await redis.restart();
+    expect(await settled).toBe('settled');
+    // Before: settled on the snapshot's 0 first, then raised to the 0.004 read before: the win's
+    // 0.002 was lost to the maximum.
+    expect((await ledger.state('c1')).spentUsd).toBeCloseTo(0.006, 9);
+  });
+
   it('a fall without a Redis restart is no loss: a bidder of an earlier version lowering a price (no cut written) is not undone', async () => {
     const redis = await startPrivateRedis();
     cleanup.push(() => redis.stop());

@@ -892,6 +892,9 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       if (!(price >= 0)) return 'over-reservation';
       const k = known.get(bidId);
       if (typeof k === 'number' && level <= k) return 'duplicate';
+      // As reserve: on a Redis back from an older snapshot, a settle before the put-back was
+      // raised over by it (a maximum of what this process last read) and lost.
+      if (reconnected !== null) await reconnected;
       const now = clock();
       // A report tried again after a failure goes under the failed call's id: should that one have
       // been applied, this one is its duplicate and `claim` finds it; should it not, this one sets it.
