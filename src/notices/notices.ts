@@ -317,10 +317,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
       return OK;
     }
     if (claims.test) return testNotice(kind, claims);
-    const now = deps.clock();
     // Past its expiry a notice still reaches the ledger, which settles a late win only while the
-    // budget has room (the exchange bills it either way); it never moves anything twice.
-    const late = now > claims.expiresAtMs;
+    // budget has room (the exchange bills it either way); it never moves anything twice. Read as
+    // it arrives: the ledger's answer may come after the expiry.
+    const late = deps.clock() > claims.expiresAtMs;
     // The rate the bid was priced at (signed), so a currency reload since changes nothing.
     const rate = claims.rate ?? deps.ratesPerUsd().get(claims.cur);
     if (rate === undefined && exchange) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
@@ -402,6 +402,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
         }
         if (outcome !== 'duplicate') priceUsd = settled.usd * 1000;
       }
+      // The pacer and the event log take the time the ledger answered. The arrival's (the expiry's)
+      // was read before the journal's sync or the Redis round trip: by now it may be of the day
+      // before, after a bid of the new day rolled the pacer on.
+      const at = deps.clock();
       if (markup) priceUsd = settled.usd * 1000;
       // Settled at a price this process cannot tell (a render's retry whose bid it no longer
       // remembers): counted, with no spend in the metrics, and logged unpriced; the ledger has it.
@@ -418,7 +422,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         if (settled.previousUsd !== undefined) metrics.corrected(claims.campaignId, settled as Required<Settled>);
         // The event log keeps the price that stands (the report reads the most authoritative one),
         // and that a rise with no room put the bid past the budget.
-        logNotice(deps.eventLog, kind, now, claims, priceUsd, undefined, undefined, unpriced, settled.over === true);
+        logNotice(deps.eventLog, kind, at, claims, priceUsd, undefined, undefined, unpriced, settled.over === true);
         return answer;
       }
       if (outcome !== 'settled' && outcome !== 'overspend') {
@@ -441,7 +445,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       const mtw = markup ? undefined : minToWin(q, rate!, claims.cur);
       const mtwUsd = mtw !== undefined && mtw <= (claims.bidPrice / rate!) * (1 + 1e-9) ? mtw : undefined;
       if (mtw !== undefined && mtwUsd === undefined) metrics.mtwIgnored(claims.exchange);
-      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, now, pctr, mtwUsd, markup);
+      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, at, pctr, mtwUsd, markup);
       // A fixed-price deal's bid (no segment) says nothing of the competition.
       if (issued === undefined) deps.peers?.tell(claims.bidId, true, mtwUsd);
       else if (issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
@@ -460,7 +464,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         // The spend is settled; a cap count lost to a Redis outage must not fail the notice.
         await deps.frequency.record(userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
       }
-      logNotice(deps.eventLog, kind, now, claims, priceUsd, mtwUsd, undefined, unpriced, outcome === 'overspend');
+      logNotice(deps.eventLog, kind, at, claims, priceUsd, mtwUsd, undefined, unpriced, outcome === 'overspend');
       return answer;
     }
 
@@ -479,6 +483,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.notice('loss', 'duplicate');
         return OK;
       }
+      // After the release, as a win's after its settle.
+      const at = deps.clock();
       const bidUsd = claims.bidPrice / rate!;
       let mtw = minToWin(q, rate!, claims.cur);
       if (mtw !== undefined && mtw > bidUsd * MTW_PLAUSIBLE_FACTOR) {
@@ -490,11 +496,11 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // Only a loss on price says where the competition was: a bid refused as invalid, a seat
       // blocked or a creative filtered (pending approval, disapproved) was never in the auction.
       if (lostOnPrice(q.get('loss'))) {
-        deps.pacer.onLoss(claims.campaignId, claims.creativeId, bidUsd, mtw, now);
+        deps.pacer.onLoss(claims.campaignId, claims.creativeId, bidUsd, mtw, at);
         if (issued === undefined) deps.peers?.tell(claims.bidId, false, mtw);
         else if (issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, false, mtw);
       }
-      logNotice(deps.eventLog, 'loss', now, claims, undefined, mtw, Number.isInteger(lossReason) ? lossReason : undefined);
+      logNotice(deps.eventLog, 'loss', at, claims, undefined, mtw, Number.isInteger(lossReason) ? lossReason : undefined);
       return OK;
     }
 
@@ -534,10 +540,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
     else {
       metrics.notice('click', 'ok');
       metrics.click(claims.campaignId);
-      deps.pacer.onClick(claims.campaignId, claims.creativeId, now);
+      // After the ledger's lookups, as a win's after its settle.
+      const at = deps.clock();
+      deps.pacer.onClick(claims.campaignId, claims.creativeId, at);
       const userKey = issued?.userKey || claims.userKey;
       if (userKey && campaign) deps.profiles.recordClick(userKey, campaign.cat);
-      logNotice(deps.eventLog, 'click', now, claims);
+      logNotice(deps.eventLog, 'click', at, claims);
     }
     return { status: 302, body: '', headers: { location: withQuery(landingUrl, `rtbclk=${clickToken(claims)}`) } };
   }

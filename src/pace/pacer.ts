@@ -314,9 +314,16 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     return pacedDayBudgetUsd(p.rule, p.day, p.spentBefore);
   }
 
-  function rollDay(p: CampaignPace, now: number): void {
+  /**
+   * Moves the pace on to the UTC day of `now`, never back, and returns the time the event counts
+   * at: `now`, or the start of the pace's day for a time before it (a notice whose clock was read
+   * before midnight, that reached the pacer after the ledger's settle and a bid of the new day).
+   * Rolled back, the pace moved the new day's spend to the days before and dropped its count.
+   */
+  function rollDay(p: CampaignPace, now: number): number {
     const day = utcDay(now);
-    if (day === p.day) return;
+    if (day < p.day) return p.day * DAY_MS;
+    if (day === p.day) return now;
     p.spentBefore += p.spentToday;
     p.spentToday = 0;
     const out = !Number.isNaN(p.outFromMs);
@@ -342,15 +349,16 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     // A named zone's hours move by an hour at its daylight-saving changes.
     setHours(p, pacingHours(p.targeting, now));
     setCurve(p);
+    return now;
   }
 
   /** Takes the campaign out of service at `now`, or back in: the spans it was out count no opportunity. */
   function setOut(p: CampaignPace, out: boolean, now: number): void {
     if (out === !Number.isNaN(p.outFromMs)) return;
-    rollDay(p, now);
-    if (out) p.outFromMs = now;
+    const at = rollDay(p, now);
+    if (out) p.outFromMs = at;
     else {
-      addOut(p.outToday, p.day * DAY_MS, p.outFromMs, now);
+      addOut(p.outToday, p.day * DAY_MS, p.outFromMs, at);
       p.outFromMs = NaN;
     }
   }
@@ -429,8 +437,10 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       const p = paces.get(campaignId);
       if (p === undefined) return 0;
       p.slotOpps++;
-      const h = Math.floor((nowMs % DAY_MS) / HOUR_MS);
-      if (nowMs >= p.slotEnd || utcDay(nowMs) !== p.day) decide(p, nowMs);
+      // A time before the pace's day counts in its first hour, as `rollDay` counts it.
+      const now = Math.max(nowMs, p.day * DAY_MS);
+      const h = Math.floor((now % DAY_MS) / HOUR_MS);
+      if (now >= p.slotEnd || utcDay(now) !== p.day) decide(p, now);
       p.hourToday[h]++;
       return p.multiplier;
     },
@@ -438,7 +448,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     peekMultiplier(campaignId, nowMs) {
       const p = paces.get(campaignId);
       if (p === undefined) return 0;
-      const day = utcDay(nowMs);
+      // A time before the pace's day is read as its day, as `rollDay` counts it.
+      const day = Math.max(utcDay(nowMs), p.day);
       if (day === p.decidedDay) return p.multiplier;
       const rolled = day !== p.day;
       const left = pacedDayBudgetUsd(p.rule, day, rolled ? p.spentBefore + p.spentToday : p.spentBefore) - (rolled ? 0 : p.spentToday);

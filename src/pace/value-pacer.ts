@@ -315,9 +315,19 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     return p.hourSpend[h] >= share * p.hourlyCap * (1 - SYNC_TOLERANCE) * dayBudget(p);
   }
 
-  function rollDay(p: Pace, now: number): void {
+  /**
+   * Moves the pace on to the UTC day of `now`, never back, and returns the time the event counts
+   * at: `now`, or the start of the pace's day for a time before it. A notice's clock is read as it
+   * arrives and reaches the pacer after the ledger's settle (a journal sync, a Redis round trip),
+   * by when a bid of the new day may have rolled the pace: rolled back, it learnt the new day's
+   * first milliseconds as a whole day (the forecast halved at each such midnight, and the budget
+   * was spent by 18:47-21:46: test/pace.stale-midnight.test.ts) and moved the new day's spend to
+   * the days before.
+   */
+  function rollDay(p: Pace, now: number): number {
     const day = utcDay(now);
-    if (day === p.day) return;
+    if (day < p.day) return p.day * DAY_MS;
+    if (day === p.day) return now;
     p.spentBefore += p.spentToday;
     p.spentToday = 0;
     p.hourSpend.fill(0);
@@ -344,6 +354,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       p.reshape(p.targeting, shape, now);
       relearn(p, before);
     }
+    return now;
   }
 
   /** Share of the campaign's usual day of opportunities between midnight and `msOfDay`. */
@@ -360,10 +371,10 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
    */
   function setOut(p: Pace, out: boolean, now: number): void {
     if (out === !Number.isNaN(p.outFromMs)) return;
-    rollDay(p, now);
-    if (out) p.outFromMs = now;
+    const at = rollDay(p, now);
+    if (out) p.outFromMs = at;
     else {
-      addOut(p, p.outFromMs, now);
+      addOut(p, p.outFromMs, at);
       p.outFromMs = NaN;
     }
   }
@@ -479,14 +490,14 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const p = paces.get(campaignId);
       if (p === undefined) return 0;
       if (p.mode === 'even') return curve.multiplier(campaignId, nowMs, opp);
-      rollDay(p, nowMs);
-      p.hourToday[Math.floor((nowMs % DAY_MS) / HOUR_MS)]++;
+      const now = rollDay(p, nowMs);
+      p.hourToday[Math.floor((now % DAY_MS) / HOUR_MS)]++;
       p.opps++;
       if (opp !== undefined) {
-        p.values.add(opp.valueCpmUsd, nowMs);
+        p.values.add(opp.valueCpmUsd, now);
         if (opp.firstPrice) p.firstPriceOpps++;
       }
-      if (nowMs >= p.slotEnd) decide(p, nowMs);
+      if (now >= p.slotEnd) decide(p, now);
       // Faded only at each solve: a slot is a few seconds of the hours the fading spans.
       if (opp !== undefined && p.curves !== null && p.multiplier > 0 && opp.valueCpmUsd > 0) p.expectedUsd += p.curves.payAt(Curves.position(Math.log(opp.valueCpmUsd * p.multiplier))) / 1000;
       return p.multiplier;
@@ -496,7 +507,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const p = paces.get(campaignId);
       if (p === undefined) return 0;
       if (p.mode === 'even') return curve.peekMultiplier(campaignId, nowMs);
-      const day = utcDay(nowMs);
+      // A time before the pace's day is read as its day, as `rollDay` counts it.
+      const day = Math.max(utcDay(nowMs), p.day);
       if (day === p.decidedDay) return p.multiplier;
       // No decision of today to read, and making one would draw from the random source and move the
       // plan: the blind plan's, while the day's budget (as the day's roll would leave it) has room.
@@ -517,13 +529,13 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       // A notice that arrives after a reload dropped the campaign still counts towards its hour.
       const p = paces.get(campaignId) ?? dropped.get(campaignId)?.pace;
       if (p === undefined) return;
-      rollDay(p, nowMs);
+      const now = rollDay(p, nowMs);
       const usd = priceCpmUsd / 1000;
       p.spentToday += usd;
-      const h = Math.floor((nowMs % DAY_MS) / HOUR_MS);
+      const h = Math.floor((now % DAY_MS) / HOUR_MS);
       p.hourSpend[h] += usd;
       // Counted in every mode: a reload that makes an even campaign max-value mid-hour caps the hour on it.
-      if (p.mode === 'even') return curve.onWin(campaignId, '', priceCpmUsd, nowMs);
+      if (p.mode === 'even') return curve.onWin(campaignId, '', priceCpmUsd, now);
       p.wonUsd += usd;
       // The multiplier in force was decided below the cap and would stand to the slot's end: at an
       // asap campaign's request rate that was 2.5 times the hour's cap in 20 s.
