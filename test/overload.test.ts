@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { delta, parseSamples } from '../src/harness/prometheus.js';
+import { delta, metricSum, parseSamples } from '../src/harness/prometheus.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
@@ -160,5 +160,22 @@ describe('a request that waited past its deadline before the loop could read it'
   it('a longer tmax still fits after the same wait: the request is parsed and answered', async () => {
     const r = await sendThenHold(JSON.stringify({ ...banner, id: 'waited-long', tmax: 1000 }), 150);
     expect(r).toMatch(/^HTTP\/1.1 200/);
+  });
+
+  // Counted from the read, a request that waited 250 ms in the socket was timed at a few ms: the
+  // histogram BidderP99OverBudget reads stayed low while the exchange waited past its deadline.
+  it('its duration (bidder_request_duration_seconds) counts the wait, as its deadline does', async () => {
+    const series = async () => {
+      const text = await (await fetch(t.bidder.opsUrl + '/metrics')).text();
+      const of = (suffix: string, labels: Record<string, string> = {}) => metricSum(text, `bidder_request_duration_seconds_${suffix}`, { exchange: 'default', ...labels });
+      return { count: of('count'), sum: of('sum'), under: of('bucket', { le: '0.2' }) };
+    };
+    const before = await series();
+    expect(await sendThenHold(JSON.stringify({ ...banner, id: 'waited-timed', tmax: 1000 }), 250)).toMatch(/^HTTP\/1.1 200/);
+    const after = await series();
+    expect(after.count - before.count).toBe(1);
+    // Over 0.2 s: in no bucket up to le="0.2", and at least as much added to the sum.
+    expect(after.under - before.under).toBe(0);
+    expect(after.sum - before.sum).toBeGreaterThanOrEqual(0.2);
   });
 });

@@ -30,12 +30,13 @@ export interface BidInput {
   contentEncoding: string;
   version: string;
   exchange: ExchangeSettings;
-  /** Monotonic ms (performance.now) when the server read the request: latency and stage timings count from here. */
+  /** Monotonic ms (performance.now) when the server read the request: stage timings count from here. */
   startedMs: number;
   /**
    * Monotonic ms: the earliest the request can have arrived, the event loop's lag before the read
    * (src/server/arrival.ts). The deadline counts from here, so time the request spent waiting in
-   * the kernel while the loop was busy is not spent twice.
+   * the kernel while the loop was busy is not spent twice; and so does the request's duration
+   * (bidder_request_duration_seconds), which the alerts and the dashboard hold against that deadline.
    */
   arrivedMs: number;
   /** Whether the client has gone (closed the connection): its bid would reserve budget for an answer nobody reads. */
@@ -81,9 +82,10 @@ export function createBidPipeline(deps: BidDeps) {
   const rowPool = createRowPool(deps.features);
   const internSegment = createStringInterner(SEGMENTS_INTERNED);
 
-  function noBid(requestId: string, ex: ExchangeSettings, reason: NoBidReason, started: number): Answer {
+  /** `arrived`: the request's arrivedMs, its duration counted from there. */
+  function noBid(requestId: string, ex: ExchangeSettings, reason: NoBidReason, arrived: number): Answer {
     metrics.noBid(ex.name, reason);
-    metrics.request(ex.name, 'nobid', (now() - started) / 1000);
+    metrics.request(ex.name, 'nobid', (now() - arrived) / 1000);
     if (ex.noBid === 'nbr' && requestId) return { status: 200, body: noBidBody(requestId, NBR[reason]) };
     return NO_CONTENT;
   }
@@ -114,7 +116,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (budget < settings.minTmaxMs || now() + deps.scorer.expectedDelayMs() <= input.arrivedMs + budget) return null;
     // A refusal is confirmed on the key's place: a tmax nested in an extension is not the request's.
     if (peeked !== null && peekTmax(input.body, input.contentEncoding, true) !== peeked) return null;
-    return noBid('', ex, 'OVERLOADED', input.startedMs);
+    return noBid('', ex, 'OVERLOADED', input.arrivedMs);
   }
 
   /** A bid request's answer: at once when shed before parsing, else once scored, priced and reserved. */
@@ -124,9 +126,9 @@ export function createBidPipeline(deps: BidDeps) {
 
   async function serve(input: BidInput): Promise<Answer> {
     const ex = input.exchange;
-    const started = input.startedMs;
+    const arrived = input.arrivedMs;
     let req: BidRequest;
-    let t = started;
+    let t = input.startedMs;
     try {
       checkHeaders(input.contentType, input.version);
       const json = decodeBody(input.body, input.contentEncoding, ex.gzip, settings);
@@ -136,7 +138,7 @@ export function createBidPipeline(deps: BidDeps) {
     } catch (err) {
       if (!(err instanceof BidderError)) throw err;
       metrics.requestError(err.code);
-      metrics.request(ex.name, 'invalid', (now() - started) / 1000);
+      metrics.request(ex.name, 'invalid', (now() - arrived) / 1000);
       return errorAnswer(err);
     }
 
@@ -144,13 +146,13 @@ export function createBidPipeline(deps: BidDeps) {
     // The rates of this snapshot: eligibility converts the floors with them, and the answer must be
     // priced with the same ones, whatever a currency reload changes while the rows are scored.
     const rates = deps.ratesPerUsd();
-    if (!live.ready()) return noBid(req.id, ex, 'MODEL_NOT_READY', started);
+    if (!live.ready()) return noBid(req.id, ex, 'MODEL_NOT_READY', arrived);
     const budgetMs = (req.tmax ?? settings.defaultTmaxMs) - ex.networkAllowanceMs;
-    if (budgetMs < settings.minTmaxMs) return noBid(req.id, ex, 'TMAX_TOO_SHORT', started);
-    const deadline = input.arrivedMs + budgetMs;
+    if (budgetMs < settings.minTmaxMs) return noBid(req.id, ex, 'TMAX_TOO_SHORT', arrived);
+    const deadline = arrived + budgetMs;
     // Admission control: a request the scoring queue cannot serve in time is answered now, before
     // its user is fetched or its campaigns matched, so shedding costs little more than the parse.
-    if (now() + deps.scorer.expectedDelayMs() > deadline) return noBid(req.id, ex, 'OVERLOADED', started);
+    if (now() + deps.scorer.expectedDelayMs() > deadline) return noBid(req.id, ex, 'OVERLOADED', arrived);
 
     // OpenRTB 2.6 §3.2.1 test mode: answered as usual, but nothing is reserved, learnt or logged, and
     // the notices of its bids (signed as test) move no money. Read as the imp flags are: 1, true (JSON
@@ -164,10 +166,10 @@ export function createBidPipeline(deps: BidDeps) {
     // With the candidate cut: at most maxCandidatesPerImp per imp are scored (src/eligibility/shortlist.ts).
     const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat, settings.maxCandidatesPerImp, ex.formats);
     t = timed('eligibility', t);
-    if (plan.reason) return noBid(req.id, ex, plan.reason, started);
+    if (plan.reason) return noBid(req.id, ex, plan.reason, arrived);
     let rows = 0;
     for (const p of plan.imps) rows += p.eligible.length;
-    if (rows === 0) return noBid(req.id, ex, plan.imps.find((p) => p.reason)?.reason || 'NO_ELIGIBLE_CAMPAIGN', started);
+    if (rows === 0) return noBid(req.id, ex, plan.imps.find((p) => p.reason)?.reason || 'NO_ELIGIBLE_CAMPAIGN', arrived);
 
     const buf = rowPool.take(rows);
     const scoredProfiles = writePlanRows(deps.features, plan.imps, live.prepared, deps.profiles, buf);
@@ -176,24 +178,24 @@ export function createBidPipeline(deps: BidDeps) {
     // The scorer is done with the rows once it answers (scored, or dropped at the deadline).
     rowPool.give(buf);
     t = timed('score', t);
-    if (!pctrs) return noBid(req.id, ex, 'DEADLINE', started);
+    if (!pctrs) return noBid(req.id, ex, 'DEADLINE', arrived);
     // A model that passed its warm-up may still misbehave on some rows (live.ts logs it once): a
     // score that is no probability must not be priced, reserved, recorded nor bid on.
     const probable = probabilitiesOnly(plan.imps, pctrs, rows);
-    if (probable?.pctrs.length === 0) return noBid(req.id, ex, 'TECHNICAL_ERROR', started);
+    if (probable?.pctrs.length === 0) return noBid(req.id, ex, 'TECHNICAL_ERROR', arrived);
 
     const wallNow = deps.clock();
     const { chosen, reason } = chooseBids(probable?.imps ?? plan.imps, probable?.pctrs ?? pctrs, wallNow, req.at ?? ex.auctionType, test, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment });
     t = timed('price', t);
-    if (reason) return noBid(req.id, ex, reason, started);
+    if (reason) return noBid(req.id, ex, reason, arrived);
     const rate = rates.get(plan.currency)!;
     const priced = capPerRequest(answerPrices(chosen, rate, answerDecimals(ex.priceDecimals, ex.currency, plan.currency), deps.nextBidId), rate);
-    if (priced.length === 0) return noBid(req.id, ex, 'BELOW_FLOOR', started);
+    if (priced.length === 0) return noBid(req.id, ex, 'BELOW_FLOOR', arrived);
 
     // Reserve every bid's price in one ledger call (each granted or not); no answer from the ledger
     // is a no-bid: never bid blind. Awaited here rather than in a function of its own (one async
     // frame and promise less per request). Test requests reserve nothing.
-    if (input.aborted?.()) return noBid(req.id, ex, 'ABORTED', started);
+    if (input.aborted?.()) return noBid(req.id, ex, 'ABORTED', arrived);
     let granted: boolean[];
     if (test) granted = priced.map(() => true);
     else {
@@ -208,7 +210,7 @@ export function createBidPipeline(deps: BidDeps) {
         // held, or the budget stays held for a no-bid until the reservation expires. Sent on the
         // same connection, so it runs after the reserve if that ever arrives.
         for (const h of held) deps.ledger.release(h.bidId).catch(() => metrics.ledger('release', 0, true));
-        return noBid(req.id, ex, 'LEDGER_UNAVAILABLE', started);
+        return noBid(req.id, ex, 'LEDGER_UNAVAILABLE', arrived);
       }
     }
     t = timed('reserve', t);
@@ -216,18 +218,18 @@ export function createBidPipeline(deps: BidDeps) {
     if (gone || now() > deadline) {
       // A failed release is only a reservation held until it expires; it must not become an unhandled rejection.
       if (!test) for (let i = 0; i < priced.length; i++) if (granted[i]) deps.ledger.release(priced[i].bidId).catch(() => metrics.ledger('release', 0, true));
-      if (gone) return noBid(req.id, ex, 'ABORTED', started);
+      if (gone) return noBid(req.id, ex, 'ABORTED', arrived);
       metrics.late(ex.name);
-      return noBid(req.id, ex, 'DEADLINE', started);
+      return noBid(req.id, ex, 'DEADLINE', arrived);
     }
 
     const out: OutBid[] = [];
     const expiresAtMs = wallNow + settings.noticeTtlMs;
     for (let i = 0; i < priced.length; i++) if (granted[i]) out.push(issueBid(priced[i], plan, scoredProfiles, ex, rate, expiresAtMs, wallNow, test, live));
-    if (out.length === 0) return noBid(req.id, ex, 'BUDGET_EXHAUSTED', started);
+    if (out.length === 0) return noBid(req.id, ex, 'BUDGET_EXHAUSTED', arrived);
     const body = bidResponse(req.id, plan.currency, out, ex.seat);
     timed('respond', t);
-    metrics.request(ex.name, 'bid', (now() - started) / 1000);
+    metrics.request(ex.name, 'bid', (now() - arrived) / 1000);
     return { status: 200, body };
   }
 

@@ -207,8 +207,9 @@ export function startHttpServer(
   }
 
   function bidRoute(res: uWS.HttpResponse, req: uWS.HttpRequest, exchangeName: string): void {
-    // Timings count from the read; the deadline from the earliest moment the request can have
-    // arrived: the read less the time the loop was just held busy while its bytes waited (./arrival.ts).
+    // Stage timings count from the read; the deadline and the request's duration from the earliest
+    // moment it can have arrived: the read less the time the loop was just held busy while its
+    // bytes waited (./arrival.ts).
     const startedMs = h.now();
     const arrivedMs = Math.min(startedMs, lag.arrival());
     const state: Aborted = { aborted: false };
