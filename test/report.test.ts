@@ -289,6 +289,33 @@ describe('baselines on the event log (figures worked by hand)', () => {
     }
   });
 
+  it('a won first-price auction is priced at its win\'s min-to-win over a loss notice\'s, at most what was paid: the pCTR bound is never below the bidder', () => {
+    const f = (type: string, bidId: string, extra: Record<string, unknown>) => rec({ type, ts: day + 3_600_100, bidId, ...extra });
+    // f1: a loss notice (min-to-win 37.5), then the win at the bid 25 whose competing bid was 12.5.
+    // f2: won at 25 over 20, then billed 15. Before: the market 37.5 and 20, the bound 0.11 and 0.124 of the bidder's 0.164823.
+    const cases: Array<[EventRecord[], { spendUsd: number; market: number }]> = [
+      [[bid('f1', 1, 0.164823, 1), f('loss', 'f1', { lossReason: 102, minToWinCpmUsd: 37.5 }), f('win', 'f1', { priceCpmUsd: 25, minToWinCpmUsd: 12.5 })], { spendUsd: 0.025, market: 12.5 }],
+      [[bid('f2', 1, 0.164823, 1), f('win', 'f2', { priceCpmUsd: 25, minToWinCpmUsd: 20 }), f('billing', 'f2', { priceCpmUsd: 15 })], { spendUsd: 0.015, market: 15 }],
+    ];
+    for (const [recs, want] of cases) {
+      // In whichever order the logs give the notices.
+      for (const order of [recs, [recs[0], recs[2], recs[1]], [recs[2], recs[1], recs[0]]]) {
+        const [b] = logBaselines(order);
+        expect(b).toMatchObject({ auctions: 1, firstPriceAuctions: 1 });
+        expect(b.bidder).toEqual({ impressions: 1, expectedClicks: 0.164823, spendUsd: want.spendUsd });
+        // The bound buys the same auction at the competing bid (bounds() rounds to 3 decimals).
+        expect(b.lpPctr).toEqual({ impressions: 1, expectedClicks: 0.165, spendUsd: want.market / 1000 });
+        expect(b.lpPctr.expectedClicks).toBeGreaterThanOrEqual(round3(b.bidder.expectedClicks));
+      }
+    }
+    // A loss notice's min-to-win stands for a won auction when neither its win nor its billing carried one, at most the price paid.
+    const [lossOnly] = logBaselines([bid('f3', 1, 0.1, 1), f('loss', 'f3', { lossReason: 102, minToWinCpmUsd: 37.5 }), f('win', 'f3', { priceCpmUsd: 25 })]);
+    expect(lossOnly.lpPctr.spendUsd).toBe(0.025);
+    // Won with no price told (a render only) after a loss: the price is unknown, not NaN money.
+    const [rendered] = logBaselines([bid('f4', 1, 0.1, 1), f('loss', 'f4', { lossReason: 102, minToWinCpmUsd: 3 }), f('impression', 'f4', { priceCpmUsd: 25 })]);
+    expect(rendered).toMatchObject({ auctions: 0, leftOut: { firstPrice: 0, priceUnknown: 1, noOutcome: 0 } });
+  });
+
   it('a log without any known price compares nothing, and says why', () => {
     const [b] = logBaselines(records.filter((r) => r.bidId === 'b3' || r.bidId === 'b4' || r.bidId === 'b5'));
     expect(b.auctions).toBe(0);
@@ -296,3 +323,5 @@ describe('baselines on the event log (figures worked by hand)', () => {
     expect(b.linHindsight.expectedClicks).toBe(0);
   });
 });
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;

@@ -1,12 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { EventRecord } from '../eventlog/records.js';
 import { barChart, lineChart } from '../plot/plot.js';
 import { campaignsFrom, fail, outputDir } from './common.js';
 import { eventFiles, readEvents } from '../eventlog/read.js';
-import { buildReport, placeable, type Report } from '../report/report.js';
-import { BASELINE_ASSUMES, logBaselines, type CampaignBaselines } from '../report/baselines.js';
+import { reportOf, type Report } from '../report/report.js';
+import { BASELINE_ASSUMES, baselinesOf, type CampaignBaselines } from '../report/baselines.js';
+import { LogTally, type Days } from '../report/tally.js';
+import { utcDay } from '../ledger/budget.js';
 
 // A rate with nothing to divide by is null in the report, and a dash here.
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(2)}%`);
@@ -38,6 +39,13 @@ function baselineTable(bs: readonly CampaignBaselines[]): string {
   return rows.join('\n');
 }
 
+/** A UTC day given as yyyy-mm-dd, as its day number; a date no calendar holds ends the command. */
+function dayOf(flag: string, iso: string): number {
+  const ms = /^\d{4}-\d{2}-\d{2}$/.test(iso) ? Date.parse(`${iso}T00:00:00Z`) : NaN;
+  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== iso) fail(`${flag} must be a UTC day yyyy-mm-dd, got ${JSON.stringify(iso)}`, 2);
+  return utcDay(ms);
+}
+
 /** `bidder report`: the ad-effect report from the bidder's own event log. */
 export function registerReport(program: Command): void {
   program
@@ -46,8 +54,14 @@ export function registerReport(program: Command): void {
     .option('--events <paths...>', 'event-log files or directories', ['var/events'])
     .option('--policies <dir>', 'policy directory (goal values and budgets)', 'policies')
     .option('--json', 'print one JSON object instead of a table')
+    .option('--since <day>', 'count only the bids of this UTC day (yyyy-mm-dd) and later, with their notices whenever they came')
+    .option('--until <day>', 'count only the bids of this UTC day (yyyy-mm-dd) and earlier, with their notices whenever they came')
     .option('--plot <dir>', 'write spend-vs-target, λ through the day (when the log records it), predicted-vs-observed CTR and, where auctions of known price were logged, baselines (SVG) here')
-    .action(async (o: { events: string[]; policies: string; json?: boolean; plot?: string }) => {
+    .action(async (o: { events: string[]; policies: string; json?: boolean; since?: string; until?: string; plot?: string }) => {
+      const since = o.since === undefined ? undefined : dayOf('--since', o.since);
+      const until = o.until === undefined ? undefined : dayOf('--until', o.until);
+      if (since !== undefined && until !== undefined && since > until) fail(`--since ${o.since} is after --until ${o.until}`, 2);
+      const days: Days | undefined = since === undefined && until === undefined ? undefined : { since, until };
       if (o.plot) outputDir('--plot', o.plot);
       const campaigns = campaignsFrom(o.policies);
       let files: string[];
@@ -56,17 +70,18 @@ export function registerReport(program: Command): void {
       } catch (err) {
         fail(`event log ${o.events.join(', ')}: ${(err as Error).message}`, 2);
       }
-      const records: EventRecord[] = [];
+      // Each record is tallied as it is read and let go: what the figures need of a bid is a few
+      // numbers, its context most of the log's bytes (src/report/tally.ts).
+      const tally = new LogTally();
       let bad = 0;
       let gone = 0;
-      // Records the report cannot place are bad lines here, before the baselines read them too.
-      for await (const r of readEvents(files, () => bad++, () => gone++)) {
-        if (placeable(r)) records.push(r);
-        else bad++;
+      for await (const r of readEvents(files, () => bad++, () => gone++)) tally.add(r);
+      if (tally.records === 0) {
+        const notRecords = bad + tally.unplaced;
+        fail(`no event records in ${o.events.join(', ')}${notRecords ? ` (${notRecords} lines that are not records)` : ''}${gone ? ` (${gone} files rotated away while read)` : ''}`, 2);
       }
-      if (records.length === 0) fail(`no event records in ${o.events.join(', ')}${bad ? ` (${bad} lines that are not records)` : ''}${gone ? ` (${gone} files rotated away while read)` : ''}`, 2);
-      const report = buildReport(records, campaigns, bad, gone);
-      const baselines = logBaselines(records);
+      const report = reportOf(tally, campaigns, bad, gone, days);
+      const baselines = baselinesOf(tally, days);
       if (o.plot) {
         const spend = report.campaigns.flatMap((c) =>
           c.days.flatMap((d) =>
@@ -107,8 +122,9 @@ export function registerReport(program: Command): void {
       else {
         const orphans = report.withoutImpression;
         const orphanLine = orphans.clicks || orphans.conversions ? `; ${orphans.clicks} clicks and ${orphans.conversions} conversions on bids with no impression in the log, left out` : '';
+        const daysLine = !days ? '' : o.until === undefined ? `; the bids of ${o.since} and later counted` : o.since === undefined ? `; the bids of ${o.until} and earlier counted` : `; the bids of ${o.since} to ${o.until} counted`;
         const goneLine = report.filesGone ? `, ${report.filesGone} files rotated away while the log was read, not counted` : '';
-        process.stdout.write(`${report.records} records${report.badLines ? `, ${report.badLines} unreadable lines skipped` : ''}${goneLine}${orphanLine}\n\n${table(report)}\n\n${baselineTable(baselines)}\n`);
+        process.stdout.write(`${report.records} records${report.badLines ? `, ${report.badLines} unreadable lines skipped` : ''}${goneLine}${daysLine}${orphanLine}\n\n${table(report)}\n\n${baselineTable(baselines)}\n`);
         if (o.plot) process.stdout.write(`\ncharts written to ${o.plot}\n`);
       }
     });

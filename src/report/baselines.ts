@@ -12,6 +12,7 @@ import type { EventRecord } from '../eventlog/records.js';
 import type { Episode } from '../replay/ipinyou.js';
 import { bounds, fitB0, runDualDescent, runLin, runLinFit, runPidLinear } from '../replay/replay.js';
 import { DAY_MS } from '../util/time.js';
+import { OUTCOME, WON, inDays, tallyOf, type Days, type LogTally } from './tally.js';
 
 export interface Bought {
   impressions: number;
@@ -53,95 +54,82 @@ export const BASELINE_ASSUMES = {
   lpPctr: 'every price of the day known in advance, auctions taken by pCTR / price until the budget is spent: the hindsight bound on the pCTR; in first price it pays the competing bid (knowing it, it would bid just that), a perfect-information bound a bidder cannot reach there',
 } as const;
 
-interface Logged {
-  campaignId: string;
-  ts: number;
-  pctr: number;
-  /** 1 first price, 2 second price; undefined in logs from before the bid record carried it. */
-  auctionType: number | undefined;
-  /** CPM USD: what a win paid; the exchange's min-to-win, when a notice carried it. */
-  paid?: number;
-  mtw?: number;
-  won: boolean;
-  outcome: boolean;
+/**
+ * The auction's market price when the log tells it (see BASELINE_ASSUMES.auctions), or undefined.
+ * A won first-price auction's is the competing bid its win or billing notice told, over a loss
+ * notice's (an exchange that sent both: the loss named another winner's price), and at most what
+ * the bidder paid as billed: it won, so what it paid beat the competing bid. Before, a loss notice
+ * read first stood over the win's min-to-win, and a billing below the win kept the win's: a market
+ * price above the price paid put the pCTR bound, which pays the market price, below the bidder
+ * that had bought the same auctions for less.
+ */
+function marketOf(t: LogTally, s: number): number | undefined {
+  const won = (t.f[s] & WON) !== 0;
+  const type = t.auctionType[s];
+  const m = type === 2 ? (won ? t.paid[s] : t.lossMtw[s]) : type === 1 ? (won ? Math.min(mtwOf(t, s), t.paid[s]) : t.lossMtw[s]) : NaN;
+  return m > 0 ? m : undefined;
 }
 
-/** The auction's market price when the log tells it (see BASELINE_ASSUMES.auctions). */
-function marketOf(b: Logged): number | undefined {
-  const m = b.auctionType === 2 ? (b.won ? b.paid : b.mtw) : b.auctionType === 1 ? b.mtw : undefined;
-  return m !== undefined && m > 0 ? m : undefined;
+/** The min-to-win that stands for the auction: a won one's from its win or billing notice first. */
+function mtwOf(t: LogTally, s: number): number {
+  return t.f[s] & WON && !Number.isNaN(t.winMtw[s]) ? t.winMtw[s] : t.lossMtw[s];
 }
 
+/** The baselines of records already read (a test's, a few): tallied as `bidder report` streams them. */
+export function logBaselines(records: Iterable<EventRecord>, days?: Days): CampaignBaselines[] {
+  return baselinesOf(tallyOf(records), days);
+}
 
-export function logBaselines(records: readonly EventRecord[]): CampaignBaselines[] {
-  const bids = new Map<string, Logged>();
-  // Bids first: in the logs of several bidders read one after the other, a notice may come before its bid.
-  for (const r of records) {
-    if (r.type === 'bid') bids.set(r.bidId, { campaignId: r.campaignId, ts: r.ts, pctr: r.pctr, auctionType: r.auctionType, won: false, outcome: false });
+/** The baselines of what the tally kept; `days`: only the bids of those UTC days. */
+export function baselinesOf(t: LogTally, days?: Days): CampaignBaselines[] {
+  // Slots of each campaign's bids, in the order their records were read.
+  const byCampaign = new Map<string, number[]>();
+  for (let i = 0; i < t.orderLength; i++) {
+    const s = t.order[i];
+    if (!inDays(days, t.ts[s])) continue;
+    const campaignId = t.campaign(t.c[s]);
+    let list = byCampaign.get(campaignId);
+    if (list === undefined) byCampaign.set(campaignId, (list = []));
+    list.push(s);
   }
-  const billed = new Set<string>();
-  for (const r of records) {
-    if (r.type === 'bid') continue;
-    const b = bids.get(r.bidId);
-    if (b === undefined) continue;
-    if (r.type === 'impression' || r.unpriced) {
-      // A render the markup reported, or a notice whose price was unreadable: won, at a price it
-      // does not tell (the bid was recorded).
-      b.won = true;
-      b.outcome = true;
-    } else if (r.type === 'win' || r.type === 'billing') {
-      b.won = true;
-      b.outcome = true;
-      // The price that stands is the billing notice's over the win's, whichever log is read first.
-      if (b.paid === undefined || (r.type === 'billing' && !billed.has(r.bidId))) b.paid = r.priceCpmUsd;
-      if (r.type === 'billing') billed.add(r.bidId);
-      // The billing notice may carry the min-to-win the win notice did not.
-      b.mtw ??= r.minToWinCpmUsd;
-    } else if (r.type === 'loss' && !b.won) {
-      b.outcome = true;
-      b.mtw = r.minToWinCpmUsd;
-    }
-  }
-  const byCampaign = new Map<string, Logged[]>();
-  for (const b of bids.values()) {
-    let list = byCampaign.get(b.campaignId);
-    if (list === undefined) byCampaign.set(b.campaignId, (list = []));
-    list.push(b);
-  }
+  const won = (s: number) => (t.f[s] & WON) !== 0;
+  // Per slot, the market price of the auctions kept.
+  const market = new Float64Array(t.bids);
   const out: CampaignBaselines[] = [];
   for (const [campaignId, list] of [...byCampaign].sort((a, b) => a[0].localeCompare(b[0]))) {
     const leftOut = { firstPrice: 0, priceUnknown: 0, noOutcome: 0 };
-    const kept: Array<Logged & { market: number }> = [];
-    for (const b of list) {
-      const market = marketOf(b);
-      if (!b.outcome) leftOut.noOutcome++;
-      else if (market !== undefined) kept.push({ ...b, market });
-      else if (b.auctionType === 1) leftOut.firstPrice++;
+    const kept: number[] = [];
+    for (const s of list) {
+      const m = marketOf(t, s);
+      if (!(t.f[s] & OUTCOME)) leftOut.noOutcome++;
+      else if (m !== undefined) (kept.push(s), (market[s] = m));
+      else if (t.auctionType[s] === 1 && Number.isNaN(mtwOf(t, s))) leftOut.firstPrice++;
       else leftOut.priceUnknown++;
     }
-    kept.sort((a, b) => a.ts - b.ts);
-    const dayOf = new Map<number, typeof kept>();
-    for (const b of kept) {
-      const d = Math.floor(b.ts / DAY_MS);
+    // Stable: bids of the same time in the order read.
+    kept.sort((a, b) => t.ts[a] - t.ts[b]);
+    const dayOf = new Map<number, number[]>();
+    for (const s of kept) {
+      const d = Math.floor(t.ts[s] / DAY_MS);
       let l = dayOf.get(d);
       if (l === undefined) dayOf.set(d, (l = []));
-      l.push(b);
+      l.push(s);
     }
-    const days = [...dayOf.keys()].sort((a, b) => a - b).map((d) => dayOf.get(d)!);
-    const episodes: Episode[] = days.map((l) => ({
+    const dayLists = [...dayOf.keys()].sort((a, b) => a - b).map((d) => dayOf.get(d)!);
+    const episodes: Episode[] = dayLists.map((l) => ({
       click: new Uint8Array(l.length),
-      price: Float64Array.from(l, (b) => b.market),
-      pctr: Float64Array.from(l, (b) => b.pctr),
-      firstPrice: Uint8Array.from(l, (b) => (b.auctionType === 1 ? 1 : 0)),
+      price: Float64Array.from(l, (s) => market[s]),
+      pctr: Float64Array.from(l, (s) => t.pctr[s]),
+      firstPrice: Uint8Array.from(l, (s) => (t.auctionType[s] === 1 ? 1 : 0)),
     }));
     // What the bidder paid: the market price in second price, its own bid in first.
-    const budgets = days.map((l) => l.reduce((s, b) => s + (b.won ? b.paid! / 1000 : 0), 0));
-    const bidder = bought(kept.filter((b) => b.won).map((b) => [b.pctr, b.paid!]));
-    const firstPriceAuctions = kept.reduce((n, b) => n + (b.auctionType === 1 ? 1 : 0), 0);
-    const meanPctr = kept.length > 0 ? kept.reduce((s, b) => s + b.pctr, 0) / kept.length : 0;
+    const budgets = dayLists.map((l) => l.reduce((sum, s) => sum + (won(s) ? t.paid[s] / 1000 : 0), 0));
+    const bidder = bought(kept.filter(won).map((s) => [t.pctr[s], t.paid[s]]));
+    const firstPriceAuctions = kept.reduce((n, s) => n + (t.auctionType[s] === 1 ? 1 : 0), 0);
+    const meanPctr = kept.length > 0 ? kept.reduce((sum, s) => sum + t.pctr[s], 0) / kept.length : 0;
     const empty = { impressions: 0, expectedClicks: 0, spendUsd: 0 };
     if (kept.length === 0 || !(meanPctr > 0)) {
-      out.push({ campaignId, days: days.length, auctions: kept.length, firstPriceAuctions, leftOut, bidder, linHindsight: { ...empty, b0: 0 }, linFit: empty, pidLinear: empty, dualDescent: empty, lpPctr: empty, bidderVsLinHindsight: 0 });
+      out.push({ campaignId, days: dayLists.length, auctions: kept.length, firstPriceAuctions, leftOut, bidder, linHindsight: { ...empty, b0: 0 }, linFit: empty, pidLinear: empty, dualDescent: empty, lpPctr: empty, bidderVsLinHindsight: 0 });
       continue;
     }
     const b0 = fitB0(episodes, meanPctr, budgets, 'expectedClicks');
@@ -153,7 +141,7 @@ export function logBaselines(records: readonly EventRecord[]): CampaignBaselines
     const figures = (f: { impressions: number; expectedClicks: number; spend: number }): Bought => ({ impressions: f.impressions, expectedClicks: round(f.expectedClicks), spendUsd: round(f.spend) });
     out.push({
       campaignId,
-      days: days.length,
+      days: dayLists.length,
       auctions: kept.length,
       firstPriceAuctions,
       leftOut,

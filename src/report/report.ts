@@ -1,6 +1,7 @@
 import type { Campaign } from '../types.js';
 import type { EventRecord } from '../eventlog/records.js';
-import { toMicros, toUsd } from '../ledger/budget.js';
+import { toUsd } from '../ledger/budget.js';
+import { BID, CLICKED, CONVERTED, inDays, tallyOf, type Days, type LogTally } from './tally.js';
 
 /** Counts for one slice (campaign × day × hour, or wider). */
 interface Acc {
@@ -53,16 +54,6 @@ export interface Report {
   withoutImpression: { clicks: number; conversions: number };
 }
 
-/**
- * A record the report can place: a time a date holds (a cell is a UTC day and hour) and a campaign
- * id. The reader passes any object with a string type and bidId (src/eventlog/read.ts); one
- * without these (an edit by hand, another writer) is counted with the unreadable lines, as train
- * counts it, rather than ending the report.
- */
-export function placeable(r: EventRecord): boolean {
-  return typeof r.ts === 'number' && !Number.isNaN(new Date(r.ts).getTime()) && typeof r.campaignId === 'string';
-}
-
 const zero = (): Acc => ({ bids: 0, impressions: 0, clicks: 0, conversions: 0, spendUsd: 0, overspendUsd: 0, predictedClicks: 0 });
 
 function effect(a: Acc, c: Campaign | undefined): Effect {
@@ -90,88 +81,101 @@ function effect(a: Acc, c: Campaign | undefined): Effect {
  * billing notice whose price was unreadable has the markup's), rounded to the micro-dollar, as the
  * ledger settles it. Clicks and conversions count on bought impressions only.
  *
- * Three passes, bids, then impressions, then clicks and conversions: the logs of several bidders
- * (a fleet, `--workers`) are read one after the other, and a notice may be in another's log than
- * its bid, before it. A bid counts once, however many times its record was read (a log given
- * twice, or a copy of it), as its notices do. Records that are not placeable are left out and
- * counted in badLines.
+ * The logs of several bidders (a fleet, `--workers`) are read one after the other, and a notice
+ * may be in another's log than its bid, before it: the tally keeps what each record says, and the
+ * bids, then the impressions, then the clicks and conversions are counted here, after the last
+ * record. A bid counts once, however many times its record was read (a log given twice, or a copy
+ * of it), as its notices do. Records that are not placeable were left out and are counted in
+ * badLines. `days`: only the bids of those UTC days are counted, with their notices whenever these
+ * came (a notice whose bid is not in the log, at its own time).
  */
-export function buildReport(all: readonly EventRecord[], campaigns: readonly Campaign[], badLines = 0, filesGone = 0): Report {
-  const records = all.filter(placeable);
+export function reportOf(t: LogTally, campaigns: readonly Campaign[], badLines = 0, filesGone = 0, days?: Days): Report {
   const byId = new Map(campaigns.map((c) => [c.id, c]));
-  const bidInfo = new Map<string, { campaignId: string; ts: number; pctr: number }>();
-  // Per bid won: the level of the report whose price stands (impression 0, win 1, billing 2, as
-  // the ledger ranks them) and that price, in the cell it was counted in.
-  const won = new Map<string, { level: number; usd: number; at: Acc; over: boolean }>();
-  const clicked = new Set<string>();
-  const converted = new Set<string>();
+  const { f, ts, pctr, imps } = t;
+  // Per bid won, by slot: the level of the report whose price stands (impression 0, win 1, billing
+  // 2, as the ledger ranks them) and that price, in the cell it was counted in; in the order won.
+  const wonLevel = new Int8Array(t.bids).fill(-1);
+  const wonUsd = new Float64Array(t.bids);
+  const wonOver = new Uint8Array(t.bids);
+  const wonAt: Array<Acc | undefined> = new Array(t.bids);
+  const wonOrder: number[] = [];
   const withoutImpression = { clicks: 0, conversions: 0 };
   // campaign -> day -> hour -> acc
   const cells = new Map<string, Map<string, Acc[]>>();
-  const cell = (campaignId: string, ts: number): Acc => {
-    let days = cells.get(campaignId);
-    if (!days) cells.set(campaignId, (days = new Map()));
-    const day = new Date(ts).toISOString().slice(0, 10);
-    let hours = days.get(day);
-    if (!hours) days.set(day, (hours = Array.from({ length: 24 }, zero)));
-    return hours[new Date(ts).getUTCHours()];
+  // Out of `days`: counted in a cell no row reads.
+  const outside = zero();
+  const cell = (campaignId: string, at: number): Acc => {
+    if (!inDays(days, at)) return outside;
+    let byDay = cells.get(campaignId);
+    if (!byDay) cells.set(campaignId, (byDay = new Map()));
+    const day = new Date(at).toISOString().slice(0, 10);
+    let hours = byDay.get(day);
+    if (!hours) byDay.set(day, (hours = Array.from({ length: 24 }, zero)));
+    return hours[new Date(at).getUTCHours()];
   };
   // λ of the bids per cell, kept beside the summed counts.
   const lambdas = new Map<Acc, { sum: number; n: number }>();
-  for (const r of records) {
-    if (r.type !== 'bid' || bidInfo.has(r.bidId)) continue;
-    bidInfo.set(r.bidId, { campaignId: r.campaignId, ts: r.ts, pctr: r.pctr });
-    const at = cell(r.campaignId, r.ts);
+  for (let i = 0; i < t.orderLength; i++) {
+    const s = t.order[i];
+    const at = cell(t.campaign(t.c[s]), ts[s]);
     at.bids++;
-    if (r.multiplier !== undefined && r.multiplier > 0) {
+    const m = t.multiplier[s];
+    if (m > 0) {
       const l = lambdas.get(at) ?? { sum: 0, n: 0 };
-      l.sum += 1 / r.multiplier;
+      l.sum += 1 / m;
       l.n++;
       lambdas.set(at, l);
     }
   }
-  for (const r of records) {
-    if (r.type !== 'billing' && r.type !== 'win' && r.type !== 'impression') continue;
-    const b = bidInfo.get(r.bidId);
-    const level = r.unpriced || r.type === 'impression' ? 0 : r.type === 'win' ? 1 : 2;
-    const usd = toUsd(toMicros((r.priceCpmUsd ?? 0) / 1000));
-    const w = won.get(r.bidId);
-    if (w === undefined) {
-      const at = cell(r.campaignId, b?.ts ?? r.ts);
-      won.set(r.bidId, { level, usd, at, over: r.overspend === true });
+  for (let i = 0; i < imps.length; i++) {
+    const s = imps.slot[i];
+    const level = imps.level[i];
+    const usd = imps.usd[i];
+    const bid = (f[s] & BID) !== 0;
+    if (wonLevel[s] < 0) {
+      const at = cell(t.campaign(imps.c[i]), bid ? ts[s] : imps.ts[i]);
+      wonLevel[s] = level;
+      wonUsd[s] = usd;
+      wonOver[s] = imps.over[i];
+      wonAt[s] = at;
+      wonOrder.push(s);
       at.impressions++;
       at.spendUsd += usd;
-      at.predictedClicks += b?.pctr ?? 0;
+      at.predictedClicks += bid ? pctr[s] : 0;
     } else {
       // Past the budget if any of its records says so (a billing that raised the price past it, in
       // whichever log is read first), as the ledger keeps it.
-      w.over ||= r.overspend === true;
-      if (level > w.level) {
+      wonOver[s] |= imps.over[i];
+      if (level > wonLevel[s]) {
         // A more authoritative report set the price again (docs/money.md, "Who sets the price"), in
         // the column the first one was counted in, as the ledger does.
-        w.at.spendUsd += usd - w.usd;
-        w.level = level;
-        w.usd = usd;
+        wonAt[s]!.spendUsd += usd - wonUsd[s];
+        wonLevel[s] = level;
+        wonUsd[s] = usd;
       }
     }
   }
-  for (const w of won.values()) if (w.over) w.at.overspendUsd += w.usd;
-  for (const r of records) {
-    if (r.type !== 'click' && r.type !== 'conversion') continue;
-    const seen = r.type === 'click' ? clicked : converted;
-    if (seen.has(r.bidId)) continue;
-    seen.add(r.bidId);
-    const w = won.get(r.bidId);
-    if (w === undefined) withoutImpression[r.type === 'click' ? 'clicks' : 'conversions']++;
-    else if (r.type === 'click') w.at.clicks++;
-    else w.at.conversions++;
+  for (const s of wonOrder) if (wonOver[s]) wonAt[s]!.overspendUsd += wonUsd[s];
+  for (let s = 0; s < t.bids; s++) {
+    if (!(f[s] & (CLICKED | CONVERTED))) continue;
+    const at = wonAt[s];
+    if (at === undefined) {
+      // No impression: said apart, for the bids of the days counted (by the bid's time, or where
+      // its record is not in the log, the first of its records').
+      if (!inDays(days, ts[s])) continue;
+      if (f[s] & CLICKED) withoutImpression.clicks++;
+      if (f[s] & CONVERTED) withoutImpression.conversions++;
+    } else {
+      if (f[s] & CLICKED) at.clicks++;
+      if (f[s] & CONVERTED) at.conversions++;
+    }
   }
   const out: CampaignReport[] = [];
-  for (const [id, days] of [...cells].sort((a, b) => a[0].localeCompare(b[0]))) {
+  for (const [id, byDay] of [...cells].sort((a, b) => a[0].localeCompare(b[0]))) {
     const c = byId.get(id);
     const total = zero();
     const dayRows: CampaignReport['days'] = [];
-    for (const [day, hours] of [...days].sort((a, b) => a[0].localeCompare(b[0]))) {
+    for (const [day, hours] of [...byDay].sort((a, b) => a[0].localeCompare(b[0]))) {
       const dayAcc = zero();
       const target = c?.budget.dailyUsd ?? 0;
       let cum = 0;
@@ -187,5 +191,11 @@ export function buildReport(all: readonly EventRecord[], campaigns: readonly Cam
     }
     out.push({ id, totals: effect(total, c), days: dayRows });
   }
-  return { campaigns: out, records: records.length, badLines: badLines + all.length - records.length, filesGone, withoutImpression };
+  return { campaigns: out, records: t.records, badLines: badLines + t.unplaced, filesGone, withoutImpression };
 }
+
+/** The report of records already read (a test's, a few): tallied as `bidder report` streams them. */
+export function buildReport(all: Iterable<EventRecord>, campaigns: readonly Campaign[], badLines = 0, filesGone = 0, days?: Days): Report {
+  return reportOf(tallyOf(all), campaigns, badLines, filesGone, days);
+}
+
