@@ -8,7 +8,8 @@ import { DEFAULTS, loadtest, type LoadtestOptions } from './loadtest.js';
 const USAGE = `npm run loadtest -- [options]
 
   --duration <s>        measured seconds, warm-up excluded (default ${DEFAULTS.durationS})
-  --rate <req/s>        fixed-rate mode: steps up to this rate; without it, max-throughput mode
+  --rate <req/s>        fixed-rate mode: steps up to this rate, paced evenly (latency counted from
+                        each request's due time); without it, max-throughput mode
   --steps <n>           load steps for the latency-against-load plot (default ${DEFAULTS.steps})
   --overload <x>        max-throughput mode: a last step at x times the max rate (2: twice saturation)
   --connections <n>     concurrent connections (default ${DEFAULTS.connections})

@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { createRng } from '../src/random/random.js';
+import { sendPaced } from './paced.js';
 import { createRequestMix, type MixItem, type MixOptions } from './mix.js';
 import { createNoticeFirer, type NoticeCounts, type NoticePlan } from '../src/harness/exchange.js';
 import { processCpuSeconds, processRssBytes } from '../src/harness/process.js';
@@ -49,7 +50,7 @@ export interface StepResult {
   /** Client-side latency in ms, every answer counted (also 204s and errors). */
   latencyMs: Percentiles;
   status: { bid: number; nobid: number; '4xx': number; '5xx': number; other: number };
-  /** Connection errors and timeouts seen by autocannon. */
+  /** Connection errors and timeouts seen by the client. */
   transportErrors: number;
   bidRate: number;
   /** Answers that reached the client after the request's tmax. */
@@ -115,10 +116,11 @@ interface Live {
 }
 
 /**
- * Drives the target with autocannon and returns one result per load step: in max-throughput mode
- * an unthrottled step first, then `steps` fixed-rate steps at fractions of the rate it reached;
- * in fixed-rate mode `steps` steps up to the given rate. Latency is taken from each response's own
- * timing (autocannon's histogram rounds to whole milliseconds, too coarse for this server).
+ * Drives the target and returns one result per load step: in max-throughput mode an unthrottled
+ * step first (autocannon), then `steps` fixed-rate steps at fractions of the rate it reached
+ * (paced, open loop); in fixed-rate mode `steps` steps up to the given rate. Latency is taken from
+ * each response's own timing (autocannon's histogram rounds to whole milliseconds, too coarse for
+ * this server), and in fixed-rate steps from when the request was due, not when it went out.
  */
 export async function runLoad(target: Target, o: LoadOptions): Promise<StepResult[]> {
   const mix = createRequestMix({ ...o.mix, seed: o.seed });
@@ -130,6 +132,23 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
   // client), so the tmax read by one is handed to the other through this variable.
   let answeredTmax = 0;
 
+  function classify(code: number, body: string) {
+    if (code === 200 && body.includes('"seatbid"')) {
+      status.bid++;
+      live.bids++;
+      firer.onBidResponse(body);
+    } else if (code === 200 || code === 204) status.nobid++;
+    else if (code >= 500) status['5xx']++;
+    else if (code >= 400) status['4xx']++;
+    else status.other++;
+  }
+  function time(code: number, ms: number, tmaxMs: number) {
+    live.requests++;
+    if (code >= 500) live.errors++;
+    samples.add(ms);
+    if (ms > tmaxMs) live.pastTmax++;
+  }
+
   const request = {
     method: 'POST' as const,
     setupRequest(req: Record<string, unknown>, context: Record<string, unknown>) {
@@ -139,16 +158,46 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
     },
     onResponse(code: number, body: string, context: Record<string, unknown>) {
       answeredTmax = context.tmaxMs as number;
-      if (code === 200 && body.includes('"seatbid"')) {
-        status.bid++;
-        live.bids++;
-        firer.onBidResponse(body);
-      } else if (code === 200 || code === 204) status.nobid++;
-      else if (code >= 500) status['5xx']++;
-      else if (code >= 400) status['4xx']++;
-      else status.other++;
+      classify(code, body);
     },
   };
+
+  /** The unthrottled steps: autocannon's closed loop, each connection sending as soon as it is answered. */
+  async function unthrottled(durationS: number): Promise<{ sent: number; transportErrors: number }> {
+    const instance = autocannon({
+      url: target.origin,
+      connections: o.connections,
+      duration: durationS,
+      requests: [request as unknown as autocannon.Request],
+      // The types give the promise form only; the returned object is also the run's event emitter.
+    }) as unknown as Promise<autocannon.Result> & EventEmitter;
+    instance.on('response', (_client: unknown, code: number, _bytes: number, ms: number) => time(code, ms, answeredTmax));
+    const result = await instance;
+    return { sent: result.requests.sent, transportErrors: result.errors + result.timeouts };
+  }
+
+  /**
+   * The fixed-rate steps: an open loop (paced.ts) sending one request every 1/rate s, latency
+   * from when each was due. autocannon's `overallRate` is a per-second allowance per connection:
+   * each second's requests went out back to back and the connections then sat idle, so a step
+   * measured bursts at full speed, and a bidder stall between bursts was never seen.
+   */
+  async function paced(targetRps: number, durationS: number): Promise<{ sent: number; transportErrors: number }> {
+    const r = await sendPaced({
+      origin: target.origin,
+      ratePerS: targetRps,
+      durationS,
+      // Up to --connections: one connection answered in 20 ms carries 50 req/s at most, and a
+      // request due while all are waiting queues (its wait counted), so a stall takes them all.
+      connections: Math.max(1, Math.min(o.connections, Math.round(targetRps))),
+      next: () => mix.next(),
+      onAnswer(item, code, body, ms) {
+        classify(code, body);
+        time(code, ms, item.tmaxMs);
+      },
+    });
+    return { sent: r.sent, transportErrors: r.errors + r.timeouts };
+  }
 
   async function step(name: string, targetRps: number | null, durationS: number, record: boolean): Promise<StepResult> {
     samples = sampleStore();
@@ -160,25 +209,9 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
     const own0 = process.cpuUsage();
     const loopDelay = monitorEventLoopDelay({ resolution: 5 });
     loopDelay.enable();
-    // Fixed rate still needs every connection: one connection at 20 ms latency tops out at 50 req/s.
-    const connections = targetRps ? Math.max(1, Math.min(o.connections, Math.round(targetRps))) : o.connections;
     const started = performance.now();
-    const instance = autocannon({
-      url: target.origin,
-      connections,
-      duration: durationS,
-      ...(targetRps ? { overallRate: Math.max(1, Math.round(targetRps)) } : {}),
-      requests: [request as unknown as autocannon.Request],
-      // The types give the promise form only; the returned object is also the run's event emitter.
-    }) as unknown as Promise<autocannon.Result> & EventEmitter;
-    instance.on('response', (_client: unknown, code: number, _bytes: number, ms: number) => {
-      live.requests++;
-      if (code >= 500) live.errors++;
-      samples.add(ms);
-      if (ms > answeredTmax) live.pastTmax++;
-    });
     const ticker = record && o.progress ? progressTicker(name, live) : null;
-    const result = await instance;
+    const sent = targetRps ? await paced(targetRps, durationS) : await unthrottled(durationS);
     const elapsedS = (performance.now() - started) / 1000;
     ticker?.stop();
     await firer.idle();
@@ -201,10 +234,10 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
       durationS: elapsedS,
       requests: n,
       reqPerSec: n / elapsedS,
-      sentPerSec: result.requests.sent / elapsedS,
+      sentPerSec: sent.sent / elapsedS,
       latencyMs: percentiles(samples.values),
       status: { ...status },
-      transportErrors: result.errors + result.timeouts,
+      transportErrors: sent.transportErrors,
       bidRate: served ? status.bid / served : 0,
       pastTmax,
       cpuUsPerRequest: cpu0 !== null && cpu1 !== null && n > 0 ? ((cpu1 - cpu0) * 1e6) / n : null,
