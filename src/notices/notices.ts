@@ -417,6 +417,45 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // 410 only for a bid the ledger no longer knows, past its signed expiry: one it knows is
       // always recorded (as overspend when the budget has no room), since the exchange bills it.
       if (outcome === 'expired' || (late && outcome === 'unknown')) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
+      // A win's min-to-win is the competing bid it beat (first price: more than the win tells); one
+      // above the bid cannot be, and is ignored.
+      const wonMinToWin = (): number | undefined => {
+        const mtw = minToWin(q, rate!, claims.cur);
+        if (mtw === undefined || mtw <= (claims.bidPrice / rate!) * (1 + 1e-9)) return mtw;
+        metrics.mtwIgnored(claims.exchange);
+        return undefined;
+      };
+      // The event log keeps one record of a bid's priced billing notice, the exchange's word that
+      // it billed, which reconciling the log against its billing reads. The ledger answers the
+      // first billing at the price that stands (the usual pair: win, then billing at its price) as
+      // it answers the same billing again, 'duplicate', having no money to move and, over a win's
+      // price, nothing to write; so a key in its store says whether a billing of the bid was
+      // logged (`Ledger.once`, as a click's: across restarts and a fleet). Whichever is logged
+      // first sets it, before this process's next notice of the bid can ask; until the notices'
+      // signed expiry, past which no confirmation is logged and none twice. It costs a billed bid
+      // one key (a journal line with no sync of its own, a Redis call), as a click does.
+      if (source === 'billing' && outcome !== 'unknown') {
+        let first = true;
+        try {
+          first = await deps.ledger.once(`b:${claims.bidId}`, claims.expiresAtMs);
+        } catch {
+          // Unanswered: logged all the same where the ledger said duplicate, since the report
+          // counts a bid's impression once however many records it has, and a lost one is what
+          // this key is for.
+          metrics.ledger('state', 0, true);
+        }
+        if (outcome === 'duplicate') {
+          if (!first) {
+            metrics.notice(kind, 'duplicate');
+            return OK;
+          }
+          // A confirmation: the win (or render) counted the impression for the pacer, shader, cap
+          // and spend already, and no money moved.
+          metrics.notice(kind, 'ok');
+          logNotice(deps.eventLog, kind, at, claims, priceUsd, wonMinToWin());
+          return answer;
+        }
+      }
       if (outcome === 'corrected') {
         metrics.notice(kind, 'corrected');
         if (settled.previousUsd !== undefined) metrics.corrected(claims.campaignId, settled as Required<Settled>);
@@ -440,11 +479,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.notice(kind, unpriced ? 'unpriced' : 'ok');
         metrics.win(claims.campaignId, pctr ?? 0, priceUsd / 1000);
       }
-      // A win's min-to-win is the competing bid it beat (first price: more than the win tells); one
-      // above the bid cannot be, and is ignored.
-      const mtw = markup ? undefined : minToWin(q, rate!, claims.cur);
-      const mtwUsd = mtw !== undefined && mtw <= (claims.bidPrice / rate!) * (1 + 1e-9) ? mtw : undefined;
-      if (mtw !== undefined && mtwUsd === undefined) metrics.mtwIgnored(claims.exchange);
+      const mtwUsd = markup ? undefined : wonMinToWin();
       deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, at, pctr, mtwUsd, markup);
       // A fixed-price deal's bid (no segment) says nothing of the competition.
       if (issued === undefined) deps.peers?.tell(claims.bidId, true, mtwUsd);
