@@ -56,12 +56,16 @@ describe('notices settle spend exactly once', () => {
     expect((await fetch(url(price))).status).toBe(200);
     const after = await t.metric('bidder_spend_usd_total', campaign);
     expect(after - before).toBeCloseTo(Number(price) / 1000, 9);
-    // The same win again, and its billing notice: counted as duplicates, spend unchanged.
+    // The same win again: a duplicate. Its billing notice at the same price confirms the win: counted
+    // ok (and logged), spend unchanged; the same billing again is the duplicate.
     expect((await fetch(url(price))).status).toBe(200);
     const burl = t.url + bid.burl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', price);
+    const billingOk = await t.metric('bidder_notices_total', { kind: 'billing', result: 'ok' });
+    expect((await fetch(burl)).status).toBe(200);
     expect((await fetch(burl)).status).toBe(200);
     expect(await t.metric('bidder_spend_usd_total', campaign)).toBeCloseTo(after, 12);
     expect(await t.metric('bidder_notices_total', { kind: 'win', result: 'duplicate' })).toBe(1);
+    expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'ok' })).toBe(billingOk + 1);
     expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'duplicate' })).toBe(1);
   });
 
