@@ -6,7 +6,9 @@ import type { Settings } from './config/settings.js';
  * One bidder on a worker thread (`bidder serve --workers N`). uWebSockets.js apps on several
  * threads share the listening port (SO_REUSEPORT), so the kernel spreads connections over them.
  * Each worker has its own scorer and model; budgets are shared through the Redis ledger.
- * Protocol with the main thread: 'metrics' → this worker's metrics JSON; 'stop' → drain and exit;
+ * Protocol with the main thread: 'listening' (with its shutdownGraceMs) once it serves; 'metrics' →
+ * this worker's metrics JSON; 'stop' → drain, close its connections, write its state, 'stopped'
+ * (with `failed`, the error, where its close threw), and end;
  * 'fanout' (from a worker whose admin route was called) → 'apply' on every other worker, whose
  * 'applied' results come back to it as 'fanned'; 'lock' → 'locked' once no other worker's admin
  * action is under way, until its 'unlock'. Notices for bids another worker made go to the others
@@ -101,9 +103,16 @@ port.on('message', async (m: { type: string; id?: number; text?: string; action?
     waiting.get(m.id!)?.(m.text!);
     waiting.delete(m.id!);
   } else if (m.type === 'stop') {
-    await bidder.close();
+    // Drains, closes every connection, writes the shutdown state (event log, learned paces, journal).
+    let failed: string | undefined;
+    await bidder.close().catch((err: Error) => {
+      bidder.logger.error({ err }, 'shutdown failed');
+      failed = err.message;
+    });
     channel.close();
-    port.postMessage({ type: 'stopped' });
+    port.postMessage({ type: 'stopped', failed });
+    // Nothing is left on this thread's loop: it ends by itself, and the main thread sees its exit.
+    port.close();
   }
 });
-port.postMessage({ type: 'listening', port: bidder.port, ready: bidder.ready() });
+port.postMessage({ type: 'listening', port: bidder.port, ready: bidder.ready(), graceMs: bidder.settings.shutdownGraceMs });

@@ -12,7 +12,18 @@ interface Msg {
   json?: object[];
   action?: AdminAction;
   result?: AdminResult;
+  /** 'listening': the worker's shutdownGraceMs. */
+  graceMs?: number;
+  /** 'stopped': why its close failed, where it did. */
+  failed?: string;
 }
+
+/**
+ * How long a stopping worker is given, past its drain's grace, to write its state (event log,
+ * learned paces, journal, Redis) before it is terminated: a worker stuck there would otherwise
+ * hold the process up for good.
+ */
+const STATE_WRITE_MS = 10_000;
 
 /**
  * `bidder serve --workers N`: N bidders on worker threads sharing one port. The main thread only
@@ -24,6 +35,8 @@ interface Msg {
 export async function runWorkers(n: number, policiesDir: string, overrides: Partial<Settings> & { noticeSecret: string }, log: (msg: string) => void): Promise<() => Promise<void>> {
   const file = new URL('../worker.js', import.meta.url);
   const workers: Worker[] = [];
+  // Each listening worker's index and shutdownGraceMs.
+  const started = new Map<Worker, { index: number; graceMs: number }>();
   let nextId = 0;
   const replies = new Map<number, (json: object[]) => void>();
   // Per fanned-out action: its answer, and the worker it was sent to (a worker that exits answers a refusal).
@@ -101,8 +114,10 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
     return new Promise((resolve, reject) => {
       const worker = new Worker(file, { workerData: { policiesDir, overrides: { ...overrides, port }, index, workers: n, noticeChannel } });
       worker.on('message', async (m: Msg) => {
-        if (m.type === 'listening') resolve({ worker, port: m.port! });
-        else if (m.type === 'metrics') {
+        if (m.type === 'listening') {
+          started.set(worker, { index, graceMs: m.graceMs! });
+          resolve({ worker, port: m.port! });
+        } else if (m.type === 'metrics') {
           replies.get(m.id!)?.(m.json!);
           replies.delete(m.id!);
         } else if (m.type === 'collect') worker.postMessage({ type: 'collected', id: m.id, text: await collect() });
@@ -131,16 +146,40 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
   for (let i = 1; i < n; i++) workers.push((await start(i, first.port)).worker);
   log(`${n} workers listening on port ${first.port}`);
 
+  /**
+   * Stops every worker, resolving once all have ended; rejects naming those whose shutdown failed.
+   * Each drains, closes its connections and writes its state, says 'stopped', and its thread ends
+   * by itself. Terminated once it said 'stopped', a worker with kept-alive connections still open
+   * aborted the whole process (uv_loop_close() while having open handles, exit 134), killing the
+   * others part-way: learned paces and answered notices went unwritten. Only a worker still running
+   * STATE_WRITE_MS past its grace is terminated.
+   */
   return async function stop() {
-    await Promise.all(
+    const problems = await Promise.all(
       workers.map(
         (w) =>
-          new Promise<void>((resolve) => {
-            w.once('exit', () => resolve());
-            w.on('message', (m: Msg) => m.type === 'stopped' && void w.terminate());
+          new Promise<string | null>((resolve) => {
+            const { index, graceMs } = started.get(w)!;
+            let failed: string | undefined;
+            let late = false;
+            const timer = setTimeout(() => {
+              late = true;
+              void w.terminate();
+            }, graceMs + STATE_WRITE_MS);
+            w.on('message', (m: Msg) => {
+              if (m.type === 'stopped') failed = m.failed;
+            });
+            w.once('exit', (code) => {
+              clearTimeout(timer);
+              if (late) resolve(`worker ${index} was still stopping ${graceMs + STATE_WRITE_MS} ms on and was terminated`);
+              else if (failed !== undefined) resolve(`worker ${index}: ${failed}`);
+              else resolve(code === 0 ? null : `worker ${index} exited with code ${code}`);
+            });
             w.postMessage({ type: 'stop' });
           }),
       ),
     );
+    const failures = problems.filter((p) => p !== null);
+    if (failures.length > 0) throw new Error(`shutdown failed: ${failures.join('; ')}`);
   };
 }

@@ -32,7 +32,10 @@ export interface HttpServer {
   readonly port: number;
   /** The operations listener's port (metrics, admin, health), or undefined when they share `port`. */
   readonly opsPort: number | undefined;
-  /** Stop accepting; resolves when in-flight requests have been answered (or the grace period ends). */
+  /**
+   * Stop accepting; resolves when in-flight requests have been answered (or the grace period
+   * ends), each with `Connection: close`, and every connection is closed.
+   */
   drain(graceMs: number): Promise<void>;
   inFlight(): number;
 }
@@ -158,6 +161,11 @@ function sslApp(tls: { keyFile: string; certFile: string }): uWS.TemplatedApp {
  * every budget a second time on a ledger of its own.
  */
 type ListenWithOptions = (host: string, port: number, options: number, cb: (ls: uWS.us_listen_socket | false) => void) => unknown;
+/**
+ * The native app's close(): its listen sockets and every connection, at once (the typings do not
+ * declare it; uWebSockets.js's Node fallback, used where no binary fits, has none).
+ */
+type Closable = { close?: () => void };
 
 export function startHttpServer(
   host: string,
@@ -193,15 +201,17 @@ export function startHttpServer(
   function guard(res: uWS.HttpResponse, state: Aborted, rtb: boolean, p: Promise<Answer>, origin = ''): void {
     inFlight++;
     // Counted down in both handlers rather than in a `finally`: one promise and closure less per request.
+    // An answer given while draining closes its connection: the client sends its next request
+    // elsewhere rather than on a connection the drain is about to close (see drain).
     p.then(
       (a) => {
         inFlight--;
-        write(res, state, a, rtb, false, origin);
+        write(res, state, a, rtb, draining, origin);
       },
       (err) => {
         inFlight--;
         h.onBug(err);
-        write(res, state, INTERNAL_ERROR, rtb, false, origin);
+        write(res, state, INTERNAL_ERROR, rtb, draining, origin);
       },
     );
   }
@@ -260,7 +270,7 @@ export function startHttpServer(
         answer = Promise.reject(err);
       }
       if (answer instanceof Promise) guard(res, state, true, answer, origin);
-      else write(res, state, answer, true, false, origin);
+      else write(res, state, answer, true, draining, origin);
     }, origin, () => {
       doneReading();
       h.onRefused('BODY_TOO_LARGE');
@@ -380,6 +390,12 @@ export function startHttpServer(
           opsSocket = null;
           const until = h.now() + graceMs;
           while ((inFlight > 0 || reading > 0) && h.now() < until) await new Promise((r) => setTimeout(r, 5));
+          // Then the connections still open: kept-alive ones between requests (an exchange's always
+          // are), and those whose request outlived the grace (aborted: its answer is not written).
+          // Left open, a worker thread of `serve --workers` ended with their handles on its loop,
+          // and Node aborted the whole process (uv_loop_close() while having open handles).
+          (app as unknown as Closable).close?.();
+          (opsApp as unknown as Closable | null)?.close?.();
           lag.stop();
         },
       });
