@@ -25,6 +25,8 @@ describe('click and conversion dedup that survives restarts', () => {
     try {
       const bid = (await (await t.bid(req('d1'))).json()).seatbid[0].bid[0];
       cid = bid.cid;
+      // Only an ad that ran converts (test/conversion-won.test.ts).
+      expect((await fetch(t.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(bid.price)).replace('${AUCTION_MIN_TO_WIN}', ''))).status).toBe(200);
       href = clickHref(bid);
       const r = await fetch(t.url + href, { redirect: 'manual' });
       expect(r.status).toBe(302);

@@ -189,7 +189,9 @@ describe('notices settle spend exactly once', () => {
   });
 
   it('a click redirects to the landing page once-counted, and its conversion postback is recorded once', async () => {
-    const { bid } = await winUrl(t, 'n6');
+    const { bid, url } = await winUrl(t, 'n6');
+    // Only an ad that ran converts (test/conversion-won.test.ts).
+    expect((await fetch(url(String(bid.price)))).status).toBe(200);
     const clickPath = /href="([^"]+)"/.exec(bid.adm)![1].replace(/&#38;/g, '&').replace(/^https?:\/\/[^/]+/, '');
     const r = await fetch(t.url + clickPath, { redirect: 'manual' });
     expect(r.status).toBe(302);

@@ -44,6 +44,13 @@ export interface Settings {
   /** HMAC key for notice URLs. */
   noticeSecret: string;
   /**
+   * Notice secrets replaced by `noticeSecret`, still taken when checking a signature (notices,
+   * click and impression URLs, conversion tokens) and never used to sign: a rotation keeps the
+   * notices of the bids signed before it. Environment: NOTICE_SECRET_PREVIOUS, comma-separated
+   * (`secretList`). docs/money.md, "Rotating the notice secret".
+   */
+  noticeSecretPrevious: string[];
+  /**
    * Issue one signature for a bid's win, billing and loss URLs, as versions before the per-route
    * tags did (they verify nothing else): only while a fleet is rolled onto this version from such
    * a one, so that its notices reaching processes not yet upgraded are not refused as forged.
@@ -112,6 +119,17 @@ export interface Settings {
 }
 
 /**
+ * The secrets of a comma-separated list (NOTICE_SECRET_PREVIOUS), each trimmed, empty ones
+ * dropped. A secret holding a comma or edge whitespace is listed in bidder.yaml instead.
+ */
+export function secretList(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/**
  * Why an admin token cannot be used, or null (an empty one turns admin off). Short ones are
  * guessed, as a notice secret would be (16 characters, src/notices/sign.ts). Whitespace or a
  * control character is a trailing newline (a Kubernetes secret file's) or a paste gone wrong:
@@ -147,6 +165,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   publicUrl: 'http://127.0.0.1:8080',
   tls: Object.freeze({ keyFile: '', certFile: '' }),
   noticeSecret: '',
+  noticeSecretPrevious: Object.freeze([] as string[]),
   sharedNoticeSignature: false,
   tcfVendorId: 0,
   adminToken: '',
@@ -202,6 +221,8 @@ export const SETTINGS_SCHEMA = {
     publicUrl: { type: 'string', pattern: '^https?://' },
     tls: { type: 'object', additionalProperties: false, properties: { keyFile: { type: 'string' }, certFile: { type: 'string' } } },
     noticeSecret: { type: 'string' },
+    // As long as a notice secret must be (src/notices/sign.ts); the message names the entry, not its value.
+    noticeSecretPrevious: { type: 'array', items: { type: 'string', minLength: 16 } },
     sharedNoticeSignature: { type: 'boolean' },
     tcfVendorId: { type: 'integer', minimum: 0, maximum: 65535 },
     adminToken: { type: 'string' },

@@ -34,6 +34,7 @@ export const ERRORS = {
   NOTICE_EXPIRED: { status: 410, reason: 'notice has expired' },
   NOTICE_BAD_PRICE: { status: 400, reason: 'clearing price more than one minor unit of the currency above the bid' },
   NOTICE_MALFORMED: { status: 400, reason: 'notice parameters missing or malformed' },
+  CONVERSION_NOT_WON: { status: 409, reason: 'no win of the clicked bid is known: only an ad that ran converts; not counted, do not retry' },
   ADMIN_DISABLED: { status: 404, reason: 'admin routes are off: no admin token is configured' },
   ADMIN_UNAUTHORIZED: { status: 401, reason: 'admin bearer token missing or wrong' },
   ADMIN_BAD_REQUEST: { status: 400, reason: 'admin request is malformed' },

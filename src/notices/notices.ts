@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Campaign, Ledger, NoticeKind, Pacer, Settled, Shader } from '../types.js';
+import type { BidOutcome, Campaign, Ledger, NoticeKind, Pacer, Settled, Shader } from '../types.js';
 import type { ExchangeSettings } from '../config/policies.js';
 import { BidderError } from '../errors/codes.js';
 import type { EventLog } from '../eventlog/eventlog.js';
@@ -18,6 +18,11 @@ export interface NoticeDeps {
   signer: Signer;
   /** Key for click tokens handed to advertisers (conversion postbacks). */
   secret: string;
+  /**
+   * Secrets `secret` replaced (settings.noticeSecretPrevious): a conversion token minted with one
+   * still counts; tokens are minted with `secret` alone. (The signer takes them for the notices.)
+   */
+  previousSecrets?: readonly string[];
   ledger: Ledger;
   pacer: Pacer;
   shader: Shader | null;
@@ -182,7 +187,9 @@ export function createNoticeHandler(deps: NoticeDeps) {
       retryTimer = null;
     }
   }
-  const tokenKey = Buffer.from(`click-token:${deps.secret}`);
+  // Tokens are minted with the first key and checked with each: a rotation keeps the tokens its
+  // previous secrets minted for their window.
+  const tokenKeys = [deps.secret, ...(deps.previousSecrets ?? [])].map((s) => Buffer.from(`click-token:${s}`));
   // Exchanges a loss notice has come from, and for the others (lossNotices true) the first-price
   // bids expired unheard; each is warned of once.
   const sendsLosses = new Set<string>();
@@ -225,15 +232,15 @@ export function createNoticeHandler(deps: NoticeDeps) {
   /**
    * The conversion token a click hands the landing page: valid for the conversion window from the
    * click, and carrying how long its bid's conversion must be remembered: until the last token any
-   * click on that bid could mint expires (a repeat click mints another, later one).
+   * click on that bid could mint expires (a repeat click mints another, later one). `won`: the
+   * ledger had the bid settled (won) at the click, 1, or not yet, 0 (the conversion asks again).
    */
-  function clickToken(c: NoticeClaims): string {
-    const payload = Buffer.from(JSON.stringify([c.bidId, c.campaignId, c.creativeId, deps.clock() + deps.conversionWindowMs, c.expiresAtMs + deps.conversionWindowMs])).toString('base64url');
-    const sig = createHmac('sha256', tokenKey).update(payload).digest().subarray(0, 16).toString('base64url');
-    return `${payload}.${sig}`;
+  function clickToken(c: NoticeClaims, won: boolean): string {
+    const payload = Buffer.from(JSON.stringify([c.bidId, c.campaignId, c.creativeId, deps.clock() + deps.conversionWindowMs, c.expiresAtMs + deps.conversionWindowMs, won ? 1 : 0])).toString('base64url');
+    return `${payload}.${tokenMac(tokenKeys[0], payload).toString('base64url')}`;
   }
 
-  function refuse(kind: NoticeKind, result: 'forged' | 'expired' | 'bad_price' | 'malformed', err: BidderError): Answer {
+  function refuse(kind: NoticeKind, result: 'forged' | 'expired' | 'bad_price' | 'malformed' | 'lost', err: BidderError): Answer {
     metrics.notice(kind, result);
     return errorAnswer(err);
   }
@@ -244,18 +251,33 @@ export function createNoticeHandler(deps: NoticeDeps) {
     const [payload, sig] = parts;
     // Exactly payload.signature: anything after a second dot would ride along unsigned.
     if (parts.length !== 2 || !payload || !sig) return refuse('conversion', 'malformed', new BidderError('NOTICE_MALFORMED', 'clk'));
-    const want = createHmac('sha256', tokenKey).update(payload).digest().subarray(0, 16);
     const given = Buffer.from(sig, 'base64url');
-    if (given.length !== want.length || !timingSafeEqual(given, want)) return refuse('conversion', 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
-    let fields: [string, string, string, number, number?];
+    if (given.length !== TOKEN_MAC_BYTES || !tokenKeys.some((key) => timingSafeEqual(given, tokenMac(key, payload)))) return refuse('conversion', 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
+    let fields: [string, string, string, number, number?, number?];
     try {
       fields = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
     } catch {
       return refuse('conversion', 'malformed', new BidderError('NOTICE_MALFORMED', 'clk'));
     }
     // A token minted before it carried its bid's last expiry is remembered until its own.
-    const [bidId, campaignId, creativeId, until, keepUntil = until] = fields;
+    const [bidId, campaignId, creativeId, until, keepUntil = until, won] = fields;
     if (deps.clock() > until) return refuse('conversion', 'expired', new BidderError('NOTICE_EXPIRED'));
+    // Only an ad that ran converts. The click URL is in the markup of every bid, won or not, so
+    // anyone shown a bid could click it and post a conversion, which teaches the pacer's
+    // calibration a conversion rate that prices CPA bids up. A token minted at a click on a bid the
+    // ledger had not settled asks it now: the win may have come after the click, and the ledger
+    // remembers a bid for 2 x noticeTtlMs past its notices' expiry; later, it is refused. Tokens
+    // minted before they carried the mark are counted as they were, for their 7 days.
+    if (won === 0) {
+      let outcome: BidOutcome;
+      try {
+        outcome = await deps.ledger.bidOutcome(bidId);
+      } catch {
+        metrics.ledger('state', 0, true);
+        return LEDGER_RETRY;
+      }
+      if (outcome !== 'settled') return refuse('conversion', 'lost', new BidderError('CONVERSION_NOT_WON'));
+    }
     // Deduplicated in the ledger's store (journal or Redis): a restart or another process of the
     // fleet does not count the same bid's conversion again, from this token or a later click's.
     let first: boolean;
@@ -556,10 +578,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
       return { status: 302, body: '', headers: { location: landingUrl, 'cache-control': 'no-store' } };
     }
     let first = false;
+    let outcome: BidOutcome;
     try {
       // A click on a bid whose loss notice released it is one on an ad that did not run (a lost
       // bid's markup is in the page with Prebid.js, say): it teaches nothing and mints no token.
-      if ((await deps.ledger.bidOutcome(claims.bidId)) === 'released') {
+      outcome = await deps.ledger.bidOutcome(claims.bidId);
+      if (outcome === 'released') {
         metrics.notice('click', 'lost');
         return { status: 302, body: '', headers: { location: landingUrl } };
       }
@@ -582,7 +606,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (userKey && campaign) deps.profiles.recordClick(userKey, campaign.cat);
       logNotice(deps.eventLog, 'click', at, claims);
     }
-    return { status: 302, body: '', headers: { location: withQuery(landingUrl, `rtbclk=${clickToken(claims)}`) } };
+    return { status: 302, body: '', headers: { location: withQuery(landingUrl, `rtbclk=${clickToken(claims, outcome === 'settled')}`) } };
   }
 
   return Object.assign((kind: NoticeKind, query: string, prefetch = false) => handleNotice(kind, query, prefetch), {
@@ -599,6 +623,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
 }
 
 export type NoticeHandler = ReturnType<typeof createNoticeHandler>;
+
+/** A conversion token's signature: the first 16 bytes of HMAC-SHA256 over its payload. */
+const TOKEN_MAC_BYTES = 16;
+function tokenMac(key: Buffer, payload: string): Buffer {
+  return createHmac('sha256', key).update(payload).digest().subarray(0, TOKEN_MAC_BYTES);
+}
 
 /** `url` with `param` added to its query: before any `#fragment`, which the landing server never sees. */
 export function withQuery(url: string, param: string): string {

@@ -94,34 +94,16 @@ const KIND_TAGS_BYTES = utf8(KIND_TAGS);
  */
 export type NoticeScope = 'win' | 'billing' | 'loss' | 'click' | 'impression';
 
-/** `shared`: issue the one signature of older versions for the win, billing and loss URLs (settings.sharedNoticeSignature). */
-export function createSigner(secret: string, shared = false) {
+/**
+ * `shared`: issue the one signature of older versions for the win, billing and loss URLs
+ * (settings.sharedNoticeSignature). `previous`: secrets `secret` replaced (settings.noticeSecretPrevious),
+ * whose signatures still verify; nothing is signed with them. A signature is checked with `secret`
+ * first, so a notice signed with it costs no more MACs than without them, and one signed before the
+ * rotation (or forged) one more per previous secret.
+ */
+export function createSigner(secret: string, shared = false, previous: readonly string[] = []) {
   if (secret.length < 16) throw new Error('notice secret must be at least 16 characters');
-  const hmac = createMac(Buffer.from(secret, 'utf8'));
-  // The signed messages are written into the MAC's buffer field by field (numbers as String
-  // writes them), not built as strings: the claims' newline-separated text, UTF-8. `kinds`: with
-  // the KIND_TAGS marker in front (the MAC the per-kind tags are cut from), else the older MAC.
-  const mac = (c: NoticeClaims, kinds: boolean): string => {
-    const w = hmac.begin();
-    if (kinds) w.bytes(KIND_TAGS_BYTES);
-    writeCommon(w, c);
-    w.text('\n');
-    w.number(c.bidPrice);
-    w.text('\n');
-    w.text(c.cur);
-    writeTail(w, c);
-    if (c.rate !== undefined) (w.text('\n'), w.number(c.rate));
-    if (c.billing) w.text('\nbilling');
-    if (c.pctr !== undefined) (w.text('\nq'), w.number(c.pctr));
-    return hmac.end();
-  };
-  const publicMac = (c: NoticeClaims, scope: 'click' | 'impression'): string => {
-    const w = hmac.begin();
-    w.text(scope === 'click' ? 'click\n' : 'impression\n');
-    writeCommon(w, c);
-    writeTail(w, c);
-    return hmac.end();
-  };
+  if (previous.some((p) => p.length < 16)) throw new Error('each previous notice secret (noticeSecretPrevious, NOTICE_SECRET_PREVIOUS) must be at least 16 characters');
   // MACs come as latin1 strings (a char per byte); signatures are slices of them, base64url,
   // converted through this buffer, which also holds the MAC a signature is compared with.
   const macBuf = Buffer.alloc(32) as LatinBuffer;
@@ -133,33 +115,78 @@ export function createSigner(secret: string, shared = false) {
     macBuf.latin1Write(full, 0, 32);
     return timingSafeEqual(given, macBuf.subarray(at, at + given.length));
   };
+  const current = keyed(secret);
+  const older = previous.map(keyed);
+  /** Whether `given` is the signature of `c` for `scope` under one key's MACs. */
+  const verifies = (k: KeyedMacs, c: NoticeClaims, given: Buffer, scope: NoticeScope): boolean => {
+    if (scope === 'win' || scope === 'billing' || scope === 'loss') {
+      if (given.length === TAG_BYTES) return same(given, k.mac(c, true), TAG_AT[scope]);
+      // A URL issued before: one signature for the three routes.
+      return given.length === SIG_BYTES && same(given, k.mac(c, false), 0);
+    }
+    if (given.length !== SIG_BYTES) return false;
+    if (scope === 'impression') return Number.isNaN(c.bidPrice) && same(given, k.publicMac(c, 'impression'), 0);
+    // An old click URL carries the price and the second half of the older exchange MAC.
+    return Number.isNaN(c.bidPrice) ? same(given, k.publicMac(c, 'click'), 0) : same(given, k.mac(c, false), SIG_BYTES);
+  };
   return {
     /**
      * The signatures of a bid's win, billing and loss URLs and of its click URL, and with
      * `impression` (a native or VAST bid: markup with an impression tracker) of that tracker ('' otherwise).
      */
     sign(c: NoticeClaims, impression = false): Record<NoticeScope, string> {
-      const click = head(publicMac(c, 'click'));
-      const imp = impression ? head(publicMac(c, 'impression')) : '';
+      const click = head(current.publicMac(c, 'click'));
+      const imp = impression ? head(current.publicMac(c, 'impression')) : '';
       if (shared) {
-        const one = head(mac(c, false));
+        const one = head(current.mac(c, false));
         return { win: one, billing: one, loss: one, click, impression: imp };
       }
-      macBuf.latin1Write(mac(c, true), 0, 32);
+      macBuf.latin1Write(current.mac(c, true), 0, 32);
       const tags = macBuf.base64urlSlice(0, 3 * TAG_BYTES);
       return { win: tags.slice(0, TAG_CHARS), billing: tags.slice(TAG_CHARS, 2 * TAG_CHARS), loss: tags.slice(2 * TAG_CHARS), click, impression: imp };
     },
     verify(c: NoticeClaims, sig: string, scope: NoticeScope): boolean {
       const given = Buffer.from(sig, 'base64url');
-      if (scope === 'win' || scope === 'billing' || scope === 'loss') {
-        if (given.length === TAG_BYTES) return same(given, mac(c, true), TAG_AT[scope]);
-        // A URL issued before: one signature for the three routes.
-        return given.length === SIG_BYTES && same(given, mac(c, false), 0);
-      }
-      if (given.length !== SIG_BYTES) return false;
-      if (scope === 'impression') return Number.isNaN(c.bidPrice) && same(given, publicMac(c, 'impression'), 0);
-      // An old click URL carries the price and the second half of the older exchange MAC.
-      return Number.isNaN(c.bidPrice) ? same(given, publicMac(c, 'click'), 0) : same(given, mac(c, false), SIG_BYTES);
+      if (verifies(current, c, given, scope)) return true;
+      for (const k of older) if (verifies(k, c, given, scope)) return true;
+      return false;
+    },
+  };
+}
+
+/** The MACs a signature is cut from, under one key. */
+interface KeyedMacs {
+  /** The exchange URLs' MAC; `kinds`: with the KIND_TAGS marker in front (the per-kind tags'), else the older one. */
+  mac(c: NoticeClaims, kinds: boolean): string;
+  /** The public URLs' MAC: click and impression tracker, each under its own prefix. */
+  publicMac(c: NoticeClaims, scope: 'click' | 'impression'): string;
+}
+
+function keyed(secret: string): KeyedMacs {
+  const hmac = createMac(Buffer.from(secret, 'utf8'));
+  // The signed messages are written into the MAC's buffer field by field (numbers as String
+  // writes them), not built as strings: the claims' newline-separated text, UTF-8.
+  return {
+    mac(c, kinds) {
+      const w = hmac.begin();
+      if (kinds) w.bytes(KIND_TAGS_BYTES);
+      writeCommon(w, c);
+      w.text('\n');
+      w.number(c.bidPrice);
+      w.text('\n');
+      w.text(c.cur);
+      writeTail(w, c);
+      if (c.rate !== undefined) (w.text('\n'), w.number(c.rate));
+      if (c.billing) w.text('\nbilling');
+      if (c.pctr !== undefined) (w.text('\nq'), w.number(c.pctr));
+      return hmac.end();
+    },
+    publicMac(c, scope) {
+      const w = hmac.begin();
+      w.text(scope === 'click' ? 'click\n' : 'impression\n');
+      writeCommon(w, c);
+      writeTail(w, c);
+      return hmac.end();
     },
   };
 }
