@@ -1,4 +1,5 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
@@ -14,10 +15,10 @@ import { createSigner } from './notices/sign.js';
 import { createBidIds, createIssuedBids } from './notices/issued.js';
 import { createNoticeHandler, type NoticePeers } from './notices/notices.js';
 import { checkEventLogDir, createEventLog } from './eventlog/eventlog.js';
-import { createMetrics } from './metrics/metrics.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createBidPipeline } from './pipeline/bid.js';
 import { createAdmin, type Refusal } from './admin/admin.js';
-import { startHttpServer, type HttpServer } from './server/http.js';
+import { isLoopbackHost, startHttpServer, type HttpServer } from './server/http.js';
 import { connectFleetRedis, openLedger } from './ledger/open.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32 } from './pace/index.js';
 import { refreshBudgetGauges, syncPacerWithLedger } from './pace/ledger-sync.js';
@@ -114,6 +115,45 @@ function generatedSecret(settings: Settings, logger: Logger): string {
     );
     return randomBytes(24).toString('base64url');
   }
+}
+
+/** How long before its certificate expires a bidder says so at start (the alert tickets then too). */
+const CERTIFICATE_WARNING_MS = 14 * DAY_MS;
+
+/**
+ * The expiry of the certificate the HTTPS listener serves, exported and, within two weeks, warned
+ * of. Clients refuse an expired one, bid requests and notices alike (their URLs name this
+ * listener: wins billed, never recorded), and the listener reads its files once: a renewed
+ * certificate is served from the next start (docs/operations.md#tls). `serve` refuses an expired
+ * one; read after the listener took the file, which is then a certificate.
+ */
+function certificateExpiry(certFile: string, nowMs: number, metrics: Metrics, logger: Logger): void {
+  const expiresMs = Date.parse(new X509Certificate(readFileSync(certFile)).validTo);
+  metrics.tlsCertificateExpiry(expiresMs);
+  const leftMs = expiresMs - nowMs;
+  if (leftMs >= CERTIFICATE_WARNING_MS) return;
+  logger.warn(
+    { certFile, validTo: new Date(expiresMs).toISOString(), daysLeft: Math.floor(leftMs / DAY_MS) },
+    leftMs > 0
+      ? 'the TLS certificate expires within 14 days: clients then refuse bid requests and notices alike; put a renewed one in place and restart (docs/operations.md#tls)'
+      : 'the TLS certificate has expired: clients refuse bid requests and notices alike; put a renewed one in place and restart (docs/operations.md#tls)',
+  );
+}
+
+/** Whether a listen address or a URL's host names this machine alone: 127/8, ::1, localhost. */
+function loopbackHost(host: string): boolean {
+  return /^localhost$|\.localhost$/i.test(host) || isLoopbackHost(host.replace(/^\[(.*)\]$/, '$1'));
+}
+
+/**
+ * The exchanges that take bid requests from other hosts: open to all, a shared secret without an
+ * address list, or an address list with one not of this machine. The others answer loopback
+ * clients only, whose notices a loopback publicUrl reaches.
+ */
+function remoteExchanges(exchanges: Policies['exchanges']): string[] {
+  return [...exchanges].flatMap(([name, ex]) =>
+    ex.openToAll || (ex.sharedSecret !== '' && ex.allowIps.length === 0) || ex.allowIps.some((ip) => !loopbackHost(ip.split('/')[0])) ? [name] : [],
+  );
 }
 
 /**
@@ -394,11 +434,27 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   }, tls, settings.opsPort > 0 ? { host: settings.opsHost, port: settings.opsPort } : undefined, { sharePort: opts.workers !== undefined && opts.workers > 1 });
 
   const stopWatching = opts.watchModels !== false ? live.watchModels() : () => {};
-  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${server.port}`;
-  // The default public URL names the default port; on another port (PORT=, --port 0) notices must
-  // still come back here, so it follows the port actually bound. A configured URL is kept as is.
-  if (settings.publicUrl === DEFAULT_SETTINGS.publicUrl && (server.port !== DEFAULT_SETTINGS.port || tls)) live.setPublicUrl(url);
+  if (tls) certificateExpiry(tls.certFile, clock(), metrics, logger);
+  // The address listened on, or loopback where that is every address (0.0.0.0, ::): with
+  // 127.0.0.1 always, `--host 127.0.0.2` issued notice URLs nothing listened at.
+  const wildcard = settings.host === '0.0.0.0' || settings.host === '::';
+  const urlHost = wildcard ? '127.0.0.1' : settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  const url = `${tls ? 'https' : 'http'}://${urlHost}:${server.port}`;
+  // The default public URL names the default port and loopback; listening elsewhere (PORT=, --port
+  // 0, --host, tls) notices must still come back here, so it follows the address actually bound.
+  // A configured URL is kept as is.
+  if (settings.publicUrl === DEFAULT_SETTINGS.publicUrl) live.setPublicUrl(url);
   if (!live.publicUrl().startsWith('https://')) logger.warn('publicUrl is http: imp.secure=1 impressions get no bid (bidder_insecure_imps_total)');
+  // Listening for other hosts with notice URLs they cannot reach: their exchanges bill the wins,
+  // and the ledger never records them. Not refused: `npm start` listens on 0.0.0.0 with a loopback
+  // publicUrl, and its exchanges answer loopback clients only, which that URL reaches.
+  const remote = loopbackHost(new URL(live.publicUrl()).hostname) && !loopbackHost(settings.host) ? remoteExchanges(live.policies().exchanges) : [];
+  if (remote.length > 0) {
+    logger.warn(
+      { publicUrl: live.publicUrl(), host: settings.host, exchanges: remote },
+      'publicUrl names this machine only, while exchanges on other hosts can bid here: their notices (win, billing, loss, click) cannot come back, so wins are billed and never recorded; set publicUrl in bidder.yaml to the URL they reach this bidder at',
+    );
+  }
   logger.info({ port: server.port, opsPort: server.opsPort, campaigns: live.policies().campaigns.length, model: live.model()?.version ?? null }, 'bidder listening');
 
   return {

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { accessSync, constants, statSync } from 'node:fs';
+import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -26,7 +26,8 @@ function intOption(name: string) {
  * settings, the folders they name (made where missing, before anything is opened: one that cannot
  * be written is a setting to fix), the TLS files (read by the HTTPS listener only once the ledger
  * is open and the model loaded; not checked with the policies, which report, train and reloads read
- * on hosts that serve nothing), and the model the bidder would start on, loaded as it will be
+ * on hosts that serve nothing): readable, the key the certificate's, the certificate not expired
+ * at `nowMs` (tlsProblems), and the model the bidder would start on, loaded as it will be
  * and put away. A bad model, or a --model or models/CURRENT that names no usable version, stops
  * the start instead of leaving a bidder up that can only answer no-bids; createBidder alone still
  * starts without a model (not ready), and a reload keeps the running model when refused.
@@ -37,7 +38,7 @@ function intOption(name: string) {
  * Rejects with the PolicyError, the ModelLoadError, or both in an AggregateError (policies first);
  * with another error only where the configuration has no problem.
  */
-async function checkStart(policiesDir: string, overrides: Partial<Settings>, policies: boolean): Promise<Settings> {
+async function checkStart(policiesDir: string, overrides: Partial<Settings>, policies: boolean, nowMs: number): Promise<Settings> {
   const { settings, problems, passed } = readSettings(policiesDir, overrides);
   // What this host must provide: the folders and files the settings name.
   const hostProblems: string[] = [];
@@ -50,11 +51,16 @@ async function checkStart(policiesDir: string, overrides: Partial<Settings>, pol
   };
   if (passed('/eventLog/dir') && passed('/eventLog/enabled') && settings.eventLog.enabled) checkFolder(() => checkEventLogDir(settings.eventLog.dir));
   if (passed('/ledger/journalPath')) checkFolder(() => checkJournalDir(settings.ledger.journalPath));
+  let tlsReadable = passed('/tls') && settings.tls.keyFile !== '' && settings.tls.certFile !== '';
   for (const key of ['keyFile', 'certFile'] as const) {
     const file = passed(`/tls/${key}`) ? settings.tls[key] : '';
     const why = file === '' ? null : unreadableFile(file);
-    if (why !== null) hostProblems.push(`bidder.yaml (with flags and environment) /tls/${key}: ${file} cannot be read (${why})`);
+    if (why === null) continue;
+    hostProblems.push(`${TLS_SETTING}/${key}: ${file} cannot be read (${why})`);
+    tlsReadable = false;
   }
+  // Both named and readable: what is in them (one named alone is a problem of the settings).
+  if (tlsReadable) hostProblems.push(...tlsProblems(settings.tls.keyFile, settings.tls.certFile, nowMs));
   const model = async () => {
     await selectBackend(settings.backend === 'auto' ? undefined : (settings.backend as BackendName));
     (await loadModel(resolveModelDir(settings.modelsDir, settings.modelVersion || undefined))).dispose();
@@ -82,6 +88,51 @@ async function checkStart(policiesDir: string, overrides: Partial<Settings>, pol
   if (refusals.length > 0) throw refusals.length === 1 ? refusals[0] : new AggregateError(refusals);
   if (failures.length > 0) throw failures[0];
   return settings;
+}
+
+const TLS_SETTING = 'bidder.yaml (with flags and environment) /tls';
+
+/**
+ * What the HTTPS listener would fail on, or serve and have refused, with these files. uWebSockets.js
+ * takes them only once the journal and the notice secret are made, and says of a key that is not
+ * the certificate's, an encrypted key or a file that is no PEM only "App construction failed"
+ * (exit 1); and it serves an expired certificate, which every client refuses: bid requests, and
+ * the notices, whose URLs name this listener (wins billed, never recorded). The certificate is the
+ * first in `certFile` (the server's own; a chain follows it); the key must be unencrypted PEM,
+ * as the listener takes no passphrase.
+ */
+function tlsProblems(keyFile: string, certFile: string, nowMs: number): string[] {
+  const problems: string[] = [];
+  const keyPem = readFileSync(keyFile, 'utf8');
+  const certPem = readFileSync(certFile, 'utf8');
+  const holdsCertificate = (pem: string) => pem.includes('-----BEGIN CERTIFICATE-----');
+  const holdsKey = (pem: string) => / PRIVATE KEY-----/.test(pem);
+  const swapped = holdsCertificate(keyPem) && holdsKey(certPem) ? ' (keyFile and certFile swapped?)' : '';
+  let key: KeyObject | undefined;
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(keyPem)) {
+    problems.push(`${TLS_SETTING}/keyFile: ${keyFile} is an encrypted private key, and the bidder takes no passphrase: write it out decrypted (openssl pkey -in ${keyFile} -out KEY.pem) to a file only the bidder's user can read`);
+  } else {
+    try {
+      key = createPrivateKey(keyPem);
+    } catch (err) {
+      problems.push(`${TLS_SETTING}/keyFile: ${keyFile} is not a PEM private key (${(err as Error).message})${swapped}`);
+    }
+  }
+  let cert: X509Certificate | undefined;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (err) {
+    problems.push(`${TLS_SETTING}/certFile: ${certFile} is not a PEM certificate (${(err as Error).message})${swapped}`);
+  }
+  if (cert === undefined) return problems;
+  if (key !== undefined && !cert.checkPrivateKey(key)) {
+    problems.push(`${TLS_SETTING}/keyFile: ${keyFile} is not the private key of the certificate in ${certFile} (${cert.subject.replace(/\n/g, ', ')}): give the key it was issued for`);
+  }
+  const expiresMs = Date.parse(cert.validTo);
+  if (expiresMs <= nowMs) {
+    problems.push(`${TLS_SETTING}/certFile: ${certFile} expired on ${new Date(expiresMs).toISOString()}: every client refuses it, bid requests and notices alike; put a renewed certificate (and its key) in place`);
+  }
+  return problems;
 }
 
 /** Why `file` cannot be read (the error's code, or 'not a file'), or null. */
@@ -183,7 +234,7 @@ export function registerServe(program: Command): void {
       }
       let settings: Settings;
       try {
-        settings = await checkStart(o.policies as string, overrides, workers > 1);
+        settings = await checkStart(o.policies as string, overrides, workers > 1, Date.now());
       } catch (err) {
         refuseToStart(err);
       }

@@ -128,6 +128,14 @@ export function createMetrics(opts: MetricsOptions) {
   const pctr = new FastHistogram('bidder_pctr', 'Predicted CTR of candidates that bid.', [], [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5], registry).labels();
   const modelInfo = new Gauge({ name: 'bidder_model_info', help: 'Loaded model: 1 for the serving version.', labelNames: ['backend', 'version', 'kind'], aggregator: 'max', registers: [registry] });
   const ready = new Gauge({ name: 'bidder_ready', help: '1 when policies and model are loaded and the bidder answers bids.', aggregator: 'min', registers: [registry] });
+  // Set at start: the listener reads its certificate once, so this is the one served until a restart
+  // (docs/operations.md#tls). Workers read the same file: 'min' is that date, not a sum of it.
+  const tlsExpiry = new Gauge({
+    name: 'bidder_tls_certificate_expiry_timestamp_seconds',
+    help: 'When the certificate the bid port serves (tls.certFile, read at start) expires, Unix seconds; 0 without TLS. Clients refuse an expired one: bid requests and notices alike.',
+    aggregator: 'min',
+    registers: [registry],
+  });
   // Registered before the other campaign series, so a scrape reads them after the sweep it runs.
   const bids = new FastCounter('bidder_bids_total', 'Bids sent, by campaign.', ['campaign'], registry, { collect: () => sweepDropped() });
   const wins = new FastCounter('bidder_wins_total', 'Won impressions (first win or billing notice), by campaign.', ['campaign'], registry);
@@ -432,6 +440,10 @@ export function createMetrics(opts: MetricsOptions) {
     },
     ready(isReady: boolean): void {
       ready.set(isReady ? 1 : 0);
+    },
+    /** The served certificate's notAfter, epoch ms. */
+    tlsCertificateExpiry(epochMs: number): void {
+      tlsExpiry.set(epochMs / 1000);
     },
   };
 }
