@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
 import type { Budget, Campaign } from './types.js';
 import { freezePolicies, loadPolicies, type Policies } from './config/policies.js';
-import { DEFAULT_SETTINGS, adminTokenProblem, type Settings } from './config/settings.js';
+import { DEFAULT_SETTINGS, adminTokenProblem, secretList, type Settings } from './config/settings.js';
 import { createPrivacy } from './eligibility/privacy.js';
 import { createFeatureBuilder } from './features/features.js';
 import { selectBackend, type BackendName } from './model/backend.js';
@@ -25,7 +25,7 @@ import { refreshBudgetGauges, syncPacerWithLedger } from './pace/ledger-sync.js'
 import { createLearnedStore } from './pace/learned.js';
 import { createLive, type Live, type ModelReload, type PolicyReload } from './live/live.js';
 import { createUsers } from './users/users.js';
-import { storedSecret } from './crypto/secret.js';
+import { SecretFileError, storedSecret } from './crypto/secret.js';
 import type { BudgetLedger } from './types.js';
 import { createSteadyClock } from './util/clock.js';
 import { DAY_MS } from './util/time.js';
@@ -96,12 +96,15 @@ function budgetsOf(campaigns: readonly Campaign[]): Record<string, Budget> {
 
 /**
  * The secret of a bidder given none: the one generated at its first start, kept in the journal
- * folder (src/crypto/secret.ts); a random one for this run only where that file cannot be used.
+ * folder (src/crypto/secret.ts); a random one for this run only where none can be kept there. A
+ * kept one that is damaged or unreadable stops the start (SecretFileError): replaced, it refused
+ * every notice of the bids signed with it.
  */
 function generatedSecret(settings: Settings, logger: Logger): string {
   const file = join(settings.ledger.journalPath, 'notice-secret');
   try {
-    const { secret, created } = storedSecret(file);
+    const { secret, created, warning } = storedSecret(file);
+    if (warning !== undefined) logger.warn({ file }, warning);
     if (settings.ledger.redisUrl) {
       logger.warn({ file, created }, 'no noticeSecret configured: using one generated for this process alone, so other processes of a fleet refuse its notices and key its users otherwise (caps and profiles are not shared); set the same NOTICE_SECRET on every process');
     } else {
@@ -109,6 +112,7 @@ function generatedSecret(settings: Settings, logger: Logger): string {
     }
     return secret;
   } catch (err) {
+    if (err instanceof SecretFileError) throw err;
     logger.warn(
       { file, err: String(err) },
       'no noticeSecret configured and none can be kept in the journal folder: using a random one, so after a restart the notices of earlier bids are refused and every user is new (frequency caps and profiles, freqcaps.json included, are lost); set NOTICE_SECRET',
@@ -171,6 +175,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   if (settings.eventLog.enabled) checkEventLogDir(eventLogDir);
 
   const noticeSecret = settings.noticeSecret || process.env.NOTICE_SECRET || generatedSecret(settings, logger);
+  // Verify-only keys of a rotation (docs/money.md, "Rotating the notice secret"), from the
+  // environment where the settings have none, as NOTICE_SECRET.
+  const previousSecrets = settings.noticeSecretPrevious.length > 0 ? settings.noticeSecretPrevious : secretList(process.env.NOTICE_SECRET_PREVIOUS ?? '');
   const adminToken = settings.adminToken || process.env.ADMIN_TOKEN || '';
   // The settings' token was checked with them; the environment's (a bidder built in-process) is here.
   const tokenProblem = adminTokenProblem(adminToken);
@@ -251,7 +258,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     onDrop: metrics.dropped,
     onModelError: (err) => logger.error({ err }, 'the model call failed: its rows are no-bids until a call succeeds (counted in bidder_scoring_dropped_rows_total)'),
   });
-  const signer = createSigner(noticeSecret, settings.sharedNoticeSignature);
+  const signer = createSigner(noticeSecret, settings.sharedNoticeSignature, previousSecrets);
   const issued = createIssuedBids(500_000, settings.noticeTtlMs, clock, (...bid) => handleNotice.unheard(...bid));
   const eventLog = createEventLog({
     ...settings.eventLog,
@@ -289,6 +296,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const handleNotice = createNoticeHandler({
     signer,
     secret: noticeSecret,
+    previousSecrets,
     ledger,
     pacer,
     shader,

@@ -21,6 +21,8 @@ const NOT_ON_DASHBOARD: Record<string, string> = {
   // Read beside the win rate when an exchange without loss notices bids oddly.
   bidder_losses_inferred_total: 'silence taken as a loss on an exchange set lossNotices: false: its share of bids is the loss rate, which the win rate already shows',
   bidder_mtw_ignored_total: 'an exchange writing min-to-win in another unit than the price: an integration fault, not a serving signal; the notices are still learnt, as plain wins and losses',
+  // A date, read by its alert and, within 14 days, by the log at start: not a serving signal.
+  bidder_tls_certificate_expiry_timestamp_seconds: 'when the certificate served expires: BidderTlsCertificateExpiring tickets 14 days ahead and pages 2, and the bidder warns at start',
 };
 
 // Series Prometheus adds itself while scraping.

@@ -65,6 +65,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('model', 'wasm', `v-${v}`, 'lr');
     call('modelSwap', 'ok');
     call('ready', true);
+    call('tlsCertificateExpiry', 1_781_092_800_000);
     call('testRequest');
     call('testBid');
     call('insecureImp');

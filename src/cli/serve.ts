@@ -6,10 +6,10 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { createBidder } from '../bidder.js';
 import { runWorkers } from './workers.js';
 import { loadPoliciesOffThread, readSettings, PolicyError } from '../config/policies.js';
-import type { Settings } from '../config/settings.js';
+import { secretList, type Settings } from '../config/settings.js';
 import { checkEventLogDir } from '../eventlog/eventlog.js';
 import { checkJournalDir } from '../ledger/open.js';
-import { storedSecret } from '../crypto/secret.js';
+import { SecretFileError, storedSecret } from '../crypto/secret.js';
 import { selectBackend, type BackendName } from '../model/backend.js';
 import { loadModel, ModelLoadError, resolveModelDir } from '../model/store.js';
 
@@ -171,12 +171,15 @@ async function portsFree(s: Settings): Promise<void> {
 function workersSecret(journalPath: string): string {
   const file = join(journalPath, 'notice-secret');
   try {
-    const { secret, created } = storedSecret(file);
+    const { secret, created, warning } = storedSecret(file);
+    if (warning !== undefined) process.stderr.write(`bidder: ${warning}\n`);
     process.stderr.write(
       `bidder: no noticeSecret configured: the workers sign notices and key users with the secret ${created ? 'generated now and ' : ''}kept in ${file}; other processes of a fleet refuse their notices and key users otherwise (caps and profiles are not shared): set the same NOTICE_SECRET on every process\n`,
     );
     return secret;
   } catch (err) {
+    // A kept one that is damaged or unreadable stops the start; it is never replaced.
+    if (err instanceof SecretFileError) throw err;
     process.stderr.write(
       `bidder: no noticeSecret configured and none can be kept in ${file} (${(err as Error).message}): the workers use a random one, so after a restart the notices of earlier bids are refused and every user is new (frequency caps and profiles, freqcaps.json included, are lost); set NOTICE_SECRET\n`,
     );
@@ -226,6 +229,8 @@ export function registerServe(program: Command): void {
       // process started with a fleet's NOTICE_SECRET signed with another key, and the fleet refused
       // its notices (403: billed, never recorded).
       if (process.env.NOTICE_SECRET) overrides.noticeSecret = process.env.NOTICE_SECRET;
+      // Verify-only keys of a rotation (docs/money.md, "Rotating the notice secret"), comma-separated.
+      if (process.env.NOTICE_SECRET_PREVIOUS) overrides.noticeSecretPrevious = secretList(process.env.NOTICE_SECRET_PREVIOUS);
       if (process.env.ADMIN_TOKEN) overrides.adminToken = process.env.ADMIN_TOKEN;
       const workers = o.workers as number;
       if (workers > 1 && !redis) {
@@ -246,7 +251,12 @@ export function registerServe(program: Command): void {
         // The port checked is the one bound: bidder.yaml's where no flag or PORT gives one.
         overrides.port = settings.port;
         // Every worker signs with one key: bidder.yaml's where the environment gives none, else the kept one.
-        const noticeSecret = settings.noticeSecret || workersSecret(settings.ledger.journalPath);
+        let noticeSecret: string;
+        try {
+          noticeSecret = settings.noticeSecret || workersSecret(settings.ledger.journalPath);
+        } catch (err) {
+          refuseToStart(err);
+        }
         const stopAll = await runWorkers(workers, o.policies as string, { ...overrides, noticeSecret }, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
           process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
           process.exit(1);
@@ -255,7 +265,14 @@ export function registerServe(program: Command): void {
         const stopWorkers = () => {
           if (stopping) return;
           stopping = true;
-          stopAll().then(() => process.exit(0));
+          // A worker whose shutdown failed or was cut short is named, and the exit says so.
+          stopAll().then(
+            () => process.exit(0),
+            (err: Error) => {
+              process.stderr.write(`bidder: stopped with errors: ${err.message}\n`);
+              process.exit(1);
+            },
+          );
         };
         process.on('SIGTERM', stopWorkers);
         process.on('SIGINT', stopWorkers);
