@@ -101,7 +101,12 @@ export function resolveModelDir(modelsDir: string, ref?: string): string {
   if (!existsSync(file)) throw new ModelLoadError(modelsDir, [`${file} does not exist: it must name the default model version`]);
   const version = readFileSync(file, 'utf8').trim();
   if (!VERSION_RE.test(version)) throw new ModelLoadError(modelsDir, [`${file} must contain one version name, found '${JSON.stringify(version).slice(1, -1)}'`]);
-  if (!existsSync(join(modelsDir, version))) throw new ModelLoadError(modelsDir, [`${file} names version ${version}, which has no folder in ${modelsDir}`]);
+  try {
+    statSync(join(modelsDir, version));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ModelLoadError(modelsDir, [code === 'ENOENT' ? `${file} names version ${version}, which has no folder in ${modelsDir}` : `${file} names version ${version}: ${statFailure(join(modelsDir, version), err)}`]);
+  }
   return versionDir(modelsDir, version);
 }
 
@@ -144,14 +149,27 @@ export interface ModelArtifacts {
   weightData: ArrayBuffer;
 }
 
-/** A file's size, or why it cannot be read: missing, not a file, or over `max` bytes. */
+/**
+ * Why a path cannot be looked at, from its stat error: missing, a loop of symbolic links (which
+ * a bare catch reported as missing, though a link of that name is there to be fixed), or whatever
+ * else the system says.
+ */
+function statFailure(name: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return `${name} is missing`;
+  if (code === 'ELOOP') return `${name} is a loop of symbolic links (ELOOP): following them never reaches a file`;
+  // The system's message names the path.
+  return `${name} cannot be read: ${(err as Error).message}`;
+}
+
+/** A file's size, or why it cannot be read: missing, a link loop, not a file, or over `max` bytes. */
 function sizeOf(dir: string, name: string, max: number, problems: string[]): number | undefined {
   const path = join(dir, name);
   let st;
   try {
     st = statSync(path);
-  } catch {
-    problems.push(`${name} is missing`);
+  } catch (err) {
+    problems.push(statFailure(name, err));
     return undefined;
   }
   if (!st.isFile()) problems.push(`${name} is not a file (${path})`);
@@ -191,12 +209,14 @@ function manifestOf(modelJson: unknown, problems: string[]): WeightSpec[] | unde
 /**
  * What the feature spec requires of a topology, read from model.json so that it is said along
  * with every other problem: inputs of [null, sparseFields] ids and [null, denseDim] values, and
- * embedding tables as large as the hash space the ids come from (a smaller one loads, then fails
- * every batch with an id out of range).
+ * embedding tables exactly as large as the hash space the ids come from. A smaller one loads, then
+ * fails every batch with an id out of range; rows past the hash space are never read, and only
+ * cost the load (a 100,000,000-row table is a 400 MB weights.bin under the size cap, read and
+ * scanned on the serving process for nothing): `oversized`, and its weights are not read.
  */
-function specProblems(topology: Record<string, unknown>, spec: FeatureSpec): string[] {
+function specProblems(topology: Record<string, unknown>, spec: FeatureSpec): { problems: string[]; oversized: boolean } {
   const cfg = isObj(topology.config) ? topology.config : undefined;
-  if (!cfg || !Array.isArray(cfg.layers)) return [];
+  if (!cfg || !Array.isArray(cfg.layers)) return { problems: [], oversized: false };
   const layers = (cfg.layers as unknown[]).filter(isObj);
   const problems: string[] = [];
   if (Array.isArray(cfg.input_layers)) {
@@ -209,19 +229,22 @@ function specProblems(topology: Record<string, unknown>, spec: FeatureSpec): str
       problems.push(`model inputs ${JSON.stringify(inputs)} do not match the feature spec ([null,${spec.sparseFields}], [null,${spec.denseDim}])`);
     }
   }
+  let oversized = false;
   for (const l of layers) {
     const rows = isObj(l.config) ? l.config.input_dim : undefined;
-    if (l.class_name === 'Embedding' && Number.isInteger(rows) && (rows as number) < spec.hashBuckets) {
-      problems.push(`layer ${l.name}: the embedding table has ${rows} rows, the feature spec hashes ids into ${spec.hashBuckets}`);
+    if (l.class_name === 'Embedding' && Number.isInteger(rows) && rows !== spec.hashBuckets) {
+      const more = (rows as number) > spec.hashBuckets;
+      oversized ||= more;
+      problems.push(`layer ${l.name}: the embedding table has ${rows} rows, the feature spec hashes ids into ${spec.hashBuckets}${more ? ': rows past it are never read' : ''}`);
     }
   }
-  return problems;
+  return { problems, oversized };
 }
 
 /**
  * Every file of a version checked, all problems collected: sizes before any read, then
- * model.json's manifest, weights.bin against it (read only when its size matches), meta.json and
- * the feature spec. A generator yielding the paths it reads, so that one implementation serves
+ * model.json's manifest, weights.bin against it (read only when its size matches and its embedding
+ * tables are no larger than the hash space), meta.json and the feature spec. A generator yielding the paths it reads, so that one implementation serves
  * the synchronous reader (readModelVersion) and the serving process's asynchronous one
  * (loadModel), whose reads leave the event loop free.
  */
@@ -233,12 +256,14 @@ function* inspect(dir: string, spec: FeatureSpec): Generator<string, { problems:
   const meta = metaSize === undefined ? undefined : parseJson('meta.json', (yield join(dir, 'meta.json'))!, problems);
   const weightSpecs = modelJson === undefined ? undefined : manifestOf(modelJson, problems);
   const expected = weightSpecs?.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+  const modelTopology = isObj(modelJson) && isObj(modelJson.modelTopology) ? modelJson.modelTopology : undefined;
+  const fit = modelTopology ? specProblems(modelTopology, spec) : { problems: [], oversized: false };
 
   const weightsSize = sizeOf(dir, 'weights.bin', MAX_WEIGHTS_BYTES, problems);
   let weights: Buffer | undefined;
   if (weightsSize !== undefined && expected !== undefined) {
     if (weightsSize !== expected) problems.push(`weights.bin has ${weightsSize} bytes, model.json describes ${expected}`);
-    else weights = yield join(dir, 'weights.bin');
+    else if (!fit.oversized) weights = yield join(dir, 'weights.bin');
   }
 
   const version = basename(dir);
@@ -256,12 +281,25 @@ function* inspect(dir: string, spec: FeatureSpec): Generator<string, { problems:
       if (typeof meta.trainedAt !== 'string' || Number.isNaN(Date.parse(meta.trainedAt))) problems.push('meta.json: trainedAt must be an ISO date');
     }
   }
-  const modelTopology = isObj(modelJson) && isObj(modelJson.modelTopology) ? modelJson.modelTopology : undefined;
-  if (modelTopology) problems.push(...specProblems(modelTopology, spec));
+  problems.push(...fit.problems);
 
-  // A fresh ArrayBuffer: Buffer pools may share theirs with unrelated data.
-  const weightData = weights?.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer | undefined;
-  return { problems, art: { meta: meta as ModelMeta, version, kind, modelTopology, weightSpecs: weightSpecs as tf.io.WeightsManifestEntry[] | undefined, weightData, expectedBytes: expected } };
+  const weightData = weights === undefined ? undefined : ownBuffer(weights);
+  // No expectedBytes where the weights were left unread for a table's size: loadModel would check
+  // the topology against zeros of that size, the 400 MB this saves.
+  const expectedBytes = fit.oversized ? undefined : expected;
+  return { problems, art: { meta: meta as ModelMeta, version, kind, modelTopology, weightSpecs: weightSpecs as tf.io.WeightsManifestEntry[] | undefined, weightData, expectedBytes } };
+}
+
+/**
+ * The bytes of a file as read, as an ArrayBuffer of their own. readFile gives a file of known size a
+ * buffer of its own (offset 0, the whole ArrayBuffer), which is used as it is: copying a 400 MB
+ * weights.bin held the event loop 0.6 s of a reload. Only a small file may come in a slice of
+ * Node's shared pool (other data around it, an offset that need not suit a Float32Array view),
+ * and only that is copied.
+ */
+function ownBuffer(b: Buffer): ArrayBuffer {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b.buffer as ArrayBuffer;
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
 
 /**
@@ -303,8 +341,14 @@ export function readModelVersion(dir: string, spec: FeatureSpec = FEATURE_SPEC):
 }
 
 function checkFolder(dir: string): void {
-  if (!existsSync(dir)) throw new ModelLoadError(dir, [`model folder ${dir} does not exist`]);
-  if (!statSync(dir).isDirectory()) throw new ModelLoadError(dir, [`${dir} is not a folder`]);
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ModelLoadError(dir, [code === 'ENOENT' ? `model folder ${dir} does not exist` : statFailure(`model folder ${dir}`, err)]);
+  }
+  if (!st.isDirectory()) throw new ModelLoadError(dir, [`${dir} is not a folder`]);
 }
 
 export interface LoadModelOptions {
@@ -313,8 +357,9 @@ export interface LoadModelOptions {
 
 /**
  * Loads a version folder as a ready CtrModel on the current tfjs backend (see selectBackend),
- * refusing with one ModelLoadError that lists every problem: the files' (inspect), the topology's
- * (compileArtifacts), and, last, scores outside (0, 1) on the warm-up rows.
+ * refusing with one ModelLoadError that lists every problem: the files' (inspect), the weights'
+ * numbers (nonFiniteWeights, calibrationProblems), the topology's (compileArtifacts), and, last,
+ * scores outside (0, 1) on the warm-up rows.
  *
  * Our architectures are built straight from the saved files (compileArtifacts), without a
  * LayersModel: a serving bidder loads models between requests, and building a LayersModel blocks
@@ -338,6 +383,7 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
     // Each synchronous step gets its own turn of the event loop.
     for (; !chunk.done; chunk = scan.next()) await yieldToLoop();
     problems.push(...chunk.value);
+    if (art.modelTopology) problems.push(...calibrationProblems(art.modelTopology, art.weightSpecs as WeightSpec[], art.weightData, art.meta));
   }
 
   let compiled: CompiledModel | null = null;
@@ -367,6 +413,61 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
     throw new ModelLoadError(dir, wrong);
   }
   return Object.assign(model, { meta: full.meta });
+}
+
+/**
+ * The Platt step of our architectures, a 'calibration' Dense(1, sigmoid) over the logit:
+ * pCTR = σ(a·logit + b), fitted by `train` and `calibrate` on held-out rows and recorded in
+ * meta.json (metrics.calibration) beside the figures it gave there. Nothing else shows it broken:
+ * lr-v3 with its a negated (0.978 → −0.978) gave only probabilities, loaded, and bid a 3-imp
+ * request at the campaign caps (25/30/25 against 12.9/30/12.9; eval AUC 0.23, ECE 0.93).
+ *
+ * Refused: weights.bin holding another (a, b) than the recorded fit, a model neither the training
+ * CTR nor the figures of its meta.json describe; a slope at or under 0 is named then. Not refused:
+ * such a slope that is the recorded fit. The fit returns one where a weakly trained model's logit
+ * ranks the held-out rows backwards (`train` on 12,000 simulated rows, one epoch: −1.15), and there
+ * it is what makes the pCTRs rise with the clicks; that model is for its figures to judge (train
+ * sets them beside CURRENT's). A version whose meta.json records no fit (not made by train or
+ * calibrate) is not checked: its (a, b) has nothing to be compared with.
+ *
+ * The level is checked so rather than as the warm-up rows' mean pCTR against the training CTR
+ * (meta.json's data.clicks / data.rows): those rows are synthetic (ids over the whole hash space,
+ * dense values in [0, 1) where a real row has a bias of 1 and signed text weights), and healthy
+ * versions score them nowhere near that CTR (lr-v3 0.76 against 0.020, dcn-v2 0.12 against 0.022,
+ * lr-v3-ipinyou 0.20 against 0.0014): a bound on their mean would refuse every shipped version.
+ */
+function calibrationProblems(topology: object, specs: readonly WeightSpec[], data: ArrayBuffer, meta: ModelMeta | undefined): string[] {
+  const fit = meta !== undefined && isObj(meta) && isObj(meta.metrics) ? meta.metrics.calibration : undefined;
+  if (meta === undefined || !Array.isArray(fit) || fit.length !== 2 || !fit.every((x) => typeof x === 'number' && Number.isFinite(x))) return [];
+  const cfg = (topology as Record<string, unknown>).config;
+  const layer = isObj(cfg) && Array.isArray(cfg.layers) ? (cfg.layers as unknown[]).filter(isObj).find((l) => l.name === 'calibration' && l.class_name === 'Dense') : undefined;
+  if (!isObj(layer?.config) || layer.config.activation !== 'sigmoid') return [];
+  const value = (name: string, shape: string) => {
+    let offset = 0;
+    for (const w of specs) {
+      if (w.name === name) return w.dtype === 'float32' && JSON.stringify(w.shape) === shape ? new Float32Array(data, offset, 1)[0] : undefined;
+      offset += 4 * w.shape.reduce((x, y) => x * y, 1);
+    }
+    return undefined;
+  };
+  const a = value('calibration/kernel', '[1,1]');
+  const b = value('calibration/bias', '[1]');
+  // A NaN or infinite one is said by nonFiniteWeights; weights of other shapes by the topology check.
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b)) return [];
+  const [fa, fb] = fit as [number, number];
+  // meta.json keeps the fit's float64, weights.bin its float32.
+  const same = (w: number, m: number) => Math.abs(w - Math.fround(m)) <= 1e-6 * Math.max(1, Math.abs(m));
+  if (same(a, fa) && same(b, fb)) return [];
+  const sign = a <= 0 && fa > 0 ? 'its slope at or under 0 gives the likeliest clicks the lowest pCTRs, and ' : '';
+  return [
+    `the calibration in weights.bin (a ${a}, b ${b}) is not the Platt fit meta.json records (a ${fa}, b ${fb}): ${sign}neither the training CTR (${trainingCtr(meta)}) nor the figures of meta.json describe its pCTRs; refit it with bidder calibrate`,
+  ];
+}
+
+/** meta.json's clicks per row, as words. */
+function trainingCtr(meta: ModelMeta): string {
+  const { clicks, rows } = meta.data ?? {};
+  return typeof clicks === 'number' && typeof rows === 'number' && rows > 0 ? `${clicks} clicks in ${rows} rows, ${(clicks / rows).toPrecision(3)}` : 'not recorded';
 }
 
 const WARM_ROWS = 64;
