@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
@@ -69,7 +69,7 @@ export interface Live {
   status(): { model: string | null; backend: string; campaigns: string[]; paused: string[] };
   /** GET /readyz: 200 with the model once ready, 503 NOT_READY without a model or a shared ledger. */
   readyz(): Promise<Answer>;
-  /** Load the version models/CURRENT names whenever that file changes (when it exists); returns the stopper. */
+  /** Load the version models/CURRENT names whenever that file changes or appears; returns the stopper. */
   watchModels(): () => void;
   /** Dispose of the model: after the last request. */
   close(): void;
@@ -415,8 +415,9 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     },
     watchModels() {
       const currentFile = join(settings.modelsDir, 'CURRENT');
-      if (!existsSync(currentFile)) return () => {};
       if (settings.modelVersion) logger.info({ model: settings.modelVersion }, 'started on the model asked for; a change of models/CURRENT loads the version it names');
+      // Watched whether or not it exists: watchFile polls the path, so a CURRENT written after the
+      // start (a bidder started with --model on a folder without one) is loaded when it appears.
       watchFile(currentFile, { interval: 2000 }, () => {
         logger.info('models/CURRENT changed; loading the version it names');
         void reloadModel();
