@@ -1,5 +1,6 @@
 import type { BidRequest } from 'iab-openrtb/v26';
-import type { ImpContext, Ledger, Reservation, Scorer, UserProfile } from '../types.js';
+import type { ImpContext, Ledger, Reservation, UserProfile } from '../types.js';
+import type { Scorer } from '../score/batcher.js';
 import type { BidPacer } from '../pace/value-pacer.js';
 import { BidderError, NBR, type NoBidReason } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
@@ -174,11 +175,14 @@ export function createBidPipeline(deps: BidDeps) {
     const buf = rowPool.take(rows);
     const scoredProfiles = writePlanRows(deps.features, plan.imps, live.prepared, deps.profiles, buf);
     t = timed('features', t);
-    const pctrs = await deps.scorer.score(buf.sparse, buf.dense, rows, deadline);
+    const scored = await deps.scorer.score(buf.sparse, buf.dense, rows, deadline);
     // The scorer is done with the rows once it answers (scored, or dropped at the deadline).
     rowPool.give(buf);
     t = timed('score', t);
-    if (!pctrs) return noBid(req.id, ex, 'DEADLINE', arrived);
+    if (!scored) return noBid(req.id, ex, 'DEADLINE', arrived);
+    // The model that computed the pCTRs is the version logged, not the one serving by then: a swap
+    // may land while the request waits on the scorer or the ledger.
+    const { pctrs, model } = scored;
     // A model that passed its warm-up may still misbehave on some rows (live.ts logs it once): a
     // score that is no probability must not be priced, reserved, recorded nor bid on.
     const probable = probabilitiesOnly(plan.imps, pctrs, rows);
@@ -225,7 +229,7 @@ export function createBidPipeline(deps: BidDeps) {
 
     const out: OutBid[] = [];
     const expiresAtMs = wallNow + settings.noticeTtlMs;
-    for (let i = 0; i < priced.length; i++) if (granted[i]) out.push(issueBid(priced[i], plan, scoredProfiles, ex, rate, expiresAtMs, wallNow, test, live));
+    for (let i = 0; i < priced.length; i++) if (granted[i]) out.push(issueBid(priced[i], plan, scoredProfiles, ex, rate, expiresAtMs, wallNow, test, live, model.version));
     if (out.length === 0) return noBid(req.id, ex, 'BUDGET_EXHAUSTED', arrived);
     const body = bidResponse(req.id, plan.currency, out, ex.seat);
     timed('respond', t);
@@ -246,9 +250,10 @@ export function createBidPipeline(deps: BidDeps) {
 
   /**
    * A reserved bid as answered, with its signed notice URLs; recorded (issued, pacer, metrics, event
-   * log) unless a test. `scoredProfiles`: each imp's profile as the features read it (writePlanRows).
+   * log) unless a test. `scoredProfiles`: each imp's profile as the features read it (writePlanRows);
+   * `modelVersion`: the model that scored the bid's pCTR.
    */
-  function issueBid(b: Priced, plan: RequestPlan, scoredProfiles: readonly (UserProfile | undefined)[], ex: ExchangeSettings, rate: number, expiresAtMs: number, wallNow: number, test: boolean, live: LiveState): OutBid {
+  function issueBid(b: Priced, plan: RequestPlan, scoredProfiles: readonly (UserProfile | undefined)[], ex: ExchangeSettings, rate: number, expiresAtMs: number, wallNow: number, test: boolean, live: LiveState, modelVersion: string): OutBid {
     const { ch, price, bidId } = b;
     const c = ch.el.cand.campaign;
     const cr = ch.el.cand.creative;
@@ -273,7 +278,7 @@ export function createBidPipeline(deps: BidDeps) {
     deps.issued.describe(bidId, c.id, cr.id, ex.name, ch.auctionType === 1);
     deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
     metrics.bid(c.id, ch.pctr);
-    deps.eventLog.append({ type: 'bid', ts: wallNow, bidId, campaignId: c.id, creativeId: cr.id, creativeFingerprint: live.prepared.get(cr.id)!.fingerprint, priceCpmUsd: price / rate, pctr: ch.pctr, multiplier: ch.multiplier, auctionType: ch.auctionType, modelVersion: live.modelVersion(), ctx, profile: scoredProfiles[ch.ctxIndex] });
+    deps.eventLog.append({ type: 'bid', ts: wallNow, bidId, campaignId: c.id, creativeId: cr.id, creativeFingerprint: live.prepared.get(cr.id)!.fingerprint, priceCpmUsd: price / rate, pctr: ch.pctr, multiplier: ch.multiplier, auctionType: ch.auctionType, modelVersion, ctx, profile: scoredProfiles[ch.ctxIndex] });
     return bid;
   }
 }

@@ -1,4 +1,21 @@
-import type { CtrModel, Scorer } from '../types.js';
+import type { CtrModel } from '../types.js';
+
+/**
+ * A request's pCTRs, one per row, and the model that computed every one of them: a swap may land
+ * while the request waits, so the model serving when it is logged need not be the one that scored.
+ */
+export interface Scored {
+  pctrs: Float32Array;
+  model: CtrModel;
+}
+
+/** Scoring through the micro-batcher. */
+export interface Scorer {
+  /** Resolves with the rows' pCTRs, all from one model, or null if the deadline passed (or the model call failed). */
+  score(sparse: Int32Array, dense: Float32Array, rows: number, deadlineMs: number): Promise<Scored | null>;
+  /** Expected wait before a new item would be scored, ms (admission control). */
+  expectedDelayMs(): number;
+}
 
 export interface BatcherOptions {
   /** Most rows scored in one model call. */
@@ -11,7 +28,7 @@ export interface BatcherOptions {
   maxQueueDelayUs: number;
   sparseFields: number;
   denseDim: number;
-  /** Current model; read at each batch so a hot swap takes effect between batches. */
+  /** Current model; read at each batch so a hot swap takes effect between batches (and at a split request's join). */
   model: () => CtrModel | null;
   clock: () => number;
   onBatch?: (rows: number, queueDelayMs: number, computeMs: number) => void;
@@ -29,7 +46,7 @@ interface Item {
   rows: number;
   deadlineMs: number;
   enqueuedMs: number;
-  resolve: (v: Float32Array | null) => void;
+  resolve: (v: Scored | null) => void;
 }
 
 /**
@@ -78,7 +95,7 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
       // A GPU model: the batch's arrays are read before predictAsync returns, so the next batch may
       // be gathered into the same buffers while this one's scores come back.
       model.predictAsync(sparse, dense, rows).then(
-        (out) => settle(items, rows, t0, out),
+        (out) => settle(model, items, rows, t0, out),
         (err) => fail(items, rows, err),
       );
       return;
@@ -90,7 +107,7 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
       fail(items, rows, err);
       return;
     }
-    settle(items, rows, t0, out);
+    settle(model, items, rows, t0, out);
   }
 
   /** A failing model call drops its batch to no-bids; the caller counts it as a scoring error. */
@@ -101,7 +118,7 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
     failing = true;
   }
 
-  function settle(items: Item[], rows: number, t0: number, out: Float32Array): void {
+  function settle(model: CtrModel, items: Item[], rows: number, t0: number, out: Float32Array): void {
     failing = false;
     const computeMs = clock() - t0;
     lastCallAt = t0 + computeMs;
@@ -110,7 +127,7 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
     let offset = 0;
     let oldest = Infinity;
     for (const it of items) {
-      it.resolve(out.subarray(offset, offset + it.rows));
+      it.resolve({ pctrs: out.subarray(offset, offset + it.rows), model });
       offset += it.rows;
       if (it.enqueuedMs < oldest) oldest = it.enqueuedMs;
     }
@@ -156,7 +173,7 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
     if (backlogged && !scheduled) ((scheduled = true), setImmediate(flush));
   }
 
-  function enqueue(sparse: Int32Array, dense: Float32Array, rows: number, deadlineMs: number): Promise<Float32Array | null> {
+  function enqueue(sparse: Int32Array, dense: Float32Array, rows: number, deadlineMs: number): Promise<Scored | null> {
     return new Promise((resolve) => {
       queue.push({ sparse, dense, rows, deadlineMs, enqueuedMs: clock(), resolve });
       queuedRows += rows;
@@ -174,22 +191,46 @@ export function createBatcher(opts: BatcherOptions): Scorer & { pendingRows(): n
    * More rows than one batch holds (hundreds of imps, or a catalog with many eligible creatives per
    * imp) are queued as chunks of at most `maxBatchRows`, scored in as many batches, and joined: every
    * row gets a score, or the whole request gets null when any chunk misses its deadline.
+   *
+   * A model swap can land between two of those batches, and the request's rows would then be
+   * priced on two models and logged under one. The chunks scored by a model that no longer serves
+   * are queued again, until every chunk has the serving model's scores (or the deadline passes).
+   * Pinning the first chunk's model instead cannot work: a swap disposes of the old model at once
+   * (src/live/live.ts), and a chunk held to it could not share a batch with anyone else's rows.
+   * Re-scoring keeps every chunk an ordinary item, batched with other requests' rows; it costs
+   * model calls only for the requests a swap lands in, and the join one comparison per chunk.
    */
-  async function scoreSplit(sparse: Int32Array, dense: Float32Array, rows: number, deadlineMs: number): Promise<Float32Array | null> {
-    const parts: Promise<Float32Array | null>[] = [];
-    for (let r = 0; r < rows; r += maxBatchRows) {
+  async function scoreSplit(sparse: Int32Array, dense: Float32Array, rows: number, deadlineMs: number): Promise<Scored | null> {
+    const chunk = (r: number) => {
       const n = Math.min(maxBatchRows, rows - r);
-      parts.push(enqueue(sparse.subarray(r * sparseFields, (r + n) * sparseFields), dense.subarray(r * denseDim, (r + n) * denseDim), n, deadlineMs));
+      return enqueue(sparse.subarray(r * sparseFields, (r + n) * sparseFields), dense.subarray(r * denseDim, (r + n) * denseDim), n, deadlineMs);
+    };
+    const parts: (Scored | null | Promise<Scored | null>)[] = [];
+    for (let r = 0; r < rows; r += maxBatchRows) parts.push(chunk(r));
+    let scored = await Promise.all(parts);
+    for (;;) {
+      const model = opts.model();
+      let stale = false;
+      for (let i = 0; i < scored.length; i++) {
+        const s = scored[i];
+        if (!s) return null;
+        if (s.model === model) parts[i] = s;
+        else {
+          // The caller keeps its rows until this answers, so the chunk can be read again.
+          parts[i] = chunk(i * maxBatchRows);
+          stale = true;
+        }
+      }
+      if (!stale) break;
+      scored = await Promise.all(parts);
     }
-    const scored = await Promise.all(parts);
     const out = new Float32Array(rows);
     let offset = 0;
     for (const s of scored) {
-      if (!s) return null;
-      out.set(s, offset);
-      offset += s.length;
+      out.set(s!.pctrs, offset);
+      offset += s!.pctrs.length;
     }
-    return out;
+    return { pctrs: out, model: scored[0]!.model };
   }
 
   return {
