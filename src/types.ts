@@ -251,13 +251,6 @@ export interface CtrModel {
   dispose(): void;
 }
 
-/** Scoring through the micro-batcher: resolves with one pCTR per row, or null if the deadline passed. */
-export interface Scorer {
-  score(sparse: Int32Array, dense: Float32Array, rows: number, deadlineMs: number): Promise<Float32Array | null>;
-  /** Expected wait before a new item would be scored, ms (admission control). */
-  expectedDelayMs(): number;
-}
-
 export type BidOutcome = 'held' | 'settled' | 'released' | 'expired' | 'unknown';
 
 /** Result of a ledger reservation for one bid. */

@@ -109,9 +109,9 @@ describe('batcher over a model that scores asynchronously', () => {
     expect(calls.map((c) => [c.rows, c.first])).toEqual([[3, 1], [3, 2]]);
     now = 2;
     calls[1].release();
-    expect(Array.from((await b)!)).toEqual([0.02, 0.02, 0.02].map(Math.fround));
+    expect(Array.from((await b)!.pctrs)).toEqual([0.02, 0.02, 0.02].map(Math.fround));
     calls[0].release();
-    expect(Array.from((await a)!)).toEqual([0.01, 0.01, 0.01].map(Math.fround));
+    expect(Array.from((await a)!.pctrs)).toEqual([0.01, 0.01, 0.01].map(Math.fround));
     expect(batches).toEqual([3, 3]);
   });
 

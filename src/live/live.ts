@@ -19,7 +19,6 @@ import { makeDir } from '../util/dir.js';
 
 /** Everything a bid request reads that can be replaced at run time (policy and model reloads). */
 export interface LiveState extends CatalogState {
-  modelVersion: () => string;
   ready: () => boolean;
 }
 
@@ -238,7 +237,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     };
   }
   o.onPolicies(policies);
-  let live: LiveState = { ...buildCatalogState(policies.campaigns, features, eligibilityDeps(policies)), modelVersion: () => model?.version ?? '', ready: () => model !== null };
+  let live: LiveState = { ...buildCatalogState(policies.campaigns, features, eligibilityDeps(policies)), ready: () => model !== null };
 
   // One reload at a time, in the order asked: a slow load (a DCN) asked first must not finish after
   // a quick one asked next and replace it. The last reload asked is the one left serving.
@@ -353,7 +352,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     retired = nextRetired;
     policies = next;
     campaignsById = nextById;
-    live = { ...built, modelVersion: live.modelVersion, ready: live.ready };
+    live = { ...built, ready: live.ready };
     logger.info({ campaigns: next.campaigns.length }, 'policies reloaded');
     // A lowered budget stops new bids at once, but bids already out may still be billed: say how much.
     if (overCommitted.length > 0) logger.warn({ overCommitted }, 'budgets lowered under what is already spent or reserved today; open bids may still be billed');
