@@ -419,8 +419,10 @@ export interface Pacer {
   /**
    * A win, with the model's pCTR the bid was priced on when the notice can tell (it calibrates the
    * creative), and the exchange's min-to-win when it sent one (the competing bid beaten).
-   * `priceIsBid`: the price is the bid, not a clearing price (a render reported by the markup's
-   * tracker): the auction's price was at most that.
+   * `priceIsBid`: the price is only a bound on the auction's price, which was at most that (a
+   * first-price win's, which pays the bid; a render reported by the markup's tracker); false: a
+   * second-price clearing price; absent: not known (the value pacer goes by the campaign's usual
+   * auction, most of its opportunities').
    */
   onWin(campaignId: string, creativeId: string, priceCpmUsd: number, nowMs: number, modelPctr?: number, minToWinCpmUsd?: number, priceIsBid?: boolean): void;
   onLoss(campaignId: string, creativeId: string, bidCpmUsd: number, minToWinCpmUsd: number | undefined, nowMs: number): void;

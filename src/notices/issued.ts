@@ -11,6 +11,12 @@ export interface IssuedBid {
   bidCpmUsd: number;
 }
 
+/** A remembered bid as `get` reads it back. */
+export interface IssuedRecord extends IssuedBid {
+  /** Bid in a first-price auction (`describe`); undefined for a bid not described. */
+  firstPrice?: boolean;
+}
+
 /**
  * A described bid (`describe`) whose entry expired with no notice heard for it (`heard`): on an
  * exchange that sends no loss notices, a bid lost. Its strings are the ones it was described with.
@@ -141,7 +147,8 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
     },
     /**
      * Names a remembered bid's campaign, creative and exchange, and whether it was bid in a first-price
-     * auction: a bid described is told to `onUnheard` if no notice is heard for it.
+     * auction: a bid described is told to `onUnheard` if no notice is heard for it, and its win
+     * tells the pacer by its auction whether the price was the market's or only a bound on it.
      */
     describe(bidId: string, campaignId: string, creativeId: string, exchange: string, firstPrice: boolean): void {
       const s = slots.get(bidId);
@@ -158,11 +165,12 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
       flags[s] |= HEARD;
       return true;
     },
-    get(bidId: string): IssuedBid | undefined {
+    get(bidId: string): IssuedRecord | undefined {
       const s = slots.get(bidId);
       // Stale past its TTL to the millisecond, as lru-cache counted it before.
       if (s === undefined || expires[s] < clock()) return undefined;
-      return { pctr: pctr[s], userKey: users[s], categories: cats[s], segment: segs[s], bidCpmUsd: bid[s] };
+      const f = flags[s];
+      return { pctr: pctr[s], userKey: users[s], categories: cats[s], segment: segs[s], bidCpmUsd: bid[s], firstPrice: f & DESCRIBED ? (f & FIRST_PRICE) !== 0 : undefined };
     },
     /** Bids remembered now (expired ones count until a later `add` drops them). */
     get size(): number {

@@ -310,7 +310,7 @@ async function runPacer(log: AuctionLog, ctrPrior: number, scale: number, prior:
           if (bid >= e.price[i]) {
             const outcome = await ledger.settle(bidId, e.price[i] / 1000);
             if (outcome === 'settled') {
-              pacer.onWin('replay', 'replay', e.price[i], now);
+              pacer.onWin('replay', 'replay', e.price[i], now, undefined, undefined, false);
               left -= e.price[i] / 1000;
               imps++;
               expected += e.pctr[i];

@@ -147,6 +147,8 @@ interface Issued {
   bidCpm: number;
   segment: string;
   mtw: number | undefined;
+  /** Bid in a first-price auction: its win's price (the bid) is only a bound on the market's. */
+  firstPrice: boolean;
   /** The pCTR the bid was priced on, before the pacer's calibration (what a notice hands back to it). */
   pctr: number;
   /** Whether feedback for the bid's outcome was given (duplicates give none). */
@@ -280,7 +282,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
         else notices.lateWinsRefused++;
       }
       if (outcome !== 'settled') return;
-      pacer?.onWin(c.id, b.creativeId, e.priceCpm, now, b.pctr, b.mtw);
+      pacer?.onWin(c.id, b.creativeId, e.priceCpm, now, b.pctr, b.mtw, b.firstPrice);
       shader?.observe(b.segment, b.bidCpm, true, b.mtw);
       return;
     }
@@ -426,7 +428,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     if (!ok) continue;
     pacer?.onBid(c.id, cand.creativeId, bestBid, now);
     const mtw = rng.next() < faults.minToWin ? a.competingCpm : undefined;
-    issued.set(bidId, { campaign: cand.campaign, creativeId: cand.creativeId, bidCpm: bestBid, segment: a.segment, mtw, pctr: o.ctr === 'oracle' ? cand.trueCtr : cand.modelPctr, done: false, delivered: 0, paidCpm: 0 });
+    issued.set(bidId, { campaign: cand.campaign, creativeId: cand.creativeId, bidCpm: bestBid, segment: a.segment, mtw, firstPrice: a.at === 1, pctr: o.ctr === 'oracle' ? cand.trueCtr : cand.modelPctr, done: false, delivered: 0, paidCpm: 0 });
     issuedAt.set(bidId, now);
     const won = bestBid > a.competingCpm;
     if (!won) {
