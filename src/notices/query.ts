@@ -48,6 +48,7 @@ function slotOfName(name: string): number | undefined {
     case 'loss': return 14;
     case 'price': return 15;
     case 'clk': return 16;
+    case 'fp': return 17;
   }
   return undefined;
 }
@@ -61,7 +62,7 @@ function slotOfName(name: string): number | undefined {
  */
 class RawQuery implements QueryParams {
   // One per slot of slotOfName, a packed array.
-  private readonly values: (string | null)[] = [null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null];
+  private readonly values: (string | null)[] = [null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null];
 
   constructor(private readonly q: string) {
     const n = q.length;

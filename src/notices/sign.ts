@@ -45,6 +45,15 @@ export interface NoticeClaims {
    * much. Absent on older URLs and in public ones (click, markup trackers).
    */
   pctr?: number;
+  /**
+   * The imp was sold at first price (`at: 1`), on the exchange's URLs only (`fp=1`): a win notice
+   * that reaches another worker or process than the one that bid, or comes past the issued ring's
+   * TTL, still teaches the pacer its price as a bound (at most the bid), not the market's price. By
+   * the price alone such a notice read a first-price exchange that bills below the bid (a shaded
+   * or rounded-down price) as a clearing price. Absent: second price, or a URL issued before it was
+   * carried (the handler goes by the price).
+   */
+  firstPrice?: boolean;
 }
 
 /** What a user key looks like (base64url of a truncated MAC); anything else in a URL is malformed. */
@@ -179,6 +188,8 @@ function keyed(secret: string): KeyedMacs {
       if (c.rate !== undefined) (w.text('\n'), w.number(c.rate));
       if (c.billing) w.text('\nbilling');
       if (c.pctr !== undefined) (w.text('\nq'), w.number(c.pctr));
+      // Last and only when set, so a second-price bid signs the bytes it signed before.
+      if (c.firstPrice) w.text('\nfirst');
       return hmac.end();
     },
     publicMac(c, scope) {
@@ -275,6 +286,7 @@ export function writeNoticeUrl(w: ByteWriter, u: NoticeUrls, route: NoticeRoute,
       w.text(c.cur);
       if (c.rate !== undefined) (w.text('&r='), w.number(c.rate));
       if (c.billing) w.text('&bb=1');
+      if (c.firstPrice) w.text('&fp=1');
       if (c.pctr !== undefined) (w.text('&q='), w.number(c.pctr));
     }
     w.text('&e=');
@@ -386,7 +398,7 @@ export function noticeUrl(u: NoticeUrls, route: NoticeRoute | 'impression'): str
 export function claimsQuery(c: NoticeClaims, sig: string): string {
   return (
     `b=${encodeURIComponent(c.bidId)}&c=${encodeURIComponent(c.campaignId)}&k=${encodeURIComponent(c.creativeId)}` +
-    `&p=${c.bidPrice}&u=${c.cur}${c.rate === undefined ? '' : `&r=${c.rate}`}${c.billing ? '&bb=1' : ''}${c.pctr === undefined ? '' : `&q=${c.pctr}`}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.userKey ? `&uk=${c.userKey}` : ''}${c.test ? '&t=1' : ''}&s=${sig}`
+    `&p=${c.bidPrice}&u=${c.cur}${c.rate === undefined ? '' : `&r=${c.rate}`}${c.billing ? '&bb=1' : ''}${c.firstPrice ? '&fp=1' : ''}${c.pctr === undefined ? '' : `&q=${c.pctr}`}&e=${encodeURIComponent(c.exchange)}&x=${c.expiresAtMs}${c.userKey ? `&uk=${c.userKey}` : ''}${c.test ? '&t=1' : ''}&s=${sig}`
   );
 }
 
@@ -431,6 +443,7 @@ export function parseClaims(q: QueryParams, click = false): { claims: NoticeClai
   const claims: NoticeClaims = { bidId, campaignId, creativeId, bidPrice, cur, exchange, expiresAtMs };
   if (rate !== undefined) claims.rate = rate;
   if (q.get('bb') === '1') claims.billing = true;
+  if (q.get('fp') === '1') claims.firstPrice = true;
   const pq = q.get('q');
   if (pq !== null) {
     const pctr = Number(pq);

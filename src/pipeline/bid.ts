@@ -259,6 +259,8 @@ export function createBidPipeline(deps: BidDeps) {
     const cr = ch.el.cand.creative;
     const claims: NoticeClaims = { bidId, campaignId: c.id, creativeId: cr.id, bidPrice: price, cur: plan.currency, rate, exchange: ex.name, expiresAtMs };
     if (ex.billsOn === 'billing') claims.billing = true;
+    // Signed, so a win whose record this process no longer holds is still learnt by its auction.
+    if (ch.auctionType === 1) claims.firstPrice = true;
     // Six decimals: a short number to write four times (MAC and three URLs), off by at most 5e-7 a win.
     if (ch.pctr >= 0 && ch.pctr <= 1) claims.pctr = Math.round(ch.pctr * 1e6) / 1e6;
     const { ctx, imp } = plan.imps[ch.ctxIndex];
