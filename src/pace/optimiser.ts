@@ -19,6 +19,8 @@ export interface SolveInput {
   /** Budget left for them, in the prices' unit / 1000 (CPM prices, spend per impression = price / 1000). */
   budget: number;
   firstPrice: boolean;
+  /** First-price bids shaded after pacing (default); false: the paced value is bid as is (see Curves). */
+  shaded?: boolean;
   /** Smallest λ allowed: 1 never bids above value (the default); lower lets bids exceed the value scale. */
   minLambda?: number;
 }
@@ -40,7 +42,21 @@ export class Curves {
   readonly win = new Float64Array(BINS);
   readonly pay = new Float64Array(BINS);
 
-  constructor(prices: Float64Array, firstPrice: boolean) {
+  /**
+   * `shaded` false: a first-price bidder that bids its paced value u itself (no shader after the
+   * pacer) wins every price up to u and pays u; tabled as the optimally shaded bid it would plan
+   * on paying less than it does and overspend its plan.
+   */
+  constructor(prices: Float64Array, firstPrice: boolean, shaded = true) {
+    if (firstPrice && !shaded) {
+      let G = 0;
+      for (let k = 0; k < BINS; k++) {
+        G += prices[k];
+        this.win[k] = G;
+        this.pay[k] = G * binTop(k);
+      }
+      return;
+    }
     if (!firstPrice) {
       // Second price: bidding u wins every price under u and pays that price.
       let F = 0;
@@ -130,7 +146,7 @@ function perOpportunity(values: Float64Array, curves: Curves, lambda: number): [
  * The λ >= minLambda whose expected spend over the horizon is the budget (bisection in log λ;
  * spend falls as λ grows). When even minLambda cannot spend the budget it is returned as is.
  */
-export function solveLambda(s: SolveInput, curves: Curves = new Curves(s.prices, s.firstPrice)): Solution {
+export function solveLambda(s: SolveInput, curves: Curves = new Curves(s.prices, s.firstPrice, s.shaded ?? true)): Solution {
   const minLambda = s.minLambda ?? 1;
   if (!(s.budget > 0)) return { lambda: Infinity, spend: 0, value: 0 };
   const n = Math.max(0, s.opportunities);

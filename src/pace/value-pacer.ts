@@ -40,6 +40,11 @@ export interface ValuePacerOptions {
   trafficShape?: readonly number[];
   /** Pseudo-events of the creatives' CTR calibration prior (default 3). */
   calibrationPriorClicks?: number;
+  /**
+   * Whether first-price bids are shaded after pacing (default true). False: the caller bids the
+   * paced value itself, and λ is planned on paying it (win G(u), pay G(u)·u), not the shaded bid.
+   */
+  shaded?: boolean;
 }
 
 /** The pacer contract the bidder and the simulators use, whichever pacer runs. */
@@ -185,6 +190,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   const slotMs = opts.slotMs ?? 10_000;
   const share = opts.share ?? 1;
   const minLambda = opts.minLambda ?? 1;
+  const shaded = opts.shaded ?? true;
   // The default prior computed once: its 289 bins' exponentials were ~9 µs of each of the 5,000
   // paces a reload adding 5,000 campaigns built in one turn.
   const defaultPrior = opts.prior === undefined ? PriceLandscape.logNormal(1, 1, 20) : null;
@@ -476,8 +482,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     for (let k = 0; k < BINS; k++) valueProbs[k] = p.values.w[k] / vt;
     p.landscape.probabilities(priceProbs, random);
     const firstPrice = p.firstPriceOpps * 2 > p.opps;
-    const curves = new Curves(priceProbs, firstPrice);
-    const sol = solveLambda({ values: valueProbs, prices: priceProbs, opportunities: oppsLeft(p, now) * delivery(p, now), budget: remaining, firstPrice, minLambda }, curves);
+    const curves = new Curves(priceProbs, firstPrice, shaded);
+    const sol = solveLambda({ values: valueProbs, prices: priceProbs, opportunities: oppsLeft(p, now) * delivery(p, now), budget: remaining, firstPrice, shaded, minLambda }, curves);
     p.curves = curves;
     p.lambda = sol.lambda;
     p.multiplier = Number.isFinite(sol.lambda) ? 1 / sol.lambda : 0;

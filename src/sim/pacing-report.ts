@@ -129,7 +129,12 @@ export async function pacingReport(o: PacingReportOptions): Promise<{ report: Pa
     notices: runs.pacer.notices,
     shading,
     targets: {
+      // What the ledger recorded: spend and late wins past the budget (overspentUsd). Blind to an
+      // impression whose every notice was lost: its hold expired, the money was spent again.
       noOverspend: all.every((r) => r.campaigns.every((c) => c.overspend === 0)),
+      // What the exchange bills, those impressions included: a bidder cannot record a bill it never
+      // hears of, so this one can fail where the ledger's holds.
+      noBilledOverspend: all.every((r) => r.campaigns.every((c) => c.billedOverspend === 0)),
       // Money as the exchange bills it: every billed dollar is the ledger's spend, its recorded
       // overspend, or an impression whose every notice was lost (the bidder cannot know of it).
       billedIsRecordedOrUnnotified: all.every((r) => r.campaigns.every((c) => Math.abs(c.billedUsd - (c.spend + c.overspentUsd + c.unnotifiedUsd)) < 1e-9)),

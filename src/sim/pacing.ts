@@ -4,12 +4,13 @@
  * win, loss, billing, click and conversion notices are scheduled on an event queue at realistic
  * delays, and the exchange's faults are injected there: notices duplicated, late (past the
  * reservation's expiry), lost, and so reordered. The ledger is the only thing that decides
- * whether spend counts; `overspend` is what was billed past a day's budget (late wins that no
- * longer fit, which the ledger records apart), whatever the pacer does.
+ * whether spend counts; `overspend` is what the ledger recorded past a day's budget (late wins
+ * that no longer fit, which it records apart), whatever the pacer does; `billedOverspend` is what
+ * the exchange billed past it, impressions whose every notice was lost included.
  *
  * Strategies, all on the same auctions:
  * - `pacer`: the value pacer (value-pace.ts: Thompson draws + remaining-day LP on λ) with first-price shading;
- * - `unshaded`: the same pacer, bidding its paced value in first-price auctions too;
+ * - `unshaded`: the same pacer, bidding its paced value in first-price auctions too (and planning λ on paying it);
  * - `curve`: the earlier Thompson pacer that follows a target spend curve, shaded;
  * - `pidLinear`: value x a multiplier steered every minute by a PID controller on the spend error, shaded;
  * - `dualDescent`: value / λ, λ by dual mirror descent on the budget left per opportunity left, shaded
@@ -23,7 +24,7 @@ import { createShader, createThompsonPacer, createValuePacer, mulberry32, type B
 import { DualDescent, PidMultiplier } from '../pace/baselines.js';
 import { pacingHours } from '../pace/pacer.js';
 import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
-import { createRng, type Rng } from '../random/random.js';
+import { auctionDraws, Draw, NOTICE_KEY, type AuctionDraws } from './fault-draws.js';
 import { TimeQueue } from './time-queue.js';
 import { trueValueCpm, type PacingAuction, type PacingDay } from './pacing-day.js';
 
@@ -99,6 +100,12 @@ export interface Figures {
   overspentUsd: number;
   /** Billed for impressions whose every win and billing notice was lost: the bidder never heard of them. */
   unnotifiedUsd: number;
+  /**
+   * The worst day's bill past its budget as the exchange bills it (`billedUsd` of the day −
+   * budget, at least 0): `overspend` counts what the ledger recorded, and an impression whose
+   * every notice was lost is billed though its reservation expired and the money was spent again.
+   */
+  billedOverspend: number;
 }
 
 export interface CampaignFigures extends Figures {
@@ -214,7 +221,8 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     strategy === 'curve'
       ? createThompsonPacer({ clock, random, campaigns: day.campaigns, targetCurve: o.curve === 'traffic' ? day.traffic : 'even', slotMs: o.slotMs, arms: o.arms })
       : strategy === 'pacer' || strategy === 'unshaded'
-        ? createValuePacer({ clock, random, campaigns: day.campaigns, trafficShape: o.curve === 'traffic' ? day.traffic : undefined })
+        ? // Unshaded bids its paced value in first price: its λ is planned on paying it.
+          createValuePacer({ clock, random, campaigns: day.campaigns, trafficShape: o.curve === 'traffic' ? day.traffic : undefined, shaded: strategy !== 'unshaded' })
         : null;
   let shader: BidShader | null = strategy === 'unshaded' ? null : createShader();
   let restartAt = strategy === 'pacer' && o.restart !== undefined ? o.restart.atMs : Infinity;
@@ -228,7 +236,9 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const budgetDays = new Float64Array(C);
   const overDays = new Float64Array(C);
   const overspentDays = new Float64Array(C);
-  const rng: Rng = createRng(o.seed ^ 0x6e0c1ce5);
+  // Billed on the day at hand, and the worst day's bill past its budget.
+  const billedToday = new Float64Array(C);
+  const billedOverDays = new Float64Array(C);
   const queue = new TimeQueue<QueuedEvent>();
   const issued = new Map<string, Issued>();
   const issuedAt = new Map<string, number>();
@@ -247,22 +257,26 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const multNow = new Float64Array(C).fill(strategy === 'fixedBid' || strategy === 'dualDescent' ? 1 : strategy === 'pidLinear' ? 0.5 : 0);
   const series: SeriesPoint[] = [];
 
-  /** Schedules one notice through the exchange's faults: lost, late, duplicated. */
-  function send(kind: EventKind, bidId: string, at: number, priceCpm = 0): void {
+  /**
+   * Schedules one notice through the exchange's faults: lost, late, duplicated. The draws are the
+   * auction's (fault-draws.ts): every strategy that wins it meets the same faults.
+   */
+  function send(draws: AuctionDraws, kind: EventKind, bidId: string, at: number, priceCpm = 0): void {
     notices.sent++;
-    const copies = rng.next() < faults.duplicate ? 2 : 1;
+    const key = NOTICE_KEY[kind];
+    const copies = draws.uniform(key, 0, Draw.Duplicate) < faults.duplicate ? 2 : 1;
     if (copies === 2) notices.duplicated++;
     for (let k = 0; k < copies; k++) {
-      if (rng.next() < faults.lost) {
+      if (draws.uniform(key, k, Draw.Lost) < faults.lost) {
         notices.lost++;
         continue;
       }
       if (kind === 'win' || kind === 'billing') issued.get(bidId)!.delivered++;
       // Log-normal delay around 150 ms (as the market's notice delays); a late one waits minutes.
-      let delay = Math.round(Math.exp(Math.log(150) + 0.8 * rng.normal()));
-      if (rng.next() < faults.late) {
+      let delay = Math.round(Math.exp(Math.log(150) + 0.8 * draws.normal(key, k)));
+      if (draws.uniform(key, k, Draw.Late) < faults.late) {
         notices.late++;
-        delay += 60_000 + Math.floor(rng.next() * 19 * 60_000);
+        delay += 60_000 + Math.floor(draws.uniform(key, k, Draw.LateBy) * 19 * 60_000);
       }
       queue.push({ ts: at + delay, kind, bidId, priceCpm });
     }
@@ -356,7 +370,8 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
       spentNow.fill(0);
     }
   }
-  for (const a of day.auctions) {
+  for (let ai = 0; ai < day.auctions.length; ai++) {
+    const a = day.auctions[ai];
     await drainUpTo(a.tsMs);
     await sampleUpTo(a.tsMs);
     now = a.tsMs;
@@ -427,30 +442,32 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     const [ok] = await ledger.reserve([{ bidId, campaignId: c.id, amountUsd: bestBid / 1000, expiresAtMs: now + ttl }]);
     if (!ok) continue;
     pacer?.onBid(c.id, cand.creativeId, bestBid, now);
-    const mtw = rng.next() < faults.minToWin ? a.competingCpm : undefined;
+    const draws = auctionDraws(o.seed, dayIndex, ai);
+    const mtw = draws.uniform(0, 0, Draw.MinToWin) < faults.minToWin ? a.competingCpm : undefined;
     issued.set(bidId, { campaign: cand.campaign, creativeId: cand.creativeId, bidCpm: bestBid, segment: a.segment, mtw, firstPrice: a.at === 1, pctr: o.ctr === 'oracle' ? cand.trueCtr : cand.modelPctr, done: false, delivered: 0, paidCpm: 0 });
     issuedAt.set(bidId, now);
     const won = bestBid > a.competingCpm;
     if (!won) {
-      send('loss', bidId, now);
+      send(draws, 'loss', bidId, now);
       continue;
     }
     const price = a.at === 2 ? Math.max(a.competingCpm, cand.floorUsd) : bestBid;
     impressions[cand.campaign]++;
     // In the ledger's unit (integer micro-dollars), as the exchange's invoice would be reconciled.
     billed[cand.campaign] += toMicros(price / 1000) / 1e6;
+    billedToday[cand.campaign] += toMicros(price / 1000) / 1e6;
     issued.get(bidId)!.paidCpm = price;
     expected[cand.campaign] += cand.trueCtr;
     expectedValue[cand.campaign] += trueValueCpm(c, cand.trueCtr, day.conversionRate[cand.campaign]) / 1000;
-    send('win', bidId, now, price);
-    send('billing', bidId, now, price);
+    send(draws, 'win', bidId, now, price);
+    send(draws, 'billing', bidId, now, price);
     if (a.clickU < cand.trueCtr) {
       clicks[cand.campaign]++;
-      const clickAt = now + 2_000 + Math.round(rng.exponential(20_000));
-      send('click', bidId, clickAt);
+      const clickAt = now + 2_000 + Math.round(draws.exponential(20_000, Draw.ClickDelay));
+      send(draws, 'click', bidId, clickAt);
       if (a.convU < day.conversionRate[cand.campaign]) {
         conversions[cand.campaign]++;
-        send('conversion', bidId, clickAt + 60_000 + Math.round(rng.exponential(30 * 60_000)));
+        send(draws, 'conversion', bidId, clickAt + 60_000 + Math.round(draws.exponential(30 * 60_000, Draw.ConversionDelay)));
       }
     }
   }
@@ -467,6 +484,8 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     // What was billed past the day's budget: the ledger keeps spend within it and records late wins
     // that no longer fit apart (overspentUsd), so spend alone could never pass it.
     overDays[ci] = Math.max(overDays[ci], spent + over - c.budget.dailyUsd);
+    billedOverDays[ci] = Math.max(billedOverDays[ci], billedToday[ci] - c.budget.dailyUsd);
+    billedToday[ci] = 0;
   }
   }
 
@@ -495,6 +514,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
         billedUsd: billed[ci],
         overspentUsd: overspentDays[ci],
         unnotifiedUsd: unnotified[ci],
+        billedOverspend: billedOverDays[ci],
       }),
     });
   }
@@ -519,6 +539,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     billedUsd: sum((r) => r.billedUsd),
     overspentUsd: sum((r) => r.overspentUsd),
     unnotifiedUsd: sum((r) => r.unnotifiedUsd),
+    billedOverspend: Math.max(0, ...rows.map((r) => r.billedOverspend)),
   });
   return { strategy, totals, campaigns: rows, notices, series };
 }
@@ -549,6 +570,7 @@ function figures(r: {
   billedUsd: number;
   overspentUsd: number;
   unnotifiedUsd: number;
+  billedOverspend: number;
 }): Figures {
   return {
     budget: round(r.budget, 4),
@@ -572,5 +594,6 @@ function figures(r: {
     billedUsd: round(r.billedUsd, 6),
     overspentUsd: round(r.overspentUsd, 6),
     unnotifiedUsd: round(r.unnotifiedUsd, 6),
+    billedOverspend: round(Math.max(0, r.billedOverspend), 6),
   };
 }
