@@ -33,16 +33,49 @@ export function binOf(x: number): number {
   return Math.min(BINS - 1, Math.ceil((Math.log(x) - LOG_MIN) / STEP));
 }
 
+/** Where `x` lies in its bin `k`: 0 at the bin's bottom, 1 at its top, in log (bin 0, [0, 1e-4], in price). */
+function through(x: number, k: number): number {
+  if (k === 0) return x > 0 ? Math.min(1, x / TOP[0]) : 0;
+  return Math.min(1, Math.max(0, (Math.log(x) - LOG_MIN) / STEP - (k - 1)));
+}
+
+/** EM steps a read of the histogram runs at most after new counts (each read after more goes on from there). */
+const MAX_EM_ITERATIONS = 8;
+/** EM has converged when no bin moves by more than this share of the observations. */
+const EM_TOLERANCE = 1e-6;
+/** Bins a censored counts' window takes on each side of a bin it grows to (fewer reallocations). */
+const WINDOW_ROOM = 8;
+
+// Scratch for the EM steps: one landscape computes at a time.
+const below = new Float64Array(BINS);
+const beyond = new Float64Array(BINS + 1);
+const next = new Float64Array(BINS);
+
 /**
  * Distribution of the market price (second price: what a win pays; first price: the highest
- * competing bid) as pseudo-counts per bin. Exact observations (a second-price win, a
- * `${AUCTION_MIN_TO_WIN}`) add one count to their bin; censored ones (a loss at bid b: the price
- * was above b; a first-price win at b: it was at most b) add one count spread over the bins
- * they allow, in proportion to what the histogram already believes there (one EM step).
+ * competing bid) as pseudo-counts per bin, a price uniform in log within its bin. Exact observations
+ * (a second-price win, a `${AUCTION_MIN_TO_WIN}`) and the prior count in their bin; censored ones (a
+ * loss at bid b: the price was above b; a first-price win at b: it was at most b) are kept per bin
+ * of the bid, with where in the bin the bids were, and the histogram is their maximum-likelihood
+ * completion (EM): each censored observation spread over the prices it allows, its bid's own bin by
+ * the share of it on the allowed side, in proportion to the histogram that results. Nothing fades:
+ * every notice counts as much as the first.
  */
 export class PriceLandscape {
-  readonly w = new Float64Array(BINS);
+  private readonly hist = new Float64Array(BINS);
+  /** The prior and exact observations, per bin. */
+  private readonly exactN = new Float64Array(BINS);
+  /**
+   * Censored observations per bin of the bid, four numbers a bin from bin `from` on: "at most the
+   * bid" (a count and the sum of the bids' places in the bin, `through`) and "above the bid" (a
+   * count and the sum of the shares of the bin above the bids). Only the bins the bids reached, a
+   * few dozen of the 289 for a campaign, grown as they reach more: a pace is kept for each campaign.
+   */
+  private censored = new Float64Array(0);
+  private from = 0;
   private total = 0;
+  /** Counts changed since the histogram was last read. */
+  private stale = false;
 
   /** A prior worth `weight` observations: log-normal around `medianCpm` with log-spread `sigma`. */
   static logNormal(medianCpm: number, sigma: number, weight: number): PriceLandscape {
@@ -55,7 +88,7 @@ export class PriceLandscape {
       d[k] = Math.exp(-0.5 * z * z);
       s += d[k];
     }
-    for (let k = 0; k < BINS; k++) l.add(k, (weight * d[k]) / s);
+    for (let k = 0; k < BINS; k++) l.addExact(k, (weight * d[k]) / s);
     return l;
   }
 
@@ -65,21 +98,33 @@ export class PriceLandscape {
     let s = 0;
     for (const c of counts) s += c;
     if (!(s > 0)) throw new Error('price histogram is empty');
-    for (let i = 0; i < counts.length; i++) if (counts[i] > 0) l.add(binOf(i * unit), (weight * counts[i]) / s);
+    for (let i = 0; i < counts.length; i++) if (counts[i] > 0) l.addExact(binOf(i * unit), (weight * counts[i]) / s);
     return l;
   }
 
   /** A copy that learns on its own: one prior computed once serves every campaign a reload adds. */
   clone(): PriceLandscape {
     const l = new PriceLandscape();
-    l.w.set(this.w);
+    l.hist.set(this.hist);
+    l.exactN.set(this.exactN);
+    l.censored = Float64Array.from(this.censored);
+    l.from = this.from;
     l.total = this.total;
+    l.stale = this.stale;
     return l;
   }
 
-  private add(k: number, x: number): void {
-    this.w[k] += x;
+  private addExact(k: number, x: number): void {
+    this.exactN[k] += x;
+    this.hist[k] += x;
     this.total += x;
+    this.stale = true;
+  }
+
+  /** The histogram: pseudo-counts per bin, summing to `observations` (read, it brings the EM up to date). */
+  get w(): Float64Array {
+    if (this.stale) this.settle();
+    return this.hist;
   }
 
   get observations(): number {
@@ -87,24 +132,95 @@ export class PriceLandscape {
   }
 
   exact(price: number): void {
-    this.add(binOf(price), 1);
+    this.addExact(binOf(price), 1);
   }
 
   /** The price was above `bid` (a loss without min-to-win). */
   above(bid: number): void {
-    this.spread(binOf(bid) + 1, BINS);
+    const k = binOf(bid);
+    const i = this.slot(k);
+    this.censored[i + 2]++;
+    this.censored[i + 3] += 1 - through(bid, k);
+    this.total++;
+    this.stale = true;
   }
 
   /** The price was at most `bid` (a first-price win). */
   atMost(bid: number): void {
-    this.spread(0, binOf(bid) + 1);
+    const k = binOf(bid);
+    const i = this.slot(k);
+    this.censored[i]++;
+    this.censored[i + 1] += through(bid, k);
+    this.total++;
+    this.stale = true;
   }
 
-  private spread(from: number, to: number): void {
-    let s = 0;
-    for (let k = from; k < to; k++) s += this.w[k];
-    if (s > 0) for (let k = from; k < to; k++) this.add(k, this.w[k] / s);
-    else if (from < to) this.add(from < BINS ? from : BINS - 1, 1);
+  /** Where bin k's censored counts are, the window grown to hold it (with room for its neighbours). */
+  private slot(k: number): number {
+    const c = this.censored;
+    const to = this.from + c.length / 4;
+    if (k >= this.from && k < to) return 4 * (k - this.from);
+    const empty = c.length === 0;
+    const lo = Math.max(0, Math.min(empty ? k : this.from, k - WINDOW_ROOM));
+    const hi = Math.min(BINS, Math.max(empty ? k + 1 : to, k + 1 + WINDOW_ROOM));
+    this.censored = new Float64Array(4 * (hi - lo));
+    if (!empty) this.censored.set(c, 4 * (this.from - lo));
+    this.from = lo;
+    return 4 * (k - lo);
+  }
+
+  /**
+   * EM from the histogram it has, until it converges or for MAX_EM_ITERATIONS: warm, a few steps
+   * follow the few notices of a re-solve's slot, and each later read with new counts goes on.
+   */
+  private settle(): void {
+    this.stale = false;
+    for (let i = 0; i < MAX_EM_ITERATIONS && this.emStep() > EM_TOLERANCE * this.total; i++);
+  }
+
+  /**
+   * One EM step, O(BINS): each bin's censored observations spread over the bins they allow in
+   * proportion to the histogram (their bids' bin by their mean share on the allowed side: exact
+   * where the bids share a place in it, as bids at bin tops do), plus the exact counts. Those the
+   * histogram gives no chance go to the nearest bin they allow. Returns the largest change of a bin.
+   */
+  private emStep(): number {
+    const w = this.hist;
+    const c = this.censored;
+    sums(w);
+    let r = 0;
+    for (let k = BINS - 1; k >= 0; k--) {
+      let x = this.exactN[k] + w[k] * r;
+      const i = 4 * (k - this.from);
+      const n = i >= 0 && i < c.length ? c[i] : 0;
+      if (n > 0) {
+        const L = below[k] + (c[i + 1] / n) * w[k];
+        if (L > 0) {
+          x += (c[i + 1] * w[k]) / L;
+          r += n / L;
+        } else x += n;
+      }
+      next[k] = x;
+    }
+    let q = 0;
+    for (let k = 0; k < BINS; k++) {
+      next[k] += w[k] * q;
+      const i = 4 * (k - this.from);
+      const n = i >= 0 && i < c.length ? c[i + 2] : 0;
+      if (n > 0) {
+        const U = (c[i + 3] / n) * w[k] + beyond[k + 1];
+        if (U > 0) {
+          next[k] += (c[i + 3] * w[k]) / U;
+          q += n / U;
+        } else next[Math.min(BINS - 1, k + 1)] += n;
+      }
+    }
+    let change = 0;
+    for (let k = 0; k < BINS; k++) {
+      change = Math.max(change, Math.abs(next[k] - w[k]));
+      w[k] = next[k];
+    }
+    return change;
   }
 
   /**
@@ -112,15 +228,27 @@ export class PriceLandscape {
    * Dirichlet posterior (each bin a Gamma draw), so re-solves explore what the counts leave open.
    */
   probabilities(out: Float64Array, random?: () => number): Float64Array {
+    const w = this.w;
     let s = 0;
     for (let k = 0; k < BINS; k++) {
-      const x = this.w[k] <= 0 ? 0 : random ? sampleGamma(random, this.w[k]) : this.w[k];
+      const x = w[k] <= 0 ? 0 : random ? sampleGamma(random, w[k]) : w[k];
       out[k] = x;
       s += x;
     }
     for (let k = 0; k < BINS; k++) out[k] = s > 0 ? out[k] / s : 1 / BINS;
     return out;
   }
+}
+
+/** below[k]: the mass of the bins under bin k; beyond[k]: of bin k and those above it (beyond[BINS] = 0). */
+function sums(w: Float64Array): void {
+  let c = 0;
+  for (let k = 0; k < BINS; k++) {
+    below[k] = c;
+    c += w[k];
+  }
+  c = 0;
+  for (let k = BINS - 1; k >= 0; k--) beyond[k] = c += w[k];
 }
 
 /**
