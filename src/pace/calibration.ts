@@ -9,10 +9,14 @@ class CreativeStats {
   meanPcvr = 0;
   seenPctr = 0;
   seenPcvr = 0;
-  /** The conversions the model expects of the clicks so far (Σ pCVR), of which `pending` are not due yet (as of `pendingAt`). */
+  /** The conversions the model expects of the clicks so far (Σ pCVR); `ages` holds when those clicks came. */
   conversionsOwed = 0;
-  pending = 0;
-  pendingAt = 0;
+  /** Its clicks' pCVR by when they came (one priced on a pCVR), past the window excepted. */
+  ages: ClickAges | undefined = undefined;
+  /** The conversions due, as of `dueAt` under the delay fitted in version `dueFit`. */
+  dueValue = 0;
+  dueAt = NaN;
+  dueFit = -1;
   /** When its first counted click came (a conversion of an earlier click, e.g. before a restart, is not counted against these). */
   firstClickAt = Infinity;
   /** Whether it is among the creatives the spreads are fitted on (it has had an impression). */
@@ -210,12 +214,377 @@ class Spread {
   }
 }
 
-/** The fields of CreativeStats in a snapshot, in this order (firstClickAt null while Infinity). */
+/**
+ * The conversion window (src/bidder.ts): a conversion token expires 7 days after its click, so a
+ * conversion comes within it or not at all, and a click that old is wholly due.
+ */
+const WINDOW_MS = 7 * 86_400_000;
+const HOUR_MS = 3_600_000;
+const WINDOW_H = WINDOW_MS / HOUR_MS;
+/** The newest bins of clicks' ages are five minutes of the clock. */
+const AGE_BIN_MS = 300_000;
+
+/**
+ * The pCVR of clicks by when they came, in few bins (an exponential histogram over time): a click
+ * joins the newest bin if it is within that bin's five minutes of the clock, or starts one; whenever
+ * one size has three bins, its two oldest merge into one of the next size. A bin thus spans about
+ * half its age or less, and a week of steady clicks takes some 22 bins, however many clicks. A bin
+ * keeps its clicks' total pCVR and when its first click came; it reaches to the next bin's first
+ * click (the newest to the last click), and what is due of it is reckoned as if its clicks were
+ * spread evenly over that span. Bins past the conversion window are dropped: their clicks are
+ * wholly due, and the owner counts them as its total less the bins.
+ */
+class ClickAges {
+  /** Each bin's size (0 for the newest; sizes fall from the oldest bin to the newest). */
+  readonly size: number[] = [];
+  readonly mass: number[] = [];
+  readonly first: number[] = [];
+  /** When the last click came. */
+  end = -Infinity;
+
+  add(now: number, mass: number): void {
+    const n = this.mass.length;
+    // A click before the newest bin's first (a clock set back) is taken as at that first.
+    const at = n > 0 ? Math.max(now, this.first[n - 1]) : now;
+    if (n > 0 && this.size[n - 1] === 0 && Math.floor(this.first[n - 1] / AGE_BIN_MS) === Math.floor(at / AGE_BIN_MS)) this.mass[n - 1] += mass;
+    else {
+      this.size.push(0);
+      this.mass.push(mass);
+      this.first.push(at);
+      // Each size is one run of bins; `end` is one past the run of `size`.
+      let end = n + 1;
+      for (let size = 0; ; size++) {
+        let start = end;
+        while (start > 0 && this.size[start - 1] === size) start--;
+        if (end - start < 3) break;
+        this.mass[start] += this.mass[start + 1];
+        this.size[start] = size + 1;
+        for (const a of [this.size, this.mass, this.first]) a.splice(start + 1, 1);
+        end = start + 1;
+      }
+    }
+    this.end = Math.max(this.end, at);
+    let old = 0;
+    while (old < this.mass.length && now - (old + 1 < this.mass.length ? this.first[old + 1] : this.end) >= WINDOW_MS) old++;
+    if (old > 0) for (const a of [this.size, this.mass, this.first]) a.splice(0, old);
+  }
+
+  /** The last click's time, then the bins as [size, pCVR, first click] triples, flat (empty without a bin). */
+  flat(): number[] {
+    return this.mass.length === 0 ? [] : [this.end, ...this.mass.flatMap((m, b) => [this.size[b], m, this.first[b]])];
+  }
+
+  /** Bins from `flat()`; null for what is not such a list. */
+  static from(values: readonly unknown[]): ClickAges | null {
+    const a = new ClickAges();
+    if (values.length === 0) return a;
+    const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+    if (values.length % 3 !== 1 || !num(values[0])) return null;
+    a.end = values[0];
+    for (let i = 1; i < values.length; i += 3) {
+      const [size, mass, first] = values.slice(i, i + 3);
+      if (!(Number.isInteger(size) && (size as number) >= 0 && (size as number) <= 64 && (i === 1 || (size as number) <= a.size[a.size.length - 1]))) return null;
+      if (!(num(mass) && mass >= 0 && num(first) && first <= a.end && (i === 1 || first >= a.first[a.first.length - 1]))) return null;
+      a.size.push(size as number);
+      a.mass.push(mass);
+      a.first.push(first);
+    }
+    return a;
+  }
+}
+
+/**
+ * The shapes k the delay's Weibull is fitted over: quarter-octaves from 1/4 (a long tail, as a mix of
+ * quick and slow converters) through 1 (exponential) to 64 (a delay of nearly fixed length, within
+ * ±2 %). Up to 16 only (±8 %), conversions 6 hours after their clicks read a model right at 0.1 as
+ * 0.14 in their first half hour.
+ */
+const SHAPES = Array.from({ length: 33 }, (_, i) => 2 ** ((i - 8) / 4));
+/** Its scales θ: quarter-octaves from a minute to the window, in hours (refined between them). */
+const SCALES_H = Array.from({ length: 54 }, (_, j) => (60_000 * 2 ** (j / 4)) / HOUR_MS);
+const LN_SHAPES = SHAPES.map(Math.log);
+const LN_SCALES = SCALES_H.map(Math.log);
+const LN_WINDOW_H = Math.log(WINDOW_H);
+
+/**
+ * J_k(z) = ∫₀^z e^(−s^k) ds for each of SHAPES, tabulated at 32 points an octave of z from 2^−20 to
+ * 2^17 (Simpson's rule within each step), so that what is due of a bin of clicks spread over ages
+ * [a, b] is exact, θ (J(b/θ) − J(a/θ)) / (b − a) being the mean survival over the bin. Taken at the
+ * bin's middle instead, a delay of nearly fixed length counted the clicks of a bin astride it as
+ * all due or none.
+ */
+const J_FROM = -20;
+const J_STEPS = 32;
+const J_POINTS = (17 - J_FROM) * J_STEPS + 1;
+let jTable: Float64Array[] | undefined;
+function jTableOf(i: number): Float64Array {
+  jTable ??= SHAPES.map((k) => {
+    const t = new Float64Array(J_POINTS);
+    const e = (s: number) => Math.exp(-(s ** k));
+    let z = 2 ** J_FROM;
+    t[0] = z * (1 - z ** k / (k + 1));
+    for (let n = 1; n < J_POINTS; n++) {
+      const next = 2 ** (J_FROM + n / J_STEPS);
+      t[n] = t[n - 1] + ((next - z) / 6) * (e(z) + 4 * e((z + next) / 2) + e(next));
+      z = next;
+    }
+    return t;
+  });
+  return jTable[i];
+}
+function jOf(t: Float64Array, z: number): number {
+  const u = (Math.log2(z) - J_FROM) * J_STEPS;
+  if (!(u > 0)) return z;
+  if (u >= J_POINTS - 1) return t[J_POINTS - 1];
+  const n = Math.floor(u);
+  return t[n] + (t[n + 1] - t[n]) * (u - n);
+}
+
+/** The prior of the scale: log-normal around `conversionDelayMs`, sd 2 (2 sd from 1 minute to 2 days around 1 h). */
+const SCALE_PRIOR_SD = 2;
+/** The prior of the shape: log-normal around 1 (exponential), sd 1. */
+const SHAPE_PRIOR_SD = 1;
+/**
+ * In choosing the delay only, the pool's conversions are taken to come at the model's rate with a
+ * prior worth 20 conversions (a Gamma, integrated out): a delay that would make the model several
+ * times too low needs more than a few conversions to be believed. At the creatives' 3 events, the
+ * first half hour of conversions coming 6 hours after their clicks was read as a longer delay and a
+ * model right at 0.1 priced at 0.38–0.58; the cost is a model off by half (and quick to convert)
+ * learnt in 3 hours rather than 1 (docs/pacing-results.md).
+ */
+const FIT_PRIOR_EVENTS = 20;
+
+/** A Weibull delay of scale θ (hours) and shape SHAPES[i], cut at the window. */
+class Delay {
+  readonly k: number;
+  /** S(W) = e^(−(W/θ)^k), and 1 − S(W). */
+  readonly sW: number;
+  readonly fW: number;
+  /** The age (hours) past which nothing is left to come: S < e^−40, or the window's. */
+  private readonly spent: number;
+  private readonly j: Float64Array;
+  constructor(
+    readonly scaleH: number,
+    i: number,
+  ) {
+    this.k = SHAPES[i];
+    const xW = (WINDOW_H / scaleH) ** this.k;
+    this.sW = Math.exp(-xW);
+    this.fW = -Math.expm1(-xW);
+    this.spent = Math.min(WINDOW_H, scaleH * 40 ** (1 / this.k));
+    this.j = jTableOf(i);
+  }
+
+  /** ∫₀^t S (t in hours, cut at the window). */
+  private survived(t: number): number {
+    return this.scaleH * jOf(this.j, Math.min(t, WINDOW_H) / this.scaleH);
+  }
+
+  /**
+   * The conversions not yet due at `now` of the clicks binned in `ages`: each bin's pCVR times the
+   * mean over its ages of (S(age) − S(W)) / (1 − S(W)), ages past the window adding nothing. Newest
+   * first, to the first bin wholly spent; a bin narrower than the table's step (2 % of its age) is
+   * taken at its middle.
+   */
+  pending(ages: ClickAges, now: number): number {
+    let p = 0;
+    let a = Math.max(0, (now - ages.end) / HOUR_MS);
+    let sa = NaN;
+    for (let b = ages.mass.length - 1; b >= 0 && a < this.spent; b--) {
+      const t = Math.max(a, (now - ages.first[b]) / HOUR_MS);
+      let st = NaN;
+      if (t - a < 0.02 * t) p += ages.mass[b] * Math.max(0, Math.exp(-(((a + t) / 2 / this.scaleH) ** this.k)) - this.sW);
+      else {
+        if (Number.isNaN(sa)) sa = this.survived(a);
+        st = this.survived(t);
+        p += (ages.mass[b] * Math.max(0, st - sa - this.sW * (Math.min(t, WINDOW_H) - Math.min(a, WINDOW_H)))) / (t - a);
+      }
+      [a, sa] = [t, st];
+    }
+    return p / this.fW;
+  }
+}
+
+/**
+ * The click-to-conversion delay, learnt with the conversion rate from every click of a creative
+ * priced on a pCVR, converted or not: the delayed-feedback model of Chapelle (2014), with a Weibull
+ * delay for its exponential. A click converts with probability c × pCVR, after a delay of survival
+ * S(t) = e^(−(t/θ)^k) cut at the conversion window W; by age a it is due the share
+ * (1 − S(a)) / (1 − S(W)). The likelihood of what was seen is that of a Poisson process: each
+ * conversion that told its click's time adds ln(c pCVR f(delay) / (1 − S(W))), and every click,
+ * converted or not, takes away c pCVR × its share due. With c's prior integrated out, (θ, k) is the
+ * maximum a posteriori: an octave scan of SCALES_H × SHAPES, climbs to the best neighbour at half and
+ * quarter octaves, then θ between its neighbours. The clicks not converted yet are what the plain mean of
+ * the delays seen left out: that mean cannot exceed the time elapsed, and with a 6-hour delay it
+ * read a right model as converting 2–4 times too little on the first day.
+ */
+class ConversionDelay {
+  /** Every counted click of a creative priced on a pCVR: its pCVR in all (`owed`) and by when. */
+  readonly clicks = new ClickAges();
+  owed = 0;
+  /** When the first of them came (a conversion of an earlier click is none of theirs). */
+  since = Infinity;
+  /** The conversions of those clicks; `timed` told their click's time. */
+  converted = 0;
+  timed = 0;
+  /** Σ ln(delay) and, for each of SHAPES, Σ delay^k, over the timed ones (delays in hours). */
+  sumLn = 0;
+  readonly sumPow = new Float64Array(SHAPES.length);
+  /** The delay fitted, and `version` bumped at each fit. */
+  delay: Delay;
+  version = 0;
+  private readonly lnPrior: number;
+
+  constructor(priorScaleMs: number) {
+    this.lnPrior = Math.log(priorScaleMs / HOUR_MS);
+    this.delay = new Delay(priorScaleMs / HOUR_MS, 8);
+  }
+
+  onClick(now: number, pcvr: number): void {
+    this.owed += pcvr;
+    this.since = Math.min(this.since, now);
+    this.clicks.add(now, pcvr);
+  }
+
+  /** A conversion at `now` of a creative it holds clicks of, of a click at `clickMs` when the notice tells. */
+  onConversion(now: number, clickMs?: number): void {
+    if (clickMs !== undefined && clickMs < this.since) return;
+    this.converted++;
+    const delayMs = now - (clickMs ?? NaN);
+    if (!(delayMs >= 0)) return;
+    this.timed++;
+    const ln = Math.log(Math.min(Math.max(delayMs, 1000), WINDOW_MS) / HOUR_MS);
+    this.sumLn += ln;
+    for (let i = 0; i < SHAPES.length; i++) this.sumPow[i] += Math.exp(SHAPES[i] * ln);
+  }
+
+  /** Fits θ and k on the clicks and conversions so far, as of `now`. */
+  fit(now: number): void {
+    const N = this.timed;
+    // The Gamma prior of the rate of timed conversions: mean the timed share (the model's rate, less
+    // the conversions that will not tell their delay). Without any timed one, but conversions, no
+    // count says anything of the delay: the prior alone.
+    const counts = N > 0 || this.converted === 0;
+    const rate = N > 0 ? (FIT_PRIOR_EVENTS * this.converted) / N : FIT_PRIOR_EVENTS;
+    const score = (i: number, lnTh: number): number => {
+      const k = SHAPES[i];
+      let s = -0.5 * ((lnTh - this.lnPrior) / SCALE_PRIOR_SD) ** 2 - 0.5 * (LN_SHAPES[i] / SHAPE_PRIOR_SD) ** 2;
+      if (!counts) return s;
+      const d = new Delay(Math.exp(lnTh), i);
+      s -= (FIT_PRIOR_EVENTS + N) * Math.log(rate + Math.max(0, this.owed - d.pending(this.clicks, now)));
+      if (N > 0) s += N * (LN_SHAPES[i] - k * lnTh - Math.log(d.fW)) + (k - 1) * this.sumLn - Math.exp(-k * lnTh) * this.sumPow[i];
+      return s;
+    };
+    // An octave scan, then climbs to the best neighbour at half and quarter octaves.
+    let bj = 0;
+    let bi = 0;
+    let best = -Infinity;
+    for (let j = 0; j < SCALES_H.length; j += 4) {
+      for (let i = 0; i < SHAPES.length; i += 4) {
+        const v = score(i, LN_SCALES[j]);
+        if (v > best) [best, bj, bi] = [v, j, i];
+      }
+    }
+    for (const step of [2, 1]) {
+      for (;;) {
+        let [nj, ni] = [bj, bi];
+        for (let j = bj - step; j <= bj + step; j += step) {
+          for (let i = bi - step; i <= bi + step; i += step) {
+            if (j < 0 || j >= SCALES_H.length || i < 0 || i >= SHAPES.length || (j === bj && i === bi)) continue;
+            const v = score(i, LN_SCALES[j]);
+            if (v > best) [best, nj, ni] = [v, j, i];
+          }
+        }
+        if (nj === bj && ni === bi) break;
+        [bj, bi] = [nj, ni];
+      }
+    }
+    // θ between its lattice neighbours (golden section on ln θ).
+    let lo = LN_SCALES[Math.max(0, bj - 1)];
+    let hi = LN_SCALES[Math.min(SCALES_H.length - 1, bj + 1)];
+    const g = (Math.sqrt(5) - 1) / 2;
+    let x1 = hi - g * (hi - lo);
+    let x2 = lo + g * (hi - lo);
+    let f1 = score(bi, x1);
+    let f2 = score(bi, x2);
+    for (let step = 0; step < 12; step++) {
+      if (f1 >= f2) {
+        [hi, x2, f2] = [x2, x1, f1];
+        x1 = hi - g * (hi - lo);
+        f1 = score(bi, x1);
+      } else {
+        [lo, x1, f1] = [x1, x2, f2];
+        x2 = lo + g * (hi - lo);
+        f2 = score(bi, x2);
+      }
+    }
+    const lnScale = Math.max(f1, f2) > best ? (f1 >= f2 ? x1 : x2) : LN_SCALES[bj];
+    this.delay = new Delay(Math.exp(lnScale), bi);
+    this.version++;
+  }
+
+  snapshot(): ConversionDelaySnapshot {
+    return { clicks: this.clicks.flat(), owed: this.owed, since: Number.isFinite(this.since) ? this.since : null, converted: this.converted, timed: this.timed, sumLn: this.sumLn, sumPow: Array.from(this.sumPow) };
+  }
+
+  /** Takes back a snapshot; false (changing nothing) for what is not one. */
+  restore(x: Partial<ConversionDelaySnapshot>): boolean {
+    const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+    const clicks = Array.isArray(x.clicks) ? ClickAges.from(x.clicks) : null;
+    const ok =
+      clicks !== null &&
+      num(x.owed) &&
+      x.owed >= 0 &&
+      (x.since === null || num(x.since)) &&
+      Number.isInteger(x.converted) &&
+      x.converted! >= 0 &&
+      Number.isInteger(x.timed) &&
+      x.timed! >= 0 &&
+      x.timed! <= x.converted! &&
+      num(x.sumLn) &&
+      Array.isArray(x.sumPow) &&
+      x.sumPow.length === SHAPES.length &&
+      x.sumPow.every((v) => num(v) && v >= 0);
+    if (!ok) return false;
+    for (const k of ['size', 'mass', 'first'] as const) this.clicks[k].splice(0, Infinity, ...clicks[k]);
+    this.clicks.end = clicks.end;
+    this.owed = x.owed!;
+    this.since = x.since ?? Infinity;
+    this.converted = x.converted!;
+    this.timed = x.timed!;
+    this.sumLn = x.sumLn!;
+    this.sumPow.set(x.sumPow!);
+    return true;
+  }
+}
+
+/** What the delay has learnt (see ConversionDelay). */
+export interface ConversionDelaySnapshot {
+  /** The clicks' bins: the last click's time, then [size, pCVR, first click] flat. */
+  clicks: number[];
+  owed: number;
+  since: number | null;
+  converted: number;
+  timed: number;
+  sumLn: number;
+  sumPow: number[];
+}
+
+/**
+ * A creative's fields in a snapshot, in this order (firstClickAt null while Infinity), then its
+ * clicks' bins (ClickAges.flat). `pending` is what its clicks owed not due yet as of `pendingAt`,
+ * written for the reader and not read back: the bins say it.
+ */
 const FIELDS = ['expectedClicks', 'clicks', 'conversions', 'meanPctr', 'meanPcvr', 'seenPctr', 'seenPcvr', 'conversionsOwed', 'pending', 'pendingAt', 'firstClickAt'] as const;
 
-/** What calibration has learnt: the click-to-conversion delay's sum and count, and per creative its FIELDS. */
+/** What calibration has learnt: the click-to-conversion delay, and per creative its FIELDS and clicks' bins. */
 export interface CalibrationSnapshot {
-  delay: [number, number];
+  conversionDelay?: ConversionDelaySnapshot;
+  /**
+   * Before 2026-12, instead: the delays' sum and count (1 h × 10 of prior in them). Checked, not
+   * used: the delay is learnt again, and those creatives' clicks are taken as due.
+   */
+  delay?: [number, number];
   creatives: Array<[string, ...Array<number | null>]>;
   /** The creatives no campaign lists, with when a reload first found them so (absent before 2026-12). */
   removed?: Array<[string, number]>;
@@ -232,8 +601,8 @@ export interface CalibrationOptions {
   /** What the conversions due are reckoned against. */
   clock: () => number;
   /**
-   * Mean delay from a click to its conversion assumed until conversions say otherwise, ms
-   * (default 1 h, worth 10 conversions).
+   * The delay from a click to its conversion assumed until conversions say otherwise, ms: the centre
+   * of the prior of the delay's scale (default 1 h; see ConversionDelay).
    */
   conversionDelayMs?: number;
 }
@@ -245,11 +614,12 @@ export interface CalibrationOptions {
  * what was seen. Shared by every pacer.
  *
  * Conversions come hours or days after their click, so the conversions expected so far count
- * each click by the chance that its conversion is due by now: 1 − e^(−age / d), with d the mean
- * click-to-conversion delay (exponential), learnt from the delays of the conversions seen (a
- * conversion notice carries its click's time). Counting every click at once would read a creative
- * as converting less than the model says for as long as conversions are pending: a quarter less
- * at the end of a day of steady clicks with a 6-hour delay (test/pace.test.ts).
+ * each click by the share of its conversion due by its age, under the click-to-conversion delay
+ * learnt from every click and conversion of the creatives priced on a pCVR (ConversionDelay; a
+ * conversion notice carries its click's time). Each creative keeps its clicks' ages in a few bins
+ * (ClickAges). Counting every click at once would read a creative as converting less than the model
+ * says for as long as conversions are pending: a quarter less at the end of a day of steady clicks
+ * with a 6-hour delay (test/pace.test.ts).
  *
  * How far one creative may stand from the others is learnt too (empirical Bayes). Once two
  * creatives have an expected event each, the prior of a creative's factor is centred on the pooled
@@ -275,9 +645,8 @@ export interface CalibrationOptions {
 export function createCalibration(opts: CalibrationOptions) {
   const priorEvents = opts.priorEvents ?? 3;
   const { clock } = opts;
-  const DELAY_PRIOR_WEIGHT = 10;
-  let delaySum = DELAY_PRIOR_WEIGHT * (opts.conversionDelayMs ?? 3_600_000);
-  let delays = DELAY_PRIOR_WEIGHT;
+  const priorDelayMs = opts.conversionDelayMs ?? HOUR_MS;
+  const delay = new ConversionDelay(priorDelayMs);
   const creatives = new Map<string, CreativeStats>();
   /**
    * The creatives no campaign lists, since when (epoch ms). Kept to the end of the UTC day after
@@ -287,13 +656,18 @@ export function createCalibration(opts: CalibrationOptions) {
    * entries in learned.json and about 1 KB of heap each.
    */
   const removedAt = new Map<string, number>();
-  /** The conversions due by `now` of what the creative's clicks owe (the rest decays toward due). */
+  /**
+   * The conversions due by `now` of what the creative's clicks owe. Kept for the millisecond and the
+   * fit it was computed on: a busy bid path asks for the same creative many times a millisecond.
+   */
   function due(s: CreativeStats, now: number): number {
-    if (now > s.pendingAt) {
-      s.pending *= Math.exp(-(now - s.pendingAt) / (delaySum / delays));
-      s.pendingAt = now;
+    if (s.ages === undefined) return s.conversionsOwed;
+    if (s.dueAt !== now || s.dueFit !== delay.version) {
+      s.dueValue = Math.max(0, s.conversionsOwed - delay.delay.pending(s.ages, now));
+      s.dueAt = now;
+      s.dueFit = delay.version;
     }
-    return s.conversionsOwed - s.pending;
+    return s.dueValue;
   }
   function creative(id: string): CreativeStats {
     let s = creatives.get(id);
@@ -315,6 +689,7 @@ export function createCalibration(opts: CalibrationOptions) {
     eventSinceFit = false;
     const now = clock();
     fitAt = now;
+    delay.fit(now);
     ctr.fit(won, (s) => s.clicks, (s) => s.expectedClicks);
     // Only creatives priced on a pCVR: a CPC creative's conversions were expected by no model.
     cvr.fit(won, (s) => (s.seenPcvr > 0 ? s.conversions : 0), (s) => (s.seenPcvr > 0 ? due(s, now) : 0));
@@ -371,9 +746,12 @@ export function createCalibration(opts: CalibrationOptions) {
       s.ctrVersion = -1;
       const now = clock();
       if (s.firstClickAt === Infinity) s.firstClickAt = now;
-      due(s, now);
-      s.conversionsOwed += s.meanPcvr;
-      s.pending += s.meanPcvr;
+      if (s.meanPcvr > 0) {
+        s.conversionsOwed += s.meanPcvr;
+        (s.ages ??= new ClickAges()).add(now, s.meanPcvr);
+        s.dueAt = NaN;
+        delay.onClick(now, s.meanPcvr);
+      }
       eventSinceFit = true;
       maybeRefit();
     },
@@ -412,9 +790,14 @@ export function createCalibration(opts: CalibrationOptions) {
     },
 
     snapshot(): CalibrationSnapshot {
+      const now = clock();
+      const field = (c: CreativeStats, f: (typeof FIELDS)[number]): number | null => {
+        const v = f === 'pending' ? c.conversionsOwed - due(c, now) : f === 'pendingAt' ? now : c[f];
+        return Number.isFinite(v) ? v : null;
+      };
       return {
-        delay: [delaySum, delays],
-        creatives: [...creatives].map(([id, c]) => [id, ...FIELDS.map((f) => (Number.isFinite(c[f]) ? c[f] : null))]),
+        conversionDelay: delay.snapshot(),
+        creatives: [...creatives].map(([id, c]) => [id, ...FIELDS.map((f) => field(c, f)), ...(c.ages?.flat() ?? [])]),
         removed: [...removedAt],
       };
     },
@@ -423,21 +806,35 @@ export function createCalibration(opts: CalibrationOptions) {
     restore(snap: unknown): void {
       const x = snap as Partial<CalibrationSnapshot> | null;
       const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+      const n = FIELDS.length;
+      const ages = new Map<unknown, ClickAges | null>();
       const ok =
-        Array.isArray(x?.delay) &&
-        x.delay.length === 2 &&
-        x.delay.every(num) &&
-        x.delay[1] > 0 &&
+        x !== null &&
+        typeof x === 'object' &&
+        (x.delay !== undefined || x.conversionDelay !== undefined) &&
+        (x.delay === undefined || (Array.isArray(x.delay) && x.delay.length === 2 && x.delay.every(num) && x.delay[1] > 0)) &&
         Array.isArray(x.creatives) &&
-        x.creatives.every((c) => Array.isArray(c) && c.length === FIELDS.length + 1 && typeof c[0] === 'string' && c.slice(1, -1).every(num) && (c[FIELDS.length] === null || num(c[FIELDS.length]))) &&
+        x.creatives.every((c) => {
+          if (!(Array.isArray(c) && c.length > n && typeof c[0] === 'string' && c.slice(1, n).every(num) && (c[n] === null || num(c[n])))) return false;
+          ages.set(c, ClickAges.from(c.slice(n + 1)));
+          return ages.get(c) !== null;
+        }) &&
         (x.removed === undefined || (Array.isArray(x.removed) && x.removed.every((r) => Array.isArray(r) && r.length === 2 && typeof r[0] === 'string' && num(r[1]))));
-      if (!ok) throw new Error('not a calibration snapshot');
-      [delaySum, delays] = x!.delay!;
-      for (const [id, ...values] of x!.creatives!) {
+      if (!ok || (x.conversionDelay !== undefined && !new ConversionDelay(priorDelayMs).restore(x.conversionDelay))) throw new Error('not a calibration snapshot');
+      // A creative of a snapshot of before 2026-12 has no bins: what its clicks owed then is taken as
+      // due (its last hours' clicks read as a little late), and the delay is learnt again from the
+      // clicks and conversions to come.
+      for (const row of x.creatives!) {
+        const [id, ...values] = row;
         const c = new CreativeStats();
-        FIELDS.forEach((f, i) => (c[f] = values[i] ?? Infinity));
+        FIELDS.forEach((f, i) => {
+          if (f !== 'pending' && f !== 'pendingAt') c[f] = values[i] ?? Infinity;
+        });
+        const bins = ages.get(row)!;
+        if (bins.mass.length > 0) c.ages = bins;
         creatives.set(id, c);
       }
+      if (x.conversionDelay !== undefined) delay.restore(x.conversionDelay);
       // Removed before the restart: they go when they would have.
       for (const [id, at] of x!.removed ?? []) if (creatives.has(id)) removedAt.set(id, at);
       won.length = 0;
@@ -448,14 +845,17 @@ export function createCalibration(opts: CalibrationOptions) {
       refit();
     },
 
-    /** A conversion; with its click's time when the notice tells it (it teaches the delay). */
+    /**
+     * A conversion; with its click's time when the notice tells it (it teaches the delay). Only a
+     * conversion of a creative priced on a pCVR teaches it: its clicks are the ones the delay
+     * reckons with, converted or not (a CPC creative's clicks are not, and its conversions alone
+     * would read the delay short, as the conversions alone always did).
+     */
     onConversion(creativeId: string, clickMs?: number): void {
       const s = creatives.get(creativeId);
-      if (s !== undefined && !(clickMs !== undefined && clickMs < s.firstClickAt)) s.conversions++;
-      const delay = clock() - (clickMs ?? NaN);
-      if (delay >= 0) {
-        delaySum += delay;
-        delays++;
+      if (s !== undefined && !(clickMs !== undefined && clickMs < s.firstClickAt)) {
+        s.conversions++;
+        if (s.conversionsOwed > 0) delay.onConversion(clock(), clickMs);
       }
       eventSinceFit = true;
       maybeRefit();
