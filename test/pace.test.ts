@@ -358,10 +358,12 @@ describe('creative calibration', () => {
     // The click of yesterday's process: its conversion arrives now; nothing of it was expected here.
     p.onConversion('c1', 'cpa', now, DAY0 - 3_600_000);
     expect(p.calibratePcvr('cpa', 0.1)).toBeCloseTo(0.1, 12);
-    // A click of this process, and its conversion: counted, (3 + 1) / (3 + 0.1 due after a day).
+    // A click of this process, and its conversion a day later: counted, (3 + 1) / (3 + 0.1 due once
+    // the click is past the conversion window; before, what is due of it depends on the delay learnt).
     p.onClick('c1', 'cpa', now);
     now += 86_400_000;
     p.onConversion('c1', 'cpa', now, DAY0);
+    now = DAY0 + 7 * 86_400_000;
     expect(p.calibratePcvr('cpa', 0.1)).toBeCloseTo((0.1 * 4) / 3.1, 3);
   });
 });
