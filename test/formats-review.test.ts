@@ -24,7 +24,9 @@ describe('demo policies', () => {
     expect(req.imp[0].banner.mimes).toEqual(['image/jpeg', 'image/jpg', 'image/gif', 'image/png']);
     // Every demo banner is HTML: none fits; the same slot that also shows HTML gets one.
     expect(await bidsOf(await t.bid(req))).toEqual([]);
-    const html = { ...req, imp: [{ ...req.imp[0], banner: { ...req.imp[0].banner, mimes: [...req.imp[0].banner.mimes, 'text/html'] } }] };
+    // tmax 2 s: the case is about formats; the request carries none, and the default 200 ms was
+    // overrun on a loaded CI host (a DEADLINE no-bid).
+    const html = { ...req, tmax: 2000, imp: [{ ...req.imp[0], banner: { ...req.imp[0].banner, mimes: [...req.imp[0].banner.mimes, 'text/html'] } }] };
     const bids = await bidsOf(await t.bid(html));
     expect(bids.length).toBe(1);
     expect(bids[0].adm).toMatch(/^<a href=/);
