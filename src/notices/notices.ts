@@ -270,10 +270,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
     // minted before they carried the mark are counted as they were, for their 7 days.
     if (won === 0) {
       let outcome: BidOutcome;
+      const lt = deps.now();
       try {
         outcome = await deps.ledger.bidOutcome(bidId);
+        metrics.ledger('state', (deps.now() - lt) / 1000, false);
       } catch {
-        metrics.ledger('state', 0, true);
+        metrics.ledger('state', (deps.now() - lt) / 1000, true);
         return LEDGER_RETRY;
       }
       if (outcome !== 'settled') return refuse('conversion', 'lost', new BidderError('CONVERSION_NOT_WON'));
@@ -281,10 +283,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
     // Deduplicated in the ledger's store (journal or Redis): a restart or another process of the
     // fleet does not count the same bid's conversion again, from this token or a later click's.
     let first: boolean;
+    const ot = deps.now();
     try {
       first = await deps.ledger.once(`v:${bidId}`, Math.max(until, keepUntil));
+      metrics.ledger('state', (deps.now() - ot) / 1000, false);
     } catch {
-      metrics.ledger('state', 0, true);
+      metrics.ledger('state', (deps.now() - ot) / 1000, true);
       return LEDGER_RETRY;
     }
     if (!first) {
@@ -416,9 +420,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
         // reply past its timeout), which nothing has counted; or another's, which
         // did. The ledger tells, and what that call set (a question it answers without I/O where
         // no call of this process failed).
+        const ct = deps.now();
         try {
           outcome = (await deps.ledger.claim(claims.bidId, source, settled)) ?? 'duplicate';
+          metrics.ledger('state', (deps.now() - ct) / 1000, false);
         } catch {
+          metrics.ledger('state', (deps.now() - ct) / 1000, true);
           retryLater(key, kind, query, attempt + 1);
           return LEDGER_RETRY;
         }
@@ -458,13 +465,15 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // one key (a journal line with no sync of its own, a Redis call), as a click does.
       if (source === 'billing' && outcome !== 'unknown') {
         let first = true;
+        const ot = deps.now();
         try {
           first = await deps.ledger.once(`b:${claims.bidId}`, claims.expiresAtMs);
+          metrics.ledger('state', (deps.now() - ot) / 1000, false);
         } catch {
           // Unanswered: logged all the same where the ledger said duplicate, since the report
           // counts a bid's impression once however many records it has, and a lost one is what
           // this key is for.
-          metrics.ledger('state', 0, true);
+          metrics.ledger('state', (deps.now() - ot) / 1000, true);
         }
         if (outcome === 'duplicate') {
           if (!first) {
@@ -589,20 +598,26 @@ export function createNoticeHandler(deps: NoticeDeps) {
     }
     let first = false;
     let outcome: BidOutcome;
+    // Each lookup is one op="state" call, answered or not: BidderLedgerErrors divides the failures
+    // by all of them, and a path that counted only its failures paged at 1 in 24,000.
+    let lt = deps.now();
     try {
       // A click on a bid whose loss notice released it is one on an ad that did not run (a lost
       // bid's markup is in the page with Prebid.js, say): it teaches nothing and mints no token.
       outcome = await deps.ledger.bidOutcome(claims.bidId);
+      metrics.ledger('state', (deps.now() - lt) / 1000, false);
       if (outcome === 'released') {
         metrics.notice('click', 'lost');
         return { status: 302, body: '', headers: { location: landingUrl } };
       }
       // Deduplicated in the ledger's store (journal or Redis): across restarts and a fleet.
+      lt = deps.now();
       first = await deps.ledger.once(`c:${claims.bidId}`, claims.expiresAtMs);
+      metrics.ledger('state', (deps.now() - lt) / 1000, false);
     } catch {
       // The user still reaches the landing page; the click is not counted, and so mints no
       // conversion token (a token would count a conversion for a click that never counted).
-      metrics.ledger('state', 0, true);
+      metrics.ledger('state', (deps.now() - lt) / 1000, true);
       return { status: 302, body: '', headers: { location: landingUrl } };
     }
     if (!first) metrics.notice('click', 'duplicate');
