@@ -12,6 +12,9 @@ import { startBidder, TEST_SECRET } from './helpers/bidder.js';
 const SECRET = 'first-price-claim-secret-0123456789';
 const TTL_MS = 60_000;
 
+/** sha256 of the 40 URLs of the golden case, written by the code of 9ee7902 (before fp). */
+const GOLDEN_9EE7902 = 'c022cd89cbed767562454a60d5dbf63aa6da4582c63ae892cbcefab49a7ea932';
+
 /** `o`, whose other methods do nothing (metrics, event log, profiles, caps, shader). */
 const stub = <T extends object>(o: T): T => new Proxy(o, { get: (t, k) => (k in t ? t[k as keyof T] : () => {}) });
 
@@ -80,7 +83,7 @@ async function wired(secret = SECRET, campaignId = 'c') {
   }
 }
 
-describe('a first-price win whose issued record is gone is learnt as a bound, by the signed fp claim', () => {
+describe('a first-price win whose issued record is gone is learnt as a bound, by the fp hint', () => {
   it('another worker or process (no record), or past the ring TTL: billed below the bid, still at most the bid', async () => {
     const w = await wired();
     // The exchange bills 1.5 on a first-price bid of 2 (a shaded or rounded-down price): the price
@@ -110,12 +113,12 @@ describe('a first-price win whose issued record is gone is learnt as a bound, by
   });
 });
 
-describe('the fp claim is signed', () => {
+describe('the fp hint is outside the MAC: the version before it verifies a first-price URL', () => {
   const claims: NoticeClaims = { bidId: 'b1', campaignId: 'c', creativeId: 'cr', bidPrice: 2, cur: 'USD', rate: 1, exchange: 'ex', expiresAtMs: 1780315200000, pctr: 0.01 };
   const first: NoticeClaims = { ...claims, firstPrice: true };
 
   for (const shared of [false, true]) {
-    it(`a URL with fp removed or added fails verification on every exchange route (${shared ? 'shared signature' : 'per-route tags'})`, () => {
+    it(`a new first-price URL verifies under the previous version's verifier (${shared ? 'shared signature' : 'per-route tags'})`, () => {
       const signer = createSigner(SECRET, shared);
       const verifies = (q: string, route: 'win' | 'billing' | 'loss') => {
         const p = parseClaims(parseQuery(q))!;
@@ -126,27 +129,34 @@ describe('the fp claim is signed', () => {
         expect(signed).toContain('&fp=1&');
         expect(parseClaims(parseQuery(signed))!.claims.firstPrice).toBe(true);
         expect(verifies(signed, route)).toBe(true);
-        expect(verifies(signed.replace('&fp=1', ''), route)).toBe(false);
-        const second = query(claims, signer.sign(claims), route);
-        expect(second).not.toContain('fp=');
-        expect(verifies(second, route)).toBe(true);
-        expect(verifies(second.replace('&e=', '&fp=1&e='), route)).toBe(false);
+        // A process of the version before reads no fp (an unknown parameter) and checks the MAC of
+        // the other claims: the URL without fp, which is the second-price URL of the same bid, byte
+        // for byte (signature included), and verifies.
+        const old = signed.replace('&fp=1', '');
+        expect(old).toBe(query(claims, signer.sign(claims), route));
+        expect(verifies(old, route)).toBe(true);
+        // And fp added to a second-price URL verifies: a hint, as the exchange tells it.
+        expect(verifies(old.replace('&e=', '&fp=1&e='), route)).toBe(true);
       }
     });
   }
 
-  it('the handler refuses a tampered URL as forged (403) and hears the signed one', async () => {
+  it('the handler hears a first-price URL as the previous version reads it, and fp moves no money', async () => {
     const w = await wired();
     const c = await w.bid(2, true, false);
     const q = query(c, w.signer.sign(c), 'win', 1.5);
-    expect((await w.handle('win', q.replace('&fp=1', ''))).status).toBe(403);
+    // Read without fp (as the version before reads it): heard, learnt by the price alone.
+    expect((await w.handle('win', q.replace('&fp=1', ''))).status).toBe(200);
+    expect(w.wins.at(-1)?.slice(2, 3)).toEqual([1.5]);
+    expect(w.wins.at(-1)?.[6]).toBe(false);
+    // fp added to a second-price URL: heard, settled at the price the exchange tells, a bound.
     const s = { ...c, bidId: 'b-second' };
     delete s.firstPrice;
     await w.reserve(s.bidId, 2);
-    expect((await w.handle('win', query(s, w.signer.sign(s), 'win', 1.5).replace('&e=', '&fp=1&e='))).status).toBe(403);
-    expect(w.wins).toEqual([]);
-    expect((await w.handle('win', q)).status).toBe(200);
-    expect(w.wins).toHaveLength(1);
+    expect((await w.handle('win', query(s, w.signer.sign(s), 'win', 1.5).replace('&e=', '&fp=1&e='))).status).toBe(200);
+    expect(w.wins.at(-1)?.slice(2, 3)).toEqual([1.5]);
+    expect(w.wins.at(-1)?.[6]).toBe(true);
+    expect(w.wins).toHaveLength(2);
     await w.ledger.close();
   });
 
@@ -185,9 +195,29 @@ describe('second-price notice URLs keep their bytes', () => {
         }
     // Written by the code of 9ee7902 (before fp), the same claims and secret.
     expect(out[0]).toBe('https://bid.example/notice/win?b=AbC-12_x&c=camp%201&k=cr%2F1&p=2.5&u=USD&r=1&q=0.012345&e=ex&x=1780315200000&uk=uK_9-z&s=dZQEraMWLY_T&price=${AUCTION_PRICE}&mtw=${AUCTION_MIN_TO_WIN}');
-    expect(createHash('sha256').update(out.join('\n')).digest('hex')).toBe('c022cd89cbed767562454a60d5dbf63aa6da4582c63ae892cbcefab49a7ea932');
+    expect(createHash('sha256').update(out.join('\n')).digest('hex')).toBe(GOLDEN_9EE7902);
+  });
+
+  it('a first-price bid\'s URLs are those bytes with &fp=1 in the exchange URLs: a process of 9ee7902 verifies them', () => {
+    const c: NoticeClaims = { bidId: 'AbC-12_x', campaignId: 'camp 1', creativeId: 'cr/1', bidPrice: 2.5, cur: 'USD', rate: 1, exchange: 'ex', expiresAtMs: 1780315200000, pctr: 0.012345, userKey: 'uK_9-z', firstPrice: true };
+    const cb: NoticeClaims = { ...c, billing: true, cur: 'EUR', rate: 0.92 };
+    const out: string[] = [];
+    for (const shared of [false, true])
+      for (const cc of [c, cb])
+        for (const expandPrice of [false, true]) {
+          const u = noticeUrls('https://bid.example', cc, createSigner('golden-secret-0123456789', shared).sign(cc, true), { expandPrice, nurl: true });
+          for (const r of ['win', 'billing', 'loss', 'click', 'impression'] as const) {
+            const url = noticeUrl(u, r);
+            expect(url.includes('&fp=1&')).toBe(r !== 'click' && r !== 'impression');
+            out.push(url.replace('&fp=1', ''));
+          }
+        }
+    // The signatures are those 9ee7902 issued for the same claims, which its verifier recomputes
+    // from a URL whose fp it does not read.
+    expect(createHash('sha256').update(out.join('\n')).digest('hex')).toBe(GOLDEN_9EE7902);
   });
 });
+
 
 describe('the bidder signs the auction type into its exchange URLs', () => {
   it('fp=1 on the nurl, burl and lurl of a first-price bid only; another process hears it as a bound', async () => {

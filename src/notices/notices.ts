@@ -515,9 +515,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // price: a render's, a first-price win's (as the bid's record tells), and any at the signed
       // bid (a first price, or the bid written in: `expandPrice`). Told the markup's flag alone,
       // the pacer went by the campaign's usual auction. A bid this process does not remember (past
-      // the TTL, another worker's or process's) goes by its signed `fp` claim: a first-price
+      // the TTL, another worker's or process's) goes by its `fp` hint (unsigned, so the version
+      // before it verifies the URL; it moves no money: NoticeClaims.firstPrice): a first-price
       // exchange may bill below the bid (shaded, rounded down), which the price alone read as a
-      // clearing price. A URL signed before the claim was carried goes by the price alone: more
+      // clearing price. A URL issued before the hint was carried goes by the price alone: more
       // than the currency's minor unit (a rounded first price) under the bid, it cleared below it.
       const atBid = priceUsd * rate! >= claims.bidPrice - priceRounding(claims.cur) - 1e-9;
       const priceIsBid = markup || (issued?.firstPrice ?? claims.firstPrice) === true || atBid;

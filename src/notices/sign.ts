@@ -4,8 +4,9 @@ import { utf8, type ByteWriter } from '../json/bytes.js';
 import type { QueryParams } from './query.js';
 
 /**
- * What a notice URL carries about the bid it was issued for. The signature covers every field,
- * so a notice cannot be forged, moved to another bid, repriced or kept alive past its expiry.
+ * What a notice URL carries about the bid it was issued for. The signature covers every field but
+ * `firstPrice` (an unsigned hint, see there), so a notice cannot be forged, moved to another bid,
+ * repriced or kept alive past its expiry.
  */
 export interface NoticeClaims {
   bidId: string;
@@ -52,6 +53,15 @@ export interface NoticeClaims {
    * the price alone such a notice read a first-price exchange that bills below the bid (a shaded
    * or rounded-down price) as a clearing price. Absent: second price, or a URL issued before it was
    * carried (the handler goes by the price).
+   *
+   * Not signed: the MAC is the one a second-price bid's claims give, so a process of the version
+   * before it (which ignores an unknown parameter) verifies a first-price URL; signed, every
+   * first-price win, billing and loss notice reaching such a process in a rolling deploy was
+   * refused as forged (403, which an exchange does not retry: billed, never recorded), in both
+   * signature modes. Unsigned it moves only what the pacer learns of a win whose bid this process
+   * no longer remembers (a bound rather than an exact price), never money: the price cap, bid id,
+   * campaign, rate and expiry stay signed. Whoever can edit the URL is the exchange, which already
+   * tells the price.
    */
   firstPrice?: boolean;
 }
@@ -188,8 +198,7 @@ function keyed(secret: string): KeyedMacs {
       if (c.rate !== undefined) (w.text('\n'), w.number(c.rate));
       if (c.billing) w.text('\nbilling');
       if (c.pctr !== undefined) (w.text('\nq'), w.number(c.pctr));
-      // Last and only when set, so a second-price bid signs the bytes it signed before.
-      if (c.firstPrice) w.text('\nfirst');
+      // Not `firstPrice`: an unsigned hint (NoticeClaims.firstPrice), so the version before it verifies.
       return hmac.end();
     },
     publicMac(c, scope) {
@@ -443,6 +452,7 @@ export function parseClaims(q: QueryParams, click = false): { claims: NoticeClai
   const claims: NoticeClaims = { bidId, campaignId, creativeId, bidPrice, cur, exchange, expiresAtMs };
   if (rate !== undefined) claims.rate = rate;
   if (q.get('bb') === '1') claims.billing = true;
+  // Unsigned (NoticeClaims.firstPrice): the auction a win is learnt by, nothing it settles.
   if (q.get('fp') === '1') claims.firstPrice = true;
   const pq = q.get('q');
   if (pq !== null) {
