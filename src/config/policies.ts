@@ -11,7 +11,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { Campaign, MediaFile, MediaType, NativeAssets, NonLinearAd } from '../types.js';
 import { canonicalMime } from '../eligibility/mime.js';
-import { DEFAULT_SETTINGS, SETTINGS_SCHEMA, adminTokenProblem, type Settings } from './settings.js';
+import { DEFAULT_SETTINGS, SETTINGS_SCHEMA, adminTokenProblem, noticeSecretProblem, type Settings } from './settings.js';
 import { NATIVE_DATA_TYPES } from '../types.js';
 import { FREQ_MAX_COUNT, FREQ_MAX_WINDOW_SEC } from '../freqcap/freqcap.js';
 import { ipRangeProblem } from '../util/ip.js';
@@ -743,6 +743,13 @@ function settingsProblems(s: Settings, passed: (path: string) => boolean): strin
   if (ok('/ledger/redisUrl') && s.ledger.redisUrl && !/^rediss?:\/\/[^/\s]/.test(s.ledger.redisUrl)) out.push(`${where} /ledger/redisUrl: ${JSON.stringify(s.ledger.redisUrl)} is not a redis:// or rediss:// (TLS) URL with a host`);
   const token = ok('/adminToken') ? adminTokenProblem(s.adminToken) : null;
   if (token !== null) out.push(`${where} /adminToken: ${token}`);
+  const secret = ok('/noticeSecret') ? noticeSecretProblem(s.noticeSecret) : null;
+  if (secret !== null) out.push(`${where} /noticeSecret: ${secret}`);
+  if (ok('/noticeSecretPrevious'))
+    s.noticeSecretPrevious.forEach((prev, i) => {
+      const problem = noticeSecretProblem(prev, `each previous notice secret (noticeSecretPrevious, NOTICE_SECRET_PREVIOUS)`);
+      if (problem !== null) out.push(`${where} /noticeSecretPrevious/${i}: ${problem}`);
+    });
   if (ok('/fleetSize', '/ledger/redisUrl') && s.fleetSize > 1 && !s.ledger.redisUrl) out.push(`${where} /fleetSize: ${s.fleetSize} bidders share budgets through a Redis ledger (ledger.redisUrl, --redis); alone, fleetSize is 1`);
   return out;
 }

@@ -145,6 +145,22 @@ export function adminTokenProblem(token: string): string | null {
   return `the admin bearer token (ADMIN_TOKEN) must be 16 characters or more, with no whitespace or control character (found ${found}); leave it empty to turn the admin routes off`;
 }
 
+/**
+ * Why a notice secret (noticeSecret / NOTICE_SECRET, or one of noticeSecretPrevious) cannot be
+ * used, or null. Empty: none configured (one is generated and kept). Whitespace or a control
+ * character is refused for the admin token's reason and one more: the secret is taken byte for
+ * byte, so a fleet where one process read it with a secret file's trailing newline signs with
+ * another key, and the others refuse its notices as forged (403: billed, never recorded), with no
+ * word at start. The secret is not echoed.
+ */
+export function noticeSecretProblem(secret: string, name = 'the notice secret (NOTICE_SECRET)'): string | null {
+  if (secret === '') return null;
+  const bad = /[\s\p{Cc}]/u.exec(secret);
+  if (secret.length >= 16 && bad === null) return null;
+  const found = bad === null ? `${secret.length} character${secret.length === 1 ? '' : 's'}` : `U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at character ${bad.index + 1}`;
+  return `${name} must be 16 characters or more, with no whitespace or control character (found ${found}); every process of a fleet must use the same bytes`;
+}
+
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   host: '0.0.0.0',
   port: 8080,
