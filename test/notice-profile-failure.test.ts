@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createIssuedBids } from '../src/notices/issued.js';
-import { createNoticeHandler, type NoticeDeps } from '../src/notices/notices.js';
+import { createNoticeHandler } from '../src/notices/notices.js';
 import { createSigner, noticeUrl, noticeUrls, type NoticeClaims } from '../src/notices/sign.js';
+import { noticeDeps, stub } from './helpers/notice-deps.js';
 
 /**
  * The profile store's recordImpression on a win was not guarded, unlike the cap count beside it:
@@ -10,7 +10,6 @@ import { createSigner, noticeUrl, noticeUrls, type NoticeClaims } from '../src/n
  * duplicate. It now fails alone, counted as a cap count's failure is.
  */
 const SECRET = 'notice-profile-failure-secret-01234';
-const stub = <T extends object>(o: T): T => new Proxy(o, { get: (t, k) => (k in t ? t[k as keyof T] : () => {}) });
 
 describe('a win notice whose profile store throws', () => {
   it('is answered 200, and the cap count and event log still get it', async () => {
@@ -19,30 +18,21 @@ describe('a win notice whose profile store throws', () => {
     const caps: unknown[][] = [];
     const logged: Array<{ type: string }> = [];
     const ledgerOps: unknown[][] = [];
-    const handle = createNoticeHandler({
-      signer,
-      secret: SECRET,
-      metrics: stub({ ledger: (...a: unknown[]) => void ledgerOps.push(a) }),
-      eventLog: stub({ append: (r: { type: string }) => void logged.push(r) }),
-      ledger: stub({ settle: async () => 'settled' }),
-      pacer: stub({}),
-      shader: null,
-      profiles: stub({
-        recordImpression: () => {
-          throw new RangeError('Map maximum size exceeded');
-        },
+    const handle = createNoticeHandler(
+      noticeDeps(clock, {
+        signer,
+        secret: SECRET,
+        metrics: stub({ ledger: (...a: unknown[]) => void ledgerOps.push(a) }),
+        eventLog: stub({ append: (r: { type: string }) => void logged.push(r) }),
+        ledger: stub({ settle: async () => 'settled' }),
+        profiles: stub({
+          recordImpression: () => {
+            throw new RangeError('Map maximum size exceeded');
+          },
+        }),
+        frequency: stub({ record: async (...a: unknown[]) => void caps.push(a) }),
       }),
-      frequency: stub({ record: async (...a: unknown[]) => void caps.push(a) }),
-      issued: createIssuedBids(1000, 60_000, clock),
-      clock,
-      now: clock,
-      ratesPerUsd: () => new Map([['USD', 1]]),
-      exchange: () => undefined,
-      logger: { warn: () => {} },
-      campaigns: () => new Map(),
-      landingUrl: () => undefined,
-      conversionWindowMs: 1,
-    } as unknown as NoticeDeps);
+    );
     const claims: NoticeClaims = { bidId: 'b1', campaignId: 'c', creativeId: 'cr', bidPrice: 2, cur: 'USD', rate: 1, exchange: 'ex', expiresAtMs: Date.now() + 3_600_000, userKey: 'u1' };
     const url = noticeUrl(noticeUrls('http://x', claims, signer.sign(claims, false), { expandPrice: false, nurl: true }), 'win');
     const query = url.slice(url.indexOf('?') + 1).replace('${AUCTION_PRICE}', '1.5').replace('${AUCTION_MIN_TO_WIN}', '');

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createIssuedBids } from '../src/notices/issued.js';
-import { createNoticeHandler, type NoticeDeps } from '../src/notices/notices.js';
+import { createNoticeHandler } from '../src/notices/notices.js';
 import { createSigner, noticeUrl, noticeUrls, type NoticeClaims } from '../src/notices/sign.js';
 import type { Settled } from '../src/types.js';
 import { startBidder } from './helpers/bidder.js';
+import { noticeDeps, stub } from './helpers/notice-deps.js';
 
 /**
  * A notice whose settlement failed is tried again by the bidder (1-16 s) and by the exchange; the
@@ -14,32 +14,19 @@ import { startBidder } from './helpers/bidder.js';
  * were counted wrongly by the first version of the retry queue (review of 7a6e517).
  */
 const SECRET = 'notice-retries-secret-0123456789';
-const stub = <T extends object>(o: T): T => new Proxy(o, { get: (t, k) => (k in t ? t[k as keyof T] : () => {}) });
 
 function handlerWith(ledger: object) {
   const wins: unknown[] = [];
   const signer = createSigner(SECRET);
   const clock = () => Date.now();
-  const handle = createNoticeHandler({
-    signer,
-    secret: SECRET,
-    metrics: stub({ win: (...a: unknown[]) => wins.push(a) }),
-    eventLog: stub({}),
-    ledger,
-    pacer: stub({}),
-    shader: null,
-    profiles: stub({}),
-    frequency: stub({ record: async () => {} }),
-    issued: createIssuedBids(1000, 60_000, clock),
-    clock,
-    now: clock,
-    ratesPerUsd: () => new Map([['USD', 1]]),
-    exchange: () => undefined,
-    logger: { warn: () => {} },
-    campaigns: () => new Map(),
-    landingUrl: () => undefined,
-    conversionWindowMs: 1,
-  } as unknown as NoticeDeps);
+  const handle = createNoticeHandler(
+    noticeDeps(clock, {
+      signer,
+      secret: SECRET,
+      metrics: stub({ win: (...a: unknown[]) => wins.push(a) }),
+      ledger,
+    }),
+  );
   const claims: NoticeClaims = { bidId: 'b1', campaignId: 'c', creativeId: 'cr', bidPrice: 2, cur: 'USD', rate: 1, exchange: 'ex', expiresAtMs: Date.now() + 3_600_000 };
   const url = noticeUrl(noticeUrls('http://x', claims, signer.sign(claims, false), { expandPrice: false, nurl: true }), 'win');
   const query = url.slice(url.indexOf('?') + 1).replace('${AUCTION_PRICE}', '1.5').replace('${AUCTION_MIN_TO_WIN}', '');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createIssuedBids } from '../src/notices/issued.js';
-import { createNoticeHandler, type NoticeDeps } from '../src/notices/notices.js';
+import { createNoticeHandler } from '../src/notices/notices.js';
 import { claimsQuery, clickQuery, createSigner, type NoticeClaims, type NoticeScope } from '../src/notices/sign.js';
+import { noticeDeps, stub } from './helpers/notice-deps.js';
 
 /**
  * Rotating the notice secret. Before, no setting took a previous key: a bidder restarted with a new
@@ -14,7 +14,6 @@ const OLD = 'old-notice-secret-0123456789';
 const NEW = 'new-notice-secret-9876543210';
 const claims: NoticeClaims = { bidId: 'b1', campaignId: 'c', creativeId: 'cr', bidPrice: 2, cur: 'USD', rate: 1, exchange: 'ex', expiresAtMs: Date.now() + 3_600_000, userKey: 'uk1' };
 const publicClaims: NoticeClaims = { ...claims, bidPrice: NaN, cur: '', rate: undefined };
-const stub = <T extends object>(o: T): T => new Proxy(o, { get: (t, k) => (k in t ? t[k as keyof T] : () => {}) });
 
 describe('notice signatures across a rotation', () => {
   const exchangeScopes: NoticeScope[] = ['win', 'billing', 'loss'];
@@ -66,27 +65,17 @@ describe('notices and conversion tokens across a rotation', () => {
       bidOutcome: async () => 'settled',
       once: async () => true,
     };
-    const handle = createNoticeHandler({
-      signer: createSigner(secret, false, previousSecrets),
-      secret,
-      previousSecrets,
-      metrics: stub({ conversion: (c: string) => conversions.push(c) }),
-      eventLog: stub({}),
-      ledger,
-      pacer: stub({}),
-      shader: null,
-      profiles: stub({}),
-      frequency: stub({ record: async () => {} }),
-      issued: createIssuedBids(1000, 60_000, clock),
-      clock,
-      now: clock,
-      ratesPerUsd: () => new Map([['USD', 1]]),
-      exchange: () => undefined,
-      logger: { warn: () => {} },
-      campaigns: () => new Map(),
-      landingUrl: () => 'https://shop.example/landing',
-      conversionWindowMs: 86_400_000,
-    } as unknown as NoticeDeps);
+    const handle = createNoticeHandler(
+      noticeDeps(clock, {
+        signer: createSigner(secret, false, previousSecrets),
+        secret,
+        previousSecrets,
+        metrics: stub({ conversion: (c: string) => conversions.push(c) }),
+        ledger,
+        landingUrl: () => 'https://shop.example/landing',
+        conversionWindowMs: 86_400_000,
+      }),
+    );
     return { handle, settled, conversions };
   }
 

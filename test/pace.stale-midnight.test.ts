@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createIssuedBids } from '../src/notices/issued.js';
-import { createNoticeHandler, type NoticeDeps } from '../src/notices/notices.js';
+import { createNoticeHandler } from '../src/notices/notices.js';
 import { createSigner, noticeUrl, noticeUrls, type NoticeClaims } from '../src/notices/sign.js';
 import { createThompsonPacer, createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
+import { noticeDeps, stub } from './helpers/notice-deps.js';
 
 /**
  * A win notice's clock is read as it arrives, and the pacer hears of the win after the ledger's
@@ -126,7 +126,6 @@ describe('a win notice time-stamped before midnight that reaches the pacer after
 
 describe('the notice handler tells the pacer and the event log the time the ledger answered', () => {
   const SECRET = 'stale-midnight-notice-secret-0123456';
-  const stub = <T extends object>(o: T): T => new Proxy(o, { get: (t, k) => (k in t ? t[k as keyof T] : () => {}) });
   const midnight = JUNE1 + DAY;
 
   /** A handler whose ledger answers 3 ms after midnight a notice that arrived 5 ms before it. */
@@ -141,35 +140,25 @@ describe('the notice handler tells the pacer and the event log the time the ledg
     const logged: Array<[string, number]> = [];
     const settledFor: unknown[] = [];
     const signer = createSigner(SECRET);
-    const handle = createNoticeHandler({
-      signer,
-      secret: SECRET,
-      metrics: stub({}),
-      eventLog: stub({ append: (r: { type: string; ts: number }) => void logged.push([r.type, r.ts]) }),
-      ledger: stub({
-        settle: (_bid: string, _usd: number, _source: string, campaignId: string | undefined) => (settledFor.push(campaignId), answer('settled')),
-        release: () => answer(true),
-        bidOutcome: () => answer('settled'),
-        once: () => answer(true),
+    const handle = createNoticeHandler(
+      noticeDeps(clock, {
+        signer,
+        secret: SECRET,
+        eventLog: stub({ append: (r: { type: string; ts: number }) => void logged.push([r.type, r.ts]) }),
+        ledger: stub({
+          settle: (_bid: string, _usd: number, _source: string, campaignId: string | undefined) => (settledFor.push(campaignId), answer('settled')),
+          release: () => answer(true),
+          bidOutcome: () => answer('settled'),
+          once: () => answer(true),
+        }),
+        pacer: stub({
+          onWin: (_c: string, _cr: string, _p: number, t: number) => void paced.push(['win', t]),
+          onLoss: (_c: string, _cr: string, _b: number, _m: number | undefined, t: number) => void paced.push(['loss', t]),
+          onClick: (_c: string, _cr: string, t: number) => void paced.push(['click', t]),
+        }),
+        landingUrl: () => 'https://example.com/landing',
       }),
-      pacer: stub({
-        onWin: (_c: string, _cr: string, _p: number, t: number) => void paced.push(['win', t]),
-        onLoss: (_c: string, _cr: string, _b: number, _m: number | undefined, t: number) => void paced.push(['loss', t]),
-        onClick: (_c: string, _cr: string, t: number) => void paced.push(['click', t]),
-      }),
-      shader: null,
-      profiles: stub({}),
-      frequency: stub({ record: async () => {} }),
-      issued: createIssuedBids(1000, 60_000, clock),
-      clock,
-      now: clock,
-      ratesPerUsd: () => new Map([['USD', 1]]),
-      exchange: () => undefined,
-      logger: { warn: () => {} },
-      campaigns: () => new Map(),
-      landingUrl: () => 'https://example.com/landing',
-      conversionWindowMs: 1,
-    } as unknown as NoticeDeps);
+    );
     const notice = (route: 'win' | 'loss' | 'click', bidId: string, expiresAtMs = midnight + HOUR) => {
       now = midnight - STALE_MS;
       const claims: NoticeClaims = { bidId, campaignId: 'c', creativeId: 'cr', bidPrice: 2, cur: 'USD', rate: 1, exchange: 'ex', expiresAtMs };
