@@ -266,7 +266,10 @@ export interface Reservation {
 /**
  * `overspend`: a win the budget no longer had room for (late, or after a loss notice), recorded
  * apart from the budgeted spend because the exchange bills it anyway. `corrected`: a billing notice
- * lowered an already settled price (once). `expired`: only from journals of older versions.
+ * lowered an already settled price (once). `confirmed`: a billing notice at the price that stands,
+ * the first heard (the usual win and billing pair): nothing moved, the event log records it, and
+ * the ledger keeps that it was heard (a repeat is a `duplicate`). `expired`: only from journals of
+ * older versions.
  */
 /** What a settle call that moved money left standing (`BudgetLedger.settle`'s `settled`). */
 export interface Settled {
@@ -281,7 +284,7 @@ export interface Settled {
   over?: boolean;
 }
 
-export type SettleOutcome = 'settled' | 'duplicate' | 'unknown' | 'over-reservation' | 'expired' | 'overspend' | 'corrected';
+export type SettleOutcome = 'settled' | 'duplicate' | 'unknown' | 'over-reservation' | 'expired' | 'overspend' | 'corrected' | 'confirmed';
 
 /** A campaign whose commitments on the current day pass its budget (after the budget was lowered). */
 export interface OverCommitted {

@@ -148,7 +148,7 @@ describe('a settled bid is remembered until its notices expire', () => {
     expect(await again.bidOutcome('old-u')).toBe('unknown');
     // Its reservation's expiry, read from the old journal, keeps it: a notice within it finds it.
     expect(await again.bidOutcome('old-r')).toBe('settled');
-    expect(await again.settle('old-r', 0.1, 'billing', 'c1')).toBe('duplicate');
+    expect(await again.settle('old-r', 0.1, 'billing', 'c1')).toBe('confirmed');
     // And so does the snapshot compaction writes (`k` with `e`), until that expiry plus the retention.
     await again.compact();
     await again.close();

@@ -9,6 +9,8 @@ import type { Budget, Settled } from '../src/types.js';
 import { encodeRecord, encodeReserve, openJournalWriter } from '../src/ledger/journal.js';
 import { runLedgerSuite } from './ledger.suite.js';
 import { failNextFdatasync } from './helpers/faults.js';
+import { syncBuiltinESMExports } from 'node:module';
+import nodeFs from 'node:fs';
 import { transpileLedger } from './helpers/transpile.js';
 import { pausedFile, retiredFile } from '../src/live/live.js';
 
@@ -78,18 +80,20 @@ describe('in-process ledger journal', () => {
     await c.close();
   });
 
-  it("a win's billing at its price writes nothing; a render's writes the level it takes, so a lower win notice after a restart is a duplicate", async () => {
+  it("a win's billing at its price writes that it was heard (a short record), its repeat nothing; a render's writes the level it takes, so a lower win notice after a restart is a duplicate", async () => {
     const dir = freshDir();
     const size = () => fs.readdirSync(dir).filter((f) => f.startsWith('journal.')).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
     const a = await reopen(dir);
     await a.reserve([item('p1', 'c1', 0.012), item('p2', 'c1', 0.012)]);
     expect(await a.settle('p1', 0.012)).toBe('settled');
     const afterWin = size();
+    expect(await a.settle('p1', 0.012, 'billing')).toBe('confirmed');
+    expect(size() - afterWin).toBe(encodeRecord({ t: 'b', b: 'p1' }).length);
     expect(await a.settle('p1', 0.012, 'billing')).toBe('duplicate');
-    expect(size()).toBe(afterWin);
+    expect(size() - afterWin).toBe(encodeRecord({ t: 'b', b: 'p1' }).length);
     expect(await a.settle('p2', 0, 'markup')).toBe('settled');
     const afterRender = size();
-    expect(await a.settle('p2', 0.012, 'billing')).toBe('duplicate');
+    expect(await a.settle('p2', 0.012, 'billing')).toBe('confirmed');
     expect(size()).toBeGreaterThan(afterRender);
     const afterBilling = size();
     expect(await a.settle('p2', 0.012, 'billing')).toBe('duplicate');
@@ -97,8 +101,90 @@ describe('in-process ledger journal', () => {
     await a.close();
     const b = await reopen(dir);
     expect(await b.settle('p2', 0.001)).toBe('duplicate');
+    expect(await b.settle('p1', 0.012, 'billing')).toBe('duplicate');
     expect((await b.state('c1')).spentUsd).toBe(0.024);
     await b.close();
+  });
+
+  it('a billing confirmation is kept through compaction, and read from the version before (a once key b:<bid>) after an upgrade', async () => {
+    const dir = freshDir();
+    const a = await reopen(dir);
+    await a.reserve([item('v1', 'c1', 0.01), item('v2', 'c1', 0.01), item('v3', 'c1', 0.01)]);
+    for (const id of ['v1', 'v2', 'v3']) expect(await a.settle(id, 0.01)).toBe('settled');
+    expect(await a.settle('v1', 0.01, 'billing')).toBe('confirmed');
+    await a.compact();
+    await a.close();
+    // What the version before wrote for v2's billing, logged: a once key until the notices' expiry.
+    const journals = fs.readdirSync(dir).filter((f) => f.startsWith('journal.'));
+    fs.appendFileSync(path.join(dir, journals[journals.length - 1]), encodeRecord({ t: 'o', k: 'b:v2', e: T0 + 60_000 }));
+    const b = await reopen(dir);
+    expect(await b.settle('v1', 0.01, 'billing')).toBe('duplicate');
+    expect(await b.settle('v2', 0.01, 'billing')).toBe('duplicate');
+    expect(await b.settle('v3', 0.01, 'billing')).toBe('confirmed');
+    await b.close();
+  });
+
+  it("a billing confirmation waits for no disk flush of its own, only for the settlement it confirms; not written, it is undone and its retry confirms afresh", async () => {
+    const dir = freshDir();
+    const real = nodeFs.fdatasync;
+    let syncs = 0;
+    nodeFs.fdatasync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      syncs++;
+      return real(fd, cb);
+    }) as typeof nodeFs.fdatasync;
+    syncBuiltinESMExports();
+    try {
+      const a = await reopen(dir);
+      await a.reserve([item('w1', 'c1', 0.01), item('w2', 'c1', 0.01), item('w3', 'c1', 0.01)]);
+      expect(await a.settle('w1', 0.01)).toBe('settled');
+      let before = syncs;
+      // Nothing written since the win's sync: the confirmation is answered with none.
+      expect(await a.settle('w1', 0.01, 'billing')).toBe('confirmed');
+      expect(syncs).toBe(before);
+      // A settlement written and not yet synced (here: a reservation since, which dirtied the file)
+      // is synced before the confirmation's answer, the confirmation's own record not waited for.
+      expect(await a.settle('w2', 0.01)).toBe('settled');
+      await a.reserve([item('w4', 'c1', 0.01)]);
+      before = syncs;
+      expect(await a.settle('w2', 0.01, 'billing')).toBe('confirmed');
+      expect(syncs).toBe(before + 1);
+      // That sync failing: the confirmation is not written and not kept; the retry confirms it.
+      expect(await a.settle('w3', 0.01)).toBe('settled');
+      await a.reserve([item('w5', 'c1', 0.01)]);
+      const undo = failNextFdatasync();
+      try {
+        await expect(a.settle('w3', 0.01, 'billing')).rejects.toThrow(/EIO/);
+      } finally {
+        undo();
+      }
+      expect(await a.settle('w3', 0.01, 'billing')).toBe('confirmed');
+      expect(await a.settle('w3', 0.01, 'billing')).toBe('duplicate');
+      await a.close();
+      const b = await reopen(dir);
+      for (const id of ['w1', 'w2', 'w3']) expect(await b.settle(id, 0.01, 'billing'), id).toBe('duplicate');
+      await b.close();
+    } finally {
+      nodeFs.fdatasync = real;
+      syncBuiltinESMExports();
+    }
+  });
+
+  it("a render's billing confirmation written but not known durable is counted now (UnconfirmedSettlement 'confirmed'), its retry a duplicate", async () => {
+    const dir = freshDir();
+    const a = await reopen(dir);
+    await a.reserve([item('m1', 'c1', 0.01)]);
+    expect(await a.settle('m1', 0, 'markup')).toBe('settled');
+    const undo = failNextFdatasync();
+    let err: unknown;
+    try {
+      err = await a.settle('m1', 0.01, 'billing').catch((e: unknown) => e);
+    } finally {
+      undo();
+    }
+    expect(err).toBeInstanceOf(UnconfirmedSettlement);
+    expect((err as UnconfirmedSettlement).outcome).toBe('confirmed');
+    expect(await a.settle('m1', 0.01, 'billing')).toBe('duplicate');
+    await a.close();
   });
 
   it('round-trips non-ASCII bid and campaign ids through the checksummed journal', async () => {

@@ -90,7 +90,8 @@ if (client === null) {
       // the billing notice is still within its signed expiry, so it comes vouched for.
       await new Promise((r) => setTimeout(r, 2200));
       expect(Date.now() - 1500).toBeLessThan(x);
-      expect(await behind.settle('s1', 0.01, 'billing', 'c1', undefined, x)).toBe('duplicate');
+      // At the win's price: confirmed, moving nothing.
+      expect(await behind.settle('s1', 0.01, 'billing', 'c1', undefined, x)).toBe('confirmed');
       expect((await ahead.state('c1')).spentUsd).toBe(0.01);
       await ahead.close();
       await behind.close();
@@ -155,6 +156,44 @@ if (client === null) {
         // Nothing failed: nothing to claim.
         expect(await a.claim!('k3', 'win', { usd: NaN })).toBeUndefined();
       } finally {
+        own.disconnect();
+      }
+    });
+
+    it("a billing confirmed at a win's price: a record of the version before (no mark, its once key b:<bid>) is a duplicate; one with neither is confirmed; a reply lost is claimed as 'confirmed'", async () => {
+      const keyPrefix = `${prefix}${n++}:`;
+      const own = new Redis(url, { commandTimeout: 100, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+      await new Promise((r) => own.once('ready', r));
+      const opts = { clock: () => Date.now(), budgets: { c1: { dailyUsd: 1 } }, reservationTtlMs: 10_000, keyPrefix, logger: quiet };
+      const a = await createRedisLedger({ ...opts, client: own });
+      const b = await createRedisLedger({ ...opts, client });
+      try {
+        const until = Date.now() + 10_000;
+        await a.reserve(['o1', 'o2', 'o3'].map((bidId) => ({ bidId, campaignId: 'c1', amountUsd: 0.01, expiresAtMs: until })));
+        for (const id of ['o1', 'o2', 'o3']) expect(await a.settle(id, 0.008)).toBe('settled');
+        // o1's billing logged by a process of the version before: its once key, the record unmarked.
+        await client.set(`${keyPrefix}o:b:o1`, String(until), 'PX', 10_000);
+        expect(await b.settle('o1', 0.008, 'billing')).toBe('duplicate');
+        expect(await client.hget(`${keyPrefix}r:o1`, 'q')).toBeNull();
+        // o2's, not yet billed then: confirmed, once, whichever process hears it.
+        expect(await b.settle('o2', 0.008, 'billing')).toBe('confirmed');
+        expect(await a.settle('o2', 0.008, 'billing')).toBe('duplicate');
+        // The level stays the win's (the version before reads it): a billing that differs sets it.
+        expect(await client.hget(`${keyPrefix}r:o2`, 'l')).toBe('1');
+        expect(await a.settle('o2', 0.006, 'billing')).toBe('corrected');
+        // o3's confirmation applied past the timeout: its retry is a duplicate, and the claim tells it was this call's.
+        await client.call('CLIENT', 'PAUSE', '300', 'ALL');
+        await expect(a.settle('o3', 0.008, 'billing')).rejects.toThrow();
+        await new Promise((r) => setTimeout(r, 350));
+        expect(await a.settle('o3', 0.008, 'billing')).toBe('duplicate');
+        const s3 = { usd: NaN };
+        expect(await a.claim!('o3', 'billing', s3)).toBe('confirmed');
+        expect(s3.usd).toBeCloseTo(0.008, 9);
+        expect(await a.claim!('o3', 'billing', { usd: NaN })).toBeUndefined();
+        expect(await b.state('c1')).toMatchObject({ spentUsd: 0.022, overspentUsd: 0, reservedUsd: 0 });
+      } finally {
+        await a.close();
+        await b.close();
         own.disconnect();
       }
     });

@@ -148,9 +148,10 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       // What the exchange bills is what is recorded, above the win's price too.
       expect(await l.settle('b2', 0.05)).toBe('settled');
       expect(await l.settle('b2', 0.15, 'billing')).toBe('corrected');
-      // The same price as the win confirms it: nothing moves or is written; a billing that does
-      // differ still sets it, once.
+      // The same price as the win confirms it: nothing moves, the first is 'confirmed' and a repeat
+      // a duplicate; a billing that does differ still sets it, once.
       expect(await l.settle('b3', 0.2)).toBe('settled');
+      expect(await l.settle('b3', 0.2, 'billing')).toBe('confirmed');
       expect(await l.settle('b3', 0.2, 'billing')).toBe('duplicate');
       expect(await l.settle('b3', 0.1, 'billing')).toBe('corrected');
       expect(await l.settle('b3', 0.15, 'billing')).toBe('duplicate');
@@ -192,6 +193,7 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
         await l.reserve([res('n1', 'c1', 0.012), res('n2', 'c1', 0.012), res('n3', 'c1', 0.012)]);
         // The reviewers' repro: the adm's impression tracker, its billing at the bid price, then a win notice saying 1.
         expect(await l.settle('n1', 0, 'markup')).toBe('settled');
+        expect(await l.settle('n1', 0.012, 'billing')).toBe('confirmed');
         expect(await l.settle('n1', 0.012, 'billing')).toBe('duplicate');
         expect(await l.settle('n1', 0.001)).toBe('duplicate');
         expect((await l.state('c1')).spentUsd).toBe(0.012);
@@ -210,6 +212,39 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
           expect(await l.settle('n3', 0.001)).toBe('duplicate');
           expect((await l.state('c1')).spentUsd).toBe(0.034);
         }
+      } finally {
+        await l.close();
+      }
+    });
+
+    it("a billing at the price a win set is confirmed once, moving nothing; a repeat is a duplicate, after a restart too, and a billing that differs still sets it", async () => {
+      const open = storage();
+      const budgets = { c1: { dailyUsd: 1 } };
+      let l = await open({ clock, budgets, reservationTtlMs: TTL });
+      try {
+        await l.reserve([res('q1', 'c1', 0.2), res('q2', 'c1', 0.2), res('q3', 'c1', 0.2)]);
+        expect(await l.settle('q1', 0.15)).toBe('settled');
+        expect(await l.settle('q1', 0.15, 'billing')).toBe('confirmed');
+        expect(await l.settle('q1', 0.15, 'billing')).toBe('duplicate');
+        expect(await l.settle('q1', 0.15)).toBe('duplicate');
+        expect(await l.state('c1')).toMatchObject({ spentUsd: 0.15, reservedUsd: 0.4, overspentUsd: 0 });
+        expect(await l.settle('q2', 0.1)).toBe('settled');
+        expect(await l.settle('q2', 0.1, 'billing')).toBe('confirmed');
+        expect(await l.settle('q3', 0.1)).toBe('settled');
+        if (opts.durable) {
+          // Kept across a restart (the journal's record, Redis's field); a bid won before it and
+          // billed after it is confirmed then.
+          await l.close();
+          l = await open({ clock, budgets, reservationTtlMs: TTL });
+          expect(await l.settle('q1', 0.15, 'billing')).toBe('duplicate');
+          expect(await l.settle('q2', 0.1, 'billing')).toBe('duplicate');
+          expect(await l.settle('q3', 0.1, 'billing')).toBe('confirmed');
+          expect(await l.settle('q3', 0.1, 'billing')).toBe('duplicate');
+        }
+        // A confirmed price keeps the win's level: a billing saying otherwise sets it, once.
+        expect(await l.settle('q2', 0.05, 'billing')).toBe('corrected');
+        expect(await l.settle('q2', 0.1, 'billing')).toBe('duplicate');
+        expect(await l.state('c1')).toMatchObject({ spentUsd: 0.3, reservedUsd: 0, overspentUsd: 0 });
       } finally {
         await l.close();
       }
@@ -277,7 +312,8 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       // Past the short retention by the ledger's clock, and by Redis's (its keys expire in real time).
       now += 1000;
       await new Promise((r) => setTimeout(r, 3 * SHORT));
-      for (const id of ids) expect(await l.settle(id, 0.1, 'billing', 'c1', undefined, signed), id).toBe('duplicate');
+      // At the win's price: confirmed, moving nothing.
+      for (const id of ids) expect(await l.settle(id, 0.1, 'billing', 'c1', undefined, signed), id).toBe('confirmed');
       const spent = ids.length === 3 ? 0.3 : 0.2;
       expect(await l.state('c1')).toMatchObject({ spentUsd: spent, overspentUsd: 0 });
       if (opts.forgetsAfterMs !== undefined) {

@@ -105,6 +105,46 @@ describe('a billing notice at the price that stands is logged once', () => {
   });
 });
 
+describe('the same across a restart of the journal ledger', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'billing-restart-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // Both processes on one journal and one event log folder, as a bidder restarted in place.
+  const start = () => startBidder({ ledger: { journalPath: join(dir, 'ledger'), redisUrl: '' }, eventLog: { dir: join(dir, 'events'), rotateBytes: 1 << 20, enabled: true } });
+
+  it('win and billing before a restart, the billing again after it: one billing record, the repeat a duplicate; a win before it billed after it: logged then', async () => {
+    let t = await start();
+    const on = (url: string, price: string) => t.url + url.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', price).replace('${AUCTION_MIN_TO_WIN}', '');
+    let p1: { id: string; price: number; nurl: string; burl: string };
+    let p2: typeof p1;
+    try {
+      p1 = (await (await t.bid(req('restart-1'))).json()).seatbid[0].bid[0];
+      p2 = (await (await t.bid(req('restart-2'))).json()).seatbid[0].bid[0];
+      expect((await fetch(on(p1.nurl, (p1.price * 0.6).toFixed(4)))).status).toBe(200);
+      expect((await fetch(on(p1.burl, (p1.price * 0.6).toFixed(4)))).status).toBe(200);
+      expect((await fetch(on(p2.nurl, (p2.price * 0.7).toFixed(4)))).status).toBe(200);
+      expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'ok' })).toBe(1);
+    } finally {
+      await t.bidder.close();
+    }
+    t = await start();
+    try {
+      expect((await fetch(on(p1.burl, (p1.price * 0.6).toFixed(4)))).status).toBe(200);
+      expect((await fetch(on(p2.burl, (p2.price * 0.7).toFixed(4)))).status).toBe(200);
+      expect((await fetch(on(p2.burl, (p2.price * 0.7).toFixed(4)))).status).toBe(200);
+      expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'ok' })).toBe(1);
+      expect(await t.metric('bidder_notices_total', { kind: 'billing', result: 'duplicate' })).toBe(2);
+    } finally {
+      await t.bidder.close();
+    }
+    const recs: EventRecord[] = [];
+    for await (const rec of readEvents(eventFiles([join(dir, 'events')]), () => {})) if (rec.bidId === p1.id || rec.bidId === p2.id) recs.push(rec);
+    expect(recs.filter((r) => r.type === 'billing').map((r) => r.bidId).sort()).toEqual([p1.id, p2.id].sort());
+  });
+});
+
 const client = await connectRedis();
 if (!client && process.env.CI === 'true') throw new Error(`Redis unreachable at ${REDIS_URL}: the fleet suites need it in CI`);
 

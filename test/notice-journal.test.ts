@@ -19,7 +19,7 @@ describe('journal lines', () => {
   it('encodeRecord writes the table CRC-32 of the UTF-8 JSON (the native CRC where Node has one)', () => {
     fc.assert(
       fc.property(ID, ID, fc.integer(), fc.double(), (b, k, e, p) => {
-        for (const rec of [{ t: 'o', k, e }, { t: 'x', b, at: e }, { t: 'c', b, p, at: e, l: 2 }] as JournalRecord[]) expect(encodeRecord(rec)).toBe(reference(rec));
+        for (const rec of [{ t: 'o', k, e }, { t: 'x', b, at: e }, { t: 'b', b }, { t: 'c', b, p, at: e, l: 2 }] as JournalRecord[]) expect(encodeRecord(rec)).toBe(reference(rec));
       }),
       { numRuns: 3000 },
     );
@@ -61,8 +61,8 @@ describe('journal lines', () => {
       }),
       { numRuns: 1500 },
     );
-    // Every kind and flag the state writes was met: reserve; settlements by markup, win and billing, each also past the budget; corrections by win and billing, each also past it; release; once.
-    expect([...seen].sort()).toEqual(['c1', 'c1o', 'c2', 'c2o', 'o', 'r', 's', 's0', 's0o', 's2', 's2o', 'so', 'x']);
+    // Every kind and flag the state writes was met: reserve; settlements by markup, win and billing, each also past the budget; corrections by win and billing, each also past it; a billing's confirmation; release; once.
+    expect([...seen].sort()).toEqual(['b', 'c1', 'c1o', 'c2', 'c2o', 'o', 'r', 's', 's0', 's0o', 's2', 's2o', 'so', 'x']);
     expect([...expiries].sort()).toEqual(['x', 'xo']);
   });
 

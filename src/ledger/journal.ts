@@ -24,6 +24,11 @@ export type JournalRecord =
    * `o: 1`: the rise found no room, and the whole bid is now overspend.
    */
   | { t: 'c'; b: string; p: number; at: number; l?: 1 | 2; o?: 1 }
+  /**
+   * billed: a billing notice confirmed the price a win notice set (no money moved; a repeat is a
+   * duplicate). Read as nothing by versions before it.
+   */
+  | { t: 'b'; b: string }
   /** once: key `k` seen, remembered until epoch ms `e` (click and conversion dedup). */
   | { t: 'o'; k: string; e: number }
   /** release on loss. */
@@ -106,8 +111,8 @@ export function encodeReserve(rec: Extract<JournalRecord, { t: 'r' }>): string {
 /**
  * `encodeRecord` of a notice's record as the ledger's state builds it (src/ledger/state.ts), byte
  * for byte: keys in the order they are set there ('s': t b c d p at, then l, x and o where set; 'c':
- * t b p at l, then o; 'x': t b at; 'o': t k e). A settlement, release or click's once is
- * written per notice, and JSON.stringify's walk of the object was ~6k of a win notice's
+ * t b p at l, then o; 'b': t b; 'x': t b at; 'o': t k e). A settlement, billing confirmation,
+ * release or click's once is written per notice, and JSON.stringify's walk of the object was ~6k of a win notice's
  * instructions. A non-finite number (JSON's null) or another record goes to encodeRecord.
  */
 export function encodeNoticeRecord(rec: JournalRecord): string {
@@ -118,6 +123,8 @@ export function encodeNoticeRecord(rec: JournalRecord): string {
     case 'c':
       if (!(Number.isFinite(rec.p) && Number.isFinite(rec.at) && rec.l !== undefined)) break;
       return line(`{"t":"c","b":${JSON.stringify(rec.b)},"p":${rec.p},"at":${rec.at},"l":${rec.l}${rec.o === undefined ? '' : `,"o":${rec.o}`}}`);
+    case 'b':
+      return line(`{"t":"b","b":${JSON.stringify(rec.b)}}`);
     case 'x':
       if (!Number.isFinite(rec.at)) break;
       return line(`{"t":"x","b":${JSON.stringify(rec.b)},"at":${rec.at}}`);

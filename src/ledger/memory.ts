@@ -236,7 +236,24 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     }
     // The writer the record went to: compaction may start a new generation meanwhile.
     const w = writer;
-    if (res.record !== undefined && w !== null) {
+    if (res.record?.t === 'b') {
+      // That a billing confirmed the price: no money moves, and what it guards is the event log's
+      // record of the billing, which is not synced either; so it waits for no disk flush of its
+      // own (as the `once` key it replaced, a journal line of the notices' turn). Lost to a power
+      // cut, a repeat of the billing is logged again, where a record synced ahead of the event
+      // log's would have left it out for good. The answer still waits, as a repeat's, for the
+      // settlement it confirms to be on disk.
+      if (w !== null) {
+        try {
+          await w.durable();
+          await append(encodeNoticeRecord(res.record), true);
+        } catch (err) {
+          // Not written: the retry confirms it afresh, and is logged then.
+          core.revert(res.record, prev);
+          throw err;
+        }
+      }
+    } else if (res.record !== undefined && w !== null) {
       try {
         await append(encodeNoticeRecord(res.record), true);
       } catch (err) {
@@ -253,7 +270,9 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       try {
         await w.durable();
       } catch (err) {
-        // A confirmation that raised a render's level moved no money: nothing to count, retried.
+        // A win notice that raised a render's level at its price moved no money: nothing to
+        // count, retried. A billing's (`confirmed`) is counted and logged now, as a settlement:
+        // its retry is a duplicate.
         if (res.outcome === 'duplicate') throw err;
         if (settled !== undefined) fillSettled(res, settled);
         throw new UnconfirmedSettlement(res.outcome as UnconfirmedSettlement['outcome'], err);

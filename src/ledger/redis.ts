@@ -202,9 +202,9 @@ end
 return out
 `;
 
-// ARGV[9]: the call's id. A settlement or correction keeps it in the bid's record, in the field of
-// its report's level (k0 markup, k1 win, k2 billing: each level sets a price at most once), with
-// what it set, so the caller whose reply was lost (a timeout) can claim it later (LUA_CLAIM).
+// ARGV[9]: the call's id. A settlement, correction or billing confirmation keeps it in the bid's
+// record, in the field of its report's level (k0 markup, k1 win, k2 billing: each level sets a
+// price at most once), with what it set, so the caller whose reply was lost (a timeout) can claim it later (LUA_CLAIM).
 // ARGV[10]: ms from the caller's now to the notice's signed expiry (0: none given). A settled
 // bid's record is kept the retention past that expiry or its reservation's, if later than now:
 // within it a notice for a bid without a record is recorded as never reserved here.
@@ -229,7 +229,7 @@ local bid = ARGV[4]
 local p = tonumber(ARGV[5])
 local lv = tonumber(ARGV[6])
 local rk = P .. 'r:' .. bid
-local h = redis.call('HMGET', rk, 'c', 'a', 'e', 'd', 'st', 'o', 'f', 'l')
+local h = redis.call('HMGET', rk, 'c', 'a', 'e', 'd', 'st', 'o', 'f', 'l', 'q')
 if not h[1] then
   -- Never reserved here: recorded for the campaign the caller vouches for (a priced report only).
   if ARGV[7] == '' or lv == 0 then return 'unknown' end
@@ -261,10 +261,20 @@ if h[5] == 's' then
   if lv <= cur then return 'duplicate' end
   if p == a then
     -- The price that stands, confirmed: over a render's it takes the exchange's authority, or a
-    -- later win notice saying less would set the price the exchange billed (over a win's, the
-    -- usual win and billing pair, nothing is written, as in the in-process ledger).
-    if cur == 0 then redis.call('HSET', rk, 'l', lv) end
-    return 'duplicate'
+    -- later win notice saying less would set the price the exchange billed. Over a win's (the
+    -- usual win and billing pair) only that a billing was heard is kept ('q'), the price keeping
+    -- the win's level, as in the in-process ledger; the version before kept that as a once key
+    -- (LUA_ONCE, 'b:' and the bid), which a rolling deploy still finds.
+    if cur == 0 then
+      redis.call('HSET', rk, 'l', lv)
+      if lv < 2 then return 'duplicate' end
+    elseif h[9] or redis.call('EXISTS', P .. 'o:b:' .. bid) == 1 then
+      return 'duplicate'
+    else
+      redis.call('HSET', rk, 'q', '1')
+    end
+    redis.call('HSET', rk, 'k2', ARGV[9] .. ' confirmed ' .. fmt(p))
+    return 'confirmed ' .. fmt(p)
   end
   local field = 'spent'
   if h[6] == '1' then field = 'over' end
@@ -913,9 +923,10 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       const outcome = readSettled(raw, settled);
       if (outcome !== 'duplicate') failedCalls.delete(key);
       // After a settlement or a correction the price stands at this report's level; a duplicate
-      // tells only that the bid is settled (its level may be lower: a same-price report leaves it).
+      // or a confirmation tells only that the bid is settled (its level may be lower: a same-price
+      // report leaves a win's).
       if (outcome === 'settled' || outcome === 'overspend' || outcome === 'corrected') known.set(bidId, level);
-      else if (outcome === 'duplicate') known.set(bidId, typeof k === 'number' ? k : 0);
+      else if (outcome === 'duplicate' || outcome === 'confirmed') known.set(bidId, typeof k === 'number' ? k : 0);
       else if (outcome === 'expired') known.set(bidId, 2);
       if (outcome === 'overspend') {
         logger.warn(

@@ -13,7 +13,8 @@ import { HoldTable } from './holds.js';
  * a render seen through the ad's markup settles at the reserved amount (the most the exchange can
  * bill), the exchange's win notice sets its clearing price over that, and its billing notice sets
  * what it bills over both, up or down; a report no more authoritative than the one before is a
- * duplicate.
+ * duplicate. A billing notice at the price a win notice set moves nothing: the first is
+ * `confirmed` (kept, so that the notices' event log records it once), a repeat is a duplicate.
  * REFUSED is only read from journals written before late wins were recorded. Finished bids are
  * remembered for `retentionMs` after they finished or after their notices' signed expiry, whichever
  * is later, so repeated notices stay idempotent: within that expiry a notice for a bid not
@@ -34,10 +35,16 @@ export const RELEASED = 2;
 export const EXPIRED = 3;
 export const REFUSED = 4;
 
-/** Hold flags: settled as overspend; price set by a billing notice; price set by a markup render (unverified). */
+/**
+ * Hold flags: settled as overspend; price set by a billing notice; price set by a markup render
+ * (unverified); a billing notice confirmed the price a win notice set (`confirmed`: the event log
+ * has its record, a repeat is a duplicate; the price keeps the win's level, so a billing that
+ * differs still sets it, once).
+ */
 const OVER = 1;
 const FIXED = 2;
 const MARKUP = 4;
+const BILLED = 8;
 
 /** Authority of a settlement's price: a render seen in the markup, the win notice, the billing notice. */
 const LEVEL: Readonly<Record<SettleSource, number>> = { markup: 0, win: 1, billing: 2 };
@@ -205,14 +212,19 @@ export class LedgerCore {
       if (!(price >= 0)) return { outcome: 'over-reservation' };
       const rise = price - h.a[s];
       if (rise === 0) {
-        // The price that stands, confirmed. Over a win's price nothing is written: a billing after
-        // its win, the usual pair, costs no journal record and no disk flush (a later win notice
-        // is a duplicate of it all the same). Over a render's it takes the exchange's authority,
-        // or a later win notice saying less would set the price the exchange billed.
-        if (levelOf(h.f[s]) !== 0) return { outcome: 'duplicate' };
+        // The price that stands, confirmed. Over a win's price (a billing after its win, the usual
+        // pair) only that a billing was heard is written, the first time: no money moves, and the
+        // price keeps the win's level. Over a render's it takes the exchange's authority, or a
+        // later win notice saying less would set the price the exchange billed.
+        if (levelOf(h.f[s]) !== 0) {
+          if ((h.f[s] & BILLED) !== 0 || this.billedBefore(bidId, now)) return { outcome: 'duplicate' };
+          const record: JournalRecord = { t: 'b', b: bidId };
+          this.apply(record);
+          return { outcome: 'confirmed', record };
+        }
         const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now, l: level as 1 | 2 };
         this.apply(record);
-        return { outcome: 'duplicate', record };
+        return { outcome: level === 2 ? 'confirmed' : 'duplicate', record };
       }
       const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now, l: level as 1 | 2 };
       const previous = { priceMicros: h.a[s], over: (h.f[s] & OVER) !== 0 };
@@ -246,6 +258,15 @@ export class LedgerCore {
     }
     this.apply(record);
     return { outcome: 'settled', record };
+  }
+
+  /**
+   * Whether the version before logged a billing of the bid at the price that stands: it kept that
+   * as a `once` key of the notices' (`b:<bid>`, until their signed expiry) in place of BILLED.
+   */
+  private billedBefore(bidId: string, now: number): boolean {
+    const e = this.onceKeys.get(`b:${bidId}`);
+    return e !== undefined && e > now;
   }
 
   /** Budget room left for campaign `c` on day `d` (0 for a campaign without a budget). */
@@ -295,7 +316,7 @@ export class LedgerCore {
    * being a duplicate of a settlement that is on no disk. `prev` is `peek` from before the call.
    */
   revert(rec: JournalRecord, prev: HoldState | undefined): void {
-    if (rec.t !== 'r' && rec.t !== 's' && rec.t !== 'n' && rec.t !== 'c' && rec.t !== 'x') return;
+    if (rec.t !== 'r' && rec.t !== 's' && rec.t !== 'n' && rec.t !== 'c' && rec.t !== 'x' && rec.t !== 'b') return;
     const h = this.holds;
     const s = h.slot(rec.b);
     if (s < 0) return;
@@ -368,6 +389,11 @@ export class LedgerCore {
         this.charge(c, h.d[s], rec.p, wasOver || rec.o === 1);
         h.a[s] = rec.p;
         h.f[s] = (h.f[s] & ~(FIXED | MARKUP)) | levelFlags(level) | (rec.o === 1 ? OVER : 0);
+        return;
+      }
+      case 'b': {
+        const s = this.holds.slot(rec.b);
+        if (s >= 0 && this.holds.st[s] === SETTLED) this.holds.f[s] |= BILLED;
         return;
       }
       case 'x': {

@@ -8,7 +8,7 @@ import type { SettleOutcome } from '../types.js';
  */
 export class UnconfirmedSettlement extends Error {
   constructor(
-    readonly outcome: Extract<SettleOutcome, 'settled' | 'overspend' | 'corrected'>,
+    readonly outcome: Extract<SettleOutcome, 'settled' | 'overspend' | 'corrected' | 'confirmed'>,
     cause: unknown,
   ) {
     super(`settlement written, not known durable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });

@@ -455,37 +455,15 @@ export function createNoticeHandler(deps: NoticeDeps) {
         return undefined;
       };
       // The event log keeps one record of a bid's priced billing notice, the exchange's word that
-      // it billed, which reconciling the log against its billing reads. The ledger answers the
-      // first billing at the price that stands (the usual pair: win, then billing at its price) as
-      // it answers the same billing again, 'duplicate', having no money to move and, over a win's
-      // price, nothing to write; so a key in its store says whether a billing of the bid was
-      // logged (`Ledger.once`, as a click's: across restarts and a fleet). Whichever is logged
-      // first sets it, before this process's next notice of the bid can ask; until the notices'
-      // signed expiry, past which no confirmation is logged and none twice. It costs a billed bid
-      // one key (a journal line with no sync of its own, a Redis call), as a click does.
-      if (source === 'billing' && outcome !== 'unknown') {
-        let first = true;
-        const ot = deps.now();
-        try {
-          first = await deps.ledger.once(`b:${claims.bidId}`, claims.expiresAtMs);
-          metrics.ledger('state', (deps.now() - ot) / 1000, false);
-        } catch {
-          // Unanswered: logged all the same where the ledger said duplicate, since the report
-          // counts a bid's impression once however many records it has, and a lost one is what
-          // this key is for.
-          metrics.ledger('state', (deps.now() - ot) / 1000, true);
-        }
-        if (outcome === 'duplicate') {
-          if (!first) {
-            metrics.notice(kind, 'duplicate');
-            return OK;
-          }
-          // A confirmation: the win (or render) counted the impression for the pacer, shader, cap
-          // and spend already, and no money moved.
-          metrics.notice(kind, 'ok');
-          logNotice(deps.eventLog, kind, at, claims, priceUsd, wonMinToWin());
-          return answer;
-        }
+      // it billed, which reconciling the log against its billing reads. The first billing at the
+      // price that stands (the usual pair: win, then billing at its price) moves no money and is
+      // `confirmed`: the win (or render) counted the impression for the pacer, shader, cap and
+      // spend already. The ledger keeps that it was heard (across restarts and a fleet), so a
+      // repeat is a duplicate.
+      if (outcome === 'confirmed') {
+        metrics.notice(kind, 'ok');
+        logNotice(deps.eventLog, kind, at, claims, priceUsd, wonMinToWin());
+        return answer;
       }
       if (outcome === 'corrected') {
         metrics.notice(kind, 'corrected');
