@@ -85,6 +85,14 @@ export interface ExchangeSettings {
    */
   vastNurl: boolean;
   /**
+   * Put the impression tracker (`/notice/impression`, a 1×1 image) in banner markup too (default
+   * false; native and VAST markup always carry theirs): for clients that render a banner without
+   * firing `nurl` or `burl`, such as Prebid Mobile's own rendering behind Prebid Server. Without it
+   * such an impression is billed and never recorded. It costs a banner bid one more MAC and its
+   * impression one more request to the bidder, which clients that fire their notices do not need.
+   */
+  bannerImpressionTracker: boolean;
+  /**
    * The exchange sends loss notices (`lurl`; default true): a bid that hears nothing teaches nothing.
    * false: a bid of this process whose notices have all stayed silent when its notice TTL passes is
    * taken as lost at its bid, by the shader and the pacer (src/notices/notices.ts). Without losses
@@ -307,6 +315,7 @@ const EXCHANGE_SCHEMA = {
     corsOrigins: { type: 'array', items: { type: 'string', pattern: '^(\\*|https?://[^/]+)$' } },
     expandPrice: { type: 'boolean' },
     vastNurl: { type: 'boolean' },
+    bannerImpressionTracker: { type: 'boolean' },
     billsOn: { enum: ['win', 'billing'] },
     lossNotices: { type: 'boolean' },
     formats: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ALL_FORMATS } },
@@ -490,6 +499,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     corsOrigins: [],
     expandPrice: false,
     vastNurl: false,
+    bannerImpressionTracker: false,
     billsOn: 'win',
     lossNotices: true,
     formats: ALL_FORMATS,

@@ -267,7 +267,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (ctx.userKey) claims.userKey = ctx.userKey;
     if (test) claims.test = true;
     const fit = ch.el.fit;
-    const notices = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims, fit.kind !== 'banner'), { expandPrice: ex.expandPrice, nurl: fit.kind !== 'vast' || ex.vastNurl });
+    const notices = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims, fit.kind !== 'banner' || ex.bannerImpressionTracker), { expandPrice: ex.expandPrice, nurl: fit.kind !== 'vast' || ex.vastNurl });
     // The bid names its categories in the request's taxonomy where the campaign declares them there.
     const taxCats = plan.cattax === 1 ? undefined : c.catByTaxonomy?.[plan.cattax];
     const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: taxCats ?? c.cat, cattax: taxCats ? plan.cattax : 1, langb: plan.langb, dealId: ch.el.dealId, notices, fit, test, dsa: plan.dsa ? c.dsa : undefined, exp: bidExpSec(imp.exp, settings.noticeTtlMs) };

@@ -74,7 +74,7 @@ function eventUrl(clickUrl: string, event: string): string {
 export function markup(b: OutBid): string {
   const c = b.creative;
   const clickUrl = noticeUrl(b.notices, 'click');
-  if (c.adm) return c.adm.split('${CLICK_URL}').join(clickUrl);
+  if (c.adm) return c.adm.split('${CLICK_URL}').join(clickUrl) + bannerTracker(b);
   const fit = b.fit;
   if (fit.kind === 'native') return nativeMarkup(fit.fill, clickUrl, noticeUrl(b.notices, 'impression'), c.privacyUrl);
   if (fit.kind === 'vast') {
@@ -88,7 +88,17 @@ export function markup(b: OutBid): string {
     }, fit.files, fit.secure);
   }
   const [before, after] = bannerAround(c);
-  return before + escapeXml(clickUrl) + after;
+  return before + escapeXml(clickUrl) + after + bannerTracker(b);
+}
+
+/**
+ * A banner's impression tracker, where its exchange asks for one (`bannerImpressionTracker`: its
+ * signature was made): an image after the ad, as native's `eventtrackers` and VAST's `<Impression>`
+ * are, so that a render no notice reports still settles, once.
+ */
+function bannerTracker(b: OutBid): string {
+  if (b.notices.sig.impression === '' || b.fit.kind !== 'banner') return '';
+  return `<img src="${escapeXml(noticeUrl(b.notices, 'impression'))}" width="1" height="1" alt="" style="position:absolute;border:0">`;
 }
 
 /** A banner creative's HTML around its click URL, built once per creative object. */
@@ -115,7 +125,7 @@ const bannerJsonParts = new WeakMap<Creative, readonly [Uint8Array, Uint8Array]>
  */
 function writeAdm(w: ByteWriter, b: OutBid): void {
   const c = b.creative;
-  if (c.adm || b.fit.kind !== 'banner' || !b.notices.jsonSafe) return w.str(markup(b));
+  if (c.adm || b.fit.kind !== 'banner' || !b.notices.jsonSafe || b.notices.sig.impression !== '') return w.str(markup(b));
   let p = bannerJsonParts.get(c);
   if (p === undefined) {
     const [before, after] = bannerAround(c);

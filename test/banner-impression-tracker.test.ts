@@ -1,0 +1,64 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
+
+/**
+ * Prebid Server review (2026-12-05) item 3: behind Prebid Server, Prebid Mobile's own rendering
+ * fires neither nurl nor burl, and a banner's markup carried no impression tracker (native and VAST
+ * do), so a served banner was billed and never recorded. An exchange with
+ * `bannerImpressionTracker: true` (the shipped `prebid-server` entry) gets one in banner markup.
+ */
+const req = (id: string) => ({ id, at: 1, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
+const local = (t: TestBidder, url: string) => t.url + url.replace(/^https?:\/\/[^/]+/, '');
+const unXml = (s: string) => s.replace(/&#38;/g, '&');
+
+describe('banner impression tracker', () => {
+  let t: TestBidder;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'banner-tracker-'));
+    cpSync('policies', dir, { recursive: true });
+    const file = join(dir, 'campaigns.yaml');
+    // Spent as bids come (these cases are about money, not pacing).
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/dailyUsd: [\d.]+/g, 'dailyUsd: 50, pacing: asap'));
+    t = await startBidder({}, dir);
+  });
+  afterAll(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function banner(id: string, exchange?: string) {
+    const r = await t.bid(req(id), exchange);
+    expect(r.status).toBe(200);
+    return (await r.json()).seatbid[0].bid[0];
+  }
+
+  it('on prebid-server: a rendered banner whose client fires no notice settles once, at its bid', async () => {
+    const b = await banner('pbs-1', 'prebid-server');
+    const m = /<img src="([^"]+)" width="1" height="1"/.exec(b.adm);
+    expect(m).not.toBeNull();
+    const tracker = unXml(m![1]);
+    expect(tracker).toContain('/notice/impression?');
+    // Public markup: no price in it.
+    expect(new URL(tracker).searchParams.has('p')).toBe(false);
+    const spent = () => t.metric('bidder_spend_usd_total', { campaign: b.cid });
+    const spent0 = await spent();
+    expect((await fetch(local(t, tracker))).status).toBe(200);
+    expect(await spent()).toBeCloseTo(spent0 + b.price / 1000, 9);
+    // The page's repeat is a duplicate.
+    expect((await fetch(local(t, tracker))).status).toBe(200);
+    expect(await spent()).toBeCloseTo(spent0 + b.price / 1000, 9);
+    // The click URL is still there, and is no tracker.
+    const click = unXml(/href="([^"]+)"/.exec(b.adm)![1]);
+    expect((await fetch(local(t, click).replace('/notice/click?', '/notice/impression?'))).status).toBe(403);
+  });
+
+  it('elsewhere banner markup stays as it was: no tracker', async () => {
+    const b = await banner('default-1');
+    expect(b.adm).not.toContain('/notice/impression');
+    expect(b.adm).not.toContain('<img');
+  });
+});
