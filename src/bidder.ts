@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
 import type { Budget, Campaign } from './types.js';
-import { freezePolicies, loadPolicies, type Policies } from './config/policies.js';
+import { freezePolicies, loadPolicies, PolicyError, type Policies } from './config/policies.js';
 import { DEFAULT_SETTINGS, adminTokenProblem, secretList, type Settings } from './config/settings.js';
 import { createPrivacy } from './eligibility/privacy.js';
 import { createFeatureBuilder } from './features/features.js';
@@ -20,6 +20,7 @@ import { createBidPipeline } from './pipeline/bid.js';
 import { createAdmin, type Refusal } from './admin/admin.js';
 import { isLoopbackHost, startHttpServer, type HttpServer } from './server/http.js';
 import { connectFleetRedis, openLedger } from './ledger/open.js';
+import { createFleetNoticeKeys, noticeKeysOf } from './fleet/notice-keys.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32 } from './pace/index.js';
 import { refreshBudgetGauges, syncPacerWithLedger } from './pace/ledger-sync.js';
 import { createLearnedStore } from './pace/learned.js';
@@ -190,6 +191,16 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const features = createFeatureBuilder();
   const metrics = createMetrics({ exchanges: [...initial.exchanges.keys()], campaigns: initial.campaigns.map((c) => c.id), clock, noticeTtlMs: settings.noticeTtlMs, conversionWindowMs: 7 * DAY_MS });
   const redis = settings.ledger.redisUrl ? await connectFleetRedis(settings, logger) : null;
+  // Before anything is served: a process whose notices its siblings would refuse as forged (or the
+  // other way) stops here, listed with the start problems (exit 2). Leases run on Redis's clock.
+  const noticeKeys = redis
+    ? createFleetNoticeKeys({ client: redis, keyPrefix: settings.ledger.keyPrefix, keys: noticeKeysOf(noticeSecret, previousSecrets), heartbeatMs: settings.fleetSyncMs, onMismatch: metrics.fleetNoticeKeyMismatch, logger })
+    : null;
+  const noticeKeyProblem = (await noticeKeys?.start()) ?? null;
+  if (noticeKeyProblem !== null) {
+    redis!.disconnect();
+    throw new PolicyError([noticeKeyProblem]);
+  }
   const privacy = createPrivacy({ vendorId: settings.tcfVendorId });
   const users = createUsers({
     settings,
@@ -487,6 +498,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       await learned.close();
       await ledger.close();
       await users.close();
+      await noticeKeys?.close();
       await redis?.quit().catch(() => redis.disconnect());
       live.close();
     },

@@ -66,6 +66,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('modelSwap', 'ok');
     call('ready', true);
     call('tlsCertificateExpiry', 1_781_092_800_000);
+    call('fleetNoticeKeyMismatch', 2);
     call('testRequest');
     call('testBid');
     call('insecureImp');

@@ -136,6 +136,14 @@ export function createMetrics(opts: MetricsOptions) {
     aggregator: 'min',
     registers: [registry],
   });
+  // Set at every notice-key heartbeat of a fleet process (src/fleet/notice-keys.ts); 0 alone. Workers
+  // of one process read the same fleet: 'max' is that count, not a multiple of it.
+  const noticeKeyMismatch = new Gauge({
+    name: 'bidder_fleet_notice_key_mismatch',
+    help: "Other processes on this Redis ledger whose notice keys disagree with this one's (one signs with a key the other does not accept, so it refuses those notices as forged: billed, never recorded), those refused at start included while their entry lasts; 0 alone.",
+    aggregator: 'max',
+    registers: [registry],
+  });
   // Registered before the other campaign series, so a scrape reads them after the sweep it runs.
   const bids = new FastCounter('bidder_bids_total', 'Bids sent, by campaign.', ['campaign'], registry, { collect: () => sweepDropped() });
   const wins = new FastCounter('bidder_wins_total', 'Won impressions (first win or billing notice), by campaign.', ['campaign'], registry);
@@ -440,6 +448,10 @@ export function createMetrics(opts: MetricsOptions) {
     },
     ready(isReady: boolean): void {
       ready.set(isReady ? 1 : 0);
+    },
+    /** Fleet processes whose notice keys disagree with this one's, at the last heartbeat. */
+    fleetNoticeKeyMismatch(processes: number): void {
+      noticeKeyMismatch.set(processes);
     },
     /** The served certificate's notAfter, epoch ms. */
     tlsCertificateExpiry(epochMs: number): void {
