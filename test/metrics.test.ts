@@ -46,6 +46,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('internalError');
     call('late', v);
     call('mtwIgnored', v);
+    call('priceAboveBid', v);
     call('lossInferred', v);
     call('stage', 'score', 0.0002);
     call('batch', 17, 0.3, 0.8);
@@ -130,6 +131,7 @@ describe('metrics', () => {
     expect(count('bidder_request_errors_total')).toBe(or(Object.keys(ERRORS)).length);
     expect(count('bidder_ledger_errors_total')).toBe(DOMAINS.op.length);
     expect(count('bidder_mtw_ignored_total')).toBe(or(EXCHANGES).length);
+    expect(count('bidder_notice_price_above_bid_total')).toBe(or(EXCHANGES).length);
     expect(count('bidder_losses_inferred_total')).toBe(or(EXCHANGES).length);
   });
 

@@ -138,16 +138,20 @@ describe('notices settle spend exactly once', () => {
 
   });
 
-  it('refuses a clearing price above the bid', async () => {
+  // Prebid Server review (2026-12-05) item 2: refused 400, an impression the exchange billed was
+  // never recorded (Prebid Server prices after its bid adjustment factors and currency conversion).
+  it('settles a clearing price above the bid at the bid, and counts it', async () => {
     const { bid, url } = await winUrl(t, 'n3');
     const spend = await t.metric('bidder_spend_usd_total');
+    const above = await t.metric('bidder_notice_price_above_bid_total');
     const r = await fetch(url((bid.price * 1.5).toFixed(4)));
-    expect(r.status).toBe(400);
-    expect((await r.json()).error).toBe('NOTICE_BAD_PRICE');
-    expect(await t.metric('bidder_spend_usd_total')).toBe(spend);
-    // The honest notice still settles afterwards.
+    expect(r.status).toBe(200);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + bid.price / 1000, 12);
+    expect(await t.metric('bidder_notice_price_above_bid_total')).toBe(above + 1);
+    // Its retry, or the billing at the bid, is the duplicate.
     expect((await fetch(url(bid.price.toFixed(4)))).status).toBe(200);
-    expect(await t.metric('bidder_spend_usd_total')).toBeGreaterThan(spend);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + bid.price / 1000, 12);
+    expect(await t.metric('bidder_notice_price_above_bid_total')).toBe(above + 1);
   });
 
   it('settles a win notice that arrives after expiry once, within budget', async () => {

@@ -32,7 +32,7 @@ export const ERRORS = {
   OPS_LOOPBACK_ONLY: { status: 403, reason: 'metrics and admin answer loopback clients only; set opsPort to serve them on a port of their own' },
   NOTICE_BAD_SIGNATURE: { status: 403, reason: 'notice signature is wrong' },
   NOTICE_EXPIRED: { status: 410, reason: 'notice has expired' },
-  NOTICE_BAD_PRICE: { status: 400, reason: 'clearing price more than one minor unit of the currency above the bid' },
+  NOTICE_BAD_PRICE: { status: 400, reason: 'clearing price above the amount the ledger reserved for the bid' },
   NOTICE_MALFORMED: { status: 400, reason: 'notice parameters missing or malformed' },
   CONVERSION_NOT_WON: { status: 409, reason: 'no win of the clicked bid is known: only an ad that ran converts; not counted, do not retry' },
   ADMIN_DISABLED: { status: 404, reason: 'admin routes are off: no admin token is configured' },

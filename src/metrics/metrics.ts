@@ -118,6 +118,7 @@ export function createMetrics(opts: MetricsOptions) {
   const latency = new FastHistogram('bidder_request_duration_seconds', "Time from a bid request's arrival to its answer, by exchange: counted from the read less the event loop's hold while the request waited unread, as its deadline is.", ['exchange'], LATENCY_BUCKETS, registry);
   const stage = new FastHistogram('bidder_stage_duration_seconds', 'Time spent per pipeline stage per request.', ['stage'], FINE_BUCKETS, registry);
   const late = new Counter({ name: 'bidder_late_answers_total', help: 'Bid requests whose budget reservation came back after the deadline (tmax minus network allowance); each is also counted as a DEADLINE no-bid.', labelNames: ['exchange'], registers: [registry] });
+  const priceAboveBid = new Counter({ name: 'bidder_notice_price_above_bid_total', help: 'Win and billing notices priced above their bid (beyond its rounding), settled at the bid: the exchange billed more than the bidder bid (a bid adjustment, a currency conversion, a unit error).', labelNames: ['exchange'], registers: [registry] });
   const mtwIgnored = new Counter({ name: 'bidder_mtw_ignored_total', help: 'Min-to-win values of notices that cannot be right, learnt as a plain win or loss at the bid: on a win above the bid, on a loss over 20x the bid (a unit the exchange got wrong).', labelNames: ['exchange'], registers: [registry] });
   const lossesInferred = new Counter({ name: 'bidder_losses_inferred_total', help: 'Bids on an exchange set lossNotices: false whose notice TTL passed with no notice heard, learnt as losses at the bid.', labelNames: ['exchange'], registers: [registry] });
   const batchRows = new FastHistogram('bidder_batch_rows', 'Rows per model call of the micro-batcher.', [], [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registry).labels();
@@ -195,6 +196,7 @@ export function createMetrics(opts: MetricsOptions) {
   const latChild = new Map<string, FastHistogramChild>();
   const lateChild = new Map<string, Counter.Internal>();
   const mtwIgnoredChild = new Map<string, Counter.Internal>();
+  const priceAboveBidChild = new Map<string, Counter.Internal>();
   const lossesInferredChild = new Map<string, Counter.Internal>();
   // An exchange's series, created when the policies first name it (at start or by a reload) and
   // kept after (its requests until then were 'other'); every series exported from the first scrape
@@ -208,11 +210,13 @@ export function createMetrics(opts: MetricsOptions) {
     latChild.set(e, latency.labels(e));
     lateChild.set(e, late.labels(e));
     mtwIgnoredChild.set(e, mtwIgnored.labels(e));
+    priceAboveBidChild.set(e, priceAboveBid.labels(e));
     lossesInferredChild.set(e, lossesInferred.labels(e));
     for (const c of reqChild.get(e)!.values()) c.inc(0);
     for (const c of nobidChild.get(e)!.values()) c.inc(0);
     lateChild.get(e)!.inc(0);
     mtwIgnoredChild.get(e)!.inc(0);
+    priceAboveBidChild.get(e)!.inc(0);
     lossesInferredChild.get(e)!.inc(0);
   }
   for (const e of [...exchanges, 'other']) addExchange(e);
@@ -316,6 +320,10 @@ export function createMetrics(opts: MetricsOptions) {
     /** A notice's min-to-win was implausible for its bid and not learnt (src/notices/notices.ts). */
     mtwIgnored(exchange: string): void {
       mtwIgnoredChild.get(ex(exchange))!.inc();
+    },
+    /** A win or billing notice priced above its bid, settled at the bid (src/notices/notices.ts). */
+    priceAboveBid(exchange: string): void {
+      priceAboveBidChild.get(ex(exchange))!.inc();
     },
     /** A bid on an exchange without loss notices expired unheard, learnt as lost (src/notices/notices.ts). */
     lossInferred(exchange: string): void {

@@ -96,7 +96,8 @@ export function parsePrice(raw: string, currency: string): number {
 /**
  * Exchanges round a clearing price to the minor unit of the bid's currency (a cent; a whole yen),
  * up or half up: a price up to one minor unit over the signed bid is that bid, rounded. Anything
- * higher is refused. The ISO 4217 minor units as the runtime's Intl knows them (2 where unknown).
+ * higher settles at the bid too, and is counted (bidder_notice_price_above_bid_total). The ISO 4217
+ * minor units as the runtime's Intl knows them (2 where unknown).
  */
 export function priceRounding(currency: string): number {
   return 10 ** -minorDigits(currency);
@@ -372,7 +373,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
         let price = parsePrice(raw, claims.cur);
         if (Number.isNaN(price)) unpriced = true;
         else if (price > claims.bidPrice * (1 + 1e-9)) {
-          if (price > claims.bidPrice + priceRounding(claims.cur) + 1e-9) return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', `${price} above bid ${claims.bidPrice}`));
+          // No auction clears above the bid, yet the exchange says it billed the impression at that
+          // price (Prebid Server after a bid adjustment factor over 1, or a conversion into another
+          // currency; a unit it got wrong). Refused, it was never recorded: it settles at the bid,
+          // the most the bid reserved and the most a page that can edit the URL could move, and
+          // beyond a rounding of the price it is counted by exchange, for the reconciliation.
+          if (price > claims.bidPrice + priceRounding(claims.cur) + 1e-9) metrics.priceAboveBid(claims.exchange);
           price = claims.bidPrice;
         }
         priceUsd = price / rate!;
