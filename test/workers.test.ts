@@ -113,7 +113,8 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
     cpSync('policies', join(dir, 'policies'), { recursive: true });
     const journal = join(dir, 'ledger');
     const yaml = join(dir, 'policies', 'bidder.yaml');
-    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^(\s*)journalPath: .*$/m, `$1journalPath: ${journal}`).replace(/^(\s*)dir: var\/events$/m, `$1dir: ${join(dir, 'events')}`));
+    // A ledger of its own: on the suite's, the running workers (another secret) refuse it at start (docs/fleet.md#notice-secret-check).
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^(\s*)journalPath: .*$/m, `$1journalPath: ${journal}\n$1keyPrefix: "kept-secret:"`).replace(/^(\s*)dir: var\/events$/m, `$1dir: ${join(dir, 'events')}`));
     const kept = 'kept-secret-of-an-earlier-start-0123456789';
     mkdirSync(journal);
     writeFileSync(join(journal, 'notice-secret'), `${kept}\n`, { mode: 0o600 });
