@@ -13,9 +13,11 @@ import { startBidder, type TestBidder } from './helpers/bidder.js';
 const site = { id: 's1', domain: 'news.example', page: 'https://news.example/a' };
 const bidsOf = async (r: Response) => (r.status === 200 ? ((await r.json()) as any).seatbid.flatMap((s: any) => s.bid) : []);
 
+// defaultTmaxMs 2 s: these cases are about formats, most requests carry no tmax, and the default
+// 200 ms was overrun on a loaded CI host (a DEADLINE no-bid read as a format's).
 describe('demo policies', () => {
   let t: TestBidder;
-  beforeAll(async () => (t = await startBidder({ publicUrl: 'https://bidder.example' })));
+  beforeAll(async () => (t = await startBidder({ publicUrl: 'https://bidder.example', defaultTmaxMs: 2000 })));
   afterAll(() => t?.close());
 
   it('an image-only banner slot (banner.mimes, corpus prebid-go line 621) gets no HTML markup', async () => {
@@ -105,7 +107,7 @@ describe('creatives the policy schema accepts', () => {
             - { type: main, url: "https://cdn.jpeg.example/main-1200x627.jpg", w: 1200, h: 627 }
         landingUrl: https://jpeg.example/
 `);
-    t = await startBidder({ publicUrl: 'https://bidder.example' }, dir);
+    t = await startBidder({ publicUrl: 'https://bidder.example', defaultTmaxMs: 2000 }, dir);
   });
   afterAll(async () => {
     await t?.close();
