@@ -470,6 +470,8 @@ export function registerMlCommands(program: Command): void {
     .option('--restart-redis', 'with --bidders: run on a private redis-server (AOF) and kill -9 / restart it halfway through')
     .option('--no-auto-pipelining', "with --bidders: the bidders' Redis connection without ioredis auto-pipelining (setting ledger.autoPipelining)")
     .option('--private-redis', "with --bidders: run on a private redis-server (AOF) so the report's Redis server counters see only this run")
+    .option('--notice-routing <how>', "with --bidders: where each notice goes, 'bidder' (the process that bid), 'random' (any process, as a load balancer) or 'other' (never the process that bid)", 'bidder')
+    .option('--keep-pacing', "with --bidders: the campaigns keep their own budget.pacing (default max-value) with --fleet-budget a day, instead of 'asap'")
     .action(async (o) => {
       if (o.json || o.plot || o.ipinyou || o.http || o.bidders) return runPacingSimulate(o);
       const campaigns = campaignsFrom(o.policies);

@@ -19,6 +19,7 @@ import { pacingReport } from '../sim/pacing-report.js';
 import type { Figures, RunResult } from '../sim/pacing.js';
 import { campaignsFrom, fail, outputDir, outputFile } from './common.js';
 import { DAY_MS } from '../util/time.js';
+import type { NoticeRouting } from '../harness/pacing-http.js';
 
 /** Options of `bidder simulate` this handler reads (commander's camel-cased names). */
 export interface PacingSimulateOptions {
@@ -43,6 +44,8 @@ export interface PacingSimulateOptions {
   restartRedis?: boolean;
   privateRedis?: boolean;
   autoPipelining?: boolean;
+  noticeRouting?: string;
+  keepPacing?: boolean;
   concurrency?: number;
 }
 
@@ -74,9 +77,11 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
   if (!MARKET_PROFILES.includes(profile)) fail(`--market must be one of ${MARKET_PROFILES.join(', ')}, got '${o.market}'`, 2);
   const campaigns = campaignsFrom(o.policies);
   if (o.http !== undefined || o.bidders !== undefined) {
-    const { runHttpSimulate } = await import('../harness/pacing-http.js');
+    const { runHttpSimulate, NOTICE_ROUTINGS } = await import('../harness/pacing-http.js');
+    const noticeRouting = (o.noticeRouting ?? 'bidder') as NoticeRouting;
+    if (!NOTICE_ROUTINGS.includes(noticeRouting)) fail(`--notice-routing must be one of ${NOTICE_ROUTINGS.join(', ')}, got '${o.noticeRouting}'`, 2);
     try {
-      const report = await runHttpSimulate({ ...o, campaigns, fleetBudgetUsd: o.fleetBudget, log: (m) => process.stderr.write(`${m}\n`) });
+      const report = await runHttpSimulate({ ...o, noticeRouting, campaigns, fleetBudgetUsd: o.fleetBudget, log: (m) => process.stderr.write(`${m}\n`) });
       process.stdout.write(`${JSON.stringify(report)}\n`);
     } catch (err) {
       fail((err as Error).message);

@@ -55,8 +55,23 @@ export interface HttpSimulateOptions {
   privateRedis?: boolean;
   /** The fleet bidders' `ledger.autoPipelining` (default true). */
   autoPipelining?: boolean;
+  /**
+   * Where each notice goes (its duplicates go to a random bidder whatever this says; a 503 is
+   * sent again where it went): `bidder`, the process whose URL it is (default; an exchange that calls the
+   * bidder's own host); `random`, any process of the fleet (a load balancer in front of them);
+   * `other`, always a process other than the one that bid (the worst a load balancer can do).
+   */
+  noticeRouting?: NoticeRouting;
+  /**
+   * Fleet mode: the campaigns keep their own `budget.pacing` (the default, max-value), with
+   * `fleetBudgetUsd` a day. Without it every budget is spent `asap`, which a run of seconds reaches.
+   */
+  keepPacing?: boolean;
   log?: (line: string) => void;
 }
+
+export const NOTICE_ROUTINGS = ['bidder', 'random', 'other'] as const;
+export type NoticeRouting = (typeof NOTICE_ROUTINGS)[number];
 
 export interface CampaignSpend {
   id: string;
@@ -70,6 +85,7 @@ export interface HttpSimulateReport {
   bidders: number;
   seed: number;
   requests: number;
+  noticeRouting: NoticeRouting;
   totals: {
     budget: number;
     spend: number;
@@ -79,6 +95,12 @@ export interface HttpSimulateReport {
     clicks: number;
     /** What the exchange would bill: every won impression at its clearing price. */
     billedUsd: number;
+    /**
+     * First-price wins: the prices paid over the competing bids they beat (sums of each). How much
+     * the shading leaves on the table: 1 is a bid just above the competition; an unshaded bid pays
+     * its whole value.
+     */
+    firstPricePaidPerCompetingBid: number;
     /** Billed for impressions none of whose win or billing notices the fleet accepted (lost, or refused while Redis was down). */
     unheardUsd: number;
     /** The ledger's recorded overspend (fleet mode; 0 where spend is read from metrics). */
@@ -249,7 +271,7 @@ async function simulateOn(o: HttpSimulateOptions, own: PrivateRedis | null): Pro
   // A fleet run tests the shared ledger under faults, in seconds: its small budgets are spent as
   // opportunities come ('asap'), where the default max-value pacing would spread them over the
   // rest of the real day and never reach them.
-  const budgets = Object.fromEntries(o.campaigns.map((c) => [c.id, fleetMode ? { dailyUsd: budgetUsd, pacing: 'asap' as const } : c.budget]));
+  const budgets = Object.fromEntries(o.campaigns.map((c) => [c.id, !fleetMode ? c.budget : o.keepPacing ? { ...c.budget, dailyUsd: budgetUsd } : { dailyUsd: budgetUsd, pacing: 'asap' as const }]));
   if (fleetMode) await clearLedgerKeys(o.redis!);
   const fleet: Fleet = fleetMode ? await startFleet(o, n, budgets) : { urls: [o.http!.replace(/\/$/, '')], stop: async () => {} };
   try {
@@ -271,9 +293,21 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   let impressions = 0;
   let clicks = 0;
   let billed = 0;
+  let firstPricePaid = 0;
+  let firstPriceCompeting = 0;
 
   /** Won impressions: what the exchange bills (micro-dollars) and whether a settling notice was accepted. */
   const wonImps: Array<{ micros: number; heard: boolean }> = [];
+
+  const routing = o.noticeRouting ?? 'bidder';
+  const onBidder = (url: string, origin: string) => url.replace(/^https?:\/\/[^/]+/, origin);
+  /** The notice URL `url` as `noticeRouting` sends it (draws only where it is not `bidder`, which keeps the runs before it). */
+  function routed(url: string): string {
+    if (routing === 'bidder') return url;
+    if (routing === 'random') return onBidder(url, urls[rng.int(urls.length)]);
+    const others = urls.filter((u) => !url.startsWith(`${u}/`));
+    return others.length === 0 ? url : onBidder(url, others[rng.int(others.length)]);
+  }
 
   /** One notice through the faults: lost, duplicated to a random bidder, delayed (late: seconds). */
   function notice(url: string | undefined, onAccepted?: () => void): void {
@@ -290,7 +324,7 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       if (late) notices.late++;
       const delay = late ? 1000 + rng.next() * 2000 : rng.next() * 50;
       // A copy goes to any bidder of the fleet: every one shares the secret and the ledger.
-      const target = k === 0 ? url : url.replace(/^http:\/\/[^/]+/, urls[rng.int(urls.length)]);
+      const target = k === 0 ? routed(url) : onBidder(url, urls[rng.int(urls.length)]);
       // A 503 says the ledger could not confirm the settlement (a Redis reply past its timeout may
       // still have applied it): the exchange sends it again, as exchanges retry a 5xx, up to 3 times.
       // Without the retry, such a notice was counted unheard though the ledger had it.
@@ -340,7 +374,7 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       const bid = body?.seatbid?.[0]?.bid?.[0];
       if (!bid) continue;
       bids++;
-      const { won, macros } = resolveAuction(sr, bid, body, competingCpm);
+      const { won, clearing, macros } = resolveAuction(sr, bid, body, competingCpm);
       if (!won) {
         notice(bid.lurl && expand(bid.lurl, macros));
         continue;
@@ -351,6 +385,10 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       const imp = { micros: toMicros(Number(macros.AUCTION_PRICE) / 1000), heard: false };
       wonImps.push(imp);
       billed += imp.micros / 1e6;
+      if (sr.request.at === 1) {
+        firstPricePaid += clearing;
+        firstPriceCompeting += competingCpm;
+      }
       notice(bid.nurl && expand(bid.nurl, macros), () => (imp.heard = true));
       notice(bid.burl && expand(bid.burl, macros), () => (imp.heard = true));
       const known = creatives.get(bid.crid ?? '');
@@ -417,6 +455,7 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
     bidders: urls.length,
     seed: o.seed,
     requests: latencies.length,
+    noticeRouting: routing,
     totals: {
       budget: Math.round(rows.reduce((s, r) => s + r.budget, 0) * 100) / 100,
       spend: Math.round(rows.reduce((s, r) => s + r.spend, 0) * 1e6) / 1e6,
@@ -425,6 +464,7 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       impressions,
       clicks,
       billedUsd: Math.round(billed * 1e6) / 1e6,
+      firstPricePaidPerCompetingBid: per(firstPricePaid, firstPriceCompeting),
       unheardUsd: wonImps.reduce((t, w) => t + (w.heard ? 0 : w.micros), 0) / 1e6,
       overspentUsd: Math.round(overspent * 1e6) / 1e6,
       latencyMsP50: q(0.5),
