@@ -186,6 +186,32 @@ describe('first-price bid shading', () => {
     expect(ctx.surplus).toBeGreaterThan(1.15 * surplusOf(false).surplus);
   });
 
+  it("starts a new hour's effect where the hour before left it on the same device, and other new keys at 0", () => {
+    // At 23:00 the phones' competition is dearer than the desktops' (ln H +0.5 and -0.5 around each
+    // site's); the first bids after midnight, before any notice of hour 0, should still tell them apart.
+    const shader = createShader();
+    const r = mulberry32(8);
+    for (let i = 0; i < 20_000; i++) {
+      const site = `x|banner|site|s${i % 5}`;
+      const phone = i % 2 === 0;
+      const h = Math.exp(Math.log(1 + (i % 5) / 4) + (phone ? 0.5 : -0.5) + 0.3 * sampleNormal(r));
+      const segment = `${site}~h23d${phone ? 4 : 2}~300x250`;
+      const bid = shader.shade(segment, 4, 0.01);
+      shader.observe(segment, bid, bid >= h, r() < 0.5 ? h : undefined);
+    }
+    const at = (key: string) => shader.shade(`x|banner|site|s2~${key}~300x250`, 4, 0.01);
+    expect(at('h23d4') / at('h23d2')).toBeGreaterThan(1.5);
+    expect(at('h0d4')).toBeCloseTo(at('h23d4'), 6);
+    expect(at('h0d2')).toBeCloseTo(at('h23d2'), 6);
+    // Learnt from there: an hour-0 notice moves the effect from the hour before's, not from 0.
+    const before = new Map(shader.snapshot().effects).get('h23d4')!;
+    shader.observe('x|banner|site|s2~h0d4~300x250', at('h0d4'), true, undefined);
+    expect(Math.abs(new Map(shader.snapshot().effects).get('h0d4')! - before)).toBeLessThan(0.02);
+    // Nothing to start from: an hour with no hour before learnt, and a size, start at 0.
+    expect(shader.shade('x|banner|site|s2~h5d4~300x250', 4, 0.01)).toBeCloseTo(shader.shade('x|banner|site|s2~h5d2~300x250', 4, 0.01), 6);
+    expect(shader.shade('x|banner|site|s2~h23d4~728x90', 4, 0.01)).toBeCloseTo(shader.shade('x|banner|site|s2~h23d4', 4, 0.01), 6);
+  });
+
   it('moves each fit a bounded amount on one min-to-win in the wrong unit, and shades as before', () => {
     const s = createShader();
     const seg = 'ex|banner|site|s1~h3d2~300x250';
