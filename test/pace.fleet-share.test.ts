@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
+
+const DAY0 = Date.UTC(2026, 5, 1);
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+/**
+ * One synthetic second-price day after another, dealt round-robin to `k` value pacers each pacing
+ * 1/k of the budget (a fleet of k processes behind one load balancer) and syncing the fleet's
+ * spend every 10 s. Only a third of the bids go out (one bid per imp, a sibling line item or
+ * another seat's bid taking the rest): the delivery factor is well below 1. The market draws the
+ * same opportunities whatever `k`. Returns the fleet's spend per UTC hour of the last day.
+ */
+function fleetDays(k: number, seed: number, days = 2, n = 12_000): number[] {
+  let now = DAY0;
+  const budget = { dailyUsd: 4 };
+  const pacers = Array.from({ length: k }, (_, i) => createValuePacer({ clock: () => now, random: mulberry32(seed + 1000 * i), campaigns: [{ id: 'c', budget }], slotMs: 60_000, share: 1 / k }));
+  const rnd = mulberry32(seed ^ 99);
+  let hours: number[] = [];
+  for (let d = 0; d < days; d++) {
+    hours = new Array<number>(24).fill(0);
+    let spent = 0;
+    let nextSync = DAY0 + d * DAY;
+    for (let i = 0; i < n; i++) {
+      now = DAY0 + d * DAY + Math.floor((i * DAY) / n);
+      if (now >= nextSync) {
+        for (const p of pacers) p.syncSpend('c', spent, now);
+        nextSync += 10_000;
+      }
+      const v = Math.exp(Math.log(2) + 0.8 * sampleNormal(rnd));
+      const price = Math.exp(Math.log(1.5) + 0.5 * sampleNormal(rnd));
+      const out = rnd() < 1 / 3;
+      const pacer = pacers[i % k];
+      const bid = v * pacer.multiplier('c', now, { valueCpmUsd: v, firstPrice: false });
+      if (bid <= 0 || !out) continue;
+      if (bid >= price && spent + price / 1000 <= budget.dailyUsd) {
+        spent += price / 1000;
+        hours[Math.floor((now - DAY0 - d * DAY) / HOUR)] += price / 1000;
+        pacer.onWin('c', 'cr', price, now);
+      } else if (bid < price) pacer.onLoss('c', 'cr', bid, undefined, now);
+    }
+  }
+  return hours;
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+describe('value pacer: a fleet of processes, each pacing its share', () => {
+  it('three pacers at share 1/3 spend as one at share 1 where few bids go out (the delivery prior is in share units)', () => {
+    // Before, the prior was of the whole budget at each process: the fleet spent 11 % less over the
+    // day (2.92 USD against 3.27) and 24 % less in its first six hours.
+    for (const seed of [1, 2]) {
+      const one = fleetDays(1, seed);
+      const three = fleetDays(3, seed);
+      expect(Math.abs(sum(three) / sum(one) - 1)).toBeLessThan(0.02);
+      expect(Math.abs(sum(three.slice(0, 6)) / sum(one.slice(0, 6)) - 1)).toBeLessThan(0.04);
+    }
+  });
+});
