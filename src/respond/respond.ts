@@ -94,11 +94,12 @@ export function markup(b: OutBid): string {
 /**
  * A banner's impression tracker, where its exchange asks for one (`bannerImpressionTracker`: its
  * signature was made): an image after the ad, as native's `eventtrackers` and VAST's `<Impression>`
- * are, so that a render no notice reports still settles, once.
+ * are, so that a render no notice reports still settles, once. Placed over the ad's top-left pixel,
+ * transparent: absolute with no offsets it sat below the ad, and a frame of the ad's size scrolled.
  */
 function bannerTracker(b: OutBid): string {
   if (b.notices.sig.impression === '' || b.fit.kind !== 'banner') return '';
-  return `<img src="${escapeXml(noticeUrl(b.notices, 'impression'))}" width="1" height="1" alt="" style="position:absolute;border:0">`;
+  return `<img src="${escapeXml(noticeUrl(b.notices, 'impression'))}" width="1" height="1" alt="" style="position:absolute;top:0;left:0;width:1px;height:1px;border:0;opacity:0">`;
 }
 
 /** A banner creative's HTML around its click URL, built once per creative object. */

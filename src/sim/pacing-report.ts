@@ -50,7 +50,7 @@ export interface ShadingAtEqualClicks {
   unshadedBudgetScale: number;
   /** Its expected clicks at that scale (the pacer's: `totals.expectedClicks`). */
   unshadedExpectedClicks: number;
-  /** How much lower the pacer's cost per click is, in percent, from the unrounded costs (rounded down to two places, so the target never rounds up to 10). */
+  /** How much lower the pacer's cost per click is, in percent, from the unrounded costs (rounded down to two places, so the target never rounds up to 10; the 1e-6 keeps an exact 10 % from reading 9.99 after the subtraction). */
   cpcLowerPct: number;
 }
 
@@ -95,7 +95,7 @@ async function shadingAtEqualClicks(o: PacingReportOptions, pacer: RunResult, un
     unshadedExpectedClicks: Math.round(clicks * 100) / 100,
     // From the costs before rounding: rounded to 4 places (about 0.3 % of a demo CPC) they moved
     // the figure by up to a quarter of a point, and the target read 9.05 % where it was 9.16.
-    cpcLowerPct: unshadedCpc > 0 ? Math.floor((1 - pacerCpc / unshadedCpc) * 1e4) / 100 : 0,
+    cpcLowerPct: unshadedCpc > 0 ? Math.floor((1 - pacerCpc / unshadedCpc) * 1e4 + 1e-6) / 100 : 0,
   };
 }
 
