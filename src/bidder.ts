@@ -21,6 +21,7 @@ import { createAdmin, type Refusal } from './admin/admin.js';
 import { isLoopbackHost, startHttpServer, type HttpServer } from './server/http.js';
 import { connectFleetRedis, openLedger } from './ledger/open.js';
 import { createFleetNoticeKeys, noticeKeysOf } from './fleet/notice-keys.js';
+import { createFleetNoticePeers } from './fleet/peers.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32 } from './pace/index.js';
 import { refreshBudgetGauges, syncPacerWithLedger } from './pace/ledger-sync.js';
 import { createLearnedStore } from './pace/learned.js';
@@ -323,7 +324,10 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     now,
     conversionWindowMs: 7 * DAY_MS,
     exchange: live.exchange,
-    peers: opts.noticePeers,
+    // And the fleet's other processes: a load balancer sends a bid's notices to any of them.
+    peers: redis
+      ? createFleetNoticePeers({ client: redis, keyPrefix: settings.ledger.keyPrefix, local: opts.noticePeers, apply: (bidId: string, won?: boolean, mtwUsd?: number): void => handleNotice.fromPeer(bidId, won, mtwUsd), logger })
+      : opts.noticePeers,
     logger,
   });
   /** A pause or resume here: null for a campaign this worker does not know; refused where paused.json cannot be written. */

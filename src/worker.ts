@@ -34,6 +34,8 @@ const channel = new BroadcastChannel(input.noticeChannel);
 channel.unref();
 let told: Array<string | number> | null = null;
 const noticePeers = {
+  // The fleet's peers (src/fleet/peers.ts) leave to this channel what this process's workers tell each other.
+  group: input.noticeChannel,
   tell(bidId: string, won?: boolean, mtwUsd?: number) {
     if (told === null) {
       told = [];

@@ -46,7 +46,8 @@ export interface NoticeDeps {
    * The other bidders of this process (worker threads sharing its port: a bid's notices reach any
    * of them). A notice for a bid this bidder does not remember is told to them, so the one that bid
    * knows it was heard (its silence is then a loss on an exchange without loss notices) and its
-   * shader learns the outcome (only the bidder that bid knows the bid's segment).
+   * shader learns the outcome (only the bidder that bid knows the bid's segment). In a fleet, the
+   * other processes too (src/fleet/peers.ts): a load balancer sends a notice to any of them.
    */
   peers?: NoticePeers;
   logger: Pick<Logger, 'warn'>;
@@ -55,6 +56,10 @@ export interface NoticeDeps {
 /** See `NoticeDeps.peers`. `won` and `mtwUsd` where the notice teaches the shader (a win, a loss on price). */
 export interface NoticePeers {
   tell(bidId: string, won?: boolean, mtwUsd?: number): void;
+  /** The process's workers share one: what they tell each other already, the fleet's peers do not apply again. */
+  readonly group?: string;
+  /** Called as the handler closes: what was told this turn still goes out. */
+  close?(): void;
 }
 
 const OK: Answer = Object.freeze({ status: 200, body: '{"ok":true}' });
@@ -622,12 +627,13 @@ export function createNoticeHandler(deps: NoticeDeps) {
   return Object.assign((kind: NoticeKind, query: string, prefetch = false) => handleNotice(kind, query, prefetch), {
     unheard,
     fromPeer,
-    /** Drops the notices waiting to be tried again: the ledger is closing. */
+    /** Drops the notices waiting to be tried again (the ledger is closing) and closes the peers. */
     close(): void {
       closed = true;
       if (retryTimer !== null) clearInterval(retryTimer);
       retryTimer = null;
       pending.clear();
+      deps.peers?.close?.();
     },
   });
 }
