@@ -20,10 +20,11 @@ import { createBidPipeline } from './pipeline/bid.js';
 import { createAdmin, type Refusal } from './admin/admin.js';
 import { isLoopbackHost, startHttpServer, type HttpServer } from './server/http.js';
 import { connectFleetRedis, openLedger } from './ledger/open.js';
+import { liveBidders } from './ledger/redis.js';
 import { createFleetNoticeKeys, noticeKeysOf } from './fleet/notice-keys.js';
 import { createFleetNoticePeers } from './fleet/peers.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32 } from './pace/index.js';
-import { refreshBudgetGauges, syncPacerWithLedger } from './pace/ledger-sync.js';
+import { createFleetShare, refreshBudgetGauges, syncPacerWithLedger } from './pace/ledger-sync.js';
 import { createLearnedStore } from './pace/learned.js';
 import { createLive, type Live, type ModelReload, type PolicyReload } from './live/live.js';
 import { createUsers } from './users/users.js';
@@ -243,12 +244,23 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // A fleet's reservations expire by Redis's clock, unless this bidder runs on a clock of its own (tests, the simulator).
   const ledger: BudgetLedger = await openLedger({ settings, redis, clock, serverClock: opts.clock === undefined, budgets: budgetsOf(initial.campaigns), logger });
   const random = mulberry32(settings.seed ? Number.parseInt(createHmac('sha256', 'seed').update(settings.seed).digest('hex').slice(0, 8), 16) : clock() >>> 0);
-  const share = 1 / (settings.fleetSize * (opts.workers ?? 1));
+  const fleet = createFleetShare({
+    live: redis ? (ids) => liveBidders(redis, settings.ledger.keyPrefix, ids) : null,
+    campaigns: () => live.policies().campaigns,
+    fleetSize: settings.fleetSize,
+    workers: opts.workers ?? 1,
+    clock,
+    logger,
+    metrics,
+  });
+  // The fleet as the ledger sees it once this bidder's rules are in: the curve pacer keeps this share.
+  await fleet.update().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'reading the fleet size from the ledger failed; pacing as this process alone until the next fleet sync'));
+  const share = fleet.share();
   const valuePacer = settings.pacer === 'curve' ? undefined : createValuePacer({ clock, random, campaigns: initial.campaigns, share });
   const pacer = valuePacer ?? createThompsonPacer({ clock, random, campaigns: initial.campaigns, share });
   // Paused before the restart (paused.json): out of service from the start, not counted as empty hours.
   for (const id of live.status().paused) pacer.setServing(id, false, clock());
-  const stopFleetSync = await syncPacerWithLedger({ pacer, ledger, clock, logger, campaigns: () => live.policies().campaigns, everyMs: settings.fleetSyncMs });
+  const stopFleetSync = await syncPacerWithLedger({ pacer, ledger, clock, logger, campaigns: () => live.policies().campaigns, everyMs: settings.fleetSyncMs, fleet });
   const shader = createShader();
   // Next to the journal: each bidder process has a journal folder of its own (the ledger locks it).
   const learned = createLearnedStore({

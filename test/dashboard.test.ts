@@ -22,6 +22,8 @@ const NOT_ON_DASHBOARD: Record<string, string> = {
   bidder_losses_inferred_total: 'silence taken as a loss on an exchange set lossNotices: false: its share of bids is the loss rate, which the win rate already shows',
   bidder_notice_price_above_bid_total: 'notices priced above their bid, settled at the bid: a difference to settle with the exchange against its invoice, not a serving signal',
   bidder_mtw_ignored_total: 'an exchange writing min-to-win in another unit than the price: an integration fault, not a serving signal; the notices are still learnt, as plain wins and losses',
+  // A deployment's shape, not a serving signal: a count unlike fleetSize is logged as it changes.
+  bidder_fleet_processes: 'the processes live on the Redis ledger: the share each paces follows it (fleetSize left out), or the bidder warns when it differs from fleetSize',
   // A date, read by its alert and, within 14 days, by the log at start: not a serving signal.
   bidder_tls_certificate_expiry_timestamp_seconds: 'when the certificate served expires: BidderTlsCertificateExpiring tickets 14 days ahead and pages 2, and the bidder warns at start',
 };

@@ -68,6 +68,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('ready', true);
     call('tlsCertificateExpiry', 1_781_092_800_000);
     call('fleetNoticeKeyMismatch', 2);
+    call('fleetProcesses', 3);
     call('testRequest');
     call('testBid');
     call('insecureImp');

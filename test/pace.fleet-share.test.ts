@@ -12,10 +12,12 @@ const HOUR = 3_600_000;
  * another seat's bid taking the rest): the delivery factor is well below 1. The market draws the
  * same opportunities whatever `k`. Returns the fleet's spend per UTC hour of the last day.
  */
-function fleetDays(k: number, seed: number, days = 2, n = 12_000): number[] {
+function fleetDays(k: number, seed: number, days = 2, n = 12_000, setLater = false): number[] {
   let now = DAY0;
   const budget = { dailyUsd: 4 };
-  const pacers = Array.from({ length: k }, (_, i) => createValuePacer({ clock: () => now, random: mulberry32(seed + 1000 * i), campaigns: [{ id: 'c', budget }], slotMs: 60_000, share: 1 / k }));
+  const pacers = Array.from({ length: k }, (_, i) => createValuePacer({ clock: () => now, random: mulberry32(seed + 1000 * i), campaigns: [{ id: 'c', budget }], slotMs: 60_000, share: setLater ? 1 : 1 / k }));
+  // As the fleet sync gives it, once the ledger has counted the fleet.
+  if (setLater) for (const p of pacers) p.setShare(1 / k);
   const rnd = mulberry32(seed ^ 99);
   let hours: number[] = [];
   for (let d = 0; d < days; d++) {
@@ -56,5 +58,13 @@ describe('value pacer: a fleet of processes, each pacing its share', () => {
       expect(Math.abs(sum(three) / sum(one) - 1)).toBeLessThan(0.02);
       expect(Math.abs(sum(three.slice(0, 6)) / sum(one.slice(0, 6)) - 1)).toBeLessThan(0.04);
     }
+  });
+
+  it('paces a share set later (setShare) as one it was built with', () => {
+    const later = fleetDays(3, 1, 1, 3000, true);
+    expect(sum(later)).toBeGreaterThan(0.5);
+    expect(later).toEqual(fleetDays(3, 1, 1, 3000));
+    const p = createValuePacer({ clock: () => DAY0, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }] });
+    expect(() => p.setShare(0)).toThrow('share must be in (0, 1]');
   });
 });

@@ -89,11 +89,13 @@ export interface Settings {
   /** Grace period for in-flight requests on SIGTERM. */
   shutdownGraceMs: number;
   /**
-   * Bidder processes sharing the Redis ledger. Each paces its share of every budget and
-   * re-reads the fleet's spend every `fleetSyncMs`, so the fleet follows the target curve. A
-   * bidder alone re-reads its ledger as often: the pacer counts each win at the price it first
-   * settled at, and the ledger alone holds the price a later notice set (a billing notice after
-   * a VAST impression tracker's render at the bid).
+   * Bidder processes sharing the Redis ledger, 0 (the default): as many as the ledger sees live,
+   * read every `fleetSyncMs` (src/pace/ledger-sync.ts, `createFleetShare`). Each paces its share of
+   * every budget and re-reads the fleet's spend every `fleetSyncMs`, so the fleet follows the
+   * target curve. A number is kept as set, and a live count unlike it is warned of. A bidder alone
+   * (no Redis) paces the whole budget and re-reads its ledger as often: the pacer counts each win at
+   * the price it first settled at, and the ledger alone holds the price a later notice set (a
+   * billing notice after a VAST impression tracker's render at the bid).
    */
   fleetSize: number;
   fleetSyncMs: number;
@@ -194,7 +196,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   seed: '',
   pacer: 'value',
   shutdownGraceMs: 5_000,
-  fleetSize: 1,
+  fleetSize: 0,
   fleetSyncMs: 5_000,
   userCacheTtlMs: 1_000,
   frequencyMaxUsers: 1_000_000,
@@ -271,7 +273,7 @@ export const SETTINGS_SCHEMA = {
     seed: { type: 'string' },
     pacer: { enum: ['value', 'curve'] },
     shutdownGraceMs: { type: 'integer', minimum: 0 },
-    fleetSize: { type: 'integer', minimum: 1 },
+    fleetSize: { type: 'integer', minimum: 0 },
     fleetSyncMs: { type: 'integer', minimum: 100 },
     userCacheTtlMs: { type: 'integer', minimum: 0, maximum: 3_600_000 },
     // Each store is a Map, which holds at most 2^24 (16,777,216) entries: past it a store's write

@@ -103,6 +103,43 @@ export async function persistenceProblem(redis: Redis): Promise<string | null> {
   return "has neither AOF (appendonly no) nor RDB snapshots (save ''): a restart loses the day's spend, which the bidders then put back only as they last read it; set appendonly yes (docs/fleet.md)";
 }
 
+// Per campaign of ARGV[2..], the fields of P p:<campaign> whose lease runs by Redis's clock (a
+// stopped process's field stays until a later registration clears it), each named once.
+const LUA_LIVE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local seen, out = {}, {}
+for i = 2, #ARGV do
+  local all = redis.call('HGETALL', ARGV[1] .. 'p:' .. ARGV[i])
+  for j = 1, #all, 2 do
+    if not seen[all[j]] then
+      local u = tonumber(string.match(all[j + 1], ',(%d+)$'))
+      if u and u > now then
+        seen[all[j]] = true
+        out[#out + 1] = all[j]
+      end
+    end
+  end
+end
+return out
+`;
+const LIVE_PER_CALL = 500;
+
+/**
+ * The bidders (`host:pid:random`; each worker thread of a process is one) whose budget rules for
+ * any of `campaignIds` are live in the Redis ledger on `keyPrefix`: the fleet as the ledger sees
+ * it. A bidder that stopped without closing its ledger counts until its rule lease ends
+ * (`ruleLeaseMs`). Read in calls of LIVE_PER_CALL campaigns, as the rules are written.
+ */
+export async function liveBidders(client: Redis, keyPrefix: string, campaignIds: readonly string[]): Promise<string[]> {
+  const live = new Set<string>();
+  for (let from = 0; from < campaignIds.length; from += LIVE_PER_CALL) {
+    const found = (await client.eval(LUA_LIVE, 0, keyPrefix, ...campaignIds.slice(from, from + LIVE_PER_CALL))) as string[];
+    for (const b of found) live.add(b);
+  }
+  return [...live];
+}
+
 /*
  * Keys (P = keyPrefix; money in integer micro-USD, see budget.ts):
  *   P b:<campaign>        hash: daily life sday eday (the budget rule in force), spent res over cut (flight

@@ -145,6 +145,14 @@ export function createMetrics(opts: MetricsOptions) {
     aggregator: 'max',
     registers: [registry],
   });
+  // Set at every fleet sync of a process on a Redis ledger (src/pace/ledger-sync.ts); workers of one
+  // process read the same fleet: 'max'.
+  const fleetProcesses = new Gauge({
+    name: 'bidder_fleet_processes',
+    help: 'Bidder processes whose budget rules the Redis ledger holds live on this keyPrefix (this one included), read every fleetSyncMs: with fleetSize auto each paces 1 / their bidders of every budget; 0 alone.',
+    aggregator: 'max',
+    registers: [registry],
+  });
   // Registered before the other campaign series, so a scrape reads them after the sweep it runs.
   const bids = new FastCounter('bidder_bids_total', 'Bids sent, by campaign.', ['campaign'], registry, { collect: () => sweepDropped() });
   const wins = new FastCounter('bidder_wins_total', 'Won impressions (first win or billing notice), by campaign.', ['campaign'], registry);
@@ -460,6 +468,10 @@ export function createMetrics(opts: MetricsOptions) {
     /** Fleet processes whose notice keys disagree with this one's, at the last heartbeat. */
     fleetNoticeKeyMismatch(processes: number): void {
       noticeKeyMismatch.set(processes);
+    },
+    /** Live bidder processes on the fleet's Redis ledger, at the last fleet sync. */
+    fleetProcesses(processes: number): void {
+      fleetProcesses.set(processes);
     },
     /** The served certificate's notAfter, epoch ms. */
     tlsCertificateExpiry(epochMs: number): void {

@@ -4,10 +4,97 @@ import type { Metrics } from '../metrics/metrics.js';
 import { utcDay } from '../ledger/budget.js';
 import type { BudgetLedger, Campaign } from '../types.js';
 
-/** What these functions read from a pacer (both pacers have it). */
+/** What these functions read from a pacer (both pacers have it; `setShare` the value pacer alone). */
 interface PacerView {
   syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number, spentBeforeUsd?: number): void;
   inspect(campaignId: string, nowMs: number): { targetSpentUsd: number; multiplier: number } | undefined;
+  setShare?(share: number): void;
+}
+
+/**
+ * How long the ledger must see fewer bidders before the share grows: a restart (the process
+ * withdraws its rules as it stops, and registers them again seconds later) or a rolling deploy
+ * leaves it as it was. As long as the ledger keeps a rule that is not renewed (`ruleLeaseMs`'s
+ * default), so a process that stopped without withdrawing it counts the same time.
+ */
+export const FLEET_SHRINK_MS = 60_000;
+
+/** The share of every budget this bidder paces, following the fleet the ledger sees. */
+export interface FleetShare {
+  share(): number;
+  /** Reads the live bidders; a failed read changes nothing and throws. */
+  update(): Promise<void>;
+}
+
+/**
+ * The share of a bidder of the fleet on one Redis ledger. `fleetSize` 0 (auto): 1 / the bidders
+ * whose budget rules the ledger holds live (`liveBidders`: each worker thread registers its own, so
+ * workers count as `fleetSize` × `workers` did), a larger count taken at once (a process that
+ * joined must not wait while the fleet overspends) and a smaller one once it has held
+ * FLEET_SHRINK_MS. A number N: 1 / (N × `workers`) as configured, and a warning, once per count
+ * seen, where the live processes (`host:pid`) are not N. Either way the gauge
+ * `bidder_fleet_processes` shows the live processes. Without `live` (no Redis): 1 / workers.
+ */
+export function createFleetShare(o: {
+  live: ((campaignIds: readonly string[]) => Promise<string[]>) | null;
+  campaigns: () => readonly Campaign[];
+  fleetSize: number;
+  workers: number;
+  clock: () => number;
+  logger: Logger;
+  metrics: Pick<Metrics, 'fleetProcesses'>;
+}): FleetShare {
+  const fixed = o.fleetSize > 0 || o.live === null ? 1 / (Math.max(1, o.fleetSize) * o.workers) : NaN;
+  // Auto: the bidders counted in force, and since when (NaN: not) the ledger has seen fewer, the most of them since.
+  let bidders = o.workers;
+  let fewerSince = NaN;
+  let fewerMost = 0;
+  // Fixed: the live processes last warned of (0: in agreement).
+  let warned = 0;
+  return {
+    share: () => (Number.isNaN(fixed) ? 1 / bidders : fixed),
+    async update() {
+      if (o.live === null) return;
+      const live = await o.live(o.campaigns().map((c) => c.id));
+      // None live (Redis lost its data; the rules are registered again at the next renewal): no count.
+      if (live.length === 0) return;
+      const processes = new Set(live.map((b) => b.slice(0, b.lastIndexOf(':')))).size;
+      o.metrics.fleetProcesses(processes);
+      if (!Number.isNaN(fixed)) {
+        const off = processes === o.fleetSize ? 0 : processes;
+        if (off === warned) return;
+        warned = off;
+        if (off === 0) o.logger.info({ fleetSize: o.fleetSize, liveProcesses: processes }, 'fleet: the processes live on the ledger agree with fleetSize again');
+        else {
+          o.logger.warn(
+            { fleetSize: o.fleetSize, liveProcesses: processes },
+            `fleet: the Redis ledger sees ${processes} live bidder processes on this keyPrefix, fleetSize says ${o.fleetSize}: each paces 1/${o.fleetSize * o.workers} of every budget, so the fleet ` +
+              `paces ${processes}/${o.fleetSize} of it (${processes > o.fleetSize ? 'spent early, nothing left for the evening' : 'underspent'}); set fleetSize to the number of processes, or leave it out to follow the live count (docs/fleet.md)`,
+          );
+        }
+        return;
+      }
+      const now = o.clock();
+      if (live.length >= bidders) {
+        fewerSince = NaN;
+        if (live.length > bidders) inForce(live.length, processes);
+        return;
+      }
+      if (Number.isNaN(fewerSince)) {
+        fewerSince = now;
+        fewerMost = 0;
+      }
+      fewerMost = Math.max(fewerMost, live.length);
+      if (now - fewerSince < FLEET_SHRINK_MS) return;
+      fewerSince = NaN;
+      inForce(fewerMost, processes);
+    },
+  };
+
+  function inForce(n: number, processes: number): void {
+    o.logger.info({ bidders: n, processes, was: bidders }, `fleet: ${n} bidders live on the Redis ledger, each paces 1/${n} of every budget`);
+    bidders = n;
+  }
 }
 
 /**
@@ -17,10 +104,19 @@ interface PacerView {
  * few times (a loaded host can miss the fleet connection's command timeout while everything
  * starts) before start-up is refused. With `everyMs` > 0 it repeats; returns the stopper. A read
  * that fails partway leaves the campaigns read before it synced and the rest on their own count
- * until the next sync (at start-up, the retry reads them all again).
+ * until the next sync (at start-up, the retry reads them all again). With `fleet`, each sync first
+ * reads the fleet's size and gives the pacer its share.
  */
-export async function syncPacerWithLedger(o: { pacer: PacerView; ledger: BudgetLedger; clock: () => number; logger: Logger; campaigns: () => readonly Campaign[]; everyMs: number }): Promise<() => void> {
+export async function syncPacerWithLedger(o: { pacer: PacerView; ledger: BudgetLedger; clock: () => number; logger: Logger; campaigns: () => readonly Campaign[]; everyMs: number; fleet?: FleetShare }): Promise<() => void> {
   async function sync(): Promise<void> {
+    const fleet = o.fleet;
+    // Apart from the spend: either read failing leaves the other's done.
+    if (fleet !== undefined) {
+      await fleet.update().then(
+        () => o.pacer.setShare?.(fleet.share()),
+        (err: unknown) => o.logger.warn({ err: (err as Error).message }, 'reading the fleet size from the ledger failed; pacing on the share before'),
+      );
+    }
     await inChunks(o.campaigns().map((c) => c.id), async (ids) => {
       let day;
       let states;

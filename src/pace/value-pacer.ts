@@ -85,6 +85,12 @@ export interface ValuePacer extends BidPacer {
   snapshot(): ValuePacerSnapshot;
   /** Takes back a snapshot for the campaigns configured now; throws on one that is not a snapshot, changing nothing. */
   restore(s: unknown): void;
+  /**
+   * The share of each budget it paces from now (a fleet that grew or shrank: src/pace/ledger-sync.ts),
+   * in (0, 1]; every campaign re-solves at its next opportunity. Not `even` campaigns' pacer,
+   * which keeps the share it was built with.
+   */
+  setShare(share: number): void;
 }
 
 
@@ -188,7 +194,7 @@ interface Prepared {
 export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   const { random } = opts;
   const slotMs = opts.slotMs ?? 10_000;
-  const share = opts.share ?? 1;
+  let share = opts.share ?? 1;
   const minLambda = opts.minLambda ?? 1;
   const shaded = opts.shaded ?? true;
   // The default prior computed once: its 289 bins' exponentials were ~9 µs of each of the 5,000
@@ -583,6 +589,13 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       else held.add(campaignId);
       const p = paces.get(campaignId);
       if (p !== undefined) setOut(p, !serving || p.pausedInPolicies, nowMs);
+    },
+
+    setShare(next) {
+      if (!(next > 0 && next <= 1)) throw new Error('share must be in (0, 1]');
+      if (next === share) return;
+      share = next;
+      for (const p of paces.values()) p.slotEnd = -Infinity;
     },
 
     syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {
