@@ -21,7 +21,9 @@ import type { Campaign } from '../types.js';
  * With exact priors (the pCTR and multiplier the candidate is priced with) the candidate the full
  * scoring would choose has the highest bound, so the cut keeps it: in second price the bid is the
  * bound; in first price shading is monotone in the value at one floor (candidates through deals
- * with different floors are the exception: a lower value over a higher deal floor can shade higher) (test/shortlist.test.ts). The kept candidates stay in
+ * with different floors are the exception: a lower value over a higher deal floor can shade higher;
+ * and values shaded to the floor tie, where the cut may keep another of them, at the same bid)
+ * (test/shortlist.test.ts). The kept candidates stay in
  * their eligibility order, so ties between bids resolve as without the cut. An imp with `k` or
  * fewer candidates is not touched. Deterministic: the same requests in the same order, with the
  * same scores, keep the same candidates.
