@@ -253,7 +253,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     logger,
     metrics,
   });
-  // The fleet as the ledger sees it once this bidder's rules are in: the curve pacer keeps this share.
+  // The fleet as the ledger sees it once this bidder's rules are in; each fleet sync updates it.
   await fleet.update().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'reading the fleet size from the ledger failed; pacing as this process alone until the next fleet sync'));
   const share = fleet.share();
   const valuePacer = settings.pacer === 'curve' ? undefined : createValuePacer({ clock, random, campaigns: initial.campaigns, share });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
+import { createThompsonPacer, createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
 
 const DAY0 = Date.UTC(2026, 5, 1);
 const DAY = 86_400_000;
@@ -66,5 +66,48 @@ describe('value pacer: a fleet of processes, each pacing its share', () => {
     expect(later).toEqual(fleetDays(3, 1, 1, 3000));
     const p = createValuePacer({ clock: () => DAY0, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }] });
     expect(() => p.setShare(0)).toThrow('share must be in (0, 1]');
+  });
+});
+
+describe('curve pacer: a share set later', () => {
+  // Before, only the value pacer took a new share: the curve pacer (`pacer: curve`, and the value
+  // pacer's `even` campaigns) paced the share read at start for good.
+  it('paces a share set later (setShare) as one it was built with, for curve and even campaigns alike', () => {
+    const run = (make: (clock: () => number) => { multiplier(id: string, now: number): number; onWin(id: string, cr: string, p: number, now: number): void; syncSpend(id: string, s: number, now: number): void }) => {
+      let now = DAY0;
+      const pacer = make(() => now);
+      const rnd = mulberry32(7);
+      const out: number[] = [];
+      let spent = 0;
+      for (let i = 0; i < 4000; i++) {
+        now = DAY0 + Math.floor((i * DAY) / 4000);
+        if (i % 40 === 0) pacer.syncSpend('c', spent, now);
+        const m = pacer.multiplier('c', now);
+        out.push(m);
+        const price = Math.exp(Math.log(1.5) + 0.5 * sampleNormal(rnd));
+        if (m > 0 && 2 * m >= price) {
+          spent += price / 1000;
+          pacer.onWin('c', 'cr', price, now);
+        }
+      }
+      return out;
+    };
+    const campaigns = [{ id: 'c', budget: { dailyUsd: 1 } }];
+    const built = run((clock) => createThompsonPacer({ clock, random: mulberry32(3), campaigns, share: 1 / 3 }));
+    const later = run((clock) => {
+      const p = createThompsonPacer({ clock, random: mulberry32(3), campaigns, share: 1 });
+      p.setShare(1 / 3);
+      return p;
+    });
+    expect(later).toEqual(built);
+    expect(built.some((m) => m > 0)).toBe(true);
+    const evenCampaigns = [{ id: 'c', budget: { dailyUsd: 1, pacing: 'even' as const } }];
+    const evenBuilt = run((clock) => createValuePacer({ clock, random: mulberry32(3), campaigns: evenCampaigns, share: 1 / 3 }));
+    const evenLater = run((clock) => {
+      const p = createValuePacer({ clock, random: mulberry32(3), campaigns: evenCampaigns, share: 1 });
+      p.setShare(1 / 3);
+      return p;
+    });
+    expect(evenLater).toEqual(evenBuilt);
   });
 });

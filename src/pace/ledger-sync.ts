@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { utcDay } from '../ledger/budget.js';
 import type { BudgetLedger, Campaign } from '../types.js';
 
-/** What these functions read from a pacer (both pacers have it; `setShare` the value pacer alone). */
+/** What these functions read from a pacer (both pacers have it). */
 interface PacerView {
   syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number, spentBeforeUsd?: number): void;
   inspect(campaignId: string, nowMs: number): { targetSpentUsd: number; multiplier: number } | undefined;

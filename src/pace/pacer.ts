@@ -51,6 +51,11 @@ export interface ThompsonPacerOptions {
 /** The pacer with the extras the bid path and the simulator use. */
 export interface ThompsonPacer extends Pacer {
   /**
+   * The share of each budget it paces from now (a fleet that grew or shrank: src/pace/ledger-sync.ts),
+   * in (0, 1]; every campaign decides again at its next opportunity.
+   */
+  setShare(share: number): void;
+  /**
    * The multiplier `multiplier` would answer now, read without counting an opportunity, learning a
    * value or drawing a decision (OpenRTB test requests, which must not move the plan). Before the
    * day's first decision: full value while the day's budget has room, else 0.
@@ -223,7 +228,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
   const decay = opts.decay ?? 0.97;
   const priorClicks = opts.calibrationPriorClicks ?? 3;
   const curveMode = opts.targetCurve ?? 'even';
-  const share = opts.share ?? 1;
+  let share = opts.share ?? 1;
   if (!(share > 0 && share <= 1)) throw new Error('share must be in (0, 1]');
   if (!(slotMs > 0)) throw new Error('slotMs must be > 0');
   if (arms.length === 0 || arms.some((m, i) => !(m > 0) || (i > 0 && m <= arms[i - 1]))) {
@@ -496,6 +501,13 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       else held.add(campaignId);
       const p = paces.get(campaignId);
       if (p !== undefined) setOut(p, !serving || p.pausedInPolicies, nowMs);
+    },
+
+    setShare(next) {
+      if (!(next > 0 && next <= 1)) throw new Error('share must be in (0, 1]');
+      if (next === share) return;
+      share = next;
+      for (const p of paces.values()) p.slotEnd = -Infinity;
     },
 
     syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {

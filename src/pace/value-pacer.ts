@@ -87,8 +87,7 @@ export interface ValuePacer extends BidPacer {
   restore(s: unknown): void;
   /**
    * The share of each budget it paces from now (a fleet that grew or shrank: src/pace/ledger-sync.ts),
-   * in (0, 1]; every campaign re-solves at its next opportunity. Not `even` campaigns' pacer,
-   * which keeps the share it was built with.
+   * in (0, 1]; every campaign re-solves at its next opportunity, `even` campaigns' too.
    */
   setShare(share: number): void;
 }
@@ -595,6 +594,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       if (!(next > 0 && next <= 1)) throw new Error('share must be in (0, 1]');
       if (next === share) return;
       share = next;
+      curve.setShare(next);
       for (const p of paces.values()) p.slotEnd = -Infinity;
     },
 
