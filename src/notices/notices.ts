@@ -206,7 +206,13 @@ export function createNoticeHandler(deps: NoticeDeps) {
     deps.issued.heard(bidId);
     if (won === undefined) return;
     const issued = deps.issued.get(bidId);
-    if (issued && issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, won, mtwUsd);
+    if (!issued || issued.segment === '') return;
+    // The hearing process checked the min-to-win against the bid it read from the signed URL; a
+    // peer's message (a worker's, or another process's over Redis, which anyone who can publish
+    // there could send) is checked again against the bid as made, as a notice's is.
+    const bid = issued.bidCpmUsd;
+    const plausible = mtwUsd !== undefined && Number.isFinite(mtwUsd) && mtwUsd > 0 && (won ? mtwUsd <= bid * (1 + 1e-9) : mtwUsd <= MTW_PLAUSIBLE_FACTOR * bid);
+    deps.shader?.observe(issued.segment, bid, won, plausible ? mtwUsd : undefined);
   }
 
   /**
