@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { START_TIMEOUT_MS } from '../ledger/open.js';
+import { retryAtStart } from '../util/retry.js';
 
 /**
  * The fleet check of notice keys. Every process of a fleet (sharing one Redis ledger) signs its
@@ -100,9 +101,6 @@ const LEASE_BEATS = 3;
  * trip). An entry not renewed by then is taken for a process that stopped without withdrawing it.
  */
 const RECHECK_BEATS = 1.25;
-/** A Redis that does not answer in time at start is tried again after 100 ms, doubling to 2 s (as the first connection). */
-const RETRY_FIRST_MS = 100;
-const RETRY_MAX_MS = 2000;
 // A Redis that is there and has not answered in time (paused by CLIENT PAUSE or a failover, busy,
 // loading its data) or a connection lost and being made again: waiting may help. A reply error
 // (a script error, a refused command) would only come back.
@@ -233,23 +231,18 @@ export function createFleetNoticeKeys(o: FleetNoticeKeysOptions): FleetNoticeKey
    * PAUSE holds the scripts), for up to `startTimeoutMs` of waiting, each retry logged. An attempt
    * that timed out may still run when Redis resumes; it writes this entry as the next one does.
    */
-  async function retried<T>(what: () => Promise<T>): Promise<T> {
-    let waitedMs = 0;
-    for (let attempt = 1, waitMs = RETRY_FIRST_MS; ; attempt++, waitMs = Math.min(waitMs * 2, RETRY_MAX_MS)) {
-      try {
-        return await what();
-      } catch (err) {
-        const reason = (err as Error).message;
-        if (!NOT_YET.test(reason)) throw new Error(`the fleet check of the notice secret failed on Redis: ${reason}`);
-        if (waitedMs >= startTimeoutMs) {
-          throw new Error(`the fleet check of the notice secret got no answer from Redis in ${attempt} tries over ${(waitedMs / 1000).toFixed(1)} s: ${reason}`);
-        }
-        const retryInMs = Math.min(waitMs, startTimeoutMs - waitedMs);
-        logger.warn({ err: reason, attempt, retryInMs, startTimeoutMs }, 'the fleet check of the notice secret: Redis did not answer in time; trying again');
-        await sleep(retryInMs);
-        waitedMs += retryInMs;
-      }
-    }
+  function retried<T>(what: () => Promise<T>): Promise<T> {
+    return retryAtStart(what, {
+      timeoutMs: startTimeoutMs,
+      retryable: (reason) => NOT_YET.test(reason),
+      onRetry: (reason, attempt, retryInMs) => logger.warn({ err: reason, attempt, retryInMs, startTimeoutMs }, 'the fleet check of the notice secret: Redis did not answer in time; trying again'),
+      fail: (reason, spent) =>
+        new Error(
+          spent === null
+            ? `the fleet check of the notice secret failed on Redis: ${reason}`
+            : `the fleet check of the notice secret got no answer from Redis in ${spent.attempts} tries over ${(spent.waitedMs / 1000).toFixed(1)} s: ${reason}`,
+        ),
+    });
   }
 
   function refusal(seen: Look): string {

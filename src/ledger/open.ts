@@ -4,13 +4,12 @@ import type { Settings } from '../config/settings.js';
 import type { Budget, BudgetLedger } from '../types.js';
 import { createMemoryLedger, createRedisLedger, evictionProblem } from './index.js';
 import { unwritableDir } from '../util/dir.js';
+import { retryAtStart } from '../util/retry.js';
 
 export { evictionProblem };
 
 /** How long a start waits for Redis to answer (docs/fleet.md, "Starting against a slow Redis"). */
 export const START_TIMEOUT_MS = 30_000;
-const START_RETRY_FIRST_MS = 100;
-const START_RETRY_MAX_MS = 2000;
 // A Redis that is there and has not answered in time: paused (CLIENT PAUSE, a failover), busy
 // (a slow script, a host at load 12 whose first reply takes longer than commandTimeoutMs), loading
 // its data, or dropping connections as it restarts. Waiting may help. A refused or unresolvable
@@ -27,29 +26,32 @@ const NOT_YET = /timed out|ETIMEDOUT|ECONNRESET|EPIPE|LOADING|BUSY|Connection is
  * process exiting and its supervisor restarting it into the same stall.
  */
 export async function connectFleetRedis(settings: Settings, logger: Logger, startTimeoutMs = START_TIMEOUT_MS): Promise<Redis> {
-  const started = Date.now();
-  let redis: Redis | undefined;
-  for (let attempt = 1, waitMs = START_RETRY_FIRST_MS; redis === undefined; attempt++, waitMs = Math.min(waitMs * 2, START_RETRY_MAX_MS)) {
-    const client = new Redis(settings.ledger.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: settings.ledger.commandTimeoutMs, enableAutoPipelining: settings.ledger.autoPipelining });
-    // While Redis is away ioredis reports every failed reconnect here; the last says why a start
-    // failed ("Connection is closed" alone does not: ENOTFOUND, ECONNREFUSED, a TLS error does).
-    let why = '';
-    client.on('error', (err: Error) => {
-      why = err.message;
-      logger.warn({ err: err.message }, 'Redis connection error');
-    });
-    try {
-      await client.connect();
-      redis = client;
-    } catch (err) {
-      client.disconnect();
-      const reason = why || (err as Error).message;
-      const leftMs = startTimeoutMs - (Date.now() - started);
-      if (!NOT_YET.test(reason) || leftMs <= 0) throw new Error(`Redis ledger: cannot connect to ${settings.ledger.redisUrl}: ${reason}`);
-      logger.warn({ err: reason, attempt, retryInMs: Math.min(waitMs, leftMs), startTimeoutMs }, 'Redis ledger: no answer at start; trying again');
-      await new Promise((resolve) => setTimeout(resolve, Math.min(waitMs, leftMs)));
-    }
-  }
+  const url = settings.ledger.redisUrl;
+  const redis = await retryAtStart(
+    async () => {
+      const client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: settings.ledger.commandTimeoutMs, enableAutoPipelining: settings.ledger.autoPipelining });
+      // While Redis is away ioredis reports every failed reconnect here; the last says why a start
+      // failed ("Connection is closed" alone does not: ENOTFOUND, ECONNREFUSED, a TLS error does).
+      let why = '';
+      client.on('error', (err: Error) => {
+        why = err.message;
+        logger.warn({ err: err.message }, 'Redis connection error');
+      });
+      try {
+        await client.connect();
+        return client;
+      } catch (err) {
+        client.disconnect();
+        throw new Error(why || (err as Error).message);
+      }
+    },
+    {
+      timeoutMs: startTimeoutMs,
+      retryable: (reason) => NOT_YET.test(reason),
+      onRetry: (reason, attempt, retryInMs) => logger.warn({ err: reason, attempt, retryInMs, startTimeoutMs }, 'Redis ledger: no answer at start; trying again'),
+      fail: (reason) => new Error(`Redis ledger: cannot connect to ${url}: ${reason}`),
+    },
+  );
   const eviction = await evictionProblem(redis);
   if (eviction && 'evicts' in eviction) {
     redis.disconnect();
