@@ -242,7 +242,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   });
 
   // A fleet's reservations expire by Redis's clock, unless this bidder runs on a clock of its own (tests, the simulator).
-  const ledger: BudgetLedger = await openLedger({ settings, redis, clock, serverClock: opts.clock === undefined, budgets: budgetsOf(initial.campaigns), logger });
+  const ledger: BudgetLedger = await openLedger({ settings, redis, clock, serverClock: opts.clock === undefined, budgets: budgetsOf(initial.campaigns), logger, workers: opts.workers ?? 1 });
   const random = mulberry32(settings.seed ? Number.parseInt(createHmac('sha256', 'seed').update(settings.seed).digest('hex').slice(0, 8), 16) : clock() >>> 0);
   const fleet = createFleetShare({
     live: redis ? (ids) => liveBidders(redis, settings.ledger.keyPrefix, ids) : null,

@@ -92,6 +92,29 @@ if (client === null) {
       expect(share.share()).toBeCloseTo(1 / 4, 12);
     });
 
+    it('without fleetSize, a process of 2 worker threads beside a bidder alone: half each, the workers a quarter', async () => {
+      const wprefix = `${keyPrefix}workers:`;
+      const opened = [
+        await createRedisLedger({ client, clock: Date.now, budgets, reservationTtlMs: 10_000, keyPrefix: wprefix, logger: pino({ level: 'silent' }), workers: 2 }),
+        await createRedisLedger({ client, clock: Date.now, budgets, reservationTtlMs: 10_000, keyPrefix: wprefix, logger: pino({ level: 'silent' }), workers: 2 }),
+        await createRedisLedger({ client, clock: Date.now, budgets, reservationTtlMs: 10_000, keyPrefix: wprefix, logger: pino({ level: 'silent' }) }),
+      ];
+      try {
+        const live = await liveBidders(client, wprefix, ['c1']);
+        expect(live.filter((b) => b.endsWith('/2'))).toHaveLength(2);
+        const metrics = createMetrics({ exchanges: ['default'], campaigns: ['c1', 'c2'], defaults: false });
+        const make = (workers: number) => createFleetShare({ live: (ids) => liveBidders(client, wprefix, ids), campaigns: () => campaigns, fleetSize: 0, workers, clock: Date.now, logger: pino({ level: 'silent' }), metrics });
+        const worker = make(2);
+        const alone = make(1);
+        await worker.update();
+        await alone.update();
+        expect(worker.share()).toBeCloseTo(1 / 4, 12);
+        expect(alone.share()).toBeCloseTo(1 / 2, 12);
+      } finally {
+        for (const l of opened) await l.close();
+      }
+    });
+
     it('with fleetSize set, keeps 1 / (fleetSize x workers), and warns once per live count unlike it, with the gauge', async () => {
       // Two more processes, as another host's bidders register their rules.
       const lease = async (instance: string) => {

@@ -139,3 +139,36 @@ describe('fleet share: the live count read', () => {
     expect(a.share()).toBe(1 / 2);
   });
 });
+
+describe('fleet share: processes with different workers', () => {
+  // A process of 4 worker threads beside one of 1, behind a load balancer that sends each process
+  // half the traffic: each worker counted one bidder, so all five paced 1/5 and the first process
+  // 4/5 of every budget on half the traffic.
+  const make = (workers: number, live: string[]) =>
+    createFleetShare({
+      live: async () => live,
+      campaigns: () => [{ id: 'c1' } as Campaign],
+      fleetSize: 0,
+      workers,
+      clock: () => 0,
+      logger: { info() {}, warn() {} } as unknown as Logger,
+      metrics: { fleetProcesses() {} },
+    });
+  const fleet = ['h1:10:a/4', 'h1:10:b/4', 'h1:10:c/4', 'h1:10:d/4', 'h2:20:e'];
+
+  it('gives each process half, split among its own workers', async () => {
+    const four = make(4, fleet);
+    const one = make(1, fleet);
+    await four.update();
+    await one.update();
+    expect(four.share()).toBeCloseTo(1 / 8, 12);
+    expect(one.share()).toBeCloseTo(1 / 2, 12);
+    expect(4 * four.share() + one.share()).toBeCloseTo(1, 12);
+  });
+
+  it('counts bidders of versions that wrote no worker count as one process each, as before', async () => {
+    const s = make(1, ['h1:10:a', 'h1:10:b', 'h2:20:c']);
+    await s.update();
+    expect(s.share()).toBeCloseTo(1 / 3, 12);
+  });
+});

@@ -62,10 +62,10 @@ export async function connectFleetRedis(settings: Settings, logger: Logger, star
 }
 
 /** A fleet shares budgets through Redis; one process alone keeps them in memory with a journal. */
-export function openLedger(o: { settings: Settings; redis: Redis | null; clock: () => number; serverClock: boolean; budgets: Record<string, Budget>; logger: Logger }): Promise<BudgetLedger> {
+export function openLedger(o: { settings: Settings; redis: Redis | null; clock: () => number; serverClock: boolean; budgets: Record<string, Budget>; logger: Logger; workers: number }): Promise<BudgetLedger> {
   const { settings, clock, budgets, logger } = o;
   return o.redis
-    ? createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, keyPrefix: settings.ledger.keyPrefix, logger, serverClock: o.serverClock, checkServer: true })
+    ? createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, keyPrefix: settings.ledger.keyPrefix, logger, serverClock: o.serverClock, checkServer: true, workers: o.workers })
     : createMemoryLedger({ clock, budgets, reservationTtlMs: settings.noticeTtlMs, journalDir: settings.ledger.journalPath, syncWindowMs: settings.ledger.syncWindowMs, logger });
 }
 

@@ -49,6 +49,12 @@ export interface RedisLedgerOptions {
    */
   ruleLeaseMs?: number;
   /**
+   * The bidders of this process (`serve --workers N`: each worker thread opens its own ledger),
+   * written in its registration (`host:pid:random/N`) so that the fleet weighs each of them 1/N
+   * and this process as one, whatever the others run (`liveBidders`). Default 1.
+   */
+  workers?: number;
+  /**
    * Read Redis's settings at start, on every reconnect and (at most once a second) on `state`, the
    * readiness probe: while Redis may evict keys, `reserve` and `state` reject (no bid, not ready);
    * warn where a restart would lose spend (no AOF: every write since the last RDB snapshot, or all). On in serving
@@ -126,7 +132,7 @@ return out
 const LIVE_PER_CALL = 500;
 
 /**
- * The bidders (`host:pid:random`; each worker thread of a process is one) whose budget rules for
+ * The bidders (`host:pid:random`, `host:pid:random/N` for each of a process's N worker threads) whose budget rules for
  * any of `campaignIds` are live in the Redis ledger on `keyPrefix`: the fleet as the ledger sees
  * it. A bidder that stopped without closing its ledger counts until its rule lease ends
  * (`ruleLeaseMs`). Read in calls of LIVE_PER_CALL campaigns, as the rules are written.
@@ -664,7 +670,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   client.defineCommand('ledgerRules', { numberOfKeys: 0, lua: LUA_RULES });
   const cmd = client as unknown as LedgerCommands;
 
-  const instance = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const instance = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}${(opts.workers ?? 1) > 1 ? `/${opts.workers}` : ''}`;
   // Settle calls are named (this process's prefix, a count) so a call whose reply was lost can be
   // claimed; per bid and report level, the failed call of this process not yet resolved.
   const callPrefix = randomBytes(6).toString('base64url') + '.';

@@ -149,7 +149,7 @@ export function createMetrics(opts: MetricsOptions) {
   // process read the same fleet: 'max'.
   const fleetProcesses = new Gauge({
     name: 'bidder_fleet_processes',
-    help: 'Bidder processes whose budget rules the Redis ledger holds live on this keyPrefix (this one included), read every fleetSyncMs: with fleetSize auto each paces 1 / their bidders of every budget; 0 alone.',
+    help: 'Bidder processes whose budget rules the Redis ledger holds live on this keyPrefix (this one included), read every fleetSyncMs: with fleetSize auto each paces 1 / their number of every budget (a worker thread of N: 1 / (their number x N)); 0 alone.',
     aggregator: 'max',
     registers: [registry],
   });

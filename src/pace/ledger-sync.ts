@@ -30,11 +30,13 @@ export interface FleetShare {
 }
 
 /**
- * The share of a bidder of the fleet on one Redis ledger. `fleetSize` 0 (auto): 1 / the bidders
- * whose budget rules the ledger holds live (`liveBidders`: each worker thread registers its own, so
- * workers count as `fleetSize` × `workers` did), a larger count taken at once (a process that
- * joined must not wait while the fleet overspends) and a smaller one once it has held
- * FLEET_SHRINK_MS. A number N: 1 / (N × `workers`) as configured, and a warning, once per count
+ * The share of a bidder of the fleet on one Redis ledger. `fleetSize` 0 (auto): 1 / (the processes
+ * whose budget rules the ledger holds live × this process's `workers`), each of a process's N
+ * worker threads registered as `…/N` and counted 1/N (`liveBidders`), so a process is one whatever
+ * its workers, as a load balancer spreads traffic by process (before, each worker counted one: a
+ * process of 4 workers beside one of 1 paced 4/5 of every budget on half the traffic); a larger
+ * count taken at once (a process that joined must not wait while the fleet overspends) and a
+ * smaller one once it has held FLEET_SHRINK_MS. A number N: 1 / (N × `workers`) as configured, and a warning, once per count
  * seen, where the live processes (`host:pid`) are not N. Either way the gauge
  * `bidder_fleet_processes` shows the live processes. Without `live` (no Redis): 1 / workers.
  */
@@ -48,14 +50,14 @@ export function createFleetShare(o: {
   metrics: Pick<Metrics, 'fleetProcesses'>;
 }): FleetShare {
   const fixed = o.fleetSize > 0 || o.live === null ? 1 / (Math.max(1, o.fleetSize) * o.workers) : NaN;
-  // Auto: the bidders counted in force, and since when (NaN: not) the ledger has seen fewer, the most of them since.
-  let bidders = o.workers;
+  // Auto: the processes counted in force, and since when (NaN: not) the ledger has seen fewer, the most of them since.
+  let counted = 1;
   let fewerSince = NaN;
   let fewerMost = 0;
   // Fixed: the live processes last warned of (0: in agreement).
   let warned = 0;
   return {
-    share: () => (Number.isNaN(fixed) ? 1 / bidders : fixed),
+    share: () => (Number.isNaN(fixed) ? 1 / (counted * o.workers) : fixed),
     async update() {
       if (o.live === null) return;
       // The bidders registered on a few campaigns, the same few in every process (the first ids in
@@ -81,27 +83,45 @@ export function createFleetShare(o: {
         }
         return;
       }
+      // A worker thread of N weighs 1/N: while a process's workers register one by one it counts
+      // in part. Rounded so that N workers' 1/N add up to 1 exactly.
+      let weighed = 0;
+      for (const b of live) weighed += 1 / workersOf(b);
+      weighed = Math.round(weighed * 1e9) / 1e9;
       const now = o.clock();
-      if (live.length >= bidders) {
+      if (weighed >= counted) {
         fewerSince = NaN;
-        if (live.length > bidders) inForce(live.length, processes);
+        if (weighed > counted) inForce(weighed, live.length);
         return;
       }
       if (Number.isNaN(fewerSince)) {
         fewerSince = now;
         fewerMost = 0;
       }
-      fewerMost = Math.max(fewerMost, live.length);
+      fewerMost = Math.max(fewerMost, weighed);
       if (now - fewerSince < FLEET_SHRINK_MS) return;
       fewerSince = NaN;
-      inForce(fewerMost, processes);
+      inForce(fewerMost, live.length);
     },
   };
 
-  function inForce(n: number, processes: number): void {
-    o.logger.info({ bidders: n, processes, was: bidders }, `fleet: ${n} bidders live on the Redis ledger, each paces 1/${n} of every budget`);
-    bidders = n;
+  function inForce(n: number, bidders: number): void {
+    const each = n * o.workers;
+    o.logger.info(
+      { processes: n, bidders, was: counted, workers: o.workers },
+      `fleet: ${bidders} bidders live on the Redis ledger` +
+        (n === bidders ? '' : ` (${n} processes, a worker thread counted 1/its process's workers)`) +
+        `, ${o.workers > 1 ? `each of this process's ${o.workers} workers` : 'each'} paces 1/${Math.round(each * 1000) / 1000} of every budget`,
+    );
+    counted = n;
   }
+}
+
+/** The worker threads of the process a live bidder (`liveBidders`) belongs to: its `/N`, or 1. */
+function workersOf(bidder: string): number {
+  const slash = bidder.lastIndexOf('/');
+  const n = slash < 0 ? 1 : Number(bidder.slice(slash + 1));
+  return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
 /**
