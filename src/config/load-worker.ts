@@ -17,10 +17,10 @@ try {
   // No /proc/thread-self (not Linux) or not permitted: the load runs at the process's priority.
 }
 
-const { dir, overrides } = workerData as { dir: string; overrides: Partial<Settings> };
+const { dir, overrides, running } = workerData as { dir: string; overrides: Partial<Settings>; running?: Settings };
 let answer: LoadAnswer;
 try {
-  answer = toParts(loadPolicies(dir, overrides));
+  answer = toParts(loadPolicies(dir, overrides, running));
 } catch (err) {
   answer = err instanceof PolicyError ? { problems: err.problems } : { error: (err as Error).message };
 }

@@ -455,9 +455,13 @@ function deepFreeze<T>(o: T): T {
 /**
  * Load and validate a policy directory: campaigns.yaml, exchanges.yaml, currency.yaml and the
  * optional bidder.yaml (settings), overlaid with `overrides` (environment and flags). Throws one
- * PolicyError listing every problem in every file.
+ * PolicyError listing every problem in every file. `running`: the settings of a serving bidder
+ * (a reload): settings are read at start only, so the campaigns are checked against those that
+ * run, not bidder.yaml's, whose changes wait for a restart (a cap the running curve pacer ignores
+ * passed when bidder.yaml said value, and campaigns the running value pacer holds were refused
+ * when it said curve).
  */
-export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Policies {
+export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, running?: Settings): Policies {
   const problems: string[] = [];
   if (!existsSync(dir)) throw new PolicyError([`policy directory ${dir} does not exist`]);
 
@@ -474,6 +478,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
   const exPassed = validate('exchanges.yaml', validators.exchanges, exDoc, problems);
   const curPassed = validate('currency.yaml', validators.currency, curDoc, problems);
   const { settings: merged } = settingsOf(setDoc, overrides, problems);
+  const serving = running ?? merged;
 
   const rateDefs = isRecord(curDoc) && isRecord(curDoc.ratesPerUsd) ? curDoc.ratesPerUsd : undefined;
   const ratesPerUsd = new Map<string, number>(Object.entries(rateDefs ?? {}).filter(([cur]) => curPassed(`/ratesPerUsd/${pointer(cur)}`)) as Array<[string, number]>);
@@ -546,7 +551,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}): Po
     // Only the value pacer's max-value and asap modes hold an hourly cap; the curve pacer (pacing:
     // even, or every campaign under pacer: curve) took it and bid on past it.
     if (budget.hourlyCapShare !== undefined && budget.pacing === 'even') problems.push(`${where}: budget.hourlyCapShare is not held with pacing: even (it follows the day's traffic); pace max-value or asap, or remove the cap`);
-    else if (budget.hourlyCapShare !== undefined && merged.pacer === 'curve') problems.push(`${where}: budget.hourlyCapShare is not held by pacer: curve (bidder.yaml); run pacer: value, or remove the cap`);
+    else if (budget.hourlyCapShare !== undefined && serving.pacer === 'curve') problems.push(`${where}: budget.hourlyCapShare is not held by pacer: curve (${running ? 'running: a change of bidder.yaml\'s pacer waits for a restart' : 'bidder.yaml'}); run pacer: value, or remove the cap`);
     const targeting = (ok('targeting') ? c.targeting : undefined) as Campaign['targeting'] | undefined;
     const unknown = (targeting?.countries ?? []).filter((x) => !isCountryCode(x));
     if (unknown.length) problems.push(`${where}: targeting.countries ${unknown.join(', ')} are not ISO 3166-1 country codes (alpha-3 as OpenRTB's geo.country, or alpha-2)`);
@@ -656,10 +661,10 @@ const OFF_THREAD = existsSync(fileURLToPath(LOAD_WORKER));
  * (`toParts`), each received and frozen in a turn of the caller's loop of its own: received
  * whole, 5,000 campaigns held it ~250 ms.
  */
-export async function loadPoliciesOffThread(dir: string, overrides: Partial<Settings> = {}): Promise<Policies> {
-  if (!OFF_THREAD) return loadPolicies(dir, overrides);
+export async function loadPoliciesOffThread(dir: string, overrides: Partial<Settings> = {}, running?: Settings): Promise<Policies> {
+  if (!OFF_THREAD) return loadPolicies(dir, overrides, running);
   const answer = await new Promise<LoadAnswer>((resolve, reject) => {
-    const worker = new Worker(LOAD_WORKER, { workerData: { dir, overrides } });
+    const worker = new Worker(LOAD_WORKER, { workerData: { dir, overrides, running } });
     worker.once('message', resolve);
     worker.once('error', reject);
     // Messages are delivered before 'exit': after an answer this rejection is a no-op.

@@ -289,7 +289,8 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     let restartNeeded: string[];
     try {
       // Off this thread: the serving loop only receives the checked set and swaps it in.
-      const read = given ?? (await loadPoliciesOffThread(o.policiesDir, o.overrides));
+      // Its campaigns are checked against the settings running: bidder.yaml's changes wait for a restart.
+      const read = given ?? (await loadPoliciesOffThread(o.policiesDir, o.overrides, settings));
       // Receiving a set and applying it each hold the loop (a peer's set arrives whole: ~0.25 s at
       // 5,000 campaigns): requests waiting are answered between.
       await nextTurn();
