@@ -534,6 +534,8 @@ export function createEligibility(deps: EligibilityDeps) {
   return {
     /** The candidate cut before scoring, with its priors for this catalog (src/eligibility/shortlist.ts). */
     shortlist,
+    /** Whether a campaign is paused now: a request checked before a pause may still be on its way to bid. */
+    isPaused: deps.isPaused,
     /**
      * `seat`: the seat the bidder answers in, checked against `bseat`, `wseat` and each deal's
      * `wseat`. `maxCandidatesPerImp`: where given, each imp's eligible candidates are cut to it by

@@ -192,8 +192,11 @@ export function createBidPipeline(deps: BidDeps) {
     const { chosen, reason } = chooseBids(probable?.imps ?? plan.imps, probable?.pctrs ?? pctrs, wallNow, req.at ?? ex.auctionType, test, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment });
     t = timed('price', t);
     if (reason) return noBid(req.id, ex, reason, arrived);
+    // Eligibility checked the pauses before the scoring wait: a pause answered since holds here.
+    const open = withoutPaused(chosen, live.eligibility.isPaused);
+    if (open.length === 0) return noBid(req.id, ex, 'NO_ELIGIBLE_CAMPAIGN', arrived);
     const rate = rates.get(plan.currency)!;
-    const priced = capPerRequest(answerPrices(chosen, rate, answerDecimals(ex.priceDecimals, ex.currency, plan.currency), deps.nextBidId), rate);
+    const priced = capPerRequest(answerPrices(open, rate, answerDecimals(ex.priceDecimals, ex.currency, plan.currency), deps.nextBidId), rate);
     if (priced.length === 0) return noBid(req.id, ex, 'BELOW_FLOOR', arrived);
 
     // Reserve every bid's price in one ledger call (each granted or not); no answer from the ledger
@@ -228,9 +231,19 @@ export function createBidPipeline(deps: BidDeps) {
     }
 
     const out: OutBid[] = [];
+    let pausedMeanwhile = false;
     const expiresAtMs = wallNow + settings.noticeTtlMs;
-    for (let i = 0; i < priced.length; i++) if (granted[i]) out.push(issueBid(priced[i], plan, scoredProfiles, ex, rate, expiresAtMs, wallNow, test, live, model.version));
-    if (out.length === 0) return noBid(req.id, ex, 'BUDGET_EXHAUSTED', arrived);
+    for (let i = 0; i < priced.length; i++) {
+      if (!granted[i]) continue;
+      // And one answered while the ledger reserved (a Redis round trip): its reservation is let go.
+      if (live.eligibility.isPaused(priced[i].ch.el.cand.campaign.id)) {
+        if (!test) deps.ledger.release(priced[i].bidId).catch(() => metrics.ledger('release', 0, true));
+        pausedMeanwhile = true;
+        continue;
+      }
+      out.push(issueBid(priced[i], plan, scoredProfiles, ex, rate, expiresAtMs, wallNow, test, live, model.version));
+    }
+    if (out.length === 0) return noBid(req.id, ex, pausedMeanwhile ? 'NO_ELIGIBLE_CAMPAIGN' : 'BUDGET_EXHAUSTED', arrived);
     const body = bidResponse(req.id, plan.currency, out, ex.seat);
     timed('respond', t);
     metrics.request(ex.name, 'bid', (now() - arrived) / 1000);
@@ -286,6 +299,14 @@ export function createBidPipeline(deps: BidDeps) {
 }
 
 export type BidPipeline = ReturnType<typeof createBidPipeline>;
+
+/** `chosen` without the bids of paused campaigns: the same array, not a copy, where none is. */
+function withoutPaused(chosen: Chosen<Eligible>[], isPaused: (campaignId: string) => boolean): Chosen<Eligible>[] {
+  for (let i = 0; i < chosen.length; i++) {
+    if (isPaused(chosen[i].el.cand.campaign.id)) return chosen.filter((ch) => !isPaused(ch.el.cand.campaign.id));
+  }
+  return chosen;
+}
 
 /**
  * The page categories an issued bid keeps, as many as a profile remembers (`historyLength`, 20 by
