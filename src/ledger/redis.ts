@@ -695,9 +695,9 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
    * rule in force is not this process's: the fleet's processes were configured differently. Where
    * Redis lost its data, puts back the spend this process last read, and says so.
    */
-  const registerRules = async (ids: readonly string[], drop = false): Promise<void> => {
+  const registerRules = async (ids: readonly string[], drop = false, from: Readonly<Record<string, Budget>> = budgets, askRun = !drop): Promise<void> => {
     if (ids.length === 0) return;
-    const rules = compileBudgets(Object.fromEntries(ids.map((id) => [id, budgets[id]])));
+    const rules = compileBudgets(Object.fromEntries(ids.map((id) => [id, from[id]])));
     const day = utcDay(clock());
     const fresh = randomBytes(8).toString('base64url');
     // In calls of RULES_PER_CALL campaigns: one script over a large catalog blocked Redis (every
@@ -706,7 +706,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     // the same way by the others.
     const entries = [...rules];
     const answers: Array<[string, string, number]> = [];
-    const run = drop ? '' : await serverRunId(client);
+    const run = askRun ? await serverRunId(client) : '';
     const restarted = runId !== '' && run !== '' && run !== runId;
     let now = epoch;
     let changed = 0;
@@ -786,11 +786,19 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
     }
   }
+  // Registrations one after another, each reading `budgets` when its turn comes: a renewal that
+  // read the rules before a reload and wrote them after it would put the old rules back.
+  let registering: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(f: () => Promise<T>): Promise<T> => {
+    const p = registering.then(f, f);
+    registering = p.catch(() => undefined);
+    return p;
+  };
   // One registration at a time for the whole set: a lost Redis found by many requests at once is
   // restored once, and they all wait for it.
   let restoring: Promise<void> | null = null;
   const restore = (): Promise<void> =>
-    (restoring ??= registerRules(Object.keys(budgets)).finally(() => {
+    (restoring ??= inTurn(() => registerRules(Object.keys(budgets))).finally(() => {
       restoring = null;
     }));
   // The lease is renewed well within its length, so one missed renewal does not drop this
@@ -1044,11 +1052,45 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
 
     async configure(next) {
       compileBudgets(next);
-      budgets = { ...budgets, ...next };
       const ids = Object.keys(next);
-      await registerRules(ids);
+      await inTurn(async () => {
+        const before = budgets;
+        try {
+          await registerRules(ids, false, next);
+        } catch (err) {
+          // Refused, so the rules in force must stay the running ones. A call that timed out still
+          // runs once Redis answers (and earlier chunks ran): the old rules are registered again
+          // at once, behind it on this connection, which Redis runs in order of arrival; the new
+          // campaigns' rules are withdrawn. Sent even if their replies time out too.
+          const kept = ids.filter((id) => Object.hasOwn(before, id));
+          const added = ids.filter((id) => !Object.hasOwn(before, id));
+          await Promise.all([registerRules(kept, false, before, false), registerRules(added, true, next)]).catch((e: unknown) =>
+            logger.warn({ err: (e as Error).message }, 'Redis ledger: could not put back the budget rules of a refused reload; the renewal puts them back'),
+          );
+          throw err;
+        }
+        // configure is given the whole catalog (bidder.ts): a campaign left out is no longer
+        // served, so this process's rule for it is withdrawn (else renewed, holding the fleet to
+        // it, for as long as the process runs). Its bids still settle: the rule in force stays in
+        // b: until another process's changes it. Not renewed from here on, a failed withdrawal
+        // lapses with its lease.
+        const removed = Object.keys(before).filter((id) => !Object.hasOwn(next, id));
+        budgets = next;
+        for (const id of removed) disagreements.delete(id);
+        await registerRules(removed, true, before).catch((err: unknown) =>
+          logger.warn({ err: (err as Error).message }, 'Redis ledger: could not withdraw the budget rules of removed campaigns; their leases lapse'),
+        );
+      });
       const over: OverCommitted[] = [];
-      (await self.states(ids)).forEach((s, i) => {
+      let states: CampaignState[];
+      try {
+        states = await self.states(ids);
+      } catch (err) {
+        // The rules are in force: a reload answered as refused now would say the running policies stay.
+        logger.warn({ err: (err as Error).message }, 'Redis ledger: budgets applied, but what is already committed against them could not be read');
+        return over;
+      }
+      states.forEach((s, i) => {
         const committed = toMicros(s.spentUsd) + toMicros(s.overspentUsd) + toMicros(s.reservedUsd);
         if (committed > toMicros(s.budgetUsd)) over.push({ campaignId: ids[i], committedUsd: toUsd(committed), budgetUsd: s.budgetUsd, reservedUsd: s.reservedUsd });
       });
