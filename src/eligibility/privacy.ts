@@ -29,24 +29,77 @@ export interface PrivacyOptions {
 }
 
 /**
- * Whether a GPP US section (national or a state's, as @iabgpp/cmpapi decodes it) denies the use of
- * user data: Prebid's default reading of the MSPA signals (docs.prebid.org/features/mspa-usnat.html),
- * on the fields the section has. Service-provider mode or Global Privacy Control; personal data
- * consent refused; a known child (13 and over without consent, or under 13 at all); not an MSPA
- * covered transaction; a sale, sharing or targeted-advertising opt-out, or its notice not given,
- * or "did not opt out" where the notice was not applicable.
+ * Where a state section's SensitiveDataProcessing categories sit in usnat's 12 (1-based, as in the
+ * GPP specs): Prebid.js's NORMALIZATIONS (modules/gppControl_usstates.js), which PBS-Java's state
+ * readers follow. Virginia, Colorado and Connecticut list usnat's first categories in its order.
  */
-function usSectionDenies(f: Record<string, unknown>): boolean {
+const SENSITIVE_TO_USNAT: Record<string, Record<number, number[]>> = {
+  usnat: {},
+  usca: { 1: [9], 2: [10], 3: [8], 4: [1, 2], 5: [12], 8: [3], 9: [4] },
+  usva: {},
+  usco: {},
+  usut: { 3: [4], 4: [5], 5: [3] },
+  usct: {},
+};
+/** usnat's precise geolocation: Prebid reads it for the transmission of geo, not of user data. */
+const SENSITIVE_GEO = 8;
+/**
+ * Genetic, biometric, government id, financial, union membership, communications: Prebid denies user
+ * data wherever the CMP says one of them applies, consent or not.
+ */
+const SENSITIVE_NEVER = [6, 7, 9, 10, 12];
+
+/** A section's SensitiveDataProcessing in usnat's order (1-based; a category the state lacks is absent). */
+function sensitiveAsUsnat(name: string, sdp: unknown[]): Map<number, unknown> {
+  const move = SENSITIVE_TO_USNAT[name];
+  const out = new Map<number, unknown>();
+  sdp.forEach((v, i) => {
+    for (const to of move[i + 1] ?? [i + 1]) if (!out.has(to) || move[i + 1] !== undefined) out.set(to, v);
+  });
+  return out;
+}
+
+/**
+ * Whether a GPP US section (national or a state's, as @iabgpp/cmpapi decodes it) denies the use of
+ * user data: Prebid's default reading of the MSPA signals for the transmission of user data
+ * (isTransmitUfpdConsentDenied in libraries/mspa/activityControls.js, docs.prebid.org/features/
+ * mspa-usnat.html), on the fields the section has, and stricter where noted.
+ */
+function usSectionDenies(name: string, f: Record<string, unknown>): boolean {
   if (f.MspaServiceProviderMode === 1 || f.Gpc === 1 || f.Gpc === true) return true;
-  if (f.PersonalDataConsents === 2 || f.MspaCoveredTransaction === 0) return true;
+  if (f.PersonalDataConsents === 2) return true;
+  // A known child, whichever age band and whatever its consent says: the sections order the bands
+  // differently (usnat v2 adds 16-17 third, Connecticut puts targeted advertising at 13-16 third,
+  // Delaware and New Jersey carry five) and Connecticut reads 1 as consent where usnat reads it as
+  // none. Prebid's state normalisations deny any non-zero entry too; for usnat it lets a 13-16 with
+  // consent (2 first) through, which this does not: the bidder keeps a profile, not one ad's use.
   const kids = f.KnownChildSensitiveDataConsents;
-  if (Array.isArray(kids) ? kids[0] === 1 || (kids[1] !== undefined && kids[1] !== 0) : typeof kids === 'number' && kids !== 0) return true;
+  if (Array.isArray(kids) ? kids.some((k) => k !== 0) : kids !== undefined && kids !== 0) return true;
   for (const scope of ['Sale', 'Sharing', 'TargetedAdvertising']) {
     const optOut = f[`${scope}OptOut`];
     const notice = f[`${scope}OptOutNotice`];
     if (optOut === 1 || notice === 2 || (optOut === 2 && notice === 0)) return true;
   }
-  return f.SharingNotice === 2 || (f.SharingOptOut === 2 && f.SharingNotice === 0);
+  if (f.SharingNotice === 2 || (f.SharingOptOut === 2 && f.SharingNotice === 0)) return true;
+  // Sensitive data: no notice given (Iowa calls its notice SensitiveDataOptOutNotice).
+  const notices = [f.SensitiveDataProcessingOptOutNotice, f.SensitiveDataLimitUseNotice, f.SensitiveDataOptOutNotice];
+  if (notices.includes(2)) return true;
+  const sdp = Array.isArray(f.SensitiveDataProcessing) ? (f.SensitiveDataProcessing as unknown[]) : [];
+  // States Prebid has no normalisation for (Florida on): their categories are not usnat's, so
+  // any signal on one, consent given (2) or refused (1), denies.
+  if (SENSITIVE_TO_USNAT[name] === undefined) return sdp.some((v) => v !== 0);
+  const cat = sensitiveAsUsnat(name, sdp);
+  for (const [c, v] of cat) {
+    if (c === SENSITIVE_GEO) continue;
+    // A category the CMP says applies that no consent can cover.
+    if (SENSITIVE_NEVER.includes(c)) {
+      if (v !== null && v !== undefined && v !== 0) return true;
+    } else if (v === 1) return true;
+    // Consent claimed where the sensitive-data notice was not applicable: not trusted. usnat v2's
+    // categories 13 to 16, past Prebid's 12, are read as the others that need consent.
+    if (v === 2 && notices.includes(0)) return true;
+  }
+  return false;
 }
 
 /**
@@ -95,9 +148,9 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
 
   /**
    * GPP (OpenRTB 2.6 regs.gpp, regs.gpp_sid), decoded with IAB Tech Lab's @iabgpp/cmpapi. US
-   * sections (national and state): any sale, sharing or targeted-advertising opt-out blocks user
-   * data; uspv1: its opt-out-of-sale flag; tcfeuv2: the TCF check above. A string that does not
-   * decode, or an applicable section with no rule here, is read as "no user data".
+   * sections (national and state): usSectionDenies; uspv1: its opt-out-of-sale flag; tcfeuv2: the
+   * TCF check above. A string that does not decode, or an applicable section with no rule here, is
+   * read as "no user data".
    */
   function gppBlock(gpp: string, sids: number[] | undefined): PrivacyBlock {
     const key = sids === undefined ? gpp : `${gpp}|${sids.join(',')}`;
@@ -121,7 +174,7 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
         } else if (name === 'tcfeuv2') {
           if (!consentAllows(model.encodeSection('tcfeuv2'))) out = 'gdpr-no-consent';
         } else if (name.startsWith('us')) {
-          if (usSectionDenies(f)) out = 'gpp-opt-out';
+          if (usSectionDenies(name, f)) out = 'gpp-opt-out';
         } else out = 'gpp-not-understood';
         if (out !== '') break;
       }
