@@ -12,7 +12,10 @@ export type PrivacyBlock = '' | 'coppa' | 'limited-tracking' | 'gdpr-no-consent'
 /**
  * TCF v2 purposes a personalised bid needs: store/access (1), personalised ads profile (3) and
  * selection (4). Under TCF 2.2 (policy version 4) none of them may rest on legitimate interest,
- * so each needs the user's consent, and the vendor's.
+ * so each needs the user's consent, and the vendor's. Purpose 1 too where the string says it was
+ * not disclosed (purposeOneTreatment): that leaves the vendor to judge it by the publisher's country,
+ * which the bidder has no rules for (PBS-Java's default, purpose-one-treatment-interpretation
+ * ignore; PBS-Go's default allows it).
  */
 const REQUIRED_PURPOSES = [1, 3, 4];
 /** TCF publisher restriction types (TCF v2 "PubRestrictionEntry"). */
