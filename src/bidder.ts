@@ -81,6 +81,12 @@ export interface Bidder {
   readonly logger: Logger;
   ready(): boolean;
   reloadPolicies(): Promise<PolicyReload>;
+  /**
+   * The admin route's policy reload (one admin action at a time, on every worker of the process),
+   * asked by `signal` (SIGHUP) and logged as the route logs it: applied, or refused with every
+   * problem and the running policies kept.
+   */
+  reloadPoliciesOnSignal(signal: string): Promise<void>;
   reloadModel(version?: string): Promise<ModelReload>;
   metricsText(): Promise<string>;
   /** This bidder's metrics as prom-client JSON, gauges refreshed (for aggregation across workers). */
@@ -500,6 +506,12 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     logger,
     ready: live.ready,
     reloadPolicies: live.reloadPolicies,
+    // Nobody waits on a signal's answer: a reload that throws is logged, not left to end the process.
+    reloadPoliciesOnSignal: (signal) =>
+      handleAdmin.reloadPolicies(signal).then(
+        () => undefined,
+        (err: Error) => logger.error({ err, signal }, 'policy reload failed'),
+      ),
     reloadModel: live.reloadModel,
     metricsText: async () => (await refreshGauges(), metrics.registry.metrics()),
     metricsJson: async () => (await refreshGauges(), metrics.registry.getMetricsAsJSON()),

@@ -7,7 +7,8 @@ import type { Settings } from './config/settings.js';
  * threads share the listening port (SO_REUSEPORT), so the kernel spreads connections over them.
  * Each worker has its own scorer and model; budgets are shared through the Redis ledger.
  * Protocol with the main thread: 'listening' (with its shutdownGraceMs) once it serves; 'metrics' →
- * this worker's metrics JSON; 'stop' → drain, close its connections, write its state, 'stopped'
+ * this worker's metrics JSON; 'reload' (the process's SIGHUP) → a policy reload as the admin route's,
+ * applied on every worker; 'stop' → drain, close its connections, write its state, 'stopped'
  * (with `failed`, the error, where its close threw), and end;
  * 'fanout' (from a worker whose admin route was called) → 'apply' on every other worker, whose
  * 'applied' results come back to it as 'fanned'; 'lock' → 'locked' once no other worker's admin
@@ -91,8 +92,9 @@ channel.onmessage = (e) => {
   }
 };
 
-port.on('message', async (m: { type: string; id?: number; text?: string; action?: AdminAction; results?: AdminResult[] }) => {
+port.on('message', async (m: { type: string; id?: number; text?: string; action?: AdminAction; results?: AdminResult[]; signal?: string }) => {
   if (m.type === 'metrics') port.postMessage({ type: 'metrics', id: m.id, json: await bidder.metricsJson() });
+  else if (m.type === 'reload') await bidder.reloadPoliciesOnSignal(m.signal!);
   else if (m.type === 'apply') port.postMessage({ type: 'applied', id: m.id, result: await bidder.applyAdmin(m.action!) });
   else if (m.type === 'locked') {
     locked.get(m.id!)?.();

@@ -81,9 +81,15 @@ export function createAdmin(deps: AdminDeps) {
     else if (r.stillApplied?.length) logger.error({ ...fields, result: 'workers split', problems: r.problems, stillApplied: r.stillApplied }, 'admin action refused by a worker and not undone on all: the workers serve different states until it is asked again');
     else logger.info({ ...fields, result: 'refused', problems: r.problems }, 'admin action');
   }
+  /** The policy reload, logged; `signal`: the one that asked for it (SIGHUP), where not the route. */
+  async function reloadPolicies(signal?: string): ReturnType<AdminDeps['reloadPolicies']> {
+    const r = await deps.reloadPolicies();
+    logged({ action: 'reload policies', ...(signal ? { signal } : {}), ...(r.ok ? { overCommitted: r.overCommitted.length, restartNeeded: r.restartNeeded } : {}) }, r);
+    return r;
+  }
   const failed = (reason: string, r: Refusal): Answer =>
     errorAnswer(new BidderError('ADMIN_FAILED', undefined, { reason, extra: r.stillApplied?.length ? { problems: r.problems, stillApplied: r.stillApplied } : { problems: r.problems } }));
-  return async function handleAdmin(method: string, path: string, authorization: string, body: Buffer): Promise<Answer> {
+  async function handleAdmin(method: string, path: string, authorization: string, body: Buffer): Promise<Answer> {
     if (!deps.token) return errorAnswer(new BidderError('ADMIN_DISABLED'));
     if (!authorized(authorization)) return unauthorized();
     // The route first, then its method: an unknown path is 404 whatever the method, a known one
@@ -94,8 +100,7 @@ export function createAdmin(deps: AdminDeps) {
     if (method !== wants) return errorAnswer(new BidderError('METHOD_NOT_ALLOWED'));
     if (path === '/admin/status') return json(200, deps.status());
     if (path === '/admin/reload/policies') {
-      const r = await deps.reloadPolicies();
-      logged({ action: 'reload policies', ...(r.ok ? { overCommitted: r.overCommitted.length, restartNeeded: r.restartNeeded } : {}) }, r);
+      const r = await reloadPolicies();
       if (r.ok) return json(200, r);
       return failed(r.stillApplied?.length ? `policies refused by a worker and not swapped back on ${r.stillApplied.join(', ')}, which serve the new policies while the other workers serve those that ran before; reload again once the problems are fixed` : 'policies refused; the running policies stay', r);
     }
@@ -136,5 +141,7 @@ export function createAdmin(deps: AdminDeps) {
     if ('unknownCampaign' in r) return errorAnswer(new BidderError('UNKNOWN_CAMPAIGN', undefined, { reason: `no campaign ${id} in the serving policies` }));
     const done = pause ? 'paused' : 'resumed';
     return failed(r.stillApplied?.length ? `campaign ${id} ${done} on ${r.stillApplied.join(', ')} only: a worker refused, and putting it back was refused there too; ask again once the problems are fixed` : `campaign ${id} not ${done} (nothing changed): ${r.problems.join('; ')}`, r);
-  };
+  }
+  // The route's reload without its token, for a signal: whoever can signal the process owns it.
+  return Object.assign(handleAdmin, { reloadPolicies });
 }

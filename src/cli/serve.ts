@@ -198,7 +198,11 @@ function refuseToStart(err: unknown): never {
   process.exit(1);
 }
 
-/** `bidder serve`: run the bidder until SIGTERM/SIGINT, then drain and exit 0. */
+/**
+ * `bidder serve`: run the bidder until SIGTERM/SIGINT, then drain and exit 0. SIGHUP reloads the
+ * policies as the admin route does (on every worker with --workers); left to Node's default, it
+ * ended the process undrained, its frequency caps and learned state unwritten.
+ */
 export function registerServe(program: Command): void {
   program
     .command('serve', { isDefault: true })
@@ -213,6 +217,9 @@ export function registerServe(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--workers <n>', 'bidders on worker threads sharing the port (needs --redis: budgets are shared through it)', intOption('--workers'), 1)
     .action(async (o: Record<string, string | number | undefined>) => {
+      // From the first moment: a SIGHUP while starting must not end the process either.
+      let onHangup = (): unknown => process.stderr.write('bidder: SIGHUP while starting: ignored; the policies are read as the start finds them, send it again once serving to reload\n');
+      process.on('SIGHUP', () => onHangup());
       const overrides: Partial<Settings> = {};
       // PORT= (set empty, as compose files and unit files leave it) is unset, not port 0 (a random port nobody sends to).
       const port = o.port ?? (process.env.PORT?.trim() ? Number(process.env.PORT) : undefined);
@@ -257,16 +264,19 @@ export function registerServe(program: Command): void {
         } catch (err) {
           refuseToStart(err);
         }
-        const stopAll = await runWorkers(workers, o.policies as string, { ...overrides, noticeSecret }, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
+        const running = await runWorkers(workers, o.policies as string, { ...overrides, noticeSecret }, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
           process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
           process.exit(1);
         });
         let stopping = false;
+        onHangup = () => {
+          if (!stopping) running.reloadPolicies('SIGHUP');
+        };
         const stopWorkers = () => {
           if (stopping) return;
           stopping = true;
           // A worker whose shutdown failed or was cut short is named, and the exit says so.
-          stopAll().then(
+          running.stop().then(
             () => process.exit(0),
             (err: Error) => {
               process.stderr.write(`bidder: stopped with errors: ${err.message}\n`);
@@ -287,6 +297,9 @@ export function registerServe(program: Command): void {
       // The model passed checkStart a moment ago: only a file changed since leaves it unloaded.
       if (!bidder.ready()) bidder.logger.error('no model could be loaded: /readyz answers 503 and every bid request gets a no-bid until one is');
       let stopping = false;
+      onHangup = () => {
+        if (!stopping) void bidder.reloadPoliciesOnSignal('SIGHUP');
+      };
       const stop = (signal: string) => {
         if (stopping) return;
         stopping = true;

@@ -16,6 +16,8 @@ interface Msg {
   graceMs?: number;
   /** 'stopped': why its close failed, where it did. */
   failed?: string;
+  /** 'reload': the signal that asked for it. */
+  signal?: string;
 }
 
 /**
@@ -28,11 +30,17 @@ const STATE_WRITE_MS = 10_000;
 /**
  * `bidder serve --workers N`: N bidders on worker threads sharing one port. The main thread only
  * starts them, aggregates their metrics for whichever worker is scraped, passes an admin action
- * (pause, reload) taken by one worker to the others, and stops them. `overrides.noticeSecret` is
+ * (pause, reload) taken by one worker to the others, has one reload the policies on a signal
+ * (`reloadPolicies`: it applies them on all, as an admin reload), and stops them. `overrides.noticeSecret` is
  * required: a notice may come back to any worker, so all of them sign with the same key (left to
  * each, workers starting together could each create a kept secret of their own).
  */
-export async function runWorkers(n: number, policiesDir: string, overrides: Partial<Settings> & { noticeSecret: string }, log: (msg: string) => void): Promise<() => Promise<void>> {
+export async function runWorkers(
+  n: number,
+  policiesDir: string,
+  overrides: Partial<Settings> & { noticeSecret: string },
+  log: (msg: string) => void,
+): Promise<{ stop(): Promise<void>; reloadPolicies(signal: string): void }> {
   const file = new URL('../worker.js', import.meta.url);
   const workers: Worker[] = [];
   // Each listening worker's index and shutdownGraceMs.
@@ -154,7 +162,7 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
    * others part-way: learned paces and answered notices went unwritten. Only a worker still running
    * STATE_WRITE_MS past its grace is terminated.
    */
-  return async function stop() {
+  async function stop(): Promise<void> {
     const problems = await Promise.all(
       workers.map(
         (w) =>
@@ -181,5 +189,13 @@ export async function runWorkers(n: number, policiesDir: string, overrides: Part
     );
     const failures = problems.filter((p) => p !== null);
     if (failures.length > 0) throw new Error(`shutdown failed: ${failures.join('; ')}`);
-  };
+  }
+
+  /** The first worker still running reloads, under the admin lock, and has the others apply what it read. */
+  function reloadPolicies(signal: string): void {
+    const to = workers[0];
+    if (to === undefined) log(`${signal}: no worker is running to reload the policies`);
+    else to.postMessage({ type: 'reload', signal });
+  }
+  return { stop, reloadPolicies };
 }
