@@ -40,3 +40,12 @@ describe('TCF purposeOneTreatment (purpose 1 not disclosed)', () => {
     expect(p.check({ ...base, regs: { gdpr: 1 }, user: { ...base.user, consent: tcString([1, 3, 4]) } } as unknown as BidRequest)).toBe('');
   });
 });
+
+describe('Do Not Track (device.dnt)', () => {
+  // It was not read: 43 requests of the corpus carry dnt 1 and got a user key and a profile.
+  it('dnt 1 (or "1", true) is read as lmt: no user data; 0, "0", false or absent is not', () => {
+    for (const dnt of [1, '1', true]) expect(p.check({ ...base, device: { ...base.device, dnt } } as unknown as BidRequest), JSON.stringify(dnt)).toBe('limited-tracking');
+    for (const dnt of [0, '0', false, null]) expect(p.check({ ...base, device: { ...base.device, dnt } } as unknown as BidRequest), JSON.stringify(dnt)).toBe('');
+    expect(p.check(base as unknown as BidRequest)).toBe('');
+  });
+});

@@ -212,10 +212,12 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
       if (flagSet(regs?.coppa) || flagSet(regs?.ext?.coppa)) return 'coppa';
       // Limited ad tracking (lmt; iOS App Tracking Transparency other than not determined (0) or
       // authorized (3)): no identifier of the user at all, as Prebid Server strips them, so the
-      // request is served contextually.
+      // request is served contextually. Do Not Track (dnt, which OpenRTB 2.6 still carries) the
+      // same: the browser's standing request not to be tracked, which the bidder's profiles and
+      // frequency counts would do.
       const device = req.device as (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined;
       const atts = device?.ext?.atts;
-      if (flagSet(device?.lmt) || (atts !== undefined && atts !== null && atts !== 0 && atts !== 3)) return 'limited-tracking';
+      if (flagSet(device?.lmt) || flagSet(device?.dnt) || (atts !== undefined && atts !== null && atts !== 0 && atts !== 3)) return 'limited-tracking';
       const user = req.user as (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined;
       const given = (v: unknown): string => (typeof v === 'string' ? v : '');
       let consent = given(user?.consent) || given(user?.ext?.consent);
