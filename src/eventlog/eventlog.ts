@@ -1,4 +1,4 @@
-import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, promises as fsp, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ByteWriter } from '../json/bytes.js';
 import { writeBidRecord, writeNoticeRecord, type EventRecord } from './records.js';
@@ -26,7 +26,7 @@ export interface EventLogOptions {
   onRemoved?: (file: string, bytes: number) => void;
 }
 
-/** Records held in memory past this while the disk is slow are dropped (counted), never block. */
+/** A turn's records past this are dropped (counted): one turn's bids never block on a bigger write. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const RETRY_MS = 5_000;
 
@@ -41,13 +41,21 @@ export function checkEventLogDir(dir: string): void {
 }
 
 /**
- * Append-only NDJSON event log, rotated by size (`events-<time>.ndjson`). Writing never blocks a
- * response: lines go to a stream and are flushed by the event loop; if the disk is full or the
- * directory unwritable, records are counted as lost and the writer retries later.
+ * Append-only NDJSON event log, rotated by size (`events-<time>-<n>.ndjson`). A notice's record (a
+ * win, billing, loss, click, conversion) reaches the kernel before `append` returns, with every
+ * record held before it: the ledger has written the settlement by then, and the notice's answer
+ * follows, so a process killed after answering has logged what it answered for (an exchange's retry
+ * is a duplicate to the ledger, never logged again). Bid records are held and written once per
+ * event-loop turn. Writes are `writeSync`, as the ledger journal's: a copy into the page cache, no
+ * fsync (a power cut may lose what the page cache held). If the disk is full or the directory
+ * unwritable, records are counted as lost and the writer retries later.
  */
 export function createEventLog(opts: EventLogOptions) {
-  let stream: WriteStream | null = null;
+  let fd: number | null = null;
+  /** Bytes of the current file: written, then held. */
   let bytes = 0;
+  /** Bytes of the current file that reached the kernel, complete lines only. */
+  let written = 0;
   let brokenUntil = 0;
   let seq = 0;
 
@@ -103,26 +111,21 @@ export function createEventLog(opts: EventLogOptions) {
     }
   }
 
-  function open(): WriteStream | null {
+  function open(): number | null {
     if (opts.clock() < brokenUntil) return null;
     try {
       makeDir(opts.dir);
       const stamp = new Date(opts.clock()).toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
       current = join(opts.dir, `events-${stamp}-${seq++}.ndjson`);
-      const s = createWriteStream(current, { flags: 'a' });
+      fd = openSync(current, 'a');
       if (opts.keepBytes > 0 && pruning === null) {
         pruning = prune()
           .catch((err: Error) => opts.onError(err))
           .finally(() => (pruning = null));
       }
-      s.on('error', (err) => {
-        opts.onError(err);
-        if (stream === s) stream = null;
-        brokenUntil = opts.clock() + RETRY_MS;
-        s.destroy();
-      });
       bytes = 0;
-      return s;
+      written = 0;
+      return fd;
     } catch (err) {
       opts.onError(err as Error);
       brokenUntil = opts.clock() + RETRY_MS;
@@ -130,58 +133,91 @@ export function createEventLog(opts: EventLogOptions) {
     }
   }
 
-  // Lines of one event-loop turn go to the stream as one Buffer: a write per record cost more
-  // main-thread time (a Buffer and a writev slot each) than building the record itself. They are
-  // written as UTF-8 into a buffer kept across turns, and copied out once per turn.
+  function closeFile(): void {
+    if (fd === null) return;
+    const f = fd;
+    fd = null;
+    try {
+      closeSync(f);
+    } catch (err) {
+      opts.onError(err as Error);
+    }
+  }
+
+  // Records are written as UTF-8 into a buffer kept across turns, and go to the kernel in one
+  // write: a turn's bids together, a notice's with the bids held before it. A write per bid record
+  // cost more main-thread time than building the record itself.
   const pending = new ByteWriter(64 * 1024);
   let pendingRecords = 0;
   let scheduled = false;
 
   function flush(): void {
-    scheduled = false;
     if (pendingRecords === 0) return;
-    if (stream) stream.write(pending.copy());
-    else for (let i = 0; i < pendingRecords; i++) opts.onDrop();
-    pending.pos = 0;
+    const n = pendingRecords;
+    const len = pending.pos;
     pendingRecords = 0;
+    pending.pos = 0;
+    if (fd === null) {
+      for (let i = 0; i < n; i++) opts.onDrop();
+      return;
+    }
+    try {
+      for (let off = 0; off < len; ) off += writeSync(fd, pending.buf, off, len - off);
+      written += len;
+    } catch (err) {
+      // Every record of the write is counted lost, and the part of it that reached the file (a
+      // short write before ENOSPC) is cut off again: no torn line, no record both on disk and
+      // counted dropped.
+      opts.onError(err as Error);
+      for (let i = 0; i < n; i++) opts.onDrop();
+      try {
+        ftruncateSync(fd, written);
+      } catch {
+        // The disk refuses this too: the reader counts the torn line as unreadable.
+      }
+      closeFile();
+      brokenUntil = opts.clock() + RETRY_MS;
+    }
+  }
+
+  function flushTurn(): void {
+    scheduled = false;
+    flush();
   }
 
   return {
     append(rec: EventRecord): void {
       if (!opts.enabled) return;
-      if (!stream || bytes >= opts.rotateBytes) {
+      if (fd === null || bytes >= opts.rotateBytes) {
         flush();
-        stream?.end();
-        stream = open();
-        if (!stream) {
+        closeFile();
+        if (open() === null) {
           opts.onDrop();
           return;
         }
       }
-      if (stream.writableLength + pending.pos > MAX_BUFFERED_BYTES) {
+      if (pending.pos > MAX_BUFFERED_BYTES) {
         opts.onDrop();
         return;
       }
       const from = pending.pos;
+      if (rec.type === 'bid') writeBidRecord(pending, rec);
       // A notice record's keys are written in NoticeRecord's order, which is the order the notice
       // handler builds them in: the line JSON.stringify would give.
-      if (rec.type === 'bid') writeBidRecord(pending, rec);
       else writeNoticeRecord(pending, rec);
       bytes += pending.pos - from;
       pendingRecords++;
-      if (!scheduled) {
+      if (rec.type !== 'bid') flush();
+      else if (!scheduled) {
         scheduled = true;
-        setImmediate(flush);
+        setImmediate(flushTurn);
       }
     },
-    /** Flush and close the current file (shutdown). */
+    /** Write what is held and close the current file (shutdown). */
     async close(): Promise<void> {
       await pruning;
       flush();
-      const s = stream;
-      stream = null;
-      if (!s) return;
-      await new Promise((resolve) => s.end(resolve));
+      closeFile();
     },
   };
 }

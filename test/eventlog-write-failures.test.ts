@@ -1,0 +1,68 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { eventFiles, readEvents } from '../src/eventlog/read.js';
+import type { EventRecord } from '../src/eventlog/records.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function read(dir: string) {
+  let bad = 0;
+  const got: EventRecord[] = [];
+  for await (const r of readEvents(eventFiles([dir]), () => bad++)) got.push(r);
+  return { got, bad };
+}
+
+const ctx = { requestId: 'r', impId: '1', exchange: 'default', isApp: false, siteOrAppId: 's1', publisherId: 'p', domain: 'news.example', categories: ['IAB12'], deviceType: 2, os: '', country: 'US', region: '', hour: 12, format: 'banner', w: 300, h: 250, dealId: '', userKey: '', segments: [], userDataAllowed: false };
+
+/**
+ * The disk fills while serving: a child process whose file size limit (RLIMIT_FSIZE, `ulimit -f`)
+ * makes a write past the first kilobytes short, then EFBIG, as a full disk makes it short, then
+ * ENOSPC. Each round: a turn of bids (one write) and wins (a write each), then 6 s on the clock,
+ * past the 5 s the log waits before it opens a new file.
+ */
+const CHILD = `
+const { createEventLog } = await import(process.env.EVENTLOG_MODULE);
+const ctx = JSON.parse(process.env.CTX);
+let now = Date.parse('2026-06-01T12:00:00Z');
+let drops = 0, errors = 0, appended = 0;
+const log = createEventLog({ dir: process.env.DIR, rotateBytes: 1 << 20, keepBytes: 0, enabled: true, clock: () => now, onError: () => errors++, onDrop: () => drops++ });
+for (let round = 0; round < 4; round++) {
+  for (let i = 0; i < 6; i++, appended++) log.append({ type: 'bid', ts: now, bidId: 'b' + round + '-' + i, campaignId: 'acme-shoes', creativeId: 'x', priceCpmUsd: 2, pctr: 0.01, modelVersion: 'm', ctx });
+  for (let i = 0; i < 60; i++, appended++) log.append({ type: 'win', ts: now, bidId: 'w' + round + '-' + i, campaignId: 'acme-shoes', creativeId: 'x', priceCpmUsd: 20 });
+  await new Promise((r) => setTimeout(r, 20));
+  now += 6000;
+}
+await log.close();
+process.stdout.write(JSON.stringify({ appended, drops, errors }));
+`;
+
+describe('event log write failures', () => {
+  it('a full disk: every record not on disk is counted dropped, and no torn line is left', async () => {
+    if (!existsSync('dist/eventlog/eventlog.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
+    const dir = mkdtempSync(join(tmpdir(), 'eventlog-full-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'child.mjs'), CHILD);
+    const events = join(dir, 'events');
+    const out = execFileSync('sh', ['-c', `ulimit -f 8 && exec "${process.execPath}" "${join(dir, 'child.mjs')}"`], {
+      encoding: 'utf8',
+      env: { ...process.env, EVENTLOG_MODULE: pathToFileURL(resolve('dist/eventlog/eventlog.js')).href, DIR: events, CTX: JSON.stringify(ctx) },
+    });
+    const { appended, drops, errors } = JSON.parse(out) as { appended: number; drops: number; errors: number };
+    const { got, bad } = await read(events);
+    // Each round's file took some records before the limit, then the rest were refused.
+    expect(readdirSync(events).length).toBe(4);
+    expect(got.length).toBeGreaterThan(0);
+    expect(drops).toBeGreaterThan(0);
+    expect(errors).toBe(4);
+    expect(got.length + drops).toBe(appended);
+    expect(bad).toBe(0);
+  });
+
+});
