@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createEventLog } from '../src/eventlog/eventlog.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import type { EventRecord } from '../src/eventlog/records.js';
 
@@ -18,6 +19,8 @@ async function read(dir: string) {
   for await (const r of readEvents(eventFiles([dir]), () => bad++)) got.push(r);
   return { got, bad };
 }
+
+const win = (bidId: string, ts: number) => ({ type: 'win' as const, ts, bidId, campaignId: 'acme-shoes', creativeId: 'x', priceCpmUsd: 20 });
 
 const ctx = { requestId: 'r', impId: '1', exchange: 'default', isApp: false, siteOrAppId: 's1', publisherId: 'p', domain: 'news.example', categories: ['IAB12'], deviceType: 2, os: '', country: 'US', region: '', hour: 12, format: 'banner', w: 300, h: 250, dealId: '', userKey: '', segments: [], userDataAllowed: false };
 
@@ -65,4 +68,19 @@ describe('event log write failures', () => {
     expect(bad).toBe(0);
   });
 
+  it("a restart within the same second after a torn write starts a file of its own: the new process's first record is kept", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eventlog-torn-'));
+    dirs.push(dir);
+    const now = Date.parse('2026-06-01T12:00:00.100Z');
+    // The killed process's file: one record, then a line the kill tore.
+    writeFileSync(join(dir, 'events-20260601T120000-0.ndjson'), JSON.stringify(win('a', now)) + '\n{"type":"win","ts":1780315200001,"bidId":"b","campaignId":"acme-sh');
+    const log = createEventLog({ dir, rotateBytes: 1 << 20, keepBytes: 0, enabled: true, clock: () => now + 700, onError: () => {}, onDrop: () => {} });
+    log.append(win('c', now + 700));
+    log.append(win('d', now + 701));
+    await log.close();
+    const { got, bad } = await read(dir);
+    expect(got.map((r) => r.bidId)).toEqual(['a', 'c', 'd']);
+    expect(bad).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(['events-20260601T120000-0.ndjson', 'events-20260601T120000-1.ndjson']);
+  });
 });

@@ -116,8 +116,18 @@ export function createEventLog(opts: EventLogOptions) {
     try {
       makeDir(opts.dir);
       const stamp = new Date(opts.clock()).toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-      current = join(opts.dir, `events-${stamp}-${seq++}.ndjson`);
-      fd = openSync(current, 'a');
+      // A new file, never one there: a process restarted within the same second counts from 0
+      // too, and appending to its predecessor's file glued the first record onto a line a kill tore.
+      for (;;) {
+        const path = join(opts.dir, `events-${stamp}-${seq++}.ndjson`);
+        try {
+          fd = openSync(path, 'wx');
+          current = path;
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        }
+      }
       if (opts.keepBytes > 0 && pruning === null) {
         pruning = prune()
           .catch((err: Error) => opts.onError(err))

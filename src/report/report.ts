@@ -178,13 +178,14 @@ export function reportOf(t: LogTally, campaigns: readonly Campaign[], badLines =
     for (const [day, hours] of [...byDay].sort((a, b) => a[0].localeCompare(b[0]))) {
       const dayAcc = zero();
       const target = c?.budget.dailyUsd ?? 0;
-      let cum = 0;
+      // In micro-dollars, as effect() gives each hour's spend: summed in dollars, wins of 0.1 and 0.2 came to 0.30000000000000004.
+      let cumMicros = 0;
       const hourRows = hours.map((h, hour) => {
         for (const k of Object.keys(dayAcc) as Array<keyof Acc>) dayAcc[k] += h[k];
-        cum += h.spendUsd;
+        cumMicros += Math.round(h.spendUsd * 1e6);
         // The target is the even curve (budget × fraction of the day), a reference: max-value pacing may spend unevenly.
         const l = lambdas.get(h);
-        return { hour, effect: effect(h, c), cumulativeSpendUsd: cum, cumulativeTargetUsd: (target * (hour + 1)) / 24, meanLambda: l ? l.sum / l.n : null };
+        return { hour, effect: effect(h, c), cumulativeSpendUsd: toUsd(cumMicros), cumulativeTargetUsd: (target * (hour + 1)) / 24, meanLambda: l ? l.sum / l.n : null };
       });
       for (const k of Object.keys(total) as Array<keyof Acc>) total[k] += dayAcc[k];
       dayRows.push({ day, totals: effect(dayAcc, c), targetSpendUsd: target, hours: hourRows });
