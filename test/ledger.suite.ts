@@ -391,6 +391,38 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       expect(await f.state('c2')).toMatchObject({ spentUsd: 0.4, overspentUsd: 0.2 });
     });
 
+    it("a day past is judged by the daily budget it had, not by one a reload set after it", async () => {
+      // T0 is noon: the day ends 12 h later.
+      const mid = T0 + DAY / 2;
+      const all = (c1: number, c2: number, c3: number) => ({ c1: { dailyUsd: c1 }, c2: { dailyUsd: c2 }, c3: { dailyUsd: c3 } });
+      now = mid - 15_000;
+      const l = await make(all(1, 1, 1));
+      // c1: b1 holds 0.6 and ends unheard; b2 takes the room and wins 0.6. c2: 0.9 spent, h holds 0.05.
+      expect(await l.reserve([res('b1', 'c1', 0.6), res('a', 'c2', 0.9), res('x', 'c3', 0.5)])).toEqual([true, true, true]);
+      expect(await l.settle('a', 0.9)).toBe('settled');
+      expect(await l.settle('x', 0.5)).toBe('settled');
+      // c3's budget raised during the day: the day's, once past too.
+      now = mid - 10_000;
+      await l.configure(all(1, 1, 2));
+      now = mid - 4_000;
+      expect(await l.reserve([res('b2', 'c1', 0.6), res('h', 'c2', 0.05), res('y', 'c3', 1)])).toEqual([true, true, true]);
+      expect(await l.settle('b2', 0.6)).toBe('settled');
+      // Just past midnight, the next day's budgets: c1 raised to 10, c2 lowered to 0.5, c3 back to 1.
+      now = mid + 1_000;
+      await l.configure(all(10, 0.5, 1));
+      now = mid + 2_000;
+      // Billed by the exchange: on its day, where 0.4 of 1 USD was left, past the budget (was: spend, 1.2 spent of 1).
+      expect(await l.settle('b1', 0.6)).toBe('overspend');
+      // Held within its day's budget (0.95 of 1): spend (was: overspend against the next day's 0.5).
+      expect(await l.settle('h', 0.05)).toBe('settled');
+      expect(await l.settle('y', 1)).toBe('settled');
+      expect(await l.state('c1')).toMatchObject({ spentBeforeUsd: 0.6, overspentBeforeUsd: 0.6, budgetUsd: 10 });
+      expect(await l.state('c2')).toMatchObject({ spentBeforeUsd: 0.95, overspentBeforeUsd: 0, budgetUsd: 0.5 });
+      expect(await l.state('c3')).toMatchObject({ spentBeforeUsd: 1.5, overspentBeforeUsd: 0 });
+      // Today is judged by the budget in force.
+      expect(await l.reserve([res('t1', 'c1', 5), res('t2', 'c2', 0.6), res('t3', 'c2', 0.5)])).toEqual([true, false, true]);
+    });
+
     it('a held bid within its budget settles as spend, also after a late win was recorded as overspend', async () => {
       const l = await make({ c1: { dailyUsd: 1 } });
       await l.reserve([res('w1', 'c1', 0.6), res('late', 'c1', 0.4, TTL / 2)]);

@@ -103,7 +103,8 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   const compactor: Compactor = opts.compactor ?? (opts.compactWorkerUrl !== undefined || fs.existsSync(fileURLToPath(WORKER)) ? 'worker' : 'inline');
   const core = new LedgerCore(retentionMs);
   const setBudgets = (budgets: Readonly<Record<string, Budget>>): void => {
-    for (const [id, rule] of compileBudgets(budgets)) core.account(id).rule = rule;
+    const today = utcDay(clock());
+    for (const [id, rule] of compileBudgets(budgets)) core.setRule(id, rule, today);
   };
   setBudgets(opts.budgets);
 

@@ -152,7 +152,8 @@ export async function liveBidders(client: Redis, keyPrefix: string, campaignIds:
  *                         totals; cut: what price corrections took off, so spent + over + cut never falls)
  *   P p:<campaign>        hash: one field per bidder process, "daily,life,sday,eday,leaseUntil": the rule
  *                         each process was configured with; b:'s rule is the smallest of the live ones
- *   P d:<campaign>:<day>  hash: spent res over cut (one UTC day), kept 8 days
+ *   P d:<campaign>:<day>  hash: spent res over cut (one UTC day), daily (the daily budget in force while
+ *                         it was today: a late win of a day past is judged by it), kept 8 days
  *   P z:<campaign>        zset: held reservations scored by expiry, member "<bid>|<micros>|<day>"
  *   P r:<bid>             hash: c a e d st o f l (st: h held, s settled, x released, e expired,
  *                         n refused late by an older version; o=1 settled as overspend; l: the
@@ -200,14 +201,22 @@ local function purge(cid)
   end
 end
 local function n(v) return tonumber(v) or 0 end
-local function headroom(cid, d)
+-- The daily budget that judges day d at today: a day past by its own (d:'s 'daily', the rule in
+-- force while it was today), not one a reload set since; today, or a day written before the
+-- field, by the rule in force.
+local function dailyOn(daily, d, today, own)
+  if today and d ~= today and own then return tonumber(own) end
+  return tonumber(daily)
+end
+-- 'today' absent: d is today.
+local function headroom(cid, d, today)
   local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'res', 'over')
   -- No rule: Redis lost it (the second value tells the reserve, which has it restored).
   if not b[1] then return 0, true end
   local dn = tonumber(d)
   if dn < tonumber(b[3]) or dn > tonumber(b[4]) then return 0 end
-  local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. d, 'spent', 'res', 'over')
-  return math.min(tonumber(b[1]) - n(dd[1]) - n(dd[2]) - n(dd[3]), tonumber(b[2]) - n(b[5]) - n(b[6]) - n(b[7]))
+  local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. d, 'spent', 'res', 'over', 'daily')
+  return math.min(dailyOn(b[1], d, today, dd[4]) - n(dd[1]) - n(dd[2]) - n(dd[3]), tonumber(b[2]) - n(b[5]) - n(b[6]) - n(b[7])), false, b[1]
 end
 `;
 
@@ -228,13 +237,15 @@ for i = 1, tonumber(ARGV[5]) do
   local rk = P .. 'r:' .. bid
   if a >= 1 and e > now and redis.call('EXISTS', rk) == 0 then
     purge(cid)
-    local room, norule = headroom(cid, day)
+    local room, norule, daily = headroom(cid, day)
     if norule then out[i] = 2 end
     if room >= a then
       redis.call('HSET', rk, 'c', cid, 'a', fmt(a), 'e', fmt(e), 'd', day, 'st', 'h')
       redis.call('PEXPIRE', rk, fmt(e - now + RET))
       redis.call('HINCRBY', P .. 'b:' .. cid, 'res', fmt(a))
       local dk = P .. 'd:' .. cid .. ':' .. day
+      -- The day's budget as it stands (also where a version before this one registered the rule).
+      redis.call('HSET', dk, 'daily', daily)
       redis.call('HINCRBY', dk, 'res', fmt(a))
       redis.call('PEXPIRE', dk, DAYKEEP)
       redis.call('ZADD', P .. 'z:' .. cid, fmt(e), bid .. '|' .. fmt(a) .. '|' .. day)
@@ -265,8 +276,8 @@ local function spendroom(cid, d)
   if not b[1] then return nil end
   local dn = tonumber(d)
   if dn < tonumber(b[3]) or dn > tonumber(b[4]) then return 0 end
-  local ds = n(redis.call('HGET', P .. 'd:' .. cid .. ':' .. d, 'spent'))
-  return math.min(tonumber(b[1]) - ds, tonumber(b[2]) - n(b[5]))
+  local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. d, 'spent', 'daily')
+  return math.min(dailyOn(b[1], d, ARGV[8], dd[2]) - n(dd[1]), tonumber(b[2]) - n(b[5]))
 end
 local bid = ARGV[4]
 local p = tonumber(ARGV[5])
@@ -323,7 +334,7 @@ if h[5] == 's' then
   if h[6] == '1' then field = 'over' end
   if p > a and field == 'spent' then
     purge(cid)
-    if headroom(cid, d) < p - a then
+    if headroom(cid, d, ARGV[8]) < p - a then
       -- No room for the rise: the whole bid becomes overspend.
       redis.call('HINCRBY', P .. 'b:' .. cid, 'spent', fmt(-a))
       redis.call('HINCRBY', P .. 'd:' .. cid .. ':' .. d, 'spent', fmt(-a))
@@ -371,7 +382,7 @@ if st == 'h' then
     field = 'over'
     redis.call('HSET', rk, 'o', '1')
   end
-elseif headroom(cid, d) < p then
+elseif headroom(cid, d, ARGV[8]) < p then
   -- Billed whatever the budget says: recorded as overspend.
   field = 'over'
   redis.call('HSET', rk, 'o', '1')
@@ -545,6 +556,8 @@ for i = 1, tonumber(ARGV[10]) do
   local now_rule = ''
   if d then
     redis.call('HSET', P .. 'b:' .. cid, 'daily', fmt(d), 'life', fmt(l), 'sday', fmt(s), 'eday', fmt(e))
+    -- Today's record, if written yet, takes the daily budget now in force (see dailyOn).
+    if redis.call('EXISTS', dk) == 1 then redis.call('HSET', dk, 'daily', fmt(d)) end
     redis.call('PEXPIRE', pk, fmt(last - now))
     now_rule = fmt(d) .. ',' .. fmt(l) .. ',' .. fmt(s) .. ',' .. fmt(e)
   end

@@ -80,6 +80,13 @@ export interface Account {
   reserved: number;
   over: number;
   days: Map<number, DayAccount>;
+  /**
+   * Per day record made before a reload changed the daily budget, the daily budget (micros) it had
+   * then (in force until the day ended, else a later change would have been its own): a late win of
+   * a day past is judged by it, not by a budget set for a later day. Dropped with the day's record.
+   * Not journaled: after a restart a day past is judged by the rule in force.
+   */
+  pastDaily?: Map<number, number>;
   /** Spend and overspend of the day records folded away, in `spent` and `over` too; `foldedDay`: the latest of them that had any. */
   foldedSpent: number;
   foldedOver: number;
@@ -198,7 +205,7 @@ export class LedgerCore {
       if (!(price >= 0)) return { outcome: 'over-reservation' };
       const c = unreservedCampaignId;
       const d = utcDay(now);
-      const room = this.room(c, d);
+      const room = this.room(c, d, d);
       const record: JournalRecord = { t: 's', b: bidId, c, d, p: price, at: now };
       if (level !== 1) record.l = level as 0 | 2;
       if (signedExpiryMs !== undefined && signedExpiryMs > now) record.x = signedExpiryMs;
@@ -228,7 +235,7 @@ export class LedgerCore {
       }
       const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now, l: level as 1 | 2 };
       const previous = { priceMicros: h.a[s], over: (h.f[s] & OVER) !== 0 };
-      if (rise > 0 && !previous.over && this.room(h.campaign(s), h.d[s]) < rise) record.o = 1;
+      if (rise > 0 && !previous.over && this.room(h.campaign(s), h.d[s], utcDay(now)) < rise) record.o = 1;
       this.apply(record);
       return { outcome: 'corrected', record, previous };
     }
@@ -249,7 +256,8 @@ export class LedgerCore {
     // allow covers it, the whole bid overspend past that. Others' reservations are not counted
     // (they may never win), nor overspend: a late win recorded as overspend was judged against
     // this reservation, and counting it again would make this bid overspend too.
-    const room = h.st[s] === HELD ? this.spendRoom(c, d) : this.room(c, d);
+    const today = utcDay(now);
+    const room = h.st[s] === HELD ? this.spendRoom(c, d, today) : this.room(c, d, today);
     if (room < price) {
       // The exchange bills it anyway: recorded, apart from the spend the budget allowed.
       record.o = 1;
@@ -269,11 +277,35 @@ export class LedgerCore {
     return e !== undefined && e > now;
   }
 
-  /** Budget room left for campaign `c` on day `d` (0 for a campaign without a budget). */
-  private room(c: string, d: number): number {
+  /**
+   * Sets a campaign's budget rule at `today`: today takes its daily budget, the day records before
+   * keep the one they had (`pastDaily`).
+   */
+  setRule(campaignId: string, rule: BudgetRule, today: number): void {
+    const acc = this.account(campaignId);
+    const was = acc.rule;
+    if (was !== undefined && was.dailyMicros !== rule.dailyMicros) {
+      for (const d of acc.days.keys()) {
+        if (d >= today || acc.pastDaily?.has(d)) continue;
+        (acc.pastDaily ??= new Map()).set(d, was.dailyMicros);
+      }
+    }
+    acc.rule = rule;
+  }
+
+  /** The rule that judges day `d` of `acc` at `today`: a day past by the daily budget it had. */
+  private ruleOn(acc: Account, d: number, today: number): BudgetRule | undefined {
+    const r = acc.rule;
+    const daily = d === today ? undefined : acc.pastDaily?.get(d);
+    return r === undefined || daily === undefined ? r : { ...r, dailyMicros: daily };
+  }
+
+  /** Budget room left for campaign `c` on day `d` at `today` (0 for a campaign without a budget). */
+  private room(c: string, d: number, today: number): number {
     const acc = this.account(c);
     const day = this.day(acc, d);
-    return acc.rule === undefined ? 0 : headroomMicros(acc.rule, d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved);
+    const rule = this.ruleOn(acc, d, today);
+    return rule === undefined ? 0 : headroomMicros(rule, d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved);
   }
 
   /**
@@ -282,10 +314,11 @@ export class LedgerCore {
    * no limit: the bid was made within one, and a removed campaign is no lowered budget (the Redis
    * ledger's script reads it so too).
    */
-  private spendRoom(c: string, d: number): number {
+  private spendRoom(c: string, d: number, today: number): number {
     const acc = this.account(c);
     const day = this.day(acc, d);
-    return acc.rule === undefined ? Infinity : headroomMicros(acc.rule, d, day.spent, 0, acc.spent, 0);
+    const rule = this.ruleOn(acc, d, today);
+    return rule === undefined ? Infinity : headroomMicros(rule, d, day.spent, 0, acc.spent, 0);
   }
 
   /** Campaigns whose commitments on `day` (spend, overspend, reservations) pass their budget, e.g. after it was lowered. */
@@ -537,6 +570,7 @@ export class LedgerCore {
         acc.foldedOver += day.over;
         if (d > acc.foldedDay && (day.spent !== 0 || day.over !== 0)) acc.foldedDay = d;
         acc.days.delete(d);
+        acc.pastDaily?.delete(d);
       }
     }
   }
