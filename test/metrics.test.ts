@@ -21,7 +21,7 @@ const DOMAINS: Record<string, readonly string[] | 'one-series'> = {
   code: or(Object.keys(ERRORS)),
   stage: ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'],
   kind: ['win', 'billing', 'loss', 'click', 'conversion', 'impression', 'start', 'complete', 'error'],
-  result: ['ok', 'unpriced', 'unbilled', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'refused', 'test', 'overspend', 'corrected', 'lost', 'prefetch', 'abandoned'],
+  result: ['ok', 'unpriced', 'unbilled', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'refused', 'test', 'overspend', 'corrected', 'lost', 'prefetch', 'abandoned', 'unsettled'],
   op: or(['reserve', 'settle', 'release', 'state', 'frequency']),
   le: 'one-series',
   of: ['spend', 'overspend'],

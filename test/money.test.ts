@@ -180,6 +180,8 @@ describe('budgets lowered and prices corrected', () => {
   it('a click on an ad whose creative a reload removed still reaches its landing page, and counts', async () => {
     const r = await t.bid(req('gone-1'));
     const b = (await r.json()).seatbid[0].bid[0];
+    // Only a click on an ad that ran counts (test/click-unwon.test.ts).
+    expect((await fetch(expand(t, b.nurl, b.price.toFixed(4)))).status).toBe(200);
     const href = /href="([^"]+)"/.exec(b.adm)![1].replace(/&#38;/g, '&');
     const landing = new RegExp(`id: ${b.crid}\\n[\\s\\S]*?landingUrl: (\\S+)`).exec(original)![1];
     const clicks = await t.metric('bidder_clicks_total', { campaign: b.cid });
@@ -427,6 +429,7 @@ describe('notices settle at the rate of the bid', () => {
   it('the bid price is not in the public click URL, and the click still counts once', async () => {
     const r = await t.bid(req('click-1'));
     const bid = (await r.json()).seatbid[0].bid[0];
+    expect((await fetch(expand(t, bid.nurl, bid.price.toFixed(4)))).status).toBe(200);
     const href = /href="([^"]+)"/.exec(bid.adm)![1].replace(/&#38;/g, '&');
     const q = new URL(href).searchParams;
     expect(q.has('p')).toBe(false);

@@ -230,7 +230,9 @@ describe('notices settle spend exactly once', () => {
   });
 
   it('a prefetch of the click URL is answered and not counted, so the user\'s own click is', async () => {
-    const { bid } = await winUrl(t, 'n6p');
+    const { bid, url } = await winUrl(t, 'n6p');
+    // Only a click on an ad that ran counts (test/click-unwon.test.ts).
+    expect((await fetch(url(String(bid.price)))).status).toBe(200);
     const clicks = await t.metric('bidder_clicks_total', { campaign: bid.cid });
     for (const headers of [{ 'sec-purpose': 'prefetch;prerender' }, { purpose: 'prefetch' }]) {
       const r = await fetch(t.url + clickPathOf(bid), { redirect: 'manual', headers });

@@ -13,7 +13,7 @@ import { DAY_MS } from '../util/time.js';
  */
 export type Outcome = 'bid' | 'nobid' | 'invalid';
 export type Stage = 'decode' | 'validate' | 'eligibility' | 'features' | 'score' | 'price' | 'reserve' | 'respond';
-export type NoticeResult = 'ok' | 'unpriced' | 'unbilled' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown' | 'test' | 'overspend' | 'corrected' | 'lost' | 'prefetch' | 'abandoned';
+export type NoticeResult = 'ok' | 'unpriced' | 'unbilled' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown' | 'test' | 'overspend' | 'corrected' | 'lost' | 'prefetch' | 'abandoned' | 'unsettled';
 /** Shared-store operations: the ledger's, and the fleet's frequency-cap reads and writes. */
 export type LedgerOp = 'reserve' | 'settle' | 'release' | 'state' | 'frequency';
 
@@ -29,7 +29,7 @@ const FINE_BUCKETS = [0.000005, 0.00001, 0.000025, 0.00005, ...LATENCY_BUCKETS];
 const STAGES: Stage[] = ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'];
 const OUTCOMES: Outcome[] = ['bid', 'nobid', 'invalid'];
 const NOTICE_KINDS: NoticeKind[] = ['win', 'billing', 'loss', 'click', 'conversion', 'impression', 'start', 'complete', 'error'];
-const NOTICE_RESULTS: NoticeResult[] = ['ok', 'unpriced', 'unbilled', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'test', 'overspend', 'corrected', 'lost', 'prefetch', 'abandoned'];
+const NOTICE_RESULTS: NoticeResult[] = ['ok', 'unpriced', 'unbilled', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'test', 'overspend', 'corrected', 'lost', 'prefetch', 'abandoned', 'unsettled'];
 const LEDGER_OPS: LedgerOp[] = ['reserve', 'settle', 'release', 'state', 'frequency'];
 // The period of the timer behind nodejs_eventloop_lag_* (see collectDefaultMetrics below).
 const EVENT_LOOP_RESOLUTION_MS = 1;
@@ -156,7 +156,7 @@ export function createMetrics(opts: MetricsOptions) {
   // Registered before the other campaign series, so a scrape reads them after the sweep it runs.
   const bids = new FastCounter('bidder_bids_total', 'Bids sent, by campaign.', ['campaign'], registry, { collect: () => sweepDropped() });
   const wins = new FastCounter('bidder_wins_total', 'Won impressions (first win or billing notice), by campaign.', ['campaign'], registry);
-  const clicks = new FastCounter('bidder_clicks_total', 'Clicks, by campaign.', ['campaign'], registry);
+  const clicks = new FastCounter('bidder_clicks_total', 'Clicks on impressions won, by campaign (a click heard before its win counts when the win is heard).', ['campaign'], registry);
   const conversions = new FastCounter('bidder_conversions_total', 'Conversions, by campaign.', ['campaign'], registry);
   const predictedClicks = new FastCounter('bidder_predicted_clicks_total', 'Sum of pCTR over won impressions (compare with clicks for calibration).', ['campaign'], registry);
   const spend = new FastCounter('bidder_spend_usd_total', 'Settled spend in USD, by campaign: what each bid settled at, and the rise where a later notice set its price higher (a fall is in bidder_refunds_usd_total).', ['campaign'], registry);

@@ -76,6 +76,9 @@ const MAX_PENDING_RETRIES = 100_000;
 // bids have expired unheard with no loss notice from it: so many bids and not one loss heard means
 // its losses go unsent, not that none were lost.
 const SILENT_BIDS_WARNING = 1000;
+// Clicks waiting for their bid's win, at most this many (some 200 bytes each): past it the oldest
+// is dropped, so clicks on bids that never win (their markup in a Prebid.js page) cannot grow it.
+const MAX_HELD_CLICKS = 10_000;
 const LEDGER_RETRY: Answer = Object.freeze(errorAnswer(new BidderError('LEDGER_UNAVAILABLE')));
 // Prices as exchanges write them: a decimal, with or without digits after the point, perhaps
 // with an exponent ("25", "25.", "2.5e+1"), or with a decimal comma ("25,00").
@@ -200,6 +203,32 @@ export function createNoticeHandler(deps: NoticeDeps) {
   // bids expired unheard; each is warned of once.
   const sendsLosses = new Set<string>();
   const silentBids = new Map<string, number>();
+  // First clicks on bids no win had been heard for, by bid id, in arrival order: learnt when this
+  // process hears the win (a win notice reordered behind the click), forgotten at the notices'
+  // signed expiry, at a loss, or when the map is full.
+  const heldClicks = new Map<string, { campaignId: string; creativeId: string; userKey: string | undefined; until: number }>();
+  function holdClick(claims: NoticeClaims, userKey: string | undefined): void {
+    const now = deps.clock();
+    for (const [bidId, h] of heldClicks) {
+      if (h.until >= now && heldClicks.size < MAX_HELD_CLICKS) break;
+      heldClicks.delete(bidId);
+    }
+    heldClicks.set(claims.bidId, { campaignId: claims.campaignId, creativeId: claims.creativeId, userKey, until: claims.expiresAtMs });
+  }
+  /** What a click on an ad that ran teaches: the clicks counted, the pacer's calibration, the user's profile. */
+  function learnClick(campaignId: string, creativeId: string, userKey: string | undefined, at: number): void {
+    metrics.click(campaignId);
+    deps.pacer.onClick(campaignId, creativeId, at);
+    const campaign = deps.campaigns().get(campaignId);
+    if (!userKey || !campaign) return;
+    // A profile store that throws (a full Map) must not fail a win notice the ledger has settled,
+    // which learns a click that waited for it; counted as the cap's failures are.
+    try {
+      deps.profiles.recordClick(userKey, campaign.cat);
+    } catch {
+      metrics.ledger('frequency', 0, true);
+    }
+  }
 
   /** A notice a peer heard for a bid of this bidder (`NoticePeers.tell`). */
   function fromPeer(bidId: string, won?: boolean, mtwUsd?: number): void {
@@ -537,6 +566,11 @@ export function createNoticeHandler(deps: NoticeDeps) {
         await deps.frequency.record(userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
       }
       logNotice(deps.eventLog, kind, at, claims, priceUsd, mtwUsd, undefined, unpriced, outcome === 'overspend');
+      const click = heldClicks.get(claims.bidId);
+      if (click !== undefined) {
+        heldClicks.delete(claims.bidId);
+        if (at <= click.until) learnClick(click.campaignId, click.creativeId, click.userKey, at);
+      }
       return answer;
     }
 
@@ -555,6 +589,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.notice('loss', 'duplicate');
         return OK;
       }
+      heldClicks.delete(claims.bidId);
       // After the release, as a win's after its settle.
       const at = deps.clock();
       const bidUsd = claims.bidPrice / rate!;
@@ -579,7 +614,6 @@ export function createNoticeHandler(deps: NoticeDeps) {
     // Click: record once, then send the user on to the landing page with a conversion token. A
     // click on an old ad (expired, or its creative since removed by a reload) still reaches the
     // landing page.
-    const campaign = deps.campaigns().get(claims.campaignId);
     const landingUrl = deps.landingUrl(claims.campaignId, claims.creativeId);
     if (landingUrl === undefined) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'unknown creative'));
     if (late) {
@@ -618,13 +652,21 @@ export function createNoticeHandler(deps: NoticeDeps) {
     }
     if (!first) metrics.notice('click', 'duplicate');
     else {
-      metrics.notice('click', 'ok');
-      metrics.click(claims.campaignId);
       // After the ledger's lookups, as a win's after its settle.
       const at = deps.clock();
-      deps.pacer.onClick(claims.campaignId, claims.creativeId, at);
       const userKey = issued?.userKey || claims.userKey;
-      if (userKey && campaign) deps.profiles.recordClick(userKey, campaign.cat);
+      // Only a click on an ad that ran teaches, as only its conversion counts: the click URL is in
+      // the markup of every bid, and on an exchange that sends no loss notices (Prebid) a lost bid
+      // is never released, so clicks on bids never won raised the calibrated CTR and pushed bids
+      // up. One on a bid whose win is not heard yet waits for it. The event log keeps it either
+      // way: the report counts it on the impression if the win comes, else without one.
+      if (outcome === 'settled') {
+        metrics.notice('click', 'ok');
+        learnClick(claims.campaignId, claims.creativeId, userKey, at);
+      } else {
+        metrics.notice('click', 'unsettled');
+        holdClick(claims, userKey);
+      }
       logNotice(deps.eventLog, 'click', at, claims);
     }
     return { status: 302, body: '', headers: { location: withQuery(landingUrl, `rtbclk=${clickToken(claims, outcome === 'settled')}`) } };
