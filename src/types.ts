@@ -366,8 +366,10 @@ export interface Ledger {
  */
 export interface BudgetLedger extends Ledger {
   /**
-   * Replace the budget of every listed campaign; campaigns not listed keep theirs. Rejects (nothing
-   * changed) on an invalid budget. Answers the listed campaigns whose spend and open reservations
+   * Replace the budget of every listed campaign; campaigns not listed keep theirs, so their bids
+   * still out settle (the Redis ledger stops renewing this process's rule for them, and the rule in
+   * force stays until another process registers one). Rejects (nothing changed) on an invalid
+   * budget. Answers the listed campaigns whose spend and open reservations
    * of today now pass the budget: bids already out that may still be billed.
    */
   configure(budgets: Readonly<Record<string, Budget>>): Promise<OverCommitted[]>;
