@@ -156,6 +156,21 @@ describe('value pacer (max-value)', () => {
     expect(spent).toBeCloseTo(0.02, 12);
   });
 
+  it.each(['asap', 'max-value'] as const)('a decision at the hourly cap ends with its hour (%s)', (pacing) => {
+    // Capped at 10:59:55 with 10 s slots: the 0 stood to 11:00:05 before, in an hour whose cap is untouched.
+    const capAt = DAY0 + 11 * HOUR - 5000;
+    let now = capAt - 60_000;
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 1, pacing, hourlyCapShare: 0.1 } }], slotMs: 10_000 });
+    expect(pacer.multiplier('c', now, { valueCpmUsd: 10, firstPrice: false })).toBeGreaterThan(0);
+    now = capAt;
+    pacer.onWin('c', 'cr', 100, now); // 0.1 USD: the hour's cap
+    expect(pacer.multiplier('c', now, { valueCpmUsd: 10, firstPrice: false })).toBe(0);
+    now = DAY0 + 11 * HOUR - 1;
+    expect(pacer.multiplier('c', now, { valueCpmUsd: 10, firstPrice: false })).toBe(0);
+    now = DAY0 + 11 * HOUR;
+    expect(pacer.multiplier('c', now, { valueCpmUsd: 10, firstPrice: false })).toBeGreaterThan(0);
+  });
+
   it('asap bids the full value until the budget is spent; even follows the traffic curve (the curve pacer)', () => {
     let now = DAY0;
     const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'a', budget: { dailyUsd: 1, pacing: 'asap' } }, { id: 'e', budget: { dailyUsd: 1, pacing: 'even' } }], slotMs: 1000 });

@@ -478,6 +478,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     if (!(remaining > 0) || atHourlyCap(p, h)) {
       p.lambda = Infinity;
       p.multiplier = 0;
+      // The next hour has its own cap: a 0 decided for the hour's last seconds stood into it, and an
+      // asap campaign capped at 10:59:55 with 10 s slots did not bid until 11:00:05.
+      if (remaining > 0) p.slotEnd = Math.min(p.slotEnd, p.day * DAY_MS + (h + 1) * HOUR_MS);
       return;
     }
     if (p.mode === 'asap' || p.values.empty) {
