@@ -96,6 +96,40 @@ describe('Thompson pacer budgets', () => {
     expect(p.inspect('c1', DAY0 + 86_400_000 * 1.5)?.dayBudgetUsd).toBe(2);
   });
 
+  it('a campaign a reload drops and a later one adds back the same UTC day resumes its spend and arms', () => {
+    const c = { id: 'c1', budget: { dailyUsd: 20 } };
+    const t = { now: DAY0 + 6 * 3_600_000 };
+    // Two pacers alike; one reload keeps the campaign, the other drops it and adds it back.
+    const kept = createThompsonPacer({ clock: () => t.now, random: mulberry32(3), campaigns: [c] });
+    const back = createThompsonPacer({ clock: () => t.now, random: mulberry32(3), campaigns: [c] });
+    const run = (minutes: number) => {
+      const seen: number[][] = [[], []];
+      for (let i = 0; i < minutes * 6; i++, t.now += 10_000) {
+        [kept, back].forEach((p, k) => {
+          const m = p.multiplier('c1', t.now);
+          seen[k].push(m);
+          p.onBid('c1', 'cr', 2 * m, t.now);
+          if (m >= 0.1) p.onWin('c1', 'cr', 2 * m, t.now);
+        });
+      }
+      return seen;
+    };
+    run(60);
+    kept.configure([c]);
+    back.configure([]);
+    back.configure([c]);
+    expect(back.inspect('c1', t.now)!.spentTodayUsd).toBeGreaterThan(0);
+    expect(back.inspect('c1', t.now)!.spentTodayUsd).toBe(kept.inspect('c1', t.now)!.spentTodayUsd);
+    // Before: built anew, spent 0 and its arms unlearnt; it bid otherwise from the first slot.
+    const [a, b] = run(30);
+    expect(b).toEqual(a);
+    // Not past the day it was dropped.
+    back.configure([]);
+    t.now += 86_400_000;
+    back.configure([c]);
+    expect(back.inspect('c1', t.now)!.spentTodayUsd).toBe(0);
+  });
+
   it("plans a dayparted campaign's budget over its own hours only", () => {
     const H = 3_600_000;
     const p = createThompsonPacer({ clock: () => DAY0, random: mulberry32(4), campaigns: [{ id: 'c1', budget: { dailyUsd: 2 }, targeting: { hours: [6, 7, 8, 9] } }] });

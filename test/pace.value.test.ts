@@ -318,6 +318,27 @@ describe('value pacer: what a reload changes within the day', () => {
     expect(pacer.snapshot().campaigns).toEqual([]);
   });
 
+  it("an even campaign a reload switches away and back, or drops and adds back, the same day keeps the day's spend", () => {
+    let now = DAY0 + 18 * HOUR;
+    const even = { id: 'c', budget: { dailyUsd: 100, pacing: 'even' as const } };
+    const maxValue = { id: 'c', budget: { dailyUsd: 100 } };
+    const pacer = createValuePacer({ clock: () => now, random: mulberry32(1), campaigns: [even], slotMs: 60_000 });
+    const spent = () => pacer.inspect('c', now)!.spentTodayUsd;
+    for (let i = 0; i < 80; i++) pacer.onWin('c', 'cr', 1000, now); // 1 USD each
+    pacer.configure([maxValue]);
+    expect(spent()).toBe(80);
+    // Won while max-value: the curve pacer never saw these.
+    for (let i = 0; i < 10; i++) pacer.onWin('c', 'cr', 1000, now);
+    now += 1000;
+    pacer.configure([even]);
+    // Before: 0, until the next ledger sync.
+    expect(spent()).toBe(90);
+    for (let i = 0; i < 5; i++) pacer.onWin('c', 'cr', 1000, now);
+    pacer.configure([]);
+    pacer.configure([even]);
+    expect(spent()).toBe(95);
+  });
+
   it("a reload that makes an even campaign max-value mid-hour counts the hour's spend under even against its cap", () => {
     let now = DAY0 + 12 * HOUR;
     const even = { id: 'c', budget: { dailyUsd: 0.2, pacing: 'even' as const } };

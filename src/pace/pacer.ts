@@ -248,15 +248,26 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
   const paces = new Map<string, CampaignPace>();
   // The campaigns the operator paused (`setServing`), configured or not.
   const held = new Set<string>();
+  // The paces of campaigns a reload dropped (or, under the value pacer, moved off `even`), with the
+  // UTC day it did, until that day ends: one back that day resumes its spend and its arms. Built
+  // anew, it paced as if nothing were spent until the next ledger sync, and learnt its arms again.
+  const dropped = new Map<string, { pace: CampaignPace; day: number }>();
   const calibration = createCalibration({ priorEvents: priorClicks, clock: opts.clock });
 
   const configure = (campaigns: readonly PacedCampaign[]): void => {
     const now = opts.clock();
+    const today = utcDay(now);
     const keep = new Set<string>();
+    for (const [id, d] of dropped) if (d.day !== today) dropped.delete(id);
     for (const c of campaigns) {
       keep.add(c.id);
       const rule = compileBudget(c.id, c.budget);
-      const p = paces.get(c.id);
+      let p = paces.get(c.id);
+      if (p === undefined && dropped.has(c.id)) {
+        p = dropped.get(c.id)!.pace;
+        dropped.delete(c.id);
+        paces.set(c.id, p);
+      }
       if (p) {
         p.rule = rule;
         p.targeting = c.targeting;
@@ -275,7 +286,12 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
         paces.set(c.id, np);
       }
     }
-    for (const id of paces.keys()) if (!keep.has(id)) paces.delete(id);
+    for (const [id, p] of paces) {
+      if (keep.has(id)) continue;
+      paces.delete(id);
+      setOut(p, true, now);
+      dropped.set(id, { pace: p, day: today });
+    }
     calibration.keepCreativesOf(campaigns);
   };
 
@@ -473,7 +489,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
 
     onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr) {
       calibration.onImpression(creativeId, modelPctr);
-      const p = paces.get(campaignId);
+      // A notice that arrives after a reload dropped the campaign still counts towards its day.
+      const p = paces.get(campaignId) ?? dropped.get(campaignId)?.pace;
       if (p === undefined) return;
       rollDay(p, nowMs);
       const usd = priceCpmUsd / 1000;

@@ -247,6 +247,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     const now = opts.clock();
     const today = utcDay(now);
     const keep = new Set<string>();
+    const toEven: Array<[string, Pace]> = [];
     const ahead = prepared;
     prepared = new Map();
     for (const [id, d] of dropped) if (d.day !== today) dropped.delete(id);
@@ -287,6 +288,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         p.reshape(c.targeting, shape, now, hours);
         if (p.hours !== before) relearn(p, before);
         p.rule = rule;
+        if (p.mode !== 'even' && c.budget.pacing === 'even') toEven.push([c.id, p]);
         p.mode = c.budget.pacing ?? 'max-value';
         p.hourlyCap = c.budget.hourlyCapShare ?? 1;
         p.slotEnd = -Infinity;
@@ -301,6 +303,14 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       dropped.set(id, { pace: p, day: today });
     }
     curve.configure(campaigns.filter((c) => c.budget.pacing === 'even'));
+    // The curve pacer saw none of the wins while the campaign was paced here (its pace kept from
+    // when it left `even`, or one built now): both counts miss none of today's spend they saw, so
+    // the larger stands until the next ledger sync.
+    for (const [id, p] of toEven) {
+      rollDay(p, now);
+      const seen = curve.inspect(id, now)?.spentTodayUsd ?? 0;
+      if (p.spentToday > seen || p.beforeFromLedger) curve.syncSpend(id, Math.max(seen, p.spentToday), now, p.beforeFromLedger ? p.spentBefore : undefined);
+    }
     catalog = campaigns;
     calibration.keepCreativesOf(campaigns);
   }
