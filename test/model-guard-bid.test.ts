@@ -76,7 +76,25 @@ describe('scores that are no probability', () => {
       expect(await remainingUsd(t)).toBeCloseTo(before, 9);
       expect(await t.metric('bidder_nobid_total', { reason: 'TECHNICAL_ERROR' })).toBe(11);
       expect(await t.metric('bidder_internal_errors_total')).toBe(0);
-      expect(lines.filter((l) => l.includes('not probabilities in [0, 1]'))).toEqual([expect.stringContaining('"version":"lr-v3"')]);
+      expect(lines.filter((l) => l.includes('not probabilities strictly inside (0, 1)'))).toEqual([expect.stringContaining('"version":"lr-v3"')]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('every pCTR exactly 1 or 0 (a saturated sigmoid): a no-bid, nothing reserved nor priced; said once in the log', async () => {
+    // An imageEmbedding ×100 saturated lr-v3 to exactly 1 and the creative was bid on at its cap.
+    const lines: string[] = [];
+    const t = await startBidder({}, 'policies', { logger: pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }) });
+    try {
+      expect((await t.bid(req('sound'))).status).toBe(200);
+      const before = await remainingUsd(t);
+      let n = 0;
+      bend.scores = (p) => p.fill(n++ % 2 === 0 ? 1 : 0);
+      for (let i = 0; i < 10; i++) expect((await t.bid(req(`saturated-${i}`))).status).toBe(204);
+      expect(await remainingUsd(t)).toBeCloseTo(before, 9);
+      expect(await t.metric('bidder_nobid_total', { reason: 'TECHNICAL_ERROR' })).toBe(10);
+      expect(lines.filter((l) => l.includes('not probabilities strictly inside (0, 1)'))).toEqual([expect.stringContaining('"first":"1"')]);
     } finally {
       await t.close();
     }

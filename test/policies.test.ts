@@ -101,6 +101,24 @@ describe('policy loading reports every problem at once', () => {
     ]);
   });
 
+  it('refuses an imageEmbedding value far outside the range the models were trained on, naming the creative and the value', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-'));
+    cpSync('policies', dir, { recursive: true });
+    const base = { format: 'banner', w: 300, h: 250, title: 't', landingUrl: 'https://a.example/' };
+    // ×100 scored a pCTR of exactly 1 on lr-v3 and was bid on at the campaign's cap; 2 is the bound itself.
+    const creatives = [
+      { ...base, id: 'big', imageEmbedding: [0.1, -0.2, 30, 0.4, 0, 0.5, -0.6, 0.7] },
+      { ...base, id: 'neg', imageEmbedding: [0, 0, 0, 0, 0, 0, 0, -1e39] },
+      { ...base, id: 'edge', imageEmbedding: [2, -2, 1, -1, 0, 0.5, -0.5, 1.999] },
+    ];
+    const doc = { campaigns: [{ id: 'c', advertiser: 'a', adomain: ['a.example'], goal: { type: 'cpm', valueUsd: 1 }, budget: { dailyUsd: 1 }, maxBidCpmUsd: 1, creatives }] };
+    writeFileSync(join(dir, 'campaigns.yaml'), JSON.stringify(doc));
+    expect(loadError(dir).problems).toEqual([
+      'campaigns.yaml: /campaigns/0 (c) /creatives/0 (big): imageEmbedding/2 is 30, outside [-2, 2]: the models were trained on values in [-1, 1]',
+      'campaigns.yaml: /campaigns/0 (c) /creatives/1 (neg): imageEmbedding/7 is -1e+39, outside [-2, 2]: the models were trained on values in [-1, 1]',
+    ]);
+  });
+
   it("takes a banner adm's declared mime, canonical, as banner.mimes are compared", () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     cpSync('policies', dir, { recursive: true });

@@ -128,6 +128,8 @@ export class PolicyError extends Error {
 }
 
 const IMAGE_DIM = 8;
+/** The largest |value| an imageEmbedding may hold: twice the range the shipped models were trained on. */
+const IMAGE_BOUND = 2;
 
 const httpUrl = { type: 'string', pattern: '^https?://' } as const;
 // Type and subtype in any case, parameters allowed (RFC 2045): compared canonical (src/eligibility/mime.ts).
@@ -568,6 +570,10 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, run
       // Its schema problems refuse the set: a creative that has any is never built to be served.
       if (!ok(`creatives/${j}`)) return cr;
       if (cr.format === 'banner' && (cr.w === undefined || cr.h === undefined)) problems.push(`${cw}: banner creatives need w and h`);
+      // The shipped models learnt the image weights on values in [-1, 1] (catalog/generate.ts); far
+      // past them the logit runs away: ×100 scored a pCTR of exactly 1, bid at the campaign's cap.
+      const far = ((cr.imageEmbedding as number[] | undefined) ?? []).findIndex((v) => !(Math.abs(v) <= IMAGE_BOUND));
+      if (far >= 0) problems.push(`${cw}: imageEmbedding/${far} is ${(cr.imageEmbedding as number[])[far]}, outside [-${IMAGE_BOUND}, ${IMAGE_BOUND}]: the models were trained on values in [-1, 1]`);
       for (const [field, text] of creativeTexts(cr)) {
         const at = text.search(XML_CONTROL);
         if (at >= 0) problems.push(`${cw}: ${field} holds the control character U+${text.charCodeAt(at).toString(16).toUpperCase().padStart(4, '0')} at character ${at + 1}, which no VAST (XML) document can carry; only tab, LF and CR may be there`);

@@ -253,7 +253,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     try {
       const loaded = await loadModel(resolveModelDir(settings.modelsDir, ref), { spec: features.spec });
       const next = watchScores(loaded, (outside, rows, first) =>
-        logger.error({ version: loaded.version, outside, rows, first: String(first) }, 'the model gave pCTRs that are not probabilities in [0, 1]: those candidates get no bid (said once per model load)'),
+        logger.error({ version: loaded.version, outside, rows, first: String(first) }, 'the model gave pCTRs that are not probabilities strictly inside (0, 1): those candidates get no bid (said once per model load)'),
       );
       const old = model;
       // A batch reads the model when it starts, so none starts on the old one after this; a GPU

@@ -103,7 +103,7 @@ function wrapRun(
 
 /**
  * `model` with its scores watched: `onOutside` hears of the first batch holding a score that is
- * not a probability in [0, 1] (NaN and ±Infinity included), once for the life of the model, so a
+ * not strictly inside (0, 1) (NaN, ±Infinity, 0 and 1 included), once for the life of the model, so a
  * version that passed its warm-up but misbehaves on some rows shows in the log without a line per
  * batch. The scores are passed on unchanged: the bid path drops those candidates before pricing.
  */
@@ -113,7 +113,7 @@ export function watchScores(model: CtrModel, onOutside: (outside: number, rows: 
     if (told) return scores;
     let outside = 0;
     let first = 0;
-    for (let i = 0; i < scores.length; i++) if (!(scores[i] >= 0 && scores[i] <= 1) && outside++ === 0) first = scores[i];
+    for (let i = 0; i < scores.length; i++) if (!(scores[i] > 0 && scores[i] < 1) && outside++ === 0) first = scores[i];
     if (outside > 0) {
       told = true;
       onOutside(outside, scores.length, first);

@@ -323,21 +323,22 @@ export function issuedRecord(ctx: ImpContext, pctr: number, segment: string, bid
 }
 
 /**
- * The plan without the candidates whose pCTR is not a number in [0, 1] (NaN, ±Infinity, a
- * negative, over 1), with the others' pCTRs in plan order; null when every pCTR is one, the usual
- * case, which allocates nothing. The imps keep their places, so a choice's `ctxIndex` still
- * indexes the plan.
+ * The plan without the candidates whose pCTR is not a number strictly inside (0, 1) (NaN,
+ * ±Infinity, a negative, 0 or 1 and over), with the others' pCTRs in plan order; null when every
+ * pCTR is one, the usual case, which allocates nothing. A sigmoid saturated to exactly 0 or 1 is
+ * a row far outside what the model learnt (the warm-up refuses a model for it, store.ts), not a
+ * certainty to price. The imps keep their places, so a choice's `ctxIndex` still indexes the plan.
  */
 function probabilitiesOnly(imps: ImpPlan[], pctrs: Float32Array, rows: number): { imps: ImpPlan[]; pctrs: Float32Array } | null {
   let bad = 0;
-  for (let i = 0; i < rows; i++) if (!(pctrs[i] >= 0 && pctrs[i] <= 1)) bad++;
+  for (let i = 0; i < rows; i++) if (!(pctrs[i] > 0 && pctrs[i] < 1)) bad++;
   if (bad === 0) return null;
   const kept = new Float32Array(rows - bad);
   let row = 0;
   let k = 0;
   const keep = () => {
     const p = pctrs[row++];
-    if (!(p >= 0 && p <= 1)) return false;
+    if (!(p > 0 && p < 1)) return false;
     kept[k++] = p;
     return true;
   };
