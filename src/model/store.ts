@@ -246,14 +246,23 @@ function specProblems(topology: Record<string, unknown>, spec: FeatureSpec): { p
  * model.json's manifest, weights.bin against it (read only when its size matches and its embedding
  * tables are no larger than the hash space), meta.json and the feature spec. A generator yielding the paths it reads, so that one implementation serves
  * the synchronous reader (readModelVersion) and the serving process's asynchronous one
- * (loadModel), whose reads leave the event loop free.
+ * (loadModel), whose reads leave the event loop free. A driver hands back the read's error, not
+ * throws it: a file that stats but cannot be read (no read permission) is one problem among the
+ * others, not the only one said.
  */
-function* inspect(dir: string, spec: FeatureSpec): Generator<string, { problems: string[]; art: Partial<ModelArtifacts> & { expectedBytes?: number } }, Buffer | undefined> {
+function* inspect(dir: string, spec: FeatureSpec): Generator<string, { problems: string[]; art: Partial<ModelArtifacts> & { expectedBytes?: number } }, Buffer | Error | undefined> {
   const problems: string[] = [];
+  const bytes = (name: string, got: Buffer | Error | undefined): Buffer | undefined => {
+    if (!(got instanceof Error)) return got;
+    problems.push(statFailure(name, got));
+    return undefined;
+  };
   const jsonSize = sizeOf(dir, 'model.json', MAX_JSON_BYTES, problems);
-  const modelJson = jsonSize === undefined ? undefined : parseJson('model.json', (yield join(dir, 'model.json'))!, problems);
+  const modelBytes = jsonSize === undefined ? undefined : bytes('model.json', yield join(dir, 'model.json'));
+  const modelJson = modelBytes === undefined ? undefined : parseJson('model.json', modelBytes, problems);
   const metaSize = sizeOf(dir, 'meta.json', MAX_JSON_BYTES, problems);
-  const meta = metaSize === undefined ? undefined : parseJson('meta.json', (yield join(dir, 'meta.json'))!, problems);
+  const metaBytes = metaSize === undefined ? undefined : bytes('meta.json', yield join(dir, 'meta.json'));
+  const meta = metaBytes === undefined ? undefined : parseJson('meta.json', metaBytes, problems);
   const weightSpecs = modelJson === undefined ? undefined : manifestOf(modelJson, problems);
   const expected = weightSpecs?.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
   const modelTopology = isObj(modelJson) && isObj(modelJson.modelTopology) ? modelJson.modelTopology : undefined;
@@ -263,7 +272,7 @@ function* inspect(dir: string, spec: FeatureSpec): Generator<string, { problems:
   let weights: Buffer | undefined;
   if (weightsSize !== undefined && expected !== undefined) {
     if (weightsSize !== expected) problems.push(`weights.bin has ${weightsSize} bytes, model.json describes ${expected}`);
-    else if (!fit.oversized) weights = yield join(dir, 'weights.bin');
+    else if (!fit.oversized) weights = bytes('weights.bin', yield join(dir, 'weights.bin'));
   }
 
   const version = basename(dir);
@@ -334,10 +343,18 @@ export function readModelVersion(dir: string, spec: FeatureSpec = FEATURE_SPEC):
   checkFolder(dir);
   const it = inspect(dir, spec);
   let step = it.next();
-  while (!step.done) step = it.next(readFileSync(step.value));
+  while (!step.done) step = it.next(readOrError(step.value));
   const { problems, art } = step.value;
   if (problems.length > 0) throw new ModelLoadError(dir, problems);
   return art as ModelArtifacts;
+}
+
+function readOrError(path: string): Buffer | Error {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    return err as Error;
+  }
 }
 
 function checkFolder(dir: string): void {
@@ -371,7 +388,7 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   checkFolder(dir);
   const it = inspect(dir, spec);
   let step = it.next();
-  while (!step.done) step = it.next(await readFile(step.value));
+  while (!step.done) step = it.next(await readFile(step.value).catch((err: Error) => err));
   const { problems, art } = step.value;
   // A served version answers to its folder's name (the admin reply, CURRENT, the event log's
   // modelVersion): a copy whose meta names another would serve under a name not its own.
