@@ -208,7 +208,7 @@ local function dailyOn(daily, d, today, own)
   if today and d ~= today and own then return tonumber(own) end
   return tonumber(daily)
 end
--- 'today' absent: d is today.
+-- 'today' absent: d is today. Also answers the rule's daily budget and the day's own.
 local function headroom(cid, d, today)
   local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'res', 'over')
   -- No rule: Redis lost it (the second value tells the reserve, which has it restored).
@@ -216,7 +216,7 @@ local function headroom(cid, d, today)
   local dn = tonumber(d)
   if dn < tonumber(b[3]) or dn > tonumber(b[4]) then return 0 end
   local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. d, 'spent', 'res', 'over', 'daily')
-  return math.min(dailyOn(b[1], d, today, dd[4]) - n(dd[1]) - n(dd[2]) - n(dd[3]), tonumber(b[2]) - n(b[5]) - n(b[6]) - n(b[7])), false, b[1]
+  return math.min(dailyOn(b[1], d, today, dd[4]) - n(dd[1]) - n(dd[2]) - n(dd[3]), tonumber(b[2]) - n(b[5]) - n(b[6]) - n(b[7])), false, b[1], dd[4]
 end
 `;
 
@@ -237,15 +237,17 @@ for i = 1, tonumber(ARGV[5]) do
   local rk = P .. 'r:' .. bid
   if a >= 1 and e > now and redis.call('EXISTS', rk) == 0 then
     purge(cid)
-    local room, norule, daily = headroom(cid, day)
+    local room, norule, daily, own = headroom(cid, day)
     if norule then out[i] = 2 end
     if room >= a then
       redis.call('HSET', rk, 'c', cid, 'a', fmt(a), 'e', fmt(e), 'd', day, 'st', 'h')
       redis.call('PEXPIRE', rk, fmt(e - now + RET))
       redis.call('HINCRBY', P .. 'b:' .. cid, 'res', fmt(a))
       local dk = P .. 'd:' .. cid .. ':' .. day
-      -- The day's budget as it stands (also where a version before this one registered the rule).
-      redis.call('HSET', dk, 'daily', daily)
+      -- The day's budget as it stands: missing on the day's first reservation, and unlike it where
+      -- a version before this one registered the rule (a registration by this one writes it). Only
+      -- then: a write on every bid would be replicated and appended to the AOF for nothing.
+      if own ~= daily then redis.call('HSET', dk, 'daily', daily) end
       redis.call('HINCRBY', dk, 'res', fmt(a))
       redis.call('PEXPIRE', dk, DAYKEEP)
       redis.call('ZADD', P .. 'z:' .. cid, fmt(e), bid .. '|' .. fmt(a) .. '|' .. day)
