@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FEATURE_SPEC } from '../src/features/features.js';
 import { selectBackend } from '../src/model/backend.js';
-import { loadModel, ModelLoadError, resolveModelDir } from '../src/model/store.js';
+import { loadLayersModel, loadModel, ModelLoadError, resolveModelDir } from '../src/model/store.js';
 
 /**
  * What loading refuses: damaged copies of the shipped lr-v3 (the audit's damage.py), each refused
@@ -69,6 +69,21 @@ describe('numbers a model may not hold or give', () => {
       }),
     );
     expect(nanRows).toEqual([expect.stringMatching(/weights\/embeddings.*50 values.*not finite/)]);
+  });
+
+  it('train, eval and simulate (loadLayersModel) refuse non-finite weights as serve does, in rows no day may reach', async () => {
+    // Two embedding rows: eval scored such a version on 5,000 rows (AUC 0.770) and passed it.
+    const dir = damaged('nan-far', (d) => {
+      setF32(d, 400, NaN);
+      setF32(d, 800, Infinity);
+    });
+    const err = await loadLayersModel(dir).then(
+      (m) => (m.layers.dispose(), null),
+      (e: unknown) => e,
+    );
+    expect(err, 'loaded').toBeInstanceOf(ModelLoadError);
+    expect((err as ModelLoadError).problems).toEqual(await problemsOf(dir));
+    expect((err as ModelLoadError).problems).toEqual(['weight weights/embeddings has 2 values that are not finite (NaN or ±Infinity)']);
   });
 
   it('refuses a model whose scores on varied rows leave (0, 1): a tanh or linear output layer', async () => {

@@ -313,8 +313,8 @@ function ownBuffer(b: Buffer): ArrayBuffer {
 
 /**
  * Every float32 weight checked for NaN and ±Infinity, pausing (a yield) between chunks of values;
- * returns the problems. Serving only (loadModel): training and evaluation read a model to continue
- * or judge it, and say themselves what is wrong with its numbers (src/cli/ml.ts).
+ * returns the problems. Run by loadModel and loadLayersModel alike: a NaN in rows a day's data
+ * never reaches let eval score and pass a version the bidder refuses.
  */
 function* nonFiniteWeights(specs: readonly WeightSpec[], data: ArrayBuffer): Generator<void, string[]> {
   const problems: string[] = [];
@@ -347,6 +347,14 @@ export function readModelVersion(dir: string, spec: FeatureSpec = FEATURE_SPEC):
   const { problems, art } = step.value;
   if (problems.length > 0) throw new ModelLoadError(dir, problems);
   return art as ModelArtifacts;
+}
+
+/** nonFiniteWeights run to its end, each chunk of values on its own turn of the event loop. */
+async function scanWeights(specs: readonly WeightSpec[], data: ArrayBuffer): Promise<string[]> {
+  const scan = nonFiniteWeights(specs, data);
+  let chunk = scan.next();
+  for (; !chunk.done; chunk = scan.next()) await yieldToLoop();
+  return chunk.value;
 }
 
 function readOrError(path: string): Buffer | Error {
@@ -395,11 +403,7 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   const named = (art.meta as { version?: unknown } | undefined)?.version;
   if (typeof named === 'string' && named !== '' && named !== art.version) problems.push(`meta.json names version ${named}, its folder is ${art.version}: a version is loaded under its own name`);
   if (art.weightSpecs && art.weightData) {
-    const scan = nonFiniteWeights(art.weightSpecs as WeightSpec[], art.weightData);
-    let chunk = scan.next();
-    // Each synchronous step gets its own turn of the event loop.
-    for (; !chunk.done; chunk = scan.next()) await yieldToLoop();
-    problems.push(...chunk.value);
+    problems.push(...(await scanWeights(art.weightSpecs as WeightSpec[], art.weightData)));
     if (art.modelTopology) problems.push(...calibrationProblems(art.modelTopology, art.weightSpecs as WeightSpec[], art.weightData, art.meta));
   }
 
@@ -532,7 +536,8 @@ function outputProblems(outputs: (number | null)[][]): string[] {
 /** As loadModel, but returns the raw LayersModel (for training continuation and evaluation). */
 export async function loadLayersModel(dir: string, spec: FeatureSpec = FEATURE_SPEC) {
   const art = readModelVersion(dir, spec);
-  await yieldToLoop();
+  const nonFinite = await scanWeights(art.weightSpecs as WeightSpec[], art.weightData);
+  if (nonFinite.length > 0) throw new ModelLoadError(dir, nonFinite);
   return buildLayersModel(dir, art);
 }
 
