@@ -38,7 +38,7 @@ describe.skipIf(!client)('event log under kill -9', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it('every win answered 200 is in the log file when the process is killed right after (it was only queued for a later turn)', async () => {
+  it('every win answered 200 is in the log file when the process is killed right after (it was only queued for a later turn), its bid record\'s write held or not', async () => {
     if (!existsSync('dist/bidder.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
     const dir = mkdtempSync(join(tmpdir(), 'eventlog-kill9-'));
     dirs.push(dir);
@@ -89,8 +89,9 @@ describe.skipIf(!client)('event log under kill -9', () => {
       await exited;
       const left = onDisk();
       expect(left.filter((r) => r.type === 'win').map((r) => [r.bidId, r.priceCpmUsd])).toEqual(answered.map((a) => [a.bidId, a.price]));
-      // The bids' records went with their turn, on the main thread too.
-      expect(new Set(left.filter((r) => r.type === 'bid').map((r) => r.bidId))).toEqual(new Set(bids.map((b) => b.id)));
+      // The bids' records were left to the thread pool, held all along: no bid's answer, nor a
+      // win's, waited on them. Such a kill loses them; the report counts the wins without their bids.
+      expect(left.filter((r) => r.type === 'bid')).toEqual([]);
     } finally {
       child.kill('SIGKILL');
       await exited;

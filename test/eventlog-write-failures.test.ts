@@ -27,17 +27,30 @@ const ctx = { requestId: 'r', impId: '1', exchange: 'default', isApp: false, sit
 /**
  * The disk fills while serving: a child process whose file size limit (RLIMIT_FSIZE, `ulimit -f`)
  * makes a write past the first kilobytes short, then EFBIG, as a full disk makes it short, then
- * ENOSPC. Each round: a turn of bids (one write) and wins (a write each), then 6 s on the clock,
- * past the 5 s the log waits before it opens a new file.
+ * ENOSPC. Each round: a turn of bids (one write, on the thread pool) and wins (a write each, on the
+ * loop), then 6 s on the clock, past the 5 s the log waits before it opens a new file. With
+ * BIDS_FIRST the bids' write ends before the wins are appended (fs.write is wrapped to say when),
+ * and is the one the limit cuts short.
  */
 const CHILD = `
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+let wrote = () => {};
+const realWrite = fs.write;
+fs.write = (...a) => {
+  const cb = a.pop();
+  realWrite(...a, (...r) => (cb(...r), wrote()));
+};
+syncBuiltinESMExports();
 const { createEventLog } = await import(process.env.EVENTLOG_MODULE);
 const ctx = JSON.parse(process.env.CTX);
+const bidsFirst = process.env.BIDS_FIRST === '1';
 let now = Date.parse('2026-06-01T12:00:00Z');
 let drops = 0, errors = 0, appended = 0;
 const log = createEventLog({ dir: process.env.DIR, rotateBytes: 1 << 20, keepBytes: 0, enabled: true, clock: () => now, onError: () => errors++, onDrop: () => drops++ });
 for (let round = 0; round < 4; round++) {
-  for (let i = 0; i < 6; i++, appended++) log.append({ type: 'bid', ts: now, bidId: 'b' + round + '-' + i, campaignId: 'acme-shoes', creativeId: 'x', priceCpmUsd: 2, pctr: 0.01, modelVersion: 'm', ctx });
+  for (let i = 0; i < (bidsFirst ? 16 : 6); i++, appended++) log.append({ type: 'bid', ts: now, bidId: 'b' + round + '-' + i, campaignId: 'acme-shoes', creativeId: 'x', priceCpmUsd: 2, pctr: 0.01, modelVersion: 'm', ctx });
+  if (bidsFirst) await new Promise((r) => (wrote = r));
   for (let i = 0; i < 60; i++, appended++) log.append({ type: 'win', ts: now, bidId: 'w' + round + '-' + i, campaignId: 'acme-shoes', creativeId: 'x', priceCpmUsd: 20 });
   await new Promise((r) => setTimeout(r, 20));
   now += 6000;
@@ -47,7 +60,10 @@ process.stdout.write(JSON.stringify({ appended, drops, errors }));
 `;
 
 describe('event log write failures', () => {
-  it('a full disk: every record not on disk is counted dropped, and no torn line is left', async () => {
+  it.each([
+    ['the wins', '0'],
+    ['the bids', '1'],
+  ])('a full disk, %s cut short: every record not on disk is counted dropped, and no torn line is left', async (_, bidsFirst) => {
     if (!existsSync('dist/eventlog/eventlog.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
     const dir = mkdtempSync(join(tmpdir(), 'eventlog-full-'));
     dirs.push(dir);
@@ -55,7 +71,7 @@ describe('event log write failures', () => {
     const events = join(dir, 'events');
     const out = execFileSync('sh', ['-c', `ulimit -f 8 && exec "${process.execPath}" "${join(dir, 'child.mjs')}"`], {
       encoding: 'utf8',
-      env: { ...process.env, EVENTLOG_MODULE: pathToFileURL(resolve('dist/eventlog/eventlog.js')).href, DIR: events, CTX: JSON.stringify(ctx) },
+      env: { ...process.env, EVENTLOG_MODULE: pathToFileURL(resolve('dist/eventlog/eventlog.js')).href, DIR: events, CTX: JSON.stringify(ctx), BIDS_FIRST: bidsFirst },
     });
     const { appended, drops, errors } = JSON.parse(out) as { appended: number; drops: number; errors: number };
     const { got, bad } = await read(events);

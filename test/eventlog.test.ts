@@ -1,8 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import fs, { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { checkEventLogDir, createEventLog } from '../src/eventlog/eventlog.js';
@@ -74,6 +75,47 @@ describe('event log', () => {
     expect(ts.at(-1)).toBe(599);
     expect(ts).toEqual(Array.from({ length: ts.length }, (_, i) => 600 - ts.length + i));
     expect(errors()).toBe(0);
+  });
+
+  it("a stalled bid-record write holds no bid's answer, nor a notice's record; the bid's record lands whole after its win's", async () => {
+    const t = await startBidder();
+    const realWrite = fs.write;
+    const realWriteSync = fs.writeSync;
+    const isBid = (buf: unknown) => Buffer.isBuffer(buf) && buf.includes('"type":"bid"');
+    // The disk takes a bid record's write and does not finish it until released.
+    const stalled: Array<() => void> = [];
+    let bidsOnLoop = 0;
+    try {
+      (fs as unknown as { write: unknown }).write = (...a: unknown[]) => {
+        if (isBid(a[1])) stalled.push(() => (realWrite as (...x: unknown[]) => void)(...a));
+        else (realWrite as (...x: unknown[]) => void)(...a);
+      };
+      (fs as unknown as { writeSync: unknown }).writeSync = (...a: unknown[]) => {
+        // Before: the turn's bid records were written here, the loop waiting on the disk.
+        if (isBid(a[1])) bidsOnLoop++;
+        return (realWriteSync as (...x: unknown[]) => number)(...a);
+      };
+      syncBuiltinESMExports();
+      const req = { id: 'stall-1', at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } };
+      const r = await t.bid(req);
+      expect(r.status).toBe(200);
+      const b = (await r.json()).seatbid[0].bid[0];
+      const win = await fetch(t.url + b.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', (b.price / 2).toFixed(4)).replace('${AUCTION_MIN_TO_WIN}', ''));
+      expect(win.status).toBe(200);
+      const events = join(t.dir, 'events');
+      const onDisk = () => readdirSync(events).flatMap((f) => readFileSync(join(events, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; bidId: string }));
+      expect(bidsOnLoop).toBe(0);
+      expect(onDisk().map((e) => [e.type, e.bidId])).toEqual([['win', b.id]]);
+      expect(stalled).toHaveLength(1);
+      stalled.shift()!();
+      await vi.waitFor(() => expect(onDisk().map((e) => [e.type, e.bidId])).toEqual([['win', b.id], ['bid', b.id]]));
+    } finally {
+      (fs as unknown as { write: unknown }).write = realWrite;
+      (fs as unknown as { writeSync: unknown }).writeSync = realWriteSync;
+      syncBuiltinESMExports();
+      for (const go of stalled) go();
+      await t.close();
+    }
   });
 
   it('a directory that cannot be created drops and counts records, never throws', async () => {

@@ -1,7 +1,7 @@
-import { closeSync, ftruncateSync, openSync, promises as fsp, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync, promises as fsp, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ByteWriter } from '../json/bytes.js';
-import { writeBidRecord, writeNoticeRecord, type EventRecord } from './records.js';
+import { writeBidRecord, writeNoticeRecord, type EventRecord, type NoticeRecord } from './records.js';
 import { makeDir, unwritableDir } from '../util/dir.js';
 
 export interface EventLogOptions {
@@ -26,7 +26,7 @@ export interface EventLogOptions {
   onRemoved?: (file: string, bytes: number) => void;
 }
 
-/** A turn's records past this are dropped (counted): one turn's bids never block on a bigger write. */
+/** Bid records held in memory past this while the disk is slow are dropped (counted), never block. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const RETRY_MS = 5_000;
 
@@ -42,20 +42,38 @@ export function checkEventLogDir(dir: string): void {
 
 /**
  * Append-only NDJSON event log, rotated by size (`events-<time>-<n>.ndjson`). A notice's record (a
- * win, billing, loss, click, conversion) reaches the kernel before `append` returns, with every
- * record held before it: the ledger has written the settlement by then, and the notice's answer
- * follows, so a process killed after answering has logged what it answered for (an exchange's retry
- * is a duplicate to the ledger, never logged again). Bid records are held and written once per
- * event-loop turn. Writes are `writeSync`, as the ledger journal's: a copy into the page cache, no
- * fsync (a power cut may lose what the page cache held). If the disk is full or the directory
- * unwritable, records are counted as lost and the writer retries later.
+ * win, billing, loss, click, conversion) reaches the kernel before `append` returns: the ledger has
+ * written the settlement by then, and the notice's answer follows, so a process killed after
+ * answering has logged what it answered for (an exchange's retry is a duplicate to the ledger, never
+ * logged again). It is written alone with `writeSync`, as the ledger journal's: a copy into the page
+ * cache, no fsync (a power cut may lose what the page cache held).
+ *
+ * Bid records are held and written once per event-loop turn by an asynchronous write on libuv's
+ * thread pool, one write at a time: a disk that stalls writes fills the buffer (then drops, counted)
+ * and holds no bid's answer, where a `writeSync` per turn held the loop (with 300 ms writes,
+ * sequential bids took p50 322 ms against 14). A notice's own write still holds the loop while the
+ * disk stalls it. So a bid's record may land after its notice's, and a kill -9 may lose the bid
+ * records of the last turns while keeping their notices: the readers join by bid id whatever the
+ * order, and count a notice whose bid is missing (src/report/tally.ts, src/model/eventlog-data.ts).
+ *
+ * The file is opened O_APPEND, so each write(2), the thread pool's or the loop's, lands whole after
+ * the others; every write is of whole records, and one the disk cuts short is not completed (a
+ * second write could land after another's). If the disk is full or the directory unwritable, the
+ * records not written are counted as lost and the writer retries later in a new file.
  */
 export function createEventLog(opts: EventLogOptions) {
-  let fd: number | null = null;
-  /** Bytes of the current file: written, then held. */
+  interface LogFile {
+    fd: number;
+    /** Closed once the write in flight on it ends. */
+    closing: boolean;
+    /** Notice writes begun on it: one during a bid write may sit after that write's bytes. */
+    noticeWrites: number;
+  }
+  let file: LogFile | null = null;
+  /** The one bid write in flight, on this file or one rotated away. */
+  let writing: { file: LogFile; bytes: number; done: Promise<void> } | null = null;
+  /** Bytes of the current file: written, in flight, then held. */
   let bytes = 0;
-  /** Bytes of the current file that reached the kernel, complete lines only. */
-  let written = 0;
   let brokenUntil = 0;
   let seq = 0;
 
@@ -111,7 +129,8 @@ export function createEventLog(opts: EventLogOptions) {
     }
   }
 
-  function open(): number | null {
+
+  function open(): LogFile | null {
     if (opts.clock() < brokenUntil) return null;
     try {
       makeDir(opts.dir);
@@ -121,7 +140,7 @@ export function createEventLog(opts: EventLogOptions) {
       for (;;) {
         const path = join(opts.dir, `events-${stamp}-${seq++}.ndjson`);
         try {
-          fd = openSync(path, 'wx');
+          file = { fd: openSync(path, 'ax'), closing: false, noticeWrites: 0 };
           current = path;
           break;
         } catch (err) {
@@ -133,9 +152,9 @@ export function createEventLog(opts: EventLogOptions) {
           .catch((err: Error) => opts.onError(err))
           .finally(() => (pruning = null));
       }
-      bytes = 0;
-      written = 0;
-      return fd;
+      // Bid records held behind a write on the file before go to this one.
+      bytes = held.pos;
+      return file;
     } catch (err) {
       opts.onError(err as Error);
       brokenUntil = opts.clock() + RETRY_MS;
@@ -143,90 +162,134 @@ export function createEventLog(opts: EventLogOptions) {
     }
   }
 
-  function closeFile(): void {
-    if (fd === null) return;
-    const f = fd;
-    fd = null;
+  function closeFd(fd: number): void {
     try {
-      closeSync(f);
+      closeSync(fd);
     } catch (err) {
       opts.onError(err as Error);
     }
   }
 
-  // Records are written as UTF-8 into a buffer kept across turns, and go to the kernel in one
-  // write: a turn's bids together, a notice's with the bids held before it. A write per bid record
-  // cost more main-thread time than building the record itself.
-  const pending = new ByteWriter(64 * 1024);
-  let pendingRecords = 0;
-  let scheduled = false;
+  /** Stops writing to the current file; its descriptor is closed once no write is in flight on it (a number reused by the next open would take that write). */
+  function closeFile(): void {
+    const f = file;
+    if (f === null) return;
+    file = null;
+    if (writing?.file === f) f.closing = true;
+    else closeFd(f.fd);
+  }
 
-  function flush(): void {
-    if (pendingRecords === 0) return;
-    const n = pendingRecords;
-    const len = pending.pos;
-    pendingRecords = 0;
-    pending.pos = 0;
-    if (fd === null) {
+  /** The disk refused a write to `f`: no more to it, and a new file tried after RETRY_MS. */
+  function failed(f: LogFile, err: Error): void {
+    opts.onError(err);
+    if (file !== f) return;
+    closeFile();
+    brokenUntil = opts.clock() + RETRY_MS;
+  }
+
+  /**
+   * Cuts the head of a record a short write left at the end of `f` (`torn` bytes) off again, where
+   * nothing can have been written after it: no torn line, no record both on disk and counted lost.
+   */
+  function cutTorn(f: LogFile, torn: number): void {
+    try {
+      ftruncateSync(f.fd, fstatSync(f.fd).size - torn);
+    } catch {
+      // The disk refuses this too: the reader counts the torn line as unreadable.
+    }
+  }
+
+  // Bid records are written as UTF-8 into a buffer kept across turns, and copied out for one write
+  // per turn: a write per bid record cost more main-thread time than building the record itself.
+  const held = new ByteWriter(64 * 1024);
+  let heldRecords = 0;
+  let scheduled = false;
+  const notice = new ByteWriter(4 * 1024);
+
+  function writeHeld(): void {
+    if (heldRecords === 0 || writing !== null) return;
+    const n = heldRecords;
+    heldRecords = 0;
+    const f = file;
+    if (f === null) {
+      held.pos = 0;
       for (let i = 0; i < n; i++) opts.onDrop();
       return;
     }
-    try {
-      for (let off = 0; off < len; ) off += writeSync(fd, pending.buf, off, len - off);
-      written += len;
-    } catch (err) {
-      // Every record of the write is counted lost, and the part of it that reached the file (a
-      // short write before ENOSPC) is cut off again: no torn line, no record both on disk and
-      // counted dropped.
-      opts.onError(err as Error);
-      for (let i = 0; i < n; i++) opts.onDrop();
-      try {
-        ftruncateSync(fd, written);
-      } catch {
-        // The disk refuses this too: the reader counts the torn line as unreadable.
+    const buf = held.copy();
+    held.pos = 0;
+    const noticeWrites = f.noticeWrites;
+    let ended!: () => void;
+    writing = { file: f, bytes: buf.length, done: new Promise((r) => (ended = r)) };
+    write(f.fd, buf, 0, buf.length, null, (err, w) => {
+      writing = null;
+      if (err !== null || w < buf.length) {
+        const whole = err !== null ? 0 : buf.lastIndexOf(0x0a, w - 1) + 1;
+        let kept = 0;
+        for (let i = buf.indexOf(0x0a); i >= 0 && i < whole; i = buf.indexOf(0x0a, i + 1)) kept++;
+        for (let i = kept; i < n; i++) opts.onDrop();
+        if (err === null && w > whole && f.noticeWrites === noticeWrites) cutTorn(f, w - whole);
+        failed(f, err ?? new Error(`the event log's write was cut short (${w} of ${buf.length} bytes): the disk is full`));
       }
-      closeFile();
-      brokenUntil = opts.clock() + RETRY_MS;
+      if (f.closing) closeFd(f.fd);
+      writeHeld();
+      ended();
+    });
+  }
+
+  function writeNotice(f: LogFile, rec: NoticeRecord): void {
+    notice.pos = 0;
+    // A notice record's keys are written in NoticeRecord's order, which is the order the notice
+    // handler builds them in: the line JSON.stringify would give.
+    writeNoticeRecord(notice, rec);
+    bytes += notice.pos;
+    f.noticeWrites++;
+    let w = 0;
+    try {
+      w = writeSync(f.fd, notice.buf, 0, notice.pos);
+      if (w < notice.pos) throw new Error(`the event log's write was cut short (${w} of ${notice.pos} bytes): the disk is full`);
+    } catch (err) {
+      opts.onDrop();
+      if (w > 0 && writing?.file !== f) cutTorn(f, w);
+      failed(f, err as Error);
     }
   }
 
-  function flushTurn(): void {
+  function writeTurn(): void {
     scheduled = false;
-    flush();
+    writeHeld();
   }
 
   return {
     append(rec: EventRecord): void {
       if (!opts.enabled) return;
-      if (fd === null || bytes >= opts.rotateBytes) {
-        flush();
+      if (file === null || bytes >= opts.rotateBytes) {
+        writeHeld();
         closeFile();
         if (open() === null) {
           opts.onDrop();
           return;
         }
       }
-      if (pending.pos > MAX_BUFFERED_BYTES) {
+      if (rec.type !== 'bid') return writeNotice(file!, rec);
+      if (held.pos + (writing?.bytes ?? 0) > MAX_BUFFERED_BYTES) {
         opts.onDrop();
         return;
       }
-      const from = pending.pos;
-      if (rec.type === 'bid') writeBidRecord(pending, rec);
-      // A notice record's keys are written in NoticeRecord's order, which is the order the notice
-      // handler builds them in: the line JSON.stringify would give.
-      else writeNoticeRecord(pending, rec);
-      bytes += pending.pos - from;
-      pendingRecords++;
-      if (rec.type !== 'bid') flush();
-      else if (!scheduled) {
+      const from = held.pos;
+      writeBidRecord(held, rec);
+      bytes += held.pos - from;
+      heldRecords++;
+      if (!scheduled) {
         scheduled = true;
-        setImmediate(flushTurn);
+        setImmediate(writeTurn);
       }
     },
-    /** Write what is held and close the current file (shutdown). */
+    /** Writes what is held, waits for the writes in flight and closes the current file (shutdown). */
     async close(): Promise<void> {
       await pruning;
-      flush();
+      writeHeld();
+      while (writing !== null) await writing.done;
       closeFile();
     },
   };
