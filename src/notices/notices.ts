@@ -206,14 +206,42 @@ export function createNoticeHandler(deps: NoticeDeps) {
   // First clicks on bids no win had been heard for, by bid id, in arrival order: learnt when this
   // process hears the win (a win notice reordered behind the click), forgotten at the notices'
   // signed expiry, at a loss, or when the map is full.
-  const heldClicks = new Map<string, { campaignId: string; creativeId: string; userKey: string | undefined; until: number }>();
-  function holdClick(claims: NoticeClaims, userKey: string | undefined): void {
+  interface HeldClick {
+    campaignId: string;
+    creativeId: string;
+    userKey: string | undefined;
+    until: number;
+  }
+  const heldClicks = new Map<string, HeldClick>();
+  function holdClick(claims: NoticeClaims, userKey: string | undefined): HeldClick {
     const now = deps.clock();
     for (const [bidId, h] of heldClicks) {
       if (h.until >= now && heldClicks.size < MAX_HELD_CLICKS) break;
       heldClicks.delete(bidId);
     }
-    heldClicks.set(claims.bidId, { campaignId: claims.campaignId, creativeId: claims.creativeId, userKey, until: claims.expiresAtMs });
+    const held = { campaignId: claims.campaignId, creativeId: claims.creativeId, userKey, until: claims.expiresAtMs };
+    heldClicks.set(claims.bidId, held);
+    return held;
+  }
+  /**
+   * A win that settled while its click awaited the ledger (read its outcome as held, then awaited
+   * the dedup) looked for the click before it was held, and went by: the outcome is read again once
+   * the click is held. Learnt once: whichever of the win and this read finds it held takes it out.
+   */
+  async function learnIfWonMeanwhile(bidId: string, held: HeldClick, at: number): Promise<void> {
+    const lt = deps.now();
+    let outcome: BidOutcome;
+    try {
+      outcome = await deps.ledger.bidOutcome(bidId);
+      metrics.ledger('state', (deps.now() - lt) / 1000, false);
+    } catch {
+      // Still held: a win heard later learns it.
+      metrics.ledger('state', (deps.now() - lt) / 1000, true);
+      return;
+    }
+    if (outcome !== 'settled' || heldClicks.get(bidId) !== held) return;
+    heldClicks.delete(bidId);
+    learnClick(held.campaignId, held.creativeId, held.userKey, at);
   }
   /** What a click on an ad that ran teaches: the clicks counted, the pacer's calibration, the user's profile. */
   function learnClick(campaignId: string, creativeId: string, userKey: string | undefined, at: number): void {
@@ -663,11 +691,13 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (outcome === 'settled') {
         metrics.notice('click', 'ok');
         learnClick(claims.campaignId, claims.creativeId, userKey, at);
+        logNotice(deps.eventLog, 'click', at, claims);
       } else {
         metrics.notice('click', 'unsettled');
-        holdClick(claims, userKey);
+        const held = holdClick(claims, userKey);
+        logNotice(deps.eventLog, 'click', at, claims);
+        await learnIfWonMeanwhile(claims.bidId, held, at);
       }
-      logNotice(deps.eventLog, 'click', at, claims);
     }
     return { status: 302, body: '', headers: { location: withQuery(landingUrl, `rtbclk=${clickToken(claims, outcome === 'settled')}`) } };
   }
