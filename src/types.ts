@@ -220,6 +220,12 @@ export interface ImpContext {
   userKey: string;
   segments: string[];
   userDataAllowed: boolean;
+  /**
+   * true where user data is used for the bid but may not be kept past it (GDPR without a basis for
+   * TCF purpose 10, src/eligibility/privacy.ts): its bid record keeps the context only. Else
+   * undefined, so JSON leaves it out.
+   */
+  userDataWithheld?: true;
 }
 
 /** User behaviour kept per user key (lru-cache locally, Redis in a fleet). */

@@ -553,8 +553,10 @@ export function createEligibility(deps: EligibilityDeps) {
       const allowedFormats = formatBits(formats);
       const now = clock();
       const currency = pickCurrency(req, exchangeCurrency);
-      const block = privacy.check(req);
+      const decision = privacy.decide(req);
+      const block = decision === 'bid-only' ? '' : decision;
       const userDataAllowed = block === '';
+      const userDataWithheld = decision === 'bid-only' ? true : undefined;
       const site: Obj | undefined = r.site ?? undefined;
       const app: Obj | undefined = r.app ?? undefined;
       const inv = site ?? app ?? {};
@@ -649,6 +651,7 @@ export function createEligibility(deps: EligibilityDeps) {
           userKey,
           segments,
           userDataAllowed,
+          userDataWithheld,
         };
         const plan: ImpPlan = { imp, ctx, eligible: [], reason: '' };
         plans.push(plan);

@@ -8,6 +8,11 @@ const KEY_BYTES = { maxSize: 16 * 1024 * 1024, sizeCalculation: (_: unknown, key
 
 /** Why user-level data may not be used for a request ('' = it may). */
 export type PrivacyBlock = '' | 'coppa' | 'limited-tracking' | 'gdpr-no-consent' | 'us-privacy-opt-out' | 'gpc-opt-out' | 'gpp-opt-out' | 'gpp-not-understood';
+/**
+ * `decide`'s answer: a block, '' (user data may be used and kept), or 'bid-only': it may be used
+ * for the bid, but not kept past it for training (TRAINING_PURPOSE without a basis).
+ */
+export type PrivacyDecision = PrivacyBlock | 'bid-only';
 
 /**
  * TCF v2 purposes a personalised bid needs: store/access (1), personalised ads profile (3) and
@@ -18,15 +23,23 @@ export type PrivacyBlock = '' | 'coppa' | 'limited-tracking' | 'gdpr-no-consent'
  * ignore; PBS-Go's default allows it).
  */
 const REQUIRED_PURPOSES = [1, 3, 4];
+/**
+ * TCF purpose 10, "develop and improve services": training the CTR model on the user-level fields
+ * of the event log's bid records (market research, 9, is measuring audiences, not this). It may rest
+ * on consent or on legitimate interest, each with our vendor's of the same kind.
+ */
+const TRAINING_PURPOSE = 10;
 /** TCF publisher restriction types (TCF v2 "PubRestrictionEntry"). */
 const NOT_ALLOWED = 0;
+const REQUIRE_CONSENT = 1;
 const REQUIRE_LI = 2;
 
 export interface PrivacyOptions {
   /**
    * Our IAB Global Vendor List id. Under GDPR user data is used only with the user's consent to
    * purposes 1, 3 and 4 *and* to this vendor, with no publisher restriction against it on those
-   * purposes. Absent or 0 (not registered): GDPR requests never use user data.
+   * purposes, and kept for training only with a basis for purpose 10 as well. Absent or 0 (not
+   * registered): GDPR requests never use user data.
    */
   vendorId?: number;
 }
@@ -124,29 +137,34 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
   const vendorId = opts.vendorId ?? 0;
   // Sized by their keys' bytes too: a key is a raw string a request sent, and 10,000 of 200 KB
   // consent strings held 2 GB (input audit). 16 MB each covers 10,000 real strings of ~1 KB.
-  const tcCache = new LRUCache<string, boolean>({ max: 10_000, ...KEY_BYTES });
-  const gppCache = new LRUCache<string, PrivacyBlock | 'tcf'>({ max: 10_000, ...KEY_BYTES });
+  const tcCache = new LRUCache<string, PrivacyDecision>({ max: 10_000, ...KEY_BYTES });
+  const gppCache = new LRUCache<string, PrivacyDecision | 'tcf'>({ max: 10_000, ...KEY_BYTES });
 
-  function consentAllows(tc: string): boolean {
+  /** What a TC string allows: 'gdpr-no-consent', 'bid-only' or '' (bid and train). */
+  function consentAllows(tc: string): PrivacyDecision {
     const hit = tcCache.get(tc);
     if (hit !== undefined) return hit;
-    let ok = false;
+    let out: PrivacyDecision = 'gdpr-no-consent';
     if (vendorId > 0) {
       try {
         const model = TCString.decode(tc);
-        ok = REQUIRED_PURPOSES.every((p) => model.purposeConsents.has(p)) && model.vendorConsents.has(vendorId);
-        if (ok) {
-          for (const r of model.publisherRestrictions.getRestrictions(vendorId)) {
-            if (REQUIRED_PURPOSES.includes(r.purposeId as number) && (r.restrictionType === NOT_ALLOWED || r.restrictionType === REQUIRE_LI)) ok = false;
+        let bid = REQUIRED_PURPOSES.every((p) => model.purposeConsents.has(p)) && model.vendorConsents.has(vendorId);
+        let trainByConsent = model.purposeConsents.has(TRAINING_PURPOSE) && model.vendorConsents.has(vendorId);
+        let trainByLi = model.purposeLegitimateInterests.has(TRAINING_PURPOSE) && model.vendorLegitimateInterests.has(vendorId);
+        for (const r of model.publisherRestrictions.getRestrictions(vendorId)) {
+          if (REQUIRED_PURPOSES.includes(r.purposeId as number) && (r.restrictionType === NOT_ALLOWED || r.restrictionType === REQUIRE_LI)) bid = false;
+          if (r.purposeId === TRAINING_PURPOSE) {
+            if (r.restrictionType !== REQUIRE_CONSENT) trainByConsent = false;
+            if (r.restrictionType !== REQUIRE_LI) trainByLi = false;
           }
         }
+        if (bid) out = trainByConsent || trainByLi ? '' : 'bid-only';
       } catch {
         // An undecodable consent string is no consent: the safe reading under GDPR.
-        ok = false;
       }
     }
-    tcCache.set(tc, ok);
-    return ok;
+    tcCache.set(tc, out);
+    return out;
   }
 
   /**
@@ -155,11 +173,13 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
    * TCF check above. A string that does not decode, or an applicable section with no rule here, is
    * read as "no user data".
    */
-  function gppBlock(gpp: string, sids: number[] | undefined): PrivacyBlock {
+  function gppBlock(gpp: string, sids: number[] | undefined): PrivacyDecision {
     const key = sids === undefined ? gpp : `${gpp}|${sids.join(',')}`;
     const hit = gppCache.get(key);
     if (hit !== undefined) return hit === 'tcf' ? '' : hit;
-    let out: PrivacyBlock = '';
+    let out: PrivacyDecision = '';
+    // A 'bid-only' tcfeuv2 section still lets a later section block.
+    let bidOnly = false;
     try {
       const model = new GppModel(gpp);
       const present = model.getSectionIds();
@@ -175,12 +195,15 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
         if (name === 'uspv1') {
           if (f.OptOutSale === 'Y') out = 'gpp-opt-out';
         } else if (name === 'tcfeuv2') {
-          if (!consentAllows(model.encodeSection('tcfeuv2'))) out = 'gdpr-no-consent';
+          const tcf = consentAllows(model.encodeSection('tcfeuv2'));
+          if (tcf === 'bid-only') bidOnly = true;
+          else out = tcf;
         } else if (name.startsWith('us')) {
           if (usSectionDenies(name, f)) out = 'gpp-opt-out';
         } else out = 'gpp-not-understood';
         if (out !== '') break;
       }
+      if (out === '' && bidOnly) out = 'bid-only';
     } catch {
       out = 'gpp-not-understood';
     }
@@ -205,8 +228,14 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
     return tc;
   }
 
-  return {
+  const api = {
+    /** Why user data may not be used for the request ('' = it may): `decide` with 'bid-only' read as ''. */
     check(req: BidRequest): PrivacyBlock {
+      const d = api.decide(req);
+      return d === 'bid-only' ? '' : d;
+    },
+    /** `check`, telling apart too where user data may be used for the bid but not kept for training. */
+    decide(req: BidRequest): PrivacyDecision {
       const regs = req.regs as (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined;
       // A flag set in either placement (2.6, or 2.5's regs.ext) counts: one saying 0 does not hide the other.
       if (flagSet(regs?.coppa) || flagSet(regs?.ext?.coppa)) return 'coppa';
@@ -223,11 +252,16 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
       let consent = given(user?.consent) || given(user?.ext?.consent);
       // OpenRTB 2.6 §3.2.3: gdpr absent is "unknown", not "does not apply": a consent string says it does.
       const gdprUnknown = (regs?.gdpr ?? regs?.ext?.gdpr ?? null) === null;
+      // A later rule may still block: 'bid-only' is the answer only where none does.
+      let bidOnly = false;
       if (flagSet(regs?.gdpr) || flagSet(regs?.ext?.gdpr) || (gdprUnknown && consent !== '')) {
         // The consent may travel only in the GPP string's tcfeuv2 section.
         const gpp = regs?.gpp ?? regs?.ext?.gpp;
         if (consent === '' && typeof gpp === 'string' && gpp !== '') consent = gppTcf(gpp);
-        if (consent === '' || !consentAllows(consent)) return 'gdpr-no-consent';
+        if (consent === '') return 'gdpr-no-consent';
+        const tcf = consentAllows(consent);
+        if (tcf === 'gdpr-no-consent') return tcf;
+        bidOnly = tcf === 'bid-only';
       }
       const usp = regs?.us_privacy ?? regs?.ext?.us_privacy;
       // US Privacy string "1YYN": the third character is the opt-out-of-sale flag.
@@ -243,11 +277,13 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
         const sids = Array.isArray(sid) && sid.every((s) => Number.isInteger(s)) ? (sid as number[]) : undefined;
         if (sid !== undefined && sids === undefined) return 'gpp-not-understood';
         const block = gppBlock(gpp, sids);
-        if (block !== '') return block;
+        if (block === 'bid-only') bidOnly = true;
+        else if (block !== '') return block;
       }
-      return '';
+      return bidOnly ? 'bid-only' : '';
     },
   };
+  return api;
 }
 
 export type Privacy = ReturnType<typeof createPrivacy>;

@@ -25,8 +25,9 @@ export interface BidRecord {
   /** The request's auction type (1 first price, 2 second price); absent in older logs. */
   auctionType?: number;
   modelVersion: string;
+  /** As the features saw it, but with no userKey or segments where `ctx.userDataWithheld` (writeBidRecord). */
   ctx: ImpContext;
-  /** Profile as the features saw it (undefined when user-level data was not allowed). */
+  /** Profile as the features saw it (undefined when user-level data was not allowed, or is withheld). */
   profile?: UserProfile;
 }
 
@@ -82,6 +83,8 @@ const R_ISAPP_TRUE_SITEORAPPID = utf8(',"isApp":true,"siteOrAppId":');
 const R_ISAPP_FALSE_SITEORAPPID = utf8(',"isApp":false,"siteOrAppId":');
 const R_USERDATAALLOWED_TRUE = utf8(',"userDataAllowed":true}');
 const R_USERDATAALLOWED_FALSE = utf8(',"userDataAllowed":false}');
+const R_USERDATAWITHHELD = utf8(',"userDataAllowed":true,"userDataWithheld":true}');
+const NO_SEGMENTS: readonly string[] = [];
 
 /**
  * `JSON.stringify(rec) + '\n'` as UTF-8, byte for byte, written field by field into `w`: the bid
@@ -91,6 +94,11 @@ const R_USERDATAALLOWED_FALSE = utf8(',"userDataAllowed":false}');
  * as eligibility builds it); test/eventlog.test.ts compares with JSON.stringify on contexts
  * eligibility built, so a field added there and not here fails it. The profile, rare and of any
  * shape the store returns, goes through JSON.stringify.
+ *
+ * Where `ctx.userDataWithheld`, the user's data was used for the bid but may not be kept for
+ * training (GDPR without a basis for TCF purpose 10, docs/privacy.md): the record is written
+ * with the user key empty, no segments and no profile, as a contextual bid's, and the flag kept,
+ * so spend, the report and the contextual half of the training row stay.
  */
 export function writeBidRecord(w: ByteWriter, rec: BidRecord): void {
   const c = rec.ctx;
@@ -143,12 +151,13 @@ export function writeBidRecord(w: ByteWriter, rec: BidRecord): void {
   w.num(c.h);
   w.bytes(R_DEALID);
   w.str(c.dealId);
+  const withheld = c.userDataWithheld === true;
   w.bytes(R_USERKEY);
-  w.str(c.userKey);
+  w.str(withheld ? '' : c.userKey);
   w.bytes(R_SEGMENTS);
-  strs(w, c.segments, LOGGED_PER_LIST);
-  w.bytes(c.userDataAllowed ? R_USERDATAALLOWED_TRUE : R_USERDATAALLOWED_FALSE);
-  if (rec.profile !== undefined) (w.bytes(R_PROFILE), w.text(JSON.stringify(rec.profile)));
+  strs(w, withheld ? NO_SEGMENTS : c.segments, LOGGED_PER_LIST);
+  w.bytes(withheld ? R_USERDATAWITHHELD : c.userDataAllowed ? R_USERDATAALLOWED_TRUE : R_USERDATAALLOWED_FALSE);
+  if (rec.profile !== undefined && !withheld) (w.bytes(R_PROFILE), w.text(JSON.stringify(rec.profile)));
   w.text('}\n');
 }
 

@@ -13,7 +13,8 @@
  * are the latest of the whole fleet rather than of its last file.
  *
  * Features are rebuilt through the builder the bid path used: the imp's and the user's half from the
- * record's ctx and profile (as the features read them), the creative's half from the catalog given,
+ * record's ctx and profile (as the features read them; none of the user's where the record says its
+ * user data is withheld from training, `ctx.userDataWithheld`), the creative's half from the catalog given,
  * as it is now. So that a row is what the model saw, a bid whose creative's fingerprint (logged with
  * it) differs from the catalog's is left out, counted, as is a bid whose creative is gone: a retitled
  * creative rebuilt from today's catalog changed 4,303 of 29,844 rows of an audit's log. A bid logged
@@ -144,7 +145,10 @@ export async function datasetFromEventLog(
         continue;
       }
       if (rows === cap) grow();
-      builder.writeRow(rec.ctx, pc, rec.profile, sparse, dense, rows);
+      // User data withheld from training (docs/privacy.md): a contextual row, whatever a writer
+      // other than the bidder's (one that does not strip it) left in the record.
+      const withheld = rec.ctx.userDataWithheld === true;
+      builder.writeRow(withheld ? { ...rec.ctx, userDataAllowed: false } : rec.ctx, pc, withheld ? undefined : rec.profile, sparse, dense, rows);
       ts[rows] = rec.ts;
       rowOf.set(rec.bidId, rows++);
       stats.bids++;
@@ -204,6 +208,8 @@ function wellFormed(rec: BidRecord): boolean {
   for (const f of CTX_STRINGS) if (typeof c[f] !== 'string') return false;
   for (const f of CTX_NUMBERS) if (typeof c[f] !== 'number') return false;
   if (typeof c.isApp !== 'boolean' || typeof c.userDataAllowed !== 'boolean' || !strings(c.categories) || !strings(c.segments)) return false;
+  // Absent in older logs and wherever user data may be kept.
+  if (c.userDataWithheld !== undefined && c.userDataWithheld !== true) return false;
   if (profile === undefined) return true;
   if (typeof profile !== 'object' || profile === null) return false;
   const p = profile as Record<string, unknown>;

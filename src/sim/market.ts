@@ -104,10 +104,11 @@ export interface Market {
   conversionDelayMs(): number;
 }
 
-// TCF v2 strings made with @iabtechlabtcf/core (a minimal GVL, CMP 10): purposes 1,2,3,4,7 and
-// vendor SIM_VENDOR_ID consented, and purposes 1,2 only (not enough for personalised ads).
+// TCF v2 strings made with @iabtechlabtcf/core (a minimal GVL, CMP 10): purposes 1,2,3,4,7,10 and
+// vendor SIM_VENDOR_ID consented (10 lets the bidder keep the user's data for training), and
+// purposes 1,2 only (not enough for personalised ads).
 export const SIM_VENDOR_ID = 5;
-export const TCF_CONSENT = 'CQdWToAQdWToAAKABBENBkEgAPIAAAAAAAAAACggAAAA.IAAA.YAAAAAAAAAAA';
+export const TCF_CONSENT = 'CQdWToAQdWToAAKABBENBkEgAPJAAAAAAAAAACggAAAA.IAAA.YAAAAAAAAAAA';
 export const TCF_NO_CONSENT = 'CQdWToAQdWToAAKABBENBkEgAMAAAAAAAAAAACggAAAA.IAAA.YAAAAAAAAAAA';
 
 const GEO: Record<string, { regions: string[]; weight: number; gdpr: boolean }> = {
