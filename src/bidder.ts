@@ -406,15 +406,16 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // thread's lock), on a chain of this bidder's own without. A policy reload takes many turns of
   // the loop (read off-thread, applied in steps), so a pause asked during one would otherwise be
   // checked against the catalog the reload is replacing (404 for a campaign it adds).
+  // `queue` settles once every action asked so far has: close() waits for it before closing the
+  // ledger, so a reload a SIGHUP began just before SIGTERM finishes and is logged (the process
+  // exited under it, unlogged, or its Redis writes failed on a closed connection).
   let queue: Promise<unknown> = Promise.resolve();
-  const serial: <T>(run: () => Promise<T>) => Promise<T> = peers
-    ? (run) => peers.exclusive(run)
-    : (run) => {
-        const done = queue.then(run);
-        // An action that throws rejects for its caller only; the next still runs.
-        queue = done.catch(() => undefined);
-        return done;
-      };
+  const settleBeforeClose = <T>(done: Promise<T>): Promise<T> => {
+    // An action that throws rejects for its caller only; the next still runs.
+    queue = Promise.all([queue, done.catch(() => undefined)]);
+    return done;
+  };
+  const serial = <T>(run: () => Promise<T>): Promise<T> => settleBeforeClose(peers ? peers.exclusive(run) : queue.then(run));
   const handleAdmin = createAdmin({
     token: adminToken,
     reloadPolicies: () =>
@@ -507,20 +508,26 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     ready: live.ready,
     reloadPolicies: live.reloadPolicies,
     // Nobody waits on a signal's answer: a reload that throws is logged, not left to end the process.
+    // Its log line is waited for by close() too, not only the reload.
     reloadPoliciesOnSignal: (signal) =>
-      handleAdmin.reloadPolicies(signal).then(
-        () => undefined,
-        (err: Error) => logger.error({ err, signal }, 'policy reload failed'),
+      settleBeforeClose(
+        handleAdmin.reloadPolicies(signal).then(
+          () => undefined,
+          (err: Error) => logger.error({ err, signal }, 'policy reload failed'),
+        ),
       ),
     reloadModel: live.reloadModel,
     metricsText: async () => (await refreshGauges(), metrics.registry.metrics()),
     metricsJson: async () => (await refreshGauges(), metrics.registry.getMetricsAsJSON()),
-    applyAdmin,
+    // Another worker's action applied here is waited for by close() too: its ledger writes need the connection.
+    applyAdmin: (action) => settleBeforeClose(applyAdmin(action)),
     noticeFromPeer: handleNotice.fromPeer,
     async close() {
       stopWatching();
       stopFleetSync();
       await server.drain(settings.shutdownGraceMs);
+      // Until no action is left: a worker may be asked to apply another's while this one waits.
+      for (let settled: unknown = null; settled !== queue; ) await (settled = queue);
       handleNotice.close();
       await eventLog.close();
       await learned.close();

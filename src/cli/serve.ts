@@ -12,6 +12,7 @@ import { checkJournalDir } from '../ledger/open.js';
 import { SecretFileError, storedSecret } from '../crypto/secret.js';
 import { selectBackend, type BackendName } from '../model/backend.js';
 import { loadModel, ModelLoadError, resolveModelDir } from '../model/store.js';
+import { holdHangups, onHangup } from './hangup.js';
 
 function intOption(name: string) {
   return (v: string): number => {
@@ -198,6 +199,9 @@ function refuseToStart(err: unknown): never {
   process.exit(1);
 }
 
+// Said, not dropped: whoever sent it (systemctl reload) learns that no reload ran.
+const hangupWhileStopping = () => process.stderr.write('bidder: SIGHUP while stopping: ignored; no reload is begun once a SIGTERM or SIGINT has been received\n');
+
 /**
  * `bidder serve`: run the bidder until SIGTERM/SIGINT, then drain and exit 0. SIGHUP reloads the
  * policies as the admin route does (on every worker with --workers); left to Node's default, it
@@ -217,9 +221,8 @@ export function registerServe(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--workers <n>', 'bidders on worker threads sharing the port (needs --redis: budgets are shared through it)', intOption('--workers'), 1)
     .action(async (o: Record<string, string | number | undefined>) => {
-      // From the first moment: a SIGHUP while starting must not end the process either.
-      let onHangup = (): unknown => process.stderr.write('bidder: SIGHUP while starting: ignored; the policies are read as the start finds them, send it again once serving to reload\n');
-      process.on('SIGHUP', () => onHangup());
+      // Until serving, a SIGHUP is ignored with a line, as while the CLI loaded (already held where src/cli.ts ran).
+      holdHangups();
       const overrides: Partial<Settings> = {};
       // PORT= (set empty, as compose files and unit files leave it) is unset, not port 0 (a random port nobody sends to).
       const port = o.port ?? (process.env.PORT?.trim() ? Number(process.env.PORT) : undefined);
@@ -269,9 +272,7 @@ export function registerServe(program: Command): void {
           process.exit(1);
         });
         let stopping = false;
-        onHangup = () => {
-          if (!stopping) running.reloadPolicies('SIGHUP');
-        };
+        onHangup(() => (stopping ? hangupWhileStopping() : running.reloadPolicies('SIGHUP')));
         const stopWorkers = () => {
           if (stopping) return;
           stopping = true;
@@ -297,9 +298,8 @@ export function registerServe(program: Command): void {
       // The model passed checkStart a moment ago: only a file changed since leaves it unloaded.
       if (!bidder.ready()) bidder.logger.error('no model could be loaded: /readyz answers 503 and every bid request gets a no-bid until one is');
       let stopping = false;
-      onHangup = () => {
-        if (!stopping) void bidder.reloadPoliciesOnSignal('SIGHUP');
-      };
+      // A reload begun before SIGTERM finishes and is logged: close() waits for the admin actions.
+      onHangup(() => (stopping ? hangupWhileStopping() : void bidder.reloadPoliciesOnSignal('SIGHUP')));
       const stop = (signal: string) => {
         if (stopping) return;
         stopping = true;
