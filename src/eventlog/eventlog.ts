@@ -239,6 +239,10 @@ export function createEventLog(opts: EventLogOptions) {
 
   function writeNotice(f: LogFile, rec: NoticeRecord): void {
     notice.pos = 0;
+    // With a bid write in flight on this file, a line of its own: should that write be cut short
+    // (a full disk) and this one land after its torn piece, the notice is still a whole line, not
+    // glued onto the torn record (which the reader counts as one bad line); readers skip empty lines.
+    if (writing?.file === f) notice.text('\n');
     // A notice record's keys are written in NoticeRecord's order, which is the order the notice
     // handler builds them in: the line JSON.stringify would give.
     writeNoticeRecord(notice, rec);
