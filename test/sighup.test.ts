@@ -14,6 +14,7 @@ import { haveRedisServer, startPrivateRedis } from '../src/harness/redis.js';
  */
 const TOKEN = 'sighup-test-token-0123456789';
 const haveRedis = haveRedisServer();
+if (!haveRedis && process.env.CI === 'true') throw new Error('redis-server is required in CI (the --workers case needs a private Redis)');
 
 interface Serving {
   child: ChildProcess;
