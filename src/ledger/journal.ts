@@ -35,6 +35,12 @@ export type JournalRecord =
   | { t: 'x'; b: string; at: number }
   /** a late settle refused for lack of budget (so a repeat is a duplicate, not a second try). */
   | { t: 'n'; b: string; at: number }
+  /**
+   * past daily: campaign `c`'s day `d`, a day past when a reload changed the daily budget, keeps
+   * the daily budget `m` (micros) it had (src/ledger/state.ts `pastDaily`); also in snapshots.
+   * Read as nothing by versions before it; a journal without it judges the day by the rule in force.
+   */
+  | { t: 'p'; c: string; d: number; m: number }
   /** snapshot only: header naming the last journal generation the snapshot covers. */
   | { t: 'h'; g: number }
   /**

@@ -102,10 +102,14 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   const workerUrl = opts.compactWorkerUrl ?? WORKER;
   const compactor: Compactor = opts.compactor ?? (opts.compactWorkerUrl !== undefined || fs.existsSync(fileURLToPath(WORKER)) ? 'worker' : 'inline');
   const core = new LedgerCore(retentionMs);
-  const setBudgets = (budgets: Readonly<Record<string, Budget>>): void => {
+  /** Returns the journal text of the days past that keep the daily budget they had. */
+  const setBudgets = (budgets: Readonly<Record<string, Budget>>): string => {
     const today = utcDay(clock());
-    for (const [id, rule] of compileBudgets(budgets)) core.setRule(id, rule, today);
+    let text = '';
+    for (const [id, rule] of compileBudgets(budgets)) for (const rec of core.setRule(id, rule, today)) text += encodeRecord(rec);
+    return text;
   };
+  // Nothing to journal: no day is known before the journal is read.
   setBudgets(opts.budgets);
 
   const dir = opts.journalDir;
@@ -369,7 +373,15 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     },
 
     async configure(budgets) {
-      setBudgets(budgets);
+      const text = setBudgets(budgets);
+      if (text !== '') {
+        try {
+          await append(text);
+        } catch (err) {
+          // The budgets are in force all the same; only a restart would judge those days by them.
+          logger.warn({ err }, 'ledger journal write failed: the daily budgets of days past are kept in memory only, a restart judges those days by the budgets in force');
+        }
+      }
       const now = clock();
       core.expire(now);
       return core.overCommitted(utcDay(now)).filter((o) => o.campaignId in budgets);

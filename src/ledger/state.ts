@@ -84,7 +84,7 @@ export interface Account {
    * Per day record made before a reload changed the daily budget, the daily budget (micros) it had
    * then (in force until the day ended, else a later change would have been its own): a late win of
    * a day past is judged by it, not by a budget set for a later day. Dropped with the day's record.
-   * Not journaled: after a restart a day past is judged by the rule in force.
+   * Journaled ('p' records, from setRule and in snapshots), so a restart keeps it.
    */
   pastDaily?: Map<number, number>;
   /** Spend and overspend of the day records folded away, in `spent` and `over` too; `foldedDay`: the latest of them that had any. */
@@ -279,18 +279,22 @@ export class LedgerCore {
 
   /**
    * Sets a campaign's budget rule at `today`: today takes its daily budget, the day records before
-   * keep the one they had (`pastDaily`).
+   * keep the one they had (`pastDaily`). Returns the records to journal for the days that got one.
    */
-  setRule(campaignId: string, rule: BudgetRule, today: number): void {
+  setRule(campaignId: string, rule: BudgetRule, today: number): JournalRecord[] {
     const acc = this.account(campaignId);
     const was = acc.rule;
+    const out: JournalRecord[] = [];
     if (was !== undefined && was.dailyMicros !== rule.dailyMicros) {
       for (const d of acc.days.keys()) {
         if (d >= today || acc.pastDaily?.has(d)) continue;
-        (acc.pastDaily ??= new Map()).set(d, was.dailyMicros);
+        const rec: JournalRecord = { t: 'p', c: campaignId, d, m: was.dailyMicros };
+        this.apply(rec);
+        out.push(rec);
       }
     }
     acc.rule = rule;
+    return out;
   }
 
   /** The rule that judges day `d` of `acc` at `today`: a day past by the daily budget it had. */
@@ -452,6 +456,15 @@ export class LedgerCore {
         else this.doneBid.push(rec.b);
         return;
       }
+      case 'p': {
+        const acc = this.account(rec.c);
+        if (acc.pastDaily?.has(rec.d)) return;
+        // The day's record too, so that folding drops the two together: a snapshot leaves out a
+        // day with no spend (its bids all released or expired), which a late win may still charge.
+        this.day(acc, rec.d);
+        (acc.pastDaily ??= new Map()).set(rec.d, rec.m);
+        return;
+      }
       case 'o': {
         const e = this.onceKeys.get(rec.k);
         if (e === undefined || e < rec.e) this.onceKeys.set(rec.k, rec.e);
@@ -586,6 +599,7 @@ export class LedgerCore {
         if (day.over !== 0) yield { t: 'a', c, d, s: day.spent, o: day.over };
         else if (day.spent !== 0) yield { t: 'a', c, d, s: day.spent };
       }
+      if (acc.pastDaily !== undefined) for (const [d, m] of acc.pastDaily) yield { t: 'p', c, d, m };
     }
     for (const [k, e] of this.onceKeys) yield { t: 'o', k, e };
     const h = this.holds;
