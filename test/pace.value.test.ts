@@ -395,6 +395,30 @@ describe('peeking at the multiplier (OpenRTB test requests)', () => {
   });
 });
 
+describe('peeking at the multiplier at the hourly cap (OpenRTB test requests)', () => {
+  it.each(['asap', 'max-value'] as const)('a 0 decided at the cap is not read past its hour; a win that reaches the cap is (%s)', (pacing) => {
+    const make = () => createValuePacer({ clock: () => DAY0, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 1, pacing, hourlyCapShare: 0.1 } }], slotMs: 10_000 });
+    const peeked = make();
+    const plain = make();
+    const opp = { valueCpmUsd: 10, firstPrice: false };
+    const capAt = DAY0 + 11 * HOUR - 5000;
+    for (const p of [peeked, plain]) p.multiplier('c', capAt - 60_000, opp);
+    // The win that reaches the cap ends the slot decided below it.
+    for (const p of [peeked, plain]) p.onWin('c', 'cr', 100, capAt);
+    expect(peeked.peekMultiplier('c', capAt)).toBe(0);
+    for (const p of [peeked, plain]) expect(p.multiplier('c', capAt, opp)).toBe(0);
+    expect(peeked.peekMultiplier('c', DAY0 + 11 * HOUR - 1)).toBe(0);
+    // 11:00:00, no real request yet: the 0 ended with 10:00's hour, and 11:00 has a cap of its own.
+    const next = peeked.peekMultiplier('c', DAY0 + 11 * HOUR);
+    expect(next).toBeGreaterThan(0);
+    // Read, not decided: the real request after it is that of a pacer never peeked at.
+    const m = plain.multiplier('c', DAY0 + 11 * HOUR, opp);
+    expect(peeked.multiplier('c', DAY0 + 11 * HOUR, opp)).toBe(m);
+    if (pacing === 'asap') expect(next).toBe(m);
+    expect(peeked.snapshot()).toEqual(plain.snapshot());
+  });
+});
+
 describe("value pacer: the bidder's own campaigns on one audience", () => {
   /**
    * Three line items with the same value for every opportunity share one pacer, as a seat's

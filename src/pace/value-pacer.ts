@@ -536,7 +536,19 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       if (p.mode === 'even') return curve.peekMultiplier(campaignId, nowMs);
       // A time before the pace's day is read as its day, as `rollDay` counts it.
       const day = Math.max(utcDay(nowMs), p.day);
-      if (day === p.decidedDay) return p.multiplier;
+      if (day === p.decidedDay) {
+        const now = Math.max(nowMs, p.day * DAY_MS);
+        if (now < p.slotEnd) return p.multiplier;
+        // The slot is over and the next real request decides again. A 0 decided at an hour's cap
+        // ends with its hour: read as it stood, test requests were still told 0 in the next hour,
+        // under a cap of its own (and a win that reached the cap left them the multiplier decided
+        // below it). decide()'s zeros cost nothing to check; a stored 0 with the budget and the
+        // hour open can only be an earlier hour's cap (a solve with budget left is finite), and
+        // what decide() would answer instead (the solve draws) is read as before the day's first decision.
+        const h = Math.min(23, Math.floor((now - p.day * DAY_MS) / HOUR_MS));
+        if (!(share * (dayBudget(p) - p.spentToday) > 0) || atHourlyCap(p, h)) return 0;
+        if (p.multiplier > 0) return p.multiplier;
+      }
       // No decision of today to read, and making one would draw from the random source and move the
       // plan: the blind plan's, while the day's budget (as the day's roll would leave it) has room.
       const rolled = day !== p.day;
