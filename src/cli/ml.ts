@@ -12,7 +12,7 @@ import { BACKEND_NAMES, selectBackend, type BackendName } from '../model/backend
 import { eventFiles } from '../eventlog/read.js';
 import { datasetFromEventLog } from '../model/eventlog-data.js';
 import { auc, ece, logloss, notProbabilities, reliability, reliabilitySvg } from '../model/metrics.js';
-import { loadLayersModel, loadModel, ModelLoadError, resolveModelDir, saveModelVersion, setCurrentVersion, type ModelKind } from '../model/store.js';
+import { loadLayersModel, loadModel, resolveModelDir, saveModelVersion, setCurrentVersion, whyNotLoaded, type ModelKind } from '../model/store.js';
 import { predictRows, recalibrate, splitRows, trainModel } from '../model/train.js';
 import { simulatedRows, type Dataset } from '../sim/dataset.js';
 import { driveBidder } from '../harness/drive.js';
@@ -96,8 +96,6 @@ function tooFewClicks(labels: Float32Array, min: number, what: string): string |
   return undefined;
 }
 
-/** What stopped a model loading, on one line: a ModelLoadError lists every problem, over several. */
-const whyNotLoaded = (err: unknown) => (err instanceof ModelLoadError ? err.problems.join('; ') : (err as Error).message);
 
 /** A model to start from or evaluate; one line and exit 2, as `serve` does, when it cannot be loaded. */
 async function modelFrom(models: string, ref: string | undefined, spec: FeatureSpec) {

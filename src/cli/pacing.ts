@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createFeatureBuilder } from '../features/features.js';
 import { selectBackend } from '../model/backend.js';
-import { loadLayersModel, ModelLoadError, resolveModelDir } from '../model/store.js';
+import { loadLayersModel, resolveModelDir, whyNotLoaded } from '../model/store.js';
 import { predictRows } from '../model/train.js';
 import { lineChart } from '../plot/plot.js';
 import { parseIpinyou, parseTrainInfo, writeIpinyou, type TrainInfo } from '../replay/ipinyou.js';
@@ -68,7 +68,7 @@ async function modelScorer(modelsDir: string, version: string | undefined): Prom
   } catch (err) {
     // As `eval` and `serve` refuse a bad model: one line with every problem the loader found, exit 2.
     // Any error, not only ModelLoadError: a file the loader reads may fail in ways it does not check.
-    fail(`cannot load model ${version ?? 'CURRENT'} from ${modelsDir}: ${err instanceof ModelLoadError ? err.problems.join('; ') : (err as Error).message}`, 2);
+    fail(`cannot load model ${version ?? 'CURRENT'} from ${modelsDir}: ${whyNotLoaded(err)}`, 2);
   }
   const { layers, version: v } = loaded;
   process.stderr.write(`model ${v} on ${choice.backend}\n`);

@@ -41,6 +41,9 @@ export class ModelLoadError extends Error {
   }
 }
 
+/** What stopped a model loading, on one line: a ModelLoadError lists every problem, over several. */
+export const whyNotLoaded = (err: unknown): string => (err instanceof ModelLoadError ? err.problems.join('; ') : (err as Error).message);
+
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function joinWeights(data: tf.io.WeightData | undefined): ArrayBuffer {
