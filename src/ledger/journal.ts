@@ -41,6 +41,13 @@ export type JournalRecord =
    * Read as nothing by versions before it; a journal without it judges the day by the rule in force.
    */
   | { t: 'p'; c: string; d: number; m: number }
+  /**
+   * daily: campaign `c`'s daily budget in force from here on is `m` (micros), written when a rule
+   * sets one unlike the last written (at a start or a reload); also in snapshots. A start reads
+   * the journal before it sets the rules, so a budget edited while the bidder was down gives the
+   * days past the one they had (`p` records), as a reload does. Read as nothing by versions before it.
+   */
+  | { t: 'q'; c: string; m: number }
   /** snapshot only: header naming the last journal generation the snapshot covers. */
   | { t: 'h'; g: number }
   /**

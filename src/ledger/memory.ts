@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { BidOutcome, Budget, BudgetLedger, Reservation, Settled, SettleOutcome, SettleSource } from '../types.js';
-import { compileBudgets, dayBudgetMicros, toUsd, utcDay } from './budget.js';
+import { compileBudgets, dayBudgetMicros, toUsd, utcDay, type BudgetRule } from './budget.js';
 import { decodeRecords, encodeNoticeRecord, encodeRecord, encodeReserve, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
 import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
 import { LedgerCore } from './state.js';
@@ -102,15 +102,16 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   const workerUrl = opts.compactWorkerUrl ?? WORKER;
   const compactor: Compactor = opts.compactor ?? (opts.compactWorkerUrl !== undefined || fs.existsSync(fileURLToPath(WORKER)) ? 'worker' : 'inline');
   const core = new LedgerCore(retentionMs);
-  /** Returns the journal text of the days past that keep the daily budget they had. */
-  const setBudgets = (budgets: Readonly<Record<string, Budget>>): string => {
+  /** Returns the journal text of the days past that keep the daily budget they had, and of the daily budgets now in force. */
+  const setRules = (rules: Map<string, BudgetRule>): string => {
     const today = utcDay(clock());
     let text = '';
-    for (const [id, rule] of compileBudgets(budgets)) for (const rec of core.setRule(id, rule, today)) text += encodeRecord(rec);
+    for (const [id, rule] of rules) for (const rec of core.setRule(id, rule, today)) text += encodeRecord(rec);
     return text;
   };
-  // Nothing to journal: no day is known before the journal is read.
-  setBudgets(opts.budgets);
+  const setBudgets = (budgets: Readonly<Record<string, Budget>>): string => setRules(compileBudgets(budgets));
+  // Set once the journal is read (a budget that cannot be honoured fails the start here, before the lock).
+  const startRules = compileBudgets(opts.budgets);
 
   const dir = opts.journalDir;
   let writer: JournalWriter | null = null;
@@ -156,13 +157,25 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       }
       generation += 1;
       writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync, opts.syncWindowMs ?? 0);
+      // The rules after the journal: a daily budget edited while the bidder was down is a change
+      // from the one the journal last recorded ('q'), and the days past keep theirs ('p'), as at a
+      // reload. Set before, the days past were judged by the new one.
+      const text = setRules(startRules);
+      if (text !== '') {
+        try {
+          await writer.append(text);
+        } catch (err) {
+          // In force all the same; the next start compares with the journal's last 'q' again.
+          logger.warn({ err }, 'ledger journal write failed at start: the daily budgets in force and those of days past are kept in memory only');
+        }
+      }
     } catch (err) {
       // A ledger that cannot start leaves the directory free for the next try.
       await worker?.close();
       await lock?.release();
       throw err;
     }
-  }
+  } else setRules(startRules);
   core.expire(clock());
 
   /** `inTurn`: notices (settle, once, release) share one write per loop turn; bids keep theirs per scored batch. */
@@ -378,8 +391,9 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         try {
           await append(text);
         } catch (err) {
-          // The budgets are in force all the same; only a restart would judge those days by them.
-          logger.warn({ err }, 'ledger journal write failed: the daily budgets of days past are kept in memory only, a restart judges those days by the budgets in force');
+          // The budgets are in force all the same; a restart takes the journal's last 'q' for the
+          // days past, which the days since this reload did not have.
+          logger.warn({ err }, 'ledger journal write failed: the daily budgets of days past are kept in memory only, a restart may judge days past by another daily budget');
         }
       }
       const now = clock();

@@ -84,9 +84,15 @@ export interface Account {
    * Per day record made before a reload changed the daily budget, the daily budget (micros) it had
    * then (in force until the day ended, else a later change would have been its own): a late win of
    * a day past is judged by it, not by a budget set for a later day. Dropped with the day's record.
-   * Journaled ('p' records, from setRule and in snapshots), so a restart keeps it.
+   * Journaled ('p' records, from setRule and in snapshots), so a restart keeps it; a budget
+   * edited while the process was down gives them too, at the start (`daily`).
    */
   pastDaily?: Map<number, number>;
+  /**
+   * The daily budget (micros) the journal last recorded in force ('q' records): what the days
+   * past had when a start finds the policies changed since the process before stopped.
+   */
+  daily?: number;
   /** Spend and overspend of the day records folded away, in `spent` and `over` too; `foldedDay`: the latest of them that had any. */
   foldedSpent: number;
   foldedOver: number;
@@ -279,19 +285,27 @@ export class LedgerCore {
 
   /**
    * Sets a campaign's budget rule at `today`: today takes its daily budget, the day records before
-   * keep the one they had (`pastDaily`). Returns the records to journal for the days that got one.
+   * keep the one they had (`pastDaily`). The one they had is the rule's before, or at a start (no
+   * rule yet) the one the journal last recorded in force, so a budget edited while the bidder was
+   * down is a change too. Returns the records to journal: a 'p' for each day that got one, then a
+   * 'q' with the new daily budget where it differs from the one recorded.
    */
   setRule(campaignId: string, rule: BudgetRule, today: number): JournalRecord[] {
     const acc = this.account(campaignId);
-    const was = acc.rule;
+    const was = acc.rule?.dailyMicros ?? acc.daily;
     const out: JournalRecord[] = [];
-    if (was !== undefined && was.dailyMicros !== rule.dailyMicros) {
+    if (was !== undefined && was !== rule.dailyMicros) {
       for (const d of acc.days.keys()) {
         if (d >= today || acc.pastDaily?.has(d)) continue;
-        const rec: JournalRecord = { t: 'p', c: campaignId, d, m: was.dailyMicros };
+        const rec: JournalRecord = { t: 'p', c: campaignId, d, m: was };
         this.apply(rec);
         out.push(rec);
       }
+    }
+    if (acc.daily !== rule.dailyMicros) {
+      const rec: JournalRecord = { t: 'q', c: campaignId, m: rule.dailyMicros };
+      this.apply(rec);
+      out.push(rec);
     }
     acc.rule = rule;
     return out;
@@ -465,6 +479,9 @@ export class LedgerCore {
         (acc.pastDaily ??= new Map()).set(rec.d, rec.m);
         return;
       }
+      case 'q':
+        this.account(rec.c).daily = rec.m;
+        return;
       case 'o': {
         const e = this.onceKeys.get(rec.k);
         if (e === undefined || e < rec.e) this.onceKeys.set(rec.k, rec.e);
@@ -600,6 +617,7 @@ export class LedgerCore {
         else if (day.spent !== 0) yield { t: 'a', c, d, s: day.spent };
       }
       if (acc.pastDaily !== undefined) for (const [d, m] of acc.pastDaily) yield { t: 'p', c, d, m };
+      if (acc.daily !== undefined) yield { t: 'q', c, m: acc.daily };
     }
     for (const [k, e] of this.onceKeys) yield { t: 'o', k, e };
     const h = this.holds;
