@@ -138,4 +138,24 @@ describe('in-process ledger: a daily budget changed across a restart without a r
     expect(await c.settle('b1', 0.6)).toBe('settled');
     await c.close();
   });
+
+  it.each([false, true])('a day whose bids all expired unheard keeps its daily budget, compacted or not (compacted: %s)', async (compact) => {
+    // A snapshot writes a day's totals only where it has spend: the day came back only with its
+    // finished bids ('k'), which did not make its record, so the start gave it no 'p'.
+    const dir = freshDir();
+    now = MIDNIGHT - 8_000;
+    const a = await open(dir, daily(1));
+    expect(await a.reserve([{ bidId: 'b1', campaignId: 'c1', amountUsd: 0.6, expiresAtMs: now + 5_000 }])).toEqual([true]);
+    now = MIDNIGHT - 2_500;
+    expect(await a.reserve([{ bidId: 'b3', campaignId: 'c1', amountUsd: 0.6, expiresAtMs: now + 1_500 }])).toEqual([true]);
+    now = MIDNIGHT - 500;
+    if (compact) await a.compact();
+    await a.close();
+    now = MIDNIGHT + 1_000;
+    const b = await open(dir, daily(10));
+    expect(await b.settle('b1', 0.6)).toBe('settled');
+    // 1.2 on a 1 USD day: the second is past it.
+    expect(await b.settle('b3', 0.6)).toBe('overspend');
+    await b.close();
+  });
 });

@@ -464,6 +464,9 @@ export class LedgerCore {
       }
       case 'k': {
         if (this.holds.has(rec.b)) return;
+        // Its day's record too, as a reservation makes it: a snapshot leaves out a day with no
+        // spend, whose budget a reload or a start must still find to keep (folded with its bids).
+        this.day(this.account(rec.c), rec.d);
         const e = rec.e ?? 0;
         this.remember(rec.b, rec.c, rec.a, e, rec.d, rec.st, rec.at, rec.f ?? 0);
         if (e > rec.at) this.heapPush(e, rec.b);
