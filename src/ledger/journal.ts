@@ -43,7 +43,8 @@ export type JournalRecord =
   | { t: 'p'; c: string; d: number; m: number }
   /**
    * daily: campaign `c`'s daily budget in force from here on is `m` (micros), written when a rule
-   * sets one unlike the last written (at a start or a reload); also in snapshots. A start reads
+   * sets one unlike the last written (at a start or a reload, synced before it goes on: lost, the
+   * next start would give the days since it the budget before it); also in snapshots. A start reads
    * the journal before it sets the rules, so a budget edited while the bidder was down gives the
    * days past the one they had (`p` records), as a reload does. Read as nothing by versions before it.
    */

@@ -119,6 +119,28 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   let snapshotGeneration = 0;
   let compacting: Promise<void> | null = null;
   let lock: DirLock | null = null;
+  /** Rule records ('p', 'q') whose write failed: written again ahead of the next ones, or at close. */
+  let unwritten = '';
+  /**
+   * Journals a start's or a reload's rule records and waits for them to be on disk: a 'q' lost
+   * to a power cut would make the next start give the days since it the daily budget before it
+   * (reloads are rare: one fdatasync each). Failed, the rules are in force all the same and the
+   * records are kept to write again; a restart before then judges the days since by the journal's
+   * last 'q'.
+   */
+  async function writeRules(w: JournalWriter, text: string, when: string): Promise<void> {
+    text = unwritten + text;
+    if (text === '') return;
+    try {
+      await w.append(text);
+      await w.durable();
+      unwritten = '';
+    } catch (err) {
+      // Written but not known synced, they are written again too: a 'p' repeated keeps the first, a 'q' the last.
+      unwritten = text;
+      logger.warn({ err }, `ledger journal write failed ${when}: the daily budgets are in force, and their records kept in memory to write with the next reload or at close; a restart before then judges the days since by the daily budget the journal last recorded`);
+    }
+  }
   if (dir !== undefined) {
     makeDir(dir);
     lock = await lockDir(dir);
@@ -157,18 +179,12 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       }
       generation += 1;
       writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync, opts.syncWindowMs ?? 0);
+      // The days folded away first: set before, they got a 'p' each, dropped a moment later.
+      core.expire(clock());
       // The rules after the journal: a daily budget edited while the bidder was down is a change
       // from the one the journal last recorded ('q'), and the days past keep theirs ('p'), as at a
       // reload. Set before, the days past were judged by the new one.
-      const text = setRules(startRules);
-      if (text !== '') {
-        try {
-          await writer.append(text);
-        } catch (err) {
-          // In force all the same; the next start compares with the journal's last 'q' again.
-          logger.warn({ err }, 'ledger journal write failed at start: the daily budgets in force and those of days past are kept in memory only');
-        }
-      }
+      await writeRules(writer, setRules(startRules), 'at start');
     } catch (err) {
       // A ledger that cannot start leaves the directory free for the next try.
       await worker?.close();
@@ -387,15 +403,8 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
 
     async configure(budgets) {
       const text = setBudgets(budgets);
-      if (text !== '') {
-        try {
-          await append(text);
-        } catch (err) {
-          // The budgets are in force all the same; a restart takes the journal's last 'q' for the
-          // days past, which the days since this reload did not have.
-          logger.warn({ err }, 'ledger journal write failed: the daily budgets of days past are kept in memory only, a restart may judge days past by another daily budget');
-        }
-      }
+      // The writer the records go to: compaction may start a new generation meanwhile.
+      if (writer !== null) await writeRules(writer, text, 'at a reload');
       const now = clock();
       core.expire(now);
       return core.overCommitted(utcDay(now)).filter((o) => o.campaignId in budgets);
@@ -407,6 +416,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     async close() {
       if (compacting !== null) await compacting.catch(() => {});
       await worker?.close();
+      if (writer !== null && unwritten !== '') await writeRules(writer, '', 'at close');
       // The closed writer stays: a reserve or settle after close is refused by it instead of
       // being granted with no record.
       if (writer !== null) await writer.close();
