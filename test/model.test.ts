@@ -162,6 +162,18 @@ describe('metrics', () => {
     expect(a).toBeGreaterThan(0.4);
     expect(a).toBeLessThan(0.6);
   });
+
+  it('Platt scaling on a few held-out clicks that a logit separates keeps a finite, moderate slope', () => {
+    // 100 rows, the 2 clicked ones scored highest: the 0/1 labels' fit grows the slope without bound.
+    const p = Array.from({ length: 100 }, (_, i) => 0.01 + 0.0004 * i);
+    const y = p.map((_, i) => (i >= 98 ? 1 : 0));
+    const [a, b] = fitPlatt(p, y);
+    expect(Math.abs(a)).toBeLessThan(20);
+    const z = Math.log(0.03 / 0.97);
+    const mid = 1 / (1 + Math.exp(-(a * z + b)));
+    expect(mid).toBeGreaterThan(0);
+    expect(mid).toBeLessThan(1);
+  });
 });
 
 describe('training', () => {

@@ -86,6 +86,11 @@ export function ece(pred: ArrayLike<number>, labels: ArrayLike<number>, bins = 2
 
 /**
  * Platt scaling: fits p' = σ(a·logit(p) + b) by Newton's method on held-out rows. Returns [a, b].
+ * The targets are Platt's (1999) rather than the 0/1 labels: (N₊ + 1)/(N₊ + 2) for a click and
+ * 1/(N₋ + 2) for none, so that a held-out set with a few clicks, which a logit separates, does not
+ * drive the slope to hundreds (a model trained on 964 rows of an event log fitted a = −236 and
+ * scored 0 or 1 on ordinary rows). On the shipped models' 600,000 held-out rows the targets move by
+ * under 1e-4.
  */
 export function fitPlatt(pred: ArrayLike<number>, labels: ArrayLike<number>, iterations = 50): [number, number] {
   const n = pred.length;
@@ -94,12 +99,17 @@ export function fitPlatt(pred: ArrayLike<number>, labels: ArrayLike<number>, ite
     const p = Math.min(Math.max(pred[i], 1e-7), 1 - 1e-7);
     z[i] = Math.log(p / (1 - p));
   }
+  let positives = 0;
+  for (let i = 0; i < n; i++) positives += labels[i] > 0.5 ? 1 : 0;
+  const hit = (positives + 1) / (positives + 2);
+  const miss = 1 / (n - positives + 2);
+  const y = Float64Array.from({ length: n }, (_, i) => (labels[i] > 0.5 ? hit : miss));
   const loss = (a: number, b: number) => {
     let s = 0;
     for (let i = 0; i < n; i++) {
       const t = a * z[i] + b;
       // log(1 + e^t) - y·t, computed without overflow.
-      s += (t > 0 ? t + Math.log1p(Math.exp(-t)) : Math.log1p(Math.exp(t))) - labels[i] * t;
+      s += (t > 0 ? t + Math.log1p(Math.exp(-t)) : Math.log1p(Math.exp(t))) - y[i] * t;
     }
     return s;
   };
@@ -110,7 +120,7 @@ export function fitPlatt(pred: ArrayLike<number>, labels: ArrayLike<number>, ite
     let ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
     for (let i = 0; i < n; i++) {
       const q = 1 / (1 + Math.exp(-(a * z[i] + b)));
-      const r = q - labels[i];
+      const r = q - y[i];
       const w = q * (1 - q);
       ga += r * z[i];
       gb += r;
