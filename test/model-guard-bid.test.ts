@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import pino from 'pino';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { EventRecord } from '../src/eventlog/records.js';
@@ -76,7 +76,7 @@ describe('scores that are no probability', () => {
       expect(await remainingUsd(t)).toBeCloseTo(before, 9);
       expect(await t.metric('bidder_nobid_total', { reason: 'TECHNICAL_ERROR' })).toBe(11);
       expect(await t.metric('bidder_internal_errors_total')).toBe(0);
-      expect(lines.filter((l) => l.includes('not probabilities strictly inside (0, 1)'))).toEqual([expect.stringContaining('"version":"lr-v3"')]);
+      expect(lines.filter((l) => l.includes('not probabilities strictly inside (0, 1)'))).toEqual([expect.stringContaining(`"version":"${readFileSync('models/CURRENT', 'utf8').trim()}"`)]);
     } finally {
       await t.close();
     }

@@ -85,7 +85,7 @@ describe('a broken Platt calibration, every score still a probability', () => {
       });
       (await loadModel(refit)).dispose();
     }
-    for (const v of ['lr-v3', 'lr-v3-ipinyou', 'lr-v2', 'lr-v2-ipinyou', 'dcn-v2']) (await loadModel(join('models', v))).dispose();
+    for (const v of ['lr-v4', 'lr-v4-ipinyou', 'lr-v3', 'lr-v3-ipinyou', 'lr-v2', 'lr-v2-ipinyou', 'dcn-v2']) (await loadModel(join('models', v))).dispose();
   });
 
   it('a reload of such a version is answered 409 and the running model keeps serving', async () => {
