@@ -12,15 +12,19 @@
  * Only fields that every training row has are moved: a field sometimes absent writes the shared
  * bucket 0 there, whose weight every such field uses, so its mean cannot be moved without
  * changing the rows where it is absent. A bucket two fields share (a hash collision) moves with
- * the field that uses it most; the other field's rows move, and training's next epoch refits
- * them (trainModel recentres after every epoch).
+ * the field that uses it most; the other field's rows move (lr-v3 recentred once: 7 % of its
+ * training rows by over 0.1 in logit), so trainModel refits them with one more pass and recentres
+ * again (the shipped lr-v4 so recentred moves no row by more than 0.07). Likewise an unseen id
+ * whose bucket some field uses (about 4 % of them in a 65,536-bucket space holding 2,600 trained
+ * ids) reads that weight, as before.
  *
  * The creative's field also takes the mean of the content block (title and keyword text, image
  * embedding), so that a new creative's content counts from the zero vector: the text vector is a
  * signed hashing, whose mean over unseen words is zero, and image embeddings are taken as centred
- * (the catalog schema bounds them around 0). Trained on a few creatives, those weights tell the
- * creatives apart rather than what content clicks; counted from the trained creatives' mean they
- * added 0.2–0.4 to a new creative's logit.
+ * (the schema bounds them to [-2, 2]; a catalog whose embeddings are not moves every new creative
+ * alike, which the pacer's pooled calibration learns). Trained on a few creatives, those weights
+ * tell the creatives apart rather than what content clicks; counted from the trained creatives'
+ * mean they added 0.2–0.4 to a new creative's logit.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { FeatureSpec } from '../features/features.js';
@@ -28,6 +32,8 @@ import type { FeatureSpec } from '../features/features.js';
 export interface RecentreResult {
   /** The logit moved out of each field into the bias (fields not moved are left out). */
   shifts: Record<string, number>;
+  /** Whether the content block's mean went with the creative's field (see recentreLr). */
+  content: boolean;
   bias: { before: number; after: number };
 }
 
@@ -68,13 +74,22 @@ export function recentreLr(model: tf.LayersModel, spec: FeatureSpec, sparse: Int
     for (let j = text; j < user; j++) content += dense[d + j] * k[F + j];
   }
 
+  // A field's own mean, divided by its kernel, is the mean of its weights: within what training
+  // made. The content's mean is not: through a creative kernel near zero (a short run from the
+  // initial weights: k = 0.0009 after one epoch on 20,000 rows) it made bucket weights of 250,
+  // which an unseen id of another field hashed onto one of them would read. It is moved only where
+  // it keeps the creative's weights within the largest weight training gave any bucket.
+  let largest = 0;
+  for (let id = 1; id < B; id++) if (w[id] !== 0) largest = Math.max(largest, Math.abs(w[id]));
+  const contentMean = rows === 0 ? 0 : content / rows;
+  const moveContent = creative >= 0 && Math.abs(k[creative]) >= 1e-6 && Math.abs(contentMean / k[creative]) <= largest;
   const shift = new Float64Array(F);
   const shifts: Record<string, number> = {};
   let bias = bias0;
   for (let f = 0; f < F; f++) {
     // A field whose kernel is (near) zero cannot be moved through its weights.
     if (rows === 0 || present[f] !== rows || Math.abs(k[f]) < 1e-6) continue;
-    shift[f] = (sum[f] + (f === creative ? content : 0)) / rows;
+    shift[f] = sum[f] / rows + (f === creative && moveContent ? contentMean : 0);
     shifts[spec.sparseFieldNames[f]] = shift[f];
     bias += shift[f];
   }
@@ -98,5 +113,5 @@ export function recentreLr(model: tf.LayersModel, spec: FeatureSpec, sparse: Int
   const logitWeights = [tf.clone(kernel), tf.tensor1d([bias])];
   logitLayer.setWeights(logitWeights);
   tf.dispose([...embWeights, ...logitWeights]);
-  return { shifts, bias: { before: bias0, after: bias } };
+  return { shifts, content: moveContent, bias: { before: bias0, after: bias } };
 }

@@ -3,8 +3,8 @@
  * (the last rows, so validation is later than training, as in production), shuffled mini-batches,
  * on a validation plateau a restart from the best weights at half the learning rate, early stopping
  * after `patience` such epochs, then Platt calibration of the model's logit on the validation rows.
- * An LR is recentred after each epoch (src/model/recentre.ts), so that ids it never saw score as
- * the average ones it did.
+ * An LR is then recentred (src/model/recentre.ts), so that ids it never saw score as the average
+ * ones it did.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { FeatureSpec } from '../features/features.js';
@@ -12,7 +12,7 @@ import type { Dataset } from './dataset.js';
 import type { Rng } from '../random/random.js';
 import { buildDcn, buildLr, DEFAULT_DCN, DEFAULT_LR, type DcnParams, type LrParams } from './architectures.js';
 import { auc, ece, fitPlatt, logloss } from './metrics.js';
-import { recentreLr } from './recentre.js';
+import { recentreLr, type RecentreResult } from './recentre.js';
 import type { ModelKind } from './store.js';
 
 export interface TrainOptions {
@@ -144,6 +144,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     model.setWeights(bestWeights);
     bestWeights.forEach((t) => t.dispose());
   }
+  let recentred: RecentreResult | undefined;
   if (o.kind === 'lr') {
     // An LR's unseen ids (weight 0) score as the average seen one: src/model/recentre.ts. The
     // rows a hash collision moved are refitted by one more pass, whose own small drift the second
@@ -151,7 +152,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     // training stopped after 5 epochs at 0.0846, against 0.0843 after 12.)
     recentreLr(model, spec, data.sparse, data.dense, trainRows);
     await pass(ran);
-    recentreLr(model, spec, data.sparse, data.dense, trainRows);
+    recentred = recentreLr(model, spec, data.sparse, data.dense, trainRows);
   }
 
   const raw = predictRows(model, spec, vs, vd, valRows);
@@ -164,7 +165,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const vp = predictRows(model, spec, vs, vd, valRows);
   return {
     model,
-    params: { kind: o.kind, ...(o.kind === 'lr' ? { ...lrParams, recentred: true } : dcnParams), learningRate, batchSize, epochsMax: epochs, patience },
+    params: { kind: o.kind, ...(o.kind === 'lr' ? { ...lrParams, recentred: { fields: Object.keys(recentred!.shifts), content: recentred!.content } } : dcnParams), learningRate, batchSize, epochsMax: epochs, patience },
     epochs: ran,
     trainRows,
     validationRows: valRows,
