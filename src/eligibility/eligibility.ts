@@ -243,10 +243,21 @@ function impSlots(imp: Obj, allowed: number, out: ImpSlots): void {
   const video = allowed & FORMAT_BIT.video ? imp.video : undefined;
   const audio = allowed & FORMAT_BIT.audio ? imp.audio : undefined;
   if (b) {
-    if (Array.isArray(b.format)) for (const f of b.format) if (f && f.w && f.h) slots[n++] = bannerSlot(f.w, f.h);
-    if (b.w && b.h) slots[n++] = bannerSlot(b.w, b.h);
-    w = b.w ?? b.format?.[0]?.w ?? 0;
-    h = b.h ?? b.format?.[0]?.h ?? 0;
+    // Banner's slots come first (n is 0 here). The imp's size, which features and the pacer's
+    // segment read, is the first size listed.
+    if (Array.isArray(b.format))
+      for (const f of b.format)
+        if (f && f.w && f.h) {
+          if (n === 0) ((w = f.w), (h = f.h));
+          slots[n++] = bannerSlot(f.w, f.h);
+        }
+    // OpenRTB 2.5/2.6 §3.2.6: `format` lists "the banner sizes permitted"; `w`/`h` are the size only
+    // where no format gives one (a flexible format, `wratio`/`hratio`/`wmin`, names none).
+    if (n === 0) {
+      if (b.w && b.h) slots[n++] = bannerSlot(b.w, b.h);
+      w = b.w ?? b.format?.[0]?.w ?? 0;
+      h = b.h ?? b.format?.[0]?.h ?? 0;
+    }
   }
   if (video) {
     slots[n++] = 'video';
