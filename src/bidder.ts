@@ -197,7 +197,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   logger.info({ backend: backend.backend }, 'tensorflow.js backend selected');
 
   const features = createFeatureBuilder();
-  const metrics = createMetrics({ exchanges: [...initial.exchanges.keys()], campaigns: initial.campaigns.map((c) => c.id), clock, noticeTtlMs: settings.noticeTtlMs, conversionWindowMs: 7 * DAY_MS });
+  const metrics = createMetrics({ exchanges: [...initial.exchanges.keys()], campaigns: initial.campaigns.map((c) => c.id), clock, noticeTtlMs: settings.noticeTtlMs, conversionWindowMs: settings.conversionWindowMs });
   const redis = settings.ledger.redisUrl ? await connectFleetRedis(settings, logger) : null;
   // Before anything is served: a process whose notices its siblings would refuse as forged (or the
   // other way) stops here, listed with the start problems (exit 2). Leases run on Redis's clock.
@@ -340,7 +340,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     ratesPerUsd: live.ratesPerUsd,
     clock,
     now,
-    conversionWindowMs: 7 * DAY_MS,
+    conversionWindowMs: settings.conversionWindowMs,
     exchange: live.exchange,
     // And the fleet's other processes: a load balancer sends a bid's notices to any of them.
     peers: redis

@@ -37,6 +37,12 @@ export interface Settings {
   batcher: { maxBatchRows: number; maxQueueDelayUs: number };
   /** How long an issued bid's notices stay valid and its reservation is held. */
   noticeTtlMs: number;
+  /**
+   * How long after a click its conversion is attributed: the conversion token the click mints is
+   * valid this long (src/notices/notices.ts), and conversions are counted in metrics for
+   * noticeTtlMs + this. Advertisers attribute over 1, 7 or 30 days; 1 minute to 90 days.
+   */
+  conversionWindowMs: number;
   /** Public base URL of this bidder, used in nurl/burl/lurl and click URLs. */
   publicUrl: string;
   /** PEM files to serve HTTPS directly (both set) instead of HTTP; empty = plain HTTP (TLS at a proxy). */
@@ -180,6 +186,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   maxTmaxMs: 10_000,
   batcher: Object.freeze({ maxBatchRows: 256, maxQueueDelayUs: 500 }),
   noticeTtlMs: 10 * 60 * 1000,
+  conversionWindowMs: 7 * 24 * 60 * 60 * 1000,
   publicUrl: 'http://127.0.0.1:8080',
   tls: Object.freeze({ keyFile: '', certFile: '' }),
   noticeSecret: '',
@@ -236,6 +243,9 @@ export const SETTINGS_SCHEMA = {
       },
     },
     noticeTtlMs: { type: 'integer', minimum: 1000 },
+    // 1 minute to 90 days: a token valid longer is a click an advertiser no longer attributes, and
+    // each bid's conversion is remembered (deduplicated) until its last token expires.
+    conversionWindowMs: { type: 'integer', minimum: 60_000, maximum: 90 * 86_400_000 },
     publicUrl: { type: 'string', pattern: '^https?://' },
     tls: { type: 'object', additionalProperties: false, properties: { keyFile: { type: 'string' }, certFile: { type: 'string' } } },
     noticeSecret: { type: 'string' },
