@@ -336,7 +336,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
     // calibration a conversion rate that prices CPA bids up. A token minted at a click on a bid the
     // ledger had not settled asks it now: the win may have come after the click, and the ledger
     // remembers a bid for 2 x noticeTtlMs past its notices' expiry; later, it is refused. Tokens
-    // minted before they carried the mark are counted as they were, for their 7 days.
+    // minted before they carried the mark are counted as they were, for the conversion window.
     if (won === 0) {
       let outcome: BidOutcome;
       const lt = deps.now();

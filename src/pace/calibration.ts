@@ -215,8 +215,10 @@ class Spread {
 }
 
 /**
- * The conversion window (src/bidder.ts): a conversion token expires 7 days after its click, so a
- * conversion comes within it or not at all, and a click that old is wholly due.
+ * The conversion window at its default (`conversionWindowMs`, src/config/settings.ts): a conversion
+ * token expires 7 days after its click, so a conversion comes within it or not at all, and a click
+ * that old is wholly due. A bidder set to another window still reckons the delay over 7 days here
+ * (not yet passed in: a shorter window leaves clicks owed that can no longer convert).
  */
 const WINDOW_MS = 7 * 86_400_000;
 const HOUR_MS = 3_600_000;
