@@ -1,11 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BidRequest } from 'iab-openrtb/v26';
-import { loadPolicies } from '../src/config/policies.js';
-import { buildCatalog } from '../src/eligibility/catalog.js';
-import { createEligibility } from '../src/eligibility/eligibility.js';
-import { createPrivacy } from '../src/eligibility/privacy.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
+import { policiesEligibility } from './helpers/eligibility.js';
 
 /**
  * OpenRTB 2.5/2.6 §3.2.6: `banner.format` lists "the banner sizes permitted"; `w`/`h` are the size
@@ -60,16 +57,7 @@ describe('banner sizes: format, else w/h', () => {
 });
 
 describe("the imp's size that features and the pacer read", () => {
-  const policies = loadPolicies('policies');
-  const eligibility = createEligibility({
-    catalog: buildCatalog(policies.campaigns),
-    ratesPerUsd: policies.ratesPerUsd,
-    privacy: createPrivacy(),
-    clock: () => Date.UTC(2026, 11, 4, 12),
-    userKey: () => '',
-    isPaused: () => false,
-    frequency: () => 0,
-  });
+  const { eligibility } = policiesEligibility();
   const planOf = (banner: object) => {
     const req = { id: 'r', imp: [{ id: '1', banner }], site } as unknown as BidRequest;
     const p = eligibility.plan(req, 'default', 'USD').imps[0];

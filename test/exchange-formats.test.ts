@@ -4,11 +4,9 @@ import { join } from 'node:path';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicies, PolicyError } from '../src/config/policies.js';
-import { buildCatalog } from '../src/eligibility/catalog.js';
-import { createEligibility } from '../src/eligibility/eligibility.js';
-import { createPrivacy } from '../src/eligibility/privacy.js';
 import { NBR } from '../src/errors/codes.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
+import { policiesEligibility } from './helpers/eligibility.js';
 
 /**
  * An exchange's `formats`: the ad formats its clients can render. Prebid.js 11 reads a bid's
@@ -48,16 +46,7 @@ describe('formats on the shipped exchanges', () => {
   });
 
   it('reads a video+audio imp as video where audio is not offered, so no audio creative is a candidate', () => {
-    const policies = loadPolicies('policies');
-    const eligibility = createEligibility({
-      catalog: buildCatalog(policies.campaigns),
-      ratesPerUsd: policies.ratesPerUsd,
-      privacy: createPrivacy(),
-      clock: () => Date.UTC(2026, 11, 4, 12),
-      userKey: () => '',
-      isPaused: () => false,
-      frequency: () => 0,
-    });
+    const { policies, eligibility } = policiesEligibility();
     const req = request('v', { video: { mimes: ['video/mp4'], minduration: 5, maxduration: 60, w: 640, h: 480 }, audio }) as unknown as BidRequest;
     const prebid = policies.exchanges.get('prebid')!;
     const planned = (formats?: readonly ('banner' | 'video' | 'native' | 'audio')[]) => eligibility.plan(req, 'x', 'USD', undefined, Infinity, formats).imps[0];

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { BidRequest } from 'iab-openrtb/v26';
-import { loadPolicies } from '../src/config/policies.js';
 import { buildCatalog } from '../src/eligibility/catalog.js';
 import { createEligibility } from '../src/eligibility/eligibility.js';
 import { createPrivacy } from '../src/eligibility/privacy.js';
+import { policiesEligibility } from './helpers/eligibility.js';
 
 /**
  * The floor each video candidate meets (OpenRTB 2.6): the imp's `bidfloor`, raised for an ad of
@@ -12,16 +12,7 @@ import { createPrivacy } from '../src/eligibility/privacy.js';
  * the agreed price alone. The demo catalog: northwind's videos of 30 and 15 s, luxe's of 20 s
  * (deals only, deal V123), floors in USD and EUR (0.92 per USD in policies/currency.yaml).
  */
-const policies = loadPolicies('policies');
-const eligibility = createEligibility({
-  catalog: buildCatalog(policies.campaigns),
-  ratesPerUsd: policies.ratesPerUsd,
-  privacy: createPrivacy(),
-  clock: () => Date.UTC(2026, 11, 4, 12),
-  userKey: () => '',
-  isPaused: () => false,
-  frequency: () => 0,
-});
+const { policies, eligibility } = policiesEligibility();
 const rate = policies.ratesPerUsd.get('EUR')!;
 const floors = (imp: object): Record<string, number> => {
   const req = { id: 'r', imp: [{ id: '1', ...imp }], site: { id: 's', domain: 'news.example' } } as unknown as BidRequest;

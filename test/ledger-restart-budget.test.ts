@@ -1,28 +1,18 @@
 import * as fs from 'node:fs';
 import nodeFs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createMemoryLedger, type LedgerLogger, type MemoryLedger } from '../src/ledger/index.js';
+import { describe, expect, it } from 'vitest';
+import { createMemoryLedger, type MemoryLedger } from '../src/ledger/index.js';
 import type { Budget } from '../src/types.js';
+import { DAY, daily, journalDirs, MIDNIGHT, quiet, T0, TTL } from './helpers/ledger-days.js';
 
 /**
  * A daily budget changed across a restart, with no reload (policies edited while the bidder was
  * down): the day past keeps the daily budget it had while it was today, as after a reload
  * (test/ledger.journal-past-daily.test.ts), from the journal and from a compacted snapshot.
  */
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-restart-budget-'));
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
-let dirs = 0;
-const freshDir = () => path.join(root, `j${dirs++}`);
-
-const DAY = 86_400_000;
-const T0 = Date.UTC(2026, 0, 10, 12);
-const MIDNIGHT = T0 + DAY / 2;
-const TTL = 10_000;
-const quiet: LedgerLogger = { warn: () => {} };
-const daily = (usd: number): Record<string, Budget> => ({ c1: { dailyUsd: usd } });
+const freshDir = journalDirs('ledger-restart-budget-');
 
 describe('in-process ledger: a daily budget changed across a restart without a reload', () => {
   let now = T0;

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createMemoryLedger, type LedgerLogger, type MemoryLedger } from '../src/ledger/index.js';
+import { describe, expect, it } from 'vitest';
+import { createMemoryLedger, type MemoryLedger } from '../src/ledger/index.js';
 import type { Budget } from '../src/types.js';
+import { daily, journalDirs, MIDNIGHT, quiet, T0, TTL } from './helpers/ledger-days.js';
 
 /**
  * The daily budget a day past had (src/ledger/state.ts `pastDaily`) survives a restart of the
@@ -11,17 +11,7 @@ import type { Budget } from '../src/types.js';
  * Redis (its day hash's `daily`): the shared suite's 'day past' case, with a restart between the
  * midnight reload and the late win.
  */
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-past-daily-'));
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
-let dirs = 0;
-const freshDir = () => path.join(root, `j${dirs++}`);
-
-const DAY = 86_400_000;
-const T0 = Date.UTC(2026, 0, 10, 12);
-const MIDNIGHT = T0 + DAY / 2;
-const TTL = 10_000;
-const quiet: LedgerLogger = { warn: () => {} };
-const daily = (usd: number): Record<string, Budget> => ({ c1: { dailyUsd: usd } });
+const freshDir = journalDirs('ledger-past-daily-');
 
 describe('in-process ledger journal: a day past keeps its daily budget across a restart', () => {
   let now = T0;

@@ -32,3 +32,21 @@ export function eligibilityFor(campaigns: object[], clock = () => Date.UTC(2026,
     close: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/**
+ * Eligibility over a policy folder as it loads (the demo `policies` by default, its currency rates
+ * included), with nothing paused, capped or known of the user; every request at `clock`.
+ */
+export function policiesEligibility(dir = 'policies', clock = () => Date.UTC(2026, 11, 4, 12)): { policies: ReturnType<typeof loadPolicies>; eligibility: Eligibility } {
+  const policies = loadPolicies(dir);
+  const eligibility = createEligibility({
+    catalog: buildCatalog(policies.campaigns),
+    ratesPerUsd: policies.ratesPerUsd,
+    privacy: createPrivacy(),
+    clock,
+    userKey: () => '',
+    isPaused: () => false,
+    frequency: () => 0,
+  });
+  return { policies, eligibility };
+}
