@@ -2,8 +2,9 @@
 // Writes a policy directory whose every campaign is split into N line items on one audience, as a
 // seat runs them: copies with their own ids and creative ids (the simulated market then treats
 // each copy's creatives as other ads), everything else equal. Used to measure the pacer where the
-// bidder's own campaigns take each other's imps (docs/pacing-results.md); pair it with
-// `simulate --budget-share` divided by N so that the seat's total budget stays the same.
+// bidder's own campaigns take each other's imps (docs/pacing-history.md, "Line items on one
+// audience"); pair it with `simulate --budget-share` divided by N so that the seat's total budget
+// stays the same.
 //   node scripts/line-items.mjs policies 3 /tmp/li3
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

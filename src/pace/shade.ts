@@ -21,7 +21,7 @@ export interface ShaderOptions {
   /**
    * Step size of the shared context effects (default 0.02, a settled fit's). At 0.005, a quarter of
    * it, a new hour's shift was taken up by the faster fits first, each site's apart; with the hour
-   * start below, 0.02 priced the demo market's first-price auctions better (docs/pacing-results.md,
+   * start below, 0.02 priced the demo market's first-price auctions better (docs/pacing-history.md,
    * "The shading target's ceiling").
    */
   effectRate?: number;
