@@ -9,7 +9,7 @@ import type { Campaign } from '../src/types.js';
 
 /**
  * The catalog index built in steps (a policy reload on a serving thread: a turn of the event loop
- * between steps, docs/performance-scale.md) is the catalog built in one go: same candidates in the
+ * between steps, docs/performance-history.md) is the catalog built in one go: same candidates in the
  * same order, same posting lists, accepted values, traits and restricted dimensions.
  */
 

@@ -11,7 +11,7 @@ import { createEligibility, type Eligibility, type EligibilityDeps, type Request
 import { createPrivacy } from '../src/eligibility/privacy.js';
 
 /**
- * Eligibility's walk at a catalog's scale (docs/performance-scale.md, "Eligibility at 1,000
+ * Eligibility's walk at a catalog's scale (docs/performance-history.md, "Eligibility at 1,000
  * campaigns"): the index's marks give the same candidates, in the same order, with the same
  * no-bid reasons as the Set lookups they replace; the cut applied inside `plan` keeps the same
  * candidates as `shortlist.cut` on the whole list. Random generated catalogs × random requests.

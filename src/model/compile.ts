@@ -192,7 +192,7 @@ export interface RowSplit {
  * is a rank-16 projection, about a tenth of the model's multiply-adds, and XNNPACK does that
  * product faster than JS does the reuse bookkeeping; the MLP after the crosses, most of the cost,
  * is not linear in x0. A model whose first layer dominates (a wide first Dense) is where passing
- * `rowSplit(spec)` would pay; docs/performance-scale.md has the figures. The LR, which is nothing
+ * `rowSplit(spec)` would pay; docs/performance-history.md has the figures. The LR, which is nothing
  * but its first layer, is scored in JS whole instead (denseChain): its 58 multiply-adds a row cost
  * less than checking which parts could be reused.
  */
