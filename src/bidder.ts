@@ -262,8 +262,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // The fleet as the ledger sees it once this bidder's rules are in; each fleet sync updates it.
   await fleet.update().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'reading the fleet size from the ledger failed; pacing as this process alone until the next fleet sync'));
   const share = fleet.share();
-  const valuePacer = settings.pacer === 'curve' ? undefined : createValuePacer({ clock, random, campaigns: initial.campaigns, share });
-  const pacer = valuePacer ?? createThompsonPacer({ clock, random, campaigns: initial.campaigns, share });
+  const { conversionWindowMs } = settings;
+  const valuePacer = settings.pacer === 'curve' ? undefined : createValuePacer({ clock, random, campaigns: initial.campaigns, share, conversionWindowMs });
+  const pacer = valuePacer ?? createThompsonPacer({ clock, random, campaigns: initial.campaigns, share, conversionWindowMs });
   // Paused before the restart (paused.json): out of service from the start, not counted as empty hours.
   for (const id of live.status().paused) pacer.setServing(id, false, clock());
   const stopFleetSync = await syncPacerWithLedger({ pacer, ledger, clock, logger, campaigns: () => live.policies().campaigns, everyMs: settings.fleetSyncMs, fleet });

@@ -215,14 +215,14 @@ class Spread {
 }
 
 /**
- * The conversion window at its default (`conversionWindowMs`, src/config/settings.ts): a conversion
- * token expires 7 days after its click, so a conversion comes within it or not at all, and a click
- * that old is wholly due. A bidder set to another window still reckons the delay over 7 days here
- * (not yet passed in: a shorter window leaves clicks owed that can no longer convert).
+ * The conversion window where the caller sets none: `conversionWindowMs`'s default
+ * (src/config/settings.ts). A conversion token expires that long after its click, so a conversion
+ * comes within it or not at all, and a click that old is wholly due: reckoned over another window
+ * than the bidder's, a shorter one left clicks owed that could no longer convert, a longer one
+ * stopped counting those that still could.
  */
-const WINDOW_MS = 7 * 86_400_000;
+const DEFAULT_WINDOW_MS = 7 * 86_400_000;
 const HOUR_MS = 3_600_000;
-const WINDOW_H = WINDOW_MS / HOUR_MS;
 /** The newest bins of clicks' ages are five minutes of the clock. */
 const AGE_BIN_MS = 300_000;
 
@@ -237,6 +237,8 @@ const AGE_BIN_MS = 300_000;
  * wholly due, and the owner counts them as its total less the bins.
  */
 class ClickAges {
+  /** The conversion window: bins past it are dropped. */
+  constructor(readonly windowMs: number) {}
   /** Each bin's size (0 for the newest; sizes fall from the oldest bin to the newest). */
   readonly size: number[] = [];
   readonly mass: number[] = [];
@@ -267,7 +269,7 @@ class ClickAges {
     }
     this.end = Math.max(this.end, at);
     let old = 0;
-    while (old < this.mass.length && now - (old + 1 < this.mass.length ? this.first[old + 1] : this.end) >= WINDOW_MS) old++;
+    while (old < this.mass.length && now - (old + 1 < this.mass.length ? this.first[old + 1] : this.end) >= this.windowMs) old++;
     if (old > 0) for (const a of [this.size, this.mass, this.first]) a.splice(0, old);
   }
 
@@ -277,8 +279,8 @@ class ClickAges {
   }
 
   /** Bins from `flat()`; null for what is not such a list. */
-  static from(values: readonly unknown[]): ClickAges | null {
-    const a = new ClickAges();
+  static from(values: readonly unknown[], windowMs: number): ClickAges | null {
+    const a = new ClickAges(windowMs);
     if (values.length === 0) return a;
     const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
     if (values.length % 3 !== 1 || !num(values[0])) return null;
@@ -302,11 +304,13 @@ class ClickAges {
  * 0.14 in their first half hour.
  */
 const SHAPES = Array.from({ length: 33 }, (_, i) => 2 ** ((i - 8) / 4));
-/** Its scales θ: quarter-octaves from a minute to the window, in hours (refined between them). */
+/**
+ * Its scales θ: quarter-octaves from a minute to 6.8 days (about the default window), in hours
+ * (refined between them). A window of up to 90 days keeps t/θ within J's table (2^17).
+ */
 const SCALES_H = Array.from({ length: 54 }, (_, j) => (60_000 * 2 ** (j / 4)) / HOUR_MS);
 const LN_SHAPES = SHAPES.map(Math.log);
 const LN_SCALES = SCALES_H.map(Math.log);
-const LN_WINDOW_H = Math.log(WINDOW_H);
 
 /**
  * J_k(z) = ∫₀^z e^(−s^k) ds for each of SHAPES, tabulated at 32 points an octave of z from 2^−20 to
@@ -356,7 +360,7 @@ const SHAPE_PRIOR_SD = 1;
  */
 const FIT_PRIOR_EVENTS = 20;
 
-/** A Weibull delay of scale θ (hours) and shape SHAPES[i], cut at the window. */
+/** A Weibull delay of scale θ (hours) and shape SHAPES[i], cut at the window W (hours). */
 class Delay {
   readonly k: number;
   /** S(W) = e^(−(W/θ)^k), and 1 − S(W). */
@@ -368,18 +372,19 @@ class Delay {
   constructor(
     readonly scaleH: number,
     i: number,
+    private readonly windowH: number,
   ) {
     this.k = SHAPES[i];
-    const xW = (WINDOW_H / scaleH) ** this.k;
+    const xW = (windowH / scaleH) ** this.k;
     this.sW = Math.exp(-xW);
     this.fW = -Math.expm1(-xW);
-    this.spent = Math.min(WINDOW_H, scaleH * 40 ** (1 / this.k));
+    this.spent = Math.min(windowH, scaleH * 40 ** (1 / this.k));
     this.j = jTableOf(i);
   }
 
   /** ∫₀^t S (t in hours, cut at the window). */
   private survived(t: number): number {
-    return this.scaleH * jOf(this.j, Math.min(t, WINDOW_H) / this.scaleH);
+    return this.scaleH * jOf(this.j, Math.min(t, this.windowH) / this.scaleH);
   }
 
   /**
@@ -399,7 +404,7 @@ class Delay {
       else {
         if (Number.isNaN(sa)) sa = this.survived(a);
         st = this.survived(t);
-        p += (ages.mass[b] * Math.max(0, st - sa - this.sW * (Math.min(t, WINDOW_H) - Math.min(a, WINDOW_H)))) / (t - a);
+        p += (ages.mass[b] * Math.max(0, st - sa - this.sW * (Math.min(t, this.windowH) - Math.min(a, this.windowH)))) / (t - a);
       }
       [a, sa] = [t, st];
     }
@@ -422,7 +427,7 @@ class Delay {
  */
 class ConversionDelay {
   /** Every counted click of a creative priced on a pCVR: its pCVR in all (`owed`) and by when. */
-  readonly clicks = new ClickAges();
+  readonly clicks: ClickAges;
   owed = 0;
   /** When the first of them came (a conversion of an earlier click is none of theirs). */
   since = Infinity;
@@ -436,10 +441,16 @@ class ConversionDelay {
   delay: Delay;
   version = 0;
   private readonly lnPrior: number;
+  private readonly windowH: number;
 
-  constructor(priorScaleMs: number) {
+  constructor(
+    priorScaleMs: number,
+    private readonly windowMs: number,
+  ) {
+    this.clicks = new ClickAges(windowMs);
+    this.windowH = windowMs / HOUR_MS;
     this.lnPrior = Math.log(priorScaleMs / HOUR_MS);
-    this.delay = new Delay(priorScaleMs / HOUR_MS, 8);
+    this.delay = new Delay(priorScaleMs / HOUR_MS, 8, this.windowH);
   }
 
   onClick(now: number, pcvr: number): void {
@@ -455,7 +466,7 @@ class ConversionDelay {
     const delayMs = now - (clickMs ?? NaN);
     if (!(delayMs >= 0)) return;
     this.timed++;
-    const ln = Math.log(Math.min(Math.max(delayMs, 1000), WINDOW_MS) / HOUR_MS);
+    const ln = Math.log(Math.min(Math.max(delayMs, 1000), this.windowMs) / HOUR_MS);
     this.sumLn += ln;
     for (let i = 0; i < SHAPES.length; i++) this.sumPow[i] += Math.exp(SHAPES[i] * ln);
   }
@@ -472,7 +483,7 @@ class ConversionDelay {
       const k = SHAPES[i];
       let s = -0.5 * ((lnTh - this.lnPrior) / SCALE_PRIOR_SD) ** 2 - 0.5 * (LN_SHAPES[i] / SHAPE_PRIOR_SD) ** 2;
       if (!counts) return s;
-      const d = new Delay(Math.exp(lnTh), i);
+      const d = new Delay(Math.exp(lnTh), i, this.windowH);
       s -= (FIT_PRIOR_EVENTS + N) * Math.log(rate + Math.max(0, this.owed - d.pending(this.clicks, now)));
       if (N > 0) s += N * (LN_SHAPES[i] - k * lnTh - Math.log(d.fW)) + (k - 1) * this.sumLn - Math.exp(-k * lnTh) * this.sumPow[i];
       return s;
@@ -521,7 +532,7 @@ class ConversionDelay {
       }
     }
     const lnScale = Math.max(f1, f2) > best ? (f1 >= f2 ? x1 : x2) : LN_SCALES[bj];
-    this.delay = new Delay(Math.exp(lnScale), bi);
+    this.delay = new Delay(Math.exp(lnScale), bi, this.windowH);
     this.version++;
   }
 
@@ -532,7 +543,7 @@ class ConversionDelay {
   /** Takes back a snapshot; false (changing nothing) for what is not one. */
   restore(x: Partial<ConversionDelaySnapshot>): boolean {
     const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-    const clicks = Array.isArray(x.clicks) ? ClickAges.from(x.clicks) : null;
+    const clicks = Array.isArray(x.clicks) ? ClickAges.from(x.clicks, this.windowMs) : null;
     const ok =
       clicks !== null &&
       num(x.owed) &&
@@ -607,6 +618,11 @@ export interface CalibrationOptions {
    * of the prior of the delay's scale (default 1 h; see ConversionDelay).
    */
   conversionDelayMs?: number;
+  /**
+   * How long after its click a conversion still counts, ms: the bidder's `conversionWindowMs`, past
+   * which a click's conversion token has expired (default 7 days).
+   */
+  conversionWindowMs?: number;
 }
 
 /**
@@ -648,7 +664,9 @@ export function createCalibration(opts: CalibrationOptions) {
   const priorEvents = opts.priorEvents ?? 3;
   const { clock } = opts;
   const priorDelayMs = opts.conversionDelayMs ?? HOUR_MS;
-  const delay = new ConversionDelay(priorDelayMs);
+  const windowMs = opts.conversionWindowMs ?? DEFAULT_WINDOW_MS;
+  if (!(windowMs > 0)) throw new Error('conversionWindowMs must be > 0');
+  const delay = new ConversionDelay(priorDelayMs, windowMs);
   const creatives = new Map<string, CreativeStats>();
   /**
    * The creatives no campaign lists, since when (epoch ms). Kept to the end of the UTC day after
@@ -750,7 +768,7 @@ export function createCalibration(opts: CalibrationOptions) {
       if (s.firstClickAt === Infinity) s.firstClickAt = now;
       if (s.meanPcvr > 0) {
         s.conversionsOwed += s.meanPcvr;
-        (s.ages ??= new ClickAges()).add(now, s.meanPcvr);
+        (s.ages ??= new ClickAges(windowMs)).add(now, s.meanPcvr);
         s.dueAt = NaN;
         delay.onClick(now, s.meanPcvr);
       }
@@ -818,11 +836,11 @@ export function createCalibration(opts: CalibrationOptions) {
         Array.isArray(x.creatives) &&
         x.creatives.every((c) => {
           if (!(Array.isArray(c) && c.length > n && typeof c[0] === 'string' && c.slice(1, n).every(num) && (c[n] === null || num(c[n])))) return false;
-          ages.set(c, ClickAges.from(c.slice(n + 1)));
+          ages.set(c, ClickAges.from(c.slice(n + 1), windowMs));
           return ages.get(c) !== null;
         }) &&
         (x.removed === undefined || (Array.isArray(x.removed) && x.removed.every((r) => Array.isArray(r) && r.length === 2 && typeof r[0] === 'string' && num(r[1]))));
-      if (!ok || (x.conversionDelay !== undefined && !new ConversionDelay(priorDelayMs).restore(x.conversionDelay))) throw new Error('not a calibration snapshot');
+      if (!ok || (x.conversionDelay !== undefined && !new ConversionDelay(priorDelayMs, windowMs).restore(x.conversionDelay))) throw new Error('not a calibration snapshot');
       // A creative of a snapshot of before 2026-12 has no bins: what its clicks owed then is taken as
       // due (its last hours' clicks read as a little late), and the delay is learnt again from the
       // clicks and conversions to come.

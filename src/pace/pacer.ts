@@ -40,6 +40,8 @@ export interface ThompsonPacerOptions {
   decay?: number;
   /** Pseudo-clicks of the prior that centres a creative's CTR on the model (default 3). */
   calibrationPriorClicks?: number;
+  /** How long after its click a conversion counts, ms: the bidder's `conversionWindowMs` (default 7 days). */
+  conversionWindowMs?: number;
   /**
    * Share of each budget this process paces, in (0, 1] (default 1). In a fleet of N bidders set
    * 1/N and call `syncSpend` with the ledger's (fleet-wide) spend every few seconds: each bidder
@@ -252,7 +254,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
   // UTC day it did, until that day ends: one back that day resumes its spend and its arms. Built
   // anew, it paced as if nothing were spent until the next ledger sync, and learnt its arms again.
   const dropped = new Map<string, { pace: CampaignPace; day: number }>();
-  const calibration = createCalibration({ priorEvents: priorClicks, clock: opts.clock });
+  const calibration = createCalibration({ priorEvents: priorClicks, clock: opts.clock, conversionWindowMs: opts.conversionWindowMs });
 
   const configure = (campaigns: readonly PacedCampaign[]): void => {
     const now = opts.clock();

@@ -40,6 +40,8 @@ export interface ValuePacerOptions {
   trafficShape?: readonly number[];
   /** Pseudo-events of the creatives' CTR calibration prior (default 3). */
   calibrationPriorClicks?: number;
+  /** How long after its click a conversion counts, ms: the bidder's `conversionWindowMs` (default 7 days). */
+  conversionWindowMs?: number;
   /**
    * Whether first-price bids are shaded after pacing (default true). False: the caller bids the
    * paced value itself, and λ is planned on paying it (win G(u), pay G(u)·u), not the shaded bid.
@@ -211,9 +213,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   // back that day resumes its pace as if a reload had kept it. Built anew, its hour's spend was 0,
   // which the ledger sync cannot raise, and its hourly cap held twice.
   const dropped = new Map<string, { pace: Pace; day: number }>();
-  const calibration = createCalibration({ priorEvents: opts.calibrationPriorClicks ?? 3, clock: opts.clock });
+  const calibration = createCalibration({ priorEvents: opts.calibrationPriorClicks ?? 3, clock: opts.clock, conversionWindowMs: opts.conversionWindowMs });
   // Campaigns paced along the traffic curve ('even') keep today's pacer.
-  const curve = createThompsonPacer({ clock: opts.clock, random, campaigns: [], targetCurve: 'traffic', share });
+  const curve = createThompsonPacer({ clock: opts.clock, random, campaigns: [], targetCurve: 'traffic', share, conversionWindowMs: opts.conversionWindowMs });
   const shape = opts.trafficShape ?? new Array<number>(24).fill(1);
   if (shape.length !== 24 || shape.some((w) => !(w >= 0)) || !shape.some((w) => w > 0)) throw new Error('trafficShape must be 24 non-negative hourly weights, not all zero');
   const valueProbs = new Float64Array(BINS);
