@@ -101,7 +101,7 @@ export interface PacingView {
 }
 
 // Geometric from 0.01: campaigns that value a click far above the market price of an impression
-// need multipliers well under 0.1 to follow the curve (docs/pacing-results.md).
+// need multipliers well under 0.1 to follow the curve (docs/pacing-history.md).
 /**
  * A ledger spend within this share of the day's budget of the pacer's own count is agreement, not
  * news (the ledger rounds each win to micro-dollars): `syncSpend` then leaves the plan as it is.

@@ -458,7 +458,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
    * payment curve at each one's paced value), as a factor of at most 1 on the opportunities it
    * plans on. Only one bid goes out per imp, so where a seat's line items share an audience each
    * counted every imp while winning a third of them, planned for three times the auctions it could
-   * buy, and spent 80 % of its budget (docs/pacing-results.md, "Line items on one audience"). Not
+   * buy, and spent 80 % of its budget (docs/pacing-history.md, "Line items on one audience"). Not
    * above 1: a bid that wins more than the landscape says teaches the landscape itself.
    */
   function delivery(p: Pace, now: number): number {
