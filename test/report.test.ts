@@ -33,8 +33,9 @@ describe('ad-effect report', () => {
     expect(c.totals.spendUsd).toBeCloseTo(0.005, 12);
     expect(c.totals.ctr).toBe(0.5);
     expect(c.totals.cpcUsd).toBeCloseTo(0.005, 12);
-    // CPC goal worth $0.90 per click.
-    expect(c.totals.roi).toBeCloseTo(0.9 / 0.005, 9);
+    // CPC goal worth $0.90 per click: ROI is the value net of the spend, ROAS the value over it.
+    expect(c.totals.roi).toBeCloseTo((0.9 - 0.005) / 0.005, 9);
+    expect(c.totals.roas).toBeCloseTo(0.9 / 0.005, 9);
     expect(c.totals.predictedClicks).toBeCloseTo(0.04, 12);
     // Both impressions were bought in the 10:00 hour, whatever the notice time.
     expect(c.days[0].hours[10].effect.impressions).toBe(2);
@@ -103,7 +104,7 @@ describe('ad-effect report', () => {
 
   it('a rate with nothing to divide by is null, not 0', () => {
     const t = buildReport([bidRec('z', ts)], campaigns).campaigns[0].totals;
-    expect(t).toMatchObject({ ctr: null, cvr: null, cpcUsd: null, cpaUsd: null, roi: null });
+    expect(t).toMatchObject({ ctr: null, cvr: null, cpcUsd: null, cpaUsd: null, roi: null, roas: null });
     const spentNoClick = buildReport([bidRec('y', ts), note('win', 'y', ts + 1, { priceCpmUsd: 5 })], campaigns).campaigns[0].totals;
     expect(spentNoClick).toMatchObject({ ctr: 0, cvr: null, cpcUsd: null, cpaUsd: null });
   });
@@ -131,7 +132,57 @@ describe('ad-effect report', () => {
     const three = buildReport([0, 1, 2].flatMap((i) => [bidRec(`m${i}`, ts), note('win', `m${i}`, ts + 1, { priceCpmUsd: 3 })]), campaigns).campaigns[0].totals;
     expect(three.spendUsd).toBe(0.009);
     const gone = buildReport([bidRec('g', ts), note('win', 'g', ts + 1, { priceCpmUsd: 2 }), note('click', 'g', ts + 2)], campaigns.filter((c) => c.id !== 'acme-shoes')).campaigns[0].totals;
-    expect(gone).toMatchObject({ clicks: 1, spendUsd: 0.002, roi: null });
+    expect(gone).toMatchObject({ clicks: 1, spendUsd: 0.002, roi: null, roas: null });
+  });
+
+  it('ROI is the value net of the spend, over the spend (−1 lost it all, 0 broke even), and ROAS the value over the spend', () => {
+    // acme-shoes values a click at $0.90.
+    const lost = buildReport([bidRec('n', ts), note('win', 'n', ts + 1, { priceCpmUsd: 5 })], campaigns).campaigns[0].totals;
+    expect(lost).toMatchObject({ spendUsd: 0.005, roi: -1, roas: 0 });
+    const doubled = buildReport([bidRec('d', ts), note('win', 'd', ts + 1, { priceCpmUsd: 450 }), note('click', 'd', ts + 2)], campaigns).campaigns[0].totals;
+    expect(doubled).toMatchObject({ spendUsd: 0.45, roi: 1, roas: 2 });
+    const even = buildReport([bidRec('e', ts), note('win', 'e', ts + 1, { priceCpmUsd: 900 }), note('click', 'e', ts + 2)], campaigns).campaigns[0].totals;
+    expect(even).toMatchObject({ roi: 0, roas: 1 });
+  });
+
+  it('`bidder report` prints spend to the micro-dollar, a CPC or CPA of $999.99 as such, and ROI beside ROAS', () => {
+    if (!existsSync('dist/cli.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
+    const dir = mkdtempSync(join(tmpdir(), 'report-money-'));
+    const rec = (r: Record<string, unknown>) => JSON.stringify({ ts, creativeId: 'x', ...r });
+    const bid = (bidId: string, campaignId: string) => rec({ type: 'bid', bidId, campaignId, priceCpmUsd: 1_000_000, pctr: 0.01, modelVersion: 'm', ctx });
+    try {
+      writeFileSync(
+        join(dir, 'events.ndjson'),
+        [
+          // acme-shoes (a click worth $0.90): $999.99 spent, no click, one conversion.
+          bid('a', 'acme-shoes'),
+          rec({ type: 'win', bidId: 'a', campaignId: 'acme-shoes', priceCpmUsd: 999_990 }),
+          rec({ type: 'conversion', bidId: 'a', campaignId: 'acme-shoes' }),
+          // northwind-travel (a click worth $1.40): $0.70 spent for one click.
+          bid('n', 'northwind-travel'),
+          rec({ type: 'win', bidId: 'n', campaignId: 'northwind-travel', priceCpmUsd: 700 }),
+          rec({ type: 'click', bidId: 'n', campaignId: 'northwind-travel' }),
+          // volt-bank (a conversion worth $40): $987.654 spent, all of it past the budget, one click.
+          bid('v', 'volt-bank'),
+          rec({ type: 'win', bidId: 'v', campaignId: 'volt-bank', priceCpmUsd: 987_654, overspend: true }),
+          rec({ type: 'click', bidId: 'v', campaignId: 'volt-bank' }),
+        ].join('\n') + '\n',
+      );
+      const out = spawnSync(process.execPath, ['dist/cli.js', 'report', '--events', dir], { encoding: 'utf8', timeout: 60_000 });
+      expect(out.status, out.stderr).toBe(0);
+      expect(out.stdout).toContain('| CPC | CPA | ROI | ROAS | predicted clicks |');
+      expect(out.stdout).toContain('| acme-shoes | 1 | 0 | 1 | $999.99 | $0.00 | 0.00% | – | – | $999.99 | -1.00 | 0.00 | 0.0 |');
+      expect(out.stdout).toContain('| northwind-travel | 1 | 1 | 0 | $0.70 | $0.00 | 100.00% | 0.00% | $0.70 | – | 1.00 | 2.00 | 0.0 |');
+      expect(out.stdout).toContain('| volt-bank | 1 | 1 | 0 | $987.654 | $987.654 | 100.00% | 0.00% | $987.65 | – | -1.00 | 0.00 | 0.0 |');
+      const json = JSON.parse(spawnSync(process.execPath, ['dist/cli.js', 'report', '--events', dir, '--json'], { encoding: 'utf8', timeout: 60_000 }).stdout);
+      expect(json.campaigns.map((c: { id: string; totals: { roi: number; roas: number } }) => [c.id, c.totals.roi, c.totals.roas])).toEqual([
+        ['acme-shoes', -1, 0],
+        ['northwind-travel', 1, 2],
+        ['volt-bank', -1, 0],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rounds each impression\'s spend to the micro-dollar, as the ledger settles it', () => {
@@ -270,8 +321,8 @@ describe('baselines on the event log (figures worked by hand)', () => {
       writeFileSync(join(dir, 'events.ndjson'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
       const out = spawnSync(process.execPath, ['dist/cli.js', 'report', '--events', dir, '--plot', join(dir, 'plots')], { encoding: 'utf8', timeout: 60_000 });
       expect(out.status, out.stderr).toBe(0);
-      // Money to four significant digits: the 0.015 USD spent is not $0.02.
-      expect(out.stdout).toContain('| acme-shoes | 5 | 0 | 0 | $0.015 | $0 |');
+      // Money as recorded: the 0.015 USD spent is not $0.02.
+      expect(out.stdout).toContain('| acme-shoes | 5 | 0 | 0 | $0.015 | $0.00 |');
       expect(out.stdout).toMatch(/\| acme-shoes \| 5 \(2\) \| 1 \/ 2 \/ 1 \| 0\.10 \| 0\.07 \| 0\.00 \| 0\.05 \| 0\.04 \| 0\.11 \| 1\.280 \|/);
       expect(readFileSync(join(dir, 'plots', 'baselines.svg'), 'utf8')).toContain('linHindsight');
       const json = JSON.parse(spawnSync(process.execPath, ['dist/cli.js', 'report', '--events', dir, '--json'], { encoding: 'utf8', timeout: 60_000 }).stdout);

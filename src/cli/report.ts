@@ -11,17 +11,28 @@ import { utcDay } from '../ledger/budget.js';
 
 // A rate with nothing to divide by is null in the report, and a dash here.
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(2)}%`);
-// Four significant digits below $1,000: a CPC of 0.068 is not $0.07, nor 0.00275 $0.00.
-const usd = (x: number | null) => (x === null ? '–' : `$${Math.abs(x) >= 1000 ? x.toFixed(2) : Number(x.toPrecision(4))}`);
+// Trailing zeros past the cents dropped: "999.990000" is $999.99, "0.06800" $0.068.
+const trim = (s: string) => s.replace(/(\.\d\d\d*?)0+$/, '$1');
+// Spend as recorded: the ledger settles in micro-dollars, so six decimals hold every digit of it
+// (987.654 is not $987.7, nor 999.99 $1000), printed with at least the cents.
+const money = (x: number) => `$${trim(x.toFixed(6))}`;
+// A CPC or CPA is a quotient with no exact form: four significant digits (0.068 is not $0.07, nor
+// 0.00275 $0.00), and at least the cents, so that 999.99 is not $1000.
+function rate(x: number | null): string {
+  if (x === null) return '–';
+  const decimals = x === 0 ? 2 : Math.min(100, Math.max(2, 3 - Math.floor(Math.log10(Math.abs(x)))));
+  return `$${trim(x.toFixed(decimals))}`;
+}
+const ratio = (x: number | null) => (x === null ? '–' : x.toFixed(2));
 
 function table(r: Report): string {
   const rows = [
-    '| campaign | impressions | clicks | conversions | spend | of which over budget | CTR | CVR | CPC | CPA | ROI | predicted clicks |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| campaign | impressions | clicks | conversions | spend | of which over budget | CTR | CVR | CPC | CPA | ROI | ROAS | predicted clicks |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const c of r.campaigns) {
     const t = c.totals;
-    rows.push(`| ${c.id} | ${t.impressions} | ${t.clicks} | ${t.conversions} | ${usd(t.spendUsd)} | ${usd(t.overspendUsd)} | ${pct(t.ctr)} | ${pct(t.cvr)} | ${usd(t.cpcUsd)} | ${usd(t.cpaUsd)} | ${t.roi === null ? '–' : t.roi.toFixed(2)} | ${t.predictedClicks.toFixed(1)} |`);
+    rows.push(`| ${c.id} | ${t.impressions} | ${t.clicks} | ${t.conversions} | ${money(t.spendUsd)} | ${money(t.overspendUsd)} | ${pct(t.ctr)} | ${pct(t.cvr)} | ${rate(t.cpcUsd)} | ${rate(t.cpaUsd)} | ${ratio(t.roi)} | ${ratio(t.roas)} | ${t.predictedClicks.toFixed(1)} |`);
   }
   return rows.join('\n');
 }
@@ -50,7 +61,7 @@ function dayOf(flag: string, iso: string): number {
 export function registerReport(program: Command): void {
   program
     .command('report')
-    .description('ad-effect report (CTR, CVR, CPC, CPA, ROI, spend against target, predicted vs observed CTR) from event logs, and the bidder against linear baselines and the pCTR bound on the auctions whose price the log knows')
+    .description('ad-effect report (CTR, CVR, CPC, CPA, ROI and ROAS, spend against target, predicted vs observed CTR) from event logs, and the bidder against linear baselines and the pCTR bound on the auctions whose price the log knows')
     .option('--events <paths...>', 'event-log files or directories', ['var/events'])
     .option('--policies <dir>', 'policy directory (goal values and budgets)', 'policies')
     .option('--json', 'print one JSON object instead of a table')

@@ -25,8 +25,10 @@ export interface Effect extends Acc {
   cvr: number | null;
   cpcUsd: number | null;
   cpaUsd: number | null;
-  /** Value of the outcomes at the campaign's goal price, over spend. */
+  /** Return on investment: (value − spend) / spend, the value of the outcomes at the campaign's goal price net of their cost; −1 lost all, 0 broke even. */
   roi: number | null;
+  /** Return on ad spend: value / spend, roi + 1 (the figure this report called ROI before). */
+  roas: number | null;
 }
 
 export interface CampaignReport {
@@ -57,7 +59,7 @@ export interface Report {
 const zero = (): Acc => ({ bids: 0, impressions: 0, clicks: 0, conversions: 0, spendUsd: 0, overspendUsd: 0, predictedClicks: 0 });
 
 function effect(a: Acc, c: Campaign | undefined): Effect {
-  // A campaign no longer in the policies has no goal to value its outcomes at: its ROI is unknown, not 0.
+  // A campaign no longer in the policies has no goal to value its outcomes at: its ROI and ROAS are unknown, not 0.
   const value = !c ? NaN : c.goal.type === 'cpc' ? a.clicks * c.goal.valueUsd : c.goal.type === 'cpa' ? a.conversions * c.goal.valueUsd : (a.impressions / 1000) * c.goal.valueUsd;
   // Sums of micro-dollar prices, given back in micro-dollars (without the float sums' 0.009000000000000001).
   const spendUsd = toUsd(Math.round(a.spendUsd * 1e6));
@@ -69,7 +71,8 @@ function effect(a: Acc, c: Campaign | undefined): Effect {
     cvr: a.clicks ? a.conversions / a.clicks : null,
     cpcUsd: a.clicks ? spendUsd / a.clicks : null,
     cpaUsd: a.conversions ? spendUsd / a.conversions : null,
-    roi: spendUsd && !Number.isNaN(value) ? value / spendUsd : null,
+    roi: spendUsd && !Number.isNaN(value) ? (value - spendUsd) / spendUsd : null,
+    roas: spendUsd && !Number.isNaN(value) ? value / spendUsd : null,
   };
 }
 

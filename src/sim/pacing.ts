@@ -83,6 +83,7 @@ export interface Figures {
   cvr: number;
   cpc: number;
   cpa: number;
+  /** Return on investment, (value − spend) / spend; 0 where nothing was spent. */
   roi: number;
   pacingErrorPct: number;
   hindsightClicks: number;
@@ -583,8 +584,9 @@ function figures(r: {
     cvr: round(r.clicks > 0 ? r.conversions / r.clicks : 0, 6),
     cpc: round(r.clicks > 0 ? r.spend / r.clicks : 0),
     cpa: round(r.conversions > 0 ? r.spend / r.conversions : 0),
-    // Return on spend: the advertiser's value of what was bought (by goal) per dollar spent.
-    roi: round(r.spend > 0 ? r.value / r.spend : 0),
+    // The advertiser's value of what was bought (by goal) net of its cost, per dollar spent: ROI, not
+    // ROAS (value / spend), so that a run which lost everything reads −1 and one that broke even 0.
+    roi: round(r.spend > 0 ? (r.value - r.spend) / r.spend : 0),
     pacingErrorPct: round(r.pacingErrorPct, 3),
     hindsightClicks: round(r.hindsightClicks, 2),
     boundClicks: round(r.boundClicks, 2),
