@@ -342,6 +342,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     clock,
     now,
     conversionWindowMs: settings.conversionWindowMs,
+    ledgerRetentionMs: ledger.retentionMs,
     exchange: live.exchange,
     // And the fleet's other processes: a load balancer sends a bid's notices to any of them.
     peers: redis

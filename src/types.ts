@@ -372,6 +372,12 @@ export interface Ledger {
  */
 export interface BudgetLedger extends Ledger {
   /**
+   * How long a bid is remembered once it finished (a settled one: after its notices' signed expiry
+   * where that is later; a held one finishes at its reservation's expiry): `bidOutcome` tells what
+   * became of it until then, and a late win is settled while it is remembered.
+   */
+  readonly retentionMs: number;
+  /**
    * Replace the budget of every listed campaign; campaigns not listed keep theirs, so their bids
    * still out settle (the Redis ledger stops renewing this process's rule for them, and the rule in
    * force stays until another process registers one). Rejects (nothing changed) on an invalid

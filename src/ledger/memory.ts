@@ -337,6 +337,8 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   }
 
   return {
+    retentionMs,
+
     async reserve(items: Reservation[]): Promise<boolean[]> {
       const now = clock();
       core.expire(now);

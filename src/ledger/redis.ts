@@ -932,6 +932,8 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   };
 
   const self: BudgetLedger = {
+    retentionMs,
+
     async reserve(items: Reservation[]): Promise<boolean[]> {
       if (items.length === 0) return [];
       if (evictionCheck !== null) await evictionCheck;

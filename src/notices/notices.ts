@@ -40,6 +40,12 @@ export interface NoticeDeps {
   now: () => number;
   /** Longest a click stays eligible for a conversion postback. */
   conversionWindowMs: number;
+  /**
+   * The ledger's `retentionMs` (BudgetLedger): this long past its bid's notice expiry the ledger
+   * still tells whether the ad ran, and a click heard until then is counted if it did (a page left
+   * open, then clicked). Absent, 0: a click counts only within its expiry.
+   */
+  ledgerRetentionMs?: number;
   /** The exchange's settings as they stand (a bid's silence is read by its exchange's `lossNotices`). */
   exchange: (name: string) => ExchangeSettings | undefined;
   /**
@@ -203,25 +209,39 @@ export function createNoticeHandler(deps: NoticeDeps) {
   // bids expired unheard; each is warned of once.
   const sendsLosses = new Set<string>();
   const silentBids = new Map<string, number>();
+  const retentionMs = deps.ledgerRetentionMs ?? 0;
+  /**
+   * Until when a click on this bid can be counted: while the ledger remembers the bid (a win it
+   * settles, late too, is learnt by a click heard before it), so its click's dedup key, its held
+   * click and a conversion token's record last as long.
+   */
+  const clickUntil = (c: NoticeClaims): number => c.expiresAtMs + retentionMs;
   // First clicks on bids no win had been heard for, by bid id, in arrival order: learnt when this
-  // process hears the win (a win notice reordered behind the click), forgotten at the notices'
-  // signed expiry, at a loss, or when the map is full.
+  // process hears the win (a win notice reordered behind the click, or one past the notices'
+  // expiry the ledger still settles), forgotten at `clickUntil`, at a loss, or when the map is full.
   interface HeldClick {
     campaignId: string;
     creativeId: string;
     userKey: string | undefined;
     until: number;
+    /** A click heard past its expiry: kept out of the event log until its win is heard. */
+    unlogged?: NoticeClaims;
   }
   const heldClicks = new Map<string, HeldClick>();
-  function holdClick(claims: NoticeClaims, userKey: string | undefined): HeldClick {
+  function holdClick(claims: NoticeClaims, userKey: string | undefined, late: boolean): HeldClick {
     const now = deps.clock();
     for (const [bidId, h] of heldClicks) {
       if (h.until >= now && heldClicks.size < MAX_HELD_CLICKS) break;
       heldClicks.delete(bidId);
     }
-    const held = { campaignId: claims.campaignId, creativeId: claims.creativeId, userKey, until: claims.expiresAtMs };
+    const held: HeldClick = { campaignId: claims.campaignId, creativeId: claims.creativeId, userKey, until: clickUntil(claims), unlogged: late ? claims : undefined };
     heldClicks.set(claims.bidId, held);
     return held;
+  }
+  /** A held click whose bid's win settled: learnt, and logged if it was not at its arrival. */
+  function learnHeld(held: HeldClick, at: number): void {
+    learnClick(held.campaignId, held.creativeId, held.userKey, at);
+    if (held.unlogged !== undefined) logNotice(deps.eventLog, 'click', at, held.unlogged);
   }
   /**
    * A win that settled while its click awaited the ledger (read its outcome as held, then awaited
@@ -241,7 +261,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
     }
     if (outcome !== 'settled' || heldClicks.get(bidId) !== held) return;
     heldClicks.delete(bidId);
-    learnClick(held.campaignId, held.creativeId, held.userKey, at);
+    learnHeld(held, at);
   }
   /** What a click on an ad that ran teaches: the clicks counted, the pacer's calibration, the user's profile. */
   function learnClick(campaignId: string, creativeId: string, userKey: string | undefined, at: number): void {
@@ -301,11 +321,12 @@ export function createNoticeHandler(deps: NoticeDeps) {
   /**
    * The conversion token a click hands the landing page: valid for the conversion window from the
    * click, and carrying how long its bid's conversion must be remembered: until the last token any
-   * click on that bid could mint expires (a repeat click mints another, later one). `won`: the
-   * ledger had the bid settled (won) at the click, 1, or not yet, 0 (the conversion asks again).
+   * click on that bid could mint expires (a repeat click mints another, later one, up to
+   * `clickUntil`). `won`: the ledger had the bid settled (won) at the click, 1, or not yet, 0 (the
+   * conversion asks again).
    */
   function clickToken(c: NoticeClaims, won: boolean): string {
-    const payload = Buffer.from(JSON.stringify([c.bidId, c.campaignId, c.creativeId, deps.clock() + deps.conversionWindowMs, c.expiresAtMs + deps.conversionWindowMs, won ? 1 : 0])).toString('base64url');
+    const payload = Buffer.from(JSON.stringify([c.bidId, c.campaignId, c.creativeId, deps.clock() + deps.conversionWindowMs, clickUntil(c) + deps.conversionWindowMs, won ? 1 : 0])).toString('base64url');
     return `${payload}.${tokenMac(tokenKeys[0], payload).toString('base64url')}`;
   }
 
@@ -595,9 +616,11 @@ export function createNoticeHandler(deps: NoticeDeps) {
       }
       logNotice(deps.eventLog, kind, at, claims, priceUsd, mtwUsd, undefined, unpriced, outcome === 'overspend');
       const click = heldClicks.get(claims.bidId);
+      // A win heard past its notices' expiry still learns the click (the ledger settles it while it
+      // remembers the bid), up to `clickUntil`, as far as the click's dedup key holds.
       if (click !== undefined) {
         heldClicks.delete(claims.bidId);
-        if (at <= click.until) learnClick(click.campaignId, click.creativeId, click.userKey, at);
+        if (at <= click.until) learnHeld(click, at);
       }
       return answer;
     }
@@ -644,9 +667,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
     // landing page.
     const landingUrl = deps.landingUrl(claims.campaignId, claims.creativeId);
     if (landingUrl === undefined) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'unknown creative'));
-    if (late) {
-      // Past its expiry a click is not counted and mints no conversion token (a token would count
-      // a conversion for a click that never counted).
+    if (deps.clock() > clickUntil(claims)) {
+      // Past its expiry and the ledger's retention after it, the ledger may no longer tell whether
+      // the ad ran, nor the dedup key whether the click was counted: it is not counted and mints no
+      // conversion token (a token would count a conversion for a click that never counted).
       metrics.notice('click', 'expired');
       return { status: 302, body: '', headers: { location: landingUrl } };
     }
@@ -668,9 +692,15 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.notice('click', 'lost');
         return { status: 302, body: '', headers: { location: landingUrl } };
       }
-      // Deduplicated in the ledger's store (journal or Redis): across restarts and a fleet.
+      // Past its expiry a bid the ledger does not know can no longer be won (its late win is refused).
+      if (late && outcome === 'unknown') {
+        metrics.notice('click', 'expired');
+        return { status: 302, body: '', headers: { location: landingUrl } };
+      }
+      // Deduplicated in the ledger's store (journal or Redis): across restarts and a fleet, for as
+      // long as a click on the bid can count.
       lt = deps.now();
-      first = await deps.ledger.once(`c:${claims.bidId}`, claims.expiresAtMs);
+      first = await deps.ledger.once(`c:${claims.bidId}`, clickUntil(claims));
       metrics.ledger('state', (deps.now() - lt) / 1000, false);
     } catch {
       // The user still reaches the landing page; the click is not counted, and so mints no
@@ -687,18 +717,27 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // the markup of every bid, and on an exchange that sends no loss notices (Prebid) a lost bid
       // is never released, so clicks on bids never won raised the calibrated CTR and pushed bids
       // up. One on a bid whose win is not heard yet waits for it. The event log keeps it either
-      // way: the report counts it on the impression if the win comes, else without one.
+      // way: the report counts it on the impression if the win comes, else without one. A click
+      // past its expiry on an ad that ran (a page left open) counts as one in time.
       if (outcome === 'settled') {
         metrics.notice('click', 'ok');
         learnClick(claims.campaignId, claims.creativeId, userKey, at);
         logNotice(deps.eventLog, 'click', at, claims);
+      } else if (late) {
+        // Past its expiry, on a bid whose win is not heard: most likely one that lost on an exchange
+        // that sends no loss notices, so it is not counted now, not logged, and mints no token. Its
+        // win may still come, late (the ledger settles it while it remembers the bid): it waits for
+        // that as a click in time does, and is logged then.
+        metrics.notice('click', 'expired');
+        await learnIfWonMeanwhile(claims.bidId, holdClick(claims, userKey, true), at);
       } else {
         metrics.notice('click', 'unsettled');
-        const held = holdClick(claims, userKey);
+        const held = holdClick(claims, userKey, false);
         logNotice(deps.eventLog, 'click', at, claims);
         await learnIfWonMeanwhile(claims.bidId, held, at);
       }
     }
+    if (late && outcome !== 'settled') return { status: 302, body: '', headers: { location: landingUrl } };
     return { status: 302, body: '', headers: { location: withQuery(landingUrl, `rtbclk=${clickToken(claims, outcome === 'settled')}`) } };
   }
 
