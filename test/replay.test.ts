@@ -61,6 +61,22 @@ describe('replay protocol', () => {
     });
   }
 
+  it('sharp pCTR: spends its budget where the pCTR is ranked far more sharply than the average CTR it is normalised by (an over-confident model)', async () => {
+    // The log's pCTR cubed against the original mean: the median score falls to ~1e-3 of the mean,
+    // so most auctions need bids of thousands of times the score. With λ floored at 1e-3 the pacer
+    // and dualDescent reached a fraction of them and spent 23 % and 22 % of the budget.
+    let sum = 0;
+    let n = 0;
+    for (const e of log.episodes) for (const p of e.pctr) ((sum += p), n++);
+    const sharp = { episodes: log.episodes.map((e) => ({ ...e, pctr: Float64Array.from(e.pctr, (p) => p ** 3) })) } as AuctionLog;
+    const budget = costPerEpisode / 8;
+    const r = await replayReport(sharp, { budgetPerEpisode: budget, seed: 1, ctrPrior: sum / n });
+    expect(r.pacer.overspend).toBe(0);
+    expect(r.pacer.spend).toBeGreaterThan(0.9 * budget * 3);
+    expect(r.baselines.dualDescent.spend).toBeGreaterThan(0.9 * budget * 3);
+    expect(r.pacer.spend).toBeLessThanOrEqual(budget * 3 + 1e-6);
+  });
+
   it('pidLinear picks its PID gain on the episodes before, as it picks b0: on repeats of one episode it buys at least what the simulator\'s gain buys', () => {
     // One episode six times: whatever b0 and gain the earlier ones chose is right for the next.
     const same = Array.from({ length: 6 }, () => log.episodes[0]);

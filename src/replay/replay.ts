@@ -209,11 +209,22 @@ export function runPidLinear(episodes: readonly Episode[], ctrPrior: number, bud
   });
 }
 
+/**
+ * The floor on λ for the pacer and dualDescent here. Their values are a relative score (pCTR / avg
+ * ctr scaled to the price level), not money, so a bid may exceed it by any factor, and λ has no
+ * lower bound but the solver's own (1 / its largest λ, 1e9). A floor of 1e-3 held bids to 1,000 ×
+ * the score: on a log whose pCTR is ranked more sharply than its average CTR suggests (an
+ * over-confident model: pCTR^2.5 of a dev log, whose median score is 1e-5 of its mean price) fewer
+ * than 1 % of auctions were reachable, and the pacer spent 4-14 % of its budget (0.56 × the linear
+ * bidder's clicks at c0 = 1/8, a review's reproduction; test/replay.test.ts "sharp pCTR").
+ */
+const RELATIVE_MIN_LAMBDA = 1e-9;
+
 /** dualDescent: value (scale × pCTR / ctrPrior) / λ, λ by dual mirror descent on the budget left per auction left, carried across episodes. */
 export function runDualDescent(episodes: readonly Episode[], ctrPrior: number, budget: Budgets, scale: number): ReplayFigures {
   // η = 1 / √T with T the episodes' mean length (the replay's are all T long).
   const T = episodes.reduce((n, e) => n + e.price.length, 0) / Math.max(1, episodes.length);
-  const dual = new DualDescent(1 / Math.sqrt(Math.max(1, T)), 1, 1e-3);
+  const dual = new DualDescent(1 / Math.sqrt(Math.max(1, T)), 1, RELATIVE_MIN_LAMBDA);
   return runProtocol(episodes, budget, {
     bid: (_k, _i, pctr) => (scale * pctr) / ctrPrior / dual.lambda,
     outcome(k, i, _bid, paid, left) {
@@ -282,8 +293,7 @@ async function runPacer(log: AuctionLog, ctrPrior: number, scale: number, prior:
   // λ is re-solved every 5 auctions: an episode is short, and the budget left moves with each win
   // (re-solving before every auction bought no more clicks on the development logs, at 5x the time).
   const slotMs = Math.max(1, Math.floor((5 * DAY_MS) / T));
-  // The values are a relative score (pCTR scaled to the price level), so bids may exceed it.
-  const pacer = createValuePacer({ clock, random: mulberry32(o.seed ^ 0x5eed), campaigns: [{ id: 'replay', budget: budgets.replay }], slotMs, prior, minLambda: 1e-3 });
+  const pacer = createValuePacer({ clock, random: mulberry32(o.seed ^ 0x5eed), campaigns: [{ id: 'replay', budget: budgets.replay }], slotMs, prior, minLambda: RELATIVE_MIN_LAMBDA });
   let clicks = 0;
   let expected = 0;
   let imps = 0;
