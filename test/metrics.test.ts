@@ -199,7 +199,8 @@ describe('campaigns a policy reload adds and drops', () => {
   // reservations end within the notice TTL, the ledger forgets a finished bid 2 TTLs later (its
   // notices are refused 410 after), and a late win in that time finishes the bid again, whose
   // billing notice may correct its price for 2 TTLs more: 5 TTLs after its last bid. A conversion
-  // counts for the conversion window after a click, itself within one TTL of the bid.
+  // counts for the conversion window after a click, itself within 3 TTLs of the bid (a click past
+  // the bid's expiry counts while the ledger remembers the bid, 2 TTLs more).
   describe('removes the counters of a dropped campaign once its notices can no longer count', () => {
     const TTL = 60_000;
     const WINDOW = 3_600_000;
@@ -235,7 +236,10 @@ describe('campaigns a policy reload adds and drops', () => {
       expect((await valuesOf(m, 'bidder_spend_usd_total')).other).toBe(0.004);
       expect(await valuesOf(m, 'bidder_conversions_total')).toEqual({ c1: 2, other: 0 });
 
-      at(TTL + WINDOW);
+      // A conversion of a click made 3 TTLs after the last bid still counts as the campaign's.
+      at(3 * TTL + WINDOW - 1);
+      expect(await ofCampaign(m, 'c1')).toEqual(['bidder_conversions_total']);
+      at(3 * TTL + WINDOW);
       expect(await ofCampaign(m, 'c1')).toEqual([]);
       m.conversion('c1');
       expect(await valuesOf(m, 'bidder_conversions_total')).toEqual({ other: 1 });
@@ -308,7 +312,7 @@ describe('campaigns a policy reload adds and drops', () => {
       at(5 * TTL + TTL);
       // The first catalog's conversions series (one per campaign) stay the conversion window.
       expect(await count()).toBe(one + 1000);
-      at(2 * TTL + WINDOW);
+      at(3 * TTL + WINDOW);
       expect(await count()).toBe(one);
     });
   });

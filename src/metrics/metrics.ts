@@ -81,9 +81,10 @@ export function createMetrics(opts: MetricsOptions) {
   // the bid's reservation ends within noticeTtlMs, and the ledger remembers a finished bid for 2 x
   // noticeTtlMs, then answers its notices 410; a late win in that time finishes the bid again, so
   // the billing notice correcting that win's price counts for 2 x noticeTtlMs more. Clicks count
-  // within noticeTtlMs of the bid, conversions for the conversion window after the click.
+  // while the ledger still knows whether their ad ran, up to 3 x noticeTtlMs after the bid (its
+  // signed expiry, then the retention), conversions for the conversion window after the click.
   const noticesCountForMs = 5 * noticeTtlMs;
-  const conversionsCountForMs = noticeTtlMs + (opts.conversionWindowMs ?? 7 * DAY_MS);
+  const conversionsCountForMs = 3 * noticeTtlMs + (opts.conversionWindowMs ?? 7 * DAY_MS);
   if (opts.defaults !== false) {
     // Node's event-loop delay histogram records the time between two ticks of a timer of this
     // period, the period included, and sees no hold shorter than the rest of a period: at 10 ms an
