@@ -15,17 +15,16 @@ const DAY = 24 * HOUR;
 const PENDING = 9;
 
 /**
- * 20 clicks of creative 'a' at pCVR 0.5 (10 conversions owed), 2 s apart from DAY0, none converting;
- * the delay assumed `delayMs` until conversions say otherwise. At `ageMs` after DAY0: what is still
- * pending of the 10, and the calibrated pCVR (one creative: its prior of 3 events around the model,
- * against what is due). Spaced so that the delay is refitted (once a second at most) on clicks of
- * some age: a fit on a bin of clicks all of age 0 scores NaN and lands on a 1-minute delay.
+ * 20 clicks of creative 'a' at pCVR 0.5 (10 conversions owed) at DAY0, none converting; the delay
+ * assumed `delayMs` until conversions say otherwise. At `ageMs` after DAY0: what is still pending of
+ * the 10, and the calibrated pCVR (one creative: its prior of 3 events around the model, against
+ * what is due).
  */
 function clickedAndRead(ageMs: number, conversionWindowMs?: number, delayMs = DAY): { pending: number; pcvr: number } {
   let now = DAY0;
   const cal = createCalibration({ clock: () => now, conversionDelayMs: delayMs, conversionWindowMs });
   cal.calibratePcvr('a', 0.5);
-  for (let i = 0; i < 20; i++, now += 2000) cal.onClick('a');
+  for (let i = 0; i < 20; i++) cal.onClick('a');
   now = DAY0 + ageMs;
   const row = cal.snapshot().creatives.find(([id]) => id === 'a')!;
   return { pending: row[PENDING] as number, pcvr: cal.calibratePcvr('a', 0.5, false) };

@@ -391,7 +391,9 @@ class Delay {
    * The conversions not yet due at `now` of the clicks binned in `ages`: each bin's pCVR times the
    * mean over its ages of (S(age) − S(W)) / (1 − S(W)), ages past the window adding nothing. Newest
    * first, to the first bin wholly spent; a bin narrower than the table's step (2 % of its age) is
-   * taken at its middle.
+   * taken at its middle. That includes a bin of no width at age 0 (clicks all in the millisecond of
+   * `now`, as at the first click of a bin, which refits): its mean is S(0), where the integral's
+   * quotient was 0/0, NaN, and every delay of the fit scored NaN.
    */
   pending(ages: ClickAges, now: number): number {
     let p = 0;
@@ -400,7 +402,7 @@ class Delay {
     for (let b = ages.mass.length - 1; b >= 0 && a < this.spent; b--) {
       const t = Math.max(a, (now - ages.first[b]) / HOUR_MS);
       let st = NaN;
-      if (t - a < 0.02 * t) p += ages.mass[b] * Math.max(0, Math.exp(-(((a + t) / 2 / this.scaleH) ** this.k)) - this.sW);
+      if (t - a <= 0.02 * t) p += ages.mass[b] * Math.max(0, Math.exp(-(((a + t) / 2 / this.scaleH) ** this.k)) - this.sW);
       else {
         if (Number.isNaN(sa)) sa = this.survived(a);
         st = this.survived(t);
@@ -512,6 +514,9 @@ class ConversionDelay {
         [bj, bi] = [nj, ni];
       }
     }
+    // No delay scored a number: the lattice's first (a 1-minute scale, the longest tail) would be
+    // taken for want of any, so the delay fitted before stays.
+    if (best === -Infinity) return;
     // θ between its lattice neighbours (golden section on ln θ).
     let lo = LN_SCALES[Math.max(0, bj - 1)];
     let hi = LN_SCALES[Math.min(SCALES_H.length - 1, bj + 1)];
