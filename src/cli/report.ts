@@ -34,6 +34,10 @@ function table(r: Report): string {
     const t = c.totals;
     rows.push(`| ${c.id} | ${t.impressions} | ${t.clicks} | ${t.conversions} | ${money(t.spendUsd)} | ${money(t.overspendUsd)} | ${pct(t.ctr)} | ${pct(t.cvr)} | ${rate(t.cpcUsd)} | ${rate(t.cpaUsd)} | ${ratio(t.roi)} | ${ratio(t.roas)} | ${t.predictedClicks.toFixed(1)} |`);
   }
+  // Under the table, and only where there are some: what the exchange bills that no column holds.
+  const refused = r.campaigns.filter((c) => c.refusedLate.notices > 0);
+  if (refused.length > 0) rows.push('');
+  for (const c of refused) rows.push(`${c.id}: billed by the exchange past the notice window, not recorded as spend: ${c.refusedLate.notices} impressions, ${money(c.refusedLate.billedUsd)}`);
   return rows.join('\n');
 }
 

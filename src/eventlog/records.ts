@@ -31,8 +31,16 @@ export interface BidRecord {
   profile?: UserProfile;
 }
 
+/**
+ * A notice record, or a refused one (`type: 'refused'`): a priced win or billing notice, signed,
+ * answered 410 NOTICE_EXPIRED because it came past its signed expiry and the ledger no longer knows
+ * its bid (its retention, 2 x noticeTtlMs past the expiry, has passed), so nothing was recorded,
+ * while the exchange bills it. Its own type, not the notice's with a flag: a reader that knows only
+ * the notice types (the report before it, training) passes over it, where a `win` of any shape is
+ * an impression and spend to them. `bidder report` counts it apart (`refusedLate`), once per bid.
+ */
 export interface NoticeRecord {
-  type: NoticeKind;
+  type: NoticeKind | 'refused';
   ts: number;
   bidId: string;
   campaignId: string;
@@ -49,6 +57,9 @@ export interface NoticeRecord {
   unpriced?: true;
   /** Billed past the budget (a late win with no room left): the ledger counts it apart, as overspend. */
   overspend?: true;
+  /** On a refused record: the notice refused, and why (the one reason logged). */
+  notice?: 'win' | 'billing';
+  reason?: 'expired';
 }
 
 export type EventRecord = BidRecord | NoticeRecord;
@@ -184,12 +195,15 @@ const N_LOSSREASON = utf8(',"lossReason":');
 const N_MINTOWINCPMUSD = utf8(',"minToWinCpmUsd":');
 const N_UNPRICED = utf8(',"unpriced":true');
 const N_OVERSPEND = utf8(',"overspend":true');
+const N_NOTICE = utf8(',"notice":');
+const N_REASON = utf8(',"reason":');
 
 /**
  * `JSON.stringify(rec) + '\n'` as UTF-8 for a notice record whose keys are in NoticeRecord's order
  * (type, ts, bidId, campaignId, creativeId, priceCpmUsd, lossReason, minToWinCpmUsd, unpriced,
- * overspend; an undefined one left out, as JSON leaves it), written field by field into `w`: the
- * generic walk of a win notice's record was ~8k of its instructions (callgrind), this ~3k.
+ * overspend, notice, reason; an undefined one left out, as JSON leaves it), written field by field
+ * into `w`: the generic walk of a win notice's record was ~8k of its instructions (callgrind), this
+ * ~3k.
  */
 export function writeNoticeRecord(w: ByteWriter, rec: NoticeRecord): void {
   w.bytes(N_TYPE);
@@ -207,5 +221,7 @@ export function writeNoticeRecord(w: ByteWriter, rec: NoticeRecord): void {
   if (rec.minToWinCpmUsd !== undefined) (w.bytes(N_MINTOWINCPMUSD), w.num(rec.minToWinCpmUsd));
   if (rec.unpriced !== undefined) w.bytes(N_UNPRICED);
   if (rec.overspend !== undefined) w.bytes(N_OVERSPEND);
+  if (rec.notice !== undefined) (w.bytes(N_NOTICE), w.str(rec.notice));
+  if (rec.reason !== undefined) (w.bytes(N_REASON), w.str(rec.reason));
   w.text('}\n');
 }

@@ -540,7 +540,15 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (outcome === 'over-reservation') return refuse(kind, 'bad_price', new BidderError('NOTICE_BAD_PRICE', 'above the reserved amount'));
       // 410 only for a bid the ledger no longer knows, past its signed expiry: one it knows is
       // always recorded (as overspend when the budget has no room), since the exchange bills it.
-      if (outcome === 'expired' || (late && outcome === 'unknown')) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
+      if (outcome === 'expired' || (late && outcome === 'unknown')) {
+        // Settling it now could record an exchange's retry twice (the ledger has forgotten the
+        // bid), yet the exchange bills it: the event log, which finance reconciles against its
+        // invoice, says so in a record the impression and spend counts pass over (EventRecord's
+        // 'refused'). Each retry writes one; the report counts a bid once. One with no readable
+        // price has nothing to reconcile.
+        if (!markup) deps.eventLog.append({ type: 'refused', ts: at, bidId: claims.bidId, campaignId: claims.campaignId, creativeId: claims.creativeId, priceCpmUsd: priceUsd, notice: kind, reason: 'expired' });
+        return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
+      }
       // A win's min-to-win is the competing bid it beat (first price: more than the win tells); one
       // above the bid cannot be, and is ignored.
       const wonMinToWin = (): number | undefined => {

@@ -34,6 +34,13 @@ export interface Effect extends Acc {
 export interface CampaignReport {
   id: string;
   totals: Effect;
+  /**
+   * Bids whose win or billing notice was refused past the bid's retention (410 NOTICE_EXPIRED: the
+   * ledger no longer knew the bid, so nothing was recorded): billed by the exchange, in no count
+   * above. Once per bid, however many of its notices were refused, at its billing's price over
+   * its win's; one the log records as won (another bidder of a fleet settled it) is spend above.
+   */
+  refusedLate: { notices: number; billedUsd: number };
   days: Array<{
     day: string;
     totals: Effect;
@@ -173,6 +180,18 @@ export function reportOf(t: LogTally, campaigns: readonly Campaign[], badLines =
       if (f[s] & CONVERTED) at.conversions++;
     }
   }
+  // In micro-dollars, as the ledger would have settled them; by the bid's time, as its impression.
+  const refused = new Map<string, { notices: number; micros: number }>();
+  for (let s = 0; s < t.bids; s++) {
+    if (t.refusedLevel[s] === 0 || wonLevel[s] >= 0) continue;
+    const id = t.campaign(t.refusedC[s]);
+    // cell() also lists the campaign where no bid of it is in the log.
+    if (cell(id, f[s] & BID ? ts[s] : t.refusedTs[s]) === outside) continue;
+    const r = refused.get(id) ?? { notices: 0, micros: 0 };
+    r.notices++;
+    r.micros += Math.round(t.refusedUsd[s] * 1e6);
+    refused.set(id, r);
+  }
   const out: CampaignReport[] = [];
   for (const [id, byDay] of [...cells].sort((a, b) => a[0].localeCompare(b[0]))) {
     const c = byId.get(id);
@@ -193,7 +212,8 @@ export function reportOf(t: LogTally, campaigns: readonly Campaign[], badLines =
       for (const k of Object.keys(total) as Array<keyof Acc>) total[k] += dayAcc[k];
       dayRows.push({ day, totals: effect(dayAcc, c), targetSpendUsd: target, hours: hourRows });
     }
-    out.push({ id, totals: effect(total, c), days: dayRows });
+    const r = refused.get(id);
+    out.push({ id, totals: effect(total, c), refusedLate: { notices: r?.notices ?? 0, billedUsd: toUsd(r?.micros ?? 0) }, days: dayRows });
   }
   return { campaigns: out, records: t.records, badLines: badLines + t.unplaced, filesGone, withoutImpression };
 }

@@ -86,6 +86,16 @@ export class LogTally {
    * campaign index and time.
    */
   imps = { length: 0, slot: new Int32Array(1024), level: new Uint8Array(1024), usd: new Float64Array(1024), over: new Uint8Array(1024), c: new Int32Array(1024), ts: new Float64Array(1024) };
+  /**
+   * Per slot, of its `refused` records (win or billing notices refused past the bid's retention,
+   * which the exchange billed and the ledger did not record): the level of the one whose price
+   * stands (win 1, billing 2; 0 none), that price in USD, rounded to the micro-dollar, and its
+   * campaign index and time. The first of a level stands: an exchange's retry says it again.
+   */
+  refusedLevel = new Uint8Array(1024);
+  refusedUsd = new Float64Array(1024);
+  refusedC = new Int32Array(1024);
+  refusedTs = new Float64Array(1024);
   private readonly shards = Array.from({ length: 8 }, () => new Map<string, number>());
   private readonly campaigns: string[] = [];
   private readonly campaignIndex = new Map<string, number>();
@@ -113,6 +123,13 @@ export class LogTally {
       this.auctionType[s] = r.auctionType === 1 || r.auctionType === 2 ? r.auctionType : 0;
       if (this.orderLength === this.order.length) this.order = grown(this.order, new Int32Array(this.order.length * 2));
       this.order[this.orderLength++] = s;
+    } else if (r.type === 'refused') {
+      const level = r.notice === 'billing' ? 2 : 1;
+      if (level <= this.refusedLevel[s] || typeof r.priceCpmUsd !== 'number') return;
+      this.refusedLevel[s] = level;
+      this.refusedUsd[s] = toUsd(toMicros(r.priceCpmUsd / 1000));
+      this.refusedC[s] = this.campaignOf(r.campaignId);
+      this.refusedTs[s] = r.ts;
     } else if (r.type === 'impression' || r.unpriced) {
       // A render the markup reported, or a notice whose price was unreadable: won, with the
       // markup's authority (a priced notice later corrects its price) and no price for the baselines.
@@ -154,6 +171,10 @@ export class LogTally {
       this.paid = grown(this.paid, new Float64Array(n));
       this.winMtw = grown(this.winMtw, new Float64Array(n));
       this.lossMtw = grown(this.lossMtw, new Float64Array(n));
+      this.refusedLevel = grown(this.refusedLevel, new Uint8Array(n));
+      this.refusedUsd = grown(this.refusedUsd, new Float64Array(n));
+      this.refusedC = grown(this.refusedC, new Int32Array(n));
+      this.refusedTs = grown(this.refusedTs, new Float64Array(n));
     }
     shard.set(r.bidId, s);
     this.c[s] = -1;
