@@ -360,6 +360,16 @@ const SHAPE_PRIOR_SD = 1;
  */
 const FIT_PRIOR_EVENTS = 20;
 
+/**
+ * The least share of conversions a delay the fit considers brings within the window, 1 − S(W). With a
+ * window of an hour or a few, scales of days and steep shapes make it 1e-6 to 1e-40, and dividing by
+ * it turned the rounding of S − S(W) into hundreds of pending conversions (more than the clicks
+ * owed): none was ever due, and the creative's pCVR sat at its cap (a review's reproduction: a 1-hour
+ * window, conversions spread over it, θ fitted at 20 h with k = 4, the pCVR 1 where 0.2 converted).
+ * At the 7-day default every scale of the lattice brings at least 63 %.
+ */
+const MIN_DUE_IN_WINDOW = 1e-6;
+
 /** A Weibull delay of scale θ (hours) and shape SHAPES[i], cut at the window W (hours). */
 class Delay {
   readonly k: number;
@@ -402,11 +412,13 @@ class Delay {
     for (let b = ages.mass.length - 1; b >= 0 && a < this.spent; b--) {
       const t = Math.max(a, (now - ages.first[b]) / HOUR_MS);
       let st = NaN;
-      if (t - a <= 0.02 * t) p += ages.mass[b] * Math.max(0, Math.exp(-(((a + t) / 2 / this.scaleH) ** this.k)) - this.sW);
+      // Each bin owes at most its own mass: S − S(W) is at most 1 − S(W) (fW), which rounding
+      // could pass where fW is small.
+      if (t - a <= 0.02 * t) p += ages.mass[b] * Math.min(this.fW, Math.max(0, Math.exp(-(((a + t) / 2 / this.scaleH) ** this.k)) - this.sW));
       else {
         if (Number.isNaN(sa)) sa = this.survived(a);
         st = this.survived(t);
-        p += (ages.mass[b] * Math.max(0, st - sa - this.sW * (Math.min(t, this.windowH) - Math.min(a, this.windowH)))) / (t - a);
+        p += ages.mass[b] * Math.min(this.fW, Math.max(0, (st - sa - this.sW * (Math.min(t, this.windowH) - Math.min(a, this.windowH))) / (t - a)));
       }
       [a, sa] = [t, st];
     }
@@ -486,6 +498,9 @@ class ConversionDelay {
       let s = -0.5 * ((lnTh - this.lnPrior) / SCALE_PRIOR_SD) ** 2 - 0.5 * (LN_SHAPES[i] / SHAPE_PRIOR_SD) ** 2;
       if (!counts) return s;
       const d = new Delay(Math.exp(lnTh), i, this.windowH);
+      // A delay that almost never ends within the window (a scale far past a short window): what it
+      // leaves pending is S − S(W) over 1 − S(W), both ~1e-6 or less, the quotient rounding's.
+      if (d.fW < MIN_DUE_IN_WINDOW) return -Infinity;
       s -= (FIT_PRIOR_EVENTS + N) * Math.log(rate + Math.max(0, this.owed - d.pending(this.clicks, now)));
       if (N > 0) s += N * (LN_SHAPES[i] - k * lnTh - Math.log(d.fW)) + (k - 1) * this.sumLn - Math.exp(-k * lnTh) * this.sumPow[i];
       return s;
