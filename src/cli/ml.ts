@@ -10,7 +10,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { createFeatureBuilder, type FeatureSpec } from '../features/features.js';
 import { BACKEND_NAMES, selectBackend, type BackendName } from '../model/backend.js';
 import { eventFiles } from '../eventlog/read.js';
-import { datasetFromEventLog } from '../model/eventlog-data.js';
+import { CLICK_WINDOW_TTLS, datasetFromEventLog } from '../model/eventlog-data.js';
 import { auc, ece, logloss, notProbabilities, reliability, reliabilitySvg } from '../model/metrics.js';
 import { loadLayersModel, loadModel, resolveModelDir, saveModelVersion, setCurrentVersion, whyNotLoaded, type ModelKind } from '../model/store.js';
 import { predictRows, recalibrate, splitRows, trainModel } from '../model/train.js';
@@ -151,11 +151,12 @@ async function rowsFor(
       fail(`--events: ${(err as Error).message}`, 2);
     }
     if (files.length === 0) fail(`--events: no event logs (*.ndjson) in ${o.events.join(', ')}`, 2);
-    // The bid record has the bid's time, not its notices' expiry: that is noticeTtlMs after it, of
-    // the bidder.yaml the bids were made under (models/README.md: train with those policies).
+    // The bid record has the bid's time, not when a click on it stops counting: that is 3 x
+    // noticeTtlMs after it (its expiry, then the ledger's retention), of the bidder.yaml the bids
+    // were made under (models/README.md: train with those policies).
     const { noticeTtlMs } = readSettings(o.policies).settings;
     // The logs cannot stand later than now: a later --until would count the impressions of the last
-    // noticeTtlMs as closed, their clicks still to come labelled 0. Read as standing now instead.
+    // click window as closed, their clicks still to come labelled 0. Read as standing now instead.
     const nowMs = Date.now();
     let untilMs = o.until;
     if (untilMs !== undefined && untilMs > nowMs) {
@@ -173,7 +174,7 @@ async function rowsFor(
       );
     }
     if (stats.clickWindowOpen) {
-      process.stderr.write(`events: ${stats.clickWindowOpen} impressions bought less than noticeTtlMs (${noticeTtlMs} ms) before ${new Date(stats.untilMs!).toISOString()} left out: a click on them can still be counted (--until)\n`);
+      process.stderr.write(`events: ${stats.clickWindowOpen} impressions bought less than ${CLICK_WINDOW_TTLS} x noticeTtlMs (${stats.clickWindowMs} ms) before ${new Date(stats.untilMs!).toISOString()} left out: a click on them can still be counted (--until)\n`);
     }
     if (stats.unverifiedBids) process.stderr.write(`events: ${stats.unverifiedBids} bids logged without a creative fingerprint (older logs), rebuilt from the policies as they are now\n`);
     return { data, dataInfo: { source: 'event-log', files, noticeTtlMs, ...stats } };
@@ -216,7 +217,7 @@ export function registerMlCommands(program: Command): void {
     .option('--world-seed <n>', 'simulated market (keep equal between train and eval)', int('--world-seed'), 1)
     .option('--market <profile>', `simulated market calibration: ${MARKET_PROFILES.join(' or ')} (see simulate --market)`, 'demo')
     .option('--events <files...>', 'train from these NDJSON event logs instead of the simulator')
-    .option('--until <time>', "with --events: the time the logs stand at, 'now' or a date-time; rows of bids whose click can still be counted then (noticeTtlMs) are left out (default: the newest record)", time('--until'))
+    .option('--until <time>', `with --events: the time the logs stand at, 'now' or a date-time; rows of bids whose click can still be counted then (made less than ${CLICK_WINDOW_TTLS} x noticeTtlMs before it: the notice expiry, then the ledger's retention) are left out (default: the newest record)`, time('--until'))
     .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
     .option('--models <dir>', 'models folder', 'models')
     .option('--version <name>', 'version name (default: <kind>-<UTC timestamp>)')
@@ -323,7 +324,7 @@ export function registerMlCommands(program: Command): void {
     .option('--seed <n>', 'simulated day', int('--seed'), 1)
     .option('--world-seed <n>', 'simulated market (as used in training)', int('--world-seed'), 1)
     .option('--events <files...>', 'calibrate on these NDJSON event logs instead of the simulator')
-    .option('--until <time>', "with --events: the time the logs stand at, 'now' or a date-time; rows of bids whose click can still be counted then (noticeTtlMs) are left out (default: the newest record)", time('--until'))
+    .option('--until <time>', `with --events: the time the logs stand at, 'now' or a date-time; rows of bids whose click can still be counted then (made less than ${CLICK_WINDOW_TTLS} x noticeTtlMs before it: the notice expiry, then the ledger's retention) are left out (default: the newest record)`, time('--until'))
     .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
     .option('--models <dir>', 'models folder', 'models')
     .option('--backend <name>', BACKEND_HELP, 'wasm')

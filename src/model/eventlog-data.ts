@@ -21,12 +21,14 @@
  * without a fingerprint (a log older than it) is used unchecked, and counted.
  *
  * A row's label is final only once no click on it can still be counted: the bidder counts a click
- * up to the expiry signed into the bid's URLs, `noticeTtlMs` after the bid (src/pipeline/bid.ts,
- * src/notices/notices.ts), and the bid record carries the bid's time, not its expiry. So an
- * impression bought on a bid less than `noticeTtlMs` before `untilMs` (by default the newest record
- * read: a live or just-closed log) is left out and counted, clicked or not: its 0 could still turn
- * 1, and keeping only those already clicked would teach the latest rows a CTR of their clicks
- * alone. These are the latest rows, the very ones `train` holds out to stop and calibrate on.
+ * on a bid it settled up to the expiry signed into the bid's URLs, `noticeTtlMs` after the bid,
+ * plus the ledger's retention past that expiry (src/notices/notices.ts `clickUntil`): a page left
+ * open, then clicked. That is `CLICK_WINDOW_TTLS` × `noticeTtlMs` after the bid, and the bid record
+ * carries the bid's time only. So an impression bought on a bid less than that before `untilMs` (by
+ * default the newest record read: a live or just-closed log) is left out and counted, clicked or
+ * not: its 0 could still turn 1, and keeping only those already clicked would teach the latest rows
+ * a CTR of their clicks alone. These are the latest rows, the very ones `train` holds out to stop
+ * and calibrate on.
  */
 import { DEFAULT_SETTINGS } from '../config/settings.js';
 import { readEvents } from '../eventlog/read.js';
@@ -59,11 +61,20 @@ export interface EventLogReadStats {
   clicksWithoutImpression: number;
   /** Files listed and removed before they were read (rotated away by a running bidder): their records are in no row. */
   filesGone: number;
-  /** Impressions bought on bids whose click window was still open at `untilMs` (made less than `noticeTtlMs` before it): no row yet. */
+  /** Impressions bought on bids whose click window was still open at `untilMs` (made less than `clickWindowMs` before it): no row yet. */
   clickWindowOpen: number;
+  /** How long after its bid a click on a bought impression still counts: `CLICK_WINDOW_TTLS` × `noticeTtlMs`. */
+  clickWindowMs: number;
   /** The time the labels are final at: the `untilMs` given, else the newest record read (null: none). */
   untilMs: number | null;
 }
+
+/**
+ * A click counts until its bid's notice expiry (`noticeTtlMs`) plus the ledger's retention past
+ * it, 2 × `noticeTtlMs` (BudgetLedger.retentionMs): the bidder opens its ledger with that default
+ * (src/ledger/open.ts) and neither its settings nor the event log carry another.
+ */
+export const CLICK_WINDOW_TTLS = 3;
 
 /**
  * When a click can still come: `noticeTtlMs`, that of the bidder the bids were made by; `untilMs`,
@@ -107,6 +118,7 @@ export async function datasetFromEventLog(
     clicksWithoutImpression: 0,
     filesGone: 0,
     clickWindowOpen: 0,
+    clickWindowMs: CLICK_WINDOW_TTLS * clickWindow.noticeTtlMs,
     untilMs: null,
   };
   let newest = -Infinity;
@@ -158,8 +170,8 @@ export async function datasetFromEventLog(
 
   const until = clickWindow.untilMs ?? newest;
   if (Number.isFinite(until)) stats.untilMs = until;
-  // A click is counted while the bid's expiry (its time + noticeTtlMs) has not passed.
-  const openFrom = until - clickWindow.noticeTtlMs;
+  // A click is counted until the bid's expiry plus the ledger's retention: clickWindowMs after it.
+  const openFrom = until - stats.clickWindowMs;
   const keep = new Uint32Array(bought.size);
   const label = new Uint8Array(rows);
   let out = 0;
