@@ -307,6 +307,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const handleBid = createBidPipeline({
     settings,
     live: live.current,
+    campaignsById: live.campaignsById,
     features,
     profiles: users.profiles,
     scorer,

@@ -48,4 +48,25 @@ describe('a pause answered while a bid request is being scored', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 30000);
+
+  it('holds for a policy reload that pauses the campaign (`paused: true`): the ledger still grants its reservation', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pause-in-flight-'));
+    cpSync('policies', dir, { recursive: true });
+    writeFileSync(join(dir, 'campaigns.yaml'), campaigns);
+    const t = await startBidder({ adminToken: TOKEN, batcher: { maxBatchRows: 256, maxQueueDelayUs: 1_000_000 }, defaultTmaxMs: 2000 }, dir);
+    try {
+      expect((await t.bid({ ...request, id: 'before' })).status).toBe(200);
+      const answer = t.bid(request);
+      while ((await t.metric('bidder_scoring_queue_rows')) === 0) await new Promise((r) => setTimeout(r, 5));
+      writeFileSync(join(dir, 'campaigns.yaml'), campaigns.replace('    maxBidCpmUsd: 10\n', '    maxBidCpmUsd: 10\n    paused: true\n'));
+      expect((await t.post('/admin/reload/policies', '', auth)).status).toBe(200);
+      const r = await answer;
+      expect(r.status).toBe(204);
+      expect(await t.metric('bidder_bids_total', { campaign: 'c1' })).toBe(1);
+      expect((await t.bid({ ...request, id: 'after' })).status).toBe(204);
+    } finally {
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30000);
 });

@@ -1,5 +1,5 @@
 import type { BidRequest } from 'iab-openrtb/v26';
-import type { ImpContext, Ledger, Reservation, UserProfile } from '../types.js';
+import type { Campaign, ImpContext, Ledger, Reservation, UserProfile } from '../types.js';
 import type { Scorer } from '../score/batcher.js';
 import type { BidPacer } from '../pace/value-pacer.js';
 import { BidderError, NBR, type NoBidReason } from '../errors/codes.js';
@@ -47,6 +47,8 @@ export interface BidInput {
 export interface BidDeps {
   settings: Settings;
   live: () => LiveState;
+  /** The campaigns of the policies serving now (a reload may land while a request is scored). */
+  campaignsById: () => ReadonlyMap<string, Campaign>;
   features: FeatureBuilder;
   profiles: ProfileStore;
   scorer: Scorer;
@@ -233,10 +235,16 @@ export function createBidPipeline(deps: BidDeps) {
     const out: OutBid[] = [];
     let pausedMeanwhile = false;
     const expiresAtMs = wallNow + settings.noticeTtlMs;
+    // Read now, not with `live`: a reload may have landed since eligibility.
+    const serving = deps.campaignsById();
     for (let i = 0; i < priced.length; i++) {
       if (!granted[i]) continue;
       // And one answered while the ledger reserved (a Redis round trip): its reservation is let go.
-      if (live.eligibility.isPaused(priced[i].ch.el.cand.campaign.id)) {
+      // So is one a policy reload paused (`paused: true`) or removed while the rows were scored:
+      // the ledger keeps a paused campaign's budget, so its reservation was granted.
+      const id = priced[i].ch.el.cand.campaign.id;
+      const c = serving.get(id);
+      if (c === undefined || c.paused === true || live.eligibility.isPaused(id)) {
         if (!test) deps.ledger.release(priced[i].bidId).catch(() => metrics.ledger('release', 0, true));
         pausedMeanwhile = true;
         continue;
