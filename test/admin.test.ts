@@ -81,7 +81,7 @@ describe('admin routes with a token', () => {
   });
 
   it('refuses a missing, malformed or wrong bearer token with 401', async () => {
-    for (const authorization of [undefined, TOKEN, `Basic ${TOKEN}`, `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, 'Bearer', `bearer ${TOKEN}`]) {
+    for (const authorization of [undefined, TOKEN, `Basic ${TOKEN}`, `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, 'Bearer', `bearer ${TOKEN}x`, `BEARER ${TOKEN.toUpperCase()}`]) {
       const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
       for (const [method, path] of [['GET', '/admin/status'], ['POST', '/admin/reload/policies'], ['POST', '/admin/campaigns/acme-shoes/pause']]) {
         const r = await fetch(t.url + path, { method, headers });
@@ -91,6 +91,13 @@ describe('admin routes with a token', () => {
     }
     // Nothing was paused by the refused calls.
     expect(await campaignsThatBid(t, banner)).toContain('acme-shoes');
+  });
+
+  it('takes the scheme in any case (RFC 7235 §2.1), the token only exactly', async () => {
+    for (const authorization of [`bearer ${TOKEN}`, `BEARER ${TOKEN}`, `bEaReR ${TOKEN}`]) {
+      const r = await fetch(t.url + '/admin/status', { headers: { authorization } });
+      expect(r.status, authorization).toBe(200);
+    }
   });
 
   it('pauses and resumes a campaign: a paused campaign does not bid', async () => {

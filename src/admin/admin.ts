@@ -48,9 +48,13 @@ function json(status: number, v: unknown): Answer {
 export function createAdmin(deps: AdminDeps) {
   const { logger } = deps;
   // Hashed first so the comparison takes the same time whatever the length of either side.
-  const want = createHash('sha256').update(`Bearer ${deps.token}`).digest();
+  const want = createHash('sha256').update(deps.token).digest();
   function authorized(header: string): boolean {
-    return timingSafeEqual(createHash('sha256').update(header).digest(), want);
+    // RFC 7235 §2.1: the scheme is case-insensitive (`bearer` and `BEARER` are Bearer), and one or
+    // more spaces part it from the token. The token itself is compared exactly.
+    const m = /^bearer +/i.exec(header);
+    const token = m === null ? '' : header.slice(m[0].length);
+    return timingSafeEqual(createHash('sha256').update(token).digest(), want) && m !== null;
   }
   // Refused since the last line; a timer while a minute since that line has not passed.
   let unlogged = 0;
