@@ -126,6 +126,21 @@ describe.each(ledgers)('a click past its notice expiry, on an ad that ran, on %s
     expect(await clicks(b.cid)).toBe(before + 1);
   });
 
+  it.skipIf(!available)('clicked in time, again after the expiry, then won late: the first click is learnt, once', async () => {
+    const b = await bid('late-6');
+    expect((await click(b)).status).toBe(302);
+    const before = await clicks(b.cid);
+    t.clock.advance(TTL_MS + 1000);
+    const again = await click(b);
+    expect(again.status).toBe(302);
+    expect(token(again)).toBeNull();
+    expect((await win(b)).status).toBe(200);
+    // The late click, which takes no key while the win is unheard, must not replace the held one
+    // (whose key it holds) with one whose key is taken: the click would go unlearnt.
+    expect(await clicks(b.cid)).toBe(before + 1);
+    expect(await clickRecords(b.id)).toHaveLength(1);
+  });
+
   it.skipIf(!available)("a late click's token does not count its bid's conversion again: the conversion is remembered until the last token a click can mint expires", async () => {
     const b = await bid('late-5');
     expect((await win(b)).status).toBe(200);
@@ -157,5 +172,108 @@ describe.each(ledgers)('a click past its notice expiry, on an ad that ran, on %s
     expect(await notices('expired')).toBe(expired + 1);
     expect(await clicks(b.cid)).toBe(before);
     expect(await clickRecords(b.id)).toHaveLength(0);
+  });
+});
+
+/**
+ * Review of 792eef4: a late click on a bid whose win was not heard took the click's dedup key in
+ * the shared ledger and was held only in its process's memory. A late win heard by another process
+ * of a fleet, or after a restart, learnt nothing; the user's next click was a duplicate on a settled
+ * bid, yet minted a token whose conversion counted: a conversion with no click record, 0 clicks.
+ * Such a click now takes the key only when its win is heard and counts it.
+ */
+const bidUrl = (t: TestBidder, url: string) => t.url + url.replace(/^https?:\/\/[^/]+/, '');
+const bidOn = async (t: TestBidder, id: string) => {
+  const r = await t.bid(req(id));
+  expect(r.status).toBe(200);
+  return (await r.json()).seatbid[0].bid[0] as { id: string; cid: string; price: number; nurl: string; adm: string };
+};
+const winOn = (t: TestBidder, b: { nurl: string; price: number }) => fetch(bidUrl(t, b.nurl).replace('${AUCTION_PRICE}', (b.price / 2).toFixed(4)).replace('${AUCTION_MIN_TO_WIN}', ''));
+const clickOn = (t: TestBidder, b: { adm: string }) => fetch(bidUrl(t, /href="([^"]+)"/.exec(b.adm)![1].replace(/&#38;/g, '&')), { redirect: 'manual' });
+const tokenOf = (r: Response) => new URL(r.headers.get('location')!).searchParams.get('rtbclk');
+const clickRecordsIn = async (dirs: string[], bidId: string) => {
+  // The event log is written by the event loop: let it flush.
+  await new Promise((r) => setTimeout(r, 50));
+  let n = 0;
+  for await (const rec of readEvents(eventFiles(dirs), () => {})) if (rec.bidId === bidId && rec.type === 'click') n++;
+  return n;
+};
+
+describe.skipIf(!client)('a late click, then its late win on another bidder sharing the Redis ledger', () => {
+  let a: TestBidder;
+  let b: TestBidder;
+  beforeAll(async () => {
+    const ledger = (name: string) => ({ ledger: { journalPath: join(dir, `fleet-${name}`), redisUrl: REDIS_URL, keyPrefix: `${prefix}fleet:`, commandTimeoutMs: 2000 } as Settings['ledger'] });
+    a = await startBidder({ noticeTtlMs: TTL_MS, conversionWindowMs: CONVERSION_WINDOW_MS, ...ledger('a') });
+    b = await startBidder({ noticeTtlMs: TTL_MS, conversionWindowMs: CONVERSION_WINDOW_MS, ...ledger('b') });
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+  });
+
+  it('clicked late at A (no token), won late at B, clicked again at B: the second click counts once, with a token, and its conversion counts', async () => {
+    const bid = await bidOn(a, 'fleet-late-1');
+    a.clock.advance(TTL_MS + 1000);
+    b.clock.advance(TTL_MS + 1000);
+    const clicks = async () => (await a.metric('bidder_clicks_total', { campaign: bid.cid })) + (await b.metric('bidder_clicks_total', { campaign: bid.cid }));
+    const conversions = async () => (await a.metric('bidder_conversions_total', { campaign: bid.cid })) + (await b.metric('bidder_conversions_total', { campaign: bid.cid }));
+    const before = await clicks();
+    const converted = await conversions();
+
+    const first = await clickOn(a, bid);
+    expect(first.status).toBe(302);
+    expect(tokenOf(first)).toBeNull();
+    expect((await winOn(b, bid)).status).toBe(200);
+    const second = await clickOn(b, bid);
+    expect(second.status).toBe(302);
+    const token = tokenOf(second);
+    expect(token).toBeTruthy();
+    // Before: the first click had taken the key, the second was a duplicate: 0 clicks, no record.
+    expect(await clicks()).toBe(before + 1);
+    expect(await clickRecordsIn([`${a.dir}/events`, `${b.dir}/events`], bid.id)).toBe(1);
+    expect((await fetch(`${b.url}/notice/conversion?clk=${token}`)).status).toBe(200);
+    expect(await conversions()).toBe(converted + 1);
+    // A third click, at A: the same click.
+    expect((await clickOn(a, bid)).status).toBe(302);
+    expect(await clicks()).toBe(before + 1);
+    expect(await clickRecordsIn([`${a.dir}/events`, `${b.dir}/events`], bid.id)).toBe(1);
+  });
+});
+
+describe('a late click, a restart of the journal ledger, then its late win', () => {
+  // Both processes on one journal and one event log folder, as a bidder restarted in place.
+  const start = () =>
+    startBidder({ noticeTtlMs: TTL_MS, conversionWindowMs: CONVERSION_WINDOW_MS, ledger: { journalPath: join(dir, 'restart-ledger'), redisUrl: '' } as Settings['ledger'], eventLog: { dir: join(dir, 'restart-events'), rotateBytes: 1 << 20, enabled: true } });
+
+  it('the click after the win counts once, with a token, and its conversion counts', async () => {
+    let t = await start();
+    let bid: Awaited<ReturnType<typeof bidOn>>;
+    try {
+      bid = await bidOn(t, 'restart-late-1');
+      t.clock.advance(TTL_MS + 1000);
+      const first = await clickOn(t, bid);
+      expect(first.status).toBe(302);
+      expect(tokenOf(first)).toBeNull();
+    } finally {
+      await t.bidder.close();
+    }
+    t = await start();
+    try {
+      // The new process's clock starts where the first one's did.
+      t.clock.advance(TTL_MS + 2000);
+      expect((await winOn(t, bid)).status).toBe(200);
+      const second = await clickOn(t, bid);
+      expect(second.status).toBe(302);
+      const token = tokenOf(second);
+      expect(token).toBeTruthy();
+      // Before: a duplicate (the first click's key), 0 clicks, no record, yet a token.
+      expect(await t.metric('bidder_clicks_total', { campaign: bid.cid })).toBe(1);
+      expect(await clickRecordsIn([join(dir, 'restart-events')], bid.id)).toBe(1);
+      expect((await fetch(`${t.url}/notice/conversion?clk=${token}`)).status).toBe(200);
+      expect(await t.metric('bidder_conversions_total', { campaign: bid.cid })).toBe(1);
+    } finally {
+      await t.bidder.close();
+    }
   });
 });

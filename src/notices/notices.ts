@@ -224,8 +224,11 @@ export function createNoticeHandler(deps: NoticeDeps) {
     creativeId: string;
     userKey: string | undefined;
     until: number;
-    /** A click heard past its expiry: kept out of the event log until its win is heard. */
-    unlogged?: NoticeClaims;
+    /**
+     * A click heard past its expiry, on a bid not settled: it took no dedup key and is not logged
+     * (most such bids lost). Counted when its win is heard, if no click on the bid took the key first.
+     */
+    uncounted?: NoticeClaims;
   }
   const heldClicks = new Map<string, HeldClick>();
   function holdClick(claims: NoticeClaims, userKey: string | undefined, late: boolean): HeldClick {
@@ -234,14 +237,34 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (h.until >= now && heldClicks.size < MAX_HELD_CLICKS) break;
       heldClicks.delete(bidId);
     }
-    const held: HeldClick = { campaignId: claims.campaignId, creativeId: claims.creativeId, userKey, until: clickUntil(claims), unlogged: late ? claims : undefined };
+    const held: HeldClick = { campaignId: claims.campaignId, creativeId: claims.creativeId, userKey, until: clickUntil(claims), uncounted: late ? claims : undefined };
     heldClicks.set(claims.bidId, held);
     return held;
   }
-  /** A held click whose bid's win settled: learnt, and logged if it was not at its arrival. */
-  function learnHeld(held: HeldClick, at: number): void {
+  /**
+   * A held click whose bid's win settled: learnt. One heard past its expiry takes its dedup key
+   * only now, and is learnt and logged only if it gets it: had it taken the key at its arrival, a
+   * win heard by another process of a fleet, after a restart or after the click was dropped from
+   * `heldClicks` left the key taken by a click nobody counted, and the user's next click, a
+   * duplicate on a settled bid, minted a token whose conversion counted with no click record.
+   * Whichever process first counts a click on the bid owns the key. Never throws: a win that calls
+   * it has settled.
+   */
+  async function learnHeld(held: HeldClick, at: number): Promise<void> {
+    if (held.uncounted !== undefined) {
+      const lt = deps.now();
+      try {
+        const first = await deps.ledger.once(`c:${held.uncounted.bidId}`, held.until);
+        metrics.ledger('state', (deps.now() - lt) / 1000, false);
+        if (!first) return;
+      } catch {
+        // Not counted, as a click whose dedup fails.
+        metrics.ledger('state', (deps.now() - lt) / 1000, true);
+        return;
+      }
+      logNotice(deps.eventLog, 'click', at, held.uncounted);
+    }
     learnClick(held.campaignId, held.creativeId, held.userKey, at);
-    if (held.unlogged !== undefined) logNotice(deps.eventLog, 'click', at, held.unlogged);
   }
   /**
    * A win that settled while its click awaited the ledger (read its outcome as held, then awaited
@@ -261,7 +284,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
     }
     if (outcome !== 'settled' || heldClicks.get(bidId) !== held) return;
     heldClicks.delete(bidId);
-    learnHeld(held, at);
+    await learnHeld(held, at);
   }
   /** What a click on an ad that ran teaches: the clicks counted, the pacer's calibration, the user's profile. */
   function learnClick(campaignId: string, creativeId: string, userKey: string | undefined, at: number): void {
@@ -628,7 +651,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // remembers the bid), up to `clickUntil`, as far as the click's dedup key holds.
       if (click !== undefined) {
         heldClicks.delete(claims.bidId);
-        if (at <= click.until) learnHeld(click, at);
+        if (at <= click.until) await learnHeld(click, at);
       }
       return answer;
     }
@@ -705,15 +728,32 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.notice('click', 'expired');
         return { status: 302, body: '', headers: { location: landingUrl } };
       }
-      // Deduplicated in the ledger's store (journal or Redis): across restarts and a fleet, for as
-      // long as a click on the bid can count.
-      lt = deps.now();
-      first = await deps.ledger.once(`c:${claims.bidId}`, clickUntil(claims));
-      metrics.ledger('state', (deps.now() - lt) / 1000, false);
+      // Past its expiry, on a bid whose win is not heard: taken up below, with no dedup key.
+      if (!late || outcome === 'settled') {
+        // Deduplicated in the ledger's store (journal or Redis): across restarts and a fleet, for
+        // as long as a click on the bid can count.
+        lt = deps.now();
+        first = await deps.ledger.once(`c:${claims.bidId}`, clickUntil(claims));
+        metrics.ledger('state', (deps.now() - lt) / 1000, false);
+      }
     } catch {
       // The user still reaches the landing page; the click is not counted, and so mints no
       // conversion token (a token would count a conversion for a click that never counted).
       metrics.ledger('state', (deps.now() - lt) / 1000, true);
+      return { status: 302, body: '', headers: { location: landingUrl } };
+    }
+    if (late && outcome !== 'settled') {
+      // Past its expiry, on a bid whose win is not heard: most likely one that lost on an exchange
+      // that sends no loss notices, so it is not counted now, not logged, and mints no token. Its
+      // win may still come, late (the ledger settles it while it remembers the bid): it waits for
+      // that as a click in time does, and takes the dedup key only then (learnHeld), so that a key
+      // is only ever taken by a click that was counted. A click already waiting for this win (this
+      // one before, or one in time) is the same click.
+      if (heldClicks.has(claims.bidId)) metrics.notice('click', 'duplicate');
+      else {
+        metrics.notice('click', 'expired');
+        await learnIfWonMeanwhile(claims.bidId, holdClick(claims, issued?.userKey || claims.userKey, true), deps.clock());
+      }
       return { status: 302, body: '', headers: { location: landingUrl } };
     }
     if (!first) metrics.notice('click', 'duplicate');
@@ -731,13 +771,6 @@ export function createNoticeHandler(deps: NoticeDeps) {
         metrics.notice('click', 'ok');
         learnClick(claims.campaignId, claims.creativeId, userKey, at);
         logNotice(deps.eventLog, 'click', at, claims);
-      } else if (late) {
-        // Past its expiry, on a bid whose win is not heard: most likely one that lost on an exchange
-        // that sends no loss notices, so it is not counted now, not logged, and mints no token. Its
-        // win may still come, late (the ledger settles it while it remembers the bid): it waits for
-        // that as a click in time does, and is logged then.
-        metrics.notice('click', 'expired');
-        await learnIfWonMeanwhile(claims.bidId, holdClick(claims, userKey, true), at);
       } else {
         metrics.notice('click', 'unsettled');
         const held = holdClick(claims, userKey, false);
@@ -745,7 +778,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
         await learnIfWonMeanwhile(claims.bidId, held, at);
       }
     }
-    if (late && outcome !== 'settled') return { status: 302, body: '', headers: { location: landingUrl } };
+    // A repeat click mints a token too (its conversion is deduplicated by the bid): the dedup key
+    // it found taken was taken by a click that was counted (logged), in time or, past the expiry,
+    // on a bid the ledger had settled; a late click on a bid not settled takes none until it is
+    // counted (learnHeld). So a duplicate never mints a token for a bid no click was counted on.
     return { status: 302, body: '', headers: { location: withQuery(landingUrl, `rtbclk=${clickToken(claims, outcome === 'settled')}`) } };
   }
 
