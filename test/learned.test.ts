@@ -58,6 +58,18 @@ describe('learned state across restarts', () => {
       expect(() => b.restore(bad)).toThrow(/not a shader snapshot/);
     }
     expect(b.snapshot().fits).toHaveLength(1);
+    // The right types, absurd values: an effect of 1e300 bid 0.0341 against 10.83-11.83. Refused whole.
+    const sane = b.snapshot();
+    for (const bad of [
+      { fits: sane.fits, effects: [['h20', 1e300]] },
+      { fits: [['*', 1e300, 0, 10]], effects: [] },
+      { fits: [['*', 0.7, 2.5, 10]], effects: [] },
+      { fits: [['*', 0.7, -3.5, 10]], effects: [] },
+    ]) {
+      expect(() => b.restore(bad)).toThrow(/not a shader snapshot/);
+    }
+    expect(b.snapshot()).toEqual(sane);
+    expect(() => b.restore({ fits: [['*', 20, 2, 10]], effects: [['h20', -20]] })).not.toThrow();
     expect(() => createValuePacer({ clock: () => 0, random: Math.random, campaigns: [] }).restore({ campaigns: [['c', 1, [1, 2]]] })).toThrow(/not a value pacer snapshot/);
   });
 

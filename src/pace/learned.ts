@@ -9,11 +9,13 @@
  *
  * One JSON file, written whole every `everyMs` and at close (to a temporary name, then renamed, so
  * a crash leaves the old file or the new one, never half of one). It is a cache, not
- * configuration: a file that is missing starts the bidder from its priors; one that cannot be read
- * or is not a snapshot is reported in one warning and ignored, and the next save replaces it.
+ * configuration: a file that is missing seeds the process from the newest other learned file of its
+ * folder (a change of `serve --workers`: learned.json and learned.w<i>.json), or else starts it
+ * from its priors; one that cannot be read, is not a snapshot or is older than MAX_LEARNED_AGE_MS
+ * is reported in one warning and ignored, and the next save replaces it.
  */
-import { promises as fs, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { BidShader } from './shade.js';
 import type { ValuePacer } from './value-pacer.js';
 
@@ -39,27 +41,101 @@ export interface LearnedStoreOptions {
 
 const VERSION = 1;
 
+/**
+ * A snapshot older than this is ignored, with a warning: a week-old day's traffic, calibration and
+ * competition are no longer what the bidder sees, and priors relearn within hours. Left behind by
+ * a change of `serve --workers` and found again by the change back, such a file would otherwise
+ * come back at any age. A constant, not a setting: it only guards against a stale cache.
+ */
+export const MAX_LEARNED_AGE_MS = 7 * 86_400_000;
+
+/** This process's file and those of the other process shapes of one journal folder: `serve` and its workers. */
+const LEARNED_FILE = /^learned(\.w\d+)?\.json$/;
+
+interface Snapshot {
+  version?: unknown;
+  savedAtMs?: unknown;
+  shader?: unknown;
+  pacer?: unknown;
+}
+
 export function createLearnedStore(o: LearnedStoreOptions) {
   let timer: NodeJS.Timeout | null = null;
   let writing: Promise<void> = Promise.resolve();
 
-  function load(): void {
+  /** The file's snapshot, if it has one of this version no older than the bound; undefined when missing; null after a warning. */
+  function read(path: string): Snapshot | undefined | null {
     let text: string;
     try {
-      text = readFileSync(o.path, 'utf8');
+      text = readFileSync(path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') o.logger.warn({ path: o.path, err: (err as Error).message }, 'learned state unreadable: the pacer and shader start from their priors');
-      return;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      o.logger.warn({ path, err: (err as Error).message }, 'learned state unreadable: the pacer and shader start from their priors');
+      return null;
     }
     try {
-      const s = JSON.parse(text) as { version?: unknown; shader?: unknown; pacer?: unknown };
+      const s = JSON.parse(text) as Snapshot;
       if (s?.version !== VERSION) throw new Error(`version ${String(s?.version)}, this bidder reads ${VERSION}`);
-      o.shader.restore(s.shader);
-      if (o.pacer !== undefined && s.pacer !== undefined) o.pacer.restore(s.pacer);
-      o.logger.info({ path: o.path }, 'learned state restored (shader competition, traffic by hour, creative calibration)');
+      // Files written before savedAtMs was kept have no age to judge: taken as they are.
+      const ageMs = typeof s.savedAtMs === 'number' ? o.clock() - s.savedAtMs : 0;
+      if (ageMs > MAX_LEARNED_AGE_MS) {
+        o.logger.warn({ path, ageHours: Math.round(ageMs / 3_600_000), maxAgeHours: MAX_LEARNED_AGE_MS / 3_600_000 }, 'learned state too old, ignored: the pacer and shader start from their priors');
+        return null;
+      }
+      return s;
     } catch (err) {
-      o.logger.warn({ path: o.path, err: (err as Error).message }, 'learned state is not a snapshot this bidder reads: the parts not restored start from their priors');
+      o.logger.warn({ path, err: (err as Error).message }, 'learned state is not a snapshot this bidder reads: the parts not restored start from their priors');
+      return null;
     }
+  }
+
+  function restore(path: string, s: Snapshot, own: boolean, why = ''): void {
+    try {
+      o.shader.restore(s.shader);
+      if (o.pacer !== undefined && s.pacer !== undefined) {
+        // Another process's spend is its own: the hour's wins it counted against its share of an
+        // hourly cap (N workers seeded from one process's file would each count all of them), and
+        // the delivery sums in the unit of its share. The ledger's sync gives the spend; the
+        // delivery factor relearns within its 4-hour half-life. Traffic by hour is a shape.
+        o.pacer.restore(own ? s.pacer : { ...(s.pacer as object), spend: undefined, delivery: undefined });
+      }
+      if (own) o.logger.info({ path }, 'learned state restored (shader competition, traffic by hour, creative calibration)');
+      else o.logger.info({ path, own: o.path }, `learned state seeded from ${basename(path)}, ${o.path} ${why} (shader competition, traffic by hour, creative calibration; not its spend)`);
+    } catch (err) {
+      o.logger.warn({ path, err: (err as Error).message }, 'learned state is not a snapshot this bidder reads: the parts not restored start from their priors');
+    }
+  }
+
+  /**
+   * The newest snapshot among the other learned files of the folder: the single process's or
+   * another worker's, left by a change of `serve --workers` (1 to N, N to fewer, N to 1).
+   */
+  function newestSibling(): { path: string; s: Snapshot } | undefined {
+    let names: string[];
+    try {
+      names = readdirSync(dirname(o.path));
+    } catch {
+      return undefined;
+    }
+    let best: { path: string; s: Snapshot; at: number } | undefined;
+    for (const name of names.sort()) {
+      const path = join(dirname(o.path), name);
+      if (!LEARNED_FILE.test(name) || path === o.path) continue;
+      const s = read(path);
+      if (!s) continue;
+      const at = typeof s.savedAtMs === 'number' ? s.savedAtMs : -Infinity;
+      if (best === undefined || at > best.at) best = { path, s, at };
+    }
+    return best;
+  }
+
+  function load(): void {
+    const own = read(o.path);
+    if (own) return restore(o.path, own, true);
+    // Missing, or too old: another process shape's file may know more.
+    const sibling = newestSibling();
+    if (sibling !== undefined) return restore(sibling.path, sibling.s, false, own === undefined ? 'missing' : 'not used');
+    if (own === undefined) o.logger.info({ path: o.path }, `no learned state at ${o.path}: starting from priors`);
   }
 
   /** Writes the state now; a write still running is waited for first, so writes never interleave. */

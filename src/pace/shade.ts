@@ -289,8 +289,8 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       const snap = s as Partial<ShaderSnapshot> | null;
       const fitsOk =
         Array.isArray(snap?.fits) &&
-        snap.fits.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isFinite(x[1]) && Number.isFinite(x[2]) && Number.isInteger(x[3]) && x[3] >= 0);
-      const effectsOk = Array.isArray(snap?.effects) && snap.effects.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isFinite(x[1]));
+        snap.fits.every((x) => Array.isArray(x) && typeof x[0] === 'string' && isLogPrice(x[1]) && isLogSigma(x[2]) && Number.isInteger(x[3]) && x[3] >= 0);
+      const effectsOk = Array.isArray(snap?.effects) && snap.effects.every((x) => Array.isArray(x) && typeof x[0] === 'string' && isLogPrice(x[1]));
       if (!fitsOk || !effectsOk) throw new Error('not a shader snapshot');
       // Which keys are prefixes of another is not stored: it is read from the keys. Those go in
       // first, then the sites in the snapshot's order (least recently observed first; a file written
@@ -313,7 +313,7 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
           leaves.set(key, f);
         }
         f.mu = mu;
-        f.logSigma = Math.min(2, Math.max(-3, logSigma));
+        f.logSigma = logSigma;
         f.n = n;
       }
       // After the loop, so that a fit learnt before the restore is marked too.
@@ -324,6 +324,19 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       for (const [key, shift] of snap!.effects!) if (effects.has(key) || effects.size < maxSegments) effects.set(key, shift);
     },
   };
+}
+
+/**
+ * A log-space price or shift a fit could have learnt: e^±20 CPM is 2e-9 to 5e8 USD, beyond any
+ * auction. A restored 1e300 shifted every bid to a few cents (0.0341 against 10.83-11.83).
+ */
+function isLogPrice(x: unknown): boolean {
+  return typeof x === 'number' && Math.abs(x) <= 20;
+}
+
+/** Within the clamp every update keeps a fit's log sigma in. */
+function isLogSigma(x: unknown): boolean {
+  return typeof x === 'number' && x >= -3 && x <= 2;
 }
 
 /** A segment's path (exchange|format|kind|site, its levels) and the context keys after '~'. */
