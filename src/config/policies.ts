@@ -115,6 +115,11 @@ export interface Policies {
   exchanges: Map<string, ExchangeSettings>;
   /** Units of currency per 1 USD. USD is always 1. */
   ratesPerUsd: Map<string, number>;
+  /**
+   * currency.yaml's `confirmChanges`: rates a reload may move to by more than MAX_RATE_MOVE
+   * (`rateMoves`). Absent: none.
+   */
+  confirmedRates?: Map<string, number>;
   settings: Settings;
 }
 
@@ -348,6 +353,11 @@ const CURRENCY_FILE_SCHEMA = {
       propertyNames: { pattern: '^[A-Z]{3}$' },
       additionalProperties: { type: 'number', exclusiveMinimum: 0 },
     },
+    confirmChanges: {
+      type: 'object',
+      propertyNames: { pattern: '^[A-Z]{3}$' },
+      additionalProperties: { type: 'number', exclusiveMinimum: 0 },
+    },
   },
 } as const;
 
@@ -485,6 +495,8 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, run
   const rateDefs = isRecord(curDoc) && isRecord(curDoc.ratesPerUsd) ? curDoc.ratesPerUsd : undefined;
   const ratesPerUsd = new Map<string, number>(Object.entries(rateDefs ?? {}).filter(([cur]) => curPassed(`/ratesPerUsd/${pointer(cur)}`)) as Array<[string, number]>);
   ratesPerUsd.set('USD', 1);
+  const confirmDefs = isRecord(curDoc) && isRecord(curDoc.confirmChanges) ? curDoc.confirmChanges : {};
+  const confirmedRates = new Map<string, number>(Object.entries(confirmDefs).filter(([cur]) => curPassed(`/confirmChanges/${pointer(cur)}`)) as Array<[string, number]>);
 
   const exchanges = new Map<string, ExchangeSettings>();
   const exDefs = (isRecord(exDoc) && isRecord(exDoc.exchanges) ? exDoc.exchanges : {}) as Record<string, Partial<ExchangeSettings>>;
@@ -622,7 +634,50 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, run
   });
   if (problems.length) throw new PolicyError(problems);
 
-  return deepFreeze({ campaigns, exchanges, ratesPerUsd, settings: merged });
+  return deepFreeze({ campaigns, exchanges, ratesPerUsd, confirmedRates, settings: merged });
+}
+
+/**
+ * The most a reload may move a currency's rate, as a ratio either way (1.25: 0.92 → 1.15 or
+ * 0.736). A daily update moves a rate by a few percent; a typo off by a power of ten moves it by
+ * 10 × or more, and since a bid is priced at USD × rate but reserved and settled at its price ÷ the
+ * rate signed in its URLs, a rate 100 × too high bids 100 × more in the exchange's currency while
+ * the ledger records what is billed ÷ 100 (maxBidCpmUsd, in USD, does not stop it).
+ */
+export const MAX_RATE_MOVE = 1.25;
+
+/** A rate a reload moves: units of `currency` per USD, `from` the running one, `to` the new. */
+export interface RateChange {
+  currency: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * The rates `next` moves from those `running`, and one problem naming every move past
+ * MAX_RATE_MOVE that `next.confirmedRates` does not confirm at exactly its new rate (a confirmation
+ * left in the file is inert at any other rate, so a later typo is caught again). A currency added
+ * or removed is not a move.
+ */
+export function rateMoves(running: ReadonlyMap<string, number>, next: Policies): { changes: RateChange[]; problems: string[] } {
+  const changes: RateChange[] = [];
+  const unconfirmed: RateChange[] = [];
+  for (const [currency, to] of next.ratesPerUsd) {
+    const from = running.get(currency);
+    if (from === undefined || from === to) continue;
+    changes.push({ currency, from, to });
+    const ratio = to / from;
+    if (ratio <= MAX_RATE_MOVE && ratio >= 1 / MAX_RATE_MOVE) continue;
+    if (next.confirmedRates?.get(currency) !== to) unconfirmed.push({ currency, from, to });
+  }
+  if (unconfirmed.length === 0) return { changes, problems: [] };
+  const moves = unconfirmed.map(({ currency, from, to }) => `${currency} ${from} → ${to} (× ${Number((to / from).toPrecision(3))})`).join(', ');
+  const confirm = unconfirmed.map(({ currency, to }) => `${currency}: ${to}`).join(', ');
+  const share = Math.round((MAX_RATE_MOVE - 1) * 100);
+  return {
+    changes,
+    problems: [`currency.yaml: ${moves}: more than the ${share} % a reload may move a rate; confirm ${unconfirmed.length === 1 ? 'it' : 'them'} with \`confirmChanges: { ${confirm} }\` in currency.yaml, or correct the rate${unconfirmed.length === 1 ? '' : 's'}`],
+  };
 }
 
 /**

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { loadPoliciesOffThread, type ExchangeSettings, type Policies } from '../config/policies.js';
+import { loadPoliciesOffThread, PolicyError, rateMoves, type ExchangeSettings, type Policies, type RateChange } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
 import { errorAnswer, type Answer } from '../errors/answer.js';
 import { BidderError } from '../errors/codes.js';
@@ -24,10 +24,11 @@ export interface LiveState extends CatalogState {
 
 /**
  * `restartNeeded`: the settings (bidder.yaml) the reload read that differ from those running, as
- * JSON pointers; settings are read at start only, so these wait for a restart. `applied`: the
- * policy set now serving, for the other workers of the process to take as it is.
+ * JSON pointers; settings are read at start only, so these wait for a restart. `rateChanges`: the
+ * currency rates it moved. `applied`: the policy set now serving, for the other workers of the
+ * process to take as it is.
  */
-export type PolicyReload = { ok: true; overCommitted: OverCommitted[]; restartNeeded: string[]; applied: Policies } | { ok: false; problems: string[] };
+export type PolicyReload = { ok: true; overCommitted: OverCommitted[]; restartNeeded: string[]; rateChanges: RateChange[]; applied: Policies } | { ok: false; problems: string[] };
 export type ModelReload = { ok: true; version: string } | { ok: false; problems: string[] };
 
 /**
@@ -287,10 +288,18 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     let next: Policies;
     let overCommitted: OverCommitted[];
     let restartNeeded: string[];
+    let rateChanges: RateChange[];
     try {
       // Off this thread: the serving loop only receives the checked set and swaps it in.
       // Its campaigns are checked against the settings running: bidder.yaml's changes wait for a restart.
       const read = given ?? (await loadPoliciesOffThread(o.policiesDir, o.overrides, settings));
+      // A rate typed 100 × too high bids 100 × more in the exchange's currency and records what is
+      // billed ÷ 100 (rateMoves). Checked where the folder is read: a set handed by another worker
+      // was checked there against the same rates, and one handed back to undo a reload the other
+      // workers refused must apply whatever it moves.
+      const moves = rateMoves(policies.ratesPerUsd, read);
+      if (given === undefined && moves.problems.length > 0) throw new PolicyError(moves.problems);
+      rateChanges = moves.changes;
       // Receiving a set and applying it each hold the loop (a peer's set arrives whole: ~0.25 s at
       // 5,000 campaigns): requests waiting are answered between.
       await nextTurn();
@@ -354,11 +363,11 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     policies = next;
     campaignsById = nextById;
     live = { ...built, ready: live.ready };
-    logger.info({ campaigns: next.campaigns.length }, 'policies reloaded');
+    logger.info({ campaigns: next.campaigns.length, rateChanges }, 'policies reloaded');
     // A lowered budget stops new bids at once, but bids already out may still be billed: say how much.
     if (overCommitted.length > 0) logger.warn({ overCommitted }, 'budgets lowered under what is already spent or reserved today; open bids may still be billed');
     if (restartNeeded.length > 0) logger.warn({ restartNeeded }, 'bidder.yaml settings changed: they apply at the next start, not on a reload');
-    return { ok: true, overCommitted, restartNeeded, applied: next };
+    return { ok: true, overCommitted, restartNeeded, rateChanges, applied: next };
   }
 
   metrics.ready(false);
