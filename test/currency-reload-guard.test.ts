@@ -78,6 +78,8 @@ describe('a reload that moves a currency rate', () => {
     const change = [{ currency: 'EUR', from: 0.92, to: 1.012 }];
     expect(r.body.rateChanges).toEqual(change);
     expect(logs.filter((l) => l.msg === 'policies reloaded').at(-1)).toMatchObject({ rateChanges: change });
+    // And on the audit line every admin action writes (the one an operator greps for who did what).
+    expect(logs.filter((l) => l.msg === 'admin action').at(-1)).toMatchObject({ action: 'reload policies', rateChanges: change });
     expect((await bidEur()).rate).toBe(1.012);
   });
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { BidderError } from '../errors/codes.js';
 import { errorAnswer, type Answer } from '../errors/answer.js';
 import type { OverCommitted } from '../types.js';
+import type { RateChange } from '../config/policies.js';
 
 /**
  * An action refused. With workers, one a worker refused after this one took it: the workers that
@@ -15,7 +16,7 @@ export interface AdminDeps {
   /** Bearer token; empty turns every admin route off. */
   token: string;
   /** `overCommitted`: campaigns whose spend and open reservations of today pass their new budget. */
-  reloadPolicies: () => Promise<{ ok: true; overCommitted: OverCommitted[]; restartNeeded: string[] } | Refusal>;
+  reloadPolicies: () => Promise<{ ok: true; overCommitted: OverCommitted[]; restartNeeded: string[]; rateChanges?: RateChange[] } | Refusal>;
   reloadModel: (version?: string) => Promise<{ ok: true; version: string } | Refusal>;
   /** `unknownCampaign`: no campaign of that id serves (nor, for a resume, is one paused). */
   pause: (campaignId: string, paused: boolean) => Promise<{ ok: true } | { ok: false; unknownCampaign: true } | Refusal>;
@@ -88,7 +89,7 @@ export function createAdmin(deps: AdminDeps) {
   /** The policy reload, logged; `signal`: the one that asked for it (SIGHUP), where not the route. */
   async function reloadPolicies(signal?: string): ReturnType<AdminDeps['reloadPolicies']> {
     const r = await deps.reloadPolicies();
-    logged({ action: 'reload policies', ...(signal ? { signal } : {}), ...(r.ok ? { overCommitted: r.overCommitted.length, restartNeeded: r.restartNeeded } : {}) }, r);
+    logged({ action: 'reload policies', ...(signal ? { signal } : {}), ...(r.ok ? { overCommitted: r.overCommitted.length, restartNeeded: r.restartNeeded, ...(r.rateChanges?.length ? { rateChanges: r.rateChanges } : {}) } : {}) }, r);
     return r;
   }
   const failed = (reason: string, r: Refusal): Answer =>
