@@ -68,6 +68,15 @@ export interface ValuePacerSnapshot {
   spend?: Array<[string, number, number, number, number]>;
   /** Per campaign [id, epoch ms, USD its opportunities were expected to spend, USD won]: the delivery factor's sums, as of that time. */
   delivery?: Array<[string, number, number, number]>;
+  /**
+   * Per campaign that counted opportunities on the day it paces, [id, that UTC day, epoch ms (the
+   * snapshot's, or the end of that day for a pace not moved on to the snapshot's day), epoch ms its
+   * count began, opportunities per UTC hour, share of each hour it was out of service, the UTC
+   * hours it bid in]: that day's traffic so far, learnt at its midnight. Without it a restart
+   * planned the rest of the day on the hours since, and one across midnight never learnt the day
+   * before. Older snapshots lack it: today is counted from the restart.
+   */
+  today?: Array<[string, number, number, number, number[], number[], number[]]>;
 }
 
 export interface ValuePacer extends BidPacer {
@@ -356,15 +365,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.hourSpend.fill(0);
     const out = !Number.isNaN(p.outFromMs);
     if (out) addOut(p, p.outFromMs, (p.day + 1) * DAY_MS);
-    // A day without one opportunity counted is a day the campaign could not bid (before its flight,
-    // paused all day): learnt, it read as a day without traffic, and the first flight day planned
-    // on an opportunity an hour and spent its budget by 01:15.
-    if (p.hourToday.some((n) => n > 0)) {
-      fillUncounted(p);
-      // Yesterday's opportunities per hour become the forecast (half yesterday, half the days before).
-      for (let h = 0; h < 24; h++) p.hourLearned[h] = p.learnedDays === 0 ? p.hourToday[h] : 0.5 * p.hourLearned[h] + 0.5 * p.hourToday[h];
-      if (day === p.day + 1 || p.learnedDays === 0) p.learnedDays++;
-    }
+    learnDay(p, p.hourToday, p.outToday, p.countFromMs - p.day * DAY_MS, day === p.day + 1);
     p.hourToday.fill(0);
     p.outToday.fill(0);
     p.day = day;
@@ -389,7 +390,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
 
   /**
    * Takes the campaign out of service at `now` (paused, by the operator or the policies, or dropped
-   * by a reload), or back in: the spans it was out count no opportunity, and `fillUncounted` fills
+   * by a reload), or back in: the spans it was out count no opportunity, and `learnDay` fills
    * them before the day is learnt.
    */
   function setOut(p: Pace, out: boolean, now: number): void {
@@ -407,16 +408,26 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   }
 
   /**
-   * Hours of the day the campaign did not count in, before the pacer's start (or a change of its
-   * dayparting) or out of service (`setOut`), would teach tomorrow that they are empty: they get
-   * the rate of the hours it counted in, spread by the traffic learnt (the usual shape before any
-   * is, or where the learnt traffic has none in the hours counted). A pause from 12:00 to
-   * midnight, learnt as empty, had the next day spend its budget by 21:35 instead of 23:37.
+   * Learns a day's opportunities per hour, `counts` (changed: the hours not counted in are filled),
+   * counted from `fromMsOfDay` and out of service `out` of each hour; `next`: the day it learns is
+   * the one before the pace's (a gap of days is not counted as days learnt).
+   *
+   * A day without one opportunity counted is a day the campaign could not bid (before its flight,
+   * paused all day): learnt, it read as a day without traffic, and the first flight day planned on
+   * an opportunity an hour and spent its budget by 01:15. Hours of the day it did not count in,
+   * before the pacer's start (or a change of its dayparting) or out of service (`setOut`), would
+   * teach tomorrow that they are empty: they get the rate of the hours it counted in, spread by the
+   * traffic learnt (the usual shape before any is, or where the learnt traffic has none in the hours
+   * counted). A pause from 12:00 to midnight, learnt as empty, had the next day spend its budget by
+   * 21:35 instead of 23:37.
    */
-  function fillUncounted(p: Pace): void {
-    const from = p.countFromMs - p.day * DAY_MS;
-    if (p.learnedDays > 0) uncounted(p.hourToday, p.outToday, from, p.hourLearned, p.shape);
-    else uncounted(p.hourToday, p.outToday, from, p.shape);
+  function learnDay(p: Pace, counts: Float64Array, out: Float64Array, fromMsOfDay: number, next: boolean): void {
+    if (!counts.some((n) => n > 0)) return;
+    if (p.learnedDays > 0) uncounted(counts, out, fromMsOfDay, p.hourLearned, p.shape);
+    else uncounted(counts, out, fromMsOfDay, p.shape);
+    // Yesterday's opportunities per hour become the forecast (half yesterday, half the days before).
+    for (let h = 0; h < 24; h++) p.hourLearned[h] = p.learnedDays === 0 ? counts[h] : 0.5 * p.hourLearned[h] + 0.5 * counts[h];
+    if (next || p.learnedDays === 0) p.learnedDays++;
   }
 
   /** A Thompson draw of the opportunities left in the day after `now`. */
@@ -689,18 +700,31 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       }
       const delivery: NonNullable<ValuePacerSnapshot['delivery']> = [];
       for (const [id, p] of paces) if (p.expectedUsd > 0) delivery.push([id, p.fadedAt, p.expectedUsd, p.wonUsd]);
-      return { campaigns, calibration: calibration.snapshot(), spend, delivery };
+      const today: NonNullable<ValuePacerSnapshot['today']> = [];
+      for (const [id, p] of paces) {
+        if (!p.hourToday.some((n) => n > 0)) continue;
+        // A pace not moved on since an earlier day counted to that day's end, as its roll will learn it.
+        const at = Math.min(Math.max(now, p.day * DAY_MS), (p.day + 1) * DAY_MS);
+        const out = Float64Array.from(p.outToday);
+        if (!Number.isNaN(p.outFromMs)) addOutToday(out, p.day * DAY_MS, p.outFromMs, at);
+        today.push([id, p.day, at, p.countFromMs, Array.from(p.hourToday), Array.from(out), hoursOf(p.hours)]);
+      }
+      return { campaigns, calibration: calibration.snapshot(), spend, delivery, today };
     },
 
     restore(s) {
       const list = (s as Partial<ValuePacerSnapshot> | null)?.campaigns;
       const spend = (s as Partial<ValuePacerSnapshot> | null)?.spend;
       const delivery = (s as Partial<ValuePacerSnapshot> | null)?.delivery;
+      const today = (s as Partial<ValuePacerSnapshot> | null)?.today;
       const ok =
         Array.isArray(list) &&
         list.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && x[1] > 0 && isHourly(x[2]) && (x[3] === undefined || isHours(x[3]))) &&
         (spend === undefined || (Array.isArray(spend) && spend.every((x) => Array.isArray(x) && x.length === 5 && typeof x[0] === 'string' && Number.isFinite(x[1]) && x.slice(2).every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)))) &&
-        (delivery === undefined || (Array.isArray(delivery) && delivery.every((x) => Array.isArray(x) && x.length === 4 && typeof x[0] === 'string' && Number.isFinite(x[1]) && x.slice(2).every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0))));
+        (delivery === undefined || (Array.isArray(delivery) && delivery.every((x) => Array.isArray(x) && x.length === 4 && typeof x[0] === 'string' && Number.isFinite(x[1]) && x.slice(2).every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)))) &&
+        (today === undefined ||
+          (Array.isArray(today) &&
+            today.every((x) => Array.isArray(x) && x.length === 7 && typeof x[0] === 'string' && Number.isInteger(x[1]) && x[1] * DAY_MS <= x[3] && x[3] <= x[2] && x[2] <= (x[1] + 1) * DAY_MS && isHourly(x[4]) && isHourly(x[5]) && x[5].every((n) => n <= 1) && isHours(x[6]))));
       if (!ok) throw new Error('not a value pacer snapshot');
       const cal = (s as ValuePacerSnapshot).calibration;
       if (cal !== undefined) {
@@ -709,14 +733,42 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         // removed now, or a catalog changed only by restarts would keep them for good.
         calibration.keepCreativesOf(catalog);
       }
+      // A pace that has learnt a day since the restart keeps its own.
+      const fresh = new Set<string>();
+      for (const [id, p] of paces) if (p.learnedDays === 0) fresh.add(id);
+      // The hours each campaign's restored traffic was counted under, compared once all of it is in.
+      const counted = new Map<string, number>();
       for (const [id, days, counts, hours] of list) {
         const p = paces.get(id);
-        if (p === undefined || p.learnedDays > 0) continue;
+        if (p === undefined || !fresh.has(id)) continue;
         p.learnedDays = days;
         p.hourLearned.set(counts);
-        if (hours !== undefined) relearn(p, hourMask(hours));
+        if (hours !== undefined) counted.set(id, hourMask(hours));
         p.slotEnd = -Infinity;
       }
+      for (const [id, day, at, fromMs, counts, out, hours] of today ?? []) {
+        const p = paces.get(id);
+        if (p === undefined || !fresh.has(id) || day > p.day) continue;
+        const mask = hourMask(hours);
+        // The bidder was down from the snapshot to this pace's start: out of service, as a pause is.
+        if (day < p.day) {
+          // A restart across midnight: that day is learnt as its midnight would have.
+          const outThen = Float64Array.from(out);
+          addOutToday(outThen, day * DAY_MS, at, (day + 1) * DAY_MS);
+          learnDay(p, Float64Array.from(counts), outThen, fromMs - day * DAY_MS, p.day === day + 1);
+          counted.set(id, mask);
+        } else if (mask === p.hours) {
+          // Counted under other hours, today's count would have started again at the change (`configure`).
+          for (let h = 0; h < 24; h++) {
+            p.hourToday[h] += counts[h];
+            p.outToday[h] = Math.min(1, p.outToday[h] + out[h]);
+          }
+          if (at < p.countFromMs) addOut(p, at, p.countFromMs);
+          p.countFromMs = Math.min(p.countFromMs, fromMs);
+        }
+        p.slotEnd = -Infinity;
+      }
+      for (const [id, mask] of counted) relearn(paces.get(id)!, mask);
       // Line items sharing an audience would plan on every imp again for hours after each restart;
       // faded from their time at the next solve. A pacer that has counted since keeps its own.
       for (const [id, at, expectedUsd, wonUsd] of delivery ?? []) {
