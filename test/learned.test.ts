@@ -80,7 +80,8 @@ describe('learned state across restarts', () => {
     const fresh = () => createValuePacer({ clock: () => noon, random: mulberry32(2), campaigns: [{ id: 'c', budget: { dailyUsd: 1 } }], slotMs: 60_000 });
     const b = fresh();
     b.restore(JSON.parse(JSON.stringify(a.snapshot())));
-    expect(b.snapshot()).toEqual(a.snapshot());
+    // Restored on a later day, the day the snapshot was counting is learnt too (1e9178c): two days.
+    expect(b.snapshot().campaigns.map((c) => c[1])).toEqual([2]);
     // By noon a day of traffic between 08:00 and 20:00 has had a third of it (4 of 12 hours); an even day half.
     expect(b.inspect('c', noon)!.targetSpentUsd).toBeCloseTo(1 / 3, 2);
     expect(fresh().inspect('c', noon)!.targetSpentUsd).toBeCloseTo(0.5, 2);
