@@ -83,6 +83,28 @@ describe('a reload that moves a currency rate', () => {
     expect((await bidEur()).rate).toBe(1.012);
   });
 
+  it('a currency removed by one reload and added back at 100 × by the next: the second is refused', async () => {
+    // GBP: no exchange names it, so a reload may remove it, and any request's `cur` may ask for it.
+    rates(`  EUR: 1.012\n${SHIPPED_REST.replace('  RUB: 92\n', '  SEK: 11\n').replace('  GBP: 0.79\n', '')}`);
+    expect((await reload()).status).toBe(200);
+    rates(`  EUR: 1.012\n${SHIPPED_REST.replace('  RUB: 92\n', '  SEK: 11\n').replace('GBP: 0.79', 'GBP: 79')}`);
+    const r = await reload();
+    expect(r.status).toBe(409);
+    expect(r.body.problems![0]).toContain('GBP 0.79 → 79 (× 100)');
+    // Back at its last rate it is applied, as a move of nothing.
+    rates(`  EUR: 1.012\n${SHIPPED_REST.replace('  RUB: 92\n', '  SEK: 11\n')}`);
+    expect((await reload()).status).toBe(200);
+  });
+
+  it('a move of exactly the bound either way is applied (0.736 / 0.92 is 0.7999999999999999)', async () => {
+    rates(`  EUR: 0.8096\n${SHIPPED_REST.replace('  RUB: 92\n', '  SEK: 11\n')}`);
+    const r = await reload();
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.rateChanges).toEqual([{ currency: 'EUR', from: 1.012, to: 0.8096 }]);
+    rates(`  EUR: 1.012\n${SHIPPED_REST.replace('  RUB: 92\n', '  SEK: 11\n')}`);
+    expect((await reload()).status).toBe(200);
+  });
+
   it('EUR × 100 confirmed under confirmChanges: applied; the confirmation is inert at any other rate', async () => {
     writeFileSync(join(dir, 'currency.yaml'), `ratesPerUsd:\n  EUR: 101.2\n${SHIPPED_REST}confirmChanges: { EUR: 101.2 }\n`);
     const r = await reload();

@@ -657,7 +657,8 @@ export interface RateChange {
  * The rates `next` moves from those `running`, and one problem naming every move past
  * MAX_RATE_MOVE that `next.confirmedRates` does not confirm at exactly its new rate (a confirmation
  * left in the file is inert at any other rate, so a later typo is caught again). A currency added
- * or removed is not a move.
+ * or removed is not a move; `running` holds the rates to check against (src/live/live.ts keeps
+ * every currency's last rate, removed ones too, so a removal and a re-adding are one move).
  */
 export function rateMoves(running: ReadonlyMap<string, number>, next: Policies): { changes: RateChange[]; problems: string[] } {
   const changes: RateChange[] = [];
@@ -666,8 +667,9 @@ export function rateMoves(running: ReadonlyMap<string, number>, next: Policies):
     const from = running.get(currency);
     if (from === undefined || from === to) continue;
     changes.push({ currency, from, to });
+    // Within the bound, its ends included: 0.736 / 0.92 is 0.7999999999999999 in floating point.
     const ratio = to / from;
-    if (ratio <= MAX_RATE_MOVE && ratio >= 1 / MAX_RATE_MOVE) continue;
+    if (ratio <= MAX_RATE_MOVE * (1 + 1e-9) && ratio >= (1 - 1e-9) / MAX_RATE_MOVE) continue;
     if (next.confirmedRates?.get(currency) !== to) unconfirmed.push({ currency, from, to });
   }
   if (unconfirmed.length === 0) return { changes, problems: [] };

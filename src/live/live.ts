@@ -211,6 +211,11 @@ export async function createLive(o: LiveOptions): Promise<Live> {
   const settings = o.policies.settings;
   let policies = o.policies;
   let campaignsById = new Map(policies.campaigns.map((c) => [c.id, c]));
+  // Every currency's last rate since the start, removed ones included: a reload's moves are checked
+  // against these, so a rate cannot pass the bound by a reload that removes the currency and the
+  // next that adds it back at 100 × (a review's reproduction: GBP, which no exchange names and any
+  // request's `cur` may still ask for, 0.79 → removed → 79, both reloads applied).
+  const ratesSeen = new Map(policies.ratesPerUsd);
   const pausedStore = o.pausedPath === undefined ? null : pausedFile(o.pausedPath);
   const paused = new Set(pausedStore?.read() ?? []);
   if (paused.size) logger.info({ paused: [...paused] }, 'campaigns paused before the restart stay paused');
@@ -297,7 +302,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
       // billed ÷ 100 (rateMoves). Checked where the folder is read: a set handed by another worker
       // was checked there against the same rates, and one handed back to undo a reload the other
       // workers refused must apply whatever it moves.
-      const moves = rateMoves(policies.ratesPerUsd, read);
+      const moves = rateMoves(ratesSeen, read);
       if (given === undefined && moves.problems.length > 0) throw new PolicyError(moves.problems);
       rateChanges = moves.changes;
       // Receiving a set and applying it each hold the loop (a peer's set arrives whole: ~0.25 s at
@@ -361,6 +366,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     o.configurePacer(next.campaigns);
     retired = nextRetired;
     policies = next;
+    for (const [currency, rate] of next.ratesPerUsd) ratesSeen.set(currency, rate);
     campaignsById = nextById;
     live = { ...built, ready: live.ready };
     logger.info({ campaigns: next.campaigns.length, rateChanges }, 'policies reloaded');
