@@ -66,13 +66,71 @@ describe('learned state across a change of the number of workers', () => {
     createLearnedStore({ path: join(dir, 'learned.w0.json'), clock: () => clock.now, logger, shader, pacer, everyMs: 0 }).start();
     expect(shader.snapshot().fits.length).toBeGreaterThan(1);
     expect(shader.snapshot()).toEqual(a.shader.snapshot());
-    expect(pacer.snapshot().campaigns).toEqual(a.pacer.snapshot().campaigns);
+    // The single process's counts are of all its traffic; this worker sees half of it.
+    const file = a.pacer.snapshot();
+    expect(file.share).toBe(1);
+    expect(file.campaigns).toHaveLength(1);
+    expect(file.today!.length).toBeGreaterThan(0);
+    const seeded = pacer.snapshot();
+    expect(seeded.share).toBe(0.5);
+    expect(seeded.campaigns).toHaveLength(1);
+    const [id, days, counts, hours] = file.campaigns[0];
+    expect(seeded.campaigns[0][0]).toBe(id);
+    expect(seeded.campaigns[0][1]).toBe(days);
+    expect(seeded.campaigns[0][3]).toEqual(hours);
+    expect(counts.reduce((x, y) => x + y, 0)).toBeGreaterThan(1000);
+    seeded.campaigns[0][2].forEach((n, h) => expect(n).toBeCloseTo(counts[h] / 2, 9));
+    // Its day so far is another process's: this worker counts its own from its start.
+    expect(seeded.today).toEqual([]);
     expect(pacer.snapshot().calibration).toEqual(a.pacer.snapshot().calibration);
     // Another process's hour of wins against its share of the cap is not this worker's.
     expect(pacer.snapshot().spend).toEqual([]);
     expect(warnings).toEqual([]);
     expect(infos).toHaveLength(1);
     expect(infos[0]).toMatch(/learned state seeded from learned\.json, .*learned\.w0\.json missing/);
+  });
+
+  it("a sibling file that does not say the share it counted at seeds no traffic counts, its shader and calibration still", async () => {
+    const dir = join(root, 'no-share');
+    mkdirSync(dir, { recursive: true });
+    const clock = { now: DAY0 };
+    const a = await write(dir, 'learned.json', clock);
+    const path = join(dir, 'learned.json');
+    const text = JSON.parse(readFileSync(path, 'utf8')) as { pacer: { share?: number } };
+    delete text.pacer.share;
+    writeFileSync(path, JSON.stringify(text));
+    const shader = createShader();
+    const pacer = createValuePacer({ clock: () => clock.now, random: mulberry32(5), campaigns: a.campaigns, share: 0.5 });
+    createLearnedStore({ path: join(dir, 'learned.w1.json'), clock: () => clock.now, logger: logs().logger, shader, pacer, everyMs: 0 }).start();
+    expect(shader.snapshot()).toEqual(a.shader.snapshot());
+    expect(pacer.snapshot().calibration).toEqual(a.pacer.snapshot().calibration);
+    expect(pacer.snapshot().campaigns).toEqual([]);
+    expect(pacer.snapshot().today).toEqual([]);
+  });
+
+  it("this process's own file, stale by more than SIBLING_NEWER_MS against a sibling, gives way to it; a few minutes older, it is kept", () => {
+    const dir = join(root, 'stale-own');
+    mkdirSync(dir, { recursive: true });
+    const now = DAY0 + 10 * 86_400_000;
+    const fits = (mu: number, n: number) => ({ fits: [['*', Math.log(mu), Math.log(0.5), n]], effects: [] });
+    const file = (name: string, savedAtMs: number, shader: object) => writeFileSync(join(dir, name), JSON.stringify({ version: 1, savedAtMs, shader }));
+    // learned.json, left by a single process 6.9 days ago; its workers have run since.
+    file('learned.json', now - 6.9 * 86_400_000, fits(1, 100));
+    file('learned.w0.json', now - HOUR, fits(2, 1000));
+    let { infos, warnings, logger } = logs();
+    let shader = createShader();
+    createLearnedStore({ path: join(dir, 'learned.json'), clock: () => now, logger, shader, everyMs: 0 }).start();
+    expect(shader.snapshot().fits.find((f) => f[0] === '*')![1]).toBeCloseTo(Math.log(2), 9);
+    expect(warnings).toEqual([]);
+    expect(infos).toEqual([expect.stringMatching(/seeded from learned\.w0\.json, .*learned\.json older by 165 h/)]);
+    // Workers saving a few minutes apart: each keeps its own.
+    file('learned.json', now - HOUR - 10 * 60_000, fits(1, 100));
+    ({ infos, warnings, logger } = logs());
+    shader = createShader();
+    createLearnedStore({ path: join(dir, 'learned.json'), clock: () => now, logger, shader, everyMs: 0 }).start();
+    expect(shader.snapshot().fits.find((f) => f[0] === '*')![1]).toBeCloseTo(Math.log(1), 9);
+    expect(warnings).toEqual([]);
+    expect(infos).toEqual([expect.stringMatching(/^learned state restored/)]);
   });
 
   it('an orphaned learned.w1.json seeds a single process whose learned.json is missing; the newest sibling wins', async () => {

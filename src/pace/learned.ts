@@ -9,15 +9,16 @@
  *
  * One JSON file, written whole every `everyMs` and at close (to a temporary name, then renamed, so
  * a crash leaves the old file or the new one, never half of one). It is a cache, not
- * configuration: a file that is missing seeds the process from the newest other learned file of its
- * folder (a change of `serve --workers`: learned.json and learned.w<i>.json), or else starts it
- * from its priors; one that cannot be read, is not a snapshot or is older than MAX_LEARNED_AGE_MS
- * is reported in one warning and ignored, and the next save replaces it.
+ * configuration: a file that is missing, or older than the newest other learned file of its folder
+ * by over SIBLING_NEWER_MS, seeds the process from that file (a change of `serve --workers`:
+ * learned.json and learned.w<i>.json), or else starts it from its priors; one that cannot be
+ * read, is not a snapshot or is older than MAX_LEARNED_AGE_MS is reported in one warning and
+ * ignored, and the next save replaces it.
  */
 import { promises as fs, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { BidShader } from './shade.js';
-import type { ValuePacer } from './value-pacer.js';
+import type { ValuePacer, ValuePacerSnapshot } from './value-pacer.js';
 
 interface Logger {
   info(obj: object, msg: string): void;
@@ -48,6 +49,14 @@ const VERSION = 1;
  * come back at any age. A constant, not a setting: it only guards against a stale cache.
  */
 export const MAX_LEARNED_AGE_MS = 7 * 86_400_000;
+
+/**
+ * How much newer than this process's own file another learned file of its folder must be to seed
+ * it instead: its own file was then left by a shape of `serve --workers` that has run since (1 to
+ * N, then back to 1), and is older than what that shape learnt. Live processes of one shape all save
+ * every few minutes (`everyMs`, and at close), so their files are never an hour apart.
+ */
+export const SIBLING_NEWER_MS = 3_600_000;
 
 /** This process's file and those of the other process shapes of one journal folder: `serve` and its workers. */
 const LEARNED_FILE = /^learned(\.w\d+)?\.json$/;
@@ -92,25 +101,42 @@ export function createLearnedStore(o: LearnedStoreOptions) {
   function restore(path: string, s: Snapshot, own: boolean, why = ''): void {
     try {
       o.shader.restore(s.shader);
-      if (o.pacer !== undefined && s.pacer !== undefined) {
-        // Another process's spend is its own: the hour's wins it counted against its share of an
-        // hourly cap (N workers seeded from one process's file would each count all of them), and
-        // the delivery sums in the unit of its share. The ledger's sync gives the spend; the
-        // delivery factor relearns within its 4-hour half-life. Traffic by hour is a shape.
-        o.pacer.restore(own ? s.pacer : { ...(s.pacer as object), spend: undefined, delivery: undefined });
-      }
+      if (o.pacer !== undefined && s.pacer !== undefined) o.pacer.restore(own ? s.pacer : seed(s.pacer));
       if (own) o.logger.info({ path }, 'learned state restored (shader competition, traffic by hour, creative calibration)');
-      else o.logger.info({ path, own: o.path }, `learned state seeded from ${basename(path)}, ${o.path} ${why} (shader competition, traffic by hour, creative calibration; not its spend)`);
+      else o.logger.info({ path, own: o.path }, `learned state seeded from ${basename(path)}, ${o.path} ${why} (shader competition, traffic by hour scaled to this process's share, creative calibration; not its spend or its day so far)`);
     } catch (err) {
       o.logger.warn({ path, err: (err as Error).message }, 'learned state is not a snapshot this bidder reads: the parts not restored start from their priors');
     }
   }
 
   /**
+   * Another process's pacer snapshot, as this process takes it. Its spend is its own: the hour's
+   * wins it counted against its share of an hourly cap (N workers seeded from one process's file
+   * would each count all of them), and the delivery sums in the unit of its share; the ledger's
+   * sync gives the spend, the delivery factor relearns within its 4-hour half-life. Its traffic by
+   * hour counts the opportunities of its share: the value pacer forecasts the rest of the day's from
+   * them, so they are scaled to this process's share (1 to 2 workers: a worker seeded with the
+   * single process's 2,000 a day, seeing 1,000, spent 0.105 of 0.5 by noon against 0.208 on its
+   * own counts). Without the share they were counted at (older files) they are dropped, and
+   * relearnt at the next midnight. Its day so far (`today`) is another process's, never this one's.
+   */
+  function seed(pacer: unknown): unknown {
+    const p = pacer as Partial<ValuePacerSnapshot> | null;
+    const from = p?.share;
+    // This process's share, as its own snapshot records it (its paces have learnt nothing yet: cheap).
+    const to = o.pacer!.snapshot().share;
+    const scaled =
+      typeof from === 'number' && from > 0 && from <= 1 && to !== undefined && Array.isArray(p?.campaigns)
+        ? p.campaigns.map((c) => (Array.isArray(c) && Array.isArray(c[2]) ? [c[0], c[1], c[2].map((n) => (typeof n === 'number' ? (n * to) / from : n)), ...c.slice(3)] : c))
+        : [];
+    return { ...p, campaigns: scaled, spend: undefined, delivery: undefined, today: undefined };
+  }
+
+  /**
    * The newest snapshot among the other learned files of the folder: the single process's or
    * another worker's, left by a change of `serve --workers` (1 to N, N to fewer, N to 1).
    */
-  function newestSibling(): { path: string; s: Snapshot } | undefined {
+  function newestSibling(): { path: string; s: Snapshot; at: number } | undefined {
     let names: string[];
     try {
       names = readdirSync(dirname(o.path));
@@ -131,10 +157,15 @@ export function createLearnedStore(o: LearnedStoreOptions) {
 
   function load(): void {
     const own = read(o.path);
-    if (own) return restore(o.path, own, true);
-    // Missing, or too old: another process shape's file may know more.
+    // Missing, too old, or left by a process shape that another has run after: another process
+    // shape's file may know more. An own file without its time is taken as it is.
     const sibling = newestSibling();
-    if (sibling !== undefined) return restore(sibling.path, sibling.s, false, own === undefined ? 'missing' : 'not used');
+    const ownAt = typeof own?.savedAtMs === 'number' ? own.savedAtMs : Infinity;
+    if (own && !(sibling !== undefined && sibling.at - ownAt > SIBLING_NEWER_MS)) return restore(o.path, own, true);
+    if (sibling !== undefined) {
+      const why = own === undefined ? 'missing' : own === null ? 'not used' : `older by ${Math.round((sibling.at - ownAt) / 3_600_000)} h`;
+      return restore(sibling.path, sibling.s, false, why);
+    }
     if (own === undefined) o.logger.info({ path: o.path }, `no learned state at ${o.path}: starting from priors`);
   }
 

@@ -77,6 +77,12 @@ export interface ValuePacerSnapshot {
    * before. Older snapshots lack it: today is counted from the restart.
    */
   today?: Array<[string, number, number, number, number[], number[], number[]]>;
+  /**
+   * The share of each budget the pacer paced when it wrote this: its counts are of that share's
+   * traffic, so a process seeded from another's file (src/pace/learned.ts) scales them to its own.
+   * Not read by `restore`. Older snapshots lack it.
+   */
+  share?: number;
 }
 
 export interface ValuePacer extends BidPacer {
@@ -709,7 +715,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         if (!Number.isNaN(p.outFromMs)) addOutToday(out, p.day * DAY_MS, p.outFromMs, at);
         today.push([id, p.day, at, p.countFromMs, Array.from(p.hourToday), Array.from(out), hoursOf(p.hours)]);
       }
-      return { campaigns, calibration: calibration.snapshot(), spend, delivery, today };
+      return { campaigns, calibration: calibration.snapshot(), spend, delivery, today, share };
     },
 
     restore(s) {
