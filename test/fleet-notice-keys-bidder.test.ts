@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,7 +68,6 @@ if (client === null) {
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
     beforeAll(async () => {
-      execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
       dir = mkdtempSync(join(tmpdir(), 'fleet-notice-keys-'));
       policiesDir = join(dir, 'policies');
       cpSync('policies', policiesDir, { recursive: true });

@@ -36,7 +36,6 @@ if (!hasRedis && process.env.CI === 'true') {
     let models = 'models';
     let scratch = '';
     beforeAll(() => {
-      execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
       // The committed model, when the working tree's is being retrained.
       const current = readFileSync('models/CURRENT', 'utf8').trim();
       if (!existsSync(join('models', current, 'model.json'))) {

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,7 +106,6 @@ describe('a broken Platt calibration, every score still a probability', () => {
   });
 
   it('serve refuses to start on it, the calibration listed with the other problems, exit 2', () => {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
     copy('b-cal-neg-many', (d) => {
       editF32(d, CAL_A, (a) => -a);
       editJson(d, 'meta.json', (m) => (m.trainedAt = 'yesterday'));

@@ -59,7 +59,9 @@ describe('journal lines', () => {
           else check(core.once(`c:${bid.id}`, now + waitMs, now));
         }
       }),
-      { numRuns: 1500 },
+      // A fixed seed: the coverage asserted below depends on the draws, and a random one met no
+      // markup settlement past the budget ('s0o') in 1 CI run of some dozens.
+      { numRuns: 1500, seed: 20261206 },
     );
     // Every kind and flag the state writes was met: reserve; settlements by markup, win and billing, each also past the budget; corrections by win and billing, each also past it; a billing's confirmation; release; once.
     expect([...seen].sort()).toEqual(['b', 'c1', 'c1o', 'c2', 'c2o', 'o', 'r', 's', 's0', 's0o', 's2', 's2o', 'so', 'x']);

@@ -2,8 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../../src/harness/redis.js';
 
 /**
- * Vitest global setup: the services the integration suites need, started privately where their
- * binary is on the PATH, so a local `npm test` runs the same suites as CI.
+ * Vitest global setup: dist/ built from the sources, and the services the integration suites need,
+ * started privately where their binary is on the PATH, so a local `npm test` runs the same suites
+ * as CI.
  * - Redis: REDIS_URL when set; else a private redis-server on a free port (memory only) for the
  *   whole run, handed to the suites through REDIS_URL; else none (the Redis suites skip, or fail
  *   with CI=true).
@@ -22,6 +23,11 @@ const TOOLS: Array<{ bin: string[]; suites: string; install: string }> = [
 const onPath = (bin: string) => spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0 || spawnSync(bin, ['version'], { stdio: 'ignore' }).status === 0;
 
 export default async function setup(): Promise<() => Promise<void>> {
+  // dist/ built once, before any suite: the suites that spawn `dist/cli.js` run beside others, and a
+  // suite that rebuilt dist while another's bidder was loading it gave that bidder a half-written
+  // module (CI: "does not provide an export named 'DEFAULT_SETTINGS'", a serve that exited 1).
+  const built = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  if (built.status !== 0) throw new Error('[services] tsc -p tsconfig.json failed: dist/ was not built, and the suites that spawn the bidder need it');
   // A Redis named by REDIS_URL stands in for the binary.
   const missing = TOOLS.filter((t) => !t.bin.some(onPath) && !(t.bin[0] === 'redis-server' && process.env.REDIS_URL));
   let redis: PrivateRedis | null = null;
