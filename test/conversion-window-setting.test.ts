@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PolicyError, readSettings } from '../src/config/policies.js';
 import { DEFAULT_SETTINGS } from '../src/config/settings.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
+import { bannerRequest as req, clickPath, localUrl as local } from './helpers/clicks.js';
 
 /**
  * The conversion attribution window was 7 days, fixed in src/bidder.ts: a click's conversion token
@@ -10,9 +11,6 @@ import { startBidder, type TestBidder } from './helpers/bidder.js';
  */
 const HOUR_MS = 3_600_000;
 const MINUTE_MS = 60_000;
-const req = (id: string) => ({ id, at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
-const local = (t: TestBidder, url: string) => t.url + url.replace(/^https?:\/\/[^/]+/, '');
-const clickPath = (bid: { adm: string }) => /href="([^"]+)"/.exec(bid.adm)![1].replace(/&#38;/g, '&').replace(/^https?:\/\/[^/]+/, '');
 
 describe('conversionWindowMs', () => {
   let t: TestBidder;

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBidder, TEST_SECRET, type TestBidder } from './helpers/bidder.js';
+import { bannerRequest as req, clickPath, localUrl as local } from './helpers/clicks.js';
 
 /**
  * A conversion counts only for an ad that ran. The click URL is in every bid's markup, won or not,
@@ -11,9 +12,6 @@ import { startBidder, TEST_SECRET, type TestBidder } from './helpers/bidder.js';
  * before any win asks the ledger again, and is refused 409 CONVERSION_NOT_WON (counted
  * `result="lost"`) unless the win has come since.
  */
-const req = (id: string) => ({ id, at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
-const local = (t: TestBidder, url: string) => t.url + url.replace(/^https?:\/\/[^/]+/, '');
-const clickPath = (bid: { adm: string }) => /href="([^"]+)"/.exec(bid.adm)![1].replace(/&#38;/g, '&').replace(/^https?:\/\/[^/]+/, '');
 
 describe('conversions of bids not won', () => {
   let t: TestBidder;

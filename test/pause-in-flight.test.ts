@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startBidder } from './helpers/bidder.js';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 const TOKEN = 'pause-in-flight-token-0123';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -27,46 +27,45 @@ const campaigns = `campaigns:
         landingUrl: https://c1.example/l
 `;
 
+/**
+ * A bidder on its own copy of the policies, one request answered before, then `pauseMeanwhile` run
+ * while a second request's rows wait in the scoring queue (past eligibility, which saw c1 serving):
+ * the batcher holds a request's rows up to 1 s for others to join. Gives that second answer.
+ */
+async function inFlight(pauseMeanwhile: (t: TestBidder, dir: string) => Promise<void>, after?: (t: TestBidder) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pause-in-flight-'));
+  cpSync('policies', dir, { recursive: true });
+  writeFileSync(join(dir, 'campaigns.yaml'), campaigns);
+  const t = await startBidder({ adminToken: TOKEN, batcher: { maxBatchRows: 256, maxQueueDelayUs: 1_000_000 }, defaultTmaxMs: 2000 }, dir);
+  try {
+    expect((await t.bid({ ...request, id: 'before' })).status).toBe(200);
+    const answer = t.bid(request);
+    while ((await t.metric('bidder_scoring_queue_rows')) === 0) await new Promise((r) => setTimeout(r, 5));
+    await pauseMeanwhile(t, dir);
+    const r = await answer;
+    expect(r.status).toBe(204);
+    expect(await t.metric('bidder_bids_total', { campaign: 'c1' })).toBe(1);
+    await after?.(t);
+  } finally {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('a pause answered while a bid request is being scored', () => {
   it('holds for that request: no bid from the paused campaign is answered after the pause', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pause-in-flight-'));
-    cpSync('policies', dir, { recursive: true });
-    writeFileSync(join(dir, 'campaigns.yaml'), campaigns);
-    // The batcher holds a request's rows up to 1 s for others to join: the pause lands meanwhile.
-    const t = await startBidder({ adminToken: TOKEN, batcher: { maxBatchRows: 256, maxQueueDelayUs: 1_000_000 }, defaultTmaxMs: 2000 }, dir);
-    try {
-      expect((await t.bid({ ...request, id: 'before' })).status).toBe(200);
-      const answer = t.bid(request);
-      // Past eligibility (which saw c1 serving): its rows wait in the scoring queue.
-      while ((await t.metric('bidder_scoring_queue_rows')) === 0) await new Promise((r) => setTimeout(r, 5));
+    await inFlight(async (t) => {
       expect((await t.post('/admin/campaigns/c1/pause', '', auth)).status).toBe(200);
-      const r = await answer;
-      expect(r.status).toBe(204);
-      expect(await t.metric('bidder_bids_total', { campaign: 'c1' })).toBe(1);
-    } finally {
-      await t.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }, 30000);
 
   it('holds for a policy reload that pauses the campaign (`paused: true`): the ledger still grants its reservation', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pause-in-flight-'));
-    cpSync('policies', dir, { recursive: true });
-    writeFileSync(join(dir, 'campaigns.yaml'), campaigns);
-    const t = await startBidder({ adminToken: TOKEN, batcher: { maxBatchRows: 256, maxQueueDelayUs: 1_000_000 }, defaultTmaxMs: 2000 }, dir);
-    try {
-      expect((await t.bid({ ...request, id: 'before' })).status).toBe(200);
-      const answer = t.bid(request);
-      while ((await t.metric('bidder_scoring_queue_rows')) === 0) await new Promise((r) => setTimeout(r, 5));
-      writeFileSync(join(dir, 'campaigns.yaml'), campaigns.replace('    maxBidCpmUsd: 10\n', '    maxBidCpmUsd: 10\n    paused: true\n'));
-      expect((await t.post('/admin/reload/policies', '', auth)).status).toBe(200);
-      const r = await answer;
-      expect(r.status).toBe(204);
-      expect(await t.metric('bidder_bids_total', { campaign: 'c1' })).toBe(1);
-      expect((await t.bid({ ...request, id: 'after' })).status).toBe(204);
-    } finally {
-      await t.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await inFlight(
+      async (t, dir) => {
+        writeFileSync(join(dir, 'campaigns.yaml'), campaigns.replace('    maxBidCpmUsd: 10\n', '    maxBidCpmUsd: 10\n    paused: true\n'));
+        expect((await t.post('/admin/reload/policies', '', auth)).status).toBe(200);
+      },
+      async (t) => expect((await t.bid({ ...request, id: 'after' })).status).toBe(204),
+    );
   }, 30000);
 });
