@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
 import type { Budget, Campaign } from './types.js';
-import { freezePolicies, loadPolicies, PolicyError, type Policies } from './config/policies.js';
+import { freezePolicies, loadPolicies, PolicyError, readSettings, type Policies } from './config/policies.js';
 import { DEFAULT_SETTINGS, adminTokenProblem, secretList, type Settings } from './config/settings.js';
 import { createPrivacy } from './eligibility/privacy.js';
 import { createFeatureBuilder } from './features/features.js';
@@ -26,7 +26,7 @@ import { createFleetNoticePeers } from './fleet/peers.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32 } from './pace/index.js';
 import { createFleetShare, refreshBudgetGauges, syncPacerWithLedger } from './pace/ledger-sync.js';
 import { createLearnedStore } from './pace/learned.js';
-import { createLive, type Live, type ModelReload, type PolicyReload } from './live/live.js';
+import { createLive, lastRunRates, ratesFile, RATES_FILE, type Live, type ModelReload, type PolicyReload } from './live/live.js';
 import { createUsers } from './users/users.js';
 import { SecretFileError, storedSecret } from './crypto/secret.js';
 import type { BudgetLedger } from './types.js';
@@ -176,7 +176,11 @@ function remoteExchanges(exchanges: Policies['exchanges']): string[] {
 export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const clock = opts.clock ?? createSteadyClock();
   const now = performance.now.bind(performance);
-  const initial: Policies = loadPolicies(opts.policiesDir, opts.overrides);
+  // Checked against the last run's currency rates (src/live/live.ts ratesFile), kept beside the
+  // journal the settings name: those are read first (bidder.yaml alone, milliseconds).
+  const pre = readSettings(opts.policiesDir, opts.overrides);
+  const lastRates = pre.passed('/ledger/journalPath') ? lastRunRates(ratesFile(join(pre.settings.ledger.journalPath, RATES_FILE))) : undefined;
+  const initial: Policies = loadPolicies(opts.policiesDir, opts.overrides, undefined, lastRates);
   const settings = initial.settings;
   const logger = opts.logger ?? pino({ level: settings.logLevel, base: { service: 'bidder' } });
   // Before anything is opened: a folder that cannot be written is a setting to fix.
@@ -245,6 +249,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     // One file whatever the number of workers (each applies every pause): a change of --workers keeps them.
     pausedPath: join(settings.ledger.journalPath, 'paused.json'),
     retiredPath: join(settings.ledger.journalPath, 'retired.json'),
+    ratesPath: join(settings.ledger.journalPath, RATES_FILE),
   });
 
   // A fleet's reservations expire by Redis's clock, unless this bidder runs on a clock of its own (tests, the simulator).

@@ -119,4 +119,19 @@ describe('a reload that moves a currency rate', () => {
     expect(back.body.problems![0]).toContain('EUR 101.2 → 1.012 (× 0.01)');
     expect((await bidEur()).rate).toBe(101.2);
   });
+
+  it('listed with the reload\'s other problems, not only once they are fixed', async () => {
+    const shipped = readFileSync(join(dir, 'bidder.yaml'), 'utf8');
+    writeFileSync(join(dir, 'bidder.yaml'), shipped.replace('defaultTmaxMs: 200', 'defaultTmaxMs: -5'));
+    try {
+      rates(`  EUR: 1.012\n${SHIPPED_REST}`);
+      const r = await reload();
+      expect(r.status).toBe(409);
+      expect(r.body.problems).toHaveLength(2);
+      expect(r.body.problems!.join('\n')).toContain('/defaultTmaxMs must be >= 1');
+      expect(r.body.problems!.join('\n')).toContain('EUR 101.2 → 1.012 (× 0.01)');
+    } finally {
+      writeFileSync(join(dir, 'bidder.yaml'), shipped);
+    }
+  });
 });

@@ -13,6 +13,7 @@ import { SecretFileError, storedSecret } from '../crypto/secret.js';
 import { selectBackend, type BackendName } from '../model/backend.js';
 import { loadModel, ModelLoadError, resolveModelDir } from '../model/store.js';
 import { holdHangups, onHangup } from './hangup.js';
+import { lastRunRates, ratesFile, RATES_FILE } from '../live/live.js';
 
 function intOption(name: string) {
   return (v: string): number => {
@@ -67,15 +68,18 @@ async function checkStart(policiesDir: string, overrides: Partial<Settings>, pol
     (await loadModel(resolveModelDir(settings.modelsDir, settings.modelVersion || undefined))).dispose();
   };
   const modelKnown = ['/backend', '/modelsDir', '/modelVersion'].every(passed);
-  // Its problems, which include the settings'.
+  // Its problems, which include the settings' and the rates' moves from the last run's (a damaged
+  // rates file is a problem of its own).
   const policyCheck = () =>
-    loadPoliciesOffThread(policiesDir, overrides).then(
-      () => [],
-      (err: unknown) => {
-        if (err instanceof PolicyError) return err.problems;
-        throw err;
-      },
-    );
+    Promise.resolve()
+      .then(() => loadPoliciesOffThread(policiesDir, overrides, undefined, passed('/ledger/journalPath') ? lastRunRates(ratesFile(join(settings.ledger.journalPath, RATES_FILE))) : undefined))
+      .then(
+        () => [],
+        (err: unknown) => {
+          if (err instanceof PolicyError) return err.problems;
+          throw err;
+        },
+      );
   let [policySet, loaded] = await Promise.allSettled([policies ? policyCheck() : null, modelKnown ? model() : null]);
   if (!policies && (problems.length > 0 || hostProblems.length > 0 || loaded.status === 'rejected')) [policySet] = await Promise.allSettled([policyCheck()]);
   const refusals: Error[] = [];

@@ -6,7 +6,7 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadPolicies, PolicyError, toParts, type LoadAnswer } from './policies.js';
+import { loadPolicies, PolicyError, toParts, type LastRates, type LoadAnswer } from './policies.js';
 import type { Settings } from './settings.js';
 
 // Lowest CPU priority for this thread only (Linux: setpriority on the thread id), so that on a
@@ -17,10 +17,10 @@ try {
   // No /proc/thread-self (not Linux) or not permitted: the load runs at the process's priority.
 }
 
-const { dir, overrides, running } = workerData as { dir: string; overrides: Partial<Settings>; running?: Settings };
+const { dir, overrides, running, lastRates } = workerData as { dir: string; overrides: Partial<Settings>; running?: Settings; lastRates?: LastRates };
 let answer: LoadAnswer;
 try {
-  answer = toParts(loadPolicies(dir, overrides, running));
+  answer = toParts(loadPolicies(dir, overrides, running, lastRates));
 } catch (err) {
   answer = err instanceof PolicyError ? { problems: err.problems } : { error: (err as Error).message };
 }

@@ -473,7 +473,16 @@ function deepFreeze<T>(o: T): T {
  * passed when bidder.yaml said value, and campaigns the running value pacer holds were refused
  * when it said curve).
  */
-export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, running?: Settings): Policies {
+/**
+ * The rates a policy set is checked against (`rateMoves`): the running ones for a reload, the last
+ * run's at a start; `what` names the bound in the problem.
+ */
+export interface LastRates {
+  rates: ReadonlyMap<string, number>;
+  what: string;
+}
+
+export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, running?: Settings, lastRates?: LastRates): Policies {
   const problems: string[] = [];
   if (!existsSync(dir)) throw new PolicyError([`policy directory ${dir} does not exist`]);
 
@@ -632,6 +641,8 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, run
       creatives,
     } as unknown as Campaign);
   });
+  // With the rest, so that one try lists every problem; only rates that passed their schema.
+  if (lastRates) problems.push(...rateMoves(lastRates.rates, { ratesPerUsd, confirmedRates }, lastRates.what).problems);
   if (problems.length) throw new PolicyError(problems);
 
   return deepFreeze({ campaigns, exchanges, ratesPerUsd, confirmedRates, settings: merged });
@@ -658,9 +669,10 @@ export interface RateChange {
  * MAX_RATE_MOVE that `next.confirmedRates` does not confirm at exactly its new rate (a confirmation
  * left in the file is inert at any other rate, so a later typo is caught again). A currency added
  * or removed is not a move; `running` holds the rates to check against (src/live/live.ts keeps
- * every currency's last rate, removed ones too, so a removal and a re-adding are one move).
+ * every currency's last rate, removed ones too, so a removal and a re-adding are one move, and
+ * keeps them across restarts in `ratesFile`). `what`: the bound's name in the problem.
  */
-export function rateMoves(running: ReadonlyMap<string, number>, next: Policies): { changes: RateChange[]; problems: string[] } {
+export function rateMoves(running: ReadonlyMap<string, number>, next: Pick<Policies, 'ratesPerUsd' | 'confirmedRates'>, what = 'a reload may move a rate'): { changes: RateChange[]; problems: string[] } {
   const changes: RateChange[] = [];
   const unconfirmed: RateChange[] = [];
   for (const [currency, to] of next.ratesPerUsd) {
@@ -678,7 +690,7 @@ export function rateMoves(running: ReadonlyMap<string, number>, next: Policies):
   const share = Math.round((MAX_RATE_MOVE - 1) * 100);
   return {
     changes,
-    problems: [`currency.yaml: ${moves}: more than the ${share} % a reload may move a rate; confirm ${unconfirmed.length === 1 ? 'it' : 'them'} with \`confirmChanges: { ${confirm} }\` in currency.yaml, or correct the rate${unconfirmed.length === 1 ? '' : 's'}`],
+    problems: [`currency.yaml: ${moves}: more than the ${share} % ${what}; confirm ${unconfirmed.length === 1 ? 'it' : 'them'} with \`confirmChanges: { ${confirm} }\` in currency.yaml, or correct the rate${unconfirmed.length === 1 ? '' : 's'}`],
   };
 }
 
@@ -724,10 +736,10 @@ const OFF_THREAD = existsSync(fileURLToPath(LOAD_WORKER));
  * (`toParts`), each received and frozen in a turn of the caller's loop of its own: received
  * whole, 5,000 campaigns held it ~250 ms.
  */
-export async function loadPoliciesOffThread(dir: string, overrides: Partial<Settings> = {}, running?: Settings): Promise<Policies> {
-  if (!OFF_THREAD) return loadPolicies(dir, overrides, running);
+export async function loadPoliciesOffThread(dir: string, overrides: Partial<Settings> = {}, running?: Settings, lastRates?: LastRates): Promise<Policies> {
+  if (!OFF_THREAD) return loadPolicies(dir, overrides, running, lastRates);
   const answer = await new Promise<LoadAnswer>((resolve, reject) => {
-    const worker = new Worker(LOAD_WORKER, { workerData: { dir, overrides, running } });
+    const worker = new Worker(LOAD_WORKER, { workerData: { dir, overrides, running, lastRates } });
     worker.once('message', resolve);
     worker.once('error', reject);
     // Messages are delivered before 'exit': after an answer this rejection is a no-op.

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { loadPoliciesOffThread, PolicyError, rateMoves, type ExchangeSettings, type Policies, type RateChange } from '../config/policies.js';
+import { loadPoliciesOffThread, PolicyError, rateMoves, type ExchangeSettings, type LastRates, type Policies, type RateChange } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
 import { errorAnswer, type Answer } from '../errors/answer.js';
 import { BidderError } from '../errors/codes.js';
@@ -108,6 +108,8 @@ export interface LiveOptions {
   pausedPath?: string;
   /** Where the landing pages of creatives removed by reloads are kept across restarts (`retiredFile`). */
   retiredPath?: string;
+  /** Where every currency's last rate is kept across restarts (`ratesFile`). */
+  ratesPath?: string;
 }
 
 /**
@@ -181,6 +183,56 @@ export function retiredFile(path: string) {
   };
 }
 
+/**
+ * Every currency's last rate (units per USD) the bidder ran on, removed ones included, written
+ * (whole, then renamed) at start and after each reload that applied. A start is checked against it
+ * as a reload is against the running rates: a restart is how most changes are deployed, and a rate
+ * typed 100 × too high bids 100 × more and records what is billed ÷ 100 whichever way it came in.
+ */
+export function ratesFile(path: string) {
+  const unreadable = (why: string) =>
+    new PolicyError([`currency rates of the last run, ${path}, ${why}: fix it, or remove it to start without checking currency.yaml's rates against the last run's`]);
+  return {
+    path,
+    /** The rates kept; empty where none were (a first start). */
+    read(): Map<string, number> {
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+        throw unreadable(`cannot be read (${(err as Error).message})`);
+      }
+      let rates: unknown;
+      try {
+        rates = (JSON.parse(text) as { ratesPerUsd?: unknown }).ratesPerUsd;
+      } catch (err) {
+        throw unreadable(`is not JSON (${(err as Error).message})`);
+      }
+      const entries = rates !== null && typeof rates === 'object' && !Array.isArray(rates) ? Object.entries(rates) : null;
+      if (entries === null || !entries.every(([, r]) => typeof r === 'number' && Number.isFinite(r) && r > 0)) throw unreadable('has no "ratesPerUsd" map of positive numbers');
+      return new Map(entries as Array<[string, number]>);
+    },
+    write(rates: ReadonlyMap<string, number>): void {
+      makeDir(dirname(path));
+      // The workers of one process write the same file: each through a temporary name of its own.
+      const tmp = `${path}.${process.pid}.${threadId}.tmp`;
+      writeFileSync(tmp, JSON.stringify({ ratesPerUsd: Object.fromEntries(rates) }) + '\n');
+      renameSync(tmp, path);
+    },
+  };
+}
+
+/** The last run's rates, beside the journal: one file whatever the number of workers. */
+export const RATES_FILE = 'rates.json';
+
+/** The last run's rates, as a start's policy load checks them; throws a PolicyError for a damaged file. */
+export function lastRunRates(store: ReturnType<typeof ratesFile>): LastRates {
+  return { rates: store.read(), what: `a rate may move at a start from the last run's (${store.path})` };
+}
+
+const RELOAD_MOVE = 'a reload may move a rate';
+
 /** JSON pointers of the leaves where `b` differs from `a` (arrays compared whole). */
 export function changedPaths(a: unknown, b: unknown, at = ''): string[] {
   const isMap = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
@@ -215,7 +267,24 @@ export async function createLive(o: LiveOptions): Promise<Live> {
   // against these, so a rate cannot pass the bound by a reload that removes the currency and the
   // next that adds it back at 100 × (a review's reproduction: GBP, which no exchange names and any
   // request's `cur` may still ask for, 0.79 → removed → 79, both reloads applied).
-  const ratesSeen = new Map(policies.ratesPerUsd);
+  const ratesStore = o.ratesPath === undefined ? null : ratesFile(o.ratesPath);
+  const last = ratesStore ? lastRunRates(ratesStore) : null;
+  const ratesSeen = new Map(last?.rates);
+  if (last) {
+    // The policy load checked these already where it was given them (createBidder): this is for a set loaded without.
+    const { changes, problems } = rateMoves(last.rates, policies, last.what);
+    if (problems.length > 0) throw new PolicyError(problems);
+    if (changes.length > 0) logger.info({ rateChanges: changes }, 'currency rates moved since the last run');
+  }
+  for (const [currency, rate] of policies.ratesPerUsd) ratesSeen.set(currency, rate);
+  const keepRates = () => {
+    try {
+      ratesStore?.write(ratesSeen);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, "currency rates not written: the next start checks currency.yaml's rates against older ones");
+    }
+  };
+  keepRates();
   const pausedStore = o.pausedPath === undefined ? null : pausedFile(o.pausedPath);
   const paused = new Set(pausedStore?.read() ?? []);
   if (paused.size) logger.info({ paused: [...paused] }, 'campaigns paused before the restart stay paused');
@@ -297,14 +366,12 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     try {
       // Off this thread: the serving loop only receives the checked set and swaps it in.
       // Its campaigns are checked against the settings running: bidder.yaml's changes wait for a restart.
-      const read = given ?? (await loadPoliciesOffThread(o.policiesDir, o.overrides, settings));
       // A rate typed 100 × too high bids 100 × more in the exchange's currency and records what is
-      // billed ÷ 100 (rateMoves). Checked where the folder is read: a set handed by another worker
-      // was checked there against the same rates, and one handed back to undo a reload the other
-      // workers refused must apply whatever it moves.
-      const moves = rateMoves(ratesSeen, read);
-      if (given === undefined && moves.problems.length > 0) throw new PolicyError(moves.problems);
-      rateChanges = moves.changes;
+      // billed ÷ 100 (rateMoves): checked where the folder is read, with its other problems. A set
+      // handed by another worker was checked there against the same rates, and one handed back to
+      // undo a reload the other workers refused must apply whatever it moves.
+      const read = given ?? (await loadPoliciesOffThread(o.policiesDir, o.overrides, settings, { rates: ratesSeen, what: RELOAD_MOVE }));
+      rateChanges = rateMoves(ratesSeen, read).changes;
       // Receiving a set and applying it each hold the loop (a peer's set arrives whole: ~0.25 s at
       // 5,000 campaigns): requests waiting are answered between.
       await nextTurn();
@@ -366,7 +433,13 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     o.configurePacer(next.campaigns);
     retired = nextRetired;
     policies = next;
-    for (const [currency, rate] of next.ratesPerUsd) ratesSeen.set(currency, rate);
+    let ratesMoved = false;
+    for (const [currency, rate] of next.ratesPerUsd) {
+      if (ratesSeen.get(currency) === rate) continue;
+      ratesSeen.set(currency, rate);
+      ratesMoved = true;
+    }
+    if (ratesMoved) keepRates();
     campaignsById = nextById;
     live = { ...built, ready: live.ready };
     logger.info({ campaigns: next.campaigns.length, rateChanges }, 'policies reloaded');
