@@ -39,12 +39,15 @@ function openingsOver(text: string, max: number): boolean {
   return false;
 }
 
-const VERSION = /^2\.[56](\.\d+)?$/;
+// Any 2.x: the 2.x releases are one format read by this schema (2.3 and 2.4 senders, IAB's dated
+// release names such as 2.6-202309), and the body is validated whatever the header says. 3.x is
+// OpenRTB 3.0 over AdCOM, another format.
+const VERSION = /^2\.\d+([.-]\S*)?$/;
 
 /**
  * The request's own headers before its body is read: a JSON content type (browsers, Prebid.js,
  * send JSON as text/plain: a "simple" request needs no CORS preflight) and an OpenRTB version this
- * bidder speaks (`x-openrtb-version` 2.5 or 2.6; none is fine). Throws the coded error.
+ * bidder speaks (`x-openrtb-version` 2.x; none is fine). Throws the coded error.
  */
 export function checkHeaders(contentType: string, version: string): void {
   // The media type before any parameters, case-blind (RFC 9110 §8.3.1): a prefix match let

@@ -24,7 +24,7 @@ export const ERRORS = {
   BAD_TMAX: { status: 400, reason: 'tmax must be a positive integer of milliseconds' },
   BAD_AUCTION_TYPE: { status: 400, reason: 'at must be an integer >= 1' },
   BAD_FIELD_TYPE: { status: 400, reason: 'a field the bidder reads has the wrong type' },
-  BAD_VERSION: { status: 400, reason: 'x-openrtb-version must be 2.5 or 2.6' },
+  BAD_VERSION: { status: 400, reason: 'x-openrtb-version must be a 2.x version' },
   UNKNOWN_EXCHANGE: { status: 404, reason: 'no such exchange' },
   NOT_FOUND: { status: 404, reason: 'no such route' },
   METHOD_NOT_ALLOWED: { status: 405, reason: 'method not allowed on this route' },
