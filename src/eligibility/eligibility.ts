@@ -183,9 +183,12 @@ function durationFloorUsd(rules: Obj, exactSec: number, cur: unknown, rates: Rea
   return f > 0 ? currencyToUsd(f, cur, rates) : 0;
 }
 
-/** A price in `cur` (absent: USD) in USD at `rates` (units per USD); NaN for an unknown currency. The ledger's `toUsd` is micro-dollars to dollars. */
+/**
+ * A price in `cur` (absent: USD) in USD at `rates` (units per USD); NaN for a non-zero amount in an
+ * unknown currency (0 is 0 in any). The ledger's `toUsd` is micro-dollars to dollars.
+ */
 function currencyToUsd(amount: number, cur: unknown, rates: ReadonlyMap<string, number>): number {
-  if (cur === undefined || cur === null || cur === 'USD') return amount;
+  if (amount === 0 || cur === undefined || cur === null || cur === 'USD') return amount;
   const rate = rates.get(cur as string);
   return rate === undefined ? NaN : amount / rate;
 }
@@ -666,8 +669,10 @@ export function createEligibility(deps: EligibilityDeps) {
         };
         const plan: ImpPlan = { imp, ctx, eligible: [], reason: '' };
         plans.push(plan);
+        // NaN where the floor's currency has no rate: the open auction cannot be bid (never under a
+        // floor that cannot be converted), but a deal with a readable floor of its own still can.
         const openFloorUsd = currencyToUsd(typeof im.bidfloor === 'number' ? im.bidfloor : 0, im.bidfloorcur, ratesPerUsd);
-        if (Number.isNaN(openFloorUsd)) {
+        if (Number.isNaN(openFloorUsd) && deals.length === 0) {
           plan.reason = 'CURRENCY';
           continue;
         }
@@ -893,10 +898,11 @@ export function createEligibility(deps: EligibilityDeps) {
           // (its duration floors included; the first in the request's order on a tie), which the
           // paced value, unknown until pricing, is likeliest to clear.
           // The open auction's floor: the imp's, or the video or audio object's for this ad's length where higher.
+          // NaN (unreadable) from either stays NaN.
           let openUsd = openFloorUsd;
           if (fit.kind === 'vast') {
             const f = durationFloorUsd(im[cand.creative.format] as Obj, cand.creative.durationSec ?? 0, im.bidfloorcur, ratesPerUsd);
-            if (f > openUsd) openUsd = f;
+            if (f > openUsd || Number.isNaN(f)) openUsd = f;
           }
           let deal: Obj | null = null;
           let dealFloorUsd = Infinity;
@@ -917,13 +923,13 @@ export function createEligibility(deps: EligibilityDeps) {
                 f = openUsd;
               } else {
                 f = currencyToUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
-                if (Number.isNaN(f)) continue;
                 // OpenRTB 2.6: a video or audio ad's floor by its length, the deal's own rules (not at a fixed price).
                 if (fit.kind === 'vast' && at !== 3) {
                   const df = durationFloorUsd(d, cand.creative.durationSec ?? 0, d.bidfloorcur, ratesPerUsd);
-                  if (df > f) f = df;
+                  if (df > f || Number.isNaN(df)) f = df;
                 }
               }
+              if (Number.isNaN(f)) continue;
               // A fixed-price deal without a price has nothing agreed to bid (pricing bids no 0): its
               // floor of 0, the lowest, would take the place of a deal that can be bid.
               if (fixed && !(f > 0)) continue;
@@ -932,7 +938,7 @@ export function createEligibility(deps: EligibilityDeps) {
           }
           // Private auctions admit deal bids only, and dealsOnly campaigns bid nowhere else; the
           // others may answer the open auction at the imp's floor where the deal's is out of reach.
-          const open = !privateAuction && !cand.dealsOnly;
+          const open = !privateAuction && !cand.dealsOnly && !Number.isNaN(openUsd);
           if (deal === null && !open) continue;
           if (deal === null || (open && dealFloorUsd > c.maxBidCpmUsd)) {
             n = keep(n, idx, cand, '', openUsd, fit, 0, capLeft);
@@ -947,7 +953,7 @@ export function createEligibility(deps: EligibilityDeps) {
         }
         const kept = n > maxCandidatesPerImp ? shortlist.choose(n, maxCandidatesPerImp, idxAt, floorUsdAt, campaignAt) : null;
         for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i], auctionType: okAt[i], capLeft: okCapLeft[i] });
-        if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : dsaBlocked ? 'DSA' : 'NO_ELIGIBLE_CAMPAIGN';
+        if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : dsaBlocked ? 'DSA' : Number.isNaN(openFloorUsd) ? 'CURRENCY' : 'NO_ELIGIBLE_CAMPAIGN';
       }
       return { imps: plans, privacy: block, currency, cattax, langb: wlangb.size > 0, dsa: dsaRequired > 0 && !dsaUnrendered, reason: currency ? '' : 'CURRENCY' };
     },
