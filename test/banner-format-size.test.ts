@@ -33,7 +33,7 @@ describe('banner sizes: format, else w/h', () => {
     expect((await t.bid(req)).status).toBe(204);
   });
 
-  it('w/h alone, or beside only flexible formats (no w and h), is the size', async () => {
+  it('w/h alone is the size; beside only flexible formats, their ratio (728x90 for 8:1)', async () => {
     const req = { id: 'f3', tmax: 500, imp: [{ id: '1', banner: { w: 728, h: 90 } }], site, device };
     expect(sizesOf(await bidsOf(await t.bid(req)))).toEqual(['728x90']);
     const flex = { ...req, id: 'f4', imp: [{ id: '1', banner: { format: [{ wratio: 8, hratio: 1, wmin: 320 }], w: 728, h: 90 } }] };
@@ -66,7 +66,8 @@ describe("the imp's size that features and the pacer read", () => {
 
   it('is the first size format lists, else w/h; the eligible creatives are of the listed sizes only', () => {
     expect(planOf({ format: [{ w: 300, h: 600 }], w: 728, h: 90 })).toEqual({ size: '300x600', eligible: ['300x600'] });
-    expect(planOf({ format: [{ wratio: 8, hratio: 1, wmin: 320 }, { w: 300, h: 250 }], w: 728, h: 90 })).toEqual({ size: '300x250', eligible: ['300x250'] });
+    // A flexible entry permits the sizes of its ratio: 728x90 is the 8:1 leaderboard (to a pixel).
+    expect(planOf({ format: [{ wratio: 8, hratio: 1, wmin: 320 }, { w: 300, h: 250 }], w: 728, h: 90 })).toEqual({ size: '300x250', eligible: ['300x250', '728x90'] });
     expect(planOf({ format: [{ wratio: 8, hratio: 1, wmin: 320 }], w: 728, h: 90 })).toEqual({ size: '728x90', eligible: ['728x90'] });
     expect(planOf({ w: 728, h: 90 })).toEqual({ size: '728x90', eligible: ['728x90'] });
     expect(planOf({ format: [{ w: 320, h: 50 }, { w: 300, h: 250 }] })).toEqual({ size: '320x50', eligible: ['300x250', '320x50'] });

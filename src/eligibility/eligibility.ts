@@ -221,6 +221,48 @@ function bannerSlot(w: unknown, h: unknown): string {
   return s;
 }
 
+/** A banner size some creative of the catalog has, with its slot key. */
+interface BannerSize {
+  w: number;
+  h: number;
+  slot: string;
+}
+
+/** The distinct banner sizes of the catalog's creatives, in catalog order. */
+function bannerSizesOf(catalog: Catalog): BannerSize[] {
+  const out = new Map<string, BannerSize>();
+  for (const { creative: c } of catalog.candidates) {
+    if (c.format !== 'banner' || !(c.w! > 0 && c.h! > 0)) continue;
+    const slot = slotKey('banner', c.w, c.h);
+    if (!out.has(slot)) out.set(slot, { w: c.w!, h: c.h!, slot });
+  }
+  return [...out.values()];
+}
+
+/**
+ * How far a creative's height may be from the height a flexible format's ratio gives its width:
+ * this share of it, or one pixel where that is more. Sizes are whole pixels, so a ratio holds only
+ * to a pixel (728x90 is the 8:1 leaderboard, 91 px tall at 728); 300x250 in a square slot does not.
+ */
+const FLEX_RATIO_TOLERANCE = 0.01;
+
+/**
+ * Appends to `slots` (from position `n`; returns the new count) the slot of every catalog banner
+ * size a flexible format entry (OpenRTB 2.6 §3.2.10 `wratio`, `hratio`, `wmin`) permits: of its
+ * ratio (within FLEX_RATIO_TOLERANCE) and at least `wmin` wide. The index holds creatives by exact
+ * size, so a ratio is offered as the sizes that have it.
+ */
+function flexSlots(f: Obj, sizes: readonly BannerSize[], slots: string[], n: number): number {
+  const wmin = typeof f.wmin === 'number' ? f.wmin : 0;
+  next: for (const s of sizes) {
+    const h = (s.w * f.hratio) / f.wratio;
+    if (s.w < wmin || Math.abs(s.h - h) > Math.max(1, h * FLEX_RATIO_TOLERANCE)) continue;
+    for (let i = 0; i < n; i++) if (slots[i] === s.slot) continue next;
+    slots[n++] = s.slot;
+  }
+  return n;
+}
+
 /** An exchange's `formats` as bits, which `impSlots` reads per imp. */
 const FORMAT_BIT: Readonly<Record<MediaType, number>> = { banner: 1, video: 2, audio: 4, native: 8 };
 
@@ -236,7 +278,7 @@ function formatBits(formats: readonly MediaType[]): number {
  * creative is indexed under its slot). `out.slots` is written by index and cut to length, so an
  * array kept across imps keeps its storage (`length = 0` would drop it).
  */
-function impSlots(imp: Obj, allowed: number, out: ImpSlots): void {
+function impSlots(imp: Obj, allowed: number, sizes: readonly BannerSize[], out: ImpSlots): void {
   const slots = out.slots;
   let n = 0;
   let format: MediaType = 'banner';
@@ -247,17 +289,21 @@ function impSlots(imp: Obj, allowed: number, out: ImpSlots): void {
   const audio = allowed & FORMAT_BIT.audio ? imp.audio : undefined;
   if (b) {
     // Banner's slots come first (n is 0 here). The imp's size, which features and the pacer's
-    // segment read, is the first size listed.
-    if (Array.isArray(b.format))
-      for (const f of b.format)
-        if (f && f.w && f.h) {
-          if (n === 0) ((w = f.w), (h = f.h));
+    // segment read, is the first size listed, else `w`/`h`.
+    let sized = false;
+    const listed = Array.isArray(b.format) && b.format.length > 0;
+    if (listed)
+      for (const f of b.format) {
+        if (!f) continue;
+        if (f.w && f.h) {
+          if (!sized) ((w = f.w), (h = f.h), (sized = true));
           slots[n++] = bannerSlot(f.w, f.h);
-        }
-    // OpenRTB 2.5/2.6 §3.2.6: `format` lists "the banner sizes permitted"; `w`/`h` are the size only
-    // where no format gives one (a flexible format, `wratio`/`hratio`/`wmin`, names none).
-    if (n === 0) {
-      if (b.w && b.h) slots[n++] = bannerSlot(b.w, b.h);
+        } else if (typeof f.wratio === 'number' && typeof f.hratio === 'number' && f.wratio > 0 && f.hratio > 0) n = flexSlots(f, sizes, slots, n);
+      }
+    // OpenRTB 2.6 §3.2.6: `format` lists "the banner sizes permitted"; `w`/`h` are the size only
+    // "if no format objects are specified" (a flexible format permits its ratio, not `w`/`h`).
+    if (!listed && b.w && b.h) slots[n++] = bannerSlot(b.w, b.h);
+    if (!sized) {
       w = b.w ?? b.format?.[0]?.w ?? 0;
       h = b.h ?? b.format?.[0]?.h ?? 0;
     }
@@ -448,6 +494,7 @@ export function createEligibility(deps: EligibilityDeps) {
   const internCategory = createInterner<readonly string[]>(CATEGORIES_INTERNED);
   const requestValues: (readonly string[])[] = DIMENSIONS.map(() => EMPTY);
   const slotsOf: ImpSlots = { slots: [], format: 'banner', w: 0, h: 0 };
+  const bannerSizes = bannerSizesOf(catalog);
   // A dimension's one request value goes into its array here (plan is synchronous, and nothing
   // keeps requestValues past it): a new one-element array per value per request otherwise.
   const single: string[][] = DIMENSIONS.map(() => ['']);
@@ -636,7 +683,7 @@ export function createEligibility(deps: EligibilityDeps) {
       const plans: ImpPlan[] = [];
       for (const imp of req.imp) {
         const im = imp as unknown as Obj;
-        impSlots(im, allowedFormats, slotsOf);
+        impSlots(im, allowedFormats, bannerSizes, slotsOf);
         const { slots, format, w, h } = slotsOf;
         // A deal whose allowed seats leave this one out is not this bidder's deal (§3.2.12).
         const deals: Obj[] = Array.isArray(im.pmp?.deals)
