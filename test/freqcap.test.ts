@@ -170,14 +170,14 @@ if (client === null) {
   let n = 0;
   afterAll(() => dropKeysAndQuit(client, prefix));
   contract('Redis behind lru-cache', (clock) =>
-    createRedisFrequencyStore({ clock, client, keyPrefix: `${prefix}${n++}:`, localTtlMs: 60_000 }),
+    createRedisFrequencyStore({ clock, now: clock, client, keyPrefix: `${prefix}${n++}:`, localTtlMs: 60_000 }),
   );
 
   it('shares impressions between bidders after a warm', async () => {
     const now = T0;
     const keyPrefix = `${prefix}${n++}:`;
-    const a = createRedisFrequencyStore({ clock: () => now, client, keyPrefix, localTtlMs: 60_000 });
-    const b = createRedisFrequencyStore({ clock: () => now, client, keyPrefix, localTtlMs: 60_000 });
+    const a = createRedisFrequencyStore({ clock: () => now, now: () => now, client, keyPrefix, localTtlMs: 60_000 });
+    const b = createRedisFrequencyStore({ clock: () => now, now: () => now, client, keyPrefix, localTtlMs: 60_000 });
     await a.warm(['u1']);
     await b.warm(['u1']);
     await a.record('u1', 'c1');
@@ -185,7 +185,7 @@ if (client === null) {
     // b trusts its cached view until it expires: the documented staleness.
     expect(b.count('u1', 'c1', 60)).toBe(0);
     for (let i = 0; i < 40; i++) await a.record('u1', 'c2');
-    const c = createRedisFrequencyStore({ clock: () => now + 1000, client, keyPrefix });
+    const c = createRedisFrequencyStore({ clock: () => now + 1000, now: () => 0, client, keyPrefix });
     await c.warm(['u1', 'u2']);
     expect(c.count('u1', 'c1', 60)).toBe(1);
     expect(c.count('u1', 'c1', 1)).toBe(0);

@@ -31,7 +31,7 @@ describe.skipIf(!client)('Redis profile store', () => {
     const open = (onWriteError?: (err: Error) => void) => {
       const c = new Redis(REDIS_URL, { enableAutoPipelining: true, maxRetriesPerRequest: 0 });
       opened.push(c);
-      return { store: createRedisProfileStore({ client: c, keyPrefix, clock, localTtlMs: 30, ...opts, onWriteError }), client: c };
+      return { store: createRedisProfileStore({ client: c, keyPrefix, clock, now: clock, localTtlMs: 30, ...opts, onWriteError }), client: c };
     };
     return { open, keyPrefix, clock, advance: (ms: number) => (now += ms) };
   }
@@ -132,7 +132,7 @@ describe.skipIf(!client)('Redis profile store', () => {
     const f = fleet({ localTtlMs: 60_000 });
     const a = f.open();
     await a.client.ping();
-    const caps = createRedisFrequencyStore({ client: a.client, keyPrefix: `${f.keyPrefix}fc:`, clock: f.clock });
+    const caps = createRedisFrequencyStore({ client: a.client, keyPrefix: `${f.keyPrefix}fc:`, clock: f.clock, now: f.clock });
     const stream = (a.client as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream;
     const write = vi.spyOn(stream, 'write');
     // What the bidder's user warm does: both reads issued in one tick.

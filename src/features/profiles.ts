@@ -112,10 +112,15 @@ export interface RedisProfileOptions extends ProfileStoreOptions {
   /** Prefix of every key, e.g. `bidder:ledger:up:`. */
   keyPrefix: string;
   /**
-   * How long a user loaded from Redis is trusted locally before `warm` asks again, real-time ms
+   * How long a user loaded from Redis is trusted locally before `warm` asks again, ms of `now`
    * (default 1000). Within it a bidder does not see what other bidders recorded for that user.
    */
   localTtlMs?: number;
+  /**
+   * Monotonic ms, which `localTtlMs` runs on: on the wall clock, a step back trusted a loaded user
+   * for as long as the step. The frequency window stays on `clock` (epoch, shared through Redis).
+   */
+  now: () => number;
   /** A profile nobody touched for this long is dropped from Redis, s (default 30 days). */
   retentionSec?: number;
   /** A write-through that failed (Redis away): the local copy has it, the fleet does not. */
@@ -192,8 +197,8 @@ export function createRedisProfileStore(opts: RedisProfileOptions): ProfileStore
     max: opts.maxUsers ?? 100_000,
     // lru-cache reads 0 as "no expiry"; here 0 means "always ask Redis".
     ttl: Math.max(1, opts.localTtlMs ?? 1000),
-    // The TTL runs on the injected clock (tests move it; never a sleep against a TTL).
-    perf: { now: clock },
+    // Injected (tests move it; never a sleep against a TTL).
+    perf: { now: opts.now },
     ttlResolution: 0,
     // A stale entry still answers `get` (better than no profile) until `warm` replaces it.
     allowStale: true,

@@ -416,8 +416,13 @@ export interface RedisFrequencyOptions extends LocalFrequencyOptions {
   client: Redis;
   /** Prefix of every key, e.g. `bidder:fc:`. */
   keyPrefix: string;
-  /** How long a warmed user is trusted locally before Redis is asked again, real-time ms (default 1 s). */
+  /** How long a warmed user is trusted locally before Redis is asked again, ms of `now` (default 1 s). */
   localTtlMs?: number;
+  /**
+   * Monotonic ms, which `localTtlMs` runs on. On the wall clock (`clock`), a step back of 10 min
+   * left a warmed user trusted for 10 min: a bidder kept bidding for a user another had capped.
+   */
+  now: () => number;
 }
 
 /*
@@ -461,8 +466,8 @@ export function createRedisFrequencyStore(opts: RedisFrequencyOptions): Frequenc
     max: opts.maxUsers ?? 100_000,
     // lru-cache reads 0 as "no expiry"; here 0 means "always ask Redis".
     ttl: Math.max(1, opts.localTtlMs ?? 1000),
-    // The TTL runs on the injected clock (tests move it; never a sleep against a TTL).
-    perf: { now: clock },
+    // Injected (tests move it; never a sleep against a TTL); impression times stay on `clock`.
+    perf: { now: opts.now },
     ttlResolution: 0,
   });
   client.defineCommand('freqRecord', { numberOfKeys: 1, lua: LUA_RECORD });

@@ -44,12 +44,12 @@ export interface UsersOptions {
   secret: string;
   privacy: Privacy;
   metrics: Metrics;
-  /** Epoch ms (caps windows, profile windows, cache TTLs). */
+  /** Epoch ms (caps windows, profile windows). */
   clock: () => number;
   /** Alone (no Redis): where the caps are kept across restarts (src/freqcap/freqcap.ts). */
   frequencyPath?: string;
   logger?: { warn(obj: object, msg: string): void };
-  /** Monotonic ms (the warm's timing). */
+  /** Monotonic ms (the warm's timing, the fleet's local cache TTLs). */
   now: () => number;
 }
 
@@ -65,7 +65,8 @@ export function createUsers(o: UsersOptions): Users {
   // In a fleet caps and profiles hold every bidder's impressions and clicks (Redis, an lru-cache
   // in front that needs only the users of the last userCacheTtlMs); alone, the local stores are
   // the whole truth, and a user they drop is forgotten.
-  const userCache = { clock, maxUsers: 200_000, localTtlMs: settings.userCacheTtlMs };
+  // The TTL on the monotonic clock: a wall clock stepped back kept a user for as long as the step.
+  const userCache = { clock, now, maxUsers: 200_000, localTtlMs: settings.userCacheTtlMs };
   const frequency: FrequencyStore & Partial<LocalFrequencyStore> = redis
     ? createRedisFrequencyStore({ client: redis, keyPrefix: `${settings.ledger.keyPrefix}fc:`, ...userCache })
     : createLocalFrequencyStore({
