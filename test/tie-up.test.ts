@@ -8,7 +8,7 @@ import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
  * Review 2026-12-02 item 4 (issue 14 §4): one unauthenticated POST with 40 imps reserved most of a
- * campaign's day for 10 minutes. Now: imps are capped (400 TOO_MANY_IMPS), and so are the bids and
+ * campaign's day for 10 minutes. Now: imps are capped (only the first maxImps are bid), and so are the bids and
  * the USD one request may reserve; an exchange without credentials answers loopback only.
  */
 const imps = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i + 1), bidfloor: 0.01, banner: { w: 300, h: 250 } }));
@@ -21,13 +21,12 @@ describe('no budget tie-up by unauthenticated traffic', () => {
   });
   afterAll(() => t.close());
 
-  it('no budget tie-up: more imps than maxImps (default 20) is 400 TOO_MANY_IMPS and reserves nothing', async () => {
-    const before = await t.metric('bidder_budget_remaining_usd');
+  it('no budget tie-up: of more imps than maxImps (default 20) only the first 20 are bid', async () => {
     const r = await t.bid(req('many', 40));
-    expect(r.status).toBe(400);
-    expect((await r.json()).error).toBe('TOO_MANY_IMPS');
-    expect(await t.metric('bidder_budget_remaining_usd')).toBe(before);
-    expect(await t.metric('bidder_bids_total')).toBe(0);
+    expect(r.status).toBe(200);
+    const impids = (await r.json()).seatbid.flatMap((s: { bid: Array<{ impid: string }> }) => s.bid.map((b) => Number(b.impid)));
+    expect(impids.length).toBeGreaterThan(0);
+    expect(Math.max(...impids)).toBeLessThanOrEqual(20);
   });
 
   it('no budget tie-up: one request carries at most maxBidsPerResponse bids and reserves at most maxReservedUsdPerRequest', async () => {

@@ -14,7 +14,6 @@ export const ERRORS = {
   NOT_OBJECT: { status: 400, reason: 'bid request must be a JSON object' },
   MISSING_ID: { status: 400, reason: 'request id must be a non-empty string' },
   MISSING_IMP: { status: 400, reason: 'imp must be a non-empty array' },
-  TOO_MANY_IMPS: { status: 400, reason: 'more imps than the bidder accepts in one request (setting maxImps)' },
   BAD_IMP: { status: 400, reason: 'each imp must be an object with a non-empty string id' },
   DUPLICATE_IMP_ID: { status: 400, reason: 'imp ids must be unique' },
   NO_MEDIA: { status: 400, reason: 'each imp needs a banner, video, native or audio object' },

@@ -33,7 +33,6 @@ const PRIORITY: ErrorCode[] = [
   'NOT_OBJECT',
   'MISSING_ID',
   'MISSING_IMP',
-  'TOO_MANY_IMPS',
   'BAD_IMP',
   'BAD_MEDIA',
   'NO_MEDIA',
@@ -65,19 +64,21 @@ function codeOf(err: ErrorObject, root: Schema): ErrorCode {
  * Validate an OpenRTB 2.5/2.6 BidRequest against openrtb/schema/bid-request.schema.json, compiled
  * once with ajv (allErrors, so the most basic problem can be named), plus the one rule JSON Schema
  * cannot state: imp ids are unique (§3.2.4). Throws a BidderError with the code the schema gives
- * the failing field; returns the request typed.
+ * the failing field; returns the request typed, within the limits: its first `maxImps` imps only,
+ * and `tmax` at most `maxTmaxMs`.
  */
 export function createValidator(limits: ValidateLimits) {
   const schema = structuredClone(SCHEMA);
-  ((schema.properties as Schema).tmax as Schema).maximum = limits.maxTmaxMs;
   const ajv = new Ajv({ allErrors: true, strict: true, strictNumbers: true, allowUnionTypes: true });
   ajv.addKeyword({ keyword: 'x-code', schemaType: 'string' });
   const check = ajv.compile(schema);
 
   return function validateRequest(v: unknown): BidRequest {
-    // Before the schema walks them: thousands of imps would hold the loop for validation alone.
+    // Imps past maxImps get no bid, so they are dropped before the schema walks them: a request's
+    // cost after the parse is bounded by maxImps however many it carries (the body limits bound
+    // the parse), and the imps it can bid on are still bid.
     const imp = v !== null && typeof v === 'object' ? (v as { imp?: unknown }).imp : undefined;
-    if (Array.isArray(imp) && imp.length > limits.maxImps) throw new BidderError('TOO_MANY_IMPS', `${imp.length} > ${limits.maxImps}`);
+    if (Array.isArray(imp) && imp.length > limits.maxImps) imp.length = limits.maxImps;
     if (!check(v)) {
       let best: { code: ErrorCode; err: ErrorObject } | null = null;
       for (const err of check.errors!) {
@@ -87,6 +88,9 @@ export function createValidator(limits: ValidateLimits) {
       const { code, err } = best!;
       throw new BidderError(code, `${err.instancePath || 'request'} ${err.message}`);
     }
+    // A longer tmax than the bidder works to is answered within its own limit, not refused.
+    const req = v as { tmax?: number | null };
+    if (typeof req.tmax === 'number' && req.tmax > limits.maxTmaxMs) req.tmax = limits.maxTmaxMs;
     const imps = (v as { imp: Array<{ id: string }> }).imp;
     if (imps.length > 1) {
       const seen = new Set<string>();
