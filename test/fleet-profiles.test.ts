@@ -54,7 +54,7 @@ describe.skipIf(!client)('user profiles across bidders sharing Redis', () => {
     const bid = (await won.json()).seatbid[0].bid[0];
     expect((await fetch(a.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(bid.price)))).status).toBe(200);
 
-    b.clock.advance(51); // past B's userCacheTtlMs, on its clock
+    await new Promise((r) => setTimeout(r, 75)); // past B's userCacheTtlMs, on the monotonic clock
     const after = await b.bid(req('p3', 'profiled-user'));
     expect(after.status).toBe(200);
     const afterId = (await after.json()).seatbid[0].bid[0].id as string;
