@@ -86,6 +86,28 @@ describe('which id a frequency cap counts', () => {
     expect(await acme(b, { ...site, device: { ip: '203.0.113.9' }, user: id5None })).toBeDefined();
   });
 
+  it('a placeholder for an id (an unexpanded macro, "unknown", "null") is nobody: one device\'s impression caps no other, and a real id beside it counts', async () => {
+    const placeholders = [
+      { device: { ifa: 'unknown' } },
+      { device: { ifa: '{IFA}' } },
+      { device: { ifa: '[DEVICE_ID]' } },
+      { device: { ifa: '%%ADVERTISING_IDENTIFIER_PLAIN%%' } },
+      { user: { buyeruid: 'null' } },
+      { user: { buyeruid: 'undefined' } },
+      { user: { id: '${USER_ID}' } },
+    ];
+    for (const [i, p] of placeholders.entries()) {
+      const first = await acme(b, { ...site, ...p, device: { ip: `198.51.100.${i + 20}`, ...p.device } });
+      expect(first, JSON.stringify(p)).toBeDefined();
+      await win(b, first!);
+      // Another device sending the same placeholder is another person.
+      expect(await acme(b, { ...site, ...p, device: { ip: `203.0.113.${i + 20}`, ...p.device } }), JSON.stringify(p)).toBeDefined();
+    }
+    // A placeholder IFA hid the exchange's user.id sent beside it: that user is capped by it now.
+    await cap(b, { ...site, device: { ifa: '{IFA}' }, user: { id: 'beside-placeholder' } });
+    expect(await acme(b, { ...site, user: { id: 'beside-placeholder' } })).toBeUndefined();
+  });
+
   it('without a user key (no id, an unlisted source, or user data not allowed) a capped campaign bids every time: the cap cannot be counted', async () => {
     const unlisted = { eids: [{ source: 'example.com', uids: [{ id: 'e-1' }] }] };
     const noConsent = { regs: { gdpr: 1 }, user: { eids: [{ source: 'pubcid.org', uids: [{ id: 'gdpr-1' }] }] } };

@@ -27,6 +27,29 @@ describe('the advertising id as a user key', () => {
     expect(trackableIfa({ ifa: '' })).toBe('');
     expect(trackableIfa(undefined)).toBe('');
   });
+
+  it('is an id of the forms advertising ids have: a UUID (dashes or not: one form), a SHA-1 or SHA-256 hash', () => {
+    const ifa = '6d92078a-8246-4ba4-ae5b-76104861e7dc';
+    expect(trackableIfa({ ifa: ifa.replaceAll('-', '').toUpperCase() })).toBe(ifa);
+    // OpenRTB 2.5's own example: an IFA hashed with SHA-1.
+    expect(trackableIfa({ ifa: 'AA000DFE74168477C70D291f574D344790E0BB11' })).toBe('aa000dfe74168477c70d291f574d344790e0bb11');
+    expect(trackableIfa({ ifa: 'f'.repeat(64) })).toBe('f'.repeat(64));
+    expect(trackableIfa({ ifa: '0'.repeat(40) })).toBe('');
+  });
+
+  it('is not what a player or SDK sends in place of an id it lacks, which every such device would share', () => {
+    for (const none of ['unknown', 'UNKNOWN', 'null', 'undefined', 'none', '{IFA}', '[DEVICE_ID]', '%%ADVERTISING_IDENTIFIER_PLAIN%%', '${IFA}', '__IFA__', 'ifa', 'test', '1234', '6d92078a-8246-4ba4-ae5b-76104861e7d', '6d92078a-8246-4ba4-ae5b-76104861e7dz']) {
+      expect(trackableIfa({ ifa: none }), none).toBe('');
+    }
+  });
+
+  it("of a kind its publisher or exchange issues (ifa_type ppid, sspid), is taken in any form that is an id", () => {
+    // A DOOH screen's number, as the IAB's DOOH example sends it.
+    expect(trackableIfa({ ifa: '1235461904', ifa_type: 'ppid' })).toBe('1235461904');
+    expect(trackableIfa({ ifa: 'Screen-7', ext: { ifa_type: 'SSPID' } })).toBe('screen-7');
+    expect(trackableIfa({ ifa: '1235461904', ifa_type: 'aaid' })).toBe('');
+    for (const none of ['{IFA}', 'unknown', '0']) expect(trackableIfa({ ifa: none, ifa_type: 'ppid' }), none).toBe('');
+  });
 });
 
 function makeUsers(settings = DEFAULT_SETTINGS) {
@@ -45,6 +68,9 @@ describe('the user key', () => {
     expect(key({ user: { id: 'y-9', buyeruid: 'b-1' } }, 'b')).toBe(all);
     expect(key({ user: { id: 'x-1', eids }, device: { ifa } })).toBe(key({ device: { ifa } }));
     expect(key({ user: { id: 'x-1', eids } })).toBe(key({ user: { eids } }));
+    // An advertising id that is no id hides none after it.
+    expect(key({ user: { id: 'x-1', eids }, device: { ifa: '{IFA}' } })).toBe(key({ user: { eids } }));
+    expect(key({ user: { id: 'x-1' }, device: { ifa: 'unknown' } })).toBe(key({ user: { id: 'x-1' } }));
     expect(key({ user: { id: 'x-1' } })).not.toBe('');
     expect(key({})).toBe('');
     await users.close();
@@ -68,7 +94,8 @@ describe('the user key', () => {
     const eids = [{ source: 'id5-sync.com', uids: [{ id: 'ID5*abc' }] }];
     expect(key({ eids }, 'a')).toBe(key({ eids }, 'b'));
     // The same string as another kind of id is another user.
-    expect(new Set([key({ id: '1001' }, 'a'), key({ buyeruid: '1001' }, 'a'), users.key({ device: { ifa: '1001' } } as never, 'a')]).size).toBe(3);
+    const hex = '6d92078a82464ba4ae5b76104861e7dc';
+    expect(new Set([key({ id: hex }, 'a'), key({ buyeruid: hex }, 'a'), users.key({ device: { ifa: hex } } as never, 'a')]).size).toBe(3);
     await users.close();
   });
 
@@ -125,6 +152,13 @@ describe('the user key', () => {
     }
     // Ids that merely contain zeros are ids.
     expect(key({ id: '10' })).not.toBe('');
+    // A word for none, or a macro left unexpanded, is no id either.
+    for (const none of ['null', 'NULL', ' undefined ', 'unknown', 'None', 'nil', '{UID}', '[USER_ID]', '%%BUYERUID%%', '${BUYER_UID}']) {
+      expect(key({ id: none }), none).toBe('');
+      expect(key({ buyeruid: none, id: 'x-1' }), none).toBe(key({ id: 'x-1' }));
+      expect(key({ eids: [{ source: 'pubcid.org', uids: [{ id: none }] }], id: 'x-1' }), none).toBe(key({ id: 'x-1' }));
+    }
+    expect(key({ id: 'nullable-7' })).not.toBe('');
     expect(key({ buyeruid: '0a' })).not.toBe(key({ buyeruid: '0b' }));
     await users.close();
   });

@@ -179,7 +179,7 @@ function capWindows(campaigns: readonly Campaign[]): Map<string, number> {
 export function userIdOf(req: BidRequest, exchange: string, eidRank: ReadonlyMap<string, number>): string {
   const user = req.user as (BidRequest['user'] & { eids?: unknown; ext?: { eids?: unknown } }) | undefined;
   if (isId(user?.buyeruid)) return `b:${user!.buyeruid}`;
-  const ifa = trackableIfa(req.device as { ifa?: unknown; lmt?: unknown } | undefined);
+  const ifa = trackableIfa(req.device as Parameters<typeof trackableIfa>[0]);
   if (ifa) return `i:${ifa}`;
   if (user == null) return '';
   const eid = rankedEid(user.eids ?? user.ext?.eids, eidRank);
@@ -189,12 +189,16 @@ export function userIdOf(req: BidRequest, exchange: string, eidRank: ReadonlyMap
 
 /**
  * A string that names someone: not blanks, zeros and dashes, which exchanges and ID vendors send
- * where they have no id ('0', an all-zero UUID) and which every such user would share, as one
- * frequency cap and one profile.
+ * where they have no id ('0', an all-zero UUID), nor a word for none ('null', 'undefined',
+ * 'unknown', 'none', 'nil': a client's missing value written as a string), nor a macro its sender
+ * left unexpanded ('{IFA}', '[DEVICE_ID]', '%%ADVERTISING_IDENTIFIER_PLAIN%%', '${UID}'). Every user
+ * without an id sends the same one, and taken as an id they were one user: one win capped them all,
+ * and they shared one profile.
  */
 function isId(id: unknown): id is string {
-  return typeof id === 'string' && !/^[\s0-]*$/.test(id);
+  return typeof id === 'string' && !/^[\s0-]*$/.test(id) && !/[{}[\]%$]/.test(id) && !NO_ID_WORD.test(id);
 }
+const NO_ID_WORD = /^\s*(null|undefined|unknown|none|nil)\s*$/i;
 
 /**
  * `source:id` of the request's extended id whose source ranks first in `eidRank`; '' if none is
@@ -222,15 +226,31 @@ function rankedEid(eids: unknown, eidRank: ReadonlyMap<string, number>): string 
 }
 
 /**
- * The device's advertising id where it may identify the user, as one form: trimmed and lower-case
+ * The device's advertising id where it may identify the user, as one form: trimmed, lower-case
  * (IDFAs travel upper-case, as iOS gives them, or lower-case, as some exchanges write them: one
- * device either way). Not when the device limits ad tracking (`lmt` 1), and not the all-zero id
- * iOS and Android send then (every such device would be one user, sharing frequency caps and a
- * profile). '' otherwise.
+ * device either way) and, a UUID, with its dashes (some exchanges drop them). Not when the device
+ * limits ad tracking (`lmt` 1), and not the all-zero id iOS and Android send then. '' otherwise.
+ *
+ * Only the forms a device's advertising id has: a UUID (IDFA, AAID, Roku RIDA, Amazon AFAI, Tizen
+ * TIFA, LG LGUDID, Vizio VIDA, Xbox MSAI, Huawei OAID), or 40 or 64 hex digits (an id hashed with
+ * SHA-1 or SHA-256, as OpenRTB's own example sends; the OAIDs of vivo and OPPO). Anything else
+ * ('unknown', '{IFA}', '[DEVICE_ID]', '%%ADVERTISING_IDENTIFIER_PLAIN%%': what a player or SDK sends
+ * in place of the id it does not have) is the same string for every such device, which taken as an
+ * id were one user to the caps and profiles, and hid a real id the request has after it (eids,
+ * user.id). The exception is an id of a kind the device declares its publisher's or exchange's own
+ * (`ifa_type` "ppid" or "sspid", in `device` or `device.ext`: a DOOH screen's number), which has no
+ * set form and is taken where it is an id at all (`isId`).
  */
-export function trackableIfa(device: { ifa?: unknown; lmt?: unknown } | undefined): string {
+export function trackableIfa(device: { ifa?: unknown; lmt?: unknown; ifa_type?: unknown; ext?: unknown } | undefined): string {
   const raw = device?.ifa;
   if (typeof raw !== 'string' || device!.lmt === 1) return '';
   const ifa = raw.trim().toLowerCase();
-  return ifa === '' || /^[0-]+$/.test(ifa) ? '' : ifa;
+  const uuid = UUID.exec(ifa);
+  if (uuid) return /^[0-]+$/.test(ifa) ? '' : ifa.length === 36 ? ifa : uuid.slice(1).join('-');
+  if (HASHED.test(ifa)) return /^0+$/.test(ifa) ? '' : ifa;
+  const type = device!.ifa_type ?? (device!.ext as { ifa_type?: unknown } | undefined)?.ifa_type;
+  return typeof type === 'string' && OWN_IFA_TYPES.has(type.toLowerCase()) && isId(ifa) ? ifa : '';
 }
+const UUID = /^([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})$/;
+const HASHED = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
+const OWN_IFA_TYPES = new Set(['ppid', 'sspid']);
