@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { BidOutcome, Campaign, Ledger, NoticeKind, Pacer, Settled, Shader } from '../types.js';
 import type { ExchangeSettings } from '../config/policies.js';
@@ -9,7 +10,7 @@ import type { FrequencyStore } from '../freqcap/index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { errorAnswer, type Answer } from '../errors/answer.js';
 import { UnconfirmedSettlement } from '../ledger/unconfirmed.js';
-import type { IssuedBids } from './issued.js';
+import type { IssuedBid, IssuedBids } from './issued.js';
 import { parseClaims, type NoticeClaims, type Signer } from './sign.js';
 import { parseQuery, type QueryParams } from './query.js';
 import { minorDigits } from '../util/currency.js';
@@ -85,6 +86,9 @@ const SILENT_BIDS_WARNING = 1000;
 // Clicks waiting for their bid's win, at most this many (some 200 bytes each): past it the oldest
 // is dropped, so clicks on bids that never win (their markup in a Prebid.js page) cannot grow it.
 const MAX_HELD_CLICKS = 10_000;
+// Bids whose impression this process counted against their user's caps, the latest this many (some
+// 100 bytes each): a notice refused as late counts one at most once.
+const MAX_CAP_COUNTED = 100_000;
 const LEDGER_RETRY: Answer = Object.freeze(errorAnswer(new BidderError('LEDGER_UNAVAILABLE')));
 // Prices as exchanges write them: a decimal, with or without digits after the point, perhaps
 // with an exponent ("25", "25.", "2.5e+1"), or with a decimal comma ("25,00").
@@ -286,6 +290,52 @@ export function createNoticeHandler(deps: NoticeDeps) {
     heldClicks.delete(bidId);
     await learnHeld(held, at);
   }
+  // See `countImpression`.
+  const capCounted = new LRUCache<string, true>({ max: MAX_CAP_COUNTED });
+  /**
+   * The user's impression of the bid's campaign, in their frequency caps and profile; never throws
+   * (a win that calls it has settled).
+   */
+  async function countImpression(claims: NoticeClaims, issued: IssuedBid | undefined, userKey: string): Promise<void> {
+    capCounted.set(claims.bidId, true);
+    // Neither may a profile store that throws (a full Map), which skipped the cap count and the
+    // event log and answered 500 for a settled win; counted as the cap's failures are.
+    try {
+      deps.profiles.recordImpression(userKey, claims.campaignId, issued?.categories ?? []);
+    } catch {
+      metrics.ledger('frequency', 0, true);
+    }
+    // The spend is settled; a cap count lost to a Redis outage must not fail the notice.
+    await deps.frequency.record(userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
+  }
+  /**
+   * A notice refused as late (410, nothing settled: a render past the bid's expiry, an exchange's
+   * notice of a bid the ledger has forgotten), its signature verified: the ad ran all the same, and
+   * the user saw it. Counted against the user's caps (and profile) as a settled one is, else a cap
+   * of 1 bought the user again at their next request. Once per bid in this process, and not for a
+   * bid this process counted in time; `render`: nor for one the ledger has settled (its notice
+   * counted it) or released (a loss: the ad did not run), which a render is asked about. Either
+   * way it fails closed, a user capped early: a retry of the notice reaching another process of a
+   * fleet counts again there, as does a notice heard after the ledger forgot a bid whose win
+   * counted; a replayed signed URL, however old, can only count a cap, never move money.
+   */
+  async function countLate(claims: NoticeClaims, issued: IssuedBid | undefined, render: boolean): Promise<void> {
+    const userKey = issued?.userKey || claims.userKey;
+    if (!userKey || capCounted.has(claims.bidId)) return;
+    capCounted.set(claims.bidId, true);
+    if (render) {
+      const lt = deps.now();
+      try {
+        const outcome = await deps.ledger.bidOutcome(claims.bidId);
+        metrics.ledger('state', (deps.now() - lt) / 1000, false);
+        if (outcome === 'settled' || outcome === 'released') return;
+      } catch {
+        // Counted: a cap held one impression too early over a user bought once too often.
+        metrics.ledger('state', (deps.now() - lt) / 1000, true);
+      }
+    }
+    await countImpression(claims, issued, userKey);
+  }
   /** What a click on an ad that ran teaches: the clicks counted, the pacer's calibration, the user's profile. */
   function learnClick(campaignId: string, creativeId: string, userKey: string | undefined, at: number): void {
     metrics.click(campaignId);
@@ -469,8 +519,11 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // The impression tracker reports no price: the ledger settles it at the reserved amount, the
       // bid, and tells what that was (this process may not have issued the bid).
       const render = kind === 'impression';
-      // Past its expiry a render is not heard (the exchange's own late notices are).
-      if (render && late) return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
+      // Past its expiry a render is not heard (the exchange's own late notices are), but for its user's caps.
+      if (render && late) {
+        await countLate(claims, issued, true);
+        return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
+      }
       const settled: Settled = { usd: NaN };
       let priceUsd = NaN;
       // A signed exchange notice whose price cannot be read (a macro the exchange left unexpanded,
@@ -570,6 +623,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
         // 'refused'). Each retry writes one; the report counts a bid once. One with no readable
         // price has nothing to reconcile.
         if (!markup) deps.eventLog.append({ type: 'refused', ts: at, bidId: claims.bidId, campaignId: claims.campaignId, creativeId: claims.creativeId, priceCpmUsd: priceUsd, notice: kind, reason: 'expired' });
+        await countLate(claims, issued, false);
         return refuse(kind, 'expired', new BidderError('NOTICE_EXPIRED'));
       }
       // A win's min-to-win is the competing bid it beat (first price: more than the win tells); one
@@ -634,17 +688,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // reaches another process or worker than the one that bid still counts the cap. The page's
       // categories are known only where the bid was made.
       const userKey = issued?.userKey || claims.userKey;
-      if (userKey) {
-        // Neither may a profile store that throws (a full Map), which skipped the cap count and the
-        // event log and answered 500 for a settled win; counted as the cap's failures are.
-        try {
-          deps.profiles.recordImpression(userKey, claims.campaignId, issued?.categories ?? []);
-        } catch {
-          metrics.ledger('frequency', 0, true);
-        }
-        // The spend is settled; a cap count lost to a Redis outage must not fail the notice.
-        await deps.frequency.record(userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
-      }
+      // Not again for a render refused as late that counted it (its win heard later still settles).
+      if (userKey && !capCounted.has(claims.bidId)) await countImpression(claims, issued, userKey);
       logNotice(deps.eventLog, kind, at, claims, priceUsd, mtwUsd, undefined, unpriced, outcome === 'overspend');
       const click = heldClicks.get(claims.bidId);
       // A win heard past its notices' expiry still learns the click (the ledger settles it while it
