@@ -43,10 +43,16 @@ export interface BidShader extends Shader {
   restore(s: unknown): void;
 }
 
-/** Fits as [segment, mu, ln sigma, observations]; context effects as [key, shift]. */
+/**
+ * Fits as [segment, mu, ln sigma, observations]; context effects as [key, shift]; floors as
+ * [path, mean ln floor less the context's effects, floors seen] and the floor's learnt weight
+ * (both absent from a snapshot written before the shader read floors: restored as none seen).
+ */
 export interface ShaderSnapshot {
   fits: Array<[string, number, number, number]>;
   effects: Array<[string, number]>;
+  floors?: Array<[string, number, number]>;
+  floorWeight?: number;
 }
 
 /** The segment key under which every observation is also pooled. */
@@ -72,8 +78,9 @@ class Fit {
  * A segment is a '|'-separated path (exchange|format|kind|site, src/price/choose.ts): every prefix
  * is learned too, and the most specific one seen is used: a new segment starts from its parent's
  * fit, so a busy site gets its own competition and a rare one its exchange and format's, moved by
- * what the site's few notices said. Until the pooled model has enough notices, the value is bid
- * unshaded (the safe choice: shading on no evidence only loses auctions).
+ * what the site's few notices said, and by where its floors sit against its parent's (below). Until
+ * the pooled model has enough notices, the value is bid unshaded (the safe choice: shading on no
+ * evidence only loses auctions).
  */
 export function createShader(opts: ShaderOptions = {}): BidShader {
   const minObs = opts.minObservations ?? 50;
@@ -126,6 +133,59 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
   const effects = new Map<string, number>();
   const effectRate = opts.effectRate ?? 0.02;
 
+  /**
+   * What floors say of a site's competition. Publishers set floors against the prices they see
+   * clear (price rules, dynamic floors), so a site whose floors sit above its parent's is likely
+   * dearer, and that is known from its first bid request, long before its few notices say so. Per
+   * path (a site and its parent) a running mean of ln(floor) less the context's effects, from the
+   * floors the shader is asked to bid over; a site prices at its fit plus `floorWeight` times (its
+   * mean - its parent's), and before it has a fit, at its parent's fit plus the same. The weight
+   * starts at 0 (floors taken as saying nothing) and is learnt from the notices as the effects are,
+   * so on a market whose floors carry nothing of the competition it stays near 0. The term is a
+   * constant offset on the site's own fit, which a busy site's notices absorb: it matters while a
+   * site is thin (on the simulated demo market, sites with under 50 notices priced their
+   * competition 0.30 off in log; docs/pacing-history.md, "Session 34").
+   */
+  const floors = new Map<string, FloorMean>();
+  let floorWeight = 0;
+  /** The last floor learnt: the candidates of one imp are shaded one after another over the same floor, which counts once. */
+  let lastSegment = '';
+  let lastFloor = 0;
+
+  function learnFloor(prefixes: readonly string[], segment: string, floorCpmUsd: number, offset: number): void {
+    if (!(floorCpmUsd > 0) || prefixes.length < 2 || (segment === lastSegment && floorCpmUsd === lastFloor)) return;
+    lastSegment = segment;
+    lastFloor = floorCpmUsd;
+    const x = Math.log(floorCpmUsd) - offset;
+    if (!isLogPrice(x)) return;
+    for (let i = prefixes.length - 2; i < prefixes.length; i++) {
+      const key = prefixes[i];
+      let m = floors.get(key);
+      if (m === undefined) {
+        // Bounded as the fits are, the longest unused going first.
+        if (floors.size >= maxSegments) dropOldest(floors);
+        m = { mean: x, n: 0 };
+      } else floors.delete(key);
+      floors.set(key, m);
+      m.n++;
+      m.mean += Math.max(rate, 1 / m.n) * (x - m.mean);
+    }
+  }
+
+  /** Whether a segment priced by fit `f` takes the floor's term: only by the site's own fit, or its parent's (where it starts). */
+  function floorPriced(prefixes: readonly string[], f: Fit | undefined): boolean {
+    const last = prefixes.length - 1;
+    return last >= 1 && f !== undefined && (f === fits.get(prefixes[last]) || f === fits.get(prefixes[last - 1]));
+  }
+
+  function floorGap(prefixes: readonly string[]): number {
+    const last = prefixes.length - 1;
+    if (last < 1) return 0;
+    const site = floors.get(prefixes[last]);
+    const parent = floors.get(prefixes[last - 1]);
+    return site === undefined || parent === undefined ? 0 : site.mean - parent.mean;
+  }
+
   function shift(keys: readonly string[]): number {
     let d = 0;
     for (const k of keys) d += effects.get(k) ?? start(k);
@@ -149,10 +209,11 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
     return effects.get(`h${(hour + 23) % 24}${key.slice(end)}`) ?? 0;
   }
 
-  /** Updates one fit on an observation; returns the gradient step on its mean (for the shared effects). */
-  function update(f: Fit, bid: number, won: boolean, mtw: number | undefined, offset = 0): number {
+  /** Gradient of an observation's log-likelihood at a fit priced at `mu` (its mean plus offsets), into gMu and gLogSigma. */
+  let gMu = 0;
+  let gLogSigma = 0;
+  function gradient(f: Fit, bid: number, won: boolean, mtw: number | undefined, mu: number): void {
     const sigma = Math.exp(f.logSigma);
-    const mu = f.mu + offset;
     // Gradients scaled by sigma^2 (mu) and 1/2 (log sigma): steps comparable across segments.
     let dMu: number;
     let dLogSigma: number;
@@ -170,11 +231,17 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       dMu = -g * sigma;
       dLogSigma = -0.5 * g * z;
     }
+    gMu = dMu;
+    gLogSigma = dLogSigma;
+  }
+
+  /** Updates one fit on an observation. */
+  function update(f: Fit, bid: number, won: boolean, mtw: number | undefined, offset: number): void {
+    gradient(f, bid, won, mtw, f.mu + offset);
     const eta = Math.max(rate, 1 / (f.n + priorWeight));
-    f.mu += eta * dMu;
-    f.logSigma = Math.min(2, Math.max(-3, f.logSigma + eta * dLogSigma));
+    f.mu += eta * gMu;
+    f.logSigma = Math.min(2, Math.max(-3, f.logSigma + eta * gLogSigma));
     f.n++;
-    return dMu;
   }
 
   /**
@@ -195,10 +262,12 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
     shade(segment, valueCpmUsd, floorCpmUsd) {
       if (!(valueCpmUsd > 0)) return valueCpmUsd;
       const { keys, prefixes } = split(segment);
+      const offset = shift(keys);
+      learnFloor(prefixes, segment, floorCpmUsd, offset);
       const f = fitFor(prefixes);
       if (f === undefined) return Math.max(valueCpmUsd, 0);
       const sigma = Math.exp(f.logSigma);
-      const mu = f.mu + shift(keys);
+      const mu = f.mu + offset + (floorPriced(prefixes, f) ? floorWeight * floorGap(prefixes) : 0);
       const lo = Math.max(floorCpmUsd, valueCpmUsd * 1e-3);
       if (lo >= valueCpmUsd) return valueCpmUsd;
       // Golden-section search: the surplus curve is unimodal in b for a log-normal H.
@@ -233,10 +302,15 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       if (!(bidCpmUsd > 0)) return;
       const { path, keys, prefixes } = split(segment);
       const offset = shift(keys);
-      // The effects learn from the fit that prices this segment (before this observation moves it).
+      // The effects and the floor's weight learn from the price the bid was shaded on (the fit that
+      // prices this segment, before this observation moves it).
       const pricing = fitFor(prefixes);
-      const step = update(pooled, bidCpmUsd, won, minToWinCpmUsd, offset);
-      let used = pricing === pooled ? step : 0;
+      const gap = floorGap(prefixes);
+      const byFloor = floorPriced(prefixes, pricing);
+      gradient(pricing ?? pooled, bidCpmUsd, won, minToWinCpmUsd, (pricing ?? pooled).mu + offset + (byFloor ? floorWeight * gap : 0));
+      const used = gMu;
+      const siteOffset = offset + floorWeight * gap;
+      update(pooled, bidCpmUsd, won, minToWinCpmUsd, offset);
       if (path !== POOLED) {
         // Observed now: the segment's own fit becomes the most recent (and is not evicted below for its prefixes).
         const own = fits.get(path);
@@ -257,12 +331,11 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
             if (i === last) leaves.set(key, f);
             else f.inner = true;
           } else if (i < last) makeInner(key, f);
-          const d = update(f, bidCpmUsd, won, minToWinCpmUsd, offset);
-          if (f === pricing) used = d;
+          update(f, bidCpmUsd, won, minToWinCpmUsd, i === last && i > 0 ? siteOffset : offset);
           parent = f;
         }
       }
-      if (pricing === undefined) used = step;
+      if (byFloor) floorWeight = Math.min(FLOOR_WEIGHT_MAX, Math.max(-FLOOR_WEIGHT_MAX, floorWeight + effectRate * used * gap));
       for (const k of keys) {
         const e = effects.get(k);
         // Bounded as the fits are: keys come from requests (src/price/choose.ts keeps each short).
@@ -282,7 +355,7 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       const out: ShaderSnapshot['fits'] = [];
       for (const [k, f] of fits) if (f.inner) out.push([k, f.mu, f.logSigma, f.n]);
       for (const [k, f] of leaves) out.push([k, f.mu, f.logSigma, f.n]);
-      return { fits: out, effects: [...effects] };
+      return { fits: out, effects: [...effects], floors: [...floors].map(([k, m]) => [k, m.mean, m.n]), floorWeight };
     },
 
     restore(s) {
@@ -291,7 +364,11 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
         Array.isArray(snap?.fits) &&
         snap.fits.every((x) => Array.isArray(x) && typeof x[0] === 'string' && isLogPrice(x[1]) && isLogSigma(x[2]) && Number.isInteger(x[3]) && x[3] >= 0);
       const effectsOk = Array.isArray(snap?.effects) && snap.effects.every((x) => Array.isArray(x) && typeof x[0] === 'string' && isLogPrice(x[1]));
-      if (!fitsOk || !effectsOk) throw new Error('not a shader snapshot');
+      const floorsOk =
+        snap?.floors === undefined ||
+        (Array.isArray(snap.floors) && snap.floors.every((x) => Array.isArray(x) && typeof x[0] === 'string' && isLogPrice(x[1]) && Number.isInteger(x[2]) && x[2] >= 1));
+      const weightOk = snap?.floorWeight === undefined || (typeof snap.floorWeight === 'number' && Math.abs(snap.floorWeight) <= FLOOR_WEIGHT_MAX);
+      if (!fitsOk || !effectsOk || !floorsOk || !weightOk) throw new Error('not a shader snapshot');
       // Which keys are prefixes of another is not stored: it is read from the keys. Those go in
       // first, then the sites in the snapshot's order (least recently observed first; a file written
       // before that order, first come), each evicting the oldest when the table is full.
@@ -322,6 +399,13 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
         if (f !== undefined) makeInner(key, f);
       }
       for (const [key, shift] of snap!.effects!) if (effects.has(key) || effects.size < maxSegments) effects.set(key, shift);
+      // Least recently seen first, as written: a smaller table keeps the most recent.
+      for (const [key, mean, n] of snap!.floors ?? []) {
+        floors.delete(key);
+        if (floors.size >= maxSegments) dropOldest(floors);
+        floors.set(key, { mean, n });
+      }
+      if (snap!.floorWeight !== undefined) floorWeight = snap!.floorWeight;
     },
   };
 }
@@ -371,6 +455,27 @@ function split(segment: string): Parsed {
   }
   return p;
 }
+
+/** Deletes a map's first entry (its oldest, where entries are moved to the end on use). */
+function dropOldest(m: Map<string, unknown>): void {
+  for (const k of m.keys()) {
+    m.delete(k);
+    return;
+  }
+}
+
+/** A running mean of a path's floors, in log (less the context's effects). */
+interface FloorMean {
+  mean: number;
+  n: number;
+}
+
+/**
+ * The floor weight's bound: 1 reads a site's floors as moving with its competition one for one; a
+ * weight past 2 would say the competition moves twice as much as the floors, which no publisher's
+ * price rule does, and it keeps a restored file's weight sane.
+ */
+const FLOOR_WEIGHT_MAX = 2;
 
 const GOLDEN = 0.6180339887498949;
 const INV_SQRT_2PI = 0.3989422804014327;
