@@ -107,7 +107,9 @@ const CASES: Case[] = [
  * form of the bug: `"1"`, `"7"`, read as absent, switched a restriction or a privacy rule off).
  * Each is refused with the code its schema names. Fields read from a string are left out (ids,
  * domains, `us_privacy`, `gpp`, `native.request`), and so are those a string does not refuse but
- * reads restrictively: `regs.gpp_sid` (GPP not understood: no user data, privacy.test.ts). Flags
+ * reads restrictively: `regs.gpp_sid` (GPP not understood: no user data, privacy.test.ts), and those
+ * the schema's `x-coerce` reads as a number from a numeric string: `device.devicetype`,
+ * `device.geo.utcoffset` (validate-coerce.test.ts). Flags
  * take "0" and "1" (exchange-rules.test.ts, privacy.test.ts), not "2". A field the bidder starts
  * reading belongs here.
  */
@@ -118,7 +120,7 @@ const READ: Array<[path: string, code: string]> = [
   ['cur', 'BAD_CURRENCY'],
   ...['bcat', 'acat', 'badv', 'bapp', 'wlang', 'wlangb', 'bseat', 'wseat', 'cattax'].map((f): [string, string] => [f, 'BAD_FIELD_TYPE']),
   ...['site', 'site.cat', 'site.sectioncat', 'site.pagecat', 'site.publisher', 'app.cat', 'app.publisher'].map((f): [string, string] => [f, 'BAD_FIELD_TYPE']),
-  ...['device', 'device.devicetype', 'device.lmt', 'device.ext.atts', 'device.geo', 'device.geo.utcoffset'].map((f): [string, string] => [f, 'BAD_FIELD_TYPE']),
+  ...['device', 'device.lmt', 'device.ext.atts', 'device.geo'].map((f): [string, string] => [f, 'BAD_FIELD_TYPE']),
   ...['user', 'user.data', 'user.data.0.segment', 'user.ext'].map((f): [string, string] => [f, 'BAD_FIELD_TYPE']),
   ...['regs', 'regs.coppa', 'regs.gdpr', 'regs.gpc', 'regs.ext', 'regs.ext.coppa', 'regs.ext.gdpr', 'regs.ext.gpc', 'regs.ext.dsa', 'regs.ext.dsa.dsarequired', 'regs.ext.dsa.pubrender'].map((f): [string, string] => [f, 'BAD_FIELD_TYPE']),
   ['imp.0.bidfloor', 'BAD_FLOOR'],
