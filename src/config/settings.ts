@@ -18,7 +18,7 @@ export interface Settings {
   /** Limit after gzip inflation (a gzip bomb stops here). */
   maxDecompressedBytes: number;
   maxJsonDepth: number;
-  /** Most imps one bid request may carry (400 TOO_MANY_IMPS above; refused before validation walks them). */
+  /** Most imps of one bid request that are planned; those after get no bid, cut before validation walks them. */
   maxImps: number;
   /** Most bids one response carries (the best ones by bid); each reserves budget until its notice. */
   maxBidsPerResponse: number;
