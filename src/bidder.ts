@@ -23,6 +23,7 @@ import { connectFleetRedis, openLedger } from './ledger/open.js';
 import { liveBidders } from './ledger/redis.js';
 import { createFleetNoticeKeys, noticeKeysOf } from './fleet/notice-keys.js';
 import { createFleetNoticePeers } from './fleet/peers.js';
+import { createFleetTraffic } from './fleet/traffic.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32 } from './pace/index.js';
 import { createFleetShare, refreshBudgetGauges, syncPacerWithLedger } from './pace/ledger-sync.js';
 import { createLearnedStore } from './pace/learned.js';
@@ -257,6 +258,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const random = mulberry32(settings.seed ? Number.parseInt(createHmac('sha256', 'seed').update(settings.seed).digest('hex').slice(0, 8), 16) : clock() >>> 0);
   const fleet = createFleetShare({
     live: redis ? (ids) => liveBidders(redis, settings.ledger.keyPrefix, ids) : null,
+    traffic: redis ? { figures: createFleetTraffic({ client: redis, keyPrefix: settings.ledger.keyPrefix }), requests: metrics.bidRequests } : null,
     campaigns: () => live.policies().campaigns,
     fleetSize: settings.fleetSize,
     workers: opts.workers ?? 1,

@@ -69,6 +69,8 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('tlsCertificateExpiry', 1_781_092_800_000);
     call('fleetNoticeKeyMismatch', 2);
     call('fleetProcesses', 3);
+    call('fleetShare', 0.25);
+    call('bidRequests');
     call('testRequest');
     call('testBid');
     call('insecureImp');

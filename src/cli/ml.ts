@@ -471,6 +471,7 @@ export function registerMlCommands(program: Command): void {
     .option('--private-redis', "with --bidders: run on a private redis-server (AOF) so the report's Redis server counters see only this run")
     .option('--notice-routing <how>', "with --bidders: where each notice goes, 'bidder' (the process that bid), 'random' (any process, as a load balancer) or 'other' (never the process that bid)", 'bidder')
     .option('--keep-pacing', "with --bidders: the campaigns keep their own budget.pacing (default max-value) with --fleet-budget a day, instead of 'asap'")
+    .option('--split <weights>', "with --bidders: each bidder's part of the bid requests, one weight per bidder (e.g. 0.7,0.3: a load balancer weighing them unevenly); the bidders then leave fleetSize out and pace the share their traffic gives them")
     .action(async (o) => {
       if (o.json || o.plot || o.ipinyou || o.http || o.bidders) return runPacingSimulate(o);
       const campaigns = campaignsFrom(o.policies);

@@ -47,6 +47,7 @@ export interface PacingSimulateOptions {
   noticeRouting?: string;
   keepPacing?: boolean;
   concurrency?: number;
+  split?: string;
 }
 
 
@@ -88,8 +89,10 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
     const { runHttpSimulate, NOTICE_ROUTINGS } = await import('../harness/pacing-http.js');
     const noticeRouting = (o.noticeRouting ?? 'bidder') as NoticeRouting;
     if (!NOTICE_ROUTINGS.includes(noticeRouting)) fail(`--notice-routing must be one of ${NOTICE_ROUTINGS.join(', ')}, got '${o.noticeRouting}'`, 2);
+    const split = o.split?.split(',').map(Number);
+    if (split?.some((w) => !Number.isFinite(w))) fail(`--split must be numbers separated by commas (one weight per bidder, e.g. 0.7,0.3), got '${o.split}'`, 2);
     try {
-      const report = await runHttpSimulate({ ...o, noticeRouting, campaigns, fleetBudgetUsd: o.fleetBudget, log: (m) => process.stderr.write(`${m}\n`) });
+      const report = await runHttpSimulate({ ...o, noticeRouting, campaigns, fleetBudgetUsd: o.fleetBudget, split, log: (m) => process.stderr.write(`${m}\n`) });
       process.stdout.write(`${JSON.stringify(report)}\n`);
     } catch (err) {
       fail((err as Error).message);

@@ -67,6 +67,12 @@ export interface HttpSimulateOptions {
    * `fleetBudgetUsd` a day. Without it every budget is spent `asap`, which a run of seconds reaches.
    */
   keepPacing?: boolean;
+  /**
+   * Fleet mode: each bidder's part of the bid requests (as a load balancer weighing the processes
+   * unevenly), one weight per bidder, normalised; without it each request goes to any bidder alike.
+   * The bidders then leave `fleetSize` out, so each paces the share the fleet's traffic gives it.
+   */
+  split?: readonly number[];
   log?: (line: string) => void;
 }
 
@@ -93,6 +99,8 @@ export interface HttpSimulateReport {
     bids: number;
     impressions: number;
     clicks: number;
+    /** The won impressions' true CTRs summed: the clicks bought without the draws' noise. */
+    expectedClicks: number;
     /** What the exchange would bill: every won impression at its clearing price. */
     billedUsd: number;
     /**
@@ -144,6 +152,8 @@ export interface HttpSimulateReport {
   };
   /** Whether Redis was killed and restarted mid-run (--restart-redis). */
   redisRestarted: boolean;
+  /** Fleet mode: each bidder's part of the requests sent, and the share of every budget it paced at the end (`bidder_fleet_share`). */
+  fleet?: { split: number[]; shares: number[] };
 }
 
 /** The ledger's key prefix in src/bidder.ts; fleet mode clears it in its own Redis database. */
@@ -222,7 +232,8 @@ async function startFleet(o: HttpSimulateOptions, n: number, budgets: Record<str
     writeFileSync(join(policies, 'campaigns.yaml'), campaignsYaml);
     writeFileSync(
       join(policies, 'bidder.yaml'),
-      stringify({ fleetSize: n, fleetSyncMs: 1000, logLevel: 'info', eventLog: { dir: join(own, 'events') }, ledger: { journalPath: join(own, 'ledger'), autoPipelining: o.autoPipelining ?? true } }),
+      // With a split the share must follow the traffic (fleetSize left out); else each paces 1/n from the start.
+      stringify({ ...(o.split ? {} : { fleetSize: n }), fleetSyncMs: 1000, logLevel: 'info', eventLog: { dir: join(own, 'events') }, ledger: { journalPath: join(own, 'ledger'), autoPipelining: o.autoPipelining ?? true } }),
     );
     return policies;
   };
@@ -267,6 +278,9 @@ async function simulateOn(o: HttpSimulateOptions, own: PrivateRedis | null): Pro
     throw new Error(`--redis must name a database other than 0 (e.g. redis://127.0.0.1:6379/9): the run clears ${LEDGER_PREFIX}* there`);
   }
   const n = o.bidders ?? 1;
+  if (o.split !== undefined && (!fleetMode || o.split.length !== n || !o.split.every((w) => w >= 0) || !o.split.some((w) => w > 0))) {
+    throw new Error(`--split needs --bidders and one weight of 0 or more per bidder (${n}), not all 0: got ${o.split.join(',')}`);
+  }
   const budgetUsd = o.fleetBudgetUsd ?? 0.2;
   // A fleet run tests the shared ledger under faults, in seconds: its small budgets are spent as
   // opportunities come ('asap'), where the default max-value pacing would spread them over the
@@ -292,6 +306,7 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   let bids = 0;
   let impressions = 0;
   let clicks = 0;
+  let expectedClicks = 0;
   let billed = 0;
   let firstPricePaid = 0;
   let firstPriceCompeting = 0;
@@ -300,6 +315,16 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   const wonImps: Array<{ micros: number; heard: boolean }> = [];
 
   const routing = o.noticeRouting ?? 'bidder';
+  // The split's cumulative weights; without one, one draw of rng.int as before, so earlier runs repeat.
+  const splitSum = o.split?.reduce((a, b) => a + b, 0) ?? 0;
+  const cumulative = o.split?.map((_, i) => o.split!.slice(0, i + 1).reduce((a, b) => a + b, 0) / splitSum);
+  const sentTo = urls.map(() => 0);
+  const pickBidder = (): number => {
+    if (cumulative === undefined) return rng.int(urls.length);
+    const u = rng.next();
+    const i = cumulative.findIndex((c) => u < c);
+    return i < 0 ? urls.length - 1 : i;
+  };
   const onBidder = (url: string, origin: string) => url.replace(/^https?:\/\/[^/]+/, origin);
   /** The notice URL `url` as `noticeRouting` sends it (draws only where it is not `bidder`, which keeps the runs before it). */
   function routed(url: string): string {
@@ -361,7 +386,9 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       // Draws for this request, taken before the answer, so the run does not depend on response order.
       const competingCpm = market.competingBidCpm(sr);
       const clickDraw = market.rng.next();
-      const bidder = urls[rng.int(urls.length)];
+      const picked = pickBidder();
+      sentTo[picked]++;
+      const bidder = urls[picked];
       const started = performance.now();
       let body: { seatbid?: { seat?: string; bid: Bid[] }[]; cur?: string } | undefined;
       try {
@@ -392,7 +419,9 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       notice(bid.nurl && expand(bid.nurl, macros), () => (imp.heard = true));
       notice(bid.burl && expand(bid.burl, macros), () => (imp.heard = true));
       const known = creatives.get(bid.crid ?? '');
-      if (known && clickDraw < market.trueCtr(sr, known.creative, known.campaign, undefined)) {
+      const ctr = known ? market.trueCtr(sr, known.creative, known.campaign, undefined) : 0;
+      expectedClicks += ctr;
+      if (known && clickDraw < ctr) {
         clicks++;
         notice(clickUrlFrom(bid.adm));
       }
@@ -463,6 +492,7 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       bids,
       impressions,
       clicks,
+      expectedClicks: Math.round(expectedClicks * 1000) / 1000,
       billedUsd: Math.round(billed * 1e6) / 1e6,
       firstPricePaidPerCompetingBid: per(firstPricePaid, firstPriceCompeting),
       unheardUsd: wonImps.reduce((t, w) => t + (w.heard ? 0 : w.micros), 0) / 1e6,
@@ -491,5 +521,6 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       commandsPerBidRequest: per(server.commands, latencies.length),
     },
     redisRestarted: own !== null && o.restartRedis === true,
+    ...(fleetMode ? { fleet: { split: sentTo.map((k) => per(k, latencies.length)), shares: texts.map((t) => Math.round(metricSum(t, 'bidder_fleet_share') * 1000) / 1000) } } : {}),
   };
 }

@@ -154,6 +154,13 @@ export function createMetrics(opts: MetricsOptions) {
     aggregator: 'max',
     registers: [registry],
   });
+  // Workers of one process pace a share each: the sum is the process's.
+  const fleetShare = new Gauge({
+    name: 'bidder_fleet_share',
+    help: "The share of every budget this bidder paces, set at every fleet sync (fleetSyncMs): with fleetSize left out its part of the fleet's bid requests over the last minute (longer until it holds 1,000), or 1 / the live processes while its traffic is not measured; 1 / fleetSize with it set; a process's workers summed; 1 alone.",
+    registers: [registry],
+  });
+  fleetShare.set(1);
   // Registered before the other campaign series, so a scrape reads them after the sweep it runs.
   const bids = new FastCounter('bidder_bids_total', 'Bids sent, by campaign.', ['campaign'], registry, { collect: () => sweepDropped() });
   const wins = new FastCounter('bidder_wins_total', 'Won impressions (first win or billing notice), by campaign.', ['campaign'], registry);
@@ -201,6 +208,8 @@ export function createMetrics(opts: MetricsOptions) {
 
   // Children created up front: no label lookup on the hot path.
   const reqChild = new Map<string, Map<Outcome, FastCounterChild>>();
+  // What the fleet's share follows (bidRequests).
+  let answered = 0;
   const nobidChild = new Map<string, Map<NoBidReason, FastCounterChild>>();
   const latChild = new Map<string, FastHistogramChild>();
   const lateChild = new Map<string, Counter.Internal>();
@@ -310,6 +319,7 @@ export function createMetrics(opts: MetricsOptions) {
     registry,
     request(exchange: string, outcome: Outcome, seconds: number): void {
       const e = ex(exchange);
+      if (outcome !== 'invalid') answered++;
       reqChild.get(e)!.get(outcome)!.inc();
       latChild.get(e)!.observe(seconds);
     },
@@ -473,6 +483,14 @@ export function createMetrics(opts: MetricsOptions) {
     /** Live bidder processes on the fleet's Redis ledger, at the last fleet sync. */
     fleetProcesses(processes: number): void {
       fleetProcesses.set(processes);
+    },
+    /** The share of every budget this bidder paces, at the last fleet sync. */
+    fleetShare(share: number): void {
+      fleetShare.set(share);
+    },
+    /** Bid requests the pipeline answered with a bid or a no-bid since the start (invalid ones are not traffic a load balancer weighs). */
+    bidRequests(): number {
+      return answered;
     },
     /** The served certificate's notAfter, epoch ms. */
     tlsCertificateExpiry(epochMs: number): void {
