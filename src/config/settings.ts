@@ -97,8 +97,9 @@ export interface Settings {
   /**
    * Bidder processes sharing the Redis ledger, 0 (the default): as many as the ledger sees live,
    * read every `fleetSyncMs` (src/pace/ledger-sync.ts, `createFleetShare`). Each paces its share of
-   * every budget and re-reads the fleet's spend every `fleetSyncMs`, so the fleet follows the
-   * target curve. A number is kept as set, and a live count unlike it is warned of. A bidder alone
+   * every budget (its part of the fleet's bid requests, 1/N while unmeasured) and re-reads the
+   * fleet's spend every `fleetSyncMs`. A number N is kept as set (1/N each, the traffic aside),
+   * and a live count unlike it is warned of. A bidder alone
    * (no Redis) paces the whole budget and re-reads its ledger as often: the pacer counts each win at
    * the price it first settled at, and the ledger alone holds the price a later notice set (a
    * billing notice after a VAST impression tracker's render at the bid).
