@@ -28,13 +28,16 @@ describe('the advertising id as a user key', () => {
     expect(trackableIfa(undefined)).toBe('');
   });
 
-  it('is an id of the forms advertising ids have: a UUID (dashes or not: one form), a SHA-1 or SHA-256 hash', () => {
+  it('is an id of the forms advertising ids have: a UUID (dashes or not: one form), an OAID of 16 hex digits, a SHA-1 or SHA-256 hash', () => {
     const ifa = '6d92078a-8246-4ba4-ae5b-76104861e7dc';
     expect(trackableIfa({ ifa: ifa.replaceAll('-', '').toUpperCase() })).toBe(ifa);
     // OpenRTB 2.5's own example: an IFA hashed with SHA-1.
     expect(trackableIfa({ ifa: 'AA000DFE74168477C70D291f574D344790E0BB11' })).toBe('aa000dfe74168477c70d291f574d344790e0bb11');
     expect(trackableIfa({ ifa: 'f'.repeat(64) })).toBe('f'.repeat(64));
     expect(trackableIfa({ ifa: '0'.repeat(40) })).toBe('');
+    // Xiaomi's OAID: 16 hex digits (f97af07 took it for a placeholder: a capped campaign bought the device again).
+    expect(trackableIfa({ ifa: '6F5D5E8B2C4A3B1D' })).toBe('6f5d5e8b2c4a3b1d');
+    expect(trackableIfa({ ifa: '0'.repeat(16) })).toBe('');
   });
 
   it('is not what a player or SDK sends in place of an id it lacks, which every such device would share', () => {

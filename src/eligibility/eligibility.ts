@@ -291,17 +291,24 @@ function impSlots(imp: Obj, allowed: number, sizes: readonly BannerSize[], out: 
     // Banner's slots come first (n is 0 here). The imp's size, which features and the pacer's
     // segment read, is the first size listed, else `w`/`h`.
     let sized = false;
-    const listed = Array.isArray(b.format) && b.format.length > 0;
-    if (listed)
+    // Whether `format` permits any size: an entry with a size or a ratio.
+    let listed = false;
+    if (Array.isArray(b.format))
       for (const f of b.format) {
         if (!f) continue;
         if (f.w && f.h) {
           if (!sized) ((w = f.w), (h = f.h), (sized = true));
           slots[n++] = bannerSlot(f.w, f.h);
-        } else if (typeof f.wratio === 'number' && typeof f.hratio === 'number' && f.wratio > 0 && f.hratio > 0) n = flexSlots(f, sizes, slots, n);
+          listed = true;
+        } else if (typeof f.wratio === 'number' && typeof f.hratio === 'number' && f.wratio > 0 && f.hratio > 0) {
+          n = flexSlots(f, sizes, slots, n);
+          listed = true;
+        }
       }
     // OpenRTB 2.6 §3.2.6: `format` lists "the banner sizes permitted"; `w`/`h` are the size only
     // "if no format objects are specified" (a flexible format permits its ratio, not `w`/`h`).
+    // Entries that give neither a size nor a ratio ({}, {w: 0, h: 0}, {w: 300}) permit nothing,
+    // and are read as none: such a request had `w`/`h` answered before 506dc69.
     if (!listed && b.w && b.h) slots[n++] = bannerSlot(b.w, b.h);
     if (!sized) {
       w = b.w ?? b.format?.[0]?.w ?? 0;

@@ -232,8 +232,9 @@ function rankedEid(eids: unknown, eidRank: ReadonlyMap<string, number>): string 
  * limits ad tracking (`lmt` 1), and not the all-zero id iOS and Android send then. '' otherwise.
  *
  * Only the forms a device's advertising id has: a UUID (IDFA, AAID, Roku RIDA, Amazon AFAI, Tizen
- * TIFA, LG LGUDID, Vizio VIDA, Xbox MSAI, Huawei OAID), or 40 or 64 hex digits (an id hashed with
- * SHA-1 or SHA-256, as OpenRTB's own example sends; the OAIDs of vivo and OPPO). Anything else
+ * TIFA, LG LGUDID, Vizio VIDA, Xbox MSAI, Huawei OAID), or 16, 40 or 64 hex digits (Xiaomi's
+ * OAID; an id hashed with SHA-1 or SHA-256, as OpenRTB's own example sends; the OAIDs of vivo and
+ * OPPO). Anything else
  * ('unknown', '{IFA}', '[DEVICE_ID]', '%%ADVERTISING_IDENTIFIER_PLAIN%%': what a player or SDK sends
  * in place of the id it does not have) is the same string for every such device, which taken as an
  * id were one user to the caps and profiles, and hid a real id the request has after it (eids,
@@ -252,5 +253,5 @@ export function trackableIfa(device: { ifa?: unknown; lmt?: unknown; ifa_type?: 
   return typeof type === 'string' && OWN_IFA_TYPES.has(type.toLowerCase()) && isId(ifa) ? ifa : '';
 }
 const UUID = /^([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})$/;
-const HASHED = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
+const HASHED = /^([0-9a-f]{16}|[0-9a-f]{40}|[0-9a-f]{64})$/;
 const OWN_IFA_TYPES = new Set(['ppid', 'sspid']);
