@@ -508,6 +508,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     );
   }
   logger.info({ port: server.port, opsPort: server.opsPort, campaigns: live.policies().campaigns.length, model: live.model()?.version ?? null }, 'bidder listening');
+  live.started();
 
   return {
     port: server.port,

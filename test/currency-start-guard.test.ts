@@ -74,6 +74,22 @@ describe('a start that moves a currency rate from the last run', () => {
     await expect(start()).rejects.toThrow(/EUR 100 → 1 \(× 0\.01\)/);
   });
 
+  it('a start that fails after the check keeps nothing: no ratchet of 25 % per failed start', async () => {
+    currency('100');
+    const running = await startBidder({ ledger: { journalPath: journal, redisUrl: '' } as never }, policies);
+    try {
+      // Within 25 % of 100, and a start that fails: the journal is this running bidder's.
+      currency('124');
+      await expect(start()).rejects.toThrow();
+      expect(JSON.parse(readFileSync(join(journal, 'rates.json'), 'utf8')).ratesPerUsd.EUR).toBe(100);
+    } finally {
+      await running.bidder.close();
+    }
+    // 124 × 1.24 is within 25 % of what the failed start would have kept, not of what ran.
+    currency('153.76');
+    await expect(start()).rejects.toThrow(/EUR 100 → 153\.76 \(× 1\.54\)/);
+  });
+
   it('a damaged rates file stops the start with what to do', async () => {
     currency('100');
     writeFileSync(join(journal, 'rates.json'), '{"ratesPerUsd": {"EUR": "x"}}');

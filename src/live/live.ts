@@ -46,6 +46,12 @@ export interface Live {
   /** Base URL of the notice routes the bids carry; set once the server listens (`setPublicUrl`). */
   publicUrl(): string;
   setPublicUrl(url: string): void;
+  /**
+   * Keep the rates serving as the last run's (`ratesFile`), once the start has succeeded: a start
+   * that failed after the check and kept them would let the next move another 25 % from rates that
+   * never ran, and so on.
+   */
+  started(): void;
   campaignsById(): ReadonlyMap<string, Campaign>;
   /**
    * The landing page of a creative serving now, or of one a reload removed in the last day (ads
@@ -284,7 +290,6 @@ export async function createLive(o: LiveOptions): Promise<Live> {
       logger.warn({ err: (err as Error).message }, "currency rates not written: the next start checks currency.yaml's rates against older ones");
     }
   };
-  keepRates();
   const pausedStore = o.pausedPath === undefined ? null : pausedFile(o.pausedPath);
   const paused = new Set(pausedStore?.read() ?? []);
   if (paused.size) logger.info({ paused: [...paused] }, 'campaigns paused before the restart stay paused');
@@ -464,6 +469,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     setPublicUrl(url) {
       publicUrl = url;
     },
+    started: keepRates,
     campaignsById: () => campaignsById,
     landingUrl: (campaignId, creativeId) =>
       campaignsById.get(campaignId)?.creatives.find((c) => c.id === creativeId)?.landingUrl ?? retired.get(`${campaignId}\n${creativeId}`)?.url,
