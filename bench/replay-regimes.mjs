@@ -3,10 +3,10 @@
 // second price) on synthetic campaigns whose true CTR is known, one per regime a campaign of other
 // data could be in: CTR level, price level and spread, how the log's pCTR relates to the truth
 // (calibrated, over- or under-confident, noisy), a training period unlike the log, prices drifting
-// through the log, price spikes. The question it answers is whether the pacer holds its place
-// against the hindsight linear bidder and the hindsight LP where nothing was tuned, without the
-// ±10 % click noise of a real log of ~100 clicks: every figure is in expected clicks under the true
-// CTR. Needs no data outside the repository; deterministic per seed.
+// through the log, prices that fall or rise with the CTR, price spikes. The question it answers is
+// whether the pacer holds its place against the hindsight linear bidder and the hindsight LP where
+// nothing was tuned, without the ±10 % click noise of a real log of ~100 clicks: every figure is in
+// expected clicks under the true CTR. Needs no data outside the repository; deterministic per seed.
 //
 // How truth is counted: the log's click column holds each auction's true CTR instead of a 0/1
 // draw, so every sum of clicks the protocol makes (the baselines, the LP bounds, and the b0 that
@@ -46,6 +46,7 @@ const REGIMES = [
   ['prices drift', 'prices rise 60 % over the log', { drift: 0.6 }],
   ['cheap clicks', 'price and CTR negatively correlated', { rho: -0.3 }],
   ['price spikes', '15 % of auctions at 1–3 or 250–300', { spike: 0.15 }],
+  ['dear clicks', 'price rises with the CTR (correlation 0.7)', { rho: 0.7 }],
 ];
 
 function normal(next) {
