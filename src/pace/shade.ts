@@ -45,13 +45,16 @@ export interface BidShader extends Shader {
 
 /**
  * Fits as [segment, mu, ln sigma, observations]; context effects as [key, shift]; floors as
- * [path, mean ln floor less the context's effects, floors seen] and the floor's learnt weight
- * (both absent from a snapshot written before the shader read floors: restored as none seen).
+ * [site, mean ln floor less the context's effects, floors seen, its vote in its parent's reference
+ * (absent before it had a notice)] and the floor's learnt weight (both absent from a snapshot written
+ * before the shader read floors: restored as none seen). The parents' references are not written:
+ * they are the mean of their sites' votes. A file written before the votes (parents listed as sites,
+ * no votes) casts each noticed site's mean as its vote.
  */
 export interface ShaderSnapshot {
   fits: Array<[string, number, number, number]>;
   effects: Array<[string, number]>;
-  floors?: Array<[string, number, number]>;
+  floors?: Array<[string, number, number] | [string, number, number, number, number]>;
   floorWeight?: number;
 }
 
@@ -139,7 +142,14 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
    * dearer, and that is known from its first bid request, long before its few notices say so. Per
    * path (a site and its parent) a running mean of ln(floor) less the context's effects, from the
    * floors the shader is asked to bid over; a site prices at its fit plus `floorWeight` times (its
-   * mean - its parent's), and before it has a fit, at its parent's fit plus the same. The weight
+   * mean - its parent's reference), and before it has a fit, at its parent's fit plus the same. The
+   * reference is the mean of the parent's sites' means, one vote each weighing the site's notices up
+   * to FLOOR_VOTE_NOTICES, so a site's requests buy it no more say (a running mean over requests was
+   * set by whichever site sent the most: 200 requests at a 0.001 floor from one site moved another's
+   * bid 1.61 -> 3.54). A site votes from its first floor after a notice, so ids that only send
+   * requests (made up, or floors over every value) have none, and its vote is held within
+   * FLOOR_VOTE_SPAN of the reference, so one site moves it by at most that times its share of the
+   * weight. The term itself is held within FLOOR_TERM_MAX. The weight
    * starts at 0 (floors taken as saying nothing) and is learnt from the notices as the effects are,
    * so on a market whose floors carry nothing of the competition it stays near 0. The term is a
    * constant offset on the site's own fit, which a busy site's notices absorb: it matters while a
@@ -147,6 +157,8 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
    * competition 0.30 off in log; docs/pacing-history.md, "Session 34").
    */
   const floors = new Map<string, FloorMean>();
+  /** Per parent path, the mean of its sites' votes. */
+  const refs = new Map<string, FloorRef>();
   let floorWeight = 0;
   /** The last floor learnt: the candidates of one imp are shaded one after another over the same floor, which counts once. */
   let lastSegment = '';
@@ -158,18 +170,59 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
     lastFloor = floorCpmUsd;
     const x = Math.log(floorCpmUsd) - offset;
     if (!isLogPrice(x)) return;
-    for (let i = prefixes.length - 2; i < prefixes.length; i++) {
-      const key = prefixes[i];
-      let m = floors.get(key);
-      if (m === undefined) {
-        // Bounded as the fits are, the longest unused going first.
-        if (floors.size >= maxSegments) dropOldest(floors);
-        m = { mean: x, n: 0 };
-      } else floors.delete(key);
-      floors.set(key, m);
-      m.n++;
-      m.mean += Math.max(rate, 1 / m.n) * (x - m.mean);
+    const key = prefixes[prefixes.length - 1];
+    let m = floors.get(key);
+    if (m === undefined) {
+      // Bounded as the fits are, the longest unused going first.
+      if (floors.size >= maxSegments) dropSite(floors.keys().next().value!);
+      m = { mean: x, n: 0 };
+    } else floors.delete(key);
+    floors.set(key, m);
+    m.n++;
+    m.mean += Math.max(rate, 1 / m.n) * (x - m.mean);
+    const f = fits.get(key);
+    if (f !== undefined) vote(m, prefixes[prefixes.length - 2], Math.min(FLOOR_VOTE_NOTICES, f.n));
+  }
+
+  /**
+   * Casts (or moves) a site's vote in its parent's reference: its mean, held within FLOOR_VOTE_SPAN
+   * of the reference, weighing `weight` (its notices, up to FLOOR_VOTE_NOTICES).
+   */
+  function vote(m: FloorMean, parentKey: string, weight: number, cast?: number): void {
+    let r = refs.get(parentKey);
+    if (r === undefined) {
+      if (refs.size >= maxSegments) dropOldest(refs);
+      r = { mean: m.mean, n: 0 };
+    } else refs.delete(parentKey);
+    refs.set(parentKey, r);
+    // A reference evicted and made again holds none of the votes cast in the one before.
+    if (m.ref !== r) {
+      m.ref = r;
+      m.vote = undefined;
     }
+    const v = cast ?? (r.n === 0 ? m.mean : Math.min(r.mean + FLOOR_VOTE_SPAN, Math.max(r.mean - FLOOR_VOTE_SPAN, m.mean)));
+    if (m.vote !== undefined) unvote(m, r);
+    r.n += weight;
+    r.mean += (weight * (v - r.mean)) / r.n;
+    m.vote = v;
+    m.weight = weight;
+  }
+
+  function unvote(m: FloorMean, r: FloorRef): void {
+    const rest = r.n - m.weight!;
+    if (rest > 0) r.mean = (r.mean * r.n - m.vote! * m.weight!) / rest;
+    r.n = rest;
+    m.vote = undefined;
+  }
+
+  /** Forgets a site's floors and takes its vote back out of its parent's reference. */
+  function dropSite(key: string): void {
+    const m = floors.get(key);
+    if (m === undefined) return;
+    floors.delete(key);
+    const r = m.ref;
+    // A reference since evicted is no one's: moving it changes nothing.
+    if (r !== undefined && m.vote !== undefined) unvote(m, r);
   }
 
   /** Whether a segment priced by fit `f` takes the floor's term: only by the site's own fit, or its parent's (where it starts). */
@@ -182,8 +235,12 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
     const last = prefixes.length - 1;
     if (last < 1) return 0;
     const site = floors.get(prefixes[last]);
-    const parent = floors.get(prefixes[last - 1]);
-    return site === undefined || parent === undefined ? 0 : site.mean - parent.mean;
+    const parent = refs.get(prefixes[last - 1]);
+    return site === undefined || parent === undefined || parent.n === 0 ? 0 : site.mean - parent.mean;
+  }
+
+  function floorTerm(gap: number): number {
+    return Math.min(FLOOR_TERM_MAX, Math.max(-FLOOR_TERM_MAX, floorWeight * gap));
   }
 
   function shift(keys: readonly string[]): number {
@@ -267,7 +324,7 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       const f = fitFor(prefixes);
       if (f === undefined) return Math.max(valueCpmUsd, 0);
       const sigma = Math.exp(f.logSigma);
-      const mu = f.mu + offset + (floorPriced(prefixes, f) ? floorWeight * floorGap(prefixes) : 0);
+      const mu = f.mu + offset + (floorPriced(prefixes, f) ? floorTerm(floorGap(prefixes)) : 0);
       const lo = Math.max(floorCpmUsd, valueCpmUsd * 1e-3);
       if (lo >= valueCpmUsd) return valueCpmUsd;
       // Golden-section search: the surplus curve is unimodal in b for a log-normal H.
@@ -307,9 +364,10 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       const pricing = fitFor(prefixes);
       const gap = floorGap(prefixes);
       const byFloor = floorPriced(prefixes, pricing);
-      gradient(pricing ?? pooled, bidCpmUsd, won, minToWinCpmUsd, (pricing ?? pooled).mu + offset + (byFloor ? floorWeight * gap : 0));
+      const term = floorTerm(gap);
+      gradient(pricing ?? pooled, bidCpmUsd, won, minToWinCpmUsd, (pricing ?? pooled).mu + offset + (byFloor ? term : 0));
       const used = gMu;
-      const siteOffset = offset + floorWeight * gap;
+      const siteOffset = offset + term;
       update(pooled, bidCpmUsd, won, minToWinCpmUsd, offset);
       if (path !== POOLED) {
         // Observed now: the segment's own fit becomes the most recent (and is not evicted below for its prefixes).
@@ -335,7 +393,8 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
           parent = f;
         }
       }
-      if (byFloor) floorWeight = Math.min(FLOOR_WEIGHT_MAX, Math.max(-FLOOR_WEIGHT_MAX, floorWeight + effectRate * used * gap));
+      // Where the term is held at its bound the weight does not move it, so the notice says nothing of the weight.
+      if (byFloor && term === floorWeight * gap) floorWeight = Math.min(FLOOR_WEIGHT_MAX, Math.max(-FLOOR_WEIGHT_MAX, floorWeight + effectRate * used * gap));
       for (const k of keys) {
         const e = effects.get(k);
         // Bounded as the fits are: keys come from requests (src/price/choose.ts keeps each short).
@@ -355,7 +414,7 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       const out: ShaderSnapshot['fits'] = [];
       for (const [k, f] of fits) if (f.inner) out.push([k, f.mu, f.logSigma, f.n]);
       for (const [k, f] of leaves) out.push([k, f.mu, f.logSigma, f.n]);
-      return { fits: out, effects: [...effects], floors: [...floors].map(([k, m]) => [k, m.mean, m.n]), floorWeight };
+      return { fits: out, effects: [...effects], floors: [...floors].map(([k, m]) => (m.vote === undefined ? [k, m.mean, m.n] : [k, m.mean, m.n, m.vote, m.weight!])), floorWeight };
     },
 
     restore(s) {
@@ -366,7 +425,10 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       const effectsOk = Array.isArray(snap?.effects) && snap.effects.every((x) => Array.isArray(x) && typeof x[0] === 'string' && isLogPrice(x[1]));
       const floorsOk =
         snap?.floors === undefined ||
-        (Array.isArray(snap.floors) && snap.floors.every((x) => Array.isArray(x) && typeof x[0] === 'string' && isLogPrice(x[1]) && Number.isInteger(x[2]) && x[2] >= 1));
+        (Array.isArray(snap.floors) &&
+          snap.floors.every(
+            (x) => Array.isArray(x) && typeof x[0] === 'string' && isLogPrice(x[1]) && Number.isInteger(x[2]) && x[2] >= 1 && (x[3] === undefined || (isLogPrice(x[3]) && Number.isInteger(x[4]) && x[4]! >= 1 && x[4]! <= FLOOR_VOTE_NOTICES)),
+          ));
       const weightOk = snap?.floorWeight === undefined || (typeof snap.floorWeight === 'number' && Math.abs(snap.floorWeight) <= FLOOR_WEIGHT_MAX);
       if (!fitsOk || !effectsOk || !floorsOk || !weightOk) throw new Error('not a shader snapshot');
       // Which keys are prefixes of another is not stored: it is read from the keys. Those go in
@@ -400,10 +462,16 @@ export function createShader(opts: ShaderOptions = {}): BidShader {
       }
       for (const [key, shift] of snap!.effects!) if (effects.has(key) || effects.size < maxSegments) effects.set(key, shift);
       // Least recently seen first, as written: a smaller table keeps the most recent.
-      for (const [key, mean, n] of snap!.floors ?? []) {
-        floors.delete(key);
-        if (floors.size >= maxSegments) dropOldest(floors);
-        floors.set(key, { mean, n });
+      for (const [key, mean, n, cast, weight] of snap!.floors ?? []) {
+        dropSite(key);
+        if (floors.size >= maxSegments) dropSite(floors.keys().next().value!);
+        const m: FloorMean = { mean, n };
+        floors.set(key, m);
+        const prefixes = parse(key).prefixes;
+        const f = fits.get(key);
+        if (prefixes.length < 2) continue;
+        if (cast !== undefined) vote(m, prefixes[prefixes.length - 2], weight!, cast);
+        else if (f !== undefined) vote(m, prefixes[prefixes.length - 2], Math.min(FLOOR_VOTE_NOTICES, f.n));
       }
       if (snap!.floorWeight !== undefined) floorWeight = snap!.floorWeight;
     },
@@ -464,8 +532,17 @@ function dropOldest(m: Map<string, unknown>): void {
   }
 }
 
-/** A running mean of a path's floors, in log (less the context's effects). */
+/** A running mean of a site's floors, in log (less the context's effects), and its vote in its parent's reference. */
 interface FloorMean {
+  mean: number;
+  n: number;
+  vote?: number;
+  weight?: number;
+  ref?: FloorRef;
+}
+
+/** A parent's floor reference: the mean of its sites' votes, over `n` (their weights). */
+interface FloorRef {
   mean: number;
   n: number;
 }
@@ -476,6 +553,31 @@ interface FloorMean {
  * price rule does, and it keeps a restored file's weight sane.
  */
 const FLOOR_WEIGHT_MAX = 2;
+
+/**
+ * How far from its parent's reference a site's vote counts, in log: e^2 is 7.4 times, past the
+ * spread of sites' competition around their parent's (0.7 in log on the test's market). A site whose
+ * floors sit further out is still priced from its own mean; it only stops pulling the reference
+ * further: one site moves it by at most 2 × its weight / the votes' weight.
+ */
+const FLOOR_VOTE_SPAN = 2;
+
+/**
+ * A site's notices past which its vote weighs no more. The parent's fit, which the term is added
+ * to, is learnt from every notice, so the reference follows the sites as the notices do (one vote
+ * per site, whatever its notices, priced demo seed 7 0.08 points worse); past 50 notices a site is
+ * priced by its own fit, and its floors need no more say in its neighbours'.
+ */
+const FLOOR_VOTE_NOTICES = 50;
+
+/**
+ * The floor term's bound, in log: 0.7 is a factor of 2 either way on the site's price. The term is a
+ * guess standing in for notices; past a factor of 2 a site's floors are more likely set for something
+ * other than its competition (a token 0.01, a floor for a buyer's deal) than a competition that far
+ * from its parent's, and the notices correct what the bound holds back. It also bounds what any
+ * reference, however fed, can do to a site's price.
+ */
+const FLOOR_TERM_MAX = 0.7;
 
 const GOLDEN = 0.6180339887498949;
 const INV_SQRT_2PI = 0.3989422804014327;
