@@ -50,7 +50,15 @@ describe('banner impression tracker', () => {
   });
 
   async function banner(id: string, exchange?: string) {
-    const r = await t.bid(req(id), exchange);
+    let r = await t.bid(req(id), exchange);
+    // Chromium shares this host's cores with the bidder: a scoring call it held for seconds teaches
+    // the batcher's admission control a wait past tmax, and the next request is shed (204, no nbr
+    // on the default exchange; seen in CI). After an idle second the learnt waits start over
+    // (batcher.ts expectedDelayMs): asked once more then. What this suite checks is the markup.
+    if (r.status === 204) {
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      r = await t.bid(req(`${id}-again`), exchange);
+    }
     expect(r.status).toBe(200);
     return (await r.json()).seatbid[0].bid[0];
   }
