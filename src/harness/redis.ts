@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -53,12 +54,7 @@ export async function startPrivateRedis(o: PrivateRedisOptions = {}): Promise<Pr
     exited.catch(() => {});
     const t0 = Date.now();
     for (;;) {
-      const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      // Refused connections while the server boots are the expected answer; connect() reports them.
-      client.on('error', () => {});
-      const ok = await client.connect().then(() => client.ping().then(() => true), () => false);
-      client.disconnect();
-      if (ok) return;
+      if (await answersPing(port)) return;
       if (child.exitCode !== null) await exited;
       if (Date.now() - t0 > deadline) throw new Error(`redis-server on port ${port} did not answer within ${deadline} ms`);
       await sleep(50);
@@ -96,6 +92,34 @@ export async function startPrivateRedis(o: PrivateRedisOptions = {}): Promise<Pr
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Whether the server on `port` answers PING with PONG (not LOADING, nor a refused connection),
+ * over a plain socket. It was an ioredis client with no retries (`retryStrategy: () => null`, the
+ * only one in this harness), whose close flushes its queue as 'Connection is closed.': vitest's
+ * worker running test/redis-failure.test.ts exited in two CI runs on that error unhandled, from
+ * ioredis's close handler with no frame of ours (the wasm backend's emscripten listeners throw any
+ * unhandled rejection). This probe, run around every kill and restart there, is the suspect; not
+ * reproduced outside CI (20 local runs), so not confirmed.
+ */
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let reply = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('close', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d) => {
+      reply += d.toString('latin1');
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
 }
 
 /** Delete every key under `prefix` (what one run created); the connection stays open. */
