@@ -26,6 +26,8 @@ import { createFleetNoticePeers } from './fleet/peers.js';
 import { createFleetTraffic } from './fleet/traffic.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32 } from './pace/index.js';
 import { createFleetShare, refreshBudgetGauges, syncPacerWithLedger } from './pace/ledger-sync.js';
+import { createCampaignShares } from './pace/campaign-share.js';
+import { createFleetOpportunities } from './fleet/opportunities.js';
 import { createLearnedStore } from './pace/learned.js';
 import { createLive, lastRunRates, ratesFile, RATES_FILE, type Live, type ModelReload, type PolicyReload } from './live/live.js';
 import { createUsers } from './users/users.js';
@@ -274,7 +276,12 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const pacer = valuePacer ?? createThompsonPacer({ clock, random, campaigns: initial.campaigns, share, conversionWindowMs });
   // Paused before the restart (paused.json): out of service from the start, not counted as empty hours.
   for (const id of live.status().paused) pacer.setServing(id, false, clock());
-  const stopFleetSync = await syncPacerWithLedger({ pacer, ledger, clock, logger, campaigns: () => live.policies().campaigns, everyMs: settings.fleetSyncMs, fleet });
+  // A campaign's share measured on its own opportunities, where the fleet's traffic is (fleetSize left out).
+  const campaignShares =
+    redis && valuePacer && settings.fleetSize === 0
+      ? createCampaignShares({ fleet: createFleetOpportunities({ client: redis, keyPrefix: settings.ledger.keyPrefix }), counts: () => valuePacer.opportunityCounts(), clock, onShares: metrics.fleetOwnShares })
+      : undefined;
+  const stopFleetSync = await syncPacerWithLedger({ pacer, ledger, clock, logger, campaigns: () => live.policies().campaigns, everyMs: settings.fleetSyncMs, fleet, campaignShares });
   const shader = createShader();
   // Next to the journal: each bidder process has a journal folder of its own (the ledger locks it).
   const learned = createLearnedStore({

@@ -70,6 +70,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('fleetNoticeKeyMismatch', 2);
     call('fleetProcesses', 3);
     call('fleetShare', 0.25);
+    call('fleetOwnShares', 4);
     call('bidRequests');
     call('testRequest');
     call('testBid');

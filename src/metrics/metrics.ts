@@ -161,6 +161,12 @@ export function createMetrics(opts: MetricsOptions) {
     registers: [registry],
   });
   fleetShare.set(1);
+  const fleetOwnShares = new Gauge({
+    name: 'bidder_fleet_campaigns_own_share',
+    help: "Campaigns this bidder paces at a share measured on their own opportunities (the fleet's per minute in Redis, `…o:<minute>`) rather than bidder_fleet_share: every campaign the fleet saw 200 or more opportunities of over the last minutes, once two minutes have passed. 0 alone or with fleetSize set.",
+    aggregator: 'max',
+    registers: [registry],
+  });
   // Registered before the other campaign series, so a scrape reads them after the sweep it runs.
   const bids = new FastCounter('bidder_bids_total', 'Bids sent, by campaign.', ['campaign'], registry, { collect: () => sweepDropped() });
   const wins = new FastCounter('bidder_wins_total', 'Won impressions (first win or billing notice), by campaign.', ['campaign'], registry);
@@ -487,6 +493,10 @@ export function createMetrics(opts: MetricsOptions) {
     /** The share of every budget this bidder paces, at the last fleet sync. */
     fleetShare(share: number): void {
       fleetShare.set(share);
+    },
+    /** Campaigns paced at a share of their own, at the last fleet sync. */
+    fleetOwnShares(campaigns: number): void {
+      fleetOwnShares.set(campaigns);
     },
     /** Bid requests the pipeline answered with a bid or a no-bid since the start (invalid ones are not traffic a load balancer weighs). */
     bidRequests(): number {

@@ -4,12 +4,14 @@ import type { Metrics } from '../metrics/metrics.js';
 import { utcDay } from '../ledger/budget.js';
 import type { BudgetLedger, Campaign } from '../types.js';
 import type { FleetTraffic, TrafficFigures } from '../fleet/traffic.js';
+import type { CampaignShares } from './campaign-share.js';
 
 /** What these functions read from a pacer (both pacers have it). */
 interface PacerView {
   syncSpend(campaignId: string, spentTodayUsd: number, nowMs: number, spentBeforeUsd?: number): void;
   inspect(campaignId: string, nowMs: number): { targetSpentUsd: number; multiplier: number } | undefined;
   setShare?(share: number): void;
+  setCampaignShares?(shares: ReadonlyMap<string, number>): void;
 }
 
 /**
@@ -228,9 +230,19 @@ function workersOf(bidder: string): number {
  * starts) before start-up is refused. With `everyMs` > 0 it repeats; returns the stopper. A read
  * that fails partway leaves the campaigns read before it synced and the rest on their own count
  * until the next sync (at start-up, the retry reads them all again). With `fleet`, each sync first
- * reads the fleet's size and gives the pacer its share.
+ * reads the fleet's size and gives the pacer its share; with `campaignShares` too, the shares
+ * measured on each campaign's own opportunities (src/pace/campaign-share.ts).
  */
-export async function syncPacerWithLedger(o: { pacer: PacerView; ledger: BudgetLedger; clock: () => number; logger: Logger; campaigns: () => readonly Campaign[]; everyMs: number; fleet?: FleetShare }): Promise<() => void> {
+export async function syncPacerWithLedger(o: {
+  pacer: PacerView;
+  ledger: BudgetLedger;
+  clock: () => number;
+  logger: Logger;
+  campaigns: () => readonly Campaign[];
+  everyMs: number;
+  fleet?: FleetShare;
+  campaignShares?: CampaignShares;
+}): Promise<() => void> {
   async function sync(): Promise<void> {
     const fleet = o.fleet;
     // Apart from the spend: either read failing leaves the other's done.
@@ -239,6 +251,13 @@ export async function syncPacerWithLedger(o: { pacer: PacerView; ledger: BudgetL
         () => o.pacer.setShare?.(fleet.share()),
         (err: unknown) => o.logger.warn({ err: (err as Error).message }, 'reading the fleet size from the ledger failed; pacing on the share before'),
       );
+      const own = o.campaignShares;
+      if (own !== undefined) {
+        await own.update(fleet.share()).then(
+          () => o.pacer.setCampaignShares?.(own.shares()),
+          (err: unknown) => o.logger.warn({ err: (err as Error).message }, "publishing or reading the fleet's opportunities per campaign failed; pacing on the shares before"),
+        );
+      }
     }
     await inChunks(o.campaigns().map((c) => c.id), async (ids) => {
       let day;

@@ -107,6 +107,17 @@ export interface ValuePacer extends BidPacer {
    * in (0, 1]; every campaign re-solves at its next opportunity, `even` campaigns' too.
    */
   setShare(share: number): void;
+  /**
+   * Per campaign, the share of its budget it paces from now where the fleet measured one of its own
+   * (src/pace/campaign-share.ts); a campaign left out paces the share of `setShare`. One whose share
+   * changed re-solves at its next opportunity. `even` campaigns pace `setShare`'s.
+   */
+  setCampaignShares(shares: ReadonlyMap<string, number>): void;
+  /**
+   * Per campaign paced now, the opportunities it was asked to price since its pace was built (every
+   * mode): what the fleet's share of each campaign is measured on.
+   */
+  opportunityCounts(): Map<string, number>;
 }
 
 
@@ -140,6 +151,10 @@ class Pace {
   shapeCum = new Float64Array(25);
   firstPriceOpps = 0;
   opps = 0;
+  /** Opportunities asked since the pace was built, never reset (`opportunityCounts`). */
+  asked = 0;
+  /** The share of its budget this process paces, measured on its own opportunities; NaN: the pacer's. */
+  share = NaN;
   lambda = Infinity;
   multiplier = 0;
   /** The win and payment curves of the last solve, for the spend each opportunity is expected to bring. */
@@ -339,6 +354,11 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.hourLearned.fill(0);
   }
 
+  /** The share of the campaign's budget this process paces: its own where the fleet measured one. */
+  function shareOf(p: Pace): number {
+    return Number.isNaN(p.share) ? share : p.share;
+  }
+
   function dayBudget(p: Pace): number {
     return pacedDayBudgetUsd(p.rule, p.day, p.spentBefore);
   }
@@ -350,7 +370,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
    * absolute tolerance took the cap to 0 there).
    */
   function atHourlyCap(p: Pace, h: number): boolean {
-    return p.hourSpend[h] >= share * p.hourlyCap * (1 - SYNC_TOLERANCE) * dayBudget(p);
+    return p.hourSpend[h] >= shareOf(p) * p.hourlyCap * (1 - SYNC_TOLERANCE) * dayBudget(p);
   }
 
   /**
@@ -483,7 +503,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     // In the unit of the sums it is added to, this process's share: of the whole budget it weighed N
     // times as much in a fleet of N, and three pacers spent 11 % less than one where a third of the
     // bids went out (test/pace.fleet-share.test.ts).
-    const prior = DELIVERY_PRIOR * share * dayBudget(p);
+    const prior = DELIVERY_PRIOR * shareOf(p) * dayBudget(p);
     if (!(prior > 0)) return 1;
     return Math.min(1, Math.max(MIN_DELIVERY, (p.wonUsd + prior) / (p.expectedUsd + prior)));
   }
@@ -502,7 +522,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   function decide(p: Pace, now: number): void {
     p.slotEnd = now + slotMs;
     p.decidedDay = p.day;
-    const remaining = share * (dayBudget(p) - p.spentToday);
+    const remaining = shareOf(p) * (dayBudget(p) - p.spentToday);
     const h = Math.min(23, Math.floor((now - p.day * DAY_MS) / HOUR_MS));
     if (!(remaining > 0) || atHourlyCap(p, h)) {
       p.lambda = Infinity;
@@ -535,6 +555,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     multiplier(campaignId, nowMs, opp?: Opportunity) {
       const p = paces.get(campaignId);
       if (p === undefined) return 0;
+      p.asked++;
       if (p.mode === 'even') return curve.multiplier(campaignId, nowMs, opp);
       const now = rollDay(p, nowMs);
       p.hourToday[Math.floor((now % DAY_MS) / HOUR_MS)]++;
@@ -565,7 +586,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         // hour open can only be an earlier hour's cap (a solve with budget left is finite), and
         // what decide() would answer instead (the solve draws) is read as before the day's first decision.
         const h = Math.min(23, Math.floor((now - p.day * DAY_MS) / HOUR_MS));
-        if (!(share * (dayBudget(p) - p.spentToday) > 0) || atHourlyCap(p, h)) return 0;
+        if (!(shareOf(p) * (dayBudget(p) - p.spentToday) > 0) || atHourlyCap(p, h)) return 0;
         if (p.multiplier > 0) return p.multiplier;
       }
       // No decision of today to read, and making one would draw from the random source and move the
@@ -640,6 +661,22 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       share = next;
       curve.setShare(next);
       for (const p of paces.values()) p.slotEnd = -Infinity;
+    },
+
+    setCampaignShares(shares) {
+      for (const [id, p] of paces) {
+        const next = shares.get(id) ?? NaN;
+        if (next === p.share || (Number.isNaN(next) && Number.isNaN(p.share))) continue;
+        if (!Number.isNaN(next) && !(next > 0 && next <= 1)) throw new Error(`share of ${id} must be in (0, 1]`);
+        p.share = next;
+        p.slotEnd = -Infinity;
+      }
+    },
+
+    opportunityCounts() {
+      const counts = new Map<string, number>();
+      for (const [id, p] of paces) counts.set(id, p.asked);
+      return counts;
     },
 
     syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {

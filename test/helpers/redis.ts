@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { dropKeys } from '../../src/harness/redis.js';
 
 /** The Redis the suites use: REDIS_URL, else the machine's own at 127.0.0.1:6379. */
@@ -21,4 +22,28 @@ export async function connectRedis(url = REDIS_URL): Promise<Redis | null> {
 export async function dropKeysAndQuit(client: Redis, prefix: string): Promise<void> {
   await dropKeys(client, prefix);
   await client.quit();
+}
+
+/**
+ * `body` as a suite named `name` where `client` connected; where it did not, under CI (CI=true) one
+ * failing test naming `url` (an absent Redis is a failure there, not a skip), elsewhere a skipped
+ * suite and a warning saying how to run it.
+ */
+export function describeWithRedis(name: string, url: string, client: Redis | null, body: (client: Redis) => void): void {
+  if (client !== null) {
+    describe(name, () => body(client));
+    return;
+  }
+  if (process.env.CI === 'true') {
+    describe(name, () => {
+      it(`needs Redis at ${url} (CI=true: an absent Redis is a failure, not a skip)`, () => {
+        expect.fail(`Redis unreachable at ${url}`);
+      });
+    });
+    return;
+  }
+  console.warn(`[${name}] skipped: no Redis at ${url} (set REDIS_URL, or CI=true to make this a failure)`);
+  describe.skip(`${name} (no Redis at ${url})`, () => {
+    it('skipped', () => {});
+  });
 }

@@ -1,0 +1,107 @@
+import type { FleetOpportunities } from '../fleet/opportunities.js';
+
+const MINUTE_MS = 60_000;
+/** How fast a minute's counts are forgotten: a routing change is followed within a few minutes. */
+const HALF_LIFE_MINUTES = 5;
+/**
+ * The fleet's opportunities (faded sums) a campaign needs before it paces a share of its own: at
+ * 200 a share of 0.5 is measured within ±0.035; with fewer the process's share stands.
+ */
+const MIN_FLEET_OPPORTUNITIES = 200;
+/** How far a measured share may move from the one in force before it is taken (a fraction of it): each move re-solves the campaign. */
+const SHARE_STEP = 0.05;
+/** The least share, a fraction of the process's: a bidder the balancer sends none of a campaign's auctions can still pace them when they come back. */
+const SHARE_FLOOR = 0.1;
+
+/**
+ * Per campaign, the share of its budget this bidder paces where the fleet's opportunities for it
+ * are measured (docs/fleet.md, "A campaign's own share").
+ */
+export interface CampaignShares {
+  /** The campaigns paced on a share of their own, and it. */
+  shares(): ReadonlyMap<string, number>;
+  /**
+   * At every fleet sync: once a minute has passed, publishes this bidder's opportunities of the
+   * minute before and folds in the fleet's of the minute before that. `processShare` is the share
+   * every other campaign paces (the floor's reference). A failed write or read changes nothing and throws.
+   */
+  update(processShare: number): Promise<void>;
+}
+
+/**
+ * `counts`: per campaign, the opportunities this bidder was asked to price since some start (the
+ * value pacer's `opportunityCounts`), read at each minute's first sync, so a "minute" is the span
+ * between two of them, alike on every bidder syncing every `fleetSyncMs`. The first span (from
+ * start-up) is partial and never published; a minute's bucket is read one minute after it ended,
+ * when every bidder syncing at least once a minute has written its part. A campaign's share is its
+ * faded own count over the fleet's, once the fleet's holds MIN_FLEET_OPPORTUNITIES: equal to the
+ * process's share (within noise) where the balancer spreads every campaign alike, and up to 1
+ * where it sends a campaign's auctions to this bidder alone.
+ */
+export function createCampaignShares(o: { fleet: FleetOpportunities; counts: () => ReadonlyMap<string, number>; clock: () => number; onShares?: (measured: number) => void }): CampaignShares {
+  const fade = Math.pow(0.5, 1 / HALF_LIFE_MINUTES);
+  let minute = NaN;
+  let started = NaN;
+  let last = new Map<string, number>();
+  // This bidder's counts of minutes published and not yet paired with the fleet's.
+  const pending = new Map<number, ReadonlyMap<string, number>>();
+  const faded = new Map<string, { own: number; fleet: number }>();
+  const inForce = new Map<string, number>();
+  return {
+    shares: () => inForce,
+    async update(processShare) {
+      const now = Math.floor(o.clock() / MINUTE_MS);
+      if (Number.isNaN(minute)) {
+        minute = started = now;
+        last = new Map(o.counts());
+        return;
+      }
+      if (now <= minute) return;
+      const ended = minute;
+      const counts = o.counts();
+      const own = new Map<string, number>();
+      for (const [id, n] of counts) {
+        // A campaign dropped and added again counts afresh.
+        const d = n - (last.get(id) ?? 0);
+        if (d > 0) own.set(id, d);
+      }
+      // Only a whole minute is published: the first (from start-up), or one a stalled sync stretched over several, would be read beside the others' minutes.
+      const write = ended > started && now === ended + 1 ? { minute: ended, counts: own } : null;
+      const fleet = await o.fleet(write, ended - 1);
+      last = new Map(counts);
+      minute = now;
+      if (write !== null) pending.set(ended, own);
+      const mine = pending.get(ended - 1);
+      for (const m of pending.keys()) if (m <= ended - 1) pending.delete(m);
+      if (mine === undefined) return;
+      fold(mine, fleet, processShare);
+    },
+  };
+
+  function fold(mine: ReadonlyMap<string, number>, fleet: ReadonlyMap<string, number>, processShare: number): void {
+    for (const f of faded.values()) ((f.own *= fade), (f.fleet *= fade));
+    for (const [id, n] of fleet) {
+      let f = faded.get(id);
+      if (f === undefined) faded.set(id, (f = { own: 0, fleet: 0 }));
+      f.fleet += n;
+      // Never above the fleet's: this bidder's count is in it.
+      f.own += Math.min(n, mine.get(id) ?? 0);
+    }
+    for (const [id, f] of faded) {
+      if (f.fleet < 1e-3) {
+        faded.delete(id);
+        inForce.delete(id);
+        continue;
+      }
+      if (f.fleet < MIN_FLEET_OPPORTUNITIES) {
+        inForce.delete(id);
+        continue;
+      }
+      const target = Math.min(1, Math.max(SHARE_FLOOR * processShare, f.own / f.fleet));
+      const was = inForce.get(id);
+      if (was !== undefined && Math.abs(target - was) <= SHARE_STEP * was) continue;
+      inForce.set(id, target);
+    }
+    o.onShares?.(inForce.size);
+  }
+}

@@ -1,0 +1,205 @@
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createFleetOpportunities, type FleetOpportunities } from '../src/fleet/opportunities.js';
+import type { TrafficFigures } from '../src/fleet/traffic.js';
+import { createCampaignShares } from '../src/pace/campaign-share.js';
+import { createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
+import { createFleetShare } from '../src/pace/ledger-sync.js';
+import type { Campaign } from '../src/types.js';
+import { connectRedis, describeWithRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
+
+const DAY0 = Date.UTC(2026, 5, 1);
+const DAY = 86_400_000;
+
+/** The fleet's per-minute buckets in memory, as src/fleet/opportunities.ts keeps them in Redis. */
+function memoryOpportunities(): FleetOpportunities {
+  const buckets = new Map<number, Map<string, number>>();
+  return async (write, readMinute) => {
+    if (write !== null) {
+      let b = buckets.get(write.minute);
+      if (b === undefined) buckets.set(write.minute, (b = new Map()));
+      for (const [id, n] of write.counts) b.set(id, (b.get(id) ?? 0) + n);
+    }
+    return new Map(buckets.get(readMinute) ?? []);
+  };
+}
+
+/**
+ * Two synthetic second-price days of one campaign's auctions, dealt to a fleet's processes by a
+ * balancer that routes this campaign's auctions `route` (by region, say) while each process answers
+ * an even part of all requests (its other requests are other campaigns'). Each process is a value
+ * pacer synced every 10 s as src/bidder.ts wires it: the share by traffic (createFleetShare, the
+ * traffic hash in memory), and with `own` the campaign's share measured on its own opportunities.
+ * Returns the value bought, the spend, and each process's share of the campaign, on the last day.
+ */
+async function fleetDay(route: readonly number[], own: boolean, seed: number): Promise<{ value: number; spend: number; shares: number[] }> {
+  let now = DAY0;
+  const budget = { dailyUsd: 4 };
+  const campaigns = [{ id: 'c', budget }] as Campaign[];
+  const k = route.length;
+  const pacers = Array.from({ length: k }, (_, i) => createValuePacer({ clock: () => now, random: mulberry32(seed + 1000 * i), campaigns, slotMs: 60_000, share: 1 / k }));
+  const requests = new Array<number>(k).fill(0);
+  const hash = new Map<string, number>();
+  const opportunities = memoryOpportunities();
+  const shares = pacers.map((pacer, i) => ({
+    fleet: createFleetShare({
+      live: async () => route.map((_, j) => `host:${j}:r`),
+      traffic: {
+        figures: async (perSecond): Promise<TrafficFigures> => {
+          if (perSecond !== null) hash.set(`host:${i}`, perSecond);
+          return new Map(hash);
+        },
+        requests: () => requests[i],
+      },
+      campaigns: () => campaigns,
+      fleetSize: 0,
+      workers: 1,
+      clock: () => now,
+      logger: pino({ level: 'silent' }),
+      metrics: { fleetProcesses: () => {} },
+    }),
+    campaign: own ? createCampaignShares({ fleet: opportunities, counts: () => pacer.opportunityCounts(), clock: () => now }) : null,
+  }));
+  const rnd = mulberry32(seed ^ 99);
+  const balancer = mulberry32(seed ^ 7);
+  const cumulative = route.map((_, i) => route.slice(0, i + 1).reduce((a, b) => a + b, 0));
+  const n = 48_000;
+  let value = 0;
+  let spent = 0;
+  for (let d = 0; d < 2; d++) {
+    value = 0;
+    spent = 0;
+    let nextSync = DAY0 + d * DAY;
+    for (let i = 0; i < n; i++) {
+      now = DAY0 + d * DAY + Math.floor((i * DAY) / n);
+      if (now >= nextSync) {
+        for (const [j, s] of shares.entries()) {
+          await s.fleet.update();
+          pacers[j].setShare(s.fleet.share());
+          if (s.campaign !== null) {
+            await s.campaign.update(s.fleet.share());
+            pacers[j].setCampaignShares(s.campaign.shares());
+          }
+          pacers[j].syncSpend('c', spent, now);
+        }
+        nextSync += 10_000;
+      }
+      const v = Math.exp(Math.log(2) + 0.8 * sampleNormal(rnd));
+      const price = Math.exp(Math.log(1.5) + 0.5 * sampleNormal(rnd));
+      // Every process answers as many requests; the campaign's go where the balancer routes them.
+      for (let q = 0; q < k; q++) requests[q]++;
+      const u = balancer();
+      const j = Math.max(0, cumulative.findIndex((c) => u < c));
+      const pacer = pacers[j];
+      const bid = v * pacer.multiplier('c', now, { valueCpmUsd: v, firstPrice: false });
+      if (bid <= 0) continue;
+      if (bid >= price && spent + price / 1000 <= budget.dailyUsd) {
+        spent += price / 1000;
+        value += v / 1000;
+        pacer.onWin('c', 'cr', price, now);
+      } else if (bid < price) pacer.onLoss('c', 'cr', bid, undefined, now);
+    }
+  }
+  return { value, spend: spent, shares: shares.map((s) => s.campaign?.shares().get('c') ?? s.fleet.share()) };
+}
+
+describe("a campaign's share of its budget, measured on its own opportunities", () => {
+  // Before, every campaign paced the process's part of all requests (0.5 each here): the process
+  // that got 90 % of this campaign's auctions paced half its budget on them (a high value threshold),
+  // the other half went on the 10 % elsewhere at any price. Seeds 1 / 2, value against one process:
+  // 0.868 / 0.877 at 90/10, 0.925 / 0.931 at 100/0 (and 2-3 % of the budget unspent).
+  it('a campaign routed 90/10 or 100/0 to processes answering 50/50 buys about the value of one process; its shares follow its routing', async () => {
+    for (const seed of [1, 2]) {
+      const one = await fleetDay([1], true, seed);
+      for (const route of [[0.9, 0.1], [1, 0]]) {
+        const before = await fleetDay(route, false, seed);
+        const after = await fleetDay(route, true, seed);
+        expect(before.value / one.value).toBeLessThan(0.95);
+        expect(after.value / one.value).toBeGreaterThan(0.99);
+        expect(after.spend / one.spend).toBeGreaterThan(0.995);
+        expect(after.shares[0]).toBeCloseTo(route[0], 1);
+      }
+      // Routed as everything else, its shares stay the processes' (within the noise the step allows).
+      const even = await fleetDay([0.5, 0.5], true, seed);
+      expect(even.value / one.value).toBeGreaterThan(0.995);
+      for (const s of even.shares) expect(Math.abs(s - 0.5)).toBeLessThan(0.06);
+    }
+  }, 300_000);
+
+  it('publishes only whole minutes, reads a minute once every bidder has written it, and leaves a campaign with few opportunities on the process share', async () => {
+    let now = DAY0 + 15_000;
+    const writes: Array<{ minute: number; counts: Record<string, number> } | null> = [];
+    const reads: number[] = [];
+    const fleetCounts = new Map<number, Map<string, number>>();
+    const counts = new Map([['busy', 0], ['quiet', 0]]);
+    const shares = createCampaignShares({
+      fleet: async (write, readMinute) => {
+        writes.push(write && { minute: write.minute, counts: Object.fromEntries(write.counts) });
+        reads.push(readMinute);
+        return fleetCounts.get(readMinute) ?? new Map();
+      },
+      counts: () => counts,
+      clock: () => now,
+    });
+    const m0 = Math.floor(now / 60_000);
+    await shares.update(0.5); // start-up, mid-minute: the baseline only
+    expect(writes).toEqual([]);
+    counts.set('busy', 100);
+    now += 60_000; // the first span, partial: read, not written
+    await shares.update(0.5);
+    expect(writes).toEqual([null]);
+    expect(reads).toEqual([m0 - 1]);
+    for (let m = 1; m <= 4; m++) {
+      counts.set('busy', counts.get('busy')! + 300);
+      counts.set('quiet', counts.get('quiet')! + 3);
+      // The fleet's minute holds this bidder's count and as much again from another.
+      fleetCounts.set(m0 + m, new Map([['busy', 600], ['quiet', 30]]));
+      now += 60_000;
+      await shares.update(0.5);
+      expect(writes.at(-1)).toEqual({ minute: m0 + m, counts: { busy: 300, quiet: 3 } });
+      expect(reads.at(-1)).toBe(m0 + m - 1);
+    }
+    // Minutes m0+1 to m0+3 paired so far: busy at 300 of 600, quiet under 200 of the fleet's.
+    expect(shares.shares().get('busy')).toBeCloseTo(0.5, 6);
+    expect(shares.shares().has('quiet')).toBe(false);
+    // A sync stalled over two minutes: that span is not published.
+    now += 120_000;
+    await shares.update(0.5);
+    expect(writes.at(-1)).toBeNull();
+  });
+});
+
+const base = REDIS_URL.replace(/\/\d+$/, '');
+const url = `${base}/${10 + (process.pid % 6)}`;
+const client = await connectRedis(url);
+const keyPrefix = `test:fleet-campaign-share:${process.pid}:${Date.now().toString(36)}:`;
+
+describeWithRedis("the fleet's opportunities per campaign and minute, in Redis", url, client, (redis) => {
+  afterAll(() => dropKeysAndQuit(redis, keyPrefix));
+
+  it("adds every bidder's counts of a minute, reads another minute back, and lets a bucket lapse", async () => {
+    const a = createFleetOpportunities({ client: redis, keyPrefix });
+    const b = createFleetOpportunities({ client: redis, keyPrefix });
+    expect(await a({ minute: 100, counts: new Map([['c1', 90], ['c2', 1]]) }, 99)).toEqual(new Map());
+    expect(await b({ minute: 100, counts: new Map([['c1', 10], ['c3', 0]]) }, 99)).toEqual(new Map());
+    expect(await a(null, 100)).toEqual(new Map([['c1', 100], ['c2', 1]]));
+    const ttl = await redis.pttl(`${keyPrefix}o:100`);
+    expect(ttl).toBeGreaterThan(9 * 60_000);
+    expect(ttl).toBeLessThanOrEqual(10 * 60_000);
+  });
+
+  it('two bidders on one Redis, one getting 90 % of a campaign\'s opportunities, pace 0.9 and 0.1 of it', async () => {
+    let now = DAY0 + 5_000;
+    const counts = [new Map([['c', 0]]), new Map([['c', 0]])];
+    const bidders = counts.map((c) => createCampaignShares({ fleet: createFleetOpportunities({ client: redis, keyPrefix: `${keyPrefix}two:` }), counts: () => c, clock: () => now }));
+    for (let s = 0; s < 6 * 12; s++) {
+      for (const b of bidders) await b.update(0.5);
+      // 120 of the campaign's opportunities a minute, 90 % to the first.
+      counts[0].set('c', counts[0].get('c')! + 9);
+      counts[1].set('c', counts[1].get('c')! + 1);
+      now += 5_000;
+    }
+    expect(bidders[0].shares().get('c')).toBeCloseTo(0.9, 2);
+    expect(bidders[1].shares().get('c')).toBeCloseTo(0.1, 2);
+  });
+});
