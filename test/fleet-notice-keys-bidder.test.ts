@@ -11,7 +11,7 @@ import { freePort } from '../src/harness/process.js';
 import { metricSum } from '../src/harness/prometheus.js';
 import { noticeKeyId } from '../src/fleet/notice-keys.js';
 import { haveRedisServer, startPrivateRedis } from '../src/harness/redis.js';
-import { connectRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
+import { connectRedis, describeWithRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
 import { startWorkers } from './helpers/workers.js';
 
 /**
@@ -29,20 +29,7 @@ const url = `${base}/${10 + (process.pid % 6)}`;
 const client = await connectRedis(url);
 const keyPrefix = `test:fleet-nk-bidder:${process.pid}:${Date.now().toString(36)}:`;
 
-if (client === null) {
-  if (process.env.CI === 'true') {
-    describe('fleet notice keys through the bidder', () => {
-      it(`needs Redis at ${url} (CI=true: an absent Redis is a failure, not a skip)`, () => {
-        expect.fail(`Redis unreachable at ${url}`);
-      });
-    });
-  } else {
-    console.warn(`[fleet-notice-keys-bidder] skipped: no Redis at ${url} (set REDIS_URL, or CI=true to make this a failure)`);
-    describe.skip(`fleet notice keys through the bidder (no Redis at ${url})`, () => {
-      it('skipped', () => {});
-    });
-  }
-} else {
+describeWithRedis('fleet notice keys through the bidder', url, client, () => {
   describe('fleet notice keys through the bidder', () => {
     let policiesDir = '';
     let dir = '';
@@ -162,4 +149,4 @@ if (client === null) {
       }
     }, 60_000);
   });
-}
+});

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agree, createFleetNoticeKeys, noticeKeyId, noticeKeysOf, type FleetNoticeKeys, type NoticeKeys } from '../src/fleet/notice-keys.js';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
-import { connectRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
+import { connectRedis, describeWithRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
 
 /**
  * The fleet check of notice keys (src/fleet/notice-keys.ts). Before it, a process of a fleet whose
@@ -55,20 +55,7 @@ const prefix = `test:fleet-nk:${process.pid}:${Date.now().toString(36)}:`;
 const silent = { error: () => {}, warn: () => {}, info: () => {} };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-if (client === null) {
-  if (process.env.CI === 'true') {
-    describe('fleet notice keys on Redis', () => {
-      it(`needs Redis at ${url} (CI=true: an absent Redis is a failure, not a skip)`, () => {
-        expect.fail(`Redis unreachable at ${url}`);
-      });
-    });
-  } else {
-    console.warn(`[fleet-notice-keys] skipped: no Redis at ${url} (set REDIS_URL, or CI=true to make this a failure)`);
-    describe.skip(`fleet notice keys on Redis (no Redis at ${url})`, () => {
-      it('skipped', () => {});
-    });
-  }
-} else {
+describeWithRedis('fleet notice keys on Redis', url, client, () => {
   afterAll(() => dropKeysAndQuit(client, prefix));
   let n = 0;
   let pid = 0;
@@ -274,7 +261,7 @@ if (client === null) {
       await f.close();
     });
   });
-}
+});
 
 /**
  * A Redis that stalls its writes while a bidder starts (CLIENT PAUSE WRITE, a failover): before,

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Settings } from '../src/config/settings.js';
 import { createFleetNoticePeers, peersChannel } from '../src/fleet/peers.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
-import { connectRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
+import { connectRedis, describeWithRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
 
 /**
  * Notices across the processes of a fleet (src/fleet/peers.ts). A load balancer sends a bid's
@@ -22,20 +22,7 @@ const client = await connectRedis(url);
 const keyPrefix = `test:notice-peers:${process.pid}:${Date.now().toString(36)}:`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-if (client === null) {
-  if (process.env.CI === 'true') {
-    describe('fleet notice peers', () => {
-      it(`needs Redis at ${url} (CI=true: an absent Redis is a failure, not a skip)`, () => {
-        expect.fail(`Redis unreachable at ${url}`);
-      });
-    });
-  } else {
-    console.warn(`[fleet-notice-peers] skipped: no Redis at ${url} (set REDIS_URL, or CI=true to make this a failure)`);
-    describe.skip(`fleet notice peers (no Redis at ${url})`, () => {
-      it('skipped', () => {});
-    });
-  }
-} else {
+describeWithRedis('fleet notice peers', url, client, () => {
   /** Until `n` connections listen on the fleet's channel, or 2 s (the assertions after it say what went wrong). */
   const subscribed = async (n: number) => {
     const channel = peersChannel(keyPrefix, Number(new URL(url).pathname.slice(1)));
@@ -143,4 +130,4 @@ if (client === null) {
       }
     });
   });
-}
+});

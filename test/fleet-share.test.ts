@@ -6,7 +6,7 @@ import { createRedisLedger, liveBidders } from '../src/ledger/redis.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { createFleetShare, TRAFFIC_YOUNG_MS } from '../src/pace/ledger-sync.js';
 import type { BudgetLedger, Campaign } from '../src/types.js';
-import { connectRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
+import { connectRedis, describeWithRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
 
 /**
  * The share of every budget follows each bidder's part of the fleet's traffic. Before, it was
@@ -23,20 +23,7 @@ const keyPrefix = `test:fleet-share:${process.pid}:${Date.now().toString(36)}:`;
 const budgets = { c1: { dailyUsd: 10 }, c2: { dailyUsd: 5 } };
 const campaigns = Object.entries(budgets).map(([id, budget]) => ({ id, budget }) as Campaign);
 
-if (client === null) {
-  if (process.env.CI === 'true') {
-    describe('fleet share by traffic', () => {
-      it(`needs Redis at ${url} (CI=true: an absent Redis is a failure, not a skip)`, () => {
-        expect.fail(`Redis unreachable at ${url}`);
-      });
-    });
-  } else {
-    console.warn(`[fleet-share] skipped: no Redis at ${url} (set REDIS_URL, or CI=true to make this a failure)`);
-    describe.skip(`fleet share by traffic (no Redis at ${url})`, () => {
-      it('skipped', () => {});
-    });
-  }
-} else {
+describeWithRedis('fleet share by traffic', url, client, () => {
   afterAll(() => dropKeysAndQuit(client, keyPrefix));
 
   /**
@@ -139,4 +126,4 @@ if (client === null) {
       }
     });
   });
-}
+});

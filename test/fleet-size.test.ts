@@ -10,7 +10,7 @@ import { createRedisLedger, liveBidders } from '../src/ledger/redis.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import { createFleetShare, FLEET_SHRINK_MS } from '../src/pace/ledger-sync.js';
 import type { BudgetLedger, Campaign } from '../src/types.js';
-import { connectRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
+import { connectRedis, describeWithRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
 
 /**
  * The fleet's size as the Redis ledger sees it. Before, `fleetSize` (default 1) was taken as
@@ -29,20 +29,7 @@ function capture(lines: Array<Record<string, unknown>>) {
   return pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
 }
 
-if (client === null) {
-  if (process.env.CI === 'true') {
-    describe('fleet size from the Redis ledger', () => {
-      it(`needs Redis at ${url} (CI=true: an absent Redis is a failure, not a skip)`, () => {
-        expect.fail(`Redis unreachable at ${url}`);
-      });
-    });
-  } else {
-    console.warn(`[fleet-size] skipped: no Redis at ${url} (set REDIS_URL, or CI=true to make this a failure)`);
-    describe.skip(`fleet size from the Redis ledger (no Redis at ${url})`, () => {
-      it('skipped', () => {});
-    });
-  }
-} else {
+describeWithRedis('fleet size from the Redis ledger', url, client, () => {
   afterAll(() => dropKeysAndQuit(client, keyPrefix));
 
   describe('fleet size from the Redis ledger: ledger instances', () => {
@@ -193,4 +180,4 @@ if (client === null) {
       expect(metricSum(await bidders[2].metricsText(), 'bidder_fleet_processes')).toBe(1);
     });
   });
-}
+});

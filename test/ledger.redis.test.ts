@@ -6,7 +6,7 @@ import type { Settled } from '../src/types.js';
 import { createRedisLedger } from '../src/ledger/index.js';
 import { openLedger } from '../src/ledger/open.js';
 import { runLedgerSuite } from './ledger.suite.js';
-import { connectRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
+import { connectRedis, describeWithRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
 
 /**
  * The shared ledger suite against a real Redis (REDIS_URL, default the machine's 127.0.0.1:6379).
@@ -19,20 +19,7 @@ const client = await connectRedis(url);
 // Ledgers that log what the test provokes (a Redis without persistence, disagreeing rules).
 const quiet = { warn: () => {} };
 
-if (client === null) {
-  if (process.env.CI === 'true') {
-    describe('Redis ledger', () => {
-      it(`needs Redis at ${url} (CI=true: an absent Redis is a failure, not a skip)`, () => {
-        expect.fail(`Redis unreachable at ${url}`);
-      });
-    });
-  } else {
-    console.warn(`[ledger.redis] skipped: no Redis at ${url} (set REDIS_URL, or CI=true to make this a failure)`);
-    describe.skip(`Redis ledger (no Redis at ${url})`, () => {
-      it('skipped', () => {});
-    });
-  }
-} else {
+describeWithRedis('Redis ledger', url, client, () => {
   let n = 0;
   afterAll(() => dropKeysAndQuit(client, prefix));
   runLedgerSuite(
@@ -444,4 +431,4 @@ if (client === null) {
       await Promise.all([a.close(), b.close()]);
     });
   });
-}
+});
