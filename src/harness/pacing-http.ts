@@ -152,8 +152,11 @@ export interface HttpSimulateReport {
   };
   /** Whether Redis was killed and restarted mid-run (--restart-redis). */
   redisRestarted: boolean;
-  /** Fleet mode: each bidder's part of the requests sent, and the share of every budget it paced at the end (`bidder_fleet_share`). */
-  fleet?: { split: number[]; shares: number[] };
+  /**
+   * Fleet mode: each bidder's part of the requests sent, the share of every budget it paced at the
+   * end (`bidder_fleet_share`), and the campaigns it paced at a share of their own then (`bidder_fleet_campaigns_own_share`).
+   */
+  fleet?: { split: number[]; shares: number[]; ownShares: number[] };
 }
 
 /** The ledger's key prefix in src/bidder.ts; fleet mode clears it in its own Redis database. */
@@ -521,6 +524,6 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       commandsPerBidRequest: per(server.commands, latencies.length),
     },
     redisRestarted: own !== null && o.restartRedis === true,
-    ...(fleetMode ? { fleet: { split: sentTo.map((k) => per(k, latencies.length)), shares: texts.map((t) => Math.round(metricSum(t, 'bidder_fleet_share') * 1000) / 1000) } } : {}),
+    ...(fleetMode ? { fleet: { split: sentTo.map((k) => per(k, latencies.length)), shares: texts.map((t) => Math.round(metricSum(t, 'bidder_fleet_share') * 1000) / 1000), ownShares: texts.map((t) => metricSum(t, 'bidder_fleet_campaigns_own_share')) } } : {}),
   };
 }
