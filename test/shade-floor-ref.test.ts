@@ -56,6 +56,19 @@ describe('shader floor reference', () => {
     }
   });
 
+  it('is restored with the references it had, a noticed site that has not voted yet included', () => {
+    // A site gets a floor (3.5, far over its parent's), then notices but no floor since: it has no
+    // vote. Restore cast every noticed site's mean without a vote (meant for files written before
+    // the votes), so the restored reference held it: s7 1.582 -> 1.569, a new site 1.987 -> 1.974.
+    const s = trained();
+    s.shade('x|banner|site|quiet', 4, 3.5);
+    for (let i = 0; i < 50; i++) s.observe('x|banner|site|quiet', 4, i % 2 === 0, 2.5);
+    const restored = createShader();
+    restored.restore(JSON.parse(JSON.stringify(s.snapshot())));
+    const [a, b] = [prices(s), prices(restored)];
+    for (let j = 0; j < 2; j++) expect(b[j], `price ${j}`).toBeCloseTo(a[j], 9);
+  });
+
   it("holds a real site's price where made-up site ids flood", () => {
     for (const noticed of [false, true]) {
       const control = trained();
