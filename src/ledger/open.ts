@@ -4,6 +4,8 @@ import type { Settings } from '../config/settings.js';
 import type { Budget, BudgetLedger } from '../types.js';
 import { createMemoryLedger, createRedisLedger, evictionProblem } from './index.js';
 import { unwritableDir } from '../util/dir.js';
+import { PolicyError } from '../config/policies.js';
+import { moveJournalToRedis, movedProblem } from './move.js';
 import { retryAtStart } from '../util/retry.js';
 
 export { evictionProblem };
@@ -61,12 +63,25 @@ export async function connectFleetRedis(settings: Settings, logger: Logger, star
   return redis;
 }
 
-/** A fleet shares budgets through Redis; one process alone keeps them in memory with a journal. */
-export function openLedger(o: { settings: Settings; redis: Redis | null; clock: () => number; serverClock: boolean; budgets: Record<string, Budget>; logger: Logger; workers: number }): Promise<BudgetLedger> {
+/**
+ * A fleet shares budgets through Redis; one process alone keeps them in memory with a journal.
+ * Between the two the spend moves one way: a start with Redis carries the journal's into Redis
+ * once, and a start without Redis on a folder whose journal was carried refuses (a PolicyError:
+ * exit 2), as it would start from spend that Redis has since added to (src/ledger/move.ts).
+ */
+export async function openLedger(o: { settings: Settings; redis: Redis | null; clock: () => number; serverClock: boolean; budgets: Record<string, Budget>; logger: Logger; workers: number }): Promise<BudgetLedger> {
   const { settings, clock, budgets, logger } = o;
-  return o.redis
-    ? createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, keyPrefix: settings.ledger.keyPrefix, logger, serverClock: o.serverClock, checkServer: true, workers: o.workers })
-    : createMemoryLedger({ clock, budgets, reservationTtlMs: settings.noticeTtlMs, journalDir: settings.ledger.journalPath, syncWindowMs: settings.ledger.syncWindowMs, logger });
+  const dir = settings.ledger.journalPath;
+  if (o.redis) {
+    // The default (2 x the notice TTL) of both ledgers: the bids the journal still remembers.
+    const retentionMs = 2 * settings.noticeTtlMs;
+    const problem = dir ? await moveJournalToRedis({ dir, client: o.redis, redisUrl: settings.ledger.redisUrl, keyPrefix: settings.ledger.keyPrefix, clock, serverClock: o.serverClock, retentionMs, logger }) : null;
+    if (problem !== null) throw new PolicyError([problem]);
+    return createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, retentionMs, keyPrefix: settings.ledger.keyPrefix, logger, serverClock: o.serverClock, checkServer: true, workers: o.workers });
+  }
+  const moved = movedProblem(dir);
+  if (moved !== null) throw new PolicyError([moved]);
+  return createMemoryLedger({ clock, budgets, reservationTtlMs: settings.noticeTtlMs, journalDir: dir, syncWindowMs: settings.ledger.syncWindowMs, logger });
 }
 
 /**
