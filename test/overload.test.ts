@@ -118,8 +118,8 @@ describe('a request that waited past its deadline before the loop could read it'
   afterAll(() => t.close());
 
   /** Writes one raw HTTP request on an open connection, then holds this process's loop (which the in-process bidder shares) for `holdMs`. */
-  async function sendThenHold(body: string, holdMs: number, path = '/openrtb2/bid'): Promise<string> {
-    const sock = connect(Number(new URL(t.url).port), '127.0.0.1');
+  async function sendThenHold(body: string, holdMs: number, path = '/openrtb2/bid', url = t.url): Promise<string> {
+    const sock = connect(Number(new URL(url).port), '127.0.0.1');
     await new Promise((r) => sock.once('connect', r));
     const answer = new Promise<string>((resolve) => {
       let text = '';
@@ -155,6 +155,17 @@ describe('a request that waited past its deadline before the loop could read it'
   it('on an exchange answering no-bids with nbr the request is parsed, so that the no-bid can carry its id', async () => {
     // The same wait: parsed (the cut body is a 400), not a 204 Prebid Server's adapter reads as a parse error.
     expect(await sendThenHold(truncated, 150, '/openrtb2/demo-eu/bid')).toMatch(/^HTTP\/1.1 400/);
+  });
+
+  it('a tmax above maxTmaxMs is read as maxTmaxMs before parsing too: refused after a wait past it', async () => {
+    // tmax 100000 is served as maxTmaxMs (here 120) less the 20 ms allowance, which the 150 ms wait passed.
+    const capped = await startBidder({ maxTmaxMs: 120, defaultTmaxMs: 100 });
+    try {
+      const body = JSON.stringify({ id: 'waited-huge', tmax: 100_000, ...rest }).slice(0, 200);
+      expect(await sendThenHold(body, 150, '/openrtb2/bid', capped.url)).toMatch(/^HTTP\/1.1 204/);
+    } finally {
+      await capped.close();
+    }
   });
 
   it('a longer tmax still fits after the same wait: the request is parsed and answered', async () => {

@@ -114,7 +114,8 @@ export function createBidPipeline(deps: BidDeps) {
     if (ex.noBid === 'nbr') return null;
     const peeked = peekTmax(input.body, input.contentEncoding);
     if (peeked === undefined) return null;
-    const budget = (peeked ?? settings.defaultTmaxMs) - ex.networkAllowanceMs;
+    // Read as validation will: a tmax above maxTmaxMs is maxTmaxMs (a request with tmax 12000 was never shed).
+    const budget = Math.min(peeked ?? settings.defaultTmaxMs, settings.maxTmaxMs) - ex.networkAllowanceMs;
     // A budget too short to bid in at all gets its own reason after the parse.
     if (budget < settings.minTmaxMs || now() + deps.scorer.expectedDelayMs() <= input.arrivedMs + budget) return null;
     // A refusal is confirmed on the key's place: a tmax nested in an extension is not the request's.
