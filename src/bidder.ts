@@ -278,8 +278,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   for (const id of live.status().paused) pacer.setServing(id, false, clock());
   // A campaign's share measured on its own opportunities, where the fleet's traffic is (fleetSize left out).
   const campaignShares =
-    redis && valuePacer && settings.fleetSize === 0
-      ? createCampaignShares({ fleet: createFleetOpportunities({ client: redis, keyPrefix: settings.ledger.keyPrefix }), counts: () => valuePacer.opportunityCounts(), clock, onShares: metrics.fleetOwnShares })
+    redis && settings.fleetSize === 0
+      ? createCampaignShares({ fleet: createFleetOpportunities({ client: redis, keyPrefix: settings.ledger.keyPrefix }), counts: () => pacer.opportunityCounts(), clock, onShares: metrics.fleetOwnShares })
       : undefined;
   const stopFleetSync = await syncPacerWithLedger({ pacer, ledger, clock, logger, campaigns: () => live.policies().campaigns, everyMs: settings.fleetSyncMs, fleet, campaignShares });
   const shader = createShader();

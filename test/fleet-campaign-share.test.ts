@@ -32,9 +32,9 @@ function memoryOpportunities(): FleetOpportunities {
  * traffic hash in memory), and with `own` the campaign's share measured on its own opportunities.
  * Returns the value bought, the spend, and each process's share of the campaign, on the last day.
  */
-async function fleetDay(route: readonly number[], own: boolean, seed: number): Promise<{ value: number; spend: number; shares: number[] }> {
+async function fleetDay(route: readonly number[], own: boolean, seed: number, pacing?: 'even'): Promise<{ value: number; spend: number; shares: number[] }> {
   let now = DAY0;
-  const budget = { dailyUsd: 4 };
+  const budget = { dailyUsd: 4, pacing };
   const campaigns = [{ id: 'c', budget }] as Campaign[];
   const k = route.length;
   const pacers = Array.from({ length: k }, (_, i) => createValuePacer({ clock: () => now, random: mulberry32(seed + 1000 * i), campaigns, slotMs: 60_000, share: 1 / k }));
@@ -123,6 +123,20 @@ describe("a campaign's share of its budget, measured on its own opportunities", 
       const even = await fleetDay([0.5, 0.5], true, seed);
       expect(even.value / one.value).toBeGreaterThan(0.995);
       for (const s of even.shares) expect(Math.abs(s - 0.5)).toBeLessThan(0.06);
+    }
+  }, 300_000);
+
+  // The curve pacer's campaigns (`budget.pacing: even`) alike: seeds 1 / 2 at 90/10, 0.859 / 0.867
+  // before, 0.983 / 0.982 after (two curve pacers at their shares against one).
+  it('so does a campaign paced even', async () => {
+    for (const seed of [1, 2]) {
+      const one = await fleetDay([1], true, seed, 'even');
+      const before = await fleetDay([0.9, 0.1], false, seed, 'even');
+      const after = await fleetDay([0.9, 0.1], true, seed, 'even');
+      expect(before.value / one.value).toBeLessThan(0.9);
+      expect(after.value / one.value).toBeGreaterThan(0.97);
+      expect(after.spend / one.spend).toBeGreaterThan(0.995);
+      expect(after.shares[0]).toBeCloseTo(0.9, 1);
     }
   }, 300_000);
 

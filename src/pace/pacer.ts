@@ -58,6 +58,17 @@ export interface ThompsonPacer extends Pacer {
    */
   setShare(share: number): void;
   /**
+   * Per campaign, the share of its budget it paces from now where the fleet measured one of its own
+   * (src/pace/campaign-share.ts); a campaign left out paces the share of `setShare`. One whose share
+   * changed decides again at its next opportunity.
+   */
+  setCampaignShares(shares: ReadonlyMap<string, number>): void;
+  /**
+   * Per campaign paced now, the opportunities it was asked to price since its pace was built: what
+   * the fleet's share of each campaign is measured on.
+   */
+  opportunityCounts(): Map<string, number>;
+  /**
    * The multiplier `multiplier` would answer now, read without counting an opportunity, learning a
    * value or drawing a decision (OpenRTB test requests, which must not move the plan). Before the
    * day's first decision: full value while the day's budget has room, else 0.
@@ -178,6 +189,10 @@ class CampaignPace {
   slotOpps = 0;
   slotWins = 0;
   slotSpend = 0;
+  /** Opportunities asked since the pace was built, never reset (`opportunityCounts`). */
+  asked = 0;
+  /** The share of its budget this process paces, measured on its own opportunities; NaN: the pacer's. */
+  share = NaN;
   // Decayed per-arm evidence: opportunities seen, wins, spend (USD) while the arm was in force.
   readonly opps: Float64Array;
   readonly wins: Float64Array;
@@ -419,7 +434,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     const total = p.cum[24];
     const left = total - curveAt(p, msOfDay);
     const slotMass = curveAt(p, Math.min(DAY_MS, msOfDay + slotMs)) - curveAt(p, msOfDay);
-    const target = share * (left > 0 ? (remaining * slotMass) / left : remaining);
+    const target = (Number.isNaN(p.share) ? share : p.share) * (left > 0 ? (remaining * slotMass) / left : remaining);
     if (target <= 0) {
       p.arm = -1;
       p.multiplier = 0;
@@ -460,6 +475,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       const p = paces.get(campaignId);
       if (p === undefined) return 0;
       p.slotOpps++;
+      p.asked++;
       // A time before the pace's day counts in its first hour, as `rollDay` counts it.
       const now = Math.max(nowMs, p.day * DAY_MS);
       const h = Math.floor((now % DAY_MS) / HOUR_MS);
@@ -527,6 +543,22 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       if (next === share) return;
       share = next;
       for (const p of paces.values()) p.slotEnd = -Infinity;
+    },
+
+    setCampaignShares(shares) {
+      for (const [id, p] of paces) {
+        const next = shares.get(id) ?? NaN;
+        if (next === p.share || (Number.isNaN(next) && Number.isNaN(p.share))) continue;
+        if (!Number.isNaN(next) && !(next > 0 && next <= 1)) throw new Error(`share of ${id} must be in (0, 1]`);
+        p.share = next;
+        p.slotEnd = -Infinity;
+      }
+    },
+
+    opportunityCounts() {
+      const counts = new Map<string, number>();
+      for (const [id, p] of paces) counts.set(id, p.asked);
+      return counts;
     },
 
     syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {

@@ -107,17 +107,6 @@ export interface ValuePacer extends BidPacer {
    * in (0, 1]; every campaign re-solves at its next opportunity, `even` campaigns' too.
    */
   setShare(share: number): void;
-  /**
-   * Per campaign, the share of its budget it paces from now where the fleet measured one of its own
-   * (src/pace/campaign-share.ts); a campaign left out paces the share of `setShare`. One whose share
-   * changed re-solves at its next opportunity. `even` campaigns pace `setShare`'s.
-   */
-  setCampaignShares(shares: ReadonlyMap<string, number>): void;
-  /**
-   * Per campaign paced now, the opportunities it was asked to price since its pace was built (every
-   * mode): what the fleet's share of each campaign is measured on.
-   */
-  opportunityCounts(): Map<string, number>;
 }
 
 
@@ -664,6 +653,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     },
 
     setCampaignShares(shares) {
+      curve.setCampaignShares(shares);
       for (const [id, p] of paces) {
         const next = shares.get(id) ?? NaN;
         if (next === p.share || (Number.isNaN(next) && Number.isNaN(p.share))) continue;
