@@ -181,6 +181,47 @@ describe("a campaign's share of its budget, measured on its own opportunities", 
     await shares.update(0.5);
     expect(writes.at(-1)).toBeNull();
   });
+
+  // A review: a campaign dropped by a reload and added back the same day kept its pace's count, and
+  // the minute it came back published everything since start-up (1,265 against 60 a minute, its
+  // share 0.5 -> 0.78); a write that timed out after Redis ran it was sent again and the minute
+  // counted twice (the shares then held at 0.47 + 0.465).
+  it('counts a campaign that comes back from its return, and never publishes a minute twice', async () => {
+    let now = DAY0;
+    const writes: Array<Record<string, number>> = [];
+    let fail = false;
+    const counts = new Map([['a', 0]]);
+    const shares = createCampaignShares({
+      fleet: async (write) => {
+        if (write !== null) writes.push(Object.fromEntries(write.counts));
+        if (fail) throw new Error('Command timed out');
+        return new Map();
+      },
+      counts: () => counts,
+      clock: () => now,
+    });
+    const minute = async (add: number | null) => {
+      if (add === null) counts.delete('a');
+      else counts.set('a', (counts.get('a') ?? 0) + add);
+      now += 60_000;
+      await shares.update(0.5);
+    };
+    await shares.update(0.5);
+    await minute(50); // partial
+    await minute(50);
+    expect(writes.at(-1)).toEqual({ a: 50 });
+    await minute(null); // dropped by a reload: no count
+    counts.set('a', 5_000); // back, with the count its pace kept
+    await minute(50);
+    expect(writes.at(-1)).toEqual({});
+    await minute(50);
+    expect(writes.at(-1)).toEqual({ a: 50 });
+    fail = true;
+    await expect(minute(50)).rejects.toThrow('timed out');
+    fail = false;
+    await minute(50);
+    expect(writes.slice(-2)).toEqual([{ a: 50 }, { a: 50 }]);
+  });
 });
 
 const base = REDIS_URL.replace(/\/\d+$/, '');

@@ -61,15 +61,19 @@ export function createCampaignShares(o: { fleet: FleetOpportunities; counts: () 
       const counts = o.counts();
       const own = new Map<string, number>();
       for (const [id, n] of counts) {
-        // A campaign dropped and added again counts afresh.
-        const d = n - (last.get(id) ?? 0);
-        if (d > 0) own.set(id, d);
+        // A campaign new to the count (added, or added back with the count its pace kept all
+        // along) is counted from here: its first span is partial, and a pace brought back the
+        // same day published everything since start-up as one minute's.
+        const was = last.get(id);
+        if (was !== undefined && n > was) own.set(id, n - was);
       }
       // Only a whole minute is published: the first (from start-up), or one a stalled sync stretched over several, would be read beside the others' minutes.
       const write = ended > started && now === ended + 1 ? { minute: ended, counts: own } : null;
-      const fleet = await o.fleet(write, ended - 1);
+      // Moved on before the call: a write that timed out has mostly run in Redis, and sent again at
+      // the next sync it counted that minute twice. A minute whose call failed is not paired.
       last = new Map(counts);
       minute = now;
+      const fleet = await o.fleet(write, ended - 1);
       if (write !== null) pending.set(ended, own);
       const mine = pending.get(ended - 1);
       for (const m of pending.keys()) if (m <= ended - 1) pending.delete(m);
