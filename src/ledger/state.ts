@@ -1,5 +1,5 @@
 import type { BidOutcome, OverCommitted, Reservation, SettleOutcome, SettleSource } from '../types.js';
-import { headroomMicros, toMicros, toUsd, utcDay, type BudgetRule } from './budget.js';
+import { headroomMicros, NO_LIMIT, toMicros, toUsd, utcDay, type BudgetRule } from './budget.js';
 import type { JournalRecord } from './journal.js';
 import { HoldTable } from './holds.js';
 
@@ -311,14 +311,20 @@ export class LedgerCore {
     return out;
   }
 
-  /** The rule that judges day `d` of `acc` at `today`: a day past by the daily budget it had. */
+  /**
+   * The rule that judges day `d` of `acc` at `today`: a day past by the daily budget it had. A
+   * campaign the policies dropped keeps its rule until a restart, which sets none for it: then its
+   * daily budget the journal last recorded ('q'), with no flight or lifetime bound (none is
+   * journaled), so that a remembered bid's late win is judged after the restart as before it, and
+   * as the Redis ledger judges it (Redis keeps a dropped campaign's rule).
+   */
   private ruleOn(acc: Account, d: number, today: number): BudgetRule | undefined {
-    const r = acc.rule;
+    const r = acc.rule ?? (acc.daily === undefined ? undefined : { dailyMicros: acc.daily, lifetimeMicros: NO_LIMIT, startDay: -NO_LIMIT, endDay: NO_LIMIT });
     const daily = d === today ? undefined : acc.pastDaily?.get(d);
     return r === undefined || daily === undefined ? r : { ...r, dailyMicros: daily };
   }
 
-  /** Budget room left for campaign `c` on day `d` at `today` (0 for a campaign without a budget). */
+  /** Budget room left for campaign `c` on day `d` at `today` (0 for a campaign with no budget, nor one recorded: `ruleOn`). */
   private room(c: string, d: number, today: number): number {
     const acc = this.account(c);
     const day = this.day(acc, d);
@@ -328,9 +334,9 @@ export class LedgerCore {
 
   /**
    * What campaign `c` may still spend on day `d` by its budget, reservations and overspend left out.
-   * Without a rule (the campaign left the policies since its bid, and a restart forgot its budget)
+   * Without a rule, nor a daily budget recorded (`ruleOn`: a journal from before those records),
    * no limit: the bid was made within one, and a removed campaign is no lowered budget (the Redis
-   * ledger's script reads it so too).
+   * ledger's script reads a lost rule so too).
    */
   private spendRoom(c: string, d: number, today: number): number {
     const acc = this.account(c);
