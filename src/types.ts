@@ -288,6 +288,15 @@ export interface Settled {
   previousUsd?: number;
   wasOver?: boolean;
   over?: boolean;
+  /**
+   * Set by the caller: called, with the outcome and the fields above filled, as soon as a
+   * settlement that moved money (settled, overspend, corrected, confirmed) is written where the
+   * call then waits for it to be durable (the journal ledger's fdatasync). A process killed during
+   * that wait leaves the record, which replay applies, and the exchange's retry is then a
+   * duplicate: what the caller counts for a settlement it counts when told. The call still
+   * resolves, or rejects with `UnconfirmedSettlement`, once the sync is done.
+   */
+  written?: (outcome: SettleOutcome) => void;
 }
 
 export type SettleOutcome = 'settled' | 'duplicate' | 'unknown' | 'over-reservation' | 'expired' | 'overspend' | 'corrected' | 'confirmed';
@@ -324,8 +333,8 @@ export interface Ledger {
    * it is still taken for one never reserved, and recorded again.
    * Rejects when the call cannot be taken as done (the caller answers "retry"); with
    * `UnconfirmedSettlement` (src/ledger) when it was applied and stands but is not known durable
-   * (a journal sync failed): its `outcome` is counted now, `settled` filled, and the retry is a
-   * duplicate.
+   * (a journal sync failed): its `outcome` is counted now (where `settled.written` has not told it
+   * already), `settled` filled, and the retry is a duplicate.
    */
   settle(bidId: string, priceUsd: number, source?: SettleSource, unreservedCampaignId?: string, settled?: Settled, signedExpiryMs?: number): Promise<SettleOutcome>;
   /**

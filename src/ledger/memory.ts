@@ -296,19 +296,24 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         core.revert(res.record, prev);
         throw err;
       }
-      // Written but not known durable: the record is in the file, and a replay will apply it, so
-      // memory keeps it too (undoing it here let a later notice write what replay then ignored),
-      // and the caller counts it now: its answer is "retry", and the retry, a duplicate
-      // acknowledged after a fresh sync, may come to this process after a restart, which would
-      // know of no failed call to count it by.
+      // Written: the record is in the file, where a process killed from now on leaves it (the
+      // page cache outlives the process) and a replay applies it. So the caller is told now
+      // (`Settled.written`) and counts it before the sync: its answer still waits for the sync,
+      // and the exchange's retry, should the process die meanwhile, is a duplicate after the
+      // restart, which knows of no call to count it by. A win notice that raised a render's level
+      // at its price moved no money: nothing to count.
+      if (settled !== undefined && res.outcome !== 'duplicate') {
+        fillSettled(res, settled);
+        settled.written?.(res.outcome);
+      }
       try {
         await w.durable();
       } catch (err) {
-        // A win notice that raised a render's level at its price moved no money: nothing to
-        // count, retried. A billing's (`confirmed`) is counted and logged now, as a settlement:
-        // its retry is a duplicate.
+        // Written but not known durable: memory keeps it, as replay will (undoing it here let a
+        // later notice write what replay then ignored), and the answer is "retry", its retry a
+        // duplicate acknowledged after a fresh sync. The level raise is retried as it was; a
+        // settlement stands, counted by a caller told it was written, else now.
         if (res.outcome === 'duplicate') throw err;
-        if (settled !== undefined) fillSettled(res, settled);
         throw new UnconfirmedSettlement(res.outcome as UnconfirmedSettlement['outcome'], err);
       }
     } else if (w !== null) {

@@ -1,0 +1,124 @@
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createBidder } from '../src/bidder.js';
+import { metricSum } from '../src/harness/prometheus.js';
+import { TEST_SECRET } from './helpers/bidder.js';
+
+/**
+ * The bidder (journal ledger) in a child process whose one libuv thread is held by an open of a
+ * FIFO no one writes: the journal's fdatasync, which runs on that thread, never happens, so a win
+ * notice waits for it until the kill, as one waits for a slow disk's sync (or the group commit's
+ * syncWindowMs) when the process dies.
+ */
+const CHILD = `
+import { execFileSync } from 'node:child_process';
+import { open } from 'node:fs';
+const { createBidder } = await import(process.env.BIDDER_MODULE);
+const o = JSON.parse(process.env.BIDDER_OVERRIDES);
+const b = await createBidder({ policiesDir: o.policiesDir, watchModels: false, overrides: o.overrides });
+execFileSync('mkfifo', [o.fifo]);
+open(o.fifo, 'r', () => {});
+await new Promise((r) => setTimeout(r, 50));
+process.send({ url: b.url });
+`;
+
+interface LoggedNotice {
+  type: string;
+  bidId: string;
+  priceCpmUsd?: number;
+}
+
+describe('a win whose journal sync a kill -9 interrupts', () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('is counted once (event log) before the kill, and the exchange\'s retry after the restart is a duplicate that counts nothing more', async () => {
+    if (!existsSync('dist/bidder.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
+    const dir = mkdtempSync(join(tmpdir(), 'notice-kill9-'));
+    dirs.push(dir);
+    const policiesDir = join(dir, 'policies');
+    cpSync('policies', policiesDir, { recursive: true });
+    writeFileSync(join(dir, 'child.mjs'), CHILD);
+    const events = join(dir, 'events');
+    const journal = join(dir, 'ledger');
+    const overrides = {
+      host: '127.0.0.1',
+      port: 0,
+      logLevel: 'silent',
+      noticeSecret: TEST_SECRET,
+      seed: 'kill9',
+      eventLog: { dir: events, rotateBytes: 1 << 20, enabled: true, keepBytes: 0 },
+      ledger: { journalPath: journal, redisUrl: '' },
+      ...(process.env.TEST_MODELS_DIR ? { modelsDir: process.env.TEST_MODELS_DIR } : {}),
+    };
+    const child: ChildProcess = fork(join(dir, 'child.mjs'), [], {
+      env: { ...process.env, UV_THREADPOOL_SIZE: '1', BIDDER_MODULE: pathToFileURL(resolve('dist/bidder.js')).href, BIDDER_OVERRIDES: JSON.stringify({ policiesDir, overrides, fifo: join(dir, 'hold') }) },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    const wins = (bidId: string): LoggedNotice[] =>
+      existsSync(events)
+        ? readdirSync(events, { recursive: true })
+            .map(String)
+            .filter((f) => f.endsWith('.ndjson'))
+            .flatMap((f) => readFileSync(join(events, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LoggedNotice))
+            .filter((r) => r.type === 'win' && r.bidId === bidId)
+        : [];
+    const settleLines = (bidId: string): string[] =>
+      readdirSync(journal)
+        .filter((f) => f.startsWith('journal.'))
+        .flatMap((f) => readFileSync(join(journal, f), 'utf8').split('\n'))
+        .filter((l) => l.includes('"t":"s"') && l.includes(JSON.stringify(bidId)));
+    let bid: { id: string; price: number; nurl: string } | undefined;
+    let winUrl = '';
+    try {
+      const { url } = await new Promise<{ url: string }>((res, rej) => {
+        child.once('message', (m) => res(m as { url: string }));
+        child.once('exit', (code) => rej(new Error(`the bidder exited (${code}) before listening`)));
+      });
+      for (let i = 0; i < 20 && bid === undefined; i++) {
+        const body = { id: `k${i}`, at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] }, user: { id: `u${i}` } };
+        const r = await fetch(url + '/openrtb2/bid', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+        if (r.status === 200) bid = (await r.json()).seatbid[0].bid[0];
+      }
+      expect(bid).toBeDefined();
+      const price = +(bid!.price * 0.5).toFixed(4);
+      winUrl = bid!.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(price)).replace('${AUCTION_MIN_TO_WIN}', '');
+      // Never answered: the sync it waits for never runs.
+      const answer = fetch(url + winUrl).then(
+        (r) => r.status,
+        () => 'no answer',
+      );
+      while (settleLines(bid!.id).length === 0) await new Promise((r) => setTimeout(r, 10));
+      // A round trip through the child's loop: what its turn that wrote the settlement went on to do is done.
+      expect((await fetch(url + '/healthz')).status).toBe(200);
+      // Before: nothing, the win was to be counted once its sync came back.
+      expect(wins(bid!.id).map((r) => r.priceCpmUsd)).toEqual([price]);
+      child.kill('SIGKILL');
+      await exited;
+      expect(await answer).toBe('no answer');
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+
+    const b = await createBidder({ policiesDir, watchModels: false, overrides });
+    try {
+      const retry = await fetch(b.url + winUrl);
+      expect(retry.status).toBe(200);
+      const text = await (await fetch(b.opsUrl + '/metrics')).text();
+      expect(metricSum(text, 'bidder_notices_total', { kind: 'win', result: 'duplicate' })).toBe(1);
+      expect(metricSum(text, 'bidder_notices_total', { kind: 'win', result: 'ok' })).toBe(0);
+    } finally {
+      await b.close();
+    }
+    expect(wins(bid!.id)).toHaveLength(1);
+    expect(settleLines(bid!.id)).toHaveLength(1);
+  });
+});
