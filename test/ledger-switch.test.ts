@@ -1,11 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Logger } from 'pino';
+import { Command, Redis } from 'ioredis';
 import type { Settings } from '../src/config/settings.js';
 import { PolicyError } from '../src/config/policies.js';
 import { createMemoryLedger } from '../src/ledger/index.js';
+import { encodeRecord } from '../src/ledger/journal.js';
+import { MOVED } from '../src/ledger/move.js';
 import { openLedger } from '../src/ledger/open.js';
 import { connectRedis, describeWithRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
 
@@ -42,7 +45,7 @@ describeWithRedis('ledger: from the journal to Redis and back', url, client, () 
     const warnings: Array<{ obj: Record<string, unknown>; msg: string }> = [];
     const logger = { warn: (obj: Record<string, unknown>, msg: string) => warnings.push({ obj, msg }), info: () => {} } as unknown as Logger;
     const settings = { noticeTtlMs: TTL, ledger: { journalPath, redisUrl: url, keyPrefix, syncWindowMs: 0 } } as Settings;
-    const open = (redis: boolean) => openLedger({ settings, redis: redis ? client : null, clock, serverClock: false, budgets, logger, workers: 1 });
+    const open = (redis: boolean, b: typeof budgets = budgets, via: Redis = client!) => openLedger({ settings, redis: redis ? via : null, clock, serverClock: false, budgets: b, logger, workers: 1 });
     return { journalPath, keyPrefix, clock, warnings, open, advance: (ms: number) => (now += ms) };
   }
 
@@ -103,6 +106,98 @@ describeWithRedis('ledger: from the journal to Redis and back', url, client, () 
     const back = t.open(false);
     await expect(back).rejects.toBeInstanceOf(PolicyError);
     await expect(back).rejects.toThrow(/moved to the Redis ledger .*the spend made since is in Redis.*--redis/s);
+  });
+
+  it('back to the journal as documented and to Redis again: only what the journal spent since is carried', async () => {
+    const t = setup();
+    const spend = async (ledger: Awaited<ReturnType<typeof t.open>>, ids: string[], settle: boolean) => {
+      expect(await ledger.reserve(ids.map((bidId) => ({ bidId, campaignId: 'c1', amountUsd: 0.1, expiresAtMs: t.clock() + TTL })))).toEqual(ids.map(() => true));
+      if (settle) for (const id of ids) expect(await ledger.settle(id, 0.1)).toBe('settled');
+    };
+    const ids = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}${i}`);
+    // Alone: 1.00 spent, h0 held.
+    let ledger = await t.open(false);
+    await spend(ledger, ids('a', 10), true);
+    await spend(ledger, ['h0'], false);
+    await ledger.close();
+    // Redis: 0.50 more.
+    ledger = await t.open(true);
+    await spend(ledger, ids('r', 5), true);
+    expect((await ledger.state('c1')).spentUsd).toBeCloseTo(1.5, 9);
+    await ledger.close();
+    // The way back: every bidder stopped, the file deleted, the budgets lowered by Redis's 0.50.
+    rmSync(join(t.journalPath, MOVED));
+    ledger = await t.open(false, { c1: { dailyUsd: 2.5, lifetimeUsd: 2.5 } });
+    // h0's win reaches the journal; then 0.10 spent and h1 held.
+    expect(await ledger.settle('h0', 0.1)).toBe('settled');
+    await spend(ledger, ['b0'], true);
+    await spend(ledger, ['h1'], false);
+    expect((await ledger.state('c1')).spentUsd).toBeCloseTo(1.2, 9);
+    await ledger.close();
+    // Redis again: 1.50 + the journal's 0.20 since (before: + its whole 1.20, 2.70, and h0 held a second time).
+    ledger = await t.open(true);
+    let s = await ledger.state('c1');
+    expect(s.spentUsd).toBeCloseTo(1.7, 9);
+    expect(s.reservedUsd).toBeCloseTo(0.1, 9);
+    const carried = t.warnings.filter((w) => /carried into the Redis ledger/.test(w.msg)).map((w) => w.obj.flightSpentUsd);
+    expect(carried).toEqual([1.0, 0.2]);
+    // h0, settled by the journal, is not settled again by Redis; h1 is held there.
+    expect(await ledger.settle('h0', 0.1)).toBe('duplicate');
+    expect(await ledger.settle('h1', 0.1)).toBe('settled');
+    expect((await ledger.state('c1')).spentUsd).toBeCloseTo(1.8, 9);
+    await ledger.close();
+    // The file deleted again with nothing spent alone: nothing is added.
+    rmSync(join(t.journalPath, MOVED));
+    ledger = await t.open(true);
+    s = await ledger.state('c1');
+    expect(s.spentUsd).toBeCloseTo(1.8, 9);
+    expect(s.reservedUsd).toBeCloseTo(0, 9);
+    await ledger.close();
+  });
+
+  it('carries a journal in batches, each script with a timeout sized to its work', async () => {
+    const t = setup();
+    // 1,050 bids (one in ten held) and 700 once keys, written as a journal.
+    const now = t.clock();
+    const day = Math.floor(now / DAY);
+    const recs: string[] = [];
+    for (let i = 0; i < 1050; i++) {
+      recs.push(encodeRecord({ t: 'r', b: `p${i}`, c: 'c1', a: 100, e: now + TTL, d: day }));
+      if (i % 10 !== 0) recs.push(encodeRecord({ t: 's', b: `p${i}`, c: 'c1', d: day, p: 90, at: now - 1000 }));
+    }
+    for (let i = 0; i < 700; i++) recs.push(encodeRecord({ t: 'o', k: `c:k${i}`, e: now + TTL }));
+    mkdirSync(t.journalPath, { recursive: true });
+    writeFileSync(join(t.journalPath, 'journal.1'), recs.join(''));
+    // A connection of its own with a command timeout (2 s: a loaded host's plain commands stay under it).
+    const timed = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, commandTimeout: 2000 });
+    await timed.connect();
+    const timeouts = new Map<Command, number>();
+    const setTimeoutSpy = vi.spyOn(Command.prototype, 'setTimeout').mockImplementation(function (this: Command, ms: number) {
+      // The first timeout a command is given is the one that stands.
+      if (!timeouts.has(this)) timeouts.set(this, ms);
+    });
+    const sendSpy = vi.spyOn(timed, 'sendCommand');
+    let ledger;
+    try {
+      ledger = await t.open(true, budgets, timed);
+    } finally {
+      setTimeoutSpy.mockRestore();
+    }
+    const sent = sendSpy.mock.calls.map(([c]) => c);
+    // The carry's scripts, given timeouts of their own (the ledger's scripts keep the connection's):
+    // 11 of at most 100 bids, 2 of at most 500 once keys, one of the campaign's spend, each the
+    // connection's timeout and 1 ms an item. Before: 3 scripts of 500 bids and one of the spend
+    // under the connection's timeout, then 700 SETs one after the other.
+    const carry = sent.filter((c) => c.name === 'eval' && timeouts.get(c) !== 2000);
+    expect(carry.map((c) => timeouts.get(c)! - 2000)).toEqual([...Array(10).fill(100), 50, 500, 200, 1]);
+    expect(sent.filter((c) => c.name === 'set')).toHaveLength(0);
+    const s = await ledger.state('c1');
+    expect(s.spentUsd).toBeCloseTo(945 * 90e-6, 9);
+    expect(s.reservedUsd).toBeCloseTo(105 * 100e-6, 9);
+    expect(await ledger.once('c:k699', now + TTL)).toBe(false);
+    await ledger.close();
+    sendSpy.mockRestore();
+    timed.disconnect();
   });
 
   it('a folder run with Redis from the start refuses a start without it', async () => {

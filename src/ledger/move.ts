@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { Redis } from 'ioredis';
+import { Command, type Redis } from 'ioredis';
 import { toUsd, utcDay } from './budget.js';
 import { journalGenerations, SNAPSHOT } from './compact.js';
 import { decodeRecords } from './journal.js';
@@ -13,59 +13,79 @@ import { makeDir } from '../util/dir.js';
 /**
  * Moving a journal folder's budgets into the Redis ledger (docs/money.md, "From the journal to
  * Redis and back"). The first start with Redis on a folder whose journal holds spend carries it
- * into Redis once: each campaign's spend (today's, the last days', the flight's) and the bids the
+ * into Redis: each campaign's spend (today's, the last days', the flight's) and the bids the
  * journal still remembers (held ones as reservations, finished ones as their records, so a later
  * notice of theirs is judged as the journal would have: a billing after a win is no second
  * settlement), and the notices' `once` keys. The folder then holds MOVED, which makes a start
  * without Redis refuse: the spend since is in Redis, and the journal no longer knows it.
  */
 export const MOVED = 'moved-to-redis.json';
+/**
+ * Names the journal in Redis (`P j:<id>`), where what was carried of each campaign is kept. Apart
+ * from MOVED, which the way back deletes: a later carry of the same journal then adds only what it
+ * spent since (before, a fresh id let the whole journal through again).
+ */
+export const JOURNAL_ID = 'journal-id';
 
 interface Moved {
-  /** Names this journal in Redis (`P j:<id>`): a campaign carried under it is never carried again. */
-  journalId: string;
   /** The Redis the journal went to, its password left out. */
   redis: string;
   /** Per key prefix, when the carry into it finished; a prefix absent is still to be carried. */
   carried: Record<string, string>;
 }
 
-// Per campaign: a field of P j:<journal id> set with its spend, in one script, so that a carry
-// repeated (a restart, a second worker thread or process on the folder) adds nothing. ARGV[3]: the
-// number of campaigns; then per campaign its id, flight spent and over, the number of days, and per
-// day: day, spent, over, its own daily budget ('' where the journal had none apart).
+// Per campaign: P j:<journal id> keeps what was carried of it ("spent,over" and ",day:spent:over"
+// per day Redis keeps), and one script adds the journal's spend less that and stores the new
+// figures, so a carry repeated (a restart, a second worker thread or process on the folder) adds
+// nothing, and a carry after the way back adds only what the journal spent since (less, after a
+// correction down). ARGV[3]: today; ARGV[4] the number of campaigns; then per campaign its id,
+// flight spent and over, the number of days, and per day: day, spent, over, its own daily budget
+// ('' where the journal had none apart). Answers per campaign what it added: spent, over, today's spent.
 const LUA_CARRY_SPEND = `
-local P, J = ARGV[1], ARGV[2]
+local P, J, today = ARGV[1], ARGV[2], ARGV[3]
 local DAYKEEP = 691200000
 local jk = P .. 'j:' .. J
+-- '%.0f' writes -0 as "-0", which HINCRBY refuses.
+local function fmt(n) if n == 0 then return '0' end return string.format('%.0f', n) end
 local out = {}
-local i = 4
-for k = 1, tonumber(ARGV[3]) do
-  local cid, s, o, nd = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+local i = 5
+for k = 1, tonumber(ARGV[4]) do
+  local cid, s, o, nd = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   i = i + 4
-  out[k] = redis.call('HSETNX', jk, cid, '1')
-  if out[k] == 1 then
-    redis.call('HINCRBY', P .. 'b:' .. cid, 'spent', s)
-    redis.call('HINCRBY', P .. 'b:' .. cid, 'over', o)
-  end
+  local was = redis.call('HGET', jk, cid) or '0,0'
+  local ws, wo = string.match(was, '^(%-?%d+),(%-?%d+)')
+  local wd = {}
+  for d, ds, dov in string.gmatch(was, ',(%-?%d+):(%-?%d+):(%-?%d+)') do wd[d] = { tonumber(ds), tonumber(dov) } end
+  local bk = P .. 'b:' .. cid
+  local addS, addO, addToday = s - tonumber(ws), o - tonumber(wo), 0
+  if addS ~= 0 then redis.call('HINCRBY', bk, 'spent', fmt(addS)) end
+  if addO ~= 0 then redis.call('HINCRBY', bk, 'over', fmt(addO)) end
+  local carried = { fmt(s) .. ',' .. fmt(o) }
   for j = 1, nd do
-    if out[k] == 1 then
-      local dk = P .. 'd:' .. cid .. ':' .. ARGV[i]
-      redis.call('HINCRBY', dk, 'spent', ARGV[i + 1])
-      redis.call('HINCRBY', dk, 'over', ARGV[i + 2])
-      if ARGV[i + 3] ~= '' then redis.call('HSETNX', dk, 'daily', ARGV[i + 3]) end
-      redis.call('PEXPIRE', dk, DAYKEEP)
-    end
+    local d, ds, dov, daily = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), ARGV[i + 3]
     i = i + 4
+    local w = wd[d] or { 0, 0 }
+    local dk = P .. 'd:' .. cid .. ':' .. d
+    if ds ~= w[1] then redis.call('HINCRBY', dk, 'spent', fmt(ds - w[1])) end
+    if dov ~= w[2] then redis.call('HINCRBY', dk, 'over', fmt(dov - w[2])) end
+    if daily ~= '' then redis.call('HSETNX', dk, 'daily', daily) end
+    redis.call('PEXPIRE', dk, DAYKEEP)
+    if d == today then addToday = ds - w[1] end
+    carried[#carried + 1] = d .. ':' .. fmt(ds) .. ':' .. fmt(dov)
   end
+  redis.call('HSET', jk, cid, table.concat(carried, ','))
+  out[k] = { addS, addO, addToday }
 end
 return out
 `;
 
-// The journal's remembered bids, each written only where Redis has no record of it: a repeat
-// changes nothing, and a bid settled or released in Redis since keeps what Redis knows. ARGV[2]:
-// now (epoch ms) or 't' for Redis's clock, as the ledger's scripts; ARGV[3] the retention; per
-// bid: id, campaign, state (h s x e n), amount, expiry, day, finish time, over, level, billed.
+// The journal's remembered bids, each written where Redis has no record of it; a repeat changes
+// nothing, and a bid settled or released in Redis since keeps what Redis knows. A bid Redis holds
+// and the journal finished was held at an earlier carry and finished by the journal after the way
+// back: its reservation is let go and its record takes the journal's state (the journal's spend
+// carries its price), so a notice of it heard by Redis later is no second settlement. ARGV[2]: now
+// (epoch ms) or 't' for Redis's clock, as the ledger's scripts; ARGV[3] the retention; per bid:
+// id, campaign, state (h s x e n), amount, expiry, day, finish time, over, level, billed.
 const LUA_CARRY_BIDS = `
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -80,7 +100,15 @@ local added = 0
 for i = 4, #ARGV, 10 do
   local bid, cid, st, a, e, d, at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5], tonumber(ARGV[i + 6])
   local rk = P .. 'r:' .. bid
-  if redis.call('EXISTS', rk) == 0 then
+  local was = redis.call('HMGET', rk, 'st', 'c', 'a', 'd')
+  if st ~= 'h' and was[1] == 'h' then
+    redis.call('ZREM', P .. 'z:' .. was[2], bid .. '|' .. was[3] .. '|' .. was[4])
+    redis.call('HINCRBY', P .. 'b:' .. was[2], 'res', '-' .. was[3])
+    redis.call('HINCRBY', P .. 'd:' .. was[2] .. ':' .. was[4], 'res', '-' .. was[3])
+    redis.call('DEL', rk)
+    was[1] = false
+  end
+  if not was[1] then
     if st == 'h' then
       if e > now then
         redis.call('HSET', rk, 'c', cid, 'a', a, 'e', ARGV[i + 4], 'd', d, 'st', 'h')
@@ -107,7 +135,21 @@ end
 return added
 `;
 
-const PER_CALL = 500;
+// The notices' once keys not in Redis yet; per key: key, expiry, time to live (ms).
+const LUA_CARRY_ONCE = `
+local P = ARGV[1]
+for i = 2, #ARGV, 3 do redis.call('SET', P .. 'o:' .. ARGV[i], ARGV[i + 1], 'PX', ARGV[i + 2], 'NX') end
+return 0
+`;
+
+// Bids, campaigns and once keys per script: each script holds Redis (and the fleet's bids) while it
+// runs, and a start on a loaded host must not time out (500 bids a script: up to 113 ms, past the
+// connection's 100 ms).
+const BIDS_PER_CALL = 100;
+const CAMPAIGNS_PER_CALL = 100;
+const ONCE_PER_CALL = 500;
+/** Time allowed a carry script per item, on top of the connection's command timeout. */
+const ITEM_MS = 1;
 const STATE_LETTER: Record<number, string> = { [SETTLED]: 's', [RELEASED]: 'x', [EXPIRED]: 'e', [REFUSED]: 'n' };
 // Hold flags of src/ledger/state.ts as a finished bid's snapshot record ('k') carries them.
 const OVER = 1;
@@ -141,19 +183,19 @@ function readMoved(dir: string): Moved | null {
   } catch {
     // Reported below: what matters is that the file cannot be read, not JSON's complaint.
   }
-  if (typeof m?.journalId !== 'string' || typeof m.carried !== 'object' || m.carried === null) {
+  if (typeof m?.carried !== 'object' || m.carried === null) {
     throw new Error(`${path.join(dir, MOVED)} is damaged: restore it from backup (it says this journal's spend was moved to Redis; docs/money.md, "From the journal to Redis and back")`);
   }
   return m;
 }
 
-/** Writes `m` whole (a temporary file synced, then linked or renamed into place); `exclusive`: only where none is there yet (false then). */
-function writeMoved(dir: string, m: Moved, exclusive: boolean): boolean {
-  const file = path.join(dir, MOVED);
+/** Writes `name` in `dir` whole (a temporary file synced, then linked or renamed into place); `exclusive`: only where none is there yet (false then). */
+function writeWhole(dir: string, name: string, text: string, exclusive: boolean): boolean {
+  const file = path.join(dir, name);
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
   const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, JSON.stringify(m, null, 2) + '\n');
+    fs.writeSync(fd, text);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -174,6 +216,27 @@ function writeMoved(dir: string, m: Moved, exclusive: boolean): boolean {
     fs.closeSync(dh);
   }
   return true;
+}
+
+const writeMoved = (dir: string, m: Moved, exclusive: boolean): boolean => writeWhole(dir, MOVED, JSON.stringify(m, null, 2) + '\n', exclusive);
+
+/** The journal's id (JOURNAL_ID), made at its first carry; another thread or process that made it first gave it the id to use. */
+function journalIdOf(dir: string): string {
+  const file = path.join(dir, JOURNAL_ID);
+  const read = (): string | null => {
+    try {
+      const id = fs.readFileSync(file, 'utf8').trim();
+      if (!/^[\w-]{12,}$/.test(id)) throw new Error(`${file} is damaged: restore it from backup (it names this journal in Redis, so that what was carried of it is not carried again; docs/money.md, "From the journal to Redis and back")`);
+      return id;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  };
+  const id = read();
+  if (id !== null) return id;
+  const fresh = randomBytes(9).toString('base64url');
+  return writeWhole(dir, JOURNAL_ID, fresh + '\n', true) ? fresh : read()!;
 }
 
 /** The pid of a bidder holding the journal's lock (src/ledger/memory.ts lockDir), or null. */
@@ -253,12 +316,11 @@ export async function moveJournalToRedis(o: MoveOptions): Promise<string | null>
     }
   }
   if (moved === null) {
-    const fresh: Moved = { journalId: randomBytes(9).toString('base64url'), redis: shownUrl(o.redisUrl), carried: {} };
-    // Before anything is carried: a start without Redis from here on refuses. Another thread or
-    // process that marked it first gave it the id to carry under.
+    const fresh: Moved = { redis: shownUrl(o.redisUrl), carried: {} };
+    // Before anything is carried: a start without Redis from here on refuses.
     moved = writeMoved(dir, fresh, true) ? fresh : readMoved(dir)!;
   }
-  if (journal) await carry(o, moved.journalId);
+  if (journal) await carry(o, journalIdOf(dir));
   const done = readMoved(dir) ?? moved;
   done.carried[P] = new Date().toISOString();
   writeMoved(dir, done, false);
@@ -320,45 +382,62 @@ async function carry(o: MoveOptions, journalId: string): Promise<void> {
   // Bids first: a held bid's reservation is in Redis before its campaign's spend says it was carried.
   const clockArg = o.serverClock ? 't' : String(now);
   let bidsAdded = 0;
-  for (let i = 0; i < bids.length; i += 10 * PER_CALL) bidsAdded += (await client.eval(LUA_CARRY_BIDS, 0, P, clockArg, o.retentionMs, ...bids.slice(i, i + 10 * PER_CALL))) as number;
+  for (let i = 0; i < bids.length; i += 10 * BIDS_PER_CALL) {
+    const chunk = bids.slice(i, i + 10 * BIDS_PER_CALL);
+    bidsAdded += (await script(client, LUA_CARRY_BIDS, [P, clockArg, String(o.retentionMs), ...chunk], chunk.length / 10)) as number;
+  }
+  const once: string[] = [];
   for (const [k, e] of onceKeys) {
     const ttl = Math.ceil(e - now);
-    if (ttl > 0) await client.set(`${P}o:${k}`, String(e), 'PX', ttl, 'NX');
+    if (ttl > 0) once.push(k, String(e), String(ttl));
+  }
+  for (let i = 0; i < once.length; i += 3 * ONCE_PER_CALL) {
+    const chunk = once.slice(i, i + 3 * ONCE_PER_CALL);
+    await script(client, LUA_CARRY_ONCE, [P, ...chunk], chunk.length / 3);
   }
   const ids = [...spend.keys()];
-  const added: string[] = [];
-  for (let i = 0; i < ids.length; i += PER_CALL) {
-    const chunk = ids.slice(i, i + PER_CALL);
-    const args: string[] = [P, journalId, String(chunk.length)];
+  const added = new Map<string, [number, number, number]>();
+  for (let i = 0; i < ids.length; i += CAMPAIGNS_PER_CALL) {
+    const chunk = ids.slice(i, i + CAMPAIGNS_PER_CALL);
+    const args: string[] = [P, journalId, String(today), String(chunk.length)];
     for (const c of chunk) {
       const s = spend.get(c)!;
       args.push(c, String(s.spent), String(s.over), String(s.days.size));
       for (const [d, v] of s.days) args.push(String(d), String(v.spent), String(v.over), v.daily === undefined ? '' : String(v.daily));
     }
-    const res = (await client.eval(LUA_CARRY_SPEND, 0, ...args)) as number[];
-    chunk.forEach((c, j) => res[j] === 1 && added.push(c));
+    const res = (await script(client, LUA_CARRY_SPEND, args, chunk.length)) as Array<[number, number, number]>;
+    chunk.forEach((c, j) => res[j].some((v) => v !== 0) && added.set(c, res[j]));
   }
-  const campaigns = added.map((c) => {
-    const s = spend.get(c)!;
-    const t = s.days.get(today);
-    return { campaign: c, flightSpentUsd: toUsd(s.spent), todaySpentUsd: toUsd(t?.spent ?? 0), overspentUsd: toUsd(s.over) };
-  });
+  const campaigns = [...added].map(([c, [spent, over, today]]) => ({ campaign: c, flightSpentUsd: toUsd(spent), todaySpentUsd: toUsd(today), overspentUsd: toUsd(over) }));
   // Carried by another thread or process of the folder already: nothing new to say.
-  if (added.length > 0 || bidsAdded > 0) {
+  if (added.size > 0 || bidsAdded > 0) {
     o.logger.warn(
       {
         journal: dir,
         keyPrefix: P,
         campaigns,
-        flightSpentUsd: toUsd(added.reduce((sum, c) => sum + spend.get(c)!.spent + spend.get(c)!.over, 0)),
+        flightSpentUsd: toUsd([...added.values()].reduce((sum, [spent, over]) => sum + spent + over, 0)),
         heldBids: held,
         rememberedBids: bidCount,
         bidsAdded,
-        alreadyCarried: ids.filter((c) => !added.includes(c)),
+        alreadyCarried: ids.filter((c) => !added.has(c)),
       },
-      `ledger journal carried into the Redis ledger: the spend it records counts against the budgets there, and its bids' later notices are judged by Redis; a start without Redis on ${dir} now refuses (docs/money.md, "From the journal to Redis and back")`,
+      `ledger journal carried into the Redis ledger: the spend it records (less what an earlier carry of it added) counts against the budgets there, and its bids' later notices are judged by Redis; a start without Redis on ${dir} now refuses (docs/money.md, "From the journal to Redis and back")`,
     );
   }
+}
+
+/**
+ * One carry script of `items` bids, campaigns or keys, with a timeout sized to its work: the
+ * connection's is sized for one bid's script, and a start that timed out on a loaded host failed
+ * (500k bids: after 21 s).
+ */
+function script(client: Redis, lua: string, args: string[], items: number): Promise<unknown> {
+  const c = new Command('eval', [lua, 0, ...args], { replyEncoding: 'utf8' });
+  // Set before sending, it stands: the connection's own timeout is set only where none is.
+  const base = client.options.commandTimeout;
+  if (base !== undefined) c.setTimeout(base + items * ITEM_MS);
+  return client.sendCommand(c) as Promise<unknown>;
 }
 
 /**
