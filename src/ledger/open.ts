@@ -65,8 +65,9 @@ export async function connectFleetRedis(settings: Settings, logger: Logger, star
 
 /**
  * A fleet shares budgets through Redis; one process alone keeps them in memory with a journal.
- * Between the two the spend moves one way: a start with Redis carries the journal's into Redis
- * once, and a start without Redis on a folder whose journal was carried refuses (a PolicyError:
+ * Between the two the spend moves one way: a start with Redis carries into Redis what the journal
+ * spent beyond what an earlier start carried (the amounts kept per campaign under the journal's
+ * id), and a start without Redis on a folder whose journal was carried refuses (a PolicyError:
  * exit 2), as it would start from spend that Redis has since added to (src/ledger/move.ts).
  */
 export async function openLedger(o: { settings: Settings; redis: Redis | null; clock: () => number; serverClock: boolean; budgets: Record<string, Budget>; logger: Logger; workers: number }): Promise<BudgetLedger> {
