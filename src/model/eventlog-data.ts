@@ -33,6 +33,7 @@
 import { DEFAULT_SETTINGS } from '../config/settings.js';
 import { readEvents } from '../eventlog/read.js';
 import { prepareCreatives } from '../features/rows.js';
+import { ShardedMap } from '../util/sharded-map.js';
 import type { FeatureBuilder } from '../features/features.js';
 import type { Dataset } from './dataset.js';
 import type { BidRecord } from '../eventlog/records.js';
@@ -85,6 +86,11 @@ export interface ClickWindow {
   untilMs?: number;
 }
 
+const NO_BID = -1;
+const SKIPPED = -2;
+const BOUGHT = 1;
+const CLICKED = 2;
+
 /** `files` as `eventFiles()` lists them: each once, so no row is read twice. */
 export async function datasetFromEventLog(
   files: readonly string[],
@@ -99,11 +105,13 @@ export async function datasetFromEventLog(
   let { sparse, dense } = builder.allocate(cap);
   let ts = new Float64Array(cap);
   let rows = 0;
-  // Bid id → its row; -1 for a bid logged with a creative this catalog no longer has, or has changed.
-  const rowOf = new Map<string, number>();
-  // Sets: exchanges repeat notices, which count once.
-  const bought = new Set<string>();
-  const clicked = new Set<string>();
+  // Bid id (of a bid or a notice) → its slot: sharded, since a log can hold more ids than a Map.
+  const slotOf = new ShardedMap<number>();
+  let ids = 0;
+  // Per slot: the bid's row, or NO_BID, or SKIPPED (a creative this catalog no longer has, or has changed).
+  let rowAt = new Int32Array(1 << 16);
+  // Per slot: BOUGHT, CLICKED (exchanges repeat notices, which count once).
+  let flags = new Uint8Array(1 << 16);
   const stats: EventLogReadStats = {
     lines: 0,
     bids: 0,
@@ -134,6 +142,23 @@ export async function datasetFromEventLog(
     ts = t;
   }
 
+  function slot(id: string): number {
+    let k = slotOf.get(id);
+    if (k !== undefined) return k;
+    if (ids === rowAt.length) {
+      const r = new Int32Array(ids * 2);
+      r.set(rowAt);
+      rowAt = r;
+      const f = new Uint8Array(ids * 2);
+      f.set(flags);
+      flags = f;
+    }
+    k = ids++;
+    slotOf.set(id, k);
+    rowAt[k] = NO_BID;
+    return k;
+  }
+
   // A line that is no record (a torn last write) is counted and skipped.
   for await (const rec of readEvents(files, () => (stats.lines++, stats.badLines++), () => stats.filesGone++)) {
     stats.lines++;
@@ -143,16 +168,17 @@ export async function datasetFromEventLog(
         stats.badLines++;
         continue;
       }
-      if (rowOf.has(rec.bidId)) continue;
+      const k = slot(rec.bidId);
+      if (rowAt[k] !== NO_BID) continue;
       const pc = prepared.get(rec.creativeId);
       if (pc === undefined) {
-        rowOf.set(rec.bidId, -1);
+        rowAt[k] = SKIPPED;
         stats.unknownCreatives++;
         continue;
       }
       if (rec.creativeFingerprint === undefined) stats.unverifiedBids++;
       else if (rec.creativeFingerprint !== pc.fingerprint) {
-        rowOf.set(rec.bidId, -1);
+        rowAt[k] = SKIPPED;
         stats.changedCreatives++;
         continue;
       }
@@ -162,32 +188,36 @@ export async function datasetFromEventLog(
       const withheld = rec.ctx.userDataWithheld === true;
       builder.writeRow(withheld ? { ...rec.ctx, userDataAllowed: false } : rec.ctx, pc, withheld ? undefined : rec.profile, sparse, dense, rows);
       ts[rows] = rec.ts;
-      rowOf.set(rec.bidId, rows++);
+      rowAt[k] = rows++;
       stats.bids++;
-    } else if (rec.type === 'win' || rec.type === 'billing' || rec.type === 'impression') bought.add(rec.bidId);
-    else if (rec.type === 'click') clicked.add(rec.bidId);
+    } else if (rec.type === 'win' || rec.type === 'billing' || rec.type === 'impression') flags[slot(rec.bidId)] |= BOUGHT;
+    else if (rec.type === 'click') flags[slot(rec.bidId)] |= CLICKED;
   }
 
   const until = clickWindow.untilMs ?? newest;
   if (Number.isFinite(until)) stats.untilMs = until;
   // A click is counted until the bid's expiry plus the ledger's retention: clickWindowMs after it.
   const openFrom = until - stats.clickWindowMs;
-  const keep = new Uint32Array(bought.size);
+  const keep = new Uint32Array(rows);
   const label = new Uint8Array(rows);
   let out = 0;
-  for (const id of bought) {
-    const r = rowOf.get(id);
-    if (r === undefined) stats.impressionsWithoutBid++;
-    else if (r < 0) stats.impressionsOfSkippedBids++;
+  for (let k = 0; k < ids; k++) {
+    if (!(flags[k] & BOUGHT)) {
+      if (flags[k] & CLICKED) stats.clicksWithoutImpression++;
+      continue;
+    }
+    const r = rowAt[k];
+    if (r === NO_BID) stats.impressionsWithoutBid++;
+    else if (r === SKIPPED) stats.impressionsOfSkippedBids++;
     else if (ts[r] >= openFrom) stats.clickWindowOpen++;
-    if (r === undefined || r < 0 || ts[r] >= openFrom) continue;
-    keep[out++] = r;
-    if (clicked.has(id)) {
-      label[r] = 1;
-      stats.clicks++;
+    else {
+      keep[out++] = r;
+      if (flags[k] & CLICKED) {
+        label[r] = 1;
+        stats.clicks++;
+      }
     }
   }
-  for (const id of clicked) if (!bought.has(id)) stats.clicksWithoutImpression++;
   stats.wins = out;
   const order = keep.subarray(0, out).sort((a, b) => ts[a] - ts[b] || a - b);
 

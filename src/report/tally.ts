@@ -1,5 +1,6 @@
 import type { EventRecord, NoticeRecord } from '../eventlog/records.js';
 import { toMicros, toUsd, utcDay } from '../ledger/budget.js';
+import { ShardedMap } from '../util/sharded-map.js';
 
 /** A bid record was read for the id. */
 export const BID = 1;
@@ -48,9 +49,9 @@ export function inDays(days: Days | undefined, ts: number): boolean {
  * did when every record was held and read again: the records' order is kept where a sum's rounding
  * depends on it.
  *
- * As the ledger's HoldTable: the id → slot map is split by the id's last character (one V8 Map
- * holds at most 2^24 entries, ~14 GB of a bidder's log; `eventLog.keepBytes` keeps 16 GiB), and
- * the columns are typed arrays, replaced when they grow: read them after the last `add`.
+ * The id → slot map is sharded (src/util/sharded-map.ts: one V8 Map holds at most 2^24 entries,
+ * ~14 GB of a bidder's log; `eventLog.keepBytes` keeps 16 GiB), and the columns are typed
+ * arrays, replaced when they grow: read them after the last `add`.
  */
 export class LogTally {
   /** Records added that the report can place, and those it cannot (counted as unreadable lines). */
@@ -96,7 +97,7 @@ export class LogTally {
   refusedUsd = new Float64Array(1024);
   refusedC = new Int32Array(1024);
   refusedTs = new Float64Array(1024);
-  private readonly shards = Array.from({ length: 8 }, () => new Map<string, number>());
+  private readonly slots = new ShardedMap<number>();
   private readonly campaigns: string[] = [];
   private readonly campaignIndex = new Map<string, number>();
 
@@ -156,8 +157,7 @@ export class LogTally {
   }
 
   private slotOf(r: EventRecord): number {
-    const shard = this.shards[r.bidId.charCodeAt(r.bidId.length - 1) & 7];
-    let s = shard.get(r.bidId);
+    let s = this.slots.get(r.bidId);
     if (s !== undefined) return s;
     s = this.bids++;
     if (s === this.c.length) {
@@ -176,7 +176,7 @@ export class LogTally {
       this.refusedC = grown(this.refusedC, new Int32Array(n));
       this.refusedTs = grown(this.refusedTs, new Float64Array(n));
     }
-    shard.set(r.bidId, s);
+    this.slots.set(r.bidId, s);
     this.c[s] = -1;
     this.ts[s] = r.ts;
     this.multiplier[s] = NaN;
