@@ -13,7 +13,7 @@ import { eventFiles } from '../eventlog/read.js';
 import { CLICK_WINDOW_TTLS, datasetFromEventLog } from '../model/eventlog-data.js';
 import { auc, ece, logloss, notProbabilities, reliability, reliabilitySvg } from '../model/metrics.js';
 import { loadLayersModel, loadModel, resolveModelDir, saveModelVersion, setCurrentVersion, whyNotLoaded, type ModelKind } from '../model/store.js';
-import { predictRows, recalibrate, splitRows, trainModel } from '../model/train.js';
+import { predictRows, recalibrate, splitRows, trainModel, type TrainResult } from '../model/train.js';
 import { simulatedRows, type Dataset } from '../sim/dataset.js';
 import { driveBidder } from '../harness/drive.js';
 import { simulateEventLog } from '../sim/events.js';
@@ -87,6 +87,22 @@ const MIN_CALIBRATION_CLICKS = 30;
  */
 const MIN_TRAIN_CLICKS = 100;
 
+/**
+ * The held-out AUC (of the model's own scores, before the Platt calibration, whose slope can come
+ * out negative and reverse them) at or under which a version ranks too little to serve. Its
+ * standard error with the 30 held-out clicks the least `train` accepts is about 0.04 (above), so
+ * 0.55 is a ranking barely told apart from chance.
+ */
+const MIN_RANKING_AUC = 0.55;
+
+/** Why a trained version learnt too little to serve, or undefined. */
+function learntTooLittle(v: TrainResult['validation']): string | undefined {
+  const why: string[] = [];
+  if (!(v.aucBeforeCalibration > MIN_RANKING_AUC)) why.push(`held-out AUC before calibration ${v.aucBeforeCalibration.toFixed(4)}, at most ${MIN_RANKING_AUC}`);
+  if (!(v.loglossBeforeCalibration <= v.baseRateLogloss)) why.push(`held-out log loss before calibration ${v.loglossBeforeCalibration.toFixed(4)}, worse than always predicting the training click rate (${v.baseRateLogloss.toFixed(4)})`);
+  return why.length > 0 ? why.join('; ') : undefined;
+}
+
 /** Why `labels` cannot serve as `what` (too few clicks, or too few rows without one), or undefined. */
 function tooFewClicks(labels: Float32Array, min: number, what: string): string | undefined {
   let clicks = 0;
@@ -135,6 +151,14 @@ async function saveVersion(models: string, layers: Parameters<typeof saveModelVe
   return dir;
 }
 
+const SKIPPED_LINES = 'not a record, or a bid record without the fields the features read';
+
+/** `short` (tooFewClicks), naming the lines skipped where no row is left and some were. */
+function notEnough(what: string, short: string, data: Dataset, dataInfo: Record<string, unknown>): never {
+  const skipped = typeof dataInfo.badLines === 'number' && data.rows === 0 ? dataInfo.badLines : 0;
+  fail(`not enough data to ${what}: ${short}${skipped > 0 ? `; ${skipped} lines of the logs were skipped (${SKIPPED_LINES})` : ''}`);
+}
+
 /** The rows train and calibrate learn from: the event logs given (`--events`), else a simulated day. */
 async function rowsFor(
   o: { events?: string[]; until?: number; rows: number; seed: number; worldSeed: number; policies: string },
@@ -164,6 +188,7 @@ async function rowsFor(
       untilMs = nowMs;
     }
     const { data, stats } = await datasetFromEventLog(files, campaigns, builder, { noticeTtlMs, untilMs });
+    if (stats.badLines) process.stderr.write(`events: ${stats.badLines} lines skipped (${SKIPPED_LINES})\n`);
     if (stats.filesGone) process.stderr.write(`events: ${stats.filesGone} files rotated away while the log was read (a running bidder's keepBytes), their records not read\n`);
     if (stats.impressionsWithoutBid || stats.clicksWithoutImpression) {
       process.stderr.write(`events: ${stats.impressionsWithoutBid} impressions whose bid is in no file given, and ${stats.clicksWithoutImpression} clicks on bids with no impression bought, left out\n`);
@@ -222,13 +247,13 @@ export function registerMlCommands(program: Command): void {
     .option('--models <dir>', 'models folder', 'models')
     .option('--version <name>', 'version name (default: <kind>-<UTC timestamp>)')
     .option('--epochs <n>', 'maximum epochs', int('--epochs', 1))
-    .option('--batch-size <n>', 'rows per training step', int('--batch-size', 1))
+    .option('--batch-size <n>', 'rows per training step (default: about 200 steps an epoch, between 64 and 4096 rows)', int('--batch-size', 1))
     .option('--learning-rate <x>', 'Adam learning rate', num('--learning-rate'))
     .option('--patience <n>', 'epochs without validation improvement before stopping', int('--patience', 1))
     .option('--l2 <x>', 'L2 penalty on the weights (lr: the hashed weights; dcn: every layer)', num('--l2'))
     .option('--validation <fraction>', 'share of the (latest) rows held out for early stopping and calibration', num('--validation'), 0.1)
-    .option('--set-current', 'point <models>/CURRENT at the new version, unless it scores worse than CURRENT on the held-out rows')
-    .option('--force', 'with --set-current: point CURRENT at the new version even where it scores worse than CURRENT on the held-out rows')
+    .option('--set-current', `point <models>/CURRENT at the new version, unless it scores worse than CURRENT on the held-out rows or learnt too little to serve (held-out AUC at most ${MIN_RANKING_AUC}, or log loss worse than the base rate's)`)
+    .option('--force', 'with --set-current: point CURRENT at the new version all the same')
     .option('--backend <name>', BACKEND_HELP, 'wasm')
     .action(async (o) => {
       const kind = o.model as ModelKind;
@@ -247,7 +272,7 @@ export function registerMlCommands(program: Command): void {
       const short =
         tooFewClicks(data.labels.subarray(0, cut), MIN_TRAIN_CLICKS, 'the training split') ??
         tooFewClicks(data.labels.subarray(cut), MIN_CALIBRATION_CLICKS, 'the validation split (the latest rows, --validation)');
-      if (short) fail(`not enough data to train: ${short}`);
+      if (short) notEnough('train', short, data, source);
       const bar = new cliProgress.SingleBar(
         { stream: process.stderr, format: 'epoch {epoch} [{bar}] {percentage}% | {value}/{total} batches | loss {loss} | val {val} | {duration_formatted}', hideCursor: true },
         cliProgress.Presets.shades_classic,
@@ -306,9 +331,14 @@ export function registerMlCommands(program: Command): void {
         command: `bidder ${process.argv.slice(2).join(' ')}`,
         params: result.params,
       }, builder.spec);
-      const setCurrent = !!o.setCurrent && (!worse || !!o.force);
+      // No CURRENT, --force or `serve --model` would ship it as readily: a model from a batch too
+      // large for its rows (24 steps on ~5,000 event-log rows) ranked at 0.47 AUC on the market.
+      const tooLittle = learntTooLittle(v);
+      if (tooLittle && (!o.setCurrent || o.force)) process.stderr.write(`check: ${version} learnt too little to serve (${tooLittle}); more rows or a smaller --batch-size may help\n`);
+      const setCurrent = !!o.setCurrent && ((!worse && !tooLittle) || !!o.force);
       if (setCurrent) setCurrentVersion(o.models, version);
       process.stdout.write(`${JSON.stringify({ version, dir, kind, rows: data.rows, trainSeconds, epochs: result.epochs, validation: result.validation, againstCurrent, current: setCurrent })}\n`);
+      if (o.setCurrent && !setCurrent && tooLittle) fail(`CURRENT left as it is: ${version} learnt too little to serve (${tooLittle}); it is saved, and --force sets it anyway`);
       if (o.setCurrent && !setCurrent && againstCurrent) {
         fail(`CURRENT left at ${againstCurrent.version}: ${version} scores worse on the held-out rows (AUC ${v.auc.toFixed(4)} against ${againstCurrent.auc.toFixed(4)}, log loss ${v.logloss.toFixed(4)} against ${againstCurrent.logloss.toFixed(4)}); it is saved, and --force sets it anyway`);
       }
@@ -338,7 +368,7 @@ export function registerMlCommands(program: Command): void {
       const { data, dataInfo } = await rowsFor(o, campaigns, builder, market);
       const clicks = data.labels.reduce((s, x) => s + x, 0);
       const short = tooFewClicks(data.labels, MIN_CALIBRATION_CLICKS, 'the data');
-      if (short) fail(`not enough data to calibrate: ${short}`);
+      if (short) notEnough('calibrate', short, data, dataInfo);
       const r = recalibrate(from.layers, builder.spec, data);
       if (![...r.calibration, r.after.auc, r.after.logloss, r.after.ece].every(Number.isFinite)) {
         const cause = Number.isFinite(r.before.logloss) ? '' : ` (${from.version} itself predicts non-finite CTRs)`;
