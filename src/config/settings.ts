@@ -118,6 +118,12 @@ export interface Settings {
    * bidder_frequency_evictions_total and may be bid on again within the window.
    */
   frequencyMaxUsers: number;
+  /**
+   * Alone (no Redis): how often the frequency caps are written to `freqcaps.json` besides at
+   * shutdown, ms (0: only at shutdown). A crash (kill -9) loses the impressions counted since the
+   * last write: before, written only at shutdown, it lost every cap.
+   */
+  frequencySaveMs: number;
   /** Alone (no Redis): user profiles (the model's seen and clicked categories) kept, least recently used dropped first. */
   profileMaxUsers: number;
   /**
@@ -208,6 +214,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   fleetSyncMs: 5_000,
   userCacheTtlMs: 1_000,
   frequencyMaxUsers: 1_000_000,
+  frequencySaveMs: 60_000,
   profileMaxUsers: 200_000,
   // SharedID, ID5, The Trade Desk's Unified ID 1.0, Criteo. Not UID2 nor EUID: their tokens are
   // encrypted anew at each refresh (hourly), so a token names a user for an hour at most.
@@ -290,6 +297,7 @@ export const SETTINGS_SCHEMA = {
     // Each store is a Map, which holds at most 2^24 (16,777,216) entries: past it a store's write
     // throws 'Map maximum size exceeded', and those users are never capped nor evicted.
     frequencyMaxUsers: { type: 'integer', minimum: 1, maximum: MAX_USERS },
+    frequencySaveMs: { type: 'integer', minimum: 0 },
     profileMaxUsers: { type: 'integer', minimum: 1, maximum: MAX_USERS },
     eidSources: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^[^\\s:]+$' } },
   },

@@ -73,6 +73,7 @@ export function createUsers(o: UsersOptions): Users {
         clock,
         maxUsers: settings.frequencyMaxUsers,
         path: o.frequencyPath,
+        saveEveryMs: settings.frequencySaveMs,
         logger: o.logger,
         windowSec: (campaignId) => capWindowSec.get(campaignId) ?? 0,
         onEvictLive,
