@@ -1,3 +1,4 @@
+import { creativeFingerprint } from '../features/features.js';
 import { utcDay } from '../ledger/budget.js';
 
 class CreativeStats {
@@ -628,11 +629,33 @@ export interface CalibrationSnapshot {
   creatives: Array<[string, ...Array<number | null>]>;
   /** The creatives no campaign lists, with when a reload first found them so (absent before 2026-12). */
   removed?: Array<[string, number]>;
+  /**
+   * Whose each creative's counts are: [creative id, campaign id, fingerprint]. Absent before
+   * 2026-12, and for a creative learnt before any catalog was known: its counts are taken as the
+   * first catalog's creative of that id.
+   */
+  owners?: Array<[string, string, string]>;
 }
 
-/** What `keepCreativesOf` needs of a campaign: its creatives, when the caller knows them. */
+/** What `keepCreativesOf` reads of a creative: its id, and the fields of its fingerprint the caller has. */
+export interface CatalogCreative {
+  id: string;
+  title?: string;
+  keywords?: readonly string[];
+  imageEmbedding?: readonly number[];
+}
+
+/** What `keepCreativesOf` needs of a campaign: its id and categories, and its creatives when the caller knows them. */
 export interface CatalogCampaign {
-  creatives?: readonly { id: string }[];
+  id: string;
+  cat?: readonly string[];
+  creatives?: readonly CatalogCreative[];
+}
+
+/** The creative a creative id's counts were learnt of: its campaign and its fingerprint (src/features/features.ts). */
+interface Owner {
+  campaign: string;
+  fingerprint: string;
 }
 
 export interface CalibrationOptions {
@@ -704,6 +727,21 @@ export function createCalibration(opts: CalibrationOptions) {
    */
   const removedAt = new Map<string, number>();
   /**
+   * Whose each creative id's counts are, from the catalogs `keepCreativesOf` is given. A creative id
+   * is the operator's name, which a new campaign may reuse once the old one is removed (and which
+   * would be listed again at once, clearing its removal): keyed by the id alone, the new campaign's
+   * ad was priced on the old ad's clicks (30 wins and clicks of the old one: a first bid of 50, the
+   * cap, where a new id bid 18.40). A creative whose campaign or fingerprint changes at a reload
+   * starts again from the model, as training leaves out a changed creative's earlier rows.
+   */
+  const owners = new Map<string, Owner>();
+  /** Whether a notice of `campaignId` is of the creative the id's counts are now learnt of (not of a campaign that had the id before a reload). */
+  function ownedBy(creativeId: string, campaignId: string | undefined): boolean {
+    if (campaignId === undefined) return true;
+    const o = owners.get(creativeId);
+    return o === undefined || o.campaign === campaignId;
+  }
+  /**
    * The conversions due by `now` of what the creative's clicks owe. Kept for the millisecond and the
    * fit it was computed on: a busy bid path asks for the same creative many times a millisecond.
    */
@@ -774,9 +812,9 @@ export function createCalibration(opts: CalibrationOptions) {
      * the high-pCTR part, and the mean would read the model as too pessimistic (and the creative's
      * CTR as higher than it is). Without the pCTR (a notice whose bid is no longer known), the mean.
      */
-    onImpression(creativeId: string, modelPctr?: number): void {
+    onImpression(creativeId: string, modelPctr?: number, campaignId?: string): void {
       const s = creatives.get(creativeId);
-      if (s === undefined) return;
+      if (s === undefined || !ownedBy(creativeId, campaignId)) return;
       if (!s.pooled) {
         s.pooled = true;
         won.push(s);
@@ -786,9 +824,9 @@ export function createCalibration(opts: CalibrationOptions) {
       sinceFit++;
       maybeRefit();
     },
-    onClick(creativeId: string): void {
+    onClick(creativeId: string, campaignId?: string): void {
       const s = creatives.get(creativeId);
-      if (s === undefined) return;
+      if (s === undefined || !ownedBy(creativeId, campaignId)) return;
       s.clicks++;
       s.ctrVersion = -1;
       const now = clock();
@@ -804,30 +842,41 @@ export function createCalibration(opts: CalibrationOptions) {
     },
     /**
      * At a reload: creatives in none of the campaigns are marked removed, and those removed before
-     * yesterday (UTC) are dropped, with the spreads refitted without them. Nothing is marked when a
-     * campaign does not list its creatives (a caller that does not know them).
+     * yesterday (UTC) are dropped, with the spreads refitted without them. A creative listed under
+     * another campaign or fingerprint than its counts were learnt of is dropped too (`owners`).
+     * Nothing is marked when a campaign does not list its creatives (a caller that does not know them).
      */
     keepCreativesOf(campaigns: readonly CatalogCampaign[]): void {
-      const listed = new Set<string>();
+      const listed = new Map<string, Owner>();
       for (const c of campaigns) {
         if (c.creatives === undefined) return;
-        for (const cr of c.creatives) listed.add(cr.id);
+        for (const cr of c.creatives) {
+          const fingerprint = creativeFingerprint({ id: cr.id, campaignId: c.id, title: cr.title, keywords: cr.keywords, imageEmbedding: cr.imageEmbedding }, c);
+          listed.set(cr.id, { campaign: c.id, fingerprint });
+        }
       }
       const now = clock();
       const dropped = new Set<CreativeStats>();
+      const drop = (id: string, s: CreativeStats) => {
+        creatives.delete(id);
+        removedAt.delete(id);
+        if (s.pooled) dropped.add(s);
+      };
       for (const [id, s] of creatives) {
-        if (listed.has(id)) {
+        const owner = listed.get(id);
+        if (owner !== undefined) {
           removedAt.delete(id);
+          const was = owners.get(id);
+          if (was !== undefined && (was.campaign !== owner.campaign || was.fingerprint !== owner.fingerprint)) drop(id, s);
           continue;
         }
         const at = removedAt.get(id);
         if (at === undefined) removedAt.set(id, now);
-        else if (utcDay(now) > utcDay(at) + 1) {
-          creatives.delete(id);
-          removedAt.delete(id);
-          if (s.pooled) dropped.add(s);
-        }
+        else if (utcDay(now) > utcDay(at) + 1) drop(id, s);
       }
+      // A removed creative keeps its owner while its counts are kept: added back by its campaign, it keeps them.
+      for (const id of owners.keys()) if (!listed.has(id) && !creatives.has(id)) owners.delete(id);
+      for (const [id, owner] of listed) owners.set(id, owner);
       if (dropped.size > 0) {
         let n = 0;
         for (const s of won) if (!dropped.has(s)) won[n++] = s;
@@ -846,6 +895,10 @@ export function createCalibration(opts: CalibrationOptions) {
         conversionDelay: delay.snapshot(),
         creatives: [...creatives].map(([id, c]) => [id, ...FIELDS.map((f) => field(c, f)), ...(c.ages?.flat() ?? [])]),
         removed: [...removedAt],
+        owners: [...creatives.keys()].flatMap((id) => {
+          const o = owners.get(id);
+          return o === undefined ? [] : [[id, o.campaign, o.fingerprint] as [string, string, string]];
+        }),
       };
     },
 
@@ -866,7 +919,8 @@ export function createCalibration(opts: CalibrationOptions) {
           ages.set(c, ClickAges.from(c.slice(n + 1), windowMs));
           return ages.get(c) !== null;
         }) &&
-        (x.removed === undefined || (Array.isArray(x.removed) && x.removed.every((r) => Array.isArray(r) && r.length === 2 && typeof r[0] === 'string' && num(r[1]))));
+        (x.removed === undefined || (Array.isArray(x.removed) && x.removed.every((r) => Array.isArray(r) && r.length === 2 && typeof r[0] === 'string' && num(r[1])))) &&
+        (x.owners === undefined || (Array.isArray(x.owners) && x.owners.every((r) => Array.isArray(r) && r.length === 3 && r.every((v) => typeof v === 'string'))));
       if (!ok || (x.conversionDelay !== undefined && !new ConversionDelay(priorDelayMs, windowMs).restore(x.conversionDelay))) throw new Error('not a calibration snapshot');
       // A creative of a snapshot of before 2026-12 has no bins: what its clicks owed then is taken as
       // due (its last hours' clicks read as a little late), and the delay is learnt again from the
@@ -880,7 +934,10 @@ export function createCalibration(opts: CalibrationOptions) {
         const bins = ages.get(row)!;
         if (bins.mass.length > 0) c.ages = bins;
         creatives.set(id, c);
+        // Whose the counts are comes from the snapshot: the catalog's creative of that id may be another's.
+        owners.delete(id);
       }
+      for (const [id, campaign, fingerprint] of x!.owners ?? []) if (creatives.has(id)) owners.set(id, { campaign, fingerprint });
       if (x.conversionDelay !== undefined) delay.restore(x.conversionDelay);
       // Removed before the restart: they go when they would have.
       for (const [id, at] of x!.removed ?? []) if (creatives.has(id)) removedAt.set(id, at);
@@ -898,7 +955,8 @@ export function createCalibration(opts: CalibrationOptions) {
      * reckons with, converted or not (a CPC creative's clicks are not, and its conversions alone
      * would read the delay short, as the conversions alone always did).
      */
-    onConversion(creativeId: string, clickMs?: number): void {
+    onConversion(creativeId: string, clickMs?: number, campaignId?: string): void {
+      if (!ownedBy(creativeId, campaignId)) return;
       const s = creatives.get(creativeId);
       if (s !== undefined && !(clickMs !== undefined && clickMs < s.firstClickAt)) {
         s.conversions++;

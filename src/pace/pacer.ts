@@ -1,7 +1,7 @@
 import { compileBudget, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
 import { DAY_MS, HOUR_MS } from '../util/time.js';
 import type { Budget, Pacer } from '../types.js';
-import { createCalibration } from './calibration.js';
+import { createCalibration, type CatalogCreative } from './calibration.js';
 import { USER_ZONE, zoneHour } from '../util/zone.js';
 import { sampleBeta, sampleGamma } from '../random/random.js';
 import { addOut, fillUncounted } from './uncounted.js';
@@ -17,8 +17,13 @@ export interface PacedCampaign {
   targeting?: { hours?: readonly number[]; timeZone?: string };
   /** `paused` in the policy file: not eligible, so it counts no opportunities while so. */
   paused?: boolean;
-  /** Its creatives' ids, when the caller knows them: the calibration of creatives no campaign lists is dropped a day on (`keepCreativesOf`). */
-  creatives?: readonly { id: string }[];
+  /**
+   * Its creatives, when the caller knows them: the calibration of creatives no campaign lists is
+   * dropped a day on, and of one listed under another campaign or fingerprint at once (`keepCreativesOf`).
+   */
+  creatives?: readonly CatalogCreative[];
+  /** Its categories, which the creatives' fingerprints read. */
+  cat?: readonly string[];
 }
 
 export interface ThompsonPacerOptions {
@@ -506,7 +511,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     },
 
     onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr) {
-      calibration.onImpression(creativeId, modelPctr);
+      calibration.onImpression(creativeId, modelPctr, campaignId);
       // A notice that arrives after a reload dropped the campaign still counts towards its day.
       const p = paces.get(campaignId) ?? dropped.get(campaignId)?.pace;
       if (p === undefined) return;
@@ -521,12 +526,12 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     // rate, and what a loss says about prices is the shader's business.
     onLoss() {},
 
-    onClick(_campaignId, creativeId) {
-      calibration.onClick(creativeId);
+    onClick(campaignId, creativeId) {
+      calibration.onClick(creativeId, campaignId);
     },
 
-    onConversion(_campaignId, creativeId, _nowMs, clickMs) {
-      calibration.onConversion(creativeId, clickMs);
+    onConversion(campaignId, creativeId, _nowMs, clickMs) {
+      calibration.onConversion(creativeId, clickMs, campaignId);
     },
 
     configure,

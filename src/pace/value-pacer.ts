@@ -593,7 +593,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     },
 
     onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr, minToWinCpmUsd, priceIsBid) {
-      calibration.onImpression(creativeId, modelPctr);
+      calibration.onImpression(creativeId, modelPctr, campaignId);
       // A notice that arrives after a reload dropped the campaign still counts towards its hour.
       const p = paces.get(campaignId) ?? dropped.get(campaignId)?.pace;
       if (p === undefined) return;
@@ -625,12 +625,12 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       else p.landscape.above(bidCpmUsd);
     },
 
-    onClick(_campaignId, creativeId) {
-      calibration.onClick(creativeId);
+    onClick(campaignId, creativeId) {
+      calibration.onClick(creativeId, campaignId);
     },
 
-    onConversion(_campaignId, creativeId, _nowMs, clickMs) {
-      calibration.onConversion(creativeId, clickMs);
+    onConversion(campaignId, creativeId, _nowMs, clickMs) {
+      calibration.onConversion(creativeId, clickMs, campaignId);
     },
 
     configure,
