@@ -189,7 +189,7 @@ async function rowsFor(
     }
     const { data, stats } = await datasetFromEventLog(files, campaigns, builder, { noticeTtlMs, untilMs });
     if (stats.badLines) process.stderr.write(`events: ${stats.badLines} lines skipped (${SKIPPED_LINES})\n`);
-    if (stats.filesGone) process.stderr.write(`events: ${stats.filesGone} files rotated away while the log was read (a running bidder's keepBytes), their records not read\n`);
+    if (stats.filesGone) process.stderr.write(`events: ${stats.filesGone} files rotated away while the log was read (a running bidder's keepBytes), their records not read, or their bids' rows not made\n`);
     if (stats.impressionsWithoutBid || stats.clicksWithoutImpression) {
       process.stderr.write(`events: ${stats.impressionsWithoutBid} impressions whose bid is in no file given, and ${stats.clicksWithoutImpression} clicks on bids with no impression bought, left out\n`);
     }
