@@ -72,3 +72,15 @@ describe('conversionWindowMs', () => {
     expect((err as PolicyError).message).toMatch(/maxImps/);
   });
 });
+
+// A review of 76ffa62: a Node timer longer than 2^31 - 1 ms fires after 1 ms, and
+// `frequencySaveMs: 2592000000` rewrote freqcaps.json back to back (234 writes in 2 s).
+describe('settings that set a timer period', () => {
+  it('are refused past 2^31 - 1 ms, the longest delay a Node timer keeps', () => {
+    for (const key of ['frequencySaveMs', 'fleetSyncMs', 'shutdownGraceMs'] as const) {
+      expect(readSettings('policies', { [key]: 2 ** 31 }).problems.join('\n'), key).toMatch(new RegExp(`${key} must be <= 2147483647`));
+      expect(readSettings('policies', { [key]: 2 ** 31 - 1 }).problems, key).toEqual([]);
+    }
+  });
+});
+

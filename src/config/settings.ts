@@ -223,6 +223,12 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
 
 /** The most users `frequencyMaxUsers` and `profileMaxUsers` may keep: under a Map's 2^24 entries. */
 const MAX_USERS = 16_000_000;
+/**
+ * The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days): a longer one fires after 1 ms,
+ * so `frequencySaveMs: 2592000000` (30 days, meant as "rarely") rewrote the caps file back to back
+ * (a review of 76ffa62). The settings that set a timer's period are held to it.
+ */
+const TIMER_MAX_MS = 2_147_483_647;
 
 export const SETTINGS_SCHEMA = {
   type: 'object',
@@ -290,14 +296,14 @@ export const SETTINGS_SCHEMA = {
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     seed: { type: 'string' },
     pacer: { enum: ['value', 'curve'] },
-    shutdownGraceMs: { type: 'integer', minimum: 0 },
+    shutdownGraceMs: { type: 'integer', minimum: 0, maximum: TIMER_MAX_MS },
     fleetSize: { type: 'integer', minimum: 0 },
-    fleetSyncMs: { type: 'integer', minimum: 100 },
+    fleetSyncMs: { type: 'integer', minimum: 100, maximum: TIMER_MAX_MS },
     userCacheTtlMs: { type: 'integer', minimum: 0, maximum: 3_600_000 },
     // Each store is a Map, which holds at most 2^24 (16,777,216) entries: past it a store's write
     // throws 'Map maximum size exceeded', and those users are never capped nor evicted.
     frequencyMaxUsers: { type: 'integer', minimum: 1, maximum: MAX_USERS },
-    frequencySaveMs: { type: 'integer', minimum: 0 },
+    frequencySaveMs: { type: 'integer', minimum: 0, maximum: TIMER_MAX_MS },
     profileMaxUsers: { type: 'integer', minimum: 1, maximum: MAX_USERS },
     eidSources: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^[^\\s:]+$' } },
   },
