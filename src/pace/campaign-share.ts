@@ -109,3 +109,28 @@ export function createCampaignShares(o: { fleet: FleetOpportunities; counts: () 
     o.onShares?.(inForce.size);
   }
 }
+
+/** What both pacers keep per campaign for its own share: the share (NaN: the pacer's), its next decision, its opportunities asked. */
+interface SharedPace {
+  share: number;
+  slotEnd: number;
+  asked: number;
+}
+
+/** A pacer's `setCampaignShares`: each pace takes its campaign's share (NaN where none), and one whose share changed decides again. */
+export function applyCampaignShares(paces: ReadonlyMap<string, SharedPace>, shares: ReadonlyMap<string, number>): void {
+  for (const [id, p] of paces) {
+    const next = shares.get(id) ?? NaN;
+    if (next === p.share || (Number.isNaN(next) && Number.isNaN(p.share))) continue;
+    if (!Number.isNaN(next) && !(next > 0 && next <= 1)) throw new Error(`share of ${id} must be in (0, 1]`);
+    p.share = next;
+    p.slotEnd = -Infinity;
+  }
+}
+
+/** A pacer's `opportunityCounts`. */
+export function opportunityCountsOf(paces: ReadonlyMap<string, SharedPace>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const [id, p] of paces) counts.set(id, p.asked);
+  return counts;
+}

@@ -5,6 +5,7 @@ import { createCalibration, type CatalogCreative } from './calibration.js';
 import { USER_ZONE, zoneHour } from '../util/zone.js';
 import { sampleBeta, sampleGamma } from '../random/random.js';
 import { addOut, fillUncounted } from './uncounted.js';
+import { applyCampaignShares, opportunityCountsOf } from './campaign-share.js';
 
 /** What the pacer needs of a catalog campaign. */
 export interface PacedCampaign {
@@ -551,19 +552,11 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     },
 
     setCampaignShares(shares) {
-      for (const [id, p] of paces) {
-        const next = shares.get(id) ?? NaN;
-        if (next === p.share || (Number.isNaN(next) && Number.isNaN(p.share))) continue;
-        if (!Number.isNaN(next) && !(next > 0 && next <= 1)) throw new Error(`share of ${id} must be in (0, 1]`);
-        p.share = next;
-        p.slotEnd = -Infinity;
-      }
+      applyCampaignShares(paces, shares);
     },
 
     opportunityCounts() {
-      const counts = new Map<string, number>();
-      for (const [id, p] of paces) counts.set(id, p.asked);
-      return counts;
+      return opportunityCountsOf(paces);
     },
 
     syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {

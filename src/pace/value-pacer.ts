@@ -20,6 +20,7 @@ import { Curves, solveLambda } from './optimiser.js';
 import { addOut as addOutToday, fillUncounted as uncounted } from './uncounted.js';
 import { createThompsonPacer, hourMask, pacingHours, relearnHours, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
 import { sampleGamma } from '../random/random.js';
+import { applyCampaignShares, opportunityCountsOf } from './campaign-share.js';
 
 export interface ValuePacerOptions {
   clock: () => number;
@@ -654,19 +655,11 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
 
     setCampaignShares(shares) {
       curve.setCampaignShares(shares);
-      for (const [id, p] of paces) {
-        const next = shares.get(id) ?? NaN;
-        if (next === p.share || (Number.isNaN(next) && Number.isNaN(p.share))) continue;
-        if (!Number.isNaN(next) && !(next > 0 && next <= 1)) throw new Error(`share of ${id} must be in (0, 1]`);
-        p.share = next;
-        p.slotEnd = -Infinity;
-      }
+      applyCampaignShares(paces, shares);
     },
 
     opportunityCounts() {
-      const counts = new Map<string, number>();
-      for (const [id, p] of paces) counts.set(id, p.asked);
-      return counts;
+      return opportunityCountsOf(paces);
     },
 
     syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {
