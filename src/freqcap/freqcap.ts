@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
+import { makeDir } from '../util/dir.js';
 
 /**
  * Frequency caps: how many impressions of a campaign a user had in a sliding window. The check
@@ -343,7 +344,10 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Loc
    * full store drops users whose caps still hold.)
    */
   async function write(file: string): Promise<void> {
-    await fs.mkdir(dirname(file), { recursive: true });
+    // Not fs.mkdir's recursive: where mkdir answers ENOENT with the parent there (a pseudo-filesystem,
+    // a working folder deleted under a relative path), Node 20's retries forever on a thread-pool
+    // thread: a bidder whose working folder was deleted spun 73 % of a core for an hour.
+    makeDir(dirname(file));
     const tmp = `${file}.tmp`;
     const out = await fs.open(tmp, 'w');
     try {

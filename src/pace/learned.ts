@@ -19,6 +19,7 @@ import { promises as fs, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { BidShader } from './shade.js';
 import type { ValuePacer, ValuePacerSnapshot } from './value-pacer.js';
+import { makeDir } from '../util/dir.js';
 
 interface Logger {
   info(obj: object, msg: string): void;
@@ -175,7 +176,8 @@ export function createLearnedStore(o: LearnedStoreOptions) {
     const tmp = `${o.path}.tmp`;
     writing = writing
       .then(async () => {
-        await fs.mkdir(dirname(o.path), { recursive: true });
+        // Not fs.mkdir's recursive, which spins forever where mkdir answers ENOENT (src/util/dir.ts).
+        makeDir(dirname(o.path));
         await fs.writeFile(tmp, text);
         await fs.rename(tmp, o.path);
       })
