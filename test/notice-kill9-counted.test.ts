@@ -1,30 +1,11 @@
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createBidder } from '../src/bidder.js';
 import { metricSum } from '../src/harness/prometheus.js';
 import { TEST_SECRET } from './helpers/bidder.js';
-
-/**
- * The bidder (journal ledger) in a child process whose one libuv thread is held by an open of a
- * FIFO no one writes: the journal's fdatasync, which runs on that thread, never happens, so a win
- * notice waits for it until the kill, as one waits for a slow disk's sync (or the group commit's
- * syncWindowMs) when the process dies.
- */
-const CHILD = `
-import { execFileSync } from 'node:child_process';
-import { open } from 'node:fs';
-const { createBidder } = await import(process.env.BIDDER_MODULE);
-const o = JSON.parse(process.env.BIDDER_OVERRIDES);
-const b = await createBidder({ policiesDir: o.policiesDir, watchModels: false, overrides: o.overrides });
-execFileSync('mkfifo', [o.fifo]);
-open(o.fifo, 'r', () => {});
-await new Promise((r) => setTimeout(r, 50));
-process.send({ url: b.url });
-`;
+import { startHeldThreadBidder } from './helpers/held-thread-bidder.js';
 
 interface LoggedNotice {
   type: string;
@@ -32,6 +13,8 @@ interface LoggedNotice {
   priceCpmUsd?: number;
 }
 
+// The journal's fdatasync runs on the held thread: a win notice waits for it until the kill, as one
+// waits for a slow disk's sync (or the group commit's syncWindowMs) when the process dies.
 describe('a win whose journal sync a kill -9 interrupts', () => {
   const dirs: string[] = [];
   afterAll(() => {
@@ -39,12 +22,8 @@ describe('a win whose journal sync a kill -9 interrupts', () => {
   });
 
   it('is counted once (event log) before the kill, and the exchange\'s retry after the restart is a duplicate that counts nothing more', async () => {
-    if (!existsSync('dist/bidder.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
     const dir = mkdtempSync(join(tmpdir(), 'notice-kill9-'));
     dirs.push(dir);
-    const policiesDir = join(dir, 'policies');
-    cpSync('policies', policiesDir, { recursive: true });
-    writeFileSync(join(dir, 'child.mjs'), CHILD);
     const events = join(dir, 'events');
     const journal = join(dir, 'ledger');
     const overrides = {
@@ -57,11 +36,7 @@ describe('a win whose journal sync a kill -9 interrupts', () => {
       ledger: { journalPath: journal, redisUrl: '' },
       ...(process.env.TEST_MODELS_DIR ? { modelsDir: process.env.TEST_MODELS_DIR } : {}),
     };
-    const child: ChildProcess = fork(join(dir, 'child.mjs'), [], {
-      env: { ...process.env, UV_THREADPOOL_SIZE: '1', BIDDER_MODULE: pathToFileURL(resolve('dist/bidder.js')).href, BIDDER_OVERRIDES: JSON.stringify({ policiesDir, overrides, fifo: join(dir, 'hold') }) },
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
-    const exited = new Promise((r) => child.once('exit', r));
+    const { child, exited, listening, policiesDir } = startHeldThreadBidder(dir, overrides);
     const wins = (bidId: string): LoggedNotice[] =>
       existsSync(events)
         ? readdirSync(events, { recursive: true })
@@ -78,10 +53,7 @@ describe('a win whose journal sync a kill -9 interrupts', () => {
     let bid: { id: string; price: number; nurl: string } | undefined;
     let winUrl = '';
     try {
-      const { url } = await new Promise<{ url: string }>((res, rej) => {
-        child.once('message', (m) => res(m as { url: string }));
-        child.once('exit', (code) => rej(new Error(`the bidder exited (${code}) before listening`)));
-      });
+      const { url } = await listening;
       for (let i = 0; i < 20 && bid === undefined; i++) {
         const body = { id: `k${i}`, at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] }, user: { id: `u${i}` } };
         const r = await fetch(url + '/openrtb2/bid', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
