@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { START_TIMEOUT_MS } from '../ledger/open.js';
 import { retryAtStart } from '../util/retry.js';
+import { luaNow } from '../util/redis-lua.js';
 
 /**
  * The fleet check of notice keys. Every process of a fleet (sharing one Redis ledger) signs its
@@ -112,13 +113,7 @@ const NOT_YET = /timed out|ETIMEDOUT|ECONNRESET|ECONNREFUSED|EPIPE|LOADING|BUSY|
  * refused at start or waits to be). The lease comes first, so a later format must keep it there:
  * a field whose lease has ended, or cannot be read, is removed by whichever process reads it.
  */
-const NOW = `
-local now = tonumber(ARGV[4])
-if not now then
-  if redis.replicate_commands then redis.replicate_commands() end
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+const NOW = `${luaNow(4)}
 local lease = tonumber(ARGV[5])
 `;
 const WRITE = `

@@ -9,6 +9,7 @@ import { decodeRecords } from './journal.js';
 import type { LedgerLogger } from './logger.js';
 import { EXPIRED, LedgerCore, REFUSED, RELEASED, SETTLED } from './state.js';
 import { makeDir } from '../util/dir.js';
+import { luaNow } from '../util/redis-lua.js';
 
 /**
  * Moving a journal folder's budgets into the Redis ledger (docs/money.md, "From the journal to
@@ -88,13 +89,7 @@ return out
 // id, campaign, state (h s x e n), amount, expiry, day, finish time, over, level, billed.
 const LUA_CARRY_BIDS = `
 local P = ARGV[1]
-local now = tonumber(ARGV[2])
-if not now then
-  if redis.replicate_commands then redis.replicate_commands() end
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local RET = tonumber(ARGV[3])
+${luaNow(2)}local RET = tonumber(ARGV[3])
 local DAYKEEP = 691200000
 local added = 0
 for i = 4, #ARGV, 10 do

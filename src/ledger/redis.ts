@@ -7,6 +7,7 @@ import { compileBudgets, dayBudgetMicros, NO_LIMIT, toMicros, toUsd, utcDay, typ
 import { consoleLogger, type LedgerLogger } from './logger.js';
 import type { CampaignState } from './index.js';
 import { DAY_MS } from '../util/time.js';
+import { luaNow } from '../util/redis-lua.js';
 
 export interface RedisLedgerOptions {
   /** A connected client (kept open on close), or a URL (the ledger owns that connection). */
@@ -168,14 +169,7 @@ export async function liveBidders(client: Redis, keyPrefix: string, campaignIds:
  */
 const LUA_COMMON = `
 local P = ARGV[1]
-local now = tonumber(ARGV[2])
-if not now then
-  -- 't': Redis's own clock, the one clock every bidder of the fleet shares (serverClock).
-  if redis.replicate_commands then redis.replicate_commands() end
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local RET = tonumber(ARGV[3])
+${luaNow(2)}local RET = tonumber(ARGV[3])
 local DAYKEEP = 691200000
 -- '%.0f' writes -0 as "-0", which HINCRBY refuses.
 local function fmt(n) if n == 0 then return '0' end return string.format('%.0f', n) end
