@@ -1,6 +1,6 @@
 import type { Campaign } from '../types.js';
 import type { EventRecord } from '../eventlog/records.js';
-import { toUsd } from '../ledger/budget.js';
+import { compileBudget, NO_LIMIT, pacedDayBudgetUsd, toUsd, utcDay } from '../ledger/budget.js';
 import { BID, CLICKED, CONVERTED, inDays, tallyOf, type Days, type LogTally } from './tally.js';
 
 /** Counts for one slice (campaign × day × hour, or wider). */
@@ -35,6 +35,14 @@ export interface CampaignReport {
   id: string;
   totals: Effect;
   /**
+   * A flight with a lifetime budget whose first day is before the log's first record (or that has
+   * no start): what it spent before the log is unknown, and the days' `targetSpendUsd` count only the
+   * spend the log records (`spentBeforeUsd`), so they are what the bidder paced to only if nothing
+   * was spent before the log, and otherwise above it. False where the log covers the flight (the
+   * targets are the bidder's) or the budget has no lifetime cap (the target is the daily budget).
+   */
+  spendBeforeLogUnknown: boolean;
+  /**
    * Bids whose win or billing notice was refused past the bid's retention (410 NOTICE_EXPIRED: the
    * ledger no longer knew the bid, so nothing was recorded): billed by the exchange, in no count
    * above. Once per bid, however many of its notices were refused, at its billing's price over
@@ -44,7 +52,18 @@ export interface CampaignReport {
   days: Array<{
     day: string;
     totals: Effect;
+    /**
+     * What the bidder paced to that day (`bidder_spend_target_usd` at the day's end):
+     * `pacedDayBudgetUsd` of the campaign's budget, the daily budget, or for a flight with a
+     * lifetime budget what it had left after `spentBeforeUsd`, spread over its days left, at most
+     * the daily budget; 0 outside the flight or for a campaign the policies no longer hold.
+     */
     targetSpendUsd: number;
+    /**
+     * The campaign's spend (overspend included, as the ledger counts it) that the log records on
+     * the days before this one, `--since` aside: what a lifetime budget's target is figured from.
+     */
+    spentBeforeUsd: number;
     /** `meanLambda`: the mean λ (1 / pacing multiplier) of the hour's bids, null when none recorded it. */
     hours: Array<{ hour: number; effect: Effect; cumulativeSpendUsd: number; cumulativeTargetUsd: number; meanLambda: number | null }>;
   }>;
@@ -108,6 +127,10 @@ export function reportOf(t: LogTally, campaigns: readonly Campaign[], badLines =
   const wonUsd = new Float64Array(t.bids);
   const wonOver = new Uint8Array(t.bids);
   const wonAt: Array<Acc | undefined> = new Array(t.bids);
+  // The campaign index and UTC day each won bid's spend is the ledger's, whatever `days` counts:
+  // a lifetime budget's target is figured from the spend of the days before.
+  const wonC = new Int32Array(t.bids);
+  const wonDay = new Float64Array(t.bids);
   const wonOrder: number[] = [];
   const withoutImpression = { clicks: 0, conversions: 0 };
   // campaign -> day -> hour -> acc
@@ -143,7 +166,10 @@ export function reportOf(t: LogTally, campaigns: readonly Campaign[], badLines =
     const usd = imps.usd[i];
     const bid = (f[s] & BID) !== 0;
     if (wonLevel[s] < 0) {
-      const at = cell(t.campaign(imps.c[i]), bid ? ts[s] : imps.ts[i]);
+      const atMs = bid ? ts[s] : imps.ts[i];
+      const at = cell(t.campaign(imps.c[i]), atMs);
+      wonC[s] = imps.c[i];
+      wonDay[s] = utcDay(atMs);
       wonLevel[s] = level;
       wonUsd[s] = usd;
       wonOver[s] = imps.over[i];
@@ -166,6 +192,15 @@ export function reportOf(t: LogTally, campaigns: readonly Campaign[], badLines =
     }
   }
   for (const s of wonOrder) if (wonOver[s]) wonAt[s]!.overspendUsd += wonUsd[s];
+  // Campaign -> UTC day -> spend in micro-dollars, of every day in the log.
+  const spentByDay = new Map<string, Map<number, number>>();
+  for (const s of wonOrder) {
+    const id = t.campaign(wonC[s]);
+    let byDay = spentByDay.get(id);
+    if (!byDay) spentByDay.set(id, (byDay = new Map()));
+    byDay.set(wonDay[s], (byDay.get(wonDay[s]) ?? 0) + Math.round(wonUsd[s] * 1e6));
+  }
+  const logStartDay = utcDay(firstRecordMs(t));
   for (let s = 0; s < t.bids; s++) {
     if (!(f[s] & (CLICKED | CONVERTED))) continue;
     const at = wonAt[s];
@@ -195,11 +230,17 @@ export function reportOf(t: LogTally, campaigns: readonly Campaign[], badLines =
   const out: CampaignReport[] = [];
   for (const [id, byDay] of [...cells].sort((a, b) => a[0].localeCompare(b[0]))) {
     const c = byId.get(id);
+    const rule = c && compileBudget(c.id, c.budget);
+    const spent = spentByDay.get(id);
     const total = zero();
     const dayRows: CampaignReport['days'] = [];
     for (const [day, hours] of [...byDay].sort((a, b) => a[0].localeCompare(b[0]))) {
       const dayAcc = zero();
-      const target = c?.budget.dailyUsd ?? 0;
+      const d = utcDay(Date.parse(`${day}T00:00:00Z`));
+      let beforeMicros = 0;
+      if (spent) for (const [k, micros] of spent) if (k < d) beforeMicros += micros;
+      const spentBeforeUsd = toUsd(beforeMicros);
+      const target = rule ? pacedDayBudgetUsd(rule, d, spentBeforeUsd) : 0;
       // In micro-dollars, as effect() gives each hour's spend: summed in dollars, wins of 0.1 and 0.2 came to 0.30000000000000004.
       let cumMicros = 0;
       const hourRows = hours.map((h, hour) => {
@@ -210,12 +251,22 @@ export function reportOf(t: LogTally, campaigns: readonly Campaign[], badLines =
         return { hour, effect: effect(h, c), cumulativeSpendUsd: toUsd(cumMicros), cumulativeTargetUsd: (target * (hour + 1)) / 24, meanLambda: l ? l.sum / l.n : null };
       });
       for (const k of Object.keys(total) as Array<keyof Acc>) total[k] += dayAcc[k];
-      dayRows.push({ day, totals: effect(dayAcc, c), targetSpendUsd: target, hours: hourRows });
+      dayRows.push({ day, totals: effect(dayAcc, c), targetSpendUsd: target, spentBeforeUsd, hours: hourRows });
     }
     const r = refused.get(id);
-    out.push({ id, totals: effect(total, c), refusedLate: { notices: r?.notices ?? 0, billedUsd: toUsd(r?.micros ?? 0) }, days: dayRows });
+    // The ledger counts a flight's spend from its first day; a log starting later misses what came before.
+    const spendBeforeLogUnknown = rule !== undefined && rule.lifetimeMicros < NO_LIMIT && logStartDay > rule.startDay;
+    out.push({ id, totals: effect(total, c), spendBeforeLogUnknown, refusedLate: { notices: r?.notices ?? 0, billedUsd: toUsd(r?.micros ?? 0) }, days: dayRows });
   }
   return { campaigns: out, records: t.records, badLines: badLines + t.unplaced, filesGone, withoutImpression };
+}
+
+/** The time of the log's first record (the earliest of the times the tally keeps), in epoch ms. */
+function firstRecordMs(t: LogTally): number {
+  let first = Infinity;
+  for (let s = 0; s < t.bids; s++) if (t.ts[s] < first) first = t.ts[s];
+  for (let i = 0; i < t.imps.length; i++) if (t.imps.ts[i] < first) first = t.imps.ts[i];
+  return first;
 }
 
 /** The report of records already read (a test's, a few): tallied as `bidder report` streams them. */
