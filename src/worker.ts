@@ -14,6 +14,9 @@ import type { Settings } from './config/settings.js';
  * 'applied' results come back to it as 'fanned'; 'lock' → 'locked' once no other worker's admin
  * action is under way, until its 'unlock'. Notices for bids another worker made go to the others
  * on a BroadcastChannel of the process's workers (`noticeChannel`), a batch per loop turn.
+ * An uncaught error once serving (a bug outside a request handler, or a rejection nobody handled)
+ * is logged with its stack (`unhandled error ...`), said to the main thread as 'failing' (with the
+ * error), and the worker stops as on 'stop' and ends with exit code 1; the other workers serve on.
  */
 interface WorkerInput {
   policiesDir: string;
@@ -106,17 +109,39 @@ port.on('message', async (m: { type: string; id?: number; text?: string; action?
   else if (m.type === 'collected') {
     waiting.get(m.id!)?.(m.text!);
     waiting.delete(m.id!);
-  } else if (m.type === 'stop') {
-    // Drains, closes every connection, writes the shutdown state (event log, learned paces, journal).
-    let failed: string | undefined;
-    await bidder.close().catch((err: Error) => {
-      bidder.logger.error({ err }, 'shutdown failed');
-      failed = err.message;
-    });
-    channel.close();
-    port.postMessage({ type: 'stopped', failed });
-    // Nothing is left on this thread's loop: it ends by itself, and the main thread sees its exit.
-    port.close();
-  }
+  } else if (m.type === 'stop') await stop();
+});
+
+let stopping = false;
+/**
+ * Drains, closes every connection, writes the shutdown state (event log, learned paces, journal),
+ * says 'stopped' and lets the thread end, once however often it is asked.
+ */
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  let failed: string | undefined;
+  await bidder.close().catch((err: Error) => {
+    bidder.logger.error({ err }, 'shutdown failed');
+    failed = err.message;
+  });
+  channel.close();
+  port.postMessage({ type: 'stopped', failed });
+  // Nothing is left on this thread's loop: it ends by itself, and the main thread sees its exit.
+  port.close();
+}
+
+// Left to Node, an uncaught error ended this thread with its uWebSockets.js sockets open, and Node
+// aborted the whole process (`uv_loop_close() while having open handles`, exit 134): every worker
+// gone, the error never logged, no state written. A capture, not an 'uncaughtException' listener:
+// the wasm backend's Emscripten runtime listens for it and throws the error again, which is fatal
+// whatever other listeners do (its 'unhandledRejection' listener throws too, and lands here). A
+// second error while stopping is logged only.
+process.setUncaughtExceptionCaptureCallback((err: unknown) => {
+  bidder.logger.error({ err, worker: input.index }, 'unhandled error outside a request handler: this worker stops');
+  process.exitCode = 1;
+  if (stopping) return;
+  port.postMessage({ type: 'failing', error: String(err) });
+  void stop();
 });
 port.postMessage({ type: 'listening', port: bidder.port, ready: bidder.ready(), graceMs: bidder.settings.shutdownGraceMs });

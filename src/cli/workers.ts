@@ -18,6 +18,8 @@ interface Msg {
   failed?: string;
   /** 'reload': the signal that asked for it. */
   signal?: string;
+  /** 'failing': the uncaught error the worker stops on. */
+  error?: string;
 }
 
 /**
@@ -46,7 +48,8 @@ export async function runWorkers(
   // Each listening worker's index and shutdownGraceMs.
   const started = new Map<Worker, { index: number; graceMs: number }>();
   let nextId = 0;
-  const replies = new Map<number, (json: object[]) => void>();
+  // Per metrics request: its answer, and the worker asked (one that fails or exits answers nothing).
+  const replies = new Map<number, { resolve: (json: object[] | null) => void; to: Worker }>();
   // Per fanned-out action: its answer, and the worker it was sent to (a worker that exits answers a refusal).
   const applied = new Map<number, { resolve: (r: AdminResult) => void; to: Worker }>();
   // The workers' channel for notices of each other's bids: this run's own, whatever else the process runs.
@@ -72,20 +75,57 @@ export async function runWorkers(
   }
 
   /**
-   * A worker that exited (an uncaught error ends its thread) takes no part in admin actions any
-   * more: its turn for the lock is dropped, the lock released if it held it, and an action fanned
-   * out to it is answered as refused, so neither a fan-out nor every later action waits for it.
+   * A worker that failed (an uncaught error: it stops, src/worker.ts) or exited takes no part in
+   * admin actions or metrics any more: its turn for the lock is dropped, the lock released if it
+   * held it, an action fanned out to it is answered as refused and a metrics request as empty, so
+   * neither a fan-out, a scrape nor every later action waits for it.
    */
-  function gone(worker: Worker, index: number, code: number): void {
+  function gone(worker: Worker, why: string): void {
     const at = workers.indexOf(worker);
     if (at >= 0) workers.splice(at, 1);
     for (let i = lockQueue.length - 1; i >= 0; i--) if (lockQueue[i].worker === worker) lockQueue.splice(i, 1);
     for (const [id, a] of applied) {
       if (a.to !== worker) continue;
       applied.delete(id);
-      a.resolve({ ok: false, problems: [`worker ${index} exited (code ${code})`] });
+      a.resolve({ ok: false, problems: [why] });
+    }
+    for (const [id, r] of replies) {
+      if (r.to !== worker) continue;
+      replies.delete(id);
+      r.resolve(null);
     }
     unlock(worker);
+  }
+
+  // Set once stop() is called: workers ending then are stopping, not failing.
+  let stopping = false;
+  // Workers that have not exited, serving or stopping: the process ends with the last of them.
+  const running = new Set<Worker>();
+  /**
+   * A worker that failed after listening: it stops (drains, writes its state) and exits 1 while the
+   * others serve on. One still stopping STATE_WRITE_MS past its grace is terminated, as in stop().
+   */
+  function failing(worker: Worker, index: number, error: string): void {
+    gone(worker, `worker ${index} failed: ${error}`);
+    log(`worker ${index} failed (${error}): it stops; ${workers.length} of ${n} workers serving`);
+    const { graceMs } = started.get(worker)!;
+    const timer = setTimeout(() => {
+      log(`worker ${index} was still stopping ${graceMs + STATE_WRITE_MS} ms after it failed and is terminated`);
+      void worker.terminate();
+    }, graceMs + STATE_WRITE_MS);
+    worker.once('exit', () => clearTimeout(timer));
+  }
+  /**
+   * A worker's exit after listening, whenever it comes: outside stop(), it is named with its exit
+   * code and why it failed, and with the last one gone the process exits 1.
+   */
+  function exited(worker: Worker, index: number, code: number, why: string | undefined): void {
+    running.delete(worker);
+    gone(worker, `worker ${index} exited (code ${code})`);
+    if (stopping) return;
+    const left = running.size > 0 ? `${workers.length} of ${n} workers serving` : 'no worker is left: the process exits 1';
+    log(`worker ${index} exited (code ${code})${why === undefined ? '' : `: ${why}`}; ${left}`);
+    if (running.size === 0) process.exit(1);
   }
 
   /** An admin action one worker took, applied on all the others; their results in worker order. */
@@ -108,25 +148,37 @@ export async function runWorkers(
     const all = await Promise.all(
       workers.map(
         (w) =>
-          new Promise<object[]>((resolve) => {
+          new Promise<object[] | null>((resolve) => {
             const id = ++nextId;
-            replies.set(id, resolve);
+            replies.set(id, { resolve, to: w });
             w.postMessage({ type: 'metrics', id });
           }),
       ),
     );
-    return AggregatorRegistry.aggregate(all as never).metrics();
+    return AggregatorRegistry.aggregate(all.filter((j) => j !== null) as never).metrics();
   }
 
   function start(index: number, port: number): Promise<{ worker: Worker; port: number }> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(file, { workerData: { policiesDir, overrides: { ...overrides, port }, index, workers: n, noticeChannel } });
+      // Why it failed, once it said so.
+      let failed: string | undefined;
       worker.on('message', async (m: Msg) => {
         if (m.type === 'listening') {
           started.set(worker, { index, graceMs: m.graceMs! });
+          running.add(worker);
+          worker.off('error', reject);
+          worker.off('exit', early);
+          // From now on for good: an 'error' (the thread ended on an error src/worker.ts did not
+          // catch) is followed by the 'exit'.
+          worker.on('error', (err) => (failed ??= String(err)));
+          worker.once('exit', (code) => exited(worker, index, code, failed));
           resolve({ worker, port: m.port! });
+        } else if (m.type === 'failing') {
+          failed = m.error!;
+          if (!stopping) failing(worker, index, failed);
         } else if (m.type === 'metrics') {
-          replies.get(m.id!)?.(m.json!);
+          replies.get(m.id!)?.resolve(m.json!);
           replies.delete(m.id!);
         } else if (m.type === 'collect') worker.postMessage({ type: 'collected', id: m.id, text: await collect() });
         else if (m.type === 'fanout') worker.postMessage({ type: 'fanned', id: m.id, results: await fanOut(worker, m.action!) });
@@ -139,11 +191,12 @@ export async function runWorkers(
           applied.delete(m.id!);
         }
       });
-      worker.once('error', reject);
-      worker.once('exit', (code) => {
-        gone(worker, index, code);
+      const early = (code: number) => {
+        gone(worker, `worker ${index} exited (code ${code})`);
         reject(new Error(`worker ${index} exited with code ${code} before listening`));
-      });
+      };
+      worker.once('error', reject);
+      worker.once('exit', early);
     });
   }
 
@@ -163,8 +216,10 @@ export async function runWorkers(
    * STATE_WRITE_MS past its grace is terminated.
    */
   async function stop(): Promise<void> {
+    stopping = true;
+    // The failing ones too, already stopping: the process waits for their state to be written.
     const problems = await Promise.all(
-      workers.map(
+      [...running].map(
         (w) =>
           new Promise<string | null>((resolve) => {
             const { index, graceMs } = started.get(w)!;
