@@ -17,9 +17,20 @@ export interface Priceable {
 
 /** What pricing reads of an imp's plan (eligibility's `ImpPlan`). */
 export interface PriceableImp<E extends Priceable> {
-  imp: { id: string; video?: { podid?: unknown }; audio?: { podid?: unknown } };
+  imp: { id: string; video?: PodFields; audio?: PodFields };
   ctx: ImpContext;
   eligible: readonly E[];
+}
+
+/** The ad pod fields of an imp's video or audio object (OpenRTB 2.6 §3.2.7, §3.2.8). */
+export interface PodFields {
+  podid?: unknown;
+}
+
+/** What one request's bids have taken of an ad pod so far. */
+interface PodFill {
+  /** The campaigns bid in it. */
+  campaigns: Set<string>;
 }
 
 /** The bid chosen for one imp: the eligible candidate whose paced, shaded price is highest. */
@@ -88,6 +99,8 @@ let oppAt = new Float64Array(64);
 let firstPriceAt = new Uint8Array(64);
 /** Per entry, its campaign's first paced entry in the imp. */
 let firstAt = new Int32Array(64);
+/** Per entry, 1 where it cannot take the imp (the request's bids before took its place in the pod, or its cap). */
+let outAt = new Uint8Array(64);
 /** The campaigns' first entries, in the order met, and their campaigns (compared without reading the entries again). */
 let ordered = new Int32Array(64);
 const firstCampaign: Campaign[] = [];
@@ -101,21 +114,24 @@ const SCAN_MAX = 32;
  * in plan order. With nothing chosen, `reason` says why (PACING, BELOW_FLOOR or
  * NO_ELIGIBLE_CAMPAIGN).
  *
- * Every candidate is paced (the pacer counts one opportunity per campaign), but only those that can win
- * are priced to the end. The highest paced value is priced first. A price never exceeds its paced
- * value, so a candidate paced under the best price found cannot win. In first price, where shading
- * is most of the pricing (a search over the win curve, ~1.7 µs a candidate), the shaded bid
- * rises with the value and with the floor (the surplus-maximising bid is monotone in the value), so
- * a candidate with no more value and no higher floor than the highest cannot bid more than it:
- * with one floor for the imp, one search instead of one per candidate. Equal prices go to the
- * first candidate in plan order, except in first price, where a candidate that bids only as much as
- * the highest paced value's (both at their floor) is not priced and the higher value wins; the
- * search's own tolerance (0.1 % of the value) can likewise decide a near-tie the other way.
+ * Every candidate that can take the imp is paced (the pacer counts one opportunity per campaign),
+ * but only those that can win are priced to the end. The highest paced value is priced first. A
+ * price never exceeds its paced value, so a candidate paced under the best price found cannot win.
+ * In first price, where shading is most of the pricing (a search over the win curve, ~1.7 µs a
+ * candidate), the shaded bid rises with the value and with the floor (the surplus-maximising bid is
+ * monotone in the value), so a candidate with no more value and no higher floor than the highest
+ * cannot bid more than it: with one floor for the imp, one search instead of one per candidate.
+ * Equal prices go to the first candidate in plan order, except in first price, where a candidate
+ * that bids only as much as the highest paced value's (both at their floor) is not priced and the
+ * higher value wins; the search's own tolerance (0.1 % of the value) can likewise decide a near-tie
+ * the other way.
  *
  * Across the imps of one request, in their order: a campaign gets no more bids than its frequency
  * cap leaves the user (each would be an impression past the cap, paid for), and no more than one
  * in an ad pod (imps sharing `video.podid` or `audio.podid`, OpenRTB 2.6: one break would play the
- * same ad twice, and exchanges drop the repeats while their budget stays held).
+ * same ad twice, and exchanges drop the repeats while their budget stays held). A candidate so left
+ * out is not paced either: a campaign counted on every imp of a pod it can bid once in was planned
+ * on N times its traffic, its λ too high, its budget unspent.
  *
  * A `test` request (OpenRTB 2.6 §3.2.1 `test: 1`) is priced as a real one would be now, but teaches
  * nothing: the pacer is only read (`peekMultiplier`), never counts it, and the shortlist's priors
@@ -127,14 +143,16 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
   let belowFloor = false;
   let paced = false;
   let row = 0;
-  // Bids per campaign so far in this request, and `pod\ncampaign` pairs bid; made at first need.
+  // Bids per campaign so far in this request, and what they took of each pod; made at first need.
   let taken: Map<string, number> | null = null;
-  let pods: Set<string> | null = null;
+  let pods: Map<string, PodFill> | null = null;
   for (let ci = 0; ci < imps.length; ci++) {
     const p = imps[ci];
     const n = p.eligible.length;
     const podid = p.imp.video?.podid ?? p.imp.audio?.podid;
-    const pod = typeof podid === 'string' || typeof podid === 'number' ? `${podid}\n` : '';
+    const pod = typeof podid === 'string' || typeof podid === 'number' ? String(podid) : '';
+    // What the request's bids in the pod took so far.
+    const fill = pod !== '' && pods !== null ? pods.get(pod) : undefined;
     if (ceiling.length < n) {
       ceiling = new Float64Array(n);
       bids = new Float64Array(n);
@@ -144,6 +162,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       oppAt = new Float64Array(n);
       firstPriceAt = new Uint8Array(n);
       firstAt = new Int32Array(n);
+      outAt = new Uint8Array(n);
       ordered = new Int32Array(n);
     }
     const first = row;
@@ -158,6 +177,12 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     for (let i = 0; i < n; i++) {
       const el = p.eligible[i];
       const c = el.cand.campaign;
+      // Left out before anything is learnt of it (a deal's open-auction fallback with its deal entry).
+      if ((taken !== null && el.capLeft !== undefined && el.capLeft <= (taken.get(c.id) ?? 0)) || (fill !== undefined && fill.campaigns.has(c.id))) {
+        outAt[i] = 1;
+        continue;
+      }
+      outAt[i] = 0;
       if (isFallback(p.eligible, i)) {
         pctrAt[i] = pctrAt[i - 1];
         pcvrAt[i] = pcvrAt[i - 1];
@@ -209,6 +234,12 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const c = el.cand.campaign;
       const pctr = pctrAt[i];
       const pcvr = pcvrAt[i];
+      bids[i] = NaN;
+      if (outAt[i] !== 0) {
+        mults[i] = 0;
+        ceiling[i] = -1;
+        continue;
+      }
       const fallback = isFallback(p.eligible, i);
       let multiplier: number;
       if (fallback) multiplier = mults[i - 1];
@@ -218,13 +249,8 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
         deps.shortlist.learn(el.cand.idx, pctrs[first + i], multiplier);
       }
       mults[i] = multiplier;
-      bids[i] = NaN;
       if (multiplier <= 0) {
         paced = true;
-        ceiling[i] = -1;
-        continue;
-      }
-      if ((taken !== null && el.capLeft !== undefined && el.capLeft <= (taken.get(c.id) ?? 0)) || (pods !== null && pod !== '' && pods.has(pod + c.id))) {
         ceiling[i] = -1;
         continue;
       }
@@ -259,7 +285,11 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const cid = p.eligible[i].cand.campaign.id;
       if (ci + 1 < imps.length) {
         if ((p.eligible[i].capLeft ?? Infinity) < Infinity) (taken ??= new Map()).set(cid, (taken.get(cid) ?? 0) + 1);
-        if (pod !== '') (pods ??= new Set()).add(pod + cid);
+        if (pod !== '') {
+          let f = fill;
+          if (f === undefined) (pods ??= new Map()).set(pod, (f = { campaigns: new Set() }));
+          f.campaigns.add(cid);
+        }
       }
       chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci, segment: at === 3 ? '' : segment, auctionType: at, ceilingUsd: ceiling[i] });
       break;
