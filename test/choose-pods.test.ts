@@ -4,10 +4,12 @@ import { createPricer } from '../src/price/price.js';
 import type { Campaign, Creative, ImpContext } from '../src/types.js';
 
 /**
- * Ad pods (OpenRTB 2.6 §3.2.7, imps sharing `video.podid` or `audio.podid`) and frequency caps
- * across the imps of one request (src/price/choose.ts): a campaign that cannot take an imp (already
- * in its pod, or its frequency cap taken by the imps before) is not counted by its pacer as an
- * opportunity.
+ * Ad pods (OpenRTB 2.6 §3.2.7, imps sharing `video.podid` or `audio.podid`) across the imps of one
+ * request (src/price/choose.ts): one ad per advertiser in a break (competitive separation, by the
+ * campaign's first `adomain`), the ads' lengths within `poddur` together, no more than `maxseq`
+ * ads; and a campaign that cannot take an imp (already in its pod, its frequency cap taken by the
+ * imps before, or no creative short enough for what is left of the pod) is not counted by its
+ * pacer as an opportunity.
  */
 
 const ctx = { exchange: 'x', format: 'video', isApp: true, siteOrAppId: 'a', hour: 3, deviceType: 3, w: 640, h: 480 } as unknown as ImpContext;
@@ -67,5 +69,62 @@ describe('the pacer counts only the campaigns that can take the imp', () => {
     expect(out.bids).toEqual(['1:v15', '2:o15', '3:o15']);
     expect(out.asked).toEqual(['ctv', 'other', 'other', 'other']);
   });
+
+  it('nor one with no creative short enough for what is left of the pod', () => {
+    const long = camp('long', 20, ['long.example']);
+    const out = choose(plan(2, { podid: 'p', poddur: 30 }, [{ campaign: ctv, creative: video('v15', 15) }, { campaign: long, creative: video('l30', 30) }]));
+    // long (30 s) takes the whole pod on imp 1; imp 2 has nothing left: nobody is counted there.
+    expect(out.bids).toEqual(['1:l30']);
+    expect(out.asked).toEqual(['ctv', 'long']);
+  });
 });
 
+describe('an ad pod', () => {
+  it('takes one ad per advertiser (first adomain, case-blind), not one per campaign', () => {
+    // Before: northwind 15 s + northwind-brand 30 s (same adomain) + southwind 30 s in one break.
+    const northwind = camp('northwind-travel', 12, ['northwind.example']);
+    const brand = camp('northwind-travel-brand', 11, ['Northwind.example']);
+    const southwind = camp('southwind-air', 10, ['southwind.example']);
+    const entries = [northwind, brand, southwind].map((c) => ({ campaign: c, creative: video(`${c.id}-15`, 15) }));
+    expect(choose(plan(3, { podid: 'p' }, entries)).bids).toEqual(['1:northwind-travel-15', '2:southwind-air-15']);
+    // Out of a pod each imp is its own break.
+    expect(choose(plan(3, {}, entries)).bids).toEqual(['1:northwind-travel-15', '2:northwind-travel-15', '3:northwind-travel-15']);
+    // Campaigns without adomain are separated by campaign.
+    const bare = [camp('A', 3), camp('B', 2)].map((c) => ({ campaign: c, creative: video(`${c.id}-15`, 15) }));
+    expect(choose(plan(3, { podid: 'p' }, bare)).bids).toEqual(['1:A-15', '2:B-15']);
+  });
+
+  it('holds no more seconds than poddur, all its ads together; a shorter creative of a campaign still fits', () => {
+    const northwind = camp('northwind-travel', 12, ['northwind.example']);
+    const southwind = camp('southwind-air', 10, ['southwind.example']);
+    const eastwind = camp('eastwind', 9, ['eastwind.example']);
+    // The repro's pod: 3 imps, poddur 30. Before: 15 + 30 + 30 = 75 s.
+    const entries = [
+      { campaign: northwind, creative: video('nw-15', 15) },
+      { campaign: southwind, creative: video('sw-30', 30) },
+      { campaign: southwind, creative: video('sw-15', 15) },
+      { campaign: eastwind, creative: video('ew-10', 10) },
+    ];
+    const out = choose(plan(3, { podid: 'p', poddur: 30 }, entries));
+    expect(out.bids).toEqual(['1:nw-15', '2:sw-15']);
+    // Lengths as bid.dur states them, whole seconds rounded up: 15.2 + 14.9 > 30.
+    const frac = [
+      { campaign: northwind, creative: video('nw-15.2', 15.2) },
+      { campaign: southwind, creative: video('sw-14.9', 14.9) },
+      { campaign: eastwind, creative: video('ew-10', 10) },
+    ];
+    expect(choose(plan(3, { podid: 'p', poddur: 30 }, frac)).bids).toEqual(['1:nw-15.2', '2:ew-10']);
+    // The same in an audio pod.
+    expect(choose(plan(3, { podid: 'p', poddur: 30, media: 'audio' }, entries)).bids).toEqual(['1:nw-15', '2:sw-15']);
+  });
+
+  it('holds no more ads than maxseq', () => {
+    const entries = ['a', 'b', 'c'].map((id, k) => ({ campaign: camp(id, 10 - k, [`${id}.example`]), creative: video(`${id}-5`, 5) }));
+    expect(choose(plan(3, { podid: 'p', poddur: 60, maxseq: 2 }, entries)).bids).toEqual(['1:a-5', '2:b-5']);
+    expect(choose(plan(3, { podid: 'p', poddur: 60 }, entries)).bids).toEqual(['1:a-5', '2:b-5', '3:c-5']);
+    const out = choose(plan(3, { podid: 'p', maxseq: 1 }, entries));
+    expect(out.bids).toEqual(['1:a-5']);
+    // A full pod counts no opportunity for anyone.
+    expect(out.asked).toEqual(['a', 'b', 'c']);
+  });
+});

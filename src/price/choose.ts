@@ -25,12 +25,19 @@ export interface PriceableImp<E extends Priceable> {
 /** The ad pod fields of an imp's video or audio object (OpenRTB 2.6 §3.2.7, §3.2.8). */
 export interface PodFields {
   podid?: unknown;
+  /** The seconds the pod's ads may fill, all together. */
+  poddur?: unknown;
+  /** The most ads the pod takes. */
+  maxseq?: unknown;
 }
 
 /** What one request's bids have taken of an ad pod so far. */
 interface PodFill {
-  /** The campaigns bid in it. */
-  campaigns: Set<string>;
+  /** `advertiserOf` each campaign bid in it. */
+  advertisers: Set<string>;
+  /** Their lengths, as `bid.dur` states them (whole seconds rounded up). */
+  seconds: number;
+  ads: number;
 }
 
 /** The bid chosen for one imp: the eligible candidate whose paced, shaded price is highest. */
@@ -127,11 +134,14 @@ const SCAN_MAX = 32;
  * the other way.
  *
  * Across the imps of one request, in their order: a campaign gets no more bids than its frequency
- * cap leaves the user (each would be an impression past the cap, paid for), and no more than one
- * in an ad pod (imps sharing `video.podid` or `audio.podid`, OpenRTB 2.6: one break would play the
- * same ad twice, and exchanges drop the repeats while their budget stays held). A candidate so left
- * out is not paced either: a campaign counted on every imp of a pod it can bid once in was planned
- * on N times its traffic, its λ too high, its budget unspent.
+ * cap leaves the user (each would be an impression past the cap, paid for). An ad pod (imps sharing
+ * `video.podid` or `audio.podid`, OpenRTB 2.6 §3.2.7) takes one ad per advertiser (`advertiserOf`:
+ * one break would play the same brand twice, or rivals' ads back to back, and exchanges drop the
+ * repeats while their budget stays held), no more seconds than the imp's `poddur` ("the total
+ * amount of time … advertisers may fill") less the ads bid in it before, and no more ads than its
+ * `maxseq`; a creative longer than what is left is passed over, and a shorter one of its campaign
+ * may still fit. A candidate so left out is not paced either: a campaign counted on every imp of a
+ * pod it can bid once in was planned on N times its traffic, its λ too high, its budget unspent.
  *
  * A `test` request (OpenRTB 2.6 §3.2.1 `test: 1`) is priced as a real one would be now, but teaches
  * nothing: the pacer is only read (`peekMultiplier`), never counts it, and the shortlist's priors
@@ -149,10 +159,21 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
   for (let ci = 0; ci < imps.length; ci++) {
     const p = imps[ci];
     const n = p.eligible.length;
-    const podid = p.imp.video?.podid ?? p.imp.audio?.podid;
+    const media = p.imp.video?.podid !== undefined ? p.imp.video : p.imp.audio;
+    const podid = media?.podid;
     const pod = typeof podid === 'string' || typeof podid === 'number' ? String(podid) : '';
-    // What the request's bids in the pod took so far.
+    // What is left of the pod after the request's bids in it so far.
     const fill = pod !== '' && pods !== null ? pods.get(pod) : undefined;
+    let podLeft = Infinity;
+    if (fill !== undefined) {
+      const maxseq = media!.maxseq;
+      const poddur = media!.poddur;
+      if (typeof poddur === 'number' && poddur > 0) podLeft = poddur - fill.seconds;
+      if ((typeof maxseq === 'number' && maxseq > 0 && fill.ads >= maxseq) || podLeft <= 0) {
+        row += n;
+        continue;
+      }
+    }
     if (ceiling.length < n) {
       ceiling = new Float64Array(n);
       bids = new Float64Array(n);
@@ -178,7 +199,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const el = p.eligible[i];
       const c = el.cand.campaign;
       // Left out before anything is learnt of it (a deal's open-auction fallback with its deal entry).
-      if ((taken !== null && el.capLeft !== undefined && el.capLeft <= (taken.get(c.id) ?? 0)) || (fill !== undefined && fill.campaigns.has(c.id))) {
+      if ((taken !== null && el.capLeft !== undefined && el.capLeft <= (taken.get(c.id) ?? 0)) || (fill !== undefined && (fill.advertisers.has(advertiserOf(c)) || Math.ceil(el.cand.creative.durationSec ?? 0) > podLeft))) {
         outAt[i] = 1;
         continue;
       }
@@ -282,13 +303,16 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     for (let i = 0; i < n; i++) {
       if (bids[i] !== best) continue;
       const at = p.eligible[i].auctionType || auctionType;
-      const cid = p.eligible[i].cand.campaign.id;
+      const { campaign, creative } = p.eligible[i].cand;
+      const cid = campaign.id;
       if (ci + 1 < imps.length) {
         if ((p.eligible[i].capLeft ?? Infinity) < Infinity) (taken ??= new Map()).set(cid, (taken.get(cid) ?? 0) + 1);
         if (pod !== '') {
           let f = fill;
-          if (f === undefined) (pods ??= new Map()).set(pod, (f = { campaigns: new Set() }));
-          f.campaigns.add(cid);
+          if (f === undefined) (pods ??= new Map()).set(pod, (f = { advertisers: new Set(), seconds: 0, ads: 0 }));
+          f.advertisers.add(advertiserOf(campaign));
+          f.seconds += Math.ceil(creative.durationSec ?? 0);
+          f.ads++;
         }
       }
       chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci, segment: at === 3 ? '' : segment, auctionType: at, ceilingUsd: ceiling[i] });
@@ -296,6 +320,15 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     }
   }
   return { chosen, reason: chosen.length > 0 ? '' : paced ? 'PACING' : belowFloor ? 'BELOW_FLOOR' : 'NO_ELIGIBLE_CAMPAIGN' };
+}
+
+/**
+ * A campaign's advertiser, as an ad pod's competitive separation tells them apart: its first
+ * `adomain` (case-blind, as exchanges compare `bid.adomain`), else the campaign itself.
+ */
+function advertiserOf(c: Campaign): string {
+  const d = c.adomain?.[0];
+  return d ? d.toLowerCase() : `#${c.id}`;
 }
 
 /**
