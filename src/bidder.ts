@@ -204,7 +204,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   logger.info({ backend: backend.backend }, 'tensorflow.js backend selected');
 
   const features = createFeatureBuilder();
-  const metrics = createMetrics({ exchanges: [...initial.exchanges.keys()], campaigns: initial.campaigns.map((c) => c.id), clock, noticeTtlMs: settings.noticeTtlMs, conversionWindowMs: settings.conversionWindowMs });
+  const metrics = createMetrics({ exchanges: [...initial.exchanges.keys()], campaigns: initial.campaigns.map((c) => c.id), clock, noticeTtlMs: settings.noticeTtlMs, conversionWindowMs: settings.conversionWindowMs, workers: opts.workers });
   const redis = settings.ledger.redisUrl ? await connectFleetRedis(settings, logger) : null;
   // Before anything is served: a process whose notices its siblings would refuse as forged (or the
   // other way) stops here, listed with the start problems (exit 2). Leases run on Redis's clock.

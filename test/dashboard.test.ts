@@ -24,6 +24,9 @@ const NOT_ON_DASHBOARD: Record<string, string> = {
   bidder_mtw_ignored_total: 'an exchange writing min-to-win in another unit than the price: an integration fault, not a serving signal; the notices are still learnt, as plain wins and losses',
   // A deployment's shape, not a serving signal: a count unlike fleetSize is logged as it changes.
   bidder_fleet_processes: 'the processes live on the Redis ledger: the share each paces follows it (fleetSize left out), or the bidder warns when it differs from fleetSize',
+  // Read by BidderWorkerFailed; the log names the worker and its error.
+  bidder_workers_serving: 'worker threads serving, against bidder_workers_started: BidderWorkerFailed pages when it falls, and stderr names the worker',
+  bidder_workers_started: 'the --workers figure the process started with: a constant, read by BidderWorkerFailed',
   // A date, read by its alert and, within 14 days, by the log at start: not a serving signal.
   bidder_tls_certificate_expiry_timestamp_seconds: 'when the certificate served expires: BidderTlsCertificateExpiring tickets 14 days ahead and pages 2, and the bidder warns at start',
 };

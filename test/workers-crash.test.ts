@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricSum } from '../src/harness/prometheus.js';
 import { freePort, sleep } from '../src/harness/process.js';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
 
@@ -73,7 +74,13 @@ describe.skipIf(!haveRedis)('serve --workers 2 when a worker throws', () => {
   });
 
   it('logs the stack, writes the worker\'s state, keeps serving on the other, and exits non-zero when the last one dies', async () => {
-    for (let i = 0; i < 6; i++) expect((await bid(`wc-before-${i}`)).status).toBe(200);
+    // 20 on connections of their own: both workers answer some (a miss has odds of 2^-20).
+    for (let i = 0; i < 20; i++) expect((await bid(`wc-before-${i}`)).status).toBe(200);
+    const before = await (await get('/metrics')).text();
+    expect(metricSum(before, 'bidder_workers_serving')).toBe(2);
+    expect(metricSum(before, 'bidder_workers_started')).toBe(2);
+    const answeredBefore = metricSum(before, 'bidder_requests_total');
+    expect(answeredBefore).toBe(20);
 
     writeFileSync(join(dir, 'throw-w1'), '');
     await until('worker 1 named gone', () => /worker 1 /.test(err) || exited());
@@ -102,7 +109,13 @@ describe.skipIf(!haveRedis)('serve --workers 2 when a worker throws', () => {
     }
     const metrics = await get('/metrics');
     expect(metrics.status).toBe(200);
-    expect(await metrics.text()).toMatch(/bidder_bids_total/);
+    const after = await metrics.text();
+    expect(after).toMatch(/bidder_bids_total/);
+    // The failed worker shows, and its counters stay in the sums at their last scrape: a sum that
+    // fell (before: worker 0's share of the 20, plus 8) reads as a counter reset to Prometheus.
+    expect(metricSum(after, 'bidder_workers_serving')).toBe(1);
+    expect(metricSum(after, 'bidder_workers_started')).toBe(2);
+    expect(metricSum(after, 'bidder_requests_total')).toBe(answeredBefore + 8);
 
     // The last worker gone, on a rejection nobody handled: the process ends, non-zero, saying so in one line.
     const ended = new Promise<void>((r) => child.once('exit', () => r()));

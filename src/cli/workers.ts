@@ -5,11 +5,14 @@ import type { AdminAction, AdminResult } from '../bidder.js';
 import type { Settings } from '../config/settings.js';
 import { freePort } from '../harness/process.js';
 
+/** One worker's registry as prom-client JSON (`getMetricsAsJSON`), which AggregatorRegistry sums. */
+type MetricJson = { type: string } & Record<string, unknown>;
+
 interface Msg {
   type: string;
   id?: number;
   port?: number;
-  json?: object[];
+  json?: MetricJson[];
   action?: AdminAction;
   result?: AdminResult;
   /** 'listening': the worker's shutdownGraceMs. */
@@ -49,7 +52,13 @@ export async function runWorkers(
   const started = new Map<Worker, { index: number; graceMs: number }>();
   let nextId = 0;
   // Per metrics request: its answer, and the worker asked (one that fails or exits answers nothing).
-  const replies = new Map<number, { resolve: (json: object[] | null) => void; to: Worker }>();
+  const replies = new Map<number, { resolve: (json: MetricJson[] | null) => void; to: Worker }>();
+  // Each worker's metrics at the last scrape, and the counters and histograms of those gone: a
+  // worker that fails leaves the live sum, which Prometheus would read as a counter reset
+  // (increase() counting the rest whole: BidderOverspend fired on it). Kept at their last scrape,
+  // the sums never fall; what the worker counted after it is lost.
+  const lastMetrics = new Map<Worker, MetricJson[]>();
+  const departed: MetricJson[][] = [];
   // Per fanned-out action: its answer, and the worker it was sent to (a worker that exits answers a refusal).
   const applied = new Map<number, { resolve: (r: AdminResult) => void; to: Worker }>();
   // The workers' channel for notices of each other's bids: this run's own, whatever else the process runs.
@@ -95,6 +104,9 @@ export async function runWorkers(
       r.resolve(null);
     }
     unlock(worker);
+    const last = lastMetrics.get(worker);
+    if (last !== undefined) departed.push(last.filter((m) => m.type === 'counter' || m.type === 'histogram'));
+    lastMetrics.delete(worker);
   }
 
   // Set once stop() is called: workers ending then are stopping, not failing.
@@ -148,14 +160,17 @@ export async function runWorkers(
     const all = await Promise.all(
       workers.map(
         (w) =>
-          new Promise<object[] | null>((resolve) => {
+          new Promise<MetricJson[] | null>((resolve) => {
             const id = ++nextId;
             replies.set(id, { resolve, to: w });
             w.postMessage({ type: 'metrics', id });
+          }).then((json) => {
+            if (json !== null && workers.includes(w)) lastMetrics.set(w, json);
+            return json;
           }),
       ),
     );
-    return AggregatorRegistry.aggregate(all.filter((j) => j !== null) as never).metrics();
+    return AggregatorRegistry.aggregate([...all.filter((j) => j !== null), ...departed] as never).metrics();
   }
 
   function start(index: number, port: number): Promise<{ worker: Worker; port: number }> {

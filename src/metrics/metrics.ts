@@ -47,6 +47,8 @@ export interface MetricsOptions {
   noticeTtlMs?: number;
   /** How long after a click its conversion counts (the notice handler's; default 7 days). */
   conversionWindowMs?: number;
+  /** Worker threads the process started (`serve --workers N`); 1 alone. */
+  workers?: number;
 }
 
 /** A campaign's counters, bound once so a bid or notice only increments. */
@@ -148,6 +150,20 @@ export function createMetrics(opts: MetricsOptions) {
   });
   // Set at every fleet sync of a process on a Redis ledger (src/pace/ledger-sync.ts); workers of one
   // process read the same fleet: 'max'.
+  // Each worker thread says 1: summed over the live ones (src/cli/workers.ts drops a failed worker
+  // from the scrape), beside the number started, a worker that failed shows without its log.
+  new Gauge({
+    name: 'bidder_workers_serving',
+    help: 'Worker threads of this process answering requests: 1 alone; with serve --workers N their number, less those that failed (their counters stay in the sums at their last scrape).',
+    aggregator: 'sum',
+    registers: [registry],
+  }).set(1);
+  new Gauge({
+    name: 'bidder_workers_started',
+    help: 'Worker threads this process started (serve --workers N; 1 alone): bidder_workers_serving below it is a worker that failed, its share of the traffic now on the others.',
+    aggregator: 'max',
+    registers: [registry],
+  }).set(opts.workers ?? 1);
   const fleetProcesses = new Gauge({
     name: 'bidder_fleet_processes',
     help: 'Bidder processes whose budget rules the Redis ledger holds live on this keyPrefix (this one included), read every fleetSyncMs: with fleetSize auto each paces 1 / their number of every budget (a worker thread of N: 1 / (their number x N)); 0 alone.',
