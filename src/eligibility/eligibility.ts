@@ -117,6 +117,7 @@ export interface EligibilityDeps {
 }
 
 const DIM = Object.fromEntries(DIMENSIONS.map((d, i) => [d, i])) as Record<(typeof DIMENSIONS)[number], number>;
+const DEVICE_TYPE_BIT = 1 << DIM.deviceType;
 const EMPTY: string[] = [];
 /** Distinct request categories held interned (IAB's taxonomies have a few hundred to ~1,500). */
 const CATEGORIES_INTERNED = 4_096;
@@ -193,8 +194,10 @@ function currencyToUsd(amount: number, cur: unknown, rates: ReadonlyMap<string, 
   return rate === undefined ? NaN : amount / rate;
 }
 
-// The index's values of the common device types (AdCOM 1.0 has 1..7), built once.
-const DEVICE_TYPE_VALUES: readonly string[][] = Array.from({ length: 8 }, (_, t) => [String(t)]);
+// The index's values of the common device types (AdCOM 1.0 has 1..8), built once.
+const DEVICE_TYPE_VALUES: readonly string[][] = Array.from({ length: 9 }, (_, t) => [String(t)]);
+/** AdCOM 1.0 device type 8, "OOH Device": a digital out-of-home screen. */
+const OUT_OF_HOME = 8;
 
 /** An imp's slot keys, media type and the size features read: filled by `impSlots`, one object reused. */
 interface ImpSlots {
@@ -635,6 +638,10 @@ export function createEligibility(deps: EligibilityDeps) {
       const region = typeof geo.region === 'string' ? geo.region.toLowerCase() : '';
       const os = typeof device.os === 'string' ? device.os.toLowerCase() : '';
       const deviceType = typeof device.devicetype === 'number' ? device.devicetype : 0;
+      // Digital out-of-home (OpenRTB 2.6 `dooh`, or AdCOM device type 8): a screen in a street or a
+      // station, which nobody clicks, is bid on only by campaigns that opt in by targeting device
+      // type 8; it is device type 8 to targeting, whatever type a `dooh` request names.
+      const outOfHome = (r.dooh !== null && typeof r.dooh === 'object') || deviceType === OUT_OF_HOME;
       const categories =
         inv.sectioncat || inv.pagecat
           ? expandCategories([...(inv.cat ?? []), ...(inv.sectioncat ?? []), ...(inv.pagecat ?? [])], internCategory)
@@ -680,7 +687,7 @@ export function createEligibility(deps: EligibilityDeps) {
       }
       requestValues[DIM.country] = country ? one(DIM.country, country) : EMPTY;
       requestValues[DIM.region] = region ? one(DIM.region, region) : EMPTY;
-      requestValues[DIM.deviceType] = deviceType ? DEVICE_TYPE_VALUES[deviceType] ?? [String(deviceType)] : EMPTY;
+      requestValues[DIM.deviceType] = outOfHome ? DEVICE_TYPE_VALUES[OUT_OF_HOME] : deviceType ? DEVICE_TYPE_VALUES[deviceType] ?? [String(deviceType)] : EMPTY;
       requestValues[DIM.os] = os ? one(DIM.os, os) : EMPTY;
       requestValues[DIM.category] = categories;
       requestValues[DIM.site] = invId ? one(DIM.site, invId) : EMPTY;
@@ -895,6 +902,8 @@ export function createEligibility(deps: EligibilityDeps) {
         let n = 0;
         for (let mi = 0; mi < m; mi++) {
           const idx = matchedIdx[mi];
+          // A campaign that does not restrict device types has not opted in to out-of-home.
+          if (outOfHome && (restricted[idx] & DEVICE_TYPE_BIT) === 0) continue;
           const t = traits[idx];
           if (byTraits && (t & slow) === 0) {
             // Passes every check on its traits: not paused, in flight, a plain banner on a banner
