@@ -7,9 +7,12 @@ import { NBR } from '../src/errors/codes.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
- * Digital out-of-home (OpenRTB 2.6-202211: the `dooh` object; AdCOM device type 8, out-of-home).
- * A screen in a street or a station is no web page: no one clicks it, so a campaign bids on one
- * only where it opts in by targeting `deviceTypes` with 8.
+ * Digital out-of-home (OpenRTB 2.6-202211: the `dooh` object, `imp.dt`; AdCOM device type 8,
+ * out-of-home). A screen in a street or a station is no web page: no one clicks it, so a campaign
+ * bids on one only where it opts in by targeting `deviceTypes` with 8. And its play, billed at
+ * display time (`imp.dt`, ms since the epoch, seconds in some exchanges' examples), may come later
+ * than the bidder holds a bid: such an imp gets no bid (`nbr` 514, as a long `exp`), or its
+ * billing notice would come after the reservation was released and its spend never be recorded.
  */
 
 // The roadside billboard of the r1 repro (the IAB's DOOH example, qty 1, without exp and dt).
@@ -54,6 +57,7 @@ describe('DOOH on the demo policies (no campaign opts in)', () => {
 describe('DOOH with a campaign that opts in (targeting deviceTypes: [8])', () => {
   let t: TestBidder;
   let dir: string;
+  const TTL_MS = 60_000;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'dooh-'));
     cpSync('policies', dir, { recursive: true });
@@ -74,7 +78,7 @@ describe('DOOH with a campaign that opts in (targeting deviceTypes: [8])', () =>
       ],
     });
     writeFileSync(file, stringify(doc));
-    t = await startBidder({}, dir);
+    t = await startBidder({ noticeTtlMs: TTL_MS }, dir);
   });
   afterAll(async () => {
     await t?.close();
@@ -91,4 +95,28 @@ describe('DOOH with a campaign that opts in (targeting deviceTypes: [8])', () =>
     expect(w).toContain('acme-shoes');
     expect(w).not.toContain('metro-screens');
   });
+
+  it('a play displayed (imp.dt) past the notice horizon gets no bid (nbr 514), in ms or in seconds', async () => {
+    const now = t.clock();
+    // Before: bid, and its billing notice at display time was refused (410 NOTICE_EXPIRED), spend never recorded.
+    expect(await answer(t, billboard('d1', { imp: { dt: now + 3600_000 } }))).toBe(NBR.EXPIRY);
+    expect(await answer(t, billboard('d2', { imp: { dt: Math.round(now / 1000) + 3600 } }))).toBe(NBR.EXPIRY);
+    expect(await answer(t, billboard('d3', { imp: { dt: now + TTL_MS + 1000 } }))).toBe(NBR.EXPIRY);
+    // Within the horizon, now, or past (the IAB example's 1647010095 s): bid.
+    expect(await answer(t, billboard('d4', { imp: { dt: now + TTL_MS / 2 } }))).toEqual(['metro-screens']);
+    expect(await answer(t, billboard('d5', { imp: { dt: Math.round(now / 1000) } }))).toEqual(['metro-screens']);
+    expect(await answer(t, billboard('d6', { imp: { dt: 1647010095 } }))).toEqual(['metro-screens']);
+  });
+
+  it('a play within the horizon is billed at its display time, and the spend recorded', async () => {
+    const dt = t.clock() + TTL_MS / 2;
+    const r = await t.bid(billboard('m1', { imp: { dt } }), 'demo-eu');
+    const bid = ((await r.json()) as any).seatbid[0].bid[0];
+    const spent = await t.metric('bidder_spend_usd_total', { campaign: 'metro-screens' });
+    t.clock.advance(dt - t.clock());
+    const burl = t.url + bid.burl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(bid.price)).replace('${AUCTION_MIN_TO_WIN}', '');
+    expect((await fetch(burl)).status).toBeLessThan(300);
+    expect(await t.metric('bidder_spend_usd_total', { campaign: 'metro-screens' })).toBeGreaterThan(spent);
+  });
 });
+

@@ -742,6 +742,14 @@ export function createEligibility(deps: EligibilityDeps) {
           plan.reason = 'EXPIRY';
           continue;
         }
+        // OpenRTB 2.6-202211 `imp.dt` (DOOH): when the play is expected, and the exchange bills it
+        // then; past the same horizon, its billing would come after the bid's budget was released
+        // and the bid forgotten. Milliseconds since the epoch; a value under 1e11 (before 1973 in
+        // ms) is read as seconds, as the spec's own DOOH examples write it.
+        if (typeof im.dt === 'number' && deps.noticeTtlMs !== undefined && (im.dt < 1e11 ? im.dt * 1000 : im.dt) - now > deps.noticeTtlMs) {
+          plan.reason = 'EXPIRY';
+          continue;
+        }
         // OpenRTB 2.6 `qty.multiplier` (DOOH): the exchange bills that many impressions per play, so
         // a bid would be charged a multiple of its price, which its reservation does not hold.
         if (im.qty && typeof im.qty.multiplier === 'number' && im.qty.multiplier !== 1) {
