@@ -1,3 +1,4 @@
+import { AggregatorRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ERRORS, NBR } from '../src/errors/codes.js';
 import { createMetrics, type Metrics } from '../src/metrics/metrics.js';
@@ -172,6 +173,18 @@ describe('event-loop lag', () => {
     await p50();
     await new Promise((r) => setTimeout(r, 500));
     expect(await p50()).toBeLessThan(0.005);
+  });
+
+  it('is the worst worker\'s with serve --workers, not their average: one stalled worker shows whole', async () => {
+    const json = async (stalled: boolean) => {
+      const m = createMetrics({ exchanges: EXCHANGES, campaigns: CAMPAIGNS });
+      const j = (await m.registry.getMetricsAsJSON()) as unknown as Array<{ name: string; values: Array<{ value: number }> }>;
+      const p99 = j.find((x) => x.name === 'nodejs_eventloop_lag_p99_seconds')!;
+      p99.values = [{ ...p99.values[0], value: stalled ? 0.4 : 0.001 }];
+      return j;
+    };
+    const text = await AggregatorRegistry.aggregate([await json(false), await json(false), await json(false), await json(true)] as never).metrics();
+    expect(Number(/^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text)![1])).toBe(0.4);
   });
 });
 

@@ -97,10 +97,12 @@ export function createMetrics(opts: MetricsOptions) {
     // Worker threads share one process: each reads the same process_* figures (CPU, RSS, file
     // descriptors, start time), which a sum would multiply by the number of workers and 'omit'
     // (prom-client's choice for the start time) would drop; the first worker's reading is the
-    // process's. nodejs_* keep prom-client's aggregators: heap, external memory, handles and GC
-    // are each thread's own (their sum is the process's), event-loop lag is averaged (min, max).
+    // process's. Heap, external memory, handles and GC are each thread's own: their sum is the
+    // process's. Event-loop lag is the worst worker's: prom-client averages it, and one stalled
+    // worker of four, its requests late, read a quarter of its lag on the dashboard and alerts.
     for (const m of registry.getMetricsAsArray() as unknown as Array<{ name: string; aggregator: string }>) {
       if (m.name.startsWith('process_')) m.aggregator = 'first';
+      else if (m.name.startsWith('nodejs_eventloop_lag_')) m.aggregator = m.name === 'nodejs_eventloop_lag_min_seconds' ? 'min' : 'max';
     }
   }
   const exchanges = new Set(opts.exchanges);
