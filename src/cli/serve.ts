@@ -304,12 +304,12 @@ export function registerServe(program: Command): void {
       let stopping = false;
       // A reload begun before SIGTERM finishes and is logged: close() waits for the admin actions.
       onHangup(() => (stopping ? hangupWhileStopping() : void bidder.reloadPoliciesOnSignal('SIGHUP')));
-      const stop = (signal: string) => {
+      const stop = (signal: string, code = 0) => {
         if (stopping) return;
         stopping = true;
         bidder.logger.info({ signal }, 'draining in-flight requests');
         bidder.close().then(
-          () => process.exit(0),
+          () => process.exit(code),
           (err) => {
             bidder.logger.error({ err }, 'shutdown failed');
             process.exit(1);
@@ -318,5 +318,14 @@ export function registerServe(program: Command): void {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
+      // A bug outside a request handler: logged with its stack, then the drain of a SIGTERM (its
+      // state written, in-flight requests answered) and exit 1. Before, Node printed the stack on
+      // stderr and ended at once (exit 7 with the wasm backend), the state since its last save lost.
+      // A capture, as in src/worker.ts: the wasm runtime's own listener throws the error again.
+      process.setUncaughtExceptionCaptureCallback((err: unknown) => {
+        bidder.logger.error({ err }, 'unhandled error outside a request handler: the bidder stops');
+        process.exitCode = 1;
+        stop('uncaught error', 1);
+      });
     });
 }
