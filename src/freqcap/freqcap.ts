@@ -328,7 +328,7 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Loc
   }
 
   /**
-   * Written to a temporary name, then renamed: a crash leaves the old file or the new one. Each
+   * Written to a temporary name, synced, then renamed: a crash leaves the old file or the new one. Each
    * user as its array without the heap slot, campaigns by their index in `campaigns`: with an
    * array per user and campaign, a million users took about four times as long to write and twice
    * as long to read. Written a chunk at a time, one user a line (still one JSON document): one
@@ -362,6 +362,9 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Loc
         }
       }
       await out.write(`${chunk}\n]}`);
+      // Before the rename: a filesystem may commit the rename before the data (XFS, ext4 without
+      // auto_da_alloc), and a power cut would leave an empty file in place of the old one.
+      await out.datasync();
     } finally {
       await out.close();
     }

@@ -7,7 +7,7 @@
  * knew. With them go the hour's wins an hourly cap counts, which the ledger cannot tell the pacer,
  * and a flight's spend on the days before, which the bidder's ledger sync tells it (and replaces).
  *
- * One JSON file, written whole every `everyMs` and at close (to a temporary name, then renamed, so
+ * One JSON file, written whole every `everyMs` and at close (to a temporary name, synced, then renamed, so
  * a crash leaves the old file or the new one, never half of one). It is a cache, not
  * configuration: a file that is missing, or older than the newest other learned file of its folder
  * by over SIBLING_NEWER_MS, seeds the process from that file (a change of `serve --workers`:
@@ -178,7 +178,14 @@ export function createLearnedStore(o: LearnedStoreOptions) {
       .then(async () => {
         // Not fs.mkdir's recursive, which spins forever where mkdir answers ENOENT (src/util/dir.ts).
         makeDir(dirname(o.path));
-        await fs.writeFile(tmp, text);
+        const out = await fs.open(tmp, 'w');
+        try {
+          await out.writeFile(text);
+          // Before the rename, as the caps file (src/freqcap/freqcap.ts): a power cut must leave the old state or the new.
+          await out.datasync();
+        } finally {
+          await out.close();
+        }
         await fs.rename(tmp, o.path);
       })
       .catch((err: Error) => o.logger.warn({ path: o.path, err: err.message }, 'learned state not written; the last one written stays'));
