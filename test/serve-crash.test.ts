@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, sleep } from '../src/harness/process.js';
+import { policiesIn } from './helpers/policies-dir.js';
 
 /**
  * `serve` alone when its main thread throws an uncaught error (a bug outside a request handler):
@@ -17,14 +18,7 @@ describe('serve when its main thread throws', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('logs the stack, writes its state and exits 1', async () => {
-    cpSync('policies', join(dir, 'policies'), { recursive: true });
-    const yaml = join(dir, 'policies', 'bidder.yaml');
-    writeFileSync(
-      yaml,
-      readFileSync(yaml, 'utf8')
-        .replace(/^(\s*)journalPath: .*$/m, `$1journalPath: ${join(dir, 'ledger')}`)
-        .replace(/^(\s*)dir: var\/events$/m, `$1dir: ${join(dir, 'events')}`),
-    );
+    policiesIn(dir);
     const port = await freePort();
     const child = spawn(
       process.execPath,

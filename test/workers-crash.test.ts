@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricSum } from '../src/harness/prometheus.js';
 import { freePort, sleep } from '../src/harness/process.js';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
+import { policiesIn } from './helpers/policies-dir.js';
 
 /**
  * `serve --workers 2` where one worker throws an uncaught error (a bug outside a request handler):
@@ -42,14 +43,7 @@ describe.skipIf(!haveRedis)('serve --workers 2 when a worker throws', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'workers-crash-'));
-    cpSync('policies', join(dir, 'policies'), { recursive: true });
-    const yaml = join(dir, 'policies', 'bidder.yaml');
-    writeFileSync(
-      yaml,
-      readFileSync(yaml, 'utf8')
-        .replace(/^(\s*)journalPath: .*$/m, `$1journalPath: ${join(dir, 'ledger')}`)
-        .replace(/^(\s*)dir: var\/events$/m, `$1dir: ${join(dir, 'events')}`) + 'shutdownGraceMs: 2000\n',
-    );
+    policiesIn(dir, 'shutdownGraceMs: 2000\n');
     redis = await startPrivateRedis({});
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;

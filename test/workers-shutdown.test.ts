@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { freePort } from '../src/harness/process.js';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
 import { postRaw } from './helpers/http.js';
 import { startWorkers, type Workers } from './helpers/workers.js';
+import { policiesIn } from './helpers/policies-dir.js';
 
 /**
  * `serve --workers 2` on SIGTERM while clients hold kept-alive connections, as exchanges always do:
@@ -47,14 +48,7 @@ describe.skipIf(!haveRedis)('serve --workers 2 on SIGTERM', () => {
   let url: string;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'workers-shutdown-'));
-    cpSync('policies', join(dir, 'policies'), { recursive: true });
-    const yaml = join(dir, 'policies', 'bidder.yaml');
-    writeFileSync(
-      yaml,
-      readFileSync(yaml, 'utf8')
-        .replace(/^(\s*)journalPath: .*$/m, `$1journalPath: ${join(dir, 'ledger')}`)
-        .replace(/^(\s*)dir: var\/events$/m, `$1dir: ${join(dir, 'events')}`) + 'shutdownGraceMs: 3000\n',
-    );
+    policiesIn(dir, 'shutdownGraceMs: 3000\n');
     redis = await startPrivateRedis({});
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
