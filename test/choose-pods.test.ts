@@ -5,9 +5,9 @@ import type { Campaign, Creative, ImpContext } from '../src/types.js';
 
 /**
  * Ad pods (OpenRTB 2.6 §3.2.7, imps sharing `video.podid` or `audio.podid`) across the imps of one
- * request (src/price/choose.ts): one ad per advertiser in a break (competitive separation, by the
- * campaign's first `adomain`), the ads' lengths within `poddur` together, no more than `maxseq`
- * ads; and a campaign that cannot take an imp (already in its pod, its frequency cap taken by the
+ * request (src/price/choose.ts): one ad per advertiser in a break (competitive separation, by any
+ * `adomain` in common), the lengths of the dynamic portion's ads within `poddur` together, no more
+ * than `maxseq` of them (a hybrid pod's structured slots aside); and a campaign that cannot take an imp (already in its pod, its frequency cap taken by the
  * imps before, or no creative short enough for what is left of the pod) is not counted by its
  * pacer as an opportunity.
  */
@@ -116,6 +116,38 @@ describe('an ad pod', () => {
     expect(choose(plan(3, { podid: 'p', poddur: 30 }, frac)).bids).toEqual(['1:nw-15.2', '2:ew-10']);
     // The same in an audio pod.
     expect(choose(plan(3, { podid: 'p', poddur: 30, media: 'audio' }, entries)).bids).toEqual(['1:nw-15', '2:sw-15']);
+  });
+
+  it('separates advertisers on any adomain in common, not the first only', () => {
+    // Before: x [x.example, shared.example] and y [shared.example] both in one break; an exchange
+    // matching bid.adomain sees shared.example twice and drops the repeat, its budget held.
+    const x = camp('x', 10, ['x.example', 'shared.example']);
+    const y = camp('y', 9, ['Shared.example']);
+    const z = camp('z', 8, ['z.example']);
+    const entries = [x, y, z].map((c) => ({ campaign: c, creative: video(`${c.id}15`, 15) }));
+    expect(choose(plan(3, { podid: 'p' }, entries)).bids).toEqual(['1:x15', '2:z15']);
+  });
+
+  it('in a hybrid pod, fills poddur and maxseq with the dynamic imps\' ads only, in whatever order the imps come', () => {
+    const a = camp('a', 10, ['a.example']);
+    const b = camp('b', 9, ['b.example']);
+    const c = camp('c', 8, ['c.example']);
+    const entries = [
+      { campaign: a, creative: video('a30', 30) },
+      { campaign: b, creative: video('b15', 15) },
+      { campaign: c, creative: video('c15', 15) },
+    ];
+    // A structured 30 s slot, then the dynamic portion (poddur 30, maxseq 1).
+    const hybrid = (dynamicFirst: boolean) => {
+      const [slot] = plan(1, { podid: 'h' }, entries);
+      const [dyn] = plan(1, { podid: 'h', poddur: 30, maxseq: 1 }, entries);
+      slot.imp = { ...slot.imp, id: 'slot' };
+      dyn.imp = { ...dyn.imp, id: 'dyn' };
+      return choose(dynamicFirst ? [dyn, slot] : [slot, dyn]).bids;
+    };
+    // Before: the slot's 30 s used up the dynamic portion: ['slot:a30'] one way, two ads the other.
+    expect(hybrid(false)).toEqual(['slot:a30', 'dyn:b15']);
+    expect(hybrid(true)).toEqual(['dyn:a30', 'slot:b15']);
   });
 
   it('holds no more ads than maxseq', () => {

@@ -33,9 +33,13 @@ export interface PodFields {
 
 /** What one request's bids have taken of an ad pod so far. */
 interface PodFill {
-  /** `advertiserOf` each campaign bid in it. */
+  /** `advertisersOf` each campaign bid in it, on any of its imps. */
   advertisers: Set<string>;
-  /** Their lengths, as `bid.dur` states them (whole seconds rounded up). */
+  /**
+   * The lengths of the bids on its dynamic imps (those with `poddur` or `maxseq`), as `bid.dur`
+   * states them (whole seconds rounded up), and their number: a hybrid pod's structured slots are
+   * not part of the time its dynamic portion may fill.
+   */
   seconds: number;
   ads: number;
 }
@@ -135,12 +139,14 @@ const SCAN_MAX = 32;
  *
  * Across the imps of one request, in their order: a campaign gets no more bids than its frequency
  * cap leaves the user (each would be an impression past the cap, paid for). An ad pod (imps sharing
- * `video.podid` or `audio.podid`, OpenRTB 2.6 §3.2.7) takes one ad per advertiser (`advertiserOf`:
- * one break would play the same brand twice, or rivals' ads back to back, and exchanges drop the
- * repeats while their budget stays held), no more seconds than the imp's `poddur` ("the total
- * amount of time … advertisers may fill") less the ads bid in it before, and no more ads than its
- * `maxseq`; a creative longer than what is left is passed over, and a shorter one of its campaign
- * may still fit. A candidate so left out is not paced either: a campaign counted on every imp of a
+ * `video.podid` or `audio.podid`, OpenRTB 2.6 §3.2.7) takes one ad per advertiser (any `adomain`
+ * in common, `advertisersOf`: one break would play the same brand twice, or rivals' ads back to
+ * back, and exchanges drop the repeats while their budget stays held); its dynamic portion (the
+ * imps with `poddur` or `maxseq`) no more seconds than `poddur` ("the total amount of time …
+ * advertisers may fill") less the ads bid on its dynamic imps before, and no more ads than its
+ * `maxseq`, a hybrid pod's structured slots aside; a creative longer than what is left is passed
+ * over, and a shorter one of its campaign may still fit. Each imp is chosen in turn: a first imp's
+ * 30 s ad can leave a 30 s pod no room for two 15 s ads worth more together. A candidate so left out is not paced either: a campaign counted on every imp of a
  * pod it can bid once in was planned on N times its traffic, its λ too high, its budget unspent.
  *
  * A `test` request (OpenRTB 2.6 §3.2.1 `test: 1`) is priced as a real one would be now, but teaches
@@ -162,6 +168,8 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     const media = p.imp.video?.podid !== undefined ? p.imp.video : p.imp.audio;
     const podid = media?.podid;
     const pod = typeof podid === 'string' || typeof podid === 'number' ? String(podid) : '';
+    // OpenRTB 2.6 §3.2.7: `poddur` and `maxseq` are the dynamic portion's, the imps that carry them.
+    const dynamic = pod !== '' && ((typeof media!.poddur === 'number' && media!.poddur > 0) || (typeof media!.maxseq === 'number' && media!.maxseq > 0));
     // What is left of the pod after the request's bids in it so far.
     const fill = pod !== '' && pods !== null ? pods.get(pod) : undefined;
     let podLeft = Infinity;
@@ -199,7 +207,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const el = p.eligible[i];
       const c = el.cand.campaign;
       // Left out before anything is learnt of it (a deal's open-auction fallback with its deal entry).
-      if ((taken !== null && el.capLeft !== undefined && el.capLeft <= (taken.get(c.id) ?? 0)) || (fill !== undefined && (fill.advertisers.has(advertiserOf(c)) || Math.ceil(el.cand.creative.durationSec ?? 0) > podLeft))) {
+      if ((taken !== null && el.capLeft !== undefined && el.capLeft <= (taken.get(c.id) ?? 0)) || (fill !== undefined && (sharesAdvertiser(fill, c) || Math.ceil(el.cand.creative.durationSec ?? 0) > podLeft))) {
         outAt[i] = 1;
         continue;
       }
@@ -310,9 +318,11 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
         if (pod !== '') {
           let f = fill;
           if (f === undefined) (pods ??= new Map()).set(pod, (f = { advertisers: new Set(), seconds: 0, ads: 0 }));
-          f.advertisers.add(advertiserOf(campaign));
-          f.seconds += Math.ceil(creative.durationSec ?? 0);
-          f.ads++;
+          for (const a of advertisersOf(campaign)) f.advertisers.add(a);
+          if (dynamic) {
+            f.seconds += Math.ceil(creative.durationSec ?? 0);
+            f.ads++;
+          }
         }
       }
       chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci, segment: at === 3 ? '' : segment, auctionType: at, ceilingUsd: ceiling[i] });
@@ -323,12 +333,21 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
 }
 
 /**
- * A campaign's advertiser, as an ad pod's competitive separation tells them apart: its first
- * `adomain` (case-blind, as exchanges compare `bid.adomain`), else the campaign itself.
+ * A campaign's advertisers, as an ad pod's competitive separation tells them apart: each of its
+ * `adomain` (case-blind, as exchanges compare `bid.adomain`, any of which they may match on), else
+ * the campaign itself.
  */
-function advertiserOf(c: Campaign): string {
-  const d = c.adomain?.[0];
-  return d ? d.toLowerCase() : `#${c.id}`;
+function advertisersOf(c: Campaign): string[] {
+  const ds = c.adomain;
+  return ds !== undefined && ds.length > 0 ? ds.map((d) => d.toLowerCase()) : [`#${c.id}`];
+}
+
+/** Whether a campaign shares an advertiser with a bid already in the pod. */
+function sharesAdvertiser(fill: PodFill, c: Campaign): boolean {
+  const ds = c.adomain;
+  if (ds === undefined || ds.length === 0) return fill.advertisers.has(`#${c.id}`);
+  for (const d of ds) if (fill.advertisers.has(d.toLowerCase())) return true;
+  return false;
 }
 
 /**
