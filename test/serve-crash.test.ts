@@ -55,4 +55,37 @@ describe('serve when its main thread throws', () => {
       child.kill('SIGKILL');
     }
   }, 90_000);
+
+  // A bug while the drain of a SIGTERM runs: stop() is already under way, and its exit 0 hid the
+  // capture's exit code 1 (review r4, serve-error-while-stopping.sh).
+  it('exits 1 when an uncaught error comes while it drains after SIGTERM', async () => {
+    const own = join(dir, 'sigterm');
+    policiesIn(own, 'shutdownGraceMs: 1000\n');
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      ['--import', resolve('test/fixtures/throw-on-sigterm.mjs'), 'dist/cli.js', 'serve', '--policies', join(own, 'policies'), '--port', String(port), '--host', '127.0.0.1', '--log-level', 'info'],
+      { env: { ...process.env, NOTICE_SECRET: 'serve-crash-secret-0123456789' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    try {
+      for (const t0 = Date.now(); ; await sleep(100)) {
+        if (Date.now() - t0 > 60_000) throw new Error(`not ready within 60 s: ${err}`);
+        if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false)) break;
+      }
+      child.kill('SIGTERM');
+      const { code, signal } = await ended;
+      expect(out).toMatch(/test: simulated bug during the drain/);
+      expect(signal, err).toBeNull();
+      // Before: 0.
+      expect(code, out + err).toBe(1);
+      expect(existsSync(join(own, 'ledger', 'learned.json'))).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 90_000);
 });

@@ -203,6 +203,9 @@ function refuseToStart(err: unknown): never {
   process.exit(1);
 }
 
+/** `code`, or the exit code an uncaught error set meanwhile (the capture's 1), whichever is higher. */
+const exitCode = (code: number): number => Math.max(code, Number(process.exitCode ?? 0) || 0);
+
 // Said, not dropped: whoever sent it (systemctl reload) learns that no reload ran.
 const hangupWhileStopping = () => process.stderr.write('bidder: SIGHUP while stopping: ignored; no reload is begun once a SIGTERM or SIGINT has been received\n');
 
@@ -282,7 +285,7 @@ export function registerServe(program: Command): void {
           stopping = true;
           // A worker whose shutdown failed or was cut short is named, and the exit says so.
           running.stop().then(
-            () => process.exit(0),
+            () => process.exit(exitCode(0)),
             (err: Error) => {
               process.stderr.write(`bidder: stopped with errors: ${err.message}\n`);
               process.exit(1);
@@ -309,7 +312,8 @@ export function registerServe(program: Command): void {
         stopping = true;
         bidder.logger.info({ signal }, 'draining in-flight requests');
         bidder.close().then(
-          () => process.exit(code),
+          // An uncaught error during the drain set exit code 1 and found stop() under way: kept.
+          () => process.exit(exitCode(code)),
           (err) => {
             bidder.logger.error({ err }, 'shutdown failed');
             process.exit(1);
