@@ -120,3 +120,100 @@ describe('DOOH with a campaign that opts in (targeting deviceTypes: [8])', () =>
   });
 });
 
+
+/**
+ * The policies of the opted-in screen campaign in a temporary copy, with two exchanges whose
+ * reservation hold (5 s) is shorter than the notice TTL: `dooh-bill` bills on `billing` (its burl,
+ * fired at the play), `dooh-win` on `win` (its nurl, at the auction).
+ */
+function screenPolicies(dailyUsd: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dooh-hold-'));
+  cpSync('policies', dir, { recursive: true });
+  const file = join(dir, 'campaigns.yaml');
+  const doc = parse(readFileSync(file, 'utf8'));
+  doc.campaigns.push({
+    id: 'metro-screens', advertiser: 'Metro Screens', adomain: ['metroscreens.example'], cat: ['IAB20'], language: 'en',
+    goal: { type: 'cpm', valueUsd: 6 }, budget: { dailyUsd }, maxBidCpmUsd: 10, targeting: { deviceTypes: [8] },
+    creatives: [{ id: 'metro-300x250', format: 'banner', w: 300, h: 250, title: 'Metro', keywords: ['travel'], imageEmbedding: [0.1, 0.2, -0.3, 0.4, 0.5, -0.6, 0.7, 0.8], landingUrl: 'https://metroscreens.example/a' }],
+  });
+  writeFileSync(file, stringify(doc));
+  const ex = join(dir, 'exchanges.yaml');
+  const e = parse(readFileSync(ex, 'utf8'));
+  e.exchanges['dooh-bill'] = { currency: 'USD', noBid: 'nbr', billsOn: 'billing', reservationHoldMs: HOLD_MS };
+  e.exchanges['dooh-win'] = { currency: 'USD', noBid: 'nbr', reservationHoldMs: HOLD_MS };
+  writeFileSync(ex, stringify(e));
+  return dir;
+}
+const HOLD_MS = 5000;
+const TTL_MS = 60_000;
+const noticeUrl = (t: TestBidder, bid: any, url: string) =>
+  t.url + url.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(bid.price)).replace('${AUCTION_MIN_TO_WIN}', '');
+
+describe('DOOH on an exchange whose reservation hold is shorter than the notice TTL', () => {
+  let t: TestBidder;
+  let dir: string;
+  beforeAll(async () => {
+    dir = screenPolicies(500);
+    t = await startBidder({ noticeTtlMs: TTL_MS }, dir);
+  });
+  afterAll(async () => {
+    await t?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const send = async (req: unknown, exchange: string) => {
+    const r = await t.bid(req, exchange);
+    expect(r.status).toBe(200);
+    return (await r.json()) as any;
+  };
+  const outcome = (body: any) => (body.seatbid ? body.seatbid[0].bid[0].cid : body.nbr);
+
+  it('billsOn billing: a play (imp.dt) or an exp past the hold gets no bid (nbr 514); within it, a bid whose exp is at most the hold', async () => {
+    const now = t.clock();
+    // Before: bid (within noticeTtlMs), its billing at the play landing after the hold let its budget go.
+    expect(outcome(await send(billboard('bh1', { imp: { dt: now + 30_000 } }), 'dooh-bill'))).toBe(NBR.EXPIRY);
+    expect(outcome(await send(billboard('bh2', { imp: { dt: Math.round(now / 1000) + 30 } }), 'dooh-bill'))).toBe(NBR.EXPIRY);
+    expect(outcome(await send(billboard('bh3', { imp: { exp: 30 } }), 'dooh-bill'))).toBe(NBR.EXPIRY);
+    const within = await send(billboard('bh4', { imp: { dt: now + HOLD_MS / 2 } }), 'dooh-bill');
+    expect(outcome(within)).toBe('metro-screens');
+    // The bid tells the exchange it waits no longer than the hold (before: the notice TTL, 60 s).
+    expect(within.seatbid[0].bid[0].exp).toBe(HOLD_MS / 1000);
+    const shortExp = await send(billboard('bh5', { imp: { exp: 3 } }), 'dooh-bill');
+    expect(shortExp.seatbid[0].bid[0].exp).toBe(3);
+  });
+
+  it('billsOn win: the win notice comes at the auction, so a play past the hold is bid; past noticeTtlMs still nbr 514', async () => {
+    const now = t.clock();
+    const later = await send(billboard('bw1', { imp: { dt: now + 30_000, exp: 30 } }), 'dooh-win');
+    expect(outcome(later)).toBe('metro-screens');
+    expect(later.seatbid[0].bid[0].exp).toBe(30);
+    expect(outcome(await send(billboard('bw2', { imp: { dt: now + TTL_MS + 1000 } }), 'dooh-win'))).toBe(NBR.EXPIRY);
+  });
+});
+
+describe('DOOH billed on `billing` with a 5 s hold and a budget of one bid (review r4)', () => {
+  let t: TestBidder;
+  let dir: string;
+  beforeAll(async () => {
+    dir = screenPolicies(0.0003);
+    t = await startBidder({ noticeTtlMs: TTL_MS }, dir);
+  });
+  afterAll(async () => {
+    await t?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const send = async (req: unknown) => (await (await t.bid(req, 'dooh-bill')).json()) as any;
+
+  it('a play 30 s ahead is not bid, so its budget is not lent twice; a play within the hold is billed as spend, no overspend', async () => {
+    // Before: bid at 0.183; 6 s later the hold had ended and the budget went to a new bid; the first
+    // play's billing at its display time: spend 0.000183, overspend 0.000183.
+    expect((await send(billboard('r1', { imp: { dt: t.clock() + 30_000 } }))).nbr).toBe(NBR.EXPIRY);
+    const dt = t.clock() + 4000;
+    const a = await send(billboard('r2', { imp: { dt } }));
+    const bid = a.seatbid[0].bid[0];
+    expect((await send(billboard('r3'))).nbr).toBe(NBR.BUDGET_EXHAUSTED);
+    t.clock.advance(dt - t.clock());
+    expect((await fetch(noticeUrl(t, bid, bid.burl))).status).toBeLessThan(300);
+    expect(await t.metric('bidder_spend_usd_total', { campaign: 'metro-screens' })).toBeCloseTo(bid.price / 1000, 9);
+    expect(await t.metric('bidder_overspend_usd_total', { campaign: 'metro-screens' })).toBe(0);
+  });
+});

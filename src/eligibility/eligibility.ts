@@ -86,8 +86,9 @@ export interface EligibilityDeps {
   httpsNotices?: () => boolean;
   onInsecureImp?: () => void;
   /**
-   * How long a bid's notices are honoured and its budget held (`noticeTtlMs`): an imp whose `exp`
-   * (the most time the exchange allows between auction and impression) is longer gets no bid, since
+   * How long a bid's notices are honoured and at most its budget held (`noticeTtlMs`): unless `plan`
+   * is given a shorter `billedWithinMs` (an exchange's hold), an imp whose `exp` (the most time the
+   * exchange allows between auction and impression) or `dt` (a DOOH play) is later gets no bid, since
    * its billing could arrive after the ledger has let its budget go and forgotten it. Absent: no limit.
    */
   noticeTtlMs?: number;
@@ -612,9 +613,20 @@ export function createEligibility(deps: EligibilityDeps) {
      * `wseat`. `maxCandidatesPerImp`: where given, each imp's eligible candidates are cut to it by
      * `shortlist` (the same choice as `shortlist.cut` on the whole list), and only the kept ones
      * are built. `formats`: those the exchange's clients can render (its `formats`); an imp's media
-     * objects of others are not offered.
+     * objects of others are not offered. `billedWithinMs`: the most time after the auction that the
+     * exchange's billed notice may come and still find the bid's budget held (the exchange's hold
+     * where it bills on `billing`, at the play); an imp whose `exp` or `dt` is later gets no bid
+     * (`EXPIRY`). Default `noticeTtlMs`.
      */
-    plan(req: BidRequest, exchange: string, exchangeCurrency: string, seat = DEFAULT_SEAT, maxCandidatesPerImp = Infinity, formats: readonly MediaType[] = ALL_FORMATS): RequestPlan {
+    plan(
+      req: BidRequest,
+      exchange: string,
+      exchangeCurrency: string,
+      seat = DEFAULT_SEAT,
+      maxCandidatesPerImp = Infinity,
+      formats: readonly MediaType[] = ALL_FORMATS,
+      billedWithinMs: number | undefined = deps.noticeTtlMs,
+    ): RequestPlan {
       const r = req as unknown as Obj;
       // OpenRTB 2.6 §3.2.1: a seat blocked, or not among the allowed, may not bid at all.
       if ((Array.isArray(r.bseat) && r.bseat.includes(seat)) || (Array.isArray(r.wseat) && r.wseat.length > 0 && !r.wseat.includes(seat))) {
@@ -738,15 +750,16 @@ export function createEligibility(deps: EligibilityDeps) {
           continue;
         }
         // OpenRTB 2.6 §3.2.4 `exp`: a notice window longer than the bidder holds a bid's budget.
-        if (typeof im.exp === 'number' && deps.noticeTtlMs !== undefined && im.exp * 1000 > deps.noticeTtlMs) {
+        if (typeof im.exp === 'number' && billedWithinMs !== undefined && im.exp * 1000 > billedWithinMs) {
           plan.reason = 'EXPIRY';
           continue;
         }
         // OpenRTB 2.6-202211 `imp.dt` (DOOH): when the play is expected, and the exchange bills it
         // then; past the same horizon, its billing would come after the bid's budget was released
-        // and the bid forgotten. Milliseconds since the epoch; a value under 1e11 (before 1973 in
-        // ms) is read as seconds, as the spec's own DOOH examples write it.
-        if (typeof im.dt === 'number' && deps.noticeTtlMs !== undefined && (im.dt < 1e11 ? im.dt * 1000 : im.dt) - now > deps.noticeTtlMs) {
+        // (and past noticeTtlMs, the bid forgotten). Milliseconds since the epoch (a number: the
+        // schema refuses other forms); a value under 1e11 (before 1973 in ms) is read as seconds,
+        // as the spec's own DOOH examples write it.
+        if (typeof im.dt === 'number' && billedWithinMs !== undefined && (im.dt < 1e11 ? im.dt * 1000 : im.dt) - now > billedWithinMs) {
           plan.reason = 'EXPIRY';
           continue;
         }

@@ -168,7 +168,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (test) metrics.testRequest();
     if (deps.warmUser) await deps.warmUser(req, ex.name);
     // With the candidate cut: at most maxCandidatesPerImp per imp are scored (src/eligibility/shortlist.ts).
-    const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat, settings.maxCandidatesPerImp, ex.formats);
+    const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat, settings.maxCandidatesPerImp, ex.formats, billedWithinMs(ex));
     t = timed('eligibility', t);
     if (plan.reason) return noBid(req.id, ex, plan.reason, arrived);
     let rows = 0;
@@ -264,9 +264,26 @@ export function createBidPipeline(deps: BidDeps) {
     return capBids(priced, settings.maxBidsPerResponse, settings.maxReservedUsdPerRequest * rate * 1000);
   }
 
+  /** How long a bid of the exchange holds its budget: its `reservationHoldMs`, at most the notice TTL. */
+  function holdMs(ex: ExchangeSettings): number {
+    return ex.reservationHoldMs > 0 ? Math.min(ex.reservationHoldMs, settings.noticeTtlMs) : settings.noticeTtlMs;
+  }
+
+  /**
+   * The most time after the auction that the exchange's billed notice may come and be recorded
+   * against its bid's reservation. `billsOn: billing`: the billing notice comes at the impression (a
+   * DOOH play at `imp.dt`, at most `imp.exp` after the auction), so within the hold, or the budget
+   * is lent again meanwhile and the billing lands as overspend (review r4: a play 30 s ahead, hold
+   * 5 s). `win`: the win notice comes at the auction, which the hold is set to cover; the play only
+   * has to come within the notices' TTL (a win notice fired at the render instead is refused after it).
+   */
+  function billedWithinMs(ex: ExchangeSettings): number {
+    return ex.billsOn === 'billing' ? holdMs(ex) : settings.noticeTtlMs;
+  }
+
   /** The bids' reservations, held until the exchange's hold. */
   function reservations(priced: readonly Priced[], ex: ExchangeSettings, rate: number, wallNow: number): Reservation[] {
-    const holdUntil = wallNow + (ex.reservationHoldMs > 0 ? Math.min(ex.reservationHoldMs, settings.noticeTtlMs) : settings.noticeTtlMs);
+    const holdUntil = wallNow + holdMs(ex);
     return priced.map((b) => ({ bidId: b.bidId, campaignId: b.ch.el.cand.campaign.id, amountUsd: b.price / rate / 1000, expiresAtMs: holdUntil }));
   }
 
@@ -292,7 +309,7 @@ export function createBidPipeline(deps: BidDeps) {
     const notices = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims, fit.kind !== 'banner' || ex.bannerImpressionTracker), { expandPrice: ex.expandPrice, nurl: fit.kind !== 'vast' || ex.vastNurl });
     // The bid names its categories in the request's taxonomy where the campaign declares them there.
     const taxCats = plan.cattax === 1 ? undefined : c.catByTaxonomy?.[plan.cattax];
-    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: taxCats ?? c.cat, cattax: taxCats ? plan.cattax : 1, langb: plan.langb, dealId: ch.el.dealId, notices, fit, test, dsa: plan.dsa ? c.dsa : undefined, exp: bidExpSec(imp.exp, settings.noticeTtlMs) };
+    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: taxCats ?? c.cat, cattax: taxCats ? plan.cattax : 1, langb: plan.langb, dealId: ch.el.dealId, notices, fit, test, dsa: plan.dsa ? c.dsa : undefined, exp: bidExpSec(imp.exp, billedWithinMs(ex)) };
     if (test) {
       metrics.testBid();
       return bid;
