@@ -157,8 +157,9 @@ export async function runWorkers(
   }
 
   async function collect(): Promise<string> {
+    const asked = [...workers];
     const all = await Promise.all(
-      workers.map(
+      asked.map(
         (w) =>
           new Promise<MetricJson[] | null>((resolve) => {
             const id = ++nextId;
@@ -170,7 +171,10 @@ export async function runWorkers(
           }),
       ),
     );
-    return AggregatorRegistry.aggregate([...all.filter((j) => j !== null), ...departed] as never).metrics();
+    // A worker gone since it answered is in `departed` at this very answer: counted twice, the
+    // sum rose for this scrape and fell at the next, which Prometheus reads as a counter reset.
+    const serving = all.filter((json, i): json is MetricJson[] => json !== null && workers.includes(asked[i]));
+    return AggregatorRegistry.aggregate([...serving, ...departed] as never).metrics();
   }
 
   function start(index: number, port: number): Promise<{ worker: Worker; port: number }> {

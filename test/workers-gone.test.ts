@@ -1,0 +1,75 @@
+import { EventEmitter } from 'node:events';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { metricSum } from '../src/harness/prometheus.js';
+
+/**
+ * The main thread of `serve --workers` (src/cli/workers.ts) when a worker fails part-way through a
+ * scrape, a fan-out or while it holds the admin lock: a fake Worker stands in for
+ * node:worker_threads, so the main thread's side is driven message by message (review r4,
+ * metrics-double-count.mjs and pause-during-failure.mjs reproduce the first two on the real CLI).
+ */
+type Sent = { type: string; id?: number; text?: string; results?: Array<{ ok: boolean }> };
+const made: FakeWorker[] = [];
+class FakeWorker extends EventEmitter {
+  sent: Sent[] = [];
+  constructor() {
+    super();
+    made.push(this);
+    setImmediate(() => this.emit('message', { type: 'listening', port: 1234, graceMs: 1000 }));
+  }
+  postMessage(m: Sent) {
+    this.sent.push(m);
+  }
+  terminate() {}
+  last(type: string): Sent | undefined {
+    return this.sent.filter((m) => m.type === type).at(-1);
+  }
+}
+vi.mock('node:worker_threads', () => ({ Worker: FakeWorker }));
+
+const tick = () => new Promise((r) => setTimeout(r, 10));
+const pause = { kind: 'pause', campaignId: 'acme-shoes', paused: true };
+const requests = (n: number) => [{ name: 'bidder_requests_total', help: 'requests', type: 'counter', aggregator: 'sum', values: [{ value: n, labels: { outcome: 'bid' } }] }];
+
+async function start(n: number): Promise<FakeWorker[]> {
+  const { runWorkers } = await import('../src/cli/workers.js');
+  await runWorkers(n, '/nonexistent', { port: 1234, noticeSecret: 'x' }, () => {});
+  return made.slice(-n);
+}
+/** `from` asks for a scrape; returns the metrics request each worker got. */
+async function scrape(from: FakeWorker, all: FakeWorker[], id: number): Promise<Array<number | undefined>> {
+  from.emit('message', { type: 'collect', id });
+  await tick();
+  return all.map((w) => w.last('metrics')?.id);
+}
+
+describe('serve --workers: a worker that fails', () => {
+  beforeEach(() => {
+    made.length = 0;
+  });
+
+  it('during a scrape, after its answer was taken, is counted once: the sum does not rise then fall', async () => {
+    const [a, b] = await start(2);
+    const answer = async (w: FakeWorker, id: number | undefined, n: number) => {
+      w.emit('message', { type: 'metrics', id, json: requests(n) });
+      await tick();
+    };
+    let [ia, ib] = await scrape(a, [a, b], 1);
+    await answer(b, ib, 11);
+    await answer(a, ia, 9);
+    expect(metricSum(a.last('collected')!.text!, 'bidder_requests_total')).toBe(20);
+
+    // Worker 1 answers this scrape, then fails while worker 0's answer is still to come.
+    [ia, ib] = await scrape(a, [a, b], 2);
+    await answer(b, ib, 11);
+    b.emit('message', { type: 'failing', error: 'Error: test' });
+    await answer(a, ia, 9);
+    // Before: 31, worker 1's 11 in the live answers and in the departed ones both.
+    expect(metricSum(a.last('collected')!.text!, 'bidder_requests_total')).toBe(20);
+    b.emit('exit', 1);
+
+    [ia] = await scrape(a, [a], 3);
+    await answer(a, ia, 10);
+    expect(metricSum(a.last('collected')!.text!, 'bidder_requests_total')).toBe(21);
+  });
+});
