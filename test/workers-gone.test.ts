@@ -72,4 +72,16 @@ describe('serve --workers: a worker that fails', () => {
     await answer(a, ia, 10);
     expect(metricSum(a.last('collected')!.text!, 'bidder_requests_total')).toBe(21);
   });
+
+  it('before answering a fan-out has its part counted as applied: the pause is not undone on the others', async () => {
+    const [a, b] = await start(2);
+    a.emit('message', { type: 'fanout', id: 5, action: pause });
+    await tick();
+    expect(b.last('apply')).toBeDefined();
+    b.emit('message', { type: 'failing', error: 'Error: test' });
+    await tick();
+    // Before: [{ ok: false }], and the bidder put the pause back on worker 0 (409, nothing paused).
+    expect(a.last('fanned')!.results).toEqual([{ ok: true }]);
+    b.emit('exit', 1);
+  });
 });

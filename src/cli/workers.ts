@@ -59,7 +59,7 @@ export async function runWorkers(
   // the sums never fall; what the worker counted after it is lost.
   const lastMetrics = new Map<Worker, MetricJson[]>();
   const departed: MetricJson[][] = [];
-  // Per fanned-out action: its answer, and the worker it was sent to (a worker that exits answers a refusal).
+  // Per fanned-out action: its answer, and the worker it was sent to (one that fails or exits answers as applied).
   const applied = new Map<number, { resolve: (r: AdminResult) => void; to: Worker }>();
   // The workers' channel for notices of each other's bids: this run's own, whatever else the process runs.
   const noticeChannel = `bidder-notices-${randomUUID()}`;
@@ -86,17 +86,19 @@ export async function runWorkers(
   /**
    * A worker that failed (an uncaught error: it stops, src/worker.ts) or exited takes no part in
    * admin actions or metrics any more: its turn for the lock is dropped, the lock released if it
-   * held it, an action fanned out to it is answered as refused and a metrics request as empty, so
-   * neither a fan-out, a scrape nor every later action waits for it.
+   * held it, an action fanned out to it is answered as applied (it serves nothing; a refusal had
+   * the bidder undo the action on the workers still serving: an operator's pause taken back
+   * because a worker died) and a metrics request as empty, so neither a fan-out, a scrape nor
+   * every later action waits for it.
    */
-  function gone(worker: Worker, why: string): void {
+  function gone(worker: Worker): void {
     const at = workers.indexOf(worker);
     if (at >= 0) workers.splice(at, 1);
     for (let i = lockQueue.length - 1; i >= 0; i--) if (lockQueue[i].worker === worker) lockQueue.splice(i, 1);
     for (const [id, a] of applied) {
       if (a.to !== worker) continue;
       applied.delete(id);
-      a.resolve({ ok: false, problems: [why] });
+      a.resolve({ ok: true });
     }
     for (const [id, r] of replies) {
       if (r.to !== worker) continue;
@@ -118,7 +120,7 @@ export async function runWorkers(
    * others serve on. One still stopping STATE_WRITE_MS past its grace is terminated, as in stop().
    */
   function failing(worker: Worker, index: number, error: string): void {
-    gone(worker, `worker ${index} failed: ${error}`);
+    gone(worker);
     log(`worker ${index} failed (${error}): it stops; ${workers.length} of ${n} workers serving`);
     const { graceMs } = started.get(worker)!;
     const timer = setTimeout(() => {
@@ -133,7 +135,7 @@ export async function runWorkers(
    */
   function exited(worker: Worker, index: number, code: number, why: string | undefined): void {
     running.delete(worker);
-    gone(worker, `worker ${index} exited (code ${code})`);
+    gone(worker);
     if (stopping) return;
     const left = running.size > 0 ? `${workers.length} of ${n} workers serving` : 'no worker is left: the process exits 1';
     log(`worker ${index} exited (code ${code})${why === undefined ? '' : `: ${why}`}; ${left}`);
@@ -211,7 +213,7 @@ export async function runWorkers(
         }
       });
       const early = (code: number) => {
-        gone(worker, `worker ${index} exited (code ${code})`);
+        gone(worker);
         reject(new Error(`worker ${index} exited with code ${code} before listening`));
       };
       worker.once('error', reject);
