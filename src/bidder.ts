@@ -59,6 +59,7 @@ export interface BidderOptions {
    * one port, so an operator's pause or reload reaches one worker; it must reach all of them.
    */
   peers?: {
+    /** One result per other worker of the process, each at the same place in every call (an undo's are read at the action's places). */
     apply(action: AdminAction): Promise<AdminResult[]>;
     /** Runs `run` while no other worker's admin action is under way (they apply in one order). */
     exclusive<T>(run: () => Promise<T>): Promise<T>;
@@ -411,9 +412,10 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
         const back = await peers.apply(undo);
         for (const i of tookIt) {
           const r = back[i];
-          if (r === undefined || r.ok) continue;
+          if (r?.ok) continue;
+          // No answer at its place is not a put back: said, as a refusal is.
           stillApplied.push(peer(i));
-          problems.push(...r.problems.map((p) => `${peer(i)}, putting it back: ${p}`));
+          problems.push(...(r === undefined ? ['no answer'] : r.problems).map((p) => `${peer(i)}, putting it back: ${p}`));
         }
       }
     }

@@ -84,4 +84,60 @@ describe('serve --workers: a worker that fails', () => {
     expect(a.last('fanned')!.results).toEqual([{ ok: true }]);
     b.emit('exit', 1);
   });
+
+  it('keeps every other worker at its place in a fan-out\'s results, so an undo\'s answers are read for the workers that took the action', async () => {
+    const [a, b, c] = await start(3);
+    a.emit('message', { type: 'fanout', id: 5, action: pause });
+    await tick();
+    b.emit('message', { type: 'applied', id: b.last('apply')!.id, result: { ok: false, problems: ['b refuses'] } });
+    c.emit('message', { type: 'applied', id: c.last('apply')!.id, result: { ok: true } });
+    await tick();
+    expect(a.last('fanned')!.results!.map((r) => r.ok)).toEqual([false, true]);
+
+    // Worker 1 fails before the undo: worker 2, which took the pause, is still the second answer.
+    b.emit('message', { type: 'failing', error: 'Error: test' });
+    a.emit('message', { type: 'fanout', id: 6, action: { ...pause, paused: false } });
+    await tick();
+    c.emit('message', { type: 'applied', id: c.last('apply')!.id, result: { ok: false, problems: ['c cannot put it back'] } });
+    await tick();
+    // Before: [c's refusal] alone, read as worker 1's; worker 2's (back[1]) missing read as put back.
+    expect(a.last('fanned')!.results).toEqual([{ ok: true }, { ok: false, problems: ['c cannot put it back'] }]);
+    b.emit('exit', 1);
+  });
+
+  it('holding the admin lock keeps it until it unlocks or exits, so the next action does not start while its fan-out is applied', async () => {
+    const [a, b, c] = await start(3);
+    a.emit('message', { type: 'lock', id: 1 });
+    await tick();
+    expect(a.last('locked')).toBeDefined();
+    a.emit('message', { type: 'fanout', id: 2, action: pause });
+    c.emit('message', { type: 'lock', id: 3 });
+    await tick();
+    a.emit('message', { type: 'failing', error: 'Error: test' });
+    await tick();
+    // Before: worker 2 was granted the lock here, its action applied on worker 1 alongside worker 0's.
+    expect(c.last('locked')).toBeUndefined();
+    for (const w of [b, c]) w.emit('message', { type: 'applied', id: w.last('apply')!.id, result: { ok: true } });
+    await tick();
+    expect(a.last('fanned')!.results).toEqual([{ ok: true }, { ok: true }]);
+    a.emit('message', { type: 'unlock' });
+    await tick();
+    expect(c.last('locked')).toBeDefined();
+
+    // One that fails while it waits for the lock is granted it in its turn (its drain waits for
+    // that action), and one that exits holding it releases it.
+    b.emit('message', { type: 'lock', id: 4 });
+    await tick();
+    b.emit('message', { type: 'failing', error: 'Error: test' });
+    c.emit('message', { type: 'unlock' });
+    await tick();
+    expect(b.last('locked')).toBeDefined();
+    c.emit('message', { type: 'lock', id: 5 });
+    await tick();
+    expect(c.sent.filter((m) => m.type === 'locked')).toHaveLength(1);
+    b.emit('exit', 1);
+    await tick();
+    expect(c.sent.filter((m) => m.type === 'locked')).toHaveLength(2);
+    a.emit('exit', 1);
+  });
 });

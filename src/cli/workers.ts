@@ -84,17 +84,15 @@ export async function runWorkers(
   }
 
   /**
-   * A worker that failed (an uncaught error: it stops, src/worker.ts) or exited takes no part in
-   * admin actions or metrics any more: its turn for the lock is dropped, the lock released if it
-   * held it, an action fanned out to it is answered as applied (it serves nothing; a refusal had
-   * the bidder undo the action on the workers still serving: an operator's pause taken back
-   * because a worker died) and a metrics request as empty, so neither a fan-out, a scrape nor
-   * every later action waits for it.
+   * A worker that failed (an uncaught error: it stops, src/worker.ts) or exited serves nothing any
+   * more: no action is fanned out to it and no scrape asks it. An action already fanned out to it
+   * is answered as applied (a refusal had the bidder undo the action on the workers still serving:
+   * an operator's pause taken back because a worker died), a metrics request as empty, so neither a
+   * fan-out nor a scrape waits for it; its counters and histograms at the last scrape are kept.
    */
   function gone(worker: Worker): void {
     const at = workers.indexOf(worker);
     if (at >= 0) workers.splice(at, 1);
-    for (let i = lockQueue.length - 1; i >= 0; i--) if (lockQueue[i].worker === worker) lockQueue.splice(i, 1);
     for (const [id, a] of applied) {
       if (a.to !== worker) continue;
       applied.delete(id);
@@ -105,10 +103,19 @@ export async function runWorkers(
       replies.delete(id);
       r.resolve(null);
     }
-    unlock(worker);
     const last = lastMetrics.get(worker);
     if (last !== undefined) departed.push(last.filter((m) => m.type === 'counter' || m.type === 'histogram'));
     lastMetrics.delete(worker);
+  }
+  /**
+   * A worker that exited leaves the admin lock: its turn dropped, the lock released if it held it,
+   * so no later action waits for it. Not at its failure: a failing worker still runs the action it
+   * holds the lock for, fan-out included (its drain waits for it), or one it waits for the lock to
+   * run; released then, the next action ran alongside its fan-out, in another order on each worker.
+   */
+  function leaveLock(worker: Worker): void {
+    for (let i = lockQueue.length - 1; i >= 0; i--) if (lockQueue[i].worker === worker) lockQueue.splice(i, 1);
+    unlock(worker);
   }
 
   // Set once stop() is called: workers ending then are stopping, not failing.
@@ -136,24 +143,31 @@ export async function runWorkers(
   function exited(worker: Worker, index: number, code: number, why: string | undefined): void {
     running.delete(worker);
     gone(worker);
+    leaveLock(worker);
     if (stopping) return;
     const left = running.size > 0 ? `${workers.length} of ${n} workers serving` : 'no worker is left: the process exits 1';
     log(`worker ${index} exited (code ${code})${why === undefined ? '' : `: ${why}`}; ${left}`);
     if (running.size === 0) process.exit(1);
   }
 
-  /** An admin action one worker took, applied on all the others; their results in worker order. */
+  /**
+   * An admin action one worker took, applied on all the others still serving; their results in
+   * worker order, one for each other worker started, a gone one's as applied. Each keeps its place
+   * whoever fails: the bidder reads an undo's results at the places of those that took the action,
+   * and a worker gone between shifted the others' (with 3, a failed undo read as put back).
+   */
   function fanOut(from: Worker, action: AdminAction): Promise<AdminResult[]> {
     return Promise.all(
-      workers
+      [...started.keys()]
         .filter((w) => w !== from)
-        .map(
-          (w) =>
-            new Promise<AdminResult>((resolve) => {
-              const id = ++nextId;
-              applied.set(id, { resolve, to: w });
-              w.postMessage({ type: 'apply', id, action });
-            }),
+        .map((w) =>
+          !workers.includes(w)
+            ? { ok: true as const }
+            : new Promise<AdminResult>((resolve) => {
+                const id = ++nextId;
+                applied.set(id, { resolve, to: w });
+                w.postMessage({ type: 'apply', id, action });
+              }),
         ),
     );
   }
@@ -214,6 +228,7 @@ export async function runWorkers(
       });
       const early = (code: number) => {
         gone(worker);
+        leaveLock(worker);
         reject(new Error(`worker ${index} exited with code ${code} before listening`));
       };
       worker.once('error', reject);
