@@ -188,6 +188,19 @@ describe('DOOH on an exchange whose reservation hold is shorter than the notice 
     expect(later.seatbid[0].bid[0].exp).toBe(30);
     expect(outcome(await send(billboard('bw2', { imp: { dt: now + TTL_MS + 1000 } }), 'dooh-win'))).toBe(NBR.EXPIRY);
   });
+
+  it('imp.dt as a string is refused as a wrongly typed field (400 BAD_FIELD_TYPE), as imp.exp is', async () => {
+    // Before: ignored, so a play an hour ahead was bid at 0.1165 and its billing refused past the notice window.
+    for (const dt of [String(t.clock() + 3_600_000), 'tomorrow', { ms: 1 }]) {
+      const r = await t.bid(billboard('bs1', { imp: { dt } }), 'dooh-win');
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as any).error).toBe('BAD_FIELD_TYPE');
+    }
+    const r = await t.bid(billboard('bs2', { imp: { exp: '30' } }), 'dooh-win');
+    expect(r.status).toBe(400);
+    // null is absent, as for every optional field.
+    expect(outcome(await send(billboard('bs3', { imp: { dt: null } }), 'dooh-win'))).toBe('metro-screens');
+  });
 });
 
 describe('DOOH billed on `billing` with a 5 s hold and a budget of one bid (review r4)', () => {
