@@ -86,10 +86,10 @@ export interface EligibilityDeps {
   httpsNotices?: () => boolean;
   onInsecureImp?: () => void;
   /**
-   * How long a bid's notices are honoured and at most its budget held (`noticeTtlMs`): unless `plan`
-   * is given a shorter `billedWithinMs` (an exchange's hold), an imp whose `exp` (the most time the
-   * exchange allows between auction and impression) or `dt` (a DOOH play) is later gets no bid, since
-   * its billing could arrive after the ledger has let its budget go and forgotten it. Absent: no limit.
+   * How long a bid's notices are honoured and at most its budget held (`noticeTtlMs`): an imp whose
+   * `exp` (the most time the exchange allows between auction and impression) or `dt` (a DOOH play)
+   * is later gets no bid, since its billing could arrive after the ledger has forgotten it. Absent:
+   * no limit.
    */
   noticeTtlMs?: number;
   /**
@@ -613,10 +613,7 @@ export function createEligibility(deps: EligibilityDeps) {
      * `wseat`. `maxCandidatesPerImp`: where given, each imp's eligible candidates are cut to it by
      * `shortlist` (the same choice as `shortlist.cut` on the whole list), and only the kept ones
      * are built. `formats`: those the exchange's clients can render (its `formats`); an imp's media
-     * objects of others are not offered. `billedWithinMs`: the most time after the auction that the
-     * exchange's billed notice may come and still find the bid's budget held (the exchange's hold
-     * where it bills on `billing`, at the play); an imp whose `exp` or `dt` is later gets no bid
-     * (`EXPIRY`). Default `noticeTtlMs`.
+     * objects of others are not offered.
      */
     plan(
       req: BidRequest,
@@ -625,7 +622,6 @@ export function createEligibility(deps: EligibilityDeps) {
       seat = DEFAULT_SEAT,
       maxCandidatesPerImp = Infinity,
       formats: readonly MediaType[] = ALL_FORMATS,
-      billedWithinMs: number | undefined = deps.noticeTtlMs,
     ): RequestPlan {
       const r = req as unknown as Obj;
       // OpenRTB 2.6 §3.2.1: a seat blocked, or not among the allowed, may not bid at all.
@@ -750,16 +746,15 @@ export function createEligibility(deps: EligibilityDeps) {
           continue;
         }
         // OpenRTB 2.6 §3.2.4 `exp`: a notice window longer than the bidder holds a bid's budget.
-        if (typeof im.exp === 'number' && billedWithinMs !== undefined && im.exp * 1000 > billedWithinMs) {
+        if (typeof im.exp === 'number' && deps.noticeTtlMs !== undefined && im.exp * 1000 > deps.noticeTtlMs) {
           plan.reason = 'EXPIRY';
           continue;
         }
         // OpenRTB 2.6-202211 `imp.dt` (DOOH): when the play is expected, and the exchange bills it
-        // then; past the same horizon, its billing would come after the bid's budget was released
-        // (and past noticeTtlMs, the bid forgotten). Milliseconds since the epoch (a number: the
-        // schema refuses other forms); a value under 1e11 (before 1973 in ms) is read as seconds,
-        // as the spec's own DOOH examples write it.
-        if (typeof im.dt === 'number' && billedWithinMs !== undefined && (im.dt < 1e11 ? im.dt * 1000 : im.dt) - now > billedWithinMs) {
+        // then; past noticeTtlMs its billing would find the bid forgotten (within it, the bid's
+        // budget is held until the play: src/pipeline/bid.ts).
+        const playAt = playAtMs(im.dt);
+        if (playAt !== undefined && deps.noticeTtlMs !== undefined && playAt - now > deps.noticeTtlMs) {
           plan.reason = 'EXPIRY';
           continue;
         }
@@ -1144,3 +1139,12 @@ function matchesAll(acc: ReadonlyArray<ReadonlySet<string> | null>, values: Read
 }
 
 export type Eligibility = ReturnType<typeof createEligibility>;
+
+/**
+ * A DOOH play's time (OpenRTB 2.6-202211 `imp.dt`) in epoch ms. Milliseconds since the epoch (a
+ * number: the schema refuses other forms); a value under 1e11 (before 1973 in ms) is read as
+ * seconds, as the spec's own DOOH examples write it.
+ */
+export function playAtMs(dt: unknown): number | undefined {
+  return typeof dt === 'number' ? (dt < 1e11 ? dt * 1000 : dt) : undefined;
+}

@@ -7,7 +7,7 @@ import type { ExchangeSettings } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
 import { checkHeaders, decodeBody, peekTmax } from '../decode/decode.js';
 import { createValidator } from '../validate/validate.js';
-import type { Eligible, ImpPlan, RequestPlan } from '../eligibility/eligibility.js';
+import { playAtMs, type Eligible, type ImpPlan, type RequestPlan } from '../eligibility/eligibility.js';
 import type { FeatureBuilder } from '../features/features.js';
 import { createRowPool, writePlanRows } from '../features/rows.js';
 import type { ProfileStore } from '../features/profiles.js';
@@ -168,7 +168,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (test) metrics.testRequest();
     if (deps.warmUser) await deps.warmUser(req, ex.name);
     // With the candidate cut: at most maxCandidatesPerImp per imp are scored (src/eligibility/shortlist.ts).
-    const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat, settings.maxCandidatesPerImp, ex.formats, billedWithinMs(ex));
+    const plan = live.eligibility.plan(req, ex.name, ex.currency, ex.seat, settings.maxCandidatesPerImp, ex.formats);
     t = timed('eligibility', t);
     if (plan.reason) return noBid(req.id, ex, plan.reason, arrived);
     let rows = 0;
@@ -209,7 +209,7 @@ export function createBidPipeline(deps: BidDeps) {
     let granted: boolean[];
     if (test) granted = priced.map(() => true);
     else {
-      const held = reservations(priced, ex, rate, wallNow);
+      const held = reservations(priced, plan, ex, rate, wallNow);
       const lt = now();
       try {
         granted = await deps.ledger.reserve(held);
@@ -270,21 +270,19 @@ export function createBidPipeline(deps: BidDeps) {
   }
 
   /**
-   * The most time after the auction that the exchange's billed notice may come and be recorded
-   * against its bid's reservation. `billsOn: billing`: the billing notice comes at the impression (a
-   * DOOH play at `imp.dt`, at most `imp.exp` after the auction), so within the hold, or the budget
-   * is lent again meanwhile and the billing lands as overspend (review r4: a play 30 s ahead, hold
-   * 5 s). `win`: the win notice comes at the auction, which the hold is set to cover; the play only
-   * has to come within the notices' TTL (a win notice fired at the render instead is refused after it).
+   * The bids' reservations, held for the exchange's hold; where it bills on `billing` (the billing
+   * notice fired at the impression), a DOOH play scheduled later (`imp.dt`) holds its bid's budget
+   * until the play and a hold more, within the notice TTL. Before (review r4), a play 30 s ahead on
+   * an exchange holding 5 s had its budget lent to another bid meanwhile, and its billing at the
+   * play landed as overspend.
    */
-  function billedWithinMs(ex: ExchangeSettings): number {
-    return ex.billsOn === 'billing' ? holdMs(ex) : settings.noticeTtlMs;
-  }
-
-  /** The bids' reservations, held until the exchange's hold. */
-  function reservations(priced: readonly Priced[], ex: ExchangeSettings, rate: number, wallNow: number): Reservation[] {
-    const holdUntil = wallNow + holdMs(ex);
-    return priced.map((b) => ({ bidId: b.bidId, campaignId: b.ch.el.cand.campaign.id, amountUsd: b.price / rate / 1000, expiresAtMs: holdUntil }));
+  function reservations(priced: readonly Priced[], plan: RequestPlan, ex: ExchangeSettings, rate: number, wallNow: number): Reservation[] {
+    const hold = holdMs(ex);
+    return priced.map((b) => {
+      const playAt = ex.billsOn === 'billing' ? playAtMs(plan.imps[b.ch.ctxIndex].imp.dt) : undefined;
+      const until = playAt === undefined ? wallNow + hold : Math.min(wallNow + settings.noticeTtlMs, Math.max(wallNow, playAt) + hold);
+      return { bidId: b.bidId, campaignId: b.ch.el.cand.campaign.id, amountUsd: b.price / rate / 1000, expiresAtMs: until };
+    });
   }
 
   /**
@@ -309,7 +307,7 @@ export function createBidPipeline(deps: BidDeps) {
     const notices = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims, fit.kind !== 'banner' || ex.bannerImpressionTracker), { expandPrice: ex.expandPrice, nurl: fit.kind !== 'vast' || ex.vastNurl });
     // The bid names its categories in the request's taxonomy where the campaign declares them there.
     const taxCats = plan.cattax === 1 ? undefined : c.catByTaxonomy?.[plan.cattax];
-    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: taxCats ?? c.cat, cattax: taxCats ? plan.cattax : 1, langb: plan.langb, dealId: ch.el.dealId, notices, fit, test, dsa: plan.dsa ? c.dsa : undefined, exp: bidExpSec(imp.exp, billedWithinMs(ex)) };
+    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: taxCats ?? c.cat, cattax: taxCats ? plan.cattax : 1, langb: plan.langb, dealId: ch.el.dealId, notices, fit, test, dsa: plan.dsa ? c.dsa : undefined, exp: bidExpSec(imp.exp, settings.noticeTtlMs) };
     if (test) {
       metrics.testBid();
       return bid;
