@@ -124,7 +124,7 @@ const READ: Array<[path: string, code: string]> = [
   ...['user', 'user.data', 'user.data.0.segment', 'user.ext'].map((f): [string, string] => [f, 'BAD_FIELD_TYPE']),
   ...['regs', 'regs.coppa', 'regs.gdpr', 'regs.gpc', 'regs.ext', 'regs.ext.coppa', 'regs.ext.gdpr', 'regs.ext.gpc', 'regs.ext.dsa', 'regs.ext.dsa.dsarequired', 'regs.ext.dsa.pubrender'].map((f): [string, string] => [f, 'BAD_FIELD_TYPE']),
   ['imp.0.bidfloor', 'BAD_FLOOR'],
-  ...['secure', 'instl', 'rwdd', 'ext.prebid.is_rewarded_inventory', 'exp', 'qty', 'qty.multiplier', 'pmp', 'pmp.private_auction', 'pmp.deals.0.at', 'pmp.deals.0.wseat', 'pmp.deals.0.wadomain'].map((f): [string, string] => [`imp.0.${f}`, 'BAD_FIELD_TYPE']),
+  ...['secure', 'instl', 'rwdd', 'ext.prebid.is_rewarded_inventory', 'exp', 'dt', 'qty', 'qty.multiplier', 'pmp', 'pmp.private_auction', 'pmp.deals.0.at', 'pmp.deals.0.wseat', 'pmp.deals.0.wadomain'].map((f): [string, string] => [`imp.0.${f}`, 'BAD_FIELD_TYPE']),
   ...['bidfloor', 'mincpmpersec', 'durfloors'].map((f): [string, string] => [`imp.0.pmp.deals.0.${f}`, 'BAD_FLOOR']),
   ['imp.0.pmp.deals', 'BAD_FIELD_TYPE'],
   ...['banner', 'banner.w', 'banner.h', 'banner.battr', 'banner.format', 'banner.format.0.w'].map((f): [string, string] => [`imp.0.${f}`, 'BAD_MEDIA']),
