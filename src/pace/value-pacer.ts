@@ -5,11 +5,12 @@
  * opportunities the rest of the day holds, per UTC hour: Gamma-Poisson; the market's price
  * landscape: a Dirichlet over price bins learned from wins and from losses as censored
  * observations, min-to-win as exact ones), and re-solves the remaining-day LP on that draw
- * (optimiser.ts): the value threshold λ that spends what is left over what is to come. The bid is
- * value / λ (the pipeline shades it in first price against the win curve, so shading applies to
- * the paced value). Re-solving on the budget actually left makes the pacer react to a day that
- * runs hot or cold. `even` campaigns are handed to the curve pacer (pacer.ts), `asap` ones bid
- * their full value until the budget is spent.
+ * (optimiser.ts), on the values the remaining hours are expected to bring (the recent ones given
+ * each hour's learnt level and spread: hour-values.ts): the value threshold λ that spends what is
+ * left over what is to come. The bid is value / λ (the pipeline shades it in first price against
+ * the win curve, so shading applies to the paced value). Re-solving on the budget actually left
+ * makes the pacer react to a day that runs hot or cold. `even` campaigns are handed to the curve
+ * pacer (pacer.ts), `asap` ones bid their full value until the budget is spent.
  */
 import { compileBudget, NO_LIMIT, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
 import { DAY_MS, HOUR_MS } from '../util/time.js';
@@ -21,6 +22,7 @@ import { addOut as addOutToday, fillUncounted as uncounted } from './uncounted.j
 import { createThompsonPacer, hourMask, pacingHours, relearnHours, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
 import { sampleGamma } from '../random/random.js';
 import { applyCampaignShares, opportunityCountsOf } from './campaign-share.js';
+import { HourValues } from './hour-values.js';
 
 export interface ValuePacerOptions {
   clock: () => number;
@@ -48,6 +50,11 @@ export interface ValuePacerOptions {
    * paced value itself, and λ is planned on paying it (win G(u), pay G(u)·u), not the shaded bid.
    */
   shaded?: boolean;
+  /**
+   * Whether the rest of the day is planned with each hour's learnt value level and spread
+   * (hour-values.ts; default true). False: on the recent values alone, as before (for comparison).
+   */
+  hourValues?: boolean;
 }
 
 /** The pacer contract the bidder and the simulators use, whichever pacer runs. */
@@ -127,6 +134,8 @@ class Pace {
   readonly values: ValueHistogram;
   readonly hourToday = new Float64Array(24);
   readonly hourLearned = new Float64Array(24);
+  /** The values seen per UTC hour, the days before fading, and each hour's fit as of the last solve (hour-values.ts): `values` learns them standardised. */
+  readonly hourValues = new HourValues();
   learnedDays = 0;
   /** When today's opportunity counts began: midnight, or the pacer's start on its first day. */
   countFromMs: number;
@@ -218,6 +227,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   let share = opts.share ?? 1;
   const minLambda = opts.minLambda ?? 1;
   const shaded = opts.shaded ?? true;
+  const hourValues = opts.hourValues ?? true;
   // The default prior computed once: its 289 bins' exponentials were ~9 µs of each of the 5,000
   // paces a reload adding 5,000 campaigns built in one turn.
   const defaultPrior = opts.prior === undefined ? PriceLandscape.logNormal(1, 1, 20) : null;
@@ -240,6 +250,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   if (shape.length !== 24 || shape.some((w) => !(w >= 0)) || !shape.some((w) => w > 0)) throw new Error('trafficShape must be 24 non-negative hourly weights, not all zero');
   const valueProbs = new Float64Array(BINS);
   const priceProbs = new Float64Array(BINS);
+  const scaledProbs = new Float64Array(BINS);
+  const hourWeights = new Float64Array(24);
   // One for all campaigns: those first seen in the same millisecond share each power of two.
   const valueClock = new ValueClock();
 
@@ -379,6 +391,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.spentBefore += p.spentToday;
     p.spentToday = 0;
     p.hourSpend.fill(0);
+    p.hourValues.fade();
     const out = !Number.isNaN(p.outFromMs);
     if (out) addOut(p, p.outFromMs, (p.day + 1) * DAY_MS);
     learnDay(p, p.hourToday, p.outToday, p.countFromMs - p.day * DAY_MS, day === p.day + 1);
@@ -509,6 +522,18 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.fadedAt = now;
   }
 
+  /**
+   * Fits each hour's values again, and plans on the recent shape given each remaining hour's level
+   * and spread, weighted by the hour's forecast opportunities (hour-values.ts).
+   */
+  function planByHour(p: Pace, now: number): void {
+    if (!p.hourValues.fit()) return;
+    const msOfDay = now - p.day * DAY_MS;
+    const h = Math.min(23, Math.floor(msOfDay / HOUR_MS));
+    for (let k = 0; k < 24; k++) hourWeights[k] = k < h ? 0 : k === h ? (p.hourLearned[k] * (HOUR_MS * (h + 1) - msOfDay)) / HOUR_MS : p.hourLearned[k];
+    if (p.hourValues.plan(valueProbs, hourWeights, scaledProbs)) valueProbs.set(scaledProbs);
+  }
+
   function decide(p: Pace, now: number): void {
     p.slotEnd = now + slotMs;
     p.decidedDay = p.day;
@@ -530,6 +555,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     let vt = 0;
     for (let k = 0; k < BINS; k++) vt += p.values.w[k];
     for (let k = 0; k < BINS; k++) valueProbs[k] = p.values.w[k] / vt;
+    if (hourValues && p.learnedDays > 0) planByHour(p, now);
+    else p.hourValues.clear();
     p.landscape.probabilities(priceProbs, random);
     const firstPrice = p.firstPriceOpps * 2 > p.opps;
     const curves = new Curves(priceProbs, firstPrice, shaded);
@@ -551,7 +578,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       p.hourToday[Math.floor((now % DAY_MS) / HOUR_MS)]++;
       p.opps++;
       if (opp !== undefined) {
-        p.values.add(opp.valueCpmUsd, now);
+        const hour = Math.floor((now % DAY_MS) / HOUR_MS);
+        p.values.add(p.hourValues.normalise(hour, opp.valueCpmUsd), now);
+        p.hourValues.add(hour, opp.valueCpmUsd);
         if (opp.firstPrice) p.firstPriceOpps++;
       }
       if (now >= p.slotEnd) decide(p, now);

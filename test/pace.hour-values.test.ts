@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
+import { BINS, binOf, PriceLandscape } from '../src/pace/landscape.js';
+import { HourValues } from '../src/pace/hour-values.js';
+import { solveLambda } from '../src/pace/optimiser.js';
+
+const DAY0 = Date.UTC(2026, 5, 1);
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const GAP = 10_000;
+const MEDIAN = 1.5;
+const SIGMA = 0.5;
+
+/** The market's prices per bin of the grid: log-normal around MEDIAN, as the pacer's prior. */
+function truePrices(): Float64Array {
+  return PriceLandscape.logNormal(MEDIAN, SIGMA, 1).probabilities(new Float64Array(BINS));
+}
+
+/**
+ * A second-price market fed straight to a value pacer, one opportunity every 10 s in the hours
+ * `valueAt` gives a value for; days 0 and 1 whole, day 2 up to `stopMs` into the day. Returns the
+ * pacer's λ and budget left then.
+ */
+function run(valueAt: (hour: number, i: number) => number | undefined, budgetUsd: number, stopMs: number, hourValues: boolean) {
+  let now = DAY0;
+  const pacer = createValuePacer({
+    clock: () => now,
+    random: mulberry32(7),
+    campaigns: [{ id: 'c', budget: { dailyUsd: budgetUsd } }],
+    slotMs: 60_000,
+    prior: () => PriceLandscape.logNormal(MEDIAN, SIGMA, 1e5),
+    hourValues,
+  });
+  const market = mulberry32(8);
+  const lambdas: number[] = [];
+  let spent = 0;
+  for (let d = 0; d < 3; d++) {
+    spent = 0;
+    for (let t = 0; t < DAY && (d < 2 || t < stopMs); t += GAP) {
+      now = DAY0 + d * DAY + t;
+      const hour = Math.floor(t / HOUR);
+      const v = valueAt(hour, Math.floor((t % HOUR) / GAP));
+      if (v === undefined) continue;
+      const price = Math.exp(Math.log(MEDIAN) + SIGMA * sampleNormal(market));
+      const m = pacer.multiplier('c', now, { valueCpmUsd: v, firstPrice: false });
+      lambdas.push(pacer.inspect('c', now)!.lambda);
+      const bid = v * m;
+      if (bid <= 0) continue;
+      if (bid >= price && spent + price / 1000 <= budgetUsd) {
+        spent += price / 1000;
+        pacer.onWin('c', 'cr', price, now);
+      } else if (bid < price) pacer.onLoss('c', 'cr', bid, undefined, now);
+    }
+  }
+  return { lambda: pacer.inspect('c', now)!.lambda, left: budgetUsd - spent, lambdas };
+}
+
+describe('value pacer: time-of-day value', () => {
+  // Two hours of traffic: 10:00-11:00 worth 1, 11:00-12:00 worth 4 (CPM), 360 opportunities each.
+  const twoHours = (hour: number) => (hour === 10 ? 1 : hour === 11 ? 4 : undefined);
+  const budget = 0.4;
+  const at = 10 * HOUR + 50 * 60_000;
+
+  it('plans the rest of the day on each hour’s values: at 10:50, λ near the optimum of the 60 opportunities worth 1 and 360 worth 4 to come', () => {
+    const head = run(twoHours, budget, at, true);
+    // The known optimum: the same LP on the true rest of the day.
+    const values = new Float64Array(BINS);
+    values[binOf(1)] = 60 / 420;
+    values[binOf(4)] = 360 / 420;
+    const best = solveLambda({ values, prices: truePrices(), opportunities: 420, budget: head.left, firstPrice: false });
+    // 1.89 against 1.75. On the recent values alone (three quarters worth 1 by 10:50) it planned
+    // to spend on the opportunities worth 1 and bid at λ 1, its floor, against 1.89.
+    expect(Math.abs(Math.log(head.lambda / best.lambda))).toBeLessThan(0.1);
+    const before = run(twoHours, budget, at, false);
+    const bestBefore = solveLambda({ values, prices: truePrices(), opportunities: 420, budget: before.left, firstPrice: false });
+    expect(Math.log(bestBefore.lambda / before.lambda)).toBeGreaterThan(0.3);
+  });
+
+  it('a market whose hours are worth the same plans exactly as before', () => {
+    // Every hour the same values (1, 2, 4, 8 in turn): the hours' means are equal, their scales exactly 1.
+    const flat = (_hour: number, i: number) => 2 ** (i % 4);
+    const head = run(flat, 2, 15 * HOUR, true);
+    const before = run(flat, 2, 15 * HOUR, false);
+    expect(head.lambdas.length).toBe(before.lambdas.length);
+    expect(head.lambdas).toEqual(before.lambdas);
+  });
+
+  it('hours that differ by sampling noise get the day’s fit, hours worth more get theirs', () => {
+    const rnd = mulberry32(3);
+    const hv = new HourValues();
+    for (let h = 0; h < 24; h++) for (let i = 0; i < 40; i++) hv.add(h, Math.exp(0.8 * sampleNormal(rnd)));
+    // The same distribution in every hour: the hours' spread is noise, shrunk toward the day's.
+    hv.fit();
+    for (let h = 0; h < 24; h++) {
+      expect(Math.abs(hv.hour(h).mu - hv.hour(0).mu)).toBeLessThan(0.1);
+      expect(Math.abs(Math.log(hv.hour(h).sd / hv.hour(0).sd))).toBeLessThan(0.1);
+    }
+    // 40 more values in hours 18-21 around ln(value) = 2: those hours' mean about 1 higher, their
+    // spread wider (half of them there, half around 0).
+    for (let h = 18; h < 22; h++) for (let i = 0; i < 40; i++) hv.add(h, Math.exp(2 + 0.2 * sampleNormal(rnd)));
+    expect(hv.fit()).toBe(true);
+    expect(hv.hour(19).mu - hv.hour(3).mu).toBeGreaterThan(0.8);
+    expect(hv.hour(19).sd).toBeGreaterThan(hv.hour(3).sd);
+    // A flat histogram standardised and given back its hour's fit is where it was.
+    const probs = new Float64Array(BINS);
+    probs[binOf(hv.normalise(19, 7))] = 1;
+    const weights = new Float64Array(24);
+    weights[19] = 1;
+    const out = new Float64Array(BINS);
+    expect(hv.plan(probs, weights, out)).toBe(true);
+    let at = 0;
+    for (let k = 0; k < BINS; k++) at += out[k] * k;
+    expect(Math.abs(at - binOf(7))).toBeLessThan(1);
+  });
+});
