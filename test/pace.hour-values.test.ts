@@ -112,4 +112,53 @@ describe('value pacer: time-of-day value', () => {
     for (let k = 0; k < BINS; k++) at += out[k] * k;
     expect(Math.abs(at - binOf(7))).toBeLessThan(1);
   });
+
+  it('keeps what each hour is worth across a restart: a bidder restarted at midnight plans the next day by hour', () => {
+    const twoHours = (hour: number) => (hour === 10 ? 1 : hour === 11 ? 4 : undefined);
+    const budget = 0.4;
+    const make = (clock: () => number) =>
+      createValuePacer({ clock, random: mulberry32(7), campaigns: [{ id: 'c', budget: { dailyUsd: budget } }], slotMs: 60_000, prior: () => PriceLandscape.logNormal(MEDIAN, SIGMA, 1e5) });
+    const market = mulberry32(8);
+    const feed = (pacer: ReturnType<typeof make>, clock: { now: number }, from: number, to: number) => {
+      let spent = 0;
+      for (let t = from; t < to; t += GAP) {
+        clock.now = DAY0 + Math.floor((t - DAY0) / DAY) * DAY + ((t - DAY0) % DAY);
+        const v = twoHours(Math.floor(((t - DAY0) % DAY) / HOUR));
+        if (v === undefined) continue;
+        const price = Math.exp(Math.log(MEDIAN) + SIGMA * sampleNormal(market));
+        const bid = v * pacer.multiplier('c', clock.now, { valueCpmUsd: v, firstPrice: false });
+        if (bid >= price && spent + price / 1000 <= budget) {
+          spent += price / 1000;
+          pacer.onWin('c', 'cr', price, clock.now);
+        } else if (bid > 0 && bid < price) pacer.onLoss('c', 'cr', bid, undefined, clock.now);
+      }
+      return spent;
+    };
+    const before = { now: DAY0 };
+    const a = make(() => before.now);
+    feed(a, before, DAY0, DAY0 + 2 * DAY);
+    const snap = a.snapshot();
+    expect(snap.hourValues?.map(([id]) => id)).toEqual(['c']);
+    // Restarted at day 2's midnight, from the snapshot with or without the hours' values.
+    const lambdaAt1050 = (s: object) => {
+      const clock = { now: DAY0 + 2 * DAY };
+      const b = make(() => clock.now);
+      b.restore(JSON.parse(JSON.stringify(s)));
+      const spent = feed(b, clock, DAY0 + 2 * DAY + 10 * HOUR, DAY0 + 2 * DAY + 10 * HOUR + 50 * 60_000);
+      return { lambda: b.inspect('c', clock.now)!.lambda, left: budget - spent };
+    };
+    const values = new Float64Array(BINS);
+    values[binOf(1)] = 60 / 420;
+    values[binOf(4)] = 360 / 420;
+    const kept = lambdaAt1050(snap);
+    const best = solveLambda({ values, prices: truePrices(), opportunities: 420, budget: kept.left, firstPrice: false });
+    // 0.13 here (0.08 without the restart, whose recent histogram holds the days before too).
+    expect(Math.abs(Math.log(kept.lambda / best.lambda))).toBeLessThan(0.15);
+    // An older snapshot, without them: the morning's values alone, λ at its floor as before the hours were learnt.
+    const older = lambdaAt1050({ ...snap, hourValues: undefined });
+    const bestOlder = solveLambda({ values, prices: truePrices(), opportunities: 420, budget: older.left, firstPrice: false });
+    expect(Math.log(bestOlder.lambda / older.lambda)).toBeGreaterThan(0.3);
+    // Not 24 hours of finite moments: refused whole.
+    expect(() => make(() => DAY0).restore({ ...snap, hourValues: [['c', [1, 2]]] })).toThrow(/not a value pacer snapshot/);
+  });
 });

@@ -60,6 +60,24 @@ export class HourValues {
     for (let i = 0; i < this.sums.length; i++) this.sums[i] *= 0.5;
   }
 
+  /** The moments, kept across a restart (src/pace/learned.ts): the days they took to learn. */
+  moments(): number[] | undefined {
+    for (let h = 0; h < 24; h++) if (this.sums[MOMENTS * h] > 0) return Array.from(this.sums);
+    return undefined;
+  }
+
+  /** Takes back `moments()` and fits them; false, changing nothing, where they are not 24 hours' of finite figures. */
+  restore(m: unknown): boolean {
+    if (!HourValues.isMoments(m)) return false;
+    this.sums.set(m);
+    this.fit();
+    return true;
+  }
+
+  static isMoments(m: unknown): m is number[] {
+    return Array.isArray(m) && m.length === 24 * MOMENTS && m.every((x) => typeof x === 'number' && Number.isFinite(x));
+  }
+
   /** Back to no fit (every hour the day's): values are learnt as they are. */
   clear(): void {
     this.active = false;

@@ -86,6 +86,12 @@ export interface ValuePacerSnapshot {
    */
   today?: Array<[string, number, number, number, number[], number[], number[]]>;
   /**
+   * Per campaign [id, the moments of ln(value) per UTC hour (src/pace/hour-values.ts)]: what each
+   * hour is worth, learnt over days, which a restart could not plan by until it had learnt a day
+   * again (a bidder deployed daily never would). Older snapshots lack it.
+   */
+  hourValues?: Array<[string, number[]]>;
+  /**
    * The share of each budget the pacer paced when it wrote this: its counts are of that share's
    * traffic, so a process seeded from another's file (src/pace/learned.ts) scales them to its own.
    * Not read by `restore`. Older snapshots lack it.
@@ -764,7 +770,12 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         if (!Number.isNaN(p.outFromMs)) addOutToday(out, p.day * DAY_MS, p.outFromMs, at);
         today.push([id, p.day, at, p.countFromMs, Array.from(p.hourToday), Array.from(out), hoursOf(p.hours)]);
       }
-      return { campaigns, calibration: calibration.snapshot(), spend, delivery, today, share };
+      const hourValueMoments: NonNullable<ValuePacerSnapshot['hourValues']> = [];
+      for (const [id, p] of paces) {
+        const m = p.hourValues.moments();
+        if (m !== undefined) hourValueMoments.push([id, m]);
+      }
+      return { campaigns, calibration: calibration.snapshot(), spend, delivery, today, hourValues: hourValueMoments, share };
     },
 
     restore(s) {
@@ -772,7 +783,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const spend = (s as Partial<ValuePacerSnapshot> | null)?.spend;
       const delivery = (s as Partial<ValuePacerSnapshot> | null)?.delivery;
       const today = (s as Partial<ValuePacerSnapshot> | null)?.today;
+      const hourValueMoments = (s as Partial<ValuePacerSnapshot> | null)?.hourValues;
       const ok =
+        (hourValueMoments === undefined || (Array.isArray(hourValueMoments) && hourValueMoments.every((x) => Array.isArray(x) && x.length === 2 && typeof x[0] === 'string' && HourValues.isMoments(x[1])))) &&
         Array.isArray(list) &&
         list.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && x[1] > 0 && isHourly(x[2]) && (x[3] === undefined || isHours(x[3]))) &&
         (spend === undefined || (Array.isArray(spend) && spend.every((x) => Array.isArray(x) && x.length === 5 && typeof x[0] === 'string' && Number.isFinite(x[1]) && x.slice(2).every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)))) &&
@@ -824,6 +837,10 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         p.slotEnd = -Infinity;
       }
       for (const [id, mask] of counted) relearn(paces.get(id)!, mask);
+      for (const [id, m] of hourValueMoments ?? []) {
+        const p = paces.get(id);
+        if (p !== undefined && fresh.has(id)) p.hourValues.restore(m);
+      }
       // Line items sharing an audience would plan on every imp again for hours after each restart;
       // faded from their time at the next solve. A pacer that has counted since keeps its own.
       for (const [id, at, expectedUsd, wonUsd] of delivery ?? []) {
