@@ -101,6 +101,8 @@ export interface ChooseDeps {
 
 /** Per-candidate scratch of one imp, reused across requests (grown to the largest imp seen). */
 let ceiling = new Float64Array(64);
+/** Per entry, its paced value before the campaign's cap: what a first-price bid is shaded from. */
+let pacedAt = new Float64Array(64);
 let bids = new Float64Array(64);
 let mults = new Float64Array(64);
 let pctrAt = new Float64Array(64);
@@ -131,7 +133,9 @@ const SCAN_MAX = 32;
  * In first price, where shading is most of the pricing (a search over the win curve, ~1.7 µs a
  * candidate), the shaded bid rises with the value and with the floor (the surplus-maximising bid is
  * monotone in the value), so a candidate with no more value and no higher floor than the highest
- * cannot bid more than it: with one floor for the imp, one search instead of one per candidate.
+ * cannot bid more than it, unless the highest's cap cut its bid (the cap bounds the shaded bid, not
+ * the value shaded: src/price/price.ts): with one floor for the imp, one search instead of one per
+ * candidate.
  * Equal prices go to the first candidate in plan order, except in first price, where a candidate
  * that bids only as much as the highest paced value's (both at their floor) is not priced and the
  * higher value wins; the search's own tolerance (0.1 % of the value) can likewise decide a near-tie
@@ -184,6 +188,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     }
     if (ceiling.length < n) {
       ceiling = new Float64Array(n);
+      pacedAt = new Float64Array(n);
       bids = new Float64Array(n);
       mults = new Float64Array(n);
       pctrAt = new Float64Array(n);
@@ -287,7 +292,8 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
         ceiling[i] = -1;
         continue;
       }
-      ceiling[i] = deps.price.paced({ campaign: c, pctr, pcvr, multiplier });
+      pacedAt[i] = deps.price.pacedValue({ campaign: c, pctr, pcvr, multiplier });
+      ceiling[i] = Math.min(pacedAt[i], c.maxBidCpmUsd);
       if (top < 0 || ceiling[i] > ceiling[top]) top = i;
     }
     if (top < 0) continue;
@@ -300,9 +306,11 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       if ((k >= 0 && i === top) || ceiling[i] < 0 || ceiling[i] < best) continue;
       const floorUsd = p.eligible[i].floorUsd;
       const at = p.eligible[i].auctionType || auctionType;
-      if (k >= 0 && at === 1 && topAt === 1 && bids[top] > 0 && floorUsd <= topFloor) continue;
+      // A cap bounds the shaded bid, not the value shaded: only a top bid its cap left alone bounds
+      // the bids of the values under it.
+      if (k >= 0 && at === 1 && topAt === 1 && bids[top] > 0 && floorUsd <= topFloor && pacedAt[i] <= pacedAt[top] && pacedAt[top] <= ceiling[top]) continue;
       // Under its floor it has no price, shaded or not.
-      const bid = ceiling[i] < floorUsd ? 0 : deps.price.settle(ceiling[i], { floorUsd, auctionType: at, segment });
+      const bid = ceiling[i] < floorUsd ? 0 : deps.price.settle(ceiling[i], { floorUsd, auctionType: at, segment }, pacedAt[i]);
       bids[i] = bid;
       if (bid <= 0) belowFloor = true;
       else if (bid > best) best = bid;

@@ -29,25 +29,37 @@ export function valueCpmUsd(campaign: Campaign, pctr: number, pcvr: number): num
 }
 
 /**
- * Bid CPM in USD for one candidate, or 0 for no bid: paced value, capped by the campaign's
- * maximum, shaded in first-price auctions (truthful in second price), never below the floor.
+ * Bid CPM in USD for one candidate, or 0 for no bid: paced value, shaded in first-price auctions
+ * (truthful in second price), capped by the campaign's maximum, never below the floor.
  * In two steps for the bid path (src/price/choose.ts): `paced`, the most the bid can be, and
  * `settle`, what it is (the shading never raises it).
+ *
+ * The cap bounds the bid, not the value a first-price bid is shaded from: the expected surplus
+ * (value − b) · P(win at b) is unimodal in b, so the best bid under a cap is min(cap, the best
+ * bid). Shading the capped value priced a campaign worth a median 49 USD CPM with a cap of 2.91
+ * as one worth 2.91, at 0.58 × its cap on every imp whatever it was worth: on a generated
+ * 40-campaign catalog (`catalog --campaigns 40 --seed 14`, simulate seed 15) the pacer bought
+ * 3027.7 expected clicks where the unshaded one bought 3403.3; 3467.5 now (test price-cap-shading).
  */
 export function createPricer(shader: Shader | null) {
-  function paced(p: Pick<PriceInput, 'campaign' | 'pctr' | 'pcvr' | 'multiplier'>): number {
+  /** The paced value, value × multiplier: what a first-price bid is shaded from (0: hold back). */
+  function pacedValue(p: Pick<PriceInput, 'campaign' | 'pctr' | 'pcvr' | 'multiplier'>): number {
     if (p.multiplier <= 0) return 0;
-    return Math.min(valueCpmUsd(p.campaign, p.pctr, p.pcvr) * p.multiplier, p.campaign.maxBidCpmUsd);
+    return valueCpmUsd(p.campaign, p.pctr, p.pcvr) * p.multiplier;
   }
-  function settle(pacedCpmUsd: number, p: Pick<PriceInput, 'floorUsd' | 'auctionType' | 'segment'>): number {
+  function paced(p: Pick<PriceInput, 'campaign' | 'pctr' | 'pcvr' | 'multiplier'>): number {
+    return Math.min(pacedValue(p), p.campaign.maxBidCpmUsd);
+  }
+  /** `pacedCpmUsd` is `paced`'s bound; `uncappedCpmUsd`, the paced value before the cap (that bound when absent). */
+  function settle(pacedCpmUsd: number, p: Pick<PriceInput, 'floorUsd' | 'auctionType' | 'segment'>, uncappedCpmUsd = pacedCpmUsd): number {
     // A fixed-price deal is bought at its price when the paced value reaches it, never shaded.
     if (p.auctionType === 3) return p.floorUsd > 0 && pacedCpmUsd >= p.floorUsd ? p.floorUsd : 0;
     let bid = pacedCpmUsd;
-    if (p.auctionType === 1 && shader) bid = shader.shade(p.segment, bid, p.floorUsd);
+    if (p.auctionType === 1 && shader) bid = Math.min(pacedCpmUsd, shader.shade(p.segment, Math.max(pacedCpmUsd, uncappedCpmUsd), p.floorUsd));
     if (!(bid > 0) || bid < p.floorUsd) return 0;
     return bid;
   }
-  return Object.assign((p: PriceInput): number => settle(paced(p), p), { paced, settle });
+  return Object.assign((p: PriceInput): number => settle(paced(p), p, pacedValue(p)), { paced, pacedValue, settle });
 }
 
 export type Pricer = ReturnType<typeof createPricer>;

@@ -415,8 +415,8 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
       }
       const m = pacer ? campMult[cand.campaign] : duals ? 1 / duals[cand.campaign].lambda : multNow[cand.campaign];
       if (m <= 0) continue;
-      let bid = Math.min(c.maxBidCpmUsd, value * m);
-      if (a.at === 1 && shader) bid = shader.shade(a.segment, bid, cand.floorUsd);
+      // The campaign's cap bounds the bid, not the value it is shaded from (src/price/price.ts).
+      const bid = Math.min(c.maxBidCpmUsd, a.at === 1 && shader ? shader.shade(a.segment, value * m, cand.floorUsd) : value * m);
       if (!(bid > 0) || bid < cand.floorUsd) continue;
       if (bid > bestBid) {
         best = i;
