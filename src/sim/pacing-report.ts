@@ -34,6 +34,11 @@ export interface PacingReport {
   /** What each bound assumes. */
   bounds: Record<string, string>;
   campaigns: CampaignFigures[];
+  /**
+   * The unshaded pacer's figures per campaign, in `campaigns`' order: where shading gains or loses,
+   * campaign by campaign (`campaigns` less these).
+   */
+  unshadedCampaigns: CampaignFigures[];
   notices: NoticeCounts;
   /** First-price shading measured at equal clicks (see shadingAtEqualClicks). */
   shading: ShadingAtEqualClicks;
@@ -133,6 +138,7 @@ export async function pacingReport(o: PacingReportOptions): Promise<{ report: Pa
         "the same first-price-correct LP on the advertisers' value (clicks, conversions or impressions at their goal's price, true CTR and conversion rate): what the pacer maximises when goals differ",
     },
     campaigns: runs.pacer.campaigns,
+    unshadedCampaigns: runs.unshaded.campaigns,
     notices: runs.pacer.notices,
     shading,
     targets: {
