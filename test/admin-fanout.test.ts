@@ -147,4 +147,17 @@ describe('an admin action a peer worker refuses', () => {
     }
     expect(told).toEqual([]);
   });
+
+  // The undo's results are read at the places of the peers that took the action (peers.apply keeps
+  // each worker's place, src/cli/workers.ts): with 3 workers, one gone between an action and its
+  // undo shifted the others' answers, and a missing undo answer read as put back (review r4).
+  it('names a peer that took the action and gave no answer to its undo as still holding it', async () => {
+    answers = [[refused('disk full'), { ok: true }], [{ ok: true }]];
+    const r = await admin('/admin/campaigns/acme-shoes/pause');
+    expect(r.status).toBe(409);
+    const body = (await r.json()) as { problems: string[]; stillApplied?: string[] };
+    // Before: no stillApplied, the pause read as put back on peer 2.
+    expect(body.stillApplied).toEqual(['another worker (2 of 2)']);
+    expect(body.problems).toEqual(['another worker (1 of 2): disk full', 'another worker (2 of 2), putting it back: no answer']);
+  });
 });
