@@ -126,3 +126,40 @@ describe.skipIf(!haveRedis)('serve --workers 2 when a worker throws', () => {
     expect(existsSync(join(dir, 'ledger', 'learned.w0.json'))).toBe(true);
   }, 90_000);
 });
+
+// The main thread's own bug (metrics collection, the admin lock): before, the process ended at
+// once, the workers' state since their last save lost.
+describe.skipIf(!haveRedis)('serve --workers 2 when its main thread throws', () => {
+  it('says the stack, stops the workers as on SIGTERM (their state written) and exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'workers-main-crash-'));
+    const redis = await startPrivateRedis({});
+    let err = '';
+    try {
+      const port = await freePort();
+      const child = spawn(
+        process.execPath,
+        ['--import', resolve('test/fixtures/throw-in-main.mjs'), 'dist/cli.js', 'serve', '--workers', '2', '--policies', policiesIn(dir, 'shutdownGraceMs: 1000\n'), '--redis', redis.url, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'],
+        { env: { ...process.env, NOTICE_SECRET: 'workers-crash-secret-0123456789', MAIN_THROW_DIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+      try {
+        for (const t0 = Date.now(); !/workers listening/.test(err); await sleep(50)) {
+          if (Date.now() - t0 > 90_000 || child.exitCode !== null) throw new Error(`workers did not start: ${err}`);
+        }
+        writeFileSync(join(dir, 'throw'), '');
+        const { code, signal } = await ended;
+        expect(signal, err).toBeNull();
+        // Before: 7, at once.
+        expect(code, err).toBe(1);
+        expect(err).toMatch(/bidder: unhandled error in the main thread: the workers stop: Error: test: simulated bug in the main thread\n\s+at .*throw-in-main\.mjs/);
+        expect(existsSync(join(dir, 'ledger', 'learned.w0.json')) && existsSync(join(dir, 'ledger', 'learned.w1.json')), err).toBe(true);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    } finally {
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

@@ -294,6 +294,14 @@ export function registerServe(program: Command): void {
         };
         process.on('SIGTERM', stopWorkers);
         process.on('SIGINT', stopWorkers);
+        // A bug in the main thread (metrics collection, the admin lock, a worker's bookkeeping):
+        // its stack said, the workers stopped as on SIGTERM (their state written), exit 1. Before,
+        // the process ended at once with the workers' state since their last save lost.
+        process.setUncaughtExceptionCaptureCallback((err: unknown) => {
+          process.stderr.write(`bidder: unhandled error in the main thread: the workers stop: ${err instanceof Error ? err.stack : String(err)}\n`);
+          process.exitCode = 1;
+          stopWorkers();
+        });
         return;
       }
       let bidder;

@@ -150,8 +150,9 @@ const SCAN_MAX = 32;
  * advertisers may fill") less the ads bid on its dynamic imps before, and no more ads than its
  * `maxseq`, a hybrid pod's structured slots aside; a creative longer than what is left is passed
  * over, and a shorter one of its campaign may still fit. Each imp is chosen in turn: a first imp's
- * 30 s ad can leave a 30 s pod no room for two 15 s ads worth more together. A candidate so left out is not paced either: a campaign counted on every imp of a
- * pod it can bid once in was planned on N times its traffic, its λ too high, its budget unspent.
+ * 30 s ad can leave a 30 s pod no room for two 15 s ads worth more together. A candidate so left
+ * out is not paced either: a campaign counted on every imp of a pod it can bid once in was planned
+ * on N times its traffic, its λ too high, its budget unspent.
  *
  * A `test` request (OpenRTB 2.6 §3.2.1 `test: 1`) is priced as a real one would be now, but teaches
  * nothing: the pacer is only read (`peekMultiplier`), never counts it, and the shortlist's priors
