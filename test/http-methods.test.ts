@@ -46,6 +46,23 @@ describe('HEAD and wrong methods', () => {
     }
   });
 
+  it('a POST to a path under /openrtb2/ that is no bid route is 404, a GET on a bid route 405', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      // Before: 405 METHOD_NOT_ALLOWED on every path under /openrtb2/.
+      for (const path of ['/openrtb2/auction', '/openrtb2/bid/', '/openrtb2/prebid-server/bid/', '/openrtb2/a/b/bid']) {
+        const post = await call(agent, 'POST', path);
+        expect([path, post.status, JSON.parse(post.body).error]).toEqual([path, 404, 'NOT_FOUND']);
+      }
+      for (const path of ['/openrtb2/bid', '/openrtb2/prebid-server/bid']) {
+        const get = await call(agent, 'GET', path);
+        expect([path, get.status, JSON.parse(get.body).error]).toEqual([path, 405, 'METHOD_NOT_ALLOWED']);
+      }
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('a notice route answers another method than GET with 405 (HEAD without a body, settling nothing)', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {

@@ -356,7 +356,12 @@ export function startHttpServer(
     healthRoutes(opsApp);
     opsApp.any('/*', (res, req) => write(res, { aborted: false, head: isHead(req) }, errorAnswer(new BidderError('NOT_FOUND')), false));
   } else opsRoutes(app, true);
-  app.any('/openrtb2/*', (res, req) => write(res, { aborted: false, head: isHead(req) }, errorAnswer(new BidderError('METHOD_NOT_ALLOWED')), true));
+  // 405 on the bid routes only: any other path under /openrtb2/ (Prebid Server's /openrtb2/auction,
+  // a trailing slash) is a wrong URL, and a 405 there sent integrators looking at their method.
+  const wrongMethod = (res: uWS.HttpResponse, req: uWS.HttpRequest) =>
+    write(res, { aborted: false, head: isHead(req) }, errorAnswer(new BidderError('METHOD_NOT_ALLOWED')), true);
+  app.any('/openrtb2/bid', wrongMethod);
+  app.any('/openrtb2/:exchange/bid', wrongMethod);
   app.any('/*', (res, req) => write(res, { aborted: false, head: isHead(req) }, errorAnswer(new BidderError('NOT_FOUND')), false));
 
   let opsSocket: uWS.us_listen_socket | null = null;
