@@ -41,8 +41,9 @@ function openingsOver(text: string, max: number): boolean {
 
 // Any 2.x: the 2.x releases are one format read by this schema (2.3 and 2.4 senders, IAB's dated
 // release names such as 2.6-202309), and the body is validated whatever the header says. 3.x is
-// OpenRTB 3.0 over AdCOM, another format.
-const VERSION = /^2\.\d+([.-]\S*)?$/;
+// OpenRTB 3.0 over AdCOM, another format. A bare "2" is the major version alone, as some senders
+// write it.
+const VERSION = /^2(\.\d+([.-]\S*)?)?$/;
 
 /**
  * The request's own headers before its body is read: a JSON content type (browsers, Prebid.js,
