@@ -455,6 +455,10 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       }),
     pause: (id, paused) =>
       serial(async () => {
+        // Answered 200 before, "paused": false, while the file's pause went on refusing every bid.
+        if (!paused && live.campaignsById().get(id)?.paused) {
+          return { ok: false, problems: [`paused in campaigns.yaml (paused: true), which a resume does not lift: remove it there and reload the policies`] };
+        }
         const was = live.status().paused.includes(id);
         const r = pauseHere(id, paused);
         if (r === null) return { ok: false, unknownCampaign: true } as const;

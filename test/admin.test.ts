@@ -114,6 +114,33 @@ describe('admin routes with a token', () => {
     expect(unknown.status).toBe(404);
   });
 
+  it('a campaign paused in campaigns.yaml is listed as such, and a resume of it is refused', async () => {
+    const campaignsFile = join(policiesDir, 'campaigns.yaml');
+    const original = readFileSync(campaignsFile, 'utf8');
+    try {
+      writeFileSync(campaignsFile, original.replace('  - id: acme-shoes\n', '  - id: acme-shoes\n    paused: true\n'));
+      expect((await admin('/admin/reload/policies')).status).toBe(200);
+      const status = async () => (await (await fetch(t.url + '/admin/status', { headers: auth })).json()) as { paused: string[]; pausedInPolicies: string[] };
+      expect(await status()).toMatchObject({ paused: [], pausedInPolicies: ['acme-shoes'] });
+      // Before: 200 {"paused": false} while every bid stayed refused, and the status listed no pause.
+      const r = await admin('/admin/campaigns/acme-shoes/resume');
+      expect(r.status).toBe(409);
+      const body = (await r.json()) as { error: string; problems: string[] };
+      expect(body.error).toBe('ADMIN_FAILED');
+      expect(body.problems.join(' ')).toMatch(/paused in campaigns\.yaml/);
+      expect(await campaignsThatBid(t, { ...banner, id: 'file-paused' })).not.toContain('acme-shoes');
+      // A pause asked on top of the file's is taken, and its resume refused alike while the file holds it.
+      expect((await admin('/admin/campaigns/acme-shoes/pause')).status).toBe(200);
+      expect(await status()).toMatchObject({ paused: ['acme-shoes'], pausedInPolicies: ['acme-shoes'] });
+      expect((await admin('/admin/campaigns/acme-shoes/resume')).status).toBe(409);
+    } finally {
+      writeFileSync(campaignsFile, original);
+      expect((await admin('/admin/reload/policies')).status).toBe(200);
+      expect((await admin('/admin/campaigns/acme-shoes/resume')).status).toBe(200);
+    }
+    expect(await campaignsThatBid(t, { ...banner, id: 'file-unpaused' })).toContain('acme-shoes');
+  });
+
   it('refuses a bad policy reload with 409 listing every problem, and keeps serving the old policies', async () => {
     const campaignsFile = join(policiesDir, 'campaigns.yaml');
     const exchangesFile = join(policiesDir, 'exchanges.yaml');

@@ -72,7 +72,8 @@ export interface Live {
   reloadModel(version?: string): Promise<ModelReload>;
   /** Pause or resume a campaign; false for an unknown id. */
   pause(id: string, paused: boolean): boolean;
-  status(): { model: string | null; backend: string; campaigns: string[]; paused: string[] };
+  /** `paused`: by the admin route; `pausedInPolicies`: by `paused: true` in campaigns.yaml, which a resume does not lift. */
+  status(): { model: string | null; backend: string; campaigns: string[]; paused: string[]; pausedInPolicies: string[] };
   /** GET /readyz: 200 with the model once ready, 503 NOT_READY without a model or a shared ledger. */
   readyz(): Promise<Answer>;
   /** Load the version models/CURRENT names whenever that file changes or appears; returns the stopper. */
@@ -493,7 +494,13 @@ export async function createLive(o: LiveOptions): Promise<Live> {
       o.pausePacer?.(id, p);
       return true;
     },
-    status: () => ({ model: model?.version ?? null, backend: o.backend, campaigns: [...campaignsById.keys()], paused: [...paused] }),
+    status: () => ({
+      model: model?.version ?? null,
+      backend: o.backend,
+      campaigns: [...campaignsById.keys()],
+      paused: [...paused],
+      pausedInPolicies: [...campaignsById.values()].filter((c) => c.paused).map((c) => c.id),
+    }),
     async readyz() {
       if (!model) return errorAnswer(new BidderError('NOT_READY', undefined, { reason: 'no model loaded' }));
       // With a shared ledger, a bidder that cannot reserve cannot bid: it is not ready until the
