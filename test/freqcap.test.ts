@@ -45,6 +45,44 @@ function contract(name: string, make: (clock: () => number) => FrequencyStore) {
       expect(s.count('u9', 'c1', 3600)).toBe(32);
       await s.close();
     });
+
+    // An impression recorded by a clock behind (another bidder of the fleet, or this one's stepped
+    // back) came after the user's others but is older than them. The count walked back from the
+    // last recorded and stopped at the first outside the window: one impression 2 h behind hid
+    // every other of the user (0 where 1 is right, and 0 where 2 is right over 3 h).
+    it('counts every impression in the window, whatever the order the clock recorded them in', async () => {
+      let now = T0;
+      const s = make(() => now);
+      await s.warm(['u7']);
+      await s.record('u7', 'c1');
+      now = T0 - 2 * 3600_000;
+      await s.record('u7', 'c1');
+      now = T0 + 1000;
+      await s.warm(['u7']);
+      expect(s.count('u7', 'c1', 3600)).toBe(1);
+      expect(s.count('u7', 'c1', 3 * 3600)).toBe(2);
+      await s.record('u7', 'c1');
+      await s.warm(['u7']);
+      expect(s.count('u7', 'c1', 3600)).toBe(2);
+      await s.close();
+    });
+
+    it('past maxPerCampaign, drops the oldest impression, not the first recorded', async () => {
+      let now = T0;
+      const s = make(() => now);
+      await s.warm(['u8']);
+      for (let i = 0; i < 32; i++) {
+        await s.record('u8', 'c1');
+        now += 10;
+      }
+      now = T0 - 2 * 3600_000;
+      await s.record('u8', 'c1');
+      now = T0 + 1000;
+      await s.warm(['u8']);
+      expect(s.count('u8', 'c1', 3600)).toBe(32);
+      expect(s.count('u8', 'c1', 86_400)).toBe(32);
+      await s.close();
+    });
   });
 }
 

@@ -72,15 +72,32 @@ export interface LocalFrequencyStore extends FrequencyStore {
 /** Per user, campaign -> impression times, oldest first (the Redis store's local copy). */
 type UserCaps = Map<string, number[]>;
 
+/**
+ * Every time after `since`, not a walk back from the newest that stops at the first outside: a
+ * list may be out of order (one written before records were kept in order, or by a bidder on
+ * another Redis), and one impression 2 h old at its end hid all the user's others. At most
+ * maxPerCampaign (32) to look at.
+ */
 function countSince(times: number[] | undefined, since: number): number {
   if (times === undefined) return 0;
   let n = 0;
-  for (let i = times.length - 1; i >= 0 && times[i] > since; i--) n++;
+  for (const t of times) if (t > since) n++;
   return n;
 }
 
+/**
+ * Where `now` goes among `times` (oldest first, from `from` to `end`): after every time not after
+ * it. A record is not always the newest: a fleet's bidders stamp impressions by their own clocks,
+ * one a little behind another's, and a clock steps back beyond what the steady clock eases in.
+ */
+function slotOf(times: readonly number[], now: number, from: number, end: number): number {
+  let i = end;
+  while (i > from && times[i - 1] > now) i--;
+  return i;
+}
+
 function push(times: number[], now: number, keepSince: number, max: number): void {
-  times.push(now);
+  times.splice(slotOf(times, now, 0, times.length), 0, now);
   let drop = 0;
   while (drop < times.length && (times[drop] <= keepSince || times.length - drop > max)) drop++;
   if (drop > 0) times.splice(0, drop);
@@ -212,16 +229,19 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Loc
         const end = i + 2 + old[i + 1];
         let from = i + 2;
         while (from < end && old[from] <= keepSince) from++;
-        const mine = old[i] === c;
-        if (mine) {
+        if (old[i] === c) {
           added = true;
-          from = Math.max(from, end + 1 - maxPer);
+          // In time order, so that the times past maxPerCampaign and the times left of the window
+          // are the oldest, `now` itself where it is older than the others kept.
+          const at = slotOf(old, now, from, end);
+          const times = [...old.slice(from, at), now, ...old.slice(at, end)];
+          const keep = times.length > maxPer ? times.slice(times.length - maxPer) : times;
+          out.push(c, keep.length, ...keep);
+          continue;
         }
-        const n = end - from + (mine ? 1 : 0);
-        if (n === 0) continue;
-        out.push(old[i], n);
+        if (end === from) continue;
+        out.push(old[i], end - from);
         for (let j = from; j < end; j++) out.push(old[j]);
-        if (mine) out.push(now);
       }
     }
     if (!added) out.push(c, 1, now);
@@ -401,8 +421,9 @@ export function createLocalFrequencyStore(opts: PersistentFrequencyOptions): Loc
         // Most users have no impression of most campaigns: the clock (Date.now and
         // performance.now) is read only where there are some to count.
         const since = clock() - windowSec * 1000;
+        // Every time, as `countSince`: kept in order since records are, but not in a file an earlier version wrote.
         let n = 0;
-        for (let j = i + 1 + caps[i + 1]; j > i + 1 && caps[j] > since; j--) n++;
+        for (let j = i + 2, end = i + 2 + caps[i + 1]; j < end; j++) if (caps[j] > since) n++;
         return n;
       }
       return 0;
@@ -467,8 +488,9 @@ export interface RedisFrequencyOptions extends LocalFrequencyOptions {
 }
 
 /*
- * One hash per user, `P<userKey>`: field = campaign id, value = impression times (epoch ms),
- * comma-separated, oldest first, trimmed to the window and to maxPerCampaign; the key expires
+ * One hash per user, `P<userKey>`: field = campaign id, value = impression times (epoch ms, by the
+ * recording bidder's clock), comma-separated, oldest first (sorted at each record, not appended:
+ * see `countSince`), trimmed to the window and to maxPerCampaign; the key expires
  * one window after the last impression.
  */
 const LUA_RECORD = `
@@ -479,12 +501,18 @@ local old = redis.call('HGET', KEYS[1], ARGV[1])
 local kept = {}
 if old then
   for t in string.gmatch(old, '[^,]+') do
-    if tonumber(t) > since then kept[#kept + 1] = t end
+    local n = tonumber(t)
+    if n > since then kept[#kept + 1] = n end
   end
 end
-kept[#kept + 1] = ARGV[2]
+kept[#kept + 1] = now
+-- In time order (bidders' clocks differ: this impression may be older than the last recorded), so
+-- that the ones past max dropped are the oldest.
+table.sort(kept)
 local from = math.max(1, #kept - max + 1)
-redis.call('HSET', KEYS[1], ARGV[1], table.concat(kept, ',', from))
+local out = {}
+for i = from, #kept do out[#out + 1] = string.format('%.0f', kept[i]) end
+redis.call('HSET', KEYS[1], ARGV[1], table.concat(out, ','))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return #kept - from + 1
 `;
