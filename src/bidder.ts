@@ -178,7 +178,6 @@ function remoteExchanges(exchanges: Policies['exchanges']): string[] {
  * it needs injected, so none of them holds global state.
  */
 export async function createBidder(opts: BidderOptions): Promise<Bidder> {
-  const clock = opts.clock ?? createSteadyClock();
   const now = performance.now.bind(performance);
   // Checked against the last run's currency rates (src/live/live.ts ratesFile), kept beside the
   // journal the settings name: those are read first (bidder.yaml alone, milliseconds).
@@ -187,6 +186,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const initial: Policies = loadPolicies(opts.policiesDir, opts.overrides, undefined, lastRates);
   const settings = initial.settings;
   const logger = opts.logger ?? pino({ level: settings.logLevel, base: { service: 'bidder' } });
+  const clock = opts.clock ?? createSteadyClock({ logger });
   // Before anything is opened: a folder that cannot be written is a setting to fix.
   const eventLogDir = opts.workerIndex === undefined ? settings.eventLog.dir : join(settings.eventLog.dir, `w${opts.workerIndex}`);
   if (settings.eventLog.enabled) checkEventLogDir(eventLogDir);

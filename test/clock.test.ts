@@ -26,9 +26,9 @@ describe('steady clock', () => {
     }
   });
 
-  it('absorbs a forward step at no more than maxRate, then is the wall clock again', () => {
+  it('absorbs a forward step of up to maxEasedMs at no more than maxRate, then is the wall clock again', () => {
     const k = clocks();
-    const clock = createSteadyClock({ wall: k.wall, mono: k.mono, maxRate: 0.05 });
+    const clock = createSteadyClock({ wall: k.wall, mono: k.mono, maxRate: 0.05, maxEasedMs: 600_000 });
     const t0 = clock();
     k.c.wall += 600_000; // the wall clock steps 10 minutes forward
     k.tick(1000);
@@ -50,12 +50,12 @@ describe('steady clock', () => {
     expect(clock()).toBe(k.c.wall);
   });
 
-  it('never goes back when the wall clock steps back', () => {
+  it('never goes back when the wall clock steps back by up to a minute', () => {
     const k = clocks();
     const clock = createSteadyClock({ wall: k.wall, mono: k.mono, maxRate: 0.05 });
     let prev = clock();
-    k.c.wall -= 300_000;
-    for (let s = 0; s < 7000; s++) {
+    k.c.wall -= 60_000;
+    for (let s = 0; s < 1300; s++) {
       k.tick(1000);
       const t = clock();
       expect(t - prev).toBeGreaterThanOrEqual(949);
@@ -67,10 +67,58 @@ describe('steady clock', () => {
   it('refuses a rate that could not converge or would stop the clock', () => {
     expect(() => createSteadyClock({ maxRate: 0 })).toThrow(/maxRate/);
     expect(() => createSteadyClock({ maxRate: 1 })).toThrow(/maxRate/);
+    expect(() => createSteadyClock({ maxEasedMs: -1 })).toThrow(/maxEasedMs/);
   });
 
-  it("keeps a ledger's holds through a forward step of the wall clock, where the raw wall clock frees them", async () => {
-    const TTL = 600_000;
+  // Eased in, an 8 h step (a VM resumed at 20:00 after a pause from 12:00) left the clock behind
+  // for step / 5 % = 160 h: the UTC day, the flights' days and the dayparting hours by the old time
+  // for 6.7 days, the reviewer's ended flight still granted a reservation at 04:00 the next day.
+  it('takes a step beyond maxEasedMs at once, either way, and warns once per step', () => {
+    const k = clocks();
+    const warnings: Array<{ obj: Record<string, unknown>; msg: string }> = [];
+    const clock = createSteadyClock({ wall: k.wall, mono: k.mono, logger: { warn: (obj, msg) => void warnings.push({ obj: obj as Record<string, unknown>, msg }) } });
+    clock();
+    k.c.wall += 8 * 3600_000;
+    k.tick(1000);
+    expect(clock()).toBe(k.c.wall);
+    for (let s = 0; s < 100; s++) {
+      k.tick(1000);
+      expect(clock()).toBe(k.c.wall);
+    }
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].obj).toMatchObject({ stepMs: 8 * 3600_000 });
+    expect(warnings[0].msg).toMatch(/stepped/);
+    k.c.wall -= 2 * 3600_000;
+    k.tick(1000);
+    expect(clock()).toBe(k.c.wall);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[1].obj).toMatchObject({ stepMs: -2 * 3600_000 });
+  });
+
+  it("ends a flight on its last day's end after an 8 h step, where easing it in granted reservations for hours", async () => {
+    const H = 3600_000;
+    let wall = Date.UTC(2026, 11, 31, 12, 0);
+    let mono = 0;
+    const clock = createSteadyClock({ wall: () => wall, mono: () => mono, logger: { warn() {} } });
+    clock();
+    wall += 8 * H - 1000; // paused from 12:00 to 19:59:59: the monotonic clock did not advance
+    const ledger = await createMemoryLedger({ clock, budgets: { c1: { dailyUsd: 100, end: '2026-12-31' } }, reservationTtlMs: 60_000, logger: { warn() {} } });
+    const granted: boolean[] = [];
+    for (const after of [0, 3, 4, 8]) {
+      const dt = Date.UTC(2026, 11, 31, 20, 0) + after * H - wall;
+      wall += dt;
+      mono += dt;
+      const t = clock();
+      expect(t).toBe(wall);
+      granted.push((await ledger.reserve([{ bidId: `b${after}`, campaignId: 'c1', amountUsd: 1, expiresAtMs: t + 30_000 }]))[0]);
+    }
+    await ledger.close();
+    // 20:00 and 23:00 on the last day; 00:00 and 04:00 after it.
+    expect(granted).toEqual([true, true, false, false]);
+  });
+
+  it("keeps a ledger's holds through a forward step of the wall clock of up to a minute, where the raw wall clock frees them", async () => {
+    const TTL = 30_000;
     const run = async (steady: boolean) => {
       const k = clocks();
       const clock = steady ? createSteadyClock({ wall: k.wall, mono: k.mono }) : k.wall;
@@ -78,7 +126,7 @@ describe('steady clock', () => {
       const logger = { warn: (_: object, msg: string) => void warnings.push(msg) };
       const ledger = await createMemoryLedger({ clock, budgets: { c: { dailyUsd: 1 } }, reservationTtlMs: TTL, logger });
       const first = await ledger.reserve([{ bidId: 'b1', campaignId: 'c', amountUsd: 1, expiresAtMs: clock() + TTL }]);
-      k.c.wall += 11 * 60_000; // the wall clock steps 11 minutes forward, past the hold's expiry
+      k.c.wall += 50_000; // the wall clock steps 50 s forward, past the hold's expiry
       k.tick(1000);
       const second = await ledger.reserve([{ bidId: 'b2', campaignId: 'c', amountUsd: 1, expiresAtMs: clock() + TTL }]);
       // The first bid's win arrives a second later: it must find its hold.
