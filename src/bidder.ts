@@ -186,7 +186,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const initial: Policies = loadPolicies(opts.policiesDir, opts.overrides, undefined, lastRates);
   const settings = initial.settings;
   const logger = opts.logger ?? pino({ level: settings.logLevel, base: { service: 'bidder' } });
-  const clock = opts.clock ?? createSteadyClock({ logger });
+  // The metrics take the clock: a step before they exist is logged only.
+  let countClockStep = (): void => {};
+  const clock = opts.clock ?? createSteadyClock({ logger, onStep: () => countClockStep() });
   // Before anything is opened: a folder that cannot be written is a setting to fix.
   const eventLogDir = opts.workerIndex === undefined ? settings.eventLog.dir : join(settings.eventLog.dir, `w${opts.workerIndex}`);
   if (settings.eventLog.enabled) checkEventLogDir(eventLogDir);
@@ -206,6 +208,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
 
   const features = createFeatureBuilder();
   const metrics = createMetrics({ exchanges: [...initial.exchanges.keys()], campaigns: initial.campaigns.map((c) => c.id), clock, noticeTtlMs: settings.noticeTtlMs, conversionWindowMs: settings.conversionWindowMs, workers: opts.workers });
+  countClockStep = metrics.clockStepped;
   const redis = settings.ledger.redisUrl ? await connectFleetRedis(settings, logger) : null;
   // Before anything is served: a process whose notices its siblings would refuse as forged (or the
   // other way) stops here, listed with the start problems (exit 2). Leases run on Redis's clock.

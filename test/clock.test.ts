@@ -76,7 +76,8 @@ describe('steady clock', () => {
   it('takes a step beyond maxEasedMs at once, either way, and warns once per step', () => {
     const k = clocks();
     const warnings: Array<{ obj: Record<string, unknown>; msg: string }> = [];
-    const clock = createSteadyClock({ wall: k.wall, mono: k.mono, logger: { warn: (obj, msg) => void warnings.push({ obj: obj as Record<string, unknown>, msg }) } });
+    const steps: number[] = [];
+    const clock = createSteadyClock({ wall: k.wall, mono: k.mono, logger: { warn: (obj, msg) => void warnings.push({ obj: obj as Record<string, unknown>, msg }) }, onStep: (ms) => void steps.push(ms) });
     clock();
     k.c.wall += 8 * 3600_000;
     k.tick(1000);
@@ -93,6 +94,7 @@ describe('steady clock', () => {
     expect(clock()).toBe(k.c.wall);
     expect(warnings).toHaveLength(2);
     expect(warnings[1].obj).toMatchObject({ stepMs: -2 * 3600_000 });
+    expect(steps).toEqual([8 * 3600_000, -2 * 3600_000]);
   });
 
   it("ends a flight on its last day's end after an 8 h step, where easing it in granted reservations for hours", async () => {

@@ -78,6 +78,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('testBid');
     call('insecureImp');
     call('capsEvicted');
+    call('clockStepped');
     call('setCampaigns', CAMPAIGNS);
     call('addExchanges', EXCHANGES);
   }

@@ -220,6 +220,11 @@ export function createMetrics(opts: MetricsOptions) {
     help: 'Users dropped by the frequency-cap store of a bidder alone, when full (frequencyMaxUsers), while an impression of theirs was still inside its cap window: they may be bid on again within it.',
     registers: [registry],
   });
+  const clockSteps = new Counter({
+    name: 'bidder_clock_steps_total',
+    help: "Steps of the host's wall clock of more than a minute, which the bidder's clock took at once (src/util/clock.ts): its time sync is failing or the host was paused; each worker thread counts one.",
+    registers: [registry],
+  });
   const modelSwaps = new Counter({ name: 'bidder_model_swaps_total', help: 'Model load attempts, by result.', labelNames: ['result'], registers: [registry] });
   const testRequests = new Counter({ name: 'bidder_test_requests_total', help: 'Bid requests marked test: 1 (answered, nothing reserved or learnt).', registers: [registry] });
   const testBids = new Counter({ name: 'bidder_test_bids_total', help: 'Bids answered to test: 1 requests (no reservation, their notices move no money).', registers: [registry] });
@@ -482,6 +487,9 @@ export function createMetrics(opts: MetricsOptions) {
     },
     capsEvicted(): void {
       capsEvicted.inc();
+    },
+    clockStepped(): void {
+      clockSteps.inc();
     },
     model(backend: string, version: string, kind: string): void {
       modelInfo.reset();
