@@ -330,6 +330,7 @@ export function registerMlCommands(program: Command): void {
         metrics: { validation: result.validation, calibration: result.calibration, epochs: result.epochs, trainRows: result.trainRows, validationRows: result.validationRows, trainSeconds, backend, againstCurrent },
         command: `bidder ${process.argv.slice(2).join(' ')}`,
         params: result.params,
+        ...(result.unseen ? { unseen: result.unseen } : {}),
       }, builder.spec);
       // No CURRENT, --force or `serve --model` would ship it as readily: a model from a batch too
       // large for its rows (24 steps on ~5,000 event-log rows) ranked at 0.47 AUC on the market.
@@ -384,6 +385,8 @@ export function registerMlCommands(program: Command): void {
         metrics: { calibration: r.calibration, before: r.before, after: r.after, backend },
         command: `bidder ${process.argv.slice(2).join(' ')}`,
         params: { calibratedFrom: from.version },
+        // The same weights, so the same scoring of unseen values (src/model/unseen.ts).
+        ...(from.meta.unseen ? { unseen: from.meta.unseen } : {}),
       }, builder.spec);
       from.layers.dispose();
       process.stdout.write(`${JSON.stringify({ version: o.version, dir, from: from.version, rows: data.rows, clicks, calibration: r.calibration, before: r.before, after: r.after })}\n`);

@@ -689,7 +689,12 @@ export function createEligibility(deps: EligibilityDeps) {
       if (userDataAllowed && Array.isArray(user.data)) {
         for (const d of user.data) {
           if (d && Array.isArray(d.segment)) for (const s of d.segment) if (s && typeof s.id === 'string') segments.push(s.id);
-          // The IAB spec examples name segments by data id; both count.
+          // The IAB spec examples name segments by data id; both count. The model's segment fields
+          // read this list too, the provider's id included: every training row of a user with data
+          // has the simulator's ('sim-dmp') after the segments, in a slot and in the count the
+          // segment × ad crosses hash, so leaving it out would move every such row (a retrain). A
+          // real provider's id, as a real segment id, is a value training never saw, which the
+          // model scores as an average trained segment (src/model/unseen.ts).
           if (d && typeof d.id === 'string') segments.push(d.id);
         }
       }

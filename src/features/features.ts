@@ -5,7 +5,10 @@
  *
  * Sparse ids live in one shared hash space [0, hashBuckets); id 0 is the 'absent' value of every
  * field (missing data, and all user-level fields when user data may not be used). Each field has
- * its own hash seed, so equal strings in different fields land in different buckets.
+ * its own hash seed, so equal strings in different fields land in different buckets. Its weight is
+ * learnt from the fields training rows lack; where a request lacks a field every training row had
+ * (the simulator always sends site.cat, device.os, the geo), an LR scores that field's average
+ * instead (src/model/unseen.ts).
  */
 import { createHash } from 'node:crypto';
 import type { Campaign, Creative, ImpContext, UserProfile } from '../types.js';

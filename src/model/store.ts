@@ -13,6 +13,7 @@ import { FEATURE_SPEC, type FeatureSpec } from '../features/features.js';
 import type { CtrModel } from '../types.js';
 import { compileArtifacts, TopologyError, type CompiledModel } from './compile.js';
 import { wrapCompiled, wrapLayersModel } from './ctr-model.js';
+import { lrWeightsOf, setUnseenRule, unseenProblems, unseenRule, type UnseenStats } from './unseen.js';
 
 export type ModelKind = 'lr' | 'dcn';
 
@@ -30,6 +31,8 @@ export interface ModelMeta {
   command?: string;
   /** Model hyper-parameters. */
   params?: Record<string, unknown>;
+  /** An LR's scoring of values its training rows never had (src/model/unseen.ts); versions before lr-v5 have none. */
+  unseen?: UnseenStats;
 }
 
 export class ModelLoadError extends Error {
@@ -73,7 +76,9 @@ export async function saveModelVersion(modelsDir: string, model: tf.LayersModel,
       return { modelArtifactsInfo: { dateSaved: new Date(meta.trainedAt), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
     }),
   );
-  writeFileSync(join(tmp, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+  // An unseen rule's seen ids one field a line: a few thousand of them, one a line, would bury the rest.
+  const text = JSON.stringify(meta, (k, v) => (k === 'seen' && Array.isArray(v) ? `@@${JSON.stringify(v)}@@` : v), 2).replace(/"@@(\[[^"]*\])@@"/g, '$1');
+  writeFileSync(join(tmp, 'meta.json'), `${text}\n`);
   renameSync(tmp, dir);
   return dir;
 }
@@ -421,16 +426,18 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
     }
   }
   if (compiled !== null) problems.push(...outputProblems([compiled.outputShape]));
+  const unseen = unseenOf(art, spec, problems);
   if (problems.length > 0) {
     compiled?.dispose();
     throw new ModelLoadError(dir, problems);
   }
   await yieldToLoop();
   const full = art as ModelArtifacts;
-  const model =
+  const scored =
     compiled !== null
       ? wrapCompiled(compiled, spec, { version: full.version, kind: full.kind })
       : wrapLayersModel((await buildLayersModel(dir, full)).layers, spec, { version: full.version, kind: full.kind });
+  const model = unseen ? withUnseen(scored, (sparse, scores, rows) => unseen.rule(sparse, scores, rows, unseen.slope)) : scored;
   const wrong = await warmUp(model, spec);
   if (wrong.length > 0) {
     model.dispose();
@@ -536,12 +543,66 @@ function outputProblems(outputs: (number | null)[][]): string[] {
   return outputs.length !== 1 || outputs[0].length !== 2 || outputs[0][1] !== 1 ? ['model must have one output of shape [null,1]'] : [];
 }
 
-/** As loadModel, but returns the raw LayersModel (for training continuation and evaluation). */
+/**
+ * As loadModel, but returns the raw LayersModel (for training continuation and evaluation). A
+ * version's unseen-value rule goes with the LayersModel to predictRows, the slope read at each
+ * call: calibrate refits it on the loaded model.
+ */
 export async function loadLayersModel(dir: string, spec: FeatureSpec = FEATURE_SPEC) {
   const art = readModelVersion(dir, spec);
-  const nonFinite = await scanWeights(art.weightSpecs as WeightSpec[], art.weightData);
-  if (nonFinite.length > 0) throw new ModelLoadError(dir, nonFinite);
-  return buildLayersModel(dir, art);
+  const problems = await scanWeights(art.weightSpecs as WeightSpec[], art.weightData);
+  const unseen = unseenOf(art, spec, problems);
+  if (problems.length > 0) throw new ModelLoadError(dir, problems);
+  const built = await buildLayersModel(dir, art);
+  if (unseen) {
+    const calibration = built.layers.getLayer('calibration');
+    setUnseenRule(built.layers, (sparse, scores, rows) => unseen.rule(sparse, scores, rows, calibration.getWeights()[0].dataSync()[0]));
+  }
+  return built;
+}
+
+/**
+ * meta.json's `unseen` as a rule over the version's weights, or undefined without one; what stops
+ * it goes to `problems` (a rule that cannot be applied would serve the version without it).
+ */
+function unseenOf(art: Partial<ModelArtifacts>, spec: FeatureSpec, problems: string[]) {
+  const stats = isObj(art.meta) ? (art.meta as ModelMeta).unseen : undefined;
+  if (stats === undefined) return undefined;
+  const wrong = unseenProblems(stats, spec);
+  const weights = art.weightSpecs && art.weightData ? lrWeightsOf(art.weightSpecs, art.weightData) : undefined;
+  if (art.weightData && (weights === undefined || weights.table.length !== spec.hashBuckets || weights.kernel.length < spec.sparseFields)) {
+    wrong.push('meta.json: unseen is a rule for a logistic regression (weights/embeddings, logit/kernel, calibration/kernel), which this model is not');
+  }
+  problems.push(...wrong);
+  return wrong.length > 0 || weights === undefined ? undefined : { rule: unseenRule(stats, spec, weights), slope: weights.slope };
+}
+
+/** `model` with `adjust` applied to the scores of every call. */
+function withUnseen(model: CtrModel, adjust: (sparse: Int32Array, scores: Float32Array, rows: number) => void): CtrModel {
+  const predictAsync = model.predictAsync?.bind(model);
+  return {
+    version: model.version,
+    kind: model.kind,
+    specHash: model.specHash,
+    get backend() {
+      return model.backend;
+    },
+    predict(sparse, dense, rows) {
+      const out = model.predict(sparse, dense, rows);
+      adjust(sparse, out, rows);
+      return out;
+    },
+    ...(predictAsync
+      ? {
+          predictAsync: async (sparse: Int32Array, dense: Float32Array, rows: number) => {
+            const out = await predictAsync(sparse, dense, rows);
+            adjust(sparse, out, rows);
+            return out;
+          },
+        }
+      : {}),
+    dispose: () => model.dispose(),
+  };
 }
 
 async function buildLayersModel(dir: string, art: ModelArtifacts) {

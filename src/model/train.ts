@@ -13,6 +13,7 @@ import type { Rng } from '../random/random.js';
 import { buildDcn, buildLr, DEFAULT_DCN, DEFAULT_LR, type DcnParams, type LrParams } from './architectures.js';
 import { auc, ece, fitPlatt, logloss } from './metrics.js';
 import { recentreLr, type RecentreResult } from './recentre.js';
+import { setUnseenRule, unseenAccumulator, unseenRule, unseenRuleOf, type UnseenStats } from './unseen.js';
 import type { ModelKind } from './store.js';
 
 export interface TrainOptions {
@@ -45,6 +46,8 @@ export interface TrainResult {
    */
   validation: { auc: number; logloss: number; ece: number; eceBeforeCalibration: number; aucBeforeCalibration: number; loglossBeforeCalibration: number; baseRateLogloss: number };
   calibration: [number, number];
+  /** An LR's unseen-value statistics over its training rows, for meta.json (src/model/unseen.ts). */
+  unseen?: UnseenStats;
 }
 
 /** Scores rows in batches (training-time helper; serving goes through CtrModel). */
@@ -61,6 +64,7 @@ export function predictRows(model: tf.LayersModel, spec: FeatureSpec, sparse: In
       out.set((model.predict([s, d], { batchSize: n }) as tf.Tensor).dataSync(), r);
     });
   }
+  unseenRuleOf(model)?.(sparse, out, rows);
   return out;
 }
 
@@ -163,6 +167,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     bestWeights.forEach((t) => t.dispose());
   }
   let recentred: RecentreResult | undefined;
+  let unseen: UnseenStats | undefined;
   if (o.kind === 'lr') {
     // An LR's unseen ids (weight 0) score as the average seen one: src/model/recentre.ts. The
     // rows a hash collision moved are refitted by one more pass, whose own small drift the second
@@ -171,6 +176,18 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     recentreLr(model, spec, data.sparse, data.dense, trainRows);
     await pass(ran);
     recentred = recentreLr(model, spec, data.sparse, data.dense, trainRows);
+    // The rows the weights were fitted to give the unseen-value rule its statistics; the held-out
+    // rows and the Platt fit below are scored by the rule, as the version will be served.
+    const weights = {
+      table: model.getLayer('weights').getWeights()[0].dataSync() as Float32Array,
+      kernel: model.getLayer('logit').getWeights()[0].dataSync() as Float32Array,
+    };
+    const acc = unseenAccumulator(spec, weights);
+    acc.add(data.sparse, trainRows);
+    unseen = acc.result();
+    const rule = unseenRule(unseen, spec, weights);
+    const calibration = model.getLayer('calibration');
+    setUnseenRule(model, (sparse, scores, rows) => rule(sparse, scores, rows, calibration.getWeights()[0].dataSync()[0]));
   }
 
   const raw = predictRows(model, spec, vs, vd, valRows);
@@ -191,6 +208,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     validationRows: valRows,
     validation: { auc: auc(vp, vl), logloss: logloss(vp, vl), ece: ece(vp, vl), ...before },
     calibration: [a, b],
+    ...(unseen ? { unseen } : {}),
   };
 }
 
