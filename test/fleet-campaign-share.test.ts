@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFleetOpportunities } from '../src/fleet/opportunities.js';
 import { createCampaignShares } from '../src/pace/campaign-share.js';
-import { fleetDays } from './helpers/fleet-days.js';
+import { fleetDays, memoryOpportunities } from './helpers/fleet-days.js';
 import { connectRedis, describeWithRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
 
 const DAY0 = Date.UTC(2026, 5, 1);
@@ -57,22 +57,24 @@ describe("a campaign's share of its budget, measured on its own opportunities", 
     const fleetCounts = new Map<number, Map<string, number>>();
     const counts = new Map([['busy', 0], ['quiet', 0]]);
     const shares = createCampaignShares({
-      fleet: async (write, readMinute) => {
-        writes.push(write && { minute: write.minute, counts: Object.fromEntries(write.counts) });
-        reads.push(readMinute);
-        return fleetCounts.get(readMinute) ?? new Map();
+      // Redis's clock is this bidder's: the script's minute is the one just ended.
+      fleet: async (write) => {
+        const minute = Math.floor((now + 30_000) / 60_000) - 1;
+        writes.push(write && { minute, counts: Object.fromEntries(write) });
+        reads.push(minute - 1);
+        return { nowMs: now, minute, counts: fleetCounts.get(minute - 1) ?? new Map() };
       },
       counts: () => counts,
       clock: () => now,
     });
     const m0 = Math.floor(now / 60_000);
-    await shares.update(0.5); // start-up, mid-minute: the baseline only
-    expect(writes).toEqual([]);
+    await shares.update(0.5); // start-up, mid-minute: Redis's clock read, the baseline, nothing written
+    expect(writes).toEqual([null]);
     counts.set('busy', 100);
     now += 60_000; // the first span, partial: read, not written
     await shares.update(0.5);
-    expect(writes).toEqual([null]);
-    expect(reads).toEqual([m0 - 1]);
+    expect(writes).toEqual([null, null]);
+    expect(reads).toEqual([m0 - 2, m0 - 1]);
     for (let m = 1; m <= 4; m++) {
       counts.set('busy', counts.get('busy')! + 300);
       counts.set('quiet', counts.get('quiet')! + 3);
@@ -103,9 +105,9 @@ describe("a campaign's share of its budget, measured on its own opportunities", 
     const counts = new Map([['a', 0]]);
     const shares = createCampaignShares({
       fleet: async (write) => {
-        if (write !== null) writes.push(Object.fromEntries(write.counts));
+        if (write !== null) writes.push(Object.fromEntries(write));
         if (fail) throw new Error('Command timed out');
-        return new Map();
+        return { nowMs: now, minute: Math.floor((now + 30_000) / 60_000) - 1, counts: new Map() };
       },
       counts: () => counts,
       clock: () => now,
@@ -132,6 +134,33 @@ describe("a campaign's share of its budget, measured on its own opportunities", 
     await minute(50);
     expect(writes.slice(-2)).toEqual([{ a: 50 }, { a: 50 }]);
   });
+
+  // The review: buckets named and read by each bidder's own clock. Two bidders each get half of a
+  // campaign's auctions; B's clock 90 s behind paired its counts with the wrong minute of the
+  // fleet's: A paced 1.000 and B 0.523 of the budget (1.52 times it), 2 h behind 1.000 + 1.000.
+  it("pairs each bidder's counts with the fleet's of the same minute of Redis's clock, whatever the bidder's clock says", async () => {
+    for (const lagMs of [0, 20_000, 90_000, 7_200_000, -7_200_000]) {
+      let real = DAY0 + 500;
+      const fleet = memoryOpportunities(() => real);
+      const counts = [new Map([['c', 0], ['d', 0]]), new Map([['c', 0], ['d', 0]])];
+      const a = createCampaignShares({ fleet, counts: () => counts[0], clock: () => real });
+      const b = createCampaignShares({ fleet, counts: () => counts[1], clock: () => real - lagMs });
+      // 40 minutes, a sync every 5 s; c's auctions half to each, d's 90 % to A.
+      for (let s = 0; s < 40 * 12; s++) {
+        real += 5_000;
+        counts[0].set('c', counts[0].get('c')! + 500).set('d', counts[0].get('d')! + 450);
+        counts[1].set('c', counts[1].get('c')! + 500).set('d', counts[1].get('d')! + 50);
+        await a.update(0.5);
+        await b.update(0.5);
+      }
+      const c = [a.shares().get('c')!, b.shares().get('c')!];
+      expect(c[0], `lag ${lagMs}`).toBeCloseTo(0.5, 1);
+      expect(c[1], `lag ${lagMs}`).toBeCloseTo(0.5, 1);
+      expect(c[0] + c[1], `lag ${lagMs}`).toBeLessThan(1.06);
+      expect(a.shares().get('d')!, `lag ${lagMs}`).toBeCloseTo(0.9, 1);
+      expect(b.shares().get('d')!, `lag ${lagMs}`).toBeCloseTo(0.1, 1);
+    }
+  });
 });
 
 const base = REDIS_URL.replace(/\/\d+$/, '');
@@ -142,29 +171,30 @@ const keyPrefix = `test:fleet-campaign-share:${process.pid}:${Date.now().toStrin
 describeWithRedis("the fleet's opportunities per campaign and minute, in Redis", url, client, (redis) => {
   afterAll(() => dropKeysAndQuit(redis, keyPrefix));
 
-  it("adds every bidder's counts of a minute, reads another minute back, and lets a bucket lapse", async () => {
+  it("adds every bidder's counts into the minute just ended by Redis's clock, reads the minute before, and lets a bucket lapse", async () => {
     const a = createFleetOpportunities({ client: redis, keyPrefix });
     const b = createFleetOpportunities({ client: redis, keyPrefix });
-    expect(await a({ minute: 100, counts: new Map([['c1', 90], ['c2', 1]]) }, 99)).toEqual(new Map());
-    expect(await b({ minute: 100, counts: new Map([['c1', 10], ['c3', 0]]) }, 99)).toEqual(new Map());
-    expect(await a(null, 100)).toEqual(new Map([['c1', 100], ['c2', 1]]));
-    const ttl = await redis.pttl(`${keyPrefix}o:100`);
+    const redisMs = async () => {
+      const [sec, us] = await redis.time();
+      return Number(sec) * 1000 + Math.floor(Number(us) / 1000);
+    };
+    const before = await redisMs();
+    const ra = await a(new Map([['c1', 90], ['c2', 1]]));
+    const after = await redisMs();
+    // Named by Redis's clock (the call takes none): the minute whose end is nearest, less one.
+    expect(ra.nowMs).toBeGreaterThanOrEqual(before);
+    expect(ra.nowMs).toBeLessThanOrEqual(after);
+    expect(ra.minute).toBe(Math.floor((ra.nowMs + 30_000) / 60_000) - 1);
+    expect(await redis.hgetall(`${keyPrefix}o:${ra.minute}`)).toMatchObject({ c1: '90', c2: '1' });
+    const rb = await b(new Map([['c1', 10], ['c3', 0]]));
+    expect(await redis.hget(`${keyPrefix}o:${rb.minute}`, 'c1')).toBe(rb.minute === ra.minute ? '100' : '10');
+    expect(await redis.hexists(`${keyPrefix}o:${rb.minute}`, 'c3')).toBe(0);
+    // The minute before the one written is read.
+    await redis.hset(`${keyPrefix}o:${rb.minute - 1}`, 'c9', '7');
+    const rr = await a(null);
+    if (rr.minute === rb.minute) expect(rr.counts).toEqual(new Map([['c9', 7]]));
+    const ttl = await redis.pttl(`${keyPrefix}o:${ra.minute}`);
     expect(ttl).toBeGreaterThan(9 * 60_000);
     expect(ttl).toBeLessThanOrEqual(10 * 60_000);
-  });
-
-  it('two bidders on one Redis, one getting 90 % of a campaign\'s opportunities, pace 0.9 and 0.1 of it', async () => {
-    let now = DAY0 + 5_000;
-    const counts = [new Map([['c', 0]]), new Map([['c', 0]])];
-    const bidders = counts.map((c) => createCampaignShares({ fleet: createFleetOpportunities({ client: redis, keyPrefix: `${keyPrefix}two:` }), counts: () => c, clock: () => now }));
-    for (let s = 0; s < 6 * 12; s++) {
-      for (const b of bidders) await b.update(0.5);
-      // 120 of the campaign's opportunities a minute, 90 % to the first.
-      counts[0].set('c', counts[0].get('c')! + 9);
-      counts[1].set('c', counts[1].get('c')! + 1);
-      now += 5_000;
-    }
-    expect(bidders[0].shares().get('c')).toBeCloseTo(0.9, 2);
-    expect(bidders[1].shares().get('c')).toBeCloseTo(0.1, 2);
   });
 });

@@ -21,9 +21,10 @@ export interface CampaignShares {
   /** The campaigns paced on a share of their own, and it. */
   shares(): ReadonlyMap<string, number>;
   /**
-   * At every fleet sync: once a minute has passed, publishes this bidder's opportunities of the
-   * minute before and folds in the fleet's of the minute before that. `processShare` is the share
-   * every other campaign paces (the floor's reference). A failed write or read changes nothing and throws.
+   * At every fleet sync: once a minute (of Redis's clock) has passed, publishes this bidder's
+   * opportunities of the minute before and folds in the fleet's of the minute before that.
+   * `processShare` is the share every other campaign paces (the floor's reference). A failed write
+   * or read changes nothing and throws.
    */
   update(processShare: number): Promise<void>;
 }
@@ -31,8 +32,11 @@ export interface CampaignShares {
 /**
  * `counts`: per campaign, the opportunities this bidder was asked to price since some start (the
  * value pacer's `opportunityCounts`), read at each minute's first sync, so a "minute" is the span
- * between two of them, alike on every bidder syncing every `fleetSyncMs`. The first span (from
- * start-up) is partial and never published; a minute's bucket is read one minute after it ended,
+ * between two of them, alike on every bidder syncing every `fleetSyncMs`. The minutes are Redis's
+ * (the fleet's script names them): this bidder reckons them by its clock plus the difference to
+ * Redis's its last call measured, so a bidder whose clock is off by any amount writes and reads the
+ * same minutes as the others. The first sync only measures that difference; the first span (from
+ * it) is partial and never published; a minute's bucket is read one minute after it ended,
  * when every bidder syncing at least once a minute has written its part. A campaign's share is its
  * faded own count over the fleet's, once the fleet's holds MIN_FLEET_OPPORTUNITIES: equal to the
  * process's share (within noise) where the balancer spreads every campaign alike, and up to 1
@@ -40,8 +44,10 @@ export interface CampaignShares {
  */
 export function createCampaignShares(o: { fleet: FleetOpportunities; counts: () => ReadonlyMap<string, number>; clock: () => number; onShares?: (measured: number) => void }): CampaignShares {
   const fade = Math.pow(0.5, 1 / HALF_LIFE_MINUTES);
+  // The minute in progress, by Redis's clock as reckoned here; Redis's clock less this bidder's.
   let minute = NaN;
   let started = NaN;
+  let offset = NaN;
   let last = new Map<string, number>();
   // This bidder's counts of minutes published and not yet paired with the fleet's.
   const pending = new Map<number, ReadonlyMap<string, number>>();
@@ -50,12 +56,16 @@ export function createCampaignShares(o: { fleet: FleetOpportunities; counts: () 
   return {
     shares: () => inForce,
     async update(processShare) {
-      const now = Math.floor(o.clock() / MINUTE_MS);
-      if (Number.isNaN(minute)) {
-        minute = started = now;
-        last = new Map(o.counts());
+      if (Number.isNaN(offset)) {
+        const baseline = new Map(o.counts());
+        const at = o.clock();
+        const r = await o.fleet(null);
+        offset = r.nowMs - at;
+        minute = started = Math.floor(r.nowMs / MINUTE_MS);
+        last = baseline;
         return;
       }
+      const now = Math.floor((o.clock() + offset) / MINUTE_MS);
       if (now <= minute) return;
       const ended = minute;
       const counts = o.counts();
@@ -68,17 +78,21 @@ export function createCampaignShares(o: { fleet: FleetOpportunities; counts: () 
         if (was !== undefined && n > was) own.set(id, n - was);
       }
       // Only a whole minute is published: the first (from start-up), or one a stalled sync stretched over several, would be read beside the others' minutes.
-      const write = ended > started && now === ended + 1 ? { minute: ended, counts: own } : null;
+      const whole = ended > started && now === ended + 1;
       // Moved on before the call: a write that timed out has mostly run in Redis, and sent again at
       // the next sync it counted that minute twice. A minute whose call failed is not paired.
       last = new Map(counts);
       minute = now;
-      const fleet = await o.fleet(write, ended - 1);
-      if (write !== null) pending.set(ended, own);
-      const mine = pending.get(ended - 1);
-      for (const m of pending.keys()) if (m <= ended - 1) pending.delete(m);
+      const at = o.clock();
+      const r = await o.fleet(whole ? own : null);
+      // The script's minute, not the reckoning: this bidder's clock may have stepped since the last call.
+      offset = r.nowMs - at;
+      minute = r.minute + 1;
+      if (whole) pending.set(r.minute, own);
+      const mine = pending.get(r.minute - 1);
+      for (const m of pending.keys()) if (m <= r.minute - 1) pending.delete(m);
       if (mine === undefined) return;
-      fold(mine, fleet, processShare);
+      fold(mine, r.counts, processShare);
     },
   };
 

@@ -9,16 +9,21 @@ import type { Campaign } from '../../src/types.js';
 const DAY0 = Date.UTC(2026, 5, 1);
 const DAY = 86_400_000;
 
-/** The fleet's per-minute buckets in memory, as src/fleet/opportunities.ts keeps them in Redis. */
-export function memoryOpportunities(): FleetOpportunities {
+/**
+ * The fleet's per-minute buckets in memory, as src/fleet/opportunities.ts keeps them in Redis, the
+ * minutes by `redisNow` (Redis's clock) as its script names them.
+ */
+export function memoryOpportunities(redisNow: () => number): FleetOpportunities {
   const buckets = new Map<number, Map<string, number>>();
-  return async (write, readMinute) => {
+  return async (write) => {
+    const nowMs = redisNow();
+    const minute = Math.floor((nowMs + 30_000) / 60_000) - 1;
     if (write !== null) {
-      let b = buckets.get(write.minute);
-      if (b === undefined) buckets.set(write.minute, (b = new Map()));
-      for (const [id, n] of write.counts) b.set(id, (b.get(id) ?? 0) + n);
+      let b = buckets.get(minute);
+      if (b === undefined) buckets.set(minute, (b = new Map()));
+      for (const [id, n] of write) b.set(id, (b.get(id) ?? 0) + n);
     }
-    return new Map(buckets.get(readMinute) ?? []);
+    return { nowMs, minute, counts: new Map(buckets.get(minute - 1) ?? []) };
   };
 }
 
@@ -52,7 +57,7 @@ export async function fleetDays(o: FleetDays): Promise<{ value: number; spend: n
   const pacers = Array.from({ length: k }, (_, i) => createValuePacer({ clock: () => now, random: mulberry32(seed + 1000 * i), campaigns, slotMs: 60_000, share: 1 / k }));
   const requests = new Array<number>(k).fill(0);
   const hash = new Map<string, number>();
-  const opportunities = memoryOpportunities();
+  const opportunities = memoryOpportunities(() => now);
   const shares = pacers.map((pacer, i) => ({
     fleet: createFleetShare({
       live: async () => route.map((_, j) => `host:${j}:r`),
