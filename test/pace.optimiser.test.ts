@@ -83,6 +83,99 @@ describe('optimiser: first price (shading and pacing as one decision)', () => {
   });
 });
 
+describe("optimiser: the campaign's bid cap (maxBidCpmUsd bounds the bid after pacing and shading)", () => {
+  // Values 25 and 5, half each; half the auctions at 2, half at 8; a cap of 4 between them.
+  const values = dist([[25, 0.5], [5, 0.5]]);
+  const prices = dist([[2, 0.5], [8, 0.5]]);
+  const top2 = binTop(binOf(2));
+  const top8 = binTop(binOf(8));
+  const cap = 4;
+  const mid25 = binMid(binOf(25));
+  const mid5 = binMid(binOf(5));
+
+  it('second price: the 25s cannot reach the 8s, so λ* falls until the 5s buy the 2s (by hand)', () => {
+    const m2 = binMid(binOf(2));
+    const m8 = binMid(binOf(8));
+    // Per opportunity (1,000 of them, spend in CPM / 1000): the 25s buy the 2s, 0.25 m2, and half
+    // of what is left of the budget's 0.375 m2 again...
+    const budget = 0.375 * m2;
+    // ...capped: only the 5s can spend it, bidding into the bin of 2 at t: 0.25 m2 + 0.25 m2 t.
+    const t = (budget - 0.25 * m2) / (0.25 * m2);
+    const lo2 = binTop(binOf(2) - 1);
+    const capped = solveLambda({ values, prices, opportunities: 1000, budget, firstPrice: false, cap });
+    expect(capped.lambda / (mid5 / (lo2 * Math.pow(top2 / lo2, t)))).toBeCloseTo(1, 3);
+    expect(capped.spend).toBeCloseTo(budget, 3);
+    expect(capped.value).toBeCloseTo(0.25 * mid25 + 0.5 * t * 0.5 * mid5, 2);
+    // Uncapped, the plan has the 25s bid into the bin of 8 instead (0.25 m2 + 0.25 m8 t'), the 5s
+    // under 2: with the cap its bids would win only the 2s and spend 0.25 m2 of 0.375 m2.
+    const t8 = (budget - 0.25 * m2) / (0.25 * m8);
+    const lo8 = binTop(binOf(8) - 1);
+    const free = solveLambda({ values, prices, opportunities: 1000, budget, firstPrice: false });
+    expect(free.lambda / (mid25 / (lo8 * Math.pow(top8 / lo8, t8)))).toBeCloseTo(1, 3);
+    expect(mid5 / free.lambda).toBeLessThan(lo2);
+    expect(free.lambda).toBeGreaterThan(1.2 * capped.lambda);
+  });
+
+  it('first price: a paced value whose best bid is past the cap bids the cap, wins what it wins and pays it (by hand)', () => {
+    // The best bid for u is 2's top while 0.5 (u − top2) >= u − top8, 8's top above: the switch is
+    // in bin k. Capped, 8's top becomes the cap: it wins the 2s (G(4) = 0.5) and pays 4.
+    const k = binOf(2 * top8 - top2);
+    const c = new Curves(prices, true, true, cap);
+    expect(c.win[k - 1]).toBeCloseTo(0.5, 12);
+    expect(c.pay[k - 1]).toBeCloseTo(0.5 * top2, 12);
+    expect(c.win[k]).toBeCloseTo(0.5, 12);
+    expect(c.pay[k]).toBeCloseTo(0.5 * cap, 12);
+    // Budget 1.2 per opportunity: the 5s bid 2's top (0.25 top2), the 25s cross bin k at t:
+    // 0.25 top2 + 0.5 (0.5 top2 + t (0.5 cap − 0.5 top2)) capped, 0.25 top2 + 0.5 (0.5 top2 + t (top8 − 0.5 top2)) not.
+    const budget = 1.2;
+    const lambdaAt = (t: number) => mid25 / (binTop(k - 1) * Math.pow(binTop(k) / binTop(k - 1), t));
+    const tc = (budget - 0.5 * top2) / (0.25 * (cap - top2));
+    const tu = (budget - 0.5 * top2) / (0.5 * top8 - 0.25 * top2);
+    const capped = solveLambda({ values, prices, opportunities: 1000, budget, firstPrice: true, cap });
+    const free = solveLambda({ values, prices, opportunities: 1000, budget, firstPrice: true });
+    expect(capped.lambda / lambdaAt(tc)).toBeCloseTo(1, 3);
+    expect(free.lambda / lambdaAt(tu)).toBeCloseTo(1, 3);
+    // (The 5s' paced value stays where they win the 2s.)
+    expect(mid5 / capped.lambda).toBeGreaterThan(binTop(binOf(2) + 1));
+    expect(capped.spend).toBeCloseTo(budget, 3);
+    // Capped, the 25s win the 2s whatever they bid: value 0.25 (mid25 + mid5); uncapped, t of the 8s too.
+    expect(capped.value).toBeCloseTo(0.25 * (mid25 + mid5), 6);
+    expect(free.value / (0.25 * (mid25 + mid5) + 0.25 * tu * mid25)).toBeCloseTo(1, 2);
+  });
+
+  it('a cap at or above the top of every value bin never binds: the same λ, spend and value as none', () => {
+    const ln = PriceLandscape.logNormal(2, 0.8, 100).probabilities(new Float64Array(BINS));
+    const vs = dist([[0.5, 0.2], [1.5, 0.3], [3, 0.3], [9, 0.2]]);
+    const top = binTop(binOf(9));
+    for (const [firstPrice, shaded] of [[false, true], [true, true], [true, false]] as const) {
+      for (const budget of [0.05, 0.3, 1, 3, 100]) {
+        const s = { values: vs, prices: ln, opportunities: 1000, budget, firstPrice, shaded };
+        expect(solveLambda({ ...s, cap: top })).toEqual(solveLambda(s));
+        expect(solveLambda({ ...s, cap: Infinity })).toEqual(solveLambda(s));
+      }
+    }
+  });
+
+  it('a cap that binds never raises win or payment, and both still grow with u', () => {
+    const ln = PriceLandscape.logNormal(2, 0.8, 100).probabilities(new Float64Array(BINS));
+    for (const [firstPrice, shaded] of [[false, true], [true, true], [true, false]] as const) {
+      const free = new Curves(ln, firstPrice, shaded);
+      const c = new Curves(ln, firstPrice, shaded, 1.7);
+      let prev = [0, 0];
+      for (let x = 0; x < BINS - 1; x += 0.25) {
+        expect(c.winAt(x)).toBeLessThanOrEqual(free.winAt(x) + 1e-12);
+        expect(c.payAt(x)).toBeLessThanOrEqual(free.payAt(x) + 1e-12);
+        // (Paying u itself or the price, the payment is interpolated within the cap's bin as it is
+        // for any u: up to its top.)
+        expect(c.payAt(x)).toBeLessThanOrEqual(c.winAt(x) * (firstPrice && shaded ? 1.7 : binTop(binOf(1.7))) + 1e-12);
+        expect(c.winAt(x)).toBeGreaterThanOrEqual(prev[0] - 1e-12);
+        expect(c.payAt(x)).toBeGreaterThanOrEqual(prev[1] - 1e-12);
+        prev = [c.winAt(x), c.payAt(x)];
+      }
+    }
+  });
+});
+
 describe('price landscape', () => {
   it('a loss spreads one observation above the bid, a first-price win one below, an exact price one on its bin', () => {
     const l = PriceLandscape.logNormal(1, 1, 10);

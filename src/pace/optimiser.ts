@@ -5,7 +5,8 @@
  * remaining budget in expectation. This is the dual of the fractional knapsack "maximise value
  * won subject to spend <= budget" (the LP of Ferreira, Simchi-Levi & Wang 2018 with sampled
  * parameters): in second price the optimal bid is value / λ; in first price it is
- * argmax_b G(b) (value / λ - b), with G the win curve (shading and pacing as one decision).
+ * argmax_b G(b) (value / λ - b), with G the win curve (shading and pacing as one decision); either
+ * is then cut to the campaign's bid cap, as the bid path cuts it.
  */
 import { BINS, binMid, binTop } from './landscape.js';
 
@@ -23,6 +24,8 @@ export interface SolveInput {
   shaded?: boolean;
   /** Smallest λ allowed: 1 never bids above value (the default); lower lets bids exceed the value scale. */
   minLambda?: number;
+  /** The campaign's bid cap (`maxBidCpmUsd`) in the prices' unit; default none (see Curves). */
+  cap?: number;
 }
 
 export interface Solution {
@@ -41,13 +44,25 @@ const MAX_LAMBDA = 1e9;
 export class Curves {
   readonly win = new Float64Array(BINS);
   readonly pay = new Float64Array(BINS);
+  /**
+   * Interpolation position of the cap where the bid is u itself (second price, unshaded first
+   * price): u above it bids the cap, so the tables are read there.
+   */
+  private readonly capX: number;
 
   /**
    * `shaded` false: a first-price bidder that bids its paced value u itself (no shader after the
    * pacer) wins every price up to u and pays u; tabled as the optimally shaded bid it would plan
    * on paying less than it does and overspend its plan.
+   *
+   * `cap`: the campaign's `maxBidCpmUsd`, which bounds the bid after pacing and shading (src/price/price.ts):
+   * the bid for u is min(cap, bid(u)), so win and payment stop growing where the bid reaches it.
+   * Planned uncapped, a campaign worth far more than its cap expected wins and spend its bids could
+   * not get, set λ too high for its opportunities under the cap, and left its budget unspent.
    */
-  constructor(prices: Float64Array, firstPrice: boolean, shaded = true) {
+  constructor(prices: Float64Array, firstPrice: boolean, shaded = true, cap = Infinity) {
+    const capX = cap < Infinity ? Curves.position(Math.log(cap)) : Infinity;
+    this.capX = firstPrice && shaded ? Infinity : capX;
     if (firstPrice && !shaded) {
       let G = 0;
       for (let k = 0; k < BINS; k++) {
@@ -75,6 +90,8 @@ export class Curves {
     const G = new Float64Array(BINS);
     let F = 0;
     for (let k = 0; k < BINS; k++) G[k] = F += prices[k];
+    // A bid that would pass the cap is the cap: it wins the prices under it, in log within its bin.
+    const capWin = cap < Infinity ? lerp(G, capX) : 1;
     let best = 0;
     for (let m = 0; m < BINS; m++) {
       const u = binTop(m);
@@ -89,6 +106,9 @@ export class Curves {
       if (bestGain <= 0) {
         this.win[m] = 0;
         this.pay[m] = 0;
+      } else if (binTop(best) > cap) {
+        this.win[m] = capWin;
+        this.pay[m] = capWin * cap;
       } else {
         this.win[m] = G[best];
         this.pay[m] = G[best] * binTop(best);
@@ -107,11 +127,11 @@ export class Curves {
   }
 
   winAt(x: number): number {
-    return lerp(this.win, x);
+    return lerp(this.win, Math.min(x, this.capX));
   }
 
   payAt(x: number): number {
-    return lerp(this.pay, x);
+    return lerp(this.pay, Math.min(x, this.capX));
   }
 }
 
@@ -146,7 +166,7 @@ function perOpportunity(values: Float64Array, curves: Curves, lambda: number): [
  * The λ >= minLambda whose expected spend over the horizon is the budget (bisection in log λ;
  * spend falls as λ grows). When even minLambda cannot spend the budget it is returned as is.
  */
-export function solveLambda(s: SolveInput, curves: Curves = new Curves(s.prices, s.firstPrice, s.shaded ?? true)): Solution {
+export function solveLambda(s: SolveInput, curves: Curves = new Curves(s.prices, s.firstPrice, s.shaded ?? true, s.cap)): Solution {
   const minLambda = s.minLambda ?? 1;
   if (!(s.budget > 0)) return { lambda: Infinity, spend: 0, value: 0 };
   const n = Math.max(0, s.opportunities);

@@ -25,6 +25,8 @@ export interface PacedCampaign {
   creatives?: readonly CatalogCreative[];
   /** Its categories, which the creatives' fingerprints read. */
   cat?: readonly string[];
+  /** The most it bids, CPM USD, after pacing and shading: the value pacer plans on bids capped there. None: uncapped. */
+  maxBidCpmUsd?: number;
 }
 
 export interface ThompsonPacerOptions {

@@ -128,6 +128,8 @@ class Pace {
   rule: BudgetRule;
   mode: PacingMode;
   hourlyCap: number;
+  /** `maxBidCpmUsd`: the plan's bids stop there (optimiser.ts, Curves). */
+  maxBid: number;
   /** The UTC hours it bids in (`hourMask`). */
   hours = 0;
   day: number;
@@ -176,6 +178,7 @@ class Pace {
     this.rule = rule;
     this.mode = c.budget.pacing ?? 'max-value';
     this.hourlyCap = c.budget.hourlyCapShare ?? 1;
+    this.maxBid = c.maxBidCpmUsd ?? Infinity;
     this.day = utcDay(now);
     this.countFromMs = now;
     this.landscape = prior;
@@ -331,6 +334,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         if (p.mode !== 'even' && c.budget.pacing === 'even') toEven.push([c.id, p]);
         p.mode = c.budget.pacing ?? 'max-value';
         p.hourlyCap = c.budget.hourlyCapShare ?? 1;
+        p.maxBid = c.maxBidCpmUsd ?? Infinity;
         p.slotEnd = -Infinity;
         p.pausedInPolicies = c.paused === true;
         setOut(p, p.pausedInPolicies || held.has(c.id), now);
@@ -565,8 +569,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     else p.hourValues.clear();
     p.landscape.probabilities(priceProbs, random);
     const firstPrice = p.firstPriceOpps * 2 > p.opps;
-    const curves = new Curves(priceProbs, firstPrice, shaded);
-    const sol = solveLambda({ values: valueProbs, prices: priceProbs, opportunities: oppsLeft(p, now) * delivery(p, now), budget: remaining, firstPrice, shaded, minLambda }, curves);
+    const curves = new Curves(priceProbs, firstPrice, shaded, p.maxBid);
+    const sol = solveLambda({ values: valueProbs, prices: priceProbs, opportunities: oppsLeft(p, now) * delivery(p, now), budget: remaining, firstPrice, shaded, minLambda, cap: p.maxBid }, curves);
     p.curves = curves;
     p.lambda = sol.lambda;
     p.multiplier = Number.isFinite(sol.lambda) ? 1 / sol.lambda : 0;
