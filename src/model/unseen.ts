@@ -118,28 +118,42 @@ export function unseenProblems(u: unknown, spec: FeatureSpec): string[] {
 export function unseenRule(stats: UnseenStats, spec: FeatureSpec, weights: LrWeights): (sparse: Int32Array, scores: Float32Array, rows: number, slope: number) => void {
   const F = spec.sparseFields;
   const B = spec.hashBuckets;
+  const W = (B + 31) >>> 5;
   const { table, kernel } = weights;
-  // Per field: whether it has a rule, its mean, whether absence scores as the mean; per (field, id) a bit: seen.
-  const listed = new Uint8Array(F);
-  const mean = new Float64Array(F);
-  const absentAsMean = new Uint8Array(F);
-  const seen = new Uint32Array((F * B + 31) >>> 5);
+  // Two lists, so a row reads only the fields with something to check: those every training row
+  // had (is the id 0?) with what their absence moves, and the others (was the id seen?) with a
+  // bit per bucket each.
+  const always: number[] = [];
+  const absentDelta: number[] = [];
+  const sometimes: number[] = [];
+  const means: number[] = [];
+  const seenBits: Uint32Array[] = [];
   for (let f = 0; f < F; f++) {
     const s = stats.fields[spec.sparseFieldNames[f]];
     if (s === undefined) continue;
-    listed[f] = 1;
-    mean[f] = s.mean;
-    absentAsMean[f] = s.present === stats.rows ? 1 : 0;
-    for (const id of s.seen) seen[(f * B + id) >>> 5] |= 1 << ((f * B + id) & 31);
+    if (s.present === stats.rows) {
+      always.push(f);
+      absentDelta.push(s.mean - table[0] * kernel[f]);
+      continue;
+    }
+    const bits = new Uint32Array(W);
+    for (const id of s.seen) bits[id >>> 5] |= 1 << (id & 31);
+    sometimes.push(f);
+    means.push(s.mean);
+    seenBits.push(bits);
   }
+  const A = Int32Array.from(always);
+  const AD = Float64Array.from(absentDelta);
+  const S = Int32Array.from(sometimes);
+  const M = Float64Array.from(means);
   return (sparse, scores, rows, slope) => {
-    for (let r = 0; r < rows; r++) {
+    for (let r = 0, s = 0; r < rows; r++, s += F) {
       let delta = 0;
-      for (let f = 0, s = r * F; f < F; f++) {
-        if (listed[f] === 0) continue;
+      for (let i = 0; i < A.length; i++) if (sparse[s + A[i]] === 0) delta += AD[i];
+      for (let i = 0; i < S.length; i++) {
+        const f = S[i];
         const id = sparse[s + f];
-        const bit = f * B + id;
-        if (absentAsMean[f] === 1 ? id === 0 : id !== 0 && (seen[bit >>> 5] & (1 << (bit & 31))) === 0) delta += mean[f] - table[id] * kernel[f];
+        if (id !== 0 && (seenBits[i][id >>> 5] & (1 << (id & 31))) === 0) delta += M[i] - table[id] * kernel[f];
       }
       if (delta === 0) continue;
       const p = scores[r];
