@@ -104,7 +104,7 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
   const score = ctr === 'model' ? await modelScorer(o.models ?? 'models', o.model) : undefined;
   if (score !== undefined && profile !== 'demo' && o.model === undefined) {
     process.stderr.write(
-      `note: the default model is calibrated to the demo market; on '${profile}' use a version calibrated there (--model lr-v4-ipinyou, made by 'bidder calibrate'), or --ctr oracle\n`,
+      `note: the default model is calibrated to the demo market; on '${profile}' use a version calibrated there (--model lr-v5-ipinyou, made by 'bidder calibrate'), or --ctr oracle\n`,
     );
   }
   const t0 = Date.now();
