@@ -64,6 +64,11 @@ export function loadsInsecure(c: Creative): boolean {
 export const DIMENSIONS = ['slot', 'country', 'region', 'deviceType', 'os', 'category', 'site', 'domain', 'hour', 'deal'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
+/** The `site` dimension's value of a site id (`targeting.siteIds`, a request's `site.id`). */
+export const siteKey = (id: string): string => 's:' + id;
+/** The `site` dimension's value of an app bundle (`targeting.appBundles`, a request's `app.bundle`). */
+export const appKey = (bundle: string): string => 'a:' + bundle;
+
 export interface DimensionIndex {
   readonly byValue: Map<string, number[]>;
   readonly unrestricted: number[];
@@ -178,7 +183,9 @@ function catalogBuilder() {
 
   function add(campaign: Campaign): void {
     const t = campaign.targeting;
-    const sites = t.siteIds || t.appBundles ? new Set([...(t.siteIds ?? []), ...(t.appBundles ?? [])]) : null;
+    // One dimension for both lists, each value keyed by its kind (`siteKey`, `appKey`): a numeric
+    // App Store id is a bundle one campaign buys and a site id another may, never the same inventory.
+    const sites = t.siteIds || t.appBundles ? new Set([...(t.siteIds ?? []).map(siteKey), ...(t.appBundles ?? []).map(appKey)]) : null;
     const deals = t.deals?.length ? new Set(t.deals.map((d) => d.id)) : null;
     const adomain = new Set(campaign.adomain.flatMap((d) => domainAndParents(d.toLowerCase())));
     const catKeys = new Set(campaign.cat.flatMap((c) => [c.toLowerCase(), c.toLowerCase().split('-')[0]]));

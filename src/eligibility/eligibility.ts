@@ -1,7 +1,7 @@
 import type { BidRequest, Imp } from 'iab-openrtb/v26';
 import type { ImpContext, MediaFile, MediaType } from '../types.js';
 import type { NoBidReason } from '../errors/codes.js';
-import { DIMENSIONS, hourValue, slotKey, TRAIT, type Candidate, type Catalog } from './catalog.js';
+import { appKey, DIMENSIONS, hourValue, siteKey, slotKey, TRAIT, type Candidate, type Catalog } from './catalog.js';
 import { USER_ZONE, zoneHour } from '../util/zone.js';
 import type { Privacy, PrivacyBlock } from './privacy.js';
 import { fillNative, parseNativeRequest, type NativeFill, type NativeRequest } from './native.js';
@@ -513,6 +513,15 @@ export function createEligibility(deps: EligibilityDeps) {
     single[d][0] = v;
     return single[d];
   };
+  // The request's `site` value, keyed by kind as the catalog keys `siteIds` and `appBundles`: an
+  // app by its bundle alone (its `id` is the exchange's own, not what `appBundles` names). Built
+  // only where some campaign targets sites or apps, so other catalogs pay no string per request.
+  const sitesTargeted = catalog.index[DIM.site].byValue.size !== 0;
+  const inventoryValue = (site: Obj | undefined, app: Obj | undefined): readonly string[] => {
+    const id = app ? app.bundle : site?.id;
+    if (id === undefined || id === null || id === '') return EMPTY;
+    return one(DIM.site, app ? appKey(String(id)) : siteKey(String(id)));
+  };
   // Index marks (see `plan`): per candidate, the dimensions whose request values it was found under.
   const hitStamp = new Uint32Array(catalog.candidates.length);
   const hits = new Uint16Array(catalog.candidates.length);
@@ -703,7 +712,7 @@ export function createEligibility(deps: EligibilityDeps) {
       requestValues[DIM.deviceType] = outOfHome ? DEVICE_TYPE_VALUES[OUT_OF_HOME] : deviceType ? DEVICE_TYPE_VALUES[deviceType] ?? [String(deviceType)] : EMPTY;
       requestValues[DIM.os] = os ? one(DIM.os, os) : EMPTY;
       requestValues[DIM.category] = categories;
-      requestValues[DIM.site] = invId ? one(DIM.site, invId) : EMPTY;
+      requestValues[DIM.site] = sitesTargeted ? inventoryValue(site, app) : EMPTY;
       requestValues[DIM.domain] = domain ? one(DIM.domain, domain) : EMPTY;
       requestValues[DIM.hour] = hourValues(now, Math.floor(now / 3_600_000) % 24, hour);
 
@@ -1097,15 +1106,20 @@ function categoryRefused(cand: Candidate, cattax: number, bcat: ReadonlySet<stri
 
 /**
  * Whether a creative's language is among those a request allows: `wlang` names primary languages
- * (ISO 639-1), `wlangb` BCP 47 tags (`en` there allows `en-GB`). A creative that declares none
+ * (ISO 639-1), `wlangb` BCP 47 language ranges, read by basic filtering (RFC 4647 §3.3.1): a range
+ * allows the tags it is, case-blind, a prefix of ending at a subtag (`zh-Hant` allows `zh-Hant-TW`,
+ * not `zh-Hans`; `en-US` does not allow `en`), and `*` allows any. A creative that declares none
  * cannot be shown to comply; `xx` (no linguistic content) fits any.
  */
 function languageAllowed(language: string | undefined, wlang: ReadonlySet<string>, wlangb: ReadonlySet<string>): boolean {
   if (language === undefined) return false;
   const tag = language.toLowerCase();
   if (tag === 'xx') return true;
-  const primary = tag.split('-')[0];
-  return (wlang.size === 0 || wlang.has(primary)) && (wlangb.size === 0 || wlangb.has(tag) || wlangb.has(primary));
+  const dash = tag.indexOf('-');
+  if (wlang.size !== 0 && !wlang.has(dash < 0 ? tag : tag.slice(0, dash))) return false;
+  if (wlangb.size === 0 || wlangb.has(tag) || wlangb.has('*')) return true;
+  for (let end = tag.lastIndexOf('-'); end > 0; end = tag.lastIndexOf('-', end - 1)) if (wlangb.has(tag.slice(0, end))) return true;
+  return false;
 }
 
 /**
