@@ -20,6 +20,7 @@ import { createBidPipeline } from './pipeline/bid.js';
 import { createAdmin, type Refusal } from './admin/admin.js';
 import { isLoopbackHost, startHttpServer, type HttpServer } from './server/http.js';
 import { connectFleetRedis, openLedger } from './ledger/open.js';
+import type { MemoryLedger } from './ledger/memory.js';
 import { liveBidders } from './ledger/redis.js';
 import { createFleetNoticeKeys, noticeKeysOf } from './fleet/notice-keys.js';
 import { createFleetNoticePeers } from './fleet/peers.js';
@@ -186,9 +187,19 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const initial: Policies = loadPolicies(opts.policiesDir, opts.overrides, undefined, lastRates);
   const settings = initial.settings;
   const logger = opts.logger ?? pino({ level: settings.logLevel, base: { service: 'bidder' } });
-  // The metrics take the clock: a step before they exist is logged only.
+  // The metrics and the ledger take the clock: a step before they exist is logged only. The
+  // in-process ledger moves its holds by the step, so each keeps the time it had left.
   let countClockStep = (): void => {};
-  const clock = opts.clock ?? createSteadyClock({ logger, onStep: () => countClockStep() });
+  let ledgerClockStepped = (_stepMs: number): void => {};
+  const clock =
+    opts.clock ??
+    createSteadyClock({
+      logger,
+      onStep: (stepMs) => {
+        countClockStep();
+        ledgerClockStepped(stepMs);
+      },
+    });
   // Before anything is opened: a folder that cannot be written is a setting to fix.
   const eventLogDir = opts.workerIndex === undefined ? settings.eventLog.dir : join(settings.eventLog.dir, `w${opts.workerIndex}`);
   if (settings.eventLog.enabled) checkEventLogDir(eventLogDir);
@@ -261,6 +272,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
 
   // A fleet's reservations expire by Redis's clock, unless this bidder runs on a clock of its own (tests, the simulator).
   const ledger: BudgetLedger = await openLedger({ settings, redis, clock, serverClock: opts.clock === undefined, budgets: budgetsOf(initial.campaigns), logger, workers: opts.workers ?? 1 });
+  // The Redis ledger times holds by Redis's clock (serverClock): a step of this one moves none.
+  if ('clockStepped' in ledger) ledgerClockStepped = (ledger as MemoryLedger).clockStepped;
   const random = mulberry32(settings.seed ? Number.parseInt(createHmac('sha256', 'seed').update(settings.seed).digest('hex').slice(0, 8), 16) : clock() >>> 0);
   const fleet = createFleetShare({
     live: redis ? (ids) => liveBidders(redis, settings.ledger.keyPrefix, ids) : null,

@@ -523,8 +523,9 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       // 450 campaigns: three calls of the Redis ledger's. By i % 4: spend the day before; a hold;
       // spend today (and overspend, one in ten); nothing.
       const ids = Array.from({ length: 450 }, (_, i) => `k${i}`);
-      const l = await make(Object.fromEntries(ids.map((id) => [id, { dailyUsd: 1 }])));
+      // Opened the day before: a ledger's budget day never goes back (a clock stepped back spends on the latest day seen).
       now = T0 - DAY;
+      const l = await make(Object.fromEntries(ids.map((id) => [id, { dailyUsd: 1 }])));
       const before = ids.filter((_, i) => i % 4 === 0);
       await l.reserve(before.map((id) => res(`${id}:y`, id, 0.5)));
       for (const id of before) expect(await l.settle(`${id}:y`, 0.3)).toBe('settled');

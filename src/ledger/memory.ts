@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { BidOutcome, Budget, BudgetLedger, Reservation, Settled, SettleOutcome, SettleSource } from '../types.js';
-import { compileBudgets, dayBudgetMicros, toUsd, utcDay, type BudgetRule } from './budget.js';
+import { compileBudgets, dayBudgetMicros, toUsd, type BudgetRule } from './budget.js';
 import { decodeRecords, encodeNoticeRecord, encodeRecord, encodeReserve, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
 import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
 import { LedgerCore } from './state.js';
@@ -59,6 +59,12 @@ export interface MemoryLedger extends BudgetLedger {
   /** Folds the snapshot and finished journal generations into a new snapshot, in a worker thread (or inline in small steps). */
   compact(): Promise<void>;
   readonly compactor: Compactor;
+  /**
+   * The clock stepped by `stepMs` (the steady clock's onStep, src/util/clock.ts): holds keep the
+   * time they had left (LedgerCore.clockStepped). Call it from onStep, before the clock's new time
+   * reaches the ledger.
+   */
+  clockStepped(stepMs: number): void;
 }
 
 /** Where compactions run: a worker thread (the default where its script exists) or, in steps, on this thread. */
@@ -104,7 +110,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   const core = new LedgerCore(retentionMs);
   /** Returns the journal text of the days past that keep the daily budget they had, and of the daily budgets now in force. */
   const setRules = (rules: Map<string, BudgetRule>): string => {
-    const today = utcDay(clock());
+    const today = core.today(clock());
     let text = '';
     for (const [id, rule] of rules) for (const rec of core.setRule(id, rule, today)) text += encodeRecord(rec);
     return text;
@@ -398,13 +404,13 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     async state(campaignId: string) {
       const now = clock();
       core.expire(now);
-      return stateOf(campaignId, utcDay(now));
+      return stateOf(campaignId, core.today(now));
     },
 
     async states(campaignIds) {
       const now = clock();
       core.expire(now);
-      const d = utcDay(now);
+      const d = core.today(now);
       return campaignIds.map((id) => stateOf(id, d));
     },
 
@@ -414,11 +420,15 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       if (writer !== null) await writeRules(writer, text, 'at a reload');
       const now = clock();
       core.expire(now);
-      return core.overCommitted(utcDay(now)).filter((o) => o.campaignId in budgets);
+      return core.overCommitted(core.today(now)).filter((o) => o.campaignId in budgets);
     },
 
     compact,
     compactor,
+
+    clockStepped(stepMs: number) {
+      core.clockStepped(stepMs);
+    },
 
     async close() {
       if (compacting !== null) await compacting.catch(() => {});

@@ -700,6 +700,20 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   const lastRead = new Map<string, LastRead>();
 
   /**
+   * The budget day at `now`: its UTC day, or the latest this process has used where its clock is
+   * behind that (stepped back). A day record lapses after DAYKEEP (8 days): past that, a day the
+   * clock steps back to looks unspent and its budget was granted again. Per process and in memory
+   * (each bidder of a fleet keeps its own; a restart with its clock still stepped back starts from
+   * its clock's day).
+   */
+  let latestDay = -Infinity;
+  const budgetDay = (now: number): number => {
+    const d = utcDay(now);
+    if (d > latestDay) latestDay = d;
+    return latestDay;
+  };
+
+  /**
    * Registers this process's rules for `ids` (withdraws them with `drop`) and logs a campaign whose
    * rule in force is not this process's: the fleet's processes were configured differently. Where
    * Redis lost its data, puts back the spend this process last read, and says so.
@@ -707,7 +721,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   const registerRules = async (ids: readonly string[], drop = false, from: Readonly<Record<string, Budget>> = budgets, askRun = !drop): Promise<void> => {
     if (ids.length === 0) return;
     const rules = compileBudgets(Object.fromEntries(ids.map((id) => [id, from[id]])));
-    const day = utcDay(clock());
+    const day = budgetDay(clock());
     const fresh = randomBytes(8).toString('base64url');
     // In calls of RULES_PER_CALL campaigns: one script over a large catalog blocked Redis (every
     // bid's reserve) for over 100 ms, and at 20,000 campaigns its arguments overflowed the stack.
@@ -934,7 +948,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       if (evicting !== null) throw new Error(evicting);
       if (reconnected !== null) await reconnected;
       const now = clock();
-      const args: (string | number)[] = [P, scriptNow(now), retention, utcDay(now), items.length, epoch];
+      const args: (string | number)[] = [P, scriptNow(now), retention, budgetDay(now), items.length, epoch];
       for (const it of items) {
         const amount = toMicros(it.amountUsd);
         const until = Math.min(it.expiresAtMs, now + reservationTtlMs);
@@ -976,7 +990,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       const heardMs = signedExpiryMs === undefined ? 0 : Math.ceil(signedExpiryMs - now);
       let raw: string;
       try {
-        raw = await cmd.ledgerSettle(P, scriptNow(now), retention, bidId, price, level, unreservedCampaignId ?? '', utcDay(now), call, Number.isFinite(heardMs) ? heardMs : 0);
+        raw = await cmd.ledgerSettle(P, scriptNow(now), retention, bidId, price, level, unreservedCampaignId ?? '', budgetDay(now), call, Number.isFinite(heardMs) ? heardMs : 0);
       } catch (err) {
         // Perhaps applied all the same (a reply past the timeout): `claim` finds out.
         failedCalls.set(key, call);
@@ -1041,7 +1055,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       if (opts.checkServer && (evictionCheck !== null || evicting !== null || performance.now() - evictionCheckedAt >= 1000)) await checkEviction();
       if (evicting !== null) throw new Error(evicting);
       const now = clock();
-      const day = utcDay(now);
+      const day = budgetDay(now);
       const out: CampaignState[] = [];
       // One call at a time: the bid path's scripts go between them.
       for (let from = 0; from < campaignIds.length; from += STATES_PER_CALL) {

@@ -130,8 +130,55 @@ export class LedgerCore {
   /** The day the day records were last folded as of (NaN: never), and whether a bid forgotten since lets an older day go. */
   private foldedAsOf = NaN;
   private foldDue = false;
+  /** The latest budget day seen, by the clock or in a record replayed (see `today`). */
+  private latestDay = -Infinity;
 
   constructor(private readonly retentionMs: number) {}
+
+  /**
+   * The budget day at `now`: its UTC day, or the latest day seen where the clock is behind that (a
+   * wall clock stepped back). A day older than KEEP_DAYS is folded away and would look unspent,
+   * granting its budget again (a $1/day campaign spent $1 more after a step back of 8 to 40 days);
+   * kept on the latest day, a clock stepped back spends that day's budget until it passes it, so
+   * no day spends more than its own. Replayed records count as seen, so a restart keeps it.
+   */
+  today(now: number): number {
+    const d = utcDay(now);
+    if (d > this.latestDay) this.latestDay = d;
+    return this.latestDay;
+  }
+
+  /**
+   * The clock stepped by `stepMs` (src/util/clock.ts onStep): held reservations keep the time they
+   * had left, so a forward step ends no hold early (its budget granted again while its win is on
+   * the way) and a backward one keeps none longer. Finished bids are remembered the time they had
+   * left after a forward step; after a backward one they keep their times, remembered longer: their
+   * notices' signed expiry, on the old time, stays valid by the clock that long, and a settled bid
+   * forgotten before it would be recorded again. Not journaled: a restart times holds by the
+   * expiry the journal recorded.
+   */
+  clockStepped(stepMs: number): void {
+    if (!(stepMs !== 0 && Number.isFinite(stepMs))) return;
+    const h = this.holds;
+    for (const [, s] of h.entries()) {
+      if (h.st[s] === HELD) h.e[s] += stepMs;
+      else if (stepMs > 0) {
+        if (h.e[s] !== 0) h.e[s] += stepMs;
+        h.at[s] += stepMs;
+      }
+    }
+    // Re-queued at their bids' expiries as they are now (an entry of a bid forgotten is dropped).
+    const bids = this.heapBid;
+    this.heapAt = [];
+    this.heapBid = [];
+    const queued = new Set<string>();
+    for (const b of bids) {
+      const s = h.slot(b);
+      if (s < 0 || queued.has(b)) continue;
+      queued.add(b);
+      this.heapPush(h.e[s], b);
+    }
+  }
 
   /** Records `key` until `untilMs`; the journal record when it is new at `now`, else null. */
   once(key: string, untilMs: number, now: number): JournalRecord | null {
@@ -185,7 +232,7 @@ export class LedgerCore {
     if (acc === undefined || acc.rule === undefined) return null;
     const expires = Math.min(item.expiresAtMs, now + maxTtlMs);
     if (!(expires > now)) return null;
-    const d = utcDay(now);
+    const d = this.today(now);
     const day = this.day(acc, d);
     if (headroomMicros(acc.rule, d, day.spent + day.over, day.reserved, acc.spent + acc.over, acc.reserved) < amount) return null;
     const rec: JournalRecord = { t: 'r', b: item.bidId, c: item.campaignId, a: amount, e: expires, d };
@@ -210,7 +257,7 @@ export class LedgerCore {
       const price = toMicros(priceUsd);
       if (!(price >= 0)) return { outcome: 'over-reservation' };
       const c = unreservedCampaignId;
-      const d = utcDay(now);
+      const d = this.today(now);
       const room = this.room(c, d, d);
       const record: JournalRecord = { t: 's', b: bidId, c, d, p: price, at: now };
       if (level !== 1) record.l = level as 0 | 2;
@@ -241,7 +288,7 @@ export class LedgerCore {
       }
       const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now, l: level as 1 | 2 };
       const previous = { priceMicros: h.a[s], over: (h.f[s] & OVER) !== 0 };
-      if (rise > 0 && !previous.over && this.room(h.campaign(s), h.d[s], utcDay(now)) < rise) record.o = 1;
+      if (rise > 0 && !previous.over && this.room(h.campaign(s), h.d[s], this.today(now)) < rise) record.o = 1;
       this.apply(record);
       return { outcome: 'corrected', record, previous };
     }
@@ -262,7 +309,7 @@ export class LedgerCore {
     // allow covers it, the whole bid overspend past that. Others' reservations are not counted
     // (they may never win), nor overspend: a late win recorded as overspend was judged against
     // this reservation, and counting it again would make this bid overspend too.
-    const today = utcDay(now);
+    const today = this.today(now);
     const room = h.st[s] === HELD ? this.spendRoom(c, d, today) : this.room(c, d, today);
     if (room < price) {
       // The exchange bills it anyway: recorded, apart from the spend the budget allowed.
@@ -413,6 +460,7 @@ export class LedgerCore {
 
   /** Applies a journal or snapshot record; the live operations above go through here too. */
   apply(rec: JournalRecord): void {
+    if ((rec.t === 'r' || rec.t === 's' || rec.t === 'k' || rec.t === 'a' || rec.t === 'p') && rec.d > this.latestDay) this.latestDay = rec.d;
     switch (rec.t) {
       case 'r': {
         if (this.holds.has(rec.b)) return;
@@ -573,7 +621,7 @@ export class LedgerCore {
       this.doneBid = this.doneBid.slice(this.doneHead);
       this.doneHead = 0;
     }
-    const today = utcDay(now);
+    const today = this.today(now);
     if (today !== this.foldedAsOf || this.foldDue) this.foldDays(today);
   }
 

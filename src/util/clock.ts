@@ -6,10 +6,12 @@
  * fixed by NTP after drifting) and is right now: eased in at 5 %, an 8 h step kept the UTC day,
  * the flights' days and the dayparting hours on the old time for 6.7 days (a flight served
  * reservations 4 h after its end; a fleet bidder 2 h behind spent 1.8 times a day's budget in the
- * first minute of a real day). Taken at once, it ends early only the holds and notice windows that
- * the step passes: a forward step of s passes those with less than s left (bids of more than
- * TTL - s ago, mostly auctions lost without a notice), and beyond the notice TTL the wins still on
- * their way (notices come seconds after the bid): a few seconds' spend, once.
+ * first minute of a real day). Taken at once, it would end early the holds it passes (a forward
+ * step of 11 minutes freed 10-minute holds: a $1/day campaign spent $2) and keep them the step
+ * longer back: `onStep` tells the in-process ledger, which moves its holds by the step (bidder.ts;
+ * the Redis ledger's run on Redis's clock). The notices' signed expiries stay on the old time: a
+ * forward step refuses the wins still on their way (notices come seconds after the bid), a few
+ * seconds' spend, once.
  */
 export const MAX_EASED_STEP_MS = 60_000;
 
@@ -29,7 +31,8 @@ export const MAX_EASED_STEP_MS = 60_000;
  * the hour of the pacing slots) turns up to the step late or early, less every second, caught up
  * after step / maxRate (a 1-minute step: 20 minutes at 5 %). A step beyond `maxEasedMs` is taken
  * at once, back as well as forward (see MAX_EASED_STEP_MS), with one warning to `logger` and a
- * call of `onStep` (signed ms) each time.
+ * call of `onStep` (signed ms) each time, before the new time is returned: what times intervals on
+ * this clock moves them by it there (MemoryLedger.clockStepped).
  */
 export function createSteadyClock(
   opts: {
@@ -60,7 +63,7 @@ export function createSteadyClock(
         const stepMs = Math.round(gap);
         opts.logger?.warn(
           { stepMs, from: new Date(t + dt).toISOString(), to: new Date(w).toISOString() },
-          `the wall clock stepped by more than ${maxEased / 1000} s: the bidder's clock takes the step at once (UTC day, flights and dayparting by the new time); holds and notice windows the step passes end early; check the host's time sync (docs/money.md#clock-steps)`,
+          `the wall clock stepped by more than ${maxEased / 1000} s: the bidder's clock takes the step at once (UTC day, flights and dayparting by the new time; the budget day does not go back); holds keep their time, notice windows the step passes end early; check the host's time sync (docs/money.md#clock-steps)`,
         );
         opts.onStep?.(stepMs);
         t = w;
