@@ -11,6 +11,7 @@ import { createInterner } from '../util/intern.js';
 import { DAY_MS } from '../util/time.js';
 import { countryCode } from '../util/country.js';
 import { canonicalMimes } from './mime.js';
+import { MAX_CATEGORY_LENGTH } from './limits.js';
 import { ALL_FORMATS, DEFAULT_SEAT } from '../config/policies.js';
 
 /** How a creative answers an imp's media object: what the response stage writes. */
@@ -122,12 +123,6 @@ const DEVICE_TYPE_BIT = 1 << DIM.deviceType;
 const EMPTY: string[] = [];
 /** Distinct request categories held interned (IAB's taxonomies have a few hundred to ~1,500). */
 const CATEGORIES_INTERNED = 4_096;
-/**
- * The longest request category read. IAB category codes are short ('IAB17-12', Content Taxonomy
- * 2.x/3.x ids of a few characters): a longer one names nothing a campaign targets, and each is kept
- * with every bid made on the page (a 240,000-character one took the bidder to heap OOM).
- */
-export const MAX_CATEGORY_LENGTH = 64;
 const EMPTY_SET: ReadonlySet<string> = new Set();
 
 type Obj = Record<string, any>;
