@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createFleetOpportunities } from '../src/fleet/opportunities.js';
+import { createFleetOpportunities, minuteWritten } from '../src/fleet/opportunities.js';
 import { createCampaignShares } from '../src/pace/campaign-share.js';
 import { fleetDays, memoryOpportunities } from './helpers/fleet-days.js';
 import { connectRedis, describeWithRedis, dropKeysAndQuit, REDIS_URL } from './helpers/redis.js';
@@ -161,6 +161,36 @@ describe("a campaign's share of its budget, measured on its own opportunities", 
       expect(b.shares().get('d')!, `lag ${lagMs}`).toBeCloseTo(0.1, 1);
     }
   });
+
+  // A review of 2a640f9: the script named the minute written by the nearest minute end (30 s of
+  // slack), so with a sync every 30 s or more a write landing over 30 s after its minute went under
+  // the minute in progress: two bidders given half of a campaign's auctions each paced 0.500 +
+  // 1.000 of its budget at 45 s (phase 35 s), and NaN at 60 s. The bidder's own reckoning of the
+  // minute (its clock plus the difference to Redis's) is taken within a minute of the script's.
+  it('pairs the right minutes with a fleet sync of 30 to 60 s, whatever the bidders\' phases', async () => {
+    for (const [syncMs, phaseB] of [[5_000, 2_000], [31_000, 0], [31_000, 20_000], [45_000, 35_000], [55_000, 10_000], [55_000, 40_000], [59_000, 31_000], [60_000, 45_000]]) {
+      const t0 = DAY0 + 7_000;
+      let t = t0;
+      const fleet = memoryOpportunities(() => t);
+      const bidders = [0, phaseB].map((phase) => {
+        const b = { opportunities: 0, next: t0 + phase, shares: undefined as unknown as ReturnType<typeof createCampaignShares> };
+        b.shares = createCampaignShares({ fleet, counts: () => new Map([['c', b.opportunities]]), clock: () => t });
+        return b;
+      });
+      // 40 minutes, 100 opportunities a minute to each bidder.
+      while (t < t0 + 40 * 60_000) {
+        t += 1000;
+        for (const b of bidders) b.opportunities += 100 / 60;
+        for (const b of bidders) {
+          if (t < b.next) continue;
+          b.next += syncMs;
+          await b.shares.update(0.5);
+        }
+      }
+      const shares = bidders.map((b) => b.shares.shares().get('c'));
+      for (const s of shares) expect(s, `sync ${syncMs} ms, phase ${phaseB}: ${shares}`).toBeCloseTo(0.5, 1);
+    }
+  });
 });
 
 const base = REDIS_URL.replace(/\/\d+$/, '');
@@ -193,6 +223,14 @@ describeWithRedis("the fleet's opportunities per campaign and minute, in Redis",
     await redis.hset(`${keyPrefix}o:${rb.minute - 1}`, 'c9', '7');
     const rr = await a(null);
     if (rr.minute === rb.minute) expect(rr.counts).toEqual(new Map([['c9', 7]]));
+    // The bidder's reckoned minute is taken within a minute of the nearest end's, else not.
+    const rc = await b(new Map([['c4', 5]]), ra.minute - 1);
+    const nearest = Math.floor((rc.nowMs + 30_000) / 60_000) - 1;
+    expect(rc.minute).toBe(minuteWritten(rc.nowMs, ra.minute - 1));
+    if (nearest === ra.minute) expect(rc.minute).toBe(ra.minute - 1);
+    expect(await redis.hget(`${keyPrefix}o:${rc.minute}`, 'c4')).toBe('5');
+    const rd = await b(null, ra.minute + 5);
+    expect(rd.minute).toBe(Math.floor((rd.nowMs + 30_000) / 60_000) - 1);
     const ttl = await redis.pttl(`${keyPrefix}o:${ra.minute}`);
     expect(ttl).toBeGreaterThan(9 * 60_000);
     expect(ttl).toBeLessThanOrEqual(10 * 60_000);

@@ -84,7 +84,9 @@ export function createCampaignShares(o: { fleet: FleetOpportunities; counts: () 
       last = new Map(counts);
       minute = now;
       const at = o.clock();
-      const r = await o.fleet(whole ? own : null);
+      // The minute just ended by this reckoning: the script takes it within a minute of Redis's
+      // (a write may land up to a sync period after its minute ends).
+      const r = await o.fleet(whole ? own : null, now - 1);
       // The script's minute, not the reckoning: this bidder's clock may have stepped since the last call.
       offset = r.nowMs - at;
       minute = r.minute + 1;

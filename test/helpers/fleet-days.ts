@@ -1,5 +1,5 @@
 import pino from 'pino';
-import type { FleetOpportunities } from '../../src/fleet/opportunities.js';
+import { minuteWritten, type FleetOpportunities } from '../../src/fleet/opportunities.js';
 import type { TrafficFigures } from '../../src/fleet/traffic.js';
 import { createCampaignShares } from '../../src/pace/campaign-share.js';
 import { createValuePacer, mulberry32, sampleNormal } from '../../src/pace/index.js';
@@ -15,9 +15,9 @@ const DAY = 86_400_000;
  */
 export function memoryOpportunities(redisNow: () => number): FleetOpportunities {
   const buckets = new Map<number, Map<string, number>>();
-  return async (write) => {
+  return async (write, reckoned) => {
     const nowMs = redisNow();
-    const minute = Math.floor((nowMs + 30_000) / 60_000) - 1;
+    const minute = minuteWritten(nowMs, reckoned);
     if (write !== null) {
       let b = buckets.get(minute);
       if (b === undefined) buckets.set(minute, (b = new Map()));
