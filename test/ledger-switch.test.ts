@@ -51,13 +51,14 @@ describeWithRedis('ledger: from the journal to Redis and back', url, client, () 
 
   /** Yesterday 1.00 settled, today 1.50 settled (s0..s14) and 0.30 held (h0..h2), alone on the journal. */
   async function spendAlone(t: ReturnType<typeof setup>) {
+    // Opened yesterday: a ledger's budget day does not go back.
+    t.advance(-DAY);
     const ledger = await createMemoryLedger({ clock: t.clock, budgets, reservationTtlMs: TTL, journalDir: t.journalPath, fsync: false });
     const spend = async (ids: string[], settle: boolean) => {
       const ok = await ledger.reserve(ids.map((bidId) => ({ bidId, campaignId: 'c1', amountUsd: 0.1, expiresAtMs: t.clock() + TTL })));
       expect(ok.every(Boolean)).toBe(true);
       if (settle) for (const id of ids) expect(await ledger.settle(id, 0.1)).toBe('settled');
     };
-    t.advance(-DAY);
     await spend(Array.from({ length: 10 }, (_, i) => `y${i}`), true);
     t.advance(DAY);
     await spend(Array.from({ length: 15 }, (_, i) => `s${i}`), true);

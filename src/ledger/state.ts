@@ -53,8 +53,8 @@ const levelFlags = (level: number): number => (level === 2 ? FIXED : level === 0
 
 /**
  * Days before today whose records are kept even when no remembered bid is of them: nothing reads
- * them then (state and overCommitted read today), but a clock stepped back a few days still finds
- * its days as they were.
+ * them then (state and overCommitted read today, and the budget day does not go back: `today`).
+ * Folded, such a day looked unspent to a clock stepped back past it.
  */
 export const KEEP_DAYS = 7;
 
