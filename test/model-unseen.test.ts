@@ -8,6 +8,7 @@ import { createFeatureBuilder } from '../src/features/features.js';
 import { buildCatalogState } from '../src/live/build.js';
 import { selectBackend } from '../src/model/backend.js';
 import { loadLayersModel, loadModel, resolveModelDir } from '../src/model/store.js';
+import { lrWeightsOf, type UnseenStats } from '../src/model/unseen.js';
 import { predictRows, trainModel } from '../src/model/train.js';
 import { createRng } from '../src/random/random.js';
 import { simulatedRows } from '../src/sim/dataset.js';
@@ -111,6 +112,29 @@ describe('the served model on a real request', () => {
     }
   });
 
+  it('scores a junk value whose hash lands in a bucket another field trained as the average, not by that weight', () => {
+    // Found by scoring 'junk-0'..'junk-2999' in each field with lr-v4 (acme-300x250): the highest,
+    // 0.34–0.98 in logit above a value whose bucket nothing trained; about 1 % of random values
+    // land over 0.1 above. lr-v5 before its seen sets covered these fields read the same weights.
+    const JUNK: Array<[string, (r: any, v: string) => void, (r: any) => void, string[]]> = [
+      ['site.id', (r, v) => (r.site.id = v), (r) => delete r.site.id, ['junk-2377', 'junk-686']],
+      ['site.publisher.id', (r, v) => (r.site.publisher.id = v), (r) => delete r.site.publisher.id, ['junk-364', 'junk-359']],
+      ['device.os', (r, v) => (r.device.os = v), (r) => delete r.device.os, ['junk-464', 'junk-481']],
+      ['geo.region', (r, v) => (r.device.geo.region = v), (r) => delete r.device.geo.region, ['junk-1912', 'junk-1168']],
+    ];
+    const acme = (m: CtrModel, mutate: (r: any) => void) => logit(score(m, mutate).get('acme-300x250')!);
+    for (const [name, set, absent, values] of JUNK) {
+      // The field's mean, as a request lacking it scores; and lr-v4's score for a value whose bucket nothing trained.
+      const average = acme(current, absent);
+      const untrained = acme(v4, (r) => set(r, name === 'device.os' ? 'os-unseen' : `${name}-unseen`));
+      for (const v of values) {
+        expect(acme(v4, (r) => set(r, v)) - untrained, `lr-v4 ${name}=${v}`).toBeGreaterThan(0.3);
+        expect(Math.abs(acme(current, (r) => set(r, v)) - average), `${current.meta.version} ${name}=${v}`).toBeLessThan(0.005);
+      }
+      expect(Math.abs(acme(current, (r) => set(r, `${name}-unseen`)) - average), `${name} untrained bucket`).toBeLessThan(0.005);
+    }
+  });
+
   it('dcn-v2 (served without the rule) scores a missing field no higher than a value it never saw', () => {
     // Measured on this request: within 0.02 in logit for the OS, geo, publisher and site id; a
     // missing category 0.12 below an unseen one, both above the trained categories' mean (dcn-v2
@@ -165,13 +189,62 @@ describe('versions', () => {
     await expect(loadModel(join(dir, 'dcn-v2'))).rejects.toThrow(/unseen is a rule for a logistic regression/);
   }, 120_000);
 
+  it('scores a creative training never saw as one whose bucket nothing trained, whatever its hash lands on', async () => {
+    // Recentring moved the content block's mean with the creative field's: a new creative, weight
+    // 0 and its content counted from zero, is the average one. The field's own mean (0.385) would
+    // count the content's twice; a bucket another field trained would add its weight.
+    // The training day's rows, as the test above has them: every id in them seen.
+    const day = simulatedRows({ seed: 1, worldSeed: 1, rows: 3000, campaigns: policies.campaigns });
+    const v5 = await loadModel(resolveModelDir('models', 'lr-v5'));
+    const bin = readFileSync('models/lr-v5/weights.bin');
+    const w = lrWeightsOf(JSON.parse(readFileSync('models/lr-v5/model.json', 'utf8')).weightsManifest[0].weights, bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength))!;
+    const c = builder.spec.sparseFieldNames.indexOf('creative');
+    const seen = new Set<number>((v5.meta.unseen as UnseenStats).fields.creative.seen);
+    const untrained = w.table.findIndex((x, id) => id > 0 && x === 0 && !seen.has(id));
+    let collided = -1;
+    for (let id = 1; id < w.table.length; id++) if (!seen.has(id) && (collided < 0 || w.table[id] * w.kernel[c] > w.table[collided] * w.kernel[c])) collided = id;
+    expect(w.table[collided] * w.kernel[c]).toBeGreaterThan(0.3);
+    const F = builder.spec.sparseFields;
+    const as = (id: number) => {
+      const sparse = day.sparse.slice(0, day.rows * F);
+      for (let r = 0; r < day.rows; r++) sparse[r * F + c] = id;
+      return sparse;
+    };
+    const dense = day.dense.subarray(0, day.rows * builder.spec.denseDim);
+    const v4Untrained = v4.predict(as(untrained), dense, day.rows);
+    expect(Array.from(v5.predict(as(untrained), dense, day.rows))).toEqual(Array.from(v4Untrained));
+    const v5Collided = v5.predict(as(collided), dense, day.rows);
+    for (let r = 0; r < day.rows; r++) expect(logit(v5Collided[r]) - logit(v4Untrained[r])).toBeCloseTo(0, 4);
+    v5.dispose();
+  }, 120_000);
+
+  it('refuses statistics taken over other weights, and carries them over a refitted Platt step', async () => {
+    // lr-v3's weights with lr-v5's statistics loaded and served before: means and seen ids of
+    // another model's buckets.
+    const dir = mkdtempSync(join(tmpdir(), 'unseen-'));
+    cpSync('models/lr-v3', join(dir, 'lr-v3'), { recursive: true });
+    const metaPath = join(dir, 'lr-v3', 'meta.json');
+    const meta = JSON.parse(readFileSync(metaPath, 'utf8'));
+    writeFileSync(metaPath, JSON.stringify({ ...meta, unseen: JSON.parse(readFileSync('models/lr-v5/meta.json', 'utf8')).unseen }));
+    await expect(loadModel(join(dir, 'lr-v3'))).rejects.toThrow(/unseen was taken over other weights .* than weights\.bin's/);
+    await expect(loadLayersModel(join(dir, 'lr-v3'))).rejects.toThrow(/unseen was taken over other weights/);
+    // Statistics without the weights they were taken over are refused too.
+    const { weights: _, ...unbound } = JSON.parse(readFileSync('models/lr-v5/meta.json', 'utf8')).unseen;
+    writeFileSync(metaPath, JSON.stringify({ ...meta, unseen: unbound }));
+    await expect(loadModel(join(dir, 'lr-v3'))).rejects.toThrow(/unseen must be \{rows: a positive integer, weights: the sha256/);
+    // calibrate refits the Platt step alone: lr-v5-ipinyou serves with lr-v5's statistics.
+    const ipinyou = await loadModel(resolveModelDir('models', 'lr-v5-ipinyou'));
+    expect(ipinyou.meta.unseen).toEqual(JSON.parse(readFileSync('models/lr-v5/meta.json', 'utf8')).unseen);
+    ipinyou.dispose();
+  }, 120_000);
+
   it('train gives a new LR the rule: statistics over its training rows, its held-out rows scored by it', async () => {
     const data = simulatedRows({ seed: 7, worldSeed: 1, rows: 4000, campaigns: policies.campaigns });
     const r = await trainModel({ kind: 'lr', spec: builder.spec, data, rng: createRng(1), epochs: 1, lr: { seed: 1 } });
     expect(r.unseen!.rows).toBe(r.trainRows);
     const field = (name: string) => r.unseen!.fields[name];
     expect(field('os').present).toBe(r.trainRows);
-    expect(field('os').seen).toEqual([]);
+    expect(field('os').seen.length).toBeGreaterThan(0);
     expect(field('segment0').present).toBeLessThan(r.trainRows);
     expect(field('segment0').seen.length).toBeGreaterThan(0);
     // A training row without its OS scores as with an OS it never saw, as served.

@@ -13,7 +13,7 @@ import { FEATURE_SPEC, type FeatureSpec } from '../features/features.js';
 import type { CtrModel } from '../types.js';
 import { compileArtifacts, TopologyError, type CompiledModel } from './compile.js';
 import { wrapCompiled, wrapLayersModel } from './ctr-model.js';
-import { lrWeightsOf, setUnseenRule, unseenProblems, unseenRule, type UnseenStats } from './unseen.js';
+import { lrWeightsOf, setUnseenRule, unseenProblems, unseenRule, weightsHash, type UnseenStats } from './unseen.js';
 
 export type ModelKind = 'lr' | 'dcn';
 
@@ -572,6 +572,10 @@ function unseenOf(art: Partial<ModelArtifacts>, spec: FeatureSpec, problems: str
   const weights = art.weightSpecs && art.weightData ? lrWeightsOf(art.weightSpecs, art.weightData) : undefined;
   if (art.weightData && (weights === undefined || weights.table.length !== spec.hashBuckets || weights.kernel.length < spec.sparseFields)) {
     wrong.push('meta.json: unseen is a rule for a logistic regression (weights/embeddings, logit/kernel, calibration/kernel), which this model is not');
+  } else if (wrong.length === 0 && weights !== undefined) {
+    // Statistics taken over other weights load and serve without this (lr-v3's with lr-v5's did).
+    const hash = weightsHash(weights);
+    if (hash !== stats.weights) wrong.push(`meta.json: unseen was taken over other weights (${stats.weights.slice(0, 12)}…) than weights.bin's (${hash.slice(0, 12)}…): its means and seen ids describe nothing of these; regenerate it with scripts/unseen-stats.mjs`);
   }
   problems.push(...wrong);
   return wrong.length > 0 || weights === undefined ? undefined : { rule: unseenRule(stats, spec, weights), slope: weights.slope };

@@ -18,29 +18,39 @@
  *   0.031 to 0.089.
  *
  * The rule, per field f, from statistics of the training rows kept in meta.json (`unseen`), with
- * mean_f the mean of k_f·w[id] over the training rows that had f:
+ * mean_f the mean of k_f·w[id] over the training rows that had f, and seen_f the ids they held:
  *
- * - a field every training row had: id 0 (absent) contributes mean_f. Its other ids keep their
- *   weights: recentring already scores an unseen one as the average (for the creative's field,
- *   with its content counted from zero, which mean_f, 0.385 on lr-v4, would undo).
- * - a field some training rows lacked: an id other than 0 that no training row had in f
- *   contributes mean_f (also where another field trained its bucket, a hash collision); id 0 keeps
+ * - a field every training row had: an id not in seen_f, 0 (absent) included, contributes mean_f.
+ *   Recentring made an id whose bucket nothing trained (weight 0) about that already, but an
+ *   unseen id whose bucket another field trained (a hash collision, about 4 % of them) read that
+ *   field's weight: on lr-v4 one junk site id in a few hundred raised a pCTR by 0.3–1.0 in logit,
+ *   an id a publisher could search for. The creative's field contributes 0 there instead, the
+ *   weight of a bucket nothing trained: recentring moved the content block's mean with the
+ *   field's (a new creative's content counts from zero), so that the field's own mean, 0.385 on
+ *   lr-v4, is the content's taken back, and a new creative given it would count it twice.
+ * - a field some training rows lacked: an id other than 0 not in seen_f contributes mean_f (these
+ *   fields are not recentred: an unseen value's weight 0 sat above the trained ones'); id 0 keeps
  *   its learnt weight, absence being something training saw.
  *
  * Training rows therefore score exactly as before: every id they hold was seen, and none lacks a
- * field every training row had.
+ * field every training row had. The statistics name the weights they were taken over (`weights`,
+ * a hash of the id table and the kernel): read over other weights, a mean and a seen set describe
+ * nothing of them, and loading refuses them.
  *
  * It is applied to the model's output, as the logit it moves: pCTR = σ(a·z + b) with the Platt
  * slope a, so a row whose ids shift z by δ gets σ(logit(pCTR) + a·δ). That holds whichever path
  * scored the row (the JS chain, tfjs, a LayersModel in eval), and a row with δ = 0 keeps its score
  * bit for bit.
  */
+import { createHash } from 'node:crypto';
 import type { FeatureSpec } from '../features/features.js';
 
 /** meta.json's `unseen`: per sparse field, over the training rows. */
 export interface UnseenStats {
   /** Training rows the statistics were taken over. */
   rows: number;
+  /** weightsHash of the weights they were taken over. */
+  weights: string;
   fields: Record<string, { present: number; mean: number; seen: number[] }>;
 }
 
@@ -51,6 +61,19 @@ export interface LrWeights {
   /** logit/kernel: the sparse fields' entries first. */
   kernel: Float32Array;
 }
+
+/**
+ * What the statistics are bound to: the id table and the whole logit kernel, not the Platt step
+ * (calibrate refits it and carries the statistics over).
+ */
+export function weightsHash(weights: LrWeights): string {
+  const h = createHash('sha256');
+  for (const a of [weights.table, weights.kernel]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  return h.digest('hex');
+}
+
+/** The field an unseen id contributes 0 in (see the rule above). */
+const CREATIVE = 'creative';
 
 /** Accumulates UnseenStats over rows of `spec` scored by `weights`. */
 export function unseenAccumulator(spec: FeatureSpec, weights: LrWeights) {
@@ -77,12 +100,11 @@ export function unseenAccumulator(spec: FeatureSpec, weights: LrWeights) {
     result(): UnseenStats {
       const fields: UnseenStats['fields'] = {};
       for (let f = 0; f < F; f++) {
-        // Only a field some rows lack needs its seen values: in one every row has, recentring gave the unseen ones the mean.
         const ids: number[] = [];
-        if (present[f] < rows) for (let id = 1; id < B; id++) if (seen[f * B + id]) ids.push(id);
+        for (let id = 1; id < B; id++) if (seen[f * B + id]) ids.push(id);
         fields[spec.sparseFieldNames[f]] = { present: present[f], mean: present[f] > 0 ? sum[f] / present[f] : 0, seen: ids };
       }
-      return { rows, fields };
+      return { rows, weights: weightsHash(weights), fields };
     },
   };
 }
@@ -90,7 +112,9 @@ export function unseenAccumulator(spec: FeatureSpec, weights: LrWeights) {
 /** What is wrong with a meta.json `unseen` for this spec (empty when nothing). */
 export function unseenProblems(u: unknown, spec: FeatureSpec): string[] {
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (!isObj(u) || !Number.isInteger(u.rows) || (u.rows as number) < 1 || !isObj(u.fields)) return ['meta.json: unseen must be {rows: a positive integer, fields: {...}}'];
+  if (!isObj(u) || !Number.isInteger(u.rows) || (u.rows as number) < 1 || typeof u.weights !== 'string' || !/^[0-9a-f]{64}$/.test(u.weights) || !isObj(u.fields)) {
+    return ['meta.json: unseen must be {rows: a positive integer, weights: the sha256 of the weights it was taken over (scripts/unseen-stats.mjs), fields: {...}}'];
+  }
   const problems: string[] = [];
   for (const [name, v] of Object.entries(u.fields)) {
     if (!spec.sparseFieldNames.includes(name)) problems.push(`meta.json: unseen names field ${name}, which the feature spec does not have`);
@@ -120,40 +144,31 @@ export function unseenRule(stats: UnseenStats, spec: FeatureSpec, weights: LrWei
   const B = spec.hashBuckets;
   const W = (B + 31) >>> 5;
   const { table, kernel } = weights;
-  // Two lists, so a row reads only the fields with something to check: those every training row
-  // had (is the id 0?) with what their absence moves, and the others (was the id seen?) with a
-  // bit per bucket each.
-  const always: number[] = [];
-  const absentDelta: number[] = [];
-  const sometimes: number[] = [];
-  const means: number[] = [];
-  const seenBits: Uint32Array[] = [];
+  // Per listed field, a bit per bucket for the ids that score by their weight (the seen ones, and
+  // id 0 where training saw the field absent) and what the others contribute instead: one bit
+  // test a field per row, the rest only for an id that fails it.
+  const fields: number[] = [];
+  const targets: number[] = [];
+  const bits = new Uint32Array(F * W);
   for (let f = 0; f < F; f++) {
-    const s = stats.fields[spec.sparseFieldNames[f]];
+    const name = spec.sparseFieldNames[f];
+    const s = stats.fields[name];
     if (s === undefined) continue;
-    if (s.present === stats.rows) {
-      always.push(f);
-      absentDelta.push(s.mean - table[0] * kernel[f]);
-      continue;
-    }
-    const bits = new Uint32Array(W);
-    for (const id of s.seen) bits[id >>> 5] |= 1 << (id & 31);
-    sometimes.push(f);
-    means.push(s.mean);
-    seenBits.push(bits);
+    const at = fields.length * W;
+    for (const id of s.seen) bits[at + (id >>> 5)] |= 1 << (id & 31);
+    if (s.present < stats.rows) bits[at] |= 1;
+    fields.push(f);
+    targets.push(s.present === stats.rows && name === CREATIVE ? 0 : s.mean);
   }
-  const A = Int32Array.from(always);
-  const AD = Float64Array.from(absentDelta);
-  const S = Int32Array.from(sometimes);
-  const M = Float64Array.from(means);
+  const L = Int32Array.from(fields);
+  const T = Float64Array.from(targets);
   return (sparse, scores, rows, slope) => {
     for (let r = 0, s = 0; r < rows; r++, s += F) {
       let delta = 0;
-      for (let i = 0; i < A.length; i++) if (sparse[s + A[i]] === 0) delta += AD[i];
-      for (let i = 0; i < S.length; i++) {
-        const f = S[i];
+      for (let i = 0, at = 0; i < L.length; i++, at += W) {
+        const f = L[i];
         const id = sparse[s + f];
-        if (id !== 0 && (seenBits[i][id >>> 5] & (1 << (id & 31))) === 0) delta += M[i] - table[id] * kernel[f];
+        if ((bits[at + (id >>> 5)] & (1 << (id & 31))) === 0) delta += T[i] - table[id] * kernel[f];
       }
       if (delta === 0) continue;
       const p = scores[r];
