@@ -120,6 +120,14 @@ export function watchScores(model: CtrModel, onOutside: (outside: number, rows: 
     }
     return scores;
   };
+  return afterScores(model, (_sparse, scores) => look(scores));
+}
+
+/**
+ * `model` with `after` applied to the scores of every call, sync and async alike, before they are
+ * handed back (the unseen-value rule, the watch above).
+ */
+export function afterScores(model: CtrModel, after: (sparse: Int32Array, scores: Float32Array, rows: number) => Float32Array): CtrModel {
   const predictAsync = model.predictAsync?.bind(model);
   return {
     version: model.version,
@@ -128,8 +136,8 @@ export function watchScores(model: CtrModel, onOutside: (outside: number, rows: 
     get backend() {
       return model.backend;
     },
-    predict: (sparse, dense, rows) => look(model.predict(sparse, dense, rows)),
-    ...(predictAsync ? { predictAsync: async (sparse: Int32Array, dense: Float32Array, rows: number) => look(await predictAsync(sparse, dense, rows)) } : {}),
+    predict: (sparse, dense, rows) => after(sparse, model.predict(sparse, dense, rows), rows),
+    ...(predictAsync ? { predictAsync: async (sparse: Int32Array, dense: Float32Array, rows: number) => after(sparse, await predictAsync(sparse, dense, rows), rows) } : {}),
     dispose: () => model.dispose(),
   };
 }

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { FEATURE_SPEC, type FeatureSpec } from '../features/features.js';
 import type { CtrModel } from '../types.js';
 import { compileArtifacts, TopologyError, type CompiledModel } from './compile.js';
-import { wrapCompiled, wrapLayersModel } from './ctr-model.js';
+import { afterScores, wrapCompiled, wrapLayersModel } from './ctr-model.js';
 import { lrWeightsOf, setUnseenRule, unseenProblems, unseenRule, weightsHash, type UnseenStats } from './unseen.js';
 
 export type ModelKind = 'lr' | 'dcn';
@@ -437,7 +437,12 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
     compiled !== null
       ? wrapCompiled(compiled, spec, { version: full.version, kind: full.kind })
       : wrapLayersModel((await buildLayersModel(dir, full)).layers, spec, { version: full.version, kind: full.kind });
-  const model = unseen ? withUnseen(scored, (sparse, scores, rows) => unseen.rule(sparse, scores, rows, unseen.slope)) : scored;
+  const model = unseen
+    ? afterScores(scored, (sparse, scores, rows) => {
+        unseen.rule(sparse, scores, rows, unseen.slope);
+        return scores;
+      })
+    : scored;
   const wrong = await warmUp(model, spec);
   if (wrong.length > 0) {
     model.dispose();
@@ -579,34 +584,6 @@ function unseenOf(art: Partial<ModelArtifacts>, spec: FeatureSpec, problems: str
   }
   problems.push(...wrong);
   return wrong.length > 0 || weights === undefined ? undefined : { rule: unseenRule(stats, spec, weights), slope: weights.slope };
-}
-
-/** `model` with `adjust` applied to the scores of every call. */
-function withUnseen(model: CtrModel, adjust: (sparse: Int32Array, scores: Float32Array, rows: number) => void): CtrModel {
-  const predictAsync = model.predictAsync?.bind(model);
-  return {
-    version: model.version,
-    kind: model.kind,
-    specHash: model.specHash,
-    get backend() {
-      return model.backend;
-    },
-    predict(sparse, dense, rows) {
-      const out = model.predict(sparse, dense, rows);
-      adjust(sparse, out, rows);
-      return out;
-    },
-    ...(predictAsync
-      ? {
-          predictAsync: async (sparse: Int32Array, dense: Float32Array, rows: number) => {
-            const out = await predictAsync(sparse, dense, rows);
-            adjust(sparse, out, rows);
-            return out;
-          },
-        }
-      : {}),
-    dispose: () => model.dispose(),
-  };
 }
 
 async function buildLayersModel(dir: string, art: ModelArtifacts) {
