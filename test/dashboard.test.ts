@@ -29,6 +29,8 @@ const NOT_ON_DASHBOARD: Record<string, string> = {
   bidder_workers_started: 'the --workers figure the process started with: a constant, read by BidderWorkerFailed',
   // A date, read by its alert and, within 14 days, by the log at start: not a serving signal.
   bidder_tls_certificate_expiry_timestamp_seconds: 'when the certificate served expires: BidderTlsCertificateExpiring tickets 14 days ahead and pages 2, and the bidder warns at start',
+  // An event on the host, not a trend: each step is logged with its size and both times.
+  bidder_clock_steps_total: 'wall-clock steps over a minute the bidder took at once: BidderClockStepped tickets, and the log gives the step and both times',
 };
 
 // Series Prometheus adds itself while scraping.
