@@ -248,12 +248,15 @@ describeWithRedis('Redis ledger', url, client, () => {
       const keyPrefix = `${prefix}${n++}:`;
       const base = { clock: () => Date.now(), reservationTtlMs: 10_000, keyPrefix, logger: quiet };
       const conn = new Redis(url);
-      const dead = await createRedisLedger({ ...base, client: conn, budgets: { c1: { dailyUsd: 0.1 } }, ruleLeaseMs: 300 });
+      // A lease long enough that the second ledger opens within it on a loaded host (300 ms ran
+      // out first under CI's load, reading 1 where 0.1 is right).
+      const lease = 2_000;
+      const dead = await createRedisLedger({ ...base, client: conn, budgets: { c1: { dailyUsd: 0.1 } }, ruleLeaseMs: lease });
       // Gone without closing its ledger: its rule is not withdrawn, only no longer renewed.
       conn.disconnect();
       const alive = await createRedisLedger({ ...base, client, budgets: { c1: { dailyUsd: 1 } } });
       expect((await alive.state('c1')).budgetUsd).toBe(0.1);
-      await new Promise((r) => setTimeout(r, 400));
+      await new Promise((r) => setTimeout(r, lease + 100));
       await alive.configure({ c1: { dailyUsd: 1 } });
       expect((await alive.state('c1')).budgetUsd).toBe(1);
       await dead.close();
