@@ -496,7 +496,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const server: HttpServer = await startHttpServer(settings.host, settings.port, {
     maxBodyBytes: live.maxBodyBytes,
     exchange: live.exchange,
-    bid: handleBid,
+    // Every request, bid on or not, is the process's traffic: a campaign's first day plans on its hourly shape.
+    bid: valuePacer === undefined ? handleBid : (input) => (valuePacer.onRequest(clock()), handleBid(input)),
     notice: handleNotice,
     admin: handleAdmin,
     healthz: () => ({ status: 200, body: '{"status":"ok"}' }),

@@ -37,8 +37,9 @@ export interface ValuePacerOptions {
   /** Smallest λ: 1 (default) never bids above the value; lower only where value is a relative score (replays). */
   minLambda?: number;
   /**
-   * The usual shape of a day's traffic, 24 hourly weights, for the first day (later days use the
-   * opportunities counted per hour on the days before). Default: even.
+   * The usual shape of a day's traffic, 24 hourly weights, for a campaign's first day (later days
+   * use the opportunities counted per hour on the days before) until the process has learnt a day
+   * of its own bid requests (`onRequest`), whose shape replaces it. Default: even.
    */
   trafficShape?: readonly number[];
   /** Pseudo-events of the creatives' CTR calibration prior (default 3). */
@@ -93,10 +94,17 @@ export interface ValuePacerSnapshot {
   hourValues?: Array<[string, number[]]>;
   /**
    * The share of each budget the pacer paced when it wrote this: its counts are of that share's
-   * traffic, so a process seeded from another's file (src/pace/learned.ts) scales them to its own.
-   * Not read by `restore`. Older snapshots lack it.
+   * traffic, so a process seeded from another's file (src/pace/learned.ts) scales them to its own,
+   * and `restore` scales `traffic`'s count of the day so far. Older snapshots lack it.
    */
   share?: number;
+  /**
+   * The process's bid requests per UTC hour (`onRequest`): [its UTC day, epoch ms of the snapshot
+   * (or that day's end), epoch ms its count began, requests per hour that day, share of each hour
+   * it was down, days learnt, the learnt requests per hour]. The shape a campaign's first day plans
+   * on; without it a restart planned new campaigns on the usual shape again. Older snapshots lack it.
+   */
+  traffic?: [number, number, number, number[], number[], number, number[]];
 }
 
 export interface ValuePacer extends BidPacer {
@@ -121,6 +129,12 @@ export interface ValuePacer extends BidPacer {
    * in (0, 1]; every campaign re-solves at its next opportunity, `even` campaigns' too.
    */
   setShare(share: number): void;
+  /**
+   * A bid request reached the process at `nowMs`, whether or not a campaign could bid on it: the
+   * traffic of the hours it is counted in, learnt at midnight, is the shape each campaign's first
+   * day plans on (a campaign added by a reload, a new flight, a restart without learned state).
+   */
+  onRequest(nowMs: number): void;
 }
 
 
@@ -255,8 +269,14 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   const calibration = createCalibration({ priorEvents: opts.calibrationPriorClicks ?? 3, clock: opts.clock, conversionWindowMs: opts.conversionWindowMs });
   // Campaigns paced along the traffic curve ('even') keep today's pacer.
   const curve = createThompsonPacer({ clock: opts.clock, random, campaigns: [], targetCurve: 'traffic', share, conversionWindowMs: opts.conversionWindowMs });
-  const shape = opts.trafficShape ?? new Array<number>(24).fill(1);
-  if (shape.length !== 24 || shape.some((w) => !(w >= 0)) || !shape.some((w) => w > 0)) throw new Error('trafficShape must be 24 non-negative hourly weights, not all zero');
+  const usualShape = opts.trafficShape ?? new Array<number>(24).fill(1);
+  if (usualShape.length !== 24 || usualShape.some((w) => !(w >= 0)) || !usualShape.some((w) => w > 0)) throw new Error('trafficShape must be 24 non-negative hourly weights, not all zero');
+  // The process's bid requests per UTC hour (`onRequest`), counted and learnt as a campaign's
+  // opportunities are. A campaign's first day planned on the even default: on a diurnal market one
+  // added at 16:00 forecast the evening as busy as the afternoon and spent 79 % of its budget.
+  const traffic = { day: utcDay(opts.clock()), countFromMs: opts.clock(), today: new Float64Array(24), out: new Float64Array(24), learned: new Float64Array(24), learnedDays: 0 };
+  // The first-day shape: the learnt requests once there are any, the usual shape before.
+  let shape: readonly number[] = usualShape;
   const valueProbs = new Float64Array(BINS);
   const priceProbs = new Float64Array(BINS);
   const scaledProbs = new Float64Array(BINS);
@@ -289,6 +309,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   function configure(campaigns: readonly PacedCampaign[]): void {
     const now = opts.clock();
     const today = utcDay(now);
+    rollTraffic(now);
     const keep = new Set<string>();
     const toEven: Array<[string, Pace]> = [];
     const ahead = prepared;
@@ -411,13 +432,37 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.countFromMs = day * DAY_MS;
     if (out) p.outFromMs = p.countFromMs;
     p.slotEnd = -Infinity;
-    // A named zone's hours move by an hour at its daylight-saving changes.
+    rollTraffic(now);
+    // A named zone's hours move by an hour at its daylight-saving changes; a pace still on its first
+    // day (nothing counted yet) plans on the traffic the process learnt at this midnight.
     const before = p.hours;
-    if (hourMask(pacingHours(p.targeting, now)) !== before) {
-      p.reshape(p.targeting, shape, now);
-      relearn(p, before);
+    const hours = pacingHours(p.targeting, now);
+    if (hourMask(hours) !== before || p.learnedDays === 0) {
+      p.reshape(p.targeting, shape, now, hours);
+      if (p.hours !== before) relearn(p, before);
     }
     return now;
+  }
+
+  /** Moves the request count on to the UTC day of `now` (never back), learning the day it leaves. */
+  function rollTraffic(now: number): void {
+    const day = utcDay(now);
+    if (day <= traffic.day) return;
+    learnTraffic(traffic.today, traffic.out, traffic.countFromMs - traffic.day * DAY_MS, day === traffic.day + 1);
+    traffic.today.fill(0);
+    traffic.out.fill(0);
+    traffic.day = day;
+    traffic.countFromMs = day * DAY_MS;
+  }
+
+  /** `learnDay` for the process's requests: the hours before its start and while it was down get the rate of those counted. */
+  function learnTraffic(counts: Float64Array, out: Float64Array, fromMsOfDay: number, next: boolean): void {
+    if (!counts.some((n) => n > 0)) return;
+    if (traffic.learnedDays > 0) uncounted(counts, out, fromMsOfDay, traffic.learned, usualShape);
+    else uncounted(counts, out, fromMsOfDay, usualShape);
+    for (let h = 0; h < 24; h++) traffic.learned[h] = traffic.learnedDays === 0 ? counts[h] : 0.5 * traffic.learned[h] + 0.5 * counts[h];
+    if (next || traffic.learnedDays === 0) traffic.learnedDays++;
+    shape = Array.from(traffic.learned);
   }
 
   /** Share of the campaign's usual day of opportunities between midnight and `msOfDay`. */
@@ -576,6 +621,40 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.multiplier = Number.isFinite(sol.lambda) ? 1 / sol.lambda : 0;
   }
 
+  /**
+   * Takes back a snapshot's request counts: its learnt days where this process has none, its day so
+   * far as `restore` takes a campaign's (the hours the process was down, between the snapshot and
+   * the count's start, are filled when the day is learnt), scaled to this process's share (a file
+   * seeded from another process's); then the paces still on their first day plan on them.
+   */
+  function restoreTraffic([day, at, fromMs, counts, out, days, learned]: NonNullable<ValuePacerSnapshot['traffic']>, from: number | undefined): void {
+    if (day > traffic.day) return;
+    const scale = typeof from === 'number' && from > 0 && from <= 1 ? share / from : 1;
+    if (traffic.learnedDays === 0 && days > 0) {
+      traffic.learnedDays = days;
+      for (let h = 0; h < 24; h++) traffic.learned[h] = learned[h] * scale;
+      shape = Array.from(traffic.learned);
+    }
+    if (day < traffic.day) {
+      const outThen = Float64Array.from(out);
+      addOutToday(outThen, day * DAY_MS, at, (day + 1) * DAY_MS);
+      learnTraffic(Float64Array.from(counts, (n) => n * scale), outThen, fromMs - day * DAY_MS, traffic.day === day + 1);
+    } else {
+      for (let h = 0; h < 24; h++) {
+        traffic.today[h] += counts[h] * scale;
+        traffic.out[h] = Math.min(1, traffic.out[h] + out[h]);
+      }
+      if (at < traffic.countFromMs) addOutToday(traffic.out, day * DAY_MS, at, traffic.countFromMs);
+      traffic.countFromMs = Math.min(traffic.countFromMs, fromMs);
+    }
+    const now = opts.clock();
+    for (const p of paces.values()) {
+      if (p.learnedDays > 0) continue;
+      p.reshape(p.targeting, shape, Math.max(now, p.day * DAY_MS));
+      p.slotEnd = -Infinity;
+    }
+  }
+
   configure(opts.campaigns);
 
   return {
@@ -701,6 +780,12 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       return opportunityCountsOf(paces);
     },
 
+    onRequest(nowMs) {
+      rollTraffic(nowMs);
+      // A clock read before the count's day (a request handled across midnight) counts nowhere.
+      if (utcDay(nowMs) === traffic.day) traffic.today[Math.floor((nowMs % DAY_MS) / HOUR_MS)]++;
+    },
+
     syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {
       const p = paces.get(campaignId);
       if (p === undefined) return;
@@ -779,7 +864,11 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         const m = p.hourValues.moments();
         if (m !== undefined) hourValueMoments.push([id, m]);
       }
-      return { campaigns, calibration: calibration.snapshot(), spend, delivery, today, hourValues: hourValueMoments, share };
+      const out = Float64Array.from(traffic.out);
+      const trafficAt = Math.min(Math.max(now, traffic.day * DAY_MS), (traffic.day + 1) * DAY_MS);
+      const counted = traffic.learnedDays > 0 || traffic.today.some((n) => n > 0);
+      const requests: ValuePacerSnapshot['traffic'] = counted ? [traffic.day, trafficAt, traffic.countFromMs, Array.from(traffic.today), Array.from(out), traffic.learnedDays, Array.from(traffic.learned)] : undefined;
+      return { campaigns, calibration: calibration.snapshot(), spend, delivery, today, hourValues: hourValueMoments, share, ...(requests ? { traffic: requests } : {}) };
     },
 
     restore(s) {
@@ -788,7 +877,21 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const delivery = (s as Partial<ValuePacerSnapshot> | null)?.delivery;
       const today = (s as Partial<ValuePacerSnapshot> | null)?.today;
       const hourValueMoments = (s as Partial<ValuePacerSnapshot> | null)?.hourValues;
+      const requests = (s as Partial<ValuePacerSnapshot> | null)?.traffic;
       const ok =
+        (requests === undefined ||
+          (Array.isArray(requests) &&
+            requests.length === 7 &&
+            Number.isInteger(requests[0]) &&
+            requests[0] * DAY_MS <= requests[2] &&
+            requests[2] <= requests[1] &&
+            requests[1] <= (requests[0] + 1) * DAY_MS &&
+            isHourly(requests[3]) &&
+            isHourly(requests[4]) &&
+            requests[4].every((n) => n <= 1) &&
+            Number.isInteger(requests[5]) &&
+            requests[5] >= 0 &&
+            isHourly(requests[6]))) &&
         (hourValueMoments === undefined || (Array.isArray(hourValueMoments) && hourValueMoments.every((x) => Array.isArray(x) && x.length === 2 && typeof x[0] === 'string' && HourValues.isMoments(x[1])))) &&
         Array.isArray(list) &&
         list.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && x[1] > 0 && isHourly(x[2]) && (x[3] === undefined || isHours(x[3]))) &&
@@ -855,6 +958,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         p.fadedAt = at;
         p.slotEnd = -Infinity;
       }
+      if (requests !== undefined) restoreTraffic(requests, (s as ValuePacerSnapshot).share);
       for (const [id, at, hourUsd, beforeUsd, dayUsd] of spend ?? []) {
         const p = paces.get(id);
         if (p === undefined || utcDay(at) > p.day) continue;
