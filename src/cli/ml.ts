@@ -76,14 +76,14 @@ function marketProfile(name: string): MarketProfile {
  * The fewest clicks, and as many rows without one, that rows need to fit a Platt calibration and
  * judge a model on: its two parameters are fitted there, and with c clicks the calibrated CTR level
  * is off by about 1/√c (30 clicks: 18 %, one standard error; fewer, and bids are priced on noise)
- * and AUC's standard error about 0.04. The held-out split of `train` and all of `calibrate`'s
- * rows need as many.
+ * and AUC's standard error about 0.04. The calibration and held-out splits of `train` and all of
+ * `calibrate`'s rows need as many.
  */
 const MIN_CALIBRATION_CLICKS = 30;
 /**
  * The fewest clicks `train` learns from: fewer leave each site, segment × ad or page × creative
  * effect with a click or none, and the model learns the base rate and little else. With the
- * default 10 % held out, the 30 held-out clicks above ask for about 270 here anyway.
+ * default 10 % held out twice, the 30 held-out clicks above ask for about 240 here anyway.
  */
 const MIN_TRAIN_CLICKS = 100;
 
@@ -251,7 +251,7 @@ export function registerMlCommands(program: Command): void {
     .option('--learning-rate <x>', 'Adam learning rate', num('--learning-rate'))
     .option('--patience <n>', 'epochs without validation improvement before stopping', int('--patience', 1))
     .option('--l2 <x>', 'L2 penalty on the weights (lr: the hashed weights; dcn: every layer)', num('--l2'))
-    .option('--validation <fraction>', 'share of the (latest) rows held out for early stopping and calibration', num('--validation'), 0.1)
+    .option('--validation <fraction>', 'share of the rows held out for early stopping (the latest), and as many again, spread over the earlier rows, for the Platt calibration', num('--validation'), 0.1)
     .option('--set-current', `point <models>/CURRENT at the new version, unless it scores worse than CURRENT on the held-out rows or learnt too little to serve (held-out AUC at most ${MIN_RANKING_AUC}, or log loss worse than the base rate's)`)
     .option('--force', 'with --set-current: point CURRENT at the new version all the same')
     .option('--backend <name>', BACKEND_HELP, 'wasm')
@@ -267,11 +267,19 @@ export function registerMlCommands(program: Command): void {
       const { data, dataInfo: source } = await rowsFor(o, campaigns, builder, market);
       const positives = data.labels.reduce((s, x) => s + x, 0);
       const dataInfo = { ...source, rows: data.rows, clicks: positives, simulateSeconds: (Date.now() - t0) / 1000 };
-      // As trainModel will split them: the latest rows held out.
-      const cut = Math.max(0, splitRows(data.rows, o.validation).trainRows);
+      // As trainModel will split them: the latest rows held out, calibration rows spread over the earlier ones.
+      const split = splitRows(data.rows, o.validation);
+      const cut = data.rows - split.validationRows;
+      const calibrationLabels = Float32Array.from(split.calibration, (i) => data.labels[i]);
+      const trainLabels = new Float32Array(Math.max(0, split.trainRows));
+      for (let i = 0, k = 0, w = 0; i < cut; i++) {
+        if (k < split.calibration.length && split.calibration[k] === i) k++;
+        else trainLabels[w++] = data.labels[i];
+      }
       const short =
-        tooFewClicks(data.labels.subarray(0, cut), MIN_TRAIN_CLICKS, 'the training split') ??
-        tooFewClicks(data.labels.subarray(cut), MIN_CALIBRATION_CLICKS, 'the validation split (the latest rows, --validation)');
+        tooFewClicks(trainLabels, MIN_TRAIN_CLICKS, 'the training split') ??
+        tooFewClicks(data.labels.subarray(cut), MIN_CALIBRATION_CLICKS, 'the validation split (the latest rows, --validation)') ??
+        tooFewClicks(calibrationLabels, MIN_CALIBRATION_CLICKS, 'the calibration split (--validation of the earlier rows, spread over them)');
       if (short) notEnough('train', short, data, source);
       const bar = new cliProgress.SingleBar(
         { stream: process.stderr, format: 'epoch {epoch} [{bar}] {percentage}% | {value}/{total} batches | loss {loss} | val {val} | {duration_formatted}', hideCursor: true },
@@ -327,7 +335,7 @@ export function registerMlCommands(program: Command): void {
         featureSpecHash: builder.spec.hash,
         trainedAt,
         data: dataInfo,
-        metrics: { validation: result.validation, calibration: result.calibration, epochs: result.epochs, trainRows: result.trainRows, validationRows: result.validationRows, trainSeconds, backend, againstCurrent },
+        metrics: { validation: result.validation, calibration: result.calibration, epochs: result.epochs, trainRows: result.trainRows, calibrationRows: result.calibrationRows, validationRows: result.validationRows, trainSeconds, backend, againstCurrent },
         command: `bidder ${process.argv.slice(2).join(' ')}`,
         params: result.params,
         ...(result.unseen ? { unseen: result.unseen } : {}),

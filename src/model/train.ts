@@ -2,14 +2,15 @@
  * Training loop shared by `bidder train` for both architectures: time-ordered validation split
  * (the last rows, so validation is later than training, as in production), shuffled mini-batches,
  * on a validation plateau a restart from the best weights at half the learning rate, early stopping
- * after `patience` such epochs, then Platt calibration of the model's logit on the validation rows.
+ * after `patience` such epochs, then Platt calibration of the model's logit on rows held out from
+ * training across the earlier period (splitRows).
  * An LR is then recentred (src/model/recentre.ts), so that ids it never saw score as the average
  * ones it did.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { FeatureSpec } from '../features/features.js';
 import type { Dataset } from './dataset.js';
-import type { Rng } from '../random/random.js';
+import { createRng, type Rng } from '../random/random.js';
 import { buildDcn, buildLr, DEFAULT_DCN, DEFAULT_LR, type DcnParams, type LrParams } from './architectures.js';
 import { auc, ece, fitPlatt, logloss } from './metrics.js';
 import { recentreLr, type RecentreResult } from './recentre.js';
@@ -21,6 +22,11 @@ export interface TrainOptions {
   spec: FeatureSpec;
   data: Dataset;
   rng: Rng;
+  /**
+   * Share of the rows held out for early stopping (the latest), and as many again, spread over the
+   * earlier rows, for the Platt calibration. trainModel reorders the earlier rows of `data` in
+   * place (training rows first, then the calibration rows); the latest keep their places.
+   */
   validationFraction?: number;
   epochs?: number;
   batchSize?: number;
@@ -38,9 +44,10 @@ export interface TrainResult {
   params: Record<string, unknown>;
   epochs: number;
   trainRows: number;
+  calibrationRows: number;
   validationRows: number;
   /**
-   * On the held-out rows. `aucBeforeCalibration` is the model's own ranking (a negative Platt slope
+   * On the latest held-out rows, which neither training nor the Platt fit saw. `aucBeforeCalibration` is the model's own ranking (a negative Platt slope
    * reverses it in `auc`); `baseRateLogloss` is that of always predicting the training split's
    * click rate, which a model that learnt anything beats before calibration too.
    */
@@ -68,10 +75,66 @@ export function predictRows(model: tf.LayersModel, spec: FeatureSpec, sparse: In
   return out;
 }
 
-/** How trainModel splits `rows`: the first for training, the latest `validationFraction` (at least one) held out. */
-export function splitRows(rows: number, validationFraction = 0.1): { trainRows: number; validationRows: number } {
+/**
+ * How trainModel splits `rows`: the latest `validationFraction` (at least one) held out for early
+ * stopping and the figures, as many calibration rows (`calibration`, ascending) one at a seeded
+ * random place in each of as many equal stretches of the earlier rows, and the rest for training.
+ * The Platt fit once took the latest rows, and with them their CTR level: the time-ordered tenths
+ * of a real bidder's log ran from 2.9 % to 6.1 %, and its latest at 5.95 % against 4.18 % in
+ * training shifted the version +0.468 in logit (1.6 x) everywhere else. Spread over the period, the
+ * calibration rows have its level; one per stretch, not every n-th row, so that no period in the
+ * rows (a simulated request's creatives) picks the same kind of row each time.
+ */
+export function splitRows(rows: number, validationFraction = 0.1): { trainRows: number; calibrationRows: number; validationRows: number; calibration: Uint32Array } {
   const validationRows = Math.max(1, Math.floor(rows * validationFraction));
-  return { trainRows: rows - validationRows, validationRows };
+  const earlier = rows - validationRows;
+  const calibrationRows = Math.max(0, Math.min(validationRows, earlier - 1));
+  const calibration = new Uint32Array(calibrationRows);
+  const rng = createRng(0x5eed ^ rows);
+  for (let j = 0; j < calibrationRows; j++) {
+    const lo = Math.floor((j * earlier) / calibrationRows);
+    const hi = Math.floor(((j + 1) * earlier) / calibrationRows);
+    calibration[j] = lo + rng.int(hi - lo);
+  }
+  return { trainRows: earlier - calibrationRows, calibrationRows, validationRows, calibration };
+}
+
+/**
+ * Moves the calibration rows of `data` (ascending indices, all before `end`) to the end of its
+ * first `end` rows, the others closing up in their order: training reads a prefix of rows
+ * (recentring, the unseen-value statistics), and a copy of 6,000,000 rows would be 1.4 GB more.
+ */
+function partition(data: Dataset, spec: FeatureSpec, calibration: Uint32Array, end: number): void {
+  const F = spec.sparseFields;
+  const D = spec.denseDim;
+  const n = calibration.length;
+  const cs = new Int32Array(n * F);
+  const cd = new Float32Array(n * D);
+  const cl = new Float32Array(n);
+  const ct = new Float32Array(n);
+  let w = 0;
+  let k = 0;
+  for (let r = 0; r < end; r++) {
+    if (k < n && calibration[k] === r) {
+      cs.set(data.sparse.subarray(r * F, r * F + F), k * F);
+      cd.set(data.dense.subarray(r * D, r * D + D), k * D);
+      cl[k] = data.labels[r];
+      ct[k] = data.truth[r];
+      k++;
+      continue;
+    }
+    if (w !== r) {
+      data.sparse.copyWithin(w * F, r * F, r * F + F);
+      data.dense.copyWithin(w * D, r * D, r * D + D);
+      data.labels[w] = data.labels[r];
+      data.truth[w] = data.truth[r];
+    }
+    w++;
+  }
+  data.sparse.set(cs, w * F);
+  data.dense.set(cd, w * D);
+  data.labels.set(cl, w);
+  data.truth.set(ct, w);
 }
 
 /**
@@ -91,8 +154,9 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const { spec, data, rng } = o;
   const F = spec.sparseFields;
   const D = spec.denseDim;
-  const { trainRows, validationRows: valRows } = splitRows(data.rows, o.validationFraction);
-  if (trainRows < 1) throw new Error(`not enough rows to train: ${data.rows}`);
+  const { trainRows, calibrationRows: calRows, validationRows: valRows, calibration: calibrationIndices } = splitRows(data.rows, o.validationFraction);
+  if (trainRows < 1 || calRows < 1) throw new Error(`not enough rows to train: ${data.rows}`);
+  partition(data, spec, calibrationIndices, trainRows + calRows);
   const batchSize = o.batchSize ?? defaultBatchSize(trainRows);
   // The LR's defaults: at a step of 0.02 its validation loss turned up after two epochs on some
   // simulated markets (0.0126 AUC under the oracle on world seed 3); 0.005 with more epochs and
@@ -106,9 +170,10 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const optimizer = tf.train.adam(learningRate);
   model.compile({ optimizer, loss: 'binaryCrossentropy' });
 
-  const vs = data.sparse.subarray(trainRows * F);
-  const vd = data.dense.subarray(trainRows * D);
-  const vl = data.labels.subarray(trainRows);
+  const valFrom = trainRows + calRows;
+  const vs = data.sparse.subarray(valFrom * F);
+  const vd = data.dense.subarray(valFrom * D);
+  const vl = data.labels.subarray(valFrom);
   const order = new Uint32Array(trainRows);
   for (let i = 0; i < trainRows; i++) order[i] = i;
   const bs = new Int32Array(batchSize * F);
@@ -177,7 +242,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     await pass(ran);
     recentred = recentreLr(model, spec, data.sparse, data.dense, trainRows);
     // The rows the weights were fitted to give the unseen-value rule its statistics; the held-out
-    // rows and the Platt fit below are scored by the rule, as the version will be served.
+    // and calibration rows below are scored by the rule, as the version will be served.
     const weights = {
       table: model.getLayer('weights').getWeights()[0].dataSync() as Float32Array,
       kernel: model.getLayer('logit').getWeights()[0].dataSync() as Float32Array,
@@ -194,7 +259,8 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   let trainClicks = 0;
   for (let i = 0; i < trainRows; i++) trainClicks += data.labels[i];
   const before = { eceBeforeCalibration: ece(raw, vl), aucBeforeCalibration: auc(raw, vl), loglossBeforeCalibration: logloss(raw, vl), baseRateLogloss: logloss(new Float32Array(valRows).fill(trainClicks / trainRows), vl) };
-  const [a, b] = fitPlatt(raw, vl);
+  const calRaw = predictRows(model, spec, data.sparse.subarray(trainRows * F, valFrom * F), data.dense.subarray(trainRows * D, valFrom * D), calRows);
+  const [a, b] = fitPlatt(calRaw, data.labels.subarray(trainRows, valFrom));
   const cal = model.getLayer('calibration');
   const calWeights = [tf.tensor2d([[a]]), tf.tensor1d([b])];
   cal.setWeights(calWeights);
@@ -205,6 +271,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     params: { kind: o.kind, ...(o.kind === 'lr' ? { ...lrParams, recentred: { fields: Object.keys(recentred!.shifts), content: recentred!.content } } : dcnParams), learningRate, batchSize, epochsMax: epochs, patience },
     epochs: ran,
     trainRows,
+    calibrationRows: calRows,
     validationRows: valRows,
     validation: { auc: auc(vp, vl), logloss: logloss(vp, vl), ece: ece(vp, vl), ...before },
     calibration: [a, b],
