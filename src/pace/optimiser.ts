@@ -26,6 +26,13 @@ export interface SolveInput {
   minLambda?: number;
   /** The campaign's bid cap (`maxBidCpmUsd`) in the prices' unit; default none (see Curves). */
   cap?: number;
+  /**
+   * The horizon by parts (its UTC hours): each one's expected opportunities (summing to
+   * `opportunities`) and the most it may spend (`budget.hourlyCapShare`). A part's spend at λ stops
+   * at its cap, and its value pro rata. Planned uncapped, λ counted on the busy hours' spend beyond
+   * their caps, stayed too high for the hours under them, and left 7 % of the budget unspent.
+   */
+  parts?: { opportunities: ArrayLike<number>; caps: ArrayLike<number> };
 }
 
 export interface Solution {
@@ -170,9 +177,19 @@ export function solveLambda(s: SolveInput, curves: Curves = new Curves(s.prices,
   const minLambda = s.minLambda ?? 1;
   if (!(s.budget > 0)) return { lambda: Infinity, spend: 0, value: 0 };
   const n = Math.max(0, s.opportunities);
+  const parts = s.parts;
   const total = (lambda: number): Solution => {
     const [sp, v] = perOpportunity(s.values, curves, lambda);
-    return { lambda, spend: n * sp, value: n * v };
+    if (parts === undefined) return { lambda, spend: n * sp, value: n * v };
+    let spend = 0;
+    let value = 0;
+    for (let k = 0; k < parts.opportunities.length; k++) {
+      const nk = Math.max(0, parts.opportunities[k]);
+      const cut = nk * sp > parts.caps[k] ? parts.caps[k] / (nk * sp) : 1;
+      spend += nk * sp * cut;
+      value += nk * v * cut;
+    }
+    return { lambda, spend, value };
   };
   const loose = total(minLambda);
   if (loose.spend <= s.budget) return loose;

@@ -281,6 +281,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   const priceProbs = new Float64Array(BINS);
   const scaledProbs = new Float64Array(BINS);
   const hourWeights = new Float64Array(24);
+  const hourOpps = new Float64Array(24);
+  const hourCaps = new Float64Array(24);
   // One for all campaigns: those first seen in the same millisecond share each power of two.
   const valueClock = new ValueClock();
 
@@ -514,8 +516,11 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     if (next || p.learnedDays === 0) p.learnedDays++;
   }
 
-  /** A Thompson draw of the opportunities left in the day after `now`. */
-  function oppsLeft(p: Pace, now: number): number {
+  /**
+   * A Thompson draw of the opportunities left in the day after `now`; `byHour`: filled with that
+   * draw's part in each UTC hour (0 in the hours gone).
+   */
+  function oppsLeft(p: Pace, now: number, byHour?: Float64Array): number {
     const msOfDay = now - p.day * DAY_MS;
     const h = Math.min(23, Math.floor(msOfDay / HOUR_MS));
     const restOfHour = (HOUR_MS * (h + 1) - msOfDay) / HOUR_MS;
@@ -532,13 +537,17 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const ahead = 1 - shapeAt(p, msOfDay);
       // (An hour outside the campaign's own is priced at an average hour's share: never a zero prior.)
       const slotShare = ((p.shape[h] > 0 ? p.shape[h] : p.shapeCum[24] / 24) / p.shapeCum[24]) * (slotMs / HOUR_MS);
-      return (sampleGamma(random, 1 + today) * ahead) / (seen + slotShare);
+      const n = (sampleGamma(random, 1 + today) * ahead) / (seen + slotShare);
+      if (byHour !== undefined) for (let k = 0; k < 24; k++) byHour[k] = k < h || !(ahead > 0) ? 0 : (n * p.shape[k] * (k === h ? restOfHour : 1)) / p.shapeCum[24] / ahead;
+      return n;
     }
     // Per hour: the learned count as a Gamma-Poisson posterior; the current hour's rest pro rata.
     let n = 0;
+    if (byHour !== undefined) byHour.fill(0, 0, h);
     for (let k = h; k < 24; k++) {
       const draw = sampleGamma(random, 1 + p.hourLearned[k]);
       n += k === h ? draw * restOfHour : draw;
+      if (byHour !== undefined) byHour[k] = k === h ? draw * restOfHour : draw;
     }
     return n;
   }
@@ -615,10 +624,29 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.landscape.probabilities(priceProbs, random);
     const firstPrice = p.firstPriceOpps * 2 > p.opps;
     const curves = new Curves(priceProbs, firstPrice, shaded, p.maxBid);
-    const sol = solveLambda({ values: valueProbs, prices: priceProbs, opportunities: oppsLeft(p, now) * delivery(p, now), budget: remaining, firstPrice, shaded, minLambda, cap: p.maxBid }, curves);
     p.curves = curves;
-    p.lambda = sol.lambda;
-    p.multiplier = Number.isFinite(sol.lambda) ? 1 / sol.lambda : 0;
+    const solve = { values: valueProbs, prices: priceProbs, firstPrice, shaded, minLambda, cap: p.maxBid };
+    if (p.hourlyCap >= 1) {
+      const sol = solveLambda({ ...solve, opportunities: oppsLeft(p, now) * delivery(p, now), budget: remaining }, curves);
+      p.lambda = sol.lambda;
+      p.multiplier = Number.isFinite(sol.lambda) ? 1 / sol.lambda : 0;
+      return;
+    }
+    // Under an hourly cap the day's λ plans each hour's spend stopped at its cap, and the hour's own
+    // λ spreads what is left of its cap over its opportunities left: on the day's λ alone a binding
+    // cap was reached in the first 25-50 minutes of each busy hour by whatever came first, and the
+    // campaign sat out the rest (0.84-0.85 of the value a capped hindsight buys, 7 % unspent).
+    const d = delivery(p, now);
+    const n = oppsLeft(p, now, hourOpps) * d;
+    const cap = shareOf(p) * p.hourlyCap * dayBudget(p);
+    for (let k = 0; k < 24; k++) {
+      hourOpps[k] *= d;
+      hourCaps[k] = k < h ? 0 : Math.max(0, k === h ? cap - p.hourSpend[h] : cap);
+    }
+    const day = solveLambda({ ...solve, opportunities: n, budget: remaining, parts: { opportunities: hourOpps, caps: hourCaps } }, curves);
+    const hour = solveLambda({ ...solve, opportunities: hourOpps[h], budget: Math.min(hourCaps[h], remaining) }, curves);
+    p.lambda = Math.max(day.lambda, hour.lambda);
+    p.multiplier = Number.isFinite(p.lambda) ? 1 / p.lambda : 0;
   }
 
   /**
