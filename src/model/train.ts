@@ -49,9 +49,10 @@ export interface TrainResult {
   /**
    * On the latest held-out rows, which neither training nor the Platt fit saw. `aucBeforeCalibration` is the model's own ranking (a negative Platt slope
    * reverses it in `auc`); `baseRateLogloss` is that of always predicting the training split's
-   * click rate, which a model that learnt anything beats before calibration too.
+   * click rate, which a model that learnt anything beats before calibration too. `meanPctr` and
+   * `ctr`: the mean calibrated pCTR and the observed click rate there (the level bids are priced at).
    */
-  validation: { auc: number; logloss: number; ece: number; eceBeforeCalibration: number; aucBeforeCalibration: number; loglossBeforeCalibration: number; baseRateLogloss: number };
+  validation: { auc: number; logloss: number; ece: number; meanPctr: number; ctr: number; eceBeforeCalibration: number; aucBeforeCalibration: number; loglossBeforeCalibration: number; baseRateLogloss: number };
   calibration: [number, number];
   /** An LR's unseen-value statistics over its training rows, for meta.json (src/model/unseen.ts). */
   unseen?: UnseenStats;
@@ -148,6 +149,12 @@ function partition(data: Dataset, spec: FeatureSpec, calibration: Uint32Array, e
  */
 export function defaultBatchSize(trainRows: number): number {
   return Math.min(4096, Math.max(64, Math.ceil(trainRows / 200)));
+}
+
+function mean(a: Float32Array): number {
+  let s = 0;
+  for (const x of a) s += x;
+  return s / a.length;
 }
 
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
@@ -273,7 +280,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     trainRows,
     calibrationRows: calRows,
     validationRows: valRows,
-    validation: { auc: auc(vp, vl), logloss: logloss(vp, vl), ece: ece(vp, vl), ...before },
+    validation: { auc: auc(vp, vl), logloss: logloss(vp, vl), ece: ece(vp, vl), meanPctr: mean(vp), ctr: mean(vl), ...before },
     calibration: [a, b],
     ...(unseen ? { unseen } : {}),
   };
