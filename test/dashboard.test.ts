@@ -19,7 +19,7 @@ const NOT_ON_DASHBOARD: Record<string, string> = {
   bidder_frequency_evictions_total: 'a bidder alone outgrowing frequencyMaxUsers: rare, and logged at the first drop with the setting to raise',
   // A check on an exchange's notices, read when its shading looks off: zero while it expands the macro right.
   // Read beside the win rate when an exchange without loss notices bids oddly.
-  bidder_losses_inferred_total: 'silence taken as a loss on an exchange set lossNotices: false: its share of bids is the loss rate, which the win rate already shows',
+  bidder_losses_inferred_total: 'silence taken as a loss on an exchange set lossNotices: false (or auto, switched): its share of bids is the loss rate, which the win rate already shows',
   bidder_notice_price_above_bid_total: 'notices priced above their bid, settled at the bid: a difference to settle with the exchange against its invoice, not a serving signal',
   bidder_mtw_ignored_total: 'an exchange writing min-to-win in another unit than the price: an integration fault, not a serving signal; the notices are still learnt, as plain wins and losses',
   // A deployment's shape, not a serving signal: a count unlike fleetSize is logged as it changes.

@@ -93,14 +93,17 @@ export interface ExchangeSettings {
    */
   bannerImpressionTracker: boolean;
   /**
-   * The exchange sends loss notices (`lurl`; default true): a bid that hears nothing teaches nothing.
-   * false: a bid of this process whose notices have all stayed silent when its notice TTL passes is
-   * taken as lost at its bid, by the shader and the pacer (src/notices/notices.ts). Without losses
-   * the first-price shader learns from wins alone, each saying the competition was at most the bid,
-   * and shades bids down until they stop winning. Only where each bid's notices come back to the
-   * process that made it (docs/configuration.md): one heard by another counts here as a loss.
+   * Whether the exchange sends loss notices (`lurl`). true: a bid that hears nothing teaches
+   * nothing. false: a bid of this process whose notices have all stayed silent when its notice TTL
+   * passes is taken as lost at its bid, by the shader and the pacer (src/notices/notices.ts).
+   * 'auto' (default): as true until the exchange has shown it sends none (1,000 first-price bids
+   * expired unheard, no loss notice from it), then as false until a loss notice comes. Without
+   * losses the first-price shader learns from wins alone, each saying the competition was at most
+   * the bid, and shades bids down until they stop winning. Inferring holds only where each bid's
+   * notices come back to the process that made it (docs/configuration.md): one heard by another
+   * counts here as a loss.
    */
-  lossNotices: boolean;
+  lossNotices: boolean | 'auto';
   /**
    * The ad formats the exchange's clients can render (default: all four). An imp's media objects
    * of other formats are not offered to campaigns: Prebid.js reads a bid's `mtype` 1, 2 and 4 only
@@ -324,7 +327,7 @@ const EXCHANGE_SCHEMA = {
     vastNurl: { type: 'boolean' },
     bannerImpressionTracker: { type: 'boolean' },
     billsOn: { enum: ['win', 'billing'] },
-    lossNotices: { type: 'boolean' },
+    lossNotices: { enum: [true, false, 'auto'] },
     formats: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ALL_FORMATS } },
   },
 } as const;
@@ -529,7 +532,7 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, run
     vastNurl: false,
     bannerImpressionTracker: false,
     billsOn: 'win',
-    lossNotices: true,
+    lossNotices: 'auto',
     formats: ALL_FORMATS,
     ...(isRecord(exDefs.default) ? exDefs.default : {}),
   };

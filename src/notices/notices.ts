@@ -78,10 +78,11 @@ const RETRY_TICK_MS = 250;
 const RETRIES_PER_TICK = 1000;
 // Beyond this many waiting, a failed notice is left to the exchange's retry (counted `abandoned`).
 const MAX_PENDING_RETRIES = 100_000;
-// An exchange left at `lossNotices: true` is named in a warning once this many of its first-price
-// bids have expired unheard with no loss notice from it: so many bids and not one loss heard means
-// its losses go unsent, not that none were lost.
-const SILENT_BIDS_WARNING = 1000;
+// An exchange on `lossNotices: true` is named in a warning, and one on `auto` starts taking its
+// silent bids as losses, once this many of its first-price bids have expired unheard with no loss
+// notice from it: so many bids and not one loss heard means its losses go unsent, not that none
+// were lost. (Second-price bids are no evidence: an exchange may send no loss notice there.)
+const SILENT_BIDS_EVIDENCE = 1000;
 // Clicks waiting for their bid's win, at most this many (some 200 bytes each): past it the oldest
 // is dropped, so clicks on bids that never win (their markup in a Prebid.js page) cannot grow it.
 const MAX_HELD_CLICKS = 10_000;
@@ -155,6 +156,84 @@ function logNotice(log: EventLog, type: NoticeKind, ts: number, c: NoticeClaims,
 }
 
 /**
+ * What a bid of this process that expired with no notice heard means, by its exchange's
+ * `lossNotices` (the notice handler's `unheard`; src/sim/pacing.ts runs the same rule):
+ * `false`, a loss at its bid; `true`, nothing (an exchange that sends no loss notice for 1,000
+ * first-price bids is named in a warning); `auto`, nothing until that same evidence, then a loss,
+ * until the exchange's first loss notice (then nothing again, for good: an exchange that sends
+ * some loss notices leaves a silent bid's outcome unknown, a win whose notices were lost as
+ * likely as a loss). Each switch is logged once.
+ *
+ * The bids that expired unheard while the evidence built up are not learnt after the switch: at
+ * the switch they are up to the 1,000 bids' span old (an hour on a small exchange), and learnt
+ * then they would land together, in the pacer's current minute and the shader's newest steps, a
+ * burst of past prices where the outcomes it now learns come one bid at a time; nor would they be
+ * losses for certain, the evidence being only that no loss notice came.
+ *
+ * Inferring needs each bid's notices back at the process that made it. Where notices of another
+ * process's bids reach this one and it has no notice peers to tell (processes behind one notice
+ * URL without Redis, each with its own ledger), this process's own bids' notices go to the others
+ * as much, and a win heard there would be a loss here: `auto` stays off there (`foreignNotice`),
+ * logged once. With peers (a Redis fleet, `serve --workers`) a notice heard elsewhere reaches the
+ * bidding process and marks its bid heard, as `false` has it.
+ */
+export function createLossInference(logger: { warn(obj: object, msg: string): void }) {
+  // Exchanges a loss notice has come from, and the first-price bids expired unheard of the others.
+  const sendsLosses = new Set<string>();
+  const silentBids = new Map<string, number>();
+  let unrouted = false;
+  const inferring = (exchange: string): boolean => !unrouted && !sendsLosses.has(exchange) && (silentBids.get(exchange) ?? 0) >= SILENT_BIDS_EVIDENCE;
+  return {
+    /** A loss notice from `exchange` (any: a duplicate or one not on price says it sends them too). */
+    lossHeard(exchange: string, setting: boolean | 'auto' | undefined): void {
+      if (setting === 'auto' && inferring(exchange)) {
+        logger.warn({ exchange }, `exchange ${exchange} sent a loss notice: on lossNotices auto, bids that expire unheard are no longer taken as lost`);
+      }
+      sendsLosses.add(exchange);
+    },
+    /**
+     * A notice, in time, for a bid this process did not make after its start, on a process with no
+     * notice peers: another process shares its notice URL and nothing brings its notices back.
+     */
+    foreignNotice(): void {
+      if (unrouted) return;
+      const was = [...silentBids.keys()].filter(inferring);
+      unrouted = true;
+      if (was.length > 0) {
+        logger.warn({ exchanges: was }, `notices of bids another process made reach this one, which has no notice peers (Redis) to pass them on: on lossNotices auto, bids that expire unheard are no longer taken as lost on ${was.join(', ')} (a win heard by the other process would be a loss here)`);
+      }
+    },
+    /** Whether a bid of `exchange` that expired unheard is taken as lost at its bid. */
+    unheard(exchange: string, setting: boolean | 'auto', firstPrice: boolean): boolean {
+      if (setting === false) return true;
+      if (sendsLosses.has(exchange)) return false;
+      if (setting === 'auto' && inferring(exchange)) return true;
+      if (!firstPrice) return false;
+      const n = (silentBids.get(exchange) ?? 0) + 1;
+      silentBids.set(exchange, n);
+      if (n !== SILENT_BIDS_EVIDENCE) return false;
+      if (setting === true) {
+        logger.warn(
+          { exchange, bids: n },
+          `exchange ${exchange} has sent no loss notice for ${n} first-price bids: if it never sends them, set lossNotices: false in exchanges.yaml (without losses the shader learns from wins alone and shades bids down until they stop winning)`,
+        );
+      } else if (unrouted) {
+        logger.warn(
+          { exchange, bids: n },
+          `exchange ${exchange} has sent no loss notice for ${n} first-price bids, but notices of bids another process made reach this one, which has no notice peers (Redis) to pass them on: lossNotices auto takes no silent bid as lost here (route each notice to the process that bid, or give each its own publicUrl, and set lossNotices: false)`,
+        );
+      } else {
+        logger.warn(
+          { exchange, bids: n },
+          `exchange ${exchange} has sent no loss notice for ${n} first-price bids: on lossNotices auto, its bids that expire unheard are taken as lost from now on, until a loss notice comes (set lossNotices: false in exchanges.yaml if it never sends them, true if it does)`,
+        );
+      }
+      return false;
+    },
+  };
+}
+
+/**
  * Win, billing, impression, loss, click and conversion notices. Money moves only through a valid
  * signature, at a clearing price no higher than the signed bid, and once per bid id (the ledger is
  * idempotent); a win the ledger knows is always recorded, past the budget as overspend. The price
@@ -208,10 +287,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
   // Tokens are minted with the first key and checked with each: a rotation keeps the tokens its
   // previous secrets minted for their window.
   const tokenKeys = [deps.secret, ...(deps.previousSecrets ?? [])].map((s) => Buffer.from(`click-token:${s}`));
-  // Exchanges a loss notice has come from, and for the others (lossNotices true) the first-price
-  // bids expired unheard; each is warned of once.
-  const sendsLosses = new Set<string>();
-  const silentBids = new Map<string, number>();
+  const inference = createLossInference(deps.logger);
+  // Since the first bid of this process expired, an in-time notice can only be of a bid made after
+  // its start: one it does not remember is another process's (`foreignNotice`).
+  let ownBidExpired = false;
   const retentionMs = deps.ledgerRetentionMs ?? 0;
   /**
    * Until when a click on this bid can be counted: while the ledger remembers the bid (a win it
@@ -366,28 +445,16 @@ export function createNoticeHandler(deps: NoticeDeps) {
 
   /**
    * A described bid of this process whose notice TTL passed with no notice heard (src/notices/issued.ts).
-   * On an exchange set `lossNotices: false` it lost, at its bid: the shader and pacer learn it as
-   * they learn a loss notice without min-to-win. Elsewhere it teaches nothing, but a first-price
-   * exchange none of whose bids ever hear a loss is likely one that sends none.
+   * Where its exchange's `lossNotices` takes it as lost (`createLossInference`), it lost at its
+   * bid: the shader and pacer learn it as they learn a loss notice without min-to-win.
    */
   function unheard(campaignId: string, creativeId: string, exchange: string, segment: string, bidCpmUsd: number, firstPrice: boolean): void {
+    ownBidExpired = true;
     const ex = deps.exchange(exchange);
-    if (ex === undefined) return;
-    if (ex.lossNotices === false) {
-      metrics.lossInferred(exchange);
-      deps.pacer.onLoss(campaignId, creativeId, bidCpmUsd, undefined, deps.clock());
-      if (segment !== '') deps.shader?.observe(segment, bidCpmUsd, false);
-      return;
-    }
-    if (!firstPrice || sendsLosses.has(exchange)) return;
-    const n = (silentBids.get(exchange) ?? 0) + 1;
-    silentBids.set(exchange, n);
-    if (n === SILENT_BIDS_WARNING) {
-      deps.logger.warn(
-        { exchange, bids: n },
-        `exchange ${exchange} has sent no loss notice for ${n} first-price bids: if it never sends them, set lossNotices: false in exchanges.yaml (without losses the shader learns from wins alone and shades bids down until they stop winning)`,
-      );
-    }
+    if (ex === undefined || !inference.unheard(exchange, ex.lossNotices, firstPrice)) return;
+    metrics.lossInferred(exchange);
+    deps.pacer.onLoss(campaignId, creativeId, bidCpmUsd, undefined, deps.clock());
+    if (segment !== '') deps.shader?.observe(segment, bidCpmUsd, false);
   }
 
   /**
@@ -497,8 +564,9 @@ export function createNoticeHandler(deps: NoticeDeps) {
     if (!deps.signer.verify(claims, sig, scope)) return refuse(kind, 'forged', new BidderError('NOTICE_BAD_SIGNATURE'));
     // Whatever comes of it, the bid's outcome is no longer unknown; a loss notice, whatever it
     // releases, says its exchange sends them.
-    if (!deps.issued.heard(claims.bidId)) deps.peers?.tell(claims.bidId);
-    if (kind === 'loss') sendsLosses.add(claims.exchange);
+    const known = deps.issued.heard(claims.bidId);
+    if (!known) deps.peers?.tell(claims.bidId);
+    if (kind === 'loss') inference.lossHeard(claims.exchange, deps.exchange(claims.exchange)?.lossNotices);
     if (scope === 'click' && kind !== 'click' && kind !== 'impression') {
       // VAST tracking (start, complete) and error URLs: counted, nothing else depends on them.
       metrics.notice(kind, claims.test ? 'test' : 'ok');
@@ -509,6 +577,9 @@ export function createNoticeHandler(deps: NoticeDeps) {
     // budget has room (the exchange bills it either way); it never moves anything twice. Read as
     // it arrives: the ledger's answer may come after the expiry.
     const late = deps.clock() > claims.expiresAtMs;
+    // (A bid this process made and dropped at the ring's cap before its expiry reads as another's
+    // too: `auto` then stays off, as it was before.)
+    if (!known && !late && ownBidExpired && deps.peers === undefined) inference.foreignNotice();
     // The rate the bid was priced at (signed), so a currency reload since changes nothing.
     const rate = claims.rate ?? deps.ratesPerUsd().get(claims.cur);
     if (rate === undefined && exchange) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
