@@ -16,7 +16,7 @@ import { replayReport, type ReplayReport } from '../replay/replay.js';
 import { MARKET_PROFILES, type MarketProfile } from '../sim/market.js';
 import { buildPacingDay, type RowScorer } from '../sim/pacing-day.js';
 import { pacingReport } from '../sim/pacing-report.js';
-import type { Figures, RunResult } from '../sim/pacing.js';
+import { FEEDBACK, feedbackFaults, type Figures, type NoticeFaults, type RunResult } from '../sim/pacing.js';
 import { campaignsFrom, fail, outputDir, outputFile } from './common.js';
 import { DAY_MS } from '../util/time.js';
 import type { NoticeRouting } from '../harness/pacing-http.js';
@@ -48,6 +48,32 @@ export interface PacingSimulateOptions {
   keepPacing?: boolean;
   concurrency?: number;
   split?: string;
+  feedback?: string;
+  lossNotices?: string;
+}
+
+/**
+ * The `simulate` options of the in-process evaluation's feedback (src/sim/pacing.ts FEEDBACK), as
+ * commander's `.option` arguments: what the simulated exchange's notices carry, and the bidder's
+ * `lossNotices` for it. Left out, the evaluation is the one it always was.
+ */
+export const FEEDBACK_OPTIONS: ReadonlyArray<readonly [string, string]> = [
+  ['--feedback <modes>', `pacing evaluation: what the exchange's notices carry, one or more of ${Object.keys(FEEDBACK).join(', ')} joined with '+' (default rich: wins, billing and losses, half with min-to-win)`],
+  ['--loss-notices <setting>', "pacing evaluation: the bidder's lossNotices for the simulated exchange, 'auto' (the default, as exchanges.yaml's), 'true' or 'false'"],
+];
+
+/** `--feedback` and `--loss-notices` as the simulation's faults; undefined when neither is given. */
+function feedbackOf(o: PacingSimulateOptions): NoticeFaults | undefined {
+  if (o.feedback === undefined && o.lossNotices === undefined) return undefined;
+  let faults: NoticeFaults;
+  try {
+    faults = feedbackFaults(o.feedback ?? 'rich');
+  } catch (err) {
+    return fail(`--feedback: ${(err as Error).message}`, 2);
+  }
+  const setting = o.lossNotices ?? 'auto';
+  if (setting !== 'auto' && setting !== 'true' && setting !== 'false') fail(`--loss-notices must be 'auto', 'true' or 'false', got '${setting}'`, 2);
+  return { ...faults, lossNotices: setting === 'auto' ? 'auto' : setting === 'true' };
 }
 
 
@@ -85,7 +111,9 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
   const profile = (o.market ?? 'demo') as MarketProfile;
   if (!MARKET_PROFILES.includes(profile)) fail(`--market must be one of ${MARKET_PROFILES.join(', ')}, got '${o.market}'`, 2);
   const campaigns = campaignsFrom(o.policies);
+  const faults = feedbackOf(o);
   if (o.http !== undefined || o.bidders !== undefined) {
+    if (faults !== undefined) fail('--feedback and --loss-notices are for the in-process evaluation (--json, --plot), not --http or --bidders', 2);
     const { runHttpSimulate, NOTICE_ROUTINGS } = await import('../harness/pacing-http.js');
     const noticeRouting = (o.noticeRouting ?? 'bidder') as NoticeRouting;
     if (!NOTICE_ROUTINGS.includes(noticeRouting)) fail(`--notice-routing must be one of ${NOTICE_ROUTINGS.join(', ')}, got '${o.noticeRouting}'`, 2);
@@ -136,7 +164,7 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
   const runBar = progressBar('bidding');
   runBar.start(7, 0, { unit: 'strategies' });
   let done = 0;
-  const { report, runs } = await pacingReport({ day, days: more, ctr, seed: o.seed, curve, onStrategy: () => runBar.update(done++) });
+  const { report, runs } = await pacingReport({ day, days: more, ctr, seed: o.seed, curve, faults, onStrategy: () => runBar.update(done++) });
   runBar.update(7);
   runBar.stop();
   if (o.plot !== undefined) await writePlots(o.plot, runs, report.totals);

@@ -6,7 +6,9 @@
  * reservation's expiry), lost, and so reordered. The ledger is the only thing that decides
  * whether spend counts; `overspend` is what the ledger recorded past a day's budget (late wins
  * that no longer fit, which it records apart), whatever the pacer does; `billedOverspend` is what
- * the exchange billed past it, impressions whose every notice was lost included.
+ * the exchange billed past it, impressions whose every notice was lost included. What the notices
+ * carry (`FEEDBACK`: no loss notices, billing alone, batched ...) and the bidder's `lossNotices`
+ * are the faults' too; a bid heard of by no notice by its expiry goes by the bidder's own rule.
  *
  * Strategies, all on the same auctions:
  * - `pacer`: the value pacer (value-pace.ts: Thompson draws + remaining-day LP on λ) with first-price shading;
@@ -26,12 +28,13 @@ import { pacingHours } from '../pace/pacer.js';
 import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
 import { auctionDraws, Draw, NOTICE_KEY, type AuctionDraws } from './fault-draws.js';
 import { TimeQueue } from './time-queue.js';
+import { createLossInference } from '../notices/notices.js';
 import { trueValueCpm, type PacingAuction, type PacingDay } from './pacing-day.js';
 
 export type StrategyName = 'pacer' | 'unshaded' | 'curve' | 'pidLinear' | 'dualDescent' | 'fixedBid';
 export const STRATEGIES: readonly StrategyName[] = ['pacer', 'fixedBid', 'pidLinear', 'dualDescent', 'curve', 'unshaded'];
 
-/** What the exchange does to notices (probabilities per notice). */
+/** What the exchange does to notices (probabilities per notice), and which it sends. */
 export interface NoticeFaults {
   duplicate: number;
   /** Delayed by 1 to 20 minutes, i.e. often past the reservation's expiry. */
@@ -39,9 +42,53 @@ export interface NoticeFaults {
   lost: number;
   /** Share of notices that carry ${AUCTION_MIN_TO_WIN}. */
   minToWin: number;
+  /** The exchange sends no loss notice (most: Prebid.js, Prebid Server and Prebid Mobile never fire `lurl`). */
+  noLoss?: boolean;
+  /** No win notice (`nurl`): the billing notice alone says the bid won. */
+  noWin?: boolean;
+  /** No billing notice (`burl`). */
+  noBilling?: boolean;
+  /** Share of won impressions whose win and billing notices never come (billed all the same). */
+  unreported?: number;
+  /** Every notice this much later, ms. */
+  delayMs?: number;
+  /** Notices held and sent together at the next multiple of this many ms of the clock (3,600,000: on the hour). */
+  batchMs?: number;
+  /**
+   * The bidder's `lossNotices` for the exchange (exchanges.yaml; default 'auto', as there): what a
+   * bid that hears nothing by its reservation's expiry means, by the bidder's own rule
+   * (src/notices/notices.ts createLossInference).
+   */
+  lossNotices?: boolean | 'auto';
 }
 
 export const DEFAULT_FAULTS: Readonly<NoticeFaults> = Object.freeze({ duplicate: 0.05, late: 0.02, lost: 0.02, minToWin: 0.5 });
+
+/**
+ * What an exchange's notices carry, for `simulate --feedback` (joined with '+': `win-only+hourly`),
+ * each over DEFAULT_FAULTS (`rich`: wins, billing and losses, half of them with min-to-win).
+ */
+export const FEEDBACK: Readonly<Record<string, Partial<NoticeFaults>>> = Object.freeze({
+  rich: {},
+  'no-mtw': { minToWin: 0 },
+  // Prebid Server and most exchanges: win and billing notices, no loss notice, no min-to-win.
+  'win-only': { minToWin: 0, noLoss: true },
+  // Prebid.js: `burl` alone.
+  'billing-only': { minToWin: 0, noLoss: true, noWin: true },
+  unreported: { unreported: 0.2 },
+  delayed: { delayMs: 60_000 },
+  hourly: { batchMs: 3_600_000 },
+});
+
+/** The faults of a `--feedback` value (names of FEEDBACK joined with '+'); throws on an unknown name. */
+export function feedbackFaults(spec: string): NoticeFaults {
+  let faults: NoticeFaults = { ...DEFAULT_FAULTS };
+  for (const name of spec.split('+')) {
+    if (!Object.hasOwn(FEEDBACK, name)) throw new Error(`unknown feedback '${name}' (one or more of ${Object.keys(FEEDBACK).join(', ')}, joined with '+')`);
+    faults = { ...faults, ...FEEDBACK[name] };
+  }
+  return faults;
+}
 
 export interface RunOptions {
   day: PacingDay;
@@ -142,12 +189,16 @@ export interface RunResult {
   totals: Figures;
   campaigns: CampaignFigures[];
   notices: NoticeCounts;
+  /** Bids taken as lost at their expiry, heard of by no notice (`NoticeFaults.lossNotices`). */
+  lossesInferred: number;
   /** Sampled every simulated minute (for plots). */
   series: SeriesPoint[];
 }
 
 const SAMPLE_MS = 60_000;
 const silent: LedgerLogger = { warn() {} };
+// The simulated market is one exchange.
+const EXCHANGE = 'sim';
 
 interface Issued {
   campaign: number;
@@ -167,6 +218,8 @@ interface Issued {
   paidCpm: number;
   /** When the bidder handled its click, if it did: the time in the conversion token. */
   clickMs?: number;
+  /** A notice for it reached the bidder before its expiry was dropped (the bidder's issued ring). */
+  heard: boolean;
 }
 
 type EventKind = 'win' | 'billing' | 'loss' | 'click' | 'conversion';
@@ -245,6 +298,23 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
   const issuedAt = new Map<string, number>();
   const seenEvents = new Set<string>();
   const notices: NoticeCounts = { sent: 0, lost: 0, duplicated: 0, late: 0, lateWinsSettled: 0, lateWinsRefused: 0, duplicateSettles: 0 };
+  // The bidder's issued ring (src/notices/issued.ts): bids in issue order, each one's silence told
+  // to the bidder's rule as the first bid after its expiry drops it.
+  const lossNotices = faults.lossNotices ?? 'auto';
+  const inference = createLossInference(silent);
+  const ring: string[] = [];
+  let ringHead = 0;
+  let lossesInferred = 0;
+  function dropExpired(): void {
+    while (ringHead < ring.length && issuedAt.get(ring[ringHead])! + ttl < now) {
+      const bidId = ring[ringHead++];
+      const b = issued.get(bidId)!;
+      if (b.heard || !inference.unheard(EXCHANGE, lossNotices, b.firstPrice)) continue;
+      lossesInferred++;
+      pacer?.onLoss(day.campaigns[b.campaign].id, b.creativeId, b.bidCpm, undefined, now);
+      shader?.observe(b.segment, b.bidCpm, false);
+    }
+  }
 
   const impressions = new Float64Array(C);
   const clicks = new Float64Array(C);
@@ -263,6 +333,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
    * auction's (fault-draws.ts): every strategy that wins it meets the same faults.
    */
   function send(draws: AuctionDraws, kind: EventKind, bidId: string, at: number, priceCpm = 0): void {
+    if ((kind === 'loss' && faults.noLoss) || (kind === 'win' && faults.noWin) || (kind === 'billing' && faults.noBilling)) return;
     notices.sent++;
     const key = NOTICE_KEY[kind];
     const copies = draws.uniform(key, 0, Draw.Duplicate) < faults.duplicate ? 2 : 1;
@@ -279,13 +350,15 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
         notices.late++;
         delay += 60_000 + Math.floor(draws.uniform(key, k, Draw.LateBy) * 19 * 60_000);
       }
-      queue.push({ ts: at + delay, kind, bidId, priceCpm });
+      const ts = at + delay + (faults.delayMs ?? 0);
+      queue.push({ ts: faults.batchMs ? Math.ceil(ts / faults.batchMs) * faults.batchMs : ts, kind, bidId, priceCpm });
     }
   }
 
   async function handle(e: QueuedEvent): Promise<void> {
     const b = issued.get(e.bidId)!;
     const c = day.campaigns[b.campaign];
+    b.heard = true;
     if (e.kind === 'win' || e.kind === 'billing') {
       const outcome = await ledger.settle(e.bidId, e.priceCpm / 1000);
       if (outcome === 'duplicate') notices.duplicateSettles++;
@@ -302,6 +375,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
       return;
     }
     if (e.kind === 'loss') {
+      inference.lossHeard(EXCHANGE, lossNotices);
       await ledger.release(e.bidId);
       if (b.done) return;
       b.done = true;
@@ -442,11 +516,14 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     const bidId = `b${bidSeq++}`;
     const [ok] = await ledger.reserve([{ bidId, campaignId: c.id, amountUsd: bestBid / 1000, expiresAtMs: now + ttl }]);
     if (!ok) continue;
+    // As the bidder's ring drops the expired when it adds a bid, before the pacer hears of it.
+    dropExpired();
     pacer?.onBid(c.id, cand.creativeId, bestBid, now);
     const draws = auctionDraws(o.seed, dayIndex, ai);
     const mtw = draws.uniform(0, 0, Draw.MinToWin) < faults.minToWin ? a.competingCpm : undefined;
-    issued.set(bidId, { campaign: cand.campaign, creativeId: cand.creativeId, bidCpm: bestBid, segment: a.segment, mtw, firstPrice: a.at === 1, pctr: o.ctr === 'oracle' ? cand.trueCtr : cand.modelPctr, done: false, delivered: 0, paidCpm: 0 });
+    issued.set(bidId, { campaign: cand.campaign, creativeId: cand.creativeId, bidCpm: bestBid, segment: a.segment, mtw, firstPrice: a.at === 1, pctr: o.ctr === 'oracle' ? cand.trueCtr : cand.modelPctr, done: false, delivered: 0, paidCpm: 0, heard: false });
     issuedAt.set(bidId, now);
+    ring.push(bidId);
     const won = bestBid > a.competingCpm;
     if (!won) {
       send(draws, 'loss', bidId, now);
@@ -460,8 +537,11 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     issued.get(bidId)!.paidCpm = price;
     expected[cand.campaign] += cand.trueCtr;
     expectedValue[cand.campaign] += trueValueCpm(c, cand.trueCtr, day.conversionRate[cand.campaign]) / 1000;
-    send(draws, 'win', bidId, now, price);
-    send(draws, 'billing', bidId, now, price);
+    // The auction's own key (no notice's): an unreported impression loses both its notices.
+    if (!(faults.unreported && draws.uniform(0, 0, Draw.Lost) < faults.unreported)) {
+      send(draws, 'win', bidId, now, price);
+      send(draws, 'billing', bidId, now, price);
+    }
     if (a.clickU < cand.trueCtr) {
       clicks[cand.campaign]++;
       const clickAt = now + 2_000 + Math.round(draws.exponential(20_000, Draw.ClickDelay));
@@ -542,7 +622,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     unnotifiedUsd: sum((r) => r.unnotifiedUsd),
     billedOverspend: Math.max(0, ...rows.map((r) => r.billedOverspend)),
   });
-  return { strategy, totals, campaigns: rows, notices, series };
+  return { strategy, totals, campaigns: rows, notices, lossesInferred, series };
 }
 
 /** What the impressions were worth to the advertiser, by the campaign's goal (USD). */
