@@ -19,7 +19,7 @@ import { driveBidder } from '../harness/drive.js';
 import { simulateEventLog } from '../sim/events.js';
 import { createMarket, MARKET_PROFILES, type MarketProfile } from '../sim/market.js';
 import { createRng } from '../random/random.js';
-import { runPacingSimulate } from './pacing.js';
+import { FEEDBACK_OPTIONS, runPacingSimulate } from './pacing.js';
 import { campaignsFrom, fail, outputFile } from './common.js';
 import { readSettings } from '../config/policies.js';
 
@@ -568,6 +568,8 @@ export function registerMlCommands(program: Command): void {
     .option('--json', 'pacing evaluation: run the day through the pacer and its baselines, print one JSON object (src/cli/pacing.ts)')
     .option('--plot <dir>', 'pacing evaluation: also write spend.svg and lambda.svg (per campaign and strategy) and clicks.svg (every strategy against the bounds) here')
     .option('--ctr <source>', "pacing evaluation: price on the 'model' pCTR or the 'oracle' true CTR", 'model')
+    .option(...FEEDBACK_OPTIONS[0])
+    .option(...FEEDBACK_OPTIONS[1])
     .option('--curve <shape>', "pacing evaluation: target curve, 'traffic' (the market's daily shape) or 'even'", 'traffic')
     .option('--budget-share <x>', 'pacing evaluation: daily budget as a share of what bidding full value would cost', num('--budget-share'))
     .option('--market <profile>', "pacing evaluation: market calibration, 'demo' (CTR of a few %) or 'ipinyou' (fitted to the iPinYou logs: CTR ~0.2 %, prices weakly tied to CTR, competition swinging through the day)", 'demo')
