@@ -155,7 +155,7 @@ describe('rows whose creative is not the one the bid logged', () => {
     writeFileSync(file, `${lines.join('\n')}\n`);
     const { data, stats } = await datasetFromEventLog([file], campaigns, builder, closed);
     expect(data.rows).toBe(1);
-    expect(stats).toMatchObject({ badLines: 7 + malformed.length, bids: 1, impressionsWithoutBid: malformed.length });
+    expect(stats).toMatchObject({ badLines: 7 + malformed.length, bids: 1, impressionsWithoutBid: 0, impressionsOfMalformedBids: malformed.length });
   });
 });
 

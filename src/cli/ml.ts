@@ -218,6 +218,7 @@ async function rowsFor(
     if (stats.impressionsWithoutBid || stats.clicksWithoutImpression) {
       process.stderr.write(`events: ${stats.impressionsWithoutBid} impressions whose bid is in no file given, and ${stats.clicksWithoutImpression} clicks on bids with no impression bought, left out\n`);
     }
+    if (stats.impressionsOfMalformedBids) process.stderr.write(`events: ${stats.impressionsOfMalformedBids} impressions whose bid record is malformed (among the lines skipped), left out\n`);
     if (stats.changedCreatives || stats.unknownCreatives) {
       process.stderr.write(
         `events: ${stats.changedCreatives} bids on creatives changed since and ${stats.unknownCreatives} on creatives no longer in the policies (${stats.impressionsOfSkippedBids} impressions) left out: their rows would not be what the model saw\n`,

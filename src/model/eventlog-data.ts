@@ -60,6 +60,8 @@ export interface EventLogReadStats {
   unverifiedBids: number;
   /** Impressions whose bid is in none of the files read (another bidder's log not given, or rotated away). */
   impressionsWithoutBid: number;
+  /** Impressions whose bid record is in the files but malformed (counted in `badLines`), no well-formed record of it there: no row. */
+  impressionsOfMalformedBids: number;
   /** Clicks on bids with no impression bought in the logs (lost bids, or impressions of logs not given): no row. */
   clicksWithoutImpression: number;
   /** Files listed and removed before they were read (rotated away by a running bidder): their records are in no row. */
@@ -90,6 +92,8 @@ export interface ClickWindow {
 
 const NO_BID = -1;
 const SKIPPED = -2;
+// Only malformed records of the bid so far: a well-formed one later is still taken, as the second pass takes it.
+const MALFORMED = -3;
 const BOUGHT = 1;
 const CLICKED = 2;
 
@@ -109,7 +113,8 @@ export async function datasetFromEventLog(
   // Bid id (of a bid or a notice) → its slot: sharded, since a log can hold more ids than a Map.
   const slotOf = new ShardedMap<number>();
   let ids = 0;
-  // Per slot: the bid's cand, or NO_BID, or SKIPPED (a creative this catalog no longer has, or has changed).
+  // Per slot: the bid's cand, or NO_BID, or SKIPPED (a creative this catalog no longer has, or has
+  // changed), or MALFORMED.
   let candAt = new Int32Array(1 << 16);
   // Per slot: BOUGHT, CLICKED (exchanges repeat notices, which count once).
   let flags = new Uint8Array(1 << 16);
@@ -124,6 +129,7 @@ export async function datasetFromEventLog(
     impressionsOfSkippedBids: 0,
     unverifiedBids: 0,
     impressionsWithoutBid: 0,
+    impressionsOfMalformedBids: 0,
     clicksWithoutImpression: 0,
     filesGone: 0,
     clickWindowOpen: 0,
@@ -153,12 +159,13 @@ export async function datasetFromEventLog(
     stats.lines++;
     if (typeof rec.ts === 'number' && rec.ts > newest) newest = rec.ts;
     if (rec.type === 'bid') {
+      const k = slot(rec.bidId);
       if (!wellFormed(rec)) {
         stats.badLines++;
+        if (candAt[k] === NO_BID) candAt[k] = MALFORMED;
         continue;
       }
-      const k = slot(rec.bidId);
-      if (candAt[k] !== NO_BID) continue;
+      if (candAt[k] !== NO_BID && candAt[k] !== MALFORMED) continue;
       const pc = prepared.get(rec.creativeId);
       if (pc === undefined) {
         candAt[k] = SKIPPED;
@@ -193,6 +200,7 @@ export async function datasetFromEventLog(
     }
     const c = candAt[k];
     if (c === NO_BID) stats.impressionsWithoutBid++;
+    else if (c === MALFORMED) stats.impressionsOfMalformedBids++;
     else if (c === SKIPPED) stats.impressionsOfSkippedBids++;
     else if (ts[c] >= openFrom) stats.clickWindowOpen++;
     else {
