@@ -199,7 +199,7 @@ async function rowsFor(
     } catch (err) {
       fail(`--events: ${(err as Error).message}`, 2);
     }
-    if (files.length === 0) fail(`--events: no event logs (*.ndjson) in ${o.events.join(', ')}`, 2);
+    if (files.length === 0) fail(`--events: no event logs (*.ndjson, rotated *.ndjson.N or *.ndjson-DATE, any of them .gz) in ${o.events.join(', ')}`, 2);
     // The bid record has the bid's time, not when a click on it stops counting: that is 3 x
     // noticeTtlMs after it (its expiry, then the ledger's retention), of the bidder.yaml the bids
     // were made under (models/README.md: train with those policies).
@@ -212,7 +212,14 @@ async function rowsFor(
       process.stderr.write(`events: --until ${new Date(untilMs).toISOString()} is in the future; the logs are read as they stand now, ${new Date(nowMs).toISOString()}\n`);
       untilMs = nowMs;
     }
-    const { data, stats } = await datasetFromEventLog(files, campaigns, builder, { noticeTtlMs, untilMs });
+    let read: Awaited<ReturnType<typeof datasetFromEventLog>>;
+    try {
+      read = await datasetFromEventLog(files, campaigns, builder, { noticeTtlMs, untilMs });
+    } catch (err) {
+      // A gzipped file cut short or corrupt (the reader names it): what it held is unknown, so no rows.
+      fail(`--events: ${(err as Error).message}`, 2);
+    }
+    const { data, stats } = read;
     if (stats.badLines) process.stderr.write(`events: ${stats.badLines} lines skipped (${SKIPPED_LINES})\n`);
     if (stats.filesGone) process.stderr.write(`events: ${stats.filesGone} files rotated away while the log was read (a running bidder's keepBytes), their records not read, or their bids' rows not made\n`);
     if (stats.impressionsWithoutBid || stats.clicksWithoutImpression) {

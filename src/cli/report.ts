@@ -90,7 +90,12 @@ export function registerReport(program: Command): void {
       const tally = new LogTally();
       let bad = 0;
       let gone = 0;
-      for await (const r of readEvents(files, () => bad++, () => gone++)) tally.add(r);
+      try {
+        for await (const r of readEvents(files, () => bad++, () => gone++)) tally.add(r);
+      } catch (err) {
+        // A gzipped file cut short or corrupt (the reader names it): a report on part of it would understate.
+        fail(`event log ${(err as Error).message}`, 2);
+      }
       if (tally.records === 0) {
         const notRecords = bad + tally.unplaced;
         fail(`no event records in ${o.events.join(', ')}${notRecords ? ` (${notRecords} lines that are not records)` : ''}${gone ? ` (${gone} files rotated away while read)` : ''}`, 2);
