@@ -115,22 +115,19 @@ export function createLearnedStore(o: LearnedStoreOptions) {
    * wins it counted against its share of an hourly cap (N workers seeded from one process's file
    * would each count all of them), and the delivery sums in the unit of its share; the ledger's
    * sync gives the spend, the delivery factor relearns within its 4-hour half-life. Its traffic by
-   * hour counts the opportunities of its share: the value pacer forecasts the rest of the day's from
-   * them, so they are scaled to this process's share (1 to 2 workers: a worker seeded with the
-   * single process's 2,000 a day, seeing 1,000, spent 0.105 of 0.5 by noon against 0.208 on its
-   * own counts). Without the share they were counted at (older files) they are dropped, and
-   * relearnt at the next midnight. Its day so far (`today`) is another process's, never this one's.
+   * hour is the fleet's written at its share, which the pacer's restore divides by
+   * (`ValuePacerSnapshot.share`), and is forecast at this process's share (1 to 2 workers: a worker
+   * seeded with the single process's 2,000 a day as its own, seeing 1,000, spent 0.105 of 0.5 by
+   * noon against 0.208 on its own counts). Without the share they were counted at (older files)
+   * they are dropped, and relearnt at the next midnight: read at this process's share, a single
+   * process's counts would be twice a worker's. Its day so far (`today`) is another process's,
+   * never this one's.
    */
   function seed(pacer: unknown): unknown {
     const p = pacer as Partial<ValuePacerSnapshot> | null;
     const from = p?.share;
-    // This process's share, as its own snapshot records it (its paces have learnt nothing yet: cheap).
-    const to = o.pacer!.snapshot().share;
-    const scaled =
-      typeof from === 'number' && from > 0 && from <= 1 && to !== undefined && Array.isArray(p?.campaigns)
-        ? p.campaigns.map((c) => (Array.isArray(c) && Array.isArray(c[2]) ? [c[0], c[1], c[2].map((n) => (typeof n === 'number' ? (n * to) / from : n)), ...c.slice(3)] : c))
-        : [];
-    return { ...p, campaigns: scaled, spend: undefined, delivery: undefined, today: undefined };
+    const counted = typeof from === 'number' && from > 0 && from <= 1;
+    return { ...p, campaigns: counted ? p?.campaigns : [], spend: undefined, delivery: undefined, today: undefined };
   }
 
   /**

@@ -93,9 +93,12 @@ export interface ValuePacerSnapshot {
    */
   hourValues?: Array<[string, number[]]>;
   /**
-   * The share of each budget the pacer paced when it wrote this: its counts are of that share's
-   * traffic, so a process seeded from another's file (src/pace/learned.ts) scales them to its own,
-   * and `restore` scales `traffic`'s count of the day so far. Older snapshots lack it.
+   * The share of each budget the pacer paced when it wrote this. Its opportunity and request counts
+   * (`campaigns`, `today`, `traffic`) are the fleet's, as the pacer keeps them, times this share:
+   * what a process at this share counts (so older bidders, which took them in this share's units,
+   * read them right); `restore` divides by it, whichever process wrote them (src/pace/learned.ts
+   * seeds a process from another's file). Older snapshots lack it: their counts are taken as of
+   * the restoring process's share.
    */
   share?: number;
   /**
@@ -154,6 +157,14 @@ class Pace {
   readonly hourSpend = new Float64Array(24);
   readonly landscape: PriceLandscape;
   readonly values: ValueHistogram;
+  /**
+   * Today's opportunities and the days learnt, per UTC hour, in the fleet's units: each opportunity
+   * counts 1 / the share this process paced when it came (`oppsLeft` draws the rest of the day at
+   * the share in force). Counted in the share's own units, a forecast described the traffic of the
+   * share it was learnt at: when one of two bidders died at noon the survivor, seeing all the
+   * traffic, still planned on half of it and spent the afternoon's budget by 21:00
+   * (test/pace.fleet-share-forecast.test.ts).
+   */
   readonly hourToday = new Float64Array(24);
   readonly hourLearned = new Float64Array(24);
   /** The values seen per UTC hour, the days before fading, and each hour's fit as of the last solve (hour-values.ts): `values` learns them standardised. */
@@ -272,8 +283,10 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   const usualShape = opts.trafficShape ?? new Array<number>(24).fill(1);
   if (usualShape.length !== 24 || usualShape.some((w) => !(w >= 0)) || !usualShape.some((w) => w > 0)) throw new Error('trafficShape must be 24 non-negative hourly weights, not all zero');
   // The process's bid requests per UTC hour (`onRequest`), counted and learnt as a campaign's
-  // opportunities are. A campaign's first day planned on the even default: on a diurnal market one
-  // added at 16:00 forecast the evening as busy as the afternoon and spent 79 % of its budget.
+  // opportunities are, in the fleet's units (over the process's share then): a share that changed
+  // mid-day bent the shape learnt that day. A campaign's first day planned on the even default: on
+  // a diurnal market one added at 16:00 forecast the evening as busy as the afternoon and spent
+  // 79 % of its budget.
   const traffic = { day: utcDay(opts.clock()), countFromMs: opts.clock(), today: new Float64Array(24), out: new Float64Array(24), learned: new Float64Array(24), learnedDays: 0 };
   // The first-day shape: the learnt requests once there are any, the usual shape before.
   let shape: readonly number[] = usualShape;
@@ -524,6 +537,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     const msOfDay = now - p.day * DAY_MS;
     const h = Math.min(23, Math.floor(msOfDay / HOUR_MS));
     const restOfHour = (HOUR_MS * (h + 1) - msOfDay) / HOUR_MS;
+    // The counts are the fleet's: this process's part of them is its share now. Drawn as the
+    // posterior of its own opportunities, the unit the Poisson counts are of.
+    const s = shareOf(p);
     if (p.learnedDays === 0) {
       // No earlier day: today's count so far, scaled by the share of the usual day's traffic it
       // came in (prior: one opportunity per slot).
@@ -537,7 +553,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const ahead = 1 - shapeAt(p, msOfDay);
       // (An hour outside the campaign's own is priced at an average hour's share: never a zero prior.)
       const slotShare = ((p.shape[h] > 0 ? p.shape[h] : p.shapeCum[24] / 24) / p.shapeCum[24]) * (slotMs / HOUR_MS);
-      const n = (sampleGamma(random, 1 + today) * ahead) / (seen + slotShare);
+      const n = (sampleGamma(random, 1 + today * s) * ahead) / (seen + slotShare);
       if (byHour !== undefined) for (let k = 0; k < 24; k++) byHour[k] = k < h || !(ahead > 0) ? 0 : (n * p.shape[k] * (k === h ? restOfHour : 1)) / p.shapeCum[24] / ahead;
       return n;
     }
@@ -545,7 +561,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     let n = 0;
     if (byHour !== undefined) byHour.fill(0, 0, h);
     for (let k = h; k < 24; k++) {
-      const draw = sampleGamma(random, 1 + p.hourLearned[k]);
+      const draw = sampleGamma(random, 1 + p.hourLearned[k] * s);
       n += k === h ? draw * restOfHour : draw;
       if (byHour !== undefined) byHour[k] = k === h ? draw * restOfHour : draw;
     }
@@ -650,26 +666,25 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   }
 
   /**
-   * Takes back a snapshot's request counts: its learnt days where this process has none, its day so
-   * far as `restore` takes a campaign's (the hours the process was down, between the snapshot and
-   * the count's start, are filled when the day is learnt), scaled to this process's share (a file
-   * seeded from another process's); then the paces still on their first day plan on them.
+   * Takes back a snapshot's request counts, written at share `from`: its learnt days where this
+   * process has none, its day so far as `restore` takes a campaign's (the hours the process was
+   * down, between the snapshot and the count's start, are filled when the day is learnt); then the
+   * paces still on their first day plan on them.
    */
-  function restoreTraffic([day, at, fromMs, counts, out, days, learned]: NonNullable<ValuePacerSnapshot['traffic']>, from: number | undefined): void {
+  function restoreTraffic([day, at, fromMs, counts, out, days, learned]: NonNullable<ValuePacerSnapshot['traffic']>, from: number): void {
     if (day > traffic.day) return;
-    const scale = typeof from === 'number' && from > 0 && from <= 1 ? share / from : 1;
     if (traffic.learnedDays === 0 && days > 0) {
       traffic.learnedDays = days;
-      for (let h = 0; h < 24; h++) traffic.learned[h] = learned[h] * scale;
+      for (let h = 0; h < 24; h++) traffic.learned[h] = learned[h] / from;
       shape = Array.from(traffic.learned);
     }
     if (day < traffic.day) {
       const outThen = Float64Array.from(out);
       addOutToday(outThen, day * DAY_MS, at, (day + 1) * DAY_MS);
-      learnTraffic(Float64Array.from(counts, (n) => n * scale), outThen, fromMs - day * DAY_MS, traffic.day === day + 1);
+      learnTraffic(Float64Array.from(counts, (n) => n / from), outThen, fromMs - day * DAY_MS, traffic.day === day + 1);
     } else {
       for (let h = 0; h < 24; h++) {
-        traffic.today[h] += counts[h] * scale;
+        traffic.today[h] += counts[h] / from;
         traffic.out[h] = Math.min(1, traffic.out[h] + out[h]);
       }
       if (at < traffic.countFromMs) addOutToday(traffic.out, day * DAY_MS, at, traffic.countFromMs);
@@ -692,7 +707,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       p.asked++;
       if (p.mode === 'even') return curve.multiplier(campaignId, nowMs, opp);
       const now = rollDay(p, nowMs);
-      p.hourToday[Math.floor((now % DAY_MS) / HOUR_MS)]++;
+      // In the fleet's units, over the share in force now: see `Pace.hourToday`.
+      p.hourToday[Math.floor((now % DAY_MS) / HOUR_MS)] += 1 / shareOf(p);
       p.opps++;
       if (opp !== undefined) {
         const hour = Math.floor((now % DAY_MS) / HOUR_MS);
@@ -811,7 +827,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     onRequest(nowMs) {
       rollTraffic(nowMs);
       // A clock read before the count's day (a request handled across midnight) counts nowhere.
-      if (utcDay(nowMs) === traffic.day) traffic.today[Math.floor((nowMs % DAY_MS) / HOUR_MS)]++;
+      if (utcDay(nowMs) === traffic.day) traffic.today[Math.floor((nowMs % DAY_MS) / HOUR_MS)] += 1 / share;
     },
 
     syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {
@@ -868,7 +884,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const spend: NonNullable<ValuePacerSnapshot['spend']> = [];
       const now = opts.clock();
       for (const [id, p] of paces) {
-        if (p.learnedDays > 0) campaigns.push([id, p.learnedDays, Array.from(p.hourLearned), hoursOf(p.hours)]);
+        if (p.learnedDays > 0) campaigns.push([id, p.learnedDays, Array.from(p.hourLearned, (n) => n * share), hoursOf(p.hours)]);
         // A campaign not paced since an earlier day is as that day left it.
         const at = utcDay(now) === p.day ? now : p.day * DAY_MS;
         const hourUsd = p.hourSpend[Math.floor((at % DAY_MS) / HOUR_MS)];
@@ -885,7 +901,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         const at = Math.min(Math.max(now, p.day * DAY_MS), (p.day + 1) * DAY_MS);
         const out = Float64Array.from(p.outToday);
         if (!Number.isNaN(p.outFromMs)) addOutToday(out, p.day * DAY_MS, p.outFromMs, at);
-        today.push([id, p.day, at, p.countFromMs, Array.from(p.hourToday), Array.from(out), hoursOf(p.hours)]);
+        today.push([id, p.day, at, p.countFromMs, Array.from(p.hourToday, (n) => n * share), Array.from(out), hoursOf(p.hours)]);
       }
       const hourValueMoments: NonNullable<ValuePacerSnapshot['hourValues']> = [];
       for (const [id, p] of paces) {
@@ -895,7 +911,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const out = Float64Array.from(traffic.out);
       const trafficAt = Math.min(Math.max(now, traffic.day * DAY_MS), (traffic.day + 1) * DAY_MS);
       const counted = traffic.learnedDays > 0 || traffic.today.some((n) => n > 0);
-      const requests: ValuePacerSnapshot['traffic'] = counted ? [traffic.day, trafficAt, traffic.countFromMs, Array.from(traffic.today), Array.from(out), traffic.learnedDays, Array.from(traffic.learned)] : undefined;
+      const requests: ValuePacerSnapshot['traffic'] = counted
+        ? [traffic.day, trafficAt, traffic.countFromMs, Array.from(traffic.today, (n) => n * share), Array.from(out), traffic.learnedDays, Array.from(traffic.learned, (n) => n * share)]
+        : undefined;
       return { campaigns, calibration: calibration.snapshot(), spend, delivery, today, hourValues: hourValueMoments, share, ...(requests ? { traffic: requests } : {}) };
     },
 
@@ -936,6 +954,11 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         // removed now, or a catalog changed only by restarts would keep them for good.
         calibration.keepCreativesOf(catalog);
       }
+      // The counts are of the share the snapshot was written at (the fleet's units times it); one
+      // that does not say (older) is taken as of this process's share.
+      const written = (s as ValuePacerSnapshot).share;
+      const from = typeof written === 'number' && written > 0 && written <= 1 ? written : share;
+      const units = (counts: readonly number[]) => Float64Array.from(counts, (n) => n / from);
       // A pace that has learnt a day since the restart keeps its own.
       const fresh = new Set<string>();
       for (const [id, p] of paces) if (p.learnedDays === 0) fresh.add(id);
@@ -945,7 +968,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         const p = paces.get(id);
         if (p === undefined || !fresh.has(id)) continue;
         p.learnedDays = days;
-        p.hourLearned.set(counts);
+        p.hourLearned.set(units(counts));
         if (hours !== undefined) counted.set(id, hourMask(hours));
         p.slotEnd = -Infinity;
       }
@@ -958,12 +981,12 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
           // A restart across midnight: that day is learnt as its midnight would have.
           const outThen = Float64Array.from(out);
           addOutToday(outThen, day * DAY_MS, at, (day + 1) * DAY_MS);
-          learnDay(p, Float64Array.from(counts), outThen, fromMs - day * DAY_MS, p.day === day + 1);
+          learnDay(p, units(counts), outThen, fromMs - day * DAY_MS, p.day === day + 1);
           counted.set(id, mask);
         } else if (mask === p.hours) {
           // Counted under other hours, today's count would have started again at the change (`configure`).
           for (let h = 0; h < 24; h++) {
-            p.hourToday[h] += counts[h];
+            p.hourToday[h] += counts[h] / from;
             p.outToday[h] = Math.min(1, p.outToday[h] + out[h]);
           }
           if (at < p.countFromMs) addOut(p, at, p.countFromMs);
@@ -986,7 +1009,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         p.fadedAt = at;
         p.slotEnd = -Infinity;
       }
-      if (requests !== undefined) restoreTraffic(requests, (s as ValuePacerSnapshot).share);
+      if (requests !== undefined) restoreTraffic(requests, from);
       for (const [id, at, hourUsd, beforeUsd, dayUsd] of spend ?? []) {
         const p = paces.get(id);
         if (p === undefined || utcDay(at) > p.day) continue;
