@@ -54,8 +54,7 @@ describe('the default batch size follows the rows', () => {
 
   it('train --events with the defaults on a day of a log learns to rank, and --set-current sets it', () => {
     const m = models('defaults');
-    // --max-ece: the held-out ECE of a day this small is about 0.013 of noise alone (the gate is test/train-gate.test.ts's).
-    const run = cli(m, 'train', '--events', log, '--validation', '0.25', '--max-ece', '0.05', '--version', 'ev', '--set-current');
+    const run = cli(m, 'train', '--events', log, '--validation', '0.25', '--version', 'ev', '--set-current');
     expect(run.status, run.stderr).toBe(0);
     const meta = JSON.parse(readFileSync(join(m, 'ev', 'meta.json'), 'utf8'));
     expect(meta.params.batchSize).toBe(64);
@@ -83,12 +82,11 @@ describe('a version that learnt too little to serve', () => {
 
   it('without --set-current, or with --force, it is said on stderr and the command succeeds', () => {
     const m = models('warned');
-    // --max-ece: the held-out ECE of a day this small is about 0.013 of noise alone (the gate is test/train-gate.test.ts's).
-    const plain = cli(m, 'train', '--events', log, '--validation', '0.25', '--max-ece', '0.05', ...tooBig, '--version', 'weak-1');
+    const plain = cli(m, 'train', '--events', log, '--validation', '0.25', ...tooBig, '--version', 'weak-1');
     expect(plain.status, plain.stderr).toBe(0);
     expect(checks(plain.stderr)).toEqual([expect.stringMatching(new RegExp(`^check: weak-1 ${TOO_LITTLE.source}; more rows or a smaller --batch-size may help$`))]);
     expect(current(m)).toBe(null);
-    const forced = cli(m, 'train', '--events', log, '--validation', '0.25', '--max-ece', '0.05', ...tooBig, '--version', 'weak-2', '--set-current', '--force');
+    const forced = cli(m, 'train', '--events', log, '--validation', '0.25', ...tooBig, '--version', 'weak-2', '--set-current', '--force');
     expect(forced.status, forced.stderr).toBe(0);
     expect(checks(forced.stderr)).toHaveLength(1);
     expect(current(m)).toBe('weak-2');

@@ -65,7 +65,7 @@ describe('train --set-current refuses a version not calibrated on its held-out r
     expect(out.validation.meanPctr / out.validation.ctr).toBeGreaterThan(1.5);
     expect(out.current).toBe(false);
     expect(said(run.stderr)).toEqual([
-      expect.stringMatching(/^bidder: CURRENT left as it is: drift-1 is not calibrated on the held-out rows \(ECE 0\.\d{4}, above --max-ece 0\.01; mean pCTR 0\.\d{4} against 0\.\d{4} observed, \d\.\d\d x, off by more than \d+ %\); it is saved, and --force sets it anyway$/),
+      expect.stringMatching(/^bidder: CURRENT left as it is: drift-1 is not calibrated on the held-out rows \(ECE 0\.\d{4}, above 0\.\d{4} \(--max-ece 0\.01 and 0\.\d{4} of chance on these rows\); mean pCTR 0\.\d{4} against 0\.\d{4} observed, \d\.\d\d x, off by more than \d+ %\); it is saved, and --force sets it anyway$/),
     ]);
     expect(currentOf(m)).toBe('inverted');
     expect(JSON.parse(readFileSync(join(m, 'drift-1', 'meta.json'), 'utf8')).version).toBe('drift-1');
