@@ -34,11 +34,14 @@ function wired(o: { lossNotices: ExchangeSettings['lossNotices']; peers?: Notice
     ratesPerUsd: () => new Map([['USD', 1]]),
     exchange: (name: string) => (name === 'ex' ? exchange : undefined),
     peers: o.peers,
+    // As the bidder opens its ledger: retention 2 x noticeTtlMs.
+    ledgerRetentionMs: 2 * TTL_MS,
     logger: { warn: (_: unknown, msg: string) => warnings.push(msg) },
   } as unknown as NoticeDeps);
   let seq = 0;
-  const notice = async (kind: 'loss' | 'win', bidId: string): Promise<number> => {
-    const claims: NoticeClaims = { bidId, campaignId: 'c', creativeId: 'cr', bidPrice: 1, cur: 'USD', rate: 1, exchange: 'ex', expiresAtMs: now + TTL_MS };
+  /** A notice of `bidId`, signed to expire `expiresInMs` from now (this process's TTL unless said). */
+  const notice = async (kind: 'loss' | 'win', bidId: string, expiresInMs = TTL_MS): Promise<number> => {
+    const claims: NoticeClaims = { bidId, campaignId: 'c', creativeId: 'cr', bidPrice: 1, cur: 'USD', rate: 1, exchange: 'ex', expiresAtMs: now + expiresInMs };
     const url = noticeUrl(noticeUrls('http://x', claims, signer.sign(claims, false), { expandPrice: false, nurl: true }), kind);
     const q = url.slice(url.indexOf('?') + 1).replace('${AUCTION_LOSS}', '102').replace('${AUCTION_MIN_TO_WIN}', '').replace('${AUCTION_PRICE}', '0.5');
     return (await handle(kind, q)).status;
@@ -139,7 +142,7 @@ describe('lossNotices: auto', () => {
     w.flush();
     expect(w.losses).toEqual([]);
     expect(w.warnings).toHaveLength(1);
-    expect(w.warnings[0]).toMatch(/^exchange ex has sent no loss notice for 1000 first-price bids, but notices of bids another process made reach this one/);
+    expect(w.warnings[0]).toMatch(/^exchange ex has sent no loss notice for 1000 first-price bids, but a notice for a bid this process did not make reached it in time, and it has no notice peers \(Redis\) to pass notices on \(another process sharing the notice URL, or a bid of a run before a restart\)/);
     // Switched on before such a notice: off at it.
     const v = wired({ lossNotices: 'auto' });
     v.silent(1000);
@@ -151,7 +154,54 @@ describe('lossNotices: auto', () => {
     v.silent(5);
     v.flush();
     expect(v.losses).toHaveLength(1);
-    expect(v.warnings[1]).toMatch(/^notices of bids another process made reach this one/);
+    expect(v.warnings[1]).toMatch(/^a notice for a bid this process did not make reached it in time, .* \(another process sharing the notice URL, or a bid of a run before a restart\): on lossNotices auto, bids that expire unheard are not taken as lost on ex until /);
+    // No such notice since: once its expiry and this process's TTL have passed, on again, logged.
+    v.silent(5);
+    v.flush();
+    expect(v.losses).toHaveLength(6);
+    expect(v.warnings).toHaveLength(3);
+    expect(v.warnings[2]).toMatch(/^notices for bids this process did not make have stopped .*: on lossNotices auto, bids of ex that expire unheard are taken as lost again/);
+  });
+
+  it('a notice of a bid of the run before a restart still in time (a longer noticeTtlMs then) keeps it off only until that bid expired and this TTL passed', async () => {
+    // Review's case: this run's TTL is 60 s, the previous run's 4 min; one of its wins comes in
+    // after this run's first own bid expired. It turned auto off for the whole run (0 of 3,000
+    // silent first-price bids inferred).
+    const w = wired({ lossNotices: 'auto' });
+    w.silent(1);
+    w.flush();
+    expect(await w.notice('win', 'previous-run', 4 * TTL_MS)).toBe(200);
+    // Bids made while that notice could come: evidence, not inferred.
+    w.silent(999);
+    w.flush();
+    w.silent(1000);
+    w.flush();
+    expect(w.losses).toEqual([]);
+    expect(w.warnings).toHaveLength(1);
+    expect(w.warnings[0]).toMatch(/^exchange ex has sent no loss notice for 1000 first-price bids, but a notice for a bid this process did not make reached it in time/);
+    // Made after it expired, and heard of nowhere: losses.
+    w.silent(1000);
+    w.flush();
+    expect(w.losses).toHaveLength(1000);
+    expect(w.warnings).toHaveLength(2);
+    expect(w.warnings[1]).toMatch(/^notices for bids this process did not make have stopped/);
+  });
+
+  it('stays off while notices of bids it did not make keep coming (another process behind its notice URL)', async () => {
+    const w = wired({ lossNotices: 'auto' });
+    w.silent(1000);
+    w.flush();
+    w.silent(1);
+    w.flush();
+    expect(w.losses).toHaveLength(1);
+    for (let i = 0; i < 20; i++) {
+      expect(await w.notice('win', `theirs-${i}`)).toBe(200);
+      w.silent(500);
+      w.flush();
+    }
+    expect(w.losses).toHaveLength(1);
+    expect(w.warnings).toHaveLength(2);
+    expect(w.warnings[1]).toMatch(/^a notice for a bid this process did not make reached it in time/);
   });
 
   it('a notice for a bid of the run before a restart, or with notice peers to pass it to, leaves it on', async () => {

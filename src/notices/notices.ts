@@ -170,19 +170,30 @@ function logNotice(log: EventLog, type: NoticeKind, ts: number, c: NoticeClaims,
  * burst of past prices where the outcomes it now learns come one bid at a time; nor would they be
  * losses for certain, the evidence being only that no loss notice came.
  *
- * Inferring needs each bid's notices back at the process that made it. Where notices of another
- * process's bids reach this one and it has no notice peers to tell (processes behind one notice
- * URL without Redis, each with its own ledger), this process's own bids' notices go to the others
- * as much, and a win heard there would be a loss here: `auto` stays off there (`foreignNotice`),
- * logged once. With peers (a Redis fleet, `serve --workers`) a notice heard elsewhere reaches the
- * bidding process and marks its bid heard, as `false` has it.
+ * Inferring needs each bid's notices back at the process that made it. Where a notice, in time,
+ * of a bid this process did not make reaches it and it has no notice peers to tell, that may be
+ * another process behind its notice URL without Redis (each with its own ledger), whose own bids'
+ * notices then come here as much as this one's go there, a win heard there being a loss here; or
+ * a bid of the run before a restart still in time (a longer noticeTtlMs then, a wall clock stepped
+ * back). `auto` stays off (`foreignNotice`) until that bid's expiry plus this process's notice TTL,
+ * by when its own bids made while such notices came have expired too: a shared URL keeps sending
+ * them and keeps it off, a restart's leftovers stop. Each switch off and back on is logged. With
+ * peers (a Redis fleet, `serve --workers`) a notice heard elsewhere reaches the bidding process
+ * and marks its bid heard, as `false` has it.
+ *
+ * `clock` reads the time `foreignNotice`'s bound is against (the simulation hears no such notice).
  */
-export function createLossInference(logger: { warn(obj: object, msg: string): void }) {
+export function createLossInference(logger: { warn(obj: object, msg: string): void }, clock?: () => number) {
   // Exchanges a loss notice has come from, and the first-price bids expired unheard of the others.
   const sendsLosses = new Set<string>();
   const silentBids = new Map<string, number>();
-  let unrouted = false;
-  const inferring = (exchange: string): boolean => !unrouted && !sendsLosses.has(exchange) && (silentBids.get(exchange) ?? 0) >= SILENT_BIDS_EVIDENCE;
+  // Until when foreign notices keep `auto` off, and the exchanges it would infer on but for them
+  // (their switch back on is logged).
+  let foreignUntil = -Infinity;
+  const heldOff = new Set<string>();
+  const foreign = (): boolean => clock !== undefined && clock() < foreignUntil;
+  const evidenced = (exchange: string): boolean => !sendsLosses.has(exchange) && (silentBids.get(exchange) ?? 0) >= SILENT_BIDS_EVIDENCE;
+  const inferring = (exchange: string): boolean => evidenced(exchange) && !foreign();
   return {
     /** A loss notice from `exchange` (any: a duplicate or one not on price says it sends them too). */
     lossHeard(exchange: string, setting: boolean | 'auto' | undefined): void {
@@ -192,22 +203,30 @@ export function createLossInference(logger: { warn(obj: object, msg: string): vo
       sendsLosses.add(exchange);
     },
     /**
-     * A notice, in time, for a bid this process did not make after its start, on a process with no
-     * notice peers: another process shares its notice URL and nothing brings its notices back.
+     * A notice, in time, for a bid this process does not remember, on a process with no notice
+     * peers, once a bid of its own has expired: `auto` is off until `untilMs` (its expiry plus this
+     * process's notice TTL), or a later such notice's.
      */
-    foreignNotice(): void {
-      if (unrouted) return;
+    foreignNotice(untilMs: number): void {
       const was = [...silentBids.keys()].filter(inferring);
-      unrouted = true;
-      if (was.length > 0) {
-        logger.warn({ exchanges: was }, `notices of bids another process made reach this one, which has no notice peers (Redis) to pass them on: on lossNotices auto, bids that expire unheard are no longer taken as lost on ${was.join(', ')} (a win heard by the other process would be a loss here)`);
-      }
+      foreignUntil = Math.max(foreignUntil, untilMs);
+      if (was.length === 0) return;
+      for (const ex of was) heldOff.add(ex);
+      logger.warn(
+        { exchanges: was, untilMs: foreignUntil },
+        `a notice for a bid this process did not make reached it in time, and it has no notice peers (Redis) to pass notices on (another process sharing the notice URL, or a bid of a run before a restart): on lossNotices auto, bids that expire unheard are not taken as lost on ${was.join(', ')} until ${new Date(foreignUntil).toISOString()} or a later such notice's expiry and TTL (a win heard by another process would be a loss here)`,
+      );
     },
     /** Whether a bid of `exchange` that expired unheard is taken as lost at its bid. */
     unheard(exchange: string, setting: boolean | 'auto', firstPrice: boolean): boolean {
       if (setting === false) return true;
       if (sendsLosses.has(exchange)) return false;
-      if (setting === 'auto' && inferring(exchange)) return true;
+      if (setting === 'auto' && inferring(exchange)) {
+        if (heldOff.delete(exchange)) {
+          logger.warn({ exchange }, `notices for bids this process did not make have stopped (the last one's expiry and this process's notice TTL passed at ${new Date(foreignUntil).toISOString()}): on lossNotices auto, bids of ${exchange} that expire unheard are taken as lost again, until a loss notice comes`);
+        }
+        return true;
+      }
       if (!firstPrice) return false;
       const n = (silentBids.get(exchange) ?? 0) + 1;
       silentBids.set(exchange, n);
@@ -217,10 +236,11 @@ export function createLossInference(logger: { warn(obj: object, msg: string): vo
           { exchange, bids: n },
           `exchange ${exchange} has sent no loss notice for ${n} first-price bids: if it never sends them, set lossNotices: false in exchanges.yaml (without losses the shader learns from wins alone and shades bids down until they stop winning)`,
         );
-      } else if (unrouted) {
+      } else if (foreign()) {
+        heldOff.add(exchange);
         logger.warn(
-          { exchange, bids: n },
-          `exchange ${exchange} has sent no loss notice for ${n} first-price bids, but notices of bids another process made reach this one, which has no notice peers (Redis) to pass them on: lossNotices auto takes no silent bid as lost here (route each notice to the process that bid, or give each its own publicUrl, and set lossNotices: false)`,
+          { exchange, bids: n, untilMs: foreignUntil },
+          `exchange ${exchange} has sent no loss notice for ${n} first-price bids, but a notice for a bid this process did not make reached it in time, and it has no notice peers (Redis) to pass notices on (another process sharing the notice URL, or a bid of a run before a restart): lossNotices auto takes no silent bid as lost here while such notices keep coming, until ${new Date(foreignUntil).toISOString()} so far (if processes share the notice URL, route each notice to the process that bid, or give each its own publicUrl, and set lossNotices: false)`,
         );
       } else {
         logger.warn(
@@ -287,9 +307,9 @@ export function createNoticeHandler(deps: NoticeDeps) {
   // Tokens are minted with the first key and checked with each: a rotation keeps the tokens its
   // previous secrets minted for their window.
   const tokenKeys = [deps.secret, ...(deps.previousSecrets ?? [])].map((s) => Buffer.from(`click-token:${s}`));
-  const inference = createLossInference(deps.logger);
-  // Since the first bid of this process expired, an in-time notice can only be of a bid made after
-  // its start: one it does not remember is another process's (`foreignNotice`).
+  const inference = createLossInference(deps.logger, deps.clock);
+  // Before the first bid of this process expired, an in-time notice it does not remember is most
+  // likely of the run before a restart; after, it may be another process's (`foreignNotice`).
   let ownBidExpired = false;
   const retentionMs = deps.ledgerRetentionMs ?? 0;
   /**
@@ -578,8 +598,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
     // it arrives: the ledger's answer may come after the expiry.
     const late = deps.clock() > claims.expiresAtMs;
     // (A bid this process made and dropped at the ring's cap before its expiry reads as another's
-    // too: `auto` then stays off, as it was before.)
-    if (!known && !late && ownBidExpired && deps.peers === undefined) inference.foreignNotice();
+    // too: `auto` is then off while such drops go on.) The ledger's retention is at least the
+    // notice TTL its reservations are held for (the TTL itself is not passed to the handler): past
+    // it, own bids made while this notice could come have expired.
+    if (!known && !late && ownBidExpired && deps.peers === undefined) inference.foreignNotice(claims.expiresAtMs + retentionMs);
     // The rate the bid was priced at (signed), so a currency reload since changes nothing.
     const rate = claims.rate ?? deps.ratesPerUsd().get(claims.cur);
     if (rate === undefined && exchange) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
