@@ -81,3 +81,64 @@ describe('value pacer: a campaign first paced mid-day plans on the traffic the p
     expect(r.spent).toBeGreaterThan(0.97 * BUDGET);
   });
 });
+
+/**
+ * Day 1: the process is up all day, but its exchange sends requests only from 09:00. Day 2: an even
+ * market all day, campaign c added at 03:00. Learnt as requests, 00-08 read as empty hours: the
+ * first-day forecast divided by the share of the day seen there (0), planned on 10^3-10^5 times the
+ * traffic, bought nothing until 09:00 and crowded its spend into the evening (0.837 of the value
+ * hindsight buys; the even shape: 0.997).
+ */
+function lateExchange() {
+  let now = DAY0;
+  const clock = () => now;
+  const pacer = createValuePacer({ clock, random: mulberry32(7), campaigns: [] });
+  const market = mulberry32(1234);
+  let present = false;
+  let spent = 0;
+  let value = 0;
+  let earlySpend = 0;
+  const bids: [number, number][] = [];
+  for (now = DAY0; now < DAY0 + 2 * DAY; now += GAP) {
+    const hod = ((now - DAY0) % DAY) / HOUR;
+    const day2 = now >= DAY0 + DAY;
+    if (!day2 && hod < 9) continue;
+    if (day2 && !present && hod >= 3) {
+      pacer.configure([{ id: 'c', budget: { dailyUsd: BUDGET } }]);
+      present = true;
+    }
+    pacer.onRequest(now);
+    const v = 2 * Math.exp(0.5 * sampleNormal(market));
+    const price = 1.5 * Math.exp(0.6 * sampleNormal(market));
+    if (!present) continue;
+    bids.push([v, price]);
+    const bid = v * pacer.multiplier('c', now, { valueCpmUsd: v, firstPrice: false });
+    if (!(bid > 0) || spent + bid / 1000 > BUDGET) continue;
+    if (bid >= price) {
+      spent += price / 1000;
+      value += v / 1000;
+      if (hod < 9) earlySpend += price / 1000;
+      pacer.onWin('c', 'cr', price, now, undefined, price);
+    } else pacer.onLoss('c', 'cr', bid, price, now);
+  }
+  // Hindsight: the best value the budget buys at those prices.
+  bids.sort((a, b) => b[0] / b[1] - a[0] / a[1]);
+  let hs = 0;
+  let hv = 0;
+  for (const [v, p] of bids) {
+    if (hs + p / 1000 > BUDGET) break;
+    hs += p / 1000;
+    hv += v / 1000;
+  }
+  return { spent, earlySpend, ofHindsight: value / hv, learnt: pacer.snapshot().traffic?.[6] };
+}
+
+describe('value pacer: an hour the process was up without one request is not learnt as empty', () => {
+  it('requests only from 09:00 on day 1: a campaign added at 03:00 on day 2 buys from 03:00', () => {
+    const r = lateExchange();
+    expect(r.learnt!.slice(0, 9).every((n) => n > 0)).toBe(true);
+    // 6 of its 21 hours are before 09:00.
+    expect(r.earlySpend).toBeGreaterThan(0.2 * BUDGET);
+    expect(r.ofHindsight).toBeGreaterThan(0.98);
+  });
+});
