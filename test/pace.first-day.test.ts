@@ -142,3 +142,42 @@ describe('value pacer: an hour the process was up without one request is not lea
     expect(r.ofHindsight).toBeGreaterThan(0.98);
   });
 });
+
+describe('value pacer: a clock stepped back after the start', () => {
+  const T0 = Date.UTC(2026, 5, 10, 12);
+  for (const withCampaign of [false, true]) {
+    it(`a snapshot written 1 s before the start restores (${withCampaign ? 'a campaign\'s count' : 'the requests'})`, () => {
+      let now = T0;
+      const clock = () => now;
+      const campaigns = withCampaign ? [{ id: 'c', budget: { dailyUsd: 1 } }] : [];
+      const p = createValuePacer({ clock, random: mulberry32(1), campaigns });
+      now = T0 - 1000;
+      if (withCampaign) p.multiplier('c', now, { valueCpmUsd: 1, firstPrice: false });
+      p.onRequest(now);
+      const snap = JSON.parse(JSON.stringify(p.snapshot()));
+      expect(snap.traffic).toBeDefined();
+      if (withCampaign) expect(snap.today).toHaveLength(1);
+      const q = createValuePacer({ clock, random: mulberry32(1), campaigns });
+      expect(() => q.restore(snap)).not.toThrow();
+      expect(q.snapshot().traffic?.[3].reduce((a: number, b: number) => a + b, 0)).toBe(1);
+    });
+  }
+
+  it('a campaign paused and the clock then stepped back: its snapshot restores, no hour out less than not at all', () => {
+    let now = T0;
+    const clock = () => now;
+    const campaigns = [{ id: 'c', budget: { dailyUsd: 1 } }];
+    const p = createValuePacer({ clock, random: mulberry32(1), campaigns });
+    p.multiplier('c', now, { valueCpmUsd: 1, firstPrice: false });
+    now += 60_000;
+    p.setServing('c', false, now);
+    now -= 120_000;
+    const snap = JSON.parse(JSON.stringify(p.snapshot()));
+    expect(snap.today[0][5].every((x: number) => x >= 0)).toBe(true);
+    const q = createValuePacer({ clock, random: mulberry32(1), campaigns });
+    expect(() => q.restore(snap)).not.toThrow();
+    // Back in service before the pause's start by this clock: nothing counted out, nothing taken off.
+    p.setServing('c', true, now);
+    expect(JSON.parse(JSON.stringify(p.snapshot())).today[0][5].every((x: number) => x >= 0)).toBe(true);
+  });
+});

@@ -505,7 +505,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     const at = rollDay(p, now);
     if (out) p.outFromMs = at;
     else {
-      addOut(p, p.outFromMs, at);
+      // A clock stepped back since the pause would take the span from the hour's out of service.
+      addOut(p, Math.min(p.outFromMs, at), at);
       p.outFromMs = NaN;
     }
   }
@@ -908,8 +909,10 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         // A pace not moved on since an earlier day counted to that day's end, as its roll will learn it.
         const at = Math.min(Math.max(now, p.day * DAY_MS), (p.day + 1) * DAY_MS);
         const out = Float64Array.from(p.outToday);
-        if (!Number.isNaN(p.outFromMs)) addOutToday(out, p.day * DAY_MS, p.outFromMs, at);
-        today.push([id, p.day, at, p.countFromMs, Array.from(p.hourToday, (n) => n * share), Array.from(out), hoursOf(p.hours)]);
+        // A clock stepped back since the count began (or the pause) would write it as begun after `at`:
+        // an hour out less than not at all, a count begun after its end, and restore refused the file.
+        if (!Number.isNaN(p.outFromMs)) addOutToday(out, p.day * DAY_MS, Math.min(p.outFromMs, at), at);
+        today.push([id, p.day, at, Math.min(p.countFromMs, at), Array.from(p.hourToday, (n) => n * share), Array.from(out), hoursOf(p.hours)]);
       }
       const hourValueMoments: NonNullable<ValuePacerSnapshot['hourValues']> = [];
       for (const [id, p] of paces) {
@@ -920,7 +923,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const trafficAt = Math.min(Math.max(now, traffic.day * DAY_MS), (traffic.day + 1) * DAY_MS);
       const counted = traffic.learnedDays > 0 || traffic.today.some((n) => n > 0);
       const requests: ValuePacerSnapshot['traffic'] = counted
-        ? [traffic.day, trafficAt, traffic.countFromMs, Array.from(traffic.today, (n) => n * share), Array.from(out), traffic.learnedDays, Array.from(traffic.learned, (n) => n * share)]
+        ? [traffic.day, trafficAt, Math.min(traffic.countFromMs, trafficAt), Array.from(traffic.today, (n) => n * share), Array.from(out), traffic.learnedDays, Array.from(traffic.learned, (n) => n * share)]
         : undefined;
       return { campaigns, calibration: calibration.snapshot(), spend, delivery, today, hourValues: hourValueMoments, share, ...(requests ? { traffic: requests } : {}) };
     },
