@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,5 +58,40 @@ describe('calibrate --events on the logs the version was trained on', () => {
     const again = cli('calibrate', '--from', 'v-day4', '--events', logs[3], '--version', 'c5');
     expect(again.status).toBe(1);
     expect(said(again.stderr)).toEqual([expect.stringMatching(/^bidder: v-day4 was trained on .*day3\/events\.ndjson \(as v\): calibrated on rows/)]);
+  });
+
+  // By content, not path: after logrotate a new log takes the training log's name and the training
+  // log another (9781329 refused the first and accepted the second).
+  it('after a rotation: the training log under its new name is refused, a new log under its old name calibrates', () => {
+    const rot = join(dir, 'rot');
+    mkdirSync(rot);
+    const live = join(rot, 'events.ndjson');
+    copyFileSync(logs[3], live);
+    const m = join(dir, 'models-rot');
+    mkdirSync(m);
+    const cliIn = (...args: string[]) => spawnSync(process.execPath, ['dist/cli.js', ...args, '--models', m], { encoding: 'utf8', timeout: 120_000 });
+    // Trained from the log's folder, by a relative path: a path alone names another file from elsewhere.
+    const trained = spawnSync(process.execPath, [join(process.cwd(), 'dist/cli.js'), 'train', '--events', 'events.ndjson', '--epochs', '1', '--validation', '0.25', '--version', 'r', '--models', m, '--policies', join(process.cwd(), 'policies')], { encoding: 'utf8', timeout: 120_000, cwd: rot });
+    expect(trained.status, trained.stderr).toBe(0);
+    renameSync(live, `${live}.1`);
+    copyFileSync(logs[4], live);
+    const renamed = cliIn('calibrate', '--from', 'r', '--events', `${live}.1`, '--version', 'r1');
+    expect(renamed.status, renamed.stderr).toBe(1);
+    expect(said(renamed.stderr)).toEqual([expect.stringMatching(/^bidder: r was trained on .*rot\/events\.ndjson\.1: calibrated on rows/)]);
+    const fresh = cliIn('calibrate', '--from', 'r', '--events', live, '--version', 'r2');
+    expect(fresh.status, fresh.stderr).toBe(0);
+    // Grown since (the bidder appends): it still holds the rows trained on.
+    appendFileSync(`${live}.1`, readFileSync(logs[4], 'utf8').split('\n').slice(0, 50).map((l) => `${l}\n`).join(''));
+    expect(cliIn('calibrate', '--from', 'r', '--events', `${live}.1`, '--version', 'r3').status).toBe(1);
+  });
+
+  it('a version trained before identities were recorded is matched by path', () => {
+    cpSync(join(models, 'v'), join(models, 'old'), { recursive: true });
+    const meta = JSON.parse(readFileSync(join(models, 'old', 'meta.json'), 'utf8'));
+    delete meta.data.fileIdentities;
+    writeFileSync(join(models, 'old', 'meta.json'), JSON.stringify({ ...meta, version: 'old' }));
+    const run = cli('calibrate', '--from', 'old', '--events', logs[3], '--version', 'c7');
+    expect(run.status, run.stderr).toBe(1);
+    expect(said(run.stderr)).toEqual([expect.stringMatching(/^bidder: old was trained on .*day3\/events\.ndjson: calibrated on rows/)]);
   });
 });

@@ -2,7 +2,8 @@
  * `bidder train`, `bidder eval` and `bidder simulate`: the learning side of the tool. Figures go to
  * stdout (one JSON object, or NDJSON for simulate); progress and notes go to stderr.
  */
-import { createWriteStream, existsSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, createWriteStream, existsSync, fstatSync, openSync, readFileSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
@@ -230,6 +231,8 @@ async function rowsFor(
       process.stderr.write(`events: --until ${new Date(untilMs).toISOString()} is in the future; the logs are read as they stand now, ${new Date(nowMs).toISOString()}\n`);
       untilMs = nowMs;
     }
+    // Before reading: a live log grows meanwhile, and grown it is still recognised (sameLog).
+    const fileIdentities = files.map(fileIdentity);
     let read: Awaited<ReturnType<typeof datasetFromEventLog>>;
     try {
       read = await datasetFromEventLog(files, campaigns, builder, { noticeTtlMs, untilMs });
@@ -253,7 +256,7 @@ async function rowsFor(
       process.stderr.write(`events: ${stats.clickWindowOpen} impressions bought less than ${CLICK_WINDOW_TTLS} x noticeTtlMs (${stats.clickWindowMs} ms) before ${new Date(stats.untilMs!).toISOString()} left out: a click on them can still be counted (--until)\n`);
     }
     if (stats.unverifiedBids) process.stderr.write(`events: ${stats.unverifiedBids} bids logged without a creative fingerprint (older logs), rebuilt from the policies as they are now\n`);
-    return { data, dataInfo: { source: 'event-log', files, noticeTtlMs, ...stats } };
+    return { data, dataInfo: { source: 'event-log', files, fileIdentities, noticeTtlMs, ...stats } };
   }
   process.stderr.write(`simulating ${o.rows} rows (day seed ${o.seed}, world seed ${o.worldSeed}, market ${market})...\n`);
   const data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns, market });
@@ -287,6 +290,44 @@ function sameFile(f: string): string {
   }
 }
 
+/** Bytes hashed at each end of an event log for its identity. */
+const IDENTITY_BYTES = 64 * 1024;
+
+/**
+ * An event log by its content, whatever its name: logrotate gives a new log the training log's
+ * name and the training log another, and a relative path names another file from elsewhere.
+ */
+interface FileIdentity { size: number; head: string; tail: string }
+
+function fileIdentity(f: string): FileIdentity | undefined {
+  let fd: number;
+  try {
+    fd = openSync(f, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const { size } = fstatSync(fd);
+    const hash = (from: number) => {
+      const b = Buffer.alloc(Math.min(IDENTITY_BYTES, size - from));
+      readSync(fd, b, 0, b.length, from);
+      return createHash('sha256').update(b).digest('hex');
+    };
+    return { size, head: hash(0), tail: hash(Math.max(0, size - IDENTITY_BYTES)) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * `now` holds the log `then` was: the same bytes, or grown since by appending (a bidder's live log)
+ * past the bytes hashed at its head.
+ */
+function sameLog(then: FileIdentity, now: FileIdentity): boolean {
+  if (then.head !== now.head) return false;
+  return now.size === then.size ? now.tail === then.tail : now.size > then.size && then.size >= IDENTITY_BYTES;
+}
+
 /**
  * Which of the event logs `events` names the version `meta` was trained on, following a version
  * made by `calibrate` back to the one trained (in `models`), whose weights it has; nothing where
@@ -306,6 +347,11 @@ function trainedOnEvents(models: string, meta: ModelMeta, events: string[]): { f
   } catch {
     return { files: [], trained: m!.version };
   }
+  const ids = m!.data.fileIdentities as FileIdentity[] | undefined;
+  if (Array.isArray(ids)) {
+    return { files: files.filter((f) => { const id = fileIdentity(f); return !!id && ids.some((t) => sameLog(t, id)); }), trained: m!.version };
+  }
+  // Versions trained before identities were recorded: by path.
   const trained = new Set(trainedFiles.map(sameFile));
   return { files: files.filter((f) => trained.has(sameFile(f))), trained: m!.version };
 }
