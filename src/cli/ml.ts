@@ -663,6 +663,8 @@ export function registerMlCommands(program: Command): void {
     .option('--split <weights>', "with --bidders: each bidder's part of the bid requests, one weight per bidder (e.g. 0.7,0.3: a load balancer weighing them unevenly); the bidders then leave fleetSize out and pace the share their traffic gives them")
     .action(async (o) => {
       if (o.json || o.plot || o.ipinyou || o.http || o.bidders) return runPacingSimulate(o);
+      // The stream has no exchange to send notices, so nothing would read them.
+      if (o.feedback !== undefined || o.lossNotices !== undefined) fail('--feedback and --loss-notices are for the in-process pacing evaluation (--json, --plot), not the request stream', 2);
       const campaigns = campaignsFrom(o.policies);
       const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns, requestsPerDay: o.requests });
       if (o.target) {

@@ -127,6 +127,7 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
     }
     return;
   }
+  if (o.ipinyou !== undefined && faults !== undefined) fail('--feedback and --loss-notices are for the in-process pacing evaluation (--json, --plot), not --ipinyou (the day written holds no notices)', 2);
   if (o.ipinyou !== undefined) outputFile('--ipinyou', o.ipinyou);
   else if (o.plot !== undefined) outputDir('--plot', o.plot);
   const score = ctr === 'model' ? await modelScorer(o.models ?? 'models', o.model) : undefined;
