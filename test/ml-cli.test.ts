@@ -45,11 +45,11 @@ describe('bidder calibrate and --market', () => {
   });
 
   it('train records the recipe it used: --l2 and --learning-rate where given, the kind\'s defaults otherwise', () => {
-    const run = cli('train', '--model', 'lr', '--rows', '12000', '--epochs', '1', '--l2', '1e-5', '--version', 'lr-l2-test', '--models', models);
+    const run = cli('train', '--model', 'lr', '--rows', '30000', '--epochs', '1', '--l2', '1e-5', '--version', 'lr-l2-test', '--models', models);
     expect(run.status, run.stderr).toBe(0);
     const params = JSON.parse(readFileSync(join(models, 'lr-l2-test', 'meta.json'), 'utf8')).params;
     expect(params).toMatchObject({ kind: 'lr', l2: 1e-5, epochsMax: 1 });
-    const plain = cli('train', '--model', 'lr', '--rows', '12000', '--epochs', '1', '--learning-rate', '0.01', '--version', 'lr-plain-test', '--models', models);
+    const plain = cli('train', '--model', 'lr', '--rows', '30000', '--epochs', '1', '--learning-rate', '0.01', '--version', 'lr-plain-test', '--models', models);
     expect(plain.status, plain.stderr).toBe(0);
     expect(JSON.parse(readFileSync(join(models, 'lr-plain-test', 'meta.json'), 'utf8')).params).toMatchObject({ l2: 1e-7, learningRate: 0.01 });
   });

@@ -229,7 +229,7 @@ describe('bidder train and calibrate --events, and eval, refusing what they cann
     expect(said(cal.stderr)).toHaveLength(1);
     expect(existsSync(join(models, 'nan-cal'))).toBe(false);
     // A step that large sends the weights to NaN in the first epoch: there are no better ones to go back to.
-    const diverged = cli('train', '--rows', '20000', '--epochs', '1', '--batch-size', '64', '--learning-rate', '1e38', '--version', 'diverged');
+    const diverged = cli('train', '--rows', '30000', '--epochs', '1', '--batch-size', '64', '--learning-rate', '1e38', '--version', 'diverged');
     expect(diverged.status).toBe(1);
     expect(said(diverged.stderr)).toEqual([expect.stringMatching(/^bidder: training diverged .* nothing saved/)]);
     expect(existsSync(join(models, 'diverged'))).toBe(false);

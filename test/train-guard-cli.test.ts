@@ -19,7 +19,7 @@ afterAll(() => rmSync(models, { recursive: true, force: true }));
 // 4,096 rows a step, not the default 64 for these rows: what is learnt is not these tests' question,
 // and the cpu backend's Adam step updates every hashed weight (~130 ms a step here).
 const train = (...args: string[]) =>
-  spawnSync(process.execPath, ['dist/cli.js', 'train', '--rows', '12000', '--epochs', '1', '--batch-size', '4096', '--backend', 'cpu', '--models', models, ...args], { encoding: 'utf8', timeout: 120_000 });
+  spawnSync(process.execPath, ['dist/cli.js', 'train', '--rows', '30000', '--epochs', '1', '--batch-size', '4096', '--backend', 'cpu', '--models', models, ...args], { encoding: 'utf8', timeout: 120_000 });
 
 describe('train saves only a model serve would load', () => {
   it('a model whose pCTRs saturate to 0 or 1 is refused, removed, and CURRENT left alone', () => {

@@ -84,7 +84,8 @@ const MIN_CALIBRATION_CLICKS = 30;
 /**
  * The fewest clicks `train` learns from: fewer leave each site, segment × ad or page × creative
  * effect with a click or none, and the model learns the base rate and little else. With the
- * default 10 % held out twice, the 30 held-out clicks above ask for about 240 here anyway.
+ * default 10 % held out twice, the 30 clicks of each half of the calibration split above ask for
+ * about 480 here anyway.
  */
 const MIN_TRAIN_CLICKS = 100;
 
