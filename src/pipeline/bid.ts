@@ -11,7 +11,7 @@ import { playAtMs, type Eligible, type ImpPlan, type RequestPlan } from '../elig
 import type { FeatureBuilder } from '../features/features.js';
 import { createRowPool, writePlanRows } from '../features/rows.js';
 import type { ProfileStore } from '../features/profiles.js';
-import { answerPrices, chooseBids, type Chosen } from '../price/choose.js';
+import { answerPrices, chooseBids, LedgerRefusals, type ChooseDeps, type Chosen } from '../price/choose.js';
 import { answerDecimals, type Pricer } from '../price/price.js';
 import { bidExpSec, bidResponse, noBidBody, type OutBid } from '../respond/respond.js';
 import { noticeUrls, type NoticeClaims, type Signer } from '../notices/sign.js';
@@ -74,6 +74,14 @@ export interface BidDeps {
 
 type Priced = { ch: Chosen<Eligible>; price: number; bidId: string };
 
+/** What a request's bids were chosen from, to choose again for the imps the ledger refused. */
+interface Choice {
+  imps: ImpPlan[];
+  pctrs: Float32Array;
+  auctionType: number;
+  deps: ChooseDeps;
+}
+
 /**
  * The bid request path: decode → validate → eligibility → features → score (micro-batched) →
  * price and pace → reserve → respond. Every outcome is an Answer; nothing here throws to the
@@ -84,6 +92,7 @@ export function createBidPipeline(deps: BidDeps) {
   const validateRequest = createValidator(settings);
   const rowPool = createRowPool(deps.features);
   const internSegment = createStringInterner(SEGMENTS_INTERNED);
+  const refusals = new LedgerRefusals();
 
   /** `arrived`: the request's arrivedMs, its duration counted from there. */
   function noBid(requestId: string, ex: ExchangeSettings, reason: NoBidReason, arrived: number): Answer {
@@ -192,14 +201,16 @@ export function createBidPipeline(deps: BidDeps) {
     if (probable?.pctrs.length === 0) return noBid(req.id, ex, 'TECHNICAL_ERROR', arrived);
 
     const wallNow = deps.clock();
-    const { chosen, reason } = chooseBids(probable?.imps ?? plan.imps, probable?.pctrs ?? pctrs, wallNow, req.at ?? ex.auctionType, test, { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment });
+    const choice: Choice = { imps: probable?.imps ?? plan.imps, pctrs: probable?.pctrs ?? pctrs, auctionType: req.at ?? ex.auctionType, deps: { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment, refusals } };
+    const { chosen, reason } = chooseBids(choice.imps, choice.pctrs, wallNow, choice.auctionType, test, choice.deps);
     t = timed('price', t);
     if (reason) return noBid(req.id, ex, reason, arrived);
     // Eligibility checked the pauses before the scoring wait: a pause answered since holds here.
     const open = withoutPaused(chosen, live.eligibility.isPaused);
     if (open.length === 0) return noBid(req.id, ex, 'NO_ELIGIBLE_CAMPAIGN', arrived);
     const rate = rates.get(plan.currency)!;
-    const priced = capPerRequest(answerPrices(open, rate, answerDecimals(ex.priceDecimals, ex.currency, plan.currency), deps.nextBidId), rate);
+    const decimals = answerDecimals(ex.priceDecimals, ex.currency, plan.currency);
+    let priced = capPerRequest(answerPrices(open, rate, decimals, deps.nextBidId), rate);
     if (priced.length === 0) return noBid(req.id, ex, 'BELOW_FLOOR', arrived);
 
     // Reserve every bid's price in one ledger call (each granted or not); no answer from the ledger
@@ -221,6 +232,13 @@ export function createBidPipeline(deps: BidDeps) {
         // same connection, so it runs after the reserve if that ever arrives.
         for (const h of held) deps.ledger.release(h.bidId).catch(() => metrics.ledger('release', 0, true));
         return noBid(req.id, ex, 'LEDGER_UNAVAILABLE', arrived);
+      }
+      if (granted.indexOf(false) >= 0) {
+        const again = await rechooseRefused(priced, granted, choice, plan, ex, rate, decimals, wallNow, deadline - (now() - lt), input.aborted, live.eligibility.isPaused);
+        if (again !== null) {
+          priced = priced.concat(again.priced);
+          granted = granted.concat(again.granted);
+        }
       }
     }
     t = timed('reserve', t);
@@ -257,6 +275,64 @@ export function createBidPipeline(deps: BidDeps) {
     timed('respond', t);
     metrics.request(ex.name, 'bid', (now() - arrived) / 1000);
     return { status: 200, body };
+  }
+
+  /**
+   * The imps whose bids the ledger refused, chosen again and reserved in a second call. The refused
+   * campaigns are remembered (`refusals`), so the choice passes over them, now and in the requests
+   * of the next `REFUSAL_MEMORY_MS`, and the imp goes to a sibling instead of going unbid. Priced
+   * as a test request is (chooseBids): the first choice counted each campaign's opportunity on
+   * these imps with the pacer, and taught the calibration and the candidate cut; and within what
+   * the granted bids took of the request's frequency caps, pods and bounds. Only while the
+   * deadline leaves the time the first reserve took (`lastStartMs`: the latest a second may start).
+   * A failed second call is no answer for its bids alone: the first's stand.
+   */
+  async function rechooseRefused(priced: readonly Priced[], granted: readonly boolean[], choice: Choice, plan: RequestPlan, ex: ExchangeSettings, rate: number, decimals: number, wallNow: number, lastStartMs: number, aborted: (() => boolean) | undefined, isPaused: (campaignId: string) => boolean): Promise<{ priced: Priced[]; granted: boolean[] } | null> {
+    const refusedImps = new Set<number>();
+    const held: Chosen<Eligible>[] = [];
+    let heldCur = 0;
+    for (let i = 0; i < priced.length; i++) {
+      const ch = priced[i].ch;
+      if (granted[i]) {
+        held.push(ch);
+        heldCur += priced[i].price;
+      } else {
+        refusals.refused(ch.el.cand.campaign.id, priced[i].price / rate, wallNow);
+        refusedImps.add(ch.ctxIndex);
+      }
+    }
+    if (now() > lastStartMs || aborted?.() === true) return null;
+    let rows = 0;
+    for (const ci of refusedImps) rows += choice.imps[ci].eligible.length;
+    const pctrs = new Float32Array(rows);
+    const imps: ImpPlan[] = [];
+    let from = 0;
+    let to = 0;
+    for (let ci = 0; ci < choice.imps.length; ci++) {
+      const p = choice.imps[ci];
+      if (refusedImps.has(ci)) {
+        pctrs.set(choice.pctrs.subarray(from, from + p.eligible.length), to);
+        to += p.eligible.length;
+        imps.push(p);
+      } else imps.push({ ...p, eligible: [] });
+      from += p.eligible.length;
+    }
+    const { chosen } = chooseBids(imps, pctrs, wallNow, choice.auctionType, true, choice.deps, held);
+    const more = capBids(answerPrices(withoutPaused(chosen, isPaused), rate, decimals, deps.nextBidId), settings.maxBidsPerResponse - held.length, settings.maxReservedUsdPerRequest * rate * 1000 - heldCur);
+    if (more.length === 0) return null;
+    const items = reservations(more, plan, ex, rate, wallNow);
+    const lt = now();
+    let again: boolean[];
+    try {
+      again = await deps.ledger.reserve(items);
+      metrics.ledger('reserve', (now() - lt) / 1000, false);
+    } catch {
+      metrics.ledger('reserve', (now() - lt) / 1000, true);
+      for (const h of items) deps.ledger.release(h.bidId).catch(() => metrics.ledger('release', 0, true));
+      return null;
+    }
+    for (let i = 0; i < more.length; i++) if (!again[i]) refusals.refused(more[i].ch.el.cand.campaign.id, more[i].price / rate, wallNow);
+    return { priced: more, granted: again };
   }
 
   /** One request may not tie up more than this much budget (it needs no credentials to arrive). */

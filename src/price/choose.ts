@@ -1,6 +1,7 @@
 import type { NoBidReason } from '../errors/codes.js';
 import type { Campaign, Creative, ImpContext } from '../types.js';
 import type { BidPacer } from '../pace/value-pacer.js';
+import { DAY_MS } from '../util/time.js';
 import { DEFAULT_PCVR, roundDown, valueCpmUsd, type Pricer } from './price.js';
 
 /** What pricing reads of an eligible candidate (eligibility's `Eligible`). */
@@ -97,6 +98,59 @@ export interface ChooseDeps {
   shortlist: { learn(idx: number, pctr: number, multiplier: number): void };
   /** One shared copy of each segment (src/util/intern.ts): a chosen bid keeps it until its notices expire. */
   internSegment: (segment: string) => string;
+  /** The bids the ledger refused lately: a campaign's bids that would be refused again are not chosen. */
+  refusals?: LedgerRefusals;
+}
+
+/**
+ * How long a ledger refusal keeps the campaign's bids of at least the refused amount from being
+ * chosen. Room comes back when a hold ends (a loss notice, a settlement under the bid, the
+ * exchange's `reservationHoldMs`), at the day's turn or with a budget raised by a reload: none of
+ * which this process hears in the bid path. A second is short next to a hold (seconds to
+ * `noticeTtlMs`), so a campaign whose room came back loses at most a second of bids, and those go
+ * to its siblings; and long next to the requests of a busy exchange, which each cost a refused
+ * reservation (a Redis round trip) and, before, the imp.
+ */
+export const REFUSAL_MEMORY_MS = 1000;
+
+/**
+ * Per campaign, the smallest bid (USD CPM, as reserved) the ledger refused within
+ * `REFUSAL_MEMORY_MS` of its UTC day. The pacer sees settled spend only, not the ledger's holds,
+ * and a remainder under one bid is budget left to it: an asap campaign with 0.007 USD left kept
+ * bidding 10 CPM, won the choice on every imp and was refused by the ledger every time, and its
+ * siblings eligible on the same imps bid nothing for the rest of the day (review 2026-12-06).
+ * A smaller bid may still fit, so only bids of at least the refused amount are passed over.
+ */
+export class LedgerRefusals {
+  private readonly refusedAt = new Map<string, { cpmUsd: number; atMs: number }>();
+
+  constructor(private readonly memoryMs = REFUSAL_MEMORY_MS) {}
+
+  /** The ledger refused `campaignId` a bid of `cpmUsd` at `nowMs` (epoch ms). */
+  refused(campaignId: string, cpmUsd: number, nowMs: number): void {
+    const r = this.live(campaignId, nowMs);
+    if (r === undefined) this.refusedAt.set(campaignId, { cpmUsd, atMs: nowMs });
+    else if (cpmUsd <= r.cpmUsd) {
+      r.cpmUsd = cpmUsd;
+      r.atMs = nowMs;
+    }
+  }
+
+  /** Whether the ledger refused `campaignId` a bid of at most `cpmUsd` lately. */
+  blocks(campaignId: string, cpmUsd: number, nowMs: number): boolean {
+    if (this.refusedAt.size === 0) return false;
+    const r = this.live(campaignId, nowMs);
+    return r !== undefined && cpmUsd >= r.cpmUsd;
+  }
+
+  /** A campaign's refusal while it stands; one past its time, from another day or ahead of the clock (stepped back) is dropped. */
+  private live(campaignId: string, nowMs: number): { cpmUsd: number; atMs: number } | undefined {
+    const r = this.refusedAt.get(campaignId);
+    if (r === undefined) return undefined;
+    if (nowMs - r.atMs < this.memoryMs && nowMs >= r.atMs && Math.floor(nowMs / DAY_MS) === Math.floor(r.atMs / DAY_MS)) return r;
+    this.refusedAt.delete(campaignId);
+    return undefined;
+  }
 }
 
 /** Per-candidate scratch of one imp, reused across requests (grown to the largest imp seen). */
@@ -154,27 +208,41 @@ const SCAN_MAX = 32;
  * out is not paced either: a campaign counted on every imp of a pod it can bid once in was planned
  * on N times its traffic, its λ too high, its budget unspent.
  *
+ * A candidate whose bid the ledger refused its campaign lately (`deps.refusals`, at that bid or
+ * less) is passed over after pricing, and the imp goes to the next: its pacer still counts the
+ * opportunity, as one the campaign had and could not take. With nothing else to bid, the reason
+ * is BUDGET_EXHAUSTED, what the ledger would have answered.
+ *
  * A `test` request (OpenRTB 2.6 §3.2.1 `test: 1`) is priced as a real one would be now, but teaches
  * nothing: the pacer is only read (`peekMultiplier`), never counts it, and the shortlist's priors
  * do not learn from it. Exchanges send test traffic in bursts; counted, 400 of them took a
- * campaign's next real bid from 25 to 2.28 USD CPM.
+ * campaign's next real bid from 25 to 2.28 USD CPM. The bid path's second pass over the imps the
+ * ledger refused is priced the same way, its opportunities counted by the first: `held`, the
+ * request's bids the ledger granted, take their frequency caps and pods' room first.
  */
-export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[], pctrs: Float32Array, wallNow: number, auctionType: number, test: boolean, deps: ChooseDeps): { chosen: Chosen<E>[]; reason: NoBidReason | '' } {
+export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[], pctrs: Float32Array, wallNow: number, auctionType: number, test: boolean, deps: ChooseDeps, held: readonly Chosen<E>[] = []): { chosen: Chosen<E>[]; reason: NoBidReason | '' } {
   const chosen: Chosen<E>[] = [];
+  const refusals = deps.refusals;
   let belowFloor = false;
   let paced = false;
+  let refused = false;
   let row = 0;
   // Bids per campaign so far in this request, and what they took of each pod; made at first need.
   let taken: Map<string, number> | null = null;
   let pods: Map<string, PodFill> | null = null;
+  for (const h of held) {
+    const { campaign, creative } = h.el.cand;
+    if ((h.el.capLeft ?? Infinity) < Infinity) (taken ??= new Map()).set(campaign.id, (taken.get(campaign.id) ?? 0) + 1);
+    const media = podMedia(imps[h.ctxIndex].imp);
+    const pod = podOf(media);
+    if (pod !== '') addToPod((pods ??= new Map()), pod, campaign, creative, isDynamic(media));
+  }
   for (let ci = 0; ci < imps.length; ci++) {
     const p = imps[ci];
     const n = p.eligible.length;
-    const media = p.imp.video?.podid !== undefined ? p.imp.video : p.imp.audio;
-    const podid = media?.podid;
-    const pod = typeof podid === 'string' || typeof podid === 'number' ? String(podid) : '';
-    // OpenRTB 2.6 §3.2.7: `poddur` and `maxseq` are the dynamic portion's, the imps that carry them.
-    const dynamic = pod !== '' && ((typeof media!.poddur === 'number' && media!.poddur > 0) || (typeof media!.maxseq === 'number' && media!.maxseq > 0));
+    const media = podMedia(p.imp);
+    const pod = podOf(media);
+    const dynamic = pod !== '' && isDynamic(media);
     // What is left of the pod after the request's bids in it so far.
     const fill = pod !== '' && pods !== null ? pods.get(pod) : undefined;
     let podLeft = Infinity;
@@ -312,6 +380,11 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       if (k >= 0 && at === 1 && topAt === 1 && bids[top] > 0 && floorUsd <= topFloor && pacedAt[i] <= pacedAt[top] && pacedAt[top] <= ceiling[top]) continue;
       // Under its floor it has no price, shaded or not.
       const bid = ceiling[i] < floorUsd ? 0 : deps.price.settle(ceiling[i], { floorUsd, auctionType: at, segment }, pacedAt[i]);
+      // Passed over with no bid (NaN): a refused top bounds none of the bids under it.
+      if (bid > 0 && refusals !== undefined && refusals.blocks(p.eligible[i].cand.campaign.id, bid, wallNow)) {
+        refused = true;
+        continue;
+      }
       bids[i] = bid;
       if (bid <= 0) belowFloor = true;
       else if (bid > best) best = bid;
@@ -324,21 +397,40 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const cid = campaign.id;
       if (ci + 1 < imps.length) {
         if ((p.eligible[i].capLeft ?? Infinity) < Infinity) (taken ??= new Map()).set(cid, (taken.get(cid) ?? 0) + 1);
-        if (pod !== '') {
-          let f = fill;
-          if (f === undefined) (pods ??= new Map()).set(pod, (f = { advertisers: new Set(), seconds: 0, ads: 0 }));
-          for (const a of advertisersOf(campaign)) f.advertisers.add(a);
-          if (dynamic) {
-            f.seconds += Math.ceil(creative.durationSec ?? 0);
-            f.ads++;
-          }
-        }
+        if (pod !== '') addToPod((pods ??= new Map()), pod, campaign, creative, dynamic);
       }
       chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci, segment: at === 3 ? '' : segment, auctionType: at, ceilingUsd: ceiling[i] });
       break;
     }
   }
-  return { chosen, reason: chosen.length > 0 ? '' : paced ? 'PACING' : belowFloor ? 'BELOW_FLOOR' : 'NO_ELIGIBLE_CAMPAIGN' };
+  return { chosen, reason: chosen.length > 0 ? '' : refused ? 'BUDGET_EXHAUSTED' : paced ? 'PACING' : belowFloor ? 'BELOW_FLOOR' : 'NO_ELIGIBLE_CAMPAIGN' };
+}
+
+/** The imp's video or audio object where it is in an ad pod. */
+function podMedia(imp: PriceableImp<Priceable>['imp']): PodFields | undefined {
+  return imp.video?.podid !== undefined ? imp.video : imp.audio;
+}
+
+/** The pod an imp's media object puts it in; '' for none. */
+function podOf(media: PodFields | undefined): string {
+  const podid = media?.podid;
+  return typeof podid === 'string' || typeof podid === 'number' ? String(podid) : '';
+}
+
+/** OpenRTB 2.6 §3.2.7: `poddur` and `maxseq` are the dynamic portion's, the imps that carry them. */
+function isDynamic(media: PodFields | undefined): boolean {
+  return media !== undefined && ((typeof media.poddur === 'number' && media.poddur > 0) || (typeof media.maxseq === 'number' && media.maxseq > 0));
+}
+
+/** What a bid of `campaign`'s `creative` takes of its pod. */
+function addToPod(pods: Map<string, PodFill>, pod: string, campaign: Campaign, creative: Creative, dynamic: boolean): void {
+  let f = pods.get(pod);
+  if (f === undefined) pods.set(pod, (f = { advertisers: new Set(), seconds: 0, ads: 0 }));
+  for (const a of advertisersOf(campaign)) f.advertisers.add(a);
+  if (dynamic) {
+    f.seconds += Math.ceil(creative.durationSec ?? 0);
+    f.ads++;
+  }
 }
 
 /**
