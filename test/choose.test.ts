@@ -74,12 +74,15 @@ function exhaustive(imps: Case[][], price: ReturnType<typeof createPricer>, auct
   imps.forEach((cases, k) => {
     let best = -1;
     let bestBid = 0;
+    let bestRank = 0;
     cases.forEach((c, i) => {
       if (c.multiplier <= 0) return void (paced = true);
       const campaign = { goal: c.goal, maxBidCpmUsd: c.maxBidCpmUsd } as Campaign;
       const bid = price({ campaign, pctr: c.pctr, pcvr: DEFAULT_PCVR, multiplier: c.multiplier, floorUsd: c.floorUsd, auctionType: c.dealAt || auctionType, segment: segmentOf(ctx) });
       if (bid <= 0) return void (belowFloor = true);
-      if (best < 0 || bid > bestBid) ((best = i), (bestBid = bid));
+      // A fixed price (deal `at` 3) is ranked at the campaign's paced value, capped, not at its price.
+      const rank = (c.dealAt || auctionType) === 3 ? Math.min(price.pacedValue({ campaign, pctr: c.pctr, pcvr: DEFAULT_PCVR, multiplier: c.multiplier }), c.maxBidCpmUsd) : bid;
+      if (best < 0 || rank > bestRank) ((best = i), (bestBid = bid), (bestRank = rank));
     });
     if (best >= 0) out.push({ impid: String(k + 1), i: best, bid: bestBid });
   });
@@ -334,6 +337,36 @@ describe('the opportunity each campaign\'s pacer counts', () => {
     expect(seen([deal, open])).toEqual([false]);
     expect(seen([open, deal])).toEqual([false]);
     expect(seen([{ ...deal, pctr: 0.05 }, open])).toEqual([true]);
+  });
+});
+
+describe('a fixed-price deal among the seat\'s own candidates', () => {
+  // The review's case (2026-12-06): acme worth 110.8 CPM reaches the imp through a deal at a fixed
+  // 5; greenleaf, worth 17.3, bids 10 in the open first-price auction.
+  const acme = { id: 'acme', goal: { type: 'cpc', valueUsd: 0.9 }, maxBidCpmUsd: 200 } as Campaign;
+  const greenleaf = { id: 'greenleaf', goal: { type: 'cpc', valueUsd: 0.6 }, maxBidCpmUsd: 10 } as Campaign;
+  const p: ChooseDeps['pacer'] = { multiplier: () => 1, peekMultiplier: () => 1, calibratePctr: (_c: string, x: number) => x, calibratePcvr: (_c: string, x: number) => x };
+  const choose = (acmePctr: number) => {
+    const imp: PriceableImp<Priceable> = {
+      imp: { id: '1' },
+      ctx,
+      eligible: [
+        { cand: { idx: 0, campaign: greenleaf, creative: { id: 'g' } as never }, floorUsd: 0, auctionType: 2 },
+        { cand: { idx: 1, campaign: acme, creative: { id: 'a' } as never }, floorUsd: 5, auctionType: 3, dealId: 'ACME-D1' },
+      ],
+    };
+    return chooseBids([imp], Float32Array.from([0.029, acmePctr]), 0, 2, false, { pacer: p, price: createPricer(null), shortlist: { learn: () => {} }, internSegment: (x) => x }).chosen;
+  };
+
+  it('goes to the campaign worth more, at the deal\'s price', () => {
+    const [c] = choose(0.123);
+    expect([c.el.cand.campaign.id, c.auctionType, c.bidUsd]).toEqual(['acme', 3, 5]);
+  });
+
+  it('not to one whose value is under the open bid', () => {
+    // acme worth 7.2 CPM: the open bid of 10 wins the seat's choice.
+    const [c] = choose(0.008);
+    expect([c.el.cand.campaign.id, c.bidUsd]).toEqual(['greenleaf', 10]);
   });
 });
 

@@ -177,7 +177,8 @@ const SCAN_MAX = 32;
 
 /**
  * Pricing and pacing for a scored plan: per imp, each candidate's value (pCTR, with the pacer's
- * exploration) is paced into a multiplier and priced; the highest price wins the imp. `pctrs` are
+ * exploration) is paced into a multiplier and priced; the highest price wins the imp (a fixed-price
+ * deal ranked at its paced value, capped: its price is the agreed one). `pctrs` are
  * in plan order. With nothing chosen, `reason` says why (PACING, BELOW_FLOOR or
  * NO_ELIGIBLE_CAMPAIGN).
  *
@@ -369,6 +370,10 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     const segment = deps.internSegment(segmentOf(p.ctx));
     const topFloor = p.eligible[top].floorUsd;
     const topAt = p.eligible[top].auctionType || auctionType;
+    // The highest bid wins the imp, a fixed-price deal's (`at` 3) standing at its paced value: its
+    // price is what was agreed, not what its campaign would pay, and ranked by it a campaign worth
+    // 110 CPM with a deal at 5 lost the impression to a sibling's open bid of 10 worth 17 (review
+    // 2026-12-06). Every rank is at most its candidate's ceiling, so the cut below holds.
     let best = 0;
     for (let k = -1; k < n; k++) {
       const i = k < 0 ? top : k;
@@ -387,19 +392,22 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       }
       bids[i] = bid;
       if (bid <= 0) belowFloor = true;
-      else if (bid > best) best = bid;
+      else {
+        const rank = at === 3 ? ceiling[i] : bid;
+        if (rank > best) best = rank;
+      }
     }
     if (best <= 0) continue;
     for (let i = 0; i < n; i++) {
-      if (bids[i] !== best) continue;
       const at = p.eligible[i].auctionType || auctionType;
+      if (!(bids[i] > 0) || (at === 3 ? ceiling[i] : bids[i]) !== best) continue;
       const { campaign, creative } = p.eligible[i].cand;
       const cid = campaign.id;
       if (ci + 1 < imps.length) {
         if ((p.eligible[i].capLeft ?? Infinity) < Infinity) (taken ??= new Map()).set(cid, (taken.get(cid) ?? 0) + 1);
         if (pod !== '') addToPod((pods ??= new Map()), pod, campaign, creative, dynamic);
       }
-      chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: best, multiplier: mults[i], ctxIndex: ci, segment: at === 3 ? '' : segment, auctionType: at, ceilingUsd: ceiling[i] });
+      chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: bids[i], multiplier: mults[i], ctxIndex: ci, segment: at === 3 ? '' : segment, auctionType: at, ceilingUsd: ceiling[i] });
       break;
     }
   }
