@@ -80,8 +80,11 @@ function exhaustive(imps: Case[][], price: ReturnType<typeof createPricer>, auct
       const campaign = { goal: c.goal, maxBidCpmUsd: c.maxBidCpmUsd } as Campaign;
       const bid = price({ campaign, pctr: c.pctr, pcvr: DEFAULT_PCVR, multiplier: c.multiplier, floorUsd: c.floorUsd, auctionType: c.dealAt || auctionType, segment: segmentOf(ctx) });
       if (bid <= 0) return void (belowFloor = true);
-      // A fixed price (deal `at` 3) is ranked at the campaign's paced value, capped, not at its price.
-      const rank = (c.dealAt || auctionType) === 3 ? Math.min(price.pacedValue({ campaign, pctr: c.pctr, pcvr: DEFAULT_PCVR, multiplier: c.multiplier }), c.maxBidCpmUsd) : bid;
+      // A fixed price (deal `at` 3) ranks at what its campaign would bid in the request's auction,
+      // at least the agreed price: its paced value, capped, shaded in first price.
+      const ceiling = Math.min(price.pacedValue({ campaign, pctr: c.pctr, pcvr: DEFAULT_PCVR, multiplier: c.multiplier }), c.maxBidCpmUsd);
+      const open = auctionType === 1 ? price.settle(ceiling, { floorUsd: c.floorUsd, auctionType: 1, segment: segmentOf(ctx) }, price.pacedValue({ campaign, pctr: c.pctr, pcvr: DEFAULT_PCVR, multiplier: c.multiplier })) : ceiling;
+      const rank = (c.dealAt || auctionType) === 3 ? open : bid;
       if (best < 0 || rank > bestRank) ((best = i), (bestBid = bid), (bestRank = rank));
     });
     if (best >= 0) out.push({ impid: String(k + 1), i: best, bid: bestBid });
@@ -361,6 +364,39 @@ describe('a fixed-price deal among the seat\'s own candidates', () => {
   it('goes to the campaign worth more, at the deal\'s price', () => {
     const [c] = choose(0.123);
     expect([c.el.cand.campaign.id, c.auctionType, c.bidUsd]).toEqual(['acme', 3, 5]);
+  });
+
+  it('in first price, not at its full value against bids shaded to the market', () => {
+    // The fix review's case: competition around 6 CPM; bigOpen worth 100 bids 7.74 shaded in the
+    // open first-price auction, smallDeal worth 12 buys a deal at a fixed 5. Ranked at its value,
+    // the deal took the impression.
+    const seg = segmentOf(ctx);
+    const shader = createShader({ minObservations: 10 });
+    let s = 1;
+    const rnd = () => (s = (s * 16807) % 2147483647) / 2147483647;
+    for (let i = 0; i < 3000; i++) {
+      const m = 6 * Math.exp(0.2 * (rnd() + rnd() + rnd() - 1.5));
+      const b = 4 + 6 * rnd();
+      shader.observe(seg, b, b > m, m);
+    }
+    const bigOpen = { id: 'bigOpen', goal: { type: 'cpm', valueUsd: 100 }, maxBidCpmUsd: 200 } as Campaign;
+    const smallDeal = { id: 'smallDeal', goal: { type: 'cpm', valueUsd: 12 }, maxBidCpmUsd: 200 } as Campaign;
+    const imp: PriceableImp<Priceable> = {
+      imp: { id: '1' },
+      ctx,
+      eligible: [
+        { cand: { idx: 0, campaign: bigOpen, creative: { id: 'o' } as never }, floorUsd: 0.5, auctionType: 0 },
+        { cand: { idx: 1, campaign: smallDeal, creative: { id: 'd' } as never }, floorUsd: 5, auctionType: 3, dealId: 'D1' },
+      ],
+    };
+    const price = createPricer(shader);
+    const { chosen } = chooseBids([imp], Float32Array.from([0.01, 0.01]), 0, 1, false, { pacer: p, price, shortlist: { learn: () => {} }, internSegment: (x) => x });
+    expect(chosen.map((c) => c.el.cand.campaign.id)).toEqual(['bigOpen']);
+    expect(chosen[0].bidUsd).toBeLessThan(10);
+    // Worth more than bigOpen's shaded bid in the open auction, the deal is sent, at its price.
+    const bigDeal = { ...smallDeal, goal: { type: 'cpm', valueUsd: 300 }, maxBidCpmUsd: 400 } as Campaign;
+    const again = chooseBids([{ ...imp, eligible: [imp.eligible[0], { ...imp.eligible[1], cand: { ...imp.eligible[1].cand, campaign: bigDeal } }] }], Float32Array.from([0.01, 0.01]), 0, 1, false, { pacer: p, price, shortlist: { learn: () => {} }, internSegment: (x) => x }).chosen;
+    expect(again.map((c) => [c.el.cand.campaign.id, c.bidUsd])).toEqual([['smallDeal', 5]]);
   });
 
   it('not to one whose value is under the open bid', () => {

@@ -158,6 +158,8 @@ let ceiling = new Float64Array(64);
 /** Per entry, its paced value before the campaign's cap: what a first-price bid is shaded from. */
 let pacedAt = new Float64Array(64);
 let bids = new Float64Array(64);
+/** Per priced entry, what it stands at in the seat's choice: its bid, a fixed-price deal's own rank. */
+let ranks = new Float64Array(64);
 let mults = new Float64Array(64);
 let pctrAt = new Float64Array(64);
 let pcvrAt = new Float64Array(64);
@@ -260,6 +262,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       ceiling = new Float64Array(n);
       pacedAt = new Float64Array(n);
       bids = new Float64Array(n);
+      ranks = new Float64Array(n);
       mults = new Float64Array(n);
       pctrAt = new Float64Array(n);
       pcvrAt = new Float64Array(n);
@@ -370,10 +373,13 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     const segment = deps.internSegment(segmentOf(p.ctx));
     const topFloor = p.eligible[top].floorUsd;
     const topAt = p.eligible[top].auctionType || auctionType;
-    // The highest bid wins the imp, a fixed-price deal's (`at` 3) standing at its paced value: its
-    // price is what was agreed, not what its campaign would pay, and ranked by it a campaign worth
-    // 110 CPM with a deal at 5 lost the impression to a sibling's open bid of 10 worth 17 (review
-    // 2026-12-06). Every rank is at most its candidate's ceiling, so the cut below holds.
+    // The highest bid wins the imp, a fixed-price deal (`at` 3) standing at what its campaign would
+    // bid in the request's own auction, at least the agreed price: its price is what was agreed, not
+    // what the campaign would pay (ranked by it, one worth 110 CPM with a deal at 5 lost the
+    // impression to a sibling's open bid of 10 worth 17), and at its full value it outranked
+    // first-price bids shaded to the market (one worth 12 took the impression from one worth 100
+    // bidding 7.74; reviews 2026-12-06). Every rank is at most its candidate's ceiling, so the cut
+    // below holds.
     let best = 0;
     for (let k = -1; k < n; k++) {
       const i = k < 0 ? top : k;
@@ -393,14 +399,14 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       bids[i] = bid;
       if (bid <= 0) belowFloor = true;
       else {
-        const rank = at === 3 ? ceiling[i] : bid;
-        if (rank > best) best = rank;
+        ranks[i] = at !== 3 ? bid : auctionType === 1 ? deps.price.settle(ceiling[i], { floorUsd, auctionType: 1, segment }, pacedAt[i]) : ceiling[i];
+        if (ranks[i] > best) best = ranks[i];
       }
     }
     if (best <= 0) continue;
     for (let i = 0; i < n; i++) {
+      if (!(bids[i] > 0) || ranks[i] !== best) continue;
       const at = p.eligible[i].auctionType || auctionType;
-      if (!(bids[i] > 0) || (at === 3 ? ceiling[i] : bids[i]) !== best) continue;
       const { campaign, creative } = p.eligible[i].cand;
       const cid = campaign.id;
       if (ci + 1 < imps.length) {
