@@ -24,6 +24,11 @@ import { createStringInterner } from '../util/intern.js';
 
 /** Distinct shading segments held interned (exchange × format × site or app × hour × device × size). */
 const SEGMENTS_INTERNED = 16_384;
+/**
+ * How long before the deadline a second reserve (the imps a first one refused, chosen again) is
+ * given up: the answer still has to be written, and a timer fires a little late on a busy loop.
+ */
+const RETRY_MARGIN_MS = 2;
 
 export interface BidInput {
   body: Buffer;
@@ -80,6 +85,25 @@ interface Choice {
   pctrs: Float32Array;
   auctionType: number;
   deps: ChooseDeps;
+}
+
+/**
+ * The ledger's answer to `items` if it comes within `waitMs`; else, or where it fails, null, and
+ * every item released (sent after the reserve on the same connection, so a release runs after it
+ * if it ever lands). `releaseFailed` counts a release that failed: a hold then lasts until it expires.
+ */
+export async function reserveWithin(ledger: Pick<Ledger, 'reserve' | 'release'>, items: Reservation[], waitMs: number, releaseFailed: () => void): Promise<boolean[] | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let granted: boolean[] | null;
+  try {
+    granted = await Promise.race([ledger.reserve(items), new Promise<null>((resolve) => (timer = setTimeout(resolve, Math.max(0, waitMs), null)))]);
+  } catch {
+    granted = null;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (granted === null) for (const h of items) ledger.release(h.bidId).catch(releaseFailed);
+  return granted;
 }
 
 /**
@@ -234,7 +258,7 @@ export function createBidPipeline(deps: BidDeps) {
         return noBid(req.id, ex, 'LEDGER_UNAVAILABLE', arrived);
       }
       if (granted.indexOf(false) >= 0) {
-        const again = await rechooseRefused(priced, granted, choice, plan, ex, rate, decimals, wallNow, deadline - (now() - lt), input.aborted, live.eligibility.isPaused);
+        const again = await rechooseRefused(priced, granted, choice, plan, ex, rate, decimals, wallNow, deadline - (now() - lt), deadline, input.aborted, live.eligibility.isPaused);
         if (again !== null) {
           priced = priced.concat(again.priced);
           granted = granted.concat(again.granted);
@@ -284,20 +308,25 @@ export function createBidPipeline(deps: BidDeps) {
    * as a test request is (chooseBids): the first choice counted each campaign's opportunity on
    * these imps with the pacer, and taught the calibration and the candidate cut; and within what
    * the granted bids took of the request's frequency caps, pods and bounds. Only while the
-   * deadline leaves the time the first reserve took (`lastStartMs`: the latest a second may start).
-   * A failed second call is no answer for its bids alone: the first's stand.
+   * deadline leaves the time the first reserve took (`lastStartMs`: the latest a second may start),
+   * and the second call waited for until the deadline only: a slow one (Redis up to its command
+   * timeout) made the whole answer late and lost the first call's grants with it (fix review
+   * 2026-12-06). A failed or late second call is no answer for its bids alone: the first's stand.
+   * Refusals are remembered on the clock as it is now, not as the request began: a later request's
+   * refusal, recorded meanwhile, would read as ahead of the clock and be forgotten.
    */
-  async function rechooseRefused(priced: readonly Priced[], granted: readonly boolean[], choice: Choice, plan: RequestPlan, ex: ExchangeSettings, rate: number, decimals: number, wallNow: number, lastStartMs: number, aborted: (() => boolean) | undefined, isPaused: (campaignId: string) => boolean): Promise<{ priced: Priced[]; granted: boolean[] } | null> {
+  async function rechooseRefused(priced: readonly Priced[], granted: readonly boolean[], choice: Choice, plan: RequestPlan, ex: ExchangeSettings, rate: number, decimals: number, wallNow: number, lastStartMs: number, deadline: number, aborted: (() => boolean) | undefined, isPaused: (campaignId: string) => boolean): Promise<{ priced: Priced[]; granted: boolean[] } | null> {
     const refusedImps = new Set<number>();
     const held: Chosen<Eligible>[] = [];
     let heldCur = 0;
+    const retryNow = deps.clock();
     for (let i = 0; i < priced.length; i++) {
       const ch = priced[i].ch;
       if (granted[i]) {
         held.push(ch);
         heldCur += priced[i].price;
       } else {
-        refusals.refused(ch.el.cand.campaign.id, priced[i].price / rate, wallNow);
+        refusals.refused(ch.el.cand.campaign.id, priced[i].price / rate, retryNow);
         refusedImps.add(ch.ctxIndex);
       }
     }
@@ -317,21 +346,15 @@ export function createBidPipeline(deps: BidDeps) {
       } else imps.push({ ...p, eligible: [] });
       from += p.eligible.length;
     }
-    const { chosen } = chooseBids(imps, pctrs, wallNow, choice.auctionType, true, choice.deps, held);
+    const { chosen } = chooseBids(imps, pctrs, retryNow, choice.auctionType, true, choice.deps, held);
     const more = capBids(answerPrices(withoutPaused(chosen, isPaused), rate, decimals, deps.nextBidId), settings.maxBidsPerResponse - held.length, settings.maxReservedUsdPerRequest * rate * 1000 - heldCur);
     if (more.length === 0) return null;
     const items = reservations(more, plan, ex, rate, wallNow);
     const lt = now();
-    let again: boolean[];
-    try {
-      again = await deps.ledger.reserve(items);
-      metrics.ledger('reserve', (now() - lt) / 1000, false);
-    } catch {
-      metrics.ledger('reserve', (now() - lt) / 1000, true);
-      for (const h of items) deps.ledger.release(h.bidId).catch(() => metrics.ledger('release', 0, true));
-      return null;
-    }
-    for (let i = 0; i < more.length; i++) if (!again[i]) refusals.refused(more[i].ch.el.cand.campaign.id, more[i].price / rate, wallNow);
+    const again = await reserveWithin(deps.ledger, items, deadline - RETRY_MARGIN_MS - now(), () => metrics.ledger('release', 0, true));
+    metrics.ledger('reserve', (now() - lt) / 1000, again === null);
+    if (again === null) return null;
+    for (let i = 0; i < more.length; i++) if (!again[i]) refusals.refused(more[i].ch.el.cand.campaign.id, more[i].price / rate, retryNow);
     return { priced: more, granted: again };
   }
 
