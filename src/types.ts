@@ -11,6 +11,11 @@ export interface Goal {
   type: 'cpc' | 'cpa' | 'cpm';
   /** USD per click (cpc), per conversion (cpa) or per thousand impressions (cpm). */
   valueUsd: number;
+  /**
+   * cpa only: the share of the campaign's clicks expected to convert, the base its creatives' pCVR
+   * is calibrated from (src/price/price.ts `baseCvr`; DEFAULT_PCVR, 0.05, when absent).
+   */
+  cvr?: number;
 }
 
 export interface Budget {

@@ -245,7 +245,7 @@ const CAMPAIGN_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       required: ['type', 'valueUsd'],
-      properties: { type: { enum: ['cpc', 'cpa', 'cpm'] }, valueUsd: { type: 'number', exclusiveMinimum: 0 } },
+      properties: { type: { enum: ['cpc', 'cpa', 'cpm'] }, valueUsd: { type: 'number', exclusiveMinimum: 0 }, cvr: { type: 'number', exclusiveMinimum: 0, maximum: 1 } },
     },
     budget: {
       type: 'object',
@@ -583,6 +583,8 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, run
     if (unknown.length) problems.push(`${where}: targeting.countries ${unknown.join(', ')} are not ISO 3166-1 country codes (alpha-3 as OpenRTB's geo.country, or alpha-2)`);
     const zone = targeting?.timeZone;
     if (zone !== undefined && !isDaypartZone(zone)) problems.push(`${where}: targeting.timeZone '${zone}' is not UTC, user, or an IANA time zone (America/New_York)`);
+    // A cpc or cpm goal is priced on no conversion rate: a cvr there would be read by nothing.
+    if (ok('goal') && isRecord(c.goal) && c.goal.cvr !== undefined && c.goal.type !== 'cpa') problems.push(`${where}: goal.cvr is for cpa goals (a ${String(c.goal.type)} goal is priced on no conversion rate)`);
     if (ok('catByTaxonomy') && (c.catByTaxonomy as Campaign['catByTaxonomy'])?.['1'] !== undefined) problems.push(`${where}: catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which \`cat\` holds`);
     const creatives = (Array.isArray(c.creatives) ? (c.creatives as unknown[]) : []).map((cr, j) => {
       if (!isRecord(cr)) return cr;

@@ -1,4 +1,4 @@
-import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
+import { baseCvr, valueCpmUsd } from '../price/price.js';
 import type { Eligible } from './eligibility.js';
 import type { Campaign } from '../types.js';
 
@@ -8,10 +8,12 @@ import type { Campaign } from '../types.js';
  *
  * - `k - explore` by the bid each would make at its priors: min(value at the prior pCTR × the
  *   campaign's last pacing multiplier, the campaign's `maxBidCpmUsd`), as `createPricer` prices
- *   before shading. Value is `valueCpmUsd` (CPA at the default pCVR); the prior pCTR is a running
- *   mean of the model's pCTR for that candidate over the rows it was scored on, the multiplier the
- *   one the pacer gave it when it was last scored. A candidate never scored ranks first (its
- *   priors are unknown, so its bound is not). A candidate whose bound is under its floor would
+ *   before shading. Value is `valueCpmUsd`; the prior pCTR is a running mean of the model's pCTR for
+ *   that candidate over the rows it was scored on; the multiplier, and for a CPA goal the calibrated
+ *   pCVR, are those it was priced on when it was last scored (the pCVR its campaign's base CVR
+ *   where the caller gave none). At the default pCVR, a CPA candidate bidding 20 CPM on a
+ *   calibrated 0.30 was ranked at 4 CPM among candidates at 10 and kept by rotation alone (286 cuts
+ *   of 1,000). A candidate never scored ranks first (its priors are unknown, so its bound is not). A candidate whose bound is under its floor would
  *   not bid at its priors and ranks below those that would; one whose `maxBidCpmUsd` is under the
  *   floor can never bid and ranks last. Ties go to eligibility (catalog) order.
  * - `explore` (one in eight of `k`) by rotation over the candidates the first rule left out, so a
@@ -40,8 +42,11 @@ export interface Shortlist {
    * scratch, valid until the next call. Requires `n > k`.
    */
   choose(n: number, k: number, idxAt: (i: number) => number, floorUsdAt: (i: number) => number, campaignAt: (i: number) => Campaign): Uint8Array;
-  /** Teaches candidate `idx`'s priors: the model's pCTR for one row it was scored on, and its pacing multiplier then. */
-  learn(idx: number, pctr: number, multiplier: number): void;
+  /**
+   * Teaches candidate `idx`'s priors: the model's pCTR for one row it was scored on, and its pacing
+   * multiplier and calibrated pCVR then (the pCVR only read of a CPA goal; its base CVR when absent).
+   */
+  learn(idx: number, pctr: number, multiplier: number, pcvr?: number): void;
   /** The prior pCTR of candidate `idx` (NaN until it was scored). */
   prior(idx: number): number;
 }
@@ -57,6 +62,7 @@ export function exploreSlots(k: number): number {
 export function createShortlist(candidateCount: number): Shortlist {
   const prior = new Float64Array(candidateCount).fill(NaN);
   const multiplier = new Float64Array(candidateCount);
+  const pcvr = new Float64Array(candidateCount).fill(NaN);
   // Scratch reused across calls: the candidate positions ranked so far and their bounds.
   let top = new Int32Array(64);
   let topKey = new Float64Array(64);
@@ -77,7 +83,7 @@ export function createShortlist(candidateCount: number): Shortlist {
       const p = prior[idx];
       if (maxBidRead[idx] === 0) ((maxBid[idx] = c.maxBidCpmUsd), (maxBidRead[idx] = 1));
       // A never-scored candidate's bound is unknown, so it ranks first (Infinity clears any floor).
-      cap[idx] = Number.isNaN(p) ? Infinity : Math.min(valueCpmUsd(c, p, DEFAULT_PCVR) * multiplier[idx], maxBid[idx]);
+      cap[idx] = Number.isNaN(p) ? Infinity : Math.min(valueCpmUsd(c, p, Number.isNaN(pcvr[idx]) ? baseCvr(c) : pcvr[idx]) * multiplier[idx], maxBid[idx]);
       fresh[idx] = 1;
     }
     if (maxBid[idx] < floorUsd) return -1;
@@ -140,10 +146,11 @@ export function createShortlist(candidateCount: number): Shortlist {
       return eligible;
     },
     choose,
-    learn(idx, pctr, m) {
+    learn(idx, pctr, m, cvr) {
       const p = prior[idx];
       prior[idx] = Number.isNaN(p) ? pctr : p + PRIOR_WEIGHT * (pctr - p);
       multiplier[idx] = m;
+      pcvr[idx] = cvr ?? NaN;
       fresh[idx] = 0;
     },
     prior(idx) {

@@ -25,6 +25,8 @@ class CreativeStats {
   /** Its CTR factor, computed under the CTR spread's `ctrVersion` (stale after a fit or a change of its counts). */
   ctrFactor = 1;
   ctrVersion = -1;
+  /** The CVR spread of its campaign's creatives, set at each fit (none: its campaign is not known, or it is priced on no pCVR yet). */
+  cvr: Spread | undefined = undefined;
 }
 
 /**
@@ -352,14 +354,18 @@ const SCALE_PRIOR_SD = 2;
 /** The prior of the shape: log-normal around 1 (exponential), sd 1. */
 const SHAPE_PRIOR_SD = 1;
 /**
- * In choosing the delay only, the pool's conversions are taken to come at the model's rate with a
- * prior worth 20 conversions (a Gamma, integrated out): a delay that would make the model several
- * times too low needs more than a few conversions to be believed. At the creatives' 3 events, the
- * first half hour of conversions coming 6 hours after their clicks was read as a longer delay and a
- * model right at 0.1 priced at 0.38–0.58; the cost is a model off by half (and quick to convert)
- * learnt in 3 hours rather than 1 (docs/pacing-results.md).
+ * In choosing the delay only, the pool's conversions are taken to come at the calibrated rate (each
+ * click weighed by its creative's factor when it came) with a prior worth 10 conversions (a Gamma,
+ * integrated out): a delay that would make the calibration several times too low needs more than a
+ * few conversions to be believed. At the creatives' 3 events, the first half hour of conversions
+ * coming 6 hours after their clicks was read as a longer delay and a model right at 0.1 priced at
+ * 0.38–0.58; the cost is a model off by half (and quick to convert) learnt in 3 hours rather than 1
+ * (docs/pacing-results.md). At 20 conversions centred on the base rate, a creative converting at a
+ * tenth of its base (7 conversions of 1,000 clicks, within two hours each) had 34.6 of its 50 owed
+ * read as pending, its pCVR 5.4 times its rate; 1.5–2.3 times now, as a Gamma-Poisson with every
+ * click due (docs/pacing-history.md, "CPA calibration per campaign").
  */
-const FIT_PRIOR_EVENTS = 20;
+const FIT_PRIOR_EVENTS = 10;
 
 /**
  * The least share of conversions a delay the fit considers brings within the window, 1 − S(W). With a
@@ -735,7 +741,9 @@ export interface CalibrationOptions {
  * among many right ones is not held to them: the prior mixes the spread's Gamma with the weak one
  * of `priorEvents` events, for a learnt share of creatives unlike the others (Spread). With one creative
  * (or before any has an expected event) it is the prior of `priorEvents` events around the model,
- * as before.
+ * as before. The CTR's spread is fitted over every creative (one model's error); the CVR's over
+ * each campaign's creatives apart (the pCVR is the campaign's base rate, not a model's: `cvrSpreads`),
+ * and a creative whose campaign no catalog told is calibrated alone.
  *
  * The mean, not a Thompson draw: a draw (per auction, or per creative and slot) puts noise on every
  * bid while the posterior is wide, and with CTRs of a few per mille it stays wide all day. It bought
@@ -796,7 +804,18 @@ export function createCalibration(opts: CalibrationOptions) {
     return s;
   }
   const ctr = new Spread(priorEvents);
-  const cvr = new Spread(priorEvents);
+  /**
+   * The CVR's spreads, one per campaign, fitted on its creatives priced on a pCVR. The CTR model is
+   * one model, so its error is pooled over every creative; a pCVR is a campaign's base rate (its
+   * configured `goal.cvr`, else one constant), so pooled over every campaign its correction was
+   * every advertiser's rate: a new campaign converting at 0.5 % beside one at 30 % was priced at
+   * 0.308 with none of its own clicks (docs/pacing-history.md, "CPA calibration per campaign").
+   * A campaign's creatives share a conversion process (its landing page, its offer), so a new
+   * creative starts at its campaign's rate.
+   */
+  const cvrSpreads = new Map<string, Spread>();
+  /** The factor of a creative alone: its own counts around its base, `priorEvents` events (never fitted). */
+  const alone = new Spread(priorEvents);
   /** Creatives with an impression, the only ones the spreads are fitted on. */
   const won: CreativeStats[] = [];
   let sinceFit = 0;
@@ -809,8 +828,33 @@ export function createCalibration(opts: CalibrationOptions) {
     fitAt = now;
     delay.fit(now);
     ctr.fit(won, (s) => s.clicks, (s) => s.expectedClicks);
-    // Only creatives priced on a pCVR: a CPC creative's conversions were expected by no model.
-    cvr.fit(won, (s) => (s.seenPcvr > 0 ? s.conversions : 0), (s) => (s.seenPcvr > 0 ? due(s, now) : 0));
+    // Only creatives priced on a pCVR (a CPC creative's conversions were expected by no model), by
+    // campaign; one whose campaign no catalog told stays alone.
+    const byCampaign = new Map<string, CreativeStats[]>();
+    for (const [id, s] of creatives) {
+      s.cvr = undefined;
+      const campaign = owners.get(id)?.campaign;
+      if (!s.pooled || !(s.seenPcvr > 0) || campaign === undefined) continue;
+      const group = byCampaign.get(campaign);
+      if (group === undefined) byCampaign.set(campaign, [s]);
+      else group.push(s);
+    }
+    for (const id of cvrSpreads.keys()) if (!byCampaign.has(id)) cvrSpreads.delete(id);
+    for (const [id, group] of byCampaign) {
+      let spread = cvrSpreads.get(id);
+      if (spread === undefined) cvrSpreads.set(id, (spread = new Spread(priorEvents)));
+      spread.fit(group, (s) => s.conversions, (s) => due(s, now));
+      for (const s of group) s.cvr = spread;
+    }
+  }
+  /**
+   * A creative's CVR factor: under its campaign's spread, which a creative not won yet (not among
+   * those fitted) takes too, so that it starts at its campaign's rate; alone where no campaign is known.
+   */
+  function cvrFactor(id: string, s: CreativeStats, now: number): number {
+    const campaign = s.cvr === undefined ? owners.get(id)?.campaign : undefined;
+    const spread = s.cvr ?? (campaign === undefined ? undefined : cvrSpreads.get(campaign)) ?? alone;
+    return spread.factor(s.conversions, due(s, now));
   }
   /** Refits when one is due and the last is a second old (or in the future: a clock set back). */
   function maybeRefit(): void {
@@ -837,7 +881,7 @@ export function createCalibration(opts: CalibrationOptions) {
         s.seenPcvr++;
         s.meanPcvr += (modelPcvr - s.meanPcvr) / Math.min(s.seenPcvr, 10_000);
       }
-      return Math.min(1, modelPcvr * cvr.factor(s.conversions, due(s, clock())));
+      return Math.min(1, modelPcvr * cvrFactor(creativeId, s, clock()));
     },
     /**
      * An impression won, with the model's pCTR it was bid on. The clicks to expect are those of the
@@ -868,7 +912,10 @@ export function createCalibration(opts: CalibrationOptions) {
         s.conversionsOwed += s.meanPcvr;
         (s.ages ??= new ClickAges(windowMs)).add(now, s.meanPcvr);
         s.dueAt = NaN;
-        delay.onClick(now, s.meanPcvr);
+        // The delay's rate prior is centred on the creative's calibrated rate, not on its base: a
+        // creative converting far below its base otherwise had its shortfall read as conversions
+        // still to come (a long-tailed delay) for a day of clicks.
+        delay.onClick(now, s.meanPcvr * cvrFactor(creativeId, s, now));
       }
       eventSinceFit = true;
       maybeRefit();

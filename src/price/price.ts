@@ -1,8 +1,17 @@
 import type { Campaign, Shader } from '../types.js';
 import { minorDigits } from '../util/currency.js';
 
-/** Conversion rate assumed after a click for CPA goals until observed conversions say otherwise. */
+/** Conversion rate assumed after a click for a CPA goal that sets no `cvr`, until observed conversions say otherwise. */
 export const DEFAULT_PCVR = 0.05;
+
+/**
+ * The pCVR a campaign's creatives are calibrated from (src/pace/calibration.ts corrects it by their
+ * conversions): its CPA goal's `cvr`, else DEFAULT_PCVR.
+ */
+export function baseCvr(campaign: Pick<Campaign, 'goal'>): number {
+  const g = campaign.goal;
+  return g.type === 'cpa' && g.cvr !== undefined ? g.cvr : DEFAULT_PCVR;
+}
 
 export interface PriceInput {
   campaign: Campaign;

@@ -25,7 +25,7 @@ import type { LedgerLogger } from '../ledger/logger.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32, type BidPacer, type BidShader, type ValuePacer } from '../pace/index.js';
 import { DualDescent, PidMultiplier } from '../pace/baselines.js';
 import { pacingHours } from '../pace/pacer.js';
-import { DEFAULT_PCVR, valueCpmUsd } from '../price/price.js';
+import { baseCvr, valueCpmUsd } from '../price/price.js';
 import { auctionDraws, Draw, NOTICE_KEY, type AuctionDraws } from './fault-draws.js';
 import { TimeQueue } from './time-queue.js';
 import { createLossInference } from '../notices/notices.js';
@@ -471,9 +471,9 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
       const cand = a.cands[i];
       const c = day.campaigns[cand.campaign];
       const base = o.ctr === 'oracle' ? cand.trueCtr : cand.modelPctr;
-      const baseCvr = o.ctr === 'oracle' ? day.conversionRate[cand.campaign] : DEFAULT_PCVR;
+      const cvr = o.ctr === 'oracle' ? day.conversionRate[cand.campaign] : baseCvr(c);
       const pctr = pacer ? pacer.calibratePctr(cand.creativeId, base) : base;
-      const pcvr = c.goal.type !== 'cpa' ? baseCvr : pacer ? pacer.calibratePcvr(cand.creativeId, baseCvr) : baseCvr;
+      const pcvr = c.goal.type !== 'cpa' ? cvr : pacer ? pacer.calibratePcvr(cand.creativeId, cvr) : cvr;
       const value = valueCpmUsd(c, pctr, pcvr);
       candValues[i] = value;
       // A floor above what the campaign can bid is no opportunity for it (src/price/choose.ts).
