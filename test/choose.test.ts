@@ -406,6 +406,21 @@ describe('a fixed-price deal among the seat\'s own candidates', () => {
   });
 });
 
+describe('a CPA campaign', () => {
+  it('is priced on its own expected CVR (goal.cvr), as the calibration corrects it, and the cut learns that pCVR', () => {
+    const c = { id: 'a', goal: { type: 'cpa', valueUsd: 40, cvr: 0.01 }, maxBidCpmUsd: 500 } as Campaign;
+    const bases: number[] = [];
+    const learnt: Array<number | undefined> = [];
+    const p: ChooseDeps['pacer'] = { multiplier: () => 1, peekMultiplier: () => 1, calibratePctr: (_c: string, x: number) => x, calibratePcvr: (_c: string, x: number) => (bases.push(x), 2 * x) };
+    const imp: PriceableImp<Priceable> = { imp: { id: '1' }, ctx, eligible: [{ cand: { idx: 0, campaign: c, creative: { id: 'k' } as never }, floorUsd: 0 }] };
+    const { chosen } = chooseBids([imp], Float32Array.from([0.05]), 0, 2, false, { pacer: p, price: createPricer(null), shortlist: { learn: (_i, _p, _m, pcvr) => learnt.push(pcvr) }, internSegment: (x) => x });
+    expect(bases).toEqual([0.01]);
+    // 1000 × pCTR 0.05 × calibrated pCVR 0.02 × 40 USD: 40 CPM (at the 0.05 default, 100 before calibration).
+    expect(chosen[0].bidUsd).toBeCloseTo(40, 5);
+    expect(learnt).toEqual([0.02]);
+  });
+});
+
 describe('the market segment of an imp', () => {
   it('keeps what a request sent from growing the shader: long or odd ids hashed, odd numbers 0', () => {
     expect(segmentOf(ctx)).toBe('x|banner|site|s~h3d2~300x250');

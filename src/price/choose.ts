@@ -2,7 +2,7 @@ import type { NoBidReason } from '../errors/codes.js';
 import type { Campaign, Creative, ImpContext } from '../types.js';
 import type { BidPacer } from '../pace/value-pacer.js';
 import { DAY_MS } from '../util/time.js';
-import { DEFAULT_PCVR, roundDown, valueCpmUsd, type Pricer } from './price.js';
+import { baseCvr, DEFAULT_PCVR, roundDown, valueCpmUsd, type Pricer } from './price.js';
 
 /** What pricing reads of an eligible candidate (eligibility's `Eligible`). */
 export interface Priceable {
@@ -94,8 +94,8 @@ function small(n: number): number {
 export interface ChooseDeps {
   pacer: Pick<BidPacer, 'multiplier' | 'peekMultiplier' | 'calibratePctr' | 'calibratePcvr'>;
   price: Pricer;
-  /** The candidate cut's priors learn each scored candidate's pCTR and multiplier (eligibility/shortlist.ts). */
-  shortlist: { learn(idx: number, pctr: number, multiplier: number): void };
+  /** The candidate cut's priors learn each scored candidate's pCTR, multiplier and calibrated pCVR (eligibility/shortlist.ts). */
+  shortlist: { learn(idx: number, pctr: number, multiplier: number, pcvr?: number): void };
   /** One shared copy of each segment (src/util/intern.ts): a chosen bid keeps it until its notices expire. */
   internSegment: (segment: string) => string;
   /** The bids the ledger refused lately: a campaign's bids that would be refused again are not chosen. */
@@ -298,7 +298,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       }
       // A test request reads the calibration and teaches it nothing, as it teaches the pacer nothing.
       pctrAt[i] = deps.pacer.calibratePctr(el.cand.creative.id, pctrs[first + i], !test);
-      pcvrAt[i] = c.goal.type === 'cpa' ? deps.pacer.calibratePcvr(el.cand.creative.id, DEFAULT_PCVR, !test) : DEFAULT_PCVR;
+      pcvrAt[i] = c.goal.type === 'cpa' ? deps.pacer.calibratePcvr(el.cand.creative.id, baseCvr(c), !test) : DEFAULT_PCVR;
       if (test) continue;
       // The pacer learns the day's opportunities from their values, so it is asked after pricing
       // the value. A floor above anything the campaign can bid (its value, since λ ≥ 1, or its
@@ -353,7 +353,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       else if (test) multiplier = deps.pacer.peekMultiplier(c.id, wallNow);
       else {
         multiplier = oppAt[i] >= 0 ? deps.pacer.multiplier(c.id, wallNow, { valueCpmUsd: oppAt[i], firstPrice: firstPriceAt[i] === 1 }) : mults[firstAt[i]];
-        deps.shortlist.learn(el.cand.idx, pctrs[first + i], multiplier);
+        deps.shortlist.learn(el.cand.idx, pctrs[first + i], multiplier, pcvr);
       }
       mults[i] = multiplier;
       if (multiplier <= 0) {
