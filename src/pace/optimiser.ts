@@ -6,7 +6,8 @@
  * won subject to spend <= budget" (the LP of Ferreira, Simchi-Levi & Wang 2018 with sampled
  * parameters): in second price the optimal bid is value / λ; in first price it is
  * argmax_b G(b) (value / λ - b), with G the win curve (shading and pacing as one decision); either
- * is then cut to the campaign's bid cap, as the bid path cuts it.
+ * is then cut to the campaign's bid cap, as the bid path cuts it. Opportunities in both kinds of
+ * auction are planned each by its own kind, in the share of them each kind has (`MixedCurves`).
  */
 import { BINS, binMid, binTop } from './landscape.js';
 
@@ -19,7 +20,11 @@ export interface SolveInput {
   opportunities: number;
   /** Budget left for them, in the prices' unit / 1000 (CPM prices, spend per impression = price / 1000). */
   budget: number;
-  firstPrice: boolean;
+  /**
+   * The auctions the opportunities are sold in: true (or 1) first price, false (or 0) second price,
+   * a number between the share of them in first price (`planCurves`).
+   */
+  firstPrice: boolean | number;
   /** First-price bids shaded after pacing (default); false: the paced value is bid as is (see Curves). */
   shaded?: boolean;
   /** Smallest λ allowed: 1 never bids above value (the default); lower lets bids exceed the value scale. */
@@ -44,18 +49,24 @@ export interface Solution {
 
 const MAX_LAMBDA = 1e9;
 
+/** What the solve reads of a plan's auctions: win probability and payment at a paced value's interpolation position (`Curves.position`). */
+export interface PlanCurves {
+  winAt(x: number): number;
+  payAt(x: number): number;
+}
+
 /**
  * Win probability and expected payment per opportunity as functions of the paced value u = v / λ,
  * tabulated per bin of u and interpolated in log space so that spend is continuous in λ.
  */
-export class Curves {
+export class Curves implements PlanCurves {
   readonly win = new Float64Array(BINS);
   readonly pay = new Float64Array(BINS);
   /**
    * Interpolation position of the cap where the bid is u itself (second price, unshaded first
    * price): u above it bids the cap, so the tables are read there.
    */
-  private readonly capX: number;
+  readonly capX: number;
 
   /**
    * `shaded` false: a first-price bidder that bids its paced value u itself (no shader after the
@@ -142,6 +153,60 @@ export class Curves {
   }
 }
 
+/**
+ * A campaign that buys in both kinds of auction (a first-price exchange and a second-price one):
+ * share `share` of its opportunities first price, each curve as its own kind prices it. Planned
+ * on the majority's curves alone, the minority's auctions were priced as the other kind: at 55 %
+ * first price on a cheap exchange and 45 % second price on a dear one, its second-price auctions
+ * planned as shaded first-price ones were expected to spend less than its truthful bids there did,
+ * and the campaign front-loaded its spend for 94.3-94.9 % of the value a hindsight λ buys
+ * (docs/pacing-history.md, "Both kinds of auction in one campaign").
+ */
+export class MixedCurves implements PlanCurves {
+  /** The mixture's tables, read as `Curves` reads its own up to the second-price cap. */
+  private readonly win = new Float64Array(BINS);
+  private readonly pay = new Float64Array(BINS);
+  private readonly capX: number;
+  /** The second-price part beyond its cap, where its bid is the cap whatever u. */
+  private readonly capWin: number;
+  private readonly capPay: number;
+
+  constructor(
+    readonly first: Curves,
+    readonly second: Curves,
+    readonly share: number,
+  ) {
+    // One table read per query, not one per kind: the solve reads them ~5,000 times.
+    for (let k = 0; k < BINS; k++) {
+      this.win[k] = share * first.win[k] + (1 - share) * second.win[k];
+      this.pay[k] = share * first.pay[k] + (1 - share) * second.pay[k];
+    }
+    // Where first price's own cap applies (unshaded) it is the same position; shaded, it has none.
+    this.capX = second.capX;
+    this.capWin = this.capX < Infinity ? (1 - share) * second.winAt(this.capX) : 0;
+    this.capPay = this.capX < Infinity ? (1 - share) * second.payAt(this.capX) : 0;
+  }
+
+  winAt(x: number): number {
+    return x <= this.capX ? lerp(this.win, x) : this.share * this.first.winAt(x) + this.capWin;
+  }
+
+  payAt(x: number): number {
+    return x <= this.capX ? lerp(this.pay, x) : this.share * this.first.payAt(x) + this.capPay;
+  }
+}
+
+/**
+ * The curves of opportunities a share `firstPriceShare` (true: 1, false: 0) of which are sold in
+ * first price: one kind's own `Curves` at a share of 0 or 1, the opportunity-weighted mixture between.
+ */
+export function planCurves(prices: Float64Array, firstPriceShare: boolean | number, shaded = true, cap = Infinity): Curves | MixedCurves {
+  const s = Number(firstPriceShare);
+  if (s >= 1) return new Curves(prices, true, shaded, cap);
+  if (!(s > 0)) return new Curves(prices, false, shaded, cap);
+  return new MixedCurves(new Curves(prices, true, shaded, cap), new Curves(prices, false, shaded, cap), s);
+}
+
 /** Table value at fractional index x: a whole bin is reached at its top. */
 function lerp(a: Float64Array, x: number): number {
   const k = Math.ceil(x);
@@ -155,7 +220,7 @@ const STEP = Math.log(binTop(1)) - LOG_MIN;
 const LOG_MID = Float64Array.from({ length: BINS }, (_, k) => Math.log(binMid(k)));
 
 /** Expected spend and value per opportunity at λ (payments as CPM; / 1000 per impression). */
-function perOpportunity(values: Float64Array, curves: Curves, lambda: number): [number, number] {
+function perOpportunity(values: Float64Array, curves: PlanCurves, lambda: number): [number, number] {
   let spend = 0;
   let value = 0;
   const logL = Math.log(lambda);
@@ -173,7 +238,7 @@ function perOpportunity(values: Float64Array, curves: Curves, lambda: number): [
  * The λ >= minLambda whose expected spend over the horizon is the budget (bisection in log λ;
  * spend falls as λ grows). When even minLambda cannot spend the budget it is returned as is.
  */
-export function solveLambda(s: SolveInput, curves: Curves = new Curves(s.prices, s.firstPrice, s.shaded ?? true, s.cap)): Solution {
+export function solveLambda(s: SolveInput, curves: PlanCurves = planCurves(s.prices, s.firstPrice, s.shaded ?? true, s.cap)): Solution {
   const minLambda = s.minLambda ?? 1;
   if (!(s.budget > 0)) return { lambda: Infinity, spend: 0, value: 0 };
   const n = Math.max(0, s.opportunities);

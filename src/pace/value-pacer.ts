@@ -17,7 +17,7 @@ import { DAY_MS, HOUR_MS } from '../util/time.js';
 import type { Opportunity, PacingMode } from '../types.js';
 import { createCalibration, type CalibrationSnapshot } from './calibration.js';
 import { BINS, PriceLandscape, ValueClock, ValueHistogram } from './landscape.js';
-import { Curves, solveLambda } from './optimiser.js';
+import { Curves, MixedCurves, planCurves, solveLambda, type PlanCurves } from './optimiser.js';
 import { addOut as addOutToday, fillUncounted as uncounted } from './uncounted.js';
 import { createThompsonPacer, hourMask, pacingHours, relearnHours, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
 import { sampleGamma } from '../random/random.js';
@@ -181,8 +181,13 @@ class Pace {
   /** The first day's traffic shape (the usual one, zero outside the campaign's hours) and its running sums. */
   shape = new Float64Array(24);
   shapeCum = new Float64Array(25);
+  /**
+   * Opportunities, and those of them in first price, both fading (`AUCTION_HALF_LIFE_MS`): the
+   * share each kind of auction has in the plan (`MixedCurves`), as of the last hours.
+   */
   firstPriceOpps = 0;
   opps = 0;
+  auctionsFadedAt = NaN;
   /** Opportunities asked since the pace was built, never reset (`opportunityCounts`). */
   asked = 0;
   /** The share of its budget this process paces, measured on its own opportunities; NaN: the pacer's. */
@@ -190,7 +195,7 @@ class Pace {
   lambda = Infinity;
   multiplier = 0;
   /** The win and payment curves of the last solve, for the spend each opportunity is expected to bring. */
-  curves: Curves | null = null;
+  curves: Curves | MixedCurves | null = null;
   /** Spend the plan expected of its opportunities, and spend won, both fading (`DELIVERY_HALF_LIFE_MS`). */
   expectedUsd = 0;
   wonUsd = 0;
@@ -239,6 +244,14 @@ class Pace {
 const DELIVERY_HALF_LIFE_MS = 4 * HOUR_MS;
 const DELIVERY_PRIOR = 0.1;
 const MIN_DELIVERY = 0.05;
+
+/**
+ * How fast the share of first-price opportunities forgets. Counted since the pace was built, a
+ * campaign's mix of exchanges after weeks moved by days, not hours; a share that changes in the day
+ * (70 % first price until noon, 30 % after) is followed within hours: 99.5 % of the hindsight value on
+ * the first day, 99.3 % on the counts of every opportunity (docs/pacing-history.md).
+ */
+const AUCTION_HALF_LIFE_MS = 4 * HOUR_MS;
 
 /** Campaigns per step of `prepare`: ~10-16 µs each for one not paced yet (a pace, its prior's copy). */
 export const PREPARE_STEP_CAMPAIGNS = 250;
@@ -600,6 +613,20 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     return Math.min(1, Math.max(MIN_DELIVERY, (p.wonUsd + prior) / (p.expectedUsd + prior)));
   }
 
+  /** The share of its recent opportunities the campaign was offered in first price. */
+  function firstPriceShare(p: Pace, now: number): number {
+    if (!(now > p.auctionsFadedAt)) {
+      if (Number.isNaN(p.auctionsFadedAt)) p.auctionsFadedAt = now;
+    } else {
+      // Both counts by the same factor: a campaign offered one kind only stays at exactly 0 or 1.
+      const f = Math.pow(0.5, (now - p.auctionsFadedAt) / AUCTION_HALF_LIFE_MS);
+      p.firstPriceOpps *= f;
+      p.opps *= f;
+      p.auctionsFadedAt = now;
+    }
+    return p.opps > 0 ? p.firstPriceOpps / p.opps : 0;
+  }
+
   function fade(p: Pace, now: number): void {
     if (!(now > p.fadedAt)) {
       if (Number.isNaN(p.fadedAt)) p.fadedAt = now;
@@ -647,8 +674,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     if (hourValues && p.learnedDays > 0) planByHour(p, now);
     else p.hourValues.clear();
     p.landscape.probabilities(priceProbs, random);
-    const firstPrice = p.firstPriceOpps * 2 > p.opps;
-    const curves = new Curves(priceProbs, firstPrice, shaded, p.maxBid);
+    const firstPrice = firstPriceShare(p, now);
+    const curves = planCurves(priceProbs, firstPrice, shaded, p.maxBid);
     p.curves = curves;
     const solve = { values: valueProbs, prices: priceProbs, firstPrice, shaded, minLambda, cap: p.maxBid };
     if (p.hourlyCap >= 1) {
@@ -727,7 +754,11 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       }
       if (now >= p.slotEnd) decide(p, now);
       // Faded only at each solve: a slot is a few seconds of the hours the fading spans.
-      if (opp !== undefined && p.curves !== null && p.multiplier > 0 && opp.valueCpmUsd > 0) p.expectedUsd += p.curves.payAt(Curves.position(Math.log(opp.valueCpmUsd * p.multiplier))) / 1000;
+      if (opp !== undefined && p.curves !== null && p.multiplier > 0 && opp.valueCpmUsd > 0) {
+        // Its own kind's payment where the plan mixes both: the auction it is sold in is known.
+        const c: PlanCurves = p.curves instanceof MixedCurves ? (opp.firstPrice ? p.curves.first : p.curves.second) : p.curves;
+        p.expectedUsd += c.payAt(Curves.position(Math.log(opp.valueCpmUsd * p.multiplier))) / 1000;
+      }
       return p.multiplier;
     },
 
@@ -782,9 +813,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       if (p.hourlyCap < 1 && atHourlyCap(p, h)) p.slotEnd = -Infinity;
       // A second-price win shows the price; a first-price one only that it was at most the bid,
       // unless the exchange sent the min-to-win. Each win by its own auction, as the caller tells;
-      // the campaign's usual auction only where it cannot: for every win, that had a campaign at
-      // 60 % first price learn each second-price clearing price as a bound (P(price <= 0.75) 0.287
-      // against 0.128).
+      // the campaign's usual auction (its recent majority) only where it cannot: for every win, that
+      // had a campaign at 60 % first price learn each second-price clearing price as a bound
+      // (P(price <= 0.75) 0.287 against 0.128).
       if (minToWinCpmUsd !== undefined && minToWinCpmUsd > 0) p.landscape.exact(minToWinCpmUsd);
       else if (priceIsBid ?? p.firstPriceOpps * 2 > p.opps) p.landscape.atMost(priceCpmUsd);
       else p.landscape.exact(priceCpmUsd);
