@@ -180,7 +180,8 @@ const SCAN_MAX = 32;
 /**
  * Pricing and pacing for a scored plan: per imp, each candidate's value (pCTR, with the pacer's
  * exploration) is paced into a multiplier and priced; the highest price wins the imp (a fixed-price
- * deal ranked at its paced value, capped: its price is the agreed one). `pctrs` are
+ * deal ranked at what its campaign would bid in the request's own auction: its price is the agreed
+ * one). `pctrs` are
  * in plan order. With nothing chosen, `reason` says why (PACING, BELOW_FLOOR or
  * NO_ELIGIBLE_CAMPAIGN).
  *
