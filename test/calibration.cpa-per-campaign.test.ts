@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createCalibration } from '../src/pace/calibration.js';
 import { mulberry32 } from '../src/pace/index.js';
 import { DEFAULT_PCVR } from '../src/price/price.js';
+import { conversionQueue } from './helpers/conversions.js';
 
 const DAY0 = Date.UTC(2026, 2, 2);
 const MIN = 60_000;
@@ -16,17 +17,8 @@ const delayMs = (r: () => number) => MIN + Math.round(-Math.log(1 - r()) * 30 * 
  */
 function clicker(cal: ReturnType<typeof createCalibration>, clock: { now: number }, cvr: Record<string, number>, seed: number) {
   const r = mulberry32(seed);
-  const pending: Array<[number, number, string]> = [];
-  const deliver = () => {
-    pending.sort((a, b) => a[0] - b[0]);
-    while (pending.length > 0 && pending[0][0] <= clock.now) {
-      const [at, clickMs, id] = pending.shift()!;
-      const now = clock.now;
-      clock.now = at;
-      cal.onConversion(id, clickMs);
-      clock.now = now;
-    }
-  };
+  const queue = conversionQueue(cal, clock);
+  const deliver = queue.deliver;
   return {
     deliver,
     click(id: string) {
@@ -34,7 +26,7 @@ function clicker(cal: ReturnType<typeof createCalibration>, clock: { now: number
       cal.calibratePcvr(id, DEFAULT_PCVR);
       cal.onImpression(id, 0.03);
       cal.onClick(id);
-      if (r() < cvr[id]) pending.push([clock.now + delayMs(r), clock.now, id]);
+      if (r() < cvr[id]) queue.add(clock.now + delayMs(r), clock.now, id);
     },
   };
 }

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createCalibration, Spread } from '../src/pace/calibration.js';
 import { mulberry32 } from '../src/pace/index.js';
+import { conversionQueue } from './helpers/conversions.js';
 
 const DAY0 = Date.UTC(2026, 2, 2);
 const MIN = 60_000;
@@ -13,17 +14,8 @@ function shop(trueCvr: number, seed: number) {
   const catalog = [{ id: 'shop', creatives: [{ id: 'c1' }, { id: 'c2' }] }];
   cal.keepCreativesOf(catalog);
   const r = mulberry32(seed);
-  const pending: Array<[number, number, string]> = [];
-  const deliver = () => {
-    pending.sort((a, b) => a[0] - b[0]);
-    while (pending.length > 0 && pending[0][0] <= clock.now) {
-      const [at, clickMs, id] = pending.shift()!;
-      const now = clock.now;
-      clock.now = at;
-      cal.onConversion(id, clickMs, 'shop');
-      clock.now = now;
-    }
-  };
+  const queue = conversionQueue(cal, clock, 'shop');
+  const deliver = queue.deliver;
   const clicks = (n: number, base: number) => {
     for (let i = 0; i < n; i++) {
       clock.now += MIN;
@@ -32,7 +24,7 @@ function shop(trueCvr: number, seed: number) {
       for (let k = 0; k < 20; k++) cal.calibratePcvr(id, base);
       cal.onImpression(id, 0.03, 'shop');
       cal.onClick(id, 'shop');
-      if (r() < trueCvr) pending.push([clock.now + MIN + Math.round(-Math.log(1 - r()) * 30 * MIN), clock.now, id]);
+      if (r() < trueCvr) queue.add(clock.now + MIN + Math.round(-Math.log(1 - r()) * 30 * MIN), clock.now, id);
     }
     clock.now += 8 * DAY;
     deliver();
