@@ -21,7 +21,7 @@ interface Entry {
   creative: Creative;
   capLeft?: number;
 }
-type Pod = { podid?: string; poddur?: number; maxseq?: number; media?: 'video' | 'audio' };
+type Pod = { podid?: string; poddur?: number; maxseq?: number; sequence?: number; media?: 'video' | 'audio' };
 
 function plan(n: number, pod: Pod, entries: Entry[]): PriceableImp<Priceable>[] {
   const { media = 'video', ...fields } = pod;
@@ -116,6 +116,21 @@ describe('an ad pod', () => {
     expect(choose(plan(3, { podid: 'p', poddur: 30 }, frac)).bids).toEqual(['1:nw-15.2', '2:ew-10']);
     // The same in an audio pod.
     expect(choose(plan(3, { podid: 'p', poddur: 30, media: 'audio' }, entries)).bids).toEqual(['1:nw-15', '2:sw-15']);
+  });
+
+  it('in OpenRTB 2.5 (no podid), the request\'s imps numbered by `sequence` are one break', () => {
+    // Before: the 2.5 pod of 3 sequenced imps got the same ad three times, and the exchange
+    // dropped the repeats while their budget stayed held.
+    const northwind = camp('northwind-travel', 12, ['northwind.example']);
+    const southwind = camp('southwind-air', 10, ['southwind.example']);
+    const entries = [northwind, southwind].map((c) => ({ campaign: c, creative: video(`${c.id}-15`, 15) }));
+    const seq = (n: number, media: 'video' | 'audio' = 'video') =>
+      plan(n, { media }, entries).map((p, k) => ({ ...p, imp: { id: p.imp.id, [media]: { sequence: k + 1 } } }));
+    expect(choose(seq(3)).bids).toEqual(['1:northwind-travel-15', '2:southwind-air-15']);
+    expect(choose(seq(3, 'audio')).bids).toEqual(['1:northwind-travel-15', '2:southwind-air-15']);
+    // A podid still names the break: imps of two pods each take their own ads.
+    const two = seq(2).map((p, k) => ({ ...p, imp: { id: p.imp.id, video: { sequence: 1, podid: `p${k}` } } }));
+    expect(choose(two).bids).toEqual(['1:northwind-travel-15', '2:northwind-travel-15']);
   });
 
   it('separates advertisers on any adomain in common, not the first only', () => {

@@ -26,6 +26,8 @@ export interface PriceableImp<E extends Priceable> {
 /** The ad pod fields of an imp's video or audio object (OpenRTB 2.6 §3.2.7, §3.2.8). */
 export interface PodFields {
   podid?: unknown;
+  /** OpenRTB 2.5's slot number within the request's ad break (no `podid` before 2.6). */
+  sequence?: unknown;
   /** The seconds the pod's ads may fill, all together. */
   poddur?: unknown;
   /** The most ads the pod takes. */
@@ -423,13 +425,23 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
 
 /** The imp's video or audio object where it is in an ad pod. */
 function podMedia(imp: PriceableImp<Priceable>['imp']): PodFields | undefined {
-  return imp.video?.podid !== undefined ? imp.video : imp.audio;
+  const video = imp.video;
+  return video !== undefined && (video.podid !== undefined || video.sequence !== undefined) ? video : imp.audio;
 }
 
-/** The pod an imp's media object puts it in; '' for none. */
+/**
+ * The pod an imp's media object puts it in; '' for none. Without a `podid`, an OpenRTB 2.5
+ * `sequence` puts the imp in the request's one implicit break (2.5 §3.2.7: the sequence number
+ * "will allow for the coordinated delivery of multiple creatives"; Prebid Server's and exchanges'
+ * 2.5 long-form requests number a break's slots so): each slot its own break, it got the same ad
+ * on every slot, and the exchange dropped the repeats while their budget stayed held. Two 2.5
+ * breaks in one request are taken as one, at worst a bid fewer.
+ */
 function podOf(media: PodFields | undefined): string {
   const podid = media?.podid;
-  return typeof podid === 'string' || typeof podid === 'number' ? String(podid) : '';
+  if (typeof podid === 'string' || typeof podid === 'number') return String(podid);
+  const sequence = media?.sequence;
+  return podid === undefined && typeof sequence === 'number' && sequence > 0 ? '\u0000sequence' : '';
 }
 
 /** OpenRTB 2.6 §3.2.7: `poddur` and `maxseq` are the dynamic portion's, the imps that carry them. */
