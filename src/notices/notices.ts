@@ -629,12 +629,16 @@ export function createNoticeHandler(deps: NoticeDeps) {
         const raw = given.indexOf(' ') < 0 ? given : given.replace(/([eE]) (\d)/, '$1+$2');
         let price = parsePrice(raw, claims.cur);
         if (Number.isNaN(price)) unpriced = true;
-        else if (price > claims.bidPrice * (1 + 1e-9)) {
+        else if (price > claims.bidPrice) {
           // No auction clears above the bid, yet the exchange says it billed the impression at that
           // price (Prebid Server after a bid adjustment factor over 1, or a conversion into another
           // currency; a unit it got wrong). Refused, it was never recorded: it settles at the bid,
           // the most the bid reserved and the most a page that can edit the URL could move, and
-          // beyond a rounding of the price it is counted by exchange, for the reconciliation.
+          // beyond a rounding of the price it is counted by exchange, for the reconciliation. Any
+          // amount over is capped, an ulp too: the ledger rounds to the micro-dollar, and a bid of
+          // 0.5005 CPM reserves 500 micros where 0.5005000000000001 settles 501, refused as over
+          // the reservation (1.23 % of 4-decimal USD prices one ulp up: an exchange converting the
+          // bid into its currency and back).
           if (price > claims.bidPrice + priceRounding(claims.cur) + 1e-9) metrics.priceAboveBid(claims.exchange);
           price = claims.bidPrice;
         }
