@@ -69,7 +69,10 @@ describe('native request parsing (1.0-1.2)', () => {
     const jsOnly = parseNativeRequest({ request: { ver: '1.2', assets, eventtrackers: [{ event: 1, methods: [2] }] } })!;
     const none = parseNativeRequest({ request: { ver: '1.2', assets } })!;
     const legacy = parseNativeRequest({ request: { ver: '1.1', assets, eventtrackers: [{ event: 1, methods: [1] }] } })!;
-    expect([img.tracker, jsOnly.tracker, none.tracker, legacy.tracker]).toEqual(['eventtracker', 'none', 'imptrackers', 'imptrackers']);
+    // Offering no impression tracker at all (an empty list, viewability only): imptrackers, not none (review "fmt").
+    const empty = parseNativeRequest({ request: { ver: '1.2', assets, eventtrackers: [] } })!;
+    const viewOnly = parseNativeRequest({ request: { ver: '1.2', assets, eventtrackers: [{ event: 2, methods: [1] }] } })!;
+    expect([img.tracker, jsOnly.tracker, none.tracker, legacy.tracker, empty.tracker, viewOnly.tracker]).toEqual(['eventtracker', 'eventtracker-js', 'imptrackers', 'imptrackers', 'imptrackers', 'imptrackers']);
   });
 
   it('reads whether the exchange supports a privacy notice (1.2 privacy: 1)', () => {

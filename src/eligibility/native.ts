@@ -32,8 +32,8 @@ export interface NativeRequest {
   /** The request came inside a `native` object (the 1.0 form) and declares no later version: the response goes in one too. */
   wrapped: boolean;
   assets: NativeAssetRequest[];
-  /** How the impression is counted: an img event tracker (1.2 with eventtrackers), imptrackers, or none offered. */
-  tracker: 'eventtracker' | 'imptrackers' | 'none';
+  /** How the impression is counted: an img or a js event tracker (1.2 with eventtrackers offering one), else imptrackers. */
+  tracker: 'eventtracker' | 'eventtracker-js' | 'imptrackers';
   /** The exchange supports a buyer's privacy notice (1.2 §4.1 `privacy: 1`): the response may link one. */
   privacy: boolean;
 }
@@ -116,8 +116,15 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
   const legacy = !/^1\.[2-9]/.test(ver);
   let tracker: NativeRequest['tracker'] = 'imptrackers';
   if (!legacy && Array.isArray(r.eventtrackers)) {
-    // 1.2 §4.7: the exchange lists the trackers it supports; only an impression (event 1) img (method 1) one is ours to send.
-    tracker = r.eventtrackers.some((e: Obj) => e && e.event === 1 && Array.isArray(e.methods) && e.methods.includes(1)) ? 'eventtracker' : 'none';
+    // 1.2 §4.7: the exchange lists the trackers it supports; an impression (event 1) one is ours to
+    // send, img (method 1) where offered, else js (method 2: the script's GET is the count, and the
+    // answer's empty body runs as an empty script). Where it offers neither (`[]`, viewability
+    // only) the impression still goes in `imptrackers`, which Prebid.js and Prebid Mobile read:
+    // sent no tracker, a render behind Prebid Server's mobile path, which fires neither nurl nor
+    // burl, was billed and recorded nowhere, its hold freed at expiry (review "fmt", 2026-12-06).
+    const offers = (method: number): boolean => r.eventtrackers.some((e: Obj) => e && e.event === 1 && Array.isArray(e.methods) && e.methods.includes(method));
+    if (offers(1)) tracker = 'eventtracker';
+    else if (offers(2)) tracker = 'eventtracker-js';
   }
   // Since 1.1 the response is the native object itself (1.2 §5.1): a wrapped request that declares
   // 1.1 or later is answered plain, as renderers of those versions read the assets at the top level.
