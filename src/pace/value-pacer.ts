@@ -14,9 +14,10 @@
  */
 import { compileBudget, NO_LIMIT, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
 import { DAY_MS, HOUR_MS } from '../util/time.js';
-import type { Opportunity, PacingMode } from '../types.js';
+import type { Goal, Opportunity, PacingMode } from '../types.js';
+import { baseCvr } from '../price/price.js';
 import { createCalibration, type CalibrationSnapshot } from './calibration.js';
-import { BINS, PriceLandscape, ValueClock, ValueHistogram } from './landscape.js';
+import { BINS, BINS_PER_DECADE, PriceLandscape, ValueClock, ValueHistogram } from './landscape.js';
 import { Curves, MixedCurves, planCurves, solveLambda, type PlanCurves } from './optimiser.js';
 import { addOut as addOutToday, fillUncounted as uncounted } from './uncounted.js';
 import { createThompsonPacer, hourMask, pacingHours, relearnHours, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
@@ -147,6 +148,8 @@ class Pace {
   hourlyCap: number;
   /** `maxBidCpmUsd`: the plan's bids stop there (optimiser.ts, Curves). */
   maxBid: number;
+  /** Its goal, where the caller's campaign objects carry one: what the values it learnt are worth per unit of pCTR (`rescale`). */
+  goal: Goal | undefined;
   /** The UTC hours it bids in (`hourMask`). */
   hours = 0;
   day: number;
@@ -218,6 +221,7 @@ class Pace {
     this.mode = c.budget.pacing ?? 'max-value';
     this.hourlyCap = c.budget.hourlyCapShare ?? 1;
     this.maxBid = c.maxBidCpmUsd ?? Infinity;
+    this.goal = goalOf(c);
     this.day = utcDay(now);
     this.countFromMs = now;
     this.landscape = prior;
@@ -245,6 +249,14 @@ class Pace {
     for (let h = 0; h < 24; h++) this.shapeCum[h + 1] = this.shapeCum[h] + this.shape[h];
   }
 }
+
+/** The goal of a campaign object that has one (the bidder's and the simulator's are whole campaigns). */
+function goalOf(c: PacedCampaign): Goal | undefined {
+  return (c as PacedCampaign & { goal?: Goal }).goal;
+}
+
+/** ln of one value bin's width. */
+const BIN_STEP = Math.log(10) / BINS_PER_DECADE;
 
 /**
  * How fast what the plan's opportunities delivered is forgotten, the expected spend (share of the
@@ -391,7 +403,12 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         if (p.pausedInPolicies || held.has(c.id)) p.outFromMs = now;
       } else {
         const before = p.hours;
-        if (hourMask(hours) !== before && today >= p.day) {
+        // An `even` pace counts nothing of its own (the curve pacer paces it): its count since
+        // midnight, empty, read as hours in service without one opportunity. Made max-value at noon
+        // after days on even, it planned the afternoon on about one opportunity, bought 8.25-8.53 of
+        // value where one staying even bought 10.03-10.16, and taught the next day an empty morning.
+        const leavesEven = p.mode === 'even' && (c.budget.pacing ?? 'max-value') !== 'even';
+        if ((hourMask(hours) !== before || leavesEven) && today >= p.day) {
           // What was counted under the hours before is learnt as it was; today's count starts again
           // now, as a pacer started now does.
           rollDay(p, now);
@@ -407,6 +424,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         p.mode = c.budget.pacing ?? 'max-value';
         p.hourlyCap = c.budget.hourlyCapShare ?? 1;
         p.maxBid = c.maxBidCpmUsd ?? Infinity;
+        rescale(p, c);
         p.slotEnd = -Infinity;
         p.pausedInPolicies = c.paused === true;
         setOut(p, p.pausedInPolicies || held.has(c.id), now);
@@ -429,6 +447,77 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     }
     catalog = campaigns;
     calibration.keepCreativesOf(campaigns);
+  }
+
+  /**
+   * What an opportunity is worth per unit of pCTR under `g` (src/price/price.ts `valueCpmUsd`, over
+   * 1000): the value per click, times for a CPA goal the pCVR the bid path prices `creatives` at
+   * (their calibration of its base, src/price/choose.ts), their geometric mean. NaN for a CPM goal,
+   * whose value is not in pCTR at all.
+   */
+  function valuePerCtr(g: Goal, creatives: readonly { id: string }[] | undefined): number {
+    if (g.type === 'cpm') return NaN;
+    if (g.type === 'cpc') return g.valueUsd;
+    const base = baseCvr({ goal: g });
+    if (creatives === undefined || creatives.length === 0) return g.valueUsd * base;
+    let ln = 0;
+    for (const cr of creatives) ln += Math.log(calibration.calibratePcvr(cr.id, base, false));
+    return g.valueUsd * Math.exp(ln / creatives.length);
+  }
+
+  /**
+   * A reload that changed what the campaign's opportunities are worth (its goal's value, its CPA
+   * base rate, cpc against cpa): the values learnt, which the plan spends on for the rest of the
+   * day and fade over 12 hours, are moved by the same factor in log, the hours' moments with them
+   * (their fit standardises the histogram's values, so both move alike). Left as they were, a value
+   * doubled at noon planned on half of it and spent the budget by 19:00-20:00 (afternoon value
+   * 15.5-15.9 where a campaign added then bought 19.5-20.0), halved left 1.1-1.2 of 6 USD unspent.
+   * Between a CPM goal and one in pCTR no factor holds: what was learnt is dropped.
+   */
+  function rescale(p: Pace, c: PacedCampaign): void {
+    const before = p.goal;
+    const after = goalOf(c);
+    p.goal = after;
+    if (before === undefined || after === undefined) return;
+    const sameCvr = after.type !== 'cpa' || baseCvr({ goal: before }) === baseCvr({ goal: after });
+    if (before.type === after.type && before.valueUsd === after.valueUsd && sameCvr) return;
+    const cpm = before.type === 'cpm' && after.type === 'cpm';
+    const factor = cpm ? after.valueUsd / before.valueUsd : valuePerCtr(after, c.creatives) / valuePerCtr(before, c.creatives);
+    const active = p.hourValues.active;
+    const moments = p.hourValues.moments();
+    if (!(factor > 0 && Number.isFinite(factor))) {
+      p.values.w.fill(0);
+      p.values.total = 0;
+      if (moments !== undefined) p.hourValues.restore(moments.fill(0));
+      p.hourValues.clear();
+      return;
+    }
+    const d = Math.log(factor);
+    const w = p.values.w;
+    const moved = new Float64Array(BINS);
+    // Bin 0 holds the values at or under the grid's floor, taken as they are (hour-values.ts).
+    moved[0] = w[0];
+    for (let k = 1; k < BINS; k++) {
+      if (!(w[k] > 0)) continue;
+      const x = k + d / BIN_STEP;
+      const j = Math.floor(x);
+      const f = x - j;
+      moved[Math.min(BINS - 1, Math.max(1, j))] += (1 - f) * w[k];
+      if (f > 0) moved[Math.min(BINS - 1, Math.max(1, j + 1))] += f * w[k];
+    }
+    w.set(moved);
+    if (moments === undefined) return;
+    // Per hour the moments of ln(value) + d: weight, Σx, Σx², Σx³, Σx⁴ (hour-values.ts).
+    for (let i = 0; i < moments.length; i += 5) {
+      const [n, s1, s2, s3, s4] = moments.slice(i, i + 5);
+      moments[i + 1] = s1 + n * d;
+      moments[i + 2] = s2 + 2 * d * s1 + n * d ** 2;
+      moments[i + 3] = s3 + 3 * d * s2 + 3 * d ** 2 * s1 + n * d ** 3;
+      moments[i + 4] = s4 + 4 * d * s3 + 6 * d ** 2 * s2 + 4 * d ** 3 * s1 + n * d ** 4;
+    }
+    p.hourValues.restore(moments);
+    // Refitted there: a pace that plans without the hours' fit (no day learnt) keeps learning values as they are.
+    if (!active) p.hourValues.clear();
   }
 
   /** The learnt traffic of hours whose dayparting changed goes back to the usual shape (`relearnHours`). */
