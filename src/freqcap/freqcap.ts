@@ -538,16 +538,22 @@ export function createRedisFrequencyStore(opts: RedisFrequencyOptions): Frequenc
     // Injected (tests move it; never a sleep against a TTL); impression times stay on `clock`.
     perf: { now: opts.now },
     ttlResolution: 0,
+    // A user past localTtlMs is kept until the next warm loads them again: see `count`.
+    noDeleteOnStaleGet: true,
   });
   client.defineCommand('freqRecord', { numberOfKeys: 1, lua: LUA_RECORD });
   const cmd = client as unknown as FrequencyCommands;
   return {
     count(userKey, campaignId, windowSec) {
-      return countSince(users.get(userKey)?.get(campaignId), clock() - windowSec * 1000);
+      // Stale too: the request's warm skipped a user still fresh then (`has`), and the entry may
+      // pass its TTL before eligibility counts; not returned, the count read 0 (never shown, not
+      // unknown) and a capped user was bid on again. What the warm saw is what this request knows.
+      return countSince(users.get(userKey, { allowStale: true })?.get(campaignId), clock() - windowSec * 1000);
     },
     async record(userKey, campaignId) {
       const now = clock();
-      const u = users.get(userKey, { updateAgeOnGet: false });
+      // Stale too, for the same reason: a request warmed just before still counts this impression.
+      const u = users.get(userKey, { updateAgeOnGet: false, allowStale: true });
       if (u !== undefined) {
         let times = u.get(campaignId);
         if (times === undefined) {
