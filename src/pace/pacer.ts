@@ -1,6 +1,6 @@
 import { compileBudget, pacedDayBudgetUsd, utcDay, type BudgetRule } from '../ledger/budget.js';
 import { DAY_MS, HOUR_MS } from '../util/time.js';
-import type { Budget, Pacer } from '../types.js';
+import type { Budget, Goal, Pacer } from '../types.js';
 import { createCalibration, type CatalogCreative } from './calibration.js';
 import { USER_ZONE, zoneHour } from '../util/zone.js';
 import { sampleBeta, sampleGamma } from '../random/random.js';
@@ -27,6 +27,8 @@ export interface PacedCampaign {
   cat?: readonly string[];
   /** The most it bids, CPM USD, after pacing and shading: the value pacer plans on bids capped there. None: uncapped. */
   maxBidCpmUsd?: number;
+  /** What a click, conversion or thousand impressions is worth: a reload that changes it rescales the values learnt (value-pacer.ts `configure`). */
+  goal?: Goal;
 }
 
 export interface ThompsonPacerOptions {

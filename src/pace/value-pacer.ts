@@ -221,7 +221,7 @@ class Pace {
     this.mode = c.budget.pacing ?? 'max-value';
     this.hourlyCap = c.budget.hourlyCapShare ?? 1;
     this.maxBid = c.maxBidCpmUsd ?? Infinity;
-    this.goal = goalOf(c);
+    this.goal = c.goal;
     this.day = utcDay(now);
     this.countFromMs = now;
     this.landscape = prior;
@@ -251,10 +251,6 @@ class Pace {
 }
 
 /** The goal of a campaign object that has one (the bidder's and the simulator's are whole campaigns). */
-function goalOf(c: PacedCampaign): Goal | undefined {
-  return (c as PacedCampaign & { goal?: Goal }).goal;
-}
-
 /** ln of one value bin's width. */
 const BIN_STEP = Math.log(10) / BINS_PER_DECADE;
 
@@ -476,7 +472,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
    */
   function rescale(p: Pace, c: PacedCampaign): void {
     const before = p.goal;
-    const after = goalOf(c);
+    const after = c.goal;
     p.goal = after;
     if (before === undefined || after === undefined) return;
     const sameCvr = after.type !== 'cpa' || baseCvr({ goal: before }) === baseCvr({ goal: after });
