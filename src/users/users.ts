@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { BidRequest } from 'iab-openrtb/v26';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
@@ -197,9 +198,33 @@ export function userIdOf(req: BidRequest, exchange: string, eidRank: ReadonlyMap
  * and they shared one profile.
  */
 function isId(id: unknown): id is string {
-  return typeof id === 'string' && !/^[\s0-]*$/.test(id) && !/[{}[\]%$]/.test(id) && !NO_ID_WORD.test(id);
+  return typeof id === 'string' && !/^[\s0-]*$/.test(id) && !/[{}[\]%$]/.test(id) && !NO_ID_WORD.test(id) && !isZeroDigest(id);
 }
 const NO_ID_WORD = /^\s*(null|undefined|unknown|none|nil)\s*$/i;
+
+/**
+ * The MD5, SHA-1 and SHA-256 digests (hex, lower-case; the MD5 also in UUID form) of the all-zero
+ * advertising id, dashed or not, in either letter case: what an SDK or exchange that hashes ids
+ * sends for every device that limits ad tracking. Of the forms of an id (a UUID, 40 or 64 hex
+ * digits) and different from zeros, each passed as an id, and the devices sending it were one
+ * user: one win capped them all (100 devices, cap 1: 1 bid), and they shared one profile.
+ */
+const ZERO_DIGESTS: ReadonlySet<string> = new Set(
+  ['00000000-0000-0000-0000-000000000000', '00000000000000000000000000000000'].flatMap((zero) =>
+    [zero, zero.toUpperCase()].flatMap((z) =>
+      ['md5', 'sha1', 'sha256'].flatMap((alg) => {
+        const d = createHash(alg).update(z).digest('hex');
+        return d.length === 32 ? [d, `${d.slice(0, 8)}-${d.slice(8, 12)}-${d.slice(12, 16)}-${d.slice(16, 20)}-${d.slice(20)}`] : [d];
+      }),
+    ),
+  ),
+);
+
+/** `id` (any letter case) is one of ZERO_DIGESTS; lower-cased only where its length is one of theirs. */
+function isZeroDigest(id: string): boolean {
+  const n = id.length;
+  return (n === 32 || n === 36 || n === 40 || n === 64) && ZERO_DIGESTS.has(id.toLowerCase());
+}
 
 /**
  * `source:id` of the request's extended id whose source ranks first in `eidRank`; '' if none is
@@ -230,7 +255,8 @@ function rankedEid(eids: unknown, eidRank: ReadonlyMap<string, number>): string 
  * The device's advertising id where it may identify the user, as one form: trimmed, lower-case
  * (IDFAs travel upper-case, as iOS gives them, or lower-case, as some exchanges write them: one
  * device either way) and, a UUID, with its dashes (some exchanges drop them). Not when the device
- * limits ad tracking (`lmt` 1), and not the all-zero id iOS and Android send then. '' otherwise.
+ * limits ad tracking (`lmt` 1), and not the all-zero id iOS and Android send then, nor its hash
+ * (ZERO_DIGESTS). '' otherwise.
  *
  * Only the forms a device's advertising id has: a UUID (IDFA, AAID, Roku RIDA, Amazon AFAI, Tizen
  * TIFA, LG LGUDID, Vizio VIDA, Xbox MSAI, Huawei OAID), or 16, 40 or 64 hex digits (Xiaomi's
@@ -248,8 +274,8 @@ export function trackableIfa(device: { ifa?: unknown; lmt?: unknown; ifa_type?: 
   if (typeof raw !== 'string' || device!.lmt === 1) return '';
   const ifa = raw.trim().toLowerCase();
   const uuid = UUID.exec(ifa);
-  if (uuid) return /^[0-]+$/.test(ifa) ? '' : ifa.length === 36 ? ifa : uuid.slice(1).join('-');
-  if (HASHED.test(ifa)) return /^0+$/.test(ifa) ? '' : ifa;
+  if (uuid) return /^[0-]+$/.test(ifa) || ZERO_DIGESTS.has(ifa) ? '' : ifa.length === 36 ? ifa : uuid.slice(1).join('-');
+  if (HASHED.test(ifa)) return /^0+$/.test(ifa) || ZERO_DIGESTS.has(ifa) ? '' : ifa;
   const type = device!.ifa_type ?? (device!.ext as { ifa_type?: unknown } | undefined)?.ifa_type;
   return typeof type === 'string' && OWN_IFA_TYPES.has(type.toLowerCase()) && isId(ifa) ? ifa : '';
 }
