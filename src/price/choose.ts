@@ -426,7 +426,8 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
 /** The imp's video or audio object where it is in an ad pod. */
 function podMedia(imp: PriceableImp<Priceable>['imp']): PodFields | undefined {
   const video = imp.video;
-  return video !== undefined && (video.podid !== undefined || video.sequence !== undefined) ? video : imp.audio;
+  // `null` passes validation as an absent media object.
+  return video != null && (video.podid !== undefined || video.sequence !== undefined) ? video : imp.audio;
 }
 
 /**
