@@ -39,6 +39,16 @@ function through(x: number, k: number): number {
   return Math.min(1, Math.max(0, (Math.log(x) - LOG_MIN) / STEP - (k - 1)));
 }
 
+/**
+ * After this long a notice counts half (`fade`). Two days: after competition rose 50 % for good the
+ * pacer bought 0.991-0.993 of the value hindsight buys on the fourth to sixth days after (never
+ * faded 0.988-0.990), a steady market as before; on a steady market with a daily price cycle a day
+ * lost 0.0005 of it, 12 hours 0.0012, a cap of 20,000 observations 0.0014: the shorter the memory,
+ * the more the rest of the day is planned at the prices of the hours just past
+ * (docs/pacing-history.md, "The price landscape forgets").
+ */
+const HALF_LIFE_MS = 2 * 86_400_000;
+
 /** EM steps a read of the histogram runs at most after new counts (each read after more goes on from there). */
 const MAX_EM_ITERATIONS = 8;
 /** EM has converged when no bin moves by more than this share of the observations. */
@@ -58,8 +68,8 @@ const next = new Float64Array(BINS);
  * loss at bid b: the price was above b; a first-price win at b: it was at most b) are kept per bin
  * of the bid, with where in the bin the bids were, and the histogram is their maximum-likelihood
  * completion (EM): each censored observation spread over the prices it allows, its bid's own bin by
- * the share of it on the allowed side, in proportion to the histogram that results. Nothing fades:
- * every notice counts as much as the first.
+ * the share of it on the allowed side, in proportion to the histogram that results. Every count
+ * fades by time (`fade`, at each re-solve): a notice weighs half as much two days later.
  */
 export class PriceLandscape {
   private readonly hist = new Float64Array(BINS);
@@ -76,6 +86,10 @@ export class PriceLandscape {
   private total = 0;
   /** Counts changed since the histogram was last read. */
   private stale = false;
+  /** The prior's weight: fading never takes the counts below it. */
+  private floor = 0;
+  /** When the counts were last faded (`fade`); NaN before the first. */
+  private fadedAt = NaN;
 
   /** A prior worth `weight` observations: log-normal around `medianCpm` with log-spread `sigma`. */
   static logNormal(medianCpm: number, sigma: number, weight: number): PriceLandscape {
@@ -89,6 +103,7 @@ export class PriceLandscape {
       s += d[k];
     }
     for (let k = 0; k < BINS; k++) l.addExact(k, (weight * d[k]) / s);
+    l.floor = weight;
     return l;
   }
 
@@ -99,6 +114,7 @@ export class PriceLandscape {
     for (const c of counts) s += c;
     if (!(s > 0)) throw new Error('price histogram is empty');
     for (let i = 0; i < counts.length; i++) if (counts[i] > 0) l.addExact(binOf(i * unit), (weight * counts[i]) / s);
+    l.floor = weight;
     return l;
   }
 
@@ -111,6 +127,8 @@ export class PriceLandscape {
     l.from = this.from;
     l.total = this.total;
     l.stale = this.stale;
+    l.floor = this.floor;
+    l.fadedAt = this.fadedAt;
     return l;
   }
 
@@ -133,6 +151,29 @@ export class PriceLandscape {
 
   exact(price: number): void {
     this.addExact(binOf(price), 1);
+  }
+
+  /**
+   * Forgets as of `nowMs`: every count (the prior's, exact, censored) weighs half as much HALF_LIFE_MS
+   * later, all by one factor, so the histogram keeps its shape and the prior its share (it does not
+   * come back to dominate), and the Thompson draw keeps exploring: its counts stop growing at about
+   * 2.9 days of notices. Forgetting by time, as the values do, at any traffic. Never below the
+   * prior's weight: a campaign idle for weeks plans on the market it last saw, worth as much as a prior.
+   */
+  fade(nowMs: number): void {
+    if (!(nowMs > this.fadedAt)) {
+      if (Number.isNaN(this.fadedAt)) this.fadedAt = nowMs;
+      return;
+    }
+    const f = Math.min(1, Math.max(Math.pow(0.5, (nowMs - this.fadedAt) / HALF_LIFE_MS), this.floor / this.total));
+    this.fadedAt = nowMs;
+    if (!(f < 1)) return;
+    for (let k = 0; k < BINS; k++) {
+      this.exactN[k] *= f;
+      this.hist[k] *= f;
+    }
+    for (let i = 0; i < this.censored.length; i++) this.censored[i] *= f;
+    this.total *= f;
   }
 
   /** The price was above `bid` (a loss without min-to-win). */

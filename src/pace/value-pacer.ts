@@ -863,6 +863,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     for (let k = 0; k < BINS; k++) valueProbs[k] = p.values.w[k] / vt;
     if (hourValues && p.learnedDays > 0) planByHour(p, now);
     else p.hourValues.clear();
+    p.landscape.fade(now);
     p.landscape.probabilities(priceProbs, random);
     const firstPrice = firstPriceShare(p, now);
     const curves = planCurves(priceProbs, firstPrice, shaded, p.maxBid);
