@@ -6,6 +6,7 @@ import { DEFAULT_SETTINGS } from '../src/config/settings.js';
 import { createPrivacy } from '../src/eligibility/privacy.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import type { Campaign } from '../src/types.js';
+import { primaryUserKey } from '../src/users/keys.js';
 import { createUsers, trackableIfa } from '../src/users/users.js';
 
 /**
@@ -62,7 +63,8 @@ function makeUsers(settings = DEFAULT_SETTINGS) {
 describe('the user key', () => {
   it('is the most lasting id a request has: buyeruid, then the advertising id, then a listed extended id, then user.id', async () => {
     const users = makeUsers();
-    const key = (r: object, exchange = 'a') => users.key(r as never, exchange);
+    // The first of the request's keys (src/users/keys.ts): the profile's and the event log's.
+    const key = (r: object, exchange = 'a') => primaryUserKey(users.key(r as never, exchange));
     const ifa = '6d92078a-8246-4ba4-ae5b-76104861e7dc';
     const eids = [{ source: 'pubcid.org', uids: [{ id: 'c29b1f7a-6a0e', atype: 1 }] }];
     const all = key({ user: { id: 'x-1', buyeruid: 'b-1', eids }, device: { ifa } });
