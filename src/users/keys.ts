@@ -1,16 +1,28 @@
 /**
  * A request's user keys as one string (`Users.key`, src/users/users.ts): one keyed hash per kind
- * of id the request has, the most lasting first, joined by USER_KEY_SEPARATOR. It travels as one
- * value through eligibility, the issued bid and the signed notice URL (`uk`); a key of the versions
- * before, which had one, is the same string of one key.
+ * of id the request has, the most lasting first, each USER_KEY_CHARS long, written one after the
+ * other. It travels as one value through eligibility, the issued bid and the signed notice URL
+ * (`uk`); a key of the versions before, which had one, is the same string of one key. Without a
+ * separator the string stays in the `uk` form those versions accept (base64url, at most 64
+ * characters: four keys): a notice of a bid this version made that reaches a process of the
+ * version before, in a rolling deploy, verifies and settles there, its cap recorded under the
+ * joined string (a key nobody counts) rather than refused as malformed with the money unrecorded.
  */
 
-/** Between the keys: not a character of a key (base64url), nor one a URL or XML escapes. */
-export const USER_KEY_SEPARATOR = '.';
+/** One key: 12 bytes of keyed MAC, base64url. */
+export const USER_KEY_CHARS = 16;
+
+/** Whether `userKeys` holds more than one key. */
+function several(userKeys: string): boolean {
+  return userKeys.length > USER_KEY_CHARS && userKeys.length % USER_KEY_CHARS === 0;
+}
 
 /** Each key of `userKeys`. */
 export function userKeysOf(userKeys: string): string[] {
-  return userKeys.indexOf(USER_KEY_SEPARATOR) < 0 ? [userKeys] : userKeys.split(USER_KEY_SEPARATOR);
+  if (!several(userKeys)) return [userKeys];
+  const out: string[] = [];
+  for (let i = 0; i < userKeys.length; i += USER_KEY_CHARS) out.push(userKeys.slice(i, i + USER_KEY_CHARS));
+  return out;
 }
 
 /**
@@ -19,6 +31,5 @@ export function userKeysOf(userKeys: string): string[] {
  * change what the features mean: a retrain, not a cap).
  */
 export function primaryUserKey(userKeys: string): string {
-  const i = userKeys.indexOf(USER_KEY_SEPARATOR);
-  return i < 0 ? userKeys : userKeys.slice(0, i);
+  return several(userKeys) ? userKeys.slice(0, USER_KEY_CHARS) : userKeys;
 }

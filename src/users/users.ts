@@ -9,14 +9,14 @@ import { createProfileStore, createRedisProfileStore, type ProfileStore } from '
 import { createLocalFrequencyStore, createRedisFrequencyStore, type FrequencyStore, type LocalFrequencyStore } from '../freqcap/index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Campaign } from '../types.js';
-import { USER_KEY_SEPARATOR, userKeysOf } from './keys.js';
+import { USER_KEY_CHARS, userKeysOf } from './keys.js';
 
 /** Who the user of a request is, and what the bidder knows about them: frequency and profile. */
 export interface Users {
   /**
    * The pseudonymous user keys of a request from `exchange` ('' without a user id): a keyed hash
-   * of each kind of id and its id the request has (`userIdsOf`), cached, joined by
-   * USER_KEY_SEPARATOR (src/users/keys.ts), the most lasting first (`primaryUserKey`: the
+   * of each kind of id and its id the request has (`userIdsOf`), cached, written one after the
+   * other (src/users/keys.ts), the most lasting first (`primaryUserKey`: the
    * profile's, the features' and the event log's key, as the one key was before). One person
    * is seen with different ids on different exchanges and apps (buyeruid where cookie-synced, the
    * advertising id, an extended id, the exchange's user.id): the caps count the most over the
@@ -133,7 +133,7 @@ export function createUsers(o: UsersOptions): Users {
     const n = userIdsOf(req, exchange, eidRank, ids);
     if (n === 0) return '';
     let k = macOf(ids[0]);
-    for (let i = 1; i < n; i++) k += USER_KEY_SEPARATOR + macOf(ids[i]);
+    for (let i = 1; i < n; i++) k += macOf(ids[i]);
     return k;
   }
 
@@ -142,8 +142,8 @@ export function createUsers(o: UsersOptions): Users {
   let lastKeys: string[] = [];
   function countOver(userKey: string, campaignId: string, windowSec: number): number {
     if (capsUnknown.has(userKey)) return Infinity;
-    if (userKey.indexOf(USER_KEY_SEPARATOR) < 0) return frequency.count(userKey, campaignId, windowSec);
-    if (userKey !== lastKey) ((lastKey = userKey), (lastKeys = userKey.split(USER_KEY_SEPARATOR)));
+    if (userKey.length <= USER_KEY_CHARS) return frequency.count(userKey, campaignId, windowSec);
+    if (userKey !== lastKey) ((lastKey = userKey), (lastKeys = userKeysOf(userKey)));
     let most = 0;
     for (const k of lastKeys) {
       const n = frequency.count(k, campaignId, windowSec);
