@@ -47,6 +47,12 @@ export interface BidInput {
   arrivedMs: number;
   /** Whether the client has gone (closed the connection): its bid would reserve budget for an answer nobody reads. */
   aborted?: () => boolean;
+  /**
+   * Writes an answer to the client. A bid is sent through it, as a method of the input (the server
+   * passes one function for every request, not a closure each), in the turn its deadline check
+   * passed, before the promise settles; the promise then resolves to the answer already sent.
+   */
+  send?(answer: Answer): void;
 }
 
 export interface BidDeps {
@@ -295,10 +301,15 @@ export function createBidPipeline(deps: BidDeps) {
       out.push(issueBid(priced[i], plan, scoredProfiles, ex, rate, expiresAtMs, wallNow, test, live, model.version));
     }
     if (out.length === 0) return noBid(req.id, ex, pausedMeanwhile ? 'NO_ELIGIBLE_CAMPAIGN' : 'BUDGET_EXHAUSTED', arrived);
-    const body = bidResponse(req.id, plan.currency, out, ex.seat);
+    const answer: Answer = { status: 200, body: bidResponse(req.id, plan.currency, out, ex.seat) };
     timed('respond', t);
+    // Written here, not once the promise settles: the requests one scoring batch or journal write
+    // resumes all run to their returns first, so the others' issuing came between the check above
+    // and the write, 12-54 ms at 1,440 req/s (review load; 12 % of bids past the deadline, each
+    // holding budget for an answer the exchange no longer waited for). The duration counts the write.
+    input.send?.(answer);
     metrics.request(ex.name, 'bid', (now() - arrived) / 1000);
-    return { status: 200, body };
+    return answer;
   }
 
   /**

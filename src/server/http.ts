@@ -63,12 +63,20 @@ function statusLine(status: number): string {
 }
 
 interface Aborted {
+  /** Nothing more may be written: the client went, or the response was answered (a second end would throw in uWS). */
   aborted: boolean;
   /** A HEAD request: answered with the headers alone (a body after them is read as the next answer on the connection). */
   head?: boolean;
 }
 
 const isHead = (req: uWS.HttpRequest): boolean => req.getMethod() === 'head';
+
+/** A bid request as the pipeline gets it, with where `send` writes its answer. */
+interface ServedBid extends BidInput {
+  res: uWS.HttpResponse;
+  state: Aborted;
+  origin: string;
+}
 
 /**
  * `origin`: a browser origin allowed by the exchange's `corsOrigins`, answered with CORS headers
@@ -96,6 +104,7 @@ function write(res: uWS.HttpResponse, state: Aborted, a: Answer, rtb: boolean, c
       res.endWithoutBody();
     } else res.end(a.body, close);
   });
+  state.aborted = true;
 }
 
 /**
@@ -107,7 +116,6 @@ function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentL
   if (contentLength > limit) {
     onTooLarge?.();
     write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', `${contentLength} > ${limit} bytes`)), true, true, origin);
-    state.aborted = true;
     return;
   }
   let buf: Buffer | null = contentLength > 0 ? Buffer.allocUnsafe(contentLength) : null;
@@ -119,7 +127,6 @@ function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentL
     if (size + chunk.length > limit || (buf && size + chunk.length > buf.length)) {
       onTooLarge?.();
       write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', `over ${limit} bytes`)), true, true, origin);
-      state.aborted = true;
       buf = null;
       chunks = null;
       return;
@@ -198,6 +205,10 @@ export function startHttpServer(
     return m;
   };
 
+  /**
+   * Writes the answer `p` settles to; one the handler has already sent (a bid, `sendBid`) is not
+   * written again: `write` marks the response answered.
+   */
   function guard(res: uWS.HttpResponse, state: Aborted, rtb: boolean, p: Promise<Answer>, origin = ''): void {
     inFlight++;
     // Counted down in both handlers rather than in a `finally`: one promise and closure less per request.
@@ -214,6 +225,14 @@ export function startHttpServer(
         write(res, state, INTERNAL_ERROR, rtb, draining, origin);
       },
     );
+  }
+
+  /**
+   * The pipeline's `send`, called as a method of the request's input. Outside the request handler's
+   * synchronous part, so `write` corks; a client gone meanwhile (onAborted) gets nothing.
+   */
+  function sendBid(this: ServedBid, a: Answer): void {
+    write(this.res, this.state, a, true, draining, this.origin);
   }
 
   function bidRoute(res: uWS.HttpResponse, req: uWS.HttpRequest, exchangeName: string): void {
@@ -264,8 +283,9 @@ export function startHttpServer(
     readBody(res, state, h.maxBodyBytes(), Number.isFinite(contentLength) ? contentLength : 0, (body) => {
       doneReading();
       let answer: Answer | Promise<Answer>;
+      const input: ServedBid = { body, contentType, contentEncoding, version, exchange: ex, startedMs, arrivedMs, aborted: () => state.aborted, send: sendBid, res, state, origin };
       try {
-        answer = h.bid({ body, contentType, contentEncoding, version, exchange: ex, startedMs, arrivedMs, aborted: () => state.aborted });
+        answer = h.bid(input);
       } catch (err) {
         answer = Promise.reject(err);
       }
