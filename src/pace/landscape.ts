@@ -162,7 +162,10 @@ export class PriceLandscape {
    */
   fade(nowMs: number): void {
     if (!(nowMs > this.fadedAt)) {
-      if (Number.isNaN(this.fadedAt)) this.fadedAt = nowMs;
+      // The first call starts the clock; a clock stepped back restarts it there, or nothing would
+      // fade until it caught up with the time it had stepped to (a review: +7 days, then back,
+      // six days of counts kept whole).
+      if (Number.isNaN(this.fadedAt) || nowMs < this.fadedAt) this.fadedAt = nowMs;
       return;
     }
     const f = Math.min(1, Math.max(Math.pow(0.5, (nowMs - this.fadedAt) / HALF_LIFE_MS), this.floor / this.total));

@@ -92,7 +92,7 @@ export interface ValuePacerSnapshot {
    * hour is worth, learnt over days, which a restart could not plan by until it had learnt a day
    * again (a bidder deployed daily never would). Older snapshots lack it.
    */
-  hourValues?: Array<[string, number[]]>;
+  hourValues?: Array<[string, number[], Goal?]>;
   /**
    * The share of each budget the pacer paced when it wrote this. Its opportunity and request counts
    * (`campaigns`, `today`, `traffic`) are the fleet's, as the pacer keeps them, times this share:
@@ -251,6 +251,12 @@ class Pace {
 }
 
 /** The goal of a campaign object that has one (the bidder's and the simulator's are whole campaigns). */
+/** A goal as a snapshot keeps it (the policies' schema checked it when it was written). */
+function isGoal(g: unknown): g is Goal {
+  const x = g as Goal;
+  return typeof x === 'object' && x !== null && (x.type === 'cpc' || x.type === 'cpa' || x.type === 'cpm') && Number.isFinite(x.valueUsd) && x.valueUsd > 0 && (x.cvr === undefined || (Number.isFinite(x.cvr) && x.cvr > 0));
+}
+
 /** ln of one value bin's width. */
 const BIN_STEP = Math.log(10) / BINS_PER_DECADE;
 
@@ -470,7 +476,12 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
    * 15.5-15.9 where a campaign added then bought 19.5-20.0), halved left 1.1-1.2 of 6 USD unspent.
    * Between a CPM goal and one in pCTR no factor holds: what was learnt is dropped.
    */
-  function rescale(p: Pace, c: PacedCampaign): void {
+  /**
+   * `hoursOnly`: the hour-value moments alone, as a restart restores them from learned.json under
+   * the goal they were written at; the value histogram then holds only values seen since the
+   * start, at the goal in force.
+   */
+  function rescale(p: Pace, c: PacedCampaign, hoursOnly = false): void {
     const before = p.goal;
     const after = c.goal;
     p.goal = after;
@@ -482,26 +493,30 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     const active = p.hourValues.active;
     const moments = p.hourValues.moments();
     if (!(factor > 0 && Number.isFinite(factor))) {
-      p.values.w.fill(0);
-      p.values.total = 0;
+      if (!hoursOnly) {
+        p.values.w.fill(0);
+        p.values.total = 0;
+      }
       if (moments !== undefined) p.hourValues.restore(moments.fill(0));
       p.hourValues.clear();
       return;
     }
     const d = Math.log(factor);
-    const w = p.values.w;
-    const moved = new Float64Array(BINS);
-    // Bin 0 holds the values at or under the grid's floor, taken as they are (hour-values.ts).
-    moved[0] = w[0];
-    for (let k = 1; k < BINS; k++) {
-      if (!(w[k] > 0)) continue;
-      const x = k + d / BIN_STEP;
-      const j = Math.floor(x);
-      const f = x - j;
-      moved[Math.min(BINS - 1, Math.max(1, j))] += (1 - f) * w[k];
-      if (f > 0) moved[Math.min(BINS - 1, Math.max(1, j + 1))] += f * w[k];
+    if (!hoursOnly) {
+      const w = p.values.w;
+      const moved = new Float64Array(BINS);
+      // Bin 0 holds the values at or under the grid's floor, taken as they are (hour-values.ts).
+      moved[0] = w[0];
+      for (let k = 1; k < BINS; k++) {
+        if (!(w[k] > 0)) continue;
+        const x = k + d / BIN_STEP;
+        const j = Math.floor(x);
+        const f = x - j;
+        moved[Math.min(BINS - 1, Math.max(1, j))] += (1 - f) * w[k];
+        if (f > 0) moved[Math.min(BINS - 1, Math.max(1, j + 1))] += f * w[k];
+      }
+      w.set(moved);
     }
-    w.set(moved);
     if (moments === undefined) return;
     // Per hour the moments of ln(value) + d: weight, Σx, Σx², Σx³, Σx⁴ (hour-values.ts).
     for (let i = 0; i < moments.length; i += 5) {
@@ -843,6 +858,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   function decide(p: Pace, now: number): void {
     p.slotEnd = now + slotMs;
     p.decidedDay = p.day;
+    p.landscape.fade(now);
     const remaining = shareOf(p) * (dayBudget(p) - p.spentToday);
     const h = Math.min(23, Math.floor((now - p.day * DAY_MS) / HOUR_MS));
     if (!(remaining > 0) || atHourlyCap(p, h)) {
@@ -863,7 +879,6 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     for (let k = 0; k < BINS; k++) valueProbs[k] = p.values.w[k] / vt;
     if (hourValues && p.learnedDays > 0) planByHour(p, now);
     else p.hourValues.clear();
-    p.landscape.fade(now);
     p.landscape.probabilities(priceProbs, random);
     const firstPrice = firstPriceShare(p, now);
     const curves = planCurves(priceProbs, firstPrice, shaded, p.maxBid);
@@ -1139,7 +1154,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const hourValueMoments: NonNullable<ValuePacerSnapshot['hourValues']> = [];
       for (const [id, p] of paces) {
         const m = p.hourValues.moments();
-        if (m !== undefined) hourValueMoments.push([id, m]);
+        if (m !== undefined) hourValueMoments.push(p.goal ? [id, m, p.goal] : [id, m]);
       }
       const out = Float64Array.from(traffic.out);
       const trafficAt = Math.min(Math.max(now, traffic.day * DAY_MS), (traffic.day + 1) * DAY_MS);
@@ -1171,7 +1186,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
             Number.isInteger(requests[5]) &&
             requests[5] >= 0 &&
             isHourly(requests[6]))) &&
-        (hourValueMoments === undefined || (Array.isArray(hourValueMoments) && hourValueMoments.every((x) => Array.isArray(x) && x.length === 2 && typeof x[0] === 'string' && HourValues.isMoments(x[1])))) &&
+        (hourValueMoments === undefined || (Array.isArray(hourValueMoments) && hourValueMoments.every((x) => Array.isArray(x) && (x.length === 2 || (x.length === 3 && isGoal(x[2]))) && typeof x[0] === 'string' && HourValues.isMoments(x[1])))) &&
         Array.isArray(list) &&
         list.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && x[1] > 0 && isHourly(x[2]) && (x[3] === undefined || isHours(x[3]))) &&
         (spend === undefined || (Array.isArray(spend) && spend.every((x) => Array.isArray(x) && x.length === 5 && typeof x[0] === 'string' && Number.isFinite(x[1]) && x.slice(2).every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)))) &&
@@ -1228,9 +1243,19 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         p.slotEnd = -Infinity;
       }
       for (const [id, mask] of counted) relearn(paces.get(id)!, mask);
-      for (const [id, m] of hourValueMoments ?? []) {
+      const campaignsById = new Map(catalog.map((c) => [c.id, c]));
+      for (const [id, m, g] of hourValueMoments ?? []) {
         const p = paces.get(id);
-        if (p !== undefined && fresh.has(id)) p.hourValues.restore(m);
+        if (p === undefined || !fresh.has(id)) continue;
+        p.hourValues.restore(m);
+        // Written under another goal: moved as a reload's change of goal moves them. Without the
+        // goal (a restart that changed it planned the afternoon on values at the old scale: doubled,
+        // 7.5 % of the afternoon's value lost; halved, 0.63 of 6 USD unspent; a fix review).
+        const c = campaignsById.get(id);
+        if (g !== undefined && c !== undefined) {
+          p.goal = g;
+          rescale(p, c, true);
+        }
       }
       // Line items sharing an audience would plan on every imp again for hours after each restart;
       // faded from their time at the next solve. A pacer that has counted since keeps its own.
