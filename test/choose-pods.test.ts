@@ -131,6 +131,11 @@ describe('an ad pod', () => {
     // A podid still names the break: imps of two pods each take their own ads.
     const two = seq(2).map((p, k) => ({ ...p, imp: { id: p.imp.id, video: { sequence: 1, podid: `p${k}` } } }));
     expect(choose(two).bids).toEqual(['1:northwind-travel-15', '2:northwind-travel-15']);
+    // Two placements, each `sequence: 1`, are two breaks; a video and an audio imp are too (fix review).
+    const placements = seq(2).map((p) => ({ ...p, imp: { id: p.imp.id, video: { sequence: 1 } } }));
+    expect(choose(placements).bids).toEqual(['1:northwind-travel-15', '2:northwind-travel-15']);
+    const mixed = seq(2).map((p, k) => ({ ...p, imp: { id: p.imp.id, [k === 0 ? 'video' : 'audio']: { sequence: 1 } } }));
+    expect(choose(mixed).bids).toEqual(['1:northwind-travel-15', '2:northwind-travel-15']);
     // `"video": null` (a Prebid Server corpus request) is no media object, not a 500 (review "load").
     const nulls = seq(2).map((p) => ({ ...p, imp: { id: p.imp.id, video: null, audio: null } as unknown as PriceableImp<Priceable>['imp'] }));
     expect(choose(nulls).bids).toEqual(['1:northwind-travel-15', '2:northwind-travel-15']);

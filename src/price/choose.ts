@@ -240,14 +240,14 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     const { campaign, creative } = h.el.cand;
     if ((h.el.capLeft ?? Infinity) < Infinity) (taken ??= new Map()).set(campaign.id, (taken.get(campaign.id) ?? 0) + 1);
     const media = podMedia(imps[h.ctxIndex].imp);
-    const pod = podOf(media);
+    const pod = podOf(imps, h.ctxIndex, media);
     if (pod !== '') addToPod((pods ??= new Map()), pod, campaign, creative, isDynamic(media));
   }
   for (let ci = 0; ci < imps.length; ci++) {
     const p = imps[ci];
     const n = p.eligible.length;
     const media = podMedia(p.imp);
-    const pod = podOf(media);
+    const pod = podOf(imps, ci, media);
     const dynamic = pod !== '' && isDynamic(media);
     // What is left of the pod after the request's bids in it so far.
     const fill = pod !== '' && pods !== null ? pods.get(pod) : undefined;
@@ -431,18 +431,27 @@ function podMedia(imp: PriceableImp<Priceable>['imp']): PodFields | undefined {
 }
 
 /**
- * The pod an imp's media object puts it in; '' for none. Without a `podid`, an OpenRTB 2.5
- * `sequence` puts the imp in the request's one implicit break (2.5 §3.2.7: the sequence number
- * "will allow for the coordinated delivery of multiple creatives"; Prebid Server's and exchanges'
- * 2.5 long-form requests number a break's slots so): each slot its own break, it got the same ad
- * on every slot, and the exchange dropped the repeats while their budget stayed held. Two 2.5
- * breaks in one request are taken as one, at worst a bid fewer.
+ * The pod imp `ci`'s media object puts it in; '' for none. Without a `podid`, an OpenRTB 2.5
+ * `sequence` puts the imp in the request's implicit break of its media (2.5 §3.2.7: the sequence
+ * number "will allow for the coordinated delivery of multiple creatives"; exchanges' 2.5 long-form
+ * requests number a break's slots so): each slot its own break, it got the same ad on every slot,
+ * and the exchange dropped the repeats while their budget stayed held. The slots of one break
+ * carry different numbers: two imps of the same media with the same number are two placements
+ * (two players on a page, each `sequence: 1`), each its own break. Two 2.5 breaks of one medium
+ * numbered apart in one request are taken as one, at worst a bid fewer.
  */
-function podOf(media: PodFields | undefined): string {
+function podOf(imps: readonly PriceableImp<Priceable>[], ci: number, media: PodFields | undefined): string {
   const podid = media?.podid;
   if (typeof podid === 'string' || typeof podid === 'number') return String(podid);
   const sequence = media?.sequence;
-  return podid === undefined && typeof sequence === 'number' && sequence > 0 ? '\u0000sequence' : '';
+  if (podid !== undefined || typeof sequence !== 'number' || !(sequence > 0)) return '';
+  const audio = media !== imps[ci].imp.video;
+  for (let j = 0; j < imps.length; j++) {
+    if (j === ci) continue;
+    const other = podMedia(imps[j].imp);
+    if (other != null && other.podid === undefined && other.sequence === sequence && (other !== imps[j].imp.video) === audio) return '';
+  }
+  return audio ? '\u0000sequence:audio' : '\u0000sequence:video';
 }
 
 /** OpenRTB 2.6 §3.2.7: `poddur` and `maxseq` are the dynamic portion's, the imps that carry them. */
