@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BINS, binMid, PriceLandscape } from '../src/pace/landscape.js';
 import { createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
+import { hindsightValue, type Auction } from './helpers/hindsight.js';
 
 const DAY0 = Date.UTC(2026, 5, 1);
 const DAY = 86_400_000;
@@ -66,12 +67,6 @@ const SHAPE = [0.3, 0.2, 0.2, 0.2, 0.3, 0.5, 0.8, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 
 const BUDGET = 1;
 const PER_DAY = 4_000;
 
-interface Auction {
-  t: number;
-  value: number;
-  price: number;
-}
-
 /** Day `d` of second-price auctions, the competition at `level` times its usual prices. */
 function day(d: number, seed: number, level: number): Auction[] {
   const rnd = mulberry32(seed * 1000 + d);
@@ -87,20 +82,6 @@ function day(d: number, seed: number, level: number): Auction[] {
     }
   }
   return out;
-}
-
-/** The value hindsight buys with the day's budget, knowing every price (the LP's bound). */
-function bound(a: Auction[]): number {
-  const xs = a.filter((x) => x.value >= x.price).sort((x, y) => y.value / y.price - x.value / x.price);
-  let spent = 0;
-  let value = 0;
-  for (const x of xs) {
-    const c = x.price / 1000;
-    if (spent + c > BUDGET) return value + ((x.value / 1000) * (BUDGET - spent)) / c;
-    spent += c;
-    value += x.value / 1000;
-  }
-  return value;
 }
 
 /** One value pacer over days at the given price levels, losses without min-to-win; per day: value / bound. */
@@ -122,7 +103,7 @@ function run(seed: number, levels: number[]): number[] {
         pacer.onWin('c', 'cr', x.price, now);
       } else pacer.onLoss('c', 'cr', bid, undefined, now);
     }
-    return value / bound(auctions);
+    return value / hindsightValue(auctions, BUDGET);
   });
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
+import { hindsightValue, type Auction } from './helpers/hindsight.js';
 
 const DAY0 = Date.UTC(2026, 5, 1);
 const DAY = 86_400_000;
@@ -7,12 +8,6 @@ const HOUR = 3_600_000;
 const SHAPE = [0.3, 0.2, 0.2, 0.2, 0.3, 0.5, 0.8, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.9, 0.8, 0.6, 0.5, 0.4];
 const BUDGET = 1;
 const PER_DAY = 8_000;
-
-interface Auction {
-  t: number;
-  value: number;
-  price: number;
-}
 
 /** Day `d` of second-price auctions, each hour at `volume(h)` times its usual count. */
 function day(d: number, seed: number, volume: (h: number) => number): Auction[] {
@@ -30,20 +25,6 @@ function day(d: number, seed: number, volume: (h: number) => number): Auction[] 
     }
   }
   return out;
-}
-
-/** The value hindsight buys with the day's budget, knowing every price (the LP's bound). */
-function bound(a: Auction[]): number {
-  const xs = a.filter((x) => x.value >= x.price).sort((x, y) => y.value / y.price - x.value / x.price);
-  let spent = 0;
-  let value = 0;
-  for (const x of xs) {
-    const c = x.price / 1000;
-    if (spent + c > BUDGET) return value + ((x.value / 1000) * (BUDGET - spent)) / c;
-    spent += c;
-    value += x.value / 1000;
-  }
-  return value;
 }
 
 /** Drives one value pacer through `volumes.length` days; per day: spend / budget, value / bound. */
@@ -65,7 +46,7 @@ function run(seed: number, volumes: ((h: number) => number)[]): { spend: number;
         pacer.onWin('c', 'cr', x.price, now);
       } else pacer.onLoss('c', 'cr', bid, x.price, now);
     }
-    return { spend: spent / BUDGET, ofBound: value / bound(auctions) };
+    return { spend: spent / BUDGET, ofBound: value / hindsightValue(auctions, BUDGET) };
   });
 }
 
