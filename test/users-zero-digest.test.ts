@@ -4,7 +4,7 @@
 // one shared profile).
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { trackableIfa, userIdOf } from '../src/users/users.js';
+import { trackableIfa, userIdsOf } from '../src/users/users.js';
 
 const ZERO_FORMS = ['00000000-0000-0000-0000-000000000000', '00000000000000000000000000000000'];
 const digests = ZERO_FORMS.flatMap((z) => [z, z.toUpperCase()]).flatMap((z) => ['md5', 'sha1', 'sha256'].map((alg) => createHash(alg).update(z).digest('hex')));
@@ -28,6 +28,11 @@ describe('users-zero-digest: the hash of the all-zero advertising id is no id', 
 
   it('the next id is the key instead: an extended id, else the exchange user.id; an extended id or buyeruid that is such a digest is passed over', () => {
     const rank = new Map([['pubcid.org', 0]]);
+    const userIdOf = (req: never, exchange: string, eidRank: Map<string, number>) => {
+      const ids: string[] = [];
+      userIdsOf(req, exchange, eidRank, ids);
+      return ids.join(' ');
+    };
     for (const d of digests) {
       const req = (user: object) => ({ id: 'r', imp: [], device: { ifa: d }, user }) as never;
       expect(userIdOf(req({ id: 'exch-user-7' }), 'ex', rank)).toBe('x:ex:exch-user-7');

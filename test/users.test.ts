@@ -6,6 +6,7 @@ import { DEFAULT_SETTINGS } from '../src/config/settings.js';
 import { createPrivacy } from '../src/eligibility/privacy.js';
 import { createMetrics } from '../src/metrics/metrics.js';
 import type { Campaign } from '../src/types.js';
+import { primaryUserKey, USER_KEY_CHARS, userKeysOf } from '../src/users/keys.js';
 import { createUsers, trackableIfa } from '../src/users/users.js';
 
 /**
@@ -62,7 +63,8 @@ function makeUsers(settings = DEFAULT_SETTINGS) {
 describe('the user key', () => {
   it('is the most lasting id a request has: buyeruid, then the advertising id, then a listed extended id, then user.id', async () => {
     const users = makeUsers();
-    const key = (r: object, exchange = 'a') => users.key(r as never, exchange);
+    // The first of the request's keys (src/users/keys.ts): the profile's and the event log's.
+    const key = (r: object, exchange = 'a') => primaryUserKey(users.key(r as never, exchange));
     const ifa = '6d92078a-8246-4ba4-ae5b-76104861e7dc';
     const eids = [{ source: 'pubcid.org', uids: [{ id: 'c29b1f7a-6a0e', atype: 1 }] }];
     const all = key({ user: { id: 'x-1', buyeruid: 'b-1', eids }, device: { ifa } });
@@ -226,5 +228,25 @@ describe('the frequency caps of a bidder alone', () => {
     users.setCampaigns([campaign('a', 86_400), campaign('b', 3600)]);
     await users.frequency.record('u-c', 'a');
     expect([users.count('u-a', 'a', 86_400), users.count('u-b', 'b', 86_400), users.count('u-c', 'a', 86_400)]).toEqual([1, 0, 1]);
+  });
+});
+
+describe('a request\'s user keys in one string', () => {
+  it('are 16-character keys one after the other, in the one-key form of the versions before', async () => {
+    const users = makeUsers();
+    const eids = [{ source: 'pubcid.org', uids: [{ id: 'c29b1f7a-6a0e', atype: 1 }] }];
+    const all = users.key({ user: { id: 'x-1', buyeruid: 'b-1', eids }, device: { ifa: '6d92078a-8246-4ba4-ae5b-76104861e7dc' } } as never, 'a');
+    // What the version before accepted as `uk`: a notice of this bid reaching one of its
+    // processes in a rolling deploy settles there (with '.' between the keys it was refused).
+    expect(all).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+    expect(all).toHaveLength(4 * USER_KEY_CHARS);
+    const keys = userKeysOf(all);
+    expect(keys).toHaveLength(4);
+    expect(primaryUserKey(all)).toBe(keys[0]);
+    expect(keys[0]).toBe(users.key({ user: { buyeruid: 'b-1' } } as never, 'a'));
+    // One key, or a string that is not whole keys (a test's 'u1'), is one key.
+    expect(userKeysOf(keys[1])).toEqual([keys[1]]);
+    expect(userKeysOf('u1')).toEqual(['u1']);
+    expect(primaryUserKey('u1')).toBe('u1');
   });
 });

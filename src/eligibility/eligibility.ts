@@ -13,6 +13,7 @@ import { countryCode } from '../util/country.js';
 import { canonicalMimes } from './mime.js';
 import { MAX_CATEGORY_LENGTH } from './limits.js';
 import { ALL_FORMATS, DEFAULT_SEAT } from '../config/policies.js';
+import { primaryUserKey } from '../users/keys.js';
 
 /** How a creative answers an imp's media object: what the response stage writes. */
 export type MediaFit =
@@ -59,6 +60,13 @@ export interface RequestPlan {
   langb: boolean;
   /** The request asks for DSA transparency (`regs.ext.dsa.dsarequired` 1 to 3) and the publisher can render it (`pubrender` not 0): bids carry their campaign's `dsa`. */
   dsa: boolean;
+  /**
+   * The user's keys, one per kind of id the request has, joined (`Users.key`, src/users/keys.ts;
+   * '' without one or where user data may not be used): the caps were counted over them, and the
+   * issued bid and its signed notice URL carry them, so its win is recorded under each. Each imp's
+   * `ctx.userKey` is the first alone (features, profile, event log). Absent: as `ctx.userKey`.
+   */
+  userKeys?: string;
   /** Request-level reason to not bid at all. */
   reason: NoBidReason | '';
 }
@@ -68,7 +76,7 @@ export interface EligibilityDeps {
   ratesPerUsd: ReadonlyMap<string, number>;
   privacy: Privacy;
   clock: () => number;
-  /** Pseudonymous user key from raw ids (a keyed hash; an exchange's own user.id is its alone); '' when there is no id. */
+  /** Pseudonymous user keys from raw ids (keyed hashes, one per kind of id, joined: src/users/keys.ts; an exchange's own user.id is its alone); '' when there is no id. */
   userKey: (req: BidRequest, exchange: string) => string;
   isPaused: (campaignId: string) => boolean;
   /**
@@ -77,8 +85,8 @@ export interface EligibilityDeps {
    * alone (see `traitsOnly`).
    */
   anyPaused?: () => boolean;
-  /** Impressions this user already had from the campaign in its frequency window. */
-  frequency: (userKey: string, campaignId: string, windowSec: number) => number;
+  /** Impressions this user already had from the campaign in its frequency window, given their keys as `userKey` answered. */
+  frequency: (userKeys: string, campaignId: string, windowSec: number) => number;
   /**
    * Whether the notice and click URLs the bidder issues are https. When false, `imp.secure: 1`
    * imps get no bid (OpenRTB 2.6 §3.2.4: the ad and everything it loads must be https), and each is
@@ -688,7 +696,8 @@ export function createEligibility(deps: EligibilityDeps) {
       const dsaUnrendered = dsaRequired > 0 && dsaExt!.pubrender === 0;
       const dsaImpossible = dsaNeeded && dsaUnrendered;
       const badv = lowerSetOf(r.badv);
-      const userKey = userDataAllowed ? deps.userKey(req, exchange) : '';
+      const userKeys = userDataAllowed ? deps.userKey(req, exchange) : '';
+      const userKey = primaryUserKey(userKeys);
       const segments: string[] = [];
       if (userDataAllowed && Array.isArray(user.data)) {
         for (const d of user.data) {
@@ -940,7 +949,7 @@ export function createEligibility(deps: EligibilityDeps) {
             if ((t & TRAIT.cap) !== 0) {
               // Asked where every check would ask it (before the deal rule), so the frequency
               // store sees the same calls.
-              capLeft = userKey ? cand.capCount - deps.frequency(userKey, cand.campaign.id, cand.capWindowSec) : cand.capCount;
+              capLeft = userKeys ? cand.capCount - deps.frequency(userKeys, cand.campaign.id, cand.capWindowSec) : cand.capCount;
               if (capLeft <= 0) continue;
             }
             if ((t & TRAIT.dealsOnly) !== 0) continue;
@@ -979,7 +988,7 @@ export function createEligibility(deps: EligibilityDeps) {
           let capLeft = Infinity;
           if (cand.capCount) {
             // Without a user key the cap cannot be counted across requests; one request still takes no more than it.
-            capLeft = userKey ? cand.capCount - deps.frequency(userKey, c.id, cand.capWindowSec) : cand.capCount;
+            capLeft = userKeys ? cand.capCount - deps.frequency(userKeys, c.id, cand.capWindowSec) : cand.capCount;
             if (capLeft <= 0) continue;
           }
           // Deals (§3.2.11, §3.2.12): of those the campaign buys here, the one with the lowest floor
@@ -1043,7 +1052,7 @@ export function createEligibility(deps: EligibilityDeps) {
         for (let i = 0; i < n; i++) if (kept === null || kept[i] !== 0) plan.eligible.push({ cand: okCand[i], dealId: okDeal[i], floorUsd: okFloor[i], fit: okFit[i], auctionType: okAt[i], capLeft: okCapLeft[i] });
         if (plan.eligible.length === 0) plan.reason = privacyBlocked ? 'PRIVACY' : blocked ? 'BLOCKED' : dsaBlocked ? 'DSA' : Number.isNaN(openFloorUsd) ? 'CURRENCY' : 'NO_ELIGIBLE_CAMPAIGN';
       }
-      return { imps: plans, privacy: block, currency, cattax, langb: wlangb.size > 0, dsa: dsaRequired > 0 && !dsaUnrendered, reason: currency ? '' : 'CURRENCY' };
+      return { imps: plans, privacy: block, currency, cattax, langb: wlangb.size > 0, dsa: dsaRequired > 0 && !dsaUnrendered, userKeys, reason: currency ? '' : 'CURRENCY' };
     },
   };
 }

@@ -13,6 +13,7 @@ import type { IssuedBid, IssuedBids } from './issued.js';
 import { parseClaims, type NoticeClaims, type Signer } from './sign.js';
 import { parseQuery, type QueryParams } from './query.js';
 import { minorDigits } from '../util/currency.js';
+import { primaryUserKey, userKeysOf } from '../users/keys.js';
 
 export interface NoticeDeps {
   signer: Signer;
@@ -399,12 +400,16 @@ export function createNoticeHandler(deps: NoticeDeps) {
     // Neither may a profile store that throws (a full Map), which skipped the cap count and the
     // event log and answered 500 for a settled win; counted as the cap's failures are.
     try {
-      deps.profiles.recordImpression(userKey, claims.campaignId, issued?.categories ?? []);
+      deps.profiles.recordImpression(primaryUserKey(userKey), claims.campaignId, issued?.categories ?? []);
     } catch {
       metrics.ledger('frequency', 0, true);
     }
-    // The spend is settled; a cap count lost to a Redis outage must not fail the notice.
-    await deps.frequency.record(userKey, claims.campaignId).catch(() => metrics.ledger('frequency', 0, true));
+    // The spend is settled; a cap count lost to a Redis outage must not fail the notice. Under each
+    // of the user's keys (one per kind of id the bid request had): a later request with any one of
+    // them counts this impression.
+    const keys = userKeysOf(userKey);
+    const counted = await Promise.allSettled(keys.map((k) => deps.frequency.record(k, claims.campaignId)));
+    if (counted.some((r) => r.status === 'rejected')) metrics.ledger('frequency', 0, true);
   }
   /**
    * A notice refused as late (410, nothing settled: a render past the bid's expiry, an exchange's
@@ -443,7 +448,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
     // A profile store that throws (a full Map) must not fail a win notice the ledger has settled,
     // which learns a click that waited for it; counted as the cap's failures are.
     try {
-      deps.profiles.recordClick(userKey, campaign.cat);
+      deps.profiles.recordClick(primaryUserKey(userKey), campaign.cat);
     } catch {
       metrics.ledger('frequency', 0, true);
     }

@@ -27,9 +27,11 @@ export interface NoticeClaims {
   /** A bid to a `test: 1` request: its notices are answered and counted, and move no money. */
   test?: boolean;
   /**
-   * The user's pseudonymous key (a keyed hash, src/users/users.ts) where the bid had one: a notice
-   * that reaches another process of the fleet, or another worker, than the one that bid still
-   * counts the frequency cap and the profile for that user. Absent on older URLs.
+   * The user's pseudonymous keys (keyed hashes, one per kind of id the request had, one after the
+   * other: src/users/keys.ts) where the bid had one: a notice that reaches another process of the
+   * fleet, or another worker, than the one that bid still counts the frequency cap (under each
+   * key) and the profile for that user. Absent on older URLs; one key on URLs of the versions
+   * before one person's ids were all carried, which verify and count as they did.
    */
   userKey?: string;
   /**
@@ -66,7 +68,11 @@ export interface NoticeClaims {
   firstPrice?: boolean;
 }
 
-/** What a user key looks like (base64url of a truncated MAC); anything else in a URL is malformed. */
+/**
+ * What a user's keys look like: base64url of truncated MACs, up to one per kind of id, written one
+ * after the other (src/users/keys.ts; a URL of an earlier version has one), as the versions before
+ * accept them; anything else in a URL is malformed.
+ */
 const USER_KEY = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** A signature of the versions before each exchange URL had its own tag, and of click URLs. */

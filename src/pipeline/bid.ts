@@ -411,7 +411,9 @@ export function createBidPipeline(deps: BidDeps) {
     // Six decimals: a short number to write four times (MAC and three URLs), off by at most 5e-7 a win.
     if (ch.pctr >= 0 && ch.pctr <= 1) claims.pctr = Math.round(ch.pctr * 1e6) / 1e6;
     const { ctx, imp } = plan.imps[ch.ctxIndex];
-    if (ctx.userKey) claims.userKey = ctx.userKey;
+    // Every key of the user (one per kind of id): the win is counted under each, wherever it is heard.
+    const userKeys = plan.userKeys ?? ctx.userKey;
+    if (userKeys) claims.userKey = userKeys;
     if (test) claims.test = true;
     const fit = ch.el.fit;
     const notices = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims, fit.kind !== 'banner' || ex.bannerImpressionTracker), { expandPrice: ex.expandPrice, nurl: fit.kind !== 'vast' || ex.vastNurl });
@@ -422,7 +424,7 @@ export function createBidPipeline(deps: BidDeps) {
       metrics.testBid();
       return bid;
     }
-    deps.issued.add(bidId, issuedRecord(ctx, ch.pctr, ch.segment, price / rate));
+    deps.issued.add(bidId, issuedRecord(ctx, ch.pctr, ch.segment, price / rate, userKeys));
     // What an exchange without loss notices (`lossNotices: false`) needs to learn a silent bid as lost.
     deps.issued.describe(bidId, c.id, cr.id, ex.name, ch.auctionType === 1);
     deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
@@ -450,10 +452,10 @@ function withoutPaused(chosen: Chosen<Eligible>[], isPaused: (campaignId: string
  */
 const ISSUED_CATEGORIES = 20;
 
-/** What the issued ring keeps of a bid, for its notices. */
-export function issuedRecord(ctx: ImpContext, pctr: number, segment: string, bidCpmUsd: number): IssuedBid {
+/** What the issued ring keeps of a bid, for its notices; `userKeys`: every key of the user (`RequestPlan.userKeys`). */
+export function issuedRecord(ctx: ImpContext, pctr: number, segment: string, bidCpmUsd: number, userKeys = ctx.userKey): IssuedBid {
   const categories = ctx.categories.length > ISSUED_CATEGORIES ? ctx.categories.slice(0, ISSUED_CATEGORIES) : ctx.categories;
-  return { pctr, userKey: ctx.userKey, categories, segment, bidCpmUsd };
+  return { pctr, userKey: userKeys, categories, segment, bidCpmUsd };
 }
 
 /**
