@@ -74,6 +74,29 @@ describe('freqcap-id-kinds: a cap over the kinds of id one person is seen with',
     }
   }, 60_000);
 
+  it('cap 1 a day: a user.id or a publisher\'s ppid behind another id is not recorded, so it caps no one whose first id it is', async () => {
+    const t = await startBidder({}, dir);
+    try {
+      // Five people with their own buyeruid and the exchange's user 1001 (or ppid 12345) win; then
+      // the person whose only id that is is bid on (a fix review: 0 of 1 before).
+      let later = 0;
+      for (const [k, form] of [
+        [(u: number) => ({ user: { buyeruid: `a-${u}`, id: '1001' } }), { user: { id: '1001' } }],
+        [(u: number) => ({ user: { buyeruid: `p-${u}` }, device: { ifa: '12345', ifa_type: 'ppid' } }), { device: { ifa: '12345', ifa_type: 'ppid' } }],
+      ] as const) {
+        for (let u = 0; u < 5; u++) {
+          const b = await acme(t, banner(`r${String(k)}-${u}`, (k as (u: number) => object)(u)));
+          expect(b).toBeDefined();
+          expect(await win(t, b)).toBe(200);
+        }
+        if (await acme(t, banner(`only-${later}`, form as object))) later++;
+      }
+      expect(later).toBe(2);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+
   it('cap 1 a day: one exchange sends buyeruid and an extended id, another the extended id and its own user.id', async () => {
     const t = await startBidder({}, dir);
     try {

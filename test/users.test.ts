@@ -239,9 +239,10 @@ describe('a request\'s user keys in one string', () => {
     // What the version before accepted as `uk`: a notice of this bid reaching one of its
     // processes in a rolling deploy settles there (with '.' between the keys it was refused).
     expect(all).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
-    expect(all).toHaveLength(4 * USER_KEY_CHARS);
+    // buyeruid, ifa, the extended id; the exchange's user.id only where nothing comes before it.
+    expect(all).toHaveLength(3 * USER_KEY_CHARS);
     const keys = userKeysOf(all);
-    expect(keys).toHaveLength(4);
+    expect(keys).toHaveLength(3);
     expect(primaryUserKey(all)).toBe(keys[0]);
     expect(keys[0]).toBe(users.key({ user: { buyeruid: 'b-1' } } as never, 'a'));
     // One key, or a string that is not whole keys (a test's 'u1'), is one key.

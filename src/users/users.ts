@@ -116,7 +116,8 @@ export function createUsers(o: UsersOptions): Users {
   // two SHA-256 passes of a MAC cost several times a cache lookup; the cache lives in this
   // process only, as the raw ids already do while their requests are served. Bounded in bytes too:
   // an id is whatever the exchange sends.
-  const userKeys = new LRUCache<string, string>({ max: 100_000, maxSize: 16 * 2 ** 20, sizeCalculation: (key, raw) => raw.length + key.length });
+  // Up to four ids a person (`userIdsOf`), so four times the one id's 100,000 and 16 MiB.
+  const userKeys = new LRUCache<string, string>({ max: 400_000, maxSize: 64 * 2 ** 20, sizeCalculation: (key, raw) => raw.length + key.length });
   const eidRank = new Map(settings.eidSources.map((s, i) => [s.toLowerCase(), i]));
   // Reused by every request (`key` is synchronous): no array per request.
   const ids: string[] = [];
@@ -220,12 +221,16 @@ export function userIdsOf(req: BidRequest, exchange: string, eidRank: ReadonlyMa
   const start = out.length;
   const user = req.user as (BidRequest['user'] & { eids?: unknown; ext?: { eids?: unknown } }) | undefined;
   if (isId(user?.buyeruid)) out.push(`b:${user!.buyeruid}`);
+  // Ids scoped to one publisher or exchange (a ppid or sspid in `ifa`, the exchange's user.id) only
+  // where nothing more lasting comes first: behind another id they match no other exchange's
+  // request, and recorded there a reused one (user 1001, a screen number on two publishers) took
+  // the cap of the person whose first id it is (a fix review: 0 of 3 bid on, 3 before).
   const ifa = trackableIfa(req.device as Parameters<typeof trackableIfa>[0]);
-  if (ifa) out.push(`i:${ifa}`);
+  if (ifa && (out.length === start || UUID.test(ifa) || HASHED.test(ifa))) out.push(`i:${ifa}`);
   if (user != null) {
     const eid = rankedEid(user.eids ?? user.ext?.eids, eidRank);
     if (eid) out.push(`e:${eid}`);
-    if (isId(user.id)) out.push(`x:${exchange}:${user.id}`);
+    if (out.length === start && isId(user.id)) out.push(`x:${exchange}:${user.id}`);
   }
   return out.length - start;
 }
