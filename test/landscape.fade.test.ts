@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BINS, binMid, PriceLandscape } from '../src/pace/landscape.js';
 import { createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
-import { hindsightValue, type Auction } from './helpers/hindsight.js';
+import { hindsightValue, playDay, type Auction } from './helpers/hindsight.js';
 
 const DAY0 = Date.UTC(2026, 5, 1);
 const DAY = 86_400_000;
@@ -90,19 +90,7 @@ function run(seed: number, levels: number[]): number[] {
   const pacer = createValuePacer({ clock: () => now, random: mulberry32(seed + 5), campaigns: [{ id: 'c', budget: { dailyUsd: BUDGET } }], trafficShape: SHAPE });
   return levels.map((level, d) => {
     const auctions = day(d, seed, level);
-    let spent = 0;
-    let value = 0;
-    for (const x of auctions) {
-      now = x.t;
-      const bid = x.value * pacer.multiplier('c', now, { valueCpmUsd: x.value, firstPrice: false });
-      if (!(bid > 0) || spent + bid / 1000 > BUDGET) continue;
-      pacer.onBid('c', 'cr', bid, now);
-      if (bid >= x.price) {
-        spent += x.price / 1000;
-        value += x.value / 1000;
-        pacer.onWin('c', 'cr', x.price, now);
-      } else pacer.onLoss('c', 'cr', bid, undefined, now);
-    }
+    const { value } = playDay(pacer, auctions, BUDGET, (t) => (now = t), false);
     return value / hindsightValue(auctions, BUDGET);
   });
 }

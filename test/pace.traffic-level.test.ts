@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createValuePacer, mulberry32, sampleNormal } from '../src/pace/index.js';
-import { hindsightValue, type Auction } from './helpers/hindsight.js';
+import { hindsightValue, playDay, type Auction } from './helpers/hindsight.js';
 
 const DAY0 = Date.UTC(2026, 5, 1);
 const DAY = 86_400_000;
@@ -33,19 +33,7 @@ function run(seed: number, volumes: ((h: number) => number)[]): { spend: number;
   const pacer = createValuePacer({ clock: () => now, random: mulberry32(seed + 5), campaigns: [{ id: 'c', budget: { dailyUsd: BUDGET } }], trafficShape: SHAPE });
   return volumes.map((volume, d) => {
     const auctions = day(d, seed, volume);
-    let spent = 0;
-    let value = 0;
-    for (const x of auctions) {
-      now = x.t;
-      const bid = x.value * pacer.multiplier('c', now, { valueCpmUsd: x.value, firstPrice: false });
-      if (!(bid > 0) || spent + bid / 1000 > BUDGET) continue;
-      pacer.onBid('c', 'cr', bid, now);
-      if (bid >= x.price) {
-        spent += x.price / 1000;
-        value += x.value / 1000;
-        pacer.onWin('c', 'cr', x.price, now);
-      } else pacer.onLoss('c', 'cr', bid, x.price, now);
-    }
+    const { spent, value } = playDay(pacer, auctions, BUDGET, (t) => (now = t), true);
     return { spend: spent / BUDGET, ofBound: value / hindsightValue(auctions, BUDGET) };
   });
 }
