@@ -411,7 +411,7 @@ export function createBidPipeline(deps: BidDeps) {
     // Six decimals: a short number to write four times (MAC and three URLs), off by at most 5e-7 a win.
     if (ch.pctr >= 0 && ch.pctr <= 1) claims.pctr = Math.round(ch.pctr * 1e6) / 1e6;
     const { ctx, imp } = plan.imps[ch.ctxIndex];
-    // Every key of the user (one per kind of id): the win is counted under each, wherever it is heard.
+    // Every key of the user (one per kind of id): the win is recorded under each, wherever it is heard.
     const userKeys = plan.userKeys ?? ctx.userKey;
     if (userKeys) claims.userKey = userKeys;
     if (test) claims.test = true;
