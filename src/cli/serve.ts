@@ -153,7 +153,8 @@ function unreadableFile(file: string): string | null {
 /**
  * Worker threads share their ports (SO_REUSEPORT), so any process that also set it could join
  * them: before they bind, the ports are bound once without it, which fails while another bidder
- * (workers or not) listens there.
+ * (workers or not) listens there. A single process binds exclusively anyway; checked here, before
+ * it opens anything.
  */
 async function portsFree(s: Settings): Promise<void> {
   for (const [host, port, what] of [[s.host, s.port, 'port'], [s.opsHost, s.opsPort, 'opsPort']] as const) {
@@ -260,11 +261,13 @@ export function registerServe(program: Command): void {
       } catch (err) {
         refuseToStart(err);
       }
+      // Before anything is opened: found by the listener, a port in use stopped a single process
+      // only once its journal (and lock) and notice secret were made and the model loaded.
+      await portsFree(settings).catch((err: Error) => {
+        process.stderr.write(`bidder: cannot start${workers > 1 ? ' workers' : ''}: ${err.message}\n`);
+        process.exit(1);
+      });
       if (workers > 1) {
-        await portsFree(settings).catch((err: Error) => {
-          process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
-          process.exit(1);
-        });
         // The port checked is the one bound: bidder.yaml's where no flag or PORT gives one.
         overrides.port = settings.port;
         // Every worker signs with one key: bidder.yaml's where the environment gives none, else the kept one.

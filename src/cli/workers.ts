@@ -202,7 +202,7 @@ export async function runWorkers(
         if (m.type === 'listening') {
           started.set(worker, { index, graceMs: m.graceMs! });
           running.add(worker);
-          worker.off('error', reject);
+          worker.off('error', failedStart);
           worker.off('exit', early);
           // From now on for good: an 'error' (the thread ended on an error src/worker.ts did not
           // catch) is followed by the 'exit'.
@@ -226,22 +226,41 @@ export async function runWorkers(
           applied.delete(m.id!);
         }
       });
+      // Its start fails once its thread has ended (an 'error' is followed by the 'exit'): the
+      // workers already listening are stopped after it, and the process ends with no thread left.
+      let startError: unknown;
+      const failedStart = (err: unknown) => (startError ??= err);
       const early = (code: number) => {
         gone(worker);
         leaveLock(worker);
-        reject(new Error(`worker ${index} exited with code ${code} before listening`));
+        reject(startError ?? new Error(`worker ${index} exited with code ${code} before listening`));
       };
-      worker.once('error', reject);
+      worker.once('error', failedStart);
       worker.once('exit', early);
     });
   }
 
   // Every worker binds the same port. Given port 0, the first picked one the second could not join
   // (address in use, and an abort): a free port is chosen here instead.
-  const first = await start(0, overrides.port === 0 ? await freePort() : (overrides.port ?? 8080));
-  workers.push(first.worker);
-  for (let i = 1; i < n; i++) workers.push((await start(i, first.port)).worker);
-  log(`${n} workers listening on port ${first.port}`);
+  // A worker that cannot start (its policy read failed: the folder changed since the check) while
+  // others listen: those are stopped as on SIGTERM before the start fails. Left to process.exit,
+  // their threads were torn down with their sockets open and Node aborted the process (exit 134):
+  // their in-flight requests dropped, their state unwritten.
+  let port = 0;
+  let starting = 0;
+  try {
+    const first = await start(0, overrides.port === 0 ? await freePort() : (overrides.port ?? 8080));
+    port = first.port;
+    workers.push(first.worker);
+    for (starting = 1; starting < n; starting++) workers.push((await start(starting, port)).worker);
+  } catch (err) {
+    if (running.size > 0) {
+      log(`worker ${starting} did not start: the ${running.size} already listening stop as on SIGTERM`);
+      await stop().catch((e: Error) => log(e.message));
+    }
+    throw err;
+  }
+  log(`${n} workers listening on port ${port}`);
 
   /**
    * Stops every worker, resolving once all have ended; rejects naming those whose shutdown failed.
