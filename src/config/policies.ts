@@ -8,7 +8,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { deserialize, serialize } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import type { Campaign, MediaFile, MediaType, NativeAssets, NonLinearAd } from '../types.js';
 import { canonicalMime } from '../eligibility/mime.js';
 import { DEFAULT_SETTINGS, SETTINGS_SCHEMA, adminTokenProblem, noticeSecretProblem, type Settings } from './settings.js';
@@ -431,12 +431,19 @@ function readDoc(dir: string, name: string, problems: string[], required: boolea
   for (const ext of ['.yaml', '.yml', '.json']) {
     const path = join(dir, name + ext);
     if (!existsSync(path)) continue;
+    // Every syntax error the parser recovers past, each with its line: the first alone hid the others.
+    const why = (message: string) => `${name}${ext}: cannot parse: ${message.split('\n')[0].replace(/:$/, '')}`;
     try {
-      return parseYaml(readFileSync(path, 'utf8'));
+      const doc = parseDocument(readFileSync(path, 'utf8'));
+      // As yaml's parse did (an unresolved tag, say): a warning of the process, not a problem.
+      for (const w of doc.warnings) process.emitWarning(w);
+      if (doc.errors.length === 0) return doc.toJS();
+      problems.push(...doc.errors.map((e) => why(e.message)));
     } catch (err) {
-      problems.push(`${name}${ext}: cannot parse: ${(err as Error).message.split('\n')[0]}`);
-      return undefined;
+      // Unreadable, or an alias bomb toJS refuses.
+      problems.push(why((err as Error).message));
     }
+    return undefined;
   }
   if (required) problems.push(`${name}.yaml: missing from ${dir}`);
   return undefined;
@@ -562,30 +569,36 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, run
       if (campaignIds.has(c.id as string)) problems.push(`${where}: duplicate campaign id`);
       campaignIds.add(c.id as string);
     }
-    // A value that failed its schema is checked as absent.
-    const budget = (ok('budget') ? c.budget : {}) as Campaign['budget'];
+    // Each check reads only values that passed their schema (a value that failed is checked as
+    // absent), whatever else of the same object failed: a misspelt budget key hid its bad dates.
+    const budget = (isRecord(c.budget) ? c.budget : {}) as Partial<Campaign['budget']>;
+    const bOk = (...keys: string[]) => keys.every((k) => ok(`budget/${k}`));
     // The schema checks the form (yyyy-mm-dd); a day that is not in the calendar (02-30) is caught here.
     for (const k of ['start', 'end'] as const) {
       const d = budget[k];
-      const t = d === undefined ? 0 : Date.parse(`${d}T00:00:00Z`);
-      if (d !== undefined && (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== d)) problems.push(`${where}: budget.${k} ${d} is not a day of the calendar`);
+      if (d === undefined || !bOk(k)) continue;
+      const t = Date.parse(`${d}T00:00:00Z`);
+      if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== d) problems.push(`${where}: budget.${k} ${d} is not a day of the calendar`);
     }
-    if (budget.start && budget.end && budget.start > budget.end) problems.push(`${where}: budget.start is after budget.end`);
-    if (budget.lifetimeUsd !== undefined && budget.lifetimeUsd < budget.dailyUsd) {
+    if (bOk('start', 'end') && budget.start && budget.end && budget.start > budget.end) problems.push(`${where}: budget.start is after budget.end`);
+    if (bOk('lifetimeUsd', 'dailyUsd') && budget.lifetimeUsd !== undefined && budget.lifetimeUsd < budget.dailyUsd!) {
       problems.push(`${where}: budget.lifetimeUsd is below budget.dailyUsd`);
     }
     // Only the value pacer's max-value and asap modes hold an hourly cap; the curve pacer (pacing:
     // even, or every campaign under pacer: curve) took it and bid on past it.
-    if (budget.hourlyCapShare !== undefined && budget.pacing === 'even') problems.push(`${where}: budget.hourlyCapShare is not held with pacing: even (it follows the day's traffic); pace max-value or asap, or remove the cap`);
-    else if (budget.hourlyCapShare !== undefined && serving.pacer === 'curve') problems.push(`${where}: budget.hourlyCapShare is not held by pacer: curve (${running ? 'running: a change of bidder.yaml\'s pacer waits for a restart' : 'bidder.yaml'}); run pacer: value, or remove the cap`);
-    const targeting = (ok('targeting') ? c.targeting : undefined) as Campaign['targeting'] | undefined;
-    const unknown = (targeting?.countries ?? []).filter((x) => !isCountryCode(x));
+    const capped = bOk('hourlyCapShare') && budget.hourlyCapShare !== undefined;
+    if (capped && bOk('pacing') && budget.pacing === 'even') problems.push(`${where}: budget.hourlyCapShare is not held with pacing: even (it follows the day's traffic); pace max-value or asap, or remove the cap`);
+    else if (capped && serving.pacer === 'curve') problems.push(`${where}: budget.hourlyCapShare is not held by pacer: curve (${running ? 'running: a change of bidder.yaml\'s pacer waits for a restart' : 'bidder.yaml'}); run pacer: value, or remove the cap`);
+    const targeting = (isRecord(c.targeting) ? c.targeting : {}) as Partial<Campaign['targeting']>;
+    // Each country on its own: one that is not a string is the schema's, the others still checked.
+    const countries = Array.isArray(targeting.countries) ? targeting.countries.filter((_, k) => ok(`targeting/countries/${k}`)) : [];
+    const unknown = countries.filter((x) => !isCountryCode(x));
     if (unknown.length) problems.push(`${where}: targeting.countries ${unknown.join(', ')} are not ISO 3166-1 country codes (alpha-3 as OpenRTB's geo.country, or alpha-2)`);
-    const zone = targeting?.timeZone;
-    if (zone !== undefined && !isDaypartZone(zone)) problems.push(`${where}: targeting.timeZone '${zone}' is not UTC, user, or an IANA time zone (America/New_York)`);
+    const zone = targeting.timeZone;
+    if (zone !== undefined && ok('targeting/timeZone') && !isDaypartZone(zone)) problems.push(`${where}: targeting.timeZone '${zone}' is not UTC, user, or an IANA time zone (America/New_York)`);
     // A cpc or cpm goal is priced on no conversion rate: a cvr there would be read by nothing.
-    if (ok('goal') && isRecord(c.goal) && c.goal.cvr !== undefined && c.goal.type !== 'cpa') problems.push(`${where}: goal.cvr is for cpa goals (a ${String(c.goal.type)} goal is priced on no conversion rate)`);
-    if (ok('catByTaxonomy') && (c.catByTaxonomy as Campaign['catByTaxonomy'])?.['1'] !== undefined) problems.push(`${where}: catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which \`cat\` holds`);
+    if (isRecord(c.goal) && ok('goal/cvr') && ok('goal/type') && c.goal.cvr !== undefined && c.goal.type !== 'cpa') problems.push(`${where}: goal.cvr is for cpa goals (a ${String(c.goal.type)} goal is priced on no conversion rate)`);
+    if (isRecord(c.catByTaxonomy) && c.catByTaxonomy['1'] !== undefined && ok('catByTaxonomy/1')) problems.push(`${where}: catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which \`cat\` holds`);
     const creatives = (Array.isArray(c.creatives) ? (c.creatives as unknown[]) : []).map((cr, j) => {
       if (!isRecord(cr)) return cr;
       const cw = `${where} /creatives/${j} (${String(cr.id)})`;
@@ -593,36 +606,43 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, run
         if (creativeIds.has(cr.id as string)) problems.push(`${cw}: duplicate creative id`);
         creativeIds.add(cr.id as string);
       }
-      // Its schema problems refuse the set: a creative that has any is never built to be served.
-      if (!ok(`creatives/${j}`)) return cr;
-      if (cr.format === 'banner' && (cr.w === undefined || cr.h === undefined)) problems.push(`${cw}: banner creatives need w and h`);
+      // As the campaign's: each check reads only values that passed their schema, and runs whatever
+      // else of the creative failed (a misspelt landingUrl hid a mime with no media file).
+      const crOk = (path: string) => ok(`creatives/${j}/${path}`);
+      // Where a check reads only whether a key is there (w, h, durationSec, adm), a value that failed its schema is.
+      const format = crOk('format') ? cr.format : undefined;
+      if (format === 'banner' && (cr.w === undefined || cr.h === undefined)) problems.push(`${cw}: banner creatives need w and h`);
       // The shipped models learnt the image weights on values in [-1, 1] (catalog/generate.ts); far
       // past them the logit runs away: ×100 scored a pCTR of exactly 1, bid at the campaign's cap.
-      const far = ((cr.imageEmbedding as number[] | undefined) ?? []).findIndex((v) => !(Math.abs(v) <= IMAGE_BOUND));
-      if (far >= 0) problems.push(`${cw}: imageEmbedding/${far} is ${(cr.imageEmbedding as number[])[far]}, outside [-${IMAGE_BOUND}, ${IMAGE_BOUND}]: the models were trained on values in [-1, 1]`);
-      for (const [field, text] of creativeTexts(cr)) {
-        const at = text.search(XML_CONTROL);
+      const embedding = Array.isArray(cr.imageEmbedding) && crOk('imageEmbedding') ? (cr.imageEmbedding as number[]) : [];
+      const far = embedding.findIndex((v) => !(Math.abs(v) <= IMAGE_BOUND));
+      if (far >= 0) problems.push(`${cw}: imageEmbedding/${far} is ${embedding[far]}, outside [-${IMAGE_BOUND}, ${IMAGE_BOUND}]: the models were trained on values in [-1, 1]`);
+      for (const [field, text, path] of creativeTexts(cr)) {
+        const at = crOk(path) ? text.search(XML_CONTROL) : -1;
         if (at >= 0) problems.push(`${cw}: ${field} holds the control character U+${text.charCodeAt(at).toString(16).toUpperCase().padStart(4, '0')} at character ${at + 1}, which no VAST (XML) document can carry; only tab, LF and CR may be there`);
       }
       const files = cr.mediaFiles as Array<{ mime: string }> | undefined;
-      if (cr.format === 'video' || cr.format === 'audio') {
+      if (format === 'video' || format === 'audio') {
         // A VAST answer without a file to play, or an overlay, is an ad no player can run.
-        if (cr.durationSec === undefined || (!files && !(cr.format === 'video' && cr.nonLinear))) {
-          problems.push(`${cw}: ${String(cr.format)} creatives need durationSec and mediaFiles${cr.format === 'video' ? ' (or nonLinear)' : ''}`);
+        if (cr.durationSec === undefined || (!files && !(format === 'video' && cr.nonLinear))) {
+          problems.push(`${cw}: ${format} creatives need durationSec and mediaFiles${format === 'video' ? ' (or nonLinear)' : ''}`);
         }
-        if (files && cr.mimes) {
-          const missing = (cr.mimes as string[]).filter((m) => !files.some((f) => canonicalMime(f.mime) === canonicalMime(m)));
+        // Only against files that all passed: one left out would leave its type with no file.
+        if (Array.isArray(cr.mimes) && crOk('mediaFiles') && Array.isArray(files)) {
+          const missing = (cr.mimes as string[]).filter((m, k) => crOk(`mimes/${k}`) && !files.some((f) => canonicalMime(f.mime) === canonicalMime(m)));
           if (missing.length) problems.push(`${cw}: mimes ${missing.join(', ')} have no media file`);
         }
-      } else {
-        for (const k of ['mediaFiles', 'nonLinear', 'mimes', 'durationSec', 'plcmt']) if (cr[k] !== undefined) problems.push(`${cw}: ${k} is for video and audio creatives`);
+      } else if (format !== undefined) {
+        for (const k of ['mediaFiles', 'nonLinear', 'mimes', 'durationSec', 'plcmt']) if (cr[k] !== undefined && crOk(k)) problems.push(`${cw}: ${k} is for video and audio creatives`);
       }
-      if (cr.native !== undefined && cr.format !== 'native') problems.push(`${cw}: native assets are for native creatives`);
+      if (format !== undefined && format !== 'native' && cr.native !== undefined && crOk('native')) problems.push(`${cw}: native assets are for native creatives`);
       // Generated markup carries the notices and answers the request's assets or VAST version; an
       // operator's own markup could do neither for native, video or audio.
-      if (cr.adm !== undefined && cr.format !== 'banner') problems.push(`${cw}: adm (own markup) is for banner creatives`);
-      if (cr.btype !== undefined && cr.adm === undefined) problems.push(`${cw}: btype says what kind of banner an adm is; without adm the bidder's own markup is a text link (1)`);
-      if (cr.mime !== undefined && cr.adm === undefined) problems.push(`${cw}: mime says what type of content an adm is; without adm the bidder's own markup is HTML (text/html)`);
+      if (format !== undefined && format !== 'banner' && cr.adm !== undefined && crOk('adm')) problems.push(`${cw}: adm (own markup) is for banner creatives`);
+      if (cr.btype !== undefined && crOk('btype') && cr.adm === undefined) problems.push(`${cw}: btype says what kind of banner an adm is; without adm the bidder's own markup is a text link (1)`);
+      if (cr.mime !== undefined && crOk('mime') && cr.adm === undefined) problems.push(`${cw}: mime says what type of content an adm is; without adm the bidder's own markup is HTML (text/html)`);
+      // Its schema problems refuse the set: a creative that has any is never built to be served.
+      if (!ok(`creatives/${j}`)) return cr;
       return {
         attr: [],
         keywords: [],
@@ -779,18 +799,22 @@ const XML_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 /**
  * The text a creative's markup carries (title, keywords, native data, and the URLs a VAST or native
  * answer writes, media files' and an overlay's inside CDATA, where nothing is escaped), each named
- * as in the policy file.
+ * as in the policy file and by its JSON pointer in the creative. Read from a creative that may have
+ * failed its schema: what is not a list or an object where one belongs is skipped.
  */
-function creativeTexts(cr: Record<string, unknown>): Array<[string, string]> {
-  const out: Array<[string, string]> = [['title', cr.title as string], ['landingUrl', cr.landingUrl as string]];
-  (cr.keywords as string[] | undefined)?.forEach((k, i) => out.push([`keywords/${i}`, k]));
-  const native = cr.native as NativeAssets | undefined;
-  for (const [name, value] of Object.entries(native?.data ?? {})) out.push([`native.data.${name}`, value as string]);
-  native?.images?.forEach((img, i) => out.push([`native.images/${i}.url`, img.url]));
-  (cr.mediaFiles as MediaFile[] | undefined)?.forEach((f, i) => out.push([`mediaFiles/${i}.url`, f.url]));
-  const nl = cr.nonLinear as NonLinearAd | undefined;
-  if (nl !== undefined) out.push(['nonLinear.url', nl.url]);
-  return out.filter(([, text]) => typeof text === 'string');
+function creativeTexts(cr: Record<string, unknown>): Array<[string, string, string]> {
+  const out: Array<[string, unknown, string]> = [
+    ['title', cr.title, 'title'],
+    ['landingUrl', cr.landingUrl, 'landingUrl'],
+  ];
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  list(cr.keywords).forEach((k, i) => out.push([`keywords/${i}`, k, `keywords/${i}`]));
+  const native = isRecord(cr.native) ? cr.native : {};
+  for (const [name, value] of Object.entries(isRecord(native.data) ? native.data : {})) out.push([`native.data.${name}`, value, `native/data/${pointer(name)}`]);
+  list(native.images).forEach((img, i) => out.push([`native.images/${i}.url`, isRecord(img) ? img.url : undefined, `native/images/${i}/url`]));
+  list(cr.mediaFiles).forEach((f, i) => out.push([`mediaFiles/${i}.url`, isRecord(f) ? f.url : undefined, `mediaFiles/${i}/url`]));
+  if (isRecord(cr.nonLinear)) out.push(['nonLinear.url', cr.nonLinear.url, 'nonLinear/url']);
+  return out.filter((t): t is [string, string, string] => typeof t[1] === 'string');
 }
 
 /**
