@@ -425,6 +425,8 @@ export function clickQuery(c: NoticeClaims, sig: string): string {
   );
 }
 
+const NEWLINE = /\n/;
+
 /**
  * Parse the claims back from a notice query; null when a field is missing or malformed. A click
  * URL (`click`) may lack the price and currency (bidPrice NaN, cur '').
@@ -442,6 +444,9 @@ export function parseClaims(q: QueryParams, click = false): { claims: NoticeClai
   const uk = q.get('uk');
   if (!bidId || !campaignId || !creativeId || !exchange || !x || !sig) return null;
   if (uk !== null && !USER_KEY.test(uk)) return null;
+  // The signed text joins the fields with newlines: one decoded into a field could move a boundary
+  // (`e=default%0A<expiry>&x=<rate>`, the rate dropped) and the signature still verify.
+  if (NEWLINE.test(bidId) || NEWLINE.test(campaignId) || NEWLINE.test(creativeId) || NEWLINE.test(exchange) || (cur !== null && NEWLINE.test(cur))) return null;
   if (click && p === null && cur === null) {
     const expiresAtMs = Number(x);
     if (!Number.isInteger(expiresAtMs)) return null;
