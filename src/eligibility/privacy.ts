@@ -17,10 +17,10 @@ export type PrivacyDecision = PrivacyBlock | 'bid-only';
 /**
  * TCF v2 purposes a personalised bid needs: store/access (1), personalised ads profile (3) and
  * selection (4). Under TCF 2.2 (policy version 4) none of them may rest on legitimate interest,
- * so each needs the user's consent, and the vendor's. Purpose 1 too where the string says it was
- * not disclosed (purposeOneTreatment): that leaves the vendor to judge it by the publisher's country,
- * which the bidder has no rules for (PBS-Java's default, purpose-one-treatment-interpretation
- * ignore; PBS-Go's default allows it).
+ * so each needs the user's consent, and the vendor's. Purpose 1's consent bit is read as it is where
+ * the string says purpose 1 was not disclosed (purposeOneTreatment): PBS-Java's default
+ * (purpose-one-treatment-interpretation ignore); PBS-Go's default allows purpose 1 then whatever the
+ * bit says, which would need the bidder to judge the publisher's country (PublisherCC).
  */
 const REQUIRED_PURPOSES = [1, 3, 4];
 /**
@@ -60,8 +60,8 @@ const SENSITIVE_TO_USNAT: Record<string, Record<number, number[]>> = {
 /** usnat's precise geolocation: Prebid reads it for the transmission of geo, not of user data. */
 const SENSITIVE_GEO = 8;
 /**
- * Genetic, biometric, government id, financial, union membership, communications: Prebid denies user
- * data wherever the CMP says one of them applies, consent or not.
+ * Genetic, biometric, government id, financial, communications: Prebid denies user data wherever the
+ * CMP says one of them applies, consent or not. Union membership (11) only where refused, as 1 to 5.
  */
 const SENSITIVE_NEVER = [6, 7, 9, 10, 12];
 
@@ -126,6 +126,21 @@ function usSectionDenies(name: string, f: Record<string, unknown>): boolean {
  */
 function flagSet(v: unknown): boolean {
   return v !== undefined && v !== null && v !== 0 && v !== false && v !== '0';
+}
+
+/** Of two decisions, the one that allows less: a block (the first where both block), then 'bid-only'. */
+function stricter(a: PrivacyDecision, b: PrivacyDecision): PrivacyDecision {
+  if (a !== '' && a !== 'bid-only') return a;
+  if (b !== '' && b !== 'bid-only') return b;
+  return a === 'bid-only' ? a : b;
+}
+
+/**
+ * Whether a US Privacy string opts out of sale: "1YYN", its third character, in either case (the
+ * string's own spec writes it upper-case; some CMPs and exchanges send it lower-case).
+ */
+function uspOptOut(v: unknown): boolean {
+  return typeof v === 'string' && v.length === 4 && (v[2] === 'Y' || v[2] === 'y');
 }
 
 /**
@@ -211,9 +226,33 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
     return out;
   }
 
+  /**
+   * What one placement's GPP fields deny: `gpp` (a string, or absent: nothing to read) with the
+   * sections `sid` names (absent: all the string carries).
+   */
+  function gppPlacement(gpp: unknown, sid: unknown): PrivacyDecision {
+    if (gpp === undefined || gpp === null) return '';
+    if (typeof gpp !== 'string' || gpp.length === 0) return 'gpp-not-understood';
+    if (sid === undefined || sid === null) return gppBlock(gpp, undefined);
+    if (!Array.isArray(sid) || !sid.every((s) => Number.isInteger(s))) return 'gpp-not-understood';
+    return gppBlock(gpp, sid as number[]);
+  }
+
+  /**
+   * What two TC strings (2.6 and 2.5 placements) allow, '' standing for one absent: where both are
+   * there and differ, the stricter, since which one the CMP wrote last cannot be told. null: neither.
+   */
+  function tcfOf(a: string, b: string): PrivacyDecision | null {
+    if (a === '' && b === '') return null;
+    if (a === '' || a === b) return consentAllows(b);
+    if (b === '') return consentAllows(a);
+    return stricter(consentAllows(a), consentAllows(b));
+  }
+
   /** The TCF string a GPP string carries in its tcfeuv2 section, or '' (cached with the GPP decodes). */
   const gppTcfCache = new LRUCache<string, string>({ max: 10_000, maxSize: KEY_BYTES.maxSize, sizeCalculation: (tc, gpp) => 2 * (gpp.length + tc.length) + 64 });
-  function gppTcf(gpp: string): string {
+  function gppTcf(gpp: unknown): string {
+    if (typeof gpp !== 'string' || gpp === '') return '';
     let tc = gppTcfCache.get(gpp);
     if (tc === undefined) {
       tc = '';
@@ -249,37 +288,33 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
       if (flagSet(device?.lmt) || flagSet(device?.dnt) || (atts !== undefined && atts !== null && atts !== 0 && atts !== 3)) return 'limited-tracking';
       const user = req.user as (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined;
       const given = (v: unknown): string => (typeof v === 'string' ? v : '');
-      let consent = given(user?.consent) || given(user?.ext?.consent);
+      const consent = given(user?.consent);
+      const extConsent = given(user?.ext?.consent);
       // OpenRTB 2.6 §3.2.3: gdpr absent is "unknown", not "does not apply": a consent string says it does.
       const gdprUnknown = (regs?.gdpr ?? regs?.ext?.gdpr ?? null) === null;
       // A later rule may still block: 'bid-only' is the answer only where none does.
       let bidOnly = false;
-      if (flagSet(regs?.gdpr) || flagSet(regs?.ext?.gdpr) || (gdprUnknown && consent !== '')) {
+      if (flagSet(regs?.gdpr) || flagSet(regs?.ext?.gdpr) || (gdprUnknown && (consent !== '' || extConsent !== ''))) {
         // The consent may travel only in the GPP string's tcfeuv2 section.
-        const gpp = regs?.gpp ?? regs?.ext?.gpp;
-        if (consent === '' && typeof gpp === 'string' && gpp !== '') consent = gppTcf(gpp);
-        if (consent === '') return 'gdpr-no-consent';
-        const tcf = consentAllows(consent);
+        const tcf = tcfOf(consent, extConsent) ?? tcfOf(gppTcf(regs?.gpp), gppTcf(regs?.ext?.gpp)) ?? 'gdpr-no-consent';
         if (tcf === 'gdpr-no-consent') return tcf;
         bidOnly = tcf === 'bid-only';
       }
-      const usp = regs?.us_privacy ?? regs?.ext?.us_privacy;
-      // US Privacy string "1YYN": the third character is the opt-out-of-sale flag.
-      if (typeof usp === 'string' && usp.length === 4 && usp[2] === 'Y') return 'us-privacy-opt-out';
+      if (uspOptOut(regs?.us_privacy) || uspOptOut(regs?.ext?.us_privacy)) return 'us-privacy-opt-out';
       // Global Privacy Control, as Prebid's page enrichment sets it (`regs.ext.gpc: "1"`; OpenRTB 2.6
       // has no field for it, `regs.gpc` is read where an exchange puts it there): the user's opt-out
       // of sale and sharing, which US state laws (California, Colorado, ...) make binding.
       if (flagSet(regs?.gpc) || flagSet(regs?.ext?.gpc)) return 'gpc-opt-out';
-      const gpp = regs?.gpp ?? regs?.ext?.gpp;
-      if (gpp !== undefined) {
-        if (typeof gpp !== 'string' || gpp.length === 0) return 'gpp-not-understood';
-        const sid = regs?.gpp_sid ?? regs?.ext?.gpp_sid;
-        const sids = Array.isArray(sid) && sid.every((s) => Number.isInteger(s)) ? (sid as number[]) : undefined;
-        if (sid !== undefined && sids === undefined) return 'gpp-not-understood';
-        const block = gppBlock(gpp, sids);
-        if (block === 'bid-only') bidOnly = true;
-        else if (block !== '') return block;
-      }
+      // Each placement's gpp with its own gpp_sid, the stricter answer counting; a gpp_sid whose
+      // placement has no gpp names sections of the other placement's string, as exchanges that mix
+      // 2.5 and 2.6 placements send them.
+      const gpp = regs?.gpp ?? undefined;
+      const extGpp = regs?.ext?.gpp ?? undefined;
+      let block: PrivacyDecision = '';
+      if (gpp !== undefined || (regs?.gpp_sid ?? undefined) !== undefined) block = gppPlacement(gpp ?? extGpp, regs?.gpp_sid);
+      if (extGpp !== undefined || (regs?.ext?.gpp_sid ?? undefined) !== undefined) block = stricter(block, gppPlacement(extGpp ?? gpp, regs?.ext?.gpp_sid));
+      if (block === 'bid-only') bidOnly = true;
+      else if (block !== '') return block;
       return bidOnly ? 'bid-only' : '';
     },
   };
