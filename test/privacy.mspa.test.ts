@@ -89,7 +89,7 @@ describe("GPP: sensitive data, as Prebid's isTransmitUfpdConsentDenied reads it"
     expect(check({ regs: { gpp: 'DBABLA~CVQqVVVVAABA.QA', gpp_sid: [7] } })).toBe('gpp-opt-out');
   });
 
-  it('usnat: genetic, biometric, government id, financial, union or communications data in scope, consent or not, allows no user data', () => {
+  it('usnat: genetic, biometric, government id, financial or communications data (not union membership, 11) in scope, consent or not, allows no user data', () => {
     for (const c of [6, 7, 9, 10, 12]) {
       for (const v of [1, 2]) expect(check(section('usnat', { SensitiveDataProcessing: sdp({ [c]: v }) })), `${c}=${v}`).toBe('gpp-opt-out');
     }
