@@ -17,8 +17,10 @@ export interface Candidate {
   readonly catKeys: ReadonlySet<string>;
   /** The lower-cased ad categories themselves (acat allows each by itself or its tier-1 parent). */
   readonly cats: readonly string[];
-  /** Lower-cased ad categories in other taxonomies, by `cattax` (null: none declared). */
+  /** Lower-cased ad categories in other taxonomies and their ancestors (what bcat may name), by `cattax` (null: none declared). */
   readonly catByTaxonomy: ReadonlyMap<number, ReadonlySet<string>> | null;
+  /** The campaign's own codes in other taxonomies, by `cattax`: what acat must admit and bids name (null: none declared). */
+  readonly ownCatsByTaxonomy: ReadonlyMap<number, TaxonomyCats> | null;
   readonly attr: ReadonlySet<number>;
   readonly deals: ReadonlySet<string>;
   readonly segments: ReadonlySet<string> | null;
@@ -37,6 +39,39 @@ export interface Candidate {
   /** `onNoConsent: nobid`. */
   readonly nobidWithoutConsent: boolean;
   readonly dealsOnly: boolean;
+}
+
+/** A campaign's own codes in one taxonomy (`catByTaxonomy`). */
+export interface TaxonomyCats {
+  /** As written: the bid's `cat`. */
+  readonly codes: readonly string[];
+  /** Each code lower-cased with its ancestors, root first: acat admits the code by any of them. */
+  readonly paths: ReadonlyArray<readonly string[]>;
+}
+
+/**
+ * `catByTaxonomy` read: an entry is a code after its ancestors, root first, `/` between
+ * (`552/579/589`), since in other taxonomies a code does not name its parent as IAB 1.0's
+ * `IAB18-3` does; an entry without `/` is a code alone, which no ancestor blocks or admits.
+ * A taxonomy whose entries hold no code is left out, as undeclared: it cannot be shown to comply.
+ */
+function taxonomyCats(byTaxonomy: Readonly<Record<string, readonly string[]>>): { keys: Map<number, ReadonlySet<string>>; own: Map<number, TaxonomyCats> } | null {
+  const keys = new Map<number, ReadonlySet<string>>();
+  const own = new Map<number, TaxonomyCats>();
+  for (const [t, entries] of Object.entries(byTaxonomy)) {
+    const codes: string[] = [];
+    const paths: string[][] = [];
+    for (const e of entries) {
+      const path = e.split('/').map((c) => c.trim()).filter((c) => c !== '');
+      if (path.length === 0) continue;
+      codes.push(path[path.length - 1]);
+      paths.push(path.map((c) => c.toLowerCase()));
+    }
+    if (codes.length === 0) continue;
+    keys.set(Number(t), new Set(paths.flat()));
+    own.set(Number(t), { codes, paths });
+  }
+  return own.size ? { keys, own } : null;
 }
 
 /** `shop.ford.com` → `shop.ford.com`, `ford.com` (never a bare top-level label). */
@@ -190,7 +225,7 @@ function catalogBuilder() {
     const adomain = new Set(campaign.adomain.flatMap((d) => domainAndParents(d.toLowerCase())));
     const catKeys = new Set(campaign.cat.flatMap((c) => [c.toLowerCase(), c.toLowerCase().split('-')[0]]));
     const cats = campaign.cat.map((c) => c.toLowerCase());
-    const catByTaxonomy = campaign.catByTaxonomy ? new Map(Object.entries(campaign.catByTaxonomy).map(([t, cs]) => [Number(t), new Set(cs.map((c) => c.toLowerCase()))] as const)) : null;
+    const taxCats = campaign.catByTaxonomy ? taxonomyCats(campaign.catByTaxonomy) : null;
     const segments = t.segments?.length ? new Set(t.segments) : null;
     // Same order as DIMENSIONS, the slot (per creative) left at null.
     const campaignAccepts: Array<ReadonlySet<string> | null> = [
@@ -220,7 +255,8 @@ function catalogBuilder() {
         adomain,
         catKeys,
         cats,
-        catByTaxonomy,
+        catByTaxonomy: taxCats?.keys ?? null,
+        ownCatsByTaxonomy: taxCats?.own ?? null,
         // The bidder's own banner markup (no `adm`) is a text link: AdCOM attribute 12, "Text Only", which `battr` may block.
         attr: new Set(creative.format === 'banner' && creative.adm === undefined ? [...creative.attr, 12] : creative.attr),
         deals: deals ?? NO_DEALS,

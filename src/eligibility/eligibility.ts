@@ -165,8 +165,36 @@ function isCategory(c: unknown): c is string {
   return typeof c === 'string' && c.length <= MAX_CATEGORY_LENGTH;
 }
 
+/** A request's list of codes as a Set, compared case-blind; whitespace around an entry is not part of it. */
 function lowerSetOf(v: unknown): ReadonlySet<string> {
-  return Array.isArray(v) && v.length ? new Set(v.map((c: string) => c.toLowerCase())) : EMPTY_SET;
+  return Array.isArray(v) && v.length ? new Set(v.map((c: string) => c.trim().toLowerCase())) : EMPTY_SET;
+}
+
+/** `badv` as advertiser domains: entries are written as hosts or URLs too. */
+function advertiserSetOf(v: unknown): ReadonlySet<string> {
+  return Array.isArray(v) && v.length ? new Set(v.map(advertiserDomain)) : EMPTY_SET;
+}
+
+/**
+ * The domain a `badv` entry names, as the campaign's `adomain` keys hold it: lower-cased, without
+ * scheme, path, port or a trailing dot, and without a leading `www.`, which names the site and not
+ * a distinct advertiser (`www.ford.com` is blocked as `ford.com`, which covers its subdomains).
+ * A plain domain, as most entries are, is only scanned.
+ */
+function advertiserDomain(entry: string): string {
+  let d = entry.trim().toLowerCase();
+  const scheme = d.indexOf('://');
+  if (scheme >= 0) d = d.slice(scheme + 3);
+  for (let i = 0; i < d.length; i++) {
+    const c = d.charCodeAt(i);
+    // '/', ':', '?', '#': a path, a port, a query or a fragment follows the host.
+    if (c === 47 || c === 58 || c === 63 || c === 35) {
+      d = d.slice(0, i);
+      break;
+    }
+  }
+  if (d.endsWith('.')) d = d.slice(0, -1);
+  return d.startsWith('www.') && d.length > 4 ? d.slice(4) : d;
 }
 
 /**
@@ -695,7 +723,7 @@ export function createEligibility(deps: EligibilityDeps) {
       const dsaNeeded = dsaRequired >= 2;
       const dsaUnrendered = dsaRequired > 0 && dsaExt!.pubrender === 0;
       const dsaImpossible = dsaNeeded && dsaUnrendered;
-      const badv = lowerSetOf(r.badv);
+      const badv = advertiserSetOf(r.badv);
       const userKeys = userDataAllowed ? deps.userKey(req, exchange) : '';
       const userKey = primaryUserKey(userKeys);
       const segments: string[] = [];
@@ -1084,13 +1112,12 @@ function anyIn(values: readonly string[], set: ReadonlySet<string>): boolean {
   return false;
 }
 
-/** Whether any of the candidate's keys (lower-cased at catalog build) is in a block list. */
 /**
  * Whether the request's category rules refuse a candidate: `bcat` names one of its categories, or
- * `acat` leaves one of them out (or it declares none). In IAB 1.0 (`cattax` 1) a tier-1 code
- * covers its subcategories ('IAB17' covers 'IAB17-3'); in another taxonomy the campaign's
- * `catByTaxonomy` list is matched exactly, and a campaign without one there is refused, since it
- * cannot be shown to comply.
+ * `acat` leaves one of them out (or it declares none). A code covers its descendants: in IAB 1.0
+ * (`cattax` 1) a tier-1 code its subcategories ('IAB17' covers 'IAB17-3'); in another taxonomy
+ * the ancestors each `catByTaxonomy` code is written after. A campaign without codes there is
+ * refused, since it cannot be shown to comply.
  */
 function categoryRefused(cand: Candidate, cattax: number, bcat: ReadonlySet<string>, acat: ReadonlySet<string>): boolean {
   if (cattax === 1) {
@@ -1101,10 +1128,10 @@ function categoryRefused(cand: Candidate, cattax: number, bcat: ReadonlySet<stri
     for (const c of cand.cats) if (!acat.has(c) && !acat.has(c.split('-')[0])) return true;
     return false;
   }
-  const declared = cand.catByTaxonomy?.get(cattax);
-  if (declared === undefined) return true;
-  if (bcat.size && isBlocked(declared, bcat)) return true;
-  if (acat.size) for (const c of declared) if (!acat.has(c)) return true;
+  const own = cand.ownCatsByTaxonomy?.get(cattax);
+  if (own === undefined) return true;
+  if (bcat.size && isBlocked(cand.catByTaxonomy!.get(cattax)!, bcat)) return true;
+  if (acat.size) for (const path of own.paths) if (!anyIn(path, acat)) return true;
   return false;
 }
 
@@ -1141,6 +1168,7 @@ function admitsAdvertiser(wadomain: readonly unknown[], adomain: readonly string
   return false;
 }
 
+/** Whether any of the candidate's keys (lower-cased at catalog build) is in a block list. */
 function isBlocked(keys: ReadonlySet<string>, blocked: ReadonlySet<string>): boolean {
   for (const k of keys) if (blocked.has(k)) return true;
   return false;

@@ -417,9 +417,10 @@ export function createBidPipeline(deps: BidDeps) {
     if (test) claims.test = true;
     const fit = ch.el.fit;
     const notices = noticeUrls(deps.publicUrl(), claims, deps.signer.sign(claims, fit.kind !== 'banner' || ex.bannerImpressionTracker), { expandPrice: ex.expandPrice, nurl: fit.kind !== 'vast' || ex.vastNurl });
-    // The bid names its categories in the request's taxonomy where the campaign declares them there.
-    const taxCats = plan.cattax === 1 ? undefined : c.catByTaxonomy?.[plan.cattax];
-    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: taxCats ?? c.cat, cattax: taxCats ? plan.cattax : 1, langb: plan.langb, dealId: ch.el.dealId, notices, fit, test, dsa: plan.dsa ? c.dsa : undefined, exp: bidExpSec(imp.exp, settings.noticeTtlMs) };
+    // The bid names its categories in the request's taxonomy where the campaign declares them there:
+    // its own codes, without the ancestors bcat blocks by, as an exchange checks bid.cat within acat.
+    const taxCats = plan.cattax === 1 ? undefined : ch.el.cand.ownCatsByTaxonomy?.get(plan.cattax)?.codes;
+    const bid: OutBid = { id: bidId, impid: ch.impid, price, creative: cr, campaignId: c.id, adomain: c.adomain, cat: taxCats ?? c.cat, cattax: taxCats ? plan.cattax : 1, attr: ch.el.cand.attr, langb: plan.langb, dealId: ch.el.dealId, notices, fit, test, dsa: plan.dsa ? c.dsa : undefined, exp: bidExpSec(imp.exp, settings.noticeTtlMs) };
     if (test) {
       metrics.testBid();
       return bid;

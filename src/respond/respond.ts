@@ -16,6 +16,8 @@ export interface OutBid {
   cat: readonly string[];
   /** The taxonomy of `cat` (AdCOM `cattax`); written only when it is not 1, the default. */
   cattax: number;
+  /** The creative's attributes (AdCOM List: Creative Attributes) that `battr` was checked against; written when there are any. */
+  attr?: ReadonlySet<number>;
   dealId: string;
   /** Its notice URLs (no win notice for video and audio, see README "Notices and money"). */
   notices: NoticeUrls;
@@ -179,6 +181,8 @@ function fragmentOf(b: OutBid): string {
     cat: b.cat,
   };
   if (b.cattax !== 1) o.cattax = b.cattax;
+  // So that an exchange enforcing battr on the bid can: 12 (text only) for the bidder's own banner.
+  if (b.attr?.size) o.attr = [...b.attr];
   // OpenRTB 2.6 bid.langb: BCP 47, the whole tag, where the request named its languages so (only
   // one of langb and language is written); else bid.language: ISO 639-1, the tag's primary subtag
   // ('xx': no linguistic content).
