@@ -107,8 +107,9 @@ function effect(a: Acc, c: Campaign | undefined): Effect {
  * later notices are attributed to the hour of the bid (when the impression was bought). A markup
  * impression, the win and the billing notice all mark the impression; it counts once, at the price
  * of the most authoritative of them (billing over win over the markup's, which is the bid; a win or
- * billing notice whose price was unreadable has the markup's), rounded to the micro-dollar, as the
- * ledger settles it. Clicks and conversions count on bought impressions only.
+ * billing notice whose price was unreadable has the markup's; of two billings, the one that
+ * corrected the other's confirmation), rounded to the micro-dollar, as the ledger settles it.
+ * Clicks and conversions count on bought impressions only.
  *
  * The logs of several bidders (a fleet, `--workers`) are read one after the other, and a notice
  * may be in another's log than its bid, before it: the tally keeps what each record says, and the
@@ -182,7 +183,9 @@ export function reportOf(t: LogTally, campaigns: readonly Campaign[], badLines =
       // Past the budget if any of its records says so (a billing that raised the price past it, in
       // whichever log is read first), as the ledger keeps it.
       wonOver[s] |= imps.over[i];
-      if (level > wonLevel[s]) {
+      // A billing that corrected a confirmed one (same level: the confirmation kept the win's)
+      // stands over it, whichever is read first (LogTally.standingBilling).
+      if (level > wonLevel[s] || (level === 2 && wonLevel[s] === 2 && i === t.standingBilling(s))) {
         // A more authoritative report set the price again (docs/money.md, "Who sets the price"), in
         // the column the first one was counted in, as the ledger does.
         wonAt[s]!.spendUsd += usd - wonUsd[s];

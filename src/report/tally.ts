@@ -74,19 +74,17 @@ export class LogTally {
   /** Flags: BID, WON, OUTCOME, CLICKED, CONVERTED (and BILLED). */
   f = new Uint8Array(1024);
   /**
-   * CPM USD, NaN where not told: the price that stands for the baselines (the billing notice's over
-   * the win's, whichever log is read first), the first min-to-win a win or billing notice carried,
-   * the last one a loss notice carried.
+   * CPM USD, NaN where not told: the first min-to-win a win or billing notice carried, the last one
+   * a loss notice carried.
    */
-  paid = new Float64Array(1024);
   winMtw = new Float64Array(1024);
   lossMtw = new Float64Array(1024);
   /**
    * Impression, win and billing records in the order read (`length` of them): slot, level (markup
-   * 0, win 1, billing 2, as the ledger ranks them), price in USD, overspend (1), the record's
-   * campaign index and time.
+   * 0, win 1, billing 2, as the ledger ranks them), price in USD (rounded to the micro-dollar) and
+   * CPM as logged (NaN where none), overspend (1), the record's campaign index and time.
    */
-  imps = { length: 0, slot: new Int32Array(1024), level: new Uint8Array(1024), usd: new Float64Array(1024), over: new Uint8Array(1024), c: new Int32Array(1024), ts: new Float64Array(1024) };
+  imps = { length: 0, slot: new Int32Array(1024), level: new Uint8Array(1024), usd: new Float64Array(1024), cpm: new Float64Array(1024), over: new Uint8Array(1024), c: new Int32Array(1024), ts: new Float64Array(1024) };
   /**
    * Per slot, of its `refused` records (win or billing notices refused past the bid's retention,
    * which the exchange billed and the ledger did not record): the level of the one whose price
@@ -97,12 +95,44 @@ export class LogTally {
   refusedUsd = new Float64Array(1024);
   refusedC = new Int32Array(1024);
   refusedTs = new Float64Array(1024);
+  /** The price that stands for the baselines, CPM USD (`paid`). */
+  private paidCol = new Float64Array(1024);
+  /**
+   * Slots with two priced billing records or more (a billing that corrected a confirmed one, or a
+   * log read twice): which billing's price stands is resolved over `imps` once read (`resolve`),
+   * since the record that tells may come last. Rare: the others go without it.
+   */
+  private readonly rebilled = new Set<number>();
+  /** For each slot of `rebilled`, once resolved: the `imps` index of the billing whose price stands. */
+  private readonly billingStands = new Map<number, number>();
+  private unresolved = false;
   private readonly slots = new ShardedMap<number>();
   private readonly campaigns: string[] = [];
   private readonly campaignIndex = new Map<string, number>();
 
   campaign(index: number): string {
     return this.campaigns[index];
+  }
+
+  /**
+   * Per slot, CPM USD, NaN where not told: the price that stands for the baselines, as the ledger
+   * keeps it: the billing notice's over the win's, whichever log is read first, and of two billings
+   * the one that corrected the other (`standingBilling`).
+   */
+  get paid(): Float64Array {
+    if (this.unresolved) this.resolve();
+    return this.paidCol;
+  }
+
+  /**
+   * Of a bid with billing records at two prices, the `imps` index of the one whose price stands;
+   * -1 for any other bid (its first billing read stands). A billing at the win's price is the
+   * ledger's `confirmed`, after which the price keeps the win's level and a billing at another
+   * price still corrects it, once (src/ledger/state.ts, settle): the event log then holds both.
+   */
+  standingBilling(s: number): number {
+    if (this.unresolved) this.resolve();
+    return this.billingStands.get(s) ?? -1;
   }
 
   add(r: EventRecord): void {
@@ -139,8 +169,11 @@ export class LogTally {
     } else if (r.type === 'win' || r.type === 'billing') {
       f[s] |= WON | OUTCOME;
       this.impression(s, r, r.type === 'win' ? 1 : 2);
-      if (Number.isNaN(this.paid[s]) || (r.type === 'billing' && !(f[s] & BILLED))) this.paid[s] = r.priceCpmUsd ?? NaN;
-      if (r.type === 'billing') f[s] |= BILLED;
+      if (Number.isNaN(this.paidCol[s]) || (r.type === 'billing' && !(f[s] & BILLED))) this.paidCol[s] = r.priceCpmUsd ?? NaN;
+      if (r.type === 'billing') {
+        if (f[s] & BILLED) (this.rebilled.add(s), (this.unresolved = true));
+        f[s] |= BILLED;
+      }
       // The billing notice may carry the min-to-win the win notice did not.
       if (Number.isNaN(this.winMtw[s])) this.winMtw[s] = r.minToWinCpmUsd ?? NaN;
     } else if (r.type === 'loss') {
@@ -168,7 +201,7 @@ export class LogTally {
       this.multiplier = grown(this.multiplier, new Float64Array(n));
       this.auctionType = grown(this.auctionType, new Uint8Array(n));
       this.f = grown(this.f, new Uint8Array(n));
-      this.paid = grown(this.paid, new Float64Array(n));
+      this.paidCol = grown(this.paidCol, new Float64Array(n));
       this.winMtw = grown(this.winMtw, new Float64Array(n));
       this.lossMtw = grown(this.lossMtw, new Float64Array(n));
       this.refusedLevel = grown(this.refusedLevel, new Uint8Array(n));
@@ -180,7 +213,7 @@ export class LogTally {
     this.c[s] = -1;
     this.ts[s] = r.ts;
     this.multiplier[s] = NaN;
-    this.paid[s] = NaN;
+    this.paidCol[s] = NaN;
     this.winMtw[s] = NaN;
     this.lossMtw[s] = NaN;
     return s;
@@ -193,6 +226,7 @@ export class LogTally {
       m.slot = grown(m.slot, new Int32Array(n));
       m.level = grown(m.level, new Uint8Array(n));
       m.usd = grown(m.usd, new Float64Array(n));
+      m.cpm = grown(m.cpm, new Float64Array(n));
       m.over = grown(m.over, new Uint8Array(n));
       m.c = grown(m.c, new Int32Array(n));
       m.ts = grown(m.ts, new Float64Array(n));
@@ -202,9 +236,42 @@ export class LogTally {
     m.level[i] = level;
     // Rounded to the micro-dollar, as the ledger settles it.
     m.usd[i] = toUsd(toMicros((r.priceCpmUsd ?? 0) / 1000));
+    m.cpm[i] = r.priceCpmUsd ?? NaN;
     m.over[i] = r.overspend === true ? 1 : 0;
     m.c[i] = this.campaignOf(r.campaignId);
     m.ts[i] = r.ts;
+    // A win read after a bid's two billings tells which of them confirmed it.
+    if (this.rebilled.size > 0) this.unresolved = true;
+  }
+
+  /**
+   * Which billing stands for each slot of `rebilled`. The ledger writes a second billing of a bid
+   * only where the first was at the price that stood before any billing (the win's, or the render's
+   * where a win at it was a duplicate): the other one corrected it. Told by the prices, not the
+   * times: a fleet's bidders log by their own clocks, and a confirmation's reply can come after the
+   * correction another bidder logged. Where that price is not in the log (the win's line lost to a
+   * kill) or tells nothing, the latest billing stands, the later read of one millisecond.
+   */
+  private resolve(): void {
+    this.unresolved = false;
+    const m = this.imps;
+    const of = new Map<number, { level: number; usd: number; bills: number[] }>();
+    for (const s of this.rebilled) of.set(s, { level: -1, usd: NaN, bills: [] });
+    for (let i = 0; i < m.length; i++) {
+      const b = of.get(m.slot[i]);
+      if (b === undefined) continue;
+      if (m.level[i] === 2) b.bills.push(i);
+      else if (m.level[i] > b.level) (b.level = m.level[i]), (b.usd = m.usd[i]);
+    }
+    for (const [s, b] of of) {
+      const correcting = b.bills.filter((i) => m.usd[i] !== b.usd);
+      const from = correcting.length > 0 ? correcting : b.bills;
+      let stand = from[0];
+      // One price among them (a log read twice): the first read, as for a bid billed once.
+      if (from.some((i) => m.usd[i] !== m.usd[stand])) for (const i of from) if (m.ts[i] >= m.ts[stand]) stand = i;
+      this.billingStands.set(s, stand);
+      this.paidCol[s] = m.cpm[stand];
+    }
   }
 }
 
