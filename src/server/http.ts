@@ -67,6 +67,8 @@ interface Aborted {
   aborted: boolean;
   /** A HEAD request: answered with the headers alone (a body after them is read as the next answer on the connection). */
   head?: boolean;
+  /** A route off the bid path (notices, preflight): an answer without a body is held to the end of the loop turn (see `write`). */
+  holdBodyless?: boolean;
 }
 
 const isHead = (req: uWS.HttpRequest): boolean => req.getMethod() === 'head';
@@ -82,9 +84,34 @@ interface ServedBid extends BidInput {
  * `origin`: a browser origin allowed by the exchange's `corsOrigins`, answered with CORS headers
  * (credentials included, as Prebid.js sends them) whatever the status, 204 and errors too: a
  * browser hides an answer without them from the page.
+ *
+ * What a client has not read is bounded (uWS reads on while a client pipelines requests and never
+ * reads the answers, and its idle timeout never fires while the client sends; with `end` every
+ * answer was kept: +87 MB in 20 s from one connection pipelining GET /healthz). The rule:
+ * - An answer with a body is offered with `tryEnd`: what the socket does not take at once (its
+ *   kernel buffer full of answers the client has not read) stays pending, and the rest is sent as
+ *   the socket drains (`sendRest`). Meanwhile uWS closes the connection if another request comes
+ *   on it, and after its idle timeout (10–14 s) if nothing drains. So a connection holds at most the
+ *   kernel's buffers, uWS's cork buffer (16 KB) and one answer, and a slow reader of one large
+ *   answer (a bid response of many VAST imps) gets it whole.
+ * - A `close` answer ends its connection: `end` buffers it, and uWS closes the connection once it
+ *   is sent, answering at most a cork buffer's worth of the requests pipelined behind it.
+ * - An answer without a body gives uWS nothing to refuse. Off the bid path (HEAD, a CORS preflight,
+ *   a click's redirect) it is held pending to the end of the loop turn, so a client that pipelines
+ *   behind it is closed; a 204 no-bid, on the hot path, is written at once (docs/operations.md).
  */
 function write(res: uWS.HttpResponse, state: Aborted, a: Answer, rtb: boolean, close = false, origin = ''): void {
   if (state.aborted) return;
+  state.aborted = true;
+  if (!close && (state.head === true || (state.holdBodyless === true && a.body.length === 0))) {
+    let gone = false;
+    // A sync route registered none, and uWS aborts the process on a handler returning with its response pending and no handler.
+    res.onAborted(() => (gone = true));
+    setImmediate(() => gone || send(res, state.head === true, a, rtb, false, origin));
+  } else send(res, state.head === true, a, rtb, close, origin);
+}
+
+function send(res: uWS.HttpResponse, head: boolean, a: Answer, rtb: boolean, close: boolean, origin: string): void {
   res.cork(() => {
     res.writeStatus(statusLine(a.status));
     if (rtb) res.writeHeader('x-openrtb-version', OPENRTB_VERSION);
@@ -95,16 +122,26 @@ function write(res: uWS.HttpResponse, state: Aborted, a: Answer, rtb: boolean, c
     }
     if (a.headers) for (const k in a.headers) res.writeHeader(k, a.headers[k]);
     if (a.body.length !== 0 && !a.headers?.['content-type']) res.writeHeader('content-type', 'application/json');
-    if (state.head) {
+    if (head) {
       // The length in a header of its own and no arguments: in this uWS build endWithoutBody(n)
       // leaves the response unanswered (the process aborts when the handler returns), and
       // endWithoutBody(0, ...) adds a second Content-Length of 0. A HEAD has no body to cut off,
       // so `close` is not needed.
       res.writeHeader('content-length', String(Buffer.byteLength(a.body)));
       res.endWithoutBody();
-    } else res.end(a.body, close);
+    } else if (close) res.end(a.body, true);
+    // A total size of 0 is the byte length of the body given: no Buffer.byteLength of a text body here.
+    else if (!res.tryEnd(a.body, 0)[0]) sendRest(res, a.body);
   });
-  state.aborted = true;
+}
+
+/** The rest of an answer the socket did not take at once, written each time it drains. */
+function sendRest(res: uWS.HttpResponse, body: string | Buffer): void {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  // The response is pending now: uWS aborts the process if a sync route returns without a handler.
+  // The route's own (marking it answered) is not needed: `write` has.
+  res.onAborted(() => {});
+  res.onWritable((offset) => res.tryEnd(bytes.subarray(offset), bytes.length)[0]);
 }
 
 /**
@@ -304,7 +341,7 @@ export function startHttpServer(
     const a: Answer = origin
       ? { status: 204, body: '', headers: { 'access-control-allow-methods': 'POST', 'access-control-max-age': '600', ...(headers ? { 'access-control-allow-headers': headers } : {}) } }
       : errorAnswer(new BidderError('METHOD_NOT_ALLOWED'));
-    write(res, { aborted: false }, a, true, false, origin);
+    write(res, { aborted: false, holdBodyless: true }, a, true, false, origin);
   }
 
   app.post('/openrtb2/bid', (res, req) => bidRoute(res, req, 'default'));
@@ -313,7 +350,7 @@ export function startHttpServer(
   app.options('/openrtb2/:exchange/bid', (res, req) => preflight(res, req, req.getParameter(0) ?? ''));
 
   app.get('/notice/:kind', (res, req) => {
-    const state: Aborted = { aborted: false };
+    const state: Aborted = { aborted: false, holdBodyless: true };
     res.onAborted(() => (state.aborted = true));
     const kind = req.getParameter(0) as NoticeKind;
     if (!NOTICE_KINDS.has(kind)) return write(res, state, errorAnswer(new BidderError('NOT_FOUND')), false);
