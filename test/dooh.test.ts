@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NBR } from '../src/errors/codes.js';
+import { toMicros, toUsd } from '../src/ledger/budget.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
@@ -226,7 +227,8 @@ describe('DOOH billed on `billing` with a 5 s hold and a budget of one bid (revi
     expect((await send(billboard('r3'))).nbr).toBe(NBR.BUDGET_EXHAUSTED);
     t.clock.advance(dt - t.clock());
     expect((await fetch(noticeUrl(t, bid, bid.burl))).status).toBeLessThan(300);
-    expect(await t.metric('bidder_spend_usd_total', { campaign: 'metro-screens' })).toBeCloseTo(bid.price / 1000, 9);
+    // The ledger's price, rounded to the micro-dollar.
+    expect(await t.metric('bidder_spend_usd_total', { campaign: 'metro-screens' })).toBeCloseTo(toUsd(toMicros(bid.price / 1000)), 12);
     expect(await t.metric('bidder_overspend_usd_total', { campaign: 'metro-screens' })).toBe(0);
   });
 });

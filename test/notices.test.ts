@@ -10,6 +10,7 @@ import { failNextFdatasync } from './helpers/faults.js';
 import { lostOnPrice, parsePrice, priceRounding, withQuery } from '../src/notices/notices.js';
 import { parseClaims } from '../src/notices/sign.js';
 import { buildReport } from '../src/report/report.js';
+import { toMicros, toUsd } from '../src/ledger/budget.js';
 
 // A generous tmax: these tests are about money, and a loaded CI machine must not turn a bid into a DEADLINE no-bid.
 const req = (id: string) => ({ id, at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] } });
@@ -631,10 +632,10 @@ describe('an exchange that reports video wins only by nurl (vastNurl: true)', ()
     const spend = await t.metric('bidder_spend_usd_total');
     const price = (bid.price * 0.4).toFixed(4);
     expect((await fetch(t.url + bid.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', price))).status).toBe(200);
-    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + Number(price) / 1000, 12);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + toUsd(toMicros(Number(price) / 1000)), 12);
     const impression = /<Impression><!\[CDATA\[([^\]]+)\]\]><\/Impression>/.exec(bid.adm)![1];
     expect((await fetch(t.url + impression.replace(/^https?:\/\/[^/]+/, ''))).status).toBe(200);
-    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + Number(price) / 1000, 12);
+    expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + toUsd(toMicros(Number(price) / 1000)), 12);
   });
 
   it('gives none where the exchange keeps the default', async () => {

@@ -771,12 +771,16 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // duplicate and never reach the event log, pacer or cap. A recorded pCTR that is no
       // probability (a counter refuses a negative increment) is taken as unknown.
       const pctr = issued && issued.pctr >= 0 && issued.pctr <= 1 ? issued.pctr : claims.pctr;
+      // The price the ledger settled, rounded to the micro-dollar as a correction's refund is:
+      // the notice's own (0.0012344 for 1.2344 CPM, settled 0.001234) left spend less refunds up
+      // to 0.5 µ$ an impression off the ledger's.
+      const spentUsd = Number.isNaN(settled.usd) ? priceUsd / 1000 : settled.usd;
       if (outcome === 'overspend') {
         metrics.notice(kind, 'overspend');
-        metrics.overspend(claims.campaignId, pctr ?? 0, priceUsd / 1000);
+        metrics.overspend(claims.campaignId, pctr ?? 0, spentUsd);
       } else {
         metrics.notice(kind, unpriced ? 'unpriced' : 'ok');
-        metrics.win(claims.campaignId, pctr ?? 0, priceUsd / 1000);
+        metrics.win(claims.campaignId, pctr ?? 0, spentUsd);
       }
       const mtwUsd = markup ? undefined : wonMinToWin();
       // Logged first, and the other notices of the ledger's write (one for a loop turn's notices)
