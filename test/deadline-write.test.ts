@@ -36,7 +36,7 @@ vi.mock('uWebSockets.js', async (importOriginal) => {
       },
     });
   const response = (res: object) =>
-    bound(res, (name, f) => (name === 'end' ? (body: unknown, ...rest: unknown[]) => (log.push(`write ${Buffer.from(body as Uint8Array | string).toString()}`), f(body, ...rest)) : f));
+    bound(res, (name, f) => (name === 'end' || name === 'tryEnd' ? (body: unknown, ...rest: unknown[]) => (log.push(`write ${Buffer.from(body as Uint8Array | string).toString()}`), f(body, ...rest)) : f));
   const App = (...args: unknown[]) => {
     const app: object = bound((uWS.App as (...a: unknown[]) => object)(...args), (name, f) =>
       name === 'post' ? (pattern: string, handler: (res: object, req: unknown) => void) => (f(pattern, (res: object, req: unknown) => handler(response(res), req)), app) : f,
