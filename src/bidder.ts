@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
 import type { Budget, Campaign } from './types.js';
-import { freezePolicies, loadPolicies, PolicyError, readSettings, type Policies } from './config/policies.js';
+import { freezePolicies, loadPolicies, PolicyError, readSettings, type LastRates, type Policies } from './config/policies.js';
 import { DEFAULT_SETTINGS, adminTokenProblem, secretList, type Settings } from './config/settings.js';
 import { createPrivacy } from './eligibility/privacy.js';
 import { createFeatureBuilder } from './features/features.js';
@@ -23,6 +23,8 @@ import { connectFleetRedis, openLedger } from './ledger/open.js';
 import type { MemoryLedger } from './ledger/memory.js';
 import { liveBidders } from './ledger/redis.js';
 import { createFleetNoticeKeys, noticeKeysOf } from './fleet/notice-keys.js';
+import { errorAnswer } from './errors/answer.js';
+import { BidderError } from './errors/codes.js';
 import { createFleetNoticePeers } from './fleet/peers.js';
 import { createFleetTraffic } from './fleet/traffic.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32 } from './pace/index.js';
@@ -67,6 +69,16 @@ export interface BidderOptions {
   };
   /** Set on worker threads: the other workers, which this one's bids' notices may reach (`NoticeDeps.peers`). */
   noticePeers?: NoticePeers;
+  /**
+   * The policy set to start on, already checked (`serve --workers`: the one `serve` loaded, given
+   * to every worker), instead of reading `policiesDir`, which reloads still read.
+   */
+  policies?: Policies;
+  /**
+   * Set on worker threads: /readyz answers 503 until it resolves, once every worker of the process
+   * listens. Until then a worker failing its start stops the process, the ones listening with it.
+   */
+  allStarted?: Promise<void>;
 }
 
 /** What an admin request changes, as one worker tells the others. */
@@ -175,16 +187,21 @@ function remoteExchanges(exchanges: Policies['exchanges']): string[] {
 }
 
 /**
+ * The last run's currency rates (src/live/live.ts ratesFile), kept beside the journal the settings
+ * name, which a start's policies are checked against: read from bidder.yaml alone (milliseconds).
+ */
+function lastRatesOf(policiesDir: string, overrides?: Partial<Settings>): LastRates | undefined {
+  const pre = readSettings(policiesDir, overrides);
+  return pre.passed('/ledger/journalPath') ? lastRunRates(ratesFile(join(pre.settings.ledger.journalPath, RATES_FILE))) : undefined;
+}
+
+/**
  * Wires every stage into one running bidder. The only place modules meet; each stage gets what
  * it needs injected, so none of them holds global state.
  */
 export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const now = performance.now.bind(performance);
-  // Checked against the last run's currency rates (src/live/live.ts ratesFile), kept beside the
-  // journal the settings name: those are read first (bidder.yaml alone, milliseconds).
-  const pre = readSettings(opts.policiesDir, opts.overrides);
-  const lastRates = pre.passed('/ledger/journalPath') ? lastRunRates(ratesFile(join(pre.settings.ledger.journalPath, RATES_FILE))) : undefined;
-  const initial: Policies = loadPolicies(opts.policiesDir, opts.overrides, undefined, lastRates);
+  const initial: Policies = opts.policies ?? loadPolicies(opts.policiesDir, opts.overrides, undefined, lastRatesOf(opts.policiesDir, opts.overrides));
   const settings = initial.settings;
   const logger = opts.logger ?? pino({ level: settings.logLevel, base: { service: 'bidder' } });
   // The metrics and the ledger take the clock: a step before they exist is logged only. The
@@ -492,6 +509,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     metrics.queueRows(scorer.pendingRows());
   }
 
+  let starting = opts.allStarted !== undefined;
+  void opts.allStarted?.then(() => (starting = false));
   const tls = settings.tls.keyFile && settings.tls.certFile ? settings.tls : undefined;
   const server: HttpServer = await startHttpServer(settings.host, settings.port, {
     maxBodyBytes: live.maxBodyBytes,
@@ -501,7 +520,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     notice: handleNotice,
     admin: handleAdmin,
     healthz: () => ({ status: 200, body: '{"status":"ok"}' }),
-    readyz: live.readyz,
+    readyz: () => (starting ? Promise.resolve(errorAnswer(new BidderError('NOT_READY', undefined, { reason: "the process's other workers are still starting" }))) : live.readyz()),
     metrics: async () => ({
       status: 200,
       body: opts.metricsSource ? await opts.metricsSource() : (await refreshGauges(), await metrics.registry.metrics()),

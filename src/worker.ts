@@ -1,12 +1,14 @@
 import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
 import { createBidder, type AdminAction, type AdminResult } from './bidder.js';
+import { freezePolicies, type Policies } from './config/policies.js';
 import type { Settings } from './config/settings.js';
 
 /**
  * One bidder on a worker thread (`bidder serve --workers N`). uWebSockets.js apps on several
  * threads share the listening port (SO_REUSEPORT), so the kernel spreads connections over them.
  * Each worker has its own scorer and model; budgets are shared through the Redis ledger.
- * Protocol with the main thread: 'listening' (with its shutdownGraceMs) once it serves; 'metrics' →
+ * Protocol with the main thread: 'listening' (with its shutdownGraceMs) once it serves; 'serving'
+ * once every worker listens (its /readyz answers 503 until then); 'metrics' →
  * this worker's metrics JSON; 'reload' (the process's SIGHUP) → a policy reload as the admin route's,
  * applied on every worker; 'stop' → drain, close its connections, write its state, 'stopped'
  * (with `failed`, the error, where its close threw), and end;
@@ -20,6 +22,8 @@ import type { Settings } from './config/settings.js';
  */
 interface WorkerInput {
   policiesDir: string;
+  /** The policy set `serve` checked, the same for every worker: none reads the folder at its start. */
+  policies: Policies;
   overrides: Partial<Settings>;
   index: number;
   workers: number;
@@ -52,8 +56,15 @@ const noticePeers = {
   },
 };
 
+// Said by the main thread once every worker listens ('serving'): until then /readyz answers 503.
+let allStarted!: () => void;
+const started = new Promise<void>((resolve) => (allStarted = resolve));
+
 const bidder = await createBidder({
   policiesDir: input.policiesDir,
+  // A structured clone, no longer frozen.
+  policies: freezePolicies(input.policies),
+  allStarted: started,
   overrides: input.overrides,
   workerIndex: input.index,
   workers: input.workers,
@@ -109,7 +120,8 @@ port.on('message', async (m: { type: string; id?: number; text?: string; action?
   else if (m.type === 'collected') {
     waiting.get(m.id!)?.(m.text!);
     waiting.delete(m.id!);
-  } else if (m.type === 'stop') await stop();
+  } else if (m.type === 'serving') allStarted();
+  else if (m.type === 'stop') await stop();
 });
 
 let stopping = false;

@@ -9,12 +9,14 @@ import { haveRedisServer, startPrivateRedis } from '../src/harness/redis.js';
 import { policiesIn } from './helpers/policies-dir.js';
 
 /**
- * `serve --workers 2` where worker 1 cannot start once worker 0 already listens (a typo saved in
- * the policy folder between the two: the preload test/fixtures/workers/typo-at-worker-start.mjs
- * writes it as worker 1 begins). The start fails with exit status 1 (docs/fleet.md) after worker 0
- * is stopped as on SIGTERM, its state written. Before, the main thread called process.exit(1) with
- * worker 0 serving, and Node aborted the process (`uv_loop_close() while having open handles`,
- * SIGABRT, exit 134), worker 0's in-flight requests dropped and its state unwritten.
+ * `serve --workers 2` where worker 1 cannot start once worker 0 already listens (its event log
+ * folder cannot be written: the preload test/fixtures/workers/eventlog-blocked-at-worker-start.mjs
+ * puts a file there as worker 1 begins; until the workers started on the policy set `serve`
+ * checked, a typo saved in the folder just then did it too). The start fails with exit status 1
+ * (docs/fleet.md) after worker 0 is stopped as on SIGTERM, its state written. Before, the main
+ * thread called process.exit(1) with worker 0 serving, and Node aborted the process
+ * (`uv_loop_close() while having open handles`, SIGABRT, exit 134), worker 0's in-flight requests
+ * dropped and its state unwritten.
  */
 const haveRedis = haveRedisServer();
 if (!haveRedis && process.env.CI === 'true') throw new Error('redis-server is required in CI (workers share their ledger through Redis)');
@@ -28,8 +30,8 @@ describe.skipIf(!haveRedis)('serve --workers 2 when a worker fails to start afte
       const policies = policiesIn(dir, 'shutdownGraceMs: 1000\n');
       const child = spawn(
         process.execPath,
-        ['--import', resolve('test/fixtures/workers/typo-at-worker-start.mjs'), 'dist/cli.js', 'serve', '--workers', '2', '--policies', policies, '--redis', redis.url, '--port', String(await freePort()), '--host', '127.0.0.1', '--log-level', 'warn'],
-        { env: { ...process.env, NOTICE_SECRET: 'workers-start-failure-secret-0123', WORKER_TYPO_DIR: policies }, stdio: ['ignore', 'ignore', 'pipe'] },
+        ['--import', resolve('test/fixtures/workers/eventlog-blocked-at-worker-start.mjs'), 'dist/cli.js', 'serve', '--workers', '2', '--policies', policies, '--redis', redis.url, '--port', String(await freePort()), '--host', '127.0.0.1', '--log-level', 'warn'],
+        { env: { ...process.env, NOTICE_SECRET: 'workers-start-failure-secret-0123', WORKER_BLOCK_DIR: join(dir, 'events') }, stdio: ['ignore', 'ignore', 'pipe'] },
       );
       child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
       const timer = setTimeout(() => child.kill('SIGKILL'), 100_000);
@@ -38,7 +40,7 @@ describe.skipIf(!haveRedis)('serve --workers 2 when a worker fails to start afte
       expect(signal, err).toBeNull();
       expect(err).not.toMatch(/Assertion failed|open handles/);
       expect(code, err).toBe(1);
-      expect(err).toMatch(/bidder: cannot start workers: invalid policies \(1 problem\):\n\s+- campaigns\.yaml: \/campaigns\/1\/budget\/dailyUsd must be number/);
+      expect(err).toContain(`bidder: cannot start workers: the event log folder ${join(dir, 'events', 'w1')} cannot be written`);
       // Worker 0 was drained and wrote its state, as on SIGTERM.
       expect(existsSync(join(dir, 'ledger', 'learned.w0.json')), err).toBe(true);
     } finally {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createBidder } from '../bidder.js';
 import { runWorkers } from './workers.js';
-import { loadPoliciesOffThread, readSettings, PolicyError } from '../config/policies.js';
+import { loadPoliciesOffThread, readSettings, PolicyError, type Policies } from '../config/policies.js';
 import { secretList, type Settings } from '../config/settings.js';
 import { checkEventLogDir } from '../eventlog/eventlog.js';
 import { checkJournalDir } from '../ledger/open.js';
@@ -33,14 +33,14 @@ function intOption(name: string) {
  * and put away. A bad model, or a --model or models/CURRENT that names no usable version, stops
  * the start instead of leaving a bidder up that can only answer no-bids; createBidder alone still
  * starts without a model (not ready), and a reload keeps the running model when refused.
- * The whole policy set is checked too, on another thread, with `policies` (bidders that run
- * elsewhere: --workers) or once anything else failed. Otherwise the campaigns are parsed once, by
- * the bidder (5,000 campaigns: 5-10 s of YAML, which this check doubled), whose PolicyError is then
- * complete: the settings, folders and model passed here.
+ * The whole policy set is checked too, on another thread, with `policies` (--workers: every worker
+ * starts on the set checked, `checked`) or once anything else failed. Otherwise the campaigns are
+ * parsed once, by the bidder (5,000 campaigns: 5-10 s of YAML, which this check doubled), whose
+ * PolicyError is then complete: the settings, folders and model passed here.
  * Rejects with the PolicyError, the ModelLoadError, or both in an AggregateError (policies first);
  * with another error only where the configuration has no problem.
  */
-async function checkStart(policiesDir: string, overrides: Partial<Settings>, policies: boolean, nowMs: number): Promise<Settings> {
+async function checkStart(policiesDir: string, overrides: Partial<Settings>, policies: boolean, nowMs: number): Promise<{ settings: Settings; checked?: Policies }> {
   const { settings, problems, passed } = readSettings(policiesDir, overrides);
   // What this host must provide: the folders and files the settings name.
   const hostProblems: string[] = [];
@@ -69,12 +69,13 @@ async function checkStart(policiesDir: string, overrides: Partial<Settings>, pol
   };
   const modelKnown = ['/backend', '/modelsDir', '/modelVersion'].every(passed);
   // Its problems, which include the settings' and the rates' moves from the last run's (a damaged
-  // rates file is a problem of its own).
+  // rates file is a problem of its own). The set checked is kept: the workers start on it.
+  let checked: Policies | undefined;
   const policyCheck = () =>
     Promise.resolve()
       .then(() => loadPoliciesOffThread(policiesDir, overrides, undefined, passed('/ledger/journalPath') ? lastRunRates(ratesFile(join(settings.ledger.journalPath, RATES_FILE))) : undefined))
       .then(
-        () => [],
+        (set) => ((checked = set), []),
         (err: unknown) => {
           if (err instanceof PolicyError) return err.problems;
           throw err;
@@ -92,7 +93,7 @@ async function checkStart(policiesDir: string, overrides: Partial<Settings>, pol
   // configuration has no problem: those are what to fix first.
   if (refusals.length > 0) throw refusals.length === 1 ? refusals[0] : new AggregateError(refusals);
   if (failures.length > 0) throw failures[0];
-  return settings;
+  return { settings, checked };
 }
 
 const TLS_SETTING = 'bidder.yaml (with flags and environment) /tls';
@@ -256,8 +257,9 @@ export function registerServe(program: Command): void {
         process.exit(2);
       }
       let settings: Settings;
+      let checked: Policies | undefined;
       try {
-        settings = await checkStart(o.policies as string, overrides, workers > 1, Date.now());
+        ({ settings, checked } = await checkStart(o.policies as string, overrides, workers > 1, Date.now()));
       } catch (err) {
         refuseToStart(err);
       }
@@ -277,7 +279,7 @@ export function registerServe(program: Command): void {
         } catch (err) {
           refuseToStart(err);
         }
-        const running = await runWorkers(workers, o.policies as string, { ...overrides, noticeSecret }, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
+        const running = await runWorkers(workers, o.policies as string, checked!, { ...overrides, noticeSecret }, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
           process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
           process.exit(1);
         });
