@@ -96,9 +96,16 @@ interface Choice {
 /**
  * The ledger's answer to `items` if it comes within `waitMs`; else, or where it fails, null, and
  * every item released (sent after the reserve on the same connection, so a release runs after it
- * if it ever lands). `releaseFailed` counts a release that failed: a hold then lasts until it expires.
+ * if it ever lands). `released` is told of each release as it settles, whether it failed (a hold
+ * then lasts until it expires) and how long it took on `now` (monotonic ms).
  */
-export async function reserveWithin(ledger: Pick<Ledger, 'reserve' | 'release'>, items: Reservation[], waitMs: number, releaseFailed: () => void): Promise<boolean[] | null> {
+export async function reserveWithin(
+  ledger: Pick<Ledger, 'reserve' | 'release'>,
+  items: Reservation[],
+  waitMs: number,
+  released: (failed: boolean, ms: number) => void,
+  now: () => number = () => performance.now(),
+): Promise<boolean[] | null> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let granted: boolean[] | null;
   try {
@@ -108,7 +115,14 @@ export async function reserveWithin(ledger: Pick<Ledger, 'reserve' | 'release'>,
   } finally {
     clearTimeout(timer);
   }
-  if (granted === null) for (const h of items) ledger.release(h.bidId).catch(releaseFailed);
+  if (granted === null) {
+    const t = now();
+    for (const h of items)
+      ledger.release(h.bidId).then(
+        () => released(false, now() - t),
+        () => released(true, now() - t),
+      );
+  }
   return granted;
 }
 
@@ -123,6 +137,21 @@ export function createBidPipeline(deps: BidDeps) {
   const rowPool = createRowPool(deps.features);
   const internSegment = createStringInterner(SEGMENTS_INTERNED);
   const refusals = new LedgerRefusals();
+  const releaseSettled = (failed: boolean, ms: number) => metrics.ledger('release', ms / 1000, failed);
+
+  /**
+   * Lets a bid's hold go, timed and counted as every ledger call is: BidderLedgerErrors reads the
+   * failed releases as a share of all of them, so one counted on failure only reads as 100 %. Not
+   * awaited: a failed release is a hold left to expire, and must not become an unhandled rejection.
+   * Only late, aborted and paused-meanwhile bids and failed reserves release here, not every bid.
+   */
+  function release(bidId: string): void {
+    const t = now();
+    deps.ledger.release(bidId).then(
+      () => releaseSettled(false, now() - t),
+      () => releaseSettled(true, now() - t),
+    );
+  }
 
   /** `arrived`: the request's arrivedMs, its duration counted from there. */
   function noBid(requestId: string, ex: ExchangeSettings, reason: NoBidReason, arrived: number): Answer {
@@ -260,7 +289,7 @@ export function createBidPipeline(deps: BidDeps) {
         // A timed-out reserve may still have run (Redis answered late): release what it may have
         // held, or the budget stays held for a no-bid until the reservation expires. Sent on the
         // same connection, so it runs after the reserve if that ever arrives.
-        for (const h of held) deps.ledger.release(h.bidId).catch(() => metrics.ledger('release', 0, true));
+        for (const h of held) release(h.bidId);
         return noBid(req.id, ex, 'LEDGER_UNAVAILABLE', arrived);
       }
       if (granted.indexOf(false) >= 0) {
@@ -274,8 +303,7 @@ export function createBidPipeline(deps: BidDeps) {
     t = timed('reserve', t);
     const gone = input.aborted?.() === true;
     if (gone || now() > deadline) {
-      // A failed release is only a reservation held until it expires; it must not become an unhandled rejection.
-      if (!test) for (let i = 0; i < priced.length; i++) if (granted[i]) deps.ledger.release(priced[i].bidId).catch(() => metrics.ledger('release', 0, true));
+      if (!test) for (let i = 0; i < priced.length; i++) if (granted[i]) release(priced[i].bidId);
       if (gone) return noBid(req.id, ex, 'ABORTED', arrived);
       metrics.late(ex.name);
       return noBid(req.id, ex, 'DEADLINE', arrived);
@@ -294,7 +322,7 @@ export function createBidPipeline(deps: BidDeps) {
       const id = priced[i].ch.el.cand.campaign.id;
       const c = serving.get(id);
       if (c === undefined || c.paused === true || live.eligibility.isPaused(id)) {
-        if (!test) deps.ledger.release(priced[i].bidId).catch(() => metrics.ledger('release', 0, true));
+        if (!test) release(priced[i].bidId);
         pausedMeanwhile = true;
         continue;
       }
@@ -362,7 +390,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (more.length === 0) return null;
     const items = reservations(more, plan, ex, rate, wallNow);
     const lt = now();
-    const again = await reserveWithin(deps.ledger, items, deadline - RETRY_MARGIN_MS - now(), () => metrics.ledger('release', 0, true));
+    const again = await reserveWithin(deps.ledger, items, deadline - RETRY_MARGIN_MS - now(), releaseSettled, now);
     metrics.ledger('reserve', (now() - lt) / 1000, again === null);
     if (again === null) return null;
     for (let i = 0; i < more.length; i++) if (!again[i]) refusals.refused(more[i].ch.el.cand.campaign.id, more[i].price / rate, retryNow);
