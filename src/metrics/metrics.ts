@@ -225,13 +225,7 @@ export function createMetrics(opts: MetricsOptions) {
     help: "Steps of the host's wall clock of more than a minute, which the bidder's clock took at once (src/util/clock.ts): its time sync is failing or the host was paused; each worker thread counts one.",
     registers: [registry],
   });
-  // Every worker thread loads the model itself (at start, on models/CURRENT, on an admin reload the
-  // workers pass on), so a sum counted each swap once per worker: 2 at a fresh start of 2 workers.
-  // The busiest worker's count is the process's. A refusal on one worker alone (the admin reload it
-  // took, refused before the others are asked) shows only while that worker has refused at least as
-  // often as any other; the caller is answered 409 with the problems. A bad models/CURRENT is
-  // refused by every worker, so it always shows.
-  const modelSwaps = new Counter({ name: 'bidder_model_swaps_total', help: 'Model load attempts, by result; with worker threads, those of the worker that made most.', labelNames: ['result'], aggregator: 'max', registers: [registry] });
+  const modelSwaps = new Counter({ name: 'bidder_model_swaps_total', help: 'Model load attempts, by result.', labelNames: ['result'], registers: [registry] });
   const testRequests = new Counter({ name: 'bidder_test_requests_total', help: 'Bid requests marked test: 1 (answered, nothing reserved or learnt).', registers: [registry] });
   const testBids = new Counter({ name: 'bidder_test_bids_total', help: 'Bids answered to test: 1 requests (no reservation, their notices move no money).', registers: [registry] });
   const insecureImps = new Counter({
