@@ -269,20 +269,26 @@ export function runLedgerSuite(name: string, storage: () => LedgerFactory, opts:
       expect(await l.state('c1')).toMatchObject({ spentUsd: 0.1, overspentUsd: 0.3, reservedUsd: 0.2 });
     });
 
-    it('a billing an ulp off the price its win set confirms it, with no room left too (prices are rounded as the decimals they stand for)', async () => {
-      // 0.5005 CPM is 500.49999999999994 micro-dollars in doubles and the next double up
-      // 500.50000000000006: rounded as they were, the billing raised the bid a micro-dollar, which
-      // a full budget turned into the whole bid's overspend (1.2 % of 4-decimal prices one ulp up).
+    it('a billing a micro-dollar off the price its win set confirms it, with no room left too (one price rounded twice)', async () => {
+      // 0.5005 CPM is 500.49999999999994 micro-dollars in doubles (500) and the next double up
+      // 500.50000000000006 (501): the billing raised the bid a micro-dollar, which a full budget
+      // turned into the whole bid's overspend (1.2 % of 4-decimal prices one ulp up).
       const bits = new Float64Array(1);
       const word = new BigInt64Array(bits.buffer);
       const ulp = (x: number, by: bigint) => ((bits[0] = x), (word[0] += by), bits[0]);
-      const l = await make({ c1: { dailyUsd: 0.001002 } });
+      const l = await make({ c1: { dailyUsd: 0.001 } });
       await l.reserve([res('u1', 'c1', 0.0005005), res('u2', 'c1', 0.0005005)]);
       expect(await l.settle('u1', 0.5005 / 1000)).toBe('settled');
       expect(await l.settle('u2', 0.5005 / 1000)).toBe('settled');
       expect(await l.settle('u1', ulp(0.5005, 1n) / 1000, 'billing')).toBe('confirmed');
       expect(await l.settle('u2', ulp(0.5005, -1n) / 1000, 'billing')).toBe('confirmed');
-      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.001002, overspentUsd: 0 });
+      expect(await l.state('c1')).toMatchObject({ spentUsd: 0.001, overspentUsd: 0 });
+      // A render settles at the reservation; a billing a micro-dollar off confirms that price too.
+      const m = await make({ c2: { dailyUsd: 0.0005 } });
+      await m.reserve([res('r1', 'c2', 0.0005005)]);
+      expect(await m.settle('r1', NaN, 'markup')).toBe('settled');
+      expect(await m.settle('r1', ulp(0.5005, 1n) / 1000, 'billing')).toBe('confirmed');
+      expect(await m.state('c2')).toMatchObject({ spentUsd: 0.0005, overspentUsd: 0 });
     });
 
     it('a priced win for a bid never reserved here is recorded for the campaign vouched for, once', async () => {

@@ -13,17 +13,8 @@ const MICROS_PER_USD = 1_000_000;
 /** Stand-ins for "unbounded" that survive JSON and Lua number formatting. */
 export const NO_LIMIT = 9e15;
 
-/**
- * Rounds half up on the decimal an amount stands for, not on its double: 0.5005 CPM is
- * 500.49999999999994 micro-dollars in doubles and the next double up 500.50000000000006, so
- * without the nudge (a few ulps, far under a micro-dollar) the same price written two ways, a win
- * and its billing converted back from another currency, settled a micro-dollar apart, and a full
- * budget made that micro-dollar the whole bid's overspend.
- */
-const HALF_UP = 1 + 16 * Number.EPSILON;
-
 export function toMicros(usd: number): number {
-  return Math.round(usd * MICROS_PER_USD * HALF_UP);
+  return Math.round(usd * MICROS_PER_USD);
 }
 
 export function toUsd(micros: number): number {

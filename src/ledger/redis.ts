@@ -309,7 +309,9 @@ if h[5] == 's' then
   local cur = 1
   if h[7] == '1' then cur = 2 elseif h[8] then cur = tonumber(h[8]) end
   if lv <= cur then return 'duplicate' end
-  if p == a then
+  -- A micro-dollar either way is the same price rounded twice (src/ledger/state.ts).
+  if p >= a - 1 and p <= a + 1 then
+    p = a
     -- The price that stands, confirmed: over a render's it takes the exchange's authority, or a
     -- later win notice saying less would set the price the exchange billed. Over a win's (the
     -- usual win and billing pair) only that a billing was heard is kept ('q'), the price keeping

@@ -270,7 +270,10 @@ export class LedgerCore {
     if (h.st[s] === SETTLED) {
       if (level <= levelOf(h.f[s])) return { outcome: 'duplicate' };
       if (!(price >= 0)) return { outcome: 'over-reservation' };
-      const rise = price - h.a[s];
+      // A micro-dollar either way is the same price rounded twice: a win of 0.5005 CPM is
+      // 500.49999999999994 micros in doubles, its billing one ulp up 500.50000000000006, and as a
+      // rise with a full budget that micro-dollar made the whole bid overspend.
+      const rise = Math.abs(price - h.a[s]) <= 1 ? 0 : price - h.a[s];
       if (rise === 0) {
         // The price that stands, confirmed. Over a win's price (a billing after its win, the usual
         // pair) only that a billing was heard is written, the first time: no money moves, and the
@@ -282,7 +285,7 @@ export class LedgerCore {
           this.apply(record);
           return { outcome: 'confirmed', record };
         }
-        const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now, l: level as 1 | 2 };
+        const record: JournalRecord = { t: 'c', b: bidId, p: h.a[s], at: now, l: level as 1 | 2 };
         this.apply(record);
         return { outcome: level === 2 ? 'confirmed' : 'duplicate', record };
       }
