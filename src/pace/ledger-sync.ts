@@ -303,6 +303,7 @@ export async function syncPacerWithLedger(o: {
  * duration) per PER_TURN campaigns.
  */
 export async function refreshBudgetGauges(o: { metrics: Metrics; ledger: BudgetLedger; pacer: PacerView; clock: () => number; now: () => number; campaigns: readonly Campaign[] }): Promise<void> {
+  const paused = new Set(o.campaigns.filter((c) => c.paused === true).map((c) => c.id));
   await inChunks(o.campaigns.map((c) => c.id), async (ids) => {
     const t0 = o.now();
     let states;
@@ -319,7 +320,10 @@ export async function refreshBudgetGauges(o: { metrics: Metrics; ledger: BudgetL
     for (let i = 0; i < ids.length; i++) {
       const s = states[i];
       const view = o.pacer.inspect(ids[i], nowMs);
-      o.metrics.budget(ids[i], Math.max(0, s.budgetUsd - s.spentUsd - s.overspentUsd - s.reservedUsd), view?.targetSpentUsd ?? 0, view?.multiplier ?? 0, s.spentUsd, s.overspentUsd);
+      // `paused: true` in the policies: it is to spend nothing more today. Either pacer's target kept
+      // to the clock (live: 1,397.68 against 0.38 spent), and BidderPacingOffTrack fired daily.
+      const target = paused.has(ids[i]) ? s.spentUsd : (view?.targetSpentUsd ?? 0);
+      o.metrics.budget(ids[i], Math.max(0, s.budgetUsd - s.spentUsd - s.overspentUsd - s.reservedUsd), target, view?.multiplier ?? 0, s.spentUsd, s.overspentUsd);
     }
     return true;
   });

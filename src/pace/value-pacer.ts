@@ -1113,12 +1113,14 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       if (p === undefined) return undefined;
       if (p.mode === 'even') return curve.inspect(campaignId, nowMs);
       const budget = dayBudget(p);
-      // The reference a traffic-proportional plan would have spent by now (for plots and metrics).
+      // The reference a traffic-proportional plan would have spent by now (for plots and metrics),
+      // on the shape the plan uses: before a day is learnt, the first-day shape, zero outside the
+      // campaign's hours (an even line had one bidding 03-10 UTC at 45.8 of 100 at 11:00).
       const msOfDay = Math.min(DAY_MS, Math.max(0, nowMs - p.day * DAY_MS));
       let seen = 0;
       let all = 0;
       for (let h = 0; h < 24; h++) {
-        const w = p.learnedDays > 0 ? p.hourLearned[h] + 1e-9 : 1;
+        const w = p.learnedDays > 0 ? p.hourLearned[h] + 1e-9 : p.shape[h];
         all += w;
         seen += w * Math.min(1, Math.max(0, (msOfDay - h * HOUR_MS) / HOUR_MS));
       }
