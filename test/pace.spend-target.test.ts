@@ -51,3 +51,23 @@ describe('the value pacer’s spend target on a campaign’s first day', () => {
     expect(target('dp', 18)).toBeCloseTo(100, 9);
   });
 });
+
+describe('the value pacer’s spend target of a campaign out of service', () => {
+  it('is what it spent while paused in the policies', () => {
+    const { pacer, clock, target } = pacerAt([{ ...allDay, paused: true }]);
+    clock.now = DAY + 6 * HOUR;
+    pacer.syncSpend('flat', 0.38, clock.now);
+    expect(target('flat', 12)).toBe(0.38);
+    expect(target('flat', 23)).toBe(0.38);
+  });
+
+  it('is what it spent while the operator pauses it, and follows the shape again once resumed', () => {
+    const { pacer, clock, target } = pacerAt([allDay]);
+    clock.now = DAY + 6 * HOUR;
+    pacer.syncSpend('flat', 5, clock.now);
+    pacer.setServing('flat', false, clock.now);
+    expect(target('flat', 12)).toBe(5);
+    pacer.setServing('flat', true, clock.now);
+    expect(target('flat', 12)).toBeCloseTo((100 * 12) / 54, 9);
+  });
+});

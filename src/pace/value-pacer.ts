@@ -1113,6 +1113,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       if (p === undefined) return undefined;
       if (p.mode === 'even') return curve.inspect(campaignId, nowMs);
       const budget = dayBudget(p);
+      // Out of service (paused by the operator or the policies), it plans to spend nothing more: a
+      // target that kept to the clock had a campaign paused all day at 1,397.68 against 0.38 spent.
+      if (!Number.isNaN(p.outFromMs)) return { multiplier: p.multiplier, lambda: p.lambda, dayBudgetUsd: budget, spentTodayUsd: p.spentToday, targetSpentUsd: p.spentToday };
       // The reference a traffic-proportional plan would have spent by now (for plots and metrics),
       // on the shape the plan uses: before a day is learnt, the first-day shape, zero outside the
       // campaign's hours (an even line had one bidding 03-10 UTC at 45.8 of 100 at 11:00).
