@@ -56,7 +56,8 @@ export interface CampaignReport {
      * What the bidder paced to that day (`bidder_spend_target_usd` at the day's end):
      * `pacedDayBudgetUsd` of the campaign's budget, the daily budget, or for a flight with a
      * lifetime budget what it had left after `spentBeforeUsd`, spread over its days left, at most
-     * the daily budget; 0 outside the flight or for a campaign the policies no longer hold.
+     * the daily budget; 0 outside the flight or for a campaign the policies no longer hold. (The
+     * gauge itself reads what a paused campaign spent; this figure is the budget it paced to.)
      */
     targetSpendUsd: number;
     /**
