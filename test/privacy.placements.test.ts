@@ -61,7 +61,8 @@ const CASES: Array<[string, Record<string, unknown>, string]> = [
   ['regs.gpp opts out sid [7] + regs.ext.gpp allows sid [7]', { regs: { gpp: GPP_OPTS_OUT, gpp_sid: [7], ext: { gpp: GPP_ALLOWS, gpp_sid: [7] } } }, 'gpp-opt-out'],
   ['regs.gpp opts out, regs.gpp_sid [] + regs.ext.gpp_sid [7]', { regs: { gpp: GPP_OPTS_OUT, gpp_sid: [], ext: { gpp_sid: [7] } } }, 'gpp-opt-out'],
   ['regs.gpp opts out, regs.gpp_sid [] alone (names no section)', { regs: { gpp: GPP_OPTS_OUT, gpp_sid: [] } }, ''],
-  ['regs.gpp allows sid [7] + regs.ext.gpp_sid "7"', { regs: { gpp: GPP_ALLOWS, gpp_sid: [7], ext: { gpp_sid: '7' } } }, 'gpp-not-understood'],
+  // A gpp_sid beside no string, and not a list of integers, does not override the readable one (test privacy.gpp-unreadable).
+  ['regs.gpp allows sid [7] + regs.ext.gpp_sid "7"', { regs: { gpp: GPP_ALLOWS, gpp_sid: [7], ext: { gpp_sid: '7' } } }, ''],
   ['gdpr 1, user.consent consents + user.ext.consent refuses', { regs: { gdpr: 1 }, user: { ...user, consent: CONSENT_OK, ext: { consent: CONSENT_NONE } } }, 'gdpr-no-consent'],
   ['gdpr 1, user.consent refuses + user.ext.consent consents', { regs: { gdpr: 1 }, user: { ...user, consent: CONSENT_NONE, ext: { consent: CONSENT_OK } } }, 'gdpr-no-consent'],
   ['gdpr 1, the same consent in both placements', { regs: { gdpr: 1 }, user: { ...user, consent: CONSENT_OK, ext: { consent: CONSENT_OK } } }, ''],

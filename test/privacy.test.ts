@@ -258,7 +258,8 @@ describe('consent: TCF v2 vendor consent, publisher restrictions and GPP', () =>
     expect(p.check(withGpp('DBABM~not-a-section'))).toBe('gpp-not-understood');
     expect(p.check(withGpp('garbage'))).toBe('gpp-not-understood');
     expect(p.check(withGpp(gpp([['usca', 'SaleOptOut', 2]]), [7]))).toBe('gpp-not-understood');
-    expect(p.check(withGpp(gpp([['usca', 'SaleOptOut', 2]]), 'seven'))).toBe('gpp-not-understood');
+    // A gpp_sid not a list of integers is read as absent: every section the string carries applies.
+    expect(p.check(withGpp(gpp([['usca', 'SaleOptOut', 2]]), 'seven'))).toBe('gpp-opt-out');
   });
 
   it('consent: the MSPA signals beyond the opt-outs, as Prebid reads them by default', () => {
@@ -341,7 +342,7 @@ describe('privacy flags in the forms exchanges write them', () => {
     for (const atts of [0, 3, null]) expect(check({ device: { ...base.device, ext: { atts } } }), String(atts)).toBe('');
   });
 
-  it('a GPP string or section list of another type is not understood: no user data', () => {
+  it('a GPP string of another type is not understood (no user data); a section list of another type is read as absent', () => {
     // A usnat section that allows user data: notices given, nothing opted out.
     const m = new GppModel();
     for (const [f, v] of [['SaleOptOutNotice', 1], ['SharingOptOutNotice', 1], ['TargetedAdvertisingOptOutNotice', 1], ['SharingNotice', 1], ['SaleOptOut', 2], ['SharingOptOut', 2], ['TargetedAdvertisingOptOut', 2]] as const) m.setFieldValue('usnat', f, v);
@@ -350,8 +351,9 @@ describe('privacy flags in the forms exchanges write them', () => {
     expect(check({ regs: { ext: { gpp: allows, gpp_sid: [7] } } })).toBe('');
     expect(check({ regs: { gpp: 5 } })).toBe('gpp-not-understood');
     expect(check({ regs: { ext: { gpp: [allows] } } })).toBe('gpp-not-understood');
-    expect(check({ regs: { gpp: allows, gpp_sid: '7' } })).toBe('gpp-not-understood');
-    expect(check({ regs: { ext: { gpp: allows, gpp_sid: ['7'] } } })).toBe('gpp-not-understood');
+    // Every section of the string read, as without gpp_sid: an allowing string allows (test privacy.gpp-unreadable).
+    expect(check({ regs: { gpp: allows, gpp_sid: '7' } })).toBe('');
+    expect(check({ regs: { ext: { gpp: allows, gpp_sid: ['7'] } } })).toBe('');
   });
 
   it('as answered: lmt "1", regs.ext.coppa "1" or lmt true put no user key in the notices', async () => {

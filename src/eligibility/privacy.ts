@@ -143,6 +143,21 @@ function uspOptOut(v: unknown): boolean {
   return typeof v === 'string' && v.length === 4 && (v[2] === 'Y' || v[2] === 'y');
 }
 
+/** A GPP string as a placement carries it, or undefined: absent, '' or not a string. */
+function gppString(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** Whether a field holds something other than a string that is not absent: a value that cannot be read. */
+function unreadable(v: unknown): boolean {
+  return v !== undefined && v !== null && typeof v !== 'string';
+}
+
+/** A `gpp_sid` as a list of section ids, or undefined where it is absent or not a list of integers. */
+function sectionIds(v: unknown): number[] | undefined {
+  return Array.isArray(v) && v.every((s) => Number.isInteger(s)) ? (v as number[]) : undefined;
+}
+
 /**
  * Decides whether a request allows user-level data (OpenRTB 2.6 §3.2.3 regs, §3.2.20 user.consent;
  * 2.5 carries them in regs.ext / user.ext). Decoded TC and GPP strings are cached: exchanges send
@@ -227,15 +242,24 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
   }
 
   /**
-   * What one placement's GPP fields deny: `gpp` (a string, or absent: nothing to read) with the
-   * sections `sid` names (absent: all the string carries).
+   * What the GPP fields of both placements deny. A `gpp` that is '' carries no string, as an empty
+   * consent does; one of another type cannot be read, but beside a string in the other placement it
+   * does not override what that string says, and alone it counts as not understood. Each string is
+   * read with its own placement's `gpp_sid`; where that names no section (absent, empty, or not a
+   * list of integers) and the other placement has a `gpp_sid` but no string, with that one, as
+   * exchanges mixing 2.5 and 2.6 placements send them. A `gpp_sid` not a list of integers is read as
+   * absent: every section the string carries, which applies as much as any list could.
    */
-  function gppPlacement(gpp: unknown, sid: unknown): PrivacyDecision {
-    if (gpp === undefined || gpp === null) return '';
-    if (typeof gpp !== 'string' || gpp.length === 0) return 'gpp-not-understood';
-    if (sid === undefined || sid === null) return gppBlock(gpp, undefined);
-    if (!Array.isArray(sid) || !sid.every((s) => Number.isInteger(s))) return 'gpp-not-understood';
-    return gppBlock(gpp, sid as number[]);
+  function gppFields(regs: (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined): PrivacyDecision {
+    const gpp = gppString(regs?.gpp);
+    const extGpp = gppString(regs?.ext?.gpp);
+    if (gpp === undefined && extGpp === undefined) return unreadable(regs?.gpp) || unreadable(regs?.ext?.gpp) ? 'gpp-not-understood' : '';
+    const sid = sectionIds(regs?.gpp_sid);
+    const extSid = sectionIds(regs?.ext?.gpp_sid);
+    let out: PrivacyDecision = '';
+    if (gpp !== undefined) out = gppBlock(gpp, !sid?.length && extGpp === undefined && extSid?.length ? extSid : sid);
+    if (extGpp !== undefined) out = stricter(out, gppBlock(extGpp, !extSid?.length && gpp === undefined && sid?.length ? sid : extSid));
+    return out;
   }
 
   /**
@@ -305,14 +329,7 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
       // has no field for it, `regs.gpc` is read where an exchange puts it there): the user's opt-out
       // of sale and sharing, which US state laws (California, Colorado, ...) make binding.
       if (flagSet(regs?.gpc) || flagSet(regs?.ext?.gpc)) return 'gpc-opt-out';
-      // Each placement's gpp with its own gpp_sid, the stricter answer counting; a gpp_sid whose
-      // placement has no gpp names sections of the other placement's string, as exchanges that mix
-      // 2.5 and 2.6 placements send them.
-      const gpp = regs?.gpp ?? undefined;
-      const extGpp = regs?.ext?.gpp ?? undefined;
-      let block: PrivacyDecision = '';
-      if (gpp !== undefined || (regs?.gpp_sid ?? undefined) !== undefined) block = gppPlacement(gpp ?? extGpp, regs?.gpp_sid);
-      if (extGpp !== undefined || (regs?.ext?.gpp_sid ?? undefined) !== undefined) block = stricter(block, gppPlacement(extGpp ?? gpp, regs?.ext?.gpp_sid));
+      const block = gppFields(regs);
       if (block === 'bid-only') bidOnly = true;
       else if (block !== '') return block;
       return bidOnly ? 'bid-only' : '';
