@@ -1,3 +1,4 @@
+import { domainToASCII } from 'node:url';
 import type { Campaign, Creative, MediaType } from '../types.js';
 import { countryCode } from '../util/country.js';
 import { USER_ZONE } from '../util/zone.js';
@@ -8,7 +9,7 @@ export interface Candidate {
   readonly campaign: Campaign;
   readonly creative: Creative;
   /**
-   * Lower-cased advertiser domains and every parent domain of two labels or more: `badv` blocks
+   * Advertiser domains as `advertiserDomain` reads them, and every parent domain of two labels or more: `badv` blocks
    * an advertiser by its domain, which covers its subdomains (`ford.com` covers `shop.ford.com`).
    * A deal's `wadomain` allows only the domains a campaign declares, exactly (eligibility).
    */
@@ -72,6 +73,35 @@ function taxonomyCats(byTaxonomy: Readonly<Record<string, readonly string[]>>): 
     own.set(Number(t), { codes, paths });
   }
   return own.size ? { keys, own } : null;
+}
+
+/**
+ * The advertiser domain an entry names, as the catalog keys a campaign's `adomain` (each read by
+ * this at build, so a request's `badv` and the campaign meet in one form): lower-cased, without
+ * scheme, path, port, a trailing dot or a leading `*.` (a wildcard over the domain's subdomains,
+ * which its parent key covers), in its ASCII (punycode) form, and without a leading `www.`, which
+ * names the advertiser's site and not a distinct advertiser (`www.ford.com` is `ford.com`, which
+ * covers its subdomains). A plain ASCII domain, as most entries are, is only scanned.
+ */
+export function advertiserDomain(entry: string): string {
+  let d = entry.trim().toLowerCase();
+  const scheme = d.indexOf('://');
+  if (scheme >= 0) d = d.slice(scheme + 3);
+  let ascii = true;
+  for (let i = 0; i < d.length; i++) {
+    const c = d.charCodeAt(i);
+    // '/', ':', '?', '#': a path, a port, a query or a fragment follows the host.
+    if (c === 47 || c === 58 || c === 63 || c === 35) {
+      d = d.slice(0, i);
+      break;
+    }
+    if (c > 127) ascii = false;
+  }
+  if (d.endsWith('.')) d = d.slice(0, -1);
+  if (d.startsWith('*.')) d = d.slice(2);
+  // Not a valid name: '' from domainToASCII, which would match nothing either.
+  if (!ascii) d = domainToASCII(d) || d;
+  return d.startsWith('www.') && d.length > 4 ? d.slice(4) : d;
 }
 
 /** `shop.ford.com` → `shop.ford.com`, `ford.com` (never a bare top-level label). */
@@ -222,7 +252,7 @@ function catalogBuilder() {
     // App Store id is a bundle one campaign buys and a site id another may, never the same inventory.
     const sites = t.siteIds || t.appBundles ? new Set([...(t.siteIds ?? []).map(siteKey), ...(t.appBundles ?? []).map(appKey)]) : null;
     const deals = t.deals?.length ? new Set(t.deals.map((d) => d.id)) : null;
-    const adomain = new Set(campaign.adomain.flatMap((d) => domainAndParents(d.toLowerCase())));
+    const adomain = new Set(campaign.adomain.flatMap((d) => domainAndParents(advertiserDomain(d))));
     const catKeys = new Set(campaign.cat.flatMap((c) => [c.toLowerCase(), c.toLowerCase().split('-')[0]]));
     const cats = campaign.cat.map((c) => c.toLowerCase());
     const taxCats = campaign.catByTaxonomy ? taxonomyCats(campaign.catByTaxonomy) : null;

@@ -1,7 +1,7 @@
 import type { BidRequest, Imp } from 'iab-openrtb/v26';
 import type { ImpContext, MediaFile, MediaType } from '../types.js';
 import type { NoBidReason } from '../errors/codes.js';
-import { appKey, DIMENSIONS, hourValue, siteKey, slotKey, TRAIT, type Candidate, type Catalog } from './catalog.js';
+import { advertiserDomain, appKey, DIMENSIONS, hourValue, siteKey, slotKey, TRAIT, type Candidate, type Catalog } from './catalog.js';
 import { USER_ZONE, zoneHour } from '../util/zone.js';
 import type { Privacy, PrivacyBlock } from './privacy.js';
 import { fillNative, parseNativeRequest, type NativeFill, type NativeRequest } from './native.js';
@@ -175,27 +175,6 @@ function advertiserSetOf(v: unknown): ReadonlySet<string> {
   return Array.isArray(v) && v.length ? new Set(v.map(advertiserDomain)) : EMPTY_SET;
 }
 
-/**
- * The domain a `badv` entry names, as the campaign's `adomain` keys hold it: lower-cased, without
- * scheme, path, port or a trailing dot, and without a leading `www.`, which names the site and not
- * a distinct advertiser (`www.ford.com` is blocked as `ford.com`, which covers its subdomains).
- * A plain domain, as most entries are, is only scanned.
- */
-function advertiserDomain(entry: string): string {
-  let d = entry.trim().toLowerCase();
-  const scheme = d.indexOf('://');
-  if (scheme >= 0) d = d.slice(scheme + 3);
-  for (let i = 0; i < d.length; i++) {
-    const c = d.charCodeAt(i);
-    // '/', ':', '?', '#': a path, a port, a query or a fragment follows the host.
-    if (c === 47 || c === 58 || c === 63 || c === 35) {
-      d = d.slice(0, i);
-      break;
-    }
-  }
-  if (d.endsWith('.')) d = d.slice(0, -1);
-  return d.startsWith('www.') && d.length > 4 ? d.slice(4) : d;
-}
 
 /**
  * The floor, USD CPM, that `rules` (a Video or Audio object, or a Deal) set for an ad of `durSec`
