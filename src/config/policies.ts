@@ -599,6 +599,15 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, run
     // A cpc or cpm goal is priced on no conversion rate: a cvr there would be read by nothing.
     if (isRecord(c.goal) && ok('goal/cvr') && ok('goal/type') && c.goal.cvr !== undefined && c.goal.type !== 'cpa') problems.push(`${where}: goal.cvr is for cpa goals (a ${String(c.goal.type)} goal is priced on no conversion rate)`);
     if (isRecord(c.catByTaxonomy) && c.catByTaxonomy['1'] !== undefined && ok('catByTaxonomy/1')) problems.push(`${where}: catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which \`cat\` holds`);
+    // A path with an empty place ('/', '552//573') names no code there: the catalog would drop it
+    // without a word, and a taxonomy left with no code refuses the campaign every request in it.
+    if (isRecord(c.catByTaxonomy)) {
+      for (const [t, entries] of Object.entries(c.catByTaxonomy)) {
+        if (!Array.isArray(entries)) continue;
+        const empty = (entries as unknown[]).filter((e, k): e is string => ok(`catByTaxonomy/${t}/${k}`) && typeof e === 'string' && e.split('/').some((code) => code.trim() === ''));
+        if (empty.length) problems.push(`${where}: catByTaxonomy ${t} entries ${empty.map((e) => `'${e}'`).join(', ')} leave a code out: write each code after its ancestors, root first, '/' between (552/579/589)`);
+      }
+    }
     const creatives = (Array.isArray(c.creatives) ? (c.creatives as unknown[]) : []).map((cr, j) => {
       if (!isRecord(cr)) return cr;
       const cw = `${where} /creatives/${j} (${String(cr.id)})`;

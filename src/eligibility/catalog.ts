@@ -65,7 +65,8 @@ function taxonomyCats(byTaxonomy: Readonly<Record<string, readonly string[]>>): 
     for (const e of entries) {
       const path = e.split('/').map((c) => c.trim()).filter((c) => c !== '');
       if (path.length === 0) continue;
-      codes.push(path[path.length - 1]);
+      // A code under two parents is the campaign's once: bid.cat names it once.
+      if (!codes.includes(path[path.length - 1])) codes.push(path[path.length - 1]);
       paths.push(path.map((c) => c.toLowerCase()));
     }
     if (codes.length === 0) continue;
