@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GVL, TCModel, TCString } from '@iabtechlabtcf/core';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { describe, expect, it } from 'vitest';
 import { createPrivacy } from '../src/eligibility/privacy.js';
 import { startBidder } from './helpers/bidder.js';
+import { tcString } from './helpers/tcf.js';
 
 /**
  * A privacy signal carried in both placements (OpenRTB 2.6 and 2.5's `ext`) counts wherever it
@@ -12,32 +12,12 @@ import { startBidder } from './helpers/bidder.js';
  * regs.ext ones, so the user's key, segments and profile were used (review "privacy").
  */
 
-/** A service-specific TC string for vendor 5 (CMP 10), encoded offline against a minimal vendor list. */
-function tcString(o: { consents: number[]; vendor?: boolean; purposeOneTreatment?: boolean }): string {
-  const purposes = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [i + 1, { id: i + 1, name: `p${i + 1}`, description: '', illustrations: [] }]));
-  const gvl = new GVL({
-    gvlSpecificationVersion: 3, vendorListVersion: 100, tcfPolicyVersion: 4, lastUpdated: '2026-01-01T00:00:00Z',
-    purposes, specialPurposes: {}, features: {}, specialFeatures: {}, stacks: {},
-    vendors: { 5: { id: 5, name: 'b', purposes: [1, 3, 4, 10], legIntPurposes: [], flexiblePurposes: [], specialPurposes: [], features: [], specialFeatures: [], cookieMaxAgeSeconds: 0, usesCookies: false, cookieRefresh: false, usesNonCookieAccess: false, deviceStorageDisclosureUrl: '', urls: [] } },
-  } as unknown as ConstructorParameters<typeof GVL>[0]);
-  const m = new TCModel(gvl);
-  m.cmpId = 10;
-  m.cmpVersion = 1;
-  m.isServiceSpecific = true;
-  m.purposeConsents.set(o.consents);
-  if (o.vendor !== false) m.vendorConsents.set(5);
-  if (o.purposeOneTreatment) m.purposeOneTreatment = true;
-  const tc = TCString.encode(m);
-  // Not vacuous: the flag survives the encoder.
-  if (TCString.decode(tc).purposeOneTreatment !== !!o.purposeOneTreatment) throw new Error('encoder dropped purposeOneTreatment');
-  return tc;
-}
 
 /** usnat (SID 7), notices given: nothing opted out, and sale and targeted advertising opted out. */
 const GPP_ALLOWS = 'DBABLA~CVVqAAAAAABA.QA';
 const GPP_OPTS_OUT = 'DBABLA~CVVZAAAAAABA.QA';
 const CONSENT_OK = tcString({ consents: [1, 3, 4, 10] });
-const CONSENT_NONE = tcString({ consents: [], vendor: false });
+const CONSENT_NONE = tcString({ consents: [], vendorConsent: false });
 
 const user = { id: 'user-place-1', buyeruid: 'buyer-place-1', data: [{ id: 'dp', segment: [{ id: 'auto-intender' }] }] };
 const base = {

@@ -1,31 +1,12 @@
-import { GVL, TCModel, TCString } from '@iabtechlabtcf/core';
+import { TCString } from '@iabtechlabtcf/core';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { describe, expect, it } from 'vitest';
 import { createPrivacy } from '../src/eligibility/privacy.js';
+import { tcString } from './helpers/tcf.js';
 
 const p = createPrivacy({ vendorId: 5 });
 const base = { id: 'r', imp: [{ id: '1', banner: { w: 300, h: 250 } }], device: { ip: '203.0.113.77', geo: { country: 'USA' } }, user: { buyeruid: 'buyer-1' } };
 
-/** A service-specific TC string (CMP 10, vendor 5) consenting to `purposes`. */
-function tcString(purposes: number[], opts: { purposeOneTreatment?: boolean } = {}): string {
-  const purposeDefs = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [i + 1, { id: i + 1, name: `p${i + 1}`, description: '', illustrations: [] }]));
-  const gvl = new GVL({
-    gvlSpecificationVersion: 3, vendorListVersion: 100, tcfPolicyVersion: 4, lastUpdated: '2026-01-01T00:00:00Z',
-    purposes: purposeDefs, specialPurposes: {}, features: {}, specialFeatures: {}, stacks: {},
-    vendors: { 5: { id: 5, name: 'b', purposes: [1, 3, 4], legIntPurposes: [], flexiblePurposes: [], specialPurposes: [], features: [], specialFeatures: [], cookieMaxAgeSeconds: 0, usesCookies: false, cookieRefresh: false, usesNonCookieAccess: false, deviceStorageDisclosureUrl: '', urls: [] } },
-  } as unknown as ConstructorParameters<typeof GVL>[0]);
-  const m = new TCModel(gvl);
-  m.cmpId = 10;
-  m.cmpVersion = 1;
-  m.isServiceSpecific = true;
-  if (opts.purposeOneTreatment) {
-    m.purposeOneTreatment = true;
-    m.publisherCountryCode = 'DE';
-  }
-  m.purposeConsents.set(purposes);
-  m.vendorConsents.set(5);
-  return TCString.encode(m);
-}
 
 describe('TCF purposeOneTreatment (purpose 1 not disclosed)', () => {
   // Decided, not an oversight: PBS-Java's default (purpose-one-treatment-interpretation: ignore)
@@ -33,11 +14,11 @@ describe('TCF purposeOneTreatment (purpose 1 not disclosed)', () => {
   // flag leaves the vendor to judge purpose 1 by the publisher's country, which the bidder has no
   // rules for, so it takes the reading that cannot use data without a basis.
   it('purposes 3 and 4 and the vendor consented, purpose 1 not disclosed: no user data, as PBS-Java by default', () => {
-    const tc = tcString([3, 4], { purposeOneTreatment: true });
+    const tc = tcString({ consents: [3, 4], purposeOneTreatment: true });
     expect(TCString.decode(tc).purposeOneTreatment).toBe(true);
     expect(p.check({ ...base, regs: { gdpr: 1 }, user: { ...base.user, consent: tc } } as unknown as BidRequest)).toBe('gdpr-no-consent');
     // Not vacuous: the same consents with purpose 1 disclosed and given allow it.
-    expect(p.check({ ...base, regs: { gdpr: 1 }, user: { ...base.user, consent: tcString([1, 3, 4]) } } as unknown as BidRequest)).toBe('');
+    expect(p.check({ ...base, regs: { gdpr: 1 }, user: { ...base.user, consent: tcString({ consents: [1, 3, 4] }) } } as unknown as BidRequest)).toBe('');
   });
 });
 

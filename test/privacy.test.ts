@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { GVL, PurposeRestriction, RestrictionType, TCModel, TCString } from '@iabtechlabtcf/core';
+import { GVL } from '@iabtechlabtcf/core';
 import { GppModel } from '@iabgpp/cmpapi';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { createFeatureBuilder, SPARSE_FIELDS, USER_DENSE_FEATURES, USER_SPARSE_F
 import type { ImpContext, UserProfile } from '../src/types.js';
 import { startBidder } from './helpers/bidder.js';
 import { prepareCreatives } from '../src/features/rows.js';
+import { tcString, RestrictionType } from './helpers/tcf.js';
 
 /**
  * Issue 6 §6: COPPA and GDPR-without-consent requests use no user-level data, checked where it
@@ -19,36 +20,9 @@ import { prepareCreatives } from '../src/features/rows.js';
  * it; event-log records are pseudonymous (no raw user id, device id or IP).
  */
 
-/** A TCF v2 TC string consenting to `purposes`, encoded offline against a minimal vendor list. */
-function tcString(purposes: number[], opts: { vendor?: boolean; restrictPurpose?: number } = {}): string {
-  const purposeDefs = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [i + 1, { id: i + 1, name: `purpose ${i + 1}`, description: '', illustrations: [] }]));
-  const gvl = new GVL({
-    gvlSpecificationVersion: 3,
-    vendorListVersion: 100,
-    tcfPolicyVersion: 4,
-    lastUpdated: '2026-01-01T00:00:00Z',
-    purposes: purposeDefs,
-    specialPurposes: {},
-    features: {},
-    specialFeatures: {},
-    stacks: {},
-    vendors: {
-      5: { id: 5, name: 'test bidder', purposes: [1, 3, 4], legIntPurposes: [], flexiblePurposes: [], specialPurposes: [], features: [], specialFeatures: [], cookieMaxAgeSeconds: 0, usesCookies: false, cookieRefresh: false, usesNonCookieAccess: false, deviceStorageDisclosureUrl: '', urls: [] },
-    },
-  } as unknown as ConstructorParameters<typeof GVL>[0]);
-  const m = new TCModel(gvl);
-  m.cmpId = 10;
-  m.cmpVersion = 1;
-  m.consentScreen = 1;
-  m.isServiceSpecific = true;
-  m.purposeConsents.set(purposes);
-  if (opts.vendor !== false) m.vendorConsents.set(5);
-  if (opts.restrictPurpose !== undefined) m.publisherRestrictions.add(5, new PurposeRestriction(opts.restrictPurpose, RestrictionType.NOT_ALLOWED));
-  return TCString.encode(m);
-}
 
-const CONSENT_OK = tcString([1, 3, 4]);
-const CONSENT_NO_PROFILING = tcString([1]);
+const CONSENT_OK = tcString({ consents: [1, 3, 4] });
+const CONSENT_NO_PROFILING = tcString({ consents: [1] });
 
 const richUser = {
   id: 'user-rich-7741',
@@ -239,15 +213,15 @@ describe('consent: TCF v2 vendor consent, publisher restrictions and GPP', () =>
 
   it('consent: purposes 1, 3 and 4 without consent to our GVL vendor id allow no user data (review item 5)', () => {
     expect(p.check(gdpr(CONSENT_OK))).toBe('');
-    expect(p.check(gdpr(tcString([1, 3, 4], { vendor: false })))).toBe('gdpr-no-consent');
+    expect(p.check(gdpr(tcString({ consents: [1, 3, 4], vendorConsent: false })))).toBe('gdpr-no-consent');
     // Another vendor id than the one consented to, or none configured: no user data either.
     expect(createPrivacy({ vendorId: 6 }).check(gdpr(CONSENT_OK))).toBe('gdpr-no-consent');
     expect(createPrivacy().check(gdpr(CONSENT_OK))).toBe('gdpr-no-consent');
   });
 
   it('consent: a publisher restriction against our vendor on a needed purpose allows no user data', () => {
-    expect(p.check(gdpr(tcString([1, 3, 4], { restrictPurpose: 3 })))).toBe('gdpr-no-consent');
-    expect(p.check(gdpr(tcString([1, 3, 4], { restrictPurpose: 9 })))).toBe('');
+    expect(p.check(gdpr(tcString({ consents: [1, 3, 4], restrict: [3, RestrictionType.NOT_ALLOWED] })))).toBe('gdpr-no-consent');
+    expect(p.check(gdpr(tcString({ consents: [1, 3, 4], restrict: [9, RestrictionType.NOT_ALLOWED] })))).toBe('');
   });
 
   it('consent: GPP US opt-outs, an undecodable GPP string and an applicable section it does not carry allow no user data', () => {
@@ -282,10 +256,10 @@ describe('consent: TCF v2 vendor consent, publisher restrictions and GPP', () =>
 
   it('GDPR: a consent string without the gdpr flag applies it; an empty consent field does not hide the other; the consent may travel in GPP only', () => {
     const noFlag = (consent: string) => ({ ...base, user: { ...richUser, consent } }) as unknown as BidRequest;
-    expect(p.check(noFlag(tcString([1, 3, 4], { vendor: false })))).toBe('gdpr-no-consent');
+    expect(p.check(noFlag(tcString({ consents: [1, 3, 4], vendorConsent: false })))).toBe('gdpr-no-consent');
     expect(p.check(noFlag(CONSENT_OK))).toBe('');
     // gdpr 0 says it does not apply, consent string or not.
-    expect(p.check({ ...base, regs: { gdpr: 0 }, user: { ...richUser, consent: tcString([1], { vendor: false }) } } as unknown as BidRequest)).toBe('');
+    expect(p.check({ ...base, regs: { gdpr: 0 }, user: { ...richUser, consent: tcString({ consents: [1], vendorConsent: false }) } } as unknown as BidRequest)).toBe('');
     expect(p.check({ ...base, regs: { gdpr: 1 }, user: { ...richUser, consent: '', ext: { consent: CONSENT_OK } } } as unknown as BidRequest)).toBe('');
     const inGpp = new GppModel();
     inGpp.setFieldValue('tcfeuv2', 'Version', 2);

@@ -2,7 +2,6 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GppModel } from '@iabgpp/cmpapi';
-import { GVL, PurposeRestriction, RestrictionType, TCModel, TCString } from '@iabtechlabtcf/core';
 import type { BidRequest } from 'iab-openrtb/v26';
 import { describe, expect, it } from 'vitest';
 import { loadPolicies } from '../src/config/policies.js';
@@ -13,6 +12,7 @@ import { writeBidRecord, type BidRecord } from '../src/eventlog/records.js';
 import { ByteWriter } from '../src/json/bytes.js';
 import type { ImpContext, UserProfile } from '../src/types.js';
 import { startBidder } from './helpers/bidder.js';
+import { tcString, RestrictionType } from './helpers/tcf.js';
 
 /**
  * Training the CTR model on a user's data is TCF purpose 10 ("develop and improve services"), which
@@ -21,33 +21,6 @@ import { startBidder } from './helpers/bidder.js';
  * vendor's of the same kind and no publisher restriction against it.
  */
 
-/**
- * A service-specific TC string (CMP 10, vendor 5). `declared10`: the basis the vendor list gives
- * vendor 5 for purpose 10 (flexible): the encoder drops a restriction that asks for that basis.
- */
-function tcString(o: { consents: number[]; li?: number[]; vendorConsent?: boolean; vendorLi?: boolean; restrict?: [number, RestrictionType]; declared10?: 'consent' | 'li' }): string {
-  const declared = o.declared10 === 'consent' ? { purposes: [1, 3, 4, 10], legIntPurposes: [2] } : { purposes: [1, 3, 4], legIntPurposes: [10] };
-  const purposes = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [i + 1, { id: i + 1, name: `p${i + 1}`, description: '', illustrations: [] }]));
-  const gvl = new GVL({
-    gvlSpecificationVersion: 3, vendorListVersion: 100, tcfPolicyVersion: 4, lastUpdated: '2026-01-01T00:00:00Z',
-    purposes, specialPurposes: {}, features: {}, specialFeatures: {}, stacks: {},
-    vendors: { 5: { id: 5, name: 'b', ...declared, flexiblePurposes: [10], specialPurposes: [], features: [], specialFeatures: [], cookieMaxAgeSeconds: 0, usesCookies: false, cookieRefresh: false, usesNonCookieAccess: false, deviceStorageDisclosureUrl: '', urls: [] } },
-  } as unknown as ConstructorParameters<typeof GVL>[0]);
-  const m = new TCModel(gvl);
-  m.cmpId = 10;
-  m.cmpVersion = 1;
-  m.isServiceSpecific = true;
-  m.purposeConsents.set(o.consents);
-  if (o.li) m.purposeLegitimateInterests.set(o.li);
-  if (o.vendorConsent !== false) m.vendorConsents.set(5);
-  if (o.vendorLi) m.vendorLegitimateInterests.set(5);
-  if (o.restrict) m.publisherRestrictions.add(5, new PurposeRestriction(o.restrict[0], o.restrict[1]));
-  const tc = TCString.encode(m);
-  // Not vacuous: what was set survives the encoder.
-  const d = TCString.decode(tc);
-  if (d.publisherRestrictions.numRestrictions !== (o.restrict ? 1 : 0) || d.vendorLegitimateInterests.has(5) !== !!o.vendorLi) throw new Error('encoder dropped a setting');
-  return tc;
-}
 
 const BID_ONLY = tcString({ consents: [1, 3, 4] });
 const WITH_TRAINING = tcString({ consents: [1, 3, 4, 10] });
