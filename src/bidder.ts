@@ -505,7 +505,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
 
   // Budget gauges and the scoring queue are read on scrape, not per bid.
   async function refreshGauges(): Promise<void> {
-    await refreshBudgetGauges({ metrics, ledger, pacer, clock, now, campaigns: live.policies().campaigns });
+    await refreshBudgetGauges({ metrics, ledger, pacer, clock, now, campaigns: live.policies().campaigns, adminPaused: live.status().paused });
     metrics.queueRows(scorer.pendingRows());
   }
 

@@ -302,8 +302,9 @@ export async function syncPacerWithLedger(o: {
  * Budget gauges, refreshed on scrape rather than per bid: one batched ledger read (and one op="state"
  * duration) per PER_TURN campaigns.
  */
-export async function refreshBudgetGauges(o: { metrics: Metrics; ledger: BudgetLedger; pacer: PacerView; clock: () => number; now: () => number; campaigns: readonly Campaign[] }): Promise<void> {
+export async function refreshBudgetGauges(o: { metrics: Metrics; ledger: BudgetLedger; pacer: PacerView; clock: () => number; now: () => number; campaigns: readonly Campaign[]; adminPaused?: readonly string[] }): Promise<void> {
   const paused = new Set(o.campaigns.filter((c) => c.paused === true).map((c) => c.id));
+  for (const id of o.adminPaused ?? []) paused.add(id);
   await inChunks(o.campaigns.map((c) => c.id), async (ids) => {
     const t0 = o.now();
     let states;
@@ -320,8 +321,9 @@ export async function refreshBudgetGauges(o: { metrics: Metrics; ledger: BudgetL
     for (let i = 0; i < ids.length; i++) {
       const s = states[i];
       const view = o.pacer.inspect(ids[i], nowMs);
-      // `paused: true` in the policies: it is to spend nothing more today. Either pacer's target kept
-      // to the clock (live: 1,397.68 against 0.38 spent), and BidderPacingOffTrack fired daily.
+      // Paused (`paused: true` in the policies, or through the admin route): it is to spend nothing
+      // more today. Either pacer's target kept to the clock (live: 1,397.68 against 0.38 spent),
+      // and BidderPacingOffTrack fired daily.
       const target = paused.has(ids[i]) ? s.spentUsd : (view?.targetSpentUsd ?? 0);
       o.metrics.budget(ids[i], Math.max(0, s.budgetUsd - s.spentUsd - s.overspentUsd - s.reservedUsd), target, view?.multiplier ?? 0, s.spentUsd, s.overspentUsd);
     }
