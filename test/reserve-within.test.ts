@@ -26,16 +26,19 @@ describe('a reserve waited for until a deadline', () => {
     expect(l.released).toEqual([]);
   });
 
-  it('gives up on one that does not, releasing what it may have held', async () => {
+  it('gives up on one that does not, releasing what it may have held, each release reported as done', async () => {
     const l = ledger(() => new Promise<boolean[]>(() => {}));
-    expect(await reserveWithin(l, items, 20, () => {})).toBeNull();
+    const reported: boolean[] = [];
+    expect(await reserveWithin(l, items, 20, (failed) => void reported.push(failed))).toBeNull();
     expect(l.released).toEqual(['b1', 'b2']);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(reported).toEqual([false, false]);
   });
 
   it('and on one that fails, counting a release that fails too', async () => {
     let failed = 0;
     const l = { reserve: async (): Promise<boolean[]> => Promise.reject(new Error('redis away')), release: async () => Promise.reject(new Error('redis away')) };
-    expect(await reserveWithin(l, items, 20, () => failed++)).toBeNull();
+    expect(await reserveWithin(l, items, 20, (f) => void (f && failed++))).toBeNull();
     await new Promise((r) => setTimeout(r, 0));
     expect(failed).toBe(2);
   });
