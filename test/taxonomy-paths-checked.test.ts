@@ -28,8 +28,8 @@ describe('catByTaxonomy paths, checked', () => {
     return dir;
   };
 
-  it('an entry with an empty place is a policy problem', () => {
-    const dir = policiesWith([campaign('ok', ['552/579/589', '483']), campaign('bad', ['/', '552//573', '552/560/573 ', '552/ /589'])]);
+  it('an entry with an empty place between codes, or no code, is a policy problem; a slash at either end is not', () => {
+    const dir = policiesWith([campaign('ok', ['552/579/589', '483', '552/589/', '/483']), campaign('bad', ['/', '552//573', '552/560/573 ', '552/ /589'])]);
     let problems: string[] = [];
     try {
       loadPolicies(dir);

@@ -599,12 +599,13 @@ export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, run
     // A cpc or cpm goal is priced on no conversion rate: a cvr there would be read by nothing.
     if (isRecord(c.goal) && ok('goal/cvr') && ok('goal/type') && c.goal.cvr !== undefined && c.goal.type !== 'cpa') problems.push(`${where}: goal.cvr is for cpa goals (a ${String(c.goal.type)} goal is priced on no conversion rate)`);
     if (isRecord(c.catByTaxonomy) && c.catByTaxonomy['1'] !== undefined && ok('catByTaxonomy/1')) problems.push(`${where}: catByTaxonomy 1 is IAB Content Category Taxonomy 1.0, which \`cat\` holds`);
-    // A path with an empty place ('/', '552//573') names no code there: the catalog would drop it
-    // without a word, and a taxonomy left with no code refuses the campaign every request in it.
+    // A path with an empty place between codes ('552//573') or no code at all ('/') names no code
+    // there: the catalog would drop it without a word, and a taxonomy left with no code refuses the
+    // campaign every request in it. A slash at either end ('552/589/', '/483') leaves none out.
     if (isRecord(c.catByTaxonomy)) {
       for (const [t, entries] of Object.entries(c.catByTaxonomy)) {
         if (!Array.isArray(entries)) continue;
-        const empty = (entries as unknown[]).filter((e, k): e is string => ok(`catByTaxonomy/${t}/${k}`) && typeof e === 'string' && e.split('/').some((code) => code.trim() === ''));
+        const empty = (entries as unknown[]).filter((e, k): e is string => ok(`catByTaxonomy/${t}/${k}`) && typeof e === 'string' && leavesCodeOut(e));
         if (empty.length) problems.push(`${where}: catByTaxonomy ${t} entries ${empty.map((e) => `'${e}'`).join(', ')} leave a code out: write each code after its ancestors, root first, '/' between (552/579/589)`);
       }
     }
@@ -880,4 +881,12 @@ function settingsProblems(s: Settings, passed: (path: string) => boolean): strin
     });
   if (ok('/fleetSize', '/ledger/redisUrl') && s.fleetSize > 1 && !s.ledger.redisUrl) out.push(`${where} /fleetSize: ${s.fleetSize} bidders share budgets through a Redis ledger (ledger.redisUrl, --redis); alone, fleetSize is 1`);
   return out;
+}
+
+/** Whether a catByTaxonomy path has no code, or an empty place between two codes. */
+function leavesCodeOut(path: string): boolean {
+  const parts = path.split('/').map((code) => code.trim());
+  while (parts.length && parts[0] === '') parts.shift();
+  while (parts.length && parts[parts.length - 1] === '') parts.pop();
+  return parts.length === 0 || parts.includes('');
 }
