@@ -8,6 +8,10 @@ import { startBidder } from './helpers/bidder.js';
  * string) does not override a readable GPP string in the other placement: regs.gpp allowing with
  * regs.ext.gpp "" answered gpp-not-understood, so the request lost its user data (review fixrev1).
  * Alone, a gpp of another type is still not understood; an opting-out string still opts out.
+ * A gpp_sid written as a string or a list of strings ("2", "7,8", ["2"]) names the sections it
+ * spells: read as absent, an allowing usnat string with gpp_sid "2" allowed though EU TCF (2) was
+ * named applicable and the string had no TCF section, where [2] was not understood (review fixrev4).
+ * A gpp_sid of any other shape, or not numeric, that applies to a string is not understood.
  */
 
 /** usnat (SID 7), notices given: nothing opted out, and sale and targeted advertising opted out. */
@@ -29,6 +33,29 @@ const CASES: Array<[string, Record<string, unknown>, string]> = [
   ['regs.gpp "" + regs.ext.gpp opts out', { gpp: '', ext: { gpp: GPP_OPTS_OUT, gpp_sid: [7] } }, 'gpp-opt-out'],
   ['regs.gpp opts out, regs.gpp_sid "7": every section read', { gpp: GPP_OPTS_OUT, gpp_sid: '7' }, 'gpp-opt-out'],
   ['regs.gpp opts out, regs.gpp_sid "7" + regs.ext.gpp_sid [7]', { gpp: GPP_OPTS_OUT, gpp_sid: '7', ext: { gpp_sid: [7] } }, 'gpp-opt-out'],
+  // Sections named in a string or a list of strings, as [2] names them: a named section the string lacks is not understood.
+  ['regs.gpp allows (usnat only), regs.gpp_sid [2]', { gpp: GPP_ALLOWS, gpp_sid: [2] }, 'gpp-not-understood'],
+  ['regs.gpp allows (usnat only), regs.gpp_sid "2"', { gpp: GPP_ALLOWS, gpp_sid: '2' }, 'gpp-not-understood'],
+  ['regs.gpp allows (usnat only), regs.gpp_sid ["2"]', { gpp: GPP_ALLOWS, gpp_sid: ['2'] }, 'gpp-not-understood'],
+  ['regs.gpp allows (usnat only), regs.gpp_sid "8"', { gpp: GPP_ALLOWS, gpp_sid: '8' }, 'gpp-not-understood'],
+  ['regs.gpp allows (usnat only), regs.gpp_sid "7,8"', { gpp: GPP_ALLOWS, gpp_sid: '7,8' }, 'gpp-not-understood'],
+  ['regs.gpp allows (usnat only), regs.gpp_sid ["7", "8"]', { gpp: GPP_ALLOWS, gpp_sid: ['7', '8'] }, 'gpp-not-understood'],
+  ['regs.ext.gpp allows (usnat only), regs.ext.gpp_sid "2"', { ext: { gpp: GPP_ALLOWS, gpp_sid: '2' } }, 'gpp-not-understood'],
+  ['regs.gpp allows + regs.ext.gpp_sid "2" without regs.ext.gpp', { gpp: GPP_ALLOWS, ext: { gpp_sid: '2' } }, 'gpp-not-understood'],
+  ['regs.gpp allows, regs.gpp_sid ["7"]', { gpp: GPP_ALLOWS, gpp_sid: ['7'] }, ''],
+  ['regs.gpp allows, regs.gpp_sid " 7 "', { gpp: GPP_ALLOWS, gpp_sid: ' 7 ' }, ''],
+  // Any other shape or content cannot say which sections apply: not understood, or the string's own denial.
+  ['regs.gpp allows, regs.gpp_sid "seven"', { gpp: GPP_ALLOWS, gpp_sid: 'seven' }, 'gpp-not-understood'],
+  ['regs.gpp allows, regs.gpp_sid ""', { gpp: GPP_ALLOWS, gpp_sid: '' }, 'gpp-not-understood'],
+  ['regs.gpp allows, regs.gpp_sid "7;8"', { gpp: GPP_ALLOWS, gpp_sid: '7;8' }, 'gpp-not-understood'],
+  ['regs.gpp allows, regs.gpp_sid "7.5"', { gpp: GPP_ALLOWS, gpp_sid: '7.5' }, 'gpp-not-understood'],
+  ['regs.gpp allows, regs.gpp_sid ["7,8"]', { gpp: GPP_ALLOWS, gpp_sid: ['7,8'] }, 'gpp-not-understood'],
+  ['regs.gpp allows, regs.gpp_sid 7 (not a list)', { gpp: GPP_ALLOWS, gpp_sid: 7 }, 'gpp-not-understood'],
+  ['regs.gpp allows, regs.gpp_sid {}', { gpp: GPP_ALLOWS, gpp_sid: {} }, 'gpp-not-understood'],
+  ['regs.gpp allows, regs.gpp_sid [true]', { gpp: GPP_ALLOWS, gpp_sid: [true] }, 'gpp-not-understood'],
+  ['regs.gpp allows + regs.ext.gpp_sid "seven" without regs.ext.gpp', { gpp: GPP_ALLOWS, ext: { gpp_sid: 'seven' } }, 'gpp-not-understood'],
+  ['regs.gpp allows sid [7] + regs.ext.gpp_sid "seven" without regs.ext.gpp', { gpp: GPP_ALLOWS, gpp_sid: [7], ext: { gpp_sid: 'seven' } }, ''],
+  ['regs.gpp opts out, regs.gpp_sid "seven"', { gpp: GPP_OPTS_OUT, gpp_sid: 'seven' }, 'gpp-opt-out'],
 ];
 
 const base = {

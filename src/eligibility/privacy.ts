@@ -153,9 +153,26 @@ function unreadable(v: unknown): boolean {
   return v !== undefined && v !== null && typeof v !== 'string';
 }
 
-/** A `gpp_sid` as a list of section ids, or undefined where it is absent or not a list of integers. */
-function sectionIds(v: unknown): number[] | undefined {
-  return Array.isArray(v) && v.every((s) => Number.isInteger(s)) ? (v as number[]) : undefined;
+/** A `gpp_sid` in a shape or with content that does not say which sections apply. */
+const UNREADABLE = 'unreadable';
+type SectionIds = number[] | undefined | typeof UNREADABLE;
+
+/**
+ * A `gpp_sid` as a list of section ids: a list of integers, or written as a string ("2", "7,8") or a
+ * list of strings (["2"], ["7", "8"]), as some exchanges send it; undefined where it is absent;
+ * UNREADABLE for any other shape or content ("", "seven", 7 on its own, {}).
+ */
+function sectionIds(v: unknown): SectionIds {
+  if (v === undefined || v === null) return undefined;
+  const items = typeof v === 'string' ? v.split(',') : v;
+  if (!Array.isArray(items)) return UNREADABLE;
+  const ids = items.map((s) => (Number.isInteger(s) ? (s as number) : typeof s === 'string' && /^\s*\d+\s*$/.test(s) ? Number(s) : NaN));
+  return ids.every((id) => Number.isInteger(id)) ? ids : UNREADABLE;
+}
+
+/** Whether a `gpp_sid` says something about the sections that apply: one it cannot read may name any. */
+function namesSections(ids: SectionIds): boolean {
+  return ids === UNREADABLE || (ids !== undefined && ids.length > 0);
 }
 
 /**
@@ -245,10 +262,12 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
    * What the GPP fields of both placements deny. A `gpp` that is '' carries no string, as an empty
    * consent does; one of another type cannot be read, but beside a string in the other placement it
    * does not override what that string says, and alone it counts as not understood. Each string is
-   * read with its own placement's `gpp_sid`; where that names no section (absent, empty, or not a
-   * list of integers) and the other placement has a `gpp_sid` but no string, with that one, as
-   * exchanges mixing 2.5 and 2.6 placements send them. A `gpp_sid` not a list of integers is read as
-   * absent: every section the string carries, which applies as much as any list could.
+   * read with its own placement's `gpp_sid`; where that names no section (absent or empty) and the
+   * other placement has a `gpp_sid` but no string, with that one, as exchanges mixing 2.5 and 2.6
+   * placements send them. A `gpp_sid` that cannot be read is not taken as absent (every section the
+   * string carries): that allows more than the list may have meant, since a listed section the
+   * string lacks (EU TCF's 2 beside a usnat-only string) is not understood. The string is then not
+   * understood, or denies where it does so itself.
    */
   function gppFields(regs: (Record<string, unknown> & { ext?: Record<string, unknown> }) | undefined): PrivacyDecision {
     const gpp = gppString(regs?.gpp);
@@ -256,9 +275,10 @@ export function createPrivacy(opts: PrivacyOptions = {}) {
     if (gpp === undefined && extGpp === undefined) return unreadable(regs?.gpp) || unreadable(regs?.ext?.gpp) ? 'gpp-not-understood' : '';
     const sid = sectionIds(regs?.gpp_sid);
     const extSid = sectionIds(regs?.ext?.gpp_sid);
+    const read = (s: string, ids: SectionIds): PrivacyDecision => (ids === UNREADABLE ? stricter(gppBlock(s, undefined), 'gpp-not-understood') : gppBlock(s, ids));
     let out: PrivacyDecision = '';
-    if (gpp !== undefined) out = gppBlock(gpp, !sid?.length && extGpp === undefined && extSid?.length ? extSid : sid);
-    if (extGpp !== undefined) out = stricter(out, gppBlock(extGpp, !extSid?.length && gpp === undefined && sid?.length ? sid : extSid));
+    if (gpp !== undefined) out = read(gpp, !namesSections(sid) && extGpp === undefined && namesSections(extSid) ? extSid : sid);
+    if (extGpp !== undefined) out = stricter(out, read(extGpp, !namesSections(extSid) && gpp === undefined && namesSections(sid) ? sid : extSid));
     return out;
   }
 
