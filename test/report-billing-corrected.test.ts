@@ -102,3 +102,34 @@ describe('the bidder logs both billings, and the report over its log is the ledg
     for (const order of [recs, [...recs].reverse()]) expect(buildReport(order, []).campaigns.find((c) => c.id === b.cid)!.totals.spendUsd).toBeCloseTo(ledgerUsd, 12);
   });
 });
+
+/**
+ * The ledger takes a price within a micro-dollar of the one that stands as confirming it
+ * (src/ledger/state.ts, settle: a win and its billing one ulp apart round to 500 and 501 micros),
+ * and the event log keeps the billing at the exchange's own price. The report and the baselines'
+ * price paid go with the ledger. Before (review fixrev4), the report compared prices exactly:
+ * win 2, billing 2.001 reported $0.002001 (the ledger's $0.002); win 2, billing 2.001, billing 2.5
+ * with the 2.5 logged first $0.002001 (the ledger's $0.0025); render 3, billing 3.001 $0.003001.
+ */
+describe('a billing within a micro-dollar of the price that stands confirms it', () => {
+  it('win 2, billing 2.001: $0.002 and paid 2 in every order', () => {
+    for (const r of everyOrder([bid, notice('win', 1, 2), notice('billing', 2, 2.001), click])) expect(r, r.order).toMatchObject({ spendUsd: 0.002, impressions: 1, cpcUsd: 0.002, paid: 2 });
+  });
+
+  it('win 2, billing 2.001 (confirmed), billing 2.5 (corrected): $0.0025 and paid 2.5 in every order, whichever was logged first', () => {
+    for (const [confirmedAt, correctedAt] of [[2, 3], [3, 2]]) {
+      const rows = everyOrder([bid, notice('win', 1, 2), notice('billing', confirmedAt, 2.001), notice('billing', correctedAt, 2.5)]);
+      for (const r of rows) expect(r, r.order).toMatchObject({ spendUsd: 0.0025, impressions: 1, paid: 2.5 });
+    }
+  });
+
+  it('render at 3, billing 3.001: the reserved $0.003 in every order', () => {
+    for (const r of everyOrder([bid, notice('impression', 1, 3), notice('billing', 2, 3.001)])) expect(r, r.order).toMatchObject({ spendUsd: 0.003, impressions: 1, paid: 3 });
+  });
+
+  it('two micro-dollars off still corrects, and the price that stands is the win\'s, not the render\'s', () => {
+    for (const r of everyOrder([bid, notice('win', 1, 2), notice('billing', 2, 2.002)])) expect(r, r.order).toMatchObject({ spendUsd: 0.002002, paid: 2.002 });
+    // Render 3, win 2 (corrected), billing 3.001: the ledger corrects 2 to 3.001.
+    for (const r of everyOrder([bid, notice('impression', 1, 3), notice('win', 2, 2), notice('billing', 3, 3.001)])) expect(r, r.order).toMatchObject({ spendUsd: 0.003001, paid: 3.001 });
+  });
+});

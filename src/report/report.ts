@@ -1,7 +1,7 @@
 import type { Campaign } from '../types.js';
 import type { EventRecord } from '../eventlog/records.js';
-import { compileBudget, NO_LIMIT, pacedDayBudgetUsd, toUsd, utcDay } from '../ledger/budget.js';
-import { BID, CLICKED, CONVERTED, inDays, tallyOf, type Days, type LogTally } from './tally.js';
+import { compileBudget, NO_LIMIT, pacedDayBudgetUsd, toMicros, toUsd, utcDay } from '../ledger/budget.js';
+import { BID, CLICKED, confirms, CONVERTED, inDays, tallyOf, type Days, type LogTally } from './tally.js';
 
 /** Counts for one slice (campaign × day × hour, or wider). */
 interface Acc {
@@ -165,7 +165,13 @@ export function reportOf(t: LogTally, campaigns: readonly Campaign[], badLines =
   for (let i = 0; i < imps.length; i++) {
     const s = imps.slot[i];
     const level = imps.level[i];
-    const usd = imps.usd[i];
+    // A billing within a micro-dollar of the price that stood confirmed it, and the ledger kept
+    // that price (the event log has the billing at the exchange's own).
+    let usd = imps.usd[i];
+    if (level === 2) {
+      const unbilledUsd = toUsd(toMicros(t.unbilledCpm[s] / 1000));
+      if (confirms(usd, unbilledUsd)) usd = unbilledUsd;
+    }
     const bid = (f[s] & BID) !== 0;
     if (wonLevel[s] < 0) {
       const atMs = bid ? ts[s] : imps.ts[i];

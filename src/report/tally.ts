@@ -12,6 +12,17 @@ export const CLICKED = 8;
 export const CONVERTED = 16;
 /** A billing notice set `paid` (the baselines' price that stands, whichever log is read first). */
 const BILLED = 32;
+/** A priced win notice set `unbilledCpm` (over a render's). */
+const WIN_PRICED = 64;
+
+/**
+ * Whether a billing at `billedUsd` confirms the price that stood, `standingUsd` (both rounded to
+ * the micro-dollar): a micro-dollar either way is the same price rounded twice, and the ledger
+ * confirms it (src/ledger/state.ts, settle), keeping the price that stood.
+ */
+export function confirms(billedUsd: number, standingUsd: number): boolean {
+  return Math.abs(toMicros(billedUsd) - toMicros(standingUsd)) <= 1;
+}
 
 /**
  * A record the report can place: a time a date holds (a cell is a UTC day and hour) and a campaign
@@ -95,8 +106,19 @@ export class LogTally {
   refusedUsd = new Float64Array(1024);
   refusedC = new Int32Array(1024);
   refusedTs = new Float64Array(1024);
+  /**
+   * Per slot, CPM USD, NaN where none: the price that stood before any billing, as logged: the
+   * first priced win notice's, or where none was read, the first priced render's. A billing within
+   * a micro-dollar of it confirmed it (`confirms`) and counts at it, as the ledger keeps it.
+   */
+  unbilledCpm = new Float64Array(1024);
   /** The price that stands for the baselines, CPM USD (`paid`). */
   private paidCol = new Float64Array(1024);
+  /**
+   * A priced win or billing was read since `paid` last set each confirming billing's price back to
+   * the one it confirmed (a billing may be read before its win).
+   */
+  private unconfirmed = false;
   /**
    * Slots with two priced billing records or more (a billing that corrected a confirmed one, or a
    * log read twice): which billing's price stands is resolved over `imps` once read (`resolve`),
@@ -121,14 +143,22 @@ export class LogTally {
    */
   get paid(): Float64Array {
     if (this.unresolved) this.resolve();
+    if (this.unconfirmed) {
+      this.unconfirmed = false;
+      const f = this.f;
+      const p = this.paidCol;
+      const u = this.unbilledCpm;
+      for (let s = 0; s < this.bids; s++) if ((f[s] & BILLED) !== 0 && confirms(p[s] / 1000, u[s] / 1000)) p[s] = u[s];
+    }
     return this.paidCol;
   }
 
   /**
    * Of a bid with billing records at two prices, the `imps` index of the one whose price stands;
-   * -1 for any other bid (its first billing read stands). A billing at the win's price is the
-   * ledger's `confirmed`, after which the price keeps the win's level and a billing at another
-   * price still corrects it, once (src/ledger/state.ts, settle): the event log then holds both.
+   * -1 for any other bid (its first billing read stands). A billing at the win's price (within a
+   * micro-dollar, `confirms`) is the ledger's `confirmed`, after which the price keeps the win's
+   * level and a billing at another price still corrects it, once (src/ledger/state.ts, settle): the
+   * event log then holds both.
    */
   standingBilling(s: number): number {
     if (this.unresolved) this.resolve();
@@ -166,10 +196,13 @@ export class LogTally {
       // markup's authority (a priced notice later corrects its price) and no price for the baselines.
       f[s] |= WON | OUTCOME;
       this.impression(s, r, 0);
+      if (!r.unpriced && Number.isNaN(this.unbilledCpm[s])) this.unbilledCpm[s] = r.priceCpmUsd ?? NaN;
     } else if (r.type === 'win' || r.type === 'billing') {
       f[s] |= WON | OUTCOME;
       this.impression(s, r, r.type === 'win' ? 1 : 2);
       if (Number.isNaN(this.paidCol[s]) || (r.type === 'billing' && !(f[s] & BILLED))) this.paidCol[s] = r.priceCpmUsd ?? NaN;
+      if (r.type === 'win' && !(f[s] & WIN_PRICED)) (this.unbilledCpm[s] = r.priceCpmUsd ?? NaN), (f[s] |= WIN_PRICED);
+      this.unconfirmed = true;
       if (r.type === 'billing') {
         if (f[s] & BILLED) (this.rebilled.add(s), (this.unresolved = true));
         f[s] |= BILLED;
@@ -202,6 +235,7 @@ export class LogTally {
       this.auctionType = grown(this.auctionType, new Uint8Array(n));
       this.f = grown(this.f, new Uint8Array(n));
       this.paidCol = grown(this.paidCol, new Float64Array(n));
+      this.unbilledCpm = grown(this.unbilledCpm, new Float64Array(n));
       this.winMtw = grown(this.winMtw, new Float64Array(n));
       this.lossMtw = grown(this.lossMtw, new Float64Array(n));
       this.refusedLevel = grown(this.refusedLevel, new Uint8Array(n));
@@ -214,6 +248,7 @@ export class LogTally {
     this.ts[s] = r.ts;
     this.multiplier[s] = NaN;
     this.paidCol[s] = NaN;
+    this.unbilledCpm[s] = NaN;
     this.winMtw[s] = NaN;
     this.lossMtw[s] = NaN;
     return s;
@@ -246,26 +281,22 @@ export class LogTally {
 
   /**
    * Which billing stands for each slot of `rebilled`. The ledger writes a second billing of a bid
-   * only where the first was at the price that stood before any billing (the win's, or the render's
-   * where a win at it was a duplicate): the other one corrected it. Told by the prices, not the
-   * times: a fleet's bidders log by their own clocks, and a confirmation's reply can come after the
-   * correction another bidder logged. Where that price is not in the log (the win's line lost to a
-   * kill) or tells nothing, the latest billing stands, the later read of one millisecond.
+   * only where the first was at the price that stood before any billing (`unbilledCpm`), within a
+   * micro-dollar: the other one corrected it. Told by the prices, not the times: a fleet's bidders
+   * log by their own clocks, and a confirmation's reply can come after the correction another
+   * bidder logged. Where that price is not in the log (the win's line lost to a kill) or tells
+   * nothing, the latest billing stands, the later read of one millisecond.
    */
   private resolve(): void {
     this.unresolved = false;
     const m = this.imps;
-    const of = new Map<number, { level: number; usd: number; bills: number[] }>();
-    for (const s of this.rebilled) of.set(s, { level: -1, usd: NaN, bills: [] });
-    for (let i = 0; i < m.length; i++) {
-      const b = of.get(m.slot[i]);
-      if (b === undefined) continue;
-      if (m.level[i] === 2) b.bills.push(i);
-      else if (m.level[i] > b.level) (b.level = m.level[i]), (b.usd = m.usd[i]);
-    }
-    for (const [s, b] of of) {
-      const correcting = b.bills.filter((i) => m.usd[i] !== b.usd);
-      const from = correcting.length > 0 ? correcting : b.bills;
+    const of = new Map<number, number[]>();
+    for (const s of this.rebilled) of.set(s, []);
+    for (let i = 0; i < m.length; i++) if (m.level[i] === 2) of.get(m.slot[i])?.push(i);
+    for (const [s, bills] of of) {
+      const unbilledUsd = toUsd(toMicros(this.unbilledCpm[s] / 1000));
+      const correcting = bills.filter((i) => !confirms(m.usd[i], unbilledUsd));
+      const from = correcting.length > 0 ? correcting : bills;
       let stand = from[0];
       // One price among them (a log read twice): the first read, as for a bid billed once.
       if (from.some((i) => m.usd[i] !== m.usd[stand])) for (const i of from) if (m.ts[i] >= m.ts[stand]) stand = i;
