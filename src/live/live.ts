@@ -107,6 +107,8 @@ export interface LiveOptions {
    * bid as hours without traffic. The pauses restored at start are the caller's to tell (`status`).
    */
   pausePacer?: (campaignId: string, paused: boolean) => void;
+  /** Told each model installed, by version (the pacer's `useCtrModel`: click calibration is per model). */
+  modelPacer?: (version: string) => void;
   /** Told the policies serving, at start and after each reload (the users' warm, the metrics' labels). */
   onPolicies: (p: Policies) => void;
   /** With a shared ledger: throws while it cannot answer (the bidder is then not ready). */
@@ -340,6 +342,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
       // A batch reads the model when it starts, so none starts on the old one after this; a GPU
       // batch still in flight keeps the old one's weights until it is read back (ctr-model.ts).
       model = next;
+      o.modelPacer?.(next.version);
       old?.dispose();
       metrics.model(o.backend, next.version, next.kind);
       metrics.modelSwap('ok');

@@ -645,6 +645,8 @@ export interface CalibrationSnapshot {
    * first catalog's creative of that id.
    */
   owners?: Array<[string, string, string]>;
+  /** The version of the CTR model the clicks were expected by (absent before 2026-12-07, or before a model was told). */
+  ctrModel?: string;
 }
 
 /** What `keepCreativesOf` reads of a creative: its id, and the fields of its fingerprint the caller has. */
@@ -809,6 +811,23 @@ export function createCalibration(opts: CalibrationOptions) {
     return s;
   }
   const ctr = new Spread(priorEvents);
+  /**
+   * The version of the CTR model whose pCTRs the expected clicks sum (`useCtrModel`). A factor is
+   * clicks per click that model expected: applied to another model's pCTR, already at another
+   * level, it corrected that one by the first one's error. Swapped from an lr-v5 expecting 1 / 0.785
+   * of the clicks to a recalibrated lr-v5-cal, the bidder bid 0.757 × its price at the same pCTR
+   * (review "learn", 2026-12-07).
+   */
+  let ctrModel: string | undefined;
+  /** These creatives' CTR back to its prior (the model as it is); their conversions are not the model's and are kept. */
+  function forgetClicks(of: Iterable<CreativeStats>): void {
+    for (const s of of) {
+      s.clicks = 0;
+      s.expectedClicks = 0;
+      s.seenPctr = 0;
+      s.ctrVersion = -1;
+    }
+  }
   /**
    * The CVR's spreads, one per campaign, fitted on its creatives priced on a pCVR. The CTR model is
    * one model, so its error is pooled over every creative; a pCVR is a campaign's base rate (its
@@ -1041,6 +1060,7 @@ export function createCalibration(opts: CalibrationOptions) {
         conversionDelay: delay.snapshot(),
         creatives: [...creatives].map(([id, c]) => [id, ...FIELDS.map((f) => field(c, f)), ...(c.ages?.flat() ?? [])]),
         removed: [...removedAt],
+        ...(ctrModel === undefined ? {} : { ctrModel }),
         owners: [...creatives.keys()].flatMap((id) => {
           const o = owners.get(id);
           return o === undefined ? [] : [[id, o.campaign, fingerprintOf(o)] as [string, string, string]];
@@ -1066,7 +1086,8 @@ export function createCalibration(opts: CalibrationOptions) {
           return ages.get(c) !== null;
         }) &&
         (x.removed === undefined || (Array.isArray(x.removed) && x.removed.every((r) => Array.isArray(r) && r.length === 2 && typeof r[0] === 'string' && num(r[1])))) &&
-        (x.owners === undefined || (Array.isArray(x.owners) && x.owners.every((r) => Array.isArray(r) && r.length === 3 && r.every((v) => typeof v === 'string'))));
+        (x.owners === undefined || (Array.isArray(x.owners) && x.owners.every((r) => Array.isArray(r) && r.length === 3 && r.every((v) => typeof v === 'string')))) &&
+        (x.ctrModel === undefined || typeof x.ctrModel === 'string');
       if (!ok || (x.conversionDelay !== undefined && !new ConversionDelay(priorDelayMs, windowMs).restore(x.conversionDelay))) throw new Error('not a calibration snapshot');
       // A creative of a snapshot of before 2026-12 has no bins: what its clicks owed then is taken as
       // due (its last hours' clicks read as a little late), and the delay is learnt again from the
@@ -1092,8 +1113,27 @@ export function createCalibration(opts: CalibrationOptions) {
         c.pooled = c.expectedClicks > 0 || c.clicks > 0;
         if (c.pooled) won.push(c);
       }
+      // Learnt under another model than the one serving: not this one's clicks (forgotten once pooled,
+      // so that their conversions stay in their campaign's spread). A snapshot that does not say
+      // (older) is taken as of the model serving.
+      if (x.ctrModel !== undefined) {
+        if (ctrModel !== undefined && x.ctrModel !== ctrModel) forgetClicks(x.creatives!.map(([id]) => creatives.get(id)!));
+        else ctrModel = x.ctrModel;
+      }
       regroup();
       refit();
+    },
+
+    /**
+     * The CTR model serving from now, by version: one other than the model the clicks were expected
+     * by puts every creative's CTR back to its prior (`ctrModel`). The same version loaded again keeps them.
+     */
+    useCtrModel(version: string): void {
+      if (ctrModel !== undefined && ctrModel !== version) {
+        forgetClicks(creatives.values());
+        ctr.fit(won, (s) => s.clicks, (s) => s.expectedClicks);
+      }
+      ctrModel = version;
     },
 
     /**

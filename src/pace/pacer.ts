@@ -63,6 +63,11 @@ export interface ThompsonPacerOptions {
 /** The pacer with the extras the bid path and the simulator use. */
 export interface ThompsonPacer extends Pacer {
   /**
+   * The CTR model's version, at each load: the creatives' click calibration learnt against another
+   * version is dropped (src/pace/calibration.ts, `ctrModel`).
+   */
+  useCtrModel(version: string): void;
+  /**
    * The share of each budget it paces from now (a fleet that grew or shrank: src/pace/ledger-sync.ts),
    * in (0, 1]; every campaign decides again at its next opportunity.
    */
@@ -507,6 +512,7 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
 
     calibratePctr: calibration.calibratePctr,
     calibratePcvr: calibration.calibratePcvr,
+    useCtrModel: calibration.useCtrModel,
 
     onBid(campaignId, _creativeId, bidCpmUsd) {
       const p = paces.get(campaignId);

@@ -996,6 +996,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
 
     calibratePctr: calibration.calibratePctr,
     calibratePcvr: calibration.calibratePcvr,
+    useCtrModel: calibration.useCtrModel,
 
     onBid(campaignId, creativeId, bidCpmUsd, nowMs) {
       if (paces.get(campaignId)?.mode === 'even') curve.onBid(campaignId, creativeId, bidCpmUsd, nowMs);
