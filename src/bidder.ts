@@ -261,6 +261,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     frequencyPath: join(settings.ledger.journalPath, opts.workerIndex === undefined ? 'freqcaps.json' : `freqcaps.w${opts.workerIndex}.json`),
     logger,
   });
+  // The pacer is made after the live state, whose first model load calls modelPacer: that version
+  // is told once the pacer exists (below), before learned.json is restored.
+  let pacerMade = false;
   const live: Live = await createLive({
     policiesDir: opts.policiesDir,
     overrides: opts.overrides,
@@ -275,6 +278,10 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     // The value pacer builds a reload's new campaigns in steps before the swap turn installs them.
     preparePacer: async (campaigns, pause) => valuePacer?.prepare(campaigns, pause),
     pausePacer: (id, paused) => pacer.setServing(id, !paused, clock()),
+    // A creative's click calibration was learnt against the model that served: another version starts it again.
+    modelPacer: (version) => {
+      if (pacerMade) pacer.useCtrModel(version);
+    },
     onPolicies: (p) => {
       users.setCampaigns(p.campaigns);
       metrics.setCampaigns(p.campaigns.map((c) => c.id));
@@ -308,6 +315,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const { conversionWindowMs } = settings;
   const valuePacer = settings.pacer === 'curve' ? undefined : createValuePacer({ clock, random, campaigns: initial.campaigns, share, conversionWindowMs });
   const pacer = valuePacer ?? createThompsonPacer({ clock, random, campaigns: initial.campaigns, share, conversionWindowMs });
+  pacerMade = true;
+  const startModel = live.status().model;
+  if (startModel !== null) pacer.useCtrModel(startModel);
   // Paused before the restart (paused.json): out of service from the start, not counted as empty hours.
   for (const id of live.status().paused) pacer.setServing(id, false, clock());
   // A campaign's share measured on its own opportunities, where the fleet's traffic is (fleetSize left out).
