@@ -136,3 +136,18 @@ describe('a model load tells the pacer its version', () => {
     }
   });
 });
+
+describe('creative CTR calibration when a swap is put back', () => {
+  it('gets the counts of the version it goes back to (a swap the other workers refused, a rollback)', () => {
+    const { cal } = learnt('lr-v5');
+    const ctr = cal.calibratePctr('c1', 0.02, false) / 0.02;
+    expect(ctr).toBeLessThan(0.85);
+    cal.useCtrModel('lr-v5-cal');
+    expect(cal.calibratePctr('c1', 0.02, false) / 0.02).toBe(1);
+    cal.useCtrModel('lr-v5');
+    expect(cal.calibratePctr('c1', 0.02, false) / 0.02).toBeCloseTo(ctr, 12);
+    // A third version starts from the prior again.
+    cal.useCtrModel('lr-v6');
+    expect(cal.calibratePctr('c1', 0.02, false) / 0.02).toBe(1);
+  });
+});

@@ -626,6 +626,9 @@ export interface ConversionDelaySnapshot {
  * clicks' bins (ClickAges.flat). `pending` is what its clicks owed not due yet as of `pendingAt`,
  * written for the reader and not read back: the bins say it.
  */
+/** A creative's click side under one model: clicks, expectedClicks, meanPctr, seenPctr. */
+type ClickCounts = [number, number, number, number];
+
 const FIELDS = ['expectedClicks', 'clicks', 'conversions', 'meanPctr', 'meanPcvr', 'seenPctr', 'seenPcvr', 'conversionsOwed', 'pending', 'pendingAt', 'firstClickAt'] as const;
 
 /** What calibration has learnt: the click-to-conversion delay, and per creative its FIELDS and clicks' bins. */
@@ -819,6 +822,8 @@ export function createCalibration(opts: CalibrationOptions) {
    * (review "learn", 2026-12-07).
    */
   let ctrModel: string | undefined;
+  /** The click counts of the version served before `ctrModel`, by creative, for a swap put back. */
+  let setAside: { version: string; counts: Map<string, ClickCounts> } | undefined;
   /** These creatives' CTR back to its prior (the model as it is); their conversions are not the model's and are kept. */
   function forgetClicks(of: Iterable<CreativeStats>): void {
     for (const s of of) {
@@ -1130,7 +1135,20 @@ export function createCalibration(opts: CalibrationOptions) {
      */
     useCtrModel(version: string): void {
       if (ctrModel !== undefined && ctrModel !== version) {
+        // The counts of the version left are kept aside: a swap the other workers refused is put
+        // back (v1, v2, v1 in a few milliseconds), as is an operator's rollback, and either wiped
+        // what v1 had learnt, pricing every creative on the raw model (fix review fixrev5).
+        const back = setAside?.version === version ? setAside.counts : undefined;
+        const counts = new Map<string, ClickCounts>();
+        for (const [id, s] of creatives) counts.set(id, [s.clicks, s.expectedClicks, s.meanPctr, s.seenPctr]);
+        setAside = { version: ctrModel, counts };
         forgetClicks(creatives.values());
+        if (back !== undefined) {
+          for (const [id, c] of back) {
+            const s = creatives.get(id);
+            if (s !== undefined) [s.clicks, s.expectedClicks, s.meanPctr, s.seenPctr] = c;
+          }
+        }
         ctr.fit(won, (s) => s.clicks, (s) => s.expectedClicks);
       }
       ctrModel = version;
