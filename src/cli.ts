@@ -4,14 +4,15 @@ import { holdHangups, releaseHangups } from './cli/hangup.js';
 // Before anything else loads: the static imports of the commands took seconds (src/cli/hangup.ts).
 holdHangups();
 
-const [{ Command }, { registerServe }, { registerMlCommands }, { registerReport }, { registerReplay }, { registerCatalog }] = await Promise.all([
-  import('commander'),
-  import('./cli/serve.js'),
-  import('./cli/ml.js'),
-  import('./cli/report.js'),
-  import('./cli/pacing.js'),
-  import('./cli/catalog.js'),
-]);
+// One after another: Node 20's loader can fail concurrent dynamic imports that share a builtin
+// ("request for 'node:fs' is not in cache", ERR_VM_MODULE_LINK_FAILURE; nodejs/node#52187), which
+// ended a `train` at start in CI at 5ac47a8. The loading itself is on one thread either way.
+const { Command } = await import('commander');
+const { registerServe } = await import('./cli/serve.js');
+const { registerMlCommands } = await import('./cli/ml.js');
+const { registerReport } = await import('./cli/report.js');
+const { registerReplay } = await import('./cli/pacing.js');
+const { registerCatalog } = await import('./cli/catalog.js');
 
 const program = new Command('bidder')
   .description('OpenRTB 2.5/2.6 bidder: serve bids, train and evaluate the CTR model, simulate a market')
