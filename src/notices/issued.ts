@@ -9,6 +9,12 @@ export interface IssuedBid {
   categories: readonly string[];
   segment: string;
   bidCpmUsd: number;
+  /**
+   * The version of the CTR model that scored `pctr`: its win and click are clicks that model
+   * expected, whichever serves when they are heard (src/pace/calibration.ts, `onImpression`).
+   * Absent: not known (counted under the model serving).
+   */
+  ctrModel?: string;
 }
 
 /** A remembered bid as `get` reads it back. */
@@ -52,6 +58,8 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
   let users: string[] = new Array<string>(cap);
   let cats: (readonly string[])[] = new Array<readonly string[]>(cap);
   let segs: string[] = new Array<string>(cap);
+  // One string per model loaded, shared by its bids.
+  let models: (string | undefined)[] = new Array<string | undefined>(cap);
   let pctr = new Float64Array(cap);
   let bid = new Float64Array(cap);
   let expires = new Float64Array(cap);
@@ -81,6 +89,7 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
     users[head] = '';
     cats[head] = NO_CATEGORIES;
     segs[head] = '';
+    models[head] = undefined;
     camps[head] = '';
     creatives[head] = '';
     exchanges[head] = '';
@@ -102,6 +111,7 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
     const nUsers = new Array<string>(next);
     const nCats = new Array<readonly string[]>(next);
     const nSegs = new Array<string>(next);
+    const nModels = new Array<string | undefined>(next);
     const nPctr = new Float64Array(next);
     const nBid = new Float64Array(next);
     const nExp = new Float64Array(next);
@@ -113,6 +123,7 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
     move(users, nUsers);
     move(cats, nCats);
     move(segs, nSegs);
+    move(models, nModels);
     move(pctr, nPctr);
     move(bid, nBid);
     move(expires, nExp);
@@ -121,7 +132,7 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
     move(exchanges, nExchanges);
     move(flags, nFlags);
     for (let a = 0; a < size; a++) slots.set(nIds[a]!, a);
-    [ids, users, cats, segs, pctr, bid, expires, camps, creatives, exchanges, flags] = [nIds, nUsers, nCats, nSegs, nPctr, nBid, nExp, nCamps, nCreatives, nExchanges, nFlags];
+    [ids, users, cats, segs, models, pctr, bid, expires, camps, creatives, exchanges, flags] = [nIds, nUsers, nCats, nSegs, nModels, nPctr, nBid, nExp, nCamps, nCreatives, nExchanges, nFlags];
     cap = next;
     head = 0;
   }
@@ -140,6 +151,7 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
       users[s] = b.userKey;
       cats[s] = b.categories;
       segs[s] = b.segment;
+      models[s] = b.ctrModel;
       pctr[s] = b.pctr;
       bid[s] = b.bidCpmUsd;
       expires[s] = now + ttlMs;
@@ -170,7 +182,7 @@ export function createIssuedBids(max: number, ttlMs: number, clock: () => number
       // Stale past its TTL to the millisecond, as lru-cache counted it before.
       if (s === undefined || expires[s] < clock()) return undefined;
       const f = flags[s];
-      return { pctr: pctr[s], userKey: users[s], categories: cats[s], segment: segs[s], bidCpmUsd: bid[s], firstPrice: f & DESCRIBED ? (f & FIRST_PRICE) !== 0 : undefined };
+      return { pctr: pctr[s], userKey: users[s], categories: cats[s], segment: segs[s], bidCpmUsd: bid[s], ctrModel: models[s], firstPrice: f & DESCRIBED ? (f & FIRST_PRICE) !== 0 : undefined };
     },
     /** Bids remembered now (expired ones count until a later `add` drops them). */
     get size(): number {

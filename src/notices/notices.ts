@@ -1,13 +1,14 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import type { BidOutcome, Campaign, Ledger, NoticeKind, Pacer, Settled, SettleOutcome, Shader } from '../types.js';
+import type { BidOutcome, Campaign, Ledger, NoticeKind, Settled, SettleOutcome, Shader } from '../types.js';
 import type { ExchangeSettings } from '../config/policies.js';
 import { BidderError } from '../errors/codes.js';
 import type { EventLog } from '../eventlog/eventlog.js';
 import type { ProfileStore } from '../features/profiles.js';
 import type { FrequencyStore } from '../freqcap/index.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { ThompsonPacer } from '../pace/pacer.js';
 import { errorAnswer, type Answer } from '../errors/answer.js';
 import type { IssuedBid, IssuedBids } from './issued.js';
 import { parseClaims, type NoticeClaims, type Signer } from './sign.js';
@@ -25,7 +26,8 @@ export interface NoticeDeps {
    */
   previousSecrets?: readonly string[];
   ledger: Ledger;
-  pacer: Pacer;
+  /** Told each win and click with the CTR model that priced its bid where this process remembers the bid. */
+  pacer: Pick<ThompsonPacer, 'onWin' | 'onLoss' | 'onClick' | 'onConversion'>;
   shader: Shader | null;
   profiles: ProfileStore;
   frequency: FrequencyStore;
@@ -326,6 +328,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
     campaignId: string;
     creativeId: string;
     userKey: string | undefined;
+    /** The CTR model that priced the bid (IssuedBid.ctrModel), where this process remembers it. */
+    ctrModel: string | undefined;
     until: number;
     /**
      * A click heard past its expiry, on a bid not settled: it took no dedup key and is not logged
@@ -334,13 +338,13 @@ export function createNoticeHandler(deps: NoticeDeps) {
     uncounted?: NoticeClaims;
   }
   const heldClicks = new Map<string, HeldClick>();
-  function holdClick(claims: NoticeClaims, userKey: string | undefined, late: boolean): HeldClick {
+  function holdClick(claims: NoticeClaims, userKey: string | undefined, ctrModel: string | undefined, late: boolean): HeldClick {
     const now = deps.clock();
     for (const [bidId, h] of heldClicks) {
       if (h.until >= now && heldClicks.size < MAX_HELD_CLICKS) break;
       heldClicks.delete(bidId);
     }
-    const held: HeldClick = { campaignId: claims.campaignId, creativeId: claims.creativeId, userKey, until: clickUntil(claims), uncounted: late ? claims : undefined };
+    const held: HeldClick = { campaignId: claims.campaignId, creativeId: claims.creativeId, userKey, ctrModel, until: clickUntil(claims), uncounted: late ? claims : undefined };
     heldClicks.set(claims.bidId, held);
     return held;
   }
@@ -367,7 +371,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       }
       logNotice(deps.eventLog, 'click', at, held.uncounted);
     }
-    learnClick(held.campaignId, held.creativeId, held.userKey, at);
+    learnClick(held.campaignId, held.creativeId, held.userKey, held.ctrModel, at);
   }
   /**
    * A win that settled while its click awaited the ledger (read its outcome as held, then awaited
@@ -439,10 +443,13 @@ export function createNoticeHandler(deps: NoticeDeps) {
     }
     await countImpression(claims, issued, userKey);
   }
-  /** What a click on an ad that ran teaches: the clicks counted, the pacer's calibration, the user's profile. */
-  function learnClick(campaignId: string, creativeId: string, userKey: string | undefined, at: number): void {
+  /**
+   * What a click on an ad that ran teaches: the clicks counted, the pacer's calibration (under
+   * `ctrModel`, the model that priced the bid, where known), the user's profile.
+   */
+  function learnClick(campaignId: string, creativeId: string, userKey: string | undefined, ctrModel: string | undefined, at: number): void {
     metrics.click(campaignId);
-    deps.pacer.onClick(campaignId, creativeId, at);
+    deps.pacer.onClick(campaignId, creativeId, at, ctrModel);
     const campaign = deps.campaigns().get(campaignId);
     if (!userKey || !campaign) return;
     // A profile store that throws (a full Map) must not fail a win notice the ledger has settled,
@@ -801,7 +808,10 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // than the currency's minor unit (a rounded first price) under the bid, it cleared below it.
       const atBid = priceUsd * rate! >= claims.bidPrice - priceRounding(claims.cur) - 1e-9;
       const priceIsBid = markup || (issued?.firstPrice ?? claims.firstPrice) === true || atBid;
-      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, at, pctr, mtwUsd, priceIsBid);
+      // Its pCTR is clicks the model that priced it expected (a bid made before a swap: the model
+      // left's). A bid this process does not remember counts under the model serving: the signed
+      // URL does not carry the version (docs/pacing.md).
+      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, at, pctr, mtwUsd, priceIsBid, issued?.ctrModel);
       // A fixed-price deal's bid (no segment) says nothing of the competition.
       if (issued === undefined) deps.peers?.tell(claims.bidId, true, mtwUsd);
       else if (issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
@@ -917,7 +927,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (heldClicks.has(claims.bidId)) metrics.notice('click', 'duplicate');
       else {
         metrics.notice('click', 'expired');
-        await learnIfWonMeanwhile(claims.bidId, holdClick(claims, issued?.userKey || claims.userKey, true), deps.clock());
+        await learnIfWonMeanwhile(claims.bidId, holdClick(claims, issued?.userKey || claims.userKey, issued?.ctrModel, true), deps.clock());
       }
       return { status: 302, body: '', headers: { location: landingUrl } };
     }
@@ -934,11 +944,11 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // past its expiry on an ad that ran (a page left open) counts as one in time.
       if (outcome === 'settled') {
         metrics.notice('click', 'ok');
-        learnClick(claims.campaignId, claims.creativeId, userKey, at);
+        learnClick(claims.campaignId, claims.creativeId, userKey, issued?.ctrModel, at);
         logNotice(deps.eventLog, 'click', at, claims);
       } else {
         metrics.notice('click', 'unsettled');
-        const held = holdClick(claims, userKey, false);
+        const held = holdClick(claims, userKey, issued?.ctrModel, false);
         logNotice(deps.eventLog, 'click', at, claims);
         await learnIfWonMeanwhile(claims.bidId, held, at);
       }

@@ -824,6 +824,19 @@ export function createCalibration(opts: CalibrationOptions) {
   let ctrModel: string | undefined;
   /** The click counts of the version served before `ctrModel`, by creative, for a swap put back. */
   let setAside: { version: string; counts: Map<string, ClickCounts> } | undefined;
+  /**
+   * The counts an impression or a click of a creative's bid that `model` priced goes to where they
+   * are not its own, the model serving's (undefined: that model's bid, or one whose model is not
+   * known, a notice of a bid this process does not remember, docs/pacing.md): the version left's
+   * set aside, so that a swap put back has them; null: none (an older version's, whose counts are
+   * gone). Counted under the model serving, a bid made before a swap and won after it added the
+   * old model's pCTR to the clicks the new one expects (win notices sent in hourly batches had the
+   * factor at 0.48 of right an hour after a swap).
+   */
+  function asideFor(creativeId: string, model: string | undefined): ClickCounts | null | undefined {
+    if (model === undefined || ctrModel === undefined || model === ctrModel) return undefined;
+    return (setAside?.version === model ? setAside.counts.get(creativeId) : undefined) ?? null;
+  }
   /** These creatives' CTR back to its prior (the model as it is); their conversions are not the model's and are kept. */
   function forgetClicks(of: Iterable<CreativeStats>): void {
     for (const s of of) {
@@ -975,8 +988,9 @@ export function createCalibration(opts: CalibrationOptions) {
      * impressions won, not the mean over every opportunity: bids rise with pCTR, so what is won is
      * the high-pCTR part, and the mean would read the model as too pessimistic (and the creative's
      * CTR as higher than it is). Without the pCTR (a notice whose bid is no longer known), the mean.
+     * `model`: the version of the CTR model that priced the bid, where known (`asideFor`).
      */
-    onImpression(creativeId: string, modelPctr?: number, campaignId?: string): void {
+    onImpression(creativeId: string, modelPctr?: number, campaignId?: string, model?: string): void {
       const s = creatives.get(creativeId);
       if (s === undefined || !ownedBy(creativeId, campaignId)) return;
       if (!s.pooled) {
@@ -984,16 +998,29 @@ export function createCalibration(opts: CalibrationOptions) {
         won.push(s);
         join(s);
       }
-      s.expectedClicks += modelPctr !== undefined && modelPctr >= 0 && modelPctr <= 1 ? modelPctr : s.meanPctr;
+      const pctr = modelPctr !== undefined && modelPctr >= 0 && modelPctr <= 1 ? modelPctr : undefined;
+      const aside = asideFor(creativeId, model);
+      if (aside !== undefined) {
+        if (aside !== null) aside[1] += pctr ?? aside[2];
+        return;
+      }
+      s.expectedClicks += pctr ?? s.meanPctr;
       s.ctrVersion = -1;
       sinceFit++;
       maybeRefit();
     },
-    onClick(creativeId: string, campaignId?: string): void {
+    /**
+     * A click on a won impression; `model` as `onImpression`'s. Its conversions are owed whatever the
+     * model (the conversion side is no model's).
+     */
+    onClick(creativeId: string, campaignId?: string, model?: string): void {
       const s = creatives.get(creativeId);
       if (s === undefined || !ownedBy(creativeId, campaignId)) return;
-      s.clicks++;
-      s.ctrVersion = -1;
+      const aside = asideFor(creativeId, model);
+      if (aside === undefined) {
+        s.clicks++;
+        s.ctrVersion = -1;
+      } else if (aside !== null) aside[0]++;
       const now = clock();
       if (s.firstClickAt === Infinity) s.firstClickAt = now;
       if (s.meanPcvr > 0) {

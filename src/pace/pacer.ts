@@ -68,6 +68,13 @@ export interface ThompsonPacer extends Pacer {
    */
   useCtrModel(version: string): void;
   /**
+   * A win (Pacer.onWin); `ctrModel`: the version of the CTR model that priced the bid, where known
+   * (IssuedBid.ctrModel): a bid made before a swap is the old model's impression, not the new one's.
+   */
+  onWin(campaignId: string, creativeId: string, priceCpmUsd: number, nowMs: number, modelPctr?: number, minToWinCpmUsd?: number, priceIsBid?: boolean, ctrModel?: string): void;
+  /** A click (Pacer.onClick); `ctrModel` as `onWin`'s. */
+  onClick(campaignId: string, creativeId: string, nowMs: number, ctrModel?: string): void;
+  /**
    * The share of each budget it paces from now (a fleet that grew or shrank: src/pace/ledger-sync.ts),
    * in (0, 1]; every campaign decides again at its next opportunity.
    */
@@ -521,8 +528,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
       p.bidPerMult += (bidCpmUsd / p.multiplier - p.bidPerMult) / Math.min(p.bids, 1000);
     },
 
-    onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr) {
-      calibration.onImpression(creativeId, modelPctr, campaignId);
+    onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr, _minToWin, _priceIsBid, ctrModel) {
+      calibration.onImpression(creativeId, modelPctr, campaignId, ctrModel);
       // A notice that arrives after a reload dropped the campaign still counts towards its day.
       const p = paces.get(campaignId) ?? dropped.get(campaignId)?.pace;
       if (p === undefined) return;
@@ -537,8 +544,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     // rate, and what a loss says about prices is the shader's business.
     onLoss() {},
 
-    onClick(campaignId, creativeId) {
-      calibration.onClick(creativeId, campaignId);
+    onClick(campaignId, creativeId, _nowMs, ctrModel) {
+      calibration.onClick(creativeId, campaignId, ctrModel);
     },
 
     onConversion(campaignId, creativeId, _nowMs, clickMs) {

@@ -1002,8 +1002,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       if (paces.get(campaignId)?.mode === 'even') curve.onBid(campaignId, creativeId, bidCpmUsd, nowMs);
     },
 
-    onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr, minToWinCpmUsd, priceIsBid) {
-      calibration.onImpression(creativeId, modelPctr, campaignId);
+    onWin(campaignId, creativeId, priceCpmUsd, nowMs, modelPctr, minToWinCpmUsd, priceIsBid, ctrModel) {
+      calibration.onImpression(creativeId, modelPctr, campaignId, ctrModel);
       // A notice that arrives after a reload dropped the campaign still counts towards its hour.
       const p = paces.get(campaignId) ?? dropped.get(campaignId)?.pace;
       if (p === undefined) return;
@@ -1035,8 +1035,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       else p.landscape.above(bidCpmUsd);
     },
 
-    onClick(campaignId, creativeId) {
-      calibration.onClick(creativeId, campaignId);
+    onClick(campaignId, creativeId, _nowMs, ctrModel) {
+      calibration.onClick(creativeId, campaignId, ctrModel);
     },
 
     onConversion(campaignId, creativeId, _nowMs, clickMs) {

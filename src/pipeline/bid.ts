@@ -453,7 +453,7 @@ export function createBidPipeline(deps: BidDeps) {
       metrics.testBid();
       return bid;
     }
-    deps.issued.add(bidId, issuedRecord(ctx, ch.pctr, ch.segment, price / rate, userKeys));
+    deps.issued.add(bidId, issuedRecord(ctx, ch.pctr, ch.segment, price / rate, userKeys, modelVersion));
     // What an exchange without loss notices (`lossNotices: false`) needs to learn a silent bid as lost.
     deps.issued.describe(bidId, c.id, cr.id, ex.name, ch.auctionType === 1);
     deps.pacer.onBid(c.id, cr.id, price / rate, wallNow);
@@ -481,10 +481,13 @@ function withoutPaused(chosen: Chosen<Eligible>[], isPaused: (campaignId: string
  */
 const ISSUED_CATEGORIES = 20;
 
-/** What the issued ring keeps of a bid, for its notices; `userKeys`: every key of the user (`RequestPlan.userKeys`). */
-export function issuedRecord(ctx: ImpContext, pctr: number, segment: string, bidCpmUsd: number, userKeys = ctx.userKey): IssuedBid {
+/**
+ * What the issued ring keeps of a bid, for its notices; `userKeys`: every key of the user
+ * (`RequestPlan.userKeys`); `ctrModel`: the version of the model that scored `pctr`.
+ */
+export function issuedRecord(ctx: ImpContext, pctr: number, segment: string, bidCpmUsd: number, userKeys = ctx.userKey, ctrModel?: string): IssuedBid {
   const categories = ctx.categories.length > ISSUED_CATEGORIES ? ctx.categories.slice(0, ISSUED_CATEGORIES) : ctx.categories;
-  return { pctr, userKey: userKeys, categories, segment, bidCpmUsd };
+  return { pctr, userKey: userKeys, categories, segment, bidCpmUsd, ctrModel };
 }
 
 /**
