@@ -83,8 +83,9 @@ describe('a win notice that comes after its bid was taken as lost by silence (lo
     // The money as the exchange billed it: the late win settles against a budget with room.
     expect((await w.ledger.state('c')).spentUsd).toBeCloseTo(1.5 / 1000, 12);
     // Its spend reaches the pacer as any late win's does (onWin also carries the pacer's spend
-    // counts and the CTR calibration's impression; the pCTR is the signed URL's, none here).
-    expect(w.taught.wins).toEqual([['c', 'cr', 1.5, w.clock.get(), undefined, undefined, false]]);
+    // counts and the CTR calibration's impression; the pCTR is the signed URL's, none here, and the
+    // bid's CTR model the ring's, gone with its record).
+    expect(w.taught.wins).toEqual([['c', 'cr', 1.5, w.clock.get(), undefined, undefined, false, undefined]]);
     // The shader is not taught the win: the ring no longer holds the bid's segment.
     expect(w.taught.observed).toHaveLength(1);
     // The pacer heard the auction twice: a loss at the silence, the win now. The value pacer's
