@@ -513,14 +513,18 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     logger,
   });
 
-  // Budget gauges and the scoring queue are read on scrape, not per bid.
+  let starting = opts.allStarted !== undefined;
+  void opts.allStarted?.then(() => (starting = false));
+
+  // Budget gauges, the scoring queue and readiness are read on scrape, not per bid. Ready as
+  // /readyz is: a worker listening while the process's others still start is not (the process may
+  // yet fail its start), which a gauge set at the model's load alone said it was.
   async function refreshGauges(): Promise<void> {
+    metrics.ready(!starting && live.ready());
     await refreshBudgetGauges({ metrics, ledger, pacer, clock, now, campaigns: live.policies().campaigns, adminPaused: live.status().paused });
     metrics.queueRows(scorer.pendingRows());
   }
 
-  let starting = opts.allStarted !== undefined;
-  void opts.allStarted?.then(() => (starting = false));
   const tls = settings.tls.keyFile && settings.tls.certFile ? settings.tls : undefined;
   const server: HttpServer = await startHttpServer(settings.host, settings.port, {
     maxBodyBytes: live.maxBodyBytes,

@@ -20,7 +20,7 @@ const haveRedis = haveRedisServer();
 if (!haveRedis && process.env.CI === 'true') throw new Error('redis-server is required in CI (workers share their ledger through Redis)');
 
 describe.skipIf(!haveRedis)('serve --workers 2 with the policy folder edited during the start', () => {
-  it('serves the set checked on every worker, and answers /readyz 503 until all listen', async () => {
+  it('serves the set checked on every worker, and answers /readyz 503 (bidder_ready 0) until all listen', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'workers-start-policies-'));
     const redis = await startPrivateRedis({});
     const policies = policiesIn(dir);
@@ -40,6 +40,8 @@ describe.skipIf(!haveRedis)('serve --workers 2 with the policy folder edited dur
         await new Promise((r) => setTimeout(r, 100));
       }
       expect(readFileSync(join(policies, 'readyz-w0'), 'utf8')).toMatch(/^503 .*still starting/);
+      // The gauge says what /readyz says: it read 1 while worker 1 could still fail the start.
+      expect(readFileSync(join(policies, 'ready-metric-w0'), 'utf8')).toBe('bidder_ready 0');
       // The campaigns of every worker: each reports its own on a scrape, aggregated.
       const metrics = await (await fetch(`${url}/metrics`, { headers: { connection: 'close' } })).text();
       expect(metrics).toContain('bidder_budget_remaining_usd{campaign="volt-bank"}');
@@ -51,6 +53,7 @@ describe.skipIf(!haveRedis)('serve --workers 2 with the policy folder edited dur
         if (ready !== 200) await new Promise((r) => setTimeout(r, 100));
       }
       expect(ready, err).toBe(200);
+      expect(await (await fetch(`${url}/metrics`, { headers: { connection: 'close' } })).text()).toMatch(/^bidder_ready 1$/m);
     } finally {
       child.kill('SIGTERM');
       await exited;

@@ -346,7 +346,6 @@ export async function createLive(o: LiveOptions): Promise<Live> {
       old?.dispose();
       metrics.model(o.backend, next.version, next.kind);
       metrics.modelSwap('ok');
-      metrics.ready(true);
       logger.info({ version: next.version, kind: next.kind }, 'model loaded');
       return { ok: true, version: next.version };
     } catch (err) {
@@ -458,7 +457,6 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     return { ok: true, overCommitted, restartNeeded, rateChanges, applied: next };
   }
 
-  metrics.ready(false);
   // --model (settings.modelVersion) names the version to start on; afterwards CURRENT is the
   // default, as for every reload without a version (models/README.md, "How the bidder uses the model").
   await reloadModel(settings.modelVersion);
