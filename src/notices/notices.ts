@@ -90,8 +90,12 @@ const SILENT_BIDS_EVIDENCE = 1000;
 // is dropped, so clicks on bids that never win (their markup in a Prebid.js page) cannot grow it.
 const MAX_HELD_CLICKS = 10_000;
 // Bids whose impression this process counted against their user's caps, the latest this many (some
-// 100 bytes each): a notice refused as late counts one at most once.
+// 200 bytes each, the bid id's own copy: parseClaims): a notice refused as late counts one at most once.
 const MAX_CAP_COUNTED = 100_000;
+// The longest notice query read, in characters: a signed URL with the exchange's macros filled is
+// some 300. Its length is the sender's to pick, and each notice's work and any retry held for it
+// grow with it (review soak: 40,000-character wins were answered 200).
+const MAX_NOTICE_QUERY = 8192;
 const LEDGER_RETRY: Answer = Object.freeze(errorAnswer(new BidderError('LEDGER_UNAVAILABLE')));
 // Prices as exchanges write them: a decimal, with or without digits after the point, perhaps
 // with an exponent ("25", "25.", "2.5e+1"), or with a decimal comma ("25,00").
@@ -583,6 +587,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
    * minted, and the answer is not to be stored, so the user's own click comes back to be counted.
    */
   async function handleNotice(kind: NoticeKind, query: string, prefetch = false, attempt = 0): Promise<Answer> {
+    if (query.length > MAX_NOTICE_QUERY) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', `query longer than ${MAX_NOTICE_QUERY} characters`));
     const q = parseQuery(query);
     if (kind === 'conversion') return conversion(q);
     // The exchange's URLs carry a tag for their own route (a win URL is no billing notice); click,
