@@ -34,11 +34,22 @@ const num = (name: string) => (v: string): number => {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got '${v}'`);
   return n;
 };
-// The time an event log is read up to: 'now', or a date-time (2026-06-01T12:00:00Z).
-const time = (name: string) => (v: string): number => {
-  const t = v === 'now' ? Date.now() : Date.parse(v);
-  if (!Number.isFinite(t)) throw new InvalidArgumentError(`${name} must be 'now' or a date-time such as 2026-06-01T12:00:00Z, got '${v}'`);
-  return t;
+// The time an event log is read up to: 'now', a date (its UTC midnight) or a date-time with a zone.
+// Date.parse reads a date-time without a zone, and its other lenient forms, in the host's zone: the
+// training window, and the model, would then depend on TZ.
+const UNTIL = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+export const untilTime = (name: string) => (v: string): number => {
+  if (v === 'now') return Date.now();
+  const m = UNTIL.exec(v);
+  if (m && m[4] !== undefined && m[8] === undefined) throw new InvalidArgumentError(`${name} ${v} has no time zone: add Z (UTC) or an offset such as +01:00 (${v}Z)`);
+  const [y, mo, d, h, mi, sec] = (m ?? []).slice(1, 7).map((x) => Number(x ?? 0));
+  const ms = m?.[7] === undefined ? 0 : Number(m[7].padEnd(3, '0'));
+  const offset = m?.[8] === undefined || m[8] === 'Z' ? 0 : (m[8][0] === '-' ? -1 : 1) * (Number(m[8].slice(1, 3)) * 60 + Number(m[8].slice(4)));
+  const local = m ? new Date(Date.UTC(y, mo - 1, d, h, mi, sec, ms)) : undefined;
+  // Date.UTC rolls 2026-02-30 over to March and 25:00 to the next day: those are refused, not moved.
+  const valid = local !== undefined && local.getUTCFullYear() === y && local.getUTCMonth() === mo - 1 && local.getUTCDate() === d && local.getUTCHours() === h && local.getUTCMinutes() === mi && local.getUTCSeconds() === sec && Math.abs(offset) < 24 * 60;
+  if (!valid) throw new InvalidArgumentError(`${name} must be 'now', a date (2026-06-01, UTC) or a date-time with a zone (2026-06-01T12:00:00Z), got '${v}'`);
+  return local.getTime() - offset * 60_000;
 };
 
 
@@ -372,7 +383,7 @@ export function registerMlCommands(program: Command): void {
     .option('--world-seed <n>', 'simulated market (keep equal between train and eval)', int('--world-seed'), 1)
     .option('--market <profile>', `simulated market calibration: ${MARKET_PROFILES.join(' or ')} (see simulate --market)`, 'demo')
     .option('--events <files...>', 'train from these NDJSON event logs instead of the simulator')
-    .option('--until <time>', `with --events: the time the logs stand at, 'now' or a date-time; rows of bids whose click can still be counted then (made less than ${CLICK_WINDOW_TTLS} x noticeTtlMs before it: the notice expiry, then the ledger's retention) are left out (default: the newest record)`, time('--until'))
+    .option('--until <time>', `with --events: the time the logs stand at, 'now', a date (UTC midnight) or a date-time with Z or an offset (2026-06-01T12:00:00Z); rows of bids whose click can still be counted then (made less than ${CLICK_WINDOW_TTLS} x noticeTtlMs before it: the notice expiry, then the ledger's retention) are left out (default: the newest record)`, untilTime('--until'))
     .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
     .option('--models <dir>', 'models folder', 'models')
     .option('--version <name>', 'version name (default: <kind>-<UTC timestamp>)')
@@ -501,7 +512,7 @@ export function registerMlCommands(program: Command): void {
     .option('--seed <n>', 'simulated day', int('--seed'), 1)
     .option('--world-seed <n>', 'simulated market (as used in training)', int('--world-seed'), 1)
     .option('--events <files...>', 'calibrate on these NDJSON event logs instead of the simulator')
-    .option('--until <time>', `with --events: the time the logs stand at, 'now' or a date-time; rows of bids whose click can still be counted then (made less than ${CLICK_WINDOW_TTLS} x noticeTtlMs before it: the notice expiry, then the ledger's retention) are left out (default: the newest record)`, time('--until'))
+    .option('--until <time>', `with --events: the time the logs stand at, 'now', a date (UTC midnight) or a date-time with Z or an offset (2026-06-01T12:00:00Z); rows of bids whose click can still be counted then (made less than ${CLICK_WINDOW_TTLS} x noticeTtlMs before it: the notice expiry, then the ledger's retention) are left out (default: the newest record)`, untilTime('--until'))
     .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
     .option('--models <dir>', 'models folder', 'models')
     .option('--backend <name>', BACKEND_HELP, 'wasm')
