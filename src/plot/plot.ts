@@ -47,7 +47,8 @@ type Size = { width: number; height: number };
 
 export function lineChart(c: LineChart): Promise<string> {
   const encoding = {
-    x: { field: c.x.field, type: c.x.type ?? 'quantitative', title: c.x.title },
+    // A time scale places and labels its ticks in the host's zone; the charts' times are UTC.
+    x: { field: c.x.field, type: c.x.type ?? 'quantitative', title: c.x.title, ...(c.x.type === 'temporal' ? { scale: { type: 'utc' } } : {}) },
     y: { field: c.y.field, type: 'quantitative', title: c.y.title },
     color: { field: c.series, type: 'nominal', title: null },
   };
