@@ -24,7 +24,8 @@ const ORDER: readonly VastVersion[] = ['2.0', '3.0', '4.0', '4.1', '4.2'];
  * The VAST version to answer an imp's video or audio object with: the highest in-line version its
  * `protocols` (or the 2.5 `protocol`) allow, or null when none is allowed. Without a list: VAST 3.0
  * for video (the version players most widely accept), 4.2 for audio (the first with audio in VAST).
- * On a `secure` imp, the highest of 2.0 and 3.0 where the list allows one: a VAST 4 document
+ * On a `secure` imp, the highest of 2.0 and 3.0 where the list allows one, or there is no list
+ * (audio too: a 3.0 document carries an audio file as well): a VAST 4 document
  * declares the namespace `http://www.iab.com/VAST`, an "http:" that secure-markup checks (Prebid
  * Server's) refuse, so there it goes without it (src/respond/vast.ts) and no longer validates
  * against its schema; a 2.0 or 3.0 one is both secure and valid.
@@ -46,9 +47,12 @@ export function overlayVastVersionFor(media: Record<string, unknown>, secure = f
 
 /** The highest listed version up to `most` (4.0 excepted where `sized`); `unlisted` where there is no list. */
 function highestAllowed(media: Record<string, unknown>, unlisted: VastVersion, sized: boolean, most: VastVersion = '4.2'): VastVersion | null {
-  const list = Array.isArray(media.protocols) ? media.protocols : typeof media.protocol === 'number' ? [media.protocol] : null;
-  if (!list || list.length === 0) return unlisted;
+  // An empty `protocols` names nothing: the 2.5 `protocol` beside it is read, as where it is absent.
+  const list = Array.isArray(media.protocols) && media.protocols.length > 0 ? media.protocols : typeof media.protocol === 'number' ? [media.protocol] : null;
   const top = ORDER.indexOf(most);
+  // No list allows any version: on a secure imp, `most` (3.0) as where a list allows it, so an
+  // audio imp's 4.2 does not go without its namespace and fail its schema.
+  if (!list) return ORDER.indexOf(unlisted) <= top ? unlisted : most;
   let best = -1;
   for (const p of list) {
     const v = typeof p === 'number' ? PROTOCOL_VERSION.get(p) : undefined;
