@@ -12,7 +12,7 @@ import type { EventRecord } from '../eventlog/records.js';
 import type { Episode } from '../replay/ipinyou.js';
 import { bounds, fitB0, runDualDescent, runLin, runLinFit, runPidLinear } from '../replay/replay.js';
 import { DAY_MS } from '../util/time.js';
-import { OUTCOME, WON, inDays, tallyOf, type Days, type LogTally } from './tally.js';
+import { byKey, OUTCOME, WON, inDays, tallyOf, type Days, type LogTally } from './tally.js';
 
 export interface Bought {
   impressions: number;
@@ -96,7 +96,7 @@ export function baselinesOf(t: LogTally, days?: Days): CampaignBaselines[] {
   // Per slot, the market price of the auctions kept.
   const market = new Float64Array(t.bids);
   const out: CampaignBaselines[] = [];
-  for (const [campaignId, list] of [...byCampaign].sort((a, b) => a[0].localeCompare(b[0]))) {
+  for (const [campaignId, list] of [...byCampaign].sort(byKey)) {
     const leftOut = { firstPrice: 0, priceUnknown: 0, noOutcome: 0 };
     const kept: number[] = [];
     for (const s of list) {

@@ -1,7 +1,7 @@
 import type { Campaign } from '../types.js';
 import type { EventRecord } from '../eventlog/records.js';
 import { compileBudget, NO_LIMIT, pacedDayBudgetUsd, toMicros, toUsd, utcDay } from '../ledger/budget.js';
-import { BID, CLICKED, confirms, CONVERTED, inDays, tallyOf, type Days, type LogTally } from './tally.js';
+import { BID, byKey, CLICKED, confirms, CONVERTED, inDays, tallyOf, type Days, type LogTally } from './tally.js';
 
 /** Counts for one slice (campaign × day × hour, or wider). */
 interface Acc {
@@ -238,13 +238,13 @@ export function reportOf(t: LogTally, campaigns: readonly Campaign[], badLines =
     refused.set(id, r);
   }
   const out: CampaignReport[] = [];
-  for (const [id, byDay] of [...cells].sort((a, b) => a[0].localeCompare(b[0]))) {
+  for (const [id, byDay] of [...cells].sort(byKey)) {
     const c = byId.get(id);
     const rule = c && compileBudget(c.id, c.budget);
     const spent = spentByDay.get(id);
     const total = zero();
     const dayRows: CampaignReport['days'] = [];
-    for (const [day, hours] of [...byDay].sort((a, b) => a[0].localeCompare(b[0]))) {
+    for (const [day, hours] of [...byDay].sort(byKey)) {
       const dayAcc = zero();
       const d = utcDay(Date.parse(`${day}T00:00:00Z`));
       let beforeMicros = 0;

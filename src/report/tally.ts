@@ -318,3 +318,11 @@ function grown<T extends Int32Array | Float64Array | Uint8Array>(from: T, to: T)
   to.set(from);
   return to;
 }
+
+/**
+ * Orders [key, value] entries by their keys' UTF-16 code units: the report's order of campaigns and
+ * days. localeCompare followed the ICU default locale (LANG/LC_ALL), so the output moved with the host.
+ */
+export function byKey(a: readonly [string, unknown], b: readonly [string, unknown]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
