@@ -78,7 +78,7 @@ export async function openLedger(o: { settings: Settings; redis: Redis | null; c
     const retentionMs = 2 * settings.noticeTtlMs;
     const problem = dir ? await moveJournalToRedis({ dir, client: o.redis, redisUrl: settings.ledger.redisUrl, keyPrefix: settings.ledger.keyPrefix, clock, serverClock: o.serverClock, retentionMs, logger }) : null;
     if (problem !== null) throw new PolicyError([problem]);
-    return createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, retentionMs, keyPrefix: settings.ledger.keyPrefix, logger, serverClock: o.serverClock, checkServer: true, workers: o.workers });
+    return createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, retentionMs, keyPrefix: settings.ledger.keyPrefix, logger, serverClock: o.serverClock, checkServer: true, workers: o.workers, dataDir: dir || undefined });
   }
   const moved = movedProblem(dir);
   if (moved !== null) throw new PolicyError([moved]);
