@@ -195,7 +195,7 @@ const CREATIVE_SCHEMA = {
   required: ['id', 'format', 'title', 'landingUrl'],
   properties: {
     // URL-safe: the id travels in notice URLs, which Prebid.js percent-decodes (a %26 would become a query separator).
-    id: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' },
+    id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' },
     format: { enum: ['banner', 'video', 'native', 'audio'] },
     language: LANGUAGE,
     w: { type: 'integer', minimum: 1 },
@@ -226,7 +226,7 @@ const CAMPAIGN_SCHEMA = {
   additionalProperties: false,
   required: ['id', 'advertiser', 'adomain', 'goal', 'budget', 'maxBidCpmUsd', 'creatives'],
   properties: {
-    id: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' },
+    id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' },
     advertiser: { type: 'string', minLength: 1 },
     adomain: { ...strings, minItems: 1 },
     cat: strings,
@@ -340,7 +340,8 @@ const EXCHANGES_FILE_SCHEMA = {
     exchanges: {
       type: 'object',
       required: ['default'],
-      propertyNames: { pattern: '^[a-z0-9][a-z0-9_-]*$' },
+      // Names and ids travel in every notice URL, whose query the handler reads up to 8,192 characters.
+      propertyNames: { pattern: '^[a-z0-9][a-z0-9_-]*$', maxLength: 64 },
       additionalProperties: EXCHANGE_SCHEMA,
     },
   },

@@ -93,7 +93,7 @@ const MAX_HELD_CLICKS = 10_000;
 // 200 bytes each, the bid id's own copy: parseClaims): a notice refused as late counts one at most once.
 const MAX_CAP_COUNTED = 100_000;
 // The longest notice query read, in characters: a signed URL with the exchange's macros filled is
-// some 300. Its length is the sender's to pick, and each notice's work and any retry held for it
+// some 300, and at most about 700 with ids of the most characters the policies admit. Its length is the sender's to pick, and each notice's work and any retry held for it
 // grow with it (review soak: 40,000-character wins were answered 200).
 const MAX_NOTICE_QUERY = 8192;
 const LEDGER_RETRY: Answer = Object.freeze(errorAnswer(new BidderError('LEDGER_UNAVAILABLE')));
@@ -587,7 +587,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
    * minted, and the answer is not to be stored, so the user's own click comes back to be counted.
    */
   async function handleNotice(kind: NoticeKind, query: string, prefetch = false, attempt = 0): Promise<Answer> {
-    if (query.length > MAX_NOTICE_QUERY) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', `query longer than ${MAX_NOTICE_QUERY} characters`));
+    // A conversion keeps nothing of its query (its fields are the token's) and its sender appends what it likes.
+    if (query.length > MAX_NOTICE_QUERY && kind !== 'conversion') return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', `query longer than ${MAX_NOTICE_QUERY} characters`));
     const q = parseQuery(query);
     if (kind === 'conversion') return conversion(q);
     // The exchange's URLs carry a tag for their own route (a win URL is no billing notice); click,

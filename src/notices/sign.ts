@@ -433,7 +433,9 @@ const NEWLINE = /\n/;
  * fields) kept the whole query alive, its length the sender's: 8,000 padding characters a win grew
  * the heap 9 KB each, 100,000 of them pinned for good (review soak: out of memory at 768 MiB).
  */
-const own = (s: string): string => (s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8'));
+// The concatenation is flattened into a new string before it is cut (a Buffer round trip costs
+// 3-5 times as much, 0.3-0.7 µs a field: fix review fixrev1).
+const own = (s: string): string => (s.length < 13 ? s : (' ' + s).slice(1));
 
 /**
  * Parse the claims back from a notice query; null when a field is missing or malformed. A click
