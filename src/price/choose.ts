@@ -2,6 +2,7 @@ import type { NoBidReason } from '../errors/codes.js';
 import type { Campaign, Creative, ImpContext } from '../types.js';
 import type { BidPacer } from '../pace/value-pacer.js';
 import { DAY_MS } from '../util/time.js';
+import { advertiserDomain } from '../eligibility/catalog.js';
 import { baseCvr, DEFAULT_PCVR, roundDown, valueCpmUsd, type Pricer } from './price.js';
 
 /** What pricing reads of an eligible candidate (eligibility's `Eligible`). */
@@ -36,8 +37,8 @@ export interface PodFields {
 
 /** What one request's bids have taken of an ad pod so far. */
 interface PodFill {
-  /** `advertisersOf` each campaign bid in it, on any of its imps. */
-  advertisers: Set<string>;
+  /** `separationOf` each campaign bid in it, on any of its imps. */
+  separated: Set<string>;
   /**
    * The lengths of the bids on its dynamic imps (those with `poddur` or `maxseq`), as `bid.dur`
    * states them (whole seconds rounded up), and their number: a hybrid pod's structured slots are
@@ -203,10 +204,10 @@ const SCAN_MAX = 32;
  *
  * Across the imps of one request, in their order: a campaign gets no more bids than its frequency
  * cap leaves the user (each would be an impression past the cap, paid for). An ad pod (imps sharing
- * `video.podid` or `audio.podid`, OpenRTB 2.6 §3.2.7) takes one ad per advertiser (any `adomain`
- * in common, `advertisersOf`: one break would play the same brand twice, or rivals' ads back to
- * back, and exchanges drop the repeats while their budget stays held); its dynamic portion (the
- * imps with `poddur` or `maxseq`) no more seconds than `poddur` ("the total amount of time …
+ * `video.podid` or `audio.podid`, OpenRTB 2.6 §3.2.7) takes one ad per advertiser and per category
+ * (any `adomain` or category code in common, `separationOf`: one break would play the same brand
+ * twice, or rivals' ads back to back, and exchanges drop the repeats while their budget stays
+ * held); its dynamic portion (the imps with `poddur` or `maxseq`) no more seconds than `poddur` ("the total amount of time …
  * advertisers may fill") less the ads bid on its dynamic imps before, and no more ads than its
  * `maxseq`, a hybrid pod's structured slots aside; a creative longer than what is left is passed
  * over, and a shorter one of its campaign may still fit. Each imp is chosen in turn: a first imp's
@@ -288,7 +289,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const el = p.eligible[i];
       const c = el.cand.campaign;
       // Left out before anything is learnt of it (a deal's open-auction fallback with its deal entry).
-      if ((taken !== null && el.capLeft !== undefined && el.capLeft <= (taken.get(c.id) ?? 0)) || (fill !== undefined && (sharesAdvertiser(fill, c) || Math.ceil(el.cand.creative.durationSec ?? 0) > podLeft))) {
+      if ((taken !== null && el.capLeft !== undefined && el.capLeft <= (taken.get(c.id) ?? 0)) || (fill !== undefined && (isSeparated(fill, c) || Math.ceil(el.cand.creative.durationSec ?? 0) > podLeft))) {
         outAt[i] = 1;
         continue;
       }
@@ -462,8 +463,8 @@ function isDynamic(media: PodFields | undefined): boolean {
 /** What a bid of `campaign`'s `creative` takes of its pod. */
 function addToPod(pods: Map<string, PodFill>, pod: string, campaign: Campaign, creative: Creative, dynamic: boolean): void {
   let f = pods.get(pod);
-  if (f === undefined) pods.set(pod, (f = { advertisers: new Set(), seconds: 0, ads: 0 }));
-  for (const a of advertisersOf(campaign)) f.advertisers.add(a);
+  if (f === undefined) pods.set(pod, (f = { separated: new Set(), seconds: 0, ads: 0 }));
+  for (const k of separationOf(campaign)) f.separated.add(k);
   if (dynamic) {
     f.seconds += Math.ceil(creative.durationSec ?? 0);
     f.ads++;
@@ -471,20 +472,39 @@ function addToPod(pods: Map<string, PodFill>, pod: string, campaign: Campaign, c
 }
 
 /**
- * A campaign's advertisers, as an ad pod's competitive separation tells them apart: each of its
- * `adomain` (case-blind, as exchanges compare `bid.adomain`, any of which they may match on), else
- * the campaign itself.
+ * What an ad pod's competitive separation keeps apart, by campaign: its advertisers, each `adomain`
+ * as `advertiserDomain` reads it (as `badv` does: `www.brand.example` and `brand.example.` are
+ * `brand.example`; else the campaign itself), and its own category codes, those `bid.cat` names
+ * (IAB 1.0 `cat`, and each `catByTaxonomy` code after its ancestors), each a code alone: two
+ * airlines (IAB20) are one category, an airline (IAB20-1) and a hotel (IAB20-12) are not. SSAI ad
+ * servers and Prebid's adpod `brandCategoryExclusion` drop the second ad of an advertiser or a
+ * category in one break, and its budget stays held until the notice expires. Read once per
+ * campaign object (a policy reload makes new ones, and the old go with their catalog).
  */
-function advertisersOf(c: Campaign): string[] {
-  const ds = c.adomain;
-  return ds !== undefined && ds.length > 0 ? ds.map((d) => d.toLowerCase()) : [`#${c.id}`];
+const separations = new WeakMap<Campaign, readonly string[]>();
+const NO_CODES: readonly string[] = [];
+
+function separationOf(c: Campaign): readonly string[] {
+  let keys = separations.get(c);
+  if (keys !== undefined) return keys;
+  const set = new Set<string>();
+  for (const d of c.adomain ?? NO_CODES) set.add(advertiserDomain(d));
+  // `advertiserDomain` ends a domain at a '#' (a URL's fragment): no domain key starts with one.
+  if (set.size === 0) set.add(`#id:${c.id}`);
+  for (const code of c.cat ?? NO_CODES) set.add(`#cat:1:${code.trim().toLowerCase()}`);
+  for (const [tax, entries] of Object.entries(c.catByTaxonomy ?? {})) {
+    for (const e of entries) {
+      const code = e.slice(e.lastIndexOf('/') + 1).trim().toLowerCase();
+      if (code !== '') set.add(`#cat:${tax}:${code}`);
+    }
+  }
+  separations.set(c, (keys = [...set]));
+  return keys;
 }
 
-/** Whether a campaign shares an advertiser with a bid already in the pod. */
-function sharesAdvertiser(fill: PodFill, c: Campaign): boolean {
-  const ds = c.adomain;
-  if (ds === undefined || ds.length === 0) return fill.advertisers.has(`#${c.id}`);
-  for (const d of ds) if (fill.advertisers.has(d.toLowerCase())) return true;
+/** Whether a campaign shares an advertiser or a category with a bid already in the pod. */
+function isSeparated(fill: PodFill, c: Campaign): boolean {
+  for (const k of separationOf(c)) if (fill.separated.has(k)) return true;
   return false;
 }
 
