@@ -132,7 +132,7 @@ const READ: Array<[path: string, code: string]> = [
   ...['video', 'audio'].flatMap((m) => [
     ...['mimes', 'minduration', 'maxduration', 'rqddurs', 'poddur', 'battr', 'w', 'h'].map((f): [string, string] => [`imp.0.${m}.${f}`, 'BAD_MEDIA']),
     ...['mincpmpersec', 'durfloors'].map((f): [string, string] => [`imp.0.${m}.${f}`, 'BAD_FLOOR']),
-    ...['protocols', 'protocol', 'delivery', 'minbitrate', 'maxbitrate'].map((f): [string, string] => [`imp.0.${m}.${f}`, 'BAD_FIELD_TYPE']),
+    ...['protocols', 'protocol', 'delivery', 'minbitrate', 'maxbitrate', 'maxseq'].map((f): [string, string] => [`imp.0.${m}.${f}`, 'BAD_FIELD_TYPE']),
   ]),
   ...['plcmt', 'placement', 'linearity', 'boxingallowed'].map((f): [string, string] => [`imp.0.video.${f}`, 'BAD_FIELD_TYPE']),
   ['imp.0.native.battr', 'BAD_MEDIA'],

@@ -54,7 +54,9 @@ describe('VAST', () => {
     expect(vastVersionFor({ protocols: [7, 11] }, false, true)).toBe('4.1');
     expect(vastVersionFor({ protocols: [5, 6] }, false, true)).toBeNull();
     expect(vastVersionFor({}, false, true)).toBe('3.0');
-    expect(vastVersionFor({}, true, true)).toBe('4.2');
+    // No list allows 3.0: a secure audio imp gets it, not a 4.2 that drops its namespace and fails its schema.
+    expect(vastVersionFor({}, true, true)).toBe('3.0');
+    expect(vastVersionFor({ protocols: [], protocol: 2 }, false)).toBe('2.0');
     expect(overlayVastVersionFor({ protocols: [3, 13] }, true)).toBe('3.0');
     expect(overlayVastVersionFor({ protocols: [7, 13] }, true)).toBe('4.2');
     expect(overlayVastVersionFor({ protocols: [7] }, true)).toBe('4.0');
