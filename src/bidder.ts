@@ -196,6 +196,18 @@ function lastRatesOf(policiesDir: string, overrides?: Partial<Settings>): LastRa
 }
 
 /**
+ * The seed of the pacer's random source: `seed` (the clock where it is '', which workers starting
+ * together can read alike) and, on worker i > 0 of `serve --workers`, its index. One seed alone gave every worker the same Thompson samples, the
+ * same exploration N times over; worker 0 and a lone process keep the seed's own sequence, so a
+ * seeded run repeats as it did.
+ */
+export function pacerSeed(seed: string, workerIndex: number | undefined, now: number): number {
+  const worker = workerIndex ?? 0;
+  if (!seed) return (now ^ Math.imul(worker, 0x9e3779b9)) >>> 0;
+  return Number.parseInt(createHmac('sha256', 'seed').update(worker === 0 ? seed : `${seed}\0w${worker}`).digest('hex').slice(0, 8), 16);
+}
+
+/**
  * Wires every stage into one running bidder. The only place modules meet; each stage gets what
  * it needs injected, so none of them holds global state.
  */
@@ -298,7 +310,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   const ledger: BudgetLedger = await openLedger({ settings, redis, clock, serverClock: opts.clock === undefined, budgets: budgetsOf(initial.campaigns), logger, workers: opts.workers ?? 1 });
   // The Redis ledger times holds by Redis's clock (serverClock): a step of this one moves none.
   if ('clockStepped' in ledger) ledgerClockStepped = (ledger as MemoryLedger).clockStepped;
-  const random = mulberry32(settings.seed ? Number.parseInt(createHmac('sha256', 'seed').update(settings.seed).digest('hex').slice(0, 8), 16) : clock() >>> 0);
+  const random = mulberry32(pacerSeed(settings.seed, opts.workerIndex, clock()));
   const fleet = createFleetShare({
     live: redis ? (ids) => liveBidders(redis, settings.ledger.keyPrefix, ids) : null,
     traffic: redis ? { figures: createFleetTraffic({ client: redis, keyPrefix: settings.ledger.keyPrefix }), requests: metrics.bidRequests } : null,
