@@ -318,10 +318,15 @@ export function createBidPipeline(deps: BidDeps) {
       if (!granted[i]) continue;
       // And one answered while the ledger reserved (a Redis round trip): its reservation is let go.
       // So is one a policy reload paused (`paused: true`) or removed while the rows were scored:
-      // the ledger keeps a paused campaign's budget, so its reservation was granted.
-      const id = priced[i].ch.el.cand.campaign.id;
+      // the ledger keeps a paused campaign's budget, so its reservation was granted. And one whose
+      // creative the reload removed from a campaign it kept: bid after the reload answered, such a
+      // bid could win and bill an ad no longer meant to run (review "reload": 5 in ~30 reloads).
+      // A campaign object other than the candidate's means a reload landed: only then is the
+      // creative looked for.
+      const cand = priced[i].ch.el.cand;
+      const id = cand.campaign.id;
       const c = serving.get(id);
-      if (c === undefined || c.paused === true || live.eligibility.isPaused(id)) {
+      if (c === undefined || c.paused === true || live.eligibility.isPaused(id) || (c !== cand.campaign && !hasCreative(c, cand.creative.id))) {
         if (!test) release(priced[i].bidId);
         pausedMeanwhile = true;
         continue;
@@ -471,6 +476,12 @@ function withoutPaused(chosen: Chosen<Eligible>[], isPaused: (campaignId: string
     if (isPaused(chosen[i].el.cand.campaign.id)) return chosen.filter((ch) => !isPaused(ch.el.cand.campaign.id));
   }
   return chosen;
+}
+
+/** Whether `campaign` (as a reload left it) still has a creative of this id. */
+function hasCreative(campaign: Campaign, creativeId: string): boolean {
+  for (const cr of campaign.creatives) if (cr.id === creativeId) return true;
+  return false;
 }
 
 /**
