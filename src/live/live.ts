@@ -60,6 +60,13 @@ export interface Live {
   landingUrl(campaignId: string, creativeId: string): string | undefined;
   /** The model serving now (the batcher reads it per batch), null before one loads. */
   model(): CtrModel | null;
+  /**
+   * The version of the model serving at `ms` (epoch ms on the bids' clock): the one installed last
+   * at or before it, among the last MODEL_INSTALLS_KEPT installs; undefined before the oldest kept
+   * (before this process started, or that many swaps ago). A notice of a bid the issued ring no
+   * longer remembers counts under the model serving when the bid was made (NoticeDeps.modelOfBid).
+   */
+  modelAt(ms: number): string | undefined;
   ready(): boolean;
   /**
    * Read the policy directory again (on a thread of its own: loadPoliciesOffThread) and serve it,
@@ -254,6 +261,31 @@ export function changedPaths(a: unknown, b: unknown, at = ''): string[] {
 /** How long a removed creative's clicks still reach its landing page. */
 const RETIRED_MS = DAY_MS;
 
+/**
+ * Model installs `modelAt` reads back: a notice comes at most the ledger's retention past its bid's
+ * expiry (minutes to hours), and 16 swaps in that time is a rollout gone wrong, not a schedule.
+ */
+const MODEL_INSTALLS_KEPT = 16;
+
+/**
+ * The last `keep` model versions installed, each with when (epoch ms): `at(ms)` is the version
+ * installed last at or before `ms`, undefined before the oldest kept. Read newest first, so after
+ * a step back of the clock a time after it finds the install made since the step.
+ */
+export function modelInstalls(keep = MODEL_INSTALLS_KEPT) {
+  const installs: { version: string; atMs: number }[] = [];
+  return {
+    installed(version: string, atMs: number): void {
+      if (installs.length === keep) installs.shift();
+      installs.push({ version, atMs });
+    },
+    at(ms: number): string | undefined {
+      for (let i = installs.length - 1; i >= 0; i--) if (installs[i].atMs <= ms) return installs[i].version;
+      return undefined;
+    },
+  };
+}
+
 /** Items (campaigns, creatives) a policy reload handles between two turns of the loop. */
 const STEP_ITEMS = 250;
 
@@ -305,6 +337,8 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     logger.warn({ err: (err as Error).message }, 'landing pages of removed creatives not restored: clicks on their ads still on pages get 400');
   }
   let model: CtrModel | null = null;
+  // Timed by the bids' clock (the pipeline's wallNow), against which a notice's issue time is read.
+  const installs = modelInstalls();
   let publicUrl = settings.publicUrl;
   /** What eligibility reads besides the catalog, for the policy set `p`. */
   function eligibilityDeps(p: Policies): Omit<EligibilityDeps, 'catalog'> {
@@ -342,6 +376,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
       // A batch reads the model when it starts, so none starts on the old one after this; a GPU
       // batch still in flight keeps the old one's weights until it is read back (ctr-model.ts).
       model = next;
+      installs.installed(next.version, o.eligibility.clock());
       o.modelPacer?.(next.version);
       old?.dispose();
       metrics.model(o.backend, next.version, next.kind);
@@ -476,6 +511,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     landingUrl: (campaignId, creativeId) =>
       campaignsById.get(campaignId)?.creatives.find((c) => c.id === creativeId)?.landingUrl ?? retired.get(`${campaignId}\n${creativeId}`)?.url,
     model: () => model,
+    modelAt: installs.at,
     ready: () => model !== null,
     reloadPolicies,
     reloadModel,

@@ -12,7 +12,8 @@ export interface IssuedBid {
   /**
    * The version of the CTR model that scored `pctr`: its win and click are clicks that model
    * expected, whichever serves when they are heard (src/pace/calibration.ts, `onImpression`).
-   * Absent: not known (counted under the model serving).
+   * Absent: not known (the notice handler then takes the model serving when the bid was made,
+   * NoticeDeps.modelOfBid, as for a bid the ring no longer remembers).
    */
   ctrModel?: string;
 }

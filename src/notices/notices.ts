@@ -26,8 +26,15 @@ export interface NoticeDeps {
    */
   previousSecrets?: readonly string[];
   ledger: Ledger;
-  /** Told each win and click with the CTR model that priced its bid where this process remembers the bid. */
+  /** Told each win and click with the CTR model that priced its bid, where known (`modelOfBid`). */
   pacer: Pick<ThompsonPacer, 'onWin' | 'onLoss' | 'onClick' | 'onConversion'>;
+  /**
+   * The version of the CTR model serving when the bid whose notices expire at `expiresAtMs` was
+   * made (its issue time is that less the notice TTL: Live.modelAt), for a bid the issued ring no
+   * longer remembers or never did (past its TTL, another worker's, before a restart); undefined
+   * where not known, and the notice counts under the model serving. Absent: always not known.
+   */
+  modelOfBid?: (expiresAtMs: number) => string | undefined;
   shader: Shader | null;
   profiles: ProfileStore;
   frequency: FrequencyStore;
@@ -332,7 +339,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
     campaignId: string;
     creativeId: string;
     userKey: string | undefined;
-    /** The CTR model that priced the bid (IssuedBid.ctrModel), where this process remembers it. */
+    /** The CTR model that priced the bid, where known (IssuedBid.ctrModel, else NoticeDeps.modelOfBid). */
     ctrModel: string | undefined;
     until: number;
     /**
@@ -624,6 +631,11 @@ export function createNoticeHandler(deps: NoticeDeps) {
     const rate = claims.rate ?? deps.ratesPerUsd().get(claims.cur);
     if (rate === undefined && exchange) return refuse(kind, 'malformed', new BidderError('NOTICE_MALFORMED', 'currency'));
     const issued = deps.issued.get(claims.bidId);
+    // The model that priced the bid, for the win and the click: the ring's record, else the model
+    // serving when the bid was made. Without the latter, a win heard in time went to the model left
+    // and its click, heard past the ring's TTL (clicks count up to the ledger's retention), to the
+    // model serving: one had an impression without its click, the other a click without one.
+    const ctrModel = issued?.ctrModel ?? deps.modelOfBid?.(claims.expiresAtMs);
 
     if (kind === 'win' || kind === 'billing' || kind === 'impression') {
       // The impression tracker reports no price: the ledger settles it at the reserved amount, the
@@ -815,9 +827,8 @@ export function createNoticeHandler(deps: NoticeDeps) {
       const atBid = priceUsd * rate! >= claims.bidPrice - priceRounding(claims.cur) - 1e-9;
       const priceIsBid = markup || (issued?.firstPrice ?? claims.firstPrice) === true || atBid;
       // Its pCTR is clicks the model that priced it expected (a bid made before a swap: the model
-      // left's). A bid this process does not remember counts under the model serving: the signed
-      // URL does not carry the version (docs/pacing.md).
-      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, at, pctr, mtwUsd, priceIsBid, issued?.ctrModel);
+      // left's), as `ctrModel` knows it (docs/pacing.md).
+      deps.pacer.onWin(claims.campaignId, claims.creativeId, priceUsd, at, pctr, mtwUsd, priceIsBid, ctrModel);
       // A fixed-price deal's bid (no segment) says nothing of the competition.
       if (issued === undefined) deps.peers?.tell(claims.bidId, true, mtwUsd);
       else if (issued.segment !== '') deps.shader?.observe(issued.segment, issued.bidCpmUsd, true, mtwUsd);
@@ -933,7 +944,7 @@ export function createNoticeHandler(deps: NoticeDeps) {
       if (heldClicks.has(claims.bidId)) metrics.notice('click', 'duplicate');
       else {
         metrics.notice('click', 'expired');
-        await learnIfWonMeanwhile(claims.bidId, holdClick(claims, issued?.userKey || claims.userKey, issued?.ctrModel, true), deps.clock());
+        await learnIfWonMeanwhile(claims.bidId, holdClick(claims, issued?.userKey || claims.userKey, ctrModel, true), deps.clock());
       }
       return { status: 302, body: '', headers: { location: landingUrl } };
     }
@@ -950,11 +961,11 @@ export function createNoticeHandler(deps: NoticeDeps) {
       // past its expiry on an ad that ran (a page left open) counts as one in time.
       if (outcome === 'settled') {
         metrics.notice('click', 'ok');
-        learnClick(claims.campaignId, claims.creativeId, userKey, issued?.ctrModel, at);
+        learnClick(claims.campaignId, claims.creativeId, userKey, ctrModel, at);
         logNotice(deps.eventLog, 'click', at, claims);
       } else {
         metrics.notice('click', 'unsettled');
-        const held = holdClick(claims, userKey, issued?.ctrModel, false);
+        const held = holdClick(claims, userKey, ctrModel, false);
         logNotice(deps.eventLog, 'click', at, claims);
         await learnIfWonMeanwhile(claims.bidId, held, at);
       }
