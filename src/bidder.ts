@@ -415,6 +415,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     conversionWindowMs: settings.conversionWindowMs,
     ledgerRetentionMs: ledger.retentionMs,
     exchange: live.exchange,
+    // A bid's notices expire noticeTtlMs after it was made (src/pipeline/bid.ts, on this clock).
+    modelOfBid: (expiresAtMs) => live.modelAt(expiresAtMs - settings.noticeTtlMs),
     // And the fleet's other processes: a load balancer sends a bid's notices to any of them.
     peers: redis
       ? createFleetNoticePeers({ client: redis, keyPrefix: settings.ledger.keyPrefix, local: opts.noticePeers, apply: (bidId: string, won?: boolean, mtwUsd?: number): void => handleNotice.fromPeer(bidId, won, mtwUsd), logger })
