@@ -260,7 +260,7 @@ export function createBidPipeline(deps: BidDeps) {
     if (probable?.pctrs.length === 0) return noBid(req.id, ex, 'TECHNICAL_ERROR', arrived);
 
     const wallNow = deps.clock();
-    const choice: Choice = { imps: probable?.imps ?? plan.imps, pctrs: probable?.pctrs ?? pctrs, auctionType: req.at ?? ex.auctionType, deps: { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment, refusals } };
+    const choice: Choice = { imps: probable?.imps ?? plan.imps, pctrs: probable?.pctrs ?? pctrs, auctionType: req.at ?? ex.auctionType, deps: { pacer: deps.pacer, price: deps.price, shortlist: live.eligibility.shortlist, internSegment, refusals, cattax: plan.cattax } };
     const { chosen, reason } = chooseBids(choice.imps, choice.pctrs, wallNow, choice.auctionType, test, choice.deps);
     t = timed('price', t);
     if (reason) return noBid(req.id, ex, reason, arrived);

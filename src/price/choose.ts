@@ -7,7 +7,7 @@ import { baseCvr, DEFAULT_PCVR, roundDown, valueCpmUsd, type Pricer } from './pr
 
 /** What pricing reads of an eligible candidate (eligibility's `Eligible`). */
 export interface Priceable {
-  cand: { idx: number; campaign: Campaign; creative: Creative };
+  cand: { idx: number; campaign: Campaign; creative: Creative; ownCatsByTaxonomy?: ReadonlyMap<number, { readonly codes: readonly string[] }> | null };
   floorUsd: number;
   /** A deal's own auction type (OpenRTB `deal.at`); 0 or absent: the request's. */
   auctionType?: number;
@@ -37,7 +37,7 @@ export interface PodFields {
 
 /** What one request's bids have taken of an ad pod so far. */
 interface PodFill {
-  /** `separationOf` each campaign bid in it, on any of its imps. */
+  /** The advertisers and primary category of each bid in it, on any of its imps (`isSeparated`). */
   separated: Set<string>;
   /**
    * The lengths of the bids on its dynamic imps (those with `poddur` or `maxseq`), as `bid.dur`
@@ -103,6 +103,8 @@ export interface ChooseDeps {
   internSegment: (segment: string) => string;
   /** The bids the ledger refused lately: a campaign's bids that would be refused again are not chosen. */
   refusals?: LedgerRefusals;
+  /** The request's category taxonomy (AdCOM `cattax`, 1 where absent): the one `bid.cat` is written in. */
+  cattax?: number;
 }
 
 /**
@@ -204,10 +206,10 @@ const SCAN_MAX = 32;
  *
  * Across the imps of one request, in their order: a campaign gets no more bids than its frequency
  * cap leaves the user (each would be an impression past the cap, paid for). An ad pod (imps sharing
- * `video.podid` or `audio.podid`, OpenRTB 2.6 §3.2.7) takes one ad per advertiser and per category
- * (any `adomain` or category code in common, `separationOf`: one break would play the same brand
- * twice, or rivals' ads back to back, and exchanges drop the repeats while their budget stays
- * held); its dynamic portion (the imps with `poddur` or `maxseq`) no more seconds than `poddur` ("the total amount of time …
+ * `video.podid` or `audio.podid`, OpenRTB 2.6 §3.2.7) takes one ad per advertiser and per primary
+ * category (any `adomain` in common, or the first code of `bid.cat`: `isSeparated`; one break would
+ * play the same brand twice, or rivals' ads back to back, and exchanges drop the repeats while their
+ * budget stays held); its dynamic portion (the imps with `poddur` or `maxseq`) no more seconds than `poddur` ("the total amount of time …
  * advertisers may fill") less the ads bid on its dynamic imps before, and no more ads than its
  * `maxseq`, a hybrid pod's structured slots aside; a creative longer than what is left is passed
  * over, and a shorter one of its campaign may still fit. Each imp is chosen in turn: a first imp's
@@ -242,7 +244,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     if ((h.el.capLeft ?? Infinity) < Infinity) (taken ??= new Map()).set(campaign.id, (taken.get(campaign.id) ?? 0) + 1);
     const media = podMedia(imps[h.ctxIndex].imp);
     const pod = podOf(imps, h.ctxIndex, media);
-    if (pod !== '') addToPod((pods ??= new Map()), pod, campaign, creative, isDynamic(media));
+    if (pod !== '') addToPod((pods ??= new Map()), pod, h.el.cand, deps.cattax ?? 1, isDynamic(media));
   }
   for (let ci = 0; ci < imps.length; ci++) {
     const p = imps[ci];
@@ -289,7 +291,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const el = p.eligible[i];
       const c = el.cand.campaign;
       // Left out before anything is learnt of it (a deal's open-auction fallback with its deal entry).
-      if ((taken !== null && el.capLeft !== undefined && el.capLeft <= (taken.get(c.id) ?? 0)) || (fill !== undefined && (isSeparated(fill, c) || Math.ceil(el.cand.creative.durationSec ?? 0) > podLeft))) {
+      if ((taken !== null && el.capLeft !== undefined && el.capLeft <= (taken.get(c.id) ?? 0)) || (fill !== undefined && (isSeparated(fill, el.cand, deps.cattax ?? 1) || Math.ceil(el.cand.creative.durationSec ?? 0) > podLeft))) {
         outAt[i] = 1;
         continue;
       }
@@ -415,7 +417,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
       const cid = campaign.id;
       if (ci + 1 < imps.length) {
         if ((p.eligible[i].capLeft ?? Infinity) < Infinity) (taken ??= new Map()).set(cid, (taken.get(cid) ?? 0) + 1);
-        if (pod !== '') addToPod((pods ??= new Map()), pod, campaign, creative, dynamic);
+        if (pod !== '') addToPod((pods ??= new Map()), pod, p.eligible[i].cand, deps.cattax ?? 1, dynamic);
       }
       chosen.push({ impid: p.imp.id, el: p.eligible[i], pctr: pctrs[first + i], bidUsd: bids[i], multiplier: mults[i], ctxIndex: ci, segment: at === 3 ? '' : segment, auctionType: at, ceilingUsd: ceiling[i] });
       break;
@@ -460,52 +462,62 @@ function isDynamic(media: PodFields | undefined): boolean {
   return media !== undefined && ((typeof media.poddur === 'number' && media.poddur > 0) || (typeof media.maxseq === 'number' && media.maxseq > 0));
 }
 
-/** What a bid of `campaign`'s `creative` takes of its pod. */
-function addToPod(pods: Map<string, PodFill>, pod: string, campaign: Campaign, creative: Creative, dynamic: boolean): void {
+/** What a bid of the candidate's creative takes of its pod. */
+function addToPod(pods: Map<string, PodFill>, pod: string, cand: Priceable['cand'], cattax: number, dynamic: boolean): void {
   let f = pods.get(pod);
   if (f === undefined) pods.set(pod, (f = { separated: new Set(), seconds: 0, ads: 0 }));
-  for (const k of separationOf(campaign)) f.separated.add(k);
+  for (const k of advertisersOf(cand.campaign)) f.separated.add(k);
+  const cat = primaryCategoryOf(cand, cattax);
+  if (cat !== '') f.separated.add(cat);
   if (dynamic) {
-    f.seconds += Math.ceil(creative.durationSec ?? 0);
+    f.seconds += Math.ceil(cand.creative.durationSec ?? 0);
     f.ads++;
   }
 }
 
 /**
- * What an ad pod's competitive separation keeps apart, by campaign: its advertisers, each `adomain`
- * as `advertiserDomain` reads it (as `badv` does: `www.brand.example` and `brand.example.` are
- * `brand.example`; else the campaign itself), and its own category codes, those `bid.cat` names
- * (IAB 1.0 `cat`, and each `catByTaxonomy` code after its ancestors), each a code alone: two
- * airlines (IAB20) are one category, an airline (IAB20-1) and a hotel (IAB20-12) are not. SSAI ad
- * servers and Prebid's adpod `brandCategoryExclusion` drop the second ad of an advertiser or a
- * category in one break, and its budget stays held until the notice expires. Read once per
- * campaign object (a policy reload makes new ones, and the old go with their catalog).
+ * An ad pod's competitive separation: one ad per advertiser and one per primary category in a
+ * break. SSAI ad servers and Prebid's adpod `brandCategoryExclusion` drop the second ad of either,
+ * and its budget stays held until the notice expires.
+ *
+ * The advertisers, by campaign: each `adomain` as `advertiserDomain` reads it (as `badv` does:
+ * `www.brand.example` and `brand.example.` are `brand.example`), else the campaign itself. Read
+ * once per campaign object (a policy reload makes new ones, and the old go with their catalog).
  */
-const separations = new WeakMap<Campaign, readonly string[]>();
+const advertisers = new WeakMap<Campaign, readonly string[]>();
 const NO_CODES: readonly string[] = [];
 
-function separationOf(c: Campaign): readonly string[] {
-  let keys = separations.get(c);
+function advertisersOf(c: Campaign): readonly string[] {
+  let keys = advertisers.get(c);
   if (keys !== undefined) return keys;
   const set = new Set<string>();
   for (const d of c.adomain ?? NO_CODES) set.add(advertiserDomain(d));
   // `advertiserDomain` ends a domain at a '#' (a URL's fragment): no domain key starts with one.
   if (set.size === 0) set.add(`#id:${c.id}`);
-  for (const code of c.cat ?? NO_CODES) set.add(`#cat:1:${code.trim().toLowerCase()}`);
-  for (const [tax, entries] of Object.entries(c.catByTaxonomy ?? {})) {
-    for (const e of entries) {
-      const code = e.slice(e.lastIndexOf('/') + 1).trim().toLowerCase();
-      if (code !== '') set.add(`#cat:${tax}:${code}`);
-    }
-  }
-  separations.set(c, (keys = [...set]));
+  advertisers.set(c, (keys = [...set]));
   return keys;
 }
 
-/** Whether a campaign shares an advertiser or a category with a bid already in the pod. */
-function isSeparated(fill: PodFill, c: Campaign): boolean {
-  for (const k of separationOf(c)) if (fill.separated.has(k)) return true;
-  return false;
+/**
+ * The primary category of the bid the candidate would make: the first code of its `bid.cat`, in the
+ * taxonomy the bid writes it (the request's `cattax` where the campaign has codes in it, else IAB
+ * 1.0 `cat`, as src/pipeline/bid.ts writes it); '' without one. Prebid.js takes `bid.cat[0]` as the
+ * primary category and Prebid Server's category mapping admits a bid of one category only, so
+ * what a break keeps apart is that code, compared exactly (an airline, IAB20-1, and a hotel,
+ * IAB20-12, are two categories even where both list IAB20 after; fix review fixrev3: keeping every
+ * code of every taxonomy apart left two of five slots of a pod empty that Prebid would have filled).
+ */
+function primaryCategoryOf(cand: Priceable['cand'], cattax: number): string {
+  const own = cattax === 1 ? undefined : cand.ownCatsByTaxonomy?.get(cattax)?.codes;
+  const code = own !== undefined ? own[0] : cand.campaign.cat?.[0];
+  return code === undefined ? '' : `#cat:${own !== undefined ? cattax : 1}:${code}`;
+}
+
+/** Whether a candidate shares an advertiser or the primary category with a bid already in the pod. */
+function isSeparated(fill: PodFill, cand: Priceable['cand'], cattax: number): boolean {
+  for (const k of advertisersOf(cand.campaign)) if (fill.separated.has(k)) return true;
+  const cat = primaryCategoryOf(cand, cattax);
+  return cat !== '' && fill.separated.has(cat);
 }
 
 /**
