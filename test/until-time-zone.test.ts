@@ -15,12 +15,16 @@ describe('--until', () => {
     expect(until('2026-03-02T07:00:00-05:00')).toBe(Date.UTC(2026, 2, 2, 12));
     expect(until('2026-03-02T17:30+05:30')).toBe(Date.UTC(2026, 2, 2, 12));
     expect(until('2026-03-02')).toBe(Date.UTC(2026, 2, 2));
+    // As `date +%FT%T%z` and Python's isoformat write them (fix review fixrev2), and a lower-case z.
+    expect(until('2026-03-02T13:00:00+0100')).toBe(Date.UTC(2026, 2, 2, 12));
+    expect(until('2026-03-02T12:00:00.123456+00:00')).toBe(Date.UTC(2026, 2, 2, 12, 0, 0, 123));
+    expect(until('2026-03-02T12:00:00z')).toBe(Date.UTC(2026, 2, 2, 12));
     const before = Date.now();
     expect(until('now')).toBeGreaterThanOrEqual(before);
   });
 
   it('refuses a date-time without a zone, and other forms Date.parse reads in local time, in one line asking for the zone', () => {
-    for (const v of ['2026-03-02T12:00:00', '2026-03-02T12:00', '2026-03-02 12:00:00Z', 'March 2, 2026', '2026/03/02', '2026-03-02T25:00:00Z', '2026-02-30']) {
+    for (const v of ['2026-03-02T12:00:00', '2026-03-02T12:00', '2026-03-02 12:00:00Z', 'March 2, 2026', '2026/03/02', '2026-03-02T25:00:00Z', '2026-02-30', '2026-03-02T12:00:00+01:75', '2026-03-02T12:00:00+1']) {
       expect(() => until(v), v).toThrow(InvalidArgumentError);
     }
     expect(() => until('2026-03-02T12:00:00')).toThrow(/^--until 2026-03-02T12:00:00 has no time zone: add Z \(UTC\) or an offset such as \+01:00/);

@@ -37,17 +37,21 @@ const num = (name: string) => (v: string): number => {
 // The time an event log is read up to: 'now', a date (its UTC midnight) or a date-time with a zone.
 // Date.parse reads a date-time without a zone, and its other lenient forms, in the host's zone: the
 // training window, and the model, would then depend on TZ.
-const UNTIL = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+// Fractions beyond milliseconds (Python's isoformat) are cut; an offset may be written +0100
+// (`date +%FT%T%z`) or +01:00, a zone letter in either case.
+const UNTIL = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3})\d*)?)?([Zz]|[+-]\d{2}:?\d{2})?)?$/;
 export const untilTime = (name: string) => (v: string): number => {
   if (v === 'now') return Date.now();
   const m = UNTIL.exec(v);
   if (m && m[4] !== undefined && m[8] === undefined) throw new InvalidArgumentError(`${name} ${v} has no time zone: add Z (UTC) or an offset such as +01:00 (${v}Z)`);
   const [y, mo, d, h, mi, sec] = (m ?? []).slice(1, 7).map((x) => Number(x ?? 0));
   const ms = m?.[7] === undefined ? 0 : Number(m[7].padEnd(3, '0'));
-  const offset = m?.[8] === undefined || m[8] === 'Z' ? 0 : (m[8][0] === '-' ? -1 : 1) * (Number(m[8].slice(1, 3)) * 60 + Number(m[8].slice(4)));
+  const zone = m?.[8];
+  const offsetMin = zone === undefined || zone.length === 1 ? 0 : Number(zone.slice(-2));
+  const offset = zone === undefined || zone.length === 1 ? 0 : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + offsetMin);
   const local = m ? new Date(Date.UTC(y, mo - 1, d, h, mi, sec, ms)) : undefined;
   // Date.UTC rolls 2026-02-30 over to March and 25:00 to the next day: those are refused, not moved.
-  const valid = local !== undefined && local.getUTCFullYear() === y && local.getUTCMonth() === mo - 1 && local.getUTCDate() === d && local.getUTCHours() === h && local.getUTCMinutes() === mi && local.getUTCSeconds() === sec && Math.abs(offset) < 24 * 60;
+  const valid = local !== undefined && local.getUTCFullYear() === y && local.getUTCMonth() === mo - 1 && local.getUTCDate() === d && local.getUTCHours() === h && local.getUTCMinutes() === mi && local.getUTCSeconds() === sec && Math.abs(offset) < 24 * 60 && offsetMin < 60;
   if (!valid) throw new InvalidArgumentError(`${name} must be 'now', a date (2026-06-01, UTC) or a date-time with a zone (2026-06-01T12:00:00Z), got '${v}'`);
   return local.getTime() - offset * 60_000;
 };
