@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
@@ -63,7 +63,7 @@ export interface BidderOptions {
    */
   peers?: {
     /** One result per other worker of the process, each at the same place in every call (an undo's are read at the action's places). */
-    apply(action: AdminAction): Promise<AdminResult[]>;
+    apply(action: AdminAction, askedAtMs?: number): Promise<AdminResult[]>;
     /** Runs `run` while no other worker's admin action is under way (they apply in one order). */
     exclusive<T>(run: () => Promise<T>): Promise<T>;
   };
@@ -105,15 +105,38 @@ export interface Bidder {
    */
   reloadPoliciesOnSignal(signal: string): Promise<void>;
   reloadModel(version?: string): Promise<ModelReload>;
+  /**
+   * Loads the version models/CURRENT names, as an admin reload without a version does (one admin
+   * action at a time, on every worker of the process), unless a model reload was asked after the
+   * file changed (`changedAtMs`, its mtime): the last one asked is left serving. Logged, never thrown.
+   */
+  reloadModelOnChange(changedAtMs: number): Promise<void>;
   metricsText(): Promise<string>;
   /** This bidder's metrics as prom-client JSON, gauges refreshed (for aggregation across workers). */
   metricsJson(): Promise<object[]>;
-  /** Applies an admin action here only (a worker told by another). */
-  applyAdmin(action: AdminAction): Promise<AdminResult>;
+  /**
+   * Applies an admin action here only (a worker told by another); `askedAtMs`: when a model reload
+   * was asked there (epoch ms), which a models/CURRENT change written before it does not override.
+   */
+  applyAdmin(action: AdminAction, askedAtMs?: number): Promise<AdminResult>;
   /** A notice another worker heard for a bid of this one (`NoticePeers.tell`). */
   noticeFromPeer(bidId: string, won?: boolean, mtwUsd?: number): void;
   /** Stop accepting, finish in-flight requests, flush the event log and ledger. */
   close(): Promise<void>;
+}
+
+/**
+ * Polls `<modelsDir>/CURRENT` (whether or not it exists: one written after the start, to a bidder
+ * started with --model on a folder without one, is loaded when it appears) and hands each change's
+ * time to `changed`; returns the stopper. `serve --workers` polls it in the main thread instead,
+ * which has one worker run the reload for all (src/cli/workers.ts).
+ */
+function watchCurrent(settings: Settings, logger: Logger, changed: (changedAtMs: number) => unknown): () => void {
+  const file = join(settings.modelsDir, 'CURRENT');
+  if (settings.modelVersion) logger.info({ model: settings.modelVersion }, 'started on the model asked for; a change of models/CURRENT loads the version it names');
+  // A removed file reads as mtime 0: its reload (refused, no CURRENT) is timed as it is seen.
+  watchFile(file, { interval: 2000 }, (curr) => void changed(curr.mtimeMs || Date.now()));
+  return () => unwatchFile(file);
 }
 
 function budgetsOf(campaigns: readonly Campaign[]): Record<string, Budget> {
@@ -431,7 +454,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       return { ok: false, problems: [(err as Error).message] };
     }
   }
-  async function applyAdmin(a: AdminAction): Promise<AdminResult> {
+  async function applyAdmin(a: AdminAction, askedAtMs?: number): Promise<AdminResult> {
+    if (a.kind === 'reloadModel' && askedAtMs !== undefined) modelAskedAtMs = Math.max(modelAskedAtMs, askedAtMs);
     // A pause that cannot be kept is a refusal, not a lost answer: the worker that fanned it out waits for one.
     if (a.kind === 'pause') return pauseHere(a.campaignId, a.paused) ?? { ok: false, problems: [`unknown campaign ${a.campaignId}`] };
     const r = a.kind === 'reloadPolicies' ? await live.reloadPolicies(freezePolicies(a.policies)) : await live.reloadModel(a.version);
@@ -447,9 +471,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
    * refused too (`stillApplied`); with no `undo` (no model to go back to), all that took it.
    */
   const peers = opts.peers;
-  const onPeers = async <T extends { ok: true }>(mine: T, action: AdminAction, undo: AdminAction | null): Promise<T | Refusal> => {
+  const onPeers = async <T extends { ok: true }>(mine: T, action: AdminAction, undo: AdminAction | null, askedAtMs?: number): Promise<T | Refusal> => {
     if (!peers) return mine;
-    const theirs = await peers.apply(action);
+    const theirs = await peers.apply(action, askedAtMs);
     const peer = (i: number) => `another worker (${i + 1} of ${theirs.length})`;
     const problems = theirs.flatMap((r, i) => (r.ok ? [] : r.problems.map((p) => `${peer(i)}: ${p}`)));
     if (problems.length === 0) return mine;
@@ -492,6 +516,29 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     return done;
   };
   const serial = <T>(run: () => Promise<T>): Promise<T> => settleBeforeClose(peers ? peers.exclusive(run) : queue.then(run));
+  // When the latest model reload was asked (epoch ms, the clock file times are on): an admin call
+  // here, or another worker's (told with the action it fans out). A change of models/CURRENT written
+  // before it is older than what the operator asked last and is not loaded over it: the watch polls
+  // the file every 2 s, so CURRENT written, then an admin reload of lr-v5 answered 200, had the
+  // watch swap to CURRENT's version 0.7 s later (review "reload"). File times run on the kernel's
+  // coarse clock, up to a tick (4-10 ms) behind: a write that close after an admin reload may read
+  // as before it.
+  let modelAskedAtMs = 0;
+  const reloadModelOnChange = (changedAtMs: number): Promise<void> =>
+    serial(async () => {
+      if (changedAtMs < modelAskedAtMs) {
+        logger.info({ changedAtMs, reloadAskedAtMs: modelAskedAtMs, model: live.model()?.version ?? null }, 'models/CURRENT changed before the latest model reload was asked: the model that reload left serving stays');
+        return;
+      }
+      modelAskedAtMs = changedAtMs;
+      logger.info('models/CURRENT changed; loading the version it names');
+      const before = live.model()?.version;
+      const r = await live.reloadModel();
+      // A refusal here is logged where the model was refused (live.ts).
+      if (!r.ok) return;
+      const all = await onPeers(r, { kind: 'reloadModel', version: r.version }, before === undefined ? null : { kind: 'reloadModel', version: before }, changedAtMs);
+      if (!all.ok) logger.error({ problems: all.problems, stillApplied: all.stillApplied }, 'model of models/CURRENT refused by another worker');
+    }).catch((err: Error) => logger.error({ err }, 'model reload of models/CURRENT failed'));
   const handleAdmin = createAdmin({
     token: adminToken,
     reloadPolicies: () =>
@@ -502,14 +549,18 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
         const { applied, ...answer } = r;
         return onPeers(answer, { kind: 'reloadPolicies', policies: applied }, { kind: 'reloadPolicies', policies: before });
       }),
-    // The version the first worker loaded, so all serve the same one even if CURRENT changes meanwhile.
-    reloadModel: (version) =>
-      serial(async () => {
+    reloadModel: (version) => {
+      // Asked now, however long it waits for the actions before it.
+      const askedAtMs = Date.now();
+      modelAskedAtMs = Math.max(modelAskedAtMs, askedAtMs);
+      // The version the first worker loaded, so all serve the same one even if CURRENT changes meanwhile.
+      return serial(async () => {
         const before = live.model()?.version;
         const r = await live.reloadModel(version);
         if (!r.ok) return r;
-        return onPeers(r, { kind: 'reloadModel', version: r.version }, before === undefined ? null : { kind: 'reloadModel', version: before });
-      }),
+        return onPeers(r, { kind: 'reloadModel', version: r.version }, before === undefined ? null : { kind: 'reloadModel', version: before }, askedAtMs);
+      });
+    },
     pause: (id, paused) =>
       serial(async () => {
         // Answered 200 before, "paused": false, while the file's pause went on refusing every bid.
@@ -562,7 +613,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     onRefused: metrics.requestError,
   }, tls, settings.opsPort > 0 ? { host: settings.opsHost, port: settings.opsPort } : undefined, { sharePort: opts.workers !== undefined && opts.workers > 1 });
 
-  const stopWatching = opts.watchModels !== false ? live.watchModels() : () => {};
+  const stopWatching = opts.watchModels !== false ? watchCurrent(settings, logger, reloadModelOnChange) : () => {};
   if (tls) certificateExpiry(tls.certFile, clock(), metrics, logger);
   // The address listened on, or loopback where that is every address (0.0.0.0, ::): with
   // 127.0.0.1 always, `--host 127.0.0.2` issued notice URLs nothing listened at.
@@ -605,10 +656,11 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
         ),
       ),
     reloadModel: live.reloadModel,
+    reloadModelOnChange,
     metricsText: async () => (await refreshGauges(), metrics.registry.metrics()),
     metricsJson: async () => (await refreshGauges(), metrics.registry.getMetricsAsJSON()),
     // Another worker's action applied here is waited for by close() too: its ledger writes need the connection.
-    applyAdmin: (action) => settleBeforeClose(applyAdmin(action)),
+    applyAdmin: (action, askedAtMs) => settleBeforeClose(applyAdmin(action, askedAtMs)),
     noticeFromPeer: handleNotice.fromPeer,
     async close() {
       stopWatching();

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { unwatchFile, watchFile } from 'node:fs';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AggregatorRegistry } from 'prom-client';
 import type { AdminAction, AdminResult } from '../bidder.js';
@@ -24,6 +26,8 @@ interface Msg {
   signal?: string;
   /** 'failing': the uncaught error the worker stops on. */
   error?: string;
+  /** 'fanout': when a model reload was asked (epoch ms), passed on with the action. */
+  askedAtMs?: number;
 }
 
 /**
@@ -37,7 +41,8 @@ const STATE_WRITE_MS = 10_000;
  * `bidder serve --workers N`: N bidders on worker threads sharing one port. The main thread only
  * starts them, aggregates their metrics for whichever worker is scraped, passes an admin action
  * (pause, reload) taken by one worker to the others, has one reload the policies on a signal
- * (`reloadPolicies`: it applies them on all, as an admin reload), and stops them. `overrides.noticeSecret` is
+ * (`reloadPolicies`: it applies them on all, as an admin reload) and one load the model of a
+ * changed models/CURRENT (likewise), and stops them. `overrides.noticeSecret` is
  * required: a notice may come back to any worker, so all of them sign with the same key (left to
  * each, workers starting together could each create a kept secret of their own). Every worker
  * starts on `policies`, the set read from `policiesDir` and checked with `overrides` but its port
@@ -162,7 +167,7 @@ export async function runWorkers(
    * whoever fails: the bidder reads an undo's results at the places of those that took the action,
    * and a worker gone between shifted the others' (with 3, a failed undo read as put back).
    */
-  function fanOut(from: Worker, action: AdminAction): Promise<AdminResult[]> {
+  function fanOut(from: Worker, action: AdminAction, askedAtMs: number | undefined): Promise<AdminResult[]> {
     return Promise.all(
       [...started.keys()]
         .filter((w) => w !== from)
@@ -172,7 +177,7 @@ export async function runWorkers(
             : new Promise<AdminResult>((resolve) => {
                 const id = ++nextId;
                 applied.set(id, { resolve, to: w });
-                w.postMessage({ type: 'apply', id, action });
+                w.postMessage({ type: 'apply', id, action, askedAtMs });
               }),
         ),
     );
@@ -224,7 +229,7 @@ export async function runWorkers(
           replies.get(m.id!)?.resolve(m.json!);
           replies.delete(m.id!);
         } else if (m.type === 'collect') worker.postMessage({ type: 'collected', id: m.id, text: await collect() });
-        else if (m.type === 'fanout') worker.postMessage({ type: 'fanned', id: m.id, results: await fanOut(worker, m.action!) });
+        else if (m.type === 'fanout') worker.postMessage({ type: 'fanned', id: m.id, results: await fanOut(worker, m.action!, m.askedAtMs) });
         else if (m.type === 'lock') {
           lockQueue.push({ worker, id: m.id! });
           grant();
@@ -256,6 +261,8 @@ export async function runWorkers(
   // aborted the process (exit 134): their in-flight requests dropped, their state unwritten.
   let port = 0;
   let starting = 0;
+  // Set once every worker listens (the models/CURRENT watch below); stop() may come before.
+  let unwatchCurrent = (): void => {};
   try {
     const first = await start(0, overrides.port === 0 ? await freePort() : (overrides.port ?? 8080));
     port = first.port;
@@ -272,6 +279,19 @@ export async function runWorkers(
   for (const w of workers) w.postMessage({ type: 'serving' });
   log(`${n} workers listening on port ${port}`);
 
+  // models/CURRENT is watched here, for all the workers: one loads the version it names and has the
+  // others load that one, under the admin lock, as an admin reload. Each polling the file itself,
+  // they swapped up to a poll apart (~600 ms on review "reload"), outside the lock, and over a
+  // model reload an operator asked after the file changed. A removed file reads as mtime 0: its
+  // reload (refused: no CURRENT) is timed as it is seen.
+  const currentFile = join(policies.settings.modelsDir, 'CURRENT');
+  unwatchCurrent = () => unwatchFile(currentFile);
+  watchFile(currentFile, { interval: 2000 }, (curr) => {
+    const to = workers[0];
+    if (to === undefined) log('models/CURRENT changed: no worker is running to load it');
+    else to.postMessage({ type: 'modelChanged', changedAtMs: curr.mtimeMs || Date.now() });
+  });
+
   /**
    * Stops every worker, resolving once all have ended; rejects naming those whose shutdown failed.
    * Each drains, closes its connections and writes its state, says 'stopped', and its thread ends
@@ -282,6 +302,7 @@ export async function runWorkers(
    */
   async function stop(): Promise<void> {
     stopping = true;
+    unwatchCurrent();
     // The failing ones too, already stopping: the process waits for their state to be written.
     const problems = await Promise.all(
       [...running].map(

@@ -1,5 +1,5 @@
-import { readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -33,8 +33,8 @@ export type ModelReload = { ok: true; version: string } | { ok: false; problems:
 
 /**
  * The bidder's running state behind one interface: the policies and the catalog built from them,
- * the model, the paused campaigns, whether it is ready, the reloads (admin calls and the
- * models/CURRENT watch). Requests read it through `current()`, `model()` and `policies()`, so a
+ * the model, the paused campaigns, whether it is ready, the reloads (admin calls; src/bidder.ts
+ * watches models/CURRENT). Requests read it through `current()`, `model()` and `policies()`, so a
  * reload is one assignment between two requests.
  */
 export interface Live {
@@ -83,8 +83,6 @@ export interface Live {
   status(): { model: string | null; backend: string; campaigns: string[]; paused: string[]; pausedInPolicies: string[] };
   /** GET /readyz: 200 with the model once ready, 503 NOT_READY without a model or a shared ledger. */
   readyz(): Promise<Answer>;
-  /** Load the version models/CURRENT names whenever that file changes or appears; returns the stopper. */
-  watchModels(): () => void;
   /** Dispose of the model: after the last request. */
   close(): void;
 }
@@ -550,17 +548,6 @@ export async function createLive(o: LiveOptions): Promise<Live> {
         }
       }
       return { status: 200, body: JSON.stringify({ status: 'ready', model: model.version, backend: o.backend }) };
-    },
-    watchModels() {
-      const currentFile = join(settings.modelsDir, 'CURRENT');
-      if (settings.modelVersion) logger.info({ model: settings.modelVersion }, 'started on the model asked for; a change of models/CURRENT loads the version it names');
-      // Watched whether or not it exists: watchFile polls the path, so a CURRENT written after the
-      // start (a bidder started with --model on a folder without one) is loaded when it appears.
-      watchFile(currentFile, { interval: 2000 }, () => {
-        logger.info('models/CURRENT changed; loading the version it names');
-        void reloadModel();
-      });
-      return () => unwatchFile(currentFile);
     },
     close() {
       model?.dispose();
