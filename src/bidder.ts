@@ -243,6 +243,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // in-process ledger moves its holds by the step, so each keeps the time it had left.
   let countClockStep = (): void => {};
   let ledgerClockStepped = (_stepMs: number): void => {};
+  let liveClockStepped = (): void => {};
   const clock =
     opts.clock ??
     createSteadyClock({
@@ -250,6 +251,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       onStep: (stepMs) => {
         countClockStep();
         ledgerClockStepped(stepMs);
+        // Once the clock has taken the step (it is told before): the model serving, recorded at the new time.
+        queueMicrotask(() => liveClockStepped());
       },
     });
   // Before anything is opened: a folder that cannot be written is a setting to fix.
@@ -328,6 +331,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     retiredPath: join(settings.ledger.journalPath, 'retired.json'),
     ratesPath: join(settings.ledger.journalPath, RATES_FILE),
   });
+  liveClockStepped = live.clockStepped;
 
   // A fleet's reservations expire by Redis's clock, unless this bidder runs on a clock of its own (tests, the simulator).
   const ledger: BudgetLedger = await openLedger({ settings, redis, clock, serverClock: opts.clock === undefined, budgets: budgetsOf(initial.campaigns), logger, workers: opts.workers ?? 1 });

@@ -57,6 +57,19 @@ describe('modelInstalls', () => {
     expect(m.at(T0 + 20_000)).toBe('B');
     expect(m.at(T0 - 1)).toBeUndefined();
   });
+
+  it('the version serving loaded again takes no place of the 16 (fix review fixrev4), unless the clock went back', () => {
+    const m = modelInstalls();
+    m.installed('A', T0);
+    m.installed('B', T0 + 1000);
+    // CURRENT rewritten with the same name 16 times: A's bids are still known as A's.
+    for (let i = 0; i < 16; i++) m.installed('B', T0 + 2000 + i);
+    expect(m.at(T0 + 500)).toBe('A');
+    // After a step back (Live.clockStepped records the serving version at the new time) a bid
+    // made since, at a time the old timeline gave A, is B's.
+    m.installed('B', T0 + 200);
+    expect(m.at(T0 + 300)).toBe('B');
+  });
 });
 
 describe('Live.modelAt', () => {
@@ -87,6 +100,12 @@ describe('Live.modelAt', () => {
       expect(live.modelAt(T0 + 999)).toBe(first);
       expect(live.modelAt(T0 + 1000)).toBe(other);
       expect(live.modelAt(T0 + 5000)).toBe(other);
+      // The wall clock steps back 1.5 s, into `first`'s time: a bid made after it, priced by
+      // `other`, is `other`'s (fix review fixrev4: before, the time read back as `first`'s).
+      now = T0 + 500;
+      expect(live.modelAt(now + 1)).toBe(first);
+      live.clockStepped();
+      expect(live.modelAt(now + 1)).toBe(other);
     } finally {
       live.close();
     }

@@ -67,6 +67,11 @@ export interface Live {
    * longer remembers counts under the model serving when the bid was made (NoticeDeps.modelOfBid).
    */
   modelAt(ms: number): string | undefined;
+  /**
+   * The wall clock stepped: the model serving is recorded again at the new time, so that a bid made
+   * after a step back finds it rather than the model the old timeline had at that time.
+   */
+  clockStepped(): void;
   ready(): boolean;
   /**
    * Read the policy directory again (on a thread of its own: loadPoliciesOffThread) and serve it,
@@ -274,6 +279,11 @@ export function modelInstalls(keep = MODEL_INSTALLS_KEPT) {
   const installs: { version: string; atMs: number }[] = [];
   return {
     installed(version: string, atMs: number): void {
+      // The version serving loaded again (CURRENT rewritten, an admin reload of it) changes nothing
+      // a bid reads, and would push real swaps out (fix review fixrev4); after a step back of the
+      // clock it is recorded at the earlier time.
+      const last = installs[installs.length - 1];
+      if (last !== undefined && last.version === version && atMs >= last.atMs) return;
       if (installs.length === keep) installs.shift();
       installs.push({ version, atMs });
     },
@@ -510,6 +520,9 @@ export async function createLive(o: LiveOptions): Promise<Live> {
       campaignsById.get(campaignId)?.creatives.find((c) => c.id === creativeId)?.landingUrl ?? retired.get(`${campaignId}\n${creativeId}`)?.url,
     model: () => model,
     modelAt: installs.at,
+    clockStepped: () => {
+      if (model !== null) installs.installed(model.version, o.eligibility.clock());
+    },
     ready: () => model !== null,
     reloadPolicies,
     reloadModel,
