@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { BidRequest } from 'iab-openrtb/v26';
 import type { Campaign, ImpContext, Ledger, Reservation, UserProfile } from '../types.js';
 import type { Scorer } from '../score/batcher.js';
@@ -319,14 +320,16 @@ export function createBidPipeline(deps: BidDeps) {
       // And one answered while the ledger reserved (a Redis round trip): its reservation is let go.
       // So is one a policy reload paused (`paused: true`) or removed while the rows were scored:
       // the ledger keeps a paused campaign's budget, so its reservation was granted. And one whose
-      // creative the reload removed from a campaign it kept: bid after the reload answered, such a
-      // bid could win and bill an ad no longer meant to run (review "reload": 5 in ~30 reloads).
-      // A campaign object other than the candidate's means a reload landed: only then is the
-      // creative looked for.
+      // campaign the reload changed in any way: a creative removed or resized, a deal dropped, the
+      // bid cap or targeting moved; bid after the reload answered, such a bid could win and bill an
+      // ad no longer meant to run so (review "reload": a removed creative 5 times in ~30 reloads;
+      // fix review fixrev5: a resized creative, a deal no longer bought). A campaign object other
+      // than the candidate's means a reload landed: only then is it compared, and an unchanged one
+      // (a reload makes new objects for every campaign) keeps its bid.
       const cand = priced[i].ch.el.cand;
       const id = cand.campaign.id;
       const c = serving.get(id);
-      if (c === undefined || c.paused === true || live.eligibility.isPaused(id) || (c !== cand.campaign && !hasCreative(c, cand.creative.id))) {
+      if (c === undefined || c.paused === true || live.eligibility.isPaused(id) || (c !== cand.campaign && !isDeepStrictEqual(c, cand.campaign))) {
         if (!test) release(priced[i].bidId);
         pausedMeanwhile = true;
         continue;
@@ -476,12 +479,6 @@ function withoutPaused(chosen: Chosen<Eligible>[], isPaused: (campaignId: string
     if (isPaused(chosen[i].el.cand.campaign.id)) return chosen.filter((ch) => !isPaused(ch.el.cand.campaign.id));
   }
   return chosen;
-}
-
-/** Whether `campaign` (as a reload left it) still has a creative of this id. */
-function hasCreative(campaign: Campaign, creativeId: string): boolean {
-  for (const cr of campaign.creatives) if (cr.id === creativeId) return true;
-  return false;
 }
 
 /**
