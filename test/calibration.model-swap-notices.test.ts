@@ -90,6 +90,36 @@ describe('a win and a click heard after a model swap, of a bid made before it', 
   });
 });
 
+/**
+ * Review fixrev1: a bid made under model A, then a swap to B; its win heard in time went to A's
+ * counts (the issued ring remembers the bid's model), its click heard after the ring's TTL (clicks
+ * count up to the ledger's retention past the expiry) to B: B had a click with no expected click
+ * behind it, A an impression without its click. A bid the ring forgot counts under the model
+ * serving when it was made. noticeTtlMs is 10 minutes.
+ */
+describe('a click heard after the issued ring forgot its bid, made before a model swap', () => {
+  for (const back of [false, true]) {
+    it(`counts with its win, under the model that priced the bid${back ? ' (the swap put back: that model has both)' : ' (the model serving has neither)'}`, async () => {
+      const { t, a, b } = await twoModels();
+      const before = await bidOn(t, 'before');
+      t.clock.advance(1);
+      await swapTo(t, b);
+      const nurl = localUrl(t, before.nurl).replace('${AUCTION_PRICE}', String(Math.round(before.price * 50) / 100)).replace('${AUCTION_MIN_TO_WIN}', '');
+      expect((await fetch(nurl)).status).toBe(200);
+      // Past noticeTtlMs, within the ledger's retention after it.
+      t.clock.advance(11 * 60_000);
+      expect((await fetch(t.url + clickPath(before), { redirect: 'manual' })).status).toBe(302);
+      if (back) await swapTo(t, a);
+      const got = await learnt(t);
+      // Before: B had the click (clicks 1, expected 0); put back, A had the win without its click.
+      if (back) {
+        expect(got).toMatchObject({ ctrModel: a, clicks: 1 });
+        expect(got.expected).toBeCloseTo(pctrOf(before), 6);
+      } else expect(got).toEqual({ ctrModel: b, expected: 0, clicks: 0 });
+    });
+  }
+});
+
 describe('the calibration told which model priced an impression or a click', () => {
   const DAY0 = Date.UTC(2026, 11, 1, 12);
   const catalog = [{ id: 'shop', creatives: [{ id: 'c1' }] }];
