@@ -103,6 +103,21 @@ describe('filling a native request', () => {
     expect(fillNative(creative, req([{ id: 1, required: 1, img: { type: 3, wmin: 1, hmin: 1, mimes: ['image/gif'] } }]))).toBeNull();
   });
 
+  it('review native: an untyped image asset is not answered (Prebid Server Java drops the bid), a size side exact without its minimum, odd ids and negative limits unusable', () => {
+    // No `type`: optional, left out; required, no bid.
+    expect(fillNative(creative, req([{ id: 1, required: 1, title: { len: 25 } }, { id: 2, required: 0, img: { wmin: 100, hmin: 100 } }]))!.assets.map((a) => a.id)).toEqual([1]);
+    expect(fillNative(creative, req([{ id: 1, required: 1, img: { wmin: 100, hmin: 100 } }]))).toBeNull();
+    // w without wmin is exact though hmin is given (1.2 §4.4): 600 wide asked, 1200 and 300 held.
+    expect(fillNative(creative, req([{ id: 1, required: 1, img: { type: 3, w: 600, hmin: 200 } }]))).toBeNull();
+    expect(fillNative(creative, req([{ id: 1, required: 1, img: { type: 3, wmin: 200, h: 600 } }]))).toBeNull();
+    expect(fillNative(creative, req([{ id: 1, required: 1, img: { type: 3, w: 1200, hmin: 200 } }]))!.assets).toEqual([{ id: 1, img: { url: 'https://cdn.example/m-1200x627.jpg', w: 1200, h: 627 } }]);
+    // Two assets of one id, an id past 2^53, a negative len or size: no usable request.
+    expect(parseNativeRequest({ request: { assets: [{ id: 1, title: { len: 25 } }, { id: 1, img: { type: 3, wmin: 1, hmin: 1 } }] } })).toBeNull();
+    expect(parseNativeRequest({ request: { assets: [{ id: 9007199254740993, title: { len: 25 } }] } })).toBeNull();
+    expect(parseNativeRequest({ request: { assets: [{ id: 1, title: { len: -5 } }] } })).toBeNull();
+    expect(parseNativeRequest({ request: { assets: [{ id: 1, img: { type: 3, w: -1, h: -1 } }] } })).toBeNull();
+  });
+
   it("takes an image whose creative declares no mime by its URL's extension where the request lists mimes, and none of unknown type", () => {
     const icon = (mimes: string[]) => fillNative(creative, req([{ id: 1, required: 1, img: { type: 1, wmin: 50, hmin: 50, mimes } }]));
     // The icon declares no mime; its URL ends .png.

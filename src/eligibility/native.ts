@@ -57,13 +57,16 @@ type Obj = Record<string, any>;
  * NaN where of another type. The request is a string the schema cannot see into, so a mistyped
  * constraint (`"len": "25"`) makes it unusable here rather than read as no constraint.
  */
-const num = (v: unknown): number => (v === undefined || v === null ? 0 : typeof v === 'number' && Number.isFinite(v) ? v : NaN);
+// A negative one is no constraint either (review native: `len: -5` read as no limit).
+const num = (v: unknown): number => (v === undefined || v === null ? 0 : typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : NaN);
 
 /**
  * Parse `imp.native` (Native 1.0-1.2): `request` is a JSON string (the spec's form) or, as some
  * exchanges send it, an object; either may wrap the request in `{"native": {...}}` (the 1.0 form).
- * Null when there is no usable request: not JSON, no assets, or an asset without an integer id —
- * the answer must name the request's asset ids, so such a request cannot be answered.
+ * Null when there is no usable request: not JSON, no assets, or an asset without an integer id
+ * (a safe one: 2^53 + 1 came back as 2^53) or with one another asset has (the answer names the
+ * request's asset ids, and Prebid Server reads an answer by the first asset of its id: a title and
+ * an image both id 1, the image answer was an error and the bid dropped; review native).
  */
 export function parseNativeRequest(native: unknown): NativeRequest | null {
   if (!native || typeof native !== 'object') return null;
@@ -83,10 +86,12 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
   if (wrapped) r = r.native as Obj;
   if (!Array.isArray(r.assets) || r.assets.length === 0) return null;
   const assets: NativeAssetRequest[] = [];
+  const ids = new Set<number>();
   for (const a of r.assets as unknown[]) {
     if (!a || typeof a !== 'object') return null;
     const o = a as Obj;
-    if (!Number.isInteger(o.id) || o.id < 0) return null;
+    if (!Number.isSafeInteger(o.id) || o.id < 0 || ids.has(o.id)) return null;
+    ids.add(o.id);
     // Required unless 0, false or "0" (or absent): an asset whose flag cannot be read as optional must be filled.
     const required = o.required !== undefined && o.required !== null && o.required !== 0 && o.required !== false && o.required !== '0';
     const req: NativeAssetRequest = { id: o.id, required, kind: 'other', len: 0, type: 0, w: 0, h: 0, wmin: 0, hmin: 0, mimes: null, ratios: null };
@@ -117,8 +122,8 @@ export function parseNativeRequest(native: unknown): NativeRequest | null {
   let tracker: NativeRequest['tracker'] = 'imptrackers';
   if (!legacy && Array.isArray(r.eventtrackers)) {
     // 1.2 §4.7: the exchange lists the trackers it supports; an impression (event 1) one is ours to
-    // send, img (method 1) where offered, else js (method 2: the script's GET is the count, and the
-    // answer's empty body runs as an empty script). Where it offers neither (`[]`, viewability
+    // send, img (method 1) where offered, else js (method 2: the script's GET is the count; its
+    // answer, a JSON body, is not run as a script, ORB blocking it in Chrome). Where it offers neither (`[]`, viewability
     // only) the impression still goes in `imptrackers`, which Prebid.js and Prebid Mobile read:
     // sent no tracker, a render behind Prebid Server's mobile path, which fires neither nurl nor
     // burl, was billed and recorded nowhere, its hold freed at expiry (review "fmt", 2026-12-06).
@@ -165,11 +170,15 @@ function chars(s: string): number {
 }
 
 function imageFits(img: NativeImage, a: NativeAssetRequest): boolean {
-  if (a.type && IMAGE_TYPE[img.type] !== a.type) return false;
-  // 1.2 §4.4: wmin/hmin are minimums the client scales from; w/h alone are an exact size.
-  if (a.wmin > 0 || a.hmin > 0) {
-    if (img.w < a.wmin || img.h < a.hmin) return false;
-  } else if ((a.w > 0 && img.w !== a.w) || (a.h > 0 && img.h !== a.h)) return false;
+  // An image asset without a type is not answered: Prebid Server (Java) copies each answered
+  // image's type from the request and drops the whole bid where there is none ("Response has an
+  // Image asset with ID ... that doesn't exist in the request"), and its validator admits such
+  // requests (review native: 4 corpus fixtures). A required one means no bid.
+  if (!a.type || IMAGE_TYPE[img.type] !== a.type) return false;
+  // 1.2 §4.4: wmin/hmin are minimums the client scales from; w/h without its minimum an exact size,
+  // each side on its own (`w: 600, hmin: 200` asks a width of 600 exactly).
+  if (a.wmin > 0 ? img.w < a.wmin : a.w > 0 && img.w !== a.w) return false;
+  if (a.hmin > 0 ? img.h < a.hmin : a.h > 0 && img.h !== a.h) return false;
   // A request that lists types takes only an image known to be of one: a type unknown is no fit.
   if (a.mimes && !a.mimes.has(imageMime(img))) return false;
   if (a.ratios && !a.ratios.some((r) => Math.abs(img.w / img.h / r - 1) <= RATIO_TOLERANCE)) return false;
