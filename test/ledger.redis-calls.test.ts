@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -59,5 +60,47 @@ describe("the Redis ledger's settle calls kept in the data folder", () => {
     const next = openCallLog(dir, 'y.', 60_000, quiet)!;
     expect(next.earlier).toEqual([['bid-7\n1', 'x.7']]);
     next.close();
+  });
+
+  // A pid no process has (one that ran and exited).
+  const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid!;
+  const leave = (dir: string, name: string, lines: unknown[]) => {
+    mkdirSync(join(dir, 'redis-calls'), { recursive: true });
+    writeFileSync(join(dir, 'redis-calls', name), lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  };
+
+  it("leaves a live process's calls alone (two processes on one folder: an overlapping restart)", async () => {
+    const dir = fresh();
+    const live = spawn('sleep', ['60']);
+    try {
+      leave(dir, `${live.pid}-s1-t0-live.calls`, [['live.1', 'b1\n1']]);
+      // The live process counts its own answer: loading its call would count a duplicate win twice.
+      const a = openCallLog(dir, 'a.', 60_000, quiet)!;
+      expect(a.earlier).toEqual([]);
+      a.close();
+    } finally {
+      live.kill('SIGKILL');
+      await new Promise((r) => live.once('exit', r));
+    }
+    // Gone: its open call is loaded.
+    const b = openCallLog(dir, 'b.', 60_000, quiet)!;
+    expect(b.earlier).toEqual([['b1\n1', 'live.1']]);
+    b.close();
+    // A container's restart brings back the same pid: a file of this pid with another start is not this process's.
+    leave(dir, `${process.pid}-old-t0-old.calls`, [['old.1', 'b2\n1']]);
+    const c = openCallLog(dir, 'c.', 60_000, quiet)!;
+    expect(c.earlier).toContainEqual(['b2\n1', 'old.1']);
+    c.close();
+  });
+
+  it('keeps the call log when a file vanishes while a start reads the folder (workers of one restart)', () => {
+    const dir = fresh();
+    leave(dir, `${deadPid()}-s1-t0-kept.calls`, [['kept.1', 'b1\n1']]);
+    // As a file a sibling worker removed between the listing and the stat.
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'redis-calls', `${deadPid()}-s2-t0-gone.calls`));
+    const a = openCallLog(dir, 'a.', 60_000, quiet);
+    expect(a).not.toBeNull();
+    expect(a!.earlier).toEqual([['b1\n1', 'kept.1']]);
+    a!.close();
   });
 });

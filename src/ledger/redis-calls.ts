@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import type { LedgerLogger } from './logger.js';
@@ -17,8 +17,10 @@ import type { LedgerLogger } from './logger.js';
  * write in the next turn: the notice handler logs a settled win in the turn its answer came in, so
  * a call is marked answered only once its log line is written. The file is rewritten with the calls
  * still open once it has grown past COMPACT_BYTES and twice what it held at the last rewrite.
- * A start loads the open calls of the folder's other files except the sibling threads' (the same
- * process and start time); the files stay until `keepMs` after their last write, as workers of a
+ * A start loads the open calls of the files of processes that are gone: not its sibling threads'
+ * (the same process and start time), nor those of another process still running on the folder (an
+ * overlapping restart: the live one counts its own answers, so a duplicate claiming its call here
+ * counted the win twice). The files stay until `keepMs` after their last write, as workers of a
  * restarted process each load them and the exchange's retry may reach any of them (Redis answers
  * a call's claim once).
  */
@@ -40,6 +42,23 @@ const PROCESS = `${process.pid}-${Math.round(performance.timeOrigin * 1000).toSt
 // This thread's ledgers still open: a file of this process and thread that is not one was closed.
 const openHere = new Set<string>();
 
+/**
+ * Whether the file `name` is of another process still running: its pid answers, and is not this
+ * process's pid (which, with another start, is a container's earlier process). A pid reused by an
+ * unrelated process keeps a dead one's file unread until that one ends too.
+ */
+function ofLiveProcess(name: string): boolean {
+  const pid = Number(name.slice(0, name.indexOf('-')));
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: running, as another user.
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
 export function openCallLog(dir: string, callPrefix: string, keepMs: number, logger: LedgerLogger): CallLog | null {
   const folder = join(dir, FOLDER);
   const name = `${PROCESS}-t${threadId}-${callPrefix}.calls`;
@@ -48,33 +67,48 @@ export function openCallLog(dir: string, callPrefix: string, keepMs: number, log
   let fd: number;
   try {
     mkdirSync(folder, { recursive: true });
-    for (const f of readdirSync(folder)) {
-      if (!f.endsWith('.calls') || openHere.has(f)) continue;
-      if (f.startsWith(`${PROCESS}-`) && !f.startsWith(`${PROCESS}-t${threadId}-`)) continue;
-      const file = join(folder, f);
-      if (statSync(file).mtimeMs < Date.now() - keepMs) {
-        unlinkSync(file);
-        continue;
-      }
-      const calls = new Map<string, string>();
-      for (const line of readFileSync(file, 'utf8').split('\n')) {
-        // A line a kill cut short is of a call never sent, or an answer's mark (the call then
-        // claimed once more, which Redis answers with nothing).
-        let v: unknown;
-        try {
-          v = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        if (Array.isArray(v) && typeof v[0] === 'string' && typeof v[1] === 'string') calls.set(v[0], v[1]);
-        else if (typeof v === 'string') calls.delete(v);
-      }
-      for (const [call, key] of calls) earlier.push([key, call]);
-    }
     fd = openSync(path, 'a');
   } catch (err) {
     logger.warn({ err: (err as Error).message, folder }, "Redis ledger: cannot keep settle calls in the data folder: a win whose answer a crash cuts off is then left out of the event log after the restart");
     return null;
+  }
+  let names: string[] = [];
+  try {
+    names = readdirSync(folder);
+  } catch (err) {
+    logger.warn({ err: (err as Error).message, folder }, "Redis ledger: cannot read the settle calls earlier processes left: a win a crash cut off is left out of the event log");
+  }
+  for (const f of names) {
+    if (!f.endsWith('.calls') || f === name || openHere.has(f)) continue;
+    if (f.startsWith(`${PROCESS}-`) && !f.startsWith(`${PROCESS}-t${threadId}-`)) continue;
+    if (ofLiveProcess(f)) continue;
+    const file = join(folder, f);
+    // One file at a time: the restarted process's workers read and remove the same stale files.
+    let text: string;
+    try {
+      if (statSync(file).mtimeMs < Date.now() - keepMs) {
+        rmSync(file, { force: true });
+        continue;
+      }
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ err: (err as Error).message, file }, 'Redis ledger: cannot read a settle calls file an earlier process left');
+      continue;
+    }
+    const calls = new Map<string, string>();
+    for (const line of text.split('\n')) {
+      // A line a kill cut short is of a call never sent, or an answer's mark (the call then
+      // claimed once more, which Redis answers with nothing).
+      let v: unknown;
+      try {
+        v = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (Array.isArray(v) && typeof v[0] === 'string' && typeof v[1] === 'string') calls.set(v[0], v[1]);
+      else if (typeof v === 'string') calls.delete(v);
+    }
+    for (const [call, key] of calls) earlier.push([key, call]);
   }
   openHere.add(name);
 

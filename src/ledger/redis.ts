@@ -9,6 +9,7 @@ import type { CampaignState } from './index.js';
 import { DAY_MS } from '../util/time.js';
 import { luaNow } from '../util/redis-lua.js';
 import { openCallLog } from './redis-calls.js';
+import { keepLatestDay, readLatestDay } from './redis-day.js';
 
 export interface RedisLedgerOptions {
   /** A connected client (kept open on close), or a URL (the ledger owns that connection). */
@@ -67,7 +68,8 @@ export interface RedisLedgerOptions {
   /**
    * The bidder's data folder (ledger.journalPath): settle calls are kept there until answered, so
    * that the process started after a crash claims those Redis applied and the crashed one never
-   * heard of (src/ledger/redis-calls.ts). Without it, only this process's own failed calls are.
+   * heard of (src/ledger/redis-calls.ts), and so is the latest budget day (redis-day.ts). Without
+   * it, only this process's own failed calls are, and the day is kept in memory.
    */
   dataDir?: string;
 }
@@ -163,7 +165,6 @@ export async function liveBidders(client: Redis, keyPrefix: string, campaignIds:
  *   P d:<campaign>:<day>  hash: spent res over cut (one UTC day), daily (the daily budget in force while
  *                         it was today: a late win of a day past is judged by it), kept 8 days
  *   P z:<campaign>        zset: held reservations scored by expiry, member "<bid>|<micros>|<day>"
- *   P day                 the latest budget day any bidder used (LUA_COMMON's latest), kept 8 days
  *   P r:<bid>             hash: c a e d st o f l (st: h held, s settled, x released, e expired,
  *                         n refused late by an older version; o=1 settled as overspend; l: the
  *                         level of the report that set the price, 0 markup, 1 win, 2 billing,
@@ -203,15 +204,6 @@ local function purge(cid)
   end
 end
 local function n(v) return tonumber(v) or 0 end
--- The budget day: the latest any bidder of this ledger used (P day), where the caller's clock
--- reads an earlier one (stepped back, behind the others', or restarted behind: its own memory of
--- the latest day is gone then). A day spent is never granted again. Written once a day.
-local function latest(d)
-  local cur = redis.call('GET', P .. 'day')
-  if cur and tonumber(cur) >= tonumber(d) then return cur end
-  redis.call('SET', P .. 'day', d, 'PX', DAYKEEP)
-  return d
-end
 -- The daily budget that judges day d at today: a day past by its own (d:'s 'daily', the rule in
 -- force while it was today), not one a reload set since; today, or a day written before the
 -- field, by the rule in force.
@@ -236,7 +228,7 @@ end
 // reserved, 0 refused, 2 refused for want of a rule.
 const LUA_RESERVE = `${LUA_COMMON}
 if redis.call('GET', P .. 'e') ~= ARGV[6] then return { -1 } end
-local day = latest(ARGV[4])
+local day = ARGV[4]
 local out = {}
 local idx = 7
 for i = 1, tonumber(ARGV[5]) do
@@ -276,7 +268,6 @@ return out
 // bid's record is kept the retention past that expiry or its reservation's, if later than now:
 // within it a notice for a bid without a record is recorded as never reserved here.
 const LUA_SETTLE = `${LUA_COMMON}
-local today = latest(ARGV[8])
 local function keep(e)
   local k = tonumber(ARGV[10]) or 0
   if e and e - now > k then k = e - now end
@@ -291,7 +282,7 @@ local function spendroom(cid, d)
   local dn = tonumber(d)
   if dn < tonumber(b[3]) or dn > tonumber(b[4]) then return 0 end
   local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. d, 'spent', 'daily')
-  return math.min(dailyOn(b[1], d, today, dd[2]) - n(dd[1]), tonumber(b[2]) - n(b[5]))
+  return math.min(dailyOn(b[1], d, ARGV[8], dd[2]) - n(dd[1]), tonumber(b[2]) - n(b[5]))
 end
 local bid = ARGV[4]
 local p = tonumber(ARGV[5])
@@ -301,7 +292,7 @@ local h = redis.call('HMGET', rk, 'c', 'a', 'e', 'd', 'st', 'o', 'f', 'l', 'q')
 if not h[1] then
   -- Never reserved here: recorded for the campaign the caller vouches for (a priced report only).
   if ARGV[7] == '' or lv == 0 then return 'unknown' end
-  local cid, d = ARGV[7], today
+  local cid, d = ARGV[7], ARGV[8]
   purge(cid)
   local field = 'spent'
   if headroom(cid, d) < p then field = 'over' end
@@ -350,7 +341,7 @@ if h[5] == 's' then
   if h[6] == '1' then field = 'over' end
   if p > a and field == 'spent' then
     purge(cid)
-    if headroom(cid, d, today) < p - a then
+    if headroom(cid, d, ARGV[8]) < p - a then
       -- No room for the rise: the whole bid becomes overspend.
       redis.call('HINCRBY', P .. 'b:' .. cid, 'spent', fmt(-a))
       redis.call('HINCRBY', P .. 'd:' .. cid .. ':' .. d, 'spent', fmt(-a))
@@ -398,7 +389,7 @@ if st == 'h' then
     field = 'over'
     redis.call('HSET', rk, 'o', '1')
   end
-elseif headroom(cid, d, today) < p then
+elseif headroom(cid, d, ARGV[8]) < p then
   -- Billed whatever the budget says: recorded as overspend.
   field = 'over'
   redis.call('HSET', rk, 'o', '1')
@@ -445,17 +436,15 @@ return 0
 `;
 
 // Nothing ({}) under another epoch than ARGV[5]: figures from after a loss are not the day's.
-// Else the budget day read (ARGV[4], or a later one a bidder used), then eleven values per
-// campaign of ARGV[6..], one campaign after another.
+// Else eleven values per campaign of ARGV[6..], one campaign after another (ARGV[4]: the day).
 const LUA_STATES = `${LUA_COMMON}
 if redis.call('GET', P .. 'e') ~= ARGV[5] then return {} end
-local day = latest(ARGV[4])
-local out = { day }
+local out = {}
 for i = 6, #ARGV do
   local cid = ARGV[i]
   purge(cid)
   local b = redis.call('HMGET', P .. 'b:' .. cid, 'daily', 'life', 'sday', 'eday', 'spent', 'over', 'cut')
-  local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. day, 'spent', 'res', 'over', 'cut')
+  local dd = redis.call('HMGET', P .. 'd:' .. cid .. ':' .. ARGV[4], 'spent', 'res', 'over', 'cut')
   local k = #out
   out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = b[1] or '', b[2] or '0', b[3] or '0', b[4] or '0', b[5] or '0'
   out[k + 6], out[k + 7], out[k + 8], out[k + 9] = dd[1] or '0', dd[2] or '0', b[6] or '0', dd[3] or '0'
@@ -514,7 +503,6 @@ local function putback(key, field, v)
   end
 end
 local out = { epoch or '', lost and 1 or 0 }
-local today = latest(ARGV[9])
 local idx = 11
 for i = 1, tonumber(ARGV[10]) do
   local cid = ARGV[idx]
@@ -524,7 +512,7 @@ for i = 1, tonumber(ARGV[10]) do
   local kls, klo, klc = tonumber(ARGV[idx + 9]), tonumber(ARGV[idx + 10]), tonumber(ARGV[idx + 11])
   idx = idx + 12
   local bk = P .. 'b:' .. cid
-  local dk = P .. 'd:' .. cid .. ':' .. today
+  local dk = P .. 'd:' .. cid .. ':' .. ARGV[9]
   local seed = false
   if known and not drop then
     -- After a loss every key is new: put back over what the others put back. Else, on a Redis
@@ -719,8 +707,14 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   // settles under a call id of this process, so one of theirs never sets anything after they
   // ended, and the next start, which loads it again from their file, cannot claim a bid this
   // process settled and counted.
-  const earlierCalls = new LRUCache<string, string>({ max: 200_000, ttl: reservationTtlMs + retentionMs });
-  for (const [key, call] of callLog?.earlier ?? []) earlierCalls.set(key, call);
+  // Every earlier process's call for a bid and level: after restarts in a row, the one Redis
+  // applied may be any of them (the later ones' retries, cut off too, set nothing).
+  const earlierCalls = new LRUCache<string, string[]>({ max: 200_000, ttl: reservationTtlMs + retentionMs });
+  for (const [key, call] of callLog?.earlier ?? []) {
+    const those = earlierCalls.get(key);
+    if (those) those.push(call);
+    else earlierCalls.set(key, [call]);
+  }
   const leaseMs = opts.ruleLeaseMs ?? 60_000;
   let budgets = opts.budgets;
   // Per campaign, the disagreement last logged: logged again only when it changes.
@@ -735,17 +729,20 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   const lastRead = new Map<string, LastRead>();
 
   /**
-   * The budget day at `now`: its UTC day, or the latest this process has used where its clock is
+   * The budget day at `now`: its UTC day, or the latest this bidder has used where its clock is
    * behind that (stepped back). A day record lapses after DAYKEEP (8 days): past that, a day the
-   * clock steps back to looks unspent and its budget was granted again. The scripts take the later
-   * of this and the latest day any bidder of the ledger used (kept in Redis, LUA_COMMON's
-   * `latest`), so a bidder restarted with its clock behind, which has forgotten its own, spends on
-   * that day too; a state read brings it here.
+   * clock steps back to looks unspent and its budget was granted again. Each bidder of a fleet
+   * keeps its own, in its data folder where it has one (redis-day.ts), so a restart with its clock
+   * still behind spends on the day it reached before; without a folder, in memory.
    */
-  let latestDay = -Infinity;
+  const dataDir = opts.dataDir;
+  let latestDay = dataDir ? readLatestDay(dataDir, logger) : -Infinity;
   const budgetDay = (now: number): number => {
     const d = utcDay(now);
-    if (d > latestDay) latestDay = d;
+    if (d > latestDay) {
+      latestDay = d;
+      if (dataDir) keepLatestDay(dataDir, d, logger);
+    }
     return latestDay;
   };
 
@@ -1060,15 +1057,18 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     async claim(bidId: string, source: SettleSource, settled: Settled): Promise<SettleOutcome | undefined> {
       const level = SOURCE_LEVEL[source];
       const key = `${bidId}\n${level}`;
-      // This process's failed call, then an earlier process's: either may be the one applied.
-      for (const calls of [failedCalls, earlierCalls]) {
-        const call = calls.get(key);
-        if (call === undefined) continue;
-        const raw = await cmd.ledgerClaim(P, bidId, call, level);
-        calls.delete(key);
-        if (raw !== '') return readSettled(raw, settled);
+      // This process's failed call, then the earlier processes': any may be the one applied.
+      // Kept where Redis fails midway, for the next retry's claim.
+      const failed = failedCalls.get(key);
+      const earlier = earlierCalls.get(key) ?? [];
+      let raw = '';
+      for (const call of failed === undefined ? earlier : [failed, ...earlier]) {
+        raw = await cmd.ledgerClaim(P, bidId, call, level);
+        if (raw !== '') break;
       }
-      return undefined;
+      failedCalls.delete(key);
+      earlierCalls.delete(key);
+      return raw === '' ? undefined : readSettled(raw, settled);
     },
 
     async once(key: string, untilMs: number): Promise<boolean> {
@@ -1110,24 +1110,15 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
         const ids = campaignIds.slice(from, from + STATES_PER_CALL);
         const read = () => readStates([P, scriptNow(now), retention, day, epoch, ...ids], ids.length);
         let got = await read();
-        // The day Redis read: a later one than this clock's where another bidder, or this one
-        // before a restart, used it.
-        const dayRead = () => {
-          const d = Number(got[0]);
-          if (d > latestDay) latestDay = d;
-          return d;
-        };
         // Another epoch (Redis lost its data), a rule this process has gone, or spend below what
         // this process last read (Redis came back from an older snapshot): put back what it knows
         // first, so the periodic sync restores a Redis no bid request reached yet.
-        let d = got.length === 0 ? day : dayRead();
-        if (got.length === 0 || ids.some((id, i) => (got[1 + i * STATE_FIELDS] === '' && Object.hasOwn(budgets, id)) || fellBelowRead(id, d, got, 1 + i * STATE_FIELDS))) {
+        if (got.length === 0 || ids.some((id, i) => (got[i * STATE_FIELDS] === '' && Object.hasOwn(budgets, id)) || fellBelowRead(id, day, got, i * STATE_FIELDS))) {
           await restore();
           got = await read();
           if (got.length === 0) throw new Error('Redis ledger: the data epoch changed again while restoring');
-          d = dayRead();
         }
-        ids.forEach((id, i) => out.push(stateOf(id, d, got, 1 + i * STATE_FIELDS)));
+        ids.forEach((id, i) => out.push(stateOf(id, day, got, i * STATE_FIELDS)));
       }
       return out;
     },
