@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
@@ -63,7 +63,7 @@ export interface BidderOptions {
    */
   peers?: {
     /** One result per other worker of the process, each at the same place in every call (an undo's are read at the action's places). */
-    apply(action: AdminAction, askedAtMs?: number): Promise<AdminResult[]>;
+    apply(action: AdminAction): Promise<AdminResult[]>;
     /** Runs `run` while no other worker's admin action is under way (they apply in one order). */
     exclusive<T>(run: () => Promise<T>): Promise<T>;
   };
@@ -106,19 +106,16 @@ export interface Bidder {
   reloadPoliciesOnSignal(signal: string): Promise<void>;
   reloadModel(version?: string): Promise<ModelReload>;
   /**
-   * Loads the version models/CURRENT names, as an admin reload without a version does (one admin
-   * action at a time, on every worker of the process), unless a model reload was asked after the
-   * file changed (`changedAtMs`, its mtime): the last one asked is left serving. Logged, never thrown.
+   * Loads the version models/CURRENT names, as an admin reload without a version does: in the
+   * admin actions' order, after those asked before the change was seen, on every worker of the
+   * process. Logged, never thrown.
    */
-  reloadModelOnChange(changedAtMs: number): Promise<void>;
+  reloadModelOnChange(): Promise<void>;
   metricsText(): Promise<string>;
   /** This bidder's metrics as prom-client JSON, gauges refreshed (for aggregation across workers). */
   metricsJson(): Promise<object[]>;
-  /**
-   * Applies an admin action here only (a worker told by another); `askedAtMs`: when a model reload
-   * was asked there (epoch ms), which a models/CURRENT change written before it does not override.
-   */
-  applyAdmin(action: AdminAction, askedAtMs?: number): Promise<AdminResult>;
+  /** Applies an admin action here only (a worker told by another). */
+  applyAdmin(action: AdminAction): Promise<AdminResult>;
   /** A notice another worker heard for a bid of this one (`NoticePeers.tell`). */
   noticeFromPeer(bidId: string, won?: boolean, mtwUsd?: number): void;
   /** Stop accepting, finish in-flight requests, flush the event log and ledger. */
@@ -127,16 +124,26 @@ export interface Bidder {
 
 /**
  * Polls `<modelsDir>/CURRENT` (whether or not it exists: one written after the start, to a bidder
- * started with --model on a folder without one, is loaded when it appears) and hands each change's
- * time to `changed`; returns the stopper. `serve --workers` polls it in the main thread instead,
+ * started with --model on a folder without one, is loaded when it appears) and calls `changed` on
+ * each change it sees; returns the stopper. Its file time is not read: a CURRENT moved into place
+ * (mv of a file written earlier, cp -p, rsync -a, tar x) or written on a host whose clock is behind
+ * keeps an older time, and is a deploy all the same. `serve --workers` polls it in the main thread instead,
  * which has one worker run the reload for all (src/cli/workers.ts).
  */
-function watchCurrent(settings: Settings, logger: Logger, changed: (changedAtMs: number) => unknown): () => void {
+function watchCurrent(settings: Settings, logger: Logger, changed: () => unknown, atStart: string): () => void {
   const file = join(settings.modelsDir, 'CURRENT');
   if (settings.modelVersion) logger.info({ model: settings.modelVersion }, 'started on the model asked for; a change of models/CURRENT loads the version it names');
-  // A removed file reads as mtime 0: its reload (refused, no CURRENT) is timed as it is seen.
-  watchFile(file, { interval: 2000 }, (curr) => void changed(curr.mtimeMs || Date.now()));
+  watchFile(file, { interval: 2000 }, () => void changed());
+  // The model was read from it before the bidder listened, the watch starting only then: a change
+  // between the two would be seen by nothing.
+  if (currentState(file) !== atStart) void changed();
   return () => unwatchFile(file);
+}
+
+/** What tells a change of models/CURRENT (written in place, or another file moved over it), or absent. */
+function currentState(file: string): string {
+  const st = statSync(file, { throwIfNoEntry: false });
+  return st ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : 'absent';
 }
 
 function budgetsOf(campaigns: readonly Campaign[]): Record<string, Budget> {
@@ -302,6 +309,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // The pacer is made after the live state, whose first model load calls modelPacer: that version
   // is told once the pacer exists (below), before learned.json is restored.
   let pacerMade = false;
+  const currentAtStart = currentState(join(settings.modelsDir, 'CURRENT'));
   const live: Live = await createLive({
     policiesDir: opts.policiesDir,
     overrides: opts.overrides,
@@ -458,8 +466,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       return { ok: false, problems: [(err as Error).message] };
     }
   }
-  async function applyAdmin(a: AdminAction, askedAtMs?: number): Promise<AdminResult> {
-    if (a.kind === 'reloadModel' && askedAtMs !== undefined) modelAskedAtMs = Math.max(modelAskedAtMs, askedAtMs);
+  async function applyAdmin(a: AdminAction): Promise<AdminResult> {
     // A pause that cannot be kept is a refusal, not a lost answer: the worker that fanned it out waits for one.
     if (a.kind === 'pause') return pauseHere(a.campaignId, a.paused) ?? { ok: false, problems: [`unknown campaign ${a.campaignId}`] };
     const r = a.kind === 'reloadPolicies' ? await live.reloadPolicies(freezePolicies(a.policies)) : await live.reloadModel(a.version);
@@ -475,9 +482,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
    * refused too (`stillApplied`); with no `undo` (no model to go back to), all that took it.
    */
   const peers = opts.peers;
-  const onPeers = async <T extends { ok: true }>(mine: T, action: AdminAction, undo: AdminAction | null, askedAtMs?: number): Promise<T | Refusal> => {
+  const onPeers = async <T extends { ok: true }>(mine: T, action: AdminAction, undo: AdminAction | null): Promise<T | Refusal> => {
     if (!peers) return mine;
-    const theirs = await peers.apply(action, askedAtMs);
+    const theirs = await peers.apply(action);
     const peer = (i: number) => `another worker (${i + 1} of ${theirs.length})`;
     const problems = theirs.flatMap((r, i) => (r.ok ? [] : r.problems.map((p) => `${peer(i)}: ${p}`)));
     if (problems.length === 0) return mine;
@@ -520,27 +527,19 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     return done;
   };
   const serial = <T>(run: () => Promise<T>): Promise<T> => settleBeforeClose(peers ? peers.exclusive(run) : queue.then(run));
-  // When the latest model reload was asked (epoch ms, the clock file times are on): an admin call
-  // here, or another worker's (told with the action it fans out). A change of models/CURRENT written
-  // before it is older than what the operator asked last and is not loaded over it: the watch polls
-  // the file every 2 s, so CURRENT written, then an admin reload of lr-v5 answered 200, had the
-  // watch swap to CURRENT's version 0.7 s later (review "reload"). File times run on the kernel's
-  // coarse clock, up to a tick (4-10 ms) behind: a write that close after an admin reload may read
-  // as before it.
-  let modelAskedAtMs = 0;
-  const reloadModelOnChange = (changedAtMs: number): Promise<void> =>
+  // A change of models/CURRENT is loaded when the watch sees it (it polls every 2 s), queued behind
+  // the admin actions asked before that: an admin reload and a CURRENT write less than a poll apart
+  // may land in either order (models/README.md). The file's time is not compared with the admin
+  // reload's: that skipped deploys that keep an older time (mv, cp -p, rsync -a, tar x, a host's
+  // clock behind) for good, and after a refused admin reload, the change it had come after.
+  const reloadModelOnChange = (): Promise<void> =>
     serial(async () => {
-      if (changedAtMs < modelAskedAtMs) {
-        logger.info({ changedAtMs, reloadAskedAtMs: modelAskedAtMs, model: live.model()?.version ?? null }, 'models/CURRENT changed before the latest model reload was asked: the model that reload left serving stays');
-        return;
-      }
-      modelAskedAtMs = changedAtMs;
       logger.info('models/CURRENT changed; loading the version it names');
       const before = live.model()?.version;
       const r = await live.reloadModel();
       // A refusal here is logged where the model was refused (live.ts).
       if (!r.ok) return;
-      const all = await onPeers(r, { kind: 'reloadModel', version: r.version }, before === undefined ? null : { kind: 'reloadModel', version: before }, changedAtMs);
+      const all = await onPeers(r, { kind: 'reloadModel', version: r.version }, before === undefined ? null : { kind: 'reloadModel', version: before });
       if (!all.ok) logger.error({ problems: all.problems, stillApplied: all.stillApplied }, 'model of models/CURRENT refused by another worker');
     }).catch((err: Error) => logger.error({ err }, 'model reload of models/CURRENT failed'));
   const handleAdmin = createAdmin({
@@ -553,18 +552,14 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
         const { applied, ...answer } = r;
         return onPeers(answer, { kind: 'reloadPolicies', policies: applied }, { kind: 'reloadPolicies', policies: before });
       }),
-    reloadModel: (version) => {
-      // Asked now, however long it waits for the actions before it.
-      const askedAtMs = Date.now();
-      modelAskedAtMs = Math.max(modelAskedAtMs, askedAtMs);
-      // The version the first worker loaded, so all serve the same one even if CURRENT changes meanwhile.
-      return serial(async () => {
+    // The version the first worker loaded, so all serve the same one even if CURRENT changes meanwhile.
+    reloadModel: (version) =>
+      serial(async () => {
         const before = live.model()?.version;
         const r = await live.reloadModel(version);
         if (!r.ok) return r;
-        return onPeers(r, { kind: 'reloadModel', version: r.version }, before === undefined ? null : { kind: 'reloadModel', version: before }, askedAtMs);
-      });
-    },
+        return onPeers(r, { kind: 'reloadModel', version: r.version }, before === undefined ? null : { kind: 'reloadModel', version: before });
+      }),
     pause: (id, paused) =>
       serial(async () => {
         // Answered 200 before, "paused": false, while the file's pause went on refusing every bid.
@@ -617,7 +612,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     onRefused: metrics.requestError,
   }, tls, settings.opsPort > 0 ? { host: settings.opsHost, port: settings.opsPort } : undefined, { sharePort: opts.workers !== undefined && opts.workers > 1 });
 
-  const stopWatching = opts.watchModels !== false ? watchCurrent(settings, logger, reloadModelOnChange) : () => {};
+  const stopWatching = opts.watchModels !== false ? watchCurrent(settings, logger, reloadModelOnChange, currentAtStart) : () => {};
   if (tls) certificateExpiry(tls.certFile, clock(), metrics, logger);
   // The address listened on, or loopback where that is every address (0.0.0.0, ::): with
   // 127.0.0.1 always, `--host 127.0.0.2` issued notice URLs nothing listened at.
@@ -664,7 +659,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     metricsText: async () => (await refreshGauges(), metrics.registry.metrics()),
     metricsJson: async () => (await refreshGauges(), metrics.registry.getMetricsAsJSON()),
     // Another worker's action applied here is waited for by close() too: its ledger writes need the connection.
-    applyAdmin: (action, askedAtMs) => settleBeforeClose(applyAdmin(action, askedAtMs)),
+    applyAdmin: (action) => settleBeforeClose(applyAdmin(action)),
     noticeFromPeer: handleNotice.fromPeer,
     async close() {
       stopWatching();

@@ -10,7 +10,7 @@ import type { Settings } from './config/settings.js';
  * Protocol with the main thread: 'listening' (with its shutdownGraceMs) once it serves; 'serving'
  * once every worker listens (its /readyz answers 503 until then); 'metrics' →
  * this worker's metrics JSON; 'reload' (the process's SIGHUP) → a policy reload as the admin route's,
- * applied on every worker; 'modelChanged' (models/CURRENT changed, its mtime) → the version it
+ * applied on every worker; 'modelChanged' (models/CURRENT changed) → the version it
  * names loaded as an admin reload without a version, applied on every worker; 'stop' → drain, close its connections, write its state, 'stopped'
  * (with `failed`, the error, where its close threw), and end;
  * 'fanout' (from a worker whose admin route was called) → 'apply' on every other worker, whose
@@ -80,11 +80,11 @@ const bidder = await createBidder({
       port.postMessage({ type: 'collect', id });
     }),
   peers: {
-    apply: (action, askedAtMs) =>
+    apply: (action) =>
       new Promise((resolve) => {
         const id = ++pending;
         fannedOut.set(id, resolve);
-        port.postMessage({ type: 'fanout', id, action, askedAtMs });
+        port.postMessage({ type: 'fanout', id, action });
       }),
     async exclusive(run) {
       await new Promise<void>((resolve) => {
@@ -110,11 +110,11 @@ channel.onmessage = (e) => {
   }
 };
 
-port.on('message', async (m: { type: string; id?: number; text?: string; action?: AdminAction; results?: AdminResult[]; signal?: string; changedAtMs?: number; askedAtMs?: number }) => {
+port.on('message', async (m: { type: string; id?: number; text?: string; action?: AdminAction; results?: AdminResult[]; signal?: string }) => {
   if (m.type === 'metrics') port.postMessage({ type: 'metrics', id: m.id, json: await bidder.metricsJson() });
   else if (m.type === 'reload') await bidder.reloadPoliciesOnSignal(m.signal!);
-  else if (m.type === 'modelChanged') await bidder.reloadModelOnChange(m.changedAtMs!);
-  else if (m.type === 'apply') port.postMessage({ type: 'applied', id: m.id, result: await bidder.applyAdmin(m.action!, m.askedAtMs) });
+  else if (m.type === 'modelChanged') await bidder.reloadModelOnChange();
+  else if (m.type === 'apply') port.postMessage({ type: 'applied', id: m.id, result: await bidder.applyAdmin(m.action!) });
   else if (m.type === 'locked') {
     locked.get(m.id!)?.();
     locked.delete(m.id!);

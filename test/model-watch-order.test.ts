@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,17 +8,18 @@ import { createBidder, type Bidder } from '../src/bidder.js';
 import { TEST_SECRET } from './helpers/bidder.js';
 
 /**
- * Review "reload": `echo dcn-v2 > models/CURRENT`, 0.2 s later `POST /admin/reload/model
- * {"version":"lr-v5"}` answered 200 lr-v5, and 0.7 s later the watch's poll swapped to dcn-v2:
- * the file's change, older than the admin reload, was applied after it and outside the admin
- * actions' order (models/README.md: the last one asked is left serving). The real bidder with its
- * models/CURRENT watch on, on a models folder of its own.
+ * The models/CURRENT watch runs its reload in the admin actions' order (review "reload": it swapped
+ * outside it), in the order it sees the change: the file's time is not read. Fix review fixrev5:
+ * skipping a change whose mtime was older than the latest model reload asked dropped a CURRENT put
+ * in place by mv of a file written earlier (cp -p, rsync -a, tar x keep the time too) for good, and
+ * a refused admin reload (409, no such version) still counted as asked, so the CURRENT change
+ * written before it was never loaded. The real bidder with its watch on, on a models folder of its own.
  */
 const TOKEN = 'model-watch-order-token-0123';
 
 type Line = { msg: string; version?: string };
 
-describe('a models/CURRENT change and an admin model reload asked after it', () => {
+describe('a models/CURRENT change and an admin model reload', () => {
   let models: string;
   let dir: string;
   let bidder: Bidder;
@@ -26,20 +27,17 @@ describe('a models/CURRENT change and an admin model reload asked after it', () 
   const reload = (version: string) =>
     fetch(`${bidder.url}/admin/reload/model`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ version }) });
   const serving = async () => ((await (await fetch(`${bidder.url}/readyz`)).json()) as { model: string }).model;
-  /** Until a line the watch wrote for its poll: the change skipped, or the version it loaded. */
-  const watchSeen = async (): Promise<Line> => {
-    for (;;) {
-      const seen = lines.find((l) => l.msg.startsWith('models/CURRENT changed before') || (l.msg === 'model loaded' && l.version === 'lr-v2'));
-      if (seen) return seen;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  /** Until `version` is loaded: each case has the watch alone load the version it waits for. */
+  const loaded = async (version: string): Promise<void> => {
+    while (!lines.some((l) => l.msg === 'model loaded' && l.version === version)) await new Promise((r) => setTimeout(r, 100));
   };
+  const loadingLines = () => lines.filter((l) => l.msg === 'models/CURRENT changed; loading the version it names').length;
 
   beforeEach(async () => {
     lines.length = 0;
     models = mkdtempSync(join(tmpdir(), 'watch-order-models-'));
     dir = mkdtempSync(join(tmpdir(), 'watch-order-run-'));
-    for (const v of ['lr-v3', 'lr-v2']) cpSync(join('models', v), join(models, v), { recursive: true });
+    for (const v of ['lr-v3', 'lr-v2', 'lr-v4']) cpSync(join('models', v), join(models, v), { recursive: true });
     writeFileSync(join(models, 'CURRENT'), 'lr-v3\n');
     const stream = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -63,30 +61,34 @@ describe('a models/CURRENT change and an admin model reload asked after it', () 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('leaves the admin reload\'s model serving: the last one asked', async () => {
+  it('loads a change written before an admin reload that was refused', async () => {
     expect(await serving()).toBe('lr-v3');
-    // Written once the reload has answered and dated before it was asked, so the watch's poll
-    // cannot come between the two: a change it sees only after the admin reload, as on review.
-    const asked = Date.now();
-    const r = await reload('lr-v3');
-    expect(r.status).toBe(200);
-    expect(((await r.json()) as { version: string }).version).toBe('lr-v3');
     writeFileSync(join(models, 'CURRENT'), 'lr-v2\n');
-    utimesSync(join(models, 'CURRENT'), new Date(asked - 10), new Date(asked - 10));
-    // The watch polls every 2 s: its turn comes, however long the machine takes.
-    const seen = await watchSeen();
-    expect(seen.msg).toBe('models/CURRENT changed before the latest model reload was asked: the model that reload left serving stays');
-    expect(await serving()).toBe('lr-v3');
+    // Asked after the write, before the watch's poll can have seen it (it polls every 2 s, and the
+    // reload answers without waiting for one): a version that does not exist is refused.
+    expect((await reload('lr-v9')).status).toBe(409);
+    await loaded('lr-v2');
+    expect(loadingLines()).toBe(1);
+    expect(await serving()).toBe('lr-v2');
   }, 30000);
 
-  it('loads a change written after the admin reload', async () => {
-    expect((await reload('lr-v3')).status).toBe(200);
-    // Dated as written, after the answer: the file's own time is up to a kernel tick behind.
-    const written = new Date();
-    writeFileSync(join(models, 'CURRENT'), 'lr-v2\n');
-    utimesSync(join(models, 'CURRENT'), written, written);
-    const seen = await watchSeen();
-    expect(seen.msg).toBe('model loaded');
-    expect(await serving()).toBe('lr-v2');
+  it('loads a CURRENT moved into place with an older file time, after an admin reload', async () => {
+    // Written a minute before, as by mv of a staged file, cp -p, rsync -a or tar x.
+    const staged = join(models, 'CURRENT.staged');
+    writeFileSync(staged, 'lr-v4\n');
+    const earlier = new Date(Date.now() - 60_000);
+    utimesSync(staged, earlier, earlier);
+    const r = await reload('lr-v3');
+    expect(r.status).toBe(200);
+    renameSync(staged, join(models, 'CURRENT'));
+    await loaded('lr-v4');
+    expect(await serving()).toBe('lr-v4');
+  }, 30000);
+
+  it('loads a change written after an admin reload', async () => {
+    expect((await reload('lr-v2')).status).toBe(200);
+    writeFileSync(join(models, 'CURRENT'), 'lr-v4\n');
+    await loaded('lr-v4');
+    expect(await serving()).toBe('lr-v4');
   }, 30000);
 });

@@ -26,8 +26,6 @@ interface Msg {
   signal?: string;
   /** 'failing': the uncaught error the worker stops on. */
   error?: string;
-  /** 'fanout': when a model reload was asked (epoch ms), passed on with the action. */
-  askedAtMs?: number;
 }
 
 /**
@@ -167,7 +165,7 @@ export async function runWorkers(
    * whoever fails: the bidder reads an undo's results at the places of those that took the action,
    * and a worker gone between shifted the others' (with 3, a failed undo read as put back).
    */
-  function fanOut(from: Worker, action: AdminAction, askedAtMs: number | undefined): Promise<AdminResult[]> {
+  function fanOut(from: Worker, action: AdminAction): Promise<AdminResult[]> {
     return Promise.all(
       [...started.keys()]
         .filter((w) => w !== from)
@@ -177,7 +175,7 @@ export async function runWorkers(
             : new Promise<AdminResult>((resolve) => {
                 const id = ++nextId;
                 applied.set(id, { resolve, to: w });
-                w.postMessage({ type: 'apply', id, action, askedAtMs });
+                w.postMessage({ type: 'apply', id, action });
               }),
         ),
     );
@@ -229,7 +227,7 @@ export async function runWorkers(
           replies.get(m.id!)?.resolve(m.json!);
           replies.delete(m.id!);
         } else if (m.type === 'collect') worker.postMessage({ type: 'collected', id: m.id, text: await collect() });
-        else if (m.type === 'fanout') worker.postMessage({ type: 'fanned', id: m.id, results: await fanOut(worker, m.action!, m.askedAtMs) });
+        else if (m.type === 'fanout') worker.postMessage({ type: 'fanned', id: m.id, results: await fanOut(worker, m.action!) });
         else if (m.type === 'lock') {
           lockQueue.push({ worker, id: m.id! });
           grant();
@@ -261,14 +259,31 @@ export async function runWorkers(
   // aborted the process (exit 134): their in-flight requests dropped, their state unwritten.
   let port = 0;
   let starting = 0;
-  // Set once every worker listens (the models/CURRENT watch below); stop() may come before.
-  let unwatchCurrent = (): void => {};
+  // models/CURRENT is watched here, for all the workers: one loads the version it names and has the
+  // others load that one, under the admin lock, as an admin reload. Each polling the file itself,
+  // they swapped up to a poll apart (~600 ms on review "reload") and outside the lock. Watched from
+  // before worker 0 reads it: each worker reads CURRENT as it starts, so a change while they start
+  // (seen by no watch, the main thread's started once all listened) left them on different models
+  // for good (16 connections: {"lr-v3":10,"lr-v2":6}). One seen before all serve is loaded for all
+  // once they do.
+  const currentFile = join(policies.settings.modelsDir, 'CURRENT');
+  let serving = false;
+  let changedWhileStarting = false;
+  const modelChanged = (): void => {
+    const to = workers[0];
+    if (!serving) changedWhileStarting = true;
+    else if (to === undefined) log('models/CURRENT changed: no worker is running to load it');
+    else to.postMessage({ type: 'modelChanged' });
+  };
+  watchFile(currentFile, { interval: 2000 }, modelChanged);
+  const unwatchCurrent = (): void => unwatchFile(currentFile);
   try {
     const first = await start(0, overrides.port === 0 ? await freePort() : (overrides.port ?? 8080));
     port = first.port;
     workers.push(first.worker);
     for (starting = 1; starting < n; starting++) workers.push((await start(starting, port)).worker);
   } catch (err) {
+    unwatchCurrent();
     if (running.size > 0) {
       log(`worker ${starting} did not start: the ${running.size} already listening stop as on SIGTERM`);
       await stop().catch((e: Error) => log(e.message));
@@ -278,19 +293,8 @@ export async function runWorkers(
   // Ready from now on: until all listen, the process may still fail its start and exit.
   for (const w of workers) w.postMessage({ type: 'serving' });
   log(`${n} workers listening on port ${port}`);
-
-  // models/CURRENT is watched here, for all the workers: one loads the version it names and has the
-  // others load that one, under the admin lock, as an admin reload. Each polling the file itself,
-  // they swapped up to a poll apart (~600 ms on review "reload"), outside the lock, and over a
-  // model reload an operator asked after the file changed. A removed file reads as mtime 0: its
-  // reload (refused: no CURRENT) is timed as it is seen.
-  const currentFile = join(policies.settings.modelsDir, 'CURRENT');
-  unwatchCurrent = () => unwatchFile(currentFile);
-  watchFile(currentFile, { interval: 2000 }, (curr) => {
-    const to = workers[0];
-    if (to === undefined) log('models/CURRENT changed: no worker is running to load it');
-    else to.postMessage({ type: 'modelChanged', changedAtMs: curr.mtimeMs || Date.now() });
-  });
+  serving = true;
+  if (changedWhileStarting) modelChanged();
 
   /**
    * Stops every worker, resolving once all have ended; rejects naming those whose shutdown failed.
