@@ -103,10 +103,10 @@ describe('filling a native request', () => {
     expect(fillNative(creative, req([{ id: 1, required: 1, img: { type: 3, wmin: 1, hmin: 1, mimes: ['image/gif'] } }]))).toBeNull();
   });
 
-  it('review native: an untyped image asset is not answered (Prebid Server Java drops the bid), a size side exact without its minimum, odd ids and negative limits unusable', () => {
-    // No `type`: optional, left out; required, no bid.
+  it('review native: an optional untyped image asset is not answered (Prebid Server Java drops the bid), a size side exact without its minimum, odd ids and negative limits unusable', () => {
+    // No `type`: optional, left out; required, answered (Prebid Server Go takes it; Java drops the bid: docs/prebid.md).
     expect(fillNative(creative, req([{ id: 1, required: 1, title: { len: 25 } }, { id: 2, required: 0, img: { wmin: 100, hmin: 100 } }]))!.assets.map((a) => a.id)).toEqual([1]);
-    expect(fillNative(creative, req([{ id: 1, required: 1, img: { wmin: 100, hmin: 100 } }]))).toBeNull();
+    expect(fillNative(creative, req([{ id: 1, required: 1, img: { wmin: 100, hmin: 100 } }]))!.assets.map((a) => a.id)).toEqual([1]);
     // w without wmin is exact though hmin is given (1.2 §4.4): 600 wide asked, 1200 and 300 held.
     expect(fillNative(creative, req([{ id: 1, required: 1, img: { type: 3, w: 600, hmin: 200 } }]))).toBeNull();
     expect(fillNative(creative, req([{ id: 1, required: 1, img: { type: 3, wmin: 200, h: 600 } }]))).toBeNull();
