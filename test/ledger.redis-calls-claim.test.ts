@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -48,7 +48,13 @@ describeWithRedis('Redis ledger: claiming a bid after several restarts', URL, cl
     const dir = folder();
     mkdirSync(join(dir, 'redis-calls'));
     const dead = () => spawnSync(process.execPath, ['-e', '']).pid!;
-    const leave = (name: string, lines: string[][]) => writeFileSync(join(dir, 'redis-calls', name), lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+    // Untouched past their heartbeat: processes that are gone.
+    const leave = (name: string, lines: string[][]) => {
+      const file = join(dir, 'redis-calls', name);
+      writeFileSync(file, lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+      const t = new Date(Date.now() - 60_000);
+      utimesSync(file, t, t);
+    };
     leave(`${dead()}-a-t0-a.calls`, [[applied.x, 'x\n1'], ['b.1', 'y\n1']]);
     leave(`${dead()}-b-t0-b.calls`, [['b.2', 'x\n1'], [applied.y, 'y\n1']]);
     const third = await open(dir);

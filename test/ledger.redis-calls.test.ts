@@ -1,8 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { openCallLog } from '../src/ledger/redis-calls.js';
 
 const quiet = { warn: () => {} };
@@ -69,33 +69,92 @@ describe("the Redis ledger's settle calls kept in the data folder", () => {
     writeFileSync(join(dir, 'redis-calls', name), lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
   };
 
-  it("leaves a live process's calls alone (two processes on one folder: an overlapping restart)", async () => {
+  // This host's pid namespace tag, as the files name it: `<pid>-<start>-<space>-t<thread>-<prefix>.calls`.
+  const space = (() => {
     const dir = fresh();
-    const live = spawn('sleep', ['60']);
+    const log = openCallLog(dir, 'probe.', 60_000, quiet)!;
+    const [own] = readdirSync(join(dir, 'redis-calls'));
+    log.close();
+    return own.split('-')[2];
+  })();
+  const age = (dir: string, name: string, ms: number) => {
+    const t = new Date(Date.now() - ms);
+    utimesSync(join(dir, 'redis-calls', name), t, t);
+  };
+
+  it("leaves a touched file's calls alone whatever its pid, and loads them once it is untouched (two containers on one volume, both pid 1)", () => {
+    const dir = fresh();
+    const names = [`1-s1-${space}-t0-init.calls`, `${process.pid}-s2-other-t0-pid1.calls`, `${deadPid()}-s3-other-t0-dead.calls`, `1-s4-t0-old.calls`];
+    names.forEach((n, i) => leave(dir, n, [[`c${i}.1`, `b${i}\n1`]]));
+    // Touched moments ago: a process still running (its heartbeat), counting its own answers.
+    const a = openCallLog(dir, 'a.', 60_000, quiet)!;
+    expect(a.earlier).toEqual([]);
+    a.close();
+    // Untouched past three heartbeats: gone, whatever pid runs now.
+    for (const n of names) age(dir, n, 16_000);
+    const b = openCallLog(dir, 'b.', 60_000, quiet)!;
+    expect([...b.earlier].sort()).toEqual(names.map((_, i) => [`b${i}\n1`, `c${i}.1`]).sort());
+    b.close();
+    // Past the keep time, removed.
+    for (const n of names) age(dir, n, 120_000);
+    const c = openCallLog(dir, 'c.', 60_000, quiet)!;
+    expect(c.earlier).toEqual([]);
+    c.close();
+    expect(readdirSync(join(dir, 'redis-calls'))).toEqual([]);
+  });
+
+  it('loads at once a touched file whose pid, in this pid namespace, is gone or is this process with another start (a kill -9 and restart)', () => {
+    const dir = fresh();
+    leave(dir, `${deadPid()}-s1-${space}-t0-dead.calls`, [['dead.1', 'b1\n1']]);
+    leave(dir, `${process.pid}-s2-${space}-t0-before.calls`, [['before.1', 'b2\n1']]);
+    const a = openCallLog(dir, 'a.', 60_000, quiet)!;
+    expect([...a.earlier].sort()).toEqual([['b1\n1', 'dead.1'], ['b2\n1', 'before.1']]);
+    a.close();
+  });
+
+  it('loads a touched file from a later heartbeat once it is untouched (killed moments before the start, in another container)', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     try {
-      leave(dir, `${live.pid}-s1-t0-live.calls`, [['live.1', 'b1\n1']]);
-      // The live process counts its own answer: loading its call would count a duplicate win twice.
-      const a = openCallLog(dir, 'a.', 60_000, quiet)!;
-      expect(a.earlier).toEqual([]);
+      const dir = fresh();
+      leave(dir, `1-s1-other-t0-killed.calls`, [['killed.1', 'b1\n1']]);
+      const found: string[][] = [];
+      const a = openCallLog(dir, 'a.', 60_000, quiet, (key, call) => found.push([key, call]))!;
+      expect(found).toEqual([]);
+      vi.advanceTimersByTime(5_000);
+      expect(found).toEqual([]);
+      age(dir, `1-s1-other-t0-killed.calls`, 16_000);
+      vi.advanceTimersByTime(5_000);
+      expect(found).toEqual([['b1\n1', 'killed.1']]);
+      expect(a.earlier).toEqual([['b1\n1', 'killed.1']]);
       a.close();
     } finally {
-      live.kill('SIGKILL');
-      await new Promise((r) => live.once('exit', r));
+      vi.useRealTimers();
     }
-    // Gone: its open call is loaded.
-    const b = openCallLog(dir, 'b.', 60_000, quiet)!;
-    expect(b.earlier).toEqual([['b1\n1', 'live.1']]);
-    b.close();
-    // A container's restart brings back the same pid: a file of this pid with another start is not this process's.
-    leave(dir, `${process.pid}-old-t0-old.calls`, [['old.1', 'b2\n1']]);
-    const c = openCallLog(dir, 'c.', 60_000, quiet)!;
-    expect(c.earlier).toContainEqual(['b2\n1', 'old.1']);
-    c.close();
+  });
+
+  it('touches its own file while open', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const dir = fresh();
+      const a = openCallLog(dir, 'a.', 60_000, quiet)!;
+      a.sent('a.1', 'b1\n1');
+      const [own] = readdirSync(join(dir, 'redis-calls'));
+      age(dir, own, 16_000);
+      vi.advanceTimersByTime(5_000);
+      expect(Date.now() - statSync(join(dir, 'redis-calls', own)).mtimeMs).toBeLessThan(15_000);
+      // Closed with a call open: untouched from then, loaded by the next start at once.
+      a.close();
+      const b = openCallLog(dir, 'b.', 60_000, quiet)!;
+      expect(b.earlier).toEqual([['b1\n1', 'a.1']]);
+      b.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps the call log when a file vanishes while a start reads the folder (workers of one restart)', () => {
     const dir = fresh();
-    leave(dir, `${deadPid()}-s1-t0-kept.calls`, [['kept.1', 'b1\n1']]);
+    leave(dir, `${deadPid()}-s1-${space}-t0-kept.calls`, [['kept.1', 'b1\n1']]);
     // As a file a sibling worker removed between the listing and the stat.
     symlinkSync(join(dir, 'nowhere'), join(dir, 'redis-calls', `${deadPid()}-s2-t0-gone.calls`));
     const a = openCallLog(dir, 'a.', 60_000, quiet);

@@ -1,4 +1,5 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import type { LedgerLogger } from './logger.js';
@@ -20,7 +21,9 @@ import type { LedgerLogger } from './logger.js';
  * A start loads the open calls of the files of processes that are gone: not its sibling threads'
  * (the same process and start time), nor those of another process still running on the folder (an
  * overlapping restart: the live one counts its own answers, so a duplicate claiming its call here
- * counted the win twice). The files stay until `keepMs` after their last write, as workers of a
+ * counted the win twice). A running process touches its file every HEARTBEAT_MS; one untouched
+ * for LIVE_MS is gone, and one whose pid in this pid namespace is not running is gone at once.
+ * The files stay until `keepMs` after their last write, as workers of a
  * restarted process each load them and the exchange's retry may reach any of them (Redis answers
  * a call's claim once).
  */
@@ -29,37 +32,80 @@ export interface CallLog {
   sent(call: string, key: string): void;
   /** `call` needs no claim any more: answered and handled, claimed, or given up. */
   answered(call: string): void;
-  /** The open calls the folder's earlier processes left: [key, call]. */
+  /** The open calls the folder's earlier processes left, loaded so far: [key, call]. */
   readonly earlier: ReadonlyArray<readonly [string, string]>;
   close(): void;
 }
 
 const FOLDER = 'redis-calls';
 const COMPACT_BYTES = 1 << 20;
+// An open ledger touches its file this often; one untouched for LIVE_MS is of a process that is
+// gone, whatever its pid (a pid says nothing across containers on a shared volume, where each is
+// pid 1, nor once the kernel gives it to another process).
+const HEARTBEAT_MS = 5_000;
+const LIVE_MS = 3 * HEARTBEAT_MS;
+// The pid namespace and boot the pids in file names are of: within the same one a pid that is not
+// running, or this process's pid with another start, is of a process that is gone, known at once
+// (a kill -9 and restart on one host, whose exchange retries within seconds). Elsewhere (another
+// container, or /proc unreadable: a tag matching no other) only the heartbeat tells.
+const PID_SPACE = ((): string => {
+  try {
+    return createHash('sha256')
+      .update(readlinkSync('/proc/self/ns/pid'))
+      .update(readFileSync('/proc/sys/kernel/random/boot_id'))
+      .digest('hex')
+      .slice(0, 10);
+  } catch {
+    return `x${randomBytes(6).toString('hex')}`;
+  }
+})();
 // A process and its start: the same in all its worker threads, another after a restart (a pid
 // alone comes back as 1 in a container).
-const PROCESS = `${process.pid}-${Math.round(performance.timeOrigin * 1000).toString(36)}`;
+const PROCESS = `${process.pid}-${Math.round(performance.timeOrigin * 1000).toString(36)}-${PID_SPACE}`;
 // This thread's ledgers still open: a file of this process and thread that is not one was closed.
 const openHere = new Set<string>();
 
-/**
- * Whether the file `name` is of another process still running: its pid answers, and is not this
- * process's pid (which, with another start, is a container's earlier process). A pid reused by an
- * unrelated process keeps a dead one's file unread until that one ends too.
- */
-function ofLiveProcess(name: string): boolean {
-  const pid = Number(name.slice(0, name.indexOf('-')));
-  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+/** Whether the file `name`'s process, in this pid namespace and boot, is known to be gone. */
+function knownGone(name: string): boolean {
+  const [pidText, , space] = name.split('-');
+  const pid = Number(pidText);
+  if (space !== PID_SPACE || !Number.isSafeInteger(pid) || pid <= 0) return false;
+  // Two processes never share a pid at once: this pid with another start (PROCESS's files are
+  // skipped before) was this container's process before a restart.
+  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
-    return true;
+    return false;
   } catch (err) {
     // EPERM: running, as another user.
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 
-export function openCallLog(dir: string, callPrefix: string, keepMs: number, logger: LedgerLogger): CallLog | null {
+/** The open calls in a call file's text: [key, call]. */
+function openCalls(text: string): Array<[string, string]> {
+  const calls = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    // A line a kill cut short is of a call never sent, or an answer's mark (the call then
+    // claimed once more, which Redis answers with nothing).
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (Array.isArray(v) && typeof v[0] === 'string' && typeof v[1] === 'string') calls.set(v[0], v[1]);
+    else if (typeof v === 'string') calls.delete(v);
+  }
+  return [...calls].map(([call, key]) => [key, call]);
+}
+
+/**
+ * `found` gets the open calls of the folder's earlier processes ([key, call]): those known gone at
+ * once, in this call; those whose file was still touched at the start, once it is not (a process
+ * killed moments before, in another pid namespace), from a later heartbeat.
+ */
+export function openCallLog(dir: string, callPrefix: string, keepMs: number, logger: LedgerLogger, found: (key: string, call: string) => void = () => {}): CallLog | null {
   const folder = join(dir, FOLDER);
   const name = `${PROCESS}-t${threadId}-${callPrefix}.calls`;
   const path = join(folder, name);
@@ -72,45 +118,58 @@ export function openCallLog(dir: string, callPrefix: string, keepMs: number, log
     logger.warn({ err: (err as Error).message, folder }, "Redis ledger: cannot keep settle calls in the data folder: a win whose answer a crash cuts off is then left out of the event log after the restart");
     return null;
   }
+  // Files of other processes seen touched: looked at again each heartbeat until loaded or gone.
+  const watched = new Set<string>();
+  const scan = (names: Iterable<string>): void => {
+    for (const f of names) {
+      if (!f.endsWith('.calls') || f === name || openHere.has(f)) continue;
+      if (f.startsWith(`${PROCESS}-`) && !f.startsWith(`${PROCESS}-t${threadId}-`)) continue;
+      const file = join(folder, f);
+      // One file at a time: the restarted process's workers read and remove the same stale files.
+      let text: string;
+      try {
+        const age = Date.now() - statSync(file).mtimeMs;
+        // A closed file's time is set back by LIVE_MS (close()), so its keep counts from its last write.
+        if (age > keepMs + LIVE_MS) {
+          rmSync(file, { force: true });
+          watched.delete(f);
+          continue;
+        }
+        if (age <= LIVE_MS && !f.startsWith(`${PROCESS}-`) && !knownGone(f)) {
+          watched.add(f);
+          continue;
+        }
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        watched.delete(f);
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ err: (err as Error).message, file }, 'Redis ledger: cannot read a settle calls file an earlier process left');
+        continue;
+      }
+      watched.delete(f);
+      for (const [key, call] of openCalls(text)) {
+        earlier.push([key, call]);
+        found(key, call);
+      }
+    }
+  };
   let names: string[] = [];
   try {
     names = readdirSync(folder);
   } catch (err) {
     logger.warn({ err: (err as Error).message, folder }, "Redis ledger: cannot read the settle calls earlier processes left: a win a crash cut off is left out of the event log");
   }
-  for (const f of names) {
-    if (!f.endsWith('.calls') || f === name || openHere.has(f)) continue;
-    if (f.startsWith(`${PROCESS}-`) && !f.startsWith(`${PROCESS}-t${threadId}-`)) continue;
-    if (ofLiveProcess(f)) continue;
-    const file = join(folder, f);
-    // One file at a time: the restarted process's workers read and remove the same stale files.
-    let text: string;
-    try {
-      if (statSync(file).mtimeMs < Date.now() - keepMs) {
-        rmSync(file, { force: true });
-        continue;
-      }
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ err: (err as Error).message, file }, 'Redis ledger: cannot read a settle calls file an earlier process left');
-      continue;
-    }
-    const calls = new Map<string, string>();
-    for (const line of text.split('\n')) {
-      // A line a kill cut short is of a call never sent, or an answer's mark (the call then
-      // claimed once more, which Redis answers with nothing).
-      let v: unknown;
-      try {
-        v = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      if (Array.isArray(v) && typeof v[0] === 'string' && typeof v[1] === 'string') calls.set(v[0], v[1]);
-      else if (typeof v === 'string') calls.delete(v);
-    }
-    for (const [call, key] of calls) earlier.push([key, call]);
-  }
+  scan(names);
   openHere.add(name);
+  const heartbeat = setInterval(() => {
+    try {
+      const now = new Date();
+      utimesSync(path, now, now);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, path }, 'Redis ledger: cannot touch the settle calls file; a start meanwhile takes this process as gone and may count its wins twice');
+    }
+    if (watched.size > 0) scan([...watched]);
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
 
   /** The calls not yet answered, and their lines. */
   const open = new Map<string, string>();
@@ -181,6 +240,7 @@ export function openCallLog(dir: string, callPrefix: string, keepMs: number, log
     },
     close() {
       if (closed) return;
+      clearInterval(heartbeat);
       flush();
       openHere.delete(name);
       // Calls still open (failed, their retry to come) stay for the next process.
@@ -189,6 +249,11 @@ export function openCallLog(dir: string, callPrefix: string, keepMs: number, log
       try {
         closeSync(fd);
         if (open.size === 0) unlinkSync(path);
+        else {
+          // Untouched from now: the next start loads it at once, not after LIVE_MS.
+          const back = new Date(Date.now() - LIVE_MS - 1);
+          utimesSync(path, back, back);
+        }
       } catch {
         // Left as it is: the next start reads it, or removes it once old.
       }

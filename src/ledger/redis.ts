@@ -695,14 +695,6 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   // claimed; per bid and report level, the failed call of this process not yet resolved.
   const callPrefix = randomBytes(6).toString('base64url') + '.';
   let calls = 0;
-  const callLog = opts.dataDir ? openCallLog(opts.dataDir, callPrefix, reservationTtlMs + retentionMs, logger) : null;
-  // As many as the notice handler keeps waiting to retry, each for as long as its bid is kept.
-  // One dropped needs no claim any more.
-  const failedCalls = new LRUCache<string, string>({
-    max: 200_000,
-    ttl: reservationTtlMs + retentionMs,
-    ...(callLog ? { dispose: (call: string) => callLog.answered(call) } : {}),
-  });
   // The calls the folder's earlier processes left open (a crash), for `claim` alone: a retry
   // settles under a call id of this process, so one of theirs never sets anything after they
   // ended, and the next start, which loads it again from their file, cannot claim a bid this
@@ -710,11 +702,21 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   // Every earlier process's call for a bid and level: after restarts in a row, the one Redis
   // applied may be any of them (the later ones' retries, cut off too, set nothing).
   const earlierCalls = new LRUCache<string, string[]>({ max: 200_000, ttl: reservationTtlMs + retentionMs });
-  for (const [key, call] of callLog?.earlier ?? []) {
-    const those = earlierCalls.get(key);
-    if (those) those.push(call);
-    else earlierCalls.set(key, [call]);
-  }
+  // Loaded at the start, and later from a process killed moments before it (redis-calls.ts).
+  const callLog = opts.dataDir
+    ? openCallLog(opts.dataDir, callPrefix, reservationTtlMs + retentionMs, logger, (key, call) => {
+        const those = earlierCalls.get(key);
+        if (those) those.push(call);
+        else earlierCalls.set(key, [call]);
+      })
+    : null;
+  // As many as the notice handler keeps waiting to retry, each for as long as its bid is kept.
+  // One dropped needs no claim any more.
+  const failedCalls = new LRUCache<string, string>({
+    max: 200_000,
+    ttl: reservationTtlMs + retentionMs,
+    ...(callLog ? { dispose: (call: string) => callLog.answered(call) } : {}),
+  });
   const leaseMs = opts.ruleLeaseMs ?? 60_000;
   let budgets = opts.budgets;
   // Per campaign, the disagreement last logged: logged again only when it changes.
@@ -736,12 +738,15 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
    * still behind spends on the day it reached before; without a folder, in memory.
    */
   const dataDir = opts.dataDir;
-  let latestDay = dataDir ? readLatestDay(dataDir, logger) : -Infinity;
+  // The fleet the day is of: a folder moved to another prefix or Redis does not carry its day there.
+  const { host, port, path: socket, db } = client.options;
+  const fleet = `${P} redis://${socket ?? `${host}:${port}`}/${db ?? 0}`;
+  let latestDay = dataDir ? readLatestDay(dataDir, fleet, clock(), logger) : -Infinity;
   const budgetDay = (now: number): number => {
     const d = utcDay(now);
     if (d > latestDay) {
       latestDay = d;
-      if (dataDir) keepLatestDay(dataDir, d, logger);
+      if (dataDir) keepLatestDay(dataDir, fleet, d, logger);
     }
     return latestDay;
   };

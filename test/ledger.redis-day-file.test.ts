@@ -1,0 +1,114 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisLedger } from '../src/ledger/index.js';
+import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
+
+/**
+ * The budget day a Redis bidder keeps in its data folder is of its fleet and of a clock that was
+ * right: a day past the clock's next one (a start with the clock ahead), one of another key prefix
+ * and an unreadable file are not used, the last two said in the log.
+ */
+const haveRedis = haveRedisServer();
+if (!haveRedis && process.env.CI === 'true') throw new Error('redis-server is required in CI (the fleet suites run against a real Redis)');
+
+const DAY = 86_400_000;
+// 12:00 UTC 2026-12-07.
+const D = Date.UTC(2026, 11, 7, 12);
+
+describe.skipIf(!haveRedis)('Redis ledger: the budget day kept in the data folder', () => {
+  let redis: PrivateRedis;
+  const dirs: string[] = [];
+  const folder = () => {
+    const d = mkdtempSync(join(tmpdir(), 'redis-day-file-'));
+    dirs.push(d);
+    return d;
+  };
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  const open = (keyPrefix: string, dataDir: string, now: number, budgets: Record<string, { dailyUsd: number; end?: string }>, warned: string[] = []) =>
+    createRedisLedger({
+      url: redis.url,
+      clock: () => now,
+      budgets,
+      reservationTtlMs: 60_000,
+      keyPrefix,
+      dataDir,
+      logger: { warn: (o: object, msg: string) => warned.push(`${msg} ${JSON.stringify(o)}`) },
+    });
+  /** Bids of $0.10 until refused: how many were taken. */
+  const spend = async (l: Awaited<ReturnType<typeof open>>, cid: string, now: number) => {
+    let n = 0;
+    for (; n < 5; n++) {
+      const id = `${cid}-${now}-${n}`;
+      if (!(await l.reserve([{ bidId: id, campaignId: cid, amountUsd: 0.1, expiresAtMs: now + 30_000 }]))[0]) break;
+      expect(await l.settle(id, 0.1)).toBe('settled');
+    }
+    return n;
+  };
+
+  it("a day 3 days ahead, from a start before the clock was set, is not used once the clock is right; the log says both days", async () => {
+    const dataDir = folder();
+    const budgets = { c: { dailyUsd: 0.3, end: '2026-12-08' } };
+    const ahead = await open('ahead3:', dataDir, D + 3 * DAY, budgets);
+    await ahead.state('c');
+    await ahead.close();
+    expect(JSON.parse(readFileSync(join(dataDir, 'redis-day'), 'utf8')).day).toBe(Math.floor(D / DAY) + 3);
+    const warned: string[] = [];
+    const right = await open('ahead3:', dataDir, D, budgets, warned);
+    try {
+      // Spends 12-07's budget on 12-07, and the flight ending 12-08 is in flight.
+      expect(await spend(right, 'c', D)).toBe(3);
+      expect(await right.state('c')).toMatchObject({ spentUsd: 0.3, budgetUsd: 0.3 });
+    } finally {
+      await right.close();
+    }
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toContain('2026-12-10');
+    expect(warned[0]).toContain('2026-12-07');
+    // The right day replaced it: the next start says nothing.
+    const again: string[] = [];
+    await (await open('ahead3:', dataDir, D, budgets, again)).close();
+    expect(again).toEqual([]);
+  });
+
+  it('a day kept for another key prefix is not used', async () => {
+    const dataDir = folder();
+    const budgets = { c: { dailyUsd: 0.3, end: '2026-12-07' } };
+    // The next day, on another fleet's prefix (within the clock's next day: only the prefix differs).
+    const other = await open('fleetA:', dataDir, D + DAY, budgets);
+    await other.state('c');
+    await other.close();
+    const warned: string[] = [];
+    const here = await open('fleetB:', dataDir, D, budgets, warned);
+    try {
+      expect(await spend(here, 'c', D)).toBe(3);
+    } finally {
+      await here.close();
+    }
+    expect(warned).toEqual([]);
+  });
+
+  it('an unreadable file is not used, and the log says so', async () => {
+    // The last as the version before kept it, without its fleet.
+    for (const text of ['garbage\n', '0x5135\n', '20797\n']) {
+      const dataDir = folder();
+      writeFileSync(join(dataDir, 'redis-day'), text);
+      const warned: string[] = [];
+      const l = await open(`garbage${dirs.length}:`, dataDir, D, { c: { dailyUsd: 0.3, end: '2026-12-07' } }, warned);
+      try {
+        expect(await spend(l, 'c', D)).toBe(3);
+      } finally {
+        await l.close();
+      }
+      expect(warned.filter((w) => w.includes('cannot read the latest budget day'))).toHaveLength(1);
+    }
+  });
+});
