@@ -133,7 +133,9 @@ export interface Bidder {
 function watchCurrent(settings: Settings, logger: Logger, changed: () => unknown, atStart: string): () => void {
   const file = join(settings.modelsDir, 'CURRENT');
   if (settings.modelVersion) logger.info({ model: settings.modelVersion }, 'started on the model asked for; a change of models/CURRENT loads the version it names');
-  watchFile(file, { interval: 2000 }, () => void changed());
+  // Absent before and now is no change: Node calls at once where the file does not exist, which
+  // loaded a missing CURRENT at every start on --model without one (BidderModelRefused; fix review fixrev8).
+  watchFile(file, { interval: 2000 }, (curr, prev) => void (curr.ino === 0 && prev.ino === 0 ? undefined : changed()));
   // The model was read from it before the bidder listened, the watch starting only then: a change
   // between the two would be seen by nothing.
   if (currentState(file) !== atStart) void changed();
@@ -537,8 +539,17 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       logger.info('models/CURRENT changed; loading the version it names');
       const before = live.model()?.version;
       const r = await live.reloadModel();
-      // A refusal here is logged where the model was refused (live.ts).
-      if (!r.ok) return;
+      // A refusal here is logged where the model was refused (live.ts). The other workers are told
+      // this one's model all the same: a change during the start may have left some on another
+      // (CURRENT read as each started), and a refused change then aligned nothing (fix review
+      // fixrev8: {"lr-v3":7,"lr-v2":9} until CURRENT changed again). One already on it keeps it.
+      if (!r.ok) {
+        if (peers !== undefined && before !== undefined) {
+          const all = await onPeers({ ok: true as const }, { kind: 'reloadModel', version: before }, null);
+          if (!all.ok) logger.error({ problems: all.problems }, 'model of this worker refused by another worker after a refused models/CURRENT');
+        }
+        return;
+      }
       const all = await onPeers(r, { kind: 'reloadModel', version: r.version }, before === undefined ? null : { kind: 'reloadModel', version: before });
       if (!all.ok) logger.error({ problems: all.problems, stillApplied: all.stillApplied }, 'model of models/CURRENT refused by another worker');
     }).catch((err: Error) => logger.error({ err }, 'model reload of models/CURRENT failed'));

@@ -35,6 +35,10 @@ describe('a models/CURRENT that appears after the start', () => {
     try {
       const serving = async () => ((await (await fetch(`${bidder.url}/readyz`)).json()) as { model: string }).model;
       expect(await serving()).toBe('lr-v3');
+      // No CURRENT is no change: the watch's first call loaded the missing file at every such start
+      // (a refused swap, BidderModelRefused; fix review fixrev8). Past a poll, none was tried.
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(await bidder.metricsText()).toMatch(/^bidder_model_swaps_total\{result="refused"\} 0$/m);
       writeFileSync(join(models, 'CURRENT'), 'lr-v2\n');
       // The watch polls every 2 s: wait for the swap, however long the machine takes.
       while ((await serving()) !== 'lr-v2') await new Promise((r) => setTimeout(r, 200));

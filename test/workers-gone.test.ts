@@ -33,7 +33,7 @@ const requests = (n: number) => [{ name: 'bidder_requests_total', help: 'request
 
 async function start(n: number): Promise<FakeWorker[]> {
   const { runWorkers } = await import('../src/cli/workers.js');
-  await runWorkers(n, '/nonexistent', { settings: {} } as never, { port: 1234, noticeSecret: 'x' }, () => {});
+  await runWorkers(n, '/nonexistent', { settings: { modelsDir: '/nonexistent/models' } } as never, { port: 1234, noticeSecret: 'x' }, () => {});
   return made.slice(-n);
 }
 /** `from` asks for a scrape; returns the metrics request each worker got. */

@@ -29,7 +29,7 @@ const got = (w: FakeWorker, type: string) => w.sent.some((m) => m.type === type)
 describe('the admin lock across workers', () => {
   it('passes over a worker that exited while waiting for it, and answers for one a fan-out was sent to', async () => {
     const { runWorkers } = await import('../src/cli/workers.js');
-    await runWorkers(3, '/nonexistent', { settings: {} } as never, { port: 1234 }, () => {});
+    await runWorkers(3, '/nonexistent', { settings: { modelsDir: '/nonexistent/models' } } as never, { port: 1234 }, () => {});
     const [a, b, c] = made;
     a.emit('message', { type: 'lock', id: 1 });
     await tick();

@@ -275,7 +275,8 @@ export async function runWorkers(
     else if (to === undefined) log('models/CURRENT changed: no worker is running to load it');
     else to.postMessage({ type: 'modelChanged' });
   };
-  watchFile(currentFile, { interval: 2000 }, modelChanged);
+  // Absent before and now is no change (Node calls at once where the file does not exist).
+  watchFile(currentFile, { interval: 2000 }, (curr, prev) => (curr.ino === 0 && prev.ino === 0 ? undefined : modelChanged()));
   const unwatchCurrent = (): void => unwatchFile(currentFile);
   try {
     const first = await start(0, overrides.port === 0 ? await freePort() : (overrides.port ?? 8080));
