@@ -1,17 +1,11 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createBidder } from '../src/bidder.js';
 import { metricSum } from '../src/harness/prometheus.js';
 import { TEST_SECRET } from './helpers/bidder.js';
-import { startHeldThreadBidder } from './helpers/held-thread-bidder.js';
-
-interface LoggedNotice {
-  type: string;
-  bidId: string;
-  priceCpmUsd?: number;
-}
+import { firstBid, loggedWins, startHeldThreadBidder } from './helpers/held-thread-bidder.js';
 
 // The journal's fdatasync runs on the held thread: a win notice waits for it until the kill, as one
 // waits for a slow disk's sync (or the group commit's syncWindowMs) when the process dies.
@@ -37,14 +31,7 @@ describe('a win whose journal sync a kill -9 interrupts', () => {
       ...(process.env.TEST_MODELS_DIR ? { modelsDir: process.env.TEST_MODELS_DIR } : {}),
     };
     const { child, exited, listening, policiesDir } = startHeldThreadBidder(dir, overrides);
-    const wins = (bidId: string): LoggedNotice[] =>
-      existsSync(events)
-        ? readdirSync(events, { recursive: true })
-            .map(String)
-            .filter((f) => f.endsWith('.ndjson'))
-            .flatMap((f) => readFileSync(join(events, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LoggedNotice))
-            .filter((r) => r.type === 'win' && r.bidId === bidId)
-        : [];
+    const wins = (bidId: string) => loggedWins(events, bidId);
     const settleLines = (bidId: string): string[] =>
       readdirSync(journal)
         .filter((f) => f.startsWith('journal.'))
@@ -54,11 +41,7 @@ describe('a win whose journal sync a kill -9 interrupts', () => {
     let winUrl = '';
     try {
       const { url } = await listening;
-      for (let i = 0; i < 20 && bid === undefined; i++) {
-        const body = { id: `k${i}`, at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] }, user: { id: `u${i}` } };
-        const r = await fetch(url + '/openrtb2/bid', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-        if (r.status === 200) bid = (await r.json()).seatbid[0].bid[0];
-      }
+      bid = await firstBid(url);
       expect(bid).toBeDefined();
       const price = +(bid!.price * 0.5).toFixed(4);
       winUrl = bid!.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(price)).replace('${AUCTION_MIN_TO_WIN}', '');

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,16 +8,10 @@ import { createBidder } from '../src/bidder.js';
 import { metricSum } from '../src/harness/prometheus.js';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
 import { TEST_SECRET } from './helpers/bidder.js';
-import { startHeldThreadBidder } from './helpers/held-thread-bidder.js';
+import { firstBid, loggedWins, startHeldThreadBidder } from './helpers/held-thread-bidder.js';
 
 const haveRedis = haveRedisServer();
 if (!haveRedis && process.env.CI === 'true') throw new Error('redis-server is required in CI (the fleet suites run against a real Redis)');
-
-interface LoggedNotice {
-  type: string;
-  bidId: string;
-  priceCpmUsd?: number;
-}
 
 /**
  * A proxy to Redis whose replies stop once `hold` is set: Redis applies what the bidder sends, and
@@ -81,24 +75,13 @@ describe.skipIf(!haveRedis)('a win on the Redis ledger whose reply a kill -9 cut
       ...(process.env.TEST_MODELS_DIR ? { modelsDir: process.env.TEST_MODELS_DIR } : {}),
     });
     const { child, exited, listening, policiesDir } = startHeldThreadBidder(dir, overrides(proxy.url));
-    const wins = (bidId: string): LoggedNotice[] =>
-      existsSync(events)
-        ? readdirSync(events, { recursive: true })
-            .map(String)
-            .filter((f) => f.endsWith('.ndjson'))
-            .flatMap((f) => readFileSync(join(events, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LoggedNotice))
-            .filter((r) => r.type === 'win' && r.bidId === bidId)
-        : [];
+    const wins = (bidId: string) => loggedWins(events, bidId);
     let bid: { id: string; price: number; nurl: string } | undefined;
     let winUrl = '';
     let price = 0;
     try {
       const { url } = await listening;
-      for (let i = 0; i < 20 && bid === undefined; i++) {
-        const body = { id: `k${i}`, at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] }, user: { id: `u${i}` } };
-        const r = await fetch(url + '/openrtb2/bid', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-        if (r.status === 200) bid = (await r.json()).seatbid[0].bid[0];
-      }
+      bid = await firstBid(url);
       expect(bid).toBeDefined();
       price = +(bid!.price * 0.5).toFixed(4);
       winUrl = bid!.nurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_PRICE}', String(price)).replace('${AUCTION_MIN_TO_WIN}', '');

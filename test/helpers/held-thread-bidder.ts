@@ -1,5 +1,5 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -47,4 +47,31 @@ export function startHeldThreadBidder(dir: string, overrides: Record<string, unk
     child.once('exit', (code) => rej(new Error(`the bidder exited (${code}) before listening`)));
   });
   return { child, exited, listening, policiesDir };
+}
+
+/** A notice line of the event log, as the kill-9 suites read it. */
+export interface LoggedNotice {
+  type: string;
+  bidId: string;
+  priceCpmUsd?: number;
+}
+
+/** The win lines of `bidId` in the event log folder `events` (none where it does not exist yet). */
+export function loggedWins(events: string, bidId: string): LoggedNotice[] {
+  if (!existsSync(events)) return [];
+  return readdirSync(events, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.ndjson'))
+    .flatMap((f) => readFileSync(join(events, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LoggedNotice))
+    .filter((r) => r.type === 'win' && r.bidId === bidId);
+}
+
+/** The first bid of up to 20 plain banner requests to the bidder at `url`. */
+export async function firstBid(url: string): Promise<{ id: string; price: number; nurl: string } | undefined> {
+  for (let i = 0; i < 20; i++) {
+    const body = { id: `k${i}`, at: 2, tmax: 5000, cur: ['USD'], imp: [{ id: '1', bidfloor: 0.01, banner: { w: 300, h: 250 } }], site: { id: 's1', domain: 'news.example', cat: ['IAB12'] }, user: { id: `u${i}` } };
+    const r = await fetch(url + '/openrtb2/bid', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    if (r.status === 200) return (await r.json()).seatbid[0].bid[0];
+  }
+  return undefined;
 }
