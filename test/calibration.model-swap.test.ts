@@ -1,12 +1,7 @@
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { loadPolicies } from '../src/config/policies.js';
-import { createPrivacy } from '../src/eligibility/privacy.js';
-import { createFeatureBuilder } from '../src/features/features.js';
-import { createLive } from '../src/live/live.js';
-import { createMetrics } from '../src/metrics/metrics.js';
 import { createCalibration } from '../src/pace/calibration.js';
 import { createValuePacer, mulberry32 } from '../src/pace/index.js';
+import { demoLive } from './helpers/live.js';
 
 /**
  * A creative's CTR factor is clicks per click the serving model expected. Review "learn": after a
@@ -111,21 +106,8 @@ describe('creative CTR calibration across a model of another version', () => {
 
 describe('a model load tells the pacer its version', () => {
   it('at start and at each reload, a refused one excepted', async () => {
-    const policies = loadPolicies('policies');
     const told: string[] = [];
-    const live = await createLive({
-      policiesDir: 'policies',
-      policies,
-      backend: 'cpu',
-      features: createFeatureBuilder(),
-      metrics: createMetrics({ exchanges: [...policies.exchanges.keys()], campaigns: policies.campaigns.map((c) => c.id) }),
-      logger: pino({ level: 'silent' }),
-      eligibility: { privacy: createPrivacy(), clock: () => DAY0, userKey: () => '', frequency: () => 0 },
-      applyPolicies: async () => [],
-      configurePacer: () => {},
-      modelPacer: (version) => told.push(version),
-      onPolicies: () => {},
-    });
+    const live = await demoLive(() => DAY0, (version) => told.push(version));
     try {
       const first = live.status().model!;
       expect((await live.reloadModel('lr-v4')).ok).toBe(true);

@@ -1,14 +1,11 @@
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { loadPolicies, type ExchangeSettings } from '../src/config/policies.js';
-import { createPrivacy } from '../src/eligibility/privacy.js';
-import { createFeatureBuilder } from '../src/features/features.js';
+import type { ExchangeSettings } from '../src/config/policies.js';
 import { createMemoryLedger } from '../src/ledger/index.js';
-import { createLive, modelInstalls } from '../src/live/live.js';
-import { createMetrics } from '../src/metrics/metrics.js';
+import { modelInstalls } from '../src/live/live.js';
 import { createIssuedBids } from '../src/notices/issued.js';
 import { createNoticeHandler, type NoticeDeps } from '../src/notices/notices.js';
 import { createSigner, noticeUrl, noticeUrls, type NoticeClaims } from '../src/notices/sign.js';
+import { demoLive } from './helpers/live.js';
 
 /**
  * A win and a click of a bid count under the CTR model that priced it. The issued ring remembers
@@ -74,20 +71,8 @@ describe('modelInstalls', () => {
 
 describe('Live.modelAt', () => {
   it('has each model installed by the clock the bids read, a refused load excepted', async () => {
-    const policies = loadPolicies('policies');
     let now = T0;
-    const live = await createLive({
-      policiesDir: 'policies',
-      policies,
-      backend: 'cpu',
-      features: createFeatureBuilder(),
-      metrics: createMetrics({ exchanges: [...policies.exchanges.keys()], campaigns: policies.campaigns.map((c) => c.id) }),
-      logger: pino({ level: 'silent' }),
-      eligibility: { privacy: createPrivacy(), clock: () => now, userKey: () => '', frequency: () => 0 },
-      applyPolicies: async () => [],
-      configurePacer: () => {},
-      onPolicies: () => {},
-    });
+    const live = await demoLive(() => now);
     try {
       const first = live.status().model!;
       const other = first === 'lr-v4' ? 'lr-v5' : 'lr-v4';
