@@ -471,6 +471,10 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   async function applyAdmin(a: AdminAction): Promise<AdminResult> {
     // A pause that cannot be kept is a refusal, not a lost answer: the worker that fanned it out waits for one.
     if (a.kind === 'pause') return pauseHere(a.campaignId, a.paused) ?? { ok: false, problems: [`unknown campaign ${a.campaignId}`] };
+    // The version serving here already (versions never change): nothing to load. A refused CURRENT
+    // change tells every worker the first one's model, and each loaded it again from disk, or
+    // refused it where it had been started on a folder by path (fix review fixrev9).
+    if (a.kind === 'reloadModel' && a.version !== undefined && live.model()?.version === a.version) return { ok: true };
     const r = a.kind === 'reloadPolicies' ? await live.reloadPolicies(freezePolicies(a.policies)) : await live.reloadModel(a.version);
     return r.ok ? { ok: true } : { ok: false, problems: r.problems };
   }

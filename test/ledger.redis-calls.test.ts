@@ -82,21 +82,25 @@ describe("the Redis ledger's settle calls kept in the data folder", () => {
     utimesSync(join(dir, 'redis-calls', name), t, t);
   };
 
-  it("leaves a touched file's calls alone whatever its pid, and loads them once it is untouched (two containers on one volume, both pid 1)", () => {
+  it("leaves a touched file's calls alone whatever its pid, and loads them once it is untouched (two containers on one volume, both pid 1); a running pid of this namespace's, never", () => {
     const dir = fresh();
-    const names = [`1-s1-${space}-t0-init.calls`, `${process.pid}-s2-other-t0-pid1.calls`, `${deadPid()}-s3-other-t0-dead.calls`, `1-s4-t0-old.calls`];
+    const names = [`${process.pid}-s2-other-t0-pid1.calls`, `${deadPid()}-s3-other-t0-dead.calls`, `1-s4-t0-old.calls`];
     names.forEach((n, i) => leave(dir, n, [[`c${i}.1`, `b${i}\n1`]]));
+    // Pid 1 of this namespace runs (init): its file is taken as a live process's however long it
+    // went untouched, as a process whose loop stalled past the heartbeat's window (fix review fixrev9).
+    const running = `1-s1-${space}-t0-init.calls`;
+    leave(dir, running, [['r.1', 'r\n1']]);
     // Touched moments ago: a process still running (its heartbeat), counting its own answers.
     const a = openCallLog(dir, 'a.', 60_000, quiet)!;
     expect(a.earlier).toEqual([]);
     a.close();
-    // Untouched past three heartbeats: gone, whatever pid runs now.
-    for (const n of names) age(dir, n, 16_000);
+    // Untouched past a minute: gone, whatever pid runs in its namespace.
+    for (const n of [...names, running]) age(dir, n, 61_000);
     const b = openCallLog(dir, 'b.', 60_000, quiet)!;
     expect([...b.earlier].sort()).toEqual(names.map((_, i) => [`b${i}\n1`, `c${i}.1`]).sort());
     b.close();
-    // Past the keep time, removed.
-    for (const n of names) age(dir, n, 120_000);
+    // Past the keep time and the heartbeat's window, removed, the running pid's too.
+    for (const n of [...names, running]) age(dir, n, 121_000);
     const c = openCallLog(dir, 'c.', 60_000, quiet)!;
     expect(c.earlier).toEqual([]);
     c.close();
@@ -122,7 +126,7 @@ describe("the Redis ledger's settle calls kept in the data folder", () => {
       expect(found).toEqual([]);
       vi.advanceTimersByTime(5_000);
       expect(found).toEqual([]);
-      age(dir, `1-s1-other-t0-killed.calls`, 16_000);
+      age(dir, `1-s1-other-t0-killed.calls`, 61_000);
       vi.advanceTimersByTime(5_000);
       expect(found).toEqual([['b1\n1', 'killed.1']]);
       expect(a.earlier).toEqual([['b1\n1', 'killed.1']]);

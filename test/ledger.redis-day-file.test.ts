@@ -93,6 +93,31 @@ describe.skipIf(!haveRedis)('Redis ledger: the budget day kept in the data folde
     } finally {
       await here.close();
     }
+    // Said, as it may be this fleet spelt another way (localhost for 127.0.0.1).
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toContain('of another fleet');
+  });
+
+  it("on Redis's clock (serverClock), a restart 9 days behind keeps the day it reached (fix review fixrev9)", async () => {
+    const dataDir = folder();
+    const now = Date.now();
+    const budgets = { u: { dailyUsd: 0.3 } };
+    const onTime = (clockMs: number, warned: string[] = []) =>
+      createRedisLedger({ url: redis.url, clock: () => clockMs, serverClock: true, budgets, reservationTtlMs: 60_000, keyPrefix: 'behind9:', dataDir, logger: { warn: (o: object, msg: string) => warned.push(`${msg} ${JSON.stringify(o)}`) } });
+    const right = await onTime(now);
+    try {
+      expect(await spend(right, 'u', now)).toBe(3);
+    } finally {
+      await right.close();
+    }
+    const warned: string[] = [];
+    const behind = await onTime(now - 9 * DAY, warned);
+    try {
+      // Read against the bidder's own clock the kept day looked 9 days ahead and was dropped: today's budget again.
+      expect(await spend(behind, 'u', now - 9 * DAY)).toBe(0);
+    } finally {
+      await behind.close();
+    }
     expect(warned).toEqual([]);
   });
 

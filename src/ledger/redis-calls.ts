@@ -39,11 +39,13 @@ export interface CallLog {
 
 const FOLDER = 'redis-calls';
 const COMPACT_BYTES = 1 << 20;
-// An open ledger touches its file this often; one untouched for LIVE_MS is of a process that is
-// gone, whatever its pid (a pid says nothing across containers on a shared volume, where each is
-// pid 1, nor once the kernel gives it to another process).
+// An open ledger touches its file this often; one of another pid namespace untouched for LIVE_MS
+// is of a process that is gone (a pid says nothing across containers on a shared volume, where
+// each is pid 1). A minute, not 15 s: the touch is a timer on the serving loop, and a process whose
+// loop stalled 17 s (a long GC, a blocked disk) had its open calls claimed by a start meanwhile,
+// a win counted by both (fix review fixrev9).
 const HEARTBEAT_MS = 5_000;
-const LIVE_MS = 3 * HEARTBEAT_MS;
+const LIVE_MS = 12 * HEARTBEAT_MS;
 // The pid namespace and boot the pids in file names are of: within the same one a pid that is not
 // running, or this process's pid with another start, is of a process that is gone, known at once
 // (a kill -9 and restart on one host, whose exchange retries within seconds). Elsewhere (another
@@ -65,20 +67,25 @@ const PROCESS = `${process.pid}-${Math.round(performance.timeOrigin * 1000).toSt
 // This thread's ledgers still open: a file of this process and thread that is not one was closed.
 const openHere = new Set<string>();
 
-/** Whether the file `name`'s process, in this pid namespace and boot, is known to be gone. */
-function knownGone(name: string): boolean {
+/**
+ * Whether the file `name`'s process is gone, running, or not known here (another pid namespace or
+ * boot: the heartbeat tells). In this namespace a running pid is taken as the file's process however
+ * long its file went untouched (a stalled loop), so a pid the kernel gave to another program keeps
+ * that file unread until it is past its keep time.
+ */
+function liveness(name: string): 'gone' | 'running' | 'unknown' {
   const [pidText, , space] = name.split('-');
   const pid = Number(pidText);
-  if (space !== PID_SPACE || !Number.isSafeInteger(pid) || pid <= 0) return false;
+  if (space !== PID_SPACE || !Number.isSafeInteger(pid) || pid <= 0) return 'unknown';
   // Two processes never share a pid at once: this pid with another start (PROCESS's files are
   // skipped before) was this container's process before a restart.
-  if (pid === process.pid) return true;
+  if (pid === process.pid) return 'gone';
   try {
     process.kill(pid, 0);
-    return false;
+    return 'running';
   } catch (err) {
     // EPERM: running, as another user.
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    return (err as NodeJS.ErrnoException).code === 'ESRCH' ? 'gone' : 'running';
   }
 }
 
@@ -135,7 +142,8 @@ export function openCallLog(dir: string, callPrefix: string, keepMs: number, log
           watched.delete(f);
           continue;
         }
-        if (age <= LIVE_MS && !f.startsWith(`${PROCESS}-`) && !knownGone(f)) {
+        const alive = f.startsWith(`${PROCESS}-`) ? 'gone' : liveness(f);
+        if (alive === 'running' || (alive === 'unknown' && age <= LIVE_MS)) {
           watched.add(f);
           continue;
         }
@@ -160,12 +168,16 @@ export function openCallLog(dir: string, callPrefix: string, keepMs: number, log
   }
   scan(names);
   openHere.add(name);
+  // Said once until a touch works again: every 5 s it filled the log (fix review fixrev9).
+  let touchFailing = false;
   const heartbeat = setInterval(() => {
     try {
       const now = new Date();
       utimesSync(path, now, now);
+      touchFailing = false;
     } catch (err) {
-      logger.warn({ err: (err as Error).message, path }, 'Redis ledger: cannot touch the settle calls file; a start meanwhile takes this process as gone and may count its wins twice');
+      if (!touchFailing) logger.warn({ err: (err as Error).message, path }, 'Redis ledger: cannot touch the settle calls file; a start meanwhile takes this process as gone and may count its wins twice');
+      touchFailing = true;
     }
     if (watched.size > 0) scan([...watched]);
   }, HEARTBEAT_MS);

@@ -44,13 +44,18 @@ function read(dir: string, fleet: string): Kept {
  */
 export function readLatestDay(dir: string, fleet: string, now: number, logger: LedgerLogger): number {
   const kept = read(dir, fleet);
-  if (kept === null || 'fleet' in kept) return -Infinity;
+  if (kept === null) return -Infinity;
+  // Said: a fleet named otherwise may be this one spelt another way (localhost for 127.0.0.1).
+  if ('fleet' in kept) {
+    logger.warn({ keptFor: kept.fleet, fleet, dir }, 'Redis ledger: the latest budget day kept in the data folder is of another fleet (key prefix or Redis): not used');
+    return -Infinity;
+  }
   if ('unreadable' in kept) {
     logger.warn({ err: kept.unreadable, dir }, 'Redis ledger: cannot read the latest budget day; a restart with the clock behind may spend a day again');
     return -Infinity;
   }
   if (kept.day > utcDay(now) + 1) {
-    logger.warn({ keptDay: new Date(kept.day * 86_400_000).toISOString().slice(0, 10), clockDay: new Date(now).toISOString().slice(0, 10), dir }, "Redis ledger: the latest budget day kept is past the clock's next day (a clock that ran ahead): the clock's day is used");
+    logger.warn({ keptDay: new Date(kept.day * 86_400_000).toISOString().slice(0, 10), clockDay: new Date(now).toISOString().slice(0, 10), dir }, "Redis ledger: the latest budget day kept is past the next day of the clock it is read against (Redis's where the ledger runs on it): a clock that ran ahead; the clock's day is used");
     return -Infinity;
   }
   return kept.day;

@@ -741,7 +741,21 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   // The fleet the day is of: a folder moved to another prefix or Redis does not carry its day there.
   const { host, port, path: socket, db } = client.options;
   const fleet = `${P} redis://${socket ?? `${host}:${port}`}/${db ?? 0}`;
-  let latestDay = dataDir ? readLatestDay(dataDir, fleet, clock(), logger) : -Infinity;
+  // What a kept day past the next is read against: Redis's clock where the ledger runs on it
+  // (serverClock), so a restart days behind keeps the day it reached (read against this bidder's
+  // own clock, a restart 9 days back took the kept day for a clock that ran ahead and granted the
+  // real day's budget again: fix review fixrev9); a bidder on a clock of its own (tests, the
+  // simulator) has only that one.
+  let reference = clock();
+  if (dataDir && opts.serverClock) {
+    try {
+      const [s, us] = await client.time();
+      reference = Number(s) * 1000 + Math.floor(Number(us) / 1000);
+    } catch {
+      // Redis not answering yet: the bidder's clock, as before.
+    }
+  }
+  let latestDay = dataDir ? readLatestDay(dataDir, fleet, reference, logger) : -Infinity;
   const budgetDay = (now: number): number => {
     const d = utcDay(now);
     if (d > latestDay) {
