@@ -7,6 +7,7 @@ import { unwritableDir } from '../util/dir.js';
 import { PolicyError } from '../config/policies.js';
 import { moveJournalToRedis, movedProblem } from './move.js';
 import { retryAtStart } from '../util/retry.js';
+import { reconnectOnReadonly } from './redis.js';
 
 export { evictionProblem };
 
@@ -31,7 +32,7 @@ export async function connectFleetRedis(settings: Settings, logger: Logger, star
   const url = settings.ledger.redisUrl;
   const redis = await retryAtStart(
     async () => {
-      const client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: settings.ledger.commandTimeoutMs, enableAutoPipelining: settings.ledger.autoPipelining });
+      const client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: settings.ledger.commandTimeoutMs, enableAutoPipelining: settings.ledger.autoPipelining, reconnectOnError: reconnectOnReadonly });
       // While Redis is away ioredis reports every failed reconnect here; the last says why a start
       // failed ("Connection is closed" alone does not: ENOTFOUND, ECONNREFUSED, a TLS error does).
       let why = '';

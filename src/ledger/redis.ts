@@ -75,6 +75,17 @@ export interface RedisLedgerOptions {
 }
 
 /**
+ * A failover behind a fixed address (a DNS name, a service) leaves the connections on the old
+ * primary, demoted to a replica, which answers every write READONLY: without a reconnect the bidder
+ * no-bid and abandoned its wins there until restarted (fix review redisfault). A new connection
+ * goes where the address leads now. The command itself fails (1, not 2: no resend): with no offline
+ * queue a resend has nowhere to wait, and the callers already handle a failed call (a no-bid; a
+ * settle kept under its call id, claimed and retried by the notice handler). A write refused
+ * READONLY was not applied, so that retry counts it once.
+ */
+export const reconnectOnReadonly = (err: Error): 1 | false => (err.message.startsWith('READONLY') ? 1 : false);
+
+/**
  * A Redis that evicts keys under memory pressure drops the day's spend and the bids' records (the
  * day's hash carries a TTL, so even volatile-* policies take it): the campaign then spends its
  * budget again. docs/fleet.md asks for noeviction; a limit of 0 never evicts either. Where CONFIG
@@ -670,6 +681,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
       commandTimeout: opts.commandTimeoutMs ?? 100,
       // Concurrent bids' scripts issued in one tick leave in one write (fewer round trips).
       enableAutoPipelining: true,
+      reconnectOnError: reconnectOnReadonly,
     });
   if (owned) {
     // While Redis is away ioredis reports every failed reconnect here; without a listener each
