@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
+import { createHmac, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -154,29 +154,39 @@ function budgetsOf(campaigns: readonly Campaign[]): Record<string, Budget> {
 
 /**
  * The secret of a bidder given none: the one generated at its first start, kept in the journal
- * folder (src/crypto/secret.ts); a random one for this run only where none can be kept there. A
- * kept one that is damaged or unreadable stops the start (SecretFileError): replaced, it refused
- * every notice of the bids signed with it.
+ * folder (src/crypto/secret.ts). A kept one that is damaged or unreadable stops the start
+ * (SecretFileError): replaced, it refused every notice of the bids signed with it. One that cannot
+ * be written stops it too (unkeptSecret).
  */
 function generatedSecret(settings: Settings, logger: Logger): string {
   const file = join(settings.ledger.journalPath, 'notice-secret');
+  let kept: ReturnType<typeof storedSecret>;
   try {
-    const { secret, created, warning } = storedSecret(file);
-    if (warning !== undefined) logger.warn({ file }, warning);
-    if (settings.ledger.redisUrl) {
-      logger.warn({ file, created }, 'no noticeSecret configured: using one generated for this process alone, so other processes of a fleet refuse its notices and key its users otherwise (caps and profiles are not shared); set the same NOTICE_SECRET on every process');
-    } else {
-      logger.info({ file, created }, 'no noticeSecret configured: notices are signed and users keyed with the secret generated at the first start, kept beside the journal');
-    }
-    return secret;
+    kept = storedSecret(file);
   } catch (err) {
     if (err instanceof SecretFileError) throw err;
-    logger.warn(
-      { file, err: String(err) },
-      'no noticeSecret configured and none can be kept in the journal folder: using a random one, so after a restart the notices of earlier bids are refused and every user is new (frequency caps and profiles, freqcaps.json included, are lost); set NOTICE_SECRET',
-    );
-    return randomBytes(24).toString('base64url');
+    throw unkeptSecret(file, err);
   }
+  const { secret, created, warning } = kept;
+  if (warning !== undefined) logger.warn({ file }, warning);
+  if (settings.ledger.redisUrl) {
+    logger.warn({ file, created }, 'no noticeSecret configured: using one generated for this process alone, so other processes of a fleet refuse its notices and key its users otherwise (caps and profiles are not shared); set the same NOTICE_SECRET on every process');
+  } else {
+    logger.info({ file, created }, 'no noticeSecret configured: notices are signed and users keyed with the secret generated at the first start, kept beside the journal');
+  }
+  return secret;
+}
+
+/**
+ * Why a start without a configured secret stops where none can be written into `file` (a full
+ * disk passes the folder's write check, and the write then fails ENOSPC). Not a random secret for
+ * this run, as before: nothing kept it, so after a restart every notice of the bids signed with it
+ * was refused (403: billed, never recorded; 3 wins lost in the review's run). Refused rather than
+ * the save retried while serving: a secret must be durable before the first bid is signed with it.
+ */
+export function unkeptSecret(file: string, err: unknown): Error {
+  const why = (err as NodeJS.ErrnoException).message ?? String(err);
+  return new Error(`no noticeSecret configured and the one generated cannot be kept in ${file} (${why}): bids signed with a secret that a restart loses have their notices refused; free space or make the folder writable, or set NOTICE_SECRET`);
 }
 
 /** How long before its certificate expires a bidder says so at start (the alert tickets then too). */

@@ -1,9 +1,9 @@
-import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { createBidder } from '../bidder.js';
+import { createBidder, unkeptSecret } from '../bidder.js';
 import { runWorkers } from './workers.js';
 import { loadPoliciesOffThread, readSettings, PolicyError, type Policies } from '../config/policies.js';
 import { secretList, type Settings } from '../config/settings.js';
@@ -173,25 +173,25 @@ async function portsFree(s: Settings): Promise<void> {
  * single process keeps in the journal folder (`notice-secret`, src/bidder.ts), generated at the
  * first start. With one drawn per start, a restart refused the notices of the bids before it and
  * every user was new (caps and profiles, freqcaps.json included, lost); and `serve` alone and
- * `serve --workers` used different ones on the same folder. Random, said so, where it cannot be kept.
+ * `serve --workers` used different ones on the same folder. One that cannot be kept stops the
+ * start, as a single process's does (unkeptSecret).
  */
 function workersSecret(journalPath: string): string {
   const file = join(journalPath, 'notice-secret');
+  let kept: ReturnType<typeof storedSecret>;
   try {
-    const { secret, created, warning } = storedSecret(file);
-    if (warning !== undefined) process.stderr.write(`bidder: ${warning}\n`);
-    process.stderr.write(
-      `bidder: no noticeSecret configured: the workers sign notices and key users with the secret ${created ? 'generated now and ' : ''}kept in ${file}; other processes of a fleet refuse their notices and key users otherwise (caps and profiles are not shared): set the same NOTICE_SECRET on every process\n`,
-    );
-    return secret;
+    kept = storedSecret(file);
   } catch (err) {
     // A kept one that is damaged or unreadable stops the start; it is never replaced.
     if (err instanceof SecretFileError) throw err;
-    process.stderr.write(
-      `bidder: no noticeSecret configured and none can be kept in ${file} (${(err as Error).message}): the workers use a random one, so after a restart the notices of earlier bids are refused and every user is new (frequency caps and profiles, freqcaps.json included, are lost); set NOTICE_SECRET\n`,
-    );
-    return randomBytes(24).toString('base64url');
+    throw unkeptSecret(file, err);
   }
+  const { secret, created, warning } = kept;
+  if (warning !== undefined) process.stderr.write(`bidder: ${warning}\n`);
+  process.stderr.write(
+    `bidder: no noticeSecret configured: the workers sign notices and key users with the secret ${created ? 'generated now and ' : ''}kept in ${file}; other processes of a fleet refuse their notices and key users otherwise (caps and profiles are not shared): set the same NOTICE_SECRET on every process\n`,
+  );
+  return secret;
 }
 
 /** Bad policies, a bad model, or both: one message with every problem, exit 2; anything else, exit 1. */
@@ -228,7 +228,7 @@ export function registerServe(program: Command): void {
     .option('--model <version>', 'model version (default: the one named in <models>/CURRENT)')
     .option('--redis <url>', 'Redis URL for a fleet-shared ledger (env REDIS_URL)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
-    .option('--workers <n>', 'bidders on worker threads sharing the port (needs --redis: budgets are shared through it)', intOption('--workers'), 1)
+    .option('--workers <n>', 'bidders on worker threads sharing the port (needs a Redis ledger: --redis, REDIS_URL or ledger.redisUrl; budgets are shared through it)', intOption('--workers'), 1)
     .action(async (o: Record<string, string | number | undefined>) => {
       // Until serving, a SIGHUP is ignored with a line, as while the CLI loaded (already held where src/cli.ts ran).
       holdHangups();
@@ -252,16 +252,17 @@ export function registerServe(program: Command): void {
       if (process.env.NOTICE_SECRET_PREVIOUS) overrides.noticeSecretPrevious = secretList(process.env.NOTICE_SECRET_PREVIOUS);
       if (process.env.ADMIN_TOKEN) overrides.adminToken = process.env.ADMIN_TOKEN;
       const workers = o.workers as number;
-      if (workers > 1 && !redis) {
-        process.stderr.write('bidder: --workers needs a shared ledger: start Redis and pass --redis redis://127.0.0.1:6379 (or set REDIS_URL)\n');
-        process.exit(2);
-      }
       let settings: Settings;
       let checked: Policies | undefined;
       try {
         ({ settings, checked } = await checkStart(o.policies as string, overrides, workers > 1, Date.now()));
       } catch (err) {
         refuseToStart(err);
+      }
+      // The settings loaded, not the flag alone: a bidder.yaml naming ledger.redisUrl was refused.
+      if (workers > 1 && !settings.ledger.redisUrl) {
+        process.stderr.write('bidder: --workers needs a shared ledger: start Redis and set ledger.redisUrl in bidder.yaml, pass --redis redis://127.0.0.1:6379 or set REDIS_URL\n');
+        process.exit(2);
       }
       // Before anything is opened: found by the listener, a port in use stopped a single process
       // only once its journal (and lock) and notice secret were made and the model loaded.
