@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { utcDay } from './budget.js';
@@ -61,17 +61,24 @@ export function readLatestDay(dir: string, fleet: string, now: number, logger: L
   return kept.day;
 }
 
-/** Keeps `day` for `fleet` in `dir`, unless a later one of that fleet is there (another worker's). */
-export function keepLatestDay(dir: string, fleet: string, day: number, logger: LedgerLogger): void {
+/**
+ * Keeps `day` for `fleet` in `dir`, unless a later one of that fleet is there (another worker's):
+ * null where it is kept, else why not (the caller says it and tries again: a full disk at the day's
+ * turn, never tried again that day, let a restart 2.5 h behind spend the day before twice).
+ */
+export function keepLatestDay(dir: string, fleet: string, day: number): string | null {
   const kept = read(dir, fleet);
   // A kept day past `day`'s next is of a clock that ran ahead: `day` replaces it.
-  if (kept !== null && 'day' in kept && kept.day >= day && kept.day <= day + 1) return;
+  if (kept !== null && 'day' in kept && kept.day >= day && kept.day <= day + 1) return null;
   // Renamed into place: a kill mid-write leaves the day before, never a cut number.
   const tmp = join(dir, `${FILE}.${process.pid}-t${threadId}.tmp`);
   try {
     writeFileSync(tmp, `${JSON.stringify({ day, fleet })}\n`);
     renameSync(tmp, join(dir, FILE));
+    return null;
   } catch (err) {
-    logger.warn({ err: (err as Error).message, dir }, 'Redis ledger: cannot keep the latest budget day; a restart with the clock behind may spend a day again');
+    // A part written before the disk filled is of no use, and takes room.
+    rmSync(tmp, { force: true });
+    return (err as Error).message;
   }
 }

@@ -594,6 +594,9 @@ redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[1])
 return 1
 `;
 
+// How often a budget day the data folder failed to keep is tried again, ms.
+const KEEP_RETRY_MS = 5_000;
+
 const SOURCE_LEVEL: Readonly<Record<SettleSource, number>> = { markup: 0, win: 1, billing: 2 };
 
 interface LedgerCommands {
@@ -768,12 +771,33 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     }
   }
   let latestDay = dataDir ? readLatestDay(dataDir, fleet, reference, logger) : -Infinity;
+  // The day the folder holds, apart from the day in use: a write that failed (a full disk at the
+  // day's turn) is tried again by later calls, at most every KEEP_RETRY_MS, said once until it works.
+  let savedDay = latestDay;
+  let keepTriedAt = -Infinity;
+  let keepFailing = false;
+  const keepDay = (now: number): void => {
+    // Either way: a clock stepped back must not hold the retries off.
+    if (Math.abs(now - keepTriedAt) < KEEP_RETRY_MS) return;
+    keepTriedAt = now;
+    const day = latestDay;
+    const why = keepLatestDay(dataDir as string, fleet, day);
+    if (why === null) {
+      savedDay = day;
+      if (keepFailing) logger.warn({ dir: dataDir }, 'Redis ledger: the latest budget day is kept again');
+      keepFailing = false;
+      return;
+    }
+    if (!keepFailing) logger.warn({ err: why, dir: dataDir }, 'Redis ledger: cannot keep the latest budget day; a restart with the clock behind may spend a day again (tried again every few seconds)');
+    keepFailing = true;
+  };
   const budgetDay = (now: number): number => {
     const d = utcDay(now);
     if (d > latestDay) {
       latestDay = d;
-      if (dataDir) keepLatestDay(dataDir, fleet, d, logger);
+      keepTriedAt = -Infinity;
     }
+    if (dataDir && savedDay < latestDay) keepDay(now);
     return latestDay;
   };
 
