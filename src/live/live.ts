@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
@@ -132,6 +132,25 @@ export interface LiveOptions {
 }
 
 /**
+ * `text` written whole into `path`: into a temporary file, renamed over it. The workers of one
+ * process write the same files, each through a temporary name of its own. A write that fails
+ * removes its temporary file (a full disk kept one per pid and thread, each holding space a
+ * restart needs) and names `path` in its error, whose code stays the write's (ENOSPC alone said
+ * nothing of which file).
+ */
+function writeWhole(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.${threadId}.tmp`;
+  try {
+    makeDir(dirname(path));
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw Object.assign(new Error(`${path} not written (${(err as Error).message})`, { cause: err }), { code: (err as NodeJS.ErrnoException).code });
+  }
+}
+
+/**
  * The campaigns an operator paused, kept in a file written (whole, then renamed) at every pause
  * and resume: a pause held only in memory ended at the next deploy or crash, and the paused
  * campaign spent its budget again (budget audit, 2026-12-04). A campaign a reload drops keeps its
@@ -158,11 +177,7 @@ export function pausedFile(path: string) {
       return ids as string[];
     },
     write(ids: Iterable<string>): void {
-      makeDir(dirname(path));
-      // The workers of one process write the same file: each through a temporary name of its own.
-      const tmp = `${path}.${process.pid}.${threadId}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ paused: [...ids] }) + '\n');
-      renameSync(tmp, path);
+      writeWhole(path, JSON.stringify({ paused: [...ids] }) + '\n');
     },
   };
 }
@@ -194,10 +209,7 @@ export function retiredFile(path: string) {
       return out;
     },
     write(retired: ReadonlyMap<string, Retired>): void {
-      makeDir(dirname(path));
-      const tmp = `${path}.${process.pid}.${threadId}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ retired: [...retired].map(([k, r]) => [k, r.url, r.atMs]) }) + '\n');
-      renameSync(tmp, path);
+      writeWhole(path, JSON.stringify({ retired: [...retired].map(([k, r]) => [k, r.url, r.atMs]) }) + '\n');
     },
   };
 }
@@ -233,11 +245,7 @@ export function ratesFile(path: string) {
       return new Map(entries as Array<[string, number]>);
     },
     write(rates: ReadonlyMap<string, number>): void {
-      makeDir(dirname(path));
-      // The workers of one process write the same file: each through a temporary name of its own.
-      const tmp = `${path}.${process.pid}.${threadId}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ ratesPerUsd: Object.fromEntries(rates) }) + '\n');
-      renameSync(tmp, path);
+      writeWhole(path, JSON.stringify({ ratesPerUsd: Object.fromEntries(rates) }) + '\n');
     },
   };
 }

@@ -60,26 +60,36 @@ export async function saveModelVersion(modelsDir: string, model: tf.LayersModel,
   if (existsSync(dir)) throw new Error(`model version ${meta.version} already exists in ${modelsDir}; versions are immutable, pick a new name`);
   const tmp = join(modelsDir, `.${meta.version}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      const weights = joinWeights(artifacts.weightData);
-      const modelJson = {
-        format: 'layers-model',
-        generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
-        convertedBy: null,
-        modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-      };
-      writeFileSync(join(tmp, 'model.json'), JSON.stringify(modelJson));
-      writeFileSync(join(tmp, 'weights.bin'), Buffer.from(weights));
-      return { modelArtifactsInfo: { dateSaved: new Date(meta.trainedAt), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
-    }),
-  );
-  // An unseen rule's seen ids one field a line: a few thousand of them, one a line, would bury the rest.
-  const text = JSON.stringify(meta, (k, v) => (k === 'seen' && Array.isArray(v) ? `@@${JSON.stringify(v)}@@` : v), 2).replace(/"@@(\[[^"]*\])@@"/g, '$1');
-  writeFileSync(join(tmp, 'meta.json'), `${text}\n`);
-  renameSync(tmp, dir);
+  // The file being written, named where its write fails.
+  let file = tmp;
+  const write = (name: string, data: string | Buffer) => writeFileSync((file = join(tmp, name)), data);
+  try {
+    mkdirSync(tmp, { recursive: true });
+    await model.save(
+      tf.io.withSaveHandler(async (artifacts) => {
+        const weights = joinWeights(artifacts.weightData);
+        const modelJson = {
+          format: 'layers-model',
+          generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+          convertedBy: null,
+          modelTopology: artifacts.modelTopology,
+          weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+        };
+        write('model.json', JSON.stringify(modelJson));
+        write('weights.bin', Buffer.from(weights));
+        return { modelArtifactsInfo: { dateSaved: new Date(meta.trainedAt), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
+      }),
+    );
+    // An unseen rule's seen ids one field a line: a few thousand of them, one a line, would bury the rest.
+    const text = JSON.stringify(meta, (k, v) => (k === 'seen' && Array.isArray(v) ? `@@${JSON.stringify(v)}@@` : v), 2).replace(/"@@(\[[^"]*\])@@"/g, '$1');
+    write('meta.json', `${text}\n`);
+    file = tmp;
+    renameSync(tmp, dir);
+  } catch (err) {
+    // A full disk left the half-written folder (weights and all) under a name no later save reuses.
+    rmSync(tmp, { recursive: true, force: true });
+    throw Object.assign(new Error(`model version ${meta.version} not saved in ${modelsDir}: ${file} (${(err as Error).message}); nothing saved`, { cause: err }), { code: (err as NodeJS.ErrnoException).code });
+  }
   return dir;
 }
 
@@ -87,8 +97,13 @@ export async function saveModelVersion(modelsDir: string, model: tf.LayersModel,
 export function setCurrentVersion(modelsDir: string, version: string): void {
   if (!existsSync(join(modelsDir, version))) throw new Error(`no model version ${version} in ${modelsDir}`);
   const tmp = join(modelsDir, `.CURRENT.tmp-${process.pid}`);
-  writeFileSync(tmp, `${version}\n`);
-  renameSync(tmp, join(modelsDir, 'CURRENT'));
+  try {
+    writeFileSync(tmp, `${version}\n`);
+    renameSync(tmp, join(modelsDir, 'CURRENT'));
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw Object.assign(new Error(`${join(modelsDir, 'CURRENT')} not written (${(err as Error).message}): it is left as it was`, { cause: err }), { code: (err as NodeJS.ErrnoException).code });
+  }
 }
 
 /**
