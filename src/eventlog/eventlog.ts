@@ -1,8 +1,9 @@
-import { closeSync, fstatSync, ftruncateSync, openSync, promises as fsp, write, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync, promises as fsp, statfsSync, unlinkSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ByteWriter } from '../json/bytes.js';
 import { writeBidRecord, writeNoticeRecord, type EventRecord, type NoticeRecord } from './records.js';
 import { makeDir, unwritableDir } from '../util/dir.js';
+import { whyWriteFailed } from '../ledger/journal.js';
 
 export interface EventLogOptions {
   dir: string;
@@ -20,7 +21,12 @@ export interface EventLogOptions {
    */
   keepRoot?: string;
   clock: () => number;
+  /** Every failure (to count): while the disk stays full, one each 5 s and one per notice. */
   onError: (err: Error) => void;
+  /** The first failure after writes worked (or at start), its message worded by errno and naming the file: to log once. */
+  onFailing?: (err: Error) => void;
+  /** A write worked again after `onFailing`. */
+  onWritable?: () => void;
   onDrop: () => void;
   /** A file removed to stay within `keepBytes`. */
   onRemoved?: (file: string, bytes: number) => void;
@@ -59,11 +65,13 @@ export function checkEventLogDir(dir: string): void {
  * The file is opened O_APPEND, so each write(2), the thread pool's or the loop's, lands whole after
  * the others; every write is of whole records, and one the disk cuts short is not completed (a
  * second write could land after another's). If the disk is full or the directory unwritable, the
- * records not written are counted as lost and the writer retries later in a new file.
+ * records not written are counted as lost and the writer retries in a new file: a notice's record at
+ * once, bid records after 5 s.
  */
 export function createEventLog(opts: EventLogOptions) {
   interface LogFile {
     fd: number;
+    path: string;
     /** Closed once the write in flight on it ends. */
     closing: boolean;
     /** Notice writes begun on it: one during a bid write may sit after that write's bytes. */
@@ -76,6 +84,8 @@ export function createEventLog(opts: EventLogOptions) {
   let bytes = 0;
   let brokenUntil = 0;
   let seq = 0;
+  /** A write or open failed, and none has worked since (`onFailing` was called). */
+  let failing = false;
 
   let current = '';
   let pruning: Promise<void> | null = null;
@@ -130,8 +140,14 @@ export function createEventLog(opts: EventLogOptions) {
   }
 
 
-  function open(): LogFile | null {
-    if (opts.clock() < brokenUntil) return null;
+  /**
+   * A new file, or null where it cannot be opened. Within RETRY_MS of a failure only where `now`
+   * (a notice's record): a bid's record waits, so a full disk costs no syscalls per bid, but a
+   * notice settled once space is back (the bidder's own retry comes 1 to 4 s after it) is logged,
+   * where its exchange's later retry is a duplicate that logs nothing.
+   */
+  function open(now: boolean): LogFile | null {
+    if (!now && opts.clock() < brokenUntil) return null;
     try {
       makeDir(opts.dir);
       const stamp = new Date(opts.clock()).toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
@@ -140,7 +156,7 @@ export function createEventLog(opts: EventLogOptions) {
       for (;;) {
         const path = join(opts.dir, `events-${stamp}-${seq++}.ndjson`);
         try {
-          file = { fd: openSync(path, 'ax'), closing: false, noticeWrites: 0 };
+          file = { fd: openSync(path, 'ax'), path, closing: false, noticeWrites: 0 };
           current = path;
           break;
         } catch (err) {
@@ -156,11 +172,37 @@ export function createEventLog(opts: EventLogOptions) {
       bytes = held.pos;
       return file;
     } catch (err) {
-      opts.onError(err as Error);
+      report(err as Error, `cannot open a new event log file in ${opts.dir}`);
       brokenUntil = opts.clock() + RETRY_MS;
       return null;
     }
   }
+
+  function report(err: NodeJS.ErrnoException, what: string): void {
+    opts.onError(err);
+    if (failing) return;
+    failing = true;
+    opts.onFailing?.(Object.assign(new Error(`${what}: ${whyWriteFailed(err)}`), { code: err.code }));
+  }
+
+  function wrote(): void {
+    if (!failing) return;
+    failing = false;
+    opts.onWritable?.();
+  }
+
+  /** A write of `n` bytes of which `w` went: a short write has no errno, so the disk's free space tells a full disk from a size limit. */
+  function cutShort(w: number, n: number): Error {
+    let why = 'the disk is full or the file reached a size limit';
+    try {
+      const st = statfsSync(opts.dir);
+      why = st.bavail * st.bsize < n - w ? 'no space left on the disk' : "the file reached the process's file size limit (ulimit -f) or a disk quota";
+    } catch {
+      // Either, as said.
+    }
+    return new Error(`the event log's write was cut short (${w} of ${n} bytes): ${why}`);
+  }
+
 
   function closeFd(fd: number): void {
     try {
@@ -179,12 +221,31 @@ export function createEventLog(opts: EventLogOptions) {
     else closeFd(f.fd);
   }
 
-  /** The disk refused a write to `f`: no more to it, and a new file tried after RETRY_MS. */
-  function failed(f: LogFile, err: Error): void {
-    opts.onError(err);
+  /**
+   * The disk refused a write to `f`: no more to it, and a new file tried after RETRY_MS (by a
+   * notice, at once). A file the disk took nothing of is removed: a full disk often still lets a
+   * file be made, and each try left an empty one.
+   */
+  function failed(f: LogFile, err: NodeJS.ErrnoException): void {
+    report(err, `cannot write the event log file ${f.path}`);
     if (file !== f) return;
+    let empty = false;
+    if (writing?.file !== f) {
+      try {
+        empty = fstatSync(f.fd).size === 0;
+      } catch {
+        // Unknown: kept.
+      }
+    }
     closeFile();
     brokenUntil = opts.clock() + RETRY_MS;
+    if (empty) {
+      try {
+        unlinkSync(f.path);
+      } catch {
+        // Left: readers skip an empty file.
+      }
+    }
   }
 
   /**
@@ -228,9 +289,10 @@ export function createEventLog(opts: EventLogOptions) {
         let kept = 0;
         for (let i = buf.indexOf(0x0a); i >= 0 && i < whole; i = buf.indexOf(0x0a, i + 1)) kept++;
         for (let i = kept; i < n; i++) opts.onDrop();
+        const why = err ?? cutShort(w, buf.length);
         if (err === null && w > whole && f.noticeWrites === noticeWrites) cutTorn(f, w - whole);
-        failed(f, err ?? new Error(`the event log's write was cut short (${w} of ${buf.length} bytes): the disk is full`));
-      }
+        failed(f, why);
+      } else wrote();
       if (f.closing) closeFd(f.fd);
       writeHeld();
       ended();
@@ -251,7 +313,8 @@ export function createEventLog(opts: EventLogOptions) {
     let w = 0;
     try {
       w = writeSync(f.fd, notice.buf, 0, notice.pos);
-      if (w < notice.pos) throw new Error(`the event log's write was cut short (${w} of ${notice.pos} bytes): the disk is full`);
+      if (w < notice.pos) throw cutShort(w, notice.pos);
+      wrote();
     } catch (err) {
       opts.onDrop();
       if (w > 0 && writing?.file !== f) cutTorn(f, w);
@@ -270,7 +333,7 @@ export function createEventLog(opts: EventLogOptions) {
       if (file === null || bytes >= opts.rotateBytes) {
         writeHeld();
         closeFile();
-        if (open() === null) {
+        if (open(rec.type !== 'bid') === null) {
           opts.onDrop();
           return;
         }

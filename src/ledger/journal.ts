@@ -220,7 +220,27 @@ export interface JournalWriter {
   close(): Promise<void>;
 }
 
-export function openJournalWriter(path: string, fsync: boolean, syncWindowMs = 0): JournalWriter {
+/** Why a write failed, in words, by its errno (the journal's and the event log's). */
+export function whyWriteFailed(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ENOSPC':
+      return 'no space left on the disk (ENOSPC)';
+    case 'EFBIG':
+      return "the file reached the process's file size limit (ulimit -f, EFBIG)";
+    case 'EDQUOT':
+      return 'the disk quota is used up (EDQUOT)';
+    default:
+      return err.message;
+  }
+}
+
+/** Told of each write: a failure (with the file), and each write that worked. */
+export interface WriteWatch {
+  failed(err: NodeJS.ErrnoException, path: string): void;
+  wrote(path: string): void;
+}
+
+export function openJournalWriter(path: string, fsync: boolean, syncWindowMs = 0, watch?: WriteWatch): JournalWriter {
   const fd = fs.openSync(path, 'a');
   /** Bytes in the file, complete records only. */
   let written = fs.fstatSync(fd).size;
@@ -259,11 +279,13 @@ export function openJournalWriter(path: string, fsync: boolean, syncWindowMs = 0
       while (off < out.length) off += fs.writeSync(fd, out, off);
     } catch (err) {
       // A full disk can take part of the group: cut it off so the file ends on a whole record.
+      watch?.failed(err as NodeJS.ErrnoException, path);
       if (off > 0) fs.ftruncateSync(fd, written);
       throw err;
     }
     written += out.length;
     dirty = true;
+    watch?.wrote(path);
   }
 
   /** Writes the pending group, if still pending (a microtask may have written it before the turn's end). */

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { BidOutcome, Budget, BudgetLedger, Reservation, Settled, SettleOutcome, SettleSource } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toUsd, type BudgetRule } from './budget.js';
-import { decodeRecords, encodeNoticeRecord, encodeRecord, encodeReserve, openJournalWriter, type JournalRecord, type JournalWriter } from './journal.js';
+import { decodeRecords, encodeNoticeRecord, encodeRecord, encodeReserve, openJournalWriter, type JournalRecord, type JournalWriter, type WriteWatch, whyWriteFailed } from './journal.js';
 import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
 import { LedgerCore } from './state.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
@@ -52,7 +52,8 @@ export interface MemoryLedgerOptions {
   compactor?: Compactor;
   /** The worker script (tests point it at a build of src/ledger/compact-worker.ts). */
   compactWorkerUrl?: URL;
-  logger?: LedgerLogger;
+  /** A pino logger's `error` and `info` where it has them (the journal's write failure and recovery), else `warn`. */
+  logger?: LedgerLogger & Partial<Record<'error' | 'info', LedgerLogger['warn']>>;
 }
 
 export interface MemoryLedger extends BudgetLedger {
@@ -100,7 +101,7 @@ const WORKER = new URL('./compact-worker.js', import.meta.url);
 export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<MemoryLedger> {
   const { clock, reservationTtlMs } = opts;
   if (!(reservationTtlMs > 0)) throw new Error('reservationTtlMs must be > 0');
-  const logger = opts.logger ?? consoleLogger;
+  const logger: NonNullable<MemoryLedgerOptions['logger']> = opts.logger ?? consoleLogger;
   const retentionMs = opts.retentionMs ?? 2 * reservationTtlMs;
   if (!(retentionMs >= reservationTtlMs)) throw new Error('retentionMs must be >= reservationTtlMs (a forgotten bid must be past its notice expiry)');
   const compactAfterBytes = opts.compactAfterBytes ?? 64 * 1024 * 1024;
@@ -120,6 +121,24 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
   const startRules = compileBudgets(opts.budgets);
 
   const dir = opts.journalDir;
+  /**
+   * Said once when journal writes start failing (each failure is counted by the caller, in
+   * bidder_ledger_errors_total), and once when one works again: a full disk refuses every bid's
+   * reservation, and a line per bid would fill what room is left.
+   */
+  let failing = false;
+  const watch: WriteWatch = {
+    failed(err, file) {
+      if (failing) return;
+      failing = true;
+      (logger.error ?? logger.warn).call(logger, { file, code: err.code, err: err.message }, `ledger journal write failed: ${whyWriteFailed(err)}; reservations (so bids) and settlements (notices answered 503, retried) are refused until a write works`);
+    },
+    wrote(file) {
+      if (!failing) return;
+      failing = false;
+      (logger.info ?? logger.warn).call(logger, { file }, 'journal writable again');
+    },
+  };
   let writer: JournalWriter | null = null;
   let generation = 0;
   let snapshotGeneration = 0;
@@ -184,7 +203,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         generation = g;
       }
       generation += 1;
-      writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync, opts.syncWindowMs ?? 0);
+      writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync, opts.syncWindowMs ?? 0, watch);
       // The days folded away first: set before, they got a 'p' each, dropped a moment later.
       core.expire(clock());
       // The rules after the journal: a daily budget edited while the bidder was down is a change
@@ -217,7 +236,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       const upTo = generation;
       const old = writer as JournalWriter;
       generation += 1;
-      writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync, opts.syncWindowMs ?? 0);
+      writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync, opts.syncWindowMs ?? 0, watch);
       await old.close();
       const job: CompactionJob = { dir, upTo, snapshotGeneration, now: clock(), retentionMs };
       const folded = worker !== null ? await worker.run(job) : await foldAndWriteSnapshot(job, logger);
