@@ -5,11 +5,14 @@
  *
  * Every strategy meets exactly the same auctions, knowing only each auction's pCTR and what
  * happened before (the outcome is revealed after the bid; a loss only says the price was above
- * the bid). The value pacer runs through the same ledger the bidder runs (it reserves its bid
+ * the bid), and counts the budget left as the ledger does: whole micro-dollars, the budget and each
+ * price rounded (src/ledger/budget.ts), so a price fits the same budget left in every strategy and
+ * in the ledger. The value pacer runs through the same ledger the bidder runs (it reserves its bid
  * before it is sent); the episodes are laid evenly over UTC days, so the pacer knows how long an
  * episode is (as it knows a day has 24 hours) but nothing of what is in it.
  */
 import { createMemoryLedger } from '../ledger/index.js';
+import { toMicros, toUsd } from '../ledger/budget.js';
 import { DualDescent, PidMultiplier } from '../pace/baselines.js';
 import { PriceLandscape } from '../pace/landscape.js';
 import { mulberry32 } from '../random/random.js';
@@ -88,7 +91,12 @@ const totalBudget = (b: Budgets, episodes: number): number => (typeof b === 'num
 /** What a fit maximises: the clicks of the log, or the clicks its pCTR expects (where clicks of auctions not bought are unknown). */
 export type Objective = 'clicks' | 'expectedClicks';
 
-/** Runs a bidder over the episodes by the protocol (win iff bid >= price and what it pays fits what is left: the price, or in first price the bid). */
+/**
+ * Runs a bidder over the episodes by the protocol (win iff bid >= price and what it pays fits what
+ * is left: the price, or in first price the bid). The budget left is kept in micros as the ledger
+ * keeps it: in doubles, 0.3 USD less two prices of 0.1 left 0.09999999999999998, which a third
+ * 0.1 did not fit, where the ledger grants it.
+ */
 function runProtocol(episodes: readonly Episode[], budget: Budgets, b: Bidder): ReplayFigures {
   let clicks = 0;
   let expected = 0;
@@ -96,11 +104,11 @@ function runProtocol(episodes: readonly Episode[], budget: Budgets, b: Bidder): 
   let spend = 0;
   for (let k = 0; k < episodes.length; k++) {
     const e = episodes[k];
-    let left = budgetOf(budget, k);
+    let left = toMicros(budgetOf(budget, k));
     for (let i = 0; i < e.price.length; i++) {
-      const bid = b.bid(k, i, e.pctr[i], left);
+      const bid = b.bid(k, i, e.pctr[i], toUsd(left));
       const paid = e.firstPrice?.[i] === 1 ? bid : e.price[i];
-      const cost = paid / 1000;
+      const cost = toMicros(paid / 1000);
       const won = bid > 0 && bid >= e.price[i] && cost <= left;
       if (won) {
         left -= cost;
@@ -109,10 +117,10 @@ function runProtocol(episodes: readonly Episode[], budget: Budgets, b: Bidder): 
         clicks += e.click[i];
         expected += e.pctr[i];
       }
-      b.outcome?.(k, i, bid, won ? paid : undefined, left);
+      b.outcome?.(k, i, bid, won ? paid : undefined, toUsd(left));
     }
   }
-  return { clicks, expectedClicks: round(expected, 3), impressions: imps, spend: round(spend), budget: round(totalBudget(budget, episodes.length)), overspend: 0, episodes: episodes.length };
+  return { clicks, expectedClicks: round(expected, 3), impressions: imps, spend: round(toUsd(spend)), budget: round(totalBudget(budget, episodes.length)), overspend: 0, episodes: episodes.length };
 }
 
 /** The linear bidder over the given episodes. */
@@ -252,9 +260,10 @@ export function bounds(episodes: readonly Episode[], budget: Budgets): { lpPctr:
     const e = episodes[k];
     const idx = Array.from(e.price.keys());
     idx.sort((a, b) => e.pctr[b] / Math.max(e.price[b], 1e-9) - e.pctr[a] / Math.max(e.price[a], 1e-9));
-    let left = budgetOf(budget, k);
+    // In micros, as the ledger and runProtocol count (an auction that fits there fits here).
+    let left = toMicros(budgetOf(budget, k));
     for (const i of idx) {
-      const c = e.price[i] / 1000;
+      const c = toMicros(e.price[i] / 1000);
       if (c > left) {
         // The LP takes the first auction that no longer fits in part: its expected clicks are then a bound.
         lpExpected += (e.pctr[i] * left) / c;
@@ -267,9 +276,9 @@ export function bounds(episodes: readonly Episode[], budget: Budgets): { lpPctr:
       lpExpected += e.pctr[i];
     }
     const clicked = idx.filter((i) => e.click[i] === 1).sort((a, b) => e.price[a] - e.price[b]);
-    left = budgetOf(budget, k);
+    left = toMicros(budgetOf(budget, k));
     for (const i of clicked) {
-      const c = e.price[i] / 1000;
+      const c = toMicros(e.price[i] / 1000);
       if (c > left) break;
       left -= c;
       cvSpend += c;
@@ -278,8 +287,8 @@ export function bounds(episodes: readonly Episode[], budget: Budgets): { lpPctr:
     }
   }
   return {
-    lpPctr: { clicks: lpClicks, expectedClicks: round(lpExpected, 3), impressions: lpImps, spend: round(lpSpend), assumes: 'every price of the episode known in advance; auctions taken greedily by pCTR / price until the budget is spent (the hindsight LP on the pCTR; clicks of the auctions taken whole, expectedClicks the LP value, the last auction taken in part)' },
-    clairvoyant: { clicks: cvClicks, expectedClicks: round(cvExpected, 3), impressions: cvClicks, spend: round(cvSpend), assumes: 'every price and every click known in advance: the clicked auctions, cheapest first (no bidder can do better)' },
+    lpPctr: { clicks: lpClicks, expectedClicks: round(lpExpected, 3), impressions: lpImps, spend: round(toUsd(lpSpend)), assumes: 'every price of the episode known in advance; auctions taken greedily by pCTR / price until the budget is spent (the hindsight LP on the pCTR; clicks of the auctions taken whole, expectedClicks the LP value, the last auction taken in part)' },
+    clairvoyant: { clicks: cvClicks, expectedClicks: round(cvExpected, 3), impressions: cvClicks, spend: round(toUsd(cvSpend)), assumes: 'every price and every click known in advance: the clicked auctions, cheapest first (no bidder can do better)' },
   };
 }
 
@@ -300,17 +309,22 @@ async function runPacer(log: AuctionLog, ctrPrior: number, scale: number, prior:
   let overspend = 0;
   let spend = 0;
   let seq = 0;
+  const budgetMicros = toMicros(o.budgetPerEpisode);
   for (let k = 0; k < log.episodes.length; k++) {
     const e = log.episodes[k];
     const start = DAY0 + k * DAY_MS;
     const n = e.price.length;
-    let left = o.budgetPerEpisode;
+    // The ledger's headroom, in its micros: capped at the budget left in doubles, a bid could round
+    // one micro above it where the budget is a half-micro tie (4.1057925 USD is 4105792 micros; less
+    // a price of 0.077 it left 4.0287925, reserved as 4028793 against 4028792), and was refused:
+    // the capped bids, those of the highest values (24 clicks on 1458's dev log, 35 at 4.1057926).
+    let left = budgetMicros;
     for (let i = 0; i < n; i++) {
       now = start + Math.floor((i * DAY_MS) / n);
       const value = (scale * e.pctr[i]) / ctrPrior;
       const m = pacer.multiplier('replay', now, { valueCpmUsd: value, firstPrice: false });
       // Never bid more than the budget left could pay (the ledger would refuse the reservation).
-      const bid = Math.min(value * m, left * 1000);
+      const bid = Math.min(value * m, left / 1000);
       o.onBid?.(k, i, bid);
       if (bid > 0) {
         const bidId = `r${seq++}`;
@@ -321,7 +335,7 @@ async function runPacer(log: AuctionLog, ctrPrior: number, scale: number, prior:
             const outcome = await ledger.settle(bidId, e.price[i] / 1000);
             if (outcome === 'settled') {
               pacer.onWin('replay', 'replay', e.price[i], now, undefined, undefined, false);
-              left -= e.price[i] / 1000;
+              left -= toMicros(e.price[i] / 1000);
               imps++;
               expected += e.pctr[i];
               if (e.click[i] === 1) {
@@ -335,7 +349,7 @@ async function runPacer(log: AuctionLog, ctrPrior: number, scale: number, prior:
           }
         }
       }
-      o.onStep?.(k, i, pacer.inspect('replay', now)!.lambda, o.budgetPerEpisode - left);
+      o.onStep?.(k, i, pacer.inspect('replay', now)!.lambda, toUsd(budgetMicros - left));
     }
     // Read the episode's spend on its own last millisecond, before the budget day rolls over.
     now = start + DAY_MS - 1;
