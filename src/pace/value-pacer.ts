@@ -213,6 +213,12 @@ class Pace {
   wonUsd = 0;
   fadedAt = NaN;
   slotEnd = -Infinity;
+  /**
+   * Opportunities since the last decision, and how many end its slot early: twice the slot's share
+   * of the opportunities the decision planned on, and 20 more (Infinity where it planned on none).
+   */
+  slotOpps = 0;
+  slotLimit = Infinity;
   /** The UTC day of the last decision (NaN before the first): `peekMultiplier` reads that decision on that day only. */
   decidedDay = NaN;
   constructor(c: PacedCampaign, now: number, prior: PriceLandscape, shape: readonly number[], values: ValueHistogram, rule = compileBudget(c.id, c.budget), hours = pacingHours(c.targeting, now)) {
@@ -857,6 +863,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
 
   function decide(p: Pace, now: number): void {
     p.slotEnd = now + slotMs;
+    p.slotOpps = 0;
+    p.slotLimit = Infinity;
     p.decidedDay = p.day;
     p.landscape.fade(now);
     const remaining = shareOf(p) * (dayBudget(p) - p.spentToday);
@@ -885,7 +893,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.curves = curves;
     const solve = { values: valueProbs, prices: priceProbs, firstPrice, shaded, minLambda, cap: p.maxBid };
     if (p.hourlyCap >= 1) {
-      const sol = solveLambda({ ...solve, opportunities: oppsLeft(p, now) * delivery(p, now), budget: remaining }, curves);
+      const left = oppsLeft(p, now);
+      endSlotEarly(p, now, left);
+      const sol = solveLambda({ ...solve, opportunities: left * delivery(p, now), budget: remaining }, curves);
       p.lambda = sol.lambda;
       p.multiplier = Number.isFinite(sol.lambda) ? 1 / sol.lambda : 0;
       return;
@@ -895,7 +905,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     // cap was reached in the first 25-50 minutes of each busy hour by whatever came first, and the
     // campaign sat out the rest (0.84-0.85 of the value a capped hindsight buys, 7 % unspent).
     const d = delivery(p, now);
-    const n = oppsLeft(p, now, hourOpps) * d;
+    const left = oppsLeft(p, now, hourOpps);
+    endSlotEarly(p, now, left);
+    const n = left * d;
     const cap = shareOf(p) * p.hourlyCap * dayBudget(p);
     for (let k = 0; k < 24; k++) {
       hourOpps[k] *= d;
@@ -905,6 +917,21 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     const hour = solveLambda({ ...solve, opportunities: hourOpps[h], budget: Math.min(hourCaps[h], remaining) }, curves);
     p.lambda = Math.max(day.lambda, hour.lambda);
     p.multiplier = Number.isFinite(p.lambda) ? 1 / p.lambda : 0;
+  }
+
+  /**
+   * A plan holds for its slot only while the traffic is what it was made for. Its forecast comes
+   * from the opportunities counted so far, so right after a start (one opportunity a slot before
+   * any is seen) it can be thousands of times too low: an exchange sending 1,000 a second met a
+   * plan bidding near full value for the slot's 10 s, which spent 44 % of a day's budget
+   * (test/pace.first-slot-burst.test.ts). Far more opportunities than planned end the slot, and the
+   * next one decides again on the count that now includes them.
+   */
+  function endSlotEarly(p: Pace, now: number, left: number): void {
+    const msOfDay = now - p.day * DAY_MS;
+    const before = shapeAt(p, msOfDay);
+    const share = before < 1 ? (shapeAt(p, msOfDay + slotMs) - before) / (1 - before) : 0;
+    p.slotLimit = 2 * left * share + 20;
   }
 
   /**
@@ -958,7 +985,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         p.hourValues.add(hour, opp.valueCpmUsd);
         if (opp.firstPrice) p.firstPriceOpps++;
       }
-      if (now >= p.slotEnd) decide(p, now);
+      if (now >= p.slotEnd || ++p.slotOpps > p.slotLimit) decide(p, now);
       // Faded only at each solve: a slot is a few seconds of the hours the fading spans.
       if (opp !== undefined && p.curves !== null && p.multiplier > 0 && opp.valueCpmUsd > 0) {
         // Its own kind's payment where the plan mixes both: the auction it is sold in is known.
