@@ -413,10 +413,9 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     dir: eventLogDir,
     keepRoot: settings.eventLog.dir,
     clock,
-    onError: (err) => {
-      metrics.eventlogError();
-      logger.error({ err: err.message }, 'event log write failed; records are being dropped until it recovers');
-    },
+    onError: () => metrics.eventlogError(),
+    onFailing: (err) => logger.error({ err: err.message, code: (err as NodeJS.ErrnoException).code }, 'event log write failed; records are being dropped until it recovers'),
+    onWritable: () => logger.info('event log writable again'),
     onDrop: metrics.eventlogDropped,
     onRemoved: (file, bytes) => logger.info({ file, bytes }, 'event log file removed: the folder (worker folders included) holds eventLog.keepBytes at most'),
   });

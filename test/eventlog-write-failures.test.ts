@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -28,7 +28,8 @@ const ctx = { requestId: 'r', impId: '1', exchange: 'default', isApp: false, sit
  * The disk fills while serving: a child process whose file size limit (RLIMIT_FSIZE, `ulimit -f`)
  * makes a write past the first kilobytes short, then EFBIG, as a full disk makes it short, then
  * ENOSPC. Each round: a turn of bids (one write, on the thread pool) and wins (a write each, on the
- * loop), then 6 s on the clock, past the 5 s the log waits before it opens a new file. With
+ * loop), then 6 s on the clock, past the 5 s bid records wait before a new file (a notice's record
+ * tries one at once, which the limit lets take a few kilobytes more). With
  * BIDS_FIRST the bids' write ends before the wins are appended (fs.write is wrapped to say when),
  * and is the one the limit cuts short.
  */
@@ -75,11 +76,14 @@ describe('event log write failures', () => {
     });
     const { appended, drops, errors } = JSON.parse(out) as { appended: number; drops: number; errors: number };
     const { got, bad } = await read(events);
-    // Each round's file took some records before the limit, then the rest were refused.
-    expect(readdirSync(events).length).toBe(4);
+    // Each round's file took some records before the limit, then the rest were refused, or went to
+    // the new files wins opened at once; a file the limit let take nothing is not left behind.
+    const files = readdirSync(events);
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    for (const f of files) expect(statSync(join(events, f)).size).toBeGreaterThan(0);
     expect(got.length).toBeGreaterThan(0);
     expect(drops).toBeGreaterThan(0);
-    expect(errors).toBe(4);
+    expect(errors).toBeGreaterThanOrEqual(4);
     expect(got.length + drops).toBe(appended);
     expect(bad).toBe(0);
   });
