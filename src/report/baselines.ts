@@ -9,6 +9,7 @@
  * bidder's model expected (the pCTR it logged).
  */
 import type { EventRecord } from '../eventlog/records.js';
+import { toMicros, toUsd } from '../ledger/budget.js';
 import type { Episode } from '../replay/ipinyou.js';
 import { bounds, fitB0, runDualDescent, runLin, runLinFit, runPidLinear } from '../replay/replay.js';
 import { DAY_MS } from '../util/time.js';
@@ -122,8 +123,9 @@ export function baselinesOf(t: LogTally, days?: Days): CampaignBaselines[] {
       pctr: Float64Array.from(l, (s) => t.pctr[s]),
       firstPrice: Uint8Array.from(l, (s) => (t.auctionType[s] === 1 ? 1 : 0)),
     }));
-    // What the bidder paid: the market price in second price, its own bid in first.
-    const budgets = dayLists.map((l) => l.reduce((sum, s) => sum + (won(s) ? t.paid[s] / 1000 : 0), 0));
+    // What the bidder paid: the market price in second price, its own bid in first; each win in the
+    // ledger's whole micros, as it was charged and as the replay's strategies count it.
+    const budgets = dayLists.map((l) => toUsd(l.reduce((sum, s) => sum + (won(s) ? toMicros(t.paid[s] / 1000) : 0), 0)));
     const bidder = bought(kept.filter(won).map((s) => [t.pctr[s], t.paid[s]]));
     const firstPriceAuctions = kept.reduce((n, s) => n + (t.auctionType[s] === 1 ? 1 : 0), 0);
     const meanPctr = kept.length > 0 ? kept.reduce((sum, s) => sum + t.pctr[s], 0) / kept.length : 0;
