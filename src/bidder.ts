@@ -2,6 +2,7 @@ import { createHmac, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { threadId } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import type { Budget, Campaign } from './types.js';
 import { freezePolicies, loadPolicies, PolicyError, readSettings, type LastRates, type Policies } from './config/policies.js';
@@ -32,7 +33,7 @@ import { createFleetShare, refreshBudgetGauges, syncPacerWithLedger } from './pa
 import { createCampaignShares } from './pace/campaign-share.js';
 import { createFleetOpportunities } from './fleet/opportunities.js';
 import { createLearnedStore } from './pace/learned.js';
-import { createLive, lastRunRates, ratesFile, RATES_FILE, type Live, type ModelReload, type PolicyReload } from './live/live.js';
+import { createLive, lastRunRates, ratesFile, RATES_FILE, type LedgerHealth, type Live, type ModelReload, type PolicyReload } from './live/live.js';
 import { createUsers } from './users/users.js';
 import { SecretFileError, storedSecret } from './crypto/secret.js';
 import type { BudgetLedger } from './types.js';
@@ -322,6 +323,8 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // is told once the pacer exists (below), before learned.json is restored.
   let pacerMade = false;
   const currentAtStart = currentState(join(settings.modelsDir, 'CURRENT'));
+  const ledgerHealth: LedgerHealth = { failure: null };
+  let ledgerProbes = 0;
   const live: Live = await createLive({
     policiesDir: opts.policiesDir,
     overrides: opts.overrides,
@@ -346,6 +349,10 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
       metrics.addExchanges(p.exchanges.keys());
     },
     probeLedger: redis ? () => ledger.state(live.policies().campaigns[0].id) : undefined,
+    ledgerHealth,
+    // A key of its own each time (a key already there writes nothing), kept 10 minutes: a margin
+    // over any skew between this clock and Redis's, which times the key.
+    probeLedgerWrite: () => ledger.once(`readyz-probe:${process.pid}:${threadId}:${++ledgerProbes}`, clock() + 600_000),
     // One file whatever the number of workers (each applies every pause): a change of --workers keeps them.
     pausedPath: join(settings.ledger.journalPath, 'paused.json'),
     retiredPath: join(settings.ledger.journalPath, 'retired.json'),
@@ -430,6 +437,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     pacer,
     price: createPricer(shader),
     ledger,
+    ledgerHealth,
     signer,
     ratesPerUsd: live.ratesPerUsd,
     issued,
@@ -608,6 +616,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // /readyz is: a worker listening while the process's others still start is not (the process may
   // yet fail its start), which a gauge set at the model's load alone said it was.
   async function refreshGauges(): Promise<void> {
+    await live.recheckLedger();
     metrics.ready(!starting && live.ready());
     await refreshBudgetGauges({ metrics, ledger, pacer, clock, now, campaigns: live.policies().campaigns, adminPaused: live.status().paused });
     metrics.queueRows(scorer.pendingRows());

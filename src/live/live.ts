@@ -72,7 +72,14 @@ export interface Live {
    * after a step back finds it rather than the model the old timeline had at that time.
    */
   clockStepped(): void;
+  /** A model loaded, and the ledger's reservations not failing (LedgerHealth). */
   ready(): boolean;
+  /**
+   * Where reservations failed (LedgerHealth): the ledger written to once (`probeLedgerWrite`), a
+   * write that works ending the failure. A bidder not ready gets no traffic, so no reservation of
+   * its own would tell it; /readyz and each metrics scrape ask this.
+   */
+  recheckLedger(): Promise<void>;
   /**
    * Read the policy directory again (on a thread of its own: loadPoliciesOffThread) and serve it,
    * or, given a policy set another worker of the process read, serve that one: the workers then
@@ -86,10 +93,20 @@ export interface Live {
   pause(id: string, paused: boolean): boolean;
   /** `paused`: by the admin route; `pausedInPolicies`: by `paused: true` in campaigns.yaml, which a resume does not lift. */
   status(): { model: string | null; backend: string; campaigns: string[]; paused: string[]; pausedInPolicies: string[] };
-  /** GET /readyz: 200 with the model once ready, 503 NOT_READY without a model or a shared ledger. */
+  /** GET /readyz: 200 with the model once ready, 503 NOT_READY without a model, while reservations fail, or without a shared ledger. */
   readyz(): Promise<Answer>;
   /** Dispose of the model: after the last request. */
   close(): void;
+}
+
+/**
+ * Why the ledger's last reservation failed, until one works: null while they do. The bid pipeline
+ * sets it; a reservation that works, or the write recheckLedger tries, clears it. A read alone
+ * (probeLedger) passed while every reservation failed: a journal on a full disk, Redis out of
+ * memory (noeviction) or read-only after a failover, and /readyz said 200 meanwhile.
+ */
+export interface LedgerHealth {
+  failure: string | null;
 }
 
 export interface LiveOptions {
@@ -123,6 +140,10 @@ export interface LiveOptions {
   onPolicies: (p: Policies) => void;
   /** With a shared ledger: throws while it cannot answer (the bidder is then not ready). */
   probeLedger?: () => Promise<unknown>;
+  /** Set by the bid pipeline while the ledger's reservations fail: the bidder is then not ready. */
+  ledgerHealth?: LedgerHealth;
+  /** A write to the ledger like a reservation's (journal or Redis), none of the budget's: throws while they fail. */
+  probeLedgerWrite?: () => Promise<unknown>;
   /** Where the paused campaigns are kept across restarts (`pausedFile`). */
   pausedPath?: string;
   /** Where the landing pages of creatives removed by reloads are kept across restarts (`retiredFile`). */
@@ -512,6 +533,17 @@ export async function createLive(o: LiveOptions): Promise<Live> {
   // default, as for every reload without a version (models/README.md, "How the bidder uses the model").
   await reloadModel(settings.modelVersion);
 
+  async function recheckLedger(): Promise<void> {
+    const health = o.ledgerHealth;
+    if (!health || health.failure === null || !o.probeLedgerWrite) return;
+    try {
+      await o.probeLedgerWrite();
+      health.failure = null;
+    } catch (err) {
+      health.failure = err instanceof Error ? err.message : String(err);
+    }
+  }
+
   return {
     current: () => live,
     policies: () => policies,
@@ -531,7 +563,8 @@ export async function createLive(o: LiveOptions): Promise<Live> {
     clockStepped: () => {
       if (model !== null) installs.installed(model.version, o.eligibility.clock());
     },
-    ready: () => model !== null,
+    ready: () => model !== null && (o.ledgerHealth?.failure ?? null) === null,
+    recheckLedger,
     reloadPolicies,
     reloadModel,
     pause(id, p) {
@@ -568,6 +601,11 @@ export async function createLive(o: LiveOptions): Promise<Live> {
           return errorAnswer(new BidderError('NOT_READY', undefined, { reason: `ledger unavailable: ${(err as Error).message}` }));
         }
       }
+      // One that answers reads and fails every reservation (a full disk under the journal, Redis out
+      // of memory or read-only) answers only no-bids too: not ready until a ledger write works.
+      await recheckLedger();
+      const failure = o.ledgerHealth?.failure ?? null;
+      if (failure !== null) return errorAnswer(new BidderError('NOT_READY', undefined, { reason: `ledger reservations fail: ${failure}` }));
       return { status: 200, body: JSON.stringify({ status: 'ready', model: model.version, backend: o.backend }) };
     },
     close() {

@@ -20,7 +20,7 @@ import type { EventLog } from '../eventlog/eventlog.js';
 import type { Metrics, Stage } from '../metrics/metrics.js';
 import type { IssuedBid, IssuedBids } from '../notices/issued.js';
 import { errorAnswer, NO_CONTENT, type Answer } from '../errors/answer.js';
-import type { LiveState } from '../live/live.js';
+import type { LedgerHealth, LiveState } from '../live/live.js';
 import { createStringInterner } from '../util/intern.js';
 
 /** Distinct shading segments held interned (exchange × format × site or app × hour × device × size). */
@@ -67,6 +67,8 @@ export interface BidDeps {
   pacer: BidPacer;
   price: Pricer;
   ledger: Ledger;
+  /** Set while reservations fail, cleared by one that works: the bidder is not ready meanwhile. */
+  ledgerHealth: LedgerHealth;
   signer: Signer;
   ratesPerUsd: () => ReadonlyMap<string, number>;
   issued: IssuedBids;
@@ -133,7 +135,7 @@ export async function reserveWithin(
  * server except a bug, which the server turns into a 500 and counts.
  */
 export function createBidPipeline(deps: BidDeps) {
-  const { settings, metrics, now } = deps;
+  const { settings, metrics, now, ledgerHealth } = deps;
   const validateRequest = createValidator(settings);
   const rowPool = createRowPool(deps.features);
   const internSegment = createStringInterner(SEGMENTS_INTERNED);
@@ -285,8 +287,11 @@ export function createBidPipeline(deps: BidDeps) {
       try {
         granted = await deps.ledger.reserve(held);
         metrics.ledger('reserve', (now() - lt) / 1000, false);
-      } catch {
+        // One that works ends a failure (ready again); while none failed, a read and nothing more.
+        if (ledgerHealth.failure !== null) ledgerHealth.failure = null;
+      } catch (err) {
         metrics.ledger('reserve', (now() - lt) / 1000, true);
+        ledgerHealth.failure = err instanceof Error ? err.message : String(err);
         // A timed-out reserve may still have run (Redis answered late): release what it may have
         // held, or the budget stays held for a no-bid until the reservation expires. Sent on the
         // same connection, so it runs after the reserve if that ever arrives.

@@ -1,0 +1,108 @@
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { haveRedisServer, startPrivateRedis } from '../src/harness/redis.js';
+import { startBidder, type TestBidder } from './helpers/bidder.js';
+
+/**
+ * /readyz answered 200 (and bidder_ready 1) while every reservation failed: the in-process
+ * journal's writes failing (ENOSPC), Redis out of memory (maxmemory with noeviction), or read-only
+ * (a demoted primary): its probe only read the ledger. A bidder whose reservations fail answers
+ * only no-bids; it is now not ready until one works, and finds that out with no traffic (a
+ * not-ready bidder gets none): /readyz and a metrics scrape try a ledger write.
+ */
+const req = (id: string) => ({ id, imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's', cat: ['IAB12'] } });
+const readyz = async (t: TestBidder) => {
+  const r = await fetch(`${t.bidder.opsUrl}/readyz`);
+  return { status: r.status, body: await r.text() };
+};
+
+describe('a bidder whose journal writes fail', () => {
+  let full = false;
+  const journalFds = new Set<number>();
+  const open = fs.openSync;
+  const write = fs.writeSync;
+  let t: TestBidder;
+  beforeEach(async () => {
+    // The journal's files (journal.<generation>) refuse writes while `full`: a disk that filled.
+    fs.openSync = ((p: fs.PathLike, ...a: unknown[]) => {
+      const fd = (open as (...x: unknown[]) => number)(p, ...a);
+      if (/journal\.\d+$/.test(String(p))) journalFds.add(fd);
+      return fd;
+    }) as typeof fs.openSync;
+    fs.writeSync = ((fd: number, ...a: unknown[]) => {
+      if (full && journalFds.has(fd)) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+      return (write as (...x: unknown[]) => number)(fd, ...a);
+    }) as typeof fs.writeSync;
+    syncBuiltinESMExports();
+    full = false;
+    t = await startBidder();
+  });
+  afterEach(async () => {
+    full = false;
+    await t.close();
+    fs.openSync = open;
+    fs.writeSync = write;
+    syncBuiltinESMExports();
+  });
+
+  it('is not ready while they fail, and ready again once one works, with no bid in between', async () => {
+    expect((await t.bid(req('before'))).status).toBe(200);
+    expect((await readyz(t)).status).toBe(200);
+    full = true;
+    expect((await t.bid(req('full'))).status).toBe(204);
+    // Before: 200, the probe read the ledger in memory.
+    const during = await readyz(t);
+    expect(during.status).toBe(503);
+    expect(during.body).toMatch(/NOT_READY.*ledger reservations fail: ENOSPC/);
+    expect(await t.metric('bidder_ready')).toBe(0);
+    // Still full: the probe's write fails too.
+    expect((await readyz(t)).status).toBe(503);
+    full = false;
+    expect((await readyz(t)).status).toBe(200);
+    expect(await t.metric('bidder_ready')).toBe(1);
+    expect((await t.bid(req('after'))).status).toBe(200);
+  });
+
+  it('is ready again after a reservation that works', async () => {
+    full = true;
+    expect((await t.bid(req('full'))).status).toBe(204);
+    expect(t.bidder.ready()).toBe(false);
+    full = false;
+    expect((await t.bid(req('after'))).status).toBe(200);
+    expect(t.bidder.ready()).toBe(true);
+  });
+});
+
+const haveRedis = haveRedisServer();
+
+describe.skipIf(!haveRedis)('a bidder whose Redis is out of memory (noeviction)', () => {
+  it('is not ready while reservations fail, and ready again once Redis takes writes', async () => {
+    const redis = await startPrivateRedis({});
+    const admin = new Redis(redis.url);
+    const dir = fs.mkdtempSync(join(tmpdir(), 'ready-ledger-'));
+    let t: TestBidder | undefined;
+    try {
+      t = await startBidder({ ledger: { journalPath: join(dir, 'ledger'), redisUrl: redis.url } as never });
+      expect((await t.bid(req('before'))).status).toBe(200);
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+      expect((await t.bid(req('oom'))).status).toBe(204);
+      // Before: 200, the probe's read still answered.
+      const during = await readyz(t);
+      expect(during.status).toBe(503);
+      expect(during.body).toMatch(/ledger reservations fail: .*OOM/);
+      await admin.config('SET', 'maxmemory', '0');
+      expect((await readyz(t)).status).toBe(200);
+      expect((await t.bid(req('after'))).status).toBe(200);
+    } finally {
+      await t?.close();
+      admin.disconnect();
+      await redis.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
