@@ -7,7 +7,7 @@ import { unwritableDir } from '../util/dir.js';
 import { PolicyError } from '../config/policies.js';
 import { moveJournalToRedis, movedProblem } from './move.js';
 import { retryAtStart } from '../util/retry.js';
-import { reconnectOnReadonly } from './redis.js';
+import { reconnectOnReadonly, type LedgerObserver } from './redis.js';
 
 export { evictionProblem };
 
@@ -71,7 +71,7 @@ export async function connectFleetRedis(settings: Settings, logger: Logger, star
  * id), and a start without Redis on a folder whose journal was carried refuses (a PolicyError:
  * exit 2), as it would start from spend that Redis has since added to (src/ledger/move.ts).
  */
-export async function openLedger(o: { settings: Settings; redis: Redis | null; clock: () => number; serverClock: boolean; budgets: Record<string, Budget>; logger: Logger; workers: number }): Promise<BudgetLedger> {
+export async function openLedger(o: { settings: Settings; redis: Redis | null; clock: () => number; serverClock: boolean; budgets: Record<string, Budget>; logger: Logger; workers: number; observe?: LedgerObserver }): Promise<BudgetLedger> {
   const { settings, clock, budgets, logger } = o;
   const dir = settings.ledger.journalPath;
   if (o.redis) {
@@ -79,7 +79,7 @@ export async function openLedger(o: { settings: Settings; redis: Redis | null; c
     const retentionMs = 2 * settings.noticeTtlMs;
     const problem = dir ? await moveJournalToRedis({ dir, client: o.redis, redisUrl: settings.ledger.redisUrl, keyPrefix: settings.ledger.keyPrefix, clock, serverClock: o.serverClock, retentionMs, logger }) : null;
     if (problem !== null) throw new PolicyError([problem]);
-    return createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, retentionMs, keyPrefix: settings.ledger.keyPrefix, logger, serverClock: o.serverClock, checkServer: true, workers: o.workers, dataDir: dir || undefined });
+    return createRedisLedger({ client: o.redis, clock, budgets, reservationTtlMs: settings.noticeTtlMs, retentionMs, keyPrefix: settings.ledger.keyPrefix, logger, serverClock: o.serverClock, checkServer: true, workers: o.workers, dataDir: dir || undefined, observe: o.observe });
   }
   const moved = movedProblem(dir);
   if (moved !== null) throw new PolicyError([moved]);

@@ -17,7 +17,9 @@ import type { LedgerLogger } from './logger.js';
  * keeps what reached the page cache) and a line per answered call, those of a loop turn in one
  * write in the next turn: the notice handler logs a settled win in the turn its answer came in, so
  * a call is marked answered only once its log line is written. The file is rewritten with the calls
- * still open once it has grown past COMPACT_BYTES and twice what it held at the last rewrite.
+ * still open once it has grown past COMPACT_BYTES and twice what it held at the last rewrite, and
+ * after a failed write (a file size limit). Each write is told to `written` (the metrics: a failed
+ * one is a bidder_ledger_errors_total{op="calls"}), and so is each call unkept for want of the folder.
  * A start loads the open calls of the files of processes that are gone: not its sibling threads'
  * (the same process and start time), nor those of another process still running on the folder (an
  * overlapping restart: the live one counts its own answers, so a duplicate claiming its call here
@@ -39,6 +41,8 @@ export interface CallLog {
 
 const FOLDER = 'redis-calls';
 const COMPACT_BYTES = 1 << 20;
+// How often a rewrite after a failed write is tried again while it fails too.
+const COMPACT_RETRY_MS = 5_000;
 // An open ledger touches its file this often; one of another pid namespace untouched for LIVE_MS
 // is of a process that is gone (a pid says nothing across containers on a shared volume, where
 // each is pid 1). A minute, not 15 s: the touch is a timer on the serving loop, and a process whose
@@ -89,6 +93,9 @@ function liveness(name: string): 'gone' | 'running' | 'unknown' {
   }
 }
 
+/** Told of each write of a call file: how long it took, and whether it failed (the metrics). */
+export type CallsWritten = (seconds: number, failed: boolean) => void;
+
 /** The open calls in a call file's text: [key, call]. */
 function openCalls(text: string): Array<[string, string]> {
   const calls = new Map<string, string>();
@@ -112,7 +119,14 @@ function openCalls(text: string): Array<[string, string]> {
  * once, in this call; those whose file was still touched at the start, once it is not (a process
  * killed moments before, in another pid namespace), from a later heartbeat.
  */
-export function openCallLog(dir: string, callPrefix: string, keepMs: number, logger: LedgerLogger, found: (key: string, call: string) => void = () => {}): CallLog | null {
+export function openCallLog(
+  dir: string,
+  callPrefix: string,
+  keepMs: number,
+  logger: LedgerLogger,
+  found: (key: string, call: string) => void = () => {},
+  written: CallsWritten = () => {},
+): CallLog {
   const folder = join(dir, FOLDER);
   const name = `${PROCESS}-t${threadId}-${callPrefix}.calls`;
   const path = join(folder, name);
@@ -123,7 +137,9 @@ export function openCallLog(dir: string, callPrefix: string, keepMs: number, log
     fd = openSync(path, 'a');
   } catch (err) {
     logger.warn({ err: (err as Error).message, folder }, "Redis ledger: cannot keep settle calls in the data folder: a win whose answer a crash cuts off is then left out of the event log after the restart");
-    return null;
+    // Each call goes unkept: counted as a failed write (bidder_ledger_errors_total{op="calls"}),
+    // where one warning at start was all that said it.
+    return { earlier, sent: () => written(0, true), answered() {}, close() {} };
   }
   // Files of other processes seen touched: looked at again each heartbeat until loaded or gone.
   const watched = new Set<string>();
@@ -191,14 +207,33 @@ export function openCallLog(dir: string, callPrefix: string, keepMs: number, log
   let scheduled = false;
   let failing = false;
   let closed = false;
+  // The file ends in part of a line (a short write): the next write starts on a line of its own,
+  // else the next call's line, glued to that part, was unreadable to the next start.
+  let torn = false;
+  // A write failed: the file is rewritten with the open calls alone at the next call, and, while
+  // that fails too, every COMPACT_RETRY_MS. Under a file size limit (ulimit -f, EFBIG) `bytes` did
+  // not grow past the failures, so the file was never rewritten and every write failed for good.
+  let rewriteDue = false;
+  let rewriteFailedAt = -Infinity;
 
   const write = (text: string): void => {
     if (closed) return;
+    const t0 = performance.now();
+    const out = torn ? `\n${text}` : text;
+    const size = Buffer.byteLength(out);
     try {
-      writeSync(fd, text);
-      bytes += text.length;
+      const n = writeSync(fd, out);
+      bytes += n;
+      if (n < size) {
+        torn ||= n > 0;
+        throw new Error(`short write: ${n} of ${size} bytes`);
+      }
+      torn = false;
       failing = false;
+      written((performance.now() - t0) / 1000, false);
     } catch (err) {
+      written((performance.now() - t0) / 1000, true);
+      rewriteDue = true;
       // A full disk: the calls go on unkept, as without this file; said once until a write works.
       if (!failing) logger.warn({ err: (err as Error).message, path }, 'Redis ledger: cannot write the settle calls file; a crash now may leave wins out of the event log');
       failing = true;
@@ -210,16 +245,23 @@ export function openCallLog(dir: string, callPrefix: string, keepMs: number, log
     try {
       const t = openSync(tmp, 'w');
       try {
-        writeSync(t, text);
+        const size = Buffer.byteLength(text);
+        const n = writeSync(t, text);
+        if (n < size) throw new Error(`short write: ${n} of ${size} bytes`);
       } finally {
         closeSync(t);
       }
       renameSync(tmp, path);
       closeSync(fd);
       fd = openSync(path, 'a');
-      bytes = text.length;
+      bytes = Buffer.byteLength(text);
       compactAt = Math.max(COMPACT_BYTES, 2 * bytes);
+      torn = false;
+      rewriteDue = false;
+      rewriteFailedAt = -Infinity;
     } catch (err) {
+      rewriteFailedAt = performance.now();
+      rmSync(tmp, { force: true });
       logger.warn({ err: (err as Error).message, path }, 'Redis ledger: cannot rewrite the settle calls file');
       compactAt = 2 * bytes;
     }
@@ -238,7 +280,7 @@ export function openCallLog(dir: string, callPrefix: string, keepMs: number, log
   return {
     earlier,
     sent(call, key) {
-      if (bytes >= compactAt) compact();
+      if (bytes >= compactAt || (rewriteDue && performance.now() - rewriteFailedAt >= COMPACT_RETRY_MS)) compact();
       const line = `${JSON.stringify([call, key])}\n`;
       open.set(call, line);
       write(line);

@@ -72,6 +72,15 @@ export interface RedisLedgerOptions {
    * it, only this process's own failed calls are, and the day is kept in memory.
    */
   dataDir?: string;
+  /** What the metrics count: the data folder's settle-call writes, and each loss of the ledger's data found in Redis. */
+  observe?: LedgerObserver;
+}
+
+export interface LedgerObserver {
+  /** A write of the settle calls file (redis-calls.ts), or a call left unkept for want of the folder: how long, whether it failed. */
+  callsWritten(seconds: number, failed: boolean): void;
+  /** Redis was found without the ledger's data, or with less spend than this bidder last read (put back, and logged). */
+  dataLost(): void;
 }
 
 /**
@@ -719,11 +728,18 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
   const earlierCalls = new LRUCache<string, string[]>({ max: 200_000, ttl: reservationTtlMs + retentionMs });
   // Loaded at the start, and later from a process killed moments before it (redis-calls.ts).
   const callLog = opts.dataDir
-    ? openCallLog(opts.dataDir, callPrefix, reservationTtlMs + retentionMs, logger, (key, call) => {
-        const those = earlierCalls.get(key);
-        if (those) those.push(call);
-        else earlierCalls.set(key, [call]);
-      })
+    ? openCallLog(
+        opts.dataDir,
+        callPrefix,
+        reservationTtlMs + retentionMs,
+        logger,
+        (key, call) => {
+          const those = earlierCalls.get(key);
+          if (those) those.push(call);
+          else earlierCalls.set(key, [call]);
+        },
+        opts.observe ? (seconds, failed) => opts.observe!.callsWritten(seconds, failed) : undefined,
+      )
     : null;
   // As many as the notice handler keeps waiting to retry, each for as long as its bid is kept.
   // One dropped needs no claim any more.
@@ -841,6 +857,7 @@ export async function createRedisLedger(opts: RedisLedgerOptions): Promise<Budge
     if (run !== '') runId = run;
     const seeded = [...rules.keys()].filter((_, i) => answers[i][2] === 1);
     if (changed === 1 || seeded.length > 0) {
+      opts.observe?.dataLost();
       logger.warn(
         {
           epochBefore: before,

@@ -14,8 +14,11 @@ import { DAY_MS } from '../util/time.js';
 export type Outcome = 'bid' | 'nobid' | 'invalid';
 export type Stage = 'decode' | 'validate' | 'eligibility' | 'features' | 'score' | 'price' | 'reserve' | 'respond';
 export type NoticeResult = 'ok' | 'unpriced' | 'unbilled' | 'duplicate' | 'forged' | 'expired' | 'bad_price' | 'malformed' | 'unknown' | 'test' | 'overspend' | 'corrected' | 'lost' | 'prefetch' | 'abandoned' | 'unsettled';
-/** Shared-store operations: the ledger's, and the fleet's frequency-cap reads and writes. */
-export type LedgerOp = 'reserve' | 'settle' | 'release' | 'state' | 'frequency';
+/**
+ * Shared-store operations: the ledger's, and the fleet's frequency-cap reads and writes; 'calls':
+ * the Redis ledger's writes of its settle calls to the data folder (src/ledger/redis-calls.ts).
+ */
+export type LedgerOp = 'reserve' | 'settle' | 'release' | 'state' | 'frequency' | 'calls';
 
 // Answers: 100 µs to 1 s (DESIGN: observability), with bounds at and around 0.18 s, the threshold
 // of BidderP99OverBudget (tmax 200 ms minus the 20 ms allowance): a quantile is a straight line
@@ -30,7 +33,7 @@ const STAGES: Stage[] = ['decode', 'validate', 'eligibility', 'features', 'score
 const OUTCOMES: Outcome[] = ['bid', 'nobid', 'invalid'];
 const NOTICE_KINDS: NoticeKind[] = ['win', 'billing', 'loss', 'click', 'conversion', 'impression', 'start', 'complete', 'error'];
 const NOTICE_RESULTS: NoticeResult[] = ['ok', 'unpriced', 'unbilled', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'test', 'overspend', 'corrected', 'lost', 'prefetch', 'abandoned', 'unsettled'];
-const LEDGER_OPS: LedgerOp[] = ['reserve', 'settle', 'release', 'state', 'frequency'];
+const LEDGER_OPS: LedgerOp[] = ['reserve', 'settle', 'release', 'state', 'frequency', 'calls'];
 // The period of the timer behind nodejs_eventloop_lag_* (see collectDefaultMetrics below).
 const EVENT_LOOP_RESOLUTION_MS = 1;
 const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
@@ -213,6 +216,11 @@ export function createMetrics(opts: MetricsOptions) {
   const notices = new FastCounter('bidder_notices_total', 'Notices received, by kind and result.', ['kind', 'result'], registry);
   const ledgerLatency = new FastHistogram('bidder_ledger_duration_seconds', 'Ledger round trip, by operation.', ['op'], FINE_BUCKETS, registry);
   const ledgerErrors = new Counter({ name: 'bidder_ledger_errors_total', help: 'Ledger calls that failed, by operation.', labelNames: ['op'], registers: [registry] });
+  const ledgerDataLost = new Counter({
+    name: 'bidder_ledger_data_lost_total',
+    help: "Times the Redis ledger found Redis without the ledger's data (a restart without persistence, FLUSHALL) or with less spend than it last read (an older snapshot), and put back what it knew; counted by each worker that finds it.",
+    registers: [registry],
+  });
   const eventlogErrors = new Counter({ name: 'bidder_eventlog_errors_total', help: 'Event-log write failures (records lost).', registers: [registry] });
   const eventlogDropped = new Counter({ name: 'bidder_eventlog_dropped_total', help: 'Event-log records dropped because the writer was behind.', registers: [registry] });
   const capsEvicted = new Counter({
@@ -274,7 +282,7 @@ export function createMetrics(opts: MetricsOptions) {
   const ledgerErrChild = new Map([...LEDGER_OPS, 'other'].map((o) => [o, ledgerErrors.labels(o)]));
   for (const c of [...noticeChild.values(), ...errorChild.values(), ...ledgerErrChild.values()]) c.inc(0);
   for (const r of ['ok', 'refused']) modelSwaps.labels(r).inc(0);
-  for (const m of [testRequests, testBids, insecureImps]) m.inc(0);
+  for (const m of [testRequests, testBids, insecureImps, ledgerDataLost]) m.inc(0);
   // A campaign's counters, created at its first bid, or at the first notice counted for it (a bid
   // of another process, or of before a restart): a campaign that never bids exports none. They
   // start at zero, not at their first increment, because rate() and increase() do not count a
@@ -478,6 +486,10 @@ export function createMetrics(opts: MetricsOptions) {
       const o = ledgerOps.has(op) ? op : 'other';
       ledgerLatChild.get(o)!.observe(seconds);
       if (failed) ledgerErrChild.get(o)!.inc();
+    },
+    /** The Redis ledger found its data lost (see bidder_ledger_data_lost_total). */
+    ledgerDataLost(): void {
+      ledgerDataLost.inc();
     },
     eventlogError(): void {
       eventlogErrors.inc();
