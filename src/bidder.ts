@@ -361,7 +361,11 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   liveClockStepped = live.clockStepped;
 
   // A fleet's reservations expire by Redis's clock, unless this bidder runs on a clock of its own (tests, the simulator).
-  const ledger: BudgetLedger = await openLedger({ settings, redis, clock, serverClock: opts.clock === undefined, budgets: budgetsOf(initial.campaigns), logger, workers: opts.workers ?? 1 });
+  const ledger: BudgetLedger = await openLedger({ settings, redis, clock, serverClock: opts.clock === undefined, budgets: budgetsOf(initial.campaigns), logger, workers: opts.workers ?? 1,
+    // Failed writes of the settle calls file page with the other ledger errors (BidderLedgerErrors);
+    // a Redis found without the ledger's data has an alert of its own (BidderLedgerDataLost).
+    observe: { callsWritten: (seconds, failed) => metrics.ledger('calls', seconds, failed), dataLost: () => metrics.ledgerDataLost() },
+  });
   // The Redis ledger times holds by Redis's clock (serverClock): a step of this one moves none.
   if ('clockStepped' in ledger) ledgerClockStepped = (ledger as MemoryLedger).clockStepped;
   const random = mulberry32(pacerSeed(settings.seed, opts.workerIndex, clock()));

@@ -24,7 +24,7 @@ const DOMAINS: Record<string, readonly string[] | 'one-series'> = {
   stage: ['decode', 'validate', 'eligibility', 'features', 'score', 'price', 'reserve', 'respond'],
   kind: ['win', 'billing', 'loss', 'click', 'conversion', 'impression', 'start', 'complete', 'error'],
   result: ['ok', 'unpriced', 'unbilled', 'duplicate', 'forged', 'expired', 'bad_price', 'malformed', 'unknown', 'refused', 'test', 'overspend', 'corrected', 'lost', 'prefetch', 'abandoned', 'unsettled'],
-  op: or(['reserve', 'settle', 'release', 'state', 'frequency']),
+  op: or(['reserve', 'settle', 'release', 'state', 'frequency', 'calls']),
   le: 'one-series',
   of: ['spend', 'overspend'],
 };
@@ -64,6 +64,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('notice', 'win', 'ok');
     call('ledger', v, 0.0001, true);
     call('eventlogError');
+    call('ledgerDataLost');
     call('eventlogDropped');
     call('model', 'wasm', `v-${v}`, 'lr');
     call('modelSwap', 'ok');
