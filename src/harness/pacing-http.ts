@@ -389,6 +389,9 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       // Draws for this request, taken before the answer, so the run does not depend on response order.
       const competingCpm = market.competingBidCpm(sr);
       const clickDraw = market.rng.next();
+      // The conversion draw of the in-process day (src/sim/pacing-day.ts), unused here: the market
+      // draws its requests from the same generator, so only the same draws make seed N the same day.
+      market.rng.next();
       const picked = pickBidder();
       sentTo[picked]++;
       const bidder = urls[picked];
