@@ -24,7 +24,7 @@ import { spawnBidders } from './bidder.js';
 import { resolveAuction, type Bid } from './drive.js';
 import { clickUrlFrom, expand } from './exchange.js';
 import { sleep } from './process.js';
-import { histogramQuantile, metricSum } from './prometheus.js';
+import { histogramQuantile, metricSum, scrape } from './prometheus.js';
 import { dropKeys, startPrivateRedis as startRedisServer, type PrivateRedis as RedisServer } from './redis.js';
 
 export interface HttpSimulateOptions {
@@ -33,7 +33,10 @@ export interface HttpSimulateOptions {
   worldSeed: number;
   requests: number;
   policies: string;
-  /** A running bidder to drive (its own budgets, read back from its metrics). */
+  /**
+   * A running bidder to drive (its own budgets; its spend is what its metrics' counters gained over
+   * the run, so a run across the bidder's UTC midnight holds two days' spend against one day's budget).
+   */
   http?: string;
   /** Start this many bidder processes sharing the Redis ledger at `redis`. */
   bidders?: number;
@@ -379,6 +382,8 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   let sentRequests = 0;
   const redisUrl = fleetMode ? o.redis! : undefined;
   const counters0 = redisUrl ? await redisCounters(redisUrl) : undefined;
+  // A running bidder's counters hold every earlier request and day: the run's figures are what they gain.
+  const before = await Promise.all(urls.map(scrape));
   const t0 = performance.now();
   // Traffic keeps flowing while Redis is down: the bidders must answer no-bid, never bid blind.
   let restarted: Promise<void> = Promise.resolve();
@@ -449,7 +454,8 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
     };
   }
 
-  const texts = await Promise.all(urls.map((u) => fetch(`${u}/metrics`).then((r) => r.text())));
+  const after = await Promise.all(urls.map(scrape));
+  const sumAll = (name: string, filter: Record<string, string> | string = '') => after.reduce((s, t, i) => s + metricSum(t, name, filter) - metricSum(before[i], name, filter), 0);
   const rows: CampaignSpend[] = [];
   let overspent = 0;
   if (fleetMode) {
@@ -468,21 +474,20 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
   } else {
     for (const c of o.campaigns) {
       // Net of the prices billing notices set lower (counted apart: a counter cannot go down).
-      const counted = texts.reduce((s, t) => s + metricSum(t, 'bidder_spend_usd_total', `campaign="${c.id}"`) - metricSum(t, 'bidder_refunds_usd_total', { campaign: c.id, of: 'spend' }), 0);
+      const counted = sumAll('bidder_spend_usd_total', `campaign="${c.id}"`) - sumAll('bidder_refunds_usd_total', { campaign: c.id, of: 'spend' });
       const spend = Math.round(counted * 1e6) / 1e6;
-      const over = Math.round(texts.reduce((s, t) => s + metricSum(t, 'bidder_overspend_usd_total', `campaign="${c.id}"`) - metricSum(t, 'bidder_refunds_usd_total', { campaign: c.id, of: 'overspend' }), 0) * 1e6) / 1e6;
+      const over = Math.round((sumAll('bidder_overspend_usd_total', `campaign="${c.id}"`) - sumAll('bidder_refunds_usd_total', { campaign: c.id, of: 'overspend' })) * 1e6) / 1e6;
       overspent += over;
       rows.push({ id: c.id, budget: budgets[c.id].dailyUsd, spend, overspend: Math.max(0, Math.round((spend + over - budgets[c.id].dailyUsd) * 1e6) / 1e6) });
     }
   }
-  const sumAll = (name: string, filter = '') => texts.reduce((s, t) => s + metricSum(t, name, filter), 0);
   const reserves = sumAll('bidder_ledger_duration_seconds_count', 'op="reserve"');
   const settles = sumAll('bidder_ledger_duration_seconds_count', 'op="settle"');
   const releases = sumAll('bidder_ledger_duration_seconds_count', 'op="release"');
   const warms = sumAll('bidder_ledger_duration_seconds_count', 'op="frequency"');
   const requests = sumAll('bidder_requests_total');
   const per = (x: number, y: number) => (y > 0 ? Math.round((x / y) * 1000) / 1000 : 0);
-  const p99Ms = (op: string) => Math.round(histogramQuantile(texts, 'bidder_ledger_duration_seconds', 0.99, { labels: { op } }) * 1e6) / 1000;
+  const p99Ms = (op: string) => Math.round(histogramQuantile(after, 'bidder_ledger_duration_seconds', 0.99, { labels: { op }, before }) * 1e6) / 1000;
   latencies.sort((a, b) => a - b);
   const q = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0) * 1000) / 1000;
   return {
@@ -527,6 +532,6 @@ async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<str
       commandsPerBidRequest: per(server.commands, latencies.length),
     },
     redisRestarted: own !== null && o.restartRedis === true,
-    ...(fleetMode ? { fleet: { split: sentTo.map((k) => per(k, latencies.length)), shares: texts.map((t) => Math.round(metricSum(t, 'bidder_fleet_share') * 1000) / 1000), ownShares: texts.map((t) => metricSum(t, 'bidder_fleet_campaigns_own_share')) } } : {}),
+    ...(fleetMode ? { fleet: { split: sentTo.map((k) => per(k, latencies.length)), shares: after.map((t) => Math.round(metricSum(t, 'bidder_fleet_share') * 1000) / 1000), ownShares: after.map((t) => metricSum(t, 'bidder_fleet_campaigns_own_share')) } } : {}),
   };
 }
