@@ -65,6 +65,8 @@ describe('a notice secret that cannot be kept', () => {
       syncBuiltinESMExports();
     }
     expect(existsSync(join(journal, 'notice-secret'))).toBe(false);
+    // Before: a 0-byte notice-secret.tmp stayed behind.
+    expect(existsSync(join(journal, 'notice-secret.tmp'))).toBe(false);
   });
 
   for (const workers of [1, 2]) {

@@ -67,13 +67,19 @@ function created(file: string): { secret: string; created: boolean } {
   rmSync(tmp, { force: true });
   const out = openSync(tmp, 'wx', 0o600);
   try {
-    writeSync(out, `${secret}\n`);
-    // Synced before the rename: a power cut could otherwise leave the name on an empty file,
-    // which stops the next start (above).
-    fsyncSync(out);
-  } finally {
-    closeSync(out);
+    try {
+      writeSync(out, `${secret}\n`);
+      // Synced before the rename: a power cut could otherwise leave the name on an empty file,
+      // which stops the next start (above).
+      fsyncSync(out);
+    } finally {
+      closeSync(out);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    // The start stops on it: a refused start left a 0-byte notice-secret.tmp behind otherwise.
+    rmSync(tmp, { force: true });
+    throw err;
   }
-  renameSync(tmp, file);
   return { secret, created: true };
 }
