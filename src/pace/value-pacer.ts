@@ -893,8 +893,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.curves = curves;
     const solve = { values: valueProbs, prices: priceProbs, firstPrice, shaded, minLambda, cap: p.maxBid };
     if (p.hourlyCap >= 1) {
-      const left = oppsLeft(p, now);
-      endSlotEarly(p, now, left);
+      const left = oppsLeft(p, now, hourOpps);
+      endSlotEarly(p, now);
       const sol = solveLambda({ ...solve, opportunities: left * delivery(p, now), budget: remaining }, curves);
       p.lambda = sol.lambda;
       p.multiplier = Number.isFinite(sol.lambda) ? 1 / sol.lambda : 0;
@@ -906,7 +906,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     // campaign sat out the rest (0.84-0.85 of the value a capped hindsight buys, 7 % unspent).
     const d = delivery(p, now);
     const left = oppsLeft(p, now, hourOpps);
-    endSlotEarly(p, now, left);
+    endSlotEarly(p, now);
     const n = left * d;
     const cap = shareOf(p) * p.hourlyCap * dayBudget(p);
     for (let k = 0; k < 24; k++) {
@@ -927,11 +927,17 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
    * (test/pace.first-slot-burst.test.ts). Far more opportunities than planned end the slot, and the
    * next one decides again on the count that now includes them.
    */
-  function endSlotEarly(p: Pace, now: number, left: number): void {
+  function endSlotEarly(p: Pace, now: number): void {
+    // The slot's part of the very draw the plan was made on (`hourOpps`, the campaign's own hours):
+    // the process's shape undercounts a campaign that peaks where the traffic does not, and ended
+    // its slots two to four times early at its peak.
     const msOfDay = now - p.day * DAY_MS;
-    const before = shapeAt(p, msOfDay);
-    const share = before < 1 ? (shapeAt(p, msOfDay + slotMs) - before) / (1 - before) : 0;
-    p.slotLimit = 2 * left * share + 20;
+    const h = Math.min(23, Math.floor(msOfDay / HOUR_MS));
+    const msLeft = HOUR_MS * (h + 1) - msOfDay;
+    let planned = hourOpps[h] * Math.min(1, slotMs / msLeft);
+    if (slotMs > msLeft && h < 23) planned += hourOpps[h + 1] * Math.min(1, (slotMs - msLeft) / HOUR_MS);
+    // None planned (an hour outside the campaign's own): nothing to measure the traffic against.
+    p.slotLimit = planned > 0 ? 2 * planned + 20 : Infinity;
   }
 
   /**
