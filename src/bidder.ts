@@ -350,9 +350,14 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     },
     probeLedger: redis ? () => ledger.state(live.policies().campaigns[0].id) : undefined,
     ledgerHealth,
-    // A key of its own each time (a key already there writes nothing), kept 10 minutes: a margin
-    // over any skew between this clock and Redis's, which times the key.
-    probeLedgerWrite: () => ledger.once(`readyz-probe:${process.pid}:${threadId}:${++ledgerProbes}`, clock() + 600_000),
+    // Redis: one key per process and thread, overwritten by every /readyz and scrape (a key per
+    // probe piled up one for each in 10 minutes); a stopped process's expires 10 minutes on. The
+    // journal, tried only while a failure stands: a `once` key of its own each time (a key already
+    // there writes nothing).
+    probeLedgerWrite: redis
+      ? () => redis.set(`${settings.ledger.keyPrefix}readyz-probe:${process.pid}:${threadId}`, '1', 'PX', 600_000)
+      : () => ledger.once(`readyz-probe:${process.pid}:${threadId}:${++ledgerProbes}`, clock() + 600_000),
+    probeLedgerWriteAlways: redis !== null,
     // One file whatever the number of workers (each applies every pause): a change of --workers keeps them.
     pausedPath: join(settings.ledger.journalPath, 'paused.json'),
     retiredPath: join(settings.ledger.journalPath, 'retired.json'),

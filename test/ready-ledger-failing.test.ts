@@ -105,4 +105,38 @@ describe.skipIf(!haveRedis)('a bidder whose Redis is out of memory (noeviction)'
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  // serve --workers: each worker kept its own failure, and one that had no failed bid of its own
+  // answered 200 (review fixreva: /readyz x30 during OOM gave 19 x 200, 11 x 503). Here a bidder
+  // with no bid at all stands for that worker.
+  it('is not ready with no failed bid of its own, one probe key per thread, nothing accumulating', async () => {
+    const redis = await startPrivateRedis({});
+    const admin = new Redis(redis.url);
+    const dir = fs.mkdtempSync(join(tmpdir(), 'ready-ledger-'));
+    let t: TestBidder | undefined;
+    try {
+      t = await startBidder({ ledger: { journalPath: join(dir, 'ledger'), redisUrl: redis.url } as never });
+      for (let i = 0; i < 10; i++) expect((await readyz(t)).status).toBe(200);
+      expect(await t.metric('bidder_ready')).toBe(1);
+      // One key, written again by each probe (before: a key per probe, kept 10 minutes).
+      const keys = await admin.keys('*readyz-probe*');
+      expect(keys).toHaveLength(1);
+      expect(await admin.pttl(keys[0])).toBeGreaterThan(0);
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+      const during = await readyz(t);
+      expect(during.status).toBe(503);
+      expect(during.body).toMatch(/ledger reservations fail: .*OOM/);
+      expect(await t.metric('bidder_ready')).toBe(0);
+      await admin.config('SET', 'maxmemory', '0');
+      expect((await readyz(t)).status).toBe(200);
+      expect(await t.metric('bidder_ready')).toBe(1);
+      expect(await admin.keys('*readyz-probe*')).toEqual(keys);
+    } finally {
+      await t?.close();
+      admin.disconnect();
+      await redis.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -75,9 +75,10 @@ export interface Live {
   /** A model loaded, and the ledger's reservations not failing (LedgerHealth). */
   ready(): boolean;
   /**
-   * Where reservations failed (LedgerHealth): the ledger written to once (`probeLedgerWrite`), a
-   * write that works ending the failure. A bidder not ready gets no traffic, so no reservation of
-   * its own would tell it; /readyz and each metrics scrape ask this.
+   * Where reservations failed (LedgerHealth), or at every call with `probeLedgerWriteAlways`: the
+   * ledger written to once (`probeLedgerWrite`), a write that works ending the failure and one that
+   * fails setting it. A bidder not ready gets no traffic, so no reservation of its own would tell
+   * it; /readyz and each metrics scrape ask this.
    */
   recheckLedger(): Promise<void>;
   /**
@@ -144,6 +145,14 @@ export interface LiveOptions {
   ledgerHealth?: LedgerHealth;
   /** A write to the ledger like a reservation's (journal or Redis), none of the budget's: throws while they fail. */
   probeLedgerWrite?: () => Promise<unknown>;
+  /**
+   * Try `probeLedgerWrite` at every /readyz and scrape, failure or not: a Redis ledger. Its
+   * failures reach the process's workers one by one (each keeps its LedgerHealth, of its own bids),
+   * and a worker none reached answered 200 to /readyz, which any worker of the shared port answers
+   * (review fixreva: 19 of 30 during Redis OOM). The in-process journal is one thread's: there the
+   * failure its bids found is enough, and a healthy /readyz writes nothing.
+   */
+  probeLedgerWriteAlways?: boolean;
   /** Where the paused campaigns are kept across restarts (`pausedFile`). */
   pausedPath?: string;
   /** Where the landing pages of creatives removed by reloads are kept across restarts (`retiredFile`). */
@@ -535,7 +544,7 @@ export async function createLive(o: LiveOptions): Promise<Live> {
 
   async function recheckLedger(): Promise<void> {
     const health = o.ledgerHealth;
-    if (!health || health.failure === null || !o.probeLedgerWrite) return;
+    if (!health || !o.probeLedgerWrite || (health.failure === null && !o.probeLedgerWriteAlways)) return;
     try {
       await o.probeLedgerWrite();
       health.failure = null;

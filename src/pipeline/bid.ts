@@ -67,7 +67,7 @@ export interface BidDeps {
   pacer: BidPacer;
   price: Pricer;
   ledger: Ledger;
-  /** Set while reservations fail, cleared by one that works: the bidder is not ready meanwhile. */
+  /** Set while reservations fail, cleared by one that grants a hold: the bidder is not ready meanwhile. */
   ledgerHealth: LedgerHealth;
   signer: Signer;
   ratesPerUsd: () => ReadonlyMap<string, number>;
@@ -287,8 +287,6 @@ export function createBidPipeline(deps: BidDeps) {
       try {
         granted = await deps.ledger.reserve(held);
         metrics.ledger('reserve', (now() - lt) / 1000, false);
-        // One that works ends a failure (ready again); while none failed, a read and nothing more.
-        if (ledgerHealth.failure !== null) ledgerHealth.failure = null;
       } catch (err) {
         metrics.ledger('reserve', (now() - lt) / 1000, true);
         ledgerHealth.failure = err instanceof Error ? err.message : String(err);
@@ -305,6 +303,10 @@ export function createBidPipeline(deps: BidDeps) {
           granted = granted.concat(again.granted);
         }
       }
+      // A hold granted was written, which ends a failure (ready again). Holds all refused wrote
+      // nothing and resolve on a full disk too: readiness then followed the bid mix. While none
+      // failed, a read and nothing more.
+      if (ledgerHealth.failure !== null && granted.includes(true)) ledgerHealth.failure = null;
     }
     t = timed('reserve', t);
     const gone = input.aborted?.() === true;
