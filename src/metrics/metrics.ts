@@ -136,7 +136,7 @@ export function createMetrics(opts: MetricsOptions) {
   const queueRows = new Gauge({ name: 'bidder_scoring_queue_rows', help: 'Rows waiting in the micro-batcher.', registers: [registry] });
   const pctr = new FastHistogram('bidder_pctr', 'Predicted CTR of candidates that bid.', [], [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5], registry).labels();
   const modelInfo = new Gauge({ name: 'bidder_model_info', help: 'Loaded model: 1 for the serving version.', labelNames: ['backend', 'version', 'kind'], aggregator: 'max', registers: [registry] });
-  const ready = new Gauge({ name: 'bidder_ready', help: '1 when policies and model are loaded and the bidder answers bids.', aggregator: 'min', registers: [registry] });
+  const ready = new Gauge({ name: 'bidder_ready', help: 'What /readyz answers: 1 when policies and model are loaded, every worker started and the ledger takes reservations.', aggregator: 'min', registers: [registry] });
   // Set at start: the listener reads its certificate once, so this is the one served until a restart
   // (docs/operations.md#tls). Workers read the same file: 'min' is that date, not a sum of it.
   const tlsExpiry = new Gauge({
