@@ -77,8 +77,13 @@ export function keepLatestDay(dir: string, fleet: string, day: number): string |
     renameSync(tmp, join(dir, FILE));
     return null;
   } catch (err) {
-    // A part written before the disk filled is of no use, and takes room.
-    rmSync(tmp, { force: true });
+    // A part written before the disk filled is of no use, and takes room. A removal that fails
+    // too must not throw: the caller says `err` and tries again.
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // Left behind: the next try overwrites it (the same name).
+    }
     return (err as Error).message;
   }
 }
