@@ -159,8 +159,9 @@ export function baselinesOf(t: LogTally, days?: Days): CampaignBaselines[] {
   return out;
 }
 
+/** Spend as the budgets count it, each win in the ledger's whole micros: a float sum of the unrounded prices sat under the equal money the baselines were given. */
 function bought(wins: Array<[number, number]>): Bought {
-  return { impressions: wins.length, expectedClicks: round(wins.reduce((s, w) => s + w[0], 0)), spendUsd: round(wins.reduce((s, w) => s + w[1] / 1000, 0)) };
+  return { impressions: wins.length, expectedClicks: round(wins.reduce((s, w) => s + w[0], 0)), spendUsd: toUsd(wins.reduce((s, w) => s + toMicros(w[1] / 1000), 0)) };
 }
 
 const round = (x: number, d = 6) => Math.round(x * 10 ** d) / 10 ** d;
