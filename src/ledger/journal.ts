@@ -234,10 +234,13 @@ export function whyWriteFailed(err: NodeJS.ErrnoException): string {
   }
 }
 
-/** Told of each write: a failure (with the file), and each write that worked. */
+/**
+ * Told of each write and each fdatasync (`op`): a failure (with the file), and each that worked. A
+ * write that worked says nothing of a sync that failed: while syncs fail every write between works.
+ */
 export interface WriteWatch {
-  failed(err: NodeJS.ErrnoException, path: string): void;
-  wrote(path: string): void;
+  failed(err: NodeJS.ErrnoException, path: string, op: 'write' | 'fdatasync'): void;
+  wrote(path: string, op: 'write' | 'fdatasync'): void;
 }
 
 export function openJournalWriter(path: string, fsync: boolean, syncWindowMs = 0, watch?: WriteWatch): JournalWriter {
@@ -262,9 +265,13 @@ export function openJournalWriter(path: string, fsync: boolean, syncWindowMs = 0
     new Promise<void>((resolve, reject) => {
       dirty = false;
       fs.fdatasync(fd, (err) => {
-        if (!err) return resolve();
+        if (!err) {
+          watch?.wrote(path, 'fdatasync');
+          return resolve();
+        }
         // What it was to sync is not known durable: the next durable() must sync again.
         dirty = true;
+        watch?.failed(err, path, 'fdatasync');
         reject(err);
       });
     });
@@ -279,13 +286,13 @@ export function openJournalWriter(path: string, fsync: boolean, syncWindowMs = 0
       while (off < out.length) off += fs.writeSync(fd, out, off);
     } catch (err) {
       // A full disk can take part of the group: cut it off so the file ends on a whole record.
-      watch?.failed(err as NodeJS.ErrnoException, path);
+      watch?.failed(err as NodeJS.ErrnoException, path, 'write');
       if (off > 0) fs.ftruncateSync(fd, written);
       throw err;
     }
     written += out.length;
     dirty = true;
-    watch?.wrote(path);
+    watch?.wrote(path, 'write');
   }
 
   /** Writes the pending group, if still pending (a microtask may have written it before the turn's end). */

@@ -122,20 +122,22 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
 
   const dir = opts.journalDir;
   /**
-   * Said once when journal writes start failing (each failure is counted by the caller, in
-   * bidder_ledger_errors_total), and once when one works again: a full disk refuses every bid's
-   * reservation, and a line per bid would fill what room is left.
+   * Said once when journal writes or syncs start failing (each failure is counted by the caller, in
+   * bidder_ledger_errors_total), and once when what failed works again: a full disk refuses every
+   * bid's reservation, and a line per bid would fill what room is left. A failing fdatasync refuses
+   * the settlements only, whose writes work: so only a sync that works ends it.
    */
-  let failing = false;
+  let failing: 'write' | 'fdatasync' | null = null;
   const watch: WriteWatch = {
-    failed(err, file) {
-      if (failing) return;
-      failing = true;
-      (logger.error ?? logger.warn).call(logger, { file, code: err.code, err: err.message }, `ledger journal write failed: ${whyWriteFailed(err)}; reservations (so bids) and settlements (notices answered 503, retried) are refused until a write works`);
+    failed(err, file, op) {
+      if (failing !== null) return;
+      failing = op;
+      const refused = op === 'write' ? 'reservations (so bids) and settlements (notices answered 503, retried) are refused until a write works' : 'settlements are written but answered 503 (retried) until a sync works';
+      (logger.error ?? logger.warn).call(logger, { file, code: err.code, err: err.message }, `ledger journal ${op} failed: ${whyWriteFailed(err)}; ${refused}`);
     },
-    wrote(file) {
-      if (!failing) return;
-      failing = false;
+    wrote(file, op) {
+      if (failing !== op) return;
+      failing = null;
       (logger.info ?? logger.warn).call(logger, { file }, 'journal writable again');
     },
   };
