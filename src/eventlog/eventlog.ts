@@ -21,7 +21,7 @@ export interface EventLogOptions {
    */
   keepRoot?: string;
   clock: () => number;
-  /** Every failure (to count): while the disk stays full, one each 5 s and one per notice. */
+  /** Every failure (to count): while the disk stays full, one each 5 s, or each 250 ms with notices coming. */
   onError: (err: Error) => void;
   /** The first failure after writes worked (or at start), its message worded by errno and naming the file: to log once. */
   onFailing?: (err: Error) => void;
@@ -35,6 +35,13 @@ export interface EventLogOptions {
 /** Bid records held in memory past this while the disk is slow are dropped (counted), never block. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const RETRY_MS = 5_000;
+/**
+ * A notice's record waits this long after a failure before it tries a new file: a try per notice
+ * cost a folder check, an open, a failed write, a stat, a close and an unlink each (1,000 loss
+ * notices over 2 s on a full disk: 1,000 files made and removed). Short of the bidder's own settle
+ * retry (1 s on), which so still finds a file once space is back.
+ */
+const NOTICE_RETRY_MS = 250;
 
 /**
  * Throws, naming the folder and why, when the event log could not write there. Checked at start:
@@ -65,8 +72,8 @@ export function checkEventLogDir(dir: string): void {
  * The file is opened O_APPEND, so each write(2), the thread pool's or the loop's, lands whole after
  * the others; every write is of whole records, and one the disk cuts short is not completed (a
  * second write could land after another's). If the disk is full or the directory unwritable, the
- * records not written are counted as lost and the writer retries in a new file: a notice's record at
- * once, bid records after 5 s.
+ * records not written are counted as lost and the writer retries in a new file: a notice's record
+ * after 250 ms, bid records after 5 s.
  */
 export function createEventLog(opts: EventLogOptions) {
   interface LogFile {
@@ -82,13 +89,21 @@ export function createEventLog(opts: EventLogOptions) {
   let writing: { file: LogFile; bytes: number; done: Promise<void> } | null = null;
   /** Bytes of the current file: written, in flight, then held. */
   let bytes = 0;
+  /** A failure's wait for a new file: bid records until `brokenUntil`, a notice's until `noticeBrokenUntil`. */
   let brokenUntil = 0;
+  let noticeBrokenUntil = 0;
   let seq = 0;
   /** A write or open failed, and none has worked since (`onFailing` was called). */
   let failing = false;
 
   let current = '';
   let pruning: Promise<void> | null = null;
+  /**
+   * The next file opened prunes: the first, and each after a rotation by size, when the tree grew.
+   * Not one after a failure: nothing grew, and while the disk stays full a pass each try listed and
+   * sized the whole tree again.
+   */
+  let pruneDue = true;
 
   const keepRoot = opts.keepRoot ?? opts.dir;
 
@@ -141,13 +156,13 @@ export function createEventLog(opts: EventLogOptions) {
 
 
   /**
-   * A new file, or null where it cannot be opened. Within RETRY_MS of a failure only where `now`
-   * (a notice's record): a bid's record waits, so a full disk costs no syscalls per bid, but a
-   * notice settled once space is back (the bidder's own retry comes 1 to 4 s after it) is logged,
+   * A new file, or null where it cannot be opened. After a failure a bid's record waits RETRY_MS,
+   * so a full disk costs no syscalls per bid; a notice's record (`notice`) only NOTICE_RETRY_MS, so
+   * a notice settled once space is back (the bidder's own retry comes 1 to 4 s after it) is logged,
    * where its exchange's later retry is a duplicate that logs nothing.
    */
-  function open(now: boolean): LogFile | null {
-    if (!now && opts.clock() < brokenUntil) return null;
+  function open(notice: boolean): LogFile | null {
+    if (opts.clock() < (notice ? noticeBrokenUntil : brokenUntil)) return null;
     try {
       makeDir(opts.dir);
       const stamp = new Date(opts.clock()).toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
@@ -163,7 +178,8 @@ export function createEventLog(opts: EventLogOptions) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         }
       }
-      if (opts.keepBytes > 0 && pruning === null) {
+      if (opts.keepBytes > 0 && pruneDue && pruning === null) {
+        pruneDue = false;
         pruning = prune()
           .catch((err: Error) => opts.onError(err))
           .finally(() => (pruning = null));
@@ -173,9 +189,14 @@ export function createEventLog(opts: EventLogOptions) {
       return file;
     } catch (err) {
       report(err as Error, `cannot open a new event log file in ${opts.dir}`);
-      brokenUntil = opts.clock() + RETRY_MS;
+      broken();
       return null;
     }
+  }
+
+  function broken(): void {
+    brokenUntil = opts.clock() + RETRY_MS;
+    noticeBrokenUntil = opts.clock() + NOTICE_RETRY_MS;
   }
 
   function report(err: NodeJS.ErrnoException, what: string): void {
@@ -223,8 +244,8 @@ export function createEventLog(opts: EventLogOptions) {
 
   /**
    * The disk refused a write to `f`: no more to it, and a new file tried after RETRY_MS (by a
-   * notice, at once). A file the disk took nothing of is removed: a full disk often still lets a
-   * file be made, and each try left an empty one.
+   * notice, after NOTICE_RETRY_MS). A file the disk took nothing of is removed: a full disk often
+   * still lets a file be made, and each try left an empty one.
    */
   function failed(f: LogFile, err: NodeJS.ErrnoException): void {
     report(err, `cannot write the event log file ${f.path}`);
@@ -238,7 +259,7 @@ export function createEventLog(opts: EventLogOptions) {
       }
     }
     closeFile();
-    brokenUntil = opts.clock() + RETRY_MS;
+    broken();
     if (empty) {
       try {
         unlinkSync(f.path);
@@ -331,6 +352,7 @@ export function createEventLog(opts: EventLogOptions) {
     append(rec: EventRecord): void {
       if (!opts.enabled) return;
       if (file === null || bytes >= opts.rotateBytes) {
+        if (file !== null) pruneDue = true;
         writeHeld();
         closeFile();
         if (open(rec.type !== 'bid') === null) {
