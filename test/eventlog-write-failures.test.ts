@@ -29,7 +29,7 @@ const ctx = { requestId: 'r', impId: '1', exchange: 'default', isApp: false, sit
  * makes a write past the first kilobytes short, then EFBIG, as a full disk makes it short, then
  * ENOSPC. Each round: a turn of bids (one write, on the thread pool) and wins (a write each, on the
  * loop), then 6 s on the clock, past the 5 s bid records wait before a new file (a notice's record
- * tries one at once, which the limit lets take a few kilobytes more). With
+ * waits 250 ms, so the wins of the same instant after a failure are dropped). With
  * BIDS_FIRST the bids' write ends before the wins are appended (fs.write is wrapped to say when),
  * and is the one the limit cuts short.
  */
@@ -76,8 +76,8 @@ describe('event log write failures', () => {
     });
     const { appended, drops, errors } = JSON.parse(out) as { appended: number; drops: number; errors: number };
     const { got, bad } = await read(events);
-    // Each round's file took some records before the limit, then the rest were refused, or went to
-    // the new files wins opened at once; a file the limit let take nothing is not left behind.
+    // Each round's file took some records before the limit, then the rest were refused; a file the
+    // limit let take nothing is not left behind.
     const files = readdirSync(events);
     expect(files.length).toBeGreaterThanOrEqual(4);
     for (const f of files) expect(statSync(join(events, f)).size).toBeGreaterThan(0);
