@@ -121,7 +121,8 @@ export function createLearnedStore(o: LearnedStoreOptions) {
    * noon against 0.208 on its own counts). Without the share they were counted at (older files)
    * they are dropped, and relearnt at the next midnight: read at this process's share, a single
    * process's counts would be twice a worker's. Its day so far (`today`) is another process's,
-   * never this one's.
+   * never this one's. What its days delivered against its plan (`learntDelivery`) is a ratio, taken
+   * at this process's share.
    */
   function seed(pacer: unknown): unknown {
     const p = pacer as Partial<ValuePacerSnapshot> | null;
