@@ -71,4 +71,16 @@ describe('simulate --http sends the in-process day of its seed', () => {
     expect(inProcess).toHaveLength(K);
     expect(http).toEqual(inProcess);
   });
+
+  it('on the market --market names (the driver built the demo market whatever it was told)', async () => {
+    const campaigns = loadPolicies('policies').campaigns;
+    const requests = 2000;
+    taps.length = 0;
+    await buildPacingDay({ seed: 3, worldSeed: 1, requests, campaigns, budgetShare: 0.3, profile: 'ipinyou' });
+    await runHttpSimulate({ campaigns, seed: 3, worldSeed: 1, requests, policies: 'policies', http: url, profile: 'ipinyou' });
+    await runHttpSimulate({ campaigns, seed: 3, worldSeed: 1, requests, policies: 'policies', http: url });
+    const [inProcess, http, demo] = taps;
+    expect(http).toEqual(inProcess);
+    expect(demo).not.toEqual(inProcess);
+  });
 });

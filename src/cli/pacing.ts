@@ -120,7 +120,7 @@ export async function runPacingSimulate(o: PacingSimulateOptions): Promise<void>
     const split = o.split?.split(',').map(Number);
     if (split?.some((w) => !Number.isFinite(w))) fail(`--split must be numbers separated by commas (one weight per bidder, e.g. 0.7,0.3), got '${o.split}'`, 2);
     try {
-      const report = await runHttpSimulate({ ...o, noticeRouting, campaigns, fleetBudgetUsd: o.fleetBudget, split, log: (m) => process.stderr.write(`${m}\n`) });
+      const report = await runHttpSimulate({ ...o, noticeRouting, campaigns, profile, fleetBudgetUsd: o.fleetBudget, split, log: (m) => process.stderr.write(`${m}\n`) });
       process.stdout.write(`${JSON.stringify(report)}\n`);
     } catch (err) {
       fail((err as Error).message);

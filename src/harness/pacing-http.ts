@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
 import { parse, stringify } from 'yaml';
 import { toMicros } from '../ledger/budget.js';
 import { createRedisLedger } from '../ledger/index.js';
-import { createMarket } from '../sim/market.js';
+import { createMarket, type MarketProfile } from '../sim/market.js';
 import { createRng } from '../random/random.js';
 import type { Budget, Campaign } from '../types.js';
 import { spawnBidders } from './bidder.js';
@@ -40,6 +40,8 @@ export interface HttpSimulateOptions {
   http?: string;
   /** Start this many bidder processes sharing the Redis ledger at `redis`. */
   bidders?: number;
+  /** The market the requests come from, as `simulate --market` (default demo). */
+  profile?: MarketProfile;
   redis?: string;
   /** Daily budget of every campaign in fleet mode, USD: small, so that the run exhausts some. */
   fleetBudgetUsd?: number;
@@ -303,7 +305,7 @@ async function simulateOn(o: HttpSimulateOptions, own: PrivateRedis | null): Pro
 }
 
 async function drive(o: HttpSimulateOptions, urls: string[], budgets: Record<string, Budget>, fleetMode: boolean, own: PrivateRedis | null): Promise<HttpSimulateReport> {
-  const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns: o.campaigns, requestsPerDay: o.requests });
+  const market = createMarket({ seed: o.seed, worldSeed: o.worldSeed, campaigns: o.campaigns, requestsPerDay: o.requests, profile: o.profile });
   const rng = createRng(o.seed ^ 0x4177);
   const creatives = new Map(o.campaigns.flatMap((c) => c.creatives.map((cr) => [cr.id, { creative: cr, campaign: c }] as const)));
   const notices = { sent: 0, duplicated: 0, late: 0, lost: 0, retried: 0, refusedByStatus: {} as Record<string, number> };
