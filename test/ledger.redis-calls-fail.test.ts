@@ -189,6 +189,35 @@ describe('settle calls file: failed writes', () => {
     log.close();
   });
 
+  it('a write that fails once, 1 s after a rewrite that worked, is rewritten at the next settle (its call back in the file)', async () => {
+    // Fix review fixreve: the retry period counted from a rewrite that worked, and the writes
+    // after it worked too; C stayed out of the file for the 3.9 s of settles every 100 ms.
+    vi.useFakeTimers({ toFake: ['performance'] });
+    const dir = folder();
+    const log = openCallLog(dir, 'p6.', HOUR, { warn: () => {} });
+    full = true;
+    log.sent('p6.A', 'bidA\n1');
+    full = false;
+    vi.advanceTimersByTime(100);
+    rewrites = 0;
+    log.sent('p6.B', 'bidB\n1');
+    expect(rewrites).toBe(1);
+    log.answered('p6.A');
+    log.answered('p6.B');
+    await tick();
+    vi.advanceTimersByTime(1_000);
+    full = true;
+    log.sent('p6.C', 'bidC\n1');
+    full = false;
+    vi.advanceTimersByTime(100);
+    log.sent('p6.d', 'bidD\n1');
+    log.answered('p6.d');
+    await tick();
+    expect(rewrites).toBe(2);
+    expect(openInFile(dir)).toEqual(['p6.C']);
+    log.close();
+  });
+
   it('a removal that fails while cleaning up after a failed write throws out of neither a settle nor the day file', async () => {
     const dir = folder();
     const log = openCallLog(dir, 'p5.', HOUR, { warn: () => {} });

@@ -220,11 +220,11 @@ export function openCallLog(
   // else the next call's line, glued to that part, was unreadable to the next start.
   let torn = false;
   // A write failed: the file is rewritten with the open calls alone at the next call, at most once
-  // every COMPACT_RETRY_MS after the last rewrite, whether that worked or not. Under a file size
-  // limit (ulimit -f, EFBIG) `bytes` did not grow past the failures, so the file was never
-  // rewritten and every write failed for good; on a full disk a rewrite with no call open works
-  // (an empty write) and the next write fails again: retried at once, the file was rewritten at
-  // every settle (fix review fixrevc: 1,999 rewrites in 2,000 settles).
+  // every COMPACT_RETRY_MS after the last rewrite, whether that worked or not, while no write has
+  // worked since it. Under a file size limit (ulimit -f, EFBIG) `bytes` did not grow past the
+  // failures, so the file was never rewritten and every write failed for good; on a full disk a
+  // rewrite with no call open works (an empty write) and the next write fails again: retried at
+  // once, the file was rewritten at every settle (fix review fixrevc: 1,999 rewrites in 2,000 settles).
   let rewriteDue = false;
   let rewroteAt = -Infinity;
 
@@ -242,6 +242,10 @@ export function openCallLog(
       }
       torn = false;
       failing = false;
+      // Room again: a later failure is a fault of its own, rewritten at the next call. Counted from
+      // any rewrite, the wait also held back one failing 1 s after a rewrite that worked, its call
+      // out of the file for up to 5 s, for good were the settles to stop (fix review fixreve).
+      rewroteAt = -Infinity;
       written((performance.now() - t0) / 1000, false);
     } catch (err) {
       written((performance.now() - t0) / 1000, true);
