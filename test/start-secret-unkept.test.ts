@@ -97,3 +97,35 @@ describe('a notice secret that cannot be kept', () => {
     });
   }
 });
+
+describe('a generated notice secret', () => {
+  it('is synced with the folder that names it before anything is signed with it', async () => {
+    const { storedSecret } = await import('../src/crypto/secret.js');
+    const dir = mkdtempSync(join(tmpdir(), 'secret-sync-'));
+    const open = fs.openSync;
+    const fsync = fs.fsyncSync;
+    const paths = new Map<number, string>();
+    const synced: string[] = [];
+    fs.openSync = ((p: fs.PathLike, ...a: unknown[]) => {
+      const fd = (open as (...x: unknown[]) => number)(p, ...a);
+      paths.set(fd, String(p));
+      return fd;
+    }) as typeof fs.openSync;
+    fs.fsyncSync = ((fd: number) => {
+      synced.push(paths.get(fd) ?? '?');
+      fsync(fd);
+    }) as typeof fs.fsyncSync;
+    syncBuiltinESMExports();
+    try {
+      expect(storedSecret(join(dir, 'notice-secret')).created).toBe(true);
+    } finally {
+      fs.openSync = open;
+      fs.fsyncSync = fsync;
+      syncBuiltinESMExports();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Before: the file only; a power cut soon after could lose the rename, and the next start sign
+    // with a new secret that refuses every notice of this one's bids.
+    expect(synced).toEqual([join(dir, 'notice-secret.tmp'), dir]);
+  });
+});

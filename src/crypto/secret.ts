@@ -76,6 +76,14 @@ function created(file: string): { secret: string; created: boolean } {
       closeSync(out);
     }
     renameSync(tmp, file);
+    // The rename is in the folder: synced too, or a power cut soon after a first start could lose
+    // the name, and the next start sign with a new secret that refuses every notice of this one's bids.
+    const folder = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(folder);
+    } finally {
+      closeSync(folder);
+    }
   } catch (err) {
     // The start stops on it: a refused start left a 0-byte notice-secret.tmp behind otherwise.
     rmSync(tmp, { force: true });
