@@ -1,9 +1,10 @@
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startPrivateRedis } from '../src/harness/redis.js';
 import { reconnectOnReadonly } from '../src/ledger/redis.js';
@@ -25,19 +26,43 @@ describe('Redis ledger on an address that stays a replica', () => {
     vi.useRealTimers();
   });
 
-  it('reconnects on READONLY at most once a second, each client on its own', () => {
-    vi.useFakeTimers({ toFake: ['performance'] });
+  it('reconnects on READONLY at most once a second, each client on its own; one within that second reconnects when it ends', () => {
+    vi.useFakeTimers({ toFake: ['performance', 'setTimeout', 'clearTimeout'] });
     const readonly = new Error("READONLY You can't write against a read only replica.");
-    const a = reconnectOnReadonly();
-    const b = reconnectOnReadonly();
-    expect(a(new Error('ERR something else'))).toBe(false);
-    expect(a(readonly)).toBe(1);
-    expect(a(readonly)).toBe(false);
-    expect(b(readonly)).toBe(1);
+    const fake = () => {
+      const c = Object.assign(new EventEmitter(), { options: {} as RedisOptions, status: 'ready', reconnects: 0 });
+      (c as unknown as { disconnect: () => void }).disconnect = () => c.reconnects++;
+      reconnectOnReadonly(c as unknown as Redis);
+      return c;
+    };
+    const a = fake();
+    const b = fake();
+    const onError = (c: ReturnType<typeof fake>, err: Error) => c.options.reconnectOnError!(err);
+    expect(onError(a, new Error('ERR something else'))).toBe(false);
+    expect(onError(a, readonly)).toBe(1);
+    a.emit('ready');
+    // The new connection still on the replica: refused, and one reconnect set for the second's end.
+    expect(onError(a, readonly)).toBe(false);
+    expect(onError(a, readonly)).toBe(false);
+    expect(onError(b, readonly)).toBe(1);
     vi.advanceTimersByTime(999);
-    expect(a(readonly)).toBe(false);
+    expect(a.reconnects).toBe(0);
     vi.advanceTimersByTime(1);
-    expect(a(readonly)).toBe(1);
+    expect(a.reconnects).toBe(1);
+    // That reconnect counts toward the limit.
+    a.emit('ready');
+    expect(onError(a, readonly)).toBe(false);
+    // A connection replaced since (ready again) drops no set reconnect; nor does one that ended.
+    a.emit('ready');
+    vi.advanceTimersByTime(1_000);
+    expect(a.reconnects).toBe(1);
+    expect(onError(a, readonly)).toBe(1);
+    a.emit('ready');
+    expect(onError(a, readonly)).toBe(false);
+    a.emit('end');
+    vi.advanceTimersByTime(1_000);
+    expect(a.reconnects).toBe(1);
+    expect(b.reconnects).toBe(0);
   });
 
   it('a bidder left on the replica neither reconnects in a loop nor repeats its renewal warning', async () => {

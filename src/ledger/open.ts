@@ -32,7 +32,8 @@ export async function connectFleetRedis(settings: Settings, logger: Logger, star
   const url = settings.ledger.redisUrl;
   const redis = await retryAtStart(
     async () => {
-      const client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: settings.ledger.commandTimeoutMs, enableAutoPipelining: settings.ledger.autoPipelining, reconnectOnError: reconnectOnReadonly() });
+      const client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: settings.ledger.commandTimeoutMs, enableAutoPipelining: settings.ledger.autoPipelining });
+      reconnectOnReadonly(client);
       // While Redis is away ioredis reports every failed reconnect here; the last says why a start
       // failed ("Connection is closed" alone does not: ENOTFOUND, ECONNREFUSED, a TLS error does).
       let why = '';
