@@ -125,12 +125,14 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
    * Said once when journal writes or syncs start failing (each failure is counted by the caller, in
    * bidder_ledger_errors_total), and once when what failed works again: a full disk refuses every
    * bid's reservation, and a line per bid would fill what room is left. A failing fdatasync refuses
-   * the settlements only, whose writes work: so only a sync that works ends it.
+   * the settlements only, whose writes work: so only a sync that works ends it. A write failure
+   * after it is said all the same, and replaces it (a write that works then ends it): the sync's
+   * line told the operator bids went on while every reservation was refused.
    */
   let failing: 'write' | 'fdatasync' | null = null;
   const watch: WriteWatch = {
     failed(err, file, op) {
-      if (failing !== null) return;
+      if (failing === op || failing === 'write') return;
       failing = op;
       const refused = op === 'write' ? 'reservations (so bids) and settlements (notices answered 503, retried) are refused until a write works' : 'settlements are written but answered 503 (retried) until a sync works';
       (logger.error ?? logger.warn).call(logger, { file, code: err.code, err: err.message }, `ledger journal ${op} failed: ${whyWriteFailed(err)}; ${refused}`);
