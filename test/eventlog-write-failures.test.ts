@@ -29,9 +29,10 @@ const ctx = { requestId: 'r', impId: '1', exchange: 'default', isApp: false, sit
  * makes a write past the first kilobytes short, then EFBIG, as a full disk makes it short, then
  * ENOSPC. Each round: a turn of bids (one write, on the thread pool) and wins (a write each, on the
  * loop), then 6 s on the clock, past the 5 s bid records wait before a new file (a notice's record
- * waits 250 ms, so the wins of the same instant after a failure are dropped). With
- * BIDS_FIRST the bids' write ends before the wins are appended (fs.write is wrapped to say when),
- * and is the one the limit cuts short.
+ * waits 250 ms, so the wins of the same instant after a failure are held, and written by the
+ * wait's timer, the next notice or close, in a later file). With BIDS_FIRST the bids' write ends
+ * before the wins are appended (fs.write is wrapped to say when), and is the one the limit cuts
+ * short.
  */
 const CHILD = `
 import fs from 'node:fs';
