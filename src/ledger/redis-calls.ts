@@ -227,6 +227,7 @@ export function openCallLog(
   // once, the file was rewritten at every settle (fix review fixrevc: 1,999 rewrites in 2,000 settles).
   let rewriteDue = false;
   let rewroteAt = -Infinity;
+  let rewriteFailed = false;
 
   const write = (text: string): void => {
     if (closed) return;
@@ -242,10 +243,12 @@ export function openCallLog(
       }
       torn = false;
       failing = false;
-      // Room again: a later failure is a fault of its own, rewritten at the next call. Counted from
-      // any rewrite, the wait also held back one failing 1 s after a rewrite that worked, its call
-      // out of the file for up to 5 s, for good were the settles to stop (fix review fixreve).
-      rewroteAt = -Infinity;
+      // Room again: a later failure is a fault of its own, rewritten at a call a second on at most.
+      // Counted from any rewrite, the wait held back one failing 1 s after a rewrite that worked, its
+      // call out of the file for up to 5 s, for good were the settles to stop (fix review fixreve);
+      // ended outright, a disk failing every other write, or refusing the rewrite while appends
+      // fit, had a rewrite (and a warning) at every settle (fix review fixrevg: 999 in 1,000).
+      if (!rewriteFailed) rewroteAt = Math.min(rewroteAt, performance.now() - COMPACT_RETRY_MS + 1_000);
       written((performance.now() - t0) / 1000, false);
     } catch (err) {
       written((performance.now() - t0) / 1000, true);
@@ -274,8 +277,10 @@ export function openCallLog(
       compactAt = Math.max(COMPACT_BYTES, 2 * bytes);
       torn = false;
       rewriteDue = false;
+      rewriteFailed = false;
     } catch (err) {
       removeQuietly(tmp);
+      rewriteFailed = true;
       logger.warn({ err: (err as Error).message, path }, 'Redis ledger: cannot rewrite the settle calls file');
       // Not below COMPACT_BYTES: `bytes` counts what was written since the last rewrite, 0 on a
       // disk full since then, and a limit of 0 had every call try a rewrite (and warn).
