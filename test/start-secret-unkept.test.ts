@@ -129,3 +129,33 @@ describe('a generated notice secret', () => {
     expect(synced).toEqual([join(dir, 'notice-secret.tmp'), dir]);
   });
 });
+
+describe('a folder whose filesystem refuses a folder fsync (some FUSE and network ones)', () => {
+  it('still keeps the generated secret: the file is in place, the folder sync is best effort', async () => {
+    const { storedSecret } = await import('../src/crypto/secret.js');
+    const dir = mkdtempSync(join(tmpdir(), 'secret-einval-'));
+    const open = fs.openSync;
+    const fsync = fs.fsyncSync;
+    const folders = new Set<number>();
+    fs.openSync = ((p: fs.PathLike, ...a: unknown[]) => {
+      const fd = (open as (...x: unknown[]) => number)(p, ...a);
+      if (String(p) === dir) folders.add(fd);
+      return fd;
+    }) as typeof fs.openSync;
+    fs.fsyncSync = ((fd: number) => {
+      if (folders.has(fd)) throw Object.assign(new Error('EINVAL: invalid argument, fsync'), { code: 'EINVAL' });
+      fsync(fd);
+    }) as typeof fs.fsyncSync;
+    syncBuiltinESMExports();
+    try {
+      // Before: the first start was refused ("cannot be kept ... EINVAL"), the secret already in place.
+      expect(storedSecret(join(dir, 'notice-secret')).created).toBe(true);
+    } finally {
+      fs.openSync = open;
+      fs.fsyncSync = fsync;
+      syncBuiltinESMExports();
+    }
+    expect(storedSecret(join(dir, 'notice-secret')).created).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

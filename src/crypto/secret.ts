@@ -78,16 +78,29 @@ function created(file: string): { secret: string; created: boolean } {
     renameSync(tmp, file);
     // The rename is in the folder: synced too, or a power cut soon after a first start could lose
     // the name, and the next start sign with a new secret that refuses every notice of this one's bids.
-    const folder = openSync(dirname(file), 'r');
-    try {
-      fsyncSync(folder);
-    } finally {
-      closeSync(folder);
-    }
+    syncFolder(dirname(file));
   } catch (err) {
     // The start stops on it: a refused start left a 0-byte notice-secret.tmp behind otherwise.
     rmSync(tmp, { force: true });
     throw err;
   }
   return { secret, created: true };
+}
+
+/** The folder synced where its filesystem can: some (FUSE, network, Windows) refuse a folder's fsync or open, and the file is in place already. */
+function syncFolder(dir: string): void {
+  let folder: number;
+  try {
+    folder = openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fsyncSync(folder);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR' && code !== 'EPERM') throw err;
+  } finally {
+    closeSync(folder);
+  }
 }
