@@ -112,13 +112,16 @@ describe('calibration of a creative id listed under another campaign or fingerpr
 describe('a real bidder: a reload, and a restart, giving a removed campaign creative id to another', () => {
   const parent = mkdtempSync(join(tmpdir(), 'calib-reuse-'));
   afterAll(() => rmSync(parent, { recursive: true, force: true }));
+  // Paced asap: the price follows the calibrated pCTR alone. Paced max-value, 30 requests at one
+  // instant of the test clock ended the plan's slot early (f9bc916) and the re-plan, on a burst's
+  // forecast, bid 9.81 where the calibration's cap of 50 is what the test reads.
   const yaml = (id: string, cr: string) => `  - id: ${id}
     advertiser: ${id}
     adomain: [${id}.example]
     cat: [IAB12]
     language: en
     goal: { type: cpc, valueUsd: 1 }
-    budget: { dailyUsd: 100 }
+    budget: { dailyUsd: 100, pacing: asap }
     maxBidCpmUsd: 50
     creatives:
       - { id: ${cr}, format: banner, w: 300, h: 250, title: "ad ${id}", keywords: [news], imageEmbedding: [0, 0, 0, 0, 0, 0, 0, 0], landingUrl: "https://${id}.example/l" }
