@@ -130,4 +130,25 @@ describe('event log: pruning after failures', () => {
     expect(total).toBeLessThanOrEqual(keepBytes + rotateBytes);
     expect(files.length).toBeLessThanOrEqual(3);
   });
+
+  it('close() waits for the prune that writing the held records started (fix review fixrevh: 202 files when close() resolved, 2 a moment later, the shutdown going on meanwhile)', async () => {
+    let now = Date.parse('2026-06-01T12:00:00Z');
+    const { log } = start(() => now, { keepBytes: 1000 });
+    log.append(win('w00', now));
+    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200; i++) {
+      const old = join(disk.dir, `events-20260101T000000-${i}.ndjson`);
+      fs.writeFileSync(old, 'x'.repeat(2000));
+      fs.utimesSync(old, 1000 + i, 1000 + i);
+    }
+    log.append(win('w0', now));
+    disk.full = true;
+    // Closes a file with records in it: the next file prunes.
+    log.append(win('w-lost', now));
+    disk.full = false;
+    now += 100;
+    log.append(win('w1', now));
+    await log.close();
+    expect(fs.readdirSync(disk.dir).length).toBeLessThanOrEqual(3);
+  });
 });

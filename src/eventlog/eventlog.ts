@@ -438,6 +438,9 @@ export function createEventLog(opts: EventLogOptions) {
       while (writing !== null) await writing.done;
       writeWaiting(true);
       closeFile();
+      // Writing what waited can open a file, which prunes after a failure: the shutdown goes on
+      // only once that is done (fix review fixrevh: 202 files as close() resolved, 2 just after).
+      await pruning;
     },
   };
 }
