@@ -98,32 +98,44 @@ describe('a notice secret that cannot be kept', () => {
   }
 });
 
+/**
+ * Runs `fn` with fs.fsyncSync replaced by `onSync(path of the fd, the real fsync)`: the paths of the
+ * fds opened meanwhile are known to it.
+ */
+function withSyncs<T>(onSync: (path: string, sync: () => void) => void, fn: () => T): T {
+  const open = fs.openSync;
+  const fsync = fs.fsyncSync;
+  const paths = new Map<number, string>();
+  fs.openSync = ((p: fs.PathLike, ...a: unknown[]) => {
+    const fd = (open as (...x: unknown[]) => number)(p, ...a);
+    paths.set(fd, String(p));
+    return fd;
+  }) as typeof fs.openSync;
+  fs.fsyncSync = ((fd: number) => onSync(paths.get(fd) ?? '?', () => fsync(fd))) as typeof fs.fsyncSync;
+  syncBuiltinESMExports();
+  try {
+    return fn();
+  } finally {
+    fs.openSync = open;
+    fs.fsyncSync = fsync;
+    syncBuiltinESMExports();
+  }
+}
+
 describe('a generated notice secret', () => {
   it('is synced with the folder that names it before anything is signed with it', async () => {
     const { storedSecret } = await import('../src/crypto/secret.js');
     const dir = mkdtempSync(join(tmpdir(), 'secret-sync-'));
-    const open = fs.openSync;
-    const fsync = fs.fsyncSync;
-    const paths = new Map<number, string>();
     const synced: string[] = [];
-    fs.openSync = ((p: fs.PathLike, ...a: unknown[]) => {
-      const fd = (open as (...x: unknown[]) => number)(p, ...a);
-      paths.set(fd, String(p));
-      return fd;
-    }) as typeof fs.openSync;
-    fs.fsyncSync = ((fd: number) => {
-      synced.push(paths.get(fd) ?? '?');
-      fsync(fd);
-    }) as typeof fs.fsyncSync;
-    syncBuiltinESMExports();
-    try {
-      expect(storedSecret(join(dir, 'notice-secret')).created).toBe(true);
-    } finally {
-      fs.openSync = open;
-      fs.fsyncSync = fsync;
-      syncBuiltinESMExports();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const made = withSyncs(
+      (path, sync) => {
+        synced.push(path);
+        sync();
+      },
+      () => storedSecret(join(dir, 'notice-secret')),
+    );
+    rmSync(dir, { recursive: true, force: true });
+    expect(made.created).toBe(true);
     // Before: the file only; a power cut soon after could lose the rename, and the next start sign
     // with a new secret that refuses every notice of this one's bids.
     expect(synced).toEqual([join(dir, 'notice-secret.tmp'), dir]);
@@ -134,27 +146,15 @@ describe('a folder whose filesystem refuses a folder fsync (some FUSE and networ
   it('still keeps the generated secret: the file is in place, the folder sync is best effort', async () => {
     const { storedSecret } = await import('../src/crypto/secret.js');
     const dir = mkdtempSync(join(tmpdir(), 'secret-einval-'));
-    const open = fs.openSync;
-    const fsync = fs.fsyncSync;
-    const folders = new Set<number>();
-    fs.openSync = ((p: fs.PathLike, ...a: unknown[]) => {
-      const fd = (open as (...x: unknown[]) => number)(p, ...a);
-      if (String(p) === dir) folders.add(fd);
-      return fd;
-    }) as typeof fs.openSync;
-    fs.fsyncSync = ((fd: number) => {
-      if (folders.has(fd)) throw Object.assign(new Error('EINVAL: invalid argument, fsync'), { code: 'EINVAL' });
-      fsync(fd);
-    }) as typeof fs.fsyncSync;
-    syncBuiltinESMExports();
-    try {
-      // Before: the first start was refused ("cannot be kept ... EINVAL"), the secret already in place.
-      expect(storedSecret(join(dir, 'notice-secret')).created).toBe(true);
-    } finally {
-      fs.openSync = open;
-      fs.fsyncSync = fsync;
-      syncBuiltinESMExports();
-    }
+    const made = withSyncs(
+      (path, sync) => {
+        if (path === dir) throw Object.assign(new Error('EINVAL: invalid argument, fsync'), { code: 'EINVAL' });
+        sync();
+      },
+      () => storedSecret(join(dir, 'notice-secret')),
+    );
+    // Before: the first start was refused ("cannot be kept ... EINVAL"), the secret already in place.
+    expect(made.created).toBe(true);
     expect(storedSecret(join(dir, 'notice-secret')).created).toBe(false);
     rmSync(dir, { recursive: true, force: true });
   });
