@@ -1,11 +1,11 @@
 import fs from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { haveRedisServer, startPrivateRedis } from '../src/harness/redis.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
+import { journalDisk } from './helpers/journal-disk.js';
 
 /**
  * /readyz answered 200 (and bidder_ready 1) while every reservation failed: the in-process
@@ -21,38 +21,21 @@ const readyz = async (t: TestBidder) => {
 };
 
 describe('a bidder whose journal writes fail', () => {
-  let full = false;
-  const journalFds = new Set<number>();
-  const open = fs.openSync;
-  const write = fs.writeSync;
+  const disk = journalDisk();
   let t: TestBidder;
   beforeEach(async () => {
-    // The journal's files (journal.<generation>) refuse writes while `full`: a disk that filled.
-    fs.openSync = ((p: fs.PathLike, ...a: unknown[]) => {
-      const fd = (open as (...x: unknown[]) => number)(p, ...a);
-      if (/journal\.\d+$/.test(String(p))) journalFds.add(fd);
-      return fd;
-    }) as typeof fs.openSync;
-    fs.writeSync = ((fd: number, ...a: unknown[]) => {
-      if (full && journalFds.has(fd)) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
-      return (write as (...x: unknown[]) => number)(fd, ...a);
-    }) as typeof fs.writeSync;
-    syncBuiltinESMExports();
-    full = false;
+    disk.install();
     t = await startBidder();
   });
   afterEach(async () => {
-    full = false;
     await t.close();
-    fs.openSync = open;
-    fs.writeSync = write;
-    syncBuiltinESMExports();
+    disk.restore();
   });
 
   it('is not ready while they fail, and ready again once one works, with no bid in between', async () => {
     expect((await t.bid(req('before'))).status).toBe(200);
     expect((await readyz(t)).status).toBe(200);
-    full = true;
+    disk.full = true;
     expect((await t.bid(req('full'))).status).toBe(204);
     // Before: 200, the probe read the ledger in memory.
     const during = await readyz(t);
@@ -61,17 +44,17 @@ describe('a bidder whose journal writes fail', () => {
     expect(await t.metric('bidder_ready')).toBe(0);
     // Still full: the probe's write fails too.
     expect((await readyz(t)).status).toBe(503);
-    full = false;
+    disk.full = false;
     expect((await readyz(t)).status).toBe(200);
     expect(await t.metric('bidder_ready')).toBe(1);
     expect((await t.bid(req('after'))).status).toBe(200);
   });
 
   it('is ready again after a reservation that works', async () => {
-    full = true;
+    disk.full = true;
     expect((await t.bid(req('full'))).status).toBe(204);
     expect(t.bidder.ready()).toBe(false);
-    full = false;
+    disk.full = false;
     expect((await t.bid(req('after'))).status).toBe(200);
     expect(t.bidder.ready()).toBe(true);
   });

@@ -1,9 +1,9 @@
-import fs, { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
+import { journalDisk } from './helpers/journal-disk.js';
 import { policiesIn } from './helpers/policies-dir.js';
 
 /**
@@ -19,10 +19,7 @@ const video = (id: string) => ({ id, tmax: 5000, imp: [{ id: '1', bidfloor: 0.01
 
 describe('a bid whose holds are all refused, on a full journal disk', () => {
   let dir: string;
-  let full = false;
-  const journalFds = new Set<number>();
-  const open = fs.openSync;
-  const write = fs.writeSync;
+  const disk = journalDisk();
   let t: TestBidder;
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ready-refused-'));
@@ -33,25 +30,12 @@ describe('a bid whose holds are all refused, on a full journal disk', () => {
     const tiny = yaml.replace('dailyUsd: 2000, lifetimeUsd: 60000', 'dailyUsd: 0.0002, lifetimeUsd: 60000').replace('dailyUsd: 1500', 'dailyUsd: 0.0002');
     expect(tiny).not.toBe(yaml);
     writeFileSync(campaigns, tiny);
-    fs.openSync = ((p: fs.PathLike, ...a: unknown[]) => {
-      const fd = (open as (...x: unknown[]) => number)(p, ...a);
-      if (/journal\.\d+$/.test(String(p))) journalFds.add(fd);
-      return fd;
-    }) as typeof fs.openSync;
-    fs.writeSync = ((fd: number, ...a: unknown[]) => {
-      if (full && journalFds.has(fd)) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
-      return (write as (...x: unknown[]) => number)(fd, ...a);
-    }) as typeof fs.writeSync;
-    syncBuiltinESMExports();
-    full = false;
+    disk.install();
     t = await startBidder({}, policies);
   });
   afterEach(async () => {
-    full = false;
     await t.close();
-    fs.openSync = open;
-    fs.writeSync = write;
-    syncBuiltinESMExports();
+    disk.restore();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -62,7 +46,7 @@ describe('a bid whose holds are all refused, on a full journal disk', () => {
     expect((await t.bid(video('v0'))).status).toBe(200);
     // Two seconds on (as in the review's run), a banner bid reaches the ledger again (counted below).
     t.clock.advance(2000);
-    full = true;
+    disk.full = true;
     expect((await t.bid(video('v1'))).status).toBe(204);
     expect(t.bidder.ready()).toBe(false);
     const reserves = await t.metric('bidder_ledger_duration_seconds_count', { op: 'reserve' });
@@ -72,7 +56,7 @@ describe('a bid whose holds are all refused, on a full journal disk', () => {
     // Before: true, and /readyz 200, with the disk still full.
     expect(t.bidder.ready()).toBe(false);
     expect((await fetch(`${t.bidder.opsUrl}/readyz`)).status).toBe(503);
-    full = false;
+    disk.full = false;
     expect((await t.bid(video('v2'))).status).toBe(200);
     expect(t.bidder.ready()).toBe(true);
   });
