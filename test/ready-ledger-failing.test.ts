@@ -61,6 +61,7 @@ describe('a bidder whose journal writes fail', () => {
 });
 
 const haveRedis = haveRedisServer();
+if (!haveRedis && process.env.CI === 'true') throw new Error('redis-server is required in CI (these cases run against a real Redis)');
 
 describe.skipIf(!haveRedis)('a bidder whose Redis is out of memory (noeviction)', () => {
   it('is not ready while reservations fail, and ready again once Redis takes writes', async () => {

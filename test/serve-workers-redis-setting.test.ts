@@ -13,6 +13,7 @@ import { policiesIn } from './helpers/policies-dir.js';
  * having checked only the flag and the environment. The loaded settings decide.
  */
 const haveRedis = haveRedisServer();
+if (!haveRedis && process.env.CI === 'true') throw new Error('redis-server is required in CI (these cases run against a real Redis)');
 
 /** Runs serve with `args` until it says its workers listen (then stopped) or exits: its stderr, whether it listened, its exit code. */
 function serve(args: string[], env: NodeJS.ProcessEnv): Promise<{ stderr: string; listened: boolean; code: number | null; signal: NodeJS.Signals | null }> {
