@@ -195,6 +195,12 @@ function workersSecret(journalPath: string): string {
 }
 
 /** Bad policies, a bad model, or both: one message with every problem, exit 2; anything else, exit 1. */
+/** A signal taken as by default (the process ends by it): its handler removed, raised again. */
+function endBySignal(signal: NodeJS.Signals): void {
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
+}
+
 function refuseToStart(err: unknown): never {
   const refusals = err instanceof AggregateError ? (err.errors as unknown[]) : [err];
   if (refusals.every((e) => e instanceof PolicyError || e instanceof ModelLoadError)) {
@@ -280,13 +286,14 @@ export function registerServe(program: Command): void {
         } catch (err) {
           refuseToStart(err);
         }
-        const running = await runWorkers(workers, o.policies as string, checked!, { ...overrides, noticeSecret }, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
-          process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
-          process.exit(1);
-        });
+        // The signals' handlers are in place before the start: installed after it, a SIGTERM that came
+        // as the start ended (just after "workers listening") found none and ended the process at
+        // once, its workers unstopped (test serve-workers-redis-setting: exit by SIGTERM, twice in
+        // CI). Until the workers listen, a signal still ends the process as it did.
+        let running: Awaited<ReturnType<typeof runWorkers>> | undefined;
         let stopping = false;
-        onHangup(() => (stopping ? hangupWhileStopping() : running.reloadPolicies('SIGHUP')));
-        const stopWorkers = () => {
+        const stopWorkers = (signal: NodeJS.Signals) => {
+          if (running === undefined) return endBySignal(signal);
           if (stopping) return;
           stopping = true;
           // A worker whose shutdown failed or was cut short is named, and the exit says so.
@@ -300,25 +307,38 @@ export function registerServe(program: Command): void {
         };
         process.on('SIGTERM', stopWorkers);
         process.on('SIGINT', stopWorkers);
+        const started = await runWorkers(workers, o.policies as string, checked!, { ...overrides, noticeSecret }, (m) => process.stderr.write(`bidder: ${m}\n`)).catch((err: Error) => {
+          process.stderr.write(`bidder: cannot start workers: ${err.message}\n`);
+          process.exit(1);
+        });
+        running = started;
+        onHangup(() => (stopping ? hangupWhileStopping() : started.reloadPolicies('SIGHUP')));
         // A bug in the main thread (metrics collection, the admin lock, a worker's bookkeeping):
         // its stack said, the workers stopped as on SIGTERM (their state written), exit 1. Before,
         // the process ended at once with the workers' state since their last save lost.
         process.setUncaughtExceptionCaptureCallback((err: unknown) => {
           process.stderr.write(`bidder: unhandled error in the main thread: the workers stop: ${err instanceof Error ? err.stack : String(err)}\n`);
           process.exitCode = 1;
-          stopWorkers();
+          stopWorkers('SIGTERM');
         });
         return;
       }
-      let bidder;
+      // As with workers: the handlers are in place before the start, which logs 'bidder listening'
+      // as it ends; until then a signal ends the process as it did.
+      let stopping = false;
+      let started: Awaited<ReturnType<typeof createBidder>> | undefined;
+      const onSignal = (signal: NodeJS.Signals) => (started === undefined ? endBySignal(signal) : stop(signal));
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      let bidder: Awaited<ReturnType<typeof createBidder>>;
       try {
         bidder = await createBidder({ policiesDir: o.policies as string, overrides });
       } catch (err) {
         refuseToStart(err);
       }
+      started = bidder;
       // The model passed checkStart a moment ago: only a file changed since leaves it unloaded.
       if (!bidder.ready()) bidder.logger.error('no model could be loaded: /readyz answers 503 and every bid request gets a no-bid until one is');
-      let stopping = false;
       // A reload begun before SIGTERM finishes and is logged: close() waits for the admin actions.
       onHangup(() => (stopping ? hangupWhileStopping() : void bidder.reloadPoliciesOnSignal('SIGHUP')));
       const stop = (signal: string, code = 0) => {
@@ -334,8 +354,6 @@ export function registerServe(program: Command): void {
           },
         );
       };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
       // A bug outside a request handler: logged with its stack, then the drain of a SIGTERM (its
       // state written, in-flight requests answered) and exit 1. Before, Node printed the stack on
       // stderr and ended at once (exit 7 with the wasm backend), the state since its last save lost.
