@@ -19,19 +19,29 @@ import { metricSum } from '../src/harness/prometheus.js';
  * Injected through node:fs: `limit` is a file size limit as RLIMIT_FSIZE sets it (a write past it
  * writes what fits, the next fails EFBIG); `shortOnce` cuts the next write in half; `full` fails
  * every write of some bytes ENOSPC (an empty one succeeds, as on a full disk); `rmFails` fails
- * every rmSync; `rewrites` counts the rewrites tried (opens of a .tmp).
+ * every rmSync; `rewrites` counts the rewrites tried (opens of a .tmp); `tmpFails` refuses a
+ * rewrite's .tmp (EACCES); `failOnce` fails the next write of some bytes (EIO); `alternate` every
+ * other one (ENOSPC); `bigFails` those over 4 KB (ENOSPC: room for small appends only).
  */
 let limit: number | null = null;
 let shortOnce = false;
 let full = false;
 let rmFails = false;
 let rewrites = 0;
+let tmpFails = false;
+let failOnce = false;
+let alternate = false;
+let bigFails = false;
+let writes = 0;
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs')>();
   return {
     ...real,
     openSync: (path: string, ...rest: unknown[]) => {
-      if (String(path).endsWith('.tmp')) rewrites++;
+      if (String(path).endsWith('.tmp')) {
+        rewrites++;
+        if (tmpFails) throw Object.assign(new Error('EACCES: permission denied, open'), { code: 'EACCES' });
+      }
       return (real.openSync as (...a: unknown[]) => number)(path, ...rest);
     },
     rmSync: (...a: Parameters<typeof real.rmSync>) => {
@@ -39,7 +49,13 @@ vi.mock('node:fs', async (importOriginal) => {
       return real.rmSync(...a);
     },
     writeSync: (fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]) => {
-      if (full && (typeof data === 'string' ? data.length : data.byteLength) > 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      const len = typeof data === 'string' ? data.length : data.byteLength;
+      if (full && len > 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      if (failOnce && len > 0) {
+        failOnce = false;
+        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+      }
+      if ((bigFails && len > 4096) || (alternate && len > 0 && writes++ % 2 === 1)) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
       if (typeof data !== 'string' || (limit === null && !shortOnce)) return (real.writeSync as (...a: unknown[]) => number)(fd, data, ...rest);
       const buf = Buffer.from(data);
       let n = buf.length;
@@ -233,4 +249,51 @@ describe('settle calls file: failed writes', () => {
     rmFails = false;
     log.close();
   });
+});
+
+/**
+ * Writes failing now and then (fix review fixrevg of 00fd7db): 1,000 open calls, 1,000 settles a
+ * millisecond apart on the file's clock each had the file rewritten (or tried, with a warning), 999
+ * of 1,000; a rewrite a second at most now.
+ */
+describe('the settle calls file under intermittent write failures', () => {
+  for (const mode of ['alternate', 'tmpFails', 'bigFails'] as const) {
+    it(mode, async () => {
+      let now = 1_000_000;
+      const clock = vi.spyOn(performance, 'now').mockImplementation(() => now);
+      const dir = mkdtempSync(join(tmpdir(), 'calls-alt-'));
+      const warned: string[] = [];
+      const log = openCallLog(dir, 'p1.', 3_600_000, { warn: (_o, m) => warned.push(m) });
+      try {
+        for (let i = 0; i < 1000; i++) log.sent(`p1.o${i}`, `bid${i}\n1`);
+        await new Promise((r) => setImmediate(r));
+        if (mode === 'alternate') alternate = true;
+        else if (mode === 'tmpFails') {
+          failOnce = true;
+          tmpFails = true;
+        } else {
+          failOnce = true;
+          bigFails = true;
+        }
+        rewrites = 0;
+        warned.length = 0;
+        for (let i = 0; i < 1000; i++) {
+          now += 1;
+          log.sent(`p1.s${i}`, `bid${i}\n1`);
+          log.answered(`p1.o${i}`);
+          await new Promise((r) => setImmediate(r));
+        }
+      } finally {
+        alternate = false;
+        tmpFails = false;
+        bigFails = false;
+        failOnce = false;
+        log.close();
+        clock.mockRestore();
+        rmSync(dir, { recursive: true, force: true });
+      }
+      expect(rewrites).toBeLessThanOrEqual(2);
+      expect(warned.filter((w) => w.includes('cannot rewrite')).length).toBeLessThanOrEqual(2);
+    });
+  }
 });
