@@ -37,6 +37,13 @@ export function valueCpmUsd(campaign: Campaign, pctr: number, pcvr: number): num
   return 1000 * pctr * pcvr * g.valueUsd;
 }
 
+/** What delivered impressions, clicks and conversions were worth to the advertiser by the campaign's goal, USD. */
+export function outcomeValueUsd(goal: Campaign['goal'], imps: number, clicks: number, conversions: number): number {
+  if (goal.type === 'cpc') return clicks * goal.valueUsd;
+  if (goal.type === 'cpa') return conversions * goal.valueUsd;
+  return (imps * goal.valueUsd) / 1000;
+}
+
 /**
  * Bid CPM in USD for one candidate, or 0 for no bid: paced value, shaded in first-price auctions
  * (truthful in second price), capped by the campaign's maximum, never below the floor.

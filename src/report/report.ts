@@ -1,6 +1,7 @@
 import type { Campaign } from '../types.js';
 import type { EventRecord } from '../eventlog/records.js';
 import { compileBudget, NO_LIMIT, pacedDayBudgetUsd, toMicros, toUsd, utcDay } from '../ledger/budget.js';
+import { outcomeValueUsd } from '../price/price.js';
 import { BID, byKey, CLICKED, confirms, CONVERTED, inDays, tallyOf, type Days, type LogTally } from './tally.js';
 
 /** Counts for one slice (campaign × day × hour, or wider). */
@@ -87,7 +88,7 @@ const zero = (): Acc => ({ bids: 0, impressions: 0, clicks: 0, conversions: 0, s
 
 function effect(a: Acc, c: Campaign | undefined): Effect {
   // A campaign no longer in the policies has no goal to value its outcomes at: its ROI and ROAS are unknown, not 0.
-  const value = !c ? NaN : c.goal.type === 'cpc' ? a.clicks * c.goal.valueUsd : c.goal.type === 'cpa' ? a.conversions * c.goal.valueUsd : (a.impressions / 1000) * c.goal.valueUsd;
+  const value = !c ? NaN : outcomeValueUsd(c.goal, a.impressions, a.clicks, a.conversions);
   // Sums of micro-dollar prices, given back in micro-dollars (without the float sums' 0.009000000000000001).
   const spendUsd = toUsd(Math.round(a.spendUsd * 1e6));
   return {

@@ -18,6 +18,7 @@ import { createFeatureBuilder } from '../features/features.js';
 import type { Campaign } from '../types.js';
 import { COMPETING_SIGMA, createMarket, trafficWeight, type MarketProfile } from './market.js';
 import { segmentOf } from '../price/choose.js';
+import { valueCpmUsd } from '../price/price.js';
 
 /** Scores feature rows (the CTR model), e.g. predictRows bound to a loaded model. */
 export type RowScorer = (sparse: Int32Array, dense: Float32Array, rows: number) => Float32Array | Promise<Float32Array>;
@@ -177,7 +178,7 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
         if (cand.campaign !== ci) continue;
         // The cheapest winning bid, in either auction type, is the higher of the competing bid and the floor.
         const price = Math.max(a.competingCpm, cand.floorUsd);
-        const value = Math.min(c.maxBidCpmUsd, trueValueCpm(c, cand.trueCtr, market.conversionRate(c)));
+        const value = Math.min(c.maxBidCpmUsd, valueCpmUsd(c, cand.trueCtr, market.conversionRate(c)));
         if (value >= price) full += price / 1000;
       }
     }
@@ -200,7 +201,7 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
   const clicksOf = (cand: PacingCandidate) => cand.trueCtr;
   const valueOf = (cand: PacingCandidate) => {
     const c = base[cand.campaign];
-    return trueValueCpm(c, cand.trueCtr, market.conversionRate(c)) / 1000;
+    return valueCpmUsd(c, cand.trueCtr, market.conversionRate(c)) / 1000;
   };
   const hindsight = jointBound(items(clicksOf, true), budgets);
   const bound = jointBound(items(clicksOf, false), budgets);
@@ -224,14 +225,6 @@ export async function buildPacingDay(o: PacingDayOptions): Promise<PacingDay> {
     valueBoundTotal: valueBound.total,
     traffic: Array.from({ length: 24 }, (_, h) => trafficWeight(h)),
   };
-}
-
-/** What an impression is really worth to the campaign, CPM USD (true CTR, true conversion rate). */
-export function trueValueCpm(c: Campaign, ctr: number, cvr: number): number {
-  const g = c.goal;
-  if (g.type === 'cpm') return g.valueUsd;
-  if (g.type === 'cpc') return 1000 * ctr * g.valueUsd;
-  return 1000 * ctr * cvr * g.valueUsd;
 }
 
 export type BoundItem = { worth: number; firstPrice: false; costUsd: number } | { worth: number; firstPrice: true; medianCpm: number; floorCpm: number };

@@ -25,11 +25,11 @@ import type { LedgerLogger } from '../ledger/logger.js';
 import { createShader, createThompsonPacer, createValuePacer, mulberry32, type BidPacer, type BidShader, type ValuePacer } from '../pace/index.js';
 import { DualDescent, PidMultiplier } from '../pace/baselines.js';
 import { pacingHours } from '../pace/pacer.js';
-import { baseCvr, valueCpmUsd } from '../price/price.js';
+import { baseCvr, outcomeValueUsd, valueCpmUsd } from '../price/price.js';
 import { auctionDraws, Draw, NOTICE_KEY, type AuctionDraws } from './fault-draws.js';
 import { TimeQueue } from './time-queue.js';
 import { createLossInference } from '../notices/notices.js';
-import { trueValueCpm, type PacingAuction, type PacingDay } from './pacing-day.js';
+import { type PacingAuction, type PacingDay } from './pacing-day.js';
 
 export type StrategyName = 'pacer' | 'unshaded' | 'curve' | 'pidLinear' | 'dualDescent' | 'fixedBid';
 export const STRATEGIES: readonly StrategyName[] = ['pacer', 'fixedBid', 'pidLinear', 'dualDescent', 'curve', 'unshaded'];
@@ -536,7 +536,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     billedToday[cand.campaign] += toMicros(price / 1000) / 1e6;
     issued.get(bidId)!.paidCpm = price;
     expected[cand.campaign] += cand.trueCtr;
-    expectedValue[cand.campaign] += trueValueCpm(c, cand.trueCtr, day.conversionRate[cand.campaign]) / 1000;
+    expectedValue[cand.campaign] += valueCpmUsd(c, cand.trueCtr, day.conversionRate[cand.campaign]) / 1000;
     // The auction's own key (no notice's): an unreported impression loses both its notices.
     if (!(faults.unreported && draws.uniform(0, 0, Draw.Lost) < faults.unreported)) {
       send(draws, 'win', bidId, now, price);
@@ -585,7 +585,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
         impressions: impressions[ci],
         clicks: clicks[ci],
         conversions: conversions[ci],
-        value: advertiserValue(c.goal, impressions[ci], clicks[ci], conversions[ci]),
+        value: outcomeValueUsd(c.goal, impressions[ci], clicks[ci], conversions[ci]),
         pacingErrorPct: 100 * maxErr[ci],
         hindsightClicks: all.reduce((t, d) => t + d.hindsight[ci], 0),
         boundClicks: all.reduce((t, d) => t + d.bound[ci], 0),
@@ -608,7 +608,7 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     impressions: sum((r) => r.impressions),
     clicks: sum((r) => r.clicks),
     conversions: sum((r) => r.conversions),
-    value: day.campaigns.reduce((s, c, ci) => s + advertiserValue(c.goal, impressions[ci], clicks[ci], conversions[ci]), 0),
+    value: day.campaigns.reduce((s, c, ci) => s + outcomeValueUsd(c.goal, impressions[ci], clicks[ci], conversions[ci]), 0),
     // The fleet of campaigns as one: summed spend against the summed target curve (rows have their own).
     pacingErrorPct: 100 * maxErrAll,
     // The bounds of the bidder as a whole: an auction shared by campaigns is bought for one at most.
@@ -623,13 +623,6 @@ export async function runStrategy(o: RunOptions): Promise<RunResult> {
     billedOverspend: Math.max(0, ...rows.map((r) => r.billedOverspend)),
   });
   return { strategy, totals, campaigns: rows, notices, lossesInferred, series };
-}
-
-/** What the impressions were worth to the advertiser, by the campaign's goal (USD). */
-function advertiserValue(goal: { type: string; valueUsd: number }, imps: number, clicks: number, conversions: number): number {
-  if (goal.type === 'cpc') return clicks * goal.valueUsd;
-  if (goal.type === 'cpa') return conversions * goal.valueUsd;
-  return (imps * goal.valueUsd) / 1000;
 }
 
 const round = (x: number, d = 4) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : 0);
