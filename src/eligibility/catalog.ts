@@ -128,7 +128,6 @@ export function loadsInsecure(c: Creative): boolean {
  * list rather than by the catalog size.
  */
 export const DIMENSIONS = ['slot', 'country', 'region', 'deviceType', 'os', 'category', 'site', 'domain', 'hour', 'deal'] as const;
-export type Dimension = (typeof DIMENSIONS)[number];
 
 /** The `site` dimension's value of a site id (`targeting.siteIds`, a request's `site.id`). */
 export const siteKey = (id: string): string => 's:' + id;

@@ -43,8 +43,6 @@ export function createRowPool(features: Pick<FeatureBuilder, 'allocate'>, keepBy
   };
 }
 
-export type RowPool = ReturnType<typeof createRowPool>;
-
 /**
  * The model's input for a plan, written into `into` (at least `rows` rows): one row per eligible
  * candidate, imp by imp in plan order (the order the scores come back in), each from the imp's

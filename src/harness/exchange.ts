@@ -115,5 +115,3 @@ export function createNoticeFirer(opts: { origin: string; rng: Rng; plan: Notice
     },
   };
 }
-
-export type NoticeFirer = ReturnType<typeof createNoticeFirer>;

@@ -478,8 +478,6 @@ export function createBidPipeline(deps: BidDeps) {
   }
 }
 
-export type BidPipeline = ReturnType<typeof createBidPipeline>;
-
 /** `chosen` without the bids of paused campaigns: the same array, not a copy, where none is. */
 function withoutPaused(chosen: Chosen<Eligible>[], isPaused: (campaignId: string) => boolean): Chosen<Eligible>[] {
   for (let i = 0; i < chosen.length; i++) {

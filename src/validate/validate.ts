@@ -138,5 +138,3 @@ export function createValidator(limits: ValidateLimits) {
     return v as BidRequest;
   };
 }
-
-export type ValidateRequest = ReturnType<typeof createValidator>;
