@@ -19,7 +19,7 @@ export const ERRORS = {
   NO_MEDIA: { status: 400, reason: 'each imp needs a banner, video, native or audio object' },
   BAD_MEDIA: { status: 400, reason: 'imp banner, video, native and audio must be objects' },
   BAD_FLOOR: { status: 400, reason: 'bidfloor must be a finite number >= 0' },
-  BAD_CURRENCY: { status: 400, reason: 'currency must be a known ISO-4217 code' },
+  BAD_CURRENCY: { status: 400, reason: 'currency must be three upper-case letters (ISO 4217 form)' },
   BAD_TMAX: { status: 400, reason: 'tmax must be a positive integer of milliseconds' },
   BAD_AUCTION_TYPE: { status: 400, reason: 'at must be an integer >= 1' },
   BAD_FIELD_TYPE: { status: 400, reason: 'a field the bidder reads has the wrong type' },
