@@ -12,7 +12,9 @@ import { playAtMs, type Eligible, type ImpPlan, type RequestPlan } from '../elig
 import type { FeatureBuilder } from '../features/features.js';
 import { createRowPool, writePlanRows } from '../features/rows.js';
 import type { ProfileStore } from '../features/profiles.js';
-import { answerPrices, chooseBids, LedgerRefusals, type ChooseDeps, type Chosen } from '../price/choose.js';
+import { answerPrices, capBids, chooseBids, LedgerRefusals, type ChooseDeps, type Chosen } from '../price/choose.js';
+// Re-exported for test/tie-up.test.ts until its import names price/choose.ts (/tmp/fix-arch.patch).
+export { capBids } from '../price/choose.js';
 import { answerDecimals, type Pricer } from '../price/price.js';
 import { bidExpSec, bidResponse, noBidBody, type OutBid } from '../respond/respond.js';
 import { noticeUrls, type NoticeClaims, type Signer } from '../notices/sign.js';
@@ -524,24 +526,4 @@ function probabilitiesOnly(imps: ImpPlan[], pctrs: Float32Array, rows: number): 
     return true;
   };
   return { imps: imps.map((p) => ({ ...p, eligible: p.eligible.filter(keep) })), pctrs: kept };
-}
-
-/**
- * The bids one response may carry: at most `maxBids`, whose prices (CPM, in the answer currency)
- * sum to at most `maxPriceSum`, the highest first; the rest are dropped. Keeps the given order;
- * returns `bids` itself when nothing is dropped.
- */
-export function capBids<T extends { price: number }>(bids: T[], maxBids: number, maxPriceSum: number): T[] {
-  let sum = 0;
-  for (const b of bids) sum += b.price;
-  if (bids.length <= maxBids && sum <= maxPriceSum) return bids;
-  const keep = new Set<T>();
-  let kept = 0;
-  for (const b of [...bids].sort((x, y) => y.price - x.price)) {
-    if (keep.size >= maxBids) break;
-    if (kept + b.price > maxPriceSum) continue;
-    keep.add(b);
-    kept += b.price;
-  }
-  return bids.filter((b) => keep.has(b));
 }

@@ -158,6 +158,7 @@ export class LedgerRefusals {
   }
 }
 
+// Module-level scratch, shared by every bidder of the thread: chooseBids fills and reads it with no await between (keep it synchronous).
 /** Per-candidate scratch of one imp, reused across requests (grown to the largest imp seen). */
 let ceiling = new Float64Array(64);
 /** Per entry, its paced value before the campaign's cap: what a first-price bid is shaded from. */
@@ -228,6 +229,8 @@ const SCAN_MAX = 32;
  * campaign's next real bid from 25 to 2.28 USD CPM. The bid path's second pass over the imps the
  * ledger refused is priced the same way, its opportunities counted by the first: `held`, the
  * request's bids the ledger granted, take their frequency caps and pods' room first.
+ *
+ * Synchronous only (no await): the module's scratch arrays above are shared by every bidder of the thread.
  */
 export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[], pctrs: Float32Array, wallNow: number, auctionType: number, test: boolean, deps: ChooseDeps, held: readonly Chosen<E>[] = []): { chosen: Chosen<E>[]; reason: NoBidReason | '' } {
   const chosen: Chosen<E>[] = [];
@@ -560,6 +563,26 @@ export function answerPrices<C extends Chosen>(chosen: readonly C[], rate: numbe
     priced.push({ ch, price, bidId: nextBidId() });
   }
   return priced;
+}
+
+/**
+ * The bids one response may carry: at most `maxBids`, whose prices (CPM, in the answer currency)
+ * sum to at most `maxPriceSum`, the highest first; the rest are dropped. Keeps the given order;
+ * returns `bids` itself when nothing is dropped.
+ */
+export function capBids<T extends { price: number }>(bids: T[], maxBids: number, maxPriceSum: number): T[] {
+  let sum = 0;
+  for (const b of bids) sum += b.price;
+  if (bids.length <= maxBids && sum <= maxPriceSum) return bids;
+  const keep = new Set<T>();
+  let kept = 0;
+  for (const b of [...bids].sort((x, y) => y.price - x.price)) {
+    if (keep.size >= maxBids) break;
+    if (kept + b.price > maxPriceSum) continue;
+    keep.add(b);
+    kept += b.price;
+  }
+  return bids.filter((b) => keep.has(b));
 }
 
 function ceilTo(x: number, decimals: number): number {
