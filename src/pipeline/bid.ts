@@ -280,6 +280,10 @@ export function createBidPipeline(deps: BidDeps) {
     // Reserve every bid's price in one ledger call (each granted or not); no answer from the ledger
     // is a no-bid: never bid blind. Awaited here rather than in a function of its own (one async
     // frame and promise less per request). Test requests reserve nothing.
+    // Not reserveWithin (the second reserve's), on purpose: no timer of its own (the ledger's
+    // commandTimeoutMs bounds it, and a late grant is released by the deadline check below, not
+    // dropped as unanswered), and a failure's error is kept as ledgerHealth.failure (not ready),
+    // which reserveWithin's null does not carry: a retry given up at the deadline is no ledger fault.
     if (input.aborted?.()) return noBid(req.id, ex, 'ABORTED', arrived);
     let granted: boolean[];
     if (test) granted = priced.map(() => true);
