@@ -163,7 +163,7 @@ describe('policy loading reports every problem at once', () => {
     edit('currency.yaml', (t) => t.replace('GBP: 0.79', 'GBP: "x"'));
     // The ops listener on the bid port is named beside the settings' schema problems; publicUrl's
     // schema problem alone.
-    edit('bidder.yaml', (t) => t.replace(/^publicUrl: .*$/m, 'publicUrl: 5') + 'maxImps: "x"\nopsPort: 8080\n');
+    edit('bidder.yaml', (t) => t + 'publicUrl: 5\nmaxImps: "x"\nopsPort: 8080\n');
     const bidder = 'bidder.yaml (with flags and environment)';
     expect(loadError(dir).problems).toEqual([
       'campaigns.yaml: /campaigns/0/maxBidCpmUsd must be number',
@@ -296,6 +296,13 @@ describe('policy loading reports every problem at once', () => {
     const p = loadPolicies('policies');
     expect(p.campaigns.length).toBeGreaterThan(0);
     expect(Object.isFrozen(p.settings)).toBe(true);
+  });
+
+  // It set `publicUrl: http://127.0.0.1:8080`, the default, which the bidder reads as unset and
+  // replaces by the address, port and scheme it listens on (src/bidder.ts): written out, it read as
+  // a URL fixed whatever PORT or tls said.
+  it('the demo bidder.yaml leaves publicUrl out, as it follows the port and TLS', () => {
+    expect(readFileSync('policies/bidder.yaml', 'utf8')).not.toMatch(/^publicUrl:/m);
   });
 });
 
