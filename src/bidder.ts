@@ -1,5 +1,5 @@
 import { createHmac, X509Certificate } from 'node:crypto';
-import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
@@ -33,6 +33,7 @@ import { createFleetShare, refreshBudgetGauges, syncPacerWithLedger } from './pa
 import { createCampaignShares } from './pace/campaign-share.js';
 import { createFleetOpportunities } from './fleet/opportunities.js';
 import { createLearnedStore } from './pace/learned.js';
+import { currentState, watchCurrent } from './live/current.js';
 import { createLive, lastRunRates, ratesFile, RATES_FILE, type LedgerHealth, type Live, type ModelReload, type PolicyReload } from './live/live.js';
 import { createUsers } from './users/users.js';
 import { SecretFileError, storedSecret } from './crypto/secret.js';
@@ -123,30 +124,12 @@ export interface Bidder {
   close(): Promise<void>;
 }
 
-/**
- * Polls `<modelsDir>/CURRENT` (whether or not it exists: one written after the start, to a bidder
- * started with --model on a folder without one, is loaded when it appears) and calls `changed` on
- * each change it sees; returns the stopper. Its file time is not read: a CURRENT moved into place
- * (mv of a file written earlier, cp -p, rsync -a, tar x) or written on a host whose clock is behind
- * keeps an older time, and is a deploy all the same. `serve --workers` polls it in the main thread instead,
- * which has one worker run the reload for all (src/cli/workers.ts).
- */
-function watchCurrent(settings: Settings, logger: Logger, changed: () => unknown, atStart: string): () => void {
-  const file = join(settings.modelsDir, 'CURRENT');
+/** The models/CURRENT watch (src/live/current.ts), logged as it starts. `serve --workers` polls it in the main thread instead, which has one worker run the reload for all (src/cli/workers.ts). */
+function watchModels(settings: Settings, logger: Logger, changed: () => unknown, atStart: string): () => void {
   if (settings.modelVersion) logger.info({ model: settings.modelVersion }, 'started on the model asked for; a change of models/CURRENT loads the version it names');
-  // Absent before and now is no change: Node calls at once where the file does not exist, which
-  // loaded a missing CURRENT at every start on --model without one (BidderModelRefused; fix review fixrev8).
-  watchFile(file, { interval: 2000 }, (curr, prev) => void (curr.ino === 0 && prev.ino === 0 ? undefined : changed()));
   // The model was read from it before the bidder listened, the watch starting only then: a change
-  // between the two would be seen by nothing.
-  if (currentState(file) !== atStart) void changed();
-  return () => unwatchFile(file);
-}
-
-/** What tells a change of models/CURRENT (written in place, or another file moved over it), or absent. */
-function currentState(file: string): string {
-  const st = statSync(file, { throwIfNoEntry: false });
-  return st ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : 'absent';
+  // between the two would be seen by nothing, so the state read then is compared.
+  return watchCurrent(settings.modelsDir, changed, atStart);
 }
 
 function budgetsOf(campaigns: readonly Campaign[]): Record<string, Budget> {
@@ -322,7 +305,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // The pacer is made after the live state, whose first model load calls modelPacer: that version
   // is told once the pacer exists (below), before learned.json is restored.
   let pacerMade = false;
-  const currentAtStart = currentState(join(settings.modelsDir, 'CURRENT'));
+  const currentAtStart = currentState(settings.modelsDir);
   const ledgerHealth: LedgerHealth = { failure: null };
   let ledgerProbes = 0;
   const live: Live = await createLive({
@@ -654,7 +637,7 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     onRefused: metrics.requestError,
   }, tls, settings.opsPort > 0 ? { host: settings.opsHost, port: settings.opsPort } : undefined, { sharePort: opts.workers !== undefined && opts.workers > 1 });
 
-  const stopWatching = opts.watchModels !== false ? watchCurrent(settings, logger, reloadModelOnChange, currentAtStart) : () => {};
+  const stopWatching = opts.watchModels !== false ? watchModels(settings, logger, reloadModelOnChange, currentAtStart) : () => {};
   if (tls) certificateExpiry(tls.certFile, clock(), metrics, logger);
   // The address listened on, or loopback where that is every address (0.0.0.0, ::): with
   // 127.0.0.1 always, `--host 127.0.0.2` issued notice URLs nothing listened at.

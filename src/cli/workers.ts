@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { unwatchFile, watchFile } from 'node:fs';
-import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AggregatorRegistry } from 'prom-client';
 import type { AdminAction, AdminResult } from '../bidder.js';
 import type { Policies } from '../config/policies.js';
 import type { Settings } from '../config/settings.js';
 import { freePort } from '../harness/process.js';
+import { watchCurrent } from '../live/current.js';
 
 /** One worker's registry as prom-client JSON (`getMetricsAsJSON`), which AggregatorRegistry sums. */
 type MetricJson = { type: string } & Record<string, unknown>;
@@ -266,7 +265,6 @@ export async function runWorkers(
   // (seen by no watch, the main thread's started once all listened) left them on different models
   // for good (16 connections: {"lr-v3":10,"lr-v2":6}). One seen before all serve is loaded for all
   // once they do.
-  const currentFile = join(policies.settings.modelsDir, 'CURRENT');
   let serving = false;
   let changedWhileStarting = false;
   const modelChanged = (): void => {
@@ -275,9 +273,7 @@ export async function runWorkers(
     else if (to === undefined) log('models/CURRENT changed: no worker is running to load it');
     else to.postMessage({ type: 'modelChanged' });
   };
-  // Absent before and now is no change (Node calls at once where the file does not exist).
-  watchFile(currentFile, { interval: 2000 }, (curr, prev) => (curr.ino === 0 && prev.ino === 0 ? undefined : modelChanged()));
-  const unwatchCurrent = (): void => unwatchFile(currentFile);
+  const unwatchCurrent = watchCurrent(policies.settings.modelsDir, modelChanged);
   try {
     const first = await start(0, overrides.port === 0 ? await freePort() : (overrides.port ?? 8080));
     port = first.port;
