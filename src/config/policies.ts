@@ -1,7 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { isDaypartZone } from '../util/zone.js';
 import { isCountryCode } from '../util/country.js';
-import { MAX_CATEGORY_LENGTH } from '../eligibility/limits.js';
+import { MAX_CATEGORY_LENGTH } from './limits.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setImmediate as nextTurn } from 'node:timers/promises';

@@ -11,7 +11,7 @@ import { createInterner } from '../util/intern.js';
 import { DAY_MS } from '../util/time.js';
 import { countryCode } from '../util/country.js';
 import { canonicalMimes } from './mime.js';
-import { MAX_CATEGORY_LENGTH } from './limits.js';
+import { MAX_CATEGORY_LENGTH } from '../config/limits.js';
 import { ALL_FORMATS, DEFAULT_SEAT } from '../config/policies.js';
 import { primaryUserKey } from '../users/keys.js';
 
