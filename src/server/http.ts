@@ -40,6 +40,13 @@ export interface HttpServer {
   inFlight(): number;
 }
 
+/** A 405 with the Allow header it must carry (RFC 9110 §15.5.6). */
+const notAllowed = (allow: string): Answer => ({ ...errorAnswer(new BidderError('METHOD_NOT_ALLOWED')), headers: { allow } });
+const ALLOW_BID = 'POST, OPTIONS';
+const ALLOW_BID_NO_CORS = 'POST';
+const ALLOW_NOTICE = 'GET, POST';
+/** A POSTed notice's body, read and ignored (a sendBeacon sends a few bytes, or none). */
+const NOTICE_BODY_BYTES = 16 * 1024;
 const NOTICE_KINDS = new Set<NoticeKind>(['win', 'billing', 'loss', 'click', 'conversion', 'impression', 'start', 'complete', 'error']);
 const OPENRTB_VERSION = '2.6';
 
@@ -95,19 +102,23 @@ interface ServedBid extends BidInput {
  *   kernel's buffers, uWS's cork buffer (16 KB) and one answer, and a slow reader of one large
  *   answer (a bid response of many VAST imps) gets it whole.
  * - A `close` answer ends its connection: `end` buffers it, and uWS closes the connection once it
- *   is sent, answering at most a cork buffer's worth of the requests pipelined behind it.
+ *   is sent. Written from code uWS's parser calls synchronously (a route handler, `onData`), uWS
+ *   went on to parse and answer a request pipelined behind it on the same connection, and closed
+ *   none (RFC 9112 §9.6: no later request is processed). Such an answer is `held`: pending to the
+ *   end of the loop turn, and uWS closes a connection that sends another request meanwhile (that
+ *   answer then lost: a client that pipelines must retry, §9.3.2); else it is sent and closes.
  * - An answer without a body gives uWS nothing to refuse. Off the bid path (HEAD, a CORS preflight,
  *   a click's redirect) it is held pending to the end of the loop turn, so a client that pipelines
  *   behind it is closed; a 204 no-bid, on the hot path, is written at once (docs/operations.md).
  */
-function write(res: uWS.HttpResponse, state: Aborted, a: Answer, rtb: boolean, close = false, origin = ''): void {
+function write(res: uWS.HttpResponse, state: Aborted, a: Answer, rtb: boolean, close: boolean | 'held' = false, origin = ''): void {
   if (state.aborted) return;
   state.aborted = true;
-  if (!close && (state.head === true || (state.holdBodyless === true && a.body.length === 0))) {
+  if (close === 'held' || (!close && (state.head === true || (state.holdBodyless === true && a.body.length === 0)))) {
     let gone = false;
     // A sync route registered none, and uWS aborts the process on a handler returning with its response pending and no handler.
     res.onAborted(() => (gone = true));
-    setImmediate(() => gone || send(res, state.head === true, a, rtb, false, origin));
+    setImmediate(() => gone || send(res, state.head === true, a, rtb, close === 'held', origin));
   } else send(res, state.head === true, a, rtb, close, origin);
 }
 
@@ -129,6 +140,12 @@ function send(res: uWS.HttpResponse, head: boolean, a: Answer, rtb: boolean, clo
       // so `close` is not needed.
       res.writeHeader('content-length', String(Buffer.byteLength(a.body)));
       res.endWithoutBody();
+    } else if (a.status === 204) {
+      // No Content-Length on a 204 (RFC 9110 §8.6; `end('')` writes one of 0). endWithoutBody with
+      // arguments leaves the response pending (above), so a `close` 204 (a no-bid while draining)
+      // says so in a header, and the drain's close of every connection ends it.
+      if (close) res.writeHeader('connection', 'close');
+      res.endWithoutBody();
     } else if (close) res.end(a.body, true);
     // A total size of 0 is the byte length of the body given: no Buffer.byteLength of a text body here.
     else if (!res.tryEnd(a.body, 0)[0]) sendRest(res, a.body);
@@ -145,27 +162,46 @@ function sendRest(res: uWS.HttpResponse, body: string | Buffer): void {
 }
 
 /**
+ * What of a refused body is read and discarded before its 413 closes the connection (Go's net/http
+ * discards 256 KB alike).
+ */
+const DISCARD_BYTES = 256 * 1024;
+
+/**
  * Read a body under a byte limit: the exact buffer is allocated once when Content-Length is given,
  * chunks are copied in (uWS reuses their memory after the callback), and an over-limit body is
- * answered 413 as soon as it is seen (with the CORS headers of `origin`, so a page sees why).
+ * answered 413 (with the CORS headers of `origin`, so a page sees why), closing the connection.
+ *
+ * The 413 waits for the rest of the body, read and discarded: closing while the client still sent
+ * reset the connection, and the client's kernel dropped the 413 it had not read yet (review: curl
+ * lost 14 of 30, a chunked body 7 of 30, Java 4 of 30). It cannot be sent first and the connection
+ * closed after: uWS allows no close once a response has ended. A body past DISCARD_BYTES over the
+ * limit, declared or seen, is answered at once: such a client may meet the reset.
  */
 function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentLength: number, done: (body: Buffer) => void, origin = '', onTooLarge?: () => void): void {
+  // Why the body is refused, once it is.
+  let over = '';
+  const refuse = () => write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', over)), true, 'held', origin);
   if (contentLength > limit) {
     onTooLarge?.();
-    write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', `${contentLength} > ${limit} bytes`)), true, true, origin);
-    return;
+    over = `${contentLength} > ${limit} bytes`;
+    if (contentLength > limit + DISCARD_BYTES) return refuse();
   }
-  let buf: Buffer | null = contentLength > 0 ? Buffer.allocUnsafe(contentLength) : null;
+  let buf: Buffer | null = contentLength > 0 && !over ? Buffer.allocUnsafe(contentLength) : null;
   let chunks: Buffer[] | null = contentLength > 0 ? null : [];
   let size = 0;
   res.onData((ab, isLast) => {
     if (state.aborted) return;
     const chunk = new Uint8Array(ab);
-    if (size + chunk.length > limit || (buf && size + chunk.length > buf.length)) {
+    if (over === '' && (size + chunk.length > limit || (buf && size + chunk.length > buf.length))) {
       onTooLarge?.();
-      write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', `over ${limit} bytes`)), true, true, origin);
+      over = `over ${limit} bytes`;
       buf = null;
       chunks = null;
+    }
+    if (over !== '') {
+      size += chunk.length;
+      if (isLast || size > limit + DISCARD_BYTES) refuse();
       return;
     }
     if (buf) buf.set(chunk, size);
@@ -301,9 +337,11 @@ export function startHttpServer(
     const secret = ex?.sharedSecret ? req.getHeader('x-exchange-secret') : '';
     const origin = ex !== undefined && ex.corsOrigins.length !== 0 ? corsOrigin(ex, req.getHeader('origin')) : '';
     // Refused before the pipeline: counted with its refusals, so a wrong secret or a body limit shows on the dashboard.
+    // Those that close the connection are `held` (see `write`): written here, in the handler, uWS
+    // answered a request pipelined behind them.
     const refuse = (err: BidderError, close = true) => {
       h.onRefused(err.code);
-      write(res, state, errorAnswer(err), true, close, origin);
+      write(res, state, errorAnswer(err), true, close && 'held', origin);
     };
     if (draining) return refuse(new BidderError('SHUTTING_DOWN'));
     if (!ex) return refuse(new BidderError('UNKNOWN_EXCHANGE', exchangeName), false);
@@ -327,7 +365,7 @@ export function startHttpServer(
         answer = Promise.reject(err);
       }
       if (answer instanceof Promise) guard(res, state, true, answer, origin);
-      else write(res, state, answer, true, draining, origin);
+      else write(res, state, answer, true, draining && 'held', origin);
     }, origin, () => {
       doneReading();
       h.onRefused('BODY_TOO_LARGE');
@@ -340,7 +378,7 @@ export function startHttpServer(
     const headers = req.getHeader('access-control-request-headers');
     const a: Answer = origin
       ? { status: 204, body: '', headers: { 'access-control-allow-methods': 'POST', 'access-control-max-age': '600', ...(headers ? { 'access-control-allow-headers': headers } : {}) } }
-      : errorAnswer(new BidderError('METHOD_NOT_ALLOWED'));
+      : notAllowed(ALLOW_BID_NO_CORS);
     write(res, { aborted: false, holdBodyless: true }, a, true, false, origin);
   }
 
@@ -349,19 +387,28 @@ export function startHttpServer(
   app.options('/openrtb2/bid', (res, req) => preflight(res, req, 'default'));
   app.options('/openrtb2/:exchange/bid', (res, req) => preflight(res, req, req.getParameter(0) ?? ''));
 
-  app.get('/notice/:kind', (res, req) => {
+  /**
+   * A notice: its claims in the query string. A POST is read as the GET (navigator.sendBeacon and
+   * some exchanges fire nurl and burl so: refused, a billed impression went unrecorded), its body
+   * read (a 413 closes past NOTICE_BODY_BYTES) and ignored.
+   */
+  const notice = (res: uWS.HttpResponse, req: uWS.HttpRequest, post: boolean) => {
     const state: Aborted = { aborted: false, holdBodyless: true };
     res.onAborted(() => (state.aborted = true));
     const kind = req.getParameter(0) as NoticeKind;
     if (!NOTICE_KINDS.has(kind)) return write(res, state, errorAnswer(new BidderError('NOT_FOUND')), false);
     // Chrome's speculative loads send `Sec-Purpose: prefetch`, older browsers and link expanders `Purpose: prefetch`.
     const prefetch = kind === 'click' && (req.getHeader('sec-purpose').startsWith('prefetch') || req.getHeader('purpose') === 'prefetch');
-    guard(res, state, false, h.notice(kind, req.getQuery() ?? '', prefetch));
-  });
-  // Notices are GETs: another method is the wrong one (a HEAD from a link checker settles nothing).
+    const query = req.getQuery() ?? '';
+    if (!post) return guard(res, state, false, h.notice(kind, query, prefetch));
+    readBody(res, state, NOTICE_BODY_BYTES, Number(req.getHeader('content-length') || 0) || 0, () => guard(res, state, false, h.notice(kind, query, prefetch)));
+  };
+  app.get('/notice/:kind', (res, req) => notice(res, req, false));
+  app.post('/notice/:kind', (res, req) => notice(res, req, true));
+  // Another method is the wrong one (a HEAD from a link checker settles nothing).
   app.any('/notice/:kind', (res, req) => {
     const known = NOTICE_KINDS.has(req.getParameter(0) as NoticeKind);
-    write(res, { aborted: false, head: isHead(req) }, errorAnswer(new BidderError(known ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND')), false);
+    write(res, { aborted: false, head: isHead(req) }, known ? notAllowed(ALLOW_NOTICE) : errorAnswer(new BidderError('NOT_FOUND')), false);
   });
 
   /** The operations routes, on the public app (loopback only) or on an app of their own. */
@@ -415,10 +462,11 @@ export function startHttpServer(
   } else opsRoutes(app, true);
   // 405 on the bid routes only: any other path under /openrtb2/ (Prebid Server's /openrtb2/auction,
   // a trailing slash) is a wrong URL, and a 405 there sent integrators looking at their method.
-  const wrongMethod = (res: uWS.HttpResponse, req: uWS.HttpRequest) =>
-    write(res, { aborted: false, head: isHead(req) }, errorAnswer(new BidderError('METHOD_NOT_ALLOWED')), true);
-  app.any('/openrtb2/bid', wrongMethod);
-  app.any('/openrtb2/:exchange/bid', wrongMethod);
+  // Allow names OPTIONS where the exchange answers a preflight (RFC 9110 §15.5.6: a 405 lists the methods).
+  const wrongMethod = (res: uWS.HttpResponse, req: uWS.HttpRequest, exchangeName: string) =>
+    write(res, { aborted: false, head: isHead(req) }, notAllowed(h.exchange(exchangeName)?.corsOrigins.length ? ALLOW_BID : ALLOW_BID_NO_CORS), true);
+  app.any('/openrtb2/bid', (res, req) => wrongMethod(res, req, 'default'));
+  app.any('/openrtb2/:exchange/bid', (res, req) => wrongMethod(res, req, req.getParameter(0) ?? ''));
   app.any('/*', (res, req) => write(res, { aborted: false, head: isHead(req) }, errorAnswer(new BidderError('NOT_FOUND')), false));
 
   let opsSocket: uWS.us_listen_socket | null = null;
