@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { capBids } from '../src/pipeline/bid.js';
+import { capBids } from '../src/price/choose.js';
 import { isLoopback, isLoopbackHost } from '../src/server/http.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 

@@ -13,8 +13,6 @@ import type { FeatureBuilder } from '../features/features.js';
 import { createRowPool, writePlanRows } from '../features/rows.js';
 import type { ProfileStore } from '../features/profiles.js';
 import { answerPrices, capBids, chooseBids, LedgerRefusals, type ChooseDeps, type Chosen } from '../price/choose.js';
-// Re-exported for test/tie-up.test.ts until its import names price/choose.ts (/tmp/fix-arch.patch).
-export { capBids } from '../price/choose.js';
 import { answerDecimals, type Pricer } from '../price/price.js';
 import { bidExpSec, bidResponse, noBidBody, type OutBid } from '../respond/respond.js';
 import { noticeUrls, type NoticeClaims, type Signer } from '../notices/sign.js';
