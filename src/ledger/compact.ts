@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { decodeRecords, encodeRecord, type JournalRecord } from './journal.js';
+import { decodeRecords, encodeRecord, type JournalRecord, UnreadableRecordError } from './journal.js';
 import { LedgerCore } from './state.js';
 import type { LedgerLogger } from './logger.js';
 
@@ -58,7 +58,15 @@ async function foldFile(file: string, core: LedgerCore, logger: LedgerLogger): P
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     const buf = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
     const res = decodeRecords(buf, false);
-    for (const rec of res.records) core.apply(rec);
+    try {
+      for (const rec of res.records) core.apply(rec);
+    } catch (err) {
+      // A later version's record: folded into a snapshot without it, it would be lost for good once
+      // the journal is unlinked. The compaction fails instead (the files stay as they are); a start
+      // refuses such a journal, so a running ledger never compacts one.
+      if (err instanceof UnreadableRecordError) throw err.inFile(file, path.basename(file) === SNAPSHOT ? 'snapshot' : 'journal');
+      throw err;
+    }
     // A damaged line loses its own record only, as at boot; the snapshot keeps everything after it.
     if (res.damaged.length > 0) logger.warn({ file, damaged: res.damaged.length }, 'ledger compaction skipped damaged records');
     carry = buf.subarray(res.goodBytes);

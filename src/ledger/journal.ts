@@ -65,6 +65,33 @@ export type JournalRecord =
   /** snapshot only: trailer with the record count, so a truncated snapshot is detected. */
   | { t: 'z'; n: number };
 
+/**
+ * A record whose type this version does not read: one written by a later version (a rollback across
+ * a journal format change). Skipped, it would be money forgotten with no word (a later version's
+ * settlement, or its correction of a price): `LedgerCore.apply` throws this instead, and every
+ * reader of a journal or snapshot (a start, compaction, the carry into Redis) stops there, naming
+ * the file (`unreadableRecord`).
+ */
+export class UnreadableRecordError extends Error {
+  /** The file it was read from, once a reader has named it (`inFile`). */
+  file?: string;
+  constructor(readonly type: string) {
+    super(`a ledger record this version does not read (type ${JSON.stringify(type)}, written by a later version)`);
+  }
+
+  /** Names the file (a journal generation or the snapshot) it was read from: the message becomes `unreadableRecord`'s line. */
+  inFile(file: string, what: 'journal' | 'snapshot'): this {
+    this.file = file;
+    this.message = unreadableRecord(file, this.type, what);
+    return this;
+  }
+}
+
+/** The one line a start is refused with when `file` (a journal generation or the snapshot) holds a record of type `type` it does not read. */
+export function unreadableRecord(file: string, type: string, what: 'journal' | 'snapshot' = 'journal'): string {
+  return `ledger ${what} ${file} holds a record this version does not read (type ${JSON.stringify(type)}, written by a later version): start that version again`;
+}
+
 const CRC_TABLE = (() => {
   const table = new Int32Array(256);
   for (let n = 0; n < 256; n++) {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { BidOutcome, Budget, BudgetLedger, Reservation, Settled, SettleOutcome, SettleSource } from '../types.js';
 import { compileBudgets, dayBudgetMicros, toUsd, type BudgetRule } from './budget.js';
-import { decodeRecords, encodeNoticeRecord, encodeRecord, encodeReserve, openJournalWriter, type JournalRecord, type JournalWriter, type WriteWatch, whyWriteFailed } from './journal.js';
+import { decodeRecords, encodeNoticeRecord, encodeRecord, encodeReserve, openJournalWriter, type JournalRecord, type JournalWriter, type WriteWatch, UnreadableRecordError, whyWriteFailed } from './journal.js';
 import { foldAndWriteSnapshot, journalGenerations, SNAPSHOT, type CompactionJob } from './compact.js';
 import { LedgerCore } from './state.js';
 import { consoleLogger, type LedgerLogger } from './logger.js';
@@ -191,7 +191,8 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
         const file = path.join(dir, `journal.${g}`);
         const buf = fs.readFileSync(file);
         const res = decodeRecords(buf, true);
-        for (const rec of res.records) core.apply(rec);
+        // A later version's record refuses the start before the file is touched (its torn tail left uncut).
+        applyRecords(core, res.records, file, 'journal');
         if (res.damaged.length > 0) {
           // A complete line that fails its checksum is disk damage: that record is lost, the ones
           // after it are not (they were replayed). Said at every start until compaction folds the file.
@@ -218,7 +219,7 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
       // A ledger that cannot start leaves the directory free for the next try.
       await worker?.close();
       await lock?.release();
-      throw err;
+      throw await startRefusal(err);
     }
   } else setRules(startRules);
   core.expire(clock());
@@ -550,6 +551,36 @@ async function lockDir(dir: string): Promise<DirLock> {
   };
 }
 
+/**
+ * Applies the records read from `file` to `core`. One of a type this version does not read (written
+ * by a later version: a rollback across a journal format change) throws an UnreadableRecordError
+ * naming the file and the type, which refuses the start (`startRefusal`): skipped, the money it
+ * recorded was forgotten with no word (before: a later version's settlement vanished from the
+ * spend, and a build without the correction record `c` reported a billed price's correction as
+ * never made). Also the reader of the carry into Redis (src/ledger/move.ts).
+ */
+export function applyRecords(core: LedgerCore, records: readonly JournalRecord[], file: string, what: 'journal' | 'snapshot'): void {
+  try {
+    for (const rec of records) core.apply(rec);
+  } catch (err) {
+    if (err instanceof UnreadableRecordError) throw err.inFile(file, what);
+    throw err;
+  }
+}
+
+/**
+ * What a start that failed with `err` throws: a record this version does not read (`applyRecords`)
+ * as the ledger's other start problems, a PolicyError (src/cli/serve.ts: its one line, exit 2,
+ * no stack trace); anything else as it is. The class is imported here, when needed, not with the
+ * module: the ledger's modules load with the ledger's and util's alone (a worker thread, and the
+ * tests' child processes, run them so: test/helpers/transpile.ts).
+ */
+export async function startRefusal(err: unknown): Promise<unknown> {
+  if (!(err instanceof UnreadableRecordError) || err.file === undefined) return err;
+  const { PolicyError } = await import('../config/policies.js');
+  return new PolicyError([err.message]);
+}
+
 /** Loads the snapshot into `core`; returns the journal generation it covers (0 when none). */
 function loadSnapshot(file: string, core: LedgerCore): number {
   let buf: Buffer;
@@ -567,7 +598,7 @@ function loadSnapshot(file: string, core: LedgerCore): number {
   if (res.error !== undefined || res.damaged.length > 0 || head?.t !== 'h' || tail?.t !== 'z' || tail.n !== res.records.length) {
     throw new Error(`ledger snapshot ${file} is damaged (${res.error ?? (res.damaged.length ? `bad record at byte ${res.damaged[0]}` : 'incomplete')}); restore it from backup`);
   }
-  for (const rec of res.records) core.apply(rec);
+  applyRecords(core, res.records, file, 'snapshot');
   return head.g;
 }
 

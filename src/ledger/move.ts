@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { Command, type Redis } from 'ioredis';
 import { toUsd, utcDay } from './budget.js';
 import { journalGenerations, SNAPSHOT } from './compact.js';
-import { decodeRecords } from './journal.js';
+import { decodeRecords, UnreadableRecordError } from './journal.js';
+import { applyRecords, startRefusal } from './memory.js';
 import type { LedgerLogger } from './logger.js';
 import { EXPIRED, LedgerCore, REFUSED, RELEASED, SETTLED } from './state.js';
 import { makeDir } from '../util/dir.js';
@@ -258,14 +259,15 @@ function replay(dir: string, retentionMs: number, now: number, logger: LedgerLog
     if (res.error !== undefined || res.damaged.length > 0 || head?.t !== 'h' || tail?.t !== 'z' || tail.n !== res.records.length) {
       throw new Error(`ledger snapshot ${snap} is damaged: its spend cannot be carried into Redis; restore it from backup`);
     }
-    for (const rec of res.records) core.apply(rec);
+    // A later version's record refuses the start, naming the file, as without Redis.
+    applyRecords(core, res.records, snap, 'snapshot');
     generation = head.g;
   }
   for (const g of journalGenerations(dir)) {
     if (g <= generation) continue;
     const file = path.join(dir, `journal.${g}`);
     const res = decodeRecords(fs.readFileSync(file), true);
-    for (const rec of res.records) core.apply(rec);
+    applyRecords(core, res.records, file, 'journal');
     if (res.damaged.length > 0) logger.warn({ file, damagedAt: res.damaged }, 'ledger journal has damaged records: skipped them; what they recorded is not carried into Redis');
   }
   core.expire(now);
@@ -310,22 +312,35 @@ export async function moveJournalToRedis(o: MoveOptions): Promise<string | null>
       return `the ledger journal ${dir} is in use by a bidder without Redis (pid ${holder}): stop it before starting with Redis (ledger.redisUrl, --redis), or what it spends after its journal is carried into Redis is lost (docs/money.md, "From the journal to Redis and back")`;
     }
   }
+  let marked = false;
   if (moved === null) {
     const fresh: Moved = { redis: shownUrl(o.redisUrl), carried: {} };
     // Before anything is carried: a start without Redis from here on refuses.
-    moved = writeMoved(dir, fresh, true) ? fresh : readMoved(dir)!;
+    marked = writeMoved(dir, fresh, true);
+    moved = marked ? fresh : readMoved(dir)!;
   }
-  if (journal) await carry(o, journalIdOf(dir));
+  if (journal) {
+    const now = o.clock();
+    let core: LedgerCore;
+    try {
+      core = replay(dir, o.retentionMs, now, o.logger);
+    } catch (err) {
+      // A later version's record: nothing is carried, and the mark this start made goes, so that
+      // the version that wrote the journal still starts on it without Redis (not refused as moved).
+      if (marked && err instanceof UnreadableRecordError) fs.rmSync(path.join(dir, MOVED), { force: true });
+      throw await startRefusal(err);
+    }
+    await carry(o, journalIdOf(dir), core, now);
+  }
   const done = readMoved(dir) ?? moved;
   done.carried[P] = new Date().toISOString();
   writeMoved(dir, done, false);
   return null;
 }
 
-async function carry(o: MoveOptions, journalId: string): Promise<void> {
+/** Carries `core`, the journal as `replay` read it at `now`, into Redis. */
+async function carry(o: MoveOptions, journalId: string, core: LedgerCore, now: number): Promise<void> {
   const { dir, client, keyPrefix: P, logger } = o;
-  const now = o.clock();
-  const core = replay(dir, o.retentionMs, now, logger);
   const today = utcDay(now);
   const spend = new Map<string, CampaignSpend>();
   const of = (c: string): CampaignSpend => {

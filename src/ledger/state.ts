@@ -1,6 +1,6 @@
 import type { BidOutcome, OverCommitted, Reservation, SettleOutcome, SettleSource } from '../types.js';
 import { headroomMicros, NO_LIMIT, toMicros, toUsd, utcDay, type BudgetRule } from './budget.js';
-import type { JournalRecord } from './journal.js';
+import { UnreadableRecordError, type JournalRecord } from './journal.js';
 import { HoldTable } from './holds.js';
 
 /**
@@ -550,6 +550,10 @@ export class LedgerCore {
       case 'h':
       case 'z':
         return;
+      default:
+        // A later version's record (a rollback across a journal format change): skipped, the money
+        // it recorded would be forgotten with no word. The reader names the file and stops.
+        throw new UnreadableRecordError(String((rec as { t: unknown }).t));
     }
   }
 
