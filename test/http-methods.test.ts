@@ -5,7 +5,8 @@ import { startBidder, type TestBidder } from './helpers/bidder.js';
 /**
  * HEAD is GET without the body (RFC 9110 §9.3.2), and an answer to HEAD carries no body: one
  * after its headers is read by a keep-alive client as the start of the next answer. And a wrong
- * method on a notice route is 405, as on the bid routes (docs/errors.md).
+ * method on a notice route is 405, as on the bid routes (docs/errors.md); a POST is read as the GET
+ * (test/http-conformance-headers.test.ts).
  */
 let t: TestBidder;
 beforeAll(async () => {
@@ -63,12 +64,12 @@ describe('HEAD and wrong methods', () => {
     }
   });
 
-  it('a notice route answers another method than GET with 405 (HEAD without a body, settling nothing)', async () => {
+  it('a notice route answers another method than GET or POST with 405 (HEAD without a body, settling nothing)', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      const post = await call(agent, 'POST', '/notice/win');
-      expect(post.status).toBe(405);
-      expect(JSON.parse(post.body).error).toBe('METHOD_NOT_ALLOWED');
+      const put = await call(agent, 'PUT', '/notice/win');
+      expect(put.status).toBe(405);
+      expect(JSON.parse(put.body).error).toBe('METHOD_NOT_ALLOWED');
       expect(await call(agent, 'HEAD', '/notice/click')).toMatchObject({ status: 405, body: '' });
       expect((await call(agent, 'POST', '/notice/nonsense')).status).toBe(404);
       expect((await call(agent, 'GET', '/healthz')).status).toBe(200);
