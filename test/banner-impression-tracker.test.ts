@@ -3,6 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settledUsd } from './helpers/money.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /**
@@ -74,10 +75,10 @@ describe('banner impression tracker', () => {
     const spent = () => t.metric('bidder_spend_usd_total', { campaign: b.cid });
     const spent0 = await spent();
     expect((await fetch(local(t, tracker))).status).toBe(200);
-    expect(await spent()).toBeCloseTo(spent0 + b.price / 1000, 9);
+    expect(await spent()).toBeCloseTo(spent0 + settledUsd(b.price), 9);
     // The page's repeat is a duplicate.
     expect((await fetch(local(t, tracker))).status).toBe(200);
-    expect(await spent()).toBeCloseTo(spent0 + b.price / 1000, 9);
+    expect(await spent()).toBeCloseTo(spent0 + settledUsd(b.price), 9);
     // The click URL is still there, and is no tracker.
     const click = unXml(/href="([^"]+)"/.exec(b.adm)![1]);
     expect((await fetch(local(t, click).replace('/notice/click?', '/notice/impression?'))).status).toBe(403);

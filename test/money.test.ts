@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settledUsd } from './helpers/money.js';
 import type { EventRecord } from '../src/eventlog/records.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { buildReport } from '../src/report/report.js';
@@ -69,13 +70,13 @@ describe('billed means recorded', () => {
     // The signed expiry has not passed: the win is billed, so it is recorded (before: 410 NOTICE_EXPIRED, nothing recorded).
     const r = await fetch(expand(t, a.nurl, a.price.toFixed(4)));
     expect(r.status).toBe(200);
-    expect(await t.metric('bidder_overspend_usd_total', { campaign: a.cid })).toBeCloseTo(a.price / 1000, 9);
+    expect(await t.metric('bidder_overspend_usd_total', { campaign: a.cid })).toBeCloseTo(settledUsd(a.price), 9);
     expect(await t.metric('bidder_spend_usd_total', { campaign: a.cid })).toBe(spend);
     expect(await t.metric('bidder_notices_total', { kind: 'win', result: 'overspend' })).toBe(1);
     // Its billing notice and a retry are duplicates: recorded once.
     expect((await fetch(expand(t, a.burl, a.price.toFixed(4)))).status).toBe(200);
     expect((await fetch(expand(t, a.nurl, a.price.toFixed(4)))).status).toBe(200);
-    expect(await t.metric('bidder_overspend_usd_total', { campaign: a.cid })).toBeCloseTo(a.price / 1000, 9);
+    expect(await t.metric('bidder_overspend_usd_total', { campaign: a.cid })).toBeCloseTo(settledUsd(a.price), 9);
     // Overspend counts against the budget: nothing is left for that campaign.
     expect(await t.metric('bidder_budget_remaining_usd', { campaign: a.cid })).toBe(0);
     // The event log says so, and the report counts it apart as the ledger does.
@@ -300,7 +301,7 @@ describe('markup is public: its impression tracker moves money only at the bid',
     const spent = () => t.metric('bidder_spend_usd_total', { campaign: b.cid });
     const spent0 = await spent();
     expect((await fetch(local(t, tracker) + '&price=0&mtw=0.001')).status).toBe(200);
-    expect(await spent()).toBeCloseTo(spent0 + b.price / 1000, 9);
+    expect(await spent()).toBeCloseTo(spent0 + settledUsd(b.price), 9);
     expect(await remaining()).toBeCloseTo(before, 9);
     expect((await fetch(local(t, tracker) + '&price=0')).status).toBe(200);
     expect(await remaining()).toBeCloseTo(before, 9);
@@ -326,7 +327,7 @@ describe('markup is public: its impression tracker moves money only at the bid',
     expect((await fetch(local(t, tracker))).status).toBe(200);
     expect((await fetch(local(t, tracker))).status).toBe(200);
     expect(await wins()).toBe(wins0 + 1);
-    expect(await spent()).toBeCloseTo(spent0 + b.price / 1000, 9);
+    expect(await spent()).toBeCloseTo(spent0 + settledUsd(b.price), 9);
   });
 
   it('the tracker\'s signature does not make a billing notice, at any price, nor a click URL a tracker', async () => {

@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { settledUsd } from './helpers/money.js';
 import { createBidder } from '../src/bidder.js';
 import { metricSum } from '../src/harness/prometheus.js';
 import { testClock, TEST_SECRET } from './helpers/bidder.js';
@@ -45,7 +46,7 @@ describe('a settled bid is remembered until its notices expire, across a restart
     const bid = (await (await fetch(a.url + '/openrtb2/bid', { method: 'POST', body: JSON.stringify(req('ttl-1', 'USD')), headers: { 'content-type': 'application/json' } })).json()).seatbid[0].bid[0];
     clock.advance(60_000);
     expect((await notice(a, bid.nurl, bid.price)).status).toBe(200);
-    expect(await spend(a, bid.cid)).toBeCloseTo(bid.price / 1000, 9);
+    expect(await spend(a, bid.cid)).toBeCloseTo(settledUsd(bid.price), 9);
     await a.close();
     // The ledger now keeps finished bids 10 minutes by its own TTL; the bid's notices are heard for 30.
     const b = await start(5 * 60_000);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { settledUsd } from './helpers/money.js';
 import type { Settings } from '../src/config/settings.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
@@ -56,7 +57,7 @@ describe('the notice secret across restarts', () => {
     t = await boot({ noticeSecret: NEW, noticeSecretPrevious: [OLD] });
     try {
       expect((await fetch(t.url + bid.path)).status).toBe(200);
-      expect(await t.metric('bidder_spend_usd_total', { campaign: bid.cid })).toBeCloseTo(bid.price / 1000, 9);
+      expect(await t.metric('bidder_spend_usd_total', { campaign: bid.cid })).toBeCloseTo(settledUsd(bid.price), 9);
     } finally {
       await closeKeeping(t);
     }

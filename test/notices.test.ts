@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settledUsd } from './helpers/money.js';
 import type { EventRecord } from '../src/eventlog/records.js';
 import { eventFiles, readEvents } from '../src/eventlog/read.js';
 import { createHmac } from 'node:crypto';
@@ -163,7 +164,7 @@ describe('notices settle spend exactly once', () => {
     // because the budget still has room, and only once.
     expect((await fetch(url(bid.price.toFixed(4)))).status).toBe(200);
     const after = await t.metric('bidder_spend_usd_total');
-    expect(after - spend).toBeCloseTo(bid.price / 1000, 9);
+    expect(after - spend).toBeCloseTo(settledUsd(bid.price), 9);
     expect((await fetch(url(bid.price.toFixed(4)))).status).toBe(200);
     expect(await t.metric('bidder_spend_usd_total')).toBe(after);
   });
@@ -174,7 +175,7 @@ describe('notices settle spend exactly once', () => {
     const held = await remaining(bid.cid);
     const lurl = t.url + bid.lurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_LOSS}', '102').replace('${AUCTION_MIN_TO_WIN}', (bid.price * 1.2).toFixed(4));
     expect((await fetch(lurl)).status).toBe(200);
-    expect(await remaining(bid.cid)).toBeCloseTo(held + bid.price / 1000, 9);
+    expect(await remaining(bid.cid)).toBeCloseTo(held + settledUsd(bid.price), 9);
     expect(await t.metric('bidder_notices_total', { kind: 'loss', result: 'ok' })).toBe(1);
   });
 
@@ -184,7 +185,7 @@ describe('notices settle spend exactly once', () => {
     const held = await remaining(bid.cid);
     const lurl = t.url + bid.lurl.replace(/^https?:\/\/[^/]+/, '').replace('${AUCTION_LOSS}', '202').replace('${AUCTION_MIN_TO_WIN}', '');
     expect((await fetch(lurl)).status).toBe(200);
-    expect(await remaining(bid.cid)).toBeCloseTo(held + bid.price / 1000, 9);
+    expect(await remaining(bid.cid)).toBeCloseTo(held + settledUsd(bid.price), 9);
   });
 
   it('learns the competition only from losses on price (AdCOM loss reasons 100-103, or none given)', () => {
@@ -533,7 +534,7 @@ describe('an exchange that bills on its billing notice (billsOn: billing)', () =
     expect((await fetch(other.url(price))).status).toBe(200);
     t.clock.advance(t.bidder.settings.noticeTtlMs + 1000);
     expect(await t.metric('bidder_spend_usd_total')).toBeCloseTo(spend + Number(price) / 1000, 12);
-    expect(await remaining(other.bid.cid)).toBeCloseTo(before + other.bid.price / 1000, 9);
+    expect(await remaining(other.bid.cid)).toBeCloseTo(before + settledUsd(other.bid.price), 9);
   });
 
   it('a win URL, public where Prebid.js puts it in the page, sent as the billing notice is forged and settles nothing', async () => {
