@@ -95,7 +95,7 @@ export interface ExchangeSettings {
   /**
    * Whether the exchange sends loss notices (`lurl`). true: a bid that hears nothing teaches
    * nothing. false: a bid of this process whose notices have all stayed silent when its notice TTL
-   * passes is taken as lost at its bid, by the shader and the pacer (src/notices/notices.ts).
+   * passes is taken as lost at its bid, by the shader and the pacer (src/notices/loss-inference.ts).
    * 'auto' (default): as true until the exchange has shown it sends none (1,000 first-price bids
    * expired unheard, no loss notice from it), then as false until a loss notice comes. Without
    * losses the first-price shader learns from wins alone, each saying the competition was at most

@@ -375,15 +375,15 @@ export function createMetrics(opts: MetricsOptions) {
     late(exchange: string): void {
       lateChild.get(ex(exchange))!.inc();
     },
-    /** A notice's min-to-win was implausible for its bid and not learnt (src/notices/notices.ts). */
+    /** A notice's min-to-win was implausible for its bid and not learnt (src/notices/settle.ts, loss.ts). */
     mtwIgnored(exchange: string): void {
       mtwIgnoredChild.get(ex(exchange))!.inc();
     },
-    /** A win or billing notice priced above its bid, settled at the bid (src/notices/notices.ts). */
+    /** A win or billing notice priced above its bid, settled at the bid (src/notices/prices.ts). */
     priceAboveBid(exchange: string): void {
       priceAboveBidChild.get(ex(exchange))!.inc();
     },
-    /** A bid on an exchange without loss notices expired unheard, learnt as lost (src/notices/notices.ts). */
+    /** A bid on an exchange without loss notices expired unheard, learnt as lost (src/notices/loss-inference.ts). */
     lossInferred(exchange: string): void {
       lossesInferredChild.get(ex(exchange))!.inc();
     },

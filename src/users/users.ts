@@ -20,7 +20,7 @@ export interface Users {
    * profile's, the features' and the event log's key, as the one key was before). One person
    * is seen with different ids on different exchanges and apps (buyeruid where cookie-synced, the
    * advertising id, an extended id, the exchange's user.id): a win is recorded under each key
-   * (src/notices/notices.ts) and the caps are counted under the first (`count`), so a request
+   * (src/notices/caps.ts) and the caps are counted under the first (`count`), so a request
    * whose most lasting id was any id of a request that won counts that win.
    */
   key(req: BidRequest, exchange: string): string;
@@ -143,7 +143,7 @@ export function createUsers(o: UsersOptions): Users {
   let lastPrimary = '';
   /**
    * The impressions counted under the request's first key, the most lasting id it has. A win is
-   * recorded under every key of its request (src/notices/notices.ts), so a later request whose
+   * recorded under every key of its request (src/notices/caps.ts), so a later request whose
    * first id was any of that request's ids counts it: a device seen with buyeruid + ifa + SharedID,
    * then ifa + SharedID, then SharedID alone is one user once the first has won. Counted as the
    * most over every key instead, one constant in a secondary id (a `user.id` "anonymous" beside each
