@@ -44,6 +44,8 @@ describe('RFC 9110 header rules on raw answers', () => {
     ['PUT', '/openrtb2/demo-eu/bid', 'POST'],
     ['GET', '/openrtb2/prebid/bid', 'POST, OPTIONS'],
     ['OPTIONS', '/openrtb2/bid', 'POST'],
+    // A preflight from no allowed origin, on an exchange with corsOrigins: as a PUT there says (review fixrevh).
+    ['OPTIONS', '/openrtb2/prebid/bid', 'POST, OPTIONS'],
     ['PUT', '/notice/win', 'GET, POST'],
     ['DELETE', '/notice/billing', 'GET, POST'],
   ] as const) {
@@ -110,6 +112,8 @@ describe('POSTed notices are read as the GET', () => {
     const before = await t.metric('bidder_spend_usd_total', campaign);
     const r = await beacon(local(bid.nurl, (bid.price * 0.8).toFixed(4)), 'x'.repeat(20 * 1024));
     expect(r.status).toBe(413);
+    // Not an OpenRTB answer (review fixrevh: the 413 carried x-openrtb-version).
+    expect(r.headers.get('x-openrtb-version')).toBeNull();
     expect(await t.metric('bidder_spend_usd_total', campaign)).toBe(before);
   });
 });

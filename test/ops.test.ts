@@ -145,6 +145,36 @@ describe('a drain and a request whose body is still arriving', () => {
     expect(text).toMatch(/^HTTP\/1.1 (200|204|503)/);
   });
 
+  // Review fixrevh: a POSTed notice's body was not counted as being read, and a 413's discarded
+  // rest stopped counting when found too large: the drain closed both connections under them.
+  for (const [name, path, declared, start] of [
+    ['a POSTed notice', '/notice/win?b=x', 5000, {}],
+    ['a body over maxBodyBytes, its rest being read and discarded', '/openrtb2/bid', 16_384 + 40_000, { maxBodyBytes: 16_384 }],
+  ] as const) {
+    it(`${name}: the drain waits for the rest, and it is answered`, async () => {
+      const t = await startBidder(start);
+      const sock = connect(t.bidder.port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      let text = '';
+      sock.on('data', (d) => (text += d));
+      sock.on('error', () => {});
+      const closed = new Promise((r) => sock.once('close', r));
+      sock.write(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-length: ${declared}\r\n\r\n${' '.repeat(1000)}`);
+      await new Promise((r) => setTimeout(r, 20));
+      let bodySent = false;
+      let closedBeforeBody = false;
+      const closing = t.close().then(() => (closedBeforeBody = !bodySent));
+      await new Promise((r) => setTimeout(r, 40));
+      bodySent = true;
+      sock.write(' '.repeat(declared - 1000));
+      await closing;
+      expect(closedBeforeBody).toBe(false);
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+      sock.destroy();
+      expect(text).toMatch(path.startsWith('/notice') ? /^HTTP\/1.1 [45]\d\d / : /^HTTP\/1.1 413 /);
+    });
+  }
+
   it('a bid request read while draining is refused 503 SHUTTING_DOWN, and counted', async () => {
     const t = await startBidder();
     const body = JSON.stringify({ id: 'drain-2', tmax: 5000, imp: [{ id: '1', banner: { w: 300, h: 250 } }], site: { id: 's', domain: 'news.example', cat: ['IAB12'] } });

@@ -178,12 +178,16 @@ const DISCARD_BYTES = 256 * 1024;
  * closed after: uWS allows no close once a response has ended. A body past DISCARD_BYTES over the
  * limit, declared or seen, is answered at once: such a client may meet the reset.
  */
-function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentLength: number, done: (body: Buffer) => void, origin = '', onTooLarge?: () => void): void {
+function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentLength: number, done: (body: Buffer) => void, origin = '', onTooLarge?: () => void, rtb = true): void {
   // Why the body is refused, once it is.
   let over = '';
-  const refuse = () => write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', over)), true, 'held', origin);
-  if (contentLength > limit) {
+  // `onTooLarge` as the 413 is written, not when the body is found too large: a drain waits for
+  // a body being read, the discarded rest of one too (closed under it, the 413 was lost).
+  const refuse = () => {
     onTooLarge?.();
+    write(res, state, errorAnswer(new BidderError('BODY_TOO_LARGE', over)), rtb, 'held', origin);
+  };
+  if (contentLength > limit) {
     over = `${contentLength} > ${limit} bytes`;
     if (contentLength > limit + DISCARD_BYTES) return refuse();
   }
@@ -194,7 +198,6 @@ function readBody(res: uWS.HttpResponse, state: Aborted, limit: number, contentL
     if (state.aborted) return;
     const chunk = new Uint8Array(ab);
     if (over === '' && (size + chunk.length > limit || (buf && size + chunk.length > buf.length))) {
-      onTooLarge?.();
       over = `over ${limit} bytes`;
       buf = null;
       chunks = null;
@@ -257,7 +260,7 @@ export function startHttpServer(
 ): Promise<HttpServer> {
   const listenMode = o.sharePort ? 0 : 1; // uWS ListenOptions: LIBUS_LISTEN_DEFAULT, LIBUS_LISTEN_EXCLUSIVE_PORT
   let inFlight = 0;
-  // Bid requests whose headers are read and body is still arriving.
+  // Bid requests and POSTed notices whose headers are read and body is still arriving.
   let reading = 0;
   let draining = false;
   let listenSocket: uWS.us_listen_socket | null = null;
@@ -374,11 +377,12 @@ export function startHttpServer(
 
   /** CORS preflight for a bid route (a page sending application/json, or extra headers). */
   function preflight(res: uWS.HttpResponse, req: uWS.HttpRequest, exchangeName: string): void {
-    const origin = corsOrigin(h.exchange(exchangeName), req.getHeader('origin'));
+    const ex = h.exchange(exchangeName);
+    const origin = corsOrigin(ex, req.getHeader('origin'));
     const headers = req.getHeader('access-control-request-headers');
     const a: Answer = origin
       ? { status: 204, body: '', headers: { 'access-control-allow-methods': 'POST', 'access-control-max-age': '600', ...(headers ? { 'access-control-allow-headers': headers } : {}) } }
-      : notAllowed(ALLOW_BID_NO_CORS);
+      : notAllowed(ex?.corsOrigins.length ? ALLOW_BID : ALLOW_BID_NO_CORS);
     write(res, { aborted: false, holdBodyless: true }, a, true, false, origin);
   }
 
@@ -394,14 +398,29 @@ export function startHttpServer(
    */
   const notice = (res: uWS.HttpResponse, req: uWS.HttpRequest, post: boolean) => {
     const state: Aborted = { aborted: false, holdBodyless: true };
-    res.onAborted(() => (state.aborted = true));
+    // A POST's body being read counts for the drain as a bid's does: closed under it, a billing
+    // notice went unanswered and unrecorded.
+    let read = false;
+    const doneReading = (): void => {
+      if (read) {
+        read = false;
+        reading--;
+      }
+    };
+    res.onAborted(() => {
+      state.aborted = true;
+      doneReading();
+    });
     const kind = req.getParameter(0) as NoticeKind;
     if (!NOTICE_KINDS.has(kind)) return write(res, state, errorAnswer(new BidderError('NOT_FOUND')), false);
     // Chrome's speculative loads send `Sec-Purpose: prefetch`, older browsers and link expanders `Purpose: prefetch`.
     const prefetch = kind === 'click' && (req.getHeader('sec-purpose').startsWith('prefetch') || req.getHeader('purpose') === 'prefetch');
     const query = req.getQuery() ?? '';
     if (!post) return guard(res, state, false, h.notice(kind, query, prefetch));
-    readBody(res, state, NOTICE_BODY_BYTES, Number(req.getHeader('content-length') || 0) || 0, () => guard(res, state, false, h.notice(kind, query, prefetch)));
+    read = true;
+    reading++;
+    const length = Number(req.getHeader('content-length') || 0) || 0;
+    readBody(res, state, NOTICE_BODY_BYTES, length, () => (doneReading(), guard(res, state, false, h.notice(kind, query, prefetch))), '', doneReading, false);
   };
   app.get('/notice/:kind', (res, req) => notice(res, req, false));
   app.post('/notice/:kind', (res, req) => notice(res, req, true));
@@ -427,7 +446,7 @@ export function startHttpServer(
       const method = req.getMethod().toUpperCase();
       const path = req.getUrl();
       const auth = req.getHeader('authorization');
-      readBody(res, state, 64 * 1024, Number(req.getHeader('content-length') || 0), (body) => guard(res, state, false, h.admin(method, path, auth, body)));
+      readBody(res, state, 64 * 1024, Number(req.getHeader('content-length') || 0), (body) => guard(res, state, false, h.admin(method, path, auth, body)), '', undefined, false);
     });
     const metrics = (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
       if (!local(res, req)) return;
