@@ -104,6 +104,17 @@ describe('ledger journal: a record of a type this version does not read', () => 
     await l.close();
   });
 
+  it('a refusal in a later generation leaves the earlier ones as they were, a torn tail uncut (review fixrevj)', async () => {
+    const dir = freshDir();
+    const file1 = journalWith(dir, encodeRecord({ t: 's', b: 'known-2', c: 'acme-shoes', d: DAY, p: 1, at: T0 }).slice(0, 20));
+    const before = fs.readFileSync(file1);
+    const file2 = path.join(dir, 'journal.2');
+    fs.writeFileSync(file2, future());
+    await expect(open(dir)).rejects.toThrow(expectedLine(file2, 'journal'));
+    // Before: journal.1's torn tail was cut before journal.2 refused.
+    expect(fs.readFileSync(file1).equals(before)).toBe(true);
+  });
+
   it('a snapshot holding one is refused as well', async () => {
     const dir = freshDir();
     const file = path.join(dir, SNAPSHOT);
@@ -151,6 +162,28 @@ describeWithRedis('ledger journal: a record of a type this version does not read
     // Not marked: the later version still starts on the folder without Redis.
     expect(fs.existsSync(path.join(dir, MOVED))).toBe(false);
     expect(await redis.keys(`${prefix}*`)).toEqual([]);
+  });
+
+  it("a refusal keeps a mark another process recorded its carry in meanwhile (two starts at once; review fixrevj)", async () => {
+    const dir = freshDir();
+    // journal.1 read first (its damaged line said), then journal.2 refuses: between the two, the
+    // other process (a later version, another key prefix) records its carry in the mark this start made.
+    journalWith(dir, 'deadbeef {"t":"s"}\n');
+    const file2 = path.join(dir, 'journal.2');
+    fs.writeFileSync(file2, future());
+    const mark = path.join(dir, MOVED);
+    const logger = {
+      info: () => {},
+      warn: () => {
+        const m = JSON.parse(fs.readFileSync(mark, 'utf8')) as { carried: Record<string, string> };
+        m.carried['other:'] = new Date(T0).toISOString();
+        fs.writeFileSync(mark, JSON.stringify(m));
+      },
+    } as unknown as Logger;
+    const settings = { noticeTtlMs: 60_000, ledger: { journalPath: dir, redisUrl: url, keyPrefix: prefix, syncWindowMs: 0 } } as Settings;
+    await expect(openLedger({ settings, redis: redis, clock: () => T0, serverClock: false, budgets, logger, workers: 1 })).rejects.toThrow(expectedLine(file2, 'journal'));
+    // Before: the mark went, and a start without Redis took a journal whose money was in Redis.
+    expect(JSON.parse(fs.readFileSync(mark, 'utf8')).carried).toHaveProperty('other:');
   });
 });
 

@@ -180,12 +180,16 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
     try {
       snapshotGeneration = loadSnapshot(path.join(dir, SNAPSHOT), core);
       generation = snapshotGeneration;
+      // What the replay changes in the folder (a torn tail cut, a folded file removed), done once
+      // every file is read: a later file's refusal leaves the folder as the version that wrote it
+      // left it (review fixrevj: a torn tail was cut in journal.1 before journal.2 refused).
+      const mend: Array<() => void> = [];
       // Boot-time replay reads synchronously: nothing else runs before the ledger exists.
       for (const g of journalGenerations(dir)) {
         // Folded into the snapshot already: left by a crash between the snapshot's rename and the
         // unlinks of what it replaced, which nothing else would ever remove.
         if (g <= snapshotGeneration) {
-          fs.rmSync(path.join(dir, `journal.${g}`), { force: true });
+          mend.push(() => fs.rmSync(path.join(dir, `journal.${g}`), { force: true }));
           continue;
         }
         const file = path.join(dir, `journal.${g}`);
@@ -203,10 +207,11 @@ export async function createMemoryLedger(opts: MemoryLedgerOptions): Promise<Mem
             { file, error: res.error, goodBytes: res.goodBytes, droppedBytes: buf.length - res.goodBytes },
             'ledger journal tail is corrupt; recovered up to the last good record',
           );
-          fs.truncateSync(file, res.goodBytes);
+          mend.push(() => fs.truncateSync(file, res.goodBytes));
         }
         generation = g;
       }
+      for (const m of mend) m();
       generation += 1;
       writer = openJournalWriter(path.join(dir, `journal.${generation}`), fsync, opts.syncWindowMs ?? 0, watch);
       // The days folded away first: set before, they got a 'p' each, dropped a moment later.
@@ -577,8 +582,13 @@ export function applyRecords(core: LedgerCore, records: readonly JournalRecord[]
  */
 export async function startRefusal(err: unknown): Promise<unknown> {
   if (!(err instanceof UnreadableRecordError) || err.file === undefined) return err;
-  const { PolicyError } = await import('../config/policies.js');
-  return new PolicyError([err.message]);
+  try {
+    const { PolicyError } = await import('../config/policies.js');
+    return new PolicyError([err.message]);
+  } catch {
+    // Where the config modules are not there (the ledger alone): its own error, which names the file and the type.
+    return err;
+  }
 }
 
 /** Loads the snapshot into `core`; returns the journal generation it covers (0 when none). */

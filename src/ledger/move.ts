@@ -327,7 +327,9 @@ export async function moveJournalToRedis(o: MoveOptions): Promise<string | null>
     } catch (err) {
       // A later version's record: nothing is carried, and the mark this start made goes, so that
       // the version that wrote the journal still starts on it without Redis (not refused as moved).
-      if (marked && err instanceof UnreadableRecordError) fs.rmSync(path.join(dir, MOVED), { force: true });
+      // Not once another process has recorded a carry in it (two starts of different versions or
+      // key prefixes at once: review fixrevj), which a start without Redis must go on refusing.
+      if (marked && err instanceof UnreadableRecordError && Object.keys(readMoved(dir)?.carried ?? {}).length === 0) fs.rmSync(path.join(dir, MOVED), { force: true });
       throw await startRefusal(err);
     }
     await carry(o, journalIdOf(dir), core, now);
