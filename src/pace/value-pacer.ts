@@ -17,7 +17,7 @@ import { DAY_MS, HOUR_MS } from '../util/time.js';
 import type { Goal, Opportunity, PacingMode } from '../types.js';
 import { baseCvr } from '../price/price.js';
 import { createCalibration, type CalibrationSnapshot } from './calibration.js';
-import { BINS, BINS_PER_DECADE, PriceLandscape, ValueClock, ValueHistogram } from './landscape.js';
+import { BINS, BINS_PER_DECADE, PriceLandscape, ValueClock, ValueHistogram, binMid, binOf } from './landscape.js';
 import { Curves, MixedCurves, planCurves, solveLambda, type PlanCurves } from './optimiser.js';
 import { addOut as addOutToday, fillUncounted as uncounted } from './uncounted.js';
 import { createThompsonPacer, hourMask, pacingHours, relearnHours, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
@@ -214,6 +214,10 @@ class Pace {
   multiplier = 0;
   /** The win and payment curves of the last solve, for the spend each opportunity is expected to bring. */
   curves: Curves | MixedCurves | null = null;
+  /** Suffix sums over value bins of the last solve's plan for the rest of the day: expected wins, spend (USD), value. */
+  protectN: Float64Array | null = null;
+  protectS: Float64Array | null = null;
+  protectV: Float64Array | null = null;
   /** Spend the plan expected of its opportunities, and spend won, both fading (`DELIVERY_HALF_LIFE_MS`). */
   expectedUsd = 0;
   wonUsd = 0;
@@ -959,9 +963,11 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const left = oppsLeft(p, now, hourOpps);
       p.usedDelivery = delivery(p, now);
       endSlotEarly(p, now);
-      const sol = solveLambda({ ...solve, opportunities: left * p.usedDelivery * learntDelivery(p), budget: remaining }, curves);
+      const planned = left * p.usedDelivery * learntDelivery(p);
+      const sol = solveLambda({ ...solve, opportunities: planned, budget: remaining }, curves);
       p.lambda = sol.lambda;
       p.multiplier = Number.isFinite(sol.lambda) ? 1 / sol.lambda : 0;
+      planProtection(p, curves, planned);
       return;
     }
     // Under an hourly cap the day's λ plans each hour's spend stopped at its cap, and the hour's own
@@ -982,6 +988,68 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     const hour = solveLambda({ ...solve, opportunities: hourOpps[h], budget: Math.min(hourCaps[h], remaining) }, curves);
     p.lambda = Math.max(day.lambda, hour.lambda);
     p.multiplier = Number.isFinite(p.lambda) ? 1 / p.lambda : 0;
+    // No budget kept back under an hourly cap: the hour's cap binds before the day's budget does, and
+    // protecting the day's budget there cut bids the hour could pay (test/pace.hourly-cap-lambda:
+    // 0.946 of hindsight's value with the protection, against > 0.97).
+    p.protectN = null;
+  }
+
+  /** The plan's expected wins, spend and value of the rest of the day per value bin, summed from the top down. */
+  function planProtection(p: Pace, curves: PlanCurves, n: number): void {
+    if (!(p.multiplier > 0)) {
+      p.protectN = null;
+      return;
+    }
+    const N = (p.protectN ??= new Float64Array(BINS + 1));
+    const S = (p.protectS ??= new Float64Array(BINS + 1));
+    const V = (p.protectV ??= new Float64Array(BINS + 1));
+    const logL = Math.log(p.lambda);
+    N[BINS] = S[BINS] = V[BINS] = 0;
+    for (let j = BINS - 1; j >= 0; j--) {
+      const q = n * valueProbs[j];
+      if (q > 0) {
+        const x = Curves.position(Math.log(binMid(j)) - logL);
+        const w = curves.winAt(x);
+        N[j] = N[j + 1] + q * w;
+        S[j] = S[j + 1] + (q * curves.payAt(x)) / 1000;
+        V[j] = V[j + 1] + (q * binMid(j) * w) / 1000;
+      } else {
+        N[j] = N[j + 1];
+        S[j] = S[j + 1];
+        V[j] = V[j + 1];
+      }
+    }
+  }
+
+  /**
+   * The budget to keep for the rest of the day's opportunities of higher value than `value` before
+   * paying for this one (Littlewood's rule, the budget as the capacity, summed over the higher value
+   * bins as in EMSR-a): for each higher bin j, the least y_j such that the chance its wins need more
+   * than y_j is at most this one's value per dollar over bin j's, counted where that ratio is below 1.
+   * A bin's wins are Poisson at the plan's expected count, each paying the bin's mean price. Pooling
+   * the higher bins into one (their mean value per dollar) kept back too much where a bin of little
+   * more value was large: 3358 at 1/16 and 1/8 lost 1.2 % of its expected clicks.
+   */
+  function protection(p: Pace, c: PlanCurves, value: number, bid: number): number {
+    const N = p.protectN;
+    if (N === null) return 0;
+    const i = binOf(value);
+    if (!(N[i + 1] > 0)) return 0;
+    const S = p.protectS!;
+    const V = p.protectV!;
+    const x = Curves.position(Math.log(bid));
+    const pay = c.payAt(x);
+    if (!(pay > 0)) return 0;
+    const rL = (value * c.winAt(x)) / pay;
+    let y = 0;
+    for (let j = BINS - 1; j > i; j--) {
+      const nj = N[j] - N[j + 1];
+      const sj = S[j] - S[j + 1];
+      if (!(nj > 1e-12) || !(sj > 0)) continue;
+      const alpha = rL / ((V[j] - V[j + 1]) / sj);
+      if (alpha < 1) y += (sj / nj) * poissonQuantile(nj, alpha);
+    }
+    return y;
   }
 
   /**
@@ -1061,17 +1129,30 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       if (opp !== undefined && p.curves !== null && p.multiplier > 0 && opp.valueCpmUsd > 0) {
         // Its own kind's payment where the plan mixes both: the auction it is sold in is known.
         const c: PlanCurves = p.curves instanceof MixedCurves ? (opp.firstPrice ? p.curves.first : p.curves.second) : p.curves;
-        const bid = opp.valueCpmUsd * p.multiplier;
+        let bid = opp.valueCpmUsd * p.multiplier;
+        const leftCpm = 1000 * shareOf(p) * (dayBudget(p) - p.spentToday);
+        let m = p.multiplier;
+        // Cut to the budget left less what the rest of the day's more valuable opportunities may need
+        // (`protection`); λ itself is unchanged. On the dev logs at c0 = 1/64 the pacer lost its few
+        // dearest, most valuable auctions for want of budget (docs/pacing-history.md, "Tight budgets").
+        if (p.protectN !== null) {
+          const allowed = leftCpm - 1000 * protection(p, c, opp.valueCpmUsd, bid);
+          if (bid > allowed) {
+            bid = Math.max(0, allowed);
+            m = bid / opp.valueCpmUsd;
+          }
+        }
+        if (!(bid > 0)) return 0;
         p.expectedUsd += c.payAt(Curves.position(Math.log(bid))) / 1000;
         // A bid over the budget left is cut to it or refused: counted whole, the end of each day
         // was learnt as delivering 0.5-0.6 of the plan.
-        const leftCpm = 1000 * shareOf(p) * (dayBudget(p) - p.spentToday);
         // From the day's first win on: before it the bids may not have been delivered at all (a
         // creative pending, an exchange timing out), which teaches nothing of the plan's landscape.
         // Two such days started the third at 0.566 and lost 6.6 % of its value; a day whose
         // creative was approved at 23:55 counted its whole plan against five minutes of wins (0.740,
         // or 1.282 where those wins' notices came after midnight).
         if (leftCpm > 0 && p.wonToday > 0) p.plannedToday += (p.usedDelivery * c.payAt(Curves.position(Math.log(Math.min(bid, leftCpm))))) / 1000;
+        return m;
       }
       return p.multiplier;
     },
@@ -1430,4 +1511,23 @@ function hoursOf(mask: number): number[] {
   const out: number[] = [];
   for (let h = 0; h < 24; h++) if (mask & (1 << h)) out.push(h);
   return out;
+}
+
+
+/** The least k with P(K > k) <= alpha, K Poisson with mean `mean` (a normal approximation above 50). */
+function poissonQuantile(mean: number, alpha: number): number {
+  if (mean > 50) {
+    const t = Math.sqrt(-2 * Math.log(alpha < 0.5 ? alpha : 1 - alpha));
+    const z = t - (2.515517 + 0.802853 * t + 0.010328 * t * t) / (1 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t);
+    return Math.max(0, Math.ceil(mean + (alpha < 0.5 ? z : -z) * Math.sqrt(mean) - 0.5));
+  }
+  let pmf = Math.exp(-mean);
+  let cdf = pmf;
+  let k = 0;
+  while (1 - cdf > alpha && k < 1000) {
+    k++;
+    pmf *= mean / k;
+    cdf += pmf;
+  }
+  return k;
 }
