@@ -14,14 +14,16 @@ import { answers, firstHead, rawExchange } from './http-conformance-raw.js';
 const LIMIT = 16 * 1024;
 const head = (path: string, extra: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${extra}\r\n`;
 
+// One bidder for both: each case is a connection of its own.
+let t: TestBidder;
+let port: number;
+beforeAll(async () => {
+  t = await startBidder({ maxBodyBytes: LIMIT });
+  port = Number(new URL(t.url).port);
+});
+afterAll(() => t.close());
+
 describe('a body over maxBodyBytes', () => {
-  let t: TestBidder;
-  let port: number;
-  beforeAll(async () => {
-    t = await startBidder({ maxBodyBytes: LIMIT });
-    port = Number(new URL(t.url).port);
-  });
-  afterAll(() => t.close());
 
   const body = Buffer.alloc(2 * LIMIT, 0x20);
   const chunked = (b: Buffer) => {
@@ -66,13 +68,6 @@ describe('a body over maxBodyBytes', () => {
 });
 
 describe('no request behind an answer that closes the connection is answered', () => {
-  let t: TestBidder;
-  let port: number;
-  beforeAll(async () => {
-    t = await startBidder({ maxBodyBytes: LIMIT });
-    port = Number(new URL(t.url).port);
-  });
-  afterAll(() => t.close());
 
   const forbidden = head('/openrtb2/demo-secure/bid', 'Content-Length: 2\r\nx-exchange-secret: guess\r\n') + '{}';
   const tooLarge = head('/openrtb2/bid', `Content-Length: ${2 * LIMIT}\r\n`) + ' '.repeat(2 * LIMIT);
