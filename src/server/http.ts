@@ -80,6 +80,8 @@ interface Aborted {
 
 const isHead = (req: uWS.HttpRequest): boolean => req.getMethod() === 'head';
 
+const NOTHING = (): void => {};
+
 /** A bid request as the pipeline gets it, with where `send` writes its answer. */
 interface ServedBid extends BidInput {
   res: uWS.HttpResponse;
@@ -281,6 +283,18 @@ export function startHttpServer(
     return m;
   };
 
+  /** Counts a body as being read (the drain waits for it) until the function it gives is called, once. */
+  const readingBody = (): (() => void) => {
+    reading++;
+    let open = true;
+    return () => {
+      if (open) {
+        open = false;
+        reading--;
+      }
+    };
+  };
+
   /**
    * Writes the answer `p` settles to; one the handler has already sent (a bid, `sendBid`) is not
    * written again: `write` marks the response answered.
@@ -320,13 +334,7 @@ export function startHttpServer(
     const state: Aborted = { aborted: false };
     // While its body arrives a request is in flight too: a drain that did not wait for it closed
     // the connection under it, an answer never sent.
-    let read = false;
-    const doneReading = (): void => {
-      if (read) {
-        read = false;
-        reading--;
-      }
-    };
+    let doneReading = NOTHING;
     res.onAborted(() => {
       state.aborted = true;
       doneReading();
@@ -356,8 +364,7 @@ export function startHttpServer(
       const viaProxy = forwarded(req);
       if (viaProxy || (!localListener && !isLoopback(res.getRemoteAddress()))) return refuse(new BidderError('FORBIDDEN', viaProxy ? NO_CREDENTIALS_FORWARDED : NO_CREDENTIALS));
     }
-    read = true;
-    reading++;
+    doneReading = readingBody();
     readBody(res, state, h.maxBodyBytes(), Number.isFinite(contentLength) ? contentLength : 0, (body) => {
       doneReading();
       let answer: Answer | Promise<Answer>;
@@ -400,13 +407,7 @@ export function startHttpServer(
     const state: Aborted = { aborted: false, holdBodyless: true };
     // A POST's body being read counts for the drain as a bid's does: closed under it, a billing
     // notice went unanswered and unrecorded.
-    let read = false;
-    const doneReading = (): void => {
-      if (read) {
-        read = false;
-        reading--;
-      }
-    };
+    let doneReading = NOTHING;
     res.onAborted(() => {
       state.aborted = true;
       doneReading();
@@ -417,8 +418,7 @@ export function startHttpServer(
     const prefetch = kind === 'click' && (req.getHeader('sec-purpose').startsWith('prefetch') || req.getHeader('purpose') === 'prefetch');
     const query = req.getQuery() ?? '';
     if (!post) return guard(res, state, false, h.notice(kind, query, prefetch));
-    read = true;
-    reading++;
+    doneReading = readingBody();
     const length = Number(req.getHeader('content-length') || 0) || 0;
     readBody(res, state, NOTICE_BODY_BYTES, length, () => (doneReading(), guard(res, state, false, h.notice(kind, query, prefetch))), '', doneReading, false);
   };
