@@ -68,7 +68,7 @@ function normal(next) {
 /** One episode `e` of the dev log (at the auction indices `idx`) as the shape's, clicks from `next`. */
 function transform(e, idx, P, next, m, pmean, kscale) {
   const n = idx.length;
-  const out = { click: new Uint8Array(n), price: new Float64Array(n), pctr: new Float64Array(n) };
+  const out = { click: new Uint8Array(n), price: new Float64Array(n), pctr: new Float64Array(n), truth: new Float64Array(n) };
   for (let j = 0; j < n; j++) {
     const i = idx[j];
     const p2 = clip(Math.floor(e.price[i] * P.ps + next()), 0, 300);
@@ -76,10 +76,13 @@ function transform(e, idx, P, next, m, pmean, kscale) {
     const z = logit(clip(base, 1e-7, 0.5));
     const q2 = sigmoid(P.g * (z - m) + m + P.noise * normal(next));
     let y;
-    if (P.mode === 'thin') y = e.click[i] === 1 && next() < P.ctr / 0.00079 ? 1 : 0;
-    else {
+    if (P.mode === 'thin') {
+      y = e.click[i] === 1 && next() < P.ctr / 0.00079 ? 1 : 0;
+      out.truth[j] = NaN;
+    } else {
       const t = (P.truthPre ? base : q2) * ((p2 + 5) / (pmean * P.ps + 5)) ** P.a;
-      y = next() < clip(kscale * t, 0, 1) ? 1 : 0;
+      out.truth[j] = clip(kscale * t, 0, 1);
+      y = next() < out.truth[j] ? 1 : 0;
     }
     out.click[j] = y;
     out.price[j] = p2;
@@ -149,20 +152,29 @@ const budgets = args.c0.split(',').map((s) => [s, s.split('/').reduce((a, b) => 
 const only = args.only ? new Set(args.only.split(',')) : null;
 const f3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : '–');
 console.log(`derived shapes, gen seed ${GEN}, pacer seed ${SEED}; each 100 episodes × ${T} auctions`);
-console.log('| shape | campaign | c0 | realised pacer / linHindsight | expected: pacer / pidLinear | pacer / dualDescent | pacer / lpPctr | pacer spend / budget | overspend |');
-console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| shape | campaign | c0 | realised pacer / linHindsight | expected: pacer / pidLinear | pacer / dualDescent | pacer / lpPctr | pacer true CTR summed | pacer spend / budget | overspend |');
+console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 const byBudget = {};
+const truthBy = {};
 for (const [name, P] of Object.entries(SHAPES)) {
   if (only && !only.has(name)) continue;
   for (const camp of [1458, 3358]) {
     const { info, log } = derive(name, P, camp, dev[camp]);
     for (const [label, c0] of budgets) {
-      const rep = await replayReport(log, { budgetPerEpisode: (c0 * (info.cpm / 1000) * T) / 1000, info, seed: SEED });
+      // The truth's CTR summed over the pacer's wins (a bid at or above the price wins: the bid is
+      // already cut to the budget left): its clicks without the draw's noise, where the log's pCTR
+      // is not the truth (redrawn shapes only; '–' for thinned ones, whose truth is unknown).
+      let truth = 0;
+      const onBid = (k, i, bid) => {
+        if (bid > 0 && bid >= log.episodes[k].price[i]) truth += log.episodes[k].truth[i];
+      };
+      const rep = await replayReport(log, { budgetPerEpisode: (c0 * (info.cpm / 1000) * T) / 1000, info, seed: SEED, onBid });
+      (truthBy[label] ??= []).push(truth);
       const b = rep.baselines;
       const vsPid = rep.pacer.expectedClicks / b.pidLinear.expectedClicks;
       (byBudget[label] ??= []).push(vsPid);
       console.log(
-        `| ${name} | ${camp} | ${label} | ${f3(rep.pacer.clicks / b.linHindsight.clicks)} (${rep.pacer.clicks}/${b.linHindsight.clicks}) | ${f3(vsPid)} | ${f3(rep.pacer.expectedClicks / b.dualDescent.expectedClicks)} | ${f3(rep.pacer.expectedClicks / rep.bounds.lpPctr.expectedClicks)} | ${f3(rep.pacer.spend / rep.pacer.budget)} | ${rep.pacer.overspend} |`,
+        `| ${name} | ${camp} | ${label} | ${f3(rep.pacer.clicks / b.linHindsight.clicks)} (${rep.pacer.clicks}/${b.linHindsight.clicks}) | ${f3(vsPid)} | ${f3(rep.pacer.expectedClicks / b.dualDescent.expectedClicks)} | ${f3(rep.pacer.expectedClicks / rep.bounds.lpPctr.expectedClicks)} | ${Number.isFinite(truth) ? truth.toFixed(2) : '–'} | ${f3(rep.pacer.spend / rep.pacer.budget)} | ${rep.pacer.overspend} |`,
       );
     }
   }
@@ -170,5 +182,6 @@ for (const [name, P] of Object.entries(SHAPES)) {
 console.log('');
 for (const [label, xs] of Object.entries(byBudget)) {
   const geo = Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
-  console.log(`c0 ${label}: expected clicks pacer / pidLinear ${f3(Math.min(...xs))}–${f3(Math.max(...xs))}, geometric mean ${f3(geo)} (${xs.length} campaigns)`);
+  const ts = truthBy[label].filter(Number.isFinite);
+  console.log(`c0 ${label}: expected clicks pacer / pidLinear ${f3(Math.min(...xs))}–${f3(Math.max(...xs))}, geometric mean ${f3(geo)} (${xs.length} campaigns); pacer's true CTR summed ${ts.reduce((a, b) => a + b, 0).toFixed(2)} (${ts.length} redrawn campaigns)`);
 }
