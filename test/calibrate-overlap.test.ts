@@ -20,7 +20,10 @@ let models: string;
 const logs: Record<string, string> = {};
 
 beforeAll(() => {
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
+  // Built only where missing, as the other CLI suites do: rebuilt unconditionally, tsc rewrote dist/
+  // while suites running beside this one spawned dist/cli.js, and one read a file half written (CI
+  // at 8765acf: 'calibrate --help' printed nothing, test/train-vs-current).
+  if (!existsSync('dist/cli.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
   dir = mkdtempSync(join(tmpdir(), 'calibrate-overlap-'));
   for (const seed of [3, 4]) {
     const market = createMarket({ seed, worldSeed: 1, campaigns, requestsPerDay: 30_000 });

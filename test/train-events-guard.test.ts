@@ -21,7 +21,7 @@ let dir: string;
 let log: string;
 
 beforeAll(() => {
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
+  if (!existsSync('dist/cli.js')) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
   dir = mkdtempSync(join(tmpdir(), 'train-events-guard-'));
   const market = createMarket({ seed: 3, worldSeed: 1, campaigns, requestsPerDay: 30_000 });
   log = join(dir, 'events.ndjson');
