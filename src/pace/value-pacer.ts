@@ -24,6 +24,7 @@ import { createThompsonPacer, hourMask, pacingHours, relearnHours, SYNC_TOLERANC
 import { sampleGamma } from '../random/random.js';
 import { applyCampaignShares, opportunityCountsOf } from './campaign-share.js';
 import { HourValues } from './hour-values.js';
+import { BudgetProtection } from './protection.js';
 
 export interface ValuePacerOptions {
   clock: () => number;
@@ -214,14 +215,8 @@ class Pace {
   multiplier = 0;
   /** The win and payment curves of the last solve, for the spend each opportunity is expected to bring. */
   curves: Curves | MixedCurves | null = null;
-  /** Suffix sums over value bins of the last solve's plan for the rest of the day: expected wins, spend (USD), value. */
-  protectN: Float64Array | null = null;
-  protectS: Float64Array | null = null;
-  protectV: Float64Array | null = null;
-  /** Per value bin, the budget (USD) kept back from its opportunities under the last solve's plan; NaN: not computed yet. */
-  protectY: Float64Array | null = null;
-  /** An upper bound of every bin's `protectY` under the last solve. */
-  protectMax = 0;
+  /** What the last max-value solve keeps back of the budget for the day's more valuable opportunities; null until the first. */
+  protection: BudgetProtection | null = null;
   /** Spend the plan expected of its opportunities, and spend won, both fading (`DELIVERY_HALF_LIFE_MS`). */
   expectedUsd = 0;
   wonUsd = 0;
@@ -943,7 +938,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     if (!(remaining > 0) || atHourlyCap(p, h)) {
       p.lambda = Infinity;
       p.multiplier = 0;
-      p.protectN = null;
+      p.protection?.off();
       // The next hour has its own cap: a 0 decided for the hour's last seconds stood into it, and an
       // asap campaign capped at 10:59:55 with 10 s slots did not bid until 11:00:05.
       if (remaining > 0) p.slotEnd = Math.min(p.slotEnd, p.day * DAY_MS + (h + 1) * HOUR_MS);
@@ -954,7 +949,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       p.multiplier = 1 / p.lambda;
       // No plan, nothing to keep back: the last max-value plan's protection, left standing, cut an
       // asap campaign's bids (reloaded from max-value) for the rest of the day, against its λ.
-      p.protectN = null;
+      p.protection?.off();
       return;
     }
     let vt = 0;
@@ -975,7 +970,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const sol = solveLambda({ ...solve, opportunities: planned, budget: remaining }, curves);
       p.lambda = sol.lambda;
       p.multiplier = Number.isFinite(sol.lambda) ? 1 / sol.lambda : 0;
-      planProtection(p, curves, planned);
+      (p.protection ??= new BudgetProtection()).plan(curves, p.lambda, planned, valueProbs);
       return;
     }
     // Under an hourly cap the day's λ plans each hour's spend stopped at its cap, and the hour's own
@@ -999,126 +994,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     // No budget kept back under an hourly cap: the hour's cap binds before the day's budget does, and
     // protecting the day's budget there cut bids the hour could pay (test/pace.hourly-cap-lambda:
     // 0.946 of hindsight's value with the protection, against > 0.97).
-    p.protectN = null;
-  }
-
-  /** The plan's expected wins, spend and value of the rest of the day per value bin, summed from the top down. */
-  function planProtection(p: Pace, curves: PlanCurves, n: number): void {
-    if (!(p.multiplier > 0)) {
-      p.protectN = null;
-      return;
-    }
-    const N = (p.protectN ??= new Float64Array(BINS + 1));
-    const S = (p.protectS ??= new Float64Array(BINS + 1));
-    const V = (p.protectV ??= new Float64Array(BINS + 1));
-    (p.protectY ??= new Float64Array(BINS)).fill(NaN);
-    const logL = Math.log(p.lambda);
-    N[BINS] = S[BINS] = V[BINS] = 0;
-    let dearest = 0;
-    for (let j = BINS - 1; j >= 0; j--) {
-      const q = n * valueProbs[j];
-      if (q > 0) {
-        const x = Curves.position(Math.log(binMid(j)) - logL);
-        const w = curves.winAt(x);
-        const pay = curves.payAt(x);
-        N[j] = N[j + 1] + q * w;
-        S[j] = S[j + 1] + (q * pay) / 1000;
-        V[j] = V[j + 1] + (q * binMid(j) * w) / 1000;
-        if (w > 0) dearest = Math.max(dearest, pay / w / 1000);
-      } else {
-        N[j] = N[j + 1];
-        S[j] = S[j + 1];
-        V[j] = V[j + 1];
-      }
-    }
-    // No bin keeps more than the whole plan's wins at the dearest bin's price (`keepFor`'s upper end):
-    // a budget left above it is never cut, and `protection` need not be worked out.
-    p.protectMax = dearest * (N[0] + 12 * Math.sqrt(N[0]) + 30);
-  }
-
-  /**
-   * The budget (USD) to keep for the rest of the day's opportunities of more value per dollar than
-   * `value`'s before paying for it: the least x at which a dollar of budget, the x-th from the
-   * bottom, is worth no more to the higher value bins than to this opportunity. Each higher bin's
-   * wins are Poisson at the plan's expected count; the demand of the bins from the top down to each
-   * group of them is pooled (its count Poisson, each win at the pooled mean price), and the x-th
-   * dollar goes to the first group, from the top down, whose pooled demand reaches it. With one
-   * higher bin this is Littlewood's rule. The rule before, Littlewood's per bin summed (EMSR-a),
-   * kept a win's price for every fine bin whose expected wins exceeded the value ratio: where an
-   * over-confident pCTR spreads the top values over many sparse bins it held 15-20 % of tight
-   * budgets unspent to the day's end and bought 3-9 % fewer true clicks (derived shapes k2997mis
-   * and k2821cheap; docs/pacing-history.md, "Tight budgets: the higher bins' demand pooled").
-   * Worked out once per bin and solve, at the bin's middle value and the plan's bid for it, and
-   * skipped while the bid fits under the budget left less `protectMax` (where budgets are loose:
-   * 0.2-0.3 µs per bid against EMSR-a's 1.8-2.3). Where they bind it costs 3.5-4.4 µs per bid
-   * against EMSR-a's 1.8-2.1 (a campaign at 5 opportunities a second, 10 s slots): once per value
-   * group (a quarter decade) it cost 0.86-0.90 and bought the same expected clicks, but fewer
-   * realised ones on the dev logs at 1/8 (docs/pacing-history.md, "Tight budgets: the higher bins'
-   * demand pooled").
-   */
-  function protection(p: Pace, value: number): number {
-    const Y = p.protectY;
-    if (Y === null || p.protectN === null) return 0;
-    const i = binOf(value);
-    if (Number.isNaN(Y[i])) Y[i] = keepFor(p, i);
-    return Y[i];
-  }
-
-  function keepFor(p: Pace, i: number): number {
-    const N = p.protectN!;
-    if (!(N[i + 1] > 0) || p.curves === null) return 0;
-    const S = p.protectS!;
-    const V = p.protectV!;
-    const x = Curves.position(Math.log(binMid(i)) - Math.log(p.lambda));
-    const pay = p.curves.payAt(x);
-    if (!(pay > 0)) return 0;
-    const rL = (binMid(i) * p.curves.winAt(x)) / pay;
-    // Higher bins worth more per dollar than this one, pooled by groups of fine bins from the top:
-    // cumulative expected wins and spend, and each group's value per dollar.
-    let g = 0;
-    let n = 0;
-    let sp = 0;
-    let gv = 0;
-    let gs = 0;
-    for (let j = BINS - 1; j > i; j--) {
-      const nj = N[j] - N[j + 1];
-      const sj = S[j] - S[j + 1];
-      if (nj > 1e-12 && sj > 0 && (V[j] - V[j + 1]) / sj > rL) {
-        n += nj;
-        sp += sj;
-        gv += V[j] - V[j + 1];
-        gs += sj;
-      }
-      if ((j % PROTECT_GROUP === 0 || j === i + 1) && gs > 0) {
-        keepN[g] = n;
-        keepP[g] = sp / n;
-        keepR[g] = gv / gs;
-        g++;
-        gv = 0;
-        gs = 0;
-      }
-    }
-    if (g === 0) return 0;
-    keepLen.fill(0, 0, g);
-    // The marginal dollar's worth at x: Σ_t (r_t − r_{t+1}) P(D_t ≥ x), D_t the pooled demand down to group t.
-    const worth = (at: number): number => {
-      let m = 0;
-      for (let t = 0; t < g; t++) m += (keepR[t] - (t + 1 < g ? keepR[t + 1] : 0)) * groupTail(t, Math.ceil(at / keepP[t] - 1e-9));
-      return m;
-    };
-    let lo = 0;
-    let hi = keepP[0] * 1e-6;
-    if (worth(hi) <= rL) return 0;
-    // The demand's upper end: past it the worth is nil.
-    hi = 0;
-    for (let t = 0; t < g; t++) hi = Math.max(hi, keepP[t] * (keepN[t] + 12 * Math.sqrt(keepN[t]) + 30));
-    // To a thousandth of the pooled price of every higher bin: the worth steps at multiples of the prices.
-    for (let k = 0; k < 40 && hi - lo > 1e-3 * keepP[g - 1]; k++) {
-      const mid = 0.5 * (lo + hi);
-      if (worth(mid) > rL) lo = mid;
-      else hi = mid;
-    }
-    return hi;
+    p.protection?.off();
   }
 
   /**
@@ -1202,10 +1078,10 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         const leftCpm = 1000 * shareOf(p) * (dayBudget(p) - p.spentToday);
         let m = p.multiplier;
         // Cut to the budget left less what the rest of the day's more valuable opportunities may need
-        // (`protection`); λ itself is unchanged. On the dev logs at c0 = 1/64 the pacer lost its few
+        // (protection.ts); λ itself is unchanged. On the dev logs at c0 = 1/64 the pacer lost its few
         // dearest, most valuable auctions for want of budget (docs/pacing-history.md, "Tight budgets").
-        if (p.protectN !== null) {
-          const allowed = bid <= leftCpm - 1000 * p.protectMax ? bid : leftCpm - 1000 * protection(p, opp.valueCpmUsd);
+        if (p.protection?.active) {
+          const allowed = bid <= leftCpm - 1000 * p.protection.max ? bid : leftCpm - 1000 * p.protection.keep(opp.valueCpmUsd);
           if (bid > allowed) {
             bid = Math.max(0, allowed);
             m = bid / opp.valueCpmUsd;
@@ -1581,50 +1457,3 @@ function hoursOf(mask: number): number[] {
   for (let h = 0; h < 24; h++) if (mask & (1 << h)) out.push(h);
   return out;
 }
-
-
-/** Fine value bins pooled into one group of `protection`'s higher demand (4 a decade). */
-const PROTECT_GROUP = BINS_PER_DECADE / 4;
-const keepN = new Float64Array(Math.ceil(BINS / PROTECT_GROUP) + 2);
-const keepP = new Float64Array(keepN.length);
-const keepR = new Float64Array(keepN.length);
-
-/** The Poisson CDF of each group's count (mean `keepN[t]` ≤ 50), filled as far as asked: `keepLen[t]` terms. */
-const KEEP_TERMS = Math.ceil(50 + 15 * Math.sqrt(50) + 31);
-const keepCdf = new Float64Array(keepN.length * KEEP_TERMS);
-const keepPmf = new Float64Array(keepN.length);
-const keepLen = new Int32Array(keepN.length);
-
-/**
- * P(K ≥ k), K Poisson with group t's mean (a normal approximation above 50). The bisection asks each
- * group's tail at many k: its CDF is summed once, as far as asked, in `keepCdf`.
- */
-function groupTail(t: number, k: number): number {
-  const mean = keepN[t];
-  if (k <= 0) return 1;
-  if (!(mean > 0)) return 0;
-  if (mean > 50) return 0.5 * erfc((k - 0.5 - mean) / Math.sqrt(2 * mean));
-  if (k > mean + 15 * Math.sqrt(mean) + 30) return 0;
-  const at = t * KEEP_TERMS;
-  let n = keepLen[t];
-  if (n === 0) {
-    keepPmf[t] = Math.exp(-mean);
-    keepCdf[at] = keepPmf[t];
-    n = 1;
-  }
-  for (; n < k; n++) {
-    keepPmf[t] *= mean / n;
-    keepCdf[at + n] = keepCdf[at + n - 1] + keepPmf[t];
-  }
-  keepLen[t] = n;
-  return Math.max(0, 1 - keepCdf[at + k - 1]);
-}
-
-/** erfc (Numerical Recipes' Chebyshev fit, relative error below 1.2e-7). */
-function erfc(x: number): number {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-  return x >= 0 ? r : 2 - r;
-}
-
