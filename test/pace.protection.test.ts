@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { BINS, binMid, binOf } from '../src/pace/landscape.js';
+import type { PlanCurves } from '../src/pace/optimiser.js';
+import { BudgetProtection } from '../src/pace/protection.js';
+
+// Every bid wins and pays 10 CPM: a bin's value per dollar is its value over 10.
+const flat: PlanCurves = { winAt: () => 1, payAt: () => 10 };
+
+function plan(mass: [number, number][], n: number): BudgetProtection {
+  const probs = new Float64Array(BINS);
+  for (const [bin, p] of mass) probs[bin] = p;
+  const protection = new BudgetProtection();
+  protection.plan(flat, 1, n, probs);
+  return protection;
+}
+
+function poissonTail(mean: number, k: number): number {
+  let pmf = Math.exp(-mean);
+  let cdf = pmf;
+  for (let i = 1; i < k; i++) cdf += pmf *= mean / i;
+  return 1 - cdf;
+}
+
+describe('budget protection (Littlewood pooled)', () => {
+  const high = binOf(1);
+  // Half a decade lower: a dollar is worth 10^-0.5 = 0.316 as much to it as to the high bin.
+  const low = high - 16;
+
+  it("keeps Littlewood's protection for one higher bin: K wins at their price, K the most with P(D >= K) above the value ratio", () => {
+    // 3 high wins expected (Poisson), each 0.01 USD; P(D >= k) = 0.950, 0.801, 0.577, 0.353, 0.185: K = 4.
+    const p = plan([[high, 0.003], [low, 0.5]], 1000);
+    const ratio = binMid(low) / binMid(high);
+    let K = 0;
+    while (poissonTail(3, K + 1) > ratio) K++;
+    expect(K).toBe(4);
+    const kept = p.keep(binMid(low));
+    expect(kept).toBeGreaterThanOrEqual(K * 0.01 - 1e-12);
+    expect(kept).toBeLessThanOrEqual(K * 0.01 + 1e-3 * 0.01);
+    expect(kept).toBeLessThanOrEqual(p.max);
+  });
+
+  it('keeps nothing for the top bin, nor where the plan is off', () => {
+    const p = plan([[high, 0.003], [low, 0.5]], 1000);
+    expect(p.keep(binMid(high))).toBe(0);
+    p.off();
+    expect(p.active).toBe(false);
+    expect(p.keep(binMid(low))).toBe(0);
+    const none = new BudgetProtection();
+    none.plan(flat, Infinity, 1000, new Float64Array(BINS).fill(1 / BINS));
+    expect(none.active).toBe(false);
+  });
+
+  it('keeps more for a less valuable opportunity, never above the bound', () => {
+    const p = plan([[high, 0.002], [high - 8, 0.004], [high - 12, 0.01], [low, 0.2], [low - 16, 0.5]], 1000);
+    let before = 0;
+    for (const bin of [high - 4, high - 10, low + 2, low, low - 16]) {
+      const kept = p.keep(binMid(bin));
+      expect(kept).toBeGreaterThanOrEqual(before);
+      expect(kept).toBeLessThanOrEqual(p.max);
+      before = kept;
+    }
+    expect(before).toBeGreaterThan(0);
+  });
+});
