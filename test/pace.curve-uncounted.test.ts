@@ -81,4 +81,22 @@ describe('curve pacing: hours out of service are not learnt as empty', () => {
     // Before: the morning learnt as empty, the next day's target asked for 1 % of the budget by noon.
     expect(targetAtNoon(pacer, set, JUNE1 + DAY)).toBeCloseTo(0.5, 2);
   });
+
+  it('a day followed by days down is learnt, the gap not counted as days', () => {
+    // June 1 flat, June 2 with traffic in the morning only (00:00-12:00 and 23:00-24:00); then the
+    // process is down (no call) for `gap` days. Learnt or not, June 2 decides the next noon's target.
+    const run = (gap: number) => {
+      let now = JUNE1;
+      const pacer = createThompsonPacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 10 } }], targetCurve: 'traffic' });
+      const set = (t: number) => (now = t);
+      traffic(pacer, set, JUNE1, JUNE1 + DAY);
+      traffic(pacer, set, JUNE1 + DAY, JUNE1 + DAY + 12 * HOUR);
+      traffic(pacer, set, JUNE1 + DAY + 23 * HOUR, JUNE1 + 2 * DAY);
+      return targetAtNoon(pacer, set, JUNE1 + (2 + gap) * DAY);
+    };
+    // Half June 1's flat day (1,440 opportunities), half June 2's (720 by noon of 780): 720 / 1,110
+    // by noon. Before, a day followed by a gap was dropped and the curve planned on June 1 alone (0.5).
+    expect(run(0)).toBeCloseTo(720 / 1110, 2);
+    expect(run(3)).toBeCloseTo(run(0), 6);
+  });
 });

@@ -4,7 +4,7 @@ import type { Budget, Goal, Pacer } from '../types.js';
 import { createCalibration, type CatalogCreative } from './calibration.js';
 import { USER_ZONE, zoneHour } from '../util/zone.js';
 import { sampleBeta, sampleGamma } from '../random/random.js';
-import { addOut, fillUncounted } from './uncounted.js';
+import { addOut, learnDay } from './day-counts.js';
 import { applyCampaignShares, opportunityCountsOf } from './campaign-share.js';
 
 /** What the pacer needs of a catalog campaign. */
@@ -226,7 +226,7 @@ class CampaignPace {
   bidPerMult = 0;
   bids = 0;
   readonly hourToday = new Float64Array(24);
-  /** Share of each hour of today the campaign was out of service (`uncounted.ts`). */
+  /** Share of each hour of today the campaign was out of service (`day-counts.ts`). */
   readonly outToday = new Float64Array(24);
   /** Opportunities are counted today from here (the pace's start, or midnight). */
   countFromMs: number;
@@ -388,19 +388,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
     p.spentToday = 0;
     const out = !Number.isNaN(p.outFromMs);
     if (out) addOut(p.outToday, p.day * DAY_MS, p.outFromMs, (p.day + 1) * DAY_MS);
-    // A day without one opportunity counted is a day the campaign could not bid (paused all day,
-    // before its flight), not a day without traffic; the hours it could not count in get the rate
-    // of those it did. Learnt as empty, a pause from noon put the next day's whole budget on the morning.
-    if ((day === p.day + 1 || p.learnedDays === 0) && p.hourToday.some((n) => n > 0)) {
-      const prior = Float64Array.from(EVEN, (w, h) => (p.hours === undefined || p.hours.length === 0 || p.hours.includes(h) ? w : 0));
-      const from = p.countFromMs - p.day * DAY_MS;
-      if (p.learnedDays > 0) fillUncounted(p.hourToday, p.outToday, from, p.hourLearned, prior);
-      else fillUncounted(p.hourToday, p.outToday, from, prior);
-      for (let h = 0; h < 24; h++) {
-        p.hourLearned[h] = p.learnedDays === 0 ? p.hourToday[h] : 0.5 * p.hourLearned[h] + 0.5 * p.hourToday[h];
-      }
-      p.learnedDays++;
-    }
+    const prior = Float64Array.from(EVEN, (w, h) => (p.hours === undefined || p.hours.length === 0 || p.hours.includes(h) ? w : 0));
+    p.learnedDays = learnDay(p.hourLearned, p.learnedDays, p.hourToday, p.outToday, p.countFromMs - p.day * DAY_MS, day === p.day + 1, prior);
     p.hourToday.fill(0);
     p.outToday.fill(0);
     p.day = day;

@@ -19,7 +19,7 @@ import { baseCvr } from '../price/price.js';
 import { createCalibration, type CalibrationSnapshot } from './calibration.js';
 import { BINS, BINS_PER_DECADE, PriceLandscape, ValueClock, ValueHistogram, binMid, binOf } from './landscape.js';
 import { Curves, MixedCurves, planCurves, solveLambda, type PlanCurves } from './optimiser.js';
-import { addOut as addOutToday, fillUncounted as uncounted } from './uncounted.js';
+import { addOut as addOutToday, learnDay as learnHours } from './day-counts.js';
 import { createThompsonPacer, hourMask, pacingHours, relearnHours, SYNC_TOLERANCE, type PacedCampaign, type ThompsonPacer } from './pacer.js';
 import { sampleGamma } from '../random/random.js';
 import { applyCampaignShares, opportunityCountsOf } from './campaign-share.js';
@@ -655,10 +655,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   function learnTraffic(counts: Float64Array, out: Float64Array, fromMsOfDay: number, next: boolean): void {
     if (!counts.some((n) => n > 0)) return;
     for (let h = 0; h < 24; h++) if (counts[h] === 0) out[h] = 1;
-    if (traffic.learnedDays > 0) uncounted(counts, out, fromMsOfDay, traffic.learned, usualShape);
-    else uncounted(counts, out, fromMsOfDay, usualShape);
-    for (let h = 0; h < 24; h++) traffic.learned[h] = traffic.learnedDays === 0 ? counts[h] : 0.5 * traffic.learned[h] + 0.5 * counts[h];
-    if (next || traffic.learnedDays === 0) traffic.learnedDays++;
+    traffic.learnedDays = learnHours(traffic.learned, traffic.learnedDays, counts, out, fromMsOfDay, next, usualShape);
     shape = Array.from(traffic.learned);
   }
 
@@ -690,27 +687,13 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   }
 
   /**
-   * Learns a day's opportunities per hour, `counts` (changed: the hours not counted in are filled),
-   * counted from `fromMsOfDay` and out of service `out` of each hour; `next`: the day it learns is
-   * the one before the pace's (a gap of days is not counted as days learnt).
-   *
-   * A day without one opportunity counted is a day the campaign could not bid (before its flight,
-   * paused all day): learnt, it read as a day without traffic, and the first flight day planned on
-   * an opportunity an hour and spent its budget by 01:15. Hours of the day it did not count in,
-   * before the pacer's start (or a change of its dayparting) or out of service (`setOut`), would
-   * teach tomorrow that they are empty: they get the rate of the hours it counted in, spread by the
-   * traffic learnt (the usual shape before any is, or where the learnt traffic has none in the hours
-   * counted). A pause from 12:00 to midnight, learnt as empty, had the next day spend its budget by
-   * 21:35 instead of 23:37.
+   * Learns the campaign's day into its forecast (day-counts.ts), after how far the day strayed from
+   * that forecast (`learnSpread`).
    */
   function learnDay(p: Pace, counts: Float64Array, out: Float64Array, fromMsOfDay: number, next: boolean): void {
     if (!counts.some((n) => n > 0)) return;
     if (p.learnedDays > 0) learnSpread(p, counts, out, fromMsOfDay);
-    if (p.learnedDays > 0) uncounted(counts, out, fromMsOfDay, p.hourLearned, p.shape);
-    else uncounted(counts, out, fromMsOfDay, p.shape);
-    // Yesterday's opportunities per hour become the forecast (half yesterday, half the days before).
-    for (let h = 0; h < 24; h++) p.hourLearned[h] = p.learnedDays === 0 ? counts[h] : 0.5 * p.hourLearned[h] + 0.5 * counts[h];
-    if (next || p.learnedDays === 0) p.learnedDays++;
+    p.learnedDays = learnHours(p.hourLearned, p.learnedDays, counts, out, fromMsOfDay, next, p.shape);
   }
 
   /**
