@@ -1,5 +1,5 @@
 import type { Creative } from '../types.js';
-import type { MediaFit } from '../eligibility/eligibility.js';
+import type { MediaFit } from '../eligibility/media-fit.js';
 import { ByteWriter, utf8 } from '../json/bytes.js';
 import { noticeUrl, writeClickUrlXml, writeNoticeUrl, type ClaimsSpan, type NoticeUrls } from '../notices/sign.js';
 import { nativeMarkup } from './native.js';
