@@ -25,6 +25,7 @@ import { sampleGamma } from '../random/random.js';
 import { applyCampaignShares, opportunityCountsOf } from './campaign-share.js';
 import { HourValues } from './hour-values.js';
 import { BudgetProtection } from './protection.js';
+import { RequestTraffic, type RequestTrafficSnapshot } from './request-traffic.js';
 
 export interface ValuePacerOptions {
   clock: () => number;
@@ -115,7 +116,7 @@ export interface ValuePacerSnapshot {
    * it was down, days learnt, the learnt requests per hour]. The shape a campaign's first day plans
    * on; without it a restart planned new campaigns on the usual shape again. Older snapshots lack it.
    */
-  traffic?: [number, number, number, number[], number[], number, number[]];
+  traffic?: RequestTrafficSnapshot;
 }
 
 export interface ValuePacer extends BidPacer {
@@ -366,14 +367,8 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   const curve = createThompsonPacer({ clock: opts.clock, random, campaigns: [], targetCurve: 'traffic', share, conversionWindowMs: opts.conversionWindowMs });
   const usualShape = opts.trafficShape ?? new Array<number>(24).fill(1);
   if (usualShape.length !== 24 || usualShape.some((w) => !(w >= 0)) || !usualShape.some((w) => w > 0)) throw new Error('trafficShape must be 24 non-negative hourly weights, not all zero');
-  // The process's bid requests per UTC hour (`onRequest`), counted and learnt as a campaign's
-  // opportunities are, in the fleet's units (over the process's share then): a share that changed
-  // mid-day bent the shape learnt that day. A campaign's first day planned on the even default: on
-  // a diurnal market one added at 16:00 forecast the evening as busy as the afternoon and spent
-  // 79 % of its budget.
-  const traffic = { day: utcDay(opts.clock()), countFromMs: opts.clock(), today: new Float64Array(24), out: new Float64Array(24), learned: new Float64Array(24), learnedDays: 0 };
-  // The first-day shape: the learnt requests once there are any, the usual shape before.
-  let shape: readonly number[] = usualShape;
+  // The process's bid requests per UTC hour (`onRequest`): the shape a campaign's first day plans on.
+  const traffic = new RequestTraffic(opts.clock(), usualShape);
   const valueProbs = new Float64Array(BINS);
   const priceProbs = new Float64Array(BINS);
   const scaledProbs = new Float64Array(BINS);
@@ -396,7 +391,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       for (const c of campaigns.slice(i, i + PREPARE_STEP_CAMPAIGNS)) {
         const rule = compileBudget(c.id, c.budget);
         const hours = pacingHours(c.targeting, now);
-        const pace = paces.has(c.id) || dropped.has(c.id) ? undefined : new Pace(c, now, prior(), shape, new ValueHistogram(valueClock), rule, hours);
+        const pace = paces.has(c.id) || dropped.has(c.id) ? undefined : new Pace(c, now, prior(), traffic.shape, new ValueHistogram(valueClock), rule, hours);
         next.set(c.id, { campaign: c, day, rule, hours, pace });
       }
     }
@@ -409,7 +404,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
   function configure(campaigns: readonly PacedCampaign[]): void {
     const now = opts.clock();
     const today = utcDay(now);
-    rollTraffic(now);
+    traffic.roll(now);
     const keep = new Set<string>();
     const toEven: Array<[string, Pace]> = [];
     const ahead = prepared;
@@ -430,9 +425,9 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
       const rule = e?.rule ?? compileBudget(c.id, c.budget);
       if (p === undefined) {
         const built = e?.pace;
-        if (built === undefined) p = new Pace(c, now, prior(), shape, new ValueHistogram(valueClock), rule, hours);
+        if (built === undefined) p = new Pace(c, now, prior(), traffic.shape, new ValueHistogram(valueClock), rule, hours);
         else {
-          built.startAt(now, shape);
+          built.startAt(now, traffic.shape);
           p = built;
         }
         paces.set(c.id, p);
@@ -454,7 +449,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
           p.countFromMs = now;
           if (!Number.isNaN(p.outFromMs)) p.outFromMs = now;
         }
-        p.reshape(c.targeting, shape, now, hours);
+        p.reshape(c.targeting, traffic.shape, now, hours);
         if (p.hours !== before) relearn(p, before);
         p.rule = rule;
         if (p.mode !== 'even' && c.budget.pacing === 'even') toEven.push([c.id, p]);
@@ -621,42 +616,16 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.countFromMs = day * DAY_MS;
     if (out) p.outFromMs = p.countFromMs;
     p.slotEnd = -Infinity;
-    rollTraffic(now);
+    traffic.roll(now);
     // A named zone's hours move by an hour at its daylight-saving changes; a pace still on its first
     // day (nothing counted yet) plans on the traffic the process learnt at this midnight.
     const before = p.hours;
     const hours = pacingHours(p.targeting, now);
     if (hourMask(hours) !== before || p.learnedDays === 0) {
-      p.reshape(p.targeting, shape, now, hours);
+      p.reshape(p.targeting, traffic.shape, now, hours);
       if (p.hours !== before) relearn(p, before);
     }
     return now;
-  }
-
-  /** Moves the request count on to the UTC day of `now` (never back), learning the day it leaves. */
-  function rollTraffic(now: number): void {
-    const day = utcDay(now);
-    if (day <= traffic.day) return;
-    learnTraffic(traffic.today, traffic.out, traffic.countFromMs - traffic.day * DAY_MS, day === traffic.day + 1);
-    traffic.today.fill(0);
-    traffic.out.fill(0);
-    traffic.day = day;
-    traffic.countFromMs = day * DAY_MS;
-  }
-
-  /**
-   * `learnDay` for the process's requests: the hours before its start and while it was down get the
-   * rate of those counted. So does an hour it was up without one request (an exchange switched on
-   * late, an outage upstream, drained from the balancer): learnt as empty, the next day's first-day
-   * forecast divided by the share of the day seen in it (0) and planned on 10^3-10^5 times the
-   * traffic, buying nothing until the shape had weight (requests only from 09:00, a campaign added
-   * at 03:00 the next day: 0.837 of the value hindsight buys, the even shape 0.997).
-   */
-  function learnTraffic(counts: Float64Array, out: Float64Array, fromMsOfDay: number, next: boolean): void {
-    if (!counts.some((n) => n > 0)) return;
-    for (let h = 0; h < 24; h++) if (counts[h] === 0) out[h] = 1;
-    traffic.learnedDays = learnHours(traffic.learned, traffic.learnedDays, counts, out, fromMsOfDay, next, usualShape);
-    shape = Array.from(traffic.learned);
   }
 
   /** Share of the campaign's usual day of opportunities between midnight and `msOfDay`. */
@@ -1001,35 +970,13 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     p.slotLimit = planned > 0 ? 2 * planned + 20 : Infinity;
   }
 
-  /**
-   * Takes back a snapshot's request counts, written at share `from`: its learnt days where this
-   * process has none, its day so far as `restore` takes a campaign's (the hours the process was
-   * down, between the snapshot and the count's start, are filled when the day is learnt); then the
-   * paces still on their first day plan on them.
-   */
-  function restoreTraffic([day, at, fromMs, counts, out, days, learned]: NonNullable<ValuePacerSnapshot['traffic']>, from: number): void {
-    if (day > traffic.day) return;
-    if (traffic.learnedDays === 0 && days > 0) {
-      traffic.learnedDays = days;
-      for (let h = 0; h < 24; h++) traffic.learned[h] = learned[h] / from;
-      shape = Array.from(traffic.learned);
-    }
-    if (day < traffic.day) {
-      const outThen = Float64Array.from(out);
-      addOutToday(outThen, day * DAY_MS, at, (day + 1) * DAY_MS);
-      learnTraffic(Float64Array.from(counts, (n) => n / from), outThen, fromMs - day * DAY_MS, traffic.day === day + 1);
-    } else {
-      for (let h = 0; h < 24; h++) {
-        traffic.today[h] += counts[h] / from;
-        traffic.out[h] = Math.min(1, traffic.out[h] + out[h]);
-      }
-      if (at < traffic.countFromMs) addOutToday(traffic.out, day * DAY_MS, at, traffic.countFromMs);
-      traffic.countFromMs = Math.min(traffic.countFromMs, fromMs);
-    }
+  /** Takes back a snapshot's request counts (`RequestTraffic.restore`); then the paces still on their first day plan on them. */
+  function restoreTraffic(requests: RequestTrafficSnapshot, from: number): void {
+    if (!traffic.restore(requests, from)) return;
     const now = opts.clock();
     for (const p of paces.values()) {
       if (p.learnedDays > 0) continue;
-      p.reshape(p.targeting, shape, Math.max(now, p.day * DAY_MS));
+      p.reshape(p.targeting, traffic.shape, Math.max(now, p.day * DAY_MS));
       p.slotEnd = -Infinity;
     }
   }
@@ -1190,9 +1137,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
     },
 
     onRequest(nowMs) {
-      rollTraffic(nowMs);
-      // A clock read before the count's day (a request handled across midnight) counts nowhere.
-      if (utcDay(nowMs) === traffic.day) traffic.today[Math.floor((nowMs % DAY_MS) / HOUR_MS)] += 1 / share;
+      traffic.count(nowMs, share);
     },
 
     syncSpend(campaignId, spentTodayUsd, nowMs, spentBeforeUsd) {
@@ -1282,12 +1227,7 @@ export function createValuePacer(opts: ValuePacerOptions): ValuePacer {
         const m = p.hourValues.moments();
         if (m !== undefined) hourValueMoments.push(p.goal ? [id, m, p.goal] : [id, m]);
       }
-      const out = Float64Array.from(traffic.out);
-      const trafficAt = Math.min(Math.max(now, traffic.day * DAY_MS), (traffic.day + 1) * DAY_MS);
-      const counted = traffic.learnedDays > 0 || traffic.today.some((n) => n > 0);
-      const requests: ValuePacerSnapshot['traffic'] = counted
-        ? [traffic.day, trafficAt, Math.min(traffic.countFromMs, trafficAt), Array.from(traffic.today, (n) => n * share), Array.from(out), traffic.learnedDays, Array.from(traffic.learned, (n) => n * share)]
-        : undefined;
+      const requests = traffic.snapshot(now, share);
       return { campaigns, calibration: calibration.snapshot(), spend, delivery, learntDelivery: learnt, today, hourValues: hourValueMoments, share, ...(requests ? { traffic: requests } : {}) };
     },
 
