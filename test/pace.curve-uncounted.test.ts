@@ -82,9 +82,9 @@ describe('curve pacing: hours out of service are not learnt as empty', () => {
     expect(targetAtNoon(pacer, set, JUNE1 + DAY)).toBeCloseTo(0.5, 2);
   });
 
-  it('a day followed by days down is learnt, the gap not counted as days', () => {
-    // June 1 flat, June 2 with traffic in the morning only (00:00-12:00 and 23:00-24:00); then the
-    // process is down (no call) for `gap` days. Learnt or not, June 2 decides the next noon's target.
+  it('a day followed by days without a call is learnt, the gap not counted as days', () => {
+    // June 1 flat, June 2 with traffic in the morning only (00:00-12:00 and 23:00-24:00); then no
+    // call for the campaign for `gap` days (the curve pacer keeps nothing across a restart). Learnt or not, June 2 decides the next noon's target.
     const run = (gap: number) => {
       let now = JUNE1;
       const pacer = createThompsonPacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 10 } }], targetCurve: 'traffic' });
@@ -98,5 +98,33 @@ describe('curve pacing: hours out of service are not learnt as empty', () => {
     // by noon. Before, a day followed by a gap was dropped and the curve planned on June 1 alone (0.5).
     expect(run(0)).toBeCloseTo(720 / 1110, 2);
     expect(run(3)).toBeCloseTo(run(0), 6);
+  });
+
+  it("a day not learnt before a reload changes the campaign's hours is learnt under the hours it was counted in", () => {
+    // Flat traffic, calls only in the 00-17 daypart on June 1-2, none on June 3 (nothing rolls June 2
+    // in); at June 4 00:00 a reload moves the daypart to 06-23. Flat on the new hours: 6 of 18 by noon.
+    const hours = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+    const run = (callOnJune3: boolean) => {
+      let now = JUNE1;
+      const set = (t: number) => (now = t);
+      const pacer = createThompsonPacer({ clock: () => now, random: mulberry32(1), campaigns: [{ id: 'c', budget: { dailyUsd: 10 }, targeting: { hours: hours(0, 18) } }], targetCurve: 'traffic' });
+      // Outside its hours eligibility asks nothing of the pacer: no call, the campaign in service.
+      for (let t = JUNE1; t < JUNE1 + 2 * DAY; t += 60_000) {
+        set(t);
+        if ((t % DAY) / HOUR >= 18) continue;
+        pacer.multiplier('c', t, { valueCpmUsd: 1, firstPrice: false });
+        if (t % (5 * 60_000) === 0) pacer.syncSpend('c', 0, t, 0);
+      }
+      if (callOnJune3) {
+        set(JUNE1 + 2 * DAY + 60_000);
+        pacer.syncSpend('c', 0, now, 0);
+      }
+      set(JUNE1 + 3 * DAY);
+      pacer.configure([{ id: 'c', budget: { dailyUsd: 10 }, targeting: { hours: hours(6, 24) } }]);
+      return targetAtNoon(pacer, set, JUNE1 + 3 * DAY);
+    };
+    // Before: June 2 was learnt after the curve had been moved to the new hours: 0.399.
+    expect(run(true)).toBeCloseTo(6 / 18, 3);
+    expect(run(false)).toBeCloseTo(6 / 18, 3);
   });
 });

@@ -62,3 +62,36 @@ describe('budget protection (Littlewood pooled)', () => {
     expect(before).toBeGreaterThan(0);
   });
 });
+
+describe('budget protection: plans replace plans, λ places the bins', () => {
+  const high = binOf(1);
+  const low = high - 16;
+
+  it('a new plan forgets the amounts kept under the last', () => {
+    const p = plan([[high, 0.003], [low, 0.5]], 1000);
+    expect(p.keep(binMid(low))).toBeCloseTo(0.04, 4);
+    // 6 high wins: P(Poisson(6) >= 7) = 0.394 > 0.316 >= P(>= 8) = 0.256: K = 7.
+    const probs = new Float64Array(BINS);
+    probs[high] = 0.003;
+    probs[low] = 0.5;
+    p.plan(flat, 1, 2000, probs);
+    expect(p.keep(binMid(low))).toBeCloseTo(0.07, 4);
+    p.off();
+    p.plan(flat, 1, 1000, probs);
+    expect(p.active).toBe(true);
+    expect(p.keep(binMid(low))).toBeCloseTo(0.04, 4);
+  });
+
+  it('reads the curves at value / λ', () => {
+    // Wins (at 10 CPM) only where value / λ is two decades under the high bin: at λ = 100 both bins
+    // bid there, as at λ = 1 on the flat curves; read at value / 1, nothing would win or be kept.
+    const cut = high - 64 + 8;
+    const under: PlanCurves = { winAt: (x) => (x < cut ? 1 : 0), payAt: (x) => (x < cut ? 10 : 0) };
+    const probs = new Float64Array(BINS);
+    probs[high] = 0.003;
+    probs[low] = 0.5;
+    const p = new BudgetProtection();
+    p.plan(under, 100, 1000, probs);
+    expect(p.keep(binMid(low))).toBeCloseTo(0.04, 4);
+  });
+});

@@ -308,6 +308,8 @@ export function createThompsonPacer(opts: ThompsonPacerOptions): ThompsonPacer {
         paces.set(c.id, p);
       }
       if (p) {
+        // A day not learnt yet is learnt under the hours it was counted in, before they change.
+        rollDay(p, now);
         p.rule = rule;
         p.targeting = c.targeting;
         setHours(p, pacingHours(c.targeting, now));
