@@ -25,19 +25,19 @@ describe('issued bids', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('at the cap the oldest go first, across growth and wrap-around', () => {
+  it('at the cap the oldest go first, across chunks and wrap-around', () => {
     let now = 0;
-    // A cap above the first ring size (1,024): the ring grows twice, then wraps.
-    const max = 3000;
+    // A cap of 10,000: a ring of 5 chunks of 4,096 slots, wrapped twice by 45,000 bids.
+    const max = 10_000;
     const issued = createIssuedBids(max, 60_000, () => now);
-    for (let i = 0; i < 4500; i++) issued.add(`b${i}`, { ...bid, pctr: i / 1e4, bidCpmUsd: i });
+    for (let i = 0; i < 45_000; i++) issued.add(`b${i}`, { ...bid, pctr: i / 1e5, bidCpmUsd: i });
     expect(issued.size).toBe(max);
     expect(issued.get('b0')).toBeUndefined();
-    expect(issued.get('b1499')).toBeUndefined();
-    for (const i of [1500, 2047, 2048, 3000, 4095, 4499]) expect(issued.get(`b${i}`)).toEqual({ ...bid, pctr: i / 1e4, bidCpmUsd: i });
+    expect(issued.get('b34999')).toBeUndefined();
+    for (const i of [35_000, 36_863, 36_864, 40_959, 40_960, 44_999]) expect(issued.get(`b${i}`)).toEqual({ ...bid, pctr: i / 1e5, bidCpmUsd: i });
     now += 1;
     issued.add('late', bid);
-    expect(issued.get('b1500')).toBeUndefined();
+    expect(issued.get('b35000')).toBeUndefined();
     expect(issued.get('late')).toEqual(bid);
   });
 
@@ -102,23 +102,26 @@ describe('issued bids expired unheard', () => {
     expect(told.map((t) => t[0])).toEqual(['c-b', 'c-c']);
   });
 
-  it('keep what describe and heard set across growth and wrap-around', () => {
+  it('keep what describe and heard set across chunks and wrap-around', () => {
     let now = 0;
-    const { issued, told, add } = ring(3000, 1_000, () => now);
-    // Past the first ring size (1,024), twice; every third bid heard.
-    for (let i = 0; i < 2500; i++) {
+    const { issued, told, add } = ring(10_000, 1_000, () => now);
+    // Across two chunks of 4,096 slots and into a third; every third bid heard.
+    for (let i = 0; i < 9_000; i++) {
       add(`b${i}`);
       if (i % 3 === 0) issued.heard(`b${i}`);
     }
     now = 1_001;
     add('after');
-    expect(told.length).toBe(2500 - Math.ceil(2500 / 3));
+    expect(told.length).toBe(9_000 - Math.ceil(9_000 / 3));
     expect(told.every((t) => Number((t[0] as string).slice(3)) % 3 !== 0)).toBe(true);
-    // The ring, emptied of them, wraps: the next expiry tells only what was added since.
-    told.length = 0;
-    for (let i = 0; i < 2000; i++) add(`w${i}`);
-    now = 2_002;
-    add('end');
-    expect(told.length).toBe(2001);
+    // The ring (5 chunks), emptied of them, wraps: each expiry tells only what was added since.
+    for (let round = 0; round < 3; round++) {
+      told.length = 0;
+      for (let i = 0; i < 7_000; i++) add(`w${round}-${i}`);
+      now += 1_001;
+      add(`end${round}`);
+      expect(told.length).toBe(7_001);
+      expect(issued.size).toBe(1);
+    }
   });
 });

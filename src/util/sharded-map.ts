@@ -41,6 +41,10 @@ export class ShardedMap<V> {
     m.set(key, value);
   }
 
+  delete(key: string): boolean {
+    return this.shard(key).delete(key);
+  }
+
   private shard(key: string): Map<string, V> {
     let h = 0x811c9dc5;
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
