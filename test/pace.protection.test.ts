@@ -95,3 +95,42 @@ describe('budget protection: plans replace plans, λ places the bins', () => {
     expect(p.keep(binMid(low))).toBeCloseTo(0.04, 4);
   });
 });
+
+describe('budget protection: groups nested by value per dollar', () => {
+  const high = binOf(1);
+  const mid = high - 8;
+  const low = high - 16;
+  // Every bid wins; the dearest bin pays 24 CPM, the one a quarter decade under it 11, the low 10: the
+  // top group is worth less per dollar (0.040) than the one under it (0.049), both more than the low
+  // opportunity (0.031).
+  const steep: PlanCurves = { winAt: () => 1, payAt: (x) => (x > mid + 2 ? 24 : x > low + 2 ? 11 : 10) };
+
+  it.each([
+    [8, 5],
+    [5, 10],
+    [3, 8],
+  ])('keeps the least budget past which a dollar is worth no more to the rest of the day (%d top, %d under)', (nTop, nUnder) => {
+    const probs = new Float64Array(BINS);
+    probs[high] = nTop / 1000;
+    probs[mid] = nUnder / 1000;
+    probs[low] = 0.5;
+    const p = new BudgetProtection();
+    p.plan(steep, 1, 1000, probs);
+    const rLow = binMid(low) / 10;
+    const rTop = binMid(high) / 24;
+    const rUnder = binMid(mid) / 11;
+    expect(rTop).toBeLessThan(rUnder);
+    // A dollar goes first to the group under the top (wins at 0.011 USD), then to both pooled (their
+    // mean price): the x-th dollar's worth, whose least crossing of rLow is scanned at 1e-6 USD.
+    const pooled = (nUnder * 0.011 + nTop * 0.024) / (nUnder + nTop);
+    const worth = (x: number) => (rUnder - rTop) * poissonTail(nUnder, Math.ceil(x / 0.011 - 1e-9)) + rTop * poissonTail(nUnder + nTop, Math.ceil(x / pooled - 1e-9));
+    let least = 0;
+    while (worth(least) > rLow) least += 1e-6;
+    // Nested by value (the top group first), the worth rose again past its first crossing and the
+    // bisection stopped at a later one: 0.209, 0.215, 0.145 USD kept against 0.190, 0.184, 0.131.
+    // The bisection stops within a thousandth of the pooled price above the crossing.
+    const kept = p.keep(binMid(low));
+    expect(kept).toBeGreaterThanOrEqual(least - 1e-6);
+    expect(kept).toBeLessThanOrEqual(least + 1e-3 * pooled);
+  });
+});
