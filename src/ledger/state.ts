@@ -161,10 +161,10 @@ export class LedgerCore {
     if (!(stepMs !== 0 && Number.isFinite(stepMs))) return;
     const h = this.holds;
     for (const [, s] of h.entries()) {
-      if (h.st[s] === HELD) h.e[s] += stepMs;
+      if (h.st(s) === HELD) h.setE(s, h.e(s) + stepMs);
       else if (stepMs > 0) {
-        if (h.e[s] !== 0) h.e[s] += stepMs;
-        h.at[s] += stepMs;
+        if (h.e(s) !== 0) h.setE(s, h.e(s) + stepMs);
+        h.setAt(s, h.at(s) + stepMs);
       }
     }
     // Re-queued at their bids' expiries as they are now (an entry of a bid forgotten is dropped).
@@ -176,7 +176,7 @@ export class LedgerCore {
       const s = h.slot(b);
       if (s < 0 || queued.has(b)) continue;
       queued.add(b);
-      this.heapPush(h.e[s], b);
+      this.heapPush(h.e(s), b);
     }
   }
 
@@ -198,7 +198,7 @@ export class LedgerCore {
   /** What became of a bid (Ledger.bidOutcome). */
   outcome(bidId: string): BidOutcome {
     const s = this.holds.slot(bidId);
-    return s < 0 ? 'unknown' : (['held', 'settled', 'released', 'expired'] as const)[this.holds.st[s]] ?? 'unknown';
+    return s < 0 ? 'unknown' : (['held', 'settled', 'released', 'expired'] as const)[this.holds.st(s)] ?? 'unknown';
   }
 
   /** Bids remembered: held, or finished within the retention. */
@@ -266,54 +266,54 @@ export class LedgerCore {
       this.apply(record);
       return room < price ? { outcome: 'overspend', record, overspend: { campaignId: c, priceMicros: price } } : { outcome: 'settled', record };
     }
-    const price = source === 'markup' ? h.a[s] : toMicros(priceUsd);
-    if (h.st[s] === SETTLED) {
-      if (level <= levelOf(h.f[s])) return { outcome: 'duplicate' };
+    const price = source === 'markup' ? h.a(s) : toMicros(priceUsd);
+    if (h.st(s) === SETTLED) {
+      if (level <= levelOf(h.f(s))) return { outcome: 'duplicate' };
       if (!(price >= 0)) return { outcome: 'over-reservation' };
       // A micro-dollar either way is the same price rounded twice: a win of 0.5005 CPM is
       // 500.49999999999994 micros in doubles, its billing one ulp up 500.50000000000006, and as a
       // rise with a full budget that micro-dollar made the whole bid overspend.
-      const rise = Math.abs(price - h.a[s]) <= 1 ? 0 : price - h.a[s];
+      const rise = Math.abs(price - h.a(s)) <= 1 ? 0 : price - h.a(s);
       if (rise === 0) {
         // The price that stands, confirmed. Over a win's price (a billing after its win, the usual
         // pair) only that a billing was heard is written, the first time: no money moves, and the
         // price keeps the win's level. Over a render's it takes the exchange's authority, or a
         // later win notice saying less would set the price the exchange billed.
-        if (levelOf(h.f[s]) !== 0) {
-          if ((h.f[s] & BILLED) !== 0 || this.billedBefore(bidId, now)) return { outcome: 'duplicate' };
+        if (levelOf(h.f(s)) !== 0) {
+          if ((h.f(s) & BILLED) !== 0 || this.billedBefore(bidId, now)) return { outcome: 'duplicate' };
           const record: JournalRecord = { t: 'b', b: bidId };
           this.apply(record);
           return { outcome: 'confirmed', record };
         }
-        const record: JournalRecord = { t: 'c', b: bidId, p: h.a[s], at: now, l: level as 1 | 2 };
+        const record: JournalRecord = { t: 'c', b: bidId, p: h.a(s), at: now, l: level as 1 | 2 };
         this.apply(record);
         return { outcome: level === 2 ? 'confirmed' : 'duplicate', record };
       }
       const record: JournalRecord = { t: 'c', b: bidId, p: price, at: now, l: level as 1 | 2 };
-      const previous = { priceMicros: h.a[s], over: (h.f[s] & OVER) !== 0 };
-      if (rise > 0 && !previous.over && this.room(h.campaign(s), h.d[s], this.today(now)) < rise) record.o = 1;
+      const previous = { priceMicros: h.a(s), over: (h.f(s) & OVER) !== 0 };
+      if (rise > 0 && !previous.over && this.room(h.campaign(s), h.d(s), this.today(now)) < rise) record.o = 1;
       this.apply(record);
       return { outcome: 'corrected', record, previous };
     }
     // A render after the exchange's loss notice is not heard: the markup is public, and the
     // exchange said the bid lost.
-    if (h.st[s] === REFUSED || (source === 'markup' && h.st[s] === RELEASED)) return { outcome: 'duplicate' };
-    if (!(price >= 0) || price > h.a[s]) return { outcome: 'over-reservation' };
-    if (h.st[s] === HELD && h.e[s] <= now) this.finish(bidId, s, EXPIRED, h.e[s]);
+    if (h.st(s) === REFUSED || (source === 'markup' && h.st(s) === RELEASED)) return { outcome: 'duplicate' };
+    if (!(price >= 0) || price > h.a(s)) return { outcome: 'over-reservation' };
+    if (h.st(s) === HELD && h.e(s) <= now) this.finish(bidId, s, EXPIRED, h.e(s));
     const c = h.campaign(s);
-    const d = h.d[s];
+    const d = h.d(s);
     const record: JournalRecord = { t: 's', b: bidId, c, d, p: price, at: now };
     if (level !== 1) record.l = level as 0 | 2;
     // Written only where it extends what the ledger knows: with no exchange hold shorter than the
     // notice TTL, a reservation expires with its notices.
-    if (signedExpiryMs !== undefined && signedExpiryMs > now && signedExpiryMs > h.e[s]) record.x = signedExpiryMs;
+    if (signedExpiryMs !== undefined && signedExpiryMs > now && signedExpiryMs > h.e(s)) record.x = signedExpiryMs;
     // A held bid's reservation was made within the budget, so it settles as spend unless a reload
     // has lowered the budget under it: then it is spend while the spend the day and the flight
     // allow covers it, the whole bid overspend past that. Others' reservations are not counted
     // (they may never win), nor overspend: a late win recorded as overspend was judged against
     // this reservation, and counting it again would make this bid overspend too.
     const today = this.today(now);
-    const room = h.st[s] === HELD ? this.spendRoom(c, d, today) : this.room(c, d, today);
+    const room = h.st(s) === HELD ? this.spendRoom(c, d, today) : this.room(c, d, today);
     if (room < price) {
       // The exchange bills it anyway: recorded, apart from the spend the budget allowed.
       record.o = 1;
@@ -414,7 +414,7 @@ export class LedgerCore {
   peek(bidId: string): HoldState | undefined {
     const h = this.holds;
     const s = h.slot(bidId);
-    return s < 0 ? undefined : { st: h.st[s], a: h.a[s], e: h.e[s], at: h.at[s], f: h.f[s] };
+    return s < 0 ? undefined : { st: h.st(s), a: h.a(s), e: h.e(s), at: h.at(s), f: h.f(s) };
   }
 
   /**
@@ -428,34 +428,34 @@ export class LedgerCore {
     const s = h.slot(rec.b);
     if (s < 0) return;
     if (rec.t === 'r') {
-      if (h.st[s] === HELD) this.addReserved(s, -h.a[s]);
+      if (h.st(s) === HELD) this.addReserved(s, -h.a(s));
       this.forget(rec.b, s);
       return;
     }
     if (rec.t === 's') this.charge(rec.c, rec.d, -rec.p, rec.o === 1);
     if (rec.t === 'c' && prev !== undefined) {
-      this.charge(h.campaign(s), h.d[s], -h.a[s], (h.f[s] & OVER) !== 0);
-      this.charge(h.campaign(s), h.d[s], prev.a, (prev.f & OVER) !== 0);
+      this.charge(h.campaign(s), h.d(s), -h.a(s), (h.f(s) & OVER) !== 0);
+      this.charge(h.campaign(s), h.d(s), prev.a, (prev.f & OVER) !== 0);
     }
     if (prev === undefined) {
       this.forget(rec.b, s);
       return;
     }
-    h.st[s] = prev.st;
-    h.a[s] = prev.a;
-    h.e[s] = prev.e;
-    h.at[s] = prev.at;
-    h.f[s] = prev.f;
+    h.setSt(s, prev.st);
+    h.setA(s, prev.a);
+    h.setE(s, prev.e);
+    h.setAt(s, prev.at);
+    h.setF(s, prev.f);
     if (prev.st === HELD) {
-      this.addReserved(s, h.a[s]);
+      this.addReserved(s, h.a(s));
       // Its heap entry may have been popped meanwhile; a second entry is skipped once finished.
-      this.heapPush(h.e[s], rec.b);
+      this.heapPush(h.e(s), rec.b);
     }
   }
 
   release(bidId: string, now: number): JournalRecord | null {
     const s = this.holds.slot(bidId);
-    if (s < 0 || this.holds.st[s] !== HELD) return null;
+    if (s < 0 || this.holds.st(s) !== HELD) return null;
     const record: JournalRecord = { t: 'x', b: bidId, at: now };
     this.apply(record);
     return record;
@@ -474,14 +474,14 @@ export class LedgerCore {
       case 's': {
         const h = this.holds;
         let s = h.slot(rec.b);
-        if (s >= 0 && h.st[s] === SETTLED) return;
+        if (s >= 0 && h.st(s) === SETTLED) return;
         // Its reservation was compacted away or lost with a crash: the settle record stands alone.
         if (s < 0) s = this.remember(rec.b, rec.c, rec.p, rec.x ?? 0, rec.d, RELEASED, 0, 0);
-        else if (rec.x !== undefined && rec.x > h.e[s]) h.e[s] = rec.x;
+        else if (rec.x !== undefined && rec.x > h.e(s)) h.setE(s, rec.x);
         this.finish(rec.b, s, SETTLED, rec.at);
-        h.a[s] = rec.p;
-        if (rec.o === 1) h.f[s] |= OVER;
-        h.f[s] |= levelFlags(rec.l ?? 1);
+        h.setA(s, rec.p);
+        if (rec.o === 1) h.setF(s, h.f(s) | OVER);
+        h.setF(s, h.f(s) | levelFlags(rec.l ?? 1));
         this.charge(rec.c, rec.d, rec.p, rec.o === 1);
         return;
       }
@@ -490,28 +490,28 @@ export class LedgerCore {
         const s = h.slot(rec.b);
         // Written before corrections had levels, a correction was a billing notice's, and downward.
         const level = rec.l ?? 2;
-        if (s < 0 || h.st[s] !== SETTLED || level <= levelOf(h.f[s]) || (rec.l === undefined && rec.p >= h.a[s])) return;
+        if (s < 0 || h.st(s) !== SETTLED || level <= levelOf(h.f(s)) || (rec.l === undefined && rec.p >= h.a(s))) return;
         const c = h.campaign(s);
-        const wasOver = (h.f[s] & OVER) !== 0;
-        this.charge(c, h.d[s], -h.a[s], wasOver);
-        this.charge(c, h.d[s], rec.p, wasOver || rec.o === 1);
-        h.a[s] = rec.p;
-        h.f[s] = (h.f[s] & ~(FIXED | MARKUP)) | levelFlags(level) | (rec.o === 1 ? OVER : 0);
+        const wasOver = (h.f(s) & OVER) !== 0;
+        this.charge(c, h.d(s), -h.a(s), wasOver);
+        this.charge(c, h.d(s), rec.p, wasOver || rec.o === 1);
+        h.setA(s, rec.p);
+        h.setF(s, (h.f(s) & ~(FIXED | MARKUP)) | levelFlags(level) | (rec.o === 1 ? OVER : 0));
         return;
       }
       case 'b': {
         const s = this.holds.slot(rec.b);
-        if (s >= 0 && this.holds.st[s] === SETTLED) this.holds.f[s] |= BILLED;
+        if (s >= 0 && this.holds.st(s) === SETTLED) this.holds.setF(s, this.holds.f(s) | BILLED);
         return;
       }
       case 'x': {
         const s = this.holds.slot(rec.b);
-        if (s >= 0 && this.holds.st[s] === HELD) this.finish(rec.b, s, RELEASED, rec.at);
+        if (s >= 0 && this.holds.st(s) === HELD) this.finish(rec.b, s, RELEASED, rec.at);
         return;
       }
       case 'n': {
         const s = this.holds.slot(rec.b);
-        if (s >= 0 && this.holds.st[s] !== SETTLED) this.finish(rec.b, s, REFUSED, rec.at);
+        if (s >= 0 && this.holds.st(s) !== SETTLED) this.finish(rec.b, s, REFUSED, rec.at);
         return;
       }
       case 'a': {
@@ -572,19 +572,19 @@ export class LedgerCore {
   private addReserved(slot: number, delta: number): void {
     const acc = this.account(this.holds.campaign(slot));
     acc.reserved += delta;
-    this.day(acc, this.holds.d[slot]).reserved += delta;
+    this.day(acc, this.holds.d(slot)).reserved += delta;
   }
 
   private finish(bidId: string, slot: number, st: number, at: number): void {
     const h = this.holds;
-    const held = h.st[slot] === HELD;
-    if (held) this.addReserved(slot, -h.a[slot]);
-    h.st[slot] = st;
-    h.at[slot] = at;
+    const held = h.st(slot) === HELD;
+    if (held) this.addReserved(slot, -h.a(slot));
+    h.setSt(slot, st);
+    h.setAt(slot, at);
     // Its retention starts now, or at its expiry where that is later: the heap queues it then (a
     // held bid is in the heap already, at its reservation's expiry).
-    if (h.e[slot] <= at) this.doneBid.push(bidId);
-    else if (!held) this.heapPush(h.e[slot], bidId);
+    if (h.e(slot) <= at) this.doneBid.push(bidId);
+    else if (!held) this.heapPush(h.e(slot), bidId);
   }
 
   /**
@@ -598,12 +598,12 @@ export class LedgerCore {
       this.heapPop();
       const s = h.slot(bid);
       if (s < 0) continue;
-      if (h.st[s] === HELD) this.finish(bid, s, EXPIRED, h.e[s]);
+      if (h.st(s) === HELD) this.finish(bid, s, EXPIRED, h.e(s));
       // Finished before its expiry, which a notice has since moved later: queued again for that.
-      else if (h.e[s] > now) this.heapPush(h.e[s], bid);
+      else if (h.e(s) > now) this.heapPush(h.e(s), bid);
       // Finished before its expiry, now past: its retention starts (one that finished after its
       // expiry was queued when it finished).
-      else if (h.e[s] > h.at[s]) this.doneBid.push(bid);
+      else if (h.e(s) > h.at(s)) this.doneBid.push(bid);
     }
     if (this.onceKeys.size > this.onceSweep) {
       for (const [k, e] of this.onceKeys) if (e <= now) this.onceKeys.delete(k);
@@ -613,13 +613,13 @@ export class LedgerCore {
     while (this.doneHead < this.doneBid.length) {
       const bid = this.doneBid[this.doneHead];
       const s = h.slot(bid);
-      if (s >= 0 && h.st[s] !== HELD) {
+      if (s >= 0 && h.st(s) !== HELD) {
         // Queued at its finish, before a notice moved its expiry later: the heap queues it again then.
-        if (h.e[s] > now && h.e[s] > h.at[s]) {
+        if (h.e(s) > now && h.e(s) > h.at(s)) {
           this.doneHead++;
           continue;
         }
-        if (Math.max(h.at[s], h.e[s]) > horizon) break;
+        if (Math.max(h.at(s), h.e(s)) > horizon) break;
         this.forget(bid, s);
       }
       this.doneHead++;
@@ -638,7 +638,7 @@ export class LedgerCore {
   }
 
   private forget(bidId: string, slot: number): void {
-    const d = this.holds.d[slot];
+    const d = this.holds.d(slot);
     const n = (this.dayBids.get(d) ?? 0) - 1;
     if (n > 0) this.dayBids.set(d, n);
     else {
@@ -687,14 +687,14 @@ export class LedgerCore {
     const h = this.holds;
     for (const [b, s] of h.entries()) {
       const c = h.campaign(s);
-      if (h.st[s] === HELD) {
-        yield { t: 'r', b, c, a: h.a[s], e: h.e[s], d: h.d[s] };
+      if (h.st(s) === HELD) {
+        yield { t: 'r', b, c, a: h.a(s), e: h.e(s), d: h.d(s) };
         continue;
       }
-      const k: JournalRecord = { t: 'k', b, c, d: h.d[s], a: h.a[s], st: h.st[s], at: h.at[s] };
-      if (h.f[s] !== 0) k.f = h.f[s];
+      const k: JournalRecord = { t: 'k', b, c, d: h.d(s), a: h.a(s), st: h.st(s), at: h.at(s) };
+      if (h.f(s) !== 0) k.f = h.f(s);
       // Only an expiry after the finish changes how long the bid is remembered.
-      if (h.e[s] > h.at[s]) k.e = h.e[s];
+      if (h.e(s) > h.at(s)) k.e = h.e(s);
       yield k;
     }
   }

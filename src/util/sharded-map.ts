@@ -45,6 +45,19 @@ export class ShardedMap<V> {
     return this.shard(key).delete(key);
   }
 
+  /** Deletes the key, hashing it once; its value (undefined when absent). */
+  take(key: string): V | undefined {
+    const m = this.shard(key);
+    const v = m.get(key);
+    if (v !== undefined) m.delete(key);
+    return v;
+  }
+
+  /** Every entry, shard by shard. */
+  *entries(): Generator<[string, V]> {
+    for (const m of this.shards) yield* m;
+  }
+
   private shard(key: string): Map<string, V> {
     let h = 0x811c9dc5;
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
