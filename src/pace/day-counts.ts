@@ -66,3 +66,8 @@ export function learnDay(learned: Float64Array, learnedDays: number, counts: Flo
   for (let h = 0; h < 24; h++) learned[h] = learnedDays === 0 ? counts[h] : 0.5 * learned[h] + 0.5 * counts[h];
   return next || learnedDays === 0 ? learnedDays + 1 : learnedDays;
 }
+
+/** 24 finite non-negative numbers, one per UTC hour. */
+export function isHourly(x: unknown): x is number[] {
+  return Array.isArray(x) && x.length === 24 && x.every((n) => Number.isFinite(n) && n >= 0);
+}

@@ -18,7 +18,8 @@
 import { promises as fs, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { BidShader } from './shade.js';
-import type { ValuePacer, ValuePacerSnapshot } from './value-pacer.js';
+import type { ValuePacer } from './value-pacer.js';
+import type { ValuePacerSnapshot } from './value-snapshot.js';
 import { makeDir } from '../util/dir.js';
 
 interface Logger {

@@ -7,10 +7,28 @@
  */
 import { utcDay } from '../ledger/budget.js';
 import { DAY_MS, HOUR_MS } from '../util/time.js';
-import { addOut, learnDay } from './day-counts.js';
+import { addOut, isHourly, learnDay } from './day-counts.js';
 
 /** [day, snapshot time, count start, requests per hour, out of service per hour, days learnt, learnt requests per hour], in the fleet's units. */
 export type RequestTrafficSnapshot = [number, number, number, number[], number[], number, number[]];
+
+/** Whether `x` is a `RequestTrafficSnapshot`: a day's counts within that day, learnt counts, shares of an hour at most 1. */
+export function isRequestTrafficSnapshot(x: unknown): x is RequestTrafficSnapshot {
+  return (
+    Array.isArray(x) &&
+    x.length === 7 &&
+    Number.isInteger(x[0]) &&
+    x[0] * DAY_MS <= x[2] &&
+    x[2] <= x[1] &&
+    x[1] <= (x[0] + 1) * DAY_MS &&
+    isHourly(x[3]) &&
+    isHourly(x[4]) &&
+    x[4].every((n) => n <= 1) &&
+    Number.isInteger(x[5]) &&
+    x[5] >= 0 &&
+    isHourly(x[6])
+  );
+}
 
 export class RequestTraffic {
   day: number;
