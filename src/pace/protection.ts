@@ -62,10 +62,10 @@ export class BudgetProtection {
    * The budget (USD) to keep for the rest of the day's opportunities of more value per dollar than
    * `value`'s before paying for it: the least x at which a dollar of budget, the x-th from the
    * bottom, is worth no more to the higher value bins than to this opportunity. Each higher bin's
-   * wins are Poisson at the plan's expected count; the demand of the bins from the top down to each
-   * group of them is pooled (its count Poisson, each win at the pooled mean price), and the x-th
-   * dollar goes to the first group, from the top down, whose pooled demand reaches it. With one
-   * higher bin this is Littlewood's rule. The rule before, Littlewood's per bin summed (EMSR-a),
+   * wins are Poisson at the plan's expected count; the bins are taken in groups, and the demand of
+   * the groups worth more per dollar than each is pooled with its own (its count Poisson, each win
+   * at the pooled mean price): the x-th dollar goes to the first group, from the most valuable per
+   * dollar down, whose pooled demand reaches it. With one higher bin this is Littlewood's rule. The rule before, Littlewood's per bin summed (EMSR-a),
    * kept a win's price for every fine bin whose expected wins exceeded the value ratio: where an
    * over-confident pCTR spreads the top values over many sparse bins it held 15-20 % of tight
    * budgets unspent to the day's end and bought 3-9 % fewer true clicks (derived shapes k2997mis
