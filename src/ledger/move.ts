@@ -342,7 +342,7 @@ export async function moveJournalToRedis(o: MoveOptions): Promise<string | null>
 
 /** Carries `core`, the journal as `replay` read it at `now`, into Redis. */
 async function carry(o: MoveOptions, journalId: string, core: LedgerCore, now: number): Promise<void> {
-  const { dir, client, keyPrefix: P, logger } = o;
+  const { dir, client, keyPrefix: P } = o;
   const today = utcDay(now);
   const spend = new Map<string, CampaignSpend>();
   const of = (c: string): CampaignSpend => {

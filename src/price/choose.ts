@@ -243,7 +243,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
   let taken: Map<string, number> | null = null;
   let pods: Map<string, PodFill> | null = null;
   for (const h of held) {
-    const { campaign, creative } = h.el.cand;
+    const { campaign } = h.el.cand;
     if ((h.el.capLeft ?? Infinity) < Infinity) (taken ??= new Map()).set(campaign.id, (taken.get(campaign.id) ?? 0) + 1);
     const media = podMedia(imps[h.ctxIndex].imp);
     const pod = podOf(imps, h.ctxIndex, media);
@@ -416,7 +416,7 @@ export function chooseBids<E extends Priceable>(imps: readonly PriceableImp<E>[]
     for (let i = 0; i < n; i++) {
       if (!(bids[i] > 0) || ranks[i] !== best) continue;
       const at = p.eligible[i].auctionType || auctionType;
-      const { campaign, creative } = p.eligible[i].cand;
+      const { campaign } = p.eligible[i].cand;
       const cid = campaign.id;
       if (ci + 1 < imps.length) {
         if ((p.eligible[i].capLeft ?? Infinity) < Infinity) (taken ??= new Map()).set(cid, (taken.get(cid) ?? 0) + 1);
