@@ -120,6 +120,8 @@ export class LedgerCore {
   // that came later: queued then from the heap above), for retention eviction.
   private doneBid: string[] = [];
   private doneHead = 0;
+  /** Whether a snapshot's finished bids joined `doneBid` since the last sweep, in the table's order rather than their retention's. */
+  private doneUnsorted = false;
 
   /** Keys of `once`, with the epoch ms until which each is remembered. */
   private readonly onceKeys = new Map<string, number>();
@@ -527,7 +529,10 @@ export class LedgerCore {
         const e = rec.e ?? 0;
         this.remember(rec.b, rec.c, rec.a, e, rec.d, rec.st, rec.at, rec.f ?? 0);
         if (e > rec.at) this.heapPush(e, rec.b);
-        else this.doneBid.push(rec.b);
+        else {
+          this.doneBid.push(rec.b);
+          this.doneUnsorted = true;
+        }
         return;
       }
       case 'p': {
@@ -609,6 +614,7 @@ export class LedgerCore {
       for (const [k, e] of this.onceKeys) if (e <= now) this.onceKeys.delete(k);
       this.onceSweep = Math.max(1024, 2 * this.onceKeys.size);
     }
+    if (this.doneUnsorted) this.sortDone();
     const horizon = now - this.retentionMs;
     while (this.doneHead < this.doneBid.length) {
       const bid = this.doneBid[this.doneHead];
@@ -630,6 +636,32 @@ export class LedgerCore {
     }
     const today = this.today(now);
     if (today !== this.foldedAsOf || this.foldDue) this.foldDays(today);
+  }
+
+  /**
+   * Orders the pending retention queue by when each bid's retention began. The sweep stops at the
+   * first bid not yet due, so the queue must be in that order; a snapshot's finished bids come in
+   * the hold table's order (by id hash), and after a restart nothing restored was forgotten until
+   * the latest restored bid was due: up to 1.6 × the bids of one retention held meanwhile (a
+   * review's repro: 2,947 against 1,800). Once per load, before serving (the start's first `expire`):
+   * 0.56 s at 1 M restored bids, 2.8 s at 4 M (whose load takes 0.8 and 4.5 s), mostly the bids'
+   * lookups; numbers sorted without a comparator were no faster.
+   */
+  private sortDone(): void {
+    this.doneUnsorted = false;
+    const h = this.holds;
+    const ids = this.doneBid.slice(this.doneHead);
+    const key = new Float64Array(ids.length);
+    const order = new Uint32Array(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const s = h.slot(ids[i]);
+      // Forgotten already, or held again: the sweep passes over it, so first.
+      key[i] = s < 0 || h.st(s) === HELD ? -Infinity : Math.max(h.at(s), h.e(s));
+      order[i] = i;
+    }
+    order.sort((x, y) => (key[x] < key[y] ? -1 : key[x] > key[y] ? 1 : x - y));
+    this.doneBid = Array.from(order, (i) => ids[i]);
+    this.doneHead = 0;
   }
 
   private remember(bidId: string, campaignId: string, a: number, e: number, d: number, st: number, at: number, f: number): number {
