@@ -21,7 +21,8 @@
 // charged to it, which on a host shared with the load generator overstates those calls (the
 // event log's fs.write read 11 µs/req there, ~0.4 µs/req by its syscall count).
 // --perf: instead, sample head on CPU with Linux `perf` (every thread; kernel, V8 and native code
-// included) and print where its CPU goes by area and by symbol; needs `perf` on the PATH.
+// included) and print where its CPU goes by area and by symbol, per bid request and then per notice
+// (the notices phase recorded apart); needs `perf` on the PATH.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -400,7 +401,7 @@ function newestPerfMap(file) {
   writeFileSync(file, kept.reverse().join('\n') + '\n');
 }
 
-/** Head under load, sampled on CPU by Linux perf: by area and by symbol, in µs per request. */
+/** Head under load, sampled on CPU by Linux perf: by area and by symbol, in µs per request; then the notices phase apart, per notice. */
 async function perfHead(policiesDir, bodies) {
   try {
     execFileSync('perf', ['--version'], { stdio: 'ignore' });
@@ -408,20 +409,48 @@ async function perfHead(policiesDir, bodies) {
     console.error('bench --perf: `perf` is not on the PATH (Debian: apt-get install linux-perf)');
     process.exit(2);
   }
-  const data = resolve('bench/results/perf.data');
   mkdirSync(resolve('bench/results'), { recursive: true });
   const { child, port } = await spawnBidder({ nodeArgs: ['--perf-basic-prof-only-functions'], cli: join(ROOT, 'dist/cli.js'), cwd: ROOT, policiesDir, modelsDir: args.models, env: { NOTICE_SECRET: 'bench-secret-0123456789abcdef' }, waitReady: false, killOnSignal: false });
-  let r;
-  try {
-    const run = await measure('head (perf)', `http://127.0.0.1:${port}/openrtb2/bid`, bodies);
+  const url = `http://127.0.0.1:${port}/openrtb2/bid`;
+  const record = (data) => {
     const rec = spawn('perf', ['record', '-q', '-F', '999', '-g', '-p', String(child.pid), '-o', data], { stdio: 'ignore' });
+    return async () => {
+      rec.kill('SIGINT');
+      await new Promise((done) => rec.once('exit', done));
+    };
+  };
+  const reqData = resolve('bench/results/perf.data');
+  const noticeData = resolve('bench/results/perf-notices.data');
+  let r;
+  let n = null;
+  try {
+    const run = await measure('head (perf)', url, bodies);
+    const stop = record(reqData);
     r = await run(child.pid);
-    rec.kill('SIGINT');
-    await new Promise((done) => rec.once('exit', done));
+    await stop();
+    if (Number(args.notices) > 0) {
+      await measureNotices(url, child.pid, bodies, NOTICE_WARMUP, () => {}, 'warm');
+      // Recorded from the first notice sent: the bids the phase collects first are cut.
+      let stopNotices = null;
+      n = await measureNotices(url, child.pid, bodies, Number(args.notices), () => (stopNotices = record(noticeData)));
+      await stopNotices?.();
+    }
   } finally {
     child.kill('SIGTERM');
   }
+  // The JIT map is read while the process's last code is still named in it.
   newestPerfMap(`/tmp/perf-${child.pid}.map`);
+  perfReport(reqData, r.cpuUsPerReq, 'req');
+  console.log(`\nperf of head: ${r.requests} requests, ${r.rps} req/s, ${r.cpuUsPerReq} µs CPU/req (by thread ${JSON.stringify(r.cpuUsPerReqByThread)}); the shares above are of that CPU. perf.data: ${reqData} (perf report -i ${reqData})`);
+  if (n) {
+    perfReport(noticeData, n.cpuUsPerNotice, 'notice');
+    console.log(`\nperf of the notices phase: ${n.notices} notices sent once each (${n.accepted} accepted), ${n.rps}/s, ${n.cpuUsPerNotice} µs CPU/notice (by thread ${JSON.stringify(n.cpuUsPerNoticeByThread)}); perf.data: ${noticeData}`);
+  }
+  rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
+}
+
+/** One perf recording's CPU by area and by symbol, in µs per `unit` (its shares of `cpuUs`). */
+function perfReport(data, cpuUs, unit) {
   const rows = execFileSync('perf', ['report', '-i', data, '--stdio', '--no-children', '-g', 'none', '--sort', 'dso,sym', '-t', ';'], { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] })
     .toString()
     .split('\n')
@@ -430,15 +459,13 @@ async function perfHead(policiesDir, bodies) {
       const [pct, dso, sym] = l.split(';');
       return { share: Number.parseFloat(pct) / 100, dso: dso.trim(), sym: sym.trim().replace(/^\[[.k]\]\s*/, '') };
     });
-  rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
-  const us = (share) => (share * r.cpuUsPerReq).toFixed(1).padStart(6);
+  const us = (share) => (share * cpuUs).toFixed(1).padStart(6);
   const areas = new Map();
   for (const x of rows) areas.set(perfArea(x.dso, x.sym), (areas.get(perfArea(x.dso, x.sym)) ?? 0) + x.share);
-  console.log(`\nby area (every thread, on CPU):`);
-  for (const [k, v] of [...areas].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${(v * 100).toFixed(1).padStart(5)} %  ${us(v)} µs/req  ${k}`);
-  console.log(`\nby symbol (self):`);
-  for (const x of rows.slice(0, 40)) console.log(`${(x.share * 100).toFixed(1).padStart(5)} %  ${us(x.share)} µs/req  ${x.sym.replace('file://' + ROOT + '/', '')}`);
-  console.log(`\nperf of head: ${r.requests} requests, ${r.rps} req/s, ${r.cpuUsPerReq} µs CPU/req (by thread ${JSON.stringify(r.cpuUsPerReqByThread)}); the shares above are of that CPU. perf.data: ${data} (perf report -i ${data})`);
+  console.log(`\nby area (${unit}s; every thread, on CPU):`);
+  for (const [k, v] of [...areas].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${(v * 100).toFixed(1).padStart(5)} %  ${us(v)} µs/${unit}  ${k}`);
+  console.log(`\nby symbol (${unit}s, self):`);
+  for (const x of rows.slice(0, 40)) console.log(`${(x.share * 100).toFixed(1).padStart(5)} %  ${us(x.share)} µs/${unit}  ${x.sym.replace('file://' + ROOT + '/', '')}`);
 }
 
 function buildBase(ref) {
