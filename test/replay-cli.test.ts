@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gzipSync } from 'node:zlib';
 import { parseIpinyou } from '../src/replay/ipinyou.js';
 
 /** A tiny iPinYou-style log in the real files' form: a `<number> <T>` header, episodes of T = 4 auctions. */
@@ -79,5 +80,36 @@ describe('replay budgets', () => {
     expect(Object.keys(out.runs['1/32'].campaigns)).toEqual(['c1']);
     refused(replay(join(dir, 'c1.validation.txt'), '--all', '1/32,1/16,0.03125', '--json'), /^bidder: --all gives the budget 0\.03125 twice \(1\/32, 0\.03125\)/);
     refused(replay(join(dir, 'c1.validation.txt'), join(dir, 'c1.validation.txt'), '--all', '1/32', '--json'), /^bidder: campaign c1 given twice/);
+  });
+});
+
+describe('replay quotes a bad line briefly', () => {
+  it('refuses a price that is not finite (Infinity, 1e999)', () => {
+    for (const p of ['Infinity', '1e999']) {
+      expect(() => parseIpinyou(`dim 1\n1\n0 ${p} 0.01\n`)).toThrow(`line 3: expected 'click marketPrice pctr' (click 0/1, a finite price >= 0, 0 <= pctr <= 1), got "0 ${p} 0.01"`);
+    }
+  });
+
+  it('quotes at most 80 characters of a line, JSON-escaped, with … where cut', () => {
+    const long = '0 1 '.repeat(240_000);
+    expect(() => parseIpinyou(`dim 1\n1\n${long}\n`)).toThrow(`line 3: expected 'click marketPrice pctr' (click 0/1, a finite price >= 0, 0 <= pctr <= 1), got ${JSON.stringify(long.slice(0, 80))}…`);
+    expect(() => parseIpinyou(`${'x'.repeat(960_000)}\n`)).toThrow(`line 1: expected an episode number, got ${JSON.stringify('x'.repeat(80))}…`);
+    expect(() => parseIpinyou('\u001f\u008b\b\b\n')).toThrow('line 1: expected an episode number, got "\\u001f\u008b\\b\\b"');
+  });
+
+  it('the CLI says so in one short line for a 960 KB one-line file and for a gzipped one', () => {
+    const one = join(dir, 'one.validation.txt');
+    writeFileSync(one, `${'x'.repeat(960_000)}\n`);
+    const run = replay(one, '--c0', '1/32', '--json');
+    refused(run, /line 1: expected an episode number, got "x{80}"…$/m);
+    expect(run.stderr.length).toBeLessThan(400);
+    const gz = join(dir, 'gz.validation.txt.gz');
+    writeFileSync(gz, gzipSync(full));
+    const bin = replay(gz, '--c0', '1/32', '--json');
+    expect(bin.status, bin.stderr).toBe(2);
+    expect(bin.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bin.stderr.length).toBeLessThan(600);
+    // Control bytes escaped, none raw on the terminal.
+    expect(bin.stderr.trim()).not.toMatch(/[\u0000-\u0008\u000e-\u001f]/);
   });
 });

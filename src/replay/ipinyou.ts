@@ -60,6 +60,15 @@ export function parseTrainInfo(text: string): TrainInfo {
   return { cpm, avgCtr, priceCounts: counts };
 }
 
+/**
+ * A line (or field) of the log as an error quotes it: at most 80 characters, JSON-quoted so control
+ * bytes show escaped, "…" where cut. A one-line file of 960 KB, or a gzipped file read as text, was
+ * echoed whole.
+ */
+function quoted(s: string): string {
+  return `${JSON.stringify(s.slice(0, 80))}${s.length > 80 ? '…' : ''}`;
+}
+
 export function parseIpinyou(text: string): AuctionLog {
   const episodes: Episode[] = [];
   let click: number[] = [];
@@ -97,13 +106,13 @@ export function parseIpinyou(text: string): AuctionLog {
     if (episodes.length === 0 && !open && f.length === 2 && (f[0] === 'dim' || f.every((x) => Number.isFinite(Number(x))))) {
       if (f[0] !== 'dim') {
         T = Number(f[1]);
-        if (!(Number.isInteger(T) && T > 0)) throw new Error(`line ${i + 1}: the header's T (auctions per episode) must be a positive integer, got '${f[1]}'`);
+        if (!(Number.isInteger(T) && T > 0)) throw new Error(`line ${i + 1}: the header's T (auctions per episode) must be a positive integer, got ${quoted(f[1])}`);
         headerLine = i + 1;
       }
       continue;
     }
     if (f.length === 1) {
-      if (!Number.isFinite(Number(f[0]))) throw new Error(`line ${i + 1}: expected an episode number, got '${f[0]}'`);
+      if (!Number.isFinite(Number(f[0]))) throw new Error(`line ${i + 1}: expected an episode number, got ${quoted(f[0])}`);
       close();
       open = true;
       name = f[0];
@@ -111,8 +120,8 @@ export function parseIpinyou(text: string): AuctionLog {
       continue;
     }
     const [c, p, q] = f.map(Number);
-    if (f.length !== 3 || !(c === 0 || c === 1) || !(p >= 0) || !(q >= 0 && q <= 1)) {
-      throw new Error(`line ${i + 1}: expected 'click marketPrice pctr' (click 0/1, price >= 0, 0 <= pctr <= 1), got '${lines[i].trim()}'`);
+    if (f.length !== 3 || !(c === 0 || c === 1) || !(Number.isFinite(p) && p >= 0) || !(q >= 0 && q <= 1)) {
+      throw new Error(`line ${i + 1}: expected 'click marketPrice pctr' (click 0/1, a finite price >= 0, 0 <= pctr <= 1), got ${quoted(lines[i].trim())}`);
     }
     // Auctions before any episode line form the first episode.
     open = true;
