@@ -29,6 +29,43 @@ const int = (name: string, min = 0) => (v: string): number => {
   if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got '${v}'`);
   return n;
 };
+/**
+ * The most `simulate --requests` takes: a day of 100 million requests is far past any run of this
+ * tool (the pacing evaluations use 20,000 to 100,000), and the request stream needs little memory
+ * for it. The market (src/sim/market.ts requests()) allocates one hour's request times at once, a
+ * Float64Array of 8 bytes a request of the busiest hour, 1.6/24 of the day: 100,000,000 requests
+ * are about 53 MB there, while 1e10 asked several GB before the first line and 1e15 a typed array
+ * past V8's length limit (RangeError). The pacing evaluation (--json, --plot, --http, --bidders)
+ * keeps every eligible auction of the day in memory, so there memory bounds a run well before this.
+ */
+export const MAX_SIMULATE_REQUESTS = 100_000_000;
+/** --requests: an integer from 1 to MAX_SIMULATE_REQUESTS, or one line and exit 2. */
+const requestsArg = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) fail(`--requests must be an integer >= 1, got '${v}'`, 2);
+  if (n > MAX_SIMULATE_REQUESTS) fail(`--requests must be at most ${MAX_SIMULATE_REQUESTS}, got '${v}'`, 2);
+  return n;
+};
+/** --target: an http(s) base URL, or one line and exit 2 (not a run whose every request errs). */
+const targetArg = (v: string): string => {
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(`--target must be an http:// or https:// URL, got '${v}'`, 2);
+  return v;
+};
+/**
+ * --validation: the share held out for early stopping, and as many again for the Platt
+ * calibration (splitRows), so under a half; or one line and exit 2, before minutes of simulating.
+ */
+const validationArg = (v: string): number => {
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0 && n < 0.5)) fail(`--validation must be a share above 0 and under 0.5 (it is held out twice), got '${v}'`, 2);
+  return n;
+};
 const num = (name: string) => (v: string): number => {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got '${v}'`);
@@ -396,7 +433,7 @@ export function registerMlCommands(program: Command): void {
     .option('--learning-rate <x>', 'Adam learning rate', num('--learning-rate'))
     .option('--patience <n>', 'epochs without validation improvement before stopping', int('--patience', 1))
     .option('--l2 <x>', 'L2 penalty on the weights (lr: the hashed weights; dcn: every layer)', num('--l2'))
-    .option('--validation <fraction>', 'share of the rows held out for early stopping (the latest), and as many again, spread over the earlier rows, for the Platt calibration', num('--validation'), 0.1)
+    .option('--validation <fraction>', 'share of the rows, above 0 and under 0.5, held out for early stopping (the latest), and as many again, spread over the earlier rows, for the Platt calibration', validationArg, 0.1)
     .option('--set-current', `point <models>/CURRENT at the new version, unless it scores worse than CURRENT on the held-out rows, learnt too little to serve (held-out AUC at most ${MIN_RANKING_AUC}, or log loss worse than the base rate's) or is not calibrated on the calibration rows its Platt fit left out (--max-ece, --max-level-error)`)
     .option('--max-ece <x>', 'with --set-current: the ECE (on the calibration rows the Platt fit left out) above which the new version is not set, on many rows; on few, widened by what a calibrated model reads there by chance (sqrt(x^2 + chance^2))', num('--max-ece'), MAX_HELD_OUT_ECE)
     .option('--max-level-error <x>', 'with --set-current: how far the mean pCTR on the calibration rows the Platt fit left out may be from the observed CTR, as a share of it (never under two standard errors of the difference between its rate and the Platt half\'s)', num('--max-level-error'), MAX_LEVEL_ERROR)
@@ -647,12 +684,12 @@ export function registerMlCommands(program: Command): void {
     .description('simulate a day of the market: OpenRTB 2.6 requests, or a bidder event log (--events), as NDJSON')
     .option('--seed <n>', 'day seed', int('--seed'), 1)
     .option('--world-seed <n>', 'market seed', int('--world-seed'), 1)
-    .option('--requests <n>', 'requests in the day', int('--requests', 1), 100_000)
+    .option('--requests <n>', `requests in the day, approximately: each hour's share is rounded on its own (the default gives 100004, 10 gives 9); at most ${MAX_SIMULATE_REQUESTS}`, requestsArg, 100_000)
     .option('--days <n>', "pacing evaluation: days in a row (the pacers keep what they learnt; day seeds seed, seed+1, ...)", int('--days', 1), 1)
     .option('--limit <n>', 'stop after this many lines', int('--limit', 1))
     .option('--events', 'emit the event log of a random-creative logging bidder (bid, win, loss, click, conversion records)')
     .option('--out <file>', 'write to a file instead of stdout')
-    .option('--target <url>', 'drive a running bidder at this base URL (bids, win/loss notices, clicks) and print a JSON report')
+    .option('--target <url>', 'drive a running bidder at this base URL, http:// or https:// (bids, win/loss notices, clicks) and print a JSON report; exit 1 where no request reached it', targetArg)
     .option('--bid-path <path>', 'bid endpoint path on the target', '/openrtb2/bid')
     .option('--concurrency <n>', 'requests in flight when driving a bidder', int('--concurrency', 1), 16)
     .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
@@ -686,6 +723,12 @@ export function registerMlCommands(program: Command): void {
       if (o.target) {
         const report = await driveBidder({ market, campaigns, target: o.target, bidPath: o.bidPath, concurrency: o.concurrency, maxRequests: o.limit });
         process.stdout.write(`${JSON.stringify(report)}\n`);
+        // Status 0: no HTTP answer at all (refused, unreachable, reset). Every request so is no run
+        // of the bidder, whatever the report's other counts say.
+        const unanswered = report.statuses[0] ?? 0;
+        if (report.requests > 0 && unanswered === report.requests) {
+          fail(`--target ${o.target}: all ${unanswered} requests failed to connect (no HTTP answer); is a bidder listening there?`);
+        }
         return;
       }
       if (o.out) outputFile('--out', o.out);
