@@ -102,8 +102,9 @@ export function createValidator(limits: ValidateLimits) {
   // one function too large for V8 to optimise (its bytecode past TurboFan's limit, it ran in
   // baseline code: ~1.5-2.8 µs a bench request against ~0.2). `explain` runs only on a request
   // `check` refused, inlined so every error's `schemaPath` reads from the root, where `codeOf`
-  // finds its `x-code`; `x-coerce` rewrites the same way twice. It is compiled at the first
-  // refusal (~70 ms, once a process) rather than at start, which every bidder, test and worker pays.
+  // finds its `x-code`; `x-coerce` rewrites the same way twice. It is compiled in the loop turn
+  // after this one (35-120 ms), during the bidder's start rather than at the first refusal, where
+  // it would hold every request in flight; a refusal before then compiles it itself.
   const compile = (inlineRefs: boolean) => {
     const ajv = new Ajv({ allErrors: true, strict: true, strictNumbers: true, allowUnionTypes: true, inlineRefs });
     ajv.addKeyword({ keyword: 'x-code', schemaType: 'string' });
@@ -119,6 +120,8 @@ export function createValidator(limits: ValidateLimits) {
   };
   const check = compile(false);
   let explain: ReturnType<typeof compile> | null = null;
+  const explainer = () => (explain ??= compile(true));
+  setImmediate(explainer).unref();
 
   return function validateRequest(v: unknown): BidRequest {
     // Imps past maxImps get no bid, so they are dropped before the schema walks them: a request's
@@ -127,10 +130,10 @@ export function createValidator(limits: ValidateLimits) {
     const imp = v !== null && typeof v === 'object' ? (v as { imp?: unknown }).imp : undefined;
     if (Array.isArray(imp) && imp.length > limits.maxImps) imp.length = limits.maxImps;
     if (!check(v)) {
-      explain ??= compile(true);
-      explain(v);
+      const explained = explainer();
+      explained(v);
       let best: { code: ErrorCode; err: ErrorObject } | null = null;
-      for (const err of explain.errors!) {
+      for (const err of explained.errors!) {
         const code = codeOf(err, schema);
         if (!best || PRIORITY.indexOf(code) < PRIORITY.indexOf(best.code)) best = { code, err };
       }
