@@ -16,7 +16,11 @@ const { registerCatalog } = await import('./cli/catalog.js');
 
 const program = new Command('bidder')
   .description('OpenRTB 2.5/2.6 bidder: serve bids, train and evaluate the CTR model, simulate a market')
-  .showHelpAfterError();
+  // A mistyped flag gets its one line of error and a pointer, not the whole usage after it, and
+  // exits 2 as every other piece of bad input does (src/cli/common.ts); help asked for exits 0.
+  // Set before the commands are registered: commander copies both to each of them.
+  .showHelpAfterError('(add --help for the options)')
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 registerServe(program);
 registerMlCommands(program);
 registerReport(program);

@@ -102,3 +102,22 @@ describe('catalog --seed', () => {
     }
   });
 });
+
+describe("a flag commander refuses (an option's parser, an unknown option, an extra argument)", () => {
+  it('says so in its line and one pointer to --help, exit 2, not the whole usage and exit 1', () => {
+    for (const args of [['simulate', '--limit', '0'], ['simulate', '--rows', 'abc'], ['serve', '--bogus'], ['nosuchcommand']]) {
+      const run = cli(...args);
+      expect(run.status, run.stderr).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(said(run.stderr), run.stderr).toEqual([expect.stringMatching(/^error: /), '(add --help for the options)']);
+    }
+  });
+
+  it('help asked for is printed on stdout and exits 0', () => {
+    for (const args of [['--help'], ['simulate', '--help']]) {
+      const run = cli(...args);
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/^Usage: bidder/);
+    }
+  });
+});
