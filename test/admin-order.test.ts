@@ -12,7 +12,7 @@ import { generateCatalogYaml } from '../src/catalog/generate.js';
  * across --workers. A policy reload reads its files off the serving thread and applies them over
  * many turns of the loop; a pause asked meanwhile used to run at once, against the catalog being
  * replaced (404 for a campaign the reload adds, review of e73eed1). The built bidder is run, as
- * operated: under vitest the sources have no load thread to read on (src/config/policies.ts).
+ * operated: under vitest the sources have no load thread to read on (src/config/policies-off-thread.ts).
  */
 const TOKEN = 'admin-order-token';
 /** Over a second to parse: the reload is still reading when the pause is asked. */

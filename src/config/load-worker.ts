@@ -1,5 +1,5 @@
 /**
- * Worker-thread side of `loadPoliciesOffThread` (policies.ts): reads, parses and validates the
+ * Worker-thread side of `loadPoliciesOffThread` (policies-off-thread.ts): reads, parses and validates the
  * policy directory in `workerData` with `loadPolicies`, posts one LoadAnswer (the set in parts, or
  * its problems) and ends.
  */

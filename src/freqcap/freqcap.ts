@@ -105,7 +105,7 @@ function push(times: number[], now: number, keepSince: number, max: number): voi
 
 /**
  * What the stores keep per user and campaign by default: the last 32 impressions within 7 days. A
- * cap above either could never trigger, so the policy schema refuses one (src/config/policies.ts).
+ * cap above either could never trigger, so the policy schema refuses one (src/config/policy-schemas.ts).
  */
 export const FREQ_MAX_COUNT = 32;
 export const FREQ_MAX_WINDOW_SEC = 7 * 86_400;
