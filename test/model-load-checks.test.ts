@@ -164,3 +164,21 @@ describe('a loop of symbolic links', () => {
     expect(() => resolveModelDir(dir)).toThrow(new RegExp(`CURRENT names version v1: ${join(dir, 'v1')} ${loop.source}`));
   });
 });
+
+describe('a JSON file that starts with a UTF-8 byte order mark', () => {
+  // Windows editors (Notepad, PowerShell's Out-File) write one; it was refused as "Unexpected token '\uFEFF'", the token invisible.
+  // Accepted, as bidder.yaml and CURRENT accept one.
+  it('loads, meta.json and model.json alike', async () => {
+    const bom = copy('bom', (d) => {
+      for (const f of ['meta.json', 'model.json']) writeFileSync(join(d, f), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), readFileSync(join(d, f))]));
+    });
+    const m = await loadModel(bom);
+    expect(m.version).toBe('bom');
+    m.dispose();
+  });
+
+  it('past the mark, bad JSON is still named', async () => {
+    const bad = copy('bom-bad', (d) => writeFileSync(join(d, 'meta.json'), '\uFEFF{"version": '));
+    expect(await problemsOf(bad)).toEqual([expect.stringMatching(/^meta\.json is not valid JSON: /)]);
+  });
+});

@@ -201,9 +201,10 @@ function sizeOf(dir: string, name: string, max: number, problems: string[]): num
   return undefined;
 }
 
+/** A JSON file's value; a leading UTF-8 byte order mark (Windows editors write one) is skipped, as bidder.yaml's and CURRENT's are. */
 function parseJson(name: string, bytes: Buffer, problems: string[]): unknown {
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    return JSON.parse(bytes.toString('utf8').replace(/^\uFEFF/, ''));
   } catch (err) {
     problems.push(`${name} is not valid JSON: ${(err as Error).message}`);
     return undefined;
