@@ -40,8 +40,8 @@ function intOption(name: string) {
  * Rejects with the PolicyError, the ModelLoadError, or both in an AggregateError (policies first);
  * with another error only where the configuration has no problem.
  */
-async function checkStart(policiesDir: string, overrides: Partial<Settings>, policies: boolean, nowMs: number): Promise<{ settings: Settings; checked?: Policies }> {
-  const { settings, problems, passed } = readSettings(policiesDir, overrides);
+async function checkStart(policiesDir: string, overrides: Partial<Settings>, policies: boolean, nowMs: number, sources: Sources = {}): Promise<{ settings: Settings; checked?: Policies }> {
+  const { settings, problems, passed, read } = readSettings(policiesDir, overrides);
   // What this host must provide: the folders and files the settings name.
   const hostProblems: string[] = [];
   const checkFolder = (check: () => void) => {
@@ -67,7 +67,11 @@ async function checkStart(policiesDir: string, overrides: Partial<Settings>, pol
     await selectBackend(settings.backend === 'auto' ? undefined : (settings.backend as BackendName));
     (await loadModel(resolveModelDir(settings.modelsDir, settings.modelVersion || undefined))).dispose();
   };
-  const modelKnown = ['/backend', '/modelsDir', '/modelVersion'].every(passed);
+  // Where bidder.yaml cannot be parsed, the models folder is known from --models alone; the version
+  // and backend from --model and --backend, or else their defaults (CURRENT's version, auto), so
+  // that the model's problems come with the file's in one message, not at the next run.
+  const orDefault = (key: 'backend' | 'modelVersion') => passed(`/${key}`) || (!read && overrides[key] === undefined);
+  const modelKnown = passed('/modelsDir') && orDefault('backend') && orDefault('modelVersion');
   // Its problems, which include the settings' and the rates' moves from the last run's (a damaged
   // rates file is a problem of its own). The set checked is kept: the workers start on it.
   let checked: Policies | undefined;
@@ -85,7 +89,7 @@ async function checkStart(policiesDir: string, overrides: Partial<Settings>, pol
   if (!policies && (problems.length > 0 || hostProblems.length > 0 || loaded.status === 'rejected')) [policySet] = await Promise.allSettled([policyCheck()]);
   const refusals: Error[] = [];
   const failures: unknown[] = [];
-  const policyProblems = [...((policySet.status === 'fulfilled' && policySet.value) || problems), ...hostProblems];
+  const policyProblems = [...((policySet.status === 'fulfilled' && policySet.value) || problems), ...hostProblems].map((p) => blamed(p, sources));
   if (policyProblems.length > 0) refusals.push(new PolicyError(policyProblems));
   if (policySet.status === 'rejected') failures.push(policySet.reason);
   if (loaded.status === 'rejected') (loaded.reason instanceof ModelLoadError ? refusals : failures).push(loaded.reason);
@@ -97,6 +101,32 @@ async function checkStart(policiesDir: string, overrides: Partial<Settings>, pol
 }
 
 const TLS_SETTING = 'bidder.yaml (with flags and environment) /tls';
+
+/** The flag or environment variable that set a setting (a JSON pointer: `/port`), as said in a problem: `--port 70000`, `PORT=abc`. */
+type Sources = Record<string, string>;
+
+const SETTINGS_FILE = 'bidder.yaml (with flags and environment)';
+
+/**
+ * A problem of the settings about a value a flag or the environment set, said as theirs
+ * (`PORT=abc: /port must be integer`) rather than bidder.yaml's, which may not name it at all.
+ */
+function blamed(problem: string, sources: Sources): string {
+  if (!problem.startsWith(SETTINGS_FILE)) return problem;
+  const rest = problem.slice(SETTINGS_FILE.length);
+  const path = /^:? (\/[^\s:]*)/.exec(rest)?.[1];
+  if (path === undefined) return problem;
+  const source = Object.entries(sources).find(([p]) => path === p || path.startsWith(`${p}/`))?.[1];
+  return source === undefined ? problem : source + rest;
+}
+
+/** How a value is named in a problem: as given where short and plain, by its name alone where it is a secret or a URL (a password in it). */
+function sourceOf(name: string, value: string | number, secret = false): string {
+  const env = /^[A-Z_]+$/.test(name);
+  if (secret) return env ? `${name} (environment)` : name;
+  const v = /^[\w.:@+\/-]{0,64}$/.test(String(value)) ? String(value) : JSON.stringify(String(value).slice(0, 64));
+  return env ? `${name}=${v}` : `${name} ${v}`;
+}
 
 /**
  * What the HTTPS listener would fail on, or serve and have refused, with these files. uWebSockets.js
@@ -239,29 +269,37 @@ export function registerServe(program: Command): void {
       // Until serving, a SIGHUP is ignored with a line, as while the CLI loaded (already held where src/cli.ts ran).
       holdHangups();
       const overrides: Partial<Settings> = {};
+      // Which flag or variable set each value: a problem with it is said as theirs (blamed).
+      const sources: Sources = {};
       // PORT= (set empty, as compose files and unit files leave it) is unset, not port 0 (a random port nobody sends to).
       const port = o.port ?? (process.env.PORT?.trim() ? Number(process.env.PORT) : undefined);
-      if (port !== undefined) overrides.port = port as number;
-      if (o.host) overrides.host = o.host as string;
-      if (o.backend) overrides.backend = o.backend as Settings['backend'];
-      if (o.models) overrides.modelsDir = o.models as string;
-      if (o.model) overrides.modelVersion = o.model as string;
+      if (port !== undefined) {
+        overrides.port = port as number;
+        sources['/port'] = o.port !== undefined ? sourceOf('--port', o.port) : sourceOf('PORT', process.env.PORT!);
+      }
+      if (o.host) (overrides.host = o.host as string), (sources['/host'] = sourceOf('--host', o.host));
+      if (o.backend) (overrides.backend = o.backend as Settings['backend']), (sources['/backend'] = sourceOf('--backend', o.backend));
+      if (o.models) (overrides.modelsDir = o.models as string), (sources['/modelsDir'] = sourceOf('--models', o.models));
+      if (o.model) (overrides.modelVersion = o.model as string), (sources['/modelVersion'] = sourceOf('--model', o.model));
       const redis = (o.redis as string | undefined) ?? process.env.REDIS_URL;
-      if (redis) overrides.ledger = { redisUrl: redis } as Settings['ledger'];
+      if (redis) {
+        overrides.ledger = { redisUrl: redis } as Settings['ledger'];
+        sources['/ledger/redisUrl'] = sourceOf(o.redis !== undefined ? '--redis' : 'REDIS_URL', redis, true);
+      }
       const level = (o.logLevel as string | undefined) ?? process.env.LOG_LEVEL;
-      if (level) overrides.logLevel = level as Settings['logLevel'];
+      if (level) (overrides.logLevel = level as Settings['logLevel']), (sources['/logLevel'] = sourceOf(o.logLevel !== undefined ? '--log-level' : 'LOG_LEVEL', level));
       // The environment over bidder.yaml, as for every other setting: with bidder.yaml first, a
       // process started with a fleet's NOTICE_SECRET signed with another key, and the fleet refused
       // its notices (403: billed, never recorded).
-      if (process.env.NOTICE_SECRET) overrides.noticeSecret = process.env.NOTICE_SECRET;
+      if (process.env.NOTICE_SECRET) (overrides.noticeSecret = process.env.NOTICE_SECRET), (sources['/noticeSecret'] = sourceOf('NOTICE_SECRET', '', true));
       // Verify-only keys of a rotation (docs/money.md, "Rotating the notice secret"), comma-separated.
-      if (process.env.NOTICE_SECRET_PREVIOUS) overrides.noticeSecretPrevious = secretList(process.env.NOTICE_SECRET_PREVIOUS);
-      if (process.env.ADMIN_TOKEN) overrides.adminToken = process.env.ADMIN_TOKEN;
+      if (process.env.NOTICE_SECRET_PREVIOUS) (overrides.noticeSecretPrevious = secretList(process.env.NOTICE_SECRET_PREVIOUS)), (sources['/noticeSecretPrevious'] = sourceOf('NOTICE_SECRET_PREVIOUS', '', true));
+      if (process.env.ADMIN_TOKEN) (overrides.adminToken = process.env.ADMIN_TOKEN), (sources['/adminToken'] = sourceOf('ADMIN_TOKEN', '', true));
       const workers = o.workers as number;
       let settings: Settings;
       let checked: Policies | undefined;
       try {
-        ({ settings, checked } = await checkStart(o.policies as string, overrides, workers > 1, Date.now()));
+        ({ settings, checked } = await checkStart(o.policies as string, overrides, workers > 1, Date.now(), sources));
       } catch (err) {
         refuseToStart(err);
       }

@@ -25,16 +25,27 @@ export function settingsOf(setDoc: unknown, overrides: Partial<Settings>, proble
  * that needs no campaign: the campaigns file of a large catalog takes seconds to parse (YAML),
  * bidder.yaml milliseconds. With the settings' problems, and `passed`: whether a value (a JSON
  * pointer: `/modelsDir`) was read and passed its schema, so that a check needing it runs while
- * other settings are wrong; none did where bidder.yaml cannot be parsed. Throws a PolicyError where
- * the directory does not exist.
+ * other settings are wrong. Where bidder.yaml cannot be parsed (`read` false) only the values
+ * `overrides` set (a flag's, the environment's) did, whatever the file says: a `serve --models M`
+ * checks M's model all the same. Throws a PolicyError where the directory does not exist.
  */
-export function readSettings(dir: string, overrides: Partial<Settings> = {}): { settings: Settings; problems: string[]; passed: (path: string) => boolean } {
+export function readSettings(dir: string, overrides: Partial<Settings> = {}): { settings: Settings; problems: string[]; passed: (path: string) => boolean; read: boolean } {
   const problems: string[] = [];
   if (!existsSync(dir)) throw new PolicyError([`policy directory ${dir} does not exist`]);
   const doc = readDoc(dir, 'bidder', problems, false);
-  const unread = problems.length > 0;
+  const read = problems.length === 0;
   const { settings, passed } = settingsOf(doc ?? {}, overrides, problems);
-  return { settings: deepFreeze(settings), problems, passed: unread ? () => false : passed };
+  return { settings: deepFreeze(settings), problems, passed: read ? passed : (path) => overridden(overrides, path) && passed(path), read };
+}
+
+/** Whether `overrides` set the value at a JSON pointer (`/ledger/redisUrl`) whole: not an object it only adds keys to. */
+function overridden(overrides: Partial<Settings>, path: string): boolean {
+  let v: unknown = overrides;
+  for (const key of path.split('/').slice(1)) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+    v = (v as Record<string, unknown>)[key.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return v !== undefined && (v === null || typeof v !== 'object' || Array.isArray(v));
 }
 
 /**
