@@ -69,6 +69,14 @@ describe('a value of a flag or of the environment', () => {
     expect(run.stderr).not.toContain('short-token');
   });
 
+  it('a Redis URL that is not one is quoted without its credentials', () => {
+    const run = serve(['--policies', policies, '--port', '0'], { REDIS_URL: 'http://bidder:s3cr@t-pw@redis.example:6379' });
+    expect(run.status, run.stderr).toBe(2);
+    expect(run.stderr).toContain('"http://redis.example:6379" is not a redis:// or rediss:// (TLS) URL with a host');
+    expect(run.stderr).not.toContain('s3cr');
+    expect(run.stderr).not.toContain('t-pw');
+  });
+
   it('a problem of bidder.yaml\'s own value keeps its name', () => {
     const shipped = readFileSync(join(policies, 'bidder.yaml'), 'utf8');
     writeFileSync(join(policies, 'bidder.yaml'), shipped.replace(/^port: \d+$/m, 'port: 70000'));

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { DEFAULT_SETTINGS, adminTokenProblem, noticeSecretProblem, type Settings } from './settings.js';
 import { validators } from './policy-schemas.js';
 import { PolicyError, deepFreeze, deepMerge, readDoc, validate } from './policy-files.js';
+import { withoutCredentials } from '../util/url.js';
 
 /**
  * bidder.yaml's document over the defaults, then `overrides`; its problems go on `problems`, and
@@ -73,7 +74,7 @@ function settingsProblems(s: Settings, passed: (path: string) => boolean): strin
   if (ok('/minTmaxMs', '/maxTmaxMs') && s.minTmaxMs > s.maxTmaxMs) out.push(`${where} /minTmaxMs: ${s.minTmaxMs} is above maxTmaxMs ${s.maxTmaxMs}: every request would be refused or not worth starting`);
   if (ok('/defaultTmaxMs', '/minTmaxMs', '/maxTmaxMs') && (s.defaultTmaxMs < s.minTmaxMs || s.defaultTmaxMs > s.maxTmaxMs)) out.push(`${where} /defaultTmaxMs: ${s.defaultTmaxMs} is outside minTmaxMs..maxTmaxMs (${s.minTmaxMs}..${s.maxTmaxMs}): every request without tmax would be a no-bid`);
   if (ok('/batcher/maxQueueDelayUs', '/defaultTmaxMs') && s.batcher.maxQueueDelayUs >= s.defaultTmaxMs * 1000) out.push(`${where} /batcher/maxQueueDelayUs: ${s.batcher.maxQueueDelayUs} µs is not under defaultTmaxMs (${s.defaultTmaxMs} ms): a request would wait its whole deadline for a batch`);
-  if (ok('/ledger/redisUrl') && s.ledger.redisUrl && !/^rediss?:\/\/[^/\s]/.test(s.ledger.redisUrl)) out.push(`${where} /ledger/redisUrl: ${JSON.stringify(s.ledger.redisUrl)} is not a redis:// or rediss:// (TLS) URL with a host`);
+  if (ok('/ledger/redisUrl') && s.ledger.redisUrl && !/^rediss?:\/\/[^/\s]/.test(s.ledger.redisUrl)) out.push(`${where} /ledger/redisUrl: ${JSON.stringify(withoutCredentials(s.ledger.redisUrl))} is not a redis:// or rediss:// (TLS) URL with a host`);
   const token = ok('/adminToken') ? adminTokenProblem(s.adminToken) : null;
   if (token !== null) out.push(`${where} /adminToken: ${token}`);
   const secret = ok('/noticeSecret') ? noticeSecretProblem(s.noticeSecret) : null;

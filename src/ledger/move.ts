@@ -11,6 +11,7 @@ import type { LedgerLogger } from './logger.js';
 import { EXPIRED, LedgerCore, REFUSED, RELEASED, SETTLED } from './state.js';
 import { makeDir } from '../util/dir.js';
 import { luaNow } from '../util/redis-lua.js';
+import { withoutCredentials } from '../util/url.js';
 
 /**
  * Moving a journal folder's budgets into the Redis ledger (docs/money.md, "From the journal to
@@ -292,8 +293,6 @@ export interface MoveOptions {
   logger: LedgerLogger;
 }
 
-const shownUrl = (url: string): string => url.replace(/\/\/[^@/]*@/, '//');
-
 /**
  * Carries the journal in `dir` into the Redis ledger on `keyPrefix` unless that was done (see the
  * module's comment), before the Redis ledger opens; marks a folder with no journal too, so that a
@@ -314,7 +313,7 @@ export async function moveJournalToRedis(o: MoveOptions): Promise<string | null>
   }
   let marked = false;
   if (moved === null) {
-    const fresh: Moved = { redis: shownUrl(o.redisUrl), carried: {} };
+    const fresh: Moved = { redis: withoutCredentials(o.redisUrl), carried: {} };
     // Before anything is carried: a start without Redis from here on refuses.
     marked = writeMoved(dir, fresh, true);
     moved = marked ? fresh : readMoved(dir)!;

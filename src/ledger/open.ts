@@ -8,6 +8,7 @@ import { PolicyError } from '../config/policies.js';
 import { moveJournalToRedis, movedProblem } from './move.js';
 import { retryAtStart } from '../util/retry.js';
 import { reconnectOnReadonly, type LedgerObserver } from './redis.js';
+import { withoutCredentials } from '../util/url.js';
 
 export { evictionProblem };
 
@@ -59,7 +60,7 @@ export async function connectFleetRedis(settings: Settings, logger: Logger, star
   const eviction = await evictionProblem(redis);
   if (eviction && 'evicts' in eviction) {
     redis.disconnect();
-    throw new Error(`Redis ledger: ${settings.ledger.redisUrl} ${eviction.evicts}`);
+    throw new Error(`Redis ledger: ${withoutCredentials(settings.ledger.redisUrl)} ${eviction.evicts}`);
   }
   if (eviction) logger.warn({ err: eviction.unread }, 'Redis ledger: cannot read maxmemory-policy; it must be noeviction (docs/fleet.md)');
   return redis;
