@@ -390,7 +390,8 @@ function trainedOnEvents(models: string, meta: ModelMeta, events: string[]): { f
   let m: ModelMeta | undefined = meta;
   for (let hops = 0; m && typeof m.params?.calibratedFrom === 'string' && hops < 100; hops++) {
     const next = join(models, m.params.calibratedFrom, 'meta.json');
-    m = existsSync(next) ? (JSON.parse(readFileSync(next, 'utf8')) as ModelMeta) : undefined;
+    // A leading byte order mark skipped, as the model store reads meta.json (src/model/store.ts).
+    m = existsSync(next) ? (JSON.parse(readFileSync(next, 'utf8').replace(/^\uFEFF/, '')) as ModelMeta) : undefined;
   }
   const trainedFiles = m && !m.params?.calibratedFrom && Array.isArray(m.data.files) ? (m.data.files as string[]) : [];
   if (trainedFiles.length === 0) return { files: [], trained: meta.version };
