@@ -22,6 +22,26 @@ describe('policy loading reports every problem at once', () => {
   let dir = '';
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('a file given as the policy folder is said to be one, not as three files missing from it', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-file-'));
+    const file = join(dir, 'campaigns.yaml');
+    writeFileSync(file, 'campaigns: []\n');
+    expect(loadError(file).problems).toEqual([`policy directory ${file} is a file, not a folder`]);
+  });
+
+  it('a file that is not a mapping at its top is said to be empty, a list or a lone value', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-top-'));
+    cpSync('policies', dir, { recursive: true });
+    writeFileSync(join(dir, 'bidder.yaml'), '- a\n- b\n');
+    writeFileSync(join(dir, 'campaigns.yaml'), '');
+    writeFileSync(join(dir, 'currency.yaml'), 'hello\n');
+    expect(loadError(dir).problems).toEqual([
+      'campaigns.yaml: empty: it must hold a mapping (campaigns: [...])',
+      'currency.yaml: must hold a mapping of keys at its top, not a string',
+      'bidder.yaml: must hold a mapping of keys at its top, not a list',
+    ]);
+  });
+
   it('lists schema problems of one file together with cross-file problems of the others', () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-'));
     cpSync('policies', dir, { recursive: true });

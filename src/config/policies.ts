@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { isDaypartZone } from '../util/zone.js';
 import { isCountryCode } from '../util/country.js';
 import type { Campaign, MediaFile, NativeAssets, NonLinearAd } from '../types.js';
@@ -44,6 +44,8 @@ export interface Policies {
 export function loadPolicies(dir: string, overrides: Partial<Settings> = {}, running?: Settings, lastRates?: LastRates): Policies {
   const problems: string[] = [];
   if (!existsSync(dir)) throw new PolicyError([`policy directory ${dir} does not exist`]);
+  // A file named where the folder goes: said so, not as each policy file missing from it.
+  if (!statSync(dir).isDirectory()) throw new PolicyError([`policy directory ${dir} is a file, not a folder`]);
 
   const camDoc = readDoc(dir, 'campaigns', problems, true);
   const exDoc = readDoc(dir, 'exchanges', problems, true);

@@ -85,7 +85,16 @@ export function readDoc(dir: string, name: string, problems: string[], required:
       const doc = parseDocument(readFileSync(path, 'utf8'));
       // As yaml's parse did (an unresolved tag, say): a warning of the process, not a problem.
       for (const w of doc.warnings) process.emitWarning(w);
-      if (doc.errors.length === 0) return doc.toJS();
+      if (doc.errors.length === 0) {
+        const value: unknown = doc.toJS();
+        if (isRecord(value)) return value;
+        // Every policy file is a mapping at its top: a list or a lone value is said to be one, not
+        // as the schema's "/ must be object" or, merged into the defaults, "additional properties (0)".
+        if (value === null || value === undefined) {
+          if (required) problems.push(`${name}${ext}: empty: it must hold a mapping (${name === 'campaigns' ? 'campaigns: [...]' : name === 'exchanges' ? 'exchanges: {...}' : 'ratesPerUsd: {...}'})`);
+        } else problems.push(`${name}${ext}: must hold a mapping of keys at its top, not ${Array.isArray(value) ? 'a list' : `a ${typeof value}`}`);
+        return undefined;
+      }
       problems.push(...doc.errors.map((e) => why(e.message)));
     } catch (err) {
       // Unreadable, or an alias bomb toJS refuses.
