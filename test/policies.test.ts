@@ -29,6 +29,16 @@ describe('policy loading reports every problem at once', () => {
     expect(loadError(file).problems).toEqual([`policy directory ${file} is a file, not a folder`]);
   });
 
+  it("YAML's .inf and .nan, numbers the schema refuses, are shown as what was read", () => {
+    dir = mkdtempSync(join(tmpdir(), 'policies-inf-'));
+    cpSync('policies', dir, { recursive: true });
+    const campaigns = readFileSync(join(dir, 'campaigns.yaml'), 'utf8');
+    writeFileSync(join(dir, 'campaigns.yaml'), campaigns.replace(/maxBidCpmUsd: \d[\d.]*/, 'maxBidCpmUsd: .inf').replace(/maxBidCpmUsd: \d[\d.]*/, 'maxBidCpmUsd: .nan'));
+    const problems = loadError(dir).problems;
+    expect(problems).toContain('campaigns.yaml: /campaigns/0/maxBidCpmUsd must be number (got Infinity)');
+    expect(problems).toContain('campaigns.yaml: /campaigns/1/maxBidCpmUsd must be number (got NaN)');
+  });
+
   it('a file that is not a mapping at its top is said to be empty, a list or a lone value', () => {
     dir = mkdtempSync(join(tmpdir(), 'policies-top-'));
     cpSync('policies', dir, { recursive: true });

@@ -20,16 +20,27 @@ export class PolicyError extends Error {
   }
 }
 
-function describe(file: string, errors: ErrorObject[] | null | undefined): string[] {
+/** The value at a JSON pointer of `doc` (ajv's `instancePath`). */
+function at(doc: unknown, path: string): unknown {
+  let v = doc;
+  for (const seg of path.split('/').slice(1)) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[seg.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;
+  return v;
+}
+
+function describe(file: string, errors: ErrorObject[] | null | undefined, doc: unknown): string[] {
   // A bad key is reported by its own error, which names it, and again by a `propertyNames` one that does not.
   return (errors ?? []).filter((e) => e.keyword !== 'propertyNames').map((e) => {
     const where = (e.instancePath || '/') + (e.propertyName !== undefined ? ` key '${e.propertyName}'` : '');
+    const value = e.keyword === 'type' ? at(doc, e.instancePath) : undefined;
     const extra =
       e.keyword === 'additionalProperties'
         ? ` (${(e.params as { additionalProperty: string }).additionalProperty})`
         : e.keyword === 'enum'
           ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})`
-          : '';
+          : // YAML's .inf and .nan read as numbers the schema refuses: "must be number" alone hid which.
+            typeof value === 'number' && !Number.isFinite(value)
+            ? ` (got ${value})`
+            : '';
     return `${file}: ${where} ${e.message}${extra}`;
   });
 }
@@ -71,7 +82,7 @@ function passed(errors: ErrorObject[] | null | undefined): (path: string) => boo
 /** Validates one file's document: its schema problems go on `problems`; the answer says which of its values passed. */
 export function validate(file: string, check: ValidateFunction, doc: unknown, problems: string[]): (path: string) => boolean {
   if (doc === undefined || check(doc)) return () => true;
-  problems.push(...describe(file, check.errors));
+  problems.push(...describe(file, check.errors, doc));
   return passed(check.errors);
 }
 
