@@ -57,6 +57,8 @@ describe('simulate --target', () => {
     for (const t of ['notaurl', 'localhost:8080', 'ftp://127.0.0.1/', '']) {
       refused(cli('simulate', '--requests', '100', '--target', t), `bidder: --target must be an http:// or https:// URL, got '${t}'`);
     }
+    // The pacing evaluation's own target, the same rule.
+    refused(cli('simulate', '--json', '--http', 'notaurl'), "bidder: --http must be an http:// or https:// URL, got 'notaurl'");
   });
 
   it('exits 1 with one line when no request reached the bidder', async () => {

@@ -46,17 +46,19 @@ const requestsArg = (v: string): number => {
   if (n > MAX_SIMULATE_REQUESTS) fail(`--requests must be at most ${MAX_SIMULATE_REQUESTS}, got '${v}'`, 2);
   return n;
 };
-/** --target: an http(s) base URL, or one line and exit 2 (not a run whose every request errs). */
-const targetArg = (v: string): string => {
-  let url: URL | undefined;
-  try {
-    url = new URL(v);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(`--target must be an http:// or https:// URL, got '${v}'`, 2);
-  return v;
-};
+/** --target, --http: an http(s) base URL, or one line and exit 2 (not a run whose every request errs). */
+const httpUrlArg =
+  (name: string) =>
+  (v: string): string => {
+    let url: URL | undefined;
+    try {
+      url = new URL(v);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(`${name} must be an http:// or https:// URL, got '${v}'`, 2);
+    return v;
+  };
 /**
  * --validation: the share held out for early stopping, and as many again for the Platt
  * calibration (splitRows), so under a half; or one line and exit 2, before minutes of simulating.
@@ -690,7 +692,7 @@ export function registerMlCommands(program: Command): void {
     .option('--limit <n>', 'stop after this many lines', int('--limit', 1))
     .option('--events', 'emit the event log of a random-creative logging bidder (bid, win, loss, click, conversion records)')
     .option('--out <file>', 'write to a file instead of stdout')
-    .option('--target <url>', 'drive a running bidder at this base URL, http:// or https:// (bids, win/loss notices, clicks) and print a JSON report; exit 1 where no request reached it', targetArg)
+    .option('--target <url>', 'drive a running bidder at this base URL, http:// or https:// (bids, win/loss notices, clicks) and print a JSON report; exit 1 where no request reached it', httpUrlArg('--target'))
     .option('--bid-path <path>', 'bid endpoint path on the target', '/openrtb2/bid')
     .option('--concurrency <n>', 'requests in flight when driving a bidder', int('--concurrency', 1), 16)
     .option('--policies <dir>', 'policy directory (the campaign catalog)', 'policies')
@@ -705,7 +707,7 @@ export function registerMlCommands(program: Command): void {
     .option('--ipinyou <file>', 'write the day as an iPinYou-style auction log for `bidder replay`')
     .option('--models <dir>', 'models folder (pacing evaluation with --ctr model)', 'models')
     .option('--model <version>', 'model version (default: CURRENT)')
-    .option('--http <url>', 'pacing evaluation against a running bidder: real requests and notices (duplicated, late, lost), JSON report')
+    .option('--http <url>', 'pacing evaluation against a running bidder: real requests and notices (duplicated, late, lost), JSON report', httpUrlArg('--http'))
     .option('--bidders <n>', 'pacing evaluation on N bidder processes started here, sharing the Redis ledger of --redis', int('--bidders', 1))
     .option('--redis <url>', 'Redis for --bidders, a database of its own (e.g. redis://127.0.0.1:6379/9: the run clears bidder:ledger:* there)')
     .option('--fleet-budget <usd>', 'daily budget of every campaign with --bidders', num('--fleet-budget'))
