@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:eligibility [-- --catalog N --seed S]
+// npm run bench:eligibility [-- --catalog N --seed S --base-dist DIR]
 // Eligibility cost per request. Two cases:
 // - 10 and 10,000 campaigns where the same 10 match (the rest target other countries and sizes):
 //   the index should keep the two close, cost following the matching candidates, not the catalog.
@@ -7,14 +7,20 @@
 //   under the bench's requests (bench/workload.mjs): `plan` and then the candidate cut
 //   (`maxCandidatesPerImp` 16), the pipeline's eligibility work, with the daemon's own paused set
 //   and local frequency store.
+// - the same catalog under the real requests of test/fixtures/corpus (bench/workload.mjs
+//   `corpusRequests`, validated and coerced as the pipeline does first; those it refuses left out):
+//   real requests come in many shapes and media, which the bench's one-imp banners do not show.
+//   With --base-dist DIR (a base build's dist/, e.g. the worktree `npm run bench -- --base REF`
+//   leaves), the base's eligibility runs the same requests in rounds alternating with head's.
 // Prints figures; asserts nothing.
 import { mkdtempSync, writeFileSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { requests } from './workload.mjs';
+import { pathToFileURL } from 'node:url';
+import { corpusRequests, requests } from './workload.mjs';
 
-const { values: args } = parseArgs({ options: { catalog: { type: 'string', default: '1000' }, seed: { type: 'string', default: '1' } } });
+const { values: args } = parseArgs({ options: { catalog: { type: 'string', default: '1000' }, seed: { type: 'string', default: '1' }, 'base-dist': { type: 'string' } } });
 const ROOT = resolve('.');
 const d = (p) => import(join(ROOT, 'dist', p));
 const { buildCatalog } = await d('eligibility/catalog.js');
@@ -101,3 +107,44 @@ const gens = [genRound(40000), genRound(40000), genRound(40000)];
 console.log(`\ngenerated catalog of ${args.catalog} campaigns (seed ${args.seed}, ${policies.campaigns.reduce((s, c) => s + c.creatives.length, 0)} candidates), the bench's ${reqs.length} requests, plan + cut to 16:`);
 console.log('| eligible per imp | kept per imp | µs per request |\n| ---: | ---: | ---: |');
 for (const g of gens) console.log(`| ${eligible.toFixed(1)} | ${g.kept.toFixed(1)} | ${g.us.toFixed(2)} |`);
+
+// The same catalog under the corpus's real requests, as the pipeline sees them: validated first.
+const { createValidator } = await d('validate/validate.js');
+const validator = createValidator({ maxTmaxMs: 1000, maxImps: 100 });
+const real = [];
+for (const b of corpusRequests(ROOT)) {
+  try {
+    real.push(validator(JSON.parse(b)));
+  } catch {
+    // refused with a 400 before eligibility
+  }
+}
+async function corpusCase(dist) {
+  const m = (p) => import(pathToFileURL(resolve(dist, p)).href);
+  const { buildCatalog: build } = await m('eligibility/catalog.js');
+  const { createEligibility: create } = await m('eligibility/eligibility.js');
+  const { createPrivacy: privacy } = await m('eligibility/privacy.js');
+  const { createLocalFrequencyStore: store } = await m('freqcap/index.js');
+  const f = store({ clock });
+  const e = create({
+    catalog: build(policies.campaigns), ratesPerUsd: policies.ratesPerUsd, privacy: privacy(), clock,
+    userKey: (r) => r.user?.id ?? '', isPaused: (id) => paused.has(id), anyPaused: () => paused.size !== 0, frequency: (u, c, w) => f.count(u, c, w),
+  });
+  return (iters) => {
+    let kept = 0;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < iters; i++) for (const p of e.plan(real[i % real.length], 'example', 'USD', undefined, 16).imps) kept += p.eligible.length;
+    return { kept: kept / iters, us: Number(process.hrtime.bigint() - t0) / iters / 1000 };
+  };
+}
+const cases = [{ name: 'dist', run: await corpusCase(join(ROOT, 'dist')) }];
+if (args['base-dist']) cases.push({ name: args['base-dist'], run: await corpusCase(resolve(args['base-dist'])) });
+for (const c of cases) c.run(20000);
+const byCase = cases.map(() => []);
+for (let round = 0; round < 5; round++) cases.forEach((c, i) => byCase[i].push(c.run(20000)));
+console.log(`\nthe same catalog, the ${real.length} real requests of test/fixtures/corpus the validator accepts (${(real.reduce((n, r) => n + r.imp.length, 0) / real.length).toFixed(2)} imps each), plan with the cut to 16, 5 rounds${cases.length > 1 ? ' alternating' : ''}:`);
+console.log('| build | kept per request | µs per request, median | min | max |\n| --- | ---: | ---: | ---: | ---: |');
+cases.forEach((c, i) => {
+  const us = byCase[i].map((x) => x.us).sort((a, b) => a - b);
+  console.log(`| ${c.name} | ${byCase[i][0].kept.toFixed(2)} | ${us[2].toFixed(2)} | ${us[0].toFixed(2)} | ${us[4].toFixed(2)} |`);
+});

@@ -5,10 +5,9 @@
 // and the IAB's, see its SOURCES.md), each set in turn, interleaved with a base build's where one
 // is named (a `git worktree` of the base, built: e.g. /tmp/bidder-bench-base-SHA/dist, which
 // `npm run bench -- --base REF` leaves). Prints figures; asserts nothing.
-import { readFileSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { requests } from './workload.mjs';
+import { corpusRequests, requests } from './workload.mjs';
 
 const builds = [process.argv[2] ?? 'dist', process.argv[3]].filter(Boolean);
 const validators = [];
@@ -17,10 +16,7 @@ for (const dist of builds) {
   validators.push({ dist, validate: createValidator({ maxTmaxMs: 1000, maxImps: 100 }) });
 }
 
-const corpus = [];
-for (const f of readdirSync('test/fixtures/corpus').filter((n) => n.endsWith('.ndjson') && !n.includes('.meta.') && !n.includes('rejected'))) {
-  for (const line of readFileSync(join('test/fixtures/corpus', f), 'utf8').split('\n')) if (line.trim()) corpus.push(line);
-}
+const corpus = corpusRequests('.');
 // Requests a build refuses go a slower way (the explanation, the thrown error), timed apart.
 const passes = (b) => {
   try {

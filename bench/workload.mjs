@@ -1,6 +1,6 @@
 // The bench's workload, shared by bench.mjs, alloc.mjs and shortlist.mjs so that their figures
 // describe the same catalog and the same requests.
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -65,6 +65,21 @@ export function requests(n, { secondPriceOnly = false } = {}) {
       user: { id: `user-${Math.floor(r() * 100000)}` },
       regs: { coppa: 0 },
     });
+  }
+  return out;
+}
+
+/**
+ * The real requests of the test corpus (`test/fixtures/corpus`: Prebid Server's adapter fixtures
+ * and the IAB spec's examples, attributed in its SOURCES.md), one JSON text each: the files of
+ * requests an exchange could send, not the rejected file's. Real requests come in many shapes,
+ * which the bench's own uniform mix does not show (V8's property reads go megamorphic).
+ */
+export function corpusRequests(root) {
+  const dir = join(root, 'test/fixtures/corpus');
+  const out = [];
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.ndjson') && !n.includes('.meta.') && !n.includes('rejected')).sort()) {
+    for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) if (line.trim()) out.push(line);
   }
   return out;
 }
