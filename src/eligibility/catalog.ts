@@ -1,7 +1,9 @@
 import { domainToASCII } from 'node:url';
-import type { Campaign, Creative, MediaType } from '../types.js';
+import type { Campaign, Creative, MediaFile, MediaType, NonLinearAd } from '../types.js';
 import { countryCode } from '../util/country.js';
 import { USER_ZONE } from '../util/zone.js';
+
+const NO_FILES: readonly MediaFile[] = [];
 
 /** One biddable (campaign, creative) pair, with what eligibility checks precompiled into Sets. */
 export interface Candidate {
@@ -40,6 +42,25 @@ export interface Candidate {
   /** `onNoConsent: nobid`. */
   readonly nobidWithoutConsent: boolean;
   readonly dealsOnly: boolean;
+  readonly campaignId: string;
+  // What the media checks (src/eligibility/media-fit.ts) read of the creative per candidate, copied
+  // for the same reason: creatives' optional fields give them many shapes, and a read of one field
+  // across many shapes is V8's slowest (megamorphic) lookup.
+  readonly format: MediaType;
+  /** The ad's length in seconds (0: not given). */
+  readonly durationSec: number;
+  /** As declared (undefined: fits either kind of imp). */
+  readonly interstitial: boolean | undefined;
+  readonly rewarded: boolean | undefined;
+  /** The banner type `btype` blocks: 1 for the bidder's own text link (no `adm`), else the declared one, 0 if none. */
+  readonly bannerType: number;
+  /** The content type a banner shows, which `banner.mimes` must list: text/html unless an `adm` declares another. */
+  readonly markupMime: string;
+  /** Video placements the creative is made for (null: any). */
+  readonly plcmt: readonly number[] | null;
+  readonly nonLinear: NonLinearAd | null;
+  /** The creative's own array, so that a fit every file passes answers with it. */
+  readonly mediaFiles: readonly MediaFile[];
 }
 
 /** A campaign's own codes in one taxonomy (`catByTaxonomy`). */
@@ -299,6 +320,16 @@ function catalogBuilder() {
         capWindowSec: campaign.frequencyCap?.windowSec ?? 0,
         nobidWithoutConsent,
         dealsOnly,
+        campaignId: campaign.id,
+        format: creative.format,
+        durationSec: creative.durationSec ?? 0,
+        interstitial: creative.interstitial,
+        rewarded: creative.rewarded,
+        bannerType: creative.adm === undefined ? 1 : creative.btype ?? 0,
+        markupMime: creative.adm === undefined ? 'text/html' : creative.mime ?? 'text/html',
+        plcmt: creative.plcmt ?? null,
+        nonLinear: creative.nonLinear ?? null,
+        mediaFiles: creative.mediaFiles ?? NO_FILES,
       };
       candidates.push(cand);
       const acc = campaignAccepts.slice();

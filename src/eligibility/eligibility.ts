@@ -320,8 +320,10 @@ export function createEligibility(deps: EligibilityDeps) {
     // the request asks: blocks, deals, a paused campaign, an imp without a banner, banner types
     // or content types asked for), and which traits then send it through every check.
     const banner = im.banner;
+    // Asked once: plan is synchronous, so no pause lands between two candidates.
+    const anyPaused = deps.anyPaused === undefined || deps.anyPaused();
     const byTraits =
-      traitsOnly && !!deps.anyPaused && !deps.anyPaused() && !checkCats && !checkLang && !dsaNeeded && !badv.size && !deals.length && !privateAuction && !!banner && typeof banner === 'object' &&
+      traitsOnly && !anyPaused && !checkCats && !checkLang && !dsaNeeded && !badv.size && !deals.length && !privateAuction && !!banner && typeof banner === 'object' &&
       !(Array.isArray(banner.btype) && banner.btype.length) && !(Array.isArray(banner.mimes) && banner.mimes.length);
     const slow = byTraits
       ? TRAIT.media | TRAIT.segments | (Array.isArray(banner.battr) && banner.battr.length ? TRAIT.attr : 0) | (media.secure ? TRAIT.insecure : 0) |
@@ -346,7 +348,7 @@ export function createEligibility(deps: EligibilityDeps) {
         if ((t & TRAIT.cap) !== 0) {
           // Asked where every check would ask it (before the deal rule), so the frequency
           // store sees the same calls.
-          capLeft = userKeys ? cand.capCount - deps.frequency(userKeys, cand.campaign.id, cand.capWindowSec) : cand.capCount;
+          capLeft = userKeys ? cand.capCount - deps.frequency(userKeys, cand.campaignId, cand.capWindowSec) : cand.capCount;
           if (capLeft <= 0) continue;
         }
         if ((t & TRAIT.dealsOnly) !== 0) continue;
@@ -355,7 +357,7 @@ export function createEligibility(deps: EligibilityDeps) {
       }
       const cand = catalog.candidates[idx];
       const c = cand.campaign;
-      if (cand.paused || deps.isPaused(c.id)) continue;
+      if (cand.paused || (anyPaused && deps.isPaused(cand.campaignId))) continue;
       if ((cand.flightStart && day < cand.flightStart) || (cand.flightEnd && day > cand.flightEnd)) continue;
       const fit = mediaFit(cand, media);
       if (fit === null) continue;
@@ -385,7 +387,7 @@ export function createEligibility(deps: EligibilityDeps) {
       let capLeft = Infinity;
       if (cand.capCount) {
         // Without a user key the cap cannot be counted across requests; one request still takes no more than it.
-        capLeft = userKeys ? cand.capCount - deps.frequency(userKeys, c.id, cand.capWindowSec) : cand.capCount;
+        capLeft = userKeys ? cand.capCount - deps.frequency(userKeys, cand.campaignId, cand.capWindowSec) : cand.capCount;
         if (capLeft <= 0) continue;
       }
       // Deals (§3.2.11, §3.2.12): of those the campaign buys here, the one with the lowest floor
@@ -395,7 +397,7 @@ export function createEligibility(deps: EligibilityDeps) {
       // NaN (unreadable) from either stays NaN.
       let openUsd = openFloorUsd;
       if (fit.kind === 'vast') {
-        const f = durationFloorUsd(im[cand.creative.format] as Obj, cand.creative.durationSec ?? 0, im.bidfloorcur, ratesPerUsd);
+        const f = durationFloorUsd((cand.format === 'video' ? media.video : media.audio)!.media, cand.durationSec, im.bidfloorcur, ratesPerUsd);
         if (f > openUsd || Number.isNaN(f)) openUsd = f;
       }
       let deal: Obj | null = null;
@@ -419,7 +421,7 @@ export function createEligibility(deps: EligibilityDeps) {
             f = currencyToUsd(typeof d.bidfloor === 'number' ? d.bidfloor : 0, d.bidfloorcur, ratesPerUsd);
             // OpenRTB 2.6: a video or audio ad's floor by its length, the deal's own rules (not at a fixed price).
             if (fit.kind === 'vast' && at !== 3) {
-              const df = durationFloorUsd(d, cand.creative.durationSec ?? 0, d.bidfloorcur, ratesPerUsd);
+              const df = durationFloorUsd(d, cand.durationSec, d.bidfloorcur, ratesPerUsd);
               if (df > f || Number.isNaN(df)) f = df;
             }
           }
