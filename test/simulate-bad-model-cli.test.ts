@@ -43,3 +43,35 @@ describe('simulate --ctr model refuses a model it cannot load', () => {
     expect(simulate('nope')).toBe(`bidder: cannot load model nope from ${models}: model folder ${join(models, 'nope')} does not exist`);
   });
 });
+
+describe('eval and calibrate say every problem with their input at once', () => {
+  // One run each: a user who fixed the first problem met the next at the following run.
+  function said(args: string[]) {
+    const run = spawnSync(process.execPath, ['dist/cli.js', ...args], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+    return run.stderr.split('\n').filter((l) => l.startsWith('bidder: '));
+  }
+  const noPolicies = () => join(models, 'no-policies');
+
+  it('eval: the market, the plot file, the policies, the model and the baseline', () => {
+    const lines = said(['eval', '--models', models, '--model', 'bad-two', '--baseline', 'nope', '--policies', noPolicies(), '--market', 'mars', '--plot', join(models, 'bad-two', 'weights.bin', 'r.svg'), '--rows', '1000']);
+    expect(lines).toEqual([
+      expect.stringMatching(/^bidder: --market must be one of .*, got 'mars'$/),
+      expect.stringMatching(/^bidder: --plot .*r\.svg: cannot write there/),
+      'bidder: invalid policies (1 problem):',
+      expect.stringMatching(/^bidder: cannot load model bad-two from \S+: .*weights.bin has 262384 bytes/),
+      `bidder: cannot load model nope from ${join(models, 'nope')}: model folder ${join(models, 'nope')} does not exist`,
+    ]);
+  });
+
+  it('calibrate: the market, the policies and the model', () => {
+    const lines = said(['calibrate', '--models', models, '--from', 'nope', '--version', 'cal-1', '--policies', noPolicies(), '--market', 'mars', '--rows', '1000']);
+    expect(lines).toEqual([
+      expect.stringMatching(/^bidder: --market must be one of /),
+      'bidder: invalid policies (1 problem):',
+      `bidder: cannot load model nope from ${join(models, 'nope')}: model folder ${join(models, 'nope')} does not exist`,
+    ]);
+  });
+});

@@ -21,7 +21,7 @@ import { simulateEventLog } from '../sim/events.js';
 import { createMarket, MARKET_PROFILES, type MarketProfile } from '../sim/market.js';
 import { createRng } from '../random/random.js';
 import { FEEDBACK_OPTIONS, runPacingSimulate } from './pacing.js';
-import { campaignsFrom, fail, outputFile } from './common.js';
+import { campaignsFrom, campaignsOrProblem, fail, failIfAny, outputFile, outputFileProblem } from './common.js';
 import { readSettings } from '../config/policies.js';
 
 const int = (name: string, min = 0) => (v: string): number => {
@@ -123,8 +123,13 @@ function newVersion(models: string, version: string | undefined): void {
 }
 
 function marketProfile(name: string): MarketProfile {
-  if (!MARKET_PROFILES.includes(name as MarketProfile)) fail(`--market must be one of ${MARKET_PROFILES.join(', ')}, got '${name}'`, 2);
+  const why = marketProblem(name);
+  if (why !== null) fail(why, 2);
   return name as MarketProfile;
+}
+
+function marketProblem(name: string): string | null {
+  return MARKET_PROFILES.includes(name as MarketProfile) ? null : `--market must be one of ${MARKET_PROFILES.join(', ')}, got '${name}'`;
 }
 
 /**
@@ -213,18 +218,19 @@ function tooFewClicks(labels: Float32Array, min: number, what: string): string |
 
 
 /** A model to start from or evaluate; one line and exit 2, as `serve` does, when it cannot be loaded. */
-async function modelFrom(models: string, ref: string | undefined, spec: FeatureSpec) {
+/** A model version to read, or the problem (every one the loader found, in one message). */
+async function modelOrProblem(models: string, ref: string | undefined, spec: FeatureSpec): Promise<Awaited<ReturnType<typeof loadLayersModel>> | string> {
   let dir: string;
   try {
     dir = resolveModelDir(models, ref);
   } catch (err) {
-    fail(`cannot load model ${ref ?? 'CURRENT'}: ${whyNotLoaded(err)}`, 2);
+    return `cannot load model ${ref ?? 'CURRENT'}: ${whyNotLoaded(err)}`;
   }
   try {
     return await loadLayersModel(dir, spec);
   } catch (err) {
     // Any error, not only ModelLoadError: a file the loader reads may fail in ways it does not check (a folder where weights.bin should be).
-    fail(`cannot load model ${ref ?? 'CURRENT'} from ${dir}: ${whyNotLoaded(err)}`, 2);
+    return `cannot load model ${ref ?? 'CURRENT'} from ${dir}: ${whyNotLoaded(err)}`;
   }
 }
 
@@ -562,11 +568,13 @@ export function registerMlCommands(program: Command): void {
     .option('--backend <name>', BACKEND_HELP, 'wasm')
     .action(async (o) => {
       newVersion(o.models, o.version);
-      const market = marketProfile(o.market);
       const backend = await backendFrom(o.backend);
-      const campaigns = campaignsFrom(o.policies);
       const builder = createFeatureBuilder();
-      const from = await modelFrom(o.models, o.from, builder.spec);
+      const campaigns = campaignsOrProblem(o.policies);
+      const from = await modelOrProblem(o.models, o.from, builder.spec);
+      failIfAny([marketProblem(o.market), campaigns, from].filter((p): p is string => typeof p === 'string'));
+      if (typeof campaigns === 'string' || typeof from === 'string') return;
+      const market = o.market as MarketProfile;
       if (o.events) {
         // Refused, not warned: no use of a version calibrated so is better than its origin's own.
         const { files, trained } = trainedOnEvents(o.models, from.meta, o.events);
@@ -617,13 +625,17 @@ export function registerMlCommands(program: Command): void {
     .option('--models <dir>', 'models folder', 'models')
     .option('--backend <name>', BACKEND_HELP, 'wasm')
     .action(async (o) => {
-      const market = marketProfile(o.market);
-      if (o.plot) outputFile('--plot', o.plot);
       const backend = await backendFrom(o.backend);
-      const campaigns = campaignsFrom(o.policies);
       const builder = createFeatureBuilder();
-      const main = await modelFrom(o.models, o.model, builder.spec);
-      const base = await modelFrom(o.models, o.baseline, builder.spec);
+      // Every problem with the input said at once: a broken baseline was met only once the model was fixed.
+      const campaigns = campaignsOrProblem(o.policies);
+      const main = await modelOrProblem(o.models, o.model, builder.spec);
+      const base = await modelOrProblem(o.models, o.baseline, builder.spec);
+      failIfAny(
+        [marketProblem(o.market), o.plot ? outputFileProblem('--plot', o.plot) : null, campaigns, main, base].filter((p): p is string => typeof p === 'string'),
+      );
+      if (typeof campaigns === 'string' || typeof main === 'string' || typeof base === 'string') return;
+      const market = o.market as MarketProfile;
       const data = simulatedRows({ seed: o.seed, worldSeed: o.worldSeed, rows: o.rows, campaigns, market });
       const clicks = data.labels.reduce((s, x) => s + x, 0);
       if (clicks === 0 || clicks === data.rows) fail(`the simulated day has ${clicks} clicks in ${data.rows} rows: AUC is undefined; evaluate on more --rows`);
