@@ -16,7 +16,7 @@ import { createSigner } from './notices/sign.js';
 import { createBidIds, createIssuedBids } from './notices/issued.js';
 import { createNoticeHandler, type NoticePeers } from './notices/notices.js';
 import { checkEventLogDir, createEventLog } from './eventlog/eventlog.js';
-import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { LEDGER_GAUGES, createMetrics, type Metrics } from './metrics/metrics.js';
 import { createBidPipeline } from './pipeline/bid.js';
 import { createAdmin, type Refusal } from './admin/admin.js';
 import { isLoopbackHost, startHttpServer, type HttpServer } from './server/http.js';
@@ -114,8 +114,12 @@ export interface Bidder {
    */
   reloadModelOnChange(): Promise<void>;
   metricsText(): Promise<string>;
-  /** This bidder's metrics as prom-client JSON, gauges refreshed (for aggregation across workers). */
-  metricsJson(): Promise<object[]>;
+  /**
+   * This bidder's metrics as prom-client JSON, gauges refreshed (for aggregation across workers).
+   * With `ledgerGauges` false, the ledger is not read and its gauges (LEDGER_GAUGES) are left out:
+   * one worker per scrape exports them (src/cli/workers.ts).
+   */
+  metricsJson(ledgerGauges?: boolean): Promise<object[]>;
   /** Applies an admin action here only (a worker told by another). */
   applyAdmin(action: AdminAction): Promise<AdminResult>;
   /** A notice another worker heard for a bid of this one (`NoticePeers.tell`). */
@@ -607,10 +611,11 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
   // Budget gauges, the scoring queue and readiness are read on scrape, not per bid. Ready as
   // /readyz is: a worker listening while the process's others still start is not (the process may
   // yet fail its start), which a gauge set at the model's load alone said it was.
-  async function refreshGauges(): Promise<void> {
+  // `readLedger` false: the ledger's gauges are another worker's this scrape (refreshBudgetGauges).
+  async function refreshGauges(readLedger = true): Promise<void> {
     await live.recheckLedger();
     metrics.ready(!starting && live.ready());
-    await refreshBudgetGauges({ metrics, ledger, pacer, clock, now, campaigns: live.policies().campaigns, adminPaused: live.status().paused });
+    await refreshBudgetGauges({ metrics, ledger, pacer, clock, now, campaigns: live.policies().campaigns, adminPaused: live.status().paused, readLedger });
     metrics.queueRows(scorer.pendingRows());
   }
 
@@ -682,7 +687,15 @@ export async function createBidder(opts: BidderOptions): Promise<Bidder> {
     reloadModel: live.reloadModel,
     reloadModelOnChange,
     metricsText: async () => (await refreshGauges(), metrics.registry.metrics()),
-    metricsJson: async () => (await refreshGauges(), metrics.registry.getMetricsAsJSON()),
+    async metricsJson(ledgerGauges = true) {
+      await refreshGauges(ledgerGauges);
+      if (ledgerGauges) return metrics.registry.getMetricsAsJSON();
+      // Left out before they are read: a value this worker set when it last read the ledger (or
+      // never set) must not reach the aggregation's min and max beside the fresh one.
+      // Each metric's get() as getMetricsAsJSON calls it (the registry has no default labels); not in prom-client's MetricObject type.
+      const kept = metrics.registry.getMetricsAsArray().filter((m) => !LEDGER_GAUGES.has(m.name)) as unknown as Array<{ get(): Promise<object> }>;
+      return Promise.all(kept.map((m) => m.get()));
+    },
     // Another worker's action applied here is waited for by close() too: its ledger writes need the connection.
     applyAdmin: (action) => settleBeforeClose(applyAdmin(action)),
     noticeFromPeer: handleNotice.fromPeer,

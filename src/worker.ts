@@ -9,7 +9,7 @@ import type { Settings } from './config/settings.js';
  * Each worker has its own scorer and model; budgets are shared through the Redis ledger.
  * Protocol with the main thread: 'listening' (with its shutdownGraceMs) once it serves; 'serving'
  * once every worker listens (its /readyz answers 503 until then); 'metrics' →
- * this worker's metrics JSON; 'reload' (the process's SIGHUP) → a policy reload as the admin route's,
+ * this worker's metrics JSON, with the ledger's budget gauges where `ledger` is true (one worker per scrape); 'reload' (the process's SIGHUP) → a policy reload as the admin route's,
  * applied on every worker; 'modelChanged' (models/CURRENT changed) → the version it
  * names loaded as an admin reload without a version, applied on every worker; 'stop' → drain, close its connections, write its state, 'stopped'
  * (with `failed`, the error, where its close threw), and end;
@@ -110,8 +110,8 @@ channel.onmessage = (e) => {
   }
 };
 
-port.on('message', async (m: { type: string; id?: number; text?: string; action?: AdminAction; results?: AdminResult[]; signal?: string }) => {
-  if (m.type === 'metrics') port.postMessage({ type: 'metrics', id: m.id, json: await bidder.metricsJson() });
+port.on('message', async (m: { type: string; id?: number; text?: string; action?: AdminAction; results?: AdminResult[]; signal?: string; ledger?: boolean }) => {
+  if (m.type === 'metrics') port.postMessage({ type: 'metrics', id: m.id, json: await bidder.metricsJson(m.ledger !== false) });
   else if (m.type === 'reload') await bidder.reloadPoliciesOnSignal(m.signal!);
   else if (m.type === 'modelChanged') await bidder.reloadModelOnChange();
   else if (m.type === 'apply') port.postMessage({ type: 'applied', id: m.id, result: await bidder.applyAdmin(m.action!) });

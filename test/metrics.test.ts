@@ -61,6 +61,7 @@ function exercise(m: Metrics, values: (i: number) => string, rounds: number): Se
     call('click', v);
     call('conversion', v);
     call('budget', v, 10, 5, 1.1, 4, 0.5);
+    call('pacing', v, 5, 1.1);
     call('notice', 'win', 'ok');
     call('ledger', v, 0.0001, true);
     call('eventlogError');

@@ -1,8 +1,11 @@
 import { spawnSync } from 'node:child_process';
+import { get as httpGet, type IncomingHttpHeaders } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { connect, createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHttpServer, type HttpHandlers } from '../src/server/http.js';
+import { acceptsGzip, startHttpServer, type HttpHandlers } from '../src/server/http.js';
+import { LEDGER_GAUGES } from '../src/metrics/metrics.js';
 import { startBidder, type TestBidder } from './helpers/bidder.js';
 
 /** A port free right now (the ops listener takes a fixed port: 0 means "share the public one"). */
@@ -26,6 +29,44 @@ describe('operations surface: metrics and admin', () => {
       expect((await fetch(`${t.url}/metrics`)).status).toBe(200);
       expect((await fetch(`${t.url}/admin/status`)).status).not.toBe(403);
       expect(t.bidder.opsUrl).toBe(t.bidder.url);
+    });
+
+    it('answers /metrics gzipped to a client that accepts gzip (Prometheus does), the same text', async () => {
+      const scrape = (acceptEncoding?: string) =>
+        new Promise<{ headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+          // Raw, not fetch: fetch asks for gzip itself and hides the answer's encoding.
+          httpGet(`${t.url}/metrics`, { agent: false, headers: acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding } }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+          }).on('error', reject);
+        });
+      // The gauges set at a scrape hold still between two: the text is the same but for the lag and Node's figures.
+      const stable = (text: string) => text.split('\n').filter((l) => !/^(nodejs_|process_|bidder_ledger_duration_seconds)/.test(l)).join('\n');
+      const plain = await scrape();
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      expect(plain.headers.vary).toBe('Accept-Encoding');
+      const zipped = await scrape('gzip');
+      expect(zipped.headers['content-encoding']).toBe('gzip');
+      expect(Number(zipped.headers['content-length'])).toBe(zipped.body.length);
+      expect(zipped.body.length).toBeLessThan(plain.body.length / 3);
+      expect(stable(gunzipSync(zipped.body).toString())).toBe(stable(plain.body.toString()));
+      expect((await scrape('gzip;q=0, identity')).headers['content-encoding']).toBeUndefined();
+      expect(['br;q=1, gzip;q=0.5', 'x-gzip', '*', 'GZIP'].map(acceptsGzip)).toEqual([true, true, true, true]);
+      expect(['', 'identity', 'br', 'gzip;q=0', '*;q=0', 'gzip;q=0, *'].map(acceptsGzip)).toEqual([false, false, false, false, false, false]);
+    });
+
+    it("leaves the ledger's budget gauges out of the metrics of a worker that did not read the ledger, the pacer's in", async () => {
+      const families = async (ledger: boolean) => new Map(((await t.bidder.metricsJson(ledger)) as Array<{ name: string; values: unknown[] }>).map((m) => [m.name, m.values.length]));
+      const read = await families(true);
+      const skipped = await families(false);
+      for (const name of LEDGER_GAUGES) {
+        expect(read.get(name), name).toBeGreaterThan(0);
+        // Set at the read before, and left out all the same: a stale value must not reach the aggregation's min or max.
+        expect(skipped.has(name), name).toBe(false);
+      }
+      for (const name of ['bidder_spend_target_usd', 'bidder_pacing_multiplier']) expect(skipped.get(name), name).toBe(read.get(name));
+      expect([...skipped.keys()]).toEqual([...read.keys()].filter((n) => !LEDGER_GAUGES.has(n)));
     });
 
     const external = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;

@@ -1,6 +1,8 @@
+import { get as httpGet } from 'node:http';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveRedisServer, startPrivateRedis, type PrivateRedis } from '../src/harness/redis.js';
 import { freePort } from '../src/harness/process.js';
@@ -92,6 +94,39 @@ describe.skipIf(!haveRedis)('serve --workers 2', () => {
     const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${workers.child.pid}/status`, 'utf8'))![1]) * 1024;
     expect(samples('process_resident_memory_bytes')[0] / rss).toBeGreaterThan(0.6);
     expect(samples('process_resident_memory_bytes')[0] / rss).toBeLessThan(1.5);
+  });
+
+  it("reads the shared ledger's budget gauges on one worker per scrape, and answers gzip to a client that accepts it", async () => {
+    // Raw, not fetch: fetch asks for gzip itself and hides the answer's encoding.
+    const scrape = (gzip: boolean) =>
+      new Promise<{ encoding: string | undefined; vary: string | undefined; text: string }>((resolve, reject) => {
+        const r = httpGet(`${url}/metrics`, { agent: false, headers: { connection: 'close', ...(gzip ? { 'accept-encoding': 'gzip' } : {}) } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const body = Buffer.concat(chunks);
+            const encoding = res.headers['content-encoding'];
+            resolve({ encoding, vary: res.headers.vary, text: (encoding === 'gzip' ? gunzipSync(body) : body).toString() });
+          });
+          res.on('error', reject);
+        });
+        r.on('error', reject);
+      });
+    const stateReads = (text: string) => Number(/^bidder_ledger_duration_seconds_count\{op="state"\} (\S+)$/m.exec(text)![1]);
+    const plain = await scrape(false);
+    expect(plain.encoding).toBeUndefined();
+    const zipped = await scrape(true);
+    expect(zipped.encoding).toBe('gzip');
+    expect(zipped.vary).toMatch(/accept-encoding/i);
+    // The policies' 8 campaigns are one batch: one ledger read a scrape, not one per worker (2
+    // before: both read every campaign and the aggregation kept the min or max of the same figures).
+    expect(stateReads(zipped.text) - stateReads(plain.text)).toBe(1);
+    // The same families and series as before: every serving campaign's five budget gauges, once.
+    const campaigns = (name: string) => [...zipped.text.matchAll(new RegExp(`^${name}\\{campaign="([^"]+)"\\} \\S+$`, 'gm'))].map((m) => m[1]).sort();
+    const serving = campaigns('bidder_spend_target_usd');
+    expect(serving.length).toBeGreaterThan(0);
+    for (const name of ['bidder_budget_remaining_usd', 'bidder_spent_today_usd', 'bidder_overspent_today_usd', 'bidder_pacing_multiplier']) expect(campaigns(name), name).toEqual(serving);
+    expect(Math.min(...[...zipped.text.matchAll(/^bidder_budget_remaining_usd\{[^}]*\} (\S+)$/gm)].map((m) => Number(m[1])))).toBeGreaterThan(0);
   });
 
   it('a policy reload through one worker is served by both, and says which settings wait for a restart', async () => {

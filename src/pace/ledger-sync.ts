@@ -300,11 +300,36 @@ export async function syncPacerWithLedger(o: {
 
 /**
  * Budget gauges, refreshed on scrape rather than per bid: one batched ledger read (and one op="state"
- * duration) per PER_TURN campaigns.
+ * duration) per PER_TURN campaigns. With `readLedger` false (a worker of `serve --workers N` other
+ * than the one that reads the ledger this scrape, src/cli/workers.ts) no ledger read: the pacer's
+ * target and multiplier alone, the ledger's gauges (LEDGER_GAUGES) left to the worker that reads.
  */
-export async function refreshBudgetGauges(o: { metrics: Metrics; ledger: BudgetLedger; pacer: PacerView; clock: () => number; now: () => number; campaigns: readonly Campaign[]; adminPaused?: readonly string[] }): Promise<void> {
+export async function refreshBudgetGauges(o: {
+  metrics: Metrics;
+  ledger: BudgetLedger;
+  pacer: PacerView;
+  clock: () => number;
+  now: () => number;
+  campaigns: readonly Campaign[];
+  adminPaused?: readonly string[];
+  readLedger?: boolean;
+}): Promise<void> {
   const paused = new Set(o.campaigns.filter((c) => c.paused === true).map((c) => c.id));
   for (const id of o.adminPaused ?? []) paused.add(id);
+  if (o.readLedger === false) {
+    await inChunks(o.campaigns.map((c) => c.id), async (ids) => {
+      const nowMs = o.clock();
+      for (const id of ids) {
+        const view = o.pacer.inspect(id, nowMs);
+        // A paused campaign's target is the ledger's spend (below), which the reading worker
+        // exports; 0 here, as the workers' figures are aggregated by their max
+        // (bidder_spend_target_usd), leaves it at that spend (never below 0).
+        o.metrics.pacing(id, paused.has(id) ? 0 : (view?.targetSpentUsd ?? 0), view?.multiplier ?? 0);
+      }
+      return true;
+    });
+    return;
+  }
   await inChunks(o.campaigns.map((c) => c.id), async (ids) => {
     const t0 = o.now();
     let states;

@@ -1,5 +1,7 @@
 import uWS from 'uWebSockets.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gzip as zlibGzip } from 'node:zlib';
 import type { NoticeKind } from '../types.js';
 import { BidderError } from '../errors/codes.js';
 import type { ExchangeSettings } from '../config/policies.js';
@@ -38,6 +40,39 @@ export interface HttpServer {
    */
   drain(graceMs: number): Promise<void>;
   inFlight(): number;
+}
+
+/**
+ * Whether an Accept-Encoding header takes gzip: `gzip` (or `x-gzip`), else `*`, at a q above 0
+ * (RFC 9110 §12.5.3). Prometheus sends `Accept-Encoding: gzip`.
+ */
+export function acceptsGzip(header: string): boolean {
+  let gzip: number | undefined;
+  let any: number | undefined;
+  for (const part of header.split(',')) {
+    const [coding, ...params] = part.split(';');
+    const name = coding.trim().toLowerCase();
+    let q = 1;
+    for (const p of params) {
+      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p);
+      if (m) q = Number(m[1]);
+    }
+    if (name === 'gzip' || name === 'x-gzip') gzip = Math.max(gzip ?? 0, q);
+    else if (name === '*') any = q;
+  }
+  return (gzip ?? any ?? 0) > 0;
+}
+
+const gzipAsync = promisify(zlibGzip);
+/** An answer whose body differs with Accept-Encoding says so, for caches between (RFC 9110 §12.5.5). */
+const varies = (a: Answer): Answer => ({ ...a, headers: { ...a.headers, vary: 'Accept-Encoding' } });
+/**
+ * The metrics' answer gzipped, off the event loop (zlib's thread pool): 1.6 MB of text at 5,000
+ * campaigns, ~170 KB gzipped.
+ */
+async function gzipped(a: Answer): Promise<Answer> {
+  if (a.status !== 200 || a.body.length === 0) return varies(a);
+  return { ...a, body: await gzipAsync(a.body), headers: { ...a.headers, 'content-encoding': 'gzip', vary: 'Accept-Encoding' } };
 }
 
 /** A 405 with the Allow header it must carry (RFC 9110 §15.5.6). */
@@ -456,7 +491,9 @@ export function startHttpServer(
       if (!local(res, req)) return;
       const state: Aborted = { aborted: false, head: isHead(req) };
       res.onAborted(() => (state.aborted = true));
-      guard(res, state, false, h.metrics());
+      // Read here: uWS's request is gone once the handler returns.
+      const gzip = acceptsGzip(req.getHeader('accept-encoding'));
+      guard(res, state, false, h.metrics().then((a) => (gzip ? gzipped(a) : varies(a))));
     };
     a.get('/metrics', metrics);
     a.head('/metrics', metrics);
