@@ -14,7 +14,7 @@ import { OUT_OF_HOME, readRequest, requestFacts, type RequestFacts } from './req
 import { impRefusal } from './imp-refusal.js';
 import { BIT_WORDS_PER_MARK, createIndexWalk, MARK_PER_VISIT } from './index-walk.js';
 import { admitsAdvertiser, anyIn, categoryRefused, isBlocked, languageAllowed } from './candidate-rules.js';
-import { currencyToUsd, durationFloorUsd } from './floors.js';
+import { currencyToUsd, durationFloorOf, durationFloorUsd } from './floors.js';
 
 export { playAtMs } from './imp-refusal.js';
 
@@ -320,6 +320,7 @@ export function createEligibility(deps: EligibilityDeps) {
     // the request asks: blocks, deals, a paused campaign, an imp without a banner, banner types
     // or content types asked for), and which traits then send it through every check.
     const banner = im.banner;
+    const bidfloorcur: unknown = im.bidfloorcur;
     // Asked once: plan is synchronous, so no pause lands between two candidates.
     const anyPaused = deps.anyPaused === undefined || deps.anyPaused();
     const byTraits =
@@ -397,7 +398,8 @@ export function createEligibility(deps: EligibilityDeps) {
       // NaN (unreadable) from either stays NaN.
       let openUsd = openFloorUsd;
       if (fit.kind === 'vast') {
-        const f = durationFloorUsd((cand.format === 'video' ? media.video : media.audio)!.media, cand.durationSec, im.bidfloorcur, ratesPerUsd);
+        const rules = (cand.format === 'video' ? media.video : media.audio)!;
+        const f = durationFloorOf(rules.minCpmPerSec, rules.durfloors, cand.durationSec, bidfloorcur, ratesPerUsd);
         if (f > openUsd || Number.isNaN(f)) openUsd = f;
       }
       let deal: Obj | null = null;

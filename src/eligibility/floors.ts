@@ -8,11 +8,21 @@ type Obj = Record<string, any>;
  * (`mindur`, `maxdur`, either end open) holds it; the highest, in `cur`'s units converted. 0: none.
  */
 export function durationFloorUsd(rules: Obj, exactSec: number, cur: unknown, rates: ReadonlyMap<string, number>): number {
+  return durationFloorOf(minCpmPerSec(rules), Array.isArray(rules.durfloors) ? rules.durfloors : null, exactSec, cur, rates);
+}
+
+/** `mincpmpersec` where a positive number, else 0. */
+export function minCpmPerSec(rules: Obj): number {
+  return typeof rules.mincpmpersec === 'number' && rules.mincpmpersec > 0 ? rules.mincpmpersec : 0;
+}
+
+/** As durationFloorUsd, from `mincpmpersec` (minCpmPerSec) and `durfloors` (null: not an array) read beforehand. */
+export function durationFloorOf(perSec: number, durfloors: readonly Obj[] | null, exactSec: number, cur: unknown, rates: ReadonlyMap<string, number>): number {
   // The exchange applies its floors to the length the bid declares, `bid.dur`: whole seconds, rounded up.
   const durSec = Math.ceil(exactSec);
-  let f = typeof rules.mincpmpersec === 'number' && rules.mincpmpersec > 0 ? rules.mincpmpersec * durSec : 0;
-  if (Array.isArray(rules.durfloors)) {
-    for (const r of rules.durfloors) {
+  let f = perSec * durSec;
+  if (durfloors !== null) {
+    for (const r of durfloors) {
       if (!r || typeof r.bidfloor !== 'number') continue;
       if ((typeof r.mindur === 'number' && durSec < r.mindur) || (typeof r.maxdur === 'number' && durSec > r.maxdur)) continue;
       if (r.bidfloor > f) f = r.bidfloor;

@@ -7,6 +7,7 @@ import type { Candidate } from './catalog.js';
 import { fillNative, parseNativeRequest, type NativeFill, type NativeRequest } from './native.js';
 import { overlayVastVersionFor, vastVersionFor, type VastVersion } from './vast-version.js';
 import { canonicalMimes } from './mime.js';
+import { minCpmPerSec } from './floors.js';
 
 type Obj = Record<string, any>;
 
@@ -50,6 +51,9 @@ export interface MediaRules {
   readonly maxKbps: number;
   /** The player's aspect ratio a file must have (within 5 %) where it allows no letter-boxing; 0: any. */
   readonly shape: number;
+  /** Video and audio floors by the ad's length (src/eligibility/floors.ts): `mincpmpersec` where positive, else 0; `durfloors` where an array, else null. */
+  readonly minCpmPerSec: number;
+  readonly durfloors: readonly Obj[] | null;
 }
 
 function mediaRules(media: unknown): MediaRules | null {
@@ -77,6 +81,8 @@ function mediaRules(media: unknown): MediaRules | null {
     minKbps: typeof o.minbitrate === 'number' ? o.minbitrate : 0,
     maxKbps: positive(o.maxbitrate),
     shape: !boxing && w > 0 && h > 0 ? w / h : 0,
+    minCpmPerSec: minCpmPerSec(o),
+    durfloors: Array.isArray(o.durfloors) ? o.durfloors : null,
   };
 }
 
