@@ -24,6 +24,16 @@ describe('simulator driving a running bidder', () => {
     expect(clickUrlFrom('<div>no link</div>')).toBeUndefined();
   });
 
+  it('counts a 200 whose body is not JSON as an error, not also a no-bid', async () => {
+    const market = createMarket({ seed: 21, campaigns, requestsPerDay: 20 });
+    const fetchImpl = (async () => new Response('not json', { status: 200 })) as typeof fetch;
+    const report = await driveBidder({ market, campaigns, target: 'http://127.0.0.1:1', concurrency: 2, maxRequests: 20, fetchImpl });
+    expect(report.requests).toBeGreaterThan(0);
+    expect(report.errors).toBe(report.requests);
+    expect(report.noBids).toBe(0);
+    expect(report.bids).toBe(0);
+  });
+
   it('closes the loop: simulated traffic -> bidder -> event log -> train -> hot swap into that bidder', async () => {
     const models = mkdtempSync(join(tmpdir(), 'loop-models-'));
     cpSync('models', models, { recursive: true });

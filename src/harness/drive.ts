@@ -157,11 +157,15 @@ export async function driveBidder(o: DriveOptions): Promise<DriveReport> {
       const started = performance.now();
       let status = 0;
       let body: { id?: string; cur?: string; seatbid?: { seat?: string; bid: Bid[] }[] } | undefined;
+      // An answer that could not be read (the connection failed, or a 200 whose body is not
+      // JSON) is an error, not also a no-bid.
+      let failed = false;
       try {
         const res = await doFetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-openrtb-version': '2.6' }, body: JSON.stringify(sr.request) });
         status = res.status;
         body = status === 200 ? ((await res.json()) as typeof body) : (await res.arrayBuffer(), undefined);
       } catch {
+        failed = true;
         report.errors++;
       }
       latencies.push(performance.now() - started);
@@ -169,7 +173,7 @@ export async function driveBidder(o: DriveOptions): Promise<DriveReport> {
       const bid = body?.seatbid?.[0]?.bid?.[0];
       const outcome: DriveOutcome = { sr, status, bidCpm: 0, competingCpm, won: false, clearingCpm: 0, clicked: false, creativeId: '' };
       if (!bid) {
-        if (status === 204 || status === 200) report.noBids++;
+        if (!failed && (status === 204 || status === 200)) report.noBids++;
         o.onOutcome?.(outcome);
         continue;
       }
