@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { requests, writeCatalog, writePolicies } from './workload.mjs';
+import { requests, spreadBodies, writeCatalog, writePolicies } from './workload.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -85,8 +85,8 @@ const port = await new Promise((res, rej) => {
 });
 try {
   const url = `http://127.0.0.1:${port}/openrtb2/bid`;
-  const bodies = requests(2000).map((b) => ({ body: JSON.stringify(b) }));
-  const load = (duration) => autocannon({ url, connections: Number(args.connections), duration, method: 'POST', headers: { 'content-type': 'application/json' }, requests: bodies });
+  const bodies = requests(2000).map((b) => JSON.stringify(b));
+  const load = (duration) => autocannon({ url, connections: Number(args.connections), duration, ...spreadBodies(bodies, Number(args.connections)) });
   await load(3);
   const a0 = allocated;
   const g0 = gcs;

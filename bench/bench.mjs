@@ -41,7 +41,7 @@ import autocannon from 'autocannon';
 import { spawnBidder } from '../dist/harness/bidder.js';
 import { clickUrlFrom } from '../dist/harness/exchange.js';
 import { histogramQuantile, parseSamples } from '../dist/harness/prometheus.js';
-import { corpusRequests, requests, writeCatalog, writePolicies } from './workload.mjs';
+import { corpusRequests, eachPathOnce, requests, spreadBodies, writeCatalog, writePolicies } from './workload.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -123,12 +123,12 @@ function startChild(cmd, argv, cwd, env, portFrom) {
 
 
 async function measure(name, url, bodies) {
-  const warm = await autocannon({ url, connections: CONNECTIONS, duration: Number(args.warmup), method: 'POST', headers: { 'content-type': 'application/json' }, requests: bodies.map((b) => ({ body: b })) });
+  const warm = await autocannon({ url, connections: CONNECTIONS, duration: Number(args.warmup), ...spreadBodies(bodies, CONNECTIONS) });
   void warm;
   return async (pid) => {
     const t0 = cpuTicks(pid);
     const th0 = threadTicks(pid);
-    const res = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, method: 'POST', headers: { 'content-type': 'application/json' }, requests: bodies.map((b) => ({ body: b })) });
+    const res = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, ...spreadBodies(bodies, CONNECTIONS) });
     const ticks = cpuTicks(pid) - t0;
     const th1 = threadTicks(pid);
     const total = res.requests.total;
@@ -181,7 +181,7 @@ async function runBidder(name, cwd, policiesDir, bodies) {
     // built, so the first second of sending carried 1.5-1.7 x the rate (the first 300 ms at
     // 7,000-14,600 req/s): 89-99 % of the step's answers over 10 ms were in it.
     const rate = Math.max(1, Math.round(r.rps * 0.7));
-    const run70 = autocannon({ url, connections: CONNECTIONS, duration: DURATION + AT70_SKIP_S, overallRate: rate, method: 'POST', headers: { 'content-type': 'application/json' }, requests: bodies.map((b) => ({ body: b })) });
+    const run70 = autocannon({ url, connections: CONNECTIONS, duration: DURATION + AT70_SKIP_S, overallRate: rate, ...spreadBodies(bodies, CONNECTIONS) });
     let h0p = null;
     run70.once('response', () => (h0p = new Promise((res) => setTimeout(res, AT70_SKIP_S * 1000)).then(async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text())));
     const fixed = await run70;
@@ -212,7 +212,7 @@ async function measureNotices(url, pid, bodies, wanted, onSend = () => {}, tag =
   };
   let next = 0;
   async function worker() {
-    while (paths.length < wanted && next < bodies.length * 10) {
+    while (paths.length < wanted + CONNECTIONS && next < bodies.length * 10) {
       const body = JSON.parse(bodies[next++ % bodies.length]);
       body.id = `${tag}-${next}`;
       const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -238,11 +238,11 @@ async function measureNotices(url, pid, bodies, wanted, onSend = () => {}, tag =
     }
   }
   await Promise.all(Array.from({ length: 16 }, worker));
-  if (paths.length === 0) return null;
+  if (paths.length <= CONNECTIONS) return null;
   onSend();
   const t0 = cpuTicks(pid);
   const th0 = threadTicks(pid);
-  const res = await autocannon({ url: origin, connections: CONNECTIONS, amount: paths.length, requests: paths.map((path) => ({ method: 'GET', path })) });
+  const res = await autocannon({ url: origin, connections: CONNECTIONS, amount: paths.length - CONNECTIONS, ...eachPathOnce(paths) });
   const ticks = cpuTicks(pid) - t0;
   const th1 = threadTicks(pid);
   const codes = res.statusCodeStats ?? {};
