@@ -165,6 +165,10 @@ async function runBidder(name, cwd, policiesDir, bodies) {
     r.meanBatchRows = +ratio(after, before, 'bidder_batch_rows_sum', 'bidder_batch_rows_count').toFixed(1);
     // Rows the model actually scored per bid request answered (no-bids before scoring count as 0).
     r.rowsPerReq = +((sample(after, 'bidder_batch_rows_sum') - sample(before, 'bidder_batch_rows_sum')) / r.requests).toFixed(2);
+    // Per request that reached scoring (a no-bid before it scores nothing): the batch one request
+    // alone would make, for the micro-batching comparison.
+    const scored = sample(after, 'bidder_stage_duration_seconds_count{stage="score"}') - sample(before, 'bidder_stage_duration_seconds_count{stage="score"}');
+    r.rowsPerScoredReq = scored > 0 ? +((sample(after, 'bidder_batch_rows_sum') - sample(before, 'bidder_batch_rows_sum')) / scored).toFixed(2) : undefined;
     if (Number(args.notices) > 0) {
       // A notices phase thrown away first, as the bid requests' warm-up is: the process's first
       // notices run the notice path's code unoptimised and pay its compilation (on V8's threads) and
@@ -173,7 +177,12 @@ async function runBidder(name, cwd, policiesDir, bodies) {
       r.notices = await measureNotices(url, child.pid, bodies, Number(args.notices));
     }
     // Tail latency where a bidder should run: a fixed offered rate at 70 % of the throughput just
-    // reached (the issue's p99 target is stated there, not at saturation).
+    // reached (the issue's p99 target is stated there, not at saturation). Not paced within the
+    // second: autocannon's `overallRate` is a per-second allowance per connection, each sending its
+    // share as fast as it is answered and then waiting for the next second (a server capped at
+    // 2,609 req/s, offered 1,826, took 1,234-2,963 req/s through the second's first 800 ms and almost nothing in
+    // the last 200), so the p99 is of bursts at about saturation speed, harsher than paced arrivals
+    // (`npm run loadtest` paces them).
     // The server's own latency histogram gives its p99 (arrival to answer); the client's figure
     // also holds autocannon's rate-limiter queueing.
     // Read from AT70_SKIP_S after the first answer: autocannon builds each connection's 2,000
@@ -240,15 +249,25 @@ async function measureNotices(url, pid, bodies, wanted, onSend = () => {}, tag =
   await Promise.all(Array.from({ length: 16 }, worker));
   if (paths.length <= CONNECTIONS) return null;
   onSend();
+  const amount = paths.length - CONNECTIONS;
   const t0 = cpuTicks(pid);
   const th0 = threadTicks(pid);
-  const res = await autocannon({ url: origin, connections: CONNECTIONS, amount: paths.length - CONNECTIONS, ...eachPathOnce(paths) });
-  const ticks = cpuTicks(pid) - t0;
-  const th1 = threadTicks(pid);
+  const ms0 = performance.now();
+  // The window ends at the last answer: autocannon resolves at its next 1-second sample tick
+  // (its `duration` and `requests.average` too), and the idle time until then, ~0.7 s of a 1.3 s
+  // phase, was counted in the CPU and the rate (a bidder at rest uses ~47 ms of CPU a second).
+  let answered = 0;
+  let end = null;
+  const run = autocannon({ url: origin, connections: CONNECTIONS, amount, ...eachPathOnce(paths) });
+  run.on('response', () => {
+    if (++answered === amount) end = { ticks: cpuTicks(pid), th: threadTicks(pid), ms: performance.now() };
+  });
+  const res = await run;
+  end ??= { ticks: cpuTicks(pid), th: threadTicks(pid), ms: performance.now() };
+  const n = res.requests.total;
   const codes = res.statusCodeStats ?? {};
   const accepted = Object.entries(codes).filter(([c]) => Number(c) < 400).reduce((a, [, v]) => a + v.count, 0);
-  // autocannon's `requests.average` is per whole second: a phase of 0.6 s read as its total.
-  return { notices: res.requests.total, accepted, rps: Math.round(res.requests.total / res.duration), cpuUsPerNotice: +(((ticks / CLK_TCK) * 1e6) / res.requests.total).toFixed(1), cpuUsPerNoticeByThread: byThread(th0, th1, res.requests.total) };
+  return { notices: n, accepted, rps: Math.round(n / ((end.ms - ms0) / 1000)), cpuUsPerNotice: +((((end.ticks - t0) / CLK_TCK) * 1e6) / n).toFixed(1), cpuUsPerNoticeByThread: byThread(th0, end.th, n) };
 }
 
 /** Upper bound (ms) of the histogram bucket holding quantile q of the requests between two scrapes. */
@@ -547,7 +566,7 @@ if (base && ROUNDS > 1) {
 const head = results[1];
 const infer = await inferenceFloor(head.meanBatchRows || 10);
 // Micro-batching against scoring each request alone (its rows in one call), same model and backend.
-const alone = await inferenceFloor(Math.max(1, Math.round(head.rowsPerReq || 10)));
+const alone = await inferenceFloor(Math.max(1, Math.round(head.rowsPerScoredReq || head.rowsPerReq || 10)));
 const emptyUs = results[0].cpuUsPerReq;
 
 const imps = bodies.reduce((n, b) => n + (JSON.parse(b).imp?.length ?? 0), 0) / bodies.length;
@@ -570,7 +589,7 @@ for (const r of results.filter((x) => x.notices)) {
   console.log(`${r.name} notices: ${r.notices.notices} sent once each (${r.notices.accepted} accepted), ${r.notices.rps}/s, ${r.notices.cpuUsPerNotice} µs CPU per notice against ${r.cpuUsPerReq} per bid request; by thread ${JSON.stringify(r.notices.cpuUsPerNoticeByThread)}`);
 }
 for (const r of results.filter((x) => x.at70)) {
-  console.log(`${r.name} at 70 % of its throughput (${r.at70.offeredRps} req/s offered): ${r.at70.rps} req/s, server p50 ≤ ${r.at70.serverP50Ms} ms, server p99 ≤ ${r.at70.serverP99Ms} ms (histogram bucket bounds), client p99 ${r.at70.clientP99Ms} ms`);
+  console.log(`${r.name} at 70 % of its throughput (${r.at70.offeredRps} req/s offered, in per-second bursts): ${r.at70.rps} req/s, server p50 ≤ ${r.at70.serverP50Ms} ms, server p99 ≤ ${r.at70.serverP99Ms} ms (histogram bucket bounds), client p99 ${r.at70.clientP99Ms} ms`);
 }
 if (base && ROUNDS > 1) {
   const stats = (rs) => {
@@ -599,7 +618,7 @@ if (base && ROUNDS > 1) {
   console.log(
     `targets (issue 16, median of ${hv.length} head runs, ${headUs.toFixed(1)} µs/req; p99 the worst head run's): ≤ ${limit} × floor: ${mark(xFloor <= limit)} (${xFloor.toFixed(2)} ×)` +
       (args.catalog ? '' : `; ≤ 1.5 × (floor + inference): ${mark(xFloorInf <= 1.5)} (${xFloorInf.toFixed(2)} ×)`) +
-      `; server p99 ≤ 5 ms at 70 %: ${mark(p99 <= 5)} (≤ ${p99} ms bucket bound)`,
+      `; server p99 ≤ 5 ms at 70 %: ${mark(p99 <= 5)} (≤ ${p99} ms bucket bound, offered in per-second bursts)`,
   );
 }
 const floorUs = emptyUs + infer.cpuUsPerRow * (head.rowsPerReq ?? 0);
