@@ -1,9 +1,10 @@
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateCatalogYaml } from '../src/catalog/generate.js';
 import { DEFAULTS, loadtest, type LoadtestOptions } from './loadtest.js';
+import { compare, policiesIdentity, writeReport, type Report } from './report.js';
 
 const USAGE = `npm run loadtest -- [options]
 
@@ -31,7 +32,9 @@ const USAGE = `npm run loadtest -- [options]
                         notices: server CPU per bid request of each, the ratio, CPU per notice
                         and its two parts. Warm-up 20 s per run unless --warmup is given
   --seed <n>            request mix seed (default ${DEFAULTS.seed})
-  --baseline <file>     baseline report to compare with (default ${DEFAULTS.baselinePath})
+  --baseline <file>     baseline report to compare with (default ${DEFAULTS.baselinePath}); compared
+                        only where mode, rate, machine, duration, steps, warm-up, connections,
+                        seed, mix, notices, pinning, CPU quota and policies all match it
   --save-baseline       write this run's report as the baseline instead of comparing
   --fail-on-regression  exit 1 when a figure regressed against the baseline
   --no-progress         no live progress line
@@ -157,7 +160,19 @@ if (values['notice-cost']) {
   }
   process.exit(0);
 }
-const { report, paths } = await loadtest(opts, log);
+// loadtest() stores the options its load steps took; the bidder's pinning, CPU quota and policies
+// also shape the figures, so they are stored too, before the report is compared with the baseline
+// (which it is not comparable with unless all of them match) or saved as one.
+const policies = policiesIdentity(
+  opts.policiesDir,
+  values.policies ?? DEFAULTS.policiesDir,
+  values.catalog ? { campaigns: num('catalog', values.catalog, 1)!, seed: num('catalog-seed', values['catalog-seed'], 0) ?? 1 } : null,
+);
+const { report, paths } = await loadtest({ ...opts, baselinePath: '', saveBaseline: false }, log);
+Object.assign(report.options, { bidderCpus: opts.bidderCpus, bidderCpuQuota: opts.bidderCpuQuota, policies });
+if (!opts.saveBaseline && existsSync(opts.baselinePath)) report.comparison = compare(report, JSON.parse(readFileSync(opts.baselinePath, 'utf8')) as Report, opts.baselinePath);
+writeReport(report, opts.reportsDir); // the same paths, rewritten with these
+if (opts.saveBaseline) writeFileSync(opts.baselinePath, JSON.stringify(report, null, 2) + '\n');
 const h = report.headline;
 log(
   `\n${h.mode === 'max' ? 'max throughput' : `fixed rate ${h.rate} req/s`}: ${Math.round(h.reqPerSec)} req/s, ` +
@@ -168,7 +183,9 @@ log(
 for (const s of report.steps) {
   log(
     `  ${s.name}: asked ${s.targetRps === null ? 'max' : Math.round(s.targetRps)}, sent ${Math.round(s.sentPerSec)}, answered ${Math.round(s.reqPerSec)} req/s; ` +
-      `p99 ${s.latencyMs.p99.toFixed(1)} ms, max ${s.latencyMs.max.toFixed(1)} ms, past tmax ${s.pastTmax} (client clock); past the bidder's own deadline ${s.server.lateAnswers}; 5xx ${s.status['5xx']}; ` +
+      `p99 ${s.latencyMs.p99.toFixed(1)} ms, max ${s.latencyMs.max.toFixed(1)} ms, past tmax ${s.pastTmax} (client clock); ` +
+      (s.targetRps === null ? '' : `unsent ${s.unsent}${s.unsent ? ' (due, still queued at the end: in the percentiles and past tmax at the wait they had, a lower bound)' : ''}; `) +
+      `past the bidder's own deadline ${s.server.lateAnswers}; 5xx ${s.status['5xx']}; ` +
       `no-bids ${JSON.stringify(s.server.noBidReasons)}; server ${s.cpuCores === null ? 'n/a' : s.cpuCores.toFixed(2)} cores, harness ${s.harnessCores.toFixed(2)} cores, loop delay max ${s.harnessLoopDelayMs.max.toFixed(0)} ms; ` +
       `RSS ${s.rssBytes === null ? 'n/a' : (s.rssBytes / 2 ** 20).toFixed(0)} MiB`,
   );

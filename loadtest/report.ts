@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StepResult } from './run.js';
 
@@ -75,6 +76,98 @@ export function headlineOf(steps: StepResult[], rate: number | null): Headline {
   };
 }
 
+/** The policies a run served: a digest of the folder's files, and where they came from. */
+export interface PoliciesIdentity {
+  /** sha256 over the folder's file names and contents: the same campaigns, exchanges and currency. */
+  sha256: string;
+  /** The folder given (`--policies`); with a generated catalog, the folder its exchanges and currency came from. */
+  dir: string;
+  /** `--catalog n --catalog-seed s`: the generated catalog served; null for the folder's own campaigns. */
+  catalog: { campaigns: number; seed: number } | null;
+}
+
+export function policiesIdentity(servedDir: string, givenDir: string, catalog: PoliciesIdentity['catalog']): PoliciesIdentity {
+  const h = createHash('sha256');
+  for (const f of readdirSync(servedDir).sort()) {
+    const path = join(servedDir, f);
+    if (!statSync(path).isFile()) continue;
+    h.update(f + '\0');
+    h.update(readFileSync(path));
+    h.update('\0');
+  }
+  return { sha256: h.digest('hex'), dir: givenDir, catalog };
+}
+
+type Shape = (r: Report) => unknown;
+const opt = (key: string): Shape => (r) => (r.options && key in r.options ? r.options[key] : undefined);
+const inTarget = (key: 'cpus' | 'cpuQuota' | 'harnessCpus' | 'spawned'): Shape => (r) => (r.target && key in r.target ? r.target[key] : undefined);
+const noticesOf: Shape = (r) => {
+  const n = opt('notices')(r) as Record<string, unknown> | undefined;
+  if (n === undefined) return undefined;
+  const shares = ['winShare', 'billingShare', 'clickShare', 'lossShare'].map((k) => n[k]);
+  return shares.every((x) => x === 0) ? 'off' : { ...n, unrouted: n.unrouted ?? false };
+};
+/** Stored first in `options`; reports written before that have it in `target` (null = none). */
+const either = (key: string, targetKey: 'cpus' | 'cpuQuota'): Shape => (r) => opt(key)(r) ?? inTarget(targetKey)(r);
+
+/**
+ * What shapes a run's figures besides the code: two runs that differ in any of these measure
+ * different things (16 connections or 128, notices or none, a bidder pinned to a core and capped
+ * at a third of it or not), so their figures are not compared. `--overload` is left out: its step
+ * comes after the headline's. The model served
+ * (models/CURRENT) counts as code: a change of model is what a comparison should show.
+ */
+const SHAPE: Array<[name: string, of: Shape]> = [
+  ['duration s', opt('durationS')],
+  ['steps', opt('steps')],
+  ['warm-up s', opt('warmupS')],
+  ['connections', opt('connections')],
+  ['seed', opt('seed')],
+  ['mix', opt('mix')],
+  ['notices', noticesOf],
+  ['bidder cpus', either('bidderCpus', 'cpus')],
+  ['bidder cpu quota', either('bidderCpuQuota', 'cpuQuota')],
+  ['harness cpus', inTarget('harnessCpus')],
+  ['spawned bidder', inTarget('spawned')],
+  ['policies', (r) => (opt('policies')(r) as PoliciesIdentity | undefined)?.sha256],
+];
+
+/** A value for a note: keys in a fixed order, so equal objects read (and compare) equal. */
+function show(v: unknown): string {
+  if (v === null) return 'none';
+  if (typeof v !== 'object') return String(v);
+  if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
+  return `{${Object.keys(v as object).sort().map((k) => `${k}: ${show((v as Record<string, unknown>)[k])}`).join(', ')}}`;
+}
+
+function describePolicies(r: Report): string {
+  const p = opt('policies')(r) as PoliciesIdentity | undefined;
+  if (!p) return 'unrecorded';
+  return `${p.catalog ? `catalog of ${p.catalog.campaigns} campaigns, seed ${p.catalog.seed}, with ${p.dir}` : p.dir} (sha256 ${p.sha256.slice(0, 12)})`;
+}
+
+/**
+ * The options that differ between two runs, or that either report does not record (a baseline
+ * written before a field was stored): one note each. Empty: the runs were shaped alike.
+ */
+export function shapeDifferences(current: Report, baseline: Report): string[] {
+  const notes: string[] = [];
+  const lacksInBaseline: string[] = [];
+  const lacksInCurrent: string[] = [];
+  for (const [name, of] of SHAPE) {
+    const a = of(baseline);
+    const b = of(current);
+    if (a === undefined) lacksInBaseline.push(name);
+    if (b === undefined) lacksInCurrent.push(name);
+    if (a === undefined || b === undefined) continue;
+    if (show(a) === show(b)) continue;
+    notes.push(name === 'policies' ? `policies: baseline ${describePolicies(baseline)}, this run ${describePolicies(current)}` : `${name}: baseline ${show(a)}, this run ${show(b)}`);
+  }
+  if (lacksInBaseline.length) notes.push(`the baseline does not record ${lacksInBaseline.join(', ')} (written before they were stored; save a new one)`);
+  if (lacksInCurrent.length) notes.push(`this run does not record ${lacksInCurrent.join(', ')}`);
+  return notes;
+}
+
 export function compare(current: Report, baseline: Report, baselinePath: string): Comparison {
   const a = baseline.headline;
   const b = current.headline;
@@ -84,6 +177,11 @@ export function compare(current: Report, baseline: Report, baselinePath: string)
   if (baseline.machine.cpuModel !== current.machine.cpuModel || baseline.machine.cpus !== current.machine.cpus) {
     comparable = false;
     notes.push(`baseline machine: ${baseline.machine.cpus} x ${baseline.machine.cpuModel}`);
+  }
+  const differences = shapeDifferences(current, baseline);
+  if (differences.length) {
+    comparable = false;
+    notes.push(...differences);
   }
   const rows: ComparisonRow[] = [];
   const row = (metric: string, base: number | null, cur: number | null, limit: number, absolute = false) => {
@@ -98,7 +196,11 @@ export function compare(current: Report, baseline: Report, baselinePath: string)
   row('latency p99 ms', a.latencyMs.p99, b.latencyMs.p99, REGRESSION_LIMITS.p99);
   row('server CPU µs/request', a.cpuUsPerRequest, b.cpuUsPerRequest, REGRESSION_LIMITS.cpuUsPerRequest);
   row('error share', a.errorRate, b.errorRate, REGRESSION_LIMITS.errorRate, true);
-  const share = (h: Headline, r: Report) => h.pastTmax / Math.max(1, r.steps[h.mode === 'max' ? 0 : r.steps.length - 1].requests);
+  // Unsent requests counted past tmax (paced steps) are in the count, so also in the denominator.
+  const share = (h: Headline, r: Report) => {
+    const s = r.steps[h.mode === 'max' ? 0 : r.steps.length - 1];
+    return h.pastTmax / Math.max(1, s.requests + (s.unsent ?? 0));
+  };
   row('past-tmax share', share(a, baseline), share(b, current), REGRESSION_LIMITS.pastTmaxShare, true);
   return {
     baseline: baselinePath,
@@ -135,16 +237,23 @@ export function markdown(r: Report, svgName: string): string {
   );
   out.push(`![latency against load](${svgName})`, '');
   out.push('## Steps', '');
-  out.push('| step | asked req/s | sent req/s | answered req/s | p50 | p90 | p99 | p99.9 | max | bids | no-bids | 4xx | 5xx | past tmax | CPU µs/req | server cores | harness cores | harness loop delay max ms | RSS MiB | notices sent (win/billing/click/loss) | notices dropped |');
-  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+  out.push('| step | asked req/s | sent req/s | answered req/s | p50 | p90 | p99 | p99.9 | max | bids | no-bids | 4xx | 5xx | past tmax | unsent | CPU µs/req | server cores | harness cores | harness loop delay max ms | RSS MiB | notices sent (win/billing/click/loss) | notices dropped |');
+  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
   for (const s of r.steps) {
     const n = s.notices.sent;
     out.push(
       `| ${s.name} | ${s.targetRps === null ? 'max' : int(s.targetRps)} | ${s.sentPerSec === undefined ? 'n/a' : int(s.sentPerSec)} | ${int(s.reqPerSec)} | ${fmt(s.latencyMs.p50)} | ${fmt(s.latencyMs.p90)} | ${fmt(s.latencyMs.p99)} | ${fmt(s.latencyMs.p999)} | ${fmt(s.latencyMs.max)} | ` +
-        `${s.status.bid} | ${s.status.nobid} | ${s.status['4xx']} | ${s.status['5xx']} | ${s.pastTmax} | ${s.cpuUsPerRequest === null ? 'n/a' : fmt(s.cpuUsPerRequest, 0)} | ${s.cpuCores == null ? 'n/a' : fmt(s.cpuCores)} | ${s.harnessCores == null ? 'n/a' : fmt(s.harnessCores)} | ${s.harnessLoopDelayMs ? fmt(s.harnessLoopDelayMs.max, 0) : 'n/a'} | ${s.rssBytes == null ? 'n/a' : fmt(s.rssBytes / 2 ** 20, 0)} | ${n.win}/${n.billing}/${n.click}/${n.loss} | ${s.notices.dropped} |`,
+        `${s.status.bid} | ${s.status.nobid} | ${s.status['4xx']} | ${s.status['5xx']} | ${s.pastTmax} | ${s.targetRps === null ? 'n/a' : (s.unsent ?? 'n/a')} | ${s.cpuUsPerRequest === null ? 'n/a' : fmt(s.cpuUsPerRequest, 0)} | ${s.cpuCores == null ? 'n/a' : fmt(s.cpuCores)} | ${s.harnessCores == null ? 'n/a' : fmt(s.harnessCores)} | ${s.harnessLoopDelayMs ? fmt(s.harnessLoopDelayMs.max, 0) : 'n/a'} | ${s.rssBytes == null ? 'n/a' : fmt(s.rssBytes / 2 ** 20, 0)} | ${n.win}/${n.billing}/${n.click}/${n.loss} | ${s.notices.dropped} |`,
     );
   }
-  out.push('', 'Latencies in ms, measured by the client per answer (204s and errors included).', '');
+  out.push(
+    '',
+    'Latencies in ms, measured by the client per answer (204s and errors included). In fixed-rate steps they count from when ' +
+      'each request was due, and also include the requests due but still queued when the step ended ("unsent", never sent), ' +
+      'each at the time it had waited by then: a lower bound, so where a step has unsent requests its percentiles and its ' +
+      '"past tmax" are lower bounds too.',
+    '',
+  );
   const head = r.steps[h.mode === 'max' ? 0 : r.steps.length - 1];
   out.push('## No-bid reasons (headline step, from the bidder\'s metrics)', '');
   out.push('| reason | count | share of answers |', '| --- | ---: | ---: |');

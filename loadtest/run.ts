@@ -47,13 +47,23 @@ export interface StepResult {
   reqPerSec: number;
   /** Requests the generator sent per second; below targetRps when its connections were all waiting. */
   sentPerSec: number;
-  /** Client-side latency in ms, every answer counted (also 204s and errors). */
+  /**
+   * Client-side latency in ms, every answer counted (also 204s and errors), and in fixed-rate
+   * steps also every request that fell due but was still queued at the step's end (`unsent`),
+   * counted at the time it had waited by then: a lower bound, so past saturation these
+   * percentiles are lower bounds too.
+   */
   latencyMs: Percentiles;
+  /**
+   * Fixed-rate steps: requests due but never sent (every connection still waiting when the step
+   * ended), counted in `latencyMs` and `pastTmax` at their wait so far; 0 in unthrottled steps.
+   */
+  unsent: number;
   status: { bid: number; nobid: number; '4xx': number; '5xx': number; other: number };
   /** Connection errors and timeouts seen by the client. */
   transportErrors: number;
   bidRate: number;
-  /** Answers that reached the client after the request's tmax. */
+  /** Answers that reached the client after the request's tmax, and unsent requests that had waited longer than theirs. */
   pastTmax: number;
   /** Server CPU (user + system) per request in µs; null when the bidder's pid is unknown. */
   cpuUsPerRequest: number | null;
@@ -127,6 +137,7 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
   const firer = createNoticeFirer({ origin: target.origin, rng: createRng(o.seed + 1), plan: o.notices, maxInFlight: 64 });
   const live: Live = { requests: 0, bids: 0, errors: 0, pastTmax: 0 };
   let samples = sampleStore();
+  let answered = 0;
   let status = { bid: 0, nobid: 0, '4xx': 0, '5xx': 0, other: 0 };
   // onResponse and the 'response' event fire back to back for the same answer (autocannon's
   // client), so the tmax read by one is handed to the other through this variable.
@@ -144,9 +155,15 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
   }
   function time(code: number, ms: number, tmaxMs: number) {
     live.requests++;
+    answered++;
     if (code >= 500) live.errors++;
     samples.add(ms);
     if (ms > tmaxMs) live.pastTmax++;
+  }
+  /** A request due but never sent: in the latencies at the wait it had, a lower bound. */
+  function unsent(waitedMs: number, tmaxMs: number) {
+    samples.add(waitedMs);
+    if (waitedMs > tmaxMs) live.pastTmax++;
   }
 
   const request = {
@@ -163,7 +180,7 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
   };
 
   /** The unthrottled steps: autocannon's closed loop, each connection sending as soon as it is answered. */
-  async function unthrottled(durationS: number): Promise<{ sent: number; transportErrors: number }> {
+  async function unthrottled(durationS: number): Promise<{ sent: number; unsent: number; transportErrors: number }> {
     const instance = autocannon({
       url: target.origin,
       connections: o.connections,
@@ -173,16 +190,17 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
     }) as unknown as Promise<autocannon.Result> & EventEmitter;
     instance.on('response', (_client: unknown, code: number, _bytes: number, ms: number) => time(code, ms, answeredTmax));
     const result = await instance;
-    return { sent: result.requests.sent, transportErrors: result.errors + result.timeouts };
+    return { sent: result.requests.sent, unsent: 0, transportErrors: result.errors + result.timeouts };
   }
 
   /**
    * The fixed-rate steps: an open loop (paced.ts) sending one request every 1/rate s, latency
    * from when each was due. autocannon's `overallRate` is a per-second allowance per connection:
    * each second's requests went out back to back and the connections then sat idle, so a step
-   * measured bursts at full speed, and a bidder stall between bursts was never seen.
+   * measured bursts at full speed, and a bidder stall between bursts was never seen. Requests
+   * still queued at the end are not sent but counted, at the wait they had (`unsent`).
    */
-  async function paced(targetRps: number, durationS: number): Promise<{ sent: number; transportErrors: number }> {
+  async function paced(targetRps: number, durationS: number): Promise<{ sent: number; unsent: number; transportErrors: number }> {
     const r = await sendPaced({
       origin: target.origin,
       ratePerS: targetRps,
@@ -195,12 +213,14 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
         classify(code, body);
         time(code, ms, item.tmaxMs);
       },
+      onUnsent: (item, waitedMs) => unsent(waitedMs, item.tmaxMs),
     });
-    return { sent: r.sent, transportErrors: r.errors + r.timeouts };
+    return { sent: r.sent, unsent: r.unsent, transportErrors: r.errors + r.timeouts };
   }
 
   async function step(name: string, targetRps: number | null, durationS: number, record: boolean): Promise<StepResult> {
     samples = sampleStore();
+    answered = 0;
     status = { bid: 0, nobid: 0, '4xx': 0, '5xx': 0, other: 0 };
     const notices0 = structuredClone(firer.counts);
     const pastTmax0 = live.pastTmax;
@@ -219,7 +239,7 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
     const own = process.cpuUsage(own0);
     loopDelay.disable();
     const after = await scrape(target.origin);
-    const n = samples.values.length;
+    const n = answered;
     const served = status.bid + status.nobid;
     const notices = structuredClone(firer.counts);
     for (const k of Object.keys(notices.sent) as Array<keyof NoticeCounts['sent']>) notices.sent[k] -= notices0.sent[k];
@@ -236,6 +256,7 @@ export async function runLoad(target: Target, o: LoadOptions): Promise<StepResul
       reqPerSec: n / elapsedS,
       sentPerSec: sent.sent / elapsedS,
       latencyMs: percentiles(samples.values),
+      unsent: sent.unsent,
       status: { ...status },
       transportErrors: sent.transportErrors,
       bidRate: served ? status.bid / served : 0,

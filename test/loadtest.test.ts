@@ -61,17 +61,38 @@ describe('load-test harness', () => {
     expect([p.p50, p.p90, p.p99, p.p999, p.max]).toEqual([500, 900, 990, 999, 1000]);
   });
 
-  it('flags a regression against a comparable baseline, and nothing against an incomparable one', () => {
-    const base = {
+  /** A report of a spawned, unpinned run with notices: the shape loadtest/baseline.json has, with the policies recorded. */
+  const shaped = () =>
+    ({
       machine: { cpus: 2, cpuModel: 'x', node: 'v20', platform: 'linux' },
+      target: { origin: 'http://127.0.0.1:1', spawned: true, cpus: null, cpuQuota: null, harnessCpus: '0-1' },
+      options: {
+        durationS: 10,
+        rate: null,
+        steps: 4,
+        overload: null,
+        connections: 16,
+        warmupS: 2,
+        seed: 1,
+        mix: { simShare: 0.7, malformedShare: 0.005, routes: DEFAULT_MIX.routes },
+        notices: { winShare: 0.3, billingShare: 0.9, clickShare: 0.05, lossShare: 0.5 },
+        progress: true,
+        bidderCpus: null,
+        bidderCpuQuota: null,
+        policies: { sha256: 'a'.repeat(64), dir: 'policies', catalog: null },
+      },
       headline: { mode: 'max', rate: null, reqPerSec: 1000, latencyMs: { p50: 1, p90: 2, p99: 4, p999: 8 }, bidRate: 0.5, errorRate: 0, pastTmax: 0, cpuUsPerRequest: 500 },
-      steps: [{ requests: 10_000 }],
-    } as unknown as Report;
+      steps: [{ requests: 10_000, unsent: 0 }],
+    }) as unknown as Report;
+
+  it('flags a regression against a comparable baseline, and nothing against an incomparable one', () => {
+    const base = shaped();
     const worse = structuredClone(base);
     worse.headline.reqPerSec = 1000 * (1 + REGRESSION_LIMITS.reqPerSec) - 50;
     worse.headline.cpuUsPerRequest = 500 * (1 + REGRESSION_LIMITS.cpuUsPerRequest) + 10;
     const c = compare(worse, base, 'baseline.json');
     expect(c.comparable).toBe(true);
+    expect(c.note).toBe('');
     expect(c.regressions.sort()).toEqual(['req/s', 'server CPU µs/request']);
     expect(compare(base, base, 'baseline.json').regressions).toEqual([]);
     const elsewhere = structuredClone(worse);
@@ -79,5 +100,58 @@ describe('load-test harness', () => {
     const c2 = compare(elsewhere, base, 'baseline.json');
     expect(c2.comparable).toBe(false);
     expect(c2.regressions).toEqual([]);
+  });
+
+  it('does not compare runs shaped differently: connections, notices, pinning, CPU quota, policies, duration', () => {
+    const base = shaped();
+    // The reviewer's case: 128 connections, no notices, the bidder pinned to CPU 0 and capped at
+    // 0.35 of it, against the 16-connection, notices-on, unpinned baseline. Its CPU 30 % lower and
+    // req/s 50 % lower said nothing about the code, yet read as an improvement and a regression.
+    const other = structuredClone(base);
+    Object.assign(other.options, { connections: 128, notices: { winShare: 0, billingShare: 0, clickShare: 0, lossShare: 0 }, bidderCpus: '0', bidderCpuQuota: 0.35 });
+    Object.assign(other.target, { cpus: '0', cpuQuota: 0.35 });
+    other.headline.cpuUsPerRequest = 350;
+    other.headline.reqPerSec = 500;
+    const c = compare(other, base, 'baseline.json');
+    expect(c.comparable).toBe(false);
+    expect(c.regressions).toEqual([]);
+    expect(c.note).toContain('connections: baseline 16, this run 128');
+    expect(c.note).toContain('notices: baseline {billingShare: 0.9, clickShare: 0.05, lossShare: 0.5, unrouted: false, winShare: 0.3}, this run off');
+    expect(c.note).toContain('bidder cpus: baseline none, this run 0');
+    expect(c.note).toContain('bidder cpu quota: baseline none, this run 0.35');
+
+    const one = (change: (r: Report) => void) => {
+      const r = structuredClone(base);
+      change(r);
+      return compare(r, base, 'baseline.json');
+    };
+    const cases: Array<[string, (r: Report) => void]> = [
+      ['duration s: baseline 10, this run 30', (r) => (r.options.durationS = 30)],
+      ['warm-up s: baseline 2, this run 20', (r) => (r.options.warmupS = 20)],
+      ['steps: baseline 4, this run 0', (r) => (r.options.steps = 0)],
+      ['policies: baseline policies (sha256 aaaaaaaaaaaa), this run catalog of 1000 campaigns, seed 1, with policies (sha256 bbbbbbbbbbbb)', (r) => (r.options.policies = { sha256: 'b'.repeat(64), dir: 'policies', catalog: { campaigns: 1000, seed: 1 } })],
+      ['notices: baseline {billingShare: 0.9, clickShare: 0.05, lossShare: 0.5, unrouted: false, winShare: 0.3}, this run {billingShare: 0.9, clickShare: 0.05, lossShare: 0.5, unrouted: true, winShare: 0.3}', (r) => ((r.options.notices as Record<string, unknown>).unrouted = true)],
+      ['harness cpus: baseline 0-1, this run 1', (r) => (r.target.harnessCpus = '1')],
+    ];
+    for (const [note, change] of cases) {
+      const c1 = one(change);
+      expect(c1.comparable, note).toBe(false);
+      expect(c1.note).toBe(note);
+    }
+    // --overload's step comes after the headline's: it does not change what is compared.
+    expect(one((r) => (r.options.overload = 2)).comparable).toBe(true);
+  });
+
+  it('reads the saved baseline, and says which shaping options it does not record instead of guessing them', () => {
+    const saved = JSON.parse(readFileSync('loadtest/baseline.json', 'utf8')) as Report;
+    const current = shaped();
+    current.machine = structuredClone(saved.machine);
+    Object.assign(current.target, { harnessCpus: saved.target.harnessCpus });
+    const c = compare(current, saved, 'loadtest/baseline.json');
+    // Written before the policies were stored: its pinning is in its target (none), its policies nowhere.
+    expect(c.comparable).toBe(false);
+    expect(c.note).toBe('the baseline does not record policies (written before they were stored; save a new one)');
+    expect(c.regressions).toEqual([]);
+    expect(c.rows.length).toBeGreaterThan(0);
   });
 });
