@@ -4,7 +4,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_MIX } from './mix.js';
 import { DEFAULT_NOTICES, type NoticePlan } from '../src/harness/exchange.js';
-import { compare, headlineOf, writeReport, type Report } from './report.js';
+import { compare, headlineOf, writeReport, type PoliciesIdentity, type Report } from './report.js';
 import { runLoad, type LoadOptions } from './run.js';
 import { spawnBidder } from '../src/harness/bidder.js';
 import { processRssBytes } from '../src/harness/process.js';
@@ -34,6 +34,8 @@ export interface LoadtestOptions {
   saveBaseline: boolean;
   progress: boolean;
   notices: NoticePlan;
+  /** What the policies served are (`policiesIdentity`), stored in the report so that a baseline is compared only with a run on the same ones; null where not known. */
+  policies?: PoliciesIdentity | null;
 }
 
 export const DEFAULTS: LoadtestOptions = {
@@ -107,7 +109,9 @@ export async function loadtest(o: LoadtestOptions, log: (line: string) => void):
       commit: gitCommit(),
       machine: { cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', node: process.version, platform: process.platform },
       target: { origin: target.origin, spawned: !o.url, cpus: o.bidderCpus, cpuQuota: o.bidderCpuQuota, harnessCpus: harnessCpus(), ready, rssBytes: target.pid ? processRssBytes(target.pid) : null, logProblems: target.logProblems },
-      options: { ...load, mix: { simShare: load.mix.simShare, malformedShare: load.mix.malformedShare, routes: load.mix.routes } },
+      // The bidder's pinning, CPU quota and policies shape the figures too: stored with the load's
+      // options, a baseline is compared only with a run where all of them match (report.ts).
+      options: { ...load, mix: { simShare: load.mix.simShare, malformedShare: load.mix.malformedShare, routes: load.mix.routes }, bidderCpus: o.bidderCpus, bidderCpuQuota: o.bidderCpuQuota, policies: o.policies ?? null },
       headline: headlineOf(steps, o.rate),
       steps,
       comparison: null,

@@ -1,10 +1,10 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateCatalogYaml } from '../src/catalog/generate.js';
 import { DEFAULTS, loadtest, type LoadtestOptions } from './loadtest.js';
-import { compare, policiesIdentity, writeReport, type Report } from './report.js';
+import { policiesIdentity } from './report.js';
 
 const USAGE = `npm run loadtest -- [options]
 
@@ -104,6 +104,11 @@ try {
     progress: !values['no-progress'],
     notices: values['no-notices'] ? { winShare: 0, billingShare: 0, clickShare: 0, lossShare: 0 } : DEFAULTS.notices,
   };
+  opts.policies = policiesIdentity(
+    opts.policiesDir,
+    values.policies ?? DEFAULTS.policiesDir,
+    values.catalog ? { campaigns: num('catalog', values.catalog, 1)!, seed: num('catalog-seed', values['catalog-seed'], 0) ?? 1 } : null,
+  );
 } catch (err) {
   process.stderr.write(`loadtest: ${(err as Error).message}\n\n${USAGE}\n`);
   process.exit(2);
@@ -160,19 +165,7 @@ if (values['notice-cost']) {
   }
   process.exit(0);
 }
-// loadtest() stores the options its load steps took; the bidder's pinning, CPU quota and policies
-// also shape the figures, so they are stored too, before the report is compared with the baseline
-// (which it is not comparable with unless all of them match) or saved as one.
-const policies = policiesIdentity(
-  opts.policiesDir,
-  values.policies ?? DEFAULTS.policiesDir,
-  values.catalog ? { campaigns: num('catalog', values.catalog, 1)!, seed: num('catalog-seed', values['catalog-seed'], 0) ?? 1 } : null,
-);
-const { report, paths } = await loadtest({ ...opts, baselinePath: '', saveBaseline: false }, log);
-Object.assign(report.options, { bidderCpus: opts.bidderCpus, bidderCpuQuota: opts.bidderCpuQuota, policies });
-if (!opts.saveBaseline && existsSync(opts.baselinePath)) report.comparison = compare(report, JSON.parse(readFileSync(opts.baselinePath, 'utf8')) as Report, opts.baselinePath);
-writeReport(report, opts.reportsDir); // the same paths, rewritten with these
-if (opts.saveBaseline) writeFileSync(opts.baselinePath, JSON.stringify(report, null, 2) + '\n');
+const { report, paths } = await loadtest(opts, log);
 const h = report.headline;
 log(
   `\n${h.mode === 'max' ? 'max throughput' : `fixed rate ${h.rate} req/s`}: ${Math.round(h.reqPerSec)} req/s, ` +
