@@ -21,6 +21,13 @@ describe('refusal reasons', () => {
     expect(err.message).toBe('each imp needs a banner, video, native or audio object: /imp/1 has none');
   });
 
+  it('says what is wrong with a media object that is there but null', () => {
+    const err = refusal({ id: 'r', imp: [{ id: '1', banner: null }] });
+    expect(err.code).toBe('NO_MEDIA');
+    expect(err.message).not.toMatch(/has none/);
+    expect(err.message).toMatch(/^each imp needs a banner, video, native or audio object: \/imp\/0\/banner must be /);
+  });
+
   it('keeps the schema’s own words for other refusals', () => {
     const err = refusal({ id: 'r', imp: [{ id: '1', banner: { w: 300, h: 250 }, bidfloor: -1 }] });
     expect(err.code).toBe('BAD_FLOOR');

@@ -138,9 +138,9 @@ export function createValidator(limits: ValidateLimits) {
         if (!best || PRIORITY.indexOf(code) < PRIORITY.indexOf(best.code)) best = { code, err };
       }
       const { code, err } = best!;
-      // The four media are the schema's alternatives, each refused as "must have required
-      // property 'banner'" (or video, ...): read as one of them being required.
-      const why = code === 'NO_MEDIA' ? 'has none' : err.message;
+      // The four media are the schema's alternatives, each missing one refused as "must have
+      // required property 'banner'" (or video, ...): read as one of them being required.
+      const why = code === 'NO_MEDIA' && err.keyword === 'required' ? 'has none' : err.message;
       throw new BidderError(code, `${err.instancePath || 'request'} ${why}`);
     }
     // A longer tmax than the bidder works to is answered within its own limit, not refused.
